@@ -1,0 +1,226 @@
+import { EventEmitter } from 'node:events';
+import type { Block, BlockHeader } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import type { TypedTransaction } from '@ethereumjs/tx';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { MerkleStateManager } from '@ethereumjs/statemanager';
+import type { ConsensusEngine } from '../consensus/engine.js';
+import { BlockVerificationError } from '../consensus/errors.js';
+import { IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
+import { blockHash } from '../consensus/ibft/hash.js';
+import type { BytesDB } from '../storage/open-db.js';
+import { TrieNodeStore } from '../storage/trie-node-store.js';
+import { UserError } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { Mutex } from '../util/mutex.js';
+import { BlockStore } from './block-store.js';
+import { createChainCommon, type GenesisFile } from './chain-config.js';
+import { Executor, type BuiltBlock } from './executor.js';
+import { buildGenesisBlock } from './genesis.js';
+import type { StoredReceipt } from './receipts.js';
+import { openState } from './state.js';
+
+export interface ChainHead {
+  number: bigint;
+  hash: Uint8Array;
+  header: BlockHeader;
+}
+
+export type ImportOutcome = 'imported' | 'known';
+
+export interface ChainEvents {
+  /** A block became the new canonical head. */
+  head: [ChainHead, Block];
+}
+
+export interface OpenChainOptions {
+  blockchainDb: BytesDB;
+  trieDb: BytesDB;
+  genesis: GenesisFile;
+  engine: ConsensusEngine;
+  logger?: Logger;
+}
+
+/**
+ * The canonical chain: one head, extended one verified block at a time. Every block, whether it was
+ * sealed here, read from an archive or (later) received from a peer, goes through one pipeline:
+ * verify (consensus rules against the parent) -> execute (state root, receipts) -> commit (trie
+ * nodes, then one atomic batch that moves the head). Writes are serialized by a mutex.
+ */
+export class Chain extends EventEmitter<ChainEvents> {
+  private headState: ChainHead;
+  private readonly writeLock = new Mutex();
+
+  private constructor(
+    readonly common: Common,
+    readonly genesisFile: GenesisFile,
+    readonly genesisHash: Uint8Array,
+    readonly store: BlockStore,
+    readonly trie: TrieNodeStore,
+    private readonly executor: Executor,
+    readonly engine: ConsensusEngine,
+    head: ChainHead,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.headState = head;
+  }
+
+  static async open(opts: OpenChainOptions): Promise<Chain> {
+    const log = opts.logger ?? silentLogger();
+    const common = createChainCommon(opts.genesis);
+    const store = new BlockStore(opts.blockchainDb, common);
+    const trie = new TrieNodeStore(opts.trieDb);
+    const genesis = await buildGenesisBlock(opts.genesis, common, trie);
+    const genesisHash = blockHash(genesis.header);
+
+    const storedGenesis = await store.canonicalHash(0n);
+    const headHash = await store.headHash();
+    if (storedGenesis === undefined || headHash === undefined) {
+      // A new data dir (or one whose first start died before the genesis batch): write genesis.
+      await trie.flush();
+      await store.writeMeta(JSON.stringify(opts.genesis));
+      await store.writeCanonicalBlock(genesis, []);
+      log.info({ hash: bytesToHex(genesisHash), chainId: common.chainId().toString() }, 'wrote genesis block');
+    } else {
+      trie.discard();
+      if (!equalsBytes(storedGenesis, genesisHash)) {
+        throw new UserError(
+          `genesis mismatch: the data dir holds a chain with genesis ${bytesToHex(storedGenesis)}, but the genesis file gives ${bytesToHex(genesisHash)}; use the genesis file this data dir was created with`,
+        );
+      }
+    }
+    const head = await loadHead(store);
+    const chain = new Chain(common, opts.genesis, genesisHash, store, trie, await Executor.create(common, trie, store), opts.engine, head, log);
+    return chain;
+  }
+
+  get head(): ChainHead {
+    return this.headState;
+  }
+
+  get chainId(): bigint {
+    return this.common.chainId();
+  }
+
+  async blockByNumber(num: bigint): Promise<Block | undefined> {
+    return this.store.canonicalBlock(num);
+  }
+
+  async blockByHash(hash: Uint8Array): Promise<Block | undefined> {
+    const num = await this.store.blockNumber(hash);
+    return num === undefined ? undefined : this.store.block(num, hash);
+  }
+
+  async receipts(num: bigint, hash: Uint8Array): Promise<StoredReceipt[] | undefined> {
+    return this.store.receipts(num, hash);
+  }
+
+  /** World state after block `header` (read-only use: never flush writes made through it). */
+  async stateAt(header: BlockHeader): Promise<MerkleStateManager> {
+    return openState(this.trie, this.common, header.stateRoot);
+  }
+
+  /**
+   * The import pipeline. A block already on the canonical chain is 'known'; a block that does not
+   * extend the head (gap or conflict) or fails verification is refused and nothing is written.
+   */
+  async importBlock(block: Block): Promise<ImportOutcome> {
+    return this.writeLock.run(async () => {
+      const num = block.header.number;
+      const hash = blockHash(block.header);
+      const head = this.headState;
+      if (num <= head.number) {
+        const canonical = await this.store.canonicalHash(num);
+        if (canonical !== undefined && equalsBytes(canonical, hash)) return 'known';
+        throw new BlockVerificationError(
+          num,
+          `conflicts with the local chain: local block ${num} is ${canonical ? bytesToHex(canonical) : '(missing)'}, this one is ${bytesToHex(hash)}`,
+        );
+      }
+      if (num !== head.number + 1n) {
+        throw new BlockVerificationError(num, `does not extend the local head ${head.number} (gap of ${num - head.number - 1n} blocks)`);
+      }
+      this.engine.verifyHeader(block.header, head.header);
+      let receipts: StoredReceipt[];
+      try {
+        await block.validateData(false, true);
+        receipts = (await this.executor.execute(block, head.header.stateRoot)).receipts;
+      } catch (err) {
+        this.trie.discard();
+        throw new BlockVerificationError(num, (err as Error).message);
+      }
+      await this.commit(block, receipts);
+      return 'imported';
+    });
+  }
+
+  /**
+   * Build a block on the current head and hand it to `seal`, which returns the sealed block (same
+   * body and execution results, consensus fields in extraData) or undefined to abandon it.
+   * The sealed block is verified like any other before it is committed.
+   */
+  async produceBlock(
+    header: { coinbase: Uint8Array; timestamp: bigint; extraData: Uint8Array },
+    txs: Iterable<TypedTransaction>,
+    seal: (built: BuiltBlock) => Promise<Block | undefined>,
+  ): Promise<{ block: Block; built: BuiltBlock } | undefined> {
+    return this.writeLock.run(async () => {
+      const head = this.headState;
+      const parent = await this.store.block(head.number, head.hash);
+      if (parent === undefined) throw new Error(`head block ${head.number} is missing from the store`);
+      let built: BuiltBlock;
+      try {
+        built = await this.executor.build(
+          parent,
+          {
+            parentHash: head.hash,
+            number: head.number + 1n,
+            coinbase: header.coinbase,
+            timestamp: header.timestamp,
+            extraData: header.extraData,
+            difficulty: head.number + 1n,
+            mixHash: IBFT_MIX_HASH,
+            gasLimit: head.header.gasLimit,
+          },
+          txs,
+        );
+        const sealed = await seal(built);
+        if (sealed === undefined) {
+          this.trie.discard();
+          return undefined;
+        }
+        this.engine.verifyHeader(sealed.header, head.header);
+        await this.commit(sealed, built.receipts);
+        return { block: sealed, built };
+      } catch (err) {
+        this.trie.discard();
+        throw err;
+      }
+    });
+  }
+
+  private async commit(block: Block, receipts: StoredReceipt[]): Promise<void> {
+    await this.trie.flush();
+    await this.store.writeCanonicalBlock(block, receipts);
+    const head: ChainHead = { number: block.header.number, hash: blockHash(block.header), header: block.header };
+    this.headState = head;
+    this.emit('head', head, block);
+  }
+
+  /** Wait for any write in progress to finish, then refuse new ones. */
+  async close(): Promise<void> {
+    await this.writeLock.close();
+  }
+}
+
+async function loadHead(store: BlockStore): Promise<ChainHead> {
+  const hash = await store.headHash();
+  if (hash === undefined) throw new Error('blockchain database has no head block');
+  const num = await store.blockNumber(hash);
+  const header = num === undefined ? undefined : await store.header(num, hash);
+  if (num === undefined || header === undefined) {
+    throw new UserError(`blockchain database is corrupt: head ${bytesToHex(hash)} has no header`);
+  }
+  return { number: num, hash, header };
+}

@@ -1,0 +1,91 @@
+import type { Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import type { TypedTransaction } from '@ethereumjs/tx';
+import { buildBlock, createVM, runBlock, type TxReceipt, type VM } from '@ethereumjs/vm';
+import type { TrieNodeStore } from '../storage/trie-node-store.js';
+import type { StoredReceipt } from './receipts.js';
+import { openState } from './state.js';
+
+/** Answers BLOCKHASH for the EVM from the canonical chain. */
+export interface CanonicalHashes {
+  canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
+}
+
+export interface Execution {
+  receipts: StoredReceipt[];
+}
+
+export interface BuiltBlock {
+  block: Block;
+  receipts: StoredReceipt[];
+  /** Transactions that could not be included, with the reason. */
+  rejected: { tx: TypedTransaction; reason: string }[];
+}
+
+/**
+ * Runs blocks through @ethereumjs/vm on top of the trie node store. Trie writes stay pending in the
+ * store until the chain flushes them; on failure the caller discards them.
+ * Not re-entrant: the chain calls it under its write lock.
+ */
+export class Executor {
+  private constructor(private readonly vm: VM) {}
+
+  static async create(common: Common, store: TrieNodeStore, hashes: CanonicalHashes): Promise<Executor> {
+    const stateManager = await openState(store, common);
+    const blockchain = {
+      async getBlock(num: number) {
+        const hash = (await hashes.canonicalHash(BigInt(num))) ?? new Uint8Array(32);
+        return { hash: () => hash };
+      },
+      shallowCopy() {
+        return blockchain;
+      },
+      async putBlock() {},
+    };
+    const vm = await createVM({ common, stateManager, blockchain: blockchain as never });
+    return new Executor(vm);
+  }
+
+  /** Execute `block` on its parent's state; throws if gas used, receipts, bloom or state root differ. */
+  async execute(block: Block, parentStateRoot: Uint8Array): Promise<Execution> {
+    const result = await runBlock(this.vm, {
+      block,
+      root: parentStateRoot,
+      skipHeaderValidation: true,
+      skipHardForkValidation: true,
+    });
+    return { receipts: result.receipts.map(toStored) };
+  }
+
+  /** Build a block on `parent` from `txs` (in order), skipping any that cannot be included. */
+  async build(
+    parent: Block,
+    headerData: Parameters<typeof buildBlock>[1]['headerData'],
+    txs: Iterable<TypedTransaction>,
+  ): Promise<BuiltBlock> {
+    await this.vm.stateManager.setStateRoot(parent.header.stateRoot);
+    const builder = await buildBlock(this.vm, {
+      parentBlock: parent,
+      headerData,
+      blockOpts: { putBlockIntoBlockchain: false, skipConsensusFormatValidation: true, freeze: false },
+    });
+    const rejected: BuiltBlock['rejected'] = [];
+    for (const tx of txs) {
+      try {
+        await builder.addTransaction(tx, { skipHardForkValidation: true });
+      } catch (err) {
+        rejected.push({ tx, reason: (err as Error).message });
+      }
+    }
+    const { block } = await builder.build();
+    return { block, receipts: builder.transactionReceipts.map(toStored), rejected };
+  }
+}
+
+function toStored(r: TxReceipt): StoredReceipt {
+  return {
+    status: 'status' in r ? r.status : 1,
+    cumulativeGasUsed: r.cumulativeBlockGasUsed,
+    logs: r.logs,
+  };
+}

@@ -1,0 +1,111 @@
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { bytesToHex, hexToBytes, isValidAddress } from '@ethereumjs/util';
+import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/genesis-file.js';
+import { privateKeyToAddress } from '../keys/address.js';
+import { loadValidatorKey } from '../keys/keyfile.js';
+import { UserError } from '../util/errors.js';
+import { collect, parseBigIntArg } from './options.js';
+
+/** Polygon SDK's default premine balance when `--premine` names no amount: 1000 ETH. */
+export const DEFAULT_PREMINE_WEI = 10n ** 21n;
+
+export function genesisCommand(): Command {
+  return new Command('genesis')
+    .description('write a genesis file for an IBFT chain')
+    .option('--dir <file>', 'where to write the genesis file', './genesis.json')
+    .option('--name <name>', 'chain name', 'basalt')
+    .option('--consensus <engine>', 'consensus engine (only ibft)', 'ibft')
+    .option('--ibft-validator <address>', 'a validator address (repeat for each validator)', collect, [])
+    .option('--ibft-validators-prefix-path <prefix>', 'use the validator key of every data dir whose path starts with this prefix')
+    .option('--chain-id <id>', 'chain ID', parseChainId, 100)
+    .option('--premine <address[:wei]>', 'premine an account (repeat; default 1000 ETH)', collect, [])
+    .option('--block-gas-limit <gas>', 'block gas limit', parseBigIntArg, DEFAULT_GAS_LIMIT)
+    .action((opts: GenesisOptions) => {
+      const path = writeGenesis(opts);
+      process.stdout.write(`Genesis written to ${path}\n`);
+    });
+}
+
+interface GenesisOptions {
+  dir: string;
+  name: string;
+  consensus: string;
+  ibftValidator: string[];
+  ibftValidatorsPrefixPath?: string;
+  chainId: number;
+  premine: string[];
+  blockGasLimit: bigint;
+}
+
+export function writeGenesis(opts: GenesisOptions): string {
+  if (opts.consensus !== 'ibft') throw new UserError(`unsupported consensus "${opts.consensus}": Basalt runs ibft`);
+  const path = resolve(opts.dir);
+  if (existsSync(path)) throw new UserError(`genesis file ${path} already exists: remove it or choose another --dir`);
+  const validators = collectValidators(opts);
+  if (validators.length === 0) {
+    throw new UserError('no validators: pass --ibft-validator 0xADDRESS (repeatable) or --ibft-validators-prefix-path');
+  }
+  if (opts.blockGasLimit < 5000n) throw new UserError(`--block-gas-limit ${opts.blockGasLimit} is below the minimum of 5000`);
+  const genesis = makeGenesisFile({
+    name: opts.name,
+    chainId: opts.chainId,
+    validators: validators.map((v) => hexToBytes(v as `0x${string}`)),
+    premine: opts.premine.map(parsePremine),
+    gasLimit: opts.blockGasLimit,
+    baseFee: DEFAULT_BASE_FEE,
+    timestamp: BigInt(Math.floor(Date.now() / 1000)),
+  });
+  writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
+  return path;
+}
+
+function collectValidators(opts: GenesisOptions): string[] {
+  const out: string[] = [];
+  const add = (addr: string, source: string) => {
+    const lower = addr.toLowerCase();
+    if (out.includes(lower)) throw new UserError(`duplicate validator ${addr} (${source})`);
+    out.push(lower);
+  };
+  for (const v of opts.ibftValidator) {
+    if (!isValidAddress(v)) throw new UserError(`--ibft-validator "${v}" is not a 0x-prefixed 20-byte address`);
+    add(v, '--ibft-validator');
+  }
+  if (opts.ibftValidatorsPrefixPath !== undefined) {
+    const dirs = dataDirsWithPrefix(opts.ibftValidatorsPrefixPath);
+    if (dirs.length === 0) throw new UserError(`no data dir matches --ibft-validators-prefix-path ${opts.ibftValidatorsPrefixPath}`);
+    for (const dir of dirs) add(bytesToHex(privateKeyToAddress(loadValidatorKey(dir))), dir);
+  }
+  return out;
+}
+
+/** Data dirs whose path starts with `prefix` (./node -> ./node1, ./node2, ...), in name order. */
+function dataDirsWithPrefix(prefix: string): string[] {
+  const full = resolve(prefix);
+  const parent = prefix.endsWith('/') ? full : dirname(full);
+  const stem = prefix.endsWith('/') ? '' : basename(full);
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent)
+    .filter((name) => name.startsWith(stem))
+    .map((name) => join(parent, name))
+    .filter((p) => statSync(p).isDirectory())
+    .sort();
+}
+
+function parsePremine(spec: string): { address: string; balance: bigint } {
+  const [address, amount, ...rest] = spec.split(':');
+  if (address === undefined || !isValidAddress(address) || rest.length > 0) {
+    throw new UserError(`--premine "${spec}" is not ADDRESS[:WEI] with a 0x-prefixed 20-byte address`);
+  }
+  if (amount !== undefined && !/^(0x[0-9a-fA-F]+|\d+)$/.test(amount)) {
+    throw new UserError(`--premine "${spec}": amount "${amount}" is not a whole number of wei`);
+  }
+  return { address, balance: amount === undefined ? DEFAULT_PREMINE_WEI : BigInt(amount) };
+}
+
+function parseChainId(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
+  return n;
+}

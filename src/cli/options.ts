@@ -1,0 +1,42 @@
+import { InvalidArgumentError } from 'commander';
+import type { HostPort } from '../node/node.js';
+
+/** Parse `host:port` (IPv6 as `[::1]:port`). */
+export function parseHostPort(value: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`"${value}" is not host:port (e.g. 127.0.0.1:8545)`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function parseHostPortString(value: string): string {
+  const hp = parseHostPort(value);
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+export function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive number`);
+  return n;
+}
+
+export function parseBigIntArg(value: string): bigint {
+  if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a non-negative integer`);
+  return BigInt(value);
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export function parseLogLevel(value: string): string {
+  if (!LOG_LEVELS.includes(value)) throw new InvalidArgumentError(`"${value}" is not one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}
+
+export function parseLogFormat(value: string): 'pretty' | 'json' {
+  if (value !== 'pretty' && value !== 'json') throw new InvalidArgumentError(`"${value}" is not pretty or json`);
+  return value;
+}

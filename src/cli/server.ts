@@ -1,0 +1,87 @@
+import { Command } from 'commander';
+import { readGenesisFile } from '../chain/chain-config.js';
+import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
+import { BasaltNode, type HostPort } from '../node/node.js';
+import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
+import { createLogger, type LogFormat } from '../util/log.js';
+import { parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+
+interface ServerOptions {
+  dataDir?: string;
+  chain?: string;
+  seal: boolean;
+  dev: boolean;
+  blockTime: number;
+  jsonrpc: HostPort | false;
+  grpcAddress: string | false;
+  cors?: string;
+  logLevel: string;
+  logFormat?: LogFormat;
+}
+
+export function serverCommand(): Command {
+  return new Command('server')
+    .description('run a Basalt node')
+    .option('--data-dir <dir>', `the node's data directory (default with --dev: ${DEV_DATA_DIR})`)
+    .option('--chain <file>', 'genesis file (default: ./genesis.json; with --dev: <data-dir>/genesis.json)')
+    .option('--seal', 'seal blocks as an IBFT validator', false)
+    .option('--dev', `dev mode: a single-validator chain in ${DEV_DATA_DIR}, keys and genesis created if missing, sealing on`, false)
+    .option('--block-time <seconds>', 'seconds between blocks', parsePositiveNumber, 2)
+    .option('--jsonrpc <host:port>', 'JSON-RPC HTTP address', parseHostPort, parseHostPort('127.0.0.1:8545'))
+    .option('--no-jsonrpc', 'do not serve JSON-RPC')
+    .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+    .option('--no-grpc-address', 'do not serve the gRPC operator API')
+    .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
+    .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
+    .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
+    .action(async (opts: ServerOptions) => {
+      await runServer(opts);
+    });
+}
+
+async function runServer(opts: ServerOptions): Promise<void> {
+  const log = createLogger({ level: opts.logLevel, ...(opts.logFormat ? { format: opts.logFormat } : {}) });
+  const dataDir = opts.dataDir ?? (opts.dev ? DEV_DATA_DIR : undefined);
+  if (dataDir === undefined) {
+    const { UserError } = await import('../util/errors.js');
+    throw new UserError('--data-dir is required (or run `basalt server --dev` for a local dev chain)');
+  }
+  const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
+  const genesis = readGenesisFile(genesisPath);
+  const node = await BasaltNode.start({
+    dataDir,
+    genesis,
+    seal: opts.seal || opts.dev,
+    blockTimeMs: Math.round(opts.blockTime * 1000),
+    ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),
+    ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),
+    ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
+    logger: log,
+  });
+  installShutdownHandlers(node, log);
+}
+
+/**
+ * SIGINT / SIGTERM: stop sealing, finish the block in progress, close servers, flush and close the
+ * databases (releasing LevelDB's locks), exit 0. A second SIGINT forces an immediate exit.
+ */
+function installShutdownHandlers(node: BasaltNode, log: ReturnType<typeof createLogger>): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: forcing exit');
+      process.exit(130);
+    }
+    signalled = true;
+    log.info({ signal }, 'shutting down gracefully (send SIGINT again to force)');
+    node.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: (err as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

@@ -1,0 +1,13 @@
+import type { BlockHeader } from '@ethereumjs/block';
+
+/**
+ * What the chain needs from consensus. The single-node IBFT sealer fills it today; a networked IBFT
+ * (libp2p, rounds, round changes) fills the same interface later without touching the chain.
+ */
+export interface ConsensusEngine {
+  readonly name: string;
+  /** Verify consensus rules of `header` against its parent; throws BlockVerificationError. */
+  verifyHeader(header: BlockHeader, parent: BlockHeader): void;
+  /** Validators that may seal the block after `parent`. */
+  validatorsAfter(parent: BlockHeader): Uint8Array[];
+}

@@ -1,0 +1,131 @@
+import type { Block } from '@ethereumjs/block';
+import type { TypedTransaction } from '@ethereumjs/tx';
+import { bytesToHex } from '@ethereumjs/util';
+import type { Chain } from '../../chain/chain.js';
+import type { BuiltBlock } from '../../chain/executor.js';
+import { privateKeyToAddress } from '../../keys/address.js';
+import type { Logger } from '../../util/log.js';
+import { decodeIbftExtra, encodeIbftExtra } from './extra.js';
+import { blockHash } from './hash.js';
+import { sealBlock } from './seal.js';
+import { nextProposer, quorumSize, validatorIndex } from './validators.js';
+
+/** Where the sealer takes transactions from (the transaction pool). */
+export interface TxSource {
+  /** Executable transactions in the order they should be tried. */
+  pending(): Iterable<TypedTransaction>;
+  /** Called after a block was committed, with the transactions it rejected. */
+  onBlockSealed?(block: Block, rejected: BuiltBlock['rejected']): void;
+}
+
+export interface SealerOptions {
+  chain: Chain;
+  /**
+   * The validator keys this process holds. A real node holds one; tests and dev networks may hold
+   * several, so that one process can collect a quorum of committed seals for a multi-validator set.
+   */
+  keys: Uint8Array[];
+  blockTimeMs: number;
+  txs: TxSource;
+  logger: Logger;
+}
+
+/**
+ * IBFT block production for the validators this process holds: at every block time, the round-0
+ * proposer (round robin after the previous block's proposer) builds a block, seals it, and the held
+ * validators add committed seals. Without enough local validators for a quorum, it waits: the
+ * networked IBFT (rounds over libp2p) will fill that case.
+ */
+export class IbftSealer {
+  private stopped = true;
+  private wake?: () => void;
+  private loop?: Promise<void>;
+  private readonly addresses: Uint8Array[];
+  private warned = false;
+
+  constructor(private readonly opts: SealerOptions) {
+    this.addresses = opts.keys.map((k) => privateKeyToAddress(k));
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Stop sealing; resolves once a block in progress has been committed or abandoned. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { chain, logger } = this.opts;
+    while (!this.stopped) {
+      const parentMs = Number(chain.head.header.timestamp) * 1000;
+      const due = Math.max(parentMs + this.opts.blockTimeMs, this.lastSealMs + this.opts.blockTimeMs);
+      await this.sleep(due - Date.now());
+      if (this.stopped) break;
+      try {
+        await this.sealOne();
+      } catch (err) {
+        if (this.stopped) break;
+        logger.error({ err: (err as Error).message }, 'sealing failed');
+        await this.sleep(this.opts.blockTimeMs);
+      }
+    }
+  }
+
+  private lastSealMs = 0;
+
+  private async sealOne(): Promise<void> {
+    const { chain, logger } = this.opts;
+    const parent = chain.head.header;
+    const extra = decodeIbftExtra(parent.extraData);
+    const validators = extra.validators;
+    const held = this.opts.keys.filter((_, i) => validatorIndex(validators, this.addresses[i]!) >= 0);
+    const quorum = quorumSize(validators.length);
+    const proposer = nextProposer(validators, parent.number === 0n ? undefined : parent.coinbase.bytes);
+    const proposerKey = this.opts.keys[this.addresses.findIndex((a) => bytesToHex(a) === bytesToHex(proposer))];
+    if (held.length < quorum || proposerKey === undefined) {
+      if (!this.warned) {
+        logger.warn(
+          { validators: validators.length, quorum, held: held.length },
+          held.length === 0
+            ? 'this node holds no key of the validator set: not sealing'
+            : 'this node alone cannot reach the IBFT quorum or is not the proposer: waiting (networked IBFT is not available yet)',
+        );
+        this.warned = true;
+      }
+      this.lastSealMs = Date.now();
+      return;
+    }
+    this.lastSealMs = Date.now();
+    const timestamp = BigInt(Math.max(Math.floor(Date.now() / 1000), Number(parent.timestamp)));
+    const unsealedExtra = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
+    const result = await chain.produceBlock({ coinbase: proposer, timestamp, extraData: unsealedExtra }, this.opts.txs.pending(), async (built) => {
+      if (this.stopped) return undefined; // abandon: shutting down
+      return sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.common);
+    });
+    if (result === undefined) return;
+    const { block, built } = result;
+    this.opts.txs.onBlockSealed?.(block, built.rejected);
+    logger.info(
+      { number: Number(block.header.number), hash: bytesToHex(blockHash(block.header)), txs: block.transactions.length, gasUsed: Number(block.header.gasUsed) },
+      'sealed block',
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

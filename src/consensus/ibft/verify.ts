@@ -1,0 +1,80 @@
+import type { BlockHeader } from '@ethereumjs/block';
+import { KECCAK256_RLP_ARRAY, bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { recoverAddress } from '../../util/secp256k1.js';
+import { BlockVerificationError } from '../errors.js';
+import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
+import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
+import { quorumSize, sameValidatorSet, validatorIndex } from './validators.js';
+
+/** How far ahead of this node's clock a block's timestamp may be. */
+export const MAX_FUTURE_SECONDS = 15n;
+
+/**
+ * Verify everything about `header` that IBFT and the header chain decide, against its parent:
+ * linkage, header fields, the proposer seal and a quorum of distinct committed seals from the
+ * parent's validator set. Execution results (state root, receipts) are checked by the executor.
+ * Works for any validator set size. Throws BlockVerificationError.
+ */
+export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000))): IbftExtra {
+  const n = header.number;
+  const fail = (msg: string): never => {
+    throw new BlockVerificationError(n, msg);
+  };
+  if (n !== parent.number + 1n) fail(`number does not follow parent ${parent.number}`);
+  if (!equalsBytes(header.parentHash, blockHash(parent))) {
+    fail(`parent hash ${bytesToHex(header.parentHash)} is not the hash of block ${parent.number} (${bytesToHex(blockHash(parent))})`);
+  }
+  if (header.timestamp < parent.timestamp) fail(`timestamp ${header.timestamp} is before its parent's ${parent.timestamp}`);
+  if (header.timestamp > nowSeconds + MAX_FUTURE_SECONDS) fail(`timestamp ${header.timestamp} is in the future`);
+  if (!equalsBytes(header.mixHash, IBFT_MIX_HASH)) fail('mixHash is not the IBFT digest');
+  if (!equalsBytes(header.uncleHash, KECCAK256_RLP_ARRAY)) fail('uncle hash is not empty');
+  if (header.nonce.some((b) => b !== 0)) fail('nonce is not zero');
+  if (header.difficulty !== n) fail(`difficulty ${header.difficulty} is not the block number`);
+  if (header.gasUsed > header.gasLimit) fail(`gas used ${header.gasUsed} exceeds gas limit ${header.gasLimit}`);
+  try {
+    header.validateGasLimit(parent);
+  } catch (err) {
+    fail(`gas limit: ${(err as Error).message}`);
+  }
+  const expectedBaseFee = parent.calcNextBaseFee();
+  if (header.baseFeePerGas !== expectedBaseFee) fail(`base fee ${header.baseFeePerGas} is not ${expectedBaseFee}`);
+
+  let extra: IbftExtra;
+  let parentExtra: IbftExtra;
+  try {
+    extra = decodeIbftExtra(header.extraData);
+    parentExtra = decodeIbftExtra(parent.extraData);
+  } catch (err) {
+    if (err instanceof IbftExtraError) return fail(err.message);
+    throw err;
+  }
+  const validators = parentExtra.validators;
+  if (!sameValidatorSet(extra.validators, validators)) fail('validator set differs from its parent (validator voting is not supported)');
+
+  let proposer: Uint8Array;
+  try {
+    proposer = recoverAddress(proposerSealHash(header), extra.proposerSeal);
+  } catch (err) {
+    return fail(`invalid proposer seal: ${(err as Error).message}`);
+  }
+  if (validatorIndex(validators, proposer) < 0) fail(`proposer seal is by ${bytesToHex(proposer)}, not a validator`);
+  if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);
+
+  const commitHash = committedSealHash(blockHash(header));
+  const signers = new Set<number>();
+  for (const seal of extra.committedSeals) {
+    let signer: Uint8Array;
+    try {
+      signer = recoverAddress(commitHash, seal);
+    } catch (err) {
+      return fail(`invalid committed seal: ${(err as Error).message}`);
+    }
+    const idx = validatorIndex(validators, signer);
+    if (idx < 0) fail(`committed seal by ${bytesToHex(signer)}, not a validator`);
+    if (signers.has(idx)) fail(`duplicate committed seal by ${bytesToHex(signer)}`);
+    signers.add(idx);
+  }
+  const quorum = quorumSize(validators.length);
+  if (signers.size < quorum) fail(`${signers.size} committed seals, quorum is ${quorum} of ${validators.length} validators`);
+  return extra;
+}

@@ -1,0 +1,33 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/**
+ * A node's working directory, as Polygon SDK lays it out:
+ *   blockchain/  LevelDB: headers, bodies, receipts, indexes, head pointer
+ *   trie/        LevelDB: Merkle Patricia trie nodes and contract code (world state)
+ *   keystore/    libp2p.key (networking identity)          - secret, 0600 in 0700
+ *   consensus/   validator.key (IBFT sealing key)          - secret, 0600 in 0700
+ */
+export interface DataDirLayout {
+  root: string;
+  blockchain: string;
+  trie: string;
+  keystore: string;
+  consensus: string;
+}
+
+export function dataDirLayout(dir: string): DataDirLayout {
+  const root = resolve(dir);
+  return {
+    root,
+    blockchain: join(root, 'blockchain'),
+    trie: join(root, 'trie'),
+    keystore: join(root, 'keystore'),
+    consensus: join(root, 'consensus'),
+  };
+}
+
+/** Create the data dir itself (0700: it holds keys). LevelDB creates its own folders. */
+export function ensureDataDir(layout: DataDirLayout): void {
+  mkdirSync(layout.root, { recursive: true, mode: 0o700 });
+}

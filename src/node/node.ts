@@ -1,0 +1,148 @@
+import { bytesToHex } from '@ethereumjs/util';
+import { Chain } from '../chain/chain.js';
+import type { GenesisFile } from '../chain/chain-config.js';
+import { IbftEngine } from '../consensus/ibft/engine.js';
+import { IbftSealer } from '../consensus/ibft/sealer.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { initSecrets, LIBP2P_KEY_PATH, loadNodeKeys, VALIDATOR_KEY_PATH, type NodeKeys } from '../keys/keyfile.js';
+import { OperatorServer } from '../rpc/grpc/server.js';
+import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
+import { ethMethods } from '../rpc/jsonrpc/methods.js';
+import { TxPool } from '../txpool/txpool.js';
+import type { Logger } from '../util/log.js';
+import { dataDirLayout, ensureDataDir } from './data-dir.js';
+import { openNodeDatabases, type NodeDatabases } from './storage.js';
+import { CLIENT_VERSION } from './version.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface NodeOptions {
+  dataDir: string;
+  genesis: GenesisFile;
+  seal: boolean;
+  blockTimeMs: number;
+  /** undefined: no JSON-RPC server. */
+  jsonrpc?: HostPort;
+  /** host:port; undefined: no gRPC server. */
+  grpcAddress?: string;
+  cors?: string[];
+  logger: Logger;
+}
+
+/**
+ * A running Basalt node: databases, chain, transaction pool, IBFT sealer, JSON-RPC and gRPC.
+ * start() brings them up in dependency order; stop() takes them down in reverse and closes the
+ * databases last, which flushes LevelDB and releases its locks.
+ */
+export class BasaltNode {
+  private sealer?: IbftSealer;
+  private jsonRpc?: JsonRpcServer;
+  private operator?: OperatorServer;
+  private stopping?: Promise<void>;
+  jsonRpcAddress?: HostPort;
+  grpcPort?: number;
+
+  private constructor(
+    readonly opts: NodeOptions,
+    readonly chain: Chain,
+    readonly txpool: TxPool,
+    private readonly dbs: NodeDatabases,
+    readonly validatorAddress: string,
+    readonly nodeId: string,
+  ) {}
+
+  static async start(opts: NodeOptions): Promise<BasaltNode> {
+    const log = opts.logger;
+    const layout = dataDirLayout(opts.dataDir);
+    ensureDataDir(layout);
+    // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
+    const dbs = await openNodeDatabases(layout);
+    let node: BasaltNode;
+    try {
+      const keys = loadOrCreateKeys(layout.root, log);
+      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log });
+      node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
+      log.info(
+        { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId },
+        'chain opened',
+      );
+      if (opts.jsonrpc) {
+        node.jsonRpc = new JsonRpcServer({ methods: ethMethods(node), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
+        const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
+        node.jsonRpcAddress = bound;
+        log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
+      }
+      if (opts.grpcAddress) {
+        node.operator = new OperatorServer(node, log);
+        node.grpcPort = await node.operator.listen(opts.grpcAddress);
+      }
+      if (opts.seal) {
+        node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log });
+        node.sealer.start();
+        log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
+      }
+    } catch (err) {
+      await node!?.stop().catch(() => undefined);
+      if (!node!) await dbs.close();
+      throw err;
+    }
+    return node;
+  }
+
+  status() {
+    const head = this.chain.head;
+    return {
+      chainId: this.chain.chainId.toString(),
+      genesisHash: bytesToHex(this.chain.genesisHash),
+      number: head.number.toString(),
+      hash: bytesToHex(head.hash),
+      stateRoot: bytesToHex(head.header.stateRoot),
+      timestamp: head.header.timestamp.toString(),
+      validatorAddress: this.validatorAddress,
+      nodeId: this.nodeId,
+      sealing: this.sealer !== undefined,
+      clientVersion: CLIENT_VERSION,
+    };
+  }
+
+  /** Graceful shutdown; safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const log = this.opts.logger;
+    if (this.sealer) {
+      log.info('stopping sealer');
+      await this.sealer.stop();
+    }
+    if (this.jsonRpc) {
+      log.info('closing JSON-RPC server');
+      await this.jsonRpc.close();
+    }
+    if (this.operator) {
+      log.info('closing gRPC server');
+      await this.operator.close();
+    }
+    log.info('waiting for chain writes to finish');
+    await this.chain.close();
+    log.info('flushing and closing databases');
+    await this.dbs.close();
+    log.info({ head: Number(this.chain.head.number) }, 'node stopped');
+  }
+}
+
+/** A new data dir gets fresh keys (as Polygon SDK's local secrets manager does); a half-made one is an error. */
+function loadOrCreateKeys(dataDir: string, log: Logger): NodeKeys {
+  const missing = [LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH].filter((rel) => !existsSync(join(dataDir, rel)));
+  if (missing.length === 2) {
+    const created = initSecrets(dataDir);
+    log.info({ validator: created.validatorAddress, nodeId: created.nodeId }, 'created node keys (keystore/, consensus/)');
+  }
+  return loadNodeKeys(dataDir);
+}

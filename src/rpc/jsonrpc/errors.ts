@@ -1,0 +1,28 @@
+/** JSON-RPC 2.0 error codes (and the ones Ethereum clients use). */
+export const RpcErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  Internal: -32603,
+  /** geth/EIP-1474: a transaction or call was rejected. */
+  InvalidInput: -32000,
+  /** EVM execution reverted (eth_call / eth_estimateGas). */
+  ExecutionReverted: 3,
+} as const;
+
+/** An error to send to the client as-is, with a code and optional data. */
+export class RpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+export function invalidParams(message: string): RpcError {
+  return new RpcError(RpcErrorCode.InvalidParams, message);
+}

@@ -1,0 +1,83 @@
+/**
+ * The LevelDB schema of Basalt's `blockchain/` database: every key prefix, in one place, with the
+ * functions that build the keys. Modelled on go-ethereum's core/rawdb/schema.go.
+ *
+ * Numbers are 8-byte big-endian so that keys of one prefix sort by block number.
+ * Values are RLP unless noted.
+ */
+
+/** Key of the hash of the canonical head block (32 bytes). Written last in every block's batch. */
+export const HEAD_BLOCK_KEY = bytes('LastBlock');
+/** Key of the schema version (a 4-byte big-endian integer). */
+export const SCHEMA_VERSION_KEY = bytes('SchemaVersion');
+/** Key of the chain configuration the database was created with (the genesis file, as JSON). */
+export const CHAIN_CONFIG_KEY = bytes('ChainConfig');
+
+export const SCHEMA_VERSION = 1;
+
+const HEADER_PREFIX = bytes('h'); // h + num + hash -> header RLP
+const BODY_PREFIX = bytes('b'); // b + num + hash -> body RLP (list of transactions)
+const RECEIPTS_PREFIX = bytes('r'); // r + num + hash -> receipts RLP
+const HASH_TO_NUMBER_PREFIX = bytes('H'); // H + hash -> num (8 bytes)
+const CANONICAL_PREFIX = bytes('c'); // c + num -> canonical hash
+const TX_LOOKUP_PREFIX = bytes('l'); // l + tx hash -> num (8 bytes) + index (4 bytes)
+
+export function headerKey(num: bigint, hash: Uint8Array): Uint8Array {
+  return concat(HEADER_PREFIX, encodeBlockNumber(num), hash);
+}
+export function bodyKey(num: bigint, hash: Uint8Array): Uint8Array {
+  return concat(BODY_PREFIX, encodeBlockNumber(num), hash);
+}
+export function receiptsKey(num: bigint, hash: Uint8Array): Uint8Array {
+  return concat(RECEIPTS_PREFIX, encodeBlockNumber(num), hash);
+}
+export function hashToNumberKey(hash: Uint8Array): Uint8Array {
+  return concat(HASH_TO_NUMBER_PREFIX, hash);
+}
+export function canonicalHashKey(num: bigint): Uint8Array {
+  return concat(CANONICAL_PREFIX, encodeBlockNumber(num));
+}
+export function txLookupKey(txHash: Uint8Array): Uint8Array {
+  return concat(TX_LOOKUP_PREFIX, txHash);
+}
+
+export function encodeBlockNumber(num: bigint): Uint8Array {
+  if (num < 0n || num > 0xffff_ffff_ffff_ffffn) throw new RangeError(`block number out of range: ${num}`);
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, num);
+  return out;
+}
+export function decodeBlockNumber(b: Uint8Array): bigint {
+  if (b.length !== 8) throw new Error(`corrupt block number: ${b.length} bytes`);
+  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
+}
+
+export interface TxLookup {
+  blockNumber: bigint;
+  index: number;
+}
+export function encodeTxLookup(l: TxLookup): Uint8Array {
+  const out = new Uint8Array(12);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, l.blockNumber);
+  view.setUint32(8, l.index);
+  return out;
+}
+export function decodeTxLookup(b: Uint8Array): TxLookup {
+  if (b.length !== 12) throw new Error(`corrupt transaction lookup entry: ${b.length} bytes`);
+  const view = new DataView(b.buffer, b.byteOffset, 12);
+  return { blockNumber: view.getBigUint64(0), index: view.getUint32(8) };
+}
+
+function bytes(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

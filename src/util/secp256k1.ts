@@ -1,0 +1,22 @@
+import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
+import { keccak256 } from 'ethereum-cryptography/keccak.js';
+
+/** Sign a 32-byte hash; returns the 65-byte r ‖ s ‖ v signature used by IBFT seals (v is 0 or 1). */
+export function signHash(hash: Uint8Array, privateKey: Uint8Array): Uint8Array {
+  const sig = secp256k1.sign(hash, privateKey);
+  const out = new Uint8Array(65);
+  out.set(sig.toCompactRawBytes());
+  out[64] = sig.recovery;
+  return out;
+}
+
+/** Recover the signer's address from a 65-byte r ‖ s ‖ v signature; throws if it is malformed. */
+export function recoverAddress(hash: Uint8Array, sig: Uint8Array): Uint8Array {
+  if (sig.length !== 65) throw new Error(`signature is ${sig.length} bytes (want 65)`);
+  const v = sig[64]!;
+  if (v > 1) throw new Error(`signature recovery id ${v} (want 0 or 1)`);
+  const signature = secp256k1.Signature.fromCompact(sig.subarray(0, 64)).addRecoveryBit(v);
+  if (signature.hasHighS()) throw new Error('signature has a high s value');
+  const pub = signature.recoverPublicKey(hash).toRawBytes(false);
+  return keccak256(pub.subarray(1)).subarray(12);
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import * as schema from '../../../src/storage/schema.js';
+import { decodeReceipts, encodeReceipts, type StoredReceipt } from '../../../src/chain/receipts.js';
+
+describe('storage schema', () => {
+  it('encodes block numbers big-endian so keys sort by number', () => {
+    const nums = [0n, 1n, 255n, 256n, 65_536n, 2n ** 40n, 2n ** 64n - 1n];
+    for (const n of nums) expect(schema.decodeBlockNumber(schema.encodeBlockNumber(n))).toBe(n);
+    const keys = nums.map((n) => Buffer.from(schema.canonicalHashKey(n)));
+    const sorted = [...keys].sort(Buffer.compare);
+    expect(sorted).toEqual(keys);
+    expect(() => schema.encodeBlockNumber(-1n)).toThrow(RangeError);
+    expect(() => schema.encodeBlockNumber(2n ** 64n)).toThrow(RangeError);
+    expect(() => schema.decodeBlockNumber(new Uint8Array(7))).toThrow(/corrupt/);
+  });
+
+  it('gives every record kind its own prefix', () => {
+    const hash = new Uint8Array(32).fill(9);
+    const keys = [
+      schema.headerKey(5n, hash),
+      schema.bodyKey(5n, hash),
+      schema.receiptsKey(5n, hash),
+      schema.hashToNumberKey(hash),
+      schema.canonicalHashKey(5n),
+      schema.txLookupKey(hash),
+    ];
+    expect(new Set(keys.map((k) => k[0])).size).toBe(keys.length);
+    expect(schema.headerKey(5n, hash)).toHaveLength(1 + 8 + 32);
+  });
+
+  it('round-trips transaction lookups and receipts', () => {
+    const l = { blockNumber: 123_456_789n, index: 77 };
+    expect(schema.decodeTxLookup(schema.encodeTxLookup(l))).toEqual(l);
+    expect(() => schema.decodeTxLookup(new Uint8Array(11))).toThrow(/corrupt/);
+    const receipts: StoredReceipt[] = [
+      { status: 1, cumulativeGasUsed: 21_000n, logs: [] },
+      { status: 0, cumulativeGasUsed: 90_000n, logs: [[new Uint8Array(20).fill(1), [new Uint8Array(32).fill(2)], Uint8Array.of(1, 2, 3)]] },
+    ];
+    expect(decodeReceipts(encodeReceipts(receipts))).toEqual(receipts);
+  });
+});
