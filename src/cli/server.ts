@@ -48,6 +48,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
   }
   const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
   const genesis = readGenesisFile(genesisPath);
+  // Signals are handled from before the node starts, so a CTRL-C during start-up still shuts down cleanly.
+  const shutdown = installShutdownHandlers(log);
   const node = await BasaltNode.start({
     dataDir,
     genesis,
@@ -58,15 +60,25 @@ async function runServer(opts: ServerOptions): Promise<void> {
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
     logger: log,
   });
-  installShutdownHandlers(node, log);
+  shutdown.attach(node);
+  log.info('node started');
 }
 
 /**
  * SIGINT / SIGTERM: stop sealing, finish the block in progress, close servers, flush and close the
  * databases (releasing LevelDB's locks), exit 0. A second SIGINT forces an immediate exit.
  */
-function installShutdownHandlers(node: BasaltNode, log: ReturnType<typeof createLogger>): void {
+function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach(node: BasaltNode): void } {
   let signalled = false;
+  let node: BasaltNode | undefined;
+  const stopNode = (n: BasaltNode) =>
+    n.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: (err as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       log.warn({ signal }, 'second signal: forcing exit');
@@ -74,14 +86,15 @@ function installShutdownHandlers(node: BasaltNode, log: ReturnType<typeof create
     }
     signalled = true;
     log.info({ signal }, 'shutting down gracefully (send SIGINT again to force)');
-    node.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    if (node) void stopNode(node);
+    // else: start-up is in progress; attach() stops the node as soon as it is up.
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  return {
+    attach(n) {
+      node = n;
+      if (signalled) void stopNode(n);
+    },
+  };
 }

@@ -1,0 +1,86 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { decodeIbftExtra } from '../../src/consensus/ibft/extra.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+
+function validatorsOf(genesisPath: string): string[] {
+  const g = JSON.parse(readFileSync(genesisPath, 'utf8')) as { genesis: { extraData: string } };
+  return decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators.map((v) => bytesToHex(v));
+}
+
+function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.code).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('basalt genesis', () => {
+  const A = '0x1111111111111111111111111111111111111111';
+  const B = '0x2222222222222222222222222222222222222222';
+
+  it('writes validators, chain ID, premine and gas limit', () => {
+    const dir = tempDir();
+    const path = join(dir, 'genesis.json');
+    const r = runCli(['genesis', '--dir', path, '--consensus', 'ibft', '--ibft-validator', A, '--ibft-validator', B, '--chain-id', '4242', '--premine', `${A}:1000`, '--premine', B, '--block-gas-limit', '12345678']);
+    expect(r.code).toBe(0);
+    const g = JSON.parse(readFileSync(path, 'utf8'));
+    expect(g.params.chainID).toBe(4242);
+    expect(g.params.engine).toHaveProperty('ibft');
+    expect(BigInt(g.genesis.gasLimit)).toBe(12345678n);
+    expect(BigInt(g.genesis.alloc[A].balance)).toBe(1000n);
+    expect(BigInt(g.genesis.alloc[B].balance)).toBe(10n ** 21n);
+    expect(validatorsOf(path)).toEqual([A, B]);
+    // 32-byte vanity, then the RLP list
+    expect(g.genesis.extraData.slice(2, 66)).toBe('0'.repeat(64));
+  });
+
+  it('reads validator keys from every data dir matching --ibft-validators-prefix-path', () => {
+    const dir = tempDir();
+    const addrs = [1, 2, 3, 4].map((i) => {
+      const r = runCli(['secrets', 'init', '--data-dir', join(dir, `node${i}`), '--json']);
+      return (JSON.parse(r.stdout) as { validatorAddress: string }).validatorAddress.toLowerCase();
+    });
+    writeFileSync(join(dir, 'node-notes.txt'), 'a file, not a data dir');
+    const path = join(dir, 'genesis.json');
+    const r = runCli(['genesis', '--dir', path, '--ibft-validators-prefix-path', join(dir, 'node')]);
+    expect(r.code).toBe(0);
+    expect(validatorsOf(path)).toEqual(addrs);
+  });
+
+  it('rejects a malformed address in one line', () => {
+    oneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', '0x1234']), /--ibft-validator "0x1234" is not a 0x-prefixed 20-byte address/);
+  });
+
+  it('rejects a duplicate validator in one line', () => {
+    oneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', A, '--ibft-validator', A.toUpperCase().replace('0X', '0x')]), /duplicate validator/);
+  });
+
+  it('rejects zero validators in one line', () => {
+    const path = join(tempDir(), 'g.json');
+    oneLineError(runCli(['genesis', '--dir', path]), /no validators/);
+  });
+
+  it('rejects a prefix path that matches no data dir, and a data dir without keys', () => {
+    const dir = tempDir();
+    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'nothing')]), /no data dir matches/);
+    runCli(['secrets', 'init', '--data-dir', join(dir, 'node1')]);
+    runCli(['secrets', 'init', '--data-dir', join(dir, 'node2')]);
+    writeFileSync(join(dir, 'node2/consensus/validator.key'), 'not a key');
+    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'node')]), /does not hold a 32-byte hex secp256k1 key/);
+  });
+
+  it('rejects a bad premine, chain ID or consensus, and never overwrites a genesis file', () => {
+    const dir = tempDir();
+    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--premine', `${A}:lots`]), /amount "lots" is not a whole number/);
+    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--chain-id', '-5']), /chain-id/);
+    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--consensus', 'pow']), /unsupported consensus "pow"/);
+    const path = join(dir, 'existing.json');
+    writeFileSync(path, 'keep me');
+    oneLineError(runCli(['genesis', '--dir', path, '--ibft-validator', A]), /already exists/);
+    expect(readFileSync(path, 'utf8')).toBe('keep me');
+  });
+});

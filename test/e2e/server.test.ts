@@ -1,0 +1,175 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+
+const running: CliProcess[] = [];
+function startNode(args: string[], opts: { cwd?: string } = {}): CliProcess {
+  const p = new CliProcess(args, opts);
+  running.push(p);
+  return p;
+}
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+});
+
+/** A data dir with keys and a genesis naming its validator. */
+function singleValidatorSetup(): { dir: string; dataDir: string; genesis: string; validator: string } {
+  const dir = tempDir();
+  const dataDir = join(dir, 'node1');
+  const init = runCli(['secrets', 'init', '--data-dir', dataDir, '--json']);
+  const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
+  const genesis = join(dir, 'genesis.json');
+  expect(runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--chain-id', '777']).code).toBe(0);
+  return { dir, dataDir, genesis, validator };
+}
+
+function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.code).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('basalt server', () => {
+  it('seals blocks as the only validator, answers JSON-RPC and gRPC status, and shuts down cleanly on SIGINT', async () => {
+    const { dataDir, genesis, validator } = singleValidatorSetup();
+    const node = startNode(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.3']));
+    const url = await node.rpcUrl();
+    await node.waitForBlock(3);
+
+    expect(await rpc(url, 'eth_chainId')).toBe('0x309');
+    const head = BigInt(await rpc<string>(url, 'eth_blockNumber'));
+    expect(head).toBeGreaterThanOrEqual(3n);
+    const block = await rpc<{ number: string; hash: string; miner: string; parentHash: string }>(url, 'eth_getBlockByNumber', ['0x2', false]);
+    expect(block.number).toBe('0x2');
+    expect(block.miner.toLowerCase()).toBe(validator.toLowerCase());
+    expect(node.sealed().find((b) => b.number === 2)?.hash).toBe(block.hash);
+    const b1 = await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', ['0x1', false]);
+    expect(block.parentHash).toBe(b1.hash);
+    expect(await rpc(url, 'eth_getBlockByNumber', ['0xffffff', false])).toBeNull();
+
+    const status = runCli(['status', '--grpc-address', await node.grpcAddress(), '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const s = JSON.parse(status.stdout) as { chainId: number; number: number; validatorAddress: string; sealing: boolean };
+    expect(s.chainId).toBe(777);
+    expect(s.number).toBeGreaterThanOrEqual(3);
+    expect(s.validatorAddress).toBe(validator);
+    expect(s.sealing).toBe(true);
+
+    const { code } = await node.stop('SIGINT');
+    expect(code).toBe(0);
+    const msgs = node.logs.map((l) => l.msg);
+    for (const step of ['stopping sealer', 'closing JSON-RPC server', 'closing gRPC server', 'flushing and closing databases', 'node stopped']) {
+      expect(msgs).toContain(step);
+    }
+    const lastSealed = Math.max(...node.sealed().map((b) => b.number));
+    expect(node.logs.find((l) => l.msg === 'node stopped')?.head).toBe(lastSealed);
+
+    // The locks were released and every block is still there: a restart resumes from the same head.
+    const again = startNode(serverArgs(dataDir, genesis));
+    const opened = await again.waitForLog('chain opened');
+    expect(opened.head).toBe(lastSealed);
+    const url2 = await again.rpcUrl();
+    const b2 = await rpc<{ hash: string }>(url2, 'eth_getBlockByNumber', ['0x2', false]);
+    expect(b2.hash).toBe(block.hash);
+    expect((await again.stop('SIGTERM')).code).toBe(0);
+  });
+
+  it('refuses a second node on a data dir in use with one line, and leaves the first running', async () => {
+    const { dataDir, genesis } = singleValidatorSetup();
+    const first = startNode(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.3']));
+    await first.waitForBlock(1);
+    const second = runCli(serverArgs(dataDir, genesis));
+    expectOneLineError(second, /^error: data dir .* is locked by another running node/);
+    const before = Math.max(...first.sealed().map((b) => b.number));
+    await first.waitForBlock(before + 1);
+    expect((await first.stop()).code).toBe(0);
+  });
+
+  it('refuses a genesis whose hash differs from the stored one, naming both hashes', async () => {
+    const { dir, dataDir, genesis, validator } = singleValidatorSetup();
+    const first = startNode(serverArgs(dataDir, genesis));
+    const stored = (await first.waitForLog('chain opened')).genesis as string;
+    expect((await first.stop()).code).toBe(0);
+
+    const other = join(dir, 'other.json');
+    expect(runCli(['genesis', '--dir', other, '--ibft-validator', validator, '--chain-id', '778']).code).toBe(0);
+    const r = runCli(serverArgs(dataDir, other));
+    expectOneLineError(r, /genesis/);
+    expect(r.stderr).toContain(stored);
+    expect(r.stderr.match(/0x[0-9a-f]{64}/g)?.length).toBe(2);
+  });
+
+  it('explains a missing or invalid genesis file in one line', () => {
+    const { dir, dataDir } = singleValidatorSetup();
+    expectOneLineError(runCli(serverArgs(dataDir, join(dir, 'missing.json'))), /genesis file .*missing\.json.* (not found|does not exist)/);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"genesis": 5}');
+    expectOneLineError(runCli(serverArgs(dataDir, bad)), /bad\.json/);
+    writeFileSync(bad, '{ not json');
+    expectOneLineError(runCli(serverArgs(dataDir, bad)), /bad\.json/);
+    // nothing was created by the failed starts
+    expect(existsSync(join(dataDir, 'blockchain'))).toBe(false);
+  });
+
+  it('rejects bad flags in one line', () => {
+    const { dataDir, genesis } = singleValidatorSetup();
+    expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--block-time', 'soon'])), /block-time/);
+    expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', 'nowhere']), /jsonrpc/);
+    expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--log-level', 'loud']), /log-level/);
+    expectOneLineError(runCli(['server', '--chain', genesis]), /--data-dir is required/);
+    expectOneLineError(runCli(['server', '--bogus']), /unknown option/);
+  });
+
+  it('does not seal when its key is not in the validator set, and says so', async () => {
+    const { dir, genesis } = singleValidatorSetup();
+    const outsider = join(dir, 'node2');
+    const node = startNode(serverArgs(outsider, genesis, ['--seal', '--block-time', '0.2']));
+    await node.waitForLog('this node holds no key of the validator set: not sealing');
+    const url = await node.rpcUrl();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await rpc(url, 'eth_blockNumber')).toBe('0x0');
+    // a new data dir gets its own keys, created 0600 by the server
+    expect(existsSync(join(outsider, 'consensus/validator.key'))).toBe(true);
+    expect((await node.stop()).code).toBe(0);
+  });
+
+  it('--dev starts a sealing single-validator chain in ./data with the dev account funded', async () => {
+    const cwd = tempDir();
+    const node = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { cwd });
+    const url = await node.rpcUrl();
+    await node.waitForBlock(2);
+    expect(await rpc(url, 'eth_chainId')).toBe('0x64');
+    for (const f of ['data/genesis.json', 'data/keystore/libp2p.key', 'data/consensus/validator.key', 'data/blockchain/CURRENT', 'data/trie/CURRENT']) {
+      expect(existsSync(join(cwd, f)), f).toBe(true);
+    }
+    const g = JSON.parse(readFileSync(join(cwd, 'data/genesis.json'), 'utf8'));
+    expect(Object.keys(g.genesis.alloc).map((a) => a.toLowerCase())).toContain('0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266');
+    expect((await node.stop()).code).toBe(0);
+
+    // the second start reuses keys and genesis and continues the chain
+    const again = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { cwd });
+    const opened = await again.waitForLog('chain opened');
+    expect(opened.head as number).toBeGreaterThanOrEqual(2);
+    expect(again.logs.some((l) => l.msg === 'dev: created node keys')).toBe(false);
+    expect((await again.stop()).code).toBe(0);
+  });
+
+  it('a second SIGINT forces exit', async () => {
+    const { dataDir, genesis } = singleValidatorSetup();
+    const node = startNode(serverArgs(dataDir, genesis));
+    await node.waitForLog('chain opened');
+    await node.rpcUrl();
+    node.child.kill('SIGINT');
+    node.child.kill('SIGINT');
+    const { code } = await node.exited;
+    // Either the graceful stop won the race (0) or the second signal forced exit (130).
+    expect([0, 130]).toContain(code);
+  });
+
+  it('status explains when no node answers', () => {
+    expectOneLineError(runCli(['status', '--grpc-address', '127.0.0.1:1']), /no node answers on 127\.0\.0\.1:1/);
+  });
+});

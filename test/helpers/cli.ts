@@ -1,0 +1,137 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The built CLI entry: e2e tests run exactly what `npx basalt` runs. */
+export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+export function tempDir(prefix = 'basalt-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a CLI command to completion. */
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): RunResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 30_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A node (or other long-running command) started from the real CLI, with its JSON log lines parsed. */
+export class CliProcess {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[] = [];
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private waiters: (() => void)[] = [];
+  private partial = '';
+
+  constructor(args: string[], opts: { cwd?: string } = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      this.stdout += d;
+      this.notify();
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.stderr += d;
+      this.partial += d;
+      const lines = this.partial.split('\n');
+      this.partial = lines.pop()!;
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          // not a JSON log line (e.g. "error: ..."): kept in stderr
+        }
+      }
+      this.notify();
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    void this.exited.then(() => this.notify());
+  }
+
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Wait until `pred` holds on the logs so far; fails if the process exits first or time runs out. */
+  async waitFor<T>(pred: () => T | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    for (;;) {
+      const v = pred();
+      if (v !== undefined && v !== false) return v;
+      if (exited || this.child.exitCode !== null) throw new Error(`process exited while waiting for ${what}; stderr:\n${this.stderr.slice(-3000)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr.slice(-3000)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  waitForLog(msg: string, timeoutMs?: number): Promise<LogLine> {
+    return this.waitFor(() => this.logs.find((l) => l.msg === msg), `log "${msg}"`, timeoutMs);
+  }
+
+  /** Numbers of the blocks the node reported sealed (committed). */
+  sealed(): { number: number; hash: string }[] {
+    return this.logs.filter((l) => l.msg === 'sealed block').map((l) => ({ number: l.number as number, hash: l.hash as string }));
+  }
+
+  async waitForBlock(n: number, timeoutMs?: number): Promise<void> {
+    await this.waitFor(() => this.sealed().some((b) => b.number >= n), `block ${n}`, timeoutMs);
+  }
+
+  /** The bound JSON-RPC URL, once the node logged it. */
+  async rpcUrl(): Promise<string> {
+    const l = await this.waitForLog('JSON-RPC listening');
+    return `http://${l.address as string}`;
+  }
+
+  async grpcAddress(): Promise<string> {
+    const l = await this.waitForLog('gRPC operator API listening');
+    return `127.0.0.1:${l.port as number}`;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGINT') {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Server args for a test node on ephemeral ports with JSON logs. */
+export function serverArgs(dataDir: string, genesis: string, extra: string[] = []): string[] {
+  return ['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...extra];
+}
+
+export async function rpc<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const body = (await res.json()) as { result?: T; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result as T;
+}
