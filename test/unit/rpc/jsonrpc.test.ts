@@ -1,0 +1,94 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonRpcProvider } from 'ethers';
+import { createPublicClient, http } from 'viem';
+import { BasaltNode } from '../../../src/node/node.js';
+import { writeKeyFile, LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { tempDir } from '../../helpers/cli.js';
+
+let node: BasaltNode;
+let url: string;
+
+beforeAll(async () => {
+  const dataDir = join(tempDir(), 'node');
+  writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), testKey(0));
+  writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), testKey(9));
+  const { genesis } = testGenesis(1);
+  node = await BasaltNode.start({ dataDir, genesis, seal: true, blockTimeMs: 100, jsonrpc: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
+  url = `http://127.0.0.1:${node.jsonRpcAddress!.port}`;
+  await new Promise<void>((resolve) => {
+    const check = () => (node.chain.head.number >= 3n ? resolve() : setTimeout(check, 50));
+    check();
+  });
+});
+afterAll(async () => {
+  await node?.stop();
+});
+
+async function post(body: string): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return { status: res.status, json: res.status === 200 ? await res.json() : await res.text() };
+}
+
+describe('JSON-RPC with real clients', () => {
+  it('ethers reads chain ID, head and blocks', async () => {
+    const provider = new JsonRpcProvider(url, undefined, { staticNetwork: true });
+    expect((await provider.getNetwork()).chainId).toBe(100n);
+    const n = await provider.getBlockNumber();
+    expect(n).toBeGreaterThanOrEqual(3);
+    const block = await provider.getBlock(2);
+    expect(block?.number).toBe(2);
+    const parent = await provider.getBlock(1);
+    expect(block?.parentHash).toBe(parent?.hash);
+    const stored = await node.chain.blockByNumber(2n);
+    expect(block?.stateRoot).toBeDefined();
+    expect(block?.gasLimit).toBe(stored!.header.gasLimit);
+    provider.destroy();
+  });
+
+  it('viem reads chain ID, head and blocks (by number and tag)', async () => {
+    const client = createPublicClient({ transport: http(url) });
+    expect(await client.getChainId()).toBe(100);
+    const latest = await client.getBlock({ blockTag: 'latest' });
+    expect(latest.number).toBeGreaterThanOrEqual(3n);
+    const genesis = await client.getBlock({ blockNumber: 0n });
+    expect(genesis.hash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect((await client.getBlock({ blockTag: 'earliest' })).hash).toBe(genesis.hash);
+  });
+});
+
+describe('JSON-RPC protocol', () => {
+  it('answers batches in order, with per-request errors', async () => {
+    const r = await post(JSON.stringify([
+      { jsonrpc: '2.0', id: 1, method: 'eth_chainId' },
+      { jsonrpc: '2.0', id: 2, method: 'no_such_method' },
+      { jsonrpc: '2.0', id: 3, method: 'eth_getBlockByNumber', params: ['banana', false] },
+    ]));
+    const out = r.json as { id: number; result?: unknown; error?: { code: number } }[];
+    expect(out.map((o) => o.id)).toEqual([1, 2, 3]);
+    expect(out[0]!.result).toBe('0x64');
+    expect(out[1]!.error?.code).toBe(-32601);
+    expect(out[2]!.error?.code).toBe(-32602);
+  });
+
+  it('reports parse errors, invalid requests and wrong param counts', async () => {
+    expect(((await post('{oops')).json as { error: { code: number } }).error.code).toBe(-32700);
+    expect(((await post('{"id":1,"method":"eth_chainId"}')).json as { error: { code: number } }).error.code).toBe(-32600);
+    expect(((await post('[]')).json as { error: { code: number } }).error.code).toBe(-32600);
+    const r = await post('{"jsonrpc":"2.0","id":7,"method":"eth_getBlockByNumber","params":[]}');
+    expect(r.json).toMatchObject({ id: 7, error: { code: -32602 } });
+  });
+
+  it('does not treat Object.prototype names as methods', async () => {
+    const r = await post('{"jsonrpc":"2.0","id":1,"method":"constructor"}');
+    expect(r.json).toMatchObject({ error: { code: -32601 } });
+  });
+
+  it('rejects non-POST requests and oversized bodies', async () => {
+    expect((await fetch(url)).status).toBe(405);
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: ['x'.repeat(6 * 1024 * 1024)] });
+    expect((await post(big).catch(() => ({ status: 413 }))).status).toBe(413);
+  });
+});
