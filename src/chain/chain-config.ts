@@ -93,22 +93,31 @@ export function readGenesisFile(path: string): GenesisFile {
 }
 
 export function createChainCommon(g: GenesisFile): Common {
+  return commonFor(g.name, g.params.chainID, {
+    gasLimit: g.genesis.gasLimit as `0x${string}`,
+    difficulty: g.genesis.difficulty as `0x${string}`,
+    nonce: g.genesis.nonce as `0x${string}`,
+    extraData: g.genesis.extraData as `0x${string}`,
+    baseFeePerGas: g.genesis.baseFee as `0x${string}`,
+  });
+}
+
+/** The rules for decoding and executing blocks of a chain known only by its ID (e.g. an archive's). */
+export function createCommonForChainId(chainId: bigint): Common {
+  return commonFor('basalt', Number(chainId), { gasLimit: '0x1c9c380', difficulty: '0x1', nonce: '0x0000000000000000', extraData: '0x' });
+}
+
+function commonFor(name: string, chainId: number, genesis: Parameters<typeof createCustomCommon>[0]['genesis']): Common {
   return createCustomCommon(
     {
-      name: g.name,
-      chainId: g.params.chainID,
+      name,
+      chainId,
       hardforks: BASALT_FORKS.map((name) => ({ name, block: 0 })),
       // IBFT is enforced by Basalt's own engine. To ethereumjs we describe the chain as 'pos' with an
       // unknown algorithm: no block reward, fees to the header's coinbase, and none of the Clique
       // (type 'poa') or Ethash code paths. Headers are built with consensus format checks off.
       consensus: { type: 'pos', algorithm: 'ibft' },
-      genesis: {
-        gasLimit: g.genesis.gasLimit as `0x${string}`,
-        difficulty: g.genesis.difficulty as `0x${string}`,
-        nonce: g.genesis.nonce as `0x${string}`,
-        extraData: g.genesis.extraData as `0x${string}`,
-        baseFeePerGas: g.genesis.baseFee as `0x${string}`,
-      },
+      genesis,
       bootstrapNodes: [],
     },
     Mainnet,

@@ -2,7 +2,10 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../node/version.js';
 import { UserError } from '../util/errors.js';
+import { archiveCommand } from './archive.js';
+import { exportCommand } from './export.js';
 import { genesisCommand } from './genesis.js';
+import { importCommand } from './import.js';
 import { secretsCommand } from './secrets.js';
 import { serverCommand } from './server.js';
 import { statusCommand } from './status.js';
@@ -13,7 +16,7 @@ const program = new Command('basalt')
   .showSuggestionAfterError()
   .exitOverride();
 
-for (const cmd of [serverCommand(), secretsCommand(), genesisCommand(), statusCommand()]) {
+for (const cmd of [serverCommand(), secretsCommand(), genesisCommand(), statusCommand(), exportCommand(), importCommand(), archiveCommand()]) {
   program.addCommand(cmd.exitOverride());
 }
 

@@ -1,11 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
+import type { Chain } from '../../chain/chain.js';
+import { exportHandler, importHandler } from './archive-handlers.js';
 import { operatorService, type StatusResponse } from './proto.js';
 
 /** What the operator service needs from the node; the service itself is a thin adapter. */
 export interface OperatorBackend {
   status(): StatusResponse;
+  readonly chain: Chain;
 }
 
 export class OperatorServer {
@@ -21,6 +24,8 @@ export class OperatorServer {
           cb({ code: grpc.status.INTERNAL, message: (err as Error).message });
         }
       },
+      Export: exportHandler(backend.chain, log),
+      Import: importHandler(backend.chain, log),
     });
   }
 

@@ -1,0 +1,137 @@
+import { Command, Option } from 'commander';
+import { COMPRESSIONS } from '../archive/compression.js';
+import { exportChain } from '../archive/export.js';
+import { openOfflineChain } from '../node/offline.js';
+import { callExport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
+import { UserError } from '../util/errors.js';
+import { openArchiveSink, parseBlockNumberArg, type ArchiveSink } from './archive-io.js';
+import { parseHostPortString } from './options.js';
+import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+
+interface ExportOpts {
+  grpcAddress: string;
+  compression: string;
+  dataDir?: string;
+  force: boolean;
+  quiet: boolean;
+  json: boolean;
+}
+
+export interface ArchiveSummary {
+  startBlock: string;
+  endBlock: string;
+  blocks: string;
+  bytes: number;
+  digest: string;
+  durationMs: number;
+}
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .description('back up a block range to an archive while the node runs (over gRPC), or offline with --data-dir')
+    .argument('<filename>', "archive file to write ('-' for stdout)")
+    .argument('[start-block]', 'first block (default 1)', parseBlockNumberArg('start-block'))
+    .argument('[end-block]', 'last block (default: the head when the export starts)', parseBlockNumberArg('end-block'))
+    .option('--grpc-address <host:port>', 'gRPC operator API of the running node', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+    .addOption(new Option('--compression <codec>', 'record compression').choices(COMPRESSIONS).default('zstd'))
+    .option('--data-dir <dir>', 'export offline from this data dir (only when no node runs on it)')
+    .option('--force', 'overwrite an existing file', false)
+    .option('--quiet', 'no progress output', false)
+    .option('--json', 'print the summary as JSON on stdout', false)
+    .action(async (filename: string, start: bigint | undefined, end: bigint | undefined, opts: ExportOpts) => {
+      if (opts.json && filename === '-') throw new UserError('--json prints to stdout, which the archive already uses: write the archive to a file');
+      const sink = openArchiveSink(filename, opts.force);
+      const progress = new ProgressReporter('export', { quiet: opts.quiet });
+      const onSignal = () => {
+        progress.stop();
+        sink.abort();
+        process.stderr.write('export interrupted: partial file removed\n');
+        process.exit(130);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let summary: ArchiveSummary;
+      try {
+        summary = opts.dataDir
+          ? await exportOffline(opts.dataDir, sink, { start, end, compression: opts.compression }, progress)
+          : await exportRemote(opts.grpcAddress, sink, { start, end, compression: opts.compression }, progress);
+        await sink.commit();
+      } catch (err) {
+        progress.stop();
+        sink.abort();
+        throw err;
+      }
+      progress.stop();
+      printSummary('Exported', summary, sink.name, opts.json);
+    });
+}
+
+interface Range {
+  start?: bigint | undefined;
+  end?: bigint | undefined;
+  compression: string;
+}
+
+async function exportRemote(address: string, sink: ArchiveSink, r: Range, progress: ProgressReporter): Promise<ArchiveSummary> {
+  const call = callExport(address, {
+    ...(r.start !== undefined ? { startBlock: r.start } : {}),
+    ...(r.end !== undefined ? { endBlock: r.end } : {}),
+    compression: r.compression,
+  });
+  let bytes = 0;
+  try {
+    for await (const ev of call.events) {
+      if (ev.event === 'started') progress.start(Number(BigInt(ev.started.endBlock) - BigInt(ev.started.startBlock) + 1n));
+      else if (ev.event === 'data') {
+        await sink.write(ev.data);
+        bytes += ev.data.length;
+      } else if (ev.event === 'progress') progress.update({ done: Number(ev.progress.blocksDone), total: Number(ev.progress.blocksTotal), bytes });
+      else if (ev.event === 'summary') {
+        const s = ev.summary;
+        if (Number(s.bytes) !== bytes) throw new UserError(`export stream ended with ${bytes} bytes, but the node sent ${s.bytes}`);
+        return { startBlock: s.startBlock, endBlock: s.endBlock, blocks: s.blocks, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
+      }
+    }
+  } catch (err) {
+    call.cancel();
+    throw err;
+  }
+  throw new UserError('the node ended the export without a summary: the archive is incomplete and was removed');
+}
+
+async function exportOffline(dataDir: string, sink: ArchiveSink, r: Range, progress: ProgressReporter): Promise<ArchiveSummary> {
+  const { chain, close } = await openOfflineChain(dataDir);
+  try {
+    const exp = await exportChain(chain, {
+      ...(r.start !== undefined ? { startBlock: r.start } : {}),
+      ...(r.end !== undefined ? { endBlock: r.end } : {}),
+      compression: r.compression as 'zstd',
+      onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }),
+    });
+    progress.start(Number(BigInt(exp.header.endBlock) - BigInt(exp.header.startBlock) + 1n));
+    for (;;) {
+      const next = await exp.chunks.next();
+      if (next.done) {
+        const s = next.value;
+        return { startBlock: s.startBlock.toString(), endBlock: s.endBlock.toString(), blocks: s.blocks.toString(), bytes: s.bytes, digest: s.digest, durationMs: s.durationMs };
+      }
+      await sink.write(next.value);
+    }
+  } finally {
+    await close();
+  }
+}
+
+export function printSummary(verb: string, s: ArchiveSummary & { imported?: string; skipped?: string; head?: string }, where: string, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ ...s, archive: where })}\n`);
+    return;
+  }
+  const rate = s.durationMs > 0 ? (Number(s.blocks) / (s.durationMs / 1000)).toFixed(0) : '-';
+  const parts = [
+    `${verb} blocks ${s.startBlock}-${s.endBlock} (${s.blocks} blocks${s.imported !== undefined ? `: ${s.imported} imported, ${s.skipped} already present` : ''})`,
+    `${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)} (${rate} blocks/s)`,
+  ];
+  if (s.head !== undefined) parts.push(`head is now ${s.head}`);
+  process.stderr.write(`${parts.join(', ')}\n${verb === 'Exported' ? 'to' : 'from'} ${where}\nsha256 digest ${s.digest}\n`);
+}
