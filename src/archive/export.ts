@@ -2,7 +2,8 @@ import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
 import { CLIENT_VERSION } from '../node/version.js';
 import { UserError } from '../util/errors.js';
-import { encodeBlockRecord } from './block-codec.js';
+import type { BlockStore } from '../chain/block-store.js';
+import { blockRlpFromStored, encodeRawBlockRecord } from './block-codec.js';
 import type { Compression } from './compression.js';
 import { FORMAT_VERSION, type ArchiveHeader } from './format.js';
 import { ArchiveWriter } from './writer.js';
@@ -89,15 +90,12 @@ async function* generate(
   try {
     let pending: Uint8Array[] = [writer.start()];
     let pendingBytes = pending[0]!.length;
-    const queue: Promise<Awaited<ReturnType<typeof encodeBlockRecord>>>[] = [];
+    const queue: Promise<Awaited<ReturnType<typeof encodeRawBlockRecord>>>[] = [];
     let nextToRead = start;
     const readAhead = () => {
       while (queue.length < LOOKAHEAD && nextToRead <= end) {
         const n = nextToRead++;
-        const p = snap.store.canonicalBlock(n).then((block) => {
-          if (block === undefined) throw new Error(`block ${n} is missing from the database`);
-          return encodeBlockRecord(block, opts.compression);
-        });
+        const p = readRawBlock(snap.store, n).then(({ hash, rlp }) => encodeRawBlockRecord(n, hash, rlp, opts.compression));
         p.catch(() => undefined); // awaited in order below; this keeps an early failure from going unhandled
         queue.push(p);
       }
@@ -135,4 +133,11 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
     off += p.length;
   }
   return out;
+}
+
+async function readRawBlock(store: BlockStore, n: bigint): Promise<{ hash: Uint8Array; rlp: Uint8Array }> {
+  const hash = await store.canonicalHash(n);
+  const [header, body] = hash ? await Promise.all([store.headerRLP(n, hash), store.bodyRLP(n, hash)]) : [];
+  if (!hash || !header || !body) throw new Error(`block ${n} is missing from the database`);
+  return { hash, rlp: blockRlpFromStored(header, body) };
 }

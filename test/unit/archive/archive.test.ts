@@ -172,3 +172,15 @@ describe('archive reader', () => {
     await expect((async () => { for await (const ev of readArchive(endless())) void ev; })()).rejects.toThrow(ArchiveError);
   });
 });
+
+describe('block RLP from stored parts', () => {
+  it('equals the canonical serialization for legacy and typed transactions', async () => {
+    const { blockRlpFromStored } = await import('../../../src/archive/block-codec.js');
+    for (let n = 1n; n <= BigInt(BLOCKS); n++) {
+      const hash = (await source.chain.store.canonicalHash(n))!;
+      const block = (await source.chain.blockByNumber(n))!;
+      const rlp = blockRlpFromStored((await source.chain.store.headerRLP(n, hash))!, (await source.chain.store.bodyRLP(n, hash))!);
+      expect(bytesToHex(rlp)).toBe(bytesToHex(block.serialize()));
+    }
+  });
+});
