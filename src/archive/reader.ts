@@ -76,14 +76,14 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>): AsyncGene
   }
 }
 
-interface RawRecord {
+export interface RawRecord {
   type: number;
   payload: Uint8Array;
   /** The whole record as read (for the digest). */
   raw: Uint8Array;
 }
 
-async function readRecord(reader: ByteReader, what: string): Promise<RawRecord> {
+export async function readRecord(reader: ByteReader, what: string): Promise<RawRecord> {
   const at = reader.offset;
   const head = await reader.read(5);
   if (head.length === 0) throw new ArchiveError(`archive is incomplete: it ends before ${what} and has no trailer (truncated? export again or use the complete file)`);

@@ -6,6 +6,8 @@ import { archiveCommand } from './archive.js';
 import { exportCommand } from './export.js';
 import { genesisCommand } from './genesis.js';
 import { importCommand } from './import.js';
+import { restoreCommand } from './restore.js';
+import { snapshotCommand } from './snapshot.js';
 import { secretsCommand } from './secrets.js';
 import { serverCommand } from './server.js';
 import { statusCommand } from './status.js';
@@ -16,7 +18,7 @@ const program = new Command('basalt')
   .showSuggestionAfterError()
   .exitOverride();
 
-for (const cmd of [serverCommand(), secretsCommand(), genesisCommand(), statusCommand(), exportCommand(), importCommand(), archiveCommand()]) {
+for (const cmd of [serverCommand(), secretsCommand(), genesisCommand(), statusCommand(), exportCommand(), importCommand(), archiveCommand(), snapshotCommand(), restoreCommand()]) {
   program.addCommand(cmd.exitOverride());
 }
 

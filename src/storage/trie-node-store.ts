@@ -62,6 +62,17 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     this.pending.clear();
   }
 
+  /** A read-only view of the trie database as it is now (pending writes excluded). Close it when done. */
+  openSnapshot(): { store: TrieNodeStore; close: () => Promise<void> } {
+    const snap = this.db.snapshot();
+    return { store: new TrieNodeStore(this.db, snap), close: () => snap.close() };
+  }
+
+  /** Raw read by key bytes (a node hash, or a code key). */
+  async getRaw(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.db.get(key, this.snapshot ? { snapshot: this.snapshot } : {});
+  }
+
   discard(): void {
     this.pending.clear();
   }

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Chain } from '../../chain/chain.js';
 import { exportChain, type ExportSummary } from '../../archive/export.js';
 import { importArchive } from '../../archive/import.js';
+import { createSnapshot } from '../../snapshot/create.js';
 import { isCompression } from '../../archive/compression.js';
 import type { ArchiveHeader } from '../../archive/format.js';
 import { UserError } from '../../util/errors.js';
@@ -145,4 +146,57 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> & Error {
   const message = (err as Error)?.message ?? String(err);
   const code = err instanceof UserError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
   return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+}
+
+/** Server side of Snapshot: the node's snapshot stream, with backpressure and progress. */
+export function snapshotHandler(chain: Chain, log: Logger) {
+  return async (call: grpc.ServerWritableStream<{ compression: string }, unknown>) => {
+    let cancelled = false;
+    call.on('cancelled', () => (cancelled = true));
+    const write = (msg: object) =>
+      new Promise<void>((resolve) => {
+        if (call.write(msg)) resolve();
+        else call.once('drain', () => resolve());
+      });
+    try {
+      const compression = call.request.compression || 'zstd';
+      if (!isCompression(compression)) throw new UserError(`unknown compression "${compression}": use zstd, gzip or none`);
+      let progress: object | undefined;
+      let last = 0;
+      const snap = await createSnapshot(chain, {
+        compression,
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - last < PROGRESS_EVERY_MS) return;
+          last = now;
+          progress = { block: p.blocksDone.toString(), blocksDone: p.blocksDone.toString(), blocksTotal: p.blocksTotal.toString(), bytes: p.bytes, skipped: String(p.nodes) };
+        },
+      });
+      log.info({ head: snap.header.head.number, compression }, 'snapshot started');
+      await write({ started: { chainId: snap.header.chainId, genesisHash: snap.header.genesisHash, startBlock: '1', endBlock: snap.header.head.number, compression } });
+      for (;;) {
+        const r = await snap.chunks.next();
+        if (r.done) {
+          const s = r.value;
+          await write({ summary: { startBlock: '1', endBlock: s.head.toString(), blocks: s.blocks.toString(), bytes: s.bytes, digest: s.digest, durationMs: s.durationMs, imported: String(s.nodes), skipped: String(s.codes), head: s.head.toString() } });
+          log.info({ head: Number(s.head), nodes: s.nodes, codes: s.codes, bytes: s.bytes, ms: s.durationMs }, 'snapshot finished');
+          call.end();
+          return;
+        }
+        if (cancelled) {
+          await snap.chunks.return(undefined as never);
+          log.warn('snapshot cancelled by the client');
+          return;
+        }
+        await write({ data: r.value });
+        if (progress) {
+          await write({ progress });
+          progress = undefined;
+        }
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'snapshot failed');
+      call.emit('error', toStatus(err));
+    }
+  };
 }

@@ -119,3 +119,19 @@ export function callImport(address: string, source: AsyncIterable<Uint8Array>): 
   }
   return events();
 }
+
+/** Call Snapshot; events as for Export (summary.imported = state nodes, summary.skipped = codes). */
+export function callSnapshot(address: string, compression: string): { events: AsyncIterable<ArchiveStreamEvent>; cancel(): void } {
+  const client = operatorClient(address) as unknown as { Snapshot(req: object): Stream; close(): void };
+  const call = client.Snapshot({ compression });
+  async function* events(): AsyncGenerator<ArchiveStreamEvent> {
+    try {
+      for await (const ev of call as AsyncIterable<ArchiveStreamEvent>) yield ev;
+    } catch (err) {
+      throw grpcUserError(err, address);
+    } finally {
+      client.close();
+    }
+  }
+  return { events: events(), cancel: () => call.cancel() };
+}

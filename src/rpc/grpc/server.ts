@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
 import type { Chain } from '../../chain/chain.js';
-import { exportHandler, importHandler } from './archive-handlers.js';
+import { exportHandler, importHandler, snapshotHandler } from './archive-handlers.js';
 import { operatorService, type StatusResponse } from './proto.js';
 
 /** What the operator service needs from the node; the service itself is a thin adapter. */
@@ -26,6 +26,7 @@ export class OperatorServer {
       },
       Export: exportHandler(backend.chain, log),
       Import: importHandler(backend.chain, log),
+      Snapshot: snapshotHandler(backend.chain, log),
     });
   }
 

@@ -1,0 +1,110 @@
+import { Command, Option } from 'commander';
+import { COMPRESSIONS, type Compression } from '../archive/compression.js';
+import { openOfflineChain } from '../node/offline.js';
+import { callSnapshot, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
+import { createSnapshot } from '../snapshot/create.js';
+import { UserError } from '../util/errors.js';
+import { openArchiveSink, type ArchiveSink } from './archive-io.js';
+import { parseHostPortString } from './options.js';
+import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+
+interface SnapshotOpts {
+  grpcAddress: string;
+  compression: Compression;
+  dataDir?: string;
+  force: boolean;
+  quiet: boolean;
+  json: boolean;
+}
+
+interface SnapshotResult {
+  head: string;
+  nodes: string;
+  codes: string;
+  bytes: number;
+  digest: string;
+  durationMs: number;
+}
+
+export function snapshotCommand(): Command {
+  return new Command('snapshot')
+    .description("capture the whole node at its head into one file while it runs (cron-friendly; exit 0 only when the file is complete)")
+    .argument('<filename>', "snapshot file to write ('-' for stdout)")
+    .option('--grpc-address <host:port>', 'gRPC operator API of the running node', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+    .addOption(new Option('--compression <codec>', 'record compression').choices(COMPRESSIONS).default('zstd'))
+    .option('--data-dir <dir>', 'snapshot offline from this data dir (only when no node runs on it)')
+    .option('--force', 'overwrite an existing file', false)
+    .option('--quiet', 'no progress output', false)
+    .option('--json', 'print the summary as JSON on stdout', false)
+    .action(async (filename: string, opts: SnapshotOpts) => {
+      if (opts.json && filename === '-') throw new UserError('--json prints to stdout, which the snapshot already uses: write the snapshot to a file');
+      const sink = openArchiveSink(filename, opts.force);
+      const progress = new ProgressReporter('snapshot', { quiet: opts.quiet });
+      const onSignal = () => {
+        progress.stop();
+        sink.abort();
+        process.stderr.write('snapshot interrupted: partial file removed\n');
+        process.exit(130);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let result: SnapshotResult;
+      try {
+        result = opts.dataDir ? await snapshotOffline(opts.dataDir, sink, opts.compression, progress) : await snapshotRemote(opts.grpcAddress, sink, opts.compression, progress);
+        await sink.commit();
+      } catch (err) {
+        progress.stop();
+        sink.abort();
+        throw err;
+      }
+      progress.stop();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ ...result, snapshot: sink.name })}\n`);
+        return;
+      }
+      process.stderr.write(
+        `Snapshot of block ${result.head}: ${result.nodes} state nodes, ${result.codes} contract codes, ${formatBytes(result.bytes)} in ${formatDuration(result.durationMs)}\nto ${sink.name}\nsha256 digest ${result.digest}\n`,
+      );
+    });
+}
+
+async function snapshotRemote(address: string, sink: ArchiveSink, compression: string, progress: ProgressReporter): Promise<SnapshotResult> {
+  const call = callSnapshot(address, compression);
+  let bytes = 0;
+  try {
+    for await (const ev of call.events) {
+      if (ev.event === 'started') progress.start(Number(ev.started.endBlock));
+      else if (ev.event === 'data') {
+        await sink.write(ev.data);
+        bytes += ev.data.length;
+      } else if (ev.event === 'progress') progress.update({ done: Number(ev.progress.blocksDone), total: Number(ev.progress.blocksTotal), bytes });
+      else if (ev.event === 'summary') {
+        const s = ev.summary;
+        if (Number(s.bytes) !== bytes) throw new UserError(`snapshot stream ended with ${bytes} bytes, but the node sent ${s.bytes}`);
+        return { head: s.head, nodes: s.imported, codes: s.skipped, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
+      }
+    }
+  } catch (err) {
+    call.cancel();
+    throw err;
+  }
+  throw new UserError('the node ended the snapshot without a summary: the file is incomplete and was removed');
+}
+
+async function snapshotOffline(dataDir: string, sink: ArchiveSink, compression: Compression, progress: ProgressReporter): Promise<SnapshotResult> {
+  const { chain, close } = await openOfflineChain(dataDir);
+  try {
+    const snap = await createSnapshot(chain, { compression, onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }) });
+    progress.start(Number(snap.header.head.number));
+    for (;;) {
+      const r = await snap.chunks.next();
+      if (r.done) {
+        const s = r.value;
+        return { head: s.head.toString(), nodes: String(s.nodes), codes: String(s.codes), bytes: s.bytes, digest: s.digest, durationMs: s.durationMs };
+      }
+      await sink.write(r.value);
+    }
+  } finally {
+    await close();
+  }
+}

@@ -1,0 +1,34 @@
+import type { Block } from '@ethereumjs/block';
+import { createMPT } from '@ethereumjs/mpt';
+import { RLP } from '@ethereumjs/rlp';
+import { Bloom, encodeReceipt } from '@ethereumjs/vm';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { StoredReceipt } from '../chain/receipts.js';
+
+/**
+ * Check stored receipts against the block header without executing: the receipts trie root, the
+ * logs bloom and the gas used are recomputed from the receipts and must match. Returns a reason on
+ * mismatch, undefined when they agree.
+ */
+export async function checkReceipts(block: Block, receipts: StoredReceipt[]): Promise<string | undefined> {
+  const h = block.header;
+  if (receipts.length !== block.transactions.length) return `${receipts.length} receipts for ${block.transactions.length} transactions`;
+  const trie = await createMPT();
+  const blockBloom = new Bloom(undefined, block.common);
+  for (let i = 0; i < receipts.length; i++) {
+    const r = receipts[i]!;
+    const bloom = new Bloom(undefined, block.common);
+    for (const [address, topics] of r.logs) {
+      bloom.add(address);
+      for (const t of topics) bloom.add(t);
+    }
+    blockBloom.or(bloom);
+    const encoded = encodeReceipt({ status: r.status, cumulativeBlockGasUsed: r.cumulativeGasUsed, bitvector: bloom.bitvector, logs: r.logs }, block.transactions[i]!.type);
+    await trie.put(RLP.encode(i), encoded);
+  }
+  if (!equalsBytes(trie.root(), h.receiptTrie)) return `receipts root ${bytesToHex(trie.root())} does not match the header's ${bytesToHex(h.receiptTrie)}`;
+  if (!equalsBytes(blockBloom.bitvector, h.logsBloom)) return 'logs bloom does not match the receipts';
+  const gasUsed = receipts.length > 0 ? receipts[receipts.length - 1]!.cumulativeGasUsed : 0n;
+  if (gasUsed !== h.gasUsed) return `receipts use ${gasUsed} gas, the header says ${h.gasUsed}`;
+  return undefined;
+}

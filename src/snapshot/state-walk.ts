@@ -1,0 +1,90 @@
+import { RLP } from '@ethereumjs/rlp';
+import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, concatBytes, equalsBytes, utf8ToBytes } from '@ethereumjs/util';
+
+/** Where ethereumjs' MerkleStateManager keeps contract code in the trie database: 'c' ‖ code hash. */
+export const CODE_KEY_PREFIX = utf8ToBytes('c');
+export function codeKey(codeHash: Uint8Array): Uint8Array {
+  return concatBytes(CODE_KEY_PREFIX, codeHash);
+}
+
+export interface StateSource {
+  /** A node by its hash, or code by its code key; undefined if absent. */
+  getRaw(key: Uint8Array): Promise<Uint8Array | undefined>;
+}
+
+export class MissingStateError extends Error {}
+
+type Kind = 'account' | 'storage';
+
+export type StateItem = { kind: 'node'; hash: Uint8Array; data: Uint8Array } | { kind: 'code'; hash: Uint8Array; data: Uint8Array };
+
+/**
+ * The world state reachable from `stateRoot`: the account trie, every account's storage trie and
+ * every contract's code, each stored trie node once (nodes shorter than 32 bytes live inline in their
+ * parent and are not stored) and each distinct code once. Throws MissingStateError if a referenced
+ * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow.
+ */
+export async function* stateItems(source: StateSource, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
+  const seenNodes = new Set<string>();
+  const seenCode = new Set<string>();
+  const stack: { hash: Uint8Array; kind: Kind }[] = [];
+  if (!equalsBytes(stateRoot, KECCAK256_RLP)) stack.push({ hash: stateRoot, kind: 'account' });
+  const pendingCode: Uint8Array[] = [];
+
+  const visit = (node: unknown, kind: Kind): void => {
+    if (!Array.isArray(node)) return;
+    if (node.length === 17) {
+      for (let i = 0; i < 16; i++) child(node[i], kind);
+      return;
+    }
+    if (node.length !== 2) throw new MissingStateError(`malformed trie node with ${node.length} items`);
+    const path = node[0] as Uint8Array;
+    const isLeaf = path.length > 0 && (path[0]! >> 4) >= 2;
+    if (!isLeaf) return child(node[1], kind);
+    if (kind === 'account') {
+      const account = RLP.decode(node[1] as Uint8Array) as Uint8Array[];
+      if (account.length !== 4) throw new MissingStateError('malformed account in the state trie');
+      const storageRoot = account[2]!;
+      const codeHash = account[3]!;
+      if (storageRoot.length === 32 && !equalsBytes(storageRoot, KECCAK256_RLP)) stack.push({ hash: storageRoot, kind: 'storage' });
+      if (codeHash.length === 32 && !equalsBytes(codeHash, KECCAK256_NULL)) pendingCode.push(codeHash);
+    }
+  };
+  const child = (ref: unknown, kind: Kind): void => {
+    if (ref instanceof Uint8Array) {
+      if (ref.length === 32) stack.push({ hash: ref, kind });
+      else if (ref.length !== 0) throw new MissingStateError('malformed trie node reference');
+    } else if (Array.isArray(ref)) visit(ref, kind); // an inline node
+  };
+
+  while (stack.length > 0) {
+    const { hash, kind } = stack.pop()!;
+    const id = bytesToHex(hash);
+    if (seenNodes.has(id)) continue;
+    seenNodes.add(id);
+    const node = await source.getRaw(hash);
+    if (node === undefined) throw new MissingStateError(`state trie node ${id} is missing`);
+    yield { kind: 'node', hash, data: node };
+    visit(RLP.decode(node), kind);
+    while (pendingCode.length > 0) {
+      const codeHash = pendingCode.pop()!;
+      const cid = bytesToHex(codeHash);
+      if (seenCode.has(cid)) continue;
+      seenCode.add(cid);
+      const code = await source.getRaw(codeKey(codeHash));
+      if (code === undefined) throw new MissingStateError(`contract code ${cid} is missing`);
+      yield { kind: 'code', hash: codeHash, data: code };
+    }
+  }
+}
+
+/** Check that the whole state under `stateRoot` is present; returns the counts. */
+export async function checkStateComplete(source: StateSource, stateRoot: Uint8Array): Promise<{ nodes: number; codes: number }> {
+  let nodes = 0;
+  let codes = 0;
+  for await (const item of stateItems(source, stateRoot)) {
+    if (item.kind === 'node') nodes++;
+    else codes++;
+  }
+  return { nodes, codes };
+}
