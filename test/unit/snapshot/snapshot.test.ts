@@ -42,7 +42,7 @@ beforeAll(async () => {
   const writes = [];
   for (let i = 1n; i <= 40n; i++) {
     const data = hexToBytes(`0x${i.toString(16).padStart(64, '0')}${(i * 7n).toString(16).padStart(64, '0')}`);
-    writes.push(createFeeMarket1559Tx({ nonce: nonce++, to: contract, gasLimit: 60_000n, data, ...fee }, { common }).sign(SENDER));
+    writes.push(createFeeMarket1559Tx({ nonce: nonce++, to: createAddressFromString(contract), gasLimit: 60_000n, data, ...fee }, { common }).sign(SENDER));
   }
   await sealNext(source, writes);
   snapshot = await snapshotBytes(source);
