@@ -1,12 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Wallet } from 'ethers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
-const DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
-const DEV_ADDRESS = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
 
 const running: CliProcess[] = [];
 afterEach(async () => {
@@ -39,34 +37,6 @@ function oneLineError(r: { code: number | null; stderr: string }, pattern: RegEx
 
 async function block(url: string, n: number | string) {
   return rpc<{ number: string; hash: string; stateRoot: string; transactions: string[] }>(url, 'eth_getBlockByNumber', [typeof n === 'number' ? `0x${n.toString(16)}` : n, false]);
-}
-
-/** Keep sending signed transfers from the dev account until stopped. */
-function transactionLoad(url: string) {
-  const wallet = new Wallet(DEV_KEY);
-  let stop = false;
-  let sent = 0;
-  let failure: unknown;
-  const done = (async () => {
-    let nonce = 0;
-    while (!stop) {
-      const raw = await wallet.signTransaction({ type: 2, chainId: 100, nonce, to: `0x${(nonce % 50 + 1).toString(16).padStart(40, '0')}`, value: 1000n + BigInt(nonce), gasLimit: 21000, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
-      await rpc(url, 'eth_sendRawTransaction', [raw]);
-      nonce++;
-      sent++;
-      if (nonce % 5 === 0) await new Promise((r) => setTimeout(r, 20));
-    }
-  })().catch((err: unknown) => {
-    failure = err;
-  });
-  return {
-    sent: () => sent,
-    async stop() {
-      stop = true;
-      await done;
-      if (failure) throw failure;
-    },
-  };
 }
 
 describe('export and import over gRPC, while nodes run', () => {

@@ -1,0 +1,115 @@
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
+
+const running: CliProcess[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+});
+function start(args: string[]): CliProcess {
+  const p = new CliProcess(args);
+  running.push(p);
+  return p;
+}
+
+function setup(chainId = 100) {
+  const dir = tempDir();
+  const node1 = join(dir, 'node1');
+  const init = runCli(['secrets', 'init', '--data-dir', node1, '--json']);
+  const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
+  const genesis = join(dir, 'genesis.json');
+  expect(runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--chain-id', String(chainId), '--premine', `${DEV_ADDRESS}:${10n ** 24n}`]).code).toBe(0);
+  return { dir, node1, genesis };
+}
+
+function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.code, r.stderr).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  const lines = r.stderr.trim().split('\n').filter((l) => !/^(snapshot|restore): /.test(l));
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+}
+
+const blockAt = (url: string, tag: string) => rpc<{ number: string; hash: string; stateRoot: string }>(url, 'eth_getBlockByNumber', [tag, false]);
+
+describe('snapshot and restore', () => {
+  it('snapshots a sealing node under load; the restored node serves the same head and state and, with its keys, keeps sealing', { timeout: 120_000 }, async () => {
+    const { dir, node1, genesis } = setup();
+    const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.1']));
+    const url1 = await source.rpcUrl();
+    const grpc1 = await source.grpcAddress();
+    const load = transactionLoad(url1);
+    await source.waitForBlock(30);
+
+    const file = join(dir, 'node.bsn');
+    const snap = runCli(['snapshot', file, '--grpc-address', grpc1, '--json']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const s = JSON.parse(snap.stdout) as { head: string; nodes: string; digest: string };
+    expect(Number(s.head)).toBeGreaterThanOrEqual(30);
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
+    await source.waitForBlock(Number(s.head) + 3); // the node kept sealing meanwhile
+    await load.stop();
+    expect(load.sent()).toBeGreaterThan(10);
+
+    const restoredDir = join(dir, 'restored');
+    const r = runCli(['restore', file, '--data-dir', restoredDir, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ head: s.head });
+
+    // Stop the original and give its keys to the restored node (as `secrets restore` would).
+    expect((await source.stop()).code).toBe(0);
+    cpSync(join(node1, 'keystore'), join(restoredDir, 'keystore'), { recursive: true });
+    cpSync(join(node1, 'consensus'), join(restoredDir, 'consensus'), { recursive: true });
+
+    // The original, read-only, as the reference for the snapshot's head.
+    const reference = start(serverArgs(node1, genesis, []));
+    const urlRef = await reference.rpcUrl();
+    const headTag = `0x${Number(s.head).toString(16)}`;
+    const want = await blockAt(urlRef, headTag);
+    const balanceWant = await rpc(urlRef, 'eth_getBalance', [DEV_ADDRESS, headTag]);
+    expect((await reference.stop()).code).toBe(0);
+
+    const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json'), ['--seal', '--block-time', '0.2']));
+    const opened = await restored.waitForLog('chain opened');
+    expect(opened.head).toBe(Number(s.head));
+    const url2 = await restored.rpcUrl();
+    const got = await blockAt(url2, headTag);
+    expect(got.hash).toBe(want.hash);
+    expect(got.stateRoot).toBe(want.stateRoot);
+    expect(await rpc(url2, 'eth_getBalance', [DEV_ADDRESS, headTag])).toBe(balanceWant);
+    await restored.waitForBlock(Number(s.head) + 2);
+    expect((await restored.stop()).code).toBe(0);
+  });
+
+  it('refuses truncated, tampered and foreign snapshots and busy targets with one line, leaving no data dir', { timeout: 120_000 }, async () => {
+    const { dir, node1, genesis } = setup();
+    const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.05']));
+    const grpc1 = await source.grpcAddress();
+    await source.waitForBlock(10);
+    const file = join(dir, 'node.bsn');
+    expect(runCli(['snapshot', file, '--grpc-address', grpc1, '--quiet']).code).toBe(0);
+    oneLineError(runCli(['snapshot', file, '--grpc-address', grpc1]), /already exists/);
+    oneLineError(runCli(['snapshot', join(dir, 'x.bsn'), '--grpc-address', '127.0.0.1:1']), /no node answers/);
+    await source.stop();
+
+    const bytes = readFileSync(file);
+    const truncated = join(dir, 'truncated.bsn');
+    writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.7)));
+    const tampered = join(dir, 'tampered.bsn');
+    const t = Buffer.from(bytes);
+    t[Math.floor(bytes.length * 0.9)]! ^= 0x20;
+    writeFileSync(tampered, t);
+    const other = setup(101);
+
+    oneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1')]), /incomplete|truncated/);
+    oneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2')]), /checksum mismatch|corrupt/);
+    oneLineError(runCli(['restore', file, '--data-dir', join(dir, 'r3'), '--chain', other.genesis]), /belongs to another chain/);
+    oneLineError(runCli(['restore', file, '--data-dir', node1]), /exists and is not empty/);
+    oneLineError(runCli(['restore', join(dir, 'nope.bsn'), '--data-dir', join(dir, 'r4')]), /not found/);
+    oneLineError(runCli(['restore', file]), /--data-dir/);
+    for (const d of ['r1', 'r2', 'r3', 'r4']) expect(existsSync(join(dir, d)), d).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('restoring'))).toEqual([]);
+  });
+});

@@ -1,0 +1,35 @@
+import { Wallet } from 'ethers';
+import { rpc } from './cli.js';
+
+/** The well-known dev account (Hardhat #0), premined by test genesis files. Its key is public. */
+export const DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+export const DEV_ADDRESS = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
+
+/** Keep sending signed transfers from the dev account until stopped. */
+export function transactionLoad(url: string) {
+  const wallet = new Wallet(DEV_KEY);
+  let stop = false;
+  let sent = 0;
+  let failure: unknown;
+  const done = (async () => {
+    let nonce = 0;
+    while (!stop) {
+      const raw = await wallet.signTransaction({ type: 2, chainId: 100, nonce, to: `0x${(nonce % 50 + 1).toString(16).padStart(40, '0')}`, value: 1000n + BigInt(nonce), gasLimit: 21000, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
+      await rpc(url, 'eth_sendRawTransaction', [raw]);
+      nonce++;
+      sent++;
+      await new Promise((r) => setTimeout(r, 40)); // ~25 tx/s: steady load the sealer keeps up with
+    }
+  })().catch((err: unknown) => {
+    failure = err;
+  });
+  return {
+    sent: () => sent,
+    async stop() {
+      stop = true;
+      await done;
+      if (failure) throw failure;
+    },
+  };
+}
+
