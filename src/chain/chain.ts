@@ -121,6 +121,11 @@ export class Chain extends EventEmitter<ChainEvents> {
     return openState(this.trie, this.common, header.stateRoot);
   }
 
+  /** A world state after `header` that may be written to freely and is then thrown away (eth_call). */
+  async scratchStateAt(header: BlockHeader): Promise<MerkleStateManager> {
+    return openState(this.trie.scratch(), this.common, header.stateRoot);
+  }
+
   /**
    * The import pipeline. A block already on the canonical chain is 'known'; a block that does not
    * extend the head (gap or conflict) or fails verification is refused and nothing is written.

@@ -68,6 +68,14 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     return { store: new TrieNodeStore(this.db, snap), close: () => snap.close() };
   }
 
+  /**
+   * A scratch view for throw-away execution (eth_call, eth_estimateGas): reads committed nodes, keeps
+   * its own writes in memory, never touches this store's pending writes or the database.
+   */
+  scratch(): TrieNodeStore {
+    return new ScratchNodeStore(this.db);
+  }
+
   /** Raw read by key bytes (a node hash, or a code key). */
   async getRaw(key: Uint8Array): Promise<Uint8Array | undefined> {
     return this.db.get(key, this.snapshot ? { snapshot: this.snapshot } : {});
@@ -84,4 +92,23 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
 
 function hexToKey(hex: string): Uint8Array {
   return Buffer.from(hex.startsWith('0x') ? hex.slice(2) : hex, 'hex');
+}
+
+class ScratchNodeStore extends TrieNodeStore {
+  private readonly own = new Map<string, Uint8Array>();
+  constructor(db: BytesDB) {
+    super(db);
+  }
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    return this.own.get(key) ?? super.get(key);
+  }
+  override async put(key: string, val: Uint8Array): Promise<void> {
+    this.own.set(key, val);
+  }
+  override async batch(ops: BatchDBOp<string, Uint8Array>[]): Promise<void> {
+    for (const op of ops) if (op.type === 'put') this.own.set(op.key, op.value);
+  }
+  override async flush(): Promise<void> {
+    throw new Error('a scratch trie view cannot be flushed');
+  }
 }

@@ -1,80 +1,152 @@
 import type { Block } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, createAddressFromString, type Address } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
 import type { TxSource } from '../consensus/ibft/sealer.js';
+import { TxPoolError } from './errors.js';
+import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
 
-export class TxPoolError extends Error {}
+export { TxPoolError } from './errors.js';
+
+export interface TxPoolLimits {
+  /** Transactions one account may have in the pool. */
+  perAccount: number;
+  /** Transactions in the pool in total. */
+  global: number;
+  /** Percentage a replacement must raise both the max fee and the tip by. */
+  priceBumpPercent: bigint;
+}
+
+export const DEFAULT_LIMITS: TxPoolLimits = { perAccount: 64, global: 4096, priceBumpPercent: 10n };
+
+interface Account {
+  /** The account's nonce in the head state. */
+  nonce: bigint;
+  balance: bigint;
+  txs: Map<bigint, TypedTransaction>;
+}
 
 /**
- * A minimal transaction pool: per-sender queues ordered by nonce. Transactions whose nonce leaves a
- * gap are held until the gap is filled. (Fee replacement, limits and pricing rules: see the
- * JSON-RPC / transaction pool work.)
+ * Pending transactions. Per sender, transactions are keyed by nonce: those from the account's nonce
+ * up to the first gap are executable (`pending()`); later ones wait until the gap is filled. A
+ * transaction with a nonce already in the pool replaces it only with a fee bump. On every new head
+ * the pool re-reads the nonces and balances of its senders and drops what became stale.
  */
 export class TxPool implements TxSource {
-  private readonly bySender = new Map<string, Map<bigint, TypedTransaction>>();
+  private readonly accounts = new Map<string, Account>();
   private readonly byHash = new Map<string, TypedTransaction>();
-  /** The next nonce each sender's account expects, as last seen in state or in a sealed block. */
-  private readonly nextNonce = new Map<string, bigint>();
 
-  constructor(private readonly chain: Chain) {}
+  constructor(
+    private readonly chain: Chain,
+    private readonly limits: TxPoolLimits = DEFAULT_LIMITS,
+  ) {
+    chain.on('head', () => void this.resync());
+  }
 
   get size(): number {
     return this.byHash.size;
+  }
+
+  get(hash: Uint8Array): TypedTransaction | undefined {
+    return this.byHash.get(bytesToHex(hash));
   }
 
   has(hash: Uint8Array): boolean {
     return this.byHash.has(bytesToHex(hash));
   }
 
+  /** Validate and add; returns the transaction hash or throws TxPoolError. */
   async add(tx: TypedTransaction): Promise<Uint8Array> {
-    if (!tx.isSigned()) throw new TxPoolError('transaction is not signed');
-    if (tx.common.chainId() !== this.chain.chainId) throw new TxPoolError(`invalid chain id ${tx.common.chainId()}`);
-    if (!tx.isValid()) throw new TxPoolError(`invalid transaction: ${tx.getValidationErrors().join(', ')}`);
+    const head = this.chain.head.header;
+    validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee() });
     const hash = bytesToHex(tx.hash());
     if (this.byHash.has(hash)) throw new TxPoolError('already known');
     const sender = tx.getSenderAddress();
-    const state = await this.chain.stateAt(this.chain.head.header);
-    const account = await state.getAccount(sender);
-    const nonce = account?.nonce ?? 0n;
-    if (tx.nonce < nonce) throw new TxPoolError(`nonce too low: next nonce ${nonce}, tx nonce ${tx.nonce}`);
-    const key = sender.toString();
-    let queue = this.bySender.get(key);
-    if (!queue) this.bySender.set(key, (queue = new Map()));
-    if (queue.has(tx.nonce)) throw new TxPoolError('a transaction with this nonce is already pending');
-    queue.set(tx.nonce, tx);
-    this.nextNonce.set(key, nonce);
+    const account = await this.account(sender);
+    if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+    if (account.balance < maxCost(tx)) {
+      throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`);
+    }
+    const existing = account.txs.get(tx.nonce);
+    if (existing) {
+      const bump = 100n + this.limits.priceBumpPercent;
+      if (maxFee(tx) * 100n < maxFee(existing) * bump || maxTip(tx) * 100n < maxTip(existing) * bump) {
+        throw new TxPoolError(`replacement transaction underpriced: raise the max fee and the tip by at least ${this.limits.priceBumpPercent}%`);
+      }
+    } else {
+      if (account.txs.size >= this.limits.perAccount) throw new TxPoolError(`txpool is full for this account (${this.limits.perAccount} transactions)`);
+      if (this.byHash.size >= this.limits.global) throw new TxPoolError(`txpool is full (${this.limits.global} transactions)`);
+      if (tx.nonce > account.nonce + BigInt(this.limits.perAccount)) throw new TxPoolError(`nonce too high: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+    }
+    if (existing) this.byHash.delete(bytesToHex(existing.hash()));
+    account.txs.set(tx.nonce, tx);
     this.byHash.set(hash, tx);
     return tx.hash();
   }
 
-  /** For each sender, its transactions from the account's next nonce up to the first gap. */
+  /** The nonce the account's next transaction should use, counting executable pool transactions. */
+  async pendingNonce(address: Address): Promise<bigint> {
+    const a = this.accounts.get(address.toString());
+    let n = a ? a.nonce : ((await (await this.chain.stateAt(this.chain.head.header)).getAccount(address))?.nonce ?? 0n);
+    while (a?.txs.has(n)) n++;
+    return n;
+  }
+
+  /**
+   * Executable transactions, best tip first across senders, each sender's in nonce order (geth's
+   * price-and-nonce order).
+   */
   *pending(): Iterable<TypedTransaction> {
-    for (const [sender, queue] of this.bySender) {
-      let n = this.nextNonce.get(sender) ?? 0n;
-      for (let tx = queue.get(n); tx !== undefined; tx = queue.get(++n)) yield tx;
+    const baseFee = this.chain.head.header.calcNextBaseFee();
+    const heads: { tx: TypedTransaction; account: Account }[] = [];
+    for (const account of this.accounts.values()) {
+      const tx = account.txs.get(account.nonce);
+      if (tx) heads.push({ tx, account });
+    }
+    while (heads.length > 0) {
+      let best = 0;
+      for (let i = 1; i < heads.length; i++) if (effectiveTip(heads[i]!.tx, baseFee) > effectiveTip(heads[best]!.tx, baseFee)) best = i;
+      const { tx, account } = heads[best]!;
+      yield tx;
+      const next = account.txs.get(tx.nonce + 1n);
+      if (next) heads[best] = { tx: next, account };
+      else heads.splice(best, 1);
     }
   }
 
-  /** Drop what the block included (and anything of those senders with a lower nonce) and what it rejected. */
-  onBlockSealed(block: Block, rejected: { tx: TypedTransaction }[]): void {
-    for (const tx of block.transactions) {
-      const key = tx.getSenderAddress().toString();
-      this.nextNonce.set(key, tx.nonce + 1n);
-      for (const stale of this.bySender.get(key)?.values() ?? []) if (stale.nonce <= tx.nonce) this.remove(stale);
-    }
-    for (const r of rejected) this.remove(r.tx);
+  onBlockSealed(_block: Block): void {
+    // resync() runs on the chain's 'head' event, for sealed and imported blocks alike.
   }
 
-  private remove(tx: TypedTransaction): void {
-    const hash = bytesToHex(tx.hash());
-    if (!this.byHash.delete(hash)) return;
-    const key = tx.getSenderAddress().toString();
-    const queue = this.bySender.get(key);
-    queue?.delete(tx.nonce);
-    if (queue?.size === 0) {
-      this.bySender.delete(key);
-      this.nextNonce.delete(key);
+  /** After a new head: refresh each sender's nonce and balance; drop included and stale transactions. */
+  private async resync(): Promise<void> {
+    if (this.accounts.size === 0) return;
+    const state = await this.chain.stateAt(this.chain.head.header);
+    for (const [key, account] of this.accounts) {
+      const acct = await state.getAccount(createAddressFromString(key));
+      account.nonce = acct?.nonce ?? 0n;
+      account.balance = acct?.balance ?? 0n;
+      for (const [nonce, tx] of account.txs) {
+        if (nonce < account.nonce) {
+          account.txs.delete(nonce);
+          this.byHash.delete(bytesToHex(tx.hash()));
+        }
+      }
+      if (account.txs.size === 0) this.accounts.delete(key);
     }
+  }
+
+  private async account(sender: Address): Promise<Account> {
+    const key = sender.toString();
+    let a = this.accounts.get(key);
+    if (!a) {
+      const acct = await (await this.chain.stateAt(this.chain.head.header)).getAccount(sender);
+      a = { nonce: acct?.nonce ?? 0n, balance: acct?.balance ?? 0n, txs: new Map() };
+      // Another add() may have created it while we read the state.
+      const again = this.accounts.get(key);
+      if (again) return again;
+      this.accounts.set(key, a);
+    }
+    return a;
   }
 }

@@ -1,0 +1,76 @@
+import type { Block } from '@ethereumjs/block';
+import type { TypedTransaction } from '@ethereumjs/tx';
+import { Address, bigIntToBytes, generateAddress } from '@ethereumjs/util';
+import { blockHash } from '../consensus/ibft/hash.js';
+import type { Chain } from './chain.js';
+import type { Log, StoredReceipt } from './receipts.js';
+
+export interface LocatedTransaction {
+  tx: TypedTransaction;
+  block: Block;
+  index: number;
+}
+
+/** A mined transaction by hash, through the transaction lookup index. */
+export async function transactionByHash(chain: Chain, hash: Uint8Array): Promise<LocatedTransaction | undefined> {
+  const l = await chain.store.txLookup(hash);
+  if (!l) return undefined;
+  const block = await chain.blockByNumber(l.blockNumber);
+  const tx = block?.transactions[l.index];
+  return block && tx ? { tx, block, index: l.index } : undefined;
+}
+
+export interface FullReceipt {
+  tx: TypedTransaction;
+  block: Block;
+  index: number;
+  receipt: StoredReceipt;
+  from: Address;
+  gasUsed: bigint;
+  effectiveGasPrice: bigint;
+  contractAddress?: Address;
+  /** Index in the block of this receipt's first log. */
+  firstLogIndex: number;
+}
+
+/** Everything eth_getTransactionReceipt reports, derived from the stored receipts of the block. */
+export async function receiptOf(chain: Chain, located: LocatedTransaction): Promise<FullReceipt | undefined> {
+  const { block, index, tx } = located;
+  const receipts = await chain.store.receipts(block.header.number, await blockHashOf(chain, block));
+  const receipt = receipts?.[index];
+  if (!receipts || !receipt) return undefined;
+  const prev = index === 0 ? 0n : receipts[index - 1]!.cumulativeGasUsed;
+  const from = tx.getSenderAddress();
+  const baseFee = block.header.baseFeePerGas ?? 0n;
+  const effectiveGasPrice = 'maxFeePerGas' in tx ? min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas) : tx.gasPrice;
+  let firstLogIndex = 0;
+  for (let i = 0; i < index; i++) firstLogIndex += receipts[i]!.logs.length;
+  const contractAddress = tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
+  return { tx, block, index, receipt, from, gasUsed: receipt.cumulativeGasUsed - prev, effectiveGasPrice, ...(contractAddress ? { contractAddress } : {}), firstLogIndex };
+}
+
+export interface LocatedLog {
+  log: Log;
+  block: Block;
+  txIndex: number;
+  logIndex: number;
+}
+
+/** Every log of a block, with its position. */
+export async function blockLogs(chain: Chain, block: Block): Promise<LocatedLog[]> {
+  const receipts = await chain.store.receipts(block.header.number, await blockHashOf(chain, block));
+  const out: LocatedLog[] = [];
+  let logIndex = 0;
+  receipts?.forEach((r, txIndex) => {
+    for (const log of r.logs) out.push({ log, block, txIndex, logIndex: logIndex++ });
+  });
+  return out;
+}
+
+async function blockHashOf(_chain: Chain, block: Block): Promise<Uint8Array> {
+  return blockHash(block.header);
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}

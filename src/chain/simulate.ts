@@ -1,0 +1,96 @@
+import type { Block } from '@ethereumjs/block';
+import { createVM, type VM } from '@ethereumjs/vm';
+import { createZeroAddress, type Address } from '@ethereumjs/util';
+import type { Chain } from './chain.js';
+
+export interface CallRequest {
+  from?: Address;
+  to?: Address;
+  data: Uint8Array;
+  value: bigint;
+  gas?: bigint;
+  gasPrice?: bigint;
+}
+
+export interface CallResult {
+  returnValue: Uint8Array;
+  gasUsed: bigint;
+  /** 'revert' for REVERT, another EVM error name otherwise; undefined on success. */
+  error?: string;
+}
+
+/**
+ * Throw-away execution on the state after `block` (eth_call, eth_estimateGas). Runs on a scratch
+ * view of the trie, so nothing it writes can reach the database or a block being built.
+ */
+export class Simulator {
+  private constructor(
+    private readonly vm: VM,
+    private readonly block: Block,
+  ) {}
+
+  static async at(chain: Chain, block: Block): Promise<Simulator> {
+    const stateManager = await chain.scratchStateAt(block.header);
+    const blockchain = {
+      async getBlock(num: number) {
+        const hash = (await chain.store.canonicalHash(BigInt(num))) ?? new Uint8Array(32);
+        return { hash: () => hash };
+      },
+      shallowCopy() {
+        return blockchain;
+      },
+      async putBlock() {},
+    };
+    const vm = await createVM({ common: chain.common, stateManager, blockchain: blockchain as never });
+    return new Simulator(vm, block);
+  }
+
+  /** Run the call; state changes are rolled back afterwards. */
+  async call(req: CallRequest, gasLimit: bigint): Promise<CallResult> {
+    const sm = this.vm.stateManager;
+    await sm.checkpoint();
+    try {
+      const caller = req.from ?? createZeroAddress();
+      const res = await this.vm.evm.runCall({
+        caller,
+        origin: caller,
+        ...(req.to ? { to: req.to } : {}),
+        data: req.data,
+        value: req.value,
+        gasLimit,
+        gasPrice: req.gasPrice ?? 0n,
+        block: this.block,
+      });
+      const err = res.execResult.exceptionError;
+      return { returnValue: res.execResult.returnValue, gasUsed: res.execResult.executionGasUsed, ...(err ? { error: err.error } : {}) };
+    } finally {
+      await sm.revert();
+    }
+  }
+
+  /** Intrinsic gas of a transaction with this request's shape (EIP-2028 calldata, EIP-3860 initcode). */
+  static intrinsicGas(req: CallRequest): bigint {
+    let gas = req.to ? 21_000n : 53_000n;
+    for (const b of req.data) gas += b === 0 ? 4n : 16n;
+    if (!req.to) gas += 2n * BigInt(Math.ceil(req.data.length / 32));
+    return gas;
+  }
+
+  /** Smallest gas limit with which the transaction succeeds (binary search, as geth does). */
+  async estimateGas(req: CallRequest, cap: bigint): Promise<{ gas: bigint } | { failure: CallResult }> {
+    const intrinsic = Simulator.intrinsicGas(req);
+    if (cap < intrinsic) return { failure: { returnValue: new Uint8Array(0), gasUsed: 0n, error: `gas limit ${cap} is below the intrinsic gas ${intrinsic}` } };
+    const top = await this.call(req, cap - intrinsic);
+    if (top.error) return { failure: top };
+    let lo = intrinsic + top.gasUsed - 1n;
+    let hi = cap;
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n;
+      const r = await this.call(req, mid - intrinsic);
+      if (r.error) lo = mid;
+      else hi = mid;
+    }
+    return { gas: hi };
+  }
+}
+

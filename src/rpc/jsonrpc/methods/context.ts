@@ -1,0 +1,40 @@
+import { createZeroAddress } from '@ethereumjs/util';
+import type { Block } from '@ethereumjs/block';
+import type { MerkleStateManager } from '@ethereumjs/statemanager';
+import type { Chain } from '../../../chain/chain.js';
+import type { TxPool } from '../../../txpool/txpool.js';
+import { RpcError, RpcErrorCode } from '../errors.js';
+import type { BlockTag } from '../params.js';
+
+export type RpcMethods = Record<string, (params: unknown[]) => Promise<unknown> | unknown>;
+
+/** What the JSON-RPC methods need from the node. */
+export interface RpcContext {
+  chain: Chain;
+  txpool: TxPool;
+}
+
+/** The block a tag names; IBFT blocks are final at once, so latest = safe = finalized = pending's parent. */
+export async function blockAt(chain: Chain, tag: BlockTag): Promise<Block | undefined> {
+  if (tag.kind === 'hash') return chain.blockByHash(tag.hash);
+  const num = tag.kind === 'number' ? tag.number : tag.tag === 'earliest' ? 0n : chain.head.number;
+  return chain.blockByNumber(num);
+}
+
+export async function requireBlock(chain: Chain, tag: BlockTag): Promise<Block> {
+  const block = await blockAt(chain, tag);
+  if (!block) throw new RpcError(RpcErrorCode.InvalidInput, tag.kind === 'number' ? `header not found: block ${tag.number} is beyond the head ${chain.head.number}` : 'header not found');
+  return block;
+}
+
+/** The state after a block; a node restored from a head-state snapshot lacks older states. */
+export async function stateAfter(chain: Chain, block: Block): Promise<MerkleStateManager> {
+  const state = await chain.stateAt(block.header);
+  try {
+    await state.getStateRoot();
+    await state.getAccount(createZeroAddress());
+  } catch {
+    throw new RpcError(RpcErrorCode.InvalidInput, `missing trie node: the state of block ${block.header.number} is not available on this node (restored from a head-state snapshot?)`);
+  }
+  return state;
+}

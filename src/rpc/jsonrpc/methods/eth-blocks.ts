@@ -1,0 +1,102 @@
+import type { Block } from '@ethereumjs/block';
+import { bigIntToHex, bytesToHex, intToHex } from '@ethereumjs/util';
+import { Bloom } from '@ethereumjs/vm';
+import { blockHash } from '../../../consensus/ibft/hash.js';
+import { receiptOf, transactionByHash, type FullReceipt } from '../../../chain/lookup.js';
+import { formatBlock, formatTransaction } from '../format.js';
+import { blockTag, bool, expectParams, hexData, hexQuantity } from '../params.js';
+import { blockAt, type RpcContext, type RpcMethods } from './context.js';
+
+export function formatReceipt(r: FullReceipt): Record<string, unknown> {
+  const bh = bytesToHex(blockHash(r.block.header));
+  const txHash = bytesToHex(r.tx.hash());
+  return {
+    transactionHash: txHash,
+    transactionIndex: intToHex(r.index),
+    blockHash: bh,
+    blockNumber: bigIntToHex(r.block.header.number),
+    from: r.from.toString(),
+    to: r.tx.to?.toString() ?? null,
+    cumulativeGasUsed: bigIntToHex(r.receipt.cumulativeGasUsed),
+    gasUsed: bigIntToHex(r.gasUsed),
+    effectiveGasPrice: bigIntToHex(r.effectiveGasPrice),
+    contractAddress: r.contractAddress?.toString() ?? null,
+    logs: r.receipt.logs.map(([address, topics, data], i) => ({
+      address: bytesToHex(address),
+      topics: topics.map((t) => bytesToHex(t)),
+      data: bytesToHex(data),
+      blockNumber: bigIntToHex(r.block.header.number),
+      blockHash: bh,
+      transactionHash: txHash,
+      transactionIndex: intToHex(r.index),
+      logIndex: intToHex(r.firstLogIndex + i),
+      removed: false,
+    })),
+    logsBloom: bytesToHex(logsBloom(r)),
+    type: intToHex(r.tx.type),
+    status: intToHex(r.receipt.status),
+  };
+}
+
+function logsBloom(r: FullReceipt): Uint8Array {
+  // Per-receipt bloom, derived from its logs (the block header carries the block-wide one).
+  const bloom = new Bloom(undefined, r.block.common);
+  for (const [address, topics] of r.receipt.logs) {
+    bloom.add(address);
+    for (const t of topics) bloom.add(t);
+  }
+  return bloom.bitvector;
+}
+
+export function blockMethods({ chain, txpool }: RpcContext): RpcMethods {
+  const txAt = (block: Block | undefined, idx: unknown) => {
+    if (!block) return null;
+    const i = Number(hexQuantity(idx, 'index'));
+    const tx = block.transactions[i];
+    return tx ? formatTransaction(tx, block, i) : null;
+  };
+  return {
+    eth_getBlockByNumber: async (p) => {
+      expectParams(p, 1, 2);
+      const block = await blockAt(chain, blockTag(p[0]));
+      return block ? formatBlock(block, bool(p[1] ?? false, 'fullTransactions')) : null;
+    },
+    eth_getBlockByHash: async (p) => {
+      expectParams(p, 1, 2);
+      const block = await chain.blockByHash(hexData(p[0], 'block hash', 32));
+      return block ? formatBlock(block, bool(p[1] ?? false, 'fullTransactions')) : null;
+    },
+    eth_getBlockTransactionCountByNumber: async (p) => {
+      expectParams(p, 1);
+      const block = await blockAt(chain, blockTag(p[0]));
+      return block ? intToHex(block.transactions.length) : null;
+    },
+    eth_getBlockTransactionCountByHash: async (p) => {
+      expectParams(p, 1);
+      const block = await chain.blockByHash(hexData(p[0], 'block hash', 32));
+      return block ? intToHex(block.transactions.length) : null;
+    },
+    eth_getTransactionByBlockNumberAndIndex: async (p) => {
+      expectParams(p, 2);
+      return txAt(await blockAt(chain, blockTag(p[0])), p[1]);
+    },
+    eth_getTransactionByBlockHashAndIndex: async (p) => {
+      expectParams(p, 2);
+      return txAt(await chain.blockByHash(hexData(p[0], 'block hash', 32)), p[1]);
+    },
+    eth_getTransactionByHash: async (p) => {
+      expectParams(p, 1);
+      const hash = hexData(p[0], 'transaction hash', 32);
+      const located = await transactionByHash(chain, hash);
+      if (located) return formatTransaction(located.tx, located.block, located.index);
+      const pending = txpool.get(hash);
+      return pending ? formatTransaction(pending, undefined, undefined) : null;
+    },
+    eth_getTransactionReceipt: async (p) => {
+      expectParams(p, 1);
+      const located = await transactionByHash(chain, hexData(p[0], 'transaction hash', 32));
+      const r = located && (await receiptOf(chain, located));
+      return r ? formatReceipt(r) : null;
+    },
+  };
+}

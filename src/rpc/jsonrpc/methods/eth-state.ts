@@ -1,0 +1,102 @@
+import { Address, bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
+import { Simulator, type CallRequest } from '../../../chain/simulate.js';
+import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
+import { blockTag, expectParams, hexData, hexQuantity, type BlockTag } from '../params.js';
+import { requireBlock, stateAfter, type RpcContext, type RpcMethods } from './context.js';
+
+export function address(v: unknown, name = 'address'): Address {
+  return new Address(hexData(v, name, 20));
+}
+
+function tagOrLatest(v: unknown): BlockTag {
+  return v === undefined ? { kind: 'tag', tag: 'latest' } : blockTag(v);
+}
+
+/** The call object of eth_call / eth_estimateGas. */
+export function callRequest(v: unknown): CallRequest {
+  if (v === null || typeof v !== 'object') throw invalidParams('transaction call object expected');
+  const o = v as Record<string, unknown>;
+  const data = o.input ?? o.data;
+  const req: CallRequest = {
+    data: data === undefined || data === null ? new Uint8Array(0) : hexData(data, 'input'),
+    value: o.value === undefined || o.value === null ? 0n : hexQuantity(o.value, 'value'),
+  };
+  if (o.from !== undefined && o.from !== null) req.from = address(o.from, 'from');
+  if (o.to !== undefined && o.to !== null) req.to = address(o.to, 'to');
+  if (o.gas !== undefined && o.gas !== null) req.gas = hexQuantity(o.gas, 'gas');
+  const price = o.gasPrice ?? o.maxFeePerGas;
+  if (price !== undefined && price !== null) req.gasPrice = hexQuantity(price, 'gasPrice');
+  return req;
+}
+
+/** Geth's revert error: code 3, "execution reverted[: reason]", data = the revert bytes. */
+export function revertError(returnValue: Uint8Array): RpcError {
+  let reason = '';
+  // Error(string) selector 0x08c379a0
+  if (returnValue.length >= 68 && bytesToHex(returnValue.subarray(0, 4)) === '0x08c379a0') {
+    const len = Number(BigInt(bytesToHex(returnValue.subarray(36, 68))));
+    reason = new TextDecoder().decode(returnValue.subarray(68, 68 + Math.min(len, returnValue.length - 68)));
+  }
+  return new RpcError(RpcErrorCode.ExecutionReverted, reason ? `execution reverted: ${reason}` : 'execution reverted', bytesToHex(returnValue));
+}
+
+export function stateMethods({ chain, txpool }: RpcContext): RpcMethods {
+  return {
+    eth_getBalance: async (p) => {
+      expectParams(p, 1, 2);
+      const a = address(p[0]);
+      const state = await stateAfter(chain, await requireBlock(chain, tagOrLatest(p[1])));
+      return bigIntToHex((await state.getAccount(a))?.balance ?? 0n);
+    },
+    eth_getTransactionCount: async (p) => {
+      expectParams(p, 1, 2);
+      const a = address(p[0]);
+      const tag = tagOrLatest(p[1]);
+      if (tag.kind === 'tag' && tag.tag === 'pending') return bigIntToHex(await txpool.pendingNonce(a));
+      const state = await stateAfter(chain, await requireBlock(chain, tag));
+      return bigIntToHex((await state.getAccount(a))?.nonce ?? 0n);
+    },
+    eth_getCode: async (p) => {
+      expectParams(p, 1, 2);
+      const a = address(p[0]);
+      const state = await stateAfter(chain, await requireBlock(chain, tagOrLatest(p[1])));
+      return bytesToHex(await state.getCode(a));
+    },
+    eth_getStorageAt: async (p) => {
+      expectParams(p, 2, 3);
+      const a = address(p[0]);
+      const slot = setLengthLeft(hexData(typeof p[1] === 'string' && p[1].length % 2 === 1 ? `0x0${p[1].slice(2)}` : p[1], 'slot'), 32);
+      if (slot.length !== 32) throw invalidParams('slot must be at most 32 bytes');
+      const state = await stateAfter(chain, await requireBlock(chain, tagOrLatest(p[2])));
+      const account = await state.getAccount(a);
+      const value = account ? await state.getStorage(a, slot) : new Uint8Array(0);
+      return bytesToHex(setLengthLeft(value, 32));
+    },
+    eth_call: async (p) => {
+      expectParams(p, 1, 3);
+      const req = callRequest(p[0]);
+      const block = await requireBlock(chain, tagOrLatest(p[1]));
+      await stateAfter(chain, block);
+      const sim = await Simulator.at(chain, block);
+      const gas = req.gas ?? block.header.gasLimit;
+      const intrinsic = Simulator.intrinsicGas(req);
+      if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
+      const r = await sim.call(req, gas - intrinsic);
+      if (r.error === 'revert') throw revertError(r.returnValue);
+      if (r.error) throw new RpcError(RpcErrorCode.InvalidInput, r.error);
+      return bytesToHex(r.returnValue);
+    },
+    eth_estimateGas: async (p) => {
+      expectParams(p, 1, 2);
+      const req = callRequest(p[0]);
+      const block = await requireBlock(chain, tagOrLatest(p[1]));
+      await stateAfter(chain, block);
+      const sim = await Simulator.at(chain, block);
+      const cap = req.gas ?? block.header.gasLimit;
+      const r = await sim.estimateGas(req, cap);
+      if ('gas' in r) return bigIntToHex(r.gas);
+      if (r.failure.error === 'revert') throw revertError(r.failure.returnValue);
+      throw new RpcError(RpcErrorCode.InvalidInput, r.failure.error === 'out of gas' ? `gas required exceeds allowance (${cap})` : (r.failure.error ?? 'execution failed'));
+    },
+  };
+}
