@@ -23,9 +23,9 @@ export function validateStateless(tx: TypedTransaction, limits: StatelessLimits)
   } catch {
     throw new TxPoolError('invalid sender: the signature does not recover');
   }
-  if (!tx.isValid()) throw new TxPoolError(`invalid transaction: ${tx.getValidationErrors().join('; ')}`);
   if (tx.gasLimit > limits.blockGasLimit) throw new TxPoolError(`exceeds block gas limit: gas ${tx.gasLimit} > ${limits.blockGasLimit}`);
   if (tx.gasLimit < tx.getIntrinsicGas()) throw new TxPoolError(`intrinsic gas too low: have ${tx.gasLimit}, want ${tx.getIntrinsicGas()}`);
+  if (!tx.isValid()) throw new TxPoolError(`invalid transaction: ${tx.getValidationErrors().join('; ')}`);
   if (maxFee(tx) < limits.nextBaseFee) {
     throw new TxPoolError(`transaction underpriced: max fee per gas ${maxFee(tx)} is below the base fee ${limits.nextBaseFee}`);
   }

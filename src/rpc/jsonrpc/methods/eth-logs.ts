@@ -105,6 +105,7 @@ export function logMethods({ chain }: RpcContext): RpcMethods {
       const from = await resolveNumber(o.fromBlock, chain.head.number);
       const to = await resolveNumber(o.toBlock, chain.head.number);
       if (from > to) throw invalidParams(`fromBlock ${from} is after toBlock ${to}`);
+      if (to - from + 1n > MAX_LOG_RANGE) throw new RpcError(RpcErrorCode.InvalidInput, `block range too large: ${to - from + 1n} blocks (limit ${MAX_LOG_RANGE})`);
       return logsInRange(chain, from, to < chain.head.number ? to : chain.head.number, c);
     },
     eth_newBlockFilter: (p) => {
