@@ -92,7 +92,7 @@ try {
   let head = startBlock;
   while (included < raws.length) {
     const h = BigInt(await call('eth_blockNumber'));
-    for (let n = head + 1n; n <= h; n++) included += (await call('eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])) ? Number(await call('eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])) : 0;
+    for (let n = head + 1n; n <= h; n++) included += Number(await call('eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`]));
     head = h;
     if (included < raws.length) await new Promise((r) => setTimeout(r, 100));
   }
