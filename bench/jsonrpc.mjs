@@ -98,6 +98,9 @@ try {
   }
   const totalMs = performance.now() - t0;
   report(`throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained`);
+} catch (err) {
+  process.stderr.write(`node log tail:\n${logs.split('\n').slice(-8).join('\n')}\n`);
+  throw err;
 } finally {
   node.kill('SIGINT');
   await new Promise((r) => node.on('exit', r));

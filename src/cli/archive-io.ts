@@ -2,6 +2,7 @@ import { createReadStream, createWriteStream, existsSync, fsyncSync, openSync, c
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../util/errors.js';
+import { ProgressReporter } from './progress.js';
 
 /** Where an archive goes: a file (written under a temporary name, renamed when complete) or stdout. */
 export interface ArchiveSink {
@@ -101,4 +102,36 @@ export function parseBlockNumberArg(name: string) {
     if (!/^\d{1,19}$/.test(value)) throw new InvalidArgumentError(`${name} "${value}" is not a block number`);
     return BigInt(value);
   };
+}
+
+/**
+ * Write a file produced by `produce` (export, snapshot): to a hidden partial file renamed when
+ * complete, removed on failure or CTRL-C, with a progress reporter. Returns the result and the name.
+ */
+export async function produceFile<T>(
+  filename: string,
+  opts: { force: boolean; quiet: boolean; json: boolean; label: string },
+  produce: (sink: ArchiveSink, progress: ProgressReporter) => Promise<T>,
+): Promise<{ result: T; name: string }> {
+  if (opts.json && filename === '-') throw new UserError(`--json prints to stdout, which the ${opts.label} already uses: write it to a file`);
+  const sink = openArchiveSink(filename, opts.force);
+  const progress = new ProgressReporter(opts.label, { quiet: opts.quiet });
+  const onSignal = () => {
+    progress.stop();
+    sink.abort();
+    process.stderr.write(`${opts.label} interrupted: partial file removed\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await produce(sink, progress);
+    await sink.commit();
+    return { result, name: sink.name };
+  } catch (err) {
+    sink.abort();
+    throw err;
+  } finally {
+    progress.stop();
+  }
 }

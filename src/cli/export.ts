@@ -4,7 +4,7 @@ import { exportChain } from '../archive/export.js';
 import { openOfflineChain } from '../node/offline.js';
 import { callExport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
 import { UserError } from '../util/errors.js';
-import { openArchiveSink, parseBlockNumberArg, type ArchiveSink } from './archive-io.js';
+import { parseBlockNumberArg, produceFile, type ArchiveSink } from './archive-io.js';
 import { parseHostPortString } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
@@ -39,30 +39,11 @@ export function exportCommand(): Command {
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, start: bigint | undefined, end: bigint | undefined, opts: ExportOpts) => {
-      if (opts.json && filename === '-') throw new UserError('--json prints to stdout, which the archive already uses: write the archive to a file');
-      const sink = openArchiveSink(filename, opts.force);
-      const progress = new ProgressReporter('export', { quiet: opts.quiet });
-      const onSignal = () => {
-        progress.stop();
-        sink.abort();
-        process.stderr.write('export interrupted: partial file removed\n');
-        process.exit(130);
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      let summary: ArchiveSummary;
-      try {
-        summary = opts.dataDir
-          ? await exportOffline(opts.dataDir, sink, { start, end, compression: opts.compression }, progress)
-          : await exportRemote(opts.grpcAddress, sink, { start, end, compression: opts.compression }, progress);
-        await sink.commit();
-      } catch (err) {
-        progress.stop();
-        sink.abort();
-        throw err;
-      }
-      progress.stop();
-      printSummary('Exported', summary, sink.name, opts.json);
+      const range = { start, end, compression: opts.compression };
+      const { result, name } = await produceFile(filename, { ...opts, label: 'export' }, (sink, progress) =>
+        opts.dataDir ? exportOffline(opts.dataDir, sink, range, progress) : exportRemote(opts.grpcAddress, sink, range, progress),
+      );
+      printSummary('Exported', result, name, opts.json);
     });
 }
 

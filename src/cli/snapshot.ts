@@ -4,7 +4,7 @@ import { openOfflineChain } from '../node/offline.js';
 import { callSnapshot, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
 import { createSnapshot } from '../snapshot/create.js';
 import { UserError } from '../util/errors.js';
-import { openArchiveSink, type ArchiveSink } from './archive-io.js';
+import { produceFile, type ArchiveSink } from './archive-io.js';
 import { parseHostPortString } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
@@ -37,33 +37,15 @@ export function snapshotCommand(): Command {
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, opts: SnapshotOpts) => {
-      if (opts.json && filename === '-') throw new UserError('--json prints to stdout, which the snapshot already uses: write the snapshot to a file');
-      const sink = openArchiveSink(filename, opts.force);
-      const progress = new ProgressReporter('snapshot', { quiet: opts.quiet });
-      const onSignal = () => {
-        progress.stop();
-        sink.abort();
-        process.stderr.write('snapshot interrupted: partial file removed\n');
-        process.exit(130);
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      let result: SnapshotResult;
-      try {
-        result = opts.dataDir ? await snapshotOffline(opts.dataDir, sink, opts.compression, progress) : await snapshotRemote(opts.grpcAddress, sink, opts.compression, progress);
-        await sink.commit();
-      } catch (err) {
-        progress.stop();
-        sink.abort();
-        throw err;
-      }
-      progress.stop();
+      const { result, name } = await produceFile(filename, { ...opts, label: 'snapshot' }, (sink, progress) =>
+        opts.dataDir ? snapshotOffline(opts.dataDir, sink, opts.compression, progress) : snapshotRemote(opts.grpcAddress, sink, opts.compression, progress),
+      );
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ ...result, snapshot: sink.name })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...result, snapshot: name })}\n`);
         return;
       }
       process.stderr.write(
-        `Snapshot of block ${result.head}: ${result.nodes} state nodes, ${result.codes} contract codes, ${formatBytes(result.bytes)} in ${formatDuration(result.durationMs)}\nto ${sink.name}\nsha256 digest ${result.digest}\n`,
+        `Snapshot of block ${result.head}: ${result.nodes} state nodes, ${result.codes} contract codes, ${formatBytes(result.bytes)} in ${formatDuration(result.durationMs)}\nto ${name}\nsha256 digest ${result.digest}\n`,
       );
     });
 }

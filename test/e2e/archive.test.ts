@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 
@@ -27,13 +27,6 @@ function setup() {
   return { dir, node1, genesis };
 }
 
-function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.trim().split('\n').filter((l) => !/^(export|import): /.test(l));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 async function block(url: string, n: number | string) {
   return rpc<{ number: string; hash: string; stateRoot: string; transactions: string[] }>(url, 'eth_getBlockByNumber', [typeof n === 'number' ? `0x${n.toString(16)}` : n, false]);
@@ -103,13 +96,13 @@ describe('export and import over gRPC, while nodes run', () => {
     expect(runCli(['export', tail, '20', '30', '--grpc-address', grpc1, '--quiet']).code).toBe(0);
 
     // export errors
-    oneLineError(runCli(['export', join(dir, 'x.bsa'), '5', '999999', '--grpc-address', grpc1]), /end block 999999 is beyond the head/);
-    oneLineError(runCli(['export', join(dir, 'x.bsa'), '9', '5', '--grpc-address', grpc1]), /start block 9 is after end block 5/);
-    oneLineError(runCli(['export', join(dir, 'x.bsa'), 'ten', '--grpc-address', grpc1]), /start-block "ten" is not a block number/);
-    oneLineError(runCli(['export', full, '--grpc-address', grpc1]), /already exists/);
-    oneLineError(runCli(['export', join(dir, 'x.bsa'), '--grpc-address', grpc1, '--compression', 'lz4']), /compression/);
-    oneLineError(runCli(['export', join(dir, 'x.bsa'), '--grpc-address', '127.0.0.1:1']), /no node answers on 127\.0\.0\.1:1/);
-    oneLineError(runCli(['export', join(dir, 'x.bsa'), '--data-dir', node1]), /locked by another running node.*--grpc-address/);
+    expectOneLineError(runCli(['export', join(dir, 'x.bsa'), '5', '999999', '--grpc-address', grpc1]), /end block 999999 is beyond the head/);
+    expectOneLineError(runCli(['export', join(dir, 'x.bsa'), '9', '5', '--grpc-address', grpc1]), /start block 9 is after end block 5/);
+    expectOneLineError(runCli(['export', join(dir, 'x.bsa'), 'ten', '--grpc-address', grpc1]), /start-block "ten" is not a block number/);
+    expectOneLineError(runCli(['export', full, '--grpc-address', grpc1]), /already exists/);
+    expectOneLineError(runCli(['export', join(dir, 'x.bsa'), '--grpc-address', grpc1, '--compression', 'lz4']), /compression/);
+    expectOneLineError(runCli(['export', join(dir, 'x.bsa'), '--grpc-address', '127.0.0.1:1']), /no node answers on 127\.0\.0\.1:1/);
+    expectOneLineError(runCli(['export', join(dir, 'x.bsa'), '--data-dir', node1]), /locked by another running node.*--grpc-address/);
     expect(readdirSync(dir).filter((f) => f.startsWith('x.bsa') || f.includes('.partial'))).toEqual([]);
 
     // a second chain's archive
@@ -134,15 +127,15 @@ describe('export and import over gRPC, while nodes run', () => {
     const notArchive = join(dir, 'genesis-copy.bsa');
     writeFileSync(notArchive, readFileSync(genesis));
 
-    oneLineError(runCli(['import', truncated, '--grpc-address', grpc2]), /archive is (incomplete|truncated)/);
-    oneLineError(runCli(['import', corrupt, '--grpc-address', grpc2]), /checksum mismatch|corrupt/);
-    oneLineError(runCli(['import', notArchive, '--grpc-address', grpc2]), /not a Basalt archive/);
-    oneLineError(runCli(['import', join(dir, 'missing.bsa'), '--grpc-address', grpc2]), /not found/);
-    oneLineError(runCli(['import', foreign, '--grpc-address', grpc2]), /belongs to another chain/);
-    oneLineError(runCli(['import', tail, '--grpc-address', grpc2]), /starts at block 20, but this chain's head is 0: import blocks 1-19 first/);
+    expectOneLineError(runCli(['import', truncated, '--grpc-address', grpc2]), /archive is (incomplete|truncated)/);
+    expectOneLineError(runCli(['import', corrupt, '--grpc-address', grpc2]), /checksum mismatch|corrupt/);
+    expectOneLineError(runCli(['import', notArchive, '--grpc-address', grpc2]), /not a Basalt archive/);
+    expectOneLineError(runCli(['import', join(dir, 'missing.bsa'), '--grpc-address', grpc2]), /not found/);
+    expectOneLineError(runCli(['import', foreign, '--grpc-address', grpc2]), /belongs to another chain/);
+    expectOneLineError(runCli(['import', tail, '--grpc-address', grpc2]), /starts at block 20, but this chain's head is 0: import blocks 1-19 first/);
     // a truncated stream through stdin reaches the node: refused there, nothing unverified kept
     const piped = spawnSync('sh', ['-c', `head -c ${Math.floor(bytes.length * 0.6)} "${full}" | "${process.execPath}" "${CLI}" import - --grpc-address ${grpc2}`], { encoding: 'utf8' });
-    oneLineError({ code: piped.status, stderr: piped.stderr }, /archive is (incomplete|truncated)/);
+    expectOneLineError({ code: piped.status, stderr: piped.stderr }, /archive is (incomplete|truncated)/);
     const head = Number(BigInt(await rpc<string>(url2, 'eth_blockNumber')));
     for (let n = 1; n <= head; n++) expect((await block(url2, n)).hash).toBe(source.sealed().find((b) => b.number === n)?.hash);
 
@@ -150,8 +143,8 @@ describe('export and import over gRPC, while nodes run', () => {
     const ok = runCli(['archive', 'verify', full, '--chain', genesis, '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, level: 'replayed', blocks: '30' });
-    oneLineError(runCli(['archive', 'verify', corrupt]), /checksum mismatch|corrupt/);
-    oneLineError(runCli(['archive', 'verify', foreign, '--chain', genesis]), /belongs to another chain/);
+    expectOneLineError(runCli(['archive', 'verify', corrupt]), /checksum mismatch|corrupt/);
+    expectOneLineError(runCli(['archive', 'verify', foreign, '--chain', genesis]), /belongs to another chain/);
   });
 
   it('offline export and import with --data-dir when no node runs, and an import interrupted by kill -9 finishes on the next run', { timeout: 120_000 }, async () => {

@@ -3,20 +3,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { decodeIbftExtra } from '../../src/consensus/ibft/extra.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, expectOneLineError } from '../helpers/cli.js';
 
 function validatorsOf(genesisPath: string): string[] {
   const g = JSON.parse(readFileSync(genesisPath, 'utf8')) as { genesis: { extraData: string } };
   return decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators.map((v) => bytesToHex(v));
 }
 
-function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.code).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('basalt genesis', () => {
   const A = '0x1111111111111111111111111111111111111111';
@@ -52,35 +45,35 @@ describe('basalt genesis', () => {
   });
 
   it('rejects a malformed address in one line', () => {
-    oneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', '0x1234']), /--ibft-validator "0x1234" is not a 0x-prefixed 20-byte address/);
+    expectOneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', '0x1234']), /--ibft-validator "0x1234" is not a 0x-prefixed 20-byte address/);
   });
 
   it('rejects a duplicate validator in one line', () => {
-    oneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', A, '--ibft-validator', A.toUpperCase().replace('0X', '0x')]), /duplicate validator/);
+    expectOneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', A, '--ibft-validator', A.toUpperCase().replace('0X', '0x')]), /duplicate validator/);
   });
 
   it('rejects zero validators in one line', () => {
     const path = join(tempDir(), 'g.json');
-    oneLineError(runCli(['genesis', '--dir', path]), /no validators/);
+    expectOneLineError(runCli(['genesis', '--dir', path]), /no validators/);
   });
 
   it('rejects a prefix path that matches no data dir, and a data dir without keys', () => {
     const dir = tempDir();
-    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'nothing')]), /no data dir matches/);
+    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'nothing')]), /no data dir matches/);
     runCli(['secrets', 'init', '--data-dir', join(dir, 'node1')]);
     runCli(['secrets', 'init', '--data-dir', join(dir, 'node2')]);
     writeFileSync(join(dir, 'node2/consensus/validator.key'), 'not a key');
-    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'node')]), /does not hold a 32-byte hex secp256k1 key/);
+    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'node')]), /does not hold a 32-byte hex secp256k1 key/);
   });
 
   it('rejects a bad premine, chain ID or consensus, and never overwrites a genesis file', () => {
     const dir = tempDir();
-    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--premine', `${A}:lots`]), /amount "lots" is not a whole number/);
-    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--chain-id', '-5']), /chain-id/);
-    oneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--consensus', 'pow']), /unsupported consensus "pow"/);
+    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--premine', `${A}:lots`]), /amount "lots" is not a whole number/);
+    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--chain-id', '-5']), /chain-id/);
+    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--consensus', 'pow']), /unsupported consensus "pow"/);
     const path = join(dir, 'existing.json');
     writeFileSync(path, 'keep me');
-    oneLineError(runCli(['genesis', '--dir', path, '--ibft-validator', A]), /already exists/);
+    expectOneLineError(runCli(['genesis', '--dir', path, '--ibft-validator', A]), /already exists/);
     expect(readFileSync(path, 'utf8')).toBe('keep me');
   });
 });

@@ -2,20 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, runCli, tempDir } from '../helpers/cli.js';
+import { CLI, runCli, tempDir, expectOneLineError } from '../helpers/cli.js';
 
 function withEnv(args: string[], env: Record<string, string | undefined>, input?: string) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, BASALT_PASSPHRASE: undefined, ...env }, ...(input !== undefined ? { input } : {}) });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('basalt secrets backup / restore', () => {
   it('moves both keys through one encrypted file, byte for byte', () => {
@@ -53,22 +46,22 @@ describe('basalt secrets backup / restore', () => {
     expect(withEnv(['secrets', 'backup', backup, '--data-dir', node], { BASALT_PASSPHRASE: 'right passphrase' }).code).toBe(0);
 
     const target = join(dir, 'target');
-    oneLineError(withEnv(['secrets', 'restore', backup, '--data-dir', target], { BASALT_PASSPHRASE: 'wrong passphrase' }), /wrong passphrase, or the file was modified/);
+    expectOneLineError(withEnv(['secrets', 'restore', backup, '--data-dir', target], { BASALT_PASSPHRASE: 'wrong passphrase' }), /wrong passphrase, or the file was modified/);
     const tampered = join(dir, 'tampered.bkb');
     const t = readFileSync(backup);
     t[t.length - 20]! ^= 1;
     writeFileSync(tampered, t);
-    oneLineError(withEnv(['secrets', 'restore', tampered, '--data-dir', target], { BASALT_PASSPHRASE: 'right passphrase' }), /wrong passphrase, or the file was modified/);
+    expectOneLineError(withEnv(['secrets', 'restore', tampered, '--data-dir', target], { BASALT_PASSPHRASE: 'right passphrase' }), /wrong passphrase, or the file was modified/);
     writeFileSync(join(dir, 'short.bkb'), t.subarray(0, 30));
-    oneLineError(withEnv(['secrets', 'restore', join(dir, 'short.bkb'), '--data-dir', target], { BASALT_PASSPHRASE: 'right passphrase' }), /not a Basalt key backup|too short/);
+    expectOneLineError(withEnv(['secrets', 'restore', join(dir, 'short.bkb'), '--data-dir', target], { BASALT_PASSPHRASE: 'right passphrase' }), /not a Basalt key backup|too short/);
     expect(existsSync(join(target, 'consensus/validator.key'))).toBe(false);
     expect(existsSync(join(target, 'keystore/libp2p.key'))).toBe(false);
 
-    oneLineError(withEnv(['secrets', 'restore', backup, '--data-dir', node], { BASALT_PASSPHRASE: 'right passphrase' }), /already exists: refusing to overwrite/);
-    oneLineError(withEnv(['secrets', 'backup', backup, '--data-dir', node], { BASALT_PASSPHRASE: 'right passphrase' }), /already exists/);
-    oneLineError(withEnv(['secrets', 'backup', join(dir, 'b2.bkb'), '--data-dir', node], {}, ''), /no passphrase: pass --passphrase-file FILE, set BASALT_PASSPHRASE/);
-    oneLineError(withEnv(['secrets', 'backup', join(dir, 'b3.bkb'), '--data-dir', node], { BASALT_PASSPHRASE: 'short' }), /too short/);
-    oneLineError(withEnv(['secrets', 'backup', join(dir, 'b4.bkb'), '--data-dir', join(dir, 'nokeys')], { BASALT_PASSPHRASE: 'right passphrase' }), /not found: run "basalt secrets init/);
+    expectOneLineError(withEnv(['secrets', 'restore', backup, '--data-dir', node], { BASALT_PASSPHRASE: 'right passphrase' }), /already exists: refusing to overwrite/);
+    expectOneLineError(withEnv(['secrets', 'backup', backup, '--data-dir', node], { BASALT_PASSPHRASE: 'right passphrase' }), /already exists/);
+    expectOneLineError(withEnv(['secrets', 'backup', join(dir, 'b2.bkb'), '--data-dir', node], {}, ''), /no passphrase: pass --passphrase-file FILE, set BASALT_PASSPHRASE/);
+    expectOneLineError(withEnv(['secrets', 'backup', join(dir, 'b3.bkb'), '--data-dir', node], { BASALT_PASSPHRASE: 'short' }), /too short/);
+    expectOneLineError(withEnv(['secrets', 'backup', join(dir, 'b4.bkb'), '--data-dir', join(dir, 'nokeys')], { BASALT_PASSPHRASE: 'right passphrase' }), /not found: run "basalt secrets init/);
     expect(existsSync(join(dir, 'b2.bkb')) || existsSync(join(dir, 'b3.bkb'))).toBe(false);
   });
 });

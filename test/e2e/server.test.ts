@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
 
 const running: CliProcess[] = [];
 function startNode(args: string[], opts: { cwd?: string } = {}): CliProcess {
@@ -24,13 +24,6 @@ function singleValidatorSetup(): { dir: string; dataDir: string; genesis: string
   return { dir, dataDir, genesis, validator };
 }
 
-function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.code).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('basalt server', () => {
   it('seals blocks as the only validator, answers JSON-RPC and gRPC status, and shuts down cleanly on SIGINT', async () => {

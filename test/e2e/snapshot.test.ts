@@ -1,7 +1,7 @@
 import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 const running: CliProcess[] = [];
@@ -24,13 +24,6 @@ function setup(chainId = 100) {
   return { dir, node1, genesis };
 }
 
-function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.trim().split('\n').filter((l) => !/^(snapshot|restore): /.test(l));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 const blockAt = (url: string, tag: string) => rpc<{ number: string; hash: string; stateRoot: string }>(url, 'eth_getBlockByNumber', [tag, false]);
 
@@ -90,8 +83,8 @@ describe('snapshot and restore', () => {
     await source.waitForBlock(10);
     const file = join(dir, 'node.bsn');
     expect(runCli(['snapshot', file, '--grpc-address', grpc1, '--quiet']).code).toBe(0);
-    oneLineError(runCli(['snapshot', file, '--grpc-address', grpc1]), /already exists/);
-    oneLineError(runCli(['snapshot', join(dir, 'x.bsn'), '--grpc-address', '127.0.0.1:1']), /no node answers/);
+    expectOneLineError(runCli(['snapshot', file, '--grpc-address', grpc1]), /already exists/);
+    expectOneLineError(runCli(['snapshot', join(dir, 'x.bsn'), '--grpc-address', '127.0.0.1:1']), /no node answers/);
     await source.stop();
 
     const bytes = readFileSync(file);
@@ -103,12 +96,12 @@ describe('snapshot and restore', () => {
     writeFileSync(tampered, t);
     const other = setup(101);
 
-    oneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1')]), /incomplete|truncated/);
-    oneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2')]), /checksum mismatch|corrupt/);
-    oneLineError(runCli(['restore', file, '--data-dir', join(dir, 'r3'), '--chain', other.genesis]), /belongs to another chain/);
-    oneLineError(runCli(['restore', file, '--data-dir', node1]), /exists and is not empty/);
-    oneLineError(runCli(['restore', join(dir, 'nope.bsn'), '--data-dir', join(dir, 'r4')]), /not found/);
-    oneLineError(runCli(['restore', file]), /--data-dir/);
+    expectOneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1')]), /incomplete|truncated/);
+    expectOneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2')]), /checksum mismatch|corrupt/);
+    expectOneLineError(runCli(['restore', file, '--data-dir', join(dir, 'r3'), '--chain', other.genesis]), /belongs to another chain/);
+    expectOneLineError(runCli(['restore', file, '--data-dir', node1]), /exists and is not empty/);
+    expectOneLineError(runCli(['restore', join(dir, 'nope.bsn'), '--data-dir', join(dir, 'r4')]), /not found/);
+    expectOneLineError(runCli(['restore', file]), /--data-dir/);
     for (const d of ['r1', 'r2', 'r3', 'r4']) expect(existsSync(join(dir, d)), d).toBe(false);
     expect(readdirSync(dir).filter((f) => f.includes('restoring'))).toEqual([]);
   });

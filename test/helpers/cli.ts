@@ -135,3 +135,14 @@ export async function rpc<T = unknown>(url: string, method: string, params: unkn
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;
 }
+
+/** A failed command: non-zero exit and exactly one error line (progress lines aside) matching `pattern`. */
+export function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  if (r.code === 0 || r.code === null) throw new Error(`expected a non-zero exit, got ${r.code}; stderr:\n${r.stderr}`);
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !/^(export|import|snapshot|restore): /.test(l));
+  if (lines.length !== 1) throw new Error(`expected one error line, got ${lines.length}:\n${r.stderr}`);
+  if (!pattern.test(lines[0]!)) throw new Error(`error line does not match ${pattern}: ${lines[0]}`);
+}

@@ -17,6 +17,15 @@ interface ExportRequest {
   compression: string;
 }
 
+/** write() that waits for 'drain' when the stream's buffer is full (backpressure). */
+function writerFor(call: grpc.ServerWritableStream<unknown, unknown>) {
+  return (msg: object) =>
+    new Promise<void>((resolve) => {
+      if (call.write(msg)) resolve();
+      else call.once('drain', () => resolve());
+    });
+}
+
 export function archiveInfo(h: ArchiveHeader) {
   return { chainId: h.chainId, genesisHash: h.genesisHash, startBlock: h.startBlock, endBlock: h.endBlock, compression: h.compression };
 }
@@ -27,11 +36,7 @@ export function exportHandler(chain: Chain, log: Logger) {
     const req = call.request;
     let cancelled = false;
     call.on('cancelled', () => (cancelled = true));
-    const write = (msg: object) =>
-      new Promise<void>((resolve) => {
-        if (call.write(msg)) resolve();
-        else call.once('drain', () => resolve());
-      });
+    const write = writerFor(call);
     try {
       const compression = req.compression || 'zstd';
       if (!isCompression(compression)) throw new UserError(`unknown compression "${compression}": use zstd, gzip or none`);
@@ -153,11 +158,7 @@ export function snapshotHandler(chain: Chain, log: Logger) {
   return async (call: grpc.ServerWritableStream<{ compression: string }, unknown>) => {
     let cancelled = false;
     call.on('cancelled', () => (cancelled = true));
-    const write = (msg: object) =>
-      new Promise<void>((resolve) => {
-        if (call.write(msg)) resolve();
-        else call.once('drain', () => resolve());
-      });
+    const write = writerFor(call);
     try {
       const compression = call.request.compression || 'zstd';
       if (!isCompression(compression)) throw new UserError(`unknown compression "${compression}": use zstd, gzip or none`);

@@ -70,14 +70,10 @@ export type ArchiveStreamEvent =
 type Stream = grpc.ClientReadableStream<ArchiveStreamEvent>;
 type Duplex = grpc.ClientDuplexStream<{ data: Uint8Array }, ArchiveStreamEvent>;
 
-/** Call Export; events arrive in order. Cancel with the returned call's cancel(). */
-export function callExport(address: string, req: { startBlock?: bigint; endBlock?: bigint; compression: string }): { events: AsyncIterable<ArchiveStreamEvent>; cancel(): void } {
-  const client = operatorClient(address) as unknown as { Export(req: object): Stream; close(): void };
-  const call = client.Export({
-    startBlock: (req.startBlock ?? 0n).toString(),
-    ...(req.endBlock !== undefined ? { endBlock: req.endBlock.toString() } : {}),
-    compression: req.compression,
-  });
+/** A server-streaming call: its events in order, errors as one-line UserErrors; cancel() stops it. */
+function serverStream(address: string, method: 'Export' | 'Snapshot', req: object): { events: AsyncIterable<ArchiveStreamEvent>; cancel(): void } {
+  const client = operatorClient(address) as unknown as Record<typeof method, (req: object) => Stream> & { close(): void };
+  const call = client[method](req);
   async function* events(): AsyncGenerator<ArchiveStreamEvent> {
     try {
       for await (const ev of call as AsyncIterable<ArchiveStreamEvent>) yield ev;
@@ -88,6 +84,20 @@ export function callExport(address: string, req: { startBlock?: bigint; endBlock
     }
   }
   return { events: events(), cancel: () => call.cancel() };
+}
+
+/** Call Export; events arrive in order. */
+export function callExport(address: string, req: { startBlock?: bigint; endBlock?: bigint; compression: string }) {
+  return serverStream(address, 'Export', {
+    startBlock: (req.startBlock ?? 0n).toString(),
+    ...(req.endBlock !== undefined ? { endBlock: req.endBlock.toString() } : {}),
+    compression: req.compression,
+  });
+}
+
+/** Call Snapshot; events as for Export (summary.imported = state nodes, summary.skipped = codes). */
+export function callSnapshot(address: string, compression: string) {
+  return serverStream(address, 'Snapshot', { compression });
 }
 
 /** Call Import, streaming `source` to the node with backpressure; yields the node's events. */
@@ -120,18 +130,3 @@ export function callImport(address: string, source: AsyncIterable<Uint8Array>): 
   return events();
 }
 
-/** Call Snapshot; events as for Export (summary.imported = state nodes, summary.skipped = codes). */
-export function callSnapshot(address: string, compression: string): { events: AsyncIterable<ArchiveStreamEvent>; cancel(): void } {
-  const client = operatorClient(address) as unknown as { Snapshot(req: object): Stream; close(): void };
-  const call = client.Snapshot({ compression });
-  async function* events(): AsyncGenerator<ArchiveStreamEvent> {
-    try {
-      for await (const ev of call as AsyncIterable<ArchiveStreamEvent>) yield ev;
-    } catch (err) {
-      throw grpcUserError(err, address);
-    } finally {
-      client.close();
-    }
-  }
-  return { events: events(), cancel: () => call.cancel() };
-}

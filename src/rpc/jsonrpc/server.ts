@@ -35,6 +35,11 @@ export class JsonRpcServer {
     this.maxBodyBytes = opts.maxBodyBytes ?? 5 * 1024 * 1024;
     this.maxBatch = opts.maxBatch ?? 1000;
     this.server = createServer((req, res) => void this.onRequest(req, res));
+    // Clients keep connections alive and reuse them; closing an idle one just as a client sends on it
+    // gives that client ECONNRESET. Keep idle connections longer than clients do (undici: 4 s), even
+    // when block execution delays our timers.
+    this.server.keepAliveTimeout = 60_000;
+    this.server.headersTimeout = 65_000;
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
