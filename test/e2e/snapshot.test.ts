@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
@@ -51,10 +51,14 @@ describe('snapshot and restore', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ head: s.head });
 
-    // Stop the original and give its keys to the restored node (as `secrets restore` would).
+    // Stop the original and move its keys to the restored node through an encrypted key backup.
     expect((await source.stop()).code).toBe(0);
-    cpSync(join(node1, 'keystore'), join(restoredDir, 'keystore'), { recursive: true });
-    cpSync(join(node1, 'consensus'), join(restoredDir, 'consensus'), { recursive: true });
+    const passFile = join(dir, 'pass.txt');
+    writeFileSync(passFile, 'snapshot test passphrase\n');
+    const keys = join(dir, 'keys.bkb');
+    expect(runCli(['secrets', 'backup', keys, '--data-dir', node1, '--passphrase-file', passFile]).code).toBe(0);
+    const kr = runCli(['secrets', 'restore', keys, '--data-dir', restoredDir, '--passphrase-file', passFile]);
+    expect(kr.code, kr.stderr).toBe(0);
 
     // The original, read-only, as the reference for the snapshot's head.
     const reference = start(serverArgs(node1, genesis, []));

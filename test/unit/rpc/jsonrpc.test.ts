@@ -92,3 +92,20 @@ describe('JSON-RPC protocol', () => {
     expect((await post(big).catch(() => ({ status: 413 }))).status).toBe(413);
   });
 });
+
+describe('JSON-RPC CORS', () => {
+  it('answers allowed browser origins and only those', async () => {
+    const { JsonRpcServer } = await import('../../../src/rpc/jsonrpc/server.js');
+    const server = new JsonRpcServer({ methods: { eth_chainId: () => '0x1' }, logger: silentLogger(), cors: ['https://app.example'] });
+    const { port } = await server.listen('127.0.0.1', 0);
+    try {
+      const pre = await fetch(`http://127.0.0.1:${port}`, { method: 'OPTIONS', headers: { origin: 'https://app.example' } });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const other = await fetch(`http://127.0.0.1:${port}`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+});
