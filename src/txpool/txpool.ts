@@ -1,6 +1,6 @@
 import type { Block } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
-import { bytesToHex, createAddressFromString, type Address } from '@ethereumjs/util';
+import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
 import type { TxSource } from '../consensus/ibft/sealer.js';
 import { TxPoolError } from './errors.js';
@@ -15,9 +15,14 @@ export interface TxPoolLimits {
   global: number;
   /** Percentage a replacement must raise both the max fee and the tip by. */
   priceBumpPercent: bigint;
+  /** Smallest tip per gas accepted, in wei (geth's --txpool.pricelimit). */
+  minTip: bigint;
 }
 
-export const DEFAULT_LIMITS: TxPoolLimits = { perAccount: 64, global: 4096, priceBumpPercent: 10n };
+export const DEFAULT_LIMITS: TxPoolLimits = { perAccount: 64, global: 4096, priceBumpPercent: 10n, minTip: 1n };
+
+/** Why the block builder may skip a transaction that stays valid: it may fit a later block. */
+const RETRY_LATER = /remaining gas|nonce|baseFeePerGas/i;
 
 interface Account {
   /** The account's nonce in the head state. */
@@ -35,12 +40,14 @@ interface Account {
 export class TxPool implements TxSource {
   private readonly accounts = new Map<string, Account>();
   private readonly byHash = new Map<string, TypedTransaction>();
+  private resyncing?: Promise<void>;
+  private resyncAgain = false;
 
   constructor(
     private readonly chain: Chain,
     private readonly limits: TxPoolLimits = DEFAULT_LIMITS,
   ) {
-    chain.on('head', () => void this.resync());
+    chain.on('head', () => void this.onHead());
   }
 
   get size(): number {
@@ -58,7 +65,7 @@ export class TxPool implements TxSource {
   /** Validate and add; returns the transaction hash or throws TxPoolError. */
   async add(tx: TypedTransaction): Promise<Uint8Array> {
     const head = this.chain.head.header;
-    validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee() });
+    validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee(), minTip: this.limits.minTip });
     const hash = bytesToHex(tx.hash());
     if (this.byHash.has(hash)) throw new TxPoolError('already known');
     const sender = tx.getSenderAddress();
@@ -77,6 +84,12 @@ export class TxPool implements TxSource {
       if (account.txs.size >= this.limits.perAccount) throw new TxPoolError(`txpool is full for this account (${this.limits.perAccount} transactions)`);
       if (this.byHash.size >= this.limits.global) throw new TxPoolError(`txpool is full (${this.limits.global} transactions)`);
       if (tx.nonce > account.nonce + BigInt(this.limits.perAccount)) throw new TxPoolError(`nonce too high: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+    }
+    // The account must afford all of its pool transactions at once (geth: "overdraft").
+    let committed = maxCost(tx);
+    for (const [nonce, other] of account.txs) if (nonce !== tx.nonce) committed += maxCost(other);
+    if (committed > account.balance) {
+      throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`);
     }
     if (existing) this.byHash.delete(bytesToHex(existing.hash()));
     account.txs.set(tx.nonce, tx);
@@ -114,11 +127,38 @@ export class TxPool implements TxSource {
     }
   }
 
-  onBlockSealed(_block: Block): void {
-    // resync() runs on the chain's 'head' event, for sealed and imported blocks alike.
+  /**
+   * The sealer's report: transactions the block builder refused for a lasting reason (say, the
+   * sender can no longer pay) leave the pool; those that may fit a later block (block full, nonce not
+   * yet reached, base fee above their max fee) stay. Included ones leave on the 'head' event.
+   */
+  onBlockSealed(_block: Block, rejected: { tx: TypedTransaction; reason: string }[] = []): void {
+    for (const { tx, reason } of rejected) if (!RETRY_LATER.test(reason)) this.remove(tx);
   }
 
-  /** After a new head: refresh each sender's nonce and balance; drop included and stale transactions. */
+  /** Wait for the resync after the latest head to finish (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.resyncing) await this.resyncing;
+  }
+
+  private onHead(): void {
+    if (this.resyncing) {
+      this.resyncAgain = true; // one more pass when the current one ends, on the newest head
+      return;
+    }
+    this.resyncing = (async () => {
+      do {
+        this.resyncAgain = false;
+        await this.resync().catch(() => undefined); // the next head retries
+      } while (this.resyncAgain);
+      this.resyncing = undefined;
+    })();
+  }
+
+  /**
+   * After a new head: refresh each sender's nonce and balance; drop included transactions and those
+   * the sender can no longer pay for. Later ones of that sender wait behind the gap.
+   */
   private async resync(): Promise<void> {
     if (this.accounts.size === 0) return;
     const state = await this.chain.stateAt(this.chain.head.header);
@@ -126,14 +166,20 @@ export class TxPool implements TxSource {
       const acct = await state.getAccount(createAddressFromString(key));
       account.nonce = acct?.nonce ?? 0n;
       account.balance = acct?.balance ?? 0n;
-      for (const [nonce, tx] of account.txs) {
-        if (nonce < account.nonce) {
-          account.txs.delete(nonce);
-          this.byHash.delete(bytesToHex(tx.hash()));
-        }
+      for (const tx of [...account.txs.values()]) {
+        if (tx.nonce < account.nonce || maxCost(tx) > account.balance) this.remove(tx);
       }
-      if (account.txs.size === 0) this.accounts.delete(key);
     }
+  }
+
+  private remove(tx: TypedTransaction): void {
+    const key = tx.getSenderAddress().toString();
+    const account = this.accounts.get(key);
+    const held = account?.txs.get(tx.nonce);
+    if (!account || !held || !equalsBytes(held.hash(), tx.hash())) return;
+    account.txs.delete(tx.nonce);
+    this.byHash.delete(bytesToHex(tx.hash()));
+    if (account.txs.size === 0) this.accounts.delete(key);
   }
 
   private async account(sender: Address): Promise<Account> {

@@ -9,6 +9,8 @@ export interface StatelessLimits {
   blockGasLimit: bigint;
   /** Base fee of the next block: a transaction that cannot pay it is underpriced. */
   nextBaseFee: bigint;
+  /** Smallest tip per gas accepted (geth's --txpool.pricelimit). */
+  minTip: bigint;
 }
 
 /** Checks that need no state: signature, chain, size, gas, fees. */
@@ -29,6 +31,7 @@ export function validateStateless(tx: TypedTransaction, limits: StatelessLimits)
   if (maxFee(tx) < limits.nextBaseFee) {
     throw new TxPoolError(`transaction underpriced: max fee per gas ${maxFee(tx)} is below the base fee ${limits.nextBaseFee}`);
   }
+  if (maxTip(tx) < limits.minTip) throw new TxPoolError(`transaction underpriced: tip ${maxTip(tx)} is below the pool's minimum ${limits.minTip}`);
 }
 
 /** What the sender commits to pay at most: value + gas * max fee. */

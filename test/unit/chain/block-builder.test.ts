@@ -1,4 +1,4 @@
-import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
+import { createFeeMarket1559Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
@@ -18,7 +18,7 @@ describe('block building', () => {
   it('builds a block of many transactions, skips the ones that fail, and a fresh node re-executes it to the same roots', async () => {
     t = await createTestChain(1, senders.map(addressOf));
     const common = t.chain.common;
-    const txs = [];
+    const txs: TypedTransaction[] = [];
     for (let n = 0n; n < 10n; n++) {
       for (const [i, key] of senders.entries()) {
         txs.push(createFeeMarket1559Tx({ nonce: n, to: TO, value: n + 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: BigInt(i), chainId: 100n }, { common }).sign(key));

@@ -1,11 +1,13 @@
 import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
+import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
 const A = testKey(20);
 const B = testKey(21);
+const C = testKey(22); // not premined: funded by the tests that need a small balance
 const TO = '0x000000000000000000000000000000000000beef';
+const GWEI = 10n ** 9n;
 
 describe('TxPool', () => {
   let t: TestChain | undefined;
@@ -14,8 +16,14 @@ describe('TxPool', () => {
     t = undefined;
   });
 
-  const tx1559 = (key: Uint8Array, nonce: bigint, tip: bigint, maxFee = 10n ** 11n) =>
-    createFeeMarket1559Tx({ nonce, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n }, { common: t!.chain.common }).sign(key);
+  const tx1559 = (key: Uint8Array, nonce: bigint, tip: bigint, maxFee = 10n ** 11n, value = 1n, to = TO) =>
+    createFeeMarket1559Tx({ nonce, to, value, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n }, { common: t!.chain.common }).sign(key);
+
+  /** Seal a block (outside the pool) and wait until the pool has caught up with it. */
+  const sealAndSettle = async (pool: TxPool, txs: Parameters<typeof sealNext>[1]) => {
+    await sealNext(t!, txs);
+    await pool.settled();
+  };
 
   it('orders executable transactions by tip across senders and by nonce within one', async () => {
     t = await createTestChain(1, [addressOf(A), addressOf(B)]);
@@ -33,25 +41,94 @@ describe('TxPool', () => {
     const pool = new TxPool(t.chain);
     await pool.add(tx1559(A, 0n, 1n));
     await pool.add(tx1559(A, 2n, 1n));
-    await sealNext(t, [...pool.pending()]);
-    await new Promise((r) => setTimeout(r, 20)); // resync runs on the head event
+    await sealAndSettle(pool, [...pool.pending()]);
     expect(pool.size).toBe(1);
     expect([...pool.pending()]).toHaveLength(0);
     await pool.add(tx1559(A, 1n, 1n));
     expect([...pool.pending()].map((tx) => tx.nonce)).toEqual([1n, 2n]);
     expect(await pool.pendingNonce(tx1559(A, 0n, 1n).getSenderAddress())).toBe(3n);
+    await expect(pool.add(tx1559(A, 0n, 5n))).rejects.toThrow(/nonce too low: next nonce 1, tx nonce 0/);
   });
 
-  it('enforces replacement bumps and limits', async () => {
-    t = await createTestChain(1, [addressOf(A)]);
-    const pool = new TxPool(t.chain, { perAccount: 2, global: 10, priceBumpPercent: 10n });
+  it('enforces replacement bumps and per-account and global limits', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, perAccount: 2, global: 3 });
     await pool.add(tx1559(A, 0n, 100n, 1000n * 10n ** 8n));
     await expect(pool.add(tx1559(A, 0n, 105n, 1050n * 10n ** 8n))).rejects.toThrow(/replacement transaction underpriced/);
+    await expect(pool.add(tx1559(A, 0n, 200n, 1050n * 10n ** 8n))).rejects.toThrow(/replacement transaction underpriced/); // tip alone is not enough
     await pool.add(tx1559(A, 0n, 110n, 1100n * 10n ** 8n));
     expect(pool.size).toBe(1);
     await pool.add(tx1559(A, 1n, 1n));
     await expect(pool.add(tx1559(A, 2n, 1n))).rejects.toThrow(/txpool is full for this account/);
-    const legacy = createLegacyTx({ nonce: 0n, to: TO, gasLimit: 21_000n, gasPrice: 1n }, { common: t.chain.common }).sign(B);
-    await expect(pool.add(legacy)).rejects.toBeInstanceOf(TxPoolError);
+    await pool.add(tx1559(B, 0n, 1n));
+    await expect(pool.add(tx1559(B, 1n, 1n))).rejects.toThrow(/txpool is full \(3 transactions\)/);
+    await expect(pool.add(tx1559(B, 0n, 1n))).rejects.toThrow(/already known/);
+  });
+
+  it('refuses unsigned, underpriced and unaffordable transactions', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    const unsigned = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.common });
+    await expect(pool.add(unsigned)).rejects.toThrow(/not signed/);
+    await expect(pool.add(tx1559(A, 0n, 0n))).rejects.toThrow(/underpriced: tip 0 is below the pool's minimum 1/);
+    await expect(pool.add(tx1559(A, 0n, 1n, GWEI / 2n))).rejects.toThrow(/underpriced: max fee per gas \d+ is below the base fee/);
+    const legacy = createLegacyTx({ nonce: 0n, to: TO, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: t.chain.common }).sign(B);
+    await expect(pool.add(legacy)).rejects.toThrow(/insufficient funds for gas \* price \+ value: balance 0/);
+    expect(pool.size).toBe(0);
+    const free = new TxPool(t.chain, { ...DEFAULT_LIMITS, minTip: 0n });
+    await free.add(tx1559(A, 0n, 0n));
+    expect(free.size).toBe(1);
+  });
+
+  it('makes an account afford all of its pool transactions together', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    const gasCost = 21_000n * 10n ** 11n; // one transfer at a max fee of 100 gwei
+    const balance = (22n * gasCost) / 10n + 10n;
+    await sealAndSettle(pool, [tx1559(A, 0n, 1n, 10n ** 11n, balance, addressOf(C))]);
+    await pool.add(tx1559(C, 0n, 1n, 10n ** 11n, 5n));
+    await expect(pool.add(tx1559(C, 1n, 1n, 10n ** 11n, gasCost / 5n + 6n))).rejects.toThrow(/insufficient funds.*other pool transactions/);
+    await pool.add(tx1559(C, 1n, 1n, 10n ** 11n, 5n));
+    // A replacement is counted instead of the transaction it replaces, not on top of it.
+    const replacement = tx1559(C, 1n, 2n, 11n * 10n ** 10n, 5n);
+    await pool.add(replacement);
+    expect(pool.has(replacement.hash())).toBe(true);
+    await expect(pool.add(tx1559(C, 1n, 3n, 121n * 10n ** 9n, 5n))).rejects.toThrow(/insufficient funds/);
+    expect(pool.size).toBe(2);
+  });
+
+  it('drops what a new head makes unpayable, keeps the rest queued', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain);
+    const big = 10n ** 24n - 10n ** 23n;
+    await pool.add(tx1559(A, 1n, 1n, 10n ** 11n, big)); // waits for nonce 0
+    await pool.add(tx1559(B, 1n, 1n)); // waits for nonce 0 too
+    expect(pool.size).toBe(2);
+    await sealAndSettle(pool, [tx1559(A, 0n, 1n, 10n ** 11n, 2n * 10n ** 23n)]); // A0 spends elsewhere: A1 can no longer be paid
+    expect(pool.size).toBe(1);
+    expect([...pool.pending()]).toHaveLength(0);
+    await pool.add(tx1559(B, 0n, 1n));
+    expect([...pool.pending()].map((tx) => tx.nonce)).toEqual([0n, 1n]);
+  });
+
+  it('keeps what the block builder skipped for want of room, drops what it refused for good', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain);
+    const a0 = tx1559(A, 0n, 1n);
+    const b0 = tx1559(B, 0n, 1n);
+    await pool.add(a0);
+    await pool.add(b0);
+    pool.onBlockSealed(await sealNext(t, []), [
+      { tx: a0, reason: 'tx has a higher gas limit than the remaining gas in the block' },
+      { tx: b0, reason: "sender doesn't have enough funds to send tx" },
+    ]);
+    expect([...pool.pending()]).toEqual([a0]);
+    expect(pool.has(b0.hash())).toBe(false);
+  });
+
+  it('is a TxPoolError for every refusal', async () => {
+    t = await createTestChain(1, []);
+    const pool = new TxPool(t.chain);
+    await expect(pool.add(tx1559(A, 0n, 1n))).rejects.toBeInstanceOf(TxPoolError);
   });
 });
