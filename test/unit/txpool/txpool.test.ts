@@ -6,7 +6,7 @@ import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '.
 const A = testKey(20);
 const B = testKey(21);
 const C = testKey(22); // not premined: funded by the tests that need a small balance
-const TO = '0x000000000000000000000000000000000000beef';
+const TO: `0x${string}` = '0x000000000000000000000000000000000000beef';
 const GWEI = 10n ** 9n;
 
 describe('TxPool', () => {
@@ -16,7 +16,7 @@ describe('TxPool', () => {
     t = undefined;
   });
 
-  const tx1559 = (key: Uint8Array, nonce: bigint, tip: bigint, maxFee = 10n ** 11n, value = 1n, to = TO) =>
+  const tx1559 = (key: Uint8Array, nonce: bigint, tip: bigint, maxFee = 10n ** 11n, value = 1n, to: `0x${string}` = TO) =>
     createFeeMarket1559Tx({ nonce, to, value, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n }, { common: t!.chain.common }).sign(key);
 
   /** Seal a block (outside the pool) and wait until the pool has caught up with it. */
@@ -85,7 +85,7 @@ describe('TxPool', () => {
     const pool = new TxPool(t.chain);
     const gasCost = 21_000n * 10n ** 11n; // one transfer at a max fee of 100 gwei
     const balance = (22n * gasCost) / 10n + 10n;
-    await sealAndSettle(pool, [tx1559(A, 0n, 1n, 10n ** 11n, balance, addressOf(C))]);
+    await sealAndSettle(pool, [tx1559(A, 0n, 1n, 10n ** 11n, balance, addressOf(C) as `0x${string}`)]);
     await pool.add(tx1559(C, 0n, 1n, 10n ** 11n, 5n));
     await expect(pool.add(tx1559(C, 1n, 1n, 10n ** 11n, gasCost / 5n + 6n))).rejects.toThrow(/insufficient funds.*other pool transactions/);
     await pool.add(tx1559(C, 1n, 1n, 10n ** 11n, 5n));
