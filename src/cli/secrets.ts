@@ -1,10 +1,13 @@
 import { Command } from 'commander';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { checkPassphrase, decryptKeys, encryptKeys } from '../keys/backup.js';
-import { initSecrets, LIBP2P_KEY_PATH, loadNodeKeys, VALIDATOR_KEY_PATH, writeKeyFile } from '../keys/keyfile.js';
+import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
+import { initSecrets, LIBP2P_KEY_PATH, loadNodeKeys, VALIDATOR_KEY_PATH, writeKeyFile, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
+
+const KEY_PATHS = [LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH] as const;
 
 export function secretsCommand(): Command {
   const secrets = new Command('secrets').description("manage a node's keys");
@@ -26,53 +29,217 @@ export function secretsCommand(): Command {
     });
   secrets
     .command('backup')
-    .description('write the keys of a data dir to one encrypted file (scrypt + AES-256-GCM)')
-    .argument('<filename>', "backup file to create ('-' for stdout)")
+    .description('write the keys of a data dir to one encrypted file (scrypt + AES-256-GCM); there is no plain-text export')
+    .argument('<filename>', "backup file to create, never overwritten ('-' for stdout, when it is not a terminal)")
     .requiredOption('--data-dir <dir>', 'the data dir whose keys to back up')
-    .option('--passphrase-file <file>', `file holding the passphrase (else $${PASSPHRASE_ENV}, else a prompt)`)
-    .action(async (filename: string, opts: { dataDir: string; passphraseFile?: string }) => {
-      const keys = loadNodeKeys(opts.dataDir);
-      const target = filename === '-' ? undefined : resolve(filename);
-      if (target === undefined && process.stdout.isTTY) throw new UserError('refusing to write a key backup to a terminal: redirect stdout or give a file name');
-      if (target !== undefined && existsSync(target)) throw new UserError(`${target} already exists: choose another file name`);
-      const passphrase = await obtainPassphrase({ ...(opts.passphraseFile ? { file: opts.passphraseFile } : {}), confirm: true });
-      checkPassphrase(passphrase);
+    .option('--passphrase-file <file>', `file holding the passphrase, one trailing newline removed (else $${PASSPHRASE_ENV}, else a prompt)`)
+    .option('--json', 'print the summary as JSON {"file","keys","validatorAddress","nodeId"}', false)
+    .action(async (filename: string, opts: { dataDir: string; passphraseFile?: string; json: boolean }) => {
+      const toStdout = filename === '-';
+      if (toStdout && process.stdout.isTTY) throw new UserError('refusing to write a key backup to a terminal: redirect stdout or give a file name');
+      const target = toStdout ? undefined : resolve(filename);
+      if (target !== undefined) checkNewFile(target);
+      const keys = fsErrors(() => loadNodeKeys(opts.dataDir), 'read the keys');
+      const passphrase = await obtainPassphrase({ file: opts.passphraseFile, confirm: true });
       const file = encryptKeys({ libp2p: keys.libp2pKey, validator: keys.validatorKey }, passphrase);
-      if (target === undefined) process.stdout.write(file);
-      else {
-        const tmp = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
-        writeFileSync(tmp, file, { flag: 'wx', mode: 0o600 });
-        renameSync(tmp, target);
+      if (target === undefined) await writeStdout(file);
+      else writeNewFile(target, file);
+      // The summary goes where the backup does not: stderr when the backup is on stdout.
+      const out = toStdout ? process.stderr : process.stdout;
+      if (opts.json) {
+        out.write(`${JSON.stringify({ file: target ?? '-', keys: KEY_PATHS, validatorAddress: keys.validatorAddress, nodeId: keys.nodeId })}\n`);
+        return;
       }
-      process.stderr.write(
-        `Backed up keystore/libp2p.key and consensus/validator.key, encrypted, to ${target ?? 'stdout'}\n` +
-          `Validator address ${keys.validatorAddress}\nNode ID           ${keys.nodeId}\n` +
+      out.write(
+        '[SECRETS BACKUP]\n' +
+          `Keys              = ${KEY_PATHS.join(', ')}\n` +
+          `Validator address = ${keys.validatorAddress}\n` +
+          `Node ID           = ${keys.nodeId}\n` +
+          `Backup            = ${target ?? 'stdout'} (scrypt N=2^${DEFAULT_KDF.log2N} r=${DEFAULT_KDF.r} p=${DEFAULT_KDF.p}, AES-256-GCM)\n` +
           'Anyone with this file and its passphrase can act as this node: keep both safe, and apart.\n',
       );
     });
   secrets
     .command('restore')
-    .description('restore the keys of an encrypted backup into a data dir (never overwrites keys)')
+    .description('write the keys of an encrypted backup into a data dir (never overwrites a key)')
     .argument('<filename>', "backup file ('-' for stdin)")
-    .requiredOption('--data-dir <dir>', 'the data dir to restore the keys into')
-    .option('--passphrase-file <file>', `file holding the passphrase (else $${PASSPHRASE_ENV}, else a prompt)`)
-    .action(async (filename: string, opts: { dataDir: string; passphraseFile?: string }) => {
-      for (const rel of [LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH]) {
-        const path = join(opts.dataDir, rel);
-        if (existsSync(path)) throw new UserError(`${path} already exists: refusing to overwrite a key (restore into a data dir without keys)`);
-      }
-      let file: Buffer;
-      try {
-        file = filename === '-' ? readFileSync(0) : readFileSync(filename);
-      } catch (err) {
-        throw new UserError(`cannot read ${filename}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
-      }
-      const passphrase = await obtainPassphrase({ ...(opts.passphraseFile ? { file: opts.passphraseFile } : {}), confirm: false });
+    .requiredOption('--data-dir <dir>', 'the data dir to restore the keys into (created if missing)')
+    .option('--passphrase-file <file>', `file holding the passphrase, one trailing newline removed (else $${PASSPHRASE_ENV}, else a prompt)`)
+    .option('--json', 'print the summary as JSON {"dataDir","keys","validatorAddress","nodeId"}', false)
+    .action(async (filename: string, opts: { dataDir: string; passphraseFile?: string; json: boolean }) => {
+      const dataDir = resolve(opts.dataDir);
+      refuseExistingKeys(dataDir);
+      const file = await readBackupFile(filename);
+      readBackupHeader(file); // a foreign or truncated file is refused before asking for a passphrase
+      const passphrase = await obtainPassphrase({ file: opts.passphraseFile, confirm: false });
       const keys = decryptKeys(file, passphrase);
-      writeKeyFile(join(opts.dataDir, LIBP2P_KEY_PATH), keys.libp2p);
-      writeKeyFile(join(opts.dataDir, VALIDATOR_KEY_PATH), keys.validator);
-      const loaded = loadNodeKeys(opts.dataDir);
-      process.stderr.write(`Restored keys into ${resolve(opts.dataDir)}\nValidator address ${loaded.validatorAddress}\nNode ID           ${loaded.nodeId}\n`);
+      const restored = writeKeys(dataDir, keys.libp2p, keys.validator);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ dataDir, keys: KEY_PATHS, validatorAddress: restored.validatorAddress, nodeId: restored.nodeId })}\n`);
+        return;
+      }
+      process.stdout.write(
+        '[SECRETS RESTORE]\n' +
+          `Keys              = ${KEY_PATHS.map((rel) => join(dataDir, rel)).join(', ')}\n` +
+          `Validator address = ${restored.validatorAddress}\n` +
+          `Node ID           = ${restored.nodeId}\n`,
+      );
     });
   return secrets;
+}
+
+/** Something at `path`, even a dangling symlink. */
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw fsError(err, `check ${path}`);
+  }
+}
+
+function fsError(err: unknown, what: string): Error {
+  if (err instanceof UserError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new UserError(`cannot ${what}: ${e.code === 'ENOENT' ? 'not found' : (e.code ?? e.message)}${e.path !== undefined ? ` (${e.path})` : ''}`);
+}
+
+function fsErrors<T>(f: () => T, what: string): T {
+  try {
+    return f();
+  } catch (err) {
+    throw fsError(err, what);
+  }
+}
+
+function checkNewFile(target: string): void {
+  if (exists(target)) throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
+  const dir = dirname(target);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isDir) throw new UserError(`cannot create ${target}: folder ${dir} does not exist`);
+}
+
+/**
+ * Write `data` to `target`, which must not exist: into a hidden 0600 temp file in the same folder,
+ * fsynced, then hard-linked to its name (which fails, atomically, if something appeared there
+ * meanwhile) and the temp name removed. On file systems without hard links: a rename after a last check.
+ */
+function writeNewFile(target: string, data: Uint8Array): void {
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.partial`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    try {
+      linkSync(tmp, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+      if (exists(target)) throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
+      renameSync(tmp, target);
+    }
+  } catch (err) {
+    throw fsError(err, `write ${target}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // renamed, or never created
+    }
+  }
+}
+
+function writeStdout(data: Uint8Array): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    process.stdout.write(data, (err) => (err ? reject(new UserError(`cannot write the backup to stdout: ${(err as NodeJS.ErrnoException).code ?? err.message}`)) : resolvePromise()));
+  });
+}
+
+/** The backup file, read whole but never more than MAX_BACKUP_BYTES + 1 bytes of it. */
+async function readBackupFile(filename: string): Promise<Uint8Array> {
+  if (filename === '-') {
+    if (process.stdin.isTTY) throw new UserError('refusing to read a key backup from a terminal: redirect stdin or give a file name');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_BACKUP_BYTES) break;
+    }
+    return Uint8Array.from(Buffer.concat(chunks));
+  }
+  let fd: number | undefined;
+  try {
+    fd = openSync(filename, 'r');
+    if (fstatSync(fd).isDirectory()) throw new UserError(`cannot read ${filename}: it is a directory`);
+    const buf = Buffer.alloc(MAX_BACKUP_BYTES + 1);
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, buf, size, buf.length - size, null);
+      if (n === 0) break;
+      size += n;
+      if (size === buf.length) break;
+    }
+    return Uint8Array.from(buf.subarray(0, size));
+  } catch (err) {
+    throw fsError(err, `read ${filename}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function refuseExistingKeys(dataDir: string): void {
+  for (const rel of KEY_PATHS) {
+    const path = join(dataDir, rel);
+    if (exists(path)) throw new UserError(`${path} already exists: refusing to overwrite a key (restore into a data dir without keys)`);
+  }
+}
+
+/** Both keys or neither: if the second cannot be written, the first is removed again. */
+function writeKeys(dataDir: string, libp2p: Uint8Array, validator: Uint8Array): NodeKeys {
+  refuseExistingKeys(dataDir); // again: the passphrase prompt may have taken a while
+  const newDirs = [...KEY_PATHS.map((rel) => dirname(join(dataDir, rel))), dataDir].filter((d) => !exists(d));
+  const written: string[] = [];
+  try {
+    for (const [rel, key] of [[LIBP2P_KEY_PATH, libp2p], [VALIDATOR_KEY_PATH, validator]] as const) {
+      const path = join(dataDir, rel);
+      writeKeyFile(path, key);
+      written.push(path);
+    }
+    const loaded = loadNodeKeys(dataDir);
+    if (!Buffer.from(loaded.libp2pKey).equals(Buffer.from(libp2p)) || !Buffer.from(loaded.validatorKey).equals(Buffer.from(validator))) {
+      throw new UserError(`the keys read back from ${dataDir} differ from the backup`);
+    }
+    return loaded;
+  } catch (err) {
+    for (const path of written) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // best effort
+      }
+    }
+    for (const d of newDirs) {
+      try {
+        rmdirSync(d); // only if still empty
+      } catch {
+        // best effort
+      }
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UserError(`${(err as NodeJS.ErrnoException).path ?? 'a key file'} already exists: refusing to overwrite a key`);
+    throw fsError(err, `write the keys into ${dataDir}`);
+  }
 }

@@ -1,63 +1,123 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
+import { checkPassphrase } from './backup.js';
 
 export const PASSPHRASE_ENV = 'BASALT_PASSPHRASE';
 
+/** A passphrase file larger than this is the wrong file. */
+const MAX_PASSPHRASE_FILE_BYTES = 64 * 1024;
+
+export interface PassphraseOptions {
+  /** --passphrase-file: its content, with one trailing newline ("\n" or "\r\n") removed. */
+  file?: string | undefined;
+  /** Ask twice on a terminal and require both to match (when creating a backup). */
+  confirm: boolean;
+  /** Where to read and prompt; process.stdin / process.stderr by default (for tests). */
+  input?: NodeJS.ReadStream;
+  output?: NodeJS.WriteStream;
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
- * The passphrase for a key backup, from (in order) --passphrase-file, $BASALT_PASSPHRASE, or a
- * prompt on the terminal without echo (asked twice when `confirm`).
+ * The passphrase for a key backup, from (in order) --passphrase-file, $BASALT_PASSPHRASE, or a prompt
+ * on the terminal without echo. Empty and short (< 8 characters) passphrases are refused here, with a
+ * one-line error naming where the passphrase came from.
  */
-export async function obtainPassphrase(opts: { file?: string; confirm: boolean }): Promise<string> {
+export async function obtainPassphrase(opts: PassphraseOptions): Promise<string> {
+  const env = opts.env ?? process.env;
   if (opts.file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(opts.file, 'utf8');
-    } catch (err) {
-      throw new UserError(`cannot read passphrase file ${opts.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    return text.replace(/\r?\n$/, '');
+    const passphrase = readPassphraseFile(opts.file);
+    checkFrom(passphrase, `in ${opts.file}`);
+    return passphrase;
   }
-  const env = process.env[PASSPHRASE_ENV];
-  if (env !== undefined) return env;
-  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+  const fromEnv = env[PASSPHRASE_ENV];
+  if (fromEnv !== undefined) {
+    checkFrom(fromEnv, `in $${PASSPHRASE_ENV}`);
+    return fromEnv;
+  }
+  const input = opts.input ?? process.stdin;
+  const output = opts.output ?? process.stderr;
+  if (!input.isTTY || !output.isTTY) {
     throw new UserError(`no passphrase: pass --passphrase-file FILE, set ${PASSPHRASE_ENV}, or run in a terminal to be asked`);
   }
-  const first = await promptHidden('Passphrase: ');
-  if (opts.confirm && (await promptHidden('Repeat passphrase: ')) !== first) throw new UserError('the passphrases do not match');
+  const first = await promptHidden(input, output, 'Passphrase: ');
+  checkPassphrase(first);
+  if (opts.confirm && (await promptHidden(input, output, 'Repeat passphrase: ')) !== first) {
+    throw new UserError('the passphrases do not match');
+  }
   return first;
 }
 
-function promptHidden(question: string): Promise<string> {
+function readPassphraseFile(path: string): string {
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new UserError(`passphrase file ${path} is a directory`);
+    if (st.isFile() && st.size > MAX_PASSPHRASE_FILE_BYTES) throw new UserError(`passphrase file ${path} is too large to be a passphrase file`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot read passphrase file ${path}: ${code === 'ENOENT' ? 'not found' : (code ?? (err as Error).message)}`);
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+function checkFrom(passphrase: string, where: string): void {
+  try {
+    checkPassphrase(passphrase);
+  } catch (err) {
+    throw new UserError(`${(err as Error).message} (${where})`);
+  }
+}
+
+/** Read one line in raw mode, echoing nothing. CTRL-C or CTRL-D on an empty line cancel. */
+function promptHidden(input: NodeJS.ReadStream, output: NodeJS.WriteStream, question: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const stdin = process.stdin;
-    process.stderr.write(question);
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.setEncoding('utf8');
+    // Raw mode (no echo) before the question: an answer typed or pasted at once is never echoed.
+    const wasRaw = input.isRaw;
+    input.setRawMode(true);
+    input.setEncoding('utf8');
+    input.resume();
+    output.write(question);
     let value = '';
+    const restore = () => {
+      input.off('data', onData);
+      input.off('end', onEnd);
+      process.off('exit', onExit);
+      input.setRawMode(wasRaw);
+      input.pause();
+      output.write('\n');
+    };
+    const onExit = () => input.setRawMode(wasRaw);
+    const cancel = () => {
+      restore();
+      reject(new UserError('cancelled', 130));
+    };
+    const onEnd = () => cancel();
     const onData = (chunk: string) => {
       for (const ch of chunk) {
         if (ch === '\r' || ch === '\n') {
-          done();
-          process.stderr.write('\n');
+          restore();
           resolve(value);
           return;
         }
-        if (ch === '\u0003') {
-          done();
-          process.stderr.write('\n');
-          reject(new UserError('cancelled'));
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) {
+          cancel();
           return;
         }
-        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-        else value += ch;
+        if (ch === '\u0004') {
+          restore();
+          resolve(value);
+          return;
+        }
+        if (ch === '\u007f' || ch === '\b') value = Array.from(value).slice(0, -1).join('');
+        else if (ch === '\u0015') value = ''; // CTRL-U
+        else if (ch >= ' ') value += ch;
       }
     };
-    const done = () => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-    };
-    stdin.on('data', onData);
+    process.once('exit', onExit);
+    input.on('data', onData);
+    input.once('end', onEnd);
   });
 }
