@@ -3,6 +3,7 @@ import { CLIENT_VERSION } from '../../node/version.js';
 import type { RpcContext, RpcMethods } from './methods/context.js';
 import { blockMethods } from './methods/eth-blocks.js';
 import { feeMethods } from './methods/eth-fees.js';
+import { filterMethods } from './methods/eth-filters.js';
 import { logMethods } from './methods/eth-logs.js';
 import { sendMethods } from './methods/eth-send.js';
 import { stateMethods } from './methods/eth-state.js';
@@ -30,5 +31,6 @@ export function ethMethods(ctx: RpcContext): RpcMethods {
     ...feeMethods(ctx),
     ...sendMethods(ctx),
     ...logMethods(ctx),
+    ...filterMethods(ctx),
   };
 }

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import type { LogQuery } from '../../chain/logs.js';
+
+/** Filters not polled for this long are removed (geth: 5 minutes). */
+export const FILTER_TTL_MS = 5 * 60_000;
+/** Most filters at once: a client that never uninstalls cannot grow the node without bound. */
+export const MAX_FILTERS = 10_000;
+
+export type Filter =
+  | { kind: 'block'; next: bigint }
+  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint };
+
+/**
+ * Installed polling filters (eth_newFilter, eth_newBlockFilter), by random ID. `next` is the first
+ * block the next eth_getFilterChanges reports.
+ */
+export class FilterStore {
+  private readonly filters = new Map<string, { filter: Filter; touched: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  install(filter: Filter): string {
+    this.sweep();
+    if (this.filters.size >= MAX_FILTERS) throw new Error(`too many filters (${MAX_FILTERS}): uninstall some`);
+    const id = `0x${randomBytes(16).toString('hex')}`;
+    this.filters.set(id, { filter, touched: this.now() });
+    return id;
+  }
+
+  /** The filter, marked as polled now; undefined if unknown or expired. */
+  get(id: string): Filter | undefined {
+    this.sweep();
+    const entry = this.filters.get(id.toLowerCase());
+    if (!entry) return undefined;
+    entry.touched = this.now();
+    return entry.filter;
+  }
+
+  uninstall(id: string): boolean {
+    return this.filters.delete(id.toLowerCase());
+  }
+
+  get size(): number {
+    return this.filters.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, e] of this.filters) if (now - e.touched > FILTER_TTL_MS) this.filters.delete(id);
+  }
+}

@@ -1,0 +1,66 @@
+import { bytesToHex } from '@ethereumjs/util';
+import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
+import { FilterStore } from '../filters.js';
+import { expectParams } from '../params.js';
+import type { RpcContext, RpcMethods } from './context.js';
+import { MAX_LOG_RANGE, logsBetween, parseLogQuery, rangeBound } from './eth-logs.js';
+
+/** Polling filters, as ethers and web3 use them to watch blocks and events. */
+export function filterMethods({ chain }: RpcContext, store = new FilterStore()): RpcMethods {
+  const filterOf = (p: unknown[]) => {
+    expectParams(p, 1);
+    const f = typeof p[0] === 'string' ? store.get(p[0]) : undefined;
+    if (!f) throw new RpcError(RpcErrorCode.InvalidInput, 'filter not found');
+    return f;
+  };
+  const install = (f: Parameters<FilterStore['install']>[0]) => {
+    try {
+      return store.install(f);
+    } catch (err) {
+      throw new RpcError(RpcErrorCode.InvalidInput, (err as Error).message);
+    }
+  };
+  return {
+    eth_newBlockFilter: (p) => {
+      expectParams(p, 0);
+      return install({ kind: 'block', next: chain.head.number + 1n });
+    },
+    eth_newFilter: (p) => {
+      expectParams(p, 1);
+      if (p[0] === null || typeof p[0] !== 'object') throw invalidParams('filter object expected');
+      const o = p[0] as Record<string, unknown>;
+      const query = parseLogQuery(o);
+      const from = rangeBound(chain, o.fromBlock, chain.head.number + 1n);
+      // toBlock "latest" (or none) follows the head; a number or "earliest" fixes the end.
+      const to = o.toBlock === undefined || o.toBlock === null || ['latest', 'pending', 'safe', 'finalized'].includes(o.toBlock as string) ? undefined : rangeBound(chain, o.toBlock, 0n);
+      return install({ kind: 'logs', query, from, ...(to !== undefined ? { to } : {}), next: from });
+    },
+    eth_getFilterChanges: async (p) => {
+      const f = filterOf(p);
+      const head = chain.head.number;
+      if (f.kind === 'block') {
+        const hashes: string[] = [];
+        for (let n = f.next; n <= head; n++) hashes.push(bytesToHex((await chain.store.canonicalHash(n))!));
+        f.next = head + 1n;
+        return hashes;
+      }
+      let to = f.to !== undefined && f.to < head ? f.to : head;
+      if (f.next > to) return [];
+      if (to - f.next + 1n > MAX_LOG_RANGE) to = f.next + MAX_LOG_RANGE - 1n; // a long-unpolled filter catches up over several polls
+      const logs = await logsBetween(chain, f.next, to, f.query);
+      f.next = to + 1n;
+      return logs;
+    },
+    eth_getFilterLogs: async (p) => {
+      const f = filterOf(p);
+      if (f.kind !== 'logs') throw new RpcError(RpcErrorCode.InvalidInput, 'filter is not a log filter');
+      const head = chain.head.number;
+      const to = f.to !== undefined && f.to < head ? f.to : head;
+      return f.from > to ? [] : logsBetween(chain, f.from, to, f.query);
+    },
+    eth_uninstallFilter: (p) => {
+      expectParams(p, 1);
+      return typeof p[0] === 'string' && store.uninstall(p[0]);
+    },
+  };
+}

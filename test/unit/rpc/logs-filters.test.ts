@@ -1,0 +1,129 @@
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { bytesToHex, generateAddress, hexToBytes, privateToAddress } from '@ethereumjs/util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestChain } from '../../helpers/chain-fixture.js';
+import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
+import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
+import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
+import { FILTER_TTL_MS, FilterStore } from '../../../src/rpc/jsonrpc/filters.js';
+import { RpcError } from '../../../src/rpc/jsonrpc/errors.js';
+import { TxPool } from '../../../src/txpool/txpool.js';
+
+const KEY = testKey(40);
+const OTHER_TOPIC = word(1n);
+type Log = { address: string; topics: string[]; data: string; blockNumber: string; logIndex: string; transactionHash: string; transactionIndex: string };
+
+let t: TestChain;
+let m: RpcMethods;
+let contract: string;
+let nonce = 0n;
+
+const call = async <T>(method: string, ...params: unknown[]): Promise<T> => (await m[method]!(params)) as T;
+const rpcError = async (method: string, ...params: unknown[]): Promise<RpcError> => {
+  try {
+    await m[method]!(params);
+  } catch (err) {
+    if (err instanceof RpcError) return err;
+    throw err;
+  }
+  throw new Error(`${method} succeeded`);
+};
+const tx = (data: Uint8Array | string, to?: string) =>
+  createFeeMarket1559Tx(
+    { nonce: nonce++, ...(to ? { to: to as `0x${string}` } : {}), data: typeof data === 'string' ? hexToBytes(data as `0x${string}`) : data, gasLimit: 200_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+    { common: t.chain.common },
+  ).sign(KEY);
+async function writeBlock(...values: bigint[]): Promise<number> {
+  const b = await sealNext(t, values.map((v) => tx(word(v), contract)));
+  return Number(b.header.number);
+}
+
+beforeAll(async () => {
+  t = await createTestChain(1, [addressOf(KEY)]);
+  m = ethMethods({ chain: t.chain, txpool: new TxPool(t.chain) });
+  contract = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array(0)));
+  await sealNext(t, [tx(STORAGE_INITCODE)]); // block 1
+  await writeBlock(5n); // 2
+  await sealNext(t, []); // 3: empty
+  await writeBlock(6n, 7n); // 4
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('eth_getLogs', () => {
+  it('finds logs by address and topic over a range, with their positions', async () => {
+    const logs = await call<Log[]>('eth_getLogs', { address: contract, topics: [bytesToHex(SET_TOPIC)], fromBlock: '0x0', toBlock: 'latest' });
+    expect(logs.map((l) => [Number(l.blockNumber), BigInt(l.data)])).toEqual([[2, 5n], [4, 6n], [4, 7n]]);
+    expect(logs.map((l) => l.logIndex)).toEqual(['0x0', '0x0', '0x1']);
+    expect(logs.map((l) => l.transactionIndex)).toEqual(['0x0', '0x0', '0x1']);
+    const block4 = await t.chain.blockByNumber(4n);
+    expect(logs[2]!.transactionHash).toBe(bytesToHex(block4!.transactions[1]!.hash()));
+  });
+
+  it('applies topic alternatives, wildcards, address lists and block hashes', async () => {
+    const all = { fromBlock: '0x0' };
+    expect(await call<Log[]>('eth_getLogs', { ...all, topics: [OTHER_TOPIC] })).toEqual([]);
+    expect(await call<Log[]>('eth_getLogs', { ...all, topics: [[OTHER_TOPIC, bytesToHex(SET_TOPIC)]] })).toHaveLength(3);
+    expect(await call<Log[]>('eth_getLogs', { ...all, topics: [null] })).toHaveLength(3);
+    expect(await call<Log[]>('eth_getLogs', { ...all, topics: [null, OTHER_TOPIC] })).toEqual([]); // LOG1 has no second topic
+    expect(await call<Log[]>('eth_getLogs', { ...all, address: [addressOf(KEY), contract] })).toHaveLength(3);
+    expect(await call<Log[]>('eth_getLogs', { ...all, address: addressOf(KEY) })).toEqual([]);
+    expect(await call<Log[]>('eth_getLogs', { fromBlock: '0x3', toBlock: '0x3' })).toEqual([]);
+    expect((await call<Log[]>('eth_getLogs', { fromBlock: '0x2', toBlock: '0x2' })).map((l) => BigInt(l.data))).toEqual([5n]);
+    const hash = bytesToHex((await t.chain.store.canonicalHash(4n))!);
+    expect((await call<Log[]>('eth_getLogs', { blockHash: hash })).map((l) => BigInt(l.data))).toEqual([6n, 7n]);
+  });
+
+  it('refuses bad ranges and answers an empty future range', async () => {
+    expect((await rpcError('eth_getLogs', { fromBlock: '0x0', toBlock: '0x30000' })).message).toMatch(/block range too large: 196609 blocks \(limit 10000\)/);
+    expect((await rpcError('eth_getLogs', { fromBlock: '0x3', toBlock: '0x2' })).code).toBe(-32602);
+    expect(await call<Log[]>('eth_getLogs', { fromBlock: '0x99' })).toEqual([]);
+    expect((await rpcError('eth_getLogs', { topics: [1, 2, 3, 4, 5] })).code).toBe(-32602);
+    expect((await rpcError('eth_getLogs', { address: '0x1234' })).code).toBe(-32602);
+    expect((await rpcError('eth_getLogs', { blockHash: `0x${'11'.repeat(32)}` })).message).toBe('unknown block');
+  });
+});
+
+describe('polling filters', () => {
+  it('report new blocks and new matching logs once each', async () => {
+    const blocks = await call<string>('eth_newBlockFilter');
+    const logs = await call<string>('eth_newFilter', { address: contract });
+    const old = await call<string>('eth_newFilter', { fromBlock: '0x0', toBlock: '0x2', topics: [bytesToHex(SET_TOPIC)] });
+    expect(await call('eth_getFilterChanges', blocks)).toEqual([]);
+    const n = await writeBlock(8n);
+    const empty = Number((await sealNext(t, [])).header.number);
+    const hashes = await Promise.all([n, empty].map(async (b) => bytesToHex((await t.chain.store.canonicalHash(BigInt(b)))!)));
+    expect(await call('eth_getFilterChanges', blocks)).toEqual(hashes);
+    expect((await call<Log[]>('eth_getFilterChanges', logs)).map((l) => BigInt(l.data))).toEqual([8n]);
+    expect(await call('eth_getFilterChanges', logs)).toEqual([]);
+    expect(await call('eth_getFilterChanges', blocks)).toEqual([]);
+    // A filter with a fixed range reports that range once, and eth_getFilterLogs always.
+    expect((await call<Log[]>('eth_getFilterChanges', old)).map((l) => BigInt(l.data))).toEqual([5n]);
+    expect(await call('eth_getFilterChanges', old)).toEqual([]);
+    expect((await call<Log[]>('eth_getFilterLogs', old)).map((l) => BigInt(l.data))).toEqual([5n]);
+    expect((await rpcError('eth_getFilterLogs', blocks)).message).toMatch(/not a log filter/);
+  });
+
+  it('forget uninstalled, unknown and expired filters', async () => {
+    const id = await call<string>('eth_newBlockFilter');
+    expect(id).toMatch(/^0x[0-9a-f]{32}$/);
+    expect(await call('eth_uninstallFilter', id)).toBe(true);
+    expect(await call('eth_uninstallFilter', id)).toBe(false);
+    expect((await rpcError('eth_getFilterChanges', id)).message).toBe('filter not found');
+    expect((await rpcError('eth_getFilterChanges', '0x1')).message).toBe('filter not found');
+
+    let now = 0;
+    const store = new FilterStore(() => now);
+    const fm = filterMethods({ chain: t.chain, txpool: undefined as never }, store);
+    const kept = (await fm.eth_newBlockFilter!([])) as string;
+    const dropped = (await fm.eth_newBlockFilter!([])) as string;
+    now = FILTER_TTL_MS - 1;
+    await fm.eth_getFilterChanges!([kept]); // polling keeps a filter alive
+    now = FILTER_TTL_MS + 1;
+    expect(await fm.eth_getFilterChanges!([kept])).toEqual([]);
+    await expect(fm.eth_getFilterChanges!([dropped])).rejects.toThrow(/filter not found/);
+    expect(store.size).toBe(1);
+  });
+});
