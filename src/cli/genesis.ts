@@ -21,7 +21,7 @@ export function genesisCommand(): Command {
     .option('--ibft-validators-prefix-path <prefix>', 'use the validator key of every data dir whose path starts with this prefix')
     .option('--chain-id <id>', 'chain ID', parseChainId, 100)
     .option('--premine <address[:wei]>', 'premine an account (repeat; default 1000 ETH)', collect, [])
-    .option('--block-gas-limit <gas>', 'block gas limit', parseBigIntArg, DEFAULT_GAS_LIMIT)
+    .option('--block-gas-limit <gas>', `block gas limit (default: ${DEFAULT_GAS_LIMIT})`, parseBigIntArg)
     .action((opts: GenesisOptions) => {
       const path = writeGenesis(opts);
       process.stdout.write(`Genesis written to ${path}\n`);
@@ -36,7 +36,7 @@ interface GenesisOptions {
   ibftValidatorsPrefixPath?: string;
   chainId: number;
   premine: string[];
-  blockGasLimit: bigint;
+  blockGasLimit?: bigint;
 }
 
 export function writeGenesis(opts: GenesisOptions): string {
@@ -47,13 +47,14 @@ export function writeGenesis(opts: GenesisOptions): string {
   if (validators.length === 0) {
     throw new UserError('no validators: pass --ibft-validator 0xADDRESS (repeatable) or --ibft-validators-prefix-path');
   }
-  if (opts.blockGasLimit < 5000n) throw new UserError(`--block-gas-limit ${opts.blockGasLimit} is below the minimum of 5000`);
+  const gasLimit = opts.blockGasLimit ?? DEFAULT_GAS_LIMIT;
+  if (gasLimit < 5000n) throw new UserError(`--block-gas-limit ${gasLimit} is below the minimum of 5000`);
   const genesis = makeGenesisFile({
     name: opts.name,
     chainId: opts.chainId,
     validators: validators.map((v) => hexToBytes(v as `0x${string}`)),
     premine: opts.premine.map(parsePremine),
-    gasLimit: opts.blockGasLimit,
+    gasLimit,
     baseFee: DEFAULT_BASE_FEE,
     timestamp: BigInt(Math.floor(Date.now() / 1000)),
   });

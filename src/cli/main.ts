@@ -2,15 +2,22 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../node/version.js';
 import { UserError } from '../util/errors.js';
-import { archiveCommand } from './archive.js';
-import { exportCommand } from './export.js';
-import { genesisCommand } from './genesis.js';
-import { importCommand } from './import.js';
-import { restoreCommand } from './restore.js';
-import { snapshotCommand } from './snapshot.js';
-import { secretsCommand } from './secrets.js';
-import { serverCommand } from './server.js';
-import { statusCommand } from './status.js';
+
+/**
+ * Commands load on demand: `basalt status` should not pay for the EVM and `basalt server` not for the
+ * archive tools. Help, version and unknown names load them all (for listings and suggestions).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  server: async () => (await import('./server.js')).serverCommand(),
+  secrets: async () => (await import('./secrets.js')).secretsCommand(),
+  genesis: async () => (await import('./genesis.js')).genesisCommand(),
+  status: async () => (await import('./status.js')).statusCommand(),
+  export: async () => (await import('./export.js')).exportCommand(),
+  import: async () => (await import('./import.js')).importCommand(),
+  archive: async () => (await import('./archive.js')).archiveCommand(),
+  snapshot: async () => (await import('./snapshot.js')).snapshotCommand(),
+  restore: async () => (await import('./restore.js')).restoreCommand(),
+};
 
 const program = new Command('basalt')
   .description('Basalt: an EVM chain node with IBFT consensus, backed up and restored while it runs')
@@ -18,11 +25,10 @@ const program = new Command('basalt')
   .showSuggestionAfterError()
   .exitOverride();
 
-for (const cmd of [serverCommand(), secretsCommand(), genesisCommand(), statusCommand(), exportCommand(), importCommand(), archiveCommand(), snapshotCommand(), restoreCommand()]) {
-  program.addCommand(cmd.exitOverride());
-}
-
 try {
+  const asked = process.argv[2];
+  const names = asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
+  for (const name of names) program.addCommand((await COMMANDS[name]!()).exitOverride());
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {

@@ -77,3 +77,17 @@ describe('basalt genesis', () => {
     expect(readFileSync(path, 'utf8')).toBe('keep me');
   });
 });
+
+describe('basalt --help', () => {
+  it('prints help for the program and for every command', () => {
+    const top = runCli(['--help']);
+    expect(top.code).toBe(0);
+    const commands = ['server', 'secrets', 'genesis', 'status', 'export', 'import', 'archive', 'snapshot', 'restore'];
+    for (const c of commands) expect(top.stdout).toContain(c);
+    for (const c of commands) {
+      const r = runCli([c, '--help']);
+      expect(r.code, `${c}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: basalt /);
+    }
+  });
+});
