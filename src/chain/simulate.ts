@@ -1,6 +1,6 @@
 import type { Block } from '@ethereumjs/block';
 import { createVM, type VM } from '@ethereumjs/vm';
-import { createZeroAddress, type Address } from '@ethereumjs/util';
+import { bytesToUnprefixedHex, createZeroAddress, type Address } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 
 export interface CallRequest {
@@ -10,6 +10,8 @@ export interface CallRequest {
   value: bigint;
   gas?: bigint;
   gasPrice?: bigint;
+  /** EIP-2930 access list: charged in the intrinsic gas, warm from the start. */
+  accessList?: { address: Uint8Array; storageKeys: Uint8Array[] }[];
 }
 
 export interface CallResult {
@@ -48,9 +50,20 @@ export class Simulator {
   /** Run the call; state changes are rolled back afterwards. */
   async call(req: CallRequest, gasLimit: bigint): Promise<CallResult> {
     const sm = this.vm.stateManager;
+    const journal = this.vm.evm.journal;
     await sm.checkpoint();
     try {
       const caller = req.from ?? createZeroAddress();
+      // Warm what a transaction finds warm (EIP-2929, EIP-3651, EIP-2930), as runTx does, and
+      // nothing left over from the previous run.
+      journal.cleanJournal();
+      for (const address of this.vm.evm.precompiles.keys()) journal.addAlwaysWarmAddress(address);
+      for (const a of [caller, ...(req.to ? [req.to] : []), this.block.header.coinbase]) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(a.bytes));
+      for (const item of req.accessList ?? []) {
+        const address = bytesToUnprefixedHex(item.address);
+        journal.addAlwaysWarmAddress(address);
+        for (const key of item.storageKeys) journal.addAlwaysWarmSlot(address, bytesToUnprefixedHex(key));
+      }
       const res = await this.vm.evm.runCall({
         caller,
         origin: caller,
@@ -65,6 +78,8 @@ export class Simulator {
       return { returnValue: res.execResult.returnValue, gasUsed: res.execResult.executionGasUsed, ...(err ? { error: err.error } : {}) };
     } finally {
       await sm.revert();
+      journal.cleanJournal();
+      sm.originalStorageCache.clear();
     }
   }
 
@@ -73,6 +88,7 @@ export class Simulator {
     let gas = req.to ? 21_000n : 53_000n;
     for (const b of req.data) gas += b === 0 ? 4n : 16n;
     if (!req.to) gas += 2n * BigInt(Math.ceil(req.data.length / 32));
+    for (const item of req.accessList ?? []) gas += 2400n + 1900n * BigInt(item.storageKeys.length);
     return gas;
   }
 
@@ -84,6 +100,11 @@ export class Simulator {
     if (top.error) return { failure: top };
     let lo = intrinsic + top.gasUsed - 1n;
     let hi = cap;
+    // Most transactions succeed with exactly the gas they used: try that before searching.
+    if (lo + 1n < hi) {
+      if (!(await this.call(req, lo + 1n - intrinsic)).error) return { gas: lo + 1n };
+      lo += 1n;
+    }
     while (hi - lo > 1n) {
       const mid = (lo + hi) / 2n;
       const r = await this.call(req, mid - intrinsic);

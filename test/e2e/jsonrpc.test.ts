@@ -76,6 +76,29 @@ describe('ethers v6 against Basalt', () => {
     expect(await provider.getLogs({ address: SECOND, fromBlock: 0 })).toHaveLength(0);
   });
 
+  it('accepts legacy and EIP-2930 transactions; state at the previous block is unchanged', async () => {
+    const to = Wallet.createRandom().address;
+    const { gasPrice } = await provider.getFeeData();
+    const legacy = await wallet.sendTransaction({ type: 0, to, value: 10n, gasPrice: gasPrice! });
+    const r0 = (await legacy.wait())!;
+    const accessList = [{ address: contract, storageKeys: [word(0n)] }];
+    const withList = await wallet.sendTransaction({ type: 1, to: contract, data: word(9n), accessList, gasPrice: gasPrice! });
+    const r1 = (await withList.wait())!;
+    expect([r0.status, r0.type, r1.status, r1.type]).toEqual([1, 0, 1, 1]);
+    expect(r0.gasPrice).toBe(gasPrice);
+    const fetched = (await provider.getTransaction(withList.hash))!;
+    expect(fetched.type).toBe(1);
+    expect(fetched.accessList).toEqual(accessList);
+    expect(fetched.chainId).toBe(100n);
+    expect((await provider.getTransaction(legacy.hash))!.type).toBe(0);
+    expect(await provider.getBalance(to, r0.blockNumber)).toBe(10n);
+    expect(await provider.getBalance(to, r0.blockNumber - 1)).toBe(0n);
+    expect(BigInt(await provider.getStorage(contract, 0, r1.blockNumber))).toBe(9n);
+    expect(BigInt(await provider.getStorage(contract, 0, r1.blockNumber - 1))).toBe(42n);
+    // An unknown block is an error, not a zero balance.
+    expect((await rpcError('eth_getBalance', [to, '0xffffff'])).message).toMatch(/header not found/);
+  });
+
   it('estimates gas, and reports a revert with its reason and data', async () => {
     const gas = await provider.estimateGas({ from: DEV_ADDRESS, to: contract, data: word(7n) });
     expect(gas).toBeGreaterThan(21_000n);
@@ -139,6 +162,22 @@ describe('viem against Basalt', () => {
   });
 });
 
+describe('viem, legacy transactions', () => {
+  it('sends a legacy transaction and reads it back', async () => {
+    const account = privateKeyToAccount(SECOND_KEY);
+    const chain = { id: 100, name: 'basalt', nativeCurrency: { name: 'ETH', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [url] } } };
+    const client = createPublicClient({ chain, transport: http(url) });
+    const walletClient = createWalletClient({ account, chain, transport: http(url) });
+    const to = '0x00000000000000000000000000000000000000bb';
+    const hash = await walletClient.sendTransaction({ type: 'legacy', to, value: 7n, gasPrice: await client.getGasPrice() });
+    const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval: 100 });
+    expect(receipt.type).toBe('legacy');
+    expect(receipt.status).toBe('success');
+    expect((await client.getTransaction({ hash })).type).toBe('legacy');
+    expect(await client.getBalance({ address: to })).toBe(7n);
+  });
+});
+
 describe('transaction pool rules, each with a clear error', () => {
   const fee = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n };
   const sign = (w: Pick<Wallet, 'signTransaction'>, tx: Record<string, unknown>) => w.signTransaction({ type: 2, chainId: 100, gasLimit: 21_000, to: SECOND, value: 1n, ...fee, ...tx });
@@ -152,6 +191,8 @@ describe('transaction pool rules, each with a clear error', () => {
       [sign(wallet, { nonce, gasLimit: 20_000 }), /intrinsic gas too low/],
       [sign(wallet, { nonce, gasLimit: 100_000_000 }), /exceeds block gas limit/],
       [sign(wallet, { nonce, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), /underpriced/],
+      [sign(wallet, { nonce, maxPriorityFeePerGas: 0n }), /underpriced: tip 0/],
+      [sign(wallet, { nonce: nonce + 1000 }), /nonce too high/],
       [sign(wallet, { nonce, chainId: 999 }), /invalid chain id/],
     ];
     for (const [raw, pattern] of cases) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcProvider } from 'ethers';
 import { createPublicClient, http } from 'viem';
 import { BasaltNode } from '../../../src/node/node.js';
+import { JsonRpcServer } from '../../../src/rpc/jsonrpc/server.js';
 import { writeKeyFile, LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { testGenesis, testKey } from '../../helpers/chain-fixture.js';
@@ -103,6 +104,28 @@ describe('JSON-RPC CORS', () => {
       expect(pre.status).toBe(204);
       expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
       const other = await fetch(`http://127.0.0.1:${port}`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('JSON-RPC CORS', () => {
+  it('answers allowed origins (and preflights) and gives others no CORS headers', async () => {
+    const server = new JsonRpcServer({ methods: { eth_chainId: () => '0x64' }, logger: silentLogger(), cors: ['https://app.example'] });
+    const { port } = await server.listen('127.0.0.1', 0);
+    const at = `http://127.0.0.1:${port}`;
+    try {
+      const preflight = await fetch(at, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(preflight.headers.get('access-control-allow-headers')).toMatch(/content-type/i);
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' });
+      const ok = await fetch(at, { method: 'POST', headers: { origin: 'https://app.example', 'content-type': 'application/json' }, body });
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(await ok.json()).toEqual({ jsonrpc: '2.0', id: 1, result: '0x64' });
+      const other = await fetch(at, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json' }, body });
       expect(other.headers.get('access-control-allow-origin')).toBeNull();
     } finally {
       await server.close();

@@ -26,7 +26,17 @@ export function callRequest(v: unknown): CallRequest {
   if (o.gas !== undefined && o.gas !== null) req.gas = hexQuantity(o.gas, 'gas');
   const price = o.gasPrice ?? o.maxFeePerGas;
   if (price !== undefined && price !== null) req.gasPrice = hexQuantity(price, 'gasPrice');
+  if (o.accessList !== undefined && o.accessList !== null) req.accessList = accessList(o.accessList);
   return req;
+}
+
+function accessList(v: unknown): NonNullable<CallRequest['accessList']> {
+  if (!Array.isArray(v)) throw invalidParams('accessList must be an array of {address, storageKeys}');
+  return v.map((item: unknown) => {
+    const o = (item ?? {}) as { address?: unknown; storageKeys?: unknown };
+    if (o.storageKeys !== undefined && !Array.isArray(o.storageKeys)) throw invalidParams('accessList storageKeys must be an array');
+    return { address: hexData(o.address, 'accessList address', 20), storageKeys: ((o.storageKeys ?? []) as unknown[]).map((k) => hexData(k, 'storage key', 32)) };
+  });
 }
 
 /** Geth's revert error: code 3, "execution reverted[: reason]", data = the revert bytes. */
