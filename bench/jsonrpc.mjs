@@ -1,6 +1,6 @@
 // JSON-RPC benchmark (issue #3): sustained transactions per second from submission to inclusion, and
 // eth_call / eth_getBalance latency. Prints figures, asserts nothing. Usage: npm run bench:jsonrpc
-//   BASALT_BENCH_TXS (default 2000)
+//   BASALT_BENCH_TXS (default 6000)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { CLI, percentile } from './lib/util.mjs';
 
-const TXS = Number(process.env.BASALT_BENCH_TXS ?? 2000);
+const TXS = Number(process.env.BASALT_BENCH_TXS ?? 6000);
 const SENDERS = 40;
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-rpc-'));
 const report = (line) => process.stdout.write(`${line}\n`);
@@ -70,6 +70,17 @@ try {
     }
   }
   const startBlock = BigInt(await call('eth_blockNumber'));
+  // Read latency while the node takes transactions and seals full blocks.
+  let loaded = true;
+  const underLoad = [];
+  const prober = (async () => {
+    for (let i = 0; loaded; i++) {
+      const t1 = performance.now();
+      await call('eth_getBalance', [wallets[i % SENDERS].address, 'latest']);
+      underLoad.push(performance.now() - t1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
   const t0 = performance.now();
   let submitted = 0;
   const submitters = Array.from({ length: 8 }, async (_, k) => {
@@ -97,7 +108,11 @@ try {
     if (included < raws.length) await new Promise((r) => setTimeout(r, 100));
   }
   const totalMs = performance.now() - t0;
+  loaded = false;
+  await prober;
+  underLoad.sort((a, b) => a - b);
   report(`throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained`);
+  report(`eth_getBalance during the load: p50 ${percentile(underLoad, 50).toFixed(2)} ms, p99 ${percentile(underLoad, 99).toFixed(2)} ms, max ${underLoad.at(-1).toFixed(0)} ms (n=${underLoad.length})`);
 } catch (err) {
   process.stderr.write(`node log tail:\n${logs.split('\n').slice(-8).join('\n')}\n`);
   throw err;

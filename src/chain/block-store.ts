@@ -1,6 +1,7 @@
 import { createBlockFromBytesArray, createBlockHeaderFromRLP, type Block, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
+import { bytesToHex } from '@ethereumjs/util';
 import type { BytesDB } from '../storage/open-db.js';
 import * as schema from '../storage/schema.js';
 import { blockHash } from '../consensus/ibft/hash.js';
@@ -8,11 +9,21 @@ import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.j
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
+/** Decoded blocks kept by each store. */
+const RECENT_BLOCKS = 32;
+
 /**
  * Accessors for the `blockchain/` database (the rawdb of Basalt). Reads may go through a LevelDB
  * snapshot, so that an exporter sees one consistent chain while blocks keep being written.
  */
 export class BlockStore {
+  /**
+   * Recently read blocks, decoded. Decoding re-creates every transaction (and recovering a sender
+   * costs milliseconds), while clients ask for the same recent blocks again and again: receipts,
+   * transactions, logs. Blocks under a hash never change, so the cache needs no invalidation.
+   */
+  private readonly recent = new Map<string, Block>();
+
   constructor(
     readonly db: BytesDB,
     private readonly common: Common,
@@ -56,10 +67,26 @@ export class BlockStore {
   }
 
   async block(num: bigint, hash: Uint8Array): Promise<Block | undefined> {
+    const key = bytesToHex(hash);
+    const cached = this.recent.get(key);
+    if (cached) {
+      this.recent.delete(key); // most recently used last
+      this.recent.set(key, cached);
+      return cached;
+    }
     const [header, body] = await Promise.all([this.headerRLP(num, hash), this.bodyRLP(num, hash)]);
     if (header === undefined || body === undefined) return undefined;
     const txs = RLP.decode(body) as Uint8Array[];
-    return createBlockFromBytesArray([RLP.decode(header) as Uint8Array[], txs, []] as never, this.headerOpts());
+    const block = createBlockFromBytesArray([RLP.decode(header) as Uint8Array[], txs, []] as never, this.headerOpts());
+    this.recent.set(key, block);
+    if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
+    return block;
+  }
+
+  /** Number of transactions in a block, without decoding them. */
+  async transactionCount(num: bigint, hash: Uint8Array): Promise<number | undefined> {
+    const body = await this.bodyRLP(num, hash);
+    return body === undefined ? undefined : (RLP.decode(body) as Uint8Array[]).length;
   }
 
   async canonicalBlock(num: bigint): Promise<Block | undefined> {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Block, BlockHeader } from '@ethereumjs/block';
+import { Block, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
@@ -172,8 +172,8 @@ export class Chain extends EventEmitter<ChainEvents> {
   ): Promise<{ block: Block; built: BuiltBlock } | undefined> {
     return this.writeLock.run(async () => {
       const head = this.headState;
-      const parent = await this.store.block(head.number, head.hash);
-      if (parent === undefined) throw new Error(`head block ${head.number} is missing from the store`);
+      // The builder reads only the parent's header: do not decode (and re-create) its transactions.
+      const parent = new Block(head.header, [], [], undefined, { common: this.common });
       let built: BuiltBlock;
       try {
         built = await this.executor.build(

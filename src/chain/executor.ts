@@ -22,6 +22,9 @@ export interface BuiltBlock {
   rejected: { tx: TypedTransaction; reason: string }[];
 }
 
+/** Transactions executed between two turns of the event loop while a block is built. */
+const YIELD_EVERY = 20;
+
 /**
  * Runs blocks through @ethereumjs/vm on top of the trie node store. Trie writes stay pending in the
  * store until the chain flushes them; on failure the caller discards them.
@@ -75,7 +78,13 @@ export class Executor {
     // supplies the header to runTx, so hand it an empty list and keep the real one aside.
     const internal = builder as unknown as { transactions: TypedTransaction[] };
     const included: TypedTransaction[] = [];
+    let sinceYield = 0;
     for (const tx of txs) {
+      // Execution over cached trie nodes never waits for I/O: let JSON-RPC requests in between.
+      if (++sinceYield === YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       internal.transactions = [];
       try {
         await builder.addTransaction(tx, { skipHardForkValidation: true });

@@ -127,3 +127,17 @@ describe('polling filters', () => {
     expect(store.size).toBe(1);
   });
 });
+
+describe('eth_getBlockTransactionCountBy*', () => {
+  it('counts without decoding, by number, tag and hash', async () => {
+    const hash4 = bytesToHex((await t.chain.store.canonicalHash(4n))!);
+    expect(await call('eth_getBlockTransactionCountByNumber', '0x4')).toBe('0x2');
+    expect(await call('eth_getBlockTransactionCountByNumber', 'earliest')).toBe('0x0');
+    expect(await call('eth_getBlockTransactionCountByHash', hash4)).toBe('0x2');
+    expect(await call('eth_getBlockTransactionCountByNumber', { blockHash: hash4 })).toBe('0x2');
+    expect(await call('eth_getBlockTransactionCountByNumber', '0xffff')).toBeNull();
+    expect(await call('eth_getBlockTransactionCountByHash', `0x${'00'.repeat(32)}`)).toBeNull();
+    const head = (await t.chain.blockByNumber(t.chain.head.number))!;
+    expect(await call('eth_getBlockTransactionCountByNumber', 'latest')).toBe(`0x${head.transactions.length.toString(16)}`);
+  });
+});

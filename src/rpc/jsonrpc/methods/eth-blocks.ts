@@ -55,6 +55,14 @@ export function blockMethods({ chain, txpool }: RpcContext): RpcMethods {
     const tx = block.transactions[i];
     return tx ? formatTransaction(tx, block, i) : null;
   };
+  const countOf = async (num: bigint, hash: Uint8Array) => {
+    const n = await chain.store.transactionCount(num, hash);
+    return n === undefined ? null : intToHex(n);
+  };
+  const countByHash = async (hash: Uint8Array) => {
+    const num = await chain.store.blockNumber(hash);
+    return num === undefined ? null : countOf(num, hash);
+  };
   return {
     eth_getBlockByNumber: async (p) => {
       expectParams(p, 1, 2);
@@ -68,13 +76,15 @@ export function blockMethods({ chain, txpool }: RpcContext): RpcMethods {
     },
     eth_getBlockTransactionCountByNumber: async (p) => {
       expectParams(p, 1);
-      const block = await blockAt(chain, blockTag(p[0]));
-      return block ? intToHex(block.transactions.length) : null;
+      const tag = blockTag(p[0]);
+      if (tag.kind === 'hash') return countByHash(tag.hash);
+      const num = tag.kind === 'number' ? tag.number : tag.tag === 'earliest' ? 0n : chain.head.number;
+      const hash = await chain.store.canonicalHash(num);
+      return hash ? countOf(num, hash) : null;
     },
     eth_getBlockTransactionCountByHash: async (p) => {
       expectParams(p, 1);
-      const block = await chain.blockByHash(hexData(p[0], 'block hash', 32));
-      return block ? intToHex(block.transactions.length) : null;
+      return countByHash(hexData(p[0], 'block hash', 32));
     },
     eth_getTransactionByBlockNumberAndIndex: async (p) => {
       expectParams(p, 2);
