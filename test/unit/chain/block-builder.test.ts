@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { createFeeMarket1559Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,6 +52,7 @@ describe('block building', () => {
       expect(bytesToHex(other.chain.head.header.stateRoot)).toBe(bytesToHex(block.header.stateRoot));
     } finally {
       await other.close();
+      rmSync(other.dir, { recursive: true, force: true });
     }
   });
 });
