@@ -3,8 +3,7 @@ import { COMPRESSIONS } from '../archive/compression.js';
 import { exportChain } from '../archive/export.js';
 import { openOfflineChain } from '../node/offline.js';
 import { callExport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
-import { UserError } from '../util/errors.js';
-import { parseBlockNumberArg, produceFile, type ArchiveSink } from './archive-io.js';
+import { parseBlockNumberArg, produceFile, receiveStream, type ArchiveSink } from './archive-io.js';
 import { parseHostPortString } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
@@ -59,25 +58,8 @@ async function exportRemote(address: string, sink: ArchiveSink, r: Range, progre
     ...(r.end !== undefined ? { endBlock: r.end } : {}),
     compression: r.compression,
   });
-  let bytes = 0;
-  try {
-    for await (const ev of call.events) {
-      if (ev.event === 'started') progress.start(Number(BigInt(ev.started.endBlock) - BigInt(ev.started.startBlock) + 1n));
-      else if (ev.event === 'data') {
-        await sink.write(ev.data);
-        bytes += ev.data.length;
-      } else if (ev.event === 'progress') progress.update({ done: Number(ev.progress.blocksDone), total: Number(ev.progress.blocksTotal), bytes });
-      else if (ev.event === 'summary') {
-        const s = ev.summary;
-        if (Number(s.bytes) !== bytes) throw new UserError(`export stream ended with ${bytes} bytes, but the node sent ${s.bytes}`);
-        return { startBlock: s.startBlock, endBlock: s.endBlock, blocks: s.blocks, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
-      }
-    }
-  } catch (err) {
-    call.cancel();
-    throw err;
-  }
-  throw new UserError('the node ended the export without a summary: the archive is incomplete and was removed');
+  const { summary: s, bytes } = await receiveStream(call, sink, progress, 'export');
+  return { startBlock: s.startBlock, endBlock: s.endBlock, blocks: s.blocks, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
 }
 
 async function exportOffline(dataDir: string, sink: ArchiveSink, r: Range, progress: ProgressReporter): Promise<ArchiveSummary> {

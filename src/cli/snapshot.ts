@@ -3,8 +3,7 @@ import { COMPRESSIONS, type Compression } from '../archive/compression.js';
 import { openOfflineChain } from '../node/offline.js';
 import { callSnapshot, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
 import { createSnapshot } from '../snapshot/create.js';
-import { UserError } from '../util/errors.js';
-import { produceFile, type ArchiveSink } from './archive-io.js';
+import { produceFile, receiveStream, type ArchiveSink } from './archive-io.js';
 import { parseHostPortString } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
@@ -52,25 +51,8 @@ export function snapshotCommand(): Command {
 
 async function snapshotRemote(address: string, sink: ArchiveSink, compression: string, progress: ProgressReporter): Promise<SnapshotResult> {
   const call = callSnapshot(address, compression);
-  let bytes = 0;
-  try {
-    for await (const ev of call.events) {
-      if (ev.event === 'started') progress.start(Number(ev.started.endBlock));
-      else if (ev.event === 'data') {
-        await sink.write(ev.data);
-        bytes += ev.data.length;
-      } else if (ev.event === 'progress') progress.update({ done: Number(ev.progress.blocksDone), total: Number(ev.progress.blocksTotal), bytes });
-      else if (ev.event === 'summary') {
-        const s = ev.summary;
-        if (Number(s.bytes) !== bytes) throw new UserError(`snapshot stream ended with ${bytes} bytes, but the node sent ${s.bytes}`);
-        return { head: s.head, nodes: s.imported, codes: s.skipped, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
-      }
-    }
-  } catch (err) {
-    call.cancel();
-    throw err;
-  }
-  throw new UserError('the node ended the snapshot without a summary: the file is incomplete and was removed');
+  const { summary: s, bytes } = await receiveStream(call, sink, progress, 'snapshot');
+  return { head: s.head, nodes: s.imported, codes: s.skipped, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
 }
 
 async function snapshotOffline(dataDir: string, sink: ArchiveSink, compression: Compression, progress: ProgressReporter): Promise<SnapshotResult> {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
+import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 
@@ -16,16 +16,6 @@ function start(args: string[]): CliProcess {
   return p;
 }
 
-/** A validator data dir and a genesis that premines the dev account. */
-function setup() {
-  const dir = tempDir();
-  const node1 = join(dir, 'node1');
-  const init = runCli(['secrets', 'init', '--data-dir', node1, '--json']);
-  const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
-  const genesis = join(dir, 'genesis.json');
-  expect(runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--premine', `${DEV_ADDRESS}:${10n ** 24n}`]).code).toBe(0);
-  return { dir, node1, genesis };
-}
 
 
 async function block(url: string, n: number | string) {
@@ -34,7 +24,7 @@ async function block(url: string, n: number | string) {
 
 describe('export and import over gRPC, while nodes run', () => {
   it('exports a consistent archive from a sealing node under load, and a fresh node imports it online', { timeout: 120_000 }, async () => {
-    const { dir, node1, genesis } = setup();
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.1']));
     const url1 = await source.rpcUrl();
     const grpc1 = await source.grpcAddress();
@@ -86,7 +76,7 @@ describe('export and import over gRPC, while nodes run', () => {
   });
 
   it('refuses every bad input with one line and leaves the chain as it was', { timeout: 120_000 }, async () => {
-    const { dir, node1, genesis } = setup();
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.05']));
     const grpc1 = await source.grpcAddress();
     await source.waitForBlock(30);
@@ -106,7 +96,7 @@ describe('export and import over gRPC, while nodes run', () => {
     expect(readdirSync(dir).filter((f) => f.startsWith('x.bsa') || f.includes('.partial'))).toEqual([]);
 
     // a second chain's archive
-    const other = setup();
+    const other = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const otherNode = start(serverArgs(other.node1, other.genesis, ['--seal', '--block-time', '0.05']));
     const grpcOther = await otherNode.grpcAddress();
     await otherNode.waitForBlock(3);
@@ -148,7 +138,7 @@ describe('export and import over gRPC, while nodes run', () => {
   });
 
   it('offline export and import with --data-dir when no node runs, and an import interrupted by kill -9 finishes on the next run', { timeout: 120_000 }, async () => {
-    const { dir, node1, genesis } = setup();
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.02']));
     await source.waitForBlock(300, 60_000);
     expect((await source.stop()).code).toBe(0);

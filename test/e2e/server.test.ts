@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
 
 const running: CliProcess[] = [];
 function startNode(args: string[], opts: { cwd?: string } = {}): CliProcess {
@@ -13,21 +13,17 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
 });
 
-/** A data dir with keys and a genesis naming its validator. */
-function singleValidatorSetup(): { dir: string; dataDir: string; genesis: string; validator: string } {
-  const dir = tempDir();
-  const dataDir = join(dir, 'node1');
-  const init = runCli(['secrets', 'init', '--data-dir', dataDir, '--json']);
-  const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
-  const genesis = join(dir, 'genesis.json');
-  expect(runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--chain-id', '777']).code).toBe(0);
-  return { dir, dataDir, genesis, validator };
-}
 
+
+/** A data dir with keys and a genesis (chain ID 777) naming its validator. */
+function serverSetup() {
+  const c = singleValidatorChain({ chainId: 777 });
+  return { dir: c.dir, dataDir: c.node1, genesis: c.genesis, validator: c.validator };
+}
 
 describe('basalt server', () => {
   it('seals blocks as the only validator, answers JSON-RPC and gRPC status, and shuts down cleanly on SIGINT', async () => {
-    const { dataDir, genesis, validator } = singleValidatorSetup();
+    const { dataDir, genesis, validator } = serverSetup();
     const node = startNode(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.3']));
     const url = await node.rpcUrl();
     await node.waitForBlock(3);
@@ -71,7 +67,7 @@ describe('basalt server', () => {
   });
 
   it('refuses a second node on a data dir in use with one line, and leaves the first running', async () => {
-    const { dataDir, genesis } = singleValidatorSetup();
+    const { dataDir, genesis } = serverSetup();
     const first = startNode(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.3']));
     await first.waitForBlock(1);
     const second = runCli(serverArgs(dataDir, genesis));
@@ -82,7 +78,7 @@ describe('basalt server', () => {
   });
 
   it('refuses a genesis whose hash differs from the stored one, naming both hashes', async () => {
-    const { dir, dataDir, genesis, validator } = singleValidatorSetup();
+    const { dir, dataDir, genesis, validator } = serverSetup();
     const first = startNode(serverArgs(dataDir, genesis));
     const stored = (await first.waitForLog('chain opened')).genesis as string;
     expect((await first.stop()).code).toBe(0);
@@ -96,7 +92,7 @@ describe('basalt server', () => {
   });
 
   it('explains a missing or invalid genesis file in one line', () => {
-    const { dir, dataDir } = singleValidatorSetup();
+    const { dir, dataDir } = serverSetup();
     expectOneLineError(runCli(serverArgs(dataDir, join(dir, 'missing.json'))), /genesis file .*missing\.json.* (not found|does not exist)/);
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"genesis": 5}');
@@ -108,7 +104,7 @@ describe('basalt server', () => {
   });
 
   it('rejects bad flags in one line', () => {
-    const { dataDir, genesis } = singleValidatorSetup();
+    const { dataDir, genesis } = serverSetup();
     expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--block-time', 'soon'])), /block-time/);
     expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', 'nowhere']), /jsonrpc/);
     expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--log-level', 'loud']), /log-level/);
@@ -117,7 +113,7 @@ describe('basalt server', () => {
   });
 
   it('does not seal when its key is not in the validator set, and says so', async () => {
-    const { dir, genesis } = singleValidatorSetup();
+    const { dir, genesis } = serverSetup();
     const outsider = join(dir, 'node2');
     const node = startNode(serverArgs(outsider, genesis, ['--seal', '--block-time', '0.2']));
     await node.waitForLog('this node holds no key of the validator set: not sealing');
@@ -151,7 +147,7 @@ describe('basalt server', () => {
   });
 
   it('a second SIGINT forces exit', async () => {
-    const { dataDir, genesis } = singleValidatorSetup();
+    const { dataDir, genesis } = serverSetup();
     const node = startNode(serverArgs(dataDir, genesis));
     await node.waitForLog('chain opened');
     await node.rpcUrl();

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 const running: CliProcess[] = [];
@@ -14,22 +14,13 @@ function start(args: string[]): CliProcess {
   return p;
 }
 
-function setup(chainId = 100) {
-  const dir = tempDir();
-  const node1 = join(dir, 'node1');
-  const init = runCli(['secrets', 'init', '--data-dir', node1, '--json']);
-  const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
-  const genesis = join(dir, 'genesis.json');
-  expect(runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--chain-id', String(chainId), '--premine', `${DEV_ADDRESS}:${10n ** 24n}`]).code).toBe(0);
-  return { dir, node1, genesis };
-}
 
 
 const blockAt = (url: string, tag: string) => rpc<{ number: string; hash: string; stateRoot: string }>(url, 'eth_getBlockByNumber', [tag, false]);
 
 describe('snapshot and restore', () => {
   it('snapshots a sealing node under load; the restored node serves the same head and state and, with its keys, keeps sealing', { timeout: 120_000 }, async () => {
-    const { dir, node1, genesis } = setup();
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.1']));
     const url1 = await source.rpcUrl();
     const grpc1 = await source.grpcAddress();
@@ -81,7 +72,7 @@ describe('snapshot and restore', () => {
   });
 
   it('refuses truncated, tampered and foreign snapshots and busy targets with one line, leaving no data dir', { timeout: 120_000 }, async () => {
-    const { dir, node1, genesis } = setup();
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.05']));
     const grpc1 = await source.grpcAddress();
     await source.waitForBlock(10);
@@ -98,7 +89,7 @@ describe('snapshot and restore', () => {
     const t = Buffer.from(bytes);
     t[Math.floor(bytes.length * 0.9)]! ^= 0x20;
     writeFileSync(tampered, t);
-    const other = setup(101);
+    const other = singleValidatorChain({ chainId: 101, premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
 
     expectOneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1')]), /incomplete|truncated/);
     expectOneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2')]), /checksum mismatch|corrupt/);

@@ -146,3 +146,21 @@ export function expectOneLineError(r: { code: number | null; stderr: string }, p
   if (lines.length !== 1) throw new Error(`expected one error line, got ${lines.length}:\n${r.stderr}`);
   if (!pattern.test(lines[0]!)) throw new Error(`error line does not match ${pattern}: ${lines[0]}`);
 }
+
+/**
+ * A fresh single-validator chain made with the real CLI: keys in `<dir>/node1`, a genesis naming that
+ * validator, with the given chain ID and premines (ADDRESS:WEI).
+ */
+export function singleValidatorChain(opts: { chainId?: number; premine?: string[] } = {}): { dir: string; node1: string; genesis: string; validator: string } {
+  const dir = tempDir();
+  const node1 = join(dir, 'node1');
+  const init = runCli(['secrets', 'init', '--data-dir', node1, '--json']);
+  if (init.code !== 0) throw new Error(init.stderr);
+  const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
+  const genesis = join(dir, 'genesis.json');
+  const args = ['genesis', '--dir', genesis, '--ibft-validator', validator, '--chain-id', String(opts.chainId ?? 100)];
+  for (const p of opts.premine ?? []) args.push('--premine', p);
+  const g = runCli(args);
+  if (g.code !== 0) throw new Error(g.stderr);
+  return { dir, node1, genesis, validator };
+}
