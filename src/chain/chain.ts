@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Block, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import type { TypedTransaction } from '@ethereumjs/tx';
-import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
@@ -119,6 +119,16 @@ export class Chain extends EventEmitter<ChainEvents> {
   /** World state after block `header` (read-only use: never flush writes made through it). */
   async stateAt(header: BlockHeader): Promise<MerkleStateManager> {
     return openState(this.trie, this.common, header.stateRoot);
+  }
+
+  /**
+   * Whether the state after `header` is held here. The trie library reads a missing node as "empty"
+   * rather than failing, so callers that answer questions about old blocks must ask first: a node
+   * restored from a head-state snapshot has no state below its restored head.
+   */
+  async hasStateAt(header: BlockHeader): Promise<boolean> {
+    if (equalsBytes(header.stateRoot, KECCAK256_RLP)) return true;
+    return (await this.trie.getRaw(header.stateRoot)) !== undefined;
   }
 
   /** A world state after `header` that may be written to freely and is then thrown away (eth_call). */

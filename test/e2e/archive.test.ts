@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
+import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 
@@ -33,13 +33,15 @@ describe('export and import over gRPC, while nodes run', () => {
 
     const file = join(dir, 'chain.bsa');
     const sealedBefore = Math.max(...source.sealed().map((b) => b.number));
-    const exp = runCli(['export', file, '--grpc-address', grpc1, '--json']);
+    const exp = await runCliAsync(['export', file, '--grpc-address', grpc1, '--json']); // the load goes on meanwhile
     expect(exp.code, exp.stderr).toBe(0);
     const summary = JSON.parse(exp.stdout) as { startBlock: string; endBlock: string; blocks: string; digest: string };
     expect(Number(summary.startBlock)).toBe(1);
     expect(Number(summary.endBlock)).toBeGreaterThanOrEqual(sealedBefore);
     expect(summary.digest).toMatch(/^0x[0-9a-f]{64}$/);
     await source.waitForBlock(Number(summary.endBlock) + 3); // the node kept sealing
+    const during = await rpc<{ transactions: string[] }>(url1, 'eth_getBlockByNumber', [`0x${summary.endBlock === String(sealedBefore) ? (sealedBefore + 1).toString(16) : Number(summary.endBlock).toString(16)}`, false]);
+    expect(during.transactions.length, 'transactions kept flowing during the export').toBeGreaterThan(0);
     await load.stop();
     expect(load.sent()).toBeGreaterThan(20);
 

@@ -1,8 +1,12 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
+import { JsonRpcProvider, Wallet, hexlify } from 'ethers';
+import { STORAGE_INITCODE, word } from '../helpers/contracts.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
+
+const SECOND_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'; // Hardhat #1, public
 
 const running: CliProcess[] = [];
 afterEach(async () => {
@@ -20,15 +24,22 @@ const blockAt = (url: string, tag: string) => rpc<{ number: string; hash: string
 
 describe('snapshot and restore', () => {
   it('snapshots a sealing node under load; the restored node serves the same head and state and, with its keys, keeps sealing', { timeout: 120_000 }, async () => {
-    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+    const deployer = new Wallet(SECOND_KEY);
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`, `${deployer.address}:${10n ** 21n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.1']));
     const url1 = await source.rpcUrl();
     const grpc1 = await source.grpcAddress();
     const load = transactionLoad(url1);
+    // A contract with storage, so that eth_call on the restored head reads restored contract state.
+    const provider = new JsonRpcProvider(url1, undefined, { staticNetwork: true, pollingInterval: 100 });
+    const wallet = deployer.connect(provider);
+    const contract = (await (await wallet.sendTransaction({ data: hexlify(STORAGE_INITCODE) })).wait())!.contractAddress!;
+    await (await wallet.sendTransaction({ to: contract, data: word(4242n) })).wait();
+    provider.destroy();
     await source.waitForBlock(30);
 
     const file = join(dir, 'node.bsn');
-    const snap = runCli(['snapshot', file, '--grpc-address', grpc1, '--json']);
+    const snap = await runCliAsync(['snapshot', file, '--grpc-address', grpc1, '--json']); // the load goes on meanwhile
     expect(snap.code, snap.stderr).toBe(0);
     const s = JSON.parse(snap.stdout) as { head: string; nodes: string; digest: string };
     expect(Number(s.head)).toBeGreaterThanOrEqual(30);
@@ -57,6 +68,10 @@ describe('snapshot and restore', () => {
     const headTag = `0x${Number(s.head).toString(16)}`;
     const want = await blockAt(urlRef, headTag);
     const balanceWant = await rpc(urlRef, 'eth_getBalance', [DEV_ADDRESS, headTag]);
+    const callWant = await rpc<string>(urlRef, 'eth_call', [{ to: contract }, headTag]);
+    expect(BigInt(callWant)).toBe(4242n);
+    const codeWant = await rpc<string>(urlRef, 'eth_getCode', [contract, headTag]);
+    expect(codeWant.length).toBeGreaterThan(2);
     expect((await reference.stop()).code).toBe(0);
 
     const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json'), ['--seal', '--block-time', '0.2']));
@@ -67,6 +82,12 @@ describe('snapshot and restore', () => {
     expect(got.hash).toBe(want.hash);
     expect(got.stateRoot).toBe(want.stateRoot);
     expect(await rpc(url2, 'eth_getBalance', [DEV_ADDRESS, headTag])).toBe(balanceWant);
+    expect(await rpc(url2, 'eth_call', [{ to: contract }, headTag])).toBe(callWant);
+    expect(await rpc(url2, 'eth_getCode', [contract, headTag])).toBe(codeWant);
+    // history below the head was not in the snapshot: said plainly, not answered wrongly
+    const older = `0x${(Number(s.head) - 3).toString(16)}`; // a block of the load: its state is not in the snapshot
+    expect((await blockAt(url2, older)).stateRoot).not.toBe(got.stateRoot);
+    await expect(rpc(url2, 'eth_getBalance', [DEV_ADDRESS, older])).rejects.toThrow(/state .*is not available on this node/);
     await restored.waitForBlock(Number(s.head) + 2);
     expect((await restored.stop()).code).toBe(0);
   });

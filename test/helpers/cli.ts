@@ -164,3 +164,16 @@ export function singleValidatorChain(opts: { chainId?: number; premine?: string[
   if (g.code !== 0) throw new Error(g.stderr);
   return { dir, node1, genesis, validator };
 }
+
+/** Run a CLI command to completion without blocking this process (load generators keep running). */
+export function runCliAsync(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

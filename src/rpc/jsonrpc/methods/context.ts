@@ -1,4 +1,3 @@
-import { createZeroAddress } from '@ethereumjs/util';
 import type { Block } from '@ethereumjs/block';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { Chain } from '../../../chain/chain.js';
@@ -29,12 +28,29 @@ export async function requireBlock(chain: Chain, tag: BlockTag): Promise<Block> 
 
 /** The state after a block; a node restored from a head-state snapshot lacks older states. */
 export async function stateAfter(chain: Chain, block: Block): Promise<MerkleStateManager> {
-  const state = await chain.stateAt(block.header);
-  try {
-    await state.getStateRoot();
-    await state.getAccount(createZeroAddress());
-  } catch {
+  if (!(await chain.hasStateAt(block.header))) {
     throw new RpcError(RpcErrorCode.InvalidInput, `missing trie node: the state of block ${block.header.number} is not available on this node (restored from a head-state snapshot?)`);
   }
-  return state;
+  return chain.stateAt(block.header);
+}
+
+/**
+ * Wrap state-reading methods so that a trie node missing below a state root (a node restored from a
+ * head-state snapshot keeps no older state) is reported plainly instead of as an internal error.
+ */
+export function withStateErrors(methods: RpcMethods): RpcMethods {
+  const out: RpcMethods = {};
+  for (const [name, fn] of Object.entries(methods)) {
+    out[name] = async (params) => {
+      try {
+        return await fn(params);
+      } catch (err) {
+        if (!(err instanceof RpcError) && /missing node/i.test((err as Error)?.message ?? '')) {
+          throw new RpcError(RpcErrorCode.InvalidInput, 'missing trie node: that block\'s state is not available on this node (restored from a head-state snapshot?)');
+        }
+        throw err;
+      }
+    };
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import { Address, bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/uti
 import { Simulator, type CallRequest } from '../../../chain/simulate.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData, hexQuantity, type BlockTag } from '../params.js';
-import { requireBlock, stateAfter, type RpcContext, type RpcMethods } from './context.js';
+import { requireBlock, stateAfter, withStateErrors, type RpcContext, type RpcMethods } from './context.js';
 
 export function address(v: unknown, name = 'address'): Address {
   return new Address(hexData(v, name, 20));
@@ -51,7 +51,7 @@ export function revertError(returnValue: Uint8Array): RpcError {
 }
 
 export function stateMethods({ chain, txpool }: RpcContext): RpcMethods {
-  return {
+  return withStateErrors({
     eth_getBalance: async (p) => {
       expectParams(p, 1, 2);
       const a = address(p[0]);
@@ -108,5 +108,5 @@ export function stateMethods({ chain, txpool }: RpcContext): RpcMethods {
       if (r.failure.error === 'revert') throw revertError(r.failure.returnValue);
       throw new RpcError(RpcErrorCode.InvalidInput, r.failure.error === 'out of gas' ? `gas required exceeds allowance (${cap})` : (r.failure.error ?? 'execution failed'));
     },
-  };
+  });
 }
