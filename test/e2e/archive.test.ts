@@ -139,6 +139,38 @@ describe('export and import over gRPC, while nodes run', () => {
     expectOneLineError(runCli(['archive', 'verify', foreign, '--chain', genesis]), /belongs to another chain/);
   });
 
+  it('an import whose client is killed mid-way leaves the running node consistent, and the same import then finishes', { timeout: 120_000 }, async () => {
+    const { dir, node1, genesis } = singleValidatorChain();
+    const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.02']));
+    await source.waitForBlock(300, 60_000);
+    expect((await source.stop()).code).toBe(0);
+    const file = join(dir, 'chain.bsa');
+    expect(runCli(['export', file, '--data-dir', node1, '--quiet']).code).toBe(0);
+
+    const target = start(serverArgs(join(dir, 'node2'), genesis, []));
+    const url2 = await target.rpcUrl();
+    const grpc2 = await target.grpcAddress();
+    const client = new CliProcess(['import', file, '--grpc-address', grpc2]);
+    running.push(client);
+    await target.waitFor(() => target.logs.some((l) => l.msg === 'import started'), 'import started');
+    await new Promise((r) => setTimeout(r, 300));
+    client.child.kill('SIGKILL');
+    await client.exited;
+    // The node either finishes what it already received or stops at the dropped stream; either way it
+    // keeps running and holds only verified blocks.
+    await target.waitFor(() => target.logs.some((l) => l.msg === 'import failed' || l.msg === 'import finished'), 'the import to end on the node');
+    const head = Number(BigInt(await rpc<string>(url2, 'eth_blockNumber')));
+    expect(head).toBeGreaterThan(0);
+    // the node is still serving, and what it holds is the source chain's
+    for (const n of [1, head]) expect((await block(url2, n)).hash).toBe(source.sealed().find((b) => b.number === n)?.hash);
+    const again = runCli(['import', file, '--grpc-address', grpc2, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const r = JSON.parse(again.stdout) as { imported: string; skipped: string; head: string };
+    expect(Number(r.skipped)).toBe(head);
+    expect(Number(r.head)).toBeGreaterThanOrEqual(300);
+    expect(Number(r.imported) + Number(r.skipped)).toBe(Number(r.head));
+  });
+
   it('offline export and import with --data-dir when no node runs, and an import interrupted by kill -9 finishes on the next run', { timeout: 120_000 }, async () => {
     const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.02']));
