@@ -38,6 +38,8 @@ export interface ChainExport {
   header: ArchiveHeader;
   /** The archive's bytes, in chunks of about CHUNK_BYTES. Iterate once. */
   chunks: AsyncGenerator<Uint8Array, ExportSummary>;
+  /** Release the LevelDB snapshot; idempotent. Needed when `chunks` is abandoned before its end. */
+  close(): Promise<void>;
 }
 
 const CHUNK_BYTES = 256 * 1024;
@@ -49,7 +51,9 @@ const LOOKAHEAD = 8;
  * consistent view of the chain, while the node goes on sealing and importing.
  */
 export async function exportChain(chain: Chain, opts: ExportOptions): Promise<ChainExport> {
-  const snap = chain.store.openSnapshot();
+  const opened = chain.store.openSnapshot();
+  let closed: Promise<void> | undefined;
+  const snap = { store: opened.store, close: () => (closed ??= opened.close()) };
   try {
     const headHash = await snap.store.headHash();
     const headNumber = headHash === undefined ? undefined : await snap.store.blockNumber(headHash);
@@ -70,7 +74,7 @@ export async function exportChain(chain: Chain, opts: ExportOptions): Promise<Ch
       createdAt: new Date().toISOString(),
       clientVersion: CLIENT_VERSION,
     };
-    return { header, chunks: generate(snap, header, start, end, opts) };
+    return { header, chunks: generate(snap, header, start, end, opts), close: snap.close };
   } catch (err) {
     await snap.close();
     throw err;
@@ -78,7 +82,7 @@ export async function exportChain(chain: Chain, opts: ExportOptions): Promise<Ch
 }
 
 async function* generate(
-  snap: ReturnType<Chain['store']['openSnapshot']>,
+  snap: { store: Chain['store']; close(): Promise<void> },
   header: ArchiveHeader,
   start: bigint,
   end: bigint,

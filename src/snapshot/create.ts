@@ -40,7 +40,7 @@ export interface SnapshotSummary {
 export async function createSnapshot(
   chain: Chain,
   opts: { compression: Compression; onProgress?: (p: SnapshotProgress) => void },
-): Promise<{ header: SnapshotHeader; chunks: AsyncGenerator<Uint8Array, SnapshotSummary> }> {
+): Promise<{ header: SnapshotHeader; chunks: AsyncGenerator<Uint8Array, SnapshotSummary>; close(): Promise<void> }> {
   const blocks = chain.store.openSnapshot();
   const trie = chain.trie.openSnapshot();
   try {
@@ -59,10 +59,10 @@ export async function createSnapshot(
       createdAt: new Date().toISOString(),
       clientVersion: CLIENT_VERSION,
     };
-    const close = async () => {
-      await Promise.allSettled([blocks.close(), trie.close()]);
-    };
-    return { header, chunks: generate(header, blocks.store, trie.store, headNumber, head.stateRoot, opts, close) };
+    let closed: Promise<void> | undefined;
+    // Idempotent: the generator closes on its way out, and callers that abandon it early close too.
+    const close = () => (closed ??= Promise.allSettled([blocks.close(), trie.close()]).then(() => undefined));
+    return { header, chunks: generate(header, blocks.store, trie.store, headNumber, head.stateRoot, opts, close), close };
   } catch (err) {
     await Promise.allSettled([blocks.close(), trie.close()]);
     throw err;

@@ -34,6 +34,7 @@ export function archiveInfo(h: ArchiveHeader) {
 export function exportHandler(chain: Chain, log: Logger) {
   return async (call: grpc.ServerWritableStream<ExportRequest, unknown>) => {
     const req = call.request;
+    let exp: Awaited<ReturnType<typeof exportChain>> | undefined;
     let cancelled = false;
     call.on('cancelled', () => (cancelled = true));
     const write = writerFor(call);
@@ -42,7 +43,7 @@ export function exportHandler(chain: Chain, log: Logger) {
       if (!isCompression(compression)) throw new UserError(`unknown compression "${compression}": use zstd, gzip or none`);
       let lastProgress = 0;
       let progress: object | undefined;
-      const exp = await exportChain(chain, {
+      exp = await exportChain(chain, {
         startBlock: BigInt(req.startBlock || '0'),
         ...(req.endBlock !== undefined && req.endBlock !== null ? { endBlock: BigInt(req.endBlock) } : {}),
         compression,
@@ -89,6 +90,8 @@ export function exportHandler(chain: Chain, log: Logger) {
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'export failed');
       call.emit('error', toStatus(err)); // grpc-js sends this as the call's status
+    } finally {
+      await exp?.close();
     }
   };
 }
@@ -156,6 +159,7 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> & Error {
 /** Server side of Snapshot: the node's snapshot stream, with backpressure and progress. */
 export function snapshotHandler(chain: Chain, log: Logger) {
   return async (call: grpc.ServerWritableStream<{ compression: string }, unknown>) => {
+    let snap: Awaited<ReturnType<typeof createSnapshot>> | undefined;
     let cancelled = false;
     call.on('cancelled', () => (cancelled = true));
     const write = writerFor(call);
@@ -164,7 +168,7 @@ export function snapshotHandler(chain: Chain, log: Logger) {
       if (!isCompression(compression)) throw new UserError(`unknown compression "${compression}": use zstd, gzip or none`);
       let progress: object | undefined;
       let last = 0;
-      const snap = await createSnapshot(chain, {
+      snap = await createSnapshot(chain, {
         compression,
         onProgress: (p) => {
           const now = Date.now();
@@ -198,6 +202,8 @@ export function snapshotHandler(chain: Chain, log: Logger) {
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'snapshot failed');
       call.emit('error', toStatus(err));
+    } finally {
+      await snap?.close();
     }
   };
 }

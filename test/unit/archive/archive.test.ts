@@ -1,5 +1,6 @@
 import { bytesToHex } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportChain } from '../../../src/archive/export.js';
 import { importArchive } from '../../../src/archive/import.js';
 import { readArchive } from '../../../src/archive/reader.js';
 import { inspectArchive, verifyArchive } from '../../../src/archive/verify.js';
@@ -117,6 +118,14 @@ describe('archive export and import', () => {
     const tail = await exportBytes(source.chain, { start: 4n });
     const partial = await verifyArchive(() => chunked(tail), source.genesis);
     expect(partial.level).toBe('seals');
+  });
+
+  it('close() releases the LevelDB snapshot of an export that is abandoned before its end', async () => {
+    const exp = await exportChain(source.chain, { startBlock: 0n, compression: 'none' });
+    await exp.close();
+    await exp.close(); // idempotent
+    // The view is gone: reading blocks from it fails instead of silently reading the live database.
+    await expect(exp.chunks.next()).rejects.toThrow(/snapshot/i);
   });
 
   it('the archive holds no key material', async () => {
