@@ -8,6 +8,7 @@ import { ensureFixture } from './lib/fixture.mjs';
 import { CLI, dirBytes, mb, percentile, runCliMeasured } from './lib/util.mjs';
 
 const dist = (p) => import(new URL(`../dist/${p}`, import.meta.url).href);
+const { secp256k1Backend } = await dist('util/native-secp256k1.js');
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-'));
 const out = [];
 const report = (line) => {
@@ -20,6 +21,7 @@ try {
   const src = join(work, 'src');
   cpSync(fx.dataDir, src, { recursive: true });
   report(`fixture: ${fx.blocks} blocks, ${fx.txs} transactions (transfers and contract storage writes); blockchain/ ${mb(await dirBytes(join(src, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(src, 'trie')))} MB`);
+  report(`signature recovery: ${secp256k1Backend}`);
 
   // --- export (offline, so the figure is the exporter's own) vs tar of blockchain/ ---
   for (const compression of ['zstd', 'gzip', 'none']) {
@@ -50,6 +52,11 @@ try {
   const is = JSON.parse(imp.stdout);
   const importSec = is.durationMs / 1000;
   report(`import: ${(fx.blocks / importSec).toFixed(0)} blocks/s, ${(fx.txs / importSec).toFixed(0)} tx/s (${is.durationMs} ms; process ${imp.ms.toFixed(0)} ms incl. pre-check), peak RSS ${mb(imp.peakRss)} MB`);
+  // Same import with signature recovery forced onto the pure-JS default: what libsecp256k1 buys.
+  const pureJs = await runCliMeasured(['import', archive, '--data-dir', join(work, 'dst-purejs'), '--chain', fx.genesisPath, '--quiet', '--json'], { env: { BASALT_PURE_JS_CRYPTO: '1' } });
+  if (pureJs.code !== 0) throw new Error(pureJs.stderr);
+  const pjMs = JSON.parse(pureJs.stdout).durationMs;
+  report(`  import with pure-JS secp256k1 (BASALT_PURE_JS_CRYPTO=1): ${(fx.blocks / (pjMs / 1000)).toFixed(0)} blocks/s (${pjMs} ms); ${secp256k1Backend} import is ${(pjMs / is.durationMs).toFixed(2)}x faster`);
   const bareMs = await bareReplay(archive, fx.genesisPath);
   report(`  bare @ethereumjs/vm replay in memory: ${bareMs.toFixed(0)} ms (${(fx.blocks / (bareMs / 1000)).toFixed(0)} blocks/s); import/bare time ratio ${(is.durationMs / bareMs).toFixed(2)}x`);
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createCustomCommon, Mainnet, type Common } from '@ethereumjs/common';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
+import { basaltCustomCrypto } from '../util/native-secp256k1.js';
 
 /**
  * The genesis file, in the shape Polygon SDK writes (`genesis`, `params`, `bootnodes`), validated with zod.
@@ -121,6 +122,6 @@ function commonFor(name: string, chainId: number, genesis: Parameters<typeof cre
       bootstrapNodes: [],
     },
     Mainnet,
-    { hardfork: 'london', eips: BASALT_EXTRA_EIPS },
+    { hardfork: 'london', eips: BASALT_EXTRA_EIPS, customCrypto: basaltCustomCrypto },
   );
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from './data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from './storage.js';
 import { CLIENT_VERSION } from './version.js';
+import { secp256k1Backend } from '../util/native-secp256k1.js';
 
 export interface HostPort {
   host: string;
@@ -67,7 +68,7 @@ export class BasaltNode {
       const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log });
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
       log.info(
-        { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId },
+        { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
       );
       if (opts.jsonrpc) {

@@ -1,5 +1,6 @@
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { nativeEcrecover, secp256k1Backend } from './native-secp256k1.js';
 
 /** Sign a 32-byte hash; returns the 65-byte r ‖ s ‖ v signature used by IBFT seals (v is 0 or 1). */
 export function signHash(hash: Uint8Array, privateKey: Uint8Array): Uint8Array {
@@ -17,6 +18,9 @@ export function recoverAddress(hash: Uint8Array, sig: Uint8Array): Uint8Array {
   if (v > 1) throw new Error(`signature recovery id ${v} (want 0 or 1)`);
   const signature = secp256k1.Signature.fromCompact(sig.subarray(0, 64)).addRecoveryBit(v);
   if (signature.hasHighS()) throw new Error('signature has a high s value');
-  const pub = signature.recoverPublicKey(hash).toRawBytes(false);
-  return keccak256(pub.subarray(1)).subarray(12);
+  const pub =
+    secp256k1Backend === 'libsecp256k1'
+      ? nativeEcrecover(hash, BigInt(v), sig.subarray(0, 32), sig.subarray(32, 64))
+      : signature.recoverPublicKey(hash).toRawBytes(false).subarray(1);
+  return keccak256(pub).subarray(12);
 }
