@@ -14,16 +14,24 @@ type Snapshot = ReturnType<BytesDB['snapshot']>;
 export class TrieNodeStore implements DB<string, Uint8Array> {
   private pending = new Map<string, Uint8Array>();
 
+  /**
+   * @param cache committed nodes recently read or written. The live store makes one and shares it with
+   *   its scratch views; snapshot views go without (their long walks would only evict the hot nodes).
+   */
   constructor(
     private readonly db: BytesDB,
     private readonly snapshot?: Snapshot,
+    protected readonly cache: NodeCache | undefined = snapshot ? undefined : new NodeCache(),
   ) {}
 
   async get(key: string, _opts?: EncodingOpts): Promise<Uint8Array | undefined> {
     const p = this.pending.get(key);
     if (p !== undefined) return p;
+    const cached = this.cache?.get(key);
+    if (cached !== undefined) return cached;
     const v = await this.db.get(hexToKey(key), this.snapshot ? { snapshot: this.snapshot } : {});
-    return v === undefined ? undefined : v;
+    if (v !== undefined) this.cache?.set(key, v);
+    return v;
   }
 
   async put(key: string, val: Uint8Array, _opts?: EncodingOpts): Promise<void> {
@@ -59,6 +67,8 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     const batch = this.db.batch();
     for (const [k, v] of this.pending) batch.put(hexToKey(k), v);
     await batch.write();
+    // The nodes a block just wrote (the top of the trie above all) are the next block's first reads.
+    if (this.cache) for (const [k, v] of this.pending) this.cache.set(k, v);
     this.pending.clear();
   }
 
@@ -73,7 +83,7 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
    * its own writes in memory, never touches this store's pending writes or the database.
    */
   scratch(): TrieNodeStore {
-    return new ScratchNodeStore(this.db);
+    return new ScratchNodeStore(this.db, this.cache);
   }
 
   /** Raw read by key bytes (a node hash, or a code key). */
@@ -96,8 +106,8 @@ function hexToKey(hex: string): Uint8Array {
 
 class ScratchNodeStore extends TrieNodeStore {
   private readonly own = new Map<string, Uint8Array>();
-  constructor(db: BytesDB) {
-    super(db);
+  constructor(db: BytesDB, cache: NodeCache | undefined) {
+    super(db, undefined, cache);
   }
   override async get(key: string): Promise<Uint8Array | undefined> {
     return this.own.get(key) ?? super.get(key);
@@ -111,4 +121,54 @@ class ScratchNodeStore extends TrieNodeStore {
   override async flush(): Promise<void> {
     throw new Error('a scratch trie view cannot be flushed');
   }
+}
+
+/**
+ * A least-recently-used map of trie nodes (and contract code) by key, bounded in bytes. Keys are
+ * content hashes and nodes are never deleted, so an entry can never go stale: only committed nodes
+ * enter it (read from the database, or written by `flush`), never pending or scratch writes.
+ */
+export class NodeCache {
+  private readonly map = new Map<string, Uint8Array>();
+  private bytes = 0;
+
+  constructor(readonly maxBytes = 32 * 1024 * 1024) {}
+
+  get(key: string): Uint8Array | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      // Map iteration follows insertion order: re-inserting marks the entry most recently used.
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: string, value: Uint8Array): void {
+    const old = this.map.get(key);
+    if (old !== undefined) {
+      this.map.delete(key);
+      this.bytes -= entryBytes(key, old);
+    }
+    this.map.set(key, value);
+    this.bytes += entryBytes(key, value);
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.maxBytes) break;
+      this.map.delete(k);
+      this.bytes -= entryBytes(k, v);
+    }
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+}
+
+/** Approximate heap cost of one entry: the value, the key string, and the Map's own overhead. */
+function entryBytes(key: string, value: Uint8Array): number {
+  return value.byteLength + key.length * 2 + 96;
 }

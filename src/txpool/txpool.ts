@@ -40,6 +40,7 @@ interface Account {
 export class TxPool implements TxSource {
   private readonly accounts = new Map<string, Account>();
   private readonly byHash = new Map<string, TypedTransaction>();
+  private readonly addedListeners = new Set<(hash: Uint8Array) => void>();
   private resyncing?: Promise<void>;
   private resyncAgain = false;
 
@@ -52,6 +53,12 @@ export class TxPool implements TxSource {
 
   get size(): number {
     return this.byHash.size;
+  }
+
+  /** Call `listener` with the hash of every transaction the pool accepts; returns an unsubscribe. */
+  onAdded(listener: (hash: Uint8Array) => void): () => void {
+    this.addedListeners.add(listener);
+    return () => this.addedListeners.delete(listener);
   }
 
   get(hash: Uint8Array): TypedTransaction | undefined {
@@ -94,6 +101,7 @@ export class TxPool implements TxSource {
     if (existing) this.byHash.delete(bytesToHex(existing.hash()));
     account.txs.set(tx.nonce, tx);
     this.byHash.set(hash, tx);
+    for (const listener of this.addedListeners) listener(tx.hash());
     return tx.hash();
   }
 

@@ -25,7 +25,9 @@ beforeAll(async () => {
   runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--premine', `${DEV_ADDRESS}:${10n ** 24n}`, '--premine', `${SECOND}:${10n ** 20n}`]);
   node = new CliProcess(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.25']));
   url = await node.rpcUrl();
-  provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 100 });
+  // cacheTimeout -1: ethers otherwise answers an identical request from the last 250 ms from its cache, so a
+  // wallet sending again right after a fast (0.25 s) block reuses the pending nonce it read before that block.
+  provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 100, cacheTimeout: -1 });
   wallet = new Wallet(DEV_KEY, provider);
 }, 60_000);
 
@@ -130,6 +132,29 @@ describe('ethers v6 against Basalt', () => {
     expect(block?.prefetchedTransactions.map((t) => t.hash)).toContain(txs[0]!.hash);
     const byHash = await provider.getBlock(r.blockHash);
     expect(byHash?.number).toBe(r.blockNumber);
+  });
+
+  it("ethers' pending-transaction subscription sees transactions as they enter the pool", async () => {
+    const seen = new Set<string>();
+    await provider.on('pending', (hash: string) => seen.add(hash));
+    try {
+      // ethers installs its eth_newPendingTransactionFilter in the background: keep sending until one is
+      // reported (a transaction sent before the filter exists is rightly not), then every later one must be.
+      const sent: string[] = [];
+      for (let i = 0; i < 20 && ![...seen].some((h) => sent.includes(h)); i++) {
+        const tx = await wallet.sendTransaction({ to: SECOND, value: 1n });
+        sent.push(tx.hash);
+        await tx.wait();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const later = await wallet.sendTransaction({ to: SECOND, value: 2n });
+      await later.wait();
+      for (let i = 0; i < 50 && !seen.has(later.hash); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(seen.has(later.hash)).toBe(true);
+      expect([...seen].every((h) => /^0x[0-9a-f]{64}$/.test(h))).toBe(true);
+    } finally {
+      await provider.off('pending');
+    }
   });
 
   it('answers fee questions', async () => {

@@ -31,7 +31,7 @@ describe('snapshot and restore', () => {
     const grpc1 = await source.grpcAddress();
     const load = transactionLoad(url1);
     // A contract with storage, so that eth_call on the restored head reads restored contract state.
-    const provider = new JsonRpcProvider(url1, undefined, { staticNetwork: true, pollingInterval: 100 });
+    const provider = new JsonRpcProvider(url1, undefined, { staticNetwork: true, pollingInterval: 100, cacheTimeout: -1 }); // see jsonrpc.test.ts
     const wallet = deployer.connect(provider);
     const contract = (await (await wallet.sendTransaction({ data: hexlify(STORAGE_INITCODE) })).wait())!.contractAddress!;
     await (await wallet.sendTransaction({ to: contract, data: word(4242n) })).wait();

@@ -6,12 +6,16 @@ export const FILTER_TTL_MS = 5 * 60_000;
 /** Most filters at once: a client that never uninstalls cannot grow the node without bound. */
 export const MAX_FILTERS = 10_000;
 
+/** Most unpolled transaction hashes a pending-transaction filter keeps; older ones are dropped. */
+export const MAX_PENDING_HASHES = 4096;
+
 export type Filter =
   | { kind: 'block'; next: bigint }
-  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint };
+  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint }
+  | { kind: 'pending'; hashes: string[] };
 
 /**
- * Installed polling filters (eth_newFilter, eth_newBlockFilter), by random ID. `next` is the first
+ * Installed polling filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter), by random ID. `next` is the first
  * block the next eth_getFilterChanges reports.
  */
 export class FilterStore {
@@ -42,6 +46,15 @@ export class FilterStore {
 
   get size(): number {
     return this.filters.size;
+  }
+
+  /** A transaction entered the pool: every pending-transaction filter will report it once. */
+  notePendingTransaction(hash: string): void {
+    for (const { filter } of this.filters.values()) {
+      if (filter.kind !== 'pending') continue;
+      filter.hashes.push(hash);
+      if (filter.hashes.length > MAX_PENDING_HASHES) filter.hashes.splice(0, filter.hashes.length - MAX_PENDING_HASHES);
+    }
   }
 
   private sweep(): void {

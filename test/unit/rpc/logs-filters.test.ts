@@ -6,7 +6,7 @@ import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/cha
 import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
 import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
-import { FILTER_TTL_MS, FilterStore } from '../../../src/rpc/jsonrpc/filters.js';
+import { FILTER_TTL_MS, FilterStore, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
 import { RpcError } from '../../../src/rpc/jsonrpc/errors.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 
@@ -104,6 +104,31 @@ describe('polling filters', () => {
     expect(await call('eth_getFilterChanges', old)).toEqual([]);
     expect((await call<Log[]>('eth_getFilterLogs', old)).map((l) => BigInt(l.data))).toEqual([5n]);
     expect((await rpcError('eth_getFilterLogs', blocks)).message).toMatch(/not a log filter/);
+  });
+
+  it('report each transaction the pool accepts once to pending-transaction filters, within a bound', async () => {
+    const pool = new TxPool(t.chain);
+    const store = new FilterStore();
+    const fm = filterMethods({ chain: t.chain, txpool: pool }, store);
+    const id = (await fm.eth_newPendingTransactionFilter!([])) as string;
+    const blocks = (await fm.eth_newBlockFilter!([])) as string;
+    expect(await fm.eth_getFilterChanges!([id])).toEqual([]);
+    const a = tx(word(1n), contract);
+    const b = tx(word(2n), contract);
+    await pool.add(a);
+    await pool.add(b);
+    await expect(pool.add(a)).rejects.toThrow(/already known/); // refused: not reported
+    expect(await fm.eth_getFilterChanges!([id])).toEqual([bytesToHex(a.hash()), bytesToHex(b.hash())]);
+    expect(await fm.eth_getFilterChanges!([id])).toEqual([]);
+    expect(await fm.eth_getFilterChanges!([blocks])).toEqual([]); // other filters are unaffected
+    await expect(fm.eth_getFilterLogs!([id])).rejects.toThrow(/not a log filter/);
+    // an unpolled filter keeps only the newest MAX_PENDING_HASHES hashes
+    for (let i = 0; i < MAX_PENDING_HASHES + 5; i++) store.notePendingTransaction(`0x${i.toString(16)}`);
+    const kept = (await fm.eth_getFilterChanges!([id])) as string[];
+    expect(kept.length).toBe(MAX_PENDING_HASHES);
+    expect(kept[0]).toBe('0x5');
+    expect(kept.at(-1)).toBe(`0x${(MAX_PENDING_HASHES + 4).toString(16)}`);
+    nonce -= 2n; // a and b never reach a block; later tests reuse their nonces
   });
 
   it('forget uninstalled, unknown and expired filters', async () => {

@@ -6,7 +6,8 @@ import type { RpcContext, RpcMethods } from './context.js';
 import { MAX_LOG_RANGE, logsBetween, parseLogQuery, rangeBound } from './eth-logs.js';
 
 /** Polling filters, as ethers and web3 use them to watch blocks and events. */
-export function filterMethods({ chain }: RpcContext, store = new FilterStore()): RpcMethods {
+export function filterMethods({ chain, txpool }: RpcContext, store = new FilterStore()): RpcMethods {
+  txpool?.onAdded((hash) => store.notePendingTransaction(bytesToHex(hash)));
   const filterOf = (p: unknown[]) => {
     expectParams(p, 1);
     const f = typeof p[0] === 'string' ? store.get(p[0]) : undefined;
@@ -25,6 +26,10 @@ export function filterMethods({ chain }: RpcContext, store = new FilterStore()):
       expectParams(p, 0);
       return install({ kind: 'block', next: chain.head.number + 1n });
     },
+    eth_newPendingTransactionFilter: (p) => {
+      expectParams(p, 0);
+      return install({ kind: 'pending', hashes: [] });
+    },
     eth_newFilter: (p) => {
       expectParams(p, 1);
       if (p[0] === null || typeof p[0] !== 'object') throw invalidParams('filter object expected');
@@ -37,6 +42,7 @@ export function filterMethods({ chain }: RpcContext, store = new FilterStore()):
     },
     eth_getFilterChanges: async (p) => {
       const f = filterOf(p);
+      if (f.kind === 'pending') return f.hashes.splice(0);
       const head = chain.head.number;
       if (f.kind === 'block') {
         const hashes: string[] = [];
