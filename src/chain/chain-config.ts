@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createCustomCommon, Mainnet, type Common } from '@ethereumjs/common';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { basaltCustomCrypto } from '../util/native-secp256k1.js';
+import { basaltCustomCrypto } from '../util/custom-crypto.js';
 
 /**
  * The genesis file, in the shape Polygon SDK writes (`genesis`, `params`, `bootnodes`), validated with zod.

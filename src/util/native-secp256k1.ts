@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import { setLengthLeft } from '@ethereumjs/util';
-import type { CustomCrypto } from '@ethereumjs/common';
 
 /**
  * libsecp256k1 through the `secp256k1` package's prebuilt N-API binding. Public-key recovery there
@@ -33,6 +32,7 @@ export const secp256k1Backend: 'libsecp256k1' | 'pure-js' = binding ? 'libsecp25
  * transactions call through `Common.customCrypto`: same v handling, r and s left-padded (or cut) to 32
  * bytes, throws on an invalid v, an out-of-range r or s, or a point that does not recover. Its results
  * are checked against the default on edge cases and random signatures in test/unit/util.
+ * Only call when `secp256k1Backend === 'libsecp256k1'`.
  */
 export function nativeEcrecover(msgHash: Uint8Array, v: bigint, r: Uint8Array, s: Uint8Array, chainId?: bigint): Uint8Array {
   if (!binding) throw new Error('libsecp256k1 binding is not loaded');
@@ -43,6 +43,3 @@ export function nativeEcrecover(msgHash: Uint8Array, v: bigint, r: Uint8Array, s
   sig.set(setLengthLeft(s, 32), 32);
   return binding.ecdsaRecover(sig, Number(recovery), msgHash, false).subarray(1);
 }
-
-/** What every Common Basalt builds carries: native recovery when available, else the defaults. */
-export const basaltCustomCrypto: CustomCrypto = binding ? { ecrecover: nativeEcrecover } : {};

@@ -4,7 +4,8 @@ import { createLegacyTx, createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToBytes, bytesToHex, ecrecover, setLengthLeft } from '@ethereumjs/util';
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
-import { basaltCustomCrypto, nativeEcrecover, secp256k1Backend } from '../../../src/util/native-secp256k1.js';
+import { nativeEcrecover, secp256k1Backend } from '../../../src/util/native-secp256k1.js';
+import { basaltCustomCrypto } from '../../../src/util/custom-crypto.js';
 import { createCommonForChainId } from '../../../src/chain/chain-config.js';
 import { recoverAddress, signHash } from '../../../src/util/secp256k1.js';
 
