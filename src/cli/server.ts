@@ -15,6 +15,7 @@ interface ServerOptions {
   jsonrpc: HostPort | false;
   grpcAddress: string | false;
   cors?: string;
+  allowUnprotectedTxs: boolean;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -32,6 +33,7 @@ export function serverCommand(): Command {
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--no-grpc-address', 'do not serve the gRPC operator API')
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
+    .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
     .action(async (opts: ServerOptions) => {
@@ -58,6 +60,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),
     ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
+    allowUnprotectedTxs: opts.allowUnprotectedTxs,
     logger: log,
   });
   shutdown.attach(node);

@@ -31,6 +31,8 @@ export interface NodeOptions {
   /** host:port; undefined: no gRPC server. */
   grpcAddress?: string;
   cors?: string[];
+  /** Accept legacy transactions without EIP-155 replay protection over JSON-RPC. */
+  allowUnprotectedTxs?: boolean;
   logger: Logger;
 }
 
@@ -72,7 +74,7 @@ export class BasaltNode {
         'chain opened',
       );
       if (opts.jsonrpc) {
-        node.jsonRpc = new JsonRpcServer({ methods: ethMethods(node), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
+        node.jsonRpc = new JsonRpcServer({ methods: ethMethods({ chain, txpool: node.txpool, allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false }), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');

@@ -219,6 +219,8 @@ describe('transaction pool rules, each with a clear error', () => {
       [sign(wallet, { nonce, maxPriorityFeePerGas: 0n }), /underpriced: tip 0/],
       [sign(wallet, { nonce: nonce + 1000 }), /nonce too high/],
       [sign(wallet, { nonce, chainId: 999 }), /invalid chain id/],
+      // chain ID 0: ethers signs the pre-EIP-155 way (v = 27/28), replayable on any chain
+      [sign(wallet, { type: 0, nonce, chainId: 0, gasPrice: 10n ** 11n, maxFeePerGas: undefined, maxPriorityFeePerGas: undefined }), /only replay-protected \(EIP-155\)/],
     ];
     for (const [raw, pattern] of cases) {
       const err = await rpcError('eth_sendRawTransaction', [await raw]);

@@ -2,6 +2,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
+import { Wallet } from 'ethers';
+import { DEV_KEY } from '../helpers/load.js';
 
 const running: CliProcess[] = [];
 function startNode(args: string[], opts: { cwd?: string } = {}): CliProcess {
@@ -138,11 +140,13 @@ describe('basalt server', () => {
     expect(Object.keys(g.genesis.alloc).map((a) => a.toLowerCase())).toContain('0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266');
     expect((await node.stop()).code).toBe(0);
 
-    // the second start reuses keys and genesis and continues the chain
-    const again = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { cwd });
+    // the second start reuses keys and genesis and continues the chain; --allow-unprotected-txs reaches JSON-RPC
+    const again = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', '--allow-unprotected-txs'], { cwd });
     const opened = await again.waitForLog('chain opened');
     expect(opened.head as number).toBeGreaterThanOrEqual(2);
     expect(again.logs.some((l) => l.msg === 'dev: created node keys')).toBe(false);
+    const unprotected = await new Wallet(DEV_KEY).signTransaction({ type: 0, chainId: 0, nonce: 0, gasPrice: 10n ** 10n, gasLimit: 21_000, to: `0x${'44'.repeat(20)}`, value: 1n });
+    expect(await rpc<string>(await again.rpcUrl(), 'eth_sendRawTransaction', [unprotected])).toMatch(/^0x[0-9a-f]{64}$/);
     expect((await again.stop()).code).toBe(0);
   });
 

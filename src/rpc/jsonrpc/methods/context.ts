@@ -11,6 +11,8 @@ export type RpcMethods = Record<string, (params: unknown[]) => Promise<unknown> 
 export interface RpcContext {
   chain: Chain;
   txpool: TxPool;
+  /** Accept legacy transactions signed without EIP-155 replay protection (geth: --rpc.allow-unprotected-txs). */
+  allowUnprotectedTxs?: boolean;
 }
 
 /** The block a tag names; IBFT blocks are final at once, so latest = safe = finalized = pending's parent. */

@@ -5,7 +5,7 @@ import { RpcError, RpcErrorCode } from '../errors.js';
 import { expectParams, hexData } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
 
-export function sendMethods({ chain, txpool }: RpcContext): RpcMethods {
+export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcContext): RpcMethods {
   return {
     eth_sendRawTransaction: async (p) => {
       expectParams(p, 1);
@@ -17,6 +17,10 @@ export function sendMethods({ chain, txpool }: RpcContext): RpcMethods {
         const msg = (err as Error).message;
         if (/chain ?id/i.test(msg)) throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id: this chain is ${chain.chainId} (${msg.split('\n')[0]})`);
         throw new RpcError(RpcErrorCode.InvalidInput, `rlp: cannot decode transaction: ${msg.split('\n')[0]}`);
+      }
+      // v = 27/28 signs the same bytes on every chain: anyone could replay it elsewhere (EIP-155).
+      if (!allowUnprotectedTxs && tx.type === 0 && (tx.v === 27n || tx.v === 28n)) {
+        throw new RpcError(RpcErrorCode.InvalidInput, 'only replay-protected (EIP-155) transactions allowed over RPC; start the node with --allow-unprotected-txs to accept them');
       }
       try {
         return bytesToHex(await txpool.add(tx));
