@@ -1,7 +1,5 @@
 import { Command, Option } from 'commander';
 import { COMPRESSIONS } from '../archive/compression.js';
-import { exportChain } from '../archive/export.js';
-import { openOfflineChain } from '../node/offline.js';
 import { callExport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
 import { parseBlockNumberArg, produceFile, receiveStream, type ArchiveSink } from './archive-io.js';
 import { parseHostPortString } from './options.js';
@@ -63,6 +61,8 @@ async function exportRemote(address: string, sink: ArchiveSink, r: Range, progre
 }
 
 async function exportOffline(dataDir: string, sink: ArchiveSink, r: Range, progress: ProgressReporter): Promise<ArchiveSummary> {
+  // The chain stack (EVM, trie, LevelDB) loads only for offline work: an online export is a gRPC client.
+  const [{ openOfflineChain }, { exportChain }] = await Promise.all([import('../node/offline.js'), import('../archive/export.js')]);
   const { chain, close } = await openOfflineChain(dataDir);
   try {
     const exp = await exportChain(chain, {

@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { importArchive } from '../archive/import.js';
 import { readArchive } from '../archive/reader.js';
-import { openOfflineChain } from '../node/offline.js';
 import { callImport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
 import { UserError } from '../util/errors.js';
 import { openArchiveSource, type ArchiveSource } from './archive-io.js';
@@ -61,6 +59,8 @@ async function importRemote(address: string, source: ArchiveSource, progress: Pr
 }
 
 async function importOffline(dataDir: string, chainPath: string | undefined, source: ArchiveSource, progress: ProgressReporter): Promise<ImportResult> {
+  // The chain stack (EVM, trie, LevelDB) loads only for offline work: an online import is a gRPC client.
+  const [{ openOfflineChain }, { importArchive }] = await Promise.all([import('../node/offline.js'), import('../archive/import.js')]);
   const { chain, close } = await openOfflineChain(dataDir, { ...(chainPath ? { genesisPath: chainPath } : {}), create: chainPath !== undefined });
   try {
     const s = await importArchive(chain, source.open(), {

@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.js';
 
 /**
  * Commands load on demand: `basalt status` should not pay for the EVM and `basalt server` not for the
- * archive tools. Help, version and unknown names load them all (for listings and suggestions).
+ * archive tools. `--version` loads none; help and unknown names load them all (for listings and suggestions).
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   server: async () => (await import('./server.js')).serverCommand(),
@@ -27,7 +27,8 @@ const program = new Command('basalt')
 
 try {
   const asked = process.argv[2];
-  const names = asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
+  const version = asked === '--version' || asked === '-V';
+  const names = version ? [] : asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
   for (const name of names) program.addCommand((await COMMANDS[name]!()).exitOverride());
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -1,8 +1,6 @@
 import { Command, Option } from 'commander';
 import { COMPRESSIONS, type Compression } from '../archive/compression.js';
-import { openOfflineChain } from '../node/offline.js';
 import { callSnapshot, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
-import { createSnapshot } from '../snapshot/create.js';
 import { produceFile, receiveStream, type ArchiveSink } from './archive-io.js';
 import { parseHostPortString } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
@@ -56,6 +54,8 @@ async function snapshotRemote(address: string, sink: ArchiveSink, compression: s
 }
 
 async function snapshotOffline(dataDir: string, sink: ArchiveSink, compression: Compression, progress: ProgressReporter): Promise<SnapshotResult> {
+  // The chain stack (EVM, trie, LevelDB) loads only for offline work: an online snapshot is a gRPC client.
+  const [{ openOfflineChain }, { createSnapshot }] = await Promise.all([import('../node/offline.js'), import('../snapshot/create.js')]);
   const { chain, close } = await openOfflineChain(dataDir);
   try {
     const snap = await createSnapshot(chain, { compression, onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }) });

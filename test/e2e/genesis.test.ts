@@ -90,4 +90,13 @@ describe('basalt --help', () => {
       expect(r.stdout).toMatch(/^Usage: basalt /);
     }
   });
+
+  it('prints the package version for --version and -V', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = runCli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(version);
+    }
+  });
 });
