@@ -17,9 +17,14 @@ export interface TxPoolLimits {
   priceBumpPercent: bigint;
   /** Smallest tip per gas accepted, in wei (geth's --txpool.pricelimit). */
   minTip: bigint;
+  /**
+   * How long a transaction may wait behind a nonce gap before it is dropped (geth's
+   * --txpool.lifetime, 3 hours): a gap that is never filled must not hold pool space for ever.
+   */
+  queuedLifetimeMs: number;
 }
 
-export const DEFAULT_LIMITS: TxPoolLimits = { perAccount: 64, global: 4096, priceBumpPercent: 10n, minTip: 1n };
+export const DEFAULT_LIMITS: TxPoolLimits = { perAccount: 64, global: 4096, priceBumpPercent: 10n, minTip: 1n, queuedLifetimeMs: 3 * 60 * 60_000 };
 
 /** Why the block builder may skip a transaction that stays valid: it may fit a later block. */
 const RETRY_LATER = /remaining gas|nonce|baseFeePerGas/i;
@@ -40,6 +45,8 @@ interface Account {
 export class TxPool implements TxSource {
   private readonly accounts = new Map<string, Account>();
   private readonly byHash = new Map<string, TypedTransaction>();
+  /** When each pooled transaction (by hash) arrived, for the queued lifetime. */
+  private readonly arrived = new Map<string, number>();
   private readonly addedListeners = new Set<(hash: Uint8Array) => void>();
   private resyncing?: Promise<void>;
   private resyncAgain = false;
@@ -47,6 +54,7 @@ export class TxPool implements TxSource {
   constructor(
     private readonly chain: Chain,
     private readonly limits: TxPoolLimits = DEFAULT_LIMITS,
+    private readonly now: () => number = Date.now,
   ) {
     chain.on('head', () => void this.onHead());
   }
@@ -98,9 +106,13 @@ export class TxPool implements TxSource {
     if (committed > account.balance) {
       throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`);
     }
-    if (existing) this.byHash.delete(bytesToHex(existing.hash()));
+    if (existing) {
+      this.byHash.delete(bytesToHex(existing.hash()));
+      this.arrived.delete(bytesToHex(existing.hash()));
+    }
     account.txs.set(tx.nonce, tx);
     this.byHash.set(hash, tx);
+    this.arrived.set(hash, this.now());
     for (const listener of this.addedListeners) listener(tx.hash());
     return tx.hash();
   }
@@ -165,7 +177,8 @@ export class TxPool implements TxSource {
 
   /**
    * After a new head: refresh each sender's nonce and balance; drop included transactions and those
-   * the sender can no longer pay for. Later ones of that sender wait behind the gap.
+   * the sender can no longer pay for. Later ones of that sender wait behind the gap, for at most
+   * `queuedLifetimeMs` each.
    */
   private async resync(): Promise<void> {
     if (this.accounts.size === 0) return;
@@ -177,6 +190,12 @@ export class TxPool implements TxSource {
       for (const tx of [...account.txs.values()]) {
         if (tx.nonce < account.nonce || maxCost(tx) > account.balance) this.remove(tx);
       }
+      let executable = account.nonce;
+      while (account.txs.has(executable)) executable++;
+      const expired = this.now() - this.limits.queuedLifetimeMs;
+      for (const tx of [...account.txs.values()]) {
+        if (tx.nonce > executable && (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired) this.remove(tx);
+      }
     }
   }
 
@@ -187,6 +206,7 @@ export class TxPool implements TxSource {
     if (!account || !held || !equalsBytes(held.hash(), tx.hash())) return;
     account.txs.delete(tx.nonce);
     this.byHash.delete(bytesToHex(tx.hash()));
+    this.arrived.delete(bytesToHex(tx.hash()));
     if (account.txs.size === 0) this.accounts.delete(key);
   }
 

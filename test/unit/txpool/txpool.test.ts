@@ -126,6 +126,34 @@ describe('TxPool', () => {
     expect(pool.has(b0.hash())).toBe(false);
   });
 
+  it('drops a transaction held behind a nonce gap for longer than the queued lifetime, and only such', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    let now = 0;
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, queuedLifetimeMs: 1000 }, () => now);
+    await pool.add(tx1559(A, 0n, 1n)); // executable
+    await pool.add(tx1559(A, 2n, 1n)); // behind the gap at nonce 1
+    await pool.add(tx1559(B, 3n, 1n)); // behind a gap from nonce 0
+    now = 1000; // exactly the lifetime: kept
+    await sealAndSettle(pool, []);
+    expect(pool.size).toBe(3);
+    now = 1500;
+    await pool.add(tx1559(B, 5n, 1n)); // arrives later: younger than the lifetime
+    now = 2001;
+    await sealAndSettle(pool, []);
+    // the gapped ones that arrived at 0 are gone; the executable one and the young one stay
+    expect([...pool.pending()].map((tx) => tx.nonce)).toEqual([0n]);
+    expect(pool.size).toBe(2);
+    expect(pool.has(tx1559(B, 5n, 1n).hash())).toBe(true);
+    expect(pool.has(tx1559(A, 2n, 1n).hash())).toBe(false);
+    // filling the gap in time makes a transaction executable, and executable ones never expire
+    await pool.add(tx1559(B, 0n, 1n));
+    now = 10_000;
+    await sealAndSettle(pool, []);
+    expect(pool.has(tx1559(B, 0n, 1n).hash())).toBe(true);
+    expect(pool.has(tx1559(A, 0n, 1n).hash())).toBe(true);
+    expect(pool.has(tx1559(B, 5n, 1n).hash())).toBe(false);
+  });
+
   it('is a TxPoolError for every refusal', async () => {
     t = await createTestChain(1, []);
     const pool = new TxPool(t.chain);
