@@ -14,12 +14,16 @@ export type Filter =
   | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint }
   | { kind: 'pending'; hashes: string[] };
 
+type PendingFilter = Extract<Filter, { kind: 'pending' }>;
+
 /**
- * Installed polling filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter), by random ID. `next` is the first
- * block the next eth_getFilterChanges reports.
+ * Installed polling filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter), by
+ * random ID. `next` is the first block the next eth_getFilterChanges reports.
  */
 export class FilterStore {
   private readonly filters = new Map<string, { filter: Filter; touched: number }>();
+  /** The pending-transaction filters, so that each pool admission touches only those. */
+  private readonly pendingFilters = new Set<PendingFilter>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -28,6 +32,7 @@ export class FilterStore {
     if (this.filters.size >= MAX_FILTERS) throw new Error(`too many filters (${MAX_FILTERS}): uninstall some`);
     const id = `0x${randomBytes(16).toString('hex')}`;
     this.filters.set(id, { filter, touched: this.now() });
+    if (filter.kind === 'pending') this.pendingFilters.add(filter);
     return id;
   }
 
@@ -41,17 +46,23 @@ export class FilterStore {
   }
 
   uninstall(id: string): boolean {
-    return this.filters.delete(id.toLowerCase());
+    const entry = this.filters.get(id.toLowerCase());
+    if (!entry) return false;
+    this.drop(id.toLowerCase(), entry.filter);
+    return true;
   }
 
   get size(): number {
     return this.filters.size;
   }
 
+  get pendingFilterCount(): number {
+    return this.pendingFilters.size;
+  }
+
   /** A transaction entered the pool: every pending-transaction filter will report it once. */
   notePendingTransaction(hash: string): void {
-    for (const { filter } of this.filters.values()) {
-      if (filter.kind !== 'pending') continue;
+    for (const filter of this.pendingFilters) {
       filter.hashes.push(hash);
       if (filter.hashes.length > MAX_PENDING_HASHES) filter.hashes.splice(0, filter.hashes.length - MAX_PENDING_HASHES);
     }
@@ -59,6 +70,11 @@ export class FilterStore {
 
   private sweep(): void {
     const now = this.now();
-    for (const [id, e] of this.filters) if (now - e.touched > FILTER_TTL_MS) this.filters.delete(id);
+    for (const [id, e] of this.filters) if (now - e.touched > FILTER_TTL_MS) this.drop(id, e.filter);
+  }
+
+  private drop(id: string, filter: Filter): void {
+    this.filters.delete(id);
+    if (filter.kind === 'pending') this.pendingFilters.delete(filter);
   }
 }

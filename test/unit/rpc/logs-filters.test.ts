@@ -129,6 +129,17 @@ describe('polling filters', () => {
     expect(kept[0]).toBe('0x5');
     expect(kept.at(-1)).toBe(`0x${(MAX_PENDING_HASHES + 4).toString(16)}`);
     nonce -= 2n; // a and b never reach a block; later tests reuse their nonces
+    // uninstalled and expired pending filters stop collecting
+    expect(store.pendingFilterCount).toBe(1);
+    expect(await fm.eth_uninstallFilter!([id])).toBe(true);
+    expect(store.pendingFilterCount).toBe(0);
+    let now = 0;
+    const timed = new FilterStore(() => now);
+    const tm = filterMethods({ chain: t.chain, txpool: pool }, timed);
+    await tm.eth_newPendingTransactionFilter!([]);
+    now = FILTER_TTL_MS + 1;
+    await tm.eth_newBlockFilter!([]); // any call sweeps expired filters
+    expect(timed.pendingFilterCount).toBe(0);
   });
 
   it('forget uninstalled, unknown and expired filters', async () => {
