@@ -81,7 +81,11 @@ function collectValidators(opts: GenesisOptions): string[] {
   return out;
 }
 
-/** Data dirs whose path starts with `prefix` (./node -> ./node1, ./node2, ...), in name order. */
+/**
+ * Data dirs whose path starts with `prefix` (./node -> ./node1, ./node2, ...), in name order. Only
+ * folders that hold a `consensus/` or `keystore/` folder count: `./node` must not pick up
+ * `./node_modules` when run inside a project. A data dir that lacks its key is still an error.
+ */
 function dataDirsWithPrefix(prefix: string): string[] {
   const full = resolve(prefix);
   const parent = prefix.endsWith('/') ? full : dirname(full);
@@ -90,7 +94,7 @@ function dataDirsWithPrefix(prefix: string): string[] {
   return readdirSync(parent)
     .filter((name) => name.startsWith(stem))
     .map((name) => join(parent, name))
-    .filter((p) => statSync(p).isDirectory())
+    .filter((p) => statSync(p).isDirectory() && ['consensus', 'keystore'].some((sub) => existsSync(join(p, sub))))
     .sort();
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
@@ -38,6 +38,7 @@ describe('basalt genesis', () => {
       return (JSON.parse(r.stdout) as { validatorAddress: string }).validatorAddress.toLowerCase();
     });
     writeFileSync(join(dir, 'node-notes.txt'), 'a file, not a data dir');
+    mkdirSync(join(dir, 'node_modules/some-package'), { recursive: true }); // a folder, not a data dir
     const path = join(dir, 'genesis.json');
     const r = runCli(['genesis', '--dir', path, '--ibft-validators-prefix-path', join(dir, 'node')]);
     expect(r.code).toBe(0);
