@@ -1,20 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, processesKilledAfterEach, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 
-const running: CliProcess[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
-});
-function start(args: string[]): CliProcess {
-  const p = new CliProcess(args);
-  running.push(p);
-  return p;
-}
+const start = processesKilledAfterEach();
 
 
 
@@ -150,8 +142,7 @@ describe('export and import over gRPC, while nodes run', () => {
     const target = start(serverArgs(join(dir, 'node2'), genesis, []));
     const url2 = await target.rpcUrl();
     const grpc2 = await target.grpcAddress();
-    const client = new CliProcess(['import', file, '--grpc-address', grpc2]);
-    running.push(client);
+    const client = start(['import', file, '--grpc-address', grpc2]);
     await target.waitFor(() => target.logs.some((l) => l.msg === 'import started'), 'import started');
     await new Promise((r) => setTimeout(r, 300));
     client.child.kill('SIGKILL');
@@ -186,8 +177,7 @@ describe('export and import over gRPC, while nodes run', () => {
     const node2 = join(dir, 'node2');
     const target = start(serverArgs(node2, genesis, []));
     const grpc2 = await target.grpcAddress();
-    const importer = new CliProcess(['import', file, '--grpc-address', grpc2]);
-    running.push(importer);
+    const importer = start(['import', file, '--grpc-address', grpc2]);
     await target.waitFor(() => target.logs.some((l) => l.msg === 'import started'), 'import started');
     await new Promise((r) => setTimeout(r, 300));
     target.child.kill('SIGKILL');

@@ -1,19 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { processesKilledAfterEach, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain } from '../helpers/cli.js';
 import { Wallet } from 'ethers';
 import { DEV_KEY } from '../helpers/load.js';
 
-const running: CliProcess[] = [];
-function startNode(args: string[], opts: { cwd?: string } = {}): CliProcess {
-  const p = new CliProcess(args, opts);
-  running.push(p);
-  return p;
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
-});
+const startNode = processesKilledAfterEach();
 
 
 

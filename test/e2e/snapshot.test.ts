@@ -1,22 +1,14 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { processesKilledAfterEach, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
 import { JsonRpcProvider, Wallet, hexlify } from 'ethers';
 import { STORAGE_INITCODE, word } from '../helpers/contracts.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 const SECOND_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'; // Hardhat #1, public
 
-const running: CliProcess[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
-});
-function start(args: string[]): CliProcess {
-  const p = new CliProcess(args);
-  running.push(p);
-  return p;
-}
+const start = processesKilledAfterEach();
 
 
 

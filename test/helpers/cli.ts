@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterEach } from 'vitest';
 
 /** The built CLI entry: e2e tests run exactly what `npx basalt` runs. */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -176,4 +177,20 @@ export function runCliAsync(args: string[], opts: { cwd?: string } = {}): Promis
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * A `start(args)` for CLI processes that are SIGKILLed after each test of the calling file, so a
+ * failing test never leaves a node running. Call once at module level.
+ */
+export function processesKilledAfterEach(): (args: string[], opts?: { cwd?: string }) => CliProcess {
+  const running: CliProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+  return (args, opts = {}) => {
+    const p = new CliProcess(args, opts);
+    running.push(p);
+    return p;
+  };
 }
