@@ -69,7 +69,7 @@ try {
 /** Replay the archive's blocks with runBlock on an in-memory state: the execution floor. */
 async function bareReplay(archivePath, genesisPath) {
   const { readArchive } = await dist('archive/reader.js');
-  const { decodeBlockRecord } = await dist('archive/block-codec.js');
+  const { decodeBlockRecord } = await dist('backup/block-records.js');
   const { readGenesisFile, createChainCommon } = await dist('chain/chain-config.js');
   const { createVM, runBlock } = await import('@ethereumjs/vm');
   const { Account, createAddressFromString } = await import('@ethereumjs/util');

@@ -32,8 +32,8 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
   mkdirSync(dir, { recursive: true });
   const { makeGenesisFile, DEFAULT_BASE_FEE } = await dist('chain/genesis-file.js');
   const { writeKeyFile } = await dist('keys/keyfile.js');
-  const { dataDirLayout } = await dist('node/data-dir.js');
-  const { openNodeDatabases } = await dist('node/storage.js');
+  const { dataDirLayout } = await dist('storage/data-dir.js');
+  const { openNodeDatabases } = await dist('storage/node-databases.js');
   const { Chain } = await dist('chain/chain.js');
   const { IbftEngine } = await dist('consensus/ibft/engine.js');
   const { sealBlock } = await dist('consensus/ibft/seal.js');

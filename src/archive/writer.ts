@@ -1,29 +1,28 @@
-import { createHash } from 'node:crypto';
 import { bytesToHex } from '@ethereumjs/util';
-import { encodeBlockPayload, encodeJson, encodeRecord, preamble, RecordType, type ArchiveHeader, type BlockRecord } from './format.js';
+import { ContainerWriter } from '../container/writer.js';
+import { ARCHIVE, ArchiveRecord, encodeBlockPayload, type ArchiveHeader, type BlockRecord } from './format.js';
 
 /**
- * Produces an archive's bytes in order: preamble and header, block records, trailer. Keeps the
- * running sha256 digest and count for the trailer. Each call returns the bytes to write next.
+ * Produces an archive's bytes in order: preamble and header, block records (consecutive numbers from
+ * the header's start), trailer with the count, last hash and digest. Each call returns the bytes to
+ * write next.
  */
 export class ArchiveWriter {
-  private readonly digest = createHash('sha256');
+  private readonly out = new ContainerWriter(ARCHIVE);
   private count = 0n;
   private lastHash = '';
   private nextNumber: bigint;
-  bytesWritten = 0;
 
   constructor(readonly header: ArchiveHeader) {
     this.nextNumber = BigInt(header.startBlock);
   }
 
+  get bytesWritten(): number {
+    return this.out.bytesWritten;
+  }
+
   start(): Uint8Array {
-    const pre = preamble();
-    const rec = encodeRecord(RecordType.Header, encodeJson(this.header));
-    const out = new Uint8Array(pre.length + rec.length);
-    out.set(pre);
-    out.set(rec, pre.length);
-    return this.emit(out);
+    return this.out.start(this.header);
   }
 
   block(record: BlockRecord): Uint8Array {
@@ -31,20 +30,12 @@ export class ArchiveWriter {
     this.nextNumber++;
     this.count++;
     this.lastHash = bytesToHex(record.hash);
-    return this.emit(encodeRecord(RecordType.Block, encodeBlockPayload(record)));
+    return this.out.record(ArchiveRecord.Block, encodeBlockPayload(record));
   }
 
   /** The trailer; the digest covers every byte before it. */
   finish(): { bytes: Uint8Array; digest: string; blockCount: bigint } {
-    const digest = `0x${this.digest.digest('hex')}`;
-    const bytes = encodeRecord(RecordType.Trailer, encodeJson({ blockCount: this.count.toString(), lastBlockHash: this.lastHash, digest }));
-    this.bytesWritten += bytes.length;
+    const { bytes, digest } = this.out.finish({ blockCount: this.count.toString(), lastBlockHash: this.lastHash });
     return { bytes, digest, blockCount: this.count };
-  }
-
-  private emit(bytes: Uint8Array): Uint8Array {
-    this.digest.update(bytes);
-    this.bytesWritten += bytes.length;
-    return bytes;
   }
 }

@@ -9,15 +9,15 @@ import { BlockVerificationError } from '../consensus/errors.js';
 import { IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { BytesDB } from '../storage/open-db.js';
-import { TrieNodeStore } from '../storage/trie-node-store.js';
+import { TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
-import { BlockStore } from './block-store.js';
+import { BlockStore, type BlockReader } from '../storage/block-store.js';
 import { createChainCommon, type GenesisFile } from './chain-config.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock } from './genesis.js';
-import type { StoredReceipt } from './receipts.js';
+import type { StoredReceipt } from '../storage/receipts.js';
 import { openState } from './state.js';
 
 export interface ChainHead {
@@ -80,7 +80,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       // A new data dir (or one whose first start died before the genesis batch): write genesis.
       await trie.flush();
       await store.writeMeta(JSON.stringify(opts.genesis));
-      await store.writeCanonicalBlock(genesis, []);
+      await store.writeCanonicalBlock(genesis, genesisHash, []);
       log.info({ hash: bytesToHex(genesisHash), chainId: common.chainId().toString() }, 'wrote genesis block');
     } else {
       trie.discard();
@@ -112,6 +112,26 @@ export class Chain extends EventEmitter<ChainEvents> {
     return num === undefined ? undefined : this.store.block(num, hash);
   }
 
+  async canonicalHash(num: bigint): Promise<Uint8Array | undefined> {
+    return this.store.canonicalHash(num);
+  }
+
+  /**
+   * Read-only views of both databases as they are now, taken in the same tick: `blockchain/` first,
+   * then `trie/`. A block's trie nodes are flushed before the batch that makes it the head, so the
+   * state of the head seen in `blocks` is always complete in `state`. Close it when done (idempotent).
+   */
+  openReadView(): ChainReadView {
+    const blocks = this.store.openSnapshot();
+    const state = this.trie.openSnapshot();
+    let closed: Promise<void> | undefined;
+    return {
+      blocks: blocks.store,
+      state: state.store,
+      close: () => (closed ??= Promise.allSettled([blocks.close(), state.close()]).then(() => undefined)),
+    };
+  }
+
   async receipts(num: bigint, hash: Uint8Array): Promise<StoredReceipt[] | undefined> {
     return this.store.receipts(num, hash);
   }
@@ -128,7 +148,7 @@ export class Chain extends EventEmitter<ChainEvents> {
    */
   async hasStateAt(header: BlockHeader): Promise<boolean> {
     if (equalsBytes(header.stateRoot, KECCAK256_RLP)) return true;
-    return (await this.trie.getRaw(header.stateRoot)) !== undefined;
+    return (await this.trie.node(header.stateRoot)) !== undefined;
   }
 
   /** A world state after `header` that may be written to freely and is then thrown away (eth_call). */
@@ -217,8 +237,9 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   private async commit(block: Block, receipts: StoredReceipt[]): Promise<void> {
     await this.trie.flush();
-    await this.store.writeCanonicalBlock(block, receipts);
-    const head: ChainHead = { number: block.header.number, hash: blockHash(block.header), header: block.header };
+    const hash = blockHash(block.header);
+    await this.store.writeCanonicalBlock(block, hash, receipts);
+    const head: ChainHead = { number: block.header.number, hash, header: block.header };
     this.headState = head;
     this.emit('head', head, block);
   }
@@ -227,6 +248,13 @@ export class Chain extends EventEmitter<ChainEvents> {
   async close(): Promise<void> {
     await this.writeLock.close();
   }
+}
+
+/** A consistent read-only view of the chain's blocks and state (see Chain.openReadView). */
+export interface ChainReadView {
+  blocks: BlockReader;
+  state: StateReader;
+  close(): Promise<void>;
 }
 
 async function loadHead(store: BlockStore): Promise<ChainHead> {

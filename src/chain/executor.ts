@@ -3,7 +3,7 @@ import type { Common } from '@ethereumjs/common';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { buildBlock, createVM, runBlock, type TxReceipt, type VM } from '@ethereumjs/vm';
 import type { TrieNodeStore } from '../storage/trie-node-store.js';
-import type { StoredReceipt } from './receipts.js';
+import type { StoredReceipt } from '../storage/receipts.js';
 import { openState } from './state.js';
 
 /** Answers BLOCKHASH for the EVM from the canonical chain. */

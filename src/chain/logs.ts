@@ -3,7 +3,7 @@ import { equalsBytes } from '@ethereumjs/util';
 import { Bloom } from '@ethereumjs/vm';
 import type { Chain } from './chain.js';
 import { blockLogs, type LocatedLog } from './lookup.js';
-import type { Log } from './receipts.js';
+import type { Log } from '../storage/receipts.js';
 
 /** Which logs to return: any of `addresses` (all when absent), and per topic position any of a list (null: anything). */
 export interface LogQuery {

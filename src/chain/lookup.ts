@@ -3,7 +3,7 @@ import type { TypedTransaction } from '@ethereumjs/tx';
 import { Address, bigIntToBytes, generateAddress } from '@ethereumjs/util';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { Chain } from './chain.js';
-import type { Log, StoredReceipt } from './receipts.js';
+import type { Log, StoredReceipt } from '../storage/receipts.js';
 
 export interface LocatedTransaction {
   tx: TypedTransaction;

@@ -2,12 +2,11 @@ import { createReadStream, createWriteStream, existsSync, fsyncSync, openSync, c
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../util/errors.js';
-import type { ArchiveStreamEvent, GrpcSummary } from '../rpc/grpc/client.js';
+import type { ByteSink } from '../backup/types.js';
 import { ProgressReporter } from './progress.js';
 
 /** Where an archive goes: a file (written under a temporary name, renamed when complete) or stdout. */
-export interface ArchiveSink {
-  write(chunk: Uint8Array): Promise<void>;
+export interface ArchiveSink extends ByteSink {
   /** Make the archive visible under its name. */
   commit(): Promise<void>;
   /** Remove what was written (failed or cancelled export). */
@@ -135,34 +134,4 @@ export async function produceFile<T>(
   } finally {
     progress.stop();
   }
-}
-
-/**
- * Drain an Export/Snapshot event stream into `sink`: data to the file, progress to the reporter. The
- * byte count must match the node's summary. Cancels the call on any failure.
- */
-export async function receiveStream(
-  call: { events: AsyncIterable<ArchiveStreamEvent>; cancel(): void },
-  sink: ArchiveSink,
-  progress: ProgressReporter,
-  what: string,
-): Promise<{ summary: GrpcSummary; bytes: number }> {
-  let bytes = 0;
-  try {
-    for await (const ev of call.events) {
-      if (ev.event === 'started') progress.start(Number(BigInt(ev.started.endBlock) - BigInt(ev.started.startBlock) + 1n));
-      else if (ev.event === 'data') {
-        await sink.write(ev.data);
-        bytes += ev.data.length;
-      } else if (ev.event === 'progress') progress.update({ done: Number(ev.progress.blocksDone), total: Number(ev.progress.blocksTotal), bytes });
-      else {
-        if (Number(ev.summary.bytes) !== bytes) throw new UserError(`${what} stream ended with ${bytes} bytes, but the node sent ${ev.summary.bytes}`);
-        return { summary: ev.summary, bytes };
-      }
-    }
-  } catch (err) {
-    call.cancel();
-    throw err;
-  }
-  throw new UserError(`the node ended the ${what} without a summary: the file is incomplete and was removed`);
 }

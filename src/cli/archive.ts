@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
-import { inspectArchive, verifyArchive, type InspectReport } from '../archive/verify.js';
+import { inspectArchive, verifyArchive, type InspectReport } from '../backup/verify-archive.js';
 import { openArchiveSource } from './archive-io.js';
 import { formatBytes } from './progress.js';
 

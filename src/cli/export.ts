@@ -1,26 +1,19 @@
 import { Command, Option } from 'commander';
-import { COMPRESSIONS } from '../archive/compression.js';
-import { callExport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
-import { parseBlockNumberArg, produceFile, receiveStream, type ArchiveSink } from './archive-io.js';
+import type { ExportSummary } from '../backup/types.js';
+import { COMPRESSIONS, type Compression } from '../container/compression.js';
+import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
+import { parseBlockNumberArg, produceFile } from './archive-io.js';
+import { withBackupService } from './backup-service.js';
 import { parseHostPortString } from './options.js';
-import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+import { formatBytes, formatDuration } from './progress.js';
 
 interface ExportOpts {
   grpcAddress: string;
-  compression: string;
+  compression: Compression;
   dataDir?: string;
   force: boolean;
   quiet: boolean;
   json: boolean;
-}
-
-export interface ArchiveSummary {
-  startBlock: string;
-  endBlock: string;
-  blocks: string;
-  bytes: number;
-  digest: string;
-  durationMs: number;
 }
 
 export function exportCommand(): Command {
@@ -36,58 +29,33 @@ export function exportCommand(): Command {
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, start: bigint | undefined, end: bigint | undefined, opts: ExportOpts) => {
-      const range = { start, end, compression: opts.compression };
+      const req = { ...(start !== undefined ? { startBlock: start } : {}), ...(end !== undefined ? { endBlock: end } : {}), compression: opts.compression };
       const { result, name } = await produceFile(filename, { ...opts, label: 'export' }, (sink, progress) =>
-        opts.dataDir ? exportOffline(opts.dataDir, sink, range, progress) : exportRemote(opts.grpcAddress, sink, range, progress),
+        withBackupService(opts, (service) =>
+          service.export(req, sink, {
+            onStart: (s) => progress.start(Number(s.endBlock - s.startBlock + 1n)),
+            onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }),
+          }),
+        ),
       );
-      printSummary('Exported', result, name, opts.json);
+      printArchiveSummary('Exported', result, name, opts.json);
     });
 }
 
-interface Range {
-  start?: bigint | undefined;
-  end?: bigint | undefined;
-  compression: string;
-}
-
-async function exportRemote(address: string, sink: ArchiveSink, r: Range, progress: ProgressReporter): Promise<ArchiveSummary> {
-  const call = callExport(address, {
-    ...(r.start !== undefined ? { startBlock: r.start } : {}),
-    ...(r.end !== undefined ? { endBlock: r.end } : {}),
-    compression: r.compression,
-  });
-  const { summary: s, bytes } = await receiveStream(call, sink, progress, 'export');
-  return { startBlock: s.startBlock, endBlock: s.endBlock, blocks: s.blocks, bytes, digest: s.digest, durationMs: Number(s.durationMs) };
-}
-
-async function exportOffline(dataDir: string, sink: ArchiveSink, r: Range, progress: ProgressReporter): Promise<ArchiveSummary> {
-  // The chain stack (EVM, trie, LevelDB) loads only for offline work: an online export is a gRPC client.
-  const [{ openOfflineChain }, { exportChain }] = await Promise.all([import('../node/offline.js'), import('../archive/export.js')]);
-  const { chain, close } = await openOfflineChain(dataDir);
-  try {
-    const exp = await exportChain(chain, {
-      ...(r.start !== undefined ? { startBlock: r.start } : {}),
-      ...(r.end !== undefined ? { endBlock: r.end } : {}),
-      compression: r.compression as 'zstd',
-      onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }),
-    });
-    progress.start(Number(BigInt(exp.header.endBlock) - BigInt(exp.header.startBlock) + 1n));
-    for (;;) {
-      const next = await exp.chunks.next();
-      if (next.done) {
-        const s = next.value;
-        return { startBlock: s.startBlock.toString(), endBlock: s.endBlock.toString(), blocks: s.blocks.toString(), bytes: s.bytes, digest: s.digest, durationMs: s.durationMs };
-      }
-      await sink.write(next.value);
-    }
-  } finally {
-    await close();
-  }
-}
-
-export function printSummary(verb: string, s: ArchiveSummary & { imported?: string; skipped?: string; head?: string }, where: string, json: boolean): void {
+/** Export and import summaries: one line each for range, size and rate, where, and digest (or JSON on stdout). */
+export function printArchiveSummary(verb: 'Exported' | 'Imported', s: ExportSummary & { imported?: bigint; skipped?: bigint; head?: bigint }, where: string, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ ...s, archive: where })}\n`);
+    const out = {
+      startBlock: s.startBlock.toString(),
+      endBlock: s.endBlock.toString(),
+      blocks: s.blocks.toString(),
+      bytes: s.bytes,
+      digest: s.digest,
+      durationMs: s.durationMs,
+      ...(s.imported !== undefined ? { imported: s.imported.toString(), skipped: s.skipped!.toString(), head: s.head!.toString() } : {}),
+      archive: where,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
     return;
   }
   const rate = s.durationMs > 0 ? (Number(s.blocks) / (s.durationMs / 1000)).toFixed(0) : '-';

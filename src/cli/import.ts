@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { readArchive } from '../archive/reader.js';
-import { callImport, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
+import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { UserError } from '../util/errors.js';
 import { openArchiveSource, type ArchiveSource } from './archive-io.js';
-import { printSummary, type ArchiveSummary } from './export.js';
+import { withBackupService } from './backup-service.js';
+import { printArchiveSummary } from './export.js';
 import { parseHostPortString } from './options.js';
 import { ProgressReporter } from './progress.js';
 
@@ -14,8 +15,6 @@ interface ImportOpts {
   quiet: boolean;
   json: boolean;
 }
-
-type ImportResult = ArchiveSummary & { imported: string; skipped: string; head: string };
 
 export function importCommand(): Command {
   return new Command('import')
@@ -31,54 +30,22 @@ export function importCommand(): Command {
       const source = openArchiveSource(filename);
       if (source.rereadable) await precheck(source); // a corrupt or truncated file is refused before any block is sent
       const progress = new ProgressReporter('import', { quiet: opts.quiet });
-      let result: ImportResult;
+      let s;
       try {
-        result = opts.dataDir ? await importOffline(opts.dataDir, opts.chain, source, progress) : await importRemote(opts.grpcAddress, source, progress);
+        s = await withBackupService({ ...opts, genesisPath: opts.chain }, (service) =>
+          service.import(source.open(), {
+            onStart: (h) => progress.start(Number(h.endBlock - h.startBlock + 1n)),
+            onProgress: (p) => progress.update({ done: Number(p.imported + p.skipped), total: Number(p.blocksTotal), bytes: p.bytesRead }),
+          }),
+        );
       } finally {
         progress.stop();
       }
-      printSummary('Imported', result, source.name, opts.json);
+      printArchiveSummary('Imported', { ...s, blocks: s.imported + s.skipped }, source.name, opts.json);
     });
 }
 
 /** Read the whole file once: structure, checksums, trailer count and digest. */
 async function precheck(source: ArchiveSource): Promise<void> {
   for await (const ev of readArchive(source.open())) void ev;
-}
-
-async function importRemote(address: string, source: ArchiveSource, progress: ProgressReporter): Promise<ImportResult> {
-  for await (const ev of callImport(address, source.open())) {
-    if (ev.event === 'started') progress.start(Number(BigInt(ev.started.endBlock) - BigInt(ev.started.startBlock) + 1n));
-    else if (ev.event === 'progress') progress.update({ done: Number(ev.progress.blocksDone), total: Number(ev.progress.blocksTotal), bytes: Number(ev.progress.bytes) });
-    else if (ev.event === 'summary') {
-      const s = ev.summary;
-      return { startBlock: s.startBlock, endBlock: s.endBlock, blocks: s.blocks, bytes: Number(s.bytes), digest: s.digest, durationMs: Number(s.durationMs), imported: s.imported, skipped: s.skipped, head: s.head };
-    }
-  }
-  throw new UserError('the node ended the import without a summary');
-}
-
-async function importOffline(dataDir: string, chainPath: string | undefined, source: ArchiveSource, progress: ProgressReporter): Promise<ImportResult> {
-  // The chain stack (EVM, trie, LevelDB) loads only for offline work: an online import is a gRPC client.
-  const [{ openOfflineChain }, { importArchive }] = await Promise.all([import('../node/offline.js'), import('../archive/import.js')]);
-  const { chain, close } = await openOfflineChain(dataDir, { ...(chainPath ? { genesisPath: chainPath } : {}), create: chainPath !== undefined });
-  try {
-    const s = await importArchive(chain, source.open(), {
-      onHeader: (h) => progress.start(Number(BigInt(h.endBlock) - BigInt(h.startBlock) + 1n)),
-      onProgress: (p) => progress.update({ done: Number(p.imported + p.skipped), total: Number(p.blocksTotal), bytes: p.bytesRead }),
-    });
-    return {
-      startBlock: s.startBlock.toString(),
-      endBlock: s.endBlock.toString(),
-      blocks: (s.imported + s.skipped).toString(),
-      bytes: s.bytes,
-      digest: s.digest,
-      durationMs: s.durationMs,
-      imported: s.imported.toString(),
-      skipped: s.skipped.toString(),
-      head: s.head.toString(),
-    };
-  } finally {
-    await close();
-  }
 }

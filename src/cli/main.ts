@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../node/version.js';
+import { VERSION } from '../util/version.js';
 import { UserError } from '../util/errors.js';
 
 /**

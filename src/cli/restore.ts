@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
-import { restoreSnapshot } from '../snapshot/restore.js';
+import { restoreSnapshot } from '../backup/restore.js';
 import { openArchiveSource } from './archive-io.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 

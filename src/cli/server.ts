@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
 import { BasaltNode, type HostPort } from '../node/node.js';
-import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/client.js';
+import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 

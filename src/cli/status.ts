@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_GRPC_ADDRESS, fetchStatus } from '../rpc/grpc/client.js';
+import { DEFAULT_GRPC_ADDRESS, RemoteBackupService } from '../rpc/grpc/backup-client.js';
 import { parseHostPortString } from './options.js';
 
 export function statusCommand(): Command {
@@ -8,33 +8,34 @@ export function statusCommand(): Command {
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--json', 'print JSON', false)
     .action(async (opts: { grpcAddress: string; json: boolean }) => {
-      const s = await fetchStatus(opts.grpcAddress);
+      const s = await new RemoteBackupService(opts.grpcAddress).status();
+      const node = s.node ?? { validatorAddress: '', nodeId: '', sealing: false, clientVersion: '' };
       if (opts.json) {
         const out = {
           chainId: Number(s.chainId),
           genesisHash: s.genesisHash,
-          number: Number(s.number),
-          hash: s.hash,
-          stateRoot: s.stateRoot,
-          timestamp: Number(s.timestamp),
-          validatorAddress: s.validatorAddress,
-          nodeId: s.nodeId,
-          sealing: s.sealing,
-          clientVersion: s.clientVersion,
+          number: Number(s.head.number),
+          hash: s.head.hash,
+          stateRoot: s.head.stateRoot,
+          timestamp: Number(s.head.timestamp),
+          validatorAddress: node.validatorAddress,
+          nodeId: node.nodeId,
+          sealing: node.sealing,
+          clientVersion: node.clientVersion,
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
         return;
       }
       const rows: [string, string][] = [
-        ['Chain ID', s.chainId],
+        ['Chain ID', s.chainId.toString()],
         ['Genesis', s.genesisHash],
-        ['Head', `#${s.number} ${s.hash}`],
-        ['State root', s.stateRoot],
-        ['Head time', new Date(Number(s.timestamp) * 1000).toISOString()],
-        ['Validator', s.validatorAddress],
-        ['Node ID', s.nodeId],
-        ['Sealing', s.sealing ? 'yes' : 'no'],
-        ['Client', s.clientVersion],
+        ['Head', `#${s.head.number} ${s.head.hash}`],
+        ['State root', s.head.stateRoot],
+        ['Head time', new Date(Number(s.head.timestamp) * 1000).toISOString()],
+        ['Validator', node.validatorAddress],
+        ['Node ID', node.nodeId],
+        ['Sealing', node.sealing ? 'yes' : 'no'],
+        ['Client', node.clientVersion],
       ];
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n');
     });

@@ -6,8 +6,11 @@ import type { BlockHeader } from '@ethereumjs/block';
  */
 export interface ConsensusEngine {
   readonly name: string;
-  /** Verify consensus rules of `header` against its parent; throws BlockVerificationError. */
-  verifyHeader(header: BlockHeader, parent: BlockHeader): void;
+  /**
+   * Verify consensus rules of `header` against its parent; throws BlockVerificationError.
+   * `nowSeconds` is the clock that bounds future timestamps (a file checked offline passes a far future).
+   */
+  verifyHeader(header: BlockHeader, parent: BlockHeader, opts?: { nowSeconds?: bigint }): void;
   /** Validators that may seal the block after `parent`. */
   validatorsAfter(parent: BlockHeader): Uint8Array[];
 }

@@ -92,7 +92,7 @@ function promptHidden(input: NodeJS.ReadStream, output: NodeJS.WriteStream, ques
     const onExit = () => input.setRawMode(wasRaw);
     const cancel = () => {
       restore();
-      reject(new UserError('cancelled', 130));
+      reject(new UserError('cancelled', { code: 'CANCELLED' }));
     };
     const onEnd = () => cancel();
     const onData = (chunk: string) => {

@@ -6,14 +6,15 @@ import { IbftSealer } from '../consensus/ibft/sealer.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { initSecrets, LIBP2P_KEY_PATH, loadNodeKeys, VALIDATOR_KEY_PATH, type NodeKeys } from '../keys/keyfile.js';
+import { LocalBackupService } from '../backup/local.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
 import { ethMethods } from '../rpc/jsonrpc/methods.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
-import { dataDirLayout, ensureDataDir } from './data-dir.js';
-import { openNodeDatabases, type NodeDatabases } from './storage.js';
-import { CLIENT_VERSION } from './version.js';
+import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
+import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
+import { CLIENT_VERSION } from '../util/version.js';
 import { secp256k1Backend } from '../util/native-secp256k1.js';
 
 export interface HostPort {
@@ -80,7 +81,7 @@ export class BasaltNode {
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
       }
       if (opts.grpcAddress) {
-        node.operator = new OperatorServer(node, log);
+        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log);
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (opts.seal) {
@@ -96,20 +97,9 @@ export class BasaltNode {
     return node;
   }
 
-  status() {
-    const head = this.chain.head;
-    return {
-      chainId: this.chain.chainId.toString(),
-      genesisHash: bytesToHex(this.chain.genesisHash),
-      number: head.number.toString(),
-      hash: bytesToHex(head.hash),
-      stateRoot: bytesToHex(head.header.stateRoot),
-      timestamp: head.header.timestamp.toString(),
-      validatorAddress: this.validatorAddress,
-      nodeId: this.nodeId,
-      sealing: this.sealer !== undefined,
-      clientVersion: CLIENT_VERSION,
-    };
+  /** What the node adds to its chain's status (the operator API's Status). */
+  nodeStatus() {
+    return { validatorAddress: this.validatorAddress, nodeId: this.nodeId, sealing: this.sealer !== undefined, clientVersion: CLIENT_VERSION };
   }
 
   /** Graceful shutdown; safe to call more than once. */

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
+import { LocalBackupService } from '../backup/local.js';
 import { Chain } from '../chain/chain.js';
 import { parseGenesisFile, readGenesisFile, type GenesisFile } from '../chain/chain-config.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
-import { CHAIN_CONFIG_KEY } from '../storage/schema.js';
+import { readChainConfigJson } from '../storage/block-store.js';
+import { dataDirLayout } from '../storage/data-dir.js';
+import { openNodeDatabases } from '../storage/node-databases.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { dataDirLayout } from './data-dir.js';
-import { openNodeDatabases } from './storage.js';
 
 export interface OfflineChain {
   chain: Chain;
@@ -14,31 +15,34 @@ export interface OfflineChain {
 }
 
 /**
- * Open a data dir's chain in this process, for offline export/import when no node runs on it. The
- * LevelDB locks decide: if a node holds the dir, this fails and the operator is told to go through
- * that node's gRPC API instead. The genesis is the one stored in the data dir unless `genesisPath`
- * is given (which must then match it).
+ * Open a data dir's chain in this process, for offline export/import/snapshot when no node runs on
+ * it. The LevelDB locks decide: if a node holds the dir, this fails and the operator is told to go
+ * through that node's gRPC API instead. The genesis is the one stored in the data dir unless
+ * `genesisPath` is given (which must then match it).
  */
 export async function openOfflineChain(dataDir: string, opts: { genesisPath?: string; create?: boolean; logger?: Logger } = {}): Promise<OfflineChain> {
   const layout = dataDirLayout(dataDir);
   if (!opts.create && !existsSync(layout.blockchain)) {
-    throw new UserError(`${layout.root} is not a Basalt data dir (no blockchain/ database)`);
+    throw new UserError(`${layout.root} is not a Basalt data dir (no blockchain/ database)`, { code: 'NOT_FOUND' });
   }
   let dbs;
   try {
     dbs = await openNodeDatabases(layout);
   } catch (err) {
-    if (err instanceof UserError && /locked by another running node/.test(err.message)) {
-      throw new UserError(`${err.message.replace(/; stop that node.*$/, '')}; drop --data-dir to go through the running node's gRPC API (--grpc-address)`);
+    if (err instanceof UserError && err.code === 'LOCKED') {
+      throw new UserError(`data dir ${layout.root} is locked by another running node; drop --data-dir to go through the running node's gRPC API (--grpc-address)`, {
+        code: 'LOCKED',
+        cause: err,
+      });
     }
     throw err;
   }
   try {
     let genesis: GenesisFile | undefined = opts.genesisPath ? readGenesisFile(opts.genesisPath) : undefined;
     if (!genesis) {
-      const stored = await dbs.blockchain.get(CHAIN_CONFIG_KEY);
-      if (stored === undefined) throw new UserError(`${layout.root} has no chain yet: pass --chain genesis.json`);
-      genesis = parseGenesisFile(new TextDecoder().decode(stored), `${layout.blockchain} (stored genesis)`);
+      const stored = await readChainConfigJson(dbs.blockchain);
+      if (stored === undefined) throw new UserError(`${layout.root} has no chain yet: pass --chain genesis.json`, { code: 'FAILED_PRECONDITION' });
+      genesis = parseGenesisFile(stored, `${layout.blockchain} (stored genesis)`);
     }
     const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine(), ...(opts.logger ? { logger: opts.logger } : {}) });
     return {
@@ -52,4 +56,10 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
     await dbs.close();
     throw err;
   }
+}
+
+/** The backup service over a data dir opened offline; close it when done. */
+export async function openOfflineBackupService(dataDir: string, opts: { genesisPath?: string; create?: boolean } = {}): Promise<{ service: LocalBackupService; close(): Promise<void> }> {
+  const { chain, close } = await openOfflineChain(dataDir, opts);
+  return { service: new LocalBackupService(chain), close };
 }

@@ -1,38 +1,40 @@
-import type { GenesisFile } from '../chain/chain-config.js';
-import type { Compression } from '../archive/compression.js';
-import { ArchiveError } from '../archive/errors.js';
+import { BackupFileError } from '../container/errors.js';
+import { isCompression, type Compression } from '../container/compression.js';
+import { containerKind } from '../container/framing.js';
+import { HEX32, UINT } from '../archive/format.js';
 
 /**
- * Basalt snapshot format, version 1 (spec: docs/snapshot-format.md). Same record framing as the
- * archive format (type | length | payload | crc32), with its own magic:
+ * Basalt snapshot format, version 1 (spec: docs/snapshot-format.md), over the shared container framing
+ * (docs/container-format.md):
  *
- *   snapshot := "BASALTSN" | version (u16) | header | block* | nodes* | code* | trailer
+ *   snapshot := "BASALTSN" | version 1 | header | block* | nodes* | code* | trailer
  */
-export const SNAPSHOT_MAGIC = new TextEncoder().encode('BASALTSN');
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT = containerKind({ magic: 'BASALTSN', version: 1, noun: 'snapshot', title: 'snapshot', usedBy: '`basalt restore`' });
+export const SNAPSHOT_VERSION = SNAPSHOT.version;
 
 export const SnapshotRecord = {
-  Header: 0x01,
-  /** number (8) | hash (32) | rawLength (4) | compressed RLP([block RLP, receipts RLP]) */
+  /** number (8) | hash (32) | rawLength (4) | compressed RLP([block RLP, receipts RLP]) — the archive's block payload. */
   Block: 0x03,
   /** rawLength (4) | compressed sequence of (u32 length | trie node) */
   Nodes: 0x10,
   /** rawLength (4) | compressed sequence of (u32 length | contract code) */
   Code: 0x11,
-  Trailer: 0xff,
 } as const;
 
 /** Raw bytes gathered into one nodes/code record before it is compressed and written. */
 export const ITEMS_RECORD_BYTES = 1024 * 1024;
 export const MAX_ITEMS_RAW_BYTES = 4 * 1024 * 1024;
+/** A block with its receipts: the archive's block limit plus room for receipts. */
+export const MAX_BLOCK_WITH_RECEIPTS_BYTES = 64 * 1024 * 1024;
+export const MAX_SNAPSHOT_RECORD_BYTES = 44 + MAX_BLOCK_WITH_RECEIPTS_BYTES + 1024 * 1024;
 
 export interface SnapshotHeader {
   format: 'basalt-snapshot';
   version: number;
   chainId: string;
   genesisHash: string;
-  /** The genesis file the chain was created with: restore needs nothing else. */
-  genesis: GenesisFile;
+  /** The genesis file the chain was created with, as JSON (a restore parses and checks it). */
+  genesis: object;
   head: { number: string; hash: string; stateRoot: string };
   compression: Compression;
   createdAt: string;
@@ -47,46 +49,35 @@ export interface SnapshotTrailer {
   digest: string;
 }
 
-export function preamble(): Uint8Array {
-  const out = new Uint8Array(SNAPSHOT_MAGIC.length + 2);
-  out.set(SNAPSHOT_MAGIC);
-  new DataView(out.buffer).setUint16(SNAPSHOT_MAGIC.length, SNAPSHOT_VERSION);
-  return out;
+export function decodeSnapshotHeader(h: Record<string, unknown>): SnapshotHeader {
+  const head = h.head as Record<string, unknown> | undefined;
+  const hex32 = (v: unknown) => typeof v === 'string' && HEX32.test(v);
+  const uint = (v: unknown) => typeof v === 'string' && UINT.test(v);
+  if (h.format !== 'basalt-snapshot' || h.version !== SNAPSHOT_VERSION) throw new BackupFileError('snapshot header has an unknown format or version');
+  if (!uint(h.chainId) || !hex32(h.genesisHash)) throw new BackupFileError('snapshot header chain fields are malformed');
+  if (typeof head !== 'object' || head === null || !uint(head.number) || !hex32(head.hash) || !hex32(head.stateRoot)) {
+    throw new BackupFileError('snapshot header head fields are malformed');
+  }
+  if (typeof h.compression !== 'string' || !isCompression(h.compression)) throw new BackupFileError('snapshot header compression is unknown');
+  if (typeof h.genesis !== 'object' || h.genesis === null || Array.isArray(h.genesis)) throw new BackupFileError('snapshot header has no genesis');
+  return {
+    format: 'basalt-snapshot',
+    version: SNAPSHOT_VERSION,
+    chainId: h.chainId as string,
+    genesisHash: h.genesisHash as string,
+    genesis: h.genesis,
+    head: { number: head.number as string, hash: head.hash as string, stateRoot: head.stateRoot as string },
+    compression: h.compression,
+    createdAt: typeof h.createdAt === 'string' ? h.createdAt : '',
+    clientVersion: typeof h.clientVersion === 'string' ? h.clientVersion : '',
+  };
 }
 
-export function checkPreamble(b: Uint8Array): void {
-  if (b.length < SNAPSHOT_MAGIC.length + 2 || SNAPSHOT_MAGIC.some((c, i) => b[i] !== c)) {
-    const isArchive = new TextDecoder().decode(b.subarray(0, 8)) === 'BASALTAR';
-    throw new ArchiveError(isArchive ? 'this is a block archive, not a snapshot: use `basalt import`' : 'not a Basalt snapshot (bad magic bytes)');
-  }
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint16(SNAPSHOT_MAGIC.length);
-  if (v !== SNAPSHOT_VERSION) throw new ArchiveError(`snapshot format version ${v} is not supported (this Basalt reads ${SNAPSHOT_VERSION}): upgrade Basalt`);
-}
-
-/** Pack items as (u32 length | bytes)*. */
-export function packItems(items: Uint8Array[]): Uint8Array {
-  const size = items.reduce((n, i) => n + 4 + i.length, 0);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const i of items) {
-    view.setUint32(off, i.length);
-    out.set(i, off + 4);
-    off += 4 + i.length;
-  }
-  return out;
-}
-
-export function unpackItems(b: Uint8Array): Uint8Array[] {
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const out: Uint8Array[] = [];
-  let off = 0;
-  while (off < b.length) {
-    if (off + 4 > b.length) throw new ArchiveError('snapshot item list is truncated');
-    const len = view.getUint32(off);
-    if (off + 4 + len > b.length) throw new ArchiveError('snapshot item overruns its record');
-    out.push(b.subarray(off + 4, off + 4 + len));
-    off += 4 + len;
-  }
-  return out;
+export function decodeSnapshotTrailer(t: Record<string, unknown>): SnapshotTrailer {
+  const field = (k: keyof SnapshotTrailer): string => {
+    const v = t[k];
+    if (typeof v !== 'string') throw new BackupFileError('snapshot trailer is malformed');
+    return v;
+  };
+  return { blockCount: field('blockCount'), nodeCount: field('nodeCount'), codeCount: field('codeCount'), lastBlockHash: field('lastBlockHash'), digest: field('digest') };
 }

@@ -1,10 +1,15 @@
+import { concatBytes } from '@ethereumjs/util';
+
 /**
- * The LevelDB schema of Basalt's `blockchain/` database: every key prefix, in one place, with the
- * functions that build the keys. Modelled on go-ethereum's core/rawdb/schema.go.
+ * The LevelDB schemas of both Basalt databases, `blockchain/` and `trie/`: every key prefix, in one
+ * place, with the functions that build the keys. Modelled on go-ethereum's core/rawdb/schema.go.
+ * The accessors over them are block-store.ts (blockchain/) and trie-node-store.ts (trie/).
  *
  * Numbers are 8-byte big-endian so that keys of one prefix sort by block number.
  * Values are RLP unless noted.
  */
+
+// ---- blockchain/ ----
 
 /** Key of the hash of the canonical head block (32 bytes). Written last in every block's batch. */
 export const HEAD_BLOCK_KEY = bytes('LastBlock');
@@ -22,23 +27,35 @@ const HASH_TO_NUMBER_PREFIX = bytes('H'); // H + hash -> num (8 bytes)
 const CANONICAL_PREFIX = bytes('c'); // c + num -> canonical hash
 const TX_LOOKUP_PREFIX = bytes('l'); // l + tx hash -> num (8 bytes) + index (4 bytes)
 
+// ---- trie/ ----
+// A trie node is stored under its 32-byte keccak256 hash, unprefixed (the trie library's own layout).
+const CODE_PREFIX = bytes('c'); // c + code hash -> contract code (ethereumjs' MerkleStateManager layout)
+
+export function trieNodeKey(nodeHash: Uint8Array): Uint8Array {
+  return nodeHash;
+}
+export function codeKey(codeHash: Uint8Array): Uint8Array {
+  return concatBytes(CODE_PREFIX, codeHash);
+}
+
+// ---- blockchain/ keys ----
 export function headerKey(num: bigint, hash: Uint8Array): Uint8Array {
-  return concat(HEADER_PREFIX, encodeBlockNumber(num), hash);
+  return concatBytes(HEADER_PREFIX, encodeBlockNumber(num), hash);
 }
 export function bodyKey(num: bigint, hash: Uint8Array): Uint8Array {
-  return concat(BODY_PREFIX, encodeBlockNumber(num), hash);
+  return concatBytes(BODY_PREFIX, encodeBlockNumber(num), hash);
 }
 export function receiptsKey(num: bigint, hash: Uint8Array): Uint8Array {
-  return concat(RECEIPTS_PREFIX, encodeBlockNumber(num), hash);
+  return concatBytes(RECEIPTS_PREFIX, encodeBlockNumber(num), hash);
 }
 export function hashToNumberKey(hash: Uint8Array): Uint8Array {
-  return concat(HASH_TO_NUMBER_PREFIX, hash);
+  return concatBytes(HASH_TO_NUMBER_PREFIX, hash);
 }
 export function canonicalHashKey(num: bigint): Uint8Array {
-  return concat(CANONICAL_PREFIX, encodeBlockNumber(num));
+  return concatBytes(CANONICAL_PREFIX, encodeBlockNumber(num));
 }
 export function txLookupKey(txHash: Uint8Array): Uint8Array {
-  return concat(TX_LOOKUP_PREFIX, txHash);
+  return concatBytes(TX_LOOKUP_PREFIX, txHash);
 }
 
 export function encodeBlockNumber(num: bigint): Uint8Array {
@@ -71,13 +88,4 @@ export function decodeTxLookup(b: Uint8Array): TxLookup {
 
 function bytes(s: string): Uint8Array {
   return new TextEncoder().encode(s);
-}
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

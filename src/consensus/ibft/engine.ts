@@ -7,8 +7,8 @@ import { verifyIbftHeader } from './verify.js';
 export class IbftEngine implements ConsensusEngine {
   readonly name = 'ibft';
 
-  verifyHeader(header: BlockHeader, parent: BlockHeader): void {
-    verifyIbftHeader(header, parent);
+  verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint } = {}): void {
+    verifyIbftHeader(header, parent, opts.nowSeconds);
   }
 
   validatorsAfter(parent: BlockHeader): Uint8Array[] {

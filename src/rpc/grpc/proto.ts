@@ -1,11 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './generated/operator.js';
+import type { OperatorClient } from './generated/basalt/operator/v1/Operator.js';
 
 /** The repo's proto/ folder (src/rpc/grpc or dist/rpc/grpc -> ../../../proto). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
 export const OPERATOR_PROTO = 'basalt/operator/v1/operator.proto';
 
+/** Must match the flags of `npm run proto`, which generates ./generated from the same .proto. */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
   longs: String,
@@ -15,30 +18,18 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
-interface OperatorPackage {
-  basalt: { operator: { v1: { Operator: grpc.ServiceClientConstructor } } };
-}
+let cached: ProtoGrpcType['basalt']['operator']['v1']['Operator'] | undefined;
 
-let cached: grpc.ServiceClientConstructor | undefined;
-
-/** The Operator service definition, loaded from our own .proto (as any operator tool would). */
-export function operatorService(): grpc.ServiceClientConstructor {
+/** The Operator service, loaded from our own .proto (as any operator tool would), typed by the generated code. */
+export function operatorService(): ProtoGrpcType['basalt']['operator']['v1']['Operator'] {
   if (!cached) {
-    const def = protoLoader.loadSync(OPERATOR_PROTO, LOADER_OPTIONS);
-    cached = (grpc.loadPackageDefinition(def) as unknown as OperatorPackage).basalt.operator.v1.Operator;
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(OPERATOR_PROTO, LOADER_OPTIONS)) as unknown as ProtoGrpcType;
+    cached = pkg.basalt.operator.v1.Operator;
   }
   return cached;
 }
 
-export interface StatusResponse {
-  chainId: string;
-  genesisHash: string;
-  number: string;
-  hash: string;
-  stateRoot: string;
-  timestamp: string;
-  validatorAddress: string;
-  nodeId: string;
-  sealing: boolean;
-  clientVersion: string;
+export function operatorClient(address: string): OperatorClient {
+  const Client = operatorService();
+  return new Client(address, grpc.credentials.createInsecure());
 }

@@ -1,5 +1,5 @@
 import { bigIntToHex } from '@ethereumjs/util';
-import { CLIENT_VERSION } from '../../node/version.js';
+import { CLIENT_VERSION } from '../../util/version.js';
 import type { RpcContext, RpcMethods } from './methods/context.js';
 import { blockMethods } from './methods/eth-blocks.js';
 import { feeMethods } from './methods/eth-fees.js';

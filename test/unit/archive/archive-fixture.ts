@@ -1,6 +1,6 @@
 import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
-import { exportChain } from '../../../src/archive/export.js';
-import type { Compression } from '../../../src/archive/compression.js';
+import { exportChain } from '../../../src/backup/export.js';
+import type { Compression } from '../../../src/container/compression.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 

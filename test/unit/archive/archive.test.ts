@@ -1,10 +1,10 @@
 import { bytesToHex } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportChain } from '../../../src/archive/export.js';
-import { importArchive } from '../../../src/archive/import.js';
+import { exportChain } from '../../../src/backup/export.js';
+import { importArchive } from '../../../src/backup/import.js';
 import { readArchive } from '../../../src/archive/reader.js';
-import { inspectArchive, verifyArchive } from '../../../src/archive/verify.js';
-import { ArchiveError } from '../../../src/archive/errors.js';
+import { inspectArchive, verifyArchive } from '../../../src/backup/verify-archive.js';
+import { BackupFileError } from '../../../src/container/errors.js';
 import { openTestChain, type TestChain } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks, chunked, exportBytes } from './archive-fixture.js';
 
@@ -178,13 +178,13 @@ describe('archive reader', () => {
       yield bytes.subarray(0, bytes.length - 200);
       for (;;) yield new Uint8Array(4096).fill(0xab);
     }
-    await expect((async () => { for await (const ev of readArchive(endless())) void ev; })()).rejects.toThrow(ArchiveError);
+    await expect((async () => { for await (const ev of readArchive(endless())) void ev; })()).rejects.toThrow(BackupFileError);
   });
 });
 
 describe('block RLP from stored parts', () => {
   it('equals the canonical serialization for legacy and typed transactions', async () => {
-    const { blockRlpFromStored } = await import('../../../src/archive/block-codec.js');
+    const { blockRlpFromStored } = await import('../../../src/storage/block-store.js');
     for (let n = 1n; n <= BigInt(BLOCKS); n++) {
       const hash = (await source.chain.store.canonicalHash(n))!;
       const block = (await source.chain.blockByNumber(n))!;

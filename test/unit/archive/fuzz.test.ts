@@ -1,21 +1,27 @@
 import { gzipSync } from 'node:zlib';
 import { bytesToHex } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decompressRecord, zstdOutputBound } from '../../../src/archive/compression.js';
-import { ArchiveError } from '../../../src/archive/errors.js';
-import { encodeBlockRecord } from '../../../src/archive/block-codec.js';
-import { importArchive } from '../../../src/archive/import.js';
+import { decompressRecord, zstdOutputBound } from '../../../src/container/compression.js';
+import { BackupFileError } from '../../../src/container/errors.js';
+import { encodeBlockRecord } from '../../../src/backup/block-records.js';
+import { importArchive } from '../../../src/backup/import.js';
 import { ArchiveWriter } from '../../../src/archive/writer.js';
 import { FORMAT_VERSION, type ArchiveHeader } from '../../../src/archive/format.js';
 import { headerWithExtraData } from '../../../src/chain/block-util.js';
 import { blockWithHeader } from '../../../src/chain/block-util.js';
 import { openTestChain, type TestChain } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks, chunked, exportBytes } from './archive-fixture.js';
+import { restoreSnapshot } from '../../../src/backup/restore.js';
+import { createSnapshot } from '../../../src/backup/snapshot.js';
+import type { Chain } from '../../../src/chain/chain.js';
+import { tempDir } from '../../helpers/cli.js';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * The importer against hostile input: random bit flips, truncations, splices of two archives, a
  * decompression bomb and forged blocks. Whatever the input, an import either succeeds in full or
- * fails with an ArchiveError (one line for the operator), and the target chain only ever holds
+ * fails with an BackupFileError (one line for the operator), and the target chain only ever holds
  * blocks of the real chain.
  */
 const ROUNDS = Number(process.env.BASALT_FUZZ_ROUNDS ?? 60);
@@ -57,7 +63,7 @@ async function expectRefusedOrComplete(bytes: Uint8Array, label: string): Promis
   } catch (e) {
     err = e;
   }
-  if (err !== undefined) expect(err, `${label}: ${String(err)}`).toBeInstanceOf(ArchiveError);
+  if (err !== undefined) expect(err, `${label}: ${String(err)}`).toBeInstanceOf(BackupFileError);
   await expectOnlyCanonical(label);
 }
 
@@ -67,6 +73,51 @@ async function expectOnlyCanonical(label: string): Promise<void> {
     expect(bytesToHex((await target.chain.store.canonicalHash(n))!), `${label}: block ${n}`).toBe(canonical.get(n));
   }
 }
+
+/** Restore into a fresh dir: refused with a BackupFileError leaving nothing behind, or the real head. */
+async function expectSnapshotRefusedOrExact(bytes: Uint8Array, label: string): Promise<void> {
+  const parent = tempDir();
+  const dataDir = join(parent, 'restored');
+  try {
+    const s = await restoreSnapshot(chunked(bytes, 1000), { dataDir });
+    expect(s.headHash, label).toBe(canonical.get(6n));
+  } catch (e) {
+    expect(e, `${label}: ${String(e)}`).toBeInstanceOf(BackupFileError);
+    expect(readdirSync(parent), `${label}: left behind`).toEqual([]);
+  }
+}
+
+describe('snapshot fuzzing (readSnapshot and restore)', () => {
+  let snapshot: Uint8Array;
+  let forkSnapshot: Uint8Array;
+  beforeAll(async () => {
+    snapshot = await snapshotBytes(source.chain);
+    forkSnapshot = await snapshotBytes(fork.chain);
+  });
+
+  it(`refuses ${ROUNDS / 2} random bit flips`, async () => {
+    const r = rng(11);
+    for (let i = 0; i < ROUNDS / 2; i++) {
+      const bytes = Uint8Array.from(snapshot);
+      const pos = r(bytes.length);
+      bytes[pos]! ^= 1 << r(8);
+      const parent = tempDir();
+      await expect(restoreSnapshot(chunked(bytes, 1000), { dataDir: join(parent, 'r') }), `flip at ${pos}`).rejects.toBeInstanceOf(BackupFileError);
+      expect(readdirSync(parent)).toEqual([]);
+    }
+  });
+
+  it(`refuses ${ROUNDS / 2} random truncations, and refuses or restores exactly ${ROUNDS / 2} splices`, async () => {
+    const r = rng(12);
+    for (let i = 0; i < ROUNDS / 2; i++) {
+      const len = r(snapshot.length);
+      await expectSnapshotRefusedOrExact(snapshot.subarray(0, len), `cut at ${len}`);
+      const a = r(snapshot.length);
+      const b = r(forkSnapshot.length);
+      await expectSnapshotRefusedOrExact(Buffer.concat([snapshot.subarray(0, a), forkSnapshot.subarray(b)]), `splice ${a}/${b}`);
+    }
+  });
+});
 
 describe('archive fuzzing', () => {
   it(`survives ${ROUNDS} random bit flips`, async () => {
@@ -80,7 +131,7 @@ describe('archive fuzzing', () => {
         await importArchive(target.chain, chunked(bytes, 1000));
       } catch (e) {
         threw = true;
-        expect(e, `flip at ${pos}`).toBeInstanceOf(ArchiveError);
+        expect(e, `flip at ${pos}`).toBeInstanceOf(BackupFileError);
       }
       // CRC32 catches every single-bit error, and the digest every one the CRC misses: never accepted.
       expect(threw, `flip at byte ${pos} was accepted`).toBe(true);
@@ -92,7 +143,7 @@ describe('archive fuzzing', () => {
     const r = rng(2);
     for (let i = 0; i < ROUNDS; i++) {
       const len = r(archive.length);
-      await expect(importArchive(target.chain, chunked(archive.subarray(0, len), 500)), `cut at ${len}`).rejects.toBeInstanceOf(ArchiveError);
+      await expect(importArchive(target.chain, chunked(archive.subarray(0, len), 500)), `cut at ${len}`).rejects.toBeInstanceOf(BackupFileError);
     }
     // and the complete archive still imports after all that
     await importArchive(target.chain, chunked(archive));
@@ -147,7 +198,7 @@ describe('hostile records', () => {
 
   it('refuses a gzip bomb at its stated size', async () => {
     const bomb = gzipSync(new Uint8Array(64 * 1024 * 1024));
-    await expect(decompressRecord(bomb, 'gzip', 1000)).rejects.toThrow(ArchiveError);
+    await expect(decompressRecord(bomb, 'gzip', 1000)).rejects.toThrow(BackupFileError);
   });
 
   it('refuses trailing frames and malformed zstd', async () => {
@@ -175,3 +226,13 @@ describe('hostile records', () => {
     }
   });
 });
+
+async function snapshotBytes(chain: Chain): Promise<Uint8Array> {
+  const snap = await createSnapshot(chain, { compression: 'zstd' });
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const r = await snap.chunks.next();
+    if (r.done) return Buffer.concat(parts);
+    parts.push(r.value);
+  }
+}

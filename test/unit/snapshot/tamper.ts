@@ -1,43 +1,36 @@
-import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
-import { compressRecord, decompressRecord } from '../../../src/archive/compression.js';
-import { encodeJson, encodeRecord } from '../../../src/archive/format.js';
-import { packItems, SnapshotRecord, unpackItems } from '../../../src/snapshot/format.js';
+import { readSnapshot } from '../../../src/snapshot/reader.js';
+import { SnapshotWriter } from '../../../src/snapshot/writer.js';
 
-/** Parse a snapshot's records, flip a byte in the last node of the first nodes record, and re-frame it. */
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/**
+ * Read a snapshot with the real reader, flip a bit in the last node of the first nodes record, and
+ * write it again with the real writer: a well-formed file (checksums, digest, counts all valid) whose
+ * state holds one node that does not hash to what references it.
+ */
 export async function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint8Array> {
-  const view = new DataView(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength);
-  const out: Uint8Array[] = [snapshot.subarray(0, 10)];
-  let off = 10;
+  const parts: Uint8Array[] = [];
+  let writer: SnapshotWriter | undefined;
   let altered = false;
-  let trailer: Record<string, string> | undefined;
-  while (off < snapshot.length) {
-    const type = snapshot[off]!;
-    const len = view.getUint32(off + 1);
-    const payload = snapshot.subarray(off + 5, off + 5 + len);
-    if (crc32(snapshot.subarray(off, off + 5 + len)) !== view.getUint32(off + 5 + len)) throw new Error('bad input');
-    off += 9 + len;
-    if (type === SnapshotRecord.Trailer) {
-      trailer = JSON.parse(Buffer.from(payload).toString()) as Record<string, string>;
-      break;
+  for await (const ev of readSnapshot(once(snapshot))) {
+    if (ev.kind === 'header') {
+      writer = new SnapshotWriter(ev.header);
+      parts.push(writer.start());
+    } else if (ev.kind === 'block') {
+      parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
+    } else if (ev.kind === 'nodes' || ev.kind === 'code') {
+      const items = ev.items.map((i) => Uint8Array.from(i));
+      if (ev.kind === 'nodes' && !altered) {
+        const last = items[items.length - 1]!;
+        last[last.length - 1]! ^= 0x01;
+        altered = true;
+      }
+      parts.push(await writer!.items(ev.kind, items));
+    } else {
+      parts.push(writer!.finish().bytes);
     }
-    if (type === SnapshotRecord.Nodes && !altered) {
-      const rawLength = new DataView(payload.buffer, payload.byteOffset).getUint32(0);
-      const items = unpackItems(await decompressRecord(payload.subarray(4), 'zstd', rawLength)).map((i) => Uint8Array.from(i));
-      const last = items[items.length - 1]!;
-      last[last.length - 1]! ^= 0x01;
-      const raw = packItems(items);
-      const data = await compressRecord(raw, 'zstd');
-      const p = new Uint8Array(4 + data.length);
-      new DataView(p.buffer).setUint32(0, raw.length);
-      p.set(data, 4);
-      out.push(encodeRecord(type, p));
-      altered = true;
-      continue;
-    }
-    out.push(encodeRecord(type, payload));
   }
-  const body = Buffer.concat(out);
-  const digest = `0x${createHash('sha256').update(body).digest('hex')}`;
-  return Buffer.concat([body, encodeRecord(SnapshotRecord.Trailer, encodeJson({ ...trailer!, digest }))]);
+  return Buffer.concat(parts);
 }

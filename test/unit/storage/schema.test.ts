@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as schema from '../../../src/storage/schema.js';
-import { decodeReceipts, encodeReceipts, type StoredReceipt } from '../../../src/chain/receipts.js';
+import { decodeReceipts, encodeReceipts, type StoredReceipt } from '../../../src/storage/receipts.js';
 
 describe('storage schema', () => {
   it('encodes block numbers big-endian so keys sort by number', () => {

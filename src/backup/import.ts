@@ -1,33 +1,32 @@
+import type { Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
-import type { Chain } from '../chain/chain.js';
+import type { ArchiveHeader } from '../archive/format.js';
+import { readArchive } from '../archive/reader.js';
+import type { ImportOutcome } from '../chain/chain.js';
 import { BlockVerificationError } from '../consensus/errors.js';
-import { decodeBlockRecord } from './block-codec.js';
-import { ArchiveError } from './errors.js';
-import type { ArchiveHeader } from './format.js';
-import { readArchive } from './reader.js';
+import { BackupFileError } from '../container/errors.js';
+import { decodeBlockRecord } from './block-records.js';
+import type { ExportStarted, ImportProgress, ImportSummary } from './types.js';
 
-export interface ImportProgress {
-  block: bigint;
-  imported: bigint;
-  skipped: bigint;
-  blocksTotal: bigint;
-  bytesRead: number;
-}
-
-export interface ImportSummary {
-  startBlock: bigint;
-  endBlock: bigint;
-  imported: bigint;
-  skipped: bigint;
-  bytes: number;
-  digest: string;
-  durationMs: number;
-  head: bigint;
+/** What an import writes to: a chain that verifies and commits blocks one at a time (Chain). */
+export interface ImportTarget {
+  readonly chainId: bigint;
+  readonly genesisHash: Uint8Array;
+  readonly common: Common;
+  readonly head: { number: bigint };
+  canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
+  importBlock(block: Block): Promise<ImportOutcome>;
 }
 
 export interface ImportOptions {
   onHeader?: (h: ArchiveHeader) => void;
   onProgress?: (p: ImportProgress) => void;
+}
+
+/** The facts of an archive's header, as the backup service reports them. */
+export function archiveStarted(h: ArchiveHeader): ExportStarted {
+  return { chainId: BigInt(h.chainId), genesisHash: h.genesisHash, startBlock: BigInt(h.startBlock), endBlock: BigInt(h.endBlock), compression: h.compression };
 }
 
 /**
@@ -37,7 +36,7 @@ export interface ImportOptions {
  * resumes by running it again. The first bad block or record stops the import; everything before it
  * is kept (each was verified), nothing after it is written.
  */
-export async function importArchive(chain: Chain, source: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
+export async function importArchive(chain: ImportTarget, source: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
   const began = Date.now();
   let header: ArchiveHeader | undefined;
   let imported = 0n;
@@ -49,8 +48,9 @@ export async function importArchive(chain: Chain, source: AsyncIterable<Uint8Arr
       checkSameChain(chain, header);
       const start = BigInt(header.startBlock);
       if (start > chain.head.number + 1n) {
-        throw new ArchiveError(
+        throw new BackupFileError(
           `archive starts at block ${start}, but this chain's head is ${chain.head.number}: import blocks ${chain.head.number + 1n}-${start - 1n} first`,
+          { code: 'MISSING_BLOCKS' },
         );
       }
       total = BigInt(header.endBlock) - start + 1n;
@@ -71,7 +71,7 @@ export async function importArchive(chain: Chain, source: AsyncIterable<Uint8Arr
     }
     const { record } = ev;
     if (record.number <= chain.head.number) {
-      const local = await chain.store.canonicalHash(record.number);
+      const local = await chain.canonicalHash(record.number);
       if (local !== undefined && equalsBytes(local, record.hash)) {
         skipped++;
         opts.onProgress?.({ block: record.number, imported, skipped, blocksTotal: total, bytesRead: ev.bytesRead });
@@ -85,20 +85,24 @@ export async function importArchive(chain: Chain, source: AsyncIterable<Uint8Arr
       else skipped++;
     } catch (err) {
       if (err instanceof BlockVerificationError) {
-        throw new ArchiveError(`${err.message}; import stopped there (${imported} blocks imported before it, head is ${chain.head.number})`);
+        throw new BackupFileError(`${err.message}; import stopped there (${imported} blocks imported before it, head is ${chain.head.number})`, {
+          code: 'INVALID_BLOCK',
+          cause: err,
+        });
       }
       throw err;
     }
     opts.onProgress?.({ block: record.number, imported, skipped, blocksTotal: total, bytesRead: ev.bytesRead });
   }
-  throw new ArchiveError('archive ended without a trailer'); // readArchive throws first; kept for the type checker
+  throw new BackupFileError('archive ended without a trailer'); // readArchive throws first; kept for the type checker
 }
 
-function checkSameChain(chain: Chain, h: ArchiveHeader): void {
+function checkSameChain(chain: ImportTarget, h: ArchiveHeader): void {
   const genesis = bytesToHex(chain.genesisHash);
   if (h.chainId !== chain.chainId.toString() || h.genesisHash !== genesis) {
-    throw new ArchiveError(
+    throw new BackupFileError(
       `archive belongs to another chain (chain ID ${h.chainId}, genesis ${h.genesisHash}); this node runs chain ID ${chain.chainId}, genesis ${genesis}`,
+      { code: 'WRONG_CHAIN' },
     );
   }
 }

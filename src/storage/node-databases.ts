@@ -1,4 +1,4 @@
-import { openBytesDB, type BytesDB } from '../storage/open-db.js';
+import { openBytesDB, type BytesDB } from './open-db.js';
 import type { DataDirLayout } from './data-dir.js';
 
 export interface NodeDatabases {

@@ -1,13 +1,33 @@
 import { createBlockFromBytesArray, createBlockHeaderFromRLP, type Block, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
-import { bytesToHex } from '@ethereumjs/util';
-import type { BytesDB } from '../storage/open-db.js';
-import * as schema from '../storage/schema.js';
-import { blockHash } from '../consensus/ibft/hash.js';
+import { bytesToHex, concatBytes } from '@ethereumjs/util';
+import type { BytesDB } from './open-db.js';
+import * as schema from './schema.js';
 import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
+
+/** A canonical block as stored: its hash, its canonical RLP (header, transactions, uncles) and its receipts RLP. */
+export interface StoredBlock {
+  hash: Uint8Array;
+  blockRlp: Uint8Array;
+  receiptsRlp: Uint8Array;
+}
+
+/** What export and snapshot read: the head and canonical blocks as stored bytes, from one consistent view. */
+export interface BlockReader {
+  headHash(): Promise<Uint8Array | undefined>;
+  blockNumber(hash: Uint8Array): Promise<bigint | undefined>;
+  header(num: bigint, hash: Uint8Array): Promise<BlockHeader | undefined>;
+  canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
+  storedBlock(num: bigint): Promise<StoredBlock>;
+}
+
+/** What a restore writes: verified blocks, in order, each as the new head. */
+export interface BlockWriter {
+  writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void>;
+}
 
 /** Decoded blocks kept by each store. */
 const RECENT_BLOCKS = 32;
@@ -99,6 +119,17 @@ export class BlockStore {
     return hash === undefined ? undefined : this.header(num, hash);
   }
 
+  /**
+   * A canonical block's stored bytes, its RLP assembled from the stored header and body without
+   * decoding either. Throws when any part is missing (a damaged database).
+   */
+  async storedBlock(num: bigint): Promise<StoredBlock> {
+    const hash = await this.canonicalHash(num);
+    const [header, body, receiptsRlp] = hash ? await Promise.all([this.headerRLP(num, hash), this.bodyRLP(num, hash), this.receiptsRLP(num, hash)]) : [];
+    if (!hash || !header || !body || !receiptsRlp) throw new Error(`block ${num} is missing from the database`);
+    return { hash, blockRlp: blockRlpFromStored(header, body), receiptsRlp };
+  }
+
   async receiptsRLP(num: bigint, hash: Uint8Array): Promise<Uint8Array | undefined> {
     return this.get(schema.receiptsKey(num, hash));
   }
@@ -118,8 +149,7 @@ export class BlockStore {
    * last, the head pointer. The caller has already flushed the block's trie nodes, so a crash at any
    * point leaves either the old head (with orphan trie nodes) or the new head with all its data.
    */
-  async writeCanonicalBlock(block: Block, receipts: StoredReceipt[]): Promise<void> {
-    const hash = blockHash(block.header);
+  async writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void> {
     const num = block.header.number;
     const batch = this.db.batch();
     batch.put(schema.headerKey(num, hash), block.header.serialize());
@@ -151,4 +181,36 @@ export class BlockStore {
   private headerOpts() {
     return { common: this.common, skipConsensusFormatValidation: true, setHardfork: false } as const;
   }
+}
+
+/** The genesis file a `blockchain/` database was created with (JSON), if any. Needs no chain config to read. */
+export async function readChainConfigJson(db: BytesDB): Promise<string | undefined> {
+  const v = await db.get(schema.CHAIN_CONFIG_KEY);
+  return v === undefined ? undefined : new TextDecoder().decode(v);
+}
+
+/**
+ * The canonical block RLP `[header, transactions, []]` assembled from the stored header RLP and body
+ * (a list of serialized transactions) without decoding either: legacy transactions (RLP lists) are
+ * embedded as they are, typed ones (EIP-2718 bytes) as byte strings.
+ */
+export function blockRlpFromStored(headerRlp: Uint8Array, bodyRlp: Uint8Array): Uint8Array {
+  const txs = RLP.decode(bodyRlp) as Uint8Array[];
+  const txItems = txs.map((t) => (t.length > 0 && t[0]! >= 0xc0 ? t : RLP.encode(t)));
+  return rlpListOf([headerRlp, rlpListOf(txItems), EMPTY_LIST]);
+}
+
+const EMPTY_LIST = Uint8Array.of(0xc0);
+
+/** An RLP list of already-encoded items. */
+function rlpListOf(items: Uint8Array[]): Uint8Array {
+  const len = items.reduce((n, i) => n + i.length, 0);
+  let prefix: Uint8Array;
+  if (len < 56) prefix = Uint8Array.of(0xc0 + len);
+  else {
+    const lenBytes: number[] = [];
+    for (let l = len; l > 0; l = Math.floor(l / 256)) lenBytes.unshift(l % 256);
+    prefix = Uint8Array.of(0xf7 + lenBytes.length, ...lenBytes);
+  }
+  return concatBytes(prefix, ...items);
 }

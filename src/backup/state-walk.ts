@@ -1,16 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
-import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, concatBytes, equalsBytes, utf8ToBytes } from '@ethereumjs/util';
-
-/** Where ethereumjs' MerkleStateManager keeps contract code in the trie database: 'c' ‖ code hash. */
-export const CODE_KEY_PREFIX = utf8ToBytes('c');
-export function codeKey(codeHash: Uint8Array): Uint8Array {
-  return concatBytes(CODE_KEY_PREFIX, codeHash);
-}
-
-export interface StateSource {
-  /** A node by its hash, or code by its code key; undefined if absent. */
-  getRaw(key: Uint8Array): Promise<Uint8Array | undefined>;
-}
+import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { StateReader } from '../storage/trie-node-store.js';
 
 export class MissingStateError extends Error {}
 
@@ -24,7 +14,7 @@ export type StateItem = { kind: 'node'; hash: Uint8Array; data: Uint8Array } | {
  * parent and are not stored) and each distinct code once. Throws MissingStateError if a referenced
  * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow.
  */
-export async function* stateItems(source: StateSource, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
+export async function* stateItems(source: StateReader, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
   const seenNodes = new Set<string>();
   const seenCode = new Set<string>();
   const stack: { hash: Uint8Array; kind: Kind }[] = [];
@@ -62,7 +52,7 @@ export async function* stateItems(source: StateSource, stateRoot: Uint8Array): A
     const id = bytesToHex(hash);
     if (seenNodes.has(id)) continue;
     seenNodes.add(id);
-    const node = await source.getRaw(hash);
+    const node = await source.node(hash);
     if (node === undefined) throw new MissingStateError(`state trie node ${id} is missing`);
     yield { kind: 'node', hash, data: node };
     visit(RLP.decode(node), kind);
@@ -71,7 +61,7 @@ export async function* stateItems(source: StateSource, stateRoot: Uint8Array): A
       const cid = bytesToHex(codeHash);
       if (seenCode.has(cid)) continue;
       seenCode.add(cid);
-      const code = await source.getRaw(codeKey(codeHash));
+      const code = await source.code(codeHash);
       if (code === undefined) throw new MissingStateError(`contract code ${cid} is missing`);
       yield { kind: 'code', hash: codeHash, data: code };
     }
@@ -79,7 +69,7 @@ export async function* stateItems(source: StateSource, stateRoot: Uint8Array): A
 }
 
 /** Check that the whole state under `stateRoot` is present; returns the counts. */
-export async function checkStateComplete(source: StateSource, stateRoot: Uint8Array): Promise<{ nodes: number; codes: number }> {
+export async function checkStateComplete(source: StateReader, stateRoot: Uint8Array): Promise<{ nodes: number; codes: number }> {
   let nodes = 0;
   let codes = 0;
   for await (const item of stateItems(source, stateRoot)) {

@@ -3,7 +3,7 @@ import { createMPT } from '@ethereumjs/mpt';
 import { RLP } from '@ethereumjs/rlp';
 import { Bloom, encodeReceipt } from '@ethereumjs/vm';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
-import type { StoredReceipt } from '../chain/receipts.js';
+import type { StoredReceipt } from '../storage/receipts.js';
 
 /**
  * Check stored receipts against the block header without executing: the receipts trie root, the

@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync, constants as zlibConstants } from 'node:zlib';
 import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
-import { ArchiveError } from './errors.js';
+import { BackupFileError } from './errors.js';
 
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -36,23 +36,23 @@ export async function decompressRecord(data: Uint8Array, c: Compression, rawLeng
       try {
         out = gunzipSync(data, { maxOutputLength: rawLength + 1, finishFlush: zlibConstants.Z_SYNC_FLUSH });
       } catch (err) {
-        throw new ArchiveError(`gzip frame is corrupt or larger than its stated ${rawLength} bytes (${(err as Error).message})`);
+        throw new BackupFileError(`gzip frame is corrupt or larger than its stated ${rawLength} bytes (${(err as Error).message})`);
       }
       break;
     case 'zstd': {
       const bound = zstdOutputBound(data);
       if (bound > 4 * rawLength + (1 << 20)) {
-        throw new ArchiveError(`zstd frame could expand to ${bound} bytes, far beyond its stated ${rawLength}: refusing (decompression bomb?)`);
+        throw new BackupFileError(`zstd frame could expand to ${bound} bytes, far beyond its stated ${rawLength}: refusing (decompression bomb?)`);
       }
       try {
         out = await zstdDecompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       } catch (err) {
-        throw new ArchiveError(`zstd frame is corrupt (${(err as Error).message})`);
+        throw new BackupFileError(`zstd frame is corrupt (${(err as Error).message})`);
       }
       break;
     }
   }
-  if (out.length !== rawLength) throw new ArchiveError(`record decompressed to ${out.length} bytes, but states ${rawLength}`);
+  if (out.length !== rawLength) throw new BackupFileError(`record decompressed to ${out.length} bytes, but states ${rawLength}`);
   return out;
 }
 
@@ -64,7 +64,7 @@ const ZSTD_MAX_BLOCK = 128 * 1024;
  * could produce. Requires exactly one frame filling `data` (no trailing or skippable frames).
  */
 export function zstdOutputBound(data: Uint8Array): number {
-  const bad = (why: string) => new ArchiveError(`zstd frame is malformed: ${why}`);
+  const bad = (why: string) => new BackupFileError(`zstd frame is malformed: ${why}`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < 6 || view.getUint32(0, true) !== ZSTD_MAGIC) throw bad('bad magic number');
   const fhd = data[4]!;

@@ -2,17 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Block } from '@ethereumjs/block';
+import type { ArchiveHeader, ArchiveTrailer } from '../archive/format.js';
+import { readArchive } from '../archive/reader.js';
 import { Chain } from '../chain/chain.js';
 import { createCommonForChainId, type GenesisFile } from '../chain/chain-config.js';
+import type { ConsensusEngine } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
-import { verifyIbftHeader } from '../consensus/ibft/verify.js';
+import { BackupFileError } from '../container/errors.js';
 import { openBytesDB } from '../storage/open-db.js';
-import { decodeBlockRecord } from './block-codec.js';
-import { ArchiveError } from './errors.js';
-import type { ArchiveHeader, ArchiveTrailer } from './format.js';
-import { importArchive, type ImportProgress } from './import.js';
-import { readArchive } from './reader.js';
+import { UserError } from '../util/errors.js';
+import { decodeBlockRecord } from './block-records.js';
+import { importArchive, type ImportOptions } from './import.js';
 
 export interface InspectReport {
   header: ArchiveHeader;
@@ -23,17 +24,24 @@ export interface InspectReport {
 }
 
 export interface VerifyReport extends InspectReport {
-  /** 'replayed': every block re-executed from genesis in a scratch chain; 'seals': structure, hashes, links and IBFT seals. */
+  /** 'replayed': every block re-executed from genesis in a scratch chain; 'seals': structure, hashes, links and seals. */
   level: 'replayed' | 'seals';
   note?: string;
 }
 
+/** A file checked offline may hold blocks of any age: no timestamp is "in the future" for it. */
+const FAR_FUTURE = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
+
 /**
  * Read a whole archive and check it without a node: magic, header, record checksums, block decoding
- * and hashes, parent links, IBFT seals (each block against the one before it), trailer count and
- * digest. Returns what it found; throws ArchiveError at the first problem.
+ * and hashes, parent links, consensus seals (each block against the one before it), trailer count and
+ * digest. Returns what it found; throws BackupFileError at the first problem.
  */
-export async function inspectArchive(source: AsyncIterable<Uint8Array>, onBlock?: (n: bigint, bytesRead: number) => void): Promise<InspectReport> {
+export async function inspectArchive(
+  source: AsyncIterable<Uint8Array>,
+  onBlock?: (n: bigint, bytesRead: number) => void,
+  engine: ConsensusEngine = new IbftEngine(),
+): Promise<InspectReport> {
   let header: ArchiveHeader | undefined;
   let common: ReturnType<typeof createCommonForChainId> | undefined;
   let parent: Block | undefined;
@@ -47,9 +55,9 @@ export async function inspectArchive(source: AsyncIterable<Uint8Array>, onBlock?
       const block = await decodeBlockRecord(ev.record, header!.compression, common!);
       if (parent) {
         try {
-          verifyIbftHeader(block.header, parent.header, BigInt(Number.MAX_SAFE_INTEGER));
+          engine.verifyHeader(block.header, parent.header, FAR_FUTURE);
         } catch (err) {
-          if (err instanceof BlockVerificationError) throw new ArchiveError(`${err.message} (archive is corrupt or forged)`);
+          if (err instanceof BlockVerificationError) throw new BackupFileError(`${err.message} (archive is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
           throw err;
         }
       }
@@ -61,7 +69,7 @@ export async function inspectArchive(source: AsyncIterable<Uint8Array>, onBlock?
       return { header: header!, trailer: ev.trailer, blocks, bytes: ev.bytesRead, transactions };
     }
   }
-  throw new ArchiveError('archive ended without a trailer');
+  throw new BackupFileError('archive ended without a trailer');
 }
 
 /**
@@ -73,25 +81,27 @@ export async function verifyArchive(
   open: () => AsyncIterable<Uint8Array>,
   genesis: GenesisFile | undefined,
   onProgress?: (p: { block: bigint; blocksTotal?: bigint; bytesRead: number }) => void,
+  engine: ConsensusEngine = new IbftEngine(),
 ): Promise<VerifyReport> {
-  const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }));
+  const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }), engine);
   if (genesis === undefined) return { ...report, level: 'seals', note: 'pass --chain genesis.json to replay every block and check execution' };
   const dir = mkdtempSync(join(tmpdir(), 'basalt-verify-'));
   try {
     const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
     const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
-    const chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine() });
+    const chain = await Chain.open({ blockchainDb, trieDb, genesis, engine });
     try {
       if (BigInt(report.header.startBlock) > 1n) {
         // Checks chain ID and genesis, then stops at the gap: execution needs the state before the range.
         try {
           await importArchive(chain, open());
         } catch (err) {
-          if (!(err instanceof ArchiveError) || !/import blocks/.test(err.message)) throw err;
+          if (!(err instanceof UserError) || err.code !== 'MISSING_BLOCKS') throw err;
         }
         return { ...report, level: 'seals', note: `archive starts at block ${report.header.startBlock}: execution can only be replayed from block 1` };
       }
-      await importArchive(chain, open(), { onProgress: (p: ImportProgress) => onProgress?.({ block: p.block, blocksTotal: p.blocksTotal, bytesRead: p.bytesRead }) });
+      const progress: ImportOptions['onProgress'] = (p) => onProgress?.({ block: p.block, blocksTotal: p.blocksTotal, bytesRead: p.bytesRead });
+      await importArchive(chain, open(), { onProgress: progress });
       return { ...report, level: 'replayed' };
     } finally {
       await chain.close();

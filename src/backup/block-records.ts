@@ -1,0 +1,41 @@
+import { createBlockFromRLP, type Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { BlockRecord } from '../archive/format.js';
+import { headerOpts } from '../chain/block-util.js';
+import { blockHash } from '../consensus/ibft/hash.js';
+import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
+import { BackupFileError } from '../container/errors.js';
+
+export async function encodeRawBlockRecord(number: bigint, hash: Uint8Array, rlp: Uint8Array, compression: Compression): Promise<BlockRecord> {
+  return { number, hash, rawLength: rlp.length, data: await compressRecord(rlp, compression) };
+}
+
+/** A block as an archive record: its canonical RLP (header, transactions, uncles), compressed. */
+export async function encodeBlockRecord(block: Block, compression: Compression): Promise<BlockRecord> {
+  return encodeRawBlockRecord(block.header.number, blockHash(block.header), block.serialize(), compression);
+}
+
+/**
+ * Decompress and decode a block record; its number and hash must be the ones the record states.
+ * (This checks the record is what it claims; consensus and execution checks come at import.)
+ */
+export async function decodeBlockRecord(record: BlockRecord, compression: Compression, common: Common): Promise<Block> {
+  return decodeBlockRlp(await decompressRecord(record.data, compression, record.rawLength), record.number, record.hash, common, 'archive');
+}
+
+/** Decode a block's RLP from a backup file; it must be block `number` with hash `hash`. */
+export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array, common: Common, where: 'archive' | 'snapshot'): Block {
+  let block: Block;
+  try {
+    block = createBlockFromRLP(rlp, headerOpts(common));
+  } catch (err) {
+    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${(err as Error).message}`);
+  }
+  if (block.header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${block.header.number}`);
+  const actual = blockHash(block.header);
+  if (!equalsBytes(actual, hash)) {
+    throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
+  }
+  return block;
+}

@@ -1,0 +1,125 @@
+import type { Compression } from '../container/compression.js';
+
+/**
+ * The backup service: export, import, snapshot and status over domain types. It has two
+ * implementations with one contract: `LocalBackupService` (backup/local.ts) runs against a chain in
+ * this process (the node itself, or a data dir opened offline), `RemoteBackupService`
+ * (rpc/grpc/backup-client.ts) calls a running node's gRPC operator API. CLI commands pick one and
+ * render its result; the gRPC server adapts the node's local one. Restore builds a new data dir and
+ * so is local only (backup/restore.ts): the node never writes to a path a client names.
+ */
+export interface BackupService {
+  status(): Promise<ChainStatus>;
+  /** Write blocks start..end as an archive to `sink`. */
+  export(req: ExportRequest, sink: ByteSink, observer?: Observer<ExportStarted, ExportProgress>): Promise<ExportSummary>;
+  /** Read an archive from `source` into the chain, verifying every block. */
+  import(source: AsyncIterable<Uint8Array>, observer?: Observer<ExportStarted, ImportProgress>): Promise<ImportSummary>;
+  /** Write a snapshot of the chain at its head to `sink`. */
+  snapshot(req: SnapshotRequest, sink: ByteSink, observer?: Observer<SnapshotStarted, SnapshotProgress>): Promise<SnapshotSummary>;
+}
+
+/** Where produced bytes go: a file, stdout, a gRPC stream. `write` resolves when the sink can take more. */
+export interface ByteSink {
+  write(chunk: Uint8Array): Promise<void>;
+}
+
+export interface Observer<Started, Progress> {
+  onStart?(started: Started): void;
+  onProgress?(progress: Progress): void;
+}
+
+export interface ChainStatus {
+  chainId: bigint;
+  genesisHash: string;
+  head: { number: bigint; hash: string; stateRoot: string; timestamp: bigint };
+  /** Present when the chain runs in a node. */
+  node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string };
+}
+
+export interface ExportRequest {
+  /** First block; default 1 (the genesis block is bound by hash in the header, not stored). */
+  startBlock?: bigint;
+  /** Last block; default: the head when the export starts. */
+  endBlock?: bigint;
+  compression: Compression;
+}
+
+/** What an export (or an import, read from the archive's header) covers. */
+export interface ExportStarted {
+  chainId: bigint;
+  genesisHash: string;
+  startBlock: bigint;
+  endBlock: bigint;
+  compression: Compression;
+}
+
+export interface ExportProgress {
+  block: bigint;
+  blocksDone: bigint;
+  blocksTotal: bigint;
+  bytes: number;
+}
+
+export interface ExportSummary {
+  startBlock: bigint;
+  endBlock: bigint;
+  blocks: bigint;
+  bytes: number;
+  digest: string;
+  durationMs: number;
+}
+
+export interface ImportProgress {
+  block: bigint;
+  imported: bigint;
+  skipped: bigint;
+  blocksTotal: bigint;
+  bytesRead: number;
+}
+
+export interface ImportSummary {
+  startBlock: bigint;
+  endBlock: bigint;
+  imported: bigint;
+  /** Blocks already on the chain with the same hash. */
+  skipped: bigint;
+  bytes: number;
+  digest: string;
+  durationMs: number;
+  /** The chain's head after the import. */
+  head: bigint;
+}
+
+export interface SnapshotRequest {
+  compression: Compression;
+}
+
+export interface SnapshotStarted {
+  chainId: bigint;
+  genesisHash: string;
+  head: bigint;
+  headHash: string;
+  stateRoot: string;
+  compression: Compression;
+}
+
+export interface SnapshotProgress {
+  phase: 'blocks' | 'state';
+  blocksDone: bigint;
+  blocksTotal: bigint;
+  nodes: number;
+  codes: number;
+  bytes: number;
+}
+
+export interface SnapshotSummary {
+  head: bigint;
+  headHash: string;
+  stateRoot: string;
+  blocks: bigint;
+  nodes: number;
+  codes: number;
+  bytes: number;
+  digest: string;
+  durationMs: number;
+}

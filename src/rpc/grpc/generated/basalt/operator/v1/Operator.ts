@@ -1,0 +1,57 @@
+// Original file: proto/basalt/operator/v1/operator.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Output as _basalt_operator_v1_ExportEvent__Output } from '../../../basalt/operator/v1/ExportEvent.js';
+import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from '../../../basalt/operator/v1/ExportRequest.js';
+import type { ImportEvent as _basalt_operator_v1_ImportEvent, ImportEvent__Output as _basalt_operator_v1_ImportEvent__Output } from '../../../basalt/operator/v1/ImportEvent.js';
+import type { ImportRequest as _basalt_operator_v1_ImportRequest, ImportRequest__Output as _basalt_operator_v1_ImportRequest__Output } from '../../../basalt/operator/v1/ImportRequest.js';
+import type { SnapshotEvent as _basalt_operator_v1_SnapshotEvent, SnapshotEvent__Output as _basalt_operator_v1_SnapshotEvent__Output } from '../../../basalt/operator/v1/SnapshotEvent.js';
+import type { SnapshotRequest as _basalt_operator_v1_SnapshotRequest, SnapshotRequest__Output as _basalt_operator_v1_SnapshotRequest__Output } from '../../../basalt/operator/v1/SnapshotRequest.js';
+import type { StatusRequest as _basalt_operator_v1_StatusRequest, StatusRequest__Output as _basalt_operator_v1_StatusRequest__Output } from '../../../basalt/operator/v1/StatusRequest.js';
+import type { StatusResponse as _basalt_operator_v1_StatusResponse, StatusResponse__Output as _basalt_operator_v1_StatusResponse__Output } from '../../../basalt/operator/v1/StatusResponse.js';
+
+export interface OperatorClient extends grpc.Client {
+  Export(argument: _basalt_operator_v1_ExportRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
+  Export(argument: _basalt_operator_v1_ExportRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
+  export(argument: _basalt_operator_v1_ExportRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
+  export(argument: _basalt_operator_v1_ExportRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
+  
+  Import(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
+  Import(options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
+  import(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
+  import(options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
+  
+  Snapshot(argument: _basalt_operator_v1_SnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
+  Snapshot(argument: _basalt_operator_v1_SnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
+  snapshot(argument: _basalt_operator_v1_SnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
+  snapshot(argument: _basalt_operator_v1_SnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
+  
+  Status(argument: _basalt_operator_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  Status(argument: _basalt_operator_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  Status(argument: _basalt_operator_v1_StatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  Status(argument: _basalt_operator_v1_StatusRequest, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  status(argument: _basalt_operator_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  status(argument: _basalt_operator_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  status(argument: _basalt_operator_v1_StatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  status(argument: _basalt_operator_v1_StatusRequest, callback: grpc.requestCallback<_basalt_operator_v1_StatusResponse__Output>): grpc.ClientUnaryCall;
+  
+}
+
+export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
+  Export: grpc.handleServerStreamingCall<_basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent>;
+  
+  Import: grpc.handleBidiStreamingCall<_basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent>;
+  
+  Snapshot: grpc.handleServerStreamingCall<_basalt_operator_v1_SnapshotRequest__Output, _basalt_operator_v1_SnapshotEvent>;
+  
+  Status: grpc.handleUnaryCall<_basalt_operator_v1_StatusRequest__Output, _basalt_operator_v1_StatusResponse>;
+  
+}
+
+export interface OperatorDefinition extends grpc.ServiceDefinition {
+  Export: MethodDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportEvent, _basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent__Output>
+  Import: MethodDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent__Output>
+  Snapshot: MethodDefinition<_basalt_operator_v1_SnapshotRequest, _basalt_operator_v1_SnapshotEvent, _basalt_operator_v1_SnapshotRequest__Output, _basalt_operator_v1_SnapshotEvent__Output>
+  Status: MethodDefinition<_basalt_operator_v1_StatusRequest, _basalt_operator_v1_StatusResponse, _basalt_operator_v1_StatusRequest__Output, _basalt_operator_v1_StatusResponse__Output>
+}

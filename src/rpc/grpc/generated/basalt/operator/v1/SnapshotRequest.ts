@@ -1,0 +1,10 @@
+// Original file: proto/basalt/operator/v1/operator.proto
+
+
+export interface SnapshotRequest {
+  'compression'?: (string);
+}
+
+export interface SnapshotRequest__Output {
+  'compression': (string);
+}

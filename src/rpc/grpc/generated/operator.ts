@@ -1,0 +1,51 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { ArchiveInfo as _basalt_operator_v1_ArchiveInfo, ArchiveInfo__Output as _basalt_operator_v1_ArchiveInfo__Output } from './basalt/operator/v1/ArchiveInfo.js';
+import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Output as _basalt_operator_v1_ExportEvent__Output } from './basalt/operator/v1/ExportEvent.js';
+import type { ExportProgress as _basalt_operator_v1_ExportProgress, ExportProgress__Output as _basalt_operator_v1_ExportProgress__Output } from './basalt/operator/v1/ExportProgress.js';
+import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from './basalt/operator/v1/ExportRequest.js';
+import type { ExportSummary as _basalt_operator_v1_ExportSummary, ExportSummary__Output as _basalt_operator_v1_ExportSummary__Output } from './basalt/operator/v1/ExportSummary.js';
+import type { ImportEvent as _basalt_operator_v1_ImportEvent, ImportEvent__Output as _basalt_operator_v1_ImportEvent__Output } from './basalt/operator/v1/ImportEvent.js';
+import type { ImportProgress as _basalt_operator_v1_ImportProgress, ImportProgress__Output as _basalt_operator_v1_ImportProgress__Output } from './basalt/operator/v1/ImportProgress.js';
+import type { ImportRequest as _basalt_operator_v1_ImportRequest, ImportRequest__Output as _basalt_operator_v1_ImportRequest__Output } from './basalt/operator/v1/ImportRequest.js';
+import type { ImportSummary as _basalt_operator_v1_ImportSummary, ImportSummary__Output as _basalt_operator_v1_ImportSummary__Output } from './basalt/operator/v1/ImportSummary.js';
+import type { OperatorClient as _basalt_operator_v1_OperatorClient, OperatorDefinition as _basalt_operator_v1_OperatorDefinition } from './basalt/operator/v1/Operator.js';
+import type { SnapshotEvent as _basalt_operator_v1_SnapshotEvent, SnapshotEvent__Output as _basalt_operator_v1_SnapshotEvent__Output } from './basalt/operator/v1/SnapshotEvent.js';
+import type { SnapshotInfo as _basalt_operator_v1_SnapshotInfo, SnapshotInfo__Output as _basalt_operator_v1_SnapshotInfo__Output } from './basalt/operator/v1/SnapshotInfo.js';
+import type { SnapshotProgress as _basalt_operator_v1_SnapshotProgress, SnapshotProgress__Output as _basalt_operator_v1_SnapshotProgress__Output } from './basalt/operator/v1/SnapshotProgress.js';
+import type { SnapshotRequest as _basalt_operator_v1_SnapshotRequest, SnapshotRequest__Output as _basalt_operator_v1_SnapshotRequest__Output } from './basalt/operator/v1/SnapshotRequest.js';
+import type { SnapshotSummary as _basalt_operator_v1_SnapshotSummary, SnapshotSummary__Output as _basalt_operator_v1_SnapshotSummary__Output } from './basalt/operator/v1/SnapshotSummary.js';
+import type { StatusRequest as _basalt_operator_v1_StatusRequest, StatusRequest__Output as _basalt_operator_v1_StatusRequest__Output } from './basalt/operator/v1/StatusRequest.js';
+import type { StatusResponse as _basalt_operator_v1_StatusResponse, StatusResponse__Output as _basalt_operator_v1_StatusResponse__Output } from './basalt/operator/v1/StatusResponse.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  basalt: {
+    operator: {
+      v1: {
+        ArchiveInfo: MessageTypeDefinition<_basalt_operator_v1_ArchiveInfo, _basalt_operator_v1_ArchiveInfo__Output>
+        ExportEvent: MessageTypeDefinition<_basalt_operator_v1_ExportEvent, _basalt_operator_v1_ExportEvent__Output>
+        ExportProgress: MessageTypeDefinition<_basalt_operator_v1_ExportProgress, _basalt_operator_v1_ExportProgress__Output>
+        ExportRequest: MessageTypeDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportRequest__Output>
+        ExportSummary: MessageTypeDefinition<_basalt_operator_v1_ExportSummary, _basalt_operator_v1_ExportSummary__Output>
+        ImportEvent: MessageTypeDefinition<_basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportEvent__Output>
+        ImportProgress: MessageTypeDefinition<_basalt_operator_v1_ImportProgress, _basalt_operator_v1_ImportProgress__Output>
+        ImportRequest: MessageTypeDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportRequest__Output>
+        ImportSummary: MessageTypeDefinition<_basalt_operator_v1_ImportSummary, _basalt_operator_v1_ImportSummary__Output>
+        Operator: SubtypeConstructor<typeof grpc.Client, _basalt_operator_v1_OperatorClient> & { service: _basalt_operator_v1_OperatorDefinition }
+        SnapshotEvent: MessageTypeDefinition<_basalt_operator_v1_SnapshotEvent, _basalt_operator_v1_SnapshotEvent__Output>
+        SnapshotInfo: MessageTypeDefinition<_basalt_operator_v1_SnapshotInfo, _basalt_operator_v1_SnapshotInfo__Output>
+        SnapshotProgress: MessageTypeDefinition<_basalt_operator_v1_SnapshotProgress, _basalt_operator_v1_SnapshotProgress__Output>
+        SnapshotRequest: MessageTypeDefinition<_basalt_operator_v1_SnapshotRequest, _basalt_operator_v1_SnapshotRequest__Output>
+        SnapshotSummary: MessageTypeDefinition<_basalt_operator_v1_SnapshotSummary, _basalt_operator_v1_SnapshotSummary__Output>
+        StatusRequest: MessageTypeDefinition<_basalt_operator_v1_StatusRequest, _basalt_operator_v1_StatusRequest__Output>
+        StatusResponse: MessageTypeDefinition<_basalt_operator_v1_StatusResponse, _basalt_operator_v1_StatusResponse__Output>
+      }
+    }
+  }
+}
+

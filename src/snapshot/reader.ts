@@ -1,0 +1,98 @@
+import { RLP } from '@ethereumjs/rlp';
+import { bytesToHex } from '@ethereumjs/util';
+import { decodeBlockPayload } from '../archive/format.js';
+import { decompressRecord } from '../container/compression.js';
+import { BackupFileError } from '../container/errors.js';
+import { RecordType, unpackItems } from '../container/framing.js';
+import { ContainerReader } from '../container/reader.js';
+import {
+  decodeSnapshotHeader,
+  decodeSnapshotTrailer,
+  MAX_BLOCK_WITH_RECEIPTS_BYTES,
+  MAX_ITEMS_RAW_BYTES,
+  MAX_SNAPSHOT_RECORD_BYTES,
+  SNAPSHOT,
+  SnapshotRecord,
+  type SnapshotHeader,
+  type SnapshotTrailer,
+} from './format.js';
+
+export type SnapshotEvent =
+  | { kind: 'header'; header: SnapshotHeader }
+  /** A block's RLP and its receipts' RLP, with the number and hash its record claims (not yet checked). */
+  | { kind: 'block'; number: bigint; hash: Uint8Array; blockRlp: Uint8Array; receiptsRlp: Uint8Array; bytesRead: number }
+  /** Trie nodes or contract codes of the head's state, decompressed (not yet checked against any hash). */
+  | { kind: 'nodes' | 'code'; items: Uint8Array[]; bytesRead: number }
+  | { kind: 'trailer'; trailer: SnapshotTrailer; bytesRead: number };
+
+/**
+ * Parse a snapshot stream, checking its structure as it goes: magic and version, one header, blocks
+ * 1..head in order, then state records only, and a trailer whose counts, last hash and digest match
+ * what was read, then nothing more. Decompresses with the header's codec under each record's stated
+ * size. What the blocks and state mean (seals, roots, hashes) is for the restore to verify.
+ * Throws BackupFileError at the first problem, naming it.
+ */
+export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGenerator<SnapshotEvent> {
+  const reader = new ContainerReader(source, SNAPSHOT, MAX_SNAPSHOT_RECORD_BYTES);
+  try {
+    const header = decodeSnapshotHeader(await reader.header());
+    yield { kind: 'header', header };
+    const head = BigInt(header.head.number);
+    const { compression } = header;
+    let next = 1n;
+    let nodes = 0;
+    let codes = 0;
+    let lastHash = '';
+    let inState = false;
+    for (;;) {
+      const rec = await reader.next(next <= head ? `block ${next}` : 'the state');
+      if (rec.type === RecordType.Trailer) {
+        if (next - 1n !== head) throw new BackupFileError(`snapshot is incomplete: it holds blocks up to ${next - 1n}, its header says ${head}`);
+        const t = decodeSnapshotTrailer((await reader.finish(rec)).fields);
+        if (t.blockCount !== head.toString() || t.nodeCount !== String(nodes) || t.codeCount !== String(codes)) {
+          throw new BackupFileError('snapshot trailer counts do not match its content (corrupt snapshot)');
+        }
+        if (t.lastBlockHash !== lastHash) throw new BackupFileError('snapshot trailer names another last block (corrupt snapshot)');
+        yield { kind: 'trailer', trailer: t, bytesRead: reader.offset };
+        return;
+      }
+      if (rec.type === SnapshotRecord.Block) {
+        if (inState) throw new BackupFileError('snapshot has a block record after its state records');
+        const r = decodeBlockPayload(rec.payload, MAX_BLOCK_WITH_RECEIPTS_BYTES);
+        if (r.number !== next) throw new BackupFileError(`snapshot holds block ${r.number} where block ${next} should be`);
+        if (next > head) throw new BackupFileError(`snapshot holds block ${next}, beyond the head ${head} its header states`);
+        const raw = await decompressRecord(r.data, compression, r.rawLength);
+        let blockRlp: Uint8Array;
+        let receiptsRlp: Uint8Array;
+        try {
+          const pair = RLP.decode(raw);
+          if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) throw new Error('not a [block, receipts] pair');
+          [blockRlp, receiptsRlp] = [pair[0], pair[1]];
+        } catch (err) {
+          throw new BackupFileError(`block ${next} in the snapshot cannot be decoded: ${(err as Error).message}`);
+        }
+        lastHash = bytesToHex(r.hash);
+        next++;
+        yield { kind: 'block', number: r.number, hash: r.hash, blockRlp, receiptsRlp, bytesRead: reader.offset };
+      } else if (rec.type === SnapshotRecord.Nodes || rec.type === SnapshotRecord.Code) {
+        if (next - 1n !== head) throw new BackupFileError(`snapshot state starts after block ${next - 1n}, before its head ${head}`);
+        inState = true;
+        const items = await decodeItems(rec.payload, compression);
+        if (rec.type === SnapshotRecord.Nodes) nodes += items.length;
+        else codes += items.length;
+        yield { kind: rec.type === SnapshotRecord.Nodes ? 'nodes' : 'code', items, bytesRead: reader.offset };
+      } else {
+        throw new BackupFileError(`unknown snapshot record type ${rec.type}`);
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+async function decodeItems(payload: Uint8Array, compression: SnapshotHeader['compression']): Promise<Uint8Array[]> {
+  if (payload.length < 4) throw new BackupFileError('snapshot state record is too short');
+  const rawLength = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
+  if (rawLength > MAX_ITEMS_RAW_BYTES) throw new BackupFileError(`snapshot state record states ${rawLength} bytes, above the limit`);
+  return unpackItems(await decompressRecord(payload.subarray(4), compression, rawLength), 'snapshot');
+}
