@@ -254,6 +254,16 @@ describe('TxPool', () => {
     expect(pool.size).toBe(5);
   });
 
+  it('keeps the executable limit when a new head makes queued transactions executable', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 2 });
+    await addAll(pool, A, [2, 3]); // wait for A0 and A1
+    await pool.add(tx1559(B, 0n, 1n));
+    await sealAndSettle(pool, [tx1559(A, 0n, 1n), tx1559(A, 1n, 1n)]); // A0 and A1 mined from elsewhere
+    expect(pendingNames(pool)).toBe('A2 B0'); // A3, beyond A's slot, gave way
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 });
+  });
+
   it('always admits a transaction that fills a gap, evicting the farthest queued one', async () => {
     t = await createTestChain(1, [addressOf(A), addressOf(B), addressOf(D)]);
     const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 2, globalQueue: 2 });
