@@ -4,15 +4,33 @@ import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '
 import type { Chain } from '../chain/chain.js';
 import type { TxSource } from '../consensus/ibft/sealer.js';
 import { TxPoolError } from './errors.js';
+import { cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
 
 export { TxPoolError } from './errors.js';
 
+/**
+ * geth's four pool limits. Executable transactions (from the account's nonce up to its first
+ * missing nonce) and queued ones (behind a nonce gap) are counted apart, so that transactions
+ * queued first can never keep out the one that fills their gap.
+ */
 export interface TxPoolLimits {
-  /** Transactions one account may have in the pool. */
-  perAccount: number;
-  /** Transactions in the pool in total. */
-  global: number;
+  /**
+   * Executable transactions per account that are safe from eviction (geth's AccountSlots). A
+   * guarantee, not a cap: an account may hold more while the pool has room.
+   */
+  accountSlots: number;
+  /**
+   * Executable transactions in all (geth's GlobalSlots). When full, the last transaction of an
+   * account over its `accountSlots` makes room; transactions within an account's guarantee may go
+   * beyond it, taking room from the queue, so the pool never holds more than
+   * `globalSlots + globalQueue` transactions.
+   */
+  globalSlots: number;
+  /** Queued transactions per account (geth's AccountQueue); also how far past its first gap an account may send. */
+  accountQueue: number;
+  /** Queued transactions in all (geth's GlobalQueue). */
+  globalQueue: number;
   /** Percentage a replacement must raise both the max fee and the tip by. */
   priceBumpPercent: bigint;
   /** Smallest tip per gas accepted, in wei (geth's --txpool.pricelimit). */
@@ -24,17 +42,18 @@ export interface TxPoolLimits {
   queuedLifetimeMs: number;
 }
 
-export const DEFAULT_LIMITS: TxPoolLimits = { perAccount: 64, global: 4096, priceBumpPercent: 10n, minTip: 1n, queuedLifetimeMs: 3 * 60 * 60_000 };
+export const DEFAULT_LIMITS: TxPoolLimits = {
+  accountSlots: 16,
+  globalSlots: 4096,
+  accountQueue: 64,
+  globalQueue: 1024,
+  priceBumpPercent: 10n,
+  minTip: 1n,
+  queuedLifetimeMs: 3 * 60 * 60_000,
+};
 
 /** Why the block builder may skip a transaction that stays valid: it may fit a later block. */
 const RETRY_LATER = /remaining gas|nonce|baseFeePerGas/i;
-
-interface Account {
-  /** The account's nonce in the head state. */
-  nonce: bigint;
-  balance: bigint;
-  txs: Map<bigint, TypedTransaction>;
-}
 
 /**
  * Pending transactions. Per sender, transactions are keyed by nonce: those from the account's nonce
@@ -45,6 +64,8 @@ interface Account {
 export class TxPool implements TxSource {
   private readonly accounts = new Map<string, Account>();
   private readonly byHash = new Map<string, TypedTransaction>();
+  /** Sum of the accounts' `executable`. */
+  private executableCount = 0;
   /** When each pooled transaction (by hash) arrived, for the queued lifetime. */
   private readonly arrived = new Map<string, number>();
   private readonly addedListeners = new Set<(hash: Uint8Array) => void>();
@@ -61,6 +82,11 @@ export class TxPool implements TxSource {
 
   get size(): number {
     return this.byHash.size;
+  }
+
+  /** Executable and queued (behind a nonce gap) transaction counts, as geth's txpool_status. */
+  status(): { pending: number; queued: number } {
+    return { pending: this.executableCount, queued: this.byHash.size - this.executableCount };
   }
 
   /** Call `listener` with the hash of every transaction the pool accepts; returns an unsubscribe. */
@@ -90,29 +116,32 @@ export class TxPool implements TxSource {
       throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`);
     }
     const existing = account.txs.get(tx.nonce);
+    let victim: TypedTransaction | undefined;
     if (existing) {
       const bump = 100n + this.limits.priceBumpPercent;
       if (maxFee(tx) * 100n < maxFee(existing) * bump || maxTip(tx) * 100n < maxTip(existing) * bump) {
         throw new TxPoolError(`replacement transaction underpriced: raise the max fee and the tip by at least ${this.limits.priceBumpPercent}%`);
       }
     } else {
-      if (account.txs.size >= this.limits.perAccount) throw new TxPoolError(`txpool is full for this account (${this.limits.perAccount} transactions)`);
-      if (this.byHash.size >= this.limits.global) throw new TxPoolError(`txpool is full (${this.limits.global} transactions)`);
-      if (tx.nonce > account.nonce + BigInt(this.limits.perAccount)) throw new TxPoolError(`nonce too high: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+      victim = this.roomFor(account, tx);
     }
     // The account must afford all of its pool transactions at once (geth: "overdraft").
     let committed = maxCost(tx);
-    for (const [nonce, other] of account.txs) if (nonce !== tx.nonce) committed += maxCost(other);
+    for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && other !== victim) committed += maxCost(other);
     if (committed > account.balance) {
       throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`);
     }
+    if (victim) this.remove(victim);
     if (existing) {
       this.byHash.delete(bytesToHex(existing.hash()));
       this.arrived.delete(bytesToHex(existing.hash()));
     }
     account.txs.set(tx.nonce, tx);
+    this.accounts.set(sender.toString(), account); // an eviction above may have emptied and dropped it
     this.byHash.set(hash, tx);
     this.arrived.set(hash, this.now());
+    this.recount(account); // promotes what `tx` made executable
+    this.trimExecutable({ account, nonce: tx.nonce });
     for (const listener of this.addedListeners) listener(tx.hash());
     return tx.hash();
   }
@@ -154,6 +183,7 @@ export class TxPool implements TxSource {
    */
   onBlockSealed(_block: Block, rejected: { tx: TypedTransaction; reason: string }[] = []): void {
     for (const { tx, reason } of rejected) if (!RETRY_LATER.test(reason)) this.remove(tx);
+    this.trimQueued(); // a removal from the middle turns the transactions after it into queued ones
   }
 
   /** Wait for the resync after the latest head to finish (tests, benchmarks). */
@@ -187,16 +217,98 @@ export class TxPool implements TxSource {
       const acct = await state.getAccount(createAddressFromString(key));
       account.nonce = acct?.nonce ?? 0n;
       account.balance = acct?.balance ?? 0n;
+      this.recount(account);
       for (const tx of [...account.txs.values()]) {
         if (tx.nonce < account.nonce || maxCost(tx) > account.balance) this.remove(tx);
       }
-      let executable = account.nonce;
-      while (account.txs.has(executable)) executable++;
       const expired = this.now() - this.limits.queuedLifetimeMs;
       for (const tx of [...account.txs.values()]) {
-        if (tx.nonce > executable && (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired) this.remove(tx);
+        if (tx.nonce > firstGap(account) && (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired) this.remove(tx);
       }
     }
+    // New nonces move transactions between executable and queued: back within the limits.
+    this.trimQueued();
+    this.trimExecutable();
+  }
+
+  /**
+   * The transaction that must leave the pool for `tx`, a new nonce of `account`, to enter, if any;
+   * throws TxPoolError when `tx` may not enter. Changes nothing.
+   */
+  private roomFor(account: Account, tx: TypedTransaction): TypedTransaction | undefined {
+    const { accountSlots, globalSlots, accountQueue, globalQueue } = this.limits;
+    const gap = firstGap(account);
+    const distance = tx.nonce - gap;
+    if (distance > BigInt(accountQueue)) {
+      throw new TxPoolError(`nonce too high: next nonce ${gap}, tx nonce ${tx.nonce} (at most ${accountQueue} ahead)`);
+    }
+    const roomy = this.byHash.size < globalSlots + globalQueue;
+    if (distance === 0n) {
+      // Executable. When the executable set is full, the cheapest last transaction of an account
+      // over its guarantee makes room, for a sender within its guarantee or paying a higher tip.
+      if (this.executableCount < globalSlots) return undefined;
+      const within = account.executable < accountSlots;
+      const tail = cheapestTail(this.accounts.values(), accountSlots, this.nextBaseFee(), { account, nonce: tx.nonce });
+      if (tail && (within || this.tip(tail) < this.tip(tx))) return tail;
+      // Within its guarantee, or filling a gap (always admitted), it takes room from the queue.
+      if (within || account.txs.has(tx.nonce + 1n)) {
+        if (roomy) return undefined;
+        const far = farthestQueued(this.accounts.values());
+        if (far) return far.tx; // a gap filler always finds one: its own queued transactions
+      }
+      throw new TxPoolError(`txpool is full (${globalSlots} executable transactions)`);
+    }
+    // A full queue for this account, yet `tx` found a free nonce within `accountQueue` of the gap: the
+    // gap has moved down since (an eviction, a new head), and the highest queued nonce, farther than
+    // `tx`, makes room.
+    if (queuedCount(account) >= accountQueue) return highestQueued(account);
+    if (roomy && this.byHash.size - this.executableCount < globalQueue) return undefined;
+    const far = farthestQueued(this.accounts.values());
+    if (far && far.distance > distance) return far.tx;
+    throw new TxPoolError(`txpool is full (${globalQueue} queued transactions)`);
+  }
+
+  /**
+   * Evict the last executable transactions of accounts over their guarantee, cheapest first, until
+   * the executable set is within `globalSlots` or no account is over its guarantee. `keep`: that
+   * account's transactions up to that nonce stay.
+   */
+  private trimExecutable(keep?: { account: Account; nonce: bigint }): void {
+    while (this.executableCount > this.limits.globalSlots) {
+      const tx = cheapestTail(this.accounts.values(), this.limits.accountSlots, this.nextBaseFee(), keep);
+      if (!tx) return;
+      this.remove(tx);
+    }
+  }
+
+  /** Evict queued transactions, farthest from executable first, until within the queue limits. */
+  private trimQueued(): void {
+    const { globalSlots, accountQueue, globalQueue } = this.limits;
+    for (const account of this.accounts.values()) {
+      while (queuedCount(account) > accountQueue) this.remove(highestQueued(account)!);
+    }
+    while (this.byHash.size - this.executableCount > globalQueue || this.byHash.size > globalSlots + globalQueue) {
+      const far = farthestQueued(this.accounts.values());
+      if (!far) return;
+      this.remove(far.tx);
+    }
+  }
+
+  /** Recount the account's executable run after its transactions or nonce changed. */
+  private recount(account: Account): void {
+    let n = account.nonce;
+    while (account.txs.has(n)) n++;
+    const executable = Number(n - account.nonce);
+    this.executableCount += executable - account.executable;
+    account.executable = executable;
+  }
+
+  private nextBaseFee(): bigint {
+    return this.chain.head.header.calcNextBaseFee();
+  }
+
+  private tip(tx: TypedTransaction): bigint {
+    return effectiveTip(tx, this.nextBaseFee());
   }
 
   private remove(tx: TypedTransaction): void {
@@ -207,6 +319,7 @@ export class TxPool implements TxSource {
     account.txs.delete(tx.nonce);
     this.byHash.delete(bytesToHex(tx.hash()));
     this.arrived.delete(bytesToHex(tx.hash()));
+    this.recount(account);
     if (account.txs.size === 0) this.accounts.delete(key);
   }
 
@@ -215,7 +328,7 @@ export class TxPool implements TxSource {
     let a = this.accounts.get(key);
     if (!a) {
       const acct = await (await this.chain.stateAt(this.chain.head.header)).getAccount(sender);
-      a = { nonce: acct?.nonce ?? 0n, balance: acct?.balance ?? 0n, txs: new Map() };
+      a = { nonce: acct?.nonce ?? 0n, balance: acct?.balance ?? 0n, txs: new Map(), executable: 0 };
       // Another add() may have created it while we read the state.
       const again = this.accounts.get(key);
       if (again) return again;

@@ -6,6 +6,7 @@ import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '.
 const A = testKey(20);
 const B = testKey(21);
 const C = testKey(22); // not premined: funded by the tests that need a small balance
+const [D, E, F] = [testKey(23), testKey(24), testKey(25)];
 const TO: `0x${string}` = '0x000000000000000000000000000000000000beef';
 const GWEI = 10n ** 9n;
 
@@ -52,16 +53,19 @@ describe('TxPool', () => {
 
   it('enforces replacement bumps and per-account and global limits', async () => {
     t = await createTestChain(1, [addressOf(A), addressOf(B)]);
-    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, perAccount: 2, global: 3 });
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 2, globalSlots: 3, globalQueue: 0 });
     await pool.add(tx1559(A, 0n, 100n, 1000n * 10n ** 8n));
     await expect(pool.add(tx1559(A, 0n, 105n, 1050n * 10n ** 8n))).rejects.toThrow(/replacement transaction underpriced/);
     await expect(pool.add(tx1559(A, 0n, 200n, 1050n * 10n ** 8n))).rejects.toThrow(/replacement transaction underpriced/); // tip alone is not enough
     await pool.add(tx1559(A, 0n, 110n, 1100n * 10n ** 8n));
     expect(pool.size).toBe(1);
     await pool.add(tx1559(A, 1n, 1n));
-    await expect(pool.add(tx1559(A, 2n, 1n))).rejects.toThrow(/txpool is full for this account/);
+    // A's 2 slots are a guarantee, not a cap: while the pool has room A may use it...
+    await pool.add(tx1559(A, 2n, 1n));
+    // ...and gives it back, from its last nonce, to an account within its guarantee.
     await pool.add(tx1559(B, 0n, 1n));
-    await expect(pool.add(tx1559(B, 1n, 1n))).rejects.toThrow(/txpool is full \(3 transactions\)/);
+    expect(pool.has(tx1559(A, 2n, 1n).hash())).toBe(false);
+    await expect(pool.add(tx1559(B, 1n, 1n))).rejects.toThrow(/txpool is full \(3 executable transactions\)/);
     await expect(pool.add(tx1559(B, 0n, 1n))).rejects.toThrow(/already known/);
   });
 
@@ -152,6 +156,130 @@ describe('TxPool', () => {
     expect(pool.has(tx1559(B, 0n, 1n).hash())).toBe(true);
     expect(pool.has(tx1559(A, 0n, 1n).hash())).toBe(true);
     expect(pool.has(tx1559(B, 5n, 1n).hash())).toBe(false);
+  });
+
+  /** Each sender's pool nonces in pending() order, as 'A0 A1 B0'. */
+  const names = new Map([A, B, C, D, E, F].map((k, i) => [addressOf(k), 'ABCDEF'[i]!]));
+  const pendingNames = (pool: TxPool) => [...pool.pending()].map((tx) => `${names.get(tx.getSenderAddress().toString())}${tx.nonce}`).sort().join(' ');
+  const addAll = async (pool: TxPool, key: Uint8Array, nonces: number[], tip = 1n) => {
+    for (const n of nonces) await pool.add(tx1559(key, BigInt(n), tip));
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it('admits nonce 0 after nonces 1..64 filled the queue, and makes them all executable', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    await addAll(pool, A, range(1, 64));
+    expect(pool.status()).toEqual({ pending: 0, queued: 64 });
+    await pool.add(tx1559(A, 0n, 1n)); // was "txpool is full for this account", for 3 hours
+    expect([...pool.pending()].map((tx) => Number(tx.nonce))).toEqual(range(0, 64));
+    expect(pool.status()).toEqual({ pending: 65, queued: 0 });
+    expect(await pool.pendingNonce(tx1559(A, 0n, 1n).getSenderAddress())).toBe(65n);
+  });
+
+  it('admits the nonce that fills the gap when executable room is short, and trims the promoted ones from the tail', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 2, globalSlots: 6 });
+    await addAll(pool, B, [0, 1]);
+    await addAll(pool, A, range(1, 64));
+    await pool.add(tx1559(A, 0n, 1n));
+    // 6 executable slots: B keeps its 2, A gets 4, contiguous from 0; the rest of A's queue is gone
+    expect(pendingNames(pool)).toBe('A0 A1 A2 A3 B0 B1');
+    expect(pool.status()).toEqual({ pending: 6, queued: 0 });
+  });
+
+  it("lets an account's executable transactions go beyond its slots while the pool has room", async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain); // 16 slots per account, 4,096 in all
+    await addAll(pool, A, range(0, 69));
+    expect(pool.status()).toEqual({ pending: 70, queued: 0 });
+  });
+
+  it('caps the queue per account: nonces too far ahead are refused, the highest queued one gives way', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 2, accountQueue: 2 });
+    await addAll(pool, A, [0, 1, 3, 4]); // A1 is beyond A's guarantee of 1; A3 and A4 wait for A2
+    await expect(pool.add(tx1559(A, 5n, 1n))).rejects.toThrow(/nonce too high: next nonce 2, tx nonce 5 \(at most 2 ahead\)/);
+    await pool.add(tx1559(B, 0n, 1n)); // executable set full: A1, the tail beyond A's guarantee, goes
+    expect(pendingNames(pool)).toBe('A0 B0');
+    // A's queue (A3, A4) is full and its gap is now at 1: A2 is nearer, so A4 gives way
+    await pool.add(tx1559(A, 2n, 1n));
+    expect(pool.has(tx1559(A, 4n, 1n).hash())).toBe(false);
+    expect(pool.status()).toEqual({ pending: 2, queued: 2 });
+  });
+
+  it('trims a queue that a removal from the middle made too long', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountQueue: 1 });
+    await addAll(pool, A, [0, 1, 2, 3]);
+    pool.onBlockSealed(await sealNext(t, []), [{ tx: tx1559(A, 1n, 1n), reason: "sender doesn't have enough funds to send tx" }]);
+    expect(pool.has(tx1559(A, 2n, 1n).hash())).toBe(true);
+    expect(pool.has(tx1559(A, 3n, 1n).hash())).toBe(false);
+    expect(pool.status()).toEqual({ pending: 1, queued: 1 });
+  });
+
+  it('caps the queue in all: a nearer queued transaction evicts the farthest, a farther one is refused', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B), addressOf(D)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, globalQueue: 2 });
+    await pool.add(tx1559(A, 2n, 1n)); // 2 from A's gap
+    await pool.add(tx1559(B, 1n, 1n)); // 1 from B's gap
+    await expect(pool.add(tx1559(D, 3n, 1n))).rejects.toThrow(/txpool is full \(2 queued transactions\)/);
+    await expect(pool.add(tx1559(D, 2n, 1n))).rejects.toThrow(/txpool is full \(2 queued transactions\)/); // as far as A2: no churn
+    await pool.add(tx1559(D, 1n, 1n));
+    expect(pool.has(tx1559(A, 2n, 1n).hash())).toBe(false);
+    // executable transactions do not count against the queue
+    await addAll(pool, A, [0, 1]);
+    await pool.add(tx1559(B, 0n, 1n));
+    expect(pendingNames(pool)).toBe('A0 A1 B0 B1');
+    expect(pool.status()).toEqual({ pending: 4, queued: 1 });
+  });
+
+  it('when the executable set is full, evicts the cheapest last transaction of an account over its slots', async () => {
+    t = await createTestChain(1, [A, B, C, D, E, F].map(addressOf));
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 5, globalQueue: 0 });
+    await addAll(pool, A, [0, 1], 5n);
+    await addAll(pool, B, [0, 1, 2], 3n);
+    // A is over its slot too: it displaces only a cheaper tail, never its own, never opening a gap
+    await expect(pool.add(tx1559(A, 2n, 3n))).rejects.toThrow(/txpool is full \(5 executable transactions\)/);
+    await pool.add(tx1559(A, 2n, 4n));
+    expect(pendingNames(pool)).toBe('A0 A1 A2 B0 B1');
+    // within their slot, C, D and E always get in: the cheapest tail goes, B's before A's
+    await pool.add(tx1559(C, 0n, 1n));
+    expect(pendingNames(pool)).toBe('A0 A1 A2 B0 C0');
+    await pool.add(tx1559(D, 0n, 1n));
+    await pool.add(tx1559(E, 0n, 1n));
+    expect(pendingNames(pool)).toBe('A0 B0 C0 D0 E0');
+    // every account at its guarantee and no queue room: full
+    await expect(pool.add(tx1559(F, 0n, 100n))).rejects.toThrow(/txpool is full \(5 executable transactions\)/);
+    expect(pool.size).toBe(5);
+  });
+
+  it('keeps the executable limit when a new head makes queued transactions executable', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 2 });
+    await addAll(pool, A, [2, 3]); // wait for A0 and A1
+    await pool.add(tx1559(B, 0n, 1n));
+    await sealAndSettle(pool, [tx1559(A, 0n, 1n), tx1559(A, 1n, 1n)]); // A0 and A1 mined from elsewhere
+    expect(pendingNames(pool)).toBe('A2 B0'); // A3, beyond A's slot, gave way
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 });
+  });
+
+  it('always admits a transaction that fills a gap, evicting the farthest queued one', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B), addressOf(D)]);
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 2, globalQueue: 2 });
+    await pool.add(tx1559(A, 0n, 1n));
+    await pool.add(tx1559(B, 0n, 1n));
+    await pool.add(tx1559(A, 2n, 1n)); // waits for A1
+    await pool.add(tx1559(D, 5n, 1n)); // waits for D0..D4
+    // executable set full, every account at its guarantee, queue full: a plain next nonce is refused
+    await expect(pool.add(tx1559(B, 1n, 1n))).rejects.toThrow(/txpool is full \(2 executable transactions\)/);
+    // A1 fills A's gap: admitted; D5, the farthest from executable, goes
+    await pool.add(tx1559(A, 1n, 1n));
+    expect(pool.has(tx1559(D, 5n, 1n).hash())).toBe(false);
+    // A2, promoted beyond A's slot with no executable room, is trimmed; A1 stays, over the executable
+    // limit on room taken from the queue (the pool never holds more than 2 + 2)
+    expect(pendingNames(pool)).toBe('A0 A1 B0');
+    expect(pool.status()).toEqual({ pending: 3, queued: 0 });
   });
 
   it('is a TxPoolError for every refusal', async () => {
