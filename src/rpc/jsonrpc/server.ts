@@ -51,11 +51,7 @@ export class JsonRpcServer {
       res.on('error', () => undefined);
       this.onRequest(req, res).catch((err: unknown) => this.lastResort(res, err));
     });
-    // Malformed HTTP: answer 400 if the socket can still take it, then close it.
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    // Malformed HTTP ('clientError') is left to Node's default: 400/408/431, then close.
     // Clients keep connections alive and reuse them; closing an idle one just as a client sends on it
     // gives that client ECONNRESET. Keep idle connections longer than clients do (undici: 4 s), even
     // when block execution delays our timers.

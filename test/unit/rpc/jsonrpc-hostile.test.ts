@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcServer, MAX_JSON_DEPTH } from '../../../src/rpc/jsonrpc/server.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -98,6 +99,22 @@ describe('JSON-RPC against hostile requests', () => {
     });
     expect(streamed.status).toBe(413);
     expect(JSON.parse(streamed.body)).toMatchObject({ error: { code: -32600 } });
+    expect(await post(pingBody)).toEqual(ping);
+  });
+
+  it('survives malformed HTTP and clients that vanish mid-request', async () => {
+    const reply = await new Promise<string>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => sock.write('NOT HTTP AT ALL\r\n\r\n'));
+      let got = '';
+      sock.setEncoding('utf8').on('data', (d: string) => (got += d)).on('close', () => resolve(got)).on('error', () => undefined);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    await new Promise<void>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        sock.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"jsonrpc"');
+        setTimeout(() => (sock.resetAndDestroy(), resolve()), 50);
+      });
+    });
     expect(await post(pingBody)).toEqual(ping);
   });
 });
