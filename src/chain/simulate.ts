@@ -2,6 +2,7 @@ import type { Block } from '@ethereumjs/block';
 import { createVM, type VM } from '@ethereumjs/vm';
 import { bytesToUnprefixedHex, createZeroAddress, type Address } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
+import { ExecutionGuard } from './exec-guard.js';
 
 export interface CallRequest {
   from?: Address;
@@ -23,7 +24,9 @@ export interface CallResult {
 
 /**
  * Throw-away execution on the state after `block` (eth_call, eth_estimateGas). Runs on a scratch
- * view of the trie, so nothing it writes can reach the database or a block being built.
+ * view of the trie, so nothing it writes can reach the database or a block being built. Execution
+ * yields to the event loop as it goes and every run of one Simulator shares one deadline: past it,
+ * call() and estimateGas() throw ExecutionTimeout and the Simulator must not be used again.
  */
 export class Simulator {
   private constructor(
@@ -31,7 +34,8 @@ export class Simulator {
     private readonly block: Block,
   ) {}
 
-  static async at(chain: Chain, block: Block): Promise<Simulator> {
+  /** `deadline`: a performance.now() time after which execution is aborted; none by default. */
+  static async at(chain: Chain, block: Block, deadline = Infinity): Promise<Simulator> {
     const stateManager = await chain.scratchStateAt(block.header);
     const blockchain = {
       async getBlock(num: number) {
@@ -43,7 +47,9 @@ export class Simulator {
       },
       async putBlock() {},
     };
-    const vm = await createVM({ common: chain.common, stateManager, blockchain: blockchain as never });
+    const guard = new ExecutionGuard(deadline);
+    const vm = await createVM({ common: chain.common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(chain.common) });
+    guard.attach(vm.evm);
     return new Simulator(vm, block);
   }
 

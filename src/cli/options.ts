@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { HostPort } from '../node/node.js';
+import { parseDuration } from '../util/duration.js';
 
 /** Parse `host:port` (IPv6 as `[::1]:port`). */
 export function parseHostPort(value: string): HostPort {
@@ -39,4 +40,11 @@ export function parseLogLevel(value: string): string {
 export function parseLogFormat(value: string): 'pretty' | 'json' {
   if (value !== 'pretty' && value !== 'json') throw new InvalidArgumentError(`"${value}" is not pretty or json`);
   return value;
+}
+
+/** A Go-style duration such as 5s, 500ms or 1m30s (0: none), in milliseconds. */
+export function parseDurationArg(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new InvalidArgumentError(`"${value}" is not a duration like 5s, 500ms or 1m30s (0 for none)`);
+  return ms;
 }

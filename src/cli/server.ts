@@ -3,8 +3,10 @@ import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
 import { BasaltNode, type HostPort } from '../node/node.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
+import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
-import { parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
+import { parseBigIntArg, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 
 interface ServerOptions {
   dataDir?: string;
@@ -16,6 +18,8 @@ interface ServerOptions {
   grpcAddress: string | false;
   cors?: string;
   allowUnprotectedTxs: boolean;
+  rpcGasCap?: bigint;
+  rpcEvmTimeout?: number;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -34,6 +38,8 @@ export function serverCommand(): Command {
     .option('--no-grpc-address', 'do not serve the gRPC operator API')
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
+    .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
+    .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
     .action(async (opts: ServerOptions) => {
@@ -61,6 +67,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
     allowUnprotectedTxs: opts.allowUnprotectedTxs,
+    rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
+    rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     logger: log,
   });
   shutdown.attach(node);

@@ -34,6 +34,10 @@ export interface NodeOptions {
   cors?: string[];
   /** Accept legacy transactions without EIP-155 replay protection over JSON-RPC. */
   allowUnprotectedTxs?: boolean;
+  /** eth_call / eth_estimateGas gas cap (0: none); default 50,000,000. */
+  rpcGasCap?: bigint;
+  /** eth_call / eth_estimateGas time limit in ms (0: none); default 5 s. */
+  rpcEvmTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -75,7 +79,14 @@ export class BasaltNode {
         'chain opened',
       );
       if (opts.jsonrpc) {
-        node.jsonRpc = new JsonRpcServer({ methods: ethMethods({ chain, txpool: node.txpool, allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false }), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
+        const methods = ethMethods({
+          chain,
+          txpool: node.txpool,
+          allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
+          ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
+          ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
+        });
+        node.jsonRpc = new JsonRpcServer({ methods, logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');

@@ -102,6 +102,8 @@ describe('basalt server', () => {
     expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--block-time', 'soon'])), /block-time/);
     expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', 'nowhere']), /jsonrpc/);
     expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--log-level', 'loud']), /log-level/);
+    expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--rpc-evm-timeout', '5'])), /rpc-evm-timeout.*"5" is not a duration/);
+    expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--rpc-gas-cap', 'lots'])), /rpc-gas-cap.*"lots" is not a non-negative integer/);
     expectOneLineError(runCli(['server', '--chain', genesis]), /--data-dir is required/);
     expectOneLineError(runCli(['server', '--bogus']), /unknown option/);
   });

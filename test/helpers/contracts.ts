@@ -38,3 +38,9 @@ export const STORAGE_INITCODE = deployer(STORAGE_RUNTIME);
 export function word(v: bigint): string {
   return `0x${v.toString(16).padStart(64, '0')}`;
 }
+
+/** Loops forever (until out of gas). */
+export const LOOP_RUNTIME = assemble([{ label: 'top' }, { ref: 'top' }, 'JUMP']);
+
+/** Returns the gas left when it starts (the GAS opcode), as a 32-byte word. */
+export const GAS_RUNTIME = assemble(['GAS', { push: 0n }, 'MSTORE', { push: 32n }, { push: 0n }, 'RETURN']);

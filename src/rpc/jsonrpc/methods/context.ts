@@ -13,7 +13,14 @@ export interface RpcContext {
   txpool: TxPool;
   /** Accept legacy transactions signed without EIP-155 replay protection (geth: --rpc.allow-unprotected-txs). */
   allowUnprotectedTxs?: boolean;
+  /** Most gas an eth_call / eth_estimateGas may use; 0: no cap (geth: --rpc.gascap). Default 50,000,000. */
+  rpcGasCap?: bigint;
+  /** Time limit of one eth_call / eth_estimateGas in ms; 0: none (geth: --rpc.evmtimeout). Default 5 s. */
+  rpcEvmTimeoutMs?: number;
 }
+
+export const DEFAULT_RPC_GAS_CAP = 50_000_000n;
+export const DEFAULT_RPC_EVM_TIMEOUT_MS = 5000;
 
 /** The block a tag names; IBFT blocks are final at once, so latest = safe = finalized = pending's parent. */
 export async function blockAt(chain: Chain, tag: BlockTag): Promise<Block | undefined> {

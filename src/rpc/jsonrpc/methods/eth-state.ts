@@ -1,8 +1,11 @@
+import type { Block } from '@ethereumjs/block';
 import { Address, bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
+import { ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { Simulator, type CallRequest } from '../../../chain/simulate.js';
+import { formatDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData, hexQuantity, type BlockTag } from '../params.js';
-import { requireBlock, stateAfter, withStateErrors, type RpcContext, type RpcMethods } from './context.js';
+import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, stateAfter, withStateErrors, type RpcContext, type RpcMethods } from './context.js';
 
 export function address(v: unknown, name = 'address'): Address {
   return new Address(hexData(v, name, 20));
@@ -50,7 +53,22 @@ export function revertError(returnValue: Uint8Array): RpcError {
   return new RpcError(RpcErrorCode.ExecutionReverted, reason ? `execution reverted: ${reason}` : 'execution reverted', bytesToHex(returnValue));
 }
 
-export function stateMethods({ chain, txpool }: RpcContext): RpcMethods {
+export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
+  /** The gas a call may have: what it asks for (or the block gas limit), at most the cap (as geth). */
+  const capped = (gas: bigint) => (rpcGasCap > 0n && gas > rpcGasCap ? rpcGasCap : gas);
+  /**
+   * A simulator for one request whose runs all share one deadline; a run past it becomes geth's
+   * "execution aborted (timeout = 5s)".
+   */
+  const simulate = async <T>(block: Block, run: (sim: Simulator) => Promise<T>): Promise<T> => {
+    const sim = await Simulator.at(chain, block, rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity);
+    try {
+      return await run(sim);
+    } catch (err) {
+      if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
+      throw err;
+    }
+  };
   return withStateErrors({
     eth_getBalance: async (p) => {
       expectParams(p, 1, 2);
@@ -87,11 +105,10 @@ export function stateMethods({ chain, txpool }: RpcContext): RpcMethods {
       const req = callRequest(p[0]);
       const block = await requireBlock(chain, tagOrLatest(p[1]));
       await stateAfter(chain, block);
-      const sim = await Simulator.at(chain, block);
-      const gas = req.gas ?? block.header.gasLimit;
+      const gas = capped(req.gas ?? block.header.gasLimit);
       const intrinsic = Simulator.intrinsicGas(req);
       if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
-      const r = await sim.call(req, gas - intrinsic);
+      const r = await simulate(block, (sim) => sim.call(req, gas - intrinsic));
       if (r.error === 'revert') throw revertError(r.returnValue);
       if (r.error) throw new RpcError(RpcErrorCode.InvalidInput, r.error);
       return bytesToHex(r.returnValue);
@@ -101,9 +118,8 @@ export function stateMethods({ chain, txpool }: RpcContext): RpcMethods {
       const req = callRequest(p[0]);
       const block = await requireBlock(chain, tagOrLatest(p[1]));
       await stateAfter(chain, block);
-      const sim = await Simulator.at(chain, block);
-      const cap = req.gas ?? block.header.gasLimit;
-      const r = await sim.estimateGas(req, cap);
+      const cap = capped(req.gas ?? block.header.gasLimit);
+      const r = await simulate(block, (sim) => sim.estimateGas(req, cap));
       if ('gas' in r) return bigIntToHex(r.gas);
       if (r.failure.error === 'revert') throw revertError(r.failure.returnValue);
       throw new RpcError(RpcErrorCode.InvalidInput, r.failure.error === 'out of gas' ? `gas required exceeds allowance (${cap})` : (r.failure.error ?? 'execution failed'));
