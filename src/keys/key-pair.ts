@@ -62,7 +62,14 @@ function tempFiles(root: string): Map<number, string[]> {
   const byPid = new Map<number, string[]>();
   for (const rel of KEY_PATHS) {
     const dir = join(root, dirname(rel));
-    const isDir = fsStep('read folder', dir, () => exists(dir) && statSync(dir).isDirectory());
+    const isDir = fsStep('read folder', dir, () => {
+      try {
+        return statSync(dir).isDirectory();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // missing, or a dangling symlink
+        throw err;
+      }
+    });
     if (!isDir) continue;
     for (const name of fsStep('read folder', dir, () => readdirSync(dir))) {
       const m = TEMP_FILE.exec(name);
