@@ -98,7 +98,7 @@ function rollForward(root: string, pid: number, report: (note: string) => void):
   const validator = join(root, VALIDATOR_KEY_PATH);
   const libp2pTemp = tempPath(root, LIBP2P_KEY_PATH, pid);
   const validatorTemp = tempPath(root, VALIDATOR_KEY_PATH, pid);
-  if (exists(validator)) return;
+  if (fsStep('read key file', validator, () => exists(validator))) return;
   const committed = smallFile(libp2p);
   const ours = smallFile(libp2pTemp);
   if (committed === undefined || ours === undefined || !committed.equals(ours)) return;
@@ -181,17 +181,23 @@ export function writeKeyPair(dataDir: string, keys: Pick<NodeKeys, 'libp2pKey' |
     { rel: LIBP2P_KEY_PATH, key: keys.libp2pKey },
     { rel: VALIDATOR_KEY_PATH, key: keys.validatorKey },
   ].map(({ rel, key }) => ({ key, path: join(root, rel), dir: dirname(join(root, rel)), temp: tempPath(root, rel, process.pid) }));
-  const newDirs = [...entries.map((e) => e.dir), root].filter((d) => !exists(d));
+  const newDirs = fsStep('write the keys into', root, () => [...entries.map((e) => e.dir), root].filter((d) => !exists(d)));
   const temps: string[] = [];
   const linked: string[] = [];
   try {
     for (const e of entries) if (exists(e.path)) throw Object.assign(new Error('EEXIST'), { code: 'EEXIST', path: e.path });
     for (const e of entries) makeKeyFolder(e.dir);
     fsyncDir(root);
-    if (newDirs.includes(root)) fsyncDir(dirname(root));
+    if (newDirs.includes(root)) {
+      try {
+        fsyncDir(dirname(root));
+      } catch {
+        // a parent we may write but not open (e.g. 0311): the keys' own folders are still flushed
+      }
+    }
     for (const e of entries) {
+      temps.push(e.temp); // its name carries our pid: ours to remove, even half written
       writeSyncedNew(e.temp, keyFileBytes(e.key), 0o600);
-      temps.push(e.temp);
       chmodSync(e.temp, 0o600);
     }
     for (const e of entries) fsyncDir(e.dir);
