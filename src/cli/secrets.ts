@@ -1,13 +1,18 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
-import { initSecrets, LIBP2P_KEY_PATH, loadNodeKeys, VALIDATOR_KEY_PATH, writeKeyFile, type NodeKeys } from '../keys/keyfile.js';
+import { fsyncDir } from '../keys/durable.js';
+import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
+import { loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
 
-const KEY_PATHS = [LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH] as const;
+/** What a crash recovery repaired (file names only), on stderr: stdout may be JSON. */
+function note(line: string): void {
+  process.stderr.write(`note: ${line}\n`);
+}
 
 export function secretsCommand(): Command {
   const secrets = new Command('secrets').description("manage a node's keys");
@@ -17,7 +22,7 @@ export function secretsCommand(): Command {
     .requiredOption('--data-dir <dir>', 'the data dir to create the keys in')
     .option('--json', 'print {"validatorAddress","nodeId"} as JSON', false)
     .action((opts: { dataDir: string; json: boolean }) => {
-      const created = initSecrets(opts.dataDir);
+      const created = initSecrets(opts.dataDir, note);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(created)}\n`);
         return;
@@ -149,6 +154,7 @@ function writeNewFile(target: string, data: Uint8Array): void {
       if (exists(target)) throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
       renameSync(tmp, target);
     }
+    fsyncDir(dirname(target));
   } catch (err) {
     throw fsError(err, `write ${target}`);
   } finally {
@@ -200,46 +206,17 @@ async function readBackupFile(filename: string): Promise<Uint8Array> {
   }
 }
 
+/** Recovers an interrupted key write (so a re-run after a crash proceeds), then refuses if any key is there. */
 function refuseExistingKeys(dataDir: string): void {
-  for (const rel of KEY_PATHS) {
-    const path = join(dataDir, rel);
-    if (exists(path)) throw new UserError(`${path} already exists: refusing to overwrite a key (restore into a data dir without keys)`);
-  }
+  const state = recoverKeyPair(dataDir, note);
+  if (state.kind === 'none') return;
+  const path = state.kind === 'one' ? state.present : join(dataDir, KEY_PATHS[0]);
+  throw new UserError(`${path} already exists: refusing to overwrite a key (restore into a data dir without keys)`);
 }
 
-/** Both keys or neither: if the second cannot be written, the first is removed again. */
+/** Both keys or neither (writeKeyPair), read back as the node will read them. */
 function writeKeys(dataDir: string, libp2p: Uint8Array, validator: Uint8Array): NodeKeys {
   refuseExistingKeys(dataDir); // again: the passphrase prompt may have taken a while
-  const newDirs = [...KEY_PATHS.map((rel) => dirname(join(dataDir, rel))), dataDir].filter((d) => !exists(d));
-  const written: string[] = [];
-  try {
-    for (const [rel, key] of [[LIBP2P_KEY_PATH, libp2p], [VALIDATOR_KEY_PATH, validator]] as const) {
-      const path = join(dataDir, rel);
-      writeKeyFile(path, key);
-      written.push(path);
-    }
-    const loaded = loadNodeKeys(dataDir);
-    if (!Buffer.from(loaded.libp2pKey).equals(Buffer.from(libp2p)) || !Buffer.from(loaded.validatorKey).equals(Buffer.from(validator))) {
-      throw new UserError(`the keys read back from ${dataDir} differ from the backup`);
-    }
-    return loaded;
-  } catch (err) {
-    for (const path of written) {
-      try {
-        unlinkSync(path);
-      } catch {
-        // best effort
-      }
-    }
-    for (const d of newDirs) {
-      try {
-        rmdirSync(d); // only if still empty
-      } catch {
-        // best effort
-      }
-    }
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UserError(`${(err as NodeJS.ErrnoException).path ?? 'a key file'} already exists: refusing to overwrite a key`);
-    throw fsError(err, `write the keys into ${dataDir}`);
-  }
+  writeKeyPair(dataDir, { libp2pKey: libp2p, validatorKey: validator });
+  return loadNodeKeys(dataDir);
 }

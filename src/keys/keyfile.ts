@@ -1,14 +1,17 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { bytesToHex, hexToBytes, toChecksumAddress } from '@ethereumjs/util';
 import { UserError } from '../util/errors.js';
 import { privateKeyToAddress } from './address.js';
+import { fsyncDir, linkNew, writeSyncedNew } from './durable.js';
 import { libp2pPeerId } from './node-id.js';
 
 /** Where the keys live inside a data dir (the Polygon SDK layout). */
 export const LIBP2P_KEY_PATH = 'keystore/libp2p.key';
 export const VALIDATOR_KEY_PATH = 'consensus/validator.key';
+/** A key file is 64 hex digits; anything much larger is not one (and is never read whole). */
+const MAX_KEY_FILE_BYTES = 1024;
 
 export interface NodeKeys {
   validatorKey: Uint8Array;
@@ -18,41 +21,78 @@ export interface NodeKeys {
   nodeId: string;
 }
 
-export interface CreatedSecrets {
-  validatorAddress: string;
-  nodeId: string;
+/** One line for a failed file operation on a key file or its folder, naming the file. */
+export function keyFsError(err: unknown, what: string, path: string): Error {
+  if (err instanceof UserError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const reason =
+    e.code === 'EACCES' || e.code === 'EPERM'
+      ? 'permission denied'
+      : e.code === 'EISDIR'
+        ? 'it is a directory'
+        : e.code === 'ENOTDIR'
+          ? 'a folder on its path is not a directory'
+          : e.code === 'ENOENT'
+            ? 'not found'
+            : (e.code ?? e.message);
+  const where = e.path !== undefined && e.path !== path ? ` (${e.path})` : '';
+  return new UserError(`cannot ${what} ${path}: ${reason}${where}`);
+}
+
+/** A key's folder, made 0700 even if it existed (mkdir's mode is filtered by the umask and skipped for existing folders). */
+export function makeKeyFolder(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}
+
+/** The key as its file holds it: 64 hex digits, no newline. */
+export function keyFileBytes(key: Uint8Array): Uint8Array {
+  return Buffer.from(bytesToHex(key).slice(2), 'latin1');
 }
 
 /**
- * Create the node's two secp256k1 keys. Refuses if either exists: overwriting a validator key
- * would lose the identity the chain knows the node by.
+ * Write one key, mode 0600, in a 0700 folder, never over an existing file: a temp file next to it,
+ * fsynced, linked to its name, folder fsynced. (A node's two keys: writeKeyPair, both or neither.)
  */
-export function initSecrets(dataDir: string): CreatedSecrets {
-  for (const rel of [LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH]) {
-    const path = join(dataDir, rel);
-    if (existsSync(path)) throw new UserError(`${path} already exists: refusing to overwrite a key (use another --data-dir)`);
-  }
-  writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), secp256k1.utils.randomPrivateKey());
-  writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), secp256k1.utils.randomPrivateKey());
-  const keys = loadNodeKeys(dataDir);
-  return { validatorAddress: keys.validatorAddress, nodeId: keys.nodeId };
-}
-
-/** Write a key as hex, mode 0600, in a 0700 folder; never over an existing file. */
 export function writeKeyFile(path: string, key: Uint8Array): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700); // mkdir's mode is filtered by the umask and skipped for existing folders
-  writeFileSync(path, bytesToHex(key).slice(2), { flag: 'wx', mode: 0o600 });
-  chmodSync(path, 0o600);
+  makeKeyFolder(dir);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeSyncedNew(tmp, keyFileBytes(key), 0o600);
+    chmodSync(tmp, 0o600);
+    linkNew(tmp, path);
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // renamed, or never created
+    }
+  }
+  fsyncDir(dir);
 }
 
 export function readKeyFile(path: string): Uint8Array {
-  if (!existsSync(path)) {
-    throw new UserError(`key file ${path} not found: run "basalt secrets init --data-dir <dir>" first`);
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new UserError(`key file ${path} is not a file`);
+    size = st.size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(`key file ${path} not found: run "basalt secrets init --data-dir <dir>" first`);
+    }
+    throw keyFsError(err, 'read key file', path);
   }
-  if (!statSync(path).isFile()) throw new UserError(`key file ${path} is not a file`);
-  const text = readFileSync(path, 'utf8').trim().replace(/^0x/, '');
+  if (size === 0) throw new UserError(`key file ${path} is empty (0 bytes): left by an interrupted write? restore the keys from a backup`);
+  if (size > MAX_KEY_FILE_BYTES) throw new UserError(`key file ${path} does not hold a 32-byte hex secp256k1 key (${size} bytes)`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw keyFsError(err, 'read key file', path);
+  }
+  text = text.trim().replace(/^0x/, '');
   if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UserError(`key file ${path} does not hold a 32-byte hex secp256k1 key`);
   const key = hexToBytes(`0x${text}`);
   if (!secp256k1.utils.isValidPrivateKey(key)) throw new UserError(`key file ${path} holds an invalid secp256k1 key`);
@@ -63,13 +103,22 @@ export function loadValidatorKey(dataDir: string): Uint8Array {
   return readKeyFile(join(dataDir, VALIDATOR_KEY_PATH));
 }
 
-export function loadNodeKeys(dataDir: string): NodeKeys {
-  const validatorKey = loadValidatorKey(dataDir);
-  const libp2pKey = readKeyFile(join(dataDir, LIBP2P_KEY_PATH));
+/** The addresses a pair of keys goes by. */
+export function nodeKeys(validatorKey: Uint8Array, libp2pKey: Uint8Array): NodeKeys {
   return {
     validatorKey,
     validatorAddress: toChecksumAddress(bytesToHex(privateKeyToAddress(validatorKey))),
     libp2pKey,
     nodeId: libp2pPeerId(libp2pKey),
   };
+}
+
+/** Two fresh random keys, in memory only. */
+export function newNodeKeys(): NodeKeys {
+  return nodeKeys(secp256k1.utils.randomPrivateKey(), secp256k1.utils.randomPrivateKey());
+}
+
+export function loadNodeKeys(dataDir: string): NodeKeys {
+  const validatorKey = loadValidatorKey(dataDir);
+  return nodeKeys(validatorKey, readKeyFile(join(dataDir, LIBP2P_KEY_PATH)));
 }

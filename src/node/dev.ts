@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/genesis-file.js';
-import { initSecrets, LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH } from '../keys/keyfile.js';
+import { halfPairError, initSecrets, recoverKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys } from '../keys/keyfile.js';
 import type { Logger } from '../util/log.js';
 
@@ -23,8 +23,9 @@ const DEV_BALANCE = 10n ** 24n; // 1,000,000 ETH
  * `genesis.json` on first use and reuses them after. Returns the genesis path.
  */
 export function prepareDevDataDir(dataDir: string, log: Logger): string {
-  const hasKeys = existsSync(join(dataDir, VALIDATOR_KEY_PATH)) || existsSync(join(dataDir, LIBP2P_KEY_PATH));
-  if (!hasKeys) {
+  const state = recoverKeyPair(dataDir, (note) => log.warn(note));
+  if (state.kind === 'one') throw halfPairError(state);
+  if (state.kind === 'none') {
     const created = initSecrets(dataDir);
     log.info({ validator: created.validatorAddress, nodeId: created.nodeId }, 'dev: created node keys');
   }

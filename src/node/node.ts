@@ -3,9 +3,8 @@ import { Chain } from '../chain/chain.js';
 import type { GenesisFile } from '../chain/chain-config.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { IbftSealer } from '../consensus/ibft/sealer.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { initSecrets, LIBP2P_KEY_PATH, loadNodeKeys, VALIDATOR_KEY_PATH, type NodeKeys } from '../keys/keyfile.js';
+import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
+import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { LocalBackupService } from '../backup/local.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
@@ -63,6 +62,13 @@ export class BasaltNode {
     readonly nodeId: string,
   ) {}
 
+  /**
+   * Start-up is ordered so that everything that can fail is checked before a new data dir gets keys:
+   * the keys on disk (recovered after a crash, read), the genesis against the stored chain, the
+   * listeners bound. Only then are the keys of a data dir without any written, so a failed first start
+   * leaves none and `secrets restore` into it still works. (The databases are opened, and a new one
+   * gets its genesis block, before that: they are what checks the genesis and locks the data dir.)
+   */
   static async start(opts: NodeOptions): Promise<BasaltNode> {
     const log = opts.logger;
     const layout = dataDirLayout(opts.dataDir);
@@ -71,7 +77,8 @@ export class BasaltNode {
     const dbs = await openNodeDatabases(layout);
     let node: BasaltNode;
     try {
-      const keys = loadOrCreateKeys(layout.root, log);
+      const onDisk = loadKeysIfAny(layout.root, log);
+      const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
       const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log });
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
       log.info(
@@ -94,6 +101,10 @@ export class BasaltNode {
       if (opts.grpcAddress) {
         node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log);
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
+      }
+      if (onDisk === undefined) {
+        writeKeyPair(layout.root, keys);
+        log.info({ validator: keys.validatorAddress, nodeId: keys.nodeId }, 'created node keys (keystore/, consensus/)');
       }
       if (opts.seal) {
         node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log });
@@ -141,12 +152,13 @@ export class BasaltNode {
   }
 }
 
-/** A new data dir gets fresh keys (as Polygon SDK's local secrets manager does); a half-made one is an error. */
-function loadOrCreateKeys(dataDir: string, log: Logger): NodeKeys {
-  const missing = [LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH].filter((rel) => !existsSync(join(dataDir, rel)));
-  if (missing.length === 2) {
-    const created = initSecrets(dataDir);
-    log.info({ validator: created.validatorAddress, nodeId: created.nodeId }, 'created node keys (keystore/, consensus/)');
-  }
+/**
+ * The keys of the data dir, after recovering an interrupted key write; undefined when it has none (a
+ * new data dir gets fresh keys, as Polygon SDK's local secrets manager does). One key of the two is an error.
+ */
+function loadKeysIfAny(dataDir: string, log: Logger): NodeKeys | undefined {
+  const state = recoverKeyPair(dataDir, (note) => log.warn(note));
+  if (state.kind === 'none') return undefined;
+  if (state.kind === 'one') throw halfPairError(state);
   return loadNodeKeys(dataDir);
 }
