@@ -34,6 +34,8 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
     const headNumber = headHash && (await view.blocks.blockNumber(headHash));
     const head = headHash && headNumber !== undefined ? await view.blocks.header(headNumber, headHash) : undefined;
     if (!headHash || headNumber === undefined || !head) throw new UserError('the chain has no head block', { code: 'FAILED_PRECONDITION' });
+    // A snapshot holds blocks 1..head; the genesis alone is what the genesis file already gives.
+    if (headNumber < 1n) throw new UserError('the chain has only its genesis block: nothing to snapshot yet', { code: 'FAILED_PRECONDITION' });
     const header: SnapshotHeader = {
       format: 'basalt-snapshot',
       version: SNAPSHOT_VERSION,

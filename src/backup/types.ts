@@ -33,7 +33,7 @@ export interface ChainStatus {
   genesisHash: string;
   head: { number: bigint; hash: string; stateRoot: string; timestamp: bigint };
   /** Present when the chain runs in a node. */
-  node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string };
+  node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string; writable: boolean; notWritableReason?: string };
 }
 
 export interface ExportRequest {

@@ -48,3 +48,13 @@ export function parseDurationArg(value: string): number {
   if (ms === undefined) throw new InvalidArgumentError(`"${value}" is not a duration like 5s, 500ms or 1m30s (0 for none)`);
   return ms;
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KIB: 1024, MIB: 1024 ** 2, GIB: 1024 ** 3 };
+
+/** A byte size such as 0, 512MB, 1GiB or 1048576 (plain numbers are bytes). */
+export function parseByteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toUpperCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError(`"${value}" is not a size like 256MB, 1GiB or 0`);
+  return Math.round(Number(m[1]) * unit);
+}

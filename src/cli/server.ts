@@ -6,7 +6,10 @@ import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
-import { parseBigIntArg, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import { parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+
+/** Free disk space the node keeps: below it, it stops writing until space is freed. */
+const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
 
 interface ServerOptions {
   dataDir?: string;
@@ -20,6 +23,7 @@ interface ServerOptions {
   allowUnprotectedTxs: boolean;
   rpcGasCap?: bigint;
   rpcEvmTimeout?: number;
+  minFreeDisk: number;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -40,6 +44,7 @@ export function serverCommand(): Command {
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
     .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
+    .option('--min-free-disk <size>', 'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never', parseByteSize, DEFAULT_MIN_FREE_DISK)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
     .action(async (opts: ServerOptions) => {
@@ -69,6 +74,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     allowUnprotectedTxs: opts.allowUnprotectedTxs,
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
+    minFreeDiskBytes: opts.minFreeDisk,
     logger: log,
   });
   shutdown.attach(node);

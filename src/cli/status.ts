@@ -9,7 +9,7 @@ export function statusCommand(): Command {
     .option('--json', 'print JSON', false)
     .action(async (opts: { grpcAddress: string; json: boolean }) => {
       const s = await new RemoteBackupService(opts.grpcAddress).status();
-      const node = s.node ?? { validatorAddress: '', nodeId: '', sealing: false, clientVersion: '' };
+      const node = s.node ?? { validatorAddress: '', nodeId: '', sealing: false, clientVersion: '', writable: true };
       if (opts.json) {
         const out = {
           chainId: Number(s.chainId),
@@ -22,6 +22,8 @@ export function statusCommand(): Command {
           nodeId: node.nodeId,
           sealing: node.sealing,
           clientVersion: node.clientVersion,
+          writable: node.writable,
+          ...(node.notWritableReason ? { notWritableReason: node.notWritableReason } : {}),
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
         return;
@@ -35,6 +37,7 @@ export function statusCommand(): Command {
         ['Validator', node.validatorAddress],
         ['Node ID', node.nodeId],
         ['Sealing', node.sealing ? 'yes' : 'no'],
+        ['Storage', node.writable ? 'writable' : `NOT WRITABLE: ${node.notWritableReason ?? 'unknown reason'}`],
         ['Client', node.clientVersion],
       ];
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n');

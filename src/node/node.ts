@@ -6,6 +6,7 @@ import { IbftSealer } from '../consensus/ibft/sealer.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { LocalBackupService } from '../backup/local.js';
+import { DiskSpaceGuard } from './disk-space.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
 import { ethMethods } from '../rpc/jsonrpc/methods.js';
@@ -37,6 +38,8 @@ export interface NodeOptions {
   rpcGasCap?: bigint;
   /** eth_call / eth_estimateGas time limit in ms (0: none); default 5 s. */
   rpcEvmTimeoutMs?: number;
+  /** Free space below which the node stops writing (pauses sealing, refuses transactions); 0: never. */
+  minFreeDiskBytes?: number;
   logger: Logger;
 }
 
@@ -50,6 +53,9 @@ export class BasaltNode {
   private jsonRpc?: JsonRpcServer;
   private operator?: OperatorServer;
   private stopping?: Promise<void>;
+  private diskGuard?: DiskSpaceGuard;
+  /** Why the node cannot write now, or undefined when it can. */
+  private notWritable?: string;
   jsonRpcAddress?: HostPort;
   grpcPort?: number;
 
@@ -93,7 +99,7 @@ export class BasaltNode {
           ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
         });
-        node.jsonRpc = new JsonRpcServer({ methods, logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
+        node.jsonRpc = new JsonRpcServer({ methods, logger: log, health: () => node.health(), ...(opts.cors ? { cors: opts.cors } : {}) });
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
@@ -108,6 +114,9 @@ export class BasaltNode {
       }
       if (opts.seal) {
         node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log });
+      }
+      await node.watchDiskSpace(layout.root);
+      if (node.sealer) {
         node.sealer.start();
         log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
       }
@@ -121,7 +130,45 @@ export class BasaltNode {
 
   /** What the node adds to its chain's status (the operator API's Status). */
   nodeStatus() {
-    return { validatorAddress: this.validatorAddress, nodeId: this.nodeId, sealing: this.sealer !== undefined, clientVersion: CLIENT_VERSION };
+    return {
+      validatorAddress: this.validatorAddress,
+      nodeId: this.nodeId,
+      sealing: this.sealer?.active ?? false,
+      clientVersion: CLIENT_VERSION,
+      writable: this.notWritable === undefined,
+      ...(this.notWritable !== undefined ? { notWritableReason: this.notWritable } : {}),
+    };
+  }
+
+  /** For GET /health on the JSON-RPC port: healthy while the node can write. */
+  health(): { healthy: boolean; reason?: string } {
+    return this.notWritable === undefined ? { healthy: true } : { healthy: false, reason: this.notWritable };
+  }
+
+  /**
+   * Below the free-space floor the node stops writing before LevelDB runs out of space (a failed
+   * LevelDB write fails every later one): sealing pauses, the pool refuses transactions that could not
+   * be mined, status and /health say why. It all resumes when space is back.
+   */
+  private async watchDiskSpace(dataDir: string): Promise<void> {
+    const min = this.opts.minFreeDiskBytes ?? 0;
+    if (min <= 0) return;
+    const log = this.opts.logger;
+    this.diskGuard = new DiskSpaceGuard(dataDir, min);
+    this.diskGuard.on('change', ({ low, freeBytes }) => {
+      if (low) {
+        this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
+        this.sealer?.pause(this.notWritable);
+        this.txpool.close(`node cannot accept transactions now: ${this.notWritable}`);
+        log.error({ freeBytes, minFreeBytes: min }, 'disk almost full: sealing paused and new transactions refused until space is freed');
+      } else {
+        this.notWritable = undefined;
+        this.txpool.reopen();
+        this.sealer?.resume();
+        log.info({ freeBytes }, 'disk space recovered: sealing and transactions resume');
+      }
+    });
+    await this.diskGuard.start();
   }
 
   /** Graceful shutdown; safe to call more than once. */
@@ -132,6 +179,7 @@ export class BasaltNode {
 
   private async doStop(): Promise<void> {
     const log = this.opts.logger;
+    this.diskGuard?.stop();
     if (this.sealer) {
       log.info('stopping sealer');
       await this.sealer.stop();
@@ -150,6 +198,10 @@ export class BasaltNode {
     await this.dbs.close();
     log.info({ head: Number(this.chain.head.number) }, 'node stopped');
   }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /**

@@ -103,8 +103,21 @@ export class TxPool implements TxSource {
     return this.byHash.has(bytesToHex(hash));
   }
 
+  /** Why the pool refuses every transaction now (the node cannot write blocks), or undefined. */
+  private closedFor?: string;
+
+  /** Refuse every new transaction with `reason` until `reopen` (a transaction that can never be mined is not accepted). */
+  close(reason: string): void {
+    this.closedFor = reason;
+  }
+
+  reopen(): void {
+    this.closedFor = undefined;
+  }
+
   /** Validate and add; returns the transaction hash or throws TxPoolError. */
   async add(tx: TypedTransaction): Promise<Uint8Array> {
+    if (this.closedFor !== undefined) throw new TxPoolError(this.closedFor);
     const head = this.chain.head.header;
     validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee(), minTip: this.limits.minTip });
     const hash = bytesToHex(tx.hash());

@@ -38,6 +38,8 @@ export interface SealerOptions {
  */
 export class IbftSealer {
   private stopped = true;
+  /** Why sealing is paused (the node cannot write), or undefined. */
+  private pausedFor?: string;
   private wake?: () => void;
   private loop?: Promise<void>;
   private readonly addresses: Uint8Array[];
@@ -51,6 +53,24 @@ export class IbftSealer {
     if (!this.stopped) return;
     this.stopped = false;
     this.loop = this.run();
+  }
+
+  /**
+   * Hold sealing without stopping the loop (the node cannot write now); `resume` goes on. A block in
+   * progress is abandoned before it is committed.
+   */
+  pause(reason: string): void {
+    this.pausedFor = reason;
+  }
+
+  resume(): void {
+    this.pausedFor = undefined;
+    this.wake?.();
+  }
+
+  /** Sealing now: started and not paused. */
+  get active(): boolean {
+    return !this.stopped && this.pausedFor === undefined;
   }
 
   /** Stop sealing; resolves once a block in progress has been committed or abandoned. */
@@ -67,6 +87,10 @@ export class IbftSealer {
       const due = Math.max(parentMs + this.opts.blockTimeMs, this.lastSealMs + this.opts.blockTimeMs);
       await this.sleep(due - Date.now());
       if (this.stopped) break;
+      if (this.pausedFor !== undefined) {
+        await this.sleep(this.opts.blockTimeMs);
+        continue;
+      }
       try {
         await this.sealOne();
       } catch (err) {
@@ -105,7 +129,7 @@ export class IbftSealer {
     const timestamp = BigInt(Math.max(Math.floor(Date.now() / 1000), Number(parent.timestamp)));
     const unsealedExtra = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
     const result = await chain.produceBlock({ coinbase: proposer, timestamp, extraData: unsealedExtra }, this.opts.txs.pending(), async (built) => {
-      if (this.stopped) return undefined; // abandon: shutting down
+      if (this.stopped || this.pausedFor !== undefined) return undefined; // abandon: shutting down, or cannot write
       return sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.common);
     });
     if (result === undefined) return;

@@ -27,6 +27,8 @@ export const wire = {
     nodeId: s.node?.nodeId ?? '',
     sealing: s.node?.sealing ?? false,
     clientVersion: s.node?.clientVersion ?? '',
+    writable: s.node?.writable ?? true,
+    notWritableReason: s.node?.notWritableReason ?? '',
   }),
   archiveInfo: (s: ExportStarted): ArchiveInfo => ({
     chainId: s.chainId.toString(),
@@ -101,7 +103,14 @@ export const domain = {
     chainId: BigInt(r.chainId),
     genesisHash: r.genesisHash,
     head: { number: BigInt(r.number), hash: r.hash, stateRoot: r.stateRoot, timestamp: BigInt(r.timestamp) },
-    node: { validatorAddress: r.validatorAddress, nodeId: r.nodeId, sealing: r.sealing, clientVersion: r.clientVersion },
+    node: {
+      validatorAddress: r.validatorAddress,
+      nodeId: r.nodeId,
+      sealing: r.sealing,
+      clientVersion: r.clientVersion,
+      writable: r.writable,
+      ...(r.notWritableReason ? { notWritableReason: r.notWritableReason } : {}),
+    },
   }),
   archiveInfo: (i: ArchiveInfo__Output): ExportStarted => ({
     chainId: BigInt(i.chainId),

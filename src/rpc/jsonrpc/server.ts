@@ -9,6 +9,8 @@ import type { RpcMethods } from './methods.js';
 export interface JsonRpcServerOptions {
   methods: RpcMethods;
   logger: Logger;
+  /** GET /health answers 200 or 503 with this; default: always healthy. */
+  health?: () => { healthy: boolean; reason?: string };
   /** Allowed CORS origins ("*" for any); none: no CORS headers. */
   cors?: string[];
   maxBodyBytes?: number;
@@ -104,8 +106,9 @@ export class JsonRpcServer {
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.setCors(req, res);
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
+    if (req.method === 'GET' && (req.url === '/health' || req.url?.startsWith('/health?'))) return this.sendHealth(res);
     if (req.method !== 'POST') {
-      res.writeHead(405, { Allow: 'POST, OPTIONS', 'Content-Type': 'text/plain' }).end('JSON-RPC: send a POST request\n');
+      res.writeHead(405, { Allow: 'POST, OPTIONS (GET /health)', 'Content-Type': 'text/plain' }).end('JSON-RPC: send a POST request\n');
       return;
     }
     const declared = Number(req.headers['content-length']);
@@ -130,6 +133,13 @@ export class JsonRpcServer {
       return this.send(res, out);
     }
     this.send(res, await this.handle(parsed));
+  }
+
+  /** 200 while the node is healthy, 503 with the reason when not (for load balancers and monitors). */
+  private sendHealth(res: ServerResponse): void {
+    const h = this.opts.health?.() ?? { healthy: true };
+    const body = JSON.stringify(h.healthy ? { status: 'ok' } : { status: 'unhealthy', reason: h.reason });
+    res.writeHead(h.healthy ? 200 : 503, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   }
 
   /** The body, or undefined once it passes the size limit (the rest is then read and dropped). */

@@ -139,4 +139,13 @@ describe('snapshot and restore', () => {
     await expect(restoreSnapshot(chunked(archiveLike), { dataDir: join(tempDir(), 'r') })).rejects.toThrow(BackupFileError);
     await expect(restoreSnapshot(chunked(archiveLike), { dataDir: join(tempDir(), 'r') })).rejects.toThrow(/block archive, not a snapshot/);
   });
+
+  it('refuses to snapshot a chain that has only its genesis block (such a file could never be restored)', async () => {
+    const fresh = await openTestChain(source.genesis);
+    try {
+      await expect(createSnapshot(fresh.chain, { compression: 'zstd' })).rejects.toThrow(/only its genesis block: nothing to snapshot yet/);
+    } finally {
+      await fresh.close();
+    }
+  });
 });

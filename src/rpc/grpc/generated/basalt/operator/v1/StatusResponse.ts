@@ -13,6 +13,8 @@ export interface StatusResponse {
   'nodeId'?: (string);
   'sealing'?: (boolean);
   'clientVersion'?: (string);
+  'writable'?: (boolean);
+  'notWritableReason'?: (string);
 }
 
 export interface StatusResponse__Output {
@@ -26,4 +28,6 @@ export interface StatusResponse__Output {
   'nodeId': (string);
   'sealing': (boolean);
   'clientVersion': (string);
+  'writable': (boolean);
+  'notWritableReason': (string);
 }
