@@ -23,7 +23,7 @@ try {
   report(`snapshot: ${s.durationMs} ms, ${mb(size / (s.durationMs / 1000))} MB/s, ${mb(size)} MB (${s.nodes} state nodes, ${s.codes} codes); size / data dir ${(size / dataDirBytes).toFixed(4)}; peak RSS ${mb(snap.peakRss)} MB`);
 
   const restored = join(work, 'restored');
-  const rest = await runCliMeasured(['restore', file, '--data-dir', restored, '--quiet', '--json']);
+  const rest = await runCliMeasured(['restore', file, '--data-dir', restored, '--chain', fx.genesisPath, '--quiet', '--json']);
   if (rest.code !== 0) throw new Error(rest.stderr);
   const r = JSON.parse(rest.stdout);
   report(`restore: ${r.durationMs} ms, ${mb(size / (r.durationMs / 1000))} MB/s, peak RSS ${mb(rest.peakRss)} MB; restored data dir ${mb((await dirBytes(join(restored, 'blockchain'))) + (await dirBytes(join(restored, 'trie'))))} MB`);

@@ -29,8 +29,12 @@ export interface ArchiveHeader {
   startBlock: string;
   endBlock: string;
   compression: Compression;
-  createdAt: string;
-  clientVersion: string;
+  /**
+   * Informational, in files written before Basalt 0.x stopped writing them (a header is now the same
+   * bytes on every node, so two exports of one range have one digest). Read when present, kept as is.
+   */
+  createdAt?: string;
+  clientVersion?: string;
 }
 
 export interface ArchiveTrailer {
@@ -91,8 +95,15 @@ export function decodeHeader(h: Record<string, unknown>): ArchiveHeader {
     startBlock,
     endBlock,
     compression: h.compression,
-    createdAt: typeof h.createdAt === 'string' ? h.createdAt : '',
-    clientVersion: typeof h.clientVersion === 'string' ? h.clientVersion : '',
+    ...informational(h),
+  };
+}
+
+/** The optional informational fields of a header, in their written order, only when present. */
+export function informational(h: Record<string, unknown>): { createdAt?: string; clientVersion?: string } {
+  return {
+    ...(typeof h.createdAt === 'string' ? { createdAt: h.createdAt } : {}),
+    ...(typeof h.clientVersion === 'string' ? { clientVersion: h.clientVersion } : {}),
   };
 }
 

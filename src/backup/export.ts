@@ -3,7 +3,6 @@ import { FORMAT_VERSION, type ArchiveHeader } from '../archive/format.js';
 import { ArchiveWriter } from '../archive/writer.js';
 import type { ChainReadView } from '../chain/chain.js';
 import { UserError } from '../util/errors.js';
-import { CLIENT_VERSION } from '../util/version.js';
 import { encodeRawBlockRecord } from './block-records.js';
 import type { ExportProgress, ExportRequest, ExportSummary } from './types.js';
 
@@ -54,8 +53,6 @@ export async function exportChain(source: ExportSource, opts: ExportOptions): Pr
       startBlock: start.toString(),
       endBlock: end.toString(),
       compression: opts.compression,
-      createdAt: new Date().toISOString(),
-      clientVersion: CLIENT_VERSION,
     };
     return { header, chunks: generate(view, header, start, end, opts), close: view.close };
   } catch (err) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex } from '@ethereumjs/util';
@@ -31,6 +31,8 @@ export interface RestoreProgress {
 
 export interface RestoreSummary {
   dataDir: string;
+  chainId: string;
+  genesisHash: string;
   head: bigint;
   headHash: string;
   stateRoot: string;
@@ -43,8 +45,13 @@ export interface RestoreSummary {
 
 export interface RestoreOptions {
   dataDir: string;
-  /** The genesis the snapshot must belong to; default: the one inside the snapshot. */
+  /** The genesis the snapshot must belong to (the operator's trust anchor). */
   genesis?: GenesisFile;
+  /**
+   * Without `genesis`: the genesis hash the snapshot's embedded genesis must produce. With neither,
+   * the embedded genesis is trusted as it is (the CLI asks for --trust-snapshot-genesis for that).
+   */
+  genesisHash?: string;
   engine?: ConsensusEngine;
   onProgress?: (p: RestoreProgress) => void;
 }
@@ -64,13 +71,14 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
   const began = Date.now();
   const engine = opts.engine ?? new IbftEngine();
   const target = resolve(opts.dataDir);
-  if (existsSync(target) && readdirSync(target).length > 0) {
-    throw new UserError(`${target} exists and is not empty: restore into a new data dir (a restore never overwrites one)`, { code: 'ALREADY_EXISTS' });
+  checkTarget(target);
+  const tmp = restoringFolder(target, process.pid);
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { mode: 0o700 });
+  } catch (err) {
+    throw new UserError(`cannot create ${tmp}: ${(err as Error).message}`, { code: 'FAILED_PRECONDITION' });
   }
-  if (!existsSync(dirname(target))) throw new UserError(`folder ${dirname(target)} does not exist`, { code: 'NOT_FOUND' });
-  const tmp = join(dirname(target), `.${basename(target)}.restoring-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { mode: 0o700 });
   const dbs = await openNodeDatabases(dataDirLayout(tmp));
   try {
     let header: SnapshotHeader | undefined;
@@ -90,6 +98,12 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
         // The genesis block is written as a node writes it; everything after it comes from the file.
         const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
         await chain.close();
+        if (opts.genesis === undefined && opts.genesisHash !== undefined && bytesToHex(chain.genesisHash) !== opts.genesisHash.toLowerCase()) {
+          throw new BackupFileError(
+            `snapshot's genesis has hash ${bytesToHex(chain.genesisHash)} (chain ID ${chain.chainId}), not the expected ${opts.genesisHash.toLowerCase()}: it is of another chain, or forged`,
+            { code: 'WRONG_CHAIN' },
+          );
+        }
         if (bytesToHex(chain.genesisHash) !== header.genesisHash || chain.chainId.toString() !== header.chainId) {
           throw new BackupFileError(
             `snapshot belongs to another chain (chain ID ${header.chainId}, genesis ${header.genesisHash}); the genesis file gives chain ID ${chain.chainId}, genesis ${bytesToHex(chain.genesisHash)}`,
@@ -131,6 +145,8 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
         renameSync(tmp, target);
         return {
           dataDir: target,
+          chainId: h.chainId,
+          genesisHash: h.genesisHash,
           head: headNumber,
           headHash: h.head.hash,
           stateRoot: h.head.stateRoot,
@@ -147,6 +163,30 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
     await dbs.close();
     rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** The hidden folder a restore into `target` works in (process `pid`), renamed to `target` at the end. */
+export function restoringFolder(target: string, pid: number): string {
+  return join(dirname(target), `.${basename(target)}.restoring-${pid}`);
+}
+
+/** A restore creates its target: it must not exist, or be an empty folder, in an existing folder. */
+function checkTarget(target: string): void {
+  const kind = (p: string) => {
+    try {
+      return statSync(p).isDirectory() ? 'dir' : 'other';
+    } catch {
+      return 'none';
+    }
+  };
+  const parent = dirname(target);
+  if (kind(parent) === 'none') throw new UserError(`folder ${parent} does not exist`, { code: 'NOT_FOUND' });
+  if (kind(parent) === 'other') throw new UserError(`${parent} is not a folder`, { code: 'FAILED_PRECONDITION' });
+  const t = kind(target);
+  if (t === 'other') throw new UserError(`${target} exists and is not a folder: restore into a new data dir`, { code: 'ALREADY_EXISTS' });
+  if (t === 'dir' && readdirSync(target).length > 0) {
+    throw new UserError(`${target} exists and is not empty: restore into a new data dir (a restore never overwrites one)`, { code: 'ALREADY_EXISTS' });
   }
 }
 

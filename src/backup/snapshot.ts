@@ -4,7 +4,6 @@ import type { ChainReadView } from '../chain/chain.js';
 import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type SnapshotHeader } from '../snapshot/format.js';
 import { SnapshotWriter } from '../snapshot/writer.js';
 import { UserError } from '../util/errors.js';
-import { CLIENT_VERSION } from '../util/version.js';
 import { stateItems } from './state-walk.js';
 import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types.js';
 import type { ExportSource } from './export.js';
@@ -44,8 +43,6 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       genesis: source.genesisFile,
       head: { number: headNumber.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(head.stateRoot) },
       compression: opts.compression,
-      createdAt: new Date().toISOString(),
-      clientVersion: CLIENT_VERSION,
     };
     return { header, chunks: generate(view, header, headNumber, head.stateRoot, opts.onProgress), close: view.close };
   } catch (err) {

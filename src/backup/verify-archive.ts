@@ -26,8 +26,17 @@ export interface InspectReport {
 export interface VerifyReport extends InspectReport {
   /** 'replayed': every block re-executed from genesis in a scratch chain; 'seals': structure, hashes, links and seals. */
   level: 'replayed' | 'seals';
+  /** What this verification could not check, each with the reason (empty when every block was replayed from genesis). */
+  notChecked: { what: NotChecked; why: string }[];
   note?: string;
 }
+
+/**
+ * What a verification may leave unchecked. 'chain binding': the file's chain ID and genesis hash were
+ * compared with no genesis file; 'validator set': seals were checked against the validators the file
+ * itself declares, not against the genesis's; 'execution': blocks were not re-executed.
+ */
+export type NotChecked = 'chain binding' | 'validator set' | 'execution';
 
 /** A file checked offline may hold blocks of any age: no timestamp is "in the future" for it. */
 const FAR_FUTURE = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
@@ -84,7 +93,18 @@ export async function verifyArchive(
   engine: ConsensusEngine = new IbftEngine(),
 ): Promise<VerifyReport> {
   const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }), engine);
-  if (genesis === undefined) return { ...report, level: 'seals', note: 'pass --chain genesis.json to replay every block and check execution' };
+  if (genesis === undefined) {
+    return {
+      ...report,
+      level: 'seals',
+      notChecked: [
+        { what: 'chain binding', why: `chain ID ${report.header.chainId} and genesis ${report.header.genesisHash} are the file's own claim` },
+        { what: 'validator set', why: "seals were checked against the validators the file declares for itself, not against a genesis" },
+        { what: 'execution', why: 'no block was re-executed' },
+      ],
+      note: 'pass --chain genesis.json to check the archive against your chain and replay every block',
+    };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'basalt-verify-'));
   try {
     const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
@@ -98,11 +118,20 @@ export async function verifyArchive(
         } catch (err) {
           if (!(err instanceof UserError) || err.code !== 'MISSING_BLOCKS') throw err;
         }
-        return { ...report, level: 'seals', note: `archive starts at block ${report.header.startBlock}: execution can only be replayed from block 1` };
+        const start = report.header.startBlock;
+        return {
+          ...report,
+          level: 'seals',
+          notChecked: [
+            { what: 'validator set', why: `block ${start}'s parent is not in the archive: seals were checked against the validators the file declares for itself` },
+            { what: 'execution', why: `the archive starts at block ${start}: execution can only be replayed from block 1` },
+          ],
+          note: `archive starts at block ${start}: execution can only be replayed from block 1`,
+        };
       }
       const progress: ImportOptions['onProgress'] = (p) => onProgress?.({ block: p.block, blocksTotal: p.blocksTotal, bytesRead: p.bytesRead });
       await importArchive(chain, open(), { onProgress: progress });
-      return { ...report, level: 'replayed' };
+      return { ...report, level: 'replayed', notChecked: [] };
     } finally {
       await chain.close();
       await Promise.allSettled([blockchainDb.close(), trieDb.close()]);

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createCustomCommon, Mainnet, type Common } from '@ethereumjs/common';
 import { z } from 'zod';
+import { hexToBytes } from '@ethereumjs/util';
+import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { UserError } from '../util/errors.js';
 import { basaltCustomCrypto } from '../util/custom-crypto.js';
 
@@ -78,7 +80,39 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
   for (const f of BASALT_FORKS) {
     if (forks[f] !== 0) throw new UserError(`genesis file ${source}: params.forks.${f} must be 0 (Basalt activates London at genesis)`);
   }
+  checkGenesisValues(parsed.data, source);
   return parsed.data;
+}
+
+/** geth's MinGasLimit: no block below it can hold even a plain transfer's 21,000 with room to spare. */
+export const MIN_GAS_LIMIT = 5000n;
+/** geth's MaxGasLimit (2^63 - 1). */
+export const MAX_GAS_LIMIT = 2n ** 63n - 1n;
+const U64_MAX = 2n ** 64n - 1n;
+const U256_MAX = 2n ** 256n - 1n;
+
+/** Values the schema lets through but no chain can start from: one clear line instead of a crash later. */
+function checkGenesisValues(g: GenesisFile, source: string): void {
+  const fail = (what: string) => {
+    throw new UserError(`genesis file ${source} is invalid: ${what}`);
+  };
+  const gen = g.genesis;
+  const gasLimit = BigInt(gen.gasLimit);
+  if (gasLimit < MIN_GAS_LIMIT || gasLimit > MAX_GAS_LIMIT) fail(`genesis.gasLimit ${gasLimit} is outside ${MIN_GAS_LIMIT}..${MAX_GAS_LIMIT}`);
+  if (BigInt(gen.timestamp) > U64_MAX) fail('genesis.timestamp does not fit in 64 bits');
+  if (BigInt(gen.difficulty) > U256_MAX) fail('genesis.difficulty does not fit in 256 bits');
+  if (BigInt(gen.baseFee) > U256_MAX) fail('genesis.baseFee does not fit in 256 bits');
+  for (const [addr, acct] of Object.entries(gen.alloc)) {
+    if (BigInt(acct.balance) > U256_MAX) fail(`genesis.alloc.${addr}.balance does not fit in 256 bits`);
+    if (acct.nonce !== undefined && BigInt(acct.nonce) >= U64_MAX) fail(`genesis.alloc.${addr}.nonce does not fit in 64 bits`);
+  }
+  let validators: number;
+  try {
+    validators = decodeIbftExtra(hexToBytes(gen.extraData as `0x${string}`)).validators.length;
+  } catch (err) {
+    return fail(`genesis.extraData: ${(err as Error).message} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`);
+  }
+  if (validators === 0) fail('genesis.extraData names no IBFT validator');
 }
 
 export function readGenesisFile(path: string): GenesisFile {

@@ -1,7 +1,8 @@
-import { createReadStream, createWriteStream, existsSync, fsyncSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, fsyncSync, lstatSync, writeSync, openSync, closeSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../util/errors.js';
+import { removeStaleTemps, type StaleTemp } from '../util/stale-temp.js';
 import type { ByteSink } from '../backup/types.js';
 import { ProgressReporter } from './progress.js';
 
@@ -14,45 +15,166 @@ export interface ArchiveSink extends ByteSink {
   readonly name: string;
 }
 
+/**
+ * Exit status when the reader of stdout went away (`basalt export - | head`): quiet, as a tool killed by
+ * SIGPIPE (128 + 13), so that `set -o pipefail` still sees that the archive was not delivered in full.
+ */
+export const EXIT_BROKEN_PIPE = 141;
+
 export function openArchiveSink(filename: string, force: boolean): ArchiveSink {
-  if (filename === '-') {
-    if (process.stdout.isTTY) throw new UserError('refusing to write a binary archive to a terminal: redirect stdout or give a file name');
-    return {
-      name: 'stdout',
-      write: (chunk) => writeTo(process.stdout, chunk),
-      commit: async () => undefined,
-      abort: () => undefined,
-    };
-  }
+  if (filename === '-') return stdoutSink();
   const path = resolve(filename);
-  if (existsSync(path) && !force) throw new UserError(`${path} already exists: choose another file name or pass --force`);
-  if (!existsSync(dirname(path))) throw new UserError(`folder ${dirname(path)} does not exist`);
-  const tmp = join(dirname(path), `.${basename(path)}.partial-${process.pid}`);
-  const out = createWriteStream(tmp, { flags: 'wx' });
+  const dir = dirname(path);
+  const existing = lstatOrUndefined(path);
+  if (existing && !force) throw new UserError(`${path} already exists: choose another file name or pass --force`, { code: 'ALREADY_EXISTS' });
+  if (existing && !existing.isFile()) throw new UserError(`${path} is ${fileKind(existing)}, not a regular file: --force replaces only regular files`, { code: 'ALREADY_EXISTS' });
+  if (!statOrUndefined(dir)?.isDirectory()) throw new UserError(`folder ${dir} does not exist`, { code: 'NOT_FOUND' });
+  noteRemoved(removeStaleTemps(dir, `.${basename(path)}.partial-`));
+  const tmp = join(dir, `.${basename(path)}.partial-${process.pid}`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o644);
+  } catch (err) {
+    throw new UserError(`cannot write in ${dir}: ${(err as Error).message}`, { code: 'FAILED_PRECONDITION' });
+  }
+  const out = createWriteStream(tmp, { fd });
   let failed: Error | undefined;
   out.on('error', (err) => (failed = err));
+  const writeError = (err: unknown) => {
+    const e = (failed ?? err) as NodeJS.ErrnoException;
+    return new UserError(`cannot write ${path}: ${e.message}`, { code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION' });
+  };
   return {
     name: path,
     async write(chunk) {
-      if (failed) throw new UserError(`cannot write ${tmp}: ${failed.message}`);
-      await writeTo(out as NodeJS.WritableStream, chunk);
+      if (failed) throw writeError(failed);
+      try {
+        await writeTo(out as NodeJS.WritableStream, chunk);
+      } catch (err) {
+        throw writeError(err);
+      }
     },
     async commit() {
-      await new Promise<void>((res, rej) => out.end((err?: Error | null) => (err ? rej(err) : res())));
-      if (failed) throw new UserError(`cannot write ${tmp}: ${failed.message}`);
-      const fd = openSync(tmp, 'r');
       try {
-        fsyncSync(fd); // the archive is on disk before it gets its name
-      } finally {
-        closeSync(fd);
+        await new Promise<void>((res, rej) => out.end((err?: Error | null) => (err ? rej(err) : res())));
+        if (failed) throw failed;
+        const done = openSync(tmp, 'r');
+        try {
+          fsyncSync(done); // the archive is on disk before it gets its name
+        } finally {
+          closeSync(done);
+        }
+        renameSync(tmp, path);
+        syncFolder(dir);
+      } catch (err) {
+        throw writeError(err);
       }
-      renameSync(tmp, path);
     },
     abort() {
       out.destroy();
       rmSync(tmp, { force: true });
     },
   };
+}
+
+/** stdout as a sink: a write error is one line, a reader that went away a quiet exit. */
+function stdoutSink(): ArchiveSink {
+  if (process.stdout.isTTY) throw new UserError('refusing to write a binary archive to a terminal: redirect stdout or give a file name');
+  if (fstatSync(1).isFile()) return stdoutFileSink();
+  let failed: NodeJS.ErrnoException | undefined;
+  const fail = (err: unknown): UserError => {
+    const e = (failed ?? err) as NodeJS.ErrnoException;
+    if (e.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+    return new UserError(`cannot write to stdout: ${e.message}`, { code: 'RESOURCE_EXHAUSTED' });
+  };
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    failed = err;
+    if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+  });
+  return {
+    name: 'stdout',
+    async write(chunk) {
+      if (failed) throw fail(failed);
+      try {
+        await writeTo(process.stdout, chunk);
+      } catch (err) {
+        throw fail(err);
+      }
+    },
+    async commit() {
+      if (failed) throw fail(failed);
+    },
+    abort: () => undefined,
+  };
+}
+
+/**
+ * stdout redirected to a file (`export - > file`): written with our own loop, because Node's stream for
+ * a file ignores short writes, so a full disk would silently truncate the archive. Fsynced at the end.
+ */
+function stdoutFileSink(): ArchiveSink {
+  const fail = (err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    return new UserError(`cannot write to stdout: ${e.message}`, { code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION' });
+  };
+  return {
+    name: 'stdout',
+    async write(chunk) {
+      try {
+        for (let off = 0; off < chunk.length; ) off += writeSync(1, chunk, off, chunk.length - off);
+      } catch (err) {
+        throw fail(err);
+      }
+    },
+    async commit() {
+      try {
+        fsyncSync(1);
+      } catch (err) {
+        throw fail(err);
+      }
+    },
+    abort: () => undefined,
+  };
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function fileKind(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/** Make a rename in `dir` durable. */
+function syncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Tell the operator about leftovers of an interrupted earlier run that were cleaned up. */
+export function noteRemoved(removed: StaleTemp[]): void {
+  for (const r of removed) process.stderr.write(`note: removed ${r.path} left by process ${r.pid} (interrupted earlier run)\n`);
 }
 
 function writeTo(stream: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {

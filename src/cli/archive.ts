@@ -16,12 +16,17 @@ export function archiveCommand(): Command {
       const genesis = opts.chain ? readGenesisFile(opts.chain) : undefined;
       const source = openArchiveSource(filename);
       const report = await verifyArchive(() => source.open(), genesis);
+      const notChecked = report.notChecked.map((n) => n.what);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ valid: true, level: report.level, ...describe(report), ...(report.note ? { note: report.note } : {}) })}\n`);
+        process.stdout.write(`${JSON.stringify({ valid: true, level: report.level, ...describe(report), notChecked, notCheckedReasons: report.notChecked, ...(report.note ? { note: report.note } : {}) })}\n`);
         return;
       }
       const what = report.level === 'replayed' ? 'every block re-executed from genesis' : 'structure, checksums, digest, hashes and seals checked';
-      process.stdout.write(`OK: ${source.name} is a valid archive of blocks ${report.header.startBlock}-${report.header.endBlock} (${what})\n`);
+      process.stdout.write(
+        `OK: ${source.name} is a valid archive of blocks ${report.header.startBlock}-${report.header.endBlock} (${what})\n` +
+          `chain ID ${report.header.chainId}, genesis ${report.header.genesisHash}${genesis ? ' (matches --chain)' : ' (as the file states it)'}\n`,
+      );
+      if (report.notChecked.length > 0) process.stdout.write(`not checked: ${report.notChecked.map((n) => `the ${n.what} (${n.why})`).join('; ')}\n`);
       if (report.note) process.stdout.write(`note: ${report.note}\n`);
     });
   archive
@@ -46,8 +51,8 @@ export function archiveCommand(): Command {
         ['Compression', d.compression],
         ['Size', formatBytes(d.bytes)],
         ['Digest', `${d.digest} (sha256)`],
-        ['Created', `${d.createdAt} by ${d.clientVersion}`],
       ];
+      if (d.createdAt) rows.push(['Created', `${d.createdAt}${d.clientVersion ? ` by ${d.clientVersion}` : ''}`]);
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n') + '\n');
     });
   return archive;

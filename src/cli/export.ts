@@ -30,22 +30,39 @@ export function exportCommand(): Command {
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, start: bigint | undefined, end: bigint | undefined, opts: ExportOpts) => {
       const req = { ...(start !== undefined ? { startBlock: start } : {}), ...(end !== undefined ? { endBlock: end } : {}), compression: opts.compression };
+      let chain: ChainIdentity | undefined;
       const { result, name } = await produceFile(filename, { ...opts, label: 'export' }, (sink, progress) =>
         withBackupService(opts, (service) =>
           service.export(req, sink, {
-            onStart: (s) => progress.start(Number(s.endBlock - s.startBlock + 1n)),
+            onStart: (s) => {
+              chain = s;
+              progress.start(Number(s.endBlock - s.startBlock + 1n));
+            },
             onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }),
           }),
         ),
       );
-      printArchiveSummary('Exported', result, name, opts.json);
+      printArchiveSummary('Exported', result, name, opts.json, chain);
     });
 }
 
-/** Export and import summaries: one line each for range, size and rate, where, and digest (or JSON on stdout). */
-export function printArchiveSummary(verb: 'Exported' | 'Imported', s: ExportSummary & { imported?: bigint; skipped?: bigint; head?: bigint }, where: string, json: boolean): void {
+/** The chain a summary is about, as the service's `onStart` reported it. */
+export interface ChainIdentity {
+  chainId: bigint;
+  genesisHash: string;
+}
+
+/** Export and import summaries: one line each for range, size and rate, chain, where, and digest (or JSON on stdout). */
+export function printArchiveSummary(
+  verb: 'Exported' | 'Imported',
+  s: ExportSummary & { imported?: bigint; skipped?: bigint; head?: bigint },
+  where: string,
+  json: boolean,
+  chain: ChainIdentity | undefined,
+): void {
   if (json) {
     const out = {
+      ...(chain ? { chainId: chain.chainId.toString(), genesisHash: chain.genesisHash } : {}),
       startBlock: s.startBlock.toString(),
       endBlock: s.endBlock.toString(),
       blocks: s.blocks.toString(),
@@ -64,5 +81,6 @@ export function printArchiveSummary(verb: 'Exported' | 'Imported', s: ExportSumm
     `${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)} (${rate} blocks/s)`,
   ];
   if (s.head !== undefined) parts.push(`head is now ${s.head}`);
-  process.stderr.write(`${parts.join(', ')}\n${verb === 'Exported' ? 'to' : 'from'} ${where}\nsha256 digest ${s.digest}\n`);
+  const chainLine = chain ? `chain ID ${chain.chainId}, genesis ${chain.genesisHash}\n` : '';
+  process.stderr.write(`${parts.join(', ')}\n${chainLine}${verb === 'Exported' ? 'to' : 'from'} ${where}\nsha256 digest ${s.digest}\n`);
 }

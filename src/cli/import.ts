@@ -4,7 +4,7 @@ import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { UserError } from '../util/errors.js';
 import { openArchiveSource, type ArchiveSource } from './archive-io.js';
 import { withBackupService } from './backup-service.js';
-import { printArchiveSummary } from './export.js';
+import { printArchiveSummary, type ChainIdentity } from './export.js';
 import { parseHostPortString } from './options.js';
 import { ProgressReporter } from './progress.js';
 
@@ -31,17 +31,21 @@ export function importCommand(): Command {
       if (source.rereadable) await precheck(source); // a corrupt or truncated file is refused before any block is sent
       const progress = new ProgressReporter('import', { quiet: opts.quiet });
       let s;
+      let chain: ChainIdentity | undefined;
       try {
         s = await withBackupService({ ...opts, genesisPath: opts.chain }, (service) =>
           service.import(source.open(), {
-            onStart: (h) => progress.start(Number(h.endBlock - h.startBlock + 1n)),
+            onStart: (h) => {
+              chain = h;
+              progress.start(Number(h.endBlock - h.startBlock + 1n));
+            },
             onProgress: (p) => progress.update({ done: Number(p.imported + p.skipped), total: Number(p.blocksTotal), bytes: p.bytesRead }),
           }),
         );
       } finally {
         progress.stop();
       }
-      printArchiveSummary('Imported', { ...s, blocks: s.imported + s.skipped }, source.name, opts.json);
+      printArchiveSummary('Imported', { ...s, blocks: s.imported + s.skipped }, source.name, opts.json, chain);
     });
 }
 

@@ -1,20 +1,46 @@
-import { Command } from 'commander';
+import { basename, dirname, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { restoreSnapshot } from '../backup/restore.js';
-import { openArchiveSource } from './archive-io.js';
+import { UserError } from '../util/errors.js';
+import { removeStaleTemps } from '../util/stale-temp.js';
+import { noteRemoved, openArchiveSource } from './archive-io.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+
+interface RestoreOpts {
+  dataDir: string;
+  chain?: string;
+  genesisHash?: string;
+  trustSnapshotGenesis: boolean;
+  quiet: boolean;
+  json: boolean;
+}
 
 export function restoreCommand(): Command {
   return new Command('restore')
-    .description('build a new data dir from a snapshot, verifying headers, seals, receipts and every state node')
+    .description('build a new data dir from a snapshot, verifying headers, seals, receipts and every state node against your genesis')
     .argument('<filename>', "snapshot file ('-' for stdin)")
     .requiredOption('--data-dir <dir>', 'the NEW data dir to create (must not exist or be empty)')
-    .option('--chain <genesis>', 'genesis file the snapshot must belong to (default: the genesis inside the snapshot)')
+    .option('--chain <genesis>', 'genesis file of your chain: the snapshot must belong to it (the trust anchor)')
+    .option('--genesis-hash <hash>', "your chain's genesis hash: the genesis inside the snapshot is used only if it has this hash", parseHash)
+    .option('--trust-snapshot-genesis', 'trust the genesis inside the snapshot as it is (anyone who can write the file can forge the chain)', false)
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
-    .action(async (filename: string, opts: { dataDir: string; chain?: string; quiet: boolean; json: boolean }) => {
+    .action(async (filename: string, opts: RestoreOpts) => {
+      const anchors = [opts.chain !== undefined, opts.genesisHash !== undefined, opts.trustSnapshotGenesis].filter(Boolean).length;
+      if (anchors === 0) {
+        throw new UserError(
+          'restore needs to know which chain to trust: pass --chain genesis.json (your genesis file), --genesis-hash 0x… (your chain\'s genesis hash) or, knowingly, --trust-snapshot-genesis',
+        );
+      }
+      if (anchors > 1) throw new UserError('pass only one of --chain, --genesis-hash and --trust-snapshot-genesis');
       const genesis = opts.chain ? readGenesisFile(opts.chain) : undefined;
       const source = openArchiveSource(filename);
+      const target = resolve(opts.dataDir);
+      noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.restoring-`));
+      if (opts.trustSnapshotGenesis) {
+        process.stderr.write('warning: --trust-snapshot-genesis: the snapshot vouches for itself; compare the chain ID and genesis hash below with a source you trust\n');
+      }
       const progress = new ProgressReporter('restore', { quiet: opts.quiet });
       let started = false;
       let s;
@@ -22,6 +48,7 @@ export function restoreCommand(): Command {
         s = await restoreSnapshot(source.open(), {
           dataDir: opts.dataDir,
           ...(genesis ? { genesis } : {}),
+          ...(opts.genesisHash ? { genesisHash: opts.genesisHash } : {}),
           onProgress: (p) => {
             if (!started) {
               progress.start(Number(p.blocksTotal));
@@ -33,15 +60,22 @@ export function restoreCommand(): Command {
       } finally {
         progress.stop();
       }
+      const anchor = opts.chain ? 'genesis file' : opts.genesisHash ? 'genesis hash' : 'snapshot (unverified)';
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString() })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString(), trustAnchor: anchor })}\n`);
         return;
       }
       process.stderr.write(
         `Restored block ${s.head} (${s.headHash}) with ${s.nodes} state nodes and ${s.codes} contract codes into ${s.dataDir}\n` +
+          `chain ID ${s.chainId}, genesis ${s.genesisHash} (trusted from: ${anchor})\n` +
           `${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)}; state root ${s.stateRoot}\n` +
           `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n` +
           'It has no keys yet: restore them with `basalt secrets restore`, or it creates new (non-validator) keys on start.\n',
       );
     });
+}
+
+function parseHash(value: string): string {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a 0x-prefixed 32-byte hash`);
+  return value.toLowerCase();
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import type { SnapshotStarted } from '../backup/types.js';
 import { COMPRESSIONS, type Compression } from '../container/compression.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { produceFile } from './archive-io.js';
@@ -26,21 +27,28 @@ export function snapshotCommand(): Command {
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, opts: SnapshotOpts) => {
+      let chain: SnapshotStarted | undefined;
       const { result: s, name } = await produceFile(filename, { ...opts, label: 'snapshot' }, (sink, progress) =>
         withBackupService(opts, (service) =>
           service.snapshot({ compression: opts.compression }, sink, {
-            onStart: (h) => progress.start(Number(h.head)),
+            onStart: (h) => {
+              chain = h;
+              progress.start(Number(h.head));
+            },
             onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }),
           }),
         ),
       );
       if (opts.json) {
-        const out = { head: s.head.toString(), nodes: String(s.nodes), codes: String(s.codes), bytes: s.bytes, digest: s.digest, durationMs: s.durationMs, snapshot: name };
+        const out = {
+          ...(chain ? { chainId: chain.chainId.toString(), genesisHash: chain.genesisHash } : {}),
+          head: s.head.toString(), nodes: String(s.nodes), codes: String(s.codes), bytes: s.bytes, digest: s.digest, durationMs: s.durationMs, snapshot: name };
         process.stdout.write(`${JSON.stringify(out)}\n`);
         return;
       }
+      const chainLine = chain ? `chain ID ${chain.chainId}, genesis ${chain.genesisHash}\n` : '';
       process.stderr.write(
-        `Snapshot of block ${s.head}: ${s.nodes} state nodes, ${s.codes} contract codes, ${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)}\nto ${name}\nsha256 digest ${s.digest}\n`,
+        `Snapshot of block ${s.head}: ${s.nodes} state nodes, ${s.codes} contract codes, ${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)}\n${chainLine}to ${name}\nsha256 digest ${s.digest}\n`,
       );
     });
 }

@@ -1,6 +1,7 @@
 import { chmodSync, lstatSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { processRuns } from '../util/stale-temp.js';
 import { exists, fsyncDir, linkNew, writeSyncedNew } from './durable.js';
 import { keyFileBytes, keyFsError, LIBP2P_KEY_PATH, makeKeyFolder, newNodeKeys, readKeyFile, VALIDATOR_KEY_PATH, type NodeKeys } from './keyfile.js';
 
@@ -36,17 +37,6 @@ export type KeyPairState =
 
 function tempPath(root: string, rel: string, pid: number): string {
   return join(root, dirname(rel), `.${basename(rel)}.${pid}.tmp`);
-}
-
-/** Whether process `pid` runs. Our own pid on a temp file we are not writing is a former process (containers reuse pids). */
-export function processRuns(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function fsStep<T>(what: string, path: string, f: () => T): T {

@@ -1,7 +1,7 @@
 import { BackupFileError } from '../container/errors.js';
 import { isCompression, type Compression } from '../container/compression.js';
 import { containerKind } from '../container/framing.js';
-import { HEX32, UINT } from '../archive/format.js';
+import { HEX32, informational, UINT } from '../archive/format.js';
 
 /**
  * Basalt snapshot format, version 1 (spec: docs/snapshot-format.md), over the shared container framing
@@ -37,8 +37,9 @@ export interface SnapshotHeader {
   genesis: object;
   head: { number: string; hash: string; stateRoot: string };
   compression: Compression;
-  createdAt: string;
-  clientVersion: string;
+  /** Informational, only in files of earlier Basalt versions (see ArchiveHeader). */
+  createdAt?: string;
+  clientVersion?: string;
 }
 
 export interface SnapshotTrailer {
@@ -68,8 +69,7 @@ export function decodeSnapshotHeader(h: Record<string, unknown>): SnapshotHeader
     genesis: h.genesis,
     head: { number: head.number as string, hash: head.hash as string, stateRoot: head.stateRoot as string },
     compression: h.compression,
-    createdAt: typeof h.createdAt === 'string' ? h.createdAt : '',
-    clientVersion: typeof h.clientVersion === 'string' ? h.clientVersion : '',
+    ...informational(h),
   };
 }
 

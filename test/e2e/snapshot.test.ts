@@ -41,7 +41,7 @@ describe('snapshot and restore', () => {
     expect(load.sent()).toBeGreaterThan(10);
 
     const restoredDir = join(dir, 'restored');
-    const r = runCli(['restore', file, '--data-dir', restoredDir, '--json']);
+    const r = runCli(['restore', file, '--data-dir', restoredDir, '--chain', genesis, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ head: s.head });
 
@@ -104,11 +104,11 @@ describe('snapshot and restore', () => {
     writeFileSync(tampered, t);
     const other = singleValidatorChain({ chainId: 101, premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
 
-    expectOneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1')]), /incomplete|truncated/);
-    expectOneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2')]), /checksum mismatch|corrupt/);
+    expectOneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1'), '--chain', genesis]), /incomplete|truncated/);
+    expectOneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2'), '--chain', genesis]), /checksum mismatch|corrupt/);
     expectOneLineError(runCli(['restore', file, '--data-dir', join(dir, 'r3'), '--chain', other.genesis]), /belongs to another chain/);
-    expectOneLineError(runCli(['restore', file, '--data-dir', node1]), /exists and is not empty/);
-    expectOneLineError(runCli(['restore', join(dir, 'nope.bsn'), '--data-dir', join(dir, 'r4')]), /not found/);
+    expectOneLineError(runCli(['restore', file, '--data-dir', node1, '--chain', genesis]), /exists and is not empty/);
+    expectOneLineError(runCli(['restore', join(dir, 'nope.bsn'), '--data-dir', join(dir, 'r4'), '--chain', genesis]), /not found/);
     expectOneLineError(runCli(['restore', file]), /--data-dir/);
     for (const d of ['r1', 'r2', 'r3', 'r4']) expect(existsSync(join(dir, d)), d).toBe(false);
     expect(readdirSync(dir).filter((f) => f.includes('restoring'))).toEqual([]);

@@ -1,0 +1,148 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, expectOneLineError, processesKilledAfterEach, runCli, serverArgs, singleValidatorChain } from '../helpers/cli.js';
+
+/**
+ * The backup commands as an operator meets them on a real machine: whose genesis is trusted, what
+ * interrupted runs leave, pipes that close, disks that fill, paths that are not plain files.
+ * One chain, made once, worked on offline (--data-dir).
+ */
+const start = processesKilledAfterEach();
+let chain: ReturnType<typeof singleValidatorChain>;
+let genesisHash: string;
+let snapshot: string;
+const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
+
+beforeAll(async () => {
+  chain = singleValidatorChain();
+  const node = start(serverArgs(chain.node1, chain.genesis, ['--seal', '--block-time', '0.02']));
+  await node.waitForBlock(60);
+  expect((await node.stop()).code).toBe(0);
+  snapshot = join(chain.dir, 'node.bsn');
+  const s = runCli(['snapshot', snapshot, '--data-dir', chain.node1, '--json']);
+  expect(s.code, s.stderr).toBe(0);
+  genesisHash = (JSON.parse(s.stdout) as { genesisHash: string }).genesisHash;
+  expect(genesisHash).toMatch(/^0x[0-9a-f]{64}$/);
+}, 60_000);
+
+describe('whose genesis a restore trusts', () => {
+  it('needs --chain, --genesis-hash or --trust-snapshot-genesis, and every summary names the chain', () => {
+    const { dir, genesis, node1 } = chain;
+    expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(dir, 'r0')]), /pass --chain genesis\.json .*--genesis-hash 0x.*--trust-snapshot-genesis/);
+    expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(dir, 'r0'), '--genesis-hash', `0x${'11'.repeat(32)}`]), /not the expected 0x1111/);
+    expect(existsSync(join(dir, 'r0'))).toBe(false);
+
+    const trusted = runCli(['restore', snapshot, '--data-dir', join(dir, 'r1'), '--trust-snapshot-genesis', '--quiet']);
+    expect(trusted.code, trusted.stderr).toBe(0);
+    expect(trusted.stderr.split('\n')[0]).toMatch(/^warning: --trust-snapshot-genesis/);
+    expect(trusted.stderr).toContain(`chain ID 100, genesis ${genesisHash} (trusted from: snapshot (unverified))`);
+    const byHash = runCli(['restore', snapshot, '--data-dir', join(dir, 'r2'), '--genesis-hash', genesisHash, '--json']);
+    expect(byHash.code, byHash.stderr).toBe(0);
+    expect(JSON.parse(byHash.stdout)).toMatchObject({ chainId: '100', genesisHash, trustAnchor: 'genesis hash' });
+
+    const exp = runCli(['export', join(dir, 'a.bsa'), '1', '20', '--data-dir', node1, '--json']);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(JSON.parse(exp.stdout)).toMatchObject({ chainId: '100', genesisHash });
+    const imp = runCli(['import', join(dir, 'a.bsa'), '--data-dir', join(dir, 'node3'), '--chain', genesis]);
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(imp.stderr).toContain(`chain ID 100, genesis ${genesisHash}`);
+
+    const bare = runCli(['archive', 'verify', join(dir, 'a.bsa')]);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(bare.stdout).toContain(`chain ID 100, genesis ${genesisHash} (as the file states it)`);
+    expect(bare.stdout).toMatch(/^not checked: the chain binding .*; the validator set .*; the execution /m);
+    const json = JSON.parse(runCli(['archive', 'verify', join(dir, 'a.bsa'), '--json']).stdout) as { notChecked: string[] };
+    expect(json.notChecked).toEqual(['chain binding', 'validator set', 'execution']);
+    const full = runCli(['archive', 'verify', join(dir, 'a.bsa'), '--chain', genesis]);
+    expect(full.stdout).not.toContain('not checked');
+    const inspect = runCli(['archive', 'inspect', join(dir, 'a.bsa')]);
+    expect(inspect.stdout).toContain(`Genesis      ${genesisHash}`);
+    expect(inspect.stdout).not.toContain('Created');
+  });
+});
+
+describe('leftovers of interrupted runs', () => {
+  it('the next run for the same target removes them and says so; a live process keeps its own', () => {
+    const { dir, genesis, node1 } = chain;
+    const pid = deadPid();
+    writeFileSync(join(dir, `.b.bsa.partial-${pid}`), 'half an archive');
+    writeFileSync(join(dir, `.b.bsa.partial-${process.pid}`), 'a running export');
+    mkdirSync(join(dir, `.r3.restoring-${pid}`));
+    writeFileSync(join(dir, `.r3.restoring-${pid}`, 'CURRENT'), 'half a data dir');
+
+    const exp = runCli(['export', join(dir, 'b.bsa'), '--data-dir', node1, '--quiet']);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(exp.stderr).toContain(`note: removed ${join(dir, `.b.bsa.partial-${pid}`)} left by process ${pid}`);
+    const res = runCli(['restore', snapshot, '--data-dir', join(dir, 'r3'), '--chain', genesis, '--quiet']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(`note: removed ${join(dir, `.r3.restoring-${pid}`)} left by process ${pid}`);
+    expect(readdirSync(dir).filter((f) => f.includes('.partial-') || f.includes('.restoring-'))).toEqual([`.b.bsa.partial-${process.pid}`]);
+  });
+});
+
+describe('rough edges: one line, or a quiet exit, never a stack trace', () => {
+  it('export - into a pipe whose reader went away exits quietly with 141', async () => {
+    const child = spawn(process.execPath, [CLI, 'export', '-', '--data-dir', chain.node1, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // like `| head` having read enough
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise((res) => child.on('exit', res));
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
+  });
+
+  it('export --force replaces only a regular file; restore refuses a file as target', () => {
+    const { dir, node1, genesis } = chain;
+    const fifo = join(dir, 'fifo.bsa');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const link = join(dir, 'link.bsa');
+    symlinkSync(join(dir, 'elsewhere.bsa'), link);
+    expectOneLineError(runCli(['export', fifo, '--data-dir', node1, '--force']), /fifo\.bsa is a FIFO, not a regular file/);
+    expectOneLineError(runCli(['export', link, '--data-dir', node1, '--force']), /link\.bsa is a symbolic link, not a regular file/);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(dir, 'elsewhere.bsa'))).toBe(false);
+    const file = join(dir, 'plain');
+    writeFileSync(file, 'x');
+    expectOneLineError(runCli(['restore', snapshot, '--data-dir', file, '--chain', genesis]), /plain exists and is not a folder/);
+    expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(file, 'sub'), '--chain', genesis]), /plain is not a folder/);
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  describe('a full disk and a read-only one', () => {
+    const mnt = () => join(chain.dir, 'mnt');
+    let mounted = false;
+    beforeAll(() => {
+      mkdirSync(mnt());
+      const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', mnt()], { encoding: 'utf8' });
+      mounted = m.status === 0;
+      if (!mounted) console.log(`skipping the disk tests: cannot mount a tmpfs here (${(m.stderr || String(m.error)).trim()})`);
+      else writeFileSync(join(mnt(), 'filler'), Buffer.alloc(12 * 1024)); // one 4 KiB page left
+    });
+    afterAll(() => {
+      if (mounted) spawnSync('umount', [mnt()]);
+    });
+
+    it('export to a full disk, to a file or through stdout: one line, no partial file', (ctx) => {
+      if (!mounted) return ctx.skip();
+      expectOneLineError(runCli(['export', join(mnt(), 'x.bsa'), '--data-dir', chain.node1]), /cannot write .*x\.bsa: .*ENOSPC|no space left/i);
+      expect(readdirSync(mnt())).toEqual(['filler']);
+      const fd = openSync(join(mnt(), 'out.bsa'), 'w');
+      try {
+        const r = spawnSync(process.execPath, [CLI, 'export', '-', '--data-dir', chain.node1, '--quiet'], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+        expectOneLineError({ code: r.status, stderr: r.stderr }, /^error: cannot write to stdout: .*(ENOSPC|no space left)/i);
+      } finally {
+        closeSync(fd);
+      }
+    });
+
+    it('export and restore into a read-only folder: one line naming the cause', (ctx) => {
+      if (!mounted) return ctx.skip();
+      expect(spawnSync('mount', ['-o', 'remount,ro', mnt()]).status).toBe(0);
+      expectOneLineError(runCli(['export', join(mnt(), 'y.bsa'), '--data-dir', chain.node1]), /cannot write in .*mnt: .*(EROFS|read-only)/i);
+      expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(mnt(), 'r'), '--chain', chain.genesis]), /cannot create .*\.r\.restoring-\d+: .*(EROFS|read-only)/i);
+    });
+  });
+});
