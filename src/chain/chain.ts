@@ -14,6 +14,8 @@ import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { BlockStore, type BlockReader } from '../storage/block-store.js';
+import { DAMAGE_ADVICE, DamageMonitor, damageReporter, type DamageReporter } from '../storage/damage.js';
+import { checkHead } from './integrity.js';
 import { createChainCommon, type GenesisFile } from './chain-config.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock } from './genesis.js';
@@ -39,6 +41,8 @@ export interface OpenChainOptions {
   genesis: GenesisFile;
   engine: ConsensusEngine;
   logger?: Logger;
+  /** Where a canonical block found missing below the head is reported (the node stops on it). */
+  damage?: DamageReporter;
 }
 
 /**
@@ -90,8 +94,10 @@ export class Chain extends EventEmitter<ChainEvents> {
         );
       }
     }
-    const head = await loadHead(store);
+    const head = await loadHead(store, trie);
+    const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
     const chain = new Chain(common, opts.genesis, genesisHash, store, trie, await Executor.create(common, trie, store), opts.engine, head, log);
+    store.guardCanonical(() => chain.head.number, damage);
     return chain;
   }
 
@@ -109,7 +115,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   async blockByHash(hash: Uint8Array): Promise<Block | undefined> {
     const num = await this.store.blockNumber(hash);
-    return num === undefined ? undefined : this.store.block(num, hash);
+    return num === undefined ? undefined : this.store.present(num, hash, await this.store.block(num, hash));
   }
 
   async canonicalHash(num: bigint): Promise<Uint8Array | undefined> {
@@ -257,13 +263,15 @@ export interface ChainReadView {
   close(): Promise<void>;
 }
 
-async function loadHead(store: BlockStore): Promise<ChainHead> {
-  const hash = await store.headHash();
-  if (hash === undefined) throw new Error('blockchain database has no head block');
-  const num = await store.blockNumber(hash);
-  const header = num === undefined ? undefined : await store.header(num, hash);
-  if (num === undefined || header === undefined) {
-    throw new UserError(`blockchain database is corrupt: head ${bytesToHex(hash)} has no header`);
+/**
+ * The head, after a quick consistency check (integrity.ts: the head's block, receipts and state root,
+ * the last blocks' index and links): a damaged data dir is refused with one line, never served.
+ */
+async function loadHead(store: BlockStore, trie: TrieNodeStore): Promise<ChainHead> {
+  const { head, problems } = await checkHead(store, trie);
+  if (head === undefined || problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+    throw new UserError(`the data dir is damaged: ${problems[0] ?? 'no head block'}${more}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
   }
-  return { number: num, hash, header };
+  return head;
 }

@@ -70,6 +70,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     logger: log,
+    // Storage damage met at run time: the node has logged it (one line, at fatal) and stopped itself.
+    onFatal: (err) => process.exit(err.exitCode),
   });
   shutdown.attach(node);
   log.info('node started');
