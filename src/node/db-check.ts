@@ -3,6 +3,7 @@ import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { checkStateComplete } from '../backup/state-walk.js';
 import { createChainCommon, parseGenesisFile } from '../chain/chain-config.js';
 import { checkCanonicalRange, readHead } from '../chain/integrity.js';
+import { SignedRecord } from '../consensus/ibft/signed-record.js';
 import { BlockStore, readChainConfigJson } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openBytesDB, type BytesDB } from '../storage/open-db.js';
@@ -35,7 +36,8 @@ export interface DbCheckReport {
  * head (every header there, decoding, hashing to its index entry and linking to its parent; body and
  * receipts there), the head's state root node in trie/, and with `full` the transactions root of
  * every body and the whole head state (every trie node and contract code reachable from its root:
- * the cost of a snapshot, hence optional). Opens the databases without creating them; a node holding
+ * the cost of a snapshot, hence optional). A validator's head below the highest block it signed
+ * (consensus/signed.json) is reported as a roll-back. Opens the databases without creating them; a node holding
  * the data dir makes it fail with one line (LevelDB's lock).
  */
 export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Promise<DbCheckReport> {
@@ -80,6 +82,7 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
     const indexed = await store.canonicalHash(head.number).catch(() => undefined);
     if (indexed && !equalsBytes(indexed, head.hash)) problem(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
 
+    checkSignedRecord(layout.consensus, head.number, problem);
     if (trie) await checkHeadState(new TrieNodeStore(trie), head.header.stateRoot, head.number, opts.full ?? false, report, problem);
     return report;
   } finally {
@@ -97,6 +100,19 @@ async function checkHeadState(trie: TrieNodeStore, root: Uint8Array, num: bigint
     report.state = await checkStateComplete(trie, root);
   } catch (err) {
     problem(`the state of the head block ${num} (root ${bytesToHex(root)}) is incomplete: ${errorMessage(err).split('\n')[0]}`);
+  }
+}
+
+/** A validator's chain rolled back below a block it signed and committed: it could not seal again. */
+function checkSignedRecord(consensusDir: string, head: bigint, problem: (p: string) => void): void {
+  try {
+    const signed = SignedRecord.open(consensusDir).highest;
+    const lastSafe = signed ? (signed.committed ? signed.number : signed.number - 1n) : 0n;
+    if (signed && head < lastSafe) {
+      problem(`the chain was rolled back: its head is block ${head}, but this validator signed block ${signed.number} (${signed.hash}) (consensus/signed.json)`);
+    }
+  } catch (err) {
+    problem(errorMessage(err));
   }
 }
 

@@ -83,3 +83,21 @@ describe('db check', () => {
     }
   });
 });
+
+describe('db check and the signed record', () => {
+  it('reports a chain rolled back below the highest block the validator signed', async () => {
+    const { SignedRecord } = await import('../../../src/consensus/ibft/signed-record.js');
+    const { mkdirSync } = await import('node:fs');
+    const { dir } = await dataDirOf(3);
+    mkdirSync(join(dir, 'consensus'));
+    const record = SignedRecord.open(join(dir, 'consensus'));
+    record.signing(3n, new Uint8Array(32));
+    record.committed(3n, new Uint8Array(32));
+    expect((await checkDataDir(dir)).problems).toEqual([]);
+    record.signing(4n, new Uint8Array(32).fill(1));
+    expect((await checkDataDir(dir)).problems).toEqual([]); // signed, never committed (a crash): 4 may be signed again
+    record.committed(4n, new Uint8Array(32).fill(1));
+    record.signing(9n, new Uint8Array(32).fill(1));
+    expect((await checkDataDir(dir)).problems).toEqual([expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 9 /)]);
+  });
+});
