@@ -81,6 +81,14 @@ export class Chain extends EventEmitter<ChainEvents> {
     const storedGenesis = await store.canonicalHash(0n);
     const headHash = await store.headHash();
     if (storedGenesis === undefined || headHash === undefined) {
+      // Genesis and the head pointer are written in one batch: one without the other, or blocks after a
+      // missing genesis, is a damaged database, never a new one to write genesis into (over its chain).
+      const oneOfTwo = storedGenesis !== undefined || headHash !== undefined;
+      if (oneOfTwo || (await store.canonicalHash(1n)) !== undefined) {
+        trie.discard();
+        const what = storedGenesis === undefined ? 'the genesis block is missing from the canonical index' : 'the head block pointer (LastBlock) is missing';
+        throw new UserError(`the data dir is damaged: ${what}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
+      }
       // A new data dir (or one whose first start died before the genesis batch): write genesis.
       await trie.flush();
       await store.writeMeta(JSON.stringify(opts.genesis));

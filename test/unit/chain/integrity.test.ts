@@ -119,3 +119,19 @@ describe('run-time damage: a canonical block missing below the head', () => {
     }
   });
 });
+
+describe('genesis is written only into an empty database', () => {
+  it('refuses a database that lost its genesis index entry or its head pointer, and writes nothing', async () => {
+    for (const lose of ['genesis', 'head'] as const) {
+      const t = await chainOf(2);
+      try {
+        const [db] = t.dbs;
+        await db!.del(lose === 'genesis' ? schema.canonicalHashKey(0n) : schema.HEAD_BLOCK_KEY);
+        await expect(reopen(t)).rejects.toThrow(lose === 'genesis' ? /^the data dir is damaged: the genesis block is missing from the canonical index; restore/ : /^the data dir is damaged: the head block pointer \(LastBlock\) is missing; restore/);
+        expect(await db!.get(lose === 'genesis' ? schema.canonicalHashKey(0n) : schema.HEAD_BLOCK_KEY)).toBeUndefined();
+      } finally {
+        await t.close();
+      }
+    }
+  });
+});
