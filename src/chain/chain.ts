@@ -14,6 +14,8 @@ import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { BlockStore, type BlockReader } from '../storage/block-store.js';
+import { DAMAGE_ADVICE, DamageMonitor, damageReporter, type DamageReporter } from '../storage/damage.js';
+import { checkHead } from './integrity.js';
 import { createChainCommon, type GenesisFile } from './chain-config.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock } from './genesis.js';
@@ -39,6 +41,8 @@ export interface OpenChainOptions {
   genesis: GenesisFile;
   engine: ConsensusEngine;
   logger?: Logger;
+  /** Where a canonical block found missing below the head is reported (the node stops on it). */
+  damage?: DamageReporter;
 }
 
 /**
@@ -77,6 +81,14 @@ export class Chain extends EventEmitter<ChainEvents> {
     const storedGenesis = await store.canonicalHash(0n);
     const headHash = await store.headHash();
     if (storedGenesis === undefined || headHash === undefined) {
+      // Genesis and the head pointer are written in one batch: one without the other, or blocks after a
+      // missing genesis, is a damaged database, never a new one to write genesis into (over its chain).
+      const oneOfTwo = storedGenesis !== undefined || headHash !== undefined;
+      if (oneOfTwo || (await store.canonicalHash(1n)) !== undefined) {
+        trie.discard();
+        const what = storedGenesis === undefined ? 'the genesis block is missing from the canonical index' : 'the head block pointer (LastBlock) is missing';
+        throw new UserError(`the data dir is damaged: ${what}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
+      }
       // A new data dir (or one whose first start died before the genesis batch): write genesis.
       await trie.flush();
       await store.writeMeta(JSON.stringify(opts.genesis));
@@ -90,8 +102,10 @@ export class Chain extends EventEmitter<ChainEvents> {
         );
       }
     }
-    const head = await loadHead(store);
+    const head = await loadHead(store, trie);
+    const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
     const chain = new Chain(common, opts.genesis, genesisHash, store, trie, await Executor.create(common, trie, store), opts.engine, head, log);
+    store.guardCanonical(() => chain.head.number, damage);
     return chain;
   }
 
@@ -109,7 +123,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   async blockByHash(hash: Uint8Array): Promise<Block | undefined> {
     const num = await this.store.blockNumber(hash);
-    return num === undefined ? undefined : this.store.block(num, hash);
+    return num === undefined ? undefined : this.store.present(num, hash, await this.store.block(num, hash));
   }
 
   async canonicalHash(num: bigint): Promise<Uint8Array | undefined> {
@@ -257,13 +271,15 @@ export interface ChainReadView {
   close(): Promise<void>;
 }
 
-async function loadHead(store: BlockStore): Promise<ChainHead> {
-  const hash = await store.headHash();
-  if (hash === undefined) throw new Error('blockchain database has no head block');
-  const num = await store.blockNumber(hash);
-  const header = num === undefined ? undefined : await store.header(num, hash);
-  if (num === undefined || header === undefined) {
-    throw new UserError(`blockchain database is corrupt: head ${bytesToHex(hash)} has no header`);
+/**
+ * The head, after a quick consistency check (integrity.ts: the head's block, receipts and state root,
+ * the last blocks' index and links): a damaged data dir is refused with one line, never served.
+ */
+async function loadHead(store: BlockStore, trie: TrieNodeStore): Promise<ChainHead> {
+  const { head, problems } = await checkHead(store, trie);
+  if (head === undefined || problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+    throw new UserError(`the data dir is damaged: ${problems[0] ?? 'no head block'}${more}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
   }
-  return { number: num, hash, header };
+  return head;
 }

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   archive: async () => (await import('./archive.js')).archiveCommand(),
   snapshot: async () => (await import('./snapshot.js')).snapshotCommand(),
   restore: async () => (await import('./restore.js')).restoreCommand(),
+  db: async () => (await import('./db.js')).dbCommand(),
 };
 
 const program = new Command('basalt')

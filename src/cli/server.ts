@@ -76,6 +76,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
     logger: log,
+    // Storage damage met at run time: the node has logged it (one line, at fatal) and stopped itself.
+    onFatal: (err) => process.exit(err.exitCode),
   });
   shutdown.attach(node);
   log.info('node started');

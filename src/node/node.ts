@@ -3,6 +3,8 @@ import { Chain } from '../chain/chain.js';
 import type { GenesisFile } from '../chain/chain-config.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { IbftSealer } from '../consensus/ibft/sealer.js';
+import { SignedRecord } from '../consensus/ibft/signed-record.js';
+import type { StorageDamageError } from '../storage/damage.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { LocalBackupService } from '../backup/local.js';
@@ -41,6 +43,11 @@ export interface NodeOptions {
   /** Free space below which the node stops writing (pauses sealing, refuses transactions); 0: never. */
   minFreeDiskBytes?: number;
   logger: Logger;
+  /**
+   * Called once the node has stopped itself on storage damage (a LevelDB corruption or I/O error, a
+   * canonical block missing below the head): the CLI exits non-zero then.
+   */
+  onFatal?: (err: StorageDamageError) => void;
 }
 
 /**
@@ -56,6 +63,7 @@ export class BasaltNode {
   private diskGuard?: DiskSpaceGuard;
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
+  private failure?: StorageDamageError;
   jsonRpcAddress?: HostPort;
   grpcPort?: number;
 
@@ -85,8 +93,11 @@ export class BasaltNode {
     try {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
-      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log });
+      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
+      const signed = opts.seal ? SignedRecord.open(layout.consensus) : undefined;
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
+      const self = node;
+      dbs.damage.onDamage((err) => self.fail(err));
       log.info(
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
@@ -113,12 +124,13 @@ export class BasaltNode {
         log.info({ validator: keys.validatorAddress, nodeId: keys.nodeId }, 'created node keys (keystore/, consensus/)');
       }
       if (opts.seal) {
-        node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log });
+        node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log, ...(signed ? { signed } : {}) });
       }
       await node.watchDiskSpace(layout.root);
       if (node.sealer) {
         node.sealer.start();
-        log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
+        const last = signed?.highest;
+        log.info({ blockTimeMs: opts.blockTimeMs, ...(last ? { lastSigned: Number(last.number) } : {}) }, 'sealing started');
       }
     } catch (err) {
       await node!?.stop().catch(() => undefined);
@@ -133,7 +145,7 @@ export class BasaltNode {
     return {
       validatorAddress: this.validatorAddress,
       nodeId: this.nodeId,
-      sealing: this.sealer?.active ?? false,
+      sealing: this.sealer?.sealing ?? false,
       clientVersion: CLIENT_VERSION,
       writable: this.notWritable === undefined,
       ...(this.notWritable !== undefined ? { notWritableReason: this.notWritable } : {}),
@@ -169,6 +181,24 @@ export class BasaltNode {
       }
     });
     await this.diskGuard.start();
+  }
+
+  /** The storage damage the node stopped on, if any. */
+  get fatalError(): StorageDamageError | undefined {
+    return this.failure;
+  }
+
+  /**
+   * The one path for storage damage met at run time: one line at fatal naming the database and what
+   * to do, then the node stops (no more answers from a damaged database) and `onFatal` is told.
+   */
+  private fail(err: StorageDamageError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.opts.logger.fatal({ database: err.database, path: err.path }, `stopping: ${err.message}`);
+    void this.stop()
+      .catch(() => undefined)
+      .then(() => this.opts.onFatal?.(err));
   }
 
   /** Graceful shutdown; safe to call more than once. */

@@ -44,7 +44,7 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
       if (stored === undefined) throw new UserError(`${layout.root} has no chain yet: pass --chain genesis.json`, { code: 'FAILED_PRECONDITION' });
       genesis = parseGenesisFile(stored, `${layout.blockchain} (stored genesis)`);
     }
-    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine(), ...(opts.logger ? { logger: opts.logger } : {}) });
+    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine(), damage: dbs.reporter, ...(opts.logger ? { logger: opts.logger } : {}) });
     return {
       chain,
       async close() {

@@ -5,6 +5,7 @@ import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import type { BytesDB } from './open-db.js';
 import * as schema from './schema.js';
 import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.js';
+import type { DamageReporter } from './damage.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
@@ -43,6 +44,7 @@ export class BlockStore {
    * transactions, logs. Blocks under a hash never change, so the cache needs no invalidation.
    */
   private readonly recent = new Map<string, Block>();
+  private canonicalGuard?: { head: () => bigint; reporter: DamageReporter };
 
   constructor(
     readonly db: BytesDB,
@@ -64,8 +66,21 @@ export class BlockStore {
     return this.get(schema.HEAD_BLOCK_KEY);
   }
 
+  /**
+   * From now on, a canonical block missing at or below `head()` is damage, reported and thrown, never
+   * "not found": the chain's own store guards itself this way (snapshot views do not).
+   */
+  guardCanonical(head: () => bigint, reporter: DamageReporter): void {
+    this.canonicalGuard = { head, reporter };
+  }
+
   async canonicalHash(num: bigint): Promise<Uint8Array | undefined> {
-    return this.get(schema.canonicalHashKey(num));
+    const hash = await this.get(schema.canonicalHashKey(num));
+    const guard = this.canonicalGuard;
+    if (hash === undefined && guard && num <= guard.head()) {
+      throw guard.reporter.missing('blockchain', `canonical block ${num} is missing from the index, below the head ${guard.head()}`);
+    }
+    return hash;
   }
 
   async blockNumber(hash: Uint8Array): Promise<bigint | undefined> {
@@ -79,7 +94,11 @@ export class BlockStore {
 
   async header(num: bigint, hash: Uint8Array): Promise<BlockHeader | undefined> {
     const rlp = await this.headerRLP(num, hash);
-    return rlp === undefined ? undefined : createBlockHeaderFromRLP(rlp, this.headerOpts());
+    return rlp === undefined ? undefined : this.decodeHeader(rlp);
+  }
+
+  decodeHeader(rlp: Uint8Array): BlockHeader {
+    return createBlockHeaderFromRLP(rlp, this.headerOpts());
   }
 
   async bodyRLP(num: bigint, hash: Uint8Array): Promise<Uint8Array | undefined> {
@@ -111,12 +130,20 @@ export class BlockStore {
 
   async canonicalBlock(num: bigint): Promise<Block | undefined> {
     const hash = await this.canonicalHash(num);
-    return hash === undefined ? undefined : this.block(num, hash);
+    return hash === undefined ? undefined : this.present(num, hash, await this.block(num, hash));
   }
 
   async canonicalHeader(num: bigint): Promise<BlockHeader | undefined> {
     const hash = await this.canonicalHash(num);
-    return hash === undefined ? undefined : this.header(num, hash);
+    return hash === undefined ? undefined : this.present(num, hash, await this.header(num, hash));
+  }
+
+  /** A block the index names must be there: with the guard on, its absence is damage. */
+  present<T>(num: bigint, hash: Uint8Array, v: T | undefined): T | undefined {
+    if (v === undefined && this.canonicalGuard) {
+      throw this.canonicalGuard.reporter.missing('blockchain', `block ${num} (${bytesToHex(hash)}) is indexed but its header or body is missing`);
+    }
+    return v;
   }
 
   /**

@@ -1,9 +1,14 @@
 import { openBytesDB, type BytesDB } from './open-db.js';
 import type { DataDirLayout } from './data-dir.js';
+import { DamageMonitor, damageReporter, watchForDamage, type DamageReporter } from './damage.js';
 
 export interface NodeDatabases {
   blockchain: BytesDB;
   trie: BytesDB;
+  /** Where LevelDB corruption and I/O errors met on either database are reported (see damage.ts). */
+  damage: DamageMonitor;
+  /** For code that finds a record missing that must exist (the chain, below its head). */
+  reporter: DamageReporter;
   close(): Promise<void>;
 }
 
@@ -11,18 +16,23 @@ export interface NodeDatabases {
  * Open both LevelDB databases of a data dir. Each holds a LOCK file while open, so a second node
  * (or an offline tool) on the same dir fails here with one clear line.
  */
-export async function openNodeDatabases(layout: DataDirLayout): Promise<NodeDatabases> {
-  const blockchain = await openBytesDB(layout.blockchain, 'blockchain', layout.root);
+export async function openNodeDatabases(layout: DataDirLayout, opts: { createIfMissing?: boolean } = {}): Promise<NodeDatabases> {
+  const blockchain = await openBytesDB(layout.blockchain, 'blockchain', layout.root, opts);
   let trie: BytesDB;
   try {
-    trie = await openBytesDB(layout.trie, 'trie', layout.root);
+    trie = await openBytesDB(layout.trie, 'trie', layout.root, opts);
   } catch (err) {
     await blockchain.close();
     throw err;
   }
+  const damage = new DamageMonitor();
+  watchForDamage(blockchain, 'blockchain', layout.blockchain, damage);
+  watchForDamage(trie, 'trie', layout.trie, damage);
   return {
     blockchain,
     trie,
+    damage,
+    reporter: damageReporter(damage, { blockchain: layout.blockchain, trie: layout.trie }),
     async close() {
       // Closing flushes LevelDB's memtable and releases the LOCK files.
       await Promise.allSettled([blockchain.close(), trie.close()]);

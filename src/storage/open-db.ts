@@ -7,10 +7,10 @@ export type BytesDB = ClassicLevel<Uint8Array, Uint8Array>;
  * Open (creating if needed) a LevelDB database with byte keys and values.
  * LevelDB's LOCK file makes a second opener fail; we turn that into one clear line.
  */
-export async function openBytesDB(path: string, what: string, dataDir: string): Promise<BytesDB> {
+export async function openBytesDB(path: string, what: string, dataDir: string, opts: { createIfMissing?: boolean } = {}): Promise<BytesDB> {
   const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' });
   try {
-    await db.open();
+    await db.open({ createIfMissing: opts.createIfMissing ?? true });
   } catch (err) {
     if (isLockedError(err)) {
       throw new UserError(

@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   /** The operation needs a state it is not in (no head block yet, data dir not empty...). */
   FAILED_PRECONDITION: { grpcStatus: 9, exitCode: 1 },
   NOT_FOUND: { grpcStatus: 5, exitCode: 1 },
+  /** A database of the data dir is damaged (LevelDB corruption, I/O error, records missing): restore it. */
+  DATA_LOSS: { grpcStatus: 15, exitCode: 3 },
   ALREADY_EXISTS: { grpcStatus: 6, exitCode: 1 },
   /** The data dir is held by another process (LevelDB's LOCK). */
   LOCKED: { grpcStatus: 9, exitCode: 1 },

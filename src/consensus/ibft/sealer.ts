@@ -8,6 +8,7 @@ import type { Logger } from '../../util/log.js';
 import { decodeIbftExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
 import { sealBlock } from './seal.js';
+import type { SignedRecord } from './signed-record.js';
 import { nextProposer, quorumSize, validatorIndex } from './validators.js';
 
 /** Where the sealer takes transactions from (the transaction pool). */
@@ -28,6 +29,11 @@ export interface SealerOptions {
   blockTimeMs: number;
   txs: TxSource;
   logger: Logger;
+  /**
+   * The highest block this validator signed (consensus/signed.json). The sealer refuses heights at or
+   * below it (a rolled-back data dir) and records each block before committing it.
+   */
+  signed?: SignedRecord;
 }
 
 /**
@@ -49,6 +55,11 @@ export class IbftSealer {
     this.addresses = opts.keys.map((k) => privateKeyToAddress(k));
   }
 
+  /** Sealing now: started, not paused (the node cannot write), not stopped after refusing a rolled-back chain. */
+  get sealing(): boolean {
+    return !this.stopped && this.pausedFor === undefined;
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
@@ -66,11 +77,6 @@ export class IbftSealer {
   resume(): void {
     this.pausedFor = undefined;
     this.wake?.();
-  }
-
-  /** Sealing now: started and not paused. */
-  get active(): boolean {
-    return !this.stopped && this.pausedFor === undefined;
   }
 
   /** Stop sealing; resolves once a block in progress has been committed or abandoned. */
@@ -106,6 +112,13 @@ export class IbftSealer {
   private async sealOne(): Promise<void> {
     const { chain, logger } = this.opts;
     const parent = chain.head.header;
+    const refusal = this.opts.signed?.refusal(parent.number + 1n);
+    if (refusal !== undefined) {
+      // Sealing again would sign a second block at a height already signed (equivocation): stop for good.
+      logger.error({ head: Number(parent.number), signed: Number(this.opts.signed!.highest!.number) }, `refusing to seal: ${refusal}; sealing stopped (the node keeps serving). Restore this data dir from a snapshot taken at or after block ${this.opts.signed!.highest!.number} (\`basalt restore\`)`);
+      this.stopped = true;
+      return;
+    }
     const extra = decodeIbftExtra(parent.extraData);
     const validators = extra.validators;
     const held = this.opts.keys.filter((_, i) => validatorIndex(validators, this.addresses[i]!) >= 0);
@@ -130,10 +143,13 @@ export class IbftSealer {
     const unsealedExtra = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
     const result = await chain.produceBlock({ coinbase: proposer, timestamp, extraData: unsealedExtra }, this.opts.txs.pending(), async (built) => {
       if (this.stopped || this.pausedFor !== undefined) return undefined; // abandon: shutting down, or cannot write
-      return sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.common);
+      const sealed = sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.common);
+      this.opts.signed?.signing(sealed.header.number, blockHash(sealed.header)); // durable before the commit
+      return sealed;
     });
     if (result === undefined) return;
     const { block, built } = result;
+    this.opts.signed?.committed(block.header.number, blockHash(block.header));
     this.opts.txs.onBlockSealed?.(block, built.rejected);
     logger.info(
       { number: Number(block.header.number), hash: bytesToHex(blockHash(block.header)), txs: block.transactions.length, gasUsed: Number(block.header.gasUsed) },

@@ -1,0 +1,153 @@
+import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { createBlockFromBytesArray } from '@ethereumjs/block';
+import { RLP } from '@ethereumjs/rlp';
+import type { BlockHeader } from '@ethereumjs/block';
+import { blockHash } from '../consensus/ibft/hash.js';
+import type { BlockStore } from '../storage/block-store.js';
+import { decodeReceipts } from '../storage/receipts.js';
+import { errorMessage } from '../util/errors.js';
+
+/** How many blocks below the head the start-up check follows (index continuity and parent links). */
+export const HEAD_CHECK_DEPTH = 128n;
+
+export interface CheckedHead {
+  number: bigint;
+  hash: Uint8Array;
+  header: BlockHeader;
+}
+
+/** Reads the checks need from trie/: a committed node by hash. */
+export interface TrieNodeReader {
+  node(hash: Uint8Array): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * The start-up check, cheap enough for every start: the head pointer, the head's header, body and
+ * receipts, the head's state root node in trie/, and for the `depth` blocks below the head an
+ * unbroken canonical index whose headers link by parentHash. Every problem found is returned (as a
+ * one-line sentence); read errors (LevelDB corruption) count as problems too.
+ */
+export async function checkHead(store: BlockStore, trie: TrieNodeReader, depth = HEAD_CHECK_DEPTH): Promise<{ head?: CheckedHead; problems: string[] }> {
+  const problems: string[] = [];
+  const head = await readHead(store, problems);
+  if (!head) return { problems };
+  const from = head.number > depth ? head.number - depth : 0n;
+  const indexed = await attempt(() => store.canonicalHash(head.number), problems, `the canonical index at the head ${head.number}`);
+  if (indexed && !equalsBytes(indexed, head.hash)) problems.push(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
+  await checkCanonicalRange(store, from, head.number, { problem: (p) => problems.push(p) });
+  if (!equalsBytes(head.header.stateRoot, KECCAK256_RLP)) {
+    const root = await attempt(() => trie.node(head.header.stateRoot), problems, 'the head state root');
+    if (root === null) problems.push(`the state of the head block ${head.number} (root ${bytesToHex(head.header.stateRoot)}) is missing from trie/`);
+  }
+  return { head, problems };
+}
+
+/** The head pointer, its number and its decoded header; undefined (with the problem noted) if any is missing. */
+export async function readHead(store: BlockStore, problems: string[]): Promise<CheckedHead | undefined> {
+  const hash = await attempt(() => store.headHash(), problems, 'the head pointer');
+  if (hash === undefined) return undefined;
+  if (hash === null) return void problems.push('blockchain/ has no head block pointer (LastBlock)');
+  const num = await attempt(() => store.blockNumber(hash), problems, 'the head block number');
+  if (num === undefined) return undefined;
+  if (num === null) return void problems.push(`the head block ${bytesToHex(hash)} has no number index entry`);
+  const rlp = await attempt(() => store.headerRLP(num, hash), problems, `the header of the head block ${num}`);
+  if (rlp === undefined) return undefined;
+  if (rlp === null) return void problems.push(`the header of the head block ${num} (${bytesToHex(hash)}) is missing`);
+  try {
+    return { number: num, hash, header: store.decodeHeader(rlp) };
+  } catch (err) {
+    return void problems.push(`the header of the head block ${num} does not decode: ${errorMessage(err)}`);
+  }
+}
+
+export interface RangeCheckOptions {
+  /** Also decode each body and receipts, and check the transactions root against the header. */
+  full?: boolean;
+  problem: (p: string) => void;
+  /** Called after each block checked. */
+  onBlock?: (num: bigint) => void;
+}
+
+/**
+ * Check the canonical blocks `from`..`to`: each is in the index, its header is there, decodes, hashes
+ * to the indexed hash, has the right number and links to the previous block; its body and receipts
+ * are there. Reports every problem, not just the first.
+ */
+export async function checkCanonicalRange(store: BlockStore, from: bigint, to: bigint, opts: RangeCheckOptions): Promise<void> {
+  const bad = (num: bigint, what: string) => opts.problem(`block ${num}: ${what}`);
+  const noted: string[] = [];
+  const read = async <T>(num: bigint, what: string, f: () => Promise<T | undefined>): Promise<T | null | undefined> => {
+    const v = await attempt(f, noted, what);
+    for (const p of noted.splice(0)) bad(num, p);
+    return v;
+  };
+  // The block before the range is only the first link's reference: its own problems are not this range's.
+  let prev = from > 0n ? ((await attempt(() => store.canonicalHash(from - 1n), [], '')) ?? undefined) : undefined;
+  for (let num = from; num <= to; num++) {
+    const read1 = await read(num, 'the canonical index', () => store.canonicalHash(num));
+    const hash = read1 ?? undefined;
+    const expectedParent = prev;
+    prev = hash;
+    if (hash === undefined) {
+      if (read1 === null) bad(num, 'missing from the canonical index');
+      opts.onBlock?.(num);
+      continue;
+    }
+    const id = `${num} (${bytesToHex(hash)})`;
+    const [rlp, body, receipts] = await Promise.all([
+      attempt(() => store.headerRLP(num, hash), noted, 'the header'),
+      attempt(() => store.bodyRLP(num, hash), noted, 'the body'),
+      attempt(() => store.receiptsRLP(num, hash), noted, 'the receipts'),
+    ]);
+    for (const p of noted.splice(0)) bad(num, p);
+    if (rlp === null) opts.problem(`block ${id}: header missing`);
+    if (body === null) opts.problem(`block ${id}: body missing`);
+    if (receipts === null) opts.problem(`block ${id}: receipts missing`);
+    if (rlp) {
+      try {
+        const header = store.decodeHeader(rlp);
+        if (header.number !== num) opts.problem(`block ${id}: its header says number ${header.number}`);
+        if (!equalsBytes(blockHash(header), hash)) opts.problem(`block ${id}: its header hashes to ${bytesToHex(blockHash(header))}`);
+        if (expectedParent && !equalsBytes(header.parentHash, expectedParent)) {
+          opts.problem(`block ${id}: parentHash ${bytesToHex(header.parentHash)} does not link to block ${num - 1n} (${bytesToHex(expectedParent)})`);
+        }
+        if (opts.full && body && receipts) await checkContents(header, body, receipts, (p) => opts.problem(`block ${id}: ${p}`));
+      } catch (err) {
+        opts.problem(`block ${id}: header does not decode: ${errorMessage(err)}`);
+      }
+    }
+    opts.onBlock?.(num);
+  }
+}
+
+async function checkContents(header: BlockHeader, body: Uint8Array, receiptsRlp: Uint8Array, problem: (p: string) => void): Promise<void> {
+  let txCount: number;
+  try {
+    const txs = RLP.decode(body) as Uint8Array[];
+    txCount = txs.length;
+    const block = createBlockFromBytesArray([header.raw(), txs, []] as never, { common: header.common, skipConsensusFormatValidation: true, setHardfork: false });
+    if (!(await block.transactionsTrieIsValid())) problem("body does not match the header's transactions root");
+  } catch (err) {
+    return problem(`body does not decode: ${errorMessage(err)}`);
+  }
+  try {
+    const receipts = decodeReceipts(receiptsRlp);
+    if (receipts.length !== txCount) problem(`${receipts.length} receipts for ${txCount} transactions`);
+  } catch (err) {
+    problem(`receipts do not decode: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * Run a read: its value, null when the record is absent, undefined when the read failed (the failure
+ * is noted in `problems`, naming `what`).
+ */
+async function attempt<T>(f: () => Promise<T | undefined>, problems: string[], what: string): Promise<T | null | undefined> {
+  try {
+    const v = await f();
+    return v === undefined ? null : v;
+  } catch (err) {
+    problems.push(`cannot read ${what}: ${errorMessage(err).split('\n')[0]}`);
+    return undefined;
+  }
+}

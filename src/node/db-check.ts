@@ -1,0 +1,130 @@
+import { existsSync } from 'node:fs';
+import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { checkStateComplete } from '../backup/state-walk.js';
+import { createChainCommon, parseGenesisFile } from '../chain/chain-config.js';
+import { checkCanonicalRange, readHead } from '../chain/integrity.js';
+import { SignedRecord } from '../consensus/ibft/signed-record.js';
+import { BlockStore, readChainConfigJson } from '../storage/block-store.js';
+import { dataDirLayout } from '../storage/data-dir.js';
+import { openBytesDB, type BytesDB } from '../storage/open-db.js';
+import { TrieNodeStore } from '../storage/trie-node-store.js';
+import { UserError, errorMessage } from '../util/errors.js';
+
+/** Problems kept for the report; more are counted, not listed (a wiped database would list millions). */
+export const MAX_LISTED_PROBLEMS = 10_000;
+
+export interface DbCheckOptions {
+  /** Also decode every body and receipts list (transactions root) and walk the whole head state. */
+  full?: boolean;
+  onStart?: (blocks: number) => void;
+  onBlock?: (done: number) => void;
+}
+
+export interface DbCheckReport {
+  dataDir: string;
+  head?: { number: bigint; hash: string };
+  blocksChecked: number;
+  /** The head state walk (--full): trie nodes and code entries found. */
+  state?: { nodes: number; codes: number };
+  problems: string[];
+  /** Problems found beyond MAX_LISTED_PROBLEMS. */
+  unlisted: number;
+}
+
+/**
+ * Check a data dir offline, reporting every problem found: the canonical chain from genesis to the
+ * head (every header there, decoding, hashing to its index entry and linking to its parent; body and
+ * receipts there), the head's state root node in trie/, and with `full` the transactions root of
+ * every body and the whole head state (every trie node and contract code reachable from its root:
+ * the cost of a snapshot, hence optional). A validator's head below the highest block it signed
+ * (consensus/signed.json) is reported as a roll-back. Opens the databases without creating them; a node holding
+ * the data dir makes it fail with one line (LevelDB's lock).
+ */
+export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Promise<DbCheckReport> {
+  const layout = dataDirLayout(dir);
+  if (!existsSync(layout.blockchain)) throw new UserError(`${layout.root} is not a Basalt data dir (no blockchain/ database)`, { code: 'NOT_FOUND' });
+  const report: DbCheckReport = { dataDir: layout.root, blocksChecked: 0, problems: [], unlisted: 0 };
+  const problem = (p: string) => {
+    if (report.problems.length < MAX_LISTED_PROBLEMS) report.problems.push(p);
+    else report.unlisted++;
+  };
+
+  const blockchain = await openForCheck(layout.blockchain, 'blockchain', layout.root, problem);
+  if (!blockchain) return report;
+  const trie = existsSync(layout.trie) ? await openForCheck(layout.trie, 'trie', layout.root, problem) : void problem(`trie/ is missing (no state at all)`);
+  try {
+    let configJson: string | undefined;
+    try {
+      configJson = await readChainConfigJson(blockchain);
+    } catch (err) {
+      problem(`cannot read the stored genesis (ChainConfig): ${errorMessage(err)}`);
+    }
+    if (configJson === undefined) {
+      if (report.problems.length === 0) problem('blockchain/ holds no chain (no stored genesis, ChainConfig)');
+      return report;
+    }
+    const store = new BlockStore(blockchain, createChainCommon(parseGenesisFile(configJson, `${layout.blockchain} (stored genesis)`)));
+    const noted: string[] = [];
+    const head = await readHead(store, noted);
+    noted.forEach(problem);
+    if (!head) return report;
+    report.head = { number: head.number, hash: bytesToHex(head.hash) };
+
+    opts.onStart?.(Number(head.number) + 1);
+    await checkCanonicalRange(store, 0n, head.number, {
+      full: opts.full ?? false,
+      problem,
+      onBlock: () => {
+        report.blocksChecked++;
+        opts.onBlock?.(report.blocksChecked);
+      },
+    });
+    const indexed = await store.canonicalHash(head.number).catch(() => undefined);
+    if (indexed && !equalsBytes(indexed, head.hash)) problem(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
+
+    checkSignedRecord(layout.consensus, head.number, problem);
+    if (trie) await checkHeadState(new TrieNodeStore(trie), head.header.stateRoot, head.number, opts.full ?? false, report, problem);
+    return report;
+  } finally {
+    await Promise.allSettled([blockchain.close(), trie?.close()]);
+  }
+}
+
+async function checkHeadState(trie: TrieNodeStore, root: Uint8Array, num: bigint, full: boolean, report: DbCheckReport, problem: (p: string) => void): Promise<void> {
+  if (equalsBytes(root, KECCAK256_RLP)) return;
+  try {
+    if (!full) {
+      if ((await trie.node(root)) === undefined) problem(`the state of the head block ${num} (root ${bytesToHex(root)}) is missing from trie/`);
+      return;
+    }
+    report.state = await checkStateComplete(trie, root);
+  } catch (err) {
+    problem(`the state of the head block ${num} (root ${bytesToHex(root)}) is incomplete: ${errorMessage(err).split('\n')[0]}`);
+  }
+}
+
+/** A validator's chain rolled back below a block it signed and committed: it could not seal again. */
+function checkSignedRecord(consensusDir: string, head: bigint, problem: (p: string) => void): void {
+  try {
+    const signed = SignedRecord.open(consensusDir).highest;
+    const lastSafe = signed ? (signed.committed ? signed.number : signed.number - 1n) : 0n;
+    if (signed && head < lastSafe) {
+      problem(`the chain was rolled back: its head is block ${head}, but this validator signed block ${signed.number} (${signed.hash}) (consensus/signed.json)`);
+    }
+  } catch (err) {
+    problem(errorMessage(err));
+  }
+}
+
+/** Open without creating; a lock is an error (a running node), any other failure a problem. */
+async function openForCheck(path: string, what: 'blockchain' | 'trie', root: string, problem: (p: string) => void): Promise<BytesDB | undefined> {
+  try {
+    return await openBytesDB(path, what, root, { createIfMissing: false });
+  } catch (err) {
+    if (err instanceof UserError && err.code === 'LOCKED') {
+      throw new UserError(`data dir ${root} is locked by a running node: stop it first (db check reads the data dir offline)`, { code: 'LOCKED', cause: err });
+    }
+    problem(`${what}/ cannot be opened: ${errorMessage(err)}`);
+    return undefined;
+  }
+}

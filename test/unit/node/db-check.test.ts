@@ -1,0 +1,103 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkDataDir } from '../../../src/node/db-check.js';
+import * as schema from '../../../src/storage/schema.js';
+import { openBytesDB } from '../../../src/storage/open-db.js';
+import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
+
+/** A stopped data dir (blockchain/ and trie/) holding `n` blocks over a non-empty state. */
+async function dataDirOf(n: number): Promise<{ dir: string; stateRoot: Uint8Array; hashes: Uint8Array[] }> {
+  const t = await createTestChain(1, [7, 8, 9, 10, 11].map((i) => addressOf(testKey(i))));
+  for (let i = 0; i < n; i++) await sealNext(t);
+  const hashes: Uint8Array[] = [];
+  for (let i = 0n; i <= BigInt(n); i++) hashes.push((await t.chain.canonicalHash(i))!);
+  const stateRoot = t.chain.head.header.stateRoot;
+  await t.chain.close();
+  await Promise.all(t.dbs.map((d) => d.close()));
+  return { dir: t.dir, stateRoot, hashes };
+}
+
+async function edit(path: string, f: (db: Awaited<ReturnType<typeof openBytesDB>>) => Promise<void>): Promise<void> {
+  const db = await openBytesDB(path, 'test', path);
+  try {
+    await f(db);
+  } finally {
+    await db.close();
+  }
+}
+
+describe('db check', () => {
+  it('finds no problem in an intact data dir, with and without --full', async () => {
+    const { dir } = await dataDirOf(5);
+    const quick = await checkDataDir(dir);
+    expect(quick.problems).toEqual([]);
+    expect(quick.blocksChecked).toBe(6);
+    expect(quick.head?.number).toBe(5n);
+    expect(quick.state).toBeUndefined();
+    const full = await checkDataDir(dir, { full: true });
+    expect(full.problems).toEqual([]);
+    expect(full.state?.nodes).toBeGreaterThan(0);
+  });
+
+  it('lists every problem along the whole chain, not just the first, and does not create missing databases', async () => {
+    const { dir, hashes } = await dataDirOf(200);
+    await edit(join(dir, 'blockchain'), async (db) => {
+      await db.del(schema.headerKey(10n, hashes[10]!));
+      await db.del(schema.canonicalHashKey(50n));
+      await db.del(schema.receiptsKey(150n, hashes[150]!));
+    });
+    rmSync(join(dir, 'trie'), { recursive: true });
+    const r = await checkDataDir(dir);
+    expect(r.problems).toEqual([
+      'trie/ is missing (no state at all)',
+      expect.stringMatching(/^block 10 \(0x[0-9a-f]{64}\): header missing$/),
+      'block 50: missing from the canonical index',
+      expect.stringMatching(/^block 150 \(0x[0-9a-f]{64}\): receipts missing$/),
+    ]);
+    expect(r.blocksChecked).toBe(201);
+    const again = await checkDataDir(dir);
+    expect(again.problems[0]).toBe('trie/ is missing (no state at all)'); // the check did not create an empty trie/
+  });
+
+  it('finds an incomplete head state only with --full (a missing interior node), and a missing root always', async () => {
+    const { dir, stateRoot } = await dataDirOf(2);
+    // Remove every trie node but the root: the quick check sees the root, the full walk the hole.
+    await edit(join(dir, 'trie'), async (db) => {
+      for await (const key of db.keys()) if (!Buffer.from(key).equals(Buffer.from(stateRoot))) await db.del(key);
+    });
+    expect((await checkDataDir(dir)).problems).toEqual([]);
+    const full = await checkDataDir(dir, { full: true });
+    expect(full.problems).toEqual([expect.stringMatching(/^the state of the head block 2 \(root 0x[0-9a-f]{64}\) is incomplete: .*missing/)]);
+    await edit(join(dir, 'trie'), (db) => db.del(stateRoot));
+    expect((await checkDataDir(dir)).problems).toEqual([expect.stringMatching(/^the state of the head block 2 .* is missing from trie\/$/)]);
+  });
+
+  it('refuses with one line while a node holds the data dir', async () => {
+    const { dir } = await dataDirOf(1);
+    const held = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
+    try {
+      await expect(checkDataDir(dir)).rejects.toThrow(/^data dir .* is locked by a running node: stop it first/);
+    } finally {
+      await held.close();
+    }
+  });
+});
+
+describe('db check and the signed record', () => {
+  it('reports a chain rolled back below the highest block the validator signed', async () => {
+    const { SignedRecord } = await import('../../../src/consensus/ibft/signed-record.js');
+    const { mkdirSync } = await import('node:fs');
+    const { dir } = await dataDirOf(3);
+    mkdirSync(join(dir, 'consensus'));
+    const record = SignedRecord.open(join(dir, 'consensus'));
+    record.signing(3n, new Uint8Array(32));
+    record.committed(3n, new Uint8Array(32));
+    expect((await checkDataDir(dir)).problems).toEqual([]);
+    record.signing(4n, new Uint8Array(32).fill(1));
+    expect((await checkDataDir(dir)).problems).toEqual([]); // signed, never committed (a crash): 4 may be signed again
+    record.committed(4n, new Uint8Array(32).fill(1));
+    record.signing(9n, new Uint8Array(32).fill(1));
+    expect((await checkDataDir(dir)).problems).toEqual([expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 9 /)]);
+  });
+});
