@@ -1,8 +1,8 @@
 // Unread operator streams (hardening issue): a node's RSS while N export or snapshot calls are open
 // on a connection whose client has stopped reading (it sent the requests, then never reads its
 // socket again). Prints figures, asserts nothing. Usage: npm run bench:grpc-unread
-//   BASALT_BENCH_UNREAD (default 60), BASALT_BENCH_UNREAD_KIND (Export | Snapshot, default Export),
-//   BASALT_BENCH_BLOCKS (default 2000), BASALT_BENCH_CACHE (default ~/.cache/basalt-bench),
+//   BASALT_BENCH_UNREAD (default 60), BASALT_BENCH_UNREAD_KIND (Export | Snapshot, default Export;
+//   uncompressed, the whole chain), BASALT_BENCH_BLOCKS (default 2000), BASALT_BENCH_CACHE (default ~/.cache/basalt-bench),
 //   BASALT_BENCH_SERVER_ARGS: extra server flags (e.g. "--grpc-max-streams 100" to let every call in),
 //   BASALT_BENCH_CLI: another build's dist/cli/main.js, to compare.
 // (A paused @grpc/grpc-js client is no such client: it goes on reading into its own memory.)
@@ -42,11 +42,14 @@ try {
   const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => (sock = net.connect(port, '127.0.0.1')) });
   session.on('error', () => undefined);
   const statuses = [];
+  // compression "none" (ExportRequest field 3, SnapshotRequest field 1)
+  const msg = Buffer.concat([Buffer.from([KIND === 'Export' ? 0x1a : 0x0a, 4]), Buffer.from('none')]);
+  const request = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
   for (let i = 0; i < N; i++) {
     const req = session.request({ ':method': 'POST', ':path': `/basalt.operator.v1.Operator/${KIND}`, 'content-type': 'application/grpc', te: 'trailers' });
     req.on('error', () => undefined);
     req.on('response', (h) => h['grpc-status'] && statuses.push(h['grpc-status'])); // trailers-only: refused
-    req.end(Buffer.from([0, 0, 0, 0, 0])); // an empty request: the whole chain, zstd
+    req.end(request);
   }
   await sleep(500);
   sock.pause(); // from now on the client reads nothing
