@@ -1,8 +1,11 @@
 import type { BackupService } from '../backup/types.js';
 import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
+import type { ClientTls } from '../rpc/grpc/tls.js';
 
 export interface ServiceChoice {
   grpcAddress: string;
+  /** Dial the node over TLS (undefined: plain text). */
+  grpcTls?: ClientTls | undefined;
   /** Work offline on this data dir (only when no node runs on it). */
   dataDir?: string | undefined;
   /** With dataDir: the genesis file, and whether a new data dir may be created from it. */
@@ -15,7 +18,7 @@ export interface ServiceChoice {
  * work: an online command is a gRPC client and starts in a fraction of the time.
  */
 export async function withBackupService<T>(choice: ServiceChoice, run: (service: BackupService) => Promise<T>): Promise<T> {
-  if (!choice.dataDir) return run(new RemoteBackupService(choice.grpcAddress));
+  if (!choice.dataDir) return run(new RemoteBackupService(choice.grpcAddress, { tls: choice.grpcTls }));
   const { openOfflineBackupService } = await import('../node/offline.js');
   const { service, close } = await openOfflineBackupService(choice.dataDir, {
     ...(choice.genesisPath ? { genesisPath: choice.genesisPath } : {}),

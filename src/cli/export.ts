@@ -1,14 +1,12 @@
 import { Command, Option } from 'commander';
 import type { ExportSummary } from '../backup/types.js';
 import { COMPRESSIONS, type Compression } from '../container/compression.js';
-import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { parseBlockNumberArg, produceFile } from './archive-io.js';
 import { withBackupService } from './backup-service.js';
-import { parseHostPortString } from './options.js';
+import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 import { formatBytes, formatDuration } from './progress.js';
 
-interface ExportOpts {
-  grpcAddress: string;
+interface ExportOpts extends GrpcDialOpts {
   compression: Compression;
   dataDir?: string;
   force: boolean;
@@ -17,12 +15,12 @@ interface ExportOpts {
 }
 
 export function exportCommand(): Command {
-  return new Command('export')
+  const cmd = new Command('export')
     .description('back up a block range to an archive while the node runs (over gRPC), or offline with --data-dir')
     .argument('<filename>', "archive file to write ('-' for stdout)")
     .argument('[start-block]', 'first block (default 1)', parseBlockNumberArg('start-block'))
-    .argument('[end-block]', 'last block (default: the head when the export starts)', parseBlockNumberArg('end-block'))
-    .option('--grpc-address <host:port>', 'gRPC operator API of the running node', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+    .argument('[end-block]', 'last block (default: the head when the export starts)', parseBlockNumberArg('end-block'));
+  return addGrpcDialOptions(cmd)
     .addOption(new Option('--compression <codec>', 'record compression').choices(COMPRESSIONS).default('zstd'))
     .option('--data-dir <dir>', 'export offline from this data dir (only when no node runs on it)')
     .option('--force', 'overwrite an existing file', false)
@@ -32,7 +30,7 @@ export function exportCommand(): Command {
       const req = { ...(start !== undefined ? { startBlock: start } : {}), ...(end !== undefined ? { endBlock: end } : {}), compression: opts.compression };
       let chain: ChainIdentity | undefined;
       const { result, name } = await produceFile(filename, { ...opts, label: 'export' }, (sink, progress) =>
-        withBackupService(opts, (service) =>
+        withBackupService({ ...opts, grpcTls: grpcClientTls(opts) }, (service) =>
           service.export(req, sink, {
             onStart: (s) => {
               chain = s;

@@ -1,15 +1,13 @@
 import { Command } from 'commander';
 import { readArchive } from '../archive/reader.js';
-import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { UserError } from '../util/errors.js';
 import { openArchiveSource, type ArchiveSource } from './archive-io.js';
 import { withBackupService } from './backup-service.js';
+import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 import { printArchiveSummary, type ChainIdentity } from './export.js';
-import { parseHostPortString } from './options.js';
 import { ProgressReporter } from './progress.js';
 
-interface ImportOpts {
-  grpcAddress: string;
+interface ImportOpts extends GrpcDialOpts {
   dataDir?: string;
   chain?: string;
   quiet: boolean;
@@ -17,10 +15,10 @@ interface ImportOpts {
 }
 
 export function importCommand(): Command {
-  return new Command('import')
+  const cmd = new Command('import')
     .description('restore blocks from an archive into the running node (over gRPC), or offline with --data-dir')
-    .argument('<filename>', "archive file to read ('-' for stdin)")
-    .option('--grpc-address <host:port>', 'gRPC operator API of the running node', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+    .argument('<filename>', "archive file to read ('-' for stdin)");
+  return addGrpcDialOptions(cmd)
     .option('--data-dir <dir>', 'import offline into this data dir (only when no node runs on it)')
     .option('--chain <genesis>', 'with --data-dir: the genesis file (default: the one stored in the data dir)')
     .option('--quiet', 'no progress output', false)
@@ -33,7 +31,7 @@ export function importCommand(): Command {
       let s;
       let chain: ChainIdentity | undefined;
       try {
-        s = await withBackupService({ ...opts, genesisPath: opts.chain }, (service) =>
+        s = await withBackupService({ ...opts, grpcTls: grpcClientTls(opts), genesisPath: opts.chain }, (service) =>
           service.import(source.open(), {
             onStart: (h) => {
               chain = h;

@@ -3,10 +3,11 @@ import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
 import { BasaltNode, type HostPort } from '../node/node.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
+import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
-import { parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import { parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveInteger, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -19,6 +20,12 @@ interface ServerOptions {
   blockTime: number;
   jsonrpc: HostPort | false;
   grpcAddress: string | false;
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  grpcTlsClientCa?: string;
+  grpcInsecure: boolean;
+  grpcMaxStreams: number;
+  grpcStreamIdleTimeout: number;
   cors?: string;
   allowUnprotectedTxs: boolean;
   rpcGasCap?: bigint;
@@ -40,6 +47,12 @@ export function serverCommand(): Command {
     .option('--no-jsonrpc', 'do not serve JSON-RPC')
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--no-grpc-address', 'do not serve the gRPC operator API')
+    .option('--grpc-tls-cert <file>', "serve the gRPC operator API over TLS with this certificate (PEM); needs --grpc-tls-key")
+    .option('--grpc-tls-key <file>', "the TLS certificate's private key (PEM)")
+    .option('--grpc-tls-client-ca <file>', 'with TLS: accept only clients whose certificate this CA (PEM) signed')
+    .option('--grpc-insecure', 'allow a plain-text, unauthenticated gRPC operator API on a non-loopback --grpc-address', false)
+    .option('--grpc-max-streams <n>', 'export and snapshot calls served at once; the next is refused (RESOURCE_EXHAUSTED)', parsePositiveInteger, DEFAULT_GRPC_MAX_STREAMS)
+    .option('--grpc-stream-idle-timeout <duration>', `cancel an export or snapshot whose client reads nothing for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`, parseDurationArg, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
@@ -59,6 +72,14 @@ async function runServer(opts: ServerOptions): Promise<void> {
     const { UserError } = await import('../util/errors.js');
     throw new UserError('--data-dir is required (or run `basalt server --dev` for a local dev chain)');
   }
+  if ((opts.grpcTlsCert === undefined) !== (opts.grpcTlsKey === undefined)) {
+    const { UserError } = await import('../util/errors.js');
+    throw new UserError('--grpc-tls-cert and --grpc-tls-key go together (the certificate and its key)');
+  }
+  if (opts.grpcTlsClientCa !== undefined && opts.grpcTlsCert === undefined) {
+    const { UserError } = await import('../util/errors.js');
+    throw new UserError('--grpc-tls-client-ca needs TLS: add --grpc-tls-cert and --grpc-tls-key');
+  }
   const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
   const genesis = readGenesisFile(genesisPath);
   // Signals are handled from before the node starts, so a CTRL-C during start-up still shuts down cleanly.
@@ -70,6 +91,10 @@ async function runServer(opts: ServerOptions): Promise<void> {
     blockTimeMs: Math.round(opts.blockTime * 1000),
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),
     ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),
+    ...(opts.grpcTlsCert && opts.grpcTlsKey ? { grpcTls: { cert: opts.grpcTlsCert, key: opts.grpcTlsKey, clientCa: opts.grpcTlsClientCa } } : {}),
+    grpcInsecure: opts.grpcInsecure,
+    grpcMaxStreams: opts.grpcMaxStreams,
+    grpcStreamIdleTimeoutMs: opts.grpcStreamIdleTimeout,
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
     allowUnprotectedTxs: opts.allowUnprotectedTxs,
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,

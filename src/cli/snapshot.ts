@@ -1,14 +1,12 @@
 import { Command, Option } from 'commander';
 import type { SnapshotStarted } from '../backup/types.js';
 import { COMPRESSIONS, type Compression } from '../container/compression.js';
-import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { produceFile } from './archive-io.js';
 import { withBackupService } from './backup-service.js';
-import { parseHostPortString } from './options.js';
+import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 import { formatBytes, formatDuration } from './progress.js';
 
-interface SnapshotOpts {
-  grpcAddress: string;
+interface SnapshotOpts extends GrpcDialOpts {
   compression: Compression;
   dataDir?: string;
   force: boolean;
@@ -17,10 +15,10 @@ interface SnapshotOpts {
 }
 
 export function snapshotCommand(): Command {
-  return new Command('snapshot')
+  const cmd = new Command('snapshot')
     .description('capture the whole node at its head into one file while it runs (cron-friendly; exit 0 only when the file is complete)')
-    .argument('<filename>', "snapshot file to write ('-' for stdout)")
-    .option('--grpc-address <host:port>', 'gRPC operator API of the running node', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+    .argument('<filename>', "snapshot file to write ('-' for stdout)");
+  return addGrpcDialOptions(cmd)
     .addOption(new Option('--compression <codec>', 'record compression').choices(COMPRESSIONS).default('zstd'))
     .option('--data-dir <dir>', 'snapshot offline from this data dir (only when no node runs on it)')
     .option('--force', 'overwrite an existing file', false)
@@ -29,7 +27,7 @@ export function snapshotCommand(): Command {
     .action(async (filename: string, opts: SnapshotOpts) => {
       let chain: SnapshotStarted | undefined;
       const { result: s, name } = await produceFile(filename, { ...opts, label: 'snapshot' }, (sink, progress) =>
-        withBackupService(opts, (service) =>
+        withBackupService({ ...opts, grpcTls: grpcClientTls(opts) }, (service) =>
           service.snapshot({ compression: opts.compression }, sink, {
             onStart: (h) => {
               chain = h;

@@ -1,14 +1,12 @@
 import { Command } from 'commander';
-import { DEFAULT_GRPC_ADDRESS, RemoteBackupService } from '../rpc/grpc/backup-client.js';
-import { parseHostPortString } from './options.js';
+import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
+import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 
 export function statusCommand(): Command {
-  return new Command('status')
-    .description("show a running node's chain and head (over gRPC)")
-    .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
+  return addGrpcDialOptions(new Command('status').description("show a running node's chain and head (over gRPC)"), 'gRPC operator API address')
     .option('--json', 'print JSON', false)
-    .action(async (opts: { grpcAddress: string; json: boolean }) => {
-      const s = await new RemoteBackupService(opts.grpcAddress).status();
+    .action(async (opts: GrpcDialOpts & { json: boolean }) => {
+      const s = await new RemoteBackupService(opts.grpcAddress, { tls: grpcClientTls(opts) }).status();
       const node = s.node ?? { validatorAddress: '', nodeId: '', sealing: false, clientVersion: '', writable: true };
       if (opts.json) {
         const out = {

@@ -9,7 +9,9 @@ import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { LocalBackupService } from '../backup/local.js';
 import { DiskSpaceGuard } from './disk-space.js';
+import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
+import type { ServerTls } from '../rpc/grpc/tls.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
 import { ethMethods } from '../rpc/jsonrpc/methods.js';
 import { TxPool } from '../txpool/txpool.js';
@@ -18,6 +20,7 @@ import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
 import { CLIENT_VERSION } from '../util/version.js';
 import { secp256k1Backend } from '../util/native-secp256k1.js';
+import { isLoopbackHost } from '../util/net.js';
 
 export interface HostPort {
   host: string;
@@ -33,6 +36,14 @@ export interface NodeOptions {
   jsonrpc?: HostPort;
   /** host:port; undefined: no gRPC server. */
   grpcAddress?: string;
+  /** gRPC over TLS (client certificates with `clientCa`). */
+  grpcTls?: ServerTls;
+  /** Allow plain-text gRPC on a non-loopback address. */
+  grpcInsecure?: boolean;
+  /** Export/snapshot streams served at once (default 4). */
+  grpcMaxStreams?: number;
+  /** Cancel a stream whose client reads nothing for this long, in ms (0: never; default 60 s). */
+  grpcStreamIdleTimeoutMs?: number;
   cors?: string[];
   /** Accept legacy transactions without EIP-155 replay protection over JSON-RPC. */
   allowUnprotectedTxs?: boolean;
@@ -114,9 +125,20 @@ export class BasaltNode {
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
+        if (!isLoopbackHost(opts.jsonrpc.host)) {
+          log.warn(
+            { address: `${bound.host}:${bound.port}` },
+            'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',
+          );
+        }
       }
       if (opts.grpcAddress) {
-        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log);
+        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, {
+          maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
+          streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+          tls: opts.grpcTls,
+          insecure: opts.grpcInsecure,
+        });
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (onDisk === undefined) {

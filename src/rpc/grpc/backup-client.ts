@@ -22,6 +22,7 @@ import type { StatusResponse__Output } from './generated/basalt/operator/v1/Stat
 import type { SnapshotEvent__Output } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { fromGrpcError } from './errors.js';
 import { operatorClient } from './proto.js';
+import type { ClientTls } from './tls.js';
 import { domain } from './wire.js';
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:9632';
@@ -32,27 +33,41 @@ export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:9632';
  * Every failure is a one-line UserError carrying the node's error code.
  */
 export class RemoteBackupService implements BackupService {
+  private readonly tls: ClientTls | undefined;
+  private readonly statusTimeoutMs: number;
+
   constructor(
     private readonly address: string,
-    private readonly statusTimeoutMs = 5000,
-  ) {}
+    opts: { tls?: ClientTls | undefined; statusTimeoutMs?: number } = {},
+  ) {
+    this.tls = opts.tls;
+    this.statusTimeoutMs = opts.statusTimeoutMs ?? 5000;
+  }
+
+  private client() {
+    try {
+      return operatorClient(this.address, this.tls);
+    } catch (err) {
+      throw fromGrpcError(err, this.address);
+    }
+  }
 
   async status(): Promise<ChainStatus> {
-    const client = operatorClient(this.address);
+    const client = this.client();
     try {
       const res = await new Promise<StatusResponse__Output>((resolve, reject) => {
         client.Status({}, { deadline: Date.now() + this.statusTimeoutMs }, (err, r) => (err || !r ? reject(err ?? new Error('empty status')) : resolve(r)));
       });
       return domain.status(res);
     } catch (err) {
-      throw fromGrpcError(err, this.address);
+      throw fromGrpcError(err, this.address, this.tls !== undefined);
     } finally {
       client.close();
     }
   }
 
   async export(req: ExportRequest, sink: ByteSink, observer: Observer<ExportStarted, ExportProgress> = {}): Promise<ExportSummary> {
-    const client = operatorClient(this.address);
+    const client = this.client();
     const call = client.Export({
       startBlock: (req.startBlock ?? 0n).toString(),
       ...(req.endBlock !== undefined ? { endBlock: req.endBlock.toString() } : {}),
@@ -67,7 +82,7 @@ export class RemoteBackupService implements BackupService {
   }
 
   async snapshot(req: SnapshotRequest, sink: ByteSink, observer: Observer<SnapshotStarted, SnapshotProgress> = {}): Promise<SnapshotSummary> {
-    const client = operatorClient(this.address);
+    const client = this.client();
     const call = client.Snapshot({ compression: req.compression });
     return this.receive<SnapshotEvent__Output, SnapshotSummary>(client, call, sink, 'snapshot', (ev) => {
       if (ev.event === 'started' && ev.started) observer.onStart?.(domain.snapshotInfo(ev.started));
@@ -79,7 +94,7 @@ export class RemoteBackupService implements BackupService {
 
   /** Stream `source` to the node with back-pressure; the node's events come back as they happen. */
   async import(source: AsyncIterable<Uint8Array>, observer: Observer<ExportStarted, ImportProgress> = {}): Promise<ImportSummary> {
-    const client = operatorClient(this.address);
+    const client = this.client();
     const call = client.Import();
     let sendError: unknown;
     const pump = (async () => {
@@ -102,7 +117,7 @@ export class RemoteBackupService implements BackupService {
       throw new UserError('the node ended the import without a summary', { code: 'INTERNAL' });
     } catch (err) {
       if (sendError) throw sendError;
-      throw fromGrpcError(err, this.address);
+      throw fromGrpcError(err, this.address, this.tls !== undefined);
     } finally {
       await pump;
       client.close();
@@ -138,7 +153,7 @@ export class RemoteBackupService implements BackupService {
       throw new UserError(`the node ended the ${what} without a summary: the file is incomplete`, { code: 'INTERNAL' });
     } catch (err) {
       call.cancel();
-      throw fromGrpcError(err, this.address);
+      throw fromGrpcError(err, this.address, this.tls !== undefined);
     } finally {
       client.close();
     }

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { isCompression, type Compression } from '../../container/compression.js';
-import type { BackupService, ByteSink } from '../../backup/types.js';
+import type { BackupService } from '../../backup/types.js';
 import { UserError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { OperatorHandlers } from './generated/basalt/operator/v1/Operator.js';
@@ -8,18 +8,41 @@ import type { ExportEvent } from './generated/basalt/operator/v1/ExportEvent.js'
 import type { ImportEvent } from './generated/basalt/operator/v1/ImportEvent.js';
 import type { SnapshotEvent } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { toGrpcStatus } from './errors.js';
+import { EventStream } from './event-stream.js';
+import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
 
 /** How often progress events are sent. */
 const PROGRESS_EVERY_MS = 250;
 
+export const DEFAULT_GRPC_MAX_STREAMS = 4;
+export const DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS = 60_000;
+
+export interface StreamLimits {
+  /** Export and snapshot calls served at once; the next one is refused with RESOURCE_EXHAUSTED. */
+  maxStreams: number;
+  /** A stream whose client reads nothing for this long is cancelled (0: never). */
+  streamIdleTimeoutMs: number;
+}
+
 /**
  * The operator service as gRPC handlers: thin adapters from the wire to the node's BackupService and
- * back. Produced bytes go out as `data` events with back-pressure: a client that stops reading holds
- * the producer at its next write; a cancelled call fails that write and the producer releases its
- * LevelDB snapshots.
+ * back. Produced bytes go out as `data` events with back-pressure (EventStream): a client that stops
+ * reading holds the producer at its next write; a cancelled call, or one whose client read nothing
+ * for the idle timeout, fails that write and the producer releases its LevelDB snapshots. At most
+ * `maxStreams` exports and snapshots run at once.
  */
-export function operatorHandlers(service: BackupService, log: Logger): OperatorHandlers {
+export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits): OperatorHandlers {
+  const slots = new StreamSlots(limits.maxStreams);
+  /** A stream slot, or the call refused with RESOURCE_EXHAUSTED. */
+  const slotFor = (call: NodeJS.EventEmitter, what: string) => {
+    const release = slots.take();
+    if (release) return release;
+    log.warn({ maxStreams: limits.maxStreams }, `${what} refused: every stream slot is in use`);
+    const msg = `the node is already serving ${limits.maxStreams} export/snapshot streams (--grpc-max-streams): try again when one has finished`;
+    call.emit('error', toGrpcStatus(new UserError(msg, { code: 'RESOURCE_EXHAUSTED' })));
+    return undefined;
+  };
   return {
     Status: (_call, cb) => {
       service.status().then(
@@ -29,7 +52,9 @@ export function operatorHandlers(service: BackupService, log: Logger): OperatorH
     },
 
     Export: async (call) => {
-      const out = new EventStream<ExportEvent>(call);
+      const release = slotFor(call, 'export');
+      if (!release) return;
+      const out = new EventStream<ExportEvent>(call, limits.streamIdleTimeoutMs);
       const req = call.request;
       try {
         const progress = throttled<ExportEvent>();
@@ -48,6 +73,8 @@ export function operatorHandlers(service: BackupService, log: Logger): OperatorH
         log.info({ blocks: Number(summary.blocks), bytes: summary.bytes, ms: summary.durationMs, digest: summary.digest }, 'export finished');
       } catch (err) {
         out.fail(err, log, 'export');
+      } finally {
+        release(); // after the service returned, so after its LevelDB snapshot was released
       }
     },
 
@@ -84,7 +111,9 @@ export function operatorHandlers(service: BackupService, log: Logger): OperatorH
     },
 
     Snapshot: async (call) => {
-      const out = new EventStream<SnapshotEvent>(call);
+      const release = slotFor(call, 'snapshot');
+      if (!release) return;
+      const out = new EventStream<SnapshotEvent>(call, limits.streamIdleTimeoutMs);
       try {
         const progress = throttled<SnapshotEvent>();
         const summary = await service.snapshot({ compression: compressionOf(call.request.compression) }, out.dataSink((data) => ({ data }), () => progress.take()), {
@@ -98,6 +127,8 @@ export function operatorHandlers(service: BackupService, log: Logger): OperatorH
         log.info({ head: Number(summary.head), nodes: summary.nodes, codes: summary.codes, bytes: summary.bytes, ms: summary.durationMs }, 'snapshot finished');
       } catch (err) {
         out.fail(err, log, 'snapshot');
+      } finally {
+        release();
       }
     },
   };
@@ -127,67 +158,4 @@ function throttled<E>() {
       return ev;
     },
   };
-}
-
-/** A server stream of events, written in order with back-pressure; knows when its client has gone. */
-class EventStream<E extends object> {
-  private cancelled = false;
-  private queued: E[] = [];
-
-  constructor(private readonly call: grpc.ServerWritableStream<unknown, E>) {
-    call.on('cancelled', () => (this.cancelled = true));
-  }
-
-  /** An event to send before the next write (from a synchronous callback). */
-  queue(ev: E): void {
-    this.queued.push(ev);
-  }
-
-  /** A ByteSink whose chunks go out as `data` events, each followed by the latest progress event. */
-  dataSink(data: (chunk: Uint8Array) => E, progress: () => E | undefined): ByteSink {
-    return {
-      write: async (chunk) => {
-        await this.send(data(chunk));
-        const p = progress();
-        if (p) await this.send(p);
-      },
-    };
-  }
-
-  async finish(last: E): Promise<void> {
-    await this.send(last);
-    this.call.end();
-  }
-
-  /** End the call with the error's status; a client that went away gets nothing more. */
-  fail(err: unknown, log: Logger, what: string): void {
-    if (this.cancelled) {
-      log.warn(`${what} cancelled by the client`);
-      return;
-    }
-    log.warn({ err: (err as Error).message }, `${what} failed`);
-    this.call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
-  }
-
-  private async send(ev: E): Promise<void> {
-    for (const q of this.queued.splice(0)) await this.write(q);
-    await this.write(ev);
-  }
-
-  private write(ev: E): Promise<void> {
-    if (this.cancelled) return Promise.reject(new UserError('the client cancelled the call', { code: 'CANCELLED' }));
-    return new Promise<void>((resolve, reject) => {
-      if (this.call.write(ev)) return resolve();
-      const onDrain = () => {
-        this.call.off('cancelled', onCancel);
-        resolve();
-      };
-      const onCancel = () => {
-        this.call.off('drain', onDrain);
-        reject(new UserError('the client cancelled the call', { code: 'CANCELLED' }));
-      };
-      this.call.once('drain', onDrain);
-      this.call.once('cancelled', onCancel);
-    });
-  }
 }

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/operator.js';
 import type { OperatorClient } from './generated/basalt/operator/v1/Operator.js';
+import { channelCredentials, type ClientTls } from './tls.js';
 
 /** The repo's proto/ folder (src/rpc/grpc or dist/rpc/grpc -> ../../../proto). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -29,7 +30,8 @@ export function operatorService(): ProtoGrpcType['basalt']['operator']['v1']['Op
   return cached;
 }
 
-export function operatorClient(address: string): OperatorClient {
+/** A client of the Operator service at `address`: plain text, or TLS with `tls` (see channelCredentials). */
+export function operatorClient(address: string, tls?: ClientTls): OperatorClient {
   const Client = operatorService();
-  return new Client(address, grpc.credentials.createInsecure());
+  return new Client(address, channelCredentials(tls));
 }

@@ -2,26 +2,54 @@ import * as grpc from '@grpc/grpc-js';
 import type { BackupService } from '../../backup/types.js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
-import { operatorHandlers } from './backup-handlers.js';
+import { isLoopbackHost } from '../../util/net.js';
+import { operatorHandlers, type StreamLimits } from './backup-handlers.js';
 import { operatorService } from './proto.js';
+import { serverCredentials, type ServerTls } from './tls.js';
+
+export interface OperatorServerOptions extends StreamLimits {
+  /** Serve TLS (with client certificates when `clientCa` is set); plain text without. */
+  tls?: ServerTls | undefined;
+  /** Allow plain text on an address other machines can reach. */
+  insecure?: boolean | undefined;
+}
 
 /** The gRPC operator API: the Operator service over the node's backup service. */
 export class OperatorServer {
   private readonly server = new grpc.Server();
   private boundPort = 0;
 
-  constructor(service: BackupService, private readonly log: Logger) {
-    this.server.addService(operatorService().service, operatorHandlers(service, log));
+  constructor(
+    service: BackupService,
+    private readonly log: Logger,
+    private readonly opts: OperatorServerOptions,
+  ) {
+    this.server.addService(operatorService().service, operatorHandlers(service, log, opts));
   }
 
+  /**
+   * Bind `address` (host:port). The API has no authentication of its own: an address other machines
+   * can reach needs TLS (client certificates are what authenticate callers), or `insecure`.
+   */
   async listen(address: string): Promise<number> {
+    const host = address.replace(/:\d+$/, '');
+    const exposed = !isLoopbackHost(host);
+    if (exposed && !this.opts.tls && !this.opts.insecure) {
+      throw new UserError(
+        `--grpc-address ${address} is reachable from other machines and the operator API has no authentication: serve it with TLS (--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca) or pass --grpc-insecure`,
+      );
+    }
+    const creds = serverCredentials(this.opts.tls);
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      this.server.bindAsync(address, creds, (err, port) => {
         if (err) reject(new UserError(`cannot listen for gRPC on ${address}: ${err.message}`, { code: 'UNAVAILABLE' }));
         else resolve(port);
       });
     });
-    this.log.info({ address, port: this.boundPort }, 'gRPC operator API listening');
+    const tls = this.opts.tls ? (this.opts.tls.clientCa ? 'client certificates' : 'server only') : 'off';
+    this.log.info({ address, port: this.boundPort, tls, maxStreams: this.opts.maxStreams }, 'gRPC operator API listening');
+    if (exposed && !this.opts.tls) this.log.warn({ address }, 'gRPC operator API in plain text on a non-loopback address (--grpc-insecure): anyone who can reach it can export, snapshot and import');
+    else if (exposed && !this.opts.tls?.clientCa) this.log.warn({ address }, 'gRPC operator API without client certificates on a non-loopback address: anyone who can reach it can call it; add --grpc-tls-client-ca');
     return this.boundPort;
   }
 

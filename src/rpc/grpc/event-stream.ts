@@ -1,0 +1,119 @@
+import { constants as http2 } from 'node:http2';
+import type * as grpc from '@grpc/grpc-js';
+import type { ByteSink } from '../../backup/types.js';
+import { UserError } from '../../util/errors.js';
+import { formatDuration } from '../../util/duration.js';
+import type { Logger } from '../../util/log.js';
+import { toGrpcStatus } from './errors.js';
+
+/**
+ * A server stream of events, written in order, one at a time: the next event is sent only once
+ * HTTP/2 has taken the previous one (its write callback), so a client that stops reading holds at
+ * most one message and the stream's flow-control window in the node's memory, and the producer
+ * waits. grpc-js's own buffer (16 messages before `write` returns false) would hold 4 MB per stalled
+ * call, and anything written regardless of `drain` stays queued without limit.
+ *
+ * A write still waiting after `idleTimeoutMs` (0: never) means the client has stopped reading: the
+ * call is reset (RST_STREAM CANCEL, which frees what is queued for it) and the write fails, so the
+ * producer releases its LevelDB snapshots.
+ */
+export class EventStream<E extends object> {
+  /** Why writes fail from now on (the client cancelled, or read nothing for too long). */
+  private stopped: UserError | undefined;
+  private idle = false;
+  private queued: E[] = [];
+
+  constructor(
+    private readonly call: grpc.ServerWritableStream<unknown, E>,
+    private readonly idleTimeoutMs: number,
+  ) {
+    call.on('cancelled', () => (this.stopped ??= new UserError('the client cancelled the call', { code: 'CANCELLED' })));
+  }
+
+  /** An event to send before the next write (from a synchronous callback). */
+  queue(ev: E): void {
+    this.queued.push(ev);
+  }
+
+  /** A ByteSink whose chunks go out as `data` events, each followed by the latest progress event. */
+  dataSink(data: (chunk: Uint8Array) => E, progress: () => E | undefined): ByteSink {
+    return {
+      write: async (chunk) => {
+        await this.send(data(chunk));
+        const p = progress();
+        if (p) await this.send(p);
+      },
+    };
+  }
+
+  async finish(last: E): Promise<void> {
+    await this.send(last);
+    this.call.end();
+  }
+
+  /** End the call with the error's status; a client that went away or was cut off gets nothing more. */
+  fail(err: unknown, log: Logger, what: string): void {
+    if (this.idle) {
+      log.warn({ idleTimeout: formatDuration(this.idleTimeoutMs) }, `${what} cancelled: the client read nothing for the stream idle timeout (--grpc-stream-idle-timeout)`);
+      return;
+    }
+    if (this.stopped) {
+      log.warn(`${what} cancelled by the client`);
+      return;
+    }
+    log.warn({ err: (err as Error).message }, `${what} failed`);
+    this.call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
+  }
+
+  private async send(ev: E): Promise<void> {
+    for (const q of this.queued.splice(0)) await this.write(q);
+    await this.write(ev);
+  }
+
+  private write(ev: E): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (err?: UserError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.call.off('cancelled', onCancel);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onCancel = () => settle(this.stopped);
+      this.call.once('cancelled', onCancel);
+      if (this.idleTimeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.idle = true;
+          this.stopped ??= new UserError(`the client read nothing for ${formatDuration(this.idleTimeoutMs)}`, { code: 'CANCELLED' });
+          resetCall(this.call);
+          settle(this.stopped);
+        }, this.idleTimeoutMs);
+      }
+      this.call.write(ev, (err?: Error | null) => settle(err ? (this.stopped ?? new UserError(`cannot send to the client: ${err.message}`, { code: 'CANCELLED' })) : undefined));
+    });
+  }
+}
+
+/**
+ * Abort a server call now. grpc-js has no public way to: its status (even a deadline's) is sent after
+ * the data queued before it, which a client that does not read never takes. So this finds the call's
+ * HTTP/2 stream (grpc-js 1.x keeps it at call.call[.nextCall…].stream) and resets it, which drops
+ * that data; grpc-js then reports the call cancelled. Without it (another grpc-js layout), the call is
+ * destroyed, which stops our writes but leaves the stream to the session's end.
+ */
+export function resetCall(call: object): void {
+  let c: Record<string, unknown> | undefined = call as Record<string, unknown>;
+  for (let depth = 0; depth < 8 && c; depth++) {
+    const s = c['stream'] as { close?: (code: number) => void; rstCode?: unknown } | undefined;
+    if (s && typeof s.close === 'function' && 'rstCode' in s) {
+      s.close(http2.NGHTTP2_CANCEL);
+      return;
+    }
+    c = (c['call'] ?? c['nextCall']) as Record<string, unknown> | undefined;
+  }
+  (call as { destroy(): void }).destroy();
+}

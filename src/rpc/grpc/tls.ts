@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { UserError } from '../../util/errors.js';
+
+/** The server side of TLS: PEM files. With `clientCa`, every client must present a certificate it signed. */
+export interface ServerTls {
+  cert: string;
+  key: string;
+  clientCa?: string | undefined;
+}
+
+/** The client side of TLS: the CA to trust the server with (default: the system's) and an optional client certificate. */
+export interface ClientTls {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+export function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const ca = tls.clientCa === undefined ? null : pem(tls.clientCa, '--grpc-tls-client-ca');
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: pem(tls.cert, '--grpc-tls-cert'), private_key: pem(tls.key, '--grpc-tls-key') }], ca !== null);
+}
+
+/** Plain text without TLS options; TLS as soon as one is given. */
+export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials {
+  if (!tls || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined)) return grpc.credentials.createInsecure();
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new UserError('--grpc-tls-cert and --grpc-tls-key go together (the client certificate and its key)');
+  return grpc.credentials.createSsl(
+    tls.ca === undefined ? null : pem(tls.ca, '--grpc-tls-ca'),
+    tls.key === undefined ? null : pem(tls.key, '--grpc-tls-key'),
+    tls.cert === undefined ? null : pem(tls.cert, '--grpc-tls-cert'),
+  );
+}
+
+/** A PEM file's bytes; a file that cannot be read or holds no PEM block is a one-line error naming its flag. */
+function pem(path: string, flag: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new UserError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!bytes.includes('-----BEGIN ')) throw new UserError(`${flag} ${path} is not a PEM file`);
+  return bytes;
+}
