@@ -14,7 +14,8 @@ import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { BlockStore, type BlockReader } from '../storage/block-store.js';
-import { createChainCommon, type GenesisFile } from './chain-config.js';
+import { createChainRules, type GenesisFile } from './chain-config.js';
+import type { ChainRules } from './forks.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock } from './genesis.js';
 import type { StoredReceipt } from '../storage/receipts.js';
@@ -51,8 +52,11 @@ export class Chain extends EventEmitter<ChainEvents> {
   private headState: ChainHead;
   private readonly writeLock = new Mutex();
 
+  /** The rules of the genesis block (chain ID, state tries, blooms); for block N use commonAt(N). */
+  readonly common: Common;
+
   private constructor(
-    readonly common: Common,
+    readonly rules: ChainRules,
     readonly genesisFile: GenesisFile,
     readonly genesisHash: Uint8Array,
     readonly store: BlockStore,
@@ -63,13 +67,15 @@ export class Chain extends EventEmitter<ChainEvents> {
     private readonly log: Logger,
   ) {
     super();
+    this.common = rules.commonAt(0n);
     this.headState = head;
   }
 
   static async open(opts: OpenChainOptions): Promise<Chain> {
     const log = opts.logger ?? silentLogger();
-    const common = createChainCommon(opts.genesis);
-    const store = new BlockStore(opts.blockchainDb, common);
+    const rules = createChainRules(opts.genesis);
+    const common = rules.commonAt(0n);
+    const store = new BlockStore(opts.blockchainDb, rules);
     const trie = new TrieNodeStore(opts.trieDb);
     const genesis = await buildGenesisBlock(opts.genesis, common, trie);
     const genesisHash = blockHash(genesis.header);
@@ -91,12 +97,17 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
     }
     const head = await loadHead(store);
-    const chain = new Chain(common, opts.genesis, genesisHash, store, trie, await Executor.create(common, trie, store), opts.engine, head, log);
+    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, log);
     return chain;
   }
 
   get head(): ChainHead {
     return this.headState;
+  }
+
+  /** The rules block `num` is decoded and executed with. */
+  commonAt(num: bigint): Common {
+    return this.rules.commonAt(num);
   }
 
   get chainId(): bigint {
@@ -203,7 +214,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.writeLock.run(async () => {
       const head = this.headState;
       // The builder reads only the parent's header: do not decode (and re-create) its transactions.
-      const parent = new Block(head.header, [], [], undefined, { common: this.common });
+      const parent = new Block(head.header, [], [], undefined, { common: this.commonAt(head.number) });
       let built: BuiltBlock;
       try {
         built = await this.executor.build(

@@ -3,6 +3,8 @@ import { createVM, type VM } from '@ethereumjs/vm';
 import { bytesToUnprefixedHex, createZeroAddress, type Address } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
+import { forkOpcodes } from './forks.js';
+import { applyStateOverrides, type StateOverrides } from './sim-context.js';
 
 export interface CallRequest {
   from?: Address;
@@ -23,7 +25,8 @@ export interface CallResult {
 }
 
 /**
- * Throw-away execution on the state after `block` (eth_call, eth_estimateGas). Runs on a scratch
+ * Throw-away execution on the state after `stateBlock` in the block context `block` (eth_call,
+ * eth_estimateGas), with the rules of `block`'s number and any state overrides. Runs on a scratch
  * view of the trie, so nothing it writes can reach the database or a block being built. Execution
  * yields to the event loop as it goes and every run of one Simulator shares one deadline: past it,
  * call() and estimateGas() throw ExecutionTimeout and the Simulator must not be used again.
@@ -34,9 +37,14 @@ export class Simulator {
     private readonly block: Block,
   ) {}
 
-  /** `deadline`: a performance.now() time after which execution is aborted; none by default. */
-  static async at(chain: Chain, block: Block, deadline = Infinity): Promise<Simulator> {
-    const stateManager = await chain.scratchStateAt(block.header);
+  /**
+   * `block`: what the EVM sees (NUMBER, TIMESTAMP, COINBASE, …), `stateBlock`'s own block by default.
+   * `deadline`: a performance.now() time after which execution is aborted; none by default.
+   */
+  static async at(chain: Chain, stateBlock: Block, opts: { block?: Block; deadline?: number; stateOverrides?: StateOverrides } = {}): Promise<Simulator> {
+    const block = opts.block ?? stateBlock;
+    const stateManager = await chain.scratchStateAt(stateBlock.header);
+    if (opts.stateOverrides) await applyStateOverrides(stateManager, opts.stateOverrides);
     const blockchain = {
       async getBlock(num: number) {
         const hash = (await chain.store.canonicalHash(BigInt(num))) ?? new Uint8Array(32);
@@ -47,8 +55,10 @@ export class Simulator {
       },
       async putBlock() {},
     };
-    const guard = new ExecutionGuard(deadline);
-    const vm = await createVM({ common: chain.common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(chain.common) });
+    const guard = new ExecutionGuard(opts.deadline);
+    const common = chain.commonAt(block.header.number);
+    const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts(common).customOpcodes ?? [])];
+    const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: { customOpcodes } });
     guard.attach(vm.evm);
     return new Simulator(vm, block);
   }

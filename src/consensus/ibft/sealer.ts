@@ -130,7 +130,7 @@ export class IbftSealer {
     const unsealedExtra = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
     const result = await chain.produceBlock({ coinbase: proposer, timestamp, extraData: unsealedExtra }, this.opts.txs.pending(), async (built) => {
       if (this.stopped || this.pausedFor !== undefined) return undefined; // abandon: shutting down, or cannot write
-      return sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.common);
+      return sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.commonAt(built.block.header.number));
     });
     if (result === undefined) return;
     const { block, built } = result;
