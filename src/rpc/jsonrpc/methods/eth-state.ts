@@ -1,5 +1,5 @@
 import type { Block } from '@ethereumjs/block';
-import { Address, bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
+import { Address, bigIntToHex, bigIntToUnpaddedBytes, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { nextBlockContext, simulationBlock, type StateOverrides } from '../../../chain/sim-context.js';
 import { Simulator, type CallRequest } from '../../../chain/simulate.js';
@@ -40,7 +40,21 @@ export function callRequest(v: unknown): CallRequest {
   const price = o.gasPrice ?? o.maxFeePerGas;
   if (price !== undefined && price !== null) req.gasPrice = hexQuantity(price, 'gasPrice');
   if (o.accessList !== undefined && o.accessList !== null) req.accessList = accessList(o.accessList);
+  if (o.authorizationList !== undefined && o.authorizationList !== null) req.authorizationList = authorizationList(o.authorizationList);
   return req;
+}
+
+/** Most EIP-7702 authorizations one call may carry. */
+export const MAX_CALL_AUTHORIZATIONS = 1024;
+
+function authorizationList(v: unknown): NonNullable<CallRequest['authorizationList']> {
+  if (!Array.isArray(v)) throw invalidParams('authorizationList must be an array of {chainId, address, nonce, yParity, r, s}');
+  if (v.length > MAX_CALL_AUTHORIZATIONS) throw invalidParams(`authorizationList has ${v.length} entries, at most ${MAX_CALL_AUTHORIZATIONS} allowed`);
+  return v.map((item: unknown) => {
+    const o = (item ?? {}) as Record<string, unknown>;
+    const q = (x: unknown, name: string) => bigIntToUnpaddedBytes(hexQuantity(x, `authorization ${name}`));
+    return [q(o.chainId, 'chainId'), hexData(o.address, 'authorization address', 20), q(o.nonce, 'nonce'), q(o.yParity ?? o.v, 'yParity'), q(o.r, 'r'), q(o.s, 's')];
+  });
 }
 
 function accessList(v: unknown): NonNullable<CallRequest['accessList']> {
@@ -86,7 +100,7 @@ export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
    * the sealer's timestamp), so an estimate takes the path the mined transaction will take; at an
    * older block, in that block's own context (as geth). Overrides apply on top.
    */
-  const simContext = async (p: unknown[]): Promise<SimContext> => {
+  const simContext = async (p: unknown[], req: CallRequest): Promise<SimContext> => {
     const tag = tagOrLatest(p[1]);
     const stateOverrides = parseStateOverrides(p[2]);
     const blockOverrides = parseBlockOverrides(p[3]);
@@ -94,6 +108,9 @@ export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
     await stateAfter(chain, state);
     const next = tag.kind === 'tag' && (tag.tag === 'latest' || tag.tag === 'pending');
     const block = simulationBlock(chain, next ? nextBlockContext(state.header, blockTimeMs) : state.header, blockOverrides);
+    if (req.authorizationList && !block.common.isActivatedEIP(7702)) {
+      throw new RpcError(RpcErrorCode.InvalidInput, `authorizationList needs the prague fork, which block ${block.header.number} has not reached`);
+    }
     return { state, block, ...(stateOverrides ? { stateOverrides } : {}) };
   };
   return withStateErrors({
@@ -130,7 +147,7 @@ export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
     eth_call: async (p) => {
       expectParams(p, 1, 4);
       const req = callRequest(p[0]);
-      const ctx = await simContext(p);
+      const ctx = await simContext(p, req);
       const gas = capped(req.gas ?? ctx.block.header.gasLimit);
       const intrinsic = Simulator.intrinsicGas(req);
       if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
@@ -142,7 +159,7 @@ export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
     eth_estimateGas: async (p) => {
       expectParams(p, 1, 4);
       const req = callRequest(p[0]);
-      const ctx = await simContext(p);
+      const ctx = await simContext(p, req);
       const cap = capped(req.gas ?? ctx.block.header.gasLimit);
       const r = await simulate(ctx, (sim) => sim.estimateGas(req, cap));
       if ('gas' in r) return bigIntToHex(r.gas);
