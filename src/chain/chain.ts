@@ -13,9 +13,9 @@ import { TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
-import { BlockStore, type BlockReader } from '../storage/block-store.js';
-import { createChainRules, type GenesisFile } from './chain-config.js';
-import type { ChainRules } from './forks.js';
+import { BlockStore, readChainConfigJson, type BlockReader } from '../storage/block-store.js';
+import { createChainRules, forkSchedule, type GenesisFile } from './chain-config.js';
+import { SCHEDULED_FORKS, type ChainRules } from './forks.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock } from './genesis.js';
 import type { StoredReceipt } from '../storage/receipts.js';
@@ -97,6 +97,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
     }
     const head = await loadHead(store);
+    await checkForkSchedule(store, opts.blockchainDb, opts.genesis, head.number);
     const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, log);
     return chain;
   }
@@ -266,6 +267,36 @@ export interface ChainReadView {
   blocks: BlockReader;
   state: StateReader;
   close(): Promise<void>;
+}
+
+/**
+ * A fork moved in the genesis file must not re-rule blocks already held: refuse a change of any fork's
+ * block when the old or the new one is at or below the head. A change ahead of the head (scheduling
+ * an upgrade) is accepted and recorded as the data dir's chain config.
+ */
+async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: GenesisFile, head: bigint): Promise<void> {
+  const storedJson = await readChainConfigJson(db);
+  let stored: Record<string, unknown> = {};
+  try {
+    stored = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown> } }).params?.forks ?? {};
+  } catch {
+    return; // unreadable: nothing to compare with
+  }
+  const now = forkSchedule(genesis);
+  let changed = false;
+  for (const f of SCHEDULED_FORKS) {
+    const before = typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined;
+    const after = now[f];
+    if (before === after) continue;
+    changed = true;
+    const first = [before, after].filter((x): x is bigint => x !== undefined).reduce((a, b) => (a < b ? a : b));
+    if (first <= head) {
+      throw new UserError(
+        `genesis file moves the ${f} fork from ${before ?? 'unscheduled'} to ${after ?? 'unscheduled'}, but this data dir already holds blocks up to ${head} under the old rules; a fork can only be scheduled (or moved) after the head`,
+      );
+    }
+  }
+  if (changed) await store.writeMeta(JSON.stringify(genesis));
 }
 
 async function loadHead(store: BlockStore): Promise<ChainHead> {

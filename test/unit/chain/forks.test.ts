@@ -56,6 +56,34 @@ describe('fork schedule', () => {
   });
 });
 
+describe('moving a fork in an existing data dir', () => {
+  it('is refused at or below the head and recorded when ahead of it', async () => {
+    const { genesis: base, keys } = testGenesis(1);
+    const london = withForks(base, {});
+    const first = await openTestChain(london);
+    await sealNext({ chain: first.chain, keys });
+    await sealNext({ chain: first.chain, keys });
+    await first.close();
+    const reopen = async (g: GenesisFile) => {
+      const o = await openTestChain(g, first.dir);
+      await o.close();
+    };
+    await expect(reopen(withForks(base, { cancun: 2 }))).rejects.toThrow(/moves the cancun fork from unscheduled to 2, but this data dir already holds blocks up to 2/);
+    await reopen(withForks(base, { cancun: 5, prague: 5 })); // an upgrade ahead of the head
+    await expect(reopen(london)).resolves.toBeUndefined(); // and unscheduled again, still ahead
+    await reopen(withForks(base, { cancun: 3 }));
+    const o = await openTestChain(withForks(base, { cancun: 3 }), first.dir);
+    try {
+      await sealNext({ chain: o.chain, keys });
+      expect(o.chain.head.number).toBe(3n);
+    } finally {
+      await o.close();
+    }
+    await expect(reopen(london)).rejects.toThrow(/moves the cancun fork from 3 to unscheduled/);
+    rmSync(first.dir, { recursive: true, force: true });
+  });
+});
+
 describe('a chain with cancun at block 3', () => {
   const { genesis: base, keys } = testGenesis(1, [addressOf(SENDER)]);
   const genesis = withForks(base, { cancun: 3 });
