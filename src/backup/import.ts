@@ -13,7 +13,7 @@ import type { ExportStarted, ImportProgress, ImportSummary } from './types.js';
 export interface ImportTarget {
   readonly chainId: bigint;
   readonly genesisHash: Uint8Array;
-  readonly common: Common;
+  commonAt(num: bigint): Common;
   readonly head: { number: bigint };
   canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
   importBlock(block: Block): Promise<ImportOutcome>;
@@ -78,7 +78,7 @@ export async function importArchive(chain: ImportTarget, source: AsyncIterable<U
         continue;
       }
     }
-    const block = await decodeBlockRecord(record, header!.compression, chain.common);
+    const block = await decodeBlockRecord(record, header!.compression, chain.commonAt(record.number));
     try {
       const outcome = await chain.importBlock(block);
       if (outcome === 'imported') imported++;

@@ -85,7 +85,7 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
     let genesis: GenesisFile | undefined;
     let blocks: BlockStore | undefined;
     let state: TrieNodeStore | undefined;
-    let common: Chain['common'] | undefined;
+    let rules: Chain['rules'] | undefined;
     let parent: BlockHeader | undefined;
     let headNumber = 0n;
     let nodes = 0;
@@ -110,12 +110,12 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
             { code: 'WRONG_CHAIN' },
           );
         }
-        common = chain.common;
+        rules = chain.rules;
         parent = chain.head.header;
-        blocks = new BlockStore(dbs.blockchain, common);
+        blocks = new BlockStore(dbs.blockchain, rules);
         state = new TrieNodeStore(dbs.trie);
       } else if (ev.kind === 'block') {
-        const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, common!, 'snapshot');
+        const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, rules!.commonAt(ev.number), 'snapshot');
         const receipts = await verifyBlock(block, ev.receiptsRlp, parent!, engine);
         await blocks!.writeCanonicalBlock(block, ev.hash, receipts);
         parent = block.header;

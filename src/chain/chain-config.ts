@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createCustomCommon, Mainnet, type Common } from '@ethereumjs/common';
+import type { Common } from '@ethereumjs/common';
 import { z } from 'zod';
 import { hexToBytes } from '@ethereumjs/util';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { UserError } from '../util/errors.js';
-import { basaltCustomCrypto } from '../util/custom-crypto.js';
+import { ChainRules, LONDON_FORKS, SCHEDULED_FORKS, type ForkSchedule } from './forks.js';
 
 /**
  * The genesis file, in the shape Polygon SDK writes (`genesis`, `params`, `bootnodes`), validated with zod.
@@ -39,7 +39,7 @@ export const genesisFileSchema = z.object({
     parentHash: hash32,
   }),
   params: z.object({
-    forks: z.record(z.string(), z.number().int().nonnegative()),
+    forks: z.record(z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)),
     chainID: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
     engine: z.object({ ibft: z.object({ type: z.literal('PoA') }) }),
   }),
@@ -48,19 +48,38 @@ export const genesisFileSchema = z.object({
 
 export type GenesisFile = z.infer<typeof genesisFileSchema>;
 
-/**
- * The rules Basalt blocks follow: London (EIP-1559 fees, access lists) with the EVM changes of
- * Shanghai that do not need the beacon chain (PUSH0, warm coinbase, initcode limit), so contracts
- * compiled for Shanghai run unchanged. Basalt has no withdrawals, blobs or beacon roots.
- */
-export const BASALT_FORKS = [
-  'chainstart', 'homestead', 'dao', 'tangerineWhistle', 'spuriousDragon', 'byzantium',
-  'constantinople', 'petersburg', 'istanbul', 'muirGlacier', 'berlin', 'london',
-] as const;
-export const BASALT_EXTRA_EIPS = [3855, 3651, 3860];
+/** Forks every Basalt chain activates at genesis (London rules); Cancun and Prague are scheduled. */
+export const BASALT_FORKS = LONDON_FORKS;
 
-export function defaultForks(): Record<string, number> {
-  return Object.fromEntries(BASALT_FORKS.map((f) => [f, 0]));
+/** The `params.forks` of a new chain: London at genesis plus the newest rule set (`extra` overrides). */
+export function defaultForks(extra: ForkSchedule = { cancun: 0n, prague: 0n }): Record<string, number> {
+  const forks: Record<string, number> = Object.fromEntries(BASALT_FORKS.map((f) => [f, 0]));
+  for (const f of SCHEDULED_FORKS) if (extra[f] !== undefined) forks[f] = Number(extra[f]);
+  return forks;
+}
+
+/** The Cancun/Prague schedule of a genesis file's `params.forks` (absent: the chain stays on London rules). */
+export function forkSchedule(g: GenesisFile): ForkSchedule {
+  const out: ForkSchedule = {};
+  for (const f of SCHEDULED_FORKS) {
+    const n = g.params.forks[f];
+    if (n !== undefined) out[f] = BigInt(n);
+  }
+  return out;
+}
+
+/** Refuse fork names Basalt does not know and schedules it cannot run. */
+export function checkForks(forks: Record<string, number>, source: string): void {
+  for (const f of BASALT_FORKS) {
+    if (forks[f] !== 0) throw new UserError(`genesis file ${source}: params.forks.${f} must be 0 (Basalt activates London at genesis)`);
+  }
+  const known = new Set<string>([...BASALT_FORKS, ...SCHEDULED_FORKS]);
+  for (const name of Object.keys(forks)) {
+    if (!known.has(name)) throw new UserError(`genesis file ${source}: params.forks.${name} is not a fork Basalt knows (scheduled forks: ${SCHEDULED_FORKS.join(', ')})`);
+  }
+  if (forks.prague !== undefined && (forks.cancun === undefined || forks.cancun > forks.prague)) {
+    throw new UserError(`genesis file ${source}: params.forks.prague (${forks.prague}) needs params.forks.cancun at or before it`);
+  }
 }
 
 export function parseGenesisFile(text: string, source: string): GenesisFile {
@@ -76,10 +95,7 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
     const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
     throw new UserError(`genesis file ${source} is invalid: ${where}: ${issue.message}`);
   }
-  const forks = parsed.data.params.forks;
-  for (const f of BASALT_FORKS) {
-    if (forks[f] !== 0) throw new UserError(`genesis file ${source}: params.forks.${f} must be 0 (Basalt activates London at genesis)`);
-  }
+  checkForks(parsed.data.params.forks, source);
   checkGenesisValues(parsed.data, source);
   return parsed.data;
 }
@@ -127,35 +143,26 @@ export function readGenesisFile(path: string): GenesisFile {
   return parseGenesisFile(text, path);
 }
 
-export function createChainCommon(g: GenesisFile): Common {
-  return commonFor(g.name, g.params.chainID, {
-    gasLimit: g.genesis.gasLimit as `0x${string}`,
-    difficulty: g.genesis.difficulty as `0x${string}`,
-    nonce: g.genesis.nonce as `0x${string}`,
-    extraData: g.genesis.extraData as `0x${string}`,
-    baseFeePerGas: g.genesis.baseFee as `0x${string}`,
-  });
-}
-
-/** The rules for decoding and executing blocks of a chain known only by its ID (e.g. an archive's). */
-export function createCommonForChainId(chainId: bigint): Common {
-  return commonFor('basalt', Number(chainId), { gasLimit: '0x1c9c380', difficulty: '0x1', nonce: '0x0000000000000000', extraData: '0x' });
-}
-
-function commonFor(name: string, chainId: number, genesis: Parameters<typeof createCustomCommon>[0]['genesis']): Common {
-  return createCustomCommon(
+/** The rules of a chain, by block number, as its genesis file schedules them. */
+export function createChainRules(g: GenesisFile): ChainRules {
+  return new ChainRules(
+    g.name,
+    g.params.chainID,
     {
-      name,
-      chainId,
-      hardforks: BASALT_FORKS.map((name) => ({ name, block: 0 })),
-      // IBFT is enforced by Basalt's own engine. To ethereumjs we describe the chain as 'pos' with an
-      // unknown algorithm: no block reward, fees to the header's coinbase, and none of the Clique
-      // (type 'poa') or Ethash code paths. Headers are built with consensus format checks off.
-      consensus: { type: 'pos', algorithm: 'ibft' },
-      genesis,
-      bootstrapNodes: [],
+      gasLimit: g.genesis.gasLimit as `0x${string}`,
+      difficulty: g.genesis.difficulty as `0x${string}`,
+      nonce: g.genesis.nonce as `0x${string}`,
+      extraData: g.genesis.extraData as `0x${string}`,
+      baseFeePerGas: g.genesis.baseFee as `0x${string}`,
     },
-    Mainnet,
-    { hardfork: 'london', eips: BASALT_EXTRA_EIPS, customCrypto: basaltCustomCrypto },
+    forkSchedule(g),
   );
+}
+
+/**
+ * Rules for decoding blocks of a chain known only by its ID (e.g. an archive's): the newest rule set,
+ * which decodes every transaction type. Not for execution: the fork schedule is unknown.
+ */
+export function createCommonForChainId(chainId: bigint): Common {
+  return new ChainRules('basalt', Number(chainId), { gasLimit: '0x1c9c380', difficulty: '0x1', nonce: '0x0000000000000000', extraData: '0x' }, { cancun: 0n, prague: 0n }).newest();
 }

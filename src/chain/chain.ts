@@ -13,10 +13,11 @@ import { TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
-import { BlockStore, type BlockReader } from '../storage/block-store.js';
+import { BlockStore, readChainConfigJson, type BlockReader } from '../storage/block-store.js';
 import { DAMAGE_ADVICE, DamageMonitor, damageReporter, type DamageReporter } from '../storage/damage.js';
 import { checkHead } from './integrity.js';
-import { createChainCommon, type GenesisFile } from './chain-config.js';
+import { createChainRules, forkSchedule, type GenesisFile } from './chain-config.js';
+import { SCHEDULED_FORKS, type ChainRules } from './forks.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock } from './genesis.js';
 import type { StoredReceipt } from '../storage/receipts.js';
@@ -55,8 +56,11 @@ export class Chain extends EventEmitter<ChainEvents> {
   private headState: ChainHead;
   private readonly writeLock = new Mutex();
 
+  /** The rules of the genesis block (chain ID, state tries, blooms); for block N use commonAt(N). */
+  readonly common: Common;
+
   private constructor(
-    readonly common: Common,
+    readonly rules: ChainRules,
     readonly genesisFile: GenesisFile,
     readonly genesisHash: Uint8Array,
     readonly store: BlockStore,
@@ -67,13 +71,15 @@ export class Chain extends EventEmitter<ChainEvents> {
     private readonly log: Logger,
   ) {
     super();
+    this.common = rules.commonAt(0n);
     this.headState = head;
   }
 
   static async open(opts: OpenChainOptions): Promise<Chain> {
     const log = opts.logger ?? silentLogger();
-    const common = createChainCommon(opts.genesis);
-    const store = new BlockStore(opts.blockchainDb, common);
+    const rules = createChainRules(opts.genesis);
+    const common = rules.commonAt(0n);
+    const store = new BlockStore(opts.blockchainDb, rules);
     const trie = new TrieNodeStore(opts.trieDb);
     const genesis = await buildGenesisBlock(opts.genesis, common, trie);
     const genesisHash = blockHash(genesis.header);
@@ -103,14 +109,20 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
     }
     const head = await loadHead(store, trie);
+    await checkForkSchedule(store, opts.blockchainDb, opts.genesis, head.number);
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
-    const chain = new Chain(common, opts.genesis, genesisHash, store, trie, await Executor.create(common, trie, store), opts.engine, head, log);
+    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, log);
     store.guardCanonical(() => chain.head.number, damage);
     return chain;
   }
 
   get head(): ChainHead {
     return this.headState;
+  }
+
+  /** The rules block `num` is decoded and executed with. */
+  commonAt(num: bigint): Common {
+    return this.rules.commonAt(num);
   }
 
   get chainId(): bigint {
@@ -217,7 +229,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.writeLock.run(async () => {
       const head = this.headState;
       // The builder reads only the parent's header: do not decode (and re-create) its transactions.
-      const parent = new Block(head.header, [], [], undefined, { common: this.common });
+      const parent = new Block(head.header, [], [], undefined, { common: this.commonAt(head.number) });
       let built: BuiltBlock;
       try {
         built = await this.executor.build(
@@ -269,6 +281,36 @@ export interface ChainReadView {
   blocks: BlockReader;
   state: StateReader;
   close(): Promise<void>;
+}
+
+/**
+ * A fork moved in the genesis file must not re-rule blocks already held: refuse a change of any fork's
+ * block when the old or the new one is at or below the head. A change ahead of the head (scheduling
+ * an upgrade) is accepted and recorded as the data dir's chain config.
+ */
+async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: GenesisFile, head: bigint): Promise<void> {
+  const storedJson = await readChainConfigJson(db);
+  let stored: Record<string, unknown> = {};
+  try {
+    stored = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown> } }).params?.forks ?? {};
+  } catch {
+    return; // unreadable: nothing to compare with
+  }
+  const now = forkSchedule(genesis);
+  let changed = false;
+  for (const f of SCHEDULED_FORKS) {
+    const before = typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined;
+    const after = now[f];
+    if (before === after) continue;
+    changed = true;
+    const first = [before, after].filter((x): x is bigint => x !== undefined).reduce((a, b) => (a < b ? a : b));
+    if (first <= head) {
+      throw new UserError(
+        `genesis file moves the ${f} fork from ${before ?? 'unscheduled'} to ${after ?? 'unscheduled'}, but this data dir already holds blocks up to ${head} under the old rules; a fork can only be scheduled (or moved) after the head`,
+      );
+    }
+  }
+  if (changed) await store.writeMeta(JSON.stringify(genesis));
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { Block } from '@ethereumjs/block';
-import type { Common } from '@ethereumjs/common';
+import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { buildBlock, createVM, runBlock, type TxReceipt, type VM } from '@ethereumjs/vm';
 import type { TrieNodeStore } from '../storage/trie-node-store.js';
 import type { StoredReceipt } from '../storage/receipts.js';
+import { forkOpcodes, type ChainRules, type EvmFork } from './forks.js';
 import { openState } from './state.js';
 
 /** Answers BLOCKHASH for the EVM from the canonical chain. */
@@ -31,10 +32,17 @@ const YIELD_EVERY = 20;
  * Not re-entrant: the chain calls it under its write lock.
  */
 export class Executor {
-  private constructor(private readonly vm: VM) {}
+  /** One VM per rule set, sharing one state manager (the executor runs one block at a time). */
+  private readonly vms = new Map<EvmFork, VM>();
 
-  static async create(common: Common, store: TrieNodeStore, hashes: CanonicalHashes): Promise<Executor> {
-    const stateManager = await openState(store, common);
+  private constructor(
+    private readonly rules: ChainRules,
+    private readonly stateManager: MerkleStateManager,
+    private readonly blockchain: unknown,
+  ) {}
+
+  static async create(rules: ChainRules, store: TrieNodeStore, hashes: CanonicalHashes): Promise<Executor> {
+    const stateManager = await openState(store, rules.commonAt(0n));
     const blockchain = {
       async getBlock(num: number) {
         const hash = (await hashes.canonicalHash(BigInt(num))) ?? new Uint8Array(32);
@@ -45,13 +53,24 @@ export class Executor {
       },
       async putBlock() {},
     };
-    const vm = await createVM({ common, stateManager, blockchain: blockchain as never });
-    return new Executor(vm);
+    return new Executor(rules, stateManager, blockchain);
+  }
+
+  /** The VM for block `num`'s rules. */
+  private async vmAt(num: bigint): Promise<VM> {
+    const fork = this.rules.forkAt(num);
+    let vm = this.vms.get(fork);
+    if (!vm) {
+      const common = this.rules.commonFor(fork);
+      vm = await createVM({ common, stateManager: this.stateManager, blockchain: this.blockchain as never, evmOpts: { customOpcodes: forkOpcodes(common) } });
+      this.vms.set(fork, vm);
+    }
+    return vm;
   }
 
   /** Execute `block` on its parent's state; throws if gas used, receipts, bloom or state root differ. */
   async execute(block: Block, parentStateRoot: Uint8Array): Promise<Execution> {
-    const result = await runBlock(this.vm, {
+    const result = await runBlock(await this.vmAt(block.header.number), {
       block,
       root: parentStateRoot,
       skipHeaderValidation: true,
@@ -66,8 +85,9 @@ export class Executor {
     headerData: Parameters<typeof buildBlock>[1]['headerData'],
     txs: Iterable<TypedTransaction>,
   ): Promise<BuiltBlock> {
-    await this.vm.stateManager.setStateRoot(parent.header.stateRoot);
-    const builder = await buildBlock(this.vm, {
+    const vm = await this.vmAt(parent.header.number + 1n);
+    await vm.stateManager.setStateRoot(parent.header.stateRoot);
+    const builder = await buildBlock(vm, {
       parentBlock: parent,
       headerData,
       blockOpts: { putBlockIntoBlockchain: false, skipConsensusFormatValidation: true, freeze: false },

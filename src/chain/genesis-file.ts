@@ -1,6 +1,7 @@
 import { bigIntToHex, bytesToHex } from '@ethereumjs/util';
 import { encodeIbftExtra, IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
 import { defaultForks, type GenesisFile } from './chain-config.js';
+import type { ForkSchedule } from './forks.js';
 
 export interface GenesisParams {
   name: string;
@@ -11,6 +12,8 @@ export interface GenesisParams {
   gasLimit: bigint;
   baseFee: bigint;
   timestamp: bigint;
+  /** Cancun/Prague activation blocks; default: both at genesis (the newest rules). */
+  forks?: ForkSchedule;
 }
 
 export const DEFAULT_GAS_LIMIT = 30_000_000n;
@@ -43,7 +46,7 @@ export function makeGenesisFile(p: GenesisParams): GenesisFile {
       parentHash: bytesToHex(new Uint8Array(32)),
     },
     params: {
-      forks: defaultForks(),
+      forks: defaultForks(p.forks),
       chainID: p.chainId,
       engine: { ibft: { type: 'PoA' } },
     },

@@ -54,7 +54,7 @@ export async function readHead(store: BlockStore, problems: string[]): Promise<C
   if (rlp === undefined) return undefined;
   if (rlp === null) return void problems.push(`the header of the head block ${num} (${bytesToHex(hash)}) is missing`);
   try {
-    return { number: num, hash, header: store.decodeHeader(rlp) };
+    return { number: num, hash, header: store.decodeHeader(rlp, num) };
   } catch (err) {
     return void problems.push(`the header of the head block ${num} does not decode: ${errorMessage(err)}`);
   }
@@ -105,7 +105,7 @@ export async function checkCanonicalRange(store: BlockStore, from: bigint, to: b
     if (receipts === null) opts.problem(`block ${id}: receipts missing`);
     if (rlp) {
       try {
-        const header = store.decodeHeader(rlp);
+        const header = store.decodeHeader(rlp, num);
         if (header.number !== num) opts.problem(`block ${id}: its header says number ${header.number}`);
         if (!equalsBytes(blockHash(header), hash)) opts.problem(`block ${id}: its header hashes to ${bytesToHex(blockHash(header))}`);
         if (expectedParent && !equalsBytes(header.parentHash, expectedParent)) {

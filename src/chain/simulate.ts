@@ -1,8 +1,21 @@
 import type { Block } from '@ethereumjs/block';
 import { createVM, type VM } from '@ethereumjs/vm';
-import { bytesToUnprefixedHex, createZeroAddress, type Address } from '@ethereumjs/util';
+import {
+  Account,
+  MAX_UINT64,
+  SECP256K1_ORDER_DIV_2,
+  bytesToBigInt,
+  bytesToUnprefixedHex,
+  concatBytes,
+  createZeroAddress,
+  eoaCode7702RecoverAuthority,
+  equalsBytes,
+  type Address,
+} from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
+import { forkOpcodes } from './forks.js';
+import { applyStateOverrides, type StateOverrides } from './sim-context.js';
 
 export interface CallRequest {
   from?: Address;
@@ -13,7 +26,13 @@ export interface CallRequest {
   gasPrice?: bigint;
   /** EIP-2930 access list: charged in the intrinsic gas, warm from the start. */
   accessList?: { address: Uint8Array; storageKeys: Uint8Array[] }[];
+  /** EIP-7702 authorizations, as in a type-4 transaction: [chainId, address, nonce, yParity, r, s]. */
+  authorizationList?: Uint8Array[][];
 }
+
+/** Intrinsic gas of one EIP-7702 authorization (PER_EMPTY_ACCOUNT_COST; the refund for existing accounts is not counted). */
+const PER_AUTH_GAS = 25_000n;
+const DELEGATION_PREFIX = new Uint8Array([0xef, 0x01, 0x00]);
 
 export interface CallResult {
   returnValue: Uint8Array;
@@ -23,7 +42,8 @@ export interface CallResult {
 }
 
 /**
- * Throw-away execution on the state after `block` (eth_call, eth_estimateGas). Runs on a scratch
+ * Throw-away execution on the state after `stateBlock` in the block context `block` (eth_call,
+ * eth_estimateGas), with the rules of `block`'s number and any state overrides. Runs on a scratch
  * view of the trie, so nothing it writes can reach the database or a block being built. Execution
  * yields to the event loop as it goes and every run of one Simulator shares one deadline: past it,
  * call() and estimateGas() throw ExecutionTimeout and the Simulator must not be used again.
@@ -34,9 +54,14 @@ export class Simulator {
     private readonly block: Block,
   ) {}
 
-  /** `deadline`: a performance.now() time after which execution is aborted; none by default. */
-  static async at(chain: Chain, block: Block, deadline = Infinity): Promise<Simulator> {
-    const stateManager = await chain.scratchStateAt(block.header);
+  /**
+   * `block`: what the EVM sees (NUMBER, TIMESTAMP, COINBASE, …), `stateBlock`'s own block by default.
+   * `deadline`: a performance.now() time after which execution is aborted; none by default.
+   */
+  static async at(chain: Chain, stateBlock: Block, opts: { block?: Block; deadline?: number; stateOverrides?: StateOverrides } = {}): Promise<Simulator> {
+    const block = opts.block ?? stateBlock;
+    const stateManager = await chain.scratchStateAt(stateBlock.header);
+    if (opts.stateOverrides) await applyStateOverrides(stateManager, opts.stateOverrides);
     const blockchain = {
       async getBlock(num: number) {
         const hash = (await chain.store.canonicalHash(BigInt(num))) ?? new Uint8Array(32);
@@ -47,8 +72,10 @@ export class Simulator {
       },
       async putBlock() {},
     };
-    const guard = new ExecutionGuard(deadline);
-    const vm = await createVM({ common: chain.common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(chain.common) });
+    const guard = new ExecutionGuard(opts.deadline);
+    const common = chain.commonAt(block.header.number);
+    const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts(common).customOpcodes ?? [])];
+    const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: { customOpcodes } });
     guard.attach(vm.evm);
     return new Simulator(vm, block);
   }
@@ -70,6 +97,7 @@ export class Simulator {
         journal.addAlwaysWarmAddress(address);
         for (const key of item.storageKeys) journal.addAlwaysWarmSlot(address, bytesToUnprefixedHex(key));
       }
+      if (req.authorizationList && req.authorizationList.length > 0) await this.applyAuthorizations(caller, req.authorizationList);
       const res = await this.vm.evm.runCall({
         caller,
         origin: caller,
@@ -89,12 +117,45 @@ export class Simulator {
     }
   }
 
+  /**
+   * Set the delegations a type-4 transaction would set before it runs (EIP-7702), skipping invalid
+   * authorizations as runTx does. The sender's nonce is bumped first, as the transaction would.
+   */
+  private async applyAuthorizations(caller: Address, list: Uint8Array[][]): Promise<void> {
+    const sm = this.vm.stateManager;
+    const common = this.vm.common;
+    if (!common.isActivatedEIP(7702)) throw new Error('authorizationList needs the prague fork, which this block has not reached');
+    const sender = (await sm.getAccount(caller)) ?? new Account();
+    sender.nonce += 1n;
+    await sm.putAccount(caller, sender);
+    for (const auth of list) {
+      const [chainId, address, nonce, yParity, , s] = auth as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+      const id = bytesToBigInt(chainId);
+      if ((id !== 0n && id !== common.chainId()) || bytesToBigInt(nonce) >= MAX_UINT64 || bytesToBigInt(s) > SECP256K1_ORDER_DIV_2 || bytesToBigInt(yParity) > 1n) continue;
+      let authority: Address;
+      try {
+        authority = eoaCode7702RecoverAuthority(auth as never);
+      } catch {
+        continue;
+      }
+      this.vm.evm.journal.addAlwaysWarmAddress(bytesToUnprefixedHex(authority.bytes));
+      const account = (await sm.getAccount(authority)) ?? new Account();
+      const code = await sm.getCode(authority);
+      if (code.length > 0 && !equalsBytes(code.subarray(0, 3), DELEGATION_PREFIX)) continue;
+      if (account.nonce !== bytesToBigInt(nonce)) continue;
+      account.nonce += 1n;
+      await sm.putAccount(authority, account);
+      await sm.putCode(authority, bytesToBigInt(address) === 0n ? new Uint8Array(0) : concatBytes(DELEGATION_PREFIX, address));
+    }
+  }
+
   /** Intrinsic gas of a transaction with this request's shape (EIP-2028 calldata, EIP-3860 initcode). */
   static intrinsicGas(req: CallRequest): bigint {
     let gas = req.to ? 21_000n : 53_000n;
     for (const b of req.data) gas += b === 0 ? 4n : 16n;
     if (!req.to) gas += 2n * BigInt(Math.ceil(req.data.length / 32));
     for (const item of req.accessList ?? []) gas += 2400n + 1900n * BigInt(item.storageKeys.length);
+    gas += PER_AUTH_GAS * BigInt(req.authorizationList?.length ?? 0);
     return gas;
   }
 

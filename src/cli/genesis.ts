@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { bytesToHex, hexToBytes, isValidAddress } from '@ethereumjs/util';
+import { SCHEDULED_FORKS, type ForkSchedule, type ScheduledFork } from '../chain/forks.js';
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/genesis-file.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import { loadValidatorKey } from '../keys/keyfile.js';
@@ -22,6 +23,12 @@ export function genesisCommand(): Command {
     .option('--chain-id <id>', 'chain ID', parseChainId, 100)
     .option('--premine <address[:wei]>', 'premine an account (repeat; default 1000 ETH)', collect, [])
     .option('--block-gas-limit <gas>', `block gas limit (default: ${DEFAULT_GAS_LIMIT})`, parseBigIntArg)
+    .option(
+      '--fork <name:block>',
+      `activate an EVM fork at a block (repeat; ${SCHEDULED_FORKS.join(', ')}; default: all at 0; london:0 alone for London rules only)`,
+      collect,
+      [],
+    )
     .action((opts: GenesisOptions) => {
       const path = writeGenesis(opts);
       process.stdout.write(`Genesis written to ${path}\n`);
@@ -37,6 +44,7 @@ interface GenesisOptions {
   chainId: number;
   premine: string[];
   blockGasLimit?: bigint;
+  fork?: string[];
 }
 
 export function writeGenesis(opts: GenesisOptions): string {
@@ -57,6 +65,7 @@ export function writeGenesis(opts: GenesisOptions): string {
     gasLimit,
     baseFee: DEFAULT_BASE_FEE,
     timestamp: BigInt(Math.floor(Date.now() / 1000)),
+    ...(opts.fork !== undefined && opts.fork.length > 0 ? { forks: parseForks(opts.fork) } : {}),
   });
   writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
   return path;
@@ -107,6 +116,29 @@ function parsePremine(spec: string): { address: string; balance: bigint } {
     throw new UserError(`--premine "${spec}": amount "${amount}" is not a whole number of wei`);
   }
   return { address, balance: amount === undefined ? DEFAULT_PREMINE_WEI : BigInt(amount) };
+}
+
+/** `--fork cancun:0 --fork prague:100`: exactly the forks named (London is always at 0). */
+export function parseForks(specs: string[]): ForkSchedule {
+  const out: ForkSchedule = {};
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    const m = /^([a-z]+):(\d{1,15})$/.exec(spec);
+    if (!m) throw new UserError(`--fork "${spec}" is not NAME:BLOCK (e.g. cancun:0)`);
+    const [, name, block] = m as unknown as [string, string, string];
+    if (seen.has(name)) throw new UserError(`--fork ${name} given twice`);
+    seen.add(name);
+    if (name === 'london') {
+      if (block !== '0') throw new UserError('--fork london must be at block 0 (Basalt chains start on London rules)');
+      continue;
+    }
+    if (!(SCHEDULED_FORKS as readonly string[]).includes(name)) throw new UserError(`--fork "${spec}": unknown fork ${name} (known: london, ${SCHEDULED_FORKS.join(', ')})`);
+    out[name as ScheduledFork] = BigInt(block);
+  }
+  if (out.prague !== undefined && (out.cancun === undefined || out.cancun > out.prague)) {
+    throw new UserError(`--fork prague:${out.prague} needs --fork cancun at or before block ${out.prague} (Prague builds on Cancun)`);
+  }
+  return out;
 }
 
 function parseChainId(value: string): number {

@@ -120,6 +120,7 @@ export class BasaltNode {
           allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
           ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
+          blockTimeMs: opts.blockTimeMs,
         });
         node.jsonRpc = new JsonRpcServer({ methods, logger: log, health: () => node.health(), ...(opts.cors ? { cors: opts.cors } : {}) });
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);

@@ -9,6 +9,11 @@ import type { DamageReporter } from './damage.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
+/** The rules a block is decoded with, by number (see ChainRules). */
+export interface BlockRules {
+  commonAt(num: bigint): Common;
+}
+
 /** A canonical block as stored: its hash, its canonical RLP (header, transactions, uncles) and its receipts RLP. */
 export interface StoredBlock {
   hash: Uint8Array;
@@ -48,14 +53,14 @@ export class BlockStore {
 
   constructor(
     readonly db: BytesDB,
-    private readonly common: Common,
+    private readonly rules: BlockRules,
     private readonly snapshot?: Snapshot,
   ) {}
 
   /** A read-only view of the store as it is now, unaffected by later writes. Close it when done. */
   openSnapshot(): { store: BlockStore; close: () => Promise<void> } {
     const snap = this.db.snapshot();
-    return { store: new BlockStore(this.db, this.common, snap), close: () => snap.close() };
+    return { store: new BlockStore(this.db, this.rules, snap), close: () => snap.close() };
   }
 
   private get(key: Uint8Array): Promise<Uint8Array | undefined> {
@@ -94,11 +99,12 @@ export class BlockStore {
 
   async header(num: bigint, hash: Uint8Array): Promise<BlockHeader | undefined> {
     const rlp = await this.headerRLP(num, hash);
-    return rlp === undefined ? undefined : this.decodeHeader(rlp);
+    return rlp === undefined ? undefined : this.decodeHeader(rlp, num);
   }
 
-  decodeHeader(rlp: Uint8Array): BlockHeader {
-    return createBlockHeaderFromRLP(rlp, this.headerOpts());
+  /** A header's RLP decoded under the rules of block `num`. */
+  decodeHeader(rlp: Uint8Array, num: bigint): BlockHeader {
+    return createBlockHeaderFromRLP(rlp, this.headerOpts(num));
   }
 
   async bodyRLP(num: bigint, hash: Uint8Array): Promise<Uint8Array | undefined> {
@@ -116,7 +122,7 @@ export class BlockStore {
     const [header, body] = await Promise.all([this.headerRLP(num, hash), this.bodyRLP(num, hash)]);
     if (header === undefined || body === undefined) return undefined;
     const txs = RLP.decode(body) as Uint8Array[];
-    const block = createBlockFromBytesArray([RLP.decode(header) as Uint8Array[], txs, []] as never, this.headerOpts());
+    const block = createBlockFromBytesArray([RLP.decode(header) as Uint8Array[], txs, []] as never, this.headerOpts(num));
     this.recent.set(key, block);
     if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
     return block;
@@ -205,8 +211,8 @@ export class BlockStore {
     return v === undefined ? undefined : new DataView(v.buffer, v.byteOffset, 4).getUint32(0);
   }
 
-  private headerOpts() {
-    return { common: this.common, skipConsensusFormatValidation: true, setHardfork: false } as const;
+  private headerOpts(num: bigint) {
+    return { common: this.rules.commonAt(num), skipConsensusFormatValidation: true, setHardfork: false } as const;
   }
 }
 

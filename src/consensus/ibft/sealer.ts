@@ -143,7 +143,7 @@ export class IbftSealer {
     const unsealedExtra = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
     const result = await chain.produceBlock({ coinbase: proposer, timestamp, extraData: unsealedExtra }, this.opts.txs.pending(), async (built) => {
       if (this.stopped || this.pausedFor !== undefined) return undefined; // abandon: shutting down, or cannot write
-      const sealed = sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.common);
+      const sealed = sealBlock(built.block, proposerKey, held.slice(0, quorum), chain.commonAt(built.block.header.number));
       this.opts.signed?.signing(sealed.header.number, blockHash(sealed.header)); // durable before the commit
       return sealed;
     });

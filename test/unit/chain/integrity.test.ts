@@ -51,7 +51,7 @@ describe('start-up consistency check', () => {
       await db!.del(schema.bodyKey(3n, h3));
       await trieDb!.del(schema.trieNodeKey(t.chain.head.header.stateRoot));
       // A store without the chain's guard (as at start-up): a hole in the index reads as missing, not as a throw.
-      const { problems } = await checkHead(new BlockStore(db!, t.chain.common), new TrieNodeStore(trieDb!));
+      const { problems } = await checkHead(new BlockStore(db!, t.chain.rules), new TrieNodeStore(trieDb!));
       expect(problems).toEqual([
         'block 2: missing from the canonical index',
         expect.stringMatching(/^block 3 \(0x[0-9a-f]{64}\): body missing$/),

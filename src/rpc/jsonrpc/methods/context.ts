@@ -17,6 +17,8 @@ export interface RpcContext {
   rpcGasCap?: bigint;
   /** Time limit of one eth_call / eth_estimateGas in ms; 0: none (geth: --rpc.evmtimeout). Default 5 s. */
   rpcEvmTimeoutMs?: number;
+  /** The sealer's block time: eth_call/eth_estimateGas at latest run at the timestamp the next block would get. */
+  blockTimeMs?: number;
 }
 
 export const DEFAULT_RPC_GAS_CAP = 50_000_000n;

@@ -10,9 +10,15 @@ export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcC
     eth_sendRawTransaction: async (p) => {
       expectParams(p, 1);
       const raw = hexData(p[0], 'transaction');
+      // Decoded with the rules of the block it can first go into: a set-code (type 4) transaction is
+      // refused before the prague fork.
+      const common = chain.commonAt(chain.head.number + 1n);
+      if (raw[0] === 4 && !common.isActivatedEIP(7702)) {
+        throw new RpcError(RpcErrorCode.InvalidInput, 'transaction type not supported: set-code (type 4) transactions need the prague fork, which this chain has not reached');
+      }
       let tx;
       try {
-        tx = createTxFromRLP(raw, { common: chain.common });
+        tx = createTxFromRLP(raw, { common });
       } catch (err) {
         const msg = (err as Error).message;
         if (/chain ?id/i.test(msg)) throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id: this chain is ${chain.chainId} (${msg.split('\n')[0]})`);

@@ -1,11 +1,21 @@
 import type { Block } from '@ethereumjs/block';
-import { Address, bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
+import { Address, bigIntToHex, bigIntToUnpaddedBytes, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { nextBlockContext, simulationBlock, type StateOverrides } from '../../../chain/sim-context.js';
 import { Simulator, type CallRequest } from '../../../chain/simulate.js';
+import { parseBlockOverrides, parseStateOverrides } from '../call-overrides.js';
 import { formatDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData, hexQuantity, type BlockTag } from '../params.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, stateAfter, withStateErrors, type RpcContext, type RpcMethods } from './context.js';
+
+interface SimContext {
+  /** The block whose post-state the call runs on. */
+  state: Block;
+  /** The block the EVM sees. */
+  block: Block;
+  stateOverrides?: StateOverrides;
+}
 
 export function address(v: unknown, name = 'address'): Address {
   return new Address(hexData(v, name, 20));
@@ -30,7 +40,21 @@ export function callRequest(v: unknown): CallRequest {
   const price = o.gasPrice ?? o.maxFeePerGas;
   if (price !== undefined && price !== null) req.gasPrice = hexQuantity(price, 'gasPrice');
   if (o.accessList !== undefined && o.accessList !== null) req.accessList = accessList(o.accessList);
+  if (o.authorizationList !== undefined && o.authorizationList !== null) req.authorizationList = authorizationList(o.authorizationList);
   return req;
+}
+
+/** Most EIP-7702 authorizations one call may carry. */
+export const MAX_CALL_AUTHORIZATIONS = 1024;
+
+function authorizationList(v: unknown): NonNullable<CallRequest['authorizationList']> {
+  if (!Array.isArray(v)) throw invalidParams('authorizationList must be an array of {chainId, address, nonce, yParity, r, s}');
+  if (v.length > MAX_CALL_AUTHORIZATIONS) throw invalidParams(`authorizationList has ${v.length} entries, at most ${MAX_CALL_AUTHORIZATIONS} allowed`);
+  return v.map((item: unknown) => {
+    const o = (item ?? {}) as Record<string, unknown>;
+    const q = (x: unknown, name: string) => bigIntToUnpaddedBytes(hexQuantity(x, `authorization ${name}`));
+    return [q(o.chainId, 'chainId'), hexData(o.address, 'authorization address', 20), q(o.nonce, 'nonce'), q(o.yParity ?? o.v, 'yParity'), q(o.r, 'r'), q(o.s, 's')];
+  });
 }
 
 function accessList(v: unknown): NonNullable<CallRequest['accessList']> {
@@ -53,21 +77,41 @@ export function revertError(returnValue: Uint8Array): RpcError {
   return new RpcError(RpcErrorCode.ExecutionReverted, reason ? `execution reverted: ${reason}` : 'execution reverted', bytesToHex(returnValue));
 }
 
-export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
+export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS, blockTimeMs = 0 }: RpcContext): RpcMethods {
   /** The gas a call may have: what it asks for (or the block gas limit), at most the cap (as geth). */
   const capped = (gas: bigint) => (rpcGasCap > 0n && gas > rpcGasCap ? rpcGasCap : gas);
   /**
    * A simulator for one request whose runs all share one deadline; a run past it becomes geth's
    * "execution aborted (timeout = 5s)".
    */
-  const simulate = async <T>(block: Block, run: (sim: Simulator) => Promise<T>): Promise<T> => {
-    const sim = await Simulator.at(chain, block, rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity);
+  const simulate = async <T>(ctx: SimContext, run: (sim: Simulator) => Promise<T>): Promise<T> => {
+    const deadline = rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity;
+    const sim = await Simulator.at(chain, ctx.state, { block: ctx.block, deadline, ...(ctx.stateOverrides ? { stateOverrides: ctx.stateOverrides } : {}) });
     try {
       return await run(sim);
     } catch (err) {
       if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
       throw err;
     }
+  };
+  /**
+   * Where a call runs: on the state after the named block. At `latest` and `pending` (the default) it
+   * runs in the block a transaction sent now would go into (number + 1, next base fee, next proposer,
+   * the sealer's timestamp), so an estimate takes the path the mined transaction will take; at an
+   * older block, in that block's own context (as geth). Overrides apply on top.
+   */
+  const simContext = async (p: unknown[], req: CallRequest): Promise<SimContext> => {
+    const tag = tagOrLatest(p[1]);
+    const stateOverrides = parseStateOverrides(p[2]);
+    const blockOverrides = parseBlockOverrides(p[3]);
+    const state = await requireBlock(chain, tag);
+    await stateAfter(chain, state);
+    const next = tag.kind === 'tag' && (tag.tag === 'latest' || tag.tag === 'pending');
+    const block = simulationBlock(chain, next ? nextBlockContext(state.header, blockTimeMs) : state.header, blockOverrides);
+    if (req.authorizationList && !block.common.isActivatedEIP(7702)) {
+      throw new RpcError(RpcErrorCode.InvalidInput, `authorizationList needs the prague fork, which block ${block.header.number} has not reached`);
+    }
+    return { state, block, ...(stateOverrides ? { stateOverrides } : {}) };
   };
   return withStateErrors({
     eth_getBalance: async (p) => {
@@ -101,25 +145,23 @@ export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
       return bytesToHex(setLengthLeft(value, 32));
     },
     eth_call: async (p) => {
-      expectParams(p, 1, 3);
+      expectParams(p, 1, 4);
       const req = callRequest(p[0]);
-      const block = await requireBlock(chain, tagOrLatest(p[1]));
-      await stateAfter(chain, block);
-      const gas = capped(req.gas ?? block.header.gasLimit);
+      const ctx = await simContext(p, req);
+      const gas = capped(req.gas ?? ctx.block.header.gasLimit);
       const intrinsic = Simulator.intrinsicGas(req);
       if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
-      const r = await simulate(block, (sim) => sim.call(req, gas - intrinsic));
+      const r = await simulate(ctx, (sim) => sim.call(req, gas - intrinsic));
       if (r.error === 'revert') throw revertError(r.returnValue);
       if (r.error) throw new RpcError(RpcErrorCode.InvalidInput, r.error);
       return bytesToHex(r.returnValue);
     },
     eth_estimateGas: async (p) => {
-      expectParams(p, 1, 2);
+      expectParams(p, 1, 4);
       const req = callRequest(p[0]);
-      const block = await requireBlock(chain, tagOrLatest(p[1]));
-      await stateAfter(chain, block);
-      const cap = capped(req.gas ?? block.header.gasLimit);
-      const r = await simulate(block, (sim) => sim.estimateGas(req, cap));
+      const ctx = await simContext(p, req);
+      const cap = capped(req.gas ?? ctx.block.header.gasLimit);
+      const r = await simulate(ctx, (sim) => sim.estimateGas(req, cap));
       if ('gas' in r) return bigIntToHex(r.gas);
       if (r.failure.error === 'revert') throw revertError(r.failure.returnValue);
       throw new RpcError(RpcErrorCode.InvalidInput, r.failure.error === 'out of gas' ? `gas required exceeds allowance (${cap})` : (r.failure.error ?? 'execution failed'));
