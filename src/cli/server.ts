@@ -18,6 +18,7 @@ interface ServerOptions {
   dev: boolean;
   blockTime: number;
   jsonrpc: HostPort | false;
+  ws: HostPort | false;
   grpcAddress: string | false;
   cors?: string;
   allowUnprotectedTxs: boolean;
@@ -38,6 +39,8 @@ export function serverCommand(): Command {
     .option('--block-time <seconds>', 'seconds between blocks', parsePositiveNumber, 2)
     .option('--jsonrpc <host:port>', 'JSON-RPC HTTP address', parseHostPort, parseHostPort('127.0.0.1:8545'))
     .option('--no-jsonrpc', 'do not serve JSON-RPC')
+    .option('--ws <host:port>', 'JSON-RPC WebSocket address (eth_subscribe)', parseHostPort, parseHostPort('127.0.0.1:8546'))
+    .option('--no-ws', 'do not serve JSON-RPC over WebSocket')
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--no-grpc-address', 'do not serve the gRPC operator API')
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
@@ -69,6 +72,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     seal: opts.seal || opts.dev,
     blockTimeMs: Math.round(opts.blockTime * 1000),
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),
+    ...(opts.ws ? { ws: opts.ws } : {}),
     ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
     allowUnprotectedTxs: opts.allowUnprotectedTxs,

@@ -9,7 +9,10 @@ import { LocalBackupService } from '../backup/local.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
-import { ethMethods } from '../rpc/jsonrpc/methods.js';
+import { ethMethods, type RpcMethods } from '../rpc/jsonrpc/methods.js';
+import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
+import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
+import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
@@ -29,6 +32,10 @@ export interface NodeOptions {
   blockTimeMs: number;
   /** undefined: no JSON-RPC server. */
   jsonrpc?: HostPort;
+  /** undefined: no JSON-RPC over WebSocket. */
+  ws?: HostPort;
+  /** Bounds of the WebSocket server (tests lower them). */
+  wsLimits?: Partial<WsLimits>;
   /** host:port; undefined: no gRPC server. */
   grpcAddress?: string;
   cors?: string[];
@@ -51,12 +58,15 @@ export interface NodeOptions {
 export class BasaltNode {
   private sealer?: IbftSealer;
   private jsonRpc?: JsonRpcServer;
+  private wsRpc?: WsRpcServer;
+  private hub?: SubscriptionHub;
   private operator?: OperatorServer;
   private stopping?: Promise<void>;
   private diskGuard?: DiskSpaceGuard;
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
   jsonRpcAddress?: HostPort;
+  wsAddress?: HostPort;
   grpcPort?: number;
 
   private constructor(
@@ -91,18 +101,28 @@ export class BasaltNode {
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
       );
-      if (opts.jsonrpc) {
-        const methods = ethMethods({
+      let methods: RpcMethods | undefined;
+      if (opts.jsonrpc || opts.ws) {
+        methods = ethMethods({
           chain,
           txpool: node.txpool,
           allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
           ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
         });
+      }
+      if (opts.jsonrpc && methods) {
         node.jsonRpc = new JsonRpcServer({ methods, logger: log, health: () => node.health(), ...(opts.cors ? { cors: opts.cors } : {}) });
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
+      }
+      if (opts.ws && methods) {
+        node.hub = new SubscriptionHub(chain, node.txpool, log);
+        node.wsRpc = new WsRpcServer({ dispatcher: new RpcDispatcher({ methods, logger: log }), hub: node.hub, logger: log, ...(opts.wsLimits ? { limits: opts.wsLimits } : {}) });
+        const bound = await node.wsRpc.listen(opts.ws.host, opts.ws.port);
+        node.wsAddress = bound;
+        log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
       }
       if (opts.grpcAddress) {
         node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log);
@@ -188,6 +208,11 @@ export class BasaltNode {
       log.info('closing JSON-RPC server');
       await this.jsonRpc.close();
     }
+    if (this.wsRpc) {
+      log.info('closing JSON-RPC WebSocket server');
+      await this.wsRpc.close();
+    }
+    await this.hub?.close();
     if (this.operator) {
       log.info('closing gRPC server');
       await this.operator.close();
