@@ -171,7 +171,7 @@ describe('trace bounds and refusals', () => {
     // 1 MiB of memory, then a loop: each step with enableMemory would copy the whole megabyte.
     const bigMemoryLoop = bytesToHex(assemble([{ push: 1n }, { push: 0xfffe0n }, 'MSTORE', { label: 'top' }, { ref: 'top' }, 'JUMP']));
     const patient = ethMethods({ chain: t.chain, txpool: new TxPool(t.chain), rpcEvmTimeoutMs: 60_000 });
-    const big = await patient.debug_traceCall!([{ data: bigMemoryLoop, gas: '0x2faf080' }, 'latest', { enableMemory: true }]).then(
+    const big = await Promise.resolve(patient.debug_traceCall!([{ data: bigMemoryLoop, gas: '0x2faf080' }, 'latest', { enableMemory: true }])).then(
       () => new Error('traced'),
       (err: Error) => err,
     ); // as init code
