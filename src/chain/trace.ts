@@ -18,7 +18,7 @@ export class StateUnavailable extends Error {
 const YIELD_EVERY = 10;
 
 /** A VM over a throw-away copy of the state after `header`, with BLOCKHASH from the canonical chain. */
-async function scratchVm(chain: Chain, header: BlockHeader, guard: ExecutionGuard): Promise<VM> {
+export async function scratchVm(chain: Chain, header: BlockHeader, guard: ExecutionGuard): Promise<VM> {
   if (!(await chain.hasStateAt(header))) throw new StateUnavailable(header.number);
   const stateManager = await chain.scratchStateAt(header);
   const blockchain = {
@@ -76,8 +76,21 @@ export async function traceBlock(
  * balance checks, `gas` in all (intrinsic gas included), state thrown away afterwards.
  */
 export async function traceCall(chain: Chain, block: Block, req: CallRequest, gas: bigint, tracer: TxTracer, deadline = Infinity): Promise<unknown> {
-  const guard = new ExecutionGuard(deadline);
-  const vm = await scratchVm(chain, block.header, guard);
+  const vm = await scratchVm(chain, block.header, new ExecutionGuard(deadline));
+  const stop = tracer.listen(vm.evm);
+  try {
+    const r = await scratchCall(vm, block, req, gas);
+    return tracer.result({ gas, gasUsed: r.gasUsed, returnValue: r.returnValue, ...(r.error ? { error: r.error } : {}) });
+  } finally {
+    stop();
+  }
+}
+
+/**
+ * Run a call as eth_call does, on `vm` (a scratch VM: its state is thrown away): no nonce or balance
+ * checks, `gas` in all (intrinsic gas included), what a transaction finds warm warmed first.
+ */
+export async function scratchCall(vm: VM, block: Block, req: CallRequest, gas: bigint): Promise<{ gasUsed: bigint; returnValue: Uint8Array; error?: string }> {
   const intrinsic = Simulator.intrinsicGas(req);
   const caller = req.from ?? createZeroAddress();
   const journal = vm.evm.journal;
@@ -86,24 +99,20 @@ export async function traceCall(chain: Chain, block: Block, req: CallRequest, ga
   for (const a of [caller, ...(req.to ? [req.to] : []), block.header.coinbase]) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(a.bytes));
   for (const item of req.accessList ?? []) {
     const address = bytesToUnprefixedHex(item.address);
-    journal.addAlwaysWarmAddress(address);
-    for (const key of item.storageKeys) journal.addAlwaysWarmSlot(address, bytesToUnprefixedHex(key));
+    // Reported when an access list is being collected (eth_createAccessList keeps what it was given).
+    journal.addAlwaysWarmAddress(address, true);
+    for (const key of item.storageKeys) journal.addAlwaysWarmSlot(address, bytesToUnprefixedHex(key), true);
   }
-  const stop = tracer.listen(vm.evm);
-  try {
-    const res = await vm.evm.runCall({
-      caller,
-      origin: caller,
-      ...(req.to ? { to: req.to } : {}),
-      data: req.data,
-      value: req.value,
-      gasLimit: gas - intrinsic,
-      gasPrice: req.gasPrice ?? 0n,
-      block,
-    });
-    const err = res.execResult.exceptionError?.error;
-    return tracer.result({ gas, gasUsed: intrinsic + res.execResult.executionGasUsed, returnValue: res.execResult.returnValue, ...(err ? { error: err } : {}) });
-  } finally {
-    stop();
-  }
+  const res = await vm.evm.runCall({
+    caller,
+    origin: caller,
+    ...(req.to ? { to: req.to } : {}),
+    data: req.data,
+    value: req.value,
+    gasLimit: gas - intrinsic,
+    gasPrice: req.gasPrice ?? 0n,
+    block,
+  });
+  const err = res.execResult.exceptionError?.error;
+  return { gasUsed: intrinsic + res.execResult.executionGasUsed, returnValue: res.execResult.returnValue, ...(err ? { error: err } : {}) };
 }

@@ -3,6 +3,8 @@ import { CLIENT_VERSION } from '../../util/version.js';
 import type { RpcContext, RpcMethods } from './methods/context.js';
 import { blockMethods } from './methods/eth-blocks.js';
 import { debugMethods } from './methods/debug.js';
+import { extraMethods } from './methods/eth-extra.js';
+import { txpoolMethods } from './methods/txpool.js';
 import { feeMethods } from './methods/eth-fees.js';
 import { filterMethods } from './methods/eth-filters.js';
 import { logMethods } from './methods/eth-logs.js';
@@ -34,5 +36,7 @@ export function ethMethods(ctx: RpcContext): RpcMethods {
     ...logMethods(ctx),
     ...filterMethods(ctx),
     ...debugMethods(ctx),
+    ...extraMethods(ctx),
+    ...txpoolMethods(ctx),
   };
 }
