@@ -90,7 +90,7 @@ async function bareReplay(archivePath, genesisPath) {
 }
 
 async function latencyDuringExport(dataDir, genesisPath) {
-  const node = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--chain', genesisPath, '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const node = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--chain', genesisPath, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   node.stderr.on('data', (d) => (logs += d));
   const waitFor = async (re) => {

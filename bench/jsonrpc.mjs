@@ -24,7 +24,7 @@ const validator = JSON.parse(cli(['secrets', 'init', '--data-dir', dataDir, '--j
 const genesis = join(work, 'genesis.json');
 cli(['genesis', '--dir', genesis, '--ibft-validator', validator, ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 24n}`])]);
 
-const node = spawn(process.execPath, [...(process.env.BASALT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BASALT_BENCH_PROF] : []), CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '1', '--jsonrpc', '127.0.0.1:0', '--no-grpc-address', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+const node = spawn(process.execPath, [...(process.env.BASALT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BASALT_BENCH_PROF] : []), CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '1', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
 let logs = '';
 node.stderr.on('data', (d) => (logs += d));
 try {

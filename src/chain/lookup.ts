@@ -49,6 +49,24 @@ export async function receiptOf(chain: Chain, located: LocatedTransaction): Prom
   return { tx, block, index, receipt, from, gasUsed: receipt.cumulativeGasUsed - prev, effectiveGasPrice, ...(contractAddress ? { contractAddress } : {}), firstLogIndex };
 }
 
+/** Every receipt of a block, in order (eth_getBlockReceipts): one read of the block's stored receipts. */
+export async function blockReceipts(chain: Chain, block: Block): Promise<FullReceipt[] | undefined> {
+  const receipts = await chain.store.receipts(block.header.number, await blockHashOf(chain, block));
+  if (!receipts) return undefined;
+  const baseFee = block.header.baseFeePerGas ?? 0n;
+  let firstLogIndex = 0;
+  return block.transactions.map((tx, index) => {
+    const receipt = receipts[index]!;
+    const prev = index === 0 ? 0n : receipts[index - 1]!.cumulativeGasUsed;
+    const from = tx.getSenderAddress();
+    const effectiveGasPrice = 'maxFeePerGas' in tx ? min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas) : tx.gasPrice;
+    const contractAddress = tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
+    const full: FullReceipt = { tx, block, index, receipt, from, gasUsed: receipt.cumulativeGasUsed - prev, effectiveGasPrice, ...(contractAddress ? { contractAddress } : {}), firstLogIndex };
+    firstLogIndex += receipt.logs.length;
+    return full;
+  });
+}
+
 export interface LocatedLog {
   log: Log;
   block: Block;

@@ -19,6 +19,7 @@ interface ServerOptions {
   dev: boolean;
   blockTime: number;
   jsonrpc: HostPort | false;
+  ws: HostPort | false;
   grpcAddress: string | false;
   grpcTlsCert?: string;
   grpcTlsKey?: string;
@@ -45,6 +46,8 @@ export function serverCommand(): Command {
     .option('--block-time <seconds>', 'seconds between blocks', parsePositiveNumber, 2)
     .option('--jsonrpc <host:port>', 'JSON-RPC HTTP address', parseHostPort, parseHostPort('127.0.0.1:8545'))
     .option('--no-jsonrpc', 'do not serve JSON-RPC')
+    .option('--ws <host:port>', 'JSON-RPC WebSocket address (eth_subscribe)', parseHostPort, parseHostPort('127.0.0.1:8546'))
+    .option('--no-ws', 'do not serve JSON-RPC over WebSocket')
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--no-grpc-address', 'do not serve the gRPC operator API')
     .option('--grpc-tls-cert <file>', "serve the gRPC operator API over TLS with this certificate (PEM); needs --grpc-tls-key")
@@ -90,6 +93,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     seal: opts.seal || opts.dev,
     blockTimeMs: Math.round(opts.blockTime * 1000),
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),
+    ...(opts.ws ? { ws: opts.ws } : {}),
     ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),
     ...(opts.grpcTlsCert && opts.grpcTlsKey ? { grpcTls: { cert: opts.grpcTlsCert, key: opts.grpcTlsKey, clientCa: opts.grpcTlsClientCa } } : {}),
     grpcInsecure: opts.grpcInsecure,

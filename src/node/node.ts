@@ -13,7 +13,10 @@ import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '.
 import { OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
-import { ethMethods } from '../rpc/jsonrpc/methods.js';
+import { ethMethods, type RpcMethods } from '../rpc/jsonrpc/methods.js';
+import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
+import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
+import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
@@ -34,6 +37,10 @@ export interface NodeOptions {
   blockTimeMs: number;
   /** undefined: no JSON-RPC server. */
   jsonrpc?: HostPort;
+  /** undefined: no JSON-RPC over WebSocket. */
+  ws?: HostPort;
+  /** Bounds of the WebSocket server (tests lower them). */
+  wsLimits?: Partial<WsLimits>;
   /** host:port; undefined: no gRPC server. */
   grpcAddress?: string;
   /** gRPC over TLS (client certificates with `clientCa`). */
@@ -69,6 +76,8 @@ export interface NodeOptions {
 export class BasaltNode {
   private sealer?: IbftSealer;
   private jsonRpc?: JsonRpcServer;
+  private wsRpc?: WsRpcServer;
+  private hub?: SubscriptionHub;
   private operator?: OperatorServer;
   private stopping?: Promise<void>;
   private diskGuard?: DiskSpaceGuard;
@@ -76,6 +85,7 @@ export class BasaltNode {
   private notWritable?: string;
   private failure?: StorageDamageError;
   jsonRpcAddress?: HostPort;
+  wsAddress?: HostPort;
   grpcPort?: number;
 
   private constructor(
@@ -113,8 +123,9 @@ export class BasaltNode {
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
       );
-      if (opts.jsonrpc) {
-        const methods = ethMethods({
+      let methods: RpcMethods | undefined;
+      if (opts.jsonrpc || opts.ws) {
+        methods = ethMethods({
           chain,
           txpool: node.txpool,
           allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
@@ -122,6 +133,8 @@ export class BasaltNode {
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
           blockTimeMs: opts.blockTimeMs,
         });
+      }
+      if (opts.jsonrpc && methods) {
         node.jsonRpc = new JsonRpcServer({ methods, logger: log, health: () => node.health(), ...(opts.cors ? { cors: opts.cors } : {}) });
         const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
         node.jsonRpcAddress = bound;
@@ -132,6 +145,13 @@ export class BasaltNode {
             'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',
           );
         }
+      }
+      if (opts.ws && methods) {
+        node.hub = new SubscriptionHub(chain, node.txpool, log);
+        node.wsRpc = new WsRpcServer({ dispatcher: new RpcDispatcher({ methods, logger: log }), hub: node.hub, logger: log, ...(opts.wsLimits ? { limits: opts.wsLimits } : {}) });
+        const bound = await node.wsRpc.listen(opts.ws.host, opts.ws.port);
+        node.wsAddress = bound;
+        log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
       }
       if (opts.grpcAddress) {
         node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, {
@@ -241,6 +261,11 @@ export class BasaltNode {
       log.info('closing JSON-RPC server');
       await this.jsonRpc.close();
     }
+    if (this.wsRpc) {
+      log.info('closing JSON-RPC WebSocket server');
+      await this.wsRpc.close();
+    }
+    await this.hub?.close();
     if (this.operator) {
       log.info('closing gRPC server');
       await this.operator.close();

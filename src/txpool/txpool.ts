@@ -89,6 +89,18 @@ export class TxPool implements TxSource {
     return { pending: this.executableCount, queued: this.byHash.size - this.executableCount };
   }
 
+  /** Every pooled transaction by sender, split as txpool_content does: executable (pending) and queued. */
+  content(): { sender: Address; pending: TypedTransaction[]; queued: TypedTransaction[] }[] {
+    const out: { sender: Address; pending: TypedTransaction[]; queued: TypedTransaction[] }[] = [];
+    for (const a of this.accounts.values()) {
+      const txs = [...a.txs.values()].sort((x, y) => (x.nonce < y.nonce ? -1 : 1));
+      if (txs.length === 0) continue;
+      const gap = firstGap(a);
+      out.push({ sender: txs[0]!.getSenderAddress(), pending: txs.filter((t) => t.nonce < gap), queued: txs.filter((t) => t.nonce >= gap) });
+    }
+    return out;
+  }
+
   /** Call `listener` with the hash of every transaction the pool accepts; returns an unsubscribe. */
   onAdded(listener: (hash: Uint8Array) => void): () => void {
     this.addedListeners.add(listener);

@@ -123,7 +123,7 @@ describe('basalt server', () => {
 
   it('--dev starts a sealing single-validator chain in ./data with the dev account funded', async () => {
     const cwd = tempDir();
-    const node = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { cwd });
+    const node = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { cwd });
     const url = await node.rpcUrl();
     await node.waitForBlock(2);
     expect(await rpc(url, 'eth_chainId')).toBe('0x64');
@@ -135,7 +135,7 @@ describe('basalt server', () => {
     expect((await node.stop()).code).toBe(0);
 
     // the second start reuses keys and genesis and continues the chain; --allow-unprotected-txs reaches JSON-RPC
-    const again = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', '--allow-unprotected-txs'], { cwd });
+    const again = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', '--allow-unprotected-txs'], { cwd });
     const opened = await again.waitForLog('chain opened');
     expect(opened.head as number).toBeGreaterThanOrEqual(2);
     expect(again.logs.some((l) => l.msg === 'dev: created node keys')).toBe(false);

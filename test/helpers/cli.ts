@@ -114,6 +114,12 @@ export class CliProcess {
     return `http://${l.address as string}`;
   }
 
+  /** The bound JSON-RPC WebSocket URL, once the node logged it. */
+  async wsUrl(): Promise<string> {
+    const l = await this.waitForLog('JSON-RPC over WebSocket listening');
+    return `ws://${l.address as string}`;
+  }
+
   async grpcAddress(): Promise<string> {
     const l = await this.waitForLog('gRPC operator API listening');
     return `127.0.0.1:${l.port as number}`;
@@ -127,7 +133,7 @@ export class CliProcess {
 
 /** Server args for a test node on ephemeral ports with JSON logs. */
 export function serverArgs(dataDir: string, genesis: string, extra: string[] = []): string[] {
-  return ['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...extra];
+  return ['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...extra];
 }
 
 export async function rpc<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {

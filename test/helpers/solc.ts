@@ -3,18 +3,26 @@ import { hexToBytes } from '@ethereumjs/util';
 
 export interface Compiled {
   abi: unknown[];
+  /** Creation bytecode. */
   bytecode: Uint8Array;
+  /** The same, 0x-hex. */
+  bytecodeHex: `0x${string}`;
 }
 
 /**
- * Compile one Solidity source with solc's defaults (its newest EVM version unless `evmVersion` says
- * otherwise); throws on any compile error. Returns every contract in it by name.
+ * Compile one Solidity source; throws on any compile error. Returns every contract in it by name.
+ * Defaults are solc's (its newest EVM version, no optimizer); traces pin `evmVersion` and `optimize`
+ * so that their expected op sequences do not move with the compiler.
  */
-export function compileSolidity(source: string, evmVersion?: string): Record<string, Compiled> {
+export function compileSolidity(source: string, opts: { evmVersion?: string; optimize?: boolean } = {}): Record<string, Compiled> {
   const input = {
     language: 'Solidity',
     sources: { 'C.sol': { content: source } },
-    settings: { ...(evmVersion ? { evmVersion } : {}), outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } },
+    settings: {
+      ...(opts.evmVersion ? { evmVersion: opts.evmVersion } : {}),
+      ...(opts.optimize ? { optimizer: { enabled: true, runs: 200 } } : {}),
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+    },
   };
   const out = JSON.parse(solc.compile(JSON.stringify(input))) as {
     errors?: { severity: string; formattedMessage: string }[];
@@ -23,7 +31,10 @@ export function compileSolidity(source: string, evmVersion?: string): Record<str
   const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
   const result: Record<string, Compiled> = {};
-  for (const [name, c] of Object.entries(out.contracts['C.sol']!)) result[name] = { abi: c.abi, bytecode: hexToBytes(`0x${c.evm.bytecode.object}`) };
+  for (const [name, c] of Object.entries(out.contracts['C.sol']!)) {
+    const hex = `0x${c.evm.bytecode.object}` as const;
+    result[name] = { abi: c.abi, bytecode: hexToBytes(hex), bytecodeHex: hex };
+  }
   return result;
 }
 

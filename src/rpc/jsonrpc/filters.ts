@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { LogQuery } from '../../chain/logs.js';
+import { normalizeId, randomQuantityId } from './ids.js';
 
 /** Filters not polled for this long are removed (geth: 5 minutes). */
 export const FILTER_TTL_MS = 5 * 60_000;
@@ -30,7 +30,7 @@ export class FilterStore {
   install(filter: Filter): string {
     this.sweep();
     if (this.filters.size >= MAX_FILTERS) throw new Error(`too many filters (${MAX_FILTERS}): uninstall some`);
-    const id = `0x${randomBytes(16).toString('hex')}`;
+    const id = randomQuantityId();
     this.filters.set(id, { filter, touched: this.now() });
     if (filter.kind === 'pending') this.pendingFilters.add(filter);
     return id;
@@ -39,16 +39,17 @@ export class FilterStore {
   /** The filter, marked as polled now; undefined if unknown or expired. */
   get(id: string): Filter | undefined {
     this.sweep();
-    const entry = this.filters.get(id.toLowerCase());
+    const entry = this.filters.get(normalizeId(id) ?? '');
     if (!entry) return undefined;
     entry.touched = this.now();
     return entry.filter;
   }
 
   uninstall(id: string): boolean {
-    const entry = this.filters.get(id.toLowerCase());
+    const key = normalizeId(id) ?? '';
+    const entry = this.filters.get(key);
     if (!entry) return false;
-    this.drop(id.toLowerCase(), entry.filter);
+    this.drop(key, entry.filter);
     return true;
   }
 

@@ -52,7 +52,9 @@ export function formatTransaction(tx: TypedTransaction, block: Block | undefined
     blockHash: block ? bytesToHex(blockHash(block.header)) : null,
     blockNumber: block ? bigIntToHex(block.header.number) : null,
     transactionIndex: index === undefined ? null : intToHex(index),
-    chainId: bigIntToHex(tx.common.chainId()),
+    // A pre-EIP-155 legacy transaction (v = 27/28) names no chain: geth omits chainId.
+    chainId: tx.type === 0 && (tx.v === 27n || tx.v === 28n) ? undefined : bigIntToHex(tx.common.chainId()),
+    blockTimestamp: block ? bigIntToHex(block.header.timestamp) : null,
   };
 }
 

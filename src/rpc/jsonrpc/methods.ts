@@ -2,6 +2,9 @@ import { bigIntToHex } from '@ethereumjs/util';
 import { CLIENT_VERSION } from '../../util/version.js';
 import type { RpcContext, RpcMethods } from './methods/context.js';
 import { blockMethods } from './methods/eth-blocks.js';
+import { debugMethods } from './methods/debug.js';
+import { extraMethods } from './methods/eth-extra.js';
+import { txpoolMethods } from './methods/txpool.js';
 import { feeMethods } from './methods/eth-fees.js';
 import { filterMethods } from './methods/eth-filters.js';
 import { logMethods } from './methods/eth-logs.js';
@@ -32,5 +35,8 @@ export function ethMethods(ctx: RpcContext): RpcMethods {
     ...sendMethods(ctx),
     ...logMethods(ctx),
     ...filterMethods(ctx),
+    ...debugMethods(ctx),
+    ...extraMethods(ctx),
+    ...txpoolMethods(ctx),
   };
 }

@@ -2,9 +2,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
-import { RpcError, RpcErrorCode } from './errors.js';
-import { jsonDepthExceeds } from './json-depth.js';
+import { RpcDispatcher, errorResponse } from './dispatch.js';
+import { RpcErrorCode } from './errors.js';
 import type { RpcMethods } from './methods.js';
+
+export { MAX_JSON_DEPTH } from './dispatch.js';
+
+/** Largest request body (HTTP) or message (WebSocket): 5 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 5 * 1024 * 1024;
 
 export interface JsonRpcServerOptions {
   methods: RpcMethods;
@@ -20,33 +25,21 @@ export interface JsonRpcServerOptions {
   maxDepth?: number;
 }
 
-/**
- * Real requests nest a handful of levels (batch, request, params, call object, access list, keys);
- * 64 leaves ample room while staying far from the stack depth at which JSON.stringify throws.
- */
-export const MAX_JSON_DEPTH = 64;
-
-interface Request {
-  jsonrpc?: unknown;
-  id?: unknown;
-  method?: unknown;
-  params?: unknown;
-}
-
-type Response = { jsonrpc: '2.0'; id: unknown } & ({ result: unknown } | { error: { code: number; message: string; data?: unknown } });
-
 /** Ethereum JSON-RPC 2.0 over HTTP POST (single and batch requests), as geth serves it. */
 export class JsonRpcServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly maxBodyBytes: number;
-  private readonly maxBatch: number;
-  private readonly maxDepth: number;
+  private readonly dispatcher: RpcDispatcher;
 
   constructor(private readonly opts: JsonRpcServerOptions) {
-    this.maxBodyBytes = opts.maxBodyBytes ?? 5 * 1024 * 1024;
-    this.maxBatch = opts.maxBatch ?? 1000;
-    this.maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.dispatcher = new RpcDispatcher({
+      methods: opts.methods,
+      logger: opts.logger,
+      ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
+      ...(opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : {}),
+    });
     // Nothing a client sends may throw out of here: an escaped rejection would end the process.
     this.server = createServer((req, res) => {
       req.on('error', () => undefined);
@@ -114,25 +107,7 @@ export class JsonRpcServer {
     const declared = Number(req.headers['content-length']);
     const body = declared > this.maxBodyBytes ? undefined : await this.readBody(req);
     if (body === undefined) return this.tooLarge(req, res);
-    if (jsonDepthExceeds(body, this.maxDepth)) {
-      return this.send(res, errorResponse(null, RpcErrorCode.InvalidRequest, `invalid request: JSON nested deeper than ${this.maxDepth} levels`));
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return this.send(res, errorResponse(null, RpcErrorCode.ParseError, 'parse error: body is not valid JSON'));
-    }
-    if (Array.isArray(parsed)) {
-      if (parsed.length === 0) return this.send(res, errorResponse(null, RpcErrorCode.InvalidRequest, 'empty batch'));
-      if (parsed.length > this.maxBatch) {
-        return this.send(res, errorResponse(null, RpcErrorCode.InvalidRequest, `batch of ${parsed.length} exceeds the limit of ${this.maxBatch}`));
-      }
-      const out: Response[] = [];
-      for (const r of parsed) out.push(await this.handle(r));
-      return this.send(res, out);
-    }
-    this.send(res, await this.handle(parsed));
+    this.send(res, await this.dispatcher.handleText(body));
   }
 
   /** 200 while the node is healthy, 503 with the reason when not (for load balancers and monitors). */
@@ -171,24 +146,9 @@ export class JsonRpcServer {
     res.writeHead(413, { 'Content-Type': 'application/json', Connection: 'close' }).end(json);
   }
 
-  /**
-   * Serialise and send. Each response is encoded on its own, so one that cannot be encoded (a cycle,
-   * an exotic value) becomes an internal error for that request alone.
-   */
-  private send(res: ServerResponse, payload: Response | Response[]): void {
-    const json = Array.isArray(payload) ? `[${payload.map((p) => this.encode(p)).join(',')}]` : this.encode(payload);
+  private send(res: ServerResponse, json: string): void {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(json);
-  }
-
-  private encode(r: Response): string {
-    try {
-      return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
-    } catch (err) {
-      this.opts.logger.error({ err: String((err as Error)?.message) }, 'JSON-RPC response could not be encoded');
-      const id = typeof r.id === 'string' || typeof r.id === 'number' ? r.id : null;
-      return JSON.stringify(errorResponse(id, RpcErrorCode.Internal, 'internal error: the response could not be encoded'));
-    }
   }
 
   /** A failure outside any request's handling: answer 500 if still possible, never throw. */
@@ -201,42 +161,5 @@ export class JsonRpcServer {
     } catch {
       res.destroy();
     }
-  }
-
-  private async handle(raw: unknown): Promise<Response> {
-    const req = (raw !== null && typeof raw === 'object' ? raw : {}) as Request;
-    // JSON-RPC 2.0 ids are strings, numbers or null (absent: answered with null, as geth does).
-    if (req.id !== undefined && req.id !== null && typeof req.id !== 'string' && typeof req.id !== 'number') {
-      return errorResponse(null, RpcErrorCode.InvalidRequest, 'invalid request: id must be a string, a number or null');
-    }
-    const id = req.id ?? null;
-    if (req.jsonrpc !== '2.0' || typeof req.method !== 'string') {
-      return errorResponse(id, RpcErrorCode.InvalidRequest, 'invalid request: want {"jsonrpc":"2.0","method":...}');
-    }
-    const fn = Object.hasOwn(this.opts.methods, req.method) ? this.opts.methods[req.method] : undefined;
-    if (!fn) return errorResponse(id, RpcErrorCode.MethodNotFound, `the method ${req.method} does not exist/is not available`);
-    const params = req.params === undefined ? [] : req.params;
-    if (!Array.isArray(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an array');
-    try {
-      const result = await fn(params);
-      return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
-    } catch (err) {
-      if (err instanceof RpcError) return errorResponse(id, err.code, err.message, err.data);
-      this.opts.logger.error({ err, method: req.method }, 'JSON-RPC method failed');
-      return errorResponse(id, RpcErrorCode.Internal, `internal error: ${describe(err)}`);
-    }
-  }
-}
-
-function errorResponse(id: unknown, code: number, message: string, data?: unknown): Response {
-  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
-}
-
-/** A thrown value's message, whatever was thrown (even an object whose toString throws). */
-function describe(err: unknown): string {
-  try {
-    return err instanceof Error ? err.message : String(err);
-  } catch {
-    return 'unknown error';
   }
 }

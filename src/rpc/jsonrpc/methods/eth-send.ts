@@ -21,7 +21,8 @@ export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcC
         tx = createTxFromRLP(raw, { common });
       } catch (err) {
         const msg = (err as Error).message;
-        if (/chain ?id/i.test(msg)) throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id: this chain is ${chain.chainId} (${msg.split('\n')[0]})`);
+        // ethereumjs's own message prints a function's source: say it plainly, in geth's words.
+        if (/chain ?id/i.test(msg)) throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id for signer: this chain is ${chain.chainId}`);
         throw new RpcError(RpcErrorCode.InvalidInput, `rlp: cannot decode transaction: ${msg.split('\n')[0]}`);
       }
       // v = 27/28 signs the same bytes on every chain: anyone could replay it elsewhere (EIP-155).

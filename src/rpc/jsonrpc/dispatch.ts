@@ -1,0 +1,122 @@
+import type { Logger } from '../../util/log.js';
+import { RpcError, RpcErrorCode } from './errors.js';
+import { jsonDepthExceeds } from './json-depth.js';
+import type { RpcMethods } from './methods/context.js';
+
+/**
+ * Real requests nest a handful of levels (batch, request, params, call object, access list, keys);
+ * 64 leaves ample room while staying far from the stack depth at which JSON.stringify throws.
+ */
+export const MAX_JSON_DEPTH = 64;
+/** geth's BatchRequestLimit. */
+export const MAX_BATCH = 1000;
+
+export interface DispatcherOptions {
+  methods: RpcMethods;
+  logger: Logger;
+  /** Largest batch accepted (geth's BatchRequestLimit: 1000). */
+  maxBatch?: number;
+  /** Deepest nesting of arrays and objects accepted in a request. */
+  maxDepth?: number;
+}
+
+interface Request {
+  jsonrpc?: unknown;
+  id?: unknown;
+  method?: unknown;
+  params?: unknown;
+}
+
+export type Response = { jsonrpc: '2.0'; id: unknown } & ({ result: unknown } | { error: { code: number; message: string; data?: unknown } });
+
+/**
+ * The transport-independent part of JSON-RPC 2.0 (HTTP and WebSocket share it): the hostile-input
+ * bounds on one message (nesting depth, batch size, id types), parsing, dispatch to the methods and
+ * encoding. The transport bounds the message size before handing it here. Never throws.
+ */
+export class RpcDispatcher {
+  private readonly maxBatch: number;
+  private readonly maxDepth: number;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.maxBatch = opts.maxBatch ?? MAX_BATCH;
+    this.maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  }
+
+  /**
+   * The JSON text answering one message (a request or a batch). `extra`: methods of this connection
+   * alone (eth_subscribe over WebSocket), looked up before the shared ones.
+   */
+  async handleText(text: string, extra?: RpcMethods): Promise<string> {
+    if (jsonDepthExceeds(text, this.maxDepth)) {
+      return this.encode(errorResponse(null, RpcErrorCode.InvalidRequest, `invalid request: JSON nested deeper than ${this.maxDepth} levels`));
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return this.encode(errorResponse(null, RpcErrorCode.ParseError, 'parse error: body is not valid JSON'));
+    }
+    if (Array.isArray(parsed)) {
+      if (parsed.length === 0) return this.encode(errorResponse(null, RpcErrorCode.InvalidRequest, 'empty batch'));
+      if (parsed.length > this.maxBatch) {
+        return this.encode(errorResponse(null, RpcErrorCode.InvalidRequest, `batch of ${parsed.length} exceeds the limit of ${this.maxBatch}`));
+      }
+      const out: string[] = [];
+      for (const r of parsed) out.push(this.encode(await this.handle(r, extra)));
+      return `[${out.join(',')}]`;
+    }
+    return this.encode(await this.handle(parsed, extra));
+  }
+
+  /**
+   * Serialise one response on its own, so that one that cannot be encoded (a cycle, an exotic value)
+   * becomes an internal error for that request alone.
+   */
+  encode(r: Response): string {
+    try {
+      return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+    } catch (err) {
+      this.opts.logger.error({ err: String((err as Error)?.message) }, 'JSON-RPC response could not be encoded');
+      const id = typeof r.id === 'string' || typeof r.id === 'number' ? r.id : null;
+      return JSON.stringify(errorResponse(id, RpcErrorCode.Internal, 'internal error: the response could not be encoded'));
+    }
+  }
+
+  private async handle(raw: unknown, extra?: RpcMethods): Promise<Response> {
+    const req = (raw !== null && typeof raw === 'object' ? raw : {}) as Request;
+    // JSON-RPC 2.0 ids are strings, numbers or null (absent: answered with null, as geth does).
+    if (req.id !== undefined && req.id !== null && typeof req.id !== 'string' && typeof req.id !== 'number') {
+      return errorResponse(null, RpcErrorCode.InvalidRequest, 'invalid request: id must be a string, a number or null');
+    }
+    const id = req.id ?? null;
+    if (req.jsonrpc !== '2.0' || typeof req.method !== 'string') {
+      return errorResponse(id, RpcErrorCode.InvalidRequest, 'invalid request: want {"jsonrpc":"2.0","method":...}');
+    }
+    const fn = (extra && Object.hasOwn(extra, req.method) ? extra[req.method] : undefined) ?? (Object.hasOwn(this.opts.methods, req.method) ? this.opts.methods[req.method] : undefined);
+    if (!fn) return errorResponse(id, RpcErrorCode.MethodNotFound, `the method ${req.method} does not exist/is not available`);
+    const params = req.params === undefined ? [] : req.params;
+    if (!Array.isArray(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an array');
+    try {
+      const result = await fn(params);
+      return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
+    } catch (err) {
+      if (err instanceof RpcError) return errorResponse(id, err.code, err.message, err.data);
+      this.opts.logger.error({ err, method: req.method }, 'JSON-RPC method failed');
+      return errorResponse(id, RpcErrorCode.Internal, `internal error: ${describe(err)}`);
+    }
+  }
+}
+
+export function errorResponse(id: unknown, code: number, message: string, data?: unknown): Response {
+  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
+}
+
+/** A thrown value's message, whatever was thrown (even an object whose toString throws). */
+function describe(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'unknown error';
+  }
+}

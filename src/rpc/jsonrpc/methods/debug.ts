@@ -1,0 +1,106 @@
+import type { Block } from '@ethereumjs/block';
+import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { transactionByHash } from '../../../chain/lookup.js';
+import { Simulator } from '../../../chain/simulate.js';
+import { StateUnavailable, traceBlock, traceCall } from '../../../chain/trace.js';
+import { CallTracer, StructLogger, TraceTooLarge, type TxTracer } from '../../../chain/tracers.js';
+import { formatDuration, parseDuration } from '../../../util/duration.js';
+import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
+import { blockTag, expectParams, hexData } from '../params.js';
+import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcContext, type RpcMethods } from './context.js';
+import { callRequest } from './eth-state.js';
+
+/** A trace config: which tracer, its options, and the time it may take. */
+interface TraceConfig {
+  make: () => TxTracer;
+  timeoutMs: number;
+}
+
+const STRUCT_LOGGER_OPTIONS = ['disableStack', 'disableStorage', 'enableMemory', 'enableReturnData'] as const;
+
+/** geth's TraceConfig: {tracer?, tracerConfig?, timeout?, disableStack?, disableStorage?, enableMemory?, limit?}. */
+function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
+  const o = (v === undefined || v === null ? {} : v) as Record<string, unknown>;
+  if (typeof o !== 'object' || Array.isArray(o)) throw invalidParams('trace config must be an object');
+  let timeoutMs = maxTimeoutMs;
+  if (o.timeout !== undefined) {
+    const ms = typeof o.timeout === 'string' ? parseDuration(o.timeout) : undefined;
+    if (ms === undefined) throw invalidParams('timeout must be a duration like "5s" or "500ms"');
+    // A client may ask for less time than the node allows, never more.
+    if (ms > 0 && (maxTimeoutMs === 0 || ms < maxTimeoutMs)) timeoutMs = ms;
+  }
+  if (o.tracer === undefined || o.tracer === null || o.tracer === '' || o.tracer === 'structLogger') {
+    const opts: Record<string, boolean | number> = {};
+    for (const k of STRUCT_LOGGER_OPTIONS) {
+      if (o[k] === undefined) continue;
+      if (typeof o[k] !== 'boolean') throw invalidParams(`${k} must be true or false`);
+      opts[k] = o[k];
+    }
+    if (o.limit !== undefined) {
+      if (typeof o.limit !== 'number' || !Number.isSafeInteger(o.limit) || o.limit < 0) throw invalidParams('limit must be a non-negative integer');
+      opts.limit = o.limit;
+    }
+    return { make: () => new StructLogger(opts), timeoutMs };
+  }
+  if (o.tracer === 'callTracer') {
+    const c = (o.tracerConfig ?? {}) as Record<string, unknown>;
+    if (typeof c !== 'object' || Array.isArray(c)) throw invalidParams('tracerConfig must be an object');
+    for (const k of ['onlyTopCall', 'withLog']) if (c[k] !== undefined && typeof c[k] !== 'boolean') throw invalidParams(`tracerConfig.${k} must be true or false`);
+    return { make: () => new CallTracer({ onlyTopCall: c.onlyTopCall === true, withLog: c.withLog === true }), timeoutMs };
+  }
+  const name = typeof o.tracer === 'string' ? JSON.stringify(o.tracer.slice(0, 64)) : typeof o.tracer;
+  throw invalidParams(`tracer ${name} is not supported: use "callTracer" or the default struct logger (no tracer)`);
+}
+
+/** debug_traceTransaction, debug_traceBlockByNumber|ByHash, debug_traceCall (geth's struct logger and callTracer). */
+export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
+  /** Run a trace under its deadline, turning the chain's errors into RPC errors. */
+  const run = async <T>(cfg: TraceConfig, f: (deadline: number) => Promise<T>): Promise<T> => {
+    try {
+      return await f(cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity);
+    } catch (err) {
+      if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
+      if (err instanceof TraceTooLarge || err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
+      throw err;
+    }
+  };
+  const traceWholeBlock = async (block: Block, p: unknown[]) => {
+    const cfg = traceConfig(p[1], rpcEvmTimeoutMs);
+    return run(cfg, (deadline) => traceBlock(chain, block, () => cfg.make(), deadline));
+  };
+  return {
+    debug_traceTransaction: async (p) => {
+      expectParams(p, 1, 2);
+      const hash = hexData(p[0], 'transaction hash', 32);
+      const cfg = traceConfig(p[1], rpcEvmTimeoutMs);
+      const located = await transactionByHash(chain, hash);
+      if (!located) throw new RpcError(RpcErrorCode.InvalidInput, 'transaction not found');
+      const tracer = cfg.make();
+      const traced = await run(cfg, (deadline) => traceBlock(chain, located.block, (i) => (i === located.index ? tracer : undefined), deadline, located.index));
+      return traced[0]!.result;
+    },
+    debug_traceBlockByNumber: async (p) => {
+      expectParams(p, 1, 2);
+      const tag = blockTag(p[0]);
+      if (tag.kind === 'hash') throw invalidParams('block number or tag expected (use debug_traceBlockByHash for a hash)');
+      return traceWholeBlock(await requireBlock(chain, tag), p);
+    },
+    debug_traceBlockByHash: async (p) => {
+      expectParams(p, 1, 2);
+      const block = await chain.blockByHash(hexData(p[0], 'block hash', 32));
+      if (!block) throw new RpcError(RpcErrorCode.InvalidInput, 'block not found');
+      return traceWholeBlock(block, p);
+    },
+    debug_traceCall: async (p) => {
+      expectParams(p, 1, 3);
+      const req = callRequest(p[0]);
+      const block = await requireBlock(chain, p[1] === undefined || p[1] === null ? { kind: 'tag', tag: 'latest' } : blockTag(p[1]));
+      const cfg = traceConfig(p[2], rpcEvmTimeoutMs);
+      const asked = req.gas ?? block.header.gasLimit;
+      const gas = rpcGasCap > 0n && asked > rpcGasCap ? rpcGasCap : asked;
+      const intrinsic = Simulator.intrinsicGas(req);
+      if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
+      return run(cfg, (deadline) => traceCall(chain, block, req, gas, cfg.make(), deadline));
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import type { Block } from '@ethereumjs/block';
+import { bytesToHex } from '@ethereumjs/util';
+import type { Chain } from '../../chain/chain.js';
+import { logMatches, type LogQuery } from '../../chain/logs.js';
+import { blockLogs } from '../../chain/lookup.js';
+import type { TxPool } from '../../txpool/txpool.js';
+import type { Logger } from '../../util/log.js';
+import { formatBlock, formatTransaction } from './format.js';
+import { normalizeId, randomQuantityId } from './ids.js';
+import { formatLog } from './methods/eth-logs.js';
+
+/** Where a subscription's notifications go (one WebSocket connection). notify must not block or throw. */
+export interface SubscriptionSink {
+  notify(subscription: string, result: unknown): void;
+}
+
+export type Subscription =
+  | { kind: 'newHeads' }
+  | { kind: 'logs'; query: LogQuery }
+  | { kind: 'newPendingTransactions'; full: boolean };
+
+interface Entry {
+  sub: Subscription;
+  sink: SubscriptionSink;
+}
+
+/**
+ * eth_subscribe's event source: new canonical heads (newHeads, logs) and transactions entering the
+ * pool (newPendingTransactions), fanned out to every sink that subscribed. Each event is formatted
+ * once for all subscribers. Sinks bound their own queues; the hub never waits for a sink.
+ */
+export class SubscriptionHub {
+  private readonly entries = new Map<string, Entry>();
+  private readonly bySink = new Map<SubscriptionSink, Set<string>>();
+  /** Heads are published one after the other (reading a block's logs is asynchronous). */
+  private publishing: Promise<void> = Promise.resolve();
+  private readonly detach: (() => void)[] = [];
+
+  constructor(
+    private readonly chain: Chain,
+    private readonly txpool: TxPool,
+    private readonly logger: Logger,
+  ) {
+    const onHead = (_head: unknown, block: Block) => {
+      this.publishing = this.publishing.then(() => this.publishHead(block)).catch((err: unknown) => {
+        this.logger.error({ err: (err as Error)?.message }, 'subscription notifications for a new head failed');
+      });
+    };
+    chain.on('head', onHead);
+    this.detach.push(() => chain.off('head', onHead));
+    this.detach.push(txpool.onAdded((hash) => this.publishPending(hash)));
+  }
+
+  subscribe(sink: SubscriptionSink, sub: Subscription): string {
+    const id = randomQuantityId();
+    this.entries.set(id, { sub, sink });
+    let ids = this.bySink.get(sink);
+    if (!ids) this.bySink.set(sink, (ids = new Set()));
+    ids.add(id);
+    return id;
+  }
+
+  /** Remove one of `sink`'s subscriptions; false if it has no subscription with that ID. */
+  unsubscribe(sink: SubscriptionSink, id: unknown): boolean {
+    const key = normalizeId(id);
+    const entry = key === undefined ? undefined : this.entries.get(key);
+    if (!entry || entry.sink !== sink) return false;
+    this.entries.delete(key!);
+    this.bySink.get(sink)?.delete(key!);
+    return true;
+  }
+
+  count(sink: SubscriptionSink): number {
+    return this.bySink.get(sink)?.size ?? 0;
+  }
+
+  /** Remove every subscription of a sink (its connection closed). */
+  dropSink(sink: SubscriptionSink): void {
+    for (const id of this.bySink.get(sink) ?? []) this.entries.delete(id);
+    this.bySink.delete(sink);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Stop listening to the chain and the pool; resolves once the head being published is done. */
+  async close(): Promise<void> {
+    for (const d of this.detach.splice(0)) d();
+    this.entries.clear();
+    this.bySink.clear();
+    await this.publishing;
+  }
+
+  private async publishHead(block: Block): Promise<void> {
+    if (this.entries.size === 0) return;
+    let header: Record<string, unknown> | undefined;
+    let logs: Awaited<ReturnType<typeof blockLogs>> | undefined;
+    for (const [id, { sub, sink }] of [...this.entries]) {
+      if (sub.kind === 'newHeads') sink.notify(id, (header ??= formatHeader(block)));
+      else if (sub.kind === 'logs') {
+        logs ??= await blockLogs(this.chain, block);
+        if (!this.entries.has(id)) continue; // unsubscribed meanwhile
+        for (const l of logs) if (logMatches(l.log, sub.query)) sink.notify(id, formatLog(l));
+      }
+    }
+  }
+
+  private publishPending(hash: Uint8Array): void {
+    let full: Record<string, unknown> | undefined;
+    for (const [id, { sub, sink }] of this.entries) {
+      if (sub.kind !== 'newPendingTransactions') continue;
+      if (!sub.full) {
+        sink.notify(id, bytesToHex(hash));
+        continue;
+      }
+      const tx = this.txpool.get(hash);
+      if (tx) sink.notify(id, (full ??= formatTransaction(tx, undefined, undefined)));
+    }
+  }
+}
+
+/** A newHeads notification: the block's header fields and hash, as geth sends them. */
+export function formatHeader(block: Block): Record<string, unknown> {
+  const { transactions: _t, uncles: _u, size: _s, totalDifficulty: _d, ...header } = formatBlock(block, false);
+  return header;
+}

@@ -1,0 +1,183 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { UserError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import type { RpcDispatcher } from './dispatch.js';
+import { subscriptionMethods } from './methods/eth-subscribe.js';
+import type { RpcMethods } from './methods/context.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './server.js';
+import type { SubscriptionHub, SubscriptionSink } from './subscriptions.js';
+
+export interface WsLimits {
+  /** Largest message a client may send (ws maxPayload; larger: the connection is closed with 1009). */
+  maxMessageBytes: number;
+  /** Open connections at once; more are refused at the upgrade with HTTP 503. */
+  maxConnections: number;
+  /** eth_subscribe subscriptions per connection. */
+  maxSubscriptions: number;
+  /** Messages (responses and notifications) sent but not yet taken by the client's socket. */
+  maxQueuedMessages: number;
+  /** Bytes sent but not yet taken by the client's socket. Past either bound the client is dropped. */
+  maxQueuedBytes: number;
+  /** Requests of one connection being answered at once; reading pauses at this many. */
+  maxConcurrentRequests: number;
+}
+
+export const DEFAULT_WS_LIMITS: WsLimits = {
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxConnections: 256,
+  maxSubscriptions: 128,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  maxConcurrentRequests: 16,
+};
+
+export interface WsServerOptions {
+  dispatcher: RpcDispatcher;
+  hub: SubscriptionHub;
+  logger: Logger;
+  limits?: Partial<WsLimits>;
+}
+
+/** A dropped client gets this long to take the close frame before its socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * Ethereum JSON-RPC over WebSocket (geth's --ws): the same methods and bounds as HTTP (through the
+ * shared RpcDispatcher), plus eth_subscribe / eth_unsubscribe. A client that does not read what it is
+ * sent (responses or notifications) is dropped once its queue passes the bounds: the node never
+ * waits for a client and never buffers without limit.
+ */
+export class WsRpcServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly limits: WsLimits;
+  private readonly connections = new Set<WsConnection>();
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly opts: WsServerOptions) {
+    this.limits = { ...DEFAULT_WS_LIMITS, ...opts.limits };
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+    this.http = createServer((_req, res) => {
+      res.on('error', () => undefined);
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' }).end('JSON-RPC over WebSocket: connect with a WebSocket client\n');
+    });
+    this.http.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new UserError(`cannot listen for JSON-RPC over WebSocket on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.message}`));
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        resolve({ host, port: (this.http.address() as AddressInfo).port });
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Close every connection (1001 going away) and stop listening. */
+  close(): Promise<void> {
+    for (const c of this.connections) c.close(1001, 'node shutting down');
+    return new Promise((resolve) => {
+      this.http.close(() => resolve());
+      setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, CLOSE_GRACE_MS).unref();
+    });
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => undefined);
+    if (this.connections.size >= this.limits.maxConnections) {
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many WebSocket connections (limit ${this.limits.maxConnections})\n`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new WsConnection(ws, this.opts, this.limits);
+      this.connections.add(conn);
+      ws.on('close', () => {
+        this.connections.delete(conn);
+        this.opts.hub.dropSink(conn);
+      });
+    });
+  }
+}
+
+/** One client: its requests, its subscriptions, and the bounded queue of what it has not read yet. */
+class WsConnection implements SubscriptionSink {
+  private queued = 0;
+  private inProgress = 0;
+  private closing = false;
+  private readonly methods: RpcMethods;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly opts: WsServerOptions,
+    private readonly limits: WsLimits,
+  ) {
+    this.methods = subscriptionMethods(opts.hub, this, limits.maxSubscriptions);
+    ws.on('error', () => undefined); // a reset or a protocol violation (oversized message: closed with 1009); 'close' follows
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+  }
+
+  notify(subscription: string, result: unknown): void {
+    if (this.closing) return;
+    let text: string;
+    try {
+      text = JSON.stringify({ jsonrpc: '2.0', method: 'eth_subscription', params: { subscription, result } });
+    } catch {
+      return;
+    }
+    this.send(text);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.opts.hub.dropSink(this);
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      /* already closed */
+    }
+    // A client that does not read does not take the close frame either.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private onMessage(data: RawData, _isBinary: boolean): void {
+    if (this.closing) return;
+    const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+    if (++this.inProgress >= this.limits.maxConcurrentRequests) this.ws.pause();
+    this.opts.dispatcher
+      .handleText(text, this.methods)
+      .then((answer) => this.send(answer))
+      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error)?.message }, 'JSON-RPC over WebSocket: request failed'))
+      .finally(() => {
+        if (this.inProgress-- === this.limits.maxConcurrentRequests && !this.closing) this.ws.resume();
+      });
+  }
+
+  /** Hand a message to the socket, or drop the client when it has not read enough of what it was sent. */
+  private send(text: string): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.queued >= this.limits.maxQueuedMessages || this.ws.bufferedAmount + text.length > this.limits.maxQueuedBytes) {
+      this.opts.logger.warn({ queued: this.queued, bufferedBytes: this.ws.bufferedAmount }, 'JSON-RPC over WebSocket: dropping a client that does not read');
+      this.close(1008, `slow consumer: more than ${this.limits.maxQueuedMessages} messages or ${this.limits.maxQueuedBytes} bytes unread`);
+      return;
+    }
+    this.queued++;
+    this.ws.send(text, () => this.queued--);
+  }
+}

@@ -1,0 +1,190 @@
+import { join } from 'node:path';
+import { bytesToHex } from '@ethereumjs/util';
+import { ContractFactory, JsonRpcProvider, WebSocketProvider, Wallet, type Log } from 'ethers';
+import { createPublicClient, webSocket } from 'viem';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { BasaltNode } from '../../../src/node/node.js';
+import { writeKeyFile, LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { addressOf, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { tempDir } from '../../helpers/cli.js';
+import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
+
+const KEY = testKey(30);
+let node: BasaltNode;
+let wsUrl: string;
+let httpUrl: string;
+const closeAfter: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  const dataDir = join(tempDir(), 'node');
+  writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), testKey(0));
+  writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), testKey(9));
+  const { genesis } = testGenesis(1, [addressOf(KEY)]);
+  node = await BasaltNode.start({
+    dataDir,
+    genesis,
+    seal: true,
+    blockTimeMs: 100,
+    jsonrpc: { host: '127.0.0.1', port: 0 },
+    ws: { host: '127.0.0.1', port: 0 },
+    wsLimits: { maxConnections: 8, maxSubscriptions: 4, maxMessageBytes: 64 * 1024 },
+    logger: silentLogger(),
+  });
+  wsUrl = `ws://127.0.0.1:${node.wsAddress!.port}`;
+  httpUrl = `http://127.0.0.1:${node.jsonRpcAddress!.port}`;
+});
+afterEach(async () => {
+  for (const c of closeAfter.splice(0)) await c();
+});
+afterAll(async () => {
+  await node?.stop();
+});
+
+/** A raw client: sends requests, collects every message it receives. */
+async function rawClient(): Promise<{ ws: WebSocket; messages: Record<string, unknown>[]; request(method: string, params?: unknown[]): Promise<Record<string, unknown>>; closed: Promise<number> }> {
+  const ws = new WebSocket(wsUrl);
+  closeAfter.push(() => ws.terminate());
+  const messages: Record<string, unknown>[] = [];
+  const waiters = new Map<number, (m: Record<string, unknown>) => void>();
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  ws.on('message', (d) => {
+    const m = JSON.parse(d.toString()) as Record<string, unknown>;
+    messages.push(m);
+    if (typeof m.id === 'number') waiters.get(m.id)?.(m);
+  });
+  ws.on('error', () => undefined);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let nextId = 1;
+  return {
+    ws,
+    messages,
+    closed,
+    request: (method, params = []) =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        waiters.set(id, resolve);
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+      }),
+  };
+}
+
+async function until<T>(f: () => T | undefined, what: string, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('JSON-RPC over WebSocket with real clients', () => {
+  it('ethers WebSocketProvider receives new blocks and filtered logs', async () => {
+    const provider = new WebSocketProvider(wsUrl, undefined, { staticNetwork: true });
+    closeAfter.push(() => provider.destroy());
+    expect((await provider.getNetwork()).chainId).toBe(100n);
+    const blocks: number[] = [];
+    await provider.on('block', (n: number) => blocks.push(n));
+    await until(() => blocks.length >= 2, 'two blocks');
+    expect(blocks[1]).toBeGreaterThan(blocks[0]!);
+
+    const http = new JsonRpcProvider(httpUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    closeAfter.push(() => http.destroy());
+    const wallet = new Wallet(bytesToHex(KEY), http);
+    const contract = await new ContractFactory([], bytesToHex(STORAGE_INITCODE), wallet).deploy();
+    await contract.waitForDeployment();
+    const address = await contract.getAddress();
+    const other = await new ContractFactory([], bytesToHex(STORAGE_INITCODE), wallet).deploy();
+    await other.waitForDeployment();
+
+    const logs: Log[] = [];
+    await provider.on({ address, topics: [bytesToHex(SET_TOPIC)] }, (log: Log) => logs.push(log));
+    await (await wallet.sendTransaction({ to: await other.getAddress(), data: word(9n) })).wait(); // other address: filtered out
+    await (await wallet.sendTransaction({ to: address, data: word(42n) })).wait();
+    await until(() => logs.length >= 1, 'a log');
+    expect(logs.map((l) => [l.address, BigInt(l.data)])).toEqual([[address, 42n]]);
+  });
+
+  it("viem's webSocket transport watches blocks", async () => {
+    const client = createPublicClient({ transport: webSocket(wsUrl) });
+    const seen: bigint[] = [];
+    const unwatch = client.watchBlocks({ onBlock: (b) => void seen.push(b.number) });
+    closeAfter.push(async () => {
+      unwatch();
+      await (client.transport as unknown as { getRpcClient?: () => Promise<{ close(): void }> }).getRpcClient?.().then((c) => c.close());
+    });
+    await until(() => seen.length >= 2, 'two blocks from viem');
+    expect(seen[1]).toBe(seen[0]! + 1n);
+  });
+});
+
+describe('WebSocket subscriptions and bounds', () => {
+  it('serves the same methods and hostile-input bounds as HTTP', async () => {
+    const c = await rawClient();
+    expect((await c.request('eth_chainId')).result).toBe('0x64');
+    expect(((await c.request('eth_getBlockByNumber', ['banana'])).error as { code: number }).code).toBe(-32602);
+    c.ws.send('{oops');
+    c.ws.send(`${'['.repeat(100)}${']'.repeat(100)}`);
+    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: { x: 1 }, method: 'eth_chainId' }));
+    await until(() => c.messages.length >= 5, 'three errors');
+    const codes = c.messages.slice(2).map((m) => (m.error as { code: number }).code);
+    expect(codes).toEqual([-32700, -32600, -32600]);
+  });
+
+  it('newHeads notifies each new block; eth_unsubscribe stops it', async () => {
+    const c = await rawClient();
+    const id = (await c.request('eth_subscribe', ['newHeads'])).result as string;
+    expect(id).toMatch(/^0x[1-9a-f][0-9a-f]*$/);
+    const heads = () => c.messages.filter((m) => m.method === 'eth_subscription').map((m) => (m.params as { subscription: string; result: { number: string; hash: string } }));
+    await until(() => heads().length >= 2, 'two heads');
+    const [a, b] = heads();
+    expect(a!.subscription).toBe(id);
+    expect(BigInt(b!.result.number)).toBe(BigInt(a!.result.number) + 1n);
+    const stored = await node.chain.blockByNumber(BigInt(a!.result.number));
+    expect(a!.result.hash).toBe(bytesToHex((await import('../../../src/consensus/ibft/hash.js')).blockHash(stored!.header)));
+    expect((await c.request('eth_unsubscribe', [id])).result).toBe(true);
+    const n = heads().length;
+    const head = node.chain.head.number;
+    await until(() => node.chain.head.number >= head + 3n, 'three more blocks');
+    expect(heads().length).toBe(n);
+    expect((await c.request('eth_unsubscribe', [id])).result).toBe(false);
+  });
+
+  it('refuses unknown kinds, filters with a block range, and more subscriptions than the cap', async () => {
+    const c = await rawClient();
+    expect(((await c.request('eth_subscribe', ['syncingForever'])).error as { code: number }).code).toBe(-32602);
+    expect(((await c.request('eth_subscribe', ['logs', { fromBlock: '0x0' }])).error as { code: number }).code).toBe(-32602);
+    for (let i = 0; i < 4; i++) expect((await c.request('eth_subscribe', ['newPendingTransactions'])).result).toMatch(/^0x/);
+    const over = (await c.request('eth_subscribe', ['newHeads'])).error as { code: number; message: string };
+    expect(over.message).toMatch(/too many subscriptions on this connection \(limit 4\)/);
+  });
+
+  it('a subscription belongs to its connection: another cannot cancel it', async () => {
+    const a = await rawClient();
+    const b = await rawClient();
+    const id = (await a.request('eth_subscribe', ['newHeads'])).result as string;
+    expect((await b.request('eth_unsubscribe', [id])).result).toBe(false);
+    expect((await a.request('eth_unsubscribe', [id])).result).toBe(true);
+  });
+
+  it('closes a connection whose message exceeds the size limit (1009)', async () => {
+    const c = await rawClient();
+    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: ['x'.repeat(70 * 1024)] }));
+    expect(await c.closed).toBe(1009);
+    const d = await rawClient();
+    expect((await d.request('eth_chainId')).result).toBe('0x64');
+  });
+
+  it('refuses connections over the cap with HTTP 503', async () => {
+    const open: WebSocket[] = [];
+    for (let i = 0; i < 8; i++) open.push((await rawClient()).ws);
+    const refused = new WebSocket(wsUrl);
+    const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)).on('error', () => resolve(-1)));
+    expect(status).toBe(503);
+    for (const ws of open) ws.terminate();
+    await until(() => (node as unknown as { wsRpc: { connectionCount: number } }).wsRpc.connectionCount === 0, 'connections to close');
+    expect((await (await rawClient()).request('eth_chainId')).result).toBe('0x64');
+  });
+});
