@@ -35,7 +35,7 @@ describe('operator API security', () => {
     // Bound to every interface (allowed: TLS with client certificates); only ever dialled on 127.0.0.1.
     const node = start([
       'server', '--data-dir', node1, '--chain', genesis, '--log-format', 'json',
-      '--jsonrpc', '0.0.0.0:0', '--grpc-address', '0.0.0.0:0',
+      '--jsonrpc', '0.0.0.0:0', '--no-ws', '--grpc-address', '0.0.0.0:0',
       '--grpc-tls-cert', c.serverCert, '--grpc-tls-key', c.serverKey, '--grpc-tls-client-ca', c.ca,
     ]);
     const grpc = await node.grpcAddress();
@@ -60,12 +60,12 @@ describe('operator API security', () => {
 
   it('refuses a non-loopback gRPC address without TLS in one line, and binds it with --grpc-insecure (with a warning)', { timeout: 60_000 }, async () => {
     const { dir, genesis } = singleValidatorChain();
-    const refused = runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, '--no-jsonrpc', '--grpc-address', '0.0.0.0:0', '--log-format', 'json', '--log-level', 'error']);
+    const refused = runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, '--no-jsonrpc', '--no-ws', '--grpc-address', '0.0.0.0:0', '--log-format', 'json', '--log-level', 'error']);
     expectOneLineError(refused, /^error: --grpc-address 0\.0\.0\.0:0 is reachable from other machines .*--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/);
     const halfTls = runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, '--grpc-tls-cert', genesis]);
     expectOneLineError(halfTls, /--grpc-tls-cert and --grpc-tls-key go together/);
 
-    const node = start(['server', '--data-dir', join(dir, 'b'), '--chain', genesis, '--no-jsonrpc', '--grpc-address', '0.0.0.0:0', '--grpc-insecure', '--log-format', 'json']);
+    const node = start(['server', '--data-dir', join(dir, 'b'), '--chain', genesis, '--no-jsonrpc', '--no-ws', '--grpc-address', '0.0.0.0:0', '--grpc-insecure', '--log-format', 'json']);
     const l = await node.waitForLog('gRPC operator API listening');
     expect(l.tls).toBe('off');
     await node.waitFor(() => node.logs.find((x) => x.level === 40 && /plain text on a non-loopback address \(--grpc-insecure\)/.test(x.msg)), 'insecure warning');
