@@ -22,7 +22,7 @@ const MAX_ROUNDS = 8;
  */
 export async function createAccessList(chain: Chain, block: Block, req: CallRequest, gas: bigint, deadline = Infinity): Promise<AccessListResult> {
   const guard = new ExecutionGuard(deadline);
-  const vm = await scratchVm(chain, block.header, guard);
+  const vm = await scratchVm(chain, block.header, block.header.number, guard);
   const excluded = new Set([bytesToUnprefixedHex((req.from ?? createZeroAddress()).bytes), ...(req.to ? [bytesToUnprefixedHex(req.to.bytes)] : []), ...vm.evm.precompiles.keys()]);
   let list = req.accessList ?? [];
   let previous = '';

@@ -1,5 +1,7 @@
-import type { Common } from '@ethereumjs/common';
-import type { EVMInterface, EVMOpts } from '@ethereumjs/evm';
+import { paramsEVM, type EVMInterface, type EVMOpts } from '@ethereumjs/evm';
+
+/** JUMPDEST's gas, the same in every fork (EIP-1's parameters). */
+const JUMPDEST_GAS = Number(paramsEVM[1]!.jumpdestGas);
 
 /** A simulation ran past its deadline (geth: "execution aborted (timeout = 5s)"). */
 export class ExecutionTimeout extends Error {
@@ -46,10 +48,14 @@ export class ExecutionGuard {
     }
   }
 
-  /** EVM options that install the JUMPDEST check (the opcode is otherwise unchanged: 1 gas, no effect). */
-  evmOpts(common: Common): EVMOpts {
+  /**
+   * EVM options that install the JUMPDEST check (the opcode is otherwise unchanged: no effect, its gas
+   * from the EVM's own parameter table). Not `common.param`: a Common knows the EVM parameters only
+   * once an EVM has been created on it, which a freshly restored node's has not.
+   */
+  evmOpts(): EVMOpts {
     return {
-      customOpcodes: [{ opcode: 0x5b, opcodeName: 'JUMPDEST', baseFee: Number(common.param('jumpdestGas')), logicFunction: () => this.check() }],
+      customOpcodes: [{ opcode: 0x5b, opcodeName: 'JUMPDEST', baseFee: JUMPDEST_GAS, logicFunction: () => this.check() }],
     };
   }
 

@@ -74,7 +74,7 @@ export class Simulator {
     };
     const guard = new ExecutionGuard(opts.deadline);
     const common = chain.commonAt(block.header.number);
-    const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts(common).customOpcodes ?? [])];
+    const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts().customOpcodes ?? [])];
     const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: { customOpcodes } });
     guard.attach(vm.evm);
     return new Simulator(vm, block);

@@ -3,6 +3,7 @@ import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { bytesToHex, bytesToUnprefixedHex, createZeroAddress } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
+import { forkOpcodes } from './forks.js';
 import { Simulator, type CallRequest } from './simulate.js';
 import type { TxTracer } from './tracers.js';
 
@@ -17,8 +18,11 @@ export class StateUnavailable extends Error {
 /** Transactions replayed between two turns of the event loop. */
 const YIELD_EVERY = 10;
 
-/** A VM over a throw-away copy of the state after `header`, with BLOCKHASH from the canonical chain. */
-export async function scratchVm(chain: Chain, header: BlockHeader, guard: ExecutionGuard): Promise<VM> {
+/**
+ * A VM over a throw-away copy of the state after `header`, with BLOCKHASH from the canonical chain,
+ * running the EVM rules of block `rulesOf` (the block being re-executed, or the block a call runs in).
+ */
+export async function scratchVm(chain: Chain, header: BlockHeader, rulesOf: bigint, guard: ExecutionGuard): Promise<VM> {
   if (!(await chain.hasStateAt(header))) throw new StateUnavailable(header.number);
   const stateManager = await chain.scratchStateAt(header);
   const blockchain = {
@@ -31,7 +35,9 @@ export async function scratchVm(chain: Chain, header: BlockHeader, guard: Execut
     },
     async putBlock() {},
   };
-  const vm = await createVM({ common: chain.common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(chain.common) });
+  const common = chain.commonAt(rulesOf);
+  const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts().customOpcodes ?? [])];
+  const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: { customOpcodes } });
   guard.attach(vm.evm);
   return vm;
 }
@@ -51,7 +57,7 @@ export async function traceBlock(
   const parent = block.header.number === 0n ? undefined : await chain.store.canonicalHeader(block.header.number - 1n);
   if (!parent) return [];
   const guard = new ExecutionGuard(deadline);
-  const vm = await scratchVm(chain, parent, guard);
+  const vm = await scratchVm(chain, parent, block.header.number, guard);
   const out: { txHash: string; result: unknown }[] = [];
   let blockGasUsed = 0n;
   for (let i = 0; i <= last && i < block.transactions.length; i++) {
@@ -76,7 +82,7 @@ export async function traceBlock(
  * balance checks, `gas` in all (intrinsic gas included), state thrown away afterwards.
  */
 export async function traceCall(chain: Chain, block: Block, req: CallRequest, gas: bigint, tracer: TxTracer, deadline = Infinity): Promise<unknown> {
-  const vm = await scratchVm(chain, block.header, new ExecutionGuard(deadline));
+  const vm = await scratchVm(chain, block.header, block.header.number, new ExecutionGuard(deadline));
   const stop = tracer.listen(vm.evm);
   try {
     const r = await scratchCall(vm, block, req, gas);

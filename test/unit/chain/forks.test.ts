@@ -9,6 +9,8 @@ import { createSnapshot } from '../../../src/backup/snapshot.js';
 import { verifyArchive } from '../../../src/backup/verify-archive.js';
 import { parseGenesisFile, type GenesisFile } from '../../../src/chain/chain-config.js';
 import { forkAt } from '../../../src/chain/forks.js';
+import { traceBlock } from '../../../src/chain/trace.js';
+import { CallTracer } from '../../../src/chain/tracers.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { addressOf, openTestChain, sealNext, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
@@ -117,6 +119,17 @@ describe('a chain with cancun at block 3', () => {
     const state = await t.chain.stateAt(t.chain.head.header);
     expect(bytesToHex(await state.getStorage(createAddressFromString(bytesToHex(contract)), new Uint8Array(32)))).toBe('0x2a');
     await sealNext(t, []);
+  });
+
+  it('traces each block under its own rules: TSTORE fails in block 2 and succeeds in block 3, as they were executed', async () => {
+    for (const [num, failed] of [[2n, true], [3n, false]] as const) {
+      const block = (await t.chain.blockByNumber(num))!;
+      const [trace] = await traceBlock(t.chain, block, () => new CallTracer({}));
+      const receipts = (await t.chain.receipts(num, (await t.chain.canonicalHash(num))!))!;
+      const frame = trace!.result as { error?: string; gasUsed: string };
+      expect(frame.error !== undefined, `block ${num}: ${JSON.stringify(frame)}`).toBe(failed);
+      expect(BigInt(frame.gasUsed)).toBe(receipts[0]!.cumulativeGasUsed);
+    }
   });
 
   it('exports, imports, verifies and restores identically across the fork', async () => {
