@@ -1,5 +1,5 @@
 import type { EVMInterface, EVMResult, InterpreterStep, Message } from '@ethereumjs/evm';
-import { bigIntToHex, bytesToHex, bytesToUnprefixedHex, setLengthLeft, bigIntToBytes } from '@ethereumjs/util';
+import { bigIntToHex, bytesToHex, setLengthLeft, bigIntToBytes } from '@ethereumjs/util';
 
 /** A trace grew past its bound (geth has none by default; Basalt must not run out of memory). */
 export class TraceTooLarge extends Error {
@@ -56,7 +56,7 @@ interface StructLog {
 }
 
 /**
- * geth's default tracer: one entry per executed opcode (pc, op, gas, gasCost, depth, stack, and on
+ * The default tracer (execution-apis' opcode tracer, as geth's struct logger): one entry per executed opcode (pc, op, gas, gasCost, depth, stack, and on
  * request memory; storage as seen by SLOAD / SSTORE of the running contract).
  */
 export class StructLogger implements TxTracer {
@@ -110,9 +110,9 @@ export class StructLogger implements TxTracer {
       if (this.bytes + step.memory.length * 2 > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
       const hex = Buffer.from(step.memory.buffer, step.memory.byteOffset, step.memory.length).toString('hex');
       const words: string[] = [];
-      for (let i = 0; i < hex.length; i += 64) words.push(hex.slice(i, i + 64));
+      for (let i = 0; i < hex.length; i += 64) words.push(`0x${hex.slice(i, i + 64)}`);
       log.memory = words;
-      size += words.length * 67;
+      size += words.length * 69;
     }
     if (!this.opts.disableStorage && (step.opcode.name === 'SLOAD' || step.opcode.name === 'SSTORE') && step.stack.length >= (step.opcode.name === 'SSTORE' ? 2 : 1)) {
       const address = step.address.toString();
@@ -121,9 +121,9 @@ export class StructLogger implements TxTracer {
       const top = step.stack[step.stack.length - 1]!;
       const slot = word(top);
       if (step.opcode.name === 'SSTORE') seen[slot] = word(step.stack[step.stack.length - 2]!);
-      else seen[slot] = bytesToUnprefixedHex(setLengthLeft(await step.stateManager.getStorage(step.address, setLengthLeft(bigIntToBytes(top), 32)), 32));
+      else seen[slot] = bytesToHex(setLengthLeft(await step.stateManager.getStorage(step.address, setLengthLeft(bigIntToBytes(top), 32)), 32));
       log.storage = { ...seen };
-      size += Object.keys(seen).length * 134;
+      size += Object.keys(seen).length * 138;
     }
     this.bytes += size;
     if (this.bytes > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
@@ -135,7 +135,7 @@ export class StructLogger implements TxTracer {
     return {
       gas: Number(end.gasUsed),
       failed: end.error !== undefined,
-      returnValue: bytesToUnprefixedHex(end.returnValue),
+      returnValue: bytesToHex(end.returnValue),
       structLogs: this.logs,
     };
   }
@@ -272,8 +272,9 @@ export class CallTracer implements TxTracer {
   }
 }
 
+/** A 32-byte word as execution-apis writes struct-log memory and storage: 0x-prefixed, zero-padded. */
 function word(v: bigint): string {
-  return v.toString(16).padStart(64, '0');
+  return `0x${v.toString(16).padStart(64, '0')}`;
 }
 
 /** The string of an Error(string) revert, if that is what the data is. */

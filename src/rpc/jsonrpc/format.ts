@@ -1,6 +1,6 @@
 import type { Block } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
-import { bigIntToHex, bytesToHex, intToHex } from '@ethereumjs/util';
+import { bigIntToHex, bytesToBigInt, bytesToHex, intToHex } from '@ethereumjs/util';
 import { blockHash } from '../../consensus/ibft/hash.js';
 
 /** A block as eth_getBlockBy* returns it (geth's field set; Basalt's IBFT hash as `hash`). */
@@ -55,7 +55,15 @@ export function formatTransaction(tx: TypedTransaction, block: Block | undefined
     // A pre-EIP-155 legacy transaction (v = 27/28) names no chain: geth omits chainId.
     chainId: tx.type === 0 && (tx.v === 27n || tx.v === 28n) ? undefined : bigIntToHex(tx.common.chainId()),
     blockTimestamp: block ? bigIntToHex(block.header.timestamp) : null,
+    // @ethereumjs writes an authorization's numbers as raw bytes ('0x' for 0, '0x05'): quantities here.
+    ...('authorizationList' in tx
+      ? { authorizationList: tx.authorizationList.map(([chainId, address, nonce, yParity, r, s]) => ({ chainId: quantity(chainId), address: bytesToHex(address), nonce: quantity(nonce), yParity: quantity(yParity), r: quantity(r), s: quantity(s) })) }
+      : {}),
   };
+}
+
+function quantity(b: Uint8Array): string {
+  return bigIntToHex(bytesToBigInt(b));
 }
 
 function minBig(a: bigint, b: bigint): bigint {

@@ -65,6 +65,8 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
     }
   };
   const traceWholeBlock = async (block: Block, p: unknown[]) => {
+    // No parent state to replay it on: an error, as execution-apis requires (not an empty list).
+    if (block.header.number === 0n) throw new RpcError(RpcErrorCode.InvalidInput, 'genesis is not traceable');
     const cfg = traceConfig(p[1], rpcEvmTimeoutMs);
     return run(cfg, (deadline) => traceBlock(chain, block, () => cfg.make(), deadline));
   };

@@ -4,6 +4,7 @@ import { Bloom } from '@ethereumjs/vm';
 import { blockHash } from '../../../consensus/ibft/hash.js';
 import { receiptOf, transactionByHash, type FullReceipt } from '../../../chain/lookup.js';
 import { formatBlock, formatTransaction } from '../format.js';
+import { formatLog } from './eth-logs.js';
 import { blockTag, bool, expectParams, hexData, hexQuantity } from '../params.js';
 import { blockAt, type RpcContext, type RpcMethods } from './context.js';
 
@@ -21,17 +22,7 @@ export function formatReceipt(r: FullReceipt): Record<string, unknown> {
     gasUsed: bigIntToHex(r.gasUsed),
     effectiveGasPrice: bigIntToHex(r.effectiveGasPrice),
     contractAddress: r.contractAddress?.toString() ?? null,
-    logs: r.receipt.logs.map(([address, topics, data], i) => ({
-      address: bytesToHex(address),
-      topics: topics.map((t) => bytesToHex(t)),
-      data: bytesToHex(data),
-      blockNumber: bigIntToHex(r.block.header.number),
-      blockHash: bh,
-      transactionHash: txHash,
-      transactionIndex: intToHex(r.index),
-      logIndex: intToHex(r.firstLogIndex + i),
-      removed: false,
-    })),
+    logs: r.receipt.logs.map((log, i) => formatLog({ log, block: r.block, txIndex: r.index, logIndex: r.firstLogIndex + i })),
     logsBloom: bytesToHex(logsBloom(r)),
     type: intToHex(r.tx.type),
     status: intToHex(r.receipt.status),

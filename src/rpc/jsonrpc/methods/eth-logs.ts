@@ -40,6 +40,7 @@ export function formatLog(l: LocatedLog): Record<string, unknown> {
     data: bytesToHex(data),
     blockNumber: bigIntToHex(l.block.header.number),
     blockHash: bytesToHex(blockHash(l.block.header)),
+    blockTimestamp: bigIntToHex(l.block.header.timestamp),
     transactionHash: bytesToHex(l.block.transactions[l.txIndex]!.hash()),
     transactionIndex: intToHex(l.txIndex),
     logIndex: intToHex(l.logIndex),
