@@ -157,7 +157,8 @@ export class IbftCore {
   private async startRound(st: HeightState, round: number): Promise<void> {
     st.round = round;
     this.proposeTimer.stop();
-    const ms = roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
+    // A round's time counts from when its proposal is due (the block time after the parent).
+    const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
     this.roundTimer.start(ms, () => this.enqueue(() => this.onTimeout(st, round)));
     this.log.debug({ height: Number(st.height), round, timeoutMs: ms }, 'consensus round');
     if (round > 0 && !st.sent.roundChange.has(round)) {
@@ -180,10 +181,15 @@ export class IbftCore {
     return nextProposer(st.validators, head.number === 0n ? undefined : head.proposer, round);
   }
 
+  /** Milliseconds until the block time has passed since the parent (negative: past). */
+  private proposalDueIn(): number {
+    return this.opts.backend.head().timestampMs + this.opts.blockTimeMs - this.opts.backend.now();
+  }
+
   private async tryPropose(st: HeightState): Promise<void> {
     const round = st.round;
     if (st.done || st.sent.proposal.has(round) || !equalsBytes(this.proposerFor(st, round), this.address)) return;
-    const wait = this.opts.backend.head().timestampMs + this.opts.blockTimeMs - this.opts.backend.now();
+    const wait = this.proposalDueIn();
     if (wait > 0) {
       this.proposeTimer.start(wait, () => this.enqueue(async () => (st === this.st && st.round === round ? this.tryPropose(st) : undefined)));
       return;
