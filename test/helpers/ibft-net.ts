@@ -68,8 +68,11 @@ export class MockBackend implements Backend {
     return this.clock.nowMs;
   }
 
-  async buildProposal(height: bigint, _round: number, vanity = 0): Promise<Block> {
-    return mockBlock(this.common, this.key, this.validatorSet, height, this.headBlock.hash, BigInt(Math.floor(this.clock.nowMs / 1000)), vanity);
+  /** Goes into the proposal's vanity: changing it makes a different block for the same slot. */
+  vanity = 0;
+
+  async buildProposal(height: bigint, _round: number): Promise<Block> {
+    return mockBlock(this.common, this.key, this.validatorSet, height, this.headBlock.hash, BigInt(Math.floor(this.clock.nowMs / 1000)), this.vanity);
   }
 
   async verifyProposal(block: Block): Promise<boolean> {
