@@ -10,6 +10,7 @@ import { blockHash, committedSealHash, proposerSealHash } from '../hash.js';
 import { committedSeal, withCommittedSeals } from '../seal.js';
 import { maxFaulty, nextProposer, quorumSize, validatorIndex } from '../validators.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
+import { checkBlockRlp } from './rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
 import type { SignedState, SignedStore } from './sign-journal.js';
 import { openMessage, signMessage, type Signed } from './signing.js';
@@ -474,6 +475,7 @@ export class IbftCore {
   }
 
   private decodeBlock(bytes: Uint8Array): Block {
+    checkBlockRlp(bytes);
     return createBlockFromRLP(bytes, headerOpts(this.opts.common));
   }
 }

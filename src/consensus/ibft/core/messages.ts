@@ -1,4 +1,5 @@
 import { RLP } from '@ethereumjs/rlp';
+import { checkRlp } from './rlp-bounds.js';
 
 /**
  * IBFT consensus messages and their wire codec. Every message is an envelope
@@ -109,8 +110,13 @@ export function decodeBody(bytes: Uint8Array): Body {
   }
 }
 
+/** The deepest a message's lists go (a ROUND-CHANGE's certificate: body, certificate, PREPAREs). */
+const MAX_DEPTH = 3;
+const MAX_ITEMS = MAX_LIST + 16;
+
 function decodeRlp(bytes: Uint8Array): unknown {
   try {
+    checkRlp(bytes, { maxDepth: MAX_DEPTH, budget: { items: MAX_ITEMS } });
     return RLP.decode(bytes);
   } catch (err) {
     throw new MessageError(`not valid RLP: ${(err as Error).message}`);

@@ -62,7 +62,7 @@ export class FileSignedStore implements SignedStore {
       throw err;
     }
     try {
-      return decodeSignedState(bytes);
+      return decodeSignedState(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     } catch (err) {
       throw new UserError(`consensus sign journal ${this.path} is damaged (${(err as Error).message}); refusing to sign without it`, { code: 'CORRUPT_FILE' });
     }
