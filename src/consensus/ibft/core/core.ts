@@ -53,8 +53,8 @@ export interface CoreOptions {
 
 /** Rounds beyond the current one that messages are kept for (a byzantine validator cannot fill memory). */
 export const MAX_ROUNDS_AHEAD = 32;
-/** Messages for the next height kept until this node gets there. */
-export const MAX_FUTURE_MESSAGES = 256;
+/** Messages for the next height kept from each validator until this node gets there. */
+export const MAX_FUTURE_PER_VALIDATOR = 64;
 /** Messages waiting to be handled; more are dropped. */
 export const MAX_PENDING = 4096;
 
@@ -75,6 +75,7 @@ export class IbftCore {
   private pending = 0;
   private stopped = true;
   private future: Uint8Array[] = [];
+  private readonly futureBySender = new Map<string, number>();
   private readonly roundTimer: OneShotTimer;
   private readonly proposeTimer: OneShotTimer;
   private readonly log: Logger;
@@ -152,6 +153,7 @@ export class IbftCore {
     await this.startRound(st, st.round);
     const future = this.future;
     this.future = [];
+    this.futureBySender.clear();
     for (const bytes of future) await this.handle(bytes);
   }
 
@@ -234,8 +236,7 @@ export class IbftCore {
     }
     const { height, round } = m.body;
     if (height !== st.height || st.done) {
-      // The next height's messages wait until this node gets there (it may be a block behind).
-      if (height === st.height + 1n && this.future.length < MAX_FUTURE_MESSAGES) this.future.push(bytes);
+      if (height === st.height + 1n) this.keepForNextHeight(m, bytes);
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
@@ -253,11 +254,26 @@ export class IbftCore {
     }
   }
 
+  /**
+   * The next height's messages wait until this node gets there (it finished this height a moment
+   * after the others), a bounded number from each validator of that height.
+   */
+  private keepForNextHeight(m: Signed, bytes: Uint8Array): void {
+    const validators = this.opts.backend.validators(m.body.height);
+    if (validatorIndex(validators, m.sender) < 0) return;
+    const key = bytesToHex(m.sender);
+    const count = this.futureBySender.get(key) ?? 0;
+    if (count >= MAX_FUTURE_PER_VALIDATOR) return;
+    this.futureBySender.set(key, count + 1);
+    this.future.push(bytes);
+  }
+
   private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }): Promise<void> {
     const { round } = m.body;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
-    if (rm.proposal !== undefined || round < st.round) return;
+    // One for a round this node has left is still kept: its COMMITs may yet arrive.
+    if (rm.proposal !== undefined) return;
     if (!equalsBytes(m.sender, this.proposerFor(st, round))) return;
     let block: Block;
     let hash: Uint8Array;
@@ -287,7 +303,7 @@ export class IbftCore {
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };
     if (round > st.round) await this.startRound(st, round); // a valid certificate shows 2F+1 moved on
-    await this.prepare(st, round, rm.proposal);
+    if (round === st.round) await this.prepare(st, round, rm.proposal);
     await this.checkCommitted(st, round);
   }
 
