@@ -1,12 +1,15 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex, equalsBytes, privateToAddress } from '@ethereumjs/util';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { headerOpts } from '../../../src/chain/block-util.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { committedSeal } from '../../../src/consensus/ibft/seal.js';
 import { MessageType, encodeEnvelope, type Body } from '../../../src/consensus/ibft/core/messages.js';
-import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { FileSignedStore, MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { createChainCommon } from '../../../src/chain/chain-config.js';
 import { testGenesis, testKey } from '../../helpers/chain-fixture.js';
@@ -125,14 +128,17 @@ describe('IBFT core: sign journal', () => {
     expect(checked).toBeGreaterThan(0);
   });
 
-  it('after a restart, refuses to sign a value conflicting with the journal', async () => {
-    const net = new IbftNet(4);
+  it('after a restart, refuses to sign a value conflicting with the journal (on disk)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-ibft-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const net = new IbftNet(4, { store: (i) => (i === 0 ? new FileSignedStore(join(dir, 'consensus')) : new MemorySignedStore()) });
     net.filter = (from) => from !== 0; // validator 0's round-0 proposal A never reaches anyone
     net.start();
     await net.advance(1000);
     const a = firstProposal(net, 0);
     expect(bytesToHex(net.nodes[0]!.store.load()!.hash)).toBe(hashHex(a));
     await net.crash(0);
+    net.nodes[0]!.store = new FileSignedStore(join(dir, 'consensus')); // a new process reads the file
     (net.nodes[0]!.backend as MockBackend).vanity = 9; // it would now build another block B for the same slot
     net.nodes[0]!.sent.length = 0;
     net.restart(0);

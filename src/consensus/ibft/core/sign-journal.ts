@@ -1,7 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
-import { fsyncDir } from '../../../keys/durable.js';
 import { UserError } from '../../../util/errors.js';
 
 /**
@@ -69,19 +69,24 @@ export class FileSignedStore implements SignedStore {
   }
 
   async save(s: SignedState): Promise<void> {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp`;
-    const data = encodeSignedState(s);
-    const fd = openSync(tmp, 'w', 0o600);
+    const file = await open(tmp, 'w', 0o600);
     try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
+      await file.writeFile(encodeSignedState(s));
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(tmp, this.path);
-    fsyncDir(this.dir);
+    await rename(tmp, this.path);
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err; // a file system that cannot sync folders
+    } finally {
+      await dir.close();
+    }
   }
 }
 
