@@ -179,7 +179,7 @@ export class IbftCore {
     await this.startRound(st, round + 1);
   }
 
-  proposerFor(st: HeightState, round: number): Uint8Array {
+  private proposerFor(st: HeightState, round: number): Uint8Array {
     const head = this.opts.backend.head();
     return nextProposer(st.validators, head.number === 0n ? undefined : head.proposer, round);
   }
