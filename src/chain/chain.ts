@@ -217,6 +217,28 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   /**
+   * Verify and execute `block` on the current head without committing anything: a consensus
+   * proposal, which has no committed seals yet, so `verifyHeader` (not the engine's) checks its header.
+   * Throws BlockVerificationError.
+   */
+  async checkProposal(block: Block, verifyHeader: (header: BlockHeader, parent: BlockHeader) => void): Promise<void> {
+    return this.writeLock.run(async () => {
+      const head = this.headState;
+      const num = block.header.number;
+      if (num !== head.number + 1n) throw new BlockVerificationError(num, `does not extend the local head ${head.number}`);
+      verifyHeader(block.header, head.header);
+      try {
+        await block.validateData(false, true);
+        await this.executor.execute(block, head.header.stateRoot);
+      } catch (err) {
+        throw new BlockVerificationError(num, (err as Error).message);
+      } finally {
+        this.trie.discard();
+      }
+    });
+  }
+
+  /**
    * Build a block on the current head and hand it to `seal`, which returns the sealed block (same
    * body and execution results, consensus fields in extraData) or undefined to abandon it.
    * The sealed block is verified like any other before it is committed.

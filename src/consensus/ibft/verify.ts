@@ -16,6 +16,37 @@ export const MAX_FUTURE_SECONDS = 15n;
  * Works for any validator set size. Throws BlockVerificationError.
  */
 export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000))): IbftExtra {
+  const { extra, validators } = verifyIbftProposal(header, parent, nowSeconds);
+  const commitHash = committedSealHash(blockHash(header));
+  const signers = new Set<number>();
+  for (const seal of extra.committedSeals) {
+    let signer: Uint8Array;
+    try {
+      signer = recoverAddress(commitHash, seal);
+    } catch (err) {
+      throw new BlockVerificationError(header.number, `invalid committed seal: ${(err as Error).message}`);
+    }
+    const idx = validatorIndex(validators, signer);
+    if (idx < 0) throw new BlockVerificationError(header.number, `committed seal by ${bytesToHex(signer)}, not a validator`);
+    if (signers.has(idx)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${bytesToHex(signer)}`);
+    signers.add(idx);
+  }
+  const quorum = quorumSize(validators.length);
+  if (signers.size < quorum) {
+    throw new BlockVerificationError(header.number, `${signers.size} committed seals, quorum is ${quorum} of ${validators.length} validators`);
+  }
+  return extra;
+}
+
+/**
+ * Everything verifyIbftHeader checks but the committed seals: what a validator checks of a proposal
+ * (a proposer-sealed header, before consensus adds committed seals).
+ */
+export function verifyIbftProposal(
+  header: BlockHeader,
+  parent: BlockHeader,
+  nowSeconds = BigInt(Math.floor(Date.now() / 1000)),
+): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
   const n = header.number;
   const fail = (msg: string): never => {
     throw new BlockVerificationError(n, msg);
@@ -60,21 +91,5 @@ export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSe
   if (validatorIndex(validators, proposer) < 0) fail(`proposer seal is by ${bytesToHex(proposer)}, not a validator`);
   if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);
 
-  const commitHash = committedSealHash(blockHash(header));
-  const signers = new Set<number>();
-  for (const seal of extra.committedSeals) {
-    let signer: Uint8Array;
-    try {
-      signer = recoverAddress(commitHash, seal);
-    } catch (err) {
-      return fail(`invalid committed seal: ${(err as Error).message}`);
-    }
-    const idx = validatorIndex(validators, signer);
-    if (idx < 0) fail(`committed seal by ${bytesToHex(signer)}, not a validator`);
-    if (signers.has(idx)) fail(`duplicate committed seal by ${bytesToHex(signer)}`);
-    signers.add(idx);
-  }
-  const quorum = quorumSize(validators.length);
-  if (signers.size < quorum) fail(`${signers.size} committed seals, quorum is ${quorum} of ${validators.length} validators`);
-  return extra;
+  return { extra, validators, proposer };
 }

@@ -1,0 +1,83 @@
+/**
+ * Linear checks of untrusted RLP before it is decoded. `@ethereumjs/rlp` decodes recursively and
+ * spends microseconds per item: a few kilobytes of nested lists take seconds (then overflow the
+ * stack), and a 16 MB list of one-byte items over a minute. These walks read only the headers.
+ */
+export class RlpBoundsError extends Error {}
+
+interface Bounds {
+  maxDepth: number;
+  /** Items (strings and lists) in total, shared by every walk given the same budget. */
+  budget: { items: number };
+  /** Called for every string, with the indexes of the lists around it (outermost first). */
+  onString?: (start: number, end: number, path: readonly number[]) => void;
+}
+
+/** Walk the one RLP item filling `bytes[from, to)`, within `bounds`; throws RlpBoundsError. */
+export function checkRlp(bytes: Uint8Array, bounds: Bounds, from = 0, to = bytes.length): void {
+  const ends: number[] = [];
+  const path: number[] = [];
+  let pos = from;
+  let top = 0;
+  for (;;) {
+    while (ends.length > 0 && pos === ends[ends.length - 1]) {
+      ends.pop();
+      path.pop();
+      if (path.length > 0) path[path.length - 1]!++;
+    }
+    if (pos === to && ends.length === 0) break;
+    if (ends.length === 0 && top++ > 0) throw new RlpBoundsError('more than one item');
+    if (--bounds.budget.items < 0) throw new RlpBoundsError('too many items');
+    const limit = ends.length > 0 ? ends[ends.length - 1]! : to;
+    const { isList, header, length } = readHeader(bytes, pos, limit);
+    const end = pos + header + length;
+    if (end > limit) throw new RlpBoundsError('item runs past its list');
+    if (isList) {
+      if (ends.length >= bounds.maxDepth) throw new RlpBoundsError(`lists nested deeper than ${bounds.maxDepth}`);
+      ends.push(end);
+      path.push(0);
+      pos += header;
+    } else {
+      bounds.onString?.(pos + header, end, path);
+      pos = end;
+      if (path.length > 0) path[path.length - 1]!++;
+    }
+  }
+}
+
+function readHeader(bytes: Uint8Array, pos: number, limit: number): { isList: boolean; header: number; length: number } {
+  if (pos >= limit) throw new RlpBoundsError('truncated');
+  const b = bytes[pos]!;
+  if (b < 0x80) return { isList: false, header: 0, length: 1 };
+  if (b <= 0xb7) return { isList: false, header: 1, length: b - 0x80 };
+  if (b <= 0xbf) return { isList: false, header: 1 + (b - 0xb7), length: longLength(bytes, pos, b - 0xb7, limit) };
+  if (b <= 0xf7) return { isList: true, header: 1, length: b - 0xc0 };
+  return { isList: true, header: 1 + (b - 0xf7), length: longLength(bytes, pos, b - 0xf7, limit) };
+}
+
+function longLength(bytes: Uint8Array, pos: number, n: number, limit: number): number {
+  if (n > 4 || pos + 1 + n > limit) throw new RlpBoundsError('bad length');
+  let len = 0;
+  for (let i = 1; i <= n; i++) len = len * 256 + bytes[pos + i]!;
+  return len;
+}
+
+/** Most RLP items a block may hold: a full 30M-gas block of access-list entries has ~35k. */
+export const MAX_BLOCK_ITEMS = 100_000;
+
+/**
+ * A block's RLP ([header, transactions, uncles, ...]) with its typed transactions' payloads, whose
+ * lists (access and authorization lists) are decoded separately by the transaction library.
+ */
+export function checkBlockRlp(bytes: Uint8Array, maxItems = MAX_BLOCK_ITEMS): void {
+  const budget = { items: maxItems };
+  const typed: Array<[number, number]> = [];
+  checkRlp(bytes, {
+    maxDepth: 3,
+    budget,
+    onString: (start, end, path) => {
+      if (path.length === 2 && path[0] === 1 && end > start) typed.push([start, end]);
+    },
+  });
+  for (const [start, end] of typed) checkRlp(bytes, { maxDepth: 4, budget }, start + 1, end);
+}

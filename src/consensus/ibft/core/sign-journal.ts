@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RLP } from '@ethereumjs/rlp';
+import { UserError } from '../../../util/errors.js';
+
+/**
+ * What this validator last signed in consensus, kept so that a restart cannot make it sign a
+ * conflicting value: the height, round and proposal hash of its last PREPARE or COMMIT, and the
+ * latest value it saw prepared by a quorum at that height (its certificate and block, which its
+ * ROUND-CHANGEs must keep carrying).
+ */
+export interface SignedState {
+  height: bigint;
+  round: number;
+  hash: Uint8Array;
+  kind: 'prepare' | 'commit';
+  prepared?: { round: number; hash: Uint8Array; prepares: Uint8Array[]; block: Uint8Array };
+}
+
+/** Where SignedState lives. `save` resolves only once the state is durable (fsynced). */
+export interface SignedStore {
+  load(): SignedState | undefined;
+  save(s: SignedState): Promise<void>;
+}
+
+/** A store in memory (tests; a node without a data dir has nothing to protect across restarts). */
+export class MemorySignedStore implements SignedStore {
+  constructor(private state?: SignedState) {}
+  load(): SignedState | undefined {
+    return this.state;
+  }
+  async save(s: SignedState): Promise<void> {
+    this.state = s;
+  }
+}
+
+export const SIGN_JOURNAL_FILE = 'ibft-sign-journal';
+const VERSION = 1;
+const KINDS = ['prepare', 'commit'] as const;
+/** A journal holds one block and a quorum of PREPAREs; anything far larger is not ours. */
+const MAX_JOURNAL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The journal as one file in the data dir's consensus/ folder, replaced atomically on each save:
+ * written to a temporary name, fsynced, renamed, folder fsynced. A missing file is "nothing signed";
+ * a damaged one is refused (the node must not guess what it signed).
+ */
+export class FileSignedStore implements SignedStore {
+  readonly path: string;
+
+  constructor(private readonly dir: string) {
+    this.path = join(dir, SIGN_JOURNAL_FILE);
+  }
+
+  load(): SignedState | undefined {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      return decodeSignedState(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+    } catch (err) {
+      throw new UserError(`consensus sign journal ${this.path} is damaged (${(err as Error).message}); refusing to sign without it`, { code: 'CORRUPT_FILE' });
+    }
+  }
+
+  async save(s: SignedState): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.path}.tmp`;
+    const file = await open(tmp, 'w', 0o600);
+    try {
+      await file.writeFile(encodeSignedState(s));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, this.path);
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err; // a file system that cannot sync folders
+    } finally {
+      await dir.close();
+    }
+  }
+}
+
+export function encodeSignedState(s: SignedState): Uint8Array {
+  const p = s.prepared;
+  return RLP.encode([VERSION, s.height, s.round, s.hash, KINDS.indexOf(s.kind), p ? [p.round, p.hash, p.prepares, p.block] : []]);
+}
+
+export function decodeSignedState(bytes: Uint8Array): SignedState {
+  if (bytes.length > MAX_JOURNAL_BYTES) throw new Error(`${bytes.length} bytes`);
+  const d = RLP.decode(bytes) as unknown;
+  if (!Array.isArray(d) || d.length !== 6) throw new Error('not a journal record');
+  const [version, height, round, hash, kind, prepared] = d as unknown[];
+  if (num(version) !== VERSION) throw new Error('unknown version');
+  const k = KINDS[num(kind)];
+  if (k === undefined || !(hash instanceof Uint8Array) || hash.length !== 32) throw new Error('bad fields');
+  const state: SignedState = { height: big(height), round: num(round), hash, kind: k };
+  if (!Array.isArray(prepared)) throw new Error('bad prepared certificate');
+  if (prepared.length > 0) {
+    const [pr, ph, prepares, block] = prepared as unknown[];
+    if (prepared.length !== 4 || !(ph instanceof Uint8Array) || ph.length !== 32 || !(block instanceof Uint8Array)) throw new Error('bad prepared certificate');
+    if (!Array.isArray(prepares) || !prepares.every((x) => x instanceof Uint8Array)) throw new Error('bad prepares');
+    state.prepared = { round: num(pr), hash: ph, prepares: prepares as Uint8Array[], block };
+  }
+  return state;
+}
+
+function big(x: unknown): bigint {
+  if (!(x instanceof Uint8Array) || x.length > 8) throw new Error('bad number');
+  let n = 0n;
+  for (const b of x) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+function num(x: unknown): number {
+  const n = big(x);
+  if (n > 0xffffffffn) throw new Error('bad number');
+  return Number(n);
+}

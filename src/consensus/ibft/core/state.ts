@@ -1,0 +1,87 @@
+import type { Block } from '@ethereumjs/block';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { PreparedCert } from './messages.js';
+import type { Signed } from './signing.js';
+
+type Of<T extends number> = Signed & { body: { type: T } };
+export type PrepareMsg = Signed & { body: { type: 1; hash: Uint8Array } };
+export type CommitMsg = Signed & { body: { type: 2; hash: Uint8Array; seal: Uint8Array } };
+export type RoundChangeMsg = Of<3> & { body: { prepared?: PreparedCert } };
+
+/** What a round-change certificate allows the proposal of its round to be. */
+export interface Justification {
+  /** The highest prepared certificate among the certificate's ROUND-CHANGEs: the proposal must be its value. */
+  highest?: { round: number; hash: Uint8Array };
+}
+
+export interface Proposal {
+  block: Block;
+  hash: Uint8Array;
+  /** Undefined at round 0 (no round-change certificate needed). */
+  justification?: Justification;
+}
+
+/** A value this validator saw prepared by a quorum: carried in its ROUND-CHANGEs. */
+export interface Prepared {
+  cert: PreparedCert;
+  block: Block;
+}
+
+/** The messages of one round, the first of each kind from each validator (later ones are ignored). */
+export class RoundMessages {
+  proposal?: Proposal;
+  readonly prepares = new Map<string, PrepareMsg>();
+  readonly commits = new Map<string, CommitMsg>();
+  readonly roundChanges = new Map<string, { msg: RoundChangeMsg; block?: Block }>();
+
+  /** Add `msg` from `sender` unless that validator already sent one of this kind here. */
+  static addFirst<T>(map: Map<string, T>, sender: Uint8Array, msg: T): boolean {
+    const key = bytesToHex(sender);
+    if (map.has(key)) return false;
+    map.set(key, msg);
+    return true;
+  }
+
+  preparesFor(hash: Uint8Array): PrepareMsg[] {
+    return [...this.prepares.values()].filter((m) => equalsBytes(m.body.hash, hash));
+  }
+
+  commitsFor(hash: Uint8Array): CommitMsg[] {
+    return [...this.commits.values()].filter((m) => equalsBytes(m.body.hash, hash));
+  }
+}
+
+/** Consensus state for one height: the current round, every round's messages, what was sent. */
+export class HeightState {
+  round = 0;
+  done = false;
+  prepared?: Prepared;
+  private readonly rounds = new Map<number, RoundMessages>();
+  readonly sent = { proposal: new Set<number>(), prepare: new Set<number>(), commit: new Set<number>(), roundChange: new Set<number>() };
+
+  constructor(
+    readonly height: bigint,
+    readonly validators: Uint8Array[],
+  ) {}
+
+  at(round: number): RoundMessages {
+    let r = this.rounds.get(round);
+    if (r === undefined) {
+      r = new RoundMessages();
+      this.rounds.set(round, r);
+    }
+    return r;
+  }
+
+  peek(round: number): RoundMessages | undefined {
+    return this.rounds.get(round);
+  }
+
+  /** Rounds above the current one with ROUND-CHANGEs from at least `count` validators, lowest first. */
+  roundsAheadWith(count: number): number[] {
+    return [...this.rounds.entries()]
+      .filter(([r, m]) => r > this.round && m.roundChanges.size >= count)
+      .map(([r]) => r)
+      .sort((a, b) => a - b);
+  }
+}

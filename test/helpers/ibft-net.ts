@@ -1,0 +1,257 @@
+import { createBlock, type Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import { bytesToHex, privateToAddress } from '@ethereumjs/util';
+import { headerOpts, headerWithExtraData, blockWithHeader } from '../../src/chain/block-util.js';
+import { createChainRules } from '../../src/chain/chain-config.js';
+import { IBFT_MIX_HASH, encodeIbftExtra } from '../../src/consensus/ibft/extra.js';
+import { blockHash } from '../../src/consensus/ibft/hash.js';
+import { proposerSealedExtra } from '../../src/consensus/ibft/seal.js';
+import { IbftCore, type Backend } from '../../src/consensus/ibft/core/core.js';
+import { openMessage } from '../../src/consensus/ibft/core/signing.js';
+import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
+import { MemorySignedStore, type SignedState, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
+import { testGenesis } from './chain-fixture.js';
+
+/** A clock whose time moves only when the test says so. */
+export class FakeClock implements Timers {
+  nowMs: number;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(startMs: number) {
+    this.nowMs = startMs;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.nowMs + ms, fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Remove and return the earliest timer due at or before `limit`. */
+  takeDue(limit: number): { at: number; fn: () => void } | undefined {
+    let best: [number, { at: number; fn: () => void }] | undefined;
+    for (const e of this.timers) if (e[1].at <= limit && (best === undefined || e[1].at < best[1].at)) best = e;
+    if (best === undefined) return undefined;
+    this.timers.delete(best[0]);
+    return best[1];
+  }
+}
+
+/** A Backend without execution: blocks are headers with a proposer seal; `accept` decides validity. */
+export class MockBackend implements Backend {
+  readonly committed: Block[] = [];
+  accept: (block: Block) => boolean = () => true;
+  private headBlock: { number: bigint; proposer: Uint8Array | undefined; timestampMs: number; hash: Uint8Array };
+
+  constructor(
+    readonly key: Uint8Array,
+    readonly validatorSet: Uint8Array[],
+    readonly common: Common,
+    private readonly clock: FakeClock,
+    genesisMs: number,
+  ) {
+    this.headBlock = { number: 0n, proposer: undefined, timestampMs: genesisMs, hash: new Uint8Array(32) };
+  }
+
+  head() {
+    return this.headBlock;
+  }
+  validators(): Uint8Array[] {
+    return this.validatorSet;
+  }
+  now(): number {
+    return this.clock.nowMs;
+  }
+
+  /** Goes into the proposal's vanity: changing it makes a different block for the same slot. */
+  vanity = 0;
+
+  async buildProposal(height: bigint, _round: number): Promise<Block> {
+    return mockBlock(this.common, this.key, this.validatorSet, height, this.headBlock.hash, BigInt(Math.floor(this.clock.nowMs / 1000)), this.vanity);
+  }
+
+  async verifyProposal(block: Block): Promise<boolean> {
+    return block.header.number === this.headBlock.number + 1n && this.accept(block);
+  }
+
+  async onCommit(block: Block): Promise<void> {
+    this.committed.push(block);
+    this.headBlock = {
+      number: block.header.number,
+      proposer: block.header.coinbase.bytes,
+      timestampMs: Number(block.header.timestamp) * 1000,
+      hash: blockHash(block.header),
+    };
+  }
+}
+
+export function mockBlock(common: Common, key: Uint8Array, validators: Uint8Array[], height: bigint, parentHash: Uint8Array, timestamp: bigint, vanity = 0): Block {
+  const extraData = encodeIbftExtra({ vanity: new Uint8Array([vanity]), validators, proposerSeal: new Uint8Array(0), committedSeals: [] });
+  const block = createBlock(
+    {
+      header: {
+        number: height,
+        parentHash,
+        coinbase: privateToAddress(key),
+        timestamp,
+        extraData,
+        difficulty: height,
+        mixHash: IBFT_MIX_HASH,
+        gasLimit: 30_000_000n,
+        baseFeePerGas: 1_000_000_000n,
+      },
+    },
+    headerOpts(common),
+  );
+  const header = headerWithExtraData(block.header, proposerSealedExtra(block.header, key), common);
+  return blockWithHeader(block, header, common);
+}
+
+export interface NetNode {
+  i: number;
+  key: Uint8Array;
+  address: string;
+  core: IbftCore;
+  backend: Backend;
+  store: SignedStore;
+  up: boolean;
+  /** Every message this node broadcast. */
+  sent: Uint8Array[];
+}
+
+export interface NetOptions {
+  baseTimeoutMs?: number;
+  maxTimeoutMs?: number;
+  /** Default 1 s: consecutive heights are one `advance(1000)` apart. */
+  blockTimeMs?: number;
+  /** A real-chain backend instead of MockBackend. */
+  backend?: (i: number, key: Uint8Array, clock: FakeClock) => Backend;
+  store?: (i: number) => SignedStore;
+}
+
+export const GENESIS_MS = 1_700_000_000_000;
+
+/** N validators' state machines over an in-memory bus, on a fake clock. */
+export class IbftNet {
+  readonly clock = new FakeClock(GENESIS_MS);
+  readonly nodes: NetNode[] = [];
+  readonly common: Common;
+  readonly keys: Uint8Array[];
+  readonly validators: Uint8Array[];
+  /** Whether a message from `from` reaches `to` (default: always). */
+  filter: (from: number, to: number, bytes: Uint8Array) => boolean = () => true;
+  private delivered = 0;
+
+  constructor(
+    n: number,
+    private readonly opts: NetOptions = {},
+  ) {
+    const { genesis, keys } = testGenesis(n);
+    this.common = createChainRules(genesis).commonAt(1n);
+    this.keys = keys;
+    this.validators = keys.map((k) => privateToAddress(k));
+    for (let i = 0; i < n; i++) {
+      const backend = opts.backend?.(i, keys[i]!, this.clock) ?? new MockBackend(keys[i]!, this.validators, this.common, this.clock, GENESIS_MS);
+      const store = opts.store?.(i) ?? new MemorySignedStore();
+      const node: NetNode = { i, key: keys[i]!, address: bytesToHex(this.validators[i]!), backend, store, up: false, sent: [], core: undefined as never };
+      node.core = this.makeCore(node);
+      this.nodes.push(node);
+    }
+  }
+
+  private makeCore(node: NetNode): IbftCore {
+    return new IbftCore({
+      key: node.key,
+      backend: node.backend,
+      store: node.store,
+      common: this.common,
+      blockTimeMs: this.opts.blockTimeMs ?? 1000,
+      baseTimeoutMs: this.opts.baseTimeoutMs ?? 1000,
+      maxTimeoutMs: this.opts.maxTimeoutMs ?? 64_000,
+      timers: this.clock,
+      transport: { broadcast: (bytes) => this.broadcast(node.i, bytes) },
+    });
+  }
+
+  broadcast(from: number, bytes: Uint8Array): void {
+    this.nodes[from]?.sent.push(bytes);
+    for (const to of this.nodes) {
+      if (to.i === from || !to.up || !this.filter(from, to.i, bytes)) continue;
+      this.delivered++;
+      to.core.onMessage(bytes);
+    }
+  }
+
+  /** Deliver `bytes` to one node only (a scripted or byzantine sender). */
+  deliver(to: number, bytes: Uint8Array): void {
+    this.delivered++;
+    this.nodes[to]!.core.onMessage(bytes);
+  }
+
+  start(...which: number[]): void {
+    for (const i of which.length ? which : this.nodes.map((n) => n.i)) {
+      const node = this.nodes[i]!;
+      node.up = true;
+      node.core.start();
+    }
+  }
+
+  async crash(i: number): Promise<void> {
+    const node = this.nodes[i]!;
+    node.up = false;
+    await node.core.stop();
+  }
+
+  /** A new state machine for node `i` over the same backend and sign journal (a process restart). */
+  restart(i: number): void {
+    const node = this.nodes[i]!;
+    node.core = this.makeCore(node);
+    node.up = true;
+    node.core.start();
+  }
+
+  /** Run until no node has work left. */
+  async settle(): Promise<void> {
+    for (;;) {
+      const before = this.delivered;
+      const tails = this.nodes.map((n) => n.core.idle());
+      await Promise.all(tails);
+      await new Promise((r) => setImmediate(r));
+      if (this.delivered === before && this.nodes.every((n, k) => n.core.idle() === tails[k])) return;
+    }
+  }
+
+  /** Move the clock forward by `ms`, firing timers in order and letting every node react to each. */
+  async advance(ms: number): Promise<void> {
+    const target = this.clock.nowMs + ms;
+    await this.settle();
+    for (;;) {
+      const t = this.clock.takeDue(target);
+      if (t === undefined) break;
+      this.clock.nowMs = Math.max(this.clock.nowMs, t.at);
+      t.fn();
+      await this.settle();
+    }
+    this.clock.nowMs = target;
+  }
+
+  committed(i: number): Block[] {
+    return (this.nodes[i]!.backend as MockBackend).committed;
+  }
+
+  /** Decoded messages node `i` sent. */
+  sentBy(i: number) {
+    return this.nodes[i]!.sent.map((b) => openMessage(b).body);
+  }
+}
+
+export function hashHex(block: Block): string {
+  return bytesToHex(blockHash(block.header));
+}
+
+export type { SignedState };

@@ -1,0 +1,78 @@
+import { rmSync } from 'node:fs';
+import { createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
+import { bytesToHex, createAddressFromString } from '@ethereumjs/util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createBlock, type Block } from '@ethereumjs/block';
+import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
+import { proposerSealedExtra } from '../../../src/consensus/ibft/seal.js';
+import { verifyIbftProposal } from '../../../src/consensus/ibft/verify.js';
+import type { Chain } from '../../../src/chain/chain.js';
+import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js';
+import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
+import { addressOf, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { IbftNet } from '../../helpers/ibft-net.js';
+
+const SENDER = testKey(20);
+const TO = '0x000000000000000000000000000000000000beef';
+
+describe('IBFT core over real chains', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanup) await c();
+  });
+
+  it('4 validators commit executed blocks that a fresh chain imports through Chain.importBlock', async () => {
+    const { genesis } = testGenesis(4, [addressOf(SENDER)]);
+    const chains: Chain[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await openTestChain(genesis);
+      cleanup.push(async () => {
+        await c.close();
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+      chains.push(c.chain);
+    }
+    let pending: TypedTransaction[] = [createLegacyTx({ nonce: 0n, to: TO, value: 1234n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.common }).sign(SENDER)];
+    const net = new IbftNet(4, {
+      blockTimeMs: 2000,
+      backend: (i, key, clock) => new ChainBackend(chains[i]!, key, () => clock.nowMs, () => pending),
+    });
+    for (const c of chains) c.on('head', () => (pending = []));
+    net.start();
+    await net.advance(2000);
+    await net.advance(2000);
+    const heads = chains.slice(0, 4).map((c) => [c.head.number, bytesToHex(c.head.hash)]);
+    expect(new Set(heads.map((h) => h[1])).size).toBe(1);
+    expect(heads[0]![0]).toBe(2n);
+
+    const blocks: Block[] = [];
+    for (let n = 1n; n <= 2n; n++) blocks.push((await chains[0]!.blockByNumber(n))!);
+    expect(blocks[0]!.transactions.length).toBe(1);
+    expect(decodeIbftExtra(blocks[0]!.header.extraData).committedSeals.length).toBeGreaterThanOrEqual(3);
+    const fresh = chains[4]!;
+    for (const b of blocks) expect(await fresh.importBlock(b)).toBe('imported');
+    expect(bytesToHex(fresh.head.hash)).toBe(bytesToHex(blockHash(blocks[1]!.header)));
+    const state = await fresh.stateAt(fresh.head.header);
+    expect((await state.getAccount(createAddressFromString(TO)))?.balance).toBe(1234n);
+  });
+
+  it('a proposal that does not execute to its header is not prepared', async () => {
+    const { genesis } = testGenesis(4);
+    const c = await openTestChain(genesis);
+    cleanup.push(async () => {
+      await c.close();
+      rmSync(c.dir, { recursive: true, force: true });
+    });
+    const backend = new ChainBackend(c.chain, testKey(0), () => 1_700_000_001_000);
+    const good = await backend.buildProposal(1n, 0);
+    expect(await backend.verifyProposal(good)).toBe(true);
+    // a wrong state root, properly proposer-sealed: only execution can tell
+    const common = c.chain.common;
+    const wrong = createBlock({ header: { ...good.header.toJSON(), stateRoot: new Uint8Array(32).fill(1) } }, headerOpts(common));
+    const bad = blockWithHeader(wrong, headerWithExtraData(wrong.header, proposerSealedExtra(wrong.header, testKey(0)), common), common);
+    expect(() => verifyIbftProposal(bad.header, c.chain.head.header, 1_700_000_001n)).not.toThrow();
+    expect(await backend.verifyProposal(bad)).toBe(false);
+    expect(c.chain.head.number).toBe(0n); // checking commits nothing
+  });
+});
