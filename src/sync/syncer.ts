@@ -1,0 +1,178 @@
+import type { Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import type { PeerId } from '@libp2p/interface';
+import type { ImportOutcome } from '../chain/chain.js';
+import { BlockVerificationError } from '../consensus/errors.js';
+import type { Host } from '../p2p/host.js';
+import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
+import type { ReadyPeer } from '../p2p/peers.js';
+import { RequestTimeoutError } from '../p2p/streams.js';
+import type { Logger } from '../util/log.js';
+import { BLOCKS_TIMEOUT_MS, fetchBlocks } from './block-protocol.js';
+import type { SyncProgress } from './sync-state.js';
+
+/** A peer that stalled is not asked again for this long (unless no other peer is ahead). */
+const STALL_MS = 30_000;
+
+/** What the syncer writes to: the chain's one import pipeline. */
+export interface SyncTarget {
+  readonly common: Common;
+  readonly genesisHash: Uint8Array;
+  readonly head: { number: bigint };
+  importBlock(block: Block): Promise<ImportOutcome>;
+}
+
+/** The peers the syncer reads: the PeerManager. */
+export interface SyncPeers {
+  peers(): ReadyPeer[];
+  lowerHead(peer: PeerId, number: bigint): void;
+  punish(peer: PeerId, reason: string): void;
+  on(event: 'head', listener: (p: ReadyPeer) => void): unknown;
+  off(event: 'head', listener: (p: ReadyPeer) => void): unknown;
+}
+
+export interface SyncerOptions {
+  batch?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * Catches the chain up with its peers: while a ready peer claims a higher head, ask the best one for
+ * the next batch of blocks after the local head and hand each to Chain.importBlock (full
+ * verification; a block that fails is not written). A peer that sends an invalid or malformed block
+ * is banned; one that times out is set aside for a while and another is asked. It always starts from
+ * the local head, so it resumes after a restart or a crash by itself.
+ */
+export class Syncer {
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private readonly stalled = new Map<string, number>();
+  private starting?: bigint;
+  private readonly batch: number;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly host: Host,
+    private readonly chain: SyncTarget,
+    private readonly peerSet: SyncPeers,
+    private readonly log: Logger,
+    opts: SyncerOptions = {},
+  ) {
+    this.batch = Math.min(opts.batch ?? MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_PER_REQUEST);
+    this.timeoutMs = opts.timeoutMs ?? BLOCKS_TIMEOUT_MS;
+  }
+
+  private readonly onHead = () => this.kick();
+
+  private timer?: NodeJS.Timeout;
+
+  start(): void {
+    this.peerSet.on('head', this.onHead);
+    // Peers set aside for stalling become eligible again; an error may have ended a run.
+    this.timer = setInterval(() => this.kick(), 5_000);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.peerSet.off('head', this.onHead);
+    await this.running;
+  }
+
+  /** Look for work now (a peer told of a higher head). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop()
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'sync stopped by an error; retrying shortly'))
+      .finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Highest head a peer claims, and where this catch-up began, while behind; false otherwise. */
+  progress(): SyncProgress | false {
+    const current = this.chain.head.number;
+    let highest = current;
+    for (const p of this.peerSet.peers()) if (p.head > highest) highest = p.head;
+    if (highest <= current) return false;
+    return { startingBlock: this.starting ?? current, currentBlock: current, highestBlock: highest };
+  }
+
+  /** Resolves when the loop is idle (tests). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private pickPeer(): ReadyPeer | undefined {
+    const local = this.chain.head.number;
+    const now = Date.now();
+    const ahead = this.peerSet.peers().filter((p) => p.head > local);
+    const fresh = ahead.filter((p) => (this.stalled.get(p.id.toString()) ?? 0) <= now);
+    const pool = fresh.length > 0 ? fresh : [];
+    pool.sort((a, b) => (b.head > a.head ? 1 : b.head < a.head ? -1 : 0));
+    return pool[0];
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const peer = this.pickPeer();
+      if (!peer) {
+        if (this.progress() === false) this.starting = undefined;
+        return;
+      }
+      const local = this.chain.head.number;
+      this.starting ??= local;
+      const count = Number(peer.head - local < BigInt(this.batch) ? peer.head - local : BigInt(this.batch));
+      let blocks: Block[];
+      try {
+        blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.common, local + 1n, count, this.timeoutMs);
+      } catch (err) {
+        if (this.stopped) return;
+        if (err instanceof MessageError) this.peerSet.punish(peer.id, err.message);
+        else this.setAside(peer, err as Error);
+        continue;
+      }
+      if (blocks.length === 0) {
+        // It does not have them (yet): forget its claim until it announces again.
+        this.peerSet.lowerHead(peer.id, local);
+        continue;
+      }
+      await this.importAll(peer, blocks);
+    }
+  }
+
+  private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<void> {
+    for (const block of blocks) {
+      if (this.stopped) return;
+      try {
+        await this.chain.importBlock(block);
+      } catch (err) {
+        if (err instanceof BlockVerificationError) {
+          this.peerSet.punish(peer.id, `sent an invalid block: ${err.message}`);
+          return;
+        }
+        if (this.stopped) return;
+        throw err;
+      }
+    }
+    const head = this.chain.head.number;
+    if (blocks.length > 1 || peer.head - head > 1n) this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
+  }
+
+  private setAside(peer: ReadyPeer, err: Error): void {
+    this.stalled.set(peer.id.toString(), Date.now() + STALL_MS);
+    const what = err instanceof RequestTimeoutError ? 'peer stalled' : 'block request failed';
+    this.log.info({ peer: peer.id.toString(), err: err.message }, `${what}; asking another peer`);
+  }
+}
