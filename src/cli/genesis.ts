@@ -6,6 +6,7 @@ import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/g
 import { privateKeyToAddress } from '../keys/address.js';
 import { loadValidatorKey } from '../keys/keyfile.js';
 import { UserError } from '../util/errors.js';
+import { parsePeerAddress } from '../p2p/peers.js';
 import { collect, parseBigIntArg } from './options.js';
 
 /** Polygon SDK's default premine balance when `--premine` names no amount: 1000 ETH. */
@@ -21,6 +22,7 @@ export function genesisCommand(): Command {
     .option('--ibft-validators-prefix-path <prefix>', 'use the validator key of every data dir whose path starts with this prefix')
     .option('--chain-id <id>', 'chain ID', parseChainId, 100)
     .option('--premine <address[:wei]>', 'premine an account (repeat; default 1000 ETH)', collect, [])
+    .option('--bootnode <multiaddr>', 'a bootnode, /ip4/…/tcp/…/p2p/<node ID> (repeat); written to "bootnodes"', collect, [])
     .option('--block-gas-limit <gas>', `block gas limit (default: ${DEFAULT_GAS_LIMIT})`, parseBigIntArg)
     .action((opts: GenesisOptions) => {
       const path = writeGenesis(opts);
@@ -36,6 +38,7 @@ interface GenesisOptions {
   ibftValidatorsPrefixPath?: string;
   chainId: number;
   premine: string[];
+  bootnode?: string[];
   blockGasLimit?: bigint;
 }
 
@@ -58,6 +61,8 @@ export function writeGenesis(opts: GenesisOptions): string {
     baseFee: DEFAULT_BASE_FEE,
     timestamp: BigInt(Math.floor(Date.now() / 1000)),
   });
+  for (const b of opts.bootnode ?? []) parsePeerAddress(b, '--bootnode');
+  genesis.bootnodes = [...new Set(opts.bootnode ?? [])];
   writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
   return path;
 }

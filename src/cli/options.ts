@@ -21,6 +21,12 @@ export function parsePositiveNumber(value: string): number {
   return n;
 }
 
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
+  return n;
+}
+
 export function parseBigIntArg(value: string): bigint {
   if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a non-negative integer`);
   return BigInt(value);

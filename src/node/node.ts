@@ -11,6 +11,7 @@ import { OperatorServer } from '../rpc/grpc/server.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
 import { ethMethods } from '../rpc/jsonrpc/methods.js';
 import { TxPool } from '../txpool/txpool.js';
+import { Network } from './network.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
@@ -20,6 +21,13 @@ import { secp256k1Backend } from '../util/native-secp256k1.js';
 export interface HostPort {
   host: string;
   port: number;
+}
+
+export interface P2POptions {
+  listen: HostPort;
+  /** Peers to dial and keep (the genesis file's and --bootnode's); this node's own address is skipped. */
+  bootnodes: string[];
+  maxPeers: number;
 }
 
 export interface NodeOptions {
@@ -40,6 +48,8 @@ export interface NodeOptions {
   rpcEvmTimeoutMs?: number;
   /** Free space below which the node stops writing (pauses sealing, refuses transactions); 0: never. */
   minFreeDiskBytes?: number;
+  /** libp2p networking; undefined: none (the node neither listens nor dials). */
+  p2p?: P2POptions;
   logger: Logger;
 }
 
@@ -56,6 +66,7 @@ export class BasaltNode {
   private diskGuard?: DiskSpaceGuard;
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
+  network?: Network;
   jsonRpcAddress?: HostPort;
   grpcPort?: number;
 
@@ -91,10 +102,23 @@ export class BasaltNode {
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
       );
+      if (opts.p2p) {
+        node.network = await Network.start({
+          key: keys.libp2pKey,
+          host: opts.p2p.listen.host,
+          port: opts.p2p.listen.port,
+          bootnodes: opts.p2p.bootnodes,
+          maxPeers: opts.p2p.maxPeers,
+          chain,
+          txpool: node.txpool,
+          logger: log,
+        });
+      }
       if (opts.jsonrpc) {
         const methods = ethMethods({
           chain,
           txpool: node.txpool,
+          ...(node.network ? { network: node.network } : {}),
           allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
           ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
@@ -183,6 +207,10 @@ export class BasaltNode {
     if (this.sealer) {
       log.info('stopping sealer');
       await this.sealer.stop();
+    }
+    if (this.network) {
+      log.info('stopping networking');
+      await this.network.stop();
     }
     if (this.jsonRpc) {
       log.info('closing JSON-RPC server');

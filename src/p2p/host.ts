@@ -7,6 +7,8 @@ import { tcp } from '@libp2p/tcp';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import type { PeerId, PubSub } from '@libp2p/interface';
 import { createLibp2p, type Libp2p } from 'libp2p';
+import { isIP } from 'node:net';
+import { UserError } from '../util/errors.js';
 import { MAX_GOSSIP_BYTES } from './messages.js';
 
 export type Host = Libp2p<{ pubsub: PubSub; identify: unknown }>;
@@ -23,11 +25,15 @@ export interface HostOptions {
 
 /** A libp2p host: TCP, noise, yamux, identify and gossipsub, identified by the node's libp2p key. */
 export async function createHost(opts: HostOptions): Promise<Host> {
+  const family = isIP(opts.host);
+  if (family === 0) throw new UserError(`--libp2p host "${opts.host}" is not an IP address`);
   const denied = async (peer: PeerId) => opts.isBanned(peer);
-  const node = await createLibp2p({
+  let node;
+  try {
+    node = await createLibp2p({
     // Two copies of @libp2p/interface's key types are installed; the key is the same object either way.
     privateKey: privateKeyFromRaw(opts.key) as unknown as NonNullable<Parameters<typeof createLibp2p>[0]>['privateKey'],
-    addresses: { listen: [`/ip4/${opts.host}/tcp/${opts.port}`] },
+    addresses: { listen: [`/ip${family}/${opts.host}/tcp/${opts.port}`] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -44,5 +50,12 @@ export async function createHost(opts: HostOptions): Promise<Host> {
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, maxInboundDataLength: MAX_GOSSIP_BYTES + 1024 }),
     },
   });
+  } catch (err) {
+    const msg = (err as Error).message ?? '';
+    const where = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+    if (/EADDRINUSE/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: address in use (another node?); choose another --libp2p port`, { code: 'UNAVAILABLE' });
+    if (/EADDRNOTAVAIL|EACCES/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: ${/EACCES/.test(msg) ? 'permission denied' : 'address not available'}`, { code: 'UNAVAILABLE' });
+    throw err;
+  }
   return node as unknown as Host;
 }
