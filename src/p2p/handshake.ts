@@ -1,7 +1,7 @@
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Host } from './host.js';
-import { MAX_STATUS_BYTES, MessageError, decodeStatus, encodeStatus, type ChainStatus } from './messages.js';
+import { MAX_STATUS_BYTES, decodeStatus, encodeStatus, type ChainStatus } from './messages.js';
 import { request, serve } from './streams.js';
 
 /** The handshake: each side sends its chain ID, genesis hash and head; the other answers with its own. */
@@ -26,9 +26,10 @@ export async function serveStatus(host: Host, ours: () => ChainStatus, onStatus:
     STATUS_PROTOCOL,
     async (req, peer) => {
       const theirs = decodeStatus(req);
-      const reply = encodeStatus(ours());
-      setImmediate(() => onStatus(peer, theirs)); // after the answer is on its way
-      return [reply];
+      return (function* () {
+        yield encodeStatus(ours());
+        onStatus(peer, theirs); // once the answer is written: a refused peer still learns why
+      })();
     },
     { maxRequestBytes: MAX_STATUS_BYTES, timeoutMs: HANDSHAKE_TIMEOUT_MS, maxConcurrent: 2, onBadPeer },
   );
@@ -42,6 +43,6 @@ export async function requestStatus(host: Host, peer: PeerId, ours: ChainStatus)
     maxMessages: 1,
     maxTotalBytes: MAX_STATUS_BYTES,
   });
-  if (reply === undefined) throw new MessageError('handshake: no status in the answer');
+  if (reply === undefined) throw new Error('handshake: the peer closed the stream without its status');
   return decodeStatus(reply);
 }

@@ -114,6 +114,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       const theirs = await requestStatus(this.host, peer, this.local());
       this.onStatus(peer, theirs, 'outbound');
     } catch (err) {
+      if (this.bans.isBanned(peer)) return; // refused already (its own handshake showed another chain)
       if (err instanceof MessageError) this.punish(peer, err.message);
       else if (!this.stopped) {
         this.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'handshake failed; disconnecting');
@@ -170,6 +171,11 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
     this.log[first ? 'warn' : 'debug']({ peer: id, reason }, 'peer refused: disconnected and banned for a while');
     void this.host.hangUp(peer).catch(() => undefined);
+  }
+
+  /** Why and until when `peer` is banned, if it is. */
+  banned(peer: PeerId | string) {
+    return this.bans.get(peer);
   }
 
   isReady(peer: PeerId | string): boolean {

@@ -2,6 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
 import { openTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
+import { randomBytes } from 'node:crypto';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { libp2pPeerId } from '../../../src/keys/node-id.js';
+import { createHost } from '../../../src/p2p/host.js';
+import { SENDER } from '../archive/archive-fixture.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -31,4 +36,41 @@ describe('block sync between two hosts', () => {
     await until(() => dst.chain.head.number === 151n, 'follow block 151');
     expect(b.net.syncing()).toBe(false);
   }, 60_000);
+});
+
+describe('identity', () => {
+  it("the libp2p peer ID of the node's key is the node ID `secrets init` prints", async () => {
+    for (let i = 0; i < 3; i++) {
+      const key = randomBytes(32);
+      const host = await createHost({ key, host: '127.0.0.1', port: 0, maxPeers: 1, isBanned: () => false });
+      try {
+        expect(host.peerId.toString()).toBe(libp2pPeerId(key));
+        expect(host.getMultiaddrs()[0]!.toString()).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${libp2pPeerId(key)}$`));
+      } finally {
+        await host.stop();
+      }
+    }
+  });
+});
+
+describe('transaction gossip', () => {
+  it("a transaction added to one node's pool reaches its peer's pool once", async () => {
+    const src = await chainWithBlocks(1);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const a = await node(src.chain);
+    const b = await node(dst.chain, [a.addr]);
+    await until(() => dst.chain.head.number === 1n, 'sync');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+    const nonce = 0n; // block 1 of chainWithBlocks has no transactions
+    const tx = createFeeMarket1559Tx({ nonce, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(SENDER);
+    let added = 0;
+    b.txpool.onAdded(() => added++);
+    await a.txpool.add(tx);
+    await until(() => b.txpool.has(tx.hash()), 'tx gossiped');
+    await expect(b.txpool.add(tx)).rejects.toThrow('already known');
+    expect(added).toBe(1);
+    expect(a.txpool.size).toBe(1);
+  }, 30_000);
 });
