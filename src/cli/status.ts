@@ -4,7 +4,7 @@ import { parseHostPortString } from './options.js';
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description("show a running node's chain and head (over gRPC)")
+    .description("show a running node's chain, head, peers and sync state (over gRPC)")
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--json', 'print JSON', false)
     .action(async (opts: { grpcAddress: string; json: boolean }) => {
@@ -24,6 +24,10 @@ export function statusCommand(): Command {
           clientVersion: node.clientVersion,
           writable: node.writable,
           ...(node.notWritableReason ? { notWritableReason: node.notWritableReason } : {}),
+          networking: node.network !== undefined,
+          ...(node.network
+            ? { peers: node.network.peers, syncing: node.network.syncing, highestBlock: Number(node.network.highestBlock), listenAddresses: node.network.listenAddresses }
+            : {}),
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
         return;
@@ -39,6 +43,13 @@ export function statusCommand(): Command {
         ['Sealing', node.sealing ? 'yes' : 'no'],
         ['Storage', node.writable ? 'writable' : `NOT WRITABLE: ${node.notWritableReason ?? 'unknown reason'}`],
         ['Client', node.clientVersion],
+        ['Peers', node.network ? String(node.network.peers) : 'networking off'],
+        ...(node.network
+          ? ([
+              ['Sync', node.network.syncing ? `syncing: #${s.head.number} of #${node.network.highestBlock}` : 'in sync'],
+              ['Listening', node.network.listenAddresses.join(' ')],
+            ] as [string, string][])
+          : []),
       ];
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n');
     });

@@ -129,7 +129,7 @@ export class BasaltNode {
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
       }
       if (opts.grpcAddress) {
-        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log);
+        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, node.network);
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (onDisk === undefined) {
@@ -161,6 +161,17 @@ export class BasaltNode {
       clientVersion: CLIENT_VERSION,
       writable: this.notWritable === undefined,
       ...(this.notWritable !== undefined ? { notWritableReason: this.notWritable } : {}),
+      ...(this.network ? { network: this.networkStatus(this.network) } : {}),
+    };
+  }
+
+  private networkStatus(net: Network) {
+    const sync = net.syncing();
+    return {
+      peers: net.peerCount(),
+      syncing: sync !== false,
+      highestBlock: sync === false ? this.chain.head.number : sync.highestBlock,
+      listenAddresses: net.addresses(),
     };
   }
 

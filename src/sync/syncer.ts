@@ -100,12 +100,15 @@ export class Syncer {
     });
   }
 
-  /** Highest head a peer claims, and where this catch-up began, while behind; false otherwise. */
+  /**
+   * Highest head a peer claims, and where this catch-up began, while behind by more than one block;
+   * false otherwise (a follower fetching the block just announced is following, not syncing).
+   */
   progress(): SyncProgress | false {
     const current = this.chain.head.number;
     let highest = current;
     for (const p of this.peerSet.peers()) if (p.head > highest) highest = p.head;
-    if (highest <= current) return false;
+    if (highest <= current + 1n) return false;
     return { startingBlock: this.starting ?? current, currentBlock: current, highestBlock: highest };
   }
 

@@ -78,6 +78,27 @@ describe('a network of nodes on loopback', () => {
     await until(async () => (await rpc<{ blockNumber: string } | null>(u1, 'eth_getTransactionReceipt', [txHash])) !== null, 'tx mined and synced back');
     expect(await rpc(vUrl, 'eth_getTransactionReceipt', [txHash])).not.toBeNull();
 
+    // The operator's view: status and peers over gRPC; peers add connects two full nodes directly.
+    const st = runCli(['status', '--grpc-address', await full1.grpcAddress(), '--json']);
+    expect(st.code, st.stderr).toBe(0);
+    const s1 = JSON.parse(st.stdout) as { networking: boolean; peers: number; syncing: boolean; listenAddresses: string[] };
+    expect(s1).toMatchObject({ networking: true, syncing: false });
+    expect(s1.peers).toBeGreaterThanOrEqual(1);
+    expect(s1.listenAddresses).toEqual([await full1.p2pAddress()]);
+    const vPeers = runCli(['peers', 'list', '--grpc-address', await validator.grpcAddress(), '--json']);
+    expect(vPeers.code, vPeers.stderr).toBe(0);
+    const ids = (JSON.parse(vPeers.stdout) as { id: string }[]).map((p) => p.id);
+    const idOf = (addr: string) => addr.split('/p2p/')[1]!;
+    expect(ids).toEqual(expect.arrayContaining([idOf(await full1.p2pAddress()), idOf(await full2.p2pAddress())]));
+    const added = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', await full1.p2pAddress()]);
+    expect(added.code, added.stderr).toBe(0);
+    const f2Peers = JSON.parse(runCli(['peers', 'list', '--grpc-address', await full2.grpcAddress(), '--json']).stdout) as { id: string }[];
+    await until(async () => (JSON.parse(runCli(['peers', 'list', '--grpc-address', await full2.grpcAddress(), '--json']).stdout) as { id: string }[]).some((p) => p.id === idOf(s1.listenAddresses[0]!)), 'full2 peers with full1');
+    expect(f2Peers.length).toBeGreaterThanOrEqual(1);
+    const bad = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', '/ip4/127.0.0.1/tcp/1']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^error: peer address "\/ip4\/127.0.0.1\/tcp\/1" does not name its peer/);
+
     // full2 stops (SIGINT), the chain moves on, it catches up on restart; then the same after kill -9.
     expect((await full2.stop('SIGINT')).code).toBe(0);
     await validator.waitForBlock((await head(vUrl)) + 4);

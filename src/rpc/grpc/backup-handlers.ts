@@ -19,7 +19,9 @@ const PROGRESS_EVERY_MS = 250;
  * the producer at its next write; a cancelled call fails that write and the producer releases its
  * LevelDB snapshots.
  */
-export function operatorHandlers(service: BackupService, log: Logger): OperatorHandlers {
+export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Import' | 'Snapshot'>;
+
+export function operatorHandlers(service: BackupService, log: Logger): BackupHandlers {
   return {
     Status: (_call, cb) => {
       service.status().then(

@@ -2,16 +2,19 @@ import * as grpc from '@grpc/grpc-js';
 import type { BackupService } from '../../backup/types.js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
+import type { PeersService } from '../../p2p/peers-service.js';
 import { operatorHandlers } from './backup-handlers.js';
+import { peersHandlers } from './peers-handlers.js';
 import { operatorService } from './proto.js';
 
-/** The gRPC operator API: the Operator service over the node's backup service. */
+/** The gRPC operator API: the Operator service over the node's backup service and its peers. */
 export class OperatorServer {
   private readonly server = new grpc.Server();
   private boundPort = 0;
 
-  constructor(service: BackupService, private readonly log: Logger) {
-    this.server.addService(operatorService().service, operatorHandlers(service, log));
+  /** `peers` undefined: a node without networking (the peers RPCs fail with FAILED_PRECONDITION). */
+  constructor(service: BackupService, private readonly log: Logger, peers?: PeersService) {
+    this.server.addService(operatorService().service, { ...operatorHandlers(service, log), ...peersHandlers(peers) });
   }
 
   async listen(address: string): Promise<number> {
