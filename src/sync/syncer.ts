@@ -160,6 +160,7 @@ export class Syncer {
       if (this.stopped) return;
       try {
         await this.chain.importBlock(block);
+        this.log.debug({ number: Number(block.header.number) }, 'imported block');
       } catch (err) {
         if (err instanceof BlockVerificationError) {
           this.peerSet.punish(peer.id, `sent an invalid block: ${err.message}`);
