@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { libp2pPeerId } from '../../../src/keys/node-id.js';
 import { createHost } from '../../../src/p2p/host.js';
-import { SENDER } from '../archive/archive-fixture.js';
+import { SENDER, chunked, exportBytes } from '../archive/archive-fixture.js';
+import { importArchive } from '../../../src/backup/import.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -36,6 +37,21 @@ describe('block sync between two hosts', () => {
     await until(() => dst.chain.head.number === 151n, 'follow block 151');
     expect(b.net.syncing()).toBe(false);
   }, 60_000);
+});
+
+describe('after an archive import', () => {
+  it('a node that imported part of the chain from an archive syncs the rest from a peer', async () => {
+    const src = await chainWithBlocks(40);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const summary = await importArchive(dst.chain, chunked(await exportBytes(src.chain, { end: 25n })));
+    expect(summary.imported).toBe(25n);
+    const a = await node(src.chain);
+    await node(dst.chain, [a.addr]);
+    await until(() => dst.chain.head.number === 40n, 'synced the rest');
+    expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
 });
 
 describe('identity', () => {
