@@ -5,7 +5,7 @@ import { createTxFromRLP } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
 import { BanList } from '../p2p/bans.js';
-import { Gossip } from '../p2p/gossip.js';
+import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
 import { createHost, type Host } from '../p2p/host.js';
 import { MessageError, type ChainStatus } from '../p2p/messages.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
@@ -33,6 +33,8 @@ export interface NetworkOptions {
 
 /** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
 const MAX_RECENT_GOSSIP = 4096;
+/** Gossiped transactions being validated at once; more are dropped (not relayed) until the pool catches up. */
+const MAX_TXS_IN_FLIGHT = 256;
 
 /**
  * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
@@ -43,6 +45,7 @@ export class Network implements NetworkView, PeersService {
   private readonly recentGossip = new Set<string>();
   private unsubscribeTx?: () => void;
   private listeningState = false;
+  private txsInFlight = 0;
 
   private constructor(
     readonly host: Host,
@@ -63,7 +66,7 @@ export class Network implements NetworkView, PeersService {
       const gossip = new Gossip(host, chain.genesisHash, {
         isReady: (p) => peers.isReady(p),
         onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
-        onTx: (p, raw) => void net.receiveTx(p, raw),
+        onTx: (p, raw) => net.receiveTx(p, raw),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
       const syncer = new Syncer(host, chain, peers, log, opts.sync);
@@ -121,24 +124,30 @@ export class Network implements NetworkView, PeersService {
     if (tx) this.gossip.publishTx(tx.serialize());
   }
 
-  private async receiveTx(peer: PeerId, raw: Uint8Array): Promise<void> {
+  private async receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
     let tx;
     try {
       tx = createTxFromRLP(raw, { common: this.opts.chain.common });
     } catch (err) {
-      this.peerManager.punish(peer, new MessageError(`gossiped transaction cannot be decoded: ${(err as Error).message.split('\n')[0]}`).message);
-      return;
+      throw new MessageError(`gossiped transaction cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
     }
     const key = bytesToHex(tx.hash());
+    if (this.opts.txpool.has(tx.hash())) return 'ignore';
+    if (this.txsInFlight >= MAX_TXS_IN_FLIGHT) return 'ignore'; // flooded: let the pool catch up
     this.recentGossip.add(key);
     if (this.recentGossip.size > MAX_RECENT_GOSSIP) this.recentGossip.delete(this.recentGossip.values().next().value!);
+    this.txsInFlight++;
     try {
       await this.opts.txpool.add(tx);
+      return 'accept';
     } catch (err) {
       this.recentGossip.delete(key);
       if (!(err instanceof TxPoolError)) throw err;
       // 'already known', or not valid for this node's pool right now (nonce, funds): not the peer's fault.
-      this.opts.logger.debug({ tx: key, err: err.message }, 'gossiped transaction not added');
+      this.opts.logger.debug({ tx: key, peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
+      return 'ignore';
+    } finally {
+      this.txsInFlight--;
     }
   }
 

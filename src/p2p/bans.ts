@@ -19,14 +19,15 @@ export class BanList {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Ban `peer`; returns true when it was not banned already. */
+  /** Ban `peer` (or extend its ban); returns true when it was not banned already. */
   ban(peer: PeerId | string, reason: string, ms = DEFAULT_BAN_MS): boolean {
     const id = peer.toString();
-    const fresh = !this.isBanned(id);
+    const current = this.get(id);
     this.bans.delete(id);
-    this.bans.set(id, { reason, until: this.now() + ms });
+    // A banned peer's later offences (its streams failing as it is hung up on) extend the ban but keep the first reason.
+    this.bans.set(id, { reason: current?.reason ?? reason, until: this.now() + ms });
     while (this.bans.size > MAX_BANS) this.bans.delete(this.bans.keys().next().value!);
-    return fresh;
+    return current === undefined;
   }
 
   get(peer: PeerId | string): Ban | undefined {

@@ -9,15 +9,29 @@ export function gossipTopics(genesisHash: Uint8Array): { blocks: string; txs: st
   return { blocks: `/basalt/${g}/blocks/1`, txs: `/basalt/${g}/txs/1` };
 }
 
+/** What became of a gossip message: forwarded (accept), dropped (ignore), or dropped with a penalty (reject). */
+export type GossipVerdict = 'accept' | 'ignore' | 'reject';
+
 export interface GossipHandlers {
   /** Only messages relayed by peers that passed the handshake are handled. */
   isReady(peer: PeerId): boolean;
   onHead(peer: PeerId, head: HeadAnnouncement): void;
-  onTx(peer: PeerId, raw: Uint8Array): void;
+  /** 'accept' when the pool took it; 'ignore' when it refused it (already known, nonce, funds). */
+  onTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict>;
   onBadPeer(peer: PeerId, reason: string): void;
 }
 
-/** Head announcements and transactions over gossipsub. */
+interface GossipMessageEvent {
+  propagationSource: PeerId;
+  msgId: string;
+  msg: { topic: string; data: Uint8Array };
+}
+
+/**
+ * Head announcements and transactions over gossipsub, with validation before forwarding
+ * (`asyncValidation`): a node relays only what it checked, so the peer a bad message came from is
+ * the one that made it, and is banned.
+ */
 export class Gossip {
   private readonly topics: { blocks: string; txs: string };
 
@@ -41,18 +55,30 @@ export class Gossip {
     pubsub.removeEventListener('gossipsub:message' as 'message', this.onMessage as unknown as (e: Event) => void);
   }
 
-  private readonly onMessage = (e: CustomEvent<{ propagationSource: PeerId; msg: { topic: string; data: Uint8Array } }>): void => {
-    const { propagationSource: peer, msg } = e.detail;
-    if (!this.handlers.isReady(peer)) return;
+  private readonly onMessage = (e: CustomEvent<GossipMessageEvent>): void => {
+    const { propagationSource: peer, msgId } = e.detail;
+    void this.verdict(e.detail).then((v) => {
+      const pubsub = this.host.services.pubsub as unknown as { reportMessageValidationResult?(id: string, from: string, v: string): void };
+      pubsub.reportMessageValidationResult?.(msgId, peer.toString(), v);
+    });
+  };
+
+  private async verdict({ propagationSource: peer, msg }: GossipMessageEvent): Promise<GossipVerdict> {
+    if (!this.handlers.isReady(peer)) return 'ignore';
     try {
       if (msg.data.length > MAX_GOSSIP_BYTES) throw new MessageError(`gossip message of ${msg.data.length} bytes, more than ${MAX_GOSSIP_BYTES}`);
-      if (msg.topic === this.topics.blocks) this.handlers.onHead(peer, decodeAnnouncement(msg.data));
-      else if (msg.topic === this.topics.txs) this.handlers.onTx(peer, msg.data);
+      if (msg.topic === this.topics.blocks) {
+        this.handlers.onHead(peer, decodeAnnouncement(msg.data));
+        return 'accept';
+      }
+      if (msg.topic === this.topics.txs) return await this.handlers.onTx(peer, msg.data);
+      return 'ignore';
     } catch (err) {
-      if (err instanceof MessageError) this.handlers.onBadPeer(peer, err.message);
-      else throw err;
+      if (!(err instanceof MessageError)) return 'ignore';
+      this.handlers.onBadPeer(peer, err.message);
+      return 'reject';
     }
-  };
+  }
 
   announceHead(head: HeadAnnouncement): void {
     this.publish(this.topics.blocks, encodeAnnouncement(head));

@@ -47,7 +47,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     },
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, maxInboundDataLength: MAX_GOSSIP_BYTES + 1024 }),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, asyncValidation: true, maxInboundDataLength: MAX_GOSSIP_BYTES + 1024 }),
     },
   });
   } catch (err) {

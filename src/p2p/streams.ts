@@ -89,7 +89,7 @@ export async function serve(
         try {
           const it = lp.decode(stream.source, { maxDataLength: opts.maxRequestBytes })[Symbol.asyncIterator]();
           const first = await it.next();
-          if (first.done) throw new MessageError(`${protocol}: stream closed without a request`);
+          if (first.done) throw new Error(`${protocol}: stream closed without a request`); // a cancelled request: not malice
           const responses = await handler(first.value.subarray(), peer);
           await stream.sink(lp.encode(responses));
         } catch (err) {

@@ -175,12 +175,33 @@ describe('bad peers during sync', () => {
   }, 30_000);
 });
 
+describe('gossip', () => {
+  it('a peer gossiping an undecodable transaction is banned, and honest nodes do not relay it', async () => {
+    const src = await chainWithBlocks(1);
+    cleanup.push(() => src.close());
+    const chains = [await openTestChain(src.genesis), await openTestChain(src.genesis)];
+    for (const c of chains) cleanup.push(() => c.close());
+    const a = await node(src.chain);
+    const b = await node(chains[0]!.chain, { bootnodes: [a.addr] });
+    const evil = await node(chains[1]!.chain, { bootnodes: [a.addr] });
+    await until(() => a.net.peerCount() === 2 && b.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+    evil.net.gossip.publishTx(new Uint8Array([0x02, 0xc1, 0x80]));
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/cannot be decoded/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+    expect(b.net.peerManager.isReady(idOf(a.addr))).toBe(true);
+  }, 30_000);
+});
+
 describe('BanList', () => {
   it('bans expire', () => {
     let now = 1000;
     const bans = new BanList(() => now);
     expect(bans.ban('peer', 'bad', 500)).toBe(true);
     expect(bans.ban('peer', 'bad again', 500)).toBe(false);
+    expect(bans.get('peer')!.reason).toBe('bad'); // the first reason is kept
     expect(bans.isBanned('peer')).toBe(true);
     now += 501;
     expect(bans.isBanned('peer')).toBe(false);
