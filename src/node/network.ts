@@ -99,6 +99,16 @@ export class Network implements NetworkView, PeersService {
     return this.peerManager.count;
   }
 
+  /** Highest head a ready peer that is not set aside claims (0 with none). */
+  highestPeerHead(): bigint {
+    return this.syncer.highestUsableHead();
+  }
+
+  /** Whether there are bootnodes or added peers (other than this node) to connect to. */
+  hasPeersToDial(): boolean {
+    return this.peerManager.hasStaticPeers();
+  }
+
   syncing(): SyncProgress | false {
     return this.syncer.progress();
   }

@@ -23,6 +23,9 @@ export interface HostPort {
   port: number;
 }
 
+/** How long a validator with peers to dial waits for one before it seals on its own. */
+const PEER_WAIT_MS = 5_000;
+
 export interface P2POptions {
   listen: HostPort;
   /** Peers to dial and keep (the genesis file's and --bootnode's); this node's own address is skipped. */
@@ -67,6 +70,10 @@ export class BasaltNode {
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
   network?: Network;
+  private gateTimer?: NodeJS.Timeout;
+  private waitingForPeers = false;
+  /** Why the network holds sealing (last logged), or undefined. */
+  private heldForNetwork?: string;
   jsonRpcAddress?: HostPort;
   grpcPort?: number;
 
@@ -141,6 +148,7 @@ export class BasaltNode {
       }
       await node.watchDiskSpace(layout.root);
       if (node.sealer) {
+        node.gateSealingOnPeers();
         node.sealer.start();
         log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
       }
@@ -193,17 +201,60 @@ export class BasaltNode {
     this.diskGuard.on('change', ({ low, freeBytes }) => {
       if (low) {
         this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
-        this.sealer?.pause(this.notWritable);
+        this.gateSealer();
         this.txpool.close(`node cannot accept transactions now: ${this.notWritable}`);
         log.error({ freeBytes, minFreeBytes: min }, 'disk almost full: sealing paused and new transactions refused until space is freed');
       } else {
         this.notWritable = undefined;
         this.txpool.reopen();
-        this.sealer?.resume();
+        this.gateSealer();
         log.info({ freeBytes }, 'disk space recovered: sealing and transactions resume');
       }
     });
     await this.diskGuard.start();
+  }
+
+  /**
+   * A validator with peers does not seal while it is behind them: a block sealed on an old head (a
+   * data dir restored from an old backup, a node stopped for a while) would fork the chain. When it has
+   * peers to dial it first waits for one (at most PEER_WAIT_MS: a lone validator still seals), then
+   * seals only while no ready peer claims a higher head.
+   */
+  private gateSealingOnPeers(): void {
+    const net = this.network;
+    if (!net || !this.sealer) return;
+    this.waitingForPeers = net.hasPeersToDial();
+    const started = Date.now();
+    this.gateTimer = setInterval(() => {
+      if (this.waitingForPeers && (net.peerCount() > 0 || Date.now() - started >= PEER_WAIT_MS)) this.waitingForPeers = false;
+      this.gateSealer();
+    }, 250);
+    this.gateTimer.unref();
+    this.gateSealer();
+  }
+
+  /** Why the network holds sealing now, or undefined. */
+  private behindPeers(): string | undefined {
+    const net = this.network;
+    if (!net) return undefined;
+    if (this.waitingForPeers) return 'waiting for a peer before sealing (at most 5 s)';
+    const highest = net.highestPeerHead();
+    const head = this.chain.head.number;
+    return highest > head ? `behind the network: block ${head} of ${highest}; sealing resumes once caught up` : undefined;
+  }
+
+  /** Pause or resume the sealer for the reason that holds now: the disk first, then the network. */
+  private gateSealer(): void {
+    if (!this.sealer) return;
+    const behind = this.behindPeers();
+    const reason = this.notWritable ?? behind;
+    if (behind !== this.heldForNetwork) {
+      if (behind !== undefined && this.heldForNetwork === undefined) this.opts.logger.info({ reason: behind }, 'sealing held until the node has caught up with its peers');
+      else if (behind === undefined) this.opts.logger.info({ head: Number(this.chain.head.number) }, 'caught up with peers: sealing resumes');
+      this.heldForNetwork = behind;
+    }
+    if (reason !== undefined) this.sealer.pause(reason);
+    else if (!this.sealer.active) this.sealer.resume();
   }
 
   /** Graceful shutdown; safe to call more than once. */
@@ -215,6 +266,7 @@ export class BasaltNode {
   private async doStop(): Promise<void> {
     const log = this.opts.logger;
     this.diskGuard?.stop();
+    clearInterval(this.gateTimer);
     if (this.sealer) {
       log.info('stopping sealer');
       await this.sealer.stop();

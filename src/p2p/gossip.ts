@@ -15,7 +15,8 @@ export type GossipVerdict = 'accept' | 'ignore' | 'reject';
 export interface GossipHandlers {
   /** Only messages relayed by peers that passed the handshake are handled. */
   isReady(peer: PeerId): boolean;
-  onHead(peer: PeerId, head: HeadAnnouncement): void;
+  /** `origin` announced its own head (a relayer may not hold that block yet: it is not credited). */
+  onHead(origin: PeerId, head: HeadAnnouncement): void;
   /** 'accept' when the pool took it; 'ignore' when it refused it (already known, nonce, funds). */
   onTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict>;
   onBadPeer(peer: PeerId, reason: string): void;
@@ -24,7 +25,7 @@ export interface GossipHandlers {
 interface GossipMessageEvent {
   propagationSource: PeerId;
   msgId: string;
-  msg: { topic: string; data: Uint8Array };
+  msg: { topic: string; data: Uint8Array; from?: PeerId };
 }
 
 /**
@@ -68,7 +69,8 @@ export class Gossip {
     try {
       if (msg.data.length > MAX_GOSSIP_BYTES) throw new MessageError(`gossip message of ${msg.data.length} bytes, more than ${MAX_GOSSIP_BYTES}`);
       if (msg.topic === this.topics.blocks) {
-        this.handlers.onHead(peer, decodeAnnouncement(msg.data));
+        const head = decodeAnnouncement(msg.data);
+        if (msg.from !== undefined && this.handlers.isReady(msg.from)) this.handlers.onHead(msg.from, head);
         return 'accept';
       }
       if (msg.topic === this.topics.txs) return await this.handlers.onTx(peer, msg.data);

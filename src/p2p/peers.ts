@@ -190,6 +190,10 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     return this.ready.size;
   }
 
+  hasStaticPeers(): boolean {
+    return this.staticPeers.size > 0;
+  }
+
   /** Highest head any ready peer told of. */
   highestHead(): bigint {
     let h = 0n;

@@ -13,6 +13,8 @@ import type { SyncProgress } from './sync-state.js';
 
 /** A peer that stalled is not asked again for this long (unless no other peer is ahead). */
 const STALL_MS = 30_000;
+/** Times in a row a peer may fail to serve the head it claims (no answer, no blocks) before it is banned. */
+const MAX_STRIKES = 3;
 
 /** What the syncer writes to: the chain's one import pipeline. */
 export interface SyncTarget {
@@ -48,6 +50,7 @@ export class Syncer {
   private again = false;
   private stopped = false;
   private readonly stalled = new Map<string, number>();
+  private readonly strikes = new Map<string, number>();
   private starting?: bigint;
   private readonly batch: number;
   private readonly timeoutMs: number;
@@ -148,9 +151,10 @@ export class Syncer {
       }
       if (blocks.length === 0) {
         // It does not have them (yet): forget its claim until it announces again.
-        this.peerSet.lowerHead(peer.id, local);
+        this.strike(peer, 'answered no blocks');
         continue;
       }
+      this.strikes.delete(peer.id.toString());
       await this.importAll(peer, blocks);
     }
   }
@@ -174,8 +178,35 @@ export class Syncer {
     if (blocks.length > 1 || peer.head - head > 1n) this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
   }
 
+  /**
+   * The highest head a peer that is not set aside claims: what a validator must reach before it seals
+   * (a stalled peer's claim does not hold sealing).
+   */
+  highestUsableHead(): bigint {
+    const now = Date.now();
+    let h = 0n;
+    for (const p of this.peerSet.peers()) if (p.head > h && (this.stalled.get(p.id.toString()) ?? 0) <= now) h = p.head;
+    return h;
+  }
+
+  /** The peer did not serve the head it claims: forget the claim; a peer that keeps doing so is banned. */
+  private strike(peer: ReadyPeer, what: string): void {
+    const id = peer.id.toString();
+    const n = (this.strikes.get(id) ?? 0) + 1;
+    if (this.strikes.size > 1024) this.strikes.clear(); // peers that left; bounded
+    this.peerSet.lowerHead(peer.id, this.chain.head.number);
+    if (n >= MAX_STRIKES) {
+      this.strikes.delete(id);
+      this.peerSet.punish(peer.id, `claims blocks it does not serve (${what}, ${n} times in a row)`);
+    } else {
+      this.strikes.set(id, n);
+    }
+  }
+
   private setAside(peer: ReadyPeer, err: Error): void {
+    if (this.stalled.size > 1024) this.stalled.clear();
     this.stalled.set(peer.id.toString(), Date.now() + STALL_MS);
+    this.strike(peer, err instanceof RequestTimeoutError ? 'no answer in time' : 'request failed');
     const what = err instanceof RequestTimeoutError ? 'peer stalled' : 'block request failed';
     this.log.info({ peer: peer.id.toString(), err: err.message }, `${what}; asking another peer`);
   }

@@ -9,7 +9,8 @@ import type { Chain } from '../../../src/chain/chain.js';
 import { BanList } from '../../../src/p2p/bans.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
-import { MAX_BLOCK_BYTES, decodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
+import { gossipTopics } from '../../../src/p2p/gossip.js';
+import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
 import { request } from '../../../src/p2p/streams.js';
 import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
 import { createTestChain, openTestChain, testGenesis } from '../../helpers/chain-fixture.js';
@@ -160,6 +161,24 @@ describe('bad peers during sync', () => {
     expect(evil.requests).toBeGreaterThan(0);
     expect(victim.net.peerManager.banned(idOf(evil.addr))).toBeUndefined(); // stalling is not banned
     expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
+  it('a peer that keeps claiming blocks it does not serve is banned', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const evil = await evilPeer(src.chain, 1000n, async (_req, stream) => stream.sink([]));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    const topic = gossipTopics(src.chain.genesisHash).blocks;
+    for (let n = 1001n; victim.net.peerManager.banned(idOf(evil.addr)) === undefined; n++) {
+      await evil.host.services.pubsub.publish(topic, encodeAnnouncement({ number: n, hash: new Uint8Array(32).fill(1) })).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      if (n > 1100n) throw new Error('not banned');
+    }
+    expect(evil.requests).toBeGreaterThanOrEqual(3);
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/claims blocks it does not serve/);
+    expect(dst.chain.head.number).toBe(0n);
   }, 30_000);
 
   it('a peer answering the handshake with garbage is banned', async () => {
