@@ -92,9 +92,9 @@ describe('a network of nodes on loopback', () => {
     expect(ids).toEqual(expect.arrayContaining([idOf(await full1.p2pAddress()), idOf(await full2.p2pAddress())]));
     const added = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', await full1.p2pAddress()]);
     expect(added.code, added.stderr).toBe(0);
+    await full2.waitFor(() => full2.logs.find((l) => l.msg === 'peer connected' && l.peer === idOf(s1.listenAddresses[0]!)), 'full2 peers with full1');
     const f2Peers = JSON.parse(runCli(['peers', 'list', '--grpc-address', await full2.grpcAddress(), '--json']).stdout) as { id: string }[];
-    await until(async () => (JSON.parse(runCli(['peers', 'list', '--grpc-address', await full2.grpcAddress(), '--json']).stdout) as { id: string }[]).some((p) => p.id === idOf(s1.listenAddresses[0]!)), 'full2 peers with full1');
-    expect(f2Peers.length).toBeGreaterThanOrEqual(1);
+    expect(f2Peers.map((p) => p.id)).toContain(idOf(s1.listenAddresses[0]!));
     const bad = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', '/ip4/127.0.0.1/tcp/1']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toMatch(/^error: peer address "\/ip4\/127.0.0.1\/tcp\/1" does not name its peer/);
@@ -126,5 +126,5 @@ describe('a network of nodes on loopback', () => {
     const before = await head(vUrl);
     await validator.waitForBlock(before + 2);
     expect(await rpc(await stranger.rpcUrl(), 'net_peerCount')).toBe('0x0');
-  }, 90_000);
+  }, 150_000); // ~25 s on an idle 2-core machine
 });

@@ -54,5 +54,5 @@ describe('a validator restored from an old copy of its data dir', () => {
     }
     expect(old.sealed().every((b) => b.number > reached)).toBe(true);
     expect(full.logs.some((l) => l.msg === 'peer refused: disconnected and banned for a while')).toBe(false);
-  }, 90_000);
+  }, 150_000);
 });

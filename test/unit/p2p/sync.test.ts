@@ -69,6 +69,29 @@ describe('identity', () => {
   });
 });
 
+describe('bootnodes', () => {
+  it("a node skips its own address in the bootnode list and keeps the others", async () => {
+    const t = await chainWithBlocks(0);
+    cleanup.push(() => t.close());
+    const key = randomBytes(32);
+    const self = `/ip4/127.0.0.1/tcp/1/p2p/${libp2pPeerId(key)}`;
+    const alone = await startNode(t.chain, { key, bootnodes: [self] });
+    cleanup.push(() => alone.net.stop());
+    expect(alone.net.hasPeersToDial()).toBe(false);
+    const other = `/ip4/127.0.0.1/tcp/1/p2p/${libp2pPeerId(randomBytes(32))}`;
+    const withOther = await startNode(t.chain, { bootnodes: [self, other] });
+    cleanup.push(() => withOther.net.stop());
+    expect(withOther.net.hasPeersToDial()).toBe(true);
+  });
+
+  it('refuses a bootnode that is not a multiaddr naming its peer', async () => {
+    const t = await chainWithBlocks(0);
+    cleanup.push(() => t.close());
+    await expect(startNode(t.chain, { bootnodes: ['/ip4/127.0.0.1/tcp/1'] })).rejects.toThrow(/does not name its peer/);
+    await expect(startNode(t.chain, { bootnodes: ['nonsense'] })).rejects.toThrow(/is not a multiaddr/);
+  });
+});
+
 describe('transaction gossip', () => {
   it("a transaction added to one node's pool reaches its peer's pool once", async () => {
     const src = await chainWithBlocks(1);
