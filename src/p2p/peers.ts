@@ -14,6 +14,8 @@ const REDIAL_MS = 5_000;
 const DIAL_TIMEOUT_MS = 10_000;
 /** Peer IDs already warned about (wrong chain, bans): later repeats log at debug. */
 const MAX_WARNED = 1024;
+/** Most peers kept for redialling (bootnodes and `peers add`). */
+const MAX_STATIC_PEERS = 256;
 
 /** A peer that passed the handshake: same chain ID and genesis. */
 export interface ReadyPeer {
@@ -66,7 +68,9 @@ export class PeerManager extends EventEmitter<PeerEvents> {
   async start(bootnodes: Multiaddr[]): Promise<void> {
     await serveStatus(this.host, this.local, (peer, theirs) => this.onStatus(peer, theirs, 'inbound'), (peer, reason) => this.punish(peer, reason));
     this.host.addEventListener('peer:connect', (e) => void this.handshake(e.detail));
-    this.host.addEventListener('peer:disconnect', (e) => this.ready.delete(e.detail.toString()));
+    this.host.addEventListener('peer:disconnect', (e) => {
+      if (this.ready.delete(e.detail.toString())) this.log.info({ peer: e.detail.toString() }, 'peer disconnected');
+    });
     for (const ma of bootnodes) this.keep(ma);
     this.redial();
     this.timer = setInterval(() => this.redial(), REDIAL_MS);
@@ -89,9 +93,14 @@ export class PeerManager extends EventEmitter<PeerEvents> {
   /** `peers add`: keep the peer and dial it now. */
   async add(addr: string): Promise<void> {
     const ma = parsePeerAddress(addr, 'peer address');
-    if (!this.keep(ma)) throw new UserError(`${addr} is this node`);
-    const ban = this.bans.get(ma.getPeerId()!);
-    if (ban) throw new UserError(`peer ${ma.getPeerId()} is banned for now: ${ban.reason}`);
+    const id = ma.getPeerId()!;
+    if (id === this.host.peerId.toString()) throw new UserError(`${addr} is this node`);
+    const ban = this.bans.get(id);
+    if (ban) throw new UserError(`peer ${id} is banned for now: ${ban.reason}`, { code: 'FAILED_PRECONDITION' });
+    if (!this.staticPeers.has(id) && this.staticPeers.size >= MAX_STATIC_PEERS) {
+      throw new UserError(`this node already keeps ${MAX_STATIC_PEERS} peers (bootnodes and added); restart it to forget added ones`, { code: 'RESOURCE_EXHAUSTED' });
+    }
+    this.keep(ma);
     try {
       await this.host.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
     } catch (err) {

@@ -78,6 +78,8 @@ describe('bootnodes', () => {
     const alone = await startNode(t.chain, { key, bootnodes: [self] });
     cleanup.push(() => alone.net.stop());
     expect(alone.net.hasPeersToDial()).toBe(false);
+    await expect(alone.net.add(self)).rejects.toThrow(/is this node/);
+    await expect(alone.net.add('/ip4/127.0.0.1/tcp/1')).rejects.toThrow(/does not name its peer/);
     const other = `/ip4/127.0.0.1/tcp/1/p2p/${libp2pPeerId(randomBytes(32))}`;
     const withOther = await startNode(t.chain, { bootnodes: [self, other] });
     cleanup.push(() => withOther.net.stop());
