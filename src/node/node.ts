@@ -57,7 +57,7 @@ export interface NodeOptions {
 }
 
 /**
- * A running Basalt node: databases, chain, transaction pool, IBFT sealer, JSON-RPC and gRPC.
+ * A running Basalt node: databases, chain, transaction pool, network (libp2p), IBFT sealer, JSON-RPC and gRPC.
  * start() brings them up in dependency order; stop() takes them down in reverse and closes the
  * databases last, which flushes LevelDB and releases its locks.
  */
