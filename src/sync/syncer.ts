@@ -130,52 +130,81 @@ export class Syncer {
     return pool[0];
   }
 
+  /**
+   * Fetch the batch after the local head from the best peer and import it, while the next batch from
+   * the same peer is already on its way (one batch ahead: serving and transfer overlap execution).
+   */
   private async loop(): Promise<void> {
-    while (!this.stopped) {
-      const peer = this.pickPeer();
-      if (!peer) {
-        if (this.progress() === false) this.starting = undefined;
-        return;
+    let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Block[]> } | undefined;
+    try {
+      while (!this.stopped) {
+        const local = this.chain.head.number;
+        let peer: ReadyPeer | undefined;
+        let pending: Promise<Block[]>;
+        if (ahead && ahead.from === local + 1n && this.peerSet.peers().includes(ahead.peer)) {
+          ({ peer, blocks: pending } = ahead);
+        } else {
+          peer = this.pickPeer();
+          if (!peer) {
+            if (this.progress() === false) this.starting = undefined;
+            return;
+          }
+          pending = this.fetch(peer, local + 1n);
+        }
+        ahead = undefined;
+        this.starting ??= local;
+        let blocks: Block[];
+        try {
+          blocks = await pending;
+        } catch (err) {
+          if (this.stopped) return;
+          if (err instanceof MessageError) this.peerSet.punish(peer.id, err.message);
+          else this.setAside(peer, err as Error);
+          continue;
+        }
+        if (blocks.length === 0) {
+          // It does not have them (yet): forget its claim until it announces again.
+          this.strike(peer, 'answered no blocks');
+          continue;
+        }
+        this.strikes.delete(peer.id.toString());
+        const next = local + BigInt(blocks.length) + 1n;
+        if (peer.head >= next) {
+          ahead = { from: next, peer, blocks: this.fetch(peer, next) };
+          ahead.blocks.catch(() => undefined); // handled when awaited; dropped if the batch before fails
+        }
+        if (!(await this.importAll(peer, blocks))) ahead = undefined;
       }
-      const local = this.chain.head.number;
-      this.starting ??= local;
-      const count = Number(peer.head - local < BigInt(this.batch) ? peer.head - local : BigInt(this.batch));
-      let blocks: Block[];
-      try {
-        blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.common, local + 1n, count, this.timeoutMs);
-      } catch (err) {
-        if (this.stopped) return;
-        if (err instanceof MessageError) this.peerSet.punish(peer.id, err.message);
-        else this.setAside(peer, err as Error);
-        continue;
-      }
-      if (blocks.length === 0) {
-        // It does not have them (yet): forget its claim until it announces again.
-        this.strike(peer, 'answered no blocks');
-        continue;
-      }
-      this.strikes.delete(peer.id.toString());
-      await this.importAll(peer, blocks);
+    } finally {
+      ahead?.blocks.catch(() => undefined);
     }
   }
 
-  private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<void> {
+  private fetch(peer: ReadyPeer, from: bigint): Promise<Block[]> {
+    const left = peer.head - from + 1n;
+    const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
+    return fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.common, from, count, this.timeoutMs);
+  }
+
+  /** Import the batch block by block; false when a block failed verification (the peer is punished). */
+  private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
     for (const block of blocks) {
-      if (this.stopped) return;
+      if (this.stopped) return false;
       try {
         await this.chain.importBlock(block);
         this.log.debug({ number: Number(block.header.number) }, 'imported block');
       } catch (err) {
         if (err instanceof BlockVerificationError) {
           this.peerSet.punish(peer.id, `sent an invalid block: ${err.message}`);
-          return;
+          return false;
         }
-        if (this.stopped) return;
+        if (this.stopped) return false;
         throw err;
       }
     }
     const head = this.chain.head.number;
     if (blocks.length > 1 || peer.head - head > 1n) this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
+    return true;
   }
 
   /**
