@@ -28,12 +28,20 @@ export interface Observer<Started, Progress> {
   onProgress?(progress: Progress): void;
 }
 
+/** A node's networking, in its status (absent when it runs without networking). */
+export interface NetworkStatus {
+  peers: number;
+  syncing: boolean;
+  highestBlock: bigint;
+  listenAddresses: string[];
+}
+
 export interface ChainStatus {
   chainId: bigint;
   genesisHash: string;
   head: { number: bigint; hash: string; stateRoot: string; timestamp: bigint };
   /** Present when the chain runs in a node. */
-  node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string; writable: boolean; notWritableReason?: string };
+  node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string; writable: boolean; notWritableReason?: string; network?: NetworkStatus };
 }
 
 export interface ExportRequest {

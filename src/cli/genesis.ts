@@ -7,6 +7,7 @@ import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/g
 import { privateKeyToAddress } from '../keys/address.js';
 import { loadValidatorKey } from '../keys/keyfile.js';
 import { UserError } from '../util/errors.js';
+import { parsePeerAddress } from '../p2p/peers.js';
 import { collect, parseBigIntArg } from './options.js';
 
 /** Polygon SDK's default premine balance when `--premine` names no amount: 1000 ETH. */
@@ -22,6 +23,7 @@ export function genesisCommand(): Command {
     .option('--ibft-validators-prefix-path <prefix>', 'use the validator key of every data dir whose path starts with this prefix')
     .option('--chain-id <id>', 'chain ID', parseChainId, 100)
     .option('--premine <address[:wei]>', 'premine an account (repeat; default 1000 ETH)', collect, [])
+    .option('--bootnode <multiaddr>', 'a bootnode, /ip4/…/tcp/…/p2p/<node ID> (repeat); written to "bootnodes"', collect, [])
     .option('--block-gas-limit <gas>', `block gas limit (default: ${DEFAULT_GAS_LIMIT})`, parseBigIntArg)
     .option(
       '--fork <name:block>',
@@ -43,6 +45,7 @@ interface GenesisOptions {
   ibftValidatorsPrefixPath?: string;
   chainId: number;
   premine: string[];
+  bootnode?: string[];
   blockGasLimit?: bigint;
   fork?: string[];
 }
@@ -67,6 +70,8 @@ export function writeGenesis(opts: GenesisOptions): string {
     timestamp: BigInt(Math.floor(Date.now() / 1000)),
     ...(opts.fork !== undefined && opts.fork.length > 0 ? { forks: parseForks(opts.fork) } : {}),
   });
+  for (const b of opts.bootnode ?? []) parsePeerAddress(b, '--bootnode');
+  genesis.bootnodes = [...new Set(opts.bootnode ?? [])];
   writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
   return path;
 }

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   secrets: async () => (await import('./secrets.js')).secretsCommand(),
   genesis: async () => (await import('./genesis.js')).genesisCommand(),
   status: async () => (await import('./status.js')).statusCommand(),
+  peers: async () => (await import('./peers.js')).peersCommand(),
   export: async () => (await import('./export.js')).exportCommand(),
   import: async () => (await import('./import.js')).importCommand(),
   archive: async () => (await import('./archive.js')).archiveCommand(),

@@ -1,13 +1,14 @@
 import { Command } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
-import { BasaltNode, type HostPort } from '../node/node.js';
+import { BasaltNode, type HostPort, type P2POptions } from '../node/node.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
-import { parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveInteger, parsePositiveNumber } from './options.js';
+import { DEFAULT_LIBP2P_PORT, DEFAULT_MAX_PEERS } from '../node/network.js';
+import { collect, parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveInteger, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -32,6 +33,10 @@ interface ServerOptions {
   rpcGasCap?: bigint;
   rpcEvmTimeout?: number;
   minFreeDisk: number;
+  /** undefined: the default (none with --dev); false: --no-libp2p. */
+  libp2p?: HostPort | false;
+  bootnode: string[];
+  maxPeers: number;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -61,6 +66,10 @@ export function serverCommand(): Command {
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
     .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
     .option('--min-free-disk <size>', 'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never', parseByteSize, DEFAULT_MIN_FREE_DISK)
+    .option('--libp2p <host:port>', `libp2p address (default: 127.0.0.1:${DEFAULT_LIBP2P_PORT}; none with --dev unless given; port 0 picks a free one)`, parseHostPort)
+    .option('--no-libp2p', 'no networking: neither listen nor dial peers')
+    .option('--bootnode <multiaddr>', "a peer to dial and keep, /ip4/…/tcp/…/p2p/<node ID> (repeat; added to the genesis file's bootnodes)", collect, [])
+    .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
     .action(async (opts: ServerOptions) => {
@@ -104,12 +113,24 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
+    ...p2pOptions(opts, genesis.bootnodes),
     logger: log,
     // Storage damage met at run time: the node has logged it (one line, at fatal) and stopped itself.
     onFatal: (err) => process.exit(err.exitCode),
   });
   shutdown.attach(node);
   log.info('node started');
+}
+
+/**
+ * Networking is on by default on 127.0.0.1:1478; --dev stays offline unless --libp2p is given (a
+ * local dev chain needs no peers, and several dev nodes must not fight over one port).
+ */
+function p2pOptions(opts: ServerOptions, genesisBootnodes: string[]): { p2p?: P2POptions } {
+  if (opts.libp2p === false || (opts.libp2p === undefined && opts.dev)) return {};
+  const listen = opts.libp2p ?? { host: '127.0.0.1', port: DEFAULT_LIBP2P_PORT };
+  const bootnodes = [...new Set([...genesisBootnodes, ...opts.bootnode])];
+  return { p2p: { listen, bootnodes, maxPeers: opts.maxPeers } };
 }
 
 /**

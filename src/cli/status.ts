@@ -3,7 +3,7 @@ import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 
 export function statusCommand(): Command {
-  return addGrpcDialOptions(new Command('status').description("show a running node's chain and head (over gRPC)"), 'gRPC operator API address')
+  return addGrpcDialOptions(new Command('status').description("show a running node's chain, head, peers and sync state (over gRPC)"), 'gRPC operator API address')
     .option('--json', 'print JSON', false)
     .action(async (opts: GrpcDialOpts & { json: boolean }) => {
       const s = await new RemoteBackupService(opts.grpcAddress, { tls: grpcClientTls(opts) }).status();
@@ -21,6 +21,10 @@ export function statusCommand(): Command {
           sealing: node.sealing,
           clientVersion: node.clientVersion,
           writable: node.writable,
+          networking: node.network !== undefined,
+          ...(node.network
+            ? { peers: node.network.peers, syncing: node.network.syncing, highestBlock: Number(node.network.highestBlock), listenAddresses: node.network.listenAddresses }
+            : {}),
           ...(node.notWritableReason ? { notWritableReason: node.notWritableReason } : {}),
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -35,6 +39,13 @@ export function statusCommand(): Command {
         ['Validator', node.validatorAddress],
         ['Node ID', node.nodeId],
         ['Sealing', node.sealing ? 'yes' : 'no'],
+        ['Peers', node.network ? String(node.network.peers) : 'networking off'],
+        ...(node.network
+          ? ([
+              ['Sync', node.network.syncing ? `syncing: #${s.head.number} of #${node.network.highestBlock}` : 'in sync'],
+              ['Listening', node.network.listenAddresses.join(' ')],
+            ] as [string, string][])
+          : []),
         ['Storage', node.writable ? 'writable' : `NOT WRITABLE: ${node.notWritableReason ?? 'unknown reason'}`],
         ['Client', node.clientVersion],
       ];

@@ -18,6 +18,7 @@ import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
 import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
+import { Network } from './network.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
@@ -28,6 +29,16 @@ import { isLoopbackHost } from '../util/net.js';
 export interface HostPort {
   host: string;
   port: number;
+}
+
+/** How long a validator with peers to dial waits for one before it seals on its own. */
+const PEER_WAIT_MS = 5_000;
+
+export interface P2POptions {
+  listen: HostPort;
+  /** Peers to dial and keep (the genesis file's and --bootnode's); this node's own address is skipped. */
+  bootnodes: string[];
+  maxPeers: number;
 }
 
 export interface NodeOptions {
@@ -60,6 +71,8 @@ export interface NodeOptions {
   rpcEvmTimeoutMs?: number;
   /** Free space below which the node stops writing (pauses sealing, refuses transactions); 0: never. */
   minFreeDiskBytes?: number;
+  /** libp2p networking; undefined: none (the node neither listens nor dials). */
+  p2p?: P2POptions;
   logger: Logger;
   /**
    * Called once the node has stopped itself on storage damage (a LevelDB corruption or I/O error, a
@@ -69,7 +82,7 @@ export interface NodeOptions {
 }
 
 /**
- * A running Basalt node: databases, chain, transaction pool, IBFT sealer, JSON-RPC and gRPC.
+ * A running Basalt node: databases, chain, transaction pool, network (libp2p), IBFT sealer, JSON-RPC and gRPC.
  * start() brings them up in dependency order; stop() takes them down in reverse and closes the
  * databases last, which flushes LevelDB and releases its locks.
  */
@@ -84,6 +97,11 @@ export class BasaltNode {
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
   private failure?: StorageDamageError;
+  network?: Network;
+  private gateTimer?: NodeJS.Timeout;
+  private waitingForPeers = false;
+  /** Why the network holds sealing (last logged), or undefined. */
+  private heldForNetwork?: string;
   jsonRpcAddress?: HostPort;
   wsAddress?: HostPort;
   grpcPort?: number;
@@ -123,11 +141,24 @@ export class BasaltNode {
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
       );
+      if (opts.p2p) {
+        node.network = await Network.start({
+          key: keys.libp2pKey,
+          host: opts.p2p.listen.host,
+          port: opts.p2p.listen.port,
+          bootnodes: opts.p2p.bootnodes,
+          maxPeers: opts.p2p.maxPeers,
+          chain,
+          txpool: node.txpool,
+          logger: log,
+        });
+      }
       let methods: RpcMethods | undefined;
       if (opts.jsonrpc || opts.ws) {
         methods = ethMethods({
           chain,
           txpool: node.txpool,
+          ...(node.network ? { network: node.network } : {}),
           allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
           ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
@@ -159,7 +190,7 @@ export class BasaltNode {
           streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
           tls: opts.grpcTls,
           insecure: opts.grpcInsecure,
-        });
+        }, node.network);
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (onDisk === undefined) {
@@ -171,6 +202,7 @@ export class BasaltNode {
       }
       await node.watchDiskSpace(layout.root);
       if (node.sealer) {
+        node.gateSealingOnPeers();
         node.sealer.start();
         const last = signed?.highest;
         log.info({ blockTimeMs: opts.blockTimeMs, ...(last ? { lastSigned: Number(last.number) } : {}) }, 'sealing started');
@@ -192,6 +224,17 @@ export class BasaltNode {
       clientVersion: CLIENT_VERSION,
       writable: this.notWritable === undefined,
       ...(this.notWritable !== undefined ? { notWritableReason: this.notWritable } : {}),
+      ...(this.network ? { network: this.networkStatus(this.network) } : {}),
+    };
+  }
+
+  private networkStatus(net: Network) {
+    const sync = net.syncing();
+    return {
+      peers: net.peerCount(),
+      syncing: sync !== false,
+      highestBlock: sync === false ? this.chain.head.number : sync.highestBlock,
+      listenAddresses: net.addresses(),
     };
   }
 
@@ -213,13 +256,13 @@ export class BasaltNode {
     this.diskGuard.on('change', ({ low, freeBytes }) => {
       if (low) {
         this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
-        this.sealer?.pause(this.notWritable);
+        this.gateSealer();
         this.txpool.close(`node cannot accept transactions now: ${this.notWritable}`);
         log.error({ freeBytes, minFreeBytes: min }, 'disk almost full: sealing paused and new transactions refused until space is freed');
       } else {
         this.notWritable = undefined;
         this.txpool.reopen();
-        this.sealer?.resume();
+        this.gateSealer();
         log.info({ freeBytes }, 'disk space recovered: sealing and transactions resume');
       }
     });
@@ -244,6 +287,49 @@ export class BasaltNode {
       .then(() => this.opts.onFatal?.(err));
   }
 
+  /**
+   * A validator with peers does not seal while it is behind them: a block sealed on an old head (a
+   * data dir restored from an old backup, a node stopped for a while) would fork the chain. When it has
+   * peers to dial it first waits for one (at most PEER_WAIT_MS: a lone validator still seals), then
+   * seals only while no ready peer claims a higher head.
+   */
+  private gateSealingOnPeers(): void {
+    const net = this.network;
+    if (!net || !this.sealer) return;
+    this.waitingForPeers = net.hasPeersToDial();
+    const started = Date.now();
+    this.gateTimer = setInterval(() => {
+      if (this.waitingForPeers && (net.peerCount() > 0 || Date.now() - started >= PEER_WAIT_MS)) this.waitingForPeers = false;
+      this.gateSealer();
+    }, 250);
+    this.gateTimer.unref();
+    this.gateSealer();
+  }
+
+  /** Why the network holds sealing now, or undefined. */
+  private behindPeers(): string | undefined {
+    const net = this.network;
+    if (!net) return undefined;
+    if (this.waitingForPeers) return 'waiting for a peer before sealing (at most 5 s)';
+    const highest = net.highestPeerHead();
+    const head = this.chain.head.number;
+    return highest > head ? `behind the network: block ${head} of ${highest}; sealing resumes once caught up` : undefined;
+  }
+
+  /** Pause or resume the sealer for the reason that holds now: the disk first, then the network. */
+  private gateSealer(): void {
+    if (!this.sealer) return;
+    const behind = this.behindPeers();
+    const reason = this.notWritable ?? behind;
+    if (behind !== this.heldForNetwork) {
+      if (behind !== undefined && this.heldForNetwork === undefined) this.opts.logger.info({ reason: behind }, 'sealing held until the node has caught up with its peers');
+      else if (behind === undefined) this.opts.logger.info({ head: Number(this.chain.head.number) }, 'caught up with peers: sealing resumes');
+      this.heldForNetwork = behind;
+    }
+    if (reason !== undefined) this.sealer.pause(reason);
+    else if (this.sealer.paused) this.sealer.resume();
+  }
+
   /** Graceful shutdown; safe to call more than once. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -253,9 +339,14 @@ export class BasaltNode {
   private async doStop(): Promise<void> {
     const log = this.opts.logger;
     this.diskGuard?.stop();
+    clearInterval(this.gateTimer);
     if (this.sealer) {
       log.info('stopping sealer');
       await this.sealer.stop();
+    }
+    if (this.network) {
+      log.info('stopping networking');
+      await this.network.stop();
     }
     if (this.jsonRpc) {
       log.info('closing JSON-RPC server');

@@ -120,6 +120,12 @@ export class CliProcess {
     return `ws://${l.address as string}`;
   }
 
+  /** The node's libp2p multiaddr (`/ip4/127.0.0.1/tcp/PORT/p2p/16Uiu2HA…`), once it logged it. */
+  async p2pAddress(): Promise<string> {
+    const l = await this.waitForLog('libp2p listening');
+    return (l.addresses as string[])[0]!;
+  }
+
   async grpcAddress(): Promise<string> {
     const l = await this.waitForLog('gRPC operator API listening');
     return `127.0.0.1:${l.port as number}`;
@@ -131,9 +137,9 @@ export class CliProcess {
   }
 }
 
-/** Server args for a test node on ephemeral ports with JSON logs. */
+/** Server args for a test node on ephemeral ports (JSON-RPC, gRPC, libp2p) with JSON logs. */
 export function serverArgs(dataDir: string, genesis: string, extra: string[] = []): string[] {
-  return ['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...extra];
+  return ['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--libp2p', '127.0.0.1:0', '--log-format', 'json', ...extra];
 }
 
 export async function rpc<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {

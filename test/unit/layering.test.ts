@@ -19,9 +19,11 @@ const MAY_IMPORT: Record<string, string[]> = {
   chain: ['consensus', 'storage', 'util'],
   txpool: ['chain', 'consensus', 'storage', 'util'],
   backup: ['archive', 'snapshot', 'container', 'chain', 'consensus', 'storage', 'util'],
-  rpc: ['backup', 'txpool', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'],
-  node: ['rpc', 'backup', 'txpool', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'],
-  cli: ['node', 'rpc', 'backup', 'txpool', 'chain', 'consensus', 'archive', 'snapshot', 'container', 'storage', 'keys', 'util'],
+  p2p: ['chain', 'consensus', 'txpool', 'storage', 'keys', 'util'],
+  sync: ['p2p', 'chain', 'consensus', 'storage', 'util'],
+  rpc: ['p2p', 'sync', 'backup', 'txpool', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'],
+  node: ['p2p', 'sync', 'rpc', 'backup', 'txpool', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'],
+  cli: ['node', 'p2p', 'sync', 'rpc', 'backup', 'txpool', 'chain', 'consensus', 'archive', 'snapshot', 'container', 'storage', 'keys', 'util'],
 };
 
 function sources(dir: string): string[] {

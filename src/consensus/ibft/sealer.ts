@@ -74,6 +74,11 @@ export class IbftSealer {
     this.pausedFor = reason;
   }
 
+  /** Held by `pause` (not stopped). */
+  get paused(): boolean {
+    return this.pausedFor !== undefined;
+  }
+
   resume(): void {
     this.pausedFor = undefined;
     this.wake?.();

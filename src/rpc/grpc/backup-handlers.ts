@@ -32,7 +32,9 @@ export interface StreamLimits {
  * for the idle timeout, fails that write and the producer releases its LevelDB snapshots. At most
  * `maxStreams` exports and snapshots run at once.
  */
-export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits): OperatorHandlers {
+export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Import' | 'Snapshot'>;
+
+export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits): BackupHandlers {
   const slots = new StreamSlots(limits.maxStreams);
   /** A stream slot, or the call refused with RESOURCE_EXHAUSTED. */
   const slotFor = (call: NodeJS.EventEmitter, what: string) => {

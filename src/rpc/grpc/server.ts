@@ -3,7 +3,9 @@ import type { BackupService } from '../../backup/types.js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
 import { isLoopbackHost } from '../../util/net.js';
+import type { PeersService } from '../../p2p/peers-service.js';
 import { operatorHandlers, type StreamLimits } from './backup-handlers.js';
+import { peersHandlers } from './peers-handlers.js';
 import { operatorService } from './proto.js';
 import { serverCredentials, type ServerTls } from './tls.js';
 
@@ -14,17 +16,19 @@ export interface OperatorServerOptions extends StreamLimits {
   insecure?: boolean | undefined;
 }
 
-/** The gRPC operator API: the Operator service over the node's backup service. */
+/** The gRPC operator API: the Operator service over the node's backup service and its peers. */
 export class OperatorServer {
   private readonly server = new grpc.Server();
   private boundPort = 0;
 
+  /** `peers` undefined: a node without networking (the peers RPCs fail with FAILED_PRECONDITION). */
   constructor(
     service: BackupService,
     private readonly log: Logger,
     private readonly opts: OperatorServerOptions,
+    peers?: PeersService,
   ) {
-    this.server.addService(operatorService().service, operatorHandlers(service, log, opts));
+    this.server.addService(operatorService().service, { ...operatorHandlers(service, log, opts), ...peersHandlers(peers) });
   }
 
   /**

@@ -29,6 +29,11 @@ export const wire = {
     clientVersion: s.node?.clientVersion ?? '',
     writable: s.node?.writable ?? true,
     notWritableReason: s.node?.notWritableReason ?? '',
+    networking: s.node?.network !== undefined,
+    peers: s.node?.network?.peers ?? 0,
+    syncing: s.node?.network?.syncing ?? false,
+    highestBlock: (s.node?.network?.highestBlock ?? s.head.number).toString(),
+    listenAddresses: s.node?.network?.listenAddresses ?? [],
   }),
   archiveInfo: (s: ExportStarted): ArchiveInfo => ({
     chainId: s.chainId.toString(),
@@ -110,6 +115,7 @@ export const domain = {
       clientVersion: r.clientVersion,
       writable: r.writable,
       ...(r.notWritableReason ? { notWritableReason: r.notWritableReason } : {}),
+      ...(r.networking ? { network: { peers: r.peers, syncing: r.syncing, highestBlock: BigInt(r.highestBlock), listenAddresses: r.listenAddresses } } : {}),
     },
   }),
   archiveInfo: (i: ArchiveInfo__Output): ExportStarted => ({

@@ -20,11 +20,14 @@ export function ethMethods(ctx: RpcContext): RpcMethods {
   return {
     web3_clientVersion: () => CLIENT_VERSION,
     net_version: () => chain.chainId.toString(),
-    net_listening: () => true,
-    net_peerCount: () => '0x0',
+    net_listening: () => ctx.network?.listening ?? false,
+    net_peerCount: () => bigIntToHex(BigInt(ctx.network?.peerCount() ?? 0)),
     eth_chainId: () => bigIntToHex(chain.chainId),
     eth_blockNumber: () => bigIntToHex(chain.head.number),
-    eth_syncing: () => false,
+    eth_syncing: () => {
+      const s = ctx.network?.syncing() ?? false;
+      return s === false ? false : { startingBlock: bigIntToHex(s.startingBlock), currentBlock: bigIntToHex(s.currentBlock), highestBlock: bigIntToHex(s.highestBlock) };
+    },
     eth_accounts: (p) => {
       expectParams(p, 0);
       return []; // Basalt holds no user keys: sign in the client

@@ -11,6 +11,11 @@ import type { ImportProgress as _basalt_operator_v1_ImportProgress, ImportProgre
 import type { ImportRequest as _basalt_operator_v1_ImportRequest, ImportRequest__Output as _basalt_operator_v1_ImportRequest__Output } from './basalt/operator/v1/ImportRequest.js';
 import type { ImportSummary as _basalt_operator_v1_ImportSummary, ImportSummary__Output as _basalt_operator_v1_ImportSummary__Output } from './basalt/operator/v1/ImportSummary.js';
 import type { OperatorClient as _basalt_operator_v1_OperatorClient, OperatorDefinition as _basalt_operator_v1_OperatorDefinition } from './basalt/operator/v1/Operator.js';
+import type { Peer as _basalt_operator_v1_Peer, Peer__Output as _basalt_operator_v1_Peer__Output } from './basalt/operator/v1/Peer.js';
+import type { PeersAddRequest as _basalt_operator_v1_PeersAddRequest, PeersAddRequest__Output as _basalt_operator_v1_PeersAddRequest__Output } from './basalt/operator/v1/PeersAddRequest.js';
+import type { PeersAddResponse as _basalt_operator_v1_PeersAddResponse, PeersAddResponse__Output as _basalt_operator_v1_PeersAddResponse__Output } from './basalt/operator/v1/PeersAddResponse.js';
+import type { PeersListRequest as _basalt_operator_v1_PeersListRequest, PeersListRequest__Output as _basalt_operator_v1_PeersListRequest__Output } from './basalt/operator/v1/PeersListRequest.js';
+import type { PeersListResponse as _basalt_operator_v1_PeersListResponse, PeersListResponse__Output as _basalt_operator_v1_PeersListResponse__Output } from './basalt/operator/v1/PeersListResponse.js';
 import type { SnapshotEvent as _basalt_operator_v1_SnapshotEvent, SnapshotEvent__Output as _basalt_operator_v1_SnapshotEvent__Output } from './basalt/operator/v1/SnapshotEvent.js';
 import type { SnapshotInfo as _basalt_operator_v1_SnapshotInfo, SnapshotInfo__Output as _basalt_operator_v1_SnapshotInfo__Output } from './basalt/operator/v1/SnapshotInfo.js';
 import type { SnapshotProgress as _basalt_operator_v1_SnapshotProgress, SnapshotProgress__Output as _basalt_operator_v1_SnapshotProgress__Output } from './basalt/operator/v1/SnapshotProgress.js';
@@ -37,6 +42,11 @@ export interface ProtoGrpcType {
         ImportRequest: MessageTypeDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportRequest__Output>
         ImportSummary: MessageTypeDefinition<_basalt_operator_v1_ImportSummary, _basalt_operator_v1_ImportSummary__Output>
         Operator: SubtypeConstructor<typeof grpc.Client, _basalt_operator_v1_OperatorClient> & { service: _basalt_operator_v1_OperatorDefinition }
+        Peer: MessageTypeDefinition<_basalt_operator_v1_Peer, _basalt_operator_v1_Peer__Output>
+        PeersAddRequest: MessageTypeDefinition<_basalt_operator_v1_PeersAddRequest, _basalt_operator_v1_PeersAddRequest__Output>
+        PeersAddResponse: MessageTypeDefinition<_basalt_operator_v1_PeersAddResponse, _basalt_operator_v1_PeersAddResponse__Output>
+        PeersListRequest: MessageTypeDefinition<_basalt_operator_v1_PeersListRequest, _basalt_operator_v1_PeersListRequest__Output>
+        PeersListResponse: MessageTypeDefinition<_basalt_operator_v1_PeersListResponse, _basalt_operator_v1_PeersListResponse__Output>
         SnapshotEvent: MessageTypeDefinition<_basalt_operator_v1_SnapshotEvent, _basalt_operator_v1_SnapshotEvent__Output>
         SnapshotInfo: MessageTypeDefinition<_basalt_operator_v1_SnapshotInfo, _basalt_operator_v1_SnapshotInfo__Output>
         SnapshotProgress: MessageTypeDefinition<_basalt_operator_v1_SnapshotProgress, _basalt_operator_v1_SnapshotProgress__Output>

@@ -2,6 +2,7 @@ import type { Block } from '@ethereumjs/block';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { Chain } from '../../../chain/chain.js';
 import type { TxPool } from '../../../txpool/txpool.js';
+import type { NetworkView } from '../../../sync/sync-state.js';
 import { RpcError, RpcErrorCode } from '../errors.js';
 import type { BlockTag } from '../params.js';
 
@@ -11,6 +12,8 @@ export type RpcMethods = Record<string, (params: unknown[]) => Promise<unknown> 
 export interface RpcContext {
   chain: Chain;
   txpool: TxPool;
+  /** The node's peers and sync state; undefined when it runs without networking. */
+  network?: NetworkView;
   /** Accept legacy transactions signed without EIP-155 replay protection (geth: --rpc.allow-unprotected-txs). */
   allowUnprotectedTxs?: boolean;
   /** Most gas an eth_call / eth_estimateGas may use; 0: no cap (geth: --rpc.gascap). Default 50,000,000. */

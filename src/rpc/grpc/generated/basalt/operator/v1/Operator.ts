@@ -6,6 +6,10 @@ import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Outpu
 import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from '../../../basalt/operator/v1/ExportRequest.js';
 import type { ImportEvent as _basalt_operator_v1_ImportEvent, ImportEvent__Output as _basalt_operator_v1_ImportEvent__Output } from '../../../basalt/operator/v1/ImportEvent.js';
 import type { ImportRequest as _basalt_operator_v1_ImportRequest, ImportRequest__Output as _basalt_operator_v1_ImportRequest__Output } from '../../../basalt/operator/v1/ImportRequest.js';
+import type { PeersAddRequest as _basalt_operator_v1_PeersAddRequest, PeersAddRequest__Output as _basalt_operator_v1_PeersAddRequest__Output } from '../../../basalt/operator/v1/PeersAddRequest.js';
+import type { PeersAddResponse as _basalt_operator_v1_PeersAddResponse, PeersAddResponse__Output as _basalt_operator_v1_PeersAddResponse__Output } from '../../../basalt/operator/v1/PeersAddResponse.js';
+import type { PeersListRequest as _basalt_operator_v1_PeersListRequest, PeersListRequest__Output as _basalt_operator_v1_PeersListRequest__Output } from '../../../basalt/operator/v1/PeersListRequest.js';
+import type { PeersListResponse as _basalt_operator_v1_PeersListResponse, PeersListResponse__Output as _basalt_operator_v1_PeersListResponse__Output } from '../../../basalt/operator/v1/PeersListResponse.js';
 import type { SnapshotEvent as _basalt_operator_v1_SnapshotEvent, SnapshotEvent__Output as _basalt_operator_v1_SnapshotEvent__Output } from '../../../basalt/operator/v1/SnapshotEvent.js';
 import type { SnapshotRequest as _basalt_operator_v1_SnapshotRequest, SnapshotRequest__Output as _basalt_operator_v1_SnapshotRequest__Output } from '../../../basalt/operator/v1/SnapshotRequest.js';
 import type { StatusRequest as _basalt_operator_v1_StatusRequest, StatusRequest__Output as _basalt_operator_v1_StatusRequest__Output } from '../../../basalt/operator/v1/StatusRequest.js';
@@ -21,6 +25,24 @@ export interface OperatorClient extends grpc.Client {
   Import(options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
   import(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
   import(options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
+  
+  PeersAdd(argument: _basalt_operator_v1_PeersAddRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  PeersAdd(argument: _basalt_operator_v1_PeersAddRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  PeersAdd(argument: _basalt_operator_v1_PeersAddRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  PeersAdd(argument: _basalt_operator_v1_PeersAddRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  peersAdd(argument: _basalt_operator_v1_PeersAddRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  peersAdd(argument: _basalt_operator_v1_PeersAddRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  peersAdd(argument: _basalt_operator_v1_PeersAddRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  peersAdd(argument: _basalt_operator_v1_PeersAddRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersAddResponse__Output>): grpc.ClientUnaryCall;
+  
+  PeersList(argument: _basalt_operator_v1_PeersListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  PeersList(argument: _basalt_operator_v1_PeersListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  PeersList(argument: _basalt_operator_v1_PeersListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  PeersList(argument: _basalt_operator_v1_PeersListRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  peersList(argument: _basalt_operator_v1_PeersListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  peersList(argument: _basalt_operator_v1_PeersListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  peersList(argument: _basalt_operator_v1_PeersListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
+  peersList(argument: _basalt_operator_v1_PeersListRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
   
   Snapshot(argument: _basalt_operator_v1_SnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
   Snapshot(argument: _basalt_operator_v1_SnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
@@ -43,6 +65,10 @@ export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
   
   Import: grpc.handleBidiStreamingCall<_basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent>;
   
+  PeersAdd: grpc.handleUnaryCall<_basalt_operator_v1_PeersAddRequest__Output, _basalt_operator_v1_PeersAddResponse>;
+  
+  PeersList: grpc.handleUnaryCall<_basalt_operator_v1_PeersListRequest__Output, _basalt_operator_v1_PeersListResponse>;
+  
   Snapshot: grpc.handleServerStreamingCall<_basalt_operator_v1_SnapshotRequest__Output, _basalt_operator_v1_SnapshotEvent>;
   
   Status: grpc.handleUnaryCall<_basalt_operator_v1_StatusRequest__Output, _basalt_operator_v1_StatusResponse>;
@@ -52,6 +78,8 @@ export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
 export interface OperatorDefinition extends grpc.ServiceDefinition {
   Export: MethodDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportEvent, _basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent__Output>
   Import: MethodDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent__Output>
+  PeersAdd: MethodDefinition<_basalt_operator_v1_PeersAddRequest, _basalt_operator_v1_PeersAddResponse, _basalt_operator_v1_PeersAddRequest__Output, _basalt_operator_v1_PeersAddResponse__Output>
+  PeersList: MethodDefinition<_basalt_operator_v1_PeersListRequest, _basalt_operator_v1_PeersListResponse, _basalt_operator_v1_PeersListRequest__Output, _basalt_operator_v1_PeersListResponse__Output>
   Snapshot: MethodDefinition<_basalt_operator_v1_SnapshotRequest, _basalt_operator_v1_SnapshotEvent, _basalt_operator_v1_SnapshotRequest__Output, _basalt_operator_v1_SnapshotEvent__Output>
   Status: MethodDefinition<_basalt_operator_v1_StatusRequest, _basalt_operator_v1_StatusResponse, _basalt_operator_v1_StatusRequest__Output, _basalt_operator_v1_StatusResponse__Output>
 }

@@ -15,6 +15,11 @@ export interface StatusResponse {
   'clientVersion'?: (string);
   'writable'?: (boolean);
   'notWritableReason'?: (string);
+  'networking'?: (boolean);
+  'peers'?: (number);
+  'syncing'?: (boolean);
+  'highestBlock'?: (number | string | Long);
+  'listenAddresses'?: (string)[];
 }
 
 export interface StatusResponse__Output {
@@ -30,4 +35,9 @@ export interface StatusResponse__Output {
   'clientVersion': (string);
   'writable': (boolean);
   'notWritableReason': (string);
+  'networking': (boolean);
+  'peers': (number);
+  'syncing': (boolean);
+  'highestBlock': (string);
+  'listenAddresses': (string)[];
 }

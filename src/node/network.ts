@@ -1,0 +1,173 @@
+import '../util/promise-with-resolvers.js';
+import type { PeerId } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { createTxFromRLP } from '@ethereumjs/tx';
+import { bytesToHex } from '@ethereumjs/util';
+import type { Chain, ChainHead } from '../chain/chain.js';
+import { BanList } from '../p2p/bans.js';
+import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
+import { createHost, type Host } from '../p2p/host.js';
+import { MessageError, type ChainStatus } from '../p2p/messages.js';
+import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
+import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
+import { serveBlocks } from '../sync/block-protocol.js';
+import type { NetworkView, SyncProgress } from '../sync/sync-state.js';
+import { Syncer, type SyncerOptions } from '../sync/syncer.js';
+import { TxPoolError, type TxPool } from '../txpool/txpool.js';
+import type { Logger } from '../util/log.js';
+
+export const DEFAULT_LIBP2P_PORT = 1478;
+export const DEFAULT_MAX_PEERS = 40;
+
+export interface NetworkOptions {
+  key: Uint8Array;
+  host: string;
+  port: number;
+  bootnodes: string[];
+  maxPeers: number;
+  chain: Chain;
+  txpool: TxPool;
+  logger: Logger;
+  sync?: SyncerOptions;
+}
+
+/** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
+const MAX_RECENT_GOSSIP = 4096;
+/** Gossiped transactions being validated at once; more are dropped (not relayed) until the pool catches up. */
+const MAX_TXS_IN_FLIGHT = 256;
+
+/**
+ * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
+ * syncer, and gossip of new heads and pool transactions. Started after the chain opens, stopped
+ * before it closes.
+ */
+export class Network implements NetworkView, PeersService {
+  private readonly recentGossip = new Set<string>();
+  private unsubscribeTx?: () => void;
+  private listeningState = false;
+  private txsInFlight = 0;
+
+  private constructor(
+    readonly host: Host,
+    readonly peerManager: PeerManager,
+    readonly gossip: Gossip,
+    readonly syncer: Syncer,
+    private readonly opts: NetworkOptions,
+  ) {}
+
+  static async start(opts: NetworkOptions): Promise<Network> {
+    const { chain, logger: log } = opts;
+    const bootnodes: Multiaddr[] = opts.bootnodes.map((b) => parsePeerAddress(b, 'bootnode'));
+    const bans = new BanList();
+    const host = await createHost({ key: opts.key, host: opts.host, port: opts.port, maxPeers: opts.maxPeers, isBanned: (p) => bans.isBanned(p) });
+    try {
+      const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: chain.head.number, headHash: chain.head.hash });
+      const peers = new PeerManager(host, bans, status, log);
+      const gossip = new Gossip(host, chain.genesisHash, {
+        isReady: (p) => peers.isReady(p),
+        onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
+        onTx: (p, raw) => net.receiveTx(p, raw),
+        onBadPeer: (p, reason) => peers.punish(p, reason),
+      });
+      const syncer = new Syncer(host, chain, peers, log, opts.sync);
+      const net: Network = new Network(host, peers, gossip, syncer, opts);
+      await serveBlocks(host, chain.genesisHash, chain, { isReady: (p) => peers.isReady(p), onBadPeer: (p, reason) => peers.punish(p, reason) });
+      gossip.start();
+      await peers.start(bootnodes);
+      chain.on('head', net.onChainHead);
+      net.unsubscribeTx = opts.txpool.onAdded((hash) => net.onPoolTx(hash));
+      syncer.start();
+      net.listeningState = true;
+      log.info({ addresses: net.addresses(), peerId: host.peerId.toString(), bootnodes: bootnodes.length }, 'libp2p listening');
+      return net;
+    } catch (err) {
+      await Promise.resolve(host.stop()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The multiaddrs this node listens on, each ending in /p2p/<node ID>. */
+  addresses(): string[] {
+    return this.host.getMultiaddrs().map(String);
+  }
+
+  get listening(): boolean {
+    return this.listeningState;
+  }
+
+  peerCount(): number {
+    return this.peerManager.count;
+  }
+
+  /** Highest head a ready peer that is not set aside claims (0 with none). */
+  highestPeerHead(): bigint {
+    return this.syncer.highestUsableHead();
+  }
+
+  /** Whether there are bootnodes or added peers (other than this node) to connect to. */
+  hasPeersToDial(): boolean {
+    return this.peerManager.hasStaticPeers();
+  }
+
+  syncing(): SyncProgress | false {
+    return this.syncer.progress();
+  }
+
+  async list(): Promise<PeerSummary[]> {
+    return this.peerManager.peers().map((p) => ({ id: p.id.toString(), address: p.address, direction: p.direction, head: p.head }));
+  }
+
+  async add(address: string): Promise<void> {
+    await this.peerManager.add(address);
+  }
+
+  /** Announce every new head once caught up, so that followers (and their followers) fetch it at once. */
+  private readonly onChainHead = (head: ChainHead): void => {
+    if (this.syncer.progress() !== false) return;
+    this.gossip.announceHead({ number: head.number, hash: head.hash });
+  };
+
+  private onPoolTx(hash: Uint8Array): void {
+    const key = bytesToHex(hash);
+    if (this.recentGossip.delete(key)) return; // came from gossip: gossipsub relays it already
+    const tx = this.opts.txpool.get(hash);
+    if (tx) this.gossip.publishTx(tx.serialize());
+  }
+
+  private async receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
+    let tx;
+    try {
+      tx = createTxFromRLP(raw, { common: this.opts.chain.common });
+    } catch (err) {
+      throw new MessageError(`gossiped transaction cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
+    }
+    const key = bytesToHex(tx.hash());
+    if (this.opts.txpool.has(tx.hash())) return 'ignore';
+    if (this.txsInFlight >= MAX_TXS_IN_FLIGHT) return 'ignore'; // flooded: let the pool catch up
+    this.recentGossip.add(key);
+    if (this.recentGossip.size > MAX_RECENT_GOSSIP) this.recentGossip.delete(this.recentGossip.values().next().value!);
+    this.txsInFlight++;
+    try {
+      await this.opts.txpool.add(tx);
+      return 'accept';
+    } catch (err) {
+      this.recentGossip.delete(key);
+      if (!(err instanceof TxPoolError)) throw err;
+      // 'already known', or not valid for this node's pool right now (nonce, funds): not the peer's fault.
+      this.opts.logger.debug({ tx: key, peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
+      return 'ignore';
+    } finally {
+      this.txsInFlight--;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.listeningState = false;
+    this.opts.chain.off('head', this.onChainHead);
+    this.unsubscribeTx?.();
+    await this.syncer.stop();
+    this.peerManager.stop();
+    this.gossip.stop();
+    await this.host.stop();
+  }
+}

@@ -1,0 +1,61 @@
+import '../util/promise-with-resolvers.js';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub } from '@chainsafe/libp2p-gossipsub';
+import { identify } from '@libp2p/identify';
+import { tcp } from '@libp2p/tcp';
+import { privateKeyFromRaw } from '@libp2p/crypto/keys';
+import type { PeerId, PubSub } from '@libp2p/interface';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { isIP } from 'node:net';
+import { UserError } from '../util/errors.js';
+import { MAX_GOSSIP_BYTES } from './messages.js';
+
+export type Host = Libp2p<{ pubsub: PubSub; identify: unknown }>;
+
+export interface HostOptions {
+  /** The data dir's keystore/libp2p.key: a raw secp256k1 key, so the peer ID is the node ID `secrets init` prints. */
+  key: Uint8Array;
+  host: string;
+  port: number;
+  maxPeers: number;
+  /** Refuse connections to and from these peers (the ban list). */
+  isBanned(peer: PeerId): boolean;
+}
+
+/** A libp2p host: TCP, noise, yamux, identify and gossipsub, identified by the node's libp2p key. */
+export async function createHost(opts: HostOptions): Promise<Host> {
+  const family = isIP(opts.host);
+  if (family === 0) throw new UserError(`--libp2p host "${opts.host}" is not an IP address`);
+  const denied = async (peer: PeerId) => opts.isBanned(peer);
+  let node;
+  try {
+    node = await createLibp2p({
+    // Two copies of @libp2p/interface's key types are installed; the key is the same object either way.
+    privateKey: privateKeyFromRaw(opts.key) as unknown as NonNullable<Parameters<typeof createLibp2p>[0]>['privateKey'],
+    addresses: { listen: [`/ip${family}/${opts.host}/tcp/${opts.port}`] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { maxConnections: opts.maxPeers, maxIncomingPendingConnections: 10 },
+    connectionGater: {
+      denyDialPeer: denied,
+      denyInboundEncryptedConnection: denied,
+      denyOutboundEncryptedConnection: denied,
+      // Loopback and private addresses are where test and private networks live.
+      denyDialMultiaddr: async () => false,
+    },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, asyncValidation: true, maxInboundDataLength: MAX_GOSSIP_BYTES + 1024 }),
+    },
+  });
+  } catch (err) {
+    const msg = (err as Error).message ?? '';
+    const where = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+    if (/EADDRINUSE/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: address in use (another node?); choose another --libp2p port`, { code: 'UNAVAILABLE' });
+    if (/EADDRNOTAVAIL|EACCES/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: ${/EACCES/.test(msg) ? 'permission denied' : 'address not available'}`, { code: 'UNAVAILABLE' });
+    throw err;
+  }
+  return node as unknown as Host;
+}

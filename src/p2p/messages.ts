@@ -1,0 +1,100 @@
+import { RLP } from '@ethereumjs/rlp';
+import { bigIntToUnpaddedBytes, bytesToBigInt } from '@ethereumjs/util';
+
+/**
+ * The wire messages of Basalt's own protocols, RLP-encoded, each with its bounds. A message that does
+ * not decode, breaks a bound or has the wrong shape is a MessageError: the peer that sent it is banned.
+ */
+export class MessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MessageError';
+  }
+}
+
+/** Largest status message (chain ID, two hashes, a number: ~100 bytes). */
+export const MAX_STATUS_BYTES = 256;
+/** Largest GetBlocks request. */
+export const MAX_REQUEST_BYTES = 64;
+/** Most blocks one GetBlocks may ask for. */
+export const MAX_BLOCKS_PER_REQUEST = 64;
+/** Largest single block accepted from a peer (a 30M-gas block of zero calldata is ~7.5 MB). */
+export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
+/** A server stops adding blocks to a response past this many bytes (it always sends at least one). */
+export const SOFT_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** Most bytes a client reads in one response: the soft limit plus one largest block. */
+export const MAX_RESPONSE_BYTES = SOFT_RESPONSE_BYTES + MAX_BLOCK_BYTES;
+/** Largest gossip message (a transaction, an announcement). */
+export const MAX_GOSSIP_BYTES = 256 * 1024;
+
+export interface ChainStatus {
+  chainId: bigint;
+  genesisHash: Uint8Array;
+  headNumber: bigint;
+  headHash: Uint8Array;
+}
+
+export interface GetBlocks {
+  from: bigint;
+  count: number;
+}
+
+export interface HeadAnnouncement {
+  number: bigint;
+  hash: Uint8Array;
+}
+
+const u = (n: bigint) => bigIntToUnpaddedBytes(n);
+
+function decodeList(bytes: Uint8Array, max: number, what: string, length: number): Uint8Array[] {
+  if (bytes.length > max) throw new MessageError(`${what}: ${bytes.length} bytes, more than ${max}`);
+  let decoded: unknown;
+  try {
+    decoded = RLP.decode(bytes);
+  } catch (err) {
+    throw new MessageError(`${what}: not RLP (${(err as Error).message})`);
+  }
+  if (!Array.isArray(decoded) || decoded.length !== length || decoded.some((x) => !(x instanceof Uint8Array))) {
+    throw new MessageError(`${what}: expected a list of ${length} byte strings`);
+  }
+  return decoded as Uint8Array[];
+}
+
+function quantity(b: Uint8Array, what: string, maxBytes = 8): bigint {
+  if (b.length > maxBytes || (b.length > 0 && b[0] === 0)) throw new MessageError(`${what}: not a canonical quantity of at most ${maxBytes} bytes`);
+  return bytesToBigInt(b);
+}
+
+function hash32(b: Uint8Array, what: string): Uint8Array {
+  if (b.length !== 32) throw new MessageError(`${what}: expected 32 bytes, got ${b.length}`);
+  return b;
+}
+
+export function encodeStatus(s: ChainStatus): Uint8Array {
+  return RLP.encode([u(s.chainId), s.genesisHash, u(s.headNumber), s.headHash]);
+}
+
+export function decodeStatus(bytes: Uint8Array): ChainStatus {
+  const [c, g, n, h] = decodeList(bytes, MAX_STATUS_BYTES, 'status', 4) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  return { chainId: quantity(c, 'status chain ID', 32), genesisHash: hash32(g, 'status genesis hash'), headNumber: quantity(n, 'status head number'), headHash: hash32(h, 'status head hash') };
+}
+
+export function encodeGetBlocks(r: GetBlocks): Uint8Array {
+  return RLP.encode([u(r.from), u(BigInt(r.count))]);
+}
+
+export function decodeGetBlocks(bytes: Uint8Array): GetBlocks {
+  const [f, c] = decodeList(bytes, MAX_REQUEST_BYTES, 'GetBlocks', 2) as [Uint8Array, Uint8Array];
+  const count = quantity(c, 'GetBlocks count');
+  if (count < 1n || count > BigInt(MAX_BLOCKS_PER_REQUEST)) throw new MessageError(`GetBlocks: count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
+  return { from: quantity(f, 'GetBlocks from'), count: Number(count) };
+}
+
+export function encodeAnnouncement(a: HeadAnnouncement): Uint8Array {
+  return RLP.encode([u(a.number), a.hash]);
+}
+
+export function decodeAnnouncement(bytes: Uint8Array): HeadAnnouncement {
+  const [n, h] = decodeList(bytes, MAX_STATUS_BYTES, 'head announcement', 2) as [Uint8Array, Uint8Array];
+  return { number: quantity(n, 'announced number'), hash: hash32(h, 'announced hash') };
+}

@@ -1,0 +1,106 @@
+import '../util/promise-with-resolvers.js';
+import type { PeerId, Stream } from '@libp2p/interface';
+import * as lp from 'it-length-prefixed';
+import type { Host } from './host.js';
+import { MessageError } from './messages.js';
+
+/** A request that got no (complete) answer in time: the peer stalls; ask another. */
+export class RequestTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+export interface ResponseLimits {
+  timeoutMs: number;
+  /** Largest single message. */
+  maxMessageBytes: number;
+  /** Most messages in the response. */
+  maxMessages: number;
+  /** Most bytes in all. */
+  maxTotalBytes: number;
+}
+
+/** it-length-prefixed's errors for a bad length prefix or an oversized message. */
+function isFramingError(err: unknown): boolean {
+  const name = (err as Error)?.name ?? '';
+  return /^Invalid(Data|Message)Length/.test(name) || name === 'InvalidDataLengthLengthError';
+}
+
+/**
+ * One request, its response messages. Every bound is enforced while reading: a message over
+ * `maxMessageBytes` is refused from its length prefix, before its bytes arrive.
+ * Throws MessageError (the peer broke the protocol), RequestTimeoutError, or a connection error.
+ */
+export async function request(host: Host, peer: PeerId, protocol: string, req: Uint8Array, limits: ResponseLimits): Promise<Uint8Array[]> {
+  const signal = AbortSignal.timeout(limits.timeoutMs);
+  let stream: Stream | undefined;
+  const onAbort = () => stream?.abort(new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    stream = await host.dialProtocol(peer, protocol, { signal });
+    await stream.sink(lp.encode([req]));
+    const out: Uint8Array[] = [];
+    let total = 0;
+    for await (const m of lp.decode(stream.source, { maxDataLength: limits.maxMessageBytes })) {
+      total += m.byteLength;
+      if (out.length >= limits.maxMessages) throw new MessageError(`${protocol}: more than ${limits.maxMessages} messages in a response`);
+      if (total > limits.maxTotalBytes) throw new MessageError(`${protocol}: response over ${limits.maxTotalBytes} bytes`);
+      out.push(m.subarray());
+    }
+    return out;
+  } catch (err) {
+    if (signal.aborted) throw new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`);
+    if (isFramingError(err)) throw new MessageError(`${protocol}: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (stream && stream.status === 'open') stream.abort(new Error('done'));
+  }
+}
+
+export interface ServeOptions {
+  maxRequestBytes: number;
+  /** Time for the whole exchange: reading the request and the peer reading the response. */
+  timeoutMs: number;
+  /** Concurrent requests per connection (more are refused by libp2p). */
+  maxConcurrent: number;
+  /** The peer broke the protocol (MessageError): ban it. */
+  onBadPeer(peer: PeerId, reason: string): void;
+}
+
+/**
+ * Serve a request/response protocol: read one request (bounded), answer with the handler's messages.
+ * A handler may throw MessageError to refuse a malformed request (the peer is reported).
+ */
+export async function serve(
+  host: Host,
+  protocol: string,
+  handler: (req: Uint8Array, peer: PeerId) => Promise<AsyncIterable<Uint8Array> | Iterable<Uint8Array>>,
+  opts: ServeOptions,
+): Promise<void> {
+  await host.handle(
+    protocol,
+    ({ stream, connection }) => {
+      const peer = connection.remotePeer;
+      const timer = setTimeout(() => stream.abort(new RequestTimeoutError(`${protocol}: exchange with ${peer} took over ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      void (async () => {
+        try {
+          const it = lp.decode(stream.source, { maxDataLength: opts.maxRequestBytes })[Symbol.asyncIterator]();
+          const first = await it.next();
+          if (first.done) throw new Error(`${protocol}: stream closed without a request`); // a cancelled request: not malice
+          const responses = await handler(first.value.subarray(), peer);
+          await stream.sink(lp.encode(responses));
+        } catch (err) {
+          if (err instanceof MessageError) opts.onBadPeer(peer, err.message);
+          else if (isFramingError(err)) opts.onBadPeer(peer, `${protocol}: ${(err as Error).message}`);
+          stream.abort(err as Error);
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+    },
+    { maxInboundStreams: opts.maxConcurrent, maxOutboundStreams: opts.maxConcurrent },
+  );
+}

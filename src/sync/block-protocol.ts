@@ -1,0 +1,90 @@
+import { createBlockFromRLP, type Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import type { PeerId } from '@libp2p/interface';
+import { bytesToHex } from '@ethereumjs/util';
+import { headerOpts } from '../chain/block-util.js';
+import type { BlockReader } from '../storage/block-store.js';
+import type { Host } from '../p2p/host.js';
+import {
+  MAX_BLOCKS_PER_REQUEST,
+  MAX_BLOCK_BYTES,
+  MAX_REQUEST_BYTES,
+  MAX_RESPONSE_BYTES,
+  MessageError,
+  SOFT_RESPONSE_BYTES,
+  decodeGetBlocks,
+  encodeGetBlocks,
+} from '../p2p/messages.js';
+import { request, serve } from '../p2p/streams.js';
+
+/** GetBlocks{from, count} -> the canonical blocks from `from` on, as RLP, one message each. */
+export function blocksProtocol(genesisHash: Uint8Array): string {
+  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/blocks/1`;
+}
+
+export const BLOCKS_TIMEOUT_MS = 10_000;
+
+export interface BlockServerSource {
+  head: { number: bigint };
+  store: Pick<BlockReader, 'storedBlock'>;
+}
+
+/**
+ * Serve GetBlocks to ready peers: up to `count` canonical blocks from `from`, stopping at the head,
+ * at a block this node does not hold (a restored node has no history below its snapshot) or once the
+ * response passes SOFT_RESPONSE_BYTES (at least one block is always sent).
+ */
+export async function serveBlocks(
+  host: Host,
+  genesisHash: Uint8Array,
+  chain: BlockServerSource,
+  opts: { isReady(peer: PeerId): boolean; onBadPeer(peer: PeerId, reason: string): void; timeoutMs?: number },
+): Promise<void> {
+  await serve(
+    host,
+    blocksProtocol(genesisHash),
+    async (req, peer) => {
+      const { from, count } = decodeGetBlocks(req);
+      if (!opts.isReady(peer)) return [];
+      const out: Uint8Array[] = [];
+      let bytes = 0;
+      for (let n = from; n < from + BigInt(count) && n <= chain.head.number && bytes < SOFT_RESPONSE_BYTES; n++) {
+        let rlp: Uint8Array;
+        try {
+          rlp = (await chain.store.storedBlock(n)).blockRlp;
+        } catch {
+          break; // not held here
+        }
+        out.push(rlp);
+        bytes += rlp.length;
+      }
+      return out;
+    },
+    { maxRequestBytes: MAX_REQUEST_BYTES, timeoutMs: opts.timeoutMs ?? BLOCKS_TIMEOUT_MS, maxConcurrent: 2, onBadPeer: opts.onBadPeer },
+  );
+}
+
+/**
+ * Ask `peer` for blocks `from`..`from+count-1`. The answer may be shorter (the peer's head, its size
+ * limit) but must be those blocks, in order: anything else is a MessageError. Full verification is
+ * the chain's (importBlock).
+ */
+export async function fetchBlocks(host: Host, peer: PeerId, genesisHash: Uint8Array, common: Common, from: bigint, count: number, timeoutMs = BLOCKS_TIMEOUT_MS): Promise<Block[]> {
+  if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
+  const msgs = await request(host, peer, blocksProtocol(genesisHash), encodeGetBlocks({ from, count }), {
+    timeoutMs,
+    maxMessageBytes: MAX_BLOCK_BYTES,
+    maxMessages: count,
+    maxTotalBytes: MAX_RESPONSE_BYTES,
+  });
+  return msgs.map((rlp, i) => {
+    let block: Block;
+    try {
+      block = createBlockFromRLP(rlp, headerOpts(common));
+    } catch (err) {
+      throw new MessageError(`block ${from + BigInt(i)} from the peer cannot be decoded: ${(err as Error).message}`);
+    }
+    if (block.header.number !== from + BigInt(i)) throw new MessageError(`asked for block ${from + BigInt(i)}, the peer sent block ${block.header.number}`);
+    return block;
+  });
+}

@@ -1,0 +1,242 @@
+import type { Block } from '@ethereumjs/block';
+import type { Common } from '@ethereumjs/common';
+import type { PeerId } from '@libp2p/interface';
+import type { ImportOutcome } from '../chain/chain.js';
+import { BlockVerificationError } from '../consensus/errors.js';
+import type { Host } from '../p2p/host.js';
+import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
+import type { ReadyPeer } from '../p2p/peers.js';
+import { RequestTimeoutError } from '../p2p/streams.js';
+import type { Logger } from '../util/log.js';
+import { BLOCKS_TIMEOUT_MS, fetchBlocks } from './block-protocol.js';
+import type { SyncProgress } from './sync-state.js';
+
+/** A peer that stalled is not asked again for this long (unless no other peer is ahead). */
+const STALL_MS = 30_000;
+/** Times in a row a peer may fail to serve the head it claims (no answer, no blocks) before it is banned. */
+const MAX_STRIKES = 3;
+
+/** What the syncer writes to: the chain's one import pipeline. */
+export interface SyncTarget {
+  readonly common: Common;
+  readonly genesisHash: Uint8Array;
+  readonly head: { number: bigint };
+  importBlock(block: Block): Promise<ImportOutcome>;
+}
+
+/** The peers the syncer reads: the PeerManager. */
+export interface SyncPeers {
+  peers(): ReadyPeer[];
+  lowerHead(peer: PeerId, number: bigint): void;
+  punish(peer: PeerId, reason: string): void;
+  on(event: 'head', listener: (p: ReadyPeer) => void): unknown;
+  off(event: 'head', listener: (p: ReadyPeer) => void): unknown;
+}
+
+export interface SyncerOptions {
+  batch?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * Catches the chain up with its peers: while a ready peer claims a higher head, ask the best one for
+ * the next batch of blocks after the local head and hand each to Chain.importBlock (full
+ * verification; a block that fails is not written). A peer that sends an invalid or malformed block
+ * is banned; one that times out is set aside for a while and another is asked. It always starts from
+ * the local head, so it resumes after a restart or a crash by itself.
+ */
+export class Syncer {
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private readonly stalled = new Map<string, number>();
+  private readonly strikes = new Map<string, number>();
+  private starting?: bigint;
+  private readonly batch: number;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly host: Host,
+    private readonly chain: SyncTarget,
+    private readonly peerSet: SyncPeers,
+    private readonly log: Logger,
+    opts: SyncerOptions = {},
+  ) {
+    this.batch = Math.min(opts.batch ?? MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_PER_REQUEST);
+    this.timeoutMs = opts.timeoutMs ?? BLOCKS_TIMEOUT_MS;
+  }
+
+  private readonly onHead = () => this.kick();
+
+  private timer?: NodeJS.Timeout;
+
+  start(): void {
+    this.peerSet.on('head', this.onHead);
+    // Peers set aside for stalling become eligible again; an error may have ended a run.
+    this.timer = setInterval(() => this.kick(), 5_000);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.peerSet.off('head', this.onHead);
+    await this.running;
+  }
+
+  /** Look for work now (a peer told of a higher head). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop()
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'sync stopped by an error; retrying shortly'))
+      .finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /**
+   * Highest head a peer claims, and where this catch-up began, while behind by more than one block;
+   * false otherwise (a follower fetching the block just announced is following, not syncing).
+   */
+  progress(): SyncProgress | false {
+    const current = this.chain.head.number;
+    let highest = current;
+    for (const p of this.peerSet.peers()) if (p.head > highest) highest = p.head;
+    if (highest <= current + 1n) return false;
+    return { startingBlock: this.starting ?? current, currentBlock: current, highestBlock: highest };
+  }
+
+  /** Resolves when the loop is idle (tests). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private pickPeer(): ReadyPeer | undefined {
+    const local = this.chain.head.number;
+    const now = Date.now();
+    const ahead = this.peerSet.peers().filter((p) => p.head > local);
+    const fresh = ahead.filter((p) => (this.stalled.get(p.id.toString()) ?? 0) <= now);
+    const pool = fresh.length > 0 ? fresh : [];
+    pool.sort((a, b) => (b.head > a.head ? 1 : b.head < a.head ? -1 : 0));
+    return pool[0];
+  }
+
+  /**
+   * Fetch the batch after the local head from the best peer and import it, while the next batch from
+   * the same peer is already on its way (one batch ahead: serving and transfer overlap execution).
+   */
+  private async loop(): Promise<void> {
+    let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Block[]> } | undefined;
+    try {
+      while (!this.stopped) {
+        const local = this.chain.head.number;
+        let peer: ReadyPeer | undefined;
+        let pending: Promise<Block[]>;
+        if (ahead && ahead.from === local + 1n && this.peerSet.peers().includes(ahead.peer)) {
+          ({ peer, blocks: pending } = ahead);
+        } else {
+          peer = this.pickPeer();
+          if (!peer) {
+            if (this.progress() === false) this.starting = undefined;
+            return;
+          }
+          pending = this.fetch(peer, local + 1n);
+        }
+        ahead = undefined;
+        this.starting ??= local;
+        let blocks: Block[];
+        try {
+          blocks = await pending;
+        } catch (err) {
+          if (this.stopped) return;
+          if (err instanceof MessageError) this.peerSet.punish(peer.id, err.message);
+          else this.setAside(peer, err as Error);
+          continue;
+        }
+        if (blocks.length === 0) {
+          // It does not have them (yet): forget its claim until it announces again.
+          this.strike(peer, 'answered no blocks');
+          continue;
+        }
+        this.strikes.delete(peer.id.toString());
+        const next = local + BigInt(blocks.length) + 1n;
+        if (peer.head >= next) {
+          ahead = { from: next, peer, blocks: this.fetch(peer, next) };
+          ahead.blocks.catch(() => undefined); // handled when awaited; dropped if the batch before fails
+        }
+        if (!(await this.importAll(peer, blocks))) ahead = undefined;
+      }
+    } finally {
+      ahead?.blocks.catch(() => undefined);
+    }
+  }
+
+  private fetch(peer: ReadyPeer, from: bigint): Promise<Block[]> {
+    const left = peer.head - from + 1n;
+    const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
+    return fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.common, from, count, this.timeoutMs);
+  }
+
+  /** Import the batch block by block; false when a block failed verification (the peer is punished). */
+  private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
+    for (const block of blocks) {
+      if (this.stopped) return false;
+      try {
+        await this.chain.importBlock(block);
+        this.log.debug({ number: Number(block.header.number) }, 'imported block');
+      } catch (err) {
+        if (err instanceof BlockVerificationError) {
+          this.peerSet.punish(peer.id, `sent an invalid block: ${err.message}`);
+          return false;
+        }
+        if (this.stopped) return false;
+        throw err;
+      }
+    }
+    const head = this.chain.head.number;
+    if (blocks.length > 1 || peer.head - head > 1n) this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
+    return true;
+  }
+
+  /**
+   * The highest head a peer that is not set aside claims: what a validator must reach before it seals
+   * (a stalled peer's claim does not hold sealing).
+   */
+  highestUsableHead(): bigint {
+    const now = Date.now();
+    let h = 0n;
+    for (const p of this.peerSet.peers()) if (p.head > h && (this.stalled.get(p.id.toString()) ?? 0) <= now) h = p.head;
+    return h;
+  }
+
+  /** The peer did not serve the head it claims: forget the claim; a peer that keeps doing so is banned. */
+  private strike(peer: ReadyPeer, what: string): void {
+    const id = peer.id.toString();
+    const n = (this.strikes.get(id) ?? 0) + 1;
+    if (this.strikes.size > 1024) this.strikes.clear(); // peers that left; bounded
+    this.peerSet.lowerHead(peer.id, this.chain.head.number);
+    if (n >= MAX_STRIKES) {
+      this.strikes.delete(id);
+      this.peerSet.punish(peer.id, `claims blocks it does not serve (${what}, ${n} times in a row)`);
+    } else {
+      this.strikes.set(id, n);
+    }
+  }
+
+  private setAside(peer: ReadyPeer, err: Error): void {
+    if (this.stalled.size > 1024) this.stalled.clear();
+    this.stalled.set(peer.id.toString(), Date.now() + STALL_MS);
+    this.strike(peer, err instanceof RequestTimeoutError ? 'no answer in time' : 'request failed');
+    const what = err instanceof RequestTimeoutError ? 'peer stalled' : 'block request failed';
+    this.log.info({ peer: peer.id.toString(), err: err.message }, `${what}; asking another peer`);
+  }
+}

@@ -1,0 +1,130 @@
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
+
+/** A port free now (bound on port 0, read, closed): the validator's multiaddr must be known before it starts. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const running: CliProcess[] = [];
+function start(args: string[]): CliProcess {
+  const p = new CliProcess(args);
+  running.push(p);
+  return p;
+}
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop('SIGKILL')));
+});
+
+function init(dataDir: string): { validatorAddress: string; nodeId: string } {
+  const r = runCli(['secrets', 'init', '--data-dir', dataDir, '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as { validatorAddress: string; nodeId: string };
+}
+
+const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
+const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
+
+async function until(pred: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await pred().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('a network of nodes on loopback', () => {
+  it('full nodes find the validator through the genesis bootnodes, sync, follow, relay transactions, catch up after a restart or kill -9; another chain is refused', async () => {
+    const dir = tempDir();
+    const v = init(join(dir, 'validator'));
+    const port = await freePort();
+    const bootnode = `/ip4/127.0.0.1/tcp/${port}/p2p/${v.nodeId}`;
+    const genesis = join(dir, 'genesis.json');
+    const g = runCli(['genesis', '--dir', genesis, '--ibft-validator', v.validatorAddress, '--premine', DEV_ADDRESS, '--bootnode', bootnode]);
+    expect(g.code, g.stderr).toBe(0);
+
+    const validator = start(serverArgs(join(dir, 'validator'), genesis, ['--seal', '--block-time', '0.5', '--libp2p', `127.0.0.1:${port}`]));
+    expect(await validator.p2pAddress()).toBe(bootnode);
+    const vUrl = await validator.rpcUrl();
+    const full1 = start(serverArgs(join(dir, 'full1'), genesis));
+    const full2 = start(serverArgs(join(dir, 'full2'), genesis));
+    const [u1, u2] = [await full1.rpcUrl(), await full2.rpcUrl()];
+
+    // Both sync from genesis and follow the head with the same hashes.
+    await validator.waitForBlock(6);
+    await until(async () => (await head(u1)) >= 6 && (await head(u2)) >= 6, 'full nodes at block 6');
+    for (const n of [1, 3, 6]) {
+      const h = await hashAt(vUrl, n);
+      expect(await hashAt(u1, n)).toBe(h);
+      expect(await hashAt(u2, n)).toBe(h);
+    }
+    expect(await rpc(u1, 'net_peerCount')).not.toBe('0x0');
+    expect(await rpc(u1, 'net_listening')).toBe(true);
+    expect(await rpc(u1, 'eth_syncing')).toBe(false);
+    const target = (await head(vUrl)) + 2;
+    await until(async () => (await head(u1)) >= target && (await head(u2)) >= target, 'following the head');
+
+    // A transaction sent to a full node is gossiped to the validator and mined.
+    const raw = await new Wallet(DEV_KEY).signTransaction({ type: 2, chainId: 100, nonce: 0, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, gasLimit: 21_000, to: `0x${'44'.repeat(20)}`, value: 5n });
+    const txHash = await rpc<string>(u1, 'eth_sendRawTransaction', [raw]);
+    await until(async () => (await rpc<{ blockNumber: string } | null>(u1, 'eth_getTransactionReceipt', [txHash])) !== null, 'tx mined and synced back');
+    expect(await rpc(vUrl, 'eth_getTransactionReceipt', [txHash])).not.toBeNull();
+
+    // The operator's view: status and peers over gRPC; peers add connects two full nodes directly.
+    const st = runCli(['status', '--grpc-address', await full1.grpcAddress(), '--json']);
+    expect(st.code, st.stderr).toBe(0);
+    const s1 = JSON.parse(st.stdout) as { networking: boolean; peers: number; syncing: boolean; listenAddresses: string[] };
+    expect(s1).toMatchObject({ networking: true, syncing: false });
+    expect(s1.peers).toBeGreaterThanOrEqual(1);
+    expect(s1.listenAddresses).toEqual([await full1.p2pAddress()]);
+    const vPeers = runCli(['peers', 'list', '--grpc-address', await validator.grpcAddress(), '--json']);
+    expect(vPeers.code, vPeers.stderr).toBe(0);
+    const ids = (JSON.parse(vPeers.stdout) as { id: string }[]).map((p) => p.id);
+    const idOf = (addr: string) => addr.split('/p2p/')[1]!;
+    expect(ids).toEqual(expect.arrayContaining([idOf(await full1.p2pAddress()), idOf(await full2.p2pAddress())]));
+    const added = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', await full1.p2pAddress()]);
+    expect(added.code, added.stderr).toBe(0);
+    await full2.waitFor(() => full2.logs.find((l) => l.msg === 'peer connected' && l.peer === idOf(s1.listenAddresses[0]!)), 'full2 peers with full1');
+    const f2Peers = JSON.parse(runCli(['peers', 'list', '--grpc-address', await full2.grpcAddress(), '--json']).stdout) as { id: string }[];
+    expect(f2Peers.map((p) => p.id)).toContain(idOf(s1.listenAddresses[0]!));
+    const bad = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', '/ip4/127.0.0.1/tcp/1']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^error: peer address "\/ip4\/127.0.0.1\/tcp\/1" does not name its peer/);
+
+    // full2 stops (SIGINT), the chain moves on, it catches up on restart; then the same after kill -9.
+    expect((await full2.stop('SIGINT')).code).toBe(0);
+    await validator.waitForBlock((await head(vUrl)) + 4);
+    const again = start(serverArgs(join(dir, 'full2'), genesis));
+    const ua = await again.rpcUrl();
+    let vh = await head(vUrl);
+    await until(async () => (await head(ua)) >= vh, 'caught up after restart');
+    expect(await hashAt(ua, vh)).toBe(await hashAt(vUrl, vh));
+    await again.stop('SIGKILL');
+    await validator.waitForBlock((await head(vUrl)) + 4);
+    const third = start(serverArgs(join(dir, 'full2'), genesis));
+    const ut = await third.rpcUrl();
+    vh = await head(vUrl);
+    await until(async () => (await head(ut)) >= vh, 'caught up after kill -9');
+    expect(await hashAt(ut, vh)).toBe(await hashAt(vUrl, vh));
+
+    // A node of another chain dialling the validator is refused; the validator keeps sealing.
+    const otherKeys = init(join(dir, 'other'));
+    const otherGenesis = join(dir, 'other-genesis.json');
+    expect(runCli(['genesis', '--dir', otherGenesis, '--ibft-validator', otherKeys.validatorAddress, '--chain-id', '101', '--bootnode', bootnode]).code).toBe(0);
+    const stranger = start(serverArgs(join(dir, 'other'), otherGenesis));
+    await stranger.waitFor(() => stranger.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)), 'stranger refuses the validator');
+    await validator.waitFor(() => validator.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)), 'validator refuses the stranger');
+    expect(await head(await stranger.rpcUrl())).toBe(0);
+    const before = await head(vUrl);
+    await validator.waitForBlock(before + 2);
+    expect(await rpc(await stranger.rpcUrl(), 'net_peerCount')).toBe('0x0');
+  }, 150_000); // ~25 s on an idle 2-core machine
+});

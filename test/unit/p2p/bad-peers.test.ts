@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBlockFromBytesArray } from '@ethereumjs/block';
+import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
+import { peerIdFromString } from '@libp2p/peer-id';
+import * as lp from 'it-length-prefixed';
+import { headerOpts } from '../../../src/chain/block-util.js';
+import type { Chain } from '../../../src/chain/chain.js';
+import { BanList } from '../../../src/p2p/bans.js';
+import { serveStatus } from '../../../src/p2p/handshake.js';
+import { createHost, type Host } from '../../../src/p2p/host.js';
+import { gossipTopics } from '../../../src/p2p/gossip.js';
+import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
+import { request } from '../../../src/p2p/streams.js';
+import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
+import { createTestChain, openTestChain, testGenesis } from '../../helpers/chain-fixture.js';
+import { chainWithBlocks } from '../archive/archive-fixture.js';
+import { startNode, until, type TestNode } from './net-fixture.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.reverse()) await f().catch(() => undefined);
+  cleanup.length = 0;
+});
+
+async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
+  const n = await startNode(chain, opts);
+  cleanup.push(() => n.net.stop());
+  return n;
+}
+
+/** A bare host that answers the handshake as a peer of `chain` claiming head `head`, and serves blocks with `blocks`. */
+async function evilPeer(chain: Chain, head: bigint, blocks: (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>): Promise<{ host: Host; addr: string; requests: number }> {
+  const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+  cleanup.push(() => Promise.resolve(host.stop()));
+  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: new Uint8Array(32).fill(7) });
+  await serveStatus(host, status, () => undefined, () => undefined);
+  const out = { host, addr: host.getMultiaddrs()[0]!.toString(), requests: 0 };
+  await host.handle(blocksProtocol(chain.genesisHash), ({ stream }) => {
+    void (async () => {
+      for await (const m of lp.decode(stream.source)) {
+        out.requests++;
+        await blocks(decodeGetBlocks(m.subarray()), stream).catch(() => undefined);
+        break;
+      }
+    })();
+  });
+  return out;
+}
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  return [...out, n];
+}
+
+const idOf = (addr: string) => addr.split('/p2p/')[1]!;
+
+describe('peers of another chain', () => {
+  it('are refused at the handshake, banned on both sides, and never send a block', async () => {
+    const src = await chainWithBlocks(5);
+    cleanup.push(() => src.close());
+    const other = await openTestChain(testGenesis(1, ['0x00000000000000000000000000000000000000aa']).genesis);
+    cleanup.push(() => other.close());
+    const a = await node(src.chain);
+    const b = await node(other.chain, { bootnodes: [a.addr] });
+    await until(() => b.net.peerManager.banned(idOf(a.addr)) !== undefined && a.net.peerManager.banned(idOf(b.addr)) !== undefined, 'both sides ban');
+    expect(b.net.peerManager.banned(idOf(a.addr))!.reason).toMatch(/another chain/);
+    expect(a.net.peerManager.banned(idOf(b.addr))!.reason).toMatch(/another chain/);
+    expect(a.net.peerCount()).toBe(0);
+    expect(b.net.peerCount()).toBe(0);
+    await until(() => a.net.host.getConnections().length === 0, 'disconnected');
+    expect(other.chain.head.number).toBe(0n);
+    expect(a.net.syncing()).toBe(false);
+  }, 30_000);
+});
+
+describe('block requests', () => {
+  it('are answered within bounds: at most `count` blocks, stopping at the head', async () => {
+    const src = await chainWithBlocks(70);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const a = await node(src.chain);
+    const b2 = await node(dst.chain, { bootnodes: [a.addr] });
+    await b2.net.syncer.stop(); // ask by hand
+    await until(() => a.net.peerManager.isReady(idOf(b2.addr)) && b2.net.peerManager.isReady(idOf(a.addr)), 'handshake');
+    const peer = peerIdFromString(idOf(a.addr));
+    const first = await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 1n, 64);
+    expect(first.map((x) => Number(x.header.number))).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+    const tail = await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 65n, 64);
+    expect(tail.map((x) => Number(x.header.number))).toEqual([65, 66, 67, 68, 69, 70]);
+    expect(await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 71n, 1)).toEqual([]);
+    await expect(fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 1n, 65)).rejects.toThrow(RangeError);
+  }, 30_000);
+
+  it('asking for more than 64 blocks gets the asker banned', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const a = await node(src.chain);
+    const b = await node(dst.chain, { bootnodes: [a.addr] });
+    await until(() => a.net.peerManager.isReady(idOf(b.addr)), 'handshake');
+    const peer = peerIdFromString(idOf(a.addr));
+    const tooMany = (await import('@ethereumjs/rlp')).RLP.encode([bigIntToUnpaddedBytes(1n), bigIntToUnpaddedBytes(65n)]);
+    await request(b.net.host, peer, blocksProtocol(src.chain.genesisHash), tooMany, { timeoutMs: 5000, maxMessageBytes: MAX_BLOCK_BYTES, maxMessages: 64, maxTotalBytes: MAX_BLOCK_BYTES }).catch(() => undefined);
+    await until(() => a.net.peerManager.banned(idOf(b.addr)) !== undefined, 'asker banned');
+    expect(a.net.peerManager.banned(idOf(b.addr))!.reason).toMatch(/count 65/);
+  }, 30_000);
+});
+
+describe('bad peers during sync', () => {
+  it('a peer sending an invalid block is banned and nothing is written', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const block1 = (await src.chain.blockByNumber(1n))!;
+    const raw = block1.raw();
+    const header = [...(raw[0] as Uint8Array[])];
+    header[11] = bigIntToUnpaddedBytes(block1.header.timestamp + 1n); // the seals no longer match
+    const forged = createBlockFromBytesArray([header, raw[1], raw[2]] as never, headerOpts(src.chain.common)).serialize();
+    const evil = await evilPeer(src.chain, 3n, async (_req, stream) => stream.sink(lp.encode([forged])));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/invalid block/);
+    expect(dst.chain.head.number).toBe(0n);
+    expect(await dst.chain.canonicalHash(1n)).toBeUndefined();
+    expect(bytesToHex(forged)).not.toBe(bytesToHex(block1.serialize()));
+  }, 30_000);
+
+  it('a peer announcing an oversized message is banned from its length prefix', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // A length prefix of MAX_BLOCK_BYTES + 1 and a few bytes: refused before the bytes arrive.
+    const evil = await evilPeer(src.chain, 2n, async (_req, stream) => stream.sink([new Uint8Array([...varint(MAX_BLOCK_BYTES + 1), 1, 2, 3, 4])]));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/length|large|max/i);
+    expect(dst.chain.head.number).toBe(0n);
+  }, 30_000);
+
+  it('a stalled peer is set aside and the blocks come from the next one', async () => {
+    const src = await chainWithBlocks(20);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const good = await node(src.chain);
+    // Claims a higher head, so it is asked first, then never answers.
+    const evil = await evilPeer(src.chain, 1000n, () => new Promise(() => undefined));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr], sync: { timeoutMs: 500 } });
+    await until(() => evil.requests > 0, 'asked the stalling peer');
+    await victim.net.add(good.addr);
+    await until(() => dst.chain.head.number === 20n, 'synced from the good peer');
+    expect(evil.requests).toBeGreaterThan(0);
+    expect(victim.net.peerManager.banned(idOf(evil.addr))).toBeUndefined(); // stalling is not banned
+    expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
+  it('a peer that keeps claiming blocks it does not serve is banned', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const evil = await evilPeer(src.chain, 1000n, async (_req, stream) => stream.sink([]));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    const topic = gossipTopics(src.chain.genesisHash).blocks;
+    for (let n = 1001n; victim.net.peerManager.banned(idOf(evil.addr)) === undefined; n++) {
+      await evil.host.services.pubsub.publish(topic, encodeAnnouncement({ number: n, hash: new Uint8Array(32).fill(1) })).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      if (n > 1100n) throw new Error('not banned');
+    }
+    expect(evil.requests).toBeGreaterThanOrEqual(3);
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/claims blocks it does not serve/);
+    expect(dst.chain.head.number).toBe(0n);
+  }, 30_000);
+
+  it('a peer answering the handshake with garbage is banned', async () => {
+    const dst = await createTestChain(4);
+    cleanup.push(() => dst.close());
+    const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+    cleanup.push(() => Promise.resolve(host.stop()));
+    await host.handle('/basalt/status/1', ({ stream }) => void stream.sink(lp.encode([new Uint8Array([0xff, 0x01, 0x02])])));
+    const addr = host.getMultiaddrs()[0]!.toString();
+    const victim = await node(dst.chain, { bootnodes: [addr] });
+    await until(() => victim.net.peerManager.banned(idOf(addr)) !== undefined, 'banned');
+    expect(victim.net.peerManager.banned(idOf(addr))!.reason).toMatch(/status/);
+  }, 30_000);
+});
+
+describe('gossip', () => {
+  it('a peer gossiping an undecodable transaction is banned, and honest nodes do not relay it', async () => {
+    const src = await chainWithBlocks(1);
+    cleanup.push(() => src.close());
+    const chains = [await openTestChain(src.genesis), await openTestChain(src.genesis)];
+    for (const c of chains) cleanup.push(() => c.close());
+    const a = await node(src.chain);
+    const b = await node(chains[0]!.chain, { bootnodes: [a.addr] });
+    const evil = await node(chains[1]!.chain, { bootnodes: [a.addr] });
+    await until(() => a.net.peerCount() === 2 && b.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+    evil.net.gossip.publishTx(new Uint8Array([0x02, 0xc1, 0x80]));
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/cannot be decoded/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+    expect(b.net.peerManager.isReady(idOf(a.addr))).toBe(true);
+  }, 30_000);
+});
+
+describe('BanList', () => {
+  it('bans expire', () => {
+    let now = 1000;
+    const bans = new BanList(() => now);
+    expect(bans.ban('peer', 'bad', 500)).toBe(true);
+    expect(bans.ban('peer', 'bad again', 500)).toBe(false);
+    expect(bans.get('peer')!.reason).toBe('bad'); // the first reason is kept
+    expect(bans.isBanned('peer')).toBe(true);
+    now += 501;
+    expect(bans.isBanned('peer')).toBe(false);
+  });
+});

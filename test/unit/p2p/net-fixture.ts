@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { Network } from '../../../src/node/network.js';
+import { TxPool } from '../../../src/txpool/txpool.js';
+import type { Chain } from '../../../src/chain/chain.js';
+import type { SyncerOptions } from '../../../src/sync/syncer.js';
+import { silentLogger } from '../../../src/util/log.js';
+
+export interface TestNode {
+  net: Network;
+  chain: Chain;
+  txpool: TxPool;
+  addr: string;
+}
+
+/** A Network on 127.0.0.1, ephemeral port, fresh key, over `chain`. */
+export async function startNode(chain: Chain, opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array } = {}): Promise<TestNode> {
+  const txpool = new TxPool(chain);
+  const net = await Network.start({
+    key: opts.key ?? randomBytes(32),
+    host: '127.0.0.1',
+    port: 0,
+    bootnodes: opts.bootnodes ?? [],
+    maxPeers: 10,
+    chain,
+    txpool,
+    logger: silentLogger(),
+    ...(opts.sync ? { sync: opts.sync } : {}),
+  });
+  return { net, chain, txpool, addr: net.addresses()[0]! };
+}
+
+/** Poll `pred` (the network is asynchronous); fails after `ms`. */
+export async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
