@@ -1,0 +1,99 @@
+import { createReadStream } from 'node:fs';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { UserError } from '../../util/errors.js';
+import type { BackupTarget, StagedPiece, TargetEntry } from './target.js';
+
+export interface S3TargetOptions {
+  /** S3-compatible endpoint; default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; path-style addressing then. */
+  endpoint?: string;
+  region?: string;
+  credentials?: S3ClientConfig['credentials'];
+  /** Multipart part size in bytes (at least 5 MiB); default 16 MiB. */
+  partSize?: number;
+  /** Time limit of one HTTP request, ms; default 60 s. */
+  requestTimeoutMs?: number;
+}
+
+/** Parse `s3://bucket/prefix` into the bucket and the key prefix (with a trailing slash, or empty). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+  if (!m) throw new UserError(`"${url}" is not s3://bucket/prefix (bucket: 3-63 lower-case letters, digits, dots, dashes)`);
+  const prefix = (m[2] ?? '').replace(/\/+$/, '');
+  if (prefix.length > 900) throw new UserError('S3 prefix is too long');
+  return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : '' };
+}
+
+/**
+ * An S3 bucket and prefix as a backup target, through the AWS SDK with the standard credential chain
+ * (environment, shared files, instance roles). Pieces go up as multipart uploads (lib-storage's
+ * Upload) from their staged file; an object appears in listings only when its upload completes, so
+ * nothing partial is ever visible. Retries are the scheduler's (with backoff), so the SDK makes one
+ * attempt per call.
+ */
+export class S3Target implements BackupTarget {
+  readonly url: string;
+  readonly stagingDir = undefined;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly partSize: number;
+
+  constructor(url: string, opts: S3TargetOptions = {}) {
+    this.url = url;
+    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(url));
+    const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+    const timeout = opts.requestTimeoutMs ?? 60_000;
+    this.client = new S3Client({
+      region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: Math.min(timeout, 10_000), requestTimeout: timeout },
+      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    });
+    this.partSize = opts.partSize ?? 16 * 1024 * 1024;
+  }
+
+  async put(name: string, staged: StagedPiece): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: this.prefix + name, Body: createReadStream(staged.path, { highWaterMark: 1024 * 1024 }), ContentLength: staged.bytes },
+      partSize: this.partSize,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    await upload.done();
+  }
+
+  async list(): Promise<TargetEntry[]> {
+    const out: TargetEntry[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      for (const o of res.Contents ?? []) {
+        const name = o.Key?.slice(this.prefix.length);
+        if (!name || name.includes('/')) continue;
+        out.push({ name, bytes: o.Size ?? 0, storedAt: o.LastModified?.getTime() ?? 0 });
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  get(name: string): AsyncIterable<Uint8Array> {
+    const { client, bucket, prefix } = this;
+    return (async function* () {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + name }));
+      if (!res.Body) throw new Error(`s3 object ${name} has no body`);
+      yield* res.Body as AsyncIterable<Uint8Array>;
+    })();
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + name }));
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
