@@ -119,3 +119,13 @@ export function continuityGaps(pieces: readonly Piece[]): string[] {
   }
   return gaps;
 }
+
+/** The pieces a target holds (other names are ignored), from its listing. */
+export async function listPieces(target: { list(): Promise<{ name: string; bytes: number; storedAt: number }[]> }): Promise<ListedPiece[]> {
+  const out: ListedPiece[] = [];
+  for (const e of await target.list()) {
+    const p = parsePieceName(e.name);
+    if (p) out.push({ ...p, bytes: e.bytes, storedAt: e.storedAt });
+  }
+  return sortPieces(out);
+}

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Chain } from '../chain/chain.js';
 import type { GenesisFile } from '../chain/chain-config.js';
@@ -87,7 +87,8 @@ export interface PointRestoreSummary {
  * Carry out a plan into a new data dir: the snapshot restored (verified as `basalt restore` does),
  * then each archive imported through the chain's import pipeline (every block verified and
  * executed), stopping at the point. All of it happens in a hidden folder next to the target
- * (`.NAME.pitr-PID`), renamed to the target only at the end; on any failure it is removed.
+ * (`.NAME.pitr-PID/data`), renamed to the target only at the end; on any failure it is removed (and
+ * one left by a killed restore is removed by the next, see the CLI).
  */
 export async function restoreToPoint(
   target: BackupTarget,
@@ -99,12 +100,14 @@ export async function restoreToPoint(
   checkNewDataDir(final);
   const work = pitrFolder(final, process.pid);
   rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { mode: 0o700 });
+  const data = join(work, 'data');
   const engine = opts.engine ?? new IbftEngine();
   try {
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
-    const s = await restoreSnapshot(target.get(plan.snapshot.file), { dataDir: work, genesis: opts.genesis, engine });
+    const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis: opts.genesis, engine }));
     if (!s.digest.slice(2).startsWith(plan.snapshot.digest8)) throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
-    const dbs = await openNodeDatabases(dataDirLayout(work));
+    const dbs = await openNodeDatabases(dataDirLayout(data));
     let imported = 0n;
     let head: { number: bigint; hash: Uint8Array };
     try {
@@ -112,16 +115,12 @@ export async function restoreToPoint(
       try {
         for (const a of plan.archives) {
           opts.onStep?.(`importing ${a.file}`);
-          let r;
-          try {
-            r = await importArchive(chain, target.get(a.file), {
+          const r = await named(a.file, () =>
+            importArchive(chain, target.get(a.file), {
               ...(plan.untilBlock !== undefined ? { untilBlock: plan.untilBlock } : {}),
               ...(plan.untilTime !== undefined ? { untilTime: plan.untilTime } : {}),
-            });
-          } catch (err) {
-            if (err instanceof UserError) throw new UserError(`${a.file}: ${err.message}`, { code: err.code, cause: err });
-            throw err;
-          }
+            }),
+          );
           imported += r.imported;
           if (r.stoppedBefore !== undefined) break;
           if (!r.digest.slice(2).startsWith(a.digest8)) throw new BackupFileError(`${a.file}: its digest ${r.digest} does not match its name`);
@@ -137,8 +136,9 @@ export async function restoreToPoint(
       throw new UserError(`the pieces reached block ${head.number}, not ${plan.untilBlock}`, { code: 'NOT_FOUND' });
     }
     if (readdirOrEmpty(final)) rmdirSync(final); // an empty folder the operator made
-    renameSync(work, final);
+    renameSync(data, final);
     syncFolder(dirname(final));
+    rmSync(work, { recursive: true, force: true });
     return {
       dataDir: final,
       head: head.number,
@@ -154,7 +154,17 @@ export async function restoreToPoint(
   }
 }
 
-/** The hidden folder a point-in-time restore into `target` works in. */
+/** Run `fn`; a failure names the piece it was reading. */
+async function named<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`${file}: ${err.message}`, { code: err.code, cause: err });
+    throw new UserError(`${file}: ${(err as Error).message}`, { code: 'UNAVAILABLE', cause: err });
+  }
+}
+
+/** The hidden folder a point-in-time restore into `target` works in (its `data/` becomes the target). */
 export function pitrFolder(target: string, pid: number): string {
   return join(dirname(target), `.${basename(target)}.pitr-${pid}`);
 }

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   archive: async () => (await import('./archive.js')).archiveCommand(),
   snapshot: async () => (await import('./snapshot.js')).snapshotCommand(),
   restore: async () => (await import('./restore.js')).restoreCommand(),
+  backup: async () => (await import('./backup.js')).backupCommand(),
 };
 
 const program = new Command('basalt')

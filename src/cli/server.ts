@@ -1,12 +1,15 @@
 import { Command } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
-import { BasaltNode, type HostPort } from '../node/node.js';
+import { BasaltNode, type BackupOptions, type HostPort } from '../node/node.js';
+import { isS3Url } from '../backup/targets/target.js';
+import { parseS3Url } from '../backup/targets/s3.js';
+import { UserError } from '../util/errors.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
-import { parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import { collect, parseBigIntArg, parseByteSize, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -26,6 +29,15 @@ interface ServerOptions {
   minFreeDisk: number;
   logLevel: string;
   logFormat?: LogFormat;
+  backupDir?: string[];
+  backupSnapshotInterval: number;
+  backupArchiveInterval: number;
+  backupKeepLast?: number;
+  backupKeepDaily?: number;
+  backupKeepWeekly?: number;
+  backupRetries: number;
+  backupRetryDelay: number;
+  prometheus?: HostPort;
 }
 
 export function serverCommand(): Command {
@@ -45,6 +57,15 @@ export function serverCommand(): Command {
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
     .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
     .option('--min-free-disk <size>', 'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never', parseByteSize, DEFAULT_MIN_FREE_DISK)
+    .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
+    .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots, e.g. 6h', parsePositiveDuration, 6 * 3_600_000)
+    .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece, e.g. 10m; 0 for snapshots only', parseDurationArg, 10 * 60_000)
+    .option('--backup-keep-last <n>', 'retention: keep the newest N snapshots', parseCount)
+    .option('--backup-keep-daily <n>', 'retention: keep one snapshot a day for the last N days that have one', parseCount)
+    .option('--backup-keep-weekly <n>', 'retention: keep one snapshot a week for the last N weeks that have one', parseCount)
+    .option('--backup-retries <n>', 'attempts for each upload, listing or deletion before a backup counts as failed', parsePositiveCount, 5)
+    .option('--backup-retry-delay <duration>', 'delay before the first retry, doubled for each later one (up to 1m)', parsePositiveDuration, 1000)
+    .option('--prometheus <host:port>', 'serve Prometheus metrics on GET /metrics at this address', parseHostPort)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
     .action(async (opts: ServerOptions) => {
@@ -56,7 +77,6 @@ async function runServer(opts: ServerOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, ...(opts.logFormat ? { format: opts.logFormat } : {}) });
   const dataDir = opts.dataDir ?? (opts.dev ? DEV_DATA_DIR : undefined);
   if (dataDir === undefined) {
-    const { UserError } = await import('../util/errors.js');
     throw new UserError('--data-dir is required (or run `basalt server --dev` for a local dev chain)');
   }
   const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
@@ -75,10 +95,29 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
+    ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),
+    ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
     logger: log,
   });
   shutdown.attach(node);
   log.info('node started');
+}
+
+function backupOptions(opts: ServerOptions): BackupOptions {
+  const targets = opts.backupDir!;
+  for (const t of targets) if (isS3Url(t)) parseS3Url(t); // a malformed URL fails before the node starts
+  if (new Set(targets).size !== targets.length) throw new UserError('the same --backup-dir is given twice');
+  return {
+    targets,
+    snapshotIntervalMs: opts.backupSnapshotInterval,
+    archiveIntervalMs: opts.backupArchiveInterval,
+    retention: {
+      ...(opts.backupKeepLast !== undefined ? { keepLast: opts.backupKeepLast } : {}),
+      ...(opts.backupKeepDaily !== undefined ? { keepDaily: opts.backupKeepDaily } : {}),
+      ...(opts.backupKeepWeekly !== undefined ? { keepWeekly: opts.backupKeepWeekly } : {}),
+    },
+    retry: { attempts: opts.backupRetries, baseDelayMs: opts.backupRetryDelay, maxDelayMs: Math.max(60_000, opts.backupRetryDelay) },
+  };
 }
 
 /**

@@ -5,7 +5,16 @@ import { IbftEngine } from '../consensus/ibft/engine.js';
 import { IbftSealer } from '../consensus/ibft/sealer.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
+import { join } from 'node:path';
 import { LocalBackupService } from '../backup/local.js';
+import type { PieceKind } from '../backup/pieces.js';
+import type { RetentionPolicy } from '../backup/retention.js';
+import type { RetryPolicy } from '../backup/retry.js';
+import { BackupScheduler, type StoredPiece } from '../backup/scheduler.js';
+import { openTarget } from '../backup/targets/open.js';
+import type { S3TargetOptions } from '../backup/targets/s3.js';
+import { UserError } from '../util/errors.js';
+import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
@@ -40,7 +49,22 @@ export interface NodeOptions {
   rpcEvmTimeoutMs?: number;
   /** Free space below which the node stops writing (pauses sealing, refuses transactions); 0: never. */
   minFreeDiskBytes?: number;
+  /** Scheduled backups (--backup-dir); undefined: none. */
+  backup?: BackupOptions;
+  /** Serve Prometheus metrics on GET /metrics here. */
+  prometheus?: HostPort;
   logger: Logger;
+}
+
+export interface BackupOptions {
+  /** Folders and s3://bucket/prefix URLs; each gets its own chain of pieces. */
+  targets: string[];
+  snapshotIntervalMs: number;
+  /** 0: snapshots only. */
+  archiveIntervalMs: number;
+  retention: RetentionPolicy;
+  retry?: RetryPolicy;
+  s3?: S3TargetOptions;
 }
 
 /**
@@ -54,6 +78,9 @@ export class BasaltNode {
   private operator?: OperatorServer;
   private stopping?: Promise<void>;
   private diskGuard?: DiskSpaceGuard;
+  private schedulers: BackupScheduler[] = [];
+  readonly metrics: NodeMetrics;
+  prometheusAddress?: HostPort;
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
   jsonRpcAddress?: HostPort;
@@ -66,7 +93,9 @@ export class BasaltNode {
     private readonly dbs: NodeDatabases,
     readonly validatorAddress: string,
     readonly nodeId: string,
-  ) {}
+  ) {
+    this.metrics = new NodeMetrics({ headBlock: () => chain.head.number, txpoolPending: () => txpool.status().pending });
+  }
 
   /**
    * Start-up is ordered so that everything that can fail is checked before a new data dir gets keys:
@@ -104,8 +133,10 @@ export class BasaltNode {
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
       }
+      if (opts.backup) node.schedulers = node.makeSchedulers(opts.backup, layout.root);
+      if (opts.prometheus) node.prometheusAddress = await node.metrics.listen(opts.prometheus, log);
       if (opts.grpcAddress) {
-        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log);
+        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, (kind) => node.backupNow(kind));
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (onDisk === undefined) {
@@ -120,12 +151,44 @@ export class BasaltNode {
         node.sealer.start();
         log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
       }
+      for (const s of node.schedulers) s.start();
+      if (opts.backup) log.info({ targets: opts.backup.targets, snapshotIntervalMs: opts.backup.snapshotIntervalMs, archiveIntervalMs: opts.backup.archiveIntervalMs }, 'scheduled backups started');
     } catch (err) {
       await node!?.stop().catch(() => undefined);
       if (!node!) await dbs.close();
       throw err;
     }
     return node;
+  }
+
+  /** One scheduler per target, reporting to the metrics; pieces for S3 are staged in the data dir. */
+  private makeSchedulers(b: BackupOptions, dataDir: string): BackupScheduler[] {
+    return b.targets.map(
+      (url, i) =>
+        new BackupScheduler({
+          chain: this.chain,
+          target: openTarget(url, b.s3),
+          stagingDir: join(dataDir, 'backup-staging'),
+          tag: String(i),
+          snapshotIntervalMs: b.snapshotIntervalMs,
+          archiveIntervalMs: b.archiveIntervalMs,
+          retention: b.retention,
+          ...(b.retry ? { retry: b.retry } : {}),
+          logger: this.opts.logger,
+          events: {
+            onStored: (p) => this.metrics.backupStored(p.kind, p.target, p.durationMs, p.bytes),
+            onFailure: (kind) => this.metrics.backupFailed(kind, url),
+          },
+        }),
+    );
+  }
+
+  /** `basalt backup now`: a piece into every target, one after the other. */
+  async backupNow(kind: PieceKind): Promise<StoredPiece[]> {
+    if (this.schedulers.length === 0) throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
+    const out: StoredPiece[] = [];
+    for (const s of this.schedulers) out.push(...(await s.backupNow(kind)));
+    return out;
   }
 
   /** What the node adds to its chain's status (the operator API's Status). */
@@ -184,6 +247,11 @@ export class BasaltNode {
       log.info('stopping sealer');
       await this.sealer.stop();
     }
+    if (this.schedulers.length > 0) {
+      log.info('stopping scheduled backups (a piece in progress is abandoned)');
+      await Promise.all(this.schedulers.map((s) => s.stop()));
+    }
+    await this.metrics.close();
     if (this.jsonRpc) {
       log.info('closing JSON-RPC server');
       await this.jsonRpc.close();

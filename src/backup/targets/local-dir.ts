@@ -12,9 +12,20 @@ export class LocalDirTarget implements BackupTarget {
   readonly url: string;
   readonly stagingDir: string;
 
-  constructor(dir: string) {
+  /** `create`: make the folder when missing (the node); otherwise a missing folder is an error (list, verify, restore). */
+  constructor(dir: string, create = true) {
     this.url = resolve(dir);
     this.stagingDir = this.url;
+    if (!create) {
+      let st;
+      try {
+        st = statSync(this.url);
+      } catch {
+        throw new UserError(`backup folder ${this.url} does not exist`, { code: 'NOT_FOUND' });
+      }
+      if (!st.isDirectory()) throw new UserError(`${this.url} is not a folder`, { code: 'FAILED_PRECONDITION' });
+      return;
+    }
     try {
       mkdirSync(this.url, { recursive: true });
     } catch (err) {

@@ -44,6 +44,9 @@ export class S3Target implements BackupTarget {
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(url));
     const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
     const timeout = opts.requestTimeoutMs ?? 60_000;
+    // The SDK prints a multi-line notice about future Node versions on stderr; the node's logs and the
+    // CLI's one-line errors are the operator's channel.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       maxAttempts: 1,
@@ -54,7 +57,7 @@ export class S3Target implements BackupTarget {
     this.partSize = opts.partSize ?? 16 * 1024 * 1024;
   }
 
-  async put(name: string, staged: StagedPiece): Promise<void> {
+  async put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: this.prefix + name, Body: createReadStream(staged.path, { highWaterMark: 1024 * 1024 }), ContentLength: staged.bytes },
@@ -62,7 +65,13 @@ export class S3Target implements BackupTarget {
       queueSize: 2,
       leavePartsOnError: false,
     });
-    await upload.done();
+    const onAbort = () => void upload.abort().catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await upload.done();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   async list(): Promise<TargetEntry[]> {

@@ -22,7 +22,8 @@ export interface BackupTarget {
   readonly url: string;
   /** A local folder to stage pieces in when it is the target's own (put then only renames), else undefined. */
   readonly stagingDir: string | undefined;
-  put(name: string, staged: StagedPiece): Promise<void>;
+  /** Store `staged` under `name`; an abort of `signal` gives up an upload in progress (nothing becomes visible). */
+  put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void>;
   list(): Promise<TargetEntry[]>;
   get(name: string): AsyncIterable<Uint8Array>;
   delete(name: string): Promise<void>;

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { isCompression, type Compression } from '../../container/compression.js';
 import type { BackupService, ByteSink } from '../../backup/types.js';
+import type { PieceKind } from '../../backup/pieces.js';
+import type { StoredPiece } from '../../backup/scheduler.js';
 import { UserError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { OperatorHandlers } from './generated/basalt/operator/v1/Operator.js';
@@ -9,6 +11,9 @@ import type { ImportEvent } from './generated/basalt/operator/v1/ImportEvent.js'
 import type { SnapshotEvent } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { toGrpcStatus } from './errors.js';
 import { wire } from './wire.js';
+
+/** The node's scheduler, taking a piece now into every target (BackupNow). */
+export type BackupNow = (kind: PieceKind) => Promise<StoredPiece[]>;
 
 /** How often progress events are sent. */
 const PROGRESS_EVERY_MS = 250;
@@ -19,8 +24,22 @@ const PROGRESS_EVERY_MS = 250;
  * the producer at its next write; a cancelled call fails that write and the producer releases its
  * LevelDB snapshots.
  */
-export function operatorHandlers(service: BackupService, log: Logger): OperatorHandlers {
+export function operatorHandlers(service: BackupService, log: Logger, backupNow?: BackupNow): OperatorHandlers {
   return {
+    BackupNow: (call, cb) => {
+      const run = backupNow
+        ? backupNow(call.request.archive ? 'archive' : 'snapshot')
+        : Promise.reject(new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }));
+      run.then(
+        (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
+        (err) => {
+          log.warn({ err: (err as Error).message }, 'backup now failed');
+          cb(toGrpcStatus(err));
+        },
+      );
+    },
+
+
     Status: (_call, cb) => {
       service.status().then(
         (s) => cb(null, wire.status(s)),

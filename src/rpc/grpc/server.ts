@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { BackupService } from '../../backup/types.js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
-import { operatorHandlers } from './backup-handlers.js';
+import { operatorHandlers, type BackupNow } from './backup-handlers.js';
 import { operatorService } from './proto.js';
 
 /** The gRPC operator API: the Operator service over the node's backup service. */
@@ -10,8 +10,8 @@ export class OperatorServer {
   private readonly server = new grpc.Server();
   private boundPort = 0;
 
-  constructor(service: BackupService, private readonly log: Logger) {
-    this.server.addService(operatorService().service, operatorHandlers(service, log));
+  constructor(service: BackupService, private readonly log: Logger, backupNow?: BackupNow) {
+    this.server.addService(operatorService().service, operatorHandlers(service, log, backupNow));
   }
 
   async listen(address: string): Promise<number> {
