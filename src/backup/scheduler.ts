@@ -124,13 +124,17 @@ export class BackupScheduler {
   }
 
   private async tick(): Promise<void> {
-    let kind: PieceKind = 'archive';
+    const due = (): PieceKind | undefined => {
+      const snapshotDue = this.lastSnapshotAt === undefined || this.now() - this.lastSnapshotAt >= this.opts.snapshotIntervalMs;
+      return snapshotDue ? 'snapshot' : this.opts.archiveIntervalMs > 0 ? 'archive' : undefined;
+    };
+    let kind: PieceKind = due() ?? 'snapshot'; // what a failure counts as, should the target not even list
     try {
       await this.mutex.run(async () => {
         await this.loadKnown();
-        const snapshotDue = this.lastSnapshotAt === undefined || this.now() - this.lastSnapshotAt >= this.opts.snapshotIntervalMs;
-        kind = snapshotDue || this.opts.archiveIntervalMs === 0 ? 'snapshot' : 'archive';
-        if (kind === 'snapshot' && !snapshotDue) return;
+        const next = due();
+        if (next === undefined) return;
+        kind = next;
         await this.takePiece(kind, false);
       });
     } catch (err) {
@@ -183,6 +187,7 @@ export class BackupScheduler {
   /** A snapshot at the head; first the archive from `after + 1` up to that head, so the chain of pieces has no gap. */
   private async snapshot(after: bigint | undefined): Promise<StoredPiece[]> {
     const began = this.now();
+    this.opts.logger.info({ target: this.opts.target.url, kind: 'snapshot', head: Number(this.opts.chain.head.number) }, 'backup piece started');
     const snap = await createSnapshot(this.opts.chain, { compression: this.opts.compression ?? 'zstd' });
     const path = join(this.stagingDir, `${this.tempPrefix('snapshot')}${process.pid}`);
     const staged = await this.stage(path, snap);
@@ -201,6 +206,7 @@ export class BackupScheduler {
 
   private async archive(start: bigint, end: bigint): Promise<StoredPiece> {
     const began = this.now();
+    this.opts.logger.info({ target: this.opts.target.url, kind: 'archive', startBlock: Number(start), endBlock: Number(end) }, 'backup piece started');
     const exp = await exportChain(this.opts.chain, { startBlock: start, endBlock: end, compression: this.opts.compression ?? 'zstd' });
     const path = join(this.stagingDir, `${this.tempPrefix('archive')}${process.pid}`);
     try {

@@ -1,11 +1,9 @@
 import { basename, dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { listPieces, type ListedPiece } from '../backup/pieces.js';
-import { planRestore, restoreToPoint, type RestorePoint } from '../backup/point-in-time.js';
+import type { RestorePoint } from '../backup/point-in-time.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { BackupTarget } from '../backup/targets/target.js';
-import { verifyPieces } from '../backup/verify-pieces.js';
-import { readGenesisFile } from '../chain/chain-config.js';
 import { backupNowRemote, DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
@@ -44,6 +42,7 @@ export function backupCommand(): Command {
       const report = await withTarget(opts.backupDir, async (t) => {
         const pieces = await guarded(t, 'list', () => listPieces(t));
         if (pieces.length === 0) throw new UserError(`no backup pieces in ${opts.backupDir}`, { code: 'NOT_FOUND' });
+        const { verifyPieces } = await import('../backup/verify-pieces.js'); // the EVM stack loads only for the commands that need it
         return verifyPieces(t, pieces);
       });
       if (opts.json) {
@@ -70,6 +69,8 @@ export function backupCommand(): Command {
     .action(async (opts: { backupDir: string; dataDir: string; chain: string; atBlock?: bigint; atTime?: bigint; json: boolean; quiet: boolean }) => {
       if (opts.atBlock !== undefined && opts.atTime !== undefined) throw new UserError('pass only one of --at-block and --at-time');
       if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
+      const { readGenesisFile } = await import('../chain/chain-config.js');
+      const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
       const genesis = readGenesisFile(opts.chain);
       const target = resolve(opts.dataDir);
       noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
@@ -111,7 +112,7 @@ function describe(p: ListedPiece) {
 }
 
 async function withTarget<T>(url: string, run: (t: BackupTarget) => Promise<T>): Promise<T> {
-  const t = openTarget(url, undefined, false);
+  const t = await openTarget(url, undefined, false);
   try {
     return await run(t);
   } finally {

@@ -133,7 +133,7 @@ export class BasaltNode {
         node.jsonRpcAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
       }
-      if (opts.backup) node.schedulers = node.makeSchedulers(opts.backup, layout.root);
+      if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
       if (opts.prometheus) node.prometheusAddress = await node.metrics.listen(opts.prometheus, log);
       if (opts.grpcAddress) {
         node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, (kind) => node.backupNow(kind));
@@ -162,12 +162,13 @@ export class BasaltNode {
   }
 
   /** One scheduler per target, reporting to the metrics; pieces for S3 are staged in the data dir. */
-  private makeSchedulers(b: BackupOptions, dataDir: string): BackupScheduler[] {
+  private async makeSchedulers(b: BackupOptions, dataDir: string): Promise<BackupScheduler[]> {
+    const targets = await Promise.all(b.targets.map((url) => openTarget(url, b.s3)));
     return b.targets.map(
       (url, i) =>
         new BackupScheduler({
           chain: this.chain,
-          target: openTarget(url, b.s3),
+          target: targets[i]!,
           stagingDir: join(dataDir, 'backup-staging'),
           tag: String(i),
           snapshotIntervalMs: b.snapshotIntervalMs,

@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { UserError } from '../../util/errors.js';
-import type { BackupTarget, StagedPiece, TargetEntry } from './target.js';
+import { parseS3Url, type BackupTarget, type StagedPiece, type TargetEntry } from './target.js';
+
+export { parseS3Url };
 
 export interface S3TargetOptions {
   /** S3-compatible endpoint; default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; path-style addressing then. */
@@ -13,15 +14,6 @@ export interface S3TargetOptions {
   partSize?: number;
   /** Time limit of one HTTP request, ms; default 60 s. */
   requestTimeoutMs?: number;
-}
-
-/** Parse `s3://bucket/prefix` into the bucket and the key prefix (with a trailing slash, or empty). */
-export function parseS3Url(url: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UserError(`"${url}" is not s3://bucket/prefix (bucket: 3-63 lower-case letters, digits, dots, dashes)`);
-  const prefix = (m[2] ?? '').replace(/\/+$/, '');
-  if (prefix.length > 900) throw new UserError('S3 prefix is too long');
-  return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : '' };
 }
 
 /**

@@ -1,3 +1,5 @@
+import { UserError } from '../../util/errors.js';
+
 /** One object in a backup target. */
 export interface TargetEntry {
   name: string;
@@ -33,4 +35,13 @@ export interface BackupTarget {
 /** Is this --backup-dir an S3 URL? */
 export function isS3Url(url: string): boolean {
   return url.startsWith('s3://');
+}
+
+/** Parse `s3://bucket/prefix` into the bucket and the key prefix (with a trailing slash, or empty). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+  if (!m) throw new UserError(`"${url}" is not s3://bucket/prefix (bucket: 3-63 lower-case letters, digits, dots, dashes)`);
+  const prefix = (m[2] ?? '').replace(/\/+$/, '');
+  if (prefix.length > 900) throw new UserError('S3 prefix is too long');
+  return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : '' };
 }
