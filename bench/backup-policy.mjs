@@ -102,7 +102,16 @@ try {
   const after = list.filter((p) => p.kind === 'archive' && BigInt(p.startBlock) > BigInt(newestSnap.endBlock));
   const r = await runCliMeasured(['backup', 'restore', '--backup-dir', backups, '--data-dir', join(work, 'restored'), '--chain', genesis, '--quiet', '--json']);
   if (r.code !== 0) throw new Error(r.stderr);
-  report(`restore to block ${head} from snapshot at ${newestSnap.endBlock} + ${after.length} archives: ${(r.ms / 1000).toFixed(2)} s (peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB)`);
+  report(`backup restore to block ${head} from snapshot at ${newestSnap.endBlock} + ${after.length} archives: ${(r.ms / 1000).toFixed(2)} s wall, ${(JSON.parse(r.stdout).durationMs / 1000).toFixed(2)} s in the restore (peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB)`);
+  // Just below the newest snapshot: the snapshot before it, then the archives up to there.
+  const below = String(BigInt(newestSnap.endBlock) - 1n);
+  const o = await runCliMeasured(['backup', 'restore', '--backup-dir', backups, '--data-dir', join(work, 'restored-old'), '--chain', genesis, '--at-block', below, '--quiet', '--json']);
+  if (o.code !== 0) throw new Error(o.stderr);
+  const oj = JSON.parse(o.stdout);
+  report(`backup restore --at-block ${below} from ${oj.snapshot.split('-')[1].replace(/^0+/, '')} + ${oj.archives.length} archives (${oj.blocksImported} blocks re-executed): ${(o.ms / 1000).toFixed(2)} s wall, ${(oj.durationMs / 1000).toFixed(2)} s in the restore`);
+  const plain = await runCliMeasured(['restore', join(backups, newestSnap.file), '--data-dir', join(work, 'plain'), '--chain', genesis, '--quiet', '--json']);
+  if (plain.code !== 0) throw new Error(plain.stderr);
+  report(`basalt restore of that snapshot alone: ${(plain.ms / 1000).toFixed(2)} s wall, ${(JSON.parse(plain.stdout).durationMs / 1000).toFixed(2)} s in the restore`);
 
   const full = join(work, 'full.bsa');
   cli(['export', full, '1', head, '--data-dir', dataDir, '--quiet']);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -166,13 +166,24 @@ describe('scheduled backups', () => {
     },
   );
 
-  it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; list of a missing folder says so', { timeout: 30_000 }, async () => {
+  it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; bad flags and missing folders are one line each', { timeout: 60_000 }, async () => {
     const { node1, genesis, dir } = singleValidatorChain();
     const node = start(serverArgs(node1, genesis, []));
     const r = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress()]);
     expectOneLineError(r, /^error: this node takes no scheduled backups: start it with --backup-dir/);
     expectOneLineError(runCli(['backup', 'list', '--backup-dir', join(dir, 'nope')]), /^error: backup folder .*nope does not exist$/);
     expectOneLineError(runCli(['backup', 'restore', '--backup-dir', join(dir, 'nope'), '--data-dir', join(dir, 'r'), '--chain', genesis, '--at-time', 'yesterday']), /--at-time.*ISO 8601/);
+    expectOneLineError(runCli(['backup', 'restore', '--backup-dir', join(dir, 'nope'), '--data-dir', join(dir, 'r'), '--chain', genesis, '--at-block', '1', '--at-time', '2026-01-01T00:00:00Z']), /^error: pass only one of --at-block and --at-time$/);
+    // Bad flags stop the server before it opens anything.
+    for (const [flags, pattern] of [
+      [['--backup-dir', 's3://UPPER/x'], /is not s3:\/\/bucket\/prefix/],
+      [['--backup-dir', join(dir, 'b'), '--backup-keep-last', '-1'], /--backup-keep-last.*not a whole number/],
+      [['--backup-dir', join(dir, 'b'), '--backup-snapshot-interval', '0'], /must be more than 0/],
+      [['--backup-dir', join(dir, 'b'), '--backup-dir', join(dir, 'b')], /the same --backup-dir is given twice/],
+    ] as [string[], RegExp][]) {
+      expectOneLineError(runCli(serverArgs(join(dir, 'fresh'), genesis, flags)), pattern);
+    }
+    expect(existsSync(join(dir, 'fresh'))).toBe(false);
   });
 });
 
