@@ -18,8 +18,8 @@ export interface MetricsSources {
 /**
  * The node's Prometheus metrics (prom-client, its own registry) and the HTTP server that serves them
  * on GET /metrics. Backup metrics are labelled by piece kind and target; chain and pool gauges are
- * read at scrape time. `setPeers` is the hook for the networking layer (basalt_peers): until something
- * sets it, the gauge is not exported.
+ * read at scrape time. `setPeers` is the hook for the networking layer: basalt_peers exists from
+ * its first call on (not as a misleading 0 before).
  */
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -44,19 +44,21 @@ export class NodeMetrics {
     this.failures = new Counter({ name: 'basalt_backup_failures_total', help: 'Backups that failed after their retries, by kind', labelNames: ['kind', 'target'], registers });
     new Gauge({ name: 'basalt_chain_head_block', help: 'Number of the head block', registers, collect() { this.set(Number(sources.headBlock())); } });
     new Gauge({ name: 'basalt_txpool_pending', help: 'Executable transactions in the pool', registers, collect() { this.set(sources.txpoolPending()); } });
-    const metrics = this;
-    new Gauge({
-      name: 'basalt_peers',
-      help: 'Connected peers (set by the networking layer)',
-      registers,
-      collect() {
-        if (metrics.peers) this.set(metrics.peers());
-      },
-    });
   }
 
   /** Hook for the networking layer: where basalt_peers reads the peer count. */
   setPeers(count: () => number): void {
+    if (!this.peers) {
+      const metrics = this;
+      new Gauge({
+        name: 'basalt_peers',
+        help: 'Connected peers',
+        registers: [this.registry],
+        collect() {
+          this.set(metrics.peers!());
+        },
+      });
+    }
     this.peers = count;
   }
 

@@ -34,7 +34,7 @@ export class LocalDirTarget implements BackupTarget {
     if (!statSync(this.url).isDirectory()) throw new UserError(`${this.url} is not a folder`, { code: 'FAILED_PRECONDITION' });
   }
 
-  async put(name: string, staged: StagedPiece): Promise<void> {
+  async put(name: string, staged: StagedPiece, _signal?: AbortSignal): Promise<void> {
     checkName(name);
     const final = join(this.url, name);
     let from = staged.path;
