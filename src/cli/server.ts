@@ -29,13 +29,13 @@ interface ServerOptions {
   logLevel: string;
   logFormat?: LogFormat;
   backupDir?: string[];
-  backupSnapshotInterval: number;
-  backupArchiveInterval: number;
+  backupSnapshotInterval?: number;
+  backupArchiveInterval?: number;
   backupKeepLast?: number;
   backupKeepDaily?: number;
   backupKeepWeekly?: number;
   backupRetries: number;
-  backupRetryDelay: number;
+  backupRetryDelay?: number;
   prometheus?: HostPort;
 }
 
@@ -57,13 +57,13 @@ export function serverCommand(): Command {
     .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
     .option('--min-free-disk <size>', 'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never', parseByteSize, DEFAULT_MIN_FREE_DISK)
     .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
-    .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots, e.g. 6h', parsePositiveDuration, 6 * 3_600_000)
-    .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece, e.g. 10m; 0 for snapshots only', parseDurationArg, 10 * 60_000)
+    .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
+    .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece; 0 for snapshots only (default: 10m)', parseDurationArg)
     .option('--backup-keep-last <n>', 'retention: keep the newest N snapshots', parseCount)
     .option('--backup-keep-daily <n>', 'retention: keep one snapshot a day for the last N days that have one', parseCount)
     .option('--backup-keep-weekly <n>', 'retention: keep one snapshot a week for the last N weeks that have one', parseCount)
     .option('--backup-retries <n>', 'attempts for each upload, listing or deletion before a backup counts as failed', parsePositiveCount, 5)
-    .option('--backup-retry-delay <duration>', 'delay before the first retry, doubled for each later one (up to 1m)', parsePositiveDuration, 1000)
+    .option('--backup-retry-delay <duration>', 'delay before the first retry, doubled for each later one up to 1m (default: 1s)', parsePositiveDuration)
     .option('--prometheus <host:port>', 'serve Prometheus metrics on GET /metrics at this address', parseHostPort)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
@@ -108,14 +108,14 @@ function backupOptions(opts: ServerOptions): BackupOptions {
   if (new Set(targets).size !== targets.length) throw new UserError('the same --backup-dir is given twice');
   return {
     targets,
-    snapshotIntervalMs: opts.backupSnapshotInterval,
-    archiveIntervalMs: opts.backupArchiveInterval,
+    snapshotIntervalMs: opts.backupSnapshotInterval ?? 6 * 3_600_000,
+    archiveIntervalMs: opts.backupArchiveInterval ?? 10 * 60_000,
     retention: {
       ...(opts.backupKeepLast !== undefined ? { keepLast: opts.backupKeepLast } : {}),
       ...(opts.backupKeepDaily !== undefined ? { keepDaily: opts.backupKeepDaily } : {}),
       ...(opts.backupKeepWeekly !== undefined ? { keepWeekly: opts.backupKeepWeekly } : {}),
     },
-    retry: { attempts: opts.backupRetries, baseDelayMs: opts.backupRetryDelay, maxDelayMs: Math.max(60_000, opts.backupRetryDelay) },
+    retry: { attempts: opts.backupRetries, baseDelayMs: opts.backupRetryDelay ?? 1000, maxDelayMs: Math.max(60_000, opts.backupRetryDelay ?? 1000) },
   };
 }
 
