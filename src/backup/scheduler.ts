@@ -173,6 +173,10 @@ export class BackupScheduler {
     }
     const last = newestPiece(known);
     const hasSnapshot = known.some((p) => p.kind === 'snapshot');
+    if (last && last.endBlock > head) {
+      // Another chain's pieces, or a data dir restored to an older block: archives cannot continue them.
+      this.opts.logger.warn({ target: this.opts.target.url, lastPiece: last.file, head: Number(head) }, 'backup target holds blocks beyond this chain\'s head: taking a snapshot');
+    }
     if (kind === 'archive' && (!hasSnapshot || !last || last.endBlock > head)) kind = 'snapshot';
     if (kind === 'archive') {
       if (head <= last!.endBlock) {
