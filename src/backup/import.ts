@@ -22,6 +22,10 @@ export interface ImportTarget {
 export interface ImportOptions {
   onHeader?: (h: ArchiveHeader) => void;
   onProgress?: (p: ImportProgress) => void;
+  /** Stop before the first block above this number (point-in-time restore); the rest is not read. */
+  untilBlock?: bigint;
+  /** Stop before the first block whose timestamp (unix seconds) is later than this. */
+  untilTime?: bigint;
 }
 
 /** The facts of an archive's header, as the backup service reports them. */
@@ -42,6 +46,18 @@ export async function importArchive(chain: ImportTarget, source: AsyncIterable<U
   let imported = 0n;
   let skipped = 0n;
   let total = 0n;
+  /** The summary of an import stopped on purpose before block `n` (the archive's trailer is not read). */
+  const stoppedBefore = (n: bigint): ImportSummary => ({
+    startBlock: BigInt(header!.startBlock),
+    endBlock: n - 1n,
+    imported,
+    skipped,
+    bytes: 0,
+    digest: '',
+    durationMs: Date.now() - began,
+    head: chain.head.number,
+    stoppedBefore: n,
+  });
   for await (const ev of readArchive(source)) {
     if (ev.kind === 'header') {
       header = ev.header;
@@ -70,6 +86,7 @@ export async function importArchive(chain: ImportTarget, source: AsyncIterable<U
       };
     }
     const { record } = ev;
+    if (opts.untilBlock !== undefined && record.number > opts.untilBlock) return stoppedBefore(record.number);
     if (record.number <= chain.head.number) {
       const local = await chain.canonicalHash(record.number);
       if (local !== undefined && equalsBytes(local, record.hash)) {
@@ -79,6 +96,7 @@ export async function importArchive(chain: ImportTarget, source: AsyncIterable<U
       }
     }
     const block = await decodeBlockRecord(record, header!.compression, chain.commonAt(record.number));
+    if (opts.untilTime !== undefined && block.header.timestamp > opts.untilTime) return stoppedBefore(record.number);
     try {
       const outcome = await chain.importBlock(block);
       if (outcome === 'imported') imported++;

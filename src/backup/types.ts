@@ -96,6 +96,8 @@ export interface ImportSummary {
   durationMs: number;
   /** The chain's head after the import. */
   head: bigint;
+  /** Set when the import stopped on purpose before this block (ImportOptions.untilBlock/untilTime); bytes and digest are then empty. */
+  stoppedBefore?: bigint;
 }
 
 export interface SnapshotRequest {

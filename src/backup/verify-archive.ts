@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Block } from '@ethereumjs/block';
+import { bytesToHex } from '@ethereumjs/util';
 import type { ArchiveHeader, ArchiveTrailer } from '../archive/format.js';
 import { readArchive } from '../archive/reader.js';
 import { Chain } from '../chain/chain.js';
@@ -18,6 +19,8 @@ import { importArchive, type ImportOptions } from './import.js';
 export interface InspectReport {
   header: ArchiveHeader;
   trailer: ArchiveTrailer;
+  /** 0x-hex parent hash of the first block (the last block of whatever this archive continues). */
+  firstParentHash: string;
   blocks: bigint;
   bytes: number;
   transactions: number;
@@ -39,7 +42,7 @@ export interface VerifyReport extends InspectReport {
 export type NotChecked = 'chain binding' | 'validator set' | 'execution';
 
 /** A file checked offline may hold blocks of any age: no timestamp is "in the future" for it. */
-const FAR_FUTURE = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
+export const FAR_FUTURE = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
 
 /**
  * Read a whole archive and check it without a node: magic, header, record checksums, block decoding
@@ -54,6 +57,7 @@ export async function inspectArchive(
   let header: ArchiveHeader | undefined;
   let common: ReturnType<typeof createCommonForChainId> | undefined;
   let parent: Block | undefined;
+  let firstParentHash = '';
   let blocks = 0n;
   let transactions = 0;
   for await (const ev of readArchive(source)) {
@@ -62,6 +66,7 @@ export async function inspectArchive(
       common = createCommonForChainId(BigInt(header.chainId));
     } else if (ev.kind === 'block') {
       const block = await decodeBlockRecord(ev.record, header!.compression, common!);
+      if (!parent) firstParentHash = bytesToHex(block.header.parentHash);
       if (parent) {
         try {
           engine.verifyHeader(block.header, parent.header, FAR_FUTURE);
@@ -75,7 +80,7 @@ export async function inspectArchive(
       transactions += block.transactions.length;
       onBlock?.(block.header.number, ev.bytesRead);
     } else {
-      return { header: header!, trailer: ev.trailer, blocks, bytes: ev.bytesRead, transactions };
+      return { header: header!, trailer: ev.trailer, firstParentHash, blocks, bytes: ev.bytesRead, transactions };
     }
   }
   throw new BackupFileError('archive ended without a trailer');

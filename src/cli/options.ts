@@ -64,3 +64,22 @@ export function parseByteSize(value: string): number {
   if (!m || unit === undefined) throw new InvalidArgumentError(`"${value}" is not a size like 256MB, 1GiB or 0`);
   return Math.round(Number(m[1]) * unit);
 }
+
+/** A duration above zero, in ms. */
+export function parsePositiveDuration(value: string): number {
+  const ms = parseDurationArg(value);
+  if (ms <= 0) throw new InvalidArgumentError(`"${value}" must be more than 0`);
+  return ms;
+}
+
+/** A whole number 0..1,000,000. */
+export function parseCount(value: string): number {
+  if (!/^\d{1,7}$/.test(value) || Number(value) > 1_000_000) throw new InvalidArgumentError(`"${value}" is not a whole number from 0 to 1000000`);
+  return Number(value);
+}
+
+export function parsePositiveCount(value: string): number {
+  const n = parseCount(value);
+  if (n < 1) throw new InvalidArgumentError(`"${value}" must be at least 1`);
+  return n;
+}

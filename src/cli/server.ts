@@ -1,14 +1,16 @@
 import { Command } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
-import { BasaltNode, type HostPort, type P2POptions } from '../node/node.js';
+import { BasaltNode, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
+import { isS3Url, parseS3Url } from '../backup/targets/target.js';
+import { UserError } from '../util/errors.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
 import { DEFAULT_LIBP2P_PORT, DEFAULT_MAX_PEERS } from '../node/network.js';
-import { collect, parseBigIntArg, parseByteSize, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveInteger, parsePositiveNumber } from './options.js';
+import { collect, parseBigIntArg, parseByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -39,6 +41,15 @@ interface ServerOptions {
   maxPeers: number;
   logLevel: string;
   logFormat?: LogFormat;
+  backupDir?: string[];
+  backupSnapshotInterval?: number;
+  backupArchiveInterval?: number;
+  backupKeepLast?: number;
+  backupKeepDaily?: number;
+  backupKeepWeekly?: number;
+  backupRetries: number;
+  backupRetryDelay?: number;
+  prometheus?: HostPort;
 }
 
 export function serverCommand(): Command {
@@ -70,6 +81,15 @@ export function serverCommand(): Command {
     .option('--no-libp2p', 'no networking: neither listen nor dial peers')
     .option('--bootnode <multiaddr>', "a peer to dial and keep, /ip4/…/tcp/…/p2p/<node ID> (repeat; added to the genesis file's bootnodes)", collect, [])
     .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
+    .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
+    .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
+    .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece; 0 for snapshots only (default: 10m)', parseDurationArg)
+    .option('--backup-keep-last <n>', 'retention: keep the newest N snapshots', parseCount)
+    .option('--backup-keep-daily <n>', 'retention: keep one snapshot a day for the last N days that have one', parseCount)
+    .option('--backup-keep-weekly <n>', 'retention: keep one snapshot a week for the last N weeks that have one', parseCount)
+    .option('--backup-retries <n>', 'attempts for each upload, listing or deletion before a backup counts as failed', parsePositiveCount, 5)
+    .option('--backup-retry-delay <duration>', 'delay before the first retry, doubled for each later one up to 1m (default: 1s)', parsePositiveDuration)
+    .option('--prometheus <host:port>', 'serve Prometheus metrics on GET /metrics at this address', parseHostPort)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
     .action(async (opts: ServerOptions) => {
@@ -81,7 +101,6 @@ async function runServer(opts: ServerOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, ...(opts.logFormat ? { format: opts.logFormat } : {}) });
   const dataDir = opts.dataDir ?? (opts.dev ? DEV_DATA_DIR : undefined);
   if (dataDir === undefined) {
-    const { UserError } = await import('../util/errors.js');
     throw new UserError('--data-dir is required (or run `basalt server --dev` for a local dev chain)');
   }
   if ((opts.grpcTlsCert === undefined) !== (opts.grpcTlsKey === undefined)) {
@@ -114,12 +133,31 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
     ...p2pOptions(opts, genesis.bootnodes),
+    ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),
+    ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
     logger: log,
     // Storage damage met at run time: the node has logged it (one line, at fatal) and stopped itself.
     onFatal: (err) => process.exit(err.exitCode),
   });
   shutdown.attach(node);
   log.info('node started');
+}
+
+function backupOptions(opts: ServerOptions): BackupOptions {
+  const targets = opts.backupDir!;
+  for (const t of targets) if (isS3Url(t)) parseS3Url(t); // a malformed URL fails before the node starts
+  if (new Set(targets).size !== targets.length) throw new UserError('the same --backup-dir is given twice');
+  return {
+    targets,
+    snapshotIntervalMs: opts.backupSnapshotInterval ?? 6 * 3_600_000,
+    archiveIntervalMs: opts.backupArchiveInterval ?? 10 * 60_000,
+    retention: {
+      ...(opts.backupKeepLast !== undefined ? { keepLast: opts.backupKeepLast } : {}),
+      ...(opts.backupKeepDaily !== undefined ? { keepDaily: opts.backupKeepDaily } : {}),
+      ...(opts.backupKeepWeekly !== undefined ? { keepWeekly: opts.backupKeepWeekly } : {}),
+    },
+    retry: { attempts: opts.backupRetries, baseDelayMs: opts.backupRetryDelay ?? 1000, maxDelayMs: Math.max(60_000, opts.backupRetryDelay ?? 1000) },
+  };
 }
 
 /**

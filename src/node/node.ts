@@ -7,7 +7,16 @@ import { SignedRecord } from '../consensus/ibft/signed-record.js';
 import type { StorageDamageError } from '../storage/damage.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
+import { join } from 'node:path';
 import { LocalBackupService } from '../backup/local.js';
+import type { PieceKind } from '../backup/pieces.js';
+import type { RetentionPolicy } from '../backup/retention.js';
+import type { RetryPolicy } from '../backup/retry.js';
+import { BackupScheduler, type StoredPiece } from '../backup/scheduler.js';
+import { openTarget } from '../backup/targets/open.js';
+import type { S3TargetOptions } from '../backup/targets/s3.js';
+import { UserError } from '../util/errors.js';
+import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
@@ -73,12 +82,27 @@ export interface NodeOptions {
   minFreeDiskBytes?: number;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;
+  /** Scheduled backups (--backup-dir); undefined: none. */
+  backup?: BackupOptions;
+  /** Serve Prometheus metrics on GET /metrics here. */
+  prometheus?: HostPort;
   logger: Logger;
   /**
    * Called once the node has stopped itself on storage damage (a LevelDB corruption or I/O error, a
    * canonical block missing below the head): the CLI exits non-zero then.
    */
   onFatal?: (err: StorageDamageError) => void;
+}
+
+export interface BackupOptions {
+  /** Folders and s3://bucket/prefix URLs; each gets its own chain of pieces. */
+  targets: string[];
+  snapshotIntervalMs: number;
+  /** 0: snapshots only. */
+  archiveIntervalMs: number;
+  retention: RetentionPolicy;
+  retry?: RetryPolicy;
+  s3?: S3TargetOptions;
 }
 
 /**
@@ -94,6 +118,9 @@ export class BasaltNode {
   private operator?: OperatorServer;
   private stopping?: Promise<void>;
   private diskGuard?: DiskSpaceGuard;
+  private schedulers: BackupScheduler[] = [];
+  readonly metrics: NodeMetrics;
+  prometheusAddress?: HostPort;
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
   private failure?: StorageDamageError;
@@ -113,7 +140,9 @@ export class BasaltNode {
     private readonly dbs: NodeDatabases,
     readonly validatorAddress: string,
     readonly nodeId: string,
-  ) {}
+  ) {
+    this.metrics = new NodeMetrics({ headBlock: () => chain.head.number, txpoolPending: () => txpool.status().pending });
+  }
 
   /**
    * Start-up is ordered so that everything that can fail is checked before a new data dir gets keys:
@@ -152,6 +181,8 @@ export class BasaltNode {
           txpool: node.txpool,
           logger: log,
         });
+        const network = node.network;
+        node.metrics.setPeers(() => network.peerCount());
       }
       let methods: RpcMethods | undefined;
       if (opts.jsonrpc || opts.ws) {
@@ -184,13 +215,15 @@ export class BasaltNode {
         node.wsAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
       }
+      if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
+      if (opts.prometheus) node.prometheusAddress = await node.metrics.listen(opts.prometheus, log);
       if (opts.grpcAddress) {
         node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, {
           maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
           streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
           tls: opts.grpcTls,
           insecure: opts.grpcInsecure,
-        }, node.network);
+        }, node.network, (kind) => node.backupNow(kind));
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (onDisk === undefined) {
@@ -207,12 +240,45 @@ export class BasaltNode {
         const last = signed?.highest;
         log.info({ blockTimeMs: opts.blockTimeMs, ...(last ? { lastSigned: Number(last.number) } : {}) }, 'sealing started');
       }
+      for (const s of node.schedulers) s.start();
+      if (opts.backup) log.info({ targets: opts.backup.targets, snapshotIntervalMs: opts.backup.snapshotIntervalMs, archiveIntervalMs: opts.backup.archiveIntervalMs }, 'scheduled backups started');
     } catch (err) {
       await node!?.stop().catch(() => undefined);
       if (!node!) await dbs.close();
       throw err;
     }
     return node;
+  }
+
+  /** One scheduler per target, reporting to the metrics; pieces for S3 are staged in the data dir. */
+  private async makeSchedulers(b: BackupOptions, dataDir: string): Promise<BackupScheduler[]> {
+    const targets = await Promise.all(b.targets.map((url) => openTarget(url, b.s3)));
+    return b.targets.map(
+      (url, i) =>
+        new BackupScheduler({
+          chain: this.chain,
+          target: targets[i]!,
+          stagingDir: join(dataDir, 'backup-staging'),
+          tag: String(i),
+          snapshotIntervalMs: b.snapshotIntervalMs,
+          archiveIntervalMs: b.archiveIntervalMs,
+          retention: b.retention,
+          ...(b.retry ? { retry: b.retry } : {}),
+          logger: this.opts.logger,
+          events: {
+            onStored: (p) => this.metrics.backupStored(p.kind, p.target, p.durationMs, p.bytes),
+            onFailure: (kind) => this.metrics.backupFailed(kind, url),
+          },
+        }),
+    );
+  }
+
+  /** `basalt backup now`: a piece into every target, one after the other. */
+  async backupNow(kind: PieceKind): Promise<StoredPiece[]> {
+    if (this.schedulers.length === 0) throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
+    const out: StoredPiece[] = [];
+    for (const s of this.schedulers) out.push(...(await s.backupNow(kind)));
+    return out;
   }
 
   /** What the node adds to its chain's status (the operator API's Status). */
@@ -348,6 +414,11 @@ export class BasaltNode {
       log.info('stopping networking');
       await this.network.stop();
     }
+    if (this.schedulers.length > 0) {
+      log.info('stopping scheduled backups (a piece in progress is abandoned)');
+      await Promise.all(this.schedulers.map((s) => s.stop()));
+    }
+    await this.metrics.close();
     if (this.jsonRpc) {
       log.info('closing JSON-RPC server');
       await this.jsonRpc.close();

@@ -83,7 +83,7 @@ describe('basalt --help', () => {
   it('prints help for the program and for every command', () => {
     const top = runCli(['--help']);
     expect(top.code).toBe(0);
-    const commands = ['server', 'secrets', 'genesis', 'status', 'peers', 'export', 'import', 'archive', 'snapshot', 'restore'];
+    const commands = ['server', 'secrets', 'genesis', 'status', 'peers', 'export', 'import', 'archive', 'snapshot', 'restore', 'backup'];
     for (const c of commands) expect(top.stdout).toContain(c);
     for (const c of commands) {
       const r = runCli([c, '--help']);

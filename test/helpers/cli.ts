@@ -18,12 +18,12 @@ export interface RunResult {
 }
 
 /** Run a CLI command to completion. */
-export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): RunResult {
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd: opts.cwd,
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 30_000,
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -44,8 +44,8 @@ export class CliProcess {
   private waiters: (() => void)[] = [];
   private partial = '';
 
-  constructor(args: string[], opts: { cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       this.stdout += d;
       this.notify();
@@ -179,9 +179,9 @@ export function singleValidatorChain(opts: { chainId?: number; premine?: string[
 }
 
 /** Run a CLI command to completion without blocking this process (load generators keep running). */
-export function runCliAsync(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+export function runCliAsync(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -195,7 +195,7 @@ export function runCliAsync(args: string[], opts: { cwd?: string } = {}): Promis
  * A `start(args)` for CLI processes that are SIGKILLed after each test of the calling file, so a
  * failing test never leaves a node running. Call once at module level.
  */
-export function processesKilledAfterEach(): (args: string[], opts?: { cwd?: string }) => CliProcess {
+export function processesKilledAfterEach(): (args: string[], opts?: { cwd?: string; env?: Record<string, string> }) => CliProcess {
   const running: CliProcess[] = [];
   afterEach(async () => {
     await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));

@@ -23,9 +23,25 @@ import type { SnapshotEvent__Output } from './generated/basalt/operator/v1/Snaps
 import { fromGrpcError } from './errors.js';
 import { operatorClient } from './proto.js';
 import type { ClientTls } from './tls.js';
-import { domain } from './wire.js';
+import { domain, type BackupPieceInfo } from './wire.js';
+import type { BackupNowResponse__Output } from './generated/basalt/operator/v1/BackupNowResponse.js';
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:9632';
+
+/** Ask the node at `address` to take a scheduled-backup piece now (`basalt backup now`). */
+export async function backupNowRemote(address: string, archive: boolean, tls?: ClientTls): Promise<BackupPieceInfo[]> {
+  const client = operatorClient(address, tls);
+  try {
+    const res = await new Promise<BackupNowResponse__Output>((resolve, reject) => {
+      client.BackupNow({ archive }, (err, r) => (err || !r ? reject(err ?? new Error('empty response')) : resolve(r)));
+    });
+    return res.pieces.map(domain.backupPiece);
+  } catch (err) {
+    throw fromGrpcError(err, address);
+  } finally {
+    client.close();
+  }
+}
 
 /**
  * The backup service of a running node, over its gRPC operator API. Same contract as the local one:

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { isCompression, type Compression } from '../../container/compression.js';
-import type { BackupService } from '../../backup/types.js';
+import type { BackupService, ByteSink } from '../../backup/types.js';
+import type { PieceKind } from '../../backup/pieces.js';
+import type { StoredPiece } from '../../backup/scheduler.js';
 import { UserError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { OperatorHandlers } from './generated/basalt/operator/v1/Operator.js';
@@ -11,6 +13,9 @@ import { toGrpcStatus } from './errors.js';
 import { EventStream } from './event-stream.js';
 import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
+
+/** The node's scheduler, taking a piece now into every target (BackupNow). */
+export type BackupNow = (kind: PieceKind) => Promise<StoredPiece[]>;
 
 /** How often progress events are sent. */
 const PROGRESS_EVERY_MS = 250;
@@ -32,9 +37,9 @@ export interface StreamLimits {
  * for the idle timeout, fails that write and the producer releases its LevelDB snapshots. At most
  * `maxStreams` exports and snapshots run at once.
  */
-export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Import' | 'Snapshot'>;
+export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Import' | 'Snapshot' | 'BackupNow'>;
 
-export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits): BackupHandlers {
+export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits, backupNow?: BackupNow): BackupHandlers {
   const slots = new StreamSlots(limits.maxStreams);
   /** A stream slot, or the call refused with RESOURCE_EXHAUSTED. */
   const slotFor = (call: NodeJS.EventEmitter, what: string) => {
@@ -46,6 +51,20 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     return undefined;
   };
   return {
+    BackupNow: (call, cb) => {
+      const run = backupNow
+        ? backupNow(call.request.archive ? 'archive' : 'snapshot')
+        : Promise.reject(new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }));
+      run.then(
+        (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
+        (err) => {
+          log.warn({ err: (err as Error).message }, 'backup now failed');
+          cb(toGrpcStatus(err));
+        },
+      );
+    },
+
+
     Status: (_call, cb) => {
       service.status().then(
         (s) => cb(null, wire.status(s)),

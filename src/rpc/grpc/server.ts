@@ -4,7 +4,7 @@ import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
 import { isLoopbackHost } from '../../util/net.js';
 import type { PeersService } from '../../p2p/peers-service.js';
-import { operatorHandlers, type StreamLimits } from './backup-handlers.js';
+import { operatorHandlers, type BackupNow, type StreamLimits } from './backup-handlers.js';
 import { peersHandlers } from './peers-handlers.js';
 import { operatorService } from './proto.js';
 import { serverCredentials, type ServerTls } from './tls.js';
@@ -27,8 +27,9 @@ export class OperatorServer {
     private readonly log: Logger,
     private readonly opts: OperatorServerOptions,
     peers?: PeersService,
+    backupNow?: BackupNow,
   ) {
-    this.server.addService(operatorService().service, { ...operatorHandlers(service, log, opts), ...peersHandlers(peers) });
+    this.server.addService(operatorService().service, { ...operatorHandlers(service, log, opts, backupNow), ...peersHandlers(peers) });
   }
 
   /**

@@ -1,4 +1,6 @@
 import type { ChainStatus, ExportProgress, ExportStarted, ExportSummary, ImportProgress, ImportSummary, SnapshotProgress, SnapshotStarted, SnapshotSummary } from '../../backup/types.js';
+import type { StoredPiece } from '../../backup/scheduler.js';
+import type { BackupPiece as WBackupPiece, BackupPiece__Output } from './generated/basalt/operator/v1/BackupPiece.js';
 import { isCompression, type Compression } from '../../container/compression.js';
 import { UserError } from '../../util/errors.js';
 import type { ArchiveInfo, ArchiveInfo__Output } from './generated/basalt/operator/v1/ArchiveInfo.js';
@@ -15,7 +17,31 @@ import type { StatusResponse, StatusResponse__Output } from './generated/basalt/
  * Domain types <-> the generated wire types, both ways, field by field. uint64 fields travel as
  * decimal strings (the loader's `longs: String`).
  */
+/** A stored backup piece as the CLI shows it (BackupNow). */
+export interface BackupPieceInfo {
+  kind: string;
+  startBlock: bigint;
+  endBlock: bigint;
+  time: bigint;
+  bytes: number;
+  digest: string;
+  file: string;
+  target: string;
+  durationMs: number;
+}
+
 export const wire = {
+  backupPiece: (p: StoredPiece): WBackupPiece => ({
+    kind: p.kind,
+    startBlock: p.startBlock.toString(),
+    endBlock: p.endBlock.toString(),
+    time: p.time.toString(),
+    bytes: p.bytes,
+    digest: p.digest,
+    file: p.file,
+    target: p.target,
+    durationMs: p.durationMs,
+  }),
   status: (s: ChainStatus): StatusResponse => ({
     chainId: s.chainId.toString(),
     genesisHash: s.genesisHash,
@@ -104,6 +130,17 @@ export const wire = {
 
 /** Wire -> domain, for the client side. */
 export const domain = {
+  backupPiece: (p: BackupPiece__Output): BackupPieceInfo => ({
+    kind: p.kind,
+    startBlock: BigInt(p.startBlock),
+    endBlock: BigInt(p.endBlock),
+    time: BigInt(p.time),
+    bytes: Number(p.bytes),
+    digest: p.digest,
+    file: p.file,
+    target: p.target,
+    durationMs: Number(p.durationMs),
+  }),
   status: (r: StatusResponse__Output): ChainStatus => ({
     chainId: BigInt(r.chainId),
     genesisHash: r.genesisHash,

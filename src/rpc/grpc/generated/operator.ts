@@ -2,6 +2,9 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { ArchiveInfo as _basalt_operator_v1_ArchiveInfo, ArchiveInfo__Output as _basalt_operator_v1_ArchiveInfo__Output } from './basalt/operator/v1/ArchiveInfo.js';
+import type { BackupNowRequest as _basalt_operator_v1_BackupNowRequest, BackupNowRequest__Output as _basalt_operator_v1_BackupNowRequest__Output } from './basalt/operator/v1/BackupNowRequest.js';
+import type { BackupNowResponse as _basalt_operator_v1_BackupNowResponse, BackupNowResponse__Output as _basalt_operator_v1_BackupNowResponse__Output } from './basalt/operator/v1/BackupNowResponse.js';
+import type { BackupPiece as _basalt_operator_v1_BackupPiece, BackupPiece__Output as _basalt_operator_v1_BackupPiece__Output } from './basalt/operator/v1/BackupPiece.js';
 import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Output as _basalt_operator_v1_ExportEvent__Output } from './basalt/operator/v1/ExportEvent.js';
 import type { ExportProgress as _basalt_operator_v1_ExportProgress, ExportProgress__Output as _basalt_operator_v1_ExportProgress__Output } from './basalt/operator/v1/ExportProgress.js';
 import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from './basalt/operator/v1/ExportRequest.js';
@@ -33,6 +36,9 @@ export interface ProtoGrpcType {
     operator: {
       v1: {
         ArchiveInfo: MessageTypeDefinition<_basalt_operator_v1_ArchiveInfo, _basalt_operator_v1_ArchiveInfo__Output>
+        BackupNowRequest: MessageTypeDefinition<_basalt_operator_v1_BackupNowRequest, _basalt_operator_v1_BackupNowRequest__Output>
+        BackupNowResponse: MessageTypeDefinition<_basalt_operator_v1_BackupNowResponse, _basalt_operator_v1_BackupNowResponse__Output>
+        BackupPiece: MessageTypeDefinition<_basalt_operator_v1_BackupPiece, _basalt_operator_v1_BackupPiece__Output>
         ExportEvent: MessageTypeDefinition<_basalt_operator_v1_ExportEvent, _basalt_operator_v1_ExportEvent__Output>
         ExportProgress: MessageTypeDefinition<_basalt_operator_v1_ExportProgress, _basalt_operator_v1_ExportProgress__Output>
         ExportRequest: MessageTypeDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportRequest__Output>

@@ -2,6 +2,8 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { BackupNowRequest as _basalt_operator_v1_BackupNowRequest, BackupNowRequest__Output as _basalt_operator_v1_BackupNowRequest__Output } from '../../../basalt/operator/v1/BackupNowRequest.js';
+import type { BackupNowResponse as _basalt_operator_v1_BackupNowResponse, BackupNowResponse__Output as _basalt_operator_v1_BackupNowResponse__Output } from '../../../basalt/operator/v1/BackupNowResponse.js';
 import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Output as _basalt_operator_v1_ExportEvent__Output } from '../../../basalt/operator/v1/ExportEvent.js';
 import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from '../../../basalt/operator/v1/ExportRequest.js';
 import type { ImportEvent as _basalt_operator_v1_ImportEvent, ImportEvent__Output as _basalt_operator_v1_ImportEvent__Output } from '../../../basalt/operator/v1/ImportEvent.js';
@@ -16,6 +18,15 @@ import type { StatusRequest as _basalt_operator_v1_StatusRequest, StatusRequest_
 import type { StatusResponse as _basalt_operator_v1_StatusResponse, StatusResponse__Output as _basalt_operator_v1_StatusResponse__Output } from '../../../basalt/operator/v1/StatusResponse.js';
 
 export interface OperatorClient extends grpc.Client {
+  BackupNow(argument: _basalt_operator_v1_BackupNowRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  BackupNow(argument: _basalt_operator_v1_BackupNowRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  BackupNow(argument: _basalt_operator_v1_BackupNowRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  BackupNow(argument: _basalt_operator_v1_BackupNowRequest, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  backupNow(argument: _basalt_operator_v1_BackupNowRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  backupNow(argument: _basalt_operator_v1_BackupNowRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  backupNow(argument: _basalt_operator_v1_BackupNowRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  backupNow(argument: _basalt_operator_v1_BackupNowRequest, callback: grpc.requestCallback<_basalt_operator_v1_BackupNowResponse__Output>): grpc.ClientUnaryCall;
+  
   Export(argument: _basalt_operator_v1_ExportRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
   Export(argument: _basalt_operator_v1_ExportRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
   export(argument: _basalt_operator_v1_ExportRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
@@ -61,6 +72,8 @@ export interface OperatorClient extends grpc.Client {
 }
 
 export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
+  BackupNow: grpc.handleUnaryCall<_basalt_operator_v1_BackupNowRequest__Output, _basalt_operator_v1_BackupNowResponse>;
+  
   Export: grpc.handleServerStreamingCall<_basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent>;
   
   Import: grpc.handleBidiStreamingCall<_basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent>;
@@ -76,6 +89,7 @@ export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface OperatorDefinition extends grpc.ServiceDefinition {
+  BackupNow: MethodDefinition<_basalt_operator_v1_BackupNowRequest, _basalt_operator_v1_BackupNowResponse, _basalt_operator_v1_BackupNowRequest__Output, _basalt_operator_v1_BackupNowResponse__Output>
   Export: MethodDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportEvent, _basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent__Output>
   Import: MethodDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent__Output>
   PeersAdd: MethodDefinition<_basalt_operator_v1_PeersAddRequest, _basalt_operator_v1_PeersAddResponse, _basalt_operator_v1_PeersAddRequest__Output, _basalt_operator_v1_PeersAddResponse__Output>

@@ -1,0 +1,131 @@
+/**
+ * Pieces of a scheduled backup: snapshots (`.bsn`) and incremental archives (`.bsa`) whose names say
+ * what they hold, so that a target's listing alone is the manifest:
+ *
+ *   snapshot-<head>-t<time>-<digest8>.bsn           blocks 1..head with the head's state
+ *   archive-<start>-<end>-t<time>-<digest8>.bsa     blocks start..end
+ *
+ * Block numbers are zero-padded to 9 digits (more when needed), `time` is the last block's timestamp
+ * (unix seconds: point-in-time restore and retention work from block time, so every node names the
+ * same piece the same way), `digest8` the first 8 hex digits of the file's sha256 digest (its trailer
+ * holds the whole one). The files' own headers and trailers are the authority; `backup verify` checks
+ * that they say what the names say.
+ */
+
+export type PieceKind = 'snapshot' | 'archive';
+
+export interface Piece {
+  kind: PieceKind;
+  /** 1 for a snapshot (it holds the whole history). */
+  startBlock: bigint;
+  endBlock: bigint;
+  /** Timestamp of the last block, unix seconds. */
+  time: bigint;
+  /** First 8 hex digits of the sha256 digest. */
+  digest8: string;
+  /** The name in the target. */
+  file: string;
+}
+
+/** A piece with what the target's listing adds. */
+export interface ListedPiece extends Piece {
+  bytes: number;
+  /** When the target stored it (ms since the epoch). */
+  storedAt: number;
+}
+
+const BLOCK = '(\\d{9,20})';
+const SNAPSHOT_RE = new RegExp(`^snapshot-${BLOCK}-t(\\d{1,20})-([0-9a-f]{8})\\.bsn$`);
+const ARCHIVE_RE = new RegExp(`^archive-${BLOCK}-${BLOCK}-t(\\d{1,20})-([0-9a-f]{8})\\.bsa$`);
+
+const pad = (n: bigint) => n.toString().padStart(9, '0');
+
+/** The name of a piece; `digest` is the file's 0x-hex sha256 digest (or its first 8 hex digits). */
+export function pieceName(p: { kind: PieceKind; startBlock: bigint; endBlock: bigint; time: bigint; digest: string }): string {
+  const d8 = p.digest.replace(/^0x/, '').slice(0, 8).toLowerCase();
+  if (!/^[0-9a-f]{8}$/.test(d8)) throw new Error(`digest ${p.digest} is not hex`);
+  return p.kind === 'snapshot'
+    ? `snapshot-${pad(p.endBlock)}-t${p.time}-${d8}.bsn`
+    : `archive-${pad(p.startBlock)}-${pad(p.endBlock)}-t${p.time}-${d8}.bsa`;
+}
+
+/** The piece a name describes, or undefined for any other name (temporary files, foreign files). */
+export function parsePieceName(file: string): Piece | undefined {
+  const s = SNAPSHOT_RE.exec(file);
+  if (s) {
+    const end = BigInt(s[1]!);
+    if (end < 1n) return undefined;
+    return { kind: 'snapshot', startBlock: 1n, endBlock: end, time: BigInt(s[2]!), digest8: s[3]!, file };
+  }
+  const a = ARCHIVE_RE.exec(file);
+  if (a) {
+    const start = BigInt(a[1]!);
+    const end = BigInt(a[2]!);
+    if (start < 1n || start > end) return undefined;
+    return { kind: 'archive', startBlock: start, endBlock: end, time: BigInt(a[3]!), digest8: a[4]!, file };
+  }
+  return undefined;
+}
+
+/**
+ * Pieces in chain order: by last block, an archive before the snapshot that ends at the same block
+ * (the scheduler closes the archive chain up to a snapshot's head before it stores the snapshot).
+ */
+export function sortPieces<P extends Piece>(pieces: readonly P[]): P[] {
+  return [...pieces].sort((a, b) => (a.endBlock !== b.endBlock ? (a.endBlock < b.endBlock ? -1 : 1) : a.kind === b.kind ? a.file.localeCompare(b.file) : a.kind === 'archive' ? -1 : 1));
+}
+
+/** The piece that holds the newest block (the one a scheduler continues from), or undefined. */
+export function newestPiece<P extends Piece>(pieces: readonly P[]): P | undefined {
+  const sorted = sortPieces(pieces);
+  return sorted[sorted.length - 1];
+}
+
+/**
+ * The archives that carry `from` forward: from block `from.endBlock + 1`, each archive starting where
+ * the one before it ended, as far as they go. Stops at a gap (the returned `gapAfter` says where).
+ */
+export function archiveChainAfter<P extends Piece>(from: Piece, pieces: readonly P[]): { archives: P[]; gapAfter?: bigint } {
+  const byStart = new Map<bigint, P>();
+  for (const p of sortPieces(pieces)) if (p.kind === 'archive' && !byStart.has(p.startBlock)) byStart.set(p.startBlock, p);
+  const archives: P[] = [];
+  let end = from.endBlock;
+  for (;;) {
+    const next = byStart.get(end + 1n);
+    if (!next) break;
+    archives.push(next);
+    end = next.endBlock;
+  }
+  const newest = newestPiece(pieces);
+  return newest && newest.endBlock > end ? { archives, gapAfter: end } : { archives };
+}
+
+/**
+ * Gaps in a target's chain of pieces: places where the blocks after one piece are in no later piece
+ * that continues it (an archive that does not start right after the piece before it).
+ * Returns one message per gap, naming the files on both sides.
+ */
+export function continuityGaps(pieces: readonly Piece[]): string[] {
+  const sorted = sortPieces(pieces);
+  const gaps: string[] = [];
+  let covered: Piece | undefined; // the piece holding the newest block so far
+  for (const p of sorted) {
+    if (p.kind === 'archive') {
+      if (covered === undefined) gaps.push(`${p.file}: no snapshot or archive before it holds block ${p.startBlock - 1n} (blocks before ${p.startBlock} are missing)`);
+      else if (p.startBlock > covered.endBlock + 1n) gaps.push(`blocks ${covered.endBlock + 1n}-${p.startBlock - 1n} are missing: ${p.file} does not continue ${covered.file}`);
+      else if (p.startBlock <= covered.endBlock) gaps.push(`${p.file} overlaps ${covered.file} (blocks ${p.startBlock}-${covered.endBlock} twice)`);
+    }
+    if (covered === undefined || p.endBlock >= covered.endBlock) covered = p;
+  }
+  return gaps;
+}
+
+/** The pieces a target holds (other names are ignored), from its listing. */
+export async function listPieces(target: { list(): Promise<{ name: string; bytes: number; storedAt: number }[]> }): Promise<ListedPiece[]> {
+  const out: ListedPiece[] = [];
+  for (const e of await target.list()) {
+    const p = parsePieceName(e.name);
+    if (p) out.push({ ...p, bytes: e.bytes, storedAt: e.storedAt });
+  }
+  return sortPieces(out);
+}

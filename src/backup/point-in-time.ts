@@ -1,0 +1,208 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Chain } from '../chain/chain.js';
+import type { GenesisFile } from '../chain/chain-config.js';
+import type { ConsensusEngine } from '../consensus/engine.js';
+import { IbftEngine } from '../consensus/ibft/engine.js';
+import { BackupFileError } from '../container/errors.js';
+import { dataDirLayout } from '../storage/data-dir.js';
+import { openNodeDatabases } from '../storage/node-databases.js';
+import { UserError } from '../util/errors.js';
+import { importArchive } from './import.js';
+import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
+import { restoreSnapshot } from './restore.js';
+import type { BackupTarget } from './targets/target.js';
+
+export interface RestorePoint {
+  /** Restore up to this block (it becomes the head). */
+  block?: bigint;
+  /** Restore up to the last block whose timestamp (unix seconds) is at or before this. */
+  time?: bigint;
+}
+
+export interface RestorePlan {
+  snapshot: Piece;
+  /** The archives to import after it, in order. */
+  archives: Piece[];
+  untilBlock?: bigint;
+  untilTime?: bigint;
+  /** The newest block the pieces reach (the head after restore for --at-block and for no point). */
+  reach: bigint;
+}
+
+/**
+ * Which pieces rebuild the chain at a point (pure): the newest snapshot at or before it, then the
+ * archives that continue that snapshot up to the point. Without a point: the newest snapshot and
+ * every archive after it, to the newest block backed up. Fails with a one-line reason when the
+ * pieces cannot reach the point (none early enough, a gap, a point beyond the newest block).
+ */
+export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): RestorePlan {
+  const snapshots = sortPieces(pieces.filter((p) => p.kind === 'snapshot'));
+  if (snapshots.length === 0) throw new UserError('the backup holds no snapshot: nothing to restore from', { code: 'NOT_FOUND' });
+  const newest = newestPiece(pieces)!;
+  let candidates = snapshots;
+  if (at.block !== undefined) {
+    if (at.block > newest.endBlock) throw new UserError(`block ${at.block} is not backed up: the newest block backed up is ${newest.endBlock} (${newest.file})`, { code: 'NOT_FOUND' });
+    candidates = snapshots.filter((s) => s.endBlock <= at.block!);
+    if (candidates.length === 0) throw new UserError(`no snapshot at or below block ${at.block}: the oldest is at block ${snapshots[0]!.endBlock}`, { code: 'NOT_FOUND' });
+  } else if (at.time !== undefined) {
+    candidates = snapshots.filter((s) => s.time <= at.time!);
+    if (candidates.length === 0) throw new UserError(`no snapshot at or before ${iso(at.time)}: the oldest has its head at ${iso(snapshots[0]!.time)}`, { code: 'NOT_FOUND' });
+  }
+  const snapshot = candidates[candidates.length - 1]!;
+  const chain = archiveChainAfter(snapshot, pieces);
+  const archives: Piece[] = [];
+  let reach = snapshot.endBlock;
+  let prevTime = snapshot.time;
+  for (const a of chain.archives) {
+    if (at.block !== undefined && a.startBlock > at.block) break;
+    if (at.time !== undefined && prevTime > at.time) break;
+    archives.push(a);
+    reach = a.endBlock;
+    prevTime = a.time;
+  }
+  if (at.block !== undefined && reach < at.block) {
+    throw new UserError(`block ${at.block} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing)`, { code: 'NOT_FOUND' });
+  }
+  return {
+    snapshot,
+    archives,
+    reach: at.block ?? reach,
+    ...(at.block !== undefined ? { untilBlock: at.block } : {}),
+    ...(at.time !== undefined ? { untilTime: at.time } : {}),
+  };
+}
+
+export interface PointRestoreSummary {
+  dataDir: string;
+  head: bigint;
+  headHash: string;
+  snapshot: string;
+  archives: string[];
+  blocksImported: bigint;
+  durationMs: number;
+}
+
+/**
+ * Carry out a plan into a new data dir: the snapshot restored (verified as `basalt restore` does),
+ * then each archive imported through the chain's import pipeline (every block verified and
+ * executed), stopping at the point. All of it happens in a hidden folder next to the target
+ * (`.NAME.pitr-PID/data`), renamed to the target only at the end; on any failure it is removed (and
+ * one left by a killed restore is removed by the next, see the CLI).
+ */
+export async function restoreToPoint(
+  target: BackupTarget,
+  plan: RestorePlan,
+  opts: { dataDir: string; genesis: GenesisFile; engine?: ConsensusEngine; onStep?: (what: string) => void },
+): Promise<PointRestoreSummary> {
+  const began = Date.now();
+  const final = resolve(opts.dataDir);
+  checkNewDataDir(final);
+  const work = pitrFolder(final, process.pid);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { mode: 0o700 });
+  const data = join(work, 'data');
+  const engine = opts.engine ?? new IbftEngine();
+  try {
+    opts.onStep?.(`restoring ${plan.snapshot.file}`);
+    const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis: opts.genesis, engine }));
+    if (!s.digest.slice(2).startsWith(plan.snapshot.digest8)) throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
+    const dbs = await openNodeDatabases(dataDirLayout(data));
+    let imported = 0n;
+    let head: { number: bigint; hash: Uint8Array };
+    try {
+      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine });
+      try {
+        for (const a of plan.archives) {
+          opts.onStep?.(`importing ${a.file}`);
+          const r = await named(a.file, () =>
+            importArchive(chain, target.get(a.file), {
+              ...(plan.untilBlock !== undefined ? { untilBlock: plan.untilBlock } : {}),
+              ...(plan.untilTime !== undefined ? { untilTime: plan.untilTime } : {}),
+            }),
+          );
+          imported += r.imported;
+          if (r.stoppedBefore !== undefined) break;
+          if (!r.digest.slice(2).startsWith(a.digest8)) throw new BackupFileError(`${a.file}: its digest ${r.digest} does not match its name`);
+        }
+        head = { number: chain.head.number, hash: chain.head.hash };
+      } finally {
+        await chain.close();
+      }
+    } finally {
+      await dbs.close();
+    }
+    if (plan.untilBlock !== undefined && head.number !== plan.untilBlock) {
+      throw new UserError(`the pieces reached block ${head.number}, not ${plan.untilBlock}`, { code: 'NOT_FOUND' });
+    }
+    if (readdirOrEmpty(final)) rmdirSync(final); // an empty folder the operator made
+    renameSync(data, final);
+    syncFolder(dirname(final));
+    rmSync(work, { recursive: true, force: true });
+    return {
+      dataDir: final,
+      head: head.number,
+      headHash: `0x${Buffer.from(head.hash).toString('hex')}`,
+      snapshot: plan.snapshot.file,
+      archives: plan.archives.map((a) => a.file),
+      blocksImported: imported,
+      durationMs: Date.now() - began,
+    };
+  } catch (err) {
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Run `fn`; a failure names the piece it was reading. */
+async function named<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`${file}: ${err.message}`, { code: err.code, cause: err });
+    throw new UserError(`${file}: ${(err as Error).message}`, { code: 'UNAVAILABLE', cause: err });
+  }
+}
+
+/** The hidden folder a point-in-time restore into `target` works in (its `data/` becomes the target). */
+export function pitrFolder(target: string, pid: number): string {
+  return join(dirname(target), `.${basename(target)}.pitr-${pid}`);
+}
+
+function checkNewDataDir(target: string): void {
+  let st;
+  try {
+    st = statSync(dirname(target));
+  } catch {
+    throw new UserError(`folder ${dirname(target)} does not exist`, { code: 'NOT_FOUND' });
+  }
+  if (!st.isDirectory()) throw new UserError(`${dirname(target)} is not a folder`, { code: 'FAILED_PRECONDITION' });
+  try {
+    st = statSync(target);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory() || readdirSync(target).length > 0) throw new UserError(`${target} exists and is not an empty folder: restore into a new data dir`, { code: 'ALREADY_EXISTS' });
+}
+
+/** True when `p` is an (empty) folder that exists. */
+function readdirOrEmpty(p: string): boolean {
+  try {
+    return readdirSync(p).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+function syncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function iso(t: bigint): string {
+  return new Date(Number(t) * 1000).toISOString();
+}

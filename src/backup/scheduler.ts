@@ -1,0 +1,316 @@
+import { mkdirSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Block } from '@ethereumjs/block';
+import type { Compression } from '../container/compression.js';
+import { UserError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { Mutex } from '../util/mutex.js';
+import { removeStaleTemps } from '../util/stale-temp.js';
+import { exportChain } from './export.js';
+import { listPieces, newestPiece, parsePieceName, pieceName, type ListedPiece, type PieceKind } from './pieces.js';
+import { piecesToDelete, type RetentionPolicy } from './retention.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
+import { createSnapshot, type SnapshotSource } from './snapshot.js';
+import type { BackupTarget, StagedPiece } from './targets/target.js';
+import type { ByteSink } from './types.js';
+
+/** What the scheduler reads: the chain (a snapshot source with a head and blocks by number). */
+export interface ScheduledChain extends SnapshotSource {
+  readonly head: { number: bigint };
+  blockByNumber(num: bigint): Promise<Block | undefined>;
+}
+
+/** What a stored piece was, for the operator and the metrics. */
+export interface StoredPiece extends ListedPiece {
+  digest: string;
+  durationMs: number;
+  target: string;
+}
+
+export interface SchedulerEvents {
+  /** A piece is stored (and retention has run). */
+  onStored?(piece: StoredPiece): void;
+  /** A backup of `kind` failed for good (after its retries). */
+  onFailure?(kind: PieceKind, err: unknown): void;
+}
+
+export interface SchedulerOptions {
+  chain: ScheduledChain;
+  target: BackupTarget;
+  /** Where to stage pieces for a target that has no folder of its own (S3). */
+  stagingDir: string;
+  /** Distinguishes this scheduler's temporary files from another's in the same staging folder. */
+  tag?: string;
+  snapshotIntervalMs: number;
+  /** 0: no archives between snapshots. */
+  archiveIntervalMs: number;
+  retention: RetentionPolicy;
+  compression?: Compression;
+  retry?: RetryPolicy;
+  logger: Logger;
+  events?: SchedulerEvents;
+  now?: () => number;
+}
+
+/**
+ * Backups the node takes by itself, into one target: a snapshot every snapshot interval and, between
+ * them, an archive of the blocks since the last piece every archive interval, both read from LevelDB
+ * snapshots while the node goes on sealing and serving. Pieces form a chain: each archive starts
+ * right after the piece before it, and before a snapshot is stored the archive up to its head is, so
+ * restoring to any block after the first snapshot is possible. On start it reads the target to find
+ * the last piece and goes on from there. Each piece is staged in a local file, then put (with
+ * retries and backoff) where it becomes visible only when complete; then retention runs. Failures are
+ * logged and counted, never thrown at the node; the next tick tries again from the same place.
+ */
+export class BackupScheduler {
+  private readonly mutex = new Mutex();
+  private readonly abort = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private known: ListedPiece[] | undefined;
+  private lastSnapshotAt: number | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get target(): BackupTarget {
+    return this.opts.target;
+  }
+
+  /** Remove what a killed earlier run left in the staging folder, then run the first tick at once. */
+  start(): void {
+    mkdirSync(this.stagingDir, { recursive: true });
+    for (const k of ['snapshot', 'archive']) {
+      for (const r of removeStaleTemps(this.stagingDir, this.tempPrefix(k))) this.opts.logger.warn({ path: r.path, pid: r.pid }, 'removed a partial backup piece left by an interrupted run');
+    }
+    this.schedule(0);
+  }
+
+  /** Abandon a piece in progress (its staged file is removed, nothing becomes visible) and stop. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.abort.abort(new UserError('backup abandoned: the node is stopping', { code: 'CANCELLED' }));
+    await this.mutex.close();
+    this.opts.target.close();
+  }
+
+  /** Take a piece now (the operator's `backup now`): the stored pieces, a closing archive first when a snapshot needs one. */
+  backupNow(kind: PieceKind): Promise<StoredPiece[]> {
+    return this.mutex.run(async () => {
+      try {
+        const stored = await this.takePiece(kind, true);
+        return stored;
+      } catch (err) {
+        if (!(err instanceof UserError && err.code === 'FAILED_PRECONDITION')) this.failed(kind, err);
+        throw err;
+      }
+    });
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.abort.signal.aborted) return;
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  private tickMs(): number {
+    const { snapshotIntervalMs: s, archiveIntervalMs: a } = this.opts;
+    return a > 0 ? Math.min(a, s) : s;
+  }
+
+  private async tick(): Promise<void> {
+    const due = (): PieceKind | undefined => {
+      const snapshotDue = this.lastSnapshotAt === undefined || this.now() - this.lastSnapshotAt >= this.opts.snapshotIntervalMs;
+      return snapshotDue ? 'snapshot' : this.opts.archiveIntervalMs > 0 ? 'archive' : undefined;
+    };
+    let kind: PieceKind = due() ?? 'snapshot'; // what a failure counts as, should the target not even list
+    try {
+      await this.mutex.run(async () => {
+        await this.loadKnown();
+        const next = due();
+        if (next === undefined) return;
+        kind = next;
+        await this.takePiece(kind, false);
+      });
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.failed(kind, err);
+    }
+    this.schedule(this.tickMs());
+  }
+
+  private failed(kind: PieceKind, err: unknown): void {
+    this.opts.logger.error({ target: this.opts.target.url, kind, err: errorMessage(err) }, 'backup failed (will try again at the next interval)');
+    this.opts.events?.onFailure?.(kind, err);
+  }
+
+  /** The pieces in the target, read once (again after a failure) and kept up to date after that. */
+  private async loadKnown(): Promise<ListedPiece[]> {
+    if (this.known) return this.known;
+    const pieces = await this.withRetry('list', () => listPieces(this.opts.target));
+    this.known = pieces;
+    const snaps = pieces.filter((p) => p.kind === 'snapshot').map((p) => p.storedAt);
+    this.lastSnapshotAt = snaps.length ? Math.max(...snaps) : undefined;
+    const last = newestPiece(pieces);
+    this.opts.logger.info({ target: this.opts.target.url, pieces: pieces.length, ...(last ? { lastPiece: last.file } : {}) }, 'backup target read');
+    return pieces;
+  }
+
+  /**
+   * One piece of `kind` (a snapshot when the target has none yet, or holds blocks this chain does not
+   * have). `explicit`: the operator asked, so "nothing new" is an error rather than a quiet skip.
+   */
+  private async takePiece(kind: PieceKind, explicit: boolean): Promise<StoredPiece[]> {
+    const known = await this.loadKnown();
+    const head = this.opts.chain.head.number;
+    if (head < 1n) {
+      if (explicit) throw new UserError('the chain has only its genesis block: nothing to back up yet', { code: 'FAILED_PRECONDITION' });
+      return [];
+    }
+    const last = newestPiece(known);
+    const hasSnapshot = known.some((p) => p.kind === 'snapshot');
+    if (last && last.endBlock > head) {
+      // Another chain's pieces, or a data dir restored to an older block: archives cannot continue them.
+      this.opts.logger.warn({ target: this.opts.target.url, lastPiece: last.file, head: Number(head) }, 'backup target holds blocks beyond this chain\'s head: taking a snapshot');
+    }
+    if (kind === 'archive' && (!hasSnapshot || !last || last.endBlock > head)) kind = 'snapshot';
+    if (kind === 'archive') {
+      if (head <= last!.endBlock) {
+        if (explicit) throw new UserError(`no new blocks since the last piece (${last!.file})`, { code: 'FAILED_PRECONDITION' });
+        return [];
+      }
+      return [await this.archive(last!.endBlock + 1n, head)];
+    }
+    return this.snapshot(last && last.endBlock <= head ? last.endBlock : undefined);
+  }
+
+  /** A snapshot at the head; first the archive from `after + 1` up to that head, so the chain of pieces has no gap. */
+  private async snapshot(after: bigint | undefined): Promise<StoredPiece[]> {
+    const began = this.now();
+    this.opts.logger.info({ target: this.opts.target.url, kind: 'snapshot', head: Number(this.opts.chain.head.number) }, 'backup piece started');
+    const snap = await createSnapshot(this.opts.chain, { compression: this.opts.compression ?? 'zstd' });
+    const path = join(this.stagingDir, `${this.tempPrefix('snapshot')}${process.pid}`);
+    const staged = await this.stage(path, snap);
+    try {
+      const head = BigInt(snap.header.head.number);
+      const stored: StoredPiece[] = [];
+      if (after !== undefined && after < head) stored.push(await this.archive(after + 1n, head));
+      const piece = await this.put('snapshot', 1n, head, staged, began);
+      stored.push(piece);
+      this.lastSnapshotAt = this.now();
+      return stored;
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  private async archive(start: bigint, end: bigint): Promise<StoredPiece> {
+    const began = this.now();
+    this.opts.logger.info({ target: this.opts.target.url, kind: 'archive', startBlock: Number(start), endBlock: Number(end) }, 'backup piece started');
+    const exp = await exportChain(this.opts.chain, { startBlock: start, endBlock: end, compression: this.opts.compression ?? 'zstd' });
+    const path = join(this.stagingDir, `${this.tempPrefix('archive')}${process.pid}`);
+    try {
+      const staged = await this.stage(path, exp);
+      return await this.put('archive', start, end, staged, began);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  /** Write a producer's bytes to a new local file, fsynced; abandoned (and removed) when the node stops. */
+  private async stage(path: string, p: { chunks: AsyncGenerator<Uint8Array, { digest: string; bytes: number }>; close(): Promise<void> }): Promise<StagedPiece & { digest: string }> {
+    await rm(path, { force: true });
+    const fh = await open(path, 'wx', 0o644);
+    const signal = this.abort.signal;
+    const sink: ByteSink = {
+      async write(chunk) {
+        signal.throwIfAborted();
+        for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      },
+    };
+    try {
+      let summary: { digest: string; bytes: number };
+      try {
+        for (;;) {
+          const r = await p.chunks.next();
+          if (r.done) {
+            summary = r.value;
+            break;
+          }
+          await sink.write(r.value);
+        }
+      } finally {
+        await p.close();
+      }
+      await fh.sync();
+      return { path, bytes: summary.bytes, digest: summary.digest };
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Store a staged piece under its name (with retries), then apply retention. */
+  private async put(kind: PieceKind, start: bigint, end: bigint, staged: StagedPiece & { digest: string }, began: number): Promise<StoredPiece> {
+    const block = await this.opts.chain.blockByNumber(end);
+    if (!block) throw new Error(`block ${end} is not in the chain`);
+    const time = block.header.timestamp;
+    const file = pieceName({ kind, startBlock: start, endBlock: end, time, digest: staged.digest });
+    this.abort.signal.throwIfAborted();
+    await this.withRetry(`upload ${file}`, () => this.opts.target.put(file, staged, this.abort.signal));
+    const parsed = parsePieceName(file)!;
+    const piece: StoredPiece = { ...parsed, bytes: staged.bytes, storedAt: this.now(), digest: staged.digest, durationMs: this.now() - began, target: this.opts.target.url };
+    const known = this.known!.filter((p) => p.file !== file);
+    known.push(piece);
+    this.known = known;
+    this.opts.logger.info({ target: this.opts.target.url, file, kind, startBlock: Number(start), endBlock: Number(end), bytes: staged.bytes, ms: piece.durationMs }, 'backup piece stored');
+    await this.applyRetention();
+    this.opts.events?.onStored?.(piece);
+    return piece;
+  }
+
+  /** Delete what the policy no longer keeps; a failed delete is logged and tried again after the next piece. */
+  private async applyRetention(): Promise<void> {
+    for (const p of piecesToDelete(this.known!, this.opts.retention)) {
+      try {
+        await this.withRetry(`delete ${p.file}`, () => this.opts.target.delete(p.file));
+        this.known = this.known!.filter((k) => k !== p);
+        this.opts.logger.info({ target: this.opts.target.url, file: p.file }, 'backup piece deleted by retention');
+      } catch (err) {
+        this.opts.logger.warn({ target: this.opts.target.url, file: p.file, err: errorMessage(err) }, 'could not delete a backup piece');
+      }
+    }
+  }
+
+  private withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          this.known = what === 'list' ? undefined : this.known;
+          throw err;
+        }
+      },
+      this.retry,
+      {
+        signal: this.abort.signal,
+        onRetry: (err, attempt, delayMs) => this.opts.logger.warn({ target: this.opts.target.url, what, attempt, retryInMs: delayMs, err: errorMessage(err) }, 'backup target call failed; retrying'),
+      },
+    );
+  }
+
+  private get stagingDir(): string {
+    return this.opts.target.stagingDir ?? this.opts.stagingDir;
+  }
+
+  private tempPrefix(kind: string): string {
+    return `.basalt-${kind}${this.opts.tag ? `-${this.opts.tag}` : ''}.partial-`;
+  }
+}

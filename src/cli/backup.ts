@@ -1,0 +1,142 @@
+import { basename, dirname, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { listPieces, type ListedPiece } from '../backup/pieces.js';
+import type { RestorePoint } from '../backup/point-in-time.js';
+import { openTarget } from '../backup/targets/open.js';
+import type { BackupTarget } from '../backup/targets/target.js';
+import { backupNowRemote } from '../rpc/grpc/backup-client.js';
+import { errorMessage, UserError } from '../util/errors.js';
+import { removeStaleTemps } from '../util/stale-temp.js';
+import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
+import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
+import { formatBytes, formatDuration } from './progress.js';
+
+/** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
+export function backupCommand(): Command {
+  const backup = new Command('backup').description("scheduled backups (server --backup-dir): list, verify, restore to a point in time, take one now");
+  backup
+    .command('list')
+    .description('list the snapshots and archives in a backup target')
+    .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
+    .option('--json', 'print a JSON array', false)
+    .action(async (opts: { backupDir: string; json: boolean }) => {
+      const pieces = await withTarget(opts.backupDir, (t) => guarded(t, 'list', () => listPieces(t)));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(pieces.map(describe))}\n`);
+        return;
+      }
+      if (pieces.length === 0) {
+        process.stdout.write(`no backup pieces in ${opts.backupDir}\n`);
+        return;
+      }
+      const rows = [['KIND', 'BLOCKS', 'TIME (LAST BLOCK)', 'SIZE', 'DIGEST', 'FILE'], ...pieces.map((p) => [p.kind, `${p.startBlock}-${p.endBlock}`, iso(p.time), formatBytes(p.bytes), p.digest8, p.file])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
+    });
+  backup
+    .command('verify')
+    .description('check every piece offline: checksums, digests, block hashes, seals, and that the pieces form one chain')
+    .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
+    .option('--json', 'print the report as JSON', false)
+    .action(async (opts: { backupDir: string; json: boolean }) => {
+      const report = await withTarget(opts.backupDir, async (t) => {
+        const pieces = await guarded(t, 'list', () => listPieces(t));
+        if (pieces.length === 0) throw new UserError(`no backup pieces in ${opts.backupDir}`, { code: 'NOT_FOUND' });
+        const { verifyPieces } = await import('../backup/verify-pieces.js'); // the EVM stack loads only for the commands that need it
+        return verifyPieces(t, pieces);
+      });
+      if (opts.json) {
+        const pieces = report.pieces.map((p) => ({ ...describe(p), ok: p.ok, ...(p.digest ? { fullDigest: p.digest } : {}), ...(p.problem ? { problem: p.problem } : {}) }));
+        process.stdout.write(`${JSON.stringify({ valid: report.problems.length === 0, pieces, problems: report.problems })}\n`);
+      } else {
+        for (const p of report.pieces) process.stdout.write(`${p.ok ? 'ok     ' : 'DAMAGED'}  ${p.file}${p.problem ? `: ${p.problem}` : ''}\n`);
+        if (report.problems.length === 0) process.stdout.write(`OK: ${report.pieces.length} pieces, blocks 1-${report.pieces[report.pieces.length - 1]!.endBlock}, one unbroken chain\n`);
+      }
+      if (report.problems.length > 0) {
+        throw new UserError(`${report.problems.length} damaged or missing: ${report.problems.join('; ')}`, { code: 'CORRUPT_FILE' });
+      }
+    });
+  backup
+    .command('restore')
+    .description('build a new data dir from the pieces: the newest snapshot at or before the point, then the archives up to it, every block verified')
+    .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
+    .requiredOption('--data-dir <dir>', 'the NEW data dir to create (must not exist or be empty)')
+    .requiredOption('--chain <genesis>', 'genesis file of your chain: the pieces must belong to it (the trust anchor)')
+    .option('--at-block <n>', 'restore up to this block (default: the newest block backed up)', parseBlockNumberArg('--at-block'))
+    .option('--at-time <iso>', 'restore up to the last block at or before this time (e.g. 2026-11-25T06:00:00Z)', parseTime)
+    .option('--json', 'print the summary as JSON on stdout', false)
+    .option('--quiet', 'no progress output', false)
+    .action(async (opts: { backupDir: string; dataDir: string; chain: string; atBlock?: bigint; atTime?: bigint; json: boolean; quiet: boolean }) => {
+      if (opts.atBlock !== undefined && opts.atTime !== undefined) throw new UserError('pass only one of --at-block and --at-time');
+      if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
+      const { readGenesisFile } = await import('../chain/chain-config.js');
+      const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
+      const genesis = readGenesisFile(opts.chain);
+      const target = resolve(opts.dataDir);
+      noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
+      const at: RestorePoint = { ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}), ...(opts.atTime !== undefined ? { time: opts.atTime } : {}) };
+      const s = await withTarget(opts.backupDir, async (t) => {
+        const plan = planRestore(await guarded(t, 'list', () => listPieces(t)), at);
+        return guarded(t, 'restore', () =>
+          restoreToPoint(t, plan, { dataDir: target, genesis, onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`) }),
+        );
+      });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString(), blocksImported: s.blocksImported.toString() })}\n`);
+        return;
+      }
+      process.stderr.write(
+        `Restored block ${s.head} (${s.headHash}) into ${s.dataDir} from ${s.snapshot}${s.archives.length ? ` and ${s.archives.length} archives (${s.blocksImported} blocks imported and re-executed)` : ''} in ${formatDuration(s.durationMs)}\n` +
+          `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n`,
+      );
+    });
+  addGrpcDialOptions(
+    backup
+      .command('now')
+      .description("ask the running node to take a backup piece now into its --backup-dir targets (a snapshot; with --archive the blocks since the last piece)"),
+  )
+    .option('--archive', 'an incremental archive instead of a snapshot', false)
+    .option('--json', 'print a JSON array of the pieces stored', false)
+    .action(async (opts: GrpcDialOpts & { archive: boolean; json: boolean }) => {
+      const pieces = await backupNowRemote(opts.grpcAddress, opts.archive, grpcClientTls(opts));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(pieces.map((p) => ({ ...p, startBlock: p.startBlock.toString(), endBlock: p.endBlock.toString(), time: iso(p.time) })))}\n`);
+        return;
+      }
+      for (const p of pieces) process.stderr.write(`Stored ${p.kind} of blocks ${p.startBlock}-${p.endBlock} (${formatBytes(p.bytes)}, digest ${p.digest}) as ${p.file} in ${p.target}\n`);
+    });
+  return backup;
+}
+
+function describe(p: ListedPiece) {
+  return { kind: p.kind, startBlock: p.startBlock.toString(), endBlock: p.endBlock.toString(), time: iso(p.time), bytes: p.bytes, digest: p.digest8, file: p.file, storedAt: new Date(p.storedAt).toISOString() };
+}
+
+async function withTarget<T>(url: string, run: (t: BackupTarget) => Promise<T>): Promise<T> {
+  const t = await openTarget(url, undefined, false);
+  try {
+    return await run(t);
+  } finally {
+    t.close();
+  }
+}
+
+/** A target's own failures (network, permissions, a missing bucket) as one line naming the target. */
+async function guarded<T>(t: BackupTarget, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${what} in ${t.url} failed: ${errorMessage(err)}`, { code: 'UNAVAILABLE', cause: err });
+  }
+}
+
+function iso(t: bigint): string {
+  return new Date(Number(t) * 1000).toISOString();
+}
+
+function parseTime(value: string): bigint {
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) throw new InvalidArgumentError(`"${value}" is not an ISO 8601 time such as 2026-11-25T06:00:00Z`);
+  return BigInt(Math.floor(ms / 1000));
+}

@@ -1,0 +1,107 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PieceKind } from '../backup/pieces.js';
+import { UserError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+/** An address to listen on. */
+interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** What the metrics read from the node when scraped. */
+export interface MetricsSources {
+  headBlock(): bigint;
+  txpoolPending(): number;
+}
+
+/**
+ * The node's Prometheus metrics (prom-client, its own registry) and the HTTP server that serves them
+ * on GET /metrics. Backup metrics are labelled by piece kind and target; chain and pool gauges are
+ * read at scrape time. `setPeers` is the hook for the networking layer: basalt_peers exists from
+ * its first call on (not as a misleading 0 before).
+ */
+export class NodeMetrics {
+  readonly registry = new Registry();
+  private readonly lastSuccess: Gauge<'kind' | 'target'>;
+  private readonly duration: Histogram<'kind' | 'target'>;
+  private readonly bytes: Gauge<'kind' | 'target'>;
+  private readonly failures: Counter<'kind' | 'target'>;
+  private peers?: () => number;
+  private server?: Server;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    this.lastSuccess = new Gauge({ name: 'basalt_backup_last_success_timestamp_seconds', help: 'Unix time of the last backup piece stored, by kind', labelNames: ['kind', 'target'], registers });
+    this.duration = new Histogram({
+      name: 'basalt_backup_duration_seconds',
+      help: 'Time to produce and store a backup piece',
+      labelNames: ['kind', 'target'],
+      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200],
+      registers,
+    });
+    this.bytes = new Gauge({ name: 'basalt_backup_bytes', help: 'Size of the last backup piece stored, by kind', labelNames: ['kind', 'target'], registers });
+    this.failures = new Counter({ name: 'basalt_backup_failures_total', help: 'Backups that failed after their retries, by kind', labelNames: ['kind', 'target'], registers });
+    new Gauge({ name: 'basalt_chain_head_block', help: 'Number of the head block', registers, collect() { this.set(Number(sources.headBlock())); } });
+    new Gauge({ name: 'basalt_txpool_pending', help: 'Executable transactions in the pool', registers, collect() { this.set(sources.txpoolPending()); } });
+  }
+
+  /** Hook for the networking layer: where basalt_peers reads the peer count. */
+  setPeers(count: () => number): void {
+    if (!this.peers) {
+      const metrics = this;
+      new Gauge({
+        name: 'basalt_peers',
+        help: 'Connected peers',
+        registers: [this.registry],
+        collect() {
+          this.set(metrics.peers!());
+        },
+      });
+    }
+    this.peers = count;
+  }
+
+  backupStored(kind: PieceKind, target: string, durationMs: number, bytes: number, atMs = Date.now()): void {
+    this.lastSuccess.set({ kind, target }, Math.floor(atMs / 1000));
+    this.duration.observe({ kind, target }, durationMs / 1000);
+    this.bytes.set({ kind, target }, bytes);
+  }
+
+  backupFailed(kind: PieceKind, target: string): void {
+    this.failures.inc({ kind, target });
+  }
+
+  /** Serve GET /metrics; returns the bound address. */
+  async listen(at: HostPort, log: Logger): Promise<HostPort> {
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(`${(err as Error).message}\n`),
+      );
+    });
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    server.maxHeadersCount = 50;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new UserError(`cannot listen for Prometheus on ${at.host}:${at.port}: ${err.message}`, { code: 'UNAVAILABLE' })));
+      server.listen(at.port, at.host, () => resolve());
+    });
+    this.server = server;
+    const addr = server.address() as { address: string; port: number };
+    log.info({ address: `${at.host}:${addr.port}` }, 'Prometheus metrics listening');
+    return { host: at.host, port: addr.port };
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeAllConnections();
+    await closed;
+  }
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Target, parseS3Url } from '../../../src/backup/targets/s3.js';
+import { withRetry } from '../../../src/backup/retry.js';
+import { S3_CREDENTIALS, startS3rver } from '../../helpers/s3.js';
+
+const credentials = S3_CREDENTIALS;
+let server: Awaited<ReturnType<typeof startS3rver>>;
+let endpoint: string;
+const dir = mkdtempSync(join(tmpdir(), 'basalt-s3-'));
+
+beforeAll(async () => {
+  server = await startS3rver(dir, ['backups']);
+  endpoint = server.endpoint;
+});
+afterAll(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of it) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+describe('S3 target', () => {
+  it('parses s3://bucket/prefix and refuses malformed URLs', () => {
+    expect(parseS3Url('s3://my-bucket/a/b/')).toEqual({ bucket: 'my-bucket', prefix: 'a/b/' });
+    expect(parseS3Url('s3://my-bucket')).toEqual({ bucket: 'my-bucket', prefix: '' });
+    expect(() => parseS3Url('s3://UPPER/x')).toThrow(/is not s3:\/\/bucket\/prefix/);
+    expect(() => parseS3Url('s3:///x')).toThrow(/is not s3:\/\/bucket\/prefix/);
+  });
+
+  it('puts a piece larger than the part size as a multipart upload, lists, gets and deletes it under the prefix', { timeout: 60_000 }, async () => {
+    const t = new S3Target('s3://backups/node1', { endpoint, credentials, partSize: 5 * 1024 * 1024 });
+    const body = randomBytes(6 * 1024 * 1024 + 123);
+    const path = join(dir, 'piece');
+    writeFileSync(path, body);
+    const name = 'snapshot-000000007-t1-0badf00d.bsn';
+    await t.put(name, { path, bytes: body.length });
+    const other = new S3Target('s3://backups/node2', { endpoint, credentials });
+    await other.put('x.bsa', { path, bytes: body.length });
+    const listed = await t.list();
+    expect(listed.map((e) => [e.name, e.bytes])).toEqual([[name, body.length]]);
+    expect(listed[0]!.storedAt).toBeGreaterThan(Date.now() - 60_000);
+    expect((await collect(t.get(name))).equals(body)).toBe(true);
+    await t.delete(name);
+    expect(await t.list()).toEqual([]);
+    const client = new S3Client({ endpoint, credentials, forcePathStyle: true, region: 'us-east-1' });
+    const pending = await client.send(new ListMultipartUploadsCommand({ Bucket: 'backups' })).catch(() => ({ Uploads: [] }));
+    expect(pending.Uploads ?? []).toEqual([]); // nothing left half-uploaded
+    client.destroy();
+    t.close();
+    other.close();
+  });
+
+  it('an unreachable endpoint fails each attempt; retries back off and give up with the error', { timeout: 30_000 }, async () => {
+    const port = await closedPort();
+    const t = new S3Target('s3://backups/x', { endpoint: `http://127.0.0.1:${port}`, credentials, requestTimeoutMs: 1000 });
+    const delays: number[] = [];
+    let attempts = 0;
+    await expect(
+      withRetry(
+        () => {
+          attempts++;
+          return t.list();
+        },
+        { attempts: 4, baseDelayMs: 10, maxDelayMs: 25 },
+        { onRetry: (_e, _n, d) => delays.push(d) },
+      ),
+    ).rejects.toThrow(/ECONNREFUSED|connect/);
+    expect(attempts).toBe(4);
+    expect(delays).toEqual([10, 20, 25]);
+    t.close();
+  });
+
+  it('stops retrying as soon as it is aborted', async () => {
+    const ac = new AbortController();
+    let attempts = 0;
+    const p = withRetry(
+      async () => {
+        attempts++;
+        if (attempts === 1) setTimeout(() => ac.abort(new Error('stopping')), 5);
+        throw new Error('down');
+      },
+      { attempts: 10, baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      { signal: ac.signal },
+    );
+    await expect(p).rejects.toThrow('stopping');
+    expect(attempts).toBe(1);
+  });
+});
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,32 @@
+import { pino } from 'pino';
+import { afterEach, expect, it } from 'vitest';
+import { NodeMetrics } from '../../../src/node/metrics.js';
+
+let m: NodeMetrics | undefined;
+afterEach(async () => {
+  await m?.close();
+});
+
+it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers once networking sets it, 404 elsewhere', async () => {
+  let head = 7n;
+  m = new NodeMetrics({ headBlock: () => head, txpoolPending: () => 3 });
+  const at = await m.listen({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }));
+  const url = `http://127.0.0.1:${at.port}`;
+  m.backupStored('snapshot', '/b', 1500, 4096, 1_800_000_000_000);
+  m.backupFailed('archive', 's3://x/y');
+  m.backupFailed('archive', 's3://x/y');
+  head = 9n;
+  let text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toContain('basalt_backup_last_success_timestamp_seconds{kind="snapshot",target="/b"} 1800000000');
+  expect(text).toContain('basalt_backup_bytes{kind="snapshot",target="/b"} 4096');
+  expect(text).toContain('basalt_backup_duration_seconds_sum{kind="snapshot",target="/b"} 1.5');
+  expect(text).toContain('basalt_backup_failures_total{kind="archive",target="s3://x/y"} 2');
+  expect(text).toContain('basalt_chain_head_block 9');
+  expect(text).toContain('basalt_txpool_pending 3');
+  expect(text).not.toMatch(/^basalt_peers /m);
+  m.setPeers(() => 4);
+  text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toMatch(/^basalt_peers 4$/m);
+  expect((await fetch(`${url}/`)).status).toBe(404);
+  expect((await fetch(`${url}/metrics`, { method: 'POST' })).status).toBe(404);
+});
