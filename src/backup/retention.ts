@@ -32,7 +32,9 @@ export function piecesToDelete<P extends Piece>(pieces: readonly P[], policy: Re
   for (const s of [...keep]) for (const a of archiveChainAfter(s, pieces).archives) keep.add(a);
   const newest = newestPiece(pieces);
   if (newest) keep.add(newest);
-  return pieces.filter((p) => !keep.has(p));
+  // Newest first: whatever is left at any moment of the deletions (seen by a `backup verify` or a
+  // restore running meanwhile, or left by a delete that fails) is still a chain without a gap.
+  return pieces.filter((p) => !keep.has(p)).sort((a, b) => (a.endBlock === b.endBlock ? 0 : a.endBlock > b.endBlock ? -1 : 1));
 }
 
 /** Keep the newest snapshot of each of the first `n` buckets (newest first) that have one. */

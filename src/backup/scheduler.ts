@@ -275,7 +275,11 @@ export class BackupScheduler {
     return piece;
   }
 
-  /** Delete what the policy no longer keeps; a failed delete is logged and tried again after the next piece. */
+  /**
+   * Delete what the policy no longer keeps, newest first, so the pieces left never have a gap. A failed
+   * delete stops the round (deleting older pieces past it would leave one); it is tried again after
+   * the next piece.
+   */
   private async applyRetention(): Promise<void> {
     for (const p of piecesToDelete(this.known!, this.opts.retention)) {
       try {
@@ -283,7 +287,8 @@ export class BackupScheduler {
         this.known = this.known!.filter((k) => k !== p);
         this.opts.logger.info({ target: this.opts.target.url, file: p.file }, 'backup piece deleted by retention');
       } catch (err) {
-        this.opts.logger.warn({ target: this.opts.target.url, file: p.file, err: errorMessage(err) }, 'could not delete a backup piece');
+        this.opts.logger.warn({ target: this.opts.target.url, file: p.file, err: errorMessage(err) }, 'could not delete a backup piece; retention goes on after the next piece');
+        return;
       }
     }
   }

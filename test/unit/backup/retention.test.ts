@@ -78,6 +78,20 @@ describe('retention', () => {
     });
   }
 
+  it('deletes newest first, so the pieces left after every single delete still form a chain without a gap', () => {
+    const pieces = sixHourly(3);
+    const order = piecesToDelete(pieces, { keepLast: 1 });
+    expect(order.length).toBeGreaterThan(4);
+    const left = new Set(pieces);
+    for (const p of order) {
+      left.delete(p);
+      for (const a of [...left].filter((x) => x.kind === 'archive')) {
+        const base = [...left].some((x) => x.endBlock === a.startBlock - 1n);
+        expect(base, `after deleting ${p.file}: archive ${a.file} has nothing before it`).toBe(true);
+      }
+    }
+  });
+
   it('ISO weeks start on Monday and week 1 holds the year\'s first Thursday', () => {
     const at = (iso: string) => ({ time: BigInt(Date.parse(iso) / 1000) }) as Piece;
     expect(weekOf(at('2026-11-01T23:59:59Z'))).toBe('2026-W44'); // Sunday
