@@ -141,6 +141,7 @@ export class IbftNet {
   readonly clock = new FakeClock(GENESIS_MS);
   readonly nodes: NetNode[] = [];
   readonly common: Common;
+  readonly rules: ReturnType<typeof createChainRules>;
   readonly keys: Uint8Array[];
   readonly validators: Uint8Array[];
   /** Whether a message from `from` reaches `to` (default: always). */
@@ -152,7 +153,8 @@ export class IbftNet {
     private readonly opts: NetOptions = {},
   ) {
     const { genesis, keys } = testGenesis(n);
-    this.common = createChainRules(genesis).commonAt(1n);
+    this.rules = createChainRules(genesis);
+    this.common = this.rules.commonAt(1n);
     this.keys = keys;
     this.validators = keys.map((k) => privateToAddress(k));
     for (let i = 0; i < n; i++) {
@@ -169,7 +171,7 @@ export class IbftNet {
       key: node.key,
       backend: node.backend,
       store: node.store,
-      common: this.common,
+      commonAt: (h) => this.rules.commonAt(h),
       blockTimeMs: this.opts.blockTimeMs ?? 1000,
       baseTimeoutMs: this.opts.baseTimeoutMs ?? 1000,
       maxTimeoutMs: this.opts.maxTimeoutMs ?? 64_000,

@@ -41,7 +41,8 @@ export interface CoreOptions {
   backend: Backend;
   transport: Transport;
   store: SignedStore;
-  common: Common;
+  /** The rules (hardforks) of a height: blocks are decoded under their own height's. */
+  commonAt(height: bigint): Common;
   blockTimeMs: number;
   /** Round r lasts baseTimeoutMs * 2^r, at most maxTimeoutMs. */
   baseTimeoutMs?: number;
@@ -118,6 +119,20 @@ export class IbftCore {
     return this.tail;
   }
 
+  /**
+   * The chain's head moved (a block imported by sync while this validator missed the round): leave
+   * the height being decided for the next one. A no-op when the core is already there.
+   */
+  headChanged(): void {
+    if (this.stopped) return;
+    this.enqueue(() => this.nextHeightIfDue());
+  }
+
+  private async nextHeightIfDue(): Promise<void> {
+    const st = this.st;
+    if (st === undefined || st.done || this.opts.backend.head().number + 1n > st.height) await this.startHeight();
+  }
+
   /** A message from the network. Malformed, forged, late or unwanted ones are dropped. */
   onMessage(bytes: Uint8Array): void {
     if (this.stopped || this.pending >= MAX_PENDING) return;
@@ -147,7 +162,7 @@ export class IbftCore {
       st.round = j.round;
       if (j.prepared) {
         const { round, hash, prepares, block } = j.prepared;
-        st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block) };
+        st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
       }
     }
     await this.startRound(st, st.round);
@@ -279,7 +294,7 @@ export class IbftCore {
     let hash: Uint8Array;
     let sealer: Uint8Array;
     try {
-      block = this.decodeBlock(m.body.block);
+      block = this.decodeBlock(m.body.block, st.height);
       if (block.header.number !== st.height) throw new MessageError('proposal for another height');
       const extra = decodeIbftExtra(block.header.extraData);
       if (extra.committedSeals.length > 0) throw new MessageError('proposal carries committed seals');
@@ -358,7 +373,7 @@ export class IbftCore {
     st.done = true;
     this.roundTimer.stop();
     this.proposeTimer.stop();
-    const { common } = this.opts;
+    const common = this.opts.commonAt(st.height);
     const header = headerWithExtraData(p.block.header, withCommittedSeals(p.block.header, commits.map((c) => c.body.seal)), common);
     const block = blockWithHeader(p.block, header, common);
     this.log.info({ height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }, 'consensus reached');
@@ -367,7 +382,7 @@ export class IbftCore {
     } catch (err) {
       this.log.error({ height: Number(st.height), err: (err as Error).message }, 'committed block was not imported');
     }
-    this.enqueue(() => this.startHeight());
+    this.enqueue(() => this.nextHeightIfDue());
   }
 
   private async onRoundChange(st: HeightState, m: RoundChangeMsg): Promise<void> {
@@ -379,7 +394,7 @@ export class IbftCore {
     if (prepared !== undefined) {
       if (!this.checkPreparedCert(st, round, prepared)) return;
       try {
-        block = this.decodeBlock(m.attachment);
+        block = this.decodeBlock(m.attachment, st.height);
       } catch {
         return;
       }
@@ -490,9 +505,9 @@ export class IbftCore {
     await this.handle(bytes);
   }
 
-  private decodeBlock(bytes: Uint8Array): Block {
+  private decodeBlock(bytes: Uint8Array, height: bigint): Block {
     checkBlockRlp(bytes);
-    return createBlockFromRLP(bytes, headerOpts(this.opts.common));
+    return createBlockFromRLP(bytes, headerOpts(this.opts.commonAt(height)));
   }
 }
 
