@@ -79,6 +79,7 @@ export class IbftCore {
   private readonly futureBySender = new Map<string, number>();
   private readonly roundTimer: OneShotTimer;
   private readonly proposeTimer: OneShotTimer;
+  private readonly resendTimer: OneShotTimer;
   private readonly log: Logger;
   private readonly baseTimeoutMs: number;
   private readonly maxTimeoutMs: number;
@@ -89,6 +90,7 @@ export class IbftCore {
     const timers = opts.timers ?? realTimers;
     this.roundTimer = new OneShotTimer(timers);
     this.proposeTimer = new OneShotTimer(timers);
+    this.resendTimer = new OneShotTimer(timers);
     this.log = opts.logger ?? silentLogger();
     this.baseTimeoutMs = opts.baseTimeoutMs ?? 10_000;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
@@ -111,6 +113,7 @@ export class IbftCore {
     this.stopped = true;
     this.roundTimer.stop();
     this.proposeTimer.stop();
+    this.resendTimer.stop();
     await this.tail;
   }
 
@@ -183,9 +186,26 @@ export class IbftCore {
       st.sent.roundChange.add(round);
       const p = st.prepared;
       const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
-      await this.send(signMessage(body, this.opts.key, p ? p.block.serialize() : undefined));
+      const rc = signMessage(body, this.opts.key, p ? p.block.serialize() : undefined);
+      await this.send(rc);
+      this.resendRoundChange(st, round, rc);
     }
     await this.tryPropose(st);
+  }
+
+  /**
+   * Gossip does not replay: a validator that was away (restarted, partitioned) missed the
+   * ROUND-CHANGEs that would bring it to the others' round. They are sent again every base timeout
+   * while the round lasts (receivers keep one per validator and round).
+   */
+  private resendRoundChange(st: HeightState, round: number, rc: Uint8Array): void {
+    this.resendTimer.start(this.baseTimeoutMs, () =>
+      this.enqueue(async () => {
+        if (st !== this.st || st.done || st.round !== round) return;
+        this.opts.transport.broadcast(rc);
+        this.resendRoundChange(st, round, rc);
+      }),
+    );
   }
 
   private async onTimeout(st: HeightState, round: number): Promise<void> {
@@ -373,6 +393,7 @@ export class IbftCore {
     st.done = true;
     this.roundTimer.stop();
     this.proposeTimer.stop();
+    this.resendTimer.stop();
     const common = this.opts.commonAt(st.height);
     const header = headerWithExtraData(p.block.header, withCommittedSeals(p.block.header, commits.map((c) => c.body.seal)), common);
     const block = blockWithHeader(p.block, header, common);
