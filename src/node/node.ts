@@ -30,6 +30,8 @@ import { TxPool } from '../txpool/txpool.js';
 import { Network } from './network.js';
 import { NetworkedValidator, defaultIbftBaseTimeoutMs } from './consensus.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
+import { validatorIndex } from '../consensus/ibft/validators.js';
+import { privateKeyToAddress } from '../keys/address.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
@@ -167,8 +169,10 @@ export class BasaltNode {
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
       const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
       // Several validators take part in IBFT rounds over the network; one (or a test holding every key) seals alone.
-      const validatorCount = decodeIbftExtra(chain.head.header.extraData).validators.length;
-      const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1;
+      // (A node whose key is not in the set gets the sealer, which says it does not seal.)
+      const validatorSet = decodeIbftExtra(chain.head.header.extraData).validators;
+      const validatorCount = validatorSet.length;
+      const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1 && validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
       const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
       const self = node;
