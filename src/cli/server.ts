@@ -21,6 +21,7 @@ interface ServerOptions {
   seal: boolean;
   dev: boolean;
   blockTime: number;
+  ibftBaseTimeout?: number;
   jsonrpc: HostPort | false;
   ws: HostPort | false;
   grpcAddress: string | false;
@@ -60,6 +61,7 @@ export function serverCommand(): Command {
     .option('--seal', 'seal blocks as an IBFT validator', false)
     .option('--dev', `dev mode: a single-validator chain in ${DEV_DATA_DIR}, keys and genesis created if missing, sealing on`, false)
     .option('--block-time <seconds>', 'seconds between blocks', parsePositiveNumber, 2)
+    .option('--ibft-base-timeout <seconds>', 'IBFT round 0 timeout, doubling each round (default: max(2, 2 x --block-time))', parsePositiveNumber)
     .option('--jsonrpc <host:port>', 'JSON-RPC HTTP address', parseHostPort, parseHostPort('127.0.0.1:8545'))
     .option('--no-jsonrpc', 'do not serve JSON-RPC')
     .option('--ws <host:port>', 'JSON-RPC WebSocket address (eth_subscribe)', parseHostPort, parseHostPort('127.0.0.1:8546'))
@@ -120,6 +122,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     genesis,
     seal: opts.seal || opts.dev,
     blockTimeMs: Math.round(opts.blockTime * 1000),
+    ...(opts.ibftBaseTimeout !== undefined ? { ibftBaseTimeoutMs: Math.round(opts.ibftBaseTimeout * 1000) } : {}),
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),
     ...(opts.ws ? { ws: opts.ws } : {}),
     ...(opts.grpcAddress ? { grpcAddress: opts.grpcAddress } : {}),

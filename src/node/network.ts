@@ -7,7 +7,11 @@ import type { Chain, ChainHead } from '../chain/chain.js';
 import { BanList } from '../p2p/bans.js';
 import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
 import { createHost, type Host } from '../p2p/host.js';
-import { MessageError, type ChainStatus } from '../p2p/messages.js';
+import { MAX_IBFT_GOSSIP_BYTES, MessageError, type ChainStatus } from '../p2p/messages.js';
+import { decodeIbftExtra } from '../consensus/ibft/extra.js';
+import { MessageError as CoreMessageError } from '../consensus/ibft/core/messages.js';
+import { openMessage } from '../consensus/ibft/core/signing.js';
+import { validatorIndex } from '../consensus/ibft/validators.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
 import { serveBlocks } from '../sync/block-protocol.js';
@@ -45,6 +49,8 @@ export class Network implements NetworkView, PeersService {
   private readonly recentGossip = new Set<string>();
   private unsubscribeTx?: () => void;
   private listeningState = false;
+  /** Where accepted IBFT messages go (this node's consensus core), if anywhere. */
+  private consensusSink?: (msg: Uint8Array) => void;
   private txsInFlight = 0;
 
   private constructor(
@@ -67,6 +73,7 @@ export class Network implements NetworkView, PeersService {
         isReady: (p) => peers.isReady(p),
         onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
         onTx: (p, raw) => net.receiveTx(p, raw),
+        onConsensus: (_p, data) => net.receiveConsensus(data),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
       const syncer = new Syncer(host, chain, peers, log, opts.sync);
@@ -126,6 +133,38 @@ export class Network implements NetworkView, PeersService {
     if (this.syncer.progress() !== false) return;
     this.gossip.announceHead({ number: head.number, hash: head.hash });
   };
+
+  /** Deliver accepted IBFT messages to `sink` (undefined: stop). Every node relays them either way. */
+  setConsensusSink(sink: ((msg: Uint8Array) => void) | undefined): void {
+    this.consensusSink = sink;
+  }
+
+  publishConsensus(msg: Uint8Array): void {
+    this.gossip.publishConsensus(msg);
+  }
+
+  /**
+   * An IBFT message is relayed only when it decodes and carries a valid signature of a validator, for
+   * the height after this node's head or the one after that. Undecodable or forged: the relayer made
+   * it (it validates before relaying), so it is punished. Signed by a non-validator: rejected without
+   * a ban (a relayer on another view of the set is not at fault). Another height: stale or far ahead
+   * for this node, not the peer's fault: ignored.
+   */
+  private receiveConsensus(data: Uint8Array): GossipVerdict {
+    let msg;
+    try {
+      msg = openMessage(data, MAX_IBFT_GOSSIP_BYTES);
+    } catch (err) {
+      if (!(err instanceof CoreMessageError)) return 'ignore';
+      throw new MessageError(`IBFT message cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
+    }
+    const head = this.opts.chain.head.header;
+    const { height } = msg.body;
+    if (height <= head.number || height > head.number + 2n) return 'ignore';
+    if (validatorIndex(decodeIbftExtra(head.extraData).validators, msg.sender) < 0) return 'reject';
+    this.consensusSink?.(data);
+    return 'accept';
+  }
 
   private onPoolTx(hash: Uint8Array): void {
     const key = bytesToHex(hash);

@@ -28,6 +28,10 @@ import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import { Network } from './network.js';
+import { NetworkedValidator, defaultIbftBaseTimeoutMs } from './consensus.js';
+import { decodeIbftExtra } from '../consensus/ibft/extra.js';
+import { validatorIndex } from '../consensus/ibft/validators.js';
+import { privateKeyToAddress } from '../keys/address.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
@@ -55,6 +59,8 @@ export interface NodeOptions {
   genesis: GenesisFile;
   seal: boolean;
   blockTimeMs: number;
+  /** IBFT round 0 timeout (doubling each round) of a multi-validator set; default max(2 s, 2 x block time). */
+  ibftBaseTimeoutMs?: number;
   /** undefined: no JSON-RPC server. */
   jsonrpc?: HostPort;
   /** undefined: no JSON-RPC over WebSocket. */
@@ -111,7 +117,7 @@ export interface BackupOptions {
  * databases last, which flushes LevelDB and releases its locks.
  */
 export class BasaltNode {
-  private sealer?: IbftSealer;
+  private sealer?: IbftSealer | NetworkedValidator;
   private jsonRpc?: JsonRpcServer;
   private wsRpc?: WsRpcServer;
   private hub?: SubscriptionHub;
@@ -162,7 +168,12 @@ export class BasaltNode {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
       const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
-      const signed = opts.seal ? SignedRecord.open(layout.consensus) : undefined;
+      // Several validators take part in IBFT rounds over the network; one (or a test holding every key) seals alone.
+      // (A node whose key is not in the set gets the sealer, which says it does not seal.)
+      const validatorSet = decodeIbftExtra(chain.head.header.extraData).validators;
+      const validatorCount = validatorSet.length;
+      const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1 && validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
+      const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
       const self = node;
       dbs.damage.onDamage((err) => self.fail(err));
@@ -230,7 +241,11 @@ export class BasaltNode {
         writeKeyPair(layout.root, keys);
         log.info({ validator: keys.validatorAddress, nodeId: keys.nodeId }, 'created node keys (keystore/, consensus/)');
       }
-      if (opts.seal) {
+      if (networked && node.network) {
+        const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
+        node.sealer = new NetworkedValidator({ chain, network: node.network, txpool: node.txpool, key: keys.validatorKey, consensusDir: layout.consensus, blockTimeMs: opts.blockTimeMs, baseTimeoutMs, logger: log });
+        log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
+      } else if (opts.seal) {
         node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log, ...(signed ? { signed } : {}) });
       }
       await node.watchDiskSpace(layout.root);
@@ -379,7 +394,10 @@ export class BasaltNode {
     if (this.waitingForPeers) return 'waiting for a peer before sealing (at most 5 s)';
     const highest = net.highestPeerHead();
     const head = this.chain.head.number;
-    return highest > head ? `behind the network: block ${head} of ${highest}; sealing resumes once caught up` : undefined;
+    // In IBFT rounds a peer announces the block just committed a moment before this node imports its
+    // own copy: one block behind is not behind.
+    const slack = this.sealer instanceof NetworkedValidator ? 1n : 0n;
+    return highest > head + slack ? `behind the network: block ${head} of ${highest}; sealing resumes once caught up` : undefined;
   }
 
   /** Pause or resume the sealer for the reason that holds now: the disk first, then the network. */

@@ -1,12 +1,12 @@
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex } from '@ethereumjs/util';
 import type { Host } from './host.js';
-import { MAX_GOSSIP_BYTES, MessageError, decodeAnnouncement, encodeAnnouncement, type HeadAnnouncement } from './messages.js';
+import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES, MessageError, decodeAnnouncement, encodeAnnouncement, type HeadAnnouncement } from './messages.js';
 
 /** Gossip topics, bound to the chain's genesis hash: another chain's nodes never share them. */
-export function gossipTopics(genesisHash: Uint8Array): { blocks: string; txs: string } {
+export function gossipTopics(genesisHash: Uint8Array): { blocks: string; txs: string; ibft: string } {
   const g = bytesToHex(genesisHash);
-  return { blocks: `/basalt/${g}/blocks/1`, txs: `/basalt/${g}/txs/1` };
+  return { blocks: `/basalt/${g}/blocks/1`, txs: `/basalt/${g}/txs/1`, ibft: `/basalt/${g}/ibft/1` };
 }
 
 /** What became of a gossip message: forwarded (accept), dropped (ignore), or dropped with a penalty (reject). */
@@ -19,6 +19,12 @@ export interface GossipHandlers {
   onHead(origin: PeerId, head: HeadAnnouncement): void;
   /** 'accept' when the pool took it; 'ignore' when it refused it (already known, nonce, funds). */
   onTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict>;
+  /**
+   * An IBFT message: 'accept' (relay it) only when it decodes and is signed by a validator of a
+   * height being decided; 'ignore' for one that is merely stale; a MessageError for one nobody honest
+   * would relay. Without a handler (not a validator) the topic is relayed by nobody: 'ignore'.
+   */
+  onConsensus?(peer: PeerId, data: Uint8Array): GossipVerdict;
   onBadPeer(peer: PeerId, reason: string): void;
 }
 
@@ -34,7 +40,7 @@ interface GossipMessageEvent {
  * the one that made it, and is banned.
  */
 export class Gossip {
-  private readonly topics: { blocks: string; txs: string };
+  private readonly topics: { blocks: string; txs: string; ibft: string };
 
   constructor(
     private readonly host: Host,
@@ -48,6 +54,7 @@ export class Gossip {
     const pubsub = this.host.services.pubsub;
     pubsub.subscribe(this.topics.blocks);
     pubsub.subscribe(this.topics.txs);
+    pubsub.subscribe(this.topics.ibft);
     pubsub.addEventListener('gossipsub:message' as 'message', this.onMessage as unknown as (e: Event) => void);
   }
 
@@ -67,6 +74,10 @@ export class Gossip {
   private async verdict({ propagationSource: peer, msg }: GossipMessageEvent): Promise<GossipVerdict> {
     if (!this.handlers.isReady(peer)) return 'ignore';
     try {
+      if (msg.topic === this.topics.ibft) {
+        if (msg.data.length > MAX_IBFT_GOSSIP_BYTES) throw new MessageError(`IBFT message of ${msg.data.length} bytes, more than ${MAX_IBFT_GOSSIP_BYTES}`);
+        return this.handlers.onConsensus?.(peer, msg.data) ?? 'ignore';
+      }
       if (msg.data.length > MAX_GOSSIP_BYTES) throw new MessageError(`gossip message of ${msg.data.length} bytes, more than ${MAX_GOSSIP_BYTES}`);
       if (msg.topic === this.topics.blocks) {
         const head = decodeAnnouncement(msg.data);
@@ -84,6 +95,10 @@ export class Gossip {
 
   announceHead(head: HeadAnnouncement): void {
     this.publish(this.topics.blocks, encodeAnnouncement(head));
+  }
+
+  publishConsensus(msg: Uint8Array): void {
+    this.publish(this.topics.ibft, msg);
   }
 
   publishTx(raw: Uint8Array): void {

@@ -9,7 +9,7 @@ import type { PeerId, PubSub } from '@libp2p/interface';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
 import { UserError } from '../util/errors.js';
-import { MAX_GOSSIP_BYTES } from './messages.js';
+import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
 
 export type Host = Libp2p<{ pubsub: PubSub; identify: unknown }>;
 
@@ -47,7 +47,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     },
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, asyncValidation: true, maxInboundDataLength: MAX_GOSSIP_BYTES + 1024 }),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, asyncValidation: true, maxInboundDataLength: Math.max(MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES) + 1024 }),
     },
   });
   } catch (err) {

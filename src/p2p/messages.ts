@@ -27,6 +27,12 @@ export const MAX_RESPONSE_BYTES = SOFT_RESPONSE_BYTES + MAX_BLOCK_BYTES;
 /** Largest gossip message (a transaction, an announcement). */
 export const MAX_GOSSIP_BYTES = 256 * 1024;
 
+/**
+ * IBFT messages carry a block (and a round change's certificate several): their own, larger bound.
+ * The consensus core is given the same one.
+ */
+export const MAX_IBFT_GOSSIP_BYTES = 4 * 1024 * 1024;
+
 export interface ChainStatus {
   chainId: bigint;
   genesisHash: Uint8Array;

@@ -3,6 +3,7 @@ import type { Common } from '@ethereumjs/common';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { headerOpts, headerWithExtraData, blockWithHeader } from '../../src/chain/block-util.js';
 import { createChainRules } from '../../src/chain/chain-config.js';
+import type { GenesisFile } from '../../src/chain/chain-config.js';
 import { IBFT_MIX_HASH, encodeIbftExtra } from '../../src/consensus/ibft/extra.js';
 import { blockHash } from '../../src/consensus/ibft/hash.js';
 import { proposerSealedExtra } from '../../src/consensus/ibft/seal.js';
@@ -132,6 +133,8 @@ export interface NetOptions {
   /** A real-chain backend instead of MockBackend. */
   backend?: (i: number, key: Uint8Array, clock: FakeClock) => Backend;
   store?: (i: number) => SignedStore;
+  /** The chain's genesis (its fork schedule gives the rules by height); default testGenesis(n). */
+  genesis?: GenesisFile;
 }
 
 export const GENESIS_MS = 1_700_000_000_000;
@@ -141,6 +144,7 @@ export class IbftNet {
   readonly clock = new FakeClock(GENESIS_MS);
   readonly nodes: NetNode[] = [];
   readonly common: Common;
+  readonly rules: ReturnType<typeof createChainRules>;
   readonly keys: Uint8Array[];
   readonly validators: Uint8Array[];
   /** Whether a message from `from` reaches `to` (default: always). */
@@ -152,7 +156,8 @@ export class IbftNet {
     private readonly opts: NetOptions = {},
   ) {
     const { genesis, keys } = testGenesis(n);
-    this.common = createChainRules(genesis).commonAt(1n);
+    this.rules = createChainRules(opts.genesis ?? genesis);
+    this.common = this.rules.commonAt(1n);
     this.keys = keys;
     this.validators = keys.map((k) => privateToAddress(k));
     for (let i = 0; i < n; i++) {
@@ -169,7 +174,7 @@ export class IbftNet {
       key: node.key,
       backend: node.backend,
       store: node.store,
-      common: this.common,
+      commonAt: (h) => this.rules.commonAt(h),
       blockTimeMs: this.opts.blockTimeMs ?? 1000,
       baseTimeoutMs: this.opts.baseTimeoutMs ?? 1000,
       maxTimeoutMs: this.opts.maxTimeoutMs ?? 64_000,

@@ -136,7 +136,7 @@ export class IbftSealer {
           { validators: validators.length, quorum, held: held.length },
           held.length === 0
             ? 'this node holds no key of the validator set: not sealing'
-            : 'this node alone cannot reach the IBFT quorum or is not the proposer: waiting (networked IBFT is not available yet)',
+            : 'this node alone cannot reach the IBFT quorum or is not the proposer: waiting (several validators seal together in IBFT rounds only with networking on)',
         );
         this.warned = true;
       }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
-import { createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
-import { bytesToHex, createAddressFromString } from '@ethereumjs/util';
+import { createEOACode7702Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
+import { bytesToHex, createAddressFromString, eoaCode7702SignAuthorization } from '@ethereumjs/util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBlock, type Block } from '@ethereumjs/block';
 import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
@@ -74,5 +74,33 @@ describe('IBFT core over real chains', () => {
     expect(() => verifyIbftProposal(bad.header, c.chain.head.header, 1_700_000_001n)).not.toThrow();
     expect(await backend.verifyProposal(bad)).toBe(false);
     expect(c.chain.head.number).toBe(0n); // checking commits nothing
+  });
+
+  it('decodes each proposal under its own height\'s rules: a set-code (EIP-7702) transaction right after a scheduled Prague fork', async () => {
+    const { genesis } = testGenesis(4, [addressOf(SENDER)]);
+    genesis.params.forks = { ...genesis.params.forks, cancun: 2, prague: 2 };
+    const chains: Chain[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await openTestChain(genesis);
+      cleanup.push(async () => {
+        await c.close();
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+      chains.push(c.chain);
+    }
+    const prague = chains[0]!.commonAt(2n);
+    const authorization = eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: '0x0' }, testKey(21));
+    const setCode = createEOACode7702Tx({ nonce: 0n, to: TO, gasLimit: 100_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, authorizationList: [authorization] }, { common: prague }).sign(SENDER);
+    const net = new IbftNet(4, {
+      blockTimeMs: 2000,
+      genesis,
+      backend: (i, key, clock) => new ChainBackend(chains[i]!, key, () => clock.nowMs, () => (chains[i]!.head.number === 1n ? [setCode] : [])),
+    });
+    net.start();
+    await net.advance(2000);
+    await net.advance(2000);
+    for (const c of chains) expect(c.head.number).toBe(2n);
+    const block2 = (await chains[3]!.blockByNumber(2n))!;
+    expect(block2.transactions.map((t) => t.type)).toEqual([4]);
   });
 });

@@ -4,6 +4,7 @@ import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { blockHash, committedSealHash } from '../../../src/consensus/ibft/hash.js';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { recoverAddress } from '../../../src/util/secp256k1.js';
+import { nextProposer } from '../../../src/consensus/ibft/validators.js';
 import { IbftNet, hashHex } from '../../helpers/ibft-net.js';
 
 /** Every node that committed height h committed the same block; returns the hashes per height. */
@@ -156,6 +157,40 @@ describe('IBFT core: round changes', () => {
     const chain = agreedChain(net);
     expect(chain.length).toBeGreaterThanOrEqual(1);
     for (const n of net.nodes) expect(net.committed(n.i).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a validator that missed heights follows the blocks it gets by sync to the next height, and takes part again', async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000 });
+    net.filter = (_from, to) => to !== 3; // validator 3 hears nothing
+    net.start();
+    await net.advance(3_000);
+    expect(net.committed(0).length).toBeGreaterThanOrEqual(2);
+    expect(net.nodes[3]!.core.position?.height).toBe(1n);
+    // Block sync imports what it missed; the head moves under the core.
+    const missed = net.committed(0).slice();
+    for (const b of missed) await net.nodes[3]!.backend.onCommit(b);
+    net.nodes[3]!.core.headChanged();
+    await net.settle();
+    expect(net.nodes[3]!.core.position?.height).toBe(BigInt(missed.length) + 1n);
+    net.filter = () => true;
+    await net.advance(4_000);
+    const own = net.committed(3).slice(missed.length);
+    expect(own.length).toBeGreaterThanOrEqual(1);
+    for (const b of own) expect(hashHex(b)).toBe(hashHex(net.committed(0)[Number(b.header.number) - 1]!));
+  });
+
+  it('a validator that comes back in the middle of a long round catches up with it: ROUND-CHANGEs are sent again every base timeout', async () => {
+    // Rounds 0..3 end at 2, 4, 8 and 16 s; round 4 (proposed by validator 0) lasts until 32 s.
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 64_000 });
+    expect(bytesToHex(nextProposer(net.validators, undefined, 4))).toBe(net.nodes[0]!.address);
+    net.start(0, 1);
+    await net.advance(20_000);
+    expect(net.nodes[0]!.core.position).toEqual({ height: 1n, round: 4 });
+    net.start(2);
+    // Without the re-sent ROUND-CHANGEs validator 2 would hear of round 4 only when it ends, at 32 s.
+    await net.advance(3_000);
+    for (const i of [0, 1, 2]) expect(net.committed(i).length).toBeGreaterThanOrEqual(1);
+    expect(new Set([0, 1, 2].map((i) => hashHex(net.committed(i)[0]!))).size).toBe(1);
   });
 });
 

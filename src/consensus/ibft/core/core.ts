@@ -41,7 +41,8 @@ export interface CoreOptions {
   backend: Backend;
   transport: Transport;
   store: SignedStore;
-  common: Common;
+  /** The rules (hardforks) of a height: blocks are decoded under their own height's. */
+  commonAt(height: bigint): Common;
   blockTimeMs: number;
   /** Round r lasts baseTimeoutMs * 2^r, at most maxTimeoutMs. */
   baseTimeoutMs?: number;
@@ -78,6 +79,7 @@ export class IbftCore {
   private readonly futureBySender = new Map<string, number>();
   private readonly roundTimer: OneShotTimer;
   private readonly proposeTimer: OneShotTimer;
+  private readonly resendTimer: OneShotTimer;
   private readonly log: Logger;
   private readonly baseTimeoutMs: number;
   private readonly maxTimeoutMs: number;
@@ -88,6 +90,7 @@ export class IbftCore {
     const timers = opts.timers ?? realTimers;
     this.roundTimer = new OneShotTimer(timers);
     this.proposeTimer = new OneShotTimer(timers);
+    this.resendTimer = new OneShotTimer(timers);
     this.log = opts.logger ?? silentLogger();
     this.baseTimeoutMs = opts.baseTimeoutMs ?? 10_000;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
@@ -110,12 +113,27 @@ export class IbftCore {
     this.stopped = true;
     this.roundTimer.stop();
     this.proposeTimer.stop();
+    this.resendTimer.stop();
     await this.tail;
   }
 
   /** Resolves when every task queued so far has run. */
   idle(): Promise<void> {
     return this.tail;
+  }
+
+  /**
+   * The chain's head moved (a block imported by sync while this validator missed the round): leave
+   * the height being decided for the next one. A no-op when the core is already there.
+   */
+  headChanged(): void {
+    if (this.stopped) return;
+    this.enqueue(() => this.nextHeightIfDue());
+  }
+
+  private async nextHeightIfDue(): Promise<void> {
+    const st = this.st;
+    if (st === undefined || st.done || this.opts.backend.head().number + 1n > st.height) await this.startHeight();
   }
 
   /** A message from the network. Malformed, forged, late or unwanted ones are dropped. */
@@ -147,7 +165,7 @@ export class IbftCore {
       st.round = j.round;
       if (j.prepared) {
         const { round, hash, prepares, block } = j.prepared;
-        st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block) };
+        st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
       }
     }
     await this.startRound(st, st.round);
@@ -168,9 +186,26 @@ export class IbftCore {
       st.sent.roundChange.add(round);
       const p = st.prepared;
       const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
-      await this.send(signMessage(body, this.opts.key, p ? p.block.serialize() : undefined));
+      const rc = signMessage(body, this.opts.key, p ? p.block.serialize() : undefined);
+      await this.send(rc);
+      this.resendRoundChange(st, round, rc);
     }
     await this.tryPropose(st);
+  }
+
+  /**
+   * Gossip does not replay: a validator that was away (restarted, partitioned) missed the
+   * ROUND-CHANGEs that would bring it to the others' round. They are sent again every base timeout
+   * while the round lasts (receivers keep one per validator and round).
+   */
+  private resendRoundChange(st: HeightState, round: number, rc: Uint8Array): void {
+    this.resendTimer.start(this.baseTimeoutMs, () =>
+      this.enqueue(async () => {
+        if (st !== this.st || st.done || st.round !== round) return;
+        this.opts.transport.broadcast(rc);
+        this.resendRoundChange(st, round, rc);
+      }),
+    );
   }
 
   private async onTimeout(st: HeightState, round: number): Promise<void> {
@@ -279,7 +314,7 @@ export class IbftCore {
     let hash: Uint8Array;
     let sealer: Uint8Array;
     try {
-      block = this.decodeBlock(m.body.block);
+      block = this.decodeBlock(m.body.block, st.height);
       if (block.header.number !== st.height) throw new MessageError('proposal for another height');
       const extra = decodeIbftExtra(block.header.extraData);
       if (extra.committedSeals.length > 0) throw new MessageError('proposal carries committed seals');
@@ -358,7 +393,8 @@ export class IbftCore {
     st.done = true;
     this.roundTimer.stop();
     this.proposeTimer.stop();
-    const { common } = this.opts;
+    this.resendTimer.stop();
+    const common = this.opts.commonAt(st.height);
     const header = headerWithExtraData(p.block.header, withCommittedSeals(p.block.header, commits.map((c) => c.body.seal)), common);
     const block = blockWithHeader(p.block, header, common);
     this.log.info({ height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }, 'consensus reached');
@@ -367,7 +403,7 @@ export class IbftCore {
     } catch (err) {
       this.log.error({ height: Number(st.height), err: (err as Error).message }, 'committed block was not imported');
     }
-    this.enqueue(() => this.startHeight());
+    this.enqueue(() => this.nextHeightIfDue());
   }
 
   private async onRoundChange(st: HeightState, m: RoundChangeMsg): Promise<void> {
@@ -379,7 +415,7 @@ export class IbftCore {
     if (prepared !== undefined) {
       if (!this.checkPreparedCert(st, round, prepared)) return;
       try {
-        block = this.decodeBlock(m.attachment);
+        block = this.decodeBlock(m.attachment, st.height);
       } catch {
         return;
       }
@@ -490,9 +526,9 @@ export class IbftCore {
     await this.handle(bytes);
   }
 
-  private decodeBlock(bytes: Uint8Array): Block {
+  private decodeBlock(bytes: Uint8Array, height: bigint): Block {
     checkBlockRlp(bytes);
-    return createBlockFromRLP(bytes, headerOpts(this.opts.common));
+    return createBlockFromRLP(bytes, headerOpts(this.opts.commonAt(height)));
   }
 }
 

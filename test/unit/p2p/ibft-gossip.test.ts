@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { bytesToHex } from '@ethereumjs/util';
+import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { gossipTopics } from '../../../src/p2p/gossip.js';
+import { createTestChain, openTestChain, testKey } from '../../helpers/chain-fixture.js';
+import { startNode, until, type TestNode } from './net-fixture.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.reverse()) await f().catch(() => undefined);
+  cleanup.length = 0;
+});
+
+const idOf = (addr: string) => addr.split('/p2p/')[1]!;
+const prepare = (key: Uint8Array, height: bigint, round = 0) => signMessage({ type: MessageType.Prepare, height, round, hash: new Uint8Array(32).fill(round + 1) }, key);
+
+describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
+  it('relays only decodable messages signed by a validator of the next heights; bans the maker of garbage, never an honest relayer', async () => {
+    const t = await createTestChain(4);
+    cleanup.push(() => t.close());
+    const others = [await openTestChain(t.genesis), await openTestChain(t.genesis)];
+    for (const c of others) cleanup.push(() => c.close());
+    const start = async (chain: typeof t.chain, bootnodes: string[] = []) => {
+      const n = await startNode(chain, { bootnodes });
+      cleanup.push(() => n.net.stop());
+      return n;
+    };
+    const a = await start(t.chain);
+    const b = await start(others[0]!.chain, [a.addr]); // hears evil only through a
+    const evil = await start(others[1]!.chain, [a.addr]);
+    const got = new Map<TestNode, string[]>([[a, []], [b, []]]);
+    for (const [n, list] of got) n.net.setConsensusSink((m) => list.push(bytesToHex(m)));
+    expect(gossipTopics(t.chain.genesisHash).ibft).toBe(`/basalt/${bytesToHex(t.chain.genesisHash)}/ibft/1`);
+    await until(() => a.net.peerCount() === 2 && b.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+
+    // A validator's message for the next height reaches a, and b through a.
+    const good = prepare(testKey(2), 1n);
+    evil.net.publishConsensus(good);
+    await until(() => got.get(b)!.includes(bytesToHex(good)), 'relayed to b');
+    expect(got.get(a)).toEqual([bytesToHex(good)]);
+
+    // Signed by a non-validator, or for a height long past or far ahead: neither delivered nor relayed, nobody banned.
+    const outsider = prepare(testKey(9), 1n, 1);
+    const stale = prepare(testKey(1), 0n, 2);
+    const ahead = prepare(testKey(1), 50n, 3);
+    for (const m of [outsider, stale, ahead]) evil.net.publishConsensus(m);
+    const marker = prepare(testKey(3), 2n, 4); // after them: once it arrives, they were handled
+    evil.net.publishConsensus(marker);
+    await until(() => got.get(b)!.includes(bytesToHex(marker)), 'marker relayed');
+    for (const n of [a, b]) expect(got.get(n)).toEqual([bytesToHex(good), bytesToHex(marker)]);
+    expect(a.net.peerManager.banned(idOf(evil.addr))).toBeUndefined();
+
+    // Garbage: its maker is banned; b, which never got it from a, does not ban a.
+    evil.net.publishConsensus(new Uint8Array([0xc3, 0x80, 0x80, 0x80]));
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/IBFT message cannot be decoded/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+    expect(got.get(b)).toEqual([bytesToHex(good), bytesToHex(marker)]);
+  }, 30_000);
+});
