@@ -90,7 +90,8 @@ describe('scheduled backups', () => {
           expectOneChain(pieces);
         });
       }
-      expect(readdirSync(folder).filter((f) => f.startsWith('.'))).toEqual([]); // no staging leftovers between pieces
+      // No staging leftovers: a piece being written has one (pieces come every second), so wait for a moment between pieces.
+      await eventually(async () => expect(readdirSync(folder).filter((f) => f.startsWith('.'))).toEqual([]));
 
       // backup now over gRPC, and the metrics.
       const now = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress(), '--json'], { env });
