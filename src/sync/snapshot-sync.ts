@@ -1,0 +1,100 @@
+import { renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { PeerId } from '@libp2p/interface';
+import type { GenesisFile } from '../chain/chain-config.js';
+import { restoreSnapshot, type RestoreSummary } from '../backup/restore.js';
+import { BackupFileError } from '../container/errors.js';
+import { fsyncDir } from '../keys/durable.js';
+import { MessageError } from '../p2p/messages.js';
+import type { PeerManager, ReadyPeer } from '../p2p/peers.js';
+import type { Host } from '../p2p/host.js';
+import type { Logger } from '../util/log.js';
+import { fetchSnapshot, type SnapshotFetchOptions } from './snapshot-protocol.js';
+
+/** How long a node with `--sync snapshot` waits for a peer with blocks before it falls back to full sync. */
+export const SNAPSHOT_PEER_WAIT_MS = 30_000;
+
+export interface SnapshotSyncOptions {
+  host: Host;
+  peers: PeerManager;
+  /** The operator's genesis file: the trust anchor every snapshot is verified against. */
+  genesis: GenesisFile;
+  genesisHash: Uint8Array;
+  /** Where the verified chain is built (must not exist or be empty); see installSnapshot. */
+  target: string;
+  log: Logger;
+  waitForPeersMs?: number;
+  fetch?: SnapshotFetchOptions;
+}
+
+export interface SnapshotSyncResult extends RestoreSummary {
+  peer: string;
+}
+
+/** The folder next to `dataDir` a snapshot sync builds in before installSnapshot moves it into place. */
+export function snapshotSyncFolder(dataDir: string): string {
+  return `${resolve(dataDir)}.snapshot-sync-tmp`;
+}
+
+async function waitForPeers(peers: PeerManager, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && !peers.peers().some((p) => p.head > 0n)) await new Promise((r) => setTimeout(r, 100));
+}
+
+/**
+ * Restore from a peer's snapshot: ask the ready peer with the highest head, stream its snapshot
+ * through restoreSnapshot against the operator's genesis (every header and seal, roots, every state
+ * node), and fall back to the next peer when one refuses, stalls or fails. A peer whose snapshot
+ * fails verification (truncated, tampered, another chain, forged) or breaks the protocol is banned.
+ * Returns undefined when no peer could serve one: the caller goes on with full sync.
+ */
+export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotSyncResult | undefined> {
+  const { peers, log } = opts;
+  await waitForPeers(peers, opts.waitForPeersMs ?? SNAPSHOT_PEER_WAIT_MS);
+  const tried = new Set<string>();
+  for (;;) {
+    const next: ReadyPeer | undefined = peers
+      .peers()
+      .filter((p) => p.head > 0n && !tried.has(p.id.toString()))
+      .sort((a, b) => (a.head === b.head ? 0 : a.head > b.head ? -1 : 1))[0];
+    if (next === undefined) {
+      log.warn({ tried: tried.size }, 'snapshot sync: no peer served a valid snapshot; syncing block by block');
+      return undefined;
+    }
+    const id = next.id.toString();
+    tried.add(id);
+    log.info({ peer: id, peerHead: Number(next.head) }, 'snapshot sync: asking peer for a snapshot');
+    rmSync(opts.target, { recursive: true, force: true });
+    try {
+      const summary = await restoreSnapshot(fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, opts.fetch), { dataDir: opts.target, genesis: opts.genesis });
+      log.info({ peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs }, 'snapshot sync: restored and verified the snapshot');
+      return { ...summary, peer: id };
+    } catch (err) {
+      rmSync(opts.target, { recursive: true, force: true });
+      if (err instanceof BackupFileError || err instanceof MessageError) {
+        peers.punish(next.id, `served a bad snapshot: ${(err as Error).message}`);
+      } else {
+        log.warn({ peer: id, err: (err as Error).message }, 'snapshot sync: peer failed; trying the next one');
+      }
+    }
+  }
+}
+
+/**
+ * Move a verified chain (blockchain/ and trie/ from `built`) into `dataDir`, replacing the
+ * genesis-only databases there (closed by the caller) and keeping keystore/ and consensus/. trie/
+ * moves first and blockchain/ last: until blockchain/ is in place the data dir opens at genesis at
+ * worst (and snapshot sync starts over), never as a chain without its state.
+ */
+export function installSnapshot(built: string, dataDir: string): void {
+  const root = resolve(dataDir);
+  rmSync(join(root, 'blockchain'), { recursive: true, force: true });
+  fsyncDir(root);
+  rmSync(join(root, 'trie'), { recursive: true, force: true });
+  renameSync(join(built, 'trie'), join(root, 'trie'));
+  fsyncDir(root);
+  renameSync(join(built, 'blockchain'), join(root, 'blockchain'));
+  fsyncDir(root);
+  rmSync(built, { recursive: true, force: true });
+}
+
