@@ -27,6 +27,8 @@ import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
 import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
+import { installSnapshot } from '../sync/snapshot-sync.js';
+import { restoreFromPeers, type SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
@@ -82,6 +84,12 @@ export interface NodeOptions {
   minFreeDiskBytes?: number;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;
+  /** 'snapshot': a data dir without a chain restores a peer's snapshot first (default 'full'). */
+  sync?: SyncMode;
+  /** Snapshot streams served to peers at once (default 2). */
+  maxSnapshotStreams?: number;
+  /** --sync snapshot: how long to wait for a peer with blocks (tests lower it). */
+  snapshotPeerWaitMs?: number;
   /** Scheduled backups (--backup-dir); undefined: none. */
   backup?: BackupOptions;
   /** Serve Prometheus metrics on GET /metrics here. */
@@ -156,12 +164,40 @@ export class BasaltNode {
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
     // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
-    const dbs = await openNodeDatabases(layout);
+    let dbs = await openNodeDatabases(layout);
     let node: BasaltNode;
     try {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
-      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
+      const openChain = () => Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
+      let chain = await openChain();
+      if (opts.sync === 'snapshot') {
+        if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
+        if (chain.head.number > 0n) {
+          log.info({ head: Number(chain.head.number) }, '--sync snapshot: the data dir already has a chain; syncing block by block from its head');
+        } else {
+          const restored = await restoreFromPeers({
+            dataDir: layout.root,
+            genesis: opts.genesis,
+            chain,
+            libp2pKey: keys.libp2pKey,
+            listen: opts.p2p.listen,
+            bootnodes: opts.p2p.bootnodes,
+            maxPeers: opts.p2p.maxPeers,
+            logger: log,
+            ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
+            ...(opts.snapshotPeerWaitMs !== undefined ? { waitForPeersMs: opts.snapshotPeerWaitMs } : {}),
+          });
+          if (restored) {
+            await chain.close();
+            await dbs.close();
+            installSnapshot(restored.built, layout.root);
+            dbs = await openNodeDatabases(layout);
+            chain = await openChain();
+            log.info({ peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash }, 'snapshot sync: restored from peer');
+          }
+        }
+      }
       const signed = opts.seal ? SignedRecord.open(layout.consensus) : undefined;
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
       const self = node;
@@ -180,6 +216,7 @@ export class BasaltNode {
           chain,
           txpool: node.txpool,
           logger: log,
+          ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
         });
         const network = node.network;
         node.metrics.setPeers(() => network.peerCount());
