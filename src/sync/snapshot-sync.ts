@@ -9,10 +9,14 @@ import { MessageError } from '../p2p/messages.js';
 import type { PeerManager, ReadyPeer } from '../p2p/peers.js';
 import type { Host } from '../p2p/host.js';
 import type { Logger } from '../util/log.js';
-import { fetchSnapshot, type SnapshotFetchOptions } from './snapshot-protocol.js';
+import { fetchSnapshot, SnapshotRefusedError, type SnapshotFetchOptions } from './snapshot-protocol.js';
 
 /** How long a node with `--sync snapshot` waits for a peer with blocks before it falls back to full sync. */
 export const SNAPSHOT_PEER_WAIT_MS = 30_000;
+
+/** A peer that refuses (busy) is asked again after this pause, up to MAX_REFUSALS times in all. */
+const REFUSAL_RETRY_MS = 1_000;
+const MAX_REFUSALS = 3;
 
 export interface SnapshotSyncOptions {
   host: Host;
@@ -52,11 +56,19 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
   const { peers, log } = opts;
   await waitForPeers(peers, opts.waitForPeersMs ?? SNAPSHOT_PEER_WAIT_MS);
   const tried = new Set<string>();
+  const refusals = new Map<string, number>();
   for (;;) {
     const next: ReadyPeer | undefined = peers
       .peers()
       .filter((p) => p.head > 0n && !tried.has(p.id.toString()))
       .sort((a, b) => (a.head === b.head ? 0 : a.head > b.head ? -1 : 1))[0];
+    // Peers that refused (busy, or our handshake not yet recorded on their side): asked again once the others were.
+    const again = [...refusals].filter(([id, n]) => n < MAX_REFUSALS && tried.has(id)).map(([id]) => id);
+    if (next === undefined && again.length > 0) {
+      await new Promise((r) => setTimeout(r, REFUSAL_RETRY_MS));
+      for (const id of again) tried.delete(id);
+      continue;
+    }
     if (next === undefined) {
       log.warn({ tried: tried.size }, 'snapshot sync: no peer served a valid snapshot; syncing block by block');
       return undefined;
@@ -73,6 +85,10 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
       rmSync(opts.target, { recursive: true, force: true });
       if (err instanceof BackupFileError || err instanceof MessageError) {
         peers.punish(next.id, `served a bad snapshot: ${(err as Error).message}`);
+      } else if (err instanceof SnapshotRefusedError) {
+        const n = (refusals.get(id) ?? 0) + 1;
+        refusals.set(id, n);
+        log.info({ peer: id, reason: err.message, times: n }, n < MAX_REFUSALS ? 'snapshot sync: peer refused; will ask again' : 'snapshot sync: peer refused again; not asking it any more');
       } else {
         log.warn({ peer: id, err: (err as Error).message }, 'snapshot sync: peer failed; trying the next one');
       }

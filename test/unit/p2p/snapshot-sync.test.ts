@@ -43,14 +43,15 @@ async function snapshotBytes(chain: Chain): Promise<Uint8Array> {
   return Buffer.concat(parts);
 }
 
-/** A peer that passes the handshake as a peer of `chain` at head 100, and serves `bytes` as its snapshot. */
-async function evilPeer(chain: Chain, bytes: Uint8Array): Promise<{ addr: string; served: number }> {
+/** A peer that passes the handshake as a peer of `chain` at head 100, and serves `bytes` as its snapshot (or refuses). */
+async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse'): Promise<{ addr: string; served: number }> {
   const host = await bareHost();
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: 100n, headHash: new Uint8Array(32).fill(7) });
   await serveStatus(host, status, () => undefined, () => undefined);
   const out = { addr: host.getMultiaddrs()[0]!.toString(), served: 0 };
   await host.handle(snapshotProtocol(chain.genesisHash), ({ stream }) => {
     out.served++;
+    if (bytes === 'refuse') return void stream.sink(lp.encode([new Uint8Array([1, ...Buffer.from('busy')])])).catch(() => undefined);
     const chunks = [];
     for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
     void stream.sink(lp.encode([new Uint8Array([0]), ...chunks])).catch(() => undefined);
@@ -117,6 +118,26 @@ describe('snapshot sync', () => {
     const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
     expect(r).toBeUndefined();
     expect(b.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/bad snapshot.*another chain/);
+    expect(existsSync(target)).toBe(false);
+  }, 30_000);
+
+  it('a peer that refuses is not banned: the next peer serves, and alone it is asked three times, then block sync', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const busy = await evilPeer(src.chain, 'refuse');
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [busy.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+    const opts = { host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, log: silentLogger(), waitForPeersMs: 10_000 };
+    const r = await snapshotSync({ ...opts, target: join(tempDir(), 'restored') });
+    expect(r!.peer).toBe(idOf(good.addr));
+    expect(busy.served).toBe(1);
+    await good.net.stop();
+    await until(() => b.net.peerManager.peers().length === 1, 'good peer gone');
+    const target = join(tempDir(), 'again');
+    expect(await snapshotSync({ ...opts, target })).toBeUndefined();
+    expect(busy.served).toBe(4);
+    expect(b.net.peerManager.banned(idOf(busy.addr))).toBeUndefined();
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
