@@ -1,8 +1,8 @@
-import { renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { GenesisFile } from '../chain/chain-config.js';
-import { restoreSnapshot, type RestoreSummary } from '../backup/restore.js';
+import { restoreSnapshot, restoringFolder, type RestoreSummary } from '../backup/restore.js';
 import { BackupFileError } from '../container/errors.js';
 import { fsyncDir } from '../keys/durable.js';
 import { MessageError } from '../p2p/messages.js';
@@ -54,6 +54,7 @@ async function waitForPeers(peers: PeerManager, ms: number): Promise<void> {
  */
 export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotSyncResult | undefined> {
   const { peers, log } = opts;
+  removeLeftovers(opts.target);
   await waitForPeers(peers, opts.waitForPeersMs ?? SNAPSHOT_PEER_WAIT_MS);
   const tried = new Set<string>();
   const refusals = new Map<string, number>();
@@ -94,6 +95,18 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
       }
     }
   }
+}
+
+/**
+ * A snapshot sync killed mid-restore leaves restoreSnapshot's working folder (`.<target>.restoring-PID`)
+ * next to the target; the node holds its data dir's locks, so no other restore into it is running.
+ */
+function removeLeftovers(target: string): void {
+  const prefix = basename(restoringFolder(resolve(target), 0)).replace(/0$/, '');
+  for (const name of readdirSync(dirname(resolve(target)))) {
+    if (name.startsWith(prefix)) rmSync(join(dirname(resolve(target)), name), { recursive: true, force: true });
+  }
+  rmSync(target, { recursive: true, force: true });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
@@ -10,7 +10,7 @@ import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
 import type { ChainStatus } from '../../../src/p2p/messages.js';
 import { fetchSnapshot, serveSnapshots, snapshotProtocol, SnapshotRefusedError } from '../../../src/sync/snapshot-protocol.js';
-import { snapshotSync } from '../../../src/sync/snapshot-sync.js';
+import { installSnapshot, snapshotSync } from '../../../src/sync/snapshot-sync.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
@@ -75,7 +75,11 @@ describe('snapshot sync', () => {
     const a = await node(src.chain);
     const b = await newNode(src.genesis, [a.addr]);
     const target = join(tempDir(), 'restored');
+    // What a snapshot sync killed mid-restore leaves behind: removed, not left to pile up.
+    const leftover = join(target, '..', '.restored.restoring-999999');
+    mkdirSync(join(leftover, 'blockchain'), { recursive: true });
     const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
+    expect(existsSync(leftover)).toBe(false);
     expect(r).toBeDefined();
     expect(r!.peer).toBe(idOf(a.addr));
     expect(r!.head).toBe(6n);
@@ -178,4 +182,31 @@ describe('snapshot sync', () => {
     }, 'slot released');
     expect(banned).toEqual([]);
   }, 30_000);
+});
+
+describe('installSnapshot', () => {
+  it('replaces blockchain/ and trie/ with the verified ones, keeps the keys, removes the build folder', () => {
+    const dir = tempDir();
+    const dataDir = join(dir, 'node');
+    const built = join(dir, 'node.snapshot-sync-tmp');
+    for (const [root, sub, text] of [
+      [dataDir, 'blockchain', 'genesis-only'],
+      [dataDir, 'trie', 'genesis-only'],
+      [dataDir, 'keystore', 'libp2p key'],
+      [dataDir, 'consensus', 'validator key'],
+      [built, 'blockchain', 'restored'],
+      [built, 'trie', 'restored'],
+    ] as const) {
+      mkdirSync(join(root, sub), { recursive: true });
+      writeFileSync(join(root, sub, 'f'), text);
+    }
+    writeFileSync(join(built, 'genesis.json'), '{}');
+    installSnapshot(built, dataDir);
+    expect(readdirSync(dataDir).sort()).toEqual(['blockchain', 'consensus', 'keystore', 'trie']);
+    expect(readFileSync(join(dataDir, 'blockchain', 'f'), 'utf8')).toBe('restored');
+    expect(readFileSync(join(dataDir, 'trie', 'f'), 'utf8')).toBe('restored');
+    expect(readFileSync(join(dataDir, 'keystore', 'f'), 'utf8')).toBe('libp2p key');
+    expect(readFileSync(join(dataDir, 'consensus', 'f'), 'utf8')).toBe('validator key');
+    expect(existsSync(built)).toBe(false);
+  });
 });
