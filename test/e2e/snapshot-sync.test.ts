@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, expectOneLineError, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
 
 async function freePort(): Promise<number> {
@@ -86,4 +86,10 @@ describe('server --sync snapshot', () => {
     await until(async () => (await head(ua)) >= vh2, 'caught up after restart');
     expect(await hashAt(ua, vh2)).toBe(await hashAt(vUrl, vh2));
   }, 60_000);
+
+  it('refuses a bad --sync mode, and --sync snapshot without networking, with one error line', () => {
+    const dir = join(tempDir(), 'node');
+    expectOneLineError(runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'fast']), /^error: option '--sync <mode>' argument 'fast' is invalid\. "fast" is not full or snapshot$/);
+    expectOneLineError(runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--no-libp2p']), /^error: --sync snapshot restores from peers: it needs networking/);
+  });
 });
