@@ -187,6 +187,7 @@ export class BasaltNode {
             logger: log,
             ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
             ...(opts.snapshotPeerWaitMs !== undefined ? { waitForPeersMs: opts.snapshotPeerWaitMs } : {}),
+            ...(opts.minFreeDiskBytes !== undefined ? { minFreeBytes: opts.minFreeDiskBytes } : {}),
           });
           if (restored) {
             await chain.close();

@@ -19,6 +19,8 @@ export interface SnapshotBootstrapOptions {
   maxSnapshotStreams?: number;
   logger: Logger;
   waitForPeersMs?: number;
+  /** --min-free-disk: a snapshot that would take the disk below it is abandoned. */
+  minFreeBytes?: number;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
       target: built,
       log,
       ...(opts.waitForPeersMs !== undefined ? { waitForPeersMs: opts.waitForPeersMs } : {}),
+      ...(opts.minFreeBytes !== undefined ? { minFreeBytes: opts.minFreeBytes } : {}),
     });
     return result ? { built, result } : undefined;
   } finally {

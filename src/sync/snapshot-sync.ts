@@ -1,4 +1,5 @@
 import { readdirSync, renameSync, rmSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { GenesisFile } from '../chain/chain-config.js';
@@ -29,6 +30,31 @@ export interface SnapshotSyncOptions {
   log: Logger;
   waitForPeersMs?: number;
   fetch?: SnapshotFetchOptions;
+  /** Give up on a peer's snapshot when free space next to the target falls below this (0: never). */
+  minFreeBytes?: number;
+  statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>;
+}
+
+/** How often (bytes received) a snapshot sync measures free disk space. */
+const DISK_CHECK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Pass `source` through, measuring free space every DISK_CHECK_BYTES: a snapshot (honest and huge, or
+ * padded by a peer) must not fill the disk. Not the peer's fault as such: the next one is asked.
+ */
+async function* watchDisk(source: AsyncIterable<Uint8Array>, dir: string, minFree: number, fs: NonNullable<SnapshotSyncOptions['statfs']>): AsyncGenerator<Uint8Array> {
+  let sinceCheck = Number.POSITIVE_INFINITY;
+  let total = 0;
+  for await (const chunk of source) {
+    if (minFree > 0 && sinceCheck >= DISK_CHECK_BYTES) {
+      const st = await fs(dir);
+      if (st.bavail * st.bsize < minFree) throw new Error(`disk almost full after ${total} bytes of the snapshot: less than ${minFree} bytes free in ${dir}`);
+      sinceCheck = 0;
+    }
+    sinceCheck += chunk.length;
+    total += chunk.length;
+    yield chunk;
+  }
 }
 
 export interface SnapshotSyncResult extends RestoreSummary {
@@ -79,7 +105,8 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
     log.info({ peer: id, peerHead: Number(next.head) }, 'snapshot sync: asking peer for a snapshot');
     rmSync(opts.target, { recursive: true, force: true });
     try {
-      const summary = await restoreSnapshot(fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, opts.fetch), { dataDir: opts.target, genesis: opts.genesis });
+      const bytes = watchDisk(fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, opts.fetch), dirname(resolve(opts.target)), opts.minFreeBytes ?? 0, opts.statfs ?? statfs);
+      const summary = await restoreSnapshot(bytes, { dataDir: opts.target, genesis: opts.genesis });
       log.info({ peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs }, 'snapshot sync: restored and verified the snapshot');
       return { ...summary, peer: id };
     } catch (err) {

@@ -145,6 +145,21 @@ describe('snapshot sync', () => {
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
+  it('a snapshot that would take the disk below the floor is abandoned, the peer not banned, nothing left', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const a = await node(src.chain);
+    const b = await newNode(src.genesis, [a.addr]);
+    const target = join(tempDir(), 'restored');
+    let measured = 0;
+    const statfs = async () => (measured++, { bavail: 10, bsize: 4096 });
+    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000, minFreeBytes: 1024 * 1024, statfs });
+    expect(r).toBeUndefined();
+    expect(measured).toBe(1);
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+    expect(existsSync(target)).toBe(false);
+  }, 30_000);
+
   it('--max-snapshot-streams: the next request gets a refusal, not a hang', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
