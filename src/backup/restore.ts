@@ -140,6 +140,8 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
           throw err;
         }
         if (reachable.codes !== codes) throw new BackupFileError(`snapshot holds ${codes} contract codes, ${reachable.codes} are reachable from its head`);
+        // A snapshot holds each reachable node once (stateItems): more is junk a peer or a forger padded it with.
+        if (reachable.nodes !== nodes) throw new BackupFileError(`snapshot holds ${nodes} state nodes, ${reachable.nodes} are reachable from its head`);
         await dbs.close();
         writeFileSync(join(tmp, 'genesis.json'), `${JSON.stringify(genesis, null, 2)}\n`);
         renameSync(tmp, target);

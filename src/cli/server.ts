@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
 import { BasaltNode, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
@@ -10,6 +10,8 @@ import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
 import { DEFAULT_LIBP2P_PORT, DEFAULT_MAX_PEERS } from '../node/network.js';
+import type { SyncMode } from '../node/snapshot-bootstrap.js';
+import { DEFAULT_MAX_SNAPSHOT_STREAMS } from '../sync/snapshot-protocol.js';
 import { collect, parseBigIntArg, parseByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
@@ -40,6 +42,8 @@ interface ServerOptions {
   libp2p?: HostPort | false;
   bootnode: string[];
   maxPeers: number;
+  sync: SyncMode;
+  maxSnapshotStreams: number;
   logLevel: string;
   logFormat?: LogFormat;
   backupDir?: string[];
@@ -83,6 +87,8 @@ export function serverCommand(): Command {
     .option('--no-libp2p', 'no networking: neither listen nor dial peers')
     .option('--bootnode <multiaddr>', "a peer to dial and keep, /ip4/…/tcp/…/p2p/<node ID> (repeat; added to the genesis file's bootnodes)", collect, [])
     .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
+    .option('--sync <mode>', "full: verify and execute every block from peers; snapshot: a data dir without a chain first restores a peer's snapshot (verified against --chain's genesis), then follows by blocks", parseSyncMode, 'full')
+    .option('--max-snapshot-streams <n>', 'snapshots served to peers at once; the next request is refused', parsePositiveInteger, DEFAULT_MAX_SNAPSHOT_STREAMS)
     .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
     .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
     .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece; 0 for snapshots only (default: 10m)', parseDurationArg)
@@ -113,6 +119,9 @@ async function runServer(opts: ServerOptions): Promise<void> {
     const { UserError } = await import('../util/errors.js');
     throw new UserError('--grpc-tls-client-ca needs TLS: add --grpc-tls-cert and --grpc-tls-key');
   }
+  if (opts.sync === 'snapshot' && (opts.libp2p === false || (opts.libp2p === undefined && opts.dev))) {
+    throw new UserError('--sync snapshot restores from peers: it needs networking (--libp2p)');
+  }
   const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
   const genesis = readGenesisFile(genesisPath);
   // Signals are handled from before the node starts, so a CTRL-C during start-up still shuts down cleanly.
@@ -135,6 +144,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
+    sync: opts.sync,
+    maxSnapshotStreams: opts.maxSnapshotStreams,
     ...p2pOptions(opts, genesis.bootnodes),
     ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),
     ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
@@ -144,6 +155,11 @@ async function runServer(opts: ServerOptions): Promise<void> {
   });
   shutdown.attach(node);
   log.info('node started');
+}
+
+function parseSyncMode(value: string): SyncMode {
+  if (value !== 'full' && value !== 'snapshot') throw new InvalidArgumentError(`"${value}" is not full or snapshot`);
+  return value;
 }
 
 function backupOptions(opts: ServerOptions): BackupOptions {

@@ -15,6 +15,7 @@ import { validatorIndex } from '../consensus/ibft/validators.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
 import { serveBlocks } from '../sync/block-protocol.js';
+import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-protocol.js';
 import type { NetworkView, SyncProgress } from '../sync/sync-state.js';
 import { Syncer, type SyncerOptions } from '../sync/syncer.js';
 import { TxPoolError, type TxPool } from '../txpool/txpool.js';
@@ -33,6 +34,10 @@ export interface NetworkOptions {
   txpool: TxPool;
   logger: Logger;
   sync?: SyncerOptions;
+  /** Snapshot streams served at once (default 2); the next request is refused. */
+  maxSnapshotStreams?: number;
+  /** false: do not sync blocks (a node about to restore from a peer's snapshot). Default true. */
+  blockSync?: boolean;
 }
 
 /** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
@@ -79,11 +84,17 @@ export class Network implements NetworkView, PeersService {
       const syncer = new Syncer(host, chain, peers, log, opts.sync);
       const net: Network = new Network(host, peers, gossip, syncer, opts);
       await serveBlocks(host, chain.genesisHash, chain, { isReady: (p) => peers.isReady(p), onBadPeer: (p, reason) => peers.punish(p, reason) });
+      await serveSnapshots(host, chain.genesisHash, chain, {
+        maxStreams: opts.maxSnapshotStreams ?? DEFAULT_MAX_SNAPSHOT_STREAMS,
+        isReady: (p) => peers.isReady(p),
+        onBadPeer: (p, reason) => peers.punish(p, reason),
+        logger: log,
+      });
       gossip.start();
       await peers.start(bootnodes);
       chain.on('head', net.onChainHead);
       net.unsubscribeTx = opts.txpool.onAdded((hash) => net.onPoolTx(hash));
-      syncer.start();
+      if (opts.blockSync !== false) syncer.start();
       net.listeningState = true;
       log.info({ addresses: net.addresses(), peerId: host.peerId.toString(), bootnodes: bootnodes.length }, 'libp2p listening');
       return net;

@@ -27,6 +27,8 @@ import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
 import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
+import { installSnapshot } from '../sync/snapshot-sync.js';
+import { restoreFromPeers, type SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
 import { NetworkedValidator, defaultIbftBaseTimeoutMs } from './consensus.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
@@ -88,6 +90,12 @@ export interface NodeOptions {
   minFreeDiskBytes?: number;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;
+  /** 'snapshot': a data dir without a chain restores a peer's snapshot first (default 'full'). */
+  sync?: SyncMode;
+  /** Snapshot streams served to peers at once (default 2). */
+  maxSnapshotStreams?: number;
+  /** --sync snapshot: how long to wait for a peer with blocks (tests lower it). */
+  snapshotPeerWaitMs?: number;
   /** Scheduled backups (--backup-dir); undefined: none. */
   backup?: BackupOptions;
   /** Serve Prometheus metrics on GET /metrics here. */
@@ -162,12 +170,41 @@ export class BasaltNode {
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
     // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
-    const dbs = await openNodeDatabases(layout);
+    let dbs = await openNodeDatabases(layout);
     let node: BasaltNode;
     try {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
-      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
+      const openChain = () => Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
+      let chain = await openChain();
+      if (opts.sync === 'snapshot') {
+        if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
+        if (chain.head.number > 0n) {
+          log.info({ head: Number(chain.head.number) }, '--sync snapshot: the data dir already has a chain; syncing block by block from its head');
+        } else {
+          const restored = await restoreFromPeers({
+            dataDir: layout.root,
+            genesis: opts.genesis,
+            chain,
+            libp2pKey: keys.libp2pKey,
+            listen: opts.p2p.listen,
+            bootnodes: opts.p2p.bootnodes,
+            maxPeers: opts.p2p.maxPeers,
+            logger: log,
+            ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
+            ...(opts.snapshotPeerWaitMs !== undefined ? { waitForPeersMs: opts.snapshotPeerWaitMs } : {}),
+            ...(opts.minFreeDiskBytes !== undefined ? { minFreeBytes: opts.minFreeDiskBytes } : {}),
+          });
+          if (restored) {
+            await chain.close();
+            await dbs.close();
+            installSnapshot(restored.built, layout.root);
+            dbs = await openNodeDatabases(layout);
+            chain = await openChain();
+            log.info({ peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash }, 'snapshot sync: restored from peer');
+          }
+        }
+      }
       // Several validators take part in IBFT rounds over the network; one (or a test holding every key) seals alone.
       // (A node whose key is not in the set gets the sealer, which says it does not seal.)
       const validatorSet = decodeIbftExtra(chain.head.header.extraData).validators;
@@ -191,6 +228,7 @@ export class BasaltNode {
           chain,
           txpool: node.txpool,
           logger: log,
+          ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
         });
         const network = node.network;
         node.metrics.setPeers(() => network.peerCount());

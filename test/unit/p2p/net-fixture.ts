@@ -13,7 +13,7 @@ export interface TestNode {
 }
 
 /** A Network on 127.0.0.1, ephemeral port, fresh key, over `chain`. */
-export async function startNode(chain: Chain, opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array } = {}): Promise<TestNode> {
+export async function startNode(chain: Chain, opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array; maxSnapshotStreams?: number; blockSync?: boolean } = {}): Promise<TestNode> {
   const txpool = new TxPool(chain);
   const net = await Network.start({
     key: opts.key ?? randomBytes(32),
@@ -25,6 +25,8 @@ export async function startNode(chain: Chain, opts: { bootnodes?: string[]; sync
     txpool,
     logger: silentLogger(),
     ...(opts.sync ? { sync: opts.sync } : {}),
+    ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
+    ...(opts.blockSync !== undefined ? { blockSync: opts.blockSync } : {}),
   });
   return { net, chain, txpool, addr: net.addresses()[0]! };
 }

@@ -119,6 +119,11 @@ describe('snapshot and restore', () => {
     await refused(forged, /snapshot is incomplete: state trie node 0x[0-9a-f]{64} is missing/);
   });
 
+  it('refuses a snapshot padded with a state node nothing references (valid checksums and digest)', async () => {
+    const { rebuildWithJunkNode } = await import('./tamper.js');
+    await refused(await rebuildWithJunkNode(snapshot), /snapshot holds \d+ state nodes, \d+ are reachable from its head/);
+  });
+
   it('refuses a snapshot of another chain when given a genesis file', async () => {
     const other = await chainWithBlocks(1, 3n);
     try {

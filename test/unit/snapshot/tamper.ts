@@ -34,3 +34,28 @@ export async function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint
   }
   return Buffer.concat(parts);
 }
+
+/** Rebuild `snapshot` (real reader and writer) with one more nodes record holding a node nothing references. */
+export async function rebuildWithJunkNode(snapshot: Uint8Array): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let writer: SnapshotWriter | undefined;
+  let added = false;
+  for await (const ev of readSnapshot(once(snapshot))) {
+    if (ev.kind === 'header') {
+      writer = new SnapshotWriter(ev.header);
+      parts.push(writer.start());
+    } else if (ev.kind === 'block') {
+      parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
+    } else if (ev.kind === 'nodes' || ev.kind === 'code') {
+      parts.push(await writer!.items(ev.kind, ev.items));
+      if (ev.kind === 'nodes' && !added) {
+        parts.push(await writer!.items('nodes', [new Uint8Array(64).fill(0xab)]));
+        added = true;
+      }
+    } else {
+      parts.push(writer!.finish().bytes);
+    }
+  }
+  return Buffer.concat(parts);
+}
+

@@ -1,0 +1,101 @@
+// Snapshot-sync benchmark. Prints figures, asserts nothing. Usage: npm run bench:snapshot-sync
+//   BASALT_BENCH_BLOCKS (default 2000), BASALT_BENCH_CACHE (default ~/.cache/basalt-bench).
+// A node holding the benchmark chain serves it over libp2p; a new node reaches its head with
+// `--sync full` (every block fetched, verified and executed), then another with `--sync snapshot`
+// (the head's snapshot fetched and verified as `restore` does), same chain, same run. Time: from
+// the new node's process start to the log line that it holds the head. Bytes: what crossed the
+// connection, both ways, counted by a TCP relay between the two nodes (noise and yamux included).
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureFixture } from './lib/fixture.mjs';
+import { CLI } from './lib/util.mjs';
+
+const work = mkdtempSync(join(tmpdir(), 'basalt-bench-snapsync-'));
+const children = [];
+const servers = [];
+const report = (line) => process.stdout.write(`${line}\n`);
+
+function node(args) {
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  const logs = [];
+  let partial = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop();
+    for (const l of lines) {
+      try {
+        logs.push(JSON.parse(l));
+      } catch {
+        // not JSON
+      }
+    }
+  });
+  const waitFor = async (pred, what, ms = 900_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = logs.find(pred);
+      if (hit) return hit;
+      if (child.exitCode !== null) throw new Error(`node exited while waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const stop = () => {
+    if (child.exitCode !== null) return Promise.resolve();
+    child.kill('SIGINT');
+    return new Promise((r) => child.on('exit', r));
+  };
+  return { started, logs, waitFor, stop };
+}
+
+/** A TCP relay to host:port counting the bytes both ways. */
+async function relay(port) {
+  const counter = { bytes: 0 };
+  const srv = createServer((inbound) => {
+    const out = createConnection({ host: '127.0.0.1', port });
+    inbound.on('data', (d) => (counter.bytes += d.length));
+    out.on('data', (d) => (counter.bytes += d.length));
+    inbound.pipe(out).on('error', () => undefined);
+    out.pipe(inbound).on('error', () => undefined);
+    inbound.on('error', () => out.destroy());
+    out.on('error', () => inbound.destroy());
+  });
+  servers.push(srv);
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: srv.address().port, counter };
+}
+
+const mb = (b) => `${(b / 1e6).toFixed(2)} MB`;
+
+try {
+  const fx = await ensureFixture();
+  report(`fixture: ${fx.blocks} blocks, ${fx.txs} transactions (transfers and contract storage writes)`);
+  const src = join(work, 'src');
+  cpSync(fx.dataDir, src, { recursive: true });
+  const server = node(['--data-dir', src, '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0']);
+  const addr = (await server.waitFor((l) => l.msg === 'libp2p listening', 'source listening')).addresses[0];
+  const [, , , , port, , peerId] = addr.split('/');
+  const results = {};
+  for (const mode of ['full', 'snapshot']) {
+    const r = await relay(Number(port));
+    const n = node(['--data-dir', join(work, mode), '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0', '--bootnode', `/ip4/127.0.0.1/tcp/${r.port}/p2p/${peerId}`, '--sync', mode]);
+    const done = await n.waitFor(
+      mode === 'full' ? (l) => l.msg === 'synced blocks' && l.head === fx.blocks : (l) => l.msg === 'snapshot sync: restored from peer' && l.head === fx.blocks,
+      `${mode} sync to the head`,
+    );
+    results[mode] = { ms: done.time - n.started, bytes: r.counter.bytes };
+    report(`--sync ${mode}: head ${fx.blocks} in ${results[mode].ms} ms from process start, ${mb(r.counter.bytes)} over the connection`);
+    await n.stop();
+  }
+  report(`snapshot/full: time ${(results.snapshot.ms / results.full.ms).toFixed(2)}x, bytes ${(results.snapshot.bytes / results.full.bytes).toFixed(2)}x`);
+  await server.stop();
+} finally {
+  await Promise.all(children.map((c) => (c.exitCode === null ? (c.kill('SIGKILL'), new Promise((r) => c.on('exit', r))) : undefined)));
+  for (const s of servers) s.close();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,63 @@
+import type { Chain } from '../chain/chain.js';
+import type { GenesisFile } from '../chain/chain-config.js';
+import { TxPool } from '../txpool/txpool.js';
+import type { Logger } from '../util/log.js';
+import { snapshotSync, snapshotSyncFolder, type SnapshotSyncResult } from '../sync/snapshot-sync.js';
+import { Network } from './network.js';
+
+export type SyncMode = 'full' | 'snapshot';
+
+export interface SnapshotBootstrapOptions {
+  dataDir: string;
+  genesis: GenesisFile;
+  /** The data dir's chain, open, at its genesis. */
+  chain: Chain;
+  libp2pKey: Uint8Array;
+  listen: { host: string; port: number };
+  bootnodes: string[];
+  maxPeers: number;
+  maxSnapshotStreams?: number;
+  logger: Logger;
+  waitForPeersMs?: number;
+  /** --min-free-disk: a snapshot that would take the disk below it is abandoned. */
+  minFreeBytes?: number;
+}
+
+/**
+ * `--sync snapshot` on a data dir at genesis: bring the network up without block sync, restore a
+ * peer's snapshot (verified against the operator's genesis) into snapshotSyncFolder(dataDir), and
+ * take the network down again. The caller closes the databases and calls installSnapshot; undefined
+ * when no peer served a valid snapshot (the node then syncs block by block).
+ */
+export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<{ built: string; result: SnapshotSyncResult } | undefined> {
+  const { chain, logger: log } = opts;
+  const net = await Network.start({
+    key: opts.libp2pKey,
+    host: opts.listen.host,
+    port: opts.listen.port,
+    bootnodes: opts.bootnodes,
+    maxPeers: opts.maxPeers,
+    chain,
+    txpool: new TxPool(chain),
+    logger: log,
+    blockSync: false,
+    ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
+  });
+  const built = snapshotSyncFolder(opts.dataDir);
+  try {
+    log.info({ bootnodes: opts.bootnodes.length }, 'snapshot sync: the data dir has no chain; restoring from a peer\'s snapshot');
+    const result = await snapshotSync({
+      host: net.host,
+      peers: net.peerManager,
+      genesis: opts.genesis,
+      genesisHash: chain.genesisHash,
+      target: built,
+      log,
+      ...(opts.waitForPeersMs !== undefined ? { waitForPeersMs: opts.waitForPeersMs } : {}),
+      ...(opts.minFreeBytes !== undefined ? { minFreeBytes: opts.minFreeBytes } : {}),
+    });
+    return result ? { built, result } : undefined;
+  } finally {
+    await net.stop();
+  }
+}
