@@ -20,7 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   txpool: ['chain', 'consensus', 'storage', 'util'],
   backup: ['archive', 'snapshot', 'container', 'chain', 'consensus', 'storage', 'util'],
   p2p: ['chain', 'consensus', 'txpool', 'storage', 'keys', 'util'],
-  sync: ['p2p', 'chain', 'consensus', 'storage', 'util'],
+  sync: ['p2p', 'backup', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'], // snapshot sync streams a peer's snapshot through backup's restore
   rpc: ['p2p', 'sync', 'backup', 'txpool', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'],
   node: ['p2p', 'sync', 'rpc', 'backup', 'txpool', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'],
   cli: ['node', 'p2p', 'sync', 'rpc', 'backup', 'txpool', 'chain', 'consensus', 'archive', 'snapshot', 'container', 'storage', 'keys', 'util'],
