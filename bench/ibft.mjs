@@ -1,19 +1,27 @@
 // IBFT across validators benchmark. Prints figures, asserts nothing. Usage: npm run bench:ibft
-//   BASALT_BENCH_BLOCK_TIME (seconds, default 1), BASALT_BENCH_BLOCKS (default 30).
+//   BASALT_BENCH_BLOCK_TIME (seconds, default 1), BASALT_BENCH_BLOCKS (default 30), BASALT_BENCH_TXS (default 1200).
 // Four validator processes on this machine seal over libp2p (loopback). For each height, the time
 // the first validator logged 'consensus reached'; the block interval is the difference between
 // consecutive heights (same machine clock), against --block-time. The first blocks (while peers
-// connect) are left out.
+// connect) are left out. Then: sustained tx/s (transfers from many senders sent round-robin to all
+// four validators' JSON-RPC, from the first send to the last inclusion), and the time the network
+// needs to commit the next block after the next proposer is killed (a round change), against the
+// median block interval.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Wallet } from 'ethers';
 import { CLI, percentile } from './lib/util.mjs';
 
 const BLOCK_TIME = Number(process.env.BASALT_BENCH_BLOCK_TIME ?? 1);
 const BLOCKS = Number(process.env.BASALT_BENCH_BLOCKS ?? 30);
 const WARMUP = 3;
+const TXS = Number(process.env.BASALT_BENCH_TXS ?? 1200);
+const SENDERS = 40;
+const wallets = Array.from({ length: SENDERS }, (_, i) => new Wallet(`0x${(i + 3000).toString(16).padStart(64, '0')}`));
+const rpcUrls = [];
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-ibft-'));
 const children = [];
 const report = (line) => process.stdout.write(`${line}\n`);
@@ -36,8 +44,15 @@ function cli(args) {
 const committedAt = new Map();
 let rounds = 0;
 
-function validator(dataDir, genesis, port) {
-  const args = ['server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', String(BLOCK_TIME), '--libp2p', `127.0.0.1:${port}`, '--no-jsonrpc', '--no-ws', '--no-grpc-address', '--log-format', 'json'];
+async function rpc(url, method, params = []) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+function validator(dataDir, genesis, port, index) {
+  const args = ['server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', String(BLOCK_TIME), '--libp2p', `127.0.0.1:${port}`, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--log-format', 'json'];
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let partial = '';
@@ -51,6 +66,7 @@ function validator(dataDir, genesis, port) {
       } catch {
         continue;
       }
+      if (log.msg === 'JSON-RPC listening') rpcUrls[index] = `http://${log.address}`;
       if (log.msg === 'consensus reached') {
         const prev = committedAt.get(log.height);
         if (prev === undefined || log.time < prev) committedAt.set(log.height, log.time);
@@ -66,8 +82,8 @@ try {
   const ports = [];
   for (const _ of dirs) ports.push(await freePort());
   const genesis = join(work, 'genesis.json');
-  cli(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(work, 'v'), ...keys.flatMap((k, i) => ['--bootnode', `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`])]);
-  dirs.forEach((d, i) => validator(d, genesis, ports[i]));
+  cli(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(work, 'v'), ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 22n}`]), ...keys.flatMap((k, i) => ['--bootnode', `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`])]);
+  dirs.forEach((d, i) => validator(d, genesis, ports[i], i));
   const deadline = Date.now() + (BLOCKS + WARMUP) * BLOCK_TIME * 1000 * 5 + 60_000;
   while (!committedAt.has(BLOCKS + WARMUP)) {
     if (Date.now() > deadline) throw new Error(`timed out at ${committedAt.size} blocks`);
@@ -80,6 +96,62 @@ try {
   report(`4 validators, --block-time ${BLOCK_TIME}, ${intervals.length} blocks after ${WARMUP} warm-up blocks`);
   report(`block interval: p50 ${percentile(intervals, 50)} ms, p99 ${percentile(intervals, 99)} ms, max ${intervals.at(-1)} ms (target ${BLOCK_TIME * 1000} ms)`);
   report(`heights decided after round 0: ${rounds} validator-commits`);
+  const medianInterval = percentile(intervals, 50);
+
+  // Sustained throughput: TXS transfers, nonce order per sender, spread over the four validators.
+  const signed = [];
+  const perSender = Math.ceil(TXS / SENDERS);
+  for (let n = 0; n < perSender; n++) {
+    for (const w of wallets) {
+      if (signed.length >= TXS) break;
+      signed.push({ from: w, raw: await w.signTransaction({ to: '0x000000000000000000000000000000000000beef', value: 1n, nonce: n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n, type: 2 }) });
+    }
+  }
+  const startBlock = Number(BigInt(await rpc(rpcUrls[0], 'eth_blockNumber')));
+  const t0 = performance.now();
+  let sent = 0;
+  await Promise.all(
+    [0, 1, 2, 3].map(async (v) => {
+      for (let i = v; i < signed.length; i += 4) {
+        await rpc(rpcUrls[v], 'eth_sendRawTransaction', [signed[i].raw]).catch(() => undefined);
+        sent++;
+      }
+    }),
+  );
+  const lastHashes = wallets.map((w) => signed.filter((x) => x.from === w).at(-1)).filter(Boolean).map((x) => x.raw);
+  const { keccak256 } = await import('ethers');
+  const pending = new Set(lastHashes.map((r) => keccak256(r)));
+  const txDeadline = Date.now() + 300_000;
+  while (pending.size > 0 && Date.now() < txDeadline) {
+    for (const h of [...pending]) if (await rpc(rpcUrls[0], 'eth_getTransactionReceipt', [h])) pending.delete(h);
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  const txSeconds = (performance.now() - t0) / 1000;
+  const endBlock = Number(BigInt(await rpc(rpcUrls[0], 'eth_blockNumber')));
+  let included = 0;
+  for (let n = startBlock + 1; n <= endBlock; n++) included += Number(BigInt(await rpc(rpcUrls[0], 'eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])));
+  report(`sustained: ${sent} transfers sent to 4 validators, ${included} included in ${txSeconds.toFixed(1)} s: ${(included / txSeconds).toFixed(0)} tx/s${pending.size ? ` (${pending.size} senders not finished in time)` : ''}`);
+
+  // Recovery: right after a block commits, kill -9 the proposer of the next height (round-robin after
+  // this block's proposer); time until the next height is committed by the other three.
+  const h0 = Math.max(...committedAt.keys());
+  while (!committedAt.has(h0 + 1)) await new Promise((r) => setTimeout(r, 20));
+  let last = null;
+  while (!last) last = await rpc(rpcUrls[0], 'eth_getBlockByNumber', [`0x${(h0 + 1).toString(16)}`, false]); // validator 0 may import it a moment later
+  const { decodeIbftExtra } = await import(new URL('../dist/consensus/ibft/extra.js', import.meta.url).href);
+  const validators = decodeIbftExtra(Buffer.from(last.extraData.slice(2), 'hex')).validators.map((v) => `0x${Buffer.from(v).toString('hex')}`);
+  const nextProposer = validators[(validators.indexOf(last.miner.toLowerCase()) + 1) % validators.length];
+  const victim = keys.findIndex((k) => k.validatorAddress.toLowerCase() === nextProposer);
+  const killedAt = Date.now();
+  children[victim].kill('SIGKILL');
+  const recoverDeadline = Date.now() + 120_000;
+  while (!committedAt.has(h0 + 2) && Date.now() < recoverDeadline) await new Promise((r) => setTimeout(r, 20));
+  const recovered = committedAt.get(h0 + 2);
+  report(
+    recovered === undefined
+      ? 'recovery after the next proposer was killed: no block within 120 s'
+      : `recovery after the next proposer was killed: next block ${recovered - killedAt} ms after the kill (median interval ${medianInterval} ms)`,
+  );
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGINT');
   await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.on('exit', r)))));
