@@ -1,5 +1,7 @@
 import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
+import { quorumRuleOf } from '../chain/chain-config.js';
+import { maxFaulty } from '../consensus/ibft/validators.js';
 import { exportChain } from './export.js';
 import { archiveStarted, importArchive } from './import.js';
 import { createSnapshot } from './snapshot.js';
@@ -7,6 +9,7 @@ import type {
   BackupService,
   ByteSink,
   ChainStatus,
+  ConsensusStatus,
   ExportProgress,
   ExportRequest,
   ExportStarted,
@@ -38,6 +41,7 @@ export class LocalBackupService implements BackupService {
       chainId: this.chain.chainId,
       genesisHash: bytesToHex(this.chain.genesisHash),
       head: { number: head.number, hash: bytesToHex(head.hash), stateRoot: bytesToHex(head.header.stateRoot), timestamp: head.header.timestamp },
+      consensus: consensusStatus(this.chain),
       ...(this.nodeStatus ? { node: this.nodeStatus() } : {}),
     };
   }
@@ -83,3 +87,12 @@ async function drain<S>(p: { chunks: AsyncGenerator<Uint8Array, S>; close(): Pro
     await p.close();
   }
 }
+
+/** The validator set after the head, the quorum the genesis file's rule sets for the next block, and F. */
+function consensusStatus(chain: Chain): ConsensusStatus {
+  const n = chain.engine.validatorsAfter(chain.head.header).length;
+  const next = chain.head.number + 1n;
+  const rule = quorumRuleOf(chain.genesisFile);
+  return { validators: n, quorum: rule.at(next, n), faultTolerance: maxFaulty(n), safe: rule.unsafeAt(next, n) === undefined };
+}
+

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Chain } from '../chain/chain.js';
-import type { GenesisFile } from '../chain/chain-config.js';
+import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
@@ -102,7 +102,7 @@ export async function restoreToPoint(
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { mode: 0o700 });
   const data = join(work, 'data');
-  const engine = opts.engine ?? new IbftEngine();
+  const engine = opts.engine ?? new IbftEngine(quorumRuleOf(opts.genesis));
   try {
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
     const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis: opts.genesis, engine }));

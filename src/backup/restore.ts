@@ -4,7 +4,7 @@ import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { Chain } from '../chain/chain.js';
-import { parseGenesisFile, type GenesisFile } from '../chain/chain-config.js';
+import { parseGenesisFile, quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
@@ -69,7 +69,7 @@ export interface RestoreOptions {
  */
 export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: RestoreOptions): Promise<RestoreSummary> {
   const began = Date.now();
-  const engine = opts.engine ?? new IbftEngine();
+  let engine: ConsensusEngine = opts.engine ?? new IbftEngine();
   const target = resolve(opts.dataDir);
   checkTarget(target);
   const tmp = restoringFolder(target, process.pid);
@@ -95,6 +95,8 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
         header = ev.header;
         headNumber = BigInt(header.head.number);
         genesis = opts.genesis ?? parseGenesisFile(JSON.stringify(header.genesis), 'the snapshot header');
+        // Seals are counted under the genesis file's quorum rule (its switch block).
+        if (opts.engine === undefined) engine = new IbftEngine(quorumRuleOf(genesis));
         // The genesis block is written as a node writes it; everything after it comes from the file.
         const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
         await chain.close();

@@ -36,10 +36,22 @@ export interface NetworkStatus {
   listenAddresses: string[];
 }
 
+/** The validator set deciding the next block and what it tolerates. */
+export interface ConsensusStatus {
+  validators: number;
+  /** Committed seals the next block needs. */
+  quorum: number;
+  /** Faulty validators that cannot fork the chain (F); the chain keeps sealing with validators - quorum down. */
+  faultTolerance: number;
+  /** False when the quorum is the legacy 2F+1 of a set that it does not protect (N != 3F+1): a split can fork the chain. */
+  safe: boolean;
+}
+
 export interface ChainStatus {
   chainId: bigint;
   genesisHash: string;
   head: { number: bigint; hash: string; stateRoot: string; timestamp: bigint };
+  consensus?: ConsensusStatus;
   /** Present when the chain runs in a node. */
   node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string; writable: boolean; notWritableReason?: string; network?: NetworkStatus };
 }

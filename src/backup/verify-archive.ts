@@ -6,7 +6,7 @@ import { bytesToHex } from '@ethereumjs/util';
 import type { ArchiveHeader, ArchiveTrailer } from '../archive/format.js';
 import { readArchive } from '../archive/reader.js';
 import { Chain } from '../chain/chain.js';
-import { createCommonForChainId, type GenesisFile } from '../chain/chain-config.js';
+import { createCommonForChainId, quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
@@ -95,7 +95,7 @@ export async function verifyArchive(
   open: () => AsyncIterable<Uint8Array>,
   genesis: GenesisFile | undefined,
   onProgress?: (p: { block: bigint; blocksTotal?: bigint; bytesRead: number }) => void,
-  engine: ConsensusEngine = new IbftEngine(),
+  engine: ConsensusEngine = new IbftEngine(genesis ? quorumRuleOf(genesis) : undefined),
 ): Promise<VerifyReport> {
   const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }), engine);
   if (genesis === undefined) {
@@ -104,7 +104,7 @@ export async function verifyArchive(
       level: 'seals',
       notChecked: [
         { what: 'chain binding', why: `chain ID ${report.header.chainId} and genesis ${report.header.genesisHash} are the file's own claim` },
-        { what: 'validator set', why: "seals were checked against the validators the file declares for itself, not against a genesis" },
+        { what: 'validator set', why: "seals were checked against the validators the file declares for itself and the legacy 2F+1 quorum, not against a genesis and its quorum rule" },
         { what: 'execution', why: 'no block was re-executed' },
       ],
       note: 'pass --chain genesis.json to check the archive against your chain and replay every block',

@@ -3,6 +3,7 @@ import type { Common } from '@ethereumjs/common';
 import { z } from 'zod';
 import { hexToBytes } from '@ethereumjs/util';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
+import { QuorumRule } from '../consensus/ibft/validators.js';
 import { UserError } from '../util/errors.js';
 import { ChainRules, LONDON_FORKS, SCHEDULED_FORKS, type ForkSchedule } from './forks.js';
 
@@ -41,7 +42,13 @@ export const genesisFileSchema = z.object({
   params: z.object({
     forks: z.record(z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)),
     chainID: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-    engine: z.object({ ibft: z.object({ type: z.literal('PoA') }) }),
+    engine: z.object({
+      ibft: z.object({
+        type: z.literal('PoA'),
+        /** The first block sealed under the optimal quorum ceil(2N/3); absent: the legacy 2F+1 throughout. */
+        quorumSwitchBlock: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+      }),
+    }),
   }),
   bootnodes: z.array(z.string()).default([]),
 });
@@ -66,6 +73,20 @@ export function forkSchedule(g: GenesisFile): ForkSchedule {
     if (n !== undefined) out[f] = BigInt(n);
   }
   return out;
+}
+
+/**
+ * The IBFT quorum rule a genesis file sets: the optimal quorum from `params.engine.ibft.quorumSwitchBlock`
+ * on (`basalt genesis` writes 0), the legacy 2F+1 before it or throughout when it is absent.
+ */
+export function quorumRuleOf(g: GenesisFile): QuorumRule {
+  const b = g.params.engine.ibft.quorumSwitchBlock;
+  return b === undefined ? QuorumRule.LEGACY : b === 0 ? QuorumRule.OPTIMAL : new QuorumRule(BigInt(b));
+}
+
+/** The validator set a genesis file names in its extraData. */
+export function genesisValidators(g: GenesisFile): Uint8Array[] {
+  return decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators;
 }
 
 /** Refuse fork names Basalt does not know and schedules it cannot run. */

@@ -306,29 +306,41 @@ export interface ChainReadView {
 }
 
 /**
- * A fork moved in the genesis file must not re-rule blocks already held: refuse a change of any fork's
- * block when the old or the new one is at or below the head. A change ahead of the head (scheduling
- * an upgrade) is accepted and recorded as the data dir's chain config.
+ * A fork or quorum switch moved in the genesis file must not re-rule blocks already held: refuse a
+ * change of any fork's block (or of `params.engine.ibft.quorumSwitchBlock`) when the old or the new one
+ * is at or below the head. A change ahead of the head (scheduling an upgrade) is accepted and recorded
+ * as the data dir's chain config.
  */
 async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: GenesisFile, head: bigint): Promise<void> {
   const storedJson = await readChainConfigJson(db);
   let stored: Record<string, unknown> = {};
+  let storedSwitch: unknown;
   try {
-    stored = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown> } }).params?.forks ?? {};
+    const params = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown } } } }).params;
+    stored = params?.forks ?? {};
+    storedSwitch = params?.engine?.ibft?.quorumSwitchBlock;
   } catch {
     return; // unreadable: nothing to compare with
   }
   const now = forkSchedule(genesis);
+  const nowSwitch = genesis.params.engine.ibft.quorumSwitchBlock;
+  const rules: { name: string; before: bigint | undefined; after: bigint | undefined; what: string }[] = [
+    ...SCHEDULED_FORKS.map((f) => ({ name: `the ${f} fork`, before: typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined, after: now[f], what: 'a fork' })),
+    {
+      name: 'the IBFT quorum switch (params.engine.ibft.quorumSwitchBlock)',
+      before: typeof storedSwitch === 'number' ? BigInt(storedSwitch) : undefined,
+      after: nowSwitch === undefined ? undefined : BigInt(nowSwitch),
+      what: 'the quorum switch',
+    },
+  ];
   let changed = false;
-  for (const f of SCHEDULED_FORKS) {
-    const before = typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined;
-    const after = now[f];
-    if (before === after) continue;
+  for (const r of rules) {
+    if (r.before === r.after) continue;
     changed = true;
-    const first = [before, after].filter((x): x is bigint => x !== undefined).reduce((a, b) => (a < b ? a : b));
+    const first = [r.before, r.after].filter((x): x is bigint => x !== undefined).reduce((a, b) => (a < b ? a : b));
     if (first <= head) {
       throw new UserError(
-        `genesis file moves the ${f} fork from ${before ?? 'unscheduled'} to ${after ?? 'unscheduled'}, but this data dir already holds blocks up to ${head} under the old rules; a fork can only be scheduled (or moved) after the head`,
+        `genesis file moves ${r.name} from ${r.before ?? 'unscheduled'} to ${r.after ?? 'unscheduled'}, but this data dir already holds blocks up to ${head} under the old rules; ${r.what} can only be scheduled (or moved) after the head`,
       );
     }
   }

@@ -48,7 +48,8 @@ export function makeGenesisFile(p: GenesisParams): GenesisFile {
     params: {
       forks: defaultForks(p.forks),
       chainID: p.chainId,
-      engine: { ibft: { type: 'PoA' } },
+      // New chains decide every block by the optimal quorum ceil(2N/3) (validators.ts).
+      engine: { ibft: { type: 'PoA', quorumSwitchBlock: 0 } },
     },
     bootnodes: [],
   };

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { bytesToHex, hexToBytes, isValidAddress } from '@ethereumjs/util';
+import { maxFaulty, optimalQuorum } from '../consensus/ibft/validators.js';
 import { SCHEDULED_FORKS, type ForkSchedule, type ScheduledFork } from '../chain/forks.js';
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/genesis-file.js';
 import { privateKeyToAddress } from '../keys/address.js';
@@ -32,8 +33,12 @@ export function genesisCommand(): Command {
       [],
     )
     .action((opts: GenesisOptions) => {
-      const path = writeGenesis(opts);
+      const { path, validators } = writeGenesis(opts);
       process.stdout.write(`Genesis written to ${path}\n`);
+      process.stdout.write(`${faultTolerance(validators)}\n`);
+      if (validators === 2 || validators === 3) {
+        process.stderr.write(`warning: ${validators} validators tolerate no faulty validator (F = 0)${validators === 2 ? ' and halt while either is stopped' : ''}; 4 validators tolerate one\n`);
+      }
     });
 }
 
@@ -50,7 +55,7 @@ interface GenesisOptions {
   fork?: string[];
 }
 
-export function writeGenesis(opts: GenesisOptions): string {
+export function writeGenesis(opts: GenesisOptions): { path: string; validators: number } {
   if (opts.consensus !== 'ibft') throw new UserError(`unsupported consensus "${opts.consensus}": Basalt runs ibft`);
   const path = resolve(opts.dir);
   if (existsSync(path)) throw new UserError(`genesis file ${path} already exists: remove it or choose another --dir`);
@@ -73,7 +78,7 @@ export function writeGenesis(opts: GenesisOptions): string {
   for (const b of opts.bootnode ?? []) parsePeerAddress(b, '--bootnode');
   genesis.bootnodes = [...new Set(opts.bootnode ?? [])];
   writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
-  return path;
+  return { path, validators: validators.length };
 }
 
 function collectValidators(opts: GenesisOptions): string[] {
@@ -150,4 +155,11 @@ function parseChainId(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
   return n;
+}
+
+/** "6 validators: each block needs 4 committed seals; sealing goes on with up to 2 down, and up to 1 faulty cannot fork the chain". */
+export function faultTolerance(n: number): string {
+  const q = optimalQuorum(n);
+  const f = maxFaulty(n);
+  return `${n} validator${n === 1 ? '' : 's'}: each block needs ${q} committed seal${q === 1 ? '' : 's'}; sealing goes on with up to ${n - q} down, and up to ${f} faulty cannot fork the chain`;
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { ConsensusStatus } from '../backup/types.js';
 import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 
@@ -21,6 +22,7 @@ export function statusCommand(): Command {
           sealing: node.sealing,
           clientVersion: node.clientVersion,
           writable: node.writable,
+          ...(s.consensus ? { validators: s.consensus.validators, quorum: s.consensus.quorum, faultTolerance: s.consensus.faultTolerance, quorumSafe: s.consensus.safe } : {}),
           networking: node.network !== undefined,
           ...(node.network
             ? { peers: node.network.peers, syncing: node.network.syncing, highestBlock: Number(node.network.highestBlock), listenAddresses: node.network.listenAddresses }
@@ -39,6 +41,7 @@ export function statusCommand(): Command {
         ['Validator', node.validatorAddress],
         ['Node ID', node.nodeId],
         ['Sealing', node.sealing ? 'yes' : 'no'],
+        ...(s.consensus ? ([['Validators', consensusLine(s.consensus)]] as [string, string][]) : []),
         ['Peers', node.network ? String(node.network.peers) : 'networking off'],
         ...(node.network
           ? ([
@@ -52,3 +55,10 @@ export function statusCommand(): Command {
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n');
     });
 }
+
+/** "4, quorum 3, tolerates 1 faulty" (and a warning for an unsafe legacy quorum). */
+function consensusLine(c: ConsensusStatus): string {
+  const base = `${c.validators}, quorum ${c.quorum}, tolerates ${c.faultTolerance} faulty, keeps sealing with ${c.validators - c.quorum} down`;
+  return c.safe ? base : `${base}; UNSAFE: the legacy 2F+1 quorum lets a network split fork the chain (set params.engine.ibft.quorumSwitchBlock)`;
+}
+

@@ -2,6 +2,7 @@ import type { Chain } from '../chain/chain.js';
 import { IbftCore } from '../consensus/ibft/core/core.js';
 import { ChainBackend } from '../consensus/ibft/core/chain-backend.js';
 import { FileSignedStore } from '../consensus/ibft/core/sign-journal.js';
+import type { QuorumRule } from '../consensus/ibft/validators.js';
 import { MAX_IBFT_GOSSIP_BYTES } from '../p2p/messages.js';
 import type { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
@@ -22,6 +23,8 @@ export interface NetworkedValidatorOptions {
   blockTimeMs: number;
   baseTimeoutMs: number;
   logger: Logger;
+  /** The chain's quorum rule (the genesis file's `params.engine.ibft.quorumSwitchBlock`). */
+  quorum: QuorumRule;
 }
 
 /**
@@ -45,6 +48,7 @@ export class NetworkedValidator {
       store: new FileSignedStore(opts.consensusDir),
       commonAt: (height) => chain.commonAt(height),
       blockTimeMs: opts.blockTimeMs,
+      quorum: opts.quorum,
       baseTimeoutMs: opts.baseTimeoutMs,
       maxMessageBytes: MAX_IBFT_GOSSIP_BYTES,
       logger: opts.logger,

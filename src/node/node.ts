@@ -1,6 +1,6 @@
 import { bytesToHex } from '@ethereumjs/util';
 import { Chain } from '../chain/chain.js';
-import type { GenesisFile } from '../chain/chain-config.js';
+import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { IbftSealer } from '../consensus/ibft/sealer.js';
 import { SignedRecord } from '../consensus/ibft/signed-record.js';
@@ -32,7 +32,7 @@ import { restoreFromPeers, type SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
 import { NetworkedValidator, defaultIbftBaseTimeoutMs } from './consensus.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
-import { validatorIndex } from '../consensus/ibft/validators.js';
+import { optimalQuorum, validatorIndex, type QuorumRule } from '../consensus/ibft/validators.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
@@ -175,7 +175,8 @@ export class BasaltNode {
     try {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
-      const openChain = () => Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(), logger: log, damage: dbs.reporter });
+      const quorum = quorumRuleOf(opts.genesis);
+      const openChain = () => Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter });
       let chain = await openChain();
       if (opts.sync === 'snapshot') {
         if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
@@ -218,6 +219,7 @@ export class BasaltNode {
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
         'chain opened',
       );
+      warnOfQuorum(log, quorum, chain.head.number + 1n, validatorCount);
       if (opts.p2p) {
         node.network = await Network.start({
           key: keys.libp2pKey,
@@ -281,10 +283,10 @@ export class BasaltNode {
       }
       if (networked && node.network) {
         const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
-        node.sealer = new NetworkedValidator({ chain, network: node.network, txpool: node.txpool, key: keys.validatorKey, consensusDir: layout.consensus, blockTimeMs: opts.blockTimeMs, baseTimeoutMs, logger: log });
+        node.sealer = new NetworkedValidator({ chain, network: node.network, txpool: node.txpool, key: keys.validatorKey, consensusDir: layout.consensus, blockTimeMs: opts.blockTimeMs, baseTimeoutMs, logger: log, quorum });
         log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
       } else if (opts.seal) {
-        node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log, ...(signed ? { signed } : {}) });
+        node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log, quorum, ...(signed ? { signed } : {}) });
       }
       await node.watchDiskSpace(layout.root);
       if (node.sealer) {
@@ -510,3 +512,21 @@ function loadKeysIfAny(dataDir: string, log: Logger): NodeKeys | undefined {
   if (state.kind === 'one') throw halfPairError(state);
   return loadNodeKeys(dataDir);
 }
+
+/**
+ * Say at start when the validator set cannot tolerate what an operator may expect it to: a legacy
+ * quorum that lets a split fork the chain (and how to switch), or a set of 2 or 3 that tolerates no fault.
+ */
+function warnOfQuorum(log: Logger, rule: QuorumRule, next: bigint, n: number): void {
+  const unsafe = rule.unsafeAt(next, n);
+  if (unsafe !== undefined) {
+    log.warn(
+      { validators: n, quorum: rule.at(next, n), safeQuorum: optimalQuorum(n), nextBlock: Number(next) },
+      `${unsafe}. Switch to the safe quorum of ${optimalQuorum(n)}: set params.engine.ibft.quorumSwitchBlock to a block above the head in every node's genesis file and restart them before that block`,
+    );
+  } else if (n === 2 || n === 3) {
+    const what = n === 2 ? 'the chain halts while either is stopped' : 'one may be stopped, but none may be faulty';
+    log.warn({ validators: n, quorum: rule.at(next, n), faultTolerance: 0 }, `${n} validators tolerate no fault (F = 0): ${what}; 4 validators tolerate one`);
+  }
+}
+

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { LocalBackupService } from '../backup/local.js';
 import { Chain } from '../chain/chain.js';
-import { parseGenesisFile, readGenesisFile, type GenesisFile } from '../chain/chain-config.js';
+import { parseGenesisFile, quorumRuleOf, readGenesisFile, type GenesisFile } from '../chain/chain-config.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { readChainConfigJson } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
@@ -44,7 +44,7 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
       if (stored === undefined) throw new UserError(`${layout.root} has no chain yet: pass --chain genesis.json`, { code: 'FAILED_PRECONDITION' });
       genesis = parseGenesisFile(stored, `${layout.blockchain} (stored genesis)`);
     }
-    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine(), damage: dbs.reporter, ...(opts.logger ? { logger: opts.logger } : {}) });
+    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine(quorumRuleOf(genesis)), damage: dbs.reporter, ...(opts.logger ? { logger: opts.logger } : {}) });
     return {
       chain,
       async close() {

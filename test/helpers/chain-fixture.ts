@@ -6,12 +6,12 @@ import type { TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { Chain } from '../../src/chain/chain.js';
-import type { GenesisFile } from '../../src/chain/chain-config.js';
+import { quorumRuleOf, type GenesisFile } from '../../src/chain/chain-config.js';
 import { DEFAULT_BASE_FEE, makeGenesisFile } from '../../src/chain/genesis-file.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../../src/consensus/ibft/extra.js';
 import { IbftEngine } from '../../src/consensus/ibft/engine.js';
 import { sealBlock } from '../../src/consensus/ibft/seal.js';
-import { nextProposer, quorumSize } from '../../src/consensus/ibft/validators.js';
+import { nextProposer } from '../../src/consensus/ibft/validators.js';
 import { openBytesDB, type BytesDB } from '../../src/storage/open-db.js';
 
 export interface TestChain {
@@ -47,7 +47,7 @@ export async function openTestChain(genesis: GenesisFile, dir = mkdtempSync(join
   const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
   let chain: Chain;
   try {
-    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine() });
+    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine(quorumRuleOf(genesis)) });
   } catch (err) {
     await blockchainDb.close();
     await trieDb.close();
@@ -85,7 +85,7 @@ export async function sealNext(t: { chain: Chain; keys: Uint8Array[] }, txs: Typ
   const extra = decodeIbftExtra(head.extraData);
   const proposer = nextProposer(extra.validators, head.number === 0n ? undefined : head.coinbase.bytes);
   const proposerKey = t.keys.find((k) => bytesToHex(privateToAddress(k)) === bytesToHex(proposer))!;
-  const committers = t.keys.slice(0, quorumSize(extra.validators.length));
+  const committers = t.keys.slice(0, quorumRuleOf(t.chain.genesisFile).at(head.number + 1n, extra.validators.length));
   const result = await t.chain.produceBlock(
     {
       coinbase: proposer,

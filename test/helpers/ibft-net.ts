@@ -11,6 +11,7 @@ import { IbftCore, type Backend } from '../../src/consensus/ibft/core/core.js';
 import { openMessage } from '../../src/consensus/ibft/core/signing.js';
 import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
 import { MemorySignedStore, type SignedState, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
+import type { QuorumRule } from '../../src/consensus/ibft/validators.js';
 import { testGenesis } from './chain-fixture.js';
 
 /** A clock whose time moves only when the test says so. */
@@ -135,6 +136,8 @@ export interface NetOptions {
   store?: (i: number) => SignedStore;
   /** The chain's genesis (its fork schedule gives the rules by height); default testGenesis(n). */
   genesis?: GenesisFile;
+  /** The quorum rule (default: the optimal quorum, as new chains). */
+  quorum?: QuorumRule;
 }
 
 export const GENESIS_MS = 1_700_000_000_000;
@@ -176,6 +179,7 @@ export class IbftNet {
       store: node.store,
       commonAt: (h) => this.rules.commonAt(h),
       blockTimeMs: this.opts.blockTimeMs ?? 1000,
+      ...(this.opts.quorum ? { quorum: this.opts.quorum } : {}),
       baseTimeoutMs: this.opts.baseTimeoutMs ?? 1000,
       maxTimeoutMs: this.opts.maxTimeoutMs ?? 64_000,
       timers: this.clock,

@@ -1,17 +1,28 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import type { ConsensusEngine } from '../engine.js';
 import { decodeIbftExtra } from './extra.js';
+import { QuorumRule } from './validators.js';
 import { verifyIbftHeader } from './verify.js';
 
-/** IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). */
+/**
+ * IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). `quorum` is the
+ * chain's quorum rule by height (chain-config's quorumRuleOf(genesis)); without a genesis file (an
+ * archive checked on its own) the legacy rule, which accepts every block a valid chain holds.
+ */
 export class IbftEngine implements ConsensusEngine {
   readonly name = 'ibft';
 
+  constructor(readonly quorum: QuorumRule = QuorumRule.LEGACY) {}
+
   verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint } = {}): void {
-    verifyIbftHeader(header, parent, opts.nowSeconds);
+    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum);
   }
 
   validatorsAfter(parent: BlockHeader): Uint8Array[] {
     return decodeIbftExtra(parent.extraData).validators;
+  }
+
+  quorumAt(height: bigint, validators: number): number {
+    return this.quorum.at(height, validators);
   }
 }

@@ -9,7 +9,7 @@ import { decodeIbftExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
 import { sealBlock } from './seal.js';
 import type { SignedRecord } from './signed-record.js';
-import { nextProposer, quorumSize, validatorIndex } from './validators.js';
+import { QuorumRule, nextProposer, validatorIndex } from './validators.js';
 
 /** Where the sealer takes transactions from (the transaction pool). */
 export interface TxSource {
@@ -29,6 +29,8 @@ export interface SealerOptions {
   blockTimeMs: number;
   txs: TxSource;
   logger: Logger;
+  /** The chain's quorum rule (default: the optimal quorum throughout). */
+  quorum?: QuorumRule;
   /**
    * The highest block this validator signed (consensus/signed.json). The sealer refuses heights at or
    * below it (a rolled-back data dir) and records each block before committing it.
@@ -127,7 +129,7 @@ export class IbftSealer {
     const extra = decodeIbftExtra(parent.extraData);
     const validators = extra.validators;
     const held = this.opts.keys.filter((_, i) => validatorIndex(validators, this.addresses[i]!) >= 0);
-    const quorum = quorumSize(validators.length);
+    const quorum = (this.opts.quorum ?? QuorumRule.OPTIMAL).at(parent.number + 1n, validators.length);
     const proposer = nextProposer(validators, parent.number === 0n ? undefined : parent.coinbase.bytes);
     const proposerKey = this.opts.keys[this.addresses.findIndex((a) => bytesToHex(a) === bytesToHex(proposer))];
     if (held.length < quorum || proposerKey === undefined) {

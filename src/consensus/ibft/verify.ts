@@ -4,7 +4,7 @@ import { recoverAddress } from '../../util/secp256k1.js';
 import { BlockVerificationError } from '../errors.js';
 import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
-import { quorumSize, sameValidatorSet, validatorIndex } from './validators.js';
+import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
 
 /** How far ahead of this node's clock a block's timestamp may be. */
 export const MAX_FUTURE_SECONDS = 15n;
@@ -12,10 +12,11 @@ export const MAX_FUTURE_SECONDS = 15n;
 /**
  * Verify everything about `header` that IBFT and the header chain decide, against its parent:
  * linkage, header fields, the proposer seal and a quorum of distinct committed seals from the
- * parent's validator set. Execution results (state root, receipts) are checked by the executor.
- * Works for any validator set size. Throws BlockVerificationError.
+ * parent's validator set, the quorum being the one `rule` sets for the header's height. Execution
+ * results (state root, receipts) are checked by the executor. Works for any validator set size.
+ * Throws BlockVerificationError.
  */
-export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000))): IbftExtra {
+export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000)), rule: QuorumRule = QuorumRule.OPTIMAL): IbftExtra {
   const { extra, validators } = verifyIbftProposal(header, parent, nowSeconds);
   const commitHash = committedSealHash(blockHash(header));
   const signers = new Set<number>();
@@ -31,7 +32,7 @@ export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSe
     if (signers.has(idx)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${bytesToHex(signer)}`);
     signers.add(idx);
   }
-  const quorum = quorumSize(validators.length);
+  const quorum = rule.at(header.number, validators.length);
   if (signers.size < quorum) {
     throw new BlockVerificationError(header.number, `${signers.size} committed seals, quorum is ${quorum} of ${validators.length} validators`);
   }

@@ -60,6 +60,10 @@ export const wire = {
     syncing: s.node?.network?.syncing ?? false,
     highestBlock: (s.node?.network?.highestBlock ?? s.head.number).toString(),
     listenAddresses: s.node?.network?.listenAddresses ?? [],
+    validators: s.consensus?.validators ?? 0,
+    quorum: s.consensus?.quorum ?? 0,
+    faultTolerance: s.consensus?.faultTolerance ?? 0,
+    quorumSafe: s.consensus?.safe ?? true,
   }),
   archiveInfo: (s: ExportStarted): ArchiveInfo => ({
     chainId: s.chainId.toString(),
@@ -145,6 +149,7 @@ export const domain = {
     chainId: BigInt(r.chainId),
     genesisHash: r.genesisHash,
     head: { number: BigInt(r.number), hash: r.hash, stateRoot: r.stateRoot, timestamp: BigInt(r.timestamp) },
+    ...(r.validators > 0 ? { consensus: { validators: r.validators, quorum: r.quorum, faultTolerance: r.faultTolerance, safe: r.quorumSafe } } : {}),
     node: {
       validatorAddress: r.validatorAddress,
       nodeId: r.nodeId,

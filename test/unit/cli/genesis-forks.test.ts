@@ -10,7 +10,7 @@ const VALIDATOR = '0x1a642f0e3c3af545e7acbd38b07251b3990914f1';
 const base = { name: 'basalt', consensus: 'ibft', ibftValidator: [VALIDATOR], chainId: 100, premine: [] };
 
 function written(fork?: string[]) {
-  const path = writeGenesis({ ...base, dir: join(tempDir(), 'genesis.json'), ...(fork ? { fork } : {}) });
+  const { path } = writeGenesis({ ...base, dir: join(tempDir(), 'genesis.json'), ...(fork ? { fork } : {}) });
   return parseGenesisFile(readFileSync(path, 'utf8'), path);
 }
 

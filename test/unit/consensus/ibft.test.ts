@@ -1,13 +1,16 @@
+import { rmSync } from 'node:fs';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-util.js';
 import { decodeIbftExtra, encodeIbftExtra, IbftExtraError } from '../../../src/consensus/ibft/extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from '../../../src/consensus/ibft/hash.js';
 import { sealBlock } from '../../../src/consensus/ibft/seal.js';
-import { nextProposer, quorumSize } from '../../../src/consensus/ibft/validators.js';
+import { QuorumRule, legacyQuorum, maxFaulty, nextProposer, optimalQuorum } from '../../../src/consensus/ibft/validators.js';
 import { verifyIbftHeader } from '../../../src/consensus/ibft/verify.js';
 import { signHash } from '../../../src/util/secp256k1.js';
-import { createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { quorumRuleOf } from '../../../src/chain/chain-config.js';
+import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 
 describe('IBFT extraData', () => {
   it('round-trips validators, proposer seal and committed seals after a 32-byte vanity', () => {
@@ -29,14 +32,63 @@ describe('IBFT extraData', () => {
     expect(() => decodeIbftExtra(badValidator)).toThrow(/19 bytes/);
   });
 
-  it('computes quorum 2F+1 and round-robin proposers', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 10].map(quorumSize)).toEqual([1, 1, 1, 3, 3, 3, 5, 7]);
+  it('computes the legacy quorum 2F+1 and round-robin proposers', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 10].map(legacyQuorum)).toEqual([1, 1, 1, 3, 3, 3, 5, 7]);
     const vs = [0, 1, 2, 3].map((i) => privateToAddress(testKey(i)));
     expect(bytesToHex(nextProposer(vs, undefined))).toBe(bytesToHex(vs[0]!));
     expect(bytesToHex(nextProposer(vs, vs[3]))).toBe(bytesToHex(vs[0]!));
     expect(bytesToHex(nextProposer(vs, vs[1], 1))).toBe(bytesToHex(vs[3]!));
   });
 });
+
+describe('IBFT quorum', () => {
+  it('for N = 1…20 the optimal quorum is the smallest Q with which any two quorums share more than F validators, and the honest ones alone still form one', () => {
+    for (let n = 1; n <= 20; n++) {
+      const f = maxFaulty(n);
+      const q = optimalQuorum(n);
+      expect(q, `N=${n}`).toBe(Math.ceil((2 * n) / 3));
+      // Two quorums overlap in at least 2Q - N validators: more than F means one honest in common.
+      expect(2 * q - n, `N=${n}`).toBeGreaterThan(f);
+      expect(2 * (q - 1) - n, `N=${n}: Q-1 would be unsafe`).toBeLessThanOrEqual(f);
+      expect(q, `N=${n}: liveness with F down`).toBeLessThanOrEqual(n - f);
+      // Exhaustively for small N: every pair of Q-subsets shares more than F members.
+      if (n <= 10) {
+        const subsets: number[] = [];
+        for (let m = 0; m < 1 << n; m++) if (popcount(m) === q) subsets.push(m);
+        let least = n;
+        for (const a of subsets) for (const b of subsets) least = Math.min(least, popcount(a & b));
+        expect(least, `N=${n}`).toBeGreaterThan(f);
+      }
+    }
+    // F and Q as the README tabulates them.
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => [maxFaulty(n), optimalQuorum(n)])).toEqual([
+      [0, 1], [0, 2], [0, 2], [1, 3], [1, 4], [1, 4], [2, 5], [2, 6], [2, 6], [3, 7],
+    ]);
+  });
+
+  it('the legacy 2F+1 fails the intersection property exactly when N is not 3F+1', () => {
+    for (let n = 1; n <= 20; n++) {
+      const unsafe = new QuorumRule(undefined).unsafeAt(1n, n);
+      expect(unsafe === undefined, `N=${n}`).toBe(n % 3 === 1);
+      expect(legacyQuorum(n) === optimalQuorum(n), `N=${n}`).toBe(n % 3 === 1);
+    }
+  });
+
+  it('applies the legacy quorum below the switch block and the optimal one from it', () => {
+    const rule = new QuorumRule(100n);
+    expect([rule.at(99n, 6), rule.at(100n, 6), rule.at(101n, 6)]).toEqual([3, 4, 4]);
+    expect(rule.unsafeAt(99n, 6)).toMatch(/3 of 6/);
+    expect(rule.unsafeAt(100n, 6)).toBeUndefined();
+    expect(QuorumRule.OPTIMAL.at(1n, 2)).toBe(2);
+    expect(QuorumRule.LEGACY.at(1_000_000n, 2)).toBe(1);
+  });
+});
+
+function popcount(x: number): number {
+  let c = 0;
+  for (; x; x &= x - 1) c++;
+  return c;
+}
 
 describe('IBFT seal verification (4 validators)', () => {
   let t: TestChain;
@@ -114,5 +166,76 @@ describe('IBFT seal verification (4 validators)', () => {
     const block = sealBlock(base, proposerKey, t.keys.slice(0, 3), t.chain.common);
     const genesis = (await t.chain.blockByNumber(0n))!.header;
     expect(() => verifyIbftHeader(block.header, genesis)).toThrow(/does not follow parent/);
+  });
+});
+
+describe('IBFT quorum switch (6 validators)', () => {
+  it('verifies each block under the quorum of its height: 3 seals below params.engine.ibft.quorumSwitchBlock, 4 from it on; a chain without the field keeps 2F+1', async () => {
+    const { genesis, keys } = testGenesis(6);
+    genesis.params.engine.ibft.quorumSwitchBlock = 3;
+    const opened = await openTestChain(genesis);
+    const t = { chain: opened.chain, keys };
+    try {
+      // sealNext seals with the rule's quorum: 3 for blocks 1 and 2.
+      const b1 = await sealNext(t);
+      const b2 = await sealNext(t);
+      expect(decodeIbftExtra(b1.header.extraData).committedSeals).toHaveLength(3);
+      expect(decodeIbftExtra(b2.header.extraData).committedSeals).toHaveLength(3);
+      // Block 3 with 3 seals is refused by the chain; with 4 it is imported.
+      const head = t.chain.head.header;
+      const extra = decodeIbftExtra(head.extraData);
+      const proposer = nextProposer(extra.validators, head.coinbase.bytes);
+      const proposerKey = keys.find((k) => bytesToHex(privateToAddress(k)) === bytesToHex(proposer))!;
+      let base: Awaited<ReturnType<typeof sealBlock>> | undefined;
+      await t.chain.produceBlock(
+        { coinbase: proposer, timestamp: head.timestamp + 1n, extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(), committedSeals: [] }) },
+        [],
+        async (built) => {
+          base = built.block;
+          return undefined;
+        },
+      );
+      const three = sealBlock(base!, proposerKey, keys.slice(0, 3), t.chain.common);
+      await expect(t.chain.importBlock(three)).rejects.toThrow(/3 committed seals, quorum is 4 of 6/);
+      expect(t.chain.head.number).toBe(2n);
+      const engine = new IbftEngine(quorumRuleOf(genesis));
+      expect(() => engine.verifyHeader(three.header, head)).toThrow(/quorum is 4 of 6/);
+      // The same header under a genesis without the switch (legacy) passes with 3.
+      expect(() => new IbftEngine(QuorumRule.LEGACY).verifyHeader(three.header, head)).not.toThrow();
+      const four = sealBlock(base!, proposerKey, keys.slice(0, 4), t.chain.common);
+      expect(await t.chain.importBlock(four)).toBe('imported');
+      expect(t.chain.head.number).toBe(3n);
+    } finally {
+      await opened.close();
+      rmSync(opened.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a genesis file that moves the quorum switch at or below the head, and records a move ahead of it', async () => {
+    const { genesis, keys } = testGenesis(6);
+    delete genesis.params.engine.ibft.quorumSwitchBlock;
+    const opened = await openTestChain(genesis);
+    const dir = opened.dir;
+    try {
+      await sealNext({ chain: opened.chain, keys });
+      await sealNext({ chain: opened.chain, keys });
+    } finally {
+      await opened.close();
+    }
+    try {
+      for (const at of [0, 2]) {
+        const moved = structuredClone(genesis);
+        moved.params.engine.ibft.quorumSwitchBlock = at;
+        await expect(openTestChain(moved, dir)).rejects.toThrow(/moves the IBFT quorum switch \(params.engine.ibft.quorumSwitchBlock\) from unscheduled to \d, but this data dir already holds blocks up to 2/);
+      }
+      const ahead = structuredClone(genesis);
+      ahead.params.engine.ibft.quorumSwitchBlock = 3;
+      const reopened = await openTestChain(ahead, dir);
+      await reopened.close();
+      // Recorded: dropping it again is now a move of a switch already scheduled (at 3, above the head: allowed).
+      await expect(openTestChain(genesis, dir).then((c) => c.close())).resolves.toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { QuorumRule } from '../../../src/consensus/ibft/validators.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ describe('NetworkedValidator (the IBFT core in the node)', () => {
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
     const net = fakeNetwork();
     // validator 1 is not the proposer of height 1: it only answers what it hears
-    const v = new NetworkedValidator({ chain: t.chain, network: net as unknown as Network, txpool: new TxPool(t.chain), key: testKey(1), consensusDir: dir, blockTimeMs: 1000, baseTimeoutMs: 60_000, logger: silentLogger() });
+    const v = new NetworkedValidator({ chain: t.chain, network: net as unknown as Network, txpool: new TxPool(t.chain), key: testKey(1), consensusDir: dir, blockTimeMs: 1000, baseTimeoutMs: 60_000, logger: silentLogger(), quorum: QuorumRule.OPTIMAL });
     cleanup.push(() => v.stop());
     v.pause('behind the network');
     v.start();

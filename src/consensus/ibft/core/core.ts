@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../../../util/log.js';
 import { decodeIbftExtra } from '../extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from '../hash.js';
 import { committedSeal, withCommittedSeals } from '../seal.js';
-import { maxFaulty, nextProposer, quorumSize, validatorIndex } from '../validators.js';
+import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validators.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
 import { checkBlockRlp } from './rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
@@ -44,6 +44,8 @@ export interface CoreOptions {
   /** The rules (hardforks) of a height: blocks are decoded under their own height's. */
   commonAt(height: bigint): Common;
   blockTimeMs: number;
+  /** The chain's quorum rule by height (default: the optimal quorum ceil(2N/3) throughout). */
+  quorum?: QuorumRule;
   /** Round r lasts baseTimeoutMs * 2^r, at most maxTimeoutMs. */
   baseTimeoutMs?: number;
   maxTimeoutMs?: number;
@@ -62,9 +64,10 @@ export const MAX_PENDING = 4096;
 /**
  * The IBFT state machine (Polygon SDK's go-ibft protocol) for one validator. Per height, rounds:
  * the round's proposer (round robin after the last block's proposer) sends PREPREPARE; validators
- * PREPARE its hash; with 2F+1 PREPAREs they COMMIT with a committed seal; 2F+1 COMMITs finish the
- * height (onCommit). A round that does not finish in time ends in ROUND-CHANGE, carrying the
- * latest prepared certificate; the next proposer needs 2F+1 of them and must re-propose the highest
+ * PREPARE its hash; with a quorum Q of PREPAREs they COMMIT with a committed seal; Q COMMITs finish the
+ * height (onCommit). Q is the chain's quorum rule at the height: ceil(2N/3), so that any two quorums
+ * share an honest validator for every N. A round that does not finish in time ends in ROUND-CHANGE,
+ * carrying the latest prepared certificate; the next proposer needs Q of them and must re-propose the highest
  * prepared value. Every PREPARE and COMMIT is journaled (SignedStore) before it is sent, and nothing
  * conflicting with the journal is signed. All work runs one task at a time.
  */
@@ -157,7 +160,8 @@ export class IbftCore {
   private async startHeight(): Promise<void> {
     const head = this.opts.backend.head();
     const height = head.number + 1n;
-    const st = new HeightState(height, this.opts.backend.validators(height));
+    const validators = this.opts.backend.validators(height);
+    const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
     const j = this.signed;
     if (j !== undefined && j.height === height) {
@@ -237,7 +241,7 @@ export class IbftCore {
     let reproposal: Block | undefined;
     if (round > 0) {
       const rcs = [...st.at(round).roundChanges.values()];
-      if (rcs.length < quorumSize(st.validators.length)) return; // the round-change quorum will call again
+      if (rcs.length < st.quorum) return; // the round-change quorum will call again
       const best = highestPrepared(rcs.map((r) => ({ prepared: r.msg.body.prepared, block: r.block })));
       justification = { highest: best && { round: best.cert.round, hash: best.cert.hash } };
       reproposal = best?.block;
@@ -337,7 +341,7 @@ export class IbftCore {
     if (!own && !(await this.verify(block))) return;
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };
-    if (round > st.round) await this.startRound(st, round); // a valid certificate shows 2F+1 moved on
+    if (round > st.round) await this.startRound(st, round); // a valid certificate shows a quorum moved on
     if (round === st.round) await this.prepare(st, round, rm.proposal);
     await this.checkCommitted(st, round);
   }
@@ -363,7 +367,7 @@ export class IbftCore {
     const p = rm.proposal;
     if (st.done || p === undefined || round !== st.round || st.sent.commit.has(round)) return;
     const prepares = rm.preparesFor(p.hash);
-    if (prepares.length < quorumSize(st.validators.length)) return;
+    if (prepares.length < st.quorum) return;
     const prepared: Prepared = { cert: { round, hash: p.hash, prepares: prepares.map((x) => x.bare) }, block: p.block };
     if (!(await this.journal(st, round, p.hash, 'commit', p.justification, prepared))) return;
     st.prepared = prepared;
@@ -389,7 +393,7 @@ export class IbftCore {
     const p = rm?.proposal;
     if (st.done || rm === undefined || p === undefined) return;
     const commits = rm.commitsFor(p.hash);
-    if (commits.length < quorumSize(st.validators.length)) return;
+    if (commits.length < st.quorum) return;
     st.done = true;
     this.roundTimer.stop();
     this.proposeTimer.stop();
@@ -432,7 +436,7 @@ export class IbftCore {
 
   // ---- certificates ----
 
-  /** A prepared certificate: a round below `below`, 2F+1 distinct validators' PREPAREs for its hash. */
+  /** A prepared certificate: a round below `below`, a quorum of distinct validators' PREPAREs for its hash. */
   private checkPreparedCert(st: HeightState, below: number, pc: PreparedCert): boolean {
     if (pc.round >= below || pc.prepares.length > st.validators.length) return false;
     const senders = new Set<string>();
@@ -448,11 +452,11 @@ export class IbftCore {
       if (validatorIndex(st.validators, m.sender) < 0) return false;
       senders.add(bytesToHex(m.sender));
     }
-    return senders.size >= quorumSize(st.validators.length);
+    return senders.size >= st.quorum;
   }
 
   /**
-   * A PREPREPARE's round-change certificate for `round`: 2F+1 distinct validators' valid ROUND-CHANGEs
+   * A PREPREPARE's round-change certificate for `round`: a quorum of distinct validators' valid ROUND-CHANGEs
    * for this height and round. Returns what it requires of the proposal, or undefined if invalid.
    */
   private checkRoundChangeCertificate(st: HeightState, round: number, rcs: Uint8Array[]): Justification | undefined {
@@ -475,7 +479,7 @@ export class IbftCore {
       }
       senders.add(bytesToHex(m.sender));
     }
-    if (senders.size < quorumSize(st.validators.length)) return undefined;
+    if (senders.size < st.quorum) return undefined;
     const best = highestPrepared(prepared.map((cert) => ({ prepared: cert })));
     if (best && prepared.some((c) => c.round === best.cert.round && !equalsBytes(c.hash, best.cert.hash))) return undefined;
     return { highest: best && { round: best.cert.round, hash: best.cert.hash } };

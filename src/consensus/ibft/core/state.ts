@@ -62,6 +62,8 @@ export class HeightState {
   constructor(
     readonly height: bigint,
     readonly validators: Uint8Array[],
+    /** PREPAREs, COMMITs and ROUND-CHANGEs this height needs (the chain's quorum rule at the height). */
+    readonly quorum: number,
   ) {}
 
   at(round: number): RoundMessages {

@@ -20,6 +20,10 @@ export interface StatusResponse {
   'syncing'?: (boolean);
   'highestBlock'?: (number | string | Long);
   'listenAddresses'?: (string)[];
+  'validators'?: (number);
+  'quorum'?: (number);
+  'faultTolerance'?: (number);
+  'quorumSafe'?: (boolean);
 }
 
 export interface StatusResponse__Output {
@@ -40,4 +44,8 @@ export interface StatusResponse__Output {
   'syncing': (boolean);
   'highestBlock': (string);
   'listenAddresses': (string)[];
+  'validators': (number);
+  'quorum': (number);
+  'faultTolerance': (number);
+  'quorumSafe': (boolean);
 }
