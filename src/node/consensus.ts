@@ -52,6 +52,7 @@ export class NetworkedValidator {
       baseTimeoutMs: opts.baseTimeoutMs,
       maxMessageBytes: MAX_IBFT_GOSSIP_BYTES,
       logger: opts.logger,
+      recall: (req) => network.recall(req, (answer) => this.core.onRecallAnswer(answer)),
     });
   }
 
@@ -89,12 +90,14 @@ export class NetworkedValidator {
     this.stopped = true;
     this.opts.chain.off('head', this.onHead);
     this.opts.network.setConsensusSink(undefined);
+    this.opts.network.setRecallServer(undefined);
     await this.core.stop();
   }
 
   private run(): void {
     this.core.start();
     this.opts.network.setConsensusSink((msg) => this.core.onMessage(msg));
+    this.opts.network.setRecallServer((req) => this.core.answerRecall(req));
   }
 
   private readonly onHead = (): void => {

@@ -13,6 +13,7 @@ import { MessageError as CoreMessageError } from '../consensus/ibft/core/message
 import { openMessage } from '../consensus/ibft/core/signing.js';
 import { validatorIndex } from '../consensus/ibft/validators.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
+import { RecallClient, recallProtocol, serveRecall } from '../p2p/ibft-recall.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
 import { serveBlocks } from '../sync/block-protocol.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-protocol.js';
@@ -56,6 +57,9 @@ export class Network implements NetworkView, PeersService {
   private listeningState = false;
   /** Where accepted IBFT messages go (this node's consensus core), if anywhere. */
   private consensusSink?: (msg: Uint8Array) => void;
+  /** This validator's answers to recall requests (consensus/ibft/core/recall.ts), if it is one. */
+  private recallServer?: (req: Uint8Array) => Uint8Array;
+  private recallClient?: RecallClient;
   private txsInFlight = 0;
 
   private constructor(
@@ -90,6 +94,12 @@ export class Network implements NetworkView, PeersService {
         onBadPeer: (p, reason) => peers.punish(p, reason),
         logger: log,
       });
+      await serveRecall(host, chain.genesisHash, {
+        answer: (req) => net.recallServer?.(req),
+        isReady: (p) => peers.isReady(p),
+        onBadPeer: (p, reason) => peers.punish(p, reason),
+      });
+      net.recallClient = new RecallClient(host, recallProtocol(chain.genesisHash), log);
       gossip.start();
       await peers.start(bootnodes);
       chain.on('head', net.onChainHead);
@@ -152,6 +162,16 @@ export class Network implements NetworkView, PeersService {
 
   publishConsensus(msg: Uint8Array): void {
     this.gossip.publishConsensus(msg);
+  }
+
+  /** Answer recall requests with `server` (this node's IBFT core); undefined: answer none. */
+  setRecallServer(server: ((req: Uint8Array) => Uint8Array) | undefined): void {
+    this.recallServer = server;
+  }
+
+  /** Ask every ready peer a recall request; each answer goes to `onAnswer`. */
+  recall(req: Uint8Array, onAnswer: (answer: Uint8Array) => void): void {
+    this.recallClient?.ask(this.peerManager.peers().map((p) => p.id), req, onAnswer);
   }
 
   /**

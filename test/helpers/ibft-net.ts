@@ -9,6 +9,7 @@ import { blockHash } from '../../src/consensus/ibft/hash.js';
 import { proposerSealedExtra } from '../../src/consensus/ibft/seal.js';
 import { IbftCore, type Backend } from '../../src/consensus/ibft/core/core.js';
 import { openMessage } from '../../src/consensus/ibft/core/signing.js';
+import { decodeRecallRequest, signRecallAnswer } from '../../src/consensus/ibft/core/recall.js';
 import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
 import { MemorySignedStore, type SignedState, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
 import type { QuorumRule } from '../../src/consensus/ibft/validators.js';
@@ -138,6 +139,13 @@ export interface NetOptions {
   genesis?: GenesisFile;
   /** The quorum rule (default: the optimal quorum, as new chains). */
   quorum?: QuorumRule;
+  /** false: the cores get no recall transport (they cannot learn what their key signed before a restart). */
+  recall?: false;
+  /**
+   * Validators that are not started are scripted by the test: they answer recall requests with
+   * nothing (signed with their keys), as validators that hold no message of the asker would.
+   */
+  scriptedAnswerRecall?: boolean;
 }
 
 export const GENESIS_MS = 1_700_000_000_000;
@@ -152,6 +160,8 @@ export class IbftNet {
   readonly validators: Uint8Array[];
   /** Whether a message from `from` reaches `to` (default: always). */
   filter: (from: number, to: number, bytes: Uint8Array) => boolean = () => true;
+  /** Whether `from` can reach `to` at all (recall requests and answers; default: always). */
+  link: (from: number, to: number) => boolean = () => true;
   private delivered = 0;
 
   constructor(
@@ -184,6 +194,7 @@ export class IbftNet {
       maxTimeoutMs: this.opts.maxTimeoutMs ?? 64_000,
       timers: this.clock,
       transport: { broadcast: (bytes) => this.broadcast(node.i, bytes) },
+      ...(this.opts.recall === false ? {} : { recall: (req: Uint8Array) => this.recall(node.i, req) }),
     });
   }
 
@@ -193,6 +204,23 @@ export class IbftNet {
       if (to.i === from || !to.up || !this.filter(from, to.i, bytes)) continue;
       this.delivered++;
       to.core.onMessage(bytes);
+    }
+  }
+
+  /** Recall requests answered, by requester: how many answers it got. */
+  readonly recallAnswers = new Map<number, number>();
+
+  /** A recall request from `from` goes to every up node the filter lets it reach; their answers come back the same way. */
+  recall(from: number, req: Uint8Array): void {
+    for (const to of this.nodes) {
+      if (to.i === from || !this.link(from, to.i) || !this.link(to.i, from)) continue;
+      let answer: Uint8Array;
+      if (to.up) answer = to.core.answerRecall(req);
+      else if (this.opts.scriptedAnswerRecall) answer = signRecallAnswer(decodeRecallRequest(req), [], to.key);
+      else continue;
+      this.delivered++;
+      this.recallAnswers.set(from, (this.recallAnswers.get(from) ?? 0) + 1);
+      this.nodes[from]!.core.onRecallAnswer(answer);
     }
   }
 

@@ -28,7 +28,7 @@ function firstProposal(net: IbftNet, i: number): Block {
 
 describe('IBFT core: hostile messages', () => {
   it('ignores duplicate, forged, late, wrong-round, oversized, malformed and non-validator messages', async () => {
-    const net = new IbftNet(4);
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
     net.start(0); // validator 0 proposes height 1 round 0; the others are scripted here
     await net.advance(1000);
     const a = firstProposal(net, 0);
@@ -160,7 +160,7 @@ describe('IBFT core: sign journal', () => {
     const aHash = blockHash(a.header);
     const prepares = [0, 1, 2].map((k) => signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash: aHash }, testKey(k)));
     const locked = new MemorySignedStore({ height: 1n, round: 0, hash: aHash, kind: 'commit', prepared: { round: 0, hash: aHash, prepares, block: a.serialize() } });
-    const net = new IbftNet(4, { store: (i) => (i === 0 ? locked : new MemorySignedStore()) });
+    const net = new IbftNet(4, { store: (i) => (i === 0 ? locked : new MemorySignedStore()), scriptedAnswerRecall: true });
     net.filter = () => false; // scripted messages only
     net.start(0, 2);
     await net.advance(100);

@@ -1,3 +1,4 @@
+import { decodeRecallRequest, signRecallAnswer } from '../../../src/consensus/ibft/core/recall.js';
 import { QuorumRule } from '../../../src/consensus/ibft/validators.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,15 +19,25 @@ afterEach(async () => {
 });
 
 /** The part of Network the validator uses: where accepted IBFT messages go, and what it publishes. */
+/** The node's Network as the validator uses it; the other validators (keys 0, 2, 3) answer recall requests holding nothing of its. */
 function fakeNetwork() {
   const net = {
     sink: undefined as ((m: Uint8Array) => void) | undefined,
+    recallServer: undefined as ((req: Uint8Array) => Uint8Array) | undefined,
     published: [] as Uint8Array[],
+    recalls: 0,
     setConsensusSink(s: ((m: Uint8Array) => void) | undefined) {
       net.sink = s;
     },
+    setRecallServer(s: ((req: Uint8Array) => Uint8Array) | undefined) {
+      net.recallServer = s;
+    },
     publishConsensus(m: Uint8Array) {
       net.published.push(m);
+    },
+    recall(req: Uint8Array, onAnswer: (a: Uint8Array) => void) {
+      net.recalls++;
+      for (const k of [0, 2, 3]) onAnswer(signRecallAnswer(decodeRecallRequest(req), [], testKey(k)));
     },
   };
   return net;
@@ -57,6 +68,11 @@ describe('NetworkedValidator (the IBFT core in the node)', () => {
     expect(net.sink).toBeDefined();
     await v.core.idle();
     expect(v.core.position).toEqual({ height: 1n, round: 0 });
+    await v.core.idle(); // the recall answers were queued by the first task
+    // A process just started learns what its key signed here from a quorum (recall) before signing; it answers others' recalls.
+    expect(net.recalls).toBeGreaterThan(0);
+    expect(v.core.watching).toBe(false);
+    expect(net.recallServer).toBeDefined();
 
     // A ROUND-CHANGE for round 1 from F+1 = 2 validators moves a running core there: it sends its own and,
     // proposer of round 1 with a quorum of them, proposes and prepares.

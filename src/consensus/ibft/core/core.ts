@@ -9,7 +9,10 @@ import { decodeIbftExtra } from '../extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from '../hash.js';
 import { committedSeal, withCommittedSeals } from '../seal.js';
 import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validators.js';
+import { randomBytes } from 'node:crypto';
+import { MAX_FUTURE_SECONDS } from '../verify.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
+import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, decodeRecallRequest, encodeRecallRequest, openRecallAnswer, signRecallAnswer } from './recall.js';
 import { checkBlockRlp } from './rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
 import type { SignedState, SignedStore } from './sign-journal.js';
@@ -52,7 +55,19 @@ export interface CoreOptions {
   maxMessageBytes?: number;
   timers?: Timers;
   logger?: Logger;
+  /**
+   * Ask the other validators which messages signed by this key they hold (recall.ts): `request` goes
+   * to every peer; their answers come back through onRecallAnswer. Without it this validator cannot
+   * learn what its key signed before this process started, and sits out each height it is not sure of.
+   */
+  recall?(request: Uint8Array): void;
 }
+
+/** How often a validator still unsure of what its key signed at a height asks again. */
+export const RECALL_RETRY_MS = 1_000;
+/** Largest recall answer read: a round's proposal and a few small messages. */
+export const MAX_RECALL_ANSWER_BYTES = MAX_MESSAGE_BYTES + 64 * 1024;
+
 
 /** Rounds beyond the current one that messages are kept for (a byzantine validator cannot fill memory). */
 export const MAX_ROUNDS_AHEAD = 32;
@@ -78,11 +93,21 @@ export class IbftCore {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private stopped = true;
-  private future: Uint8Array[] = [];
+  private future: { bytes: Uint8Array; sender: Uint8Array }[] = [];
+  /** This validator's own messages found inside certificates, journaled before the next signature. */
+  private ownSeen: Signed[] = [];
   private readonly futureBySender = new Map<string, number>();
   private readonly roundTimer: OneShotTimer;
   private readonly proposeTimer: OneShotTimer;
   private readonly resendTimer: OneShotTimer;
+  private readonly recallTimer: OneShotTimer;
+  /**
+   * Until a block proposed after this process started is committed, this validator cannot know from
+   * its journal alone what its key signed at the height being decided (the data dir may be a restored
+   * snapshot or an old copy, and the key's lost self may have signed there): it learns that from a
+   * quorum of validators (recall) before it signs at each such height. Undefined once lifted.
+   */
+  private guardUntilMs: number | undefined;
   private readonly log: Logger;
   private readonly baseTimeoutMs: number;
   private readonly maxTimeoutMs: number;
@@ -94,6 +119,8 @@ export class IbftCore {
     this.roundTimer = new OneShotTimer(timers);
     this.proposeTimer = new OneShotTimer(timers);
     this.resendTimer = new OneShotTimer(timers);
+    this.recallTimer = new OneShotTimer(timers);
+    this.guardUntilMs = opts.backend.now() + Number(MAX_FUTURE_SECONDS) * 1000;
     this.log = opts.logger ?? silentLogger();
     this.baseTimeoutMs = opts.baseTimeoutMs ?? 10_000;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
@@ -117,6 +144,7 @@ export class IbftCore {
     this.roundTimer.stop();
     this.proposeTimer.stop();
     this.resendTimer.stop();
+    this.recallTimer.stop();
     await this.tail;
   }
 
@@ -143,6 +171,35 @@ export class IbftCore {
   onMessage(bytes: Uint8Array): void {
     if (this.stopped || this.pending >= MAX_PENDING) return;
     this.enqueue(() => this.handle(bytes));
+  }
+
+  /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
+  get watching(): boolean {
+    return this.st?.watch !== undefined;
+  }
+
+  /**
+   * A recall answer (recall.ts) from a peer: messages of this validator's key that another validator
+   * holds. Adopted into the journal; with a quorum of answers the validator takes part.
+   */
+  onRecallAnswer(bytes: Uint8Array): void {
+    if (this.stopped || this.pending >= MAX_PENDING) return;
+    this.enqueue(() => this.recallAnswered(bytes));
+  }
+
+  /**
+   * Answer another validator's recall request: the messages signed by it that this node holds for the
+   * height (its own and those inside certificates), signed with this validator's key. Undefined when
+   * the request does not parse (a MessageError is thrown: the asker broke the protocol).
+   */
+  answerRecall(request: Uint8Array): Uint8Array {
+    const r = decodeRecallRequest(request);
+    const st = this.st;
+    const key = bytesToHex(r.requester);
+    let held: Uint8Array[] = [];
+    if (st !== undefined && st.height === r.height) held = st.heldFrom(key);
+    else if (st !== undefined && st.height + 1n === r.height) held = this.future.filter((f) => bytesToHex(f.sender) === key).map((f) => f.bytes);
+    return signRecallAnswer(r, held.slice(-MAX_RECALL_MESSAGES), this.opts.key);
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -172,11 +229,74 @@ export class IbftCore {
         st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
       }
     }
+    if (this.guardUntilMs !== undefined && head.timestampMs >= this.guardUntilMs) {
+      this.guardUntilMs = undefined;
+      this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
+    }
+    if (this.guardUntilMs !== undefined && st.quorum > 1) {
+      st.watch = { nonce: randomBytes(RECALL_NONCE_BYTES), answered: new Set([bytesToHex(this.address)]) };
+      this.log.info({ height: Number(height), quorum: st.quorum }, 'learning from the other validators what this key signed at this height before signing (recall)');
+      this.askRecall(st);
+    }
     await this.startRound(st, st.round);
     const future = this.future;
     this.future = [];
     this.futureBySender.clear();
-    for (const bytes of future) await this.handle(bytes);
+    for (const f of future) await this.handle(f.bytes);
+  }
+
+  private askRecall(st: HeightState): void {
+    const w = st.watch;
+    if (w === undefined || st !== this.st) return;
+    this.opts.recall?.(encodeRecallRequest({ height: st.height, requester: this.address, nonce: w.nonce }));
+    this.recallTimer.start(Math.min(RECALL_RETRY_MS, this.baseTimeoutMs), () => this.enqueue(async () => this.askRecall(st)));
+  }
+
+  private async recallAnswered(bytes: Uint8Array): Promise<void> {
+    const st = this.st;
+    if (st === undefined) return;
+    let a;
+    try {
+      a = openRecallAnswer(bytes, MAX_RECALL_ANSWER_BYTES);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'dropped recall answer');
+      return;
+    }
+    if (a.height !== st.height || !equalsBytes(a.requester, this.address) || validatorIndex(st.validators, a.signer) < 0) return;
+    for (const m of a.messages) {
+      let msg: Signed;
+      try {
+        msg = openMessage(m, this.maxBytes);
+      } catch {
+        continue;
+      }
+      if (!equalsBytes(msg.sender, this.address) || msg.body.height !== st.height) continue;
+      await this.handle(m);
+    }
+    const w = st.watch;
+    if (w === undefined || st !== this.st || !equalsBytes(a.nonce, w.nonce)) return;
+    w.answered.add(bytesToHex(a.signer));
+    if (w.answered.size >= st.quorum) await this.endWatch(st);
+  }
+
+  /** A quorum answered: what this key signed at the height is known (and journaled); take part from here. */
+  private async endWatch(st: HeightState): Promise<void> {
+    st.watch = undefined;
+    this.recallTimer.stop();
+    const j = this.signed;
+    this.log.info(
+      { height: Number(st.height), round: st.round, ...(j?.height === st.height ? { signedRound: j.round, signed: j.kind } : {}) },
+      'a quorum of validators told what this key signed at this height: taking part',
+    );
+    if (j !== undefined && j.height === st.height && j.round > st.round) {
+      await this.startRound(st, j.round);
+      return;
+    }
+    if (st.round > 0) await this.sendRoundChange(st, st.round);
+    await this.tryPropose(st);
+    const p = st.peek(st.round)?.proposal;
+    if (p !== undefined) await this.prepare(st, st.round, p);
+    await this.checkPrepared(st, st.round);
   }
 
   private async startRound(st: HeightState, round: number): Promise<void> {
@@ -186,15 +306,19 @@ export class IbftCore {
     const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
     this.roundTimer.start(ms, () => this.enqueue(() => this.onTimeout(st, round)));
     this.log.debug({ height: Number(st.height), round, timeoutMs: ms }, 'consensus round');
-    if (round > 0 && !st.sent.roundChange.has(round)) {
-      st.sent.roundChange.add(round);
-      const p = st.prepared;
-      const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
-      const rc = signMessage(body, this.opts.key, p ? p.block.serialize() : undefined);
-      await this.send(rc);
-      this.resendRoundChange(st, round, rc);
-    }
+    if (round > 0) await this.sendRoundChange(st, round);
     await this.tryPropose(st);
+  }
+
+  private async sendRoundChange(st: HeightState, round: number): Promise<void> {
+    if (st.watch !== undefined || st.sent.roundChange.has(round)) return;
+    await this.adoptSeen(st);
+    st.sent.roundChange.add(round);
+    const p = st.prepared;
+    const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
+    const rc = signMessage(body, this.opts.key, p ? p.block.serialize() : undefined);
+    await this.send(rc);
+    this.resendRoundChange(st, round, rc);
   }
 
   /**
@@ -230,7 +354,7 @@ export class IbftCore {
 
   private async tryPropose(st: HeightState): Promise<void> {
     const round = st.round;
-    if (st.done || st.sent.proposal.has(round) || !equalsBytes(this.proposerFor(st, round), this.address)) return;
+    if (st.done || st.watch !== undefined || st.sent.proposal.has(round) || !equalsBytes(this.proposerFor(st, round), this.address)) return;
     const wait = this.proposalDueIn();
     if (wait > 0) {
       this.proposeTimer.start(wait, () => this.enqueue(async () => (st === this.st && st.round === round ? this.tryPropose(st) : undefined)));
@@ -263,7 +387,7 @@ export class IbftCore {
 
   // ---- receiving ----
 
-  private async handle(bytes: Uint8Array): Promise<void> {
+  private async handle(bytes: Uint8Array, fromSelf = false): Promise<void> {
     const st = this.st;
     if (st === undefined) return;
     let m: Signed;
@@ -280,9 +404,13 @@ export class IbftCore {
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
     if (round > st.round + MAX_ROUNDS_AHEAD) return;
+    st.hold(m.sender, m.body.type === MessageType.RoundChange ? m.bare : bytes, m.body.type === MessageType.Preprepare);
+    // A message of this validator's key that it did not send in this process: its lost self (a
+    // restored data dir) or a second instance signed it. What it says is journaled before anything else.
+    if (!fromSelf && equalsBytes(m.sender, this.address)) await this.adopt(st, m);
     switch (m.body.type) {
       case MessageType.Preprepare:
-        return this.onPreprepare(st, m as Signed & { body: { type: 0 } });
+        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf);
       case MessageType.Prepare:
         if (RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
         return;
@@ -304,10 +432,54 @@ export class IbftCore {
     const count = this.futureBySender.get(key) ?? 0;
     if (count >= MAX_FUTURE_PER_VALIDATOR) return;
     this.futureBySender.set(key, count + 1);
-    this.future.push(bytes);
+    this.future.push({ bytes, sender: m.sender });
   }
 
-  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }): Promise<void> {
+  /**
+   * Journal what a message of this validator's key (not sent by this process) shows it signed, when
+   * that is later than what the journal holds: the core then never signs against it (maySign).
+   */
+  private async adopt(st: HeightState, m: Signed): Promise<void> {
+    const b = m.body;
+    let kind: SignedState['kind'];
+    let hash: Uint8Array;
+    try {
+      if (b.type === MessageType.Preprepare) {
+        kind = 'prepare';
+        hash = blockHash(this.decodeBlock(b.block, st.height).header);
+      } else if (b.type === MessageType.RoundChange) {
+        kind = 'roundChange';
+        hash = new Uint8Array(32);
+      } else {
+        kind = b.type === MessageType.Commit ? 'commit' : 'prepare';
+        hash = b.hash;
+      }
+    } catch {
+      return;
+    }
+    const j = this.signed;
+    if (j !== undefined && j.height === st.height && j.round === b.round) {
+      if (kind !== 'roundChange' && j.kind !== 'roundChange' && !equalsBytes(j.hash, hash)) {
+        this.log.error(
+          { height: Number(st.height), round: b.round, journaled: bytesToHex(j.hash), seen: bytesToHex(hash) },
+          'this validator key signed two values at one height and round: is a second instance of this validator running?',
+        );
+        return;
+      }
+      if (KIND_ORDER[kind] <= KIND_ORDER[j.kind]) return;
+    } else if (j !== undefined && (j.height > st.height || (j.height === st.height && j.round > b.round))) {
+      return;
+    }
+    const next: SignedState = { height: st.height, round: b.round, hash, kind, prepared: j?.height === st.height ? j.prepared : undefined };
+    await this.opts.store.save(next);
+    this.signed = next;
+    this.log.warn(
+      { height: Number(st.height), round: b.round, kind, ...(kind === 'roundChange' ? {} : { hash: bytesToHex(hash) }) },
+      'learned that this validator key already signed here (before this process started): journaled, nothing conflicting will be signed',
+    );
+  }
+
+  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean): Promise<void> {
     const { round } = m.body;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
@@ -337,8 +509,7 @@ export class IbftCore {
       const must = justification.highest;
       if (must ? !equalsBytes(must.hash, hash) : !equalsBytes(sealer, m.sender)) return;
     }
-    const own = equalsBytes(m.sender, this.address);
-    if (!own && !(await this.verify(block))) return;
+    if (!fromSelf && !(await this.verify(block))) return;
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };
     if (round > st.round) await this.startRound(st, round); // a valid certificate shows a quorum moved on
@@ -395,9 +566,11 @@ export class IbftCore {
     const commits = rm.commitsFor(p.hash);
     if (commits.length < st.quorum) return;
     st.done = true;
+    st.watch = undefined;
     this.roundTimer.stop();
     this.proposeTimer.stop();
     this.resendTimer.stop();
+    this.recallTimer.stop();
     const common = this.opts.commonAt(st.height);
     const header = headerWithExtraData(p.block.header, withCommittedSeals(p.block.header, commits.map((c) => c.body.seal)), common);
     const block = blockWithHeader(p.block, header, common);
@@ -450,6 +623,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.Prepare || b.height !== st.height || b.round !== pc.round || !equalsBytes(b.hash, pc.hash)) return false;
       if (validatorIndex(st.validators, m.sender) < 0) return false;
+      this.embedded(st, m, bytes);
       senders.add(bytesToHex(m.sender));
     }
     return senders.size >= st.quorum;
@@ -473,6 +647,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.RoundChange || b.height !== st.height || b.round !== round) return undefined;
       if (validatorIndex(st.validators, m.sender) < 0) return undefined;
+      this.embedded(st, m, bytes);
       if (b.prepared) {
         if (!this.checkPreparedCert(st, round, b.prepared)) return undefined;
         prepared.push(b.prepared);
@@ -483,6 +658,22 @@ export class IbftCore {
     const best = highestPrepared(prepared.map((cert) => ({ prepared: cert })));
     if (best && prepared.some((c) => c.round === best.cert.round && !equalsBytes(c.hash, best.cert.hash))) return undefined;
     return { highest: best && { round: best.cert.round, hash: best.cert.hash } };
+  }
+
+  /**
+   * A validator's message found inside a certificate: kept for recall answers, and one of this
+   * validator's own (its lost self's) is adopted once the current message is handled.
+   */
+  private embedded(st: HeightState, m: Signed, bytes: Uint8Array): void {
+    st.hold(m.sender, bytes, false);
+    if (equalsBytes(m.sender, this.address)) this.ownSeen.push(m);
+  }
+
+  /** Journal the own messages found in certificates (embedded) before anything is signed. */
+  private async adoptSeen(st: HeightState): Promise<void> {
+    const seen = this.ownSeen;
+    this.ownSeen = [];
+    for (const m of seen) if (m.body.height === st.height) await this.adopt(st, m);
   }
 
   // ---- signing ----
@@ -497,7 +688,8 @@ export class IbftCore {
     const j = this.signed;
     if (j === undefined || height > j.height) return true;
     if (height < j.height || round < j.round) return false;
-    if (round === j.round) return equalsBytes(hash, j.hash);
+    // A ROUND-CHANGE (learned by recall) commits to no value of its round: signing one there needs what a later round needs.
+    if (round === j.round && j.kind !== 'roundChange') return equalsBytes(hash, j.hash);
     if (justification === undefined) return false;
     if (j.prepared && !equalsBytes(hash, j.prepared.hash)) {
       return justification.highest !== undefined && justification.highest.round >= j.prepared.round;
@@ -507,6 +699,8 @@ export class IbftCore {
 
   /** Journal a signature (durably) before it is made; false if the journal forbids it. */
   private async journal(st: HeightState, round: number, hash: Uint8Array, kind: SignedState['kind'], justification?: Justification, prepared?: Prepared): Promise<boolean> {
+    if (st.watch !== undefined) return false; // not sure yet what this key signed here: sign nothing
+    await this.adoptSeen(st);
     if (!this.maySign(st.height, round, hash, justification)) {
       this.log.warn({ height: Number(st.height), round, hash: bytesToHex(hash) }, 'refusing to sign: conflicts with what this validator signed before');
       return false;
@@ -527,7 +721,7 @@ export class IbftCore {
 
   private async send(bytes: Uint8Array): Promise<void> {
     this.opts.transport.broadcast(bytes);
-    await this.handle(bytes);
+    await this.handle(bytes, true);
   }
 
   private decodeBlock(bytes: Uint8Array, height: bigint): Block {
@@ -544,3 +738,7 @@ function highestPrepared<T extends { prepared?: PreparedCert; block?: Block }>(i
   }
   return best;
 }
+
+/** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
+const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };
+

@@ -14,7 +14,8 @@ export interface SignedState {
   height: bigint;
   round: number;
   hash: Uint8Array;
-  kind: 'prepare' | 'commit';
+  /** 'roundChange': only a ROUND-CHANGE of this round is known signed (learned by recall), no value. */
+  kind: 'prepare' | 'commit' | 'roundChange';
   prepared?: { round: number; hash: Uint8Array; prepares: Uint8Array[]; block: Uint8Array };
 }
 
@@ -37,7 +38,7 @@ export class MemorySignedStore implements SignedStore {
 
 export const SIGN_JOURNAL_FILE = 'ibft-sign-journal';
 const VERSION = 1;
-const KINDS = ['prepare', 'commit'] as const;
+const KINDS = ['prepare', 'commit', 'roundChange'] as const;
 /** A journal holds one block and a quorum of PREPAREs; anything far larger is not ours. */
 const MAX_JOURNAL_BYTES = 64 * 1024 * 1024;
 

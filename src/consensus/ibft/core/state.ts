@@ -51,12 +51,22 @@ export class RoundMessages {
   }
 }
 
+/** Messages kept per validator and height for recall answers (the newest). */
+export const MAX_HELD_PER_SENDER = 32;
+
 /** Consensus state for one height: the current round, every round's messages, what was sent. */
 export class HeightState {
   round = 0;
   done = false;
   prepared?: Prepared;
+  /**
+   * Set while this validator learns what its key signed at this height (recall): it signs nothing.
+   * `answered` holds the validators (itself included) whose answers to the request `nonce` arrived.
+   */
+  watch?: { nonce: Uint8Array; answered: Set<string> };
   private readonly rounds = new Map<number, RoundMessages>();
+  /** Every validator's signed messages seen at this height, raw, for recall answers (one proposal each). */
+  private readonly held = new Map<string, { bytes: Uint8Array; proposal: boolean }[]>();
   readonly sent = { proposal: new Set<number>(), prepare: new Set<number>(), commit: new Set<number>(), roundChange: new Set<number>() };
 
   constructor(
@@ -77,6 +87,28 @@ export class HeightState {
 
   peek(round: number): RoundMessages | undefined {
     return this.rounds.get(round);
+  }
+
+  /**
+   * Keep a message `sender` signed at this height (seen directly or inside a certificate). Bounded:
+   * one proposal (the newest: it carries a block) and MAX_HELD_PER_SENDER messages in all per sender.
+   */
+  hold(sender: Uint8Array, bytes: Uint8Array, proposal: boolean): void {
+    const key = bytesToHex(sender);
+    let list = this.held.get(key);
+    if (list === undefined) {
+      list = [];
+      this.held.set(key, list);
+    }
+    if (list.some((e) => equalsBytes(e.bytes, bytes))) return;
+    if (proposal) list = list.filter((e) => !e.proposal);
+    list.push({ bytes, proposal });
+    if (list.length > MAX_HELD_PER_SENDER) list.shift();
+    this.held.set(key, list);
+  }
+
+  heldFrom(senderHex: string): Uint8Array[] {
+    return (this.held.get(senderHex) ?? []).map((e) => e.bytes);
   }
 
   /** Rounds above the current one with ROUND-CHANGEs from at least `count` validators, lowest first. */

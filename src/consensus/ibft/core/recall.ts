@@ -1,0 +1,106 @@
+import { RLP } from '@ethereumjs/rlp';
+import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { recoverAddress, signHash } from '../../../util/secp256k1.js';
+import { MessageError } from './messages.js';
+import { checkRlp } from './rlp-bounds.js';
+
+/**
+ * Recall: a validator asks the others which consensus messages signed by its key they hold for a
+ * height. A validator whose history may be incomplete (restored from a snapshot, an old copy of its
+ * data dir, `secrets restore` into a new one: its sign journal is missing or older than what its key
+ * signed) learns what the key already signed before it signs anything there, so that it never signs a
+ * second value where its lost self signed one.
+ *
+ *   request  RLP([height, requester address, nonce])
+ *   answer   RLP([height, requester address, nonce, [envelope, ...], signature])
+ *
+ * The signature is the answering validator's, over keccak256(RLP([RECALL_DOMAIN, height, requester,
+ * nonce, keccak256(RLP(envelopes))])): the requester counts who answered (a quorum of the set, itself
+ * included, is what it waits for) and a peer cannot answer in a validator's name or replay an old
+ * answer (the nonce is fresh per request). The envelopes are IBFT messages as the core holds them
+ * (signed by the requester, checked by it again).
+ */
+export const RECALL_DOMAIN = new TextEncoder().encode('basalt/ibft-recall/1');
+export const RECALL_NONCE_BYTES = 32;
+/** Largest request: height, address, nonce and RLP framing. */
+export const MAX_RECALL_REQUEST_BYTES = 128;
+/** Most messages in an answer: the requester's newest, a few a round. */
+export const MAX_RECALL_MESSAGES = 32;
+
+export interface RecallRequest {
+  height: bigint;
+  requester: Uint8Array;
+  nonce: Uint8Array;
+}
+
+export interface RecallAnswer extends RecallRequest {
+  messages: Uint8Array[];
+  /** The validator that signed the answer. */
+  signer: Uint8Array;
+}
+
+export function encodeRecallRequest(r: RecallRequest): Uint8Array {
+  return RLP.encode([r.height, r.requester, r.nonce]);
+}
+
+export function decodeRecallRequest(bytes: Uint8Array): RecallRequest {
+  if (bytes.length > MAX_RECALL_REQUEST_BYTES) throw new MessageError(`recall request of ${bytes.length} bytes (at most ${MAX_RECALL_REQUEST_BYTES})`);
+  const list = decode(bytes, 1, 8);
+  if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => x instanceof Uint8Array)) throw new MessageError('recall request must be [height, requester, nonce]');
+  const [h, requester, nonce] = list as Uint8Array[];
+  if (requester!.length !== 20) throw new MessageError('recall request: requester is not a 20-byte address');
+  if (nonce!.length !== RECALL_NONCE_BYTES) throw new MessageError(`recall request: nonce is not ${RECALL_NONCE_BYTES} bytes`);
+  return { height: uintBytes(h!, 'height'), requester: requester!, nonce: nonce! };
+}
+
+function answerDigest(r: RecallRequest, messages: Uint8Array[]): Uint8Array {
+  return keccak256(RLP.encode([RECALL_DOMAIN, r.height, r.requester, r.nonce, keccak256(RLP.encode(messages))]));
+}
+
+/** An answer to `r` carrying `messages`, signed with the answering validator's key. */
+export function signRecallAnswer(r: RecallRequest, messages: Uint8Array[], key: Uint8Array): Uint8Array {
+  return RLP.encode([r.height, r.requester, r.nonce, messages, signHash(answerDigest(r, messages), key)]);
+}
+
+/**
+ * Decode an answer and recover its signer. Bounds: `maxBytes` in all, MAX_RECALL_MESSAGES messages.
+ * Whether the signer is a validator, and the request one of ours, is the caller's question.
+ */
+export function openRecallAnswer(bytes: Uint8Array, maxBytes: number): RecallAnswer {
+  if (bytes.length > maxBytes) throw new MessageError(`recall answer of ${bytes.length} bytes (at most ${maxBytes})`);
+  const list = decode(bytes, 2, MAX_RECALL_MESSAGES + 8);
+  if (!Array.isArray(list) || list.length !== 5) throw new MessageError('recall answer must be [height, requester, nonce, messages, signature]');
+  const [h, requester, nonce, messages, signature] = list as unknown[];
+  if (!(requester instanceof Uint8Array) || requester.length !== 20 || !(nonce instanceof Uint8Array) || nonce.length !== RECALL_NONCE_BYTES) {
+    throw new MessageError('recall answer: bad requester or nonce');
+  }
+  if (!Array.isArray(messages) || messages.length > MAX_RECALL_MESSAGES || !messages.every((m) => m instanceof Uint8Array)) {
+    throw new MessageError(`recall answer: messages must be a list of at most ${MAX_RECALL_MESSAGES} byte strings`);
+  }
+  if (!(signature instanceof Uint8Array) || signature.length !== 65) throw new MessageError('recall answer: signature is not 65 bytes');
+  if (!(h instanceof Uint8Array)) throw new MessageError('recall answer: bad height');
+  const r = { height: uintBytes(h, 'height'), requester, nonce };
+  let signer: Uint8Array;
+  try {
+    signer = recoverAddress(answerDigest(r, messages as Uint8Array[]), signature);
+  } catch (err) {
+    throw new MessageError(`recall answer: bad signature: ${(err as Error).message}`);
+  }
+  return { ...r, messages: messages as Uint8Array[], signer };
+}
+
+function decode(bytes: Uint8Array, maxDepth: number, items: number): unknown {
+  try {
+    checkRlp(bytes, { maxDepth, budget: { items } });
+    return RLP.decode(bytes);
+  } catch (err) {
+    throw new MessageError(`not valid RLP: ${(err as Error).message}`);
+  }
+}
+
+function uintBytes(b: Uint8Array, what: string): bigint {
+  if (b.length > 8 || (b.length > 0 && b[0] === 0)) throw new MessageError(`${what} is not a canonical 64-bit number`);
+  let n = 0n;
+  for (const byte of b) n = (n << 8n) | BigInt(byte);
+  return n;
+}

@@ -1,0 +1,152 @@
+import { bytesToHex } from '@ethereumjs/util';
+import { describe, expect, it } from 'vitest';
+import { MessageError, MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { MAX_RECALL_MESSAGES, decodeRecallRequest, encodeRecallRequest, openRecallAnswer, signRecallAnswer } from '../../../src/consensus/ibft/core/recall.js';
+import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { privateKeyToAddress } from '../../../src/keys/address.js';
+import { testKey } from '../../helpers/chain-fixture.js';
+import { IbftNet, hashHex, type MockBackend } from '../../helpers/ibft-net.js';
+
+/** Every (height, round) at which node i's key signed more than one value, across all its incarnations. */
+function doubleSigned(sent: Uint8Array[]): string[] {
+  const values = new Map<string, Set<string>>();
+  for (const bytes of sent) {
+    const { body } = openMessage(bytes);
+    let v: string | undefined;
+    if (body.type === MessageType.Prepare || body.type === MessageType.Commit) v = bytesToHex(body.hash);
+    if (v === undefined) continue;
+    const k = `${body.height}/${body.round}`;
+    values.set(k, (values.get(k) ?? new Set()).add(v));
+  }
+  return [...values].filter(([, s]) => s.size > 1).map(([k, s]) => `${k}: ${[...s].join(' ')}`);
+}
+
+describe('IBFT recall: a validator that lost its journal never signs twice', () => {
+  it("restored while the network is halted at a height it proposed: it signs nothing there until a quorum told it what its key signed, then keeps to it", async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 4000 });
+    net.start();
+    await net.advance(16_000); // running for a while: every process knows its journal is complete
+    // Cut validators 2 and 3 off right before a height whose round-0 proposer is validator 0.
+    for (let k = 0; k < 50; k++) {
+      const last = net.committed(0).at(-1)!;
+      if (last.header.coinbase.toString() === net.nodes[3]!.address && net.nodes[0]!.core.position?.height === last.header.number + 1n) break;
+      await net.advance(100);
+    }
+    const cut = (i: number) => i === 2 || i === 3;
+    net.filter = (from, to) => !cut(from) && !cut(to);
+    net.link = (from, to) => !cut(from) && !cut(to);
+    const h = net.committed(0).length + 1;
+    await net.advance(1500);
+    // Validator 0 proposed A at height h, round 0, and prepared it; only validator 1 heard it. Halted.
+    const aHash = net.sentBy(0).find((m) => m.type === MessageType.Prepare && m.height === BigInt(h) && m.round === 0) as { hash: Uint8Array } | undefined;
+    expect(aHash).toBeDefined();
+    expect(net.committed(1)).toHaveLength(h - 1);
+    const before = [...net.nodes[0]!.sent];
+    // Validator 0's disk is lost: a new process with no journal (a restored snapshot, `secrets restore`)
+    // that would build another block B for the same slot.
+    await net.crash(0);
+    net.nodes[0]!.store = new MemorySignedStore();
+    (net.nodes[0]!.backend as MockBackend).vanity = 9;
+    net.nodes[0]!.sent.length = 0;
+    net.restart(0);
+    await net.advance(5000);
+    // Only validator 1 answers: with itself 2 of the quorum of 3. It sits the height out: it signs nothing.
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    expect(net.sentBy(0)).toEqual([]);
+    // Validator 1 held validator 0's PREPREPARE and PREPARE for A: they are journaled already.
+    const j = net.nodes[0]!.store.load()!;
+    expect([j.height, j.round, bytesToHex(j.hash)]).toEqual([BigInt(h), 0, bytesToHex(aHash!.hash)]);
+
+    // Validator 2 is back: a quorum answers, validator 0 takes part, and never against what it signed.
+    net.filter = (from, to) => from !== 3 && to !== 3;
+    net.link = (from, to) => from !== 3 && to !== 3;
+    await net.advance(20_000);
+    expect(net.nodes[0]!.core.watching).toBe(false);
+    for (const i of [0, 1, 2]) expect(net.committed(i).length).toBeGreaterThanOrEqual(h);
+    const at = new Set([0, 1, 2].map((i) => hashHex(net.committed(i)[h - 1]!)));
+    expect(at.size).toBe(1);
+    expect(doubleSigned([...before, ...net.nodes[0]!.sent])).toEqual([]);
+    // Its round-0 messages at height h after the restore (if any) are for A only, and it proposed nothing there.
+    for (const m of net.sentBy(0).filter((b) => b.height === BigInt(h) && b.round === 0)) {
+      expect(m.type).not.toBe(MessageType.Preprepare);
+      if (m.type === MessageType.Prepare || m.type === MessageType.Commit) expect(bytesToHex(m.hash)).toBe(bytesToHex(aHash!.hash));
+    }
+  });
+
+  it('with nobody answering its recall, a restarted validator listens and signs nothing until a block proposed after its start is committed', async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000 });
+    net.link = (from, to) => from !== 0 && to !== 0; // gossip reaches validator 0, recall does not
+    net.start();
+    await net.advance(10_000);
+    expect(net.committed(1).length).toBeGreaterThan(5); // the other three are a quorum
+    expect(net.committed(0).length).toBe(net.committed(1).length); // it follows the commits it hears
+    expect(net.nodes[0]!.sent).toEqual([]);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    await net.advance(10_000); // past the 15 s a proposer's clock may run ahead of its start
+    expect(net.nodes[0]!.core.watching).toBe(false);
+    expect(net.sentBy(0).some((m) => m.type === MessageType.Commit)).toBe(true);
+  });
+
+  it('stops asking once a block proposed after the process started is committed (the journal is complete from there)', async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000 });
+    net.start();
+    await net.advance(3000);
+    const asked = net.recallAnswers.get(0) ?? 0;
+    expect(asked).toBeGreaterThan(0);
+    await net.advance(16_000); // past the 15 s a proposer's clock may run ahead
+    const later = net.recallAnswers.get(0) ?? 0;
+    await net.advance(5000);
+    expect(net.recallAnswers.get(0) ?? 0).toBe(later);
+    expect(net.committed(0).length).toBeGreaterThan(15);
+  });
+
+  it('journals a message of its own key that reaches it from the network (a second instance) before signing anything else', async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, scriptedAnswerRecall: true });
+    net.filter = () => false;
+    net.start(1);
+    await net.advance(100);
+    const hash = new Uint8Array(32).fill(5);
+    net.deliver(1, signMessage({ type: MessageType.Prepare, height: 1n, round: 2, hash }, testKey(1)));
+    await net.settle();
+    const j = net.nodes[1]!.store.load()!;
+    expect([j.height, j.round, j.kind, bytesToHex(j.hash)]).toEqual([1n, 2, 'prepare', bytesToHex(hash)]);
+  });
+});
+
+describe('IBFT recall messages', () => {
+  const req = { height: 7n, requester: privateKeyToAddress(testKey(0)), nonce: new Uint8Array(32).fill(3) };
+
+  it('round-trips a request and a signed answer, and recovers the answering validator', () => {
+    const r = decodeRecallRequest(encodeRecallRequest(req));
+    expect(r).toEqual(req);
+    const m = signMessage({ type: MessageType.Prepare, height: 7n, round: 0, hash: new Uint8Array(32) }, testKey(0));
+    const a = openRecallAnswer(signRecallAnswer(r, [m], testKey(2)), 1 << 20);
+    expect(bytesToHex(a.signer)).toBe(bytesToHex(privateKeyToAddress(testKey(2))));
+    expect(a.messages).toEqual([m]);
+    expect(a.height).toBe(7n);
+  });
+
+  it('refuses malformed, oversized and tampered input with a MessageError (a changed answer names another signer)', () => {
+    expect(() => decodeRecallRequest(new Uint8Array(200))).toThrow(MessageError);
+    expect(() => decodeRecallRequest(new Uint8Array([0xc0]))).toThrow(/must be/);
+    expect(() => decodeRecallRequest(encodeRecallRequest({ ...req, requester: new Uint8Array(19) }))).toThrow(/20-byte/);
+    expect(() => decodeRecallRequest(encodeRecallRequest({ ...req, nonce: new Uint8Array(8) }))).toThrow(/nonce/);
+    const answer = signRecallAnswer(req, [], testKey(2));
+    expect(() => openRecallAnswer(answer, answer.length - 1)).toThrow(/at most/);
+    expect(() => openRecallAnswer(answer.subarray(0, answer.length - 2), 1 << 20)).toThrow(MessageError);
+    const many = Array.from({ length: MAX_RECALL_MESSAGES + 1 }, () => new Uint8Array(1));
+    expect(() => openRecallAnswer(signRecallAnswer(req, many, testKey(2)), 1 << 20)).toThrow(/at most/);
+    const other = signRecallAnswer({ ...req, nonce: new Uint8Array(32).fill(4) }, [], testKey(2));
+    // The same signature over another nonce recovers some other address, never validator 2.
+    const forged = Uint8Array.from(answer);
+    forged.set(other.subarray(other.length - 65), forged.length - 65);
+    let signer: string | undefined;
+    try {
+      signer = bytesToHex(openRecallAnswer(forged, 1 << 20).signer);
+    } catch (err) {
+      expect(err).toBeInstanceOf(MessageError);
+    }
+    expect(signer).not.toBe(bytesToHex(privateKeyToAddress(testKey(2))));
+  });
+});
