@@ -89,6 +89,10 @@ export function secretsCommand(): Command {
           `Validator address = ${restored.validatorAddress}\n` +
           `Node ID           = ${restored.nodeId}\n`,
       );
+      process.stderr.write(
+        'note: what this key signed after the backup is not in this data dir; with --seal the validator first asks the other validators\n' +
+          'note: what they hold signed by it, and signs nothing at a height until a quorum of them answered (see "Disaster recovery" in the README)\n',
+      );
     });
   return secrets;
 }
