@@ -12,7 +12,7 @@ export class MessageError extends Error {
   }
 }
 
-/** Largest status message (chain ID, two hashes, a number: ~100 bytes). */
+/** Largest status message (chain ID, two hashes, a number: ~100 bytes; with a validator proof ~190). */
 export const MAX_STATUS_BYTES = 256;
 /** Largest GetBlocks request. */
 export const MAX_REQUEST_BYTES = 64;
@@ -38,7 +38,16 @@ export interface ChainStatus {
   genesisHash: Uint8Array;
   headNumber: bigint;
   headHash: Uint8Array;
+  /**
+   * Status v2 only, optional: the sender's validator address and its signature over its peer ID
+   * (validator-proof.ts). Exactly VALIDATOR_PROOF_BYTES when present; a peer that sends none is
+   * served like any other.
+   */
+  validatorProof?: Uint8Array;
 }
+
+/** Bytes of a validator proof (20-byte address ‖ 65-byte signature); validator-proof.ts checks the rest. */
+export const VALIDATOR_PROOF_BYTES = 85;
 
 export interface GetBlocks {
   from: bigint;
@@ -52,7 +61,7 @@ export interface HeadAnnouncement {
 
 const u = (n: bigint) => bigIntToUnpaddedBytes(n);
 
-function decodeList(bytes: Uint8Array, max: number, what: string, length: number): Uint8Array[] {
+function decodeList(bytes: Uint8Array, max: number, what: string, length: number, maxLength = length): Uint8Array[] {
   if (bytes.length > max) throw new MessageError(`${what}: ${bytes.length} bytes, more than ${max}`);
   let decoded: unknown;
   try {
@@ -60,8 +69,8 @@ function decodeList(bytes: Uint8Array, max: number, what: string, length: number
   } catch (err) {
     throw new MessageError(`${what}: not RLP (${(err as Error).message})`);
   }
-  if (!Array.isArray(decoded) || decoded.length !== length || decoded.some((x) => !(x instanceof Uint8Array))) {
-    throw new MessageError(`${what}: expected a list of ${length} byte strings`);
+  if (!Array.isArray(decoded) || decoded.length < length || decoded.length > maxLength || decoded.some((x) => !(x instanceof Uint8Array))) {
+    throw new MessageError(`${what}: expected a list of ${length === maxLength ? length : `${length}-${maxLength}`} byte strings`);
   }
   return decoded as Uint8Array[];
 }
@@ -76,13 +85,28 @@ function hash32(b: Uint8Array, what: string): Uint8Array {
   return b;
 }
 
-export function encodeStatus(s: ChainStatus): Uint8Array {
-  return RLP.encode([u(s.chainId), s.genesisHash, u(s.headNumber), s.headHash]);
+/**
+ * Status v1 is [chain ID, genesis, head number, head hash]; v2 may add the validator proof as a fifth
+ * item. v1 stays for peers of earlier versions, whose decoder refuses (and bans) any other length.
+ */
+export type StatusVersion = 1 | 2;
+
+export function encodeStatus(s: ChainStatus, version: StatusVersion = 2): Uint8Array {
+  const fields = [u(s.chainId), s.genesisHash, u(s.headNumber), s.headHash];
+  if (version === 2 && s.validatorProof !== undefined) fields.push(s.validatorProof);
+  return RLP.encode(fields);
 }
 
-export function decodeStatus(bytes: Uint8Array): ChainStatus {
-  const [c, g, n, h] = decodeList(bytes, MAX_STATUS_BYTES, 'status', 4) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-  return { chainId: quantity(c, 'status chain ID', 32), genesisHash: hash32(g, 'status genesis hash'), headNumber: quantity(n, 'status head number'), headHash: hash32(h, 'status head hash') };
+export function decodeStatus(bytes: Uint8Array, version: StatusVersion = 2): ChainStatus {
+  const [c, g, n, h, proof] = decodeList(bytes, MAX_STATUS_BYTES, 'status', 4, version === 2 ? 5 : 4) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array?];
+  if (proof !== undefined && proof.length !== VALIDATOR_PROOF_BYTES) throw new MessageError(`status validator proof: expected ${VALIDATOR_PROOF_BYTES} bytes, got ${proof.length}`);
+  return {
+    chainId: quantity(c, 'status chain ID', 32),
+    genesisHash: hash32(g, 'status genesis hash'),
+    headNumber: quantity(n, 'status head number'),
+    headHash: hash32(h, 'status head hash'),
+    ...(proof !== undefined ? { validatorProof: proof } : {}),
+  };
 }
 
 export function encodeGetBlocks(r: GetBlocks): Uint8Array {

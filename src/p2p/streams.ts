@@ -34,13 +34,29 @@ function isFramingError(err: unknown): boolean {
  * Throws MessageError (the peer broke the protocol), RequestTimeoutError, or a connection error.
  */
 export async function request(host: Host, peer: PeerId, protocol: string, req: Uint8Array, limits: ResponseLimits): Promise<Uint8Array[]> {
+  return (await requestNegotiated(host, peer, [protocol], () => req, limits)).response;
+}
+
+/**
+ * A request over the first of `protocols` (best first) that the peer supports: the request is made
+ * for the protocol negotiated, which is returned with the response. Same bounds and errors as request.
+ */
+export async function requestNegotiated(
+  host: Host,
+  peer: PeerId,
+  protocols: string[],
+  req: (protocol: string) => Uint8Array,
+  limits: ResponseLimits,
+): Promise<{ protocol: string; response: Uint8Array[] }> {
   const signal = AbortSignal.timeout(limits.timeoutMs);
   let stream: Stream | undefined;
+  let protocol = protocols.join(' or ');
   const onAbort = () => stream?.abort(new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`));
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    stream = await host.dialProtocol(peer, protocol, { signal });
-    await stream.sink(lp.encode([req]));
+    stream = await host.dialProtocol(peer, protocols, { signal });
+    protocol = stream.protocol ?? protocols[0]!;
+    await stream.sink(lp.encode([req(protocol)]));
     const out: Uint8Array[] = [];
     let total = 0;
     for await (const m of lp.decode(stream.source, { maxDataLength: limits.maxMessageBytes })) {
@@ -49,7 +65,7 @@ export async function request(host: Host, peer: PeerId, protocol: string, req: U
       if (total > limits.maxTotalBytes) throw new MessageError(`${protocol}: response over ${limits.maxTotalBytes} bytes`);
       out.push(m.subarray());
     }
-    return out;
+    return { protocol, response: out };
   } catch (err) {
     if (signal.aborted) throw new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`);
     if (isFramingError(err)) throw new MessageError(`${protocol}: ${(err as Error).message}`);
