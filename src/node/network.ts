@@ -2,7 +2,7 @@ import '../util/promise-with-resolvers.js';
 import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createTxFromRLP } from '@ethereumjs/tx';
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
 import { BanList } from '../p2p/bans.js';
 import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
@@ -14,6 +14,8 @@ import { openMessage } from '../consensus/ibft/core/signing.js';
 import { validatorIndex } from '../consensus/ibft/validators.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
 import { RecallClient, recallProtocol, serveRecall } from '../p2p/ibft-recall.js';
+import { signValidatorProof } from '../p2p/validator-proof.js';
+import { privateKeyToAddress } from '../keys/address.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
 import { serveBlocks } from '../sync/block-protocol.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-protocol.js';
@@ -39,6 +41,11 @@ export interface NetworkOptions {
   maxSnapshotStreams?: number;
   /** false: do not sync blocks (a node about to restore from a peer's snapshot). Default true. */
   blockSync?: boolean;
+  /**
+   * consensus/validator.key: the node proves in its handshake that it holds it, and peers of a set
+   * it is in treat it as a validator (slot, score, redial). Without it the node proves nothing.
+   */
+  validatorKey?: Uint8Array;
 }
 
 /** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
@@ -61,6 +68,8 @@ export class Network implements NetworkView, PeersService {
   private recallServer?: (req: Uint8Array) => Uint8Array;
   private recallClient?: RecallClient;
   private txsInFlight = 0;
+  /** The validator set of the head last asked about, as addresses and as lowercase hex. */
+  private validatorsOf?: { head: Uint8Array; list: Uint8Array[]; hex: ReadonlySet<string> };
 
   private constructor(
     readonly host: Host,
@@ -74,10 +83,32 @@ export class Network implements NetworkView, PeersService {
     const { chain, logger: log } = opts;
     const bootnodes: Multiaddr[] = opts.bootnodes.map((b) => parsePeerAddress(b, 'bootnode'));
     const bans = new BanList();
-    const host = await createHost({ key: opts.key, host: opts.host, port: opts.port, maxPeers: opts.maxPeers, isBanned: (p) => bans.isBanned(p) });
+    let manager: PeerManager | undefined; // the gater and the score ask it once it exists
+    const host = await createHost({
+      key: opts.key,
+      host: opts.host,
+      port: opts.port,
+      maxPeers: opts.maxPeers,
+      isBanned: (p) => bans.isBanned(p),
+      admitInbound: (p) => manager?.admitInbound(p) ?? true,
+      isValidator: (p) => manager?.isValidator(p) ?? false,
+    });
     try {
-      const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: chain.head.number, headHash: chain.head.hash });
-      const peers = new PeerManager(host, bans, status, log);
+      // Signed once: it covers only the genesis and this node's peer ID.
+      const proof = opts.validatorKey && signValidatorProof(opts.validatorKey, chain.genesisHash, host.peerId.toMultihash().bytes);
+      const status = (): ChainStatus => ({
+        chainId: chain.chainId,
+        genesisHash: chain.genesisHash,
+        headNumber: chain.head.number,
+        headHash: chain.head.hash,
+        ...(proof ? { validatorProof: proof } : {}),
+      });
+      const peers = new PeerManager(host, bans, status, log, {
+        maxPeers: opts.maxPeers,
+        validators: () => net.validatorSet().hex,
+        ...(opts.validatorKey ? { self: bytesToHex(privateKeyToAddress(opts.validatorKey)) } : {}),
+      });
+      manager = peers;
       const gossip = new Gossip(host, chain.genesisHash, {
         isReady: (p) => peers.isReady(p),
         onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
@@ -181,6 +212,16 @@ export class Network implements NetworkView, PeersService {
    * a ban (a relayer on another view of the set is not at fault). Another height: stale or far ahead
    * for this node, not the peer's fault: ignored.
    */
+  /** The validator set of the head (IBFT extraData), decoded once per head. */
+  private validatorSet(): { list: Uint8Array[]; hex: ReadonlySet<string> } {
+    const head = this.opts.chain.head;
+    if (this.validatorsOf === undefined || !equalsBytes(this.validatorsOf.head, head.hash)) {
+      const list = decodeIbftExtra(head.header.extraData).validators;
+      this.validatorsOf = { head: head.hash, list, hex: new Set(list.map((a) => bytesToHex(a))) };
+    }
+    return this.validatorsOf;
+  }
+
   private receiveConsensus(data: Uint8Array): GossipVerdict {
     let msg;
     try {
@@ -192,7 +233,7 @@ export class Network implements NetworkView, PeersService {
     const head = this.opts.chain.head.header;
     const { height } = msg.body;
     if (height <= head.number || height > head.number + 2n) return 'ignore';
-    if (validatorIndex(decodeIbftExtra(head.extraData).validators, msg.sender) < 0) return 'reject';
+    if (validatorIndex(this.validatorSet().list, msg.sender) < 0) return 'reject';
     this.consensusSink?.(data);
     return 'accept';
   }

@@ -230,6 +230,8 @@ export class BasaltNode {
           chain,
           txpool: node.txpool,
           logger: log,
+          // Every node proves its validator key; peers treat it as a validator while that key is in the set.
+          validatorKey: keys.validatorKey,
           ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
         });
         const network = node.network;

@@ -1,7 +1,7 @@
 import '../util/promise-with-resolvers.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import { gossipsub } from '@chainsafe/libp2p-gossipsub';
+import { gossipsub, type GossipSub } from '@chainsafe/libp2p-gossipsub';
 import { identify } from '@libp2p/identify';
 import { tcp } from '@libp2p/tcp';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
@@ -10,8 +10,17 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
 import { UserError } from '../util/errors.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
+import { gossipScoring } from './scoring.js';
 
 export type Host = Libp2p<{ pubsub: PubSub; identify: unknown }>;
+
+/**
+ * Connections libp2p holds beyond --max-peers: room for peers still in the handshake (5 s at most),
+ * so that a validator is not refused at the door because the node is full of other peers. The peer
+ * manager keeps ready peers within --max-peers itself (validators first) and refuses inbound
+ * connections of non-validators past the limit plus this headroom (HostOptions.admitInbound).
+ */
+export const HANDSHAKE_HEADROOM = 8;
 
 export interface HostOptions {
   /** The data dir's keystore/libp2p.key: a raw secp256k1 key, so the peer ID is the node ID `secrets init` prints. */
@@ -21,6 +30,10 @@ export interface HostOptions {
   maxPeers: number;
   /** Refuse connections to and from these peers (the ban list). */
   isBanned(peer: PeerId): boolean;
+  /** Whether to take an inbound connection from `peer` (asked once its peer ID is authenticated). Default: yes. */
+  admitInbound?(peer: PeerId): boolean;
+  /** Whether `peer` proved it holds a current validator's key: gossipsub scores it as one (scoring.ts). */
+  isValidator?(peer: string): boolean;
 }
 
 /** A libp2p host: TCP, noise, yamux, identify and gossipsub, identified by the node's libp2p key. */
@@ -28,6 +41,8 @@ export async function createHost(opts: HostOptions): Promise<Host> {
   const family = isIP(opts.host);
   if (family === 0) throw new UserError(`--libp2p host "${opts.host}" is not an IP address`);
   const denied = async (peer: PeerId) => opts.isBanned(peer);
+  let pubsub: GossipSub | undefined;
+  const scoring = gossipScoring((p) => opts.isValidator?.(p) ?? false, () => pubsub?.score);
   let node;
   try {
     node = await createLibp2p({
@@ -37,17 +52,28 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: opts.maxPeers, maxIncomingPendingConnections: 10 },
+    // libp2p's own pruning (past maxConnections) closes the lowest-tagged peers first, and only
+    // connections that carry no protocol stream yet: the peer manager tags validators (peers.ts).
+    connectionManager: { maxConnections: opts.maxPeers + HANDSHAKE_HEADROOM, maxIncomingPendingConnections: 10 },
     connectionGater: {
       denyDialPeer: denied,
-      denyInboundEncryptedConnection: denied,
+      denyInboundEncryptedConnection: async (peer) => opts.isBanned(peer) || !(opts.admitInbound?.(peer) ?? true),
       denyOutboundEncryptedConnection: denied,
       // Loopback and private addresses are where test and private networks live.
       denyDialMultiaddr: async () => false,
     },
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, asyncValidation: true, maxInboundDataLength: Math.max(MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES) + 1024 }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        asyncValidation: true,
+        maxInboundDataLength: Math.max(MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES) + 1024,
+        // Mesh membership is not a peer's worth here (anyone idle gets grafted): tagging mesh peers
+        // (100 per topic) would outrank the validator tag in libp2p's pruning.
+        tagMeshPeers: false,
+        ...scoring,
+      }),
     },
   });
   } catch (err) {
@@ -57,5 +83,6 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     if (/EADDRNOTAVAIL|EACCES/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: ${/EACCES/.test(msg) ? 'permission denied' : 'address not available'}`, { code: 'UNAVAILABLE' });
     throw err;
   }
+  pubsub = node.services.pubsub as unknown as GossipSub;
   return node as unknown as Host;
 }

@@ -6,11 +6,23 @@ import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { BanList } from './bans.js';
 import { incompatibility, requestStatus, serveStatus } from './handshake.js';
-import type { Host } from './host.js';
+import { HANDSHAKE_HEADROOM, type Host } from './host.js';
 import { MessageError, type ChainStatus } from './messages.js';
+import { ValidatorProofs } from './validator-proof.js';
 
 /** How often the node redials bootnodes and added peers it is not connected to. */
 const REDIAL_MS = 5_000;
+/**
+ * How often it redials validators it is not connected to. A validator's absence stalls or halts
+ * consensus (a quorum needs all but f of them), so it is looked for every second; a refused dial to
+ * a stopped node costs a SYN.
+ */
+const VALIDATOR_REDIAL_MS = 1_000;
+/**
+ * The peer store tag of a proven validator, at the highest value a tag may have: libp2p prunes the
+ * lowest-valued connections first past maxConnections (host.ts), and no other tag is set.
+ */
+export const VALIDATOR_TAG = 'basalt-validator';
 const DIAL_TIMEOUT_MS = 10_000;
 /** Peer IDs already warned about (wrong chain, bans): later repeats log at debug. */
 const MAX_WARNED = 1024;
@@ -25,6 +37,22 @@ export interface ReadyPeer {
   address: string;
   direction: 'inbound' | 'outbound';
   since: number;
+}
+
+export interface PeerManagerOptions {
+  /** --max-peers: ready peers kept at once, of which one slot is kept for each other validator. */
+  maxPeers: number;
+  /** The current validator set as lowercase 0x hex addresses (the caller memoises it per head). */
+  validators(): ReadonlySet<string>;
+  /** This node's own validator address (lowercase hex), if it has one: no slot is kept for it. */
+  self?: string;
+}
+
+/** A peer that proved it holds a validator's key, and where to find it again. */
+interface KnownValidator {
+  id: PeerId;
+  /** Where we dialled it, if we did (an inbound connection's address is an ephemeral port). */
+  dialled?: Multiaddr;
 }
 
 export interface PeerEvents {
@@ -48,12 +76,27 @@ export function parsePeerAddress(addr: string, what: string): Multiaddr {
  * The node's peers: dials bootnodes and added peers (and keeps redialling them), runs the handshake
  * on every new connection, disconnects and bans peers of another chain or that misbehave, and keeps
  * the head each ready peer last told of.
+ *
+ * Validators: a peer whose status carries a valid proof (validator-proof.ts) for an address of the
+ * current validator set is a validator. It always has a slot (--max-peers minus one per other
+ * validator is what other peers may fill; a validator is never disconnected to make room), gossipsub
+ * scores it as one (scoring.ts), its peer store tag ranks it above every other peer in libp2p's
+ * pruning, and once it drops it is redialled every second at its last known address.
  */
 export class PeerManager extends EventEmitter<PeerEvents> {
   private readonly ready = new Map<string, ReadyPeer>();
   private readonly staticPeers = new Map<string, Multiaddr>();
   private readonly warned = new Set<string>();
+  /** By validator address: the last peer that proved it (one peer per address: a restarted validator with a new libp2p key replaces its old one). */
+  private readonly knownValidators = new Map<string, KnownValidator>();
+  /** By peer ID: the validator address it proved (the reverse of knownValidators). */
+  private readonly validatorOf = new Map<string, string>();
+  /** Peers being dialled by the redial loop (a dial to a black-holed address takes DIAL_TIMEOUT_MS). */
+  private readonly dialling = new Set<string>();
+  private readonly proofs: ValidatorProofs;
+  private readonly opts: PeerManagerOptions;
   private timer?: NodeJS.Timeout;
+  private ticks = 0;
   private stopped = false;
 
   constructor(
@@ -61,8 +104,11 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     private readonly bans: BanList,
     private readonly local: () => ChainStatus,
     private readonly log: Logger,
+    opts: Partial<PeerManagerOptions> = {},
   ) {
     super();
+    this.proofs = new ValidatorProofs(local().genesisHash);
+    this.opts = { maxPeers: opts.maxPeers ?? Infinity, validators: opts.validators ?? (() => new Set()), ...(opts.self !== undefined ? { self: opts.self } : {}) };
   }
 
   async start(bootnodes: Multiaddr[]): Promise<void> {
@@ -73,7 +119,10 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     });
     for (const ma of bootnodes) this.keep(ma);
     this.redial();
-    this.timer = setInterval(() => this.redial(), REDIAL_MS);
+    this.timer = setInterval(() => {
+      this.redialValidators();
+      if (++this.ticks % (REDIAL_MS / VALIDATOR_REDIAL_MS) === 0) this.redial();
+    }, VALIDATOR_REDIAL_MS);
     this.timer.unref();
   }
 
@@ -113,8 +162,84 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     const connected = new Set(this.host.getPeers().map(String));
     for (const [id, ma] of this.staticPeers) {
       if (connected.has(id) || this.bans.isBanned(id)) continue;
-      this.host.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).catch((err: Error) => this.log.debug({ peer: id, err: err.message }, 'dial failed'));
+      this.dial(id, ma);
     }
+  }
+
+  /** Dial every known validator of the current set that is not connected; forget those that left the set. */
+  private redialValidators(): void {
+    if (this.stopped) return;
+    const set = this.opts.validators();
+    const connected = new Set(this.host.getPeers().map(String));
+    for (const [address, v] of this.knownValidators) {
+      const id = v.id.toString();
+      if (!set.has(address)) {
+        this.forgetValidator(address);
+        continue;
+      }
+      if (connected.has(id) || this.bans.isBanned(id)) continue;
+      // By peer ID: libp2p dials the addresses identify learnt (its listen addresses), then the one we dialled.
+      this.dial(id, v.id, v.dialled);
+    }
+  }
+
+  private dial(id: string, target: PeerId | Multiaddr, fallback?: Multiaddr): void {
+    if (this.dialling.has(id)) return;
+    this.dialling.add(id);
+    const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS);
+    this.host
+      .dial(target, { signal })
+      .catch((err: Error) => {
+        if (fallback === undefined || signal.aborted) throw err;
+        return this.host.dial(fallback, { signal });
+      })
+      .catch((err: Error) => this.log.debug({ peer: id, err: err.message }, 'dial failed'))
+      .finally(() => this.dialling.delete(id));
+  }
+
+  /** Whether `peer` proved it holds the key of a validator of the current set (other than ours). */
+  isValidator(peer: PeerId | string): boolean {
+    const address = this.validatorOf.get(peer.toString());
+    return address !== undefined && this.opts.validators().has(address);
+  }
+
+  /** Ready peers that are not validators may fill --max-peers less one slot per other validator. */
+  private nonValidatorSlots(): number {
+    const set = this.opts.validators();
+    const reserved = set.size - (this.opts.self !== undefined && set.has(this.opts.self) ? 1 : 0);
+    return Math.max(0, this.opts.maxPeers - reserved);
+  }
+
+  /**
+   * Whether to take an inbound connection from `peer`, asked by the connection gater once its peer
+   * ID is authenticated: a known validator always; another peer while the connected non-validators
+   * (ready or in the handshake) leave room: their slots plus HANDSHAKE_HEADROOM for handshakes, which
+   * is where a validator this node has not met yet gets in.
+   */
+  admitInbound(peer: PeerId): boolean {
+    if (this.isValidator(peer)) return true;
+    let others = 0;
+    for (const p of this.host.getPeers()) if (!this.isValidator(p)) others++;
+    return others < this.nonValidatorSlots() + HANDSHAKE_HEADROOM;
+  }
+
+  private rememberValidator(peer: PeerId, address: string, direction: 'inbound' | 'outbound', remoteAddr: Multiaddr): void {
+    const id = peer.toString();
+    const prev = this.knownValidators.get(address);
+    if (prev !== undefined && !prev.id.equals(peer)) this.forgetValidator(address);
+    const dialled = direction === 'outbound' ? remoteAddr : prev?.dialled;
+    this.knownValidators.set(address, { id: peer, ...(dialled !== undefined ? { dialled } : {}) });
+    if (this.validatorOf.get(id) === address) return;
+    this.validatorOf.set(id, address);
+    this.host.peerStore.merge(peer, { tags: { [VALIDATOR_TAG]: { value: 100 } } }).catch(() => undefined);
+  }
+
+  private forgetValidator(address: string): void {
+    const v = this.knownValidators.get(address);
+    if (v === undefined) return;
+    this.knownValidators.delete(address);
+    this.validatorOf.delete(v.id.toString());
+    this.host.peerStore.merge(v.id, { tags: { [VALIDATOR_TAG]: undefined } }).catch(() => undefined);
   }
 
   private async handshake(peer: PeerId): Promise<void> {
@@ -140,16 +265,36 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       return;
     }
     const id = peer.toString();
+    let proven: string | undefined;
+    if (theirs.validatorProof !== undefined) {
+      try {
+        proven = bytesToHex(this.proofs.verify(id, peer.toMultihash().bytes, theirs.validatorProof));
+      } catch (err) {
+        if (!(err instanceof MessageError)) throw err;
+        this.punish(peer, err.message); // forged, or made for another peer or chain
+        return;
+      }
+    }
     const conn = this.host.getConnections(peer)[0];
     if (conn === undefined) return; // gone meanwhile
+    if (proven !== undefined && proven !== this.opts.self && this.opts.validators().has(proven)) {
+      this.rememberValidator(peer, proven, conn.direction, conn.remoteAddr);
+    }
     const known = this.ready.get(id);
     if (known) {
       this.updateHead(peer, theirs.headNumber, theirs.headHash);
       return;
     }
+    const validator = this.isValidator(peer);
+    if (!validator && !this.staticPeers.has(id) && this.readyNonValidators() >= this.nonValidatorSlots()) {
+      // Full: the slots left are kept for validators. Not a ban: it may come back when there is room.
+      this.log.debug({ peer: id, maxPeers: this.opts.maxPeers }, 'peer refused: no free slot (the rest are kept for validators)');
+      void this.host.hangUp(peer).catch(() => undefined);
+      return;
+    }
     const p: ReadyPeer = { id: peer, head: theirs.headNumber, headHash: theirs.headHash, address: conn.remoteAddr.toString(), direction, since: Date.now() };
     this.ready.set(id, p);
-    this.log.info({ peer: id, address: p.address, head: Number(p.head) }, 'peer connected');
+    this.log.info({ peer: id, address: p.address, head: Number(p.head), ...(validator ? { validator: this.validatorOf.get(id) } : {}) }, 'peer connected');
     this.emit('head', p);
   }
 
@@ -197,6 +342,12 @@ export class PeerManager extends EventEmitter<PeerEvents> {
 
   get count(): number {
     return this.ready.size;
+  }
+
+  private readyNonValidators(): number {
+    let n = 0;
+    for (const id of this.ready.keys()) if (!this.isValidator(id)) n++;
+    return n;
   }
 
   hasStaticPeers(): boolean {

@@ -13,20 +13,24 @@ export interface TestNode {
 }
 
 /** A Network on 127.0.0.1, ephemeral port, fresh key, over `chain`. */
-export async function startNode(chain: Chain, opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array; maxSnapshotStreams?: number; blockSync?: boolean } = {}): Promise<TestNode> {
+export async function startNode(
+  chain: Chain,
+  opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array; maxSnapshotStreams?: number; blockSync?: boolean; validatorKey?: Uint8Array; maxPeers?: number; port?: number } = {},
+): Promise<TestNode> {
   const txpool = new TxPool(chain);
   const net = await Network.start({
     key: opts.key ?? randomBytes(32),
     host: '127.0.0.1',
-    port: 0,
+    port: opts.port ?? 0,
     bootnodes: opts.bootnodes ?? [],
-    maxPeers: 10,
+    maxPeers: opts.maxPeers ?? 10,
     chain,
     txpool,
     logger: silentLogger(),
     ...(opts.sync ? { sync: opts.sync } : {}),
     ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
     ...(opts.blockSync !== undefined ? { blockSync: opts.blockSync } : {}),
+    ...(opts.validatorKey ? { validatorKey: opts.validatorKey } : {}),
   });
   return { net, chain, txpool, addr: net.addresses()[0]! };
 }
