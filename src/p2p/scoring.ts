@@ -60,7 +60,8 @@ export function gossipScoring(isValidator: (peer: string) => boolean, state: () 
         return VALIDATOR_SCORE + (s ? colocationPenalty(peer, s) : 0);
       },
       // P6, gossipsub's defaults kept for everyone but validators: more than 10 peers from one address
-      // cost each of them 5 x surplus² (graylisted from the 14th), the cost of a Sybil attack from one host.
+      // cost each of them 5 x surplus²: from the 14th (-80) below the publish threshold, from the 15th
+      // (-125) graylisted. That is what a Sybil attack from one host costs.
       IPColocationFactorWeight: -5,
       IPColocationFactorThreshold: 10,
       IPColocationFactorWhitelist: new Set(),
