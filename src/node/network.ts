@@ -4,14 +4,12 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { createTxFromRLP } from '@ethereumjs/tx';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
-import { BanList } from '../p2p/bans.js';
+import { BanList, Strikes, banKind } from '../p2p/bans.js';
+import { IbftGossipCheck } from '../p2p/ibft-gossip-check.js';
 import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
 import { createHost, type Host } from '../p2p/host.js';
-import { MAX_IBFT_GOSSIP_BYTES, MessageError, type ChainStatus } from '../p2p/messages.js';
+import { MessageError, type ChainStatus } from '../p2p/messages.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
-import { MessageError as CoreMessageError } from '../consensus/ibft/core/messages.js';
-import { openMessage } from '../consensus/ibft/core/signing.js';
-import { validatorIndex } from '../consensus/ibft/validators.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
 import { RecallClient, recallProtocol, serveRecall } from '../p2p/ibft-recall.js';
 import { signValidatorProof } from '../p2p/validator-proof.js';
@@ -46,7 +44,20 @@ export interface NetworkOptions {
    * it is in treat it as a validator (slot, score, redial). Without it the node proves nothing.
    */
   validatorKey?: Uint8Array;
+  /** Counters of what peers sent that was refused, and of bans (the node's Prometheus metrics). */
+  metrics?: P2pMetrics;
 }
+
+/** basalt_p2p_rejected_total{reason} and basalt_p2p_bans_total{reason}. */
+export interface P2pMetrics {
+  rejected(reason: string): void;
+  banned(reason: string): void;
+}
+
+/** IBFT messages signed by keys outside the set that one peer may relay in a minute before it is banned. */
+export const MAX_NON_VALIDATOR_IBFT_PER_MINUTE = 10;
+/** Repeated IBFT messages one peer may send in a minute (honest relays repeat a ROUND-CHANGE now and then). */
+export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
 
 /** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
 const MAX_RECENT_GOSSIP = 4096;
@@ -82,7 +93,7 @@ export class Network implements NetworkView, PeersService {
   static async start(opts: NetworkOptions): Promise<Network> {
     const { chain, logger: log } = opts;
     const bootnodes: Multiaddr[] = opts.bootnodes.map((b) => parsePeerAddress(b, 'bootnode'));
-    const bans = new BanList();
+    const bans = new BanList(Date.now, (reason) => opts.metrics?.banned(banKind(reason)));
     let manager: PeerManager | undefined; // the gater and the score ask it once it exists
     const host = await createHost({
       key: opts.key,
@@ -113,7 +124,7 @@ export class Network implements NetworkView, PeersService {
         isReady: (p) => peers.isReady(p),
         onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
         onTx: (p, raw) => net.receiveTx(p, raw),
-        onConsensus: (_p, data) => net.receiveConsensus(data),
+        onConsensus: (p, data) => net.receiveConsensus(p, data),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
       const syncer = new Syncer(host, chain, peers, log, opts.sync);
@@ -205,13 +216,6 @@ export class Network implements NetworkView, PeersService {
     this.recallClient?.ask(this.peerManager.peers().map((p) => p.id), req, onAnswer);
   }
 
-  /**
-   * An IBFT message is relayed only when it decodes and carries a valid signature of a validator, for
-   * the height after this node's head or the one after that. Undecodable or forged: the relayer made
-   * it (it validates before relaying), so it is punished. Signed by a non-validator: rejected without
-   * a ban (a relayer on another view of the set is not at fault). Another height: stale or far ahead
-   * for this node, not the peer's fault: ignored.
-   */
   /** The validator set of the head (IBFT extraData), decoded once per head. */
   private validatorSet(): { list: Uint8Array[]; hex: ReadonlySet<string> } {
     const head = this.opts.chain.head;
@@ -222,21 +226,40 @@ export class Network implements NetworkView, PeersService {
     return this.validatorsOf;
   }
 
-  private receiveConsensus(data: Uint8Array): GossipVerdict {
-    let msg;
+  /**
+   * An IBFT message is relayed only when it passes IbftGossipCheck (cheapest checks first; signature
+   * last): a validator's, for the height after this node's head or the one after that, not seen
+   * before. Undecodable, oversized for its type or badly signed: the relayer made it (every node
+   * validates before relaying), so it is banned (a MessageError). Signed by a key outside the set:
+   * rejected, and a peer that relays more than MAX_NON_VALIDATOR_IBFT_PER_MINUTE of them is banned (one
+   * on another view of the set is not at fault at once). Stale, far ahead or repeated: ignored; a peer
+   * that repeats more than MAX_DUPLICATE_IBFT_PER_MINUTE is banned.
+   */
+  private receiveConsensus(peer: PeerId, data: Uint8Array): GossipVerdict {
+    let r;
     try {
-      msg = openMessage(data, MAX_IBFT_GOSSIP_BYTES);
+      r = this.ibftCheck.check(data);
     } catch (err) {
-      if (!(err instanceof CoreMessageError)) return 'ignore';
-      throw new MessageError(`IBFT message cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
+      this.opts.metrics?.rejected('ibft-malformed');
+      throw err;
     }
-    const head = this.opts.chain.head.header;
-    const { height } = msg.body;
-    if (height <= head.number || height > head.number + 2n) return 'ignore';
-    if (validatorIndex(this.validatorSet().list, msg.sender) < 0) return 'reject';
-    this.consensusSink?.(data);
-    return 'accept';
+    if (r.reason !== undefined) this.opts.metrics?.rejected(`ibft-${r.reason}`);
+    if (r.reason === 'non-validator' && this.nonValidatorStrikes.hit(peer)) {
+      this.peerManager.punish(peer, `relayed IBFT messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`);
+    } else if (r.reason === 'duplicate' && this.duplicateStrikes.hit(peer)) {
+      this.peerManager.punish(peer, `repeated IBFT messages (more than ${MAX_DUPLICATE_IBFT_PER_MINUTE} in a minute)`);
+    }
+    if (r.verdict === 'accept') this.consensusSink?.(data);
+    return r.verdict;
   }
+
+  private readonly nonValidatorStrikes = new Strikes(MAX_NON_VALIDATOR_IBFT_PER_MINUTE);
+  private readonly duplicateStrikes = new Strikes(MAX_DUPLICATE_IBFT_PER_MINUTE);
+  private readonly ibftCheck = new IbftGossipCheck({
+    head: () => this.opts.chain.head.number,
+    isValidator: (a) => this.validatorSet().hex.has(bytesToHex(a)),
+    validatorCount: () => this.validatorSet().list.length,
+  });
 
   private onPoolTx(hash: Uint8Array): void {
     const key = bytesToHex(hash);

@@ -232,6 +232,7 @@ export class BasaltNode {
           logger: log,
           // Every node proves its validator key; peers treat it as a validator while that key is in the set.
           validatorKey: keys.validatorKey,
+          metrics: node.metrics.p2p,
           ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
         });
         const network = node.network;

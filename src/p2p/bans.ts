@@ -17,12 +17,17 @@ export interface Ban {
 export class BanList {
   private readonly bans = new Map<string, Ban>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    /** Told of every new ban (not of extensions), with its reason: the ban metric. */
+    private readonly onBan?: (reason: string) => void,
+  ) {}
 
   /** Ban `peer` (or extend its ban); returns true when it was not banned already. */
   ban(peer: PeerId | string, reason: string, ms = DEFAULT_BAN_MS): boolean {
     const id = peer.toString();
     const current = this.get(id);
+    if (current === undefined) this.onBan?.(reason);
     this.bans.delete(id);
     // A banned peer's later offences (its streams failing as it is hung up on) extend the ban but keep the first reason.
     this.bans.set(id, { reason: current?.reason ?? reason, until: this.now() + ms });
@@ -48,3 +53,42 @@ export class BanList {
     return this.bans.size;
   }
 }
+
+/** A ban's reason as a metric label (a small fixed set). */
+export function banKind(reason: string): string {
+  if (/another chain/.test(reason)) return 'wrong-chain';
+  if (/invalid block|bad snapshot/.test(reason)) return 'invalid-data';
+  if (/claims blocks it does not serve/.test(reason)) return 'false-head';
+  if (/validator proof|proof/.test(reason)) return 'forged-proof';
+  if (/in a minute/.test(reason)) return 'flood';
+  if (/IBFT/.test(reason)) return 'ibft';
+  if (/transaction/.test(reason)) return 'transaction';
+  return 'protocol';
+}
+
+/**
+ * Offences counted per peer over a sliding minute: past `limit` the peer is to be banned. Bounded
+ * memory: at most MAX_BANS peers are tracked, the oldest forgotten first.
+ */
+export class Strikes {
+  private readonly hits = new Map<string, number[]>();
+
+  constructor(
+    readonly limit: number,
+    private readonly windowMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Count one offence of `peer`; true when it has now made more than `limit` within the window. */
+  hit(peer: PeerId | string): boolean {
+    const id = peer.toString();
+    const t = this.now();
+    const list = (this.hits.get(id) ?? []).filter((x) => t - x < this.windowMs);
+    list.push(t);
+    this.hits.delete(id);
+    this.hits.set(id, list.length > this.limit + 1 ? list.slice(-(this.limit + 1)) : list);
+    while (this.hits.size > MAX_BANS) this.hits.delete(this.hits.keys().next().value!);
+    return list.length > this.limit;
+  }
+}
+

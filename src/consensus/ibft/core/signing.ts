@@ -1,6 +1,6 @@
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { recoverAddress, signHash } from '../../../util/secp256k1.js';
-import { decodeBody, decodeEnvelope, encodeBody, encodeEnvelope, MessageError, type Body } from './messages.js';
+import { decodeBody, decodeEnvelope, encodeBody, encodeEnvelope, MessageError, type Body, type Envelope } from './messages.js';
 
 /** A message whose signature checked out: its sender and decoded body. */
 export interface Signed<B extends Body = Body> {
@@ -23,14 +23,31 @@ export function signMessage(body: Body, key: Uint8Array, attachment: Uint8Array 
  * the caller's question.
  */
 export function openMessage(bytes: Uint8Array, maxBytes?: number): Signed {
-  const env = decodeEnvelope(bytes, maxBytes);
-  const body = decodeBody(env.body);
+  return recoverSender(decodeMessage(bytes, maxBytes));
+}
+
+/** A message decoded (bounded) but whose signature is not checked yet: what cheap checks look at first. */
+export interface Unopened {
+  bytes: Uint8Array;
+  envelope: Envelope;
+  body: Body;
+}
+
+/** Decode an envelope and its body without recovering the signer. Throws MessageError. */
+export function decodeMessage(bytes: Uint8Array, maxBytes?: number): Unopened {
+  const envelope = decodeEnvelope(bytes, maxBytes);
+  return { bytes, envelope, body: decodeBody(envelope.body) };
+}
+
+/** Recover the signer of a decoded message (the costly step). Throws MessageError for a bad signature. */
+export function recoverSender(m: Unopened): Signed {
+  const env = m.envelope;
   let sender: Uint8Array;
   try {
     sender = recoverAddress(keccak256(env.body), env.signature);
   } catch (err) {
     throw new MessageError(`bad signature: ${(err as Error).message}`);
   }
-  const bare = env.attachment.length === 0 ? bytes : encodeEnvelope({ ...env, attachment: new Uint8Array(0) });
-  return { sender, body, bare, attachment: env.attachment };
+  const bare = env.attachment.length === 0 ? m.bytes : encodeEnvelope({ ...env, attachment: new Uint8Array(0) });
+  return { sender, body: m.body, bare, attachment: env.attachment };
 }

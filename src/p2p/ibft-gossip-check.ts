@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { MessageError as CoreMessageError, MessageType } from '../consensus/ibft/core/messages.js';
+import { decodeMessage, recoverSender, type Signed, type Unopened } from '../consensus/ibft/core/signing.js';
+import type { GossipVerdict } from './gossip.js';
+import { MAX_IBFT_GOSSIP_BYTES, MessageError } from './messages.js';
+
+/**
+ * Validation of a gossiped IBFT message, cheapest check first, so that what a hostile peer sends
+ * costs it more than it costs the node: a bounded decode (no signature), the size its type may have,
+ * the height window, a seen-cache (a replay costs one hash lookup), and only then the signature
+ * recovery and the validator check. Every honest node validates before it relays, so a message that
+ * fails a check nobody honest would pass (undecodable, oversized for its type, badly signed) was made
+ * by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
+ * the set is rejected and counted against the peer (a relayer on another view of the set is not at
+ * fault at once); a stale, far-future or repeated one is ignored (not relayed, no blame).
+ */
+export interface IbftCheckContext {
+  /** The node's head: heads + 1 and + 2 are the heights a message may be for. */
+  head(): bigint;
+  /** Validators of the head's set, as 20-byte addresses (bytesToHex, lowercase). */
+  isValidator(address: Uint8Array): boolean;
+  /** Validators in the set (bounds the certificates a message may carry). */
+  validatorCount(): number;
+}
+
+export interface IbftCheckResult {
+  verdict: GossipVerdict;
+  /** Why it was not accepted: a label for metrics. */
+  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator';
+  /** The decoded, signature-checked message, when accepted. */
+  message?: Signed;
+}
+
+/** PREPARE and COMMIT envelopes, and a ROUND-CHANGE without a prepared certificate: a few hundred bytes. */
+export const MAX_VOTE_BYTES = 512;
+/** Room per validator in a certificate (one PREPARE or bare ROUND-CHANGE envelope each, with RLP framing). */
+const PER_CERT_ENTRY_BYTES = MAX_VOTE_BYTES;
+/** A ROUND-CHANGE is repeated by its sender every base timeout (a returning validator needs it): accepted again after this long. */
+export const ROUND_CHANGE_REPEAT_MS = 1_000;
+/** Messages remembered as seen (by hash), oldest forgotten first. */
+export const MAX_SEEN = 16_384;
+
+export class IbftGossipCheck {
+  private readonly seen = new Map<string, number>();
+  /** Signature recoveries made (what the cheap checks spare). */
+  recoveries = 0;
+
+  constructor(
+    private readonly ctx: IbftCheckContext,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Throws MessageError for a message nobody honest would relay. */
+  check(data: Uint8Array): IbftCheckResult {
+    if (data.length > MAX_IBFT_GOSSIP_BYTES) throw new MessageError(`IBFT message of ${data.length} bytes, more than ${MAX_IBFT_GOSSIP_BYTES}`);
+    let m: Unopened;
+    try {
+      m = decodeMessage(data, MAX_IBFT_GOSSIP_BYTES);
+    } catch (err) {
+      if (!(err instanceof CoreMessageError)) throw err;
+      throw new MessageError(`IBFT message cannot be decoded: ${err.message.split('\n')[0]}`);
+    }
+    this.checkSize(m);
+    const head = this.ctx.head();
+    const { height } = m.body;
+    if (height <= head) return { verdict: 'ignore', reason: 'stale' };
+    if (height > head + 2n) return { verdict: 'ignore', reason: 'future' };
+    const key = createHash('sha256').update(data).digest('base64');
+    const t = this.now();
+    const last = this.seen.get(key);
+    if (last !== undefined && (m.body.type !== MessageType.RoundChange || t - last < ROUND_CHANGE_REPEAT_MS)) {
+      return { verdict: 'ignore', reason: 'duplicate' };
+    }
+    let signed: Signed;
+    this.recoveries++;
+    try {
+      signed = recoverSender(m);
+    } catch (err) {
+      throw new MessageError(`IBFT message: ${(err as Error).message}`);
+    }
+    this.remember(key, t);
+    if (!this.ctx.isValidator(signed.sender)) return { verdict: 'reject', reason: 'non-validator' };
+    return { verdict: 'accept', message: signed };
+  }
+
+  /** The size a message of its type may have with this validator set. */
+  private checkSize(m: Unopened): void {
+    const b = m.body;
+    const n = this.ctx.validatorCount();
+    const fail = (what: string, limit: number): never => {
+      throw new MessageError(`IBFT ${what} of ${m.bytes.length} bytes, more than ${limit}`);
+    };
+    switch (b.type) {
+      case MessageType.Prepare:
+      case MessageType.Commit:
+        if (m.bytes.length > MAX_VOTE_BYTES) fail(b.type === MessageType.Prepare ? 'PREPARE' : 'COMMIT', MAX_VOTE_BYTES);
+        return;
+      case MessageType.RoundChange: {
+        if (b.prepared === undefined) {
+          if (m.envelope.attachment.length > 0) throw new MessageError('IBFT ROUND-CHANGE without a prepared certificate carries a block');
+          if (m.bytes.length > MAX_VOTE_BYTES) fail('ROUND-CHANGE', MAX_VOTE_BYTES);
+          return;
+        }
+        if (b.prepared.prepares.length > n) throw new MessageError(`IBFT prepared certificate of ${b.prepared.prepares.length} PREPAREs, more than the ${n} validators`);
+        const limit = MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES;
+        if (m.envelope.body.length > limit) fail('ROUND-CHANGE certificate', limit);
+        return;
+      }
+      case MessageType.Preprepare: {
+        if (b.roundChanges.length > n) throw new MessageError(`IBFT round-change certificate of ${b.roundChanges.length} messages, more than the ${n} validators`);
+        if (b.roundChanges.some((rc) => rc.length > MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES)) throw new MessageError('IBFT round-change certificate entry oversized');
+        return;
+      }
+    }
+  }
+
+  private remember(key: string, t: number): void {
+    this.seen.delete(key);
+    this.seen.set(key, t);
+    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.keys().next().value!);
+  }
+}

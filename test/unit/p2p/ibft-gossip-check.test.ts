@@ -1,0 +1,104 @@
+import { bytesToHex, privateToAddress } from '@ethereumjs/util';
+import { describe, expect, it } from 'vitest';
+import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { Strikes, banKind } from '../../../src/p2p/bans.js';
+import { IbftGossipCheck, MAX_VOTE_BYTES, ROUND_CHANGE_REPEAT_MS } from '../../../src/p2p/ibft-gossip-check.js';
+import { MAX_IBFT_GOSSIP_BYTES, MessageError } from '../../../src/p2p/messages.js';
+import { testKey } from '../../helpers/chain-fixture.js';
+
+const validators = new Set([0, 1, 2, 3].map((i) => bytesToHex(privateToAddress(testKey(i)))));
+const hash = new Uint8Array(32).fill(1);
+
+function setup(head = 10n) {
+  let now = 1_000_000;
+  const check = new IbftGossipCheck({ head: () => head, isValidator: (a) => validators.has(bytesToHex(a)), validatorCount: () => 4 }, () => now);
+  return { check, tick: (ms: number) => (now += ms) };
+}
+
+const prepare = (key: number, over: Partial<{ height: bigint; round: number }> = {}) =>
+  signMessage({ type: MessageType.Prepare, height: 11n, round: 0, hash, ...over }, testKey(key));
+
+describe('IBFT gossip checks, cheapest first', () => {
+  it('accepts a validator’s message for the next heights, once', () => {
+    const { check } = setup();
+    const m = prepare(1);
+    const r = check.check(m);
+    expect(r.verdict).toBe('accept');
+    expect(bytesToHex(r.message!.sender)).toBe(bytesToHex(privateToAddress(testKey(1))));
+    expect(check.check(prepare(1, { height: 12n })).verdict).toBe('accept');
+  });
+
+  it('ignores stale and far-future heights without recovering a signature', () => {
+    const { check } = setup();
+    expect(check.check(prepare(1, { height: 10n }))).toEqual({ verdict: 'ignore', reason: 'stale' });
+    expect(check.check(prepare(1, { height: 13n }))).toEqual({ verdict: 'ignore', reason: 'future' });
+    expect(check.recoveries).toBe(0);
+  });
+
+  it('a replay costs a hash lookup: ignored as a duplicate without a second recovery; a ROUND-CHANGE may come again after a second', () => {
+    const { check, tick } = setup();
+    const m = prepare(2);
+    check.check(m);
+    for (let i = 0; i < 100; i++) expect(check.check(m)).toEqual({ verdict: 'ignore', reason: 'duplicate' });
+    expect(check.recoveries).toBe(1);
+    const rc = signMessage({ type: MessageType.RoundChange, height: 11n, round: 1 }, testKey(2));
+    expect(check.check(rc).verdict).toBe('accept');
+    expect(check.check(rc).reason).toBe('duplicate');
+    tick(ROUND_CHANGE_REPEAT_MS);
+    expect(check.check(rc).verdict).toBe('accept'); // its sender repeats it every base timeout for validators that were away
+  });
+
+  it('rejects a message signed outside the validator set (after one recovery), and remembers it', () => {
+    const { check } = setup();
+    const m = prepare(9);
+    expect(check.check(m)).toEqual({ verdict: 'reject', reason: 'non-validator' });
+    expect(check.check(m).reason).toBe('duplicate');
+    expect(check.recoveries).toBe(1);
+  });
+
+  it('throws (the peer is banned) for undecodable, oversized-for-its-type and badly signed messages, before any recovery where the bytes alone tell', () => {
+    const { check } = setup();
+    expect(() => check.check(new Uint8Array(MAX_IBFT_GOSSIP_BYTES + 1))).toThrow(MessageError);
+    expect(() => check.check(new Uint8Array([0xc3, 1, 2]))).toThrow(/cannot be decoded/);
+    // A PREPARE padded past what a PREPARE can be: an attachment of junk.
+    const fat = signMessage({ type: MessageType.Prepare, height: 11n, round: 0, hash }, testKey(1), new Uint8Array(MAX_VOTE_BYTES));
+    expect(() => check.check(fat)).toThrow(/PREPARE of \d+ bytes/);
+    // A ROUND-CHANGE without a prepared certificate that carries a block anyway.
+    const rcJunk = signMessage({ type: MessageType.RoundChange, height: 11n, round: 1 }, testKey(1), new Uint8Array(10));
+    expect(() => check.check(rcJunk)).toThrow(/carries a block/);
+    // A prepared certificate longer than the validator set.
+    const many = Array.from({ length: 5 }, () => prepare(1));
+    const rcMany = signMessage({ type: MessageType.RoundChange, height: 11n, round: 1, prepared: { round: 0, hash, prepares: many } }, testKey(1));
+    expect(() => check.check(rcMany)).toThrow(/more than the 4 validators/);
+    const ppMany = signMessage({ type: MessageType.Preprepare, height: 11n, round: 1, block: new Uint8Array([0xc0]), roundChanges: many }, testKey(1));
+    expect(() => check.check(ppMany)).toThrow(/more than the 4 validators/);
+    expect(check.recoveries).toBe(0);
+    // A signature that recovers to nothing.
+    const bad = Uint8Array.from(prepare(1));
+    bad[bad.length - 2]! ^= 0xff;
+    bad[bad.length - 3] = 0xff;
+    expect(() => check.check(bad)).toThrow(MessageError);
+  });
+});
+
+describe('strikes and ban reasons', () => {
+  it('counts offences per peer over a sliding minute', () => {
+    let now = 0;
+    const s = new Strikes(3, 60_000, () => now);
+    expect([s.hit('a'), s.hit('a'), s.hit('a')]).toEqual([false, false, false]);
+    expect(s.hit('b')).toBe(false);
+    expect(s.hit('a')).toBe(true);
+    now += 60_000;
+    expect(s.hit('a')).toBe(false); // the old ones left the window
+  });
+
+  it('labels ban reasons with a small fixed set', () => {
+    expect(banKind('peer runs another chain (chain ID 5 …)')).toBe('wrong-chain');
+    expect(banKind('sent an invalid block: bad state root')).toBe('invalid-data');
+    expect(banKind('relayed IBFT messages signed by keys outside the validator set (more than 10 in a minute)')).toBe('flood');
+    expect(banKind('IBFT message cannot be decoded: x')).toBe('ibft');
+    expect(banKind('claims blocks it does not serve (head, 3 times in a row)')).toBe('false-head');
+    expect(banKind('something else')).toBe('protocol');
+  });
+});
