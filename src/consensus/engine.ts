@@ -11,6 +11,11 @@ export interface ConsensusEngine {
    * `nowSeconds` is the clock that bounds future timestamps (a file checked offline passes a far future).
    */
   verifyHeader(header: BlockHeader, parent: BlockHeader, opts?: { nowSeconds?: bigint }): void;
+  /**
+   * Verify only that a quorum of `validators` sealed `header` (no parent at hand: a peer's claimed
+   * head is checked this way before it counts). Throws BlockVerificationError.
+   */
+  verifySeals(header: BlockHeader, validators: Uint8Array[]): void;
   /** Validators that may seal the block after `parent`. */
   validatorsAfter(parent: BlockHeader): Uint8Array[];
 }

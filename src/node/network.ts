@@ -18,7 +18,7 @@ import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
 import { serveBlocks } from '../sync/block-protocol.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-protocol.js';
 import type { NetworkView, SyncProgress } from '../sync/sync-state.js';
-import { Syncer, type SyncerOptions } from '../sync/syncer.js';
+import { Syncer, type SyncTarget, type SyncerOptions } from '../sync/syncer.js';
 import { TxPoolError, type TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
 
@@ -127,7 +127,17 @@ export class Network implements NetworkView, PeersService {
         onConsensus: (p, data) => net.receiveConsensus(p, data),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
-      const syncer = new Syncer(host, chain, peers, log, opts.sync);
+      // A peer's claimed head counts (for the sealing gate) once a quorum of the current set sealed it.
+      const target: SyncTarget = {
+        common: chain.common,
+        genesisHash: chain.genesisHash,
+        get head() {
+          return chain.head;
+        },
+        importBlock: (block) => chain.importBlock(block),
+        verifyClaimedHead: (header) => chain.engine.verifySeals(header, chain.engine.validatorsAfter(chain.head.header)),
+      };
+      const syncer = new Syncer(host, target, peers, log, opts.sync);
       const net: Network = new Network(host, peers, gossip, syncer, opts);
       await serveBlocks(host, chain.genesisHash, chain, { isReady: (p) => peers.isReady(p), onBadPeer: (p, reason) => peers.punish(p, reason) });
       await serveSnapshots(host, chain.genesisHash, chain, {
@@ -172,6 +182,11 @@ export class Network implements NetworkView, PeersService {
   /** Highest head a ready peer that is not set aside claims (0 with none). */
   highestPeerHead(): bigint {
     return this.syncer.highestUsableHead();
+  }
+
+  /** A head above `local + slack` a peer claims, not proven yet, that sealing should still wait for. */
+  unprovenPeerHead(slack: bigint): bigint | undefined {
+    return this.syncer.pendingClaim(slack);
   }
 
   /** Whether there are bootnodes or added peers (other than this node) to connect to. */

@@ -440,7 +440,10 @@ export class BasaltNode {
     // In IBFT rounds a peer announces the block just committed a moment before this node imports its
     // own copy: one block behind is not behind.
     const slack = this.sealer instanceof NetworkedValidator ? 1n : 0n;
-    return highest > head + slack ? `behind the network: block ${head} of ${highest}; sealing resumes once caught up` : undefined;
+    if (highest > head + slack) return `behind the network: block ${head} of ${highest}; sealing resumes once caught up`;
+    // A higher head a peer claims counts once a quorum's seals prove it; until then (a few seconds at most) sealing waits for the proof.
+    const claimed = net.unprovenPeerHead(slack);
+    return claimed !== undefined ? `checking the head a peer claims (block ${claimed}) before sealing` : undefined;
   }
 
   /** Pause or resume the sealer for the reason that holds now: the disk first, then the network. */

@@ -1,4 +1,6 @@
-import type { Block } from '@ethereumjs/block';
+import type { Block, BlockHeader } from '@ethereumjs/block';
+import { equalsBytes } from '@ethereumjs/util';
+import { blockHash } from '../consensus/ibft/hash.js';
 import type { Common } from '@ethereumjs/common';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
@@ -15,6 +17,13 @@ import type { SyncProgress } from './sync-state.js';
 const STALL_MS = 30_000;
 /** Times in a row a peer may fail to serve the head it claims (no answer, no blocks) before it is banned. */
 const MAX_STRIKES = 3;
+/**
+ * A claim one block ahead is what every peer makes for a moment after a block is sealed, before this
+ * node has imported its own copy: it is proven only if it is still ahead after this long.
+ */
+export const PROVE_DELAY_MS = 500;
+/** How long an unproven claim holds a validator's sealing at most (a liar's claim then stops counting). */
+export const CLAIM_PROOF_WAIT_MS = 5_000;
 
 /** What the syncer writes to: the chain's one import pipeline. */
 export interface SyncTarget {
@@ -22,6 +31,11 @@ export interface SyncTarget {
   readonly genesisHash: Uint8Array;
   readonly head: { number: bigint };
   importBlock(block: Block): Promise<ImportOutcome>;
+  /**
+   * Throws BlockVerificationError unless a quorum of the current validator set sealed `header`: what
+   * proves a peer's claimed head before the claim counts. Without it claims count unproven.
+   */
+  verifyClaimedHead?(header: BlockHeader): void;
 }
 
 /** The peers the syncer reads: the PeerManager. */
@@ -52,6 +66,12 @@ export class Syncer {
   private readonly stalled = new Map<string, number>();
   private readonly strikes = new Map<string, number>();
   private starting?: bigint;
+  /** The highest head each peer proved: served a header a quorum sealed, or blocks this node imported. */
+  private readonly proven = new Map<string, bigint>();
+  private readonly proving = new Set<string>();
+  private readonly proofs = new Set<Promise<void>>();
+  /** When each peer's current claim was first heard (how long it may hold sealing unproven). */
+  private readonly claimed = new Map<string, { head: bigint; at: number }>();
   private readonly batch: number;
   private readonly timeoutMs: number;
 
@@ -66,7 +86,10 @@ export class Syncer {
     this.timeoutMs = opts.timeoutMs ?? BLOCKS_TIMEOUT_MS;
   }
 
-  private readonly onHead = () => this.kick();
+  private readonly onHead = (p: ReadyPeer) => {
+    this.scheduleProof(p);
+    this.kick();
+  };
 
   private timer?: NodeJS.Timeout;
 
@@ -115,9 +138,12 @@ export class Syncer {
     return { startingBlock: this.starting ?? current, currentBlock: current, highestBlock: highest };
   }
 
-  /** Resolves when the loop is idle (tests). */
+  /** Resolves when the loop is idle and no claimed head is being checked (tests). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running || this.proofs.size > 0) {
+      if (this.running) await this.running;
+      await Promise.all([...this.proofs]);
+    }
   }
 
   private pickPeer(): ReadyPeer | undefined {
@@ -188,10 +214,12 @@ export class Syncer {
 
   /** Import the batch block by block; false when a block failed verification (the peer is punished). */
   private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
+    const id = peer.id.toString();
     for (const block of blocks) {
       if (this.stopped) return false;
       try {
         await this.chain.importBlock(block);
+        if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
         this.log.debug({ number: Number(block.header.number) }, 'imported block');
       } catch (err) {
         if (err instanceof BlockVerificationError) {
@@ -214,8 +242,107 @@ export class Syncer {
   highestUsableHead(): bigint {
     const now = Date.now();
     let h = 0n;
-    for (const p of this.peerSet.peers()) if (p.head > h && (this.stalled.get(p.id.toString()) ?? 0) <= now) h = p.head;
+    for (const p of this.peerSet.peers()) {
+      const head = this.provenHead(p);
+      if (head > h && (this.stalled.get(p.id.toString()) ?? 0) <= now) h = head;
+    }
     return h;
+  }
+
+  /**
+   * The part of a peer's claimed head it has proven (a claim is not a fact: a peer could announce heads
+   * it never serves and hold every validator's sealing). Without a way to verify (no
+   * verifyClaimedHead) the claim itself.
+   */
+  provenHead(p: ReadyPeer): bigint {
+    if (this.chain.verifyClaimedHead === undefined) return p.head;
+    const proven = this.proven.get(p.id.toString()) ?? 0n;
+    return p.head < proven ? p.head : proven;
+  }
+
+  /**
+   * The highest claim above `local + slack` that is not proven yet but young enough to be waited for
+   * (CLAIM_PROOF_WAIT_MS): the sealing gate holds for it, undefined when there is none.
+   */
+  pendingClaim(slack: bigint): bigint | undefined {
+    if (this.chain.verifyClaimedHead === undefined) return undefined;
+    const now = Date.now();
+    const floor = this.chain.head.number + slack;
+    let best: bigint | undefined;
+    for (const p of this.peerSet.peers()) {
+      if (p.head <= floor || this.provenHead(p) >= p.head) continue;
+      const c = this.claimed.get(p.id.toString());
+      if (c === undefined || c.head !== p.head || now - c.at >= CLAIM_PROOF_WAIT_MS) continue;
+      if (best === undefined || p.head > best) best = p.head;
+    }
+    return best;
+  }
+
+  private scheduleProof(p: ReadyPeer): void {
+    if (this.chain.verifyClaimedHead === undefined || this.stopped) return;
+    const id = p.id.toString();
+    if (this.claimed.get(id)?.head !== p.head) {
+      this.claimed.delete(id);
+      this.claimed.set(id, { head: p.head, at: Date.now() });
+      if (this.claimed.size > 1024) this.claimed.delete(this.claimed.keys().next().value!);
+    }
+    if (p.head > this.chain.head.number + 1n) {
+      this.prove(p);
+      return;
+    }
+    const t = setTimeout(() => this.prove(p), PROVE_DELAY_MS);
+    t.unref();
+  }
+
+  /**
+   * Ask `p` for the block at the head it claims and check that a quorum of the validator set sealed it
+   * (and that it is the block it announced): then the claim counts. A peer that does not serve it is
+   * struck (three strikes: banned), one that serves a block without a quorum of seals is banned.
+   */
+  private prove(p: ReadyPeer): void {
+    const id = p.id.toString();
+    const claim = p.head;
+    const hash = p.headHash;
+    if (this.stopped || claim <= this.chain.head.number || claim <= (this.proven.get(id) ?? 0n) || this.proving.has(id)) return;
+    if (!this.peerSet.peers().includes(p)) return;
+    this.proving.add(id);
+    const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.common, claim, 1, this.timeoutMs)
+      .then(([block]) => {
+        if (block === undefined || block.header.number !== claim) {
+          this.strike(p, 'did not serve the head it claims');
+          return;
+        }
+        if (!equalsBytes(blockHash(block.header), hash)) {
+          if (p.head === claim) this.strike(p, 'served another block than the head it announced');
+          return;
+        }
+        try {
+          this.chain.verifyClaimedHead!(block.header);
+        } catch (err) {
+          if (!(err instanceof BlockVerificationError)) throw err;
+          this.peerSet.punish(p.id, `claimed head ${claim} is not sealed by a quorum of the validator set: ${err.message}`);
+          return;
+        }
+        if (claim > (this.proven.get(id) ?? 0n)) this.setProven(id, claim);
+        this.kick();
+      })
+      .catch((err: Error) => {
+        if (this.stopped) return;
+        if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
+        else this.log.debug({ peer: id, err: err.message }, 'could not check the head a peer claims');
+      })
+      .finally(() => {
+        this.proving.delete(id);
+        this.proofs.delete(proof);
+        if (p.head > claim) this.scheduleProof(p);
+      });
+    this.proofs.add(proof);
+  }
+
+  private setProven(id: string, head: bigint): void {
+    this.proven.delete(id);
+    this.proven.set(id, head);
+    if (this.proven.size > 1024) this.proven.delete(this.proven.keys().next().value!); // peers that left; bounded
   }
 
   /** The peer did not serve the head it claims: forget the claim; a peer that keeps doing so is banned. */

@@ -2,7 +2,8 @@ import type { BlockHeader } from '@ethereumjs/block';
 import type { ConsensusEngine } from '../engine.js';
 import { decodeIbftExtra } from './extra.js';
 import { QuorumRule } from './validators.js';
-import { verifyIbftHeader } from './verify.js';
+import { BlockVerificationError } from '../errors.js';
+import { verifyCommittedSeals, verifyIbftHeader } from './verify.js';
 
 /**
  * IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). `quorum` is the
@@ -16,6 +17,16 @@ export class IbftEngine implements ConsensusEngine {
 
   verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint } = {}): void {
     verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum);
+  }
+
+  verifySeals(header: BlockHeader, validators: Uint8Array[]): void {
+    let extra;
+    try {
+      extra = decodeIbftExtra(header.extraData);
+    } catch (err) {
+      throw new BlockVerificationError(header.number, (err as Error).message);
+    }
+    verifyCommittedSeals(header, extra, validators, this.quorum);
   }
 
   validatorsAfter(parent: BlockHeader): Uint8Array[] {

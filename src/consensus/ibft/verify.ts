@@ -18,6 +18,15 @@ export const MAX_FUTURE_SECONDS = 15n;
  */
 export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000)), rule: QuorumRule = QuorumRule.OPTIMAL): IbftExtra {
   const { extra, validators } = verifyIbftProposal(header, parent, nowSeconds);
+  verifyCommittedSeals(header, extra, validators, rule);
+  return extra;
+}
+
+/**
+ * The committed seals of `header` alone: a quorum (by `rule` at its height) of distinct validators of
+ * `validators` signed its hash. What proves a header without its parent (a peer's claimed head).
+ */
+export function verifyCommittedSeals(header: BlockHeader, extra: IbftExtra, validators: Uint8Array[], rule: QuorumRule): void {
   const commitHash = committedSealHash(blockHash(header));
   const signers = new Set<number>();
   for (const seal of extra.committedSeals) {
@@ -36,7 +45,6 @@ export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSe
   if (signers.size < quorum) {
     throw new BlockVerificationError(header.number, `${signers.size} committed seals, quorum is ${quorum} of ${validators.length} validators`);
   }
-  return extra;
 }
 
 /**

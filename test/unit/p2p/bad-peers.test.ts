@@ -105,6 +105,9 @@ describe('block requests', () => {
     const a = await node(src.chain);
     const b = await node(dst.chain, { bootnodes: [a.addr] });
     await until(() => a.net.peerManager.isReady(idOf(b.addr)), 'handshake');
+    // b syncs from a (and checks a's head) first: its own requests would take a's two request slots.
+    await until(async () => dst.chain.head.number === 3n, 'synced');
+    await b.net.syncer.idle();
     const peer = peerIdFromString(idOf(a.addr));
     const tooMany = (await import('@ethereumjs/rlp')).RLP.encode([bigIntToUnpaddedBytes(1n), bigIntToUnpaddedBytes(65n)]);
     await request(b.net.host, peer, blocksProtocol(src.chain.genesisHash), tooMany, { timeoutMs: 5000, maxMessageBytes: MAX_BLOCK_BYTES, maxMessages: 64, maxTotalBytes: MAX_BLOCK_BYTES }).catch(() => undefined);
@@ -124,7 +127,8 @@ describe('bad peers during sync', () => {
     const header = [...(raw[0] as Uint8Array[])];
     header[11] = bigIntToUnpaddedBytes(block1.header.timestamp + 1n); // the seals no longer match
     const forged = createBlockFromBytesArray([header, raw[1], raw[2]] as never, headerOpts(src.chain.common)).serialize();
-    const evil = await evilPeer(src.chain, 3n, async (_req, stream) => stream.sink(lp.encode([forged])));
+    // It claims head 1, the block sync asks for first (a higher claim is checked first, by its seals).
+    const evil = await evilPeer(src.chain, 1n, async (_req, stream) => stream.sink(lp.encode([forged])));
     const victim = await node(dst.chain, { bootnodes: [evil.addr] });
     await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
     expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/invalid block/);

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as lp from 'it-length-prefixed';
+import type { Chain } from '../../../src/chain/chain.js';
+import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-util.js';
+import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
+import { serveStatus } from '../../../src/p2p/handshake.js';
+import { createHost } from '../../../src/p2p/host.js';
+import { decodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
+import { blocksProtocol } from '../../../src/sync/block-protocol.js';
+import { openTestChain } from '../../helpers/chain-fixture.js';
+import { chainWithBlocks } from '../archive/archive-fixture.js';
+import { startNode, until, type TestNode } from './net-fixture.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.reverse()) await f().catch(() => undefined);
+  cleanup.length = 0;
+});
+
+/** A peer of `chain` that claims head `head` (hash `hash`) and answers every block request with `serve`. */
+async function claimer(chain: Chain, head: bigint, hash: Uint8Array, serve: (from: bigint, count: number) => Promise<Uint8Array[]>): Promise<{ addr: string; id: string; asked: number }> {
+  const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+  cleanup.push(() => Promise.resolve(host.stop()));
+  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: hash });
+  await serveStatus(host, status, () => undefined, () => undefined);
+  const out = { addr: host.getMultiaddrs()[0]!.toString(), id: host.peerId.toString(), asked: 0 };
+  await host.handle(blocksProtocol(chain.genesisHash), ({ stream }) => {
+    void (async () => {
+      for await (const m of lp.decode(stream.source)) {
+        out.asked++;
+        const { from, count } = decodeGetBlocks(m.subarray());
+        await stream.sink(lp.encode(await serve(from, count))).catch(() => undefined);
+        break;
+      }
+    })();
+  });
+  return out;
+}
+
+async function victim(chain: Chain, bootnodes: string[]): Promise<TestNode> {
+  const n = await startNode(chain, { bootnodes });
+  cleanup.push(() => n.net.stop());
+  return n;
+}
+
+describe('a claimed head is not a fact', () => {
+  it('a head claimed and never served does not count (the sealing gate ignores it), and its peer is struck', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const liar = await claimer(src.chain, 1000n, new Uint8Array(32).fill(9), async () => []);
+    const v = await victim(dst.chain, [liar.addr]);
+    await until(() => v.net.peerManager.isReady(liar.id), 'handshake');
+    expect(v.net.highestPeerHead()).toBe(0n); // unproven: never the gate's figure
+    await until(() => liar.asked > 0 && v.net.unprovenPeerHead(0n) === undefined, 'claim checked and dropped');
+    expect(v.net.highestPeerHead()).toBe(0n);
+    expect(dst.chain.head.number).toBe(0n);
+  }, 30_000);
+
+  it('a head with a quorum of committed seals counts; one without is refused and its peer banned', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const b3 = (await src.chain.blockByNumber(3n))!;
+    // The same block with its committed seals stripped: the same hash (seals are not hashed), no quorum.
+    const extra = decodeIbftExtra(b3.header.extraData);
+    const unsealed = blockWithHeader(b3, headerWithExtraData(b3.header, encodeIbftExtra({ ...extra, committedSeals: [] }), src.chain.common), src.chain.common);
+    expect(blockHash(unsealed.header)).toEqual(blockHash(b3.header));
+    const forger = await claimer(src.chain, 3n, blockHash(b3.header), async (from) => (from === 3n ? [unsealed.serialize()] : []));
+    const v = await victim(dst.chain, [forger.addr]);
+    await until(() => v.net.peerManager.banned(forger.id) !== undefined, 'forger banned');
+    expect(v.net.peerManager.banned(forger.id)!.reason).toMatch(/claimed head 3 is not sealed by a quorum/);
+    expect(v.net.highestPeerHead()).toBe(0n);
+
+    // An honest peer, a moment before the victim syncs from it: its claim is proven by seals at once.
+    const honest = await claimer(src.chain, 3n, blockHash(b3.header), async (from, count) => {
+      const out: Uint8Array[] = [];
+      for (let n = from; n < from + BigInt(count) && n <= 3n; n++) out.push((await src.chain.blockByNumber(n))!.serialize());
+      return out;
+    });
+    await v.net.add(honest.addr);
+    await until(() => v.net.highestPeerHead() === 3n, 'honest head proven');
+    await until(() => dst.chain.head.number === 3n, 'synced from the honest peer');
+  }, 30_000);
+});
