@@ -12,7 +12,7 @@ import { MAX_IBFT_GOSSIP_BYTES, MessageError } from './messages.js';
  * fails a check nobody honest would pass (undecodable, oversized for its type, badly signed) was made
  * by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
  * the set is rejected and counted against the peer (a relayer on another view of the set is not at
- * fault at once); a stale, far-future or repeated one is ignored (not relayed, no blame).
+ * fault at once); a stale, far-future or repeated one (within REPEAT_MS) is ignored (not relayed, no blame).
  */
 export interface IbftCheckContext {
   /** The node's head: heads + 1 and + 2 are the heights a message may be for. */
@@ -35,8 +35,12 @@ export interface IbftCheckResult {
 export const MAX_VOTE_BYTES = 512;
 /** Room per validator in a certificate (one PREPARE or bare ROUND-CHANGE envelope each, with RLP framing). */
 const PER_CERT_ENTRY_BYTES = MAX_VOTE_BYTES;
-/** A ROUND-CHANGE is repeated by its sender every base timeout (a returning validator needs it): accepted again after this long. */
-export const ROUND_CHANGE_REPEAT_MS = 1_000;
+/**
+ * A validator repeats what it sent in the round in progress every base timeout (a returning validator,
+ * or one on a link gossip just added, needs it): the same message is accepted and relayed again after
+ * this long, never more often, so a replay costs a hash lookup.
+ */
+export const REPEAT_MS = 1_000;
 /** Messages remembered as seen (by hash), oldest forgotten first. */
 export const MAX_SEEN = 16_384;
 
@@ -68,7 +72,7 @@ export class IbftGossipCheck {
     const key = createHash('sha256').update(data).digest('base64');
     const t = this.now();
     const last = this.seen.get(key);
-    if (last !== undefined && (m.body.type !== MessageType.RoundChange || t - last < ROUND_CHANGE_REPEAT_MS)) {
+    if (last !== undefined && t - last < REPEAT_MS) {
       return { verdict: 'ignore', reason: 'duplicate' };
     }
     let signed: Signed;

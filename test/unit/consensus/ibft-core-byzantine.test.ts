@@ -99,8 +99,10 @@ describe('IBFT core: hostile messages', () => {
       }
     }
     await net.advance(20_000);
-    expect(types(net, 1, MessageType.Prepare).filter((m) => m.round === 0).map((m) => bytesToHex(m.hash!))).toEqual([hashHex(a)]);
-    expect(types(net, 3, MessageType.Prepare).filter((m) => m.round === 0).map((m) => bytesToHex(m.hash!))).toEqual([hashHex(b)]);
+    // (a round's messages are sent again every base timeout while it lasts: the values, not the copies, count)
+    const prepared = (i: number) => [...new Set(types(net, i, MessageType.Prepare).filter((m) => m.round === 0).map((m) => bytesToHex(m.hash!)))];
+    expect(prepared(1)).toEqual([hashHex(a)]);
+    expect(prepared(3)).toEqual([hashHex(b)]);
     const firsts = [1, 2, 3].map((i) => net.committed(i)[0]).filter((x) => x !== undefined).map(hashHex);
     expect(firsts.length).toBeGreaterThanOrEqual(2);
     expect(new Set(firsts).size).toBe(1);

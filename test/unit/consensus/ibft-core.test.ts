@@ -213,3 +213,35 @@ function proposalOf(net: IbftNet, i: number, round: number): string | undefined 
   }
   return undefined;
 }
+
+describe('IBFT core: a round survives messages lost when a partition heals', () => {
+  it('a proposal that reached only part of the network (gossip had not added the new link yet) is sent again and decided within the round', async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 64_000 });
+    const side = (i: number) => (i < 2 ? 0 : 1);
+    let healed = false;
+    const dropped = new Set<string>();
+    net.filter = (from, to, bytes) => {
+      if (!healed) return side(from) === side(to);
+      // Right after the heal, the first copy of each proposal to the other side is lost.
+      if (openBody(bytes).type === MessageType.Preprepare && side(from) !== side(to)) {
+        const key = `${bytesToHex(bytes.subarray(0, 64))}>${to}`;
+        if (!dropped.has(key)) {
+          dropped.add(key);
+          return false;
+        }
+      }
+      return true;
+    };
+    net.link = (from, to) => healed || side(from) === side(to);
+    net.start();
+    await net.advance(12_000); // split 2/2: rounds 0..3 time out, nothing is decided
+    expect(net.committed(0)).toHaveLength(0);
+    const round = net.nodes[0]!.core.position!.round;
+    expect(round).toBeGreaterThanOrEqual(3);
+    healed = true;
+    await net.advance(2500); // the round in progress lasts several more seconds
+    expect(dropped.size).toBeGreaterThan(0);
+    for (const n of net.nodes) expect(net.committed(n.i).length, `node ${n.i}`).toBe(1);
+    expect(new Set(net.nodes.map((n) => hashHex(net.committed(n.i)[0]!))).size).toBe(1);
+  });
+});

@@ -94,6 +94,8 @@ export class IbftCore {
   private pending = 0;
   private stopped = true;
   private future: { bytes: Uint8Array; sender: Uint8Array }[] = [];
+  /** What this validator sent in the round in progress: sent again every base timeout (resend). */
+  private ownRound?: { st: HeightState; round: number; msgs: Uint8Array[] };
   /** This validator's own messages found inside certificates, journaled before the next signature. */
   private ownSeen: Signed[] = [];
   private readonly futureBySender = new Map<string, number>();
@@ -317,21 +319,25 @@ export class IbftCore {
     const p = st.prepared;
     const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
     const rc = signMessage(body, this.opts.key, p ? p.block.serialize() : undefined);
-    await this.send(rc);
-    this.resendRoundChange(st, round, rc);
+    await this.send(rc, st, round);
   }
 
   /**
    * Gossip does not replay: a validator that was away (restarted, partitioned) missed the
-   * ROUND-CHANGEs that would bring it to the others' round. They are sent again every base timeout
-   * while the round lasts (receivers keep one per validator and round).
+   * ROUND-CHANGEs that would bring it to the others' round, and after a partition heals the proposal
+   * and votes of the round in progress may have reached only part of the network (gossip adds a new
+   * link to its mesh a moment later), which would hold the round until it times out, for as long as
+   * the split lasted. So everything this validator sent in the current round (its proposal, PREPARE,
+   * COMMIT, ROUND-CHANGE: the same bytes) is sent again every base timeout while the round lasts;
+   * receivers keep one of each per validator and round, and relay a repeat at most once a second.
    */
-  private resendRoundChange(st: HeightState, round: number, rc: Uint8Array): void {
+  private resend(st: HeightState, round: number): void {
     this.resendTimer.start(this.baseTimeoutMs, () =>
       this.enqueue(async () => {
-        if (st !== this.st || st.done || st.round !== round) return;
-        this.opts.transport.broadcast(rc);
-        this.resendRoundChange(st, round, rc);
+        const own = this.ownRound;
+        if (st !== this.st || st.done || st.round !== round || own === undefined || own.st !== st || own.round !== round) return;
+        for (const m of own.msgs) this.opts.transport.broadcast(m);
+        this.resend(st, round);
       }),
     );
   }
@@ -382,7 +388,7 @@ export class IbftCore {
     const hash = blockHash(block.header);
     if (!(await this.journal(st, round, hash, 'prepare', justification))) return;
     const body: Body = { type: MessageType.Preprepare, height: st.height, round, block: block.serialize(), roundChanges: certificate };
-    await this.send(signMessage(body, this.opts.key));
+    await this.send(signMessage(body, this.opts.key), st, round);
   }
 
   // ---- receiving ----
@@ -529,7 +535,7 @@ export class IbftCore {
     if (st.done || round !== st.round || st.sent.prepare.has(round)) return;
     if (!(await this.journal(st, round, p.hash, 'prepare', p.justification))) return;
     st.sent.prepare.add(round);
-    await this.send(signMessage({ type: MessageType.Prepare, height: st.height, round, hash: p.hash }, this.opts.key));
+    await this.send(signMessage({ type: MessageType.Prepare, height: st.height, round, hash: p.hash }, this.opts.key), st, round);
     await this.checkPrepared(st, round);
   }
 
@@ -544,7 +550,7 @@ export class IbftCore {
     st.prepared = prepared;
     st.sent.commit.add(round);
     const body: Body = { type: MessageType.Commit, height: st.height, round, hash: p.hash, seal: committedSeal(p.block.header, this.opts.key) };
-    await this.send(signMessage(body, this.opts.key));
+    await this.send(signMessage(body, this.opts.key), st, round);
   }
 
   private async onCommitMessage(st: HeightState, m: CommitMsg): Promise<void> {
@@ -719,8 +725,15 @@ export class IbftCore {
     return true;
   }
 
-  private async send(bytes: Uint8Array): Promise<void> {
+  private async send(bytes: Uint8Array, st: HeightState, round: number): Promise<void> {
     this.opts.transport.broadcast(bytes);
+    const own = this.ownRound;
+    if (own !== undefined && own.st === st && own.round === round) {
+      own.msgs.push(bytes);
+    } else {
+      this.ownRound = { st, round, msgs: [bytes] };
+      this.resend(st, round);
+    }
     await this.handle(bytes, true);
   }
 
