@@ -11,7 +11,7 @@ import { createHost, type Host } from '../p2p/host.js';
 import { MessageError, type ChainStatus } from '../p2p/messages.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
-import { RecallClient, recallProtocol, serveRecall } from '../p2p/ibft-recall.js';
+import { RECALL_ANSWER, RECALL_REQUEST, RecallRelay, recallGossip } from '../p2p/ibft-recall.js';
 import { signValidatorProof } from '../p2p/validator-proof.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
@@ -77,7 +77,8 @@ export class Network implements NetworkView, PeersService {
   private consensusSink?: (msg: Uint8Array) => void;
   /** This validator's answers to recall requests (consensus/ibft/core/recall.ts), if it is one. */
   private recallServer?: (req: Uint8Array) => Uint8Array;
-  private recallClient?: RecallClient;
+  /** Where answers to this validator's own recall requests go. */
+  private recallSink?: (answer: Uint8Array) => void;
   private txsInFlight = 0;
   /** The validator set of the head last asked about, as addresses and as lowercase hex. */
   private validatorsOf?: { head: Uint8Array; list: Uint8Array[]; hex: ReadonlySet<string> };
@@ -125,6 +126,7 @@ export class Network implements NetworkView, PeersService {
         onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
         onTx: (p, raw) => net.receiveTx(p, raw),
         onConsensus: (p, data) => net.receiveConsensus(p, data),
+        onRecall: (_p, data) => net.receiveRecall(data),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
       // A peer's claimed head counts (for the sealing gate) once a quorum of the current set sealed it.
@@ -146,12 +148,6 @@ export class Network implements NetworkView, PeersService {
         onBadPeer: (p, reason) => peers.punish(p, reason),
         logger: log,
       });
-      await serveRecall(host, chain.genesisHash, {
-        answer: (req) => net.recallServer?.(req),
-        isReady: (p) => peers.isReady(p),
-        onBadPeer: (p, reason) => peers.punish(p, reason),
-      });
-      net.recallClient = new RecallClient(host, recallProtocol(chain.genesisHash), log);
       gossip.start();
       await peers.start(bootnodes);
       chain.on('head', net.onChainHead);
@@ -226,9 +222,36 @@ export class Network implements NetworkView, PeersService {
     this.recallServer = server;
   }
 
-  /** Ask every ready peer a recall request; each answer goes to `onAnswer`. */
+  /** Publish this validator's recall request; each answer to it goes to `onAnswer`. */
   recall(req: Uint8Array, onAnswer: (answer: Uint8Array) => void): void {
-    this.recallClient?.ask(this.peerManager.peers().map((p) => p.id), req, onAnswer);
+    this.recallSink = onAnswer;
+    this.gossip.publishRecall(recallGossip(RECALL_REQUEST, req));
+  }
+
+  private readonly recallRelay = new RecallRelay({
+    head: () => this.opts.chain.head.number,
+    isValidator: (a) => this.validatorSet().hex.has(bytesToHex(a)),
+  });
+  private ownAddressHex?: string;
+  private get ownAddress(): string | undefined {
+    if (this.opts.validatorKey === undefined) return undefined;
+    this.ownAddressHex ??= bytesToHex(privateKeyToAddress(this.opts.validatorKey));
+    return this.ownAddressHex;
+  }
+
+  /**
+   * A recall request or answer by gossip (RecallRelay checks it; a malformed one bans its relayer): a
+   * request from another validator is answered by this one's core (if it runs one), an answer to this
+   * validator goes to its core; both are relayed.
+   */
+  private receiveRecall(data: Uint8Array): GossipVerdict {
+    const r = this.recallRelay.check(data);
+    if (r.request && this.recallServer && bytesToHex(r.request.request.requester) !== this.ownAddress) {
+      const answer = this.recallServer(r.request.bytes);
+      this.gossip.publishRecall(recallGossip(RECALL_ANSWER, answer));
+    }
+    if (r.answer && bytesToHex(r.answer.answer.requester) === this.ownAddress) this.recallSink?.(r.answer.bytes);
+    return r.verdict;
   }
 
   /** The validator set of the head (IBFT extraData), decoded once per head. */

@@ -4,9 +4,9 @@ import type { Host } from './host.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES, MessageError, decodeAnnouncement, encodeAnnouncement, type HeadAnnouncement } from './messages.js';
 
 /** Gossip topics, bound to the chain's genesis hash: another chain's nodes never share them. */
-export function gossipTopics(genesisHash: Uint8Array): { blocks: string; txs: string; ibft: string } {
+export function gossipTopics(genesisHash: Uint8Array): { blocks: string; txs: string; ibft: string; recall: string } {
   const g = bytesToHex(genesisHash);
-  return { blocks: `/basalt/${g}/blocks/1`, txs: `/basalt/${g}/txs/1`, ibft: `/basalt/${g}/ibft/1` };
+  return { blocks: `/basalt/${g}/blocks/1`, txs: `/basalt/${g}/txs/1`, ibft: `/basalt/${g}/ibft/1`, recall: `/basalt/${g}/ibft-recall/1` };
 }
 
 /** What became of a gossip message: forwarded (accept), dropped (ignore), or dropped with a penalty (reject). */
@@ -25,6 +25,8 @@ export interface GossipHandlers {
    * would relay. Without a handler (not a validator) the topic is relayed by nobody: 'ignore'.
    */
   onConsensus?(peer: PeerId, data: Uint8Array): GossipVerdict;
+  /** An IBFT recall request or answer (p2p/ibft-recall.ts): relayed by every node that checked it. */
+  onRecall?(peer: PeerId, data: Uint8Array): GossipVerdict;
   onBadPeer(peer: PeerId, reason: string): void;
 }
 
@@ -40,7 +42,7 @@ interface GossipMessageEvent {
  * the one that made it, and is banned.
  */
 export class Gossip {
-  private readonly topics: { blocks: string; txs: string; ibft: string };
+  private readonly topics: { blocks: string; txs: string; ibft: string; recall: string };
 
   constructor(
     private readonly host: Host,
@@ -55,6 +57,7 @@ export class Gossip {
     pubsub.subscribe(this.topics.blocks);
     pubsub.subscribe(this.topics.txs);
     pubsub.subscribe(this.topics.ibft);
+    pubsub.subscribe(this.topics.recall);
     pubsub.addEventListener('gossipsub:message' as 'message', this.onMessage as unknown as (e: Event) => void);
   }
 
@@ -74,6 +77,7 @@ export class Gossip {
   private async verdict({ propagationSource: peer, msg }: GossipMessageEvent): Promise<GossipVerdict> {
     if (!this.handlers.isReady(peer)) return 'ignore';
     try {
+      if (msg.topic === this.topics.recall) return this.handlers.onRecall?.(peer, msg.data) ?? 'ignore';
       if (msg.topic === this.topics.ibft) {
         if (msg.data.length > MAX_IBFT_GOSSIP_BYTES) throw new MessageError(`IBFT message of ${msg.data.length} bytes, more than ${MAX_IBFT_GOSSIP_BYTES}`);
         return this.handlers.onConsensus?.(peer, msg.data) ?? 'ignore';
@@ -99,6 +103,10 @@ export class Gossip {
 
   publishConsensus(msg: Uint8Array): void {
     this.publish(this.topics.ibft, msg);
+  }
+
+  publishRecall(msg: Uint8Array): void {
+    this.publish(this.topics.recall, msg);
   }
 
   publishTx(raw: Uint8Array): void {

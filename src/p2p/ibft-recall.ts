@@ -1,94 +1,88 @@
-import type { PeerId } from '@libp2p/interface';
 import { bytesToHex } from '@ethereumjs/util';
 import { MessageError as CoreMessageError } from '../consensus/ibft/core/messages.js';
-import { MAX_RECALL_REQUEST_BYTES } from '../consensus/ibft/core/recall.js';
-import type { Logger } from '../util/log.js';
-import type { Host } from './host.js';
+import { openRecallAnswer, openRecallRequest, type RecallAnswer, type RecallRequest } from '../consensus/ibft/core/recall.js';
+import type { GossipVerdict } from './gossip.js';
 import { MAX_IBFT_GOSSIP_BYTES, MessageError } from './messages.js';
-import { request, serve } from './streams.js';
 
 /**
- * The IBFT recall protocol (consensus/ibft/core/recall.ts) between validators: one request, one
- * signed answer. A validator unsure of what its key signed at a height asks every ready peer; the
- * validators among them answer (a full node has no key and answers nothing).
+ * IBFT recall (consensus/ibft/core/recall.ts) over gossip, on the topic `/basalt/<genesis>/ibft-recall/1`,
+ * so that a validator's request reaches every validator and their answers come back however the
+ * network is linked (a validator need not be connected to the others directly). A gossip message is
+ * one kind byte (0 request, 1 answer) and the recall message. Every node checks before it relays:
+ * a request must be signed by a validator, an answer by a validator, both for the next two heights;
+ * per asking validator (and answering one) one is relayed every RECALL_RELAY_INTERVAL_MS at most.
  */
-export function recallProtocol(genesisHash: Uint8Array): string {
-  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/ibft-recall/1`;
+export const RECALL_REQUEST = 0;
+export const RECALL_ANSWER = 1;
+/** Largest recall gossip message: an answer carrying one proposal (an IBFT message) and small ones. */
+export const MAX_RECALL_GOSSIP_BYTES = MAX_IBFT_GOSSIP_BYTES + 1024 * 1024;
+/** A validator asks once a second while it learns: relaying more often is a flood, not a request. */
+export const RECALL_RELAY_INTERVAL_MS = 500;
+/** Senders whose last relayed message time is remembered (bounded). */
+const MAX_TRACKED = 4096;
+
+export interface RecallCheckContext {
+  head(): bigint;
+  isValidator(address: Uint8Array): boolean;
 }
 
-export const RECALL_TIMEOUT_MS = 5_000;
-/** Largest answer read: one proposal (a gossiped IBFT message) and the small messages around it. */
-export const MAX_RECALL_ANSWER_WIRE_BYTES = MAX_IBFT_GOSSIP_BYTES + 1024 * 1024;
-/** A peer asks at most this often; more often gets no answer (the asker retries every second). */
-export const MIN_RECALL_INTERVAL_MS = 250;
-/** Peers whose last request time is remembered (the rate limit's memory is bounded). */
-const MAX_TRACKED = 1024;
-
-export interface RecallServerOptions {
-  /** This validator's signed answer, or undefined when it is not a validator taking part now. */
-  answer(request: Uint8Array): Uint8Array | undefined;
-  isReady(peer: PeerId): boolean;
-  onBadPeer(peer: PeerId, reason: string): void;
-  now?: () => number;
+export interface RecallCheckResult {
+  verdict: GossipVerdict;
+  request?: { bytes: Uint8Array; request: RecallRequest };
+  answer?: { bytes: Uint8Array; answer: RecallAnswer };
 }
 
-export async function serveRecall(host: Host, genesisHash: Uint8Array, opts: RecallServerOptions): Promise<void> {
-  const now = opts.now ?? Date.now;
-  const last = new Map<string, number>();
-  await serve(
-    host,
-    recallProtocol(genesisHash),
-    async (req, peer) => {
-      if (!opts.isReady(peer)) return [];
-      const id = peer.toString();
-      const t = now();
-      const prev = last.get(id);
-      if (prev !== undefined && t - prev < MIN_RECALL_INTERVAL_MS) return [];
-      last.delete(id);
-      last.set(id, t);
-      if (last.size > MAX_TRACKED) last.delete(last.keys().next().value!);
-      let answer: Uint8Array | undefined;
-      try {
-        answer = opts.answer(req);
-      } catch (err) {
-        if (err instanceof CoreMessageError) throw new MessageError(`recall request: ${err.message}`);
-        throw err;
-      }
-      return answer === undefined ? [] : [answer];
-    },
-    { maxRequestBytes: MAX_RECALL_REQUEST_BYTES, timeoutMs: RECALL_TIMEOUT_MS, maxConcurrent: 1, onBadPeer: opts.onBadPeer },
-  );
+export function recallGossip(kind: typeof RECALL_REQUEST | typeof RECALL_ANSWER, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length + 1);
+  out[0] = kind;
+  out.set(bytes, 1);
+  return out;
 }
 
-/**
- * Send `req` to each of `peers` (one request in flight per peer) and hand every answer to `onAnswer`.
- * A peer that does not answer, or answers nothing, is simply not counted by the asker.
- */
-export class RecallClient {
-  private readonly inFlight = new Set<string>();
+export class RecallRelay {
+  private readonly last = new Map<string, number>();
 
   constructor(
-    private readonly host: Host,
-    private readonly protocol: string,
-    private readonly log: Logger,
+    private readonly ctx: RecallCheckContext,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  ask(peers: PeerId[], req: Uint8Array, onAnswer: (answer: Uint8Array) => void): void {
-    for (const peer of peers) {
-      const id = peer.toString();
-      if (this.inFlight.has(id)) continue;
-      this.inFlight.add(id);
-      request(this.host, peer, this.protocol, req, {
-        timeoutMs: RECALL_TIMEOUT_MS,
-        maxMessageBytes: MAX_RECALL_ANSWER_WIRE_BYTES,
-        maxMessages: 1,
-        maxTotalBytes: MAX_RECALL_ANSWER_WIRE_BYTES,
-      })
-        .then(([answer]) => {
-          if (answer !== undefined) onAnswer(answer);
-        })
-        .catch((err: Error) => this.log.debug({ peer: id, err: err.message }, 'recall request failed'))
-        .finally(() => this.inFlight.delete(id));
+  /** Throws MessageError for a message nobody honest would relay (malformed, badly signed). */
+  check(data: Uint8Array): RecallCheckResult {
+    if (data.length > MAX_RECALL_GOSSIP_BYTES) throw new MessageError(`IBFT recall message of ${data.length} bytes, more than ${MAX_RECALL_GOSSIP_BYTES}`);
+    const kind = data[0];
+    const bytes = data.subarray(1);
+    const head = this.ctx.head();
+    const inWindow = (h: bigint) => h > head && h <= head + 2n;
+    try {
+      if (kind === RECALL_REQUEST) {
+        const request = openRecallRequest(bytes);
+        if (!inWindow(request.height)) return { verdict: 'ignore' };
+        if (!this.ctx.isValidator(request.requester)) return { verdict: 'reject' };
+        if (!this.fresh(`q${bytesToHex(request.requester)}`)) return { verdict: 'ignore' };
+        return { verdict: 'accept', request: { bytes, request } };
+      }
+      if (kind === RECALL_ANSWER) {
+        const answer = openRecallAnswer(bytes, MAX_RECALL_GOSSIP_BYTES);
+        if (!inWindow(answer.height)) return { verdict: 'ignore' };
+        if (!this.ctx.isValidator(answer.signer)) return { verdict: 'reject' };
+        if (!this.fresh(`a${bytesToHex(answer.signer)}${bytesToHex(answer.requester)}`)) return { verdict: 'ignore' };
+        return { verdict: 'accept', answer: { bytes, answer } };
+      }
+    } catch (err) {
+      if (err instanceof CoreMessageError) throw new MessageError(`IBFT recall: ${err.message}`);
+      throw err;
     }
+    throw new MessageError(`IBFT recall: unknown kind ${kind}`);
+  }
+
+  private fresh(key: string): boolean {
+    const t = this.now();
+    const prev = this.last.get(key);
+    if (prev !== undefined && t - prev < RECALL_RELAY_INTERVAL_MS) return false;
+    this.last.delete(key);
+    this.last.set(key, t);
+    if (this.last.size > MAX_TRACKED) this.last.delete(this.last.keys().next().value!);
+    return true;
   }
 }

@@ -9,7 +9,7 @@ import { blockHash } from '../../src/consensus/ibft/hash.js';
 import { proposerSealedExtra } from '../../src/consensus/ibft/seal.js';
 import { IbftCore, type Backend } from '../../src/consensus/ibft/core/core.js';
 import { openMessage } from '../../src/consensus/ibft/core/signing.js';
-import { decodeRecallRequest, signRecallAnswer } from '../../src/consensus/ibft/core/recall.js';
+import { openRecallRequest, signRecallAnswer } from '../../src/consensus/ibft/core/recall.js';
 import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
 import { MemorySignedStore, type SignedState, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
 import type { QuorumRule } from '../../src/consensus/ibft/validators.js';
@@ -216,7 +216,7 @@ export class IbftNet {
       if (to.i === from || !this.link(from, to.i) || !this.link(to.i, from)) continue;
       let answer: Uint8Array;
       if (to.up) answer = to.core.answerRecall(req);
-      else if (this.opts.scriptedAnswerRecall) answer = signRecallAnswer(decodeRecallRequest(req), [], to.key);
+      else if (this.opts.scriptedAnswerRecall) answer = signRecallAnswer(openRecallRequest(req), [], to.key);
       else continue;
       this.delivered++;
       this.recallAnswers.set(from, (this.recallAnswers.get(from) ?? 0) + 1);

@@ -1,4 +1,4 @@
-import { decodeRecallRequest, signRecallAnswer } from '../../../src/consensus/ibft/core/recall.js';
+import { openRecallRequest, signRecallAnswer } from '../../../src/consensus/ibft/core/recall.js';
 import { QuorumRule } from '../../../src/consensus/ibft/validators.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ function fakeNetwork() {
     },
     recall(req: Uint8Array, onAnswer: (a: Uint8Array) => void) {
       net.recalls++;
-      for (const k of [0, 2, 3]) onAnswer(signRecallAnswer(decodeRecallRequest(req), [], testKey(k)));
+      for (const k of [0, 2, 3]) onAnswer(signRecallAnswer(openRecallRequest(req), [], testKey(k)));
     },
   };
   return net;

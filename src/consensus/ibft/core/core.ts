@@ -12,7 +12,7 @@ import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validato
 import { randomBytes } from 'node:crypto';
 import { MAX_FUTURE_SECONDS } from '../verify.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
-import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, decodeRecallRequest, encodeRecallRequest, openRecallAnswer, signRecallAnswer } from './recall.js';
+import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from './rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
 import type { SignedState, SignedStore } from './sign-journal.js';
@@ -195,7 +195,7 @@ export class IbftCore {
    * the request does not parse (a MessageError is thrown: the asker broke the protocol).
    */
   answerRecall(request: Uint8Array): Uint8Array {
-    const r = decodeRecallRequest(request);
+    const r = openRecallRequest(request);
     const st = this.st;
     const key = bytesToHex(r.requester);
     let held: Uint8Array[] = [];
@@ -250,7 +250,8 @@ export class IbftCore {
   private askRecall(st: HeightState): void {
     const w = st.watch;
     if (w === undefined || st !== this.st) return;
-    this.opts.recall?.(encodeRecallRequest({ height: st.height, requester: this.address, nonce: w.nonce }));
+    w.request ??= signRecallRequest(st.height, w.nonce, this.opts.key);
+    this.opts.recall?.(w.request);
     this.recallTimer.start(Math.min(RECALL_RETRY_MS, this.baseTimeoutMs), () => this.enqueue(async () => this.askRecall(st)));
   }
 

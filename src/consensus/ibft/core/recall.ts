@@ -11,16 +11,19 @@ import { checkRlp } from './rlp-bounds.js';
  * signed) learns what the key already signed before it signs anything there, so that it never signs a
  * second value where its lost self signed one.
  *
- *   request  RLP([height, requester address, nonce])
+ *   request  RLP([height, nonce, signature])
  *   answer   RLP([height, requester address, nonce, [envelope, ...], signature])
  *
- * The signature is the answering validator's, over keccak256(RLP([RECALL_DOMAIN, height, requester,
- * nonce, keccak256(RLP(envelopes))])): the requester counts who answered (a quorum of the set, itself
- * included, is what it waits for) and a peer cannot answer in a validator's name or replay an old
- * answer (the nonce is fresh per request). The envelopes are IBFT messages as the core holds them
- * (signed by the requester, checked by it again).
+ * A request is signed by the asking validator over keccak256(RLP([RECALL_REQUEST_DOMAIN, height,
+ * nonce])), so only validators can make others answer. An answer is signed by the answering validator
+ * over keccak256(RLP([RECALL_DOMAIN, height, requester, nonce, keccak256(RLP(envelopes))])): the
+ * requester counts who answered (a quorum of the set, itself included, is what it waits for) and a peer
+ * cannot answer in a validator's name or replay an old answer (the nonce is fresh per watch). The
+ * envelopes are IBFT messages as the core holds them (signed by the requester, checked by it again).
+ * Both travel by gossip (p2p/ibft-recall.ts), so they reach validators this node has no link to.
  */
 export const RECALL_DOMAIN = new TextEncoder().encode('basalt/ibft-recall/1');
+export const RECALL_REQUEST_DOMAIN = new TextEncoder().encode('basalt/ibft-recall-request/1');
 export const RECALL_NONCE_BYTES = 32;
 /** Largest request: height, address, nonce and RLP framing. */
 export const MAX_RECALL_REQUEST_BYTES = 128;
@@ -29,6 +32,7 @@ export const MAX_RECALL_MESSAGES = 32;
 
 export interface RecallRequest {
   height: bigint;
+  /** The asking validator (recovered from the request's signature). */
   requester: Uint8Array;
   nonce: Uint8Array;
 }
@@ -39,18 +43,31 @@ export interface RecallAnswer extends RecallRequest {
   signer: Uint8Array;
 }
 
-export function encodeRecallRequest(r: RecallRequest): Uint8Array {
-  return RLP.encode([r.height, r.requester, r.nonce]);
+function requestDigest(height: bigint, nonce: Uint8Array): Uint8Array {
+  return keccak256(RLP.encode([RECALL_REQUEST_DOMAIN, height, nonce]));
 }
 
-export function decodeRecallRequest(bytes: Uint8Array): RecallRequest {
+/** A request for `height`, signed with the asking validator's key. */
+export function signRecallRequest(height: bigint, nonce: Uint8Array, key: Uint8Array): Uint8Array {
+  return RLP.encode([height, nonce, signHash(requestDigest(height, nonce), key)]);
+}
+
+/** Decode a request and recover the validator that asks. Throws MessageError. */
+export function openRecallRequest(bytes: Uint8Array): RecallRequest {
   if (bytes.length > MAX_RECALL_REQUEST_BYTES) throw new MessageError(`recall request of ${bytes.length} bytes (at most ${MAX_RECALL_REQUEST_BYTES})`);
   const list = decode(bytes, 1, 8);
-  if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => x instanceof Uint8Array)) throw new MessageError('recall request must be [height, requester, nonce]');
-  const [h, requester, nonce] = list as Uint8Array[];
-  if (requester!.length !== 20) throw new MessageError('recall request: requester is not a 20-byte address');
+  if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => x instanceof Uint8Array)) throw new MessageError('recall request must be [height, nonce, signature]');
+  const [h, nonce, signature] = list as Uint8Array[];
   if (nonce!.length !== RECALL_NONCE_BYTES) throw new MessageError(`recall request: nonce is not ${RECALL_NONCE_BYTES} bytes`);
-  return { height: uintBytes(h!, 'height'), requester: requester!, nonce: nonce! };
+  if (signature!.length !== 65) throw new MessageError('recall request: signature is not 65 bytes');
+  const height = uintBytes(h!, 'height');
+  let requester: Uint8Array;
+  try {
+    requester = recoverAddress(requestDigest(height, nonce!), signature!);
+  } catch (err) {
+    throw new MessageError(`recall request: bad signature: ${(err as Error).message}`);
+  }
+  return { height, requester, nonce: nonce! };
 }
 
 function answerDigest(r: RecallRequest, messages: Uint8Array[]): Uint8Array {

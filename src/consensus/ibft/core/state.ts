@@ -63,7 +63,7 @@ export class HeightState {
    * Set while this validator learns what its key signed at this height (recall): it signs nothing.
    * `answered` holds the validators (itself included) whose answers to the request `nonce` arrived.
    */
-  watch?: { nonce: Uint8Array; answered: Set<string> };
+  watch?: { nonce: Uint8Array; answered: Set<string>; request?: Uint8Array };
   private readonly rounds = new Map<number, RoundMessages>();
   /** Every validator's signed messages seen at this height, raw, for recall answers (one proposal each). */
   private readonly held = new Map<string, { bytes: Uint8Array; proposal: boolean }[]>();
