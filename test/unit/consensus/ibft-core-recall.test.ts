@@ -114,6 +114,29 @@ describe('IBFT recall: a validator that lost its journal never signs twice', () 
   });
 });
 
+describe('IBFT recall: nothing to learn for a validator that did not lose anything', () => {
+  it('its own ROUND-CHANGEs coming back inside others\' certificates are not "learned" (journal kind roundChange only from a lost self)', async () => {
+    const kinds: string[] = [];
+    const net = new IbftNet(4, {
+      baseTimeoutMs: 1000,
+      store: () => {
+        const m = new MemorySignedStore();
+        const save = m.save.bind(m);
+        m.save = async (st) => {
+          kinds.push(st.kind);
+          await save(st);
+        };
+        return m;
+      },
+    });
+    net.start(1, 2, 3); // validator 0, proposer of height 1 round 0, is down: round changes with certificates
+    await net.advance(8000);
+    expect(net.committed(1).length).toBeGreaterThan(0);
+    expect(kinds.length).toBeGreaterThan(0);
+    expect(kinds).not.toContain('roundChange');
+  });
+});
+
 describe('IBFT recall messages', () => {
   const req = { height: 7n, requester: privateKeyToAddress(testKey(0)), nonce: new Uint8Array(32).fill(3) };
   const signedReq = signRecallRequest(req.height, req.nonce, testKey(0));

@@ -144,7 +144,7 @@ describe('polling filters', () => {
 
   it('forget uninstalled, unknown and expired filters', async () => {
     const id = await call<string>('eth_newBlockFilter');
-    expect(id).toMatch(/^0x[0-9a-f]{32}$/);
+    expect(id).toMatch(/^0x[1-9a-f][0-9a-f]{0,31}$/); // a 128-bit quantity: no leading zero, so 1 time in 16 it is shorter
     expect(await call('eth_uninstallFilter', id)).toBe(true);
     expect(await call('eth_uninstallFilter', id)).toBe(false);
     expect((await rpcError('eth_getFilterChanges', id)).message).toBe('filter not found');

@@ -11,7 +11,7 @@ import { committedSeal, withCommittedSeals } from '../seal.js';
 import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validators.js';
 import { randomBytes } from 'node:crypto';
 import { MAX_FUTURE_SECONDS } from '../verify.js';
-import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
+import { MAX_MESSAGE_BYTES, MessageError, MessageType, decodeEnvelope, type Body, type PreparedCert } from './messages.js';
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from './rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
@@ -94,6 +94,8 @@ export class IbftCore {
   private pending = 0;
   private stopped = true;
   private future: { bytes: Uint8Array; sender: Uint8Array }[] = [];
+  /** Signatures of the messages this process sent at the current height: never "learned" back from others. */
+  private ownSigs = new Set<string>();
   /** What this validator sent in the round in progress: sent again every base timeout (resend). */
   private ownRound?: { st: HeightState; round: number; msgs: Uint8Array[] };
   /** This validator's own messages found inside certificates, journaled before the next signature. */
@@ -220,6 +222,7 @@ export class IbftCore {
     const head = this.opts.backend.head();
     const height = head.number + 1n;
     const validators = this.opts.backend.validators(height);
+    this.ownSigs.clear();
     const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
     const j = this.signed;
@@ -447,6 +450,7 @@ export class IbftCore {
    * that is later than what the journal holds: the core then never signs against it (maySign).
    */
   private async adopt(st: HeightState, m: Signed): Promise<void> {
+    if (this.ownSigs.has(bytesToHex(m.signature))) return; // sent by this very process (a certificate echoes it)
     const b = m.body;
     let kind: SignedState['kind'];
     let hash: Uint8Array;
@@ -728,6 +732,8 @@ export class IbftCore {
 
   private async send(bytes: Uint8Array, st: HeightState, round: number): Promise<void> {
     this.opts.transport.broadcast(bytes);
+    if (this.ownSigs.size > 4 * MAX_ROUNDS_AHEAD) this.ownSigs.clear();
+    this.ownSigs.add(bytesToHex(decodeEnvelope(bytes, this.maxBytes).signature));
     const own = this.ownRound;
     if (own !== undefined && own.st === st && own.round === round) {
       own.msgs.push(bytes);

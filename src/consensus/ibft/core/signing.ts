@@ -9,6 +9,8 @@ export interface Signed<B extends Body = Body> {
   /** The envelope without its attachment, as certificates carry it. */
   bare: Uint8Array;
   attachment: Uint8Array;
+  /** The sender's signature (identifies the message: one per signed body). */
+  signature: Uint8Array;
 }
 
 /** Sign `body` with a validator key: an envelope ready to broadcast. */
@@ -49,5 +51,5 @@ export function recoverSender(m: Unopened): Signed {
     throw new MessageError(`bad signature: ${(err as Error).message}`);
   }
   const bare = env.attachment.length === 0 ? m.bytes : encodeEnvelope({ ...env, attachment: new Uint8Array(0) });
-  return { sender, body: m.body, bare, attachment: env.attachment };
+  return { sender, body: m.body, bare, attachment: env.attachment, signature: env.signature };
 }
