@@ -16,6 +16,8 @@ const VERSIONS: [string, StatusVersion][] = [
   [STATUS_PROTOCOL_V1, 1],
 ];
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
+/** How long after answering a handshake the requester's status is acted on if the stream never says it was written. */
+const STATUS_FALLBACK_MS = 500;
 
 /** Why a peer with status `theirs` cannot be ours, or undefined when it runs our chain. */
 export function incompatibility(ours: ChainStatus, theirs: ChainStatus): string | undefined {
@@ -36,9 +38,19 @@ export async function serveStatus(host: Host, ours: () => ChainStatus, onStatus:
       protocol,
       async (req, peer) => {
         const theirs = decodeStatus(req, version);
+        // Once the answer is written (a refused peer still learns why), or, if the peer hangs up as soon
+        // as it has read it (a peer of another chain does), a moment later: exactly once either way.
+        let done = false;
+        const once = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(fallback);
+          onStatus(peer, theirs);
+        };
+        const fallback = setTimeout(once, STATUS_FALLBACK_MS);
         return (function* () {
           yield encodeStatus(ours(), version);
-          onStatus(peer, theirs); // once the answer is written: a refused peer still learns why
+          once();
         })();
       },
       { maxRequestBytes: MAX_STATUS_BYTES, timeoutMs: HANDSHAKE_TIMEOUT_MS, maxConcurrent: 2, onBadPeer },
