@@ -80,10 +80,13 @@ export class BlockStore {
   }
 
   async canonicalHash(num: bigint): Promise<Uint8Array | undefined> {
-    const hash = await this.get(schema.canonicalHashKey(num));
     const guard = this.canonicalGuard;
-    if (hash === undefined && guard && num <= guard.head()) {
-      throw guard.reporter.missing('blockchain', `canonical block ${num} is missing from the index, below the head ${guard.head()}`);
+    // The head as it was before the read: a block committed while the read was under way moves the head
+    // past a number the read did not see yet. The head only moves after the index is written.
+    const head = guard?.head();
+    const hash = await this.get(schema.canonicalHashKey(num));
+    if (hash === undefined && guard && head !== undefined && num <= head) {
+      throw guard.reporter.missing('blockchain', `canonical block ${num} is missing from the index, below the head ${head}`);
     }
     return hash;
   }
