@@ -1,19 +1,9 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Wallet } from 'ethers';
-import { CliProcess, rpc, runCli, runCliAsync, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, runCliAsync, serverArgs, tempDir, freePort } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
-
-/** A port free now (bound on port 0, read, closed): every validator's multiaddr goes into the genesis. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const running: CliProcess[] = [];
 afterAll(async () => {

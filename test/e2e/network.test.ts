@@ -1,18 +1,8 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
-
-/** A port free now (bound on port 0, read, closed): the validator's multiaddr must be known before it starts. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const running: CliProcess[] = [];
 function start(args: string[]): CliProcess {

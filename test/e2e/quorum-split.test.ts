@@ -1,10 +1,9 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeGenesis } from '../../src/cli/genesis.js';
 import { initSecrets } from '../../src/keys/key-pair.js';
-import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult } from '../helpers/cli.js';
+import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult, freePort } from '../helpers/cli.js';
 
 /**
  * Network splits of real validator processes under the IBFT quorum ⌈2N/3⌉ (issue #18). Under the
@@ -16,15 +15,6 @@ import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult } fro
  * together and their cases share the processes (the 3-validator cases run while the 6 are watched or
  * agree on their first block), and the keys are written in-process by the code `secrets init` runs.
  */
-
-/** A port free now (bound on port 0, read, closed): bootnode multiaddrs are known before the nodes start. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeIbftExtra } from '../../src/consensus/ibft/extra.js';
-import { CliProcess, rpc, runCliAsync, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, freePort } from '../helpers/cli.js';
 
 /** A libp2p peer recording every IBFT message it is sent (test/helpers/ibft-spy.mjs), run with node. */
 const SPY = resolve(import.meta.dirname, '../helpers/ibft-spy.mjs');
@@ -55,14 +54,6 @@ class Spy {
 }
 
 const show = (ms: SpyMsg[]) => ms.map((m) => `${TYPE[m.type]}(${m.height},${m.round}) ${m.value ?? '-'} at ${m.t}${m.embedded ? ' (in a certificate)' : ''}`).join('\n  ');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 let dir: string | undefined;
 const running: CliProcess[] = [];

@@ -1,18 +1,9 @@
-import { createServer } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, expectOneLineError, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, expectOneLineError, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const running: CliProcess[] = [];
 function start(args: string[]): CliProcess {

@@ -1,20 +1,11 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
 
 /** Twelve idle libp2p peers (test/helpers/idle-peers.mjs), run with node. */
 const IDLE_PEERS = resolve(import.meta.dirname, '../helpers/idle-peers.mjs');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const running: CliProcess[] = [];
 const children: ReturnType<typeof spawn>[] = [];

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -206,3 +207,13 @@ export function processesKilledAfterEach(): (args: string[], opts?: { cwd?: stri
     return p;
   };
 }
+
+/** A port free now (bound on port 0, read, closed): a node's multiaddr must be known before it starts. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
