@@ -2,6 +2,7 @@ import '../util/promise-with-resolvers.js';
 import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createTxFromRLP } from '@ethereumjs/tx';
+import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
 import { BanList, Strikes, banKind } from '../p2p/bans.js';
@@ -13,6 +14,7 @@ import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
 import { RECALL_ANSWER, RECALL_REQUEST, RecallRelay, recallGossip } from '../p2p/ibft-recall.js';
 import { signValidatorProof } from '../p2p/validator-proof.js';
+import { TxIntake, type TxIntakeLimits, type TxOutcome } from '../p2p/tx-intake.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
 import { serveBlocks } from '../sync/block-protocol.js';
@@ -46,6 +48,8 @@ export interface NetworkOptions {
   validatorKey?: Uint8Array;
   /** Counters of what peers sent that was refused, and of bans (the node's Prometheus metrics). */
   metrics?: P2pMetrics;
+  /** Limits on gossiped transactions per peer (tests use small ones); defaults in p2p/tx-intake.ts. */
+  txIntake?: Partial<TxIntakeLimits>;
 }
 
 /** basalt_p2p_rejected_total{reason} and basalt_p2p_bans_total{reason}. */
@@ -61,8 +65,6 @@ export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
 
 /** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
 const MAX_RECENT_GOSSIP = 4096;
-/** Gossiped transactions being validated at once; more are dropped (not relayed) until the pool catches up. */
-const MAX_TXS_IN_FLIGHT = 256;
 
 /**
  * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
@@ -79,7 +81,6 @@ export class Network implements NetworkView, PeersService {
   private recallServer?: (req: Uint8Array) => Uint8Array;
   /** Where answers to this validator's own recall requests go. */
   private recallSink?: (answer: Uint8Array) => void;
-  private txsInFlight = 0;
   /** The validator set of the head last asked about, as addresses and as lowercase hex. */
   private validatorsOf?: { head: Uint8Array; list: Uint8Array[]; hex: ReadonlySet<string> };
 
@@ -89,7 +90,14 @@ export class Network implements NetworkView, PeersService {
     readonly gossip: Gossip,
     readonly syncer: Syncer,
     private readonly opts: NetworkOptions,
-  ) {}
+  ) {
+    this.txIntake = new TxIntake({
+      validate: (peer, raw) => this.validateTx(peer, raw),
+      onBan: (peer, reason) => this.peerManager.punish(peer, reason),
+      onDrop: (reason) => this.opts.metrics?.rejected(reason),
+      ...(opts.txIntake ? { limits: opts.txIntake } : {}),
+    });
+  }
 
   static async start(opts: NetworkOptions): Promise<Network> {
     const { chain, logger: log } = opts;
@@ -306,7 +314,16 @@ export class Network implements NetworkView, PeersService {
     if (tx) this.gossip.publishTx(tx.serialize());
   }
 
-  private async receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
+  /** Gossiped transactions: per-peer rate, queue and throttling, validated round-robin after consensus work. */
+  private readonly txIntake: TxIntake;
+
+  private receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
+    // A transaction's hash is the hash of its bytes: one the pool holds costs no decoding.
+    if (this.opts.txpool.has(keccak256(raw))) return Promise.resolve('ignore');
+    return this.txIntake.submit(peer, raw);
+  }
+
+  private async validateTx(peer: PeerId, raw: Uint8Array): Promise<TxOutcome> {
     let tx;
     try {
       tx = createTxFromRLP(raw, { common: this.opts.chain.common });
@@ -314,22 +331,17 @@ export class Network implements NetworkView, PeersService {
       throw new MessageError(`gossiped transaction cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
     }
     const key = bytesToHex(tx.hash());
-    if (this.opts.txpool.has(tx.hash())) return 'ignore';
-    if (this.txsInFlight >= MAX_TXS_IN_FLIGHT) return 'ignore'; // flooded: let the pool catch up
+    if (this.opts.txpool.has(tx.hash())) return 'refused';
     this.recentGossip.add(key);
     if (this.recentGossip.size > MAX_RECENT_GOSSIP) this.recentGossip.delete(this.recentGossip.values().next().value!);
-    this.txsInFlight++;
     try {
       await this.opts.txpool.add(tx);
-      return 'accept';
+      return 'accepted';
     } catch (err) {
       this.recentGossip.delete(key);
       if (!(err instanceof TxPoolError)) throw err;
-      // 'already known', or not valid for this node's pool right now (nonce, funds): not the peer's fault.
       this.opts.logger.debug({ tx: key, peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
-      return 'ignore';
-    } finally {
-      this.txsInFlight--;
+      return err.fault ?? 'refused';
     }
   }
 
@@ -337,6 +349,7 @@ export class Network implements NetworkView, PeersService {
     this.listeningState = false;
     this.opts.chain.off('head', this.onChainHead);
     this.unsubscribeTx?.();
+    this.txIntake.stop();
     await this.syncer.stop();
     this.peerManager.stop();
     this.gossip.stop();

@@ -1,6 +1,20 @@
+/**
+ * Why a transaction is refused, as far as the peer that relayed it is concerned:
+ * - 'invalid': it can never be valid on this chain for anyone (signature, chain id, gas above the
+ *   block gas limit, intrinsic gas): a node that checked it before relaying would not have relayed it;
+ * - 'unexecutable': valid, but its sender cannot pay for it or its nonce is far ahead, in the state
+ *   this node has: a relayer that checked it saw the same state, give or take a block;
+ * - undefined: a refusal that is no one's fault (already known, nonce already used, this node's own
+ *   price floor, a full pool, a node that cannot write blocks).
+ */
+export type TxFault = 'invalid' | 'unexecutable';
+
 /** A transaction the pool refuses; the message follows geth's wording so that tools recognise it. */
 export class TxPoolError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly fault?: TxFault,
+  ) {
     super(message);
     this.name = 'TxPoolError';
   }

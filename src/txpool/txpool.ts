@@ -138,7 +138,7 @@ export class TxPool implements TxSource {
     const account = await this.account(sender);
     if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
     if (account.balance < maxCost(tx)) {
-      throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`);
+      throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`, 'unexecutable');
     }
     const existing = account.txs.get(tx.nonce);
     let victim: TypedTransaction | undefined;
@@ -265,7 +265,7 @@ export class TxPool implements TxSource {
     const gap = firstGap(account);
     const distance = tx.nonce - gap;
     if (distance > BigInt(accountQueue)) {
-      throw new TxPoolError(`nonce too high: next nonce ${gap}, tx nonce ${tx.nonce} (at most ${accountQueue} ahead)`);
+      throw new TxPoolError(`nonce too high: next nonce ${gap}, tx nonce ${tx.nonce} (at most ${accountQueue} ahead)`, 'unexecutable');
     }
     const roomy = this.byHash.size < globalSlots + globalQueue;
     if (distance === 0n) {

@@ -13,25 +13,30 @@ export interface StatelessLimits {
   minTip: bigint;
 }
 
-/** Checks that need no state: signature, chain, size, gas, fees. */
+/**
+ * Checks that need no state: signature, chain, size, gas, fees. The cheap ones come first: a
+ * transaction that fails on its chain id, gas or fees costs no signature recovery.
+ */
 export function validateStateless(tx: TypedTransaction, limits: StatelessLimits): void {
-  if (!tx.isSigned()) throw new TxPoolError('transaction is not signed');
-  if (tx.serialize().length > MAX_TX_BYTES) throw new TxPoolError(`oversized data: transaction is larger than ${MAX_TX_BYTES} bytes`);
+  const invalid = (message: string) => new TxPoolError(message, 'invalid');
+  if (!tx.isSigned()) throw invalid('transaction is not signed');
+  if (tx.serialize().length > MAX_TX_BYTES) throw invalid(`oversized data: transaction is larger than ${MAX_TX_BYTES} bytes`);
   if (tx.type !== 0 || tx.supports(155)) {
-    if (tx.common.chainId() !== limits.chainId) throw new TxPoolError(`invalid chain id: have ${tx.common.chainId()}, want ${limits.chainId}`);
+    if (tx.common.chainId() !== limits.chainId) throw invalid(`invalid chain id: have ${tx.common.chainId()}, want ${limits.chainId}`);
   }
-  try {
-    tx.getSenderAddress();
-  } catch {
-    throw new TxPoolError('invalid sender: the signature does not recover');
-  }
-  if (tx.gasLimit > limits.blockGasLimit) throw new TxPoolError(`exceeds block gas limit: gas ${tx.gasLimit} > ${limits.blockGasLimit}`);
-  if (tx.gasLimit < tx.getIntrinsicGas()) throw new TxPoolError(`intrinsic gas too low: have ${tx.gasLimit}, want ${tx.getIntrinsicGas()}`);
-  if (!tx.isValid()) throw new TxPoolError(`invalid transaction: ${tx.getValidationErrors().join('; ')}`);
+  if (tx.gasLimit > limits.blockGasLimit) throw invalid(`exceeds block gas limit: gas ${tx.gasLimit} > ${limits.blockGasLimit}`);
+  if (tx.gasLimit < tx.getIntrinsicGas()) throw invalid(`intrinsic gas too low: have ${tx.gasLimit}, want ${tx.getIntrinsicGas()}`);
+  // Below the base fee or this node's tip floor: the price may do elsewhere or later (not a fault).
   if (maxFee(tx) < limits.nextBaseFee) {
     throw new TxPoolError(`transaction underpriced: max fee per gas ${maxFee(tx)} is below the base fee ${limits.nextBaseFee}`);
   }
   if (maxTip(tx) < limits.minTip) throw new TxPoolError(`transaction underpriced: tip ${maxTip(tx)} is below the pool's minimum ${limits.minTip}`);
+  try {
+    tx.getSenderAddress();
+  } catch {
+    throw invalid('invalid sender: the signature does not recover');
+  }
+  if (!tx.isValid()) throw invalid(`invalid transaction: ${tx.getValidationErrors().join('; ')}`);
 }
 
 /** What the sender commits to pay at most: value + gas * max fee. */

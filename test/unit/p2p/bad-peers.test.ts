@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBlockFromBytesArray } from '@ethereumjs/block';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
 import { peerIdFromString } from '@libp2p/peer-id';
 import * as lp from 'it-length-prefixed';
@@ -14,7 +15,7 @@ import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus 
 import { request } from '../../../src/p2p/streams.js';
 import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
 import { createTestChain, openTestChain, testGenesis } from '../../helpers/chain-fixture.js';
-import { chainWithBlocks } from '../archive/archive-fixture.js';
+import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -215,6 +216,29 @@ describe('gossip', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(b.net.peerManager.isReady(idOf(a.addr))).toBe(true);
+  }, 30_000);
+  it('a peer gossiping transactions that can never execute is banned within seconds; an honest relayer\'s transaction still gets through', async () => {
+    const src = await chainWithBlocks(1); // SENDER's nonce 0 is mined: its next is 1
+    cleanup.push(() => src.close());
+    const chains = [await openTestChain(src.genesis), await openTestChain(src.genesis)];
+    for (const c of chains) cleanup.push(() => c.close());
+    const a = await node(src.chain);
+    const honest = await node(chains[0]!.chain, { bootnodes: [a.addr] });
+    const evil = await node(chains[1]!.chain, { bootnodes: [a.addr] });
+    await until(() => a.net.peerCount() === 2 && honest.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+    const junk = (i: number) => createFeeMarket1559Tx({ nonce: 0n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(randomBytes(32)).serialize();
+    const started = Date.now();
+    for (let i = 0; i < 150; i++) evil.net.gossip.publishTx(junk(i)); // senders that hold nothing
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 10_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/transactions per minute that can never execute/);
+    expect([...a.txpool.pending()]).toEqual([]);
+    const good = createFeeMarket1559Tx({ nonce: 1n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(SENDER);
+    await until(() => chains[0]!.chain.head.number === 1n, 'the honest node synced block 1');
+    await honest.txpool.add(good);
+    await until(() => a.txpool.has(good.hash()), 'the honest transaction relayed');
+    expect(a.net.peerManager.banned(idOf(honest.addr))).toBeUndefined();
   }, 30_000);
 });
 

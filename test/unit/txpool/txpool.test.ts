@@ -287,4 +287,29 @@ describe('TxPool', () => {
     const pool = new TxPool(t.chain);
     await expect(pool.add(tx1559(A, 0n, 1n))).rejects.toBeInstanceOf(TxPoolError);
   });
+
+  it('tells a relayer\'s faults from refusals that are no one\'s fault, and checks gas and fees before it recovers a signature', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    const fault = async (tx: ReturnType<typeof tx1559>) => pool.add(tx).then(() => 'added', (err: TxPoolError) => `${err.fault ?? 'none'}: ${err.message}`);
+    // Cheapest failures first: no signature recovery for a transaction refused on its gas.
+    let recoveries = 0;
+    const common = t.chain.common.copy();
+    const recover = common.customCrypto.ecrecover!;
+    (common as { customCrypto: typeof common.customCrypto }).customCrypto = { ...common.customCrypto, ecrecover: (...a: Parameters<typeof recover>) => (recoveries++, recover(...a)) };
+    const cheap = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 20_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
+    const tooBig = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 10n ** 9n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
+    recoveries = 0;
+    expect(await fault(cheap)).toMatch(/^invalid: intrinsic gas too low/);
+    expect(await fault(tooBig)).toMatch(/^invalid: exceeds block gas limit/);
+    expect(recoveries).toBe(0);
+    const fine = createFeeMarket1559Tx({ nonce: 5n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
+    await fault(fine);
+    expect(recoveries).toBeGreaterThan(0); // the counter does count
+    expect(await fault(tx1559(C, 0n, 1n))).toMatch(/^unexecutable: insufficient funds/); // C holds nothing
+    expect(await fault(tx1559(A, 10_000n, 1n))).toMatch(/^unexecutable: nonce too high/);
+    expect(await fault(tx1559(A, 0n, 1n))).toBe('added');
+    expect(await fault(tx1559(A, 0n, 1n))).toMatch(/^none: already known/);
+    expect(await fault(tx1559(A, 1n, 1n, GWEI / 10n))).toMatch(/^none: transaction underpriced/); // below the base fee: may do later
+  });
 });
