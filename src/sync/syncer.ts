@@ -133,7 +133,11 @@ export class Syncer {
   progress(): SyncProgress | false {
     const current = this.chain.head.number;
     let highest = current;
-    for (const p of this.peerSet.peers()) if (p.head > highest) highest = p.head;
+    // What peers proved, not what they claim: a claim alone would make a node report itself syncing forever.
+    for (const p of this.peerSet.peers()) {
+      const head = this.provenHead(p);
+      if (head > highest) highest = head;
+    }
     if (highest <= current + 1n) return false;
     return { startingBlock: this.starting ?? current, currentBlock: current, highestBlock: highest };
   }

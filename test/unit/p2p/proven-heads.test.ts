@@ -55,6 +55,7 @@ describe('a claimed head is not a fact', () => {
     const v = await victim(dst.chain, [liar.addr]);
     await until(() => v.net.peerManager.isReady(liar.id), 'handshake');
     expect(v.net.highestPeerHead()).toBe(0n); // unproven: never the gate's figure
+    expect(v.net.syncing()).toBe(false); // nor eth_syncing's
     await until(() => liar.asked > 0 && v.net.unprovenPeerHead(0n) === undefined, 'claim checked and dropped');
     expect(v.net.highestPeerHead()).toBe(0n);
     expect(dst.chain.head.number).toBe(0n);
