@@ -68,7 +68,6 @@ export class Chain extends EventEmitter<ChainEvents> {
     private readonly executor: Executor,
     readonly engine: ConsensusEngine,
     head: ChainHead,
-    private readonly log: Logger,
   ) {
     super();
     this.common = rules.commonAt(0n);
@@ -111,7 +110,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const head = await loadHead(store, trie);
     await checkForkSchedule(store, opts.blockchainDb, opts.genesis, head.number);
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
-    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, log);
+    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head);
     store.guardCanonical(() => chain.head.number, damage);
     return chain;
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, processesKilledAfterEach, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
+import { CLI, processesKilledAfterEach, rpc, runCli, serverArgs, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, rea
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLI, processesKilledAfterEach, runCli, serverArgs, singleValidatorChain, tempDir } from '../helpers/cli.js';
+import { CLI, processesKilledAfterEach, serverArgs, singleValidatorChain, tempDir } from '../helpers/cli.js';
 
 const startNode = processesKilledAfterEach();
 const PASSPHRASE = 'a long enough passphrase';

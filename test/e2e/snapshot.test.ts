@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { processesKilledAfterEach, rpc, runCli, serverArgs, tempDir, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
+import { processesKilledAfterEach, rpc, runCli, serverArgs, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
 import { JsonRpcProvider, Wallet, hexlify } from 'ethers';
 import { STORAGE_INITCODE, word } from '../helpers/contracts.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';

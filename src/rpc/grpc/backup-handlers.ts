@@ -1,6 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
 import { isCompression, type Compression } from '../../container/compression.js';
-import type { BackupService, ByteSink } from '../../backup/types.js';
+import type { BackupService } from '../../backup/types.js';
 import type { PieceKind } from '../../backup/pieces.js';
 import type { StoredPiece } from '../../backup/scheduler.js';
 import { UserError } from '../../util/errors.js';

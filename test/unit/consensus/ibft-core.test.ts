@@ -126,7 +126,7 @@ describe('IBFT core: round changes', () => {
     const net = new IbftNet(4);
     // Height 1, round 0: validator 0 proposes A. PREPAREs reach only validator 2, so only it prepares
     // A (and commits, but all COMMITs are lost). Then validator 0 fails.
-    net.filter = (from, to, bytes) => {
+    net.filter = (_from, to, bytes) => {
       const t = bytes && typeOf(bytes);
       if (t === MessageType.Commit) return false;
       if (t === MessageType.Prepare) return to === 2;

@@ -227,9 +227,9 @@ describe('gossip', () => {
     const evil = await node(chains[1]!.chain, { bootnodes: [a.addr] });
     await until(() => a.net.peerCount() === 2 && honest.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
     await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
-    const junk = (i: number) => createFeeMarket1559Tx({ nonce: 0n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(randomBytes(32)).serialize();
+    const junk = () => createFeeMarket1559Tx({ nonce: 0n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(randomBytes(32)).serialize();
     const started = Date.now();
-    for (let i = 0; i < 150; i++) evil.net.gossip.publishTx(junk(i)); // senders that hold nothing
+    for (let i = 0; i < 150; i++) evil.net.gossip.publishTx(junk()); // senders that hold nothing
     await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 10_000);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/transactions per minute that can never execute/);
