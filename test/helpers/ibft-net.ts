@@ -65,6 +65,13 @@ export class MockBackend implements Backend {
   peersTime(): number | undefined {
     return this.measured ? this.clock.nowMs : undefined;
   }
+
+  /** Proposals of others seen as clock samples: height and how long ago each arrived. */
+  readonly observed: { height: bigint; agoMs: number }[] = [];
+
+  observeProposal(header: Block['header'], agoMs: number): void {
+    this.observed.push({ height: header.number, agoMs });
+  }
   private headBlock: { number: bigint; proposer: Uint8Array | undefined; timestampMs: number; hash: Uint8Array };
 
   constructor(

@@ -71,6 +71,32 @@ describe('IBFT core: clock skew', () => {
     for (const n of net.nodes) expect(net.committed(n.i).map(hashHex)).toEqual(net.committed(0).slice(0, net.committed(n.i).length).map(hashHex));
   });
 
+  it("every proposal another validator built for its round is a clock sample, with how long ago it arrived (one kept for the next height counts from its arrival); its own are not", async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000 });
+    // Validator 3 gets everything 1.2 s late but validator 1's messages: its proposal for height 2
+    // arrives while validator 3 is still deciding height 1, which keeps it for later.
+    const late: { at: number; to: number; bytes: Uint8Array }[] = [];
+    net.filter = (from, to, bytes) => {
+      if (to !== 3 || from === 1) return true;
+      late.push({ at: net.clock.nowMs + 1200, to, bytes });
+      return false;
+    };
+    net.start();
+    for (let t = 0; t < 30; t++) {
+      await net.advance(100);
+      for (const l of late.splice(0)) {
+        if (l.at <= net.clock.nowMs) net.deliver(l.to, l.bytes);
+        else late.push(l);
+      }
+    }
+    await net.settle();
+    expect(proposers(net).slice(0, 2)).toEqual([0, 1]);
+    const seen = backend(net, 3).observed.filter((o) => o.height <= 2n);
+    expect(seen.map((o) => o.height)).toEqual([1n, 2n]);
+    expect(seen[1]!.agoMs).toBeGreaterThanOrEqual(100); // kept while height 1 was being decided, counted from its arrival
+    expect(backend(net, 1).observed.some((o) => o.height === 2n)).toBe(false); // its own
+  });
+
   it('the recall guard trusts no clock it has not measured: a validator 10 s behind keeps asking until its offset from the peers is known and 15 s have passed in their time', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000 });
     net.link = (from, to) => from !== 0 && to !== 0; // gossip reaches validator 0, recall does not

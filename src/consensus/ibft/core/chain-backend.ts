@@ -30,15 +30,15 @@ export class ChainBackend implements Backend {
     } else {
       this.now = () => clock.now();
       this.peersTime = () => clock.peersTime();
-      this.observeProposal = (header: BlockHeader) => {
+      this.observeProposal = (header: BlockHeader, agoMs: number) => {
         const parent = this.chain.head.header;
-        if (header.number === parent.number + 1n) clock.observe(header.number, header.timestamp, parent.timestamp);
+        if (header.number === parent.number + 1n) clock.observe(header.number, header.timestamp, parent.timestamp, agoMs);
       };
     }
   }
 
   readonly peersTime?: () => number | undefined;
-  readonly observeProposal?: (header: BlockHeader) => void;
+  readonly observeProposal?: (header: BlockHeader, agoMs: number) => void;
 
   head() {
     const h = this.chain.head.header;

@@ -44,8 +44,11 @@ export interface Backend {
    * even within the tolerance), or undefined until measured. Without it, now() is taken as right.
    */
   peersTime?(): number | undefined;
-  /** A proposal another validator just made arrived (checked as the round's, not yet executed): a sample of its clock. */
-  observeProposal?(header: BlockHeader): void;
+  /**
+   * A proposal another validator just made arrived `agoMs` ago (monotonic; checked as the round's
+   * proposer's, not yet executed): a sample of its clock.
+   */
+  observeProposal?(header: BlockHeader, agoMs: number): void;
   /** The current head: the next height builds on it. Its proposer is undefined for genesis. */
   head(): { number: bigint; proposer: Uint8Array | undefined; timestampMs: number };
 }
@@ -108,7 +111,7 @@ export class IbftCore {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private stopped = true;
-  private future: { bytes: Uint8Array; sender: Uint8Array }[] = [];
+  private future: { bytes: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
   /** Signatures of the messages this process sent at the current height: never "learned" back from others. */
   private ownSigs = new Set<string>();
   /** What this validator sent in the round in progress: sent again every base timeout (resend). */
@@ -201,7 +204,8 @@ export class IbftCore {
   /** A message from the network. Malformed, forged, late or unwanted ones are dropped. */
   onMessage(bytes: Uint8Array): void {
     if (this.stopped || this.pending >= MAX_PENDING) return;
-    this.enqueue(() => this.handle(bytes));
+    const receivedAt = this.timers.now();
+    this.enqueue(() => this.handle(bytes, false, receivedAt));
   }
 
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
@@ -276,7 +280,7 @@ export class IbftCore {
     const future = this.future;
     this.future = [];
     this.futureBySender.clear();
-    for (const f of future) await this.handle(f.bytes);
+    for (const f of future) await this.handle(f.bytes, false, f.receivedAt);
   }
 
   /**
@@ -450,7 +454,8 @@ export class IbftCore {
 
   // ---- receiving ----
 
-  private async handle(bytes: Uint8Array, fromSelf = false): Promise<void> {
+  /** `receivedAt`: when it arrived (monotonic), for the clock samples of proposals. */
+  private async handle(bytes: Uint8Array, fromSelf = false, receivedAt = this.timers.now()): Promise<void> {
     const st = this.st;
     if (st === undefined) return;
     let m: Signed;
@@ -462,7 +467,7 @@ export class IbftCore {
     }
     const { height, round } = m.body;
     if (height !== st.height || st.done) {
-      if (height === st.height + 1n) this.keepForNextHeight(m, bytes);
+      if (height === st.height + 1n) this.keepForNextHeight(m, bytes, receivedAt);
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
@@ -473,7 +478,7 @@ export class IbftCore {
     if (!fromSelf && equalsBytes(m.sender, this.address)) await this.adopt(st, m);
     switch (m.body.type) {
       case MessageType.Preprepare:
-        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf);
+        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt);
       case MessageType.Prepare:
         if (RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
         return;
@@ -488,14 +493,14 @@ export class IbftCore {
    * The next height's messages wait until this node gets there (it finished this height a moment
    * after the others), a bounded number from each validator of that height.
    */
-  private keepForNextHeight(m: Signed, bytes: Uint8Array): void {
+  private keepForNextHeight(m: Signed, bytes: Uint8Array, receivedAt: number): void {
     const validators = this.opts.backend.validators(m.body.height);
     if (validatorIndex(validators, m.sender) < 0) return;
     const key = bytesToHex(m.sender);
     const count = this.futureBySender.get(key) ?? 0;
     if (count >= MAX_FUTURE_PER_VALIDATOR) return;
     this.futureBySender.set(key, count + 1);
-    this.future.push({ bytes, sender: m.sender });
+    this.future.push({ bytes, sender: m.sender, receivedAt });
   }
 
   /**
@@ -543,7 +548,7 @@ export class IbftCore {
     );
   }
 
-  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean): Promise<void> {
+  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean, receivedAt: number): Promise<void> {
     const { round } = m.body;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
@@ -576,10 +581,10 @@ export class IbftCore {
     if (!fromSelf) {
       // A block the proposer built for this round (not a value carried over from an earlier one): its
       // timestamp was just read from the proposer's clock.
-      if (justification?.highest === undefined) this.opts.backend.observeProposal?.(block.header);
+      if (justification?.highest === undefined) this.opts.backend.observeProposal?.(block.header, this.timers.now() - receivedAt);
       const aheadMs = Number(block.header.timestamp) * 1000 - this.opts.backend.now() - MAX_FUTURE_MS;
       if (aheadMs > 0) {
-        this.holdProposal(st, m, aheadMs);
+        this.holdProposal(st, m, aheadMs, receivedAt);
         return;
       }
     }
@@ -597,7 +602,7 @@ export class IbftCore {
    * within (one held at a time, the latest). If the round times out first, the next proposer takes over
    * and nobody is punished. The proposer is named in a warning at most once a minute.
    */
-  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, aheadMs: number): void {
+  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, aheadMs: number, receivedAt: number): void {
     const who = bytesToHex(m.sender);
     const t = this.timers.now();
     const last = this.holdWarned.get(who);
@@ -613,7 +618,7 @@ export class IbftCore {
     }
     this.holdTimer.start(aheadMs, () =>
       this.enqueue(async () => {
-        if (st === this.st && !st.done) await this.onPreprepare(st, m, false);
+        if (st === this.st && !st.done) await this.onPreprepare(st, m, false, receivedAt);
       }),
     );
   }
