@@ -34,6 +34,16 @@ export interface NetworkStatus {
   syncing: boolean;
   highestBlock: bigint;
   listenAddresses: string[];
+  /** This node's clock against its peers' (chain/peer-clock.ts); absent from a node older than this field. */
+  clock?: ClockStatus;
+}
+
+/** This node's clock against its peers', measured from recent blocks' timestamps. */
+export interface ClockStatus {
+  /** This node's clock minus its peers' in ms (positive: ahead); undefined until measured. */
+  offsetMs: number | undefined;
+  /** Further apart than the tolerance (15 s): block timestamps here follow the peers' time. */
+  skewed: boolean;
 }
 
 /** The validator set deciding the next block and what it tolerates. */

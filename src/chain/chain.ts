@@ -44,6 +44,11 @@ export interface OpenChainOptions {
   logger?: Logger;
   /** Where a canonical block found missing below the head is reported (the node stops on it). */
   damage?: DamageReporter;
+  /**
+   * The clock (ms since the epoch) a block's timestamp may be at most MAX_FUTURE_SECONDS ahead of
+   * (further: FutureBlockError, held). A node passes its PeerClock's now(); default Date.now.
+   */
+  now?: () => number;
 }
 
 /**
@@ -68,6 +73,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     private readonly executor: Executor,
     readonly engine: ConsensusEngine,
     head: ChainHead,
+    private readonly now: () => number,
   ) {
     super();
     this.common = rules.commonAt(0n);
@@ -110,13 +116,17 @@ export class Chain extends EventEmitter<ChainEvents> {
     const head = await loadHead(store, trie);
     await checkForkSchedule(store, opts.blockchainDb, opts.genesis, head.number);
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
-    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head);
+    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
     return chain;
   }
 
   get head(): ChainHead {
     return this.headState;
+  }
+
+  private nowSeconds(): bigint {
+    return BigInt(Math.floor(this.now() / 1000));
   }
 
   /** The rules block `num` is decoded and executed with. */
@@ -183,7 +193,9 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /**
    * The import pipeline. A block already on the canonical chain is 'known'; a block that does not
-   * extend the head (gap or conflict) or fails verification is refused and nothing is written.
+   * extend the head (gap or conflict) or fails verification is refused and nothing is written. A block
+   * valid but for a timestamp too far ahead of this node's clock throws FutureBlockError (to be tried
+   * again later, not held against whoever sent it).
    */
   async importBlock(block: Block): Promise<ImportOutcome> {
     return this.writeLock.run(async () => {
@@ -201,7 +213,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       if (num !== head.number + 1n) {
         throw new BlockVerificationError(num, `does not extend the local head ${head.number} (gap of ${num - head.number - 1n} blocks)`);
       }
-      this.engine.verifyHeader(block.header, head.header);
+      this.engine.verifyHeader(block.header, head.header, { nowSeconds: this.nowSeconds() });
       let receipts: StoredReceipt[];
       try {
         await block.validateData(false, true);
@@ -272,7 +284,7 @@ export class Chain extends EventEmitter<ChainEvents> {
           this.trie.discard();
           return undefined;
         }
-        this.engine.verifyHeader(sealed.header, head.header);
+        this.engine.verifyHeader(sealed.header, head.header, { nowSeconds: this.nowSeconds() });
         await this.commit(sealed, built.receipts);
         return { block: sealed, built };
       } catch (err) {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import type { ConsensusStatus } from '../backup/types.js';
+import type { ClockStatus, ConsensusStatus } from '../backup/types.js';
+import { CLOCK_MIN_SAMPLES, CLOCK_TOLERANCE_MS, formatOffset } from '../chain/peer-clock.js';
 import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 
@@ -25,7 +26,14 @@ export function statusCommand(): Command {
           ...(s.consensus ? { validators: s.consensus.validators, quorum: s.consensus.quorum, faultTolerance: s.consensus.faultTolerance, quorumSafe: s.consensus.safe } : {}),
           networking: node.network !== undefined,
           ...(node.network
-            ? { peers: node.network.peers, syncing: node.network.syncing, highestBlock: Number(node.network.highestBlock), listenAddresses: node.network.listenAddresses }
+            ? {
+                peers: node.network.peers,
+                syncing: node.network.syncing,
+                highestBlock: Number(node.network.highestBlock),
+                listenAddresses: node.network.listenAddresses,
+                clockOffsetMs: node.network.clock?.offsetMs ?? null,
+                clockSkewed: node.network.clock?.skewed ?? false,
+              }
             : {}),
           ...(node.notWritableReason ? { notWritableReason: node.notWritableReason } : {}),
         };
@@ -46,6 +54,7 @@ export function statusCommand(): Command {
         ...(node.network
           ? ([
               ['Sync', node.network.syncing ? `syncing: #${s.head.number} of #${node.network.highestBlock}` : 'in sync'],
+              ['Clock', clockLine(node.network.clock)],
               ['Listening', node.network.listenAddresses.join(' ')],
             ] as [string, string][])
           : []),
@@ -54,6 +63,15 @@ export function statusCommand(): Command {
       ];
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n');
     });
+}
+
+/** "+0.2 s from peers (within 15 s)", or how far off and what to do. */
+function clockLine(c: ClockStatus | undefined): string {
+  const tolerance = `${CLOCK_TOLERANCE_MS / 1000} s`;
+  if (c?.offsetMs === undefined) return `not measured yet (needs ${CLOCK_MIN_SAMPLES} new blocks by other validators)`;
+  const off = `${c.offsetMs < 0 ? '-' : '+'}${formatOffset(c.offsetMs)}`;
+  if (!c.skewed) return `${off} from peers' block timestamps (within ${tolerance})`;
+  return `${off}: ${c.offsetMs > 0 ? 'AHEAD OF' : 'BEHIND'} peers' block timestamps by more than ${tolerance}; fix this machine's clock (NTP). Until then block timestamps here follow the peers' time`;
 }
 
 /** "4, quorum 3, tolerates 1 faulty" (and a warning for an unsafe legacy quorum). */

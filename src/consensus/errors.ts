@@ -8,3 +8,26 @@ export class BlockVerificationError extends Error {
     this.name = 'BlockVerificationError';
   }
 }
+
+/**
+ * A block valid in every other respect whose timestamp is further ahead of this node's clock than
+ * the allowance: not invalid (a clock may be wrong, this node's or its proposer's), but not to be
+ * taken yet. It is held and tried again, and whoever sent it is not punished. Thrown only after every
+ * other check of the header passed (seals included).
+ */
+export class FutureBlockError extends BlockVerificationError {
+  constructor(
+    blockNumber: bigint,
+    readonly timestamp: bigint,
+    readonly nowSeconds: bigint,
+    readonly allowedSeconds: bigint,
+  ) {
+    super(blockNumber, `timestamp ${timestamp} is in the future: ${timestamp - nowSeconds} s ahead of this node's clock, ${allowedSeconds} s allowed`);
+    this.name = 'FutureBlockError';
+  }
+
+  /** How long until the block is within the allowance of this node's clock (at least 1 ms). */
+  get waitMs(): number {
+    return Math.max(1, Number(this.timestamp - this.nowSeconds - this.allowedSeconds) * 1000);
+  }
+}

@@ -1,4 +1,5 @@
 import type { Chain } from '../chain/chain.js';
+import type { PeerClock } from '../chain/peer-clock.js';
 import { IbftCore } from '../consensus/ibft/core/core.js';
 import { ChainBackend } from '../consensus/ibft/core/chain-backend.js';
 import { FileSignedStore } from '../consensus/ibft/core/sign-journal.js';
@@ -25,6 +26,8 @@ export interface NetworkedValidatorOptions {
   logger: Logger;
   /** The chain's quorum rule (the genesis file's `params.engine.ibft.quorumSwitchBlock`). */
   quorum: QuorumRule;
+  /** The node's clock against its peers': timestamps are taken from it, proposals are its samples. */
+  clock?: PeerClock;
 }
 
 /**
@@ -43,7 +46,7 @@ export class NetworkedValidator {
     const { chain, network, txpool } = opts;
     this.core = new IbftCore({
       key: opts.key,
-      backend: new ChainBackend(chain, opts.key, Date.now, () => txpool.pending()),
+      backend: new ChainBackend(chain, opts.key, opts.clock ?? Date.now, () => txpool.pending()),
       transport: { broadcast: (msg) => network.publishConsensus(msg) },
       store: new FileSignedStore(opts.consensusDir),
       commonAt: (height) => chain.commonAt(height),

@@ -28,6 +28,7 @@ export class NodeMetrics {
   private readonly bytes: Gauge<'kind' | 'target'>;
   private readonly failures: Counter<'kind' | 'target'>;
   private peers?: () => number;
+  private clock?: () => { offsetMs: number | undefined; skewed: boolean };
   private server?: Server;
   /** What peers sent that was refused, and bans, by reason (the networking layer counts). */
   readonly p2p: { rejected(reason: string): void; banned(reason: string): void };
@@ -65,6 +66,35 @@ export class NodeMetrics {
       });
     }
     this.peers = count;
+  }
+
+  /**
+   * Hook for the networking layer: basalt_clock_offset_seconds (this node's clock minus its peers', from
+   * block timestamps; NaN until measured) and basalt_clock_skewed (1 beyond the tolerance) exist from
+   * its first call on.
+   */
+  setClock(reading: () => { offsetMs: number | undefined; skewed: boolean }): void {
+    if (!this.clock) {
+      const metrics = this;
+      new Gauge({
+        name: 'basalt_clock_offset_seconds',
+        help: "This node's clock minus its peers' (median over recent blocks' timestamps); NaN until measured",
+        registers: [this.registry],
+        collect() {
+          const off = metrics.clock!().offsetMs;
+          this.set(off === undefined ? NaN : off / 1000);
+        },
+      });
+      new Gauge({
+        name: 'basalt_clock_skewed',
+        help: "1 while this node's clock is further from its peers' than the 15 s tolerance (block timestamps then follow the peers' time)",
+        registers: [this.registry],
+        collect() {
+          this.set(metrics.clock!().skewed ? 1 : 0);
+        },
+      });
+    }
+    this.clock = reading;
   }
 
   backupStored(kind: PieceKind, target: string, durationMs: number, bytes: number, atMs = Date.now()): void {

@@ -5,6 +5,7 @@ import { createTxFromRLP } from '@ethereumjs/tx';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
+import type { PeerClock } from '../chain/peer-clock.js';
 import { BanList, Strikes, banKind } from '../p2p/bans.js';
 import { IbftGossipCheck } from '../p2p/ibft-gossip-check.js';
 import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
@@ -50,6 +51,8 @@ export interface NetworkOptions {
   metrics?: P2pMetrics;
   /** Limits on gossiped transactions per peer (tests use small ones); defaults in p2p/tx-intake.ts. */
   txIntake?: Partial<TxIntakeLimits>;
+  /** This node's clock against its peers': blocks announced and verified are its samples. */
+  clock?: PeerClock;
 }
 
 /** basalt_p2p_rejected_total{reason} and basalt_p2p_bans_total{reason}. */
@@ -145,6 +148,7 @@ export class Network implements NetworkView, PeersService {
           return chain.head;
         },
         importBlock: (block) => chain.importBlock(block),
+        ...(opts.clock ? { observeBlock: (header, parent, agoMs) => opts.clock!.observe(header.number, header.timestamp, parent.timestamp, agoMs) } : {}),
         verifyClaimedHead: (header) => chain.engine.verifySeals(header, chain.engine.validatorsAfter(chain.head.header)),
       };
       const syncer = new Syncer(host, target, peers, log, opts.sync);

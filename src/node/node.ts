@@ -1,5 +1,6 @@
 import { bytesToHex } from '@ethereumjs/util';
 import { Chain } from '../chain/chain.js';
+import { PeerClock } from '../chain/peer-clock.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { IbftSealer } from '../consensus/ibft/sealer.js';
@@ -154,6 +155,8 @@ export class BasaltNode {
     private readonly dbs: NodeDatabases,
     readonly validatorAddress: string,
     readonly nodeId: string,
+    /** This node's clock against its peers' (block timestamps): status, metrics, and the time blocks are checked against. */
+    readonly clock: PeerClock,
   ) {
     this.metrics = new NodeMetrics({ headBlock: () => chain.head.number, txpoolPending: () => txpool.status().pending });
   }
@@ -176,7 +179,10 @@ export class BasaltNode {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
       const quorum = quorumRuleOf(opts.genesis);
-      const openChain = () => Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter });
+      // Measured from peers' blocks (with networking); until then, and within the tolerance, the local clock.
+      const clock = new PeerClock({ logger: log });
+      const openChain = () =>
+        Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now() });
       let chain = await openChain();
       if (opts.sync === 'snapshot') {
         if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
@@ -212,7 +218,7 @@ export class BasaltNode {
       const validatorCount = validatorSet.length;
       const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1 && validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
       const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
-      node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId);
+      node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
       const self = node;
       dbs.damage.onDamage((err) => self.fail(err));
       log.info(
@@ -233,10 +239,12 @@ export class BasaltNode {
           // Every node proves its validator key; peers treat it as a validator while that key is in the set.
           validatorKey: keys.validatorKey,
           metrics: node.metrics.p2p,
+          clock,
           ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
         });
         const network = node.network;
         node.metrics.setPeers(() => network.peerCount());
+        node.metrics.setClock(() => clock.reading());
       }
       let methods: RpcMethods | undefined;
       if (opts.jsonrpc || opts.ws) {
@@ -286,7 +294,7 @@ export class BasaltNode {
       }
       if (networked && node.network) {
         const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
-        node.sealer = new NetworkedValidator({ chain, network: node.network, txpool: node.txpool, key: keys.validatorKey, consensusDir: layout.consensus, blockTimeMs: opts.blockTimeMs, baseTimeoutMs, logger: log, quorum });
+        node.sealer = new NetworkedValidator({ chain, network: node.network, txpool: node.txpool, key: keys.validatorKey, consensusDir: layout.consensus, blockTimeMs: opts.blockTimeMs, baseTimeoutMs, logger: log, quorum, clock });
         log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
       } else if (opts.seal) {
         node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log, quorum, ...(signed ? { signed } : {}) });
@@ -359,6 +367,7 @@ export class BasaltNode {
       syncing: sync !== false,
       highestBlock: sync === false ? this.chain.head.number : sync.highestBlock,
       listenAddresses: net.addresses(),
+      clock: this.clock.reading(),
     };
   }
 

@@ -1,10 +1,11 @@
+import { performance } from 'node:perf_hooks';
 import type { Block, BlockHeader } from '@ethereumjs/block';
-import { equalsBytes } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { Common } from '@ethereumjs/common';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
-import { BlockVerificationError } from '../consensus/errors.js';
+import { BlockVerificationError, FutureBlockError } from '../consensus/errors.js';
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
@@ -24,13 +25,29 @@ const MAX_STRIKES = 3;
 export const PROVE_DELAY_MS = 500;
 /** How long an unproven claim holds a validator's sealing at most (a liar's claim then stops counting). */
 export const CLAIM_PROOF_WAIT_MS = 5_000;
+/**
+ * A block from the future (FutureBlockError) is tried again after at most this long: sooner than its
+ * time if this node's clock is being corrected meanwhile (PeerClock).
+ */
+export const FUTURE_RETRY_MS = 1_000;
+/** Blocks whose announcement time is remembered (by hash) for the clock samples. */
+const MAX_ANNOUNCED = 256;
+/** While blocks from the future are held, the warning is repeated at most this often. */
+const FUTURE_WARN_EVERY_MS = 60_000;
 
 /** What the syncer writes to: the chain's one import pipeline. */
 export interface SyncTarget {
   readonly common: Common;
   readonly genesisHash: Uint8Array;
-  readonly head: { number: bigint };
+  /** The local head (its header, where the target has one, gives the parent's timestamp for clock samples). */
+  readonly head: { number: bigint; header?: BlockHeader };
   importBlock(block: Block): Promise<ImportOutcome>;
+  /**
+   * A block just made (a peer announced it as its new head, right after its parent, `agoMs` ago by the
+   * monotonic clock) passed verification, or all of it but its timestamp (FutureBlockError): a sample
+   * of its proposer's clock for this node's PeerClock.
+   */
+  observeBlock?(header: BlockHeader, parent: BlockHeader, agoMs: number): void;
   /**
    * Throws BlockVerificationError unless a quorum of the current validator set sealed `header`: what
    * proves a peer's claimed head before the claim counts. Without it claims count unproven.
@@ -72,6 +89,18 @@ export class Syncer {
   private readonly proofs = new Set<Promise<void>>();
   /** When each peer's current claim was first heard (how long it may hold sealing unproven). */
   private readonly claimed = new Map<string, { head: bigint; at: number }>();
+  /**
+   * When each block (by hash) was first announced by a peer following the chain live (its new head
+   * right after the one it claimed before: not a head told in a handshake, which may be old), on the
+   * monotonic clock.
+   */
+  private readonly announced = new Map<string, number>();
+  /** Each peer's last claimed head, to tell a live announcement from a jump. */
+  private readonly lastClaim = new Map<string, bigint>();
+  /** A block from the future is held: no import before this (monotonic ms: a clock put right meanwhile may step back). */
+  private heldUntil = 0;
+  private heldTimer?: NodeJS.Timeout;
+  private lastFutureWarn = -Infinity;
   private readonly batch: number;
   private readonly timeoutMs: number;
 
@@ -87,9 +116,23 @@ export class Syncer {
   }
 
   private readonly onHead = (p: ReadyPeer) => {
+    this.noteAnnouncement(p);
     this.scheduleProof(p);
     this.kick();
   };
+
+  private noteAnnouncement(p: ReadyPeer): void {
+    const id = p.id.toString();
+    const prev = this.lastClaim.get(id);
+    this.lastClaim.delete(id);
+    this.lastClaim.set(id, p.head);
+    if (this.lastClaim.size > 1024) this.lastClaim.delete(this.lastClaim.keys().next().value!);
+    if (prev === undefined || p.head !== prev + 1n) return;
+    const key = bytesToHex(p.headHash);
+    if (this.announced.has(key)) return; // first heard counts: a late relayer cannot move it
+    this.announced.set(key, performance.now());
+    if (this.announced.size > MAX_ANNOUNCED) this.announced.delete(this.announced.keys().next().value!);
+  }
 
   private timer?: NodeJS.Timeout;
 
@@ -104,6 +147,7 @@ export class Syncer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.heldTimer);
     this.peerSet.off('head', this.onHead);
     await this.running;
   }
@@ -168,6 +212,7 @@ export class Syncer {
     let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Block[]> } | undefined;
     try {
       while (!this.stopped) {
+        if (performance.now() < this.heldUntil) return; // a block from the future: heldTimer kicks again
         const local = this.chain.head.number;
         let peer: ReadyPeer | undefined;
         let pending: Promise<Block[]>;
@@ -219,13 +264,22 @@ export class Syncer {
   /** Import the batch block by block; false when a block failed verification (the peer is punished). */
   private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
     const id = peer.id.toString();
-    for (const block of blocks) {
+    for (const [i, block] of blocks.entries()) {
       if (this.stopped) return false;
+      const parent = this.chain.head.header;
       try {
         await this.chain.importBlock(block);
         if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
+        this.observe(block, parent);
         this.log.debug({ number: Number(block.header.number) }, 'imported block');
       } catch (err) {
+        if (err instanceof FutureBlockError) {
+          // Valid but for a clock: this node's or its proposer's is wrong. Not the peer's fault.
+          this.observe(block, parent);
+          this.observeHeld(blocks.slice(i + 1), block.header);
+          this.holdFuture(peer, err);
+          return false;
+        }
         if (err instanceof BlockVerificationError) {
           this.peerSet.punish(peer.id, `sent an invalid block: ${err.message}`);
           return false;
@@ -237,6 +291,54 @@ export class Syncer {
     const head = this.chain.head.number;
     if (blocks.length > 1 || peer.head - head > 1n) this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
     return true;
+  }
+
+  private observe(block: Block, parent: BlockHeader | undefined): void {
+    const at = this.announced.get(bytesToHex(blockHash(block.header)));
+    if (at !== undefined && parent !== undefined && this.chain.observeBlock) this.chain.observeBlock(block.header, parent, performance.now() - at);
+  }
+
+  /**
+   * The blocks after one held for its timestamp are clock samples too (a node whose clock is behind
+   * measures that from them before it can import them): each checked for a quorum's seals and its link
+   * to the one before. Not imported now; a bad one ends the sampling (its peer answers for it when it
+   * is imported).
+   */
+  private observeHeld(rest: Block[], held: BlockHeader): void {
+    if (this.chain.verifyClaimedHead === undefined || this.chain.observeBlock === undefined) return;
+    let prev = held;
+    for (const b of rest) {
+      if (!equalsBytes(b.header.parentHash, blockHash(prev))) return;
+      if (this.announced.has(bytesToHex(blockHash(b.header)))) {
+        try {
+          this.chain.verifyClaimedHead(b.header);
+        } catch {
+          return;
+        }
+        this.observe(b, prev);
+      }
+      prev = b.header;
+    }
+  }
+
+  /**
+   * A block from the future: no import for a while (FUTURE_RETRY_MS at most, then it is tried again,
+   * from whichever peer), and a warning, at most once a minute.
+   */
+  private holdFuture(peer: ReadyPeer, err: FutureBlockError): void {
+    const wait = Math.min(err.waitMs, FUTURE_RETRY_MS);
+    this.heldUntil = performance.now() + wait;
+    clearTimeout(this.heldTimer);
+    this.heldTimer = setTimeout(() => this.kick(), wait);
+    this.heldTimer.unref();
+    const t = performance.now();
+    const fields = { number: Number(err.blockNumber), aheadS: Number(err.timestamp - err.nowSeconds), peer: peer.id.toString() };
+    if (t - this.lastFutureWarn >= FUTURE_WARN_EVERY_MS) {
+      this.lastFutureWarn = t;
+      this.log.warn(fields, `block from the future held: its timestamp is more than ${Number(err.allowedSeconds)} s ahead of this node's clock (is this node's clock behind?); tried again shortly, the peer is not at fault`);
+    } else {
+      this.log.debug(fields, 'block from the future held');
+    }
   }
 
   /**

@@ -42,12 +42,17 @@ export function testGenesis(validatorCount: number, premine: string[] = []): { g
   return { genesis, keys };
 }
 
-export async function openTestChain(genesis: GenesisFile, dir = mkdtempSync(join(tmpdir(), 'basalt-chain-'))): Promise<{ chain: Chain; dir: string; dbs: BytesDB[]; close(): Promise<void> }> {
+/** `now`: the chain's clock (Chain.open's option; default Date.now). */
+export async function openTestChain(
+  genesis: GenesisFile,
+  dir = mkdtempSync(join(tmpdir(), 'basalt-chain-')),
+  opts: { now?: () => number } = {},
+): Promise<{ chain: Chain; dir: string; dbs: BytesDB[]; close(): Promise<void> }> {
   const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
   const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
   let chain: Chain;
   try {
-    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine(quorumRuleOf(genesis)) });
+    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine(quorumRuleOf(genesis)), ...(opts.now ? { now: opts.now } : {}) });
   } catch (err) {
     await blockchainDb.close();
     await trieDb.close();
@@ -65,9 +70,9 @@ export async function openTestChain(genesis: GenesisFile, dir = mkdtempSync(join
   };
 }
 
-export async function createTestChain(validatorCount = 1, premine: string[] = []): Promise<TestChain> {
+export async function createTestChain(validatorCount = 1, premine: string[] = [], opts: { now?: () => number } = {}): Promise<TestChain> {
   const { genesis, keys } = testGenesis(validatorCount, premine);
-  const opened = await openTestChain(genesis);
+  const opened = await openTestChain(genesis, undefined, opts);
   return {
     ...opened,
     keys,

@@ -7,7 +7,7 @@ import type { GenesisFile } from '../../src/chain/chain-config.js';
 import { IBFT_MIX_HASH, encodeIbftExtra } from '../../src/consensus/ibft/extra.js';
 import { blockHash } from '../../src/consensus/ibft/hash.js';
 import { proposerSealedExtra } from '../../src/consensus/ibft/seal.js';
-import { IbftCore, type Backend } from '../../src/consensus/ibft/core/core.js';
+import { IbftCore, MAX_FUTURE_MS, type Backend } from '../../src/consensus/ibft/core/core.js';
 import { openMessage } from '../../src/consensus/ibft/core/signing.js';
 import { openRecallRequest, signRecallAnswer } from '../../src/consensus/ibft/core/recall.js';
 import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
@@ -35,6 +35,10 @@ export class FakeClock implements Timers {
     this.timers.delete(handle as number);
   }
 
+  now(): number {
+    return this.nowMs;
+  }
+
   /** Remove and return the earliest timer due at or before `limit`. */
   takeDue(limit: number): { at: number; fn: () => void } | undefined {
     let best: [number, { at: number; fn: () => void }] | undefined;
@@ -45,10 +49,29 @@ export class FakeClock implements Timers {
   }
 }
 
-/** A Backend without execution: blocks are headers with a proposer seal; `accept` decides validity. */
+/**
+ * A Backend without execution: blocks are headers with a proposer seal; `accept` decides validity.
+ * Its wall clock is the fake clock plus `skewMs`; like the chain's, it takes a block's timestamp from
+ * it (never below the parent's) and refuses a proposal more than MAX_FUTURE_MS ahead of it.
+ */
 export class MockBackend implements Backend {
   readonly committed: Block[] = [];
   accept: (block: Block) => boolean = () => true;
+  /** This validator's clock minus the true time (the fake clock). */
+  skewMs = 0;
+  /** Whether peersTime() has been measured (a PeerClock with enough samples): then it is the true time. */
+  measured = true;
+
+  peersTime(): number | undefined {
+    return this.measured ? this.clock.nowMs : undefined;
+  }
+
+  /** Proposals of others seen as clock samples: height and how long ago each arrived. */
+  readonly observed: { height: bigint; agoMs: number }[] = [];
+
+  observeProposal(header: Block['header'], agoMs: number): void {
+    this.observed.push({ height: header.number, agoMs });
+  }
   private headBlock: { number: bigint; proposer: Uint8Array | undefined; timestampMs: number; hash: Uint8Array };
 
   constructor(
@@ -68,17 +91,19 @@ export class MockBackend implements Backend {
     return this.validatorSet;
   }
   now(): number {
-    return this.clock.nowMs;
+    return this.clock.nowMs + this.skewMs;
   }
 
   /** Goes into the proposal's vanity: changing it makes a different block for the same slot. */
   vanity = 0;
 
   async buildProposal(height: bigint, _round: number): Promise<Block> {
-    return mockBlock(this.common, this.key, this.validatorSet, height, this.headBlock.hash, BigInt(Math.floor(this.clock.nowMs / 1000)), this.vanity);
+    const timestamp = BigInt(Math.max(Math.floor(this.now() / 1000), Math.floor(this.headBlock.timestampMs / 1000)));
+    return mockBlock(this.common, this.key, this.validatorSet, height, this.headBlock.hash, timestamp, this.vanity);
   }
 
   async verifyProposal(block: Block): Promise<boolean> {
+    if (Number(block.header.timestamp) * 1000 > this.now() + MAX_FUTURE_MS) return false;
     return block.header.number === this.headBlock.number + 1n && this.accept(block);
   }
 

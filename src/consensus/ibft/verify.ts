@@ -1,12 +1,16 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { KECCAK256_RLP_ARRAY, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { recoverAddress } from '../../util/secp256k1.js';
-import { BlockVerificationError } from '../errors.js';
+import { BlockVerificationError, FutureBlockError } from '../errors.js';
 import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
 import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
 
-/** How far ahead of this node's clock a block's timestamp may be. */
+/**
+ * How far ahead of this node's clock a block's timestamp may be (geth's allowance): further ahead it
+ * is held until it is within this, never refused as invalid (FutureBlockError). Also the most this
+ * node's clock may differ from its peers' before it counts as skewed (chain/peer-clock.ts).
+ */
 export const MAX_FUTURE_SECONDS = 15n;
 
 /**
@@ -17,9 +21,18 @@ export const MAX_FUTURE_SECONDS = 15n;
  * Throws BlockVerificationError.
  */
 export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000)), rule: QuorumRule = QuorumRule.OPTIMAL): IbftExtra {
-  const { extra, validators } = verifyIbftProposal(header, parent, nowSeconds);
+  const { extra, validators } = verifyProposalFields(header, parent);
   verifyCommittedSeals(header, extra, validators, rule);
+  verifyNotFuture(header, nowSeconds);
   return extra;
+}
+
+/**
+ * A timestamp more than MAX_FUTURE_SECONDS ahead of `nowSeconds`: FutureBlockError (held, not
+ * invalid). Checked last, so that a block held for it is valid in every other respect.
+ */
+export function verifyNotFuture(header: BlockHeader, nowSeconds: bigint): void {
+  if (header.timestamp > nowSeconds + MAX_FUTURE_SECONDS) throw new FutureBlockError(header.number, header.timestamp, nowSeconds, MAX_FUTURE_SECONDS);
 }
 
 /**
@@ -49,13 +62,21 @@ export function verifyCommittedSeals(header: BlockHeader, extra: IbftExtra, vali
 
 /**
  * Everything verifyIbftHeader checks but the committed seals: what a validator checks of a proposal
- * (a proposer-sealed header, before consensus adds committed seals).
+ * (a proposer-sealed header, before consensus adds committed seals). The timestamp is checked last
+ * against `nowSeconds` (FutureBlockError).
  */
 export function verifyIbftProposal(
   header: BlockHeader,
   parent: BlockHeader,
   nowSeconds = BigInt(Math.floor(Date.now() / 1000)),
 ): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
+  const r = verifyProposalFields(header, parent);
+  verifyNotFuture(header, nowSeconds);
+  return r;
+}
+
+/** The proposal's checks without the clock: linkage, fields, proposer seal. */
+function verifyProposalFields(header: BlockHeader, parent: BlockHeader): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
   const n = header.number;
   const fail = (msg: string): never => {
     throw new BlockVerificationError(n, msg);
@@ -65,7 +86,6 @@ export function verifyIbftProposal(
     fail(`parent hash ${bytesToHex(header.parentHash)} is not the hash of block ${parent.number} (${bytesToHex(blockHash(parent))})`);
   }
   if (header.timestamp < parent.timestamp) fail(`timestamp ${header.timestamp} is before its parent's ${parent.timestamp}`);
-  if (header.timestamp > nowSeconds + MAX_FUTURE_SECONDS) fail(`timestamp ${header.timestamp} is in the future`);
   if (!equalsBytes(header.mixHash, IBFT_MIX_HASH)) fail('mixHash is not the IBFT digest');
   if (!equalsBytes(header.uncleHash, KECCAK256_RLP_ARRAY)) fail('uncle hash is not empty');
   if (header.nonce.some((b) => b !== 0)) fail('nonce is not zero');

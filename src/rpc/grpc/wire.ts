@@ -64,6 +64,9 @@ export const wire = {
     quorum: s.consensus?.quorum ?? 0,
     faultTolerance: s.consensus?.faultTolerance ?? 0,
     quorumSafe: s.consensus?.safe ?? true,
+    clockOffsetMs: s.node?.network?.clock?.offsetMs ?? 0,
+    clockOffsetKnown: s.node?.network?.clock?.offsetMs !== undefined,
+    clockSkewed: s.node?.network?.clock?.skewed ?? false,
   }),
   archiveInfo: (s: ExportStarted): ArchiveInfo => ({
     chainId: s.chainId.toString(),
@@ -157,7 +160,17 @@ export const domain = {
       clientVersion: r.clientVersion,
       writable: r.writable,
       ...(r.notWritableReason ? { notWritableReason: r.notWritableReason } : {}),
-      ...(r.networking ? { network: { peers: r.peers, syncing: r.syncing, highestBlock: BigInt(r.highestBlock), listenAddresses: r.listenAddresses } } : {}),
+      ...(r.networking
+        ? {
+            network: {
+              peers: r.peers,
+              syncing: r.syncing,
+              highestBlock: BigInt(r.highestBlock),
+              listenAddresses: r.listenAddresses,
+              clock: { offsetMs: r.clockOffsetKnown ? r.clockOffsetMs : undefined, skewed: r.clockSkewed },
+            },
+          }
+        : {}),
     },
   }),
   archiveInfo: (i: ArchiveInfo__Output): ExportStarted => ({

@@ -7,7 +7,7 @@ afterEach(async () => {
   await m?.close();
 });
 
-it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers once networking sets it, 404 elsewhere', async () => {
+it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers and the clock gauges once networking sets them, 404 elsewhere', async () => {
   let head = 7n;
   m = new NodeMetrics({ headBlock: () => head, txpoolPending: () => 3 });
   const at = await m.listen({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }));
@@ -27,6 +27,16 @@ it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers once
   m.setPeers(() => 4);
   text = await (await fetch(`${url}/metrics`)).text();
   expect(text).toMatch(/^basalt_peers 4$/m);
+  expect(text).not.toMatch(/^basalt_clock_offset_seconds /m);
+  let clock: { offsetMs: number | undefined; skewed: boolean } = { offsetMs: undefined, skewed: false };
+  m.setClock(() => clock);
+  text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toMatch(/^basalt_clock_offset_seconds nan$/im); // not measured yet (prom-client writes "Nan", which Prometheus parses)
+  expect(text).toMatch(/^basalt_clock_skewed 0$/m);
+  clock = { offsetMs: -20_250, skewed: true };
+  text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toMatch(/^basalt_clock_offset_seconds -20.25$/m);
+  expect(text).toMatch(/^basalt_clock_skewed 1$/m);
   expect((await fetch(`${url}/`)).status).toBe(404);
   expect((await fetch(`${url}/metrics`, { method: 'POST' })).status).toBe(404);
 });

@@ -1,7 +1,8 @@
-import type { Block } from '@ethereumjs/block';
+import type { Block, BlockHeader } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { blockWithHeader, headerWithExtraData } from '../../../chain/block-util.js';
 import type { Chain } from '../../../chain/chain.js';
+import type { PeerClock } from '../../../chain/peer-clock.js';
 import { privateKeyToAddress } from '../../../keys/address.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../extra.js';
 import { proposerSealedExtra } from '../seal.js';
@@ -10,19 +11,34 @@ import type { Backend } from './core.js';
 
 /**
  * The consensus Backend over a Chain: proposals are built and executed by the chain's executor
- * without being committed; a committed block goes through Chain.importBlock like any other.
+ * without being committed; a committed block goes through Chain.importBlock like any other. With a
+ * PeerClock, `now` is its time, and proposals from others are its samples.
  */
 export class ChainBackend implements Backend {
   private readonly address: Uint8Array;
+  readonly now: () => number;
 
   constructor(
     private readonly chain: Chain,
     private readonly key: Uint8Array,
-    readonly now: () => number = Date.now,
+    clock: (() => number) | PeerClock = Date.now,
     private readonly txs: () => Iterable<TypedTransaction> = () => [],
   ) {
     this.address = privateKeyToAddress(key);
+    if (typeof clock === 'function') {
+      this.now = clock;
+    } else {
+      this.now = () => clock.now();
+      this.peersTime = () => clock.peersTime();
+      this.observeProposal = (header: BlockHeader, agoMs: number) => {
+        const parent = this.chain.head.header;
+        if (header.number === parent.number + 1n) clock.observe(header.number, header.timestamp, parent.timestamp, agoMs);
+      };
+    }
   }
+
+  readonly peersTime?: () => number | undefined;
+  readonly observeProposal?: (header: BlockHeader, agoMs: number) => void;
 
   head() {
     const h = this.chain.head.header;

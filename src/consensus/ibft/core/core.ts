@@ -1,4 +1,4 @@
-import { createBlockFromRLP, type Block } from '@ethereumjs/block';
+import { createBlockFromRLP, type Block, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../chain/block-util.js';
@@ -33,8 +33,22 @@ export interface Backend {
   /** A block with a quorum of committed seals: import it (the head then moves). */
   onCommit(block: Block): Promise<void>;
   validators(height: bigint): Uint8Array[];
-  /** Milliseconds since the epoch. */
+  /**
+   * Milliseconds since the epoch: the time block timestamps are taken from and compared with (a
+   * node's PeerClock: its own clock, or its peers' time while its own is skewed). Only for
+   * timestamps: durations are measured with the monotonic Timers.now.
+   */
   now(): number;
+  /**
+   * The peers' time as measured (this node's clock corrected by its measured offset from theirs,
+   * even within the tolerance), or undefined until measured. Without it, now() is taken as right.
+   */
+  peersTime?(): number | undefined;
+  /**
+   * A proposal another validator just made arrived `agoMs` ago (monotonic; checked as the round's
+   * proposer's, not yet executed): a sample of its clock.
+   */
+  observeProposal?(header: BlockHeader, agoMs: number): void;
   /** The current head: the next height builds on it. Its proposer is undefined for genesis. */
   head(): { number: bigint; proposer: Uint8Array | undefined; timestampMs: number };
 }
@@ -75,6 +89,10 @@ export const MAX_ROUNDS_AHEAD = 32;
 export const MAX_FUTURE_PER_VALIDATOR = 64;
 /** Messages waiting to be handled; more are dropped. */
 export const MAX_PENDING = 4096;
+/** The most a block's timestamp may be ahead of Backend.now(): further ahead, a proposal is held until it is within. */
+export const MAX_FUTURE_MS = Number(MAX_FUTURE_SECONDS) * 1000;
+/** A held proposal's proposer is named in a warning at most this often. */
+const HOLD_WARN_EVERY_MS = 60_000;
 
 /**
  * The IBFT state machine (Polygon SDK's go-ibft protocol) for one validator. Per height, rounds:
@@ -93,7 +111,7 @@ export class IbftCore {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private stopped = true;
-  private future: { bytes: Uint8Array; sender: Uint8Array }[] = [];
+  private future: { bytes: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
   /** Signatures of the messages this process sent at the current height: never "learned" back from others. */
   private ownSigs = new Set<string>();
   /** What this validator sent in the round in progress: sent again every base timeout (resend). */
@@ -105,13 +123,22 @@ export class IbftCore {
   private readonly proposeTimer: OneShotTimer;
   private readonly resendTimer: OneShotTimer;
   private readonly recallTimer: OneShotTimer;
+  /** A proposal from the future, handled again once its timestamp is within MAX_FUTURE_MS of now(). */
+  private readonly holdTimer: OneShotTimer;
+  /** When each proposer whose proposal was held was last warned of (monotonic ms). */
+  private readonly holdWarned = new Map<string, number>();
+  private readonly timers: Timers;
+  /** When this node began the height being decided (monotonic ms). */
+  private heightStartedAt = 0;
   /**
    * Until a block proposed after this process started is committed, this validator cannot know from
    * its journal alone what its key signed at the height being decided (the data dir may be a restored
    * snapshot or an old copy, and the key's lost self may have signed there): it learns that from a
-   * quorum of validators (recall) before it signs at each such height. Undefined once lifted.
+   * quorum of validators (recall) before it signs at each such height. `startedAt` is this process's
+   * start on the monotonic clock; the guard is lifted by a block whose timestamp is MAX_FUTURE_MS after
+   * that moment in the peers' time (proposedSinceStart). Undefined once lifted.
    */
-  private guardUntilMs: number | undefined;
+  private guard: { startedAt: number } | undefined;
   private readonly log: Logger;
   private readonly baseTimeoutMs: number;
   private readonly maxTimeoutMs: number;
@@ -120,11 +147,13 @@ export class IbftCore {
   constructor(private readonly opts: CoreOptions) {
     this.address = privateKeyToAddress(opts.key);
     const timers = opts.timers ?? realTimers;
+    this.timers = timers;
     this.roundTimer = new OneShotTimer(timers);
     this.proposeTimer = new OneShotTimer(timers);
     this.resendTimer = new OneShotTimer(timers);
     this.recallTimer = new OneShotTimer(timers);
-    this.guardUntilMs = opts.backend.now() + Number(MAX_FUTURE_SECONDS) * 1000;
+    this.holdTimer = new OneShotTimer(timers);
+    this.guard = { startedAt: timers.now() };
     this.log = opts.logger ?? silentLogger();
     this.baseTimeoutMs = opts.baseTimeoutMs ?? 10_000;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
@@ -149,6 +178,7 @@ export class IbftCore {
     this.proposeTimer.stop();
     this.resendTimer.stop();
     this.recallTimer.stop();
+    this.holdTimer.stop();
     await this.tail;
   }
 
@@ -174,7 +204,8 @@ export class IbftCore {
   /** A message from the network. Malformed, forged, late or unwanted ones are dropped. */
   onMessage(bytes: Uint8Array): void {
     if (this.stopped || this.pending >= MAX_PENDING) return;
-    this.enqueue(() => this.handle(bytes));
+    const receivedAt = this.timers.now();
+    this.enqueue(() => this.handle(bytes, false, receivedAt));
   }
 
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
@@ -225,6 +256,8 @@ export class IbftCore {
     this.ownSigs.clear();
     const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
+    this.heightStartedAt = this.timers.now();
+    this.holdTimer.stop();
     const j = this.signed;
     if (j !== undefined && j.height === height) {
       // Restarted mid-height: resume at the journaled round with the journaled prepared value.
@@ -234,11 +267,11 @@ export class IbftCore {
         st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
       }
     }
-    if (this.guardUntilMs !== undefined && head.timestampMs >= this.guardUntilMs) {
-      this.guardUntilMs = undefined;
+    if (this.guard !== undefined && this.proposedSinceStart(head.timestampMs)) {
+      this.guard = undefined;
       this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
     }
-    if (this.guardUntilMs !== undefined && st.quorum > 1) {
+    if (this.guard !== undefined && st.quorum > 1) {
       st.watch = { nonce: randomBytes(RECALL_NONCE_BYTES), answered: new Set([bytesToHex(this.address)]) };
       this.log.info({ height: Number(height), quorum: st.quorum }, 'learning from the other validators what this key signed at this height before signing (recall)');
       this.askRecall(st);
@@ -247,7 +280,23 @@ export class IbftCore {
     const future = this.future;
     this.future = [];
     this.futureBySender.clear();
-    for (const f of future) await this.handle(f.bytes);
+    for (const f of future) await this.handle(f.bytes, false, f.receivedAt);
+  }
+
+  /**
+   * Whether a block with this timestamp was proposed after this process started: its timestamp is
+   * more than a proposer's clock may run ahead past the start, in the peers' time (the start placed
+   * there by the monotonic time elapsed since). Not before this node's clock is measured against the
+   * peers': one 10 s behind would otherwise take a block from 10 s before its start for a later one.
+   */
+  private proposedSinceStart(timestampMs: number): boolean {
+    const g = this.guard;
+    if (g === undefined) return true;
+    const b = this.opts.backend;
+    const now = b.peersTime ? b.peersTime() : b.now();
+    if (now === undefined) return false;
+    const startedAt = now - (this.timers.now() - g.startedAt);
+    return timestampMs >= startedAt + MAX_FUTURE_MS;
   }
 
   private askRecall(st: HeightState): void {
@@ -357,9 +406,17 @@ export class IbftCore {
     return nextProposer(st.validators, head.number === 0n ? undefined : head.proposer, round);
   }
 
-  /** Milliseconds until the block time has passed since the parent (negative: past). */
+  /**
+   * Milliseconds until this height's proposal is due (negative: past): when the block time has passed
+   * since the parent's timestamp, but never later than the block time after this node began the height
+   * (monotonic). The parent's timestamp keeps blocks a block time apart on the chain's clock where
+   * clocks agree; the cap keeps a proposer whose clock is behind the parent's proposer's (or the round
+   * timer, which counts from here) from waiting for its clock to catch up.
+   */
   private proposalDueIn(): number {
-    return this.opts.backend.head().timestampMs + this.opts.blockTimeMs - this.opts.backend.now();
+    const byTimestamp = this.opts.backend.head().timestampMs + this.opts.blockTimeMs - this.opts.backend.now();
+    const byLocal = this.heightStartedAt + this.opts.blockTimeMs - this.timers.now();
+    return Math.min(byTimestamp, byLocal);
   }
 
   private async tryPropose(st: HeightState): Promise<void> {
@@ -397,7 +454,8 @@ export class IbftCore {
 
   // ---- receiving ----
 
-  private async handle(bytes: Uint8Array, fromSelf = false): Promise<void> {
+  /** `receivedAt`: when it arrived (monotonic), for the clock samples of proposals. */
+  private async handle(bytes: Uint8Array, fromSelf = false, receivedAt = this.timers.now()): Promise<void> {
     const st = this.st;
     if (st === undefined) return;
     let m: Signed;
@@ -409,7 +467,7 @@ export class IbftCore {
     }
     const { height, round } = m.body;
     if (height !== st.height || st.done) {
-      if (height === st.height + 1n) this.keepForNextHeight(m, bytes);
+      if (height === st.height + 1n) this.keepForNextHeight(m, bytes, receivedAt);
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
@@ -420,7 +478,7 @@ export class IbftCore {
     if (!fromSelf && equalsBytes(m.sender, this.address)) await this.adopt(st, m);
     switch (m.body.type) {
       case MessageType.Preprepare:
-        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf);
+        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt);
       case MessageType.Prepare:
         if (RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
         return;
@@ -435,14 +493,14 @@ export class IbftCore {
    * The next height's messages wait until this node gets there (it finished this height a moment
    * after the others), a bounded number from each validator of that height.
    */
-  private keepForNextHeight(m: Signed, bytes: Uint8Array): void {
+  private keepForNextHeight(m: Signed, bytes: Uint8Array, receivedAt: number): void {
     const validators = this.opts.backend.validators(m.body.height);
     if (validatorIndex(validators, m.sender) < 0) return;
     const key = bytesToHex(m.sender);
     const count = this.futureBySender.get(key) ?? 0;
     if (count >= MAX_FUTURE_PER_VALIDATOR) return;
     this.futureBySender.set(key, count + 1);
-    this.future.push({ bytes, sender: m.sender });
+    this.future.push({ bytes, sender: m.sender, receivedAt });
   }
 
   /**
@@ -490,7 +548,7 @@ export class IbftCore {
     );
   }
 
-  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean): Promise<void> {
+  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean, receivedAt: number): Promise<void> {
     const { round } = m.body;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
@@ -520,12 +578,49 @@ export class IbftCore {
       const must = justification.highest;
       if (must ? !equalsBytes(must.hash, hash) : !equalsBytes(sealer, m.sender)) return;
     }
+    if (!fromSelf) {
+      // A block the proposer built for this round (not a value carried over from an earlier one): its
+      // timestamp was just read from the proposer's clock.
+      if (justification?.highest === undefined) this.opts.backend.observeProposal?.(block.header, this.timers.now() - receivedAt);
+      const aheadMs = Number(block.header.timestamp) * 1000 - this.opts.backend.now() - MAX_FUTURE_MS;
+      if (aheadMs > 0) {
+        this.holdProposal(st, m, aheadMs, receivedAt);
+        return;
+      }
+    }
     if (!fromSelf && !(await this.verify(block))) return;
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };
     if (round > st.round) await this.startRound(st, round); // a valid certificate shows a quorum moved on
     if (round === st.round) await this.prepare(st, round, rm.proposal);
     await this.checkCommitted(st, round);
+  }
+
+  /**
+   * A proposal whose timestamp is further ahead of this node's clock than MAX_FUTURE_MS is not invalid
+   * (a clock is wrong: this node's or the proposer's) and not refused: it is handled again once it is
+   * within (one held at a time, the latest). If the round times out first, the next proposer takes over
+   * and nobody is punished. The proposer is named in a warning at most once a minute.
+   */
+  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, aheadMs: number, receivedAt: number): void {
+    const who = bytesToHex(m.sender);
+    const t = this.timers.now();
+    const last = this.holdWarned.get(who);
+    if (last === undefined || t - last >= HOLD_WARN_EVERY_MS) {
+      this.holdWarned.set(who, t);
+      if (this.holdWarned.size > 1024) this.holdWarned.delete(this.holdWarned.keys().next().value!);
+      this.log.warn(
+        { height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) },
+        `proposal from the future held: its timestamp is more than ${MAX_FUTURE_MS / 1000} s ahead of this node's clock (one of the two clocks is wrong)`,
+      );
+    } else {
+      this.log.debug({ height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) }, 'proposal from the future held');
+    }
+    this.holdTimer.start(aheadMs, () =>
+      this.enqueue(async () => {
+        if (st === this.st && !st.done) await this.onPreprepare(st, m, false, receivedAt);
+      }),
+    );
   }
 
   private async verify(block: Block): Promise<boolean> {
@@ -582,6 +677,7 @@ export class IbftCore {
     this.proposeTimer.stop();
     this.resendTimer.stop();
     this.recallTimer.stop();
+    this.holdTimer.stop();
     const common = this.opts.commonAt(st.height);
     const header = headerWithExtraData(p.block.header, withCommittedSeals(p.block.header, commits.map((c) => c.body.seal)), common);
     const block = blockWithHeader(p.block, header, common);

@@ -1,12 +1,20 @@
-/** Timers the consensus core runs on: the real ones, or a fake clock in tests. */
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Timers the consensus core runs on: the real ones, or a fake clock in tests. `now` is monotonic (ms
+ * from an arbitrary origin): what the core measures durations with, never the wall clock, so that its
+ * rounds do not depend on clocks agreeing (or on this one being set).
+ */
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  now(): number;
 }
 
 export const realTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  now: () => performance.now(),
 };
 
 /** A round's timeout: `baseMs * 2^round`, capped at `maxMs`. */

@@ -24,6 +24,9 @@ export interface StatusResponse {
   'quorum'?: (number);
   'faultTolerance'?: (number);
   'quorumSafe'?: (boolean);
+  'clockOffsetMs'?: (number);
+  'clockOffsetKnown'?: (boolean);
+  'clockSkewed'?: (boolean);
 }
 
 export interface StatusResponse__Output {
@@ -48,4 +51,7 @@ export interface StatusResponse__Output {
   'quorum': (number);
   'faultTolerance': (number);
   'quorumSafe': (boolean);
+  'clockOffsetMs': (number);
+  'clockOffsetKnown': (boolean);
+  'clockSkewed': (boolean);
 }
