@@ -2,7 +2,8 @@ import { bytesToHex } from '@ethereumjs/util';
 import type { GenesisFile } from '../chain/chain-config.js';
 import type { ChainReadView } from '../chain/chain.js';
 import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type SnapshotHeader } from '../snapshot/format.js';
-import { SnapshotWriter } from '../snapshot/writer.js';
+import { blockRawBound, snapshotSizeBound, SnapshotWriter } from '../snapshot/writer.js';
+import type { BlockReader } from '../storage/block-store.js';
 import { UserError } from '../util/errors.js';
 import { stateItems } from './state-walk.js';
 import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types.js';
@@ -19,6 +20,39 @@ export interface ChainSnapshot {
   chunks: AsyncGenerator<Uint8Array, SnapshotSummary>;
   /** Release the LevelDB snapshots; idempotent. Needed when `chunks` is abandoned before its end. */
   close(): Promise<void>;
+  /**
+   * The most bytes `chunks` will produce (snapshotSizeBound), measured on the same view before any is
+   * produced, without compressing: the size of every block (those `history` has not seen yet) and a
+   * walk of the head's state. The walk is most of what producing the snapshot costs (67,000 state nodes:
+   * 5.3 s of 7.0 s on the reference machine), paid before the first byte. `signal` stops it (the peer
+   * that asked has gone).
+   */
+  sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number>;
+}
+
+/**
+ * The summed block sizes (blockRawBound) of blocks 1..n of one chain, kept between the snapshots a node
+ * serves, so each one reads only the blocks added since the last. Blocks below a canonical block cannot
+ * change; if block n is not the view's canonical block n any more (another chain), it starts over.
+ * Concurrent callers each count on their own and the furthest count is kept.
+ */
+export class HistorySizes {
+  private n = 0n;
+  private hash = '';
+  private raw = 0;
+
+  async upTo(blocks: BlockReader, head: bigint): Promise<number> {
+    let { n, hash, raw } = this;
+    const known = n > 0n && n <= head ? await blocks.canonicalHash(n) : undefined;
+    if (!known || bytesToHex(known) !== hash) [n, hash, raw] = [0n, '', 0];
+    while (n < head) {
+      const b = await blocks.storedBlock(++n);
+      raw += blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
+      hash = bytesToHex(b.hash);
+    }
+    if (n > this.n) [this.n, this.hash, this.raw] = [n, hash, raw];
+    return raw;
+  }
 }
 
 /**
@@ -44,7 +78,21 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       head: { number: headNumber.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(head.stateRoot) },
       compression: opts.compression,
     };
-    return { header, chunks: generate(view, header, headNumber, head.stateRoot, opts.onProgress), close: view.close };
+    return {
+      header,
+      chunks: generate(view, header, headNumber, head.stateRoot, opts.onProgress),
+      close: view.close,
+      sizeBound: async (history = new HistorySizes(), signal) => {
+        const sizes = { header, blocks: { count: headNumber, raw: await history.upTo(view.blocks, headNumber) }, nodes: { count: 0, bytes: 0 }, codes: { count: 0, bytes: 0 } };
+        for await (const item of stateItems(view.state, head.stateRoot)) {
+          signal?.throwIfAborted();
+          const it = item.kind === 'node' ? sizes.nodes : sizes.codes;
+          it.count++;
+          it.bytes += item.data.length;
+        }
+        return snapshotSizeBound(sizes);
+      },
+    };
   } catch (err) {
     await view.close();
     throw err;
@@ -72,6 +120,8 @@ async function* generate(
       progress('blocks', n);
     }
     // World state at the head: only the nodes reachable from its state root; code after the nodes.
+    // snapshotSizeBound counts on this grouping: a nodes record closes once it holds ITEMS_RECORD_BYTES,
+    // a code record before the next code would take it there.
     let batch: Uint8Array[] = [];
     let batchBytes = 0;
     const codeItems: Uint8Array[] = [];

@@ -65,6 +65,13 @@ export function parseByteSize(value: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
+/** A byte size above zero. */
+export function parsePositiveByteSize(value: string): number {
+  const n = parseByteSize(value);
+  if (n <= 0) throw new InvalidArgumentError(`"${value}" must be more than 0`);
+  return n;
+}
+
 /** A duration above zero, in ms. */
 export function parsePositiveDuration(value: string): number {
   const ms = parseDurationArg(value);

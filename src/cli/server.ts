@@ -12,7 +12,9 @@ import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/
 import { DEFAULT_LIBP2P_PORT, DEFAULT_MAX_PEERS } from '../node/network.js';
 import type { SyncMode } from '../node/snapshot-bootstrap.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS } from '../sync/snapshot-protocol.js';
-import { collect, parseBigIntArg, parseByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import { DEFAULT_SNAPSHOT_PACE } from '../sync/snapshot-pace.js';
+import { DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS } from '../sync/snapshot-sync.js';
+import { collect, parseBigIntArg, parseByteSize, parsePositiveByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -44,6 +46,9 @@ interface ServerOptions {
   maxPeers: number;
   sync: SyncMode;
   maxSnapshotStreams: number;
+  snapshotMinRate?: number;
+  snapshotRateWindow?: number;
+  snapshotSyncTimeout?: number;
   logLevel: string;
   logFormat?: LogFormat;
   backupDir?: string[];
@@ -89,6 +94,9 @@ export function serverCommand(): Command {
     .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
     .option('--sync <mode>', "full: verify and execute every block from peers; snapshot: a data dir without a chain first restores a peer's snapshot (verified against --chain's genesis), then follows by blocks", parseSyncMode, 'full')
     .option('--max-snapshot-streams <n>', 'snapshots served to peers at once; the next request is refused', parsePositiveInteger, DEFAULT_MAX_SNAPSHOT_STREAMS)
+    .option('--snapshot-min-rate <size>', `--sync snapshot: the bytes per second a peer must send its snapshot at, measured over --snapshot-rate-window of waiting; a slower peer is banned and the next asked (default: ${DEFAULT_SNAPSHOT_PACE.minBytesPerSecond / 1024}KiB)`, parsePositiveByteSize)
+    .option('--snapshot-rate-window <duration>', `--sync snapshot: the window --snapshot-min-rate is measured over; the first one after the answer is a grace period (default: ${formatDuration(DEFAULT_SNAPSHOT_PACE.windowMs)})`, parsePositiveDuration)
+    .option('--snapshot-sync-timeout <duration>', `--sync snapshot: give up on snapshots after this long and sync block by block (default: ${formatDuration(DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS)})`, parsePositiveDuration)
     .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
     .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
     .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece; 0 for snapshots only (default: 10m)', parseDurationArg)
@@ -146,6 +154,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     minFreeDiskBytes: opts.minFreeDisk,
     sync: opts.sync,
     maxSnapshotStreams: opts.maxSnapshotStreams,
+    snapshotPace: { minBytesPerSecond: opts.snapshotMinRate ?? DEFAULT_SNAPSHOT_PACE.minBytesPerSecond, windowMs: opts.snapshotRateWindow ?? DEFAULT_SNAPSHOT_PACE.windowMs },
+    snapshotSyncTimeoutMs: opts.snapshotSyncTimeout ?? DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS,
     ...p2pOptions(opts, genesis.bootnodes),
     ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),
     ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),

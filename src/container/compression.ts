@@ -22,6 +22,31 @@ export async function compressRecord(data: Uint8Array, c: Compression): Promise<
 }
 
 /**
+ * The most bytes `frames` independent frames of `c` holding `raw` bytes in all can take, whatever the
+ * data: what a writer can promise before it compresses (snapshot sync announces a snapshot's size from
+ * it). zstd: ZSTD_COMPRESSBOUND per frame (x + x/256, plus up to 64 bytes for a frame under 128 KiB),
+ * which covers the frame header and block headers of a one-shot compression; gzip: zlib's bound for
+ * any settings (x + ⌈x/8⌉ + ⌈x/64⌉ + 5) plus the 18-byte gzip wrapper. The sum of per-frame bounds is
+ * at most the bound of the sum plus the per-frame constants (the roundings counted among them), so
+ * only the total and the count are needed.
+ */
+export function compressedBound(raw: number, c: Compression, frames = 1): number {
+  switch (c) {
+    case 'none':
+      return raw;
+    case 'gzip':
+      return raw + Math.floor(raw / 8) + Math.floor(raw / 64) + frames * (2 + 5 + 18);
+    case 'zstd':
+      return raw + Math.floor(raw / 256) + frames * (ZSTD_SMALL_FRAME_MARGIN + ZSTD_FRAME_SLACK);
+  }
+}
+
+/** ZSTD_COMPRESSBOUND's addition for a frame under 128 KiB: ((128 KiB - x) >> 11), at most 64. */
+const ZSTD_SMALL_FRAME_MARGIN = 64;
+/** Beyond the formula, room for a 4-byte checksum and a maximal frame header should a binding add them. */
+const ZSTD_FRAME_SLACK = 32;
+
+/**
  * Decompress one record's payload, which must come out exactly `rawLength` bytes. Never lets a
  * hostile frame (a decompression bomb) allocate much more than that: gzip is capped by zlib's
  * maxOutputLength; a zstd frame is walked first and its largest possible output bounded.

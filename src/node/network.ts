@@ -53,6 +53,11 @@ export interface NetworkOptions {
   txIntake?: Partial<TxIntakeLimits>;
   /** This node's clock against its peers': blocks announced and verified are its samples. */
   clock?: PeerClock;
+  /**
+   * The ban list to use (default: a new one, counted in `metrics`): the node hands the one of its
+   * snapshot sync on, so peers banned then stay banned (and are counted by whoever made the list).
+   */
+  bans?: BanList;
 }
 
 /** basalt_p2p_rejected_total{reason} and basalt_p2p_bans_total{reason}. */
@@ -105,7 +110,7 @@ export class Network implements NetworkView, PeersService {
   static async start(opts: NetworkOptions): Promise<Network> {
     const { chain, logger: log } = opts;
     const bootnodes: Multiaddr[] = opts.bootnodes.map((b) => parsePeerAddress(b, 'bootnode'));
-    const bans = new BanList(Date.now, (reason) => opts.metrics?.banned(banKind(reason)));
+    const bans = opts.bans ?? new BanList(Date.now, (reason) => opts.metrics?.banned(banKind(reason)));
     let manager: PeerManager | undefined; // the gater and the score ask it once it exists
     const host = await createHost({
       key: opts.key,

@@ -22,13 +22,17 @@ import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
-import { JsonRpcServer } from '../rpc/jsonrpc/server.js';
+import { JsonRpcServer, type JsonRpcService } from '../rpc/jsonrpc/server.js';
 import { ethMethods, type RpcMethods } from '../rpc/jsonrpc/methods.js';
+import { restoringService } from '../rpc/jsonrpc/restoring.js';
 import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
 import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import { installSnapshot } from '../sync/snapshot-sync.js';
+import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
+import type { SnapshotSyncProgress } from '../sync/sync-state.js';
+import { BanList, banKind } from '../p2p/bans.js';
 import { restoreFromPeers, type SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
 import { NetworkedValidator, defaultIbftBaseTimeoutMs } from './consensus.js';
@@ -97,6 +101,10 @@ export interface NodeOptions {
   maxSnapshotStreams?: number;
   /** --sync snapshot: how long to wait for a peer with blocks (tests lower it). */
   snapshotPeerWaitMs?: number;
+  /** --sync snapshot: the floor a peer's snapshot stream must keep (default DEFAULT_SNAPSHOT_PACE). */
+  snapshotPace?: SnapshotPaceLimits;
+  /** --sync snapshot: the whole phase's bound, after which the node syncs block by block (default 2 h). */
+  snapshotSyncTimeoutMs?: number;
   /** Scheduled backups (--backup-dir); undefined: none. */
   backup?: BackupOptions;
   /** Serve Prometheus metrics on GET /metrics here. */
@@ -175,6 +183,9 @@ export class BasaltNode {
     // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
     let dbs = await openNodeDatabases(layout);
     let node: BasaltNode;
+    // The JSON-RPC server, once listening (during a snapshot sync, before the node exists).
+    let rpc: JsonRpcServer | undefined;
+    let rpcAddress: HostPort | undefined;
     try {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
@@ -184,11 +195,25 @@ export class BasaltNode {
       const openChain = () =>
         Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now() });
       let chain = await openChain();
+      // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
+      // basalt_p2p_bans_total (which exists with the node: until then, kept here).
+      const bansBefore: string[] = [];
+      let countBan = (kind: string): void => {
+        if (bansBefore.length < 1024) bansBefore.push(kind);
+      };
+      const bans = new BanList(Date.now, (reason) => countBan(banKind(reason)));
       if (opts.sync === 'snapshot') {
         if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
         if (chain.head.number > 0n) {
           log.info({ head: Number(chain.head.number) }, '--sync snapshot: the data dir already has a chain; syncing block by block from its head');
         } else {
+          let progress: SnapshotSyncProgress = { currentBlock: 0n, highestBlock: 0n, bytesReceived: 0, bytesAnnounced: 0 };
+          // JSON-RPC is up meanwhile, on its own port: eth_syncing and a few more; the full methods after.
+          if (opts.jsonrpc) {
+            const chainId = chain.chainId;
+            rpc = new JsonRpcServer({ ...restoringService({ chainId, progress: () => progress }), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
+            rpcAddress = await listenJsonRpc(rpc, opts.jsonrpc, log, 'restoring from a peer snapshot: eth_syncing, eth_chainId, net_version, web3_clientVersion, eth_blockNumber');
+          }
           const restored = await restoreFromPeers({
             dataDir: layout.root,
             genesis: opts.genesis,
@@ -198,9 +223,13 @@ export class BasaltNode {
             bootnodes: opts.p2p.bootnodes,
             maxPeers: opts.p2p.maxPeers,
             logger: log,
+            bans,
+            onProgress: (p) => (progress = p),
             ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
             ...(opts.snapshotPeerWaitMs !== undefined ? { waitForPeersMs: opts.snapshotPeerWaitMs } : {}),
             ...(opts.minFreeDiskBytes !== undefined ? { minFreeBytes: opts.minFreeDiskBytes } : {}),
+            ...(opts.snapshotPace ? { pace: opts.snapshotPace } : {}),
+            ...(opts.snapshotSyncTimeoutMs !== undefined ? { timeoutMs: opts.snapshotSyncTimeoutMs } : {}),
           });
           if (restored) {
             await chain.close();
@@ -220,6 +249,8 @@ export class BasaltNode {
       const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
       node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
       const self = node;
+      countBan = (kind) => self.metrics.p2p.banned(kind);
+      for (const kind of bansBefore) countBan(kind);
       dbs.damage.onDamage((err) => self.fail(err));
       log.info(
         { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
@@ -240,6 +271,7 @@ export class BasaltNode {
           validatorKey: keys.validatorKey,
           metrics: node.metrics.p2p,
           clock,
+          bans,
           ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
         });
         const network = node.network;
@@ -259,16 +291,17 @@ export class BasaltNode {
         });
       }
       if (opts.jsonrpc && methods) {
-        node.jsonRpc = new JsonRpcServer({ methods, logger: log, health: () => node.health(), ...(opts.cors ? { cors: opts.cors } : {}) });
-        const bound = await node.jsonRpc.listen(opts.jsonrpc.host, opts.jsonrpc.port);
-        node.jsonRpcAddress = bound;
-        log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC listening');
-        if (!isLoopbackHost(opts.jsonrpc.host)) {
-          log.warn(
-            { address: `${bound.host}:${bound.port}` },
-            'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',
-          );
+        const service: JsonRpcService = { methods, health: () => node.health() };
+        if (rpc && rpcAddress) {
+          // The server that answered during the snapshot sync: same socket, no gap for clients.
+          rpc.serve(service);
+          log.info({ address: `${rpcAddress.host}:${rpcAddress.port}` }, 'JSON-RPC serving every method');
+        } else {
+          rpc = new JsonRpcServer({ ...service, logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
+          rpcAddress = await listenJsonRpc(rpc, opts.jsonrpc, log);
         }
+        node.jsonRpc = rpc;
+        node.jsonRpcAddress = rpcAddress;
       }
       if (opts.ws && methods) {
         node.hub = new SubscriptionHub(chain, node.txpool, log);
@@ -310,6 +343,7 @@ export class BasaltNode {
       if (opts.backup) log.info({ targets: opts.backup.targets, snapshotIntervalMs: opts.backup.snapshotIntervalMs, archiveIntervalMs: opts.backup.archiveIntervalMs }, 'scheduled backups started');
     } catch (err) {
       await node!?.stop().catch(() => undefined);
+      if (rpc && node!?.jsonRpc !== rpc) await rpc.close();
       if (!node!) await dbs.close();
       throw err;
     }
@@ -545,3 +579,15 @@ function warnOfQuorum(log: Logger, rule: QuorumRule, next: bigint, n: number): v
   }
 }
 
+/** Listen for JSON-RPC at `at`, log the address (and a warning off loopback). */
+async function listenJsonRpc(server: JsonRpcServer, at: HostPort, log: Logger, serving?: string): Promise<HostPort> {
+  const bound = await server.listen(at.host, at.port);
+  log.info({ address: `${bound.host}:${bound.port}`, ...(serving ? { serving } : {}) }, 'JSON-RPC listening');
+  if (!isLoopbackHost(at.host)) {
+    log.warn(
+      { address: `${bound.host}:${bound.port}` },
+      'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',
+    );
+  }
+  return bound;
+}

@@ -1,8 +1,11 @@
 import type { Chain } from '../chain/chain.js';
 import type { GenesisFile } from '../chain/chain-config.js';
+import type { BanList } from '../p2p/bans.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
+import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
 import { snapshotSync, snapshotSyncFolder, type SnapshotSyncResult } from '../sync/snapshot-sync.js';
+import type { SnapshotSyncProgress } from '../sync/sync-state.js';
 import { Network } from './network.js';
 
 export type SyncMode = 'full' | 'snapshot';
@@ -21,6 +24,13 @@ export interface SnapshotBootstrapOptions {
   waitForPeersMs?: number;
   /** --min-free-disk: a snapshot that would take the disk below it is abandoned. */
   minFreeBytes?: number;
+  /** --snapshot-min-rate, --snapshot-rate-window. */
+  pace?: SnapshotPaceLimits;
+  /** --snapshot-sync-timeout. */
+  timeoutMs?: number;
+  /** The node's ban list: peers banned here stay banned once the node runs. */
+  bans?: BanList;
+  onProgress?: (p: SnapshotSyncProgress) => void;
 }
 
 /**
@@ -41,6 +51,7 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
     txpool: new TxPool(chain),
     logger: log,
     blockSync: false,
+    ...(opts.bans ? { bans: opts.bans } : {}),
     ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
   });
   const built = snapshotSyncFolder(opts.dataDir);
@@ -55,6 +66,9 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
       log,
       ...(opts.waitForPeersMs !== undefined ? { waitForPeersMs: opts.waitForPeersMs } : {}),
       ...(opts.minFreeBytes !== undefined ? { minFreeBytes: opts.minFreeBytes } : {}),
+      ...(opts.pace ? { fetch: { pace: opts.pace } } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     return result ? { built, result } : undefined;
   } finally {

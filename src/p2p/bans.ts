@@ -56,6 +56,7 @@ export class BanList {
 
 /** A ban's reason as a metric label (a small fixed set). */
 export function banKind(reason: string): string {
+  if (/snapshot too slowly/.test(reason)) return 'slow-snapshot';
   if (/another chain/.test(reason)) return 'wrong-chain';
   if (/invalid block|bad snapshot/.test(reason)) return 'invalid-data';
   if (/claims blocks it does not serve/.test(reason)) return 'false-head';

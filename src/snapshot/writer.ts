@@ -1,10 +1,10 @@
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex } from '@ethereumjs/util';
-import { encodeBlockPayload } from '../archive/format.js';
-import { compressRecord } from '../container/compression.js';
-import { packItems } from '../container/framing.js';
+import { BLOCK_PREFIX_BYTES, encodeBlockPayload } from '../archive/format.js';
+import { compressedBound, compressRecord } from '../container/compression.js';
+import { encodeJson, packItems, PREAMBLE_BYTES, RECORD_OVERHEAD } from '../container/framing.js';
 import { ContainerWriter } from '../container/writer.js';
-import { SNAPSHOT, SnapshotRecord, type SnapshotHeader } from './format.js';
+import { ITEMS_RECORD_BYTES, SNAPSHOT, SnapshotRecord, type SnapshotHeader } from './format.js';
 
 /**
  * Produces a snapshot's bytes in order: preamble and header, blocks 1..head with their receipts, the
@@ -50,12 +50,63 @@ export class SnapshotWriter {
   }
 
   finish(): { bytes: Uint8Array; digest: string; nodes: number; codes: number } {
-    const { bytes, digest } = this.out.finish({
-      blockCount: (this.nextBlock - 1n).toString(),
-      nodeCount: String(this.nodeCount),
-      codeCount: String(this.codeCount),
-      lastBlockHash: this.lastHash,
-    });
+    const { bytes, digest } = this.out.finish(trailerFields(this.nextBlock - 1n, this.nodeCount, this.codeCount, this.lastHash));
     return { bytes, digest, nodes: this.nodeCount, codes: this.codeCount };
   }
+}
+
+function trailerFields(blocks: bigint, nodes: number, codes: number, lastBlockHash: string): Record<string, string> {
+  return { blockCount: blocks.toString(), nodeCount: String(nodes), codeCount: String(codes), lastBlockHash };
+}
+
+/** What a snapshot holds, in sizes: enough to bound its length before writing it (snapshotSizeBound). */
+export interface SnapshotSizes {
+  header: SnapshotHeader;
+  /** Blocks 1..head: how many, and the sum of blockRawBound over them. */
+  blocks: { count: bigint; raw: number };
+  /** State trie nodes and contract codes: how many, and their bytes in all. */
+  nodes: { count: number; bytes: number };
+  codes: { count: number; bytes: number };
+}
+
+/** RLP length of a byte string of `n` bytes, at most (a single byte below 0x80 takes one byte, not two). */
+function rlpBound(n: number): number {
+  let lengthBytes = 0;
+  for (let m = n; m > 0; m = Math.floor(m / 256)) lengthBytes++;
+  return n < 56 ? n + 1 : n + 1 + lengthBytes;
+}
+
+/** The most bytes a block record's uncompressed data, RLP([block RLP, receipts RLP]), can take. */
+export function blockRawBound(blockRlpLength: number, receiptsRlpLength: number): number {
+  return rlpBound(rlpBound(blockRlpLength) + rlpBound(receiptsRlpLength));
+}
+
+/**
+ * The most bytes a snapshot with these contents takes, in its header's compression, computed without
+ * compressing anything: the preamble and header exactly, each block record's framing plus the
+ * compression bound of its data, the state records likewise, the trailer exactly. Snapshot sync
+ * announces it before the first byte (`sync/snapshot-protocol.ts`), and the peer bans a server that
+ * sends more, so it must hold for every snapshot createSnapshot writes. It relies on how createSnapshot
+ * groups items into records (`backup/snapshot.ts`): a nodes record is closed once it holds
+ * ITEMS_RECORD_BYTES of items, so all but the last hold at least that; a code record is closed before
+ * the next code would take it to ITEMS_RECORD_BYTES, so any two consecutive ones hold at least that
+ * together. Items count 4 bytes each for their length.
+ */
+export function snapshotSizeBound(s: SnapshotSizes): number {
+  const c = s.header.compression;
+  const head = PREAMBLE_BYTES + RECORD_OVERHEAD + encodeJson(s.header).length;
+  const blockCount = Number(s.blocks.count);
+  const blocks = blockCount * (RECORD_OVERHEAD + BLOCK_PREFIX_BYTES) + compressedBound(s.blocks.raw, c, blockCount);
+  const items = (it: { count: number; bytes: number }, records: number) => {
+    const raw = it.bytes + 4 * it.count;
+    const n = Math.min(it.count, records);
+    return n * (RECORD_OVERHEAD + 4) + compressedBound(raw, c, n);
+  };
+  const nodesRaw = s.nodes.bytes + 4 * s.nodes.count;
+  const codesRaw = s.codes.bytes + 4 * s.codes.count;
+  const nodes = items(s.nodes, Math.floor(nodesRaw / ITEMS_RECORD_BYTES) + 1);
+  const codes = items(s.codes, 2 * Math.floor(codesRaw / ITEMS_RECORD_BYTES) + 2);
+  const hash = `0x${'0'.repeat(64)}`;
+  const trailer = RECORD_OVERHEAD + encodeJson({ ...trailerFields(s.blocks.count, s.nodes.count, s.codes.count, hash), digest: hash }).length;
+  return head + blocks + nodes + codes + trailer;
 }

@@ -2,29 +2,42 @@ import '../util/promise-with-resolvers.js';
 import type { PeerId, Stream } from '@libp2p/interface';
 import { bytesToHex, utf8ToBytes, bytesToUtf8 } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
-import { createSnapshot, type SnapshotSource } from '../backup/snapshot.js';
+import { createSnapshot, HistorySizes, type SnapshotSource } from '../backup/snapshot.js';
 import type { Host } from '../p2p/host.js';
 import { MessageError } from '../p2p/messages.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
+import { DEFAULT_SNAPSHOT_PACE, SlowSnapshotError, SnapshotPace, type SnapshotPaceLimits } from './snapshot-pace.js';
 
 /**
- * Snapshot sync: a request (one byte, the version) and, in answer, one status message — OK, or a
- * refusal with its reason — then, after OK, the snapshot file's bytes in messages of at most
- * SNAPSHOT_CHUNK_BYTES. The receiver trusts none of it: the bytes go through restoreSnapshot.
+ * Snapshot sync: a request (one byte) and, in answer, one status message — OK, or a refusal with its
+ * reason — then, after OK, the snapshot file's bytes in messages of at most SNAPSHOT_CHUNK_BYTES. The
+ * receiver trusts none of it: the bytes go through restoreSnapshot.
+ *
+ * Version 2 (this node asks only for it): the OK answer carries the most bytes the server will send
+ * (u64, big-endian; snapshotSizeBound), so the receiver can hold the stream to that length and to a
+ * time budget. Version 1 (OK alone) is still served, to nodes of earlier versions.
  */
-export function snapshotProtocol(genesisHash: Uint8Array): string {
-  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/snapshot/1`;
+export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 = 2): string {
+  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/snapshot/${version}`;
 }
 
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 export const DEFAULT_MAX_SNAPSHOT_STREAMS = 2;
-/** A stream whose other side sends or reads nothing for this long is cut. */
+/** A stream whose peer reads nothing for this long is cut (the server's side). */
 export const SNAPSHOT_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * How long the asking side waits for the answer. A server sizes its snapshot before it answers (a
+ * walk of its head state: ~13,000 nodes/s on the reference machine), so this admits heads of up to a
+ * few million state nodes; a peer that answers nothing in time is set aside (not banned).
+ */
+export const SNAPSHOT_ANSWER_TIMEOUT_MS = 5 * 60_000;
 const REQUEST = new Uint8Array([1]);
 const OK = 0x00;
 const REFUSED = 0x01;
 const MAX_REFUSAL_BYTES = 512;
+/** A v2 OK answer: the status byte and the size bound. */
+const OK_V2_BYTES = 9;
 
 /** The peer answered, but will not serve a snapshot now (busy, nothing to snapshot, not ready). */
 export class SnapshotRefusedError extends Error {
@@ -47,6 +60,16 @@ function refusal(reason: string): Uint8Array {
   return new Uint8Array([REFUSED, ...utf8ToBytes(reason.slice(0, MAX_REFUSAL_BYTES - 1))]);
 }
 
+function okAnswer(sizeBound: number): Uint8Array {
+  const out = new Uint8Array(OK_V2_BYTES);
+  out[0] = OK;
+  new DataView(out.buffer).setBigUint64(1, BigInt(sizeBound));
+  return out;
+}
+
+/** This node's snapshot outgrew the bound it announced: a bug, logged as an error. */
+class OverBoundError extends Error {}
+
 /** Split into messages of at most SNAPSHOT_CHUNK_BYTES. */
 function* pieces(bytes: Uint8Array): Generator<Uint8Array> {
   for (let i = 0; i < bytes.length; i += SNAPSHOT_CHUNK_BYTES) yield bytes.subarray(i, i + SNAPSHOT_CHUNK_BYTES);
@@ -56,15 +79,22 @@ function* pieces(bytes: Uint8Array): Generator<Uint8Array> {
  * Serve snapshots of this node's head to ready peers, at most `maxStreams` at once. Each is read from
  * LevelDB snapshots (createSnapshot), so the node keeps sealing; the bytes are produced only as the
  * peer reads them (yamux flow control), and a peer that stops reading is cut after the idle timeout.
+ * A version 2 request is answered with the snapshot's size bound, measured first on the same view;
+ * the stream never goes past it.
  */
 export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source: SnapshotSource, opts: SnapshotServeOptions): Promise<void> {
   let active = 0;
+  // Peers being served now: one stream per peer (a version 2 request costs a state walk before its answer).
+  const serving = new Set<string>();
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
-  const protocol = snapshotProtocol(genesisHash);
+  const v2 = snapshotProtocol(genesisHash, 2);
+  // The block sizes of the last snapshot sized: the next one reads only the blocks added since.
+  const history = new HistorySizes();
   await host.handle(
-    protocol,
+    [v2, snapshotProtocol(genesisHash, 1)],
     ({ stream, connection }) => {
       const peer = connection.remotePeer;
+      const protocol = stream.protocol ?? v2;
       let timer: NodeJS.Timeout | undefined;
       const touch = () => {
         clearTimeout(timer);
@@ -79,25 +109,46 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           const req = first.value.subarray();
           if (req.length !== 1 || req[0] !== REQUEST[0]) throw new MessageError(`${protocol}: malformed snapshot request`);
           if (!opts.isReady(peer)) return void (await stream.sink(lp.encode([refusal('not a ready peer')])));
+          if (serving.has(peer.toString())) return void (await stream.sink(lp.encode([refusal('busy: already serving this peer a snapshot')])));
           if (active >= opts.maxStreams) {
             opts.logger?.info({ peer: peer.toString(), maxSnapshotStreams: opts.maxStreams }, 'snapshot request refused: too many snapshot streams');
             return void (await stream.sink(lp.encode([refusal(`busy: already serving ${opts.maxStreams} snapshot streams`)])));
           }
           active++;
+          serving.add(peer.toString());
           counted = true;
           let snap;
+          let bound = Number.MAX_SAFE_INTEGER;
           try {
             snap = await createSnapshot(source, { compression: 'zstd' });
+            if (protocol === v2) {
+              // Sizing is this side's work: the peer is not idle meanwhile; if it hangs up, the walk stops.
+              clearTimeout(timer);
+              const gone = new AbortController();
+              const watch = setInterval(() => stream.status !== 'open' && gone.abort(new Error('the peer closed the stream')), 1000);
+              try {
+                bound = await snap.sizeBound(history, gone.signal);
+              } finally {
+                clearInterval(watch);
+              }
+              touch();
+            }
           } catch (err) {
+            await snap?.close();
+            if (stream.status !== 'open') return;
             return void (await stream.sink(lp.encode([refusal((err as Error).message)])));
           }
-          opts.logger?.info({ peer: peer.toString(), head: Number(snap.header.head.number) }, 'serving a snapshot');
+          opts.logger?.info({ peer: peer.toString(), head: Number(snap.header.head.number), ...(protocol === v2 ? { sizeBound: bound } : {}) }, 'serving a snapshot');
           const chunks = snap.chunks;
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
-              yield new Uint8Array([OK]);
+              yield protocol === v2 ? okAnswer(bound) : new Uint8Array([OK]);
+              let sent = 0;
               for await (const c of chunks) {
                 for (const p of pieces(c)) {
+                  sent += p.length;
+                  // The peer bans a server that sends more than it announced: never do. (A bug in the bound.)
+                  if (sent > bound) throw new OverBoundError(`snapshot is longer than the ${bound} bytes announced (a bug in snapshotSizeBound): stream cut`);
                   touch(); // the peer read the last one: flow control let the sink ask for more
                   yield p;
                 }
@@ -109,9 +160,13 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           await stream.sink(lp.encode(body()));
         } catch (err) {
           if (err instanceof MessageError) opts.onBadPeer(peer, err.message);
+          else if (err instanceof OverBoundError) opts.logger?.error({ peer: peer.toString(), err: (err as Error).message }, 'snapshot stream cut');
           stream.abort(err as Error);
         } finally {
-          if (counted) active--;
+          if (counted) {
+            active--;
+            serving.delete(peer.toString());
+          }
           clearTimeout(timer);
         }
       })();
@@ -122,58 +177,84 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
 }
 
 export interface SnapshotFetchOptions {
-  /** Cut the stream when no bytes arrive for this long. */
-  idleTimeoutMs?: number;
-  /** Most bytes in all (a bound on what a peer can make us write). */
-  maxBytes?: number;
+  /** Wait this long for the answer (default SNAPSHOT_ANSWER_TIMEOUT_MS). */
+  answerTimeoutMs?: number;
+  /** The floor the stream must keep (default DEFAULT_SNAPSHOT_PACE). */
+  pace?: SnapshotPaceLimits;
+  /** Told the announced size before any byte; may throw (or reject) to decline the snapshot. */
+  onAnnounce?: (bytes: number) => void | Promise<void>;
+  /** Abort the stream (the caller's own deadline): its reason is thrown. */
+  signal?: AbortSignal;
 }
 
 /**
- * Ask `peer` for a snapshot: the snapshot file's bytes, as they arrive. Throws SnapshotRefusedError
- * when the peer refuses, MessageError when it breaks the framing, RequestTimeoutError when it stalls.
- * Abandoning the iteration closes the stream.
+ * Ask `peer` for a snapshot (protocol version 2): the snapshot file's bytes, as they arrive. Throws
+ * SnapshotRefusedError when the peer refuses, MessageError when it breaks the protocol (a malformed
+ * answer, a message too large, more bytes than it announced), SlowSnapshotError when it serves below
+ * the floor or past the budget its announced size gives (SnapshotPace), RequestTimeoutError when it
+ * does not answer in time. Abandoning the iteration closes the stream.
  */
 export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint8Array, opts: SnapshotFetchOptions = {}): AsyncGenerator<Uint8Array> {
   const protocol = snapshotProtocol(genesisHash);
-  const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
-  const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
+  const answerMs = opts.answerTimeoutMs ?? SNAPSHOT_ANSWER_TIMEOUT_MS;
   let stream: Stream | undefined;
-  let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timedOut = true;
-      stream?.abort(new RequestTimeoutError(`${protocol}: ${peer} sent nothing for ${idleMs} ms`));
-    }, idleMs);
+  // Why this side cut the stream, thrown instead of whatever the aborted stream throws.
+  let cut: Error | undefined;
+  const abort = (err: Error) => {
+    cut ??= err;
+    stream?.abort(err);
   };
-  touch();
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => abort(new RequestTimeoutError(`${protocol}: ${peer} did not answer within ${answerMs} ms`)), answerMs);
+  const onAbort = () => abort(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('snapshot sync aborted'));
+  opts.signal?.addEventListener('abort', onAbort);
   try {
-    stream = await host.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(idleMs) });
+    opts.signal?.throwIfAborted();
+    stream = await host.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(answerMs) });
+    if (cut) throw cut;
     await stream.sink(lp.encode([REQUEST]));
-    let first = true;
+    const messages = lp.decode(stream.source, { maxDataLength: SNAPSHOT_CHUNK_BYTES + 1 })[Symbol.asyncIterator]();
+    const answer = await messages.next();
+    clearTimeout(timer);
+    if (answer.done) throw new MessageError(`${protocol}: the peer closed the stream without an answer`);
+    const a = answer.value.subarray();
+    if (a[0] === REFUSED && a.length <= MAX_REFUSAL_BYTES) throw new SnapshotRefusedError(`peer refused the snapshot: ${bytesToUtf8(a.subarray(1))}`);
+    if (a.length !== OK_V2_BYTES || a[0] !== OK) throw new MessageError(`${protocol}: malformed snapshot answer`);
+    const announcedBig = new DataView(a.buffer, a.byteOffset, a.byteLength).getBigUint64(1);
+    if (announcedBig === 0n || announcedBig > BigInt(Number.MAX_SAFE_INTEGER)) throw new MessageError(`${protocol}: snapshot answer announces ${announcedBig} bytes`);
+    const announced = Number(announcedBig);
+    await opts.onAnnounce?.(announced);
+    const pace = new SnapshotPace(announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
     let total = 0;
-    for await (const m of lp.decode(stream.source, { maxDataLength: SNAPSHOT_CHUNK_BYTES + 1 })) {
-      touch();
-      const b = m.subarray();
-      if (first) {
-        first = false;
-        if (b[0] === REFUSED && b.length <= MAX_REFUSAL_BYTES) throw new SnapshotRefusedError(`peer refused the snapshot: ${bytesToUtf8(b.subarray(1))}`);
-        if (b.length !== 1 || b[0] !== OK) throw new MessageError(`${protocol}: malformed snapshot answer`);
-        continue;
-      }
+    for (;;) {
+      // The restore asked for more (the generator resumed): the peer's clock runs until it sends.
+      pace.wait();
+      const arm = () => {
+        timer = setTimeout(() => {
+          const why = pace.breach();
+          if (why) abort(new SlowSnapshotError(`${protocol}: ${why}`));
+          else arm(); // a timer a little early
+        }, Math.max(1, Math.ceil(pace.msUntilBreach())));
+      };
+      arm();
+      const m = await messages.next();
+      clearTimeout(timer);
+      if (m.done) break;
+      const b = m.value.subarray();
+      pace.arrived(b.length);
       if (b.length > SNAPSHOT_CHUNK_BYTES) throw new MessageError(`${protocol}: a snapshot message over ${SNAPSHOT_CHUNK_BYTES} bytes`);
       total += b.length;
-      if (total > maxBytes) throw new MessageError(`${protocol}: snapshot over ${maxBytes} bytes`);
+      if (total > announced) throw new MessageError(`${protocol}: the snapshot is longer than the ${announced} bytes announced`);
+      const why = pace.breach();
+      if (why) throw new SlowSnapshotError(`${protocol}: ${why}`);
       yield b;
     }
-    if (first) throw new MessageError(`${protocol}: the peer closed the stream without an answer`);
   } catch (err) {
-    if (timedOut) throw new RequestTimeoutError(`${protocol}: ${peer} sent nothing for ${idleMs} ms`);
+    if (cut) throw cut;
     if (/^Invalid(Data|Message)Length/.test((err as Error)?.name ?? '')) throw new MessageError(`${protocol}: ${(err as Error).message}`);
     throw err;
   } finally {
     clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
     if (stream && stream.status === 'open') stream.abort(new Error('done'));
   }
 }

@@ -10,10 +10,21 @@ import { MessageError } from '../p2p/messages.js';
 import type { PeerManager, ReadyPeer } from '../p2p/peers.js';
 import type { Host } from '../p2p/host.js';
 import type { Logger } from '../util/log.js';
+import { SlowSnapshotError } from './snapshot-pace.js';
 import { fetchSnapshot, SnapshotRefusedError, type SnapshotFetchOptions } from './snapshot-protocol.js';
+import type { SnapshotSyncProgress } from './sync-state.js';
 
 /** How long a node with `--sync snapshot` waits for a peer with blocks before it falls back to full sync. */
 export const SNAPSHOT_PEER_WAIT_MS = 30_000;
+/**
+ * The whole of snapshot sync, from the wait for peers on: past it the node gives up (the stream in
+ * progress too) and syncs block by block. However many peers (fresh identities) each use up their
+ * own limits one after the other, the node is held no longer. Two hours leave room for a snapshot of
+ * about a gigabyte from a peer that only just keeps the floor (68 min of waiting) verified by a slow
+ * machine (restore runs at 0.3 MB/s and up on the reference machine); an honest peer is usually far
+ * faster than the floor. Larger chains raise it (--snapshot-sync-timeout).
+ */
+export const DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS = 2 * 3_600_000;
 
 /** A peer that refuses (busy) is asked again after this pause, up to MAX_REFUSALS times in all. */
 const REFUSAL_RETRY_MS = 1_000;
@@ -29,11 +40,20 @@ export interface SnapshotSyncOptions {
   target: string;
   log: Logger;
   waitForPeersMs?: number;
-  fetch?: SnapshotFetchOptions;
+  fetch?: Pick<SnapshotFetchOptions, 'answerTimeoutMs' | 'pace'>;
+  /** The whole phase (default DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS): past it, undefined (block sync). */
+  timeoutMs?: number;
   /** Give up on a peer's snapshot when free space next to the target falls below this (0: never). */
   minFreeBytes?: number;
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>;
+  /** Told of the progress (what eth_syncing shows meanwhile), on every block and state record. */
+  onProgress?: (p: SnapshotSyncProgress) => void;
 }
+
+/** The phase's own deadline passed: not a peer's fault. */
+class SnapshotSyncTimeoutError extends Error {}
+/** The snapshot a peer announced cannot fit on this disk: not the peer's fault; the next is asked. */
+class SnapshotTooLargeError extends Error {}
 
 /** How often (bytes received) a snapshot sync measures free disk space. */
 const DISK_CHECK_BYTES = 16 * 1024 * 1024;
@@ -66,62 +86,114 @@ export function snapshotSyncFolder(dataDir: string): string {
   return `${resolve(dataDir)}.snapshot-sync-tmp`;
 }
 
-async function waitForPeers(peers: PeerManager, ms: number): Promise<void> {
+async function waitForPeers(peers: PeerManager, ms: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + ms;
-  while (Date.now() < deadline && !peers.peers().some((p) => p.head > 0n)) await new Promise((r) => setTimeout(r, 100));
+  while (Date.now() < deadline && !signal.aborted && !peers.peers().some((p) => p.head > 0n)) await sleep(100, signal);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }
 
 /**
  * Restore from a peer's snapshot: ask the ready peer with the highest head, stream its snapshot
  * through restoreSnapshot against the operator's genesis (every header and seal, roots, every state
  * node), and fall back to the next peer when one refuses, stalls or fails. A peer whose snapshot
- * fails verification (truncated, tampered, another chain, forged) or breaks the protocol is banned.
- * Returns undefined when no peer could serve one: the caller goes on with full sync.
+ * fails verification (truncated, tampered, another chain, forged), breaks the protocol (more bytes
+ * than it announced) or is served below the floor (fetchSnapshot's pace) is banned. Returns undefined
+ * when no peer could serve one, or when the phase's timeout passed: the caller goes on with full sync.
  */
 export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotSyncResult | undefined> {
   const { peers, log } = opts;
-  removeLeftovers(opts.target);
-  await waitForPeers(peers, opts.waitForPeersMs ?? SNAPSHOT_PEER_WAIT_MS);
-  const tried = new Set<string>();
-  const refusals = new Map<string, number>();
-  for (;;) {
-    const next: ReadyPeer | undefined = peers
-      .peers()
-      .filter((p) => p.head > 0n && !tried.has(p.id.toString()))
-      .sort((a, b) => (a.head === b.head ? 0 : a.head > b.head ? -1 : 1))[0];
-    // Peers that refused (busy, or our handshake not yet recorded on their side): asked again once the others were.
-    const again = [...refusals].filter(([id, n]) => n < MAX_REFUSALS && tried.has(id)).map(([id]) => id);
-    if (next === undefined && again.length > 0) {
-      await new Promise((r) => setTimeout(r, REFUSAL_RETRY_MS));
-      for (const id of again) tried.delete(id);
-      continue;
-    }
-    if (next === undefined) {
-      log.warn({ tried: tried.size }, 'snapshot sync: no peer served a valid snapshot; syncing block by block');
-      return undefined;
-    }
-    const id = next.id.toString();
-    tried.add(id);
-    log.info({ peer: id, peerHead: Number(next.head) }, 'snapshot sync: asking peer for a snapshot');
-    rmSync(opts.target, { recursive: true, force: true });
-    try {
-      const bytes = watchDisk(fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, opts.fetch), dirname(resolve(opts.target)), opts.minFreeBytes ?? 0, opts.statfs ?? statfs);
-      const summary = await restoreSnapshot(bytes, { dataDir: opts.target, genesis: opts.genesis });
-      log.info({ peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs }, 'snapshot sync: restored and verified the snapshot');
-      return { ...summary, peer: id };
-    } catch (err) {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS;
+  const phase = new AbortController();
+  const phaseTimer = setTimeout(() => phase.abort(new SnapshotSyncTimeoutError(`snapshot sync did not finish within ${timeoutMs} ms`)), timeoutMs);
+  const bestHead = () => peers.peers().reduce((h, p) => (p.head > h ? p.head : h), 0n);
+  let progress: SnapshotSyncProgress = { currentBlock: 0n, highestBlock: 0n, bytesReceived: 0, bytesAnnounced: 0 };
+  const report = (p: Partial<SnapshotSyncProgress>) => opts.onProgress?.((progress = { ...progress, ...p }));
+  try {
+    removeLeftovers(opts.target);
+    await waitForPeers(peers, opts.waitForPeersMs ?? SNAPSHOT_PEER_WAIT_MS, phase.signal);
+    const tried = new Set<string>();
+    const refusals = new Map<string, number>();
+    for (;;) {
+      if (phase.signal.aborted) return timedOut(log, timeoutMs, tried.size);
+      const next: ReadyPeer | undefined = peers
+        .peers()
+        .filter((p) => p.head > 0n && !tried.has(p.id.toString()))
+        .sort((a, b) => (a.head === b.head ? 0 : a.head > b.head ? -1 : 1))[0];
+      // Peers that refused (busy, or our handshake not yet recorded on their side): asked again once the others were.
+      const again = [...refusals].filter(([id, n]) => n < MAX_REFUSALS && tried.has(id)).map(([id]) => id);
+      if (next === undefined && again.length > 0) {
+        await sleep(REFUSAL_RETRY_MS, phase.signal);
+        for (const id of again) tried.delete(id);
+        continue;
+      }
+      if (next === undefined) {
+        log.warn({ tried: tried.size }, 'snapshot sync: no peer served a valid snapshot; syncing block by block');
+        return undefined;
+      }
+      const id = next.id.toString();
+      tried.add(id);
+      log.info({ peer: id, peerHead: Number(next.head) }, 'snapshot sync: asking peer for a snapshot');
+      report({ peer: id, currentBlock: 0n, highestBlock: bestHead(), bytesReceived: 0, bytesAnnounced: 0 });
       rmSync(opts.target, { recursive: true, force: true });
-      if (err instanceof BackupFileError || err instanceof MessageError) {
-        peers.punish(next.id, `served a bad snapshot: ${(err as Error).message}`);
-      } else if (err instanceof SnapshotRefusedError) {
-        const n = (refusals.get(id) ?? 0) + 1;
-        refusals.set(id, n);
-        log.info({ peer: id, reason: err.message, times: n }, n < MAX_REFUSALS ? 'snapshot sync: peer refused; will ask again' : 'snapshot sync: peer refused again; not asking it any more');
-      } else {
-        log.warn({ peer: id, err: (err as Error).message }, 'snapshot sync: peer failed; trying the next one');
+      const began = Date.now();
+      try {
+        const dir = dirname(resolve(opts.target));
+        const fs = opts.statfs ?? statfs;
+        const onAnnounce = async (bytes: number) => {
+          log.info({ peer: id, announcedBytes: bytes }, 'snapshot sync: peer announced its snapshot');
+          report({ bytesAnnounced: bytes });
+          const minFree = opts.minFreeBytes ?? 0;
+          if (minFree <= 0) return;
+          const st = await fs(dir);
+          const room = st.bavail * st.bsize - minFree;
+          if (bytes > room) throw new SnapshotTooLargeError(`the snapshot's announced ${bytes} bytes do not fit: ${Math.max(0, room)} bytes free in ${dir} above --min-free-disk`);
+        };
+        const stream = fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, { ...opts.fetch, onAnnounce, signal: phase.signal });
+        const bytes = watchDisk(stream, dir, opts.minFreeBytes ?? 0, fs);
+        const summary = await restoreSnapshot(bytes, {
+          dataDir: opts.target,
+          genesis: opts.genesis,
+          onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),
+        });
+        log.info({ peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs }, 'snapshot sync: restored and verified the snapshot');
+        return { ...summary, peer: id };
+      } catch (err) {
+        rmSync(opts.target, { recursive: true, force: true });
+        if (phase.signal.aborted) return timedOut(log, timeoutMs, tried.size);
+        if (err instanceof BackupFileError || err instanceof MessageError) {
+          peers.punish(next.id, `served a bad snapshot: ${(err as Error).message}`);
+        } else if (err instanceof SlowSnapshotError) {
+          peers.punish(next.id, `served a snapshot too slowly: ${err.message}`);
+          log.info({ peer: id, afterMs: Date.now() - began }, 'snapshot sync: abandoned a slow snapshot; trying the next peer');
+        } else if (err instanceof SnapshotRefusedError) {
+          const n = (refusals.get(id) ?? 0) + 1;
+          refusals.set(id, n);
+          log.info({ peer: id, reason: err.message, times: n }, n < MAX_REFUSALS ? 'snapshot sync: peer refused; will ask again' : 'snapshot sync: peer refused again; not asking it any more');
+        } else {
+          log.warn({ peer: id, err: (err as Error).message }, 'snapshot sync: peer failed; trying the next one');
+        }
       }
     }
+  } finally {
+    clearTimeout(phaseTimer);
   }
+}
+
+function timedOut(log: Logger, timeoutMs: number, tried: number): undefined {
+  log.warn({ timeoutMs, tried }, 'snapshot sync: no snapshot restored within the timeout (--snapshot-sync-timeout); syncing block by block');
+  return undefined;
 }
 
 /**

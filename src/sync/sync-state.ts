@@ -12,3 +12,17 @@ export interface NetworkView {
   /** Progress while behind the best peer's head; false when caught up (or with no peers). */
   syncing(): SyncProgress | false;
 }
+
+/** What eth_syncing reports while the node restores from a peer's snapshot (`--sync snapshot`). */
+export interface SnapshotSyncProgress {
+  /** The peer being asked, if any yet. */
+  peer?: string;
+  /** Blocks of the snapshot verified and written so far. */
+  currentBlock: bigint;
+  /** The snapshot's head once its header has arrived; before, the highest head a peer claims (0: none yet). */
+  highestBlock: bigint;
+  /** Bytes of the snapshot read so far. */
+  bytesReceived: number;
+  /** The most bytes the peer announced it will send (0 before its answer). */
+  bytesAnnounced: number;
+}

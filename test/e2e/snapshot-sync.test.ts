@@ -1,17 +1,24 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Wallet } from 'ethers';
-import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, expectOneLineError, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcess, expectOneLineError, rpc, runCli, runCliAsync, serverArgs, tempDir, freePort, type LogLine } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
 
+/** Hostile snapshot servers (test/helpers/snapshot-peers.mjs), run with node. */
+const SNAPSHOT_PEERS = resolve(import.meta.dirname, '../helpers/snapshot-peers.mjs');
+
 const running: CliProcess[] = [];
+const children: ReturnType<typeof spawn>[] = [];
 function start(args: string[]): CliProcess {
   const p = new CliProcess(args);
   running.push(p);
   return p;
 }
 afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
   await Promise.all(running.map((p) => p.stop('SIGKILL')));
 });
 
@@ -27,17 +34,29 @@ async function until(pred: () => Promise<boolean>, what: string, ms = 20_000): P
 }
 
 describe('server --sync snapshot', () => {
-  it('a new node restores a peer snapshot, reaches the head with the same hashes, and refuses historical state like a restored node', async () => {
-    const dir = tempDir();
+  // One validator for the tests below; its genesis file names it as bootnode, `lonely` is the same chain without.
+  let dir: string;
+  let genesis: string;
+  let lonely: string;
+  let v: { validatorAddress: string; nodeId: string };
+  let validator: CliProcess;
+  beforeAll(async () => {
+    dir = tempDir();
     const init = runCli(['secrets', 'init', '--data-dir', join(dir, 'validator'), '--json']);
     expect(init.code, init.stderr).toBe(0);
-    const v = JSON.parse(init.stdout) as { validatorAddress: string; nodeId: string };
+    v = JSON.parse(init.stdout) as { validatorAddress: string; nodeId: string };
     const port = await freePort();
     const bootnode = `/ip4/127.0.0.1/tcp/${port}/p2p/${v.nodeId}`;
-    const genesis = join(dir, 'genesis.json');
+    genesis = join(dir, 'genesis.json');
     const g = runCli(['genesis', '--dir', genesis, '--ibft-validator', v.validatorAddress, '--premine', DEV_ADDRESS, '--bootnode', bootnode]);
     expect(g.code, g.stderr).toBe(0);
-    const validator = start(serverArgs(join(dir, 'validator'), genesis, ['--seal', '--block-time', '0.5', '--libp2p', `127.0.0.1:${port}`]));
+    lonely = join(dir, 'genesis-no-bootnodes.json');
+    writeFileSync(lonely, JSON.stringify({ ...JSON.parse(readFileSync(genesis, 'utf8')), bootnodes: [] }));
+    validator = start(serverArgs(join(dir, 'validator'), genesis, ['--seal', '--block-time', '0.5', '--libp2p', `127.0.0.1:${port}`]));
+    await validator.rpcUrl();
+  }, 30_000);
+
+  it('a new node restores a peer snapshot, reaches the head with the same hashes, and refuses historical state like a restored node', async () => {
     const vUrl = await validator.rpcUrl();
     // Two transfers in different blocks: the state after the first is neither the genesis's nor the head's.
     const wallet = new Wallet(DEV_KEY);
@@ -77,6 +96,91 @@ describe('server --sync snapshot', () => {
     await until(async () => (await head(ua)) >= vh2, 'caught up after restart');
     expect(await hashAt(ua, vh2)).toBe(await hashAt(vUrl, vh2));
   }, 60_000);
+
+  it('hostile snapshot servers: one trickling is banned a window after its answer, one sending more than it announced at once; the node goes on (next peer or block sync) to the head, its JSON-RPC answering eth_syncing meanwhile', async () => {
+    const vUrl = await validator.rpcUrl();
+    const vGrpc = await validator.grpcAddress();
+    await validator.waitForBlock(4);
+    // The validator's snapshot: the hostile servers serve its bytes (a valid start).
+    const file = join(dir, 'validator.bsn');
+    const snap = await runCliAsync(['snapshot', file, '--grpc-address', vGrpc, '--quiet']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const genesisHash = (await rpc<{ hash: string }>(vUrl, 'eth_getBlockByNumber', ['0x0', false])).hash;
+    const helper = spawn(process.execPath, [SNAPSHOT_PEERS, '100', genesisHash, file, 'trickle', 'overlong'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(helper);
+    const hostile: Record<string, string> = {};
+    const connections: { mode: string; connected: string }[] = [];
+    const lines = createInterface({ input: helper.stdout! });
+    await new Promise<void>((resolve) =>
+      lines.on('line', (line) => {
+        const h = JSON.parse(line) as { mode: string; address?: string; connected?: string };
+        if (h.address) hostile[h.mode] = h.address;
+        if (h.connected) connections.push({ mode: h.mode, connected: h.connected });
+        if (Object.keys(hostile).length === 2) resolve();
+      }),
+    );
+    const idOf = (addr: string) => addr.split('/p2p/')[1]!;
+    // A 2 s window at 64 KB/s: the trickle (512 bytes every 20 s) is cut 2 s after its answer.
+    // Fixed libp2p ports: the address the validator is given stays the node's after its snapshot sync.
+    const flags = async () => ['--sync', 'snapshot', '--snapshot-min-rate', '64KB', '--snapshot-rate-window', '2s', '--prometheus', '127.0.0.1:0', '--libp2p', `127.0.0.1:${await freePort()}`];
+    const trickled = start(serverArgs(join(dir, 'trickled'), lonely, [...(await flags()), '--bootnode', hostile.trickle!]));
+    const overrun = start(serverArgs(join(dir, 'overrun'), lonely, [...(await flags()), '--bootnode', hostile.overlong!]));
+
+    // An honest peer joins as soon as the node listens: the validator dials it (and keeps redialling it).
+    // The node dialled its bootnode, the trickle, first, and asks it first (the higher head); once the
+    // trickle is dropped it restores from the validator if that is ready by then (the CLI dialling it
+    // may take longer on a busy machine), or else syncs block by block from it.
+    const addValidator = async (p: CliProcess) => {
+      const added = await runCliAsync(['peers', 'add', '--addr', await p.p2pAddress(), '--grpc-address', vGrpc]);
+      expect(added.code, added.stderr).toBe(0);
+    };
+    const adding = addValidator(trickled);
+
+    // JSON-RPC is up during the phase, on the configured port: who it is, eth_syncing, refusals.
+    const url = await trickled.rpcUrl();
+    const asked = (p: CliProcess, peer: string) => p.waitFor(() => p.logs.find((l) => l.msg === 'snapshot sync: asking peer for a snapshot' && l.peer === idOf(peer)), `asking ${peer}`);
+    await asked(trickled, hostile.trickle!);
+    expect(await rpc(url, 'eth_syncing')).toMatchObject({ startingBlock: '0x0', currentBlock: '0x0', highestBlock: '0xf4240' });
+    expect(await rpc(url, 'eth_chainId')).toBe('0x64');
+    expect(await rpc(url, 'net_version')).toBe('100');
+    expect(await rpc(url, 'eth_blockNumber')).toBe('0x0');
+    await expect(rpc(url, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).rejects.toThrow(/not available yet: the node is restoring from a peer's snapshot/);
+    expect((await fetch(`${url.replace(/\/$/, '')}/health`)).status).toBe(503);
+    await adding;
+
+    const banOf = (p: CliProcess, peer: string) => p.waitFor(() => p.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && l.peer === idOf(peer)), `ban of ${peer}`, 30_000);
+    const slowBan = await banOf(trickled, hostile.trickle!);
+    expect(slowBan.reason).toMatch(/^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 2\.0 s of waiting, below the floor of 64000 bytes\/s$/);
+    const announced = trickled.logs.find((l) => l.msg === 'snapshot sync: peer announced its snapshot' && l.peer === idOf(hostile.trickle!)) as LogLine;
+    const cutAfter = (slowBan.time as number) - (announced.time as number);
+    expect(cutAfter).toBeGreaterThanOrEqual(1_900);
+    expect(cutAfter).toBeLessThan(5_000);
+    const overBan = await banOf(overrun, hostile.overlong!);
+    expect(overBan.reason).toMatch(/^served a bad snapshot: .*snapshot\/2: the snapshot is longer than the \d+ bytes announced$/);
+    // With no other peer, that node falls back to block sync; the validator joins once it runs.
+    await overrun.waitForLog('snapshot sync: no peer served a valid snapshot; syncing block by block');
+    await overrun.waitForLog('node started');
+    await addValidator(overrun);
+
+    // Both reach the validator's head (from its snapshot, or block by block), on the same JSON-RPC port.
+    for (const p of [trickled, overrun]) {
+      const pUrl = await p.rpcUrl();
+      const vh = Number(BigInt(await rpc<string>(vUrl, 'eth_blockNumber')));
+      await until(async () => Number(BigInt(await rpc<string>(pUrl, 'eth_blockNumber'))) >= vh, 'caught up', 30_000);
+      expect(await rpc(pUrl, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).toMatch(/^0x/);
+    }
+    const restored = trickled.logs.find((l) => l.msg === 'snapshot sync: restored from peer');
+    if (restored) expect(restored.peer).toBe(v.nodeId);
+    else await trickled.waitForLog('snapshot sync: no peer served a valid snapshot; syncing block by block');
+    // The bans outlive the snapshot sync: counted by the running node, the hostile peer (a bootnode)
+    // not dialled again once the node runs: one connection each, the snapshot sync's.
+    for (const [p, kind] of [[trickled, 'slow-snapshot'], [overrun, 'invalid-data']] as const) {
+      const metrics = await (await fetch(`http://${(await p.waitForLog('Prometheus metrics listening')).address as string}/metrics`)).text();
+      expect(metrics).toContain(`basalt_p2p_bans_total{reason="${kind}"} 1`);
+    }
+    expect(connections.filter((c) => c.mode === 'trickle')).toHaveLength(1);
+    expect(connections.filter((c) => c.mode === 'overlong')).toHaveLength(1);
+  }, 90_000);
 
   it('refuses a bad --sync mode, and --sync snapshot without networking, with one error line', () => {
     const dir = join(tempDir(), 'node');

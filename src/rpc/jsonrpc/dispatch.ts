@@ -18,6 +18,8 @@ export interface DispatcherOptions {
   maxBatch?: number;
   /** Deepest nesting of arrays and objects accepted in a request. */
   maxDepth?: number;
+  /** The error for a method not in `methods` (default: method not found). */
+  notFound?: (method: string) => RpcError;
 }
 
 interface Request {
@@ -94,7 +96,10 @@ export class RpcDispatcher {
       return errorResponse(id, RpcErrorCode.InvalidRequest, 'invalid request: want {"jsonrpc":"2.0","method":...}');
     }
     const fn = (extra && Object.hasOwn(extra, req.method) ? extra[req.method] : undefined) ?? (Object.hasOwn(this.opts.methods, req.method) ? this.opts.methods[req.method] : undefined);
-    if (!fn) return errorResponse(id, RpcErrorCode.MethodNotFound, `the method ${req.method} does not exist/is not available`);
+    if (!fn) {
+      const e = this.opts.notFound?.(req.method);
+      return e ? errorResponse(id, e.code, e.message, e.data) : errorResponse(id, RpcErrorCode.MethodNotFound, `the method ${req.method} does not exist/is not available`);
+    }
     const params = req.params === undefined ? [] : req.params;
     if (!Array.isArray(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an array');
     try {

@@ -7,6 +7,8 @@ export const RpcErrorCode = {
   Internal: -32603,
   /** geth/EIP-1474: a transaction or call was rejected. */
   InvalidInput: -32000,
+  /** EIP-1474: the resource is not available (now: the node is restoring from a peer's snapshot). */
+  ResourceUnavailable: -32002,
   /** EVM execution reverted (eth_call / eth_estimateGas). */
   ExecutionReverted: 3,
 } as const;

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
 import { RpcDispatcher, errorResponse } from './dispatch.js';
-import { RpcErrorCode } from './errors.js';
+import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';
 
 export { MAX_JSON_DEPTH } from './dispatch.js';
@@ -23,23 +23,24 @@ export interface JsonRpcServerOptions {
   maxBatch?: number;
   /** Deepest nesting of arrays and objects accepted in a request body. */
   maxDepth?: number;
+  /** The error for a method not in `methods` (default: method not found). */
+  notFound?: (method: string) => RpcError;
 }
+
+/** What JsonRpcServer.serve swaps in. */
+export type JsonRpcService = Pick<JsonRpcServerOptions, 'methods' | 'health' | 'notFound'>;
 
 /** Ethereum JSON-RPC 2.0 over HTTP POST (single and batch requests), as geth serves it. */
 export class JsonRpcServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly maxBodyBytes: number;
-  private readonly dispatcher: RpcDispatcher;
+  private dispatcher!: RpcDispatcher;
+  private health: JsonRpcServerOptions['health'];
 
   constructor(private readonly opts: JsonRpcServerOptions) {
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.dispatcher = new RpcDispatcher({
-      methods: opts.methods,
-      logger: opts.logger,
-      ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
-      ...(opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : {}),
-    });
+    this.serve(opts);
     // Nothing a client sends may throw out of here: an escaped rejection would end the process.
     this.server = createServer((req, res) => {
       req.on('error', () => undefined);
@@ -56,6 +57,22 @@ export class JsonRpcServer {
       this.sockets.add(s);
       s.on('error', () => undefined); // a reset by the peer; 'close' follows
       s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  /**
+   * Answer with these methods (and /health) from now on, on the same listening socket: a node
+   * restoring from a peer's snapshot serves a few methods, then hands over to all of them without
+   * closing the port. A request already in progress finishes with the methods it started with.
+   */
+  serve(service: JsonRpcService): void {
+    this.health = service.health;
+    this.dispatcher = new RpcDispatcher({
+      methods: service.methods,
+      logger: this.opts.logger,
+      ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
+      ...(this.opts.maxDepth !== undefined ? { maxDepth: this.opts.maxDepth } : {}),
+      ...(service.notFound ? { notFound: service.notFound } : {}),
     });
   }
 
@@ -112,7 +129,7 @@ export class JsonRpcServer {
 
   /** 200 while the node is healthy, 503 with the reason when not (for load balancers and monitors). */
   private sendHealth(res: ServerResponse): void {
-    const h = this.opts.health?.() ?? { healthy: true };
+    const h = this.health?.() ?? { healthy: true };
     const body = JSON.stringify(h.healthy ? { status: 'ok' } : { status: 'unhealthy', reason: h.reason });
     res.writeHead(h.healthy ? 200 : 503, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   }

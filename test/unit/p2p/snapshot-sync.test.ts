@@ -9,7 +9,9 @@ import type { Chain } from '../../../src/chain/chain.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
 import type { ChainStatus } from '../../../src/p2p/messages.js';
+import { banKind } from '../../../src/p2p/bans.js';
 import { fetchSnapshot, serveSnapshots, snapshotProtocol, SnapshotRefusedError } from '../../../src/sync/snapshot-protocol.js';
+import type { SnapshotSyncProgress } from '../../../src/sync/sync-state.js';
 import { installSnapshot, snapshotSync } from '../../../src/sync/snapshot-sync.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
@@ -43,18 +45,38 @@ async function snapshotBytes(chain: Chain): Promise<Uint8Array> {
   return Buffer.concat(parts);
 }
 
-/** A peer that passes the handshake as a peer of `chain` at head 100, and serves `bytes` as its snapshot (or refuses). */
-async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse'): Promise<{ addr: string; served: number }> {
+/** How an evil peer serves: its answer's announced size (default: the bytes' length), and a pause between messages. */
+interface EvilServing {
+  announce?: number;
+  /** Send the first `bytes` at once, then one byte every `everyMs` (a trickle). */
+  trickle?: { bytes: number; everyMs: number };
+}
+
+/**
+ * A peer that passes the handshake as a peer of `chain` at head 100, and serves `bytes` as its
+ * snapshot (protocol version 2, or `version` 1), or refuses.
+ */
+async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilServing = {}, version: 1 | 2 = 2): Promise<{ addr: string; served: number }> {
   const host = await bareHost();
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: 100n, headHash: new Uint8Array(32).fill(7) });
   await serveStatus(host, status, () => undefined, () => undefined);
   const out = { addr: host.getMultiaddrs()[0]!.toString(), served: 0 };
-  await host.handle(snapshotProtocol(chain.genesisHash), ({ stream }) => {
+  await host.handle(snapshotProtocol(chain.genesisHash, version), ({ stream }) => {
     out.served++;
     if (bytes === 'refuse') return void stream.sink(lp.encode([new Uint8Array([1, ...Buffer.from('busy')])])).catch(() => undefined);
-    const chunks = [];
-    for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
-    void stream.sink(lp.encode([new Uint8Array([0]), ...chunks])).catch(() => undefined);
+    const answer = new Uint8Array(version === 2 ? 9 : 1);
+    if (version === 2) new DataView(answer.buffer).setBigUint64(1, BigInt(how.announce ?? bytes.length));
+    const data = bytes;
+    async function* body() {
+      yield answer;
+      const first = how.trickle ? how.trickle.bytes : data.length;
+      for (let i = 0; i < first; i += 65536) yield data.subarray(i, Math.min(first, i + 65536));
+      for (let i = first; i < data.length; i++) {
+        await new Promise((r) => setTimeout(r, how.trickle!.everyMs));
+        yield data.subarray(i, i + 1);
+      }
+    }
+    void stream.sink(lp.encode(body())).catch(() => undefined);
   });
   return out;
 }
@@ -145,32 +167,165 @@ describe('snapshot sync', () => {
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
-  it('a snapshot that would take the disk below the floor is abandoned, the peer not banned, nothing left', async () => {
+  it('a snapshot that would take the disk below the floor is abandoned (when announced, or as it comes), the peer not banned, nothing left', async () => {
     const src = await chainWithBlocks(2);
     cleanup.push(() => src.close());
     const a = await node(src.chain);
     const b = await newNode(src.genesis, [a.addr]);
     const target = join(tempDir(), 'restored');
+    const opts = { host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000, minFreeBytes: 1024 * 1024 };
+    // The announced size does not fit above the floor: declined before any byte.
     let measured = 0;
-    const statfs = async () => (measured++, { bavail: 10, bsize: 4096 });
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000, minFreeBytes: 1024 * 1024, statfs });
-    expect(r).toBeUndefined();
+    expect(await snapshotSync({ ...opts, statfs: async () => (measured++, { bavail: 10, bsize: 4096 }) })).toBeUndefined();
     expect(measured).toBe(1);
+    // It fits when announced, but the disk fills up meanwhile: abandoned at the first measure of the stream.
+    measured = 0;
+    expect(await snapshotSync({ ...opts, statfs: async () => (measured++ === 0 ? { bavail: 1e6, bsize: 4096 } : { bavail: 10, bsize: 4096 }) })).toBeUndefined();
+    expect(measured).toBe(2);
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(existsSync(target)).toBe(false);
+  }, 30_000);
+
+  it('a peer that sends more than it announced is banned, and the next peer serves', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const bytes = await snapshotBytes(src.chain);
+    const evil = await evilPeer(src.chain, bytes, { announce: Math.floor(bytes.length / 2) });
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [evil.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target: join(tempDir(), 'restored'), log: silentLogger(), waitForPeersMs: 10_000 });
+    expect(r!.peer).toBe(idOf(good.addr));
+    const ban = b.net.peerManager.banned(idOf(evil.addr))!;
+    expect(ban.reason).toMatch(new RegExp(`bad snapshot: .*snapshot/2: the snapshot is longer than the ${Math.floor(bytes.length / 2)} bytes announced`));
+    expect(banKind(ban.reason)).toBe('invalid-data');
+  }, 30_000);
+
+  it('a peer that trickles its snapshot is banned as slow one window after its answer, and the next peer serves; progress is told throughout', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // The snapshot's first 600 bytes (a valid start), then one byte every 200 ms: far below a 4 KiB/s floor.
+    const evil = await evilPeer(src.chain, await snapshotBytes(src.chain), { trickle: { bytes: 600, everyMs: 200 } });
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [evil.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+    const seen: SnapshotSyncProgress[] = [];
+    const began = Date.now();
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target: join(tempDir(), 'restored'),
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+      fetch: { pace: { minBytesPerSecond: 4096, windowMs: 500 } },
+      onProgress: (p) => seen.push(p),
+    });
+    expect(Date.now() - began).toBeLessThan(5_000);
+    expect(r!.peer).toBe(idOf(good.addr));
+    const ban = b.net.peerManager.banned(idOf(evil.addr))!;
+    expect(ban.reason).toMatch(/^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 0\.5 s of waiting, below the floor of 4096 bytes\/s$/);
+    expect(banKind(ban.reason)).toBe('slow-snapshot');
+    // While the evil peer was asked: its claimed head; then the good peer's snapshot, to its end.
+    expect(seen.find((p) => p.peer === idOf(evil.addr))!.highestBlock).toBe(100n);
+    const last = seen.at(-1)!;
+    expect(last).toMatchObject({ peer: idOf(good.addr), currentBlock: 3n, highestBlock: 3n });
+    expect(last.bytesReceived).toBeGreaterThan(0);
+    expect(last.bytesAnnounced).toBeGreaterThanOrEqual(last.bytesReceived);
+  }, 30_000);
+
+  it('the phase has a bound: past --snapshot-sync-timeout the stream in progress is abandoned (its peer not banned) and block sync follows', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const slow = await evilPeer(src.chain, await snapshotBytes(src.chain), { trickle: { bytes: 600, everyMs: 100 } });
+    const b = await newNode(src.genesis, [slow.addr]);
+    await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
+    const target = join(tempDir(), 'restored');
+    const began = Date.now();
+    // A floor the trickle keeps (1 byte/s over 10 s), and a phase of 1.5 s.
+    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000, fetch: { pace: { minBytesPerSecond: 1, windowMs: 10_000 } }, timeoutMs: 1_500 });
+    expect(r).toBeUndefined();
+    expect(Date.now() - began).toBeLessThan(4_000);
+    expect(b.net.peerManager.banned(idOf(slow.addr))).toBeUndefined();
+    expect(existsSync(target)).toBe(false);
+  }, 30_000);
+
+  it('announces a bound at least the snapshot\'s length (version 2), and still serves version 1 (OK alone) to nodes of earlier versions', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const server = await bareHost();
+    await serveSnapshots(server, src.chain.genesisHash, src.chain, { maxStreams: 2, isReady: () => true, onBadPeer: () => undefined });
+    const client = await bareHost();
+    await client.dial(server.getMultiaddrs()[0]!);
+    const expected = await snapshotBytes(src.chain);
+    let announced = 0;
+    const got: Uint8Array[] = [];
+    for await (const c of fetchSnapshot(client, server.peerId, src.chain.genesisHash, { onAnnounce: (n) => void (announced = n) })) got.push(c);
+    expect(Buffer.concat(got).equals(expected)).toBe(true);
+    expect(announced).toBeGreaterThanOrEqual(expected.length);
+    expect(announced).toBeLessThan(expected.length + 4096);
+    // Version 1: the request byte, then OK alone and the same bytes.
+    const stream = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 1));
+    await stream.sink(lp.encode([new Uint8Array([1])]));
+    const v1: Uint8Array[] = [];
+    for await (const m of lp.decode(stream.source, { maxDataLength: 1 << 20 })) v1.push(m.subarray());
+    expect([...v1[0]!]).toEqual([0]);
+    expect(Buffer.concat(v1.slice(1)).equals(expected)).toBe(true);
+  }, 30_000);
+
+  it('sizing a snapshot before the answer: the walk stops when the peer hangs up, a slow one is answered, one stream per peer', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // Every state read takes a while: sizing the snapshot (a walk of the state) takes seconds.
+    let reads = 0;
+    let delayMs = 1_000;
+    const source = Object.create(src.chain) as Chain;
+    source.openReadView = () => {
+      const view = src.chain.openReadView();
+      const state = { node: async (h: Uint8Array) => (reads++, await new Promise((r) => setTimeout(r, delayMs)), view.state.node(h)), code: (h: Uint8Array) => view.state.code(h) };
+      return { ...view, state };
+    };
+    const server = await bareHost();
+    await serveSnapshots(server, src.chain.genesisHash, source, { maxStreams: 1, isReady: () => true, onBadPeer: () => undefined });
+    // A peer that asks and hangs up while the snapshot is sized: the walk stops, the slot is free again.
+    const quitter = await bareHost();
+    await quitter.dial(server.getMultiaddrs()[0]!);
+    const abandoned = fetchSnapshot(quitter, server.peerId, src.chain.genesisHash, { answerTimeoutMs: 500 });
+    await expect(abandoned.next()).rejects.toThrow(/did not answer within 500 ms/);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const after = reads;
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(reads).toBe(after);
+    delayMs = 200;
+    const client = await bareHost();
+    await client.dial(server.getMultiaddrs()[0]!);
+    let announced = 0;
+    const first = fetchSnapshot(client, server.peerId, src.chain.genesisHash, { onAnnounce: (n) => void (announced = n) });
+    const firstChunk = first.next();
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(fetchSnapshot(client, server.peerId, src.chain.genesisHash).next()).rejects.toThrow(/busy: already serving this peer a snapshot/);
+    expect((await firstChunk).done).toBe(false);
+    expect(announced).toBeGreaterThan(0);
+    let bytes = (await firstChunk).value!.length;
+    for await (const c of first) bytes += c.length;
+    expect(bytes).toBeLessThanOrEqual(announced);
   }, 30_000);
 
   it('--max-snapshot-streams: the next request gets a refusal, not a hang', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
-    // Snapshots served from a view whose block reads wait on a gate: the first stream holds its slot.
+    // Snapshots served from a view whose block reads wait on a gate: the first stream holds its slot
+    // (it is sizing its snapshot, which reads the blocks, before it answers).
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
+    let held = false;
     const source = Object.create(src.chain) as Chain;
     source.openReadView = () => {
       const view = src.chain.openReadView();
       const blocks = view.blocks;
-      return { ...view, blocks: new Proxy(blocks, { get: (t, k) => (k === 'storedBlock' ? async (n: bigint) => (await gate, t.storedBlock(n)) : Reflect.get(t, k, t)) }) } as typeof view;
+      const storedBlock = async (n: bigint) => ((held = true), await gate, blocks.storedBlock(n));
+      return { ...view, blocks: new Proxy(blocks, { get: (t, k) => (k === 'storedBlock' ? storedBlock : Reflect.get(t, k, t)) }) } as typeof view;
     };
     const server = await bareHost();
     const banned: string[] = [];
@@ -178,10 +333,14 @@ describe('snapshot sync', () => {
     const client = await bareHost();
     await client.dial(server.getMultiaddrs()[0]!);
     const first = fetchSnapshot(client, server.peerId, src.chain.genesisHash);
-    expect((await first.next()).done).toBe(false); // the snapshot's header: the stream is being served
-    await expect(fetchSnapshot(client, server.peerId, src.chain.genesisHash).next()).rejects.toThrow(SnapshotRefusedError);
-    await expect(fetchSnapshot(client, server.peerId, src.chain.genesisHash).next()).rejects.toThrow(/busy: already serving 1 snapshot stream/);
+    const firstChunk = first.next();
+    await until(() => held, 'the first stream being served');
+    const other = await bareHost();
+    await other.dial(server.getMultiaddrs()[0]!);
+    await expect(fetchSnapshot(other, server.peerId, src.chain.genesisHash).next()).rejects.toThrow(SnapshotRefusedError);
+    await expect(fetchSnapshot(other, server.peerId, src.chain.genesisHash).next()).rejects.toThrow(/busy: already serving 1 snapshot stream/);
     open();
+    expect((await firstChunk).done).toBe(false);
     const rest: Uint8Array[] = [];
     for await (const c of first) rest.push(c);
     expect(rest.length).toBeGreaterThan(0);

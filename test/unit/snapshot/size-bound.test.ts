@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { RLP } from '@ethereumjs/rlp';
+import { bytesToHex } from '@ethereumjs/util';
+import { describe, expect, it } from 'vitest';
+import { createSnapshot, HistorySizes, type SnapshotSource } from '../../../src/backup/snapshot.js';
+import { blockRawBound } from '../../../src/snapshot/writer.js';
+import type { BlockReader } from '../../../src/storage/block-store.js';
+import type { ChainReadView } from '../../../src/chain/chain.js';
+import { compressedBound, compressRecord, COMPRESSIONS } from '../../../src/container/compression.js';
+import { testGenesis } from '../../helpers/chain-fixture.js';
+
+describe('compressedBound', () => {
+  it('holds for incompressible and compressible frames of every size around the codecs\' thresholds', async () => {
+    const sizes = [0, 1, 55, 56, 1000, 16_383, 16_384, 131_071, 131_072, 131_073, 1_048_576, 3_000_001];
+    for (const c of COMPRESSIONS) {
+      for (const n of sizes) {
+        for (const data of [randomBytes(n), new Uint8Array(n)]) {
+          expect((await compressRecord(data, c)).length, `${c}, ${n} bytes`).toBeLessThanOrEqual(compressedBound(n, c));
+        }
+      }
+      // The bound of several frames is at most the sum of their bounds.
+      expect(compressedBound(1000, c, 1) + compressedBound(2000, c, 1)).toBeLessThanOrEqual(compressedBound(3000, c, 2));
+    }
+  });
+});
+
+/**
+ * A chain as createSnapshot reads it, made up: `blocks` blocks of random (incompressible) RLP of random
+ * sizes, and a head state of `accounts` account leaves under a two-level branch, each leaf padded with
+ * random bytes and with its own contract code of a random size: several nodes and code records, in
+ * every grouping case.
+ */
+function syntheticSource(blocks: number, accounts: number): SnapshotSource {
+  const hash = () => new Uint8Array(randomBytes(32));
+  const nodes = new Map<string, Uint8Array>();
+  const codes = new Map<string, Uint8Array>();
+  const put = (node: unknown[]) => {
+    const h = hash();
+    nodes.set(bytesToHex(h), RLP.encode(node as Uint8Array[]));
+    return h;
+  };
+  const branches: Uint8Array[] = [];
+  for (let b = 0; b < 16; b++) {
+    const children: Uint8Array[] = [];
+    for (let i = 0; i < accounts / 16; i++) {
+      const codeHash = hash();
+      codes.set(bytesToHex(codeHash), new Uint8Array(randomBytes(1000 + ((i * 7919 + b * 104_729) % 300_000))));
+      const account = RLP.encode([new Uint8Array([1]), new Uint8Array(randomBytes(3000 + i * 37)), new Uint8Array(0), codeHash]);
+      children.push(put([new Uint8Array([0x20, i]), account]));
+    }
+    while (children.length < 16) children.push(new Uint8Array(0));
+    branches.push(put([...children.slice(0, 16), new Uint8Array(0)]));
+  }
+  const root = put([...branches, new Uint8Array(0)]);
+  const heads = Array.from({ length: blocks + 1 }, hash);
+  const view: ChainReadView = {
+    blocks: {
+      headHash: async () => heads[blocks],
+      blockNumber: async () => BigInt(blocks),
+      header: async () => ({ stateRoot: root }) as never,
+      canonicalHash: async (n) => heads[Number(n)],
+      storedBlock: async (n) => ({ hash: heads[Number(n)]!, blockRlp: new Uint8Array(randomBytes(100 + ((Number(n) * 65_537) % 200_000))), receiptsRlp: new Uint8Array(randomBytes(Number(n) % 3 === 0 ? 0 : 60)) }),
+    },
+    state: { node: async (h) => nodes.get(bytesToHex(h)), code: async (h) => codes.get(bytesToHex(h)) },
+    close: async () => undefined,
+  };
+  return { chainId: 100n, genesisHash: heads[0]!, genesisFile: testGenesis(1).genesis, openReadView: () => view };
+}
+
+describe('snapshot size bound', () => {
+  it('is at least what createSnapshot writes, and within 1% of it, with several nodes and code records (random bytes, every codec)', async () => {
+    const source = syntheticSource(40, 96);
+    for (const compression of COMPRESSIONS) {
+      const snap = await createSnapshot(source, { compression });
+      const bound = await snap.sizeBound();
+      let bytes = 0;
+      let summary;
+      for (;;) {
+        const r = await snap.chunks.next();
+        if (r.done) {
+          summary = r.value;
+          break;
+        }
+        bytes += r.value.length;
+      }
+      expect(summary.codes).toBe(96);
+      expect(bytes).toBeGreaterThan(3 * 1024 * 1024); // more than one record of each kind
+      expect(bound, compression).toBeGreaterThanOrEqual(bytes);
+      expect(bound / bytes, compression).toBeLessThan(compression === 'gzip' ? 1.15 : 1.01);
+    }
+  }, 60_000);
+});
+
+describe('HistorySizes (the block sizes kept between snapshots served)', () => {
+  it('reads only the blocks added since, and starts over when its last block is not canonical any more', async () => {
+    let reads = 0;
+    /** Block n of chain `c`: n x 100 bytes of block RLP, a hash naming both. */
+    const chain = (c: number): BlockReader => ({
+      headHash: async () => undefined,
+      blockNumber: async () => undefined,
+      header: async () => undefined,
+      canonicalHash: async (n) => new Uint8Array(32).fill(c).fill(Number(n), 0, 1),
+      storedBlock: async (n) => (reads++, { hash: new Uint8Array(32).fill(c).fill(Number(n), 0, 1), blockRlp: new Uint8Array(Number(n) * 100), receiptsRlp: new Uint8Array(10) }),
+    });
+    const expected = (head: number) => Array.from({ length: head }, (_, i) => blockRawBound((i + 1) * 100, 10)).reduce((a, b) => a + b, 0);
+    const history = new HistorySizes();
+    expect(await history.upTo(chain(1), 20n)).toBe(expected(20));
+    expect(reads).toBe(20);
+    expect(await history.upTo(chain(1), 30n)).toBe(expected(30));
+    expect(reads).toBe(30);
+    // An older view than what it holds: counted afresh, and what it holds is kept.
+    expect(await history.upTo(chain(1), 10n)).toBe(expected(10));
+    expect(await history.upTo(chain(1), 31n)).toBe(expected(31));
+    expect(reads).toBe(41);
+    // Another chain (block 31 has another hash there): counted from block 1.
+    expect(await history.upTo(chain(2), 31n)).toBe(expected(31));
+    expect(reads).toBe(72);
+  });
+});
