@@ -62,6 +62,8 @@ export interface SyncPeers {
   punish(peer: PeerId, reason: string): void;
   on(event: 'head', listener: (p: ReadyPeer) => void): unknown;
   off(event: 'head', listener: (p: ReadyPeer) => void): unknown;
+  /** Whether `peer` proved it holds a current validator's key (only such a peer's unproven claim is waited for). */
+  isValidator?(peer: PeerId): boolean;
 }
 
 export interface SyncerOptions {
@@ -377,6 +379,9 @@ export class Syncer {
     let best: bigint | undefined;
     for (const p of this.peerSet.peers()) {
       if (p.head <= floor || this.provenHead(p) >= p.head) continue;
+      // Only a validator's claim is waited for unproven: a validator catches up from the other
+      // validators, and any other peer's claim counts once proven (fresh identities earn nothing).
+      if (this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id)) continue;
       const c = this.claimed.get(p.id.toString());
       if (c === undefined || c.head !== p.head || now - c.at >= CLAIM_PROOF_WAIT_MS) continue;
       if (best === undefined || p.head > best) best = p.head;
@@ -387,9 +392,13 @@ export class Syncer {
   private scheduleProof(p: ReadyPeer): void {
     if (this.chain.verifyClaimedHead === undefined || this.stopped) return;
     const id = p.id.toString();
-    if (this.claimed.get(id)?.head !== p.head) {
+    const before = this.claimed.get(id);
+    if (before?.head !== p.head) {
       this.claimed.delete(id);
-      this.claimed.set(id, { head: p.head, at: Date.now() });
+      // A claim raised before the last one was proven waits from the first: a peer raising its
+      // claim every few seconds cannot hold sealing for ever.
+      const unproven = before !== undefined && before.head > (this.proven.get(id) ?? 0n);
+      this.claimed.set(id, { head: p.head, at: unproven ? before.at : Date.now() });
       if (this.claimed.size > 1024) this.claimed.delete(this.claimed.keys().next().value!);
     }
     if (p.head > this.chain.head.number + 1n) {
@@ -435,6 +444,7 @@ export class Syncer {
       .catch((err: Error) => {
         if (this.stopped) return;
         if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
+        else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time');
         else this.log.debug({ peer: id, err: err.message }, 'could not check the head a peer claims');
       })
       .finally(() => {
