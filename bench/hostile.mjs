@@ -3,8 +3,9 @@
 //   BASALT_BENCH_BLOCK_TIME  seconds (default 1)
 //   BASALT_BENCH_PHASE_S     length of the baseline and of each attack (default 30)
 //   BASALT_BENCH_SETTLE_S    pause after each attack, before the next (default 5)
-//   BASALT_BENCH_TX_RATE     transfers a second, the light load (default 20)
+//   BASALT_BENCH_TX_RATE     transfers a second, the light load (default 5; bench:ibft sustains ~20 on 2 cores)
 //   BASALT_BENCH_ATTACKS     rows to run, comma-separated names from ROWS below (default: all)
+//   BASALT_BENCH_CPU_PROF    a directory: validator 0 runs with --cpu-prof and writes its profile there on exit
 // Four validator processes on this machine seal over libp2p (loopback) under a light transfer load.
 // First a baseline phase, then one phase per row of the issue's table, each with one hostile peer
 // process (test/helpers/hostile-peer.mjs: libp2p hosts built from the project's own p2p modules that
@@ -27,7 +28,7 @@ import { ROOT, mb } from './lib/util.mjs';
 const BLOCK_TIME = Number(process.env.BASALT_BENCH_BLOCK_TIME ?? 1);
 const PHASE_MS = Number(process.env.BASALT_BENCH_PHASE_S ?? 30) * 1000;
 const SETTLE_MS = Number(process.env.BASALT_BENCH_SETTLE_S ?? 5) * 1000;
-const TX_RATE = Number(process.env.BASALT_BENCH_TX_RATE ?? 20);
+const TX_RATE = Number(process.env.BASALT_BENCH_TX_RATE ?? 5);
 const HOSTILE = join(ROOT, 'test/helpers/hostile-peer.mjs');
 const BAN_LOG = 'peer refused: disconnected and banned for a while';
 
@@ -54,6 +55,7 @@ const s = (ms) => (ms / 1000).toFixed(1);
 let net;
 let load;
 let attacker;
+let firstLogAt;
 
 /** Ban and connect log lines of every validator: { i, time, peer, reason? }. */
 const bans = [];
@@ -124,6 +126,8 @@ async function phase(name, label, a) {
   const row = {
     name,
     label,
+    t0,
+    t1,
     blocks: w.blocks,
     p50: percentile(w.intervals, 50),
     p99: percentile(w.intervals, 99),
@@ -154,6 +158,7 @@ function describe(r, base) {
   const ratio = base ? ` (${(r.p99 / base.p99).toFixed(2)}x baseline p99 ${base.p99} ms)` : '';
   report(`${r.label}: ${r.blocks} blocks; interval p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms${ratio}`);
   report(`  validators: RSS growth up to ${mb(r.rssGrowth)} MB (peak +${mb(r.hwmGrowth)} MB), CPU ${r.cpu.map((c) => `${Math.round(c * 100)}%`).join(' ')}; refused: ${r.rejected}; bans: ${r.bansMetric}`);
+  if (process.env.BASALT_BENCH_CPU_PROF) report(`  window: ${s(r.t0 - firstLogAt)}-${s(r.t1 - firstLogAt)} s after validator 0's first log line (for its CPU profile)`);
   if (r.firstBan) {
     const fb = r.firstBan.map((b, i) => (b ? `v${i} ${b.afterConnectMs !== undefined ? s(b.afterConnectMs) : '?'} s` : `v${i} never`)).join(', ');
     const reasons = [...new Set(r.firstBan.filter(Boolean).map((b) => b.reason))];
@@ -162,8 +167,16 @@ function describe(r, base) {
 }
 
 try {
-  net = await startIbftNetwork({ work, blockTime: BLOCK_TIME, prometheus: true, premine: wallets.map((w) => `${w.address}:${10n ** 22n}`) });
+  const prof = process.env.BASALT_BENCH_CPU_PROF;
+  net = await startIbftNetwork({
+    work,
+    blockTime: BLOCK_TIME,
+    prometheus: true,
+    premine: wallets.map((w) => `${w.address}:${10n ** 22n}`),
+    nodeFlags: (i) => (prof && i === 0 ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+  });
   net.onLog((i, log) => {
+    if (i === 0) firstLogAt ??= log.time;
     if (log.msg === BAN_LOG) bans.push({ i, time: log.time, peer: log.peer, reason: log.reason });
     else if (log.msg === 'peer connected') connects.push({ i, time: log.time, peer: log.peer });
   });

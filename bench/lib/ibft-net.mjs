@@ -34,13 +34,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Start `count` validators in `work` (v0, v1, …) that seal every `blockTime` seconds, each other's
- * bootnodes, with `premine` (ADDRESS:WEI) in the genesis. `prometheus`: each serves metrics too.
+ * bootnodes, with `premine` (ADDRESS:WEI) in the genesis. `prometheus`: each serves metrics too;
+ * `nodeFlags(i)`: node options for validator i (e.g. --cpu-prof).
  * Returns the network: its parts, and
  *   committedAt: height -> the earliest time (ms, log clock) a validator logged 'consensus reached'
  *   rounds:      validator-commits decided after round 0
  *   onLog(fn):   fn(index, log) for every JSON log line of every validator; returns an unsubscribe
  */
-export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine = [], prometheus = false, extraArgs = [] }) {
+export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine = [], prometheus = false, extraArgs = [], nodeFlags = () => [] }) {
   const dirs = Array.from({ length: count }, (_, i) => join(work, `v${i}`));
   const keys = dirs.map((d) => JSON.parse(cli(['secrets', 'init', '--data-dir', d, '--json'])));
   const ports = [];
@@ -85,7 +86,7 @@ export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine
   const launch = (i) => {
     const args = ['server', '--data-dir', dirs[i], '--chain', genesis, '--seal', '--block-time', String(blockTime), '--libp2p', `127.0.0.1:${ports[i]}`, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--log-format', 'json'];
     if (prometheus) args.push('--prometheus', '127.0.0.1:0');
-    const child = spawn(process.execPath, [CLI, ...args, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags(i), CLI, ...args, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     net.children[i] = child;
     let partial = '';
     child.stderr.setEncoding('utf8').on('data', (d) => {
