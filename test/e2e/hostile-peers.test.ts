@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
@@ -54,11 +54,13 @@ let chainId = '';
 let genesisHash = '';
 let load: ReturnType<typeof transactionLoad> | undefined;
 let baseline: { p99: number; p50: number; blocks: number } | undefined;
+let dir: string | undefined;
 
 afterAll(async () => {
   for (const a of attackers) if (a.exitCode === null) a.kill('SIGKILL');
   await load?.stop().catch(() => undefined);
   await Promise.all(nodes.map((p) => p.stop('SIGKILL')));
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Commit time (ms) of each height: the earliest 'consensus reached' of any validator. */
@@ -164,8 +166,8 @@ const rssMb = (p: CliProcess) => {
 
 describe('a hostile peer cannot slow or stop the chain (issue #26)', () => {
   beforeAll(async () => {
-    const dir = tempDir();
-    const dirs = [0, 1, 2, 3].map((i) => join(dir, `v${i}`));
+    dir = tempDir();
+    const dirs = [0, 1, 2, 3].map((i) => join(dir!, `v${i}`));
     const keys = dirs.map((d) => {
       const r = runCli(['secrets', 'init', '--data-dir', d, '--json']);
       if (r.code !== 0) throw new Error(r.stderr);
