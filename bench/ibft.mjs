@@ -7,13 +7,11 @@
 // four validators' JSON-RPC, from the first send to the last inclusion), and the time the network
 // needs to commit the next block after the next proposer is killed (a round change), against the
 // median block interval.
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { CLI, percentile } from './lib/util.mjs';
+import { intervalsOfHeights, percentile, rpc, startIbftNetwork } from './lib/ibft-net.mjs';
 
 const BLOCK_TIME = Number(process.env.BASALT_BENCH_BLOCK_TIME ?? 1);
 const BLOCKS = Number(process.env.BASALT_BENCH_BLOCKS ?? 30);
@@ -21,81 +19,18 @@ const WARMUP = 3;
 const TXS = Number(process.env.BASALT_BENCH_TXS ?? 1200);
 const SENDERS = 40;
 const wallets = Array.from({ length: SENDERS }, (_, i) => new Wallet(`0x${(i + 3000).toString(16).padStart(64, '0')}`));
-const rpcUrls = [];
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-ibft-'));
-const children = [];
 const report = (line) => process.stdout.write(`${line}\n`);
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function cli(args) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout;
-}
-
-/** commit time (ms) of each height, earliest over all validators */
-const committedAt = new Map();
-let rounds = 0;
-
-async function rpc(url, method, params = []) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  const body = await res.json();
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
-}
-
-function validator(dataDir, genesis, port, index) {
-  const args = ['server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', String(BLOCK_TIME), '--libp2p', `127.0.0.1:${port}`, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--log-format', 'json'];
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let partial = '';
-  child.stderr.setEncoding('utf8').on('data', (d) => {
-    const lines = (partial + d).split('\n');
-    partial = lines.pop();
-    for (const l of lines) {
-      let log;
-      try {
-        log = JSON.parse(l);
-      } catch {
-        continue;
-      }
-      if (log.msg === 'JSON-RPC listening') rpcUrls[index] = `http://${log.address}`;
-      if (log.msg === 'consensus reached') {
-        const prev = committedAt.get(log.height);
-        if (prev === undefined || log.time < prev) committedAt.set(log.height, log.time);
-        if (log.round > 0) rounds++;
-      }
-    }
-  });
-}
+let net;
 
 try {
-  const dirs = [0, 1, 2, 3].map((i) => join(work, `v${i}`));
-  const keys = dirs.map((d) => JSON.parse(cli(['secrets', 'init', '--data-dir', d, '--json'])));
-  const ports = [];
-  for (const _ of dirs) ports.push(await freePort());
-  const genesis = join(work, 'genesis.json');
-  cli(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(work, 'v'), ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 22n}`]), ...keys.flatMap((k, i) => ['--bootnode', `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`])]);
-  dirs.forEach((d, i) => validator(d, genesis, ports[i], i));
-  const deadline = Date.now() + (BLOCKS + WARMUP) * BLOCK_TIME * 1000 * 5 + 60_000;
-  while (!committedAt.has(BLOCKS + WARMUP)) {
-    if (Date.now() > deadline) throw new Error(`timed out at ${committedAt.size} blocks`);
-    if (children.some((c) => c.exitCode !== null)) throw new Error('a validator exited');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const intervals = [];
-  for (let h = WARMUP + 1; h <= BLOCKS + WARMUP; h++) intervals.push(committedAt.get(h) - committedAt.get(h - 1));
-  intervals.sort((a, b) => a - b);
+  net = await startIbftNetwork({ work, blockTime: BLOCK_TIME, premine: wallets.map((w) => `${w.address}:${10n ** 22n}`) });
+  const { committedAt, rpcUrls, keys, children } = net;
+  await net.waitForHeight(BLOCKS + WARMUP, (BLOCKS + WARMUP) * BLOCK_TIME * 1000 * 5 + 60_000);
+  const intervals = intervalsOfHeights(committedAt, WARMUP, BLOCKS + WARMUP);
   report(`4 validators, --block-time ${BLOCK_TIME}, ${intervals.length} blocks after ${WARMUP} warm-up blocks`);
   report(`block interval: p50 ${percentile(intervals, 50)} ms, p99 ${percentile(intervals, 99)} ms, max ${intervals.at(-1)} ms (target ${BLOCK_TIME * 1000} ms)`);
-  report(`heights decided after round 0: ${rounds} validator-commits`);
+  report(`heights decided after round 0: ${net.rounds} validator-commits`);
   const medianInterval = percentile(intervals, 50);
 
   // Sustained throughput: TXS transfers, nonce order per sender, spread over the four validators.
@@ -153,7 +88,6 @@ try {
       : `recovery after the next proposer was killed: next block ${recovered - killedAt} ms after the kill (median interval ${medianInterval} ms)`,
   );
 } finally {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGINT');
-  await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.on('exit', r)))));
+  await net?.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -5,8 +5,11 @@ import { rpc } from './cli.js';
 export const DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 export const DEV_ADDRESS = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
 
-/** Keep sending signed transfers from the dev account until stopped. */
-export function transactionLoad(url: string) {
+/**
+ * Keep sending signed transfers from the dev account until stopped, one every `intervalMs` (default
+ * 40: ~25 tx/s, a steady load the sealer keeps up with) after the last was accepted.
+ */
+export function transactionLoad(url: string, intervalMs = 40) {
   const wallet = new Wallet(DEV_KEY);
   let stop = false;
   let sent = 0;
@@ -18,7 +21,7 @@ export function transactionLoad(url: string) {
       await rpc(url, 'eth_sendRawTransaction', [raw]);
       nonce++;
       sent++;
-      await new Promise((r) => setTimeout(r, 40)); // ~25 tx/s: steady load the sealer keeps up with
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
   })().catch((err: unknown) => {
     failure = err;
