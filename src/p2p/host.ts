@@ -72,6 +72,11 @@ export async function createHost(opts: HostOptions): Promise<Host> {
         // Mesh membership is not a peer's worth here (anyone idle gets grafted): tagging mesh peers
         // (100 per topic) would outrank the validator tag in libp2p's pruning.
         tagMeshPeers: false,
+        // A copy of a message already validated (the same publisher and sequence number, which is the
+        // message ID under StrictSign) is dropped before its signature is verified again: each mesh
+        // peer relays each message, and a signature check costs milliseconds. Only validated
+        // messages enter this cache, so a forged copy cannot shadow a real one.
+        fastMsgIdFn: (msg: { from?: Uint8Array; seqno?: Uint8Array }) => `${Buffer.from(msg.from ?? []).toString('base64')}/${Buffer.from(msg.seqno ?? []).toString('base64')}`,
         ...scoring,
       }),
     },

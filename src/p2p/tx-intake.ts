@@ -37,16 +37,16 @@ export interface TxIntakeLimits {
 /**
  * Defaults sized for a network that carries hundreds of transactions a second: one peer (a validator
  * relaying everyone's transactions) may have 1,000 a second validated, far above what the pipeline
- * executes, while 100 faults in a minute is far beyond what block races make.
+ * executes, while 50 faults in a minute is far beyond what block races make.
  */
 export const DEFAULT_TX_INTAKE_LIMITS: TxIntakeLimits = {
   perPeerRate: 1_000,
   perPeerBurst: 2_000,
   perPeerQueue: 256,
   concurrency: 8,
-  throttleAfter: 50,
+  throttleAfter: 20,
   sampleEvery: 10,
-  banAfter: 100,
+  banAfter: 50,
 };
 
 const WINDOW_MS = 60_000;
