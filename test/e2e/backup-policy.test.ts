@@ -58,7 +58,7 @@ const backupFlags = (dirs: string[]) => [...dirs.flatMap((d) => ['--backup-dir',
 describe('scheduled backups', () => {
   it(
     'a sealing node under load backs up to a folder and to S3: retention holds, verify passes and then names a damaged file, point-in-time restore gives the original block, kill -9 leaves nothing visible; an unreachable S3 is retried and counted while the node seals on',
-    { timeout: 90_000 },
+    { timeout: 150_000 },
     async () => {
       const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
       const s3 = await startS3rver(dir, ['backups']);
@@ -170,7 +170,7 @@ describe('scheduled backups', () => {
     },
   );
 
-  it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; bad flags and missing folders are one line each', { timeout: 60_000 }, async () => {
+  it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; bad flags and missing folders are one line each', { timeout: 90_000 }, async () => {
     const { node1, genesis, dir } = singleValidatorChain();
     const node = start(serverArgs(node1, genesis, []));
     const r = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress()]);

@@ -130,8 +130,13 @@ describe('server --sync snapshot', () => {
     // The node dialled its bootnode, the trickle, first, and asks it first (the higher head); once the
     // trickle is dropped it restores from the validator if that is ready by then (the CLI dialling it
     // may take longer on a busy machine), or else syncs block by block from it.
+    // A dial can meet the node between its sync network and its own (a reset): tried again, as an operator would.
     const addValidator = async (p: CliProcess) => {
-      const added = await runCliAsync(['peers', 'add', '--addr', await p.p2pAddress(), '--grpc-address', vGrpc]);
+      let added = await runCliAsync(['peers', 'add', '--addr', await p.p2pAddress(), '--grpc-address', vGrpc]);
+      for (let i = 0; i < 4 && added.code !== 0 && /ECONNRESET|ECONNREFUSED/.test(added.stderr); i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        added = await runCliAsync(['peers', 'add', '--addr', await p.p2pAddress(), '--grpc-address', vGrpc]);
+      }
       expect(added.code, added.stderr).toBe(0);
     };
     const adding = addValidator(trickled);
