@@ -20,7 +20,7 @@ export interface TxIntakeLimits {
   /** Transactions validated at once, all peers together (each waits on a state read). */
   concurrency: number;
   /**
-   * Refusals of any kind in a minute, more than the peer's accepted ones, after which only one in
+   * Refusals that are no one's fault in a minute, more than the peer's accepted ones, after which only one in
    * `sampleEvery` of its transactions is validated (the rest are dropped unread): a peer replaying
    * mined transactions or sending junk costs a counter, not a signature recovery and a state read.
    */
@@ -174,7 +174,8 @@ export class TxIntake {
   }
 
   private throttled(p: PeerState, t: number): boolean {
-    const refusals = recent(p.refused, t) + recent(p.faults, t);
+    // Refusals that are no one's fault only: faults are counted in full towards a ban, not sampled.
+    const refusals = recent(p.refused, t);
     return refusals > this.limits.throttleAfter && refusals > recent(p.accepted, t);
   }
 
