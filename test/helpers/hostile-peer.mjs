@@ -31,7 +31,9 @@
 // Options: --rate N, --size BYTES, --peers N (independent hostile peers, default 1), --rotate
 // on-ban|never (default on-ban, idle: never: a target that drops an identity and refuses it again is
 // dialled from a fresh one), --rotate-every SECONDS (every target moves to a fresh identity that
-// often), --record SECONDS, --ahead N, --serve stall|empty|none, --streams N.
+// often), --record SECONDS, --ahead N, --serve stall|empty|none, --streams N, --from ADDRESS (dial
+// from this local address, say 127.0.0.23, so that the targets see the attacker on an address they do
+// not share; p2p-peers.mjs dialFrom).
 //
 // Prints JSON lines on stdout: {"attack":…} first; {"identity": peerId} for every identity it takes;
 // {"attacking": true} once the attack is under way (a target ran the handshake; for ibft-replay,
@@ -53,7 +55,7 @@ import { MAX_VOTE_BYTES } from '../../dist/p2p/ibft-gossip-check.js';
 import { MAX_IBFT_GOSSIP_BYTES, decodeAnnouncement, encodeAnnouncement } from '../../dist/p2p/messages.js';
 import { blocksProtocol } from '../../dist/sync/block-protocol.js';
 import { snapshotProtocol } from '../../dist/sync/snapshot-protocol.js';
-import { Network, Peer, createIdentity, out, reportConnections, sleep, stopOnSignal } from './p2p-peers.mjs';
+import { Network, Peer, createIdentity, dialFrom, out, reportConnections, sleep, stopOnSignal } from './p2p-peers.mjs';
 
 const ATTACKS = ['garbage', 'junk-txs', 'ibft-nonvalidator', 'ibft-replay', 'trickle-streams', 'false-heads', 'idle'];
 const DEFAULTS = {
@@ -82,12 +84,13 @@ function parseArgs(argv) {
   }
   const [attack, chainId, genesisHex, ...targets] = positional;
   if (!ATTACKS.includes(attack) || !chainId || !genesisHex || targets.length === 0) {
-    throw new Error(`usage: hostile-peer.mjs <${ATTACKS.join('|')}> <chainId> <genesisHash> <multiaddr>… [--rate N] [--size BYTES] [--peers N] [--rotate on-ban|never] [--rotate-every S] [--record S] [--ahead N] [--serve stall|empty|none] [--streams N]`);
+    throw new Error(`usage: hostile-peer.mjs <${ATTACKS.join('|')}> <chainId> <genesisHash> <multiaddr>… [--rate N] [--size BYTES] [--peers N] [--rotate on-ban|never] [--rotate-every S] [--record S] [--ahead N] [--serve stall|empty|none] [--streams N] [--from ADDRESS]`);
   }
   return { attack, chainId, genesisHex, targets, opts: { peers: 1, rotate: 'on-ban', ...DEFAULTS[attack], ...opts } };
 }
 
 const { attack, chainId, genesisHex, targets, opts } = parseArgs(process.argv.slice(2));
+if (opts.from !== undefined) dialFrom(String(opts.from));
 const net = new Network(chainId, genesisHex, targets);
 out({ attack, ...opts, targets: targets.length });
 

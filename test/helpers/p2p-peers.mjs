@@ -9,12 +9,27 @@
 // identity that often. Dials to one target are paced for all peers of a process together: at most 4
 // new dials a second, under libp2p's limit of 5 inbound connections a second from one address.
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { hexToBytes } from '@ethereumjs/util';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createHost } from '../../dist/p2p/host.js';
 import { gossipTopics } from '../../dist/p2p/gossip.js';
 import { serveStatus } from '../../dist/p2p/handshake.js';
+
+/**
+ * Make every TCP connection this process opens from now on leave from `address` (say 127.0.0.23: all
+ * of 127/8 is loopback), so the targets see the peers on an address of their own rather than the one
+ * the validators share. gossipsub counts peers per address (P6, scoring.ts) and keeps the count of a
+ * peer that left for an hour: one hostile peer after another from the validators' address would
+ * otherwise be graylisted on arrival (nothing it sends is even looked at), which is not the attack
+ * under test. @libp2p/tcp dials with net.connect.
+ */
+export function dialFrom(address) {
+  if (net.isIP(address) === 0) throw new Error(`--from ${address} is not an IP address`);
+  const connect = net.connect;
+  net.connect = (options, ...rest) => connect.call(net, typeof options === 'object' && options !== null ? { localAddress: address, ...options } : options, ...rest);
+}
 
 /** Print one JSON line on stdout. */
 export const out = (o) => process.stdout.write(`${JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}\n`);
