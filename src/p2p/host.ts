@@ -10,6 +10,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
 import { UserError } from '../util/errors.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
+import { installNativePeerCrypto } from './native-peer-crypto.js';
 import { gossipScoring } from './scoring.js';
 
 export type Host = Libp2p<{ pubsub: PubSub; identify: unknown }>;
@@ -40,6 +41,7 @@ export interface HostOptions {
 export async function createHost(opts: HostOptions): Promise<Host> {
   const family = isIP(opts.host);
   if (family === 0) throw new UserError(`--libp2p host "${opts.host}" is not an IP address`);
+  installNativePeerCrypto();
   const denied = async (peer: PeerId) => opts.isBanned(peer);
   let pubsub: GossipSub | undefined;
   const scoring = gossipScoring((p) => opts.isValidator?.(p) ?? false, () => pubsub?.score);

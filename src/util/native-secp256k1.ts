@@ -10,6 +10,10 @@ import { setLengthLeft } from '@ethereumjs/util';
  */
 interface Secp256k1Binding {
   ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed?: boolean): Uint8Array;
+  ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean;
+  ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number };
+  signatureImport(der: Uint8Array, output?: Uint8Array): Uint8Array;
+  signatureExport(sig: Uint8Array, output?: Uint8Array): Uint8Array;
 }
 
 function loadBinding(): Secp256k1Binding | undefined {
@@ -42,4 +46,30 @@ export function nativeEcrecover(msgHash: Uint8Array, v: bigint, r: Uint8Array, s
   sig.set(setLengthLeft(r, 32), 0);
   sig.set(setLengthLeft(s, 32), 32);
   return binding.ecdsaRecover(sig, Number(recovery), msgHash, false).subarray(1);
+}
+
+/**
+ * Verify a DER-encoded ECDSA signature over a 32-byte digest: the contract of libp2p's secp256k1 keys
+ * (`@noble/curves` with `prehash: false, format: 'der'`, low-S only), where libsecp256k1 takes ~0.05 ms
+ * against ~1.3 ms. A signature that does not parse, a high-S one, or a public key that is not a point is
+ * `false`, never a throw. Only call when `secp256k1Backend === 'libsecp256k1'`.
+ */
+export function nativeVerifyDer(publicKey: Uint8Array, der: Uint8Array, digest: Uint8Array): boolean {
+  if (!binding) throw new Error('libsecp256k1 binding is not loaded');
+  if (digest.length !== 32 || (publicKey.length !== 33 && publicKey.length !== 65) || der.length > 72) return false;
+  try {
+    return binding.ecdsaVerify(binding.signatureImport(der, new Uint8Array(64)), digest, publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sign a 32-byte digest, DER-encoded: RFC 6979 nonces and low S, so byte for byte what `@noble/curves`
+ * gives for the same key and digest (tested). Only call when `secp256k1Backend === 'libsecp256k1'`.
+ */
+export function nativeSignDer(privateKey: Uint8Array, digest: Uint8Array): Uint8Array {
+  if (!binding) throw new Error('libsecp256k1 binding is not loaded');
+  const { signature } = binding.ecdsaSign(digest, privateKey);
+  return binding.signatureExport(signature, new Uint8Array(72));
 }
