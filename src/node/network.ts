@@ -2,7 +2,7 @@ import '../util/promise-with-resolvers.js';
 import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createTxFromRLP } from '@ethereumjs/tx';
-import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { keccak256 } from '../util/keccak.js';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
 import type { PeerClock } from '../chain/peer-clock.js';
@@ -66,10 +66,21 @@ export interface P2pMetrics {
   banned(reason: string): void;
 }
 
-/** IBFT messages signed by keys outside the set that one peer may relay in a minute before it is banned. */
+/**
+ * IBFT messages signed by keys outside the set that one peer may relay in a minute before it is banned.
+ * Each counts one per started NON_VALIDATOR_IBFT_UNIT_BYTES: a peer sending 4 MiB proposals signed
+ * by a stranger is banned at the third, not the eleventh (each costs the node its decoding and hashing).
+ */
 export const MAX_NON_VALIDATOR_IBFT_PER_MINUTE = 10;
+export const NON_VALIDATOR_IBFT_UNIT_BYTES = 1024 * 1024;
 /** Repeated IBFT messages one peer may send in a minute (honest relays repeat a ROUND-CHANGE now and then). */
 export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
+/**
+ * IBFT messages for heights this node has decided that one peer may send in a minute. Honest peers
+ * send some: a validator a block behind, or one repeating its round every base timeout until it
+ * learns the block (a few a second at most); a replayer sends hundreds.
+ */
+export const MAX_STALE_IBFT_PER_MINUTE = 600;
 
 /** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
 const MAX_RECENT_GOSSIP = 4096;
@@ -287,8 +298,9 @@ export class Network implements NetworkView, PeersService {
    * before. Undecodable, oversized for its type or badly signed: the relayer made it (every node
    * validates before relaying), so it is banned (a MessageError). Signed by a key outside the set:
    * rejected, and a peer that relays more than MAX_NON_VALIDATOR_IBFT_PER_MINUTE of them is banned (one
-   * on another view of the set is not at fault at once). Stale, far ahead or repeated: ignored; a peer
-   * that repeats more than MAX_DUPLICATE_IBFT_PER_MINUTE is banned.
+   * on another view of the set is not at fault at once; a large one counts for more). Stale, far ahead
+   * or repeated: ignored; a peer that repeats more than MAX_DUPLICATE_IBFT_PER_MINUTE, or sends more
+   * than MAX_STALE_IBFT_PER_MINUTE for decided heights, is banned.
    */
   private receiveConsensus(peer: PeerId, data: Uint8Array): GossipVerdict {
     let r;
@@ -299,10 +311,12 @@ export class Network implements NetworkView, PeersService {
       throw err;
     }
     if (r.reason !== undefined) this.opts.metrics?.rejected(`ibft-${r.reason}`);
-    if (r.reason === 'non-validator' && this.nonValidatorStrikes.hit(peer)) {
+    if (r.reason === 'non-validator' && this.nonValidatorStrikes.hit(peer, Math.max(1, Math.ceil(data.length / NON_VALIDATOR_IBFT_UNIT_BYTES)))) {
       this.peerManager.punish(peer, `relayed IBFT messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`);
     } else if (r.reason === 'duplicate' && this.duplicateStrikes.hit(peer)) {
       this.peerManager.punish(peer, `repeated IBFT messages (more than ${MAX_DUPLICATE_IBFT_PER_MINUTE} in a minute)`);
+    } else if (r.reason === 'stale' && this.staleStrikes.hit(peer)) {
+      this.peerManager.punish(peer, `sent IBFT messages for decided heights (more than ${MAX_STALE_IBFT_PER_MINUTE} in a minute)`);
     }
     if (r.verdict === 'accept') this.consensusSink?.(data);
     return r.verdict;
@@ -310,6 +324,7 @@ export class Network implements NetworkView, PeersService {
 
   private readonly nonValidatorStrikes = new Strikes(MAX_NON_VALIDATOR_IBFT_PER_MINUTE);
   private readonly duplicateStrikes = new Strikes(MAX_DUPLICATE_IBFT_PER_MINUTE);
+  private readonly staleStrikes = new Strikes(MAX_STALE_IBFT_PER_MINUTE);
   private readonly ibftCheck = new IbftGossipCheck({
     head: () => this.opts.chain.head.number,
     isValidator: (a) => this.validatorSet().hex.has(bytesToHex(a)),

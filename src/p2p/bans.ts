@@ -72,7 +72,8 @@ export function banKind(reason: string): string {
  * memory: at most MAX_BANS peers are tracked, the oldest forgotten first.
  */
 export class Strikes {
-  private readonly hits = new Map<string, number[]>();
+  /** Per peer: [time, weight] of each offence within the window, oldest first. */
+  private readonly hits = new Map<string, [number, number][]>();
 
   constructor(
     readonly limit: number,
@@ -80,16 +81,23 @@ export class Strikes {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Count one offence of `peer`; true when it has now made more than `limit` within the window. */
-  hit(peer: PeerId | string): boolean {
+  /**
+   * Count an offence of `peer` weighing `weight` (1 by default; a larger message may weigh more); true
+   * when its offences within the window now weigh more than `limit`.
+   */
+  hit(peer: PeerId | string, weight = 1): boolean {
     const id = peer.toString();
     const t = this.now();
-    const list = (this.hits.get(id) ?? []).filter((x) => t - x < this.windowMs);
-    list.push(t);
+    const list = (this.hits.get(id) ?? []).filter(([x]) => t - x < this.windowMs);
+    list.push([t, weight]);
+    let total = 0;
+    for (const [, w] of list) total += w;
+    // Past the limit the peer is banned anyway: keep no more than it takes to say so.
+    while (list.length > 1 && total - list[0]![1] > this.limit) total -= list.shift()![1];
     this.hits.delete(id);
-    this.hits.set(id, list.length > this.limit + 1 ? list.slice(-(this.limit + 1)) : list);
+    this.hits.set(id, list);
     while (this.hits.size > MAX_BANS) this.hits.delete(this.hits.keys().next().value!);
-    return list.length > this.limit;
+    return total > this.limit;
   }
 }
 

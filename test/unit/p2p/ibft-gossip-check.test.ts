@@ -93,6 +93,18 @@ describe('strikes and ban reasons', () => {
     expect(s.hit('a')).toBe(false); // the old ones left the window
   });
 
+  it('weighs an offence by what it cost: a heavy one counts as several', () => {
+    let now = 0;
+    const s = new Strikes(10, 60_000, () => now);
+    expect([s.hit('a', 4), s.hit('a', 4)]).toEqual([false, false]);
+    expect(s.hit('a', 4)).toBe(true);
+    now += 30_000;
+    expect(s.hit('b', 10)).toBe(false);
+    expect(s.hit('b', 1)).toBe(true);
+    now += 60_000;
+    expect(s.hit('a', 4)).toBe(false);
+  });
+
   it('labels ban reasons with a small fixed set', () => {
     expect(banKind('peer runs another chain (chain ID 5 …)')).toBe('wrong-chain');
     expect(banKind('sent an invalid block: bad state root')).toBe('invalid-data');

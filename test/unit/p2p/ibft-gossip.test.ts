@@ -4,6 +4,7 @@ import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { createTestChain, openTestChain, testKey } from '../../helpers/chain-fixture.js';
+import { MAX_NON_VALIDATOR_IBFT_PER_MINUTE, MAX_STALE_IBFT_PER_MINUTE, NON_VALIDATOR_IBFT_UNIT_BYTES } from '../../../src/node/network.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -60,4 +61,49 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(got.get(b)).toEqual([bytesToHex(good), bytesToHex(marker)]);
   }, 30_000);
+
+  it('bans a peer sending large proposals signed outside the set at the third, and one replaying decided heights past the limit', async () => {
+    const t = await createTestChain(4);
+    cleanup.push(() => t.close());
+    const other = await openTestChain(t.genesis);
+    cleanup.push(() => other.close());
+    const a = await startNode(t.chain);
+    cleanup.push(() => a.net.stop());
+    const connect = async () => {
+      const evil = await startNode(other.chain, { bootnodes: [a.addr] });
+      cleanup.push(() => evil.net.stop());
+      await until(() => a.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+      await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+      return evil;
+    };
+    const accepted: string[] = [];
+    a.net.setConsensusSink((m) => accepted.push(bytesToHex(m)));
+
+    // 3.5 MiB PREPREPAREs from a stranger weigh 4 each against a limit of 10: two pass unpunished, the third bans.
+    expect(MAX_NON_VALIDATOR_IBFT_PER_MINUTE).toBe(10);
+    const big = (round: number) =>
+      signMessage({ type: MessageType.Preprepare, height: 1n, round, block: new Uint8Array(3.5 * NON_VALIDATOR_IBFT_UNIT_BYTES).fill(round), roundChanges: [] }, testKey(9));
+    let evil = await connect();
+    evil.net.publishConsensus(big(0));
+    evil.net.publishConsensus(big(1));
+    const marker = prepare(testKey(1), 1n, 7);
+    evil.net.publishConsensus(marker);
+    await until(() => accepted.includes(bytesToHex(marker)), 'marker after two large ones');
+    expect(a.net.peerManager.banned(idOf(evil.addr))).toBeUndefined();
+    evil.net.publishConsensus(big(2));
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'banned at the third');
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/outside the validator set/);
+    await evil.net.stop();
+
+    // Messages for a decided height (0: genesis is decided): past MAX_STALE_IBFT_PER_MINUTE, banned.
+    evil = await connect();
+    for (let i = 0; i < MAX_STALE_IBFT_PER_MINUTE - 1; i++) evil.net.publishConsensus(prepare(testKey(1), 0n, i));
+    const marker2 = prepare(testKey(2), 1n, 8);
+    evil.net.publishConsensus(marker2);
+    await until(() => accepted.includes(bytesToHex(marker2)), 'marker after the stale ones');
+    expect(a.net.peerManager.banned(idOf(evil.addr))).toBeUndefined();
+    for (let i = 0; i < 5; i++) evil.net.publishConsensus(prepare(testKey(1), 0n, 1000 + i));
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'banned for stale messages');
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/decided heights/);
+  }, 60_000);
 });

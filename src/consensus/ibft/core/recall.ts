@@ -1,5 +1,5 @@
 import { RLP } from '@ethereumjs/rlp';
-import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { keccak256 } from '../../../util/keccak.js';
 import { recoverAddress, signHash } from '../../../util/secp256k1.js';
 import { MessageError } from './messages.js';
 import { checkRlp } from './rlp-bounds.js';

@@ -1,4 +1,4 @@
-import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { keccak256 } from '../../../util/keccak.js';
 import { recoverAddress, signHash } from '../../../util/secp256k1.js';
 import { decodeBody, decodeEnvelope, encodeBody, encodeEnvelope, MessageError, type Body, type Envelope } from './messages.js';
 
