@@ -129,6 +129,7 @@ export class Network implements NetworkView, PeersService {
       port: opts.port,
       maxPeers: opts.maxPeers,
       isBanned: (p) => bans.isBanned(p),
+      isAddressBanned: (a) => bans.isAddressBanned(a),
       admitInbound: (p) => manager?.admitInbound(p) ?? true,
       isValidator: (p) => manager?.isValidator(p) ?? false,
     });

@@ -4,6 +4,15 @@ import type { PeerId } from '@libp2p/interface';
 export const DEFAULT_BAN_MS = 10 * 60_000;
 /** Most bans remembered; past it the oldest is forgotten (a flood of fresh peer IDs cannot grow memory). */
 const MAX_BANS = 4096;
+/**
+ * Peers banned from one IP address after which the address itself is refused: new inbound connections
+ * from it are turned away, before any handshake, while that many of their bans last. A peer identity
+ * costs nothing, so a peer banned for a flood comes back under a new one at once and floods again until
+ * banned again; an address costs something. Honest peers behind one NAT are refused only when five of
+ * them misbehave within a ban's length; this node's own dials to that address are not affected, so a
+ * validator there is still reached (the peer manager redials validators).
+ */
+export const BANNED_PEERS_PER_ADDRESS = 5;
 
 export interface Ban {
   reason: string;
@@ -16,6 +25,8 @@ export interface Ban {
  */
 export class BanList {
   private readonly bans = new Map<string, Ban>();
+  /** Per IP address: the peers banned from it and until when. */
+  private readonly byAddress = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -23,16 +34,43 @@ export class BanList {
     private readonly onBan?: (reason: string) => void,
   ) {}
 
-  /** Ban `peer` (or extend its ban); returns true when it was not banned already. */
-  ban(peer: PeerId | string, reason: string, ms = DEFAULT_BAN_MS): boolean {
+  /**
+   * Ban `peer` (or extend its ban); returns true when it was not banned already. `address`: the IP
+   * address it was connected from, counted towards banning the address (BANNED_PEERS_PER_ADDRESS).
+   */
+  ban(peer: PeerId | string, reason: string, ms = DEFAULT_BAN_MS, address?: string): boolean {
     const id = peer.toString();
     const current = this.get(id);
     if (current === undefined) this.onBan?.(reason);
     this.bans.delete(id);
     // A banned peer's later offences (its streams failing as it is hung up on) extend the ban but keep the first reason.
-    this.bans.set(id, { reason: current?.reason ?? reason, until: this.now() + ms });
+    const until = this.now() + ms;
+    this.bans.set(id, { reason: current?.reason ?? reason, until });
     while (this.bans.size > MAX_BANS) this.bans.delete(this.bans.keys().next().value!);
+    if (address !== undefined) {
+      const wasBanned = this.isAddressBanned(address);
+      const peers = this.byAddress.get(address) ?? new Map<string, number>();
+      peers.delete(id);
+      peers.set(id, until);
+      // Only the newest bans matter (the address stays refused while the threshold's newest last).
+      while (peers.size > BANNED_PEERS_PER_ADDRESS) peers.delete(peers.keys().next().value!);
+      this.byAddress.delete(address);
+      this.byAddress.set(address, peers);
+      while (this.byAddress.size > MAX_BANS) this.byAddress.delete(this.byAddress.keys().next().value!);
+      if (!wasBanned && this.isAddressBanned(address)) this.onBan?.(`address ${address}: ${BANNED_PEERS_PER_ADDRESS} peers from it banned`);
+    }
     return current === undefined;
+  }
+
+  /** Whether connections from this IP address are refused: BANNED_PEERS_PER_ADDRESS peers from it are banned. */
+  isAddressBanned(address: string): boolean {
+    const peers = this.byAddress.get(address);
+    if (peers === undefined) return false;
+    const t = this.now();
+    let live = 0;
+    for (const until of peers.values()) if (until > t) live++;
+    if (live === 0) this.byAddress.delete(address);
+    return live >= BANNED_PEERS_PER_ADDRESS;
   }
 
   get(peer: PeerId | string): Ban | undefined {
@@ -56,6 +94,7 @@ export class BanList {
 
 /** A ban's reason as a metric label (a small fixed set). */
 export function banKind(reason: string): string {
+  if (/^address /.test(reason)) return 'address';
   if (/snapshot too slowly/.test(reason)) return 'slow-snapshot';
   if (/another chain/.test(reason)) return 'wrong-chain';
   if (/invalid block|bad snapshot/.test(reason)) return 'invalid-data';

@@ -6,6 +6,7 @@ import { identify } from '@libp2p/identify';
 import { tcp } from '@libp2p/tcp';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import type { PeerId, PubSub } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
 import { UserError } from '../util/errors.js';
@@ -31,6 +32,8 @@ export interface HostOptions {
   maxPeers: number;
   /** Refuse connections to and from these peers (the ban list). */
   isBanned(peer: PeerId): boolean;
+  /** Refuse inbound connections from this IP address before any handshake (BanList.isAddressBanned). */
+  isAddressBanned?(address: string): boolean;
   /** Whether to take an inbound connection from `peer` (asked once its peer ID is authenticated). Default: yes. */
   admitInbound?(peer: PeerId): boolean;
   /** Whether `peer` proved it holds a current validator's key: gossipsub scores it as one (scoring.ts). */
@@ -59,6 +62,10 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     connectionManager: { maxConnections: opts.maxPeers + HANDSHAKE_HEADROOM, maxIncomingPendingConnections: 10 },
     connectionGater: {
       denyDialPeer: denied,
+      denyInboundConnection: async (maConn) => {
+        const address = ipOf(maConn.remoteAddr);
+        return address !== undefined && (opts.isAddressBanned?.(address) ?? false);
+      },
       denyInboundEncryptedConnection: async (peer) => opts.isBanned(peer) || !(opts.admitInbound?.(peer) ?? true),
       denyOutboundEncryptedConnection: denied,
       // Loopback and private addresses are where test and private networks live.
@@ -92,4 +99,11 @@ export async function createHost(opts: HostOptions): Promise<Host> {
   }
   pubsub = node.services.pubsub as unknown as GossipSub;
   return node as unknown as Host;
+}
+
+/** The IP address of a TCP multiaddr (undefined for anything else). */
+export function ipOf(ma: Multiaddr): string | undefined {
+  const [first] = ma.getComponents?.() ?? [];
+  if (first === undefined || (first.name !== 'ip4' && first.name !== 'ip6')) return undefined;
+  return first.value;
 }

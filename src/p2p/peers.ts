@@ -4,9 +4,9 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { bytesToHex } from '@ethereumjs/util';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import type { BanList } from './bans.js';
+import { BANNED_PEERS_PER_ADDRESS, type BanList } from './bans.js';
 import { incompatibility, requestStatus, serveStatus } from './handshake.js';
-import { HANDSHAKE_HEADROOM, type Host } from './host.js';
+import { HANDSHAKE_HEADROOM, ipOf, type Host } from './host.js';
 import { MessageError, type ChainStatus } from './messages.js';
 import { ValidatorProofs } from './validator-proof.js';
 
@@ -316,7 +316,13 @@ export class PeerManager extends EventEmitter<PeerEvents> {
   /** Disconnect and ban a peer that broke the protocol, sent an invalid block or runs another chain. */
   punish(peer: PeerId, reason: string): void {
     const id = peer.toString();
-    this.bans.ban(id, reason);
+    const conn = this.host.getConnections(peer)[0];
+    const address = conn === undefined ? undefined : ipOf(conn.remoteAddr);
+    const addressWasBanned = address !== undefined && this.bans.isAddressBanned(address);
+    this.bans.ban(id, reason, undefined, address);
+    if (address !== undefined && !addressWasBanned && this.bans.isAddressBanned(address)) {
+      this.log.warn({ address }, `address refused: ${BANNED_PEERS_PER_ADDRESS} peers from it were banned; new connections from it are refused while their bans last`);
+    }
     this.ready.delete(id);
     const first = !this.warned.has(id);
     if (first) {

@@ -7,7 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import * as lp from 'it-length-prefixed';
 import { headerOpts } from '../../../src/chain/block-util.js';
 import type { Chain } from '../../../src/chain/chain.js';
-import { BanList } from '../../../src/p2p/bans.js';
+import { BANNED_PEERS_PER_ADDRESS, BanList, banKind } from '../../../src/p2p/bans.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
@@ -240,7 +240,54 @@ describe('gossip', () => {
   }, 30_000);
 });
 
+describe('an address whose peers keep being banned', () => {
+  it('is refused before any handshake once five of its peers are banned; this node still dials out to it', async () => {
+    const src = await createTestChain(4);
+    cleanup.push(() => src.close());
+    const other = await openTestChain(testGenesis(1, ['0x00000000000000000000000000000000000000aa']).genesis);
+    cleanup.push(() => other.close());
+    const victim = await node(src.chain);
+    // Peers of another chain dial in from 127.0.0.1, one identity after another, and are banned.
+    expect(BANNED_PEERS_PER_ADDRESS).toBe(5);
+    for (let i = 0; i < BANNED_PEERS_PER_ADDRESS; i++) {
+      const b = await node(other.chain, { bootnodes: [victim.addr] });
+      await until(() => victim.net.peerManager.banned(idOf(b.addr)) !== undefined, `stranger ${i} banned`);
+      await b.net.stop();
+    }
+    // A peer of the right chain from that address is now refused at the door: it never becomes a peer.
+    const replica = await openTestChain(src.genesis);
+    cleanup.push(() => replica.close());
+    const late = await node(replica.chain, { bootnodes: [victim.addr] });
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(victim.net.peerCount()).toBe(0);
+    expect(victim.net.peerManager.banned(idOf(late.addr))).toBeUndefined(); // refused, not banned
+    // This node's own dial to that address goes through (a validator behind it is still reached).
+    await victim.net.add(late.addr);
+    await until(() => victim.net.peerCount() === 1 && late.net.peerCount() === 1, 'dialled out');
+  }, 60_000);
+});
+
 describe('BanList', () => {
+  it('refuses an address while five of its peers are banned, and lets it in when those bans end', () => {
+    let now = 0;
+    const kinds: string[] = [];
+    const bans = new BanList(() => now, (r) => kinds.push(banKind(r)));
+    for (let i = 0; i < 4; i++) bans.ban(`p${i}`, 'sent garbage', 1_000, '10.0.0.1');
+    expect(bans.isAddressBanned('10.0.0.1')).toBe(false);
+    bans.ban('p3', 'again', 1_000, '10.0.0.1'); // the same peer again: still four
+    expect(bans.isAddressBanned('10.0.0.1')).toBe(false);
+    bans.ban('q', 'sent garbage', 1_000, '10.0.0.2');
+    expect(bans.isAddressBanned('10.0.0.1')).toBe(false);
+    now = 500;
+    bans.ban('p4', 'sent garbage', 1_000, '10.0.0.1');
+    expect(bans.isAddressBanned('10.0.0.1')).toBe(true);
+    expect(bans.isAddressBanned('10.0.0.2')).toBe(false);
+    expect(kinds.filter((k) => k === 'address')).toHaveLength(1);
+    now = 1_001; // the first four bans ended
+    expect(bans.isAddressBanned('10.0.0.1')).toBe(false);
+  });
+
+
   it('bans expire', () => {
     let now = 1000;
     const bans = new BanList(() => now);
