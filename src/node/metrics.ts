@@ -31,7 +31,7 @@ export class NodeMetrics {
   private clock?: () => { offsetMs: number | undefined; skewed: boolean };
   private server?: Server;
   /** What peers sent that was refused, and bans, by reason (the networking layer counts). */
-  readonly p2p: { rejected(reason: string): void; banned(reason: string): void };
+  readonly p2p: { rejected(reason: string, count?: number): void; banned(reason: string): void };
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -47,7 +47,7 @@ export class NodeMetrics {
     this.failures = new Counter({ name: 'basalt_backup_failures_total', help: 'Backups that failed after their retries, by kind', labelNames: ['kind', 'target'], registers });
     const rejected = new Counter({ name: 'basalt_p2p_rejected_total', help: 'Gossip messages refused (not relayed), by reason', labelNames: ['reason'], registers });
     const bans = new Counter({ name: 'basalt_p2p_bans_total', help: 'Peers banned, by reason', labelNames: ['reason'], registers });
-    this.p2p = { rejected: (reason) => rejected.inc({ reason }), banned: (reason) => bans.inc({ reason }) };
+    this.p2p = { rejected: (reason, count = 1) => rejected.inc({ reason }, count), banned: (reason) => bans.inc({ reason }) };
     new Gauge({ name: 'basalt_chain_head_block', help: 'Number of the head block', registers, collect() { this.set(Number(sources.headBlock())); } });
     new Gauge({ name: 'basalt_txpool_pending', help: 'Executable transactions in the pool', registers, collect() { this.set(sources.txpoolPending()); } });
   }

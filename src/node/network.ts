@@ -62,7 +62,7 @@ export interface NetworkOptions {
 
 /** basalt_p2p_rejected_total{reason} and basalt_p2p_bans_total{reason}. */
 export interface P2pMetrics {
-  rejected(reason: string): void;
+  rejected(reason: string, count?: number): void;
   banned(reason: string): void;
 }
 
@@ -132,6 +132,7 @@ export class Network implements NetworkView, PeersService {
       isAddressBanned: (a) => bans.isAddressBanned(a),
       admitInbound: (p) => manager?.admitInbound(p) ?? true,
       isValidator: (p) => manager?.isValidator(p) ?? false,
+      onGossipDropped: (_p, n) => opts.metrics?.rejected('gossip-queue', n),
     });
     try {
       // Signed once: it covers only the genesis and this node's peer ID.

@@ -11,6 +11,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
 import { UserError } from '../util/errors.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
+import { GossipIntake, type GossipIntakeLimits, type RpcHandler } from './gossip-intake.js';
 import { installNativePeerCrypto } from './native-peer-crypto.js';
 import { gossipScoring } from './scoring.js';
 
@@ -36,8 +37,12 @@ export interface HostOptions {
   isAddressBanned?(address: string): boolean;
   /** Whether to take an inbound connection from `peer` (asked once its peer ID is authenticated). Default: yes. */
   admitInbound?(peer: PeerId): boolean;
-  /** Whether `peer` proved it holds a current validator's key: gossipsub scores it as one (scoring.ts). */
+  /** Whether `peer` proved it holds a current validator's key: gossipsub scores it as one (scoring.ts), and takes its messages first (gossip-intake.ts). */
   isValidator?(peer: string): boolean;
+  /** Told of gossip messages dropped unread: the peer's queue in front of gossipsub was full. */
+  onGossipDropped?(peer: PeerId, count: number): void;
+  /** Limits of the queue in front of gossipsub (tests use small ones). */
+  gossipIntake?: Partial<GossipIntakeLimits>;
 }
 
 /** A libp2p host: TCP, noise, yamux, identify and gossipsub, identified by the node's libp2p key. */
@@ -98,6 +103,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     throw err;
   }
   pubsub = node.services.pubsub as unknown as GossipSub;
+  installGossipIntake(node as unknown as Host, opts);
   return node as unknown as Host;
 }
 
@@ -106,4 +112,28 @@ export function ipOf(ma: Multiaddr): string | undefined {
   const [first] = ma.getComponents?.() ?? [];
   if (first === undefined || (first.name !== 'ip4' && first.name !== 'ip6')) return undefined;
   return first.value;
+}
+
+/**
+ * Put a GossipIntake in front of gossipsub's RPC handler (`handleReceivedRpc`, an instance method of
+ * the pinned @chainsafe/libp2p-gossipsub 14.1.2, which its stream reader calls for every RPC;
+ * test/unit/p2p/gossip-intake.test.ts checks that a live host's RPCs go through the intake).
+ */
+function installGossipIntake(host: Host, opts: HostOptions): void {
+  const ps = host.services.pubsub as unknown as { handleReceivedRpc: RpcHandler; gossipIntake?: GossipIntake };
+  if (typeof ps.handleReceivedRpc !== 'function') throw new Error('gossipsub has no handleReceivedRpc: the intake cannot be installed (was the package upgraded?)');
+  const intake = new GossipIntake(ps.handleReceivedRpc.bind(ps), {
+    isPriority: (peer) => opts.isValidator?.(peer) ?? false,
+    ...(opts.onGossipDropped ? { onDrop: opts.onGossipDropped } : {}),
+    ...(opts.gossipIntake ? { limits: opts.gossipIntake } : {}),
+  });
+  ps.handleReceivedRpc = (from, rpc) => intake.submit(from, rpc);
+  ps.gossipIntake = intake;
+  host.addEventListener('peer:disconnect', (e) => intake.forget(e.detail));
+  host.addEventListener('stop', () => intake.stop());
+}
+
+/** The intake in front of a host's gossipsub (tests). */
+export function gossipIntakeOf(host: Host): GossipIntake | undefined {
+  return (host.services.pubsub as unknown as { gossipIntake?: GossipIntake }).gossipIntake;
 }
