@@ -76,9 +76,10 @@ export const NON_VALIDATOR_IBFT_UNIT_BYTES = 1024 * 1024;
 /** Repeated IBFT messages one peer may send in a minute (honest relays repeat a ROUND-CHANGE now and then). */
 export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
 /**
- * IBFT messages for heights this node has decided that one peer may send in a minute. Honest peers
- * send some: a validator a block behind, or one repeating its round every base timeout until it
- * learns the block (a few a second at most); a replayer sends hundreds.
+ * IBFT messages for heights before the one this node decided last that one peer may send in a minute
+ * (messages for the height just decided are not counted: an honest peer that has not seen the block
+ * yet relays and repeats them, and relays a replayer's copies of them as fresh). A replayer sends
+ * hundreds a second.
  */
 export const MAX_STALE_IBFT_PER_MINUTE = 600;
 
@@ -317,7 +318,7 @@ export class Network implements NetworkView, PeersService {
       this.peerManager.punish(peer, `relayed IBFT messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`);
     } else if (r.reason === 'duplicate' && this.duplicateStrikes.hit(peer)) {
       this.peerManager.punish(peer, `repeated IBFT messages (more than ${MAX_DUPLICATE_IBFT_PER_MINUTE} in a minute)`);
-    } else if (r.reason === 'stale' && this.staleStrikes.hit(peer)) {
+    } else if (r.reason === 'stale' && (r.behind ?? 0n) > 0n && this.staleStrikes.hit(peer)) {
       this.peerManager.punish(peer, `sent IBFT messages for decided heights (more than ${MAX_STALE_IBFT_PER_MINUTE} in a minute)`);
     }
     if (r.verdict === 'accept') this.consensusSink?.(data);

@@ -29,6 +29,8 @@ export interface IbftCheckResult {
   reason?: 'stale' | 'future' | 'duplicate' | 'non-validator';
   /** The decoded, signature-checked message, when accepted. */
   message?: Signed;
+  /** For a stale one: how many heights below this node's head it is (0: the height just decided). */
+  behind?: bigint;
 }
 
 /** PREPARE and COMMIT envelopes, and a ROUND-CHANGE without a prepared certificate: a few hundred bytes. */
@@ -67,7 +69,7 @@ export class IbftGossipCheck {
     this.checkSize(m);
     const head = this.ctx.head();
     const { height } = m.body;
-    if (height <= head) return { verdict: 'ignore', reason: 'stale' };
+    if (height <= head) return { verdict: 'ignore', reason: 'stale', behind: head - height };
     if (height > head + 2n) return { verdict: 'ignore', reason: 'future' };
     const key = createHash('sha256').update(data).digest('base64');
     const t = this.now();

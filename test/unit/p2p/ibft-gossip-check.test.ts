@@ -31,8 +31,9 @@ describe('IBFT gossip checks, cheapest first', () => {
 
   it('ignores stale and far-future heights without recovering a signature', () => {
     const { check } = setup();
-    expect(check.check(prepare(1, { height: 10n }))).toEqual({ verdict: 'ignore', reason: 'stale' });
-    expect(check.check(prepare(1, { height: 13n }))).toEqual({ verdict: 'ignore', reason: 'future' });
+    expect(check.check(prepare(1, { height: 10n }))).toEqual({ verdict: 'ignore', reason: 'stale', behind: 0n });
+    expect(check.check(prepare(1, { height: 10n }))).toEqual({ verdict: 'ignore', reason: 'stale', behind: 0n });
+    expect(check.check(prepare(1, { height: 7n }))).toEqual({ verdict: 'ignore', reason: 'stale', behind: 3n });
     expect(check.recoveries).toBe(0);
   });
 

@@ -4,7 +4,7 @@ import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { gossipIntakeOf } from '../../../src/p2p/host.js';
-import { createTestChain, openTestChain, testKey } from '../../helpers/chain-fixture.js';
+import { createTestChain, openTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
 import { MAX_NON_VALIDATOR_IBFT_PER_MINUTE, MAX_STALE_IBFT_PER_MINUTE, NON_VALIDATOR_IBFT_UNIT_BYTES } from '../../../src/node/network.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
@@ -79,6 +79,17 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     };
     const accepted: string[] = [];
     a.net.setConsensusSink((m) => accepted.push(bytesToHex(m)));
+    // In batches the queue in front of gossipsub takes whole (it drops what does not fit: 512 a peer).
+    const intake = gossipIntakeOf(a.net.host)!;
+    const sendInBatches = async (from: TestNode, msgs: Uint8Array[]) => {
+      for (let i = 0; i < msgs.length; i++) {
+        from.net.publishConsensus(msgs[i]!);
+        if (i % 100 === 99) {
+          await new Promise((r) => setTimeout(r, 200));
+          await until(() => intake.waiting(idOf(from.addr)) === 0, 'a batch taken');
+        }
+      }
+    };
 
     // 3.5 MiB PREPREPAREs from a stranger weigh 4 each against a limit of 10: two pass unpunished, the third bans.
     expect(MAX_NON_VALIDATOR_IBFT_PER_MINUTE).toBe(10);
@@ -96,18 +107,18 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/outside the validator set/);
     await evil.net.stop();
 
-    // Messages for a decided height (0: genesis is decided): past MAX_STALE_IBFT_PER_MINUTE, banned.
+    // Messages for a height before the last decided one (0, with block 1 decided): past
+    // MAX_STALE_IBFT_PER_MINUTE, banned. Those for the height just decided are not counted.
+    await sealNext(t);
+    expect(t.chain.head.number).toBe(1n);
     evil = await connect();
-    // In batches the queue in front of gossipsub takes whole (it drops what does not fit: 512 a peer).
-    const intake = gossipIntakeOf(a.net.host)!;
-    for (let i = 0; i < MAX_STALE_IBFT_PER_MINUTE - 1; i++) {
-      evil.net.publishConsensus(prepare(testKey(1), 0n, i));
-      if (i % 100 === 99) {
-        await new Promise((r) => setTimeout(r, 200));
-        await until(() => intake.waiting(idOf(evil.addr)) === 0, 'a batch taken');
-      }
-    }
-    const marker2 = prepare(testKey(2), 1n, 8);
+    await sendInBatches(evil, Array.from({ length: MAX_STALE_IBFT_PER_MINUTE + 50 }, (_, i) => prepare(testKey(1), 1n, 5000 + i)));
+    const marker1 = prepare(testKey(2), 2n, 9);
+    evil.net.publishConsensus(marker1);
+    await until(() => accepted.includes(bytesToHex(marker1)) || a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'marker after the just-decided ones');
+    expect(a.net.peerManager.banned(idOf(evil.addr))).toBeUndefined();
+    await sendInBatches(evil, Array.from({ length: MAX_STALE_IBFT_PER_MINUTE - 1 }, (_, i) => prepare(testKey(1), 0n, i)));
+    const marker2 = prepare(testKey(2), 2n, 8);
     evil.net.publishConsensus(marker2);
     await until(() => accepted.includes(bytesToHex(marker2)), 'marker after the stale ones');
     expect(a.net.peerManager.banned(idOf(evil.addr))).toBeUndefined();
