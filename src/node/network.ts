@@ -73,6 +73,13 @@ export interface P2pMetrics {
  */
 export const MAX_NON_VALIDATOR_IBFT_PER_MINUTE = 10;
 export const NON_VALIDATOR_IBFT_UNIT_BYTES = 1024 * 1024;
+/**
+ * MiB of one peer's gossip dropped in a minute because its queue in front of gossipsub was full
+ * (p2p/gossip-intake.ts: 16 MiB a peer) before it is banned. Honest peers relay what the network
+ * carries, a few large proposals a minute at most; one sending 4 MiB messages six a second overruns it
+ * within seconds.
+ */
+export const MAX_GOSSIP_OVERRUN_MIB_PER_MINUTE = 16;
 /** Repeated IBFT messages one peer may send in a minute (honest relays repeat a ROUND-CHANGE now and then). */
 export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
 /**
@@ -124,6 +131,7 @@ export class Network implements NetworkView, PeersService {
     const bootnodes: Multiaddr[] = opts.bootnodes.map((b) => parsePeerAddress(b, 'bootnode'));
     const bans = opts.bans ?? new BanList(Date.now, (reason) => opts.metrics?.banned(banKind(reason)));
     let manager: PeerManager | undefined; // the gater and the score ask it once it exists
+    const gossipFloodStrikes = new Strikes(MAX_GOSSIP_OVERRUN_MIB_PER_MINUTE);
     const host = await createHost({
       key: opts.key,
       host: opts.host,
@@ -133,7 +141,12 @@ export class Network implements NetworkView, PeersService {
       isAddressBanned: (a) => bans.isAddressBanned(a),
       admitInbound: (p) => manager?.admitInbound(p) ?? true,
       isValidator: (p) => manager?.isValidator(p) ?? false,
-      onGossipDropped: (_p, n) => opts.metrics?.rejected('gossip-queue', n),
+      onGossipDropped: (p, n, ownBytes) => {
+        opts.metrics?.rejected('gossip-queue', n);
+        // Weighed in whole MiB: a peer overrunning its queue with small messages is the tx intake's to judge.
+        const mib = Math.floor(ownBytes / (1024 * 1024));
+        if (mib > 0 && gossipFloodStrikes.hit(p, mib)) manager?.punish(p, `sent gossip faster than it is taken (more than ${MAX_GOSSIP_OVERRUN_MIB_PER_MINUTE} MiB dropped in a minute)`);
+      },
     });
     try {
       // Signed once: it covers only the genesis and this node's peer ID.

@@ -76,8 +76,12 @@ export class GossipIntake {
     private readonly handle: RpcHandler,
     private readonly opts: {
       isPriority(peer: string): boolean;
-      /** Told of messages dropped unread (the queue was full). */
-      onDrop?(peer: PeerId, count: number): void;
+      /**
+       * Told of messages dropped unread: `count` in all, `ownBytes` of them because the peer's own
+       * queue was full (the peer sent faster than its turns take; not when the queues of all peers
+       * together were full, which may be someone else's doing).
+       */
+      onDrop?(peer: PeerId, count: number, ownBytes: number): void;
       limits?: Partial<GossipIntakeLimits>;
     },
   ) {
@@ -97,9 +101,15 @@ export class GossipIntake {
       this.queues.set(id, q);
     }
     let dropped = 0;
+    let ownBytes = 0;
     for (const m of messages) {
       const size = sizeOf(m);
-      if (q.messages.length >= this.limits.perPeerQueue || q.bytes + size > this.limits.perPeerQueueBytes || this.queuedBytes + size > this.limits.totalQueueBytes) {
+      if (q.messages.length >= this.limits.perPeerQueue || q.bytes + size > this.limits.perPeerQueueBytes) {
+        dropped++;
+        ownBytes += size;
+        continue;
+      }
+      if (this.queuedBytes + size > this.limits.totalQueueBytes) {
         dropped++;
         continue;
       }
@@ -107,7 +117,7 @@ export class GossipIntake {
       q.bytes += size;
       this.queuedBytes += size;
     }
-    if (dropped > 0) this.opts.onDrop?.(from, dropped);
+    if (dropped > 0) this.opts.onDrop?.(from, dropped, ownBytes);
     if (q.messages.length === 0) this.queues.delete(id);
     this.schedule();
     return queued;

@@ -39,8 +39,8 @@ export interface HostOptions {
   admitInbound?(peer: PeerId): boolean;
   /** Whether `peer` proved it holds a current validator's key: gossipsub scores it as one (scoring.ts), and takes its messages first (gossip-intake.ts). */
   isValidator?(peer: string): boolean;
-  /** Told of gossip messages dropped unread: the peer's queue in front of gossipsub was full. */
-  onGossipDropped?(peer: PeerId, count: number): void;
+  /** Told of gossip messages dropped unread in front of gossipsub (GossipIntake's onDrop). */
+  onGossipDropped?(peer: PeerId, count: number, ownBytes: number): void;
   /** Limits of the queue in front of gossipsub (tests use small ones). */
   gossipIntake?: Partial<GossipIntakeLimits>;
 }

@@ -69,20 +69,20 @@ describe('GossipIntake: validators first, everyone else in turns', () => {
 
   it('bounds what waits in bytes, per peer and in all, and hands over a turn\'s bytes (at least one message) per turn', async () => {
     const { calls, handle } = recorder();
-    const dropped: [string, number][] = [];
+    const dropped: [string, number, number][] = [];
     const intake = new GossipIntake(handle, {
       isPriority: () => false,
-      onDrop: (p, n) => dropped.push([p.toString(), n]),
+      onDrop: (p, n, own) => dropped.push([p.toString(), n, own]),
       limits: { perPeerQueueBytes: 10, totalQueueBytes: 15, turnBytes: 4, perPeerSlice: 10, turnBudget: 10 },
     });
     const m = (n: number) => ({ data: new Uint8Array(n) });
     await intake.submit(peer('a'), { messages: [m(6), m(3), m(3)] }); // 6 + 3 fit; the last 3 would make 12 > 10
-    expect(dropped).toEqual([['a', 1]]);
+    expect(dropped).toEqual([['a', 1, 3]]); // its own queue was full: its fault
     await intake.submit(peer('b'), { messages: [m(5), m(1)] }); // 9 + 5 = 14, then 15: both fit in all; no more
     await intake.submit(peer('c'), { messages: [m(1)] });
     expect(dropped).toEqual([
-      ['a', 1],
-      ['c', 1],
+      ['a', 1, 3],
+      ['c', 1, 0], // all queues together were full: not c's fault
     ]);
     expect(intake.bytesWaiting).toBe(15);
     await turn(); // a's 6 alone (over 4, but the first of the turn)
