@@ -1,14 +1,16 @@
 import { bytesToHex } from '@ethereumjs/util';
 import { ContainerWriter } from '../container/writer.js';
-import { ARCHIVE, ArchiveRecord, encodeBlockPayload, type ArchiveHeader, type BlockRecord } from './format.js';
+import { UserError } from '../util/errors.js';
+import { ARCHIVE, ArchiveRecord, encodeBlockPayload, MAX_BLOCK_BYTES, MAX_RECORD_BYTES, type ArchiveHeader, type BlockRecord } from './format.js';
 
 /**
  * Produces an archive's bytes in order: preamble and header, block records (consecutive numbers from
  * the header's start), trailer with the count, last hash and digest. Each call returns the bytes to
- * write next.
+ * write next. A block above the limits readArchive applies (MAX_BLOCK_BYTES of RLP, MAX_RECORD_BYTES
+ * of record) is refused before its record is returned.
  */
 export class ArchiveWriter {
-  private readonly out = new ContainerWriter(ARCHIVE);
+  private readonly out = new ContainerWriter(ARCHIVE, MAX_RECORD_BYTES);
   private count = 0n;
   private lastHash = '';
   private nextNumber: bigint;
@@ -27,6 +29,9 @@ export class ArchiveWriter {
 
   block(record: BlockRecord): Uint8Array {
     if (record.number !== this.nextNumber) throw new Error(`archive writer: block ${record.number} out of order (want ${this.nextNumber})`);
+    if (record.rawLength > MAX_BLOCK_BYTES) {
+      throw new UserError(`cannot write the archive: block ${record.number} is ${record.rawLength} bytes of RLP, above the ${MAX_BLOCK_BYTES}-byte limit of the archive format`, { code: 'FAILED_PRECONDITION' });
+    }
     this.nextNumber++;
     this.count++;
     this.lastHash = bytesToHex(record.hash);

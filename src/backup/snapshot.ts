@@ -78,9 +78,11 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       head: { number: headNumber.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(head.stateRoot) },
       compression: opts.compression,
     };
+    // Refuses a genesis the snapshot format cannot carry now, before a byte is produced.
+    const writer = new SnapshotWriter(header);
     return {
       header,
-      chunks: generate(view, header, headNumber, head.stateRoot, opts.onProgress),
+      chunks: generate(view, writer, headNumber, head.stateRoot, opts.onProgress),
       close: view.close,
       sizeBound: async (history = new HistorySizes(), signal) => {
         const sizes = { header, blocks: { count: headNumber, raw: await history.upTo(view.blocks, headNumber) }, nodes: { count: 0, bytes: 0 }, codes: { count: 0, bytes: 0 } };
@@ -101,19 +103,19 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
 
 async function* generate(
   view: ChainReadView,
-  header: SnapshotHeader,
+  writer: SnapshotWriter,
   headNumber: bigint,
   stateRoot: Uint8Array,
   onProgress: ((p: SnapshotProgress) => void) | undefined,
 ): AsyncGenerator<Uint8Array, SnapshotSummary> {
   const began = Date.now();
-  const writer = new SnapshotWriter(header);
+  const header = writer.header;
   let nodes = 0;
   let codes = 0;
   const progress = (phase: SnapshotProgress['phase'], blocksDone: bigint) =>
     onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten });
   try {
-    yield writer.start();
+    yield await writer.start();
     for (let n = 1n; n <= headNumber; n++) {
       const b = await view.blocks.storedBlock(n);
       yield await writer.block(n, b.hash, b.blockRlp, b.receiptsRlp);

@@ -13,7 +13,10 @@ import { BackupFileError } from './errors.js';
 export interface ContainerKind {
   /** 8 ASCII bytes. */
   magic: string;
+  /** The version written unless a writer asks for another of `versions`. */
   version: number;
+  /** Every version a reader of this kind accepts (default: `version` alone). */
+  versions?: readonly number[];
   /** For messages: "archive", "snapshot". */
   noun: string;
   /** What the file is, said to someone who expected another kind: "block archive". */
@@ -26,6 +29,7 @@ export const RecordType = { Header: 0x01, Trailer: 0xff } as const;
 
 export const PREAMBLE_BYTES = 10;
 export const RECORD_OVERHEAD = 1 + 4 + 4;
+/** The largest header record payload a reader accepts, and so a writer writes. */
 export const MAX_HEADER_BYTES = 64 * 1024;
 
 const KINDS: ContainerKind[] = [];
@@ -37,14 +41,20 @@ export function containerKind(kind: ContainerKind): ContainerKind {
   return kind;
 }
 
-export function encodePreamble(kind: ContainerKind): Uint8Array {
+export function encodePreamble(kind: ContainerKind, version = kind.version): Uint8Array {
   const out = new Uint8Array(PREAMBLE_BYTES);
   out.set(new TextEncoder().encode(kind.magic));
-  new DataView(out.buffer).setUint16(8, kind.version);
+  new DataView(out.buffer).setUint16(8, version);
   return out;
 }
 
-export function checkPreamble(b: Uint8Array, kind: ContainerKind): void {
+/** The versions a reader of `kind` accepts. */
+export function readableVersions(kind: ContainerKind): readonly number[] {
+  return kind.versions ?? [kind.version];
+}
+
+/** Check the magic and version; returns the version. */
+export function checkPreamble(b: Uint8Array, kind: ContainerKind): number {
   const magic = new TextDecoder('latin1').decode(b.subarray(0, 8));
   if (b.length < PREAMBLE_BYTES || magic !== kind.magic) {
     const other = KINDS.find((k) => k.magic === magic && k !== kind);
@@ -53,9 +63,12 @@ export function checkPreamble(b: Uint8Array, kind: ContainerKind): void {
     );
   }
   const version = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint16(8);
-  if (version !== kind.version) {
-    throw new BackupFileError(`${kind.noun} format version ${version} is not supported (this Basalt reads version ${kind.version}): upgrade Basalt`);
+  const known = readableVersions(kind);
+  if (!known.includes(version)) {
+    const reads = known.length === 1 ? `version ${known[0]}` : `versions ${known.slice(0, -1).join(', ')} and ${known[known.length - 1]}`;
+    throw new BackupFileError(`${kind.noun} format version ${version} is not supported (this Basalt reads ${reads}): upgrade Basalt`);
   }
+  return version;
 }
 
 export function encodeRecord(type: number, payload: Uint8Array): Uint8Array {

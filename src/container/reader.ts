@@ -17,6 +17,8 @@ export interface RawRecord {
 export class ContainerReader {
   private readonly reader: ByteReader;
   private readonly digest = createHash('sha256');
+  /** The file's format version, from its preamble (known once `header` has returned). */
+  version = 0;
 
   constructor(
     source: AsyncIterable<Uint8Array>,
@@ -37,7 +39,7 @@ export class ContainerReader {
     if (pre.length < PREAMBLE_BYTES) {
       throw new BackupFileError(pre.length === 0 ? `${this.kind.noun} is empty` : `not a Basalt ${this.kind.noun} (too short)`);
     }
-    checkPreamble(pre, this.kind);
+    this.version = checkPreamble(pre, this.kind);
     this.digest.update(pre);
     const first = await this.next('the header');
     if (first.type !== RecordType.Header) throw new BackupFileError(`${this.kind.noun} starts with record type ${first.type}, not a header`);

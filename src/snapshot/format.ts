@@ -4,15 +4,25 @@ import { containerKind } from '../container/framing.js';
 import { HEX32, informational, UINT } from '../archive/format.js';
 
 /**
- * Basalt snapshot format, version 1 (spec: docs/snapshot-format.md), over the shared container framing
- * (docs/container-format.md):
+ * Basalt snapshot format, versions 1 and 2 (spec: docs/snapshot-format.md), over the shared container
+ * framing (docs/container-format.md):
  *
  *   snapshot := "BASALTSN" | version 1 | header | block* | nodes* | code* | trailer
+ *             | "BASALTSN" | version 2 | header | genesis+ | block* | nodes* | code* | trailer
+ *
+ * Version 1 carries the genesis file in the header; a writer uses it whenever the header then fits in
+ * MAX_HEADER_BYTES (every ordinary chain), so Basalt versions that read only version 1 still read those
+ * snapshots. Version 2, for a genesis too large for the header, carries it in genesis records instead.
  */
-export const SNAPSHOT = containerKind({ magic: 'BASALTSN', version: 1, noun: 'snapshot', title: 'snapshot', usedBy: '`basalt restore`' });
+export const SNAPSHOT = containerKind({ magic: 'BASALTSN', version: 1, versions: [1, 2], noun: 'snapshot', title: 'snapshot', usedBy: '`basalt restore`' });
+/** The version of a snapshot whose genesis is in its header. */
 export const SNAPSHOT_VERSION = SNAPSHOT.version;
+/** The version of a snapshot whose genesis is in genesis records. */
+export const SNAPSHOT_VERSION_GENESIS_RECORDS = 2;
 
 export const SnapshotRecord = {
+  /** Version 2 only, right after the header: rawLength (4) | compressed piece of the genesis file's JSON. */
+  Genesis: 0x04,
   /** number (8) | hash (32) | rawLength (4) | compressed RLP([block RLP, receipts RLP]) — the archive's block payload. */
   Block: 0x03,
   /** rawLength (4) | compressed sequence of (u32 length | trie node) */
@@ -27,6 +37,13 @@ export const MAX_ITEMS_RAW_BYTES = 4 * 1024 * 1024;
 /** A block with its receipts: the archive's block limit plus room for receipts. */
 export const MAX_BLOCK_WITH_RECEIPTS_BYTES = 64 * 1024 * 1024;
 export const MAX_SNAPSHOT_RECORD_BYTES = 44 + MAX_BLOCK_WITH_RECEIPTS_BYTES + 1024 * 1024;
+/** The most genesis JSON one genesis record holds (its rawLength); all but the last hold exactly this. */
+export const GENESIS_PIECE_BYTES = 1024 * 1024;
+/**
+ * The largest genesis file (its JSON, UTF-8) a snapshot may carry. Node's strings hold at most 2^29 - 24
+ * characters, so no Basalt can load a genesis file near 512 MiB anyway; this stays well below that.
+ */
+export const MAX_GENESIS_BYTES = 256 * 1024 * 1024;
 
 export interface SnapshotHeader {
   format: 'basalt-snapshot';
@@ -50,26 +67,49 @@ export interface SnapshotTrailer {
   digest: string;
 }
 
-export function decodeSnapshotHeader(h: Record<string, unknown>): SnapshotHeader {
+/**
+ * A snapshot header as read: of version 1, whole; of version 2, without its genesis, which follows in
+ * `genesisBytes` bytes of genesis records.
+ */
+export type DecodedSnapshotHeader = { header: SnapshotHeader; genesisBytes?: undefined } | { header: Omit<SnapshotHeader, 'genesis'>; genesisBytes: number };
+
+/** The header record's fields, in a file of `version` (its preamble's). */
+export function decodeSnapshotHeader(h: Record<string, unknown>, version: number = SNAPSHOT_VERSION): DecodedSnapshotHeader {
   const head = h.head as Record<string, unknown> | undefined;
   const hex32 = (v: unknown) => typeof v === 'string' && HEX32.test(v);
   const uint = (v: unknown) => typeof v === 'string' && UINT.test(v);
-  if (h.format !== 'basalt-snapshot' || h.version !== SNAPSHOT_VERSION) throw new BackupFileError('snapshot header has an unknown format or version');
+  if (h.format !== 'basalt-snapshot' || h.version !== version) throw new BackupFileError('snapshot header has an unknown format or version');
   if (!uint(h.chainId) || !hex32(h.genesisHash)) throw new BackupFileError('snapshot header chain fields are malformed');
   if (typeof head !== 'object' || head === null || !uint(head.number) || !hex32(head.hash) || !hex32(head.stateRoot)) {
     throw new BackupFileError('snapshot header head fields are malformed');
   }
   if (typeof h.compression !== 'string' || !isCompression(h.compression)) throw new BackupFileError('snapshot header compression is unknown');
-  if (typeof h.genesis !== 'object' || h.genesis === null || Array.isArray(h.genesis)) throw new BackupFileError('snapshot header has no genesis');
-  return {
-    format: 'basalt-snapshot',
-    version: SNAPSHOT_VERSION,
+  const fields = {
     chainId: h.chainId as string,
     genesisHash: h.genesisHash as string,
-    genesis: h.genesis,
     head: { number: head.number as string, hash: head.hash as string, stateRoot: head.stateRoot as string },
     compression: h.compression,
-    ...informational(h),
+  };
+  if (version === SNAPSHOT_VERSION_GENESIS_RECORDS) {
+    if (h.genesis !== undefined || !uint(h.genesisBytes)) throw new BackupFileError('snapshot header genesisBytes is missing or malformed');
+    const genesisBytes = Number(h.genesisBytes);
+    if (genesisBytes < 1 || genesisBytes > MAX_GENESIS_BYTES) {
+      throw new BackupFileError(`snapshot header states a genesis of ${genesisBytes} bytes, outside 1..${MAX_GENESIS_BYTES} (corrupt or hostile snapshot)`);
+    }
+    return { header: { format: 'basalt-snapshot', version, ...fields, ...informational(h) }, genesisBytes };
+  }
+  if (typeof h.genesis !== 'object' || h.genesis === null || Array.isArray(h.genesis)) throw new BackupFileError('snapshot header has no genesis');
+  return {
+    header: {
+      format: 'basalt-snapshot',
+      version,
+      chainId: fields.chainId,
+      genesisHash: fields.genesisHash,
+      genesis: h.genesis,
+      head: fields.head,
+      compression: fields.compression,
+      ...informational(h),
+    },
   };
 }
 

@@ -3,11 +3,12 @@ import { bytesToHex } from '@ethereumjs/util';
 import { decodeBlockPayload } from '../archive/format.js';
 import { decompressRecord } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
-import { RecordType, unpackItems } from '../container/framing.js';
+import { parseJsonObject, RecordType, unpackItems } from '../container/framing.js';
 import { ContainerReader } from '../container/reader.js';
 import {
   decodeSnapshotHeader,
   decodeSnapshotTrailer,
+  GENESIS_PIECE_BYTES,
   MAX_BLOCK_WITH_RECEIPTS_BYTES,
   MAX_ITEMS_RAW_BYTES,
   MAX_SNAPSHOT_RECORD_BYTES,
@@ -26,7 +27,10 @@ export type SnapshotEvent =
   | { kind: 'trailer'; trailer: SnapshotTrailer; bytesRead: number };
 
 /**
- * Parse a snapshot stream, checking its structure as it goes: magic and version, one header, blocks
+ * Parse a snapshot stream, checking its structure as it goes: magic and version, one header (in
+ * version 2 followed by the genesis records, which must add up to the genesis its header states, at
+ * most MAX_GENESIS_BYTES, each piece at most GENESIS_PIECE_BYTES; the header event carries the genesis
+ * either way), blocks
  * 1..head in order, then state records only, and a trailer whose counts, last hash and digest match
  * what was read, then nothing more. Decompresses with the header's codec under each record's stated
  * size. What the blocks and state mean (seals, roots, hashes) is for the restore to verify.
@@ -35,7 +39,9 @@ export type SnapshotEvent =
 export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGenerator<SnapshotEvent> {
   const reader = new ContainerReader(source, SNAPSHOT, MAX_SNAPSHOT_RECORD_BYTES);
   try {
-    const header = decodeSnapshotHeader(await reader.header());
+    const decoded = decodeSnapshotHeader(await reader.header(), reader.version);
+    const header: SnapshotHeader =
+      decoded.genesisBytes === undefined ? decoded.header : { ...decoded.header, genesis: await readGenesis(reader, decoded.genesisBytes, decoded.header.compression) };
     yield { kind: 'header', header };
     const head = BigInt(header.head.number);
     const { compression } = header;
@@ -81,6 +87,8 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
         if (rec.type === SnapshotRecord.Nodes) nodes += items.length;
         else codes += items.length;
         yield { kind: rec.type === SnapshotRecord.Nodes ? 'nodes' : 'code', items, bytesRead: reader.offset };
+      } else if (rec.type === SnapshotRecord.Genesis) {
+        throw new BackupFileError(decoded.genesisBytes === undefined ? 'snapshot of version 1 has a genesis record' : 'snapshot has a genesis record after its whole genesis');
       } else {
         throw new BackupFileError(`unknown snapshot record type ${rec.type}`);
       }
@@ -88,6 +96,23 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
   } finally {
     await reader.close();
   }
+}
+
+/** The genesis records of a version 2 snapshot, right after its header: `total` bytes of JSON in all. */
+async function readGenesis(reader: ContainerReader, total: number, compression: SnapshotHeader['compression']): Promise<object> {
+  const pieces: Uint8Array[] = [];
+  let read = 0;
+  while (read < total) {
+    const rec = await reader.next('the genesis');
+    if (rec.type !== SnapshotRecord.Genesis) throw new BackupFileError(`snapshot genesis is incomplete: ${read} of its ${total} bytes before record type ${rec.type}`);
+    if (rec.payload.length < 4) throw new BackupFileError('snapshot genesis record is too short');
+    const rawLength = new DataView(rec.payload.buffer, rec.payload.byteOffset, 4).getUint32(0);
+    if (rawLength < 1 || rawLength > GENESIS_PIECE_BYTES) throw new BackupFileError(`snapshot genesis record states ${rawLength} bytes, outside 1..${GENESIS_PIECE_BYTES}`);
+    if (read + rawLength > total) throw new BackupFileError(`snapshot genesis records hold more than the ${total} bytes its header states`);
+    pieces.push(await decompressRecord(rec.payload.subarray(4), compression, rawLength));
+    read += rawLength;
+  }
+  return parseJsonObject(Buffer.concat(pieces, total), 'snapshot genesis');
 }
 
 async function decodeItems(payload: Uint8Array, compression: SnapshotHeader['compression']): Promise<Uint8Array[]> {

@@ -1,36 +1,105 @@
 import { RLP } from '@ethereumjs/rlp';
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import { BLOCK_PREFIX_BYTES, encodeBlockPayload } from '../archive/format.js';
-import { compressedBound, compressRecord } from '../container/compression.js';
-import { encodeJson, packItems, PREAMBLE_BYTES, RECORD_OVERHEAD } from '../container/framing.js';
+import { compressedBound, compressRecord, type Compression } from '../container/compression.js';
+import { encodeJson, MAX_HEADER_BYTES, packItems, PREAMBLE_BYTES, RECORD_OVERHEAD } from '../container/framing.js';
 import { ContainerWriter } from '../container/writer.js';
-import { ITEMS_RECORD_BYTES, SNAPSHOT, SnapshotRecord, type SnapshotHeader } from './format.js';
+import { UserError } from '../util/errors.js';
+import {
+  GENESIS_PIECE_BYTES,
+  ITEMS_RECORD_BYTES,
+  MAX_BLOCK_WITH_RECEIPTS_BYTES,
+  MAX_GENESIS_BYTES,
+  MAX_ITEMS_RAW_BYTES,
+  MAX_SNAPSHOT_RECORD_BYTES,
+  SNAPSHOT,
+  SNAPSHOT_VERSION,
+  SNAPSHOT_VERSION_GENESIS_RECORDS,
+  SnapshotRecord,
+  type SnapshotHeader,
+} from './format.js';
+
+/** How a snapshot's header is written (snapshotLayout). */
+export interface SnapshotLayout {
+  version: number;
+  /** The header record's object. */
+  header: object;
+  /** Version 2: the genesis file's JSON, written in genesis records after the header. */
+  genesis?: Uint8Array;
+}
+
+const cannot = (what: string) => new UserError(`cannot write the snapshot: ${what}`, { code: 'FAILED_PRECONDITION' });
 
 /**
- * Produces a snapshot's bytes in order: preamble and header, blocks 1..head with their receipts, the
- * head's state as nodes and code records, trailer with counts and digest. Each call returns the
- * bytes to write next.
+ * Version 1, the genesis inside the header, when that header fits in MAX_HEADER_BYTES: the same bytes
+ * as every Basalt has written, which earlier versions (and peers syncing from this node) read. Otherwise
+ * version 2, the genesis in records of its own. A genesis over MAX_GENESIS_BYTES is refused.
+ */
+export function snapshotLayout(header: SnapshotHeader): SnapshotLayout {
+  const genesis = encodeJson(header.genesis);
+  if (genesis.length > MAX_GENESIS_BYTES) throw cannot(`the chain's genesis file is ${genesis.length} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
+  if (genesis.length < MAX_HEADER_BYTES) {
+    const whole = { ...header, version: SNAPSHOT_VERSION };
+    if (encodeJson(whole).length <= MAX_HEADER_BYTES) return { version: SNAPSHOT_VERSION, header: whole };
+  }
+  const { format, chainId, genesisHash, head, compression } = header;
+  const version = SNAPSHOT_VERSION_GENESIS_RECORDS;
+  return { version, header: { format, version, chainId, genesisHash, genesisBytes: String(genesis.length), head, compression }, genesis };
+}
+
+/** The most bytes the preamble, header and genesis records of `layout` take, compressed with `c`. */
+function layoutBound(layout: SnapshotLayout, c: Compression): number {
+  const header = PREAMBLE_BYTES + RECORD_OVERHEAD + encodeJson(layout.header).length;
+  if (!layout.genesis) return header;
+  const pieces = Math.ceil(layout.genesis.length / GENESIS_PIECE_BYTES);
+  return header + pieces * (RECORD_OVERHEAD + 4) + compressedBound(layout.genesis.length, c, pieces);
+}
+
+/**
+ * Produces a snapshot's bytes in order: preamble and header (with the genesis records of a version 2
+ * file), blocks 1..head with their receipts, the head's state as nodes and code records, trailer with
+ * counts and digest. Each call returns the bytes to write next. Whatever readSnapshot would refuse
+ * for its size (a genesis, block or state record above the format's limits) fails with a UserError
+ * before its bytes are returned; a genesis too large fails already in the constructor.
  */
 export class SnapshotWriter {
-  private readonly out = new ContainerWriter(SNAPSHOT);
+  private readonly out = new ContainerWriter(SNAPSHOT, MAX_SNAPSHOT_RECORD_BYTES);
+  private readonly layout: SnapshotLayout;
   private nextBlock = 1n;
   private lastHash = '';
   private nodeCount = 0;
   private codeCount = 0;
 
-  constructor(readonly header: SnapshotHeader) {}
+  constructor(readonly header: SnapshotHeader) {
+    this.layout = snapshotLayout(header);
+  }
+
+  /** The format version this snapshot is written in. */
+  get version(): number {
+    return this.layout.version;
+  }
 
   get bytesWritten(): number {
     return this.out.bytesWritten;
   }
 
-  start(): Uint8Array {
-    return this.out.start(this.header);
+  /** The preamble and header, and in version 2 the genesis records. */
+  async start(): Promise<Uint8Array> {
+    const parts = [this.out.start(this.layout.header, this.layout.version)];
+    const genesis = this.layout.genesis;
+    for (let i = 0; genesis && i < genesis.length; i += GENESIS_PIECE_BYTES) {
+      const raw = genesis.subarray(i, i + GENESIS_PIECE_BYTES);
+      parts.push(this.out.record(SnapshotRecord.Genesis, await rawLengthPayload(raw, this.header.compression)));
+    }
+    return parts.length === 1 ? parts[0]! : concatBytes(...parts);
   }
 
   async block(number: bigint, hash: Uint8Array, blockRlp: Uint8Array, receiptsRlp: Uint8Array): Promise<Uint8Array> {
     if (number !== this.nextBlock) throw new Error(`snapshot writer: block ${number} out of order (want ${this.nextBlock})`);
     const raw = RLP.encode([blockRlp, receiptsRlp]);
+    if (raw.length > MAX_BLOCK_WITH_RECEIPTS_BYTES) {
+      throw cannot(`block ${number} with its receipts is ${raw.length} bytes, above the ${MAX_BLOCK_WITH_RECEIPTS_BYTES}-byte limit of the snapshot format`);
+    }
     const data = await compressRecord(raw, this.header.compression);
     this.nextBlock++;
     this.lastHash = bytesToHex(hash);
@@ -40,10 +109,11 @@ export class SnapshotWriter {
   /** One record of trie nodes (`kind` 'nodes') or contract codes ('code'). */
   async items(kind: 'nodes' | 'code', items: Uint8Array[]): Promise<Uint8Array> {
     const raw = packItems(items);
-    const data = await compressRecord(raw, this.header.compression);
-    const payload = new Uint8Array(4 + data.length);
-    new DataView(payload.buffer).setUint32(0, raw.length);
-    payload.set(data, 4);
+    if (raw.length > MAX_ITEMS_RAW_BYTES) {
+      const what = kind === 'code' && items.length === 1 ? `a contract code of ${items[0]!.length} bytes` : `a ${kind} record of ${raw.length} bytes`;
+      throw cannot(`${what} is above the ${MAX_ITEMS_RAW_BYTES}-byte limit of the snapshot format's state records`);
+    }
+    const payload = await rawLengthPayload(raw, this.header.compression);
     if (kind === 'nodes') this.nodeCount += items.length;
     else this.codeCount += items.length;
     return this.out.record(kind === 'nodes' ? SnapshotRecord.Nodes : SnapshotRecord.Code, payload);
@@ -53,6 +123,15 @@ export class SnapshotWriter {
     const { bytes, digest } = this.out.finish(trailerFields(this.nextBlock - 1n, this.nodeCount, this.codeCount, this.lastHash));
     return { bytes, digest, nodes: this.nodeCount, codes: this.codeCount };
   }
+}
+
+/** rawLength (u32) | `raw` compressed as one frame: the payload of a state or genesis record. */
+async function rawLengthPayload(raw: Uint8Array, c: Compression): Promise<Uint8Array> {
+  const data = await compressRecord(raw, c);
+  const payload = new Uint8Array(4 + data.length);
+  new DataView(payload.buffer).setUint32(0, raw.length);
+  payload.set(data, 4);
+  return payload;
 }
 
 function trailerFields(blocks: bigint, nodes: number, codes: number, lastBlockHash: string): Record<string, string> {
@@ -83,7 +162,8 @@ export function blockRawBound(blockRlpLength: number, receiptsRlpLength: number)
 
 /**
  * The most bytes a snapshot with these contents takes, in its header's compression, computed without
- * compressing anything: the preamble and header exactly, each block record's framing plus the
+ * compressing anything: the preamble and header exactly (and the genesis records' framing plus the
+ * compression bound of the genesis, in version 2), each block record's framing plus the
  * compression bound of its data, the state records likewise, the trailer exactly. Snapshot sync
  * announces it before the first byte (`sync/snapshot-protocol.ts`), and the peer bans a server that
  * sends more, so it must hold for every snapshot createSnapshot writes. It relies on how createSnapshot
@@ -94,7 +174,7 @@ export function blockRawBound(blockRlpLength: number, receiptsRlpLength: number)
  */
 export function snapshotSizeBound(s: SnapshotSizes): number {
   const c = s.header.compression;
-  const head = PREAMBLE_BYTES + RECORD_OVERHEAD + encodeJson(s.header).length;
+  const head = layoutBound(snapshotLayout(s.header), c);
   const blockCount = Number(s.blocks.count);
   const blocks = blockCount * (RECORD_OVERHEAD + BLOCK_PREFIX_BYTES) + compressedBound(s.blocks.raw, c, blockCount);
   const items = (it: { count: number; bytes: number }, records: number) => {

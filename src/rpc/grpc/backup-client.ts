@@ -21,6 +21,7 @@ import type { ImportEvent__Output } from './generated/basalt/operator/v1/ImportE
 import type { StatusResponse__Output } from './generated/basalt/operator/v1/StatusResponse.js';
 import type { SnapshotEvent__Output } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { fromGrpcError } from './errors.js';
+import { dataPieces } from './event-stream.js';
 import { operatorClient } from './proto.js';
 import type { ClientTls } from './tls.js';
 import { domain, type BackupPieceInfo } from './wire.js';
@@ -116,7 +117,7 @@ export class RemoteBackupService implements BackupService {
     const pump = (async () => {
       try {
         for await (const chunk of source) {
-          if (!call.write({ data: chunk })) await new Promise((r) => call.once('drain', r));
+          for (const data of dataPieces(chunk)) if (!call.write({ data })) await new Promise((r) => call.once('drain', r));
         }
         call.end();
       } catch (err) {

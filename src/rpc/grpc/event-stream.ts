@@ -7,6 +7,18 @@ import type { Logger } from '../../util/log.js';
 import { toGrpcStatus } from './errors.js';
 
 /**
+ * The most bytes one `data` message carries, either way (export and snapshot events, import requests).
+ * Producers hand over chunks of any size (a block record of up to 65 MiB; a snapshot's header with its
+ * genesis records in one piece), and gRPC clients and servers take messages of at most 4 MiB by default.
+ */
+export const MAX_DATA_MESSAGE_BYTES = 1024 * 1024;
+
+/** `chunk` in consecutive pieces of at most MAX_DATA_MESSAGE_BYTES (views, not copies). */
+export function* dataPieces(chunk: Uint8Array): Generator<Uint8Array> {
+  for (let i = 0; i < chunk.length; i += MAX_DATA_MESSAGE_BYTES) yield chunk.subarray(i, i + MAX_DATA_MESSAGE_BYTES);
+}
+
+/**
  * A server stream of events, written in order, one at a time: the next event is sent only once
  * HTTP/2 has taken the previous one (its write callback), so a client that stops reading holds at
  * most one message and the stream's flow-control window in the node's memory, and the producer
@@ -35,11 +47,14 @@ export class EventStream<E extends object> {
     this.queued.push(ev);
   }
 
-  /** A ByteSink whose chunks go out as `data` events, each followed by the latest progress event. */
+  /**
+   * A ByteSink whose chunks go out as `data` events of at most MAX_DATA_MESSAGE_BYTES, each chunk
+   * followed by the latest progress event.
+   */
   dataSink(data: (chunk: Uint8Array) => E, progress: () => E | undefined): ByteSink {
     return {
       write: async (chunk) => {
-        await this.send(data(chunk));
+        for (const piece of dataPieces(chunk)) await this.send(data(piece));
         const p = progress();
         if (p) await this.send(p);
       },

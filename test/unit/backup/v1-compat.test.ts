@@ -77,7 +77,7 @@ describe('v1 files written before the reshaping', () => {
     for await (const ev of readSnapshot(chunked(original))) {
       if (ev.kind === 'header') {
         writer = new SnapshotWriter(ev.header);
-        parts.push(writer.start());
+        parts.push(await writer.start());
       } else if (ev.kind === 'block') parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
       else if (ev.kind === 'nodes' || ev.kind === 'code') parts.push(await writer!.items(ev.kind, ev.items));
       else parts.push(writer!.finish().bytes);

@@ -112,6 +112,22 @@ describe('snapshot sync', () => {
     expect(bytesToHex(restored.chain.head.header.stateRoot)).toBe(bytesToHex(src.chain.head.header.stateRoot));
   }, 30_000);
 
+  it('a new node restores from a peer a chain whose genesis does not fit in a snapshot header (snapshot format version 2)', async () => {
+    const accounts = Array.from({ length: 2_000 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`);
+    const src = await createTestChain(1, accounts);
+    cleanup.push(() => src.close());
+    await sealNext(src);
+    const bytes = await snapshotBytes(src.chain);
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint16(8)).toBe(2);
+    const a = await node(src.chain);
+    const b = await newNode(src.genesis, [a.addr]);
+    const target = join(tempDir(), 'restored');
+    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
+    expect(r!.peer).toBe(idOf(a.addr));
+    expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
+    expect(JSON.parse(readFileSync(join(target, 'genesis.json'), 'utf8'))).toEqual(src.genesis);
+  }, 30_000);
+
   it('a peer serving a tampered snapshot is banned and the node restores from the next peer', async () => {
     const src = await chainWithBlocks(4);
     cleanup.push(() => src.close());
