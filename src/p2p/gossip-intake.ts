@@ -25,22 +25,37 @@ export interface GossipIntakeLimits {
   totalQueueBytes: number;
   /** Bytes handed to gossipsub in one turn (at least one message is, whatever its size). */
   turnBytes: number;
+  /**
+   * Milliseconds of handling one turn may take: no further slice is handed over once they are spent
+   * (at least one is). The handler's promise must settle when gossipsub is done with the messages
+   * (`awaitRpcMessageHandler`), so that what is measured is what they cost.
+   */
+  turnMs: number;
+  /**
+   * How long a turn waits for gossipsub to be done with a slice before it moves on regardless (a
+   * handler that never settles must not stop the intake; what it still does then is not measured).
+   */
+  sliceWaitMs: number;
 }
 
 /**
- * Sized for the 2-core reference machine: gossipsub spends ~1.4 ms on a new message before Basalt sees
- * it (decoding the publisher's key, checking its signature), so a turn of 64 messages holds the event
- * loop ~90 ms at most, and a peer's backlog of 512 is under a second of work. Large messages (an IBFT
- * proposal may carry 4 MiB) cost by size: hashing and decoding ~10 ms a MiB, so a turn hands over
- * 1 MiB (or one message), and what waits is bounded in bytes: 16 MiB a peer, 64 MiB in all.
+ * Sized for the 2-core reference machine: a new message costs gossipsub ~1.4 ms before Basalt sees it
+ * (decoding the publisher's key, pure JS, and checking its signature), and a transaction as much again
+ * in Basalt's checks (its sender's signature), so a turn ends after 10 ms of handling, handed over in
+ * slices of 4 messages a peer: the event loop is held ~20 ms at most, and a peer's backlog of 512 is a
+ * second or two of work. Large messages (an IBFT proposal may carry 4 MiB) cost by size (hashing ~4 ms
+ * a MiB), so a turn hands over 1 MiB (or one message), and what waits is bounded in bytes: 16 MiB a
+ * peer, 64 MiB in all.
  */
 export const DEFAULT_GOSSIP_INTAKE_LIMITS: GossipIntakeLimits = {
   perPeerQueue: 512,
-  perPeerSlice: 16,
+  perPeerSlice: 4,
   turnBudget: 64,
   perPeerQueueBytes: 16 * 1024 * 1024,
   totalQueueBytes: 64 * 1024 * 1024,
   turnBytes: 1024 * 1024,
+  turnMs: 10,
+  sliceWaitMs: 1_000,
 };
 
 interface PeerQueue {
@@ -62,8 +77,9 @@ const sizeOf = (m: unknown): number => (m as { data?: Uint8Array } | null)?.data
  * goes to gossipsub as it arrives, as does the control part of every RPC (subscriptions, GRAFT, PRUNE,
  * IHAVE, IWANT: small, bounded by gossipsub's decode limits). The messages of every other peer wait in
  * a queue of their own (at most `perPeerQueue`; past it they are dropped unread and counted), and are
- * handed over round-robin, `perPeerSlice` per peer and `turnBudget` in all per turn of the event loop,
- * so that whatever arrives meanwhile (a validator's vote, a block request) is handled between turns.
+ * handed over round-robin, `perPeerSlice` per peer and at most `turnBudget` messages, `turnBytes` and
+ * `turnMs` of handling per turn of the event loop, so that whatever arrives meanwhile (a validator's
+ * vote, a block request, a timer) is handled between turns.
  */
 export class GossipIntake {
   private readonly queues = new Map<string, PeerQueue>();
@@ -150,34 +166,52 @@ export class GossipIntake {
   private schedule(): void {
     if (this.scheduled || this.queues.size === 0) return;
     this.scheduled = true;
-    setImmediate(this.turn);
+    setImmediate(() => void this.turn());
   }
 
-  private readonly turn = (): void => {
-    this.scheduled = false;
+  private readonly turn = async (): Promise<void> => {
+    const started = performance.now();
     let budget = this.limits.turnBudget;
     let bytes = 0;
-    // Each queued peer in turn; a peer served goes to the back for the next turn.
-    for (const [id, q] of [...this.queues]) {
-      if (budget <= 0 || bytes >= this.limits.turnBytes) break;
-      let take = 0;
-      let taken = 0;
-      while (take < Math.min(this.limits.perPeerSlice, budget, q.messages.length)) {
-        const size = sizeOf(q.messages[take]);
-        if (take > 0 || bytes > 0 ? bytes + size > this.limits.turnBytes : false) break;
-        bytes += size;
-        taken += size;
-        take++;
+    try {
+      // Round-robin: the first peer waiting gets a slice and goes to the back.
+      while (!this.stopped && budget > 0 && bytes < this.limits.turnBytes && performance.now() - started < this.limits.turnMs) {
+        const first = this.queues.entries().next();
+        if (first.done === true) break;
+        const [id, q] = first.value;
+        let take = 0;
+        let taken = 0;
+        while (take < Math.min(this.limits.perPeerSlice, budget, q.messages.length)) {
+          const size = sizeOf(q.messages[take]);
+          if ((take > 0 || bytes > 0) && bytes + size > this.limits.turnBytes) break;
+          bytes += size;
+          taken += size;
+          take++;
+        }
+        if (take === 0) break;
+        const batch = q.messages.splice(0, take);
+        q.bytes -= taken;
+        this.queuedBytes -= taken;
+        budget -= take;
+        this.queues.delete(id);
+        if (q.messages.length > 0) this.queues.set(id, q);
+        await settledWithin(this.handle(q.from, { subscriptions: [], messages: batch }), this.limits.sliceWaitMs);
       }
-      if (take === 0) break;
-      const batch = q.messages.splice(0, take);
-      q.bytes -= taken;
-      this.queuedBytes -= taken;
-      budget -= take;
-      this.queues.delete(id);
-      if (q.messages.length > 0) this.queues.set(id, q);
-      this.handle(q.from, { subscriptions: [], messages: batch }).catch(() => undefined);
+    } finally {
+      this.scheduled = false;
+      this.schedule();
     }
-    this.schedule();
   };
 }
+
+/** Wait for `p` to settle (either way), `ms` at most. */
+function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([p.then(noop, noop), late]).finally(() => clearTimeout(timer));
+}
+
+function noop(): void {}

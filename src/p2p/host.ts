@@ -82,6 +82,9 @@ export async function createHost(opts: HostOptions): Promise<Host> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         asyncValidation: true,
+        // The RPC handler settles once its messages are handled (gossipsub's stream reader does not
+        // wait for it either way): the gossip intake measures what each slice it hands over costs.
+        awaitRpcMessageHandler: true,
         maxInboundDataLength: Math.max(MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES) + 1024,
         // Mesh membership is not a peer's worth here (anyone idle gets grafted): tagging mesh peers
         // (100 per topic) would outrank the validator tag in libp2p's pruning.

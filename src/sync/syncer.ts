@@ -19,6 +19,14 @@ const STALL_MS = 30_000;
 /** Times in a row a peer may fail to serve the head it claims (no answer, no blocks) before it is banned. */
 const MAX_STRIKES = 3;
 /**
+ * A peer that has not proven a validator's key answers for the head it claims sooner and fewer times:
+ * the proof is one block, the one it has just announced. Its claim never holds sealing, but three
+ * 10 s timeouts let an identity announce false heads for half a minute and leave before its ban (and
+ * come back as a new one): it is banned at its second unanswered proof, ~7 s after its first claim.
+ */
+export const STRANGER_PROOF_TIMEOUT_MS = 3_000;
+const STRANGER_MAX_STRIKES = 2;
+/**
  * A claim one block ahead is what every peer makes for a moment after a block is sealed, before this
  * node has imported its own copy: it is proven only if it is still ahead after this long.
  */
@@ -421,14 +429,17 @@ export class Syncer {
     if (this.stopped || claim <= this.chain.head.number || claim <= (this.proven.get(id) ?? 0n) || this.proving.has(id)) return;
     if (!this.peerSet.peers().includes(p)) return;
     this.proving.add(id);
-    const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.common, claim, 1, this.timeoutMs)
+    const stranger = this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id);
+    const timeoutMs = stranger ? Math.min(this.timeoutMs, STRANGER_PROOF_TIMEOUT_MS) : this.timeoutMs;
+    const maxStrikes = stranger ? STRANGER_MAX_STRIKES : MAX_STRIKES;
+    const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.common, claim, 1, timeoutMs)
       .then(([block]) => {
         if (block === undefined || block.header.number !== claim) {
-          this.strike(p, 'did not serve the head it claims');
+          this.strike(p, 'did not serve the head it claims', maxStrikes);
           return;
         }
         if (!equalsBytes(blockHash(block.header), hash)) {
-          if (p.head === claim) this.strike(p, 'served another block than the head it announced');
+          if (p.head === claim) this.strike(p, 'served another block than the head it announced', maxStrikes);
           return;
         }
         try {
@@ -444,7 +455,7 @@ export class Syncer {
       .catch((err: Error) => {
         if (this.stopped) return;
         if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
-        else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time');
+        else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time', maxStrikes);
         else this.log.debug({ peer: id, err: err.message }, 'could not check the head a peer claims');
       })
       .finally(() => {
@@ -462,12 +473,12 @@ export class Syncer {
   }
 
   /** The peer did not serve the head it claims: forget the claim; a peer that keeps doing so is banned. */
-  private strike(peer: ReadyPeer, what: string): void {
+  private strike(peer: ReadyPeer, what: string, maxStrikes = MAX_STRIKES): void {
     const id = peer.id.toString();
     const n = (this.strikes.get(id) ?? 0) + 1;
     if (this.strikes.size > 1024) this.strikes.clear(); // peers that left; bounded
     this.peerSet.lowerHead(peer.id, this.chain.head.number);
-    if (n >= MAX_STRIKES) {
+    if (n >= maxStrikes) {
       this.strikes.delete(id);
       this.peerSet.punish(peer.id, `claims blocks it does not serve (${what}, ${n} times in a row)`);
     } else {

@@ -75,6 +75,19 @@ describe('IBFT core messages', () => {
     expect(() => openMessage(wide)).toThrow(/too many items/);
   });
 
+  it('a large block is decoded as a view of the message, small fields as copies of their own', () => {
+    const block = new Uint8Array(1024 * 1024).fill(3);
+    const bytes = signMessage({ type: MessageType.Preprepare, height: 9n, round: 1, block, roundChanges: [new Uint8Array(40).fill(8)] }, testKey(1));
+    const m = openMessage(bytes);
+    if (m.body.type !== MessageType.Preprepare) throw new Error('not a PREPREPARE');
+    expect(m.body.block).toEqual(block);
+    expect(m.body.block.constructor).toBe(Uint8Array);
+    expect(m.body.block.buffer).toBe(bytes.buffer); // no copy of the megabyte
+    expect(m.body.roundChanges[0]).toEqual(new Uint8Array(40).fill(8));
+    expect(m.body.roundChanges[0]!.buffer).not.toBe(bytes.buffer); // kept for a round without pinning the message
+    expect(m.signature.buffer).not.toBe(bytes.buffer);
+  });
+
   it('a tampered body recovers to another signer', () => {
     const env = RLP.decode(signMessage(bodies[2]!, testKey(1))) as Uint8Array[];
     const body = Uint8Array.from(env[0]!);

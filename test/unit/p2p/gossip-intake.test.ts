@@ -98,6 +98,42 @@ describe('GossipIntake: validators first, everyone else in turns', () => {
     expect(intake.bytesWaiting).toBe(0);
   });
 
+  it('ends a turn once its time is spent, measured until gossipsub is done with each slice', async () => {
+    const handed: unknown[] = [];
+    // Each message costs 6 ms of work after the handler's first await (as gossipsub's checks do).
+    const handle = async (_from: PeerId, rpc: GossipRpc) => {
+      await Promise.resolve();
+      for (const m of rpc.messages) {
+        const until = performance.now() + 6;
+        while (performance.now() < until);
+        handed.push(m);
+      }
+    };
+    const intake = new GossipIntake(handle, { isPriority: () => false, limits: { perPeerSlice: 1, turnBudget: 100, turnMs: 10 } });
+    const peers = ['p0', 'p1', 'p2', 'p3', 'p4'];
+    for (const p of peers) await intake.submit(peer(p), { messages: [`${p}a`, `${p}b`, `${p}c`, `${p}d`] });
+    await turn();
+    // 6 ms, then 12 ms: no third slice (counting only what the handler does before it returns, or a
+    // slice a peer a turn, all five went in one turn).
+    expect(handed.length).toBeGreaterThanOrEqual(1);
+    expect(handed.length).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 40 && handed.length < 20; i++) await turn();
+    expect(handed).toHaveLength(20);
+    expect(handed.slice(0, 5)).toEqual(['p0a', 'p1a', 'p2a', 'p3a', 'p4a']); // round-robin across turns
+  });
+
+  it('moves on from a slice gossipsub never finishes', async () => {
+    const handed: unknown[] = [];
+    const handle = (_from: PeerId, rpc: GossipRpc) => {
+      handed.push(...rpc.messages);
+      return new Promise<void>(() => undefined);
+    };
+    const intake = new GossipIntake(handle, { isPriority: () => false, limits: { perPeerSlice: 1, sliceWaitMs: 20 } });
+    await intake.submit(peer('x'), { messages: [1, 2, 3] });
+    await until(() => handed.length === 3, 'the three messages', 2_000);
+    expect(intake.waiting('x')).toBe(0);
+  });
+
   it("sits in front of a live host's gossipsub: a stranger's messages reach the topic through it", async () => {
     const opts = { host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false };
     const a = await createHost({ ...opts, key: randomBytes(32) });

@@ -6,8 +6,9 @@ import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-u
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
+import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { createHost } from '../../../src/p2p/host.js';
-import { decodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
+import { decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
 import { blocksProtocol } from '../../../src/sync/block-protocol.js';
 import { openTestChain } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
@@ -20,12 +21,12 @@ afterEach(async () => {
 });
 
 /** A peer of `chain` that claims head `head` (hash `hash`) and answers every block request with `serve`. */
-async function claimer(chain: Chain, head: bigint, hash: Uint8Array, serve: (from: bigint, count: number) => Promise<Uint8Array[]>): Promise<{ addr: string; id: string; asked: number }> {
+async function claimer(chain: Chain, head: bigint, hash: Uint8Array, serve: (from: bigint, count: number) => Promise<Uint8Array[]>): Promise<{ addr: string; id: string; asked: number; host: Awaited<ReturnType<typeof createHost>> }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: hash });
   await serveStatus(host, status, () => undefined, () => undefined);
-  const out = { addr: host.getMultiaddrs()[0]!.toString(), id: host.peerId.toString(), asked: 0 };
+  const out = { addr: host.getMultiaddrs()[0]!.toString(), id: host.peerId.toString(), asked: 0, host };
   await host.handle(blocksProtocol(chain.genesisHash), ({ stream }) => {
     void (async () => {
       for await (const m of lp.decode(stream.source)) {
@@ -59,6 +60,26 @@ describe('a claimed head is not a fact', () => {
     await until(() => liar.asked > 0 && v.net.unprovenPeerHead(0n) === undefined, 'claim checked and dropped');
     expect(v.net.highestPeerHead()).toBe(0n);
     expect(dst.chain.head.number).toBe(0n);
+  }, 30_000);
+
+  it('a peer that is not a validator and does not serve the heads it claims is banned within two short proofs', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const stall = () => new Promise<Uint8Array[]>(() => undefined);
+    const liar = await claimer(src.chain, 1000n, new Uint8Array(32).fill(9), stall);
+    const v = await victim(dst.chain, [liar.addr]); // block requests time out after 10 s; its proofs after 3 s
+    await until(() => v.net.peerManager.isReady(liar.id), 'handshake');
+    // Each unanswered proof lowers its claim to the victim's head: it claims again, higher each time.
+    const topic = gossipTopics(src.chain.genesisHash).blocks;
+    let n = 1001n;
+    const announcing = setInterval(() => void liar.host.services.pubsub.publish(topic, encodeAnnouncement({ number: n++, hash: randomBytes(32) })).catch(() => undefined), 200);
+    cleanup.push(async () => clearInterval(announcing));
+    // Two proofs of 3 s and the pause before the second: well under the 20 s of two 10 s timeouts.
+    await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned', 12_000);
+    expect(v.net.peerManager.banned(liar.id)!.reason).toMatch(/did not serve the head it claims in time/);
+    expect(v.net.highestPeerHead()).toBe(0n);
   }, 30_000);
 
   it('a head with a quorum of committed seals counts; one without is refused and its peer banned', async () => {
