@@ -1,6 +1,7 @@
 import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { StateReader } from '../storage/trie-node-store.js';
+import { HashSet } from '../util/hash-set.js';
 
 export class MissingStateError extends Error {}
 
@@ -15,8 +16,10 @@ export type StateItem = { kind: 'node'; hash: Uint8Array; data: Uint8Array } | {
  * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow.
  */
 export async function* stateItems(source: StateReader, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
-  const seenNodes = new Set<string>();
-  const seenCode = new Set<string>();
+  // What was visited, ~32 bytes a node (a Set of hex strings took ~120): the walk of a state of
+  // millions of nodes keeps its memory in tens of MB.
+  const seenNodes = new HashSet();
+  const seenCode = new HashSet();
   const stack: { hash: Uint8Array; kind: Kind }[] = [];
   if (!equalsBytes(stateRoot, KECCAK256_RLP)) stack.push({ hash: stateRoot, kind: 'account' });
   const pendingCode: Uint8Array[] = [];
@@ -49,20 +52,16 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
 
   while (stack.length > 0) {
     const { hash, kind } = stack.pop()!;
-    const id = bytesToHex(hash);
-    if (seenNodes.has(id)) continue;
-    seenNodes.add(id);
+    if (!seenNodes.add(hash)) continue;
     const node = await source.node(hash);
-    if (node === undefined) throw new MissingStateError(`state trie node ${id} is missing`);
+    if (node === undefined) throw new MissingStateError(`state trie node ${bytesToHex(hash)} is missing`);
     yield { kind: 'node', hash, data: node };
     visit(RLP.decode(node), kind);
     while (pendingCode.length > 0) {
       const codeHash = pendingCode.pop()!;
-      const cid = bytesToHex(codeHash);
-      if (seenCode.has(cid)) continue;
-      seenCode.add(cid);
+      if (!seenCode.add(codeHash)) continue;
       const code = await source.code(codeHash);
-      if (code === undefined) throw new MissingStateError(`contract code ${cid} is missing`);
+      if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
       yield { kind: 'code', hash: codeHash, data: code };
     }
   }
