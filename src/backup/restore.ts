@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } f
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex } from '@ethereumjs/util';
-import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { keccak256 } from '../util/keccak.js';
 import { Chain } from '../chain/chain.js';
 import { parseGenesisFile, quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import type { ConsensusEngine } from '../consensus/engine.js';

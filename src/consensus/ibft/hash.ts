@@ -1,6 +1,6 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
-import { keccak256 } from 'ethereum-cryptography/keccak.js';
+import { keccak256 } from '../../util/keccak.js';
 import { decodeIbftExtra, encodeIbftExtra, type IbftExtra } from './extra.js';
 
 /** Index of extraData in the RLP list of header fields. */
