@@ -121,15 +121,23 @@ async function* generate(
       yield await writer.block(n, b.hash, b.blockRlp, b.receiptsRlp);
       progress('blocks', n);
     }
-    // World state at the head: only the nodes reachable from its state root; code after the nodes.
+    // World state at the head: only the nodes reachable from its state root, in the walk's order, and
+    // code records written as they fill (not held to the end: the code of a chain may be GBs).
     // snapshotSizeBound counts on this grouping: a nodes record closes once it holds ITEMS_RECORD_BYTES,
     // a code record before the next code would take it there.
     let batch: Uint8Array[] = [];
     let batchBytes = 0;
-    const codeItems: Uint8Array[] = [];
+    let codeGroup: Uint8Array[] = [];
+    let codeBytes = 0;
     for await (const item of stateItems(view.state, stateRoot)) {
       if (item.kind === 'code') {
-        codeItems.push(item.data);
+        if (codeGroup.length > 0 && codeBytes + item.data.length >= ITEMS_RECORD_BYTES) {
+          yield await writer.items('code', codeGroup);
+          codeGroup = [];
+          codeBytes = 0;
+        }
+        codeGroup.push(item.data);
+        codeBytes += item.data.length + 4;
         codes++;
         continue;
       }
@@ -144,15 +152,7 @@ async function* generate(
       }
     }
     if (batch.length > 0) yield await writer.items('nodes', batch);
-    for (let i = 0; i < codeItems.length; ) {
-      const group: Uint8Array[] = [];
-      let size = 0;
-      while (i < codeItems.length && (group.length === 0 || size + codeItems[i]!.length < ITEMS_RECORD_BYTES)) {
-        size += codeItems[i]!.length + 4;
-        group.push(codeItems[i++]!);
-      }
-      yield await writer.items('code', group);
-    }
+    if (codeGroup.length > 0) yield await writer.items('code', codeGroup);
     progress('state', headNumber);
     const fin = writer.finish();
     yield fin.bytes;

@@ -9,21 +9,18 @@ type Kind = 'account' | 'storage';
 
 export type StateItem = { kind: 'node'; hash: Uint8Array; data: Uint8Array } | { kind: 'code'; hash: Uint8Array; data: Uint8Array };
 
-/**
- * The world state reachable from `stateRoot`: the account trie, every account's storage trie and
- * every contract's code, each stored trie node once (nodes shorter than 32 bytes live inline in their
- * parent and are not stored) and each distinct code once. Throws MissingStateError if a referenced
- * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow.
- */
-export async function* stateItems(source: StateReader, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
-  // What was visited, ~32 bytes a node (a Set of hex strings took ~120): the walk of a state of
-  // millions of nodes keeps its memory in tens of MB.
-  const seenNodes = new HashSet();
-  const seenCode = new HashSet();
-  const stack: { hash: Uint8Array; kind: Kind }[] = [];
-  if (!equalsBytes(stateRoot, KECCAK256_RLP)) stack.push({ hash: stateRoot, kind: 'account' });
-  const pendingCode: Uint8Array[] = [];
+/** What a stored trie node refers to: child nodes (by hash, with the trie they belong to) and contract code. */
+interface References {
+  node(hash: Uint8Array, kind: Kind): void;
+  code(hash: Uint8Array): void;
+}
 
+/**
+ * Call `refs` for every node and code the trie node `data` refers to: its children stored by hash
+ * (inline children, shorter than 32 bytes, are walked in place), and for an account leaf its storage
+ * trie's root and its code. Throws MissingStateError for a node that is not a trie node.
+ */
+function references(data: Uint8Array, kind: Kind, refs: References): void {
   const visit = (node: unknown, kind: Kind): void => {
     if (!Array.isArray(node)) return;
     if (node.length === 17) {
@@ -36,19 +33,45 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
     if (!isLeaf) return child(node[1], kind);
     if (kind === 'account') {
       const account = RLP.decode(node[1] as Uint8Array) as Uint8Array[];
-      if (account.length !== 4) throw new MissingStateError('malformed account in the state trie');
+      if (!Array.isArray(account) || account.length !== 4) throw new MissingStateError('malformed account in the state trie');
       const storageRoot = account[2]!;
       const codeHash = account[3]!;
-      if (storageRoot.length === 32 && !equalsBytes(storageRoot, KECCAK256_RLP)) stack.push({ hash: storageRoot, kind: 'storage' });
-      if (codeHash.length === 32 && !equalsBytes(codeHash, KECCAK256_NULL)) pendingCode.push(codeHash);
+      if (storageRoot.length === 32 && !equalsBytes(storageRoot, KECCAK256_RLP)) refs.node(storageRoot, 'storage');
+      if (codeHash.length === 32 && !equalsBytes(codeHash, KECCAK256_NULL)) refs.code(codeHash);
     }
   };
   const child = (ref: unknown, kind: Kind): void => {
     if (ref instanceof Uint8Array) {
-      if (ref.length === 32) stack.push({ hash: ref, kind });
+      if (ref.length === 32) refs.node(ref, kind);
       else if (ref.length !== 0) throw new MissingStateError('malformed trie node reference');
     } else if (Array.isArray(ref)) visit(ref, kind); // an inline node
   };
+  let decoded: unknown;
+  try {
+    decoded = RLP.decode(data);
+  } catch (err) {
+    throw new MissingStateError(`a state trie node is not RLP: ${(err as Error).message}`);
+  }
+  visit(decoded, kind);
+}
+
+/**
+ * The world state reachable from `stateRoot`: the account trie, every account's storage trie and
+ * every contract's code, each stored trie node once (nodes shorter than 32 bytes live inline in their
+ * parent and are not stored) and each distinct code once. Throws MissingStateError if a referenced
+ * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow; a node
+ * comes before the nodes it refers to, and an account's code right after the node holding the
+ * account (StreamedStateCheck relies on that order).
+ */
+export async function* stateItems(source: StateReader, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
+  // What was visited, ~32 bytes a node (a Set of hex strings took ~120): the walk of a state of
+  // millions of nodes keeps its memory in tens of MB.
+  const seenNodes = new HashSet();
+  const seenCode = new HashSet();
+  const stack: { hash: Uint8Array; kind: Kind }[] = [];
+  if (!equalsBytes(stateRoot, KECCAK256_RLP)) stack.push({ hash: stateRoot, kind: 'account' });
+  const pendingCode: Uint8Array[] = [];
+  const refs: References = { node: (hash, kind) => stack.push({ hash, kind }), code: (hash) => pendingCode.push(hash) };
 
   while (stack.length > 0) {
     const { hash, kind } = stack.pop()!;
@@ -56,7 +79,7 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
     const node = await source.node(hash);
     if (node === undefined) throw new MissingStateError(`state trie node ${bytesToHex(hash)} is missing`);
     yield { kind: 'node', hash, data: node };
-    visit(RLP.decode(node), kind);
+    references(node, kind, refs);
     while (pendingCode.length > 0) {
       const codeHash = pendingCode.pop()!;
       if (!seenCode.add(codeHash)) continue;
@@ -66,6 +89,88 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
     }
   }
 }
+
+/**
+ * The same check as walking the state under `stateRoot` once it is written, made on the stream of
+ * its items as a snapshot carries them: every node must be referred to by a node before it (or be the
+ * root; stateItems' order), none may come twice, and when the stream ends nothing referred to may be
+ * missing; each code must belong to an account, before or after it (code records fill apart from
+ * nodes records). A restore checks what it reads this way instead of reading every node back from
+ * disk after writing it. Nodes out of that order are refused, and what waits is bounded (MAX_AWAITED
+ * nodes referred to and not yet read: the walk's order keeps them to a few hundred; as many codes).
+ */
+export class StreamedStateCheck {
+  private readonly seenNodes = new HashSet();
+  private readonly seenCode = new HashSet();
+  /** Nodes referred to and not read yet, by hex hash, with the trie they belong to. */
+  private readonly awaited = new Map<string, Kind>();
+  private readonly awaitedCode = new Set<string>();
+  /** Codes read before any account had them. */
+  private readonly strayCode = new Set<string>();
+  private nodes = 0;
+  private codes = 0;
+  private readonly refs: References = {
+    node: (hash, kind) => {
+      if (this.seenNodes.has(hash)) return;
+      this.awaited.set(bytesToHex(hash), kind);
+      if (this.awaited.size > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} state nodes referred to and not yet given: the state is not in walk order`);
+    },
+    code: (hash) => {
+      if (this.seenCode.has(hash)) return;
+      const id = bytesToHex(hash);
+      if (this.strayCode.delete(id)) {
+        this.seenCode.add(hash);
+        return;
+      }
+      this.awaitedCode.add(id);
+      if (this.awaitedCode.size > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} contract codes referred to and not yet given`);
+    },
+  };
+
+  constructor(stateRoot: Uint8Array) {
+    if (!equalsBytes(stateRoot, KECCAK256_RLP)) this.awaited.set(bytesToHex(stateRoot), 'account');
+  }
+
+  /** A trie node, with the hash its data hashes to. Throws MissingStateError if nothing before it referred to it. */
+  node(hash: Uint8Array, data: Uint8Array): void {
+    const id = bytesToHex(hash);
+    const kind = this.awaited.get(id);
+    if (kind === undefined) {
+      throw new MissingStateError(this.seenNodes.has(hash) ? `state node ${id} comes twice` : `state node ${id} is not referred to by the state before it`);
+    }
+    this.awaited.delete(id);
+    this.seenNodes.add(hash);
+    this.nodes++;
+    references(data, kind, this.refs);
+  }
+
+  /** Contract code, with its hash. Throws MissingStateError if it came before. */
+  code(hash: Uint8Array): void {
+    const id = bytesToHex(hash);
+    if (this.seenCode.has(hash) || this.strayCode.has(id)) throw new MissingStateError(`contract code ${id} comes twice`);
+    this.codes++;
+    if (this.awaitedCode.delete(id)) {
+      this.seenCode.add(hash);
+      return;
+    }
+    this.strayCode.add(id);
+    if (this.strayCode.size > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} contract codes given before any account has them`);
+  }
+
+  /** At the end of the stream: the counts, or MissingStateError naming something referred to and never given. */
+  finish(): { nodes: number; codes: number } {
+    const node = this.awaited.keys().next();
+    if (node.done !== true) throw new MissingStateError(`state trie node ${node.value} is missing (${this.awaited.size} in all)`);
+    const code = this.awaitedCode.values().next();
+    if (code.done !== true) throw new MissingStateError(`contract code ${code.value} is missing (${this.awaitedCode.size} in all)`);
+    const stray = this.strayCode.values().next();
+    if (stray.done !== true) throw new MissingStateError(`contract code ${stray.value} belongs to no account (${this.strayCode.size} in all)`);
+    return { nodes: this.nodes, codes: this.codes };
+  }
+}
+
+/** Nodes (and codes) a StreamedStateCheck lets wait (the walk's order keeps nodes to depth x 16 per trie). */
+const MAX_AWAITED = 100_000;
 
 /** Check that the whole state under `stateRoot` is present; returns the counts. */
 export async function checkStateComplete(source: StateReader, stateRoot: Uint8Array): Promise<{ nodes: number; codes: number }> {

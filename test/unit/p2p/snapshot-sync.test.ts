@@ -141,7 +141,7 @@ describe('snapshot sync', () => {
     const target = join(tempDir(), 'restored');
     const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
     expect(evil.served).toBe(1);
-    expect(b.net.peerManager.banned(idOf(evilAddr))!.reason).toMatch(/bad snapshot.*incomplete/);
+    expect(b.net.peerManager.banned(idOf(evilAddr))!.reason).toMatch(/bad snapshot.*state is not the head's/);
     expect(r!.peer).toBe(idOf(good.addr));
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
     expect(existsSync(join(target, 'blockchain'))).toBe(true);

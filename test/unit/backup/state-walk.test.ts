@@ -1,0 +1,68 @@
+import { Account, createAddressFromString, hexToBytes } from '@ethereumjs/util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MissingStateError, StreamedStateCheck, checkStateComplete, stateItems, type StateItem } from '../../../src/backup/state-walk.js';
+import { openState } from '../../../src/chain/state.js';
+import { createTestChain, type TestChain } from '../../helpers/chain-fixture.js';
+
+/** A state with 300 accounts, two contracts with the same code and the same storage (shared subtrees), one with its own. */
+let t: TestChain;
+let root: Uint8Array;
+let items: StateItem[];
+
+beforeAll(async () => {
+  t = await createTestChain(1);
+  const state = await openState(t.chain.trie, t.chain.common);
+  for (let i = 1; i <= 300; i++) await state.putAccount(createAddressFromString(`0x${i.toString(16).padStart(40, '0')}`), new Account(0n, BigInt(i) * 10n ** 15n));
+  const code = hexToBytes('0x60005460005260206000f3');
+  for (const [addr, salt] of [['0x' + 'aa'.repeat(20), 0], ['0x' + 'bb'.repeat(20), 0], ['0x' + 'cc'.repeat(20), 1]] as const) {
+    const a = createAddressFromString(addr);
+    await state.putAccount(a, new Account(0n, 1n));
+    await state.putCode(a, salt === 0 ? code : hexToBytes('0x6001600055'));
+    for (let s = 0; s < 60; s++) await state.putStorage(a, hexToBytes(`0x${(s + salt * 1000).toString(16).padStart(64, '0')}`), hexToBytes(`0x${(s + 1).toString(16).padStart(2, '0')}`));
+  }
+  root = await state.getStateRoot();
+  await t.chain.trie.flush();
+  items = [];
+  for await (const it of stateItems(t.chain.trie, root)) items.push(it);
+});
+afterAll(() => t?.close());
+
+function check(list: StateItem[]): { nodes: number; codes: number } {
+  const c = new StreamedStateCheck(root);
+  for (const it of list) {
+    if (it.kind === 'node') c.node(it.hash, it.data);
+    else c.code(it.hash);
+  }
+  return c.finish();
+}
+
+describe('the state as a stream: StreamedStateCheck', () => {
+  it("accepts what the walk writes, each node and code once, with the walk's own counts", async () => {
+    const counts = check(items);
+    expect(counts).toEqual(await checkStateComplete(t.chain.trie, root));
+    expect(counts.codes).toBe(2); // two distinct codes for three contracts
+    expect(new Set(items.map((i) => Buffer.from(i.hash).toString('hex'))).size).toBe(items.length);
+  });
+
+  it('takes code before or after the account that has it (code records fill apart from nodes records)', () => {
+    const codes = items.filter((i) => i.kind === 'code');
+    const nodes = items.filter((i) => i.kind === 'node');
+    expect(check([...codes, ...nodes])).toEqual(check(items));
+    expect(check([...nodes, ...codes])).toEqual(check(items));
+  });
+
+  it('refuses a missing node, a node twice, a node nothing refers to, a child before its parent, and stray code', () => {
+    const nodeAt = items.findIndex((i, k) => k > 0 && i.kind === 'node');
+    const codeAt = items.findIndex((i) => i.kind === 'code');
+    expect(() => check(items.slice(0, -1))).toThrow(MissingStateError);
+    expect(() => check(items.filter((_, k) => k !== nodeAt))).toThrow(/is missing|not referred to/);
+    expect(() => check([...items.slice(0, nodeAt + 1), items[nodeAt]!, ...items.slice(nodeAt + 1)])).toThrow(/comes twice/);
+    const junk: StateItem = { kind: 'node', hash: new Uint8Array(32).fill(7), data: new Uint8Array([0xc0]) };
+    expect(() => check([...items, junk])).toThrow(/not referred to by the state before it/);
+    expect(() => check([items[nodeAt]!, ...items])).toThrow(/not referred to/);
+    expect(() => check([...items.slice(0, codeAt + 1), items[codeAt]!, ...items.slice(codeAt + 1)])).toThrow(/contract code 0x[0-9a-f]{64} comes twice/);
+    expect(() => check([...items.slice(0, codeAt), ...items.slice(codeAt + 1)])).toThrow(/contract code 0x[0-9a-f]{64} is missing/);
+    const stray: StateItem = { kind: 'code', hash: new Uint8Array(32).fill(9), data: new Uint8Array([0x00]) };
+    expect(() => check([stray, ...items])).toThrow(/contract code 0x0909[0-9a-f]{60} belongs to no account/);
+  });
+});
