@@ -34,7 +34,8 @@ export const genesisFileSchema = z.object({
     mixHash: hash32,
     coinbase: address,
     baseFee: hexQuantity,
-    alloc: z.record(address, allocEntry),
+    // Checked in place by checkAlloc (zod's record would copy every entry of a large alloc).
+    alloc: z.custom<Record<string, z.infer<typeof allocEntry>>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be an object of addresses'),
     number: z.literal('0x0'),
     gasUsed: z.literal('0x0'),
     parentHash: hash32,
@@ -116,9 +117,39 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
     const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
     throw new UserError(`genesis file ${source} is invalid: ${where}: ${issue.message}`);
   }
+  checkAlloc(parsed.data.genesis.alloc, source);
   checkForks(parsed.data.params.forks, source);
   checkGenesisValues(parsed.data, source);
   return parsed.data;
+}
+
+/**
+ * The alloc's entries by the schema's rules (`allocEntry`), each entry checked as it is, not copied: one
+ * such check at a time keeps a large alloc at its parsed size. The first problem is reported as zod's are.
+ */
+function checkAlloc(alloc: Record<string, unknown>, source: string): void {
+  const fail = (path: string, message: string) => {
+    throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${path}: ${message}`);
+  };
+  for (const addr in alloc) {
+    const a = address.safeParse(addr);
+    if (!a.success) fail(addr, a.error.issues[0]!.message);
+    const entry = alloc[addr];
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(addr, 'must be an object (balance, nonce, code, storage)');
+    const { storage, ...account } = entry as Record<string, unknown>;
+    const r = allocEntry.omit({ storage: true }).safeParse(account);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      fail([addr, ...issue.path].join('.'), issue.message);
+    }
+    if (storage === undefined) continue;
+    if (typeof storage !== 'object' || storage === null || Array.isArray(storage)) fail(`${addr}.storage`, 'must be an object of 32-byte slots');
+    for (const slot in storage as Record<string, unknown>) {
+      if (!hash32.safeParse(slot).success) fail(`${addr}.storage.${slot}`, 'a slot must be a 32-byte 0x-prefixed hash');
+      const v = hash32.safeParse((storage as Record<string, unknown>)[slot]);
+      if (!v.success) fail(`${addr}.storage.${slot}`, v.error.issues[0]!.message);
+    }
+  }
 }
 
 /** geth's MinGasLimit: no block below it can hold even a plain transfer's 21,000 with room to spare. */

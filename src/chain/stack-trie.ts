@@ -57,26 +57,22 @@ export class SortedKeys {
     return this.order.length;
   }
 
-  /** The j-th smallest key (a view into the buffer). */
-  key(j: number): Uint8Array {
-    const i = this.order[j]!;
-    return this.keys.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+  /** Nibble `n` (0..63) of the j-th smallest key. */
+  nibble(j: number, n: number): number {
+    const b = this.keys[this.order[j]! * KEY_BYTES + (n >> 1)]!;
+    return n & 1 ? b & 0x0f : b >> 4;
+  }
+
+  /** Nibbles [from, to) of the j-th smallest key. */
+  nibbles(j: number, from: number, to: number): number[] {
+    const out = new Array<number>(to - from);
+    for (let n = from; n < to; n++) out[n - from] = this.nibble(j, n);
+    return out;
   }
 }
 
 function compareKeys(keys: Uint8Array, a: number, b: number): number {
   return Buffer.compare(keys.subarray(a * KEY_BYTES, (a + 1) * KEY_BYTES), keys.subarray(b * KEY_BYTES, (b + 1) * KEY_BYTES));
-}
-
-function nibble(key: Uint8Array, i: number): number {
-  const b = key[i >> 1]!;
-  return i & 1 ? b & 0x0f : b >> 4;
-}
-
-function nibbles(key: Uint8Array, from: number, to: number): number[] {
-  const out = new Array<number>(to - from);
-  for (let i = from; i < to; i++) out[i - from] = nibble(key, i);
-  return out;
 }
 
 /**
@@ -97,28 +93,27 @@ export async function buildSortedTrie(keys: SortedKeys, value: ValueOf, sink: Tr
 
 /** The node over keys [lo, hi), which share their first `depth` nibbles. */
 async function subtrie(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top: boolean): Promise<NodeRef> {
-  const first = keys.key(lo);
-  if (hi - lo === 1) return store(new LeafMPTNode(nibbles(first, depth, KEY_NIBBLES), await value(lo)), top, sink);
-  // Sorted keys: the prefix the first and last share is the one all share.
-  const last = keys.key(hi - 1);
-  let common = depth;
-  while (common < KEY_NIBBLES && nibble(first, common) === nibble(last, common)) common++;
-  if (common === KEY_NIBBLES) throw new Error('stack trie: duplicate key');
-  if (common > depth) {
-    const child = await branch(keys, value, sink, lo, hi, common);
-    // ethereumjs embeds a small child's raw items in the extension's value the same way.
-    return store(new ExtensionMPTNode(nibbles(first, depth, common), child as Uint8Array), top, sink);
+  if (hi - lo === 1) {
+    const v = value(lo);
+    return store(new LeafMPTNode(keys.nibbles(lo, depth, KEY_NIBBLES), v instanceof Promise ? await v : v), top, sink);
   }
-  return branch(keys, value, sink, lo, hi, depth, top);
+  // Sorted keys: the prefix the first and last share is the one all share.
+  let common = depth;
+  while (common < KEY_NIBBLES && keys.nibble(lo, common) === keys.nibble(hi - 1, common)) common++;
+  if (common === KEY_NIBBLES) throw new Error('stack trie: duplicate key');
+  if (common === depth) return branch(keys, value, sink, lo, hi, depth, top);
+  const child = await branch(keys, value, sink, lo, hi, common, false);
+  // ethereumjs embeds a small child's raw items in the extension's value the same way.
+  return store(new ExtensionMPTNode(keys.nibbles(lo, depth, common), child as Uint8Array), top, sink);
 }
 
-async function branch(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top = false): Promise<NodeRef> {
+async function branch(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top: boolean): Promise<NodeRef> {
   const node = new BranchMPTNode();
   let start = lo;
   while (start < hi) {
-    const n = nibble(keys.key(start), depth);
+    const n = keys.nibble(start, depth);
     let end = start + 1;
-    while (end < hi && nibble(keys.key(end), depth) === n) end++;
+    while (end < hi && keys.nibble(end, depth) === n) end++;
     node.setBranch(n, await subtrie(keys, value, sink, start, end, depth + 1, false));
     start = end;
   }
@@ -129,6 +124,7 @@ async function store(node: LeafMPTNode | ExtensionMPTNode | BranchMPTNode, top: 
   const encoded = node.serialize();
   if (encoded.length < 32 && !top) return node.raw() as NodeRef;
   const hash = keccak256(encoded);
-  if (sink) await sink(hash, encoded);
+  const written = sink?.(hash, encoded);
+  if (written) await written;
   return hash;
 }
