@@ -16,7 +16,7 @@ import { Mutex } from '../util/mutex.js';
 import { BlockStore, readChainConfigJson, type BlockReader } from '../storage/block-store.js';
 import { DAMAGE_ADVICE, DamageMonitor, damageReporter, type DamageReporter } from '../storage/damage.js';
 import { checkHead } from './integrity.js';
-import { createChainRules, forkSchedule, type GenesisFile } from './chain-config.js';
+import { createChainRules, forkSchedule, withoutAlloc, type GenesisConfig, type GenesisFile } from './chain-config.js';
 import { SCHEDULED_FORKS, type ChainRules } from './forks.js';
 import { Executor, type BuiltBlock } from './executor.js';
 import { buildGenesisBlock, genesisDigest } from './genesis.js';
@@ -66,7 +66,8 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   private constructor(
     readonly rules: ChainRules,
-    readonly genesisFile: GenesisFile,
+    /** The genesis file the chain was opened with, without its allocations (see genesisFile()). */
+    readonly genesisConfig: GenesisConfig,
     readonly genesisHash: Uint8Array,
     readonly store: BlockStore,
     readonly trie: TrieNodeStore,
@@ -131,9 +132,21 @@ export class Chain extends EventEmitter<ChainEvents> {
     const head = await loadHead(store, trie);
     await checkForkSchedule(store, opts.blockchainDb, opts.genesis, digest, head.number);
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
-    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
+    const chain = new Chain(rules, withoutAlloc(opts.genesis), genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
     return chain;
+  }
+
+  /**
+   * The genesis file the chain was opened with (what a snapshot carries), its allocations read back from
+   * the data dir's stored genesis (`ChainConfig`, the same genesis block: its digest or hash was checked
+   * at open), so that a large alloc is held only while a snapshot needs it, never by the running chain.
+   */
+  async genesisFile(): Promise<GenesisFile> {
+    const stored = await this.store.chainConfigJson();
+    if (stored === undefined) throw new Error('the data dir has no stored genesis (ChainConfig)');
+    const { alloc } = (JSON.parse(stored) as GenesisFile).genesis;
+    return { ...this.genesisConfig, genesis: { ...this.genesisConfig.genesis, alloc } };
   }
 
   get head(): ChainHead {

@@ -215,6 +215,12 @@ export class BlockStore {
     await batch.write();
   }
 
+  /** The stored genesis file (JSON), as readChainConfigJson, read through this store (and its snapshot). */
+  async chainConfigJson(): Promise<string | undefined> {
+    const v = await this.get(schema.CHAIN_CONFIG_KEY);
+    return v === undefined ? undefined : new TextDecoder().decode(v);
+  }
+
   /** The digest of the genesis this database was created with (absent in data dirs of earlier versions). */
   async genesisDigest(): Promise<Uint8Array | undefined> {
     return this.get(schema.GENESIS_DIGEST_KEY);
