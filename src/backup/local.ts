@@ -92,7 +92,7 @@ async function drain<S>(p: { chunks: AsyncGenerator<Uint8Array, S>; close(): Pro
 function consensusStatus(chain: Chain): ConsensusStatus {
   const n = chain.engine.validatorsAfter(chain.head.header).length;
   const next = chain.head.number + 1n;
-  const rule = quorumRuleOf(chain.genesisFile);
+  const rule = quorumRuleOf(chain.genesisConfig);
   return { validators: n, quorum: rule.at(next, n), faultTolerance: maxFaulty(n), safe: rule.unsafeAt(next, n) === undefined };
 }
 

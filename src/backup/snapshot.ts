@@ -11,7 +11,8 @@ import type { ExportSource } from './export.js';
 
 /** What a snapshot reads: what an export reads, and the genesis file the chain was created with. */
 export interface SnapshotSource extends ExportSource {
-  readonly genesisFile: GenesisFile;
+  /** Read when a snapshot is made (a large alloc is not kept in memory meanwhile). */
+  genesisFile(): Promise<GenesisFile>;
 }
 
 export interface ChainSnapshot {
@@ -74,7 +75,7 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       version: SNAPSHOT_VERSION,
       chainId: source.chainId.toString(),
       genesisHash: bytesToHex(source.genesisHash),
-      genesis: source.genesisFile,
+      genesis: await source.genesisFile(),
       head: { number: headNumber.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(head.stateRoot) },
       compression: opts.compression,
     };

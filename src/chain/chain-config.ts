@@ -11,10 +11,14 @@ import { ChainRules, LONDON_FORKS, SCHEDULED_FORKS, type ForkSchedule } from './
  * The genesis file, in the shape Polygon SDK writes (`genesis`, `params`, `bootnodes`), validated with zod.
  * Hex quantities are 0x-prefixed strings; addresses and hashes are 0x-prefixed hex.
  */
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const ADDRESS_MESSAGE = 'must be a 20-byte 0x-prefixed address';
+const HASH32 = /^0x[0-9a-fA-F]{64}$/;
+const HASH32_MESSAGE = 'must be a 32-byte 0x-prefixed hash';
 const hexQuantity = z.string().regex(/^0x[0-9a-fA-F]+$/, 'must be a 0x-prefixed hex quantity');
 const hexData = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'must be 0x-prefixed hex bytes');
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 20-byte 0x-prefixed address');
-const hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 32-byte 0x-prefixed hash');
+const address = z.string().regex(ADDRESS, ADDRESS_MESSAGE);
+const hash32 = z.string().regex(HASH32, HASH32_MESSAGE);
 
 const allocEntry = z.strictObject({
   balance: hexQuantity,
@@ -22,6 +26,8 @@ const allocEntry = z.strictObject({
   code: hexData.optional(),
   storage: z.record(hash32, hash32).optional(),
 });
+/** An alloc entry but its storage (checked slot by slot, not copied). */
+const allocAccount = allocEntry.omit({ storage: true });
 
 export const genesisFileSchema = z.object({
   name: z.string().min(1),
@@ -34,7 +40,8 @@ export const genesisFileSchema = z.object({
     mixHash: hash32,
     coinbase: address,
     baseFee: hexQuantity,
-    alloc: z.record(address, allocEntry),
+    // Checked in place by checkAlloc (zod's record would copy every entry of a large alloc).
+    alloc: z.custom<Record<string, z.infer<typeof allocEntry>>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be an object of addresses'),
     number: z.literal('0x0'),
     gasUsed: z.literal('0x0'),
     parentHash: hash32,
@@ -54,6 +61,14 @@ export const genesisFileSchema = z.object({
 });
 
 export type GenesisFile = z.infer<typeof genesisFileSchema>;
+
+/** A genesis file without its allocations: what a running chain keeps (the alloc can be millions of entries). */
+export type GenesisConfig = Omit<GenesisFile, 'genesis'> & { genesis: Omit<GenesisFile['genesis'], 'alloc'> };
+
+export function withoutAlloc(g: GenesisFile): GenesisConfig {
+  const { alloc: _alloc, ...genesis } = g.genesis;
+  return { ...g, genesis };
+}
 
 /** Forks every Basalt chain activates at genesis (London rules); Cancun and Prague are scheduled. */
 export const BASALT_FORKS = LONDON_FORKS;
@@ -79,7 +94,7 @@ export function forkSchedule(g: GenesisFile): ForkSchedule {
  * The IBFT quorum rule a genesis file sets: the optimal quorum from `params.engine.ibft.quorumSwitchBlock`
  * on (`basalt genesis` writes 0), the legacy 2F+1 before it or throughout when it is absent.
  */
-export function quorumRuleOf(g: GenesisFile): QuorumRule {
+export function quorumRuleOf(g: GenesisConfig): QuorumRule {
   const b = g.params.engine.ibft.quorumSwitchBlock;
   return b === undefined ? QuorumRule.LEGACY : b === 0 ? QuorumRule.OPTIMAL : new QuorumRule(BigInt(b));
 }
@@ -116,9 +131,39 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
     const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
     throw new UserError(`genesis file ${source} is invalid: ${where}: ${issue.message}`);
   }
+  checkAlloc(parsed.data.genesis.alloc, source);
   checkForks(parsed.data.params.forks, source);
   checkGenesisValues(parsed.data, source);
   return parsed.data;
+}
+
+/**
+ * The alloc's entries by the schema's rules (`allocEntry`), each entry checked as it is, not copied: one
+ * such check at a time keeps a large alloc at its parsed size. The first problem is reported as zod's are.
+ */
+function checkAlloc(alloc: Record<string, unknown>, source: string): void {
+  const fail = (path: string, message: string) => {
+    throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${path}: ${message}`);
+  };
+  for (const addr in alloc) {
+    if (!ADDRESS.test(addr)) fail(addr, ADDRESS_MESSAGE);
+    const entry = alloc[addr];
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(addr, 'must be an object (balance, nonce, code, storage)');
+    const { storage, ...account } = entry as Record<string, unknown>;
+    const r = allocAccount.safeParse(account);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      fail([addr, ...issue.path].join('.'), issue.message);
+    }
+    if (storage === undefined) continue;
+    if (typeof storage !== 'object' || storage === null || Array.isArray(storage)) fail(`${addr}.storage`, 'must be an object of 32-byte slots');
+    const slots = storage as Record<string, unknown>;
+    for (const slot in slots) {
+      if (!HASH32.test(slot)) fail(`${addr}.storage.${slot}`, 'a slot must be a 32-byte 0x-prefixed hash');
+      const v = slots[slot];
+      if (typeof v !== 'string' || !HASH32.test(v)) fail(`${addr}.storage.${slot}`, HASH32_MESSAGE);
+    }
+  }
 }
 
 /** geth's MinGasLimit: no block below it can hold even a plain transfer's 21,000 with room to spare. */

@@ -16,10 +16,10 @@ import { Mutex } from '../util/mutex.js';
 import { BlockStore, readChainConfigJson, type BlockReader } from '../storage/block-store.js';
 import { DAMAGE_ADVICE, DamageMonitor, damageReporter, type DamageReporter } from '../storage/damage.js';
 import { checkHead } from './integrity.js';
-import { createChainRules, forkSchedule, type GenesisFile } from './chain-config.js';
+import { createChainRules, forkSchedule, withoutAlloc, type GenesisConfig, type GenesisFile } from './chain-config.js';
 import { SCHEDULED_FORKS, type ChainRules } from './forks.js';
 import { Executor, type BuiltBlock } from './executor.js';
-import { buildGenesisBlock } from './genesis.js';
+import { buildGenesisBlock, genesisDigest } from './genesis.js';
 import type { StoredReceipt } from '../storage/receipts.js';
 import { openState } from './state.js';
 
@@ -66,7 +66,8 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   private constructor(
     readonly rules: ChainRules,
-    readonly genesisFile: GenesisFile,
+    /** The genesis file the chain was opened with, without its allocations (see genesisFile()). */
+    readonly genesisConfig: GenesisConfig,
     readonly genesisHash: Uint8Array,
     readonly store: BlockStore,
     readonly trie: TrieNodeStore,
@@ -86,9 +87,9 @@ export class Chain extends EventEmitter<ChainEvents> {
     const common = rules.commonAt(0n);
     const store = new BlockStore(opts.blockchainDb, rules);
     const trie = new TrieNodeStore(opts.trieDb);
-    const genesis = await buildGenesisBlock(opts.genesis, common, trie);
-    const genesisHash = blockHash(genesis.header);
+    const digest = genesisDigest(opts.genesis);
 
+    let genesisHash: Uint8Array;
     const storedGenesis = await store.canonicalHash(0n);
     const headHash = await store.headHash();
     if (storedGenesis === undefined || headHash === undefined) {
@@ -96,29 +97,56 @@ export class Chain extends EventEmitter<ChainEvents> {
       // missing genesis, is a damaged database, never a new one to write genesis into (over its chain).
       const oneOfTwo = storedGenesis !== undefined || headHash !== undefined;
       if (oneOfTwo || (await store.canonicalHash(1n)) !== undefined) {
-        trie.discard();
         const what = storedGenesis === undefined ? 'the genesis block is missing from the canonical index' : 'the head block pointer (LastBlock) is missing';
         throw new UserError(`the data dir is damaged: ${what}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
       }
-      // A new data dir (or one whose first start died before the genesis batch): write genesis.
-      await trie.flush();
-      await store.writeMeta(JSON.stringify(opts.genesis));
+      // A new data dir (or one whose first start died before the genesis batch): write genesis. Its
+      // state goes to trie/ in batches first, only final nodes; the block batch, last, makes it the
+      // head. A crash before that leaves unreferenced nodes and a data dir that starts over here.
+      const began = Date.now();
+      const writer = trie.stateWriter();
+      const genesis = await buildGenesisBlock(opts.genesis, common, writer);
+      await writer.finish();
+      genesisHash = blockHash(genesis.header);
+      await store.writeMeta({ chainConfigJson: JSON.stringify(opts.genesis), paramsJson: JSON.stringify(opts.genesis.params), genesisDigest: digest });
       await store.writeCanonicalBlock(genesis, genesisHash, []);
-      log.info({ hash: bytesToHex(genesisHash), chainId: common.chainId().toString() }, 'wrote genesis block');
+      log.info(
+        { hash: bytesToHex(genesisHash), chainId: common.chainId().toString(), stateNodes: writer.nodes, codes: writer.codes, stateBytes: writer.bytes, ms: Date.now() - began },
+        'wrote genesis block',
+      );
     } else {
-      trie.discard();
-      if (!equalsBytes(storedGenesis, genesisHash)) {
-        throw new UserError(
-          `genesis mismatch: the data dir holds a chain with genesis ${bytesToHex(storedGenesis)}, but the genesis file gives ${bytesToHex(genesisHash)}; use the genesis file this data dir was created with`,
-        );
+      genesisHash = storedGenesis;
+      // The same genesis as the data dir's (by digest) is its genesis block: nothing to build. Otherwise
+      // (another file, or a data dir from before the digest) compute the hash, without writing a node.
+      const known = await store.genesisDigest();
+      if (known === undefined || !equalsBytes(known, digest)) {
+        const given = blockHash((await buildGenesisBlock(opts.genesis, common)).header);
+        if (!equalsBytes(storedGenesis, given)) {
+          throw new UserError(
+            `genesis mismatch: the data dir holds a chain with genesis ${bytesToHex(storedGenesis)}, but the genesis file gives ${bytesToHex(given)}; use the genesis file this data dir was created with`,
+          );
+        }
+        await store.writeGenesisDigest(digest);
       }
     }
     const head = await loadHead(store, trie);
-    await checkForkSchedule(store, opts.blockchainDb, opts.genesis, head.number);
+    await checkForkSchedule(store, opts.blockchainDb, opts.genesis, digest, head.number);
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
-    const chain = new Chain(rules, opts.genesis, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
+    const chain = new Chain(rules, withoutAlloc(opts.genesis), genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
     return chain;
+  }
+
+  /**
+   * The genesis file the chain was opened with (what a snapshot carries), its allocations read back from
+   * the data dir's stored genesis (`ChainConfig`, the same genesis block: its digest or hash was checked
+   * at open), so that a large alloc is held only while a snapshot needs it, never by the running chain.
+   */
+  async genesisFile(): Promise<GenesisFile> {
+    const stored = await this.store.chainConfigJson();
+    if (stored === undefined) throw new Error('the data dir has no stored genesis (ChainConfig)');
+    const { alloc } = (JSON.parse(stored) as GenesisFile).genesis;
+    return { ...this.genesisConfig, genesis: { ...this.genesisConfig.genesis, alloc } };
   }
 
   get head(): ChainHead {
@@ -322,12 +350,16 @@ export interface ChainReadView {
  * is at or below the head. A change ahead of the head (scheduling an upgrade) is accepted and recorded
  * as the data dir's chain config.
  */
-async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: GenesisFile, head: bigint): Promise<void> {
-  const storedJson = await readChainConfigJson(db);
+async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: GenesisFile, digest: Uint8Array, head: bigint): Promise<void> {
+  // `ChainParams` alone (data dirs of earlier versions: the whole stored genesis, then ChainParams is written).
+  const paramsJson = await store.chainParamsJson();
+  const storedJson = paramsJson === undefined ? await readChainConfigJson(db) : `{"params":${paramsJson}}`;
   let stored: Record<string, unknown> = {};
   let storedSwitch: unknown;
+  let storedParams: unknown;
   try {
     const params = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown } } } }).params;
+    storedParams = params;
     stored = params?.forks ?? {};
     storedSwitch = params?.engine?.ibft?.quorumSwitchBlock;
   } catch {
@@ -355,7 +387,8 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
       );
     }
   }
-  if (changed) await store.writeMeta(JSON.stringify(genesis));
+  if (changed) await store.writeMeta({ chainConfigJson: JSON.stringify(genesis), paramsJson: JSON.stringify(genesis.params), genesisDigest: digest });
+  else if (paramsJson === undefined && storedParams !== undefined) await store.writeChainParams(JSON.stringify(storedParams));
 }
 
 /**

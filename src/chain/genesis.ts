@@ -1,26 +1,17 @@
+import { createHash } from 'node:crypto';
 import { createBlock, type Block } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
-import { Account, createAddressFromString, hexToBytes, setLengthLeft } from '@ethereumjs/util';
-import type { TrieNodeStore } from '../storage/trie-node-store.js';
+import { hexToBytes, setLengthLeft } from '@ethereumjs/util';
 import type { GenesisFile } from './chain-config.js';
-import { openState } from './state.js';
+import { buildGenesisState, type StateSink } from './genesis-state.js';
 
 /**
- * Build the genesis block of `g`, writing its allocations into `store` (as pending writes: the
- * caller flushes them to keep them, or discards them when it only needed the hash).
+ * Build the genesis block of `g`. Its state is built in key order (`buildGenesisState`): every final
+ * trie node and code goes to `sink` (a `TrieNodeStore.stateWriter()` on a new data dir), or nowhere
+ * when only the hash is needed.
  */
-export async function buildGenesisBlock(g: GenesisFile, common: Common, store: TrieNodeStore): Promise<Block> {
-  const state = await openState(store, common);
-  for (const [addr, entry] of Object.entries(g.genesis.alloc)) {
-    const address = createAddressFromString(addr);
-    const account = new Account(BigInt(entry.nonce ?? '0x0'), BigInt(entry.balance));
-    await state.putAccount(address, account);
-    if (entry.code !== undefined && entry.code !== '0x') await state.putCode(address, hexToBytes(entry.code as `0x${string}`));
-    for (const [slot, value] of Object.entries(entry.storage ?? {})) {
-      await state.putStorage(address, hexToBytes(slot as `0x${string}`), stripLeadingZeros(hexToBytes(value as `0x${string}`)));
-    }
-  }
-  const stateRoot = await state.getStateRoot();
+export async function buildGenesisBlock(g: GenesisFile, common: Common, sink?: StateSink): Promise<Block> {
+  const stateRoot = await buildGenesisState(g.genesis.alloc, sink);
   const h = g.genesis;
   return createBlock(
     {
@@ -43,8 +34,21 @@ export async function buildGenesisBlock(g: GenesisFile, common: Common, store: T
   );
 }
 
-function stripLeadingZeros(b: Uint8Array): Uint8Array {
-  let i = 0;
-  while (i < b.length && b[i] === 0) i++;
-  return b.subarray(i);
+/**
+ * A digest of everything the genesis block is made of (the file's `genesis` object: header fields and
+ * allocations, in the file's order), fed to SHA-256 piece by piece so that a large alloc is never
+ * serialized whole. A data dir keeps the digest of the genesis it was created with: a start whose
+ * genesis file has the same digest has the same genesis block, and skips building its state.
+ * A different digest (another order of the same allocations, say) only means the hash must be computed.
+ */
+export function genesisDigest(g: GenesisFile): Uint8Array {
+  const h = createHash('sha256');
+  const { alloc, ...header } = g.genesis;
+  h.update('basalt genesis digest v1\n');
+  h.update(JSON.stringify(header, Object.keys(header).sort()));
+  for (const [address, { balance, nonce, code, storage }] of Object.entries(alloc)) {
+    h.update(`\n${address} ${balance} ${nonce ?? '-'} ${code ?? '-'}`);
+    if (storage !== undefined) for (const [slot, value] of Object.entries(storage)) h.update(`\n ${slot} ${value}`);
+  }
+  return new Uint8Array(h.digest());
 }

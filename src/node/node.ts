@@ -157,7 +157,8 @@ export class BasaltNode {
   grpcPort?: number;
 
   private constructor(
-    readonly opts: NodeOptions,
+    /** The options, but the genesis file: its allocations are not held once the chain is open. */
+    readonly opts: Omit<NodeOptions, 'genesis'>,
     readonly chain: Chain,
     readonly txpool: TxPool,
     private readonly dbs: NodeDatabases,
@@ -247,7 +248,7 @@ export class BasaltNode {
       const validatorCount = validatorSet.length;
       const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1 && validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
       const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
-      node = new BasaltNode(opts, chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
+      node = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
       const self = node;
       countBan = (kind) => self.metrics.p2p.banned(kind);
       for (const kind of bansBefore) countBan(kind);
@@ -590,4 +591,9 @@ async function listenJsonRpc(server: JsonRpcServer, at: HostPort, log: Logger, s
     );
   }
   return bound;
+}
+
+function withoutGenesis(opts: NodeOptions): Omit<NodeOptions, 'genesis'> {
+  const { genesis: _genesis, ...rest } = opts;
+  return rest;
 }

@@ -200,13 +200,44 @@ export class BlockStore {
     await batch.write();
   }
 
-  async writeMeta(chainConfigJson: string): Promise<void> {
+  /**
+   * The chain configuration: the genesis file (JSON, one value however large), its `params` alone (what
+   * every start reads) and the digest of its genesis, in one batch.
+   */
+  async writeMeta(meta: { chainConfigJson: string; paramsJson: string; genesisDigest: Uint8Array }): Promise<void> {
     const version = new Uint8Array(4);
     new DataView(version.buffer).setUint32(0, schema.SCHEMA_VERSION);
-    await this.db.batch([
-      { type: 'put', key: schema.SCHEMA_VERSION_KEY, value: version },
-      { type: 'put', key: schema.CHAIN_CONFIG_KEY, value: new TextEncoder().encode(chainConfigJson) },
-    ]);
+    const batch = this.db.batch();
+    batch.put(schema.SCHEMA_VERSION_KEY, version);
+    batch.put(schema.CHAIN_CONFIG_KEY, Buffer.from(meta.chainConfigJson, 'utf8'));
+    batch.put(schema.CHAIN_PARAMS_KEY, Buffer.from(meta.paramsJson, 'utf8'));
+    batch.put(schema.GENESIS_DIGEST_KEY, meta.genesisDigest);
+    await batch.write();
+  }
+
+  /** The stored genesis file (JSON), as readChainConfigJson, read through this store (and its snapshot). */
+  async chainConfigJson(): Promise<string | undefined> {
+    const v = await this.get(schema.CHAIN_CONFIG_KEY);
+    return v === undefined ? undefined : new TextDecoder().decode(v);
+  }
+
+  /** The digest of the genesis this database was created with (absent in data dirs of earlier versions). */
+  async genesisDigest(): Promise<Uint8Array | undefined> {
+    return this.get(schema.GENESIS_DIGEST_KEY);
+  }
+
+  async writeGenesisDigest(digest: Uint8Array): Promise<void> {
+    await this.db.put(schema.GENESIS_DIGEST_KEY, digest);
+  }
+
+  async writeChainParams(paramsJson: string): Promise<void> {
+    await this.db.put(schema.CHAIN_PARAMS_KEY, Buffer.from(paramsJson, 'utf8'));
+  }
+
+  /** The stored chain configuration's `params` (JSON); absent in data dirs of earlier versions. */
+  async chainParamsJson(): Promise<string | undefined> {
+    const v = await this.get(schema.CHAIN_PARAMS_KEY);
+    return v === undefined ? undefined : new TextDecoder().decode(v);
   }
 
   async schemaVersion(): Promise<number | undefined> {

@@ -17,6 +17,10 @@ export const HEAD_BLOCK_KEY = bytes('LastBlock');
 export const SCHEMA_VERSION_KEY = bytes('SchemaVersion');
 /** Key of the chain configuration the database was created with (the genesis file, as JSON). */
 export const CHAIN_CONFIG_KEY = bytes('ChainConfig');
+/** Key of the chain configuration's `params` alone (JSON): read at every start, however large the genesis. */
+export const CHAIN_PARAMS_KEY = bytes('ChainParams');
+/** Key of the digest of the genesis the database was created with (32 bytes; chain/genesis.ts genesisDigest). */
+export const GENESIS_DIGEST_KEY = bytes('GenesisDigest');
 
 export const SCHEMA_VERSION = 1;
 

@@ -114,12 +114,68 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     await batch.write();
   }
 
+  /**
+   * A writer of trie nodes and code straight to disk, bypassing the pending writes, in LevelDB batches
+   * of about `batchBytes`: for state too large to hold (a large genesis), whose caller writes only
+   * final nodes, each under the hash of its value. Nothing of it is visible to a state root until the
+   * caller commits a block naming that root, so a crash part-way leaves only unreferenced nodes.
+   */
+  stateWriter(batchBytes = 4 * 1024 * 1024): StateWriter {
+    this.assertWritable();
+    return new StateWriter(this.db, batchBytes);
+  }
+
   discard(): void {
     this.pending.clear();
   }
 
   private assertWritable(): void {
     if (this.snapshot) throw new Error('trie node store: write to a read-only snapshot view');
+  }
+}
+
+/** See TrieNodeStore.stateWriter. `node` and `code` return a promise only when they write a batch. */
+export class StateWriter {
+  private batch: ReturnType<BytesDB['batch']>;
+  private batchSize = 0;
+  nodes = 0;
+  codes = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly db: BytesDB,
+    private readonly batchBytes: number,
+  ) {
+    this.batch = db.batch();
+  }
+
+  node = (hash: Uint8Array, data: Uint8Array): Promise<void> | undefined => {
+    this.nodes++;
+    return this.put(trieNodeKey(hash), data);
+  };
+
+  code = (codeHash: Uint8Array, code: Uint8Array): Promise<void> | undefined => {
+    this.codes++;
+    return this.put(codeKey(codeHash), code);
+  };
+
+  /** Write what is left. */
+  async finish(): Promise<void> {
+    if (this.batchSize > 0) await this.write();
+  }
+
+  private put(key: Uint8Array, value: Uint8Array): Promise<void> | undefined {
+    this.batch.put(key, value);
+    this.batchSize += key.length + value.length;
+    this.bytes += value.length;
+    return this.batchSize >= this.batchBytes ? this.write() : undefined;
+  }
+
+  private async write(): Promise<void> {
+    const full = this.batch;
+    this.batch = this.db.batch();
+    this.batchSize = 0;
+    await full.write();
   }
 }
 

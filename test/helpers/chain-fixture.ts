@@ -90,7 +90,7 @@ export async function sealNext(t: { chain: Chain; keys: Uint8Array[] }, txs: Typ
   const extra = decodeIbftExtra(head.extraData);
   const proposer = nextProposer(extra.validators, head.number === 0n ? undefined : head.coinbase.bytes);
   const proposerKey = t.keys.find((k) => bytesToHex(privateToAddress(k)) === bytesToHex(proposer))!;
-  const committers = t.keys.slice(0, quorumRuleOf(t.chain.genesisFile).at(head.number + 1n, extra.validators.length));
+  const committers = t.keys.slice(0, quorumRuleOf(t.chain.genesisConfig).at(head.number + 1n, extra.validators.length));
   const result = await t.chain.produceBlock(
     {
       coinbase: proposer,

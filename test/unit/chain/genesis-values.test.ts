@@ -4,6 +4,8 @@ import { UserError } from '../../../src/util/errors.js';
 import { testGenesis } from '../../helpers/chain-fixture.js';
 
 /** Genesis values that pass the schema but no chain can start from: one clear error, not a crash later. */
+const A = '0x00000000000000000000000000000000000000aa';
+
 describe('genesis values', () => {
   const valid = testGenesis(1).genesis;
   const parse = (patch: (g: typeof valid) => void) => {
@@ -25,6 +27,15 @@ describe('genesis values', () => {
     ['no validators', (g: typeof valid) => (g.genesis.extraData = `0x${'00'.repeat(32)}c3c080c0`), /names no IBFT validator/],
     ['a timestamp beyond 64 bits', (g: typeof valid) => (g.genesis.timestamp = '0x10000000000000000'), /genesis\.timestamp does not fit/],
     ['a balance beyond 256 bits', (g: typeof valid) => (g.genesis.alloc['0x00000000000000000000000000000000000000aa'] = { balance: `0x1${'0'.repeat(64)}` }), /balance does not fit/],
+    // The alloc is checked in place (not by zod's record): the same one-line messages.
+    ['an alloc that is a list', (g: typeof valid) => ((g.genesis as { alloc: unknown }).alloc = []), /genesis\.alloc: must be an object of addresses/],
+    ['a short address', (g: typeof valid) => (g.genesis.alloc['0xaa'] = { balance: '0x1' }), /genesis\.alloc\.0xaa: must be a 20-byte/],
+    ['an entry that is a string', (g: typeof valid) => ((g.genesis.alloc as Record<string, unknown>)[A] = '0x1'), /genesis\.alloc\.0x0+aa: must be an object/],
+    ['a missing balance', (g: typeof valid) => ((g.genesis.alloc as Record<string, unknown>)[A] = { nonce: '0x1' }), /genesis\.alloc\.0x0+aa\.balance: /],
+    ['an unknown field', (g: typeof valid) => ((g.genesis.alloc as Record<string, unknown>)[A] = { balance: '0x1', foo: 1 }), /genesis\.alloc\.0x0+aa: .*foo/],
+    ['bad code', (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', code: '0x123' }), /genesis\.alloc\.0x0+aa\.code: must be 0x-prefixed hex bytes/],
+    ['a short slot', (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', storage: { '0x01': `0x${'00'.repeat(32)}` } }), /genesis\.alloc\.0x0+aa\.storage\.0x01: a slot must be/],
+    ['a short slot value', (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', storage: { [`0x${'00'.repeat(32)}`]: '0x01' } }), /genesis\.alloc\.0x0+aa\.storage\.0x0+: must be a 32-byte/],
   ])('refuses %s', (_name, patch, message) => {
     const run = parse(patch);
     expect(run).toThrow(UserError);

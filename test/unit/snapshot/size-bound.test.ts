@@ -64,7 +64,7 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
     state: { node: async (h) => nodes.get(bytesToHex(h)), code: async (h) => codes.get(bytesToHex(h)) },
     close: async () => undefined,
   };
-  return { chainId: 100n, genesisHash: heads[0]!, genesisFile: testGenesis(1).genesis, openReadView: () => view };
+  return { chainId: 100n, genesisHash: heads[0]!, genesisFile: async () => testGenesis(1).genesis, openReadView: () => view };
 }
 
 describe('snapshot size bound', () => {

@@ -97,7 +97,7 @@ describe('writers refuse what their readers refuse', () => {
       state: {},
       close: async () => void (closed = true),
     } as unknown as ChainReadView;
-    const source = { chainId: 100n, genesisHash: new Uint8Array(32), genesisFile: { name: 'x'.repeat(MAX_GENESIS_BYTES) }, openReadView: () => view } as unknown as SnapshotSource;
+    const source = { chainId: 100n, genesisHash: new Uint8Array(32), genesisFile: async () => ({ name: 'x'.repeat(MAX_GENESIS_BYTES) }), openReadView: () => view } as unknown as SnapshotSource;
     await expect(createSnapshot(source, { compression: 'zstd' })).rejects.toThrow(/above the 268435456-byte limit of the snapshot format/);
     expect(closed).toBe(true);
   });

@@ -1,0 +1,177 @@
+// A chain at real state size (issue #19): a genesis of N funded accounts and one contract with M storage
+// slots (a chain migrated from another). Measures the first `basalt server` start (until JSON-RPC answers
+// eth_blockNumber: genesis state written), its peak RSS, trie/ against the state it holds, and a second
+// start; each beside the same run's tiny-genesis baseline.
+//
+//   npm run bench:scale                                   # N = M = 1,000,000 (a ~230 MB genesis file)
+//   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
+//
+// Phases run in order over one context (`ctx`): append more (snapshot, restore, db check, blocks) to PHASES.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { CLI, dirBytes, mb } from './lib/util.mjs';
+
+const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
+const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
+const report = (line) => process.stdout.write(`${line}\n`);
+const cli = (args) => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r.stdout;
+};
+const hex32 = (n) => `0x${n.toString(16).padStart(64, '0')}`;
+
+/** Write `base` (a genesis file) with N extra accounts and one contract of M slots, piece by piece. */
+function writeLargeGenesis(path, base, accounts, slots) {
+  const g = JSON.parse(readFileSync(base, 'utf8'));
+  const premine = Object.entries(g.genesis.alloc);
+  g.genesis.alloc = '@ALLOC@';
+  const [head, tail] = JSON.stringify(g).split('"@ALLOC@"');
+  const fd = openSync(path, 'w');
+  let buf = '';
+  const out = (s) => {
+    buf += s;
+    if (buf.length > 1 << 20) {
+      writeSync(fd, buf);
+      buf = '';
+    }
+  };
+  out(`${head}{`);
+  for (const [a, e] of premine) out(`${JSON.stringify(a)}:${JSON.stringify(e)},`);
+  for (let i = 0; i < accounts; i++) out(`"0x${(i + 1).toString(16).padStart(8, '0')}${'5a'.repeat(16)}":{"balance":"0x${(10n ** 18n + BigInt(i)).toString(16)}"},`);
+  // A contract whose code returns; its storage: slot i -> i + 1 (never zero).
+  out(`"0x${'c0'.repeat(20)}":{"balance":"0x0","code":"0x60006000f3","storage":{`);
+  for (let i = 0; i < slots; i++) out(`${i ? ',' : ''}"${hex32(i)}":"${hex32(i + 1)}"`);
+  out(`}}}${tail}`);
+  writeSync(fd, buf);
+  closeSync(fd);
+}
+
+/** Peak RSS of a process (VmHWM), polled; and its current RSS. */
+function procMemory(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) * 1024;
+    return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
+  } catch {
+    return { hwm: NaN, rss: NaN };
+  }
+}
+
+/**
+ * Start `basalt server` on `dataDir` with `genesis` (no sealing, no libp2p, JSON-RPC on a free port),
+ * wait until eth_blockNumber answers, and stop it. Returns the time to that answer and the peak RSS
+ * until then (VmHWM polled every 100 ms, plus the child's own maxRSS report).
+ */
+async function startUntilServing(dataDir, genesis) {
+  const t0 = performance.now();
+  const node = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--no-libp2p', '--log-format', 'json'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  node.stderr.on('data', (d) => (logs += d));
+  let exited = false;
+  node.on('exit', () => (exited = true));
+  let peak = 0;
+  const poll = setInterval(() => {
+    const m = procMemory(node.pid);
+    if (m.hwm > peak) peak = m.hwm;
+  }, 100);
+  try {
+    let url;
+    while (!url) {
+      if (exited) throw new Error(`server exited:\n${logs.split('\n').slice(-6).join('\n')}`);
+      const m = /"address":"([^"]+)","msg":"JSON-RPC listening"/.exec(logs);
+      if (m) url = `http://${m[1]}`;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
+    const body = await res.json();
+    if (body.result === undefined) throw new Error(`eth_blockNumber: ${JSON.stringify(body)}`);
+    const ms = performance.now() - t0;
+    const m = procMemory(node.pid);
+    peak = Math.max(peak, m.hwm);
+    const wrote = /"stateNodes":(\d+),"codes":(\d+),"stateBytes":(\d+),"ms":(\d+)[^\n]*"msg":"wrote genesis block"/.exec(logs);
+    return { ms, peak, rssServing: m.rss, wrote: wrote ? { nodes: Number(wrote[1]), codes: Number(wrote[2]), bytes: Number(wrote[3]), ms: Number(wrote[4]) } : undefined };
+  } finally {
+    clearInterval(poll);
+    if (!exited) {
+      node.kill('SIGINT');
+      await new Promise((r) => node.on('exit', r));
+    }
+  }
+}
+
+/** Keys in a stopped node's trie/ database (trie nodes and codes). */
+async function countTrieKeys(dataDir) {
+  const db = new ClassicLevel(join(dataDir, 'trie'), { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open({ createIfMissing: false });
+  let n = 0;
+  for await (const _ of db.keys()) n++;
+  await db.close();
+  return n;
+}
+
+const fmtStart = (r) => `${(r.ms / 1000).toFixed(1)} s, peak RSS ${mb(r.peak)} MB (RSS once serving ${mb(r.rssServing)} MB)`;
+
+const PHASES = [
+  {
+    name: 'setup',
+    async run(ctx) {
+      ctx.work = mkdtempSync(join(tmpdir(), 'basalt-bench-scale-'));
+      const keysDir = join(ctx.work, 'keys');
+      ctx.validator = JSON.parse(cli(['secrets', 'init', '--data-dir', keysDir, '--json'])).validatorAddress;
+      ctx.tinyGenesis = join(ctx.work, 'tiny.json');
+      cli(['genesis', '--dir', ctx.tinyGenesis, '--ibft-validator', ctx.validator]);
+      ctx.genesis = join(ctx.work, 'genesis.json');
+      const t0 = performance.now();
+      writeLargeGenesis(ctx.genesis, ctx.tinyGenesis, ACCOUNTS, SLOTS);
+      report(`genesis: ${ACCOUNTS.toLocaleString('en')} accounts + 1 contract with ${SLOTS.toLocaleString('en')} slots, ${mb(statSync(ctx.genesis).size)} MB file (written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    },
+  },
+  {
+    name: 'baseline',
+    async run(ctx) {
+      const dir = join(ctx.work, 'tiny');
+      const first = await startUntilServing(dir, ctx.tinyGenesis);
+      const second = await startUntilServing(dir, ctx.tinyGenesis);
+      ctx.baseline = { first, second };
+      report(`baseline (tiny genesis): first start ${fmtStart(first)}; second start ${fmtStart(second)}`);
+    },
+  },
+  {
+    name: 'first start',
+    async run(ctx) {
+      ctx.dataDir = join(ctx.work, 'node');
+      const r = await startUntilServing(ctx.dataDir, ctx.genesis);
+      ctx.first = r;
+      report(`first start (writes the genesis state): ${fmtStart(r)}`);
+      const trieBytes = await dirBytes(join(ctx.dataDir, 'trie'));
+      const keys = await countTrieKeys(ctx.dataDir);
+      const w = r.wrote;
+      report(
+        `trie/: ${mb(trieBytes)} MB on disk, ${keys.toLocaleString('en')} keys` +
+          (w ? `; genesis state: ${w.nodes.toLocaleString('en')} trie nodes + ${w.codes} codes (${mb(w.bytes)} MB) written in ${(w.ms / 1000).toFixed(1)} s` : '; (no "wrote genesis block" figures in the log)') +
+          (w && keys !== w.nodes + w.codes ? `  MISMATCH: trie/ holds ${keys - w.nodes - w.codes} keys more than the state` : ''),
+      );
+    },
+  },
+  {
+    name: 'second start',
+    async run(ctx) {
+      const r = await startUntilServing(ctx.dataDir, ctx.genesis);
+      ctx.second = r;
+      report(`second start (same genesis file): ${fmtStart(r)}`);
+    },
+  },
+];
+
+const ctx = {};
+try {
+  for (const phase of PHASES) await phase.run(ctx);
+} finally {
+  if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
+}

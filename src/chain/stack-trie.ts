@@ -1,0 +1,130 @@
+import { BranchMPTNode, ExtensionMPTNode, LeafMPTNode, type NodeReferenceOrRawMPTNode } from '@ethereumjs/mpt';
+import { KECCAK256_RLP } from '@ethereumjs/util';
+import { keccak256 } from '../util/keccak.js';
+
+/** Where the builder hands each final trie node it stores (hash, RLP). May return a promise to pace it. */
+export type TrieNodeSink = (hash: Uint8Array, node: Uint8Array) => void | Promise<void>;
+
+/** A child reference inside a node: the child's hash, or the child's raw items when embedded. */
+type NodeRef = NodeReferenceOrRawMPTNode;
+
+/** The value of the j-th smallest key (computed when its leaf is built: it may build a subtrie first). */
+export type ValueOf = (j: number) => Uint8Array | Promise<Uint8Array>;
+
+const KEY_BYTES = 32;
+const KEY_NIBBLES = KEY_BYTES * 2;
+
+/**
+ * Keys of 32 bytes in one buffer (key i at i*32), and the order that sorts them: `order[j]` is the
+ * index of the j-th smallest key. Equal keys keep only their last index (a later entry of the same key
+ * overrides an earlier one, as successive trie puts do). Compact: 36 bytes a key, no object per key.
+ */
+export class SortedKeys {
+  readonly order: Uint32Array;
+  /** The index of an entry a later entry with the same key overrode, if any did. */
+  readonly overridden: number | undefined;
+
+  /** `keep(i)`: whether entry i (once it is the last of its key) goes in; default all. */
+  constructor(readonly keys: Uint8Array, count: number, keep: (i: number) => boolean = () => true) {
+    if (keys.length < count * KEY_BYTES) throw new Error('sorted keys: buffer too short');
+    const prefix = new Uint32Array(count);
+    const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+    for (let i = 0; i < count; i++) prefix[i] = view.getUint32(i * KEY_BYTES);
+    const all = new Uint32Array(count);
+    for (let i = 0; i < count; i++) all[i] = i;
+    // Most pairs differ in their first 4 bytes; ties compare the whole key, then the index (stable).
+    all.sort((a, b) => prefix[a]! - prefix[b]! || compareKeys(keys, a, b) || a - b);
+    let n = 0;
+    let overridden: number | undefined;
+    for (let j = 0; j < count; j++) {
+      const i = all[j]!;
+      if (j + 1 < count && compareKeys(keys, i, all[j + 1]!) === 0) {
+        overridden ??= i; // a later entry of the same key follows
+        continue;
+      }
+      if (keep(i)) all[n++] = i;
+    }
+    this.order = all.subarray(0, n);
+    this.overridden = overridden;
+  }
+
+  /** The entry index of the j-th smallest key. */
+  index(j: number): number {
+    return this.order[j]!;
+  }
+
+  get count(): number {
+    return this.order.length;
+  }
+
+  /** Nibble `n` (0..63) of the j-th smallest key. */
+  nibble(j: number, n: number): number {
+    const b = this.keys[this.order[j]! * KEY_BYTES + (n >> 1)]!;
+    return n & 1 ? b & 0x0f : b >> 4;
+  }
+
+  /** Nibbles [from, to) of the j-th smallest key. */
+  nibbles(j: number, from: number, to: number): number[] {
+    const out = new Array<number>(to - from);
+    for (let n = from; n < to; n++) out[n - from] = this.nibble(j, n);
+    return out;
+  }
+}
+
+function compareKeys(keys: Uint8Array, a: number, b: number): number {
+  return Buffer.compare(keys.subarray(a * KEY_BYTES, (a + 1) * KEY_BYTES), keys.subarray(b * KEY_BYTES, (b + 1) * KEY_BYTES));
+}
+
+/**
+ * The Merkle Patricia trie of `keys` (sorted, unique, 32 bytes each; stored as they are: hash them
+ * first for a secure trie) with `value(j)` for the j-th key, built bottom-up in key order: a subtree
+ * is complete once the keys move past its prefix, so it is encoded, hashed, handed to `sink` and
+ * dropped at once. Memory: one path of open nodes (at most 64 deep), never the trie. The nodes are
+ * @ethereumjs/mpt's own node classes, and what is stored follows its rule (`MerklePatriciaTrie._formatNode`):
+ * a node whose RLP is 32 bytes or more, and the root whatever its size, is stored under its keccak256;
+ * a smaller node is embedded in its parent. So `sink` receives exactly the nodes reachable from the
+ * root that ethereumjs keeps in its database for the same keys and values. Returns the root hash
+ * (the empty trie's root, nothing stored, for no keys).
+ */
+export async function buildSortedTrie(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined): Promise<Uint8Array> {
+  if (keys.count === 0) return KECCAK256_RLP;
+  return (await subtrie(keys, value, sink, 0, keys.count, 0, true)) as Uint8Array;
+}
+
+/** The node over keys [lo, hi), which share their first `depth` nibbles. */
+async function subtrie(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top: boolean): Promise<NodeRef> {
+  if (hi - lo === 1) {
+    const v = value(lo);
+    return store(new LeafMPTNode(keys.nibbles(lo, depth, KEY_NIBBLES), v instanceof Promise ? await v : v), top, sink);
+  }
+  // Sorted keys: the prefix the first and last share is the one all share.
+  let common = depth;
+  while (common < KEY_NIBBLES && keys.nibble(lo, common) === keys.nibble(hi - 1, common)) common++;
+  if (common === KEY_NIBBLES) throw new Error('stack trie: duplicate key');
+  if (common === depth) return branch(keys, value, sink, lo, hi, depth, top);
+  const child = await branch(keys, value, sink, lo, hi, common, false);
+  // ethereumjs embeds a small child's raw items in the extension's value the same way.
+  return store(new ExtensionMPTNode(keys.nibbles(lo, depth, common), child as Uint8Array), top, sink);
+}
+
+async function branch(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top: boolean): Promise<NodeRef> {
+  const node = new BranchMPTNode();
+  let start = lo;
+  while (start < hi) {
+    const n = keys.nibble(start, depth);
+    let end = start + 1;
+    while (end < hi && keys.nibble(end, depth) === n) end++;
+    node.setBranch(n, await subtrie(keys, value, sink, start, end, depth + 1, false));
+    start = end;
+  }
+  return store(node, top, sink);
+}
+
+async function store(node: LeafMPTNode | ExtensionMPTNode | BranchMPTNode, top: boolean, sink: TrieNodeSink | undefined): Promise<NodeRef> {
+  const encoded = node.serialize();
+  if (encoded.length < 32 && !top) return node.raw() as NodeRef;
+  const hash = keccak256(encoded);
+  const written = sink?.(hash, encoded);
+  if (written) await written;
+  return hash;
+}
