@@ -1,7 +1,10 @@
 // A chain at real state size (issue #19): a genesis of N funded accounts and one contract with M storage
 // slots (a chain migrated from another). Measures the first `basalt server` start (until JSON-RPC answers
 // eth_blockNumber: genesis state written), its peak RSS, trie/ against the state it holds, and a second
-// start; each beside the same run's tiny-genesis baseline.
+// start; each beside the same run's tiny-genesis baseline. Then, on that chain: an online snapshot over
+// gRPC while the node seals at --block-time 1 (time, peak RSS of the node and of the CLI, the block
+// interval while it ran), a restore of the file (time, peak RSS, nodes/s), and `db check --full` of
+// the restored data dir.
 //
 //   npm run bench:scale                                   # N = M = 1,000,000 (a ~230 MB genesis file)
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
@@ -12,7 +15,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { CLI, dirBytes, mb } from './lib/util.mjs';
+import { CLI, dirBytes, mb, percentile, runCliMeasured } from './lib/util.mjs';
 
 const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
 const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
@@ -122,8 +125,9 @@ const PHASES = [
     name: 'setup',
     async run(ctx) {
       ctx.work = mkdtempSync(join(tmpdir(), 'basalt-bench-scale-'));
-      const keysDir = join(ctx.work, 'keys');
-      ctx.validator = JSON.parse(cli(['secrets', 'init', '--data-dir', keysDir, '--json'])).validatorAddress;
+      // The large chain's data dir holds the validator key: the node seals on it in the snapshot phase.
+      ctx.dataDir = join(ctx.work, 'node');
+      ctx.validator = JSON.parse(cli(['secrets', 'init', '--data-dir', ctx.dataDir, '--json'])).validatorAddress;
       ctx.tinyGenesis = join(ctx.work, 'tiny.json');
       cli(['genesis', '--dir', ctx.tinyGenesis, '--ibft-validator', ctx.validator]);
       ctx.genesis = join(ctx.work, 'genesis.json');
@@ -145,7 +149,6 @@ const PHASES = [
   {
     name: 'first start',
     async run(ctx) {
-      ctx.dataDir = join(ctx.work, 'node');
       const r = await startUntilServing(ctx.dataDir, ctx.genesis);
       ctx.first = r;
       report(`first start (writes the genesis state): ${fmtStart(r)}`);
@@ -165,6 +168,70 @@ const PHASES = [
       const r = await startUntilServing(ctx.dataDir, ctx.genesis);
       ctx.second = r;
       report(`second start (same genesis file): ${fmtStart(r)}`);
+    },
+  },
+  {
+    name: 'online snapshot',
+    async run(ctx) {
+      const node = spawn(process.execPath, [CLI, 'server', '--data-dir', ctx.dataDir, '--chain', ctx.genesis, '--seal', '--block-time', '1', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--no-libp2p', '--log-format', 'json'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const sealedAt = [];
+      let grpc;
+      let partial = '';
+      node.stderr.setEncoding('utf8').on('data', (d) => {
+        const lines = (partial + d).split('\n');
+        partial = lines.pop();
+        for (const l of lines) {
+          if (l.includes('"msg":"sealed block"') || l.includes('"msg":"consensus reached"')) sealedAt.push(JSON.parse(l).time);
+          if (l.includes('"msg":"gRPC operator API listening"')) {
+            const j = JSON.parse(l);
+            grpc = `${String(j.address).replace(/:\d+$/, '')}:${j.port}`;
+          }
+        }
+      });
+      let peak = 0;
+      const poll = setInterval(() => (peak = Math.max(peak, procMemory(node.pid).hwm)), 100);
+      try {
+        while (grpc === undefined || sealedAt.length < 5) await new Promise((r) => setTimeout(r, 100));
+        const rssBefore = procMemory(node.pid).rss;
+        ctx.snapshotFile = join(ctx.work, 'large.bsn');
+        const t0 = Date.now();
+        const r = await runCliMeasured(['snapshot', ctx.snapshotFile, '--grpc-address', grpc, '--json']);
+        const t1 = Date.now();
+        if (r.code !== 0) throw new Error(`snapshot: ${r.stderr}`);
+        await new Promise((r) => setTimeout(r, 2_000));
+        const s = JSON.parse(r.stdout);
+        const during = sealedAt.filter((t) => t >= t0 - 1_000 && t <= t1 + 1_000);
+        const gaps = during.slice(1).map((t, i) => t - during[i]).sort((a, b) => a - b);
+        ctx.snapshot = { ms: r.ms, bytes: statSync(ctx.snapshotFile).size, nodes: Number(s.nodes) };
+        report(
+          `online snapshot: ${(r.ms / 1000).toFixed(1)} s, ${mb(ctx.snapshot.bytes)} MB file, ${Number(s.nodes).toLocaleString('en')} nodes (${Math.round(Number(s.nodes) / (r.ms / 1000)).toLocaleString('en')} nodes/s); ` +
+            `CLI peak RSS ${mb(r.peakRss)} MB; node RSS ${mb(rssBefore)} MB before, peak ${mb(peak)} MB; ` +
+            `block interval meanwhile: ${gaps.length} intervals, p50 ${percentile(gaps, 50) ?? '-'} ms, p99 ${percentile(gaps, 99) ?? '-'} ms (--block-time 1)`,
+        );
+      } finally {
+        clearInterval(poll);
+        node.kill('SIGINT');
+        await new Promise((r) => node.on('exit', r));
+      }
+    },
+  },
+  {
+    name: 'restore',
+    async run(ctx) {
+      ctx.restored = join(ctx.work, 'restored');
+      const r = await runCliMeasured(['restore', ctx.snapshotFile, '--data-dir', ctx.restored, '--chain', ctx.genesis, '--json']);
+      if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
+      report(`restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), peak RSS ${mb(r.peakRss)} MB; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`);
+    },
+  },
+  {
+    name: 'db check --full',
+    async run(ctx) {
+      const r = await runCliMeasured(['db', 'check', '--data-dir', ctx.restored, '--full', '--json']);
+      if (r.code !== 0) throw new Error(`db check: ${r.stderr}${r.stdout}`);
+      report(`db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), peak RSS ${mb(r.peakRss)} MB`);
     },
   },
 ];
