@@ -9,7 +9,7 @@ import { BlockVerificationError } from '../consensus/errors.js';
 import { IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { BytesDB } from '../storage/open-db.js';
-import { TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
+import { NodeCache, TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
@@ -49,6 +49,8 @@ export interface OpenChainOptions {
    * (further: FutureBlockError, held). A node passes its PeerClock's now(); default Date.now.
    */
   now?: () => number;
+  /** Bytes of committed trie nodes and code kept in memory (the `--cache` flag; default DEFAULT_CACHE_BYTES). */
+  cacheBytes?: number;
 }
 
 /**
@@ -86,7 +88,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const rules = createChainRules(opts.genesis);
     const common = rules.commonAt(0n);
     const store = new BlockStore(opts.blockchainDb, rules);
-    const trie = new TrieNodeStore(opts.trieDb);
+    const trie = new TrieNodeStore(opts.trieDb, undefined, new NodeCache(opts.cacheBytes));
     const digest = genesisDigest(opts.genesis);
 
     let genesisHash: Uint8Array;

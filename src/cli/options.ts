@@ -65,6 +65,16 @@ export function parseByteSize(value: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
+/**
+ * The `--cache` size: a plain number is MiB, as geth's `--cache` (512 is 512 MiB, not bytes); a size
+ * with a unit (256MB, 1GiB) is taken as written. 0 keeps nothing; at most 1 TiB.
+ */
+export function parseCacheSize(value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) * 1024 * 1024 : parseByteSize(value);
+  if (!Number.isSafeInteger(n) || n > 2 ** 40) throw new InvalidArgumentError(`"${value}" is more than 1TiB`);
+  return n;
+}
+
 /** A byte size above zero. */
 export function parsePositiveByteSize(value: string): number {
   const n = parseByteSize(value);

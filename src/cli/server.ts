@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { readGenesisFile } from '../chain/chain-config.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
-import { BasaltNode, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
+import { BasaltNode, DEFAULT_CACHE_BYTES, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
 import { isS3Url, parseS3Url } from '../backup/targets/target.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
@@ -14,7 +14,7 @@ import type { SyncMode } from '../node/snapshot-bootstrap.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS } from '../sync/snapshot-protocol.js';
 import { DEFAULT_SNAPSHOT_PACE } from '../sync/snapshot-pace.js';
 import { DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS } from '../sync/snapshot-sync.js';
-import { collect, parseBigIntArg, parseByteSize, parsePositiveByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import { collect, parseBigIntArg, parseByteSize, parseCacheSize, parsePositiveByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -40,6 +40,7 @@ interface ServerOptions {
   rpcGasCap?: bigint;
   rpcEvmTimeout?: number;
   minFreeDisk: number;
+  cache: number;
   /** undefined: the default (none with --dev); false: --no-libp2p. */
   libp2p?: HostPort | false;
   bootnode: string[];
@@ -87,6 +88,7 @@ export function serverCommand(): Command {
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
     .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
+    .option('--cache <MiB>', `memory for the trie nodes and contract code read or written most recently, in MiB (or a size such as 1GiB) (default: ${DEFAULT_CACHE_BYTES / 1024 / 1024})`, parseCacheSize, DEFAULT_CACHE_BYTES)
     .option('--min-free-disk <size>', 'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never', parseByteSize, DEFAULT_MIN_FREE_DISK)
     .option('--libp2p <host:port>', `libp2p address (default: 127.0.0.1:${DEFAULT_LIBP2P_PORT}; none with --dev unless given; port 0 picks a free one)`, parseHostPort)
     .option('--no-libp2p', 'no networking: neither listen nor dial peers')
@@ -152,6 +154,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
+    cacheBytes: opts.cache,
     sync: opts.sync,
     maxSnapshotStreams: opts.maxSnapshotStreams,
     snapshotPace: { minBytesPerSecond: opts.snapshotMinRate ?? DEFAULT_SNAPSHOT_PACE.minBytesPerSecond, windowMs: opts.snapshotRateWindow ?? DEFAULT_SNAPSHOT_PACE.windowMs },

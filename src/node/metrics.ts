@@ -13,6 +13,8 @@ interface HostPort {
 export interface MetricsSources {
   headBlock(): bigint;
   txpoolPending(): number;
+  /** The trie node cache (`--cache`): bytes held and the most it may hold. */
+  trieCache(): { bytes: number; limitBytes: number };
 }
 
 /**
@@ -50,6 +52,8 @@ export class NodeMetrics {
     this.p2p = { rejected: (reason, count = 1) => rejected.inc({ reason }, count), banned: (reason) => bans.inc({ reason }) };
     new Gauge({ name: 'basalt_chain_head_block', help: 'Number of the head block', registers, collect() { this.set(Number(sources.headBlock())); } });
     new Gauge({ name: 'basalt_txpool_pending', help: 'Executable transactions in the pool', registers, collect() { this.set(sources.txpoolPending()); } });
+    new Gauge({ name: 'basalt_trie_cache_bytes', help: 'Bytes of trie nodes and code held in memory (--cache)', registers, collect() { this.set(sources.trieCache().bytes); } });
+    new Gauge({ name: 'basalt_trie_cache_limit_bytes', help: 'The most bytes of trie nodes and code held in memory (--cache)', registers, collect() { this.set(sources.trieCache().limitBytes); } });
   }
 
   /** Hook for the networking layer: where basalt_peers reads the peer count. */

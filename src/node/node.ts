@@ -46,6 +46,8 @@ import { CLIENT_VERSION } from '../util/version.js';
 import { secp256k1Backend } from '../util/native-secp256k1.js';
 import { isLoopbackHost } from '../util/net.js';
 
+export { DEFAULT_CACHE_BYTES } from '../storage/trie-node-store.js';
+
 export interface HostPort {
   host: string;
   port: number;
@@ -93,6 +95,8 @@ export interface NodeOptions {
   rpcEvmTimeoutMs?: number;
   /** Free space below which the node stops writing (pauses sealing, refuses transactions); 0: never. */
   minFreeDiskBytes?: number;
+  /** Bytes of committed trie nodes and code kept in memory (`--cache`); default DEFAULT_CACHE_BYTES. */
+  cacheBytes?: number;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;
   /** 'snapshot': a data dir without a chain restores a peer's snapshot first (default 'full'). */
@@ -167,7 +171,7 @@ export class BasaltNode {
     /** This node's clock against its peers' (block timestamps): status, metrics, and the time blocks are checked against. */
     readonly clock: PeerClock,
   ) {
-    this.metrics = new NodeMetrics({ headBlock: () => chain.head.number, txpoolPending: () => txpool.status().pending });
+    this.metrics = new NodeMetrics({ headBlock: () => chain.head.number, txpoolPending: () => txpool.status().pending, trieCache: () => chain.trie.cacheStats });
   }
 
   /**
@@ -194,7 +198,7 @@ export class BasaltNode {
       // Measured from peers' blocks (with networking); until then, and within the tolerance, the local clock.
       const clock = new PeerClock({ logger: log });
       const openChain = () =>
-        Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now() });
+        Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now(), ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}) });
       let chain = await openChain();
       // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
       // basalt_p2p_bans_total (which exists with the node: until then, kept here).

@@ -58,6 +58,11 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
 
   async open(): Promise<void> {}
 
+  /** The cache of committed nodes: bytes held and its limit (0 and 0 for a view without one). */
+  get cacheStats(): { bytes: number; limitBytes: number } {
+    return { bytes: this.cache?.sizeBytes ?? 0, limitBytes: this.cache?.maxBytes ?? 0 };
+  }
+
   get pendingCount(): number {
     return this.pending.size;
   }
@@ -214,6 +219,9 @@ class ScratchNodeStore extends TrieNodeStore {
   }
 }
 
+/** What a node keeps of committed trie nodes and code in memory unless told otherwise (`--cache`). */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+
 /**
  * A least-recently-used map of trie nodes (and contract code) by key, bounded in bytes. Keys are
  * content hashes and nodes are never deleted, so an entry can never go stale: only committed nodes
@@ -223,7 +231,7 @@ export class NodeCache {
   private readonly map = new Map<string, Uint8Array>();
   private bytes = 0;
 
-  constructor(readonly maxBytes = 32 * 1024 * 1024) {}
+  constructor(readonly maxBytes = DEFAULT_CACHE_BYTES) {}
 
   get(key: string): Uint8Array | undefined {
     const v = this.map.get(key);

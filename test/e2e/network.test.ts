@@ -44,7 +44,7 @@ describe('a network of nodes on loopback', () => {
     const validator = start(serverArgs(join(dir, 'validator'), genesis, ['--seal', '--block-time', '0.5', '--libp2p', `127.0.0.1:${port}`]));
     expect(await validator.p2pAddress()).toBe(bootnode);
     const vUrl = await validator.rpcUrl();
-    const full1 = start(serverArgs(join(dir, 'full1'), genesis, ['--prometheus', '127.0.0.1:0']));
+    const full1 = start(serverArgs(join(dir, 'full1'), genesis, ['--prometheus', '127.0.0.1:0', '--cache', '24']));
     const full2 = start(serverArgs(join(dir, 'full2'), genesis));
     const [u1, u2] = [await full1.rpcUrl(), await full2.rpcUrl()];
 
@@ -60,6 +60,8 @@ describe('a network of nodes on loopback', () => {
     expect(await rpc(u1, 'net_listening')).toBe(true);
     const metrics = await (await fetch(`http://${(await full1.waitForLog('Prometheus metrics listening')).address as string}/metrics`)).text();
     expect(Number(/^basalt_peers (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^basalt_trie_cache_limit_bytes 25165824$/m); // --cache 24: MiB
+    expect(Number(/^basalt_trie_cache_bytes (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0); // it synced blocks through it
     expect(await rpc(u1, 'eth_syncing')).toBe(false);
     const target = (await head(vUrl)) + 2;
     await until(async () => (await head(u1)) >= target && (await head(u2)) >= target, 'following the head');

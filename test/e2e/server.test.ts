@@ -102,6 +102,8 @@ describe('basalt server', () => {
     expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--block-time', 'soon'])), /block-time/);
     expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', 'nowhere']), /jsonrpc/);
     expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--log-level', 'loud']), /log-level/);
+    expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--cache', 'lots']), /--cache.*"lots" is not a size/);
+    expectOneLineError(runCli(['server', '--data-dir', dataDir, '--chain', genesis, '--cache', '2000000']), /--cache.*more than 1TiB/);
     expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--rpc-evm-timeout', '5'])), /rpc-evm-timeout.*"5" is not a duration/);
     expectOneLineError(runCli(serverArgs(dataDir, genesis, ['--rpc-gas-cap', 'lots'])), /rpc-gas-cap.*"lots" is not a non-negative integer/);
     expectOneLineError(runCli(['server', '--chain', genesis]), /--data-dir is required/);
