@@ -158,10 +158,12 @@ function sign65(hash, key) {
   return sig;
 }
 
-/** keccak256: js-sha3 when installed (3x faster on megabytes), else the project's own. */
-const keccak = await import('js-sha3')
-  .then((m) => (b) => new Uint8Array(m.default.keccak256.arrayBuffer(b)))
-  .catch(async () => (await import('ethereum-cryptography/keccak.js')).keccak256);
+/**
+ * keccak256: the project's own (the `keccak` package's native binding where it loads: 4 MiB in ~14 ms).
+ * An attacker uses native code; a pure-JS hash (80-250 ms for 4 MiB) left a CPU-starved attacker on a
+ * loaded CI machine sending its large messages after their heights were decided (ignored as stale).
+ */
+const { keccak256: keccak } = await import('../../dist/util/keccak.js');
 
 /** Until the other side closes or resets `stream` (at most 90 s: then it is given up). */
 async function untilClosed(stream) {
