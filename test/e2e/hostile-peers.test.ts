@@ -6,6 +6,10 @@ import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpe
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 /**
+ * Runs alone, after the rest of the suite (`npm test`): its attackers and four validators share the
+ * machine's two cores, and beside another e2e file a CPU-starved attacker sent its messages too late
+ * to be judged (stale), and the chain itself slowed to a block every 6 s.
+ *
  * Issue #26: a hostile peer cannot slow or stop the chain. Four validators at --block-time 1 under a
  * light transfer load; a baseline first, then one row of the issue's table after another, each a
  * hostile peer process (test/helpers/hostile-peer.mjs: libp2p hosts built from the project's own p2p
