@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmd
 import { basename, dirname, join, resolve } from 'node:path';
 import { Chain } from '../chain/chain.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import { Genesis } from '../chain/genesis-source.js';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
@@ -93,7 +94,7 @@ export interface PointRestoreSummary {
 export async function restoreToPoint(
   target: BackupTarget,
   plan: RestorePlan,
-  opts: { dataDir: string; genesis: GenesisFile; engine?: ConsensusEngine; onStep?: (what: string) => void },
+  opts: { dataDir: string; genesis: GenesisFile | Genesis; engine?: ConsensusEngine; onStep?: (what: string) => void },
 ): Promise<PointRestoreSummary> {
   const began = Date.now();
   const final = resolve(opts.dataDir);
@@ -102,16 +103,17 @@ export async function restoreToPoint(
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { mode: 0o700 });
   const data = join(work, 'data');
-  const engine = opts.engine ?? new IbftEngine(quorumRuleOf(opts.genesis));
+  const genesis = await Genesis.of(opts.genesis);
+  const engine = opts.engine ?? new IbftEngine(quorumRuleOf(genesis.config));
   try {
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
-    const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis: opts.genesis, engine }));
+    const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis, engine }));
     if (!s.digest.slice(2).startsWith(plan.snapshot.digest8)) throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
     const dbs = await openNodeDatabases(dataDirLayout(data));
     let imported = 0n;
     let head: { number: bigint; hash: Uint8Array };
     try {
-      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine });
+      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
       try {
         for (const a of plan.archives) {
           opts.onStep?.(`importing ${a.file}`);

@@ -1,10 +1,11 @@
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { keccak256 } from '../util/keccak.js';
 import { Chain } from '../chain/chain.js';
-import { parseGenesisFile, quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import { Genesis, genesisAt } from '../chain/genesis-source.js';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
@@ -46,7 +47,7 @@ export interface RestoreSummary {
 export interface RestoreOptions {
   dataDir: string;
   /** The genesis the snapshot must belong to (the operator's trust anchor). */
-  genesis?: GenesisFile;
+  genesis?: GenesisFile | Genesis;
   /**
    * Without `genesis`: the genesis hash the snapshot's embedded genesis must produce. With neither,
    * the embedded genesis is trusted as it is (the CLI asks for --trust-snapshot-genesis for that).
@@ -80,9 +81,12 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
     throw new UserError(`cannot create ${tmp}: ${(err as Error).message}`, { code: 'FAILED_PRECONDITION' });
   }
   const dbs = await openNodeDatabases(dataDirLayout(tmp));
+  // The data dir's genesis.json: the operator's genesis file, or the snapshot's, written as it streams
+  // in (a genesis of millions of accounts is never held whole) and read back from there.
+  const genesisPath = join(tmp, 'genesis.json');
+  let genesisFd: number | undefined;
   try {
     let header: SnapshotHeader | undefined;
-    let genesis: GenesisFile | undefined;
     let blocks: BlockStore | undefined;
     let state: TrieNodeStore | undefined;
     let rules: Chain['rules'] | undefined;
@@ -91,34 +95,54 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
     let nodes = 0;
     let codes = 0;
     let stateCheck: StreamedStateCheck | undefined;
+    /** Once the snapshot's genesis is read: check it and write the genesis block (no state: the snapshot brings the head's). */
+    const begin = async () => {
+      const h = header!;
+      if (genesisFd !== undefined) {
+        fsyncSync(genesisFd);
+        closeSync(genesisFd);
+        genesisFd = undefined;
+      }
+      const genesis = opts.genesis !== undefined ? await Genesis.of(opts.genesis) : await Genesis.read({ ...genesisAt(genesisPath), name: "the snapshot's genesis" });
+      if (opts.genesis !== undefined) await copyGenesis(genesis, genesisPath);
+      // Seals are counted under the genesis file's quorum rule (its switch block).
+      if (opts.engine === undefined) engine = new IbftEngine(quorumRuleOf(genesis.config));
+      const made = await Chain.createGenesis({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine, writeGenesisState: false, scratchDir: tmp });
+      const chainId = made.rules.commonAt(0n).chainId();
+      if (opts.genesis === undefined && opts.genesisHash !== undefined && bytesToHex(made.hash) !== opts.genesisHash.toLowerCase()) {
+        throw new BackupFileError(
+          `snapshot's genesis has hash ${bytesToHex(made.hash)} (chain ID ${chainId}), not the expected ${opts.genesisHash.toLowerCase()}: it is of another chain, or forged`,
+          { code: 'WRONG_CHAIN' },
+        );
+      }
+      if (bytesToHex(made.hash) !== h.genesisHash || chainId.toString() !== h.chainId) {
+        throw new BackupFileError(
+          `snapshot belongs to another chain (chain ID ${h.chainId}, genesis ${h.genesisHash}); the genesis file gives chain ID ${chainId}, genesis ${bytesToHex(made.hash)}`,
+          { code: 'WRONG_CHAIN' },
+        );
+      }
+      rules = made.rules;
+      parent = made.header;
+      blocks = new BlockStore(dbs.blockchain, rules);
+      state = new TrieNodeStore(dbs.trie);
+      stateCheck = new StreamedStateCheck(hexToBytes(h.head.stateRoot as `0x${string}`));
+    };
     for await (const ev of readSnapshot(source)) {
       if (ev.kind === 'header') {
         header = ev.header;
         headNumber = BigInt(header.head.number);
-        genesis = opts.genesis ?? parseGenesisFile(JSON.stringify(header.genesis), 'the snapshot header');
-        // Seals are counted under the genesis file's quorum rule (its switch block).
-        if (opts.engine === undefined) engine = new IbftEngine(quorumRuleOf(genesis));
-        // The genesis block is written as a node writes it; everything after it comes from the file.
-        const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
-        await chain.close();
-        if (opts.genesis === undefined && opts.genesisHash !== undefined && bytesToHex(chain.genesisHash) !== opts.genesisHash.toLowerCase()) {
-          throw new BackupFileError(
-            `snapshot's genesis has hash ${bytesToHex(chain.genesisHash)} (chain ID ${chain.chainId}), not the expected ${opts.genesisHash.toLowerCase()}: it is of another chain, or forged`,
-            { code: 'WRONG_CHAIN' },
-          );
+        if (opts.genesis === undefined) {
+          genesisFd = openSync(genesisPath, 'w', 0o600);
+          if (header.genesis !== undefined) writeSync(genesisFd, `${JSON.stringify(header.genesis, null, 2)}\n`);
         }
-        if (bytesToHex(chain.genesisHash) !== header.genesisHash || chain.chainId.toString() !== header.chainId) {
-          throw new BackupFileError(
-            `snapshot belongs to another chain (chain ID ${header.chainId}, genesis ${header.genesisHash}); the genesis file gives chain ID ${chain.chainId}, genesis ${bytesToHex(chain.genesisHash)}`,
-            { code: 'WRONG_CHAIN' },
-          );
-        }
-        rules = chain.rules;
-        parent = chain.head.header;
-        blocks = new BlockStore(dbs.blockchain, rules);
-        state = new TrieNodeStore(dbs.trie);
-        stateCheck = new StreamedStateCheck(hexToBytes(header.head.stateRoot as `0x${string}`));
-      } else if (ev.kind === 'block') {
+        continue;
+      }
+      if (ev.kind === 'genesis') {
+        if (genesisFd !== undefined) writeSync(genesisFd, ev.piece);
+        continue;
+      }
+      if (rules === undefined) await begin();
+      if (ev.kind === 'block') {
         const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, rules!.commonAt(ev.number), 'snapshot');
         const receipts = await verifyBlock(block, ev.receiptsRlp, parent!, engine);
         await blocks!.writeCanonicalBlock(block, ev.hash, receipts);
@@ -154,7 +178,6 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
           throw err;
         }
         await dbs.close();
-        writeFileSync(join(tmp, 'genesis.json'), `${JSON.stringify(genesis, null, 2)}\n`);
         renameSync(tmp, target);
         return {
           dataDir: target,
@@ -173,9 +196,21 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
     }
     throw new BackupFileError('snapshot ended without a trailer'); // readSnapshot throws first
   } catch (err) {
+    if (genesisFd !== undefined) closeSync(genesisFd);
     await dbs.close();
     rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** The operator's genesis file, copied into the restored data dir as genesis.json. */
+async function copyGenesis(genesis: Genesis, path: string): Promise<void> {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    for await (const piece of genesis.bytes.open()) writeSync(fd, piece);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,7 +1,7 @@
 import { bytesToHex } from '@ethereumjs/util';
-import type { GenesisFile } from '../chain/chain-config.js';
 import type { ChainReadView } from '../chain/chain.js';
-import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type SnapshotHeader } from '../snapshot/format.js';
+import { MAX_HEADER_BYTES, parseJsonObject } from '../container/framing.js';
+import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type GenesisStream, type SnapshotHeader } from '../snapshot/format.js';
 import { blockRawBound, snapshotSizeBound, SnapshotWriter } from '../snapshot/writer.js';
 import type { BlockReader } from '../storage/block-store.js';
 import { UserError } from '../util/errors.js';
@@ -11,8 +11,8 @@ import type { ExportSource } from './export.js';
 
 /** What a snapshot reads: what an export reads, and the genesis file the chain was created with. */
 export interface SnapshotSource extends ExportSource {
-  /** Read when a snapshot is made (a large alloc is not kept in memory meanwhile). */
-  genesisFile(): Promise<GenesisFile>;
+  /** The genesis file's bytes, streamed when a snapshot is made (a large alloc is never held). */
+  genesisFile(): Promise<GenesisStream>;
 }
 
 export interface ChainSnapshot {
@@ -75,7 +75,7 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       version: SNAPSHOT_VERSION,
       chainId: source.chainId.toString(),
       genesisHash: bytesToHex(source.genesisHash),
-      genesis: await source.genesisFile(),
+      genesis: await genesisForHeader(await source.genesisFile()),
       head: { number: headNumber.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(head.stateRoot) },
       compression: opts.compression,
     };
@@ -116,7 +116,7 @@ async function* generate(
   const progress = (phase: SnapshotProgress['phase'], blocksDone: bigint) =>
     onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten });
   try {
-    yield await writer.start();
+    for await (const bytes of writer.start()) yield bytes;
     for (let n = 1n; n <= headNumber; n++) {
       const b = await view.blocks.storedBlock(n);
       yield await writer.block(n, b.hash, b.blockRlp, b.receiptsRlp);
@@ -171,4 +171,12 @@ async function* generate(
   } finally {
     await view.close();
   }
+}
+
+/** A genesis small enough for a version 1 header, as its object (what every Basalt reads); else its bytes. */
+async function genesisForHeader(g: GenesisStream): Promise<object | GenesisStream> {
+  if (g.size >= MAX_HEADER_BYTES) return g;
+  const pieces: Uint8Array[] = [];
+  for await (const p of g.open()) pieces.push(p);
+  return parseJsonObject(Buffer.concat(pieces), 'stored genesis');
 }

@@ -7,6 +7,7 @@ import type { ArchiveHeader, ArchiveTrailer } from '../archive/format.js';
 import { readArchive } from '../archive/reader.js';
 import { Chain } from '../chain/chain.js';
 import { createCommonForChainId, quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import { Genesis } from '../chain/genesis-source.js';
 import type { ConsensusEngine } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
@@ -93,10 +94,12 @@ export async function inspectArchive(
  */
 export async function verifyArchive(
   open: () => AsyncIterable<Uint8Array>,
-  genesis: GenesisFile | undefined,
+  given: GenesisFile | Genesis | undefined,
   onProgress?: (p: { block: bigint; blocksTotal?: bigint; bytesRead: number }) => void,
-  engine: ConsensusEngine = new IbftEngine(genesis ? quorumRuleOf(genesis) : undefined),
+  givenEngine?: ConsensusEngine,
 ): Promise<VerifyReport> {
+  const genesis = given === undefined ? undefined : await Genesis.of(given);
+  const engine = givenEngine ?? new IbftEngine(genesis ? quorumRuleOf(genesis.config) : undefined);
   const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }), engine);
   if (genesis === undefined) {
     return {

@@ -81,7 +81,7 @@ export function defaultForks(extra: ForkSchedule = { cancun: 0n, prague: 0n }): 
 }
 
 /** The Cancun/Prague schedule of a genesis file's `params.forks` (absent: the chain stays on London rules). */
-export function forkSchedule(g: GenesisFile): ForkSchedule {
+export function forkSchedule(g: GenesisConfig): ForkSchedule {
   const out: ForkSchedule = {};
   for (const f of SCHEDULED_FORKS) {
     const n = g.params.forks[f];
@@ -100,7 +100,7 @@ export function quorumRuleOf(g: GenesisConfig): QuorumRule {
 }
 
 /** The validator set a genesis file names in its extraData. */
-export function genesisValidators(g: GenesisFile): Uint8Array[] {
+export function genesisValidators(g: GenesisConfig): Uint8Array[] {
   return decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators;
 }
 
@@ -134,7 +134,42 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
   checkAlloc(parsed.data.genesis.alloc, source);
   checkForks(parsed.data.params.forks, source);
   checkGenesisValues(parsed.data, source);
+  for (const [addr, acct] of Object.entries(parsed.data.genesis.alloc)) {
+    if (BigInt(acct.balance) > U256_MAX) throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${addr}.balance does not fit in 256 bits`);
+    if (acct.nonce !== undefined && BigInt(acct.nonce) >= U64_MAX) throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${addr}.nonce does not fit in 64 bits`);
+  }
   return parsed.data;
+}
+
+/**
+ * A genesis file's configuration (everything but its alloc, which `Genesis.read` checks as it streams
+ * past), checked by the schema and the value rules; `json` may hold an alloc, which is dropped.
+ */
+export function checkGenesisConfig(json: unknown, source: string): GenesisConfig {
+  const withEmptyAlloc =
+    typeof json === 'object' && json !== null && !Array.isArray(json) && typeof (json as { genesis?: unknown }).genesis === 'object' && (json as { genesis?: unknown }).genesis !== null
+      ? { ...json, genesis: { ...(json as { genesis: object }).genesis, alloc: {} } }
+      : json;
+  const parsed = genesisFileSchema.safeParse(withEmptyAlloc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+    throw new UserError(`genesis file ${source} is invalid: ${where}: ${issue.message}`);
+  }
+  checkForks(parsed.data.params.forks, source);
+  checkGenesisValues(parsed.data, source);
+  return withoutAlloc(parsed.data);
+}
+
+/** The stored configuration of a data dir (`ChainConfig`: of earlier versions, the whole genesis file). */
+export function parseGenesisConfig(text: string, source: string): GenesisConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`genesis file ${source} is not valid JSON: ${(err as Error).message}`);
+  }
+  return checkGenesisConfig(json, source);
 }
 
 /**
@@ -174,7 +209,7 @@ const U64_MAX = 2n ** 64n - 1n;
 const U256_MAX = 2n ** 256n - 1n;
 
 /** Values the schema lets through but no chain can start from: one clear line instead of a crash later. */
-function checkGenesisValues(g: GenesisFile, source: string): void {
+function checkGenesisValues(g: GenesisConfig, source: string): void {
   const fail = (what: string) => {
     throw new UserError(`genesis file ${source} is invalid: ${what}`);
   };
@@ -184,10 +219,6 @@ function checkGenesisValues(g: GenesisFile, source: string): void {
   if (BigInt(gen.timestamp) > U64_MAX) fail('genesis.timestamp does not fit in 64 bits');
   if (BigInt(gen.difficulty) > U256_MAX) fail('genesis.difficulty does not fit in 256 bits');
   if (BigInt(gen.baseFee) > U256_MAX) fail('genesis.baseFee does not fit in 256 bits');
-  for (const [addr, acct] of Object.entries(gen.alloc)) {
-    if (BigInt(acct.balance) > U256_MAX) fail(`genesis.alloc.${addr}.balance does not fit in 256 bits`);
-    if (acct.nonce !== undefined && BigInt(acct.nonce) >= U64_MAX) fail(`genesis.alloc.${addr}.nonce does not fit in 64 bits`);
-  }
   let validators: number;
   try {
     validators = decodeIbftExtra(hexToBytes(gen.extraData as `0x${string}`)).validators.length;
@@ -210,7 +241,7 @@ export function readGenesisFile(path: string): GenesisFile {
 }
 
 /** The rules of a chain, by block number, as its genesis file schedules them. */
-export function createChainRules(g: GenesisFile): ChainRules {
+export function createChainRules(g: GenesisConfig): ChainRules {
   return new ChainRules(
     g.name,
     g.params.chainID,

@@ -16,10 +16,11 @@ import { Mutex } from '../util/mutex.js';
 import { BlockStore, readChainConfigJson, type BlockReader } from '../storage/block-store.js';
 import { DAMAGE_ADVICE, DamageMonitor, damageReporter, type DamageReporter } from '../storage/damage.js';
 import { checkHead } from './integrity.js';
-import { createChainRules, forkSchedule, withoutAlloc, type GenesisConfig, type GenesisFile } from './chain-config.js';
+import { createChainRules, forkSchedule, parseGenesisConfig, type GenesisConfig, type GenesisFile } from './chain-config.js';
 import { SCHEDULED_FORKS, type ChainRules } from './forks.js';
 import { Executor, type BuiltBlock } from './executor.js';
-import { buildGenesisBlock, genesisDigest } from './genesis.js';
+import { buildGenesisBlock } from './genesis.js';
+import { Genesis, type GenesisBytes } from './genesis-source.js';
 import type { StoredReceipt } from '../storage/receipts.js';
 import { openState } from './state.js';
 
@@ -39,7 +40,19 @@ export interface ChainEvents {
 export interface OpenChainOptions {
   blockchainDb: BytesDB;
   trieDb: BytesDB;
-  genesis: GenesisFile;
+  /**
+   * The genesis file (read with Genesis.read, or an object). A new data dir is created from it; an
+   * existing one must have the same genesis block. Absent: the data dir's own stored genesis (it must
+   * hold a chain).
+   */
+  genesis?: GenesisFile | Genesis;
+  /**
+   * Whether a new data dir gets the genesis state (default) or only the genesis block: a restore, whose
+   * snapshot brings the head's state, needs the root, not the nodes.
+   */
+  writeGenesisState?: boolean;
+  /** Where building a large genesis state may spill its account records (default: the OS temp folder). */
+  scratchDir?: string;
   engine: ConsensusEngine;
   logger?: Logger;
   /** Where a canonical block found missing below the head is reported (the node stops on it). */
@@ -85,11 +98,14 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   static async open(opts: OpenChainOptions): Promise<Chain> {
     const log = opts.logger ?? silentLogger();
-    const rules = createChainRules(opts.genesis);
+    if (opts.genesis === undefined) return Chain.openStored(opts);
+    const genesis = await Genesis.of(opts.genesis);
+    const config = genesis.config;
+    const rules = createChainRules(config);
     const common = rules.commonAt(0n);
     const store = new BlockStore(opts.blockchainDb, rules);
     const trie = new TrieNodeStore(opts.trieDb, undefined, new NodeCache(opts.cacheBytes));
-    const digest = genesisDigest(opts.genesis);
+    const digest = genesis.digest;
 
     let genesisHash: Uint8Array;
     const storedGenesis = await store.canonicalHash(0n);
@@ -102,27 +118,14 @@ export class Chain extends EventEmitter<ChainEvents> {
         const what = storedGenesis === undefined ? 'the genesis block is missing from the canonical index' : 'the head block pointer (LastBlock) is missing';
         throw new UserError(`the data dir is damaged: ${what}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
       }
-      // A new data dir (or one whose first start died before the genesis batch): write genesis. Its
-      // state goes to trie/ in batches first, only final nodes; the block batch, last, makes it the
-      // head. A crash before that leaves unreferenced nodes and a data dir that starts over here.
-      const began = Date.now();
-      const writer = trie.stateWriter();
-      const genesis = await buildGenesisBlock(opts.genesis, common, writer);
-      await writer.finish();
-      genesisHash = blockHash(genesis.header);
-      await store.writeMeta({ chainConfigJson: JSON.stringify(opts.genesis), paramsJson: JSON.stringify(opts.genesis.params), genesisDigest: digest });
-      await store.writeCanonicalBlock(genesis, genesisHash, []);
-      log.info(
-        { hash: bytesToHex(genesisHash), chainId: common.chainId().toString(), stateNodes: writer.nodes, codes: writer.codes, stateBytes: writer.bytes, ms: Date.now() - began },
-        'wrote genesis block',
-      );
+      genesisHash = (await writeGenesis(store, trie, genesis, rules, opts, log)).hash;
     } else {
       genesisHash = storedGenesis;
       // The same genesis as the data dir's (by digest) is its genesis block: nothing to build. Otherwise
-      // (another file, or a data dir from before the digest) compute the hash, without writing a node.
+      // (another file, or a data dir from before this digest) compute the hash, without writing a node.
       const known = await store.genesisDigest();
       if (known === undefined || !equalsBytes(known, digest)) {
-        const given = blockHash((await buildGenesisBlock(opts.genesis, common)).header);
+        const given = blockHash(buildGenesisBlock(config, await genesis.stateRoot(undefined, opts.scratchDir), common).header);
         if (!equalsBytes(storedGenesis, given)) {
           throw new UserError(
             `genesis mismatch: the data dir holds a chain with genesis ${bytesToHex(storedGenesis)}, but the genesis file gives ${bytesToHex(given)}; use the genesis file this data dir was created with`,
@@ -132,23 +135,52 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
     }
     const head = await loadHead(store, trie);
-    await checkForkSchedule(store, opts.blockchainDb, opts.genesis, digest, head.number);
+    await checkForkSchedule(store, opts.blockchainDb, genesis, head.number);
+    return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
+  }
+
+  /**
+   * Make an empty data dir's genesis block from `opts.genesis` (its state only if `writeGenesisState`
+   * is not false) without opening a chain: a restore, whose snapshot brings the head's state.
+   */
+  static async createGenesis(opts: OpenChainOptions & { genesis: Genesis }): Promise<{ hash: Uint8Array; header: BlockHeader; rules: ChainRules }> {
+    const rules = createChainRules(opts.genesis.config);
+    const store = new BlockStore(opts.blockchainDb, rules);
+    if ((await store.canonicalHash(0n)) !== undefined) throw new Error('createGenesis: the data dir already has a genesis block');
+    const written = await writeGenesis(store, new TrieNodeStore(opts.trieDb), opts.genesis, rules, opts, opts.logger ?? silentLogger());
+    return { ...written, rules };
+  }
+
+  /** Open a data dir with the genesis configuration it stores (offline commands without --chain). */
+  private static async openStored(opts: OpenChainOptions): Promise<Chain> {
+    const json = await readChainConfigJson(opts.blockchainDb);
+    if (json === undefined) throw new UserError('the data dir has no chain yet: pass the genesis file (--chain)', { code: 'FAILED_PRECONDITION' });
+    const config = parseGenesisConfig(json, 'blockchain/ (stored genesis)');
+    const rules = createChainRules(config);
+    const store = new BlockStore(opts.blockchainDb, rules);
+    const trie = new TrieNodeStore(opts.trieDb, undefined, new NodeCache(opts.cacheBytes));
+    const genesisHash = await store.canonicalHash(0n);
+    if (genesisHash === undefined) throw new UserError(`the data dir is damaged: the genesis block is missing from the canonical index; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
+    const head = await loadHead(store, trie);
+    return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
+  }
+
+  private static async assemble(opts: OpenChainOptions, rules: ChainRules, config: GenesisConfig, genesisHash: Uint8Array, store: BlockStore, trie: TrieNodeStore, head: ChainHead): Promise<Chain> {
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
-    const chain = new Chain(rules, withoutAlloc(opts.genesis), genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
+    const chain = new Chain(rules, config, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
     return chain;
   }
 
   /**
-   * The genesis file the chain was opened with (what a snapshot carries), its allocations read back from
-   * the data dir's stored genesis (`ChainConfig`, the same genesis block: its digest or hash was checked
-   * at open), so that a large alloc is held only while a snapshot needs it, never by the running chain.
+   * The genesis file the chain was made with (what a snapshot carries), as bytes read from the data
+   * dir (ChainConfig's genesis file: the same genesis block, its digest or hash checked at open), so
+   * that a large alloc is streamed when a snapshot needs it, never held.
    */
-  async genesisFile(): Promise<GenesisFile> {
-    const stored = await this.store.chainConfigJson();
+  async genesisFile(): Promise<GenesisBytes & { size: number }> {
+    const stored = await this.store.genesisFileBytes();
     if (stored === undefined) throw new Error('the data dir has no stored genesis (ChainConfig)');
-    const { alloc } = (JSON.parse(stored) as GenesisFile).genesis;
-    return { ...this.genesisConfig, genesis: { ...this.genesisConfig.genesis, alloc } };
+    return { name: 'blockchain/ (stored genesis)', size: stored.size, open: () => stored.open() };
   }
 
   get head(): ChainHead {
@@ -352,7 +384,7 @@ export interface ChainReadView {
  * is at or below the head. A change ahead of the head (scheduling an upgrade) is accepted and recorded
  * as the data dir's chain config.
  */
-async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: GenesisFile, digest: Uint8Array, head: bigint): Promise<void> {
+async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesis, head: bigint): Promise<void> {
   // `ChainParams` alone (data dirs of earlier versions: the whole stored genesis, then ChainParams is written).
   const paramsJson = await store.chainParamsJson();
   const storedJson = paramsJson === undefined ? await readChainConfigJson(db) : `{"params":${paramsJson}}`;
@@ -367,8 +399,9 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
   } catch {
     return; // unreadable: nothing to compare with
   }
-  const now = forkSchedule(genesis);
-  const nowSwitch = genesis.params.engine.ibft.quorumSwitchBlock;
+  const config = genesis.config;
+  const now = forkSchedule(config);
+  const nowSwitch = config.params.engine.ibft.quorumSwitchBlock;
   const rules: { name: string; before: bigint | undefined; after: bigint | undefined; what: string }[] = [
     ...SCHEDULED_FORKS.map((f) => ({ name: `the ${f} fork`, before: typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined, after: now[f], what: 'a fork' })),
     {
@@ -389,8 +422,50 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
       );
     }
   }
-  if (changed) await store.writeMeta({ chainConfigJson: JSON.stringify(genesis), paramsJson: JSON.stringify(genesis.params), genesisDigest: digest });
+  if (changed) {
+    const file = await store.writeGenesisFile(genesis.bytes.open());
+    await store.writeMeta({ chainConfigJson: JSON.stringify(config), paramsJson: JSON.stringify(config.params), genesisDigest: genesis.digest, genesisFile: file });
+  }
   else if (paramsJson === undefined && storedParams !== undefined) await store.writeChainParams(JSON.stringify(storedParams));
+}
+
+/**
+ * Write a new data dir's genesis: its state to trie/ in batches first, only final nodes (unless
+ * `writeGenesisState` is false), and the genesis file's bytes to blockchain/; the block batch, last,
+ * makes it the head. A crash before that leaves unreferenced nodes and a data dir that starts over.
+ */
+async function writeGenesis(
+  store: BlockStore,
+  trie: TrieNodeStore,
+  genesis: Genesis,
+  rules: ChainRules,
+  opts: Pick<OpenChainOptions, 'writeGenesisState' | 'scratchDir'>,
+  log: Logger,
+): Promise<{ hash: Uint8Array; header: BlockHeader }> {
+  const began = Date.now();
+  const config = genesis.config;
+  const common = rules.commonAt(0n);
+  const writer = opts.writeGenesisState === false ? undefined : trie.stateWriter();
+  const stateRoot = await genesis.stateRoot(writer, opts.scratchDir);
+  await writer?.finish();
+  const block = buildGenesisBlock(config, stateRoot, common);
+  const hash = blockHash(block.header);
+  const file = await store.writeGenesisFile(genesis.bytes.open());
+  await store.writeMeta({ chainConfigJson: JSON.stringify(config), paramsJson: JSON.stringify(config.params), genesisDigest: genesis.digest, genesisFile: file });
+  await store.writeCanonicalBlock(block, hash, []);
+  log.info(
+    {
+      hash: bytesToHex(hash),
+      chainId: common.chainId().toString(),
+      accounts: genesis.accounts,
+      stateNodes: writer?.nodes ?? 0,
+      codes: writer?.codes ?? 0,
+      stateBytes: writer?.bytes ?? 0,
+      ms: Date.now() - began,
+    },
+    'wrote genesis block',
+  );
+  return { hash, header: block.header };
 }
 
 /**

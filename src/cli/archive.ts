@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { readGenesisFile } from '../chain/chain-config.js';
+import { readGenesis } from '../chain/genesis-source.js';
 import { inspectArchive, verifyArchive, type InspectReport } from '../backup/verify-archive.js';
 import { openArchiveSource } from './archive-io.js';
 import { formatBytes } from './progress.js';
@@ -13,7 +13,7 @@ export function archiveCommand(): Command {
     .option('--chain <genesis>', 'genesis file: check the archive is of this chain and re-execute its blocks')
     .option('--json', 'print the report as JSON', false)
     .action(async (filename: string, opts: { chain?: string; json: boolean }) => {
-      const genesis = opts.chain ? readGenesisFile(opts.chain) : undefined;
+      const genesis = opts.chain ? await readGenesis(opts.chain) : undefined;
       const source = openArchiveSource(filename);
       const report = await verifyArchive(() => source.open(), genesis);
       const notChecked = report.notChecked.map((n) => n.what);

@@ -69,9 +69,9 @@ export function backupCommand(): Command {
     .action(async (opts: { backupDir: string; dataDir: string; chain: string; atBlock?: bigint; atTime?: bigint; json: boolean; quiet: boolean }) => {
       if (opts.atBlock !== undefined && opts.atTime !== undefined) throw new UserError('pass only one of --at-block and --at-time');
       if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
-      const { readGenesisFile } = await import('../chain/chain-config.js');
+      const { readGenesis } = await import('../chain/genesis-source.js');
       const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
-      const genesis = readGenesisFile(opts.chain);
+      const genesis = await readGenesis(opts.chain);
       const target = resolve(opts.dataDir);
       noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
       const at: RestorePoint = { ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}), ...(opts.atTime !== undefined ? { time: opts.atTime } : {}) };

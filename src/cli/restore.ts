@@ -1,6 +1,6 @@
 import { basename, dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { readGenesisFile } from '../chain/chain-config.js';
+import { readGenesis } from '../chain/genesis-source.js';
 import { restoreSnapshot } from '../backup/restore.js';
 import { UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
@@ -34,7 +34,7 @@ export function restoreCommand(): Command {
         );
       }
       if (anchors > 1) throw new UserError('pass only one of --chain, --genesis-hash and --trust-snapshot-genesis');
-      const genesis = opts.chain ? readGenesisFile(opts.chain) : undefined;
+      const genesis = opts.chain ? await readGenesis(opts.chain) : undefined;
       const source = openArchiveSource(filename);
       const target = resolve(opts.dataDir);
       noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.restoring-`));

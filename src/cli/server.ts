@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { readGenesisFile } from '../chain/chain-config.js';
+import { readGenesis } from '../chain/genesis-source.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
 import { BasaltNode, DEFAULT_CACHE_BYTES, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
 import { isS3Url, parseS3Url } from '../backup/targets/target.js';
@@ -133,7 +133,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     throw new UserError('--sync snapshot restores from peers: it needs networking (--libp2p)');
   }
   const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
-  const genesis = readGenesisFile(genesisPath);
+  const genesis = await readGenesis(genesisPath);
   // Signals are handled from before the node starts, so a CTRL-C during start-up still shuts down cleanly.
   const shutdown = installShutdownHandlers(log);
   const node = await BasaltNode.start({
@@ -159,7 +159,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     maxSnapshotStreams: opts.maxSnapshotStreams,
     snapshotPace: { minBytesPerSecond: opts.snapshotMinRate ?? DEFAULT_SNAPSHOT_PACE.minBytesPerSecond, windowMs: opts.snapshotRateWindow ?? DEFAULT_SNAPSHOT_PACE.windowMs },
     snapshotSyncTimeoutMs: opts.snapshotSyncTimeout ?? DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS,
-    ...p2pOptions(opts, genesis.bootnodes),
+    ...p2pOptions(opts, genesis.config.bootnodes),
     ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),
     ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
     logger: log,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { checkStateComplete } from '../backup/state-walk.js';
-import { createChainRules, parseGenesisFile } from '../chain/chain-config.js';
+import { createChainRules, parseGenesisConfig } from '../chain/chain-config.js';
 import { checkCanonicalRange, readHead } from '../chain/integrity.js';
 import { SignedRecord } from '../consensus/ibft/signed-record.js';
 import { BlockStore, readChainConfigJson } from '../storage/block-store.js';
@@ -63,7 +63,7 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
       if (report.problems.length === 0) problem('blockchain/ holds no chain (no stored genesis, ChainConfig)');
       return report;
     }
-    const store = new BlockStore(blockchain, createChainRules(parseGenesisFile(configJson, `${layout.blockchain} (stored genesis)`)));
+    const store = new BlockStore(blockchain, createChainRules(parseGenesisConfig(configJson, `${layout.blockchain} (stored genesis)`)));
     const noted: string[] = [];
     const head = await readHead(store, noted);
     noted.forEach(problem);

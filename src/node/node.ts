@@ -2,6 +2,7 @@ import { bytesToHex } from '@ethereumjs/util';
 import { Chain } from '../chain/chain.js';
 import { PeerClock } from '../chain/peer-clock.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import { Genesis } from '../chain/genesis-source.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { IbftSealer } from '../consensus/ibft/sealer.js';
 import { SignedRecord } from '../consensus/ibft/signed-record.js';
@@ -65,7 +66,8 @@ export interface P2POptions {
 
 export interface NodeOptions {
   dataDir: string;
-  genesis: GenesisFile;
+  /** The genesis file (Genesis.read streams it: a large alloc is never held), or an object of one. */
+  genesis: GenesisFile | Genesis;
   seal: boolean;
   blockTimeMs: number;
   /** IBFT round 0 timeout (doubling each round) of a multi-validator set; default max(2 s, 2 x block time). */
@@ -194,11 +196,12 @@ export class BasaltNode {
     try {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
-      const quorum = quorumRuleOf(opts.genesis);
+      const genesis = await Genesis.of(opts.genesis);
+      const quorum = quorumRuleOf(genesis.config);
       // Measured from peers' blocks (with networking); until then, and within the tolerance, the local clock.
       const clock = new PeerClock({ logger: log });
       const openChain = () =>
-        Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis: opts.genesis, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now(), ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}) });
+        Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, scratchDir: layout.root, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now(), ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}) });
       let chain = await openChain();
       // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
       // basalt_p2p_bans_total (which exists with the node: until then, kept here).
@@ -221,7 +224,7 @@ export class BasaltNode {
           }
           const restored = await restoreFromPeers({
             dataDir: layout.root,
-            genesis: opts.genesis,
+            genesis,
             chain,
             libp2pKey: keys.libp2pKey,
             listen: opts.p2p.listen,

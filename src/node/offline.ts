@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { LocalBackupService } from '../backup/local.js';
 import { Chain } from '../chain/chain.js';
-import { parseGenesisFile, quorumRuleOf, readGenesisFile, type GenesisFile } from '../chain/chain-config.js';
+import { parseGenesisConfig, quorumRuleOf, type GenesisConfig } from '../chain/chain-config.js';
+import { Genesis, genesisAt } from '../chain/genesis-source.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { readChainConfigJson } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
@@ -38,13 +39,23 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
     throw err;
   }
   try {
-    let genesis: GenesisFile | undefined = opts.genesisPath ? readGenesisFile(opts.genesisPath) : undefined;
-    if (!genesis) {
+    // The genesis file given (checked against the stored chain), or the data dir's own configuration.
+    const genesis = opts.genesisPath ? await Genesis.read(genesisAt(opts.genesisPath)) : undefined;
+    let config: GenesisConfig | undefined = genesis?.config;
+    if (!config) {
       const stored = await readChainConfigJson(dbs.blockchain);
       if (stored === undefined) throw new UserError(`${layout.root} has no chain yet: pass --chain genesis.json`, { code: 'FAILED_PRECONDITION' });
-      genesis = parseGenesisFile(stored, `${layout.blockchain} (stored genesis)`);
+      config = parseGenesisConfig(stored, `${layout.blockchain} (stored genesis)`);
     }
-    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine(quorumRuleOf(genesis)), damage: dbs.reporter, ...(opts.logger ? { logger: opts.logger } : {}) });
+    const chain = await Chain.open({
+      blockchainDb: dbs.blockchain,
+      trieDb: dbs.trie,
+      ...(genesis ? { genesis } : {}),
+      scratchDir: layout.root,
+      engine: new IbftEngine(quorumRuleOf(config)),
+      damage: dbs.reporter,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
     return {
       chain,
       async close() {

@@ -1,5 +1,6 @@
 import type { Chain } from '../chain/chain.js';
 import type { GenesisFile } from '../chain/chain-config.js';
+import type { Genesis } from '../chain/genesis-source.js';
 import type { BanList } from '../p2p/bans.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
@@ -12,7 +13,7 @@ export type SyncMode = 'full' | 'snapshot';
 
 export interface SnapshotBootstrapOptions {
   dataDir: string;
-  genesis: GenesisFile;
+  genesis: GenesisFile | Genesis;
   /** The data dir's chain, open, at its genesis. */
   chain: Chain;
   libp2pKey: Uint8Array;

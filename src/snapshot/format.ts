@@ -45,13 +45,29 @@ export const GENESIS_PIECE_BYTES = 1024 * 1024;
  */
 export const MAX_GENESIS_BYTES = 256 * 1024 * 1024;
 
+/** A genesis file as bytes, too large to hold: its size, and its bytes streamed on each `open()`. */
+export interface GenesisStream {
+  size: number;
+  open(): AsyncIterable<Uint8Array>;
+}
+
+export function isGenesisStream(g: object | undefined): g is GenesisStream {
+  return g !== undefined && typeof (g as { open?: unknown }).open === 'function';
+}
+
 export interface SnapshotHeader {
   format: 'basalt-snapshot';
   version: number;
   chainId: string;
   genesisHash: string;
-  /** The genesis file the chain was created with, as JSON (a restore parses and checks it). */
-  genesis: object;
+  /**
+   * The genesis file the chain was created with. Written: as JSON (an object: version 1 when the header
+   * fits) or as bytes (version 2, in genesis records). Read: the object of a version 1 file; absent in
+   * version 2, whose genesis records follow the header (readSnapshot's 'genesis' events, `genesisBytes` in all).
+   */
+  genesis?: object | GenesisStream;
+  /** Read from a version 2 file: the bytes of its genesis records. */
+  genesisBytes?: number;
   head: { number: string; hash: string; stateRoot: string };
   compression: Compression;
   /** Informational, only in files of earlier Basalt versions (see ArchiveHeader). */
@@ -71,7 +87,7 @@ export interface SnapshotTrailer {
  * A snapshot header as read: of version 1, whole; of version 2, without its genesis, which follows in
  * `genesisBytes` bytes of genesis records.
  */
-export type DecodedSnapshotHeader = { header: SnapshotHeader; genesisBytes?: undefined } | { header: Omit<SnapshotHeader, 'genesis'>; genesisBytes: number };
+export type DecodedSnapshotHeader = { header: SnapshotHeader; genesisBytes?: undefined } | { header: SnapshotHeader; genesisBytes: number };
 
 /** The header record's fields, in a file of `version` (its preamble's). */
 export function decodeSnapshotHeader(h: Record<string, unknown>, version: number = SNAPSHOT_VERSION): DecodedSnapshotHeader {
@@ -96,7 +112,7 @@ export function decodeSnapshotHeader(h: Record<string, unknown>, version: number
     if (genesisBytes < 1 || genesisBytes > MAX_GENESIS_BYTES) {
       throw new BackupFileError(`snapshot header states a genesis of ${genesisBytes} bytes, outside 1..${MAX_GENESIS_BYTES} (corrupt or hostile snapshot)`);
     }
-    return { header: { format: 'basalt-snapshot', version, ...fields, ...informational(h) }, genesisBytes };
+    return { header: { format: 'basalt-snapshot', version, ...fields, genesisBytes, ...informational(h) }, genesisBytes };
   }
   if (typeof h.genesis !== 'object' || h.genesis === null || Array.isArray(h.genesis)) throw new BackupFileError('snapshot header has no genesis');
   return {

@@ -3,7 +3,7 @@ import { bytesToHex } from '@ethereumjs/util';
 import { decodeBlockPayload } from '../archive/format.js';
 import { decompressRecord } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
-import { parseJsonObject, RecordType, unpackItems } from '../container/framing.js';
+import { RecordType, unpackItems } from '../container/framing.js';
 import { ContainerReader } from '../container/reader.js';
 import {
   decodeSnapshotHeader,
@@ -20,6 +20,8 @@ import {
 
 export type SnapshotEvent =
   | { kind: 'header'; header: SnapshotHeader }
+  /** Version 2, right after the header: the genesis file's next bytes (they add up to header.genesisBytes). */
+  | { kind: 'genesis'; piece: Uint8Array; bytesRead: number }
   /** A block's RLP and its receipts' RLP, with the number and hash its record claims (not yet checked). */
   | { kind: 'block'; number: bigint; hash: Uint8Array; blockRlp: Uint8Array; receiptsRlp: Uint8Array; bytesRead: number }
   /** Trie nodes or contract codes of the head's state, decompressed (not yet checked against any hash). */
@@ -29,8 +31,8 @@ export type SnapshotEvent =
 /**
  * Parse a snapshot stream, checking its structure as it goes: magic and version, one header (in
  * version 2 followed by the genesis records, which must add up to the genesis its header states, at
- * most MAX_GENESIS_BYTES, each piece at most GENESIS_PIECE_BYTES; the header event carries the genesis
- * either way), blocks
+ * most MAX_GENESIS_BYTES, each piece at most GENESIS_PIECE_BYTES; version 1's header event carries the
+ * genesis object, version 2's genesis follows it as 'genesis' events, never held whole), blocks
  * 1..head in order, then state records only, and a trailer whose counts, last hash and digest match
  * what was read, then nothing more. Decompresses with the header's codec under each record's stated
  * size. What the blocks and state mean (seals, roots, hashes) is for the restore to verify.
@@ -40,9 +42,11 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
   const reader = new ContainerReader(source, SNAPSHOT, MAX_SNAPSHOT_RECORD_BYTES);
   try {
     const decoded = decodeSnapshotHeader(await reader.header(), reader.version);
-    const header: SnapshotHeader =
-      decoded.genesisBytes === undefined ? decoded.header : { ...decoded.header, genesis: await readGenesis(reader, decoded.genesisBytes, decoded.header.compression) };
+    const header = decoded.header;
     yield { kind: 'header', header };
+    if (decoded.genesisBytes !== undefined) {
+      for await (const piece of readGenesis(reader, decoded.genesisBytes, header.compression)) yield { kind: 'genesis', piece, bytesRead: reader.offset };
+    }
     const head = BigInt(header.head.number);
     const { compression } = header;
     let next = 1n;
@@ -99,8 +103,7 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
 }
 
 /** The genesis records of a version 2 snapshot, right after its header: `total` bytes of JSON in all. */
-async function readGenesis(reader: ContainerReader, total: number, compression: SnapshotHeader['compression']): Promise<object> {
-  const pieces: Uint8Array[] = [];
+async function* readGenesis(reader: ContainerReader, total: number, compression: SnapshotHeader['compression']): AsyncGenerator<Uint8Array> {
   let read = 0;
   while (read < total) {
     const rec = await reader.next('the genesis');
@@ -109,10 +112,10 @@ async function readGenesis(reader: ContainerReader, total: number, compression: 
     const rawLength = new DataView(rec.payload.buffer, rec.payload.byteOffset, 4).getUint32(0);
     if (rawLength < 1 || rawLength > GENESIS_PIECE_BYTES) throw new BackupFileError(`snapshot genesis record states ${rawLength} bytes, outside 1..${GENESIS_PIECE_BYTES}`);
     if (read + rawLength > total) throw new BackupFileError(`snapshot genesis records hold more than the ${total} bytes its header states`);
-    pieces.push(await decompressRecord(rec.payload.subarray(4), compression, rawLength));
+    const piece = await decompressRecord(rec.payload.subarray(4), compression, rawLength);
     read += rawLength;
+    yield piece;
   }
-  return parseJsonObject(Buffer.concat(pieces, total), 'snapshot genesis');
 }
 
 async function decodeItems(payload: Uint8Array, compression: SnapshotHeader['compression']): Promise<Uint8Array[]> {

@@ -1,5 +1,5 @@
 import { RLP } from '@ethereumjs/rlp';
-import { bytesToHex, concatBytes } from '@ethereumjs/util';
+import { bytesToHex } from '@ethereumjs/util';
 import { BLOCK_PREFIX_BYTES, encodeBlockPayload } from '../archive/format.js';
 import { compressedBound, compressRecord, type Compression } from '../container/compression.js';
 import { encodeJson, MAX_HEADER_BYTES, packItems, PREAMBLE_BYTES, RECORD_OVERHEAD } from '../container/framing.js';
@@ -16,6 +16,8 @@ import {
   SNAPSHOT_VERSION,
   SNAPSHOT_VERSION_GENESIS_RECORDS,
   SnapshotRecord,
+  isGenesisStream,
+  type GenesisStream,
   type SnapshotHeader,
 } from './format.js';
 
@@ -24,8 +26,8 @@ export interface SnapshotLayout {
   version: number;
   /** The header record's object. */
   header: object;
-  /** Version 2: the genesis file's JSON, written in genesis records after the header. */
-  genesis?: Uint8Array;
+  /** Version 2: the genesis file's bytes, written in genesis records after the header. */
+  genesis?: GenesisStream;
 }
 
 const cannot = (what: string) => new UserError(`cannot write the snapshot: ${what}`, { code: 'FAILED_PRECONDITION' });
@@ -36,23 +38,38 @@ const cannot = (what: string) => new UserError(`cannot write the snapshot: ${wha
  * version 2, the genesis in records of its own. A genesis over MAX_GENESIS_BYTES is refused.
  */
 export function snapshotLayout(header: SnapshotHeader): SnapshotLayout {
-  const genesis = encodeJson(header.genesis);
-  if (genesis.length > MAX_GENESIS_BYTES) throw cannot(`the chain's genesis file is ${genesis.length} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
-  if (genesis.length < MAX_HEADER_BYTES) {
-    const whole = { ...header, version: SNAPSHOT_VERSION };
-    if (encodeJson(whole).length <= MAX_HEADER_BYTES) return { version: SNAPSHOT_VERSION, header: whole };
+  const given = header.genesis;
+  if (given === undefined) throw new Error('snapshot writer: the header has no genesis');
+  let genesis: GenesisStream;
+  if (isGenesisStream(given)) {
+    // Bytes: a genesis too large to be read whole (createSnapshot reads a small one as an object).
+    genesis = given;
+  } else {
+    const json = encodeJson(given);
+    if (json.length < MAX_HEADER_BYTES) {
+      const whole = { ...header, version: SNAPSHOT_VERSION };
+      if (encodeJson(whole).length <= MAX_HEADER_BYTES) return { version: SNAPSHOT_VERSION, header: whole };
+    }
+    genesis = {
+      size: json.length,
+      async *open() {
+        yield json;
+      },
+    };
   }
+  if (genesis.size > MAX_GENESIS_BYTES) throw cannot(`the chain's genesis file is ${genesis.size} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
+  if (genesis.size < 1) throw cannot("the chain's genesis file is empty");
   const { format, chainId, genesisHash, head, compression } = header;
   const version = SNAPSHOT_VERSION_GENESIS_RECORDS;
-  return { version, header: { format, version, chainId, genesisHash, genesisBytes: String(genesis.length), head, compression }, genesis };
+  return { version, header: { format, version, chainId, genesisHash, genesisBytes: String(genesis.size), head, compression }, genesis };
 }
 
 /** The most bytes the preamble, header and genesis records of `layout` take, compressed with `c`. */
 function layoutBound(layout: SnapshotLayout, c: Compression): number {
   const header = PREAMBLE_BYTES + RECORD_OVERHEAD + encodeJson(layout.header).length;
   if (!layout.genesis) return header;
-  const pieces = Math.ceil(layout.genesis.length / GENESIS_PIECE_BYTES);
-  return header + pieces * (RECORD_OVERHEAD + 4) + compressedBound(layout.genesis.length, c, pieces);
+  const pieces = Math.ceil(layout.genesis.size / GENESIS_PIECE_BYTES);
+  return header + pieces * (RECORD_OVERHEAD + 4) + compressedBound(layout.genesis.size, c, pieces);
 }
 
 /**
@@ -83,15 +100,36 @@ export class SnapshotWriter {
     return this.out.bytesWritten;
   }
 
-  /** The preamble and header, and in version 2 the genesis records. */
-  async start(): Promise<Uint8Array> {
-    const parts = [this.out.start(this.layout.header, this.layout.version)];
+  /**
+   * The preamble and header, then in version 2 one piece per genesis record (GENESIS_PIECE_BYTES each,
+   * the last the rest), streamed: a large genesis is never held whole. Its bytes must add up to the
+   * size the header states, or the snapshot fails here, before anything wrong is written.
+   */
+  async *start(): AsyncGenerator<Uint8Array> {
+    yield this.out.start(this.layout.header, this.layout.version);
     const genesis = this.layout.genesis;
-    for (let i = 0; genesis && i < genesis.length; i += GENESIS_PIECE_BYTES) {
-      const raw = genesis.subarray(i, i + GENESIS_PIECE_BYTES);
-      parts.push(this.out.record(SnapshotRecord.Genesis, await rawLengthPayload(raw, this.header.compression)));
+    if (!genesis) return;
+    const piece = Buffer.alloc(GENESIS_PIECE_BYTES);
+    let fill = 0;
+    let total = 0;
+    const emit = async (raw: Uint8Array) => this.out.record(SnapshotRecord.Genesis, await rawLengthPayload(raw, this.header.compression));
+    for await (const chunk of genesis.open()) {
+      total += chunk.length;
+      if (total > genesis.size) throw new Error(`snapshot writer: the genesis holds more than the ${genesis.size} bytes it stated`);
+      let at = 0;
+      while (at < chunk.length) {
+        const n = Math.min(GENESIS_PIECE_BYTES - fill, chunk.length - at);
+        piece.set(chunk.subarray(at, at + n), fill);
+        fill += n;
+        at += n;
+        if (fill === GENESIS_PIECE_BYTES) {
+          yield await emit(piece);
+          fill = 0;
+        }
+      }
     }
-    return parts.length === 1 ? parts[0]! : concatBytes(...parts);
+    if (fill > 0) yield await emit(piece.subarray(0, fill));
+    if (total !== genesis.size) throw new Error(`snapshot writer: the genesis holds ${total} bytes, not the ${genesis.size} it stated`);
   }
 
   async block(number: bigint, hash: Uint8Array, blockRlp: Uint8Array, receiptsRlp: Uint8Array): Promise<Uint8Array> {

@@ -204,18 +204,103 @@ export class BlockStore {
    * The chain configuration: the genesis file (JSON, one value however large), its `params` alone (what
    * every start reads) and the digest of its genesis, in one batch.
    */
-  async writeMeta(meta: { chainConfigJson: string; paramsJson: string; genesisDigest: Uint8Array }): Promise<void> {
+  async writeMeta(meta: { chainConfigJson: string; paramsJson: string; genesisDigest: Uint8Array; genesisFile?: schema.GenesisFileRef }): Promise<void> {
     const version = new Uint8Array(4);
     new DataView(version.buffer).setUint32(0, schema.SCHEMA_VERSION);
+    const before = await this.genesisFileRef();
     const batch = this.db.batch();
     batch.put(schema.SCHEMA_VERSION_KEY, version);
     batch.put(schema.CHAIN_CONFIG_KEY, Buffer.from(meta.chainConfigJson, 'utf8'));
     batch.put(schema.CHAIN_PARAMS_KEY, Buffer.from(meta.paramsJson, 'utf8'));
     batch.put(schema.GENESIS_DIGEST_KEY, meta.genesisDigest);
+    if (meta.genesisFile) batch.put(schema.GENESIS_FILE_KEY, schema.encodeGenesisFileRef(meta.genesisFile));
     await batch.write();
+    // The replaced generation's pieces are garbage now (a crash before this leaves them, unread).
+    if (meta.genesisFile && before && before.generation !== meta.genesisFile.generation) {
+      const drop = this.db.batch();
+      for (let i = 0; i < before.pieces; i++) drop.del(schema.genesisPieceKey(before.generation, i));
+      await drop.write();
+    }
   }
 
-  /** The stored genesis file (JSON), as readChainConfigJson, read through this store (and its snapshot). */
+  /**
+   * Store the bytes of a genesis file in pieces, under a generation after the stored one's, and return
+   * its reference for writeMeta (which makes it the stored genesis file, in ChainConfig's batch).
+   */
+  async writeGenesisFile(bytes: AsyncIterable<Uint8Array>): Promise<schema.GenesisFileRef> {
+    const generation = ((await this.genesisFileRef())?.generation ?? 0) + 1;
+    const PIECE = schema.GENESIS_FILE_PIECE_BYTES;
+    let piece = Buffer.alloc(PIECE);
+    let fill = 0;
+    let pieces = 0;
+    let size = 0;
+    let batch = this.db.batch();
+    const put = async (data: Uint8Array) => {
+      batch.put(schema.genesisPieceKey(generation, pieces++), data);
+      if (pieces % 4 === 0) {
+        await batch.write();
+        batch = this.db.batch();
+      }
+    };
+    for await (const chunk of bytes) {
+      let at = 0;
+      while (at < chunk.length) {
+        const n = Math.min(PIECE - fill, chunk.length - at);
+        piece.set(chunk.subarray(at, at + n), fill);
+        fill += n;
+        at += n;
+        size += n;
+        if (fill === PIECE) {
+          await put(piece);
+          piece = Buffer.alloc(PIECE);
+          fill = 0;
+        }
+      }
+    }
+    if (fill > 0) await put(piece.subarray(0, fill));
+    await batch.write();
+    return { generation, size, pieces };
+  }
+
+  /** Where the stored genesis file is (absent in data dirs of earlier versions: see genesisFileBytes). */
+  async genesisFileRef(): Promise<schema.GenesisFileRef | undefined> {
+    const v = await this.get(schema.GENESIS_FILE_KEY);
+    return v === undefined ? undefined : schema.decodeGenesisFileRef(v);
+  }
+
+  /**
+   * The genesis file this data dir was made with, as bytes: its stored pieces, or (a data dir of an
+   * earlier version) the ChainConfig JSON, which there is the whole file. Undefined for no chain yet.
+   */
+  async genesisFileBytes(): Promise<{ size: number; open(): AsyncIterable<Uint8Array> } | undefined> {
+    const ref = await this.genesisFileRef();
+    if (ref === undefined) {
+      const whole = await this.get(schema.CHAIN_CONFIG_KEY);
+      if (whole === undefined) return undefined;
+      return {
+        size: whole.length,
+        async *open() {
+          yield whole;
+        },
+      };
+    }
+    const read = (k: Uint8Array) => this.get(k);
+    return {
+      size: ref.size,
+      async *open() {
+        let got = 0;
+        for (let i = 0; i < ref.pieces; i++) {
+          const piece = await read(schema.genesisPieceKey(ref.generation, i));
+          if (piece === undefined) throw new Error(`the stored genesis file is missing its piece ${i} of ${ref.pieces}`);
+          got += piece.length;
+          yield piece;
+        }
+        if (got !== ref.size) throw new Error(`the stored genesis file holds ${got} bytes, its reference says ${ref.size}`);
+      },
+    };
+  }
+
+  /** The stored chain configuration (JSON: the genesis file but its alloc; of earlier versions, all of it). */
   async chainConfigJson(): Promise<string | undefined> {
     const v = await this.get(schema.CHAIN_CONFIG_KEY);
     return v === undefined ? undefined : new TextDecoder().decode(v);

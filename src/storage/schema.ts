@@ -19,8 +19,47 @@ export const SCHEMA_VERSION_KEY = bytes('SchemaVersion');
 export const CHAIN_CONFIG_KEY = bytes('ChainConfig');
 /** Key of the chain configuration's `params` alone (JSON): read at every start, however large the genesis. */
 export const CHAIN_PARAMS_KEY = bytes('ChainParams');
-/** Key of the digest of the genesis the database was created with (32 bytes; chain/genesis.ts genesisDigest). */
+/** Key of the digest of the genesis the database was created with (32 bytes; chain/genesis-source.ts Genesis.read). */
 export const GENESIS_DIGEST_KEY = bytes('GenesisDigest');
+/**
+ * Key of where the genesis file (its bytes, as the operator gave them) is kept: generation (4) |
+ * size (8) | pieces (4), big-endian. Written in ChainConfig's batch. Data dirs of earlier versions have
+ * none: their ChainConfig is the whole genesis file.
+ */
+export const GENESIS_FILE_KEY = bytes('GenesisFile');
+const GENESIS_PIECE_PREFIX = bytes('GenesisFile-'); // + generation (4) + index (4) -> GENESIS_FILE_PIECE_BYTES of the file (the last: the rest)
+/** The bytes of the genesis file one stored piece holds (the last piece: what is left). */
+export const GENESIS_FILE_PIECE_BYTES = 1024 * 1024;
+
+export function genesisPieceKey(generation: number, index: number): Uint8Array {
+  const k = new Uint8Array(8);
+  const v = new DataView(k.buffer);
+  v.setUint32(0, generation);
+  v.setUint32(4, index);
+  return concatBytes(GENESIS_PIECE_PREFIX, k);
+}
+
+/** The stored genesis file: its generation (pieces of other generations are garbage), size and piece count. */
+export interface GenesisFileRef {
+  generation: number;
+  size: number;
+  pieces: number;
+}
+
+export function encodeGenesisFileRef(ref: GenesisFileRef): Uint8Array {
+  const out = new Uint8Array(16);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, ref.generation);
+  v.setBigUint64(4, BigInt(ref.size));
+  v.setUint32(12, ref.pieces);
+  return out;
+}
+
+export function decodeGenesisFileRef(b: Uint8Array): GenesisFileRef {
+  if (b.length !== 16) throw new Error(`stored genesis file reference has ${b.length} bytes, not 16`);
+  const v = new DataView(b.buffer, b.byteOffset, 16);
+  return { generation: v.getUint32(0), size: Number(v.getBigUint64(4)), pieces: v.getUint32(12) };
+}
 
 export const SCHEMA_VERSION = 1;
 

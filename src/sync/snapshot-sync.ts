@@ -3,6 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { GenesisFile } from '../chain/chain-config.js';
+import type { Genesis } from '../chain/genesis-source.js';
 import { restoreSnapshot, restoringFolder, type RestoreSummary } from '../backup/restore.js';
 import { BackupFileError } from '../container/errors.js';
 import { fsyncDir } from '../keys/durable.js';
@@ -34,7 +35,7 @@ export interface SnapshotSyncOptions {
   host: Host;
   peers: PeerManager;
   /** The operator's genesis file: the trust anchor every snapshot is verified against. */
-  genesis: GenesisFile;
+  genesis: GenesisFile | Genesis;
   genesisHash: Uint8Array;
   /** Where the verified chain is built (must not exist or be empty); see installSnapshot. */
   target: string;

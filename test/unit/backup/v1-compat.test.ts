@@ -1,3 +1,4 @@
+import { collect } from '../../helpers/collect.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
@@ -77,7 +78,7 @@ describe('v1 files written before the reshaping', () => {
     for await (const ev of readSnapshot(chunked(original))) {
       if (ev.kind === 'header') {
         writer = new SnapshotWriter(ev.header);
-        parts.push(await writer.start());
+        parts.push(await collect(writer.start()));
       } else if (ev.kind === 'block') parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
       else if (ev.kind === 'nodes' || ev.kind === 'code') parts.push(await writer!.items(ev.kind, ev.items));
       else parts.push(writer!.finish().bytes);

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { stateItems } from '../../../src/backup/state-walk.js';
 import { createChainRules, type GenesisFile } from '../../../src/chain/chain-config.js';
 import * as genesisModule from '../../../src/chain/genesis.js';
+import { Genesis } from '../../../src/chain/genesis-source.js';
 import { CHAIN_PARAMS_KEY, GENESIS_DIGEST_KEY } from '../../../src/storage/schema.js';
 import { openBytesDB, type BytesDB } from '../../../src/storage/open-db.js';
 import { BlockStore } from '../../../src/storage/block-store.js';
@@ -136,10 +137,10 @@ describe('Chain.open and the genesis state', () => {
     const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
     const writer = new TrieNodeStore(trieDb).stateWriter(1); // a batch per node
     let kept = 0;
-    const { buildGenesisState } = await import('../../../src/chain/genesis-state.js');
-    await buildGenesisState(g.genesis.alloc, { node: (h, d) => (kept++ < 50 ? writer.node(h, d) : undefined), code: () => undefined });
+    const genesis = await Genesis.of(g);
+    await genesis.stateRoot({ node: (h, d) => (kept++ < 50 ? writer.node(h, d) : undefined), code: () => undefined });
     await writer.finish();
-    await new BlockStore(blockchain, createChainRules(g)).writeMeta({ chainConfigJson: JSON.stringify(g), paramsJson: JSON.stringify(g.params), genesisDigest: genesisModule.genesisDigest(g) });
+    await new BlockStore(blockchain, createChainRules(genesis.config)).writeMeta({ chainConfigJson: JSON.stringify(g), paramsJson: JSON.stringify(g.params), genesisDigest: genesis.digest });
     await blockchain.close();
     await trieDb.close();
 

@@ -5,7 +5,8 @@ import { bytesToHex, createAddressFromString, hexToBytes, MapDB, unprefixedHexTo
 import { describe, expect, it } from 'vitest';
 import { stateItems } from '../../../src/backup/state-walk.js';
 import type { GenesisFile } from '../../../src/chain/chain-config.js';
-import { buildGenesisState } from '../../../src/chain/genesis-state.js';
+import { makeGenesisFile } from '../../../src/chain/genesis-file.js';
+import { Genesis, type StateSink } from '../../../src/chain/genesis-source.js';
 import { buildSortedTrie, SortedKeys } from '../../../src/chain/stack-trie.js';
 
 type Alloc = GenesisFile['genesis']['alloc'];
@@ -54,6 +55,13 @@ async function reachable(db: MapDB<string, Uint8Array>, root: Uint8Array): Promi
   const codes = new Map<string, string>();
   for await (const item of stateItems(reader, root)) (item.kind === 'node' ? nodes : codes).set(hex(item.hash), hex(item.data));
   return { nodes, codes };
+}
+
+/** The state of a genesis file holding `alloc`, read as a stream of its JSON (Genesis.stateRoot). */
+async function buildGenesisState(alloc: Alloc, sink?: StateSink): Promise<Uint8Array> {
+  const g = makeGenesisFile({ name: 't', chainId: 1, validators: [new Uint8Array(20).fill(1)], premine: [], gasLimit: 30_000_000n, baseFee: 1n, timestamp: 0n });
+  g.genesis.alloc = alloc;
+  return (await Genesis.of(g)).stateRoot(sink);
 }
 
 async function built(alloc: Alloc) {

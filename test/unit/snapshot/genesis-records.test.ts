@@ -1,3 +1,4 @@
+import { collect } from '../../helpers/collect.js';
 import { describe, expect, it } from 'vitest';
 import { concatBytes } from '@ethereumjs/util';
 import { BackupFileError } from '../../../src/container/errors.js';
@@ -34,7 +35,7 @@ function bigGenesis(accounts: number): object {
 
 async function written(h: SnapshotHeader): Promise<Uint8Array> {
   const w = new SnapshotWriter(h);
-  return concatBytes(await w.start(), w.finish().bytes);
+  return concatBytes(await collect(w.start()), w.finish().bytes);
 }
 
 /** Every record of a container: type and payload. */
@@ -47,6 +48,11 @@ function records(file: Uint8Array): { type: number; payload: Uint8Array }[] {
     off += 9 + length;
   }
   return out;
+}
+
+/** The genesis bytes a version 2 snapshot's 'genesis' events carry, in order. */
+function genesisOf(events: Awaited<ReturnType<typeof read>>): Uint8Array {
+  return Buffer.concat(events.flatMap((e) => (e.kind === 'genesis' ? [e.piece] : [])));
 }
 
 async function read(bytes: Uint8Array) {
@@ -81,10 +87,11 @@ describe('a genesis too large for the snapshot header', () => {
     expect(file.length).toBeLessThan(json.length);
 
     const events = await read(file);
-    expect(events.map((e) => e.kind)).toEqual(['header', 'trailer']);
+    expect(events.map((e) => e.kind).filter((k) => k !== 'genesis')).toEqual(['header', 'trailer']);
     const h = ((e) => (e.kind === 'header' ? e.header : undefined))(events[0]!);
     expect(h?.version).toBe(2);
-    expect(Buffer.compare(encodeJson(h!.genesis), json)).toBe(0);
+    expect(h?.genesisBytes).toBe(json.length);
+    expect(Buffer.compare(genesisOf(events), json)).toBe(0);
   }, 60_000);
 
   it('round-trips uncompressed and gzip too, with a genesis just over the header limit', async () => {
@@ -92,7 +99,7 @@ describe('a genesis too large for the snapshot header', () => {
     expect(encodeJson(genesis).length).toBeGreaterThan(MAX_HEADER_BYTES);
     for (const c of ['none', 'gzip'] as const) {
       const events = await read(await written(header(genesis, c)));
-      expect(((e) => e.kind === 'header' && e.header.genesis)(events[0]!)).toEqual(genesis);
+      expect(JSON.parse(Buffer.from(genesisOf(events)).toString())).toEqual(genesis);
     }
   });
 
@@ -100,7 +107,7 @@ describe('a genesis too large for the snapshot header', () => {
     const h = header(bigGenesis(10));
     const w = new SnapshotWriter(h);
     expect(w.version).toBe(1);
-    expect(Buffer.compare(await w.start(), concatBytes(encodePreamble(SNAPSHOT), encodeRecord(RecordType.Header, encodeJson(h))))).toBe(0);
+    expect(Buffer.compare(await collect(w.start()), concatBytes(encodePreamble(SNAPSHOT), encodeRecord(RecordType.Header, encodeJson(h))))).toBe(0);
   });
 
   it('a Basalt that reads only version 1 refuses a version 2 snapshot with "upgrade Basalt"', async () => {
@@ -135,7 +142,7 @@ describe('the reader of genesis records', () => {
 
   it('reads a forged but well-formed one (the forger below is right)', async () => {
     const events = await read(forged(String(json.length), [json.subarray(0, 5), json.subarray(5)]));
-    expect(((e) => e.kind === 'header' && e.header.genesis)(events[0]!)).toEqual({ name: 'forged' });
+    expect(JSON.parse(Buffer.from(genesisOf(events)).toString())).toEqual({ name: 'forged' });
   });
 
   it(`refuses a stated genesis above ${MAX_GENESIS_BYTES} bytes, before reading any of it`, async () => {
@@ -151,6 +158,8 @@ describe('the reader of genesis records', () => {
     await expect(read(forged(String(json.length - 1), [json]))).rejects.toThrow(/genesis records hold more than the \d+ bytes its header states/);
     await expect(read(forged(String(json.length), [json.subarray(0, 3), json.subarray(3), json]))).rejects.toThrow(/genesis record after its whole genesis/);
     await expect(read(forged('', [json], 1))).rejects.toThrow(/snapshot of version 1 has a genesis record/);
-    await expect(read(forged(String(json.length), [encodeJson(['not', 'an', 'object']).subarray(0, json.length)]))).rejects.toThrow(/snapshot genesis is not valid JSON/);
+    // What the bytes say is the restore's to check (Genesis.read, as for any genesis file): the reader passes them on.
+    const notJson = encodeJson(['not', 'an', 'object']).subarray(0, json.length);
+    expect(Buffer.compare(genesisOf(await read(forged(String(json.length), [notJson]))), notJson)).toBe(0);
   });
 });

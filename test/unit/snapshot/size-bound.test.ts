@@ -64,7 +64,18 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
     state: { node: async (h) => nodes.get(bytesToHex(h)), code: async (h) => codes.get(bytesToHex(h)) },
     close: async () => undefined,
   };
-  return { chainId: 100n, genesisHash: heads[0]!, genesisFile: async () => testGenesis(1).genesis, openReadView: () => view };
+  return { chainId: 100n, genesisHash: heads[0]!, genesisFile: async () => genesisStream(testGenesis(1).genesis), openReadView: () => view };
+}
+
+/** A genesis file as the stored bytes a chain streams (Chain.genesisFile). */
+function genesisStream(g: object) {
+  const bytes = Buffer.from(JSON.stringify(g));
+  return {
+    size: bytes.length,
+    async *open() {
+      yield bytes;
+    },
+  };
 }
 
 describe('snapshot size bound', () => {

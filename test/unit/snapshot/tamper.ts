@@ -1,3 +1,4 @@
+import { collect } from '../../helpers/collect.js';
 import { readSnapshot } from '../../../src/snapshot/reader.js';
 import { SnapshotWriter } from '../../../src/snapshot/writer.js';
 
@@ -17,7 +18,7 @@ export async function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint
   for await (const ev of readSnapshot(once(snapshot))) {
     if (ev.kind === 'header') {
       writer = new SnapshotWriter(ev.header);
-      parts.push(await writer.start());
+      parts.push(await collect(writer.start()));
     } else if (ev.kind === 'block') {
       parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
     } else if (ev.kind === 'nodes' || ev.kind === 'code') {
@@ -43,7 +44,7 @@ export async function rebuildWithJunkNode(snapshot: Uint8Array): Promise<Uint8Ar
   for await (const ev of readSnapshot(once(snapshot))) {
     if (ev.kind === 'header') {
       writer = new SnapshotWriter(ev.header);
-      parts.push(await writer.start());
+      parts.push(await collect(writer.start()));
     } else if (ev.kind === 'block') {
       parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
     } else if (ev.kind === 'nodes' || ev.kind === 'code') {

@@ -1,3 +1,4 @@
+import { collect } from '../../helpers/collect.js';
 import { describe, expect, it } from 'vitest';
 import { concatBytes } from '@ethereumjs/util';
 import { ARCHIVE, MAX_BLOCK_BYTES, MAX_RECORD_BYTES } from '../../../src/archive/format.js';
@@ -65,7 +66,7 @@ describe('writers refuse what their readers refuse', () => {
 
   it(`a snapshot block with its receipts over ${MAX_BLOCK_WITH_RECEIPTS_BYTES} bytes`, async () => {
     const w = new SnapshotWriter(header());
-    await w.start();
+    await collect(w.start());
     await expect(w.block(1n, new Uint8Array(32), new Uint8Array(MAX_BLOCK_WITH_RECEIPTS_BYTES - 4), new Uint8Array(8))).rejects.toThrow(
       /cannot write the snapshot: block 1 with its receipts is \d+ bytes, above the 67108864-byte limit of the snapshot format/,
     );
@@ -73,12 +74,12 @@ describe('writers refuse what their readers refuse', () => {
 
   it(`a state record over ${MAX_ITEMS_RAW_BYTES} bytes: a contract code of 4 MiB, which no record could hold`, async () => {
     const w = new SnapshotWriter({ ...header(), head: { number: '0', hash: HASH, stateRoot: HASH } });
-    await w.start();
+    await collect(w.start());
     await expect(w.items('code', [new Uint8Array(MAX_ITEMS_RAW_BYTES)])).rejects.toThrow(/cannot write the snapshot: a contract code of 4194304 bytes is above the 4194304-byte limit/);
     await expect(w.items('nodes', [new Uint8Array(MAX_ITEMS_RAW_BYTES / 2), new Uint8Array(MAX_ITEMS_RAW_BYTES / 2)])).rejects.toThrow(/a nodes record of 4194312 bytes/);
     // the largest state record it may write, the reader takes
     const ok = new SnapshotWriter({ ...header(), head: { number: '0', hash: HASH, stateRoot: HASH } });
-    const file = concatBytes(await ok.start(), await ok.items('code', [new Uint8Array(MAX_ITEMS_RAW_BYTES - 4)]), ok.finish().bytes);
+    const file = concatBytes(await collect(ok.start()), await ok.items('code', [new Uint8Array(MAX_ITEMS_RAW_BYTES - 4)]), ok.finish().bytes);
     const kinds: string[] = [];
     for await (const ev of readSnapshot(chunked(file, 1 << 20))) kinds.push(ev.kind);
     expect(kinds).toEqual(['header', 'code', 'trailer']);
@@ -97,7 +98,7 @@ describe('writers refuse what their readers refuse', () => {
       state: {},
       close: async () => void (closed = true),
     } as unknown as ChainReadView;
-    const source = { chainId: 100n, genesisHash: new Uint8Array(32), genesisFile: async () => ({ name: 'x'.repeat(MAX_GENESIS_BYTES) }), openReadView: () => view } as unknown as SnapshotSource;
+    const source = { chainId: 100n, genesisHash: new Uint8Array(32), genesisFile: async () => ({ size: MAX_GENESIS_BYTES + 1, open: () => { throw new Error('read'); } }), openReadView: () => view } as unknown as SnapshotSource;
     await expect(createSnapshot(source, { compression: 'zstd' })).rejects.toThrow(/above the 268435456-byte limit of the snapshot format/);
     expect(closed).toBe(true);
   });
