@@ -1,3 +1,4 @@
+import { Genesis } from '../../src/chain/genesis-source.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ export function testGenesis(validatorCount: number, premine: string[] = []): { g
 
 /** `now`: the chain's clock (Chain.open's option; default Date.now). */
 export async function openTestChain(
-  genesis: GenesisFile,
+  genesis: GenesisFile | Genesis,
   dir = mkdtempSync(join(tmpdir(), 'basalt-chain-')),
   opts: { now?: () => number } = {},
 ): Promise<{ chain: Chain; dir: string; dbs: BytesDB[]; close(): Promise<void> }> {
@@ -52,7 +53,7 @@ export async function openTestChain(
   const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
   let chain: Chain;
   try {
-    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine(quorumRuleOf(genesis)), ...(opts.now ? { now: opts.now } : {}) });
+    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine(quorumRuleOf(genesis instanceof Genesis ? genesis.config : genesis)), ...(opts.now ? { now: opts.now } : {}) });
   } catch (err) {
     await blockchainDb.close();
     await trieDb.close();
