@@ -59,9 +59,9 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
  * The world state reachable from `stateRoot`: the account trie, every account's storage trie and
  * every contract's code, each stored trie node once (nodes shorter than 32 bytes live inline in their
  * parent and are not stored) and each distinct code once. Throws MissingStateError if a referenced
- * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow; a node
- * comes before the nodes it refers to, and an account's code right after the node holding the
- * account (StreamedStateCheck relies on that order).
+ * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow, reading
+ * the top WALK_BATCH nodes of the stack at a time; a node comes after the node that refers to it, and
+ * an account's code right after the node holding the account (StreamedStateCheck relies on that order).
  */
 export async function* stateItems(source: StateReader, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
   // What was visited, ~32 bytes a node (a Set of hex strings took ~120): the walk of a state of
@@ -73,22 +73,36 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
   const pendingCode: Uint8Array[] = [];
   const refs: References = { node: (hash, kind) => stack.push({ hash, kind }), code: (hash) => pendingCode.push(hash) };
 
+  const batch: { hash: Uint8Array; kind: Kind }[] = [];
   while (stack.length > 0) {
-    const { hash, kind } = stack.pop()!;
-    if (!seenNodes.add(hash)) continue;
-    const node = await source.node(hash);
-    if (node === undefined) throw new MissingStateError(`state trie node ${bytesToHex(hash)} is missing`);
-    yield { kind: 'node', hash, data: node };
-    references(node, kind, refs);
-    while (pendingCode.length > 0) {
-      const codeHash = pendingCode.pop()!;
-      if (!seenCode.add(codeHash)) continue;
-      const code = await source.code(codeHash);
-      if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
-      yield { kind: 'code', hash: codeHash, data: code };
+    // The next nodes of the walk, read together (one LevelDB round trip for up to WALK_BATCH of
+    // them): each still comes after the node that refers to it, and the stack stays a few levels deep.
+    batch.length = 0;
+    while (batch.length < WALK_BATCH && stack.length > 0) {
+      const next = stack.pop()!;
+      if (seenNodes.add(next.hash)) batch.push(next);
+    }
+    if (batch.length === 0) break;
+    const datas = source.nodes ? await source.nodes(batch.map((b) => b.hash)) : await Promise.all(batch.map((b) => source.node(b.hash)));
+    for (let i = 0; i < batch.length; i++) {
+      const { hash, kind } = batch[i]!;
+      const node = datas[i];
+      if (node === undefined) throw new MissingStateError(`state trie node ${bytesToHex(hash)} is missing`);
+      yield { kind: 'node', hash, data: node };
+      references(node, kind, refs);
+      while (pendingCode.length > 0) {
+        const codeHash = pendingCode.pop()!;
+        if (!seenCode.add(codeHash)) continue;
+        const code = await source.code(codeHash);
+        if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
+        yield { kind: 'code', hash: codeHash, data: code };
+      }
     }
   }
 }
+
+/** How many nodes a state walk reads at once. */
+const WALK_BATCH = 256;
 
 /**
  * The same check as walking the state under `stateRoot` once it is written, made on the stream of

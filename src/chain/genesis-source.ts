@@ -1,10 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
 import { createAccount, KECCAK256_NULL, KECCAK256_RLP, unpadBytes } from '@ethereumjs/util';
 import { UserError } from '../util/errors.js';
+import { removeStaleTemps } from '../util/stale-temp.js';
 import { JsonStreamError, JsonTokenizer, JsonValueBuilder, type JsonHandler, type JsonScalar } from '../util/json-stream.js';
 import { keccak256 } from '../util/keccak.js';
 import { checkGenesisConfig, type GenesisConfig, type GenesisFile } from './chain-config.js';
@@ -187,16 +188,18 @@ class SlotBuffer {
 
 /** Account records (address, RLP), fixed slots of RECORD bytes: in memory, then in a scratch file. */
 const RECORD = 136;
+const SCRATCH_PREFIX = '.genesis-build-';
 const IN_MEMORY_RECORDS = (8 * 1024 * 1024) / RECORD;
 
 class AccountSpool {
   keys = new Uint8Array(32 * 1024);
   count = 0;
-  private memory: Uint8Array | undefined = new Uint8Array(RECORD * 256);
+  /** All records while they fit in `inMemory`; then undefined, and they go through `page` to the file. */
+  private memory: Buffer | undefined = Buffer.alloc(RECORD * 256);
+  private readonly page = Buffer.alloc(RECORD * 4096);
+  private pageFill = 0;
   private dir: string | undefined;
   private fd: number | undefined;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   /** Bytes of the scratch file written so far. */
   private fileBytes = 0;
   private readonly one = Buffer.alloc(RECORD);
@@ -213,46 +216,50 @@ class AccountSpool {
       next.set(this.keys);
       this.keys = next;
     }
-    const addr = Buffer.from(address.slice(2), 'hex');
-    this.keys.set(keccak256(addr), this.count * 32);
-    const rec = Buffer.alloc(RECORD);
-    addr.copy(rec, 0);
-    rec[20] = rlp.length;
-    rec.set(rlp, 21);
     if (this.memory !== undefined && this.count >= this.inMemory) this.spill();
+    let buf: Buffer;
+    let at: number;
     if (this.memory !== undefined) {
       if ((this.count + 1) * RECORD > this.memory.length) {
-        const next = new Uint8Array(this.memory.length * 2);
-        next.set(this.memory);
+        const next = Buffer.alloc(this.memory.length * 2);
+        this.memory.copy(next);
         this.memory = next;
       }
-      this.memory.set(rec, this.count * RECORD);
+      [buf, at] = [this.memory, this.count * RECORD];
     } else {
-      this.pending.push(rec);
-      this.pendingBytes += RECORD;
-      if (this.pendingBytes >= 1024 * 1024) this.flush();
+      if (this.pageFill === this.page.length) this.flush();
+      [buf, at] = [this.page, this.pageFill];
+      this.pageFill += RECORD;
     }
+    buf.write(address.slice(2), at, 20, 'hex');
+    buf[at + 20] = rlp.length;
+    buf.set(rlp, at + 21);
+    this.keys.set(keccak256(buf.subarray(at, at + 20)), this.count * 32);
     this.count++;
   }
 
   private spill(): void {
-    this.dir = mkdtempSync(join(this.scratchDir ?? tmpdir(), '.genesis-build-'));
+    if (this.scratchDir === undefined) {
+      this.dir = mkdtempSync(join(tmpdir(), 'basalt-genesis-build-'));
+    } else {
+      // `<data dir>/.genesis-build-<pid>`: what a killed build left is removed by the next one.
+      removeStaleTemps(this.scratchDir, SCRATCH_PREFIX);
+      this.dir = join(this.scratchDir, `${SCRATCH_PREFIX}${process.pid}`);
+      rmSync(this.dir, { recursive: true, force: true });
+      mkdirSync(this.dir, { mode: 0o700 });
+    }
     this.fd = openSync(join(this.dir, 'accounts'), 'w+', 0o600);
-    writeSync(this.fd, this.memory!.subarray(0, this.count * RECORD), 0, this.count * RECORD, 0);
-    this.fileBytes = this.count * RECORD;
+    this.fileBytes = writeSync(this.fd, this.memory!, 0, this.count * RECORD, 0);
     this.memory = undefined;
   }
 
   private flush(): void {
-    if (this.pending.length === 0) return;
-    const all = Buffer.concat(this.pending, this.pendingBytes);
-    writeSync(this.fd!, all, 0, all.length, this.fileBytes);
-    this.fileBytes += all.length;
-    this.pending = [];
-    this.pendingBytes = 0;
+    if (this.pageFill === 0) return;
+    this.fileBytes += writeSync(this.fd!, this.page, 0, this.pageFill, this.fileBytes);
+    this.pageFill = 0;
   }
 
-  private read(i: number): Uint8Array {
+  private read(i: number): Buffer {
     if (this.memory !== undefined) return this.memory.subarray(i * RECORD, (i + 1) * RECORD);
     this.flush();
     readSync(this.fd!, this.one, 0, RECORD, i * RECORD);
@@ -265,7 +272,7 @@ class AccountSpool {
   }
 
   address(i: number): string {
-    return `0x${Buffer.from(this.read(i).subarray(0, 20)).toString('hex')}`;
+    return `0x${this.read(i).toString('hex', 0, 20)}`;
   }
 
   close(): void {

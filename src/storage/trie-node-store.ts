@@ -108,6 +108,14 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
   }
 
   /**
+   * Committed trie nodes by their hashes, in one LevelDB `getMany` (one trip to its thread pool for
+   * all of them, where `node` takes one each): how a state walk reads.
+   */
+  async nodes(nodeHashes: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return this.db.getMany(nodeHashes.map(trieNodeKey), this.snapshot ? { snapshot: this.snapshot } : {});
+  }
+
+  /**
    * Write trie nodes and contract code straight to disk in one batch, bypassing the pending writes:
    * for a restore, whose caller has checked that each item hashes to the hash it is stored under.
    */
@@ -194,6 +202,8 @@ export interface StateItemWrite {
 export interface StateReader {
   node(nodeHash: Uint8Array): Promise<Uint8Array | undefined>;
   code(codeHash: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Several nodes at once, in order (a state walk reads this way when it can). */
+  nodes?(nodeHashes: Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
 }
 
 function hexToKey(hex: string): Uint8Array {

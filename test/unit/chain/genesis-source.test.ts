@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
@@ -94,10 +94,13 @@ describe('Genesis.stateRoot', () => {
       return { root: bytesToHex(root), nodes };
     };
     const scratch = newDir();
+    // What a build killed with kill -9 left (a pid that runs no more): removed by the next one.
+    mkdirSync(join(scratch, '.genesis-build-999999999'));
     const memory = await collect();
     const spilled = await collect(7, scratch);
     expect(spilled).toEqual(memory);
     expect(readdirSync(scratch)).toEqual([]);
+    expect(await collect(7)).toEqual(memory); // no scratch folder given: one in the OS temp folder
   });
 
   it('refuses an address given twice (in another case), wherever its records are', async () => {
