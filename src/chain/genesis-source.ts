@@ -186,27 +186,37 @@ class SlotBuffer {
   }
 }
 
-/** Account records (address, RLP), fixed slots of RECORD bytes: in memory, then in a scratch file. */
+/**
+ * Account records (address, RLP), fixed slots of RECORD bytes: in memory while they fit in
+ * `inMemory`, then in a scratch file, in 256 buckets by the first byte of the account's key. The trie
+ * is built in key order, so it reads one bucket after another: each is read whole, in its pages, when
+ * the build reaches it (a random read per account took 10 s of a 1,000,000-account build).
+ */
 const RECORD = 136;
 const SCRATCH_PREFIX = '.genesis-build-';
 const IN_MEMORY_RECORDS = (8 * 1024 * 1024) / RECORD;
+const PAGE_RECORDS = 240;
+const PAGE = PAGE_RECORDS * RECORD;
 
 class AccountSpool {
   keys = new Uint8Array(32 * 1024);
   count = 0;
-  /** All records while they fit in `inMemory`; then undefined, and they go through `page` to the file. */
+  /** Each record's place among the records of its bucket. */
+  private pos = new Uint32Array(1024);
+  private readonly bucketCount = new Uint32Array(256);
+  /** All records while they fit in `inMemory`; then undefined, and they go to the file by bucket. */
   private memory: Buffer | undefined = Buffer.alloc(RECORD * 256);
-  private readonly page = Buffer.alloc(RECORD * 4096);
-  private pageFill = 0;
+  /** Per bucket: the page being filled (spilled mode), and the file offsets of its full pages. */
+  private readonly pages: (Buffer | undefined)[] = new Array(256);
+  private readonly fill = new Uint32Array(256);
+  private readonly written: number[][] = Array.from({ length: 256 }, () => []);
+  private loaded: { bucket: number; records: Buffer } | undefined;
   private dir: string | undefined;
   private fd: number | undefined;
-  /** Bytes of the scratch file written so far. */
   private fileBytes = 0;
-  private readonly one = Buffer.alloc(RECORD);
 
   constructor(
     private readonly scratchDir: string | undefined,
-    /** Records kept in memory before all go to the scratch file. */
     private readonly inMemory: number,
   ) {}
 
@@ -215,27 +225,41 @@ class AccountSpool {
       const next = new Uint8Array(this.keys.length * 2);
       next.set(this.keys);
       this.keys = next;
+      const pos = new Uint32Array(this.pos.length * 2);
+      pos.set(this.pos);
+      this.pos = pos;
     }
     if (this.memory !== undefined && this.count >= this.inMemory) this.spill();
-    let buf: Buffer;
-    let at: number;
-    if (this.memory !== undefined) {
-      if ((this.count + 1) * RECORD > this.memory.length) {
-        const next = Buffer.alloc(this.memory.length * 2);
-        this.memory.copy(next);
-        this.memory = next;
-      }
-      [buf, at] = [this.memory, this.count * RECORD];
-    } else {
-      if (this.pageFill === this.page.length) this.flush();
-      [buf, at] = [this.page, this.pageFill];
-      this.pageFill += RECORD;
-    }
-    buf.write(address.slice(2), at, 20, 'hex');
-    buf[at + 20] = rlp.length;
-    buf.set(rlp, at + 21);
-    this.keys.set(keccak256(buf.subarray(at, at + 20)), this.count * 32);
+    const rec = this.memory !== undefined ? this.memorySlot() : Buffer.alloc(RECORD);
+    rec.write(address.slice(2), 0, 20, 'hex');
+    rec[20] = rlp.length;
+    rec.set(rlp, 21);
+    const key = keccak256(rec.subarray(0, 20));
+    this.keys.set(key, this.count * 32);
+    this.pos[this.count] = this.bucketCount[key[0]!]!++;
+    if (this.memory === undefined) this.append(key[0]!, rec);
     this.count++;
+  }
+
+  private memorySlot(): Buffer {
+    if ((this.count + 1) * RECORD > this.memory!.length) {
+      const next = Buffer.alloc(this.memory!.length * 2);
+      this.memory!.copy(next);
+      this.memory = next;
+    }
+    return this.memory!.subarray(this.count * RECORD, (this.count + 1) * RECORD);
+  }
+
+  /** Append a record to its bucket's page, writing the page out once full. */
+  private append(bucket: number, rec: Uint8Array): void {
+    let page = this.pages[bucket];
+    if (page === undefined) page = this.pages[bucket] = Buffer.alloc(PAGE);
+    page.set(rec, this.fill[bucket]! * RECORD);
+    if (++this.fill[bucket]! === PAGE_RECORDS) {
+      this.written[bucket]!.push(this.fileBytes);
+      this.fileBytes += writeSync(this.fd!, page, 0, PAGE, this.fileBytes);
+      this.fill[bucket] = 0;
+    }
   }
 
   private spill(): void {
@@ -249,21 +273,25 @@ class AccountSpool {
       mkdirSync(this.dir, { mode: 0o700 });
     }
     this.fd = openSync(join(this.dir, 'accounts'), 'w+', 0o600);
-    this.fileBytes = writeSync(this.fd, this.memory!, 0, this.count * RECORD, 0);
+    const memory = this.memory!;
     this.memory = undefined;
-  }
-
-  private flush(): void {
-    if (this.pageFill === 0) return;
-    this.fileBytes += writeSync(this.fd!, this.page, 0, this.pageFill, this.fileBytes);
-    this.pageFill = 0;
+    // In arrival order, as `pos` counted them.
+    for (let i = 0; i < this.count; i++) this.append(this.keys[i * 32]!, memory.subarray(i * RECORD, (i + 1) * RECORD));
   }
 
   private read(i: number): Buffer {
     if (this.memory !== undefined) return this.memory.subarray(i * RECORD, (i + 1) * RECORD);
-    this.flush();
-    readSync(this.fd!, this.one, 0, RECORD, i * RECORD);
-    return this.one;
+    const bucket = this.keys[i * 32]!;
+    if (this.loaded?.bucket !== bucket) {
+      this.loaded = undefined; // the last bucket's records are garbage now
+      const records = Buffer.alloc(this.bucketCount[bucket]! * RECORD);
+      let at = 0;
+      for (const offset of this.written[bucket]!) at += readSync(this.fd!, records, at, PAGE, offset);
+      this.pages[bucket]?.copy(records, at, 0, this.fill[bucket]! * RECORD);
+      this.loaded = { bucket, records };
+    }
+    const p = this.pos[i]!;
+    return this.loaded.records.subarray(p * RECORD, (p + 1) * RECORD);
   }
 
   record(i: number): Uint8Array {
