@@ -15,7 +15,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { CLI, dirBytes, mb, percentile, runCliMeasured } from './lib/util.mjs';
+import { CLI, dirBytes, mb, percentile, procMemory, runCliMeasured } from './lib/util.mjs';
 
 const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
 const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
@@ -53,17 +53,6 @@ function writeLargeGenesis(path, base, accounts, slots) {
   closeSync(fd);
 }
 
-/** Peak RSS of a process (VmHWM), polled; and its current RSS. */
-function procMemory(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) * 1024;
-    return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
-  } catch {
-    return { hwm: NaN, rss: NaN };
-  }
-}
-
 /**
  * Start `basalt server` on `dataDir` with `genesis` (no sealing, no libp2p, JSON-RPC on a free port),
  * wait until eth_blockNumber answers, and stop it. Returns the time to that answer and the peak RSS
@@ -79,9 +68,11 @@ async function startUntilServing(dataDir, genesis) {
   let exited = false;
   node.on('exit', () => (exited = true));
   let peak = 0;
+  let peakAnon = 0;
   const poll = setInterval(() => {
     const m = procMemory(node.pid);
     if (m.hwm > peak) peak = m.hwm;
+    if (m.anon > peakAnon) peakAnon = m.anon;
   }, 100);
   try {
     let url;
@@ -98,7 +89,7 @@ async function startUntilServing(dataDir, genesis) {
     const m = procMemory(node.pid);
     peak = Math.max(peak, m.hwm);
     const wrote = /"stateNodes":(\d+),"codes":(\d+),"stateBytes":(\d+),"ms":(\d+)[^\n]*"msg":"wrote genesis block"/.exec(logs);
-    return { ms, peak, rssServing: m.rss, wrote: wrote ? { nodes: Number(wrote[1]), codes: Number(wrote[2]), bytes: Number(wrote[3]), ms: Number(wrote[4]) } : undefined };
+    return { ms, peak, peakAnon: Math.max(peakAnon, m.anon), rssServing: m.rss, wrote: wrote ? { nodes: Number(wrote[1]), codes: Number(wrote[2]), bytes: Number(wrote[3]), ms: Number(wrote[4]) } : undefined };
   } finally {
     clearInterval(poll);
     if (!exited) {
@@ -118,7 +109,9 @@ async function countTrieKeys(dataDir) {
   return n;
 }
 
-const fmtStart = (r) => `${(r.ms / 1000).toFixed(1)} s, peak RSS ${mb(r.peak)} MB (RSS once serving ${mb(r.rssServing)} MB)`;
+/** Peak RSS, and of it the anonymous memory (the rest: files mapped, LevelDB's tables: page cache). */
+const fmtPeak = (rss, anon) => `peak RSS ${mb(rss)} MB (anonymous ${mb(anon)} MB)`;
+const fmtStart = (r) => `${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peak, r.peakAnon)} (RSS once serving ${mb(r.rssServing)} MB)`;
 
 const PHASES = [
   {
@@ -190,11 +183,20 @@ const PHASES = [
           }
         }
       });
+      // From the snapshot's start (VmHWM would hold the start's own peak): RSS and anonymous RSS polled.
       let peak = 0;
-      const poll = setInterval(() => (peak = Math.max(peak, procMemory(node.pid).hwm)), 100);
+      let peakAnon = 0;
+      let measuring = false;
+      const poll = setInterval(() => {
+        if (!measuring) return;
+        const m = procMemory(node.pid);
+        peak = Math.max(peak, m.rss);
+        peakAnon = Math.max(peakAnon, m.anon);
+      }, 100);
       try {
         while (grpc === undefined || sealedAt.length < 5) await new Promise((r) => setTimeout(r, 100));
         const rssBefore = procMemory(node.pid).rss;
+        measuring = true;
         ctx.snapshotFile = join(ctx.work, 'large.bsn');
         const t0 = Date.now();
         const r = await runCliMeasured(['snapshot', ctx.snapshotFile, '--grpc-address', grpc, '--json']);
@@ -207,7 +209,7 @@ const PHASES = [
         ctx.snapshot = { ms: r.ms, bytes: statSync(ctx.snapshotFile).size, nodes: Number(s.nodes) };
         report(
           `online snapshot: ${(r.ms / 1000).toFixed(1)} s, ${mb(ctx.snapshot.bytes)} MB file, ${Number(s.nodes).toLocaleString('en')} nodes (${Math.round(Number(s.nodes) / (r.ms / 1000)).toLocaleString('en')} nodes/s); ` +
-            `CLI peak RSS ${mb(r.peakRss)} MB; node RSS ${mb(rssBefore)} MB before, peak ${mb(peak)} MB; ` +
+            `CLI ${fmtPeak(r.peakRss, r.peakAnon)}; node RSS ${mb(rssBefore)} MB before, ${fmtPeak(peak, peakAnon)} meanwhile; ` +
             `block interval meanwhile: ${gaps.length} intervals, p50 ${percentile(gaps, 50) ?? '-'} ms, p99 ${percentile(gaps, 99) ?? '-'} ms (--block-time 1)`,
         );
       } finally {
@@ -223,7 +225,7 @@ const PHASES = [
       ctx.restored = join(ctx.work, 'restored');
       const r = await runCliMeasured(['restore', ctx.snapshotFile, '--data-dir', ctx.restored, '--chain', ctx.genesis, '--json']);
       if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
-      report(`restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), peak RSS ${mb(r.peakRss)} MB; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`);
+      report(`restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), ${fmtPeak(r.peakRss, r.peakAnon)}; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`);
     },
   },
   {
@@ -231,7 +233,7 @@ const PHASES = [
     async run(ctx) {
       const r = await runCliMeasured(['db', 'check', '--data-dir', ctx.restored, '--full', '--json']);
       if (r.code !== 0) throw new Error(`db check: ${r.stderr}${r.stdout}`);
-      report(`db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), peak RSS ${mb(r.peakRss)} MB`);
+      report(`db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), ${fmtPeak(r.peakRss, r.peakAnon)}`);
     },
   },
 ];

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
@@ -18,12 +19,30 @@ export function runCliMeasured(args, opts = {}) {
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
+    // Anonymous memory apart: RSS also counts the pages of files a process maps (LevelDB maps its tables).
+    let peakAnon = 0;
+    const poll = setInterval(() => (peakAnon = Math.max(peakAnon, procMemory(child.pid).anon || 0)), 100);
     child.on('exit', (code) => {
+      clearInterval(poll);
       const ms = performance.now() - t0;
       const m = /\{"benchPeakRssBytes":(\d+)\}/.exec(stderr);
-      resolve({ code, stdout, stderr, ms, peakRss: m ? Number(m[1]) : NaN });
+      resolve({ code, stdout, stderr, ms, peakRss: m ? Number(m[1]) : NaN, peakAnon });
     });
   });
+}
+
+/**
+ * A process's memory from /proc: peak RSS (VmHWM), RSS, and RSS split into anonymous memory (RssAnon:
+ * heap, buffers, native allocations) and mapped files (RssFile: page cache the kernel can reclaim).
+ */
+export function procMemory(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) * 1024;
+    return { hwm: kb('VmHWM'), rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+  } catch {
+    return { hwm: NaN, rss: NaN, anon: NaN, file: NaN };
+  }
 }
 
 export function percentile(sorted, p) {
