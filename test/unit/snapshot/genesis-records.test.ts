@@ -16,6 +16,8 @@ import {
 import { readSnapshot } from '../../../src/snapshot/reader.js';
 import { SnapshotWriter } from '../../../src/snapshot/writer.js';
 import { testGenesis } from '../../helpers/chain-fixture.js';
+import { Genesis } from '../../../src/chain/genesis-source.js';
+import { createHash } from 'node:crypto';
 import { chunked } from '../archive/archive-fixture.js';
 
 const HASH = `0x${'ab'.repeat(32)}`;
@@ -161,5 +163,53 @@ describe('the reader of genesis records', () => {
     // What the bytes say is the restore's to check (Genesis.read, as for any genesis file): the reader passes them on.
     const notJson = encodeJson(['not', 'an', 'object']).subarray(0, json.length);
     expect(Buffer.compare(genesisOf(await read(forged(String(json.length), [notJson]))), notJson)).toBe(0);
+  });
+});
+
+describe('a genesis of 1,000,000 accounts', () => {
+  it('streams from the writer through the reader into Genesis.read, byte for byte, never held whole', { timeout: 120_000 }, async () => {
+    const { genesis } = testGenesis(1);
+    genesis.genesis.alloc = '@' as never;
+    const [head, tail] = JSON.stringify(genesis).split('"@"') as [string, string];
+    const ACCOUNTS = 1_000_000;
+    /** The file, made piece by piece as it is read (about 80 MB of JSON). */
+    async function* file(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from(`${head}{`);
+      for (let i = 0; i < ACCOUNTS; i += 10_000) {
+        let s = '';
+        for (let k = i; k < i + 10_000; k++) s += `${k ? ',' : ''}"0x${k.toString(16).padStart(40, '0')}":{"balance":"0x${(k + 1).toString(16)}"}`;
+        yield Buffer.from(s);
+      }
+      yield Buffer.from(`}${tail}`);
+    }
+    let size = 0;
+    const digest = createHash('sha256');
+    for await (const p of file()) {
+      size += p.length;
+      digest.update(p);
+    }
+    expect(size).toBeGreaterThan(MAX_HEADER_BYTES);
+    const w = new SnapshotWriter({ ...header({}), genesis: { size, open: file } });
+    expect(w.version).toBe(2);
+    async function* snapshot(): AsyncGenerator<Uint8Array> {
+      yield* w.start();
+      yield w.finish().bytes;
+    }
+    const read = createHash('sha256');
+    let pieces = 0;
+    let largest = 0;
+    for await (const ev of readSnapshot(snapshot())) {
+      if (ev.kind !== 'genesis') continue;
+      pieces++;
+      largest = Math.max(largest, ev.piece.length);
+      read.update(ev.piece);
+    }
+    expect(read.digest('hex')).toBe(digest.digest('hex'));
+    expect(pieces).toBe(Math.ceil(size / GENESIS_PIECE_BYTES));
+    expect(largest).toBe(GENESIS_PIECE_BYTES);
+    // And what a restore does with those bytes: read them as a genesis file (a stream, checked whole).
+    const g = await Genesis.read({ name: 'the snapshot', open: file });
+    expect(g.accounts).toBe(ACCOUNTS);
+    expect(g.size).toBe(size);
   });
 });
