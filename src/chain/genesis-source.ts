@@ -1,7 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { RLP } from '@ethereumjs/rlp';
 import { createAccount, KECCAK256_NULL, KECCAK256_RLP, unpadBytes } from '@ethereumjs/util';
 import { UserError } from '../util/errors.js';
@@ -15,6 +17,8 @@ import { buildSortedTrie, SortedKeys, type TrieNodeSink } from './stack-trie.js'
 export interface GenesisBytes {
   /** How errors name it (a path, "the snapshot"). */
   readonly name: string;
+  /** The file it is read from, if it is one (a worker thread can read it too). */
+  readonly path?: string;
   open(): AsyncIterable<Uint8Array>;
 }
 
@@ -22,6 +26,7 @@ export interface GenesisBytes {
 export function genesisAt(path: string): GenesisBytes {
   return {
     name: path,
+    path,
     async *open() {
       let stream;
       try {
@@ -124,10 +129,87 @@ export class Genesis {
    * 72 bytes a slot of the one contract being read. Without `sink`, only the root is computed.
    */
   async stateRoot(sink?: StateSink, scratchDir?: string, inMemoryRecords = IN_MEMORY_RECORDS): Promise<Uint8Array> {
+    // A genesis of a few thousand accounts builds in milliseconds: a worker would only cost its start.
+    if (this.bytes.path !== undefined && this.size >= WORKER_MIN_BYTES && inMemoryRecords === IN_MEMORY_RECORDS) {
+      const root = await stateRootInWorker(this.bytes.path, this.bytes.name, sink, scratchDir);
+      if (root !== undefined) return root;
+    }
+    return buildState(this.bytes, sink, scratchDir, inMemoryRecords);
+  }
+}
+
+/** Below this size, a genesis state is built on the calling thread. */
+const WORKER_MIN_BYTES = 8 * 1024 * 1024;
+/** The V8 heap a build in a worker may use: its garbage, not its data (the buffers are outside it). */
+const WORKER_HEAP_MB = 160;
+const WORKER_URL = new URL('./genesis-worker.js', import.meta.url);
+
+/** What a build worker posts: packs of nodes and codes (see packItem), the root, or its failure. */
+export type WorkerMessage = { kind: 'pack'; pack: ArrayBuffer; length: number } | { kind: 'root'; root: Uint8Array } | { kind: 'error'; message: string; user: boolean };
+
+/**
+ * Build the state of the genesis file at `path` in a worker thread whose V8 heap is capped
+ * (WORKER_HEAP_MB): the build allocates a node object, an RLP encoding and a hash per trie node, and
+ * on the node's own heap V8 let that garbage grow to ~400 MB at a million accounts before collecting
+ * it. The worker posts the nodes and codes in packs of ~4 MiB, at most two unanswered, and this thread
+ * hands them to `sink` in order. Undefined when no worker script is there (sources run by the tests).
+ */
+async function stateRootInWorker(path: string, name: string, sink: StateSink | undefined, scratchDir: string | undefined): Promise<Uint8Array | undefined> {
+  if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
+  const worker = new Worker(WORKER_URL, { workerData: { path, name, scratchDir, write: sink !== undefined }, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+  try {
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      let chain = Promise.resolve();
+      let done = false;
+      const fail = (err: Error) => {
+        if (done) return;
+        done = true;
+        reject(err);
+      };
+      worker.on('message', (m: WorkerMessage) => {
+        chain = chain
+          .then(async () => {
+            if (m.kind === 'pack') {
+              await unpack(new Uint8Array(m.pack, 0, m.length), sink!);
+              worker.postMessage('ack');
+            } else if (m.kind === 'root') {
+              done = true;
+              resolve(m.root);
+            } else {
+              fail(m.user ? new UserError(m.message) : new Error(`building the genesis state: ${m.message}`));
+            }
+          })
+          .catch(fail);
+      });
+      worker.on('error', (err) => fail(new Error(`building the genesis state: ${err.message}`)));
+      worker.on('exit', (code) => void chain.then(() => fail(new Error(`building the genesis state: the worker exited (code ${code}) before the root`))));
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/** A pack: items of kind (1: node, 2: code) | hash (32) | length (u32) | data. */
+async function unpack(pack: Uint8Array, sink: StateSink): Promise<void> {
+  const view = new DataView(pack.buffer, pack.byteOffset, pack.byteLength);
+  for (let at = 0; at < pack.length; ) {
+    const kind = pack[at]!;
+    const hash = pack.subarray(at + 1, at + 33);
+    const length = view.getUint32(at + 33);
+    const data = pack.subarray(at + 37, at + 37 + length);
+    at += 37 + length;
+    const w = kind === 1 ? sink.node(hash, data) : sink.code(hash, data);
+    if (w) await w;
+  }
+}
+
+/** See Genesis.stateRoot: the build itself, on this thread. */
+export async function buildState(bytes: GenesisBytes, sink?: StateSink, scratchDir?: string, inMemoryRecords = IN_MEMORY_RECORDS): Promise<Uint8Array> {
+  {
     const spool = new AccountSpool(scratchDir, inMemoryRecords);
     try {
-      const parser = new GenesisParser(this.bytes.name, true);
-      await parser.run(this.bytes, async (a) => {
+      const parser = new GenesisParser(bytes.name, true);
+      await parser.run(bytes, async (a) => {
         let codeHash = KECCAK256_NULL;
         if (a.code !== undefined && a.code.length > 2) {
           const code = Buffer.from(a.code.slice(2), 'hex');
@@ -139,7 +221,7 @@ export class Genesis {
       });
       const accounts = new SortedKeys(spool.keys, spool.count);
       if (accounts.overridden !== undefined) {
-        throw new UserError(`genesis file ${this.bytes.name} is invalid: genesis.alloc names ${spool.address(accounts.overridden)} more than once (addresses are not case-sensitive)`);
+        throw new UserError(`genesis file ${bytes.name} is invalid: genesis.alloc names ${spool.address(accounts.overridden)} more than once (addresses are not case-sensitive)`);
       }
       return await buildSortedTrie(accounts, (j) => spool.record(accounts.index(j)), sink?.node);
     } finally {

@@ -79,6 +79,27 @@ describe('basalt genesis', () => {
   });
 });
 
+describe('a large genesis file', () => {
+  it('whose state is built in a worker thread: a problem found there is one error line, and the data dir stays new', () => {
+    const dir = tempDir();
+    const path = join(dir, 'g.json');
+    expect(runCli(['genesis', '--dir', path, '--ibft-validator', '0x1111111111111111111111111111111111111111']).code).toBe(0);
+    const g = JSON.parse(readFileSync(path, 'utf8'));
+    // Over 8 MiB (built in a worker), with one address twice: the second in capitals.
+    for (let i = 1; i <= 120_000; i++) g.genesis.alloc[`0x${i.toString(16).padStart(40, 'a')}`] = { balance: '0x1' };
+    g.genesis.alloc[`0x${(77).toString(16).padStart(40, 'A')}`] = { balance: '0x2' };
+    writeFileSync(path, JSON.stringify(g));
+    const dataDir = join(dir, 'data');
+    const r = runCli(['server', '--data-dir', dataDir, '--chain', path, '--no-libp2p', '--no-grpc-address', '--no-ws', '--jsonrpc', '127.0.0.1:0']);
+    expectOneLineError(r, /^error: genesis file .*g\.json is invalid: genesis\.alloc names 0xa+4d more than once \(addresses are not case-sensitive\)$/);
+    // No genesis block was written: the next start (with a good file) makes the chain from scratch.
+    delete g.genesis.alloc[`0x${(77).toString(16).padStart(40, 'A')}`];
+    writeFileSync(path, JSON.stringify(g));
+    const again = runCli(['db', 'check', '--data-dir', dataDir, '--json']);
+    expect(again.stdout + again.stderr).toMatch(/no chain|holds no chain/);
+  }, 60_000);
+});
+
 describe('basalt --help', () => {
   it('prints help for the program and for every command', () => {
     const top = runCli(['--help']);

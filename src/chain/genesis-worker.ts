@@ -1,0 +1,56 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { UserError } from '../util/errors.js';
+import { buildState, genesisAt, type StateSink, type WorkerMessage } from './genesis-source.js';
+
+/**
+ * The worker thread of Genesis.stateRoot (see stateRootInWorker): builds the state of the genesis
+ * file at `workerData.path` and posts its nodes and codes in packs of ~4 MiB, waiting for the parent's
+ * 'ack' whenever two packs are unanswered, then the root.
+ */
+const PACK_BYTES = 4 * 1024 * 1024;
+const { path, name, scratchDir, write } = workerData as { path: string; name: string; scratchDir?: string; write: boolean };
+const port = parentPort!;
+const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+let pack = new Uint8Array(PACK_BYTES);
+let fill = 0;
+let unanswered = 0;
+let wake: (() => void) | undefined;
+port.on('message', () => {
+  unanswered--;
+  wake?.();
+});
+
+async function send(): Promise<void> {
+  if (fill === 0) return;
+  post({ kind: 'pack', pack: pack.buffer as ArrayBuffer, length: fill }, [pack.buffer as ArrayBuffer]);
+  pack = new Uint8Array(PACK_BYTES);
+  fill = 0;
+  unanswered++;
+  while (unanswered >= 2) await new Promise<void>((r) => (wake = r));
+}
+
+function add(kind: number, hash: Uint8Array, data: Uint8Array): Promise<void> | undefined {
+  const need = 37 + data.length;
+  if (need > pack.length - fill && fill > 0) {
+    // The pack is full: send it (and wait if two are unanswered), then add this item to the next.
+    return send().then(() => void add(kind, hash, data));
+  }
+  if (need > pack.length) pack = new Uint8Array(need);
+  pack[fill] = kind;
+  pack.set(hash, fill + 1);
+  new DataView(pack.buffer).setUint32(fill + 33, data.length);
+  pack.set(data, fill + 37);
+  fill += need;
+  return undefined;
+}
+
+const sink: StateSink = { node: (hash, data) => add(1, hash, data), code: (hash, data) => add(2, hash, data) };
+
+try {
+  const root = await buildState({ ...genesisAt(path), name }, write ? sink : undefined, scratchDir);
+  await send();
+  post({ kind: 'root', root });
+} catch (err) {
+  post({ kind: 'error', message: (err as Error).message, user: err instanceof UserError });
+}
