@@ -19,6 +19,9 @@ import { CLI, dirBytes, mb, percentile, procMemory, runCliMeasured } from './lib
 
 const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
 const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
+/** Light (empty) blocks sealed on the large chain before the snapshot: its history. */
+const BLOCKS = Number(process.env.BASALT_SCALE_BLOCKS ?? 100_000);
+const dist = (p) => import(new URL(`../dist/${p}`, import.meta.url).href);
 const report = (line) => process.stdout.write(`${line}\n`);
 const cli = (args) => {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -30,6 +33,8 @@ const hex32 = (n) => `0x${n.toString(16).padStart(64, '0')}`;
 /** Write `base` (a genesis file) with N extra accounts and one contract of M slots, piece by piece. */
 function writeLargeGenesis(path, base, accounts, slots) {
   const g = JSON.parse(readFileSync(base, 'utf8'));
+  // Room for BLOCKS blocks a second apart before now (a block's timestamp may not be in the future).
+  g.genesis.timestamp = `0x${(Math.floor(Date.now() / 1000) - BLOCKS - 3600).toString(16)}`;
   const premine = Object.entries(g.genesis.alloc);
   g.genesis.alloc = '@ALLOC@';
   const [head, tail] = JSON.stringify(g).split('"@ALLOC@"');
@@ -164,6 +169,38 @@ const PHASES = [
     },
   },
   {
+    name: 'history',
+    async run(ctx) {
+      if (BLOCKS === 0) return;
+      // Sealed offline by the chain's one validator, one empty block a second, through the node's own
+      // pipeline (Chain.produceBlock: executed, committed), as a node would have sealed them.
+      const { openOfflineChain } = await dist('node/offline.js');
+      const { loadValidatorKey } = await dist('keys/keyfile.js');
+      const { sealBlock } = await dist('consensus/ibft/seal.js');
+      const { decodeIbftExtra, encodeIbftExtra } = await dist('consensus/ibft/extra.js');
+      const { privateToAddress } = await import('@ethereumjs/util');
+      const key = loadValidatorKey(ctx.dataDir);
+      const { chain, close } = await openOfflineChain(ctx.dataDir);
+      const t0 = performance.now();
+      try {
+        for (let n = 1; n <= BLOCKS; n++) {
+          const head = chain.head.header;
+          const extra = decodeIbftExtra(head.extraData);
+          await chain.produceBlock(
+            { coinbase: privateToAddress(key), timestamp: head.timestamp + 1n, extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }) },
+            [],
+            async (built) => sealBlock(built.block, key, [key], chain.common),
+          );
+          if (n % 20_000 === 0) process.stderr.write(`history: ${n}/${BLOCKS} blocks\n`);
+        }
+      } finally {
+        await close();
+      }
+      const s = (performance.now() - t0) / 1000;
+      report(`history: ${BLOCKS.toLocaleString('en')} empty blocks sealed offline in ${s.toFixed(1)} s (${Math.round(BLOCKS / s)} blocks/s); blockchain/ ${mb(await dirBytes(join(ctx.dataDir, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(ctx.dataDir, 'trie')))} MB`);
+    },
+  },
+  {
     name: 'online snapshot',
     async run(ctx) {
       const node = spawn(process.execPath, [CLI, 'server', '--data-dir', ctx.dataDir, '--chain', ctx.genesis, '--seal', '--block-time', '1', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--no-libp2p', '--log-format', 'json'], {
@@ -226,6 +263,64 @@ const PHASES = [
       const r = await runCliMeasured(['restore', ctx.snapshotFile, '--data-dir', ctx.restored, '--chain', ctx.genesis, '--json']);
       if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
       report(`restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), ${fmtPeak(r.peakRss, r.peakAnon)}; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`);
+    },
+  },
+  {
+    name: 'snapshot sync',
+    async run(ctx) {
+      // The large chain's node serves; a new node with the same genesis file syncs with --sync snapshot.
+      const serve = (dir, extra) => {
+        const child = spawn(process.execPath, [CLI, 'server', '--data-dir', dir, '--chain', ctx.genesis, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--libp2p', '127.0.0.1:0', '--log-format', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const logs = [];
+        let partial = '';
+        child.stderr.setEncoding('utf8').on('data', (d) => {
+          const lines = (partial + d).split('\n');
+          partial = lines.pop();
+          for (const l of lines) {
+            try {
+              logs.push(JSON.parse(l));
+            } catch {}
+          }
+        });
+        let peak = 0;
+        let peakAnon = 0;
+        const poll = setInterval(() => {
+          const m = procMemory(child.pid);
+          peak = Math.max(peak, m.rss || 0);
+          peakAnon = Math.max(peakAnon, m.anon || 0);
+        }, 100);
+        const waitFor = async (pred, what) => {
+          for (;;) {
+            const hit = logs.find(pred);
+            if (hit) return hit;
+            if (child.exitCode !== null) throw new Error(`node exited while waiting for ${what}: ${JSON.stringify(logs.slice(-3))}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        };
+        const stop = async () => {
+          clearInterval(poll);
+          if (child.exitCode === null) {
+            child.kill('SIGINT');
+            await new Promise((r) => child.on('exit', r));
+          }
+        };
+        return { waitFor, stop, memory: () => ({ peak, peakAnon }) };
+      };
+      const source = serve(ctx.dataDir, []);
+      let sync;
+      try {
+        const addr = (await source.waitFor((l) => l.msg === 'libp2p listening', 'the source listening')).addresses[0];
+        const t0 = Date.now();
+        sync = serve(join(ctx.work, 'synced'), ['--bootnode', addr, '--sync', 'snapshot']);
+        const done = await sync.waitFor((l) => l.msg === 'snapshot sync: restored from peer', 'the snapshot sync');
+        const ms = done.time - t0;
+        const s = source.memory();
+        const n = sync.memory();
+        report(`snapshot sync: head ${done.head} in ${(ms / 1000).toFixed(1)} s from the new node's start; new node ${fmtPeak(n.peak, n.peakAnon)}; serving node ${fmtPeak(s.peak, s.peakAnon)}`);
+      } finally {
+        await sync?.stop();
+        await source.stop();
+      }
     },
   },
   {
