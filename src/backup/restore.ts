@@ -207,7 +207,7 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
 async function copyGenesis(genesis: Genesis, path: string): Promise<void> {
   const fd = openSync(path, 'w', 0o600);
   try {
-    for await (const piece of genesis.bytes.open()) writeSync(fd, piece);
+    for await (const piece of genesis.checkedBytes().open()) writeSync(fd, piece);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -423,7 +423,7 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
     }
   }
   if (changed) {
-    const file = await store.writeGenesisFile(genesis.bytes.open());
+    const file = await store.writeGenesisFile(genesis.checkedBytes().open());
     await store.writeMeta({ chainConfigJson: JSON.stringify(config), paramsJson: JSON.stringify(config.params), genesisDigest: genesis.digest, genesisFile: file });
   }
   else if (paramsJson === undefined && storedParams !== undefined) await store.writeChainParams(JSON.stringify(storedParams));
@@ -450,7 +450,7 @@ async function writeGenesis(
   await writer?.finish();
   const block = buildGenesisBlock(config, stateRoot, common);
   const hash = blockHash(block.header);
-  const file = await store.writeGenesisFile(genesis.bytes.open());
+  const file = await store.writeGenesisFile(genesis.checkedBytes().open());
   await store.writeMeta({ chainConfigJson: JSON.stringify(config), paramsJson: JSON.stringify(config.params), genesisDigest: genesis.digest, genesisFile: file });
   await store.writeCanonicalBlock(block, hash, []);
   log.info(

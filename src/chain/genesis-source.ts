@@ -88,7 +88,17 @@ export class Genesis {
     readonly digest: Uint8Array,
     readonly accounts: number,
     readonly size: number,
+    /** SHA-256 of the file's bytes as `read` saw them: every later read must see the same. */
+    private readonly fileHash: string,
   ) {}
+
+  /**
+   * The file's bytes again (to build its state, or to store it), checked against what `read` checked:
+   * a file changed in between fails at its end with one line, before its state or bytes are used.
+   */
+  checkedBytes(): GenesisBytes {
+    return checkedBytes(this.bytes, this.fileHash);
+  }
 
   /**
    * Read and check a genesis file: the schema (`genesisFileSchema`, its alloc entry by entry: an address
@@ -101,7 +111,8 @@ export class Genesis {
    */
   static async read(bytes: GenesisBytes): Promise<Genesis> {
     const parser = new GenesisParser(bytes.name, false);
-    const size = await parser.run(bytes, async () => {});
+    const fileHash = createHash('sha256');
+    const size = await parser.run({ ...bytes, open: () => hashing(bytes.open(), fileHash) }, async () => {});
     const config = checkGenesisConfig(parser.configObject(), bytes.name);
     const digest = createHash('sha256')
       .update('basalt genesis digest v2\n')
@@ -109,7 +120,7 @@ export class Genesis {
       .update('\n')
       .update(parser.allocDigest.digest())
       .digest();
-    return new Genesis(bytes, config, new Uint8Array(digest), parser.accounts, size);
+    return new Genesis(bytes, config, new Uint8Array(digest), parser.accounts, size, fileHash.digest('hex'));
   }
 
   /** A genesis file given as an object (tests, `basalt genesis`), read as its JSON would be. */
@@ -133,10 +144,10 @@ export class Genesis {
     // Only a build that writes the state (a new data dir) goes to a worker: computing the root alone
     // (a restore's check) made less garbage on this thread than a worker's heap took (474 vs 546 MB).
     if (sink !== undefined && this.bytes.path !== undefined && this.size >= WORKER_MIN_BYTES && inMemoryRecords === IN_MEMORY_RECORDS) {
-      const root = await stateRootInWorker(this.bytes.path, this.bytes.name, sink, scratchDir);
+      const root = await stateRootInWorker(this.bytes.path, this.bytes.name, this.fileHash, sink, scratchDir);
       if (root !== undefined) return root;
     }
-    return buildState(this.bytes, sink, scratchDir, inMemoryRecords);
+    return buildState(this.checkedBytes(), sink, scratchDir, inMemoryRecords);
   }
 }
 
@@ -156,9 +167,9 @@ export type WorkerMessage = { kind: 'pack'; pack: ArrayBuffer; length: number } 
  * it. The worker posts the nodes and codes in packs of ~4 MiB, at most two unanswered, and this thread
  * hands them to `sink` in order. Undefined when no worker script is there (sources run by the tests).
  */
-async function stateRootInWorker(path: string, name: string, sink: StateSink | undefined, scratchDir: string | undefined): Promise<Uint8Array | undefined> {
+async function stateRootInWorker(path: string, name: string, fileHash: string, sink: StateSink | undefined, scratchDir: string | undefined): Promise<Uint8Array | undefined> {
   if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
-  const worker = new Worker(WORKER_URL, { workerData: { path, name, scratchDir, write: sink !== undefined }, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+  const worker = new Worker(WORKER_URL, { workerData: { path, name, fileHash, scratchDir, write: sink !== undefined }, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
   try {
     return await new Promise<Uint8Array>((resolve, reject) => {
       let chain = Promise.resolve();
@@ -606,6 +617,25 @@ class GenesisParser implements JsonHandler {
       this.allocDigest.update(`${a.address.toLowerCase()} ${a.balance} ${a.nonce ?? '-'} ${a.code ?? '-'} ${storage}\n`);
     }
   }
+}
+
+async function* hashing(pieces: AsyncIterable<Uint8Array>, hash: Hash): AsyncGenerator<Uint8Array> {
+  for await (const p of pieces) {
+    hash.update(p);
+    yield p;
+  }
+}
+
+/** `bytes`, failing at their end unless their SHA-256 is `fileHash` (see Genesis.checkedBytes). */
+export function checkedBytes(bytes: GenesisBytes, fileHash: string): GenesisBytes {
+  return {
+    ...bytes,
+    async *open() {
+      const hash = createHash('sha256');
+      yield* hashing(bytes.open(), hash);
+      if (hash.digest('hex') !== fileHash) throw new UserError(`genesis file ${bytes.name} changed while it was being read: start again`);
+    },
+  };
 }
 
 /** The genesis file at `path`, read and checked (Genesis.read). */

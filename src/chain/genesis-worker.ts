@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../util/errors.js';
-import { buildState, genesisAt, type StateSink, type WorkerMessage } from './genesis-source.js';
+import { buildState, checkedBytes, genesisAt, type StateSink, type WorkerMessage } from './genesis-source.js';
 
 /**
  * The worker thread of Genesis.stateRoot (see stateRootInWorker): builds the state of the genesis
@@ -8,7 +8,7 @@ import { buildState, genesisAt, type StateSink, type WorkerMessage } from './gen
  * 'ack' whenever two packs are unanswered, then the root.
  */
 const PACK_BYTES = 4 * 1024 * 1024;
-const { path, name, scratchDir, write } = workerData as { path: string; name: string; scratchDir?: string; write: boolean };
+const { path, name, fileHash, scratchDir, write } = workerData as { path: string; name: string; fileHash: string; scratchDir?: string; write: boolean };
 const port = parentPort!;
 const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
@@ -48,7 +48,7 @@ function add(kind: number, hash: Uint8Array, data: Uint8Array): Promise<void> | 
 const sink: StateSink = { node: (hash, data) => add(1, hash, data), code: (hash, data) => add(2, hash, data) };
 
 try {
-  const root = await buildState({ ...genesisAt(path), name }, write ? sink : undefined, scratchDir);
+  const root = await buildState(checkedBytes({ ...genesisAt(path), name }, fileHash), write ? sink : undefined, scratchDir);
   await send();
   post({ kind: 'root', root });
 } catch (err) {

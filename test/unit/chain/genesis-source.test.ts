@@ -83,6 +83,20 @@ describe('Genesis.read', () => {
   });
 });
 
+describe('a genesis file changed after it was read', () => {
+  it('is refused when its state is built or its bytes stored, never used', async () => {
+    const dir = newDir();
+    const path = join(dir, 'g.json');
+    const g = base();
+    writeFileSync(path, JSON.stringify(g));
+    const genesis = await Genesis.read(genesisAt(path));
+    g.genesis.alloc[A] = { balance: '0x9' };
+    writeFileSync(path, JSON.stringify(g));
+    await expect(genesis.stateRoot()).rejects.toThrow(/genesis file .*g\.json changed while it was being read: start again/);
+    await expect(openTestChain(genesis, join(dir, 'data'))).rejects.toThrow(/changed while it was being read/);
+  });
+});
+
 describe('Genesis.stateRoot', () => {
   it('builds the same state with its account records spilled to a scratch file, and removes the file', async () => {
     const g = base();
