@@ -53,6 +53,12 @@ export interface RestoreOptions {
    * the embedded genesis is trusted as it is (the CLI asks for --trust-snapshot-genesis for that).
    */
   genesisHash?: string;
+  /**
+   * With `genesis`: its genesis state root, when the caller built that genesis itself (a node's own
+   * data dir), so the restore need not compute it again (a minute at a million accounts, during which
+   * a peer's snapshot stream would go unread).
+   */
+  genesisStateRoot?: Uint8Array;
   engine?: ConsensusEngine;
   onProgress?: (p: RestoreProgress) => void;
 }
@@ -107,7 +113,7 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
       if (opts.genesis !== undefined) await copyGenesis(genesis, genesisPath);
       // Seals are counted under the genesis file's quorum rule (its switch block).
       if (opts.engine === undefined) engine = new IbftEngine(quorumRuleOf(genesis.config));
-      const made = await Chain.createGenesis({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine, writeGenesisState: false, scratchDir: tmp });
+      const made = await Chain.createGenesis({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine, writeGenesisState: false, scratchDir: tmp, ...(opts.genesis !== undefined && opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}) });
       const chainId = made.rules.commonAt(0n).chainId();
       if (opts.genesis === undefined && opts.genesisHash !== undefined && bytesToHex(made.hash) !== opts.genesisHash.toLowerCase()) {
         throw new BackupFileError(

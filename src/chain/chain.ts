@@ -53,6 +53,11 @@ export interface OpenChainOptions {
   writeGenesisState?: boolean;
   /** Where building a large genesis state may spill its account records (default: the OS temp folder). */
   scratchDir?: string;
+  /**
+   * With `writeGenesisState: false`: the genesis state root, when the caller knows it for this genesis
+   * (a node restoring a peer's snapshot has built the same genesis already), so it is not computed again.
+   */
+  genesisStateRoot?: Uint8Array;
   engine: ConsensusEngine;
   logger?: Logger;
   /** Where a canonical block found missing below the head is reported (the node stops on it). */
@@ -439,14 +444,15 @@ async function writeGenesis(
   trie: TrieNodeStore,
   genesis: Genesis,
   rules: ChainRules,
-  opts: Pick<OpenChainOptions, 'writeGenesisState' | 'scratchDir'>,
+  opts: Pick<OpenChainOptions, 'writeGenesisState' | 'scratchDir' | 'genesisStateRoot'>,
   log: Logger,
 ): Promise<{ hash: Uint8Array; header: BlockHeader }> {
   const began = Date.now();
   const config = genesis.config;
   const common = rules.commonAt(0n);
   const writer = opts.writeGenesisState === false ? undefined : trie.stateWriter();
-  const stateRoot = await genesis.stateRoot(writer, opts.scratchDir);
+  const known = writer === undefined ? opts.genesisStateRoot : undefined;
+  const stateRoot = known ?? (await genesis.stateRoot(writer, opts.scratchDir));
   await writer?.finish();
   const block = buildGenesisBlock(config, stateRoot, common);
   const hash = blockHash(block.header);

@@ -63,6 +63,8 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
       peers: net.peerManager,
       genesis: opts.genesis,
       genesisHash: chain.genesisHash,
+      // The chain is at its genesis: the node built that genesis from the same file.
+      genesisStateRoot: chain.head.header.stateRoot,
       target: built,
       log,
       ...(opts.waitForPeersMs !== undefined ? { waitForPeersMs: opts.waitForPeersMs } : {}),

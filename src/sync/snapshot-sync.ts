@@ -37,6 +37,8 @@ export interface SnapshotSyncOptions {
   /** The operator's genesis file: the trust anchor every snapshot is verified against. */
   genesis: GenesisFile | Genesis;
   genesisHash: Uint8Array;
+  /** The state root of `genesis` (this node's own genesis block's): a restore need not compute it. */
+  genesisStateRoot?: Uint8Array;
   /** Where the verified chain is built (must not exist or be empty); see installSnapshot. */
   target: string;
   log: Logger;
@@ -166,6 +168,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         const summary = await restoreSnapshot(bytes, {
           dataDir: opts.target,
           genesis: opts.genesis,
+          ...(opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
           onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),
         });
         log.info({ peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs }, 'snapshot sync: restored and verified the snapshot');

@@ -35,6 +35,14 @@ describe("the operator's trust anchor", () => {
     expect(tail.notChecked.map((n) => n.what)).toEqual(['validator set', 'execution']);
   });
 
+  it("restore takes the caller's genesis state root as known (a node's own), and a wrong one gives another chain", async () => {
+    const root = (await source.chain.blockByNumber(0n))!.header.stateRoot;
+    const ok = await restoreSnapshot(chunked(snapshot), { dataDir: join(tempDir(), 'r'), genesis: source.genesis, genesisStateRoot: root });
+    expect(ok.genesisHash).toBe(bytesToHex(source.chain.genesisHash));
+    const wrong = restoreSnapshot(chunked(snapshot), { dataDir: join(tempDir(), 'r'), genesis: source.genesis, genesisStateRoot: new Uint8Array(32).fill(7) });
+    await expect(wrong).rejects.toThrow(/snapshot belongs to another chain/);
+  });
+
   it('restore with a genesis hash uses the embedded genesis only when it has that hash, and reports the chain', async () => {
     const hash = bytesToHex(source.chain.genesisHash);
     const bad = join(tempDir(), 'r');
