@@ -68,20 +68,28 @@ async function* generate(view: ChainReadView, header: ArchiveHeader, start: bigi
   try {
     let pending: Uint8Array[] = [writer.start()];
     let pendingBytes = pending[0]!.length;
+    // Blocks read in batches (storedBlocks), encoded (compressed) up to LOOKAHEAD at a time.
+    const source = view.blocks.storedBlocks(start, end);
     const queue: Promise<Awaited<ReturnType<typeof encodeRawBlockRecord>>>[] = [];
-    let nextToRead = start;
-    const readAhead = () => {
-      while (queue.length < LOOKAHEAD && nextToRead <= end) {
-        const n = nextToRead++;
-        const p = view.blocks.storedBlock(n).then(({ hash, blockRlp }) => encodeRawBlockRecord(n, hash, blockRlp, opts.compression));
+    let exhausted = false;
+    const readAhead = async () => {
+      while (!exhausted && queue.length < LOOKAHEAD) {
+        const r = await source.next();
+        if (r.done) {
+          exhausted = true;
+          break;
+        }
+        const p = encodeRawBlockRecord(r.value.number, r.value.hash, r.value.blockRlp, opts.compression);
         p.catch(() => undefined); // awaited in order below; this keeps an early failure from going unhandled
         queue.push(p);
       }
     };
-    readAhead();
+    await readAhead();
     for (let n = start; n <= end; n++) {
-      const record = await queue.shift()!;
-      readAhead();
+      const next = queue.shift();
+      if (!next) throw new Error(`block ${n} is missing from the database`);
+      const record = await next;
+      await readAhead();
       const bytes = writer.block(record);
       pending.push(bytes);
       pendingBytes += bytes.length;

@@ -76,30 +76,19 @@ export interface RangeCheckOptions {
 export async function checkCanonicalRange(store: BlockStore, from: bigint, to: bigint, opts: RangeCheckOptions): Promise<void> {
   const bad = (num: bigint, what: string) => opts.problem(`block ${num}: ${what}`);
   const noted: string[] = [];
-  const read = async <T>(num: bigint, what: string, f: () => Promise<T | undefined>): Promise<T | null | undefined> => {
-    const v = await attempt(f, noted, what);
-    for (const p of noted.splice(0)) bad(num, p);
-    return v;
-  };
   // The block before the range is only the first link's reference: its own problems are not this range's.
   let prev = from > 0n ? ((await attempt(() => store.canonicalHash(from - 1n), [], '')) ?? undefined) : undefined;
-  for (let num = from; num <= to; num++) {
-    const read1 = await read(num, 'the canonical index', () => store.canonicalHash(num));
+  /** One block's parts: the value, null when absent, undefined when its read failed (already reported). */
+  const check = async (num: bigint, read1: Uint8Array | null | undefined, rlp: Uint8Array | null | undefined, body: Uint8Array | null | undefined, receipts: Uint8Array | null | undefined) => {
     const hash = read1 ?? undefined;
     const expectedParent = prev;
     prev = hash;
     if (hash === undefined) {
       if (read1 === null) bad(num, 'missing from the canonical index');
       opts.onBlock?.(num);
-      continue;
+      return;
     }
     const id = `${num} (${bytesToHex(hash)})`;
-    const [rlp, body, receipts] = await Promise.all([
-      attempt(() => store.headerRLP(num, hash), noted, 'the header'),
-      attempt(() => store.bodyRLP(num, hash), noted, 'the body'),
-      attempt(() => store.receiptsRLP(num, hash), noted, 'the receipts'),
-    ]);
-    for (const p of noted.splice(0)) bad(num, p);
     if (rlp === null) opts.problem(`block ${id}: header missing`);
     if (body === null) opts.problem(`block ${id}: body missing`);
     if (receipts === null) opts.problem(`block ${id}: receipts missing`);
@@ -117,6 +106,40 @@ export async function checkCanonicalRange(store: BlockStore, from: bigint, to: b
       }
     }
     opts.onBlock?.(num);
+  };
+  // The range read with iterators (BlockStore.blockParts) while it reads; should a read fail, the rest
+  // block by block, so that each failing read is reported where it is and the check goes on.
+  let num = from;
+  const parts = store.blockParts(from, to);
+  try {
+    for (;;) {
+      let r: Awaited<ReturnType<typeof parts.next>>;
+      try {
+        r = await parts.next();
+      } catch {
+        break; // continued below from `num`
+      }
+      if (r.done) break;
+      const b = r.value;
+      await check(b.number, b.hash ?? null, b.header ?? null, b.body ?? null, b.receiptsRlp ?? null);
+      num = b.number + 1n;
+    }
+  } finally {
+    await parts.return(undefined).catch(() => undefined);
+  }
+  for (; num <= to; num++) {
+    const read1 = await attempt(() => store.canonicalHash(num), noted, 'the canonical index');
+    for (const p of noted.splice(0)) bad(num, p);
+    const hash = read1 ?? undefined;
+    const [rlp, body, receipts] = hash
+      ? await Promise.all([
+          attempt(() => store.headerRLP(num, hash), noted, 'the header'),
+          attempt(() => store.bodyRLP(num, hash), noted, 'the body'),
+          attempt(() => store.receiptsRLP(num, hash), noted, 'the receipts'),
+        ])
+      : [];
+    for (const p of noted.splice(0)) bad(num, p);
+    await check(num, read1, rlp, body, receipts);
   }
 }
 

@@ -28,11 +28,64 @@ export interface BlockReader {
   header(num: bigint, hash: Uint8Array): Promise<BlockHeader | undefined>;
   canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
   storedBlock(num: bigint): Promise<StoredBlock>;
+  /** Canonical blocks from..to (inclusive) in order, read in batches (see BlockStore.storedBlocks). */
+  storedBlocks(from: bigint, to: bigint): AsyncGenerator<StoredBlock & { number: bigint }>;
+}
+
+/** What each of storedBlocks' iterators reads ahead: entries per LevelDB trip, and their bytes at most. */
+const RANGE_READ_ENTRIES = 256;
+const RANGE_READ_BYTES = 1 << 20;
+
+/**
+ * A LevelDB iterator read RANGE_READ_ENTRIES at a time, the next batch requested as soon as one
+ * arrives (so at most two batches are held), for walks that take keys in order (storedBlocks).
+ */
+class RangeCursor {
+  private entries: [Uint8Array, Uint8Array][] = [];
+  private at = 0;
+  private next?: Promise<[Uint8Array, Uint8Array][]>;
+  private ended = false;
+
+  constructor(private readonly it: { nextv(size: number): Promise<[Uint8Array, Uint8Array][]>; close(): Promise<void> }) {}
+
+  private async current(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    while (this.at >= this.entries.length) {
+      if (this.ended) return undefined;
+      this.entries = await (this.next ?? this.it.nextv(RANGE_READ_ENTRIES));
+      this.at = 0;
+      this.next = undefined;
+      if (this.entries.length === 0) this.ended = true;
+      else {
+        const next = this.it.nextv(RANGE_READ_ENTRIES);
+        next.catch(() => undefined); // awaited on the next turn
+        this.next = next;
+      }
+    }
+    return this.entries[this.at];
+  }
+
+  /** The value under `key`, passing the keys before it; undefined (and nothing passed) when it is not there. */
+  async take(key: Uint8Array): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const e = await this.current();
+      if (!e) return undefined;
+      const c = Buffer.compare(e[0], key);
+      if (c > 0) return undefined;
+      this.at++;
+      if (c === 0) return e[1];
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.next?.catch(() => undefined);
+    await this.it.close();
+  }
 }
 
 /** What a restore writes: verified blocks, in order, each as the new head. */
 export interface BlockWriter {
   writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void>;
+  writeCanonicalBlocks(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[] }[]): Promise<void>;
 }
 
 /** Decoded blocks kept by each store. */
@@ -166,6 +219,53 @@ export class BlockStore {
     return { hash, blockRlp: blockRlpFromStored(header, body), receiptsRlp };
   }
 
+  /**
+   * Canonical blocks from..to (inclusive), in order, as storedBlock gives them (see blockParts).
+   * Throws at the first block with a missing part, as storedBlock does.
+   */
+  async *storedBlocks(from: bigint, to: bigint): AsyncGenerator<StoredBlock & { number: bigint }> {
+    for await (const b of this.blockParts(from, to)) {
+      if (!b.hash || !b.header || !b.body || !b.receiptsRlp) throw new Error(`block ${b.number} is missing from the database`);
+      yield { number: b.number, hash: b.hash, blockRlp: blockRlpFromStored(b.header, b.body), receiptsRlp: b.receiptsRlp };
+    }
+  }
+
+  /**
+   * The stored parts of canonical blocks from..to (inclusive), in order, each undefined where it is
+   * missing (no hash: not in the canonical index). Read with four LevelDB iterators in step (canonical
+   * index, headers, bodies, receipts: each a run of consecutive keys) rather than four reads a block;
+   * each holds at most two batches of RANGE_READ_BYTES read ahead (one entry when a single one is
+   * larger), so memory stays bounded whatever the blocks' sizes. Side blocks at the same numbers are
+   * passed over. A failing read throws.
+   */
+  async *blockParts(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; hash?: Uint8Array; header?: Uint8Array; body?: Uint8Array; receiptsRlp?: Uint8Array }> {
+    if (from > to) return;
+    const zero = new Uint8Array(32);
+    const cursor = (gte: Uint8Array, lt: Uint8Array) =>
+      new RangeCursor(this.db.iterator({ gte, lt, highWaterMarkBytes: RANGE_READ_BYTES, ...(this.snapshot ? { snapshot: this.snapshot } : {}) }));
+    const canonical = cursor(schema.canonicalHashKey(from), schema.canonicalHashKey(to + 1n));
+    const headers = cursor(schema.headerKey(from, zero), schema.headerKey(to + 1n, zero));
+    const bodies = cursor(schema.bodyKey(from, zero), schema.bodyKey(to + 1n, zero));
+    const receipts = cursor(schema.receiptsKey(from, zero), schema.receiptsKey(to + 1n, zero));
+    try {
+      for (let n = from; n <= to; n++) {
+        const hash = await canonical.take(schema.canonicalHashKey(n));
+        if (!hash) {
+          yield { number: n };
+          continue;
+        }
+        const [header, body, receiptsRlp] = await Promise.all([
+          headers.take(schema.headerKey(n, hash)),
+          bodies.take(schema.bodyKey(n, hash)),
+          receipts.take(schema.receiptsKey(n, hash)),
+        ]);
+        yield { number: n, hash, ...(header ? { header } : {}), ...(body ? { body } : {}), ...(receiptsRlp ? { receiptsRlp } : {}) };
+      }
+    } finally {
+      await Promise.all([canonical, headers, bodies, receipts].map((c) => c.close()));
+    }
+  }
+
   async receiptsRLP(num: bigint, hash: Uint8Array): Promise<Uint8Array | undefined> {
     return this.get(schema.receiptsKey(num, hash));
   }
@@ -186,8 +286,23 @@ export class BlockStore {
    * point leaves either the old head (with orphan trie nodes) or the new head with all its data.
    */
   async writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void> {
-    const num = block.header.number;
+    await this.writeCanonicalBlocks([{ block, hash, receipts }]);
+  }
+
+  /**
+   * Write consecutive blocks, each the next canonical head, in ONE atomic batch (as writeCanonicalBlock
+   * writes one): a restore writes its history this way, hundreds of blocks a batch.
+   */
+  async writeCanonicalBlocks(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[] }[]): Promise<void> {
+    if (blocks.length === 0) return;
     const batch = this.db.batch();
+    for (const { block, hash, receipts } of blocks) this.putCanonicalBlock(batch, block, hash, receipts);
+    batch.put(schema.HEAD_BLOCK_KEY, blocks[blocks.length - 1]!.hash);
+    await batch.write();
+  }
+
+  private putCanonicalBlock(batch: ReturnType<BytesDB['batch']>, block: Block, hash: Uint8Array, receipts: StoredReceipt[]): void {
+    const num = block.header.number;
     batch.put(schema.headerKey(num, hash), block.header.serialize());
     batch.put(schema.bodyKey(num, hash), RLP.encode(block.transactions.map((tx) => tx.serialize())));
     batch.put(schema.receiptsKey(num, hash), encodeReceipts(receipts));
@@ -196,8 +311,6 @@ export class BlockStore {
     block.transactions.forEach((tx, index) => {
       batch.put(schema.txLookupKey(tx.hash()), schema.encodeTxLookup({ blockNumber: num, index }));
     });
-    batch.put(schema.HEAD_BLOCK_KEY, hash);
-    await batch.write();
   }
 
   /**

@@ -26,7 +26,7 @@ export const BLOCKS_TIMEOUT_MS = 10_000;
 
 export interface BlockServerSource {
   head: { number: bigint };
-  store: Pick<BlockReader, 'storedBlock'>;
+  store: Pick<BlockReader, 'storedBlock' | 'storedBlocks'>;
 }
 
 /**
@@ -48,15 +48,24 @@ export async function serveBlocks(
       if (!opts.isReady(peer)) return [];
       const out: Uint8Array[] = [];
       let bytes = 0;
-      for (let n = from; n < from + BigInt(count) && n <= chain.head.number && bytes < SOFT_RESPONSE_BYTES; n++) {
-        let rlp: Uint8Array;
-        try {
-          rlp = (await chain.store.storedBlock(n)).blockRlp;
-        } catch {
-          break; // not held here
+      const last = from + BigInt(count) - 1n < chain.head.number ? from + BigInt(count) - 1n : chain.head.number;
+      try {
+        for await (const b of chain.store.storedBlocks(from, last)) {
+          out.push(b.blockRlp);
+          bytes += b.blockRlp.length;
+          if (bytes >= SOFT_RESPONSE_BYTES) break;
         }
-        out.push(rlp);
-        bytes += rlp.length;
+      } catch {
+        // A block of the batch is not held here: the answer is the blocks before it, read one by one.
+        for (let n = from + BigInt(out.length); n <= last && bytes < SOFT_RESPONSE_BYTES; n++) {
+          const rlp = await chain.store.storedBlock(n).then(
+            (b) => b.blockRlp,
+            () => undefined,
+          );
+          if (!rlp) break;
+          out.push(rlp);
+          bytes += rlp.length;
+        }
       }
       return out;
     },

@@ -340,8 +340,12 @@ describe('snapshot sync', () => {
     source.openReadView = () => {
       const view = src.chain.openReadView();
       const blocks = view.blocks;
-      const storedBlock = async (n: bigint) => ((held = true), await gate, blocks.storedBlock(n));
-      return { ...view, blocks: new Proxy(blocks, { get: (t, k) => (k === 'storedBlock' ? storedBlock : Reflect.get(t, k, t)) }) } as typeof view;
+      const storedBlocks = async function* (from: bigint, to: bigint) {
+        held = true;
+        await gate;
+        yield* blocks.storedBlocks(from, to);
+      };
+      return { ...view, blocks: new Proxy(blocks, { get: (t, k) => (k === 'storedBlocks' ? storedBlocks : Reflect.get(t, k, t)) }) } as typeof view;
     };
     const server = await bareHost();
     const banned: string[] = [];

@@ -25,7 +25,9 @@ function bigChain() {
         blocks: {
           headHash: async () => hash,
           blockNumber: async () => 1000n,
-          storedBlock: async () => (counts.blocksRead++, { hash, blockRlp: new Uint8Array(64 * 1024).fill(1), receiptsRlp: new Uint8Array(0) }),
+          storedBlocks: async function* (from: bigint, to: bigint) {
+            for (let n = from; n <= to; n++) yield (counts.blocksRead++, { number: n, hash, blockRlp: new Uint8Array(64 * 1024).fill(1), receiptsRlp: new Uint8Array(0) });
+          },
         },
         state: {},
         close: async () => {

@@ -53,13 +53,17 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
   }
   const root = put([...branches, new Uint8Array(0)]);
   const heads = Array.from({ length: blocks + 1 }, hash);
+  const storedBlock = async (n: bigint) => ({ hash: heads[Number(n)]!, blockRlp: new Uint8Array(randomBytes(100 + ((Number(n) * 65_537) % 200_000))), receiptsRlp: new Uint8Array(randomBytes(Number(n) % 3 === 0 ? 0 : 60)) });
   const view: ChainReadView = {
     blocks: {
       headHash: async () => heads[blocks],
       blockNumber: async () => BigInt(blocks),
       header: async () => ({ stateRoot: root }) as never,
       canonicalHash: async (n) => heads[Number(n)],
-      storedBlock: async (n) => ({ hash: heads[Number(n)]!, blockRlp: new Uint8Array(randomBytes(100 + ((Number(n) * 65_537) % 200_000))), receiptsRlp: new Uint8Array(randomBytes(Number(n) % 3 === 0 ? 0 : 60)) }),
+      storedBlock,
+      storedBlocks: async function* (from, to) {
+        for (let n = from; n <= to; n++) yield { number: n, ...(await storedBlock(n)) };
+      },
     },
     state: { node: async (h) => nodes.get(bytesToHex(h)), code: async (h) => codes.get(bytesToHex(h)) },
     close: async () => undefined,
@@ -106,13 +110,19 @@ describe('HistorySizes (the block sizes kept between snapshots served)', () => {
   it('reads only the blocks added since, and starts over when its last block is not canonical any more', async () => {
     let reads = 0;
     /** Block n of chain `c`: n x 100 bytes of block RLP, a hash naming both. */
-    const chain = (c: number): BlockReader => ({
-      headHash: async () => undefined,
-      blockNumber: async () => undefined,
-      header: async () => undefined,
-      canonicalHash: async (n) => new Uint8Array(32).fill(c).fill(Number(n), 0, 1),
-      storedBlock: async (n) => (reads++, { hash: new Uint8Array(32).fill(c).fill(Number(n), 0, 1), blockRlp: new Uint8Array(Number(n) * 100), receiptsRlp: new Uint8Array(10) }),
-    });
+    const chain = (c: number): BlockReader => {
+      const storedBlock = async (n: bigint) => (reads++, { hash: new Uint8Array(32).fill(c).fill(Number(n), 0, 1), blockRlp: new Uint8Array(Number(n) * 100), receiptsRlp: new Uint8Array(10) });
+      return {
+        headHash: async () => undefined,
+        blockNumber: async () => undefined,
+        header: async () => undefined,
+        canonicalHash: async (n) => new Uint8Array(32).fill(c).fill(Number(n), 0, 1),
+        storedBlock,
+        storedBlocks: async function* (from, to) {
+          for (let n = from; n <= to; n++) yield { number: n, ...(await storedBlock(n)) };
+        },
+      };
+    };
     const expected = (head: number) => Array.from({ length: head }, (_, i) => blockRawBound((i + 1) * 100, 10)).reduce((a, b) => a + b, 0);
     const history = new HistorySizes();
     expect(await history.upTo(chain(1), 20n)).toBe(expected(20));
