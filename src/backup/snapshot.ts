@@ -1,8 +1,8 @@
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import type { ChainReadView } from '../chain/chain.js';
 import { MAX_HEADER_BYTES, parseJsonObject } from '../container/framing.js';
 import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type GenesisStream, type SnapshotHeader } from '../snapshot/format.js';
-import { blockRawBound, snapshotSizeBound, SnapshotWriter } from '../snapshot/writer.js';
+import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock } from '../snapshot/writer.js';
 import type { BlockReader } from '../storage/block-store.js';
 import { UserError } from '../util/errors.js';
 import { stateItems } from './state-walk.js';
@@ -31,6 +31,10 @@ export interface ChainSnapshot {
   sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number>;
 }
 
+/** Blocks compressed ahead of the one written; the size at which block records go out as one chunk. */
+const BLOCKS_AHEAD = 32;
+const CHUNK_BYTES = 256 << 10;
+
 /**
  * The summed block sizes (blockRawBound) of blocks 1..n of one chain, kept between the snapshots a node
  * serves, so each one reads only the blocks added since the last. Blocks below a canonical block cannot
@@ -46,10 +50,11 @@ export class HistorySizes {
     let { n, hash, raw } = this;
     const known = n > 0n && n <= head ? await blocks.canonicalHash(n) : undefined;
     if (!known || bytesToHex(known) !== hash) [n, hash, raw] = [0n, '', 0];
-    while (n < head) {
-      const b = await blocks.storedBlock(++n);
-      raw += blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
-      hash = bytesToHex(b.hash);
+    if (n < head) {
+      for await (const b of blocks.storedBlocks(n + 1n, head)) {
+        raw += blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
+        [n, hash] = [b.number, bytesToHex(b.hash)];
+      }
     }
     if (n > this.n) [this.n, this.hash, this.raw] = [n, hash, raw];
     return raw;
@@ -117,9 +122,38 @@ async function* generate(
     onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten });
   try {
     for await (const bytes of writer.start()) yield bytes;
+    // Blocks read in batches (storedBlocks) and compressed up to BLOCKS_AHEAD at once on libuv's thread
+    // pool (one at a time, a light block costs a thread-pool round trip of its own); their records go
+    // out in order, grouped into chunks of CHUNK_BYTES.
+    const source = view.blocks.storedBlocks(1n, headNumber);
+    const ahead: Promise<PreparedBlock>[] = [];
+    let exhausted = false;
+    const readAhead = async () => {
+      while (!exhausted && ahead.length < BLOCKS_AHEAD) {
+        const r = await source.next();
+        if (r.done) {
+          exhausted = true;
+          break;
+        }
+        const p = writer.prepareBlock(r.value.number, r.value.hash, r.value.blockRlp, r.value.receiptsRlp);
+        p.catch(() => undefined); // awaited in order below
+        ahead.push(p);
+      }
+    };
+    let chunk: Uint8Array[] = [];
+    let chunkBytes = 0;
+    await readAhead();
     for (let n = 1n; n <= headNumber; n++) {
-      const b = await view.blocks.storedBlock(n);
-      yield await writer.block(n, b.hash, b.blockRlp, b.receiptsRlp);
+      const next = ahead.shift();
+      if (!next) throw new Error(`block ${n} is missing from the database`);
+      const record = writer.blockRecord(await next);
+      await readAhead();
+      chunk.push(record);
+      chunkBytes += record.length;
+      if (chunkBytes >= CHUNK_BYTES || n === headNumber) {
+        yield chunk.length === 1 ? chunk[0]! : concatBytes(...chunk);
+        [chunk, chunkBytes] = [[], 0];
+      }
       progress('blocks', n);
     }
     // World state at the head: only the nodes reachable from its state root, in the walk's order, and

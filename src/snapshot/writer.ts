@@ -79,6 +79,14 @@ function layoutBound(layout: SnapshotLayout, c: Compression): number {
  * for its size (a genesis, block or state record above the format's limits) fails with a UserError
  * before its bytes are returned; a genesis too large fails already in the constructor.
  */
+/** A block checked and compressed for its record (SnapshotWriter.prepareBlock). */
+export interface PreparedBlock {
+  number: bigint;
+  hash: Uint8Array;
+  rawLength: number;
+  data: Uint8Array;
+}
+
 export class SnapshotWriter {
   private readonly out = new ContainerWriter(SNAPSHOT, MAX_SNAPSHOT_RECORD_BYTES);
   private readonly layout: SnapshotLayout;
@@ -133,15 +141,27 @@ export class SnapshotWriter {
   }
 
   async block(number: bigint, hash: Uint8Array, blockRlp: Uint8Array, receiptsRlp: Uint8Array): Promise<Uint8Array> {
-    if (number !== this.nextBlock) throw new Error(`snapshot writer: block ${number} out of order (want ${this.nextBlock})`);
+    return this.blockRecord(await this.prepareBlock(number, hash, blockRlp, receiptsRlp));
+  }
+
+  /**
+   * A block's record content, checked against the format's limit and compressed, without writing it:
+   * a producer prepares blocks ahead, several at once, and writes them in order with blockRecord.
+   */
+  async prepareBlock(number: bigint, hash: Uint8Array, blockRlp: Uint8Array, receiptsRlp: Uint8Array): Promise<PreparedBlock> {
     const raw = RLP.encode([blockRlp, receiptsRlp]);
     if (raw.length > MAX_BLOCK_WITH_RECEIPTS_BYTES) {
       throw cannot(`block ${number} with its receipts is ${raw.length} bytes, above the ${MAX_BLOCK_WITH_RECEIPTS_BYTES}-byte limit of the snapshot format`);
     }
-    const data = await compressRecord(raw, this.header.compression);
+    return { number, hash, rawLength: raw.length, data: await compressRecord(raw, this.header.compression) };
+  }
+
+  /** The record of the next block, prepared by prepareBlock. */
+  blockRecord(b: PreparedBlock): Uint8Array {
+    if (b.number !== this.nextBlock) throw new Error(`snapshot writer: block ${b.number} out of order (want ${this.nextBlock})`);
     this.nextBlock++;
-    this.lastHash = bytesToHex(hash);
-    return this.out.record(SnapshotRecord.Block, encodeBlockPayload({ number, hash, rawLength: raw.length, data }));
+    this.lastHash = bytesToHex(b.hash);
+    return this.out.record(SnapshotRecord.Block, encodeBlockPayload(b));
   }
 
   /** One record of trie nodes (`kind` 'nodes') or contract codes ('code'). */
