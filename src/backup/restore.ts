@@ -6,7 +6,7 @@ import { keccak256 } from '../util/keccak.js';
 import { Chain } from '../chain/chain.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import { Genesis, genesisAt } from '../chain/genesis-source.js';
-import type { ConsensusEngine } from '../consensus/engine.js';
+import type { ConsensusEngine, RecoverSigner } from '../consensus/engine.js';
 import { BlockVerificationError } from '../consensus/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
@@ -18,6 +18,7 @@ import { openNodeDatabases } from '../storage/node-databases.js';
 import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError } from '../util/errors.js';
+import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
 import { decodeBlockRlp } from './block-records.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
@@ -75,6 +76,15 @@ export interface RestoreOptions {
  * blocks against, and checks what it can without execution instead.
  */
 export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: RestoreOptions): Promise<RestoreSummary> {
+  const recoverPool = new RecoverPool();
+  try {
+    return await restoreWith(source, opts, recoverPool);
+  } finally {
+    await recoverPool.close();
+  }
+}
+
+async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptions, recoverPool: RecoverPool): Promise<RestoreSummary> {
   const began = Date.now();
   let engine: ConsensusEngine = opts.engine ?? new IbftEngine();
   const target = resolve(opts.dataDir);
@@ -101,6 +111,45 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
     let nodes = 0;
     let codes = 0;
     let stateCheck: StreamedStateCheck | undefined;
+    let pending: Parameters<BlockStore['writeCanonicalBlocks']>[0] = [];
+    let pendingBytes = 0;
+    const flushBlocks = async () => {
+      if (pending.length === 0) return;
+      const batch = pending;
+      [pending, pendingBytes] = [[], 0];
+      await blocks!.writeCanonicalBlocks(batch);
+    };
+    // Blocks go through in windows: while the seals of one window are recovered in worker threads
+    // (RecoverPool), the window before it is checked against them and written.
+    type Decoded = { block: Block; hash: Uint8Array; receiptsRlp: Uint8Array; bytesRead: number; size: number };
+    let window: Decoded[] = [];
+    let windowBytes = 0;
+    let inFlight: { blocks: Decoded[]; signers: Promise<RecoveredSigners> } | undefined;
+    const settleWindow = async () => {
+      if (!inFlight) return;
+      const { blocks: decoded, signers } = inFlight;
+      inFlight = undefined;
+      const { recover } = await signers;
+      for (const d of decoded) {
+        const receipts = await verifyBlock(d.block, d.receiptsRlp, parent!, engine, recover);
+        // Verified blocks are written WRITE_BLOCKS at a time (or WRITE_BLOCK_BYTES), one batch each: the
+        // restore works in a folder of its own, renamed only once all of it is checked.
+        pending.push({ block: d.block, hash: d.hash, receipts });
+        pendingBytes += d.size;
+        if (pending.length >= WRITE_BLOCKS || pendingBytes >= WRITE_BLOCK_BYTES) await flushBlocks();
+        parent = d.block.header;
+        opts.onProgress?.({ phase: 'blocks', blocksDone: d.block.header.number, blocksTotal: headNumber, nodes, bytesRead: d.bytesRead });
+      }
+    };
+    const dispatchWindow = async () => {
+      if (window.length === 0) return;
+      const decoded = window;
+      [window, windowBytes] = [[], 0];
+      const signers = recoverPool.recoverAll(decoded.flatMap((d) => engine.sealSignatures(d.block.header)));
+      signers.catch(() => undefined); // awaited by settleWindow
+      await settleWindow();
+      inFlight = { blocks: decoded, signers };
+    };
     /** Once the snapshot's genesis is read: check it and write the genesis block (no state: the snapshot brings the head's). */
     const begin = async () => {
       const h = header!;
@@ -148,12 +197,17 @@ export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: R
         continue;
       }
       if (rules === undefined) await begin();
+      if (ev.kind !== 'block') {
+        await dispatchWindow();
+        await settleWindow();
+        await flushBlocks();
+      }
       if (ev.kind === 'block') {
         const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, rules!.commonAt(ev.number), 'snapshot');
-        const receipts = await verifyBlock(block, ev.receiptsRlp, parent!, engine);
-        await blocks!.writeCanonicalBlock(block, ev.hash, receipts);
-        parent = block.header;
-        opts.onProgress?.({ phase: 'blocks', blocksDone: ev.number, blocksTotal: headNumber, nodes, bytesRead: ev.bytesRead });
+        const size = ev.blockRlp.length + ev.receiptsRlp.length;
+        window.push({ block, hash: ev.hash, receiptsRlp: ev.receiptsRlp, bytesRead: ev.bytesRead, size });
+        windowBytes += size;
+        if (window.length >= SEAL_WINDOW_BLOCKS || windowBytes >= SEAL_WINDOW_BYTES) await dispatchWindow();
       } else if (ev.kind === 'nodes' || ev.kind === 'code') {
         // Each item is stored under its own hash, so whatever is reachable from the head's root is authentic.
         const items = ev.items.map((data) => ({ hash: keccak256(data), data }));
@@ -244,15 +298,22 @@ function checkTarget(target: string): void {
   }
 }
 
+/** A restore writes verified blocks this many (or this many bytes) to a LevelDB batch. */
+const WRITE_BLOCKS = 512;
+const WRITE_BLOCK_BYTES = 4 << 20;
+/** Blocks (or bytes of blocks) whose seals are recovered together, ahead of their checks. */
+const SEAL_WINDOW_BLOCKS = 256;
+const SEAL_WINDOW_BYTES = 8 << 20;
+
 const SEALED_HISTORY = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
 
 /** Consensus rules against the parent, the transactions root, and the receipts against the header. */
-async function verifyBlock(block: Block, receiptsRlp: Uint8Array, parent: BlockHeader, engine: ConsensusEngine): Promise<StoredReceipt[]> {
+async function verifyBlock(block: Block, receiptsRlp: Uint8Array, parent: BlockHeader, engine: ConsensusEngine, recover?: RecoverSigner): Promise<StoredReceipt[]> {
   const n = block.header.number;
   try {
     // History sealed by a quorum: no timestamp in it is "in the future" for a restore (a snapshot of a
     // peer whose clock is ahead of this node's, or one taken within the last seconds, is not forged).
-    engine.verifyHeader(block.header, parent, SEALED_HISTORY);
+    engine.verifyHeader(block.header, parent, { ...SEALED_HISTORY, ...(recover ? { recover } : {}) });
   } catch (err) {
     if (err instanceof BlockVerificationError) throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
     throw err;

@@ -1,5 +1,8 @@
 import type { BlockHeader } from '@ethereumjs/block';
 
+/** Recovers the address that signed `hash` (65-byte r ‖ s ‖ v); throws on a malformed signature. */
+export type RecoverSigner = (hash: Uint8Array, signature: Uint8Array) => Uint8Array;
+
 /**
  * What the chain needs from consensus. The single-node IBFT sealer fills it today; a networked IBFT
  * (libp2p, rounds, round changes) fills the same interface later without touching the chain.
@@ -10,7 +13,13 @@ export interface ConsensusEngine {
    * Verify consensus rules of `header` against its parent; throws BlockVerificationError.
    * `nowSeconds` is the clock that bounds future timestamps (a file checked offline passes a far future).
    */
-  verifyHeader(header: BlockHeader, parent: BlockHeader, opts?: { nowSeconds?: bigint }): void;
+  verifyHeader(header: BlockHeader, parent: BlockHeader, opts?: { nowSeconds?: bigint; recover?: RecoverSigner }): void;
+  /**
+   * The signatures verifyHeader recovers for `header`, with the digest each signs: a caller checking
+   * many headers recovers them ahead (in a worker thread) and passes the results as `recover`.
+   * Empty when the header's seals cannot be read (verifyHeader then says why).
+   */
+  sealSignatures(header: BlockHeader): { hash: Uint8Array; signature: Uint8Array }[];
   /**
    * Verify only that a quorum of `validators` sealed `header` (no parent at hand: a peer's claimed
    * head is checked this way before it counts). Throws BlockVerificationError.

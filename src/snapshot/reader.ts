@@ -54,8 +54,28 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
     let codes = 0;
     let lastHash = '';
     let inState = false;
+    // Block records are decompressed up to READ_AHEAD_BLOCKS (READ_AHEAD_BYTES) ahead of the one
+    // given out: zstd runs on libuv's thread pool while the consumer checks the blocks before.
+    const ahead: { number: bigint; hash: Uint8Array; raw: Promise<Uint8Array>; bytesRead: number; size: number }[] = [];
+    let aheadBytes = 0;
+    const blockOut = async (): Promise<SnapshotEvent> => {
+      const b = ahead.shift()!;
+      aheadBytes -= b.size;
+      const raw = await b.raw;
+      let blockRlp: Uint8Array;
+      let receiptsRlp: Uint8Array;
+      try {
+        const pair = RLP.decode(raw);
+        if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) throw new Error('not a [block, receipts] pair');
+        [blockRlp, receiptsRlp] = [pair[0], pair[1]];
+      } catch (err) {
+        throw new BackupFileError(`block ${b.number} in the snapshot cannot be decoded: ${(err as Error).message}`);
+      }
+      return { kind: 'block', number: b.number, hash: b.hash, blockRlp, receiptsRlp, bytesRead: b.bytesRead };
+    };
     for (;;) {
       const rec = await reader.next(next <= head ? `block ${next}` : 'the state');
+      if (rec.type !== SnapshotRecord.Block) while (ahead.length > 0) yield await blockOut();
       if (rec.type === RecordType.Trailer) {
         if (next - 1n !== head) throw new BackupFileError(`snapshot is incomplete: it holds blocks up to ${next - 1n}, its header says ${head}`);
         const t = decodeSnapshotTrailer((await reader.finish(rec)).fields);
@@ -71,19 +91,13 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
         const r = decodeBlockPayload(rec.payload, MAX_BLOCK_WITH_RECEIPTS_BYTES);
         if (r.number !== next) throw new BackupFileError(`snapshot holds block ${r.number} where block ${next} should be`);
         if (next > head) throw new BackupFileError(`snapshot holds block ${next}, beyond the head ${head} its header states`);
-        const raw = await decompressRecord(r.data, compression, r.rawLength);
-        let blockRlp: Uint8Array;
-        let receiptsRlp: Uint8Array;
-        try {
-          const pair = RLP.decode(raw);
-          if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) throw new Error('not a [block, receipts] pair');
-          [blockRlp, receiptsRlp] = [pair[0], pair[1]];
-        } catch (err) {
-          throw new BackupFileError(`block ${next} in the snapshot cannot be decoded: ${(err as Error).message}`);
-        }
+        const raw = decompressRecord(r.data, compression, r.rawLength);
+        raw.catch(() => undefined); // awaited in order by blockOut; an early failure must not go unhandled
+        ahead.push({ number: r.number, hash: r.hash, raw, bytesRead: reader.offset, size: r.rawLength + r.data.length });
+        aheadBytes += r.rawLength + r.data.length;
         lastHash = bytesToHex(r.hash);
         next++;
-        yield { kind: 'block', number: r.number, hash: r.hash, blockRlp, receiptsRlp, bytesRead: reader.offset };
+        if (ahead.length >= READ_AHEAD_BLOCKS || aheadBytes >= READ_AHEAD_BYTES) yield await blockOut();
       } else if (rec.type === SnapshotRecord.Nodes || rec.type === SnapshotRecord.Code) {
         if (next - 1n !== head) throw new BackupFileError(`snapshot state starts after block ${next - 1n}, before its head ${head}`);
         inState = true;
@@ -101,6 +115,10 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
     await reader.close();
   }
 }
+
+/** How far block records are decompressed ahead of the block given out (readSnapshot). */
+const READ_AHEAD_BLOCKS = 32;
+const READ_AHEAD_BYTES = 16 << 20;
 
 /** The genesis records of a version 2 snapshot, right after its header: `total` bytes of JSON in all. */
 async function* readGenesis(reader: ContainerReader, total: number, compression: SnapshotHeader['compression']): AsyncGenerator<Uint8Array> {

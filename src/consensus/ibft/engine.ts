@@ -1,9 +1,9 @@
 import type { BlockHeader } from '@ethereumjs/block';
-import type { ConsensusEngine } from '../engine.js';
+import type { ConsensusEngine, RecoverSigner } from '../engine.js';
 import { decodeIbftExtra } from './extra.js';
 import { QuorumRule } from './validators.js';
 import { BlockVerificationError } from '../errors.js';
-import { verifyCommittedSeals, verifyIbftHeader } from './verify.js';
+import { ibftSealSignatures, verifyCommittedSeals, verifyIbftHeader } from './verify.js';
 
 /**
  * IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). `quorum` is the
@@ -15,8 +15,12 @@ export class IbftEngine implements ConsensusEngine {
 
   constructor(readonly quorum: QuorumRule = QuorumRule.LEGACY) {}
 
-  verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint } = {}): void {
-    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum);
+  verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint; recover?: RecoverSigner } = {}): void {
+    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover);
+  }
+
+  sealSignatures(header: BlockHeader): { hash: Uint8Array; signature: Uint8Array }[] {
+    return ibftSealSignatures(header);
   }
 
   verifySeals(header: BlockHeader, validators: Uint8Array[]): void {

@@ -1,6 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { KECCAK256_RLP_ARRAY, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { recoverAddress } from '../../util/secp256k1.js';
+import type { RecoverSigner } from '../engine.js';
 import { BlockVerificationError, FutureBlockError } from '../errors.js';
 import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
@@ -20,9 +21,15 @@ export const MAX_FUTURE_SECONDS = 15n;
  * results (state root, receipts) are checked by the executor. Works for any validator set size.
  * Throws BlockVerificationError.
  */
-export function verifyIbftHeader(header: BlockHeader, parent: BlockHeader, nowSeconds = BigInt(Math.floor(Date.now() / 1000)), rule: QuorumRule = QuorumRule.OPTIMAL): IbftExtra {
-  const { extra, validators } = verifyProposalFields(header, parent);
-  verifyCommittedSeals(header, extra, validators, rule);
+export function verifyIbftHeader(
+  header: BlockHeader,
+  parent: BlockHeader,
+  nowSeconds = BigInt(Math.floor(Date.now() / 1000)),
+  rule: QuorumRule = QuorumRule.OPTIMAL,
+  recover: RecoverSigner = recoverAddress,
+): IbftExtra {
+  const { extra, validators } = verifyProposalFields(header, parent, recover);
+  verifyCommittedSeals(header, extra, validators, rule, recover);
   verifyNotFuture(header, nowSeconds);
   return extra;
 }
@@ -39,13 +46,13 @@ export function verifyNotFuture(header: BlockHeader, nowSeconds: bigint): void {
  * The committed seals of `header` alone: a quorum (by `rule` at its height) of distinct validators of
  * `validators` signed its hash. What proves a header without its parent (a peer's claimed head).
  */
-export function verifyCommittedSeals(header: BlockHeader, extra: IbftExtra, validators: Uint8Array[], rule: QuorumRule): void {
+export function verifyCommittedSeals(header: BlockHeader, extra: IbftExtra, validators: Uint8Array[], rule: QuorumRule, recover: RecoverSigner = recoverAddress): void {
   const commitHash = committedSealHash(blockHash(header));
   const signers = new Set<number>();
   for (const seal of extra.committedSeals) {
     let signer: Uint8Array;
     try {
-      signer = recoverAddress(commitHash, seal);
+      signer = recover(commitHash, seal);
     } catch (err) {
       throw new BlockVerificationError(header.number, `invalid committed seal: ${(err as Error).message}`);
     }
@@ -76,7 +83,7 @@ export function verifyIbftProposal(
 }
 
 /** The proposal's checks without the clock: linkage, fields, proposer seal. */
-function verifyProposalFields(header: BlockHeader, parent: BlockHeader): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
+function verifyProposalFields(header: BlockHeader, parent: BlockHeader, recover: RecoverSigner = recoverAddress): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
   const n = header.number;
   const fail = (msg: string): never => {
     throw new BlockVerificationError(n, msg);
@@ -113,7 +120,7 @@ function verifyProposalFields(header: BlockHeader, parent: BlockHeader): { extra
 
   let proposer: Uint8Array;
   try {
-    proposer = recoverAddress(proposerSealHash(header), extra.proposerSeal);
+    proposer = recover(proposerSealHash(header), extra.proposerSeal);
   } catch (err) {
     return fail(`invalid proposer seal: ${(err as Error).message}`);
   }
@@ -121,4 +128,16 @@ function verifyProposalFields(header: BlockHeader, parent: BlockHeader): { extra
   if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);
 
   return { extra, validators, proposer };
+}
+
+/** The signatures verifyIbftHeader recovers: the proposer seal and each committed seal, with their digests. */
+export function ibftSealSignatures(header: BlockHeader): { hash: Uint8Array; signature: Uint8Array }[] {
+  let extra: IbftExtra;
+  try {
+    extra = decodeIbftExtra(header.extraData);
+  } catch {
+    return [];
+  }
+  const commitHash = committedSealHash(blockHash(header));
+  return [{ hash: proposerSealHash(header), signature: extra.proposerSeal }, ...extra.committedSeals.map((signature) => ({ hash: commitHash, signature }))];
 }

@@ -99,4 +99,22 @@ describe('native secp256k1 recovery', () => {
     high[64] = 1 - sig[64]!;
     expect(() => recoverAddress(hash, high)).toThrow(/high s/);
   });
+
+  it('IBFT seal recovery refuses r or s out of range, and s just above n/2', () => {
+    const key = secp256k1.utils.randomPrivateKey();
+    const hash = keccak256(randomBytes(16));
+    const sig = signHash(hash, key);
+    const withRS = (r: bigint | undefined, s: bigint | undefined) => {
+      const out = sig.slice();
+      if (r !== undefined) out.set(b32(r), 0);
+      if (s !== undefined) out.set(b32(s), 32);
+      return out;
+    };
+    for (const bad of [withRS(0n, undefined), withRS(N, undefined), withRS(N + 1n, undefined), withRS(undefined, 0n), withRS(undefined, N / 2n + 1n), withRS(undefined, N - 1n)]) {
+      expect(() => recoverAddress(hash, bad)).toThrow();
+    }
+    expect(() => recoverAddress(hash, withRS(undefined, N / 2n + 1n))).toThrow(/high s/);
+    // s = n/2 exactly is low: it recovers some key (not the signer's), without a throw.
+    expect(recoverAddress(hash, withRS(undefined, N / 2n))).toHaveLength(20);
+  });
 });
