@@ -8,6 +8,7 @@
 //
 //   npm run bench:scale                                   # N = M = 1,000,000 (a ~230 MB genesis file)
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
+//   BASALT_SCALE_BLOCKS=0 (no history) · BASALT_SCALE_KEEP=1 (keep the work dir: data dirs, snapshot)
 //
 // Phases run in order over one context (`ctx`): append more (snapshot, restore, db check, blocks) to PHASES.
 import { spawn, spawnSync } from 'node:child_process';
@@ -341,5 +342,6 @@ const ctx = {};
 try {
   for (const phase of PHASES) await phase.run(ctx);
 } finally {
-  if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
+  if (ctx.work && process.env.BASALT_SCALE_KEEP === '1') report(`kept: ${ctx.work}`);
+  else if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
 }

@@ -12,8 +12,9 @@ export interface ProgressUpdate {
  */
 export class ProgressReporter {
   private bar?: cliProgress.SingleBar;
-  private lastLine = 0;
   private readonly began = Date.now();
+  /** The first plain line comes one interval after the start: a rate over less than that is noise. */
+  private lastLine = this.began;
   private last: ProgressUpdate = { done: 0, total: 0, bytes: 0 };
 
   constructor(
