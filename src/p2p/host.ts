@@ -1,6 +1,7 @@
 import '../util/promise-with-resolvers.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
+import { installYamuxBackpressure } from './yamux-window.js';
 import { gossipsub, type GossipSub } from '@chainsafe/libp2p-gossipsub';
 import { identify } from '@libp2p/identify';
 import { tcp } from '@libp2p/tcp';
@@ -50,6 +51,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
   const family = isIP(opts.host);
   if (family === 0) throw new UserError(`--libp2p host "${opts.host}" is not an IP address`);
   installNativePeerCrypto();
+  installYamuxBackpressure();
   const denied = async (peer: PeerId) => opts.isBanned(peer);
   let pubsub: GossipSub | undefined;
   const scoring = gossipScoring((p) => opts.isValidator?.(p) ?? false, () => pubsub?.score);
