@@ -81,9 +81,6 @@ export class Chain extends EventEmitter<ChainEvents> {
   private headState: ChainHead;
   private readonly writeLock = new Mutex();
 
-  /** The rules of the genesis block (chain ID, state tries, blooms); for block N use commonAt(N). */
-  readonly common: Common;
-
   private constructor(
     readonly rules: ChainRules,
     /** The genesis file the chain was opened with, without its allocations (see genesisFile()). */
@@ -97,7 +94,6 @@ export class Chain extends EventEmitter<ChainEvents> {
     private readonly now: () => number,
   ) {
     super();
-    this.common = rules.commonAt(0n);
     this.headState = head;
   }
 
@@ -202,7 +198,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   get chainId(): bigint {
-    return this.common.chainId();
+    return this.rules.commonAt(0n).chainId();
   }
 
   async blockByNumber(num: bigint): Promise<Block | undefined> {
@@ -240,7 +236,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /** World state after block `header` (read-only use: never flush writes made through it). */
   async stateAt(header: BlockHeader): Promise<MerkleStateManager> {
-    return openState(this.trie, this.common, header.stateRoot);
+    return openState(this.trie, this.commonAt(header.number), header.stateRoot);
   }
 
   /**
@@ -255,7 +251,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /** A world state after `header` that may be written to freely and is then thrown away (eth_call). */
   async scratchStateAt(header: BlockHeader): Promise<MerkleStateManager> {
-    return openState(this.trie.scratch(), this.common, header.stateRoot);
+    return openState(this.trie.scratch(), this.commonAt(header.number), header.stateRoot);
   }
 
   /**

@@ -36,7 +36,7 @@ export async function logsInRange(chain: Chain, from: bigint, to: bigint, q: Log
   const out: LocatedLog[] = [];
   for (let n = from; n <= last; n++) {
     const header = await chain.store.canonicalHeader(n);
-    if (!header || header.gasUsed === 0n || !bloomMayMatch(new Bloom(header.logsBloom, chain.common), q)) continue;
+    if (!header || header.gasUsed === 0n || !bloomMayMatch(new Bloom(header.logsBloom, chain.commonAt(n)), q)) continue;
     const block = await chain.blockByNumber(n);
     if (block) out.push(...(await matchingLogs(chain, block, q)));
   }

@@ -174,7 +174,7 @@ export class Network implements NetworkView, PeersService {
       });
       // A peer's claimed head counts (for the sealing gate) once a quorum of the current set sealed it.
       const target: SyncTarget = {
-        common: chain.common,
+        rules: chain.rules,
         genesisHash: chain.genesisHash,
         get head() {
           return chain.head;
@@ -366,7 +366,9 @@ export class Network implements NetworkView, PeersService {
   private async validateTx(peer: PeerId, raw: Uint8Array): Promise<TxOutcome> {
     let tx;
     try {
-      tx = createTxFromRLP(raw, { common: this.opts.chain.common });
+      // The rules of the block it can first go into (a set-code transaction decodes from prague on).
+      const chain = this.opts.chain;
+      tx = createTxFromRLP(raw, { common: chain.commonAt(chain.head.number + 1n) });
     } catch (err) {
       throw new MessageError(`gossiped transaction cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
     }

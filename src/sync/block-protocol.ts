@@ -1,9 +1,8 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block';
-import type { Common } from '@ethereumjs/common';
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex } from '@ethereumjs/util';
 import { headerOpts } from '../chain/block-util.js';
-import type { BlockReader } from '../storage/block-store.js';
+import type { BlockReader, BlockRules } from '../storage/block-store.js';
 import type { Host } from '../p2p/host.js';
 import {
   MAX_BLOCKS_PER_REQUEST,
@@ -78,7 +77,7 @@ export async function serveBlocks(
  * limit) but must be those blocks, in order: anything else is a MessageError. Full verification is
  * the chain's (importBlock).
  */
-export async function fetchBlocks(host: Host, peer: PeerId, genesisHash: Uint8Array, common: Common, from: bigint, count: number, timeoutMs = BLOCKS_TIMEOUT_MS): Promise<Block[]> {
+export async function fetchBlocks(host: Host, peer: PeerId, genesisHash: Uint8Array, rules: BlockRules, from: bigint, count: number, timeoutMs = BLOCKS_TIMEOUT_MS): Promise<Block[]> {
   if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
   const msgs = await request(host, peer, blocksProtocol(genesisHash), encodeGetBlocks({ from, count }), {
     timeoutMs,
@@ -89,7 +88,8 @@ export async function fetchBlocks(host: Host, peer: PeerId, genesisHash: Uint8Ar
   return msgs.map((rlp, i) => {
     let block: Block;
     try {
-      block = createBlockFromRLP(rlp, headerOpts(common));
+      // Each block with the rules of its own height: a fork scheduled inside the range changes them.
+      block = createBlockFromRLP(rlp, headerOpts(rules.commonAt(from + BigInt(i))));
     } catch (err) {
       throw new MessageError(`block ${from + BigInt(i)} from the peer cannot be decoded: ${(err as Error).message}`);
     }

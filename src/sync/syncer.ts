@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { blockHash } from '../consensus/ibft/hash.js';
-import type { Common } from '@ethereumjs/common';
+import type { BlockRules } from '../storage/block-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
 import { BlockVerificationError, FutureBlockError } from '../consensus/errors.js';
@@ -45,7 +45,8 @@ const FUTURE_WARN_EVERY_MS = 60_000;
 
 /** What the syncer writes to: the chain's one import pipeline. */
 export interface SyncTarget {
-  readonly common: Common;
+  /** The rules by height blocks are decoded with. */
+  readonly rules: BlockRules;
   readonly genesisHash: Uint8Array;
   /** The local head (its header, where the target has one, gives the parent's timestamp for clock samples). */
   readonly head: { number: bigint; header?: BlockHeader };
@@ -268,7 +269,7 @@ export class Syncer {
   private fetch(peer: ReadyPeer, from: bigint): Promise<Block[]> {
     const left = peer.head - from + 1n;
     const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
-    return fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.common, from, count, this.timeoutMs);
+    return fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
   }
 
   /** Import the batch block by block; false when a block failed verification (the peer is punished). */
@@ -432,7 +433,7 @@ export class Syncer {
     const stranger = this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id);
     const timeoutMs = stranger ? Math.min(this.timeoutMs, STRANGER_PROOF_TIMEOUT_MS) : this.timeoutMs;
     const maxStrikes = stranger ? STRANGER_MAX_STRIKES : MAX_STRIKES;
-    const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.common, claim, 1, timeoutMs)
+    const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.rules, claim, 1, timeoutMs)
       .then(([block]) => {
         if (block === undefined || block.header.number !== claim) {
           this.strike(p, 'did not serve the head it claims', maxStrikes);

@@ -99,7 +99,7 @@ export async function sealNext(t: { chain: Chain; keys: Uint8Array[] }, txs: Typ
       extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
     },
     txs,
-    async (built) => sealBlock(built.block, proposerKey, committers, t.chain.common),
+    async (built) => sealBlock(built.block, proposerKey, committers, t.chain.commonAt(built.block.header.number)),
   );
   if (!result) throw new Error('block abandoned');
   if (result.built.rejected.length > 0) throw new Error(`rejected txs: ${result.built.rejected.map((r) => r.reason).join('; ')}`);

@@ -216,7 +216,7 @@ describe('hostile records', () => {
       // Tamper with block 2's extraData vanity (keeps the seals, changes the signed hash).
       const extra = Uint8Array.from(b2.header.extraData);
       extra[0] = 0x42;
-      const forged = blockWithHeader(b2, headerWithExtraData(b2.header, extra, fresh.chain.common), fresh.chain.common);
+      const forged = blockWithHeader(b2, headerWithExtraData(b2.header, extra, fresh.chain.commonAt(0n)), fresh.chain.commonAt(0n));
       const w = new ArchiveWriter({ ...header(), endBlock: '2' });
       const bytes = Buffer.concat([w.start(), w.block(await encodeBlockRecord(b1, 'zstd')), w.block(await encodeBlockRecord(forged, 'zstd')), w.finish().bytes]);
       await expect(importArchive(fresh.chain, chunked(bytes))).rejects.toThrow(/block 2 is invalid: .*seal/);

@@ -11,7 +11,7 @@ let items: StateItem[];
 
 beforeAll(async () => {
   t = await createTestChain(1);
-  const state = await openState(t.chain.trie, t.chain.common);
+  const state = await openState(t.chain.trie, t.chain.commonAt(0n));
   for (let i = 1; i <= 300; i++) await state.putAccount(createAddressFromString(`0x${i.toString(16).padStart(40, '0')}`), new Account(0n, BigInt(i) * 10n ** 15n));
   const code = hexToBytes('0x60005460005260206000f3');
   for (const [addr, salt] of [['0x' + 'aa'.repeat(20), 0], ['0x' + 'bb'.repeat(20), 0], ['0x' + 'cc'.repeat(20), 1]] as const) {

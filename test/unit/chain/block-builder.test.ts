@@ -18,7 +18,7 @@ describe('block building', () => {
 
   it('builds a block of many transactions, skips the ones that fail, and a fresh node re-executes it to the same roots', async () => {
     t = await createTestChain(1, senders.map(addressOf));
-    const common = t.chain.common;
+    const common = t.chain.commonAt(0n);
     const txs: TypedTransaction[] = [];
     for (let n = 0n; n < 10n; n++) {
       for (const [i, key] of senders.entries()) {

@@ -10,7 +10,7 @@ const recipient = '0x000000000000000000000000000000000000beef';
 function transfer(t: TestChain, nonce: bigint, value: bigint) {
   return createFeeMarket1559Tx(
     { nonce, to: recipient, value, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
-    { common: t.chain.common },
+    { common: t.chain.commonAt(0n) },
   ).sign(sender);
 }
 
@@ -64,9 +64,9 @@ describe('Chain', () => {
       const json = good.header.toJSON();
       const tampered = createBlock(
         { header: { ...json, stateRoot: hexToBytes(`0x${'11'.repeat(32)}`) }, transactions: good.transactions },
-        { common: t.chain.common, skipConsensusFormatValidation: true },
+        { common: t.chain.commonAt(0n), skipConsensusFormatValidation: true },
       );
-      const sealed = sealBlock(tampered, t.keys[0]!, [t.keys[0]!], t.chain.common);
+      const sealed = sealBlock(tampered, t.keys[0]!, [t.keys[0]!], t.chain.commonAt(0n));
       await expect(other.chain.importBlock(sealed)).rejects.toThrow(/block 1 is invalid/);
       expect(other.chain.head.number).toBe(0n);
       expect(await other.chain.blockByNumber(1n)).toBeUndefined();

@@ -33,7 +33,7 @@ describe('IBFT core over real chains', () => {
       });
       chains.push(c.chain);
     }
-    let pending: TypedTransaction[] = [createLegacyTx({ nonce: 0n, to: TO, value: 1234n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.common }).sign(SENDER)];
+    let pending: TypedTransaction[] = [createLegacyTx({ nonce: 0n, to: TO, value: 1234n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.commonAt(0n) }).sign(SENDER)];
     const net = new IbftNet(4, {
       blockTimeMs: 2000,
       backend: (i, key, clock) => new ChainBackend(chains[i]!, key, () => clock.nowMs, () => pending),
@@ -68,7 +68,7 @@ describe('IBFT core over real chains', () => {
     const good = await backend.buildProposal(1n, 0);
     expect(await backend.verifyProposal(good)).toBe(true);
     // a wrong state root, properly proposer-sealed: only execution can tell
-    const common = c.chain.common;
+    const common = c.chain.commonAt(0n);
     const wrong = createBlock({ header: { ...good.header.toJSON(), stateRoot: new Uint8Array(32).fill(1) } }, headerOpts(common));
     const bad = blockWithHeader(wrong, headerWithExtraData(wrong.header, proposerSealedExtra(wrong.header, testKey(0)), common), common);
     expect(() => verifyIbftProposal(bad.header, c.chain.head.header, 1_700_000_001n)).not.toThrow();

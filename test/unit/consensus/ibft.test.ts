@@ -118,52 +118,52 @@ describe('IBFT seal verification (4 validators)', () => {
 
   it('accepts a block with the proposer seal and a quorum of committed seals', async () => {
     const { base, proposerKey, parent } = await freshBlock();
-    const block = sealBlock(base, proposerKey, t.keys.slice(0, 3), t.chain.common);
+    const block = sealBlock(base, proposerKey, t.keys.slice(0, 3), t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(block.header, parent)).not.toThrow();
     // The block hash leaves the committed seals out: a different quorum gives the same hash.
-    const other = sealBlock(base, proposerKey, t.keys.slice(1, 4), t.chain.common);
+    const other = sealBlock(base, proposerKey, t.keys.slice(1, 4), t.chain.commonAt(0n));
     expect(bytesToHex(blockHash(other.header))).toBe(bytesToHex(blockHash(block.header)));
     expect(() => verifyIbftHeader(other.header, parent)).not.toThrow();
   });
 
   it('rejects too few committed seals', async () => {
     const { base, proposerKey, parent } = await freshBlock();
-    const block = sealBlock(base, proposerKey, t.keys.slice(0, 2), t.chain.common);
+    const block = sealBlock(base, proposerKey, t.keys.slice(0, 2), t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(block.header, parent)).toThrow(/2 committed seals, quorum is 3 of 4/);
   });
 
   it('rejects duplicate committed seals', async () => {
     const { base, proposerKey, parent } = await freshBlock();
-    const block = sealBlock(base, proposerKey, [t.keys[0]!, t.keys[1]!, t.keys[1]!], t.chain.common);
+    const block = sealBlock(base, proposerKey, [t.keys[0]!, t.keys[1]!, t.keys[1]!], t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(block.header, parent)).toThrow(/duplicate committed seal/);
   });
 
   it('rejects a proposer seal or committed seal by a key outside the validator set', async () => {
     const { base, proposerKey, parent } = await freshBlock();
     const outsider = testKey(20);
-    const byOutsider = sealBlock(base, outsider, t.keys.slice(0, 3), t.chain.common);
+    const byOutsider = sealBlock(base, outsider, t.keys.slice(0, 3), t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(byOutsider.header, parent)).toThrow(/not a validator/);
-    const outsiderCommit = sealBlock(base, proposerKey, [t.keys[0]!, t.keys[1]!, outsider], t.chain.common);
+    const outsiderCommit = sealBlock(base, proposerKey, [t.keys[0]!, t.keys[1]!, outsider], t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(outsiderCommit.header, parent)).toThrow(/committed seal by 0x[0-9a-f]+, not a validator/);
   });
 
   it('rejects a validator proposer that is not the coinbase, and seals over another hash', async () => {
     const { base, proposerKey, parent } = await freshBlock();
     const wrongSigner = t.keys.find((k) => k !== proposerKey)!;
-    const block = sealBlock(base, wrongSigner, t.keys.slice(0, 3), t.chain.common);
+    const block = sealBlock(base, wrongSigner, t.keys.slice(0, 3), t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(block.header, parent)).toThrow(/coinbase .* is not the proposer/);
     // A committed seal over the proposer-seal hash instead of the commit message.
-    const good = sealBlock(base, proposerKey, t.keys.slice(0, 2), t.chain.common);
+    const good = sealBlock(base, proposerKey, t.keys.slice(0, 2), t.chain.commonAt(0n));
     const extra = decodeIbftExtra(good.header.extraData);
     const wrongMsg = signHash(proposerSealHash(good.header), t.keys[2]!);
-    const forged = headerWithExtraData(good.header, encodeIbftExtra({ ...extra, committedSeals: [...extra.committedSeals, wrongMsg] }), t.chain.common);
-    expect(() => verifyIbftHeader(blockWithHeader(good, forged, t.chain.common).header, parent)).toThrow(/not a validator|quorum/);
+    const forged = headerWithExtraData(good.header, encodeIbftExtra({ ...extra, committedSeals: [...extra.committedSeals, wrongMsg] }), t.chain.commonAt(0n));
+    expect(() => verifyIbftHeader(blockWithHeader(good, forged, t.chain.commonAt(0n)).header, parent)).toThrow(/not a validator|quorum/);
     expect(committedSealHash(blockHash(good.header))).not.toEqual(proposerSealHash(good.header));
   });
 
   it('rejects a header that does not link to its parent', async () => {
     const { base, proposerKey } = await freshBlock();
-    const block = sealBlock(base, proposerKey, t.keys.slice(0, 3), t.chain.common);
+    const block = sealBlock(base, proposerKey, t.keys.slice(0, 3), t.chain.commonAt(0n));
     const genesis = (await t.chain.blockByNumber(0n))!.header;
     expect(() => verifyIbftHeader(block.header, genesis)).toThrow(/does not follow parent/);
   });
@@ -195,14 +195,14 @@ describe('IBFT quorum switch (6 validators)', () => {
           return undefined;
         },
       );
-      const three = sealBlock(base!, proposerKey, keys.slice(0, 3), t.chain.common);
+      const three = sealBlock(base!, proposerKey, keys.slice(0, 3), t.chain.commonAt(0n));
       await expect(t.chain.importBlock(three)).rejects.toThrow(/3 committed seals, quorum is 4 of 6/);
       expect(t.chain.head.number).toBe(2n);
       const engine = new IbftEngine(quorumRuleOf(genesis));
       expect(() => engine.verifyHeader(three.header, head)).toThrow(/quorum is 4 of 6/);
       // The same header under a genesis without the switch (legacy) passes with 3.
       expect(() => new IbftEngine(QuorumRule.LEGACY).verifyHeader(three.header, head)).not.toThrow();
-      const four = sealBlock(base!, proposerKey, keys.slice(0, 4), t.chain.common);
+      const four = sealBlock(base!, proposerKey, keys.slice(0, 4), t.chain.commonAt(0n));
       expect(await t.chain.importBlock(four)).toBe('imported');
       expect(t.chain.head.number).toBe(3n);
     } finally {

@@ -90,12 +90,12 @@ describe('block requests', () => {
     await b2.net.syncer.stop(); // ask by hand
     await until(() => a.net.peerManager.isReady(idOf(b2.addr)) && b2.net.peerManager.isReady(idOf(a.addr)), 'handshake');
     const peer = peerIdFromString(idOf(a.addr));
-    const first = await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 1n, 64);
+    const first = await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 1n, 64);
     expect(first.map((x) => Number(x.header.number))).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
-    const tail = await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 65n, 64);
+    const tail = await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 65n, 64);
     expect(tail.map((x) => Number(x.header.number))).toEqual([65, 66, 67, 68, 69, 70]);
-    expect(await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 71n, 1)).toEqual([]);
-    await expect(fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.common, 1n, 65)).rejects.toThrow(RangeError);
+    expect(await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 71n, 1)).toEqual([]);
+    await expect(fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 1n, 65)).rejects.toThrow(RangeError);
   }, 30_000);
 
   it('asking for more than 64 blocks gets the asker banned', async () => {
@@ -127,7 +127,7 @@ describe('bad peers during sync', () => {
     const raw = block1.raw();
     const header = [...(raw[0] as Uint8Array[])];
     header[11] = bigIntToUnpaddedBytes(block1.header.timestamp + 1n); // the seals no longer match
-    const forged = createBlockFromBytesArray([header, raw[1], raw[2]] as never, headerOpts(src.chain.common)).serialize();
+    const forged = createBlockFromBytesArray([header, raw[1], raw[2]] as never, headerOpts(src.chain.commonAt(0n))).serialize();
     // It claims head 1, the block sync asks for first (a higher claim is checked first, by its seals).
     const evil = await evilPeer(src.chain, 1n, async (_req, stream) => stream.sink(lp.encode([forged])));
     const victim = await node(dst.chain, { bootnodes: [evil.addr] });
@@ -227,12 +227,12 @@ describe('gossip', () => {
     const evil = await node(chains[1]!.chain, { bootnodes: [a.addr] });
     await until(() => a.net.peerCount() === 2 && honest.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
     await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
-    const junk = () => createFeeMarket1559Tx({ nonce: 0n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(randomBytes(32)).serialize();
+    const junk = () => createFeeMarket1559Tx({ nonce: 0n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.commonAt(0n) }).sign(randomBytes(32)).serialize();
     for (let i = 0; i < 150; i++) evil.net.gossip.publishTx(junk()); // senders that hold nothing
     await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 20_000);
     expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/transactions per minute that can never execute/);
     expect([...a.txpool.pending()]).toEqual([]);
-    const good = createFeeMarket1559Tx({ nonce: 1n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.common }).sign(SENDER);
+    const good = createFeeMarket1559Tx({ nonce: 1n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.commonAt(0n) }).sign(SENDER);
     await until(() => chains[0]!.chain.head.number === 1n, 'the honest node synced block 1');
     await honest.txpool.add(good);
     await until(() => a.txpool.has(good.hash()), 'the honest transaction relayed');

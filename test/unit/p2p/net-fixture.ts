@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Network } from '../../../src/node/network.js';
+import { Network, type P2pMetrics } from '../../../src/node/network.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import type { PeerClock } from '../../../src/chain/peer-clock.js';
@@ -16,7 +16,7 @@ export interface TestNode {
 /** A Network on 127.0.0.1, ephemeral port, fresh key, over `chain`. */
 export async function startNode(
   chain: Chain,
-  opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array; maxSnapshotStreams?: number; blockSync?: boolean; validatorKey?: Uint8Array; maxPeers?: number; port?: number; clock?: PeerClock } = {},
+  opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array; maxSnapshotStreams?: number; blockSync?: boolean; validatorKey?: Uint8Array; maxPeers?: number; port?: number; clock?: PeerClock; metrics?: P2pMetrics } = {},
 ): Promise<TestNode> {
   const txpool = new TxPool(chain);
   const net = await Network.start({
@@ -33,6 +33,7 @@ export async function startNode(
     ...(opts.blockSync !== undefined ? { blockSync: opts.blockSync } : {}),
     ...(opts.validatorKey ? { validatorKey: opts.validatorKey } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   return { net, chain, txpool, addr: net.addresses()[0]! };
 }

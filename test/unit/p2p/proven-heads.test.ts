@@ -90,7 +90,7 @@ describe('a claimed head is not a fact', () => {
     const b3 = (await src.chain.blockByNumber(3n))!;
     // The same block with its committed seals stripped: the same hash (seals are not hashed), no quorum.
     const extra = decodeIbftExtra(b3.header.extraData);
-    const unsealed = blockWithHeader(b3, headerWithExtraData(b3.header, encodeIbftExtra({ ...extra, committedSeals: [] }), src.chain.common), src.chain.common);
+    const unsealed = blockWithHeader(b3, headerWithExtraData(b3.header, encodeIbftExtra({ ...extra, committedSeals: [] }), src.chain.commonAt(0n)), src.chain.commonAt(0n));
     expect(blockHash(unsealed.header)).toEqual(blockHash(b3.header));
     const forger = await claimer(src.chain, 3n, blockHash(b3.header), async (from) => (from === 3n ? [unsealed.serialize()] : []));
     const v = await victim(dst.chain, [forger.addr]);

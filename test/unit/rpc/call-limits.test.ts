@@ -18,7 +18,7 @@ let gasReporter: string;
 beforeAll(async () => {
   t = await createTestChain(1, [FROM]);
   const fees = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n, gasLimit: 200_000n };
-  const deploy = (nonce: bigint, runtime: Uint8Array) => createFeeMarket1559Tx({ nonce, data: deployer(runtime), ...fees }, { common: t.chain.common }).sign(KEY);
+  const deploy = (nonce: bigint, runtime: Uint8Array) => createFeeMarket1559Tx({ nonce, data: deployer(runtime), ...fees }, { common: t.chain.commonAt(0n) }).sign(KEY);
   await sealNext(t, [deploy(0n, LOOP_RUNTIME), deploy(1n, GAS_RUNTIME)]);
   loop = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array(0)));
   gasReporter = bytesToHex(generateAddress(privateToAddress(KEY), Uint8Array.of(1)));

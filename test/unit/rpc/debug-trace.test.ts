@@ -50,7 +50,7 @@ const rpcError = async (method: string, ...params: unknown[]): Promise<RpcError>
   throw new Error(`${method} succeeded`);
 };
 const tx = (data: string, to?: string, gasLimit = 1_000_000n) =>
-  createFeeMarket1559Tx({ nonce: nonce++, ...(to ? { to: to as `0x${string}` } : {}), data: hexToBytes(data as `0x${string}`), gasLimit, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.common }).sign(KEY);
+  createFeeMarket1559Tx({ nonce: nonce++, ...(to ? { to: to as `0x${string}` } : {}), data: hexToBytes(data as `0x${string}`), gasLimit, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.commonAt(0n) }).sign(KEY);
 const created = (n: bigint) => bytesToHex(generateAddress(privateToAddress(KEY), n === 0n ? new Uint8Array(0) : Uint8Array.of(Number(n))));
 
 type Frame = { type: string; from: string; to?: string; value?: string; gas: string; gasUsed: string; input: string; output?: string; error?: string; revertReason?: string; calls?: Frame[]; logs?: { topics: string[] }[] };

@@ -32,7 +32,7 @@ const rpcError = async (method: string, ...params: unknown[]): Promise<RpcError>
 const tx = (data: Uint8Array | string, to?: string) =>
   createFeeMarket1559Tx(
     { nonce: nonce++, ...(to ? { to: to as `0x${string}` } : {}), data: typeof data === 'string' ? hexToBytes(data as `0x${string}`) : data, gasLimit: 200_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
-    { common: t.chain.common },
+    { common: t.chain.commonAt(0n) },
   ).sign(KEY);
 async function writeBlock(...values: bigint[]): Promise<number> {
   const b = await sealNext(t, values.map((v) => tx(word(v), contract)));

@@ -28,7 +28,7 @@ beforeAll(async () => {
   pool = new TxPool(t.chain);
   m = ethMethods({ chain: t.chain, txpool: pool });
   contract = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array(0)));
-  const common = t.chain.common;
+  const common = t.chain.commonAt(0n);
   const deploy = createFeeMarket1559Tx({ nonce: nonce++, data: STORAGE_INITCODE, gasLimit: 200_000n, ...fee }, { common }).sign(KEY);
   await sealNext(t, [deploy]);
   const set1559 = createFeeMarket1559Tx({ nonce: nonce++, to: contract as `0x${string}`, data: hexToBytes(word(5n) as `0x${string}`), gasLimit: 100_000n, ...fee }, { common }).sign(KEY);

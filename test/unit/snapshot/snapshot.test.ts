@@ -33,7 +33,7 @@ async function snapshotBytes(t: TestChain): Promise<Uint8Array> {
 
 beforeAll(async () => {
   source = await chainWithBlocks(5);
-  const common = source.chain.common;
+  const common = source.chain.commonAt(0n);
   const state = await source.chain.stateAt(source.chain.head.header);
   let nonce = (await state.getAccount(createAddressFromString(bytesToHex(privateToAddress(SENDER)))))!.nonce;
   const fee = { maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n };

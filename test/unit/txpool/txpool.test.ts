@@ -18,7 +18,7 @@ describe('TxPool', () => {
   });
 
   const tx1559 = (key: Uint8Array, nonce: bigint, tip: bigint, maxFee = 10n ** 11n, value = 1n, to: `0x${string}` = TO) =>
-    createFeeMarket1559Tx({ nonce, to, value, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n }, { common: t!.chain.common }).sign(key);
+    createFeeMarket1559Tx({ nonce, to, value, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n }, { common: t!.chain.commonAt(0n) }).sign(key);
 
   /** Seal a block (outside the pool) and wait until the pool has caught up with it. */
   const sealAndSettle = async (pool: TxPool, txs: Parameters<typeof sealNext>[1]) => {
@@ -72,11 +72,11 @@ describe('TxPool', () => {
   it('refuses unsigned, underpriced and unaffordable transactions', async () => {
     t = await createTestChain(1, [addressOf(A)]);
     const pool = new TxPool(t.chain);
-    const unsigned = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.common });
+    const unsigned = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.commonAt(0n) });
     await expect(pool.add(unsigned)).rejects.toThrow(/not signed/);
     await expect(pool.add(tx1559(A, 0n, 0n))).rejects.toThrow(/underpriced: tip 0 is below the pool's minimum 1/);
     await expect(pool.add(tx1559(A, 0n, 1n, GWEI / 2n))).rejects.toThrow(/underpriced: max fee per gas \d+ is below the base fee/);
-    const legacy = createLegacyTx({ nonce: 0n, to: TO, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: t.chain.common }).sign(B);
+    const legacy = createLegacyTx({ nonce: 0n, to: TO, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: t.chain.commonAt(0n) }).sign(B);
     await expect(pool.add(legacy)).rejects.toThrow(/insufficient funds for gas \* price \+ value: balance 0/);
     expect(pool.size).toBe(0);
     const free = new TxPool(t.chain, { ...DEFAULT_LIMITS, minTip: 0n });
@@ -294,7 +294,7 @@ describe('TxPool', () => {
     const fault = async (tx: ReturnType<typeof tx1559>) => pool.add(tx).then(() => 'added', (err: TxPoolError) => `${err.fault ?? 'none'}: ${err.message}`);
     // Cheapest failures first: no signature recovery for a transaction refused on its gas.
     let recoveries = 0;
-    const common = t.chain.common.copy();
+    const common = t.chain.commonAt(0n).copy();
     const recover = common.customCrypto.ecrecover!;
     (common as { customCrypto: typeof common.customCrypto }).customCrypto = { ...common.customCrypto, ecrecover: (...a: Parameters<typeof recover>) => (recoveries++, recover(...a)) };
     const cheap = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 20_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
