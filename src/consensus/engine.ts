@@ -4,8 +4,9 @@ import type { BlockHeader } from '@ethereumjs/block';
 export type RecoverSigner = (hash: Uint8Array, signature: Uint8Array) => Uint8Array;
 
 /**
- * What the chain needs from consensus. The single-node IBFT sealer fills it today; a networked IBFT
- * (libp2p, rounds, round changes) fills the same interface later without touching the chain.
+ * What the chain needs from consensus: the rules a header and its seals must meet. IbftEngine fills
+ * it; whichever producer makes a block (the single-process sealer or the networked IBFT core), the
+ * chain verifies it through this interface.
  */
 export interface ConsensusEngine {
   readonly name: string;

@@ -41,8 +41,8 @@ export interface SealerOptions {
 /**
  * IBFT block production for the validators this process holds: at every block time, the round-0
  * proposer (round robin after the previous block's proposer) builds a block, seals it, and the held
- * validators add committed seals. Without enough local validators for a quorum, it waits: the
- * networked IBFT (rounds over libp2p) will fill that case.
+ * validators add committed seals. Without enough local validators for a quorum it waits; a node of a
+ * network of validators runs the networked IBFT core (consensus/ibft/core/) instead.
  */
 export class IbftSealer {
   private stopped = true;
