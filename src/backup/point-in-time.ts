@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Chain } from '../chain/chain.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
@@ -13,6 +13,7 @@ import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
 import { restoreSnapshot } from './restore.js';
 import type { BackupTarget } from './targets/target.js';
+import { renameDurably } from '../util/durable.js';
 
 export interface RestorePoint {
   /** Restore up to this block (it becomes the head). */
@@ -138,8 +139,7 @@ export async function restoreToPoint(
       throw new UserError(`the pieces reached block ${head.number}, not ${plan.untilBlock}`, { code: 'NOT_FOUND' });
     }
     if (readdirOrEmpty(final)) rmdirSync(final); // an empty folder the operator made
-    renameSync(data, final);
-    syncFolder(dirname(final));
+    renameDurably(data, final);
     rmSync(work, { recursive: true, force: true });
     return {
       dataDir: final,
@@ -193,15 +193,6 @@ function readdirOrEmpty(p: string): boolean {
     return readdirSync(p).length === 0;
   } catch {
     return false;
-  }
-}
-
-function syncFolder(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
@@ -22,6 +22,7 @@ import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
 import { decodeBlockRlp } from './block-records.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
+import { renameDurably } from '../util/durable.js';
 
 export interface RestoreProgress {
   phase: 'blocks' | 'state' | 'check';
@@ -238,7 +239,7 @@ async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptio
           throw err;
         }
         await dbs.close();
-        renameSync(tmp, target);
+        renameDurably(tmp, target);
         return {
           dataDir: target,
           chainId: h.chainId,

@@ -1,10 +1,11 @@
-import { createReadStream, createWriteStream, fstatSync, fsyncSync, lstatSync, writeSync, openSync, closeSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, fsyncSync, lstatSync, writeSync, openSync, rmSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../util/errors.js';
 import { removeStaleTemps, type StaleTemp } from '../util/stale-temp.js';
 import type { ByteSink } from '../backup/types.js';
 import { ProgressReporter } from './progress.js';
+import { fsyncFile, renameDurably } from '../util/durable.js';
 
 /** Where an archive goes: a file (written under a temporary name, renamed when complete) or stdout. */
 export interface ArchiveSink extends ByteSink {
@@ -58,14 +59,8 @@ export function openArchiveSink(filename: string, force: boolean): ArchiveSink {
       try {
         await new Promise<void>((res, rej) => out.end((err?: Error | null) => (err ? rej(err) : res())));
         if (failed) throw failed;
-        const done = openSync(tmp, 'r');
-        try {
-          fsyncSync(done); // the archive is on disk before it gets its name
-        } finally {
-          closeSync(done);
-        }
-        renameSync(tmp, path);
-        syncFolder(dir);
+        fsyncFile(tmp); // the archive is on disk before it gets its name
+        renameDurably(tmp, path);
       } catch (err) {
         throw writeError(err);
       }
@@ -160,16 +155,6 @@ function fileKind(st: Stats): string {
   if (st.isSocket()) return 'a socket';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
   return 'not a regular file';
-}
-
-/** Make a rename in `dir` durable. */
-function syncFolder(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Tell the operator about leftovers of an interrupted earlier run that were cleaned up. */

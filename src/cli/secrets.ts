@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
-import { fsyncDir } from '../keys/durable.js';
+import { exists as somethingAt, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
@@ -99,13 +99,7 @@ export function secretsCommand(): Command {
 
 /** Something at `path`, even a dangling symlink. */
 function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw fsError(err, `check ${path}`);
-  }
+  return fsErrors(() => somethingAt(path), `check ${path}`);
 }
 
 function fsError(err: unknown, what: string): Error {
@@ -141,28 +135,18 @@ function checkNewFile(target: string): void {
  */
 function writeNewFile(target: string, data: Uint8Array): void {
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.partial`);
-  let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'wx', 0o600);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
+    writeSyncedNew(tmp, data, 0o600);
     try {
-      linkSync(tmp, target);
+      linkNew(tmp, target);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-      if (exists(target)) throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
-      renameSync(tmp, target);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
+      throw err;
     }
     fsyncDir(dirname(target));
   } catch (err) {
     throw fsError(err, `write ${target}`);
   } finally {
-    if (fd !== undefined) closeSync(fd);
     try {
       unlinkSync(tmp);
     } catch {

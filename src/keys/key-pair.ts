@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, readdirSync, readFileSync, rmdirSync, statSync, u
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { processRuns } from '../util/stale-temp.js';
-import { exists, fsyncDir, linkNew, writeSyncedNew } from './durable.js';
+import { exists, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { keyFileBytes, keyFsError, LIBP2P_KEY_PATH, makeKeyFolder, newNodeKeys, readKeyFile, VALIDATOR_KEY_PATH, type NodeKeys } from './keyfile.js';
 
 /**

@@ -4,7 +4,7 @@ import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { bytesToHex, hexToBytes, toChecksumAddress } from '@ethereumjs/util';
 import { UserError } from '../util/errors.js';
 import { privateKeyToAddress } from './address.js';
-import { fsyncDir, linkNew, writeSyncedNew } from './durable.js';
+import { fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { libp2pPeerId } from './node-id.js';
 
 /** Where the keys live inside a data dir (the Polygon SDK layout). */

@@ -6,7 +6,7 @@ import type { GenesisFile } from '../chain/chain-config.js';
 import type { Genesis } from '../chain/genesis-source.js';
 import { restoreSnapshot, restoringFolder, type RestoreSummary } from '../backup/restore.js';
 import { BackupFileError } from '../container/errors.js';
-import { fsyncDir } from '../keys/durable.js';
+import { fsyncDir } from '../util/durable.js';
 import { MessageError } from '../p2p/messages.js';
 import type { PeerManager, ReadyPeer } from '../p2p/peers.js';
 import type { Host } from '../p2p/host.js';

@@ -1,7 +1,8 @@
-import { closeSync, copyFileSync, createReadStream, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../../util/errors.js';
 import type { BackupTarget, StagedPiece, TargetEntry } from './target.js';
+import { fsyncFile, renameDurably } from '../../util/durable.js';
 
 /**
  * A local folder as a backup target. Pieces are staged in the folder itself under hidden temporary
@@ -43,8 +44,7 @@ export class LocalDirTarget implements BackupTarget {
       copyFileSync(staged.path, from);
     }
     fsyncFile(from);
-    renameSync(from, final);
-    fsyncFile(this.url);
+    renameDurably(from, final);
   }
 
   async list(): Promise<TargetEntry[]> {
@@ -78,11 +78,3 @@ function checkName(name: string): void {
   if (name.includes('/') || name.startsWith('.')) throw new Error(`bad piece name ${name}`);
 }
 
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}

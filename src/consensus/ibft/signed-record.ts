@@ -1,7 +1,7 @@
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
-import { fsyncDir, writeSyncedNew } from '../../keys/durable.js';
+import { replaceFile } from '../../util/durable.js';
 import { UserError } from '../../util/errors.js';
 
 /** The file, in the data dir's `consensus/` folder. */
@@ -79,11 +79,7 @@ export class SignedRecord {
 
   private write(rec: SignedBlock): void {
     const path = join(this.dir, SIGNED_RECORD_FILE);
-    const tmp = `${path}.tmp`;
-    rmSync(tmp, { force: true }); // left by a crash mid-write
-    writeSyncedNew(tmp, new TextEncoder().encode(JSON.stringify({ version: 1, number: rec.number.toString(), hash: rec.hash, committed: rec.committed }) + '\n'), 0o600);
-    renameSync(tmp, path);
-    fsyncDir(this.dir);
+    replaceFile(path, new TextEncoder().encode(JSON.stringify({ version: 1, number: rec.number.toString(), hash: rec.hash, committed: rec.committed }) + '\n'), 0o600);
     this.current = rec;
   }
 }

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
 import { UserError } from '../../../util/errors.js';
+import { replaceFileAsync } from '../../../util/durable.js';
 
 /**
  * What this validator last signed in consensus, kept so that a restart cannot make it sign a
@@ -71,23 +72,7 @@ export class FileSignedStore implements SignedStore {
 
   async save(s: SignedState): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.path}.tmp`;
-    const file = await open(tmp, 'w', 0o600);
-    try {
-      await file.writeFile(encodeSignedState(s));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, this.path);
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err; // a file system that cannot sync folders
-    } finally {
-      await dir.close();
-    }
+    await replaceFileAsync(this.path, encodeSignedState(s), 0o600);
   }
 }
 

@@ -1,0 +1,69 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { tempDir } from '../../helpers/cli.js';
+
+/** fsync of a folder fails with EINVAL while `folderSyncFails` is set (a file system that cannot sync folders). */
+let folderSyncFails: string | undefined;
+vi.mock('node:fs', async (original) => {
+  const real = await original<typeof import('node:fs')>();
+  return {
+    ...real,
+    fsyncSync: (fd: number) => {
+      if (folderSyncFails && real.fstatSync(fd).isDirectory()) throw Object.assign(new Error(`${folderSyncFails}: fsync`), { code: folderSyncFails });
+      real.fsyncSync(fd);
+    },
+  };
+});
+vi.mock('node:fs/promises', async (original) => {
+  const real = await original<typeof import('node:fs/promises')>();
+  return {
+    ...real,
+    open: async (...args: Parameters<typeof real.open>) => {
+      const h = await real.open(...args);
+      const sync = h.sync.bind(h);
+      h.sync = async () => {
+        if (folderSyncFails && (await h.stat()).isDirectory()) throw Object.assign(new Error(`${folderSyncFails}: fsync`), { code: folderSyncFails });
+        return sync();
+      };
+      return h;
+    },
+  };
+});
+
+const { fsyncDir, fsyncDirAsync, renameDurably, replaceFile, replaceFileAsync } = await import('../../../src/util/durable.js');
+
+describe('durable file writes (util/durable.ts)', () => {
+  it('replaceFile and replaceFileAsync put the whole new content in place, over a leftover temp file, with the mode asked', async () => {
+    const dir = tempDir('basalt-durable-');
+    const path = join(dir, 'record.json');
+    fs.writeFileSync(`${path}.tmp`, 'left by a crash mid-write, longer than what follows');
+    replaceFile(path, new TextEncoder().encode('one'), 0o600);
+    expect(fs.readFileSync(path, 'utf8')).toBe('one');
+    expect(fs.statSync(path).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(`${path}.tmp`)).toBe(false);
+    await replaceFileAsync(path, new TextEncoder().encode('two'), 0o600);
+    expect(fs.readFileSync(path, 'utf8')).toBe('two');
+    expect(fs.readdirSync(dir)).toEqual(['record.json']);
+  });
+
+  it('a file system that cannot fsync folders (EINVAL) is taken as it is; any other failure is thrown', async () => {
+    const dir = tempDir('basalt-durable-');
+    try {
+      folderSyncFails = 'EINVAL';
+      expect(() => fsyncDir(dir)).not.toThrow();
+      await expect(fsyncDirAsync(dir)).resolves.toBeUndefined();
+      fs.writeFileSync(join(dir, 'a'), 'a');
+      renameDurably(join(dir, 'a'), join(dir, 'b'));
+      replaceFile(join(dir, 'c'), new Uint8Array([1]), 0o600);
+      await replaceFileAsync(join(dir, 'd'), new Uint8Array([2]), 0o600);
+      expect(fs.readdirSync(dir).sort()).toEqual(['b', 'c', 'd']);
+      folderSyncFails = 'EIO';
+      expect(() => fsyncDir(dir)).toThrow(/EIO/);
+      await expect(fsyncDirAsync(dir)).rejects.toThrow(/EIO/);
+      expect(() => replaceFile(join(dir, 'e'), new Uint8Array([3]), 0o600)).toThrow(/EIO/);
+    } finally {
+      folderSyncFails = undefined;
+    }
+  });
+});
