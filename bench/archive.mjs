@@ -20,7 +20,9 @@ try {
   const fx = await ensureFixture();
   const src = join(work, 'src');
   cpSync(fx.dataDir, src, { recursive: true });
-  report(`fixture: ${fx.blocks} blocks, ${fx.txs} transactions (transfers and contract storage writes); blockchain/ ${mb(await dirBytes(join(src, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(src, 'trie')))} MB`);
+  report(
+    `fixture: ${fx.blocks} blocks, ${fx.txs} transactions (transfers and contract storage writes); blockchain/ ${mb(await dirBytes(join(src, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(src, 'trie')))} MB`,
+  );
   report(`signature recovery: ${secp256k1Backend}`);
 
   // --- export (offline, so the figure is the exporter's own) vs tar of blockchain/ ---
@@ -30,7 +32,9 @@ try {
     if (r.code !== 0) throw new Error(r.stderr);
     const s = JSON.parse(r.stdout);
     const size = statSync(file).size;
-    report(`export ${compression.padEnd(4)}: ${(fx.blocks / (s.durationMs / 1000)).toFixed(0)} blocks/s, ${mb(size / (s.durationMs / 1000))} MB/s of archive, ${mb(size)} MB, export ${s.durationMs} ms (process ${r.ms.toFixed(0)} ms), peak RSS ${mb(r.peakRss)} MB`);
+    report(
+      `export ${compression.padEnd(4)}: ${(fx.blocks / (s.durationMs / 1000)).toFixed(0)} blocks/s, ${mb(size / (s.durationMs / 1000))} MB/s of archive, ${mb(size)} MB, export ${s.durationMs} ms (process ${r.ms.toFixed(0)} ms), peak RSS ${mb(r.peakRss)} MB`,
+    );
     if (compression === 'zstd') {
       const t0 = performance.now();
       const tar = spawnSync('sh', ['-c', `tar -cf ${join(work, 'bc.tar')} -C ${src} blockchain`]);
@@ -38,9 +42,14 @@ try {
       if (tar.status !== 0) throw new Error(String(tar.stderr));
       const tarSize = statSync(join(work, 'bc.tar')).size;
       const tzs = performance.now();
-      spawnSync('sh', ['-c', `zstd -q -3 -f ${join(work, 'bc.tar')} -o ${join(work, 'bc.tar.zst')} 2>/dev/null || gzip -c ${join(work, 'bc.tar')} > ${join(work, 'bc.tar.zst')}`]);
+      spawnSync('sh', [
+        '-c',
+        `zstd -q -3 -f ${join(work, 'bc.tar')} -o ${join(work, 'bc.tar.zst')} 2>/dev/null || gzip -c ${join(work, 'bc.tar')} > ${join(work, 'bc.tar.zst')}`,
+      ]);
       const tarZMs = performance.now() - tzs;
-      report(`  tar blockchain/: ${tarMs.toFixed(0)} ms, ${mb(tarSize)} MB (+ compress ${tarZMs.toFixed(0)} ms -> ${mb(statSync(join(work, 'bc.tar.zst')).size)} MB); export/tar time ratio ${(s.durationMs / tarMs).toFixed(2)}x (process ${(r.ms / tarMs).toFixed(2)}x), size ratio ${(size / tarSize).toFixed(3)}`);
+      report(
+        `  tar blockchain/: ${tarMs.toFixed(0)} ms, ${mb(tarSize)} MB (+ compress ${tarZMs.toFixed(0)} ms -> ${mb(statSync(join(work, 'bc.tar.zst')).size)} MB); export/tar time ratio ${(s.durationMs / tarMs).toFixed(2)}x (process ${(r.ms / tarMs).toFixed(2)}x), size ratio ${(size / tarSize).toFixed(3)}`,
+      );
     }
   }
 
@@ -51,14 +60,22 @@ try {
   if (imp.code !== 0) throw new Error(imp.stderr);
   const is = JSON.parse(imp.stdout);
   const importSec = is.durationMs / 1000;
-  report(`import: ${(fx.blocks / importSec).toFixed(0)} blocks/s, ${(fx.txs / importSec).toFixed(0)} tx/s (${is.durationMs} ms; process ${imp.ms.toFixed(0)} ms incl. pre-check), peak RSS ${mb(imp.peakRss)} MB`);
+  report(
+    `import: ${(fx.blocks / importSec).toFixed(0)} blocks/s, ${(fx.txs / importSec).toFixed(0)} tx/s (${is.durationMs} ms; process ${imp.ms.toFixed(0)} ms incl. pre-check), peak RSS ${mb(imp.peakRss)} MB`,
+  );
   // Same import with signature recovery forced onto the pure-JS default: what libsecp256k1 buys.
-  const pureJs = await runCliMeasured(['import', archive, '--data-dir', join(work, 'dst-purejs'), '--chain', fx.genesisPath, '--quiet', '--json'], { env: { BASALT_PURE_JS_CRYPTO: '1' } });
+  const pureJs = await runCliMeasured(['import', archive, '--data-dir', join(work, 'dst-purejs'), '--chain', fx.genesisPath, '--quiet', '--json'], {
+    env: { BASALT_PURE_JS_CRYPTO: '1' },
+  });
   if (pureJs.code !== 0) throw new Error(pureJs.stderr);
   const pjMs = JSON.parse(pureJs.stdout).durationMs;
-  report(`  import with pure-JS secp256k1 (BASALT_PURE_JS_CRYPTO=1): ${(fx.blocks / (pjMs / 1000)).toFixed(0)} blocks/s (${pjMs} ms); ${secp256k1Backend} import is ${(pjMs / is.durationMs).toFixed(2)}x faster`);
+  report(
+    `  import with pure-JS secp256k1 (BASALT_PURE_JS_CRYPTO=1): ${(fx.blocks / (pjMs / 1000)).toFixed(0)} blocks/s (${pjMs} ms); ${secp256k1Backend} import is ${(pjMs / is.durationMs).toFixed(2)}x faster`,
+  );
   const bareMs = await bareReplay(archive, fx.genesisPath);
-  report(`  bare @ethereumjs/vm replay in memory: ${bareMs.toFixed(0)} ms (${(fx.blocks / (bareMs / 1000)).toFixed(0)} blocks/s); import/bare time ratio ${(is.durationMs / bareMs).toFixed(2)}x`);
+  report(
+    `  bare @ethereumjs/vm replay in memory: ${bareMs.toFixed(0)} ms (${(fx.blocks / (bareMs / 1000)).toFixed(0)} blocks/s); import/bare time ratio ${(is.durationMs / bareMs).toFixed(2)}x`,
+  );
 
   // --- JSON-RPC latency, idle vs during an online export ---
   await latencyDuringExport(src, fx.genesisPath);
@@ -83,14 +100,34 @@ async function bareReplay(archivePath, genesisPath) {
     if (ev.kind === 'block') blocks.push(await decodeBlockRecord(ev.record, compression, common));
   }
   const vm = await createVM({ common });
-  for (const [addr, e] of Object.entries(genesis.genesis.alloc)) await vm.stateManager.putAccount(createAddressFromString(addr), new Account(0n, BigInt(e.balance)));
+  for (const [addr, e] of Object.entries(genesis.genesis.alloc))
+    await vm.stateManager.putAccount(createAddressFromString(addr), new Account(0n, BigInt(e.balance)));
   const t0 = performance.now();
   for (const block of blocks) await runBlock(vm, { block, skipHeaderValidation: true, skipHardForkValidation: true });
   return performance.now() - t0;
 }
 
 async function latencyDuringExport(dataDir, genesisPath) {
-  const node = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--chain', genesisPath, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const node = spawn(
+    process.execPath,
+    [
+      CLI,
+      'server',
+      '--data-dir',
+      dataDir,
+      '--chain',
+      genesisPath,
+      '--jsonrpc',
+      '127.0.0.1:0',
+      '--ws',
+      '127.0.0.1:0',
+      '--grpc-address',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let logs = '';
   node.stderr.on('data', (d) => (logs += d));
   const waitFor = async (re) => {
@@ -106,7 +143,11 @@ async function latencyDuringExport(dataDir, genesisPath) {
     const grpcPort = (await waitFor(/"port":(\d+),"msg":"gRPC operator API listening"/))[1];
     const call = async () => {
       const t0 = performance.now();
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest",false]}' });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest",false]}',
+      });
       await res.json();
       return performance.now() - t0;
     };
@@ -124,7 +165,9 @@ async function latencyDuringExport(dataDir, genesisPath) {
     idle.sort((a, b) => a - b);
     busy.sort((a, b) => a - b);
     report(`online export over gRPC: ${s.durationMs} ms (${(Number(s.blocks) / (s.durationMs / 1000)).toFixed(0)} blocks/s)`);
-    report(`JSON-RPC eth_getBlockByNumber latency: idle p50 ${percentile(idle, 50).toFixed(2)} ms p99 ${percentile(idle, 99).toFixed(2)} ms (n=${idle.length}); during export p50 ${percentile(busy, 50).toFixed(2)} ms p99 ${percentile(busy, 99).toFixed(2)} ms (n=${busy.length}); p50 ratio ${(percentile(busy, 50) / percentile(idle, 50)).toFixed(2)}x`);
+    report(
+      `JSON-RPC eth_getBlockByNumber latency: idle p50 ${percentile(idle, 50).toFixed(2)} ms p99 ${percentile(idle, 99).toFixed(2)} ms (n=${idle.length}); during export p50 ${percentile(busy, 50).toFixed(2)} ms p99 ${percentile(busy, 99).toFixed(2)} ms (n=${busy.length}); p50 ratio ${(percentile(busy, 50) / percentile(idle, 50)).toFixed(2)}x`,
+    );
   } finally {
     node.kill('SIGINT');
     await new Promise((r) => node.on('exit', r));

@@ -35,7 +35,27 @@ const genesis = join(work, 'genesis.json');
 cli(['genesis', '--dir', genesis, '--ibft-validator', validator, ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 24n}`])]);
 
 async function phase(label, extra) {
-  const node = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', BLOCK_TIME, '--jsonrpc', '127.0.0.1:0', '--no-grpc-address', '--log-format', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const node = spawn(
+    process.execPath,
+    [
+      CLI,
+      'server',
+      '--data-dir',
+      dataDir,
+      '--chain',
+      genesis,
+      '--seal',
+      '--block-time',
+      BLOCK_TIME,
+      '--jsonrpc',
+      '127.0.0.1:0',
+      '--no-grpc-address',
+      '--log-format',
+      'json',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let logs = '';
   node.stderr.on('data', (d) => (logs += d));
   try {
@@ -46,7 +66,11 @@ async function phase(label, extra) {
       else await new Promise((r) => setTimeout(r, 100));
     }
     const call = async (method, params = []) => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
       const body = await res.json();
       if (body.error) throw new Error(`${method}: ${body.error.message}`);
       return body.result;
@@ -58,7 +82,16 @@ async function phase(label, extra) {
     const load = (async () => {
       while (Date.now() < end) {
         const i = sent % SENDERS;
-        const raw = await wallets[i].signTransaction({ type: 2, chainId: 100, nonce: nonces[i]++, to: wallets[(i + 1) % SENDERS].address, value: 1n, gasLimit: 21000, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
+        const raw = await wallets[i].signTransaction({
+          type: 2,
+          chainId: 100,
+          nonce: nonces[i]++,
+          to: wallets[(i + 1) % SENDERS].address,
+          value: 1n,
+          gasLimit: 21000,
+          maxFeePerGas: 10n ** 10n,
+          maxPriorityFeePerGas: 1n,
+        });
         await call('eth_sendRawTransaction', [raw]);
         sent++;
         await new Promise((r) => setTimeout(r, 20));
@@ -74,15 +107,23 @@ async function phase(label, extra) {
       }
     })();
     await Promise.all([load, reads]);
-    const lines = logs.split('\n').filter((l) => l.includes('"msg":"sealed block"') || l.includes('"msg":"backup piece stored"')).map((l) => JSON.parse(l));
+    const lines = logs
+      .split('\n')
+      .filter((l) => l.includes('"msg":"sealed block"') || l.includes('"msg":"backup piece stored"'))
+      .map((l) => JSON.parse(l));
     const sealed = lines.filter((l) => l.msg === 'sealed block' && l.time >= startedAt + 2000).map((l) => l.time);
-    const intervals = sealed.slice(1).map((t, i) => t - sealed[i]).sort((a, b) => a - b);
+    const intervals = sealed
+      .slice(1)
+      .map((t, i) => t - sealed[i])
+      .sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     const pieces = lines.filter((l) => l.msg === 'backup piece stored');
     report(
       `${label}: ${sent} txs, ${sealed.length} blocks; block interval p50 ${percentile(intervals, 50)} ms, p99 ${percentile(intervals, 99)} ms, max ${intervals[intervals.length - 1]} ms; ` +
         `eth_getBalance p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms` +
-        (pieces.length ? `; ${pieces.filter((p) => p.kind === 'snapshot').length} snapshots, ${pieces.filter((p) => p.kind === 'archive').length} archives stored` : ''),
+        (pieces.length
+          ? `; ${pieces.filter((p) => p.kind === 'snapshot').length} snapshots, ${pieces.filter((p) => p.kind === 'archive').length} archives stored`
+          : ''),
     );
   } finally {
     node.kill('SIGINT');
@@ -102,16 +143,35 @@ try {
   const after = list.filter((p) => p.kind === 'archive' && BigInt(p.startBlock) > BigInt(newestSnap.endBlock));
   const r = await runCliMeasured(['backup', 'restore', '--backup-dir', backups, '--data-dir', join(work, 'restored'), '--chain', genesis, '--quiet', '--json']);
   if (r.code !== 0) throw new Error(r.stderr);
-  report(`backup restore to block ${head} from snapshot at ${newestSnap.endBlock} + ${after.length} archives: ${(r.ms / 1000).toFixed(2)} s wall, ${(JSON.parse(r.stdout).durationMs / 1000).toFixed(2)} s in the restore (peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB)`);
+  report(
+    `backup restore to block ${head} from snapshot at ${newestSnap.endBlock} + ${after.length} archives: ${(r.ms / 1000).toFixed(2)} s wall, ${(JSON.parse(r.stdout).durationMs / 1000).toFixed(2)} s in the restore (peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB)`,
+  );
   // Just below the newest snapshot: the snapshot before it, then the archives up to there.
   const below = String(BigInt(newestSnap.endBlock) - 1n);
-  const o = await runCliMeasured(['backup', 'restore', '--backup-dir', backups, '--data-dir', join(work, 'restored-old'), '--chain', genesis, '--at-block', below, '--quiet', '--json']);
+  const o = await runCliMeasured([
+    'backup',
+    'restore',
+    '--backup-dir',
+    backups,
+    '--data-dir',
+    join(work, 'restored-old'),
+    '--chain',
+    genesis,
+    '--at-block',
+    below,
+    '--quiet',
+    '--json',
+  ]);
   if (o.code !== 0) throw new Error(o.stderr);
   const oj = JSON.parse(o.stdout);
-  report(`backup restore --at-block ${below} from ${oj.snapshot.split('-')[1].replace(/^0+/, '')} + ${oj.archives.length} archives (${oj.blocksImported} blocks re-executed): ${(o.ms / 1000).toFixed(2)} s wall, ${(oj.durationMs / 1000).toFixed(2)} s in the restore`);
+  report(
+    `backup restore --at-block ${below} from ${oj.snapshot.split('-')[1].replace(/^0+/, '')} + ${oj.archives.length} archives (${oj.blocksImported} blocks re-executed): ${(o.ms / 1000).toFixed(2)} s wall, ${(oj.durationMs / 1000).toFixed(2)} s in the restore`,
+  );
   const plain = await runCliMeasured(['restore', join(backups, newestSnap.file), '--data-dir', join(work, 'plain'), '--chain', genesis, '--quiet', '--json']);
   if (plain.code !== 0) throw new Error(plain.stderr);
-  report(`basalt restore of that snapshot alone: ${(plain.ms / 1000).toFixed(2)} s wall, ${(JSON.parse(plain.stdout).durationMs / 1000).toFixed(2)} s in the restore`);
+  report(
+    `basalt restore of that snapshot alone: ${(plain.ms / 1000).toFixed(2)} s wall, ${(JSON.parse(plain.stdout).durationMs / 1000).toFixed(2)} s in the restore`,
+  );
 
   const full = join(work, 'full.bsa');
   cli(['export', full, '1', head, '--data-dir', dataDir, '--quiet']);

@@ -28,7 +28,11 @@ try {
   const src = join(work, 'src');
   cpSync(fx.dataDir, src, { recursive: true });
   const cli = process.env.BASALT_BENCH_CLI ?? CLI;
-  node = spawn(process.execPath, [cli, 'server', '--data-dir', src, '--chain', fx.genesisPath, '--no-jsonrpc', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  node = spawn(
+    process.execPath,
+    [cli, 'server', '--data-dir', src, '--chain', fx.genesisPath, '--no-jsonrpc', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...extra],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
   node.stderr.on('data', (d) => (log += d));
   let port;
@@ -63,7 +67,9 @@ try {
   await sleep(3000);
   const after = rss(node.pid);
   const refused = statuses.filter((s) => s === '8').length;
-  process.stdout.write(`fixture: ${fx.blocks} blocks; ${N} ${KIND} calls never read (${refused} refused with RESOURCE_EXHAUSTED); node RSS before ${mb(before)} MB, peak ${mb(peak)} MB, after 10 s ${mb(held)} MB, 3 s after the client left ${mb(after)} MB\n`);
+  process.stdout.write(
+    `fixture: ${fx.blocks} blocks; ${N} ${KIND} calls never read (${refused} refused with RESOURCE_EXHAUSTED); node RSS before ${mb(before)} MB, peak ${mb(peak)} MB, after 10 s ${mb(held)} MB, 3 s after the client left ${mb(after)} MB\n`,
+  );
 } finally {
   node?.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });

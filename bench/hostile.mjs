@@ -37,10 +37,18 @@ const ROWS = [
   { name: 'garbage', label: 'garbage bytes on every topic, 200/s', args: ['garbage', '--rate', '200'] },
   { name: 'junk-txs', label: 'junk transactions (well-formed, never executable), 500/s', args: ['junk-txs', '--rate', '500'] },
   { name: 'ibft-1k', label: 'IBFT messages signed by a non-validator key, 1 KiB, 300/s', args: ['ibft-nonvalidator', '--rate', '300', '--size', '1024'] },
-  { name: 'ibft-4m', label: 'IBFT messages signed by a non-validator key, 4 MiB, 6/s', args: ['ibft-nonvalidator', '--rate', '6', '--size', String(4 * 1024 * 1024)] },
+  {
+    name: 'ibft-4m',
+    label: 'IBFT messages signed by a non-validator key, 4 MiB, 6/s',
+    args: ['ibft-nonvalidator', '--rate', '6', '--size', String(4 * 1024 * 1024)],
+  },
   { name: 'ibft-replay', label: 'replays of old valid IBFT messages, 300/s', args: ['ibft-replay', '--rate', '300'] },
   { name: 'trickle', label: 'block-sync and snapshot streams opened and trickled', args: ['trickle-streams'] },
-  { name: 'false-heads', label: '3 peers announcing heads they never serve, new identities every 25 s', args: ['false-heads', '--peers', '3', '--rotate-every', '25'] },
+  {
+    name: 'false-heads',
+    label: '3 peers announcing heads they never serve, new identities every 25 s',
+    args: ['false-heads', '--peers', '3', '--rotate-every', '25'],
+  },
   { name: 'idle', label: '45 idle connections', args: ['idle', '--peers', '45'] },
 ];
 const only = process.env.BASALT_BENCH_ATTACKS?.split(',').map((s) => s.trim());
@@ -63,7 +71,9 @@ const connects = [];
 
 /** Start the hostile peer; resolves once it reports {"attacking"} with its process and what it printed. */
 async function startAttacker(args, chainId, genesisHash) {
-  const child = spawn(process.execPath, [HOSTILE, args[0], String(chainId), genesisHash, ...net.addrs, ...args.slice(1)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [HOSTILE, args[0], String(chainId), genesisHash, ...net.addrs, ...args.slice(1)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const a = { child, identities: new Set(), attackingAt: undefined, sent: 0, refused: 0, stderr: '' };
   let partial = '';
   child.stdout.setEncoding('utf8').on('data', (d) => {
@@ -157,12 +167,17 @@ async function phase(name, label, a) {
 function describe(r, base) {
   const ratio = base ? ` (${(r.p99 / base.p99).toFixed(2)}x baseline p99 ${base.p99} ms)` : '';
   report(`${r.label}: ${r.blocks} blocks; interval p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms${ratio}`);
-  report(`  validators: RSS growth up to ${mb(r.rssGrowth)} MB (peak +${mb(r.hwmGrowth)} MB), CPU ${r.cpu.map((c) => `${Math.round(c * 100)}%`).join(' ')}; refused: ${r.rejected}; bans: ${r.bansMetric}`);
-  if (process.env.BASALT_BENCH_CPU_PROF) report(`  window: ${s(r.t0 - firstLogAt)}-${s(r.t1 - firstLogAt)} s after validator 0's first log line (for its CPU profile)`);
+  report(
+    `  validators: RSS growth up to ${mb(r.rssGrowth)} MB (peak +${mb(r.hwmGrowth)} MB), CPU ${r.cpu.map((c) => `${Math.round(c * 100)}%`).join(' ')}; refused: ${r.rejected}; bans: ${r.bansMetric}`,
+  );
+  if (process.env.BASALT_BENCH_CPU_PROF)
+    report(`  window: ${s(r.t0 - firstLogAt)}-${s(r.t1 - firstLogAt)} s after validator 0's first log line (for its CPU profile)`);
   if (r.firstBan) {
     const fb = r.firstBan.map((b, i) => (b ? `v${i} ${b.afterConnectMs !== undefined ? s(b.afterConnectMs) : '?'} s` : `v${i} never`)).join(', ');
     const reasons = [...new Set(r.firstBan.filter(Boolean).map((b) => b.reason))];
-    report(`  attacker: ${r.sentPerS.toFixed(0)}/s sent, CPU ${Math.round(r.attackerCpu * 100)}%; bans of its identities: ${r.bans}; first ban after connecting: ${fb}${reasons.length ? ` (${reasons.join(' | ')})` : ''}`);
+    report(
+      `  attacker: ${r.sentPerS.toFixed(0)}/s sent, CPU ${Math.round(r.attackerCpu * 100)}%; bans of its identities: ${r.bans}; first ban after connecting: ${fb}${reasons.length ? ` (${reasons.join(' | ')})` : ''}`,
+    );
   }
 }
 
@@ -183,7 +198,9 @@ try {
   await net.waitForHeight(3);
   const genesisHash = await net.genesisHash();
   load = transferLoad(net.rpcUrls, wallets, TX_RATE, net.chainId);
-  report(`4 validators, --block-time ${BLOCK_TIME}, ${TX_RATE} transfers/s; phases of ${s(PHASE_MS)} s (machine: ${(await import('node:os')).cpus().length} cores)`);
+  report(
+    `4 validators, --block-time ${BLOCK_TIME}, ${TX_RATE} transfers/s; phases of ${s(PHASE_MS)} s (machine: ${(await import('node:os')).cpus().length} cores)`,
+  );
   // The first blocks with transactions are slow (cold code paths in every validator): not part of the baseline.
   await net.waitForHeight(Math.max(...net.committedAt.keys()) + 5);
   const results = [];
@@ -207,11 +224,19 @@ try {
   report(`transfers: ${load.stats.sent} accepted, ${load.stats.failed} refused`);
 
   report('');
-  report('| attack (one peer) | blocks | interval p50 / p99 / max (ms) | p99 vs baseline | banned? (first ban after connecting, per validator) | bans | validator RSS growth (max) |');
+  report(
+    '| attack (one peer) | blocks | interval p50 / p99 / max (ms) | p99 vs baseline | banned? (first ban after connecting, per validator) | bans | validator RSS growth (max) |',
+  );
   report('|---|---|---|---|---|---|---|');
   for (const r of results) {
-    const banned = r.firstBan ? (r.firstBan.every((b) => b === undefined) ? 'no' : `yes: ${r.firstBan.map((b) => (b ? (b.afterConnectMs !== undefined ? `${s(b.afterConnectMs)} s` : '?') : 'never')).join(' / ')}`) : '—';
-    report(`| ${r.label} | ${r.blocks} | ${r.p50} / ${r.p99} / ${r.max} | ${r === base ? '—' : `${(r.p99 / base.p99).toFixed(2)}x`} | ${banned} | ${r.bans ?? '—'} | ${mb(r.rssGrowth)} MB |`);
+    const banned = r.firstBan
+      ? r.firstBan.every((b) => b === undefined)
+        ? 'no'
+        : `yes: ${r.firstBan.map((b) => (b ? (b.afterConnectMs !== undefined ? `${s(b.afterConnectMs)} s` : '?') : 'never')).join(' / ')}`
+      : '—';
+    report(
+      `| ${r.label} | ${r.blocks} | ${r.p50} / ${r.p99} / ${r.max} | ${r === base ? '—' : `${(r.p99 / base.p99).toFixed(2)}x`} | ${banned} | ${r.bans ?? '—'} | ${mb(r.rssGrowth)} MB |`,
+    );
   }
 } finally {
   if (attacker) await stopAttacker(attacker);

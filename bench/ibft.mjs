@@ -29,7 +29,9 @@ try {
   await net.waitForHeight(BLOCKS + WARMUP, (BLOCKS + WARMUP) * BLOCK_TIME * 1000 * 5 + 60_000);
   const intervals = intervalsOfHeights(committedAt, WARMUP, BLOCKS + WARMUP);
   report(`4 validators, --block-time ${BLOCK_TIME}, ${intervals.length} blocks after ${WARMUP} warm-up blocks`);
-  report(`block interval: p50 ${percentile(intervals, 50)} ms, p99 ${percentile(intervals, 99)} ms, max ${intervals.at(-1)} ms (target ${BLOCK_TIME * 1000} ms)`);
+  report(
+    `block interval: p50 ${percentile(intervals, 50)} ms, p99 ${percentile(intervals, 99)} ms, max ${intervals.at(-1)} ms (target ${BLOCK_TIME * 1000} ms)`,
+  );
   report(`heights decided after round 0: ${net.rounds} validator-commits`);
   const medianInterval = percentile(intervals, 50);
 
@@ -39,7 +41,19 @@ try {
   for (let n = 0; n < perSender; n++) {
     for (const w of wallets) {
       if (signed.length >= TXS) break;
-      signed.push({ from: w, raw: await w.signTransaction({ to: '0x000000000000000000000000000000000000beef', value: 1n, nonce: n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n, type: 2 }) });
+      signed.push({
+        from: w,
+        raw: await w.signTransaction({
+          to: '0x000000000000000000000000000000000000beef',
+          value: 1n,
+          nonce: n,
+          gasLimit: 21000n,
+          maxFeePerGas: 10n ** 10n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 100n,
+          type: 2,
+        }),
+      });
     }
   }
   const startBlock = Number(BigInt(await rpc(rpcUrls[0], 'eth_blockNumber')));
@@ -53,7 +67,10 @@ try {
       }
     }),
   );
-  const lastHashes = wallets.map((w) => signed.filter((x) => x.from === w).at(-1)).filter(Boolean).map((x) => x.raw);
+  const lastHashes = wallets
+    .map((w) => signed.filter((x) => x.from === w).at(-1))
+    .filter(Boolean)
+    .map((x) => x.raw);
   const { keccak256 } = await import('ethers');
   const pending = new Set(lastHashes.map((r) => keccak256(r)));
   const txDeadline = Date.now() + 300_000;
@@ -64,8 +81,11 @@ try {
   const txSeconds = (performance.now() - t0) / 1000;
   const endBlock = Number(BigInt(await rpc(rpcUrls[0], 'eth_blockNumber')));
   let included = 0;
-  for (let n = startBlock + 1; n <= endBlock; n++) included += Number(BigInt(await rpc(rpcUrls[0], 'eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])));
-  report(`sustained: ${sent} transfers sent to 4 validators, ${included} included in ${txSeconds.toFixed(1)} s: ${(included / txSeconds).toFixed(0)} tx/s${pending.size ? ` (${pending.size} senders not finished in time)` : ''}`);
+  for (let n = startBlock + 1; n <= endBlock; n++)
+    included += Number(BigInt(await rpc(rpcUrls[0], 'eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])));
+  report(
+    `sustained: ${sent} transfers sent to 4 validators, ${included} included in ${txSeconds.toFixed(1)} s: ${(included / txSeconds).toFixed(0)} tx/s${pending.size ? ` (${pending.size} senders not finished in time)` : ''}`,
+  );
 
   // Recovery: right after a block commits, kill -9 the proposer of the next height (round-robin after
   // this block's proposer); time until the next height is committed by the other three.

@@ -24,7 +24,28 @@ const validator = JSON.parse(cli(['secrets', 'init', '--data-dir', dataDir, '--j
 const genesis = join(work, 'genesis.json');
 cli(['genesis', '--dir', genesis, '--ibft-validator', validator, ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 24n}`])]);
 
-const node = spawn(process.execPath, [...(process.env.BASALT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BASALT_BENCH_PROF] : []), CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '1', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+const node = spawn(
+  process.execPath,
+  [
+    ...(process.env.BASALT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BASALT_BENCH_PROF] : []),
+    CLI,
+    'server',
+    '--data-dir',
+    dataDir,
+    '--chain',
+    genesis,
+    '--seal',
+    '--block-time',
+    '1',
+    '--jsonrpc',
+    '127.0.0.1:0',
+    '--no-ws',
+    '--no-grpc-address',
+    '--log-format',
+    'json',
+  ],
+  { stdio: ['ignore', 'ignore', 'pipe'] },
+);
 let logs = '';
 node.stderr.on('data', (d) => (logs += d));
 try {
@@ -35,7 +56,11 @@ try {
     else await new Promise((r) => setTimeout(r, 100));
   }
   const call = async (method, params = []) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    });
     const body = await res.json();
     if (body.error) throw new Error(`${method}: ${body.error.message}`);
     return body.result;
@@ -66,7 +91,18 @@ try {
   const raws = [];
   for (let n = 0; n < perSender; n++) {
     for (const w of wallets) {
-      raws.push(await w.signTransaction({ type: 2, chainId: 100, nonce: n, to: wallets[(n + 1) % SENDERS].address, value: 1n, gasLimit: 21000, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n }));
+      raws.push(
+        await w.signTransaction({
+          type: 2,
+          chainId: 100,
+          nonce: n,
+          to: wallets[(n + 1) % SENDERS].address,
+          value: 1n,
+          gasLimit: 21000,
+          maxFeePerGas: 10n ** 11n,
+          maxPriorityFeePerGas: 10n ** 9n,
+        }),
+      );
     }
   }
   const startBlock = BigInt(await call('eth_blockNumber'));
@@ -111,8 +147,12 @@ try {
   loaded = false;
   await prober;
   underLoad.sort((a, b) => a - b);
-  report(`throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained`);
-  report(`eth_getBalance during the load: p50 ${percentile(underLoad, 50).toFixed(2)} ms, p99 ${percentile(underLoad, 99).toFixed(2)} ms, max ${underLoad.at(-1).toFixed(0)} ms (n=${underLoad.length})`);
+  report(
+    `throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained`,
+  );
+  report(
+    `eth_getBalance during the load: p50 ${percentile(underLoad, 50).toFixed(2)} ms, p99 ${percentile(underLoad, 99).toFixed(2)} ms, max ${underLoad.at(-1).toFixed(0)} ms (n=${underLoad.length})`,
+  );
 } catch (err) {
   process.stderr.write(`node log tail:\n${logs.split('\n').slice(-8).join('\n')}\n`);
   throw err;

@@ -50,7 +50,8 @@ function writeLargeGenesis(path, base, accounts, slots) {
   };
   out(`${head}{`);
   for (const [a, e] of premine) out(`${JSON.stringify(a)}:${JSON.stringify(e)},`);
-  for (let i = 0; i < accounts; i++) out(`"0x${(i + 1).toString(16).padStart(8, '0')}${'5a'.repeat(16)}":{"balance":"0x${(10n ** 18n + BigInt(i)).toString(16)}"},`);
+  for (let i = 0; i < accounts; i++)
+    out(`"0x${(i + 1).toString(16).padStart(8, '0')}${'5a'.repeat(16)}":{"balance":"0x${(10n ** 18n + BigInt(i)).toString(16)}"},`);
   // A contract whose code returns; its storage: slot i -> i + 1 (never zero).
   out(`"0x${'c0'.repeat(20)}":{"balance":"0x0","code":"0x60006000f3","storage":{`);
   for (let i = 0; i < slots; i++) out(`${i ? ',' : ''}"${hex32(i)}":"${hex32(i + 1)}"`);
@@ -66,9 +67,27 @@ function writeLargeGenesis(path, base, accounts, slots) {
  */
 async function startUntilServing(dataDir, genesis) {
   const t0 = performance.now();
-  const node = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--no-libp2p', '--log-format', 'json'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const node = spawn(
+    process.execPath,
+    [
+      CLI,
+      'server',
+      '--data-dir',
+      dataDir,
+      '--chain',
+      genesis,
+      '--jsonrpc',
+      '127.0.0.1:0',
+      '--no-ws',
+      '--no-grpc-address',
+      '--no-libp2p',
+      '--log-format',
+      'json',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let logs = '';
   node.stderr.on('data', (d) => (logs += d));
   let exited = false;
@@ -88,14 +107,24 @@ async function startUntilServing(dataDir, genesis) {
       if (m) url = `http://${m[1]}`;
       else await new Promise((r) => setTimeout(r, 50));
     }
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }),
+    });
     const body = await res.json();
     if (body.result === undefined) throw new Error(`eth_blockNumber: ${JSON.stringify(body)}`);
     const ms = performance.now() - t0;
     const m = procMemory(node.pid);
     peak = Math.max(peak, m.hwm);
     const wrote = /"stateNodes":(\d+),"codes":(\d+),"stateBytes":(\d+),"ms":(\d+)[^\n]*"msg":"wrote genesis block"/.exec(logs);
-    return { ms, peak, peakAnon: Math.max(peakAnon, m.anon), rssServing: m.rss, wrote: wrote ? { nodes: Number(wrote[1]), codes: Number(wrote[2]), bytes: Number(wrote[3]), ms: Number(wrote[4]) } : undefined };
+    return {
+      ms,
+      peak,
+      peakAnon: Math.max(peakAnon, m.anon),
+      rssServing: m.rss,
+      wrote: wrote ? { nodes: Number(wrote[1]), codes: Number(wrote[2]), bytes: Number(wrote[3]), ms: Number(wrote[4]) } : undefined,
+    };
   } finally {
     clearInterval(poll);
     if (!exited) {
@@ -132,7 +161,9 @@ const PHASES = [
       ctx.genesis = join(ctx.work, 'genesis.json');
       const t0 = performance.now();
       writeLargeGenesis(ctx.genesis, ctx.tinyGenesis, ACCOUNTS, SLOTS);
-      report(`genesis: ${ACCOUNTS.toLocaleString('en')} accounts + 1 contract with ${SLOTS.toLocaleString('en')} slots, ${mb(statSync(ctx.genesis).size)} MB file (written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      report(
+        `genesis: ${ACCOUNTS.toLocaleString('en')} accounts + 1 contract with ${SLOTS.toLocaleString('en')} slots, ${mb(statSync(ctx.genesis).size)} MB file (written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
     },
   },
   {
@@ -156,7 +187,9 @@ const PHASES = [
       const w = r.wrote;
       report(
         `trie/: ${mb(trieBytes)} MB on disk, ${keys.toLocaleString('en')} keys` +
-          (w ? `; genesis state: ${w.nodes.toLocaleString('en')} trie nodes + ${w.codes} codes (${mb(w.bytes)} MB) written in ${(w.ms / 1000).toFixed(1)} s` : '; (no "wrote genesis block" figures in the log)') +
+          (w
+            ? `; genesis state: ${w.nodes.toLocaleString('en')} trie nodes + ${w.codes} codes (${mb(w.bytes)} MB) written in ${(w.ms / 1000).toFixed(1)} s`
+            : '; (no "wrote genesis block" figures in the log)') +
           (w && keys !== w.nodes + w.codes ? `  MISMATCH: trie/ holds ${keys - w.nodes - w.codes} keys more than the state` : ''),
       );
     },
@@ -188,7 +221,11 @@ const PHASES = [
           const head = chain.head.header;
           const extra = decodeIbftExtra(head.extraData);
           await chain.produceBlock(
-            { coinbase: privateToAddress(key), timestamp: head.timestamp + 1n, extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }) },
+            {
+              coinbase: privateToAddress(key),
+              timestamp: head.timestamp + 1n,
+              extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+            },
             [],
             async (built) => sealBlock(built.block, key, [key], chain.common),
           );
@@ -198,15 +235,39 @@ const PHASES = [
         await close();
       }
       const s = (performance.now() - t0) / 1000;
-      report(`history: ${BLOCKS.toLocaleString('en')} empty blocks sealed offline in ${s.toFixed(1)} s (${Math.round(BLOCKS / s)} blocks/s); blockchain/ ${mb(await dirBytes(join(ctx.dataDir, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(ctx.dataDir, 'trie')))} MB`);
+      report(
+        `history: ${BLOCKS.toLocaleString('en')} empty blocks sealed offline in ${s.toFixed(1)} s (${Math.round(BLOCKS / s)} blocks/s); blockchain/ ${mb(await dirBytes(join(ctx.dataDir, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(ctx.dataDir, 'trie')))} MB`,
+      );
     },
   },
   {
     name: 'online snapshot',
     async run(ctx) {
-      const node = spawn(process.execPath, [CLI, 'server', '--data-dir', ctx.dataDir, '--chain', ctx.genesis, '--seal', '--block-time', '1', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--no-libp2p', '--log-format', 'json'], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const node = spawn(
+        process.execPath,
+        [
+          CLI,
+          'server',
+          '--data-dir',
+          ctx.dataDir,
+          '--chain',
+          ctx.genesis,
+          '--seal',
+          '--block-time',
+          '1',
+          '--jsonrpc',
+          '127.0.0.1:0',
+          '--no-ws',
+          '--grpc-address',
+          '127.0.0.1:0',
+          '--no-libp2p',
+          '--log-format',
+          'json',
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       const sealedAt = [];
       let grpc;
       let partial = '';
@@ -243,7 +304,10 @@ const PHASES = [
         await new Promise((r) => setTimeout(r, 2_000));
         const s = JSON.parse(r.stdout);
         const during = sealedAt.filter((t) => t >= t0 - 1_000 && t <= t1 + 1_000);
-        const gaps = during.slice(1).map((t, i) => t - during[i]).sort((a, b) => a - b);
+        const gaps = during
+          .slice(1)
+          .map((t, i) => t - during[i])
+          .sort((a, b) => a - b);
         ctx.snapshot = { ms: r.ms, bytes: statSync(ctx.snapshotFile).size, nodes: Number(s.nodes) };
         report(
           `online snapshot: ${(r.ms / 1000).toFixed(1)} s, ${mb(ctx.snapshot.bytes)} MB file, ${Number(s.nodes).toLocaleString('en')} nodes (${Math.round(Number(s.nodes) / (r.ms / 1000)).toLocaleString('en')} nodes/s); ` +
@@ -263,7 +327,9 @@ const PHASES = [
       ctx.restored = join(ctx.work, 'restored');
       const r = await runCliMeasured(['restore', ctx.snapshotFile, '--data-dir', ctx.restored, '--chain', ctx.genesis, '--json']);
       if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
-      report(`restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), ${fmtPeak(r.peakRss, r.peakAnon)}; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`);
+      report(
+        `restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), ${fmtPeak(r.peakRss, r.peakAnon)}; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`,
+      );
     },
   },
   {
@@ -271,7 +337,27 @@ const PHASES = [
     async run(ctx) {
       // The large chain's node serves; a new node with the same genesis file syncs with --sync snapshot.
       const serve = (dir, extra) => {
-        const child = spawn(process.execPath, [CLI, 'server', '--data-dir', dir, '--chain', ctx.genesis, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--libp2p', '127.0.0.1:0', '--log-format', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(
+          process.execPath,
+          [
+            CLI,
+            'server',
+            '--data-dir',
+            dir,
+            '--chain',
+            ctx.genesis,
+            '--jsonrpc',
+            '127.0.0.1:0',
+            '--no-ws',
+            '--no-grpc-address',
+            '--libp2p',
+            '127.0.0.1:0',
+            '--log-format',
+            'json',
+            ...extra,
+          ],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
         const logs = [];
         let partial = '';
         child.stderr.setEncoding('utf8').on('data', (d) => {
@@ -316,12 +402,20 @@ const PHASES = [
         const t0 = Date.now();
         sync = serve(join(ctx.work, 'synced'), ['--bootnode', addr, '--sync', 'snapshot']);
         // Restored from the peer's snapshot, or (when that failed) synced block by block to the head.
-        const done = await sync.waitFor((l) => l.msg === 'snapshot sync: restored from peer' || (l.msg === 'synced blocks' && l.head >= BLOCKS), 'the snapshot sync');
+        const done = await sync.waitFor(
+          (l) => l.msg === 'snapshot sync: restored from peer' || (l.msg === 'synced blocks' && l.head >= BLOCKS),
+          'the snapshot sync',
+        );
         const ms = done.time - t0;
         const s = source.memory();
         const n = sync.memory();
-        const how = done.msg === 'synced blocks' ? `NOT by snapshot (block by block instead; the node said: ${[...new Set(sync.said())].slice(0, 6).join(' | ')})` : 'by snapshot';
-        report(`snapshot sync: head ${done.head} in ${(ms / 1000).toFixed(1)} s from the new node's start, ${how}; new node ${fmtPeak(n.peak, n.peakAnon)}; serving node ${fmtPeak(s.peak, s.peakAnon)}`);
+        const how =
+          done.msg === 'synced blocks'
+            ? `NOT by snapshot (block by block instead; the node said: ${[...new Set(sync.said())].slice(0, 6).join(' | ')})`
+            : 'by snapshot';
+        report(
+          `snapshot sync: head ${done.head} in ${(ms / 1000).toFixed(1)} s from the new node's start, ${how}; new node ${fmtPeak(n.peak, n.peakAnon)}; serving node ${fmtPeak(s.peak, s.peakAnon)}`,
+        );
       } finally {
         await sync?.stop();
         await source.stop();
@@ -333,7 +427,9 @@ const PHASES = [
     async run(ctx) {
       const r = await runCliMeasured(['db', 'check', '--data-dir', ctx.restored, '--full', '--json']);
       if (r.code !== 0) throw new Error(`db check: ${r.stderr}${r.stdout}`);
-      report(`db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), ${fmtPeak(r.peakRss, r.peakAnon)}`);
+      report(
+        `db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), ${fmtPeak(r.peakRss, r.peakAnon)}`,
+      );
     },
   },
 ];

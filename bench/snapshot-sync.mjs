@@ -20,7 +20,11 @@ const report = (line) => process.stdout.write(`${line}\n`);
 
 function node(args) {
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   children.push(child);
   const logs = [];
   let partial = '';
@@ -83,7 +87,18 @@ try {
   const results = {};
   for (const mode of ['full', 'snapshot']) {
     const r = await relay(Number(port));
-    const n = node(['--data-dir', join(work, mode), '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0', '--bootnode', `/ip4/127.0.0.1/tcp/${r.port}/p2p/${peerId}`, '--sync', mode]);
+    const n = node([
+      '--data-dir',
+      join(work, mode),
+      '--chain',
+      fx.genesisPath,
+      '--libp2p',
+      '127.0.0.1:0',
+      '--bootnode',
+      `/ip4/127.0.0.1/tcp/${r.port}/p2p/${peerId}`,
+      '--sync',
+      mode,
+    ]);
     const done = await n.waitFor(
       mode === 'full' ? (l) => l.msg === 'synced blocks' && l.head === fx.blocks : (l) => l.msg === 'snapshot sync: restored from peer' && l.head === fx.blocks,
       `${mode} sync to the head`,

@@ -20,13 +20,17 @@ try {
   if (snap.code !== 0) throw new Error(snap.stderr);
   const s = JSON.parse(snap.stdout);
   const size = statSync(file).size;
-  report(`snapshot: ${s.durationMs} ms, ${mb(size / (s.durationMs / 1000))} MB/s, ${mb(size)} MB (${s.nodes} state nodes, ${s.codes} codes); size / data dir ${(size / dataDirBytes).toFixed(4)}; peak RSS ${mb(snap.peakRss)} MB`);
+  report(
+    `snapshot: ${s.durationMs} ms, ${mb(size / (s.durationMs / 1000))} MB/s, ${mb(size)} MB (${s.nodes} state nodes, ${s.codes} codes); size / data dir ${(size / dataDirBytes).toFixed(4)}; peak RSS ${mb(snap.peakRss)} MB`,
+  );
 
   const restored = join(work, 'restored');
   const rest = await runCliMeasured(['restore', file, '--data-dir', restored, '--chain', fx.genesisPath, '--quiet', '--json']);
   if (rest.code !== 0) throw new Error(rest.stderr);
   const r = JSON.parse(rest.stdout);
-  report(`restore: ${r.durationMs} ms, ${mb(size / (r.durationMs / 1000))} MB/s, peak RSS ${mb(rest.peakRss)} MB; restored data dir ${mb((await dirBytes(join(restored, 'blockchain'))) + (await dirBytes(join(restored, 'trie'))))} MB`);
+  report(
+    `restore: ${r.durationMs} ms, ${mb(size / (r.durationMs / 1000))} MB/s, peak RSS ${mb(rest.peakRss)} MB; restored data dir ${mb((await dirBytes(join(restored, 'blockchain'))) + (await dirBytes(join(restored, 'trie'))))} MB`,
+  );
 
   // Baseline in the same run: rebuilding the same chain by import (full replay).
   const archive = join(work, 'chain.bsa');
@@ -35,7 +39,9 @@ try {
   const imp = await runCliMeasured(['import', archive, '--data-dir', join(work, 'replayed'), '--chain', fx.genesisPath, '--quiet', '--json']);
   if (imp.code !== 0) throw new Error(imp.stderr);
   const i = JSON.parse(imp.stdout);
-  report(`import by replay of the same ${fx.blocks} blocks: ${i.durationMs} ms; restore is ${(i.durationMs / r.durationMs).toFixed(1)}x faster (import/restore time ratio)`);
+  report(
+    `import by replay of the same ${fx.blocks} blocks: ${i.durationMs} ms; restore is ${(i.durationMs / r.durationMs).toFixed(1)}x faster (import/restore time ratio)`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

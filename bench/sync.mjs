@@ -20,7 +20,9 @@ const report = (line) => process.stdout.write(`${line}\n`);
 
 /** A node from the built CLI with its JSON log lines collected. */
 function node(args) {
-  const child = spawn(process.execPath, [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   const logs = [];
   let partial = '';
@@ -66,7 +68,9 @@ try {
   const connected = await follower.waitFor((l) => l.msg === 'peer connected', 'peer connected');
   const done = await follower.waitFor((l) => l.msg === 'synced blocks' && l.head === fx.blocks, 'synced to the head');
   const syncSec = (done.time - connected.time) / 1000;
-  report(`sync from one peer over libp2p (loopback): ${(fx.blocks / syncSec).toFixed(0)} blocks/s, ${(fx.txs / syncSec).toFixed(0)} tx/s (${(syncSec * 1000).toFixed(0)} ms from handshake to head)`);
+  report(
+    `sync from one peer over libp2p (loopback): ${(fx.blocks / syncSec).toFixed(0)} blocks/s, ${(fx.txs / syncSec).toFixed(0)} tx/s (${(syncSec * 1000).toFixed(0)} ms from handshake to head)`,
+  );
   await follower.stop();
   await server.stop();
 
@@ -77,7 +81,9 @@ try {
   const imp = await runCliMeasured(['import', archive, '--data-dir', join(work, 'imported'), '--chain', fx.genesisPath, '--quiet', '--json']);
   if (imp.code !== 0) throw new Error(imp.stderr);
   const importSec = JSON.parse(imp.stdout).durationMs / 1000;
-  report(`offline archive import: ${(fx.blocks / importSec).toFixed(0)} blocks/s, ${(fx.txs / importSec).toFixed(0)} tx/s (${(importSec * 1000).toFixed(0)} ms); sync/import time ratio ${(syncSec / importSec).toFixed(2)}x`);
+  report(
+    `offline archive import: ${(fx.blocks / importSec).toFixed(0)} blocks/s, ${(fx.txs / importSec).toFixed(0)} tx/s (${(importSec * 1000).toFixed(0)} ms); sync/import time ratio ${(syncSec / importSec).toFixed(2)}x`,
+  );
 
   // --- follower lag at 1 s blocks ---
   const vDir = join(work, 'validator');
@@ -90,13 +96,15 @@ try {
   const vAddr = (await validator.waitFor((l) => l.msg === 'libp2p listening', 'validator listening')).addresses[0];
   const lagger = node(['--data-dir', join(work, 'lagger'), '--chain', genesis, '--libp2p', '127.0.0.1:0', '--bootnode', vAddr, '--log-level', 'debug']);
   await lagger.waitFor((l) => l.msg === 'peer connected', 'follower connected');
-  const first = (await lagger.waitFor((l) => l.msg === 'imported block' || (l.msg === 'synced blocks'), 'first block')).time;
+  const first = (await lagger.waitFor((l) => l.msg === 'imported block' || l.msg === 'synced blocks', 'first block')).time;
   await validator.waitFor((l) => l.msg === 'sealed block' && l.time > first + (LAG_BLOCKS + 1) * 1000, `${LAG_BLOCKS} more blocks`, (LAG_BLOCKS + 30) * 1000);
   await new Promise((r) => setTimeout(r, 500));
   const sealed = new Map(validator.logs.filter((l) => l.msg === 'sealed block' && l.time > first).map((l) => [l.number, l.time]));
   const lags = lagger.logs.filter((l) => l.msg === 'imported block' && sealed.has(l.number)).map((l) => l.time - sealed.get(l.number));
   lags.sort((a, b) => a - b);
-  report(`follower lag behind the validator at 1 s blocks: p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${lags[lags.length - 1]} ms (n=${lags.length} blocks, sealed-log to imported-log)`);
+  report(
+    `follower lag behind the validator at 1 s blocks: p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${lags[lags.length - 1]} ms (n=${lags.length} blocks, sealed-log to imported-log)`,
+  );
 } finally {
   await Promise.all(children.map((c) => (c.exitCode === null ? (c.kill('SIGKILL'), new Promise((r) => c.on('exit', r))) : undefined)));
   rmSync(work, { recursive: true, force: true });

@@ -71,9 +71,10 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
       for (let i = 0; i < TRANSFERS_PER_BLOCK; i++) {
         const s = (n * 7 + i) % SENDERS.length;
         const to = bytesToHex(setLengthLeft(bigIntToBytes(BigInt(n * 100 + i)), 20));
-        const tx = i % 2 === 0
-          ? createFeeMarket1559Tx({ nonce: nonces[s]++, to, value: 10n ** 15n, gasLimit: 21_000n, chainId: 100n, ...fee }, { common })
-          : createLegacyTx({ nonce: nonces[s]++, to, value: 10n ** 15n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common });
+        const tx =
+          i % 2 === 0
+            ? createFeeMarket1559Tx({ nonce: nonces[s]++, to, value: 10n ** 15n, gasLimit: 21_000n, chainId: 100n, ...fee }, { common })
+            : createLegacyTx({ nonce: nonces[s]++, to, value: 10n ** 15n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common });
         txs.push(tx.sign(SENDERS[s]));
       }
       for (let i = 0; i < WRITES_PER_BLOCK; i++) {
@@ -85,7 +86,11 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
     const head = chain.head.header;
     const extra = decodeIbftExtra(head.extraData);
     const res = await chain.produceBlock(
-      { coinbase: privateToAddress(VALIDATOR), timestamp: head.timestamp + 2n, extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }) },
+      {
+        coinbase: privateToAddress(VALIDATOR),
+        timestamp: head.timestamp + 2n,
+        extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+      },
       txs,
       async (built) => sealBlock(built.block, VALIDATOR, [VALIDATOR], common),
     );

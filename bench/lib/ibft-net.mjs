@@ -24,7 +24,11 @@ export function cli(args) {
 }
 
 export async function rpc(url, method, params = []) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   const body = await res.json();
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result;
@@ -48,7 +52,15 @@ export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine
   for (const _ of dirs) ports.push(await freePort());
   const addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
   const genesis = join(work, 'genesis.json');
-  cli(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(work, 'v'), ...premine.flatMap((p) => ['--premine', p]), ...addrs.flatMap((a) => ['--bootnode', a])]);
+  cli([
+    'genesis',
+    '--dir',
+    genesis,
+    '--ibft-validators-prefix-path',
+    join(work, 'v'),
+    ...premine.flatMap((p) => ['--premine', p]),
+    ...addrs.flatMap((a) => ['--bootnode', a]),
+  ]);
   const net = {
     dirs,
     keys,
@@ -84,7 +96,24 @@ export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine
     },
   };
   const launch = (i) => {
-    const args = ['server', '--data-dir', dirs[i], '--chain', genesis, '--seal', '--block-time', String(blockTime), '--libp2p', `127.0.0.1:${ports[i]}`, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address', '--log-format', 'json'];
+    const args = [
+      'server',
+      '--data-dir',
+      dirs[i],
+      '--chain',
+      genesis,
+      '--seal',
+      '--block-time',
+      String(blockTime),
+      '--libp2p',
+      `127.0.0.1:${ports[i]}`,
+      '--jsonrpc',
+      '127.0.0.1:0',
+      '--no-ws',
+      '--no-grpc-address',
+      '--log-format',
+      'json',
+    ];
     if (prometheus) args.push('--prometheus', '127.0.0.1:0');
     const child = spawn(process.execPath, [...nodeFlags(i), CLI, ...args, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     net.children[i] = child;
@@ -195,7 +224,16 @@ export function transferLoad(rpcUrls, wallets, perSecond, chainId = 100n) {
       if (wait > 0) await sleep(wait);
       if (stopped) break;
       const w = n % mine.length;
-      const raw = await mine[w].signTransaction({ to: '0x000000000000000000000000000000000000beef', value: 1n, nonce: nonces[w]++, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId, type: 2 });
+      const raw = await mine[w].signTransaction({
+        to: '0x000000000000000000000000000000000000beef',
+        value: 1n,
+        nonce: nonces[w]++,
+        gasLimit: 21000n,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        chainId,
+        type: 2,
+      });
       await rpc(url, 'eth_sendRawTransaction', [raw]).then(
         () => stats.sent++,
         () => stats.failed++,

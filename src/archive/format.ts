@@ -9,7 +9,13 @@ import { containerKind } from '../container/framing.js';
  *   archive := "BASALTAR" | version 1 | header | block record* | trailer
  *   block   := number (u64 BE) | hash (32) | raw length (u32 BE) | compressed block RLP
  */
-export const ARCHIVE = containerKind({ magic: 'BASALTAR', version: 1, noun: 'archive', title: 'block archive', usedBy: '`basalt import` or `basalt archive verify`' });
+export const ARCHIVE = containerKind({
+  magic: 'BASALTAR',
+  version: 1,
+  noun: 'archive',
+  title: 'block archive',
+  usedBy: '`basalt import` or `basalt archive verify`',
+});
 export const FORMAT_VERSION = ARCHIVE.version;
 
 export const ArchiveRecord = { Block: 0x02 } as const;
@@ -85,7 +91,8 @@ export function decodeHeader(h: Record<string, unknown>): ArchiveHeader {
   const startBlock = uint('startBlock');
   const endBlock = uint('endBlock');
   if (typeof h.genesisHash !== 'string' || !HEX32.test(h.genesisHash)) throw new BackupFileError('archive header genesisHash is missing or malformed');
-  if (typeof h.compression !== 'string' || !isCompression(h.compression)) throw new BackupFileError(`archive header compression "${String(h.compression)}" is unknown`);
+  if (typeof h.compression !== 'string' || !isCompression(h.compression))
+    throw new BackupFileError(`archive header compression "${String(h.compression)}" is unknown`);
   if (BigInt(startBlock) < 1n || BigInt(startBlock) > BigInt(endBlock)) throw new BackupFileError(`archive header range ${startBlock}-${endBlock} is invalid`);
   return {
     format: 'basalt-archive',

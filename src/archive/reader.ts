@@ -2,7 +2,17 @@ import { bytesToHex } from '@ethereumjs/util';
 import { BackupFileError } from '../container/errors.js';
 import { ContainerReader } from '../container/reader.js';
 import { RecordType } from '../container/framing.js';
-import { ARCHIVE, ArchiveRecord, decodeBlockPayload, decodeHeader, decodeTrailer, MAX_RECORD_BYTES, type ArchiveHeader, type ArchiveTrailer, type BlockRecord } from './format.js';
+import {
+  ARCHIVE,
+  ArchiveRecord,
+  decodeBlockPayload,
+  decodeHeader,
+  decodeTrailer,
+  MAX_RECORD_BYTES,
+  type ArchiveHeader,
+  type ArchiveTrailer,
+  type BlockRecord,
+} from './format.js';
 
 export type ArchiveEvent =
   | { kind: 'header'; header: ArchiveHeader }
@@ -34,7 +44,8 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>): AsyncGene
       }
       if (rec.type !== ArchiveRecord.Block) throw new BackupFileError(`unknown record type ${rec.type} after block ${next - 1n}`);
       const record = decodeBlockPayload(rec.payload);
-      if (record.number !== next) throw new BackupFileError(`archive holds block ${record.number} where block ${next} should be (blocks out of order or missing)`);
+      if (record.number !== next)
+        throw new BackupFileError(`archive holds block ${record.number} where block ${next} should be (blocks out of order or missing)`);
       if (next > end) throw new BackupFileError(`archive holds block ${next}, beyond the end ${end} its header states`);
       lastHash = bytesToHex(record.hash);
       next++;
@@ -46,11 +57,19 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>): AsyncGene
 }
 
 /** The trailer must close the stated range with the right count and last hash, and the digest must match. */
-async function checkEnd(reader: ContainerReader, rec: { type: number; payload: Uint8Array }, next: bigint, start: bigint, end: bigint, lastHash: string | undefined) {
+async function checkEnd(
+  reader: ContainerReader,
+  rec: { type: number; payload: Uint8Array },
+  next: bigint,
+  start: bigint,
+  end: bigint,
+  lastHash: string | undefined,
+) {
   if (next - 1n !== end) throw new BackupFileError(`archive is incomplete: it ends at block ${next - 1n}, but its header says ${end}`);
   const done = await reader.finish(rec);
   const trailer = decodeTrailer(done.fields);
-  if (BigInt(trailer.blockCount) !== next - start) throw new BackupFileError(`archive trailer counts ${trailer.blockCount} blocks, but ${next - start} were read`);
+  if (BigInt(trailer.blockCount) !== next - start)
+    throw new BackupFileError(`archive trailer counts ${trailer.blockCount} blocks, but ${next - start} were read`);
   if (trailer.lastBlockHash !== lastHash) throw new BackupFileError(`archive trailer names last block ${trailer.lastBlockHash}, but it was ${lastHash}`);
   return done;
 }

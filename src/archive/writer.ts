@@ -30,7 +30,10 @@ export class ArchiveWriter {
   block(record: BlockRecord): Uint8Array {
     if (record.number !== this.nextNumber) throw new Error(`archive writer: block ${record.number} out of order (want ${this.nextNumber})`);
     if (record.rawLength > MAX_BLOCK_BYTES) {
-      throw new UserError(`cannot write the archive: block ${record.number} is ${record.rawLength} bytes of RLP, above the ${MAX_BLOCK_BYTES}-byte limit of the archive format`, { code: 'FAILED_PRECONDITION' });
+      throw new UserError(
+        `cannot write the archive: block ${record.number} is ${record.rawLength} bytes of RLP, above the ${MAX_BLOCK_BYTES}-byte limit of the archive format`,
+        { code: 'FAILED_PRECONDITION' },
+      );
     }
     this.nextNumber++;
     this.count++;

@@ -61,7 +61,13 @@ export async function exportChain(source: ExportSource, opts: ExportOptions): Pr
   }
 }
 
-async function* generate(view: ChainReadView, header: ArchiveHeader, start: bigint, end: bigint, opts: ExportOptions): AsyncGenerator<Uint8Array, ExportSummary> {
+async function* generate(
+  view: ChainReadView,
+  header: ArchiveHeader,
+  start: bigint,
+  end: bigint,
+  opts: ExportOptions,
+): AsyncGenerator<Uint8Array, ExportSummary> {
   const began = Date.now();
   const writer = new ArchiveWriter(header);
   const total = end - start + 1n;

@@ -95,4 +95,3 @@ function consensusStatus(chain: Chain): ConsensusStatus {
   const rule = quorumRuleOf(chain.genesisConfig);
   return { validators: n, quorum: rule.at(next, n), faultTolerance: maxFaulty(n), safe: rule.unsafeAt(next, n) === undefined };
 }
-

@@ -44,9 +44,7 @@ const pad = (n: bigint) => n.toString().padStart(9, '0');
 export function pieceName(p: { kind: PieceKind; startBlock: bigint; endBlock: bigint; time: bigint; digest: string }): string {
   const d8 = p.digest.replace(/^0x/, '').slice(0, 8).toLowerCase();
   if (!/^[0-9a-f]{8}$/.test(d8)) throw new Error(`digest ${p.digest} is not hex`);
-  return p.kind === 'snapshot'
-    ? `snapshot-${pad(p.endBlock)}-t${p.time}-${d8}.bsn`
-    : `archive-${pad(p.startBlock)}-${pad(p.endBlock)}-t${p.time}-${d8}.bsa`;
+  return p.kind === 'snapshot' ? `snapshot-${pad(p.endBlock)}-t${p.time}-${d8}.bsn` : `archive-${pad(p.startBlock)}-${pad(p.endBlock)}-t${p.time}-${d8}.bsa`;
 }
 
 /** The piece a name describes, or undefined for any other name (temporary files, foreign files). */
@@ -72,7 +70,9 @@ export function parsePieceName(file: string): Piece | undefined {
  * (the scheduler closes the archive chain up to a snapshot's head before it stores the snapshot).
  */
 export function sortPieces<P extends Piece>(pieces: readonly P[]): P[] {
-  return [...pieces].sort((a, b) => (a.endBlock !== b.endBlock ? (a.endBlock < b.endBlock ? -1 : 1) : a.kind === b.kind ? a.file.localeCompare(b.file) : a.kind === 'archive' ? -1 : 1));
+  return [...pieces].sort((a, b) =>
+    a.endBlock !== b.endBlock ? (a.endBlock < b.endBlock ? -1 : 1) : a.kind === b.kind ? a.file.localeCompare(b.file) : a.kind === 'archive' ? -1 : 1,
+  );
 }
 
 /** The piece that holds the newest block (the one a scheduler continues from), or undefined. */
@@ -111,8 +111,10 @@ export function continuityGaps(pieces: readonly Piece[]): string[] {
   let covered: Piece | undefined; // the piece holding the newest block so far
   for (const p of sorted) {
     if (p.kind === 'archive') {
-      if (covered === undefined) gaps.push(`${p.file}: no snapshot or archive before it holds block ${p.startBlock - 1n} (blocks before ${p.startBlock} are missing)`);
-      else if (p.startBlock > covered.endBlock + 1n) gaps.push(`blocks ${covered.endBlock + 1n}-${p.startBlock - 1n} are missing: ${p.file} does not continue ${covered.file}`);
+      if (covered === undefined)
+        gaps.push(`${p.file}: no snapshot or archive before it holds block ${p.startBlock - 1n} (blocks before ${p.startBlock} are missing)`);
+      else if (p.startBlock > covered.endBlock + 1n)
+        gaps.push(`blocks ${covered.endBlock + 1n}-${p.startBlock - 1n} are missing: ${p.file} does not continue ${covered.file}`);
       else if (p.startBlock <= covered.endBlock) gaps.push(`${p.file} overlaps ${covered.file} (blocks ${p.startBlock}-${covered.endBlock} twice)`);
     }
     if (covered === undefined || p.endBlock >= covered.endBlock) covered = p;

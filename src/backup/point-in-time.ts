@@ -44,12 +44,15 @@ export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): Re
   const newest = newestPiece(pieces)!;
   let candidates = snapshots;
   if (at.block !== undefined) {
-    if (at.block > newest.endBlock) throw new UserError(`block ${at.block} is not backed up: the newest block backed up is ${newest.endBlock} (${newest.file})`, { code: 'NOT_FOUND' });
+    if (at.block > newest.endBlock)
+      throw new UserError(`block ${at.block} is not backed up: the newest block backed up is ${newest.endBlock} (${newest.file})`, { code: 'NOT_FOUND' });
     candidates = snapshots.filter((s) => s.endBlock <= at.block!);
-    if (candidates.length === 0) throw new UserError(`no snapshot at or below block ${at.block}: the oldest is at block ${snapshots[0]!.endBlock}`, { code: 'NOT_FOUND' });
+    if (candidates.length === 0)
+      throw new UserError(`no snapshot at or below block ${at.block}: the oldest is at block ${snapshots[0]!.endBlock}`, { code: 'NOT_FOUND' });
   } else if (at.time !== undefined) {
     candidates = snapshots.filter((s) => s.time <= at.time!);
-    if (candidates.length === 0) throw new UserError(`no snapshot at or before ${iso(at.time)}: the oldest has its head at ${iso(snapshots[0]!.time)}`, { code: 'NOT_FOUND' });
+    if (candidates.length === 0)
+      throw new UserError(`no snapshot at or before ${iso(at.time)}: the oldest has its head at ${iso(snapshots[0]!.time)}`, { code: 'NOT_FOUND' });
   }
   const snapshot = candidates[candidates.length - 1]!;
   const chain = archiveChainAfter(snapshot, pieces);
@@ -64,7 +67,9 @@ export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): Re
     prevTime = a.time;
   }
   if (at.block !== undefined && reach < at.block) {
-    throw new UserError(`block ${at.block} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing)`, { code: 'NOT_FOUND' });
+    throw new UserError(`block ${at.block} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing)`, {
+      code: 'NOT_FOUND',
+    });
   }
   return {
     snapshot,
@@ -109,7 +114,8 @@ export async function restoreToPoint(
   try {
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
     const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis, engine }));
-    if (!s.digest.slice(2).startsWith(plan.snapshot.digest8)) throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
+    if (!s.digest.slice(2).startsWith(plan.snapshot.digest8))
+      throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
     const dbs = await openNodeDatabases(dataDirLayout(data));
     let imported = 0n;
     let head: { number: bigint; hash: Uint8Array };
@@ -184,7 +190,8 @@ function checkNewDataDir(target: string): void {
   } catch {
     return;
   }
-  if (!st.isDirectory() || readdirSync(target).length > 0) throw new UserError(`${target} exists and is not an empty folder: restore into a new data dir`, { code: 'ALREADY_EXISTS' });
+  if (!st.isDirectory() || readdirSync(target).length > 0)
+    throw new UserError(`${target} exists and is not an empty folder: restore into a new data dir`, { code: 'ALREADY_EXISTS' });
 }
 
 /** True when `p` is an (empty) folder that exists. */

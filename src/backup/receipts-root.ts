@@ -17,7 +17,8 @@ export async function checkReceipts(block: Block, receipts: StoredReceipt[]): Pr
   if (receipts.length !== block.transactions.length) return `${receipts.length} receipts for ${block.transactions.length} transactions`;
   if (receipts.length === 0) {
     // No trie to build (a light chain's blocks are mostly empty): the roots of nothing.
-    if (!equalsBytes(h.receiptTrie, KECCAK256_RLP)) return `receipts root ${bytesToHex(KECCAK256_RLP)} does not match the header's ${bytesToHex(h.receiptTrie)}`;
+    if (!equalsBytes(h.receiptTrie, KECCAK256_RLP))
+      return `receipts root ${bytesToHex(KECCAK256_RLP)} does not match the header's ${bytesToHex(h.receiptTrie)}`;
     if (!equalsBytes(h.logsBloom, EMPTY_BLOOM)) return 'logs bloom does not match the receipts';
     if (h.gasUsed !== 0n) return `receipts use 0 gas, the header says ${h.gasUsed}`;
     return undefined;
@@ -32,7 +33,10 @@ export async function checkReceipts(block: Block, receipts: StoredReceipt[]): Pr
       for (const t of topics) bloom.add(t);
     }
     blockBloom.or(bloom);
-    const encoded = encodeReceipt({ status: r.status, cumulativeBlockGasUsed: r.cumulativeGasUsed, bitvector: bloom.bitvector, logs: r.logs }, block.transactions[i]!.type);
+    const encoded = encodeReceipt(
+      { status: r.status, cumulativeBlockGasUsed: r.cumulativeGasUsed, bitvector: bloom.bitvector, logs: r.logs },
+      block.transactions[i]!.type,
+    );
     await trie.put(RLP.encode(i), encoded);
   }
   if (!equalsBytes(trie.root(), h.receiptTrie)) return `receipts root ${bytesToHex(trie.root())} does not match the header's ${bytesToHex(h.receiptTrie)}`;

@@ -159,11 +159,20 @@ async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptio
         closeSync(genesisFd);
         genesisFd = undefined;
       }
-      const genesis = opts.genesis !== undefined ? await Genesis.of(opts.genesis) : await Genesis.read({ ...genesisAt(genesisPath), name: "the snapshot's genesis" });
+      const genesis =
+        opts.genesis !== undefined ? await Genesis.of(opts.genesis) : await Genesis.read({ ...genesisAt(genesisPath), name: "the snapshot's genesis" });
       if (opts.genesis !== undefined) await copyGenesis(genesis, genesisPath);
       // Seals are counted under the genesis file's quorum rule (its switch block).
       if (opts.engine === undefined) engine = new IbftEngine(quorumRuleOf(genesis.config));
-      const made = await Chain.createGenesis({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine, writeGenesisState: false, scratchDir: tmp, ...(opts.genesis !== undefined && opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}) });
+      const made = await Chain.createGenesis({
+        blockchainDb: dbs.blockchain,
+        trieDb: dbs.trie,
+        genesis,
+        engine,
+        writeGenesisState: false,
+        scratchDir: tmp,
+        ...(opts.genesis !== undefined && opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
+      });
       const chainId = made.rules.commonAt(0n).chainId();
       if (opts.genesis === undefined && opts.genesisHash !== undefined && bytesToHex(made.hash) !== opts.genesisHash.toLowerCase()) {
         throw new BackupFileError(
@@ -218,7 +227,8 @@ async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptio
           if (ev.kind === 'nodes') for (const it of items) stateCheck!.node(it.hash, it.data);
           else for (const it of items) stateCheck!.code(it.hash);
         } catch (err) {
-          if (err instanceof MissingStateError) throw new BackupFileError(`snapshot's state is not the head's: ${err.message} (altered, padded or out of order)`, { cause: err });
+          if (err instanceof MissingStateError)
+            throw new BackupFileError(`snapshot's state is not the head's: ${err.message} (altered, padded or out of order)`, { cause: err });
           throw err;
         }
         await state!.writeState(ev.kind === 'nodes' ? { nodes: items, codes: [] } : { nodes: [], codes: items });
@@ -227,7 +237,8 @@ async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptio
         opts.onProgress?.({ phase: 'state', blocksDone: headNumber, blocksTotal: headNumber, nodes, bytesRead: ev.bytesRead });
       } else if (ev.kind === 'trailer') {
         const h = header!;
-        if (ev.trailer.lastBlockHash !== h.head.hash) throw new BackupFileError(`snapshot head ${h.head.hash} is not its last block ${ev.trailer.lastBlockHash}`);
+        if (ev.trailer.lastBlockHash !== h.head.hash)
+          throw new BackupFileError(`snapshot head ${h.head.hash} is not its last block ${ev.trailer.lastBlockHash}`);
         if (bytesToHex(parent!.stateRoot) !== h.head.stateRoot) throw new BackupFileError("snapshot header names a state root that is not its head block's");
         opts.onProgress?.({ phase: 'check', blocksDone: headNumber, blocksTotal: headNumber, nodes, bytesRead: ev.bytesRead });
         let reachable: { nodes: number; codes: number };
@@ -309,17 +320,25 @@ const SEAL_WINDOW_BYTES = 8 << 20;
 const SEALED_HISTORY = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
 
 /** Consensus rules against the parent, the transactions root, and the receipts against the header. */
-async function verifyBlock(block: Block, receiptsRlp: Uint8Array, parent: BlockHeader, engine: ConsensusEngine, recover?: RecoverSigner): Promise<StoredReceipt[]> {
+async function verifyBlock(
+  block: Block,
+  receiptsRlp: Uint8Array,
+  parent: BlockHeader,
+  engine: ConsensusEngine,
+  recover?: RecoverSigner,
+): Promise<StoredReceipt[]> {
   const n = block.header.number;
   try {
     // History sealed by a quorum: no timestamp in it is "in the future" for a restore (a snapshot of a
     // peer whose clock is ahead of this node's, or one taken within the last seconds, is not forged).
     engine.verifyHeader(block.header, parent, { ...SEALED_HISTORY, ...(recover ? { recover } : {}) });
   } catch (err) {
-    if (err instanceof BlockVerificationError) throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
+    if (err instanceof BlockVerificationError)
+      throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
     throw err;
   }
-  if (!(await block.transactionsTrieIsValid())) throw new BackupFileError(`block ${n} in the snapshot: transactions do not match the header's root`, { code: 'INVALID_BLOCK' });
+  if (!(await block.transactionsTrieIsValid()))
+    throw new BackupFileError(`block ${n} in the snapshot: transactions do not match the header's root`, { code: 'INVALID_BLOCK' });
   let receipts: StoredReceipt[];
   try {
     receipts = decodeReceipts(receiptsRlp);

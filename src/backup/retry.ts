@@ -18,7 +18,11 @@ export function backoffMs(n: number, p: RetryPolicy): number {
  * tries and telling `onRetry` about each failure that will be retried. Throws the last error, or
  * `signal`'s reason as soon as it is aborted.
  */
-export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy, opts: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } = {}): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  policy: RetryPolicy,
+  opts: { signal?: AbortSignal; onRetry?: (err: unknown, attempt: number, delayMs: number) => void } = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
     try {

@@ -85,7 +85,8 @@ export class BackupScheduler {
   start(): void {
     mkdirSync(this.stagingDir, { recursive: true });
     for (const k of ['snapshot', 'archive']) {
-      for (const r of removeStaleTemps(this.stagingDir, this.tempPrefix(k))) this.opts.logger.warn({ path: r.path, pid: r.pid }, 'removed a partial backup piece left by an interrupted run');
+      for (const r of removeStaleTemps(this.stagingDir, this.tempPrefix(k)))
+        this.opts.logger.warn({ path: r.path, pid: r.pid }, 'removed a partial backup piece left by an interrupted run');
     }
     this.schedule(0);
   }
@@ -175,7 +176,10 @@ export class BackupScheduler {
     const hasSnapshot = known.some((p) => p.kind === 'snapshot');
     if (last && last.endBlock > head) {
       // Another chain's pieces, or a data dir restored to an older block: archives cannot continue them.
-      this.opts.logger.warn({ target: this.opts.target.url, lastPiece: last.file, head: Number(head) }, 'backup target holds blocks beyond this chain\'s head: taking a snapshot');
+      this.opts.logger.warn(
+        { target: this.opts.target.url, lastPiece: last.file, head: Number(head) },
+        "backup target holds blocks beyond this chain's head: taking a snapshot",
+      );
     }
     if (kind === 'archive' && (!hasSnapshot || !last || last.endBlock > head)) kind = 'snapshot';
     if (kind === 'archive') {
@@ -222,7 +226,10 @@ export class BackupScheduler {
   }
 
   /** Write a producer's bytes to a new local file, fsynced; abandoned (and removed) when the node stops. */
-  private async stage(path: string, p: { chunks: AsyncGenerator<Uint8Array, { digest: string; bytes: number }>; close(): Promise<void> }): Promise<StagedPiece & { digest: string }> {
+  private async stage(
+    path: string,
+    p: { chunks: AsyncGenerator<Uint8Array, { digest: string; bytes: number }>; close(): Promise<void> },
+  ): Promise<StagedPiece & { digest: string }> {
     await rm(path, { force: true });
     const fh = await open(path, 'wx', 0o644);
     const signal = this.abort.signal;
@@ -265,11 +272,21 @@ export class BackupScheduler {
     this.abort.signal.throwIfAborted();
     await this.withRetry(`upload ${file}`, () => this.opts.target.put(file, staged, this.abort.signal));
     const parsed = parsePieceName(file)!;
-    const piece: StoredPiece = { ...parsed, bytes: staged.bytes, storedAt: this.now(), digest: staged.digest, durationMs: this.now() - began, target: this.opts.target.url };
+    const piece: StoredPiece = {
+      ...parsed,
+      bytes: staged.bytes,
+      storedAt: this.now(),
+      digest: staged.digest,
+      durationMs: this.now() - began,
+      target: this.opts.target.url,
+    };
     const known = this.known!.filter((p) => p.file !== file);
     known.push(piece);
     this.known = known;
-    this.opts.logger.info({ target: this.opts.target.url, file, kind, startBlock: Number(start), endBlock: Number(end), bytes: staged.bytes, ms: piece.durationMs }, 'backup piece stored');
+    this.opts.logger.info(
+      { target: this.opts.target.url, file, kind, startBlock: Number(start), endBlock: Number(end), bytes: staged.bytes, ms: piece.durationMs },
+      'backup piece stored',
+    );
     await this.applyRetention();
     this.opts.events?.onStored?.(piece);
     return piece;
@@ -287,7 +304,10 @@ export class BackupScheduler {
         this.known = this.known!.filter((k) => k !== p);
         this.opts.logger.info({ target: this.opts.target.url, file: p.file }, 'backup piece deleted by retention');
       } catch (err) {
-        this.opts.logger.warn({ target: this.opts.target.url, file: p.file, err: errorMessage(err) }, 'could not delete a backup piece; retention goes on after the next piece');
+        this.opts.logger.warn(
+          { target: this.opts.target.url, file: p.file, err: errorMessage(err) },
+          'could not delete a backup piece; retention goes on after the next piece',
+        );
         return;
       }
     }
@@ -306,7 +326,11 @@ export class BackupScheduler {
       this.retry,
       {
         signal: this.abort.signal,
-        onRetry: (err, attempt, delayMs) => this.opts.logger.warn({ target: this.opts.target.url, what, attempt, retryInMs: delayMs, err: errorMessage(err) }, 'backup target call failed; retrying'),
+        onRetry: (err, attempt, delayMs) =>
+          this.opts.logger.warn(
+            { target: this.opts.target.url, what, attempt, retryInMs: delayMs, err: errorMessage(err) },
+            'backup target call failed; retrying',
+          ),
       },
     );
   }

@@ -91,7 +91,12 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       chunks: generate(view, writer, headNumber, head.stateRoot, opts.onProgress),
       close: view.close,
       sizeBound: async (history = new HistorySizes(), signal) => {
-        const sizes = { header, blocks: { count: headNumber, raw: await history.upTo(view.blocks, headNumber) }, nodes: { count: 0, bytes: 0 }, codes: { count: 0, bytes: 0 } };
+        const sizes = {
+          header,
+          blocks: { count: headNumber, raw: await history.upTo(view.blocks, headNumber) },
+          nodes: { count: 0, bytes: 0 },
+          codes: { count: 0, bytes: 0 },
+        };
         for await (const item of stateItems(view.state, head.stateRoot)) {
           signal?.throwIfAborted();
           const it = item.kind === 'node' ? sizes.nodes : sizes.codes;

@@ -29,7 +29,7 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
     }
     if (node.length !== 2) throw new MissingStateError(`malformed trie node with ${node.length} items`);
     const path = node[0] as Uint8Array;
-    const isLeaf = path.length > 0 && (path[0]! >> 4) >= 2;
+    const isLeaf = path.length > 0 && path[0]! >> 4 >= 2;
     if (!isLeaf) return child(node[1], kind);
     if (kind === 'account') {
       const account = RLP.decode(node[1] as Uint8Array) as Uint8Array[];
@@ -127,7 +127,8 @@ export class StreamedStateCheck {
     node: (hash, kind) => {
       if (this.seenNodes.has(hash)) return;
       this.awaited.set(bytesToHex(hash), kind);
-      if (this.awaited.size > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} state nodes referred to and not yet given: the state is not in walk order`);
+      if (this.awaited.size > MAX_AWAITED)
+        throw new MissingStateError(`more than ${MAX_AWAITED} state nodes referred to and not yet given: the state is not in walk order`);
     },
     code: (hash) => {
       if (this.seenCode.has(hash)) return;

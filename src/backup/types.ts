@@ -63,7 +63,15 @@ export interface ChainStatus {
   head: { number: bigint; hash: string; stateRoot: string; timestamp: bigint };
   consensus?: ConsensusStatus;
   /** Present when the chain runs in a node. */
-  node?: { validatorAddress: string; nodeId: string; sealing: boolean; clientVersion: string; writable: boolean; notWritableReason?: string; network?: NetworkStatus };
+  node?: {
+    validatorAddress: string;
+    nodeId: string;
+    sealing: boolean;
+    clientVersion: string;
+    writable: boolean;
+    notWritableReason?: string;
+    network?: NetworkStatus;
+  };
 }
 
 export interface ExportRequest {

@@ -72,7 +72,8 @@ export async function inspectArchive(
         try {
           engine.verifyHeader(block.header, parent.header, FAR_FUTURE);
         } catch (err) {
-          if (err instanceof BlockVerificationError) throw new BackupFileError(`${err.message} (archive is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
+          if (err instanceof BlockVerificationError)
+            throw new BackupFileError(`${err.message} (archive is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
           throw err;
         }
       }
@@ -107,7 +108,10 @@ export async function verifyArchive(
       level: 'seals',
       notChecked: [
         { what: 'chain binding', why: `chain ID ${report.header.chainId} and genesis ${report.header.genesisHash} are the file's own claim` },
-        { what: 'validator set', why: "seals were checked against the validators the file declares for itself and the legacy 2F+1 quorum, not against a genesis and its quorum rule" },
+        {
+          what: 'validator set',
+          why: 'seals were checked against the validators the file declares for itself and the legacy 2F+1 quorum, not against a genesis and its quorum rule',
+        },
         { what: 'execution', why: 'no block was re-executed' },
       ],
       note: 'pass --chain genesis.json to check the archive against your chain and replay every block',
@@ -131,7 +135,10 @@ export async function verifyArchive(
           ...report,
           level: 'seals',
           notChecked: [
-            { what: 'validator set', why: `block ${start}'s parent is not in the archive: seals were checked against the validators the file declares for itself` },
+            {
+              what: 'validator set',
+              why: `block ${start}'s parent is not in the archive: seals were checked against the validators the file declares for itself`,
+            },
             { what: 'execution', why: `the archive starts at block ${start}: execution can only be replayed from block 1` },
           ],
           note: `archive starts at block ${start}: execution can only be replayed from block 1`,

@@ -36,7 +36,12 @@ export interface PiecesReport {
  * the last block of the piece before it (by hash), no blocks may be missing, and all pieces must be of
  * one chain. Reads every piece once; reports every problem, not only the first.
  */
-export async function verifyPieces(target: BackupTarget, listed: ListedPiece[], engine: ConsensusEngine = new IbftEngine(), onPiece?: (p: ListedPiece) => void): Promise<PiecesReport> {
+export async function verifyPieces(
+  target: BackupTarget,
+  listed: ListedPiece[],
+  engine: ConsensusEngine = new IbftEngine(),
+  onPiece?: (p: ListedPiece) => void,
+): Promise<PiecesReport> {
   const sorted = sortPieces(listed);
   const problems: string[] = [];
   const results: PiecesReport['pieces'] = [];
@@ -45,7 +50,8 @@ export async function verifyPieces(target: BackupTarget, listed: ListedPiece[], 
     onPiece?.(p);
     try {
       const f = p.kind === 'archive' ? await archiveFacts(target, p, engine) : await snapshotFacts(target, p, engine);
-      if (f.startBlock !== p.startBlock || f.endBlock !== p.endBlock) throw new BackupFileError(`holds blocks ${f.startBlock}-${f.endBlock}, its name says ${p.startBlock}-${p.endBlock}`);
+      if (f.startBlock !== p.startBlock || f.endBlock !== p.endBlock)
+        throw new BackupFileError(`holds blocks ${f.startBlock}-${f.endBlock}, its name says ${p.startBlock}-${p.endBlock}`);
       if (!f.digest.slice(2).startsWith(p.digest8)) throw new BackupFileError(`its digest ${f.digest} does not start with the ${p.digest8} of its name`);
       facts.set(p, f);
       results.push({ ...p, ok: true, digest: f.digest });
@@ -59,7 +65,12 @@ export async function verifyPieces(target: BackupTarget, listed: ListedPiece[], 
     const now = new Set((await listPieces(target).catch(() => listed)).map((p) => p.file));
     const gone = new Set(sorted.filter((p) => !now.has(p.file)).map((p) => p.file));
     if (gone.size > 0) {
-      return verifyFacts(sorted.filter((p) => !gone.has(p.file)), facts, results.filter((r) => !gone.has(r.file)), problems.filter((line) => ![...gone].some((g) => line.startsWith(`${g}: `))));
+      return verifyFacts(
+        sorted.filter((p) => !gone.has(p.file)),
+        facts,
+        results.filter((r) => !gone.has(r.file)),
+        problems.filter((line) => ![...gone].some((g) => line.startsWith(`${g}: `))),
+      );
     }
   }
   return verifyFacts(sorted, facts, results, problems);
@@ -75,9 +86,14 @@ function verifyFacts(sorted: ListedPiece[], facts: Map<ListedPiece, PieceFacts>,
     const f = facts.get(p);
     if (f) {
       first ??= f;
-      if (f.chainId !== first.chainId || f.genesisHash !== first.genesisHash) problems.push(`${p.file}: of another chain (chain ID ${f.chainId}, genesis ${f.genesisHash}) than the other pieces (chain ID ${first.chainId}, genesis ${first.genesisHash})`);
+      if (f.chainId !== first.chainId || f.genesisHash !== first.genesisHash)
+        problems.push(
+          `${p.file}: of another chain (chain ID ${f.chainId}, genesis ${f.genesisHash}) than the other pieces (chain ID ${first.chainId}, genesis ${first.genesisHash})`,
+        );
       if (p.kind === 'archive' && prev?.facts && prev.piece.endBlock + 1n === p.startBlock && f.firstParentHash !== prev.facts.lastBlockHash) {
-        problems.push(`${p.file}: its first block's parent ${f.firstParentHash} is not the last block ${prev.facts.lastBlockHash} of ${prev.piece.file} (the pieces are not one chain)`);
+        problems.push(
+          `${p.file}: its first block's parent ${f.firstParentHash} is not the last block ${prev.facts.lastBlockHash} of ${prev.piece.file} (the pieces are not one chain)`,
+        );
       }
     }
     if (!prev || p.endBlock >= prev.piece.endBlock) prev = { piece: p, facts: f };
@@ -114,15 +130,22 @@ async function snapshotFacts(target: BackupTarget, p: ListedPiece, engine: Conse
         try {
           engine.verifyHeader(block.header, parent, FAR_FUTURE);
         } catch (err) {
-          if (err instanceof BlockVerificationError) throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
+          if (err instanceof BlockVerificationError)
+            throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
           throw err;
         }
       }
       parent = block.header;
     } else if (ev.kind === 'trailer') {
-      return { chainId, genesisHash, startBlock: 1n, endBlock: parent ? parent.number : 0n, digest: ev.trailer.digest, lastBlockHash: ev.trailer.lastBlockHash };
+      return {
+        chainId,
+        genesisHash,
+        startBlock: 1n,
+        endBlock: parent ? parent.number : 0n,
+        digest: ev.trailer.digest,
+        lastBlockHash: ev.trailer.lastBlockHash,
+      };
     }
   }
   throw new BackupFileError('snapshot ended without a trailer');
 }
-

@@ -23,7 +23,11 @@ const MAX_ROUNDS = 8;
 export async function createAccessList(chain: Chain, block: Block, req: CallRequest, gas: bigint, deadline = Infinity): Promise<AccessListResult> {
   const guard = new ExecutionGuard(deadline);
   const vm = await scratchVm(chain, block.header, block.header.number, guard);
-  const excluded = new Set([bytesToUnprefixedHex((req.from ?? createZeroAddress()).bytes), ...(req.to ? [bytesToUnprefixedHex(req.to.bytes)] : []), ...vm.evm.precompiles.keys()]);
+  const excluded = new Set([
+    bytesToUnprefixedHex((req.from ?? createZeroAddress()).bytes),
+    ...(req.to ? [bytesToUnprefixedHex(req.to.bytes)] : []),
+    ...vm.evm.precompiles.keys(),
+  ]);
   let list = req.accessList ?? [];
   let previous = '';
   for (let round = 0; ; round++) {
@@ -41,7 +45,8 @@ export async function createAccessList(chain: Chain, block: Block, req: CallRequ
       found.push({ address: hexToBytes(`0x${address}`), storageKeys: [...slots].map((s) => hexToBytes(`0x${s}`)) });
     }
     const key = JSON.stringify(found.map((f) => [bytesToUnprefixedHex(f.address), f.storageKeys.map(bytesToUnprefixedHex)]));
-    if (key === previous || round === MAX_ROUNDS) return { accessList: list, gasUsed: r.gasUsed, returnValue: r.returnValue, ...(r.error ? { error: r.error } : {}) };
+    if (key === previous || round === MAX_ROUNDS)
+      return { accessList: list, gasUsed: r.gasUsed, returnValue: r.returnValue, ...(r.error ? { error: r.error } : {}) };
     previous = key;
     list = found;
   }

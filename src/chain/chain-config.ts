@@ -41,7 +41,10 @@ export const genesisFileSchema = z.object({
     coinbase: address,
     baseFee: hexQuantity,
     // Checked in place by checkAlloc (zod's record would copy every entry of a large alloc).
-    alloc: z.custom<Record<string, z.infer<typeof allocEntry>>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be an object of addresses'),
+    alloc: z.custom<Record<string, z.infer<typeof allocEntry>>>(
+      (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+      'must be an object of addresses',
+    ),
     number: z.literal('0x0'),
     gasUsed: z.literal('0x0'),
     parentHash: hash32,
@@ -111,7 +114,8 @@ export function checkForks(forks: Record<string, number>, source: string): void 
   }
   const known = new Set<string>([...BASALT_FORKS, ...SCHEDULED_FORKS]);
   for (const name of Object.keys(forks)) {
-    if (!known.has(name)) throw new UserError(`genesis file ${source}: params.forks.${name} is not a fork Basalt knows (scheduled forks: ${SCHEDULED_FORKS.join(', ')})`);
+    if (!known.has(name))
+      throw new UserError(`genesis file ${source}: params.forks.${name} is not a fork Basalt knows (scheduled forks: ${SCHEDULED_FORKS.join(', ')})`);
   }
   if (forks.prague !== undefined && (forks.cancun === undefined || forks.cancun > forks.prague)) {
     throw new UserError(`genesis file ${source}: params.forks.prague (${forks.prague}) needs params.forks.cancun at or before it`);
@@ -136,7 +140,8 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
   checkGenesisValues(parsed.data, source);
   for (const [addr, acct] of Object.entries(parsed.data.genesis.alloc)) {
     if (BigInt(acct.balance) > U256_MAX) throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${addr}.balance does not fit in 256 bits`);
-    if (acct.nonce !== undefined && BigInt(acct.nonce) >= U64_MAX) throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${addr}.nonce does not fit in 64 bits`);
+    if (acct.nonce !== undefined && BigInt(acct.nonce) >= U64_MAX)
+      throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${addr}.nonce does not fit in 64 bits`);
   }
   return parsed.data;
 }
@@ -147,7 +152,11 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
  */
 export function checkGenesisConfig(json: unknown, source: string): GenesisConfig {
   const withEmptyAlloc =
-    typeof json === 'object' && json !== null && !Array.isArray(json) && typeof (json as { genesis?: unknown }).genesis === 'object' && (json as { genesis?: unknown }).genesis !== null
+    typeof json === 'object' &&
+    json !== null &&
+    !Array.isArray(json) &&
+    typeof (json as { genesis?: unknown }).genesis === 'object' &&
+    (json as { genesis?: unknown }).genesis !== null
       ? { ...json, genesis: { ...(json as { genesis: object }).genesis, alloc: {} } }
       : json;
   const parsed = genesisFileSchema.safeParse(withEmptyAlloc);
@@ -223,7 +232,9 @@ function checkGenesisValues(g: GenesisConfig, source: string): void {
   try {
     validators = decodeIbftExtra(hexToBytes(gen.extraData as `0x${string}`)).validators.length;
   } catch (err) {
-    return fail(`genesis.extraData: ${(err as Error).message} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`);
+    return fail(
+      `genesis.extraData: ${(err as Error).message} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`,
+    );
   }
   if (validators === 0) fail('genesis.extraData names no IBFT validator');
 }
@@ -261,5 +272,10 @@ export function createChainRules(g: GenesisConfig): ChainRules {
  * which decodes every transaction type. Not for execution: the fork schedule is unknown.
  */
 export function createCommonForChainId(chainId: bigint): Common {
-  return new ChainRules('basalt', Number(chainId), { gasLimit: '0x1c9c380', difficulty: '0x1', nonce: '0x0000000000000000', extraData: '0x' }, { cancun: 0n, prague: 0n }).newest();
+  return new ChainRules(
+    'basalt',
+    Number(chainId),
+    { gasLimit: '0x1c9c380', difficulty: '0x1', nonce: '0x0000000000000000', extraData: '0x' },
+    { cancun: 0n, prague: 0n },
+  ).newest();
 }

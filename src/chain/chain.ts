@@ -161,12 +161,21 @@ export class Chain extends EventEmitter<ChainEvents> {
     const store = new BlockStore(opts.blockchainDb, rules);
     const trie = new TrieNodeStore(opts.trieDb, undefined, new NodeCache(opts.cacheBytes));
     const genesisHash = await store.canonicalHash(0n);
-    if (genesisHash === undefined) throw new UserError(`the data dir is damaged: the genesis block is missing from the canonical index; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
+    if (genesisHash === undefined)
+      throw new UserError(`the data dir is damaged: the genesis block is missing from the canonical index; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
     const head = await loadHead(store, trie);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
 
-  private static async assemble(opts: OpenChainOptions, rules: ChainRules, config: GenesisConfig, genesisHash: Uint8Array, store: BlockStore, trie: TrieNodeStore, head: ChainHead): Promise<Chain> {
+  private static async assemble(
+    opts: OpenChainOptions,
+    rules: ChainRules,
+    config: GenesisConfig,
+    genesisHash: Uint8Array,
+    store: BlockStore,
+    trie: TrieNodeStore,
+    head: ChainHead,
+  ): Promise<Chain> {
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
     const chain = new Chain(rules, config, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
@@ -393,7 +402,8 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
   let storedSwitch: unknown;
   let storedParams: unknown;
   try {
-    const params = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown } } } }).params;
+    const params = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown } } } })
+      .params;
     storedParams = params;
     stored = params?.forks ?? {};
     storedSwitch = params?.engine?.ibft?.quorumSwitchBlock;
@@ -404,7 +414,12 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
   const now = forkSchedule(config);
   const nowSwitch = config.params.engine.ibft.quorumSwitchBlock;
   const rules: { name: string; before: bigint | undefined; after: bigint | undefined; what: string }[] = [
-    ...SCHEDULED_FORKS.map((f) => ({ name: `the ${f} fork`, before: typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined, after: now[f], what: 'a fork' })),
+    ...SCHEDULED_FORKS.map((f) => ({
+      name: `the ${f} fork`,
+      before: typeof stored[f] === 'number' ? BigInt(stored[f]) : undefined,
+      after: now[f],
+      what: 'a fork',
+    })),
     {
       name: 'the IBFT quorum switch (params.engine.ibft.quorumSwitchBlock)',
       before: typeof storedSwitch === 'number' ? BigInt(storedSwitch) : undefined,
@@ -425,9 +440,13 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
   }
   if (changed) {
     const file = await store.writeGenesisFile(genesis.checkedBytes().open());
-    await store.writeMeta({ chainConfigJson: JSON.stringify(config), paramsJson: JSON.stringify(config.params), genesisDigest: genesis.digest, genesisFile: file });
-  }
-  else if (paramsJson === undefined && storedParams !== undefined) await store.writeChainParams(JSON.stringify(storedParams));
+    await store.writeMeta({
+      chainConfigJson: JSON.stringify(config),
+      paramsJson: JSON.stringify(config.params),
+      genesisDigest: genesis.digest,
+      genesisFile: file,
+    });
+  } else if (paramsJson === undefined && storedParams !== undefined) await store.writeChainParams(JSON.stringify(storedParams));
 }
 
 /**
@@ -453,7 +472,12 @@ async function writeGenesis(
   const block = buildGenesisBlock(config, stateRoot, common);
   const hash = blockHash(block.header);
   const file = await store.writeGenesisFile(genesis.checkedBytes().open());
-  await store.writeMeta({ chainConfigJson: JSON.stringify(config), paramsJson: JSON.stringify(config.params), genesisDigest: genesis.digest, genesisFile: file });
+  await store.writeMeta({
+    chainConfigJson: JSON.stringify(config),
+    paramsJson: JSON.stringify(config.params),
+    genesisDigest: genesis.digest,
+    genesisFile: file,
+  });
   await store.writeCanonicalBlock(block, hash, []);
   log.info(
     {

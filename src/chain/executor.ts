@@ -80,11 +80,7 @@ export class Executor {
   }
 
   /** Build a block on `parent` from `txs` (in order), skipping any that cannot be included. */
-  async build(
-    parent: Block,
-    headerData: Parameters<typeof buildBlock>[1]['headerData'],
-    txs: Iterable<TypedTransaction>,
-  ): Promise<BuiltBlock> {
+  async build(parent: Block, headerData: Parameters<typeof buildBlock>[1]['headerData'], txs: Iterable<TypedTransaction>): Promise<BuiltBlock> {
     const vm = await this.vmAt(parent.header.number + 1n);
     await vm.stateManager.setStateRoot(parent.header.stateRoot);
     const builder = await buildBlock(vm, {

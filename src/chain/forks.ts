@@ -30,8 +30,18 @@ export type ForkSchedule = Partial<Record<ScheduledFork, bigint>>;
 export const BLOB_BASE_FEE = 1n;
 
 export const LONDON_FORKS = [
-  'chainstart', 'homestead', 'dao', 'tangerineWhistle', 'spuriousDragon', 'byzantium',
-  'constantinople', 'petersburg', 'istanbul', 'muirGlacier', 'berlin', 'london',
+  'chainstart',
+  'homestead',
+  'dao',
+  'tangerineWhistle',
+  'spuriousDragon',
+  'byzantium',
+  'constantinople',
+  'petersburg',
+  'istanbul',
+  'muirGlacier',
+  'berlin',
+  'london',
 ] as const;
 export const LONDON_EXTRA_EIPS = [3855, 3651, 3860];
 

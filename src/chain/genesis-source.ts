@@ -158,7 +158,10 @@ const WORKER_HEAP_MB = 160;
 const WORKER_URL = new URL('./genesis-worker.js', import.meta.url);
 
 /** What a build worker posts: packs of nodes and codes (see packItem), the root, or its failure. */
-export type WorkerMessage = { kind: 'pack'; pack: ArrayBuffer; length: number } | { kind: 'root'; root: Uint8Array } | { kind: 'error'; message: string; user: boolean };
+export type WorkerMessage =
+  | { kind: 'pack'; pack: ArrayBuffer; length: number }
+  | { kind: 'root'; root: Uint8Array }
+  | { kind: 'error'; message: string; user: boolean };
 
 /**
  * Build the state of the genesis file at `path` in a worker thread whose V8 heap is capped
@@ -167,9 +170,18 @@ export type WorkerMessage = { kind: 'pack'; pack: ArrayBuffer; length: number } 
  * it. The worker posts the nodes and codes in packs of ~4 MiB, at most two unanswered, and this thread
  * hands them to `sink` in order. Undefined when no worker script is there (sources run by the tests).
  */
-async function stateRootInWorker(path: string, name: string, fileHash: string, sink: StateSink | undefined, scratchDir: string | undefined): Promise<Uint8Array | undefined> {
+async function stateRootInWorker(
+  path: string,
+  name: string,
+  fileHash: string,
+  sink: StateSink | undefined,
+  scratchDir: string | undefined,
+): Promise<Uint8Array | undefined> {
   if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
-  const worker = new Worker(WORKER_URL, { workerData: { path, name, fileHash, scratchDir, write: sink !== undefined }, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+  const worker = new Worker(WORKER_URL, {
+    workerData: { path, name, fileHash, scratchDir, write: sink !== undefined },
+    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+  });
   try {
     return await new Promise<Uint8Array>((resolve, reject) => {
       let chain = Promise.resolve();
@@ -234,7 +246,9 @@ export async function buildState(bytes: GenesisBytes, sink?: StateSink, scratchD
       });
       const accounts = new SortedKeys(spool.keys, spool.count);
       if (accounts.overridden !== undefined) {
-        throw new UserError(`genesis file ${bytes.name} is invalid: genesis.alloc names ${spool.address(accounts.overridden)} more than once (addresses are not case-sensitive)`);
+        throw new UserError(
+          `genesis file ${bytes.name} is invalid: genesis.alloc names ${spool.address(accounts.overridden)} more than once (addresses are not case-sensitive)`,
+        );
       }
       return await buildSortedTrie(accounts, (j) => spool.record(accounts.index(j)), sink?.node);
     } finally {
@@ -478,7 +492,10 @@ class GenesisParser implements JsonHandler {
   /** A value (of any kind) of a plain field of the file or of its genesis object begins: gather it. */
   private startBuilder(): JsonValueBuilder {
     const into = this.frame === 'top' ? this.top : this.genesis;
-    const b = new JsonValueBuilder(MAX_GENESIS_CONFIG_BYTES - this.configBytes, () => new UserError(`genesis file ${this.source} is invalid: its parts other than genesis.alloc exceed ${MAX_GENESIS_CONFIG_BYTES / 1024 / 1024} MiB`));
+    const b = new JsonValueBuilder(
+      MAX_GENESIS_CONFIG_BYTES - this.configBytes,
+      () => new UserError(`genesis file ${this.source} is invalid: its parts other than genesis.alloc exceed ${MAX_GENESIS_CONFIG_BYTES / 1024 / 1024} MiB`),
+    );
     this.builder = { b, into, key: this.field! };
     return b;
   }
@@ -566,7 +583,8 @@ class GenesisParser implements JsonHandler {
     } else if (f === 'alloc') {
       if (!ADDRESS.test(key)) throw this.invalid(`genesis.alloc.${key}`, 'must be a 20-byte 0x-prefixed address');
     } else if (f === 'account') {
-      if (key !== 'balance' && key !== 'nonce' && key !== 'code' && key !== 'storage') throw this.invalid(`genesis.alloc.${this.account!.address}`, `unrecognized key "${key}"`);
+      if (key !== 'balance' && key !== 'nonce' && key !== 'code' && key !== 'storage')
+        throw this.invalid(`genesis.alloc.${this.account!.address}`, `unrecognized key "${key}"`);
       if (this.account!.seen.has(key)) throw this.invalid(this.where(), 'appears more than once');
       this.account!.seen.add(key);
     } else if (f === 'storage') {

@@ -33,7 +33,8 @@ export async function checkHead(store: BlockStore, trie: TrieNodeReader, depth =
   if (!head) return { problems };
   const from = head.number > depth ? head.number - depth : 0n;
   const indexed = await attempt(() => store.canonicalHash(head.number), problems, `the canonical index at the head ${head.number}`);
-  if (indexed && !equalsBytes(indexed, head.hash)) problems.push(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
+  if (indexed && !equalsBytes(indexed, head.hash))
+    problems.push(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
   await checkCanonicalRange(store, from, head.number, { problem: (p) => problems.push(p) });
   if (!equalsBytes(head.header.stateRoot, KECCAK256_RLP)) {
     const root = await attempt(() => trie.node(head.header.stateRoot), problems, 'the head state root');
@@ -79,7 +80,13 @@ export async function checkCanonicalRange(store: BlockStore, from: bigint, to: b
   // The block before the range is only the first link's reference: its own problems are not this range's.
   let prev = from > 0n ? ((await attempt(() => store.canonicalHash(from - 1n), [], '')) ?? undefined) : undefined;
   /** One block's parts: the value, null when absent, undefined when its read failed (already reported). */
-  const check = async (num: bigint, read1: Uint8Array | null | undefined, rlp: Uint8Array | null | undefined, body: Uint8Array | null | undefined, receipts: Uint8Array | null | undefined) => {
+  const check = async (
+    num: bigint,
+    read1: Uint8Array | null | undefined,
+    rlp: Uint8Array | null | undefined,
+    body: Uint8Array | null | undefined,
+    receipts: Uint8Array | null | undefined,
+  ) => {
     const hash = read1 ?? undefined;
     const expectedParent = prev;
     prev = hash;
@@ -148,7 +155,11 @@ async function checkContents(header: BlockHeader, body: Uint8Array, receiptsRlp:
   try {
     const txs = RLP.decode(body) as Uint8Array[];
     txCount = txs.length;
-    const block = createBlockFromBytesArray([header.raw(), txs, []] as never, { common: header.common, skipConsensusFormatValidation: true, setHardfork: false });
+    const block = createBlockFromBytesArray([header.raw(), txs, []] as never, {
+      common: header.common,
+      skipConsensusFormatValidation: true,
+      setHardfork: false,
+    });
     if (!(await block.transactionsTrieIsValid())) problem("body does not match the header's transactions root");
   } catch (err) {
     return problem(`body does not decode: ${errorMessage(err)}`);

@@ -45,8 +45,19 @@ export async function receiptOf(chain: Chain, located: LocatedTransaction): Prom
   const effectiveGasPrice = 'maxFeePerGas' in tx ? min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas) : tx.gasPrice;
   let firstLogIndex = 0;
   for (let i = 0; i < index; i++) firstLogIndex += receipts[i]!.logs.length;
-  const contractAddress = tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
-  return { tx, block, index, receipt, from, gasUsed: receipt.cumulativeGasUsed - prev, effectiveGasPrice, ...(contractAddress ? { contractAddress } : {}), firstLogIndex };
+  const contractAddress =
+    tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
+  return {
+    tx,
+    block,
+    index,
+    receipt,
+    from,
+    gasUsed: receipt.cumulativeGasUsed - prev,
+    effectiveGasPrice,
+    ...(contractAddress ? { contractAddress } : {}),
+    firstLogIndex,
+  };
 }
 
 /** Every receipt of a block, in order (eth_getBlockReceipts): one read of the block's stored receipts. */
@@ -60,8 +71,19 @@ export async function blockReceipts(chain: Chain, block: Block): Promise<FullRec
     const prev = index === 0 ? 0n : receipts[index - 1]!.cumulativeGasUsed;
     const from = tx.getSenderAddress();
     const effectiveGasPrice = 'maxFeePerGas' in tx ? min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas) : tx.gasPrice;
-    const contractAddress = tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
-    const full: FullReceipt = { tx, block, index, receipt, from, gasUsed: receipt.cumulativeGasUsed - prev, effectiveGasPrice, ...(contractAddress ? { contractAddress } : {}), firstLogIndex };
+    const contractAddress =
+      tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
+    const full: FullReceipt = {
+      tx,
+      block,
+      index,
+      receipt,
+      from,
+      gasUsed: receipt.cumulativeGasUsed - prev,
+      effectiveGasPrice,
+      ...(contractAddress ? { contractAddress } : {}),
+      firstLogIndex,
+    };
     firstLogIndex += receipt.logs.length;
     return full;
   });

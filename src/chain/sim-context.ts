@@ -35,7 +35,11 @@ export type StateOverrides = Map<string, AccountOverride>;
  * the next proposer as coinbase, the next base fee, and the earliest timestamp the sealer would give
  * it (it seals at parent time + block time, or at once when that has passed, with the current time).
  */
-export function nextBlockContext(parent: BlockHeader, blockTimeMs: number, nowMs = Date.now()): Required<Omit<BlockOverrides, 'mixHash'>> & { parentHash: Uint8Array } {
+export function nextBlockContext(
+  parent: BlockHeader,
+  blockTimeMs: number,
+  nowMs = Date.now(),
+): Required<Omit<BlockOverrides, 'mixHash'>> & { parentHash: Uint8Array } {
   const number = parent.number + 1n;
   const validators = decodeIbftExtra(parent.extraData).validators;
   const earliestMs = Math.max(nowMs, Number(parent.timestamp) * 1000 + blockTimeMs);
@@ -56,9 +60,19 @@ export function nextBlockContext(parent: BlockHeader, blockTimeMs: number, nowMs
  * context) with `overrides` applied, built with the rules of its (possibly overridden) number.
  */
 export function simulationBlock(chain: Chain, base: BlockHeader | ReturnType<typeof nextBlockContext>, overrides: BlockOverrides = {}): Block {
-  const b = 'stateRoot' in base
-    ? { parentHash: base.parentHash, number: base.number, time: base.timestamp, gasLimit: base.gasLimit, coinbase: base.coinbase.bytes, baseFee: base.baseFeePerGas ?? 0n, difficulty: base.difficulty, mixHash: base.mixHash }
-    : { ...base, mixHash: IBFT_MIX_HASH };
+  const b =
+    'stateRoot' in base
+      ? {
+          parentHash: base.parentHash,
+          number: base.number,
+          time: base.timestamp,
+          gasLimit: base.gasLimit,
+          coinbase: base.coinbase.bytes,
+          baseFee: base.baseFeePerGas ?? 0n,
+          difficulty: base.difficulty,
+          mixHash: base.mixHash,
+        }
+      : { ...base, mixHash: IBFT_MIX_HASH };
   const number = overrides.number ?? b.number;
   return createBlock(
     {

@@ -131,7 +131,13 @@ export class Simulator {
     for (const auth of list) {
       const [chainId, address, nonce, yParity, , s] = auth as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
       const id = bytesToBigInt(chainId);
-      if ((id !== 0n && id !== common.chainId()) || bytesToBigInt(nonce) >= MAX_UINT64 || bytesToBigInt(s) > SECP256K1_ORDER_DIV_2 || bytesToBigInt(yParity) > 1n) continue;
+      if (
+        (id !== 0n && id !== common.chainId()) ||
+        bytesToBigInt(nonce) >= MAX_UINT64 ||
+        bytesToBigInt(s) > SECP256K1_ORDER_DIV_2 ||
+        bytesToBigInt(yParity) > 1n
+      )
+        continue;
       let authority: Address;
       try {
         authority = eoaCode7702RecoverAuthority(auth as never);
@@ -181,4 +187,3 @@ export class Simulator {
     return { gas: hi };
   }
 }
-

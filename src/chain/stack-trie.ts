@@ -25,7 +25,11 @@ export class SortedKeys {
   readonly overridden: number | undefined;
 
   /** `keep(i)`: whether entry i (once it is the last of its key) goes in; default all. */
-  constructor(readonly keys: Uint8Array, count: number, keep: (i: number) => boolean = () => true) {
+  constructor(
+    readonly keys: Uint8Array,
+    count: number,
+    keep: (i: number) => boolean = () => true,
+  ) {
     if (keys.length < count * KEY_BYTES) throw new Error('sorted keys: buffer too short');
     const prefix = new Uint32Array(count);
     const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
@@ -92,7 +96,15 @@ export async function buildSortedTrie(keys: SortedKeys, value: ValueOf, sink: Tr
 }
 
 /** The node over keys [lo, hi), which share their first `depth` nibbles. */
-async function subtrie(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top: boolean): Promise<NodeRef> {
+async function subtrie(
+  keys: SortedKeys,
+  value: ValueOf,
+  sink: TrieNodeSink | undefined,
+  lo: number,
+  hi: number,
+  depth: number,
+  top: boolean,
+): Promise<NodeRef> {
   if (hi - lo === 1) {
     const v = value(lo);
     return store(new LeafMPTNode(keys.nibbles(lo, depth, KEY_NIBBLES), v instanceof Promise ? await v : v), top, sink);

@@ -69,7 +69,11 @@ export async function traceBlock(
       const r = await runTx(vm, { tx, block, blockGasUsed, skipHardForkValidation: true, skipBlockGasLimitValidation: true });
       blockGasUsed += r.totalGasSpent;
       const err = r.execResult.exceptionError?.error;
-      if (tracer) out.push({ txHash: bytesToHex(tx.hash()), result: tracer.result({ gas: tx.gasLimit, gasUsed: r.totalGasSpent, returnValue: r.execResult.returnValue, ...(err ? { error: err } : {}) }) });
+      if (tracer)
+        out.push({
+          txHash: bytesToHex(tx.hash()),
+          result: tracer.result({ gas: tx.gasLimit, gasUsed: r.totalGasSpent, returnValue: r.execResult.returnValue, ...(err ? { error: err } : {}) }),
+        });
     } finally {
       stop?.();
     }

@@ -114,7 +114,11 @@ export class StructLogger implements TxTracer {
       log.memory = words;
       size += words.length * 69;
     }
-    if (!this.opts.disableStorage && (step.opcode.name === 'SLOAD' || step.opcode.name === 'SSTORE') && step.stack.length >= (step.opcode.name === 'SSTORE' ? 2 : 1)) {
+    if (
+      !this.opts.disableStorage &&
+      (step.opcode.name === 'SLOAD' || step.opcode.name === 'SSTORE') &&
+      step.stack.length >= (step.opcode.name === 'SSTORE' ? 2 : 1)
+    ) {
       const address = step.address.toString();
       let seen = this.storage.get(address);
       if (!seen) this.storage.set(address, (seen = {}));

@@ -28,7 +28,8 @@ export function openArchiveSink(filename: string, force: boolean): ArchiveSink {
   const dir = dirname(path);
   const existing = lstatOrUndefined(path);
   if (existing && !force) throw new UserError(`${path} already exists: choose another file name or pass --force`, { code: 'ALREADY_EXISTS' });
-  if (existing && !existing.isFile()) throw new UserError(`${path} is ${fileKind(existing)}, not a regular file: --force replaces only regular files`, { code: 'ALREADY_EXISTS' });
+  if (existing && !existing.isFile())
+    throw new UserError(`${path} is ${fileKind(existing)}, not a regular file: --force replaces only regular files`, { code: 'ALREADY_EXISTS' });
   if (!statOrUndefined(dir)?.isDirectory()) throw new UserError(`folder ${dir} does not exist`, { code: 'NOT_FOUND' });
   noteRemoved(removeStaleTemps(dir, `.${basename(path)}.partial-`));
   const tmp = join(dir, `.${basename(path)}.partial-${process.pid}`);
@@ -43,7 +44,9 @@ export function openArchiveSink(filename: string, force: boolean): ArchiveSink {
   out.on('error', (err) => (failed = err));
   const writeError = (err: unknown) => {
     const e = (failed ?? err) as NodeJS.ErrnoException;
-    return new UserError(`cannot write ${path}: ${e.message}`, { code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION' });
+    return new UserError(`cannot write ${path}: ${e.message}`, {
+      code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION',
+    });
   };
   return {
     name: path,
@@ -110,7 +113,9 @@ function stdoutSink(): ArchiveSink {
 function stdoutFileSink(): ArchiveSink {
   const fail = (err: unknown) => {
     const e = err as NodeJS.ErrnoException;
-    return new UserError(`cannot write to stdout: ${e.message}`, { code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION' });
+    return new UserError(`cannot write to stdout: ${e.message}`, {
+      code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION',
+    });
   };
   return {
     name: 'stdout',

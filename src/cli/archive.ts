@@ -18,7 +18,9 @@ export function archiveCommand(): Command {
       const report = await verifyArchive(() => source.open(), genesis);
       const notChecked = report.notChecked.map((n) => n.what);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ valid: true, level: report.level, ...describe(report), notChecked, notCheckedReasons: report.notChecked, ...(report.note ? { note: report.note } : {}) })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ valid: true, level: report.level, ...describe(report), notChecked, notCheckedReasons: report.notChecked, ...(report.note ? { note: report.note } : {}) })}\n`,
+        );
         return;
       }
       const what = report.level === 'replayed' ? 'every block re-executed from genesis' : 'structure, checksums, digest, hashes and seals checked';

@@ -13,7 +13,7 @@ import { formatBytes, formatDuration } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
 export function backupCommand(): Command {
-  const backup = new Command('backup').description("scheduled backups (server --backup-dir): list, verify, restore to a point in time, take one now");
+  const backup = new Command('backup').description('scheduled backups (server --backup-dir): list, verify, restore to a point in time, take one now');
   backup
     .command('list')
     .description('list the snapshots and archives in a backup target')
@@ -29,7 +29,10 @@ export function backupCommand(): Command {
         process.stdout.write(`no backup pieces in ${opts.backupDir}\n`);
         return;
       }
-      const rows = [['KIND', 'BLOCKS', 'TIME (LAST BLOCK)', 'SIZE', 'DIGEST', 'FILE'], ...pieces.map((p) => [p.kind, `${p.startBlock}-${p.endBlock}`, iso(p.time), formatBytes(p.bytes), p.digest8, p.file])];
+      const rows = [
+        ['KIND', 'BLOCKS', 'TIME (LAST BLOCK)', 'SIZE', 'DIGEST', 'FILE'],
+        ...pieces.map((p) => [p.kind, `${p.startBlock}-${p.endBlock}`, iso(p.time), formatBytes(p.bytes), p.digest8, p.file]),
+      ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
     });
@@ -46,11 +49,17 @@ export function backupCommand(): Command {
         return verifyPieces(t, pieces);
       });
       if (opts.json) {
-        const pieces = report.pieces.map((p) => ({ ...describe(p), ok: p.ok, ...(p.digest ? { fullDigest: p.digest } : {}), ...(p.problem ? { problem: p.problem } : {}) }));
+        const pieces = report.pieces.map((p) => ({
+          ...describe(p),
+          ok: p.ok,
+          ...(p.digest ? { fullDigest: p.digest } : {}),
+          ...(p.problem ? { problem: p.problem } : {}),
+        }));
         process.stdout.write(`${JSON.stringify({ valid: report.problems.length === 0, pieces, problems: report.problems })}\n`);
       } else {
         for (const p of report.pieces) process.stdout.write(`${p.ok ? 'ok     ' : 'DAMAGED'}  ${p.file}${p.problem ? `: ${p.problem}` : ''}\n`);
-        if (report.problems.length === 0) process.stdout.write(`OK: ${report.pieces.length} pieces, blocks 1-${report.pieces[report.pieces.length - 1]!.endBlock}, one unbroken chain\n`);
+        if (report.problems.length === 0)
+          process.stdout.write(`OK: ${report.pieces.length} pieces, blocks 1-${report.pieces[report.pieces.length - 1]!.endBlock}, one unbroken chain\n`);
       }
       if (report.problems.length > 0) {
         throw new UserError(`${report.problems.length} damaged or missing: ${report.problems.join('; ')}`, { code: 'CORRUPT_FILE' });
@@ -93,23 +102,39 @@ export function backupCommand(): Command {
   addGrpcDialOptions(
     backup
       .command('now')
-      .description("ask the running node to take a backup piece now into its --backup-dir targets (a snapshot; with --archive the blocks since the last piece)"),
+      .description(
+        'ask the running node to take a backup piece now into its --backup-dir targets (a snapshot; with --archive the blocks since the last piece)',
+      ),
   )
     .option('--archive', 'an incremental archive instead of a snapshot', false)
     .option('--json', 'print a JSON array of the pieces stored', false)
     .action(async (opts: GrpcDialOpts & { archive: boolean; json: boolean }) => {
       const pieces = await backupNowRemote(opts.grpcAddress, opts.archive, grpcClientTls(opts));
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(pieces.map((p) => ({ ...p, startBlock: p.startBlock.toString(), endBlock: p.endBlock.toString(), time: iso(p.time) })))}\n`);
+        process.stdout.write(
+          `${JSON.stringify(pieces.map((p) => ({ ...p, startBlock: p.startBlock.toString(), endBlock: p.endBlock.toString(), time: iso(p.time) })))}\n`,
+        );
         return;
       }
-      for (const p of pieces) process.stderr.write(`Stored ${p.kind} of blocks ${p.startBlock}-${p.endBlock} (${formatBytes(p.bytes)}, digest ${p.digest}) as ${p.file} in ${p.target}\n`);
+      for (const p of pieces)
+        process.stderr.write(
+          `Stored ${p.kind} of blocks ${p.startBlock}-${p.endBlock} (${formatBytes(p.bytes)}, digest ${p.digest}) as ${p.file} in ${p.target}\n`,
+        );
     });
   return backup;
 }
 
 function describe(p: ListedPiece) {
-  return { kind: p.kind, startBlock: p.startBlock.toString(), endBlock: p.endBlock.toString(), time: iso(p.time), bytes: p.bytes, digest: p.digest8, file: p.file, storedAt: new Date(p.storedAt).toISOString() };
+  return {
+    kind: p.kind,
+    startBlock: p.startBlock.toString(),
+    endBlock: p.endBlock.toString(),
+    time: iso(p.time),
+    bytes: p.bytes,
+    digest: p.digest8,
+    file: p.file,
+    storedAt: new Date(p.storedAt).toISOString(),
+  };
 }
 
 async function withTarget<T>(url: string, run: (t: BackupTarget) => Promise<T>): Promise<T> {

@@ -14,51 +14,51 @@ interface CheckOpts {
 export function dbCommand(): Command {
   const db = new Command('db').description("offline tools for a data dir's databases (no node may run on it)");
   db.command('check')
-      .description('check the canonical chain and the head state of a stopped node; lists every problem found')
-      .requiredOption('--data-dir <dir>', 'the data dir to check')
-      .option('--full', 'also check every body against its transactions root and walk the whole head state (as long as a snapshot)', false)
-      .option('--json', 'print the report as JSON on stdout', false)
-      .option('--quiet', 'no progress output', false)
-      .action(async (opts: CheckOpts) => {
-        const progress = new ProgressReporter('db check', { quiet: opts.quiet });
-        let report: DbCheckReport;
-        try {
-          report = await checkDataDir(opts.dataDir, {
-            full: opts.full,
-            onStart: (n) => progress.start(n),
-            onBlock: (done) => progress.update({ done, total: Number(report?.head?.number ?? 0n) + 1, bytes: 0 }),
-          });
-        } finally {
-          progress.stop();
-        }
-        const count = report.problems.length + report.unlisted;
-        if (opts.json) {
-          process.stdout.write(
-            `${JSON.stringify({
-              dataDir: report.dataDir,
-              ok: count === 0,
-              head: report.head ? { number: Number(report.head.number), hash: report.head.hash } : null,
-              blocksChecked: report.blocksChecked,
-              state: report.state ?? null,
-              problems: report.problems,
-              unlistedProblems: report.unlisted,
-            })}\n`,
-          );
-        } else {
-          const lines = [
-            `Data dir    ${report.dataDir}`,
-            `Head        ${report.head ? `#${report.head.number} ${report.head.hash}` : '-'}`,
-            `Blocks      ${report.blocksChecked} checked`,
-            `State       ${report.state ? `${report.state.nodes} trie nodes, ${report.state.codes} codes (complete)` : opts.full ? '-' : 'head root only (--full walks it all)'}`,
-            `Problems    ${count}`,
-            ...report.problems.map((p) => `  ${p}`),
-            ...(report.unlisted > 0 ? [`  ... and ${report.unlisted} more`] : []),
-          ];
-          process.stdout.write(lines.join('\n') + '\n');
-        }
-        if (count > 0) {
-          throw new UserError(`data dir ${report.dataDir} is damaged: ${count} problem${count > 1 ? 's' : ''} found; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
-        }
-      });
+    .description('check the canonical chain and the head state of a stopped node; lists every problem found')
+    .requiredOption('--data-dir <dir>', 'the data dir to check')
+    .option('--full', 'also check every body against its transactions root and walk the whole head state (as long as a snapshot)', false)
+    .option('--json', 'print the report as JSON on stdout', false)
+    .option('--quiet', 'no progress output', false)
+    .action(async (opts: CheckOpts) => {
+      const progress = new ProgressReporter('db check', { quiet: opts.quiet });
+      let report: DbCheckReport;
+      try {
+        report = await checkDataDir(opts.dataDir, {
+          full: opts.full,
+          onStart: (n) => progress.start(n),
+          onBlock: (done) => progress.update({ done, total: Number(report?.head?.number ?? 0n) + 1, bytes: 0 }),
+        });
+      } finally {
+        progress.stop();
+      }
+      const count = report.problems.length + report.unlisted;
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({
+            dataDir: report.dataDir,
+            ok: count === 0,
+            head: report.head ? { number: Number(report.head.number), hash: report.head.hash } : null,
+            blocksChecked: report.blocksChecked,
+            state: report.state ?? null,
+            problems: report.problems,
+            unlistedProblems: report.unlisted,
+          })}\n`,
+        );
+      } else {
+        const lines = [
+          `Data dir    ${report.dataDir}`,
+          `Head        ${report.head ? `#${report.head.number} ${report.head.hash}` : '-'}`,
+          `Blocks      ${report.blocksChecked} checked`,
+          `State       ${report.state ? `${report.state.nodes} trie nodes, ${report.state.codes} codes (complete)` : opts.full ? '-' : 'head root only (--full walks it all)'}`,
+          `Problems    ${count}`,
+          ...report.problems.map((p) => `  ${p}`),
+          ...(report.unlisted > 0 ? [`  ... and ${report.unlisted} more`] : []),
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+      if (count > 0) {
+        throw new UserError(`data dir ${report.dataDir} is damaged: ${count} problem${count > 1 ? 's' : ''} found; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
+      }
+    });
   return db;
 }

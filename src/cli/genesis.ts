@@ -37,7 +37,9 @@ export function genesisCommand(): Command {
       process.stdout.write(`Genesis written to ${path}\n`);
       process.stdout.write(`${faultTolerance(validators)}\n`);
       if (validators === 2 || validators === 3) {
-        process.stderr.write(`warning: ${validators} validators tolerate no faulty validator (F = 0)${validators === 2 ? ' and halt while either is stopped' : ''}; 4 validators tolerate one\n`);
+        process.stderr.write(
+          `warning: ${validators} validators tolerate no faulty validator (F = 0)${validators === 2 ? ' and halt while either is stopped' : ''}; 4 validators tolerate one\n`,
+        );
       }
     });
 }
@@ -142,7 +144,8 @@ export function parseForks(specs: string[]): ForkSchedule {
       if (block !== '0') throw new UserError('--fork london must be at block 0 (Basalt chains start on London rules)');
       continue;
     }
-    if (!(SCHEDULED_FORKS as readonly string[]).includes(name)) throw new UserError(`--fork "${spec}": unknown fork ${name} (known: london, ${SCHEDULED_FORKS.join(', ')})`);
+    if (!(SCHEDULED_FORKS as readonly string[]).includes(name))
+      throw new UserError(`--fork "${spec}": unknown fork ${name} (known: london, ${SCHEDULED_FORKS.join(', ')})`);
     out[name as ScheduledFork] = BigInt(block);
   }
   if (out.prague !== undefined && (out.cancun === undefined || out.cancun > out.prague)) {

@@ -14,7 +14,10 @@ export interface GrpcDialOpts {
 export function addGrpcDialOptions(cmd: Command, addressHelp = 'gRPC operator API of the running node'): Command {
   return cmd
     .option('--grpc-address <host:port>', addressHelp, parseHostPortString, DEFAULT_GRPC_ADDRESS)
-    .option('--grpc-tls-ca <file>', "dial over TLS, trusting the node's certificate if this CA (PEM) signed it (default with another --grpc-tls-* flag: the system's CAs)")
+    .option(
+      '--grpc-tls-ca <file>',
+      "dial over TLS, trusting the node's certificate if this CA (PEM) signed it (default with another --grpc-tls-* flag: the system's CAs)",
+    )
     .option('--grpc-tls-cert <file>', 'dial over TLS with this client certificate (PEM), for a node started with --grpc-tls-client-ca')
     .option('--grpc-tls-key <file>', "the client certificate's private key (PEM)");
 }

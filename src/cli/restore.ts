@@ -30,7 +30,7 @@ export function restoreCommand(): Command {
       const anchors = [opts.chain !== undefined, opts.genesisHash !== undefined, opts.trustSnapshotGenesis].filter(Boolean).length;
       if (anchors === 0) {
         throw new UserError(
-          'restore needs to know which chain to trust: pass --chain genesis.json (your genesis file), --genesis-hash 0x… (your chain\'s genesis hash) or, knowingly, --trust-snapshot-genesis',
+          "restore needs to know which chain to trust: pass --chain genesis.json (your genesis file), --genesis-hash 0x… (your chain's genesis hash) or, knowingly, --trust-snapshot-genesis",
         );
       }
       if (anchors > 1) throw new UserError('pass only one of --chain, --genesis-hash and --trust-snapshot-genesis');
@@ -39,7 +39,9 @@ export function restoreCommand(): Command {
       const target = resolve(opts.dataDir);
       noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.restoring-`));
       if (opts.trustSnapshotGenesis) {
-        process.stderr.write('warning: --trust-snapshot-genesis: the snapshot vouches for itself; compare the chain ID and genesis hash below with a source you trust\n');
+        process.stderr.write(
+          'warning: --trust-snapshot-genesis: the snapshot vouches for itself; compare the chain ID and genesis hash below with a source you trust\n',
+        );
       }
       const progress = new ProgressReporter('restore', { quiet: opts.quiet });
       let started = false;

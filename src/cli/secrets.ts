@@ -140,7 +140,8 @@ function writeNewFile(target: string, data: Uint8Array): void {
     try {
       linkNew(tmp, target);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new UserError(`${target} already exists: refusing to overwrite it (choose another file name)`);
       throw err;
     }
     fsyncDir(dirname(target));
@@ -157,7 +158,9 @@ function writeNewFile(target: string, data: Uint8Array): void {
 
 function writeStdout(data: Uint8Array): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    process.stdout.write(data, (err) => (err ? reject(new UserError(`cannot write the backup to stdout: ${(err as NodeJS.ErrnoException).code ?? err.message}`)) : resolvePromise()));
+    process.stdout.write(data, (err) =>
+      err ? reject(new UserError(`cannot write the backup to stdout: ${(err as NodeJS.ErrnoException).code ?? err.message}`)) : resolvePromise(),
+    );
   });
 }
 

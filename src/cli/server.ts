@@ -14,7 +14,23 @@ import type { SyncMode } from '../node/snapshot-bootstrap.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS } from '../sync/snapshot-protocol.js';
 import { DEFAULT_SNAPSHOT_PACE } from '../sync/snapshot-pace.js';
 import { DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS } from '../sync/snapshot-sync.js';
-import { collect, parseBigIntArg, parseByteSize, parseCacheSize, parsePositiveByteSize, parsePositiveInteger, parseCount, parsePositiveCount, parsePositiveDuration, parseDurationArg, parseHostPort, parseHostPortString, parseLogFormat, parseLogLevel, parsePositiveNumber } from './options.js';
+import {
+  collect,
+  parseBigIntArg,
+  parseByteSize,
+  parseCacheSize,
+  parsePositiveByteSize,
+  parsePositiveInteger,
+  parseCount,
+  parsePositiveCount,
+  parsePositiveDuration,
+  parseDurationArg,
+  parseHostPort,
+  parseHostPortString,
+  parseLogFormat,
+  parseLogLevel,
+  parsePositiveNumber,
+} from './options.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -78,30 +94,79 @@ export function serverCommand(): Command {
     .option('--no-ws', 'do not serve JSON-RPC over WebSocket')
     .option('--grpc-address <host:port>', 'gRPC operator API address', parseHostPortString, DEFAULT_GRPC_ADDRESS)
     .option('--no-grpc-address', 'do not serve the gRPC operator API')
-    .option('--grpc-tls-cert <file>', "serve the gRPC operator API over TLS with this certificate (PEM); needs --grpc-tls-key")
+    .option('--grpc-tls-cert <file>', 'serve the gRPC operator API over TLS with this certificate (PEM); needs --grpc-tls-key')
     .option('--grpc-tls-key <file>', "the TLS certificate's private key (PEM)")
     .option('--grpc-tls-client-ca <file>', 'with TLS: accept only clients whose certificate this CA (PEM) signed')
     .option('--grpc-insecure', 'allow a plain-text, unauthenticated gRPC operator API on a non-loopback --grpc-address', false)
-    .option('--grpc-max-streams <n>', 'export and snapshot calls served at once; the next is refused (RESOURCE_EXHAUSTED)', parsePositiveInteger, DEFAULT_GRPC_MAX_STREAMS)
-    .option('--grpc-stream-idle-timeout <duration>', `cancel an export or snapshot whose client reads nothing for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`, parseDurationArg, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)
+    .option(
+      '--grpc-max-streams <n>',
+      'export and snapshot calls served at once; the next is refused (RESOURCE_EXHAUSTED)',
+      parsePositiveInteger,
+      DEFAULT_GRPC_MAX_STREAMS,
+    )
+    .option(
+      '--grpc-stream-idle-timeout <duration>',
+      `cancel an export or snapshot whose client reads nothing for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`,
+      parseDurationArg,
+      DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+    )
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
-    .option('--rpc-evm-timeout <duration>', `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`, parseDurationArg)
-    .option('--cache <MiB>', `memory for the trie nodes and contract code read or written most recently, in MiB (or a size such as 1GiB) (default: ${DEFAULT_CACHE_BYTES / 1024 / 1024})`, parseCacheSize, DEFAULT_CACHE_BYTES)
-    .option('--min-free-disk <size>', 'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never', parseByteSize, DEFAULT_MIN_FREE_DISK)
-    .option('--libp2p <host:port>', `libp2p address (default: 127.0.0.1:${DEFAULT_LIBP2P_PORT}; none with --dev unless given; port 0 picks a free one)`, parseHostPort)
+    .option(
+      '--rpc-evm-timeout <duration>',
+      `time limit of one eth_call or eth_estimateGas, e.g. 5s or 500ms, 0 for none (default: ${formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS)})`,
+      parseDurationArg,
+    )
+    .option(
+      '--cache <MiB>',
+      `memory for the trie nodes and contract code read or written most recently, in MiB (or a size such as 1GiB) (default: ${DEFAULT_CACHE_BYTES / 1024 / 1024})`,
+      parseCacheSize,
+      DEFAULT_CACHE_BYTES,
+    )
+    .option(
+      '--min-free-disk <size>',
+      'stop writing (pause sealing, refuse transactions) while free disk space is below this, e.g. 256MB; 0 to never',
+      parseByteSize,
+      DEFAULT_MIN_FREE_DISK,
+    )
+    .option(
+      '--libp2p <host:port>',
+      `libp2p address (default: 127.0.0.1:${DEFAULT_LIBP2P_PORT}; none with --dev unless given; port 0 picks a free one)`,
+      parseHostPort,
+    )
     .option('--no-libp2p', 'no networking: neither listen nor dial peers')
     .option('--bootnode <multiaddr>', "a peer to dial and keep, /ip4/…/tcp/…/p2p/<node ID> (repeat; added to the genesis file's bootnodes)", collect, [])
     .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
-    .option('--sync <mode>', "full: verify and execute every block from peers; snapshot: a data dir without a chain first restores a peer's snapshot (verified against --chain's genesis), then follows by blocks", parseSyncMode, 'full')
+    .option(
+      '--sync <mode>',
+      "full: verify and execute every block from peers; snapshot: a data dir without a chain first restores a peer's snapshot (verified against --chain's genesis), then follows by blocks",
+      parseSyncMode,
+      'full',
+    )
     .option('--max-snapshot-streams <n>', 'snapshots served to peers at once; the next request is refused', parsePositiveInteger, DEFAULT_MAX_SNAPSHOT_STREAMS)
-    .option('--snapshot-min-rate <size>', `--sync snapshot: the bytes per second a peer must send its snapshot at, measured over --snapshot-rate-window of waiting; a slower peer is banned and the next asked (default: ${DEFAULT_SNAPSHOT_PACE.minBytesPerSecond / 1024}KiB)`, parsePositiveByteSize)
-    .option('--snapshot-rate-window <duration>', `--sync snapshot: the window --snapshot-min-rate is measured over; the first one after the answer is a grace period (default: ${formatDuration(DEFAULT_SNAPSHOT_PACE.windowMs)})`, parsePositiveDuration)
-    .option('--snapshot-sync-timeout <duration>', `--sync snapshot: give up on snapshots after this long and sync block by block (default: ${formatDuration(DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS)})`, parsePositiveDuration)
+    .option(
+      '--snapshot-min-rate <size>',
+      `--sync snapshot: the bytes per second a peer must send its snapshot at, measured over --snapshot-rate-window of waiting; a slower peer is banned and the next asked (default: ${DEFAULT_SNAPSHOT_PACE.minBytesPerSecond / 1024}KiB)`,
+      parsePositiveByteSize,
+    )
+    .option(
+      '--snapshot-rate-window <duration>',
+      `--sync snapshot: the window --snapshot-min-rate is measured over; the first one after the answer is a grace period (default: ${formatDuration(DEFAULT_SNAPSHOT_PACE.windowMs)})`,
+      parsePositiveDuration,
+    )
+    .option(
+      '--snapshot-sync-timeout <duration>',
+      `--sync snapshot: give up on snapshots after this long and sync block by block (default: ${formatDuration(DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS)})`,
+      parsePositiveDuration,
+    )
     .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
     .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
-    .option('--backup-archive-interval <duration>', 'time between incremental archives of the blocks since the last piece; 0 for snapshots only (default: 10m)', parseDurationArg)
+    .option(
+      '--backup-archive-interval <duration>',
+      'time between incremental archives of the blocks since the last piece; 0 for snapshots only (default: 10m)',
+      parseDurationArg,
+    )
     .option('--backup-keep-last <n>', 'retention: keep the newest N snapshots', parseCount)
     .option('--backup-keep-daily <n>', 'retention: keep one snapshot a day for the last N days that have one', parseCount)
     .option('--backup-keep-weekly <n>', 'retention: keep one snapshot a week for the last N weeks that have one', parseCount)
@@ -157,7 +222,10 @@ async function runServer(opts: ServerOptions): Promise<void> {
     cacheBytes: opts.cache,
     sync: opts.sync,
     maxSnapshotStreams: opts.maxSnapshotStreams,
-    snapshotPace: { minBytesPerSecond: opts.snapshotMinRate ?? DEFAULT_SNAPSHOT_PACE.minBytesPerSecond, windowMs: opts.snapshotRateWindow ?? DEFAULT_SNAPSHOT_PACE.windowMs },
+    snapshotPace: {
+      minBytesPerSecond: opts.snapshotMinRate ?? DEFAULT_SNAPSHOT_PACE.minBytesPerSecond,
+      windowMs: opts.snapshotRateWindow ?? DEFAULT_SNAPSHOT_PACE.windowMs,
+    },
     snapshotSyncTimeoutMs: opts.snapshotSyncTimeout ?? DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS,
     ...p2pOptions(opts, genesis.config.bootnodes),
     ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),

@@ -40,7 +40,14 @@ export function snapshotCommand(): Command {
       if (opts.json) {
         const out = {
           ...(chain ? { chainId: chain.chainId.toString(), genesisHash: chain.genesisHash } : {}),
-          head: s.head.toString(), nodes: s.nodes, codes: s.codes, bytes: s.bytes, digest: s.digest, durationMs: s.durationMs, snapshot: name };
+          head: s.head.toString(),
+          nodes: s.nodes,
+          codes: s.codes,
+          bytes: s.bytes,
+          digest: s.digest,
+          durationMs: s.durationMs,
+          snapshot: name,
+        };
         process.stdout.write(`${JSON.stringify(out)}\n`);
         return;
       }

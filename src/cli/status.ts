@@ -5,7 +5,10 @@ import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 
 export function statusCommand(): Command {
-  return addGrpcDialOptions(new Command('status').description("show a running node's chain, head, peers and sync state (over gRPC)"), 'gRPC operator API address')
+  return addGrpcDialOptions(
+    new Command('status').description("show a running node's chain, head, peers and sync state (over gRPC)"),
+    'gRPC operator API address',
+  )
     .option('--json', 'print JSON', false)
     .action(async (opts: GrpcDialOpts & { json: boolean }) => {
       const s = await new RemoteBackupService(opts.grpcAddress, { tls: grpcClientTls(opts) }).status();
@@ -23,7 +26,9 @@ export function statusCommand(): Command {
           sealing: node.sealing,
           clientVersion: node.clientVersion,
           writable: node.writable,
-          ...(s.consensus ? { validators: s.consensus.validators, quorum: s.consensus.quorum, faultTolerance: s.consensus.faultTolerance, quorumSafe: s.consensus.safe } : {}),
+          ...(s.consensus
+            ? { validators: s.consensus.validators, quorum: s.consensus.quorum, faultTolerance: s.consensus.faultTolerance, quorumSafe: s.consensus.safe }
+            : {}),
           networking: node.network !== undefined,
           ...(node.network
             ? {
@@ -79,4 +84,3 @@ function consensusLine(c: ConsensusStatus): string {
   const base = `${c.validators}, quorum ${c.quorum}, tolerates ${c.faultTolerance} faulty, keeps sealing with ${c.validators - c.quorum} down`;
   return c.safe ? base : `${base}; UNSAFE: the legacy 2F+1 quorum lets a network split fork the chain (set params.engine.ibft.quorumSwitchBlock)`;
 }
-

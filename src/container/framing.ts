@@ -59,7 +59,9 @@ export function checkPreamble(b: Uint8Array, kind: ContainerKind): number {
   if (b.length < PREAMBLE_BYTES || magic !== kind.magic) {
     const other = KINDS.find((k) => k.magic === magic && k !== kind);
     throw new BackupFileError(
-      other ? `this is a ${other.title}, not ${/^[aeiou]/.test(kind.noun) ? 'an' : 'a'} ${kind.noun}: use ${other.usedBy}` : `not a Basalt ${kind.noun} (bad magic bytes)`,
+      other
+        ? `this is a ${other.title}, not ${/^[aeiou]/.test(kind.noun) ? 'an' : 'a'} ${kind.noun}: use ${other.usedBy}`
+        : `not a Basalt ${kind.noun} (bad magic bytes)`,
     );
   }
   const version = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint16(8);
@@ -122,4 +124,3 @@ export function unpackItems(b: Uint8Array, what: string): Uint8Array[] {
   }
   return out;
 }
-

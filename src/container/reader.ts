@@ -55,7 +55,9 @@ export class ContainerReader {
     const fields = parseJsonObject(trailer.payload, `${this.kind.noun} trailer`);
     const actual = `0x${this.digest.digest('hex')}`;
     if (fields.digest !== actual) {
-      throw new BackupFileError(`${this.kind.noun} digest mismatch: trailer says ${String(fields.digest)}, content hashes to ${actual} (corrupt ${this.kind.noun})`);
+      throw new BackupFileError(
+        `${this.kind.noun} digest mismatch: trailer says ${String(fields.digest)}, content hashes to ${actual} (corrupt ${this.kind.noun})`,
+      );
     }
     if (!(await this.reader.atEnd())) throw new BackupFileError(`${this.kind.noun} has data after its trailer (corrupt or concatenated file)`);
     return { fields, digest: actual };

@@ -26,7 +26,10 @@ export class ContainerWriter {
     if (!readableVersions(this.kind).includes(version)) throw new Error(`${this.kind.noun} writer: no version ${version}`);
     const json = encodeJson(header);
     if (json.length > MAX_HEADER_BYTES) {
-      throw new UserError(`cannot write the ${this.kind.noun}: its header would be ${json.length} bytes, above the ${MAX_HEADER_BYTES}-byte limit of its readers`, { code: 'FAILED_PRECONDITION' });
+      throw new UserError(
+        `cannot write the ${this.kind.noun}: its header would be ${json.length} bytes, above the ${MAX_HEADER_BYTES}-byte limit of its readers`,
+        { code: 'FAILED_PRECONDITION' },
+      );
     }
     return this.emit(concatBytes(encodePreamble(this.kind, version), encodeRecord(RecordType.Header, json)));
   }
@@ -48,7 +51,9 @@ export class ContainerWriter {
 
   private checkLength(length: number): void {
     if (length > this.maxRecordBytes) {
-      throw new UserError(`cannot write the ${this.kind.noun}: a record would be ${length} bytes, above the ${this.maxRecordBytes}-byte limit of its readers`, { code: 'FAILED_PRECONDITION' });
+      throw new UserError(`cannot write the ${this.kind.noun}: a record would be ${length} bytes, above the ${this.maxRecordBytes}-byte limit of its readers`, {
+        code: 'FAILED_PRECONDITION',
+      });
     }
   }
 

@@ -136,7 +136,10 @@ export function encryptKeys(keys: KeySet, passphrase: string, kdf: KdfParams = D
   salt.copy(header, 20);
   nonce.copy(header, 52);
   const key = derive(passphrase, salt, kdf);
-  const plaintext = Buffer.from(JSON.stringify({ libp2p: Buffer.from(keys.libp2p).toString('hex'), validator: Buffer.from(keys.validator).toString('hex') }), 'utf8');
+  const plaintext = Buffer.from(
+    JSON.stringify({ libp2p: Buffer.from(keys.libp2p).toString('hex'), validator: Buffer.from(keys.validator).toString('hex') }),
+    'utf8',
+  );
   try {
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(header);

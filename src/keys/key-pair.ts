@@ -218,7 +218,8 @@ export function writeKeyPair(dataDir: string, keys: Pick<NodeKeys, 'libp2pKey' |
       }
     }
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EEXIST' && entries.some((x) => x.path === e.path)) throw new UserError(`${e.path ?? 'a key file'} already exists: refusing to overwrite a key`);
+    if (e.code === 'EEXIST' && entries.some((x) => x.path === e.path))
+      throw new UserError(`${e.path ?? 'a key file'} already exists: refusing to overwrite a key`);
     throw keyFsError(err, 'write the keys into', root);
   }
 }

@@ -112,7 +112,8 @@ function promptHidden(input: NodeJS.ReadStream, output: NodeJS.WriteStream, ques
           return;
         }
         if (ch === '\u007f' || ch === '\b') value = Array.from(value).slice(0, -1).join('');
-        else if (ch === '\u0015') value = ''; // CTRL-U
+        else if (ch === '\u0015')
+          value = ''; // CTRL-U
         else if (ch >= ' ') value += ch;
       }
     };

@@ -80,7 +80,8 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
       },
     });
     const indexed = await store.canonicalHash(head.number).catch(() => undefined);
-    if (indexed && !equalsBytes(indexed, head.hash)) problem(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
+    if (indexed && !equalsBytes(indexed, head.hash))
+      problem(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
 
     checkSignedRecord(layout.consensus, head.number, problem);
     if (trie) await checkHeadState(new TrieNodeStore(trie), head.header.stateRoot, head.number, opts.full ?? false, report, problem);
@@ -90,7 +91,14 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
   }
 }
 
-async function checkHeadState(trie: TrieNodeStore, root: Uint8Array, num: bigint, full: boolean, report: DbCheckReport, problem: (p: string) => void): Promise<void> {
+async function checkHeadState(
+  trie: TrieNodeStore,
+  root: Uint8Array,
+  num: bigint,
+  full: boolean,
+  report: DbCheckReport,
+  problem: (p: string) => void,
+): Promise<void> {
   if (equalsBytes(root, KECCAK256_RLP)) return;
   try {
     if (!full) {
@@ -109,7 +117,9 @@ function checkSignedRecord(consensusDir: string, head: bigint, problem: (p: stri
     const signed = SignedRecord.open(consensusDir).highest;
     const lastSafe = signed ? (signed.committed ? signed.number : signed.number - 1n) : 0n;
     if (signed && head < lastSafe) {
-      problem(`the chain was rolled back: its head is block ${head}, but this validator signed block ${signed.number} (${signed.hash}) (consensus/signed.json)`);
+      problem(
+        `the chain was rolled back: its head is block ${head}, but this validator signed block ${signed.number} (${signed.hash}) (consensus/signed.json)`,
+      );
     }
   } catch (err) {
     problem(errorMessage(err));

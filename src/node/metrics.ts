@@ -37,7 +37,12 @@ export class NodeMetrics {
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
-    this.lastSuccess = new Gauge({ name: 'basalt_backup_last_success_timestamp_seconds', help: 'Unix time of the last backup piece stored, by kind', labelNames: ['kind', 'target'], registers });
+    this.lastSuccess = new Gauge({
+      name: 'basalt_backup_last_success_timestamp_seconds',
+      help: 'Unix time of the last backup piece stored, by kind',
+      labelNames: ['kind', 'target'],
+      registers,
+    });
     this.duration = new Histogram({
       name: 'basalt_backup_duration_seconds',
       help: 'Time to produce and store a backup piece',
@@ -46,14 +51,52 @@ export class NodeMetrics {
       registers,
     });
     this.bytes = new Gauge({ name: 'basalt_backup_bytes', help: 'Size of the last backup piece stored, by kind', labelNames: ['kind', 'target'], registers });
-    this.failures = new Counter({ name: 'basalt_backup_failures_total', help: 'Backups that failed after their retries, by kind', labelNames: ['kind', 'target'], registers });
-    const rejected = new Counter({ name: 'basalt_p2p_rejected_total', help: 'Gossip messages refused (not relayed), by reason', labelNames: ['reason'], registers });
+    this.failures = new Counter({
+      name: 'basalt_backup_failures_total',
+      help: 'Backups that failed after their retries, by kind',
+      labelNames: ['kind', 'target'],
+      registers,
+    });
+    const rejected = new Counter({
+      name: 'basalt_p2p_rejected_total',
+      help: 'Gossip messages refused (not relayed), by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     const bans = new Counter({ name: 'basalt_p2p_bans_total', help: 'Peers banned, by reason', labelNames: ['reason'], registers });
     this.p2p = { rejected: (reason, count = 1) => rejected.inc({ reason }, count), banned: (reason) => bans.inc({ reason }) };
-    new Gauge({ name: 'basalt_chain_head_block', help: 'Number of the head block', registers, collect() { this.set(Number(sources.headBlock())); } });
-    new Gauge({ name: 'basalt_txpool_pending', help: 'Executable transactions in the pool', registers, collect() { this.set(sources.txpoolPending()); } });
-    new Gauge({ name: 'basalt_trie_cache_bytes', help: 'Bytes of trie nodes and code held in memory (--cache)', registers, collect() { this.set(sources.trieCache().bytes); } });
-    new Gauge({ name: 'basalt_trie_cache_limit_bytes', help: 'The most bytes of trie nodes and code held in memory (--cache)', registers, collect() { this.set(sources.trieCache().limitBytes); } });
+    new Gauge({
+      name: 'basalt_chain_head_block',
+      help: 'Number of the head block',
+      registers,
+      collect() {
+        this.set(Number(sources.headBlock()));
+      },
+    });
+    new Gauge({
+      name: 'basalt_txpool_pending',
+      help: 'Executable transactions in the pool',
+      registers,
+      collect() {
+        this.set(sources.txpoolPending());
+      },
+    });
+    new Gauge({
+      name: 'basalt_trie_cache_bytes',
+      help: 'Bytes of trie nodes and code held in memory (--cache)',
+      registers,
+      collect() {
+        this.set(sources.trieCache().bytes);
+      },
+    });
+    new Gauge({
+      name: 'basalt_trie_cache_limit_bytes',
+      help: 'The most bytes of trie nodes and code held in memory (--cache)',
+      registers,
+      collect() {
+        this.set(sources.trieCache().limitBytes);
+      },
+    });
   }
 
   /** Hook for the networking layer: where basalt_peers reads the peer count. */

@@ -145,7 +145,8 @@ export class Network implements NetworkView, PeersService {
         opts.metrics?.rejected('gossip-queue', n);
         // Weighed in whole MiB: a peer overrunning its queue with small messages is the tx intake's to judge.
         const mib = Math.floor(ownBytes / (1024 * 1024));
-        if (mib > 0 && gossipFloodStrikes.hit(p, mib)) manager?.punish(p, `sent gossip faster than it is taken (more than ${MAX_GOSSIP_OVERRUN_MIB_PER_MINUTE} MiB dropped in a minute)`);
+        if (mib > 0 && gossipFloodStrikes.hit(p, mib))
+          manager?.punish(p, `sent gossip faster than it is taken (more than ${MAX_GOSSIP_OVERRUN_MIB_PER_MINUTE} MiB dropped in a minute)`);
       },
     });
     try {
@@ -328,7 +329,10 @@ export class Network implements NetworkView, PeersService {
     }
     if (r.reason !== undefined) this.opts.metrics?.rejected(`ibft-${r.reason}`);
     if (r.reason === 'non-validator' && this.nonValidatorStrikes.hit(peer, Math.max(1, Math.ceil(data.length / NON_VALIDATOR_IBFT_UNIT_BYTES)))) {
-      this.peerManager.punish(peer, `relayed IBFT messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`);
+      this.peerManager.punish(
+        peer,
+        `relayed IBFT messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`,
+      );
     } else if (r.reason === 'duplicate' && this.duplicateStrikes.hit(peer)) {
       this.peerManager.punish(peer, `repeated IBFT messages (more than ${MAX_DUPLICATE_IBFT_PER_MINUTE} in a minute)`);
     } else if (r.reason === 'stale' && (r.behind ?? 0n) > 0n && this.staleStrikes.hit(peer)) {

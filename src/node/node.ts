@@ -173,7 +173,11 @@ export class BasaltNode {
     /** This node's clock against its peers' (block timestamps): status, metrics, and the time blocks are checked against. */
     readonly clock: PeerClock,
   ) {
-    this.metrics = new NodeMetrics({ headBlock: () => chain.head.number, txpoolPending: () => txpool.status().pending, trieCache: () => chain.trie.cacheStats });
+    this.metrics = new NodeMetrics({
+      headBlock: () => chain.head.number,
+      txpoolPending: () => txpool.status().pending,
+      trieCache: () => chain.trie.cacheStats,
+    });
   }
 
   /**
@@ -201,7 +205,17 @@ export class BasaltNode {
       // Measured from peers' blocks (with networking); until then, and within the tolerance, the local clock.
       const clock = new PeerClock({ logger: log });
       const openChain = () =>
-        Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, scratchDir: layout.root, engine: new IbftEngine(quorum), logger: log, damage: dbs.reporter, now: () => clock.now(), ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}) });
+        Chain.open({
+          blockchainDb: dbs.blockchain,
+          trieDb: dbs.trie,
+          genesis,
+          scratchDir: layout.root,
+          engine: new IbftEngine(quorum),
+          logger: log,
+          damage: dbs.reporter,
+          now: () => clock.now(),
+          ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}),
+        });
       let chain = await openChain();
       // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
       // basalt_p2p_bans_total (which exists with the node: until then, kept here).
@@ -220,7 +234,12 @@ export class BasaltNode {
           if (opts.jsonrpc) {
             const chainId = chain.chainId;
             rpc = new JsonRpcServer({ ...restoringService({ chainId, progress: () => progress }), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
-            rpcAddress = await listenJsonRpc(rpc, opts.jsonrpc, log, 'restoring from a peer snapshot: eth_syncing, eth_chainId, net_version, web3_clientVersion, eth_blockNumber');
+            rpcAddress = await listenJsonRpc(
+              rpc,
+              opts.jsonrpc,
+              log,
+              'restoring from a peer snapshot: eth_syncing, eth_chainId, net_version, web3_clientVersion, eth_blockNumber',
+            );
           }
           const restored = await restoreFromPeers({
             dataDir: layout.root,
@@ -245,7 +264,10 @@ export class BasaltNode {
             installSnapshot(restored.built, layout.root);
             dbs = await openNodeDatabases(layout);
             chain = await openChain();
-            log.info({ peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash }, 'snapshot sync: restored from peer');
+            log.info(
+              { peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash },
+              'snapshot sync: restored from peer',
+            );
           }
         }
       }
@@ -261,7 +283,15 @@ export class BasaltNode {
       for (const kind of bansBefore) countBan(kind);
       dbs.damage.onDamage((err) => self.fail(err));
       log.info(
-        { dataDir: layout.root, chainId: Number(chain.chainId), genesis: bytesToHex(chain.genesisHash), head: Number(chain.head.number), validator: keys.validatorAddress, nodeId: keys.nodeId, secp256k1: secp256k1Backend },
+        {
+          dataDir: layout.root,
+          chainId: Number(chain.chainId),
+          genesis: bytesToHex(chain.genesisHash),
+          head: Number(chain.head.number),
+          validator: keys.validatorAddress,
+          nodeId: keys.nodeId,
+          secp256k1: secp256k1Backend,
+        },
         'chain opened',
       );
       warnOfQuorum(log, quorum, chain.head.number + 1n, validatorCount);
@@ -313,7 +343,12 @@ export class BasaltNode {
       }
       if (opts.ws && methods) {
         node.hub = new SubscriptionHub(chain, node.txpool, log);
-        node.wsRpc = new WsRpcServer({ dispatcher: new RpcDispatcher({ methods, logger: log }), hub: node.hub, logger: log, ...(opts.wsLimits ? { limits: opts.wsLimits } : {}) });
+        node.wsRpc = new WsRpcServer({
+          dispatcher: new RpcDispatcher({ methods, logger: log }),
+          hub: node.hub,
+          logger: log,
+          ...(opts.wsLimits ? { limits: opts.wsLimits } : {}),
+        });
         const bound = await node.wsRpc.listen(opts.ws.host, opts.ws.port);
         node.wsAddress = bound;
         log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
@@ -321,12 +356,18 @@ export class BasaltNode {
       if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
       if (opts.prometheus) node.prometheusAddress = await node.metrics.listen(opts.prometheus, log);
       if (opts.grpcAddress) {
-        node.operator = new OperatorServer(new LocalBackupService(node.chain, () => node.nodeStatus()), log, {
-          maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
-          streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
-          tls: opts.grpcTls,
-          insecure: opts.grpcInsecure,
-        }, node.network, (kind) => node.backupNow(kind));
+        node.operator = new OperatorServer(
+          new LocalBackupService(node.chain, () => node.nodeStatus()),
+          log,
+          {
+            maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
+            streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+            tls: opts.grpcTls,
+            insecure: opts.grpcInsecure,
+          },
+          node.network,
+          (kind) => node.backupNow(kind),
+        );
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
       if (onDisk === undefined) {
@@ -335,10 +376,29 @@ export class BasaltNode {
       }
       if (networked && node.network) {
         const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
-        node.sealer = new NetworkedValidator({ chain, network: node.network, txpool: node.txpool, key: keys.validatorKey, consensusDir: layout.consensus, blockTimeMs: opts.blockTimeMs, baseTimeoutMs, logger: log, quorum, clock });
+        node.sealer = new NetworkedValidator({
+          chain,
+          network: node.network,
+          txpool: node.txpool,
+          key: keys.validatorKey,
+          consensusDir: layout.consensus,
+          blockTimeMs: opts.blockTimeMs,
+          baseTimeoutMs,
+          logger: log,
+          quorum,
+          clock,
+        });
         log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
       } else if (opts.seal) {
-        node.sealer = new IbftSealer({ chain, keys: [keys.validatorKey], blockTimeMs: opts.blockTimeMs, txs: node.txpool, logger: log, quorum, ...(signed ? { signed } : {}) });
+        node.sealer = new IbftSealer({
+          chain,
+          keys: [keys.validatorKey],
+          blockTimeMs: opts.blockTimeMs,
+          txs: node.txpool,
+          logger: log,
+          quorum,
+          ...(signed ? { signed } : {}),
+        });
       }
       await node.watchDiskSpace(layout.root);
       if (node.sealer) {
@@ -348,7 +408,11 @@ export class BasaltNode {
         log.info({ blockTimeMs: opts.blockTimeMs, ...(last ? { lastSigned: Number(last.number) } : {}) }, 'sealing started');
       }
       for (const s of node.schedulers) s.start();
-      if (opts.backup) log.info({ targets: opts.backup.targets, snapshotIntervalMs: opts.backup.snapshotIntervalMs, archiveIntervalMs: opts.backup.archiveIntervalMs }, 'scheduled backups started');
+      if (opts.backup)
+        log.info(
+          { targets: opts.backup.targets, snapshotIntervalMs: opts.backup.snapshotIntervalMs, archiveIntervalMs: opts.backup.archiveIntervalMs },
+          'scheduled backups started',
+        );
     } catch (err) {
       await node!?.stop().catch(() => undefined);
       if (rpc && node!?.jsonRpc !== rpc) await rpc.close();
@@ -383,7 +447,8 @@ export class BasaltNode {
 
   /** `basalt backup now`: a piece into every target, one after the other. */
   async backupNow(kind: PieceKind): Promise<StoredPiece[]> {
-    if (this.schedulers.length === 0) throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
+    if (this.schedulers.length === 0)
+      throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
     const out: StoredPiece[] = [];
     for (const s of this.schedulers) out.push(...(await s.backupNow(kind)));
     return out;
@@ -503,7 +568,8 @@ export class BasaltNode {
     const behind = this.behindPeers();
     const reason = this.notWritable ?? behind;
     if (behind !== this.heldForNetwork) {
-      if (behind !== undefined && this.heldForNetwork === undefined) this.opts.logger.info({ reason: behind }, 'sealing held until the node has caught up with its peers');
+      if (behind !== undefined && this.heldForNetwork === undefined)
+        this.opts.logger.info({ reason: behind }, 'sealing held until the node has caught up with its peers');
       else if (behind === undefined) this.opts.logger.info({ head: Number(this.chain.head.number) }, 'caught up with peers: sealing resumes');
       this.heldForNetwork = behind;
     }

@@ -31,10 +31,13 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
     dbs = await openNodeDatabases(layout);
   } catch (err) {
     if (err instanceof UserError && err.code === 'LOCKED') {
-      throw new UserError(`data dir ${layout.root} is locked by another running node; drop --data-dir to go through the running node's gRPC API (--grpc-address)`, {
-        code: 'LOCKED',
-        cause: err,
-      });
+      throw new UserError(
+        `data dir ${layout.root} is locked by another running node; drop --data-dir to go through the running node's gRPC API (--grpc-address)`,
+        {
+          code: 'LOCKED',
+          cause: err,
+        },
+      );
     }
     throw err;
   }
@@ -70,7 +73,10 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
 }
 
 /** The backup service over a data dir opened offline; close it when done. */
-export async function openOfflineBackupService(dataDir: string, opts: { genesisPath?: string; create?: boolean } = {}): Promise<{ service: LocalBackupService; close(): Promise<void> }> {
+export async function openOfflineBackupService(
+  dataDir: string,
+  opts: { genesisPath?: string; create?: boolean } = {},
+): Promise<{ service: LocalBackupService; close(): Promise<void> }> {
   const { chain, close } = await openOfflineChain(dataDir, opts);
   return { service: new LocalBackupService(chain), close };
 }

@@ -57,7 +57,7 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
   });
   const built = snapshotSyncFolder(opts.dataDir);
   try {
-    log.info({ bootnodes: opts.bootnodes.length }, 'snapshot sync: the data dir has no chain; restoring from a peer\'s snapshot');
+    log.info({ bootnodes: opts.bootnodes.length }, "snapshot sync: the data dir has no chain; restoring from a peer's snapshot");
     const result = await snapshotSync({
       host: net.host,
       peers: net.peerManager,

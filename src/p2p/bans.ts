@@ -139,4 +139,3 @@ export class Strikes {
     return total > this.limit;
   }
 }
-

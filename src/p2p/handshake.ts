@@ -31,7 +31,12 @@ export function incompatibility(ours: ChainStatus, theirs: ChainStatus): string 
  * Answer handshakes: the requester's status goes to `onStatus` (which refuses a peer of another
  * chain), and ours goes back either way, so that the other side can say why it was refused.
  */
-export async function serveStatus(host: Host, ours: () => ChainStatus, onStatus: (peer: PeerId, theirs: ChainStatus) => void, onBadPeer: (peer: PeerId, reason: string) => void): Promise<void> {
+export async function serveStatus(
+  host: Host,
+  ours: () => ChainStatus,
+  onStatus: (peer: PeerId, theirs: ChainStatus) => void,
+  onBadPeer: (peer: PeerId, reason: string) => void,
+): Promise<void> {
   for (const [protocol, version] of VERSIONS) {
     await serve(
       host,

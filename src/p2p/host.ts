@@ -54,57 +54,65 @@ export async function createHost(opts: HostOptions): Promise<Host> {
   installYamuxBackpressure();
   const denied = async (peer: PeerId) => opts.isBanned(peer);
   let pubsub: GossipSub | undefined;
-  const scoring = gossipScoring((p) => opts.isValidator?.(p) ?? false, () => pubsub?.score);
+  const scoring = gossipScoring(
+    (p) => opts.isValidator?.(p) ?? false,
+    () => pubsub?.score,
+  );
   let node;
   try {
     node = await createLibp2p({
-    // Two copies of @libp2p/interface's key types are installed; the key is the same object either way.
-    privateKey: privateKeyFromRaw(opts.key) as unknown as NonNullable<Parameters<typeof createLibp2p>[0]>['privateKey'],
-    addresses: { listen: [`/ip${family}/${opts.host}/tcp/${opts.port}`] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    // libp2p's own pruning (past maxConnections) closes the lowest-tagged peers first, and only
-    // connections that carry no protocol stream yet: the peer manager tags validators (peers.ts).
-    connectionManager: { maxConnections: opts.maxPeers + HANDSHAKE_HEADROOM, maxIncomingPendingConnections: 10 },
-    connectionGater: {
-      denyDialPeer: denied,
-      denyInboundConnection: async (maConn) => {
-        const address = ipOf(maConn.remoteAddr);
-        return address !== undefined && (opts.isAddressBanned?.(address) ?? false);
+      // Two copies of @libp2p/interface's key types are installed; the key is the same object either way.
+      privateKey: privateKeyFromRaw(opts.key) as unknown as NonNullable<Parameters<typeof createLibp2p>[0]>['privateKey'],
+      addresses: { listen: [`/ip${family}/${opts.host}/tcp/${opts.port}`] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      // libp2p's own pruning (past maxConnections) closes the lowest-tagged peers first, and only
+      // connections that carry no protocol stream yet: the peer manager tags validators (peers.ts).
+      connectionManager: { maxConnections: opts.maxPeers + HANDSHAKE_HEADROOM, maxIncomingPendingConnections: 10 },
+      connectionGater: {
+        denyDialPeer: denied,
+        denyInboundConnection: async (maConn) => {
+          const address = ipOf(maConn.remoteAddr);
+          return address !== undefined && (opts.isAddressBanned?.(address) ?? false);
+        },
+        denyInboundEncryptedConnection: async (peer) => opts.isBanned(peer) || !(opts.admitInbound?.(peer) ?? true),
+        denyOutboundEncryptedConnection: denied,
+        // Loopback and private addresses are where test and private networks live.
+        denyDialMultiaddr: async () => false,
       },
-      denyInboundEncryptedConnection: async (peer) => opts.isBanned(peer) || !(opts.admitInbound?.(peer) ?? true),
-      denyOutboundEncryptedConnection: denied,
-      // Loopback and private addresses are where test and private networks live.
-      denyDialMultiaddr: async () => false,
-    },
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({
-        allowPublishToZeroTopicPeers: true,
-        emitSelf: false,
-        asyncValidation: true,
-        // The RPC handler settles once its messages are handled (gossipsub's stream reader does not
-        // wait for it either way): the gossip intake measures what each slice it hands over costs.
-        awaitRpcMessageHandler: true,
-        maxInboundDataLength: Math.max(MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES) + 1024,
-        // Mesh membership is not a peer's worth here (anyone idle gets grafted): tagging mesh peers
-        // (100 per topic) would outrank the validator tag in libp2p's pruning.
-        tagMeshPeers: false,
-        // A copy of a message already validated (the same publisher and sequence number, which is the
-        // message ID under StrictSign) is dropped before its signature is verified again: each mesh
-        // peer relays each message, and a signature check costs milliseconds. Only validated
-        // messages enter this cache, so a forged copy cannot shadow a real one.
-        fastMsgIdFn: (msg: { from?: Uint8Array; seqno?: Uint8Array }) => `${Buffer.from(msg.from ?? []).toString('base64')}/${Buffer.from(msg.seqno ?? []).toString('base64')}`,
-        ...scoring,
-      }),
-    },
-  });
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({
+          allowPublishToZeroTopicPeers: true,
+          emitSelf: false,
+          asyncValidation: true,
+          // The RPC handler settles once its messages are handled (gossipsub's stream reader does not
+          // wait for it either way): the gossip intake measures what each slice it hands over costs.
+          awaitRpcMessageHandler: true,
+          maxInboundDataLength: Math.max(MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES) + 1024,
+          // Mesh membership is not a peer's worth here (anyone idle gets grafted): tagging mesh peers
+          // (100 per topic) would outrank the validator tag in libp2p's pruning.
+          tagMeshPeers: false,
+          // A copy of a message already validated (the same publisher and sequence number, which is the
+          // message ID under StrictSign) is dropped before its signature is verified again: each mesh
+          // peer relays each message, and a signature check costs milliseconds. Only validated
+          // messages enter this cache, so a forged copy cannot shadow a real one.
+          fastMsgIdFn: (msg: { from?: Uint8Array; seqno?: Uint8Array }) =>
+            `${Buffer.from(msg.from ?? []).toString('base64')}/${Buffer.from(msg.seqno ?? []).toString('base64')}`,
+          ...scoring,
+        }),
+      },
+    });
   } catch (err) {
     const msg = (err as Error).message ?? '';
     const where = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
-    if (/EADDRINUSE/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: address in use (another node?); choose another --libp2p port`, { code: 'UNAVAILABLE' });
-    if (/EADDRNOTAVAIL|EACCES/.test(msg)) throw new UserError(`cannot listen for libp2p on ${where}: ${/EACCES/.test(msg) ? 'permission denied' : 'address not available'}`, { code: 'UNAVAILABLE' });
+    if (/EADDRINUSE/.test(msg))
+      throw new UserError(`cannot listen for libp2p on ${where}: address in use (another node?); choose another --libp2p port`, { code: 'UNAVAILABLE' });
+    if (/EADDRNOTAVAIL|EACCES/.test(msg))
+      throw new UserError(`cannot listen for libp2p on ${where}: ${/EACCES/.test(msg) ? 'permission denied' : 'address not available'}`, {
+        code: 'UNAVAILABLE',
+      });
     throw err;
   }
   pubsub = node.services.pubsub as unknown as GossipSub;
@@ -126,7 +134,8 @@ export function ipOf(ma: Multiaddr): string | undefined {
  */
 function installGossipIntake(host: Host, opts: HostOptions): void {
   const ps = host.services.pubsub as unknown as { handleReceivedRpc: RpcHandler; gossipIntake?: GossipIntake };
-  if (typeof ps.handleReceivedRpc !== 'function') throw new Error('gossipsub has no handleReceivedRpc: the intake cannot be installed (was the package upgraded?)');
+  if (typeof ps.handleReceivedRpc !== 'function')
+    throw new Error('gossipsub has no handleReceivedRpc: the intake cannot be installed (was the package upgraded?)');
   const intake = new GossipIntake(ps.handleReceivedRpc.bind(ps), {
     isPriority: (peer) => opts.isValidator?.(peer) ?? false,
     ...(opts.onGossipDropped ? { onDrop: opts.onGossipDropped } : {}),

@@ -107,14 +107,17 @@ export class IbftGossipCheck {
           if (m.bytes.length > MAX_VOTE_BYTES) fail('ROUND-CHANGE', MAX_VOTE_BYTES);
           return;
         }
-        if (b.prepared.prepares.length > n) throw new MessageError(`IBFT prepared certificate of ${b.prepared.prepares.length} PREPAREs, more than the ${n} validators`);
+        if (b.prepared.prepares.length > n)
+          throw new MessageError(`IBFT prepared certificate of ${b.prepared.prepares.length} PREPAREs, more than the ${n} validators`);
         const limit = MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES;
         if (m.envelope.body.length > limit) fail('ROUND-CHANGE certificate', limit);
         return;
       }
       case MessageType.Preprepare: {
-        if (b.roundChanges.length > n) throw new MessageError(`IBFT round-change certificate of ${b.roundChanges.length} messages, more than the ${n} validators`);
-        if (b.roundChanges.some((rc) => rc.length > MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES)) throw new MessageError('IBFT round-change certificate entry oversized');
+        if (b.roundChanges.length > n)
+          throw new MessageError(`IBFT round-change certificate of ${b.roundChanges.length} messages, more than the ${n} validators`);
+        if (b.roundChanges.some((rc) => rc.length > MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES))
+          throw new MessageError('IBFT round-change certificate entry oversized');
         return;
       }
     }

@@ -98,8 +98,15 @@ export function encodeStatus(s: ChainStatus, version: StatusVersion = 2): Uint8A
 }
 
 export function decodeStatus(bytes: Uint8Array, version: StatusVersion = 2): ChainStatus {
-  const [c, g, n, h, proof] = decodeList(bytes, MAX_STATUS_BYTES, 'status', 4, version === 2 ? 5 : 4) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array?];
-  if (proof !== undefined && proof.length !== VALIDATOR_PROOF_BYTES) throw new MessageError(`status validator proof: expected ${VALIDATOR_PROOF_BYTES} bytes, got ${proof.length}`);
+  const [c, g, n, h, proof] = decodeList(bytes, MAX_STATUS_BYTES, 'status', 4, version === 2 ? 5 : 4) as [
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array?,
+  ];
+  if (proof !== undefined && proof.length !== VALIDATOR_PROOF_BYTES)
+    throw new MessageError(`status validator proof: expected ${VALIDATOR_PROOF_BYTES} bytes, got ${proof.length}`);
   return {
     chainId: quantity(c, 'status chain ID', 32),
     genesisHash: hash32(g, 'status genesis hash'),

@@ -108,11 +108,20 @@ export class PeerManager extends EventEmitter<PeerEvents> {
   ) {
     super();
     this.proofs = new ValidatorProofs(local().genesisHash);
-    this.opts = { maxPeers: opts.maxPeers ?? Infinity, validators: opts.validators ?? (() => new Set()), ...(opts.self !== undefined ? { self: opts.self } : {}) };
+    this.opts = {
+      maxPeers: opts.maxPeers ?? Infinity,
+      validators: opts.validators ?? (() => new Set()),
+      ...(opts.self !== undefined ? { self: opts.self } : {}),
+    };
   }
 
   async start(bootnodes: Multiaddr[]): Promise<void> {
-    await serveStatus(this.host, this.local, (peer, theirs) => this.onStatus(peer, theirs, 'inbound'), (peer, reason) => this.punish(peer, reason));
+    await serveStatus(
+      this.host,
+      this.local,
+      (peer, theirs) => this.onStatus(peer, theirs, 'inbound'),
+      (peer, reason) => this.punish(peer, reason),
+    );
     this.host.addEventListener('peer:connect', (e) => void this.handshake(e.detail));
     this.host.addEventListener('peer:disconnect', (e) => {
       if (this.ready.delete(e.detail.toString())) this.log.info({ peer: e.detail.toString() }, 'peer disconnected');
@@ -147,7 +156,9 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     const ban = this.bans.get(id);
     if (ban) throw new UserError(`peer ${id} is banned for now: ${ban.reason}`, { code: 'FAILED_PRECONDITION' });
     if (!this.staticPeers.has(id) && this.staticPeers.size >= MAX_STATIC_PEERS) {
-      throw new UserError(`this node already keeps ${MAX_STATIC_PEERS} peers (bootnodes and added); restart it to forget added ones`, { code: 'RESOURCE_EXHAUSTED' });
+      throw new UserError(`this node already keeps ${MAX_STATIC_PEERS} peers (bootnodes and added); restart it to forget added ones`, {
+        code: 'RESOURCE_EXHAUSTED',
+      });
     }
     this.keep(ma);
     try {
@@ -332,7 +343,10 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     const addressWasBanned = address !== undefined && this.bans.isAddressBanned(address);
     this.bans.ban(id, reason, undefined, address);
     if (address !== undefined && !addressWasBanned && this.bans.isAddressBanned(address)) {
-      this.log.warn({ address }, `address refused: ${BANNED_PEERS_PER_ADDRESS} peers from it were banned; new connections from it are refused while their bans last`);
+      this.log.warn(
+        { address },
+        `address refused: ${BANNED_PEERS_PER_ADDRESS} peers from it were banned; new connections from it are refused while their bans last`,
+      );
     }
     this.ready.delete(id);
     const first = !this.warned.has(id);

@@ -46,7 +46,10 @@ export function colocationPenalty(peer: string, state: ColocationState): number 
  *
  * `state` is the live PeerScore (undefined until the host exists); `isValidator` asks the peer manager.
  */
-export function gossipScoring(isValidator: (peer: string) => boolean, state: () => ColocationState | undefined): { scoreParams: Partial<PeerScoreParams>; scoreThresholds: PeerScoreThresholds } {
+export function gossipScoring(
+  isValidator: (peer: string) => boolean,
+  state: () => ColocationState | undefined,
+): { scoreParams: Partial<PeerScoreParams>; scoreThresholds: PeerScoreThresholds } {
   return {
     scoreParams: {
       // P1-P4 (per topic) stay off, as before: gossip is validated before it is relayed, and a peer

@@ -100,7 +100,10 @@ export async function serve(
     protocol,
     ({ stream, connection }) => {
       const peer = connection.remotePeer;
-      const timer = setTimeout(() => stream.abort(new RequestTimeoutError(`${protocol}: exchange with ${peer} took over ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      const timer = setTimeout(
+        () => stream.abort(new RequestTimeoutError(`${protocol}: exchange with ${peer} took over ${opts.timeoutMs} ms`)),
+        opts.timeoutMs,
+      );
       void (async () => {
         try {
           const it = lp.decode(stream.source, { maxDataLength: opts.maxRequestBytes })[Symbol.asyncIterator]();

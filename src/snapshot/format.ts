@@ -135,5 +135,11 @@ export function decodeSnapshotTrailer(t: Record<string, unknown>): SnapshotTrail
     if (typeof v !== 'string') throw new BackupFileError('snapshot trailer is malformed');
     return v;
   };
-  return { blockCount: field('blockCount'), nodeCount: field('nodeCount'), codeCount: field('codeCount'), lastBlockHash: field('lastBlockHash'), digest: field('digest') };
+  return {
+    blockCount: field('blockCount'),
+    nodeCount: field('nodeCount'),
+    codeCount: field('codeCount'),
+    lastBlockHash: field('lastBlockHash'),
+    digest: field('digest'),
+  };
 }

@@ -66,7 +66,8 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
       let receiptsRlp: Uint8Array;
       try {
         const pair = RLP.decode(raw);
-        if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) throw new Error('not a [block, receipts] pair');
+        if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
+          throw new Error('not a [block, receipts] pair');
         [blockRlp, receiptsRlp] = [pair[0], pair[1]];
       } catch (err) {
         throw new BackupFileError(`block ${b.number} in the snapshot cannot be decoded: ${(err as Error).message}`);
@@ -106,7 +107,9 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
         else codes += items.length;
         yield { kind: rec.type === SnapshotRecord.Nodes ? 'nodes' : 'code', items, bytesRead: reader.offset };
       } else if (rec.type === SnapshotRecord.Genesis) {
-        throw new BackupFileError(decoded.genesisBytes === undefined ? 'snapshot of version 1 has a genesis record' : 'snapshot has a genesis record after its whole genesis');
+        throw new BackupFileError(
+          decoded.genesisBytes === undefined ? 'snapshot of version 1 has a genesis record' : 'snapshot has a genesis record after its whole genesis',
+        );
       } else {
         throw new BackupFileError(`unknown snapshot record type ${rec.type}`);
       }
@@ -125,10 +128,12 @@ async function* readGenesis(reader: ContainerReader, total: number, compression:
   let read = 0;
   while (read < total) {
     const rec = await reader.next('the genesis');
-    if (rec.type !== SnapshotRecord.Genesis) throw new BackupFileError(`snapshot genesis is incomplete: ${read} of its ${total} bytes before record type ${rec.type}`);
+    if (rec.type !== SnapshotRecord.Genesis)
+      throw new BackupFileError(`snapshot genesis is incomplete: ${read} of its ${total} bytes before record type ${rec.type}`);
     if (rec.payload.length < 4) throw new BackupFileError('snapshot genesis record is too short');
     const rawLength = new DataView(rec.payload.buffer, rec.payload.byteOffset, 4).getUint32(0);
-    if (rawLength < 1 || rawLength > GENESIS_PIECE_BYTES) throw new BackupFileError(`snapshot genesis record states ${rawLength} bytes, outside 1..${GENESIS_PIECE_BYTES}`);
+    if (rawLength < 1 || rawLength > GENESIS_PIECE_BYTES)
+      throw new BackupFileError(`snapshot genesis record states ${rawLength} bytes, outside 1..${GENESIS_PIECE_BYTES}`);
     if (read + rawLength > total) throw new BackupFileError(`snapshot genesis records hold more than the ${total} bytes its header states`);
     const piece = await decompressRecord(rec.payload.subarray(4), compression, rawLength);
     read += rawLength;

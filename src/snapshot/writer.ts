@@ -57,7 +57,8 @@ export function snapshotLayout(header: SnapshotHeader): SnapshotLayout {
       },
     };
   }
-  if (genesis.size > MAX_GENESIS_BYTES) throw cannot(`the chain's genesis file is ${genesis.size} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
+  if (genesis.size > MAX_GENESIS_BYTES)
+    throw cannot(`the chain's genesis file is ${genesis.size} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
   if (genesis.size < 1) throw cannot("the chain's genesis file is empty");
   const { format, chainId, genesisHash, head, compression } = header;
   const version = SNAPSHOT_VERSION_GENESIS_RECORDS;

@@ -238,7 +238,10 @@ export class BlockStore {
    * larger), so memory stays bounded whatever the blocks' sizes. Side blocks at the same numbers are
    * passed over. A failing read throws.
    */
-  async *blockParts(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; hash?: Uint8Array; header?: Uint8Array; body?: Uint8Array; receiptsRlp?: Uint8Array }> {
+  async *blockParts(
+    from: bigint,
+    to: bigint,
+  ): AsyncGenerator<{ number: bigint; hash?: Uint8Array; header?: Uint8Array; body?: Uint8Array; receiptsRlp?: Uint8Array }> {
     if (from > to) return;
     const zero = new Uint8Array(32);
     const cursor = (gte: Uint8Array, lt: Uint8Array) =>

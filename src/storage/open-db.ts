@@ -13,10 +13,10 @@ export async function openBytesDB(path: string, what: string, dataDir: string, o
     await db.open({ createIfMissing: opts.createIfMissing ?? true });
   } catch (err) {
     if (isLockedError(err)) {
-      throw new UserError(
-        `data dir ${dataDir} is locked by another running node (${what} database is in use); stop that node or use another --data-dir`,
-        { code: 'LOCKED', cause: err },
-      );
+      throw new UserError(`data dir ${dataDir} is locked by another running node (${what} database is in use); stop that node or use another --data-dir`, {
+        code: 'LOCKED',
+        cause: err,
+      });
     }
     throw new UserError(`cannot open the ${what} database at ${path}: ${causeMessage(err)}`, { code: 'FAILED_PRECONDITION', cause: err });
   }

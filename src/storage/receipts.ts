@@ -11,9 +11,7 @@ export interface StoredReceipt {
 }
 
 export function encodeReceipts(receipts: StoredReceipt[]): Uint8Array {
-  return RLP.encode(
-    receipts.map((r) => [r.status === 1 ? Uint8Array.of(1) : new Uint8Array(0), bigIntToUnpaddedBytes(r.cumulativeGasUsed), r.logs]),
-  );
+  return RLP.encode(receipts.map((r) => [r.status === 1 ? Uint8Array.of(1) : new Uint8Array(0), bigIntToUnpaddedBytes(r.cumulativeGasUsed), r.logs]));
 }
 
 export function decodeReceipts(data: Uint8Array): StoredReceipt[] {

@@ -77,7 +77,15 @@ export async function serveBlocks(
  * limit) but must be those blocks, in order: anything else is a MessageError. Full verification is
  * the chain's (importBlock).
  */
-export async function fetchBlocks(host: Host, peer: PeerId, genesisHash: Uint8Array, rules: BlockRules, from: bigint, count: number, timeoutMs = BLOCKS_TIMEOUT_MS): Promise<Block[]> {
+export async function fetchBlocks(
+  host: Host,
+  peer: PeerId,
+  genesisHash: Uint8Array,
+  rules: BlockRules,
+  from: bigint,
+  count: number,
+  timeoutMs = BLOCKS_TIMEOUT_MS,
+): Promise<Block[]> {
   if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
   const msgs = await request(host, peer, blocksProtocol(genesisHash), encodeGetBlocks({ from, count }), {
     timeoutMs,

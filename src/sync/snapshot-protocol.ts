@@ -138,7 +138,10 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             if (stream.status !== 'open') return;
             return void (await stream.sink(lp.encode([refusal((err as Error).message)])));
           }
-          opts.logger?.info({ peer: peer.toString(), head: Number(snap.header.head.number), ...(protocol === v2 ? { sizeBound: bound } : {}) }, 'serving a snapshot');
+          opts.logger?.info(
+            { peer: peer.toString(), head: Number(snap.header.head.number), ...(protocol === v2 ? { sizeBound: bound } : {}) },
+            'serving a snapshot',
+          );
           const chunks = snap.chunks;
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
@@ -204,7 +207,10 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     cut ??= err;
     stream?.abort(err);
   };
-  let timer: NodeJS.Timeout | undefined = setTimeout(() => abort(new RequestTimeoutError(`${protocol}: ${peer} did not answer within ${answerMs} ms`)), answerMs);
+  let timer: NodeJS.Timeout | undefined = setTimeout(
+    () => abort(new RequestTimeoutError(`${protocol}: ${peer} did not answer within ${answerMs} ms`)),
+    answerMs,
+  );
   const onAbort = () => abort(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('snapshot sync aborted'));
   opts.signal?.addEventListener('abort', onAbort);
   try {
@@ -220,7 +226,8 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     if (a[0] === REFUSED && a.length <= MAX_REFUSAL_BYTES) throw new SnapshotRefusedError(`peer refused the snapshot: ${bytesToUtf8(a.subarray(1))}`);
     if (a.length !== OK_V2_BYTES || a[0] !== OK) throw new MessageError(`${protocol}: malformed snapshot answer`);
     const announcedBig = new DataView(a.buffer, a.byteOffset, a.byteLength).getBigUint64(1);
-    if (announcedBig === 0n || announcedBig > BigInt(Number.MAX_SAFE_INTEGER)) throw new MessageError(`${protocol}: snapshot answer announces ${announcedBig} bytes`);
+    if (announcedBig === 0n || announcedBig > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new MessageError(`${protocol}: snapshot answer announces ${announcedBig} bytes`);
     const announced = Number(announcedBig);
     await opts.onAnnounce?.(announced);
     const pace = new SnapshotPace(announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
@@ -229,11 +236,14 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
       // The restore asked for more (the generator resumed): the peer's clock runs until it sends.
       pace.wait();
       const arm = () => {
-        timer = setTimeout(() => {
-          const why = pace.breach();
-          if (why) abort(new SlowSnapshotError(`${protocol}: ${why}`));
-          else arm(); // a timer a little early
-        }, Math.max(1, Math.ceil(pace.msUntilBreach())));
+        timer = setTimeout(
+          () => {
+            const why = pace.breach();
+            if (why) abort(new SlowSnapshotError(`${protocol}: ${why}`));
+            else arm(); // a timer a little early
+          },
+          Math.max(1, Math.ceil(pace.msUntilBreach())),
+        );
       };
       arm();
       const m = await messages.next();

@@ -65,7 +65,12 @@ const DISK_CHECK_BYTES = 16 * 1024 * 1024;
  * Pass `source` through, measuring free space every DISK_CHECK_BYTES: a snapshot (honest and huge, or
  * padded by a peer) must not fill the disk. Not the peer's fault as such: the next one is asked.
  */
-async function* watchDisk(source: AsyncIterable<Uint8Array>, dir: string, minFree: number, fs: NonNullable<SnapshotSyncOptions['statfs']>): AsyncGenerator<Uint8Array> {
+async function* watchDisk(
+  source: AsyncIterable<Uint8Array>,
+  dir: string,
+  minFree: number,
+  fs: NonNullable<SnapshotSyncOptions['statfs']>,
+): AsyncGenerator<Uint8Array> {
   let sinceCheck = Number.POSITIVE_INFINITY;
   let total = 0;
   for await (const chunk of source) {
@@ -161,7 +166,10 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
           if (minFree <= 0) return;
           const st = await fs(dir);
           const room = st.bavail * st.bsize - minFree;
-          if (bytes > room) throw new SnapshotTooLargeError(`the snapshot's announced ${bytes} bytes do not fit: ${Math.max(0, room)} bytes free in ${dir} above --min-free-disk`);
+          if (bytes > room)
+            throw new SnapshotTooLargeError(
+              `the snapshot's announced ${bytes} bytes do not fit: ${Math.max(0, room)} bytes free in ${dir} above --min-free-disk`,
+            );
         };
         const stream = fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, { ...opts.fetch, onAnnounce, signal: phase.signal });
         const bytes = watchDisk(stream, dir, opts.minFreeBytes ?? 0, fs);
@@ -171,7 +179,10 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
           ...(opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
           onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),
         });
-        log.info({ peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs }, 'snapshot sync: restored and verified the snapshot');
+        log.info(
+          { peer: id, head: Number(summary.head), headHash: summary.headHash, bytes: summary.bytes, durationMs: summary.durationMs },
+          'snapshot sync: restored and verified the snapshot',
+        );
         return { ...summary, peer: id };
       } catch (err) {
         rmSync(opts.target, { recursive: true, force: true });
@@ -184,7 +195,10 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         } else if (err instanceof SnapshotRefusedError) {
           const n = (refusals.get(id) ?? 0) + 1;
           refusals.set(id, n);
-          log.info({ peer: id, reason: err.message, times: n }, n < MAX_REFUSALS ? 'snapshot sync: peer refused; will ask again' : 'snapshot sync: peer refused again; not asking it any more');
+          log.info(
+            { peer: id, reason: err.message, times: n },
+            n < MAX_REFUSALS ? 'snapshot sync: peer refused; will ask again' : 'snapshot sync: peer refused again; not asking it any more',
+          );
         } else {
           log.warn({ peer: id, err: (err as Error).message }, 'snapshot sync: peer failed; trying the next one');
         }
@@ -229,4 +243,3 @@ export function installSnapshot(built: string, dataDir: string): void {
   fsyncDir(root);
   rmSync(built, { recursive: true, force: true });
 }
-

@@ -173,12 +173,12 @@ export class Syncer {
     this.running = this.loop()
       .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'sync stopped by an error; retrying shortly'))
       .finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   /**
@@ -300,7 +300,8 @@ export class Syncer {
       }
     }
     const head = this.chain.head.number;
-    if (blocks.length > 1 || peer.head - head > 1n) this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
+    if (blocks.length > 1 || peer.head - head > 1n)
+      this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
     return true;
   }
 
@@ -346,7 +347,10 @@ export class Syncer {
     const fields = { number: Number(err.blockNumber), aheadS: Number(err.timestamp - err.nowSeconds), peer: peer.id.toString() };
     if (t - this.lastFutureWarn >= FUTURE_WARN_EVERY_MS) {
       this.lastFutureWarn = t;
-      this.log.warn(fields, `block from the future held: its timestamp is more than ${Number(err.allowedSeconds)} s ahead of this node's clock (is this node's clock behind?); tried again shortly, the peer is not at fault`);
+      this.log.warn(
+        fields,
+        `block from the future held: its timestamp is more than ${Number(err.allowedSeconds)} s ahead of this node's clock (is this node's clock behind?); tried again shortly, the peer is not at fault`,
+      );
     } else {
       this.log.debug(fields, 'block from the future held');
     }

@@ -154,7 +154,9 @@ export class TxPool implements TxSource {
     let committed = maxCost(tx);
     for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && other !== victim) committed += maxCost(other);
     if (committed > account.balance) {
-      throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`);
+      throw new TxPoolError(
+        `insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`,
+      );
     }
     if (victim) this.remove(victim);
     if (existing) {

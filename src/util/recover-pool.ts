@@ -23,7 +23,10 @@ export class RecoveredSigners {
 }
 
 function keyOf(hash: Uint8Array, signature: Uint8Array): string {
-  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1') + Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('latin1');
+  return (
+    Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1') +
+    Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('latin1')
+  );
 }
 
 /**
@@ -87,7 +90,8 @@ export class RecoverPool {
       if (this.waiting.size === 0) for (const w of this.workers) w.unref();
     });
     usable.forEach((j, i) => {
-      if (results[i * RECOVER_RESULT_BYTES] === 1) known.set(keyOf(j.hash, j.signature), results.slice(i * RECOVER_RESULT_BYTES + 1, (i + 1) * RECOVER_RESULT_BYTES));
+      if (results[i * RECOVER_RESULT_BYTES] === 1)
+        known.set(keyOf(j.hash, j.signature), results.slice(i * RECOVER_RESULT_BYTES + 1, (i + 1) * RECOVER_RESULT_BYTES));
     });
     return new RecoveredSigners(known);
   }

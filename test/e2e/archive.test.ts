@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { CLI, processesKilledAfterEach, rpc, runCli, serverArgs, expectOneLineError, singleValidatorChain, runCliAsync } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
-
 const start = processesKilledAfterEach();
 
-
-
 async function block(url: string, n: number | string) {
-  return rpc<{ number: string; hash: string; stateRoot: string; transactions: string[] }>(url, 'eth_getBlockByNumber', [typeof n === 'number' ? `0x${n.toString(16)}` : n, false]);
+  return rpc<{ number: string; hash: string; stateRoot: string; transactions: string[] }>(url, 'eth_getBlockByNumber', [
+    typeof n === 'number' ? `0x${n.toString(16)}` : n,
+    false,
+  ]);
 }
 
 describe('export and import over gRPC, while nodes run', () => {
@@ -60,7 +60,9 @@ describe('export and import over gRPC, while nodes run', () => {
     expect(b.hash).toBe(a.hash);
     expect(b.stateRoot).toBe(a.stateRoot);
     expect(b.transactions).toEqual(a.transactions);
-    expect(await rpc(url2, 'eth_getBalance', [DEV_ADDRESS, `0x${end.toString(16)}`])).toBe(await rpc(url1, 'eth_getBalance', [DEV_ADDRESS, `0x${end.toString(16)}`]));
+    expect(await rpc(url2, 'eth_getBalance', [DEV_ADDRESS, `0x${end.toString(16)}`])).toBe(
+      await rpc(url1, 'eth_getBalance', [DEV_ADDRESS, `0x${end.toString(16)}`]),
+    );
 
     // Importing it again is a no-op that succeeds.
     const again = runCli(['import', file, '--grpc-address', grpc2, '--json']);
@@ -68,7 +70,14 @@ describe('export and import over gRPC, while nodes run', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ imported: '0', skipped: summary.endBlock });
 
     // Pipes: export - | import - (a later range, straight from node to node).
-    const pipe = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI}" export - ${end + 1} ${end + 3} --grpc-address ${grpc1} --quiet | "${process.execPath}" "${CLI}" import - --grpc-address ${grpc2} --json`], { encoding: 'utf8' });
+    const pipe = spawnSync(
+      'sh',
+      [
+        '-c',
+        `"${process.execPath}" "${CLI}" export - ${end + 1} ${end + 3} --grpc-address ${grpc1} --quiet | "${process.execPath}" "${CLI}" import - --grpc-address ${grpc2} --json`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(pipe.status, pipe.stderr).toBe(0);
     expect(JSON.parse(pipe.stdout)).toMatchObject({ imported: '3', head: String(end + 3) });
     expect((await block(url2, end + 3)).hash).toBe((await block(url1, end + 3)).hash);
@@ -123,7 +132,11 @@ describe('export and import over gRPC, while nodes run', () => {
     expectOneLineError(runCli(['import', foreign, '--grpc-address', grpc2]), /belongs to another chain/);
     expectOneLineError(runCli(['import', tail, '--grpc-address', grpc2]), /starts at block 20, but this chain's head is 0: import blocks 1-19 first/);
     // a truncated stream through stdin reaches the node: refused there, nothing unverified kept
-    const piped = spawnSync('sh', ['-c', `head -c ${Math.floor(bytes.length * 0.6)} "${full}" | "${process.execPath}" "${CLI}" import - --grpc-address ${grpc2}`], { encoding: 'utf8' });
+    const piped = spawnSync(
+      'sh',
+      ['-c', `head -c ${Math.floor(bytes.length * 0.6)} "${full}" | "${process.execPath}" "${CLI}" import - --grpc-address ${grpc2}`],
+      { encoding: 'utf8' },
+    );
     expectOneLineError({ code: piped.status, stderr: piped.stderr }, /archive is (incomplete|truncated)/);
     const head = Number(BigInt(await rpc<string>(url2, 'eth_blockNumber')));
     for (let n = 1; n <= head; n++) expect((await block(url2, n)).hash).toBe(source.sealed().find((b) => b.number === n)?.hash);
@@ -167,7 +180,9 @@ describe('export and import over gRPC, while nodes run', () => {
     expect(Number(r.imported) + Number(r.skipped)).toBe(Number(r.head));
   });
 
-  it('offline export and import with --data-dir when no node runs, and an import interrupted by kill -9 finishes on the next run', { timeout: 120_000 }, async () => {
+  it('offline export and import with --data-dir when no node runs, and an import interrupted by kill -9 finishes on the next run', {
+    timeout: 120_000,
+  }, async () => {
     const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.02']));
     await source.waitForBlock(300, 60_000);

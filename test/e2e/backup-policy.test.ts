@@ -22,7 +22,8 @@ interface ListedJson {
   file: string;
 }
 
-const blockAt = (url: string, n: number | string) => rpc<{ number: string; hash: string }>(url, 'eth_getBlockByNumber', [typeof n === 'number' ? `0x${n.toString(16)}` : n, false]);
+const blockAt = (url: string, n: number | string) =>
+  rpc<{ number: string; hash: string }>(url, 'eth_getBlockByNumber', [typeof n === 'number' ? `0x${n.toString(16)}` : n, false]);
 
 /** Async: s3rver runs in this process, so a synchronous child would wait for it forever. */
 async function list(target: string, env?: Record<string, string>): Promise<ListedJson[]> {
@@ -53,136 +54,190 @@ function stored(p: CliProcess, target: string, kind?: string): number {
   return p.logs.filter((l) => l.msg === 'backup piece stored' && (l.target as string) === target && (kind === undefined || l.kind === kind)).length;
 }
 
-const backupFlags = (dirs: string[]) => [...dirs.flatMap((d) => ['--backup-dir', d]), '--backup-snapshot-interval', '3s', '--backup-archive-interval', '1s', '--backup-keep-last', '2', '--prometheus', '127.0.0.1:0'];
+const backupFlags = (dirs: string[]) => [
+  ...dirs.flatMap((d) => ['--backup-dir', d]),
+  '--backup-snapshot-interval',
+  '3s',
+  '--backup-archive-interval',
+  '1s',
+  '--backup-keep-last',
+  '2',
+  '--prometheus',
+  '127.0.0.1:0',
+];
 
 describe('scheduled backups', () => {
-  it(
-    'a sealing node under load backs up to a folder and to S3: retention holds, verify passes and then names a damaged file, point-in-time restore gives the original block, kill -9 leaves nothing visible; an unreachable S3 is retried and counted while the node seals on',
-    { timeout: 150_000 },
-    async () => {
-      const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
-      const s3 = await startS3rver(dir, ['backups']);
-      cleanups.push(s3.close);
-      const env = s3Env(s3.endpoint);
-      const folder = join(dir, 'bk');
-      const bucket = 's3://backups/node1';
+  it('a sealing node under load backs up to a folder and to S3: retention holds, verify passes and then names a damaged file, point-in-time restore gives the original block, kill -9 leaves nothing visible; an unreachable S3 is retried and counted while the node seals on', {
+    timeout: 150_000,
+  }, async () => {
+    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+    const s3 = await startS3rver(dir, ['backups']);
+    cleanups.push(s3.close);
+    const env = s3Env(s3.endpoint);
+    const folder = join(dir, 'bk');
+    const bucket = 's3://backups/node1';
 
-      // A second node whose S3 endpoint does not answer, running meanwhile.
-      const other = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
-      const down = start(
-        serverArgs(other.node1, other.genesis, ['--seal', '--block-time', '0.3', '--backup-dir', 's3://backups/down', '--backup-snapshot-interval', '1s', '--backup-retries', '2', '--backup-retry-delay', '100ms', '--prometheus', '127.0.0.1:0']),
-        { env: { ...env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await closedPort()}` } },
-      );
+    // A second node whose S3 endpoint does not answer, running meanwhile.
+    const other = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+    const down = start(
+      serverArgs(other.node1, other.genesis, [
+        '--seal',
+        '--block-time',
+        '0.3',
+        '--backup-dir',
+        's3://backups/down',
+        '--backup-snapshot-interval',
+        '1s',
+        '--backup-retries',
+        '2',
+        '--backup-retry-delay',
+        '100ms',
+        '--prometheus',
+        '127.0.0.1:0',
+      ]),
+      { env: { ...env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await closedPort()}` } },
+    );
 
-      let node = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
-      const load = transactionLoad(await node.rpcUrl());
-      await node.waitFor(() => stored(node, folder, 'snapshot') >= 3 && stored(node, bucket, 'snapshot') >= 3, '3 snapshots in each target', 40_000);
+    let node = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
+    const load = transactionLoad(await node.rpcUrl());
+    await node.waitFor(() => stored(node, folder, 'snapshot') >= 3 && stored(node, bucket, 'snapshot') >= 3, '3 snapshots in each target', 40_000);
 
-      // Retention: 2 snapshots in each target, the archives from the older one on, one chain.
-      // The node keeps going meanwhile, so a listing may fall between a new piece and its retention: poll briefly.
-      for (const t of [folder, bucket]) {
-        await eventually(async () => {
-          const pieces = await list(t, env);
-          expect(pieces.filter((p) => p.kind === 'snapshot').length, t).toBe(2);
-          expect(pieces.some((p) => p.kind === 'archive'), t).toBe(true);
-          expect(pieces[0]!.kind, t).toBe('snapshot'); // nothing older than the oldest kept snapshot
-          expectOneChain(pieces);
-        });
-      }
-      // No staging leftovers: a piece being written has one (pieces come every second), so wait for a moment between pieces.
-      await eventually(async () => expect(readdirSync(folder).filter((f) => f.startsWith('.'))).toEqual([]));
+    // Retention: 2 snapshots in each target, the archives from the older one on, one chain.
+    // The node keeps going meanwhile, so a listing may fall between a new piece and its retention: poll briefly.
+    for (const t of [folder, bucket]) {
+      await eventually(async () => {
+        const pieces = await list(t, env);
+        expect(pieces.filter((p) => p.kind === 'snapshot').length, t).toBe(2);
+        expect(
+          pieces.some((p) => p.kind === 'archive'),
+          t,
+        ).toBe(true);
+        expect(pieces[0]!.kind, t).toBe('snapshot'); // nothing older than the oldest kept snapshot
+        expectOneChain(pieces);
+      });
+    }
+    // No staging leftovers: a piece being written has one (pieces come every second), so wait for a moment between pieces.
+    await eventually(async () => expect(readdirSync(folder).filter((f) => f.startsWith('.'))).toEqual([]));
 
-      // backup now over gRPC, and the metrics.
-      const now = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress(), '--json'], { env });
-      expect(now.code, now.stderr).toBe(0);
-      const taken = JSON.parse(now.stdout) as { kind: string; target: string }[];
-      expect(taken.filter((p) => p.kind === 'snapshot').map((p) => p.target).sort()).toEqual([bucket, folder].sort());
-      const promUrl = `http://${(await node.waitForLog('Prometheus metrics listening')).address as string}`;
-      const m = await metrics(promUrl);
-      expect(metric(m, 'basalt_backup_last_success_timestamp_seconds', 'kind="snapshot"')).toBeGreaterThan(Date.now() / 1000 - 30);
-      expect(metric(m, 'basalt_backup_bytes', 'kind="archive"')).toBeGreaterThan(0);
-      expect(metric(m, 'basalt_backup_duration_seconds_count', 'kind="snapshot"')).toBeGreaterThanOrEqual(3);
-      expect(metric(m, 'basalt_chain_head_block')).toBeGreaterThan(10);
-      expect(m).toMatch(/^basalt_txpool_pending \d+$/m);
+    // backup now over gRPC, and the metrics.
+    const now = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress(), '--json'], { env });
+    expect(now.code, now.stderr).toBe(0);
+    const taken = JSON.parse(now.stdout) as { kind: string; target: string }[];
+    expect(
+      taken
+        .filter((p) => p.kind === 'snapshot')
+        .map((p) => p.target)
+        .sort(),
+    ).toEqual([bucket, folder].sort());
+    const promUrl = `http://${(await node.waitForLog('Prometheus metrics listening')).address as string}`;
+    const m = await metrics(promUrl);
+    expect(metric(m, 'basalt_backup_last_success_timestamp_seconds', 'kind="snapshot"')).toBeGreaterThan(Date.now() / 1000 - 30);
+    expect(metric(m, 'basalt_backup_bytes', 'kind="archive"')).toBeGreaterThan(0);
+    expect(metric(m, 'basalt_backup_duration_seconds_count', 'kind="snapshot"')).toBeGreaterThanOrEqual(3);
+    expect(metric(m, 'basalt_chain_head_block')).toBeGreaterThan(10);
+    expect(m).toMatch(/^basalt_txpool_pending \d+$/m);
 
-      // kill -9 as soon as a piece starts: nothing partial is visible, and the next start goes on from the last piece.
-      const startedSoFar = () => node.logs.filter((l) => l.msg === 'backup piece started').length;
-      const before = startedSoFar();
-      await node.waitFor(() => startedSoFar() > before, 'a piece in progress', 20_000);
-      const killedPid = node.child.pid!;
-      await node.stop('SIGKILL');
-      await load.stop().catch(() => undefined);
-      const leftByKill = readdirSync(folder).filter((f) => f.startsWith('.'));
-      const afterKill = (await list(folder));
-      const lastBeforeKill = Number(afterKill[afterKill.length - 1]!.endBlock);
-      node = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
-      await node.rpcUrl();
-      await node.waitFor(() => stored(node, folder) >= 1 && stored(node, bucket) >= 1, 'a piece after the restart', 20_000);
-      const resumed = (await list(folder));
-      expect(Number(resumed[resumed.length - 1]!.endBlock)).toBeGreaterThan(lastBeforeKill);
-      expectOneChain(resumed);
-      // The killed run's staged files were removed (the new run may be staging its own piece meanwhile).
-      const stillThere = readdirSync(folder).filter((f) => f.startsWith('.'));
-      expect(stillThere.filter((f) => leftByKill.includes(f) || f.endsWith(`-${killedPid}`))).toEqual([]);
-      if (leftByKill.length > 0) expect(node.logs.some((l) => l.msg === 'removed a partial backup piece left by an interrupted run')).toBe(true);
+    // kill -9 as soon as a piece starts: nothing partial is visible, and the next start goes on from the last piece.
+    const startedSoFar = () => node.logs.filter((l) => l.msg === 'backup piece started').length;
+    const before = startedSoFar();
+    await node.waitFor(() => startedSoFar() > before, 'a piece in progress', 20_000);
+    const killedPid = node.child.pid!;
+    await node.stop('SIGKILL');
+    await load.stop().catch(() => undefined);
+    const leftByKill = readdirSync(folder).filter((f) => f.startsWith('.'));
+    const afterKill = await list(folder);
+    const lastBeforeKill = Number(afterKill[afterKill.length - 1]!.endBlock);
+    node = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
+    await node.rpcUrl();
+    await node.waitFor(() => stored(node, folder) >= 1 && stored(node, bucket) >= 1, 'a piece after the restart', 20_000);
+    const resumed = await list(folder);
+    expect(Number(resumed[resumed.length - 1]!.endBlock)).toBeGreaterThan(lastBeforeKill);
+    expectOneChain(resumed);
+    // The killed run's staged files were removed (the new run may be staging its own piece meanwhile).
+    const stillThere = readdirSync(folder).filter((f) => f.startsWith('.'));
+    expect(stillThere.filter((f) => leftByKill.includes(f) || f.endsWith(`-${killedPid}`))).toEqual([]);
+    if (leftByKill.length > 0) expect(node.logs.some((l) => l.msg === 'removed a partial backup piece left by an interrupted run')).toBe(true);
 
-      // The unreachable target: retried, counted, and that node kept sealing.
-      const downProm = `http://${(await down.waitForLog('Prometheus metrics listening')).address as string}`;
-      await down.waitFor(() => down.logs.some((l) => l.msg === 'backup failed (will try again at the next interval)'), 'a failed backup', 20_000);
-      expect(down.logs.some((l) => l.msg === 'backup target call failed; retrying')).toBe(true);
-      const failures = metric(await metrics(downProm), 'basalt_backup_failures_total', 'kind="snapshot"');
-      expect(failures).toBeGreaterThanOrEqual(1);
-      const sealedThen = down.sealed().length;
-      await down.waitFor(() => down.sealed().length >= sealedThen + 3, 'blocks after the failures', 10_000);
-      await down.stop();
+    // The unreachable target: retried, counted, and that node kept sealing.
+    const downProm = `http://${(await down.waitForLog('Prometheus metrics listening')).address as string}`;
+    await down.waitFor(() => down.logs.some((l) => l.msg === 'backup failed (will try again at the next interval)'), 'a failed backup', 20_000);
+    expect(down.logs.some((l) => l.msg === 'backup target call failed; retrying')).toBe(true);
+    const failures = metric(await metrics(downProm), 'basalt_backup_failures_total', 'kind="snapshot"');
+    expect(failures).toBeGreaterThanOrEqual(1);
+    const sealedThen = down.sealed().length;
+    await down.waitFor(() => down.sealed().length >= sealedThen + 3, 'blocks after the failures', 10_000);
+    await down.stop();
 
-      // Verify both targets offline, then stop the node (the original stays as the reference).
-      for (const t of [folder, bucket]) {
-        const v = await runCliAsync(['backup', 'verify', '--backup-dir', t, '--json'], { env });
-        expect(v.code, v.stderr).toBe(0);
-        expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, problems: [] });
-      }
+    // Verify both targets offline, then stop the node (the original stays as the reference).
+    for (const t of [folder, bucket]) {
+      const v = await runCliAsync(['backup', 'verify', '--backup-dir', t, '--json'], { env });
+      expect(v.code, v.stderr).toBe(0);
+      expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, problems: [] });
+    }
 
-      // Point-in-time: a block between the two snapshots, from the S3 target. The target is listed
-      // only once the node has stopped (a running node's retention may drop the oldest snapshot
-      // between a listing and the restore); the original, restarted without sealing, is the reference.
-      expect((await node.stop()).code).toBe(0);
-      const pieces = (await list(bucket, env));
-      const snaps = pieces.filter((p) => p.kind === 'snapshot');
-      const target = Number(snaps[0]!.endBlock) + Math.max(1, Math.floor((Number(snaps[1]!.endBlock) - Number(snaps[0]!.endBlock)) / 2));
-      expect(target).toBeLessThan(Number(snaps[1]!.endBlock));
-      const reference = start(serverArgs(node1, genesis));
-      const want = await blockAt(await reference.rpcUrl(), target);
-      expect((await reference.stop()).code).toBe(0);
-      const restoredDir = join(dir, 'restored');
-      const r = await runCliAsync(['backup', 'restore', '--backup-dir', bucket, '--data-dir', restoredDir, '--chain', genesis, '--at-block', String(target), '--json'], { env });
-      expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ head: String(target), headHash: want.hash, snapshot: snaps[0]!.file });
-      const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json')));
-      const url2 = await restored.rpcUrl();
-      expect((await blockAt(url2, 'latest')).number).toBe(`0x${target.toString(16)}`);
-      expect((await blockAt(url2, target)).hash).toBe(want.hash);
-      await restored.stop();
+    // Point-in-time: a block between the two snapshots, from the S3 target. The target is listed
+    // only once the node has stopped (a running node's retention may drop the oldest snapshot
+    // between a listing and the restore); the original, restarted without sealing, is the reference.
+    expect((await node.stop()).code).toBe(0);
+    const pieces = await list(bucket, env);
+    const snaps = pieces.filter((p) => p.kind === 'snapshot');
+    const target = Number(snaps[0]!.endBlock) + Math.max(1, Math.floor((Number(snaps[1]!.endBlock) - Number(snaps[0]!.endBlock)) / 2));
+    expect(target).toBeLessThan(Number(snaps[1]!.endBlock));
+    const reference = start(serverArgs(node1, genesis));
+    const want = await blockAt(await reference.rpcUrl(), target);
+    expect((await reference.stop()).code).toBe(0);
+    const restoredDir = join(dir, 'restored');
+    const r = await runCliAsync(
+      ['backup', 'restore', '--backup-dir', bucket, '--data-dir', restoredDir, '--chain', genesis, '--at-block', String(target), '--json'],
+      { env },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ head: String(target), headHash: want.hash, snapshot: snaps[0]!.file });
+    const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json')));
+    const url2 = await restored.rpcUrl();
+    expect((await blockAt(url2, 'latest')).number).toBe(`0x${target.toString(16)}`);
+    expect((await blockAt(url2, target)).hash).toBe(want.hash);
+    await restored.stop();
 
-      // A flipped byte: verify names the file.
-      const local = (await list(folder)).find((p) => p.kind === 'archive')!.file;
-      const path = join(folder, local);
-      const bytes = readFileSync(path);
-      bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
-      writeFileSync(path, bytes);
-      const bad = runCli(['backup', 'verify', '--backup-dir', folder]);
-      expectOneLineError(bad, new RegExp(`^error: 1 damaged or missing: ${local.replace(/\./g, '\\.')}: `));
-    },
-  );
+    // A flipped byte: verify names the file.
+    const local = (await list(folder)).find((p) => p.kind === 'archive')!.file;
+    const path = join(folder, local);
+    const bytes = readFileSync(path);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    writeFileSync(path, bytes);
+    const bad = runCli(['backup', 'verify', '--backup-dir', folder]);
+    expectOneLineError(bad, new RegExp(`^error: 1 damaged or missing: ${local.replace(/\./g, '\\.')}: `));
+  });
 
-  it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; bad flags and missing folders are one line each', { timeout: 90_000 }, async () => {
+  it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; bad flags and missing folders are one line each', {
+    timeout: 90_000,
+  }, async () => {
     const { node1, genesis, dir } = singleValidatorChain();
     const node = start(serverArgs(node1, genesis, []));
     const r = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress()]);
     expectOneLineError(r, /^error: this node takes no scheduled backups: start it with --backup-dir/);
     expectOneLineError(runCli(['backup', 'list', '--backup-dir', join(dir, 'nope')]), /^error: backup folder .*nope does not exist$/);
-    expectOneLineError(runCli(['backup', 'restore', '--backup-dir', join(dir, 'nope'), '--data-dir', join(dir, 'r'), '--chain', genesis, '--at-time', 'yesterday']), /--at-time.*ISO 8601/);
-    expectOneLineError(runCli(['backup', 'restore', '--backup-dir', join(dir, 'nope'), '--data-dir', join(dir, 'r'), '--chain', genesis, '--at-block', '1', '--at-time', '2026-01-01T00:00:00Z']), /^error: pass only one of --at-block and --at-time$/);
+    expectOneLineError(
+      runCli(['backup', 'restore', '--backup-dir', join(dir, 'nope'), '--data-dir', join(dir, 'r'), '--chain', genesis, '--at-time', 'yesterday']),
+      /--at-time.*ISO 8601/,
+    );
+    expectOneLineError(
+      runCli([
+        'backup',
+        'restore',
+        '--backup-dir',
+        join(dir, 'nope'),
+        '--data-dir',
+        join(dir, 'r'),
+        '--chain',
+        genesis,
+        '--at-block',
+        '1',
+        '--at-time',
+        '2026-01-01T00:00:00Z',
+      ]),
+      /^error: pass only one of --at-block and --at-time$/,
+    );
     // Bad flags stop the server before it opens anything.
     for (const [flags, pattern] of [
       [['--backup-dir', 's3://UPPER/x'], /is not s3:\/\/bucket\/prefix/],

@@ -30,7 +30,10 @@ beforeAll(async () => {
 describe('whose genesis a restore trusts', () => {
   it('needs --chain, --genesis-hash or --trust-snapshot-genesis, and every summary names the chain', () => {
     const { dir, genesis, node1 } = chain;
-    expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(dir, 'r0')]), /pass --chain genesis\.json .*--genesis-hash 0x.*--trust-snapshot-genesis/);
+    expectOneLineError(
+      runCli(['restore', snapshot, '--data-dir', join(dir, 'r0')]),
+      /pass --chain genesis\.json .*--genesis-hash 0x.*--trust-snapshot-genesis/,
+    );
     expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(dir, 'r0'), '--genesis-hash', `0x${'11'.repeat(32)}`]), /not the expected 0x1111/);
     expect(existsSync(join(dir, 'r0'))).toBe(false);
 
@@ -142,7 +145,10 @@ describe('rough edges: one line, or a quiet exit, never a stack trace', () => {
       if (!mounted) return ctx.skip();
       expect(spawnSync('mount', ['-o', 'remount,ro', mnt()]).status).toBe(0);
       expectOneLineError(runCli(['export', join(mnt(), 'y.bsa'), '--data-dir', chain.node1]), /cannot write in .*mnt: .*(EROFS|read-only)/i);
-      expectOneLineError(runCli(['restore', snapshot, '--data-dir', join(mnt(), 'r'), '--chain', chain.genesis]), /cannot create .*\.r\.restoring-\d+: .*(EROFS|read-only)/i);
+      expectOneLineError(
+        runCli(['restore', snapshot, '--data-dir', join(mnt(), 'r'), '--chain', chain.genesis]),
+        /cannot create .*\.r\.restoring-\d+: .*(EROFS|read-only)/i,
+      );
     });
   });
 });

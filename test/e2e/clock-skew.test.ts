@@ -97,7 +97,9 @@ const p50 = (xs: number[]) => {
 };
 
 describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure)', () => {
-  it('keep the block interval (p50 within 1.5x of the same network with right clocks), propose their turns, ban nobody, and say how far off they are', { timeout: 300_000 }, async (ctx) => {
+  it('keep the block interval (p50 within 1.5x of the same network with right clocks), propose their turns, ban nobody, and say how far off they are', {
+    timeout: 300_000,
+  }, async (ctx) => {
     const began = Date.now();
     const timeline: string[] = [];
     const phase = (what: string) => timeline.push(`${what} ${((Date.now() - began) / 1000).toFixed(0)} s`);
@@ -113,11 +115,21 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
       vs.push({ i, dir, nodeId, address: validatorAddress.toLowerCase(), port: await freePort() });
     }
     const genesis = join(root, 'genesis.json');
-    const g = await runCliAsync(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(root, 'v'), ...vs.flatMap((v) => ['--bootnode', `/ip4/127.0.0.1/tcp/${v.port}/p2p/${v.nodeId}`])]);
+    const g = await runCliAsync([
+      'genesis',
+      '--dir',
+      genesis,
+      '--ibft-validators-prefix-path',
+      join(root, 'v'),
+      ...vs.flatMap((v) => ['--bootnode', `/ip4/127.0.0.1/tcp/${v.port}/p2p/${v.nodeId}`]),
+    ]);
     expect(g.code, g.stderr).toBe(0);
 
     const launch = async (v: Validator, env: Record<string, string> = {}) => {
-      const p = new CliProcess(serverArgs(v.dir, genesis, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${v.port}`, '--prometheus', '127.0.0.1:0', '--no-ws']), { env });
+      const p = new CliProcess(
+        serverArgs(v.dir, genesis, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${v.port}`, '--prometheus', '127.0.0.1:0', '--no-ws']),
+        { env },
+      );
       running.push(p);
       v.node = p;
       v.url = await p.rpcUrl();
@@ -169,14 +181,18 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
 
     // The skewed validators proposed their turns: their blocks are among those measured.
     const miners = new Set<string>();
-    for (let n = s0 + 1; n <= s0 + BLOCKS; n++) miners.add((await rpc<{ miner: string }>(vs[0]!.url!, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).miner.toLowerCase());
+    for (let n = s0 + 1; n <= s0 + BLOCKS; n++)
+      miners.add((await rpc<{ miner: string }>(vs[0]!.url!, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).miner.toLowerCase());
     expect(miners.has(fast.address), 'the validator 20 s ahead proposed').toBe(true);
     expect(miners.has(slow.address), 'the validator 20 s behind proposed').toBe(true);
 
     // Nobody banned anybody.
     for (const v of vs) {
       expect(banned(v), `validator ${v.i}'s bans`).toEqual([]);
-      expect((await metric(v, 'basalt_p2p_bans_total')).filter((l) => !/ 0$/.test(l)), `validator ${v.i}'s ban metric`).toEqual([]);
+      expect(
+        (await metric(v, 'basalt_p2p_bans_total')).filter((l) => !/ 0$/.test(l)),
+        `validator ${v.i}'s ban metric`,
+      ).toEqual([]);
     }
 
     // Each says how far off it is: log, status (JSON and the human line), metric. The right ones are within the tolerance.
@@ -185,7 +201,9 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
       [slow, -1],
     ] as const) {
       const warn = v.node!.logs.find((l) => /^this node's clock is .* its peers'/.test(l.msg));
-      expect(warn?.msg).toMatch(sign > 0 ? /ahead of its peers'.*more than the 15 s allowed: fix it \(NTP\)/ : /behind its peers'.*more than the 15 s allowed: fix it \(NTP\)/);
+      expect(warn?.msg).toMatch(
+        sign > 0 ? /ahead of its peers'.*more than the 15 s allowed: fix it \(NTP\)/ : /behind its peers'.*more than the 15 s allowed: fix it \(NTP\)/,
+      );
       const st = await runCliAsync(['status', '--json', '--grpc-address', await v.node!.grpcAddress()]);
       expect(st.code, st.stderr).toBe(0);
       const s = JSON.parse(st.stdout) as { clockOffsetMs: number; clockSkewed: boolean };

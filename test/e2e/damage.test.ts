@@ -60,7 +60,9 @@ describe('damage is never silent', () => {
   it('a zeroed 64 KiB in a blockchain .ldb: the node refuses to start or stops with one line, never answers null below the head', async () => {
     const dir = copyOf('corrupt');
     const ldbDir = join(dir, 'blockchain');
-    const tables = readdirSync(ldbDir).filter((f) => f.endsWith('.ldb')).map((f) => ({ f, size: statSync(join(ldbDir, f)).size }));
+    const tables = readdirSync(ldbDir)
+      .filter((f) => f.endsWith('.ldb'))
+      .map((f) => ({ f, size: statSync(join(ldbDir, f)).size }));
     expect(tables.length, 'LevelDB wrote an .ldb table').toBeGreaterThan(0);
     const largest = tables.sort((a, b) => b.size - a.size)[0]!;
     const fd = openSync(join(ldbDir, largest.f), 'r+');
@@ -70,7 +72,9 @@ describe('damage is never silent', () => {
     const check = runCli(['db', 'check', '--data-dir', dir, '--quiet']);
     expect(check.code).not.toBe(0);
     expect(check.stdout).toMatch(/Problems {4}[1-9]/);
-    expect(plainLines(check.stderr)).toEqual([expect.stringMatching(/^error: data dir .* is damaged: \d+ problems? found; restore the data dir from a snapshot \(`basalt restore`\)/)]);
+    expect(plainLines(check.stderr)).toEqual([
+      expect.stringMatching(/^error: data dir .* is damaged: \d+ problems? found; restore the data dir from a snapshot \(`basalt restore`\)/),
+    ]);
 
     const node = start(serverArgs(dir, genesis, ['--seal', '--block-time', '0.05']));
     const opened = await Promise.race([node.waitForLog('node started').then(() => true), node.exited.then(() => false)]);
@@ -99,7 +103,9 @@ describe('damage is never silent', () => {
     expect(code).not.toBe(0);
     const fatal = node.logs.filter((l) => l.level >= 60);
     expect(fatal).toHaveLength(1);
-    expect(fatal[0]!.msg).toMatch(/^stopping: the blockchain database at .*blockchain is damaged \(.*\); restore the data dir from a snapshot \(`basalt restore`\)/);
+    expect(fatal[0]!.msg).toMatch(
+      /^stopping: the blockchain database at .*blockchain is damaged \(.*\); restore the data dir from a snapshot \(`basalt restore`\)/,
+    );
     expect(node.sealed().every((b) => b.number > head)).toBe(true);
   });
 
@@ -113,7 +119,13 @@ describe('damage is never silent', () => {
     const node = start(serverArgs(dir, genesis, ['--seal']));
     const { code } = await node.exited;
     expect(code).not.toBe(0);
-    expect(plainLines(node.stderr)).toEqual([expect.stringMatching(new RegExp(`^error: the data dir is damaged: the state of the head block ${head} \\(root 0x[0-9a-f]{64}\\) is missing from trie/; restore the data dir from a snapshot`))]);
+    expect(plainLines(node.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^error: the data dir is damaged: the state of the head block ${head} \\(root 0x[0-9a-f]{64}\\) is missing from trie/; restore the data dir from a snapshot`,
+        ),
+      ),
+    ]);
     expect(node.sealed()).toEqual([]);
   });
 
@@ -130,7 +142,9 @@ describe('damage is never silent', () => {
     const rolledBackTo = opened.head as number;
     expect(rolledBackTo).toBeLessThan(head);
     const refusal = await node.waitFor(() => node.logs.find((l) => l.level === 50), 'the refusal');
-    expect(refusal.msg).toMatch(new RegExp(`^refusing to seal: this validator already signed block ${head} \\(0x[0-9a-f]{64}\\), and block ${rolledBackTo + 1} is at or below it`));
+    expect(refusal.msg).toMatch(
+      new RegExp(`^refusing to seal: this validator already signed block ${head} \\(0x[0-9a-f]{64}\\), and block ${rolledBackTo + 1} is at or below it`),
+    );
     await new Promise((r) => setTimeout(r, 500)); // five block times
     expect(node.sealed()).toEqual([]);
     expect(node.logs.filter((l) => l.level >= 50)).toHaveLength(1);

@@ -42,7 +42,11 @@ describe('disk almost full', () => {
     writeFileSync(filler, Buffer.alloc(st.bavail * st.bsize - 8 * 1024 * 1024));
     await node.waitForLog('disk almost full: sealing paused and new transactions refused until space is freed');
 
-    const status = JSON.parse(runCli(['status', '--grpc-address', grpc, '--json']).stdout) as { sealing: boolean; writable: boolean; notWritableReason?: string };
+    const status = JSON.parse(runCli(['status', '--grpc-address', grpc, '--json']).stdout) as {
+      sealing: boolean;
+      writable: boolean;
+      notWritableReason?: string;
+    };
     expect(status.sealing).toBe(false);
     expect(status.writable).toBe(false);
     expect(status.notWritableReason).toMatch(/disk almost full: .* below --min-free-disk 16\.0 MiB/);
@@ -50,7 +54,16 @@ describe('disk almost full', () => {
     expect(health.status).toBe(503);
     expect(((await health.json()) as { reason: string }).reason).toMatch(/disk almost full/);
     const wallet = new Wallet('0x' + '11'.repeat(32));
-    const raw = await wallet.signTransaction({ to: wallet.address, value: 1n, nonce: 0, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n, type: 2 });
+    const raw = await wallet.signTransaction({
+      to: wallet.address,
+      value: 1n,
+      nonce: 0,
+      gasLimit: 21000n,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+      chainId: 100n,
+      type: 2,
+    });
     await expect(rpc(url, 'eth_sendRawTransaction', [raw])).rejects.toThrow(/node cannot accept transactions now: disk almost full/);
     const pausedAt = BigInt(await rpc<string>(url, 'eth_blockNumber'));
     await new Promise((r) => setTimeout(r, 1500)); // five block times

@@ -37,7 +37,17 @@ beforeAll(async () => {
   const init = runCli(['secrets', 'init', '--data-dir', dataDir, '--json']);
   const validator = (JSON.parse(init.stdout) as { validatorAddress: string }).validatorAddress;
   const genesis = join(dir, 'genesis.json');
-  runCli(['genesis', '--dir', genesis, '--ibft-validator', validator, '--premine', `${DEV_ADDRESS}:${10n ** 24n}`, '--premine', `${third.address}:${10n ** 20n}`]);
+  runCli([
+    'genesis',
+    '--dir',
+    genesis,
+    '--ibft-validator',
+    validator,
+    '--premine',
+    `${DEV_ADDRESS}:${10n ** 24n}`,
+    '--premine',
+    `${third.address}:${10n ** 20n}`,
+  ]);
   // 1 s blocks: the next block's timestamp is then always later than the head's.
   node = new CliProcess(serverArgs(dataDir, genesis, ['--seal', '--block-time', '1']));
   url = await node.rpcUrl();
@@ -86,7 +96,14 @@ describe('eth_call state and block overrides', () => {
     const rich = '0x00000000000000000000000000000000000ca5e5' as const;
     const code = (await rpc<Hex>(url, 'eth_call', [{ data: hexlify(Probe!.bytecode) }])) as Hex; // the runtime code, as the constructor returns it
     const data = encodeFunctionData({ abi: Probe!.abi as Abi, functionName: 'balanceOf', args: [rich] });
-    const { data: out } = await client.call({ to: at, data, stateOverride: [{ address: at, code }, { address: rich, balance: 12345n }] });
+    const { data: out } = await client.call({
+      to: at,
+      data,
+      stateOverride: [
+        { address: at, code },
+        { address: rich, balance: 12345n },
+      ],
+    });
     expect(BigInt(out!)).toBe(12345n);
     // Without overrides the address has no code and the account no balance.
     expect(await client.call({ to: at, data })).toEqual({ data: undefined });
@@ -115,7 +132,11 @@ describe('EIP-7702 set-code transactions (viem)', () => {
   it('applies an authorization: the EOA runs the delegate code', async () => {
     const delegate = await deploy(Delegate!);
     const delegateAddress = (await delegate.getAddress()) as Hex;
-    const walletClient = createWalletClient({ account: third, transport: http(url), chain: { id: 100, name: 'basalt', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [url] } } } });
+    const walletClient = createWalletClient({
+      account: third,
+      transport: http(url),
+      chain: { id: 100, name: 'basalt', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [url] } } },
+    });
     const publicClient = createPublicClient({ transport: http(url) });
     const authorization = await walletClient.signAuthorization({ contractAddress: delegateAddress, executor: 'self' });
     const hash = await walletClient.sendTransaction({

@@ -10,7 +10,6 @@ function validatorsOf(genesisPath: string): string[] {
   return decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators.map((v) => bytesToHex(v));
 }
 
-
 describe('basalt genesis', () => {
   const A = '0x1111111111111111111111111111111111111111';
   const B = '0x2222222222222222222222222222222222222222';
@@ -18,7 +17,25 @@ describe('basalt genesis', () => {
   it('writes validators, chain ID, premine and gas limit', () => {
     const dir = tempDir();
     const path = join(dir, 'genesis.json');
-    const r = runCli(['genesis', '--dir', path, '--consensus', 'ibft', '--ibft-validator', A, '--ibft-validator', B, '--chain-id', '4242', '--premine', `${A}:1000`, '--premine', B, '--block-gas-limit', '12345678']);
+    const r = runCli([
+      'genesis',
+      '--dir',
+      path,
+      '--consensus',
+      'ibft',
+      '--ibft-validator',
+      A,
+      '--ibft-validator',
+      B,
+      '--chain-id',
+      '4242',
+      '--premine',
+      `${A}:1000`,
+      '--premine',
+      B,
+      '--block-gas-limit',
+      '12345678',
+    ]);
     expect(r.code).toBe(0);
     const g = JSON.parse(readFileSync(path, 'utf8'));
     expect(g.params.chainID).toBe(4242);
@@ -46,11 +63,17 @@ describe('basalt genesis', () => {
   });
 
   it('rejects a malformed address in one line', () => {
-    expectOneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', '0x1234']), /--ibft-validator "0x1234" is not a 0x-prefixed 20-byte address/);
+    expectOneLineError(
+      runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', '0x1234']),
+      /--ibft-validator "0x1234" is not a 0x-prefixed 20-byte address/,
+    );
   });
 
   it('rejects a duplicate validator in one line', () => {
-    expectOneLineError(runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', A, '--ibft-validator', A.toUpperCase().replace('0X', '0x')]), /duplicate validator/);
+    expectOneLineError(
+      runCli(['genesis', '--dir', join(tempDir(), 'g.json'), '--ibft-validator', A, '--ibft-validator', A.toUpperCase().replace('0X', '0x')]),
+      /duplicate validator/,
+    );
   });
 
   it('rejects zero validators in one line', () => {
@@ -64,12 +87,18 @@ describe('basalt genesis', () => {
     runCli(['secrets', 'init', '--data-dir', join(dir, 'node1')]);
     runCli(['secrets', 'init', '--data-dir', join(dir, 'node2')]);
     writeFileSync(join(dir, 'node2/consensus/validator.key'), 'not a key');
-    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'node')]), /does not hold a 32-byte hex secp256k1 key/);
+    expectOneLineError(
+      runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validators-prefix-path', join(dir, 'node')]),
+      /does not hold a 32-byte hex secp256k1 key/,
+    );
   });
 
   it('rejects a bad premine, chain ID or consensus, and never overwrites a genesis file', () => {
     const dir = tempDir();
-    expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--premine', `${A}:lots`]), /amount "lots" is not a whole number/);
+    expectOneLineError(
+      runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--premine', `${A}:lots`]),
+      /amount "lots" is not a whole number/,
+    );
     expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--chain-id', '-5']), /chain-id/);
     expectOneLineError(runCli(['genesis', '--dir', join(dir, 'g.json'), '--ibft-validator', A, '--consensus', 'pow']), /unsupported consensus "pow"/);
     const path = join(dir, 'existing.json');

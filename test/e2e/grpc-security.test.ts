@@ -22,52 +22,146 @@ function makeCertificates(dir: string) {
   for (const name of ['server', 'client']) {
     key(name);
     ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=basalt ${name}`, '-out', `${name}.csr`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.pem`,
+    );
   }
   const p = (f: string) => join(dir, f);
   return { ca: p('ca.pem'), serverCert: p('server.pem'), serverKey: p('server.key'), clientCert: p('client.pem'), clientKey: p('client.key') };
 }
 
 describe('operator API security', () => {
-  it.skipIf(!hasOpenssl)('serves TLS with client certificates: the right certificate gets in, no certificate and plain text get one error line each', { timeout: 60_000 }, async () => {
-    const { dir, node1, genesis } = singleValidatorChain();
-    const c = makeCertificates(tempDir('basalt-certs-'));
-    // Bound to every interface (allowed: TLS with client certificates); only ever dialled on 127.0.0.1.
-    const node = start([
-      'server', '--data-dir', node1, '--chain', genesis, '--log-format', 'json',
-      '--jsonrpc', '0.0.0.0:0', '--no-ws', '--grpc-address', '0.0.0.0:0',
-      '--grpc-tls-cert', c.serverCert, '--grpc-tls-key', c.serverKey, '--grpc-tls-client-ca', c.ca,
-    ]);
-    const grpc = await node.grpcAddress();
-    const listening = await node.waitForLog('gRPC operator API listening');
-    expect(listening.tls).toBe('client certificates');
-    const jsonRpcWarning = await node.waitFor(() => node.logs.find((l) => l.level === 40 && /JSON-RPC on a non-loopback address: it has no authentication/.test(l.msg)), 'JSON-RPC warning');
-    expect(jsonRpcWarning.msg).toMatch(/reverse proxy/);
-    expect(node.logs.filter((l) => l.level === 40 && /gRPC/.test(l.msg)), 'no gRPC warning with client certificates').toEqual([]);
+  it.skipIf(!hasOpenssl)(
+    'serves TLS with client certificates: the right certificate gets in, no certificate and plain text get one error line each',
+    { timeout: 60_000 },
+    async () => {
+      const { dir, node1, genesis } = singleValidatorChain();
+      const c = makeCertificates(tempDir('basalt-certs-'));
+      // Bound to every interface (allowed: TLS with client certificates); only ever dialled on 127.0.0.1.
+      const node = start([
+        'server',
+        '--data-dir',
+        node1,
+        '--chain',
+        genesis,
+        '--log-format',
+        'json',
+        '--jsonrpc',
+        '0.0.0.0:0',
+        '--no-ws',
+        '--grpc-address',
+        '0.0.0.0:0',
+        '--grpc-tls-cert',
+        c.serverCert,
+        '--grpc-tls-key',
+        c.serverKey,
+        '--grpc-tls-client-ca',
+        c.ca,
+      ]);
+      const grpc = await node.grpcAddress();
+      const listening = await node.waitForLog('gRPC operator API listening');
+      expect(listening.tls).toBe('client certificates');
+      const jsonRpcWarning = await node.waitFor(
+        () => node.logs.find((l) => l.level === 40 && /JSON-RPC on a non-loopback address: it has no authentication/.test(l.msg)),
+        'JSON-RPC warning',
+      );
+      expect(jsonRpcWarning.msg).toMatch(/reverse proxy/);
+      expect(
+        node.logs.filter((l) => l.level === 40 && /gRPC/.test(l.msg)),
+        'no gRPC warning with client certificates',
+      ).toEqual([]);
 
-    const ok = runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', c.ca, '--grpc-tls-cert', c.clientCert, '--grpc-tls-key', c.clientKey, '--json']);
-    expect(ok.code, ok.stderr).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ chainId: 100, number: 0 });
-    const exp = runCli(['export', join(dir, 'x.bsa'), '--grpc-address', grpc, '--grpc-tls-ca', c.ca, '--grpc-tls-cert', c.clientCert, '--grpc-tls-key', c.clientKey]);
-    expectOneLineError(exp, /only its genesis block/); // dialled and answered: the node's own refusal
+      const ok = runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', c.ca, '--grpc-tls-cert', c.clientCert, '--grpc-tls-key', c.clientKey, '--json']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ chainId: 100, number: 0 });
+      const exp = runCli([
+        'export',
+        join(dir, 'x.bsa'),
+        '--grpc-address',
+        grpc,
+        '--grpc-tls-ca',
+        c.ca,
+        '--grpc-tls-cert',
+        c.clientCert,
+        '--grpc-tls-key',
+        c.clientKey,
+      ]);
+      expectOneLineError(exp, /only its genesis block/); // dialled and answered: the node's own refusal
 
-    expectOneLineError(runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', c.ca]), /^error: no node answers on 127\.0\.0\.1:\d+ over TLS/);
-    expectOneLineError(runCli(['status', '--grpc-address', grpc]), /^error: no node answers on 127\.0\.0\.1:\d+.*--grpc-tls-ca/);
-    expectOneLineError(runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', c.ca, '--grpc-tls-cert', c.clientCert]), /--grpc-tls-cert and --grpc-tls-key go together/);
-    expectOneLineError(runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', join(dir, 'missing.pem')]), /cannot read --grpc-tls-ca .*missing\.pem: ENOENT/);
-    expectOneLineError(runCli(['snapshot', join(dir, 'x.bsn'), '--grpc-address', grpc, '--grpc-tls-ca', genesis]), /--grpc-tls-ca .*genesis\.json is not a PEM file/);
-  });
+      expectOneLineError(runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', c.ca]), /^error: no node answers on 127\.0\.0\.1:\d+ over TLS/);
+      expectOneLineError(runCli(['status', '--grpc-address', grpc]), /^error: no node answers on 127\.0\.0\.1:\d+.*--grpc-tls-ca/);
+      expectOneLineError(
+        runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', c.ca, '--grpc-tls-cert', c.clientCert]),
+        /--grpc-tls-cert and --grpc-tls-key go together/,
+      );
+      expectOneLineError(
+        runCli(['status', '--grpc-address', grpc, '--grpc-tls-ca', join(dir, 'missing.pem')]),
+        /cannot read --grpc-tls-ca .*missing\.pem: ENOENT/,
+      );
+      expectOneLineError(
+        runCli(['snapshot', join(dir, 'x.bsn'), '--grpc-address', grpc, '--grpc-tls-ca', genesis]),
+        /--grpc-tls-ca .*genesis\.json is not a PEM file/,
+      );
+    },
+  );
 
   it('refuses a non-loopback gRPC address without TLS in one line, and binds it with --grpc-insecure (with a warning)', { timeout: 60_000 }, async () => {
     const { dir, genesis } = singleValidatorChain();
-    const refused = runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, '--no-jsonrpc', '--no-ws', '--grpc-address', '0.0.0.0:0', '--log-format', 'json', '--log-level', 'error']);
-    expectOneLineError(refused, /^error: --grpc-address 0\.0\.0\.0:0 is reachable from other machines .*--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/);
+    const refused = runCli([
+      'server',
+      '--data-dir',
+      join(dir, 'a'),
+      '--chain',
+      genesis,
+      '--no-jsonrpc',
+      '--no-ws',
+      '--grpc-address',
+      '0.0.0.0:0',
+      '--log-format',
+      'json',
+      '--log-level',
+      'error',
+    ]);
+    expectOneLineError(
+      refused,
+      /^error: --grpc-address 0\.0\.0\.0:0 is reachable from other machines .*--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/,
+    );
     const halfTls = runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, '--grpc-tls-cert', genesis]);
     expectOneLineError(halfTls, /--grpc-tls-cert and --grpc-tls-key go together/);
 
-    const node = start(['server', '--data-dir', join(dir, 'b'), '--chain', genesis, '--no-jsonrpc', '--no-ws', '--grpc-address', '0.0.0.0:0', '--grpc-insecure', '--log-format', 'json']);
+    const node = start([
+      'server',
+      '--data-dir',
+      join(dir, 'b'),
+      '--chain',
+      genesis,
+      '--no-jsonrpc',
+      '--no-ws',
+      '--grpc-address',
+      '0.0.0.0:0',
+      '--grpc-insecure',
+      '--log-format',
+      'json',
+    ]);
     const l = await node.waitForLog('gRPC operator API listening');
     expect(l.tls).toBe('off');
-    await node.waitFor(() => node.logs.find((x) => x.level === 40 && /plain text on a non-loopback address \(--grpc-insecure\)/.test(x.msg)), 'insecure warning');
+    await node.waitFor(
+      () => node.logs.find((x) => x.level === 40 && /plain text on a non-loopback address \(--grpc-insecure\)/.test(x.msg)),
+      'insecure warning',
+    );
   });
 });

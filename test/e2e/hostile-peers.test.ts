@@ -43,14 +43,24 @@ const ROWS: Row[] = [
   { name: 'IBFT messages signed by a non-validator key, 1 KiB, 300/s', args: ['ibft-nonvalidator', '--rate', '300', '--size', '1024'], banWithinMs: 5_000 },
   // Banned at its third 4 MiB message to a validator; the attacker's own sending paces it (about one a
   // second to each of the four on 2 cores, slower on a loaded machine): 10 s, in a window of 15 s.
-  { name: 'IBFT messages signed by a non-validator key, 4 MiB, 6/s', args: ['ibft-nonvalidator', '--rate', '6', '--size', String(4 * 1024 * 1024)], banWithinMs: 10_000, attackMs: 15_000 },
+  {
+    name: 'IBFT messages signed by a non-validator key, 4 MiB, 6/s',
+    args: ['ibft-nonvalidator', '--rate', '6', '--size', String(4 * 1024 * 1024)],
+    banWithinMs: 10_000,
+    attackMs: 15_000,
+  },
   // It listens for 4 s (connected, sending nothing) before it replays; 600 replays at 300/s take 2 s
   // (only those of heights before the one just decided count). On a loaded CI machine (the attacker at
   // 231/s, blocks at 2 s) the bans came 11-12 s after it connected: 15 s, in a window of 15 s.
   { name: 'replays of old valid IBFT messages, 300/s', args: ['ibft-replay', '--rate', '300', '--record', '4'], banWithinMs: 15_000, attackMs: 15_000 },
   { name: 'block-sync and snapshot streams opened and trickled', args: ['trickle-streams'] },
   // The issue's attackers took new identities every 25 s; 8 s here, so that the window sees some.
-  { name: '3 peers announcing heads they never serve, new identities every 8 s', args: ['false-heads', '--peers', '3', '--rotate-every', '8'], banWithinMs: 10_000, attackMs: 20_000 },
+  {
+    name: '3 peers announcing heads they never serve, new identities every 8 s',
+    args: ['false-heads', '--peers', '3', '--rotate-every', '8'],
+    banWithinMs: 10_000,
+    attackMs: 20_000,
+  },
   { name: '45 idle connections', args: ['idle', '--peers', '45'] },
 ];
 
@@ -184,9 +194,19 @@ describe('a hostile peer cannot slow or stop the chain (issue #26)', () => {
     const ports = await Promise.all(dirs.map(() => freePort()));
     addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
     const genesis = join(dir, 'genesis.json');
-    const g = runCli(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(dir, 'v'), '--premine', `${DEV_ADDRESS}:${10n ** 21n}`, ...addrs.flatMap((a) => ['--bootnode', a])]);
+    const g = runCli([
+      'genesis',
+      '--dir',
+      genesis,
+      '--ibft-validators-prefix-path',
+      join(dir, 'v'),
+      '--premine',
+      `${DEV_ADDRESS}:${10n ** 21n}`,
+      ...addrs.flatMap((a) => ['--bootnode', a]),
+    ]);
     if (g.code !== 0) throw new Error(g.stderr);
-    for (const [i, d] of dirs.entries()) nodes.push(new CliProcess(serverArgs(d, genesis, ['--seal', '--block-time', String(BLOCK_TIME_S), '--libp2p', `127.0.0.1:${ports[i]}`])));
+    for (const [i, d] of dirs.entries())
+      nodes.push(new CliProcess(serverArgs(d, genesis, ['--seal', '--block-time', String(BLOCK_TIME_S), '--libp2p', `127.0.0.1:${ports[i]}`])));
     const urls = await Promise.all(nodes.map((p) => p.rpcUrl()));
     await untilBlocks(3, 60_000);
     chainId = String(BigInt(await rpc<string>(urls[0]!, 'eth_chainId')));

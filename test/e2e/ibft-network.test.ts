@@ -33,7 +33,16 @@ describe('IBFT rounds across validator processes', () => {
     });
     const ports = await Promise.all(dirs.map(() => freePort()));
     const genesis = join(dir, 'genesis.json');
-    const g = runCli(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(dir, 'v'), '--premine', `${DEV_ADDRESS}:${10n ** 21n}`, ...keys.flatMap((k, i) => ['--bootnode', `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`])]);
+    const g = runCli([
+      'genesis',
+      '--dir',
+      genesis,
+      '--ibft-validators-prefix-path',
+      join(dir, 'v'),
+      '--premine',
+      `${DEV_ADDRESS}:${10n ** 21n}`,
+      ...keys.flatMap((k, i) => ['--bootnode', `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`]),
+    ]);
     expect(g.code, g.stderr).toBe(0);
 
     const nodes: (CliProcess | undefined)[] = [];
@@ -62,19 +71,29 @@ describe('IBFT rounds across validator processes', () => {
     for (const n of [1, 3, 5]) await sameHashes([0, 1, 2, 3], n);
     // Blocks carry the seals of a quorum and were proposed by more than one validator.
     const proposers = new Set<string>();
-    for (let n = 1; n <= 5; n++) proposers.add((await rpc<{ miner: string }>(urls[0]!, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).miner.toLowerCase());
+    for (let n = 1; n <= 5; n++)
+      proposers.add((await rpc<{ miner: string }>(urls[0]!, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).miner.toLowerCase());
     expect(proposers.size).toBeGreaterThan(1);
 
     // A transaction sent to any validator is mined; a full node (no --seal) follows with the same hashes.
     const wallet = new Wallet(DEV_KEY);
-    const raw = await wallet.signTransaction({ to: '0x000000000000000000000000000000000000beef', value: 1000n, nonce: 0, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n, type: 2 });
+    const raw = await wallet.signTransaction({
+      to: '0x000000000000000000000000000000000000beef',
+      value: 1000n,
+      nonce: 0,
+      gasLimit: 21000n,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+      chainId: 100n,
+      type: 2,
+    });
     const txHash = await rpc<string>(urls[2]!, 'eth_sendRawTransaction', [raw]);
     await until(async () => (await rpc<{ status: string } | null>(urls[0]!, 'eth_getTransactionReceipt', [txHash]))?.status === '0x1', 'the transaction mined');
     const full = new CliProcess(serverArgs(join(dir, 'full'), genesis));
     running.push(full);
     const fullUrl = await full.rpcUrl();
     const hf = Math.max(...(await heads([0, 1, 2, 3]))) + 1;
-    await until(async () => (await head(fullUrl)) >= hf, 'the full node at the validators\' head');
+    await until(async () => (await head(fullUrl)) >= hf, "the full node at the validators' head");
     expect(await hashAt(fullUrl, hf)).toBe(await hashAt(urls[0]!, hf));
     expect((await full.stop('SIGINT')).code).toBe(0);
 

@@ -37,7 +37,11 @@ afterAll(async () => {
 });
 
 async function rpcError(method: string, params: unknown[]): Promise<{ code: number; message: string; data?: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   const body = (await res.json()) as { error?: { code: number; message: string; data?: string } };
   if (!body.error) throw new Error(`${method} succeeded, expected an error`);
   return body.error;
@@ -176,7 +180,12 @@ describe('viem against Basalt', () => {
     const walletClient = createWalletClient({ account, transport: http(url) });
     const chainId = await client.getChainId();
     const to = '0x00000000000000000000000000000000000000aa';
-    const hash = await walletClient.sendTransaction({ to, value: 5n, chain: { id: chainId, name: 'basalt', nativeCurrency: { name: 'ETH', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [url] } } }, maxPriorityFeePerGas: parseGwei('1') });
+    const hash = await walletClient.sendTransaction({
+      to,
+      value: 5n,
+      chain: { id: chainId, name: 'basalt', nativeCurrency: { name: 'ETH', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [url] } } },
+      maxPriorityFeePerGas: parseGwei('1'),
+    });
     const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval: 100 });
     expect(receipt.status).toBe('success');
     expect(await client.getBalance({ address: to })).toBe(5n);
@@ -205,7 +214,8 @@ describe('viem, legacy transactions', () => {
 
 describe('transaction pool rules, each with a clear error', () => {
   const fee = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n };
-  const sign = (w: Pick<Wallet, 'signTransaction'>, tx: Record<string, unknown>) => w.signTransaction({ type: 2, chainId: 100, gasLimit: 21_000, to: SECOND, value: 1n, ...fee, ...tx });
+  const sign = (w: Pick<Wallet, 'signTransaction'>, tx: Record<string, unknown>) =>
+    w.signTransaction({ type: 2, chainId: 100, gasLimit: 21_000, to: SECOND, value: 1n, ...fee, ...tx });
 
   it('refuses bad transactions', async () => {
     const nonce = await provider.getTransactionCount(DEV_ADDRESS, 'pending');
@@ -220,7 +230,10 @@ describe('transaction pool rules, each with a clear error', () => {
       [sign(wallet, { nonce: nonce + 1000 }), /nonce too high/],
       [sign(wallet, { nonce, chainId: 999 }), /invalid chain id/],
       // chain ID 0: ethers signs the pre-EIP-155 way (v = 27/28), replayable on any chain
-      [sign(wallet, { type: 0, nonce, chainId: 0, gasPrice: 10n ** 11n, maxFeePerGas: undefined, maxPriorityFeePerGas: undefined }), /only replay-protected \(EIP-155\)/],
+      [
+        sign(wallet, { type: 0, nonce, chainId: 0, gasPrice: 10n ** 11n, maxFeePerGas: undefined, maxPriorityFeePerGas: undefined }),
+        /only replay-protected \(EIP-155\)/,
+      ],
     ];
     for (const [raw, pattern] of cases) {
       const err = await rpcError('eth_sendRawTransaction', [await raw]);
@@ -244,7 +257,12 @@ describe('transaction pool rules, each with a clear error', () => {
     // same nonce, same fees: refused; +20%: replaces
     const same = await sign(w, { nonce: nonce + 1, value: 2n });
     expect((await rpcError('eth_sendRawTransaction', [same])).message).toMatch(/replacement transaction underpriced/);
-    const bumped = await sign(w, { nonce: nonce + 1, value: 3n, maxFeePerGas: (fee.maxFeePerGas * 12n) / 10n, maxPriorityFeePerGas: (fee.maxPriorityFeePerGas * 12n) / 10n });
+    const bumped = await sign(w, {
+      nonce: nonce + 1,
+      value: 3n,
+      maxFeePerGas: (fee.maxFeePerGas * 12n) / 10n,
+      maxPriorityFeePerGas: (fee.maxPriorityFeePerGas * 12n) / 10n,
+    });
     const bumpedHash = await rpc<string>(url, 'eth_sendRawTransaction', [bumped]);
 
     const filler = await rpc<string>(url, 'eth_sendRawTransaction', [await sign(w, { nonce })]);

@@ -21,9 +21,13 @@ const slotOf = (i: number) => `0x${i.toString(16).padStart(64, '0')}`;
 const valueOf = (i: number) => `0x${(i * 7 + 1).toString(16).padStart(64, '0')}`;
 
 describe('a large state', () => {
-  it(`a genesis of ${ACCOUNTS.toLocaleString('en')} accounts and ${SLOTS.toLocaleString('en')} slots starts, is snapshotted online, and restores to the same balances and storage`, { timeout: 240_000 }, async () => {
+  it(`a genesis of ${ACCOUNTS.toLocaleString('en')} accounts and ${SLOTS.toLocaleString('en')} slots starts, is snapshotted online, and restores to the same balances and storage`, {
+    timeout: 240_000,
+  }, async () => {
     const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
-    const g = JSON.parse(readFileSync(genesis, 'utf8')) as { genesis: { alloc: Record<string, { balance: string; code?: string; storage?: Record<string, string> }> } };
+    const g = JSON.parse(readFileSync(genesis, 'utf8')) as {
+      genesis: { alloc: Record<string, { balance: string; code?: string; storage?: Record<string, string> }> };
+    };
     for (let i = 0; i < ACCOUNTS; i++) g.genesis.alloc[addressOf(i)] = { balance: `0x${balanceOf(i).toString(16)}` };
     const storage: Record<string, string> = {};
     for (let i = 0; i < SLOTS; i++) storage[slotOf(i)] = valueOf(i);

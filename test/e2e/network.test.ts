@@ -67,7 +67,16 @@ describe('a network of nodes on loopback', () => {
     await until(async () => (await head(u1)) >= target && (await head(u2)) >= target, 'following the head');
 
     // A transaction sent to a full node is gossiped to the validator and mined.
-    const raw = await new Wallet(DEV_KEY).signTransaction({ type: 2, chainId: 100, nonce: 0, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, gasLimit: 21_000, to: `0x${'44'.repeat(20)}`, value: 5n });
+    const raw = await new Wallet(DEV_KEY).signTransaction({
+      type: 2,
+      chainId: 100,
+      nonce: 0,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+      gasLimit: 21_000,
+      to: `0x${'44'.repeat(20)}`,
+      value: 5n,
+    });
     const txHash = await rpc<string>(u1, 'eth_sendRawTransaction', [raw]);
     await until(async () => (await rpc<{ blockNumber: string } | null>(u1, 'eth_getTransactionReceipt', [txHash])) !== null, 'tx mined and synced back');
     expect(await rpc(vUrl, 'eth_getTransactionReceipt', [txHash])).not.toBeNull();
@@ -112,10 +121,18 @@ describe('a network of nodes on loopback', () => {
     // A node of another chain dialling the validator is refused; the validator keeps sealing.
     const otherKeys = init(join(dir, 'other'));
     const otherGenesis = join(dir, 'other-genesis.json');
-    expect(runCli(['genesis', '--dir', otherGenesis, '--ibft-validator', otherKeys.validatorAddress, '--chain-id', '101', '--bootnode', bootnode]).code).toBe(0);
+    expect(runCli(['genesis', '--dir', otherGenesis, '--ibft-validator', otherKeys.validatorAddress, '--chain-id', '101', '--bootnode', bootnode]).code).toBe(
+      0,
+    );
     const stranger = start(serverArgs(join(dir, 'other'), otherGenesis));
-    await stranger.waitFor(() => stranger.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)), 'stranger refuses the validator');
-    await validator.waitFor(() => validator.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)), 'validator refuses the stranger');
+    await stranger.waitFor(
+      () => stranger.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)),
+      'stranger refuses the validator',
+    );
+    await validator.waitFor(
+      () => validator.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)),
+      'validator refuses the stranger',
+    );
     expect(await head(await stranger.rpcUrl())).toBe(0);
     const before = await head(vUrl);
     await validator.waitForBlock(before + 2);

@@ -85,9 +85,13 @@ async function launch(v: Validator, genesis: string, bootnodes: Validator[]): Pr
 }
 
 const peersOf = (v: Validator) => new Set(v.node!.logs.filter((l) => l.msg === 'peer connected').map((l) => l.peer as string));
-const connected = (vs: Validator[]) => Promise.all(vs.map((v) => v.node!.waitFor(() => vs.every((o) => o === v || peersOf(v).has(o.nodeId)), `${v.name} connected to ${vs.map((o) => o.name).join(',')}`)));
+const connected = (vs: Validator[]) =>
+  Promise.all(
+    vs.map((v) => v.node!.waitFor(() => vs.every((o) => o === v || peersOf(v).has(o.nodeId)), `${v.name} connected to ${vs.map((o) => o.name).join(',')}`)),
+  );
 const heads = (vs: Validator[]) => Promise.all(vs.map((v) => head(v.url!)));
-const allAt = (vs: Validator[], n: number, ms?: number) => until(async () => (await heads(vs)).every((h) => h >= n), `${vs.map((v) => v.name).join(',')} at block ${n}`, ms);
+const allAt = (vs: Validator[], n: number, ms?: number) =>
+  until(async () => (await heads(vs)).every((h) => h >= n), `${vs.map((v) => v.name).join(',')} at block ${n}`, ms);
 const decided = (v: Validator) => v.node!.logs.filter((l) => l.msg === 'consensus reached').length;
 const timedOut = (v: Validator) => v.node!.logs.some((l) => l.msg === 'consensus round timed out');
 
@@ -127,7 +131,15 @@ describe('IBFT quorum ⌈2N/3⌉ across a network split of validator processes',
     [sixGenesis, threeGenesis] = [g.result, t.result];
     // The old rule: a genesis file as `basalt genesis` writes it (the same code, in-process: one CLI
     // start less) without quorumSwitchBlock, like the files of chains made before the rule changed.
-    const l = writeGenesis({ dir: join(root, 'l-genesis.json'), name: 'basalt', consensus: 'ibft', ibftValidator: [], ibftValidatorsPrefixPath: join(root, 'l'), chainId: 100, premine: [] });
+    const l = writeGenesis({
+      dir: join(root, 'l-genesis.json'),
+      name: 'basalt',
+      consensus: 'ibft',
+      ibftValidator: [],
+      ibftValidatorsPrefixPath: join(root, 'l'),
+      chainId: 100,
+      premine: [],
+    });
     const file = JSON.parse(readFileSync(l.path, 'utf8')) as { params: { engine: { ibft: Record<string, unknown> } } };
     delete file.params.engine.ibft.quorumSwitchBlock;
     writeFileSync(l.path, JSON.stringify(file, null, 2));
@@ -147,9 +159,13 @@ describe('IBFT quorum ⌈2N/3⌉ across a network split of validator processes',
   }, 120_000);
 
   it('basalt genesis prints the quorum and fault tolerance, and warns on stderr for 3 validators (test/unit/cli/genesis-quorum.test.ts: other sizes)', async () => {
-    expect(sixGenesis.stdout).toContain('6 validators: each block needs 4 committed seals; sealing goes on with up to 2 down, and up to 1 faulty cannot fork the chain');
+    expect(sixGenesis.stdout).toContain(
+      '6 validators: each block needs 4 committed seals; sealing goes on with up to 2 down, and up to 1 faulty cannot fork the chain',
+    );
     expect(sixGenesis.stderr).not.toMatch(/warning:/);
-    expect(threeGenesis.stdout).toContain('3 validators: each block needs 2 committed seals; sealing goes on with up to 1 down, and up to 0 faulty cannot fork the chain');
+    expect(threeGenesis.stdout).toContain(
+      '3 validators: each block needs 2 committed seals; sealing goes on with up to 1 down, and up to 0 faulty cannot fork the chain',
+    );
     expect(threeGenesis.stderr).toMatch(/^warning: 3 validators tolerate no faulty validator \(F = 0\); 4 validators tolerate one$/m);
   });
 
@@ -193,7 +209,11 @@ describe('IBFT quorum ⌈2N/3⌉ across a network split of validator processes',
       [a, b],
       [b, a],
     ] as const) {
-      for (const v of mine) expect(other.filter((o) => peersOf(v).has(o.nodeId)).map((o) => o.name), `${v.name}'s peers in the other half`).toEqual([]);
+      for (const v of mine)
+        expect(
+          other.filter((o) => peersOf(v).has(o.nodeId)).map((o) => o.name),
+          `${v.name}'s peers in the other half`,
+        ).toEqual([]);
     }
   });
 

@@ -53,7 +53,8 @@ class Spy {
   }
 }
 
-const show = (ms: SpyMsg[]) => ms.map((m) => `${TYPE[m.type]}(${m.height},${m.round}) ${m.value ?? '-'} at ${m.t}${m.embedded ? ' (in a certificate)' : ''}`).join('\n  ');
+const show = (ms: SpyMsg[]) =>
+  ms.map((m) => `${TYPE[m.type]}(${m.height},${m.round}) ${m.value ?? '-'} at ${m.t}${m.embedded ? ' (in a certificate)' : ''}`).join('\n  ');
 
 let dir: string | undefined;
 const running: CliProcess[] = [];
@@ -86,7 +87,9 @@ const LEARNED = 'learned that this validator key already signed here (before thi
 const TAKING_PART = 'a quorum of validators told what this key signed at this height: taking part';
 
 describe('a validator restored from its backups never signs twice (issue #18)', () => {
-  it('halted at a height V proposed and prepared, V loses its disk and is restored from an online snapshot and key backup: it signs nothing at that height until a quorum told it what its key signed, then the chain resumes with one block there and V never signed two values at one height and round', async ({ onTestFailed }) => {
+  it('halted at a height V proposed and prepared, V loses its disk and is restored from an online snapshot and key backup: it signs nothing at that height until a quorum told it what its key signed, then the chain resumes with one block there and V never signed two values at one height and round', async ({
+    onTestFailed,
+  }) => {
     dir = tempDir('basalt-e2e-restored-');
     const d = dir;
     const dirs = [0, 1, 2, 3].map((i) => join(d, `v${i}`));
@@ -103,7 +106,9 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     const g = await runCliAsync(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(d, 'v'), ...addrs.flatMap((a) => ['--bootnode', a])]);
     expect(g.code, g.stderr).toBe(0);
     // The round robin: the genesis validator order. Round 0 of the next block is the last proposer's successor's.
-    const order = decodeIbftExtra(hexToBytes((JSON.parse(readFileSync(genesis, 'utf8')) as { genesis: { extraData: `0x${string}` } }).genesis.extraData)).validators.map((a): string => bytesToHex(a));
+    const order = decodeIbftExtra(
+      hexToBytes((JSON.parse(readFileSync(genesis, 'utf8')) as { genesis: { extraData: `0x${string}` } }).genesis.extraData),
+    ).validators.map((a): string => bytesToHex(a));
     const address: string[] = keys.map((k) => k.validatorAddress.toLowerCase());
     // V: the validator restored; W: the one that stays up; X and Y are stopped, X comes back.
     const [V, W, X, Y] = [0, 1, 2, 3];
@@ -120,7 +125,8 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
       return p;
     };
     const heads = (which: number[]) => Promise.all(which.map((i) => head(urls[i]!)));
-    const allAt = (which: number[], n: number, ms?: number) => until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms, 200);
+    const allAt = (which: number[], n: number, ms?: number) =>
+      until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms, 200);
     const logAt = (i: number, msg: string, height: number) => nodes[i]!.logs.find((l) => l.msg === msg && l.height === height);
 
     await Promise.all([V, W, X, Y].map(launch));
@@ -141,7 +147,9 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
           .map((l) => `    ${JSON.stringify(l)}`)
           .join('\n');
       const signed = show(spy.msgs.filter((m) => m.sender === vAddr && m.height >= H - 1));
-      console.error(`H=${H} A=${A} V restarted at ${restartedAt}\nV's log:\n${recent(V)}\nW's log:\n${recent(W)}\nthe spy saw V sign (height >= H-1):\n  ${signed}`);
+      console.error(
+        `H=${H} A=${A} V restarted at ${restartedAt}\nV's log:\n${recent(V)}\nW's log:\n${recent(W)}\nthe spy saw V sign (height >= H-1):\n  ${signed}`,
+      );
     });
     await allAt([V, W, X, Y], 2, 40_000);
 

@@ -21,7 +21,11 @@ describe('an endless eth_call against the real CLI', () => {
 
       // 2^64-1 gas, no cap, no timeout: the call runs until the node stops.
       let callSettled = false;
-      const call = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to: loop, gas: '0xffffffffffffffff' }, 'latest'] }) })
+      const call = fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to: loop, gas: '0xffffffffffffffff' }, 'latest'] }),
+      })
         .then((r) => r.text())
         .catch(() => 'connection closed')
         .finally(() => (callSettled = true));

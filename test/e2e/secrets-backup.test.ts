@@ -68,7 +68,9 @@ describe('basalt secrets backup / restore', () => {
     writeFileSync(passFile, `${PASSPHRASE}\n`);
     backupFile = join(dir, 'keys.bkb');
     // --passphrase-file wins over $BASALT_PASSPHRASE, and loses its trailing newline
-    backupRun = ok(await run(['secrets', 'backup', backupFile, '--data-dir', node, '--passphrase-file', passFile], { passphrase: 'a decoy from the environment' }));
+    backupRun = ok(
+      await run(['secrets', 'backup', backupFile, '--data-dir', node, '--passphrase-file', passFile], { passphrase: 'a decoy from the environment' }),
+    );
   });
 
   it('backup writes one 0600 encrypted file, atomically, and a summary without key material', () => {
@@ -159,7 +161,9 @@ describe('basalt secrets backup / restore', () => {
       ['missing', join(dir, 'nonexistent.bkb'), PASSPHRASE, /^error: cannot read .*nonexistent\.bkb: not found/],
       ['directory', dir, PASSPHRASE, /^error: cannot read .*: it is a directory$/],
     ];
-    const results = await Promise.all(cases.map(([name, file, passphrase]) => run(['secrets', 'restore', file, '--data-dir', join(dir, `target-${name}`)], { passphrase })));
+    const results = await Promise.all(
+      cases.map(([name, file, passphrase]) => run(['secrets', 'restore', file, '--data-dir', join(dir, `target-${name}`)], { passphrase })),
+    );
     for (const [i, [name, , , expected]] of cases.entries()) {
       expect(() => expectOneLineError(results[i]!, expected), name).not.toThrow();
       expect(existsSync(join(dir, `target-${name}`)), `${name}: target created`).toBe(false);
@@ -228,9 +232,17 @@ describe('basalt secrets backup / restore', () => {
       [['restore', backupFile, '--data-dir', join(dir, 'p1')], undefined, how],
       [['backup', join(dir, 'p2.bkb'), '--data-dir', node], '', /^error: the passphrase is empty \(in \$BASALT_PASSPHRASE\)$/],
       [['restore', backupFile, '--data-dir', join(dir, 'p2')], '', /^error: the passphrase is empty/],
-      [['backup', join(dir, 'p3.bkb'), '--data-dir', node, '--passphrase-file', short], undefined, /^error: the passphrase is too short: use at least 8 characters \(in .*short-pass\)$/],
+      [
+        ['backup', join(dir, 'p3.bkb'), '--data-dir', node, '--passphrase-file', short],
+        undefined,
+        /^error: the passphrase is too short: use at least 8 characters \(in .*short-pass\)$/,
+      ],
       [['restore', backupFile, '--data-dir', join(dir, 'p3'), '--passphrase-file', short], PASSPHRASE, /too short/],
-      [['backup', join(dir, 'p4.bkb'), '--data-dir', node, '--passphrase-file', join(dir, 'nope')], PASSPHRASE, /^error: cannot read passphrase file .*nope: not found$/],
+      [
+        ['backup', join(dir, 'p4.bkb'), '--data-dir', node, '--passphrase-file', join(dir, 'nope')],
+        PASSPHRASE,
+        /^error: cannot read passphrase file .*nope: not found$/,
+      ],
     ];
     const results = await Promise.all(cases.map(([args, passphrase]) => run(['secrets', ...args], passphrase === undefined ? {} : { passphrase })));
     for (const [i, [args, , expected]] of cases.entries()) expect(() => expectOneLineError(results[i]!, expected), args.join(' ')).not.toThrow();
@@ -246,7 +258,10 @@ describe('basalt secrets backup / restore', () => {
     expect(commands).toEqual(['init', 'backup', 'restore']);
     for (const sub of ['backup', 'restore']) {
       const subHelp = runCli(['secrets', sub, '--help']).stdout;
-      expect([...subHelp.matchAll(/^ +(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]), sub).toEqual(['--data-dir', '--passphrase-file', '--json', '--help']);
+      expect(
+        [...subHelp.matchAll(/^ +(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]),
+        sub,
+      ).toEqual(['--data-dir', '--passphrase-file', '--json', '--help']);
     }
     const plain = runCli(['secrets', 'export', '--data-dir', node]);
     expect(plain.code).not.toBe(0);

@@ -88,10 +88,40 @@ describe('keys under crash and failed starts', () => {
     const taken = await listenOnFreePort();
     try {
       const dataDir = join(tempDir(), 'fresh');
-      const jsonrpc = cli(['server', '--data-dir', dataDir, '--chain', chain.genesis, '--jsonrpc', `127.0.0.1:${taken.port}`, '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--no-libp2p', '--log-format', 'json']);
+      const jsonrpc = cli([
+        'server',
+        '--data-dir',
+        dataDir,
+        '--chain',
+        chain.genesis,
+        '--jsonrpc',
+        `127.0.0.1:${taken.port}`,
+        '--ws',
+        '127.0.0.1:0',
+        '--grpc-address',
+        '127.0.0.1:0',
+        '--no-libp2p',
+        '--log-format',
+        'json',
+      ]);
       oneErrorLine(jsonrpc, /cannot listen for JSON-RPC on 127\.0\.0\.1:\d+: address in use/);
       noKeysIn(dataDir);
-      const grpc = cli(['server', '--data-dir', dataDir, '--chain', chain.genesis, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', `127.0.0.1:${taken.port}`, '--no-libp2p', '--log-format', 'json']);
+      const grpc = cli([
+        'server',
+        '--data-dir',
+        dataDir,
+        '--chain',
+        chain.genesis,
+        '--jsonrpc',
+        '127.0.0.1:0',
+        '--ws',
+        '127.0.0.1:0',
+        '--grpc-address',
+        `127.0.0.1:${taken.port}`,
+        '--no-libp2p',
+        '--log-format',
+        'json',
+      ]);
       oneErrorLine(grpc, /cannot listen for gRPC on 127\.0\.0\.1:\d+/, { grpcLog: true });
       noKeysIn(dataDir);
       await restoreAndStart(dataDir);
@@ -187,7 +217,10 @@ describe('keys under crash and failed starts', () => {
     const as = root ? { uid: NOBODY } : {};
     const genesis = join(dataDir, '..', 'genesis.json'); // where nobody can read it
     writeFileSync(genesis, readFileSync(chain.genesis));
-    oneErrorLine(cli(['secrets', 'backup', join(dataDir, '..', 'b.bkb'), '--data-dir', dataDir], as), new RegExp(`cannot read key file ${key}: permission denied`));
+    oneErrorLine(
+      cli(['secrets', 'backup', join(dataDir, '..', 'b.bkb'), '--data-dir', dataDir], as),
+      new RegExp(`cannot read key file ${key}: permission denied`),
+    );
     oneErrorLine(cli(serverArgs(dataDir, genesis), as), new RegExp(`cannot read key file ${key}: permission denied`));
   });
 

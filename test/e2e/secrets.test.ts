@@ -12,7 +12,10 @@ describe('basalt secrets init', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { validatorAddress: string; nodeId: string };
     expect(Object.keys(out).sort()).toEqual(['nodeId', 'validatorAddress']);
-    for (const [folder, file] of [['keystore', 'libp2p.key'], ['consensus', 'validator.key']] as const) {
+    for (const [folder, file] of [
+      ['keystore', 'libp2p.key'],
+      ['consensus', 'validator.key'],
+    ] as const) {
       expect(statSync(join(dir, folder)).mode & 0o777).toBe(0o700);
       expect(statSync(join(dir, folder, file)).mode & 0o777).toBe(0o600);
     }

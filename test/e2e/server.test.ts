@@ -7,8 +7,6 @@ import { DEV_KEY } from '../helpers/load.js';
 
 const startNode = processesKilledAfterEach();
 
-
-
 /** A data dir with keys and a genesis (chain ID 777) naming its validator. */
 function serverSetup() {
   const c = singleValidatorChain({ chainId: 777 });
@@ -125,7 +123,10 @@ describe('basalt server', () => {
 
   it('--dev starts a sealing single-validator chain in ./data with the dev account funded', async () => {
     const cwd = tempDir();
-    const node = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'], { cwd });
+    const node = startNode(
+      ['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json'],
+      { cwd },
+    );
     const url = await node.rpcUrl();
     await node.waitForBlock(2);
     expect(await rpc(url, 'eth_chainId')).toBe('0x64');
@@ -137,11 +138,36 @@ describe('basalt server', () => {
     expect((await node.stop()).code).toBe(0);
 
     // the second start reuses keys and genesis and continues the chain; --allow-unprotected-txs reaches JSON-RPC
-    const again = startNode(['server', '--dev', '--block-time', '0.3', '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', '--allow-unprotected-txs'], { cwd });
+    const again = startNode(
+      [
+        'server',
+        '--dev',
+        '--block-time',
+        '0.3',
+        '--jsonrpc',
+        '127.0.0.1:0',
+        '--ws',
+        '127.0.0.1:0',
+        '--grpc-address',
+        '127.0.0.1:0',
+        '--log-format',
+        'json',
+        '--allow-unprotected-txs',
+      ],
+      { cwd },
+    );
     const opened = await again.waitForLog('chain opened');
     expect(opened.head as number).toBeGreaterThanOrEqual(2);
     expect(again.logs.some((l) => l.msg === 'dev: created node keys')).toBe(false);
-    const unprotected = await new Wallet(DEV_KEY).signTransaction({ type: 0, chainId: 0, nonce: 0, gasPrice: 10n ** 10n, gasLimit: 21_000, to: `0x${'44'.repeat(20)}`, value: 1n });
+    const unprotected = await new Wallet(DEV_KEY).signTransaction({
+      type: 0,
+      chainId: 0,
+      nonce: 0,
+      gasPrice: 10n ** 10n,
+      gasLimit: 21_000,
+      to: `0x${'44'.repeat(20)}`,
+      value: 1n,
+    });
     expect(await rpc<string>(await again.rpcUrl(), 'eth_sendRawTransaction', [unprotected])).toMatch(/^0x[0-9a-f]{64}$/);
     expect((await again.stop()).code).toBe(0);
   });

@@ -62,7 +62,16 @@ describe('server --sync snapshot', () => {
     const wallet = new Wallet(DEV_KEY);
     const mined: number[] = [];
     for (const nonce of [0, 1]) {
-      const raw = await wallet.signTransaction({ type: 2, chainId: 100, nonce, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, gasLimit: 21_000, to: `0x${'44'.repeat(20)}`, value: 5n });
+      const raw = await wallet.signTransaction({
+        type: 2,
+        chainId: 100,
+        nonce,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        gasLimit: 21_000,
+        to: `0x${'44'.repeat(20)}`,
+        value: 5n,
+      });
       const txHash = await rpc<string>(vUrl, 'eth_sendRawTransaction', [raw]);
       let receipt: { blockNumber: string } | null = null;
       await until(async () => (receipt = await rpc<{ blockNumber: string } | null>(vUrl, 'eth_getTransactionReceipt', [txHash])) !== null, 'transfer mined');
@@ -79,7 +88,9 @@ describe('server --sync snapshot', () => {
     const vh = await head(vUrl);
     await until(async () => (await head(url)) >= vh, 'new node at the head');
     for (const n of [1, restored.head as number, vh]) expect(await hashAt(url, n)).toBe(await hashAt(vUrl, n));
-    expect(await rpc(url, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).toBe(await rpc(vUrl, 'eth_getBalance', [DEV_ADDRESS, `0x${(await head(url)).toString(16)}`]));
+    expect(await rpc(url, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).toBe(
+      await rpc(vUrl, 'eth_getBalance', [DEV_ADDRESS, `0x${(await head(url)).toString(16)}`]),
+    );
     // History is there, its state is not (as on a node restored from a snapshot): a clear refusal.
     expect(await rpc(vUrl, 'eth_getBalance', [DEV_ADDRESS, historical])).not.toBe(await rpc(vUrl, 'eth_getBalance', [DEV_ADDRESS, 'latest']));
     await expect(rpc(url, 'eth_getBalance', [DEV_ADDRESS, historical])).rejects.toThrow(new RegExp(`state of block ${mined[0]} is not available on this node`));
@@ -122,7 +133,18 @@ describe('server --sync snapshot', () => {
     const idOf = (addr: string) => addr.split('/p2p/')[1]!;
     // A 2 s window at 64 KB/s: the trickle (512 bytes every 20 s) is cut 2 s after its answer.
     // Fixed libp2p ports: the address the validator is given stays the node's after its snapshot sync.
-    const flags = async () => ['--sync', 'snapshot', '--snapshot-min-rate', '64KB', '--snapshot-rate-window', '2s', '--prometheus', '127.0.0.1:0', '--libp2p', `127.0.0.1:${await freePort()}`];
+    const flags = async () => [
+      '--sync',
+      'snapshot',
+      '--snapshot-min-rate',
+      '64KB',
+      '--snapshot-rate-window',
+      '2s',
+      '--prometheus',
+      '127.0.0.1:0',
+      '--libp2p',
+      `127.0.0.1:${await freePort()}`,
+    ];
     const trickled = start(serverArgs(join(dir, 'trickled'), lonely, [...(await flags()), '--bootnode', hostile.trickle!]));
     const overrun = start(serverArgs(join(dir, 'overrun'), lonely, [...(await flags()), '--bootnode', hostile.overlong!]));
 
@@ -143,7 +165,8 @@ describe('server --sync snapshot', () => {
 
     // JSON-RPC is up during the phase, on the configured port: who it is, eth_syncing, refusals.
     const url = await trickled.rpcUrl();
-    const asked = (p: CliProcess, peer: string) => p.waitFor(() => p.logs.find((l) => l.msg === 'snapshot sync: asking peer for a snapshot' && l.peer === idOf(peer)), `asking ${peer}`);
+    const asked = (p: CliProcess, peer: string) =>
+      p.waitFor(() => p.logs.find((l) => l.msg === 'snapshot sync: asking peer for a snapshot' && l.peer === idOf(peer)), `asking ${peer}`);
     await asked(trickled, hostile.trickle!);
     expect(await rpc(url, 'eth_syncing')).toMatchObject({ startingBlock: '0x0', currentBlock: '0x0', highestBlock: '0xf4240' });
     expect(await rpc(url, 'eth_chainId')).toBe('0x64');
@@ -153,7 +176,8 @@ describe('server --sync snapshot', () => {
     expect((await fetch(`${url.replace(/\/$/, '')}/health`)).status).toBe(503);
     await adding;
 
-    const banOf = (p: CliProcess, peer: string) => p.waitFor(() => p.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && l.peer === idOf(peer)), `ban of ${peer}`, 30_000);
+    const banOf = (p: CliProcess, peer: string) =>
+      p.waitFor(() => p.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && l.peer === idOf(peer)), `ban of ${peer}`, 30_000);
     const slowBan = await banOf(trickled, hostile.trickle!);
     expect(slowBan.reason).toMatch(/^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 2\.0 s of waiting, below the floor of 64000 bytes\/s$/);
     const announced = trickled.logs.find((l) => l.msg === 'snapshot sync: peer announced its snapshot' && l.peer === idOf(hostile.trickle!)) as LogLine;
@@ -179,7 +203,10 @@ describe('server --sync snapshot', () => {
     else await trickled.waitForLog('snapshot sync: no peer served a valid snapshot; syncing block by block');
     // The bans outlive the snapshot sync: counted by the running node, the hostile peer (a bootnode)
     // not dialled again once the node runs: one connection each, the snapshot sync's.
-    for (const [p, kind] of [[trickled, 'slow-snapshot'], [overrun, 'invalid-data']] as const) {
+    for (const [p, kind] of [
+      [trickled, 'slow-snapshot'],
+      [overrun, 'invalid-data'],
+    ] as const) {
       const metrics = await (await fetch(`http://${(await p.waitForLog('Prometheus metrics listening')).address as string}/metrics`)).text();
       expect(metrics).toContain(`basalt_p2p_bans_total{reason="${kind}"} 1`);
     }
@@ -189,7 +216,13 @@ describe('server --sync snapshot', () => {
 
   it('refuses a bad --sync mode, and --sync snapshot without networking, with one error line', () => {
     const dir = join(tempDir(), 'node');
-    expectOneLineError(runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'fast']), /^error: option '--sync <mode>' argument 'fast' is invalid\. "fast" is not full or snapshot$/);
-    expectOneLineError(runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--no-libp2p']), /^error: --sync snapshot restores from peers: it needs networking/);
+    expectOneLineError(
+      runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'fast']),
+      /^error: option '--sync <mode>' argument 'fast' is invalid\. "fast" is not full or snapshot$/,
+    );
+    expectOneLineError(
+      runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--no-libp2p']),
+      /^error: --sync snapshot restores from peers: it needs networking/,
+    );
   });
 });

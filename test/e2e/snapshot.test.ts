@@ -10,12 +10,12 @@ const SECOND_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b
 
 const start = processesKilledAfterEach();
 
-
-
 const blockAt = (url: string, tag: string) => rpc<{ number: string; hash: string; stateRoot: string }>(url, 'eth_getBlockByNumber', [tag, false]);
 
 describe('snapshot and restore', () => {
-  it('snapshots a sealing node under load; the restored node serves the same head and state and, with its keys, keeps sealing', { timeout: 120_000 }, async () => {
+  it('snapshots a sealing node under load; the restored node serves the same head and state and, with its keys, keeps sealing', {
+    timeout: 120_000,
+  }, async () => {
     const deployer = new Wallet(SECOND_KEY);
     const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`, `${deployer.address}:${10n ** 21n}`] });
     const source = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.1']));

@@ -28,7 +28,7 @@ async function until(pred: () => Promise<boolean>, what: string, ms = 40_000): P
 }
 
 describe('validators stay connected (issue #18)', () => {
-  it('12 idle peers from the validators\' own address for 60 s neither slow the chain nor halt it after they leave; a validator cut off (another one down: no quorum) is redialled by the others within seconds and the chain resumes', async () => {
+  it("12 idle peers from the validators' own address for 60 s neither slow the chain nor halt it after they leave; a validator cut off (another one down: no quorum) is redialled by the others within seconds and the chain resumes", async () => {
     const dir = tempDir();
     const dirs = [0, 1, 2, 3].map((i) => join(dir, `v${i}`));
     const keys = dirs.map((d) => {
@@ -61,7 +61,8 @@ describe('validators stay connected (issue #18)', () => {
       return r;
     };
     const heads = (which: number[]) => Promise.all(which.map((i) => head(urls[i]!)));
-    const allAt = (which: number[], n: number, ms?: number) => until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms);
+    const allAt = (which: number[], n: number, ms?: number) =>
+      until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms);
     /** Blocks sealed in `ms` (validator 0's head), and the seconds that took. */
     const blocksIn = async (ms: number) => {
       const [h0, t0] = [await head(urls[0]!), Date.now()];
@@ -101,9 +102,11 @@ describe('validators stay connected (issue #18)', () => {
     // (it dials again): at least 11 of the 12 at every validator, 14 peers from 127.0.0.1 with the
     // other validators, is already past gossipsub's publish threshold (-80 < -50) without the fix.
     const crowded = async () => (await Promise.all(urls.map(peerCount))).every((n) => n >= 14);
-    await until(async () => total() >= 44 && (await crowded()), 'the idle peers connected to every validator, through the handshake', 60_000).catch((err: Error) => {
-      throw new Error(`${err.message} (${total()} of 48 connected)`);
-    });
+    await until(async () => total() >= 44 && (await crowded()), 'the idle peers connected to every validator, through the handshake', 60_000).catch(
+      (err: Error) => {
+        throw new Error(`${err.message} (${total()} of 48 connected)`);
+      },
+    );
     const during = await blocksIn(60_000);
     const stillThere = await Promise.all(urls.map(peerCount));
     const idleAtEnd = total();
@@ -111,8 +114,15 @@ describe('validators stay connected (issue #18)', () => {
     await until(async () => (await Promise.all(urls.map(peerCount))).every((n) => n === 3), 'the idle peers gone', 10_000);
     const after = await blocksIn(20_000);
     const rate = (r: { blocks: number; seconds: number }) => r.blocks / r.seconds;
-    console.log(`baseline ${base.blocks} blocks in ${base.seconds.toFixed(1)} s; with 12 idle peers ${during.blocks} in ${during.seconds.toFixed(1)} s (at the end: ${idleAtEnd} of 48 idle connections, validators' peers ${stillThere.join(',')}); after they left ${after.blocks} in ${after.seconds.toFixed(1)} s`);
-    expect.soft(stillThere.every((n) => n >= 14), `peers at the end of the window: ${stillThere.join(',')}`).toBe(true);
+    console.log(
+      `baseline ${base.blocks} blocks in ${base.seconds.toFixed(1)} s; with 12 idle peers ${during.blocks} in ${during.seconds.toFixed(1)} s (at the end: ${idleAtEnd} of 48 idle connections, validators' peers ${stillThere.join(',')}); after they left ${after.blocks} in ${after.seconds.toFixed(1)} s`,
+    );
+    expect
+      .soft(
+        stillThere.every((n) => n >= 14),
+        `peers at the end of the window: ${stillThere.join(',')}`,
+      )
+      .toBe(true);
     expect.soft(rate(during), 'blocks/s with the idle peers connected, against the baseline').toBeGreaterThanOrEqual(0.7 * baseRate);
     expect.soft(rate(after), 'blocks/s after the idle peers left, against the baseline').toBeGreaterThanOrEqual(0.7 * baseRate);
 

@@ -53,7 +53,13 @@ export async function openTestChain(
   const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
   let chain: Chain;
   try {
-    chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: new IbftEngine(quorumRuleOf(genesis instanceof Genesis ? genesis.config : genesis)), ...(opts.now ? { now: opts.now } : {}) });
+    chain = await Chain.open({
+      blockchainDb,
+      trieDb,
+      genesis,
+      engine: new IbftEngine(quorumRuleOf(genesis instanceof Genesis ? genesis.config : genesis)),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
   } catch (err) {
     await blockchainDb.close();
     await trieDb.close();

@@ -46,7 +46,11 @@ export class CliProcess {
   private partial = '';
 
   constructor(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       this.stdout += d;
       this.notify();
@@ -140,11 +144,32 @@ export class CliProcess {
 
 /** Server args for a test node on ephemeral ports (JSON-RPC, gRPC, libp2p) with JSON logs. */
 export function serverArgs(dataDir: string, genesis: string, extra: string[] = []): string[] {
-  return ['server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--libp2p', '127.0.0.1:0', '--log-format', 'json', ...extra];
+  return [
+    'server',
+    '--data-dir',
+    dataDir,
+    '--chain',
+    genesis,
+    '--jsonrpc',
+    '127.0.0.1:0',
+    '--ws',
+    '127.0.0.1:0',
+    '--grpc-address',
+    '127.0.0.1:0',
+    '--libp2p',
+    '127.0.0.1:0',
+    '--log-format',
+    'json',
+    ...extra,
+  ];
 }
 
 export async function rpc<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   const body = (await res.json()) as { result?: T; error?: { message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;
@@ -182,7 +207,11 @@ export function singleValidatorChain(opts: { chainId?: number; premine?: string[
 /** Run a CLI command to completion without blocking this process (load generators keep running). */
 export function runCliAsync(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -216,4 +245,3 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => s.close(r));
   return port;
 }
-

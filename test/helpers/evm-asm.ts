@@ -3,9 +3,28 @@
  * numbers or byte strings, labels resolved to PUSH2 offsets, and raw data blobs.
  */
 const OPS: Record<string, number> = {
-  STOP: 0x00, ADD: 0x01, ISZERO: 0x15, CALLDATALOAD: 0x35, CALLDATASIZE: 0x36, CODECOPY: 0x39,
-  MSTORE: 0x52, SLOAD: 0x54, SSTORE: 0x55, JUMP: 0x56, JUMPI: 0x57, GAS: 0x5a, JUMPDEST: 0x5b, DUP1: 0x80,
-  LOG1: 0xa1, RETURN: 0xf3, REVERT: 0xfd, BALANCE: 0x31, COINBASE: 0x41, TIMESTAMP: 0x42, NUMBER: 0x43, BASEFEE: 0x48,
+  STOP: 0x00,
+  ADD: 0x01,
+  ISZERO: 0x15,
+  CALLDATALOAD: 0x35,
+  CALLDATASIZE: 0x36,
+  CODECOPY: 0x39,
+  MSTORE: 0x52,
+  SLOAD: 0x54,
+  SSTORE: 0x55,
+  JUMP: 0x56,
+  JUMPI: 0x57,
+  GAS: 0x5a,
+  JUMPDEST: 0x5b,
+  DUP1: 0x80,
+  LOG1: 0xa1,
+  RETURN: 0xf3,
+  REVERT: 0xfd,
+  BALANCE: 0x31,
+  COINBASE: 0x41,
+  TIMESTAMP: 0x42,
+  NUMBER: 0x43,
+  BASEFEE: 0x48,
 };
 
 /** `label` marks a jump target (emits JUMPDEST); `mark` names a position without emitting anything. */

@@ -84,7 +84,9 @@ function parseArgs(argv) {
   }
   const [attack, chainId, genesisHex, ...targets] = positional;
   if (!ATTACKS.includes(attack) || !chainId || !genesisHex || targets.length === 0) {
-    throw new Error(`usage: hostile-peer.mjs <${ATTACKS.join('|')}> <chainId> <genesisHash> <multiaddr>… [--rate N] [--size BYTES] [--peers N] [--rotate on-ban|never] [--rotate-every S] [--record S] [--ahead N] [--serve stall|empty|none] [--streams N] [--from ADDRESS]`);
+    throw new Error(
+      `usage: hostile-peer.mjs <${ATTACKS.join('|')}> <chainId> <genesisHash> <multiaddr>… [--rate N] [--size BYTES] [--peers N] [--rotate on-ban|never] [--rotate-every S] [--record S] [--ahead N] [--serve stall|empty|none] [--streams N] [--from ADDRESS]`,
+    );
   }
   return { attack, chainId, genesisHex, targets, opts: { peers: 1, rotate: 'on-ban', ...DEFAULTS[attack], ...opts } };
 }
@@ -145,7 +147,15 @@ function atRate(peers, rate, produce) {
 
 /** opts.peers peers; `make(i)` makes an identity of peer i. */
 function makePeers(make, count = opts.peers) {
-  return Array.from({ length: count }, (_, i) => new Peer(net, () => make(i), { rotate: opts.rotate, ...(opts.rotateEvery ? { rotateEveryMs: opts.rotateEvery * 1000 } : {}), events: (e) => out({ t: Date.now(), ...e }) }));
+  return Array.from(
+    { length: count },
+    (_, i) =>
+      new Peer(net, () => make(i), {
+        rotate: opts.rotate,
+        ...(opts.rotateEvery ? { rotateEveryMs: opts.rotateEvery * 1000 } : {}),
+        events: (e) => out({ t: Date.now(), ...e }),
+      }),
+  );
 }
 
 const secp = createRequire(import.meta.url)('secp256k1');
@@ -200,7 +210,11 @@ const attacks = {
     const kinds = [
       () => createFeeMarket1559Tx({ chainId: net.chainId, nonce: 0n, to: to(), value: 10n ** 18n, gasLimit: 21_000n, ...fee1559 }, { common }),
       () => createLegacyTx({ nonce: 1_000_000n + BigInt(sent), to: to(), value: 1n, gasLimit: 21_000n, gasPrice: 100n * gwei }, { common }),
-      () => createFeeMarket1559Tx({ chainId: net.chainId, nonce: 0n, to: to(), value: 0n, gasLimit: 21_000n, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }, { common }),
+      () =>
+        createFeeMarket1559Tx(
+          { chainId: net.chainId, nonce: 0n, to: to(), value: 0n, gasLimit: 21_000n, maxFeePerGas: 0n, maxPriorityFeePerGas: 0n },
+          { common },
+        ),
       () => createFeeMarket1559Tx({ chainId: net.chainId, nonce: 0n, to: to(), value: 0n, gasLimit: 10n ** 12n, ...fee1559 }, { common }),
       () => createFeeMarket1559Tx({ chainId: net.chainId, nonce: 0n, to: to(), value: 0n, gasLimit: 20_000n, ...fee1559 }, { common }),
     ];
@@ -227,7 +241,12 @@ const attacks = {
     const preprepare = (height) => {
       // Sized once, for the widest height and round a message will carry: never over --size.
       if (pad === undefined) {
-        const probe = (len) => encodeEnvelope({ body: encodeBody({ type: 0, height: 2n ** 40n, round: 2 ** 31 - 1, block: new Uint8Array(len), roundChanges: [] }), signature: new Uint8Array(65), attachment: new Uint8Array(0) }).length;
+        const probe = (len) =>
+          encodeEnvelope({
+            body: encodeBody({ type: 0, height: 2n ** 40n, round: 2 ** 31 - 1, block: new Uint8Array(len), roundChanges: [] }),
+            signature: new Uint8Array(65),
+            attachment: new Uint8Array(0),
+          }).length;
         let len = Math.max(0, size - 64);
         while (len > 0 && probe(len) > size) len -= probe(len) - size;
         pad = randomBytes(len);
@@ -381,7 +400,13 @@ const attacks = {
       await host.handle(
         blocksProtocol(net.genesisHash),
         ({ stream }) => {
-          if (opts.serve === 'empty') void lp.decode(stream.source)[Symbol.asyncIterator]().next().then(() => stream.sink([])).catch(() => undefined);
+          if (opts.serve === 'empty')
+            void lp
+              .decode(stream.source)
+              [Symbol.asyncIterator]()
+              .next()
+              .then(() => stream.sink([]))
+              .catch(() => undefined);
           // stall: read nothing, answer nothing; the asker gives up when it will
         },
         { maxInboundStreams: 64 },

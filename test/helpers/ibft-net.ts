@@ -118,7 +118,15 @@ export class MockBackend implements Backend {
   }
 }
 
-export function mockBlock(common: Common, key: Uint8Array, validators: Uint8Array[], height: bigint, parentHash: Uint8Array, timestamp: bigint, vanity = 0): Block {
+export function mockBlock(
+  common: Common,
+  key: Uint8Array,
+  validators: Uint8Array[],
+  height: bigint,
+  parentHash: Uint8Array,
+  timestamp: bigint,
+  vanity = 0,
+): Block {
   const extraData = encodeIbftExtra({ vanity: new Uint8Array([vanity]), validators, proposerSeal: new Uint8Array(0), committedSeals: [] });
   const block = createBlock(
     {

@@ -56,13 +56,27 @@ function record(bytes, embedded) {
     }
   } else if (b.type === 1 || b.type === 2) value = bytesToHex(b.hash);
   else if (b.prepared) value = bytesToHex(b.prepared.hash);
-  out({ t: Date.now(), id: bytesToHex(keccak256(bytes)), sender: bytesToHex(m.sender), type: b.type, height: Number(b.height), round: b.round, value, ...(embedded ? { embedded } : {}) });
+  out({
+    t: Date.now(),
+    id: bytesToHex(keccak256(bytes)),
+    sender: bytesToHex(m.sender),
+    type: b.type,
+    height: Number(b.height),
+    round: b.round,
+    value,
+    ...(embedded ? { embedded } : {}),
+  });
   if (b.type === 3 && b.prepared) for (const p of b.prepared.prepares) record(p, true);
   if (b.type === 0) for (const rc of b.roundChanges) record(rc, true);
 }
 
 const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 50, isBanned: () => false });
-await serveStatus(host, status, () => undefined, () => undefined);
+await serveStatus(
+  host,
+  status,
+  () => undefined,
+  () => undefined,
+);
 const pubsub = host.services.pubsub;
 for (const t of Object.values(topics)) pubsub.subscribe(t);
 pubsub.addEventListener('gossipsub:message', (e) => {

@@ -17,7 +17,16 @@ export function transactionLoad(url: string, intervalMs = 40) {
   const done = (async () => {
     let nonce = 0;
     while (!stop) {
-      const raw = await wallet.signTransaction({ type: 2, chainId: 100, nonce, to: `0x${(nonce % 50 + 1).toString(16).padStart(40, '0')}`, value: 1000n + BigInt(nonce), gasLimit: 21000, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
+      const raw = await wallet.signTransaction({
+        type: 2,
+        chainId: 100,
+        nonce,
+        to: `0x${((nonce % 50) + 1).toString(16).padStart(40, '0')}`,
+        value: 1000n + BigInt(nonce),
+        gasLimit: 21000,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+      });
       await rpc(url, 'eth_sendRawTransaction', [raw]);
       nonce++;
       sent++;
@@ -35,4 +44,3 @@ export function transactionLoad(url: string, intervalMs = 40) {
     },
   };
 }
-

@@ -28,7 +28,8 @@ import { serveStatus } from '../../dist/p2p/handshake.js';
 export function dialFrom(address) {
   if (net.isIP(address) === 0) throw new Error(`--from ${address} is not an IP address`);
   const connect = net.connect;
-  net.connect = (options, ...rest) => connect.call(net, typeof options === 'object' && options !== null ? { localAddress: address, ...options } : options, ...rest);
+  net.connect = (options, ...rest) =>
+    connect.call(net, typeof options === 'object' && options !== null ? { localAddress: address, ...options } : options, ...rest);
 }
 
 /** Print one JSON line on stdout. */
@@ -255,7 +256,6 @@ export class Peer {
     await Promise.all(this.identities.map((i) => Promise.resolve(i.host.stop()).catch(() => undefined)));
   }
 }
-
 
 /** Print {"connected": n, "ready": r, "of": m} whenever the totals over `peers` change; returns a stop function. */
 export function reportConnections(peers, net, every = 500) {

@@ -74,8 +74,25 @@ export const legacySigned = z.object({ type: z.literal('0x0'), ...base, to: toOr
 export const signed2930 = z.object({ type: z.literal('0x1'), ...base, to: toOrCreate, gasPrice: uint, chainId: uint, accessList, ...typedSignature });
 const fees1559 = { maxFeePerGas: uint, maxPriorityFeePerGas: uint, chainId: uint, accessList };
 export const signed1559 = z.object({ type: z.literal('0x2'), ...base, to: toOrCreate, gasPrice: uint, ...fees1559, ...typedSignature });
-export const signed4844 = z.object({ type: z.literal('0x3'), ...base, to: address, gasPrice: uint.optional(), ...fees1559, maxFeePerBlobGas: uint, blobVersionedHashes: z.array(hash32), ...typedSignature });
-export const signed7702 = z.object({ type: z.literal('0x4'), ...base, to: address, gasPrice: uint.optional(), ...fees1559, authorizationList, ...typedSignature });
+export const signed4844 = z.object({
+  type: z.literal('0x3'),
+  ...base,
+  to: address,
+  gasPrice: uint.optional(),
+  ...fees1559,
+  maxFeePerBlobGas: uint,
+  blobVersionedHashes: z.array(hash32),
+  ...typedSignature,
+});
+export const signed7702 = z.object({
+  type: z.literal('0x4'),
+  ...base,
+  to: address,
+  gasPrice: uint.optional(),
+  ...fees1559,
+  authorizationList,
+  ...typedSignature,
+});
 
 /** TransactionInfo: a signed transaction of any type with where it was mined (all required, none null). */
 const mined = { blockHash: hash32, blockNumber: uint, blockTimestamp: uint, from: address, hash: hash32, transactionIndex: uint };
@@ -91,8 +108,21 @@ export const transaction = z.union([legacyTx, tx2930, tx1559, tx4844, tx7702]);
  * The spec's eth_getTransactionByHash names only TransactionInfo (non-null block fields), which a pooled
  * transaction cannot fill; Basalt, as geth, answers with this shape for one still in the pool.
  */
-const inPool = { blockHash: z.null().optional(), blockNumber: z.null().optional(), blockTimestamp: z.null().optional(), from: address, hash: hash32, transactionIndex: z.null().optional() };
-export const pendingTransaction = z.union([legacySigned.extend(inPool), signed2930.extend(inPool), signed1559.extend(inPool), signed4844.extend(inPool), signed7702.extend(inPool)]);
+const inPool = {
+  blockHash: z.null().optional(),
+  blockNumber: z.null().optional(),
+  blockTimestamp: z.null().optional(),
+  from: address,
+  hash: hash32,
+  transactionIndex: z.null().optional(),
+};
+export const pendingTransaction = z.union([
+  legacySigned.extend(inPool),
+  signed2930.extend(inPool),
+  signed1559.extend(inPool),
+  signed4844.extend(inPool),
+  signed7702.extend(inPool),
+]);
 
 // block.yaml
 export const block = z.object({

@@ -46,7 +46,12 @@ const hosts = [];
 for (const mode of modes) {
   if (!serving[mode]) throw new Error(`unknown mode ${mode}`);
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 50, isBanned: () => false });
-  await serveStatus(host, status, () => undefined, () => undefined);
+  await serveStatus(
+    host,
+    status,
+    () => undefined,
+    () => undefined,
+  );
   host.addEventListener('peer:connect', (e) => process.stdout.write(`${JSON.stringify({ mode, connected: e.detail.toString() })}\n`));
   await host.handle(snapshotProtocol(genesisHash, 2), ({ stream }) => {
     void stream.sink(lp.encode(serving[mode]())).catch(() => undefined);

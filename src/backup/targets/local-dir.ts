@@ -77,4 +77,3 @@ export class LocalDirTarget implements BackupTarget {
 function checkName(name: string): void {
   if (name.includes('/') || name.startsWith('.')) throw new Error(`bad piece name ${name}`);
 }
-

@@ -52,7 +52,12 @@ export class S3Target implements BackupTarget {
   async put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void> {
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.prefix + name, Body: createReadStream(staged.path, { highWaterMark: 1024 * 1024 }), ContentLength: staged.bytes },
+      params: {
+        Bucket: this.bucket,
+        Key: this.prefix + name,
+        Body: createReadStream(staged.path, { highWaterMark: 1024 * 1024 }),
+        ContentLength: staged.bytes,
+      },
       partSize: this.partSize,
       queueSize: 2,
       leavePartsOnError: false,
@@ -70,7 +75,9 @@ export class S3Target implements BackupTarget {
     const out: TargetEntry[] = [];
     let token: string | undefined;
     do {
-      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      const res = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token ? { ContinuationToken: token } : {}) }),
+      );
       for (const o of res.Contents ?? []) {
         const name = o.Key?.slice(this.prefix.length);
         if (!name || name.includes('/')) continue;

@@ -6,9 +6,7 @@ import { RLP } from '@ethereumjs/rlp';
  */
 export const IBFT_VANITY_LENGTH = 32;
 /** Polygon SDK's IBFT mixHash: "ctical byzantine fault tolerance". */
-export const IBFT_MIX_HASH = Uint8Array.from(
-  Buffer.from('63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365', 'hex'),
-);
+export const IBFT_MIX_HASH = Uint8Array.from(Buffer.from('63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365', 'hex'));
 
 export interface IbftExtra {
   vanity: Uint8Array;

@@ -122,7 +122,10 @@ export class IbftSealer {
     const refusal = this.opts.signed?.refusal(parent.number + 1n);
     if (refusal !== undefined) {
       // Sealing again would sign a second block at a height already signed (equivocation): stop for good.
-      logger.error({ head: Number(parent.number), signed: Number(this.opts.signed!.highest!.number) }, `refusing to seal: ${refusal}; sealing stopped (the node keeps serving). Restore this data dir from a snapshot taken at or after block ${this.opts.signed!.highest!.number} (\`basalt restore\`)`);
+      logger.error(
+        { head: Number(parent.number), signed: Number(this.opts.signed!.highest!.number) },
+        `refusing to seal: ${refusal}; sealing stopped (the node keeps serving). Restore this data dir from a snapshot taken at or after block ${this.opts.signed!.highest!.number} (\`basalt restore\`)`,
+      );
       this.stopped = true;
       return;
     }

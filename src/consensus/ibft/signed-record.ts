@@ -79,7 +79,11 @@ export class SignedRecord {
 
   private write(rec: SignedBlock): void {
     const path = join(this.dir, SIGNED_RECORD_FILE);
-    replaceFile(path, new TextEncoder().encode(JSON.stringify({ version: 1, number: rec.number.toString(), hash: rec.hash, committed: rec.committed }) + '\n'), 0o600);
+    replaceFile(
+      path,
+      new TextEncoder().encode(JSON.stringify({ version: 1, number: rec.number.toString(), hash: rec.hash, committed: rec.committed }) + '\n'),
+      0o600,
+    );
     this.current = rec;
   }
 }

@@ -46,7 +46,13 @@ export function verifyNotFuture(header: BlockHeader, nowSeconds: bigint): void {
  * The committed seals of `header` alone: a quorum (by `rule` at its height) of distinct validators of
  * `validators` signed its hash. What proves a header without its parent (a peer's claimed head).
  */
-export function verifyCommittedSeals(header: BlockHeader, extra: IbftExtra, validators: Uint8Array[], rule: QuorumRule, recover: RecoverSigner = recoverAddress): void {
+export function verifyCommittedSeals(
+  header: BlockHeader,
+  extra: IbftExtra,
+  validators: Uint8Array[],
+  rule: QuorumRule,
+  recover: RecoverSigner = recoverAddress,
+): void {
   const commitHash = committedSealHash(blockHash(header));
   const signers = new Set<number>();
   for (const seal of extra.committedSeals) {
@@ -83,7 +89,11 @@ export function verifyIbftProposal(
 }
 
 /** The proposal's checks without the clock: linkage, fields, proposer seal. */
-function verifyProposalFields(header: BlockHeader, parent: BlockHeader, recover: RecoverSigner = recoverAddress): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
+function verifyProposalFields(
+  header: BlockHeader,
+  parent: BlockHeader,
+  recover: RecoverSigner = recoverAddress,
+): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
   const n = header.number;
   const fail = (msg: string): never => {
     throw new BlockVerificationError(n, msg);

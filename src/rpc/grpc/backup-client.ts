@@ -163,7 +163,8 @@ export class RemoteBackupService implements BackupService {
         }
         const summary = handle(ev);
         if (summary) {
-          if (summary.bytes !== bytes) throw new UserError(`${what} stream ended with ${bytes} bytes, but the node sent ${summary.bytes}`, { code: 'CORRUPT_FILE' });
+          if (summary.bytes !== bytes)
+            throw new UserError(`${what} stream ended with ${bytes} bytes, but the node sent ${summary.bytes}`, { code: 'CORRUPT_FILE' });
           return summary;
         }
       }

@@ -53,7 +53,9 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     BackupNow: (call, cb) => {
       const run = backupNow
         ? backupNow(call.request.archive ? 'archive' : 'snapshot')
-        : Promise.reject(new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }));
+        : Promise.reject(
+            new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }),
+          );
       run.then(
         (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
         (err) => {
@@ -62,7 +64,6 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
         },
       );
     },
-
 
     Status: (_call, cb) => {
       service.status().then(
@@ -79,8 +80,15 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       try {
         const progress = throttled<ExportEvent>();
         const summary = await service.export(
-          { startBlock: BigInt(req.startBlock || '0'), ...(req.endBlock ? { endBlock: BigInt(req.endBlock) } : {}), compression: compressionOf(req.compression) },
-          out.dataSink((data) => ({ data }), () => progress.take()),
+          {
+            startBlock: BigInt(req.startBlock || '0'),
+            ...(req.endBlock ? { endBlock: BigInt(req.endBlock) } : {}),
+            compression: compressionOf(req.compression),
+          },
+          out.dataSink(
+            (data) => ({ data }),
+            () => progress.take(),
+          ),
           {
             onStart: (s) => {
               log.info({ start: s.startBlock.toString(), end: s.endBlock.toString(), compression: s.compression }, 'export started');
@@ -122,7 +130,10 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
           },
         });
         send({ summary: wire.importSummary(summary) });
-        log.info({ imported: Number(summary.imported), skipped: Number(summary.skipped), head: Number(summary.head), ms: summary.durationMs }, 'import finished');
+        log.info(
+          { imported: Number(summary.imported), skipped: Number(summary.skipped), head: Number(summary.head), ms: summary.durationMs },
+          'import finished',
+        );
         call.end();
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'import failed');
@@ -136,13 +147,20 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       const out = new EventStream<SnapshotEvent>(call, limits.streamIdleTimeoutMs);
       try {
         const progress = throttled<SnapshotEvent>();
-        const summary = await service.snapshot({ compression: compressionOf(call.request.compression) }, out.dataSink((data) => ({ data }), () => progress.take()), {
-          onStart: (s) => {
-            log.info({ head: s.head.toString(), compression: s.compression }, 'snapshot started');
-            out.queue({ started: wire.snapshotInfo(s) });
+        const summary = await service.snapshot(
+          { compression: compressionOf(call.request.compression) },
+          out.dataSink(
+            (data) => ({ data }),
+            () => progress.take(),
+          ),
+          {
+            onStart: (s) => {
+              log.info({ head: s.head.toString(), compression: s.compression }, 'snapshot started');
+              out.queue({ started: wire.snapshotInfo(s) });
+            },
+            onProgress: (p) => progress.offer({ progress: wire.snapshotProgress(p) }, false),
           },
-          onProgress: (p) => progress.offer({ progress: wire.snapshotProgress(p) }, false),
-        });
+        );
         await out.finish({ summary: wire.snapshotSummary(summary) });
         log.info({ head: Number(summary.head), nodes: summary.nodes, codes: summary.codes, bytes: summary.bytes, ms: summary.durationMs }, 'snapshot finished');
       } catch (err) {

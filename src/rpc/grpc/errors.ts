@@ -29,7 +29,8 @@ export function fromGrpcError(err: unknown, address: string, tls = false): UserE
       : 'start one with `basalt server` or pass --grpc-address (a node serving TLS also needs --grpc-tls-ca, --grpc-tls-cert and --grpc-tls-key)';
     return new UserError(`no node answers on ${address}${tls ? ' over TLS' : ''}${why}: ${hint}`, { code: 'UNAVAILABLE', cause: err });
   }
-  if (e.code === grpc.status.RESOURCE_EXHAUSTED) return new UserError(`node at ${address} is busy: ${oneLine(e.details ?? e.message)}`, { code: 'RESOURCE_EXHAUSTED', cause: err });
+  if (e.code === grpc.status.RESOURCE_EXHAUSTED)
+    return new UserError(`node at ${address} is busy: ${oneLine(e.details ?? e.message)}`, { code: 'RESOURCE_EXHAUSTED', cause: err });
   if (e.code === grpc.status.CANCELLED) return new UserError(`the call to ${address} was cancelled`, { code: 'CANCELLED', cause: err });
   return new UserError(`node at ${address} failed: ${oneLine(e.details ?? e.message)}`, { code: 'INTERNAL', cause: err });
 }

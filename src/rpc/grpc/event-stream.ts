@@ -69,7 +69,10 @@ export class EventStream<E extends object> {
   /** End the call with the error's status; a client that went away or was cut off gets nothing more. */
   fail(err: unknown, log: Logger, what: string): void {
     if (this.idle) {
-      log.warn({ idleTimeout: formatDuration(this.idleTimeoutMs) }, `${what} cancelled: the client read nothing for the stream idle timeout (--grpc-stream-idle-timeout)`);
+      log.warn(
+        { idleTimeout: formatDuration(this.idleTimeoutMs) },
+        `${what} cancelled: the client read nothing for the stream idle timeout (--grpc-stream-idle-timeout)`,
+      );
       return;
     }
     if (this.stopped) {
@@ -108,7 +111,9 @@ export class EventStream<E extends object> {
           settle(this.stopped);
         }, this.idleTimeoutMs);
       }
-      this.call.write(ev, (err?: Error | null) => settle(err ? (this.stopped ?? new UserError(`cannot send to the client: ${err.message}`, { code: 'CANCELLED' })) : undefined));
+      this.call.write(ev, (err?: Error | null) =>
+        settle(err ? (this.stopped ?? new UserError(`cannot send to the client: ${err.message}`, { code: 'CANCELLED' })) : undefined),
+      );
     });
   }
 }

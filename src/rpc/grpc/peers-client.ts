@@ -11,7 +11,9 @@ export class RemotePeersService implements PeersService {
   ) {}
 
   async list(): Promise<PeerSummary[]> {
-    const res = await this.call<{ peers: { id: string; address: string; direction: string; head: string }[] }>((client, deadline, cb) => client.PeersList({}, { deadline }, cb));
+    const res = await this.call<{ peers: { id: string; address: string; direction: string; head: string }[] }>((client, deadline, cb) =>
+      client.PeersList({}, { deadline }, cb),
+    );
     return res.peers.map((p) => ({ id: p.id, address: p.address, direction: p.direction === 'inbound' ? 'inbound' : 'outbound', head: BigInt(p.head) }));
   }
 
@@ -22,7 +24,9 @@ export class RemotePeersService implements PeersService {
   private async call<T>(run: (client: ReturnType<typeof operatorClient>, deadline: number, cb: (err: unknown, r?: T) => void) => void): Promise<T> {
     const client = operatorClient(this.address, this.opts.tls);
     try {
-      return await new Promise<T>((resolve, reject) => run(client, Date.now() + (this.opts.timeoutMs ?? 15_000), (err, r) => (err || r === undefined ? reject(err ?? new Error('empty answer')) : resolve(r))));
+      return await new Promise<T>((resolve, reject) =>
+        run(client, Date.now() + (this.opts.timeoutMs ?? 15_000), (err, r) => (err || r === undefined ? reject(err ?? new Error('empty answer')) : resolve(r))),
+      );
     } catch (err) {
       throw fromGrpcError(err, this.address);
     } finally {

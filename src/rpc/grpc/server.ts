@@ -53,8 +53,16 @@ export class OperatorServer {
     });
     const tls = this.opts.tls ? (this.opts.tls.clientCa ? 'client certificates' : 'server only') : 'off';
     this.log.info({ address, port: this.boundPort, tls, maxStreams: this.opts.maxStreams }, 'gRPC operator API listening');
-    if (exposed && !this.opts.tls) this.log.warn({ address }, 'gRPC operator API in plain text on a non-loopback address (--grpc-insecure): anyone who can reach it can export, snapshot and import');
-    else if (exposed && !this.opts.tls?.clientCa) this.log.warn({ address }, 'gRPC operator API without client certificates on a non-loopback address: anyone who can reach it can call it; add --grpc-tls-client-ca');
+    if (exposed && !this.opts.tls)
+      this.log.warn(
+        { address },
+        'gRPC operator API in plain text on a non-loopback address (--grpc-insecure): anyone who can reach it can export, snapshot and import',
+      );
+    else if (exposed && !this.opts.tls?.clientCa)
+      this.log.warn(
+        { address },
+        'gRPC operator API without client certificates on a non-loopback address: anyone who can reach it can call it; add --grpc-tls-client-ca',
+      );
     return this.boundPort;
   }
 

@@ -25,7 +25,8 @@ export function serverCredentials(tls: ServerTls | undefined): grpc.ServerCreden
 /** Plain text without TLS options; TLS as soon as one is given. */
 export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials {
   if (!tls || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined)) return grpc.credentials.createInsecure();
-  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new UserError('--grpc-tls-cert and --grpc-tls-key go together (the client certificate and its key)');
+  if ((tls.cert === undefined) !== (tls.key === undefined))
+    throw new UserError('--grpc-tls-cert and --grpc-tls-key go together (the client certificate and its key)');
   return grpc.credentials.createSsl(
     tls.ca === undefined ? null : pem(tls.ca, '--grpc-tls-ca'),
     tls.key === undefined ? null : pem(tls.key, '--grpc-tls-key'),

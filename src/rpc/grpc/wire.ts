@@ -1,4 +1,14 @@
-import type { ChainStatus, ExportProgress, ExportStarted, ExportSummary, ImportProgress, ImportSummary, SnapshotProgress, SnapshotStarted, SnapshotSummary } from '../../backup/types.js';
+import type {
+  ChainStatus,
+  ExportProgress,
+  ExportStarted,
+  ExportSummary,
+  ImportProgress,
+  ImportSummary,
+  SnapshotProgress,
+  SnapshotStarted,
+  SnapshotSummary,
+} from '../../backup/types.js';
 import type { StoredPiece } from '../../backup/scheduler.js';
 import type { BackupPiece as WBackupPiece, BackupPiece__Output } from './generated/basalt/operator/v1/BackupPiece.js';
 import { isCompression, type Compression } from '../../container/compression.js';

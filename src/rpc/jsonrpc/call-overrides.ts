@@ -12,7 +12,18 @@ export const MAX_OVERRIDE_CODE = 256 * 1024;
 const U64_MAX = 2n ** 64n - 1n;
 
 const ACCOUNT_FIELDS = new Set(['balance', 'nonce', 'code', 'state', 'stateDiff']);
-const BLOCK_FIELDS: Record<string, true> = { number: true, time: true, gasLimit: true, feeRecipient: true, coinbase: true, baseFeePerGas: true, baseFee: true, difficulty: true, prevRandao: true, random: true };
+const BLOCK_FIELDS: Record<string, true> = {
+  number: true,
+  time: true,
+  gasLimit: true,
+  feeRecipient: true,
+  coinbase: true,
+  baseFeePerGas: true,
+  baseFee: true,
+  difficulty: true,
+  prevRandao: true,
+  random: true,
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const present = (v: unknown) => v !== undefined && v !== null;
@@ -25,7 +36,8 @@ export function parseStateOverrides(v: unknown): StateOverrides | undefined {
   if (!present(v)) return undefined;
   if (!isObject(v)) throw invalidParams('state override set must be an object of address → account override');
   const entries = Object.entries(v);
-  if (entries.length > MAX_OVERRIDE_ACCOUNTS) throw invalidParams(`state override set names ${entries.length} accounts, at most ${MAX_OVERRIDE_ACCOUNTS} allowed`);
+  if (entries.length > MAX_OVERRIDE_ACCOUNTS)
+    throw invalidParams(`state override set names ${entries.length} accounts, at most ${MAX_OVERRIDE_ACCOUNTS} allowed`);
   const out: StateOverrides = new Map();
   let slots = 0;
   for (const [addr, o] of entries) {
@@ -65,7 +77,8 @@ export function parseBlockOverrides(v: unknown): BlockOverrides | undefined {
   if (!present(v)) return undefined;
   if (!isObject(v)) throw invalidParams('block overrides must be an object');
   for (const k of Object.keys(v)) {
-    if (!BLOCK_FIELDS[k]) throw invalidParams(`block overrides: unsupported field "${k}" (number, time, gasLimit, feeRecipient, baseFeePerGas, difficulty, prevRandao)`);
+    if (!BLOCK_FIELDS[k])
+      throw invalidParams(`block overrides: unsupported field "${k}" (number, time, gasLimit, feeRecipient, baseFeePerGas, difficulty, prevRandao)`);
   }
   const out: BlockOverrides = {};
   if (present(v.number)) {

@@ -95,10 +95,14 @@ export class RpcDispatcher {
     if (req.jsonrpc !== '2.0' || typeof req.method !== 'string') {
       return errorResponse(id, RpcErrorCode.InvalidRequest, 'invalid request: want {"jsonrpc":"2.0","method":...}');
     }
-    const fn = (extra && Object.hasOwn(extra, req.method) ? extra[req.method] : undefined) ?? (Object.hasOwn(this.opts.methods, req.method) ? this.opts.methods[req.method] : undefined);
+    const fn =
+      (extra && Object.hasOwn(extra, req.method) ? extra[req.method] : undefined) ??
+      (Object.hasOwn(this.opts.methods, req.method) ? this.opts.methods[req.method] : undefined);
     if (!fn) {
       const e = this.opts.notFound?.(req.method);
-      return e ? errorResponse(id, e.code, e.message, e.data) : errorResponse(id, RpcErrorCode.MethodNotFound, `the method ${req.method} does not exist/is not available`);
+      return e
+        ? errorResponse(id, e.code, e.message, e.data)
+        : errorResponse(id, RpcErrorCode.MethodNotFound, `the method ${req.method} does not exist/is not available`);
     }
     const params = req.params === undefined ? [] : req.params;
     if (!Array.isArray(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an array');

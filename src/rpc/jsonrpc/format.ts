@@ -57,7 +57,16 @@ export function formatTransaction(tx: TypedTransaction, block: Block | undefined
     blockTimestamp: block ? bigIntToHex(block.header.timestamp) : null,
     // @ethereumjs writes an authorization's numbers as raw bytes ('0x' for 0, '0x05'): quantities here.
     ...('authorizationList' in tx
-      ? { authorizationList: tx.authorizationList.map(([chainId, address, nonce, yParity, r, s]) => ({ chainId: quantity(chainId), address: bytesToHex(address), nonce: quantity(nonce), yParity: quantity(yParity), r: quantity(r), s: quantity(s) })) }
+      ? {
+          authorizationList: tx.authorizationList.map(([chainId, address, nonce, yParity, r, s]) => ({
+            chainId: quantity(chainId),
+            address: bytesToHex(address),
+            nonce: quantity(nonce),
+            yParity: quantity(yParity),
+            r: quantity(r),
+            s: quantity(s),
+          })),
+        }
       : {}),
   };
 }

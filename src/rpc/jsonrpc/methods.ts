@@ -26,7 +26,9 @@ export function ethMethods(ctx: RpcContext): RpcMethods {
     eth_blockNumber: () => bigIntToHex(chain.head.number),
     eth_syncing: () => {
       const s = ctx.network?.syncing() ?? false;
-      return s === false ? false : { startingBlock: bigIntToHex(s.startingBlock), currentBlock: bigIntToHex(s.currentBlock), highestBlock: bigIntToHex(s.highestBlock) };
+      return s === false
+        ? false
+        : { startingBlock: bigIntToHex(s.startingBlock), currentBlock: bigIntToHex(s.currentBlock), highestBlock: bigIntToHex(s.highestBlock) };
     },
     eth_accounts: (p) => {
       expectParams(p, 0);

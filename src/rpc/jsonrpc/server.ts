@@ -173,7 +173,9 @@ export class JsonRpcServer {
     try {
       this.opts.logger.error({ err: String((err as Error)?.message ?? 'unknown') }, 'JSON-RPC request failed');
       if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { 'Content-Type': 'application/json', Connection: 'close' }).end(JSON.stringify(errorResponse(null, RpcErrorCode.Internal, 'internal error')));
+        res
+          .writeHead(500, { 'Content-Type': 'application/json', Connection: 'close' })
+          .end(JSON.stringify(errorResponse(null, RpcErrorCode.Internal, 'internal error')));
       } else res.destroy();
     } catch {
       res.destroy();

@@ -14,10 +14,7 @@ export interface SubscriptionSink {
   notify(subscription: string, result: unknown): void;
 }
 
-export type Subscription =
-  | { kind: 'newHeads' }
-  | { kind: 'logs'; query: LogQuery }
-  | { kind: 'newPendingTransactions'; full: boolean };
+export type Subscription = { kind: 'newHeads' } | { kind: 'logs'; query: LogQuery } | { kind: 'newPendingTransactions'; full: boolean };
 
 interface Entry {
   sub: Subscription;
@@ -42,9 +39,11 @@ export class SubscriptionHub {
     private readonly logger: Logger,
   ) {
     const onHead = (_head: unknown, block: Block) => {
-      this.publishing = this.publishing.then(() => this.publishHead(block)).catch((err: unknown) => {
-        this.logger.error({ err: (err as Error)?.message }, 'subscription notifications for a new head failed');
-      });
+      this.publishing = this.publishing
+        .then(() => this.publishHead(block))
+        .catch((err: unknown) => {
+          this.logger.error({ err: (err as Error)?.message }, 'subscription notifications for a new head failed');
+        });
     };
     chain.on('head', onHead);
     this.detach.push(() => chain.off('head', onHead));

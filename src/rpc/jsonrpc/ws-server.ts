@@ -101,7 +101,9 @@ export class WsRpcServer {
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => undefined);
     if (this.connections.size >= this.limits.maxConnections) {
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many WebSocket connections (limit ${this.limits.maxConnections})\n`);
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many WebSocket connections (limit ${this.limits.maxConnections})\n`,
+      );
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

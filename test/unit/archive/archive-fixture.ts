@@ -16,7 +16,10 @@ export async function chainWithBlocks(blocks: number, timestampDelta = 1n): Prom
     for (let j = 0; j < i % 3; j++) {
       const tx =
         j % 2 === 0
-          ? createFeeMarket1559Tx({ nonce, to: RECIPIENT, value: 1000n + nonce, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.commonAt(0n) })
+          ? createFeeMarket1559Tx(
+              { nonce, to: RECIPIENT, value: 1000n + nonce, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+              { common: t.chain.commonAt(0n) },
+            )
           : createLegacyTx({ nonce, to: RECIPIENT, value: 7n, gasLimit: 21000n, gasPrice: 10n ** 10n }, { common: t.chain.commonAt(0n) });
       txs.push(tx.sign(SENDER));
       nonce++;

@@ -166,19 +166,31 @@ describe('archive reader', () => {
     // first record after the preamble is the header: claim 4 GiB
     new DataView(evil.buffer).setUint32(10 + 1, 0xffffffff);
     const before = process.memoryUsage().arrayBuffers;
-    await expect((async () => { for await (const ev of readArchive(chunked(evil))) void ev; })()).rejects.toThrow(/above the .*-byte limit/);
+    await expect(
+      (async () => {
+        for await (const ev of readArchive(chunked(evil))) void ev;
+      })(),
+    ).rejects.toThrow(/above the .*-byte limit/);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('refuses data after the trailer and an endless stream of garbage', async () => {
     const bytes = await exportBytes(source.chain, { end: 2n });
     const extra = Buffer.concat([bytes, Buffer.from([0])]);
-    await expect((async () => { for await (const ev of readArchive(chunked(extra))) void ev; })()).rejects.toThrow(/data after its trailer/);
+    await expect(
+      (async () => {
+        for await (const ev of readArchive(chunked(extra))) void ev;
+      })(),
+    ).rejects.toThrow(/data after its trailer/);
     async function* endless() {
       yield bytes.subarray(0, bytes.length - 200);
       for (;;) yield new Uint8Array(4096).fill(0xab);
     }
-    await expect((async () => { for await (const ev of readArchive(endless())) void ev; })()).rejects.toThrow(BackupFileError);
+    await expect(
+      (async () => {
+        for await (const ev of readArchive(endless())) void ev;
+      })(),
+    ).rejects.toThrow(BackupFileError);
   });
 });
 

@@ -218,7 +218,12 @@ describe('hostile records', () => {
       extra[0] = 0x42;
       const forged = blockWithHeader(b2, headerWithExtraData(b2.header, extra, fresh.chain.commonAt(0n)), fresh.chain.commonAt(0n));
       const w = new ArchiveWriter({ ...header(), endBlock: '2' });
-      const bytes = Buffer.concat([w.start(), w.block(await encodeBlockRecord(b1, 'zstd')), w.block(await encodeBlockRecord(forged, 'zstd')), w.finish().bytes]);
+      const bytes = Buffer.concat([
+        w.start(),
+        w.block(await encodeBlockRecord(b1, 'zstd')),
+        w.block(await encodeBlockRecord(forged, 'zstd')),
+        w.finish().bytes,
+      ]);
       await expect(importArchive(fresh.chain, chunked(bytes))).rejects.toThrow(/block 2 is invalid: .*seal/);
       expect(fresh.chain.head.number).toBe(1n); // block 1 was fully verified and kept; block 2 never written
     } finally {

@@ -2,14 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { archiveChainAfter, continuityGaps, newestPiece, parsePieceName, pieceName, sortPieces, type Piece } from '../../../src/backup/pieces.js';
 
 const D = '0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789';
-const snap = (end: number, t = end): Piece => parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
-const arch = (start: number, end: number, t = end): Piece => parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
+const snap = (end: number, t = end): Piece =>
+  parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
+const arch = (start: number, end: number, t = end): Piece =>
+  parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
 
 describe('piece names', () => {
   it('name and parse round-trip, with padded numbers, the last block time and 8 digest digits', () => {
     expect(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: 123n, time: 1700000000n, digest: D })).toBe('snapshot-000000123-t1700000000-abcdef01.bsn');
     expect(pieceName({ kind: 'archive', startBlock: 124n, endBlock: 200n, time: 5n, digest: D })).toBe('archive-000000124-000000200-t5-abcdef01.bsa');
-    expect(parsePieceName('archive-000000124-000000200-t5-abcdef01.bsa')).toEqual({ kind: 'archive', startBlock: 124n, endBlock: 200n, time: 5n, digest8: 'abcdef01', file: 'archive-000000124-000000200-t5-abcdef01.bsa' });
+    expect(parsePieceName('archive-000000124-000000200-t5-abcdef01.bsa')).toEqual({
+      kind: 'archive',
+      startBlock: 124n,
+      endBlock: 200n,
+      time: 5n,
+      digest8: 'abcdef01',
+      file: 'archive-000000124-000000200-t5-abcdef01.bsa',
+    });
     expect(parsePieceName('snapshot-1234567890-t9-abcdef01.bsn')?.endBlock).toBe(1234567890n);
   });
 
@@ -39,7 +48,9 @@ describe('chain of pieces', () => {
 
   it('a continuous chain has no gaps; a missing archive, an overlap and an archive with nothing before it are named', () => {
     expect(continuityGaps([snap(100), arch(101, 150), arch(151, 200), snap(200), arch(201, 250)])).toEqual([]);
-    expect(continuityGaps([snap(100), arch(101, 150), arch(171, 200)])).toEqual([`blocks 151-170 are missing: ${arch(171, 200).file} does not continue ${arch(101, 150).file}`]);
+    expect(continuityGaps([snap(100), arch(101, 150), arch(171, 200)])).toEqual([
+      `blocks 151-170 are missing: ${arch(171, 200).file} does not continue ${arch(101, 150).file}`,
+    ]);
     expect(continuityGaps([snap(100), arch(90, 120)])[0]).toMatch(/overlaps/);
     expect(continuityGaps([arch(5, 10), snap(20)])[0]).toMatch(/^archive-000000005-000000010.*blocks before 5 are missing/);
   });

@@ -21,7 +21,15 @@ beforeAll(async () => {
   t = await createTestChain(1);
   dir = mkdtempSync(join(tmpdir(), 'basalt-pitr-'));
   target = new LocalDirTarget(join(dir, 'bk'));
-  const s = new BackupScheduler({ chain: t.chain, target, stagingDir: join(dir, 'st'), snapshotIntervalMs: 1, archiveIntervalMs: 1, retention: {}, logger: pino({ level: 'silent' }) });
+  const s = new BackupScheduler({
+    chain: t.chain,
+    target,
+    stagingDir: join(dir, 'st'),
+    snapshotIntervalMs: 1,
+    archiveIntervalMs: 1,
+    retention: {},
+    logger: pino({ level: 'silent' }),
+  });
   const seal = async (n: number) => {
     for (let i = 0; i < n; i++) {
       const b = await sealNext(t);
@@ -81,7 +89,9 @@ describe('point-in-time restore', () => {
     writeFileSync(path, bad);
     try {
       const out = join(dir, 'damaged');
-      await expect(restoreToPoint(target, planRestore(pieces, { block: 5n }), { dataDir: out, genesis: t.genesis })).rejects.toThrow(new RegExp(`^${victim.file.replace(/\./g, '\\.')}: `));
+      await expect(restoreToPoint(target, planRestore(pieces, { block: 5n }), { dataDir: out, genesis: t.genesis })).rejects.toThrow(
+        new RegExp(`^${victim.file.replace(/\./g, '\\.')}: `),
+      );
       expect(existsSync(out)).toBe(false);
       expect(readdirSync(dir).filter((n) => n.includes('pitr'))).toEqual([]);
     } finally {
@@ -91,6 +101,8 @@ describe('point-in-time restore', () => {
 
   it('refuses a target that exists and is not empty, before reading anything', async () => {
     const out = join(dir, 'at4'); // made by the first test
-    await expect(restoreToPoint(target, planRestore(await listPieces(target), { block: 3n }), { dataDir: out, genesis: t.genesis })).rejects.toThrow(/exists and is not an empty folder/);
+    await expect(restoreToPoint(target, planRestore(await listPieces(target), { block: 3n }), { dataDir: out, genesis: t.genesis })).rejects.toThrow(
+      /exists and is not an empty folder/,
+    );
   });
 });

@@ -4,8 +4,10 @@ import { planRestore } from '../../../src/backup/point-in-time.js';
 import { UserError } from '../../../src/util/errors.js';
 
 const D = '0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
-const snap = (end: number): Piece => parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(1000 + end), digest: D }))!;
-const arch = (start: number, end: number): Piece => parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(1000 + end), digest: D }))!;
+const snap = (end: number): Piece =>
+  parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(1000 + end), digest: D }))!;
+const arch = (start: number, end: number): Piece =>
+  parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(1000 + end), digest: D }))!;
 
 // Block n has timestamp 1000 + n.
 const pieces = [snap(10), arch(11, 20), arch(21, 30), snap(30), arch(31, 40), arch(41, 50)];

@@ -5,14 +5,19 @@ import { piecesToDelete, weekOf, type RetentionPolicy } from '../../../src/backu
 const D = '0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 const DAY = 86_400;
 const T0 = Date.UTC(2026, 10, 2) / 1000; // Monday 2026-11-02 00:00 UTC
-const snap = (end: number, t: number): Piece => parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
-const arch = (start: number, end: number, t: number): Piece => parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
+const snap = (end: number, t: number): Piece =>
+  parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
+const arch = (start: number, end: number, t: number): Piece =>
+  parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
 
 /** Ends of the snapshots kept, and of the archives kept, newest first. */
 function kept(pieces: Piece[], policy: RetentionPolicy) {
   const del = new Set(piecesToDelete(pieces, policy));
   const k = pieces.filter((p) => !del.has(p)).sort((a, b) => Number(b.endBlock - a.endBlock) || (a.kind === 'snapshot' ? -1 : 1));
-  return { snapshots: k.filter((p) => p.kind === 'snapshot').map((p) => Number(p.endBlock)), archives: k.filter((p) => p.kind === 'archive').map((p) => `${p.startBlock}-${p.endBlock}`) };
+  return {
+    snapshots: k.filter((p) => p.kind === 'snapshot').map((p) => Number(p.endBlock)),
+    archives: k.filter((p) => p.kind === 'archive').map((p) => `${p.startBlock}-${p.endBlock}`),
+  };
 }
 
 /** A snapshot every 6 hours for 20 days (block = hours since T0), with an archive chain between them. */
@@ -92,7 +97,7 @@ describe('retention', () => {
     }
   });
 
-  it('ISO weeks start on Monday and week 1 holds the year\'s first Thursday', () => {
+  it("ISO weeks start on Monday and week 1 holds the year's first Thursday", () => {
     const at = (iso: string) => ({ time: BigInt(Date.parse(iso) / 1000) }) as Piece;
     expect(weekOf(at('2026-11-01T23:59:59Z'))).toBe('2026-W44'); // Sunday
     expect(weekOf(at('2026-11-02T00:00:00Z'))).toBe('2026-W45'); // Monday

@@ -63,7 +63,15 @@ describe('BackupScheduler', () => {
     const { t, s, target, dir } = await setup(2);
     await s.backupNow('snapshot');
     await sealNext(t);
-    const again = new BackupScheduler({ chain: t.chain, target, stagingDir: join(dir, 'staging'), snapshotIntervalMs: 1, archiveIntervalMs: 1, retention: {}, logger: log });
+    const again = new BackupScheduler({
+      chain: t.chain,
+      target,
+      stagingDir: join(dir, 'staging'),
+      snapshotIntervalMs: 1,
+      archiveIntervalMs: 1,
+      retention: {},
+      logger: log,
+    });
     expect((await again.backupNow('archive')).map((p) => `${p.startBlock}-${p.endBlock}`)).toEqual(['3-3']);
   });
 

@@ -12,13 +12,19 @@ let items: StateItem[];
 beforeAll(async () => {
   t = await createTestChain(1);
   const state = await openState(t.chain.trie, t.chain.commonAt(0n));
-  for (let i = 1; i <= 300; i++) await state.putAccount(createAddressFromString(`0x${i.toString(16).padStart(40, '0')}`), new Account(0n, BigInt(i) * 10n ** 15n));
+  for (let i = 1; i <= 300; i++)
+    await state.putAccount(createAddressFromString(`0x${i.toString(16).padStart(40, '0')}`), new Account(0n, BigInt(i) * 10n ** 15n));
   const code = hexToBytes('0x60005460005260206000f3');
-  for (const [addr, salt] of [['0x' + 'aa'.repeat(20), 0], ['0x' + 'bb'.repeat(20), 0], ['0x' + 'cc'.repeat(20), 1]] as const) {
+  for (const [addr, salt] of [
+    ['0x' + 'aa'.repeat(20), 0],
+    ['0x' + 'bb'.repeat(20), 0],
+    ['0x' + 'cc'.repeat(20), 1],
+  ] as const) {
     const a = createAddressFromString(addr);
     await state.putAccount(a, new Account(0n, 1n));
     await state.putCode(a, salt === 0 ? code : hexToBytes('0x6001600055'));
-    for (let s = 0; s < 60; s++) await state.putStorage(a, hexToBytes(`0x${(s + salt * 1000).toString(16).padStart(64, '0')}`), hexToBytes(`0x${(s + 1).toString(16).padStart(2, '0')}`));
+    for (let s = 0; s < 60; s++)
+      await state.putStorage(a, hexToBytes(`0x${(s + salt * 1000).toString(16).padStart(64, '0')}`), hexToBytes(`0x${(s + 1).toString(16).padStart(2, '0')}`));
   }
   root = await state.getStateRoot();
   await t.chain.trie.flush();

@@ -22,7 +22,12 @@ describe('block building', () => {
     const txs: TypedTransaction[] = [];
     for (let n = 0n; n < 10n; n++) {
       for (const [i, key] of senders.entries()) {
-        txs.push(createFeeMarket1559Tx({ nonce: n, to: TO, value: n + 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: BigInt(i), chainId: 100n }, { common }).sign(key));
+        txs.push(
+          createFeeMarket1559Tx(
+            { nonce: n, to: TO, value: n + 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: BigInt(i), chainId: 100n },
+            { common },
+          ).sign(key),
+        );
       }
     }
     // In the middle: a nonce from the future and a transfer of more than the sender owns.
@@ -34,7 +39,11 @@ describe('block building', () => {
     const extra = decodeIbftExtra(head.extraData);
     const key = t.keys[0]!;
     const result = await t.chain.produceBlock(
-      { coinbase: extra.validators[0]!, timestamp: head.timestamp + 1n, extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }) },
+      {
+        coinbase: extra.validators[0]!,
+        timestamp: head.timestamp + 1n,
+        extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+      },
       txs,
       async (built) => sealBlock(built.block, key, [key], common),
     );

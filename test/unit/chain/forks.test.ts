@@ -70,7 +70,9 @@ describe('moving a fork in an existing data dir', () => {
       const o = await openTestChain(g, first.dir);
       await o.close();
     };
-    await expect(reopen(withForks(base, { cancun: 2 }))).rejects.toThrow(/moves the cancun fork from unscheduled to 2, but this data dir already holds blocks up to 2/);
+    await expect(reopen(withForks(base, { cancun: 2 }))).rejects.toThrow(
+      /moves the cancun fork from unscheduled to 2, but this data dir already holds blocks up to 2/,
+    );
     await reopen(withForks(base, { cancun: 5, prague: 5 })); // an upgrade ahead of the head
     await expect(reopen(london)).resolves.toBeUndefined(); // and unscheduled again, still ahead
     await reopen(withForks(base, { cancun: 3 }));
@@ -122,7 +124,10 @@ describe('a chain with cancun at block 3', () => {
   });
 
   it('traces each block under its own rules: TSTORE fails in block 2 and succeeds in block 3, as they were executed', async () => {
-    for (const [num, failed] of [[2n, true], [3n, false]] as const) {
+    for (const [num, failed] of [
+      [2n, true],
+      [3n, false],
+    ] as const) {
       const block = (await t.chain.blockByNumber(num))!;
       const [trace] = await traceBlock(t.chain, block, () => new CallTracer({}));
       const receipts = (await t.chain.receipts(num, (await t.chain.canonicalHash(num))!))!;
@@ -170,7 +175,15 @@ describe('a chain with cancun at block 3', () => {
       // The restored node goes on under Cancun rules: the same call succeeds in its next block.
       const r = { ...restored, keys };
       const next = createFeeMarket1559Tx(
-        { nonce, to: contract, data: concatBytes(RUN, setLengthLeft(bigIntToBytes(7n), 32)), gasLimit: 2_000_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        {
+          nonce,
+          to: contract,
+          data: concatBytes(RUN, setLengthLeft(bigIntToBytes(7n), 32)),
+          gasLimit: 2_000_000n,
+          maxFeePerGas: 10n ** 11n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 100n,
+        },
         { common: restored.chain.commonAt(restored.chain.head.number + 1n) },
       ).sign(SENDER);
       await sealNext(r, [next]);

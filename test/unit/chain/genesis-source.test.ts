@@ -52,7 +52,10 @@ describe('Genesis.read', () => {
       [JSON.stringify({ ...base(), params: { ...base().params, chainID: 'x' } }), /g\.json is invalid: params\.chainID: /],
       [JSON.stringify({ ...base(), genesis: 5 }), /g\.json is invalid: genesis: must be an object/],
       [JSON.stringify(base()).replace('{', `{"genesis":{},`), /genesis: appears more than once/],
-      [JSON.stringify({ ...base(), extra: Array(5).fill('x'.repeat(MAX_GENESIS_CONFIG_BYTES / 4 - 1024)) }), /its parts other than genesis\.alloc exceed 16 MiB/],
+      [
+        JSON.stringify({ ...base(), extra: Array(5).fill('x'.repeat(MAX_GENESIS_CONFIG_BYTES / 4 - 1024)) }),
+        /its parts other than genesis\.alloc exceed 16 MiB/,
+      ],
       [JSON.stringify({ ...base(), name: 'x'.repeat(MAX_GENESIS_STRING_BYTES + 1) }), /not valid JSON: a string longer than 4194304 bytes at byte 8/],
     ];
     for (const [text, want] of cases) await expect(read(text), text.slice(0, 120)).rejects.toThrow(want);
@@ -100,7 +103,11 @@ describe('a genesis file changed after it was read', () => {
 describe('Genesis.stateRoot', () => {
   it('builds the same state with its account records spilled to a scratch file, and removes the file', async () => {
     const g = base();
-    for (let i = 1; i <= 500; i++) g.genesis.alloc[`0x${i.toString(16).padStart(40, '0')}`] = { balance: `0x${i.toString(16)}`, ...(i % 50 === 0 ? { nonce: '0x3', code: '0x6001', storage: { [SLOT]: SLOT } } : {}) };
+    for (let i = 1; i <= 500; i++)
+      g.genesis.alloc[`0x${i.toString(16).padStart(40, '0')}`] = {
+        balance: `0x${i.toString(16)}`,
+        ...(i % 50 === 0 ? { nonce: '0x3', code: '0x6001', storage: { [SLOT]: SLOT } } : {}),
+      };
     const genesis = await Genesis.of(g);
     const collect = async (inMemory?: number, scratch?: string) => {
       const nodes: string[] = [];
@@ -120,7 +127,8 @@ describe('Genesis.stateRoot', () => {
   it('refuses an address given twice (in another case), wherever its records are', async () => {
     const text = withAllocText(`{"${A}":{"balance":"0x1"},"${A.replace('aa', 'AA')}":{"balance":"0x2"}}`);
     const genesis = await read(text);
-    for (const inMemory of [undefined, 1]) await expect(genesis.stateRoot(undefined, newDir(), inMemory)).rejects.toThrow(/genesis\.alloc names 0x0+aa more than once/);
+    for (const inMemory of [undefined, 1])
+      await expect(genesis.stateRoot(undefined, newDir(), inMemory)).rejects.toThrow(/genesis\.alloc names 0x0+aa more than once/);
   });
 });
 

@@ -56,7 +56,8 @@ describe('Chain.open and the genesis state', () => {
     try {
       const view = t.chain.openReadView();
       const reachable = new Set<string>();
-      for await (const item of stateItems(view.state, t.chain.head.header.stateRoot)) reachable.add(bytesToHex(item.kind === 'code' ? Uint8Array.of(0x63, ...item.hash) : item.hash));
+      for await (const item of stateItems(view.state, t.chain.head.header.stateRoot))
+        reachable.add(bytesToHex(item.kind === 'code' ? Uint8Array.of(0x63, ...item.hash) : item.hash));
       await view.close();
       const stored = new Set<string>();
       for await (const k of t.dbs[1]!.keys()) stored.add(bytesToHex(k));
@@ -88,7 +89,9 @@ describe('Chain.open and the genesis state', () => {
 
     const other = structuredClone(g);
     other.genesis.alloc[CONTRACT]!.storage![slot(0)] = slot(1);
-    await expect(openTestChain(other, dir)).rejects.toThrow(new RegExp(`genesis mismatch: the data dir holds a chain with genesis ${hash}, but the genesis file gives 0x[0-9a-f]{64}`));
+    await expect(openTestChain(other, dir)).rejects.toThrow(
+      new RegExp(`genesis mismatch: the data dir holds a chain with genesis ${hash}, but the genesis file gives 0x[0-9a-f]{64}`),
+    );
     expect(builds).toHaveBeenCalledTimes(2); // computed the other hash, to name it
 
     const again = await openTestChain(g, dir);
@@ -140,7 +143,11 @@ describe('Chain.open and the genesis state', () => {
     const genesis = await Genesis.of(g);
     await genesis.stateRoot({ node: (h, d) => (kept++ < 50 ? writer.node(h, d) : undefined), code: () => undefined });
     await writer.finish();
-    await new BlockStore(blockchain, createChainRules(genesis.config)).writeMeta({ chainConfigJson: JSON.stringify(g), paramsJson: JSON.stringify(g.params), genesisDigest: genesis.digest });
+    await new BlockStore(blockchain, createChainRules(genesis.config)).writeMeta({
+      chainConfigJson: JSON.stringify(g),
+      paramsJson: JSON.stringify(g.params),
+      genesisDigest: genesis.digest,
+    });
     await blockchain.close();
     await trieDb.close();
 

@@ -59,7 +59,15 @@ async function reachable(db: MapDB<string, Uint8Array>, root: Uint8Array): Promi
 
 /** The state of a genesis file holding `alloc`, read as a stream of its JSON (Genesis.stateRoot). */
 async function buildGenesisState(alloc: Alloc, sink?: StateSink): Promise<Uint8Array> {
-  const g = makeGenesisFile({ name: 't', chainId: 1, validators: [new Uint8Array(20).fill(1)], premine: [], gasLimit: 30_000_000n, baseFee: 1n, timestamp: 0n });
+  const g = makeGenesisFile({
+    name: 't',
+    chainId: 1,
+    validators: [new Uint8Array(20).fill(1)],
+    premine: [],
+    gasLimit: 30_000_000n,
+    baseFee: 1n,
+    timestamp: 0n,
+  });
   g.genesis.alloc = alloc;
   return (await Genesis.of(g)).stateRoot(sink);
 }
@@ -130,7 +138,10 @@ describe('buildGenesisState', () => {
     const two = `0x${'00'.repeat(31)}02`;
     const zero = `0x${'00'.repeat(32)}`;
     const a = '0x00000000000000000000000000000000000000aa';
-    for (const storage of [{ [slot]: one, [slot.toUpperCase().replace('0X', '0x')]: two }, { [slot]: one, [slot.replace('05', '0A')]: two, [slot.replace('05', '0a')]: zero }]) {
+    for (const storage of [
+      { [slot]: one, [slot.toUpperCase().replace('0X', '0x')]: two },
+      { [slot]: one, [slot.replace('05', '0A')]: two, [slot.replace('05', '0a')]: zero },
+    ]) {
       const alloc: Alloc = { [a]: { balance: '0x1', storage } };
       const ref = await referenceState(alloc);
       expect(hex((await built(alloc)).root)).toBe(hex(ref.root));
@@ -160,7 +171,7 @@ async function reachableRaw(db: MapDB<string, Uint8Array>, root: Uint8Array): Pr
         const c = items[i];
         if (c instanceof Uint8Array ? c.length === 32 : Array.isArray(c)) await visit(c);
       }
-    } else if (((items[0] as Uint8Array)[0]! >> 4) < 2) {
+    } else if ((items[0] as Uint8Array)[0]! >> 4 < 2) {
       await visit(items[1]); // an extension's child (a leaf's value is not a reference)
     }
   };
@@ -192,7 +203,11 @@ describe('buildSortedTrie', () => {
       for (let i = 0; i < count; i++) await trie.put(keys.subarray(i * 32, (i + 1) * 32), values[i]!);
       const sorted = new SortedKeys(keys, count);
       const nodes = new Map<string, string>();
-      const root = await buildSortedTrie(sorted, (j) => values[sorted.index(j)]!, (h, d) => void nodes.set(hex(h), hex(d)));
+      const root = await buildSortedTrie(
+        sorted,
+        (j) => values[sorted.index(j)]!,
+        (h, d) => void nodes.set(hex(h), hex(d)),
+      );
       expect(hex(root), `seed ${seed}`).toBe(hex(trie.root()));
       expect(nodes, `seed ${seed}`).toEqual(await reachableRaw(db, trie.root()));
     }

@@ -22,11 +22,19 @@ describe('genesis values', () => {
     ['gasLimit 0', (g: typeof valid) => (g.genesis.gasLimit = '0x0'), /genesis\.gasLimit 0 is outside 5000\.\./],
     ['gasLimit below 5000', (g: typeof valid) => (g.genesis.gasLimit = '0x1387'), /genesis\.gasLimit 4999 is outside/],
     ['gasLimit above 2^63-1', (g: typeof valid) => (g.genesis.gasLimit = '0x8000000000000000'), /genesis\.gasLimit .* is outside/],
-    ['a 1-byte extraData', (g: typeof valid) => (g.genesis.extraData = '0x00'), /genesis\.extraData: extraData is 1 bytes, shorter than the 32-byte IBFT vanity/],
+    [
+      'a 1-byte extraData',
+      (g: typeof valid) => (g.genesis.extraData = '0x00'),
+      /genesis\.extraData: extraData is 1 bytes, shorter than the 32-byte IBFT vanity/,
+    ],
     ['a vanity and no RLP', (g: typeof valid) => (g.genesis.extraData = `0x${'00'.repeat(32)}`), /genesis\.extraData: /],
     ['no validators', (g: typeof valid) => (g.genesis.extraData = `0x${'00'.repeat(32)}c3c080c0`), /names no IBFT validator/],
     ['a timestamp beyond 64 bits', (g: typeof valid) => (g.genesis.timestamp = '0x10000000000000000'), /genesis\.timestamp does not fit/],
-    ['a balance beyond 256 bits', (g: typeof valid) => (g.genesis.alloc['0x00000000000000000000000000000000000000aa'] = { balance: `0x1${'0'.repeat(64)}` }), /balance does not fit/],
+    [
+      'a balance beyond 256 bits',
+      (g: typeof valid) => (g.genesis.alloc['0x00000000000000000000000000000000000000aa'] = { balance: `0x1${'0'.repeat(64)}` }),
+      /balance does not fit/,
+    ],
     // The alloc is checked in place (not by zod's record): the same one-line messages.
     ['an alloc that is a list', (g: typeof valid) => ((g.genesis as { alloc: unknown }).alloc = []), /genesis\.alloc: must be an object of addresses/],
     ['a short address', (g: typeof valid) => (g.genesis.alloc['0xaa'] = { balance: '0x1' }), /genesis\.alloc\.0xaa: must be a 20-byte/],
@@ -34,8 +42,16 @@ describe('genesis values', () => {
     ['a missing balance', (g: typeof valid) => ((g.genesis.alloc as Record<string, unknown>)[A] = { nonce: '0x1' }), /genesis\.alloc\.0x0+aa\.balance: /],
     ['an unknown field', (g: typeof valid) => ((g.genesis.alloc as Record<string, unknown>)[A] = { balance: '0x1', foo: 1 }), /genesis\.alloc\.0x0+aa: .*foo/],
     ['bad code', (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', code: '0x123' }), /genesis\.alloc\.0x0+aa\.code: must be 0x-prefixed hex bytes/],
-    ['a short slot', (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', storage: { '0x01': `0x${'00'.repeat(32)}` } }), /genesis\.alloc\.0x0+aa\.storage\.0x01: a slot must be/],
-    ['a short slot value', (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', storage: { [`0x${'00'.repeat(32)}`]: '0x01' } }), /genesis\.alloc\.0x0+aa\.storage\.0x0+: must be a 32-byte/],
+    [
+      'a short slot',
+      (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', storage: { '0x01': `0x${'00'.repeat(32)}` } }),
+      /genesis\.alloc\.0x0+aa\.storage\.0x01: a slot must be/,
+    ],
+    [
+      'a short slot value',
+      (g: typeof valid) => (g.genesis.alloc[A] = { balance: '0x1', storage: { [`0x${'00'.repeat(32)}`]: '0x01' } }),
+      /genesis\.alloc\.0x0+aa\.storage\.0x0+: must be a 32-byte/,
+    ],
   ])('refuses %s', (_name, patch, message) => {
     const run = parse(patch);
     expect(run).toThrow(UserError);

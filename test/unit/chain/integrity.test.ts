@@ -87,7 +87,9 @@ describe('start-up consistency check', () => {
       const err = await reopen(t).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
       expect((err as UserError).code).toBe('DATA_LOSS');
-      expect((err as Error).message).toMatch(/^the data dir is damaged: the state of the head block 3 .* is missing from trie\/; restore the data dir from a snapshot \(`basalt restore`\)/);
+      expect((err as Error).message).toMatch(
+        /^the data dir is damaged: the state of the head block 3 .* is missing from trie\/; restore the data dir from a snapshot \(`basalt restore`\)/,
+      );
       expect((err as Error).message).not.toContain('\n');
     } finally {
       await t.close();
@@ -127,7 +129,11 @@ describe('genesis is written only into an empty database', () => {
       try {
         const [db] = t.dbs;
         await db!.del(lose === 'genesis' ? schema.canonicalHashKey(0n) : schema.HEAD_BLOCK_KEY);
-        await expect(reopen(t)).rejects.toThrow(lose === 'genesis' ? /^the data dir is damaged: the genesis block is missing from the canonical index; restore/ : /^the data dir is damaged: the head block pointer \(LastBlock\) is missing; restore/);
+        await expect(reopen(t)).rejects.toThrow(
+          lose === 'genesis'
+            ? /^the data dir is damaged: the genesis block is missing from the canonical index; restore/
+            : /^the data dir is damaged: the head block pointer \(LastBlock\) is missing; restore/,
+        );
         expect(await db!.get(lose === 'genesis' ? schema.canonicalHashKey(0n) : schema.HEAD_BLOCK_KEY)).toBeUndefined();
       } finally {
         await t.close();

@@ -28,7 +28,7 @@ function clockAt(skewMs: number) {
   return { clock, t, lines, block };
 }
 
-describe('PeerClock: this node\'s clock against its peers\', from block timestamps', () => {
+describe("PeerClock: this node's clock against its peers', from block timestamps", () => {
   it('is unknown until enough blocks were seen, then the median of arrival minus timestamp', () => {
     const { clock, block } = clockAt(0);
     for (let i = 1; i < CLOCK_MIN_SAMPLES; i++) block();
@@ -40,7 +40,7 @@ describe('PeerClock: this node\'s clock against its peers\', from block timestam
     expect(clock.skewed).toBe(false);
   });
 
-  it('a clock 20 s ahead or behind is skewed: now() is then the peers\' time; within the tolerance, the node\'s own clock', () => {
+  it("a clock 20 s ahead or behind is skewed: now() is then the peers' time; within the tolerance, the node's own clock", () => {
     for (const skew of [20_000, -20_000]) {
       const { clock, t, block, lines } = clockAt(skew);
       for (let i = 0; i < CLOCK_MIN_SAMPLES; i++) block();
@@ -49,7 +49,9 @@ describe('PeerClock: this node\'s clock against its peers\', from block timestam
       expect(clock.now()).toBe(t.now - 40); // the peers' time, less the travel of a block
       const warn = lines.filter((l) => l.level === 40);
       expect(warn).toHaveLength(1);
-      expect(warn[0]!.msg).toMatch(new RegExp(`clock is 20\\.0 s ${skew > 0 ? 'ahead of' : 'behind'} its peers'.*more than the 15 s allowed: fix it \\(NTP\\)`));
+      expect(warn[0]!.msg).toMatch(
+        new RegExp(`clock is 20\\.0 s ${skew > 0 ? 'ahead of' : 'behind'} its peers'.*more than the 15 s allowed: fix it \\(NTP\\)`),
+      );
     }
     const { clock, t, block } = clockAt(CLOCK_TOLERANCE_MS - 1000);
     for (let i = 0; i < CLOCK_MIN_SAMPLES; i++) block();
@@ -67,7 +69,7 @@ describe('PeerClock: this node\'s clock against its peers\', from block timestam
     expect(clock.skewed).toBe(true);
   });
 
-  it('one sample per height, heights only forward, and none from a block whose timestamp is its parent\'s', () => {
+  it("one sample per height, heights only forward, and none from a block whose timestamp is its parent's", () => {
     const clock = new PeerClock({ wall: () => T0 });
     const ts = BigInt(T0 / 1000);
     clock.observe(5n, ts - 30n, ts - 31n); // a sample: 30 s

@@ -31,13 +31,17 @@ describe('basalt genesis: the quorum and fault tolerance of the set it writes', 
 
   it('2 validators: a warning on stderr that they tolerate no fault and halt while either is stopped', async () => {
     const { stdout, stderr } = await genesisOutput(2);
-    expect(stdout.split('\n')).toContain('2 validators: each block needs 2 committed seals; sealing goes on with up to 0 down, and up to 0 faulty cannot fork the chain');
+    expect(stdout.split('\n')).toContain(
+      '2 validators: each block needs 2 committed seals; sealing goes on with up to 0 down, and up to 0 faulty cannot fork the chain',
+    );
     expect(stderr).toBe('warning: 2 validators tolerate no faulty validator (F = 0) and halt while either is stopped; 4 validators tolerate one\n');
   });
 
   it('3 validators: a warning on stderr that they tolerate no fault', async () => {
     const { stdout, stderr } = await genesisOutput(3);
-    expect(stdout.split('\n')).toContain('3 validators: each block needs 2 committed seals; sealing goes on with up to 1 down, and up to 0 faulty cannot fork the chain');
+    expect(stdout.split('\n')).toContain(
+      '3 validators: each block needs 2 committed seals; sealing goes on with up to 1 down, and up to 0 faulty cannot fork the chain',
+    );
     expect(stderr).toBe('warning: 3 validators tolerate no faulty validator (F = 0); 4 validators tolerate one\n');
   });
 });

@@ -100,10 +100,19 @@ describe('IBFT core: hostile messages', () => {
     }
     await net.advance(20_000);
     // (a round's messages are sent again every base timeout while it lasts: the values, not the copies, count)
-    const prepared = (i: number) => [...new Set(types(net, i, MessageType.Prepare).filter((m) => m.round === 0).map((m) => bytesToHex(m.hash!)))];
+    const prepared = (i: number) => [
+      ...new Set(
+        types(net, i, MessageType.Prepare)
+          .filter((m) => m.round === 0)
+          .map((m) => bytesToHex(m.hash!)),
+      ),
+    ];
     expect(prepared(1)).toEqual([hashHex(a)]);
     expect(prepared(3)).toEqual([hashHex(b)]);
-    const firsts = [1, 2, 3].map((i) => net.committed(i)[0]).filter((x) => x !== undefined).map(hashHex);
+    const firsts = [1, 2, 3]
+      .map((i) => net.committed(i)[0])
+      .filter((x) => x !== undefined)
+      .map(hashHex);
     expect(firsts.length).toBeGreaterThanOrEqual(2);
     expect(new Set(firsts).size).toBe(1);
     expect(firsts[0]).toBe(hashHex(a));
@@ -161,7 +170,13 @@ describe('IBFT core: sign journal', () => {
     const a = mockBlock(createChainRules(genesis).commonAt(1n), testKey(0), validators, 1n, ZERO, BigInt(GENESIS_MS / 1000) + 1n, 1);
     const aHash = blockHash(a.header);
     const prepares = [0, 1, 2].map((k) => signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash: aHash }, testKey(k)));
-    const locked = new MemorySignedStore({ height: 1n, round: 0, hash: aHash, kind: 'commit', prepared: { round: 0, hash: aHash, prepares, block: a.serialize() } });
+    const locked = new MemorySignedStore({
+      height: 1n,
+      round: 0,
+      hash: aHash,
+      kind: 'commit',
+      prepared: { round: 0, hash: aHash, prepares, block: a.serialize() },
+    });
     const net = new IbftNet(4, { store: (i) => (i === 0 ? locked : new MemorySignedStore()), scriptedAnswerRecall: true });
     net.filter = () => false; // scripted messages only
     net.start(0, 2);

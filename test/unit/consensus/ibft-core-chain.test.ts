@@ -33,10 +33,18 @@ describe('IBFT core over real chains', () => {
       });
       chains.push(c.chain);
     }
-    let pending: TypedTransaction[] = [createLegacyTx({ nonce: 0n, to: TO, value: 1234n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.commonAt(0n) }).sign(SENDER)];
+    let pending: TypedTransaction[] = [
+      createLegacyTx({ nonce: 0n, to: TO, value: 1234n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.commonAt(0n) }).sign(SENDER),
+    ];
     const net = new IbftNet(4, {
       blockTimeMs: 2000,
-      backend: (i, key, clock) => new ChainBackend(chains[i]!, key, () => clock.nowMs, () => pending),
+      backend: (i, key, clock) =>
+        new ChainBackend(
+          chains[i]!,
+          key,
+          () => clock.nowMs,
+          () => pending,
+        ),
     });
     for (const c of chains) c.on('head', () => (pending = []));
     net.start();
@@ -76,7 +84,7 @@ describe('IBFT core over real chains', () => {
     expect(c.chain.head.number).toBe(0n); // checking commits nothing
   });
 
-  it('decodes each proposal under its own height\'s rules: a set-code (EIP-7702) transaction right after a scheduled Prague fork', async () => {
+  it("decodes each proposal under its own height's rules: a set-code (EIP-7702) transaction right after a scheduled Prague fork", async () => {
     const { genesis } = testGenesis(4, [addressOf(SENDER)]);
     genesis.params.forks = { ...genesis.params.forks, cancun: 2, prague: 2 };
     const chains: Chain[] = [];
@@ -90,11 +98,20 @@ describe('IBFT core over real chains', () => {
     }
     const prague = chains[0]!.commonAt(2n);
     const authorization = eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: '0x0' }, testKey(21));
-    const setCode = createEOACode7702Tx({ nonce: 0n, to: TO, gasLimit: 100_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, authorizationList: [authorization] }, { common: prague }).sign(SENDER);
+    const setCode = createEOACode7702Tx(
+      { nonce: 0n, to: TO, gasLimit: 100_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, authorizationList: [authorization] },
+      { common: prague },
+    ).sign(SENDER);
     const net = new IbftNet(4, {
       blockTimeMs: 2000,
       genesis,
-      backend: (i, key, clock) => new ChainBackend(chains[i]!, key, () => clock.nowMs, () => (chains[i]!.head.number === 1n ? [setCode] : [])),
+      backend: (i, key, clock) =>
+        new ChainBackend(
+          chains[i]!,
+          key,
+          () => clock.nowMs,
+          () => (chains[i]!.head.number === 1n ? [setCode] : []),
+        ),
     });
     net.start();
     await net.advance(2000);

@@ -39,7 +39,7 @@ describe('IBFT core: clock skew', () => {
     expect(net.nodes[3]!.core.position!.round).toBe(1);
   });
 
-  it('a proposal more than 15 s ahead of a validator\'s clock is held, not refused, and prepared once within 15 s: with a round long enough, the block of a proposer 20 s ahead is committed in round 0', async () => {
+  it("a proposal more than 15 s ahead of a validator's clock is held, not refused, and prepared once within 15 s: with a round long enough, the block of a proposer 20 s ahead is committed in round 0", async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 10_000 });
     backend(net, 1).skewMs = 20_000;
     net.start();
@@ -60,7 +60,7 @@ describe('IBFT core: clock skew', () => {
     expect(roundChanges(net)).toBe(0);
   });
 
-  it('with the usual round length the round changes away from the held proposal: the next proposer\'s block is committed and the chain goes on', async () => {
+  it("with the usual round length the round changes away from the held proposal: the next proposer's block is committed and the chain goes on", async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000 });
     backend(net, 1).skewMs = 20_000;
     net.start();
@@ -71,7 +71,7 @@ describe('IBFT core: clock skew', () => {
     for (const n of net.nodes) expect(net.committed(n.i).map(hashHex)).toEqual(net.committed(0).slice(0, net.committed(n.i).length).map(hashHex));
   });
 
-  it("every proposal another validator built for its round is a clock sample, with how long ago it arrived (one kept for the next height counts from its arrival); its own are not", async () => {
+  it('every proposal another validator built for its round is a clock sample, with how long ago it arrived (one kept for the next height counts from its arrival); its own are not', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000 });
     // Validator 3 gets everything 1.2 s late but validator 1's messages: its proposal for height 2
     // arrives while validator 3 is still deciding height 1, which keeps it for later.

@@ -115,7 +115,7 @@ describe('RLP bounds', () => {
     expect(() => checkRlp(Uint8Array.from([0xc2, 0xc3, 0x01]), { maxDepth: 3, budget: { items: 100 } })).toThrow(RlpBoundsError);
   });
 
-  it('bounds the lists inside a block\'s typed transactions', () => {
+  it("bounds the lists inside a block's typed transactions", () => {
     const deepList = (d: number): unknown => (d === 0 ? [] : [deepList(d - 1)]);
     const typedTx = Uint8Array.from([2, ...RLP.encode(deepList(4) as never)]);
     const block = RLP.encode([[1, 2], [typedTx], []]);
@@ -153,7 +153,13 @@ describe('IBFT sign journal file', () => {
     const s1: SignedState = { height: 5n, round: 0, hash: H, kind: 'prepare' };
     await store.save(s1);
     expect(store.load()).toEqual(s1);
-    const s2: SignedState = { height: 5n, round: 2, hash: H, kind: 'commit', prepared: { round: 2, hash: H, prepares: [new Uint8Array([1, 2])], block: new Uint8Array([3]) } };
+    const s2: SignedState = {
+      height: 5n,
+      round: 2,
+      hash: H,
+      kind: 'commit',
+      prepared: { round: 2, hash: H, prepares: [new Uint8Array([1, 2])], block: new Uint8Array([3]) },
+    };
     await store.save(s2);
     expect(new FileSignedStore(join(store.path, '..')).load()).toEqual(s2);
     expect(readdirSync(join(store.path, '..'))).toEqual([SIGN_JOURNAL_FILE]); // no temp file left

@@ -7,7 +7,12 @@ function forks(net: IbftNet): number[] {
   const out: number[] = [];
   const longest = Math.max(...net.nodes.map((n) => net.committed(n.i).length));
   for (let h = 0; h < longest; h++) {
-    const values = new Set(net.nodes.map((n) => net.committed(n.i)[h]).filter((b) => b !== undefined).map(hashHex));
+    const values = new Set(
+      net.nodes
+        .map((n) => net.committed(n.i)[h])
+        .filter((b) => b !== undefined)
+        .map(hashHex),
+    );
     if (values.size > 1) out.push(h + 1);
   }
   return out;
@@ -42,7 +47,8 @@ describe('IBFT core under a network partition', () => {
         const progressed = sides.filter((s) => s.some((i) => net.committed(i).length > 0));
         expect(progressed.length, `split ${JSON.stringify(sides)}`).toBeLessThanOrEqual(1);
         const q = Math.ceil((2 * n) / 3);
-        for (const s of sides) if (s.length < q) for (const i of s) expect(net.committed(i), `node ${i} in a side of ${s.length} < quorum ${q}`).toHaveLength(0);
+        for (const s of sides)
+          if (s.length < q) for (const i of s) expect(net.committed(i), `node ${i} in a side of ${s.length} < quorum ${q}`).toHaveLength(0);
         if (progressed.length === 0) {
           // Joined again: one chain, every node on it.
           net.filter = () => true;
@@ -57,7 +63,13 @@ describe('IBFT core under a network partition', () => {
 
   it('the legacy 2F+1 quorum forks a 6-validator network split 3/3 and a 3-validator network split 1/2 (the reason the rule changed)', async () => {
     for (const [n, sides] of [
-      [6, [[0, 1, 2], [3, 4, 5]]],
+      [
+        6,
+        [
+          [0, 1, 2],
+          [3, 4, 5],
+        ],
+      ],
       [3, [[0], [1, 2]]],
     ] as [number, number[][]][]) {
       const net = partitioned(n, sides, QuorumRule.LEGACY);

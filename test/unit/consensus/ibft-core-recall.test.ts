@@ -23,7 +23,7 @@ function doubleSigned(sent: Uint8Array[]): string[] {
 }
 
 describe('IBFT recall: a validator that lost its journal never signs twice', () => {
-  it("restored while the network is halted at a height it proposed: it signs nothing there until a quorum told it what its key signed, then keeps to it", async () => {
+  it('restored while the network is halted at a height it proposed: it signs nothing there until a quorum told it what its key signed, then keeps to it', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 4000 });
     net.start();
     await net.advance(16_000); // running for a while: every process knows its journal is complete

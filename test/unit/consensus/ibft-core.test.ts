@@ -39,15 +39,18 @@ describe('IBFT core: normal operation', () => {
     }
   });
 
-  it('rotates the proposer round robin by height (after the last block\'s proposer)', async () => {
+  it("rotates the proposer round robin by height (after the last block's proposer)", async () => {
     const net = new IbftNet(4);
     net.start();
     await net.advance(5000);
-    const proposers = net.committed(1).slice(0, 5).map((b) => b.header.coinbase.toString());
+    const proposers = net
+      .committed(1)
+      .slice(0, 5)
+      .map((b) => b.header.coinbase.toString());
     expect(proposers).toEqual([0, 1, 2, 3, 0].map((i) => net.nodes[i]!.address));
   });
 
-  it('a validator that falls a height behind catches up from the next height\'s messages it kept', async () => {
+  it("a validator that falls a height behind catches up from the next height's messages it kept", async () => {
     const net = new IbftNet(4);
     const held: Uint8Array[] = [];
     net.filter = (_from, to, bytes) => {
@@ -92,7 +95,7 @@ describe('IBFT core: normal operation', () => {
 });
 
 describe('IBFT core: round changes', () => {
-  it('with the proposer silent, the next round\'s proposer takes over within the exponential timeout', async () => {
+  it("with the proposer silent, the next round's proposer takes over within the exponential timeout", async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000 });
     net.start(1, 2, 3); // validator 0, proposer of height 1 round 0, is down
     // round 0 lasts from when its proposal is due (block time, 1 s) for the base timeout (1 s)

@@ -62,7 +62,16 @@ describe('IBFT quorum', () => {
     }
     // F and Q as the README tabulates them.
     expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => [maxFaulty(n), optimalQuorum(n)])).toEqual([
-      [0, 1], [0, 2], [0, 2], [1, 3], [1, 4], [1, 4], [2, 5], [2, 6], [2, 6], [3, 7],
+      [0, 1],
+      [0, 2],
+      [0, 2],
+      [1, 3],
+      [1, 4],
+      [1, 4],
+      [2, 5],
+      [2, 6],
+      [2, 6],
+      [3, 7],
     ]);
   });
 
@@ -226,7 +235,9 @@ describe('IBFT quorum switch (6 validators)', () => {
       for (const at of [0, 2]) {
         const moved = structuredClone(genesis);
         moved.params.engine.ibft.quorumSwitchBlock = at;
-        await expect(openTestChain(moved, dir)).rejects.toThrow(/moves the IBFT quorum switch \(params.engine.ibft.quorumSwitchBlock\) from unscheduled to \d, but this data dir already holds blocks up to 2/);
+        await expect(openTestChain(moved, dir)).rejects.toThrow(
+          /moves the IBFT quorum switch \(params.engine.ibft.quorumSwitchBlock\) from unscheduled to \d, but this data dir already holds blocks up to 2/,
+        );
       }
       const ahead = structuredClone(genesis);
       ahead.params.engine.ibft.quorumSwitchBlock = 3;

@@ -47,7 +47,13 @@ describe('signed record', () => {
   });
 
   it('refuses a malformed record rather than reading it as "nothing signed"', () => {
-    for (const text of ['', '{', '{"version":2,"number":"1","hash":"0x' + '00'.repeat(32) + '","committed":true}', '{"version":1,"number":"-1","hash":"0x' + '00'.repeat(32) + '","committed":true}', 'x'.repeat(5000)]) {
+    for (const text of [
+      '',
+      '{',
+      '{"version":2,"number":"1","hash":"0x' + '00'.repeat(32) + '","committed":true}',
+      '{"version":1,"number":"-1","hash":"0x' + '00'.repeat(32) + '","committed":true}',
+      'x'.repeat(5000),
+    ]) {
       const d = dir();
       writeFileSync(join(d, SIGNED_RECORD_FILE), text);
       expect(() => SignedRecord.open(d), text.slice(0, 40)).toThrow(/malformed|larger than/);

@@ -81,7 +81,12 @@ describe('encrypted key backup format', () => {
     expect(b.toString('latin1')).not.toMatch(/1111|2222|libp2p|validator/);
     // another backup of the same keys shares neither salt, nonce nor ciphertext
     const again = Buffer.from(encryptKeys(keys, PASS, FAST));
-    for (const [from, to] of [[20, 52], [52, 64], [64, 220]] as const) expect(again.subarray(from, to).equals(b.subarray(from, to))).toBe(false);
+    for (const [from, to] of [
+      [20, 52],
+      [52, 64],
+      [64, 220],
+    ] as const)
+      expect(again.subarray(from, to).equals(b.subarray(from, to))).toBe(false);
   });
 
   it('matches an independent implementation of the documented format, both ways', () => {
@@ -123,7 +128,10 @@ describe('encrypted key backup format', () => {
     ];
     expect(file.length).toBe(236);
     for (const [region, pos, expected] of regions) {
-      expect(userError(() => decryptKeys(flip(file, pos), PASS)), `${region} byte ${pos}`).toMatch(expected);
+      expect(
+        userError(() => decryptKeys(flip(file, pos), PASS)),
+        `${region} byte ${pos}`,
+      ).toMatch(expected);
     }
     // p = 2: acceptable parameters, refused by authentication
     expect(userError(() => decryptKeys(flip(file, 19, 0x03), PASS))).toMatch(WRONG_OR_MODIFIED);
@@ -146,13 +154,34 @@ describe('encrypted key backup format', () => {
       b.writeUInt32BE(p, 16);
       return b;
     };
-    for (const [log2N, r, p] of [[14, 8, 1], [1, 8, 1], [15, 7, 1], [15, 1, 1], [15, 8, 0], [15, 0xffffffff, 1]]) {
-      expect(userError(() => decryptKeys(header(log2N!, r!, p!), PASS)), `N=2^${log2N} r=${r} p=${p}`).toMatch(/unacceptable scrypt parameters/);
+    for (const [log2N, r, p] of [
+      [14, 8, 1],
+      [1, 8, 1],
+      [15, 7, 1],
+      [15, 1, 1],
+      [15, 8, 0],
+      [15, 0xffffffff, 1],
+    ]) {
+      expect(
+        userError(() => decryptKeys(header(log2N!, r!, p!), PASS)),
+        `N=2^${log2N} r=${r} p=${p}`,
+      ).toMatch(/unacceptable scrypt parameters/);
     }
     // Bombs: deriving with any of these would take seconds (2 GiB and more, or 16 times the default's work).
-    for (const [log2N, r, p] of [[21, 8, 1], [30, 8, 1], [20, 16, 1], [18, 32, 2], [17, 8, 17], [20, 8, 2], [20, 8, 16]]) {
+    for (const [log2N, r, p] of [
+      [21, 8, 1],
+      [30, 8, 1],
+      [20, 16, 1],
+      [18, 32, 2],
+      [17, 8, 17],
+      [20, 8, 2],
+      [20, 8, 16],
+    ]) {
       const started = Date.now();
-      expect(userError(() => decryptKeys(header(log2N!, r!, p!), PASS)), `N=2^${log2N} r=${r} p=${p}`).toMatch(/unacceptable scrypt parameters/);
+      expect(
+        userError(() => decryptKeys(header(log2N!, r!, p!), PASS)),
+        `N=2^${log2N} r=${r} p=${p}`,
+      ).toMatch(/unacceptable scrypt parameters/);
       expect(Date.now() - started).toBeLessThan(500);
     }
     // and a backup is never written with parameters restore would refuse
@@ -162,9 +191,21 @@ describe('encrypted key backup format', () => {
   });
 
   it('refuses truncated and extended files', () => {
-    for (const len of [0, 7]) expect(userError(() => decryptKeys(file.subarray(0, len), PASS)), `${len} bytes`).toMatch(/bad magic bytes/);
-    for (const len of [8, 20, 64, 79]) expect(userError(() => decryptKeys(file.subarray(0, len), PASS)), `${len} bytes`).toBe(`key backup is truncated (${len} bytes)`);
-    for (const len of [80, 100, 220, 235]) expect(userError(() => decryptKeys(file.subarray(0, len), PASS)), `${len} bytes`).toMatch(WRONG_OR_MODIFIED);
+    for (const len of [0, 7])
+      expect(
+        userError(() => decryptKeys(file.subarray(0, len), PASS)),
+        `${len} bytes`,
+      ).toMatch(/bad magic bytes/);
+    for (const len of [8, 20, 64, 79])
+      expect(
+        userError(() => decryptKeys(file.subarray(0, len), PASS)),
+        `${len} bytes`,
+      ).toBe(`key backup is truncated (${len} bytes)`);
+    for (const len of [80, 100, 220, 235])
+      expect(
+        userError(() => decryptKeys(file.subarray(0, len), PASS)),
+        `${len} bytes`,
+      ).toMatch(WRONG_OR_MODIFIED);
     expect(userError(() => decryptKeys(Buffer.concat([file, Buffer.from([0])]), PASS))).toMatch(WRONG_OR_MODIFIED);
   });
 
@@ -189,7 +230,9 @@ describe('encrypted key backup format', () => {
       { libp2p: '11'.repeat(31), validator: '22'.repeat(32) },
     ];
     for (const p of payloads) {
-      expect(userError(() => decryptKeys(specEncrypt(Buffer.from(JSON.stringify(p)), PASS, FAST), PASS))).toBe('the key backup decrypted but does not hold two valid secp256k1 keys');
+      expect(userError(() => decryptKeys(specEncrypt(Buffer.from(JSON.stringify(p)), PASS, FAST), PASS))).toBe(
+        'the key backup decrypted but does not hold two valid secp256k1 keys',
+      );
     }
     expect(userError(() => decryptKeys(specEncrypt(Buffer.from('not json'), PASS, FAST), PASS))).toMatch(/does not hold two valid secp256k1 keys/);
   });
@@ -200,7 +243,9 @@ describe('encrypted key backup format', () => {
     expect(encryptKeys(keys, '12345678', FAST).length).toBe(236); // 8 is enough
     expect(userError(() => decryptKeys(file, ''))).toBe('the passphrase is empty');
     expect(userError(() => decryptKeys(file, 'short'))).toMatch(/too short/);
-    expect(userError(() => encryptKeys({ libp2p: new Uint8Array(32), validator: keys.validator }, PASS, FAST))).toMatch(/libp2p key is not a valid secp256k1 private key/);
+    expect(userError(() => encryptKeys({ libp2p: new Uint8Array(32), validator: keys.validator }, PASS, FAST))).toMatch(
+      /libp2p key is not a valid secp256k1 private key/,
+    );
     expect(userError(() => encryptKeys({ libp2p: keys.libp2p, validator: new Uint8Array(31).fill(1) }, PASS, FAST))).toMatch(/validator key is not a valid/);
   });
 });
@@ -261,12 +306,18 @@ describe('passphrase sources', () => {
     await expect(obtainPassphrase({ confirm: false, env: {}, ...noTty })).rejects.toThrow(
       /^no passphrase: pass --passphrase-file FILE, set BASALT_PASSPHRASE, or run in a terminal to be asked$/,
     );
-    await expect(obtainPassphrase({ confirm: false, env: { BASALT_PASSPHRASE: '' }, ...noTty })).rejects.toThrow(/^the passphrase is empty \(in \$BASALT_PASSPHRASE\)$/);
+    await expect(obtainPassphrase({ confirm: false, env: { BASALT_PASSPHRASE: '' }, ...noTty })).rejects.toThrow(
+      /^the passphrase is empty \(in \$BASALT_PASSPHRASE\)$/,
+    );
     writeFileSync(join(dir, 'empty'), '\n');
     await expect(obtainPassphrase({ file: join(dir, 'empty'), confirm: false, env: {}, ...noTty })).rejects.toThrow(/^the passphrase is empty \(in .*empty\)$/);
     writeFileSync(join(dir, 'short'), 'abc\n');
-    await expect(obtainPassphrase({ file: join(dir, 'short'), confirm: false, env: {}, ...noTty })).rejects.toThrow(/too short: use at least 8 characters \(in /);
-    await expect(obtainPassphrase({ file: join(dir, 'none'), confirm: false, env: {}, ...noTty })).rejects.toThrow(/^cannot read passphrase file .*none: not found$/);
+    await expect(obtainPassphrase({ file: join(dir, 'short'), confirm: false, env: {}, ...noTty })).rejects.toThrow(
+      /too short: use at least 8 characters \(in /,
+    );
+    await expect(obtainPassphrase({ file: join(dir, 'none'), confirm: false, env: {}, ...noTty })).rejects.toThrow(
+      /^cannot read passphrase file .*none: not found$/,
+    );
     await expect(obtainPassphrase({ file: dir, confirm: false, env: {}, ...noTty })).rejects.toThrow(/is a directory/);
   });
 
@@ -287,7 +338,9 @@ describe('passphrase sources', () => {
 
   it('refuses a mismatched repeat, an empty answer, and CTRL-C', async () => {
     const mismatch = fakeTty(['my secret words\r', 'my secret wordz\r']);
-    await expect(obtainPassphrase({ confirm: true, env: {}, input: mismatch.input, output: mismatch.output })).rejects.toThrow(/^the passphrases do not match$/);
+    await expect(obtainPassphrase({ confirm: true, env: {}, input: mismatch.input, output: mismatch.output })).rejects.toThrow(
+      /^the passphrases do not match$/,
+    );
     const empty = fakeTty(['\r']);
     await expect(obtainPassphrase({ confirm: true, env: {}, input: empty.input, output: empty.output })).rejects.toThrow(/^the passphrase is empty$/);
     const cancelled = fakeTty(['my sec\u0003']);

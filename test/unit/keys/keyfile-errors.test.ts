@@ -15,7 +15,12 @@ vi.mock('node:fs', async (importOriginal) => {
     ...real,
     readFileSync: ((path: fs.PathOrFileDescriptor, ...rest: unknown[]) => {
       if (String(path).endsWith('denied.key')) {
-        throw Object.assign(new Error(`EACCES: permission denied, open '${String(path)}'`), { code: 'EACCES', errno: -13, syscall: 'open', path: String(path) });
+        throw Object.assign(new Error(`EACCES: permission denied, open '${String(path)}'`), {
+          code: 'EACCES',
+          errno: -13,
+          syscall: 'open',
+          path: String(path),
+        });
       }
       return (real.readFileSync as (...a: unknown[]) => unknown)(path, ...rest);
     }) as typeof fs.readFileSync,

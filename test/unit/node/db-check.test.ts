@@ -8,7 +8,10 @@ import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/cha
 
 /** A stopped data dir (blockchain/ and trie/) holding `n` blocks over a non-empty state. */
 async function dataDirOf(n: number): Promise<{ dir: string; stateRoot: Uint8Array; hashes: Uint8Array[] }> {
-  const t = await createTestChain(1, [7, 8, 9, 10, 11].map((i) => addressOf(testKey(i))));
+  const t = await createTestChain(
+    1,
+    [7, 8, 9, 10, 11].map((i) => addressOf(testKey(i))),
+  );
   for (let i = 0; i < n; i++) await sealNext(t);
   const hashes: Uint8Array[] = [];
   for (let i = 0n; i <= BigInt(n); i++) hashes.push((await t.chain.canonicalHash(i))!);
@@ -98,6 +101,8 @@ describe('db check and the signed record', () => {
     expect((await checkDataDir(dir)).problems).toEqual([]); // signed, never committed (a crash): 4 may be signed again
     record.committed(4n, new Uint8Array(32).fill(1));
     record.signing(9n, new Uint8Array(32).fill(1));
-    expect((await checkDataDir(dir)).problems).toEqual([expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 9 /)]);
+    expect((await checkDataDir(dir)).problems).toEqual([
+      expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 9 /),
+    ]);
   });
 });

@@ -17,7 +17,15 @@ describe('storage damage met at run time', () => {
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
     let fatal!: (e: StorageDamageError) => void;
     const fataled = new Promise<StorageDamageError>((resolve) => (fatal = resolve));
-    const node = await BasaltNode.start({ dataDir, genesis: testGenesis(1).genesis, seal: true, blockTimeMs: 50, jsonrpc: { host: '127.0.0.1', port: 0 }, logger, onFatal: fatal });
+    const node = await BasaltNode.start({
+      dataDir,
+      genesis: testGenesis(1).genesis,
+      seal: true,
+      blockTimeMs: 50,
+      jsonrpc: { host: '127.0.0.1', port: 0 },
+      logger,
+      onFatal: fatal,
+    });
     try {
       while (node.chain.head.number < 3n) await new Promise((r) => setTimeout(r, 20));
       // Lose block 1's canonical index entry under the running node (as a damaged table would).
@@ -37,7 +45,9 @@ describe('storage damage met at run time', () => {
       const fatals = lines.filter((l) => l.level >= 60);
       expect(fatals).toHaveLength(1);
       expect(fatals[0]!.database).toBe('blockchain');
-      expect(fatals[0]!.msg).toMatch(/^stopping: the blockchain database at .*blockchain is damaged \(canonical block 1 is missing from the index, below the head \d+\); restore the data dir from a snapshot \(`basalt restore`\)/);
+      expect(fatals[0]!.msg).toMatch(
+        /^stopping: the blockchain database at .*blockchain is damaged \(canonical block 1 is missing from the index, below the head \d+\); restore the data dir from a snapshot \(`basalt restore`\)/,
+      );
       expect(lines.some((l) => l.msg === 'node stopped')).toBe(true);
       expect(node.fatalError).toBe(err);
     } finally {

@@ -57,7 +57,17 @@ describe('NetworkedValidator (the IBFT core in the node)', () => {
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
     const net = fakeNetwork();
     // validator 1 is not the proposer of height 1: it only answers what it hears
-    const v = new NetworkedValidator({ chain: t.chain, network: net as unknown as Network, txpool: new TxPool(t.chain), key: testKey(1), consensusDir: dir, blockTimeMs: 1000, baseTimeoutMs: 60_000, logger: silentLogger(), quorum: QuorumRule.OPTIMAL });
+    const v = new NetworkedValidator({
+      chain: t.chain,
+      network: net as unknown as Network,
+      txpool: new TxPool(t.chain),
+      key: testKey(1),
+      consensusDir: dir,
+      blockTimeMs: 1000,
+      baseTimeoutMs: 60_000,
+      logger: silentLogger(),
+      quorum: QuorumRule.OPTIMAL,
+    });
     cleanup.push(() => v.stop());
     v.pause('behind the network');
     v.start();

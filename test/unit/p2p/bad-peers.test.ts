@@ -31,11 +31,20 @@ async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): P
 }
 
 /** A bare host that answers the handshake as a peer of `chain` claiming head `head`, and serves blocks with `blocks`. */
-async function evilPeer(chain: Chain, head: bigint, blocks: (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>): Promise<{ host: Host; addr: string; requests: number }> {
+async function evilPeer(
+  chain: Chain,
+  head: bigint,
+  blocks: (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>,
+): Promise<{ host: Host; addr: string; requests: number }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: new Uint8Array(32).fill(7) });
-  await serveStatus(host, status, () => undefined, () => undefined);
+  await serveStatus(
+    host,
+    status,
+    () => undefined,
+    () => undefined,
+  );
   const out = { host, addr: host.getMultiaddrs()[0]!.toString(), requests: 0 };
   await host.handle(blocksProtocol(chain.genesisHash), ({ stream }) => {
     void (async () => {
@@ -111,7 +120,12 @@ describe('block requests', () => {
     await b.net.syncer.idle();
     const peer = peerIdFromString(idOf(a.addr));
     const tooMany = (await import('@ethereumjs/rlp')).RLP.encode([bigIntToUnpaddedBytes(1n), bigIntToUnpaddedBytes(65n)]);
-    await request(b.net.host, peer, blocksProtocol(src.chain.genesisHash), tooMany, { timeoutMs: 5000, maxMessageBytes: MAX_BLOCK_BYTES, maxMessages: 64, maxTotalBytes: MAX_BLOCK_BYTES }).catch(() => undefined);
+    await request(b.net.host, peer, blocksProtocol(src.chain.genesisHash), tooMany, {
+      timeoutMs: 5000,
+      maxMessageBytes: MAX_BLOCK_BYTES,
+      maxMessages: 64,
+      maxTotalBytes: MAX_BLOCK_BYTES,
+    }).catch(() => undefined);
     await until(() => a.net.peerManager.banned(idOf(b.addr)) !== undefined, 'asker banned');
     expect(a.net.peerManager.banned(idOf(b.addr))!.reason).toMatch(/count 65/);
   }, 30_000);
@@ -217,7 +231,7 @@ describe('gossip', () => {
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(b.net.peerManager.isReady(idOf(a.addr))).toBe(true);
   }, 30_000);
-  it('a peer gossiping transactions that can never execute is banned (past 50 of them); an honest relayer\'s transaction still gets through', async () => {
+  it("a peer gossiping transactions that can never execute is banned (past 50 of them); an honest relayer's transaction still gets through", async () => {
     const src = await chainWithBlocks(1); // SENDER's nonce 0 is mined: its next is 1
     cleanup.push(() => src.close());
     const chains = [await openTestChain(src.genesis), await openTestChain(src.genesis)];
@@ -227,12 +241,37 @@ describe('gossip', () => {
     const evil = await node(chains[1]!.chain, { bootnodes: [a.addr] });
     await until(() => a.net.peerCount() === 2 && honest.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
     await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
-    const junk = () => createFeeMarket1559Tx({ nonce: 0n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.commonAt(0n) }).sign(randomBytes(32)).serialize();
+    const junk = () =>
+      createFeeMarket1559Tx(
+        {
+          nonce: 0n,
+          to: '0x000000000000000000000000000000000000beef',
+          value: 1n,
+          gasLimit: 21_000n,
+          maxFeePerGas: 10n ** 10n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 100n,
+        },
+        { common: src.chain.commonAt(0n) },
+      )
+        .sign(randomBytes(32))
+        .serialize();
     for (let i = 0; i < 150; i++) evil.net.gossip.publishTx(junk()); // senders that hold nothing
     await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 20_000);
     expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/transactions per minute that can never execute/);
     expect([...a.txpool.pending()]).toEqual([]);
-    const good = createFeeMarket1559Tx({ nonce: 1n, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.commonAt(0n) }).sign(SENDER);
+    const good = createFeeMarket1559Tx(
+      {
+        nonce: 1n,
+        to: '0x000000000000000000000000000000000000beef',
+        value: 1n,
+        gasLimit: 21_000n,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+      },
+      { common: src.chain.commonAt(0n) },
+    ).sign(SENDER);
     await until(() => chains[0]!.chain.head.number === 1n, 'the honest node synced block 1');
     await honest.txpool.add(good);
     await until(() => a.txpool.has(good.hash()), 'the honest transaction relayed');
@@ -271,7 +310,10 @@ describe('BanList', () => {
   it('refuses an address while five of its peers are banned, and lets it in when those bans end', () => {
     let now = 0;
     const kinds: string[] = [];
-    const bans = new BanList(() => now, (r) => kinds.push(banKind(r)));
+    const bans = new BanList(
+      () => now,
+      (r) => kinds.push(banKind(r)),
+    );
     for (let i = 0; i < 4; i++) bans.ban(`p${i}`, 'sent garbage', 1_000, '10.0.0.1');
     expect(bans.isAddressBanned('10.0.0.1')).toBe(false);
     bans.ban('p3', 'again', 1_000, '10.0.0.1'); // the same peer again: still four
@@ -286,7 +328,6 @@ describe('BanList', () => {
     now = 1_001; // the first four bans ended
     expect(bans.isAddressBanned('10.0.0.1')).toBe(false);
   });
-
 
   it('bans expire', () => {
     let now = 1000;

@@ -34,12 +34,24 @@ describe('rules by height across a fork scheduled after genesis (prague at block
     expect(prague.isActivatedEIP(7702)).toBe(true);
     const setCode = (nonce: bigint, authNonce: bigint) =>
       createEOACode7702Tx(
-        { nonce, to: TO, gasLimit: 100_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, authorizationList: [eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: `0x${authNonce.toString(16)}` }, testKey(21))] },
+        {
+          nonce,
+          to: TO,
+          gasLimit: 100_000n,
+          maxFeePerGas: 10n ** 11n,
+          maxPriorityFeePerGas: 1n,
+          authorizationList: [eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: `0x${authNonce.toString(16)}` }, testKey(21))],
+        },
         { common: prague },
       ).sign(SENDER);
     // Blocks 1-2 before the fork (one with a type-2 transaction), 3-4 after it, 4 with a set-code transaction.
     await sealNext(t);
-    await sealNext(t, [createFeeMarket1559Tx({ nonce: 0n, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.commonAt(2n) }).sign(SENDER)]);
+    await sealNext(t, [
+      createFeeMarket1559Tx(
+        { nonce: 0n, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        { common: src.chain.commonAt(2n) },
+      ).sign(SENDER),
+    ]);
     await sealNext(t);
     const b4 = await sealNext(t, [setCode(1n, 0n)]);
     expect(b4.transactions.map((x) => x.type)).toEqual([4]);

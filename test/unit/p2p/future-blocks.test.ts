@@ -26,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const idOf = (addr: string) => addr.split('/p2p/')[1]!;
 
 describe('a block from the future, by block sync', () => {
-  it('is held, not refused: the peer that served it is not banned, and it is imported once within 15 s of this node\'s clock', async () => {
+  it("is held, not refused: the peer that served it is not banned, and it is imported once within 15 s of this node's clock", async () => {
     const src = await createTestChain(4, [], { now: () => Date.now() + 60_000 });
     cleanup.push(() => src.close());
     await sealNext(src, [], nowS() + 30n - src.chain.head.header.timestamp);

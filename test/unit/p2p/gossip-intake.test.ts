@@ -46,14 +46,21 @@ describe('GossipIntake: validators first, everyone else in turns', () => {
     await turn();
     expect(calls.slice(6).map((c) => c.peer)).toEqual(['p1', 'p2']);
     await turn();
-    expect(calls.slice(8).map((c) => [c.peer, c.messages.length])).toEqual([['p3', 2], ['p2', 1]]);
+    expect(calls.slice(8).map((c) => [c.peer, c.messages.length])).toEqual([
+      ['p3', 2],
+      ['p2', 1],
+    ]);
     expect(intake.waiting('flood')).toBe(0);
   });
 
-  it('drops what does not fit a peer\'s queue, unread, and passes the control part of an RPC at once', async () => {
+  it("drops what does not fit a peer's queue, unread, and passes the control part of an RPC at once", async () => {
     const { calls, handle } = recorder();
     const dropped: number[] = [];
-    const intake = new GossipIntake(handle, { isPriority: () => false, onDrop: (_p, n) => dropped.push(n), limits: { perPeerQueue: 4, perPeerSlice: 10, turnBudget: 10 } });
+    const intake = new GossipIntake(handle, {
+      isPriority: () => false,
+      onDrop: (_p, n) => dropped.push(n),
+      limits: { perPeerQueue: 4, perPeerSlice: 10, turnBudget: 10 },
+    });
     await intake.submit(peer('x'), { subscriptions: [{ topic: 't', subscribe: true }], messages: [1, 2, 3], control: { graft: [] } });
     expect(calls).toEqual([{ peer: 'x', messages: [], control: true }]);
     await intake.submit(peer('x'), { messages: [4, 5, 6] });
@@ -67,7 +74,7 @@ describe('GossipIntake: validators first, everyone else in turns', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('bounds what waits in bytes, per peer and in all, and hands over a turn\'s bytes (at least one message) per turn', async () => {
+  it("bounds what waits in bytes, per peer and in all, and hands over a turn's bytes (at least one message) per turn", async () => {
     const { calls, handle } = recorder();
     const dropped: [string, number, number][] = [];
     const intake = new GossipIntake(handle, {

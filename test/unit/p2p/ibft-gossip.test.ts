@@ -15,7 +15,8 @@ afterEach(async () => {
 });
 
 const idOf = (addr: string) => addr.split('/p2p/')[1]!;
-const prepare = (key: Uint8Array, height: bigint, round = 0) => signMessage({ type: MessageType.Prepare, height, round, hash: new Uint8Array(32).fill(round + 1) }, key);
+const prepare = (key: Uint8Array, height: bigint, round = 0) =>
+  signMessage({ type: MessageType.Prepare, height, round, hash: new Uint8Array(32).fill(round + 1) }, key);
 
 describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
   it('relays only decodable messages signed by a validator of the next heights; bans the maker of garbage, never an honest relayer', async () => {
@@ -31,7 +32,10 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     const a = await start(t.chain);
     const b = await start(others[0]!.chain, [a.addr]); // hears evil only through a
     const evil = await start(others[1]!.chain, [a.addr]);
-    const got = new Map<TestNode, string[]>([[a, []], [b, []]]);
+    const got = new Map<TestNode, string[]>([
+      [a, []],
+      [b, []],
+    ]);
     for (const [n, list] of got) n.net.setConsensusSink((m) => list.push(bytesToHex(m)));
     expect(gossipTopics(t.chain.genesisHash).ibft).toBe(`/basalt/${bytesToHex(t.chain.genesisHash)}/ibft/1`);
     await until(() => a.net.peerCount() === 2 && b.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
@@ -94,7 +98,10 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     // 3.5 MiB PREPREPAREs from a stranger weigh 4 each against a limit of 10: two pass unpunished, the third bans.
     expect(MAX_NON_VALIDATOR_IBFT_PER_MINUTE).toBe(10);
     const big = (round: number) =>
-      signMessage({ type: MessageType.Preprepare, height: 1n, round, block: new Uint8Array(3.5 * NON_VALIDATOR_IBFT_UNIT_BYTES).fill(round), roundChanges: [] }, testKey(9));
+      signMessage(
+        { type: MessageType.Preprepare, height: 1n, round, block: new Uint8Array(3.5 * NON_VALIDATOR_IBFT_UNIT_BYTES).fill(round), roundChanges: [] },
+        testKey(9),
+      );
     let evil = await connect();
     evil.net.publishConsensus(big(0));
     evil.net.publishConsensus(big(1));
@@ -112,12 +119,18 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     await sealNext(t);
     expect(t.chain.head.number).toBe(1n);
     evil = await connect();
-    await sendInBatches(evil, Array.from({ length: MAX_STALE_IBFT_PER_MINUTE + 50 }, (_, i) => prepare(testKey(1), 1n, 5000 + i)));
+    await sendInBatches(
+      evil,
+      Array.from({ length: MAX_STALE_IBFT_PER_MINUTE + 50 }, (_, i) => prepare(testKey(1), 1n, 5000 + i)),
+    );
     const marker1 = prepare(testKey(2), 2n, 9);
     evil.net.publishConsensus(marker1);
     await until(() => accepted.includes(bytesToHex(marker1)) || a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'marker after the just-decided ones');
     expect(a.net.peerManager.banned(idOf(evil.addr))).toBeUndefined();
-    await sendInBatches(evil, Array.from({ length: MAX_STALE_IBFT_PER_MINUTE - 1 }, (_, i) => prepare(testKey(1), 0n, i)));
+    await sendInBatches(
+      evil,
+      Array.from({ length: MAX_STALE_IBFT_PER_MINUTE - 1 }, (_, i) => prepare(testKey(1), 0n, i)),
+    );
     const marker2 = prepare(testKey(2), 2n, 8);
     evil.net.publishConsensus(marker2);
     await until(() => accepted.includes(bytesToHex(marker2)), 'marker after the stale ones');

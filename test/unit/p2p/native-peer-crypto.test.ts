@@ -29,7 +29,7 @@ describe('libp2p peer signatures through libsecp256k1 (issue #26)', () => {
     for (let i = 0; i < 50; i++) {
       const key = noble.utils.randomSecretKey();
       const pub = noble.getPublicKey(key, true);
-      const msg = randomBytes(1 + (i * 37) % 500);
+      const msg = randomBytes(1 + ((i * 37) % 500));
       const der = nativeSignDer(key, sha(msg));
       expect(Buffer.from(der).toString('hex')).toBe(Buffer.from(jsSign(key, msg)).toString('hex'));
       const cases: [Uint8Array, Uint8Array, Uint8Array][] = [

@@ -16,7 +16,18 @@ export interface TestNode {
 /** A Network on 127.0.0.1, ephemeral port, fresh key, over `chain`. */
 export async function startNode(
   chain: Chain,
-  opts: { bootnodes?: string[]; sync?: SyncerOptions; key?: Uint8Array; maxSnapshotStreams?: number; blockSync?: boolean; validatorKey?: Uint8Array; maxPeers?: number; port?: number; clock?: PeerClock; metrics?: P2pMetrics } = {},
+  opts: {
+    bootnodes?: string[];
+    sync?: SyncerOptions;
+    key?: Uint8Array;
+    maxSnapshotStreams?: number;
+    blockSync?: boolean;
+    validatorKey?: Uint8Array;
+    maxPeers?: number;
+    port?: number;
+    clock?: PeerClock;
+    metrics?: P2pMetrics;
+  } = {},
 ): Promise<TestNode> {
   const txpool = new TxPool(chain);
   const net = await Network.start({

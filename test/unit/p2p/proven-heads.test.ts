@@ -21,11 +21,21 @@ afterEach(async () => {
 });
 
 /** A peer of `chain` that claims head `head` (hash `hash`) and answers every block request with `serve`. */
-async function claimer(chain: Chain, head: bigint, hash: Uint8Array, serve: (from: bigint, count: number) => Promise<Uint8Array[]>): Promise<{ addr: string; id: string; asked: number; host: Awaited<ReturnType<typeof createHost>> }> {
+async function claimer(
+  chain: Chain,
+  head: bigint,
+  hash: Uint8Array,
+  serve: (from: bigint, count: number) => Promise<Uint8Array[]>,
+): Promise<{ addr: string; id: string; asked: number; host: Awaited<ReturnType<typeof createHost>> }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: hash });
-  await serveStatus(host, status, () => undefined, () => undefined);
+  await serveStatus(
+    host,
+    status,
+    () => undefined,
+    () => undefined,
+  );
   const out = { addr: host.getMultiaddrs()[0]!.toString(), id: host.peerId.toString(), asked: 0, host };
   await host.handle(blocksProtocol(chain.genesisHash), ({ stream }) => {
     void (async () => {
@@ -74,7 +84,10 @@ describe('a claimed head is not a fact', () => {
     // Each unanswered proof lowers its claim to the victim's head: it claims again, higher each time.
     const topic = gossipTopics(src.chain.genesisHash).blocks;
     let n = 1001n;
-    const announcing = setInterval(() => void liar.host.services.pubsub.publish(topic, encodeAnnouncement({ number: n++, hash: randomBytes(32) })).catch(() => undefined), 200);
+    const announcing = setInterval(
+      () => void liar.host.services.pubsub.publish(topic, encodeAnnouncement({ number: n++, hash: randomBytes(32) })).catch(() => undefined),
+      200,
+    );
     cleanup.push(async () => clearInterval(announcing));
     // Two proofs of 3 s and the pause before the second: well under the 20 s of two 10 s timeouts.
     await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned', 12_000);
@@ -90,7 +103,11 @@ describe('a claimed head is not a fact', () => {
     const b3 = (await src.chain.blockByNumber(3n))!;
     // The same block with its committed seals stripped: the same hash (seals are not hashed), no quorum.
     const extra = decodeIbftExtra(b3.header.extraData);
-    const unsealed = blockWithHeader(b3, headerWithExtraData(b3.header, encodeIbftExtra({ ...extra, committedSeals: [] }), src.chain.commonAt(0n)), src.chain.commonAt(0n));
+    const unsealed = blockWithHeader(
+      b3,
+      headerWithExtraData(b3.header, encodeIbftExtra({ ...extra, committedSeals: [] }), src.chain.commonAt(0n)),
+      src.chain.commonAt(0n),
+    );
     expect(blockHash(unsealed.header)).toEqual(blockHash(b3.header));
     const forger = await claimer(src.chain, 3n, blockHash(b3.header), async (from) => (from === 3n ? [unsealed.serialize()] : []));
     const v = await victim(dst.chain, [forger.addr]);

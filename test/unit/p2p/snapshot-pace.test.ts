@@ -55,7 +55,7 @@ describe('snapshot pace (the floor and the budget, on the peer clock)', () => {
     expect(slow.pace.breach()).toMatch(/^900 bytes in the last 1\.0 s/);
   });
 
-  it('time the restore spends on what it has is not the peer\'s: only waiting counts', () => {
+  it("time the restore spends on what it has is not the peer's: only waiting counts", () => {
     const p = paced();
     p.waitFor(500);
     p.pace.arrived(2000);

@@ -59,7 +59,12 @@ interface EvilServing {
 async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilServing = {}, version: 1 | 2 = 2): Promise<{ addr: string; served: number }> {
   const host = await bareHost();
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: 100n, headHash: new Uint8Array(32).fill(7) });
-  await serveStatus(host, status, () => undefined, () => undefined);
+  await serveStatus(
+    host,
+    status,
+    () => undefined,
+    () => undefined,
+  );
   const out = { addr: host.getMultiaddrs()[0]!.toString(), served: 0 };
   await host.handle(snapshotProtocol(chain.genesisHash, version), ({ stream }) => {
     out.served++;
@@ -100,7 +105,15 @@ describe('snapshot sync', () => {
     // What a snapshot sync killed mid-restore leaves behind: removed, not left to pile up.
     const leftover = join(target, '..', '.restored.restoring-999999');
     mkdirSync(join(leftover, 'blockchain'), { recursive: true });
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    });
     expect(existsSync(leftover)).toBe(false);
     expect(r).toBeDefined();
     expect(r!.peer).toBe(idOf(a.addr));
@@ -122,7 +135,15 @@ describe('snapshot sync', () => {
     const a = await node(src.chain);
     const b = await newNode(src.genesis, [a.addr]);
     const target = join(tempDir(), 'restored');
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    });
     expect(r!.peer).toBe(idOf(a.addr));
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
     expect(JSON.parse(readFileSync(join(target, 'genesis.json'), 'utf8'))).toEqual(src.genesis);
@@ -139,7 +160,15 @@ describe('snapshot sync', () => {
     const b = await newNode(src.genesis, [evilAddr, good.addr]);
     await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
     const target = join(tempDir(), 'restored');
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    });
     expect(evil.served).toBe(1);
     expect(b.net.peerManager.banned(idOf(evilAddr))!.reason).toMatch(/bad snapshot.*state is not the head's/);
     expect(r!.peer).toBe(idOf(good.addr));
@@ -157,7 +186,15 @@ describe('snapshot sync', () => {
     const b = await newNode(src.genesis, [evil.addr]);
     await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
     const target = join(tempDir(), 'restored');
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000 });
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    });
     expect(r).toBeUndefined();
     expect(b.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/bad snapshot.*another chain/);
     expect(existsSync(target)).toBe(false);
@@ -170,7 +207,14 @@ describe('snapshot sync', () => {
     const good = await node(src.chain);
     const b = await newNode(src.genesis, [busy.addr, good.addr]);
     await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
-    const opts = { host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, log: silentLogger(), waitForPeersMs: 10_000 };
+    const opts = {
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    };
     const r = await snapshotSync({ ...opts, target: join(tempDir(), 'restored') });
     expect(r!.peer).toBe(idOf(good.addr));
     expect(busy.served).toBe(1);
@@ -189,14 +233,25 @@ describe('snapshot sync', () => {
     const a = await node(src.chain);
     const b = await newNode(src.genesis, [a.addr]);
     const target = join(tempDir(), 'restored');
-    const opts = { host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000, minFreeBytes: 1024 * 1024 };
+    const opts = {
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+      minFreeBytes: 1024 * 1024,
+    };
     // The announced size does not fit above the floor: declined before any byte.
     let measured = 0;
     expect(await snapshotSync({ ...opts, statfs: async () => (measured++, { bavail: 10, bsize: 4096 }) })).toBeUndefined();
     expect(measured).toBe(1);
     // It fits when announced, but the disk fills up meanwhile: abandoned at the first measure of the stream.
     measured = 0;
-    expect(await snapshotSync({ ...opts, statfs: async () => (measured++ === 0 ? { bavail: 1e6, bsize: 4096 } : { bavail: 10, bsize: 4096 }) })).toBeUndefined();
+    expect(
+      await snapshotSync({ ...opts, statfs: async () => (measured++ === 0 ? { bavail: 1e6, bsize: 4096 } : { bavail: 10, bsize: 4096 }) }),
+    ).toBeUndefined();
     expect(measured).toBe(2);
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(existsSync(target)).toBe(false);
@@ -210,7 +265,15 @@ describe('snapshot sync', () => {
     const good = await node(src.chain);
     const b = await newNode(src.genesis, [evil.addr, good.addr]);
     await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target: join(tempDir(), 'restored'), log: silentLogger(), waitForPeersMs: 10_000 });
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target: join(tempDir(), 'restored'),
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    });
     expect(r!.peer).toBe(idOf(good.addr));
     const ban = b.net.peerManager.banned(idOf(evil.addr))!;
     expect(ban.reason).toMatch(new RegExp(`bad snapshot: .*snapshot/2: the snapshot is longer than the ${Math.floor(bytes.length / 2)} bytes announced`));
@@ -260,14 +323,24 @@ describe('snapshot sync', () => {
     const target = join(tempDir(), 'restored');
     const began = Date.now();
     // A floor the trickle keeps (1 byte/s over 10 s), and a phase of 1.5 s.
-    const r = await snapshotSync({ host: b.net.host, peers: b.net.peerManager, genesis: src.genesis, genesisHash: src.chain.genesisHash, target, log: silentLogger(), waitForPeersMs: 10_000, fetch: { pace: { minBytesPerSecond: 1, windowMs: 10_000 } }, timeoutMs: 1_500 });
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target,
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+      fetch: { pace: { minBytesPerSecond: 1, windowMs: 10_000 } },
+      timeoutMs: 1_500,
+    });
     expect(r).toBeUndefined();
     expect(Date.now() - began).toBeLessThan(4_000);
     expect(b.net.peerManager.banned(idOf(slow.addr))).toBeUndefined();
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
-  it('announces a bound at least the snapshot\'s length (version 2), and still serves version 1 (OK alone) to nodes of earlier versions', async () => {
+  it("announces a bound at least the snapshot's length (version 2), and still serves version 1 (OK alone) to nodes of earlier versions", async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
     const server = await bareHost();
@@ -299,7 +372,10 @@ describe('snapshot sync', () => {
     const source = Object.create(src.chain) as Chain;
     source.openReadView = () => {
       const view = src.chain.openReadView();
-      const state = { node: async (h: Uint8Array) => (reads++, await new Promise((r) => setTimeout(r, delayMs)), view.state.node(h)), code: (h: Uint8Array) => view.state.code(h) };
+      const state = {
+        node: async (h: Uint8Array) => (reads++, await new Promise((r) => setTimeout(r, delayMs)), view.state.node(h)),
+        code: (h: Uint8Array) => view.state.code(h),
+      };
       return { ...view, state };
     };
     const server = await bareHost();

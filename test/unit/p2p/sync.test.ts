@@ -70,7 +70,7 @@ describe('identity', () => {
 });
 
 describe('bootnodes', () => {
-  it("a node skips its own address in the bootnode list and keeps the others", async () => {
+  it('a node skips its own address in the bootnode list and keeps the others', async () => {
     const t = await chainWithBlocks(0);
     cleanup.push(() => t.close());
     const key = randomBytes(32);
@@ -105,7 +105,18 @@ describe('transaction gossip', () => {
     await until(() => dst.chain.head.number === 1n, 'sync');
     await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
     const nonce = 0n; // block 1 of chainWithBlocks has no transactions
-    const tx = createFeeMarket1559Tx({ nonce, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: src.chain.commonAt(0n) }).sign(SENDER);
+    const tx = createFeeMarket1559Tx(
+      {
+        nonce,
+        to: '0x000000000000000000000000000000000000beef',
+        value: 1n,
+        gasLimit: 21000n,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+      },
+      { common: src.chain.commonAt(0n) },
+    ).sign(SENDER);
     let added = 0;
     b.txpool.onAdded(() => added++);
     await a.txpool.add(tx);

@@ -40,7 +40,7 @@ describe('TxIntake: gossiped transactions per peer', () => {
     await expect(thrower.submit(a, raw(0))).rejects.toThrow(/cannot be decoded/);
   });
 
-  it('drops a peer\'s transactions past its rate before they are validated, and lets it go on as the bucket refills', async () => {
+  it("drops a peer's transactions past its rate before they are validated, and lets it go on as the bucket refills", async () => {
     const a = await peer();
     const t = intake(() => 'accepted', { perPeerRate: 10, perPeerBurst: 5 });
     const verdicts = await Promise.all(Array.from({ length: 8 }, (_v, k) => t.i.submit(a, raw(k))));
@@ -51,14 +51,17 @@ describe('TxIntake: gossiped transactions per peer', () => {
     expect(await Promise.all([t.i.submit(a, raw(9)), t.i.submit(a, raw(10)), t.i.submit(a, raw(11))])).toEqual(['accept', 'accept', 'ignore']);
   });
 
-  it('bounds one peer\'s queue while another peer is still served', async () => {
+  it("bounds one peer's queue while another peer is still served", async () => {
     const [a, b] = [await peer(), await peer()];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const t = intake(async (): Promise<TxOutcome> => {
-      await gate;
-      return 'accepted';
-    }, { concurrency: 1, perPeerQueue: 3 });
+    const t = intake(
+      async (): Promise<TxOutcome> => {
+        await gate;
+        return 'accepted';
+      },
+      { concurrency: 1, perPeerQueue: 3 },
+    );
     const fromA = Array.from({ length: 7 }, (_v, k) => t.i.submit(a, raw(k))); // one being validated, three waiting, three dropped
     const fromB = t.i.submit(b, raw(100));
     await new Promise((r) => setImmediate(r));
@@ -69,7 +72,7 @@ describe('TxIntake: gossiped transactions per peer', () => {
     expect(await fromB).toBe('accept');
   });
 
-  it('serves peers round-robin: one peer\'s backlog does not delay another\'s transaction', async () => {
+  it("serves peers round-robin: one peer's backlog does not delay another's transaction", async () => {
     const [a, b] = [await peer(), await peer()];
     const t = intake(() => 'accepted', { concurrency: 1 });
     const fromA = Array.from({ length: 50 }, (_v, k) => t.i.submit(a, raw(k)));
@@ -84,10 +87,13 @@ describe('TxIntake: gossiped transactions per peer', () => {
       const end = performance.now() + ms;
       while (performance.now() < end);
     };
-    const t = intake(() => {
-      busy(2); // a signature recovery and a state read, synchronously
-      return 'accepted';
-    }, { concurrency: 2 });
+    const t = intake(
+      () => {
+        busy(2); // a signature recovery and a state read, synchronously
+        return 'accepted';
+      },
+      { concurrency: 2 },
+    );
     const all = Array.from({ length: 100 }, (_v, k) => t.i.submit(a, raw(k)));
     let doneWhenConsensusRan = -1;
     setTimeout(() => (doneWhenConsensusRan = t.validated.length), 0); // an IBFT message, as I/O would deliver it
@@ -112,7 +118,12 @@ describe('TxIntake: gossiped transactions per peer', () => {
 
   it('bans a peer past banAfter faults a minute, once; a relayer whose faults are few against what it got accepted is not banned', async () => {
     const [bad, honest] = [await peer(), await peer()];
-    const t = intake((p, r) => (p.equals(honest) ? (r[0]! % 10 === 0 ? 'unexecutable' : 'accepted') : 'unexecutable'), { banAfter: 20, throttleAfter: 1000, perPeerRate: 1e6, perPeerBurst: 1e6 });
+    const t = intake((p, r) => (p.equals(honest) ? (r[0]! % 10 === 0 ? 'unexecutable' : 'accepted') : 'unexecutable'), {
+      banAfter: 20,
+      throttleAfter: 1000,
+      perPeerRate: 1e6,
+      perPeerBurst: 1e6,
+    });
     for (let k = 0; k < 40; k++) await t.i.submit(bad, raw(k));
     expect(t.bans).toHaveLength(1);
     expect(t.bans[0]).toMatchObject({ peer: bad.toString() });

@@ -22,7 +22,14 @@ async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): P
 }
 
 async function bareHost(isValidator?: (p: string) => boolean): Promise<Host> {
-  const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 50, isBanned: () => false, ...(isValidator ? { isValidator } : {}) });
+  const host = await createHost({
+    key: randomBytes(32),
+    host: '127.0.0.1',
+    port: 0,
+    maxPeers: 50,
+    isBanned: () => false,
+    ...(isValidator ? { isValidator } : {}),
+  });
   cleanup.push(() => Promise.resolve(host.stop()));
   return host;
 }

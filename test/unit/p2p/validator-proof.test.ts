@@ -37,7 +37,7 @@ describe('validator proof (validator key over genesis and peer ID)', () => {
     expect(bytesToHex(verifyValidatorProof(proof, genesis, peerIdBytes(libp2pKey)))).toBe(addressOf(validatorKey).toLowerCase());
   });
 
-  it('is forged for any other peer ID or genesis (someone replaying a validator\'s proof)', () => {
+  it("is forged for any other peer ID or genesis (someone replaying a validator's proof)", () => {
     const proof = signValidatorProof(validatorKey, genesis, peerIdBytes(libp2pKey));
     expect(() => verifyValidatorProof(proof, genesis, peerIdBytes(randomBytes(32)))).toThrow(MessageError);
     expect(() => verifyValidatorProof(proof, new Uint8Array(32).fill(0xbb), peerIdBytes(libp2pKey))).toThrow(MessageError);
@@ -123,7 +123,7 @@ describe('validators recognised at the handshake', () => {
     expect((await a.net.host.peerStore.get(plain.net.host.peerId)).tags.has('basalt-validator')).toBe(false);
   });
 
-  it('a peer sending a validator\'s proof made for another peer ID is banned (forged)', async () => {
+  it("a peer sending a validator's proof made for another peer ID is banned (forged)", async () => {
     const t = await createTestChain(4);
     cleanup.push(() => t.close());
     const a = await node(t.chain, { validatorKey: t.keys[0] });
@@ -131,8 +131,19 @@ describe('validators recognised at the handshake', () => {
     cleanup.push(() => Promise.resolve(host.stop()));
     // Validator 1's genuine proof, copied from another connection.
     const copied = signValidatorProof(t.keys[1]!, t.chain.genesisHash, peerIdBytes(randomBytes(32)));
-    const status = (): ChainStatus => ({ chainId: t.chain.chainId, genesisHash: t.chain.genesisHash, headNumber: 0n, headHash: t.chain.genesisHash, validatorProof: copied });
-    await serveStatus(host, status, () => undefined, () => undefined);
+    const status = (): ChainStatus => ({
+      chainId: t.chain.chainId,
+      genesisHash: t.chain.genesisHash,
+      headNumber: 0n,
+      headHash: t.chain.genesisHash,
+      validatorProof: copied,
+    });
+    await serveStatus(
+      host,
+      status,
+      () => undefined,
+      () => undefined,
+    );
     await host.dial(a.net.host.getMultiaddrs()[0]!);
     await until(() => a.net.peerManager.banned(host.peerId) !== undefined, 'the forger banned');
     expect(a.net.peerManager.banned(host.peerId)?.reason).toMatch(/validator proof/);
@@ -159,7 +170,12 @@ describe('validators recognised at the handshake', () => {
     );
     await old.dial(a.net.host.getMultiaddrs()[0]!);
     await until(() => a.net.peerManager.isReady(old.peerId), 'the old peer ready');
-    const [reply] = await request(old, a.net.host.peerId, STATUS_PROTOCOL_V1, encodeStatus(ours, 1), { timeoutMs: 5_000, maxMessageBytes: 256, maxMessages: 1, maxTotalBytes: 256 });
+    const [reply] = await request(old, a.net.host.peerId, STATUS_PROTOCOL_V1, encodeStatus(ours, 1), {
+      timeoutMs: 5_000,
+      maxMessageBytes: 256,
+      maxMessages: 1,
+      maxTotalBytes: 256,
+    });
     expect(bytesToHex(decodeStatus(reply!, 1).genesisHash)).toBe(bytesToHex(t.chain.genesisHash));
     await until(() => theirs !== undefined, 'our request over v1');
     expect(a.net.peerManager.banned(old.peerId)).toBeUndefined();

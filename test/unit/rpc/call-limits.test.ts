@@ -18,7 +18,8 @@ let gasReporter: string;
 beforeAll(async () => {
   t = await createTestChain(1, [FROM]);
   const fees = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n, gasLimit: 200_000n };
-  const deploy = (nonce: bigint, runtime: Uint8Array) => createFeeMarket1559Tx({ nonce, data: deployer(runtime), ...fees }, { common: t.chain.commonAt(0n) }).sign(KEY);
+  const deploy = (nonce: bigint, runtime: Uint8Array) =>
+    createFeeMarket1559Tx({ nonce, data: deployer(runtime), ...fees }, { common: t.chain.commonAt(0n) }).sign(KEY);
   await sealNext(t, [deploy(0n, LOOP_RUNTIME), deploy(1n, GAS_RUNTIME)]);
   loop = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array(0)));
   gasReporter = bytesToHex(generateAddress(privateToAddress(KEY), Uint8Array.of(1)));
@@ -75,7 +76,8 @@ describe('eth_call / eth_estimateGas limits', () => {
 
   it('runs a call asking for more than the gas cap with the cap', async () => {
     const cap = 1_000_000n;
-    const gasLeft = async (m: ReturnType<typeof methods>, gas?: string) => BigInt((await m.eth_call!([{ to: gasReporter, ...(gas ? { gas } : {}) }])) as string);
+    const gasLeft = async (m: ReturnType<typeof methods>, gas?: string) =>
+      BigInt((await m.eth_call!([{ to: gasReporter, ...(gas ? { gas } : {}) }])) as string);
     const capped = await gasLeft(methods({ rpcGasCap: cap, rpcEvmTimeoutMs: 0 }), HUGE);
     expect(capped).toBeLessThanOrEqual(cap - 21_000n);
     expect(capped).toBeGreaterThan(cap - 21_100n);

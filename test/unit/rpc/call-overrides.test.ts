@@ -60,7 +60,9 @@ describe('eth_call state overrides', () => {
   });
 
   it('refuses bad override sets before anything runs', async () => {
-    await expect(call(sload0, 'latest', { [AT]: { code: sload0, state: {}, stateDiff: {} } })).rejects.toThrow(`account ${AT} has both 'state' and 'stateDiff'`);
+    await expect(call(sload0, 'latest', { [AT]: { code: sload0, state: {}, stateDiff: {} } })).rejects.toThrow(
+      `account ${AT} has both 'state' and 'stateDiff'`,
+    );
     await expect(m.eth_call!([{ to: AT }, 'latest', { '0x1234': {} }])).rejects.toThrow(/20 bytes/);
     await expect(m.eth_call!([{ to: AT }, 'latest', { [AT]: { balance: `0x1${'0'.repeat(64)}` } }])).rejects.toThrow(/hex quantity/);
     await expect(m.eth_call!([{ to: AT }, 'latest', { [AT]: { nonce: `0x1${'0'.repeat(16)}` } }])).rejects.toThrow(/64 bits/);

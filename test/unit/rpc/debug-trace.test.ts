@@ -50,11 +50,40 @@ const rpcError = async (method: string, ...params: unknown[]): Promise<RpcError>
   throw new Error(`${method} succeeded`);
 };
 const tx = (data: string, to?: string, gasLimit = 1_000_000n) =>
-  createFeeMarket1559Tx({ nonce: nonce++, ...(to ? { to: to as `0x${string}` } : {}), data: hexToBytes(data as `0x${string}`), gasLimit, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.commonAt(0n) }).sign(KEY);
+  createFeeMarket1559Tx(
+    {
+      nonce: nonce++,
+      ...(to ? { to: to as `0x${string}` } : {}),
+      data: hexToBytes(data as `0x${string}`),
+      gasLimit,
+      maxFeePerGas: 10n ** 11n,
+      maxPriorityFeePerGas: 1n,
+      chainId: 100n,
+    },
+    { common: t.chain.commonAt(0n) },
+  ).sign(KEY);
 const created = (n: bigint) => bytesToHex(generateAddress(privateToAddress(KEY), n === 0n ? new Uint8Array(0) : Uint8Array.of(Number(n))));
 
-type Frame = { type: string; from: string; to?: string; value?: string; gas: string; gasUsed: string; input: string; output?: string; error?: string; revertReason?: string; calls?: Frame[]; logs?: { topics: string[] }[] };
-type StructLogs = { gas: number; failed: boolean; returnValue: string; structLogs: { pc: number; op: string; gas: number; gasCost: number; depth: number; stack?: string[]; memory?: string[]; storage?: Record<string, string> }[] };
+type Frame = {
+  type: string;
+  from: string;
+  to?: string;
+  value?: string;
+  gas: string;
+  gasUsed: string;
+  input: string;
+  output?: string;
+  error?: string;
+  revertReason?: string;
+  calls?: Frame[];
+  logs?: { topics: string[] }[];
+};
+type StructLogs = {
+  gas: number;
+  failed: boolean;
+  returnValue: string;
+  structLogs: { pc: number; op: string; gas: number; gasCost: number; depth: number; stack?: string[]; memory?: string[]; storage?: Record<string, string> }[];
+};
 
 beforeAll(async () => {
   t = await createTestChain(1, [SENDER]);
@@ -67,7 +96,12 @@ beforeAll(async () => {
   outer = created(1n);
   storage = created(2n);
   loop = created(3n);
-  await sealNext(t, [tx(c.Inner!.bytecodeHex), tx(c.Outer!.bytecodeHex + AbiCoder.defaultAbiCoder().encode(['address'], [inner]).slice(2)), tx(bytesToHex(STORAGE_INITCODE)), tx(bytesToHex(deployer(LOOP_RUNTIME)))]);
+  await sealNext(t, [
+    tx(c.Inner!.bytecodeHex),
+    tx(c.Outer!.bytecodeHex + AbiCoder.defaultAbiCoder().encode(['address'], [inner]).slice(2)),
+    tx(bytesToHex(STORAGE_INITCODE)),
+    tx(bytesToHex(deployer(LOOP_RUNTIME))),
+  ]);
   const txs = {
     go: tx(iface.outer.encodeFunctionData('go', [5n]), outer),
     tryZero: tx(iface.outer.encodeFunctionData('tryGo', [0n]), outer),
@@ -85,7 +119,16 @@ describe('callTracer', () => {
   it('gives the call tree of a transaction with the opcode of each call, gas and output', async () => {
     const root = await call<Frame>('debug_traceTransaction', hashes.go, { tracer: 'callTracer' });
     const receipt = await call<{ gasUsed: string }>('eth_getTransactionReceipt', hashes.go);
-    expect(root).toMatchObject({ type: 'CALL', from: SENDER, to: outer, value: '0x0', gas: bigHex(1_000_000n), gasUsed: receipt.gasUsed, input: iface.outer.encodeFunctionData('go', [5n]), output: word(5n) });
+    expect(root).toMatchObject({
+      type: 'CALL',
+      from: SENDER,
+      to: outer,
+      value: '0x0',
+      gas: bigHex(1_000_000n),
+      gasUsed: receipt.gasUsed,
+      input: iface.outer.encodeFunctionData('go', [5n]),
+      output: word(5n),
+    });
     expect(root.error).toBeUndefined();
     expect(root.calls!.map((c) => [c.type, c.from, c.to, c.input.slice(0, 10)])).toEqual([
       ['CALL', outer, inner, iface.inner.getFunction('set')!.selector],
@@ -117,7 +160,9 @@ describe('callTracer', () => {
   });
 
   it('traces a call on a block state (debug_traceCall)', async () => {
-    const root = await call<Frame>('debug_traceCall', { from: SENDER, to: outer, data: iface.outer.encodeFunctionData('go', [9n]) }, 'latest', { tracer: 'callTracer' });
+    const root = await call<Frame>('debug_traceCall', { from: SENDER, to: outer, data: iface.outer.encodeFunctionData('go', [9n]) }, 'latest', {
+      tracer: 'callTracer',
+    });
     expect(root.output).toBe(word(9n));
     expect(root.calls!.map((c) => c.type)).toEqual(['CALL', 'STATICCALL']);
     // The call changed nothing: the stored value is still 5.
@@ -134,7 +179,28 @@ describe('struct logger (the default tracer)', () => {
     // execution-apis' opcode tracer: '0x' when nothing is returned, 0x-prefixed 32-byte words in storage and memory.
     expect(r.returnValue).toBe('0x');
     const ops = r.structLogs.map((l) => l.op);
-    expect(ops).toEqual(['CALLDATASIZE', 'ISZERO', 'PUSH2', 'JUMPI', 'PUSH1', 'CALLDATALOAD', 'DUP1', 'ISZERO', 'PUSH2', 'JUMPI', 'DUP1', 'PUSH1', 'SSTORE', 'PUSH1', 'MSTORE', 'PUSH32', 'PUSH1', 'PUSH1', 'LOG1', 'STOP']);
+    expect(ops).toEqual([
+      'CALLDATASIZE',
+      'ISZERO',
+      'PUSH2',
+      'JUMPI',
+      'PUSH1',
+      'CALLDATALOAD',
+      'DUP1',
+      'ISZERO',
+      'PUSH2',
+      'JUMPI',
+      'DUP1',
+      'PUSH1',
+      'SSTORE',
+      'PUSH1',
+      'MSTORE',
+      'PUSH32',
+      'PUSH1',
+      'PUSH1',
+      'LOG1',
+      'STOP',
+    ]);
     const intrinsic = 21_000n + 16n + 31n * 4n; // one non-zero calldata byte (7), 31 zero bytes
     expect(r.structLogs[0]).toMatchObject({ pc: 0, gas: Number(100_000n - intrinsic), gasCost: 2, depth: 1, stack: [] });
     // Gas goes down by each step's cost.

@@ -21,13 +21,18 @@ async function mined(tx: TypedTransaction) {
   const r = (await t.chain.receipts(block.header.number, t.chain.head.hash))![0]!;
   return { status: r.status, gasUsed: r.cumulativeGasUsed };
 }
-const write = (v: bigint, gasLimit: bigint) => createFeeMarket1559Tx({ nonce: nonce++, to: contract, data: hexToBytes(word(v) as `0x${string}`), gasLimit, ...fees }, { common: t.chain.commonAt(0n) }).sign(KEY);
+const write = (v: bigint, gasLimit: bigint) =>
+  createFeeMarket1559Tx({ nonce: nonce++, to: contract, data: hexToBytes(word(v) as `0x${string}`), gasLimit, ...fees }, { common: t.chain.commonAt(0n) }).sign(
+    KEY,
+  );
 
 beforeAll(async () => {
   t = await createTestChain(1, [FROM]);
   m = ethMethods({ chain: t.chain, txpool: new TxPool(t.chain) });
   contract = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array(0)));
-  await sealNext(t, [createFeeMarket1559Tx({ nonce: nonce++, data: STORAGE_INITCODE, gasLimit: 500_000n, ...fees }, { common: t.chain.commonAt(0n) }).sign(KEY)]);
+  await sealNext(t, [
+    createFeeMarket1559Tx({ nonce: nonce++, data: STORAGE_INITCODE, gasLimit: 500_000n, ...fees }, { common: t.chain.commonAt(0n) }).sign(KEY),
+  ]);
   await sealNext(t, [write(42n, 100_000n)]);
 });
 afterAll(async () => {
@@ -50,7 +55,15 @@ describe('eth_estimateGas', () => {
     const gas = await estimate({ to: contract, data: word(11n), accessList });
     expect(gas - plain).toBe(2400n + 1900n - 2100n); // list cost, less the cold-slot surcharge of the SSTORE
     const tx = createAccessList2930Tx(
-      { nonce: nonce++, to: contract, data: hexToBytes(word(11n) as `0x${string}`), gasLimit: gas, gasPrice: 10n ** 11n, chainId: 100n, accessList: [{ address: contract, storageKeys: [word(0n) as `0x${string}`] }] },
+      {
+        nonce: nonce++,
+        to: contract,
+        data: hexToBytes(word(11n) as `0x${string}`),
+        gasLimit: gas,
+        gasPrice: 10n ** 11n,
+        chainId: 100n,
+        accessList: [{ address: contract, storageKeys: [word(0n) as `0x${string}`] }],
+      },
       { common: t.chain.commonAt(0n) },
     ).sign(KEY);
     expect(await mined(tx)).toEqual({ status: 1, gasUsed: gas });

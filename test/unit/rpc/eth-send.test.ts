@@ -24,7 +24,10 @@ function unprotectedTransfer(nonce: bigint): string {
   const to = hexToBytes(`0x${'33'.repeat(20)}`);
   const unsigned = [...fields, to, bigIntToUnpaddedBytes(1n), new Uint8Array(0)];
   const sig = secp256k1.sign(keccak256(RLP.encode(unsigned)), KEY);
-  const tx = createLegacyTx({ nonce, gasPrice: 10n ** 10n, gasLimit: 21_000n, to, value: 1n, v: BigInt(27 + sig.recovery), r: sig.r, s: sig.s }, { common: t.chain.commonAt(0n) });
+  const tx = createLegacyTx(
+    { nonce, gasPrice: 10n ** 10n, gasLimit: 21_000n, to, value: 1n, v: BigInt(27 + sig.recovery), r: sig.r, s: sig.s },
+    { common: t.chain.commonAt(0n) },
+  );
   expect(bytesToHex(tx.getSenderAddress().bytes)).toBe(addressOf(KEY).toLowerCase()); // a valid signature
   return bytesToHex(tx.serialize());
 }

@@ -26,7 +26,8 @@ function bigChain() {
           headHash: async () => hash,
           blockNumber: async () => 1000n,
           storedBlocks: async function* (from: bigint, to: bigint) {
-            for (let n = from; n <= to; n++) yield (counts.blocksRead++, { number: n, hash, blockRlp: new Uint8Array(64 * 1024).fill(1), receiptsRlp: new Uint8Array(0) });
+            for (let n = from; n <= to; n++)
+              yield (counts.blocksRead++, { number: n, hash, blockRlp: new Uint8Array(64 * 1024).fill(1), receiptsRlp: new Uint8Array(0) });
           },
         },
         state: {},
@@ -141,6 +142,7 @@ describe('operator API stream limits', () => {
 describe('isLoopbackHost', () => {
   it('tells loopback listen addresses from reachable ones', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.5', 'example.com', '::ffff:10.0.0.1', '128.0.0.1']) expect(isLoopbackHost(h), h).toBe(false);
+    for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.5', 'example.com', '::ffff:10.0.0.1', '128.0.0.1'])
+      expect(isLoopbackHost(h), h).toBe(false);
   });
 });

@@ -21,7 +21,11 @@ beforeAll(async () => {
       cyclic: () => cyclic,
       deep: () => deep,
       throwsOddly: () => {
-        throw { toString: () => { throw new Error('no'); } };
+        throw {
+          toString: () => {
+            throw new Error('no');
+          },
+        };
       },
     },
     logger: silentLogger(),
@@ -46,7 +50,10 @@ const pingBody = '{"jsonrpc":"2.0","id":1,"method":"ping"}';
 describe('JSON-RPC against hostile requests', () => {
   it('refuses a deeply nested id or param with -32600 and keeps serving', async () => {
     const deepId = await post(`{"jsonrpc":"2.0","id":${nested(5000)},"method":"ping"}`);
-    expect(deepId).toEqual({ status: 200, json: { jsonrpc: '2.0', id: null, error: { code: -32600, message: `invalid request: JSON nested deeper than ${MAX_JSON_DEPTH} levels` } } });
+    expect(deepId).toEqual({
+      status: 200,
+      json: { jsonrpc: '2.0', id: null, error: { code: -32600, message: `invalid request: JSON nested deeper than ${MAX_JSON_DEPTH} levels` } },
+    });
     // the request object is one level, params another: this is exactly at the limit, one more is refused
     const atLimit = nested(MAX_JSON_DEPTH - 2);
     expect((await post(`{"jsonrpc":"2.0","id":1,"method":"echo","params":[${atLimit}]}`)).json.result).toEqual([JSON.parse(atLimit)]);
@@ -59,16 +66,22 @@ describe('JSON-RPC against hostile requests', () => {
   it('accepts string, number and null ids and refuses others with id null', async () => {
     for (const id of ['"a"', '7', 'null']) expect((await post(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`)).json.id).toEqual(JSON.parse(id));
     for (const id of ['{"a":1}', '[1]', 'true']) {
-      expect((await post(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`)).json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'invalid request: id must be a string, a number or null' } });
+      expect((await post(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`)).json).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32600, message: 'invalid request: id must be a string, a number or null' },
+      });
     }
   });
 
   it('answers -32603 for results that cannot be encoded and for odd throws, per request in a batch', async () => {
-    const r = await post(JSON.stringify([
-      { jsonrpc: '2.0', id: 1, method: 'cyclic' },
-      { jsonrpc: '2.0', id: 2, method: 'deep' },
-      { jsonrpc: '2.0', id: 3, method: 'ping' },
-    ]));
+    const r = await post(
+      JSON.stringify([
+        { jsonrpc: '2.0', id: 1, method: 'cyclic' },
+        { jsonrpc: '2.0', id: 2, method: 'deep' },
+        { jsonrpc: '2.0', id: 3, method: 'ping' },
+      ]),
+    );
     expect(r.json.map((x: { id: number }) => x.id)).toEqual([1, 2, 3]);
     expect(r.json[0].error.code).toBe(-32603);
     expect(r.json[1].error.code).toBe(-32603);
@@ -89,10 +102,16 @@ describe('JSON-RPC against hostile requests', () => {
     expect(declared).toEqual({ status: 413, json: { jsonrpc: '2.0', id: null, error: { code: -32600, message: `request body exceeds ${LIMIT} bytes` } } });
     // chunked: no length up front, so the limit is found while reading
     const streamed = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = request(
+        { host: '127.0.0.1', port, method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let body = '';
+          res
+            .setEncoding('utf8')
+            .on('data', (d: string) => (body += d))
+            .on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 8; i++) req.write('x'.repeat(LIMIT / 2));
       req.end();
@@ -106,7 +125,11 @@ describe('JSON-RPC against hostile requests', () => {
     const reply = await new Promise<string>((resolve) => {
       const sock = connect(port, '127.0.0.1', () => sock.write('NOT HTTP AT ALL\r\n\r\n'));
       let got = '';
-      sock.setEncoding('utf8').on('data', (d: string) => (got += d)).on('close', () => resolve(got)).on('error', () => undefined);
+      sock
+        .setEncoding('utf8')
+        .on('data', (d: string) => (got += d))
+        .on('close', () => resolve(got))
+        .on('error', () => undefined);
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
     await new Promise<void>((resolve) => {

@@ -62,11 +62,13 @@ describe('JSON-RPC with real clients', () => {
 
 describe('JSON-RPC protocol', () => {
   it('answers batches in order, with per-request errors', async () => {
-    const r = await post(JSON.stringify([
-      { jsonrpc: '2.0', id: 1, method: 'eth_chainId' },
-      { jsonrpc: '2.0', id: 2, method: 'no_such_method' },
-      { jsonrpc: '2.0', id: 3, method: 'eth_getBlockByNumber', params: ['banana', false] },
-    ]));
+    const r = await post(
+      JSON.stringify([
+        { jsonrpc: '2.0', id: 1, method: 'eth_chainId' },
+        { jsonrpc: '2.0', id: 2, method: 'no_such_method' },
+        { jsonrpc: '2.0', id: 3, method: 'eth_getBlockByNumber', params: ['banana', false] },
+      ]),
+    );
     const out = r.json as { id: number; result?: unknown; error?: { code: number } }[];
     expect(out.map((o) => o.id)).toEqual([1, 2, 3]);
     expect(out[0]!.result).toBe('0x64');
@@ -103,7 +105,11 @@ describe('JSON-RPC CORS', () => {
       const pre = await fetch(`http://127.0.0.1:${port}`, { method: 'OPTIONS', headers: { origin: 'https://app.example' } });
       expect(pre.status).toBe(204);
       expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
-      const other = await fetch(`http://127.0.0.1:${port}`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' });
+      const other = await fetch(`http://127.0.0.1:${port}`, {
+        method: 'POST',
+        headers: { origin: 'https://evil.example', 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}',
+      });
       expect(other.headers.get('access-control-allow-origin')).toBeNull();
     } finally {
       await server.close();

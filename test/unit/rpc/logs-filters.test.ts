@@ -31,11 +31,22 @@ const rpcError = async (method: string, ...params: unknown[]): Promise<RpcError>
 };
 const tx = (data: Uint8Array | string, to?: string) =>
   createFeeMarket1559Tx(
-    { nonce: nonce++, ...(to ? { to: to as `0x${string}` } : {}), data: typeof data === 'string' ? hexToBytes(data as `0x${string}`) : data, gasLimit: 200_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+    {
+      nonce: nonce++,
+      ...(to ? { to: to as `0x${string}` } : {}),
+      data: typeof data === 'string' ? hexToBytes(data as `0x${string}`) : data,
+      gasLimit: 200_000n,
+      maxFeePerGas: 10n ** 11n,
+      maxPriorityFeePerGas: 1n,
+      chainId: 100n,
+    },
     { common: t.chain.commonAt(0n) },
   ).sign(KEY);
 async function writeBlock(...values: bigint[]): Promise<number> {
-  const b = await sealNext(t, values.map((v) => tx(word(v), contract)));
+  const b = await sealNext(
+    t,
+    values.map((v) => tx(word(v), contract)),
+  );
   return Number(b.header.number);
 }
 
@@ -55,7 +66,11 @@ afterAll(async () => {
 describe('eth_getLogs', () => {
   it('finds logs by address and topic over a range, with their positions', async () => {
     const logs = await call<Log[]>('eth_getLogs', { address: contract, topics: [bytesToHex(SET_TOPIC)], fromBlock: '0x0', toBlock: 'latest' });
-    expect(logs.map((l) => [Number(l.blockNumber), BigInt(l.data)])).toEqual([[2, 5n], [4, 6n], [4, 7n]]);
+    expect(logs.map((l) => [Number(l.blockNumber), BigInt(l.data)])).toEqual([
+      [2, 5n],
+      [4, 6n],
+      [4, 7n],
+    ]);
     expect(logs.map((l) => l.logIndex)).toEqual(['0x0', '0x0', '0x1']);
     expect(logs.map((l) => l.transactionIndex)).toEqual(['0x0', '0x0', '0x1']);
     const block4 = await t.chain.blockByNumber(4n);

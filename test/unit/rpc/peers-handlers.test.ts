@@ -5,7 +5,10 @@ import { peersHandlers } from '../../../src/rpc/grpc/peers-handlers.js';
 import { UserError } from '../../../src/util/errors.js';
 
 type Cb = (err: (Error & { code?: number; details?: string }) | null, res?: unknown) => void;
-const call = (h: unknown, request: unknown) => new Promise<{ err: (Error & { code?: number }) | null; res?: unknown }>((resolve) => (h as (c: unknown, cb: Cb) => void)({ request }, (err, res) => resolve({ err, res })));
+const call = (h: unknown, request: unknown) =>
+  new Promise<{ err: (Error & { code?: number }) | null; res?: unknown }>((resolve) =>
+    (h as (c: unknown, cb: Cb) => void)({ request }, (err, res) => resolve({ err, res })),
+  );
 
 describe('PeersList / PeersAdd handlers', () => {
   it('fail with FAILED_PRECONDITION on a node without networking', async () => {
@@ -26,7 +29,9 @@ describe('PeersList / PeersAdd handlers', () => {
       },
     };
     const h = peersHandlers(svc);
-    expect((await call(h.PeersList, {})).res).toEqual({ peers: [{ id: '16Uiu2HAx', address: '/ip4/1.2.3.4/tcp/1478/p2p/16Uiu2HAx', direction: 'outbound', head: '12' }] });
+    expect((await call(h.PeersList, {})).res).toEqual({
+      peers: [{ id: '16Uiu2HAx', address: '/ip4/1.2.3.4/tcp/1478/p2p/16Uiu2HAx', direction: 'outbound', head: '12' }],
+    });
     expect((await call(h.PeersAdd, { address: '' })).err?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect((await call(h.PeersAdd, { address: 'x'.repeat(2000) })).err?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect((await call(h.PeersAdd, { address: '/bad' })).err?.code).toBe(grpc.status.UNAVAILABLE);

@@ -15,9 +15,18 @@ function files(dir: string): string[] {
 
 it('the committed wire types are what `npm run proto` generates from the .proto', () => {
   const script = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.proto as string;
-  const args = script.split(' ').slice(1).map((a) => (a.startsWith('--outDir=') ? `--outDir=${out}` : a));
+  const args = script
+    .split(' ')
+    .slice(1)
+    .map((a) => (a.startsWith('--outDir=') ? `--outDir=${out}` : a));
   execFileSync(join(ROOT, 'node_modules/.bin/proto-loader-gen-types'), args, { cwd: ROOT, stdio: 'pipe' });
-  const generated = files(out).map((f) => relative(out, f)).sort();
-  expect(files(COMMITTED).map((f) => relative(COMMITTED, f)).sort()).toEqual(generated);
+  const generated = files(out)
+    .map((f) => relative(out, f))
+    .sort();
+  expect(
+    files(COMMITTED)
+      .map((f) => relative(COMMITTED, f))
+      .sort(),
+  ).toEqual(generated);
   for (const f of generated) expect(readFileSync(join(COMMITTED, f), 'utf8'), f).toBe(readFileSync(join(out, f), 'utf8'));
 });

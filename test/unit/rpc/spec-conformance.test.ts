@@ -31,18 +31,50 @@ beforeAll(async () => {
   const common = t.chain.commonAt(0n);
   const deploy = createFeeMarket1559Tx({ nonce: nonce++, data: STORAGE_INITCODE, gasLimit: 200_000n, ...fee }, { common }).sign(KEY);
   await sealNext(t, [deploy]);
-  const set1559 = createFeeMarket1559Tx({ nonce: nonce++, to: contract as `0x${string}`, data: hexToBytes(word(5n) as `0x${string}`), gasLimit: 100_000n, ...fee }, { common }).sign(KEY);
-  const set2930 = createAccessList2930Tx({ nonce: nonce++, to: contract as `0x${string}`, data: hexToBytes(word(6n) as `0x${string}`), gasLimit: 100_000n, gasPrice: 10n ** 11n, chainId: 100n, accessList: [{ address: contract as `0x${string}`, storageKeys: [word(0n) as `0x${string}`] }] }, { common }).sign(KEY);
+  const set1559 = createFeeMarket1559Tx(
+    { nonce: nonce++, to: contract as `0x${string}`, data: hexToBytes(word(5n) as `0x${string}`), gasLimit: 100_000n, ...fee },
+    { common },
+  ).sign(KEY);
+  const set2930 = createAccessList2930Tx(
+    {
+      nonce: nonce++,
+      to: contract as `0x${string}`,
+      data: hexToBytes(word(6n) as `0x${string}`),
+      gasLimit: 100_000n,
+      gasPrice: 10n ** 11n,
+      chainId: 100n,
+      accessList: [{ address: contract as `0x${string}`, storageKeys: [word(0n) as `0x${string}`] }],
+    },
+    { common },
+  ).sign(KEY);
   const legacy155 = createLegacyTx({ nonce: nonce++, to: OTHER as `0x${string}`, value: 1n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common }).sign(KEY);
   // Signed without a chain ID (v = 27/28), as ethers does for chainId 0.
-  const pre155Raw = await new Wallet(bytesToHex(KEY)).signTransaction({ type: 0, chainId: 0, nonce: Number(nonce++), to: OTHER, value: 2n, gasLimit: 21_000n, gasPrice: 10n ** 11n });
+  const pre155Raw = await new Wallet(bytesToHex(KEY)).signTransaction({
+    type: 0,
+    chainId: 0,
+    nonce: Number(nonce++),
+    to: OTHER,
+    value: 2n,
+    gasLimit: 21_000n,
+    gasPrice: 10n ** 11n,
+  });
   const pre155 = createTxFromRLP(hexToBytes(pre155Raw as `0x${string}`), { common });
   // A set-code transaction whose authorization has chain ID 0 and nonce 0 (both zero quantities).
   const authorization = eoaCode7702SignAuthorization({ chainId: '0x0', address: contract as `0x${string}`, nonce: '0x0' }, testKey(61));
-  const setCode = createEOACode7702Tx({ nonce: nonce++, to: OTHER as `0x${string}`, gasLimit: 100_000n, authorizationList: [authorization], ...fee }, { common }).sign(KEY);
+  const setCode = createEOACode7702Tx(
+    { nonce: nonce++, to: OTHER as `0x${string}`, gasLimit: 100_000n, authorizationList: [authorization], ...fee },
+    { common },
+  ).sign(KEY);
   const b2 = await sealNext(t, [set1559, set2930, legacy155, pre155, setCode]);
   expect(b2.transactions).toHaveLength(5);
-  Object.assign(h, { deploy: bytesToHex(deploy.hash()), set1559: bytesToHex(set1559.hash()), set2930: bytesToHex(set2930.hash()), legacy155: bytesToHex(legacy155.hash()), pre155: bytesToHex(pre155.hash()), setCode: bytesToHex(setCode.hash()) });
+  Object.assign(h, {
+    deploy: bytesToHex(deploy.hash()),
+    set1559: bytesToHex(set1559.hash()),
+    set2930: bytesToHex(set2930.hash()),
+    legacy155: bytesToHex(legacy155.hash()),
+    pre155: bytesToHex(pre155.hash()),
+    setCode: bytesToHex(setCode.hash()),
+  });
   // One executable and one queued transaction in the pool.
   const pending = createFeeMarket1559Tx({ nonce: nonce, to: OTHER as `0x${string}`, value: 3n, gasLimit: 21_000n, ...fee }, { common }).sign(KEY);
   const queued = createFeeMarket1559Tx({ nonce: nonce + 2n, to: OTHER as `0x${string}`, value: 4n, gasLimit: 21_000n, ...fee }, { common }).sign(KEY);
@@ -70,10 +102,26 @@ const CASES: Record<string, () => [unknown[], z.ZodType][]> = {
   eth_blockNumber: () => [[[], S.uint]],
   eth_syncing: () => [[[], S.syncing]],
   eth_accounts: () => [[[], z.array(S.address)]],
-  eth_getBlockByNumber: () => [[['0x2', false], S.block], [['0x2', true], S.block], [['latest', true], S.block], [['0x0', false], S.block], [['0x99', false], S.notFound]],
-  eth_getBlockByHash: () => [[[h.blockHash, true], S.block], [[h.blockHash, false], S.block], [[`0x${'00'.repeat(32)}`, false], S.notFound]],
-  eth_getBlockTransactionCountByNumber: () => [[['0x2'], S.uint], [['0x99'], S.notFound]],
-  eth_getBlockTransactionCountByHash: () => [[[h.blockHash], S.uint], [[`0x${'00'.repeat(32)}`], S.notFound]],
+  eth_getBlockByNumber: () => [
+    [['0x2', false], S.block],
+    [['0x2', true], S.block],
+    [['latest', true], S.block],
+    [['0x0', false], S.block],
+    [['0x99', false], S.notFound],
+  ],
+  eth_getBlockByHash: () => [
+    [[h.blockHash, true], S.block],
+    [[h.blockHash, false], S.block],
+    [[`0x${'00'.repeat(32)}`, false], S.notFound],
+  ],
+  eth_getBlockTransactionCountByNumber: () => [
+    [['0x2'], S.uint],
+    [['0x99'], S.notFound],
+  ],
+  eth_getBlockTransactionCountByHash: () => [
+    [[h.blockHash], S.uint],
+    [[`0x${'00'.repeat(32)}`], S.notFound],
+  ],
   eth_getTransactionByHash: () => [
     [[h.deploy], S.tx1559],
     [[h.set1559], S.tx1559],
@@ -84,31 +132,66 @@ const CASES: Record<string, () => [unknown[], z.ZodType][]> = {
     [[h.pending], S.pendingTransaction],
     [[`0x${'00'.repeat(32)}`], S.notFound],
   ],
-  eth_getTransactionByBlockNumberAndIndex: () => [...[0, 1, 2, 3, 4].map((i): [unknown[], z.ZodType] => [['0x2', `0x${i}`], S.transaction]), [['0x2', '0x5'], S.notFound]],
-  eth_getTransactionByBlockHashAndIndex: () => [[[h.blockHash, '0x1'], S.transaction], [[h.blockHash, '0x4'], S.tx7702]],
-  eth_getTransactionReceipt: () => [[[h.deploy], S.receipt], [[h.set1559], S.receipt], [[h.pre155], S.receipt], [[h.setCode], S.receipt], [[`0x${'00'.repeat(32)}`], S.notFound]],
-  eth_getBlockReceipts: () => [[['0x2'], z.array(S.receipt).length(5)], [[h.blockHash], z.array(S.receipt).length(5)], [['0x99'], S.notFound]],
+  eth_getTransactionByBlockNumberAndIndex: () => [
+    ...[0, 1, 2, 3, 4].map((i): [unknown[], z.ZodType] => [['0x2', `0x${i}`], S.transaction]),
+    [['0x2', '0x5'], S.notFound],
+  ],
+  eth_getTransactionByBlockHashAndIndex: () => [
+    [[h.blockHash, '0x1'], S.transaction],
+    [[h.blockHash, '0x4'], S.tx7702],
+  ],
+  eth_getTransactionReceipt: () => [
+    [[h.deploy], S.receipt],
+    [[h.set1559], S.receipt],
+    [[h.pre155], S.receipt],
+    [[h.setCode], S.receipt],
+    [[`0x${'00'.repeat(32)}`], S.notFound],
+  ],
+  eth_getBlockReceipts: () => [
+    [['0x2'], z.array(S.receipt).length(5)],
+    [[h.blockHash], z.array(S.receipt).length(5)],
+    [['0x99'], S.notFound],
+  ],
   // Not in execution-apis (geth's): the signed transaction's bytes.
-  eth_getRawTransactionByHash: () => [[[h.set2930], S.bytes], [[h.pending], S.bytes], [[`0x${'00'.repeat(32)}`], z.null()]],
+  eth_getRawTransactionByHash: () => [
+    [[h.set2930], S.bytes],
+    [[h.pending], S.bytes],
+    [[`0x${'00'.repeat(32)}`], z.null()],
+  ],
   eth_sendRawTransaction: () => [], // called in beforeAll; its answers are checked in 'fixes found by the schemas'
   eth_getBalance: () => [[[SENDER, 'latest'], S.uint]],
-  eth_getTransactionCount: () => [[[SENDER, 'latest'], S.uint], [[SENDER, 'pending'], S.uint]],
+  eth_getTransactionCount: () => [
+    [[SENDER, 'latest'], S.uint],
+    [[SENDER, 'pending'], S.uint],
+  ],
   eth_getCode: () => [[[contract, 'latest'], S.bytes]],
   eth_getStorageAt: () => [[[contract, '0x0', 'latest'], S.bytes]],
   eth_call: () => [[[callObj(), 'latest'], S.bytes]],
   eth_estimateGas: () => [[[callObj()], S.uint]],
   eth_createAccessList: () => [[[callObj(), 'latest'], S.accessListResult]],
-  eth_getProof: () => [[[contract, [word(0n), '0x1'], 'latest'], S.proof], [[OTHER, [], 'latest'], S.proof]],
+  eth_getProof: () => [
+    [[contract, [word(0n), '0x1'], 'latest'], S.proof],
+    [[OTHER, [], 'latest'], S.proof],
+  ],
   eth_gasPrice: () => [[[], S.uint]],
   eth_maxPriorityFeePerGas: () => [[[], S.uint]],
-  eth_feeHistory: () => [[['0x2', 'latest', [50]], S.feeHistory], [['0x3', 'latest', []], S.feeHistory]],
+  eth_feeHistory: () => [
+    [['0x2', 'latest', [50]], S.feeHistory],
+    [['0x3', 'latest', []], S.feeHistory],
+  ],
   eth_getLogs: () => [[[{ fromBlock: '0x0', toBlock: 'latest', address: contract }], z.array(S.minedLog).length(2)]],
   eth_newFilter: () => [[[{ fromBlock: '0x0' }], filterId]],
   eth_newBlockFilter: () => [[[], filterId]],
   eth_newPendingTransactionFilter: () => [[[], filterId]],
-  eth_getFilterChanges: () => [[[h.logFilter], filterResults], [[h.blockFilter], filterResults]],
+  eth_getFilterChanges: () => [
+    [[h.logFilter], filterResults],
+    [[h.blockFilter], filterResults],
+  ],
   eth_getFilterLogs: () => [[[h.logFilter], z.array(S.minedLog).length(2)]],
-  eth_uninstallFilter: () => [[[h.doomedFilter], z.literal(true)], [[h.doomedFilter], z.literal(false)]],
+  eth_uninstallFilter: () => [
+    [[h.doomedFilter], z.literal(true)],
+    [[h.doomedFilter], z.literal(false)],
+  ],
   debug_traceTransaction: () => [
     [[h.set1559], S.opcodeTrace],
     [[h.set1559, { enableMemory: true, enableReturnData: true }], S.opcodeTrace],
@@ -118,9 +201,15 @@ const CASES: Record<string, () => [unknown[], z.ZodType][]> = {
     [['0x2'], z.array(S.blockTraceEntry(S.opcodeTrace)).length(5)],
     [['0x2', { tracer: 'callTracer', tracerConfig: { withLog: true } }], z.array(S.blockTraceEntry(S.callFrame)).length(5)],
   ],
-  debug_traceBlockByHash: () => [[[h.blockHash, { enableMemory: true }], z.array(S.blockTraceEntry(S.opcodeTrace)).length(5)], [[h.blockHash, { tracer: 'callTracer' }], z.array(S.blockTraceEntry(S.callFrame))]],
+  debug_traceBlockByHash: () => [
+    [[h.blockHash, { enableMemory: true }], z.array(S.blockTraceEntry(S.opcodeTrace)).length(5)],
+    [[h.blockHash, { tracer: 'callTracer' }], z.array(S.blockTraceEntry(S.callFrame))],
+  ],
   // Not in execution-apis (geth's): a call traced as eth_call runs it.
-  debug_traceCall: () => [[[callObj(), 'latest', { tracer: 'callTracer' }], S.callFrame], [[callObj(), 'latest'], S.opcodeTrace]],
+  debug_traceCall: () => [
+    [[callObj(), 'latest', { tracer: 'callTracer' }], S.callFrame],
+    [[callObj(), 'latest'], S.opcodeTrace],
+  ],
   txpool_status: () => [[[], S.txpoolStatus]],
   txpool_content: () => [[[], S.txpoolContent]],
   txpool_inspect: () => [[[], S.txpoolInspect]],
@@ -179,8 +268,15 @@ describe('fixes found by the schemas', () => {
 
   it('the genesis block cannot be traced: an error, not an empty list', async () => {
     const genesis = (await call('eth_getBlockByNumber', '0x0', false)) as { hash: string };
-    for (const [method, id] of [['debug_traceBlockByNumber', '0x0'], ['debug_traceBlockByNumber', 'earliest'], ['debug_traceBlockByHash', genesis.hash]] as const) {
-      const err = await Promise.resolve(call(method, id)).then(() => undefined, (e: unknown) => e);
+    for (const [method, id] of [
+      ['debug_traceBlockByNumber', '0x0'],
+      ['debug_traceBlockByNumber', 'earliest'],
+      ['debug_traceBlockByHash', genesis.hash],
+    ] as const) {
+      const err = await Promise.resolve(call(method, id)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(RpcError);
       expect((err as RpcError).message).toBe('genesis is not traceable');
     }
@@ -195,8 +291,19 @@ describe('fixes found by the schemas', () => {
   });
 
   it('a transaction for another chain is refused in plain words', async () => {
-    const foreign = await new Wallet(bytesToHex(KEY)).signTransaction({ type: 2, chainId: 5, nonce: 0, to: OTHER, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n });
-    const err = await Promise.resolve(call('eth_sendRawTransaction', foreign)).then(() => undefined, (e: unknown) => e);
+    const foreign = await new Wallet(bytesToHex(KEY)).signTransaction({
+      type: 2,
+      chainId: 5,
+      nonce: 0,
+      to: OTHER,
+      gasLimit: 21_000n,
+      maxFeePerGas: 10n ** 11n,
+      maxPriorityFeePerGas: 1n,
+    });
+    const err = await Promise.resolve(call('eth_sendRawTransaction', foreign)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RpcError);
     expect((err as RpcError).message).toBe('invalid chain id for signer: this chain is 100');
   });

@@ -43,7 +43,12 @@ afterAll(async () => {
 });
 
 /** A raw client: sends requests, collects every message it receives. */
-async function rawClient(): Promise<{ ws: WebSocket; messages: Record<string, unknown>[]; request(method: string, params?: unknown[]): Promise<Record<string, unknown>>; closed: Promise<number> }> {
+async function rawClient(): Promise<{
+  ws: WebSocket;
+  messages: Record<string, unknown>[];
+  request(method: string, params?: unknown[]): Promise<Record<string, unknown>>;
+  closed: Promise<number>;
+}> {
   const ws = new WebSocket(wsUrl);
   closeAfter.push(() => ws.terminate());
   const messages: Record<string, unknown>[] = [];
@@ -137,7 +142,8 @@ describe('WebSocket subscriptions and bounds', () => {
     const c = await rawClient();
     const id = (await c.request('eth_subscribe', ['newHeads'])).result as string;
     expect(id).toMatch(/^0x[1-9a-f][0-9a-f]*$/);
-    const heads = () => c.messages.filter((m) => m.method === 'eth_subscription').map((m) => (m.params as { subscription: string; result: { number: string; hash: string } }));
+    const heads = () =>
+      c.messages.filter((m) => m.method === 'eth_subscription').map((m) => m.params as { subscription: string; result: { number: string; hash: string } });
     await until(() => heads().length >= 2, 'two heads');
     const [a, b] = heads();
     expect(a!.subscription).toBe(id);
@@ -181,7 +187,9 @@ describe('WebSocket subscriptions and bounds', () => {
     const open: WebSocket[] = [];
     for (let i = 0; i < 8; i++) open.push((await rawClient()).ws);
     const refused = new WebSocket(wsUrl);
-    const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)).on('error', () => resolve(-1)));
+    const status = await new Promise<number>((resolve) =>
+      refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)).on('error', () => resolve(-1)),
+    );
     expect(status).toBe(503);
     for (const ws of open) ws.terminate();
     await until(() => (node as unknown as { wsRpc: { connectionCount: number } }).wsRpc.connectionCount === 0, 'connections to close');

@@ -60,7 +60,7 @@ describe('a snapshot of a chain with a genesis too large for the header', () => 
     }
   });
 
-  it('restores against the operator\'s genesis file too', async () => {
+  it("restores against the operator's genesis file too", async () => {
     const s = await restoreSnapshot(chunked(snapshot), { dataDir: join(tempDir(), 'r'), genesis: source.genesis });
     expect(s.head).toBe(2n);
   });

@@ -10,7 +10,7 @@ import { compressedBound, compressRecord, COMPRESSIONS } from '../../../src/cont
 import { testGenesis } from '../../helpers/chain-fixture.js';
 
 describe('compressedBound', () => {
-  it('holds for incompressible and compressible frames of every size around the codecs\' thresholds', async () => {
+  it("holds for incompressible and compressible frames of every size around the codecs' thresholds", async () => {
     const sizes = [0, 1, 55, 56, 1000, 16_383, 16_384, 131_071, 131_072, 131_073, 1_048_576, 3_000_001];
     for (const c of COMPRESSIONS) {
       for (const n of sizes) {
@@ -53,7 +53,11 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
   }
   const root = put([...branches, new Uint8Array(0)]);
   const heads = Array.from({ length: blocks + 1 }, hash);
-  const storedBlock = async (n: bigint) => ({ hash: heads[Number(n)]!, blockRlp: new Uint8Array(randomBytes(100 + ((Number(n) * 65_537) % 200_000))), receiptsRlp: new Uint8Array(randomBytes(Number(n) % 3 === 0 ? 0 : 60)) });
+  const storedBlock = async (n: bigint) => ({
+    hash: heads[Number(n)]!,
+    blockRlp: new Uint8Array(randomBytes(100 + ((Number(n) * 65_537) % 200_000))),
+    receiptsRlp: new Uint8Array(randomBytes(Number(n) % 3 === 0 ? 0 : 60)),
+  });
   const view: ChainReadView = {
     blocks: {
       headHash: async () => heads[blocks],
@@ -111,7 +115,9 @@ describe('HistorySizes (the block sizes kept between snapshots served)', () => {
     let reads = 0;
     /** Block n of chain `c`: n x 100 bytes of block RLP, a hash naming both. */
     const chain = (c: number): BlockReader => {
-      const storedBlock = async (n: bigint) => (reads++, { hash: new Uint8Array(32).fill(c).fill(Number(n), 0, 1), blockRlp: new Uint8Array(Number(n) * 100), receiptsRlp: new Uint8Array(10) });
+      const storedBlock = async (n: bigint) => (
+        reads++, { hash: new Uint8Array(32).fill(c).fill(Number(n), 0, 1), blockRlp: new Uint8Array(Number(n) * 100), receiptsRlp: new Uint8Array(10) }
+      );
       return {
         headHash: async () => undefined,
         blockNumber: async () => undefined,

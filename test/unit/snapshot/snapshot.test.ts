@@ -74,7 +74,9 @@ describe('snapshot and restore', () => {
       expect((await b.getAccount(sender))?.balance).toBe((await a.getAccount(sender))?.balance);
       // history: old blocks and receipts are there
       const n = 3n;
-      expect(await restored.chain.receipts(n, (await restored.chain.store.canonicalHash(n))!)).toEqual(await source.chain.receipts(n, (await source.chain.store.canonicalHash(n))!));
+      expect(await restored.chain.receipts(n, (await restored.chain.store.canonicalHash(n))!)).toEqual(
+        await source.chain.receipts(n, (await source.chain.store.canonicalHash(n))!),
+      );
       // and the restored chain extends: the next block executes on the restored state
       await sealNext({ chain: restored.chain, keys: source.keys });
       expect(restored.chain.head.number).toBe(source.chain.head.number + 1n);
@@ -122,7 +124,10 @@ describe('snapshot and restore', () => {
 
   it('refuses a snapshot padded with a state node nothing references (valid checksums and digest)', async () => {
     const { rebuildWithJunkNode } = await import('./tamper.js');
-    await refused(await rebuildWithJunkNode(snapshot), /snapshot's state is not the head's: state node 0x[0-9a-f]{64} is not referred to by the state before it/);
+    await refused(
+      await rebuildWithJunkNode(snapshot),
+      /snapshot's state is not the head's: state node 0x[0-9a-f]{64} is not referred to by the state before it/,
+    );
   });
 
   it('writes code records as they fill (not all at the end), and restore takes code before its account', async () => {

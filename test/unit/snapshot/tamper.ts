@@ -59,4 +59,3 @@ export async function rebuildWithJunkNode(snapshot: Uint8Array): Promise<Uint8Ar
   }
   return Buffer.concat(parts);
 }
-

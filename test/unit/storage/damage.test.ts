@@ -41,7 +41,9 @@ describe('storage damage', () => {
     await expect(db.batch().write()).rejects.toBeInstanceOf(StorageDamageError);
     expect(seen).toHaveLength(1);
     expect(seen[0]!.code).toBe('DATA_LOSS');
-    expect(seen[0]!.message).toMatch(/^the blockchain database at \/data\/blockchain is damaged \(Corruption: block checksum mismatch\); restore .*basalt restore/);
+    expect(seen[0]!.message).toMatch(
+      /^the blockchain database at \/data\/blockchain is damaged \(Corruption: block checksum mismatch\); restore .*basalt restore/,
+    );
     // A listener registered late still hears of it.
     let late: StorageDamageError | undefined;
     monitor.onDamage((e) => (late = e));

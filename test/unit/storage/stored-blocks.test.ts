@@ -9,7 +9,11 @@ import { openBytesDB, type BytesDB } from '../../../src/storage/open-db.js';
 import * as schema from '../../../src/storage/schema.js';
 
 /** A block's parts as the store keeps them; storedBlocks only reads bytes, so any RLP does. */
-const hashOf = (n: number, side = 0) => new Uint8Array(32).fill(side + 1).fill(n & 0xff, 0, 1).fill(n >> 8, 1, 2);
+const hashOf = (n: number, side = 0) =>
+  new Uint8Array(32)
+    .fill(side + 1)
+    .fill(n & 0xff, 0, 1)
+    .fill(n >> 8, 1, 2);
 const headerOf = (n: number, side = 0) => RLP.encode([Uint8Array.of(side), new Uint8Array(4).fill(n & 0xff)]);
 // Every 97th block is large (700 KB): the iterators' byte limit (1 MiB) cuts their batches there.
 const bodyOf = (n: number) =>

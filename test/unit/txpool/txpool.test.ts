@@ -18,7 +18,10 @@ describe('TxPool', () => {
   });
 
   const tx1559 = (key: Uint8Array, nonce: bigint, tip: bigint, maxFee = 10n ** 11n, value = 1n, to: `0x${string}` = TO) =>
-    createFeeMarket1559Tx({ nonce, to, value, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n }, { common: t!.chain.commonAt(0n) }).sign(key);
+    createFeeMarket1559Tx(
+      { nonce, to, value, gasLimit: 21_000n, maxFeePerGas: maxFee, maxPriorityFeePerGas: tip, chainId: 100n },
+      { common: t!.chain.commonAt(0n) },
+    ).sign(key);
 
   /** Seal a block (outside the pool) and wait until the pool has caught up with it. */
   const sealAndSettle = async (pool: TxPool, txs: Parameters<typeof sealNext>[1]) => {
@@ -72,7 +75,10 @@ describe('TxPool', () => {
   it('refuses unsigned, underpriced and unaffordable transactions', async () => {
     t = await createTestChain(1, [addressOf(A)]);
     const pool = new TxPool(t.chain);
-    const unsigned = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common: t.chain.commonAt(0n) });
+    const unsigned = createFeeMarket1559Tx(
+      { nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common: t.chain.commonAt(0n) },
+    );
     await expect(pool.add(unsigned)).rejects.toThrow(/not signed/);
     await expect(pool.add(tx1559(A, 0n, 0n))).rejects.toThrow(/underpriced: tip 0 is below the pool's minimum 1/);
     await expect(pool.add(tx1559(A, 0n, 1n, GWEI / 2n))).rejects.toThrow(/underpriced: max fee per gas \d+ is below the base fee/);
@@ -160,7 +166,11 @@ describe('TxPool', () => {
 
   /** Each sender's pool nonces in pending() order, as 'A0 A1 B0'. */
   const names = new Map([A, B, C, D, E, F].map((k, i) => [addressOf(k), 'ABCDEF'[i]!]));
-  const pendingNames = (pool: TxPool) => [...pool.pending()].map((tx) => `${names.get(tx.getSenderAddress().toString())}${tx.nonce}`).sort().join(' ');
+  const pendingNames = (pool: TxPool) =>
+    [...pool.pending()]
+      .map((tx) => `${names.get(tx.getSenderAddress().toString())}${tx.nonce}`)
+      .sort()
+      .join(' ');
   const addAll = async (pool: TxPool, key: Uint8Array, nonces: number[], tip = 1n) => {
     for (const n of nonces) await pool.add(tx1559(key, BigInt(n), tip));
   };
@@ -288,22 +298,38 @@ describe('TxPool', () => {
     await expect(pool.add(tx1559(A, 0n, 1n))).rejects.toBeInstanceOf(TxPoolError);
   });
 
-  it('tells a relayer\'s faults from refusals that are no one\'s fault, and checks gas and fees before it recovers a signature', async () => {
+  it("tells a relayer's faults from refusals that are no one's fault, and checks gas and fees before it recovers a signature", async () => {
     t = await createTestChain(1, [addressOf(A)]);
     const pool = new TxPool(t.chain);
-    const fault = async (tx: ReturnType<typeof tx1559>) => pool.add(tx).then(() => 'added', (err: TxPoolError) => `${err.fault ?? 'none'}: ${err.message}`);
+    const fault = async (tx: ReturnType<typeof tx1559>) =>
+      pool.add(tx).then(
+        () => 'added',
+        (err: TxPoolError) => `${err.fault ?? 'none'}: ${err.message}`,
+      );
     // Cheapest failures first: no signature recovery for a transaction refused on its gas.
     let recoveries = 0;
     const common = t.chain.commonAt(0n).copy();
     const recover = common.customCrypto.ecrecover!;
-    (common as { customCrypto: typeof common.customCrypto }).customCrypto = { ...common.customCrypto, ecrecover: (...a: Parameters<typeof recover>) => (recoveries++, recover(...a)) };
-    const cheap = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 20_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
-    const tooBig = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 10n ** 9n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
+    (common as { customCrypto: typeof common.customCrypto }).customCrypto = {
+      ...common.customCrypto,
+      ecrecover: (...a: Parameters<typeof recover>) => (recoveries++, recover(...a)),
+    };
+    const cheap = createFeeMarket1559Tx(
+      { nonce: 0n, to: TO, gasLimit: 20_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common },
+    ).sign(A);
+    const tooBig = createFeeMarket1559Tx(
+      { nonce: 0n, to: TO, gasLimit: 10n ** 9n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common },
+    ).sign(A);
     recoveries = 0;
     expect(await fault(cheap)).toMatch(/^invalid: intrinsic gas too low/);
     expect(await fault(tooBig)).toMatch(/^invalid: exceeds block gas limit/);
     expect(recoveries).toBe(0);
-    const fine = createFeeMarket1559Tx({ nonce: 5n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
+    const fine = createFeeMarket1559Tx(
+      { nonce: 5n, to: TO, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common },
+    ).sign(A);
     await fault(fine);
     expect(recoveries).toBeGreaterThan(0); // the counter does count
     expect(await fault(tx1559(C, 0n, 1n))).toMatch(/^unexecutable: insufficient funds/); // C holds nothing

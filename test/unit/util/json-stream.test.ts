@@ -33,7 +33,13 @@ function randomValue(r: (n: number) => number, depth: number): unknown {
   if (k === 3 || k === 4) return ['', 'a', 'é', 'line\nbreak', 'quote"', 'back\\slash', '\u0001', '0x00aa', '😀', '__proto__'][r(10)];
   if (k === 5) return Array.from({ length: r(4) }, () => randomValue(r, depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = r(4); i > 0; i--) Object.defineProperty(o, ['a', 'b', '__proto__', 'k"q', ''][r(5)]!, { value: randomValue(r, depth + 1), enumerable: true, writable: true, configurable: true });
+  for (let i = r(4); i > 0; i--)
+    Object.defineProperty(o, ['a', 'b', '__proto__', 'k"q', ''][r(5)]!, {
+      value: randomValue(r, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return o;
 }
 
@@ -56,7 +62,30 @@ describe('JsonTokenizer', () => {
   });
 
   it('refuses what JSON.parse refuses, naming the byte', () => {
-    const bad = ['', ' ', '{', '{"a"}', '{"a":}', '{"a":1,}', '[1,]', '[1 2]', '{"a":1}}', '{} {}', 'tru', 'nul', '01x', '"abc', '"a\\x"', '"\u0001"', "{'a':1}", '[', ']', '{"a":1]', '+1', '.5'];
+    const bad = [
+      '',
+      ' ',
+      '{',
+      '{"a"}',
+      '{"a":}',
+      '{"a":1,}',
+      '[1,]',
+      '[1 2]',
+      '{"a":1}}',
+      '{} {}',
+      'tru',
+      'nul',
+      '01x',
+      '"abc',
+      '"a\\x"',
+      '"\u0001"',
+      "{'a':1}",
+      '[',
+      ']',
+      '{"a":1]',
+      '+1',
+      '.5',
+    ];
     for (const text of bad) {
       expect(() => JSON.parse(text), text).toThrow();
       for (const size of [1, 4, 100]) expect(() => parse(text, size), `${JSON.stringify(text)} in pieces of ${size}`).toThrow(JsonStreamError);

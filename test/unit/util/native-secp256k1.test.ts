@@ -110,7 +110,14 @@ describe('native secp256k1 recovery', () => {
       if (s !== undefined) out.set(b32(s), 32);
       return out;
     };
-    for (const bad of [withRS(0n, undefined), withRS(N, undefined), withRS(N + 1n, undefined), withRS(undefined, 0n), withRS(undefined, N / 2n + 1n), withRS(undefined, N - 1n)]) {
+    for (const bad of [
+      withRS(0n, undefined),
+      withRS(N, undefined),
+      withRS(N + 1n, undefined),
+      withRS(undefined, 0n),
+      withRS(undefined, N / 2n + 1n),
+      withRS(undefined, N - 1n),
+    ]) {
       expect(() => recoverAddress(hash, bad)).toThrow();
     }
     expect(() => recoverAddress(hash, withRS(undefined, N / 2n + 1n))).toThrow(/high s/);

@@ -18,7 +18,10 @@ describe('removeStaleTemps', () => {
     writeFileSync(join(dir, `.b.bsa.partial-${dead}`), 'another target');
     const removed = removeStaleTemps(dir, '.a.bsa.partial-');
     expect(removed.sort((a, b) => a.pid - b.pid)).toEqual(
-      [{ path: join(dir, `.a.bsa.partial-${dead}`), pid: dead }, { path: join(dir, `.a.bsa.partial-${process.pid}`), pid: process.pid }].sort((a, b) => a.pid - b.pid),
+      [
+        { path: join(dir, `.a.bsa.partial-${dead}`), pid: dead },
+        { path: join(dir, `.a.bsa.partial-${process.pid}`), pid: process.pid },
+      ].sort((a, b) => a.pid - b.pid),
     );
     expect(removeStaleTemps(dir, '.node.restoring-').map((r) => r.pid)).toEqual([dead]);
     expect(readdirSync(dir).sort()).toEqual([`.a.bsa.partial-${dead}x`, `.a.bsa.partial-${process.ppid}`, `.b.bsa.partial-${dead}`].sort());

@@ -82,7 +82,6 @@ export const RECALL_RETRY_MS = 1_000;
 /** Largest recall answer read: a round's proposal and a few small messages. */
 export const MAX_RECALL_ANSWER_BYTES = MAX_MESSAGE_BYTES + 64 * 1024;
 
-
 /** Rounds beyond the current one that messages are kept for (a byzantine validator cannot fill memory). */
 export const MAX_ROUNDS_AHEAD = 32;
 /** Messages for the next height kept from each validator until this node gets there. */
@@ -273,7 +272,10 @@ export class IbftCore {
     }
     if (this.guard !== undefined && st.quorum > 1) {
       st.watch = { nonce: randomBytes(RECALL_NONCE_BYTES), answered: new Set([bytesToHex(this.address)]) };
-      this.log.info({ height: Number(height), quorum: st.quorum }, 'learning from the other validators what this key signed at this height before signing (recall)');
+      this.log.info(
+        { height: Number(height), quorum: st.quorum },
+        'learning from the other validators what this key signed at this height before signing (recall)',
+      );
       this.askRecall(st);
     }
     await this.startRound(st, st.round);
@@ -614,7 +616,10 @@ export class IbftCore {
         `proposal from the future held: its timestamp is more than ${MAX_FUTURE_MS / 1000} s ahead of this node's clock (one of the two clocks is wrong)`,
       );
     } else {
-      this.log.debug({ height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) }, 'proposal from the future held');
+      this.log.debug(
+        { height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) },
+        'proposal from the future held',
+      );
     }
     this.holdTimer.start(aheadMs, () =>
       this.enqueue(async () => {
@@ -679,7 +684,14 @@ export class IbftCore {
     this.recallTimer.stop();
     this.holdTimer.stop();
     const common = this.opts.commonAt(st.height);
-    const header = headerWithExtraData(p.block.header, withCommittedSeals(p.block.header, commits.map((c) => c.body.seal)), common);
+    const header = headerWithExtraData(
+      p.block.header,
+      withCommittedSeals(
+        p.block.header,
+        commits.map((c) => c.body.seal),
+      ),
+      common,
+    );
     const block = blockWithHeader(p.block, header, common);
     this.log.info({ height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }, 'consensus reached');
     try {
@@ -805,7 +817,14 @@ export class IbftCore {
   }
 
   /** Journal a signature (durably) before it is made; false if the journal forbids it. */
-  private async journal(st: HeightState, round: number, hash: Uint8Array, kind: SignedState['kind'], justification?: Justification, prepared?: Prepared): Promise<boolean> {
+  private async journal(
+    st: HeightState,
+    round: number,
+    hash: Uint8Array,
+    kind: SignedState['kind'],
+    justification?: Justification,
+    prepared?: Prepared,
+  ): Promise<boolean> {
     if (st.watch !== undefined) return false; // not sure yet what this key signed here: sign nothing
     await this.adoptSeen(st);
     if (!this.maySign(st.height, round, hash, justification)) {
@@ -857,4 +876,3 @@ function highestPrepared<T extends { prepared?: PreparedCert; block?: Block }>(i
 
 /** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
 const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };
-

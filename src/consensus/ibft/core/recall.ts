@@ -56,7 +56,8 @@ export function signRecallRequest(height: bigint, nonce: Uint8Array, key: Uint8A
 export function openRecallRequest(bytes: Uint8Array): RecallRequest {
   if (bytes.length > MAX_RECALL_REQUEST_BYTES) throw new MessageError(`recall request of ${bytes.length} bytes (at most ${MAX_RECALL_REQUEST_BYTES})`);
   const list = decode(bytes, 1, 8);
-  if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => x instanceof Uint8Array)) throw new MessageError('recall request must be [height, nonce, signature]');
+  if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => x instanceof Uint8Array))
+    throw new MessageError('recall request must be [height, nonce, signature]');
   const [h, nonce, signature] = list as Uint8Array[];
   if (nonce!.length !== RECALL_NONCE_BYTES) throw new MessageError(`recall request: nonce is not ${RECALL_NONCE_BYTES} bytes`);
   if (signature!.length !== 65) throw new MessageError('recall request: signature is not 65 bytes');

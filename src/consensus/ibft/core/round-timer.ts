@@ -32,10 +32,13 @@ export class OneShotTimer {
   start(ms: number, fn: () => void): void {
     this.stop();
     this.armed = true;
-    this.handle = this.timers.setTimeout(() => {
-      this.armed = false;
-      fn();
-    }, Math.max(0, ms));
+    this.handle = this.timers.setTimeout(
+      () => {
+        this.armed = false;
+        fn();
+      },
+      Math.max(0, ms),
+    );
   }
 
   stop(): void {

@@ -36,14 +36,21 @@ export async function blockAt(chain: Chain, tag: BlockTag): Promise<Block | unde
 
 export async function requireBlock(chain: Chain, tag: BlockTag): Promise<Block> {
   const block = await blockAt(chain, tag);
-  if (!block) throw new RpcError(RpcErrorCode.InvalidInput, tag.kind === 'number' ? `header not found: block ${tag.number} is beyond the head ${chain.head.number}` : 'header not found');
+  if (!block)
+    throw new RpcError(
+      RpcErrorCode.InvalidInput,
+      tag.kind === 'number' ? `header not found: block ${tag.number} is beyond the head ${chain.head.number}` : 'header not found',
+    );
   return block;
 }
 
 /** The state after a block; a node restored from a head-state snapshot lacks older states. */
 export async function stateAfter(chain: Chain, block: Block): Promise<MerkleStateManager> {
   if (!(await chain.hasStateAt(block.header))) {
-    throw new RpcError(RpcErrorCode.InvalidInput, `missing trie node: the state of block ${block.header.number} is not available on this node (restored from a head-state snapshot?)`);
+    throw new RpcError(
+      RpcErrorCode.InvalidInput,
+      `missing trie node: the state of block ${block.header.number} is not available on this node (restored from a head-state snapshot?)`,
+    );
   }
   return chain.stateAt(block.header);
 }
@@ -60,7 +67,10 @@ export function withStateErrors(methods: RpcMethods): RpcMethods {
         return await fn(params);
       } catch (err) {
         if (!(err instanceof RpcError) && /missing node/i.test((err as Error)?.message ?? '')) {
-          throw new RpcError(RpcErrorCode.InvalidInput, 'missing trie node: that block\'s state is not available on this node (restored from a head-state snapshot?)');
+          throw new RpcError(
+            RpcErrorCode.InvalidInput,
+            "missing trie node: that block's state is not available on this node (restored from a head-state snapshot?)",
+          );
         }
         throw err;
       }

@@ -45,7 +45,8 @@ function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
   if (o.tracer === 'callTracer') {
     const c = (o.tracerConfig ?? {}) as Record<string, unknown>;
     if (typeof c !== 'object' || Array.isArray(c)) throw invalidParams('tracerConfig must be an object');
-    for (const k of ['onlyTopCall', 'withLog']) if (c[k] !== undefined && typeof c[k] !== 'boolean') throw invalidParams(`tracerConfig.${k} must be true or false`);
+    for (const k of ['onlyTopCall', 'withLog'])
+      if (c[k] !== undefined && typeof c[k] !== 'boolean') throw invalidParams(`tracerConfig.${k} must be true or false`);
     return { make: () => new CallTracer({ onlyTopCall: c.onlyTopCall === true, withLog: c.withLog === true }), timeoutMs };
   }
   const name = typeof o.tracer === 'string' ? JSON.stringify(o.tracer.slice(0, 64)) : typeof o.tracer;
@@ -59,7 +60,8 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
     try {
       return await f(cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity);
     } catch (err) {
-      if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
+      if (err instanceof ExecutionTimeout)
+        throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
       if (err instanceof TraceTooLarge || err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
       throw err;
     }

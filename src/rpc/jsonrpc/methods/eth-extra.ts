@@ -8,7 +8,16 @@ import { StateUnavailable } from '../../../chain/trace.js';
 import { formatDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
-import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, blockAt, requireBlock, stateAfter, withStateErrors, type RpcContext, type RpcMethods } from './context.js';
+import {
+  DEFAULT_RPC_EVM_TIMEOUT_MS,
+  DEFAULT_RPC_GAS_CAP,
+  blockAt,
+  requireBlock,
+  stateAfter,
+  withStateErrors,
+  type RpcContext,
+  type RpcMethods,
+} from './context.js';
 import { formatReceipt } from './eth-blocks.js';
 import { address, callRequest, revertError } from './eth-state.js';
 
@@ -45,7 +54,10 @@ export function extraMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
       const state = await stateAfter(chain, await requireBlock(chain, latest(p[2])));
       const proof = await getMerkleStateProof(state, a, slots);
       // Values are quantities ("0x6", not the trie's "0x06").
-      return { ...proof, storageProof: proof.storageProof.map((s, i) => ({ ...s, key: bytesToHex(slots[i]!), value: bigIntToHex(s.value === '0x' ? 0n : BigInt(s.value)) })) };
+      return {
+        ...proof,
+        storageProof: proof.storageProof.map((s, i) => ({ ...s, key: bytesToHex(slots[i]!), value: bigIntToHex(s.value === '0x' ? 0n : BigInt(s.value)) })),
+      };
     },
     eth_createAccessList: async (p) => {
       expectParams(p, 1, 2);

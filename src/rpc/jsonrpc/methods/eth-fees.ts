@@ -32,7 +32,9 @@ export function feeMethods({ chain }: RpcContext): RpcMethods {
         ratios.push(Number(b.header.gasUsed) / Number(b.header.gasLimit));
         if (percentiles.length > 0) {
           const tips = b.transactions.map((tx) => effectiveTip(tx, baseFee)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-          rewards.push((percentiles as number[]).map((pc) => bigIntToHex(tips.length === 0 ? 0n : tips[Math.min(tips.length - 1, Math.floor((pc / 100) * tips.length))]!)));
+          rewards.push(
+            (percentiles as number[]).map((pc) => bigIntToHex(tips.length === 0 ? 0n : tips[Math.min(tips.length - 1, Math.floor((pc / 100) * tips.length))]!)),
+          );
         }
       }
       baseFees.push(bigIntToHex(newest.header.calcNextBaseFee()));

@@ -37,7 +37,10 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
       const query = parseLogQuery(o);
       const from = rangeBound(chain, o.fromBlock, chain.head.number + 1n);
       // toBlock "latest" (or none) follows the head; a number or "earliest" fixes the end.
-      const to = o.toBlock === undefined || o.toBlock === null || ['latest', 'pending', 'safe', 'finalized'].includes(o.toBlock as string) ? undefined : rangeBound(chain, o.toBlock, 0n);
+      const to =
+        o.toBlock === undefined || o.toBlock === null || ['latest', 'pending', 'safe', 'finalized'].includes(o.toBlock as string)
+          ? undefined
+          : rangeBound(chain, o.toBlock, 0n);
       return install({ kind: 'logs', query, from, ...(to !== undefined ? { to } : {}), next: from });
     },
     eth_getFilterChanges: async (p) => {

@@ -72,7 +72,8 @@ export function logMethods({ chain }: RpcContext): RpcMethods {
       const from = rangeBound(chain, o.fromBlock, head);
       const to = rangeBound(chain, o.toBlock, head);
       // "from the next block to latest" is a normal poll, not an error: nothing yet.
-      if (from > to && from > head && (o.toBlock === undefined || o.toBlock === null || typeof o.toBlock === 'string' && !o.toBlock.startsWith('0x'))) return [];
+      if (from > to && from > head && (o.toBlock === undefined || o.toBlock === null || (typeof o.toBlock === 'string' && !o.toBlock.startsWith('0x'))))
+        return [];
       return logsBetween(chain, from, to, q);
     },
   };

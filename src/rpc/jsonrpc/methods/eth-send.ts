@@ -14,7 +14,10 @@ export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcC
       // refused before the prague fork.
       const common = chain.commonAt(chain.head.number + 1n);
       if (raw[0] === 4 && !common.isActivatedEIP(7702)) {
-        throw new RpcError(RpcErrorCode.InvalidInput, 'transaction type not supported: set-code (type 4) transactions need the prague fork, which this chain has not reached');
+        throw new RpcError(
+          RpcErrorCode.InvalidInput,
+          'transaction type not supported: set-code (type 4) transactions need the prague fork, which this chain has not reached',
+        );
       }
       let tx;
       try {
@@ -27,7 +30,10 @@ export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcC
       }
       // v = 27/28 signs the same bytes on every chain: anyone could replay it elsewhere (EIP-155).
       if (!allowUnprotectedTxs && tx.type === 0 && (tx.v === 27n || tx.v === 28n)) {
-        throw new RpcError(RpcErrorCode.InvalidInput, 'only replay-protected (EIP-155) transactions allowed over RPC; start the node with --allow-unprotected-txs to accept them');
+        throw new RpcError(
+          RpcErrorCode.InvalidInput,
+          'only replay-protected (EIP-155) transactions allowed over RPC; start the node with --allow-unprotected-txs to accept them',
+        );
       }
       try {
         return bytesToHex(await txpool.add(tx));

@@ -53,7 +53,14 @@ function authorizationList(v: unknown): NonNullable<CallRequest['authorizationLi
   return v.map((item: unknown) => {
     const o = (item ?? {}) as Record<string, unknown>;
     const q = (x: unknown, name: string) => bigIntToUnpaddedBytes(hexQuantity(x, `authorization ${name}`));
-    return [q(o.chainId, 'chainId'), hexData(o.address, 'authorization address', 20), q(o.nonce, 'nonce'), q(o.yParity ?? o.v, 'yParity'), q(o.r, 'r'), q(o.s, 's')];
+    return [
+      q(o.chainId, 'chainId'),
+      hexData(o.address, 'authorization address', 20),
+      q(o.nonce, 'nonce'),
+      q(o.yParity ?? o.v, 'yParity'),
+      q(o.r, 'r'),
+      q(o.s, 's'),
+    ];
   });
 }
 
@@ -62,7 +69,10 @@ function accessList(v: unknown): NonNullable<CallRequest['accessList']> {
   return v.map((item: unknown) => {
     const o = (item ?? {}) as { address?: unknown; storageKeys?: unknown };
     if (o.storageKeys !== undefined && !Array.isArray(o.storageKeys)) throw invalidParams('accessList storageKeys must be an array');
-    return { address: hexData(o.address, 'accessList address', 20), storageKeys: ((o.storageKeys ?? []) as unknown[]).map((k) => hexData(k, 'storage key', 32)) };
+    return {
+      address: hexData(o.address, 'accessList address', 20),
+      storageKeys: ((o.storageKeys ?? []) as unknown[]).map((k) => hexData(k, 'storage key', 32)),
+    };
   });
 }
 
@@ -77,7 +87,13 @@ export function revertError(returnValue: Uint8Array): RpcError {
   return new RpcError(RpcErrorCode.ExecutionReverted, reason ? `execution reverted: ${reason}` : 'execution reverted', bytesToHex(returnValue));
 }
 
-export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS, blockTimeMs = 0 }: RpcContext): RpcMethods {
+export function stateMethods({
+  chain,
+  txpool,
+  rpcGasCap = DEFAULT_RPC_GAS_CAP,
+  rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS,
+  blockTimeMs = 0,
+}: RpcContext): RpcMethods {
   /** The gas a call may have: what it asks for (or the block gas limit), at most the cap (as geth). */
   const capped = (gas: bigint) => (rpcGasCap > 0n && gas > rpcGasCap ? rpcGasCap : gas);
   /**
@@ -164,7 +180,10 @@ export function stateMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
       const r = await simulate(ctx, (sim) => sim.estimateGas(req, cap));
       if ('gas' in r) return bigIntToHex(r.gas);
       if (r.failure.error === 'revert') throw revertError(r.failure.returnValue);
-      throw new RpcError(RpcErrorCode.InvalidInput, r.failure.error === 'out of gas' ? `gas required exceeds allowance (${cap})` : (r.failure.error ?? 'execution failed'));
+      throw new RpcError(
+        RpcErrorCode.InvalidInput,
+        r.failure.error === 'out of gas' ? `gas required exceeds allowance (${cap})` : (r.failure.error ?? 'execution failed'),
+      );
     },
   });
 }

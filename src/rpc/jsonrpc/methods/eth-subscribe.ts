@@ -36,6 +36,8 @@ function parseSubscription(kind: unknown, arg: unknown): Subscription {
       return { kind: 'logs', query: parseLogQuery(o) };
     }
     default:
-      throw invalidParams(`unsupported subscription ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 64)) : typeof kind}: want "newHeads", "logs" or "newPendingTransactions"`);
+      throw invalidParams(
+        `unsupported subscription ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 64)) : typeof kind}: want "newHeads", "logs" or "newPendingTransactions"`,
+      );
   }
 }
