@@ -1,7 +1,7 @@
 // Export/import benchmark (issue #4). Prints figures, asserts nothing. Usage: npm run bench:archive
 //   BASALT_BENCH_BLOCKS (default 2000), BASALT_BENCH_CACHE (default ~/.cache/basalt-bench)
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureFixture } from './lib/fixture.mjs';

@@ -118,7 +118,7 @@ try {
     }
   })();
   const t0 = performance.now();
-  let submitted = 0;
+  let _submitted = 0;
   const submitters = Array.from({ length: 8 }, async (_, k) => {
     for (let i = k; i < raws.length; i += 8) {
       for (;;) {
@@ -130,7 +130,7 @@ try {
           await new Promise((r) => setTimeout(r, 50)); // pool full: wait for a block
         }
       }
-      submitted++;
+      _submitted++;
     }
   });
   await Promise.all(submitters);

@@ -288,10 +288,10 @@ class SlotBuffer {
   }
 
   async root(sink: StateSink | undefined): Promise<Uint8Array> {
-    const valueOf = (i: number) => unpadBytes(this.values.subarray(i * 32, i * 32 + 32));
+    const slotValue = (i: number) => unpadBytes(this.values.subarray(i * 32, i * 32 + 32));
     // The last entry of a slot decides it; a zero there deletes it, as putStorage does.
-    const sorted = new SortedKeys(this.keys, this.count, (i) => valueOf(i).length > 0);
-    return buildSortedTrie(sorted, (j) => RLP.encode(valueOf(sorted.index(j))), sink?.node);
+    const sorted = new SortedKeys(this.keys, this.count, (i) => slotValue(i).length > 0);
+    return buildSortedTrie(sorted, (j) => RLP.encode(slotValue(sorted.index(j))), sink?.node);
   }
 }
 

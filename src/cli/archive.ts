@@ -55,7 +55,7 @@ export function archiveCommand(): Command {
         ['Digest', `${d.digest} (sha256)`],
       ];
       if (d.createdAt) rows.push(['Created', `${d.createdAt}${d.clientVersion ? ` by ${d.clientVersion}` : ''}`]);
-      process.stdout.write(rows.map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n') + '\n');
+      process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n')}\n`);
     });
   return archive;
 }

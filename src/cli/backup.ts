@@ -34,7 +34,7 @@ export function backupCommand(): Command {
         ...pieces.map((p) => [p.kind, `${p.startBlock}-${p.endBlock}`, iso(p.time), formatBytes(p.bytes), p.digest8, p.file]),
       ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
+      process.stdout.write(`${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')}\n`);
     });
   backup
     .command('verify')

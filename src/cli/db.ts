@@ -54,7 +54,7 @@ export function dbCommand(): Command {
           ...report.problems.map((p) => `  ${p}`),
           ...(report.unlisted > 0 ? [`  ... and ${report.unlisted} more`] : []),
         ];
-        process.stdout.write(lines.join('\n') + '\n');
+        process.stdout.write(`${lines.join('\n')}\n`);
       }
       if (count > 0) {
         throw new UserError(`data dir ${report.dataDir} is damaged: ${count} problem${count > 1 ? 's' : ''} found; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });

@@ -18,7 +18,7 @@ export function peersCommand(): Command {
         process.stdout.write('no peers\n');
         return;
       }
-      process.stdout.write(list.map((p) => `${p.id}  ${p.direction.padEnd(8)}  head #${p.head}  ${p.address}`).join('\n') + '\n');
+      process.stdout.write(`${list.map((p) => `${p.id}  ${p.direction.padEnd(8)}  head #${p.head}  ${p.address}`).join('\n')}\n`);
     });
   grpcOption(peers.command('add').description('connect to a peer and keep redialling it'))
     .requiredOption('--addr <multiaddr>', 'the peer: /ip4/…/tcp/…/p2p/<node ID>')

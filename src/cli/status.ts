@@ -66,7 +66,7 @@ export function statusCommand(): Command {
         ['Storage', node.writable ? 'writable' : `NOT WRITABLE: ${node.notWritableReason ?? 'unknown reason'}`],
         ['Client', node.clientVersion],
       ];
-      process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n');
+      process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n')}\n`);
     });
 }
 

@@ -193,7 +193,7 @@ export class BasaltNode {
     ensureDataDir(layout);
     // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
     let dbs = await openNodeDatabases(layout);
-    let node: BasaltNode;
+    let node: BasaltNode | undefined;
     // The JSON-RPC server, once listening (during a snapshot sync, before the node exists).
     let rpc: JsonRpcServer | undefined;
     let rpcAddress: HostPort | undefined;
@@ -277,8 +277,8 @@ export class BasaltNode {
       const validatorCount = validatorSet.length;
       const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1 && validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
       const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
-      node = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
-      const self = node;
+      const self = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
+      node = self;
       countBan = (kind) => self.metrics.p2p.banned(kind);
       for (const kind of bansBefore) countBan(kind);
       dbs.damage.onDamage((err) => self.fail(err));
@@ -329,7 +329,7 @@ export class BasaltNode {
         });
       }
       if (opts.jsonrpc && methods) {
-        const service: JsonRpcService = { methods, health: () => node.health() };
+        const service: JsonRpcService = { methods, health: () => self.health() };
         if (rpc && rpcAddress) {
           // The server that answered during the snapshot sync: same socket, no gap for clients.
           rpc.serve(service);
@@ -357,7 +357,7 @@ export class BasaltNode {
       if (opts.prometheus) node.prometheusAddress = await node.metrics.listen(opts.prometheus, log);
       if (opts.grpcAddress) {
         node.operator = new OperatorServer(
-          new LocalBackupService(node.chain, () => node.nodeStatus()),
+          new LocalBackupService(self.chain, () => self.nodeStatus()),
           log,
           {
             maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
@@ -366,7 +366,7 @@ export class BasaltNode {
             insecure: opts.grpcInsecure,
           },
           node.network,
-          (kind) => node.backupNow(kind),
+          (kind) => self.backupNow(kind),
         );
         node.grpcPort = await node.operator.listen(opts.grpcAddress);
       }
@@ -414,9 +414,9 @@ export class BasaltNode {
           'scheduled backups started',
         );
     } catch (err) {
-      await node!?.stop().catch(() => undefined);
-      if (rpc && node!?.jsonRpc !== rpc) await rpc.close();
-      if (!node!) await dbs.close();
+      await node?.stop().catch(() => undefined);
+      if (rpc && node?.jsonRpc !== rpc) await rpc.close();
+      if (!node) await dbs.close();
       throw err;
     }
     return node;

@@ -166,7 +166,7 @@ export class Syncer {
   /** Look for work now (a peer told of a higher head). */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.running !== undefined) {
       this.again = true;
       return;
     }
@@ -199,8 +199,8 @@ export class Syncer {
 
   /** Resolves when the loop is idle and no claimed head is being checked (tests). */
   async idle(): Promise<void> {
-    while (this.running || this.proofs.size > 0) {
-      if (this.running) await this.running;
+    while (this.running !== undefined || this.proofs.size > 0) {
+      if (this.running !== undefined) await this.running;
       await Promise.all([...this.proofs]);
     }
   }

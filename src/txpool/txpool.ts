@@ -215,11 +215,11 @@ export class TxPool implements TxSource {
 
   /** Wait for the resync after the latest head to finish (tests, benchmarks). */
   async settled(): Promise<void> {
-    while (this.resyncing) await this.resyncing;
+    while (this.resyncing !== undefined) await this.resyncing;
   }
 
   private onHead(): void {
-    if (this.resyncing) {
+    if (this.resyncing !== undefined) {
       this.resyncAgain = true; // one more pass when the current one ends, on the newest head
       return;
     }

@@ -29,7 +29,7 @@ export interface JsonStreamLimits {
   maxDepth: number;
 }
 
-const enum Expect {
+enum Expect {
   Value,
   Key,
   Colon,

@@ -15,12 +15,16 @@ let head = 0; // the clean chain's head
 
 async function seal(dataDir: string, upTo: number): Promise<void> {
   const node = new CliProcess(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.02', '--no-jsonrpc', '--no-grpc-address']));
+  let waited: unknown;
   try {
     await node.waitForBlock(upTo, 60_000);
-  } finally {
-    const { code } = await node.stop();
-    if (code !== 0) throw new Error(`node exited ${code}: ${node.stderr.slice(-2000)}`);
+  } catch (err) {
+    waited = err;
   }
+  // Stopped either way; a failed wait is the error to report, else an unclean exit.
+  const { code } = await node.stop();
+  if (waited) throw waited;
+  if (code !== 0) throw new Error(`node exited ${code}: ${node.stderr.slice(-2000)}`);
   head = Math.max(head, ...node.sealed().map((b) => b.number));
 }
 

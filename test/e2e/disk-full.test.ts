@@ -28,7 +28,7 @@ describe('disk almost full', () => {
       console.log(`skipped: ${disk.skip}`);
       return ctx.skip(disk.skip);
     }
-    const c = singleValidatorChain({ premine: [`${new Wallet('0x' + '11'.repeat(32)).address}:1000000000000000000`] });
+    const c = singleValidatorChain({ premine: [`${new Wallet(`0x${'11'.repeat(32)}`).address}:1000000000000000000`] });
     const dataDir = join(disk.dir, 'node1');
     cpSync(c.node1, dataDir, { recursive: true });
     const node = startNode(serverArgs(dataDir, c.genesis, ['--seal', '--block-time', '0.3', '--min-free-disk', '16MiB']));
@@ -53,7 +53,7 @@ describe('disk almost full', () => {
     const health = await fetch(url.replace(/\/?$/, '/health'));
     expect(health.status).toBe(503);
     expect(((await health.json()) as { reason: string }).reason).toMatch(/disk almost full/);
-    const wallet = new Wallet('0x' + '11'.repeat(32));
+    const wallet = new Wallet(`0x${'11'.repeat(32)}`);
     const raw = await wallet.signTransaction({
       to: wallet.address,
       value: 1n,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Contract, ContractFactory, JsonRpcProvider, Wallet, hexlify } from 'ethers';
+import { type Contract, ContractFactory, JsonRpcProvider, Wallet, hexlify } from 'ethers';
 import { createPublicClient, createWalletClient, encodeFunctionData, http, type Abi, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

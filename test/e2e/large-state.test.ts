@@ -18,7 +18,7 @@ const CODE = '0x60005460005260206000f3';
 const addressOf = (i: number) => `0x${createHash('sha256').update(`large-state ${i}`).digest('hex').slice(0, 40)}`;
 const balanceOf = (i: number) => BigInt(i + 1) * 10n ** 12n;
 const slotOf = (i: number) => `0x${i.toString(16).padStart(64, '0')}`;
-const valueOf = (i: number) => `0x${(i * 7 + 1).toString(16).padStart(64, '0')}`;
+const slotValueOf = (i: number) => `0x${(i * 7 + 1).toString(16).padStart(64, '0')}`;
 
 describe('a large state', () => {
   it(`a genesis of ${ACCOUNTS.toLocaleString('en')} accounts and ${SLOTS.toLocaleString('en')} slots starts, is snapshotted online, and restores to the same balances and storage`, {
@@ -30,7 +30,7 @@ describe('a large state', () => {
     };
     for (let i = 0; i < ACCOUNTS; i++) g.genesis.alloc[addressOf(i)] = { balance: `0x${balanceOf(i).toString(16)}` };
     const storage: Record<string, string> = {};
-    for (let i = 0; i < SLOTS; i++) storage[slotOf(i)] = valueOf(i);
+    for (let i = 0; i < SLOTS; i++) storage[slotOf(i)] = slotValueOf(i);
     g.genesis.alloc[CONTRACT] = { balance: '0x0', code: CODE, storage };
     writeFileSync(genesis, JSON.stringify(g));
 
@@ -66,7 +66,7 @@ describe('a large state', () => {
     expect(got).toMatchObject({ hash: want.hash, stateRoot: want.stateRoot });
     for (const i of sample) expect(BigInt(await rpc<string>(url2, 'eth_getBalance', [addressOf(i), headTag])), `balance of account ${i}`).toBe(balanceOf(i));
     expect(BigInt(await rpc<string>(url2, 'eth_getBalance', [addressOf(ACCOUNTS), headTag]))).toBe(0n); // not in the genesis
-    for (const i of slotSample) expect(await rpc<string>(url2, 'eth_getStorageAt', [CONTRACT, slotOf(i), headTag]), `slot ${i}`).toBe(valueOf(i));
+    for (const i of slotSample) expect(await rpc<string>(url2, 'eth_getStorageAt', [CONTRACT, slotOf(i), headTag]), `slot ${i}`).toBe(slotValueOf(i));
     expect(BigInt(await rpc<string>(url2, 'eth_call', [{ to: CONTRACT }, headTag]))).toBe(1n);
     expect((await restored.stop()).code).toBe(0);
     expect(runCli(['db', 'check', '--data-dir', restoredDir, '--full']).code).toBe(0);

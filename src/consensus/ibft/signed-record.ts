@@ -81,7 +81,7 @@ export class SignedRecord {
     const path = join(this.dir, SIGNED_RECORD_FILE);
     replaceFile(
       path,
-      new TextEncoder().encode(JSON.stringify({ version: 1, number: rec.number.toString(), hash: rec.hash, committed: rec.committed }) + '\n'),
+      new TextEncoder().encode(`${JSON.stringify({ version: 1, number: rec.number.toString(), hash: rec.hash, committed: rec.committed })}\n`),
       0o600,
     );
     this.current = rec;

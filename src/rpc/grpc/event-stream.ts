@@ -128,12 +128,12 @@ export class EventStream<E extends object> {
 export function resetCall(call: object): void {
   let c: Record<string, unknown> | undefined = call as Record<string, unknown>;
   for (let depth = 0; depth < 8 && c; depth++) {
-    const s = c['stream'] as { close?: (code: number) => void; rstCode?: unknown } | undefined;
+    const s = c.stream as { close?: (code: number) => void; rstCode?: unknown } | undefined;
     if (s && typeof s.close === 'function' && 'rstCode' in s) {
       s.close(http2.NGHTTP2_CANCEL);
       return;
     }
-    c = (c['call'] ?? c['nextCall']) as Record<string, unknown> | undefined;
+    c = (c.call ?? c.nextCall) as Record<string, unknown> | undefined;
   }
   (call as { destroy(): void }).destroy();
 }

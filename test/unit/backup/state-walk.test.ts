@@ -16,9 +16,9 @@ beforeAll(async () => {
     await state.putAccount(createAddressFromString(`0x${i.toString(16).padStart(40, '0')}`), new Account(0n, BigInt(i) * 10n ** 15n));
   const code = hexToBytes('0x60005460005260206000f3');
   for (const [addr, salt] of [
-    ['0x' + 'aa'.repeat(20), 0],
-    ['0x' + 'bb'.repeat(20), 0],
-    ['0x' + 'cc'.repeat(20), 1],
+    [`0x${'aa'.repeat(20)}`, 0],
+    [`0x${'bb'.repeat(20)}`, 0],
+    [`0x${'cc'.repeat(20)}`, 1],
   ] as const) {
     const a = createAddressFromString(addr);
     await state.putAccount(a, new Account(0n, 1n));

@@ -50,8 +50,8 @@ describe('signed record', () => {
     for (const text of [
       '',
       '{',
-      '{"version":2,"number":"1","hash":"0x' + '00'.repeat(32) + '","committed":true}',
-      '{"version":1,"number":"-1","hash":"0x' + '00'.repeat(32) + '","committed":true}',
+      `{"version":2,"number":"1","hash":"0x${'00'.repeat(32)}","committed":true}`,
+      `{"version":1,"number":"-1","hash":"0x${'00'.repeat(32)}","committed":true}`,
       'x'.repeat(5000),
     ]) {
       const d = dir();

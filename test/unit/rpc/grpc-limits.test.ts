@@ -41,8 +41,8 @@ function bigChain() {
   return { service: new LocalBackupService(chain), counts };
 }
 
-let servers: OperatorServer[] = [];
-let sessions: http2.ClientHttp2Session[] = [];
+const servers: OperatorServer[] = [];
+const sessions: http2.ClientHttp2Session[] = [];
 afterEach(async () => {
   for (const s of sessions.splice(0)) s.destroy();
   await Promise.all(servers.splice(0).map((s) => s.close(100)));

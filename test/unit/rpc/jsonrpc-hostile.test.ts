@@ -39,6 +39,7 @@ afterAll(async () => {
   await server?.close();
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: each test reads the answer's own shape
 async function post(body: string): Promise<{ status: number; json: any }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   return { status: res.status, json: await res.json() };

@@ -96,7 +96,7 @@ describe('JSON-RPC protocol', () => {
   });
 });
 
-describe('JSON-RPC CORS', () => {
+describe('JSON-RPC CORS (configured origins)', () => {
   it('answers allowed browser origins and only those', async () => {
     const { JsonRpcServer } = await import('../../../src/rpc/jsonrpc/server.js');
     const server = new JsonRpcServer({ methods: { eth_chainId: () => '0x1' }, logger: silentLogger(), cors: ['https://app.example'] });
@@ -117,7 +117,7 @@ describe('JSON-RPC CORS', () => {
   });
 });
 
-describe('JSON-RPC CORS', () => {
+describe('JSON-RPC CORS (preflights)', () => {
   it('answers allowed origins (and preflights) and gives others no CORS headers', async () => {
     const server = new JsonRpcServer({ methods: { eth_chainId: () => '0x64' }, logger: silentLogger(), cors: ['https://app.example'] });
     const { port } = await server.listen('127.0.0.1', 0);
