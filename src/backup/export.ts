@@ -5,6 +5,7 @@ import type { ChainReadView } from '../chain/chain.js';
 import { UserError } from '../util/errors.js';
 import { encodeRawBlockRecord } from './block-records.js';
 import type { ExportProgress, ExportRequest, ExportSummary } from './types.js';
+import { mapAhead } from '../util/map-ahead.js';
 
 /** What an export reads: the chain's identity and a consistent view of its blocks. */
 export interface ExportSource {
@@ -74,38 +75,22 @@ async function* generate(
   try {
     let pending: Uint8Array[] = [writer.start()];
     let pendingBytes = pending[0]!.length;
-    // Blocks read in batches (storedBlocks), encoded (compressed) up to LOOKAHEAD at a time.
-    const source = view.blocks.storedBlocks(start, end);
-    const queue: Promise<Awaited<ReturnType<typeof encodeRawBlockRecord>>>[] = [];
-    let exhausted = false;
-    const readAhead = async () => {
-      while (!exhausted && queue.length < LOOKAHEAD) {
-        const r = await source.next();
-        if (r.done) {
-          exhausted = true;
-          break;
-        }
-        const p = encodeRawBlockRecord(r.value.number, r.value.hash, r.value.blockRlp, opts.compression);
-        p.catch(() => undefined); // awaited in order below; this keeps an early failure from going unhandled
-        queue.push(p);
-      }
-    };
-    await readAhead();
-    for (let n = start; n <= end; n++) {
-      const next = queue.shift();
-      if (!next) throw new Error(`block ${n} is missing from the database`);
-      const record = await next;
-      await readAhead();
+    // Blocks read by range (storedBlocks), encoded (compressed) up to LOOKAHEAD at a time.
+    const records = mapAhead(view.blocks.storedBlocks(start, end), LOOKAHEAD, (b) => encodeRawBlockRecord(b.number, b.hash, b.blockRlp, opts.compression));
+    let n = start;
+    for await (const record of records) {
       const bytes = writer.block(record);
       pending.push(bytes);
       pendingBytes += bytes.length;
       opts.onProgress?.({ block: n, blocksDone: n - start + 1n, blocksTotal: total, bytes: writer.bytesWritten });
+      n++;
       if (pendingBytes >= CHUNK_BYTES) {
         yield concatBytes(...pending);
         pending = [];
         pendingBytes = 0;
       }
     }
+    if (n <= end) throw new Error(`block ${n} is missing from the database`);
     const fin = writer.finish();
     pending.push(fin.bytes);
     yield concatBytes(...pending);

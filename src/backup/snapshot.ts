@@ -2,12 +2,13 @@ import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import type { ChainReadView } from '../chain/chain.js';
 import { MAX_HEADER_BYTES, parseJsonObject } from '../container/framing.js';
 import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type GenesisStream, type SnapshotHeader } from '../snapshot/format.js';
-import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock } from '../snapshot/writer.js';
+import { blockRawBound, snapshotSizeBound, SnapshotWriter } from '../snapshot/writer.js';
 import type { BlockReader } from '../storage/block-store.js';
 import { UserError } from '../util/errors.js';
 import { stateItems } from './state-walk.js';
 import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types.js';
 import type { ExportSource } from './export.js';
+import { mapAhead } from '../util/map-ahead.js';
 
 /** What a snapshot reads: what an export reads, and the genesis file the chain was created with. */
 export interface SnapshotSource extends ExportSource {
@@ -127,39 +128,21 @@ async function* generate(
     onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten });
   try {
     for await (const bytes of writer.start()) yield bytes;
-    // Blocks read in batches (storedBlocks) and compressed up to BLOCKS_AHEAD at once on libuv's thread
+    // Blocks read by range (storedBlocks) and compressed up to BLOCKS_AHEAD at once on libuv's thread
     // pool (one at a time, a light block costs a thread-pool round trip of its own); their records go
     // out in order, grouped into chunks of CHUNK_BYTES.
-    const source = view.blocks.storedBlocks(1n, headNumber);
-    const ahead: Promise<PreparedBlock>[] = [];
-    let exhausted = false;
-    const readAhead = async () => {
-      while (!exhausted && ahead.length < BLOCKS_AHEAD) {
-        const r = await source.next();
-        if (r.done) {
-          exhausted = true;
-          break;
-        }
-        const p = writer.prepareBlock(r.value.number, r.value.hash, r.value.blockRlp, r.value.receiptsRlp);
-        p.catch(() => undefined); // awaited in order below
-        ahead.push(p);
-      }
-    };
+    const prepared = mapAhead(view.blocks.storedBlocks(1n, headNumber), BLOCKS_AHEAD, (b) => writer.prepareBlock(b.number, b.hash, b.blockRlp, b.receiptsRlp));
     let chunk: Uint8Array[] = [];
     let chunkBytes = 0;
-    await readAhead();
-    for (let n = 1n; n <= headNumber; n++) {
-      const next = ahead.shift();
-      if (!next) throw new Error(`block ${n} is missing from the database`);
-      const record = writer.blockRecord(await next);
-      await readAhead();
+    for await (const block of prepared) {
+      const record = writer.blockRecord(block);
       chunk.push(record);
       chunkBytes += record.length;
-      if (chunkBytes >= CHUNK_BYTES || n === headNumber) {
+      if (chunkBytes >= CHUNK_BYTES || block.number === headNumber) {
         yield chunk.length === 1 ? chunk[0]! : concatBytes(...chunk);
         [chunk, chunkBytes] = [[], 0];
       }
-      progress('blocks', n);
+      progress('blocks', block.number);
     }
     // World state at the head: only the nodes reachable from its state root, in the walk's order, and
     // code records written as they fill (not held to the end: the code of a chain may be GBs).
