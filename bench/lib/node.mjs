@@ -1,0 +1,46 @@
+// A Basalt node from the built CLI for benchmarks, its JSON log lines collected.
+import { spawn } from 'node:child_process';
+import { CLI } from './util.mjs';
+
+/**
+ * Start `basalt server` with `args` (JSON-RPC and gRPC on free ports unless `args` name them).
+ * Returns { child, logs, waitFor(pred, what, ms), stop() }.
+ */
+export function startNode(args, { env } = {}) {
+  const defaults = [];
+  if (!args.includes('--jsonrpc') && !args.includes('--no-jsonrpc')) defaults.push('--jsonrpc', '127.0.0.1:0');
+  if (!args.includes('--grpc-address') && !args.includes('--no-grpc-address')) defaults.push('--grpc-address', '127.0.0.1:0');
+  const child = spawn(process.execPath, [CLI, 'server', ...defaults, '--log-format', 'json', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const logs = [];
+  let partial = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop();
+    for (const l of lines) {
+      try {
+        logs.push(JSON.parse(l));
+      } catch {
+        // not JSON
+      }
+    }
+  });
+  const waitFor = async (pred, what, ms = 600_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = logs.find(pred);
+      if (hit) return hit;
+      if (child.exitCode !== null) throw new Error(`node exited while waiting for ${what}: ${JSON.stringify(logs.slice(-3))}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const stop = (signal = 'SIGINT') => {
+    if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+    child.kill(signal);
+    return new Promise((r) => child.on('exit', (code) => r(code)));
+  };
+  return { child, logs, waitFor, stop };
+}
