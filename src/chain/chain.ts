@@ -32,6 +32,20 @@ export interface ChainHead {
 
 export type ImportOutcome = 'imported' | 'known';
 
+/** The fields of a block to build that the producer chooses; the rest follow from the parent. */
+export interface BlockTemplate {
+  coinbase: Uint8Array;
+  timestamp: bigint;
+  extraData: Uint8Array;
+}
+
+/** A block built on the head and not committed (Chain.buildBlock): its execution results and trie writes. */
+export interface PreparedBlock {
+  built: BuiltBlock;
+  /** The state's trie nodes the block wrote, kept aside until it is committed. */
+  readonly trieWrites: ReadonlyMap<string, Uint8Array>;
+}
+
 export interface ChainEvents {
   /** A block became the new canonical head. */
   head: [ChainHead, Block];
@@ -323,47 +337,104 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /**
    * Build a block on the current head and hand it to `seal`, which returns the sealed block (same
-   * body and execution results, consensus fields in extraData) or undefined to abandon it.
-   * The sealed block is verified like any other before it is committed.
+   * body and execution results, consensus fields in extraData) or undefined to abandon it; the sealed
+   * block is committed as `commitBuilt` does. One write lock throughout: nothing lands in between.
    */
   async produceBlock(
-    header: { coinbase: Uint8Array; timestamp: bigint; extraData: Uint8Array },
+    header: BlockTemplate,
     txs: Iterable<TypedTransaction>,
     seal: (built: BuiltBlock) => Promise<Block | undefined>,
   ): Promise<{ block: Block; built: BuiltBlock } | undefined> {
     return this.writeLock.run(async () => {
-      const head = this.headState;
-      // The builder reads only the parent's header: do not decode (and re-create) its transactions.
-      const parent = new Block(head.header, [], [], undefined, { common: this.commonAt(head.number) });
-      let built: BuiltBlock;
-      try {
-        built = await this.executor.build(
-          parent,
-          {
-            parentHash: head.hash,
-            number: head.number + 1n,
-            coinbase: header.coinbase,
-            timestamp: header.timestamp,
-            extraData: header.extraData,
-            difficulty: head.number + 1n,
-            mixHash: IBFT_MIX_HASH,
-            gasLimit: head.header.gasLimit,
-          },
-          txs,
-        );
-        const sealed = await seal(built);
-        if (sealed === undefined) {
-          this.trie.discard();
-          return undefined;
-        }
-        this.engine.verifyHeader(sealed.header, head.header, { nowSeconds: this.nowSeconds() });
-        await this.commit(sealed, built.receipts);
-        return { block: sealed, built };
-      } catch (err) {
-        this.trie.discard();
-        throw err;
-      }
+      const prepared = await this.build(header, txs);
+      const sealed = await seal(prepared.built);
+      if (sealed === undefined) return undefined;
+      await this.commitPrepared(sealed, prepared);
+      return { block: sealed, built: prepared.built };
     });
+  }
+
+  /**
+   * Build a block on the current head without committing it (a consensus proposal): executed, its
+   * trie writes kept aside in the result. `commitBuilt` commits it, with its consensus fields filled
+   * in, without executing it again.
+   */
+  async buildBlock(header: BlockTemplate, txs: Iterable<TypedTransaction>): Promise<PreparedBlock> {
+    return this.writeLock.run(() => this.build(header, txs));
+  }
+
+  /**
+   * Commit `block`, built here by `buildBlock` as `prepared` and since sealed: it must extend the
+   * head, carry the built block's execution results (transactions, state, receipts, gas), and pass
+   * the engine's header rules. Returns 'known' when it is already the canonical block at its height.
+   * Throws BlockVerificationError, with nothing written.
+   */
+  async commitBuilt(block: Block, prepared: PreparedBlock): Promise<ImportOutcome> {
+    return this.writeLock.run(async () => {
+      const num = block.header.number;
+      if (num <= this.headState.number) {
+        const canonical = await this.store.canonicalHash(num);
+        if (canonical !== undefined && equalsBytes(canonical, blockHash(block.header))) return 'known';
+      }
+      await this.commitPrepared(block, prepared);
+      return 'imported';
+    });
+  }
+
+  private async build(header: BlockTemplate, txs: Iterable<TypedTransaction>): Promise<PreparedBlock> {
+    const head = this.headState;
+    // The builder reads only the parent's header: do not decode (and re-create) its transactions.
+    const parent = new Block(head.header, [], [], undefined, { common: this.commonAt(head.number) });
+    try {
+      const built = await this.executor.build(
+        parent,
+        {
+          parentHash: head.hash,
+          number: head.number + 1n,
+          coinbase: header.coinbase,
+          timestamp: header.timestamp,
+          extraData: header.extraData,
+          difficulty: head.number + 1n,
+          mixHash: IBFT_MIX_HASH,
+          gasLimit: head.header.gasLimit,
+        },
+        txs,
+      );
+      return { built, trieWrites: this.trie.takePending() };
+    } catch (err) {
+      this.trie.discard();
+      throw err;
+    }
+  }
+
+  /** Under the write lock: check `block` against what was built, put its trie writes back, commit. */
+  private async commitPrepared(block: Block, prepared: PreparedBlock): Promise<void> {
+    const head = this.headState;
+    const h = block.header;
+    const b = prepared.built.block.header;
+    const num = h.number;
+    if (num !== head.number + 1n || !equalsBytes(h.parentHash, head.hash)) {
+      throw new BlockVerificationError(num, `does not extend the local head ${head.number}`);
+    }
+    const same =
+      equalsBytes(h.parentHash, b.parentHash) &&
+      equalsBytes(h.stateRoot, b.stateRoot) &&
+      equalsBytes(h.receiptTrie, b.receiptTrie) &&
+      equalsBytes(h.transactionsTrie, b.transactionsTrie) &&
+      equalsBytes(h.logsBloom, b.logsBloom) &&
+      h.gasUsed === b.gasUsed &&
+      h.timestamp === b.timestamp &&
+      equalsBytes(h.coinbase.bytes, b.coinbase.bytes) &&
+      block.transactions.length === prepared.built.block.transactions.length;
+    if (!same) throw new BlockVerificationError(num, 'is not the block that was built (its execution results differ)');
+    this.engine.verifyHeader(h, head.header, { nowSeconds: this.nowSeconds() });
+    this.trie.restorePending(prepared.trieWrites);
+    try {
+      await this.commit(block, prepared.built.receipts);
+    } catch (err) {
+      this.trie.discard();
+      throw err;
+    }
   }
 
   private async commit(block: Block, receipts: StoredReceipt[]): Promise<void> {

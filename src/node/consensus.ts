@@ -1,11 +1,11 @@
 import type { Chain } from '../chain/chain.js';
 import type { PeerClock } from '../chain/peer-clock.js';
 import { IbftCore } from '../consensus/ibft/core/core.js';
-import { ChainBackend } from '../consensus/ibft/core/chain-backend.js';
+import { ChainBackend, type ProposalTxs } from '../consensus/ibft/core/chain-backend.js';
+import { migrateLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
 import { FileSignedStore } from '../consensus/ibft/core/sign-journal.js';
 import type { QuorumRule } from '../consensus/ibft/validators.js';
 import { MAX_IBFT_GOSSIP_BYTES } from '../p2p/messages.js';
-import type { TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
 import type { Network } from './network.js';
 
@@ -14,10 +14,15 @@ export function defaultIbftBaseTimeoutMs(blockTimeMs: number): number {
   return Math.max(2_000, 2 * blockTimeMs);
 }
 
-export interface NetworkedValidatorOptions {
+export interface ValidatorOptions {
   chain: Chain;
-  network: Network;
-  txpool: TxPool;
+  /**
+   * The other validators, over libp2p gossip (the ibft topic); undefined for a set of one, whose
+   * messages have nobody to go to (a dev node, --no-libp2p).
+   */
+  network?: Network;
+  /** The transaction pool. */
+  txs: ProposalTxs;
   key: Uint8Array;
   /** The data dir's consensus/ folder: the sign journal lives there. */
   consensusDir: string;
@@ -31,23 +36,25 @@ export interface NetworkedValidatorOptions {
 }
 
 /**
- * A validator of a multi-validator set: the IBFT core over libp2p gossip (the ibft topic), its
- * proposals built and committed blocks imported through the chain (ChainBackend), what it signs
- * journaled in consensus/. Paused (the core stopped, messages no longer fed to it) while the node
- * cannot write or is behind its peers; resumed, it starts at the height after its head.
+ * This node as a validator: the IBFT core (the one block producer, for a set of one validator or
+ * many), its proposals built and committed blocks imported through the chain (ChainBackend), what it
+ * signs journaled in consensus/. With other validators its messages go over libp2p gossip; alone, its
+ * own messages make the quorum of one and nothing is sent. Paused (the core stopped, messages no longer
+ * fed to it) while the node cannot write or is behind its peers; resumed, it starts at the height
+ * after its head.
  */
-export class NetworkedValidator {
+export class Validator {
   readonly core: IbftCore;
   private started = false;
   private stopped = false;
   private pausedFor?: string;
 
-  constructor(private readonly opts: NetworkedValidatorOptions) {
-    const { chain, network, txpool } = opts;
+  private constructor(private readonly opts: ValidatorOptions) {
+    const { chain, network } = opts;
     this.core = new IbftCore({
       key: opts.key,
-      backend: new ChainBackend(chain, opts.key, opts.clock ?? Date.now, () => txpool.pending()),
-      transport: { broadcast: (msg) => network.publishConsensus(msg) },
+      backend: new ChainBackend({ chain, key: opts.key, txs: opts.txs, logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}) }),
+      transport: { broadcast: network ? (msg) => network.publishConsensus(msg) : () => undefined },
       store: new FileSignedStore(opts.consensusDir),
       commonAt: (height) => chain.commonAt(height),
       blockTimeMs: opts.blockTimeMs,
@@ -55,13 +62,33 @@ export class NetworkedValidator {
       baseTimeoutMs: opts.baseTimeoutMs,
       maxMessageBytes: MAX_IBFT_GOSSIP_BYTES,
       logger: opts.logger,
-      recall: (req) => network.recall(req, (answer) => this.core.onRecallAnswer(answer)),
+      ...(network ? { recall: (req: Uint8Array) => network.recall(req, (answer) => this.core.onRecallAnswer(answer)) } : {}),
     });
   }
 
-  /** Taking part in consensus now: started, not paused, not stopped. */
+  /**
+   * The validator of a data dir. What an earlier version recorded in `consensus/signed.json` is first
+   * folded into the sign journal (once), so an upgraded validator keeps the heights it must not sign again.
+   */
+  static async create(opts: ValidatorOptions): Promise<Validator> {
+    const folded = await migrateLegacySigned(opts.consensusDir, new FileSignedStore(opts.consensusDir));
+    if (folded) {
+      opts.logger.info(
+        { number: Number(folded.number), committed: folded.committed },
+        'consensus/signed.json (an earlier version) folded into the sign journal, consensus/ibft-sign-journal, and removed',
+      );
+    }
+    return new Validator(opts);
+  }
+
+  /** Whether its messages go to other validators (false: a set of one). */
+  get networked(): boolean {
+    return this.opts.network !== undefined;
+  }
+
+  /** Taking part in consensus now: started, not paused, not stopped, not refusing to sign (a rolled-back chain). */
   get sealing(): boolean {
-    return this.started && !this.stopped && this.pausedFor === undefined;
+    return this.started && !this.stopped && this.pausedFor === undefined && this.core.refused === undefined;
   }
 
   get paused(): boolean {
@@ -77,7 +104,7 @@ export class NetworkedValidator {
 
   pause(reason: string): void {
     if (this.pausedFor === undefined && this.started && !this.stopped) {
-      this.opts.network.setConsensusSink(undefined);
+      this.opts.network?.setConsensusSink(undefined);
       void this.core.stop();
     }
     this.pausedFor = reason;
@@ -92,15 +119,15 @@ export class NetworkedValidator {
   async stop(): Promise<void> {
     this.stopped = true;
     this.opts.chain.off('head', this.onHead);
-    this.opts.network.setConsensusSink(undefined);
-    this.opts.network.setRecallServer(undefined);
+    this.opts.network?.setConsensusSink(undefined);
+    this.opts.network?.setRecallServer(undefined);
     await this.core.stop();
   }
 
   private run(): void {
     this.core.start();
-    this.opts.network.setConsensusSink((msg) => this.core.onMessage(msg));
-    this.opts.network.setRecallServer((req) => this.core.answerRecall(req));
+    this.opts.network?.setConsensusSink((msg) => this.core.onMessage(msg));
+    this.opts.network?.setRecallServer((req) => this.core.answerRecall(req));
   }
 
   private readonly onHead = (): void => {

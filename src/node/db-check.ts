@@ -3,7 +3,8 @@ import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { checkStateComplete } from '../backup/state-walk.js';
 import { createChainRules, parseGenesisConfig } from '../chain/chain-config.js';
 import { checkCanonicalRange, readHead } from '../chain/integrity.js';
-import { SignedRecord } from '../consensus/ibft/signed-record.js';
+import { readLegacySigned, withLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
+import { FileSignedStore, journalForbids, signedUpTo } from '../consensus/ibft/core/sign-journal.js';
 import { BlockStore, readChainConfigJson } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openBytesDB, type BytesDB } from '../storage/open-db.js';
@@ -36,8 +37,9 @@ export interface DbCheckReport {
  * head (every header there, decoding, hashing to its index entry and linking to its parent; body and
  * receipts there), the head's state root node in trie/, and with `full` the transactions root of
  * every body and the whole head state (every trie node and contract code reachable from its root:
- * the cost of a snapshot, hence optional). A validator's head below the highest block it signed
- * (consensus/signed.json) is reported as a roll-back. Opens the databases without creating them; a node holding
+ * the cost of a snapshot, hence optional). A validator whose sign journal forbids the block after its
+ * head (it signed at a later height: consensus/ibft-sign-journal, with an earlier version's
+ * consensus/signed.json folded in) is reported as rolled back. Opens the databases without creating them; a node holding
  * the data dir makes it fail with one line (LevelDB's lock).
  */
 export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Promise<DbCheckReport> {
@@ -83,7 +85,7 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
     if (indexed && !equalsBytes(indexed, head.hash))
       problem(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
 
-    checkSignedRecord(layout.consensus, head.number, problem);
+    checkSignJournal(layout.consensus, head.number, problem);
     if (trie) await checkHeadState(new TrieNodeStore(trie), head.header.stateRoot, head.number, opts.full ?? false, report, problem);
     return report;
   } finally {
@@ -111,14 +113,20 @@ async function checkHeadState(
   }
 }
 
-/** A validator's chain rolled back below a block it signed and committed: it could not seal again. */
-function checkSignedRecord(consensusDir: string, head: bigint, problem: (p: string) => void): void {
+/**
+ * A validator's chain rolled back below what it signed: the journal forbids the next block, so it
+ * could not seal there again (the same rule the IBFT core applies).
+ */
+function checkSignJournal(consensusDir: string, head: bigint, problem: (p: string) => void): void {
   try {
-    const signed = SignedRecord.open(consensusDir).highest;
-    const lastSafe = signed ? (signed.committed ? signed.number : signed.number - 1n) : 0n;
-    if (signed && head < lastSafe) {
+    const store = new FileSignedStore(consensusDir);
+    const legacy = readLegacySigned(consensusDir);
+    const journal = legacy ? withLegacySigned(store.load(), legacy) : store.load();
+    if (journal !== undefined && journalForbids(journal, head + 1n)) {
+      const at = signedUpTo(journal);
+      const hash = at === journal.height && journal.kind !== 'roundChange' ? ` (${bytesToHex(journal.hash)})` : '';
       problem(
-        `the chain was rolled back: its head is block ${head}, but this validator signed block ${signed.number} (${signed.hash}) (consensus/signed.json)`,
+        `the chain was rolled back: its head is block ${head}, but this validator signed block ${at}${hash} (${legacy ? 'consensus/signed.json' : 'consensus/ibft-sign-journal'})`,
       );
     }
   } catch (err) {

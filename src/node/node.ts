@@ -4,8 +4,6 @@ import { PeerClock } from '../chain/peer-clock.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import { Genesis } from '../chain/genesis-source.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
-import { IbftSealer } from '../consensus/ibft/sealer.js';
-import { SignedRecord } from '../consensus/ibft/signed-record.js';
 import type { StorageDamageError } from '../storage/damage.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
@@ -36,7 +34,7 @@ import type { SnapshotSyncProgress } from '../sync/sync-state.js';
 import { BanList, banKind } from '../p2p/bans.js';
 import { restoreFromPeers, type SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
-import { NetworkedValidator, defaultIbftBaseTimeoutMs } from './consensus.js';
+import { Validator, defaultIbftBaseTimeoutMs } from './consensus.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { optimalQuorum, validatorIndex, type QuorumRule } from '../consensus/ibft/validators.js';
 import { privateKeyToAddress } from '../keys/address.js';
@@ -135,12 +133,12 @@ export interface BackupOptions {
 }
 
 /**
- * A running Basalt node: databases, chain, transaction pool, network (libp2p), IBFT sealer, JSON-RPC and gRPC.
+ * A running Basalt node: databases, chain, transaction pool, network (libp2p), IBFT validator, JSON-RPC and gRPC.
  * start() brings them up in dependency order; stop() takes them down in reverse and closes the
  * databases last, which flushes LevelDB and releases its locks.
  */
 export class BasaltNode {
-  private sealer?: IbftSealer | NetworkedValidator;
+  private sealer?: Validator;
   private jsonRpc?: JsonRpcServer;
   private wsRpc?: WsRpcServer;
   private hub?: SubscriptionHub;
@@ -271,12 +269,13 @@ export class BasaltNode {
           }
         }
       }
-      // Several validators take part in IBFT rounds over the network; one (or a test holding every key) seals alone.
-      // (A node whose key is not in the set gets the sealer, which says it does not seal.)
+      // One block producer, the IBFT core: several validators take part in rounds over the network; one
+      // alone makes its own quorum and sends nothing. A key outside the set, or a set of several without
+      // networking, does not seal (and says why).
       const validatorSet = decodeIbftExtra(chain.head.header.extraData).validators;
       const validatorCount = validatorSet.length;
-      const networked = opts.seal && opts.p2p !== undefined && validatorCount > 1 && validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
-      const signed = opts.seal && !networked ? SignedRecord.open(layout.consensus) : undefined;
+      const inSet = validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
+      const validates = opts.seal && inSet && (validatorCount === 1 || opts.p2p !== undefined);
       const self = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
       node = self;
       countBan = (kind) => self.metrics.p2p.banned(kind);
@@ -374,12 +373,13 @@ export class BasaltNode {
         writeKeyPair(layout.root, keys);
         log.info({ validator: keys.validatorAddress, nodeId: keys.nodeId }, 'created node keys (keystore/, consensus/)');
       }
-      if (networked && node.network) {
+      if (validates) {
         const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
-        node.sealer = new NetworkedValidator({
+        const network = validatorCount > 1 ? node.network : undefined;
+        node.sealer = await Validator.create({
           chain,
-          network: node.network,
-          txpool: node.txpool,
+          ...(network ? { network } : {}),
+          txs: node.txpool,
           key: keys.validatorKey,
           consensusDir: layout.consensus,
           blockTimeMs: opts.blockTimeMs,
@@ -388,24 +388,20 @@ export class BasaltNode {
           quorum,
           clock,
         });
-        log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
+        if (network) log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
       } else if (opts.seal) {
-        node.sealer = new IbftSealer({
-          chain,
-          keys: [keys.validatorKey],
-          blockTimeMs: opts.blockTimeMs,
-          txs: node.txpool,
-          logger: log,
-          quorum,
-          ...(signed ? { signed } : {}),
-        });
+        log.warn(
+          { validators: validatorCount },
+          inSet
+            ? `this node alone cannot reach the IBFT quorum of ${validatorCount} validators: not sealing (several validators seal together in IBFT rounds only with networking on)`
+            : 'this node holds no key of the validator set: not sealing',
+        );
       }
       await node.watchDiskSpace(layout.root);
       if (node.sealer) {
         node.gateSealingOnPeers();
         node.sealer.start();
-        const last = signed?.highest;
-        log.info({ blockTimeMs: opts.blockTimeMs, ...(last ? { lastSigned: Number(last.number) } : {}) }, 'sealing started');
+        log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
       }
       for (const s of node.schedulers) s.start();
       if (opts.backup)
@@ -555,7 +551,7 @@ export class BasaltNode {
     const head = this.chain.head.number;
     // In IBFT rounds a peer announces the block just committed a moment before this node imports its
     // own copy: one block behind is not behind.
-    const slack = this.sealer instanceof NetworkedValidator ? 1n : 0n;
+    const slack = this.sealer?.networked ? 1n : 0n;
     if (highest > head + slack) return `behind the network: block ${head} of ${highest}; sealing resumes once caught up`;
     // A higher head a peer claims counts once a quorum's seals prove it; until then (a few seconds at most) sealing waits for the proof.
     const claimed = net.unprovenPeerHead(slack);

@@ -142,6 +142,23 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     this.pending.clear();
   }
 
+  /**
+   * Take the pending writes out of the store (it is left with none): what building a block wrote,
+   * kept aside while consensus decides, to be put back by `restorePending` if that block is committed.
+   * Nodes are keyed by their hash, so they stay valid whatever is written in between.
+   */
+  takePending(): ReadonlyMap<string, Uint8Array> {
+    const taken = this.pending;
+    this.pending = new Map();
+    return taken;
+  }
+
+  /** Put back writes taken by `takePending` (added to any pending now). */
+  restorePending(writes: ReadonlyMap<string, Uint8Array>): void {
+    this.assertWritable();
+    for (const [k, v] of writes) this.pending.set(k, v);
+  }
+
   private assertWritable(): void {
     if (this.snapshot) throw new Error('trie node store: write to a read-only snapshot view');
   }

@@ -2,7 +2,6 @@ import type { Block } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
-import type { TxSource } from '../consensus/ibft/sealer.js';
 import { TxPoolError } from './errors.js';
 import { cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
@@ -61,7 +60,7 @@ const RETRY_LATER = /remaining gas|nonce|baseFeePerGas/i;
  * transaction with a nonce already in the pool replaces it only with a fee bump. On every new head
  * the pool re-reads the nonces and balances of its senders and drops what became stale.
  */
-export class TxPool implements TxSource {
+export class TxPool {
   private readonly accounts = new Map<string, Account>();
   private readonly byHash = new Map<string, TypedTransaction>();
   /** Sum of the accounts' `executable`. */
@@ -204,7 +203,8 @@ export class TxPool implements TxSource {
   }
 
   /**
-   * The sealer's report: transactions the block builder refused for a lasting reason (say, the
+   * The block producer's report on a block this node proposed (consensus/ibft/core/chain-backend.ts,
+   * ProposalTxs): transactions the block builder refused for a lasting reason (say, the
    * sender can no longer pay) leave the pool; those that may fit a later block (block full, nonce not
    * yet reached, base fee above their max fee) stay. Included ones leave on the 'head' event.
    */

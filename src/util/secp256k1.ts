@@ -1,11 +1,20 @@
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { keccak256 } from './keccak.js';
-import { nativeEcrecover, secp256k1Backend } from './native-secp256k1.js';
+import { nativeEcrecover, nativeSign, secp256k1Backend } from './native-secp256k1.js';
 
-/** Sign a 32-byte hash; returns the 65-byte r ‖ s ‖ v signature used by IBFT seals (v is 0 or 1). */
+/**
+ * Sign a 32-byte hash; returns the 65-byte r ‖ s ‖ v signature used by IBFT seals and messages (v is
+ * 0 or 1). Deterministic (RFC 6979) and low-s: the same bytes from libsecp256k1 and the pure-JS default.
+ */
 export function signHash(hash: Uint8Array, privateKey: Uint8Array): Uint8Array {
-  const sig = secp256k1.sign(hash, privateKey);
   const out = new Uint8Array(65);
+  if (secp256k1Backend === 'libsecp256k1') {
+    const { signature, recid } = nativeSign(privateKey, hash);
+    out.set(signature);
+    out[64] = recid;
+    return out;
+  }
+  const sig = secp256k1.sign(hash, privateKey);
   out.set(sig.toCompactRawBytes());
   out[64] = sig.recovery;
   return out;

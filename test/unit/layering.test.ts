@@ -15,9 +15,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   keys: ['util'],
   archive: ['container', 'util'],
   snapshot: ['archive', 'container', 'util'],
-  consensus: ['storage', 'keys', 'util', 'chain'], // the sealer drives the chain; verification rules do not import it
+  consensus: ['storage', 'keys', 'util', 'chain'], // the IBFT core's backend drives the chain; verification rules do not import it
   chain: ['consensus', 'storage', 'util'],
-  txpool: ['chain', 'consensus', 'storage', 'util'],
+  txpool: ['chain', 'storage', 'util'],
   backup: ['archive', 'snapshot', 'container', 'chain', 'consensus', 'storage', 'util'],
   p2p: ['chain', 'consensus', 'txpool', 'storage', 'keys', 'util'],
   sync: ['p2p', 'backup', 'chain', 'consensus', 'container', 'storage', 'keys', 'util'], // snapshot sync streams a peer's snapshot through backup's restore

@@ -38,13 +38,7 @@ describe('IBFT core over real chains', () => {
     ];
     const net = new IbftNet(4, {
       blockTimeMs: 2000,
-      backend: (i, key, clock) =>
-        new ChainBackend(
-          chains[i]!,
-          key,
-          () => clock.nowMs,
-          () => pending,
-        ),
+      backend: (i, key, clock) => new ChainBackend({ chain: chains[i]!, key, clock: () => clock.nowMs, txs: { pending: () => pending } }),
     });
     for (const c of chains) c.on('head', () => (pending = []));
     net.start();
@@ -72,7 +66,7 @@ describe('IBFT core over real chains', () => {
       await c.close();
       rmSync(c.dir, { recursive: true, force: true });
     });
-    const backend = new ChainBackend(c.chain, testKey(0), () => 1_700_000_001_000);
+    const backend = new ChainBackend({ chain: c.chain, key: testKey(0), clock: () => 1_700_000_001_000 });
     const good = await backend.buildProposal(1n, 0);
     expect(await backend.verifyProposal(good)).toBe(true);
     // a wrong state root, properly proposer-sealed: only execution can tell
@@ -106,12 +100,7 @@ describe('IBFT core over real chains', () => {
       blockTimeMs: 2000,
       genesis,
       backend: (i, key, clock) =>
-        new ChainBackend(
-          chains[i]!,
-          key,
-          () => clock.nowMs,
-          () => (chains[i]!.head.number === 1n ? [setCode] : []),
-        ),
+        new ChainBackend({ chain: chains[i]!, key, clock: () => clock.nowMs, txs: { pending: () => (chains[i]!.head.number === 1n ? [setCode] : []) } }),
     });
     net.start();
     await net.advance(2000);

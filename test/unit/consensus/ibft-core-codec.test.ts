@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_LIST, MessageError, MessageType, decodeBody, decodeEnvelope, encodeBody, type Body } from '../../../src/consensus/ibft/core/messages.js';
 import { RlpBoundsError, checkBlockRlp, checkRlp } from '../../../src/consensus/ibft/core/rlp-bounds.js';
 import { roundTimeoutMs } from '../../../src/consensus/ibft/core/round-timer.js';
-import { FileSignedStore, SIGN_JOURNAL_FILE, type SignedState } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { FileSignedStore, SIGN_JOURNAL_FILE, decodeSignedState, encodeSignedState, type SignedState } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { nextProposer } from '../../../src/consensus/ibft/validators.js';
 import { UserError } from '../../../src/util/errors.js';
@@ -163,6 +163,11 @@ describe('IBFT sign journal file', () => {
     await store.save(s2);
     expect(new FileSignedStore(join(store.path, '..')).load()).toEqual(s2);
     expect(readdirSync(join(store.path, '..'))).toEqual([SIGN_JOURNAL_FILE]); // no temp file left
+    // A floor (an earlier version's signed.json folded in) is carried; a journal without one reads as before.
+    const s3: SignedState = { ...s2, floor: 7n };
+    await store.save(s3);
+    expect(store.load()).toEqual(s3);
+    expect(decodeSignedState(encodeSignedState(s1))).toEqual(s1);
   });
 
   it('a damaged journal is refused with one clear error, not guessed around', async () => {

@@ -87,22 +87,40 @@ describe('db check', () => {
   });
 });
 
-describe('db check and the signed record', () => {
-  it('reports a chain rolled back below the highest block the validator signed', async () => {
-    const { SignedRecord } = await import('../../../src/consensus/ibft/signed-record.js');
+describe('db check and the sign journal', () => {
+  it("reports a validator of a network rolled back below what its journal shows it signed (the IBFT core's journal)", async () => {
+    const { FileSignedStore } = await import('../../../src/consensus/ibft/core/sign-journal.js');
     const { mkdirSync } = await import('node:fs');
     const { dir } = await dataDirOf(3);
     mkdirSync(join(dir, 'consensus'));
-    const record = SignedRecord.open(join(dir, 'consensus'));
-    record.signing(3n, new Uint8Array(32));
-    record.committed(3n, new Uint8Array(32));
+    const store = new FileSignedStore(join(dir, 'consensus'));
+    const hash = new Uint8Array(32).fill(1);
+    await store.save({ height: 4n, round: 2, hash, kind: 'commit' }); // deciding the block after the head: no roll-back
     expect((await checkDataDir(dir)).problems).toEqual([]);
-    record.signing(4n, new Uint8Array(32).fill(1));
-    expect((await checkDataDir(dir)).problems).toEqual([]); // signed, never committed (a crash): 4 may be signed again
-    record.committed(4n, new Uint8Array(32).fill(1));
-    record.signing(9n, new Uint8Array(32).fill(1));
+    await store.save({ height: 9n, round: 0, hash, kind: 'prepare' });
     expect((await checkDataDir(dir)).problems).toEqual([
-      expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 9 /),
+      `the chain was rolled back: its head is block 3, but this validator signed block 9 (0x${'01'.repeat(32)}) (consensus/ibft-sign-journal)`,
     ]);
+  });
+
+  it("reads an earlier version's consensus/signed.json the same way, without changing the data dir", async () => {
+    const { mkdirSync, writeFileSync, readdirSync } = await import('node:fs');
+    const { dir } = await dataDirOf(3);
+    mkdirSync(join(dir, 'consensus'));
+    const record = (number: number, committed: boolean) =>
+      writeFileSync(join(dir, 'consensus', 'signed.json'), JSON.stringify({ version: 1, number: String(number), hash: `0x${'00'.repeat(32)}`, committed }));
+    record(3, true);
+    expect((await checkDataDir(dir)).problems).toEqual([]);
+    record(4, false);
+    expect((await checkDataDir(dir)).problems).toEqual([]); // signed, never committed (a crash): 4 may be signed again
+    record(4, true);
+    expect((await checkDataDir(dir)).problems).toEqual([
+      expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 4 /),
+    ]);
+    record(9, false);
+    expect((await checkDataDir(dir)).problems).toEqual([
+      expect.stringMatching(/^the chain was rolled back: its head is block 3, but this validator signed block 9 .*consensus\/signed\.json/),
+    ]);
+    expect(readdirSync(join(dir, 'consensus'))).toEqual(['signed.json']);
   });
 });

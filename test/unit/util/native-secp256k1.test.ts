@@ -88,6 +88,18 @@ describe('native secp256k1 recovery', () => {
     }
   });
 
+  it('IBFT signatures from libsecp256k1 are byte for byte the pure-JS default (RFC 6979, low s)', () => {
+    for (let i = 0; i < 200; i++) {
+      const key = secp256k1.utils.randomPrivateKey();
+      const hash = keccak256(randomBytes(8 + i));
+      const reference = secp256k1.sign(hash, key);
+      const expected = new Uint8Array(65);
+      expected.set(reference.toCompactRawBytes());
+      expected[64] = reference.recovery;
+      expect(bytesToHex(signHash(hash, key))).toBe(bytesToHex(expected));
+    }
+  });
+
   it('IBFT seal recovery agrees with the signer and refuses high s', () => {
     const key = secp256k1.utils.randomPrivateKey();
     const hash = keccak256(randomBytes(16));

@@ -1,30 +1,60 @@
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { blockWithHeader, headerWithExtraData } from '../../../chain/block-util.js';
-import type { Chain } from '../../../chain/chain.js';
+import type { Chain, PreparedBlock } from '../../../chain/chain.js';
+import type { BuiltBlock } from '../../../chain/executor.js';
 import type { PeerClock } from '../../../chain/peer-clock.js';
 import { privateKeyToAddress } from '../../../keys/address.js';
+import { silentLogger, type Logger } from '../../../util/log.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../extra.js';
+import { blockHash } from '../hash.js';
 import { proposerSealedExtra } from '../seal.js';
 import { verifyIbftProposal } from '../verify.js';
 import type { Backend } from './core.js';
 
+/** Where proposals take their transactions from, and who hears what became of them (the transaction pool). */
+export interface ProposalTxs {
+  /** Executable transactions in the order they should be tried. */
+  pending(): Iterable<TypedTransaction>;
+  /** A block this validator proposed was committed; `rejected`: what its builder could not include, and why. */
+  onBlockSealed?(block: Block, rejected: BuiltBlock['rejected']): void;
+}
+
+export interface ChainBackendOptions {
+  chain: Chain;
+  key: Uint8Array;
+  /** Block timestamps are taken from it; with a PeerClock, proposals from others are its samples. */
+  clock?: (() => number) | PeerClock;
+  txs?: ProposalTxs;
+  logger?: Logger;
+}
+
 /**
- * The consensus Backend over a Chain: proposals are built and executed by the chain's executor
- * without being committed; a committed block goes through Chain.importBlock like any other. With a
- * PeerClock, `now` is its time, and proposals from others are its samples.
+ * The consensus Backend over a Chain: proposals are built and executed by the chain without being
+ * committed; a committed block this validator proposed is committed from what was built (not executed
+ * again), any other goes through Chain.importBlock. With a PeerClock, `now` is its time, and proposals
+ * from others are its samples.
  */
 export class ChainBackend implements Backend {
   private readonly address: Uint8Array;
+  private readonly chain: Chain;
+  private readonly key: Uint8Array;
+  private readonly txs: ProposalTxs;
+  private readonly log: Logger;
+  /** The latest proposal this validator built, until a block is committed at its height. */
+  private own?: { hash: Uint8Array; prepared: PreparedBlock };
   readonly now: () => number;
+  readonly peersTime?: () => number | undefined;
+  readonly observeProposal?: (header: BlockHeader, agoMs: number) => void;
 
-  constructor(
-    private readonly chain: Chain,
-    private readonly key: Uint8Array,
-    clock: (() => number) | PeerClock = Date.now,
-    private readonly txs: () => Iterable<TypedTransaction> = () => [],
-  ) {
-    this.address = privateKeyToAddress(key);
+  constructor(opts: ChainBackendOptions) {
+    this.chain = opts.chain;
+    this.key = opts.key;
+    this.txs = opts.txs ?? { pending: () => [] };
+    this.log = opts.logger ?? silentLogger();
+    this.address = privateKeyToAddress(opts.key);
+    const clock = opts.clock ?? Date.now;
     if (typeof clock === 'function') {
       this.now = clock;
     } else {
@@ -36,9 +66,6 @@ export class ChainBackend implements Backend {
       };
     }
   }
-
-  readonly peersTime?: () => number | undefined;
-  readonly observeProposal?: (header: BlockHeader, agoMs: number) => void;
 
   head() {
     const h = this.chain.head.header;
@@ -56,13 +83,12 @@ export class ChainBackend implements Backend {
     const extra = decodeIbftExtra(parent.extraData);
     const timestamp = BigInt(Math.max(Math.floor(this.now() / 1000), Number(parent.timestamp)));
     const unsealed = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
-    let proposal: Block | undefined;
-    await this.chain.produceBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs(), async (built) => {
-      const header = headerWithExtraData(built.block.header, proposerSealedExtra(built.block.header, this.key), this.chain.commonAt(built.block.header.number));
-      proposal = blockWithHeader(built.block, header, this.chain.commonAt(built.block.header.number));
-      return undefined; // not committed here: consensus decides
-    });
-    if (proposal === undefined) throw new Error('proposal was not built');
+    this.own = undefined;
+    const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending());
+    const common = this.chain.commonAt(height);
+    const built = prepared.built.block;
+    const proposal = blockWithHeader(built, headerWithExtraData(built.header, proposerSealedExtra(built.header, this.key), common), common);
+    this.own = { hash: blockHash(proposal.header), prepared };
     return proposal;
   }
 
@@ -77,6 +103,17 @@ export class ChainBackend implements Backend {
   }
 
   async onCommit(block: Block): Promise<void> {
-    await this.chain.importBlock(block);
+    const own = this.own;
+    this.own = undefined;
+    if (own === undefined || !equalsBytes(own.hash, blockHash(block.header))) {
+      await this.chain.importBlock(block);
+      return;
+    }
+    if ((await this.chain.commitBuilt(block, own.prepared)) === 'known') return;
+    this.txs.onBlockSealed?.(block, own.prepared.built.rejected);
+    this.log.info(
+      { number: Number(block.header.number), hash: bytesToHex(own.hash), txs: block.transactions.length, gasUsed: Number(block.header.gasUsed) },
+      'sealed block',
+    );
   }
 }

@@ -11,12 +11,12 @@ import { committedSeal, withCommittedSeals } from '../seal.js';
 import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validators.js';
 import { randomBytes } from 'node:crypto';
 import { MAX_FUTURE_SECONDS } from '../verify.js';
-import { MAX_MESSAGE_BYTES, MessageError, MessageType, decodeEnvelope, type Body, type PreparedCert } from './messages.js';
+import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from './rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
-import type { SignedState, SignedStore } from './sign-journal.js';
-import { openMessage, signMessage, type Signed } from './signing.js';
+import { journalForbids, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
+import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
 
 /** Sends a message to every other validator (gossip). The core handles its own messages itself. */
@@ -129,6 +129,8 @@ export class IbftCore {
   private readonly timers: Timers;
   /** When this node began the height being decided (monotonic ms). */
   private heightStartedAt = 0;
+  /** When this node began the height before (monotonic ms): sub-second block times count from there. */
+  private previousHeightStartedAt = 0;
   /**
    * Until a block proposed after this process started is committed, this validator cannot know from
    * its journal alone what its key signed at the height being decided (the data dir may be a restored
@@ -138,6 +140,8 @@ export class IbftCore {
    * that moment in the peers' time (proposedSinceStart). Undefined once lifted.
    */
   private guard: { startedAt: number } | undefined;
+  /** The refusal last logged (once per roll-back, not once per height). */
+  private refusedLogged?: string;
   private readonly log: Logger;
   private readonly baseTimeoutMs: number;
   private readonly maxTimeoutMs: number;
@@ -204,7 +208,7 @@ export class IbftCore {
   onMessage(bytes: Uint8Array): void {
     if (this.stopped || this.pending >= MAX_PENDING) return;
     const receivedAt = this.timers.now();
-    this.enqueue(() => this.handle(bytes, false, receivedAt));
+    this.enqueue(() => this.handle(bytes, receivedAt));
   }
 
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
@@ -255,6 +259,7 @@ export class IbftCore {
     this.ownSigs.clear();
     const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
+    this.previousHeightStartedAt = this.heightStartedAt;
     this.heightStartedAt = this.timers.now();
     this.holdTimer.stop();
     const j = this.signed;
@@ -265,6 +270,18 @@ export class IbftCore {
         const { round, hash, prepares, block } = j.prepared;
         st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
       }
+      // The proposer of that round that signed a proposal it no longer holds cannot propose it again,
+      // and may not propose another there: it asks for the next round at once instead of waiting it out.
+      const holds = st.prepared !== undefined && equalsBytes(st.prepared.cert.hash, j.hash);
+      if (j.kind !== 'commit' && !holds && equalsBytes(this.proposerFor(st, j.round), this.address)) st.round = j.round + 1;
+    }
+    st.refused = this.refusal(height);
+    if (st.refused !== undefined) {
+      if (this.refusedLogged !== st.refused) {
+        this.refusedLogged = st.refused;
+        this.log.error({ head: Number(height - 1n), signed: Number(signedUpTo(j!)) }, st.refused);
+      }
+      return;
     }
     if (this.guard !== undefined && this.proposedSinceStart(head.timestampMs)) {
       this.guard = undefined;
@@ -282,7 +299,29 @@ export class IbftCore {
     const future = this.future;
     this.future = [];
     this.futureBySender.clear();
-    for (const f of future) await this.handle(f.bytes, false, f.receivedAt);
+    for (const f of future) await this.handle(f.bytes, f.receivedAt);
+  }
+
+  /**
+   * Why this validator may sign nothing at `height`, or undefined: its journal shows it signed at a
+   * later height (or, from a record of an earlier version, at this one or later), so the chain here
+   * was rolled back below what it signed. Signing again there could sign a second block at a height.
+   */
+  private refusal(height: bigint): string | undefined {
+    const j = this.signed;
+    if (j === undefined || !journalForbids(j, height)) return undefined;
+    const at = signedUpTo(j);
+    const what = at === j.height && j.kind !== 'roundChange' ? `block ${at} (${bytesToHex(j.hash)})` : `block ${at}`;
+    const then =
+      this.opts.backend.validators(height).length > 1
+        ? `it signs again once the chain passes block ${at} (synced from the other validators)`
+        : `sealing stopped (the node keeps serving). Restore this data dir from a snapshot taken at or after block ${at} (\`basalt restore\`)`;
+    return `refusing to seal: this validator already signed ${what}, and block ${height} is at or below it: the chain was rolled back; ${then}`;
+  }
+
+  /** Why this validator signs nothing now (its chain was rolled back below what it signed), or undefined. */
+  get refused(): string | undefined {
+    return this.st?.refused;
   }
 
   /**
@@ -368,13 +407,12 @@ export class IbftCore {
   }
 
   private async sendRoundChange(st: HeightState, round: number): Promise<void> {
-    if (st.watch !== undefined || st.sent.roundChange.has(round)) return;
+    if (st.watch !== undefined || st.refused !== undefined || st.sent.roundChange.has(round)) return;
     await this.adoptSeen(st);
     st.sent.roundChange.add(round);
     const p = st.prepared;
     const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
-    const rc = signMessage(body, this.opts.key, p ? p.block.serialize() : undefined);
-    await this.send(rc, st, round);
+    await this.send(body, st, round, p ? p.block.serialize() : undefined);
   }
 
   /**
@@ -413,17 +451,22 @@ export class IbftCore {
    * since the parent's timestamp, but never later than the block time after this node began the height
    * (monotonic). The parent's timestamp keeps blocks a block time apart on the chain's clock where
    * clocks agree; the cap keeps a proposer whose clock is behind the parent's proposer's (or the round
-   * timer, which counts from here) from waiting for its clock to catch up.
+   * timer, which counts from here) from waiting for its clock to catch up. Timestamps count whole
+   * seconds, so a block time below a second is kept by the local clock alone: a block time after the
+   * previous height began, so that blocks start that far apart (the time to decide one is within it).
    */
   private proposalDueIn(): number {
+    const now = this.timers.now();
+    if (this.opts.blockTimeMs < 1000) return this.previousHeightStartedAt + this.opts.blockTimeMs - now;
+    const byLocal = this.heightStartedAt + this.opts.blockTimeMs - now;
     const byTimestamp = this.opts.backend.head().timestampMs + this.opts.blockTimeMs - this.opts.backend.now();
-    const byLocal = this.heightStartedAt + this.opts.blockTimeMs - this.timers.now();
     return Math.min(byTimestamp, byLocal);
   }
 
   private async tryPropose(st: HeightState): Promise<void> {
     const round = st.round;
-    if (st.done || st.watch !== undefined || st.sent.proposal.has(round) || !equalsBytes(this.proposerFor(st, round), this.address)) return;
+    if (st.done || st.watch !== undefined || st.refused !== undefined || st.sent.proposal.has(round) || !equalsBytes(this.proposerFor(st, round), this.address))
+      return;
     const wait = this.proposalDueIn();
     if (wait > 0) {
       this.proposeTimer.start(wait, () => this.enqueue(async () => (st === this.st && st.round === round ? this.tryPropose(st) : undefined)));
@@ -439,6 +482,9 @@ export class IbftCore {
       justification = { highest: best && { round: best.cert.round, hash: best.cert.hash } };
       reproposal = best?.block;
       certificate = rcs.map((r) => r.msg.bare);
+    } else if (st.prepared?.cert.round === 0) {
+      // Restarted after this proposal of round 0 was prepared: the same block again (what it signed).
+      reproposal = st.prepared.block;
     }
     st.sent.proposal.add(round);
     let block: Block;
@@ -451,15 +497,14 @@ export class IbftCore {
     const hash = blockHash(block.header);
     if (!(await this.journal(st, round, hash, 'prepare', justification))) return;
     const body: Body = { type: MessageType.Preprepare, height: st.height, round, block: block.serialize(), roundChanges: certificate };
-    await this.send(signMessage(body, this.opts.key), st, round);
+    await this.send(body, st, round, undefined, block);
   }
 
   // ---- receiving ----
 
   /** `receivedAt`: when it arrived (monotonic), for the clock samples of proposals. */
-  private async handle(bytes: Uint8Array, fromSelf = false, receivedAt = this.timers.now()): Promise<void> {
-    const st = this.st;
-    if (st === undefined) return;
+  private async handle(bytes: Uint8Array, receivedAt = this.timers.now()): Promise<void> {
+    if (this.st === undefined) return;
     let m: Signed;
     try {
       m = openMessage(bytes, this.maxBytes);
@@ -467,6 +512,16 @@ export class IbftCore {
       this.log.debug({ err: (err as Error).message }, 'dropped consensus message');
       return;
     }
+    await this.handleSigned(m, bytes, false, receivedAt);
+  }
+
+  /**
+   * An opened message. `fromSelf`: sent by this process just now (its signature was made here, not
+   * recovered); `block`: a proposal's block, already decoded.
+   */
+  private async handleSigned(m: Signed, bytes: Uint8Array, fromSelf: boolean, receivedAt: number, block?: Block): Promise<void> {
+    const st = this.st;
+    if (st === undefined) return;
     const { height, round } = m.body;
     if (height !== st.height || st.done) {
       if (height === st.height + 1n) this.keepForNextHeight(m, bytes, receivedAt);
@@ -480,12 +535,12 @@ export class IbftCore {
     if (!fromSelf && equalsBytes(m.sender, this.address)) await this.adopt(st, m);
     switch (m.body.type) {
       case MessageType.Preprepare:
-        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt);
+        return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt, block);
       case MessageType.Prepare:
         if (RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
         return;
       case MessageType.Commit:
-        return this.onCommitMessage(st, m as CommitMsg);
+        return this.onCommitMessage(st, m as CommitMsg, fromSelf);
       case MessageType.RoundChange:
         return this.onRoundChange(st, m as RoundChangeMsg);
     }
@@ -550,7 +605,7 @@ export class IbftCore {
     );
   }
 
-  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean, receivedAt: number): Promise<void> {
+  private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean, receivedAt: number, known?: Block): Promise<void> {
     const { round } = m.body;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
@@ -561,12 +616,13 @@ export class IbftCore {
     let hash: Uint8Array;
     let sealer: Uint8Array;
     try {
-      block = this.decodeBlock(m.body.block, st.height);
+      block = known ?? this.decodeBlock(m.body.block, st.height);
       if (block.header.number !== st.height) throw new MessageError('proposal for another height');
       const extra = decodeIbftExtra(block.header.extraData);
       if (extra.committedSeals.length > 0) throw new MessageError('proposal carries committed seals');
       hash = blockHash(block.header);
-      sealer = recoverAddress(proposerSealHash(block.header), extra.proposerSeal);
+      // A block this process proposed just now carries its own seal; a re-proposal, its first proposer's.
+      sealer = fromSelf && known !== undefined && m.body.round === 0 ? m.sender : recoverAddress(proposerSealHash(block.header), extra.proposerSeal);
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'dropped malformed proposal');
       return;
@@ -640,7 +696,7 @@ export class IbftCore {
     if (st.done || round !== st.round || st.sent.prepare.has(round)) return;
     if (!(await this.journal(st, round, p.hash, 'prepare', p.justification))) return;
     st.sent.prepare.add(round);
-    await this.send(signMessage({ type: MessageType.Prepare, height: st.height, round, hash: p.hash }, this.opts.key), st, round);
+    await this.send({ type: MessageType.Prepare, height: st.height, round, hash: p.hash }, st, round);
     await this.checkPrepared(st, round);
   }
 
@@ -654,14 +710,13 @@ export class IbftCore {
     if (!(await this.journal(st, round, p.hash, 'commit', p.justification, prepared))) return;
     st.prepared = prepared;
     st.sent.commit.add(round);
-    const body: Body = { type: MessageType.Commit, height: st.height, round, hash: p.hash, seal: committedSeal(p.block.header, this.opts.key) };
-    await this.send(signMessage(body, this.opts.key), st, round);
+    await this.send({ type: MessageType.Commit, height: st.height, round, hash: p.hash, seal: committedSeal(p.block.header, this.opts.key) }, st, round);
   }
 
-  private async onCommitMessage(st: HeightState, m: CommitMsg): Promise<void> {
+  private async onCommitMessage(st: HeightState, m: CommitMsg, fromSelf: boolean): Promise<void> {
     let signer: Uint8Array;
     try {
-      signer = recoverAddress(committedSealHash(m.body.hash), m.body.seal);
+      signer = fromSelf ? m.sender : recoverAddress(committedSealHash(m.body.hash), m.body.seal);
     } catch {
       return;
     }
@@ -693,7 +748,9 @@ export class IbftCore {
       common,
     );
     const block = blockWithHeader(p.block, header, common);
-    this.log.info({ height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }, 'consensus reached');
+    // One validator alone: its 'sealed block' line says it all.
+    const level = st.validators.length > 1 ? 'info' : 'debug';
+    this.log[level]({ height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }, 'consensus reached');
     try {
       await this.opts.backend.onCommit(block);
     } catch (err) {
@@ -805,6 +862,7 @@ export class IbftCore {
    */
   private maySign(height: bigint, round: number, hash: Uint8Array, justification?: Justification): boolean {
     const j = this.signed;
+    if (journalForbids(j, height)) return false;
     if (j === undefined || height > j.height) return true;
     if (height < j.height || round < j.round) return false;
     // A ROUND-CHANGE (learned by recall) commits to no value of its round: signing one there needs what a later round needs.
@@ -825,7 +883,7 @@ export class IbftCore {
     justification?: Justification,
     prepared?: Prepared,
   ): Promise<boolean> {
-    if (st.watch !== undefined) return false; // not sure yet what this key signed here: sign nothing
+    if (st.watch !== undefined || st.refused !== undefined) return false; // not sure yet what this key signed here, or rolled back: sign nothing
     await this.adoptSeen(st);
     if (!this.maySign(st.height, round, hash, justification)) {
       this.log.warn({ height: Number(st.height), round, hash: bytesToHex(hash) }, 'refusing to sign: conflicts with what this validator signed before');
@@ -839,16 +897,19 @@ export class IbftCore {
       hash,
       kind,
       prepared: prepared ? { ...prepared.cert, block: prepared.block.serialize() } : j?.height === st.height ? j.prepared : undefined,
+      ...(j?.floor !== undefined ? { floor: j.floor } : {}),
     };
     await this.opts.store.save(next);
     this.signed = next;
     return true;
   }
 
-  private async send(bytes: Uint8Array, st: HeightState, round: number): Promise<void> {
+  /** Sign `body`, send it to the other validators, and handle it here as one of theirs (`block`: a proposal's, decoded). */
+  private async send(body: Body, st: HeightState, round: number, attachment?: Uint8Array, block?: Block): Promise<void> {
+    const { bytes, signed } = signOwn(body, this.opts.key, this.address, attachment);
     this.opts.transport.broadcast(bytes);
     if (this.ownSigs.size > 4 * MAX_ROUNDS_AHEAD) this.ownSigs.clear();
-    this.ownSigs.add(bytesToHex(decodeEnvelope(bytes, this.maxBytes).signature));
+    this.ownSigs.add(bytesToHex(signed.signature));
     const own = this.ownRound;
     if (own !== undefined && own.st === st && own.round === round) {
       own.msgs.push(bytes);
@@ -856,7 +917,7 @@ export class IbftCore {
       this.ownRound = { st, round, msgs: [bytes] };
       this.resend(st, round);
     }
-    await this.handle(bytes, true);
+    await this.handleSigned(signed, bytes, true, this.timers.now(), block);
   }
 
   private decodeBlock(bytes: Uint8Array, height: bigint): Block {

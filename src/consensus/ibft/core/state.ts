@@ -64,6 +64,8 @@ export class HeightState {
    * `answered` holds the validators (itself included) whose answers to the request `nonce` arrived.
    */
   watch?: { nonce: Uint8Array; answered: Set<string>; request?: Uint8Array };
+  /** Why this validator signs nothing at this height (its chain was rolled back below what it signed), or undefined. */
+  refused?: string;
   private readonly rounds = new Map<number, RoundMessages>();
   /** Every validator's signed messages seen at this height, raw, for recall answers (one proposal each). */
   private readonly held = new Map<string, { bytes: Uint8Array; proposal: boolean }[]>();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
-import { NetworkedValidator, defaultIbftBaseTimeoutMs } from '../../../src/node/consensus.js';
+import { Validator, defaultIbftBaseTimeoutMs } from '../../../src/node/consensus.js';
 import type { Network } from '../../../src/node/network.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -43,7 +43,7 @@ function fakeNetwork() {
   return net;
 }
 
-describe('NetworkedValidator (the IBFT core in the node)', () => {
+describe('Validator (the IBFT core in the node)', () => {
   it('the default round 0 timeout is max(2 s, 2 x block time)', () => {
     expect(defaultIbftBaseTimeoutMs(500)).toBe(2000);
     expect(defaultIbftBaseTimeoutMs(1000)).toBe(2000);
@@ -57,10 +57,10 @@ describe('NetworkedValidator (the IBFT core in the node)', () => {
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
     const net = fakeNetwork();
     // validator 1 is not the proposer of height 1: it only answers what it hears
-    const v = new NetworkedValidator({
+    const v = await Validator.create({
       chain: t.chain,
       network: net as unknown as Network,
-      txpool: new TxPool(t.chain),
+      txs: new TxPool(t.chain),
       key: testKey(1),
       consensusDir: dir,
       blockTimeMs: 1000,
