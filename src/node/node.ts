@@ -1,5 +1,5 @@
 import { bytesToHex } from '@ethereumjs/util';
-import { Chain } from '../chain/chain.js';
+import type { Chain } from '../chain/chain.js';
 import { PeerClock } from '../chain/peer-clock.js';
 import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
 import { Genesis } from '../chain/genesis-source.js';
@@ -21,46 +21,29 @@ import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
-import { JsonRpcServer, type JsonRpcService } from '../rpc/jsonrpc/server.js';
-import { ethMethods, type RpcMethods } from '../rpc/jsonrpc/methods.js';
-import { restoringService } from '../rpc/jsonrpc/restoring.js';
-import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
-import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
-import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
+import { ethMethods } from '../rpc/jsonrpc/methods.js';
+import type { WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
-import { installSnapshot } from '../sync/snapshot-sync.js';
 import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
-import type { SnapshotSyncProgress } from '../sync/sync-state.js';
 import { BanList, banKind } from '../p2p/bans.js';
-import { restoreFromPeers, type SyncMode } from './snapshot-bootstrap.js';
+import type { SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
 import { Validator, defaultIbftBaseTimeoutMs } from './consensus.js';
+import { Lifecycle } from './lifecycle.js';
+import { JsonRpcPart, startStorage, startWebSocket, syncFromPeerSnapshot, type HostPort, type P2POptions } from './parts.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { optimalQuorum, validatorIndex, type QuorumRule } from '../consensus/ibft/validators.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
-import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
 import { CLIENT_VERSION } from '../util/version.js';
 import { secp256k1Backend } from '../util/native-secp256k1.js';
-import { isLoopbackHost } from '../util/net.js';
 
 export { DEFAULT_CACHE_BYTES } from '../storage/trie-node-store.js';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort, P2POptions } from './parts.js';
 
 /** How long a validator with peers to dial waits for one before it seals on its own. */
 const PEER_WAIT_MS = 5_000;
-
-export interface P2POptions {
-  listen: HostPort;
-  /** Peers to dial and keep (the genesis file's and --bootnode's); this node's own address is skipped. */
-  bootnodes: string[];
-  maxPeers: number;
-}
 
 export interface NodeOptions {
   dataDir: string;
@@ -134,17 +117,12 @@ export interface BackupOptions {
 
 /**
  * A running Basalt node: databases, chain, transaction pool, network (libp2p), IBFT validator, JSON-RPC and gRPC.
- * start() brings them up in dependency order; stop() takes them down in reverse and closes the
- * databases last, which flushes LevelDB and releases its locks.
+ * start() brings them up in dependency order, each a part of one Lifecycle; stop() takes them down in
+ * reverse, the databases last, which flushes LevelDB and releases its locks.
  */
 export class BasaltNode {
   private sealer?: Validator;
-  private jsonRpc?: JsonRpcServer;
-  private wsRpc?: WsRpcServer;
-  private hub?: SubscriptionHub;
-  private operator?: OperatorServer;
   private stopping?: Promise<void>;
-  private diskGuard?: DiskSpaceGuard;
   private schedulers: BackupScheduler[] = [];
   readonly metrics: NodeMetrics;
   prometheusAddress?: HostPort;
@@ -152,7 +130,6 @@ export class BasaltNode {
   private notWritable?: string;
   private failure?: StorageDamageError;
   network?: Network;
-  private gateTimer?: NodeJS.Timeout;
   private waitingForPeers = false;
   /** Why the network holds sealing (last logged), or undefined. */
   private heldForNetwork?: string;
@@ -165,7 +142,8 @@ export class BasaltNode {
     readonly opts: Omit<NodeOptions, 'genesis'>,
     readonly chain: Chain,
     readonly txpool: TxPool,
-    private readonly dbs: NodeDatabases,
+    /** Its parts, started in order (databases first) and stopped in reverse. */
+    private readonly parts: Lifecycle,
     readonly validatorAddress: string,
     readonly nodeId: string,
     /** This node's clock against its peers' (block timestamps): status, metrics, and the time blocks are checked against. */
@@ -184,37 +162,31 @@ export class BasaltNode {
    * listeners bound. Only then are the keys of a data dir without any written, so a failed first start
    * leaves none and `secrets restore` into it still works. (The databases are opened, and a new one
    * gets its genesis block, before that: they are what checks the genesis and locks the data dir.)
+   * Each part is started through one Lifecycle, which stops them in reverse on a failure and on stop.
    */
   static async start(opts: NodeOptions): Promise<BasaltNode> {
     const log = opts.logger;
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
-    // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
-    let dbs = await openNodeDatabases(layout);
-    let node: BasaltNode | undefined;
-    // The JSON-RPC server, once listening (during a snapshot sync, before the node exists).
-    let rpc: JsonRpcServer | undefined;
-    let rpcAddress: HostPort | undefined;
+    const parts = new Lifecycle(log);
     try {
+      // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
+      const storage = await startStorage(parts, layout);
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
       const genesis = await Genesis.of(opts.genesis);
       const quorum = quorumRuleOf(genesis.config);
       // Measured from peers' blocks (with networking); until then, and within the tolerance, the local clock.
       const clock = new PeerClock({ logger: log });
-      const openChain = () =>
-        Chain.open({
-          blockchainDb: dbs.blockchain,
-          trieDb: dbs.trie,
-          genesis,
-          scratchDir: layout.root,
-          engine: new IbftEngine(quorum),
-          logger: log,
-          damage: dbs.reporter,
-          now: () => clock.now(),
-          ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}),
-        });
-      let chain = await openChain();
+      const chainOptions = {
+        genesis,
+        scratchDir: layout.root,
+        engine: new IbftEngine(quorum),
+        logger: log,
+        now: () => clock.now(),
+        cacheBytes: opts.cacheBytes,
+      };
+      await storage.openChain(chainOptions);
       // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
       // basalt_p2p_bans_total (which exists with the node: until then, kept here).
       const bansBefore: string[] = [];
@@ -222,65 +194,13 @@ export class BasaltNode {
         if (bansBefore.length < 1024) bansBefore.push(kind);
       };
       const bans = new BanList(Date.now, (reason) => countBan(banKind(reason)));
-      if (opts.sync === 'snapshot') {
-        if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
-        if (chain.head.number > 0n) {
-          log.info({ head: Number(chain.head.number) }, '--sync snapshot: the data dir already has a chain; syncing block by block from its head');
-        } else {
-          let progress: SnapshotSyncProgress = { currentBlock: 0n, highestBlock: 0n, bytesReceived: 0, bytesAnnounced: 0 };
-          // JSON-RPC is up meanwhile, on its own port: eth_syncing and a few more; the full methods after.
-          if (opts.jsonrpc) {
-            const chainId = chain.chainId;
-            rpc = new JsonRpcServer({ ...restoringService({ chainId, progress: () => progress }), logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
-            rpcAddress = await listenJsonRpc(
-              rpc,
-              opts.jsonrpc,
-              log,
-              'restoring from a peer snapshot: eth_syncing, eth_chainId, net_version, web3_clientVersion, eth_blockNumber',
-            );
-          }
-          const restored = await restoreFromPeers({
-            dataDir: layout.root,
-            genesis,
-            chain,
-            libp2pKey: keys.libp2pKey,
-            listen: opts.p2p.listen,
-            bootnodes: opts.p2p.bootnodes,
-            maxPeers: opts.p2p.maxPeers,
-            logger: log,
-            bans,
-            onProgress: (p) => (progress = p),
-            ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
-            ...(opts.snapshotPeerWaitMs !== undefined ? { waitForPeersMs: opts.snapshotPeerWaitMs } : {}),
-            ...(opts.minFreeDiskBytes !== undefined ? { minFreeBytes: opts.minFreeDiskBytes } : {}),
-            ...(opts.snapshotPace ? { pace: opts.snapshotPace } : {}),
-            ...(opts.snapshotSyncTimeoutMs !== undefined ? { timeoutMs: opts.snapshotSyncTimeoutMs } : {}),
-          });
-          if (restored) {
-            await chain.close();
-            await dbs.close();
-            installSnapshot(restored.built, layout.root);
-            dbs = await openNodeDatabases(layout);
-            chain = await openChain();
-            log.info(
-              { peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash },
-              'snapshot sync: restored from peer',
-            );
-          }
-        }
-      }
-      // One block producer, the IBFT core: several validators take part in rounds over the network; one
-      // alone makes its own quorum and sends nothing. A key outside the set, or a set of several without
-      // networking, does not seal (and says why).
-      const validatorSet = decodeIbftExtra(chain.head.header.extraData).validators;
-      const validatorCount = validatorSet.length;
-      const inSet = validatorIndex(validatorSet, privateKeyToAddress(keys.validatorKey)) >= 0;
-      const validates = opts.seal && inSet && (validatorCount === 1 || opts.p2p !== undefined);
-      const self = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), dbs, keys.validatorAddress, keys.nodeId, clock);
-      node = self;
-      countBan = (kind) => self.metrics.p2p.banned(kind);
+      const rpc = new JsonRpcPart(parts, opts, log);
+      if (opts.sync === 'snapshot') await syncFromPeerSnapshot({ opts, layout, storage, chainOptions, genesis, keys, bans, rpc });
+      const chain = storage.chain;
+      const node = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), parts, keys.validatorAddress, keys.nodeId, clock);
+      countBan = (kind) => node.metrics.p2p.banned(kind);
       for (const kind of bansBefore) countBan(kind);
-      dbs.damage.onDamage((err) => self.fail(err));
+      storage.dbs.damage.onDamage((err) => node.fail(err));
       log.info(
         {
           dataDir: layout.root,
@@ -293,129 +213,176 @@ export class BasaltNode {
         },
         'chain opened',
       );
-      warnOfQuorum(log, quorum, chain.head.number + 1n, validatorCount);
-      if (opts.p2p) {
-        node.network = await Network.start({
-          key: keys.libp2pKey,
-          host: opts.p2p.listen.host,
-          port: opts.p2p.listen.port,
-          bootnodes: opts.p2p.bootnodes,
-          maxPeers: opts.p2p.maxPeers,
-          chain,
-          txpool: node.txpool,
-          logger: log,
-          // Every node proves its validator key; peers treat it as a validator while that key is in the set.
-          validatorKey: keys.validatorKey,
-          metrics: node.metrics.p2p,
-          clock,
-          bans,
-          ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
-        });
-        const network = node.network;
-        node.metrics.setPeers(() => network.peerCount());
-        node.metrics.setClock(() => clock.reading());
-      }
-      let methods: RpcMethods | undefined;
-      if (opts.jsonrpc || opts.ws) {
-        methods = ethMethods({
-          chain,
-          txpool: node.txpool,
-          ...(node.network ? { network: node.network } : {}),
-          allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
-          ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
-          ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
-          blockTimeMs: opts.blockTimeMs,
-        });
-      }
-      if (opts.jsonrpc && methods) {
-        const service: JsonRpcService = { methods, health: () => self.health() };
-        if (rpc && rpcAddress) {
-          // The server that answered during the snapshot sync: same socket, no gap for clients.
-          rpc.serve(service);
-          log.info({ address: `${rpcAddress.host}:${rpcAddress.port}` }, 'JSON-RPC serving every method');
-        } else {
-          rpc = new JsonRpcServer({ ...service, logger: log, ...(opts.cors ? { cors: opts.cors } : {}) });
-          rpcAddress = await listenJsonRpc(rpc, opts.jsonrpc, log);
-        }
-        node.jsonRpc = rpc;
-        node.jsonRpcAddress = rpcAddress;
-      }
-      if (opts.ws && methods) {
-        node.hub = new SubscriptionHub(chain, node.txpool, log);
-        node.wsRpc = new WsRpcServer({
-          dispatcher: new RpcDispatcher({ methods, logger: log }),
-          hub: node.hub,
-          logger: log,
-          ...(opts.wsLimits ? { limits: opts.wsLimits } : {}),
-        });
-        const bound = await node.wsRpc.listen(opts.ws.host, opts.ws.port);
-        node.wsAddress = bound;
-        log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
-      }
+      const validators = decodeIbftExtra(chain.head.header.extraData).validators;
+      warnOfQuorum(log, quorum, chain.head.number + 1n, validators.length);
+      if (opts.p2p) await node.startNetwork(opts.p2p, keys, bans);
+      await node.startServers(rpc);
       if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
-      if (opts.prometheus) node.prometheusAddress = await node.metrics.listen(opts.prometheus, log);
-      if (opts.grpcAddress) {
-        node.operator = new OperatorServer(
-          new LocalBackupService(self.chain, () => self.nodeStatus()),
-          log,
-          {
-            maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
-            streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
-            tls: opts.grpcTls,
-            insecure: opts.grpcInsecure,
-          },
-          node.network,
-          (kind) => self.backupNow(kind),
-        );
-        node.grpcPort = await node.operator.listen(opts.grpcAddress);
-      }
       if (onDisk === undefined) {
         writeKeyPair(layout.root, keys);
         log.info({ validator: keys.validatorAddress, nodeId: keys.nodeId }, 'created node keys (keystore/, consensus/)');
       }
-      if (validates) {
-        const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
-        const network = validatorCount > 1 ? node.network : undefined;
-        node.sealer = await Validator.create({
-          chain,
-          ...(network ? { network } : {}),
-          txs: node.txpool,
-          key: keys.validatorKey,
-          consensusDir: layout.consensus,
-          blockTimeMs: opts.blockTimeMs,
-          baseTimeoutMs,
-          logger: log,
-          quorum,
-          clock,
-        });
-        if (network) log.info({ validators: validatorCount, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
-      } else if (opts.seal) {
-        log.warn(
-          { validators: validatorCount },
-          inSet
-            ? `this node alone cannot reach the IBFT quorum of ${validatorCount} validators: not sealing (several validators seal together in IBFT rounds only with networking on)`
-            : 'this node holds no key of the validator set: not sealing',
+      const minFree = opts.minFreeDiskBytes ?? 0;
+      if (minFree > 0)
+        await parts.start(
+          'disk guard',
+          () => node.watchDiskSpace(layout.root, minFree),
+          (guard) => guard.stop(),
         );
-      }
-      await node.watchDiskSpace(layout.root);
-      if (node.sealer) {
-        node.gateSealingOnPeers();
-        node.sealer.start();
-        log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
-      }
-      for (const s of node.schedulers) s.start();
-      if (opts.backup)
-        log.info(
-          { targets: opts.backup.targets, snapshotIntervalMs: opts.backup.snapshotIntervalMs, archiveIntervalMs: opts.backup.archiveIntervalMs },
-          'scheduled backups started',
-        );
+      if (opts.seal) await node.startValidator(validators, keys.validatorKey, layout.consensus, quorum);
+      await node.startSchedulers();
+      return node;
     } catch (err) {
-      await node?.stop().catch(() => undefined);
-      if (rpc && node?.jsonRpc !== rpc) await rpc.close();
-      if (!node) await dbs.close();
+      await parts.stopAll({ quiet: true }).catch(() => undefined);
       throw err;
     }
-    return node;
+  }
+
+  /** libp2p: block and transaction gossip, block sync, snapshots to peers, the IBFT topic. */
+  private async startNetwork(p2p: P2POptions, keys: NodeKeys, bans: BanList): Promise<void> {
+    const { opts, chain, clock } = this;
+    const network = await this.parts.start(
+      'network',
+      () =>
+        Network.start({
+          key: keys.libp2pKey,
+          host: p2p.listen.host,
+          port: p2p.listen.port,
+          bootnodes: p2p.bootnodes,
+          maxPeers: p2p.maxPeers,
+          chain,
+          txpool: this.txpool,
+          logger: opts.logger,
+          // Every node proves its validator key; peers treat it as a validator while that key is in the set.
+          validatorKey: keys.validatorKey,
+          metrics: this.metrics.p2p,
+          clock,
+          bans,
+          ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
+        }),
+      (n) => n.stop(),
+      'stopping networking',
+    );
+    this.network = network;
+    this.metrics.setPeers(() => network.peerCount());
+    this.metrics.setClock(() => clock.reading());
+  }
+
+  /** JSON-RPC over HTTP and WebSocket, Prometheus metrics, the gRPC operator API: each as asked. */
+  private async startServers(rpc: JsonRpcPart): Promise<void> {
+    const { opts, chain, parts } = this;
+    const log = opts.logger;
+    if (opts.jsonrpc || opts.ws) {
+      const methods = ethMethods({
+        chain,
+        txpool: this.txpool,
+        ...(this.network ? { network: this.network } : {}),
+        allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
+        ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
+        ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
+        blockTimeMs: opts.blockTimeMs,
+      });
+      if (opts.jsonrpc) this.jsonRpcAddress = await rpc.serve({ methods, health: () => this.health() });
+      if (opts.ws) this.wsAddress = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log);
+    }
+    const prometheus = opts.prometheus;
+    if (prometheus)
+      this.prometheusAddress = await parts.start(
+        'metrics',
+        () => this.metrics.listen(prometheus, log),
+        () => this.metrics.close(),
+      );
+    const grpcAddress = opts.grpcAddress;
+    if (grpcAddress) {
+      const operator = new OperatorServer(
+        new LocalBackupService(chain, () => this.nodeStatus()),
+        log,
+        {
+          maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
+          streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+          tls: opts.grpcTls,
+          insecure: opts.grpcInsecure,
+        },
+        this.network,
+        (kind) => this.backupNow(kind),
+      );
+      this.grpcPort = await parts.start(
+        'gRPC',
+        () => operator.listen(grpcAddress),
+        () => operator.close(),
+        'closing gRPC server',
+      );
+    }
+  }
+
+  /**
+   * The one block producer, the IBFT core: several validators take part in rounds over the network; one
+   * alone makes its own quorum and sends nothing. A key outside the set, or a set of several without
+   * networking, does not seal, and says why.
+   */
+  private async startValidator(validators: Uint8Array[], key: Uint8Array, consensusDir: string, quorum: QuorumRule): Promise<void> {
+    const { opts, chain } = this;
+    const log = opts.logger;
+    const inSet = validatorIndex(validators, privateKeyToAddress(key)) >= 0;
+    if (!inSet || (validators.length > 1 && !opts.p2p)) {
+      log.warn(
+        { validators: validators.length },
+        inSet
+          ? `this node alone cannot reach the IBFT quorum of ${validators.length} validators: not sealing (several validators seal together in IBFT rounds only with networking on)`
+          : 'this node holds no key of the validator set: not sealing',
+      );
+      return;
+    }
+    const network = validators.length > 1 ? this.network : undefined;
+    const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
+    const validator = await Validator.create({
+      chain,
+      ...(network ? { network } : {}),
+      txs: this.txpool,
+      key,
+      consensusDir,
+      blockTimeMs: opts.blockTimeMs,
+      baseTimeoutMs,
+      logger: log,
+      quorum,
+      clock: this.clock,
+    });
+    if (network) log.info({ validators: validators.length, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
+    await this.parts.start(
+      'validator',
+      () => {
+        this.sealer = validator;
+        const gate = this.gateSealingOnPeers();
+        validator.start();
+        log.info({ blockTimeMs: opts.blockTimeMs }, 'sealing started');
+        return gate;
+      },
+      async (gate) => {
+        clearInterval(gate);
+        await validator.stop();
+      },
+      'stopping sealer',
+    );
+  }
+
+  private async startSchedulers(): Promise<void> {
+    const { schedulers, opts } = this;
+    if (schedulers.length === 0) return;
+    await this.parts.start(
+      'scheduled backups',
+      () => {
+        for (const s of schedulers) s.start();
+        const b = opts.backup;
+        opts.logger.info(
+          { targets: b?.targets, snapshotIntervalMs: b?.snapshotIntervalMs, archiveIntervalMs: b?.archiveIntervalMs },
+          'scheduled backups started',
+        );
+      },
+      async () => {
+        await Promise.all(schedulers.map((s) => s.stop()));
+      },
+      'stopping scheduled backups (a piece in progress is abandoned)',
+    );
   }
 
   /** One scheduler per target, reporting to the metrics; pieces for S3 are staged in the data dir. */
@@ -484,12 +451,10 @@ export class BasaltNode {
    * LevelDB write fails every later one): sealing pauses, the pool refuses transactions that could not
    * be mined, status and /health say why. It all resumes when space is back.
    */
-  private async watchDiskSpace(dataDir: string): Promise<void> {
-    const min = this.opts.minFreeDiskBytes ?? 0;
-    if (min <= 0) return;
+  private async watchDiskSpace(dataDir: string, min: number): Promise<DiskSpaceGuard> {
     const log = this.opts.logger;
-    this.diskGuard = new DiskSpaceGuard(dataDir, min);
-    this.diskGuard.on('change', ({ low, freeBytes }) => {
+    const guard = new DiskSpaceGuard(dataDir, min);
+    guard.on('change', ({ low, freeBytes }) => {
       if (low) {
         this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
         this.gateSealer();
@@ -502,7 +467,8 @@ export class BasaltNode {
         log.info({ freeBytes }, 'disk space recovered: sealing and transactions resume');
       }
     });
-    await this.diskGuard.start();
+    await guard.start();
+    return guard;
   }
 
   /** The storage damage the node stopped on, if any. */
@@ -529,17 +495,19 @@ export class BasaltNode {
    * peers to dial it first waits for one (at most PEER_WAIT_MS: a lone validator still seals), then
    * seals only while no ready peer claims a higher head.
    */
-  private gateSealingOnPeers(): void {
+  private gateSealingOnPeers(): NodeJS.Timeout | undefined {
     const net = this.network;
-    if (!net || !this.sealer) return;
+    this.gateSealer();
+    if (!net) return undefined;
     this.waitingForPeers = net.hasPeersToDial();
     const started = Date.now();
-    this.gateTimer = setInterval(() => {
+    const timer = setInterval(() => {
       if (this.waitingForPeers && (net.peerCount() > 0 || Date.now() - started >= PEER_WAIT_MS)) this.waitingForPeers = false;
       this.gateSealer();
     }, 250);
-    this.gateTimer.unref();
+    timer.unref();
     this.gateSealer();
+    return timer;
   }
 
   /** Why the network holds sealing now, or undefined. */
@@ -580,40 +548,8 @@ export class BasaltNode {
   }
 
   private async doStop(): Promise<void> {
-    const log = this.opts.logger;
-    this.diskGuard?.stop();
-    clearInterval(this.gateTimer);
-    if (this.sealer) {
-      log.info('stopping sealer');
-      await this.sealer.stop();
-    }
-    if (this.network) {
-      log.info('stopping networking');
-      await this.network.stop();
-    }
-    if (this.schedulers.length > 0) {
-      log.info('stopping scheduled backups (a piece in progress is abandoned)');
-      await Promise.all(this.schedulers.map((s) => s.stop()));
-    }
-    await this.metrics.close();
-    if (this.jsonRpc) {
-      log.info('closing JSON-RPC server');
-      await this.jsonRpc.close();
-    }
-    if (this.wsRpc) {
-      log.info('closing JSON-RPC WebSocket server');
-      await this.wsRpc.close();
-    }
-    await this.hub?.close();
-    if (this.operator) {
-      log.info('closing gRPC server');
-      await this.operator.close();
-    }
-    log.info('waiting for chain writes to finish');
-    await this.chain.close();
-    log.info('flushing and closing databases');
-    await this.dbs.close();
-    log.info({ head: Number(this.chain.head.number) }, 'node stopped');
+    await this.parts.stopAll();
+    this.opts.logger.info({ head: Number(this.chain.head.number) }, 'node stopped');
   }
 }
 
@@ -647,19 +583,6 @@ function warnOfQuorum(log: Logger, rule: QuorumRule, next: bigint, n: number): v
     const what = n === 2 ? 'the chain halts while either is stopped' : 'one may be stopped, but none may be faulty';
     log.warn({ validators: n, quorum: rule.at(next, n), faultTolerance: 0 }, `${n} validators tolerate no fault (F = 0): ${what}; 4 validators tolerate one`);
   }
-}
-
-/** Listen for JSON-RPC at `at`, log the address (and a warning off loopback). */
-async function listenJsonRpc(server: JsonRpcServer, at: HostPort, log: Logger, serving?: string): Promise<HostPort> {
-  const bound = await server.listen(at.host, at.port);
-  log.info({ address: `${bound.host}:${bound.port}`, ...(serving ? { serving } : {}) }, 'JSON-RPC listening');
-  if (!isLoopbackHost(at.host)) {
-    log.warn(
-      { address: `${bound.host}:${bound.port}` },
-      'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',
-    );
-  }
-  return bound;
 }
 
 function withoutGenesis(opts: NodeOptions): Omit<NodeOptions, 'genesis'> {
