@@ -3,19 +3,11 @@
 // logs, their commit times and other log lines collected, a transfer load, and per-process figures.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { reservedPort } from './ports.mjs';
 import { CLI, percentile } from './util.mjs';
 
 export { percentile };
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 export function cli(args) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -49,7 +41,7 @@ export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine
   const dirs = Array.from({ length: count }, (_, i) => join(work, `v${i}`));
   const keys = dirs.map((d) => JSON.parse(cli(['secrets', 'init', '--data-dir', d, '--json'])));
   const ports = [];
-  for (const _ of dirs) ports.push(await freePort());
+  for (const _ of dirs) ports.push(await reservedPort());
   const addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
   const genesis = join(work, 'genesis.json');
   cli([

@@ -6,6 +6,7 @@ import { headerOpts } from '../chain/block-util.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
+import { errorMessage } from '../util/errors.js';
 
 export async function encodeRawBlockRecord(number: bigint, hash: Uint8Array, rlp: Uint8Array, compression: Compression): Promise<BlockRecord> {
   return { number, hash, rawLength: rlp.length, data: await compressRecord(rlp, compression) };
@@ -30,7 +31,7 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
   try {
     block = createBlockFromRLP(rlp, headerOpts(common));
   } catch (err) {
-    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${(err as Error).message}`);
+    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }
   if (block.header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${block.header.number}`);
   const actual = blockHash(block.header);

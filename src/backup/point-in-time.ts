@@ -8,7 +8,7 @@ import { IbftEngine } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openNodeDatabases } from '../storage/node-databases.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
 import { restoreSnapshot } from './restore.js';
@@ -168,7 +168,7 @@ async function named<T>(file: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof UserError) throw new UserError(`${file}: ${err.message}`, { code: err.code, cause: err });
-    throw new UserError(`${file}: ${(err as Error).message}`, { code: 'UNAVAILABLE', cause: err });
+    throw new UserError(`${file}: ${errorMessage(err)}`, { code: 'UNAVAILABLE', cause: err });
   }
 }
 

@@ -17,7 +17,7 @@ import { dataDirLayout } from '../storage/data-dir.js';
 import { openNodeDatabases } from '../storage/node-databases.js';
 import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { TrieNodeStore } from '../storage/trie-node-store.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
 import { decodeBlockRlp } from './block-records.js';
 import { checkReceipts } from './receipts-root.js';
@@ -95,7 +95,7 @@ async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptio
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
   } catch (err) {
-    throw new UserError(`cannot create ${tmp}: ${(err as Error).message}`, { code: 'FAILED_PRECONDITION' });
+    throw new UserError(`cannot create ${tmp}: ${errorMessage(err)}`, { code: 'FAILED_PRECONDITION' });
   }
   const dbs = await openNodeDatabases(dataDirLayout(tmp));
   // The data dir's genesis.json: the operator's genesis file, or the snapshot's, written as it streams

@@ -2,6 +2,7 @@ import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { StateReader } from '../storage/trie-node-store.js';
 import { HashSet } from '../util/hash-set.js';
+import { errorMessage } from '../util/errors.js';
 
 export class MissingStateError extends Error {}
 
@@ -50,7 +51,7 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
   try {
     decoded = RLP.decode(data);
   } catch (err) {
-    throw new MissingStateError(`a state trie node is not RLP: ${(err as Error).message}`);
+    throw new MissingStateError(`a state trie node is not RLP: ${errorMessage(err)}`);
   }
   visit(decoded, kind);
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { hexToBytes } from '@ethereumjs/util';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { QuorumRule } from '../consensus/ibft/validators.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { ChainRules, LONDON_FORKS, SCHEDULED_FORKS, type ForkSchedule } from './forks.js';
 
 /**
@@ -127,7 +127,7 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`genesis file ${source} is not valid JSON: ${(err as Error).message}`);
+    throw new UserError(`genesis file ${source} is not valid JSON: ${errorMessage(err)}`);
   }
   const parsed = genesisFileSchema.safeParse(json);
   if (!parsed.success) {
@@ -176,7 +176,7 @@ export function parseGenesisConfig(text: string, source: string): GenesisConfig 
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`genesis file ${source} is not valid JSON: ${(err as Error).message}`);
+    throw new UserError(`genesis file ${source} is not valid JSON: ${errorMessage(err)}`);
   }
   return checkGenesisConfig(json, source);
 }
@@ -233,7 +233,7 @@ function checkGenesisValues(g: GenesisConfig, source: string): void {
     validators = decodeIbftExtra(hexToBytes(gen.extraData as `0x${string}`)).validators.length;
   } catch (err) {
     return fail(
-      `genesis.extraData: ${(err as Error).message} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`,
+      `genesis.extraData: ${errorMessage(err)} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`,
     );
   }
   if (validators === 0) fail('genesis.extraData names no IBFT validator');
@@ -246,7 +246,7 @@ export function readGenesisFile(path: string): GenesisFile {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError(`genesis file ${path} not found: create one with \`basalt genesis\` or pass --chain`);
-    throw new UserError(`cannot read genesis file ${path}: ${(err as Error).message}`);
+    throw new UserError(`cannot read genesis file ${path}: ${errorMessage(err)}`);
   }
   return parseGenesisFile(text, path);
 }

@@ -10,7 +10,7 @@ import { IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { BytesDB } from '../storage/open-db.js';
 import { NodeCache, TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { BlockStore, readChainConfigJson, type BlockReader } from '../storage/block-store.js';
@@ -306,7 +306,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         receipts = (await this.executor.execute(block, head.header.stateRoot)).receipts;
       } catch (err) {
         this.trie.discard();
-        throw new BlockVerificationError(num, (err as Error).message);
+        throw new BlockVerificationError(num, errorMessage(err));
       }
       await this.commit(block, receipts);
       return 'imported';
@@ -328,7 +328,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         await block.validateData(false, true);
         await this.executor.execute(block, head.header.stateRoot);
       } catch (err) {
-        throw new BlockVerificationError(num, (err as Error).message);
+        throw new BlockVerificationError(num, errorMessage(err));
       } finally {
         this.trie.discard();
       }

@@ -6,6 +6,7 @@ import type { TrieNodeStore } from '../storage/trie-node-store.js';
 import type { StoredReceipt } from '../storage/receipts.js';
 import { forkOpcodes, type ChainRules, type EvmFork } from './forks.js';
 import { openState } from './state.js';
+import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
 
 /** Answers BLOCKHASH for the EVM from the canonical chain. */
 export interface CanonicalHashes {
@@ -20,7 +21,7 @@ export interface BuiltBlock {
   block: Block;
   receipts: StoredReceipt[];
   /** Transactions that could not be included, with the reason. */
-  rejected: { tx: TypedTransaction; reason: string }[];
+  rejected: ({ tx: TypedTransaction } & Rejection)[];
 }
 
 /** Transactions executed between two turns of the event loop while a block is built. */
@@ -106,7 +107,7 @@ export class Executor {
         await builder.addTransaction(tx, { skipHardForkValidation: true });
         included.push(...internal.transactions);
       } catch (err) {
-        rejected.push({ tx, reason: (err as Error).message });
+        rejected.push({ tx, ...classifyBuildError(err) });
       }
     }
     internal.transactions = included;

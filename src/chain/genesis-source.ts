@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RLP } from '@ethereumjs/rlp';
 import { createAccount, KECCAK256_NULL, KECCAK256_RLP, unpadBytes } from '@ethereumjs/util';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { JsonStreamError, JsonTokenizer, JsonValueBuilder, type JsonHandler, type JsonScalar } from '../util/json-stream.js';
 import { keccak256 } from '../util/keccak.js';
@@ -37,7 +37,7 @@ export function genesisAt(path: string): GenesisBytes {
         if (err instanceof UserError) throw err;
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') throw new UserError(`genesis file ${path} not found: create one with \`basalt genesis\` or pass --chain`);
-        throw new UserError(`cannot read genesis file ${path}: ${(err as Error).message}`);
+        throw new UserError(`cannot read genesis file ${path}: ${errorMessage(err)}`);
       } finally {
         stream?.destroy();
       }

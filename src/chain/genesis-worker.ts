@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { buildState, checkedBytes, genesisAt, type StateSink, type WorkerMessage } from './genesis-source.js';
 
 /**
@@ -52,5 +52,5 @@ try {
   await send();
   post({ kind: 'root', root });
 } catch (err) {
-  post({ kind: 'error', message: (err as Error).message, user: err instanceof UserError });
+  post({ kind: 'error', message: errorMessage(err), user: err instanceof UserError });
 }

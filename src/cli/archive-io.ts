@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, fstatSync, fsyncSync, lstatSync, writeSync, openSync, rmSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { removeStaleTemps, type StaleTemp } from '../util/stale-temp.js';
 import type { ByteSink } from '../backup/types.js';
 import { ProgressReporter } from './progress.js';
@@ -37,7 +37,7 @@ export function openArchiveSink(filename: string, force: boolean): ArchiveSink {
   try {
     fd = openSync(tmp, 'wx', 0o644);
   } catch (err) {
-    throw new UserError(`cannot write in ${dir}: ${(err as Error).message}`, { code: 'FAILED_PRECONDITION' });
+    throw new UserError(`cannot write in ${dir}: ${errorMessage(err)}`, { code: 'FAILED_PRECONDITION' });
   }
   const out = createWriteStream(tmp, { fd });
   let failed: Error | undefined;

@@ -3,7 +3,7 @@ import { readGenesis } from '../chain/genesis-source.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
 import { BasaltNode, DEFAULT_CACHE_BYTES, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
 import { isS3Url, parseS3Url } from '../backup/targets/target.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { formatDuration } from '../util/duration.js';
@@ -282,7 +282,7 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
     n.stop().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'shutdown failed');
+        log.error({ err: errorMessage(err) }, 'shutdown failed');
         process.exit(1);
       },
     );

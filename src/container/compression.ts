@@ -1,6 +1,7 @@
 import { gunzipSync, gzipSync, constants as zlibConstants } from 'node:zlib';
 import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
 import { BackupFileError } from './errors.js';
+import { errorMessage } from '../util/errors.js';
 
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -61,7 +62,7 @@ export async function decompressRecord(data: Uint8Array, c: Compression, rawLeng
       try {
         out = gunzipSync(data, { maxOutputLength: rawLength + 1, finishFlush: zlibConstants.Z_SYNC_FLUSH });
       } catch (err) {
-        throw new BackupFileError(`gzip frame is corrupt or larger than its stated ${rawLength} bytes (${(err as Error).message})`);
+        throw new BackupFileError(`gzip frame is corrupt or larger than its stated ${rawLength} bytes (${errorMessage(err)})`);
       }
       break;
     case 'zstd': {
@@ -72,7 +73,7 @@ export async function decompressRecord(data: Uint8Array, c: Compression, rawLeng
       try {
         out = await zstdDecompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       } catch (err) {
-        throw new BackupFileError(`zstd frame is corrupt (${(err as Error).message})`);
+        throw new BackupFileError(`zstd frame is corrupt (${errorMessage(err)})`);
       }
       break;
     }

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { checkPassphrase } from './backup.js';
 
 export const PASSPHRASE_ENV = 'BASALT_PASSPHRASE';
@@ -58,7 +58,7 @@ function readPassphraseFile(path: string): string {
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read passphrase file ${path}: ${code === 'ENOENT' ? 'not found' : (code ?? (err as Error).message)}`);
+    throw new UserError(`cannot read passphrase file ${path}: ${code === 'ENOENT' ? 'not found' : (code ?? errorMessage(err))}`);
   }
   return text.replace(/\r?\n$/, '');
 }
@@ -67,7 +67,7 @@ function checkFrom(passphrase: string, where: string): void {
   try {
     checkPassphrase(passphrase);
   } catch (err) {
-    throw new UserError(`${(err as Error).message} (${where})`);
+    throw new UserError(`${errorMessage(err)} (${where})`);
   }
 }
 

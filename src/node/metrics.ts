@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PieceKind } from '../backup/pieces.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 /** An address to listen on. */
 interface HostPort {
@@ -163,7 +163,7 @@ export class NodeMetrics {
       }
       this.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (err: unknown) => res.writeHead(500).end(`${(err as Error).message}\n`),
+        (err: unknown) => res.writeHead(500).end(`${errorMessage(err)}\n`),
       );
     });
     server.requestTimeout = 10_000;

@@ -1,7 +1,6 @@
 import '../util/promise-with-resolvers.js';
 import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { createTxFromRLP } from '@ethereumjs/tx';
 import { keccak256 } from '../util/keccak.js';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Chain, ChainHead } from '../chain/chain.js';
@@ -24,6 +23,8 @@ import type { NetworkView, SyncProgress } from '../sync/sync-state.js';
 import { Syncer, type SyncTarget, type SyncerOptions } from '../sync/syncer.js';
 import { TxPoolError, type TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import { decodeTransaction } from '../chain/ethereumjs-errors.js';
 
 export const DEFAULT_LIBP2P_PORT = 1478;
 export const DEFAULT_MAX_PEERS = 40;
@@ -372,9 +373,9 @@ export class Network implements NetworkView, PeersService {
     try {
       // The rules of the block it can first go into (a set-code transaction decodes from prague on).
       const chain = this.opts.chain;
-      tx = createTxFromRLP(raw, { common: chain.commonAt(chain.head.number + 1n) });
+      tx = decodeTransaction(raw, chain.commonAt(chain.head.number + 1n));
     } catch (err) {
-      throw new MessageError(`gossiped transaction cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
+      throw new MessageError(`gossiped transaction cannot be decoded: ${errorMessage(err)}`);
     }
     const key = bytesToHex(tx.hash());
     if (this.opts.txpool.has(tx.hash())) return 'refused';

@@ -10,7 +10,7 @@ import type { PeerId, PubSub } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
 import { GossipIntake, type GossipIntakeLimits, type RpcHandler } from './gossip-intake.js';
 import { installNativePeerCrypto } from './native-peer-crypto.js';
@@ -105,7 +105,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
       },
     });
   } catch (err) {
-    const msg = (err as Error).message ?? '';
+    const msg = errorMessage(err) ?? '';
     const where = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
     if (/EADDRINUSE/.test(msg))
       throw new UserError(`cannot listen for libp2p on ${where}: address in use (another node?); choose another --libp2p port`, { code: 'UNAVAILABLE' });

@@ -3,6 +3,7 @@ import { MessageError as CoreMessageError, MessageType } from '../consensus/ibft
 import { decodeMessage, recoverSender, type Signed, type Unopened } from '../consensus/ibft/core/signing.js';
 import type { GossipVerdict } from './gossip.js';
 import { MAX_IBFT_GOSSIP_BYTES, MessageError } from './messages.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * Validation of a gossiped IBFT message, cheapest check first, so that what a hostile peer sends
@@ -82,7 +83,7 @@ export class IbftGossipCheck {
     try {
       signed = recoverSender(m);
     } catch (err) {
-      throw new MessageError(`IBFT message: ${(err as Error).message}`);
+      throw new MessageError(`IBFT message: ${errorMessage(err)}`);
     }
     this.remember(key, t);
     if (!this.ctx.isValidator(signed.sender)) return { verdict: 'reject', reason: 'non-validator' };

@@ -1,5 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, bytesToBigInt } from '@ethereumjs/util';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * The wire messages of Basalt's own protocols, RLP-encoded, each with its bounds. A message that does
@@ -67,7 +68,7 @@ function decodeList(bytes: Uint8Array, max: number, what: string, length: number
   try {
     decoded = RLP.decode(bytes);
   } catch (err) {
-    throw new MessageError(`${what}: not RLP (${(err as Error).message})`);
+    throw new MessageError(`${what}: not RLP (${errorMessage(err)})`);
   }
   if (!Array.isArray(decoded) || decoded.length < length || decoded.length > maxLength || decoded.some((x) => !(x instanceof Uint8Array))) {
     throw new MessageError(`${what}: expected a list of ${length === maxLength ? length : `${length}-${maxLength}`} byte strings`);

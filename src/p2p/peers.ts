@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { bytesToHex } from '@ethereumjs/util';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { BANNED_PEERS_PER_ADDRESS, type BanList } from './bans.js';
 import { incompatibility, requestStatus, serveStatus } from './handshake.js';
@@ -66,7 +66,7 @@ export function parsePeerAddress(addr: string, what: string): Multiaddr {
   try {
     ma = multiaddr(addr);
   } catch (err) {
-    throw new UserError(`${what} "${addr}" is not a multiaddr: ${(err as Error).message}`);
+    throw new UserError(`${what} "${addr}" is not a multiaddr: ${errorMessage(err)}`);
   }
   if (ma.getPeerId() === null) throw new UserError(`${what} "${addr}" does not name its peer: end it with /p2p/<node ID>`);
   return ma;
@@ -164,7 +164,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     try {
       await this.host.dial(ma, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
     } catch (err) {
-      throw new UserError(`cannot connect to ${addr}: ${(err as Error).message}`, { code: 'UNAVAILABLE' });
+      throw new UserError(`cannot connect to ${addr}: ${errorMessage(err)}`, { code: 'UNAVAILABLE' });
     }
   }
 
@@ -273,7 +273,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       if (this.bans.isBanned(peer)) return; // refused already (its own handshake showed another chain)
       if (err instanceof MessageError) this.punish(peer, err.message);
       else if (!this.stopped) {
-        this.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'handshake failed; disconnecting');
+        this.log.debug({ peer: peer.toString(), err: errorMessage(err) }, 'handshake failed; disconnecting');
         await this.host.hangUp(peer).catch(() => undefined);
       }
     }

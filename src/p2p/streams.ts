@@ -3,6 +3,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import * as lp from 'it-length-prefixed';
 import type { Host } from './host.js';
 import { MessageError } from './messages.js';
+import { errorMessage } from '../util/errors.js';
 
 /** A request that got no (complete) answer in time: the peer stalls; ask another. */
 export class RequestTimeoutError extends Error {
@@ -68,7 +69,7 @@ export async function requestNegotiated(
     return { protocol, response: out };
   } catch (err) {
     if (signal.aborted) throw new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`);
-    if (isFramingError(err)) throw new MessageError(`${protocol}: ${(err as Error).message}`);
+    if (isFramingError(err)) throw new MessageError(`${protocol}: ${errorMessage(err)}`);
     throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);
@@ -113,7 +114,7 @@ export async function serve(
           await stream.sink(lp.encode(responses));
         } catch (err) {
           if (err instanceof MessageError) opts.onBadPeer(peer, err.message);
-          else if (isFramingError(err)) opts.onBadPeer(peer, `${protocol}: ${(err as Error).message}`);
+          else if (isFramingError(err)) opts.onBadPeer(peer, `${protocol}: ${errorMessage(err)}`);
           stream.abort(err as Error);
         } finally {
           clearTimeout(timer);

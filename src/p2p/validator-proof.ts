@@ -3,6 +3,7 @@ import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import { recoverAddress, signHash } from '../util/secp256k1.js';
 import { MessageError, VALIDATOR_PROOF_BYTES } from './messages.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * A node's proof that its libp2p peer ID belongs to the holder of a validator key: the validator's
@@ -38,7 +39,7 @@ export function verifyValidatorProof(proof: Uint8Array, genesisHash: Uint8Array,
   try {
     signer = recoverAddress(proofHash(genesisHash, peerId), proof.subarray(ADDRESS_BYTES));
   } catch (err) {
-    throw new MessageError(`validator proof: bad signature (${(err as Error).message})`);
+    throw new MessageError(`validator proof: bad signature (${errorMessage(err)})`);
   }
   if (!equalsBytes(signer, claimed)) throw new MessageError(`validator proof for ${bytesToHex(claimed)} does not verify for this peer and chain`);
   return claimed;

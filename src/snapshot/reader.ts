@@ -17,6 +17,7 @@ import {
   type SnapshotHeader,
   type SnapshotTrailer,
 } from './format.js';
+import { errorMessage } from '../util/errors.js';
 
 export type SnapshotEvent =
   | { kind: 'header'; header: SnapshotHeader }
@@ -70,7 +71,7 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
           throw new Error('not a [block, receipts] pair');
         [blockRlp, receiptsRlp] = [pair[0], pair[1]];
       } catch (err) {
-        throw new BackupFileError(`block ${b.number} in the snapshot cannot be decoded: ${(err as Error).message}`);
+        throw new BackupFileError(`block ${b.number} in the snapshot cannot be decoded: ${errorMessage(err)}`);
       }
       return { kind: 'block', number: b.number, hash: b.hash, blockRlp, receiptsRlp, bytesRead: b.bytesRead };
     };

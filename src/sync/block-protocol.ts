@@ -15,6 +15,7 @@ import {
   encodeGetBlocks,
 } from '../p2p/messages.js';
 import { request, serve } from '../p2p/streams.js';
+import { errorMessage } from '../util/errors.js';
 
 /** GetBlocks{from, count} -> the canonical blocks from `from` on, as RLP, one message each. */
 export function blocksProtocol(genesisHash: Uint8Array): string {
@@ -99,7 +100,7 @@ export async function fetchBlocks(
       // Each block with the rules of its own height: a fork scheduled inside the range changes them.
       block = createBlockFromRLP(rlp, headerOpts(rules.commonAt(from + BigInt(i))));
     } catch (err) {
-      throw new MessageError(`block ${from + BigInt(i)} from the peer cannot be decoded: ${(err as Error).message}`);
+      throw new MessageError(`block ${from + BigInt(i)} from the peer cannot be decoded: ${errorMessage(err)}`);
     }
     if (block.header.number !== from + BigInt(i)) throw new MessageError(`asked for block ${from + BigInt(i)}, the peer sent block ${block.header.number}`);
     return block;

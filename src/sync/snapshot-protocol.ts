@@ -8,6 +8,7 @@ import { MessageError } from '../p2p/messages.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
 import { DEFAULT_SNAPSHOT_PACE, SlowSnapshotError, SnapshotPace, type SnapshotPaceLimits } from './snapshot-pace.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * Snapshot sync: a request (one byte) and, in answer, one status message — OK, or a refusal with its
@@ -136,7 +137,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           } catch (err) {
             await snap?.close();
             if (stream.status !== 'open') return;
-            return void (await stream.sink(lp.encode([refusal((err as Error).message)])));
+            return void (await stream.sink(lp.encode([refusal(errorMessage(err))])));
           }
           opts.logger?.info(
             { peer: peer.toString(), head: Number(snap.header.head.number), ...(protocol === v2 ? { sizeBound: bound } : {}) },
@@ -163,7 +164,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           await stream.sink(lp.encode(body()));
         } catch (err) {
           if (err instanceof MessageError) opts.onBadPeer(peer, err.message);
-          else if (err instanceof OverBoundError) opts.logger?.error({ peer: peer.toString(), err: (err as Error).message }, 'snapshot stream cut');
+          else if (err instanceof OverBoundError) opts.logger?.error({ peer: peer.toString(), err: errorMessage(err) }, 'snapshot stream cut');
           stream.abort(err as Error);
         } finally {
           if (counted) {
@@ -260,7 +261,7 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     }
   } catch (err) {
     if (cut) throw cut;
-    if (/^Invalid(Data|Message)Length/.test((err as Error)?.name ?? '')) throw new MessageError(`${protocol}: ${(err as Error).message}`);
+    if (/^Invalid(Data|Message)Length/.test((err as Error)?.name ?? '')) throw new MessageError(`${protocol}: ${errorMessage(err)}`);
     throw err;
   } finally {
     clearTimeout(timer);

@@ -14,6 +14,7 @@ import type { Logger } from '../util/log.js';
 import { SlowSnapshotError } from './snapshot-pace.js';
 import { fetchSnapshot, SnapshotRefusedError, type SnapshotFetchOptions } from './snapshot-protocol.js';
 import type { SnapshotSyncProgress } from './sync-state.js';
+import { errorMessage } from '../util/errors.js';
 
 /** How long a node with `--sync snapshot` waits for a peer with blocks before it falls back to full sync. */
 export const SNAPSHOT_PEER_WAIT_MS = 30_000;
@@ -188,7 +189,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         rmSync(opts.target, { recursive: true, force: true });
         if (phase.signal.aborted) return timedOut(log, timeoutMs, tried.size);
         if (err instanceof BackupFileError || err instanceof MessageError) {
-          peers.punish(next.id, `served a bad snapshot: ${(err as Error).message}`);
+          peers.punish(next.id, `served a bad snapshot: ${errorMessage(err)}`);
         } else if (err instanceof SlowSnapshotError) {
           peers.punish(next.id, `served a snapshot too slowly: ${err.message}`);
           log.info({ peer: id, afterMs: Date.now() - began }, 'snapshot sync: abandoned a slow snapshot; trying the next peer');
@@ -200,7 +201,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
             n < MAX_REFUSALS ? 'snapshot sync: peer refused; will ask again' : 'snapshot sync: peer refused again; not asking it any more',
           );
         } else {
-          log.warn({ peer: id, err: (err as Error).message }, 'snapshot sync: peer failed; trying the next one');
+          log.warn({ peer: id, err: errorMessage(err) }, 'snapshot sync: peer failed; trying the next one');
         }
       }
     }

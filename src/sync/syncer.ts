@@ -13,6 +13,7 @@ import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
 import { BLOCKS_TIMEOUT_MS, fetchBlocks } from './block-protocol.js';
 import type { SyncProgress } from './sync-state.js';
+import { errorMessage } from '../util/errors.js';
 
 /** A peer that stalled is not asked again for this long (unless no other peer is ahead). */
 const STALL_MS = 30_000;
@@ -171,7 +172,7 @@ export class Syncer {
       return;
     }
     this.running = this.loop()
-      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'sync stopped by an error; retrying shortly'))
+      .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'sync stopped by an error; retrying shortly'))
       .finally(() => {
         this.running = undefined;
         if (this.again) {

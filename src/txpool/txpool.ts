@@ -2,6 +2,7 @@ import type { Block } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
+import { mayFitLater, type Rejection } from '../chain/ethereumjs-errors.js';
 import { TxPoolError } from './errors.js';
 import { cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
@@ -52,7 +53,6 @@ export const DEFAULT_LIMITS: TxPoolLimits = {
 };
 
 /** Why the block builder may skip a transaction that stays valid: it may fit a later block. */
-const RETRY_LATER = /remaining gas|nonce|baseFeePerGas/i;
 
 /**
  * Pending transactions. Per sender, transactions are keyed by nonce: those from the account's nonce
@@ -208,8 +208,8 @@ export class TxPool {
    * sender can no longer pay) leave the pool; those that may fit a later block (block full, nonce not
    * yet reached, base fee above their max fee) stay. Included ones leave on the 'head' event.
    */
-  onBlockSealed(_block: Block, rejected: { tx: TypedTransaction; reason: string }[] = []): void {
-    for (const { tx, reason } of rejected) if (!RETRY_LATER.test(reason)) this.remove(tx);
+  onBlockSealed(_block: Block, rejected: ({ tx: TypedTransaction } & Rejection)[] = []): void {
+    for (const { tx, kind } of rejected) if (!mayFitLater(kind)) this.remove(tx);
     this.trimQueued(); // a removal from the middle turns the transactions after it into queued ones
   }
 

@@ -3,7 +3,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initSecrets } from '../../src/keys/key-pair.js';
-import { CliProcess, freePort, rpc, runCliAsync, serverArgs, tempDir, type LogLine } from '../helpers/cli.js';
+import { CliProcess, reservedPort, rpc, runCliAsync, serverArgs, tempDir, type LogLine, processesKilledAfterAll } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
 /**
  * A faulty clock is a fault, not an attack (issue #26): with one validator's clock 20 s ahead and
@@ -46,20 +47,10 @@ interface Validator {
 }
 
 const root = tempDir('basalt-e2e-clock-');
-const running: CliProcess[] = [];
+const running = processesKilledAfterAll();
 afterAll(async () => {
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
   rmSync(root, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await Promise.resolve(pred()).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 const reached = (v: Validator): LogLine[] => v.node!.logs.filter((l) => l.msg === 'consensus reached');
 const banned = (v: Validator) => v.node!.logs.filter((l) => l.msg === 'peer refused: disconnected and banned for a while');
@@ -112,7 +103,7 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
     for (let i = 0; i < 4; i++) {
       const dir = join(root, `v${i}`);
       const { nodeId, validatorAddress } = initSecrets(dir);
-      vs.push({ i, dir, nodeId, address: validatorAddress.toLowerCase(), port: await freePort() });
+      vs.push({ i, dir, nodeId, address: validatorAddress.toLowerCase(), port: await reservedPort() });
     }
     const genesis = join(root, 'genesis.json');
     const g = await runCliAsync([

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, reservedPort } from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 
 /**
@@ -191,7 +191,7 @@ describe('a hostile peer cannot slow or stop the chain (issue #26)', () => {
       if (r.code !== 0) throw new Error(r.stderr);
       return JSON.parse(r.stdout) as { nodeId: string };
     });
-    const ports = await Promise.all(dirs.map(() => freePort()));
+    const ports = await Promise.all(dirs.map(() => reservedPort()));
     addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
     const genesis = join(dir, 'genesis.json');
     const g = runCli([

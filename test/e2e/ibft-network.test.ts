@@ -1,26 +1,16 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Wallet } from 'ethers';
-import { CliProcess, rpc, runCli, runCliAsync, serverArgs, tempDir, freePort } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, runCliAsync, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
+import { until } from '../helpers/until.js';
 
-const running: CliProcess[] = [];
-afterAll(async () => {
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
-});
+const running = processesKilledAfterAll();
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => Promise<boolean>, what: string, ms = 40_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 describe('IBFT rounds across validator processes', () => {
   it('4 validators seal together and mine a transaction sent to any of them, a full node follows; one killed, the rest go on and it catches up; two stopped, the chain halts without forking and resumes when one returns; a validator restored from an online snapshot and key backup rejoins the quorum', async () => {
@@ -31,7 +21,7 @@ describe('IBFT rounds across validator processes', () => {
       if (r.code !== 0) throw new Error(r.stderr);
       return JSON.parse(r.stdout) as { validatorAddress: string; nodeId: string };
     });
-    const ports = await Promise.all(dirs.map(() => freePort()));
+    const ports = await Promise.all(dirs.map(() => reservedPort()));
     const genesis = join(dir, 'genesis.json');
     const g = runCli([
       'genesis',

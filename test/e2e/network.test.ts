@@ -1,18 +1,16 @@
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
+import { until } from '../helpers/until.js';
 
-const running: CliProcess[] = [];
+const running = processesKilledAfterAll();
 function start(args: string[]): CliProcess {
   const p = new CliProcess(args);
   running.push(p);
   return p;
 }
-afterAll(async () => {
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
-});
 
 function init(dataDir: string): { validatorAddress: string; nodeId: string } {
   const r = runCli(['secrets', 'init', '--data-dir', dataDir, '--json']);
@@ -23,19 +21,11 @@ function init(dataDir: string): { validatorAddress: string; nodeId: string } {
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 
-async function until(pred: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('a network of nodes on loopback', () => {
   it('full nodes find the validator through the genesis bootnodes, sync, follow, relay transactions, catch up after a restart or kill -9; another chain is refused', async () => {
     const dir = tempDir();
     const v = init(join(dir, 'validator'));
-    const port = await freePort();
+    const port = await reservedPort();
     const bootnode = `/ip4/127.0.0.1/tcp/${port}/p2p/${v.nodeId}`;
     const genesis = join(dir, 'genesis.json');
     const g = runCli(['genesis', '--dir', genesis, '--ibft-validator', v.validatorAddress, '--premine', DEV_ADDRESS, '--bootnode', bootnode]);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeGenesis } from '../../src/cli/genesis.js';
 import { initSecrets } from '../../src/keys/key-pair.js';
-import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult, freePort } from '../helpers/cli.js';
+import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Network splits of real validator processes under the IBFT quorum ⌈2N/3⌉ (issue #18). Under the
@@ -21,14 +22,6 @@ const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(ur
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sleepUntil = (t: number) => sleep(Math.max(0, t - Date.now()));
 
-async function until(pred: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
 /** One validator: its data dir and keys, its fixed libp2p port, and its process once launched. */
 interface Validator {
   name: string;
@@ -44,9 +37,8 @@ interface Validator {
 }
 
 const root = tempDir('basalt-e2e-quorum-');
-const running: CliProcess[] = [];
+const running = processesKilledAfterAll();
 afterAll(async () => {
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -57,7 +49,7 @@ async function makeValidators(prefix: string, n: number): Promise<Validator[]> {
     const name = `${prefix}${i}`;
     const dir = join(root, name);
     const { nodeId } = initSecrets(dir);
-    const port = await freePort();
+    const port = await reservedPort();
     out.push({ name, dir, nodeId, port, addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeId}` });
   }
   return out;

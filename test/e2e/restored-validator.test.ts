@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeIbftExtra } from '../../src/consensus/ibft/extra.js';
-import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, freePort } from '../helpers/cli.js';
+import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
 /** A libp2p peer recording every IBFT message it is sent (test/helpers/ibft-spy.mjs), run with node. */
 const SPY = resolve(import.meta.dirname, '../helpers/ibft-spy.mjs');
@@ -57,29 +58,16 @@ const show = (ms: SpyMsg[]) =>
   ms.map((m) => `${TYPE[m.type]}(${m.height},${m.round}) ${m.value ?? '-'} at ${m.t}${m.embedded ? ' (in a certificate)' : ''}`).join('\n  ');
 
 let dir: string | undefined;
-const running: CliProcess[] = [];
+const running = processesKilledAfterAll();
 const children: ChildProcess[] = [];
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(pred: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 30_000, every = 100): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(pred)
-      .catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(every);
-  }
-}
 
 // Log lines of the IBFT core (src/consensus/ibft/core/core.ts).
 const RECALLING = 'learning from the other validators what this key signed at this height before signing (recall)';
@@ -100,7 +88,7 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
         return JSON.parse(r.stdout) as { validatorAddress: string; nodeId: string };
       }),
     );
-    const ports = await Promise.all(dirs.map(() => freePort()));
+    const ports = await Promise.all(dirs.map(() => reservedPort()));
     const addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
     const genesis = join(d, 'genesis.json');
     const g = await runCliAsync(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(d, 'v'), ...addrs.flatMap((a) => ['--bootnode', a])]);

@@ -4,13 +4,25 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, expectOneLineError, rpc, runCli, runCliAsync, serverArgs, tempDir, freePort, type LogLine } from '../helpers/cli.js';
+import {
+  CliProcess,
+  expectOneLineError,
+  rpc,
+  runCli,
+  runCliAsync,
+  serverArgs,
+  tempDir,
+  reservedPort,
+  type LogLine,
+  processesKilledAfterAll,
+} from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
+import { until } from '../helpers/until.js';
 
 /** Hostile snapshot servers (test/helpers/snapshot-peers.mjs), run with node. */
 const SNAPSHOT_PEERS = resolve(import.meta.dirname, '../helpers/snapshot-peers.mjs');
 
-const running: CliProcess[] = [];
+const running = processesKilledAfterAll();
 const children: ReturnType<typeof spawn>[] = [];
 function start(args: string[]): CliProcess {
   const p = new CliProcess(args);
@@ -19,19 +31,10 @@ function start(args: string[]): CliProcess {
 }
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
 });
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
-
-async function until(pred: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('server --sync snapshot', () => {
   // One validator for the tests below; its genesis file names it as bootnode, `lonely` is the same chain without.
@@ -45,7 +48,7 @@ describe('server --sync snapshot', () => {
     const init = runCli(['secrets', 'init', '--data-dir', join(dir, 'validator'), '--json']);
     expect(init.code, init.stderr).toBe(0);
     v = JSON.parse(init.stdout) as { validatorAddress: string; nodeId: string };
-    const port = await freePort();
+    const port = await reservedPort();
     const bootnode = `/ip4/127.0.0.1/tcp/${port}/p2p/${v.nodeId}`;
     genesis = join(dir, 'genesis.json');
     const g = runCli(['genesis', '--dir', genesis, '--ibft-validator', v.validatorAddress, '--premine', DEV_ADDRESS, '--bootnode', bootnode]);
@@ -143,7 +146,7 @@ describe('server --sync snapshot', () => {
       '--prometheus',
       '127.0.0.1:0',
       '--libp2p',
-      `127.0.0.1:${await freePort()}`,
+      `127.0.0.1:${await reservedPort()}`,
     ];
     const trickled = start(serverArgs(join(dir, 'trickled'), lonely, [...(await flags()), '--bootnode', hostile.trickle!]));
     const overrun = start(serverArgs(join(dir, 'overrun'), lonely, [...(await flags()), '--bootnode', hostile.overlong!]));

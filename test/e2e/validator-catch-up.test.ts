@@ -2,18 +2,11 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { processesKilledAfterEach, rpc, runCli, serverArgs, tempDir } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
 const start = processesKilledAfterEach();
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
-
-async function until(pred: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('a validator restored from an old copy of its data dir', () => {
   it('catches up from its peers before it seals again, so it never forks the chain', async () => {

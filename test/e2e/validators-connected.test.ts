@@ -2,30 +2,22 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliProcess, rpc, runCli, serverArgs, tempDir, freePort } from '../helpers/cli.js';
+import { CliProcess, rpc, runCli, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
 /** Twelve idle libp2p peers (test/helpers/idle-peers.mjs), run with node. */
 const IDLE_PEERS = resolve(import.meta.dirname, '../helpers/idle-peers.mjs');
 
-const running: CliProcess[] = [];
+const running = processesKilledAfterAll();
 const children: ReturnType<typeof spawn>[] = [];
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await Promise.all(running.map((p) => p.stop('SIGKILL')));
 });
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const peerCount = async (url: string) => Number(BigInt(await rpc<string>(url, 'net_peerCount')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => Promise<boolean>, what: string, ms = 40_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 describe('validators stay connected (issue #18)', () => {
   it("12 idle peers from the validators' own address for 60 s neither slow the chain nor halt it after they leave; a validator cut off (another one down: no quorum) is redialled by the others within seconds and the chain resumes", async () => {
@@ -36,7 +28,7 @@ describe('validators stay connected (issue #18)', () => {
       if (r.code !== 0) throw new Error(r.stderr);
       return JSON.parse(r.stdout) as { validatorAddress: string; nodeId: string };
     });
-    const ports = await Promise.all(dirs.map(() => freePort()));
+    const ports = await Promise.all(dirs.map(() => reservedPort()));
     const addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
     // Validator 3 is no bootnode: once it is cut off, only the others' redial of a proven validator brings it back.
     const genesis = join(dir, 'genesis.json');

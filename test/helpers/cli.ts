@@ -1,9 +1,8 @@
-import { createServer } from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 /** The built CLI entry: e2e tests run exactly what `npx basalt` runs. */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -237,11 +236,18 @@ export function processesKilledAfterEach(): (args: string[], opts?: { cwd?: stri
   };
 }
 
-/** A port free now (bound on port 0, read, closed): a node's multiaddr must be known before it starts. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
+/**
+ * The CLI processes a test file starts across its tests (a network shared by them): push each one
+ * started; they are SIGKILLed after the file's last test, so a failing test never leaves one running.
+ * Call once at module level.
+ */
+export function processesKilledAfterAll(): CliProcess[] {
+  const running: CliProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+  return running;
 }
+
+/** A port for a node whose multiaddr must be known before it starts (a genesis file's bootnodes): see ports.mjs. */
+export { reservedPort } from '../../bench/lib/ports.mjs';

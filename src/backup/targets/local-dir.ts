@@ -1,6 +1,6 @@
 import { copyFileSync, createReadStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UserError } from '../../util/errors.js';
+import { UserError, errorMessage } from '../../util/errors.js';
 import type { BackupTarget, StagedPiece, TargetEntry } from './target.js';
 import { fsyncFile, renameDurably } from '../../util/durable.js';
 
@@ -30,7 +30,7 @@ export class LocalDirTarget implements BackupTarget {
     try {
       mkdirSync(this.url, { recursive: true });
     } catch (err) {
-      throw new UserError(`cannot create backup folder ${this.url}: ${(err as Error).message}`, { code: 'FAILED_PRECONDITION' });
+      throw new UserError(`cannot create backup folder ${this.url}: ${errorMessage(err)}`, { code: 'FAILED_PRECONDITION' });
     }
     if (!statSync(this.url).isDirectory()) throw new UserError(`${this.url} is not a folder`, { code: 'FAILED_PRECONDITION' });
   }

@@ -4,6 +4,7 @@ import { decodeIbftExtra } from './extra.js';
 import { QuorumRule } from './validators.js';
 import { BlockVerificationError } from '../errors.js';
 import { ibftSealSignatures, verifyCommittedSeals, verifyIbftHeader } from './verify.js';
+import { errorMessage } from '../../util/errors.js';
 
 /**
  * IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). `quorum` is the
@@ -28,7 +29,7 @@ export class IbftEngine implements ConsensusEngine {
     try {
       extra = decodeIbftExtra(header.extraData);
     } catch (err) {
-      throw new BlockVerificationError(header.number, (err as Error).message);
+      throw new BlockVerificationError(header.number, errorMessage(err));
     }
     verifyCommittedSeals(header, extra, validators, this.quorum);
   }

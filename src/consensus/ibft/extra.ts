@@ -1,4 +1,5 @@
 import { RLP } from '@ethereumjs/rlp';
+import { errorMessage } from '../../util/errors.js';
 
 /**
  * IBFT's `extraData` layout, as in Polygon SDK: 32 bytes of vanity, then
@@ -38,7 +39,7 @@ export function decodeIbftExtra(extraData: Uint8Array): IbftExtra {
   try {
     decoded = RLP.decode(extraData.subarray(IBFT_VANITY_LENGTH));
   } catch (err) {
-    throw new IbftExtraError(`extraData is not valid IBFT RLP: ${(err as Error).message}`);
+    throw new IbftExtraError(`extraData is not valid IBFT RLP: ${errorMessage(err)}`);
   }
   if (!Array.isArray(decoded) || decoded.length !== 3) {
     throw new IbftExtraError('extraData RLP must be a list of [validators, seal, committedSeals]');

@@ -6,6 +6,7 @@ import { BlockVerificationError, FutureBlockError } from '../errors.js';
 import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
 import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
+import { errorMessage } from '../../util/errors.js';
 
 /**
  * How far ahead of this node's clock a block's timestamp may be (geth's allowance): further ahead it
@@ -60,7 +61,7 @@ export function verifyCommittedSeals(
     try {
       signer = recover(commitHash, seal);
     } catch (err) {
-      throw new BlockVerificationError(header.number, `invalid committed seal: ${(err as Error).message}`);
+      throw new BlockVerificationError(header.number, `invalid committed seal: ${errorMessage(err)}`);
     }
     const idx = validatorIndex(validators, signer);
     if (idx < 0) throw new BlockVerificationError(header.number, `committed seal by ${bytesToHex(signer)}, not a validator`);
@@ -111,7 +112,7 @@ function verifyProposalFields(
   try {
     header.validateGasLimit(parent);
   } catch (err) {
-    fail(`gas limit: ${(err as Error).message}`);
+    fail(`gas limit: ${errorMessage(err)}`);
   }
   const expectedBaseFee = parent.calcNextBaseFee();
   if (header.baseFeePerGas !== expectedBaseFee) fail(`base fee ${header.baseFeePerGas} is not ${expectedBaseFee}`);
@@ -132,7 +133,7 @@ function verifyProposalFields(
   try {
     proposer = recover(proposerSealHash(header), extra.proposerSeal);
   } catch (err) {
-    return fail(`invalid proposer seal: ${(err as Error).message}`);
+    return fail(`invalid proposer seal: ${errorMessage(err)}`);
   }
   if (validatorIndex(validators, proposer) < 0) fail(`proposer seal is by ${bytesToHex(proposer)}, not a validator`);
   if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);

@@ -2,7 +2,7 @@ import { isCompression, type Compression } from '../../container/compression.js'
 import type { BackupService } from '../../backup/types.js';
 import type { PieceKind } from '../../backup/pieces.js';
 import type { StoredPiece } from '../../backup/scheduler.js';
-import { UserError } from '../../util/errors.js';
+import { UserError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { OperatorHandlers } from './generated/basalt/operator/v1/Operator.js';
 import type { ExportEvent } from './generated/basalt/operator/v1/ExportEvent.js';
@@ -59,7 +59,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       run.then(
         (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
         (err) => {
-          log.warn({ err: (err as Error).message }, 'backup now failed');
+          log.warn({ err: errorMessage(err) }, 'backup now failed');
           cb(toGrpcStatus(err));
         },
       );
@@ -136,7 +136,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
         );
         call.end();
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'import failed');
+        log.warn({ err: errorMessage(err) }, 'import failed');
         call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
       }
     },

@@ -1,7 +1,7 @@
 import { constants as http2 } from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import type { ByteSink } from '../../backup/types.js';
-import { UserError } from '../../util/errors.js';
+import { UserError, errorMessage } from '../../util/errors.js';
 import { formatDuration } from '../../util/duration.js';
 import type { Logger } from '../../util/log.js';
 import { toGrpcStatus } from './errors.js';
@@ -79,7 +79,7 @@ export class EventStream<E extends object> {
       log.warn(`${what} cancelled by the client`);
       return;
     }
-    log.warn({ err: (err as Error).message }, `${what} failed`);
+    log.warn({ err: errorMessage(err) }, `${what} failed`);
     this.call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
   }
 

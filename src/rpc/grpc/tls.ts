@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { UserError } from '../../util/errors.js';
+import { UserError, errorMessage } from '../../util/errors.js';
 
 /** The server side of TLS: PEM files. With `clientCa`, every client must present a certificate it signed. */
 export interface ServerTls {
@@ -40,7 +40,7 @@ function pem(path: string, flag: string): Buffer {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new UserError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UserError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
   if (!bytes.includes('-----BEGIN ')) throw new UserError(`${flag} ${path} is not a PEM file`);
   return bytes;

@@ -2,6 +2,7 @@ import type { Logger } from '../../util/log.js';
 import { RpcError, RpcErrorCode } from './errors.js';
 import { jsonDepthExceeds } from './json-depth.js';
 import type { RpcMethods } from './methods/context.js';
+import { errorMessage } from '../../util/errors.js';
 
 /**
  * Real requests nest a handful of levels (batch, request, params, call object, access list, keys);
@@ -79,7 +80,7 @@ export class RpcDispatcher {
     try {
       return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
     } catch (err) {
-      this.opts.logger.error({ err: String((err as Error)?.message) }, 'JSON-RPC response could not be encoded');
+      this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC response could not be encoded');
       const id = typeof r.id === 'string' || typeof r.id === 'number' ? r.id : null;
       return JSON.stringify(errorResponse(id, RpcErrorCode.Internal, 'internal error: the response could not be encoded'));
     }

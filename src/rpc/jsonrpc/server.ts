@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
-import { UserError } from '../../util/errors.js';
+import { UserError, errorMessage } from '../../util/errors.js';
 import { RpcDispatcher, errorResponse } from './dispatch.js';
 import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';
@@ -171,7 +171,7 @@ export class JsonRpcServer {
   /** A failure outside any request's handling: answer 500 if still possible, never throw. */
   private lastResort(res: ServerResponse, err: unknown): void {
     try {
-      this.opts.logger.error({ err: String((err as Error)?.message ?? 'unknown') }, 'JSON-RPC request failed');
+      this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC request failed');
       if (!res.headersSent && !res.destroyed) {
         res
           .writeHead(500, { 'Content-Type': 'application/json', Connection: 'close' })

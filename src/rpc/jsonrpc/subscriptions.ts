@@ -8,6 +8,7 @@ import type { Logger } from '../../util/log.js';
 import { formatBlock, formatTransaction } from './format.js';
 import { normalizeId, randomQuantityId } from './ids.js';
 import { formatLog } from './methods/eth-logs.js';
+import { errorMessage } from '../../util/errors.js';
 
 /** Where a subscription's notifications go (one WebSocket connection). notify must not block or throw. */
 export interface SubscriptionSink {
@@ -42,7 +43,7 @@ export class SubscriptionHub {
       this.publishing = this.publishing
         .then(() => this.publishHead(block))
         .catch((err: unknown) => {
-          this.logger.error({ err: (err as Error)?.message }, 'subscription notifications for a new head failed');
+          this.logger.error({ err: errorMessage(err) }, 'subscription notifications for a new head failed');
         });
     };
     chain.on('head', onHead);

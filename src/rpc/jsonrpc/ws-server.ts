@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { UserError } from '../../util/errors.js';
+import { UserError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { RpcDispatcher } from './dispatch.js';
 import { subscriptionMethods } from './methods/eth-subscribe.js';
@@ -165,7 +165,7 @@ class WsConnection implements SubscriptionSink {
     this.opts.dispatcher
       .handleText(text, this.methods)
       .then((answer) => this.send(answer))
-      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error)?.message }, 'JSON-RPC over WebSocket: request failed'))
+      .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC over WebSocket: request failed'))
       .finally(() => {
         if (this.inProgress-- === this.limits.maxConcurrentRequests && !this.closing) this.ws.resume();
       });

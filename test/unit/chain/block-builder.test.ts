@@ -4,6 +4,7 @@ import { bytesToHex } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { sealBlock } from '../../../src/consensus/ibft/seal.js';
+import { mayFitLater } from '../../../src/chain/ethereumjs-errors.js';
 import { addressOf, createTestChain, openTestChain, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
 const senders = [testKey(30), testKey(31), testKey(32)];
@@ -49,6 +50,13 @@ describe('block building', () => {
     );
     const block = result!.block;
     expect(result!.built.rejected.map((r) => bytesToHex(r.tx.hash()))).toEqual([bytesToHex(gap.hash()), bytesToHex(broke.hash())]);
+    // Classified where ethereumjs reports them: the gap may close, the transfer never pays.
+    expect(result!.built.rejected.map((r) => r.kind)).toEqual(['nonce', 'invalid']);
+    // The reason without the VM's context (whose "nonce=" and "baseFeePerGas=" once matched every error).
+    expect(result!.built.rejected.map((r) => r.reason)).toEqual([
+      "the tx doesn't have the correct nonce. account has nonce of: 4 tx has nonce of: 99",
+      expect.stringMatching(/^sender doesn't have enough funds to send tx\. The upfront cost is: \d+ and the sender's account \(0x[0-9a-f]{40}\) only has: 0$/),
+    ]);
     const expected = txs.filter((tx) => tx !== gap && tx !== broke).map((tx) => bytesToHex(tx.hash()));
     expect(block.transactions.map((tx) => bytesToHex(tx.hash()))).toEqual(expected);
     expect(block.header.gasUsed).toBe(21_000n * 30n);
@@ -63,5 +71,35 @@ describe('block building', () => {
       await other.close();
       rmSync(other.dir, { recursive: true, force: true });
     }
+  });
+
+  it("classifies what the builder leaves out from ethereumjs's own errors: a full block and a fee cap below the base fee may fit later", async () => {
+    t = await createTestChain(1, senders.map(addressOf));
+    const common = t.chain.commonAt(0n);
+    const head = t.chain.head.header;
+    const fee = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n };
+    const first = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, ...fee }, { common }).sign(senders[0]!);
+    // The whole block's gas: it fits an empty block, not one with a transfer in it.
+    const whole = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: head.gasLimit, ...fee }, { common }).sign(senders[1]!);
+    const cheap = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(
+      senders[2]!,
+    );
+    const extra = decodeIbftExtra(head.extraData);
+    const key = t.keys[0]!;
+    const result = await t.chain.produceBlock(
+      {
+        coinbase: extra.validators[0]!,
+        timestamp: head.timestamp + 1n,
+        extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+      },
+      [first, whole, cheap],
+      async (built) => sealBlock(built.block, key, [key], common),
+    );
+    expect(result!.built.rejected.map((r) => [bytesToHex(r.tx.hash()), r.kind])).toEqual([
+      [bytesToHex(whole.hash()), 'block-full'],
+      [bytesToHex(cheap.hash()), 'fee-below-base-fee'],
+    ]);
+    expect(result!.built.rejected.every((r) => mayFitLater(r.kind))).toBe(true);
+    expect(mayFitLater('invalid')).toBe(false);
   });
 });

@@ -13,6 +13,7 @@ import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { QuorumRule } from '../../../src/consensus/ibft/validators.js';
 import { Validator } from '../../../src/node/consensus.js';
 import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { until } from '../../helpers/until.js';
 
 /**
  * One validator is the IBFT core with a quorum of one and nobody to send to: the same protocol, the
@@ -57,14 +58,6 @@ async function validatorOn(t: TestChain, dir: string, lines: Line[], baseTimeout
   });
   cleanup.push(() => v.stop());
   return { v, reports };
-}
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const legacy = (dir: string, number: bigint, committed: boolean, hash = `0x${'09'.repeat(32)}`) =>

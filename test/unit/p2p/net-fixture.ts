@@ -49,11 +49,4 @@ export async function startNode(
   return { net, chain, txpool, addr: net.addresses()[0]! };
 }
 
-/** Poll `pred` (the network is asynchronous); fails after `ms`. */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../../helpers/until.js';

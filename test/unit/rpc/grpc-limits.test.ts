@@ -7,6 +7,7 @@ import { OperatorServer } from '../../../src/rpc/grpc/server.js';
 import { UserError } from '../../../src/util/errors.js';
 import { isLoopbackHost } from '../../../src/util/net.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { until } from '../../helpers/until.js';
 
 /**
  * A chain of 1000 blocks of 64 KB each, as far as export is concerned (the real export pipeline reads
@@ -71,11 +72,6 @@ function unreadExport(session: http2.ClientHttp2Session) {
   const headers = new Promise<http2.IncomingHttpHeaders>((resolve) => req.on('response', resolve));
   const closed = new Promise<number>((resolve) => req.on('close', () => resolve(req.rstCode ?? 0)));
   return { req, headers, closed };
-}
-
-async function until(pred: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!pred()) throw new Error(`never happened: ${what}`);
 }
 
 describe('operator API stream limits', () => {

@@ -10,6 +10,7 @@ import { silentLogger } from '../../../src/util/log.js';
 import { addressOf, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
+import { until } from '../../helpers/until.js';
 
 const KEY = testKey(30);
 let node: BasaltNode;
@@ -73,16 +74,6 @@ async function rawClient(): Promise<{
         ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
       }),
   };
-}
-
-async function until<T>(f: () => T | undefined, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('JSON-RPC over WebSocket with real clients', () => {

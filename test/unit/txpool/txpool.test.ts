@@ -2,6 +2,7 @@ import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { classifyBuildError } from '../../../src/chain/ethereumjs-errors.js';
 
 const A = testKey(20);
 const B = testKey(21);
@@ -129,8 +130,8 @@ describe('TxPool', () => {
     await pool.add(a0);
     await pool.add(b0);
     pool.onBlockSealed(await sealNext(t, []), [
-      { tx: a0, reason: 'tx has a higher gas limit than the remaining gas in the block' },
-      { tx: b0, reason: "sender doesn't have enough funds to send tx" },
+      { tx: a0, ...classifyBuildError(new Error('tx has a higher gas limit than the remaining gas in the block')) },
+      { tx: b0, ...classifyBuildError(new Error("sender doesn't have enough funds to send tx")) },
     ]);
     expect([...pool.pending()]).toEqual([a0]);
     expect(pool.has(b0.hash())).toBe(false);
@@ -222,7 +223,7 @@ describe('TxPool', () => {
     t = await createTestChain(1, [addressOf(A)]);
     const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountQueue: 1 });
     await addAll(pool, A, [0, 1, 2, 3]);
-    pool.onBlockSealed(await sealNext(t, []), [{ tx: tx1559(A, 1n, 1n), reason: "sender doesn't have enough funds to send tx" }]);
+    pool.onBlockSealed(await sealNext(t, []), [{ tx: tx1559(A, 1n, 1n), ...classifyBuildError(new Error("sender doesn't have enough funds to send tx")) }]);
     expect(pool.has(tx1559(A, 2n, 1n).hash())).toBe(true);
     expect(pool.has(tx1559(A, 3n, 1n).hash())).toBe(false);
     expect(pool.status()).toEqual({ pending: 1, queued: 1 });

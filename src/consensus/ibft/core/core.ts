@@ -18,6 +18,7 @@ import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-t
 import { journalForbids, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
+import { errorMessage } from '../../../util/errors.js';
 
 /** Sends a message to every other validator (gossip). The core handles its own messages itself. */
 export interface Transport {
@@ -247,7 +248,7 @@ export class IbftCore {
         this.pending--;
         if (!this.stopped) await task();
       })
-      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'consensus task failed'));
+      .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'consensus task failed'));
   }
 
   // ---- heights and rounds ----
@@ -355,7 +356,7 @@ export class IbftCore {
     try {
       a = openRecallAnswer(bytes, MAX_RECALL_ANSWER_BYTES);
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'dropped recall answer');
+      this.log.debug({ err: errorMessage(err) }, 'dropped recall answer');
       return;
     }
     if (a.height !== st.height || !equalsBytes(a.requester, this.address) || validatorIndex(st.validators, a.signer) < 0) return;
@@ -491,7 +492,7 @@ export class IbftCore {
     try {
       block = reproposal ?? (await this.opts.backend.buildProposal(st.height, round));
     } catch (err) {
-      this.log.error({ height: Number(st.height), round, err: (err as Error).message }, 'could not build a proposal');
+      this.log.error({ height: Number(st.height), round, err: errorMessage(err) }, 'could not build a proposal');
       return;
     }
     const hash = blockHash(block.header);
@@ -509,7 +510,7 @@ export class IbftCore {
     try {
       m = openMessage(bytes, this.maxBytes);
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'dropped consensus message');
+      this.log.debug({ err: errorMessage(err) }, 'dropped consensus message');
       return;
     }
     await this.handleSigned(m, bytes, false, receivedAt);
@@ -624,7 +625,7 @@ export class IbftCore {
       // A block this process proposed just now carries its own seal; a re-proposal, its first proposer's.
       sealer = fromSelf && known !== undefined && m.body.round === 0 ? m.sender : recoverAddress(proposerSealHash(block.header), extra.proposerSeal);
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'dropped malformed proposal');
+      this.log.debug({ err: errorMessage(err) }, 'dropped malformed proposal');
       return;
     }
     let justification: Justification | undefined;
@@ -754,7 +755,7 @@ export class IbftCore {
     try {
       await this.opts.backend.onCommit(block);
     } catch (err) {
-      this.log.error({ height: Number(st.height), err: (err as Error).message }, 'committed block was not imported');
+      this.log.error({ height: Number(st.height), err: errorMessage(err) }, 'committed block was not imported');
     }
     this.enqueue(() => this.nextHeightIfDue());
   }

@@ -1,5 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
 import { checkRlp } from './rlp-bounds.js';
+import { errorMessage } from '../../../util/errors.js';
 
 /**
  * IBFT consensus messages and their wire codec. Every message is an envelope
@@ -123,7 +124,7 @@ function decodeRlp(bytes: Uint8Array): unknown {
     // and 16 MiB of garbage a message: what a stranger's large messages cost a validator, issue #26).
     decoded = RLP.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (err) {
-    throw new MessageError(`not valid RLP: ${(err as Error).message}`);
+    throw new MessageError(`not valid RLP: ${errorMessage(err)}`);
   }
   return plain(decoded);
 }

@@ -3,6 +3,7 @@ import { keccak256 } from '../../../util/keccak.js';
 import { recoverAddress, signHash } from '../../../util/secp256k1.js';
 import { MessageError } from './messages.js';
 import { checkRlp } from './rlp-bounds.js';
+import { errorMessage } from '../../../util/errors.js';
 
 /**
  * Recall: a validator asks the others which consensus messages signed by its key they hold for a
@@ -66,7 +67,7 @@ export function openRecallRequest(bytes: Uint8Array): RecallRequest {
   try {
     requester = recoverAddress(requestDigest(height, nonce!), signature!);
   } catch (err) {
-    throw new MessageError(`recall request: bad signature: ${(err as Error).message}`);
+    throw new MessageError(`recall request: bad signature: ${errorMessage(err)}`);
   }
   return { height, requester, nonce: nonce! };
 }
@@ -102,7 +103,7 @@ export function openRecallAnswer(bytes: Uint8Array, maxBytes: number): RecallAns
   try {
     signer = recoverAddress(answerDigest(r, messages as Uint8Array[]), signature);
   } catch (err) {
-    throw new MessageError(`recall answer: bad signature: ${(err as Error).message}`);
+    throw new MessageError(`recall answer: bad signature: ${errorMessage(err)}`);
   }
   return { ...r, messages: messages as Uint8Array[], signer };
 }
@@ -112,7 +113,7 @@ function decode(bytes: Uint8Array, maxDepth: number, items: number): unknown {
     checkRlp(bytes, { maxDepth, budget: { items } });
     return RLP.decode(bytes);
   } catch (err) {
-    throw new MessageError(`not valid RLP: ${(err as Error).message}`);
+    throw new MessageError(`not valid RLP: ${errorMessage(err)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
-import { UserError } from '../../../util/errors.js';
+import { UserError, errorMessage } from '../../../util/errors.js';
 import { replaceFile } from '../../../util/durable.js';
 
 /**
@@ -84,7 +84,7 @@ export class FileSignedStore implements SignedStore {
     try {
       return decodeSignedState(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     } catch (err) {
-      throw new UserError(`consensus sign journal ${this.path} is damaged (${(err as Error).message}); refusing to sign without it`, { code: 'CORRUPT_FILE' });
+      throw new UserError(`consensus sign journal ${this.path} is damaged (${errorMessage(err)}); refusing to sign without it`, { code: 'CORRUPT_FILE' });
     }
   }
 

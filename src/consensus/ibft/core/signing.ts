@@ -1,6 +1,7 @@
 import { keccak256 } from '../../../util/keccak.js';
 import { recoverAddress, signHash } from '../../../util/secp256k1.js';
 import { decodeBody, decodeEnvelope, encodeBody, encodeEnvelope, MessageError, type Body, type Envelope } from './messages.js';
+import { errorMessage } from '../../../util/errors.js';
 
 /** A message whose signature checked out: its sender and decoded body. */
 export interface Signed<B extends Body = Body> {
@@ -60,7 +61,7 @@ export function recoverSender(m: Unopened): Signed {
   try {
     sender = recoverAddress(keccak256(env.body), env.signature);
   } catch (err) {
-    throw new MessageError(`bad signature: ${(err as Error).message}`);
+    throw new MessageError(`bad signature: ${errorMessage(err)}`);
   }
   const bare = env.attachment.length === 0 ? m.bytes : encodeEnvelope({ ...env, attachment: new Uint8Array(0) });
   return { sender, body: m.body, bare, attachment: env.attachment, signature: env.signature };

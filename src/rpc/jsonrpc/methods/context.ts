@@ -5,6 +5,7 @@ import type { TxPool } from '../../../txpool/txpool.js';
 import type { NetworkView } from '../../../sync/sync-state.js';
 import { RpcError, RpcErrorCode } from '../errors.js';
 import type { BlockTag } from '../params.js';
+import { isMissingTrieNode } from '../../../chain/ethereumjs-errors.js';
 
 export type RpcMethods = Record<string, (params: unknown[]) => Promise<unknown> | unknown>;
 
@@ -66,7 +67,7 @@ export function withStateErrors(methods: RpcMethods): RpcMethods {
       try {
         return await fn(params);
       } catch (err) {
-        if (!(err instanceof RpcError) && /missing node/i.test((err as Error)?.message ?? '')) {
+        if (!(err instanceof RpcError) && isMissingTrieNode(err)) {
           throw new RpcError(
             RpcErrorCode.InvalidInput,
             "missing trie node: that block's state is not available on this node (restored from a head-state snapshot?)",

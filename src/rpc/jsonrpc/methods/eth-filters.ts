@@ -4,6 +4,7 @@ import { FilterStore } from '../filters.js';
 import { expectParams } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
 import { MAX_LOG_RANGE, logsBetween, parseLogQuery, rangeBound } from './eth-logs.js';
+import { errorMessage } from '../../../util/errors.js';
 
 /** Polling filters, as ethers and web3 use them to watch blocks and events. */
 export function filterMethods({ chain, txpool }: RpcContext, store = new FilterStore()): RpcMethods {
@@ -18,7 +19,7 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
     try {
       return store.install(f);
     } catch (err) {
-      throw new RpcError(RpcErrorCode.InvalidInput, (err as Error).message);
+      throw new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
     }
   };
   return {

@@ -1,9 +1,9 @@
-import { createTxFromRLP } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
 import { TxPoolError } from '../../../txpool/errors.js';
 import { RpcError, RpcErrorCode } from '../errors.js';
 import { expectParams, hexData } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
+import { TxDecodeError, decodeTransaction } from '../../../chain/ethereumjs-errors.js';
 
 export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcContext): RpcMethods {
   return {
@@ -21,12 +21,12 @@ export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcC
       }
       let tx;
       try {
-        tx = createTxFromRLP(raw, { common });
+        tx = decodeTransaction(raw, common);
       } catch (err) {
-        const msg = (err as Error).message;
-        // ethereumjs's own message prints a function's source: say it plainly, in geth's words.
-        if (/chain ?id/i.test(msg)) throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id for signer: this chain is ${chain.chainId}`);
-        throw new RpcError(RpcErrorCode.InvalidInput, `rlp: cannot decode transaction: ${msg.split('\n')[0]}`);
+        if (!(err instanceof TxDecodeError)) throw err;
+        // In geth's words.
+        if (err.kind === 'chain-id') throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id for signer: this chain is ${chain.chainId}`);
+        throw new RpcError(RpcErrorCode.InvalidInput, `rlp: cannot decode transaction: ${err.message}`);
       }
       // v = 27/28 signs the same bytes on every chain: anyone could replay it elsewhere (EIP-155).
       if (!allowUnprotectedTxs && tx.type === 0 && (tx.v === 27n || tx.v === 28n)) {

@@ -1,0 +1,2 @@
+/** See ports.mjs. */
+export function reservedPort(): Promise<number>;
