@@ -22,7 +22,7 @@ import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '.
 import { OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
 import { ethMethods } from '../rpc/jsonrpc/methods.js';
-import type { WsLimits } from '../rpc/jsonrpc/ws-server.js';
+import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
 import { BanList, banKind } from '../p2p/bans.js';
@@ -122,6 +122,7 @@ export interface BackupOptions {
  */
 export class BasaltNode {
   private sealer?: Validator;
+  private wsRpc?: WsRpcServer;
   private stopping?: Promise<void>;
   private schedulers: BackupScheduler[] = [];
   readonly metrics: NodeMetrics;
@@ -283,7 +284,11 @@ export class BasaltNode {
         blockTimeMs: opts.blockTimeMs,
       });
       if (opts.jsonrpc) this.jsonRpcAddress = await rpc.serve({ methods, health: () => this.health() });
-      if (opts.ws) this.wsAddress = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log);
+      if (opts.ws) {
+        const ws = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log);
+        this.wsAddress = ws.bound;
+        this.wsRpc = ws.server;
+      }
     }
     const prometheus = opts.prometheus;
     if (prometheus)
@@ -415,6 +420,11 @@ export class BasaltNode {
     const out: StoredPiece[] = [];
     for (const s of this.schedulers) out.push(...(await s.backupNow(kind)));
     return out;
+  }
+
+  /** Open JSON-RPC WebSocket connections (0 without the server). */
+  get wsConnectionCount(): number {
+    return this.wsRpc?.connectionCount ?? 0;
   }
 
   /** What the node adds to its chain's status (the operator API's Status). */

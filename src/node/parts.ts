@@ -159,7 +159,7 @@ export async function startWebSocket(
   txpool: TxPool,
   limits: Partial<WsLimits> | undefined,
   log: Logger,
-): Promise<HostPort> {
+): Promise<{ bound: HostPort; server: WsRpcServer }> {
   const hub = new SubscriptionHub(chain, txpool, log);
   const server = new WsRpcServer({ dispatcher: new RpcDispatcher({ methods, logger: log }), hub, logger: log, ...(limits ? { limits } : {}) });
   const bound = await parts.start(
@@ -176,7 +176,7 @@ export async function startWebSocket(
     'closing JSON-RPC WebSocket server',
   );
   log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
-  return bound;
+  return { bound, server };
 }
 
 /**

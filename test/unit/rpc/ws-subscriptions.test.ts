@@ -183,7 +183,7 @@ describe('WebSocket subscriptions and bounds', () => {
     );
     expect(status).toBe(503);
     for (const ws of open) ws.terminate();
-    await until(() => (node as unknown as { wsRpc: { connectionCount: number } }).wsRpc.connectionCount === 0, 'connections to close');
+    await until(() => node.wsConnectionCount === 0, 'connections to close');
     expect((await (await rawClient()).request('eth_chainId')).result).toBe('0x64');
   });
 });
