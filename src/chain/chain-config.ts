@@ -102,11 +102,6 @@ export function quorumRuleOf(g: GenesisConfig): QuorumRule {
   return b === undefined ? QuorumRule.LEGACY : b === 0 ? QuorumRule.OPTIMAL : new QuorumRule(BigInt(b));
 }
 
-/** The validator set a genesis file names in its extraData. */
-export function genesisValidators(g: GenesisConfig): Uint8Array[] {
-  return decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators;
-}
-
 /** Refuse fork names Basalt does not know and schedules it cannot run. */
 export function checkForks(forks: Record<string, number>, source: string): void {
   for (const f of BASALT_FORKS) {
@@ -239,6 +234,10 @@ function checkGenesisValues(g: GenesisConfig, source: string): void {
   if (validators === 0) fail('genesis.extraData names no IBFT validator');
 }
 
+/**
+ * Read and check a genesis file whole (small files: the node streams its genesis through Genesis.read).
+ * @public benchmarks load it from dist/
+ */
 export function readGenesisFile(path: string): GenesisFile {
   let text: string;
   try {

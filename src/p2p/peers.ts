@@ -22,7 +22,7 @@ const VALIDATOR_REDIAL_MS = 1_000;
  * The peer store tag of a proven validator, at the highest value a tag may have: libp2p prunes the
  * lowest-valued connections first past maxConnections (host.ts), and no other tag is set.
  */
-export const VALIDATOR_TAG = 'basalt-validator';
+const VALIDATOR_TAG = 'basalt-validator';
 const DIAL_TIMEOUT_MS = 10_000;
 /** Peer IDs already warned about (wrong chain, bans): later repeats log at debug. */
 const MAX_WARNED = 1024;

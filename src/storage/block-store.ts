@@ -82,12 +82,6 @@ class RangeCursor {
   }
 }
 
-/** What a restore writes: verified blocks, in order, each as the new head. */
-export interface BlockWriter {
-  writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void>;
-  writeCanonicalBlocks(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[] }[]): Promise<void>;
-}
-
 /** Decoded blocks kept by each store. */
 const RECENT_BLOCKS = 32;
 

@@ -11,7 +11,7 @@ import { IbftCore, MAX_FUTURE_MS, type Backend } from '../../src/consensus/ibft/
 import { openMessage } from '../../src/consensus/ibft/core/signing.js';
 import { openRecallRequest, signRecallAnswer } from '../../src/consensus/ibft/core/recall.js';
 import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
-import { MemorySignedStore, type SignedState, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
+import { MemorySignedStore, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
 import type { QuorumRule } from '../../src/consensus/ibft/validators.js';
 import { testGenesis } from './chain-fixture.js';
 
@@ -323,5 +323,3 @@ export class IbftNet {
 export function hashHex(block: Block): string {
   return bytesToHex(blockHash(block.header));
 }
-
-export type { SignedState };

@@ -19,7 +19,8 @@ export const bytesMax32 = z.string().regex(/^0x[0-9a-f]{0,64}$/, 'at most 32 hex
 export const bytes8 = z.string().regex(/^0x[0-9a-f]{16}$/, '8 hex bytes');
 export const bytes32 = z.string().regex(/^0x[0-9a-f]{64}$/, '32 hex bytes');
 export const bytes256 = z.string().regex(/^0x[0-9a-f]{512}$/, '256 hex bytes');
-export const hash32 = bytes32;
+/** A 32-byte hash (the spec's hash32: the same form as bytes32, named for what it holds). */
+export const hash32 = z.string().regex(/^0x[0-9a-f]{64}$/, '32-byte hash');
 export const uint = z.string().regex(/^0x(0|[1-9a-f][0-9a-f]*)$/, 'quantity (no leading zeros)');
 export const uint64 = z.string().regex(/^0x(0|[1-9a-f][0-9a-f]{0,15})$/, '64-bit quantity');
 export const uint256 = z.string().regex(/^0x(0|[1-9a-f][0-9a-f]{0,63})$/, '256-bit quantity');
