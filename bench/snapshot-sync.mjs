@@ -5,57 +5,23 @@
 // (the head's snapshot fetched and verified as `restore` does), same chain, same run. Time: from
 // the new node's process start to the log line that it holds the head. Bytes: what crossed the
 // connection, both ways, counted by a TCP relay between the two nodes (noise and yamux included).
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureFixture } from './lib/fixture.mjs';
-import { CLI } from './lib/util.mjs';
+import { startNode } from './lib/node.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-snapsync-'));
-const children = [];
+const nodes = [];
 const servers = [];
 const report = (line) => process.stdout.write(`${line}\n`);
 
-function node(args) {
-  const started = Date.now();
-  const child = spawn(
-    process.execPath,
-    [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  const logs = [];
-  let partial = '';
-  child.stderr.setEncoding('utf8').on('data', (d) => {
-    const lines = (partial + d).split('\n');
-    partial = lines.pop();
-    for (const l of lines) {
-      try {
-        logs.push(JSON.parse(l));
-      } catch {
-        // not JSON
-      }
-    }
-  });
-  const waitFor = async (pred, what, ms = 900_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = logs.find(pred);
-      if (hit) return hit;
-      if (child.exitCode !== null) throw new Error(`node exited while waiting for ${what}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const stop = () => {
-    if (child.exitCode !== null) return Promise.resolve();
-    child.kill('SIGINT');
-    return new Promise((r) => child.on('exit', r));
-  };
-  return { started, logs, waitFor, stop };
-}
+const node = (args) => {
+  const n = startNode(args);
+  nodes.push(n);
+  return n;
+};
 
 /** A TCP relay to host:port counting the bytes both ways. */
 async function relay(port) {
@@ -110,7 +76,7 @@ try {
   report(`snapshot/full: time ${(results.snapshot.ms / results.full.ms).toFixed(2)}x, bytes ${(results.snapshot.bytes / results.full.bytes).toFixed(2)}x`);
   await server.stop();
 } finally {
-  await Promise.all(children.map((c) => (c.exitCode === null ? (c.kill('SIGKILL'), new Promise((r) => c.on('exit', r))) : undefined)));
+  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
   for (const s of servers) s.close();
   rmSync(work, { recursive: true, force: true });
 }

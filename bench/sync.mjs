@@ -6,54 +6,23 @@
 //    same chain in the same run.
 // 2. A validator seals a block a second; a follower's lag behind it, per block: the follower's
 //    'imported block' log time minus the validator's 'sealed block' log time (same machine clock).
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureFixture } from './lib/fixture.mjs';
-import { CLI, percentile, runCliMeasured } from './lib/util.mjs';
+import { startNode } from './lib/node.mjs';
+import { percentile, runCliMeasured } from './lib/util.mjs';
 
 const LAG_BLOCKS = Number(process.env.BASALT_BENCH_LAG_BLOCKS ?? 30);
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-sync-'));
-const children = [];
+const nodes = [];
 const report = (line) => process.stdout.write(`${line}\n`);
 
-/** A node from the built CLI with its JSON log lines collected. */
-function node(args) {
-  const child = spawn(process.execPath, [CLI, 'server', '--jsonrpc', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0', '--log-format', 'json', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  const logs = [];
-  let partial = '';
-  child.stderr.setEncoding('utf8').on('data', (d) => {
-    const lines = (partial + d).split('\n');
-    partial = lines.pop();
-    for (const l of lines) {
-      try {
-        logs.push(JSON.parse(l));
-      } catch {
-        // not JSON
-      }
-    }
-  });
-  const waitFor = async (pred, what, ms = 600_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = logs.find(pred);
-      if (hit) return hit;
-      if (child.exitCode !== null) throw new Error(`node exited while waiting for ${what}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const stop = () => {
-    if (child.exitCode !== null) return Promise.resolve();
-    child.kill('SIGINT');
-    return new Promise((r) => child.on('exit', r));
-  };
-  return { logs, waitFor, stop };
-}
+const node = (args) => {
+  const n = startNode(args);
+  nodes.push(n);
+  return n;
+};
 
 try {
   const fx = await ensureFixture();
@@ -106,6 +75,6 @@ try {
     `follower lag behind the validator at 1 s blocks: p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${lags[lags.length - 1]} ms (n=${lags.length} blocks, sealed-log to imported-log)`,
   );
 } finally {
-  await Promise.all(children.map((c) => (c.exitCode === null ? (c.kill('SIGKILL'), new Promise((r) => c.on('exit', r))) : undefined)));
+  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
   rmSync(work, { recursive: true, force: true });
 }

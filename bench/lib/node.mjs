@@ -3,13 +3,15 @@ import { spawn } from 'node:child_process';
 import { CLI } from './util.mjs';
 
 /**
- * Start `basalt server` with `args` (JSON-RPC and gRPC on free ports unless `args` name them).
- * Returns { child, logs, waitFor(pred, what, ms), stop() }.
+ * Start `basalt server` with `args` (JSON-RPC and gRPC on free ports and no WebSocket, unless `args` say).
+ * Returns { child, started, logs, waitFor(pred, what, ms), stop(signal) }; `started`: Date.now() at spawn.
  */
 export function startNode(args, { env } = {}) {
+  const started = Date.now();
   const defaults = [];
   if (!args.includes('--jsonrpc') && !args.includes('--no-jsonrpc')) defaults.push('--jsonrpc', '127.0.0.1:0');
   if (!args.includes('--grpc-address') && !args.includes('--no-grpc-address')) defaults.push('--grpc-address', '127.0.0.1:0');
+  if (!args.includes('--ws')) defaults.push('--no-ws'); // its default port would be every node's
   const child = spawn(process.execPath, [CLI, 'server', ...defaults, '--log-format', 'json', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
@@ -27,7 +29,7 @@ export function startNode(args, { env } = {}) {
       }
     }
   });
-  const waitFor = async (pred, what, ms = 600_000) => {
+  const waitFor = async (pred, what, ms = 900_000) => {
     const deadline = Date.now() + ms;
     for (;;) {
       const hit = logs.find(pred);
@@ -42,5 +44,5 @@ export function startNode(args, { env } = {}) {
     child.kill(signal);
     return new Promise((r) => child.on('exit', (code) => r(code)));
   };
-  return { child, logs, waitFor, stop };
+  return { child, started, logs, waitFor, stop };
 }
