@@ -87,12 +87,13 @@ try {
 async function bareReplay(archivePath, genesisPath) {
   const { readArchive } = await dist('archive/reader.js');
   const { decodeBlockRecord } = await dist('backup/block-records.js');
-  const { readGenesisFile, createChainCommon } = await dist('chain/chain-config.js');
+  const { readGenesisFile, createChainRules } = await dist('chain/chain-config.js');
   const { createVM, runBlock } = await import('@ethereumjs/vm');
   const { Account, createAddressFromString } = await import('@ethereumjs/util');
   const { createReadStream } = await import('node:fs');
   const genesis = readGenesisFile(genesisPath);
-  const common = createChainCommon(genesis);
+  // The benchmark chain schedules no fork after genesis: one set of rules for every block.
+  const common = createChainRules(genesis).commonAt(0n);
   const blocks = [];
   let compression;
   for await (const ev of readArchive(createReadStream(archivePath))) {

@@ -227,7 +227,7 @@ const PHASES = [
               extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
             },
             [],
-            async (built) => sealBlock(built.block, key, [key], chain.common),
+            async (built) => sealBlock(built.block, key, [key], chain.commonAt(built.block.header.number)),
           );
           if (n % 20_000 === 0) process.stderr.write(`history: ${n}/${BLOCKS} blocks\n`);
         }

@@ -56,7 +56,7 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
   const dbs = await openNodeDatabases(dataDirLayout(dataDir));
   const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine() });
   const nonces = SENDERS.map(() => 0n);
-  const common = chain.common;
+  const common = chain.commonAt(1n); // no fork after genesis: the rules of every block
   const fee = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n };
   let contract;
   let txCount = 0;
