@@ -30,7 +30,7 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8'));
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const { makeGenesisFile, DEFAULT_BASE_FEE } = await dist('chain/genesis-file.js');
+  const { makeGenesisFile, DEFAULT_BASE_FEE } = await dist('consensus/ibft/genesis.js');
   const { writeKeyFile } = await dist('keys/keyfile.js');
   const { dataDirLayout } = await dist('storage/data-dir.js');
   const { openNodeDatabases } = await dist('storage/node-databases.js');

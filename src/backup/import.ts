@@ -4,7 +4,7 @@ import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { ArchiveHeader } from '../archive/format.js';
 import { readArchive } from '../archive/reader.js';
 import type { ImportOutcome } from '../chain/chain.js';
-import { BlockVerificationError } from '../consensus/errors.js';
+import { BlockVerificationError } from '../chain/errors.js';
 import { BackupFileError } from '../container/errors.js';
 import { decodeBlockRecord } from './block-records.js';
 import type { ExportStarted, ImportProgress, ImportSummary } from './types.js';

@@ -1,6 +1,6 @@
 import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
-import { quorumRuleOf } from '../chain/chain-config.js';
+import { quorumRuleOf } from '../consensus/ibft/genesis.js';
 import { maxFaulty } from '../consensus/ibft/validators.js';
 import { exportChain } from './export.js';
 import { archiveStarted, importArchive } from './import.js';

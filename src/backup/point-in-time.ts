@@ -1,10 +1,10 @@
 import { mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Chain } from '../chain/chain.js';
-import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import type { GenesisFile } from '../chain/chain-config.js';
+import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis } from '../chain/genesis-source.js';
-import type { ConsensusEngine } from '../consensus/engine.js';
-import { IbftEngine } from '../consensus/ibft/engine.js';
+import type { ConsensusEngine } from '../chain/engine.js';
 import { BackupFileError } from '../container/errors.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openNodeDatabases } from '../storage/node-databases.js';
@@ -110,7 +110,7 @@ export async function restoreToPoint(
   mkdirSync(work, { mode: 0o700 });
   const data = join(work, 'data');
   const genesis = await Genesis.of(opts.genesis);
-  const engine = opts.engine ?? new IbftEngine(quorumRuleOf(genesis.config));
+  const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
   try {
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
     const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis, engine }));

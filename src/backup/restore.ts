@@ -4,11 +4,11 @@ import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { keccak256 } from '../util/keccak.js';
 import { Chain } from '../chain/chain.js';
-import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import type { GenesisFile } from '../chain/chain-config.js';
+import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis, genesisAt } from '../chain/genesis-source.js';
-import type { ConsensusEngine, RecoverSigner } from '../consensus/engine.js';
-import { BlockVerificationError } from '../consensus/errors.js';
-import { IbftEngine } from '../consensus/ibft/engine.js';
+import type { ConsensusEngine, RecoverSigner } from '../chain/engine.js';
+import { BlockVerificationError } from '../chain/errors.js';
 import { BackupFileError } from '../container/errors.js';
 import type { SnapshotHeader } from '../snapshot/format.js';
 import { readSnapshot } from '../snapshot/reader.js';
@@ -227,7 +227,7 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
     opts.genesis !== undefined ? await Genesis.of(opts.genesis) : await Genesis.read({ ...genesisAt(genesisPath), name: "the snapshot's genesis" });
   if (opts.genesis !== undefined) await copyGenesis(genesis, genesisPath);
   // Seals are counted under the genesis file's quorum rule (its switch block).
-  const engine = opts.engine ?? new IbftEngine(quorumRuleOf(genesis.config));
+  const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
   const made = await Chain.createGenesis({
     blockchainDb: dbs.blockchain,
     trieDb: dbs.trie,

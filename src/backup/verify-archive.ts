@@ -6,10 +6,11 @@ import { bytesToHex } from '@ethereumjs/util';
 import type { ArchiveHeader, ArchiveTrailer } from '../archive/format.js';
 import { readArchive } from '../archive/reader.js';
 import { Chain } from '../chain/chain.js';
-import { createCommonForChainId, quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import { createCommonForChainId, type GenesisFile } from '../chain/chain-config.js';
+import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis } from '../chain/genesis-source.js';
-import type { ConsensusEngine } from '../consensus/engine.js';
-import { BlockVerificationError } from '../consensus/errors.js';
+import type { ConsensusEngine } from '../chain/engine.js';
+import { BlockVerificationError } from '../chain/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
 import { openBytesDB } from '../storage/open-db.js';
@@ -100,7 +101,7 @@ export async function verifyArchive(
   givenEngine?: ConsensusEngine,
 ): Promise<VerifyReport> {
   const genesis = given === undefined ? undefined : await Genesis.of(given);
-  const engine = givenEngine ?? new IbftEngine(genesis ? quorumRuleOf(genesis.config) : undefined);
+  const engine = givenEngine ?? (genesis ? ibftEngineFor(genesis.config, genesis.bytes.name) : new IbftEngine());
   const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }), engine);
   if (genesis === undefined) {
     return {

@@ -1,7 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { createCommonForChainId } from '../chain/chain-config.js';
-import type { ConsensusEngine } from '../consensus/engine.js';
-import { BlockVerificationError } from '../consensus/errors.js';
+import type { ConsensusEngine } from '../chain/engine.js';
+import { BlockVerificationError } from '../chain/errors.js';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
 import { readSnapshot } from '../snapshot/reader.js';

@@ -1,9 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Common } from '@ethereumjs/common';
 import { z } from 'zod';
-import { hexToBytes } from '@ethereumjs/util';
-import { decodeIbftExtra } from '../consensus/ibft/extra.js';
-import { QuorumRule } from '../consensus/ibft/validators.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { ChainRules, LONDON_FORKS, SCHEDULED_FORKS, type ForkSchedule } from './forks.js';
 
@@ -91,15 +88,6 @@ export function forkSchedule(g: GenesisConfig): ForkSchedule {
     if (n !== undefined) out[f] = BigInt(n);
   }
   return out;
-}
-
-/**
- * The IBFT quorum rule a genesis file sets: the optimal quorum from `params.engine.ibft.quorumSwitchBlock`
- * on (`basalt genesis` writes 0), the legacy 2F+1 before it or throughout when it is absent.
- */
-export function quorumRuleOf(g: GenesisConfig): QuorumRule {
-  const b = g.params.engine.ibft.quorumSwitchBlock;
-  return b === undefined ? QuorumRule.LEGACY : b === 0 ? QuorumRule.OPTIMAL : new QuorumRule(BigInt(b));
 }
 
 /** Refuse fork names Basalt does not know and schedules it cannot run. */
@@ -223,15 +211,7 @@ function checkGenesisValues(g: GenesisConfig, source: string): void {
   if (BigInt(gen.timestamp) > U64_MAX) fail('genesis.timestamp does not fit in 64 bits');
   if (BigInt(gen.difficulty) > U256_MAX) fail('genesis.difficulty does not fit in 256 bits');
   if (BigInt(gen.baseFee) > U256_MAX) fail('genesis.baseFee does not fit in 256 bits');
-  let validators: number;
-  try {
-    validators = decodeIbftExtra(hexToBytes(gen.extraData as `0x${string}`)).validators.length;
-  } catch (err) {
-    return fail(
-      `genesis.extraData: ${errorMessage(err)} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`,
-    );
-  }
-  if (validators === 0) fail('genesis.extraData names no IBFT validator');
+  // extraData is consensus's: checked by the engine made for the file (consensus/ibft/genesis.ts).
 }
 
 /**

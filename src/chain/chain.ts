@@ -4,10 +4,8 @@ import type { Common } from '@ethereumjs/common';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
-import type { ConsensusEngine } from '../consensus/engine.js';
-import { BlockVerificationError } from '../consensus/errors.js';
-import { IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
-import { blockHash } from '../consensus/ibft/hash.js';
+import type { ConsensusEngine } from './engine.js';
+import { BlockVerificationError } from './errors.js';
 import type { BytesDB } from '../storage/open-db.js';
 import { NodeCache, TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -140,7 +138,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       // (another file, or a data dir from before this digest) compute the hash, without writing a node.
       const known = await store.genesisDigest();
       if (known === undefined || !equalsBytes(known, digest)) {
-        const given = blockHash(buildGenesisBlock(config, await genesis.stateRoot(undefined, opts.scratchDir), common).header);
+        const given = opts.engine.blockHash(buildGenesisBlock(config, await genesis.stateRoot(undefined, opts.scratchDir), common).header);
         if (!equalsBytes(storedGenesis, given)) {
           throw new UserError(
             `genesis mismatch: the data dir holds a chain with genesis ${bytesToHex(storedGenesis)}, but the genesis file gives ${bytesToHex(given)}; use the genesis file this data dir was created with`,
@@ -149,7 +147,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         await store.writeGenesisDigest(digest);
       }
     }
-    const head = await loadHead(store, trie);
+    const head = await loadHead(store, trie, opts.engine);
     await checkForkSchedule(store, opts.blockchainDb, genesis, head.number);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
@@ -177,7 +175,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const genesisHash = await store.canonicalHash(0n);
     if (genesisHash === undefined)
       throw new UserError(`the data dir is damaged: the genesis block is missing from the canonical index; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
-    const head = await loadHead(store, trie);
+    const head = await loadHead(store, trie, opts.engine);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
 
@@ -286,7 +284,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   async importBlock(block: Block): Promise<ImportOutcome> {
     return this.writeLock.run(async () => {
       const num = block.header.number;
-      const hash = blockHash(block.header);
+      const hash = this.engine.blockHash(block.header);
       const head = this.headState;
       if (num <= head.number) {
         const canonical = await this.store.canonicalHash(num);
@@ -374,7 +372,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       const num = block.header.number;
       if (num <= this.headState.number) {
         const canonical = await this.store.canonicalHash(num);
-        if (canonical !== undefined && equalsBytes(canonical, blockHash(block.header))) return 'known';
+        if (canonical !== undefined && equalsBytes(canonical, this.engine.blockHash(block.header))) return 'known';
       }
       await this.commitPrepared(block, prepared);
       return 'imported';
@@ -385,6 +383,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const head = this.headState;
     // The builder reads only the parent's header: do not decode (and re-create) its transactions.
     const parent = new Block(head.header, [], [], undefined, { common: this.commonAt(head.number) });
+    const next = this.engine.nextHeader(head.header);
     try {
       const built = await this.executor.build(
         parent,
@@ -394,8 +393,8 @@ export class Chain extends EventEmitter<ChainEvents> {
           coinbase: header.coinbase,
           timestamp: header.timestamp,
           extraData: header.extraData,
-          difficulty: head.number + 1n,
-          mixHash: IBFT_MIX_HASH,
+          difficulty: next.difficulty,
+          mixHash: next.mixHash,
           gasLimit: head.header.gasLimit,
         },
         txs,
@@ -439,7 +438,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   private async commit(block: Block, receipts: StoredReceipt[]): Promise<void> {
     await this.trie.flush();
-    const hash = blockHash(block.header);
+    const hash = this.engine.blockHash(block.header);
     await this.store.writeCanonicalBlock(block, hash, receipts);
     const head: ChainHead = { number: block.header.number, hash, header: block.header };
     this.headState = head;
@@ -530,7 +529,7 @@ async function writeGenesis(
   trie: TrieNodeStore,
   genesis: Genesis,
   rules: ChainRules,
-  opts: Pick<OpenChainOptions, 'writeGenesisState' | 'scratchDir' | 'genesisStateRoot'>,
+  opts: Pick<OpenChainOptions, 'writeGenesisState' | 'scratchDir' | 'genesisStateRoot' | 'engine'>,
   log: Logger,
 ): Promise<{ hash: Uint8Array; header: BlockHeader }> {
   const began = Date.now();
@@ -541,7 +540,7 @@ async function writeGenesis(
   const stateRoot = known ?? (await genesis.stateRoot(writer, opts.scratchDir));
   await writer?.finish();
   const block = buildGenesisBlock(config, stateRoot, common);
-  const hash = blockHash(block.header);
+  const hash = opts.engine.blockHash(block.header);
   const file = await store.writeGenesisFile(genesis.checkedBytes().open());
   await store.writeMeta({
     chainConfigJson: JSON.stringify(config),
@@ -569,8 +568,8 @@ async function writeGenesis(
  * The head, after a quick consistency check (integrity.ts: the head's block, receipts and state root,
  * the last blocks' index and links): a damaged data dir is refused with one line, never served.
  */
-async function loadHead(store: BlockStore, trie: TrieNodeStore): Promise<ChainHead> {
-  const { head, problems } = await checkHead(store, trie);
+async function loadHead(store: BlockStore, trie: TrieNodeStore, engine: ConsensusEngine): Promise<ChainHead> {
+  const { head, problems } = await checkHead(store, trie, (h) => engine.blockHash(h));
   if (head === undefined || problems.length > 0) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
     throw new UserError(`the data dir is damaged: ${problems[0] ?? 'no head block'}${more}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });

@@ -2,7 +2,6 @@ import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { createBlockFromBytesArray } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import type { BlockHeader } from '@ethereumjs/block';
-import { blockHash } from '../consensus/ibft/hash.js';
 import type { BlockStore } from '../storage/block-store.js';
 import { decodeReceipts } from '../storage/receipts.js';
 import { errorMessage } from '../util/errors.js';
@@ -27,7 +26,12 @@ export interface TrieNodeReader {
  * unbroken canonical index whose headers link by parentHash. Every problem found is returned (as a
  * one-line sentence); read errors (LevelDB corruption) count as problems too.
  */
-export async function checkHead(store: BlockStore, trie: TrieNodeReader, depth = HEAD_CHECK_DEPTH): Promise<{ head?: CheckedHead; problems: string[] }> {
+export async function checkHead(
+  store: BlockStore,
+  trie: TrieNodeReader,
+  blockHash: (header: BlockHeader) => Uint8Array,
+  depth = HEAD_CHECK_DEPTH,
+): Promise<{ head?: CheckedHead; problems: string[] }> {
   const problems: string[] = [];
   const head = await readHead(store, problems);
   if (!head) return { problems };
@@ -35,7 +39,7 @@ export async function checkHead(store: BlockStore, trie: TrieNodeReader, depth =
   const indexed = await attempt(() => store.canonicalHash(head.number), problems, `the canonical index at the head ${head.number}`);
   if (indexed && !equalsBytes(indexed, head.hash))
     problems.push(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
-  await checkCanonicalRange(store, from, head.number, { problem: (p) => problems.push(p) });
+  await checkCanonicalRange(store, from, head.number, { blockHash, problem: (p) => problems.push(p) });
   if (!equalsBytes(head.header.stateRoot, KECCAK256_RLP)) {
     const root = await attempt(() => trie.node(head.header.stateRoot), problems, 'the head state root');
     if (root === null) problems.push(`the state of the head block ${head.number} (root ${bytesToHex(head.header.stateRoot)}) is missing from trie/`);
@@ -62,6 +66,8 @@ export async function readHead(store: BlockStore, problems: string[]): Promise<C
 }
 
 export interface RangeCheckOptions {
+  /** A block's hash as the chain's consensus engine defines it. */
+  blockHash: (header: BlockHeader) => Uint8Array;
   /** Also decode each body and receipts, and check the transactions root against the header. */
   full?: boolean;
   problem: (p: string) => void;
@@ -103,7 +109,7 @@ export async function checkCanonicalRange(store: BlockStore, from: bigint, to: b
       try {
         const header = store.decodeHeader(rlp, num);
         if (header.number !== num) opts.problem(`block ${id}: its header says number ${header.number}`);
-        if (!equalsBytes(blockHash(header), hash)) opts.problem(`block ${id}: its header hashes to ${bytesToHex(blockHash(header))}`);
+        if (!equalsBytes(opts.blockHash(header), hash)) opts.problem(`block ${id}: its header hashes to ${bytesToHex(opts.blockHash(header))}`);
         if (expectedParent && !equalsBytes(header.parentHash, expectedParent)) {
           opts.problem(`block ${id}: parentHash ${bytesToHex(header.parentHash)} does not link to block ${num - 1n} (${bytesToHex(expectedParent)})`);
         }

@@ -1,7 +1,6 @@
 import type { Block } from '@ethereumjs/block';
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { Address, bigIntToBytes, generateAddress } from '@ethereumjs/util';
-import { blockHash } from '../consensus/ibft/hash.js';
 import type { Chain } from './chain.js';
 import type { Log, StoredReceipt } from '../storage/receipts.js';
 
@@ -107,8 +106,8 @@ export async function blockLogs(chain: Chain, block: Block): Promise<LocatedLog[
   return out;
 }
 
-async function blockHashOf(_chain: Chain, block: Block): Promise<Uint8Array> {
-  return blockHash(block.header);
+async function blockHashOf(chain: Chain, block: Block): Promise<Uint8Array> {
+  return chain.engine.blockHash(block.header);
 }
 
 function min(a: bigint, b: bigint): bigint {

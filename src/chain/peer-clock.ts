@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { MAX_FUTURE_SECONDS } from '../consensus/ibft/verify.js';
+import { MAX_FUTURE_SECONDS } from './errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 
 /**

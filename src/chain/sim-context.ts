@@ -1,11 +1,9 @@
 import { createBlock, type Block, type BlockHeader } from '@ethereumjs/block';
 import { Account, createAddressFromString, type Address } from '@ethereumjs/util';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
-import { decodeIbftExtra, IBFT_MIX_HASH } from '../consensus/ibft/extra.js';
-import { blockHash } from '../consensus/ibft/hash.js';
-import { nextProposer } from '../consensus/ibft/validators.js';
 import { headerOpts } from './block-util.js';
 import type { Chain } from './chain.js';
+import type { ConsensusEngine } from './engine.js';
 
 /** geth's block override set (eth_call's 4th parameter): the fields of the simulated block to replace. */
 export interface BlockOverrides {
@@ -31,27 +29,29 @@ export interface AccountOverride {
 export type StateOverrides = Map<string, AccountOverride>;
 
 /**
- * The block a transaction sent now would go into, as the sealer would build it on `parent`: number + 1,
- * the next proposer as coinbase, the next base fee, and the earliest timestamp the sealer would give
+ * The block a transaction sent now would go into, as its producer would build it on `parent`: number + 1,
+ * the next proposer as coinbase, the next base fee, and the earliest timestamp the proposer would give
  * it (it seals at parent time + block time, or at once when that has passed, with the current time).
  */
 export function nextBlockContext(
+  engine: ConsensusEngine,
   parent: BlockHeader,
   blockTimeMs: number,
   nowMs = Date.now(),
-): Required<Omit<BlockOverrides, 'mixHash'>> & { parentHash: Uint8Array } {
+): Required<BlockOverrides> & { parentHash: Uint8Array } {
   const number = parent.number + 1n;
-  const validators = decodeIbftExtra(parent.extraData).validators;
+  const next = engine.nextHeader(parent);
   const earliestMs = Math.max(nowMs, Number(parent.timestamp) * 1000 + blockTimeMs);
   const time = BigInt(Math.floor(earliestMs / 1000));
   return {
-    parentHash: blockHash(parent),
+    parentHash: engine.blockHash(parent),
     number,
     time,
     gasLimit: parent.gasLimit,
-    coinbase: nextProposer(validators, parent.number === 0n ? undefined : parent.coinbase.bytes),
+    coinbase: next.coinbase,
     baseFee: parent.calcNextBaseFee(),
-    difficulty: number,
+    difficulty: next.difficulty,
+    mixHash: next.mixHash,
   };
 }
 
@@ -72,7 +72,7 @@ export function simulationBlock(chain: Chain, base: BlockHeader | ReturnType<typ
           difficulty: base.difficulty,
           mixHash: base.mixHash,
         }
-      : { ...base, mixHash: IBFT_MIX_HASH };
+      : base;
   const number = overrides.number ?? b.number;
   return createBlock(
     {

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { bytesToHex, hexToBytes, isValidAddress } from '@ethereumjs/util';
 import { maxFaulty, optimalQuorum } from '../consensus/ibft/validators.js';
 import { SCHEDULED_FORKS, type ForkSchedule, type ScheduledFork } from '../chain/forks.js';
-import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/genesis-file.js';
+import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consensus/ibft/genesis.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import { loadValidatorKey } from '../keys/keyfile.js';
 import { UserError } from '../util/errors.js';

@@ -5,6 +5,7 @@ import { createChainRules, parseGenesisConfig } from '../chain/chain-config.js';
 import { checkCanonicalRange, readHead } from '../chain/integrity.js';
 import { readLegacySigned, withLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
 import { FileSignedStore, journalForbids, signedUpTo } from '../consensus/ibft/core/sign-journal.js';
+import { blockHash } from '../consensus/ibft/hash.js';
 import { BlockStore, readChainConfigJson } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openBytesDB, type BytesDB } from '../storage/open-db.js';
@@ -74,6 +75,7 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
 
     opts.onStart?.(Number(head.number) + 1);
     await checkCanonicalRange(store, 0n, head.number, {
+      blockHash,
       full: opts.full ?? false,
       problem,
       onBlock: () => {

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
-import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../chain/genesis-file.js';
+import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consensus/ibft/genesis.js';
 import { halfPairError, initSecrets, recoverKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys } from '../keys/keyfile.js';
 import type { Logger } from '../util/log.js';

@@ -1,9 +1,9 @@
 import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
 import { PeerClock } from '../chain/peer-clock.js';
-import { quorumRuleOf, type GenesisFile } from '../chain/chain-config.js';
+import type { GenesisFile } from '../chain/chain-config.js';
+import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis } from '../chain/genesis-source.js';
-import { IbftEngine } from '../consensus/ibft/engine.js';
 import type { StorageDamageError } from '../storage/damage.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
@@ -176,13 +176,14 @@ export class BasaltNode {
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
       const genesis = await Genesis.of(opts.genesis);
-      const quorum = quorumRuleOf(genesis.config);
+      const engine = ibftEngineFor(genesis.config, genesis.bytes.name);
+      const quorum = engine.quorum;
       // Measured from peers' blocks (with networking); until then, and within the tolerance, the local clock.
       const clock = new PeerClock({ logger: log });
       const chainOptions = {
         genesis,
         scratchDir: layout.root,
-        engine: new IbftEngine(quorum),
+        engine,
         logger: log,
         now: () => clock.now(),
         cacheBytes: opts.cacheBytes,

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { LocalBackupService } from '../backup/local.js';
 import { Chain } from '../chain/chain.js';
-import { parseGenesisConfig, quorumRuleOf, type GenesisConfig } from '../chain/chain-config.js';
+import { parseGenesisConfig, type GenesisConfig } from '../chain/chain-config.js';
+import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis, genesisAt } from '../chain/genesis-source.js';
-import { IbftEngine } from '../consensus/ibft/engine.js';
 import { readChainConfigJson } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openNodeDatabases } from '../storage/node-databases.js';
@@ -55,7 +55,7 @@ export async function openOfflineChain(dataDir: string, opts: { genesisPath?: st
       trieDb: dbs.trie,
       ...(genesis ? { genesis } : {}),
       scratchDir: layout.root,
-      engine: new IbftEngine(quorumRuleOf(config)),
+      engine: ibftEngineFor(config, genesis?.bytes.name ?? `${layout.blockchain} (stored genesis)`),
       damage: dbs.reporter,
       ...(opts.logger ? { logger: opts.logger } : {}),
     });

@@ -5,7 +5,7 @@ import { blockHash } from '../consensus/ibft/hash.js';
 import type { BlockRules } from '../storage/block-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
-import { BlockVerificationError, FutureBlockError } from '../consensus/errors.js';
+import { BlockVerificationError, FutureBlockError } from '../chain/errors.js';
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';

@@ -15,8 +15,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   keys: ['util'],
   archive: ['container', 'util'],
   snapshot: ['archive', 'container', 'util'],
-  consensus: ['storage', 'keys', 'util', 'chain'], // the IBFT core's backend drives the chain; verification rules do not import it
-  chain: ['consensus', 'storage', 'util'],
+  consensus: ['storage', 'keys', 'util', 'chain'], // IBFT fills the chain's ConsensusEngine and drives it through ChainBackend
+  chain: ['storage', 'util'], // knows no consensus: the header format and rules come through ConsensusEngine
   txpool: ['chain', 'storage', 'util'],
   backup: ['archive', 'snapshot', 'container', 'chain', 'consensus', 'storage', 'util'],
   p2p: ['chain', 'consensus', 'txpool', 'storage', 'keys', 'util'],

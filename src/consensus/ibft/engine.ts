@@ -1,20 +1,36 @@
 import type { BlockHeader } from '@ethereumjs/block';
-import type { ConsensusEngine, RecoverSigner } from '../engine.js';
-import { decodeIbftExtra } from './extra.js';
-import { QuorumRule } from './validators.js';
-import { BlockVerificationError } from '../errors.js';
+import type { ConsensusEngine, NextHeaderFields, RecoverSigner } from '../../chain/engine.js';
+import { IBFT_MIX_HASH, decodeIbftExtra, encodeIbftExtra } from './extra.js';
+import { blockHash } from './hash.js';
+import { QuorumRule, nextProposer } from './validators.js';
+import { BlockVerificationError } from '../../chain/errors.js';
 import { ibftSealSignatures, verifyCommittedSeals, verifyIbftHeader } from './verify.js';
 import { errorMessage } from '../../util/errors.js';
 
 /**
  * IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). `quorum` is the
- * chain's quorum rule by height (chain-config's quorumRuleOf(genesis)); without a genesis file (an
+ * chain's quorum rule by height (genesis.ts's quorumRuleOf(genesis)); without a genesis file (an
  * archive checked on its own) the legacy rule, which accepts every block a valid chain holds.
  */
 export class IbftEngine implements ConsensusEngine {
   readonly name = 'ibft';
 
   constructor(readonly quorum: QuorumRule = QuorumRule.LEGACY) {}
+
+  blockHash(header: BlockHeader): Uint8Array {
+    return blockHash(header);
+  }
+
+  /** The round-0 proposer (round robin after the parent's), the IBFT digest, number as difficulty, the parent's set unsealed. */
+  nextHeader(parent: BlockHeader): NextHeaderFields {
+    const extra = decodeIbftExtra(parent.extraData);
+    return {
+      coinbase: nextProposer(extra.validators, parent.number === 0n ? undefined : parent.coinbase.bytes),
+      mixHash: IBFT_MIX_HASH,
+      difficulty: parent.number + 1n,
+      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+    };
+  }
 
   verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint; recover?: RecoverSigner } = {}): void {
     verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover);

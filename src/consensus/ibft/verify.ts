@@ -1,19 +1,12 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { KECCAK256_RLP_ARRAY, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { recoverAddress } from '../../util/secp256k1.js';
-import type { RecoverSigner } from '../engine.js';
-import { BlockVerificationError, FutureBlockError } from '../errors.js';
+import type { RecoverSigner } from '../../chain/engine.js';
+import { BlockVerificationError, FutureBlockError, MAX_FUTURE_SECONDS } from '../../chain/errors.js';
 import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
 import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
 import { errorMessage } from '../../util/errors.js';
-
-/**
- * How far ahead of this node's clock a block's timestamp may be (geth's allowance): further ahead it
- * is held until it is within this, never refused as invalid (FutureBlockError). Also the most this
- * node's clock may differ from its peers' before it counts as skewed (chain/peer-clock.ts).
- */
-export const MAX_FUTURE_SECONDS = 15n;
 
 /**
  * Verify everything about `header` that IBFT and the header chain decide, against its parent:

@@ -2,8 +2,9 @@ import { createBlockFromBytesArray } from '@ethereumjs/block';
 import { bigIntToUnpaddedBytes } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { headerOpts } from '../../../src/chain/block-util.js';
-import { BlockVerificationError, FutureBlockError } from '../../../src/consensus/errors.js';
-import { MAX_FUTURE_SECONDS, verifyIbftHeader, verifyIbftProposal } from '../../../src/consensus/ibft/verify.js';
+import { BlockVerificationError, FutureBlockError } from '../../../src/chain/errors.js';
+import { MAX_FUTURE_SECONDS } from '../../../src/chain/errors.js';
+import { verifyIbftHeader, verifyIbftProposal } from '../../../src/consensus/ibft/verify.js';
 import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
 
 const cleanup: (() => Promise<void>)[] = [];

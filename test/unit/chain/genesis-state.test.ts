@@ -5,7 +5,7 @@ import { bytesToHex, createAddressFromString, hexToBytes, MapDB, unprefixedHexTo
 import { describe, expect, it } from 'vitest';
 import { stateItems } from '../../../src/backup/state-walk.js';
 import type { GenesisFile } from '../../../src/chain/chain-config.js';
-import { makeGenesisFile } from '../../../src/chain/genesis-file.js';
+import { makeGenesisFile } from '../../../src/consensus/ibft/genesis.js';
 import { Genesis, type StateSink } from '../../../src/chain/genesis-source.js';
 import { buildSortedTrie, SortedKeys } from '../../../src/chain/stack-trie.js';
 

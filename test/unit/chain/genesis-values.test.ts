@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseGenesisFile } from '../../../src/chain/chain-config.js';
+import { checkIbftGenesis } from '../../../src/consensus/ibft/genesis.js';
 import { UserError } from '../../../src/util/errors.js';
 import { testGenesis } from '../../helpers/chain-fixture.js';
 
@@ -11,7 +12,12 @@ describe('genesis values', () => {
   const parse = (patch: (g: typeof valid) => void) => {
     const g = structuredClone(valid);
     patch(g);
-    return () => parseGenesisFile(JSON.stringify(g), 'g.json');
+    // As a node reads it: the chain's checks, then what IBFT reads (extraData).
+    return () => {
+      const parsed = parseGenesisFile(JSON.stringify(g), 'g.json');
+      checkIbftGenesis(parsed, 'g.json');
+      return parsed;
+    };
   };
 
   it('accepts a genesis written by `basalt genesis`', () => {

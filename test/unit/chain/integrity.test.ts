@@ -8,6 +8,7 @@ import { BlockStore } from '../../../src/storage/block-store.js';
 import { TrieNodeStore } from '../../../src/storage/trie-node-store.js';
 import { UserError } from '../../../src/util/errors.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
 
 /** A chain of `n` blocks whose state is not empty (a premined account). */
 async function chainOf(n: number): Promise<TestChain> {
@@ -31,7 +32,7 @@ describe('start-up consistency check', () => {
   it('finds nothing wrong with an intact chain', async () => {
     const t = await chainOf(4);
     try {
-      const { head, problems } = await checkHead(t.chain.store, t.chain.trie);
+      const { head, problems } = await checkHead(t.chain.store, t.chain.trie, blockHash);
       expect(problems).toEqual([]);
       expect(head?.number).toBe(4n);
     } finally {
@@ -51,7 +52,7 @@ describe('start-up consistency check', () => {
       await db!.del(schema.bodyKey(3n, h3));
       await trieDb!.del(schema.trieNodeKey(t.chain.head.header.stateRoot));
       // A store without the chain's guard (as at start-up): a hole in the index reads as missing, not as a throw.
-      const { problems } = await checkHead(new BlockStore(db!, t.chain.rules), new TrieNodeStore(trieDb!));
+      const { problems } = await checkHead(new BlockStore(db!, t.chain.rules), new TrieNodeStore(trieDb!), blockHash);
       expect(problems).toEqual([
         'block 2: missing from the canonical index',
         expect.stringMatching(/^block 3 \(0x[0-9a-f]{64}\): body missing$/),
@@ -72,7 +73,7 @@ describe('start-up consistency check', () => {
       const header2 = (await t.chain.store.headerRLP(2n, h2))!;
       await db!.put(schema.canonicalHashKey(1n), h2);
       await db!.put(schema.headerKey(1n, h2), header2);
-      const { problems } = await checkHead(t.chain.store, t.chain.trie);
+      const { problems } = await checkHead(t.chain.store, t.chain.trie, blockHash);
       expect(problems.some((p) => /^block 1 .*its header says number 2/.test(p))).toBe(true);
       expect(problems.some((p) => /^block 2 .*parentHash 0x[0-9a-f]{64} does not link to block 1/.test(p))).toBe(true);
     } finally {

@@ -9,7 +9,7 @@ import { QuorumRule, legacyQuorum, maxFaulty, nextProposer, optimalQuorum } from
 import { verifyIbftHeader } from '../../../src/consensus/ibft/verify.js';
 import { signHash } from '../../../src/util/secp256k1.js';
 import { createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
-import { quorumRuleOf } from '../../../src/chain/chain-config.js';
+import { quorumRuleOf } from '../../../src/consensus/ibft/genesis.js';
 import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 
 describe('IBFT extraData', () => {

@@ -10,7 +10,7 @@ import { blockHash, committedSealHash, proposerSealHash } from '../hash.js';
 import { committedSeal, withCommittedSeals } from '../seal.js';
 import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validators.js';
 import { randomBytes } from 'node:crypto';
-import { MAX_FUTURE_SECONDS } from '../verify.js';
+import { MAX_FUTURE_SECONDS } from '../../../chain/errors.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from './rlp-bounds.js';

@@ -123,7 +123,7 @@ export function stateMethods({
     const state = await requireBlock(chain, tag);
     await stateAfter(chain, state);
     const next = tag.kind === 'tag' && (tag.tag === 'latest' || tag.tag === 'pending');
-    const block = simulationBlock(chain, next ? nextBlockContext(state.header, blockTimeMs) : state.header, blockOverrides);
+    const block = simulationBlock(chain, next ? nextBlockContext(chain.engine, state.header, blockTimeMs) : state.header, blockOverrides);
     if (req.authorizationList && !block.common.isActivatedEIP(7702)) {
       throw new RpcError(RpcErrorCode.InvalidInput, `authorizationList needs the prague fork, which block ${block.header.number} has not reached`);
     }

@@ -3,13 +3,28 @@ import type { BlockHeader } from '@ethereumjs/block';
 /** Recovers the address that signed `hash` (65-byte r ‖ s ‖ v); throws on a malformed signature. */
 export type RecoverSigner = (hash: Uint8Array, signature: Uint8Array) => Uint8Array;
 
+/** The consensus fields of the block after a parent, before it is sealed. */
+export interface NextHeaderFields {
+  /** Who produces it in its first round (the coinbase a transaction sent now would see). */
+  coinbase: Uint8Array;
+  mixHash: Uint8Array;
+  difficulty: bigint;
+  /** extraData carrying what consensus needs (the validator set), no seals yet. */
+  extraData: Uint8Array;
+}
+
 /**
- * What the chain needs from consensus: the rules a header and its seals must meet. IbftEngine fills
- * it; whichever producer makes a block (the single-process sealer or the networked IBFT core), the
- * chain verifies it through this interface.
+ * What the chain needs from consensus: the header format (a block's hash, the consensus fields of the
+ * next block) and the rules a header and its seals must meet. The chain defines it and knows no
+ * consensus; IbftEngine (consensus/ibft/) fills it, and the chain verifies every block through it,
+ * whoever produced it.
  */
 export interface ConsensusEngine {
   readonly name: string;
+  /** A block's hash as this chain defines it (IBFT: the header without its committed seals). */
+  blockHash(header: BlockHeader): Uint8Array;
+  /** The consensus fields of the block after `parent`. */
+  nextHeader(parent: BlockHeader): NextHeaderFields;
   /**
    * Verify consensus rules of `header` against its parent; throws BlockVerificationError.
    * `nowSeconds` is the clock that bounds future timestamps (a file checked offline passes a far future).

@@ -1,3 +1,10 @@
+/**
+ * How far ahead of this node's clock a block's timestamp may be (geth's allowance): further ahead it
+ * is held until it is within this, never refused as invalid (FutureBlockError). Also the most this
+ * node's clock may differ from its peers' before it counts as skewed (chain/peer-clock.ts).
+ */
+export const MAX_FUTURE_SECONDS = 15n;
+
 /** A block that fails verification: names the block so an operator can find it. */
 export class BlockVerificationError extends Error {
   constructor(

@@ -1,0 +1,99 @@
+import { bigIntToHex, bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { defaultForks, type GenesisConfig, type GenesisFile } from '../../chain/chain-config.js';
+import type { ForkSchedule } from '../../chain/forks.js';
+import { UserError, errorMessage } from '../../util/errors.js';
+import { IbftEngine } from './engine.js';
+import { encodeIbftExtra, decodeIbftExtra, IBFT_MIX_HASH } from './extra.js';
+import { QuorumRule } from './validators.js';
+
+/**
+ * What IBFT reads from a Polygon SDK genesis file: the validator set in extraData and the quorum rule
+ * in params.engine.ibft. The chain parses the file and knows nothing of either; an engine for it is
+ * made here, checking both first.
+ */
+
+export interface GenesisParams {
+  name: string;
+  chainId: number;
+  /** IBFT validator addresses (20 bytes each), in order. */
+  validators: Uint8Array[];
+  premine: { address: string; balance: bigint }[];
+  gasLimit: bigint;
+  baseFee: bigint;
+  timestamp: bigint;
+  /** Cancun/Prague activation blocks; default: both at genesis (the newest rules). */
+  forks?: ForkSchedule;
+}
+
+export const DEFAULT_GAS_LIMIT = 30_000_000n;
+export const DEFAULT_BASE_FEE = 1_000_000_000n;
+
+/** Build a genesis file in Polygon SDK's layout, with the IBFT validator set in extraData. */
+export function makeGenesisFile(p: GenesisParams): GenesisFile {
+  const extraData = encodeIbftExtra({
+    vanity: new Uint8Array(32),
+    validators: p.validators,
+    proposerSeal: new Uint8Array(0),
+    committedSeals: [],
+  });
+  const alloc: GenesisFile['genesis']['alloc'] = {};
+  for (const { address, balance } of p.premine) alloc[address.toLowerCase()] = { balance: bigIntToHex(balance) };
+  return {
+    name: p.name,
+    genesis: {
+      nonce: '0x0000000000000000',
+      timestamp: bigIntToHex(p.timestamp),
+      extraData: bytesToHex(extraData),
+      gasLimit: bigIntToHex(p.gasLimit),
+      difficulty: '0x1',
+      mixHash: bytesToHex(IBFT_MIX_HASH),
+      coinbase: '0x0000000000000000000000000000000000000000',
+      baseFee: bigIntToHex(p.baseFee),
+      alloc,
+      number: '0x0',
+      gasUsed: '0x0',
+      parentHash: bytesToHex(new Uint8Array(32)),
+    },
+    params: {
+      forks: defaultForks(p.forks),
+      chainID: p.chainId,
+      // New chains decide every block by the optimal quorum ceil(2N/3) (validators.ts).
+      engine: { ibft: { type: 'PoA', quorumSwitchBlock: 0 } },
+    },
+    bootnodes: [],
+  };
+}
+
+/**
+ * The IBFT quorum rule a genesis file sets: the optimal quorum from `params.engine.ibft.quorumSwitchBlock`
+ * on (`basalt genesis` writes 0), the legacy 2F+1 before it or throughout when it is absent.
+ */
+export function quorumRuleOf(g: GenesisConfig): QuorumRule {
+  const b = g.params.engine.ibft.quorumSwitchBlock;
+  return b === undefined ? QuorumRule.LEGACY : b === 0 ? QuorumRule.OPTIMAL : new QuorumRule(BigInt(b));
+}
+
+/**
+ * Refuse a genesis file whose extraData is not an IBFT one naming at least one validator: one clear
+ * line (`source` names the file) instead of a chain that could never seal.
+ */
+export function checkIbftGenesis(g: GenesisConfig, source: string): void {
+  const fail = (what: string): never => {
+    throw new UserError(`genesis file ${source} is invalid: ${what}`);
+  };
+  let validators: number;
+  try {
+    validators = decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators.length;
+  } catch (err) {
+    return fail(
+      `genesis.extraData: ${errorMessage(err)} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`,
+    );
+  }
+  if (validators === 0) fail('genesis.extraData names no IBFT validator');
+}
+
+/** The engine of a chain with this genesis file, after checking what IBFT reads from it. */
+export function ibftEngineFor(g: GenesisConfig, source: string): IbftEngine {
+  checkIbftGenesis(g, source);
+  return new IbftEngine(quorumRuleOf(g));
+}
