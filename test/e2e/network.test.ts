@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, rpc, runCli, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
 import { until } from '../helpers/until.js';
@@ -21,24 +21,36 @@ function init(dataDir: string): { validatorAddress: string; nodeId: string } {
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 
-describe('a network of nodes on loopback', () => {
-  it('full nodes find the validator through the genesis bootnodes, sync, follow, relay transactions, catch up after a restart or kill -9; another chain is refused', async () => {
-    const dir = tempDir();
+/** One validator and two full nodes, shared by the steps below, in order. */
+describe.sequential('a network of nodes on loopback', () => {
+  let dir: string;
+  let genesis: string;
+  let bootnode: string;
+  let validator: CliProcess;
+  let full1: CliProcess;
+  let full2: CliProcess;
+  let vUrl: string;
+  let u1: string;
+  let u2: string;
+  const idOf = (addr: string) => addr.split('/p2p/')[1]!;
+
+  beforeAll(async () => {
+    dir = tempDir();
     const v = init(join(dir, 'validator'));
     const port = await reservedPort();
-    const bootnode = `/ip4/127.0.0.1/tcp/${port}/p2p/${v.nodeId}`;
-    const genesis = join(dir, 'genesis.json');
+    bootnode = `/ip4/127.0.0.1/tcp/${port}/p2p/${v.nodeId}`;
+    genesis = join(dir, 'genesis.json');
     const g = runCli(['genesis', '--dir', genesis, '--ibft-validator', v.validatorAddress, '--premine', DEV_ADDRESS, '--bootnode', bootnode]);
     expect(g.code, g.stderr).toBe(0);
-
-    const validator = start(serverArgs(join(dir, 'validator'), genesis, ['--seal', '--block-time', '0.5', '--libp2p', `127.0.0.1:${port}`]));
+    validator = start(serverArgs(join(dir, 'validator'), genesis, ['--seal', '--block-time', '0.5', '--libp2p', `127.0.0.1:${port}`]));
     expect(await validator.p2pAddress()).toBe(bootnode);
-    const vUrl = await validator.rpcUrl();
-    const full1 = start(serverArgs(join(dir, 'full1'), genesis, ['--prometheus', '127.0.0.1:0', '--cache', '24']));
-    const full2 = start(serverArgs(join(dir, 'full2'), genesis));
-    const [u1, u2] = [await full1.rpcUrl(), await full2.rpcUrl()];
+    vUrl = await validator.rpcUrl();
+    full1 = start(serverArgs(join(dir, 'full1'), genesis, ['--prometheus', '127.0.0.1:0', '--cache', '24']));
+    full2 = start(serverArgs(join(dir, 'full2'), genesis));
+    [u1, u2] = [await full1.rpcUrl(), await full2.rpcUrl()];
+  }, 30_000);
 
-    // Both sync from genesis and follow the head with the same hashes.
+  it('full nodes find the validator through the genesis bootnodes, sync from genesis and follow the head with the same hashes', async () => {
     await validator.waitForBlock(6);
     await until(async () => (await head(u1)) >= 6 && (await head(u2)) >= 6, 'full nodes at block 6');
     for (const n of [1, 3, 6]) {
@@ -55,8 +67,9 @@ describe('a network of nodes on loopback', () => {
     expect(await rpc(u1, 'eth_syncing')).toBe(false);
     const target = (await head(vUrl)) + 2;
     await until(async () => (await head(u1)) >= target && (await head(u2)) >= target, 'following the head');
+  }, 40_000);
 
-    // A transaction sent to a full node is gossiped to the validator and mined.
+  it('a transaction sent to a full node is gossiped to the validator and mined', async () => {
     const raw = await new Wallet(DEV_KEY).signTransaction({
       type: 2,
       chainId: 100,
@@ -70,8 +83,9 @@ describe('a network of nodes on loopback', () => {
     const txHash = await rpc<string>(u1, 'eth_sendRawTransaction', [raw]);
     await until(async () => (await rpc<{ blockNumber: string } | null>(u1, 'eth_getTransactionReceipt', [txHash])) !== null, 'tx mined and synced back');
     expect(await rpc(vUrl, 'eth_getTransactionReceipt', [txHash])).not.toBeNull();
+  }, 30_000);
 
-    // The operator's view: status and peers over gRPC; peers add connects two full nodes directly.
+  it("the operator's view: status and peers over gRPC; peers add connects two full nodes directly", async () => {
     const st = runCli(['status', '--grpc-address', await full1.grpcAddress(), '--json']);
     expect(st.code, st.stderr).toBe(0);
     const s1 = JSON.parse(st.stdout) as { networking: boolean; peers: number; syncing: boolean; listenAddresses: string[] };
@@ -81,7 +95,6 @@ describe('a network of nodes on loopback', () => {
     const vPeers = runCli(['peers', 'list', '--grpc-address', await validator.grpcAddress(), '--json']);
     expect(vPeers.code, vPeers.stderr).toBe(0);
     const ids = (JSON.parse(vPeers.stdout) as { id: string }[]).map((p) => p.id);
-    const idOf = (addr: string) => addr.split('/p2p/')[1]!;
     expect(ids).toEqual(expect.arrayContaining([idOf(await full1.p2pAddress()), idOf(await full2.p2pAddress())]));
     const added = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', await full1.p2pAddress()]);
     expect(added.code, added.stderr).toBe(0);
@@ -91,8 +104,9 @@ describe('a network of nodes on loopback', () => {
     const bad = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', '/ip4/127.0.0.1/tcp/1']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toMatch(/^error: peer address "\/ip4\/127.0.0.1\/tcp\/1" does not name its peer/);
+  }, 30_000);
 
-    // full2 stops (SIGINT), the chain moves on, it catches up on restart; then the same after kill -9.
+  it('a full node stopped (SIGINT) catches up on restart, and again after kill -9', async () => {
     expect((await full2.stop('SIGINT')).code).toBe(0);
     await validator.waitForBlock((await head(vUrl)) + 4);
     const again = start(serverArgs(join(dir, 'full2'), genesis));
@@ -107,8 +121,9 @@ describe('a network of nodes on loopback', () => {
     vh = await head(vUrl);
     await until(async () => (await head(ut)) >= vh, 'caught up after kill -9');
     expect(await hashAt(ut, vh)).toBe(await hashAt(vUrl, vh));
+  }, 40_000);
 
-    // A node of another chain dialling the validator is refused; the validator keeps sealing.
+  it('a node of another chain dialling the validator is refused; the validator keeps sealing', async () => {
     const otherKeys = init(join(dir, 'other'));
     const otherGenesis = join(dir, 'other-genesis.json');
     expect(runCli(['genesis', '--dir', otherGenesis, '--ibft-validator', otherKeys.validatorAddress, '--chain-id', '101', '--bootnode', bootnode]).code).toBe(
@@ -127,5 +142,5 @@ describe('a network of nodes on loopback', () => {
     const before = await head(vUrl);
     await validator.waitForBlock(before + 2);
     expect(await rpc(await stranger.rpcUrl(), 'net_peerCount')).toBe('0x0');
-  }, 150_000); // ~25 s on an idle 2-core machine
+  }, 30_000);
 });
