@@ -35,15 +35,32 @@ export interface FullReceipt {
 /** Everything eth_getTransactionReceipt reports, derived from the stored receipts of the block. */
 export async function receiptOf(chain: Chain, located: LocatedTransaction): Promise<FullReceipt | undefined> {
   const { block, index, tx } = located;
-  const receipts = await chain.store.receipts(block.header.number, await blockHashOf(chain, block));
-  const receipt = receipts?.[index];
-  if (!receipts || !receipt) return undefined;
+  const receipts = await chain.store.receipts(block.header.number, chain.engine.blockHash(block.header));
+  if (!receipts?.[index]) return undefined;
+  let firstLogIndex = 0;
+  for (let i = 0; i < index; i++) firstLogIndex += receipts[i]!.logs.length;
+  return fullReceipt(tx, block, index, receipts, firstLogIndex);
+}
+
+/** Every receipt of a block, in order (eth_getBlockReceipts): one read of the block's stored receipts. */
+export async function blockReceipts(chain: Chain, block: Block): Promise<FullReceipt[] | undefined> {
+  const receipts = await chain.store.receipts(block.header.number, chain.engine.blockHash(block.header));
+  if (!receipts) return undefined;
+  let firstLogIndex = 0;
+  return block.transactions.map((tx, index) => {
+    const full = fullReceipt(tx, block, index, receipts, firstLogIndex);
+    firstLogIndex += full.receipt.logs.length;
+    return full;
+  });
+}
+
+/** Transaction `index` of `block` with its stored receipt, and what follows from them. */
+function fullReceipt(tx: TypedTransaction, block: Block, index: number, receipts: StoredReceipt[], firstLogIndex: number): FullReceipt {
+  const receipt = receipts[index]!;
   const prev = index === 0 ? 0n : receipts[index - 1]!.cumulativeGasUsed;
   const from = tx.getSenderAddress();
   const baseFee = block.header.baseFeePerGas ?? 0n;
   const effectiveGasPrice = 'maxFeePerGas' in tx ? min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas) : tx.gasPrice;
-  let firstLogIndex = 0;
-  for (let i = 0; i < index; i++) firstLogIndex += receipts[i]!.logs.length;
   const contractAddress =
     tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
   return {
@@ -59,35 +76,6 @@ export async function receiptOf(chain: Chain, located: LocatedTransaction): Prom
   };
 }
 
-/** Every receipt of a block, in order (eth_getBlockReceipts): one read of the block's stored receipts. */
-export async function blockReceipts(chain: Chain, block: Block): Promise<FullReceipt[] | undefined> {
-  const receipts = await chain.store.receipts(block.header.number, await blockHashOf(chain, block));
-  if (!receipts) return undefined;
-  const baseFee = block.header.baseFeePerGas ?? 0n;
-  let firstLogIndex = 0;
-  return block.transactions.map((tx, index) => {
-    const receipt = receipts[index]!;
-    const prev = index === 0 ? 0n : receipts[index - 1]!.cumulativeGasUsed;
-    const from = tx.getSenderAddress();
-    const effectiveGasPrice = 'maxFeePerGas' in tx ? min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas) : tx.gasPrice;
-    const contractAddress =
-      tx.to === undefined ? new Address(generateAddress(from.bytes, tx.nonce === 0n ? new Uint8Array(0) : bigIntToBytes(tx.nonce))) : undefined;
-    const full: FullReceipt = {
-      tx,
-      block,
-      index,
-      receipt,
-      from,
-      gasUsed: receipt.cumulativeGasUsed - prev,
-      effectiveGasPrice,
-      ...(contractAddress ? { contractAddress } : {}),
-      firstLogIndex,
-    };
-    firstLogIndex += receipt.logs.length;
-    return full;
-  });
-}
-
 export interface LocatedLog {
   log: Log;
   block: Block;
@@ -97,17 +85,13 @@ export interface LocatedLog {
 
 /** Every log of a block, with its position. */
 export async function blockLogs(chain: Chain, block: Block): Promise<LocatedLog[]> {
-  const receipts = await chain.store.receipts(block.header.number, await blockHashOf(chain, block));
+  const receipts = await chain.store.receipts(block.header.number, chain.engine.blockHash(block.header));
   const out: LocatedLog[] = [];
   let logIndex = 0;
   receipts?.forEach((r, txIndex) => {
     for (const log of r.logs) out.push({ log, block, txIndex, logIndex: logIndex++ });
   });
   return out;
-}
-
-async function blockHashOf(chain: Chain, block: Block): Promise<Uint8Array> {
-  return chain.engine.blockHash(block.header);
 }
 
 function min(a: bigint, b: bigint): bigint {
