@@ -1,11 +1,12 @@
 // Export/import benchmark (issue #4). Prints figures, asserts nothing. Usage: npm run bench:archive
 //   BASALT_BENCH_BLOCKS (default 2000), BASALT_BENCH_CACHE (default ~/.cache/basalt-bench)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureFixture } from './lib/fixture.mjs';
-import { CLI, dirBytes, mb, percentile, runCliMeasured } from './lib/util.mjs';
+import { startNode } from './lib/node.mjs';
+import { dirBytes, mb, percentile, runCliMeasured } from './lib/util.mjs';
 
 const dist = (p) => import(new URL(`../dist/${p}`, import.meta.url).href);
 const { secp256k1Backend } = await dist('util/native-secp256k1.js');
@@ -109,39 +110,10 @@ async function bareReplay(archivePath, genesisPath) {
 }
 
 async function latencyDuringExport(dataDir, genesisPath) {
-  const node = spawn(
-    process.execPath,
-    [
-      CLI,
-      'server',
-      '--data-dir',
-      dataDir,
-      '--chain',
-      genesisPath,
-      '--jsonrpc',
-      '127.0.0.1:0',
-      '--ws',
-      '127.0.0.1:0',
-      '--grpc-address',
-      '127.0.0.1:0',
-      '--log-format',
-      'json',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let logs = '';
-  node.stderr.on('data', (d) => (logs += d));
-  const waitFor = async (re) => {
-    for (let i = 0; i < 300; i++) {
-      const m = re.exec(logs);
-      if (m) return m;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`node did not log ${re}`);
-  };
+  const node = startNode(['--data-dir', dataDir, '--chain', genesisPath]);
   try {
-    const url = `http://${(await waitFor(/"address":"([^"]+)","msg":"JSON-RPC listening"/))[1]}`;
-    const grpcPort = (await waitFor(/"port":(\d+),"msg":"gRPC operator API listening"/))[1];
+    const url = `http://${(await node.waitForEvent('jsonrpc.listening', 'JSON-RPC', 30_000)).address}`;
+    const grpcPort = (await node.waitForEvent('grpc.listening', 'gRPC', 30_000)).port;
     const call = async () => {
       const t0 = performance.now();
       const res = await fetch(url, {
@@ -170,7 +142,6 @@ async function latencyDuringExport(dataDir, genesisPath) {
       `JSON-RPC eth_getBlockByNumber latency: idle p50 ${percentile(idle, 50).toFixed(2)} ms p99 ${percentile(idle, 99).toFixed(2)} ms (n=${idle.length}); during export p50 ${percentile(busy, 50).toFixed(2)} ms p99 ${percentile(busy, 99).toFixed(2)} ms (n=${busy.length}); p50 ratio ${(percentile(busy, 50) / percentile(idle, 50)).toFixed(2)}x`,
     );
   } finally {
-    node.kill('SIGINT');
-    await new Promise((r) => node.on('exit', r));
+    await node.stop();
   }
 }

@@ -8,11 +8,12 @@
 // latency from eth_getBalance calls made throughout. Then the pieces are restored to the newest block
 // (snapshot + archives, every archive block re-executed) and compared with a full replay of the same
 // blocks from one archive (`import` into a fresh data dir).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
+import { startNode } from './lib/node.mjs';
 import { CLI, percentile, runCliMeasured } from './lib/util.mjs';
 
 const SECONDS = Number(process.env.BASALT_BENCH_SECONDS ?? 20);
@@ -35,36 +36,9 @@ const genesis = join(work, 'genesis.json');
 cli(['genesis', '--dir', genesis, '--ibft-validator', validator, ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 24n}`])]);
 
 async function phase(label, extra) {
-  const node = spawn(
-    process.execPath,
-    [
-      CLI,
-      'server',
-      '--data-dir',
-      dataDir,
-      '--chain',
-      genesis,
-      '--seal',
-      '--block-time',
-      BLOCK_TIME,
-      '--jsonrpc',
-      '127.0.0.1:0',
-      '--no-grpc-address',
-      '--log-format',
-      'json',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let logs = '';
-  node.stderr.on('data', (d) => (logs += d));
+  const node = startNode(['--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', BLOCK_TIME, '--no-grpc-address', ...extra]);
   try {
-    let url;
-    for (let i = 0; i < 300 && !url; i++) {
-      const m = /"address":"([^"]+)","msg":"JSON-RPC listening"/.exec(logs);
-      if (m) url = `http://${m[1]}`;
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    const url = `http://${(await node.waitForEvent('jsonrpc.listening', 'JSON-RPC', 30_000)).address}`;
     const call = async (method, params = []) => {
       const res = await fetch(url, {
         method: 'POST',
@@ -107,17 +81,14 @@ async function phase(label, extra) {
       }
     })();
     await Promise.all([load, reads]);
-    const lines = logs
-      .split('\n')
-      .filter((l) => l.includes('"msg":"sealed block"') || l.includes('"msg":"backup piece stored"'))
-      .map((l) => JSON.parse(l));
-    const sealed = lines.filter((l) => l.msg === 'sealed block' && l.time >= startedAt + 2000).map((l) => l.time);
+    const lines = node.logs;
+    const sealed = lines.filter((l) => l.event === 'block.sealed' && l.time >= startedAt + 2000).map((l) => l.time);
     const intervals = sealed
       .slice(1)
       .map((t, i) => t - sealed[i])
       .sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
-    const pieces = lines.filter((l) => l.msg === 'backup piece stored');
+    const pieces = lines.filter((l) => l.event === 'backup.stored');
     report(
       `${label}: ${sent} txs, ${sealed.length} blocks; block interval p50 ${percentile(intervals, 50)} ms, p99 ${percentile(intervals, 99)} ms, max ${intervals[intervals.length - 1]} ms; ` +
         `eth_getBalance p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms` +
@@ -126,8 +97,7 @@ async function phase(label, extra) {
           : ''),
     );
   } finally {
-    node.kill('SIGINT');
-    await new Promise((r) => node.on('exit', r));
+    await node.stop();
   }
 }
 

@@ -30,7 +30,6 @@ const PHASE_MS = Number(process.env.BASALT_BENCH_PHASE_S ?? 30) * 1000;
 const SETTLE_MS = Number(process.env.BASALT_BENCH_SETTLE_S ?? 5) * 1000;
 const TX_RATE = Number(process.env.BASALT_BENCH_TX_RATE ?? 5);
 const HOSTILE = join(ROOT, 'test/helpers/hostile-peer.mjs');
-const BAN_LOG = 'peer refused: disconnected and banned for a while';
 
 /** The table, one row per attack (the snapshot-sync rows are bench:snapshot-sync's). */
 const ROWS = [
@@ -192,8 +191,8 @@ try {
   });
   net.onLog((i, log) => {
     if (i === 0) firstLogAt ??= log.time;
-    if (log.msg === BAN_LOG) bans.push({ i, time: log.time, peer: log.peer, reason: log.reason });
-    else if (log.msg === 'peer connected') connects.push({ i, time: log.time, peer: log.peer });
+    if (log.event === 'peer.banned') bans.push({ i, time: log.time, peer: log.peer, reason: log.reason });
+    else if (log.event === 'peer.connected') connects.push({ i, time: log.time, peer: log.peer });
   });
   await net.waitForHeight(3);
   const genesisHash = await net.genesisHash();

@@ -1,11 +1,12 @@
 // JSON-RPC benchmark (issue #3): sustained transactions per second from submission to inclusion, and
 // eth_call / eth_getBalance latency. Prints figures, asserts nothing. Usage: npm run bench:jsonrpc
 //   BASALT_BENCH_TXS (default 6000)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
+import { startNode } from './lib/node.mjs';
 import { CLI, percentile } from './lib/util.mjs';
 
 const TXS = Number(process.env.BASALT_BENCH_TXS ?? 6000);
@@ -24,37 +25,11 @@ const validator = JSON.parse(cli(['secrets', 'init', '--data-dir', dataDir, '--j
 const genesis = join(work, 'genesis.json');
 cli(['genesis', '--dir', genesis, '--ibft-validator', validator, ...wallets.flatMap((w) => ['--premine', `${w.address}:${10n ** 24n}`])]);
 
-const node = spawn(
-  process.execPath,
-  [
-    ...(process.env.BASALT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BASALT_BENCH_PROF] : []),
-    CLI,
-    'server',
-    '--data-dir',
-    dataDir,
-    '--chain',
-    genesis,
-    '--seal',
-    '--block-time',
-    '1',
-    '--jsonrpc',
-    '127.0.0.1:0',
-    '--no-ws',
-    '--no-grpc-address',
-    '--log-format',
-    'json',
-  ],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
-);
-let logs = '';
-node.stderr.on('data', (d) => (logs += d));
+const node = startNode(['--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '1', '--no-grpc-address'], {
+  nodeArgs: process.env.BASALT_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BASALT_BENCH_PROF] : [],
+});
 try {
-  let url;
-  for (let i = 0; i < 300 && !url; i++) {
-    const m = /"address":"([^"]+)","msg":"JSON-RPC listening"/.exec(logs);
-    if (m) url = `http://${m[1]}`;
-    else await new Promise((r) => setTimeout(r, 100));
-  }
+  const url = `http://${(await node.waitForEvent('jsonrpc.listening', 'JSON-RPC', 30_000)).address}`;
   const call = async (method, params = []) => {
     const res = await fetch(url, {
       method: 'POST',
@@ -154,10 +129,14 @@ try {
     `eth_getBalance during the load: p50 ${percentile(underLoad, 50).toFixed(2)} ms, p99 ${percentile(underLoad, 99).toFixed(2)} ms, max ${underLoad.at(-1).toFixed(0)} ms (n=${underLoad.length})`,
   );
 } catch (err) {
-  process.stderr.write(`node log tail:\n${logs.split('\n').slice(-8).join('\n')}\n`);
+  process.stderr.write(
+    `node log tail:\n${node.logs
+      .slice(-8)
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\n`,
+  );
   throw err;
 } finally {
-  node.kill('SIGINT');
-  await new Promise((r) => node.on('exit', r));
+  await node.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -398,19 +398,16 @@ const PHASES = [
       const source = serve(ctx.dataDir, []);
       let sync;
       try {
-        const addr = (await source.waitFor((l) => l.msg === 'libp2p listening', 'the source listening')).addresses[0];
+        const addr = (await source.waitFor((l) => l.event === 'p2p.listening', 'the source listening')).addresses[0];
         const t0 = Date.now();
         sync = serve(join(ctx.work, 'synced'), ['--bootnode', addr, '--sync', 'snapshot']);
         // Restored from the peer's snapshot, or (when that failed) synced block by block to the head.
-        const done = await sync.waitFor(
-          (l) => l.msg === 'snapshot sync: restored from peer' || (l.msg === 'synced blocks' && l.head >= BLOCKS),
-          'the snapshot sync',
-        );
+        const done = await sync.waitFor((l) => l.event === 'snapshot-sync.restored' || (l.event === 'sync.progress' && l.head >= BLOCKS), 'the snapshot sync');
         const ms = done.time - t0;
         const s = source.memory();
         const n = sync.memory();
         const how =
-          done.msg === 'synced blocks'
+          done.event === 'sync.progress'
             ? `NOT by snapshot (block by block instead; the node said: ${[...new Set(sync.said())].slice(0, 6).join(' | ')})`
             : 'by snapshot';
         report(

@@ -48,10 +48,10 @@ try {
   // --- empty blocks ---
   let node = startNode(['--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '0.001', '--no-jsonrpc']);
   nodes.push(node);
-  const first = await node.waitFor((l) => l.msg === 'sealed block' && l.number >= 20, 'block 20', 60_000);
+  const first = await node.waitFor((l) => l.event === 'block.sealed' && l.number >= 20, 'block 20', 60_000);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   await node.stop();
-  const times = node.logs.filter((l) => l.msg === 'sealed block' && l.time >= first.time).map((l) => l.time);
+  const times = node.logs.filter((l) => l.event === 'block.sealed' && l.time >= first.time).map((l) => l.time);
   const gaps = times
     .slice(1)
     .map((t, i) => t - times[i])
@@ -65,7 +65,7 @@ try {
   // --- transfers ---
   node = startNode(['--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '0.001']);
   nodes.push(node);
-  const url = `http://${(await node.waitFor((l) => l.msg === 'JSON-RPC listening', 'JSON-RPC')).address}`;
+  const url = `http://${(await node.waitFor((l) => l.event === 'jsonrpc.listening', 'JSON-RPC')).address}`;
   const chainId = BigInt((await rpc(url, { jsonrpc: '2.0', id: 1, method: 'eth_chainId' })).result);
   const raw = [];
   for (let nonce = 0; nonce < TRANSFERS; nonce++) {
@@ -82,7 +82,7 @@ try {
       }),
     );
   }
-  const before = node.logs.filter((l) => l.msg === 'sealed block').length;
+  const before = node.logs.filter((l) => l.event === 'block.sealed').length;
   const sentAt = performance.now();
   for (let i = 0; i < raw.length; i += 100) {
     const batch = raw.slice(i, i + 100).map((tx, j) => ({ jsonrpc: '2.0', id: i + j, method: 'eth_sendRawTransaction', params: [tx] }));
@@ -97,7 +97,7 @@ try {
     await new Promise((r) => setTimeout(r, 10));
   }
   const ms = performance.now() - sentAt;
-  const blocks = node.logs.filter((l) => l.msg === 'sealed block').slice(before);
+  const blocks = node.logs.filter((l) => l.event === 'block.sealed').slice(before);
   const withTxs = blocks.filter((l) => l.txs > 0).length;
   report(
     `${TRANSFERS} transfers sent at once: accepted by JSON-RPC in ${acceptedMs.toFixed(0)} ms, all included after ${ms.toFixed(0)} ms (${((TRANSFERS / ms) * 1000).toFixed(0)} tx/s end to end, in ${withTxs} blocks)`,

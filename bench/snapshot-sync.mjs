@@ -48,7 +48,7 @@ try {
   const src = join(work, 'src');
   cpSync(fx.dataDir, src, { recursive: true });
   const server = node(['--data-dir', src, '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0']);
-  const addr = (await server.waitFor((l) => l.msg === 'libp2p listening', 'source listening')).addresses[0];
+  const addr = (await server.waitFor((l) => l.event === 'p2p.listening', 'source listening')).addresses[0];
   const [, , , , port, , peerId] = addr.split('/');
   const results = {};
   for (const mode of ['full', 'snapshot']) {
@@ -66,7 +66,7 @@ try {
       mode,
     ]);
     const done = await n.waitFor(
-      mode === 'full' ? (l) => l.msg === 'synced blocks' && l.head === fx.blocks : (l) => l.msg === 'snapshot sync: restored from peer' && l.head === fx.blocks,
+      mode === 'full' ? (l) => l.event === 'sync.progress' && l.head === fx.blocks : (l) => l.event === 'snapshot-sync.restored' && l.head === fx.blocks,
       `${mode} sync to the head`,
     );
     results[mode] = { ms: done.time - n.started, bytes: r.counter.bytes };

@@ -32,10 +32,10 @@ try {
   const src = join(work, 'src');
   cpSync(fx.dataDir, src, { recursive: true });
   const server = node(['--data-dir', src, '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0']);
-  const addr = (await server.waitFor((l) => l.msg === 'libp2p listening', 'source listening')).addresses[0];
+  const addr = (await server.waitFor((l) => l.event === 'p2p.listening', 'source listening')).addresses[0];
   const follower = node(['--data-dir', join(work, 'dst'), '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0', '--bootnode', addr]);
-  const connected = await follower.waitFor((l) => l.msg === 'peer connected', 'peer connected');
-  const done = await follower.waitFor((l) => l.msg === 'synced blocks' && l.head === fx.blocks, 'synced to the head');
+  const connected = await follower.waitFor((l) => l.event === 'peer.connected', 'peer connected');
+  const done = await follower.waitFor((l) => l.event === 'sync.progress' && l.head === fx.blocks, 'synced to the head');
   const syncSec = (done.time - connected.time) / 1000;
   report(
     `sync from one peer over libp2p (loopback): ${(fx.blocks / syncSec).toFixed(0)} blocks/s, ${(fx.txs / syncSec).toFixed(0)} tx/s (${(syncSec * 1000).toFixed(0)} ms from handshake to head)`,
@@ -62,14 +62,14 @@ try {
   const g = await runCliMeasured(['genesis', '--dir', genesis, '--ibft-validator', validatorAddress]);
   if (g.code !== 0) throw new Error(g.stderr);
   const validator = node(['--data-dir', vDir, '--chain', genesis, '--seal', '--block-time', '1', '--libp2p', '127.0.0.1:0']);
-  const vAddr = (await validator.waitFor((l) => l.msg === 'libp2p listening', 'validator listening')).addresses[0];
+  const vAddr = (await validator.waitFor((l) => l.event === 'p2p.listening', 'validator listening')).addresses[0];
   const lagger = node(['--data-dir', join(work, 'lagger'), '--chain', genesis, '--libp2p', '127.0.0.1:0', '--bootnode', vAddr, '--log-level', 'debug']);
-  await lagger.waitFor((l) => l.msg === 'peer connected', 'follower connected');
-  const first = (await lagger.waitFor((l) => l.msg === 'imported block' || l.msg === 'synced blocks', 'first block')).time;
-  await validator.waitFor((l) => l.msg === 'sealed block' && l.time > first + (LAG_BLOCKS + 1) * 1000, `${LAG_BLOCKS} more blocks`, (LAG_BLOCKS + 30) * 1000);
+  await lagger.waitFor((l) => l.event === 'peer.connected', 'follower connected');
+  const first = (await lagger.waitFor((l) => l.event === 'block.imported' || l.event === 'sync.progress', 'first block')).time;
+  await validator.waitFor((l) => l.event === 'block.sealed' && l.time > first + (LAG_BLOCKS + 1) * 1000, `${LAG_BLOCKS} more blocks`, (LAG_BLOCKS + 30) * 1000);
   await new Promise((r) => setTimeout(r, 500));
-  const sealed = new Map(validator.logs.filter((l) => l.msg === 'sealed block' && l.time > first).map((l) => [l.number, l.time]));
-  const lags = lagger.logs.filter((l) => l.msg === 'imported block' && sealed.has(l.number)).map((l) => l.time - sealed.get(l.number));
+  const sealed = new Map(validator.logs.filter((l) => l.event === 'block.sealed' && l.time > first).map((l) => [l.number, l.time]));
+  const lags = lagger.logs.filter((l) => l.event === 'block.imported' && sealed.has(l.number)).map((l) => l.time - sealed.get(l.number));
   lags.sort((a, b) => a - b);
   report(
     `follower lag behind the validator at 1 s blocks: p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${lags[lags.length - 1]} ms (n=${lags.length} blocks, sealed-log to imported-log)`,

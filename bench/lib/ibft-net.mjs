@@ -120,9 +120,9 @@ export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine
         } catch {
           continue;
         }
-        if (log.msg === 'JSON-RPC listening') net.rpcUrls[i] = `http://${log.address}`;
-        if (log.msg === 'Prometheus metrics listening') net.metricsUrls[i] = `http://${log.address}/metrics`;
-        if (log.msg === 'consensus reached') {
+        if (log.event === 'jsonrpc.listening') net.rpcUrls[i] = `http://${log.address}`;
+        if (log.event === 'metrics.listening') net.metricsUrls[i] = `http://${log.address}/metrics`;
+        if (log.event === 'consensus.reached') {
           const prev = net.committedAt.get(log.height);
           if (prev === undefined || log.time < prev) net.committedAt.set(log.height, log.time);
           if (log.round > 0) net.rounds++;

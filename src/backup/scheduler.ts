@@ -14,6 +14,7 @@ import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { createSnapshot, type SnapshotSource } from './snapshot.js';
 import type { BackupTarget, StagedPiece } from './targets/target.js';
 import type { ByteSink } from './types.js';
+import { event } from '../util/events.js';
 
 /** What the scheduler reads: the chain (a snapshot source with a head and blocks by number). */
 export interface ScheduledChain extends SnapshotSource {
@@ -86,7 +87,7 @@ export class BackupScheduler {
     mkdirSync(this.stagingDir, { recursive: true });
     for (const k of ['snapshot', 'archive']) {
       for (const r of removeStaleTemps(this.stagingDir, this.tempPrefix(k)))
-        this.opts.logger.warn({ path: r.path, pid: r.pid }, 'removed a partial backup piece left by an interrupted run');
+        this.opts.logger.warn(event('backup.partial-removed', { path: r.path, pid: r.pid }), 'removed a partial backup piece left by an interrupted run');
     }
     this.schedule(0);
   }
@@ -145,7 +146,10 @@ export class BackupScheduler {
   }
 
   private failed(kind: PieceKind, err: unknown): void {
-    this.opts.logger.error({ target: this.opts.target.url, kind, err: errorMessage(err) }, 'backup failed (will try again at the next interval)');
+    this.opts.logger.error(
+      event('backup.failed', { target: this.opts.target.url, kind, err: errorMessage(err) }),
+      'backup failed (will try again at the next interval)',
+    );
     this.opts.events?.onFailure?.(kind, err);
   }
 
@@ -195,7 +199,10 @@ export class BackupScheduler {
   /** A snapshot at the head; first the archive from `after + 1` up to that head, so the chain of pieces has no gap. */
   private async snapshot(after: bigint | undefined): Promise<StoredPiece[]> {
     const began = this.now();
-    this.opts.logger.info({ target: this.opts.target.url, kind: 'snapshot', head: Number(this.opts.chain.head.number) }, 'backup piece started');
+    this.opts.logger.info(
+      event('backup.started', { target: this.opts.target.url, kind: 'snapshot', head: Number(this.opts.chain.head.number) }),
+      'backup piece started',
+    );
     const snap = await createSnapshot(this.opts.chain, { compression: this.opts.compression ?? 'zstd' });
     const path = join(this.stagingDir, `${this.tempPrefix('snapshot')}${process.pid}`);
     const staged = await this.stage(path, snap);
@@ -214,7 +221,10 @@ export class BackupScheduler {
 
   private async archive(start: bigint, end: bigint): Promise<StoredPiece> {
     const began = this.now();
-    this.opts.logger.info({ target: this.opts.target.url, kind: 'archive', startBlock: Number(start), endBlock: Number(end) }, 'backup piece started');
+    this.opts.logger.info(
+      event('backup.started', { target: this.opts.target.url, kind: 'archive', startBlock: Number(start), endBlock: Number(end) }),
+      'backup piece started',
+    );
     const exp = await exportChain(this.opts.chain, { startBlock: start, endBlock: end, compression: this.opts.compression ?? 'zstd' });
     const path = join(this.stagingDir, `${this.tempPrefix('archive')}${process.pid}`);
     try {
@@ -284,7 +294,15 @@ export class BackupScheduler {
     known.push(piece);
     this.known = known;
     this.opts.logger.info(
-      { target: this.opts.target.url, file, kind, startBlock: Number(start), endBlock: Number(end), bytes: staged.bytes, ms: piece.durationMs },
+      event('backup.stored', {
+        target: this.opts.target.url,
+        file,
+        kind,
+        startBlock: Number(start),
+        endBlock: Number(end),
+        bytes: staged.bytes,
+        ms: piece.durationMs,
+      }),
       'backup piece stored',
     );
     await this.applyRetention();
@@ -328,7 +346,7 @@ export class BackupScheduler {
         signal: this.abort.signal,
         onRetry: (err, attempt, delayMs) =>
           this.opts.logger.warn(
-            { target: this.opts.target.url, what, attempt, retryInMs: delayMs, err: errorMessage(err) },
+            event('backup.retry', { target: this.opts.target.url, what, attempt, retryInMs: delayMs, err: errorMessage(err) }),
             'backup target call failed; retrying',
           ),
       },

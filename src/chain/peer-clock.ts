@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { MAX_FUTURE_SECONDS } from './errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { event } from '../util/events.js';
 
 /**
  * How far this node's clock may be from its peers' before it counts as skewed: the future-block
@@ -125,12 +126,15 @@ export class PeerClock {
       this.lastWarn = t;
       const off = this.median!;
       this.log.warn(
-        { clockOffsetMs: Math.round(off), toleranceMs: CLOCK_TOLERANCE_MS, blocks: this.samples.length },
+        event('clock.skewed', { clockOffsetMs: Math.round(off), toleranceMs: CLOCK_TOLERANCE_MS, blocks: this.samples.length }),
         `this node's clock is ${formatOffset(off)} ${off > 0 ? 'ahead of' : 'behind'} its peers' (the median over recent blocks' timestamps), more than the ${CLOCK_TOLERANCE_MS / 1000} s allowed: fix it (NTP); until then block timestamps here follow the peers' time`,
       );
     } else if (this.warned) {
       this.warned = false;
-      this.log.info({ clockOffsetMs: Math.round(this.median ?? 0) }, `this node's clock is back within ${CLOCK_TOLERANCE_MS / 1000} s of its peers'`);
+      this.log.info(
+        event('clock.recovered', { clockOffsetMs: Math.round(this.median ?? 0) }),
+        `this node's clock is back within ${CLOCK_TOLERANCE_MS / 1000} s of its peers'`,
+      );
     }
   }
 }

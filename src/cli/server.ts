@@ -31,6 +31,7 @@ import {
   parseLogLevel,
   parsePositiveNumber,
 } from './options.js';
+import { event } from '../util/events.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -235,7 +236,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     onFatal: (err) => process.exit(err.exitCode),
   });
   shutdown.attach(node);
-  log.info('node started');
+  log.info(event('node.started', {}), 'node started');
 }
 
 function parseSyncMode(value: string): SyncMode {

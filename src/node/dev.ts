@@ -5,6 +5,7 @@ import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consens
 import { halfPairError, initSecrets, recoverKeyPair } from '../keys/key-pair.js';
 import { loadNodeKeys } from '../keys/keyfile.js';
 import type { Logger } from '../util/log.js';
+import { event } from '../util/events.js';
 
 export const DEV_DATA_DIR = './data';
 export const DEV_CHAIN_ID = 100;
@@ -27,7 +28,7 @@ export function prepareDevDataDir(dataDir: string, log: Logger): string {
   if (state.kind === 'one') throw halfPairError(state);
   if (state.kind === 'none') {
     const created = initSecrets(dataDir);
-    log.info({ validator: created.validatorAddress, nodeId: created.nodeId }, 'dev: created node keys');
+    log.info(event('keys.created', { validator: created.validatorAddress, nodeId: created.nodeId }), 'dev: created node keys');
   }
   const genesisPath = join(dataDir, 'genesis.json');
   if (!existsSync(genesisPath)) {

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PieceKind } from '../backup/pieces.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { event } from '../util/events.js';
 /** An address to listen on. */
 interface HostPort {
   host: string;
@@ -175,7 +176,7 @@ export class NodeMetrics {
     });
     this.server = server;
     const addr = server.address() as { address: string; port: number };
-    log.info({ address: `${at.host}:${addr.port}` }, 'Prometheus metrics listening');
+    log.info(event('metrics.listening', { address: `${at.host}:${addr.port}` }), 'Prometheus metrics listening');
     return { host: at.host, port: addr.port };
   }
 

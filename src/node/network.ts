@@ -25,6 +25,7 @@ import { TxPoolError, type TxPool } from '../txpool/txpool.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { decodeTransaction } from '../chain/ethereumjs-errors.js';
+import { event } from '../util/events.js';
 
 export const DEFAULT_LIBP2P_PORT = 1478;
 export const DEFAULT_MAX_PEERS = 40;
@@ -200,7 +201,7 @@ export class Network implements NetworkView, PeersService {
       net.unsubscribeTx = opts.txpool.onAdded((hash) => net.onPoolTx(hash));
       if (opts.blockSync !== false) syncer.start();
       net.listeningState = true;
-      log.info({ addresses: net.addresses(), peerId: host.peerId.toString(), bootnodes: bootnodes.length }, 'libp2p listening');
+      log.info(event('p2p.listening', { addresses: net.addresses(), peerId: host.peerId.toString(), bootnodes: bootnodes.length }), 'libp2p listening');
       return net;
     } catch (err) {
       await Promise.resolve(host.stop()).catch(() => undefined);

@@ -38,6 +38,7 @@ import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
 import { CLIENT_VERSION } from '../util/version.js';
 import { secp256k1Backend } from '../util/native-secp256k1.js';
+import { event } from '../util/events.js';
 
 export { DEFAULT_CACHE_BYTES } from '../storage/trie-node-store.js';
 export type { HostPort, P2POptions } from './parts.js';
@@ -204,7 +205,7 @@ export class BasaltNode {
       for (const kind of bansBefore) countBan(kind);
       storage.dbs.damage.onDamage((err) => node.fail(err));
       log.info(
-        {
+        event('chain.opened', {
           dataDir: layout.root,
           chainId: Number(chain.chainId),
           genesis: bytesToHex(chain.genesisHash),
@@ -212,7 +213,7 @@ export class BasaltNode {
           validator: keys.validatorAddress,
           nodeId: keys.nodeId,
           secp256k1: secp256k1Backend,
-        },
+        }),
         'chain opened',
       );
       const validators = decodeIbftExtra(chain.head.header.extraData).validators;
@@ -222,7 +223,7 @@ export class BasaltNode {
       if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
       if (onDisk === undefined) {
         writeKeyPair(layout.root, keys);
-        log.info({ validator: keys.validatorAddress, nodeId: keys.nodeId }, 'created node keys (keystore/, consensus/)');
+        log.info(event('keys.created', { validator: keys.validatorAddress, nodeId: keys.nodeId }), 'created node keys (keystore/, consensus/)');
       }
       const minFree = opts.minFreeDiskBytes ?? 0;
       if (minFree > 0)
@@ -332,7 +333,7 @@ export class BasaltNode {
     const inSet = validatorIndex(validators, privateKeyToAddress(key)) >= 0;
     if (!inSet || (validators.length > 1 && !opts.p2p)) {
       log.warn(
-        { validators: validators.length },
+        event('validator.idle', { validators: validators.length, reason: inSet ? 'no-network' : 'not-in-set' }),
         inSet
           ? `this node alone cannot reach the IBFT quorum of ${validators.length} validators: not sealing (several validators seal together in IBFT rounds only with networking on)`
           : 'this node holds no key of the validator set: not sealing',
@@ -353,7 +354,10 @@ export class BasaltNode {
       quorum,
       clock: this.clock,
     });
-    if (network) log.info({ validators: validators.length, baseTimeoutMs }, 'IBFT rounds with the other validators over libp2p');
+    log.info(
+      event('validator.started', { validators: validators.length, networked: network !== undefined, baseTimeoutMs }),
+      network ? 'IBFT rounds with the other validators over libp2p' : 'sealing as the only validator of the set',
+    );
     await this.parts.start(
       'validator',
       () => {
@@ -470,12 +474,12 @@ export class BasaltNode {
         this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
         this.gateSealer();
         this.txpool.close(`node cannot accept transactions now: ${this.notWritable}`);
-        log.error({ freeBytes, minFreeBytes: min }, 'disk almost full: sealing paused and new transactions refused until space is freed');
+        log.error(event('disk.low', { freeBytes, minFreeBytes: min }), 'disk almost full: sealing paused and new transactions refused until space is freed');
       } else {
         this.notWritable = undefined;
         this.txpool.reopen();
         this.gateSealer();
-        log.info({ freeBytes }, 'disk space recovered: sealing and transactions resume');
+        log.info(event('disk.recovered', { freeBytes }), 'disk space recovered: sealing and transactions resume');
       }
     });
     await guard.start();
@@ -544,8 +548,9 @@ export class BasaltNode {
     const reason = this.notWritable ?? behind;
     if (behind !== this.heldForNetwork) {
       if (behind !== undefined && this.heldForNetwork === undefined)
-        this.opts.logger.info({ reason: behind }, 'sealing held until the node has caught up with its peers');
-      else if (behind === undefined) this.opts.logger.info({ head: Number(this.chain.head.number) }, 'caught up with peers: sealing resumes');
+        this.opts.logger.info(event('sealing.held', { reason: behind }), 'sealing held until the node has caught up with its peers');
+      else if (behind === undefined)
+        this.opts.logger.info(event('sealing.resumed', { head: Number(this.chain.head.number) }), 'caught up with peers: sealing resumes');
       this.heldForNetwork = behind;
     }
     if (reason !== undefined) this.sealer.pause(reason);
@@ -560,7 +565,7 @@ export class BasaltNode {
 
   private async doStop(): Promise<void> {
     await this.parts.stopAll();
-    this.opts.logger.info({ head: Number(this.chain.head.number) }, 'node stopped');
+    this.opts.logger.info(event('node.stopped', { head: Number(this.chain.head.number) }), 'node stopped');
   }
 }
 

@@ -19,6 +19,7 @@ import type { Logger } from '../util/log.js';
 import { isLoopbackHost } from '../util/net.js';
 import type { Lifecycle } from './lifecycle.js';
 import { restoreFromPeers } from './snapshot-bootstrap.js';
+import { event } from '../util/events.js';
 
 /**
  * The parts a node is made of that stand on their own: the databases and chain, the JSON-RPC servers,
@@ -51,10 +52,10 @@ export interface SnapshotSyncOptions {
 /** Listen for JSON-RPC at `at`, log the address (and a warning off loopback). */
 export async function listenJsonRpc(server: JsonRpcServer, at: HostPort, log: Logger, serving?: string): Promise<HostPort> {
   const bound = await server.listen(at.host, at.port);
-  log.info({ address: `${bound.host}:${bound.port}`, ...(serving ? { serving } : {}) }, 'JSON-RPC listening');
+  log.info(event('jsonrpc.listening', { address: `${bound.host}:${bound.port}`, ...(serving ? { serving } : {}) }), 'JSON-RPC listening');
   if (!isLoopbackHost(at.host)) {
     log.warn(
-      { address: `${bound.host}:${bound.port}` },
+      event('api.exposed', { api: 'jsonrpc', address: `${bound.host}:${bound.port}` }),
       'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',
     );
   }
@@ -175,7 +176,7 @@ export async function startWebSocket(
     },
     'closing JSON-RPC WebSocket server',
   );
-  log.info({ address: `${bound.host}:${bound.port}` }, 'JSON-RPC over WebSocket listening');
+  log.info(event('ws.listening', { address: `${bound.host}:${bound.port}` }), 'JSON-RPC over WebSocket listening');
   return { bound, server };
 }
 
@@ -197,7 +198,10 @@ export async function syncFromPeerSnapshot(c: {
   const log = opts.logger;
   if (!opts.p2p) throw new UserError('--sync snapshot needs networking: drop --no-libp2p');
   if (storage.chain.head.number > 0n) {
-    log.info({ head: Number(storage.chain.head.number) }, '--sync snapshot: the data dir already has a chain; syncing block by block from its head');
+    log.info(
+      event('snapshot-sync.skipped', { head: Number(storage.chain.head.number) }),
+      '--sync snapshot: the data dir already has a chain; syncing block by block from its head',
+    );
     return;
   }
   let progress: SnapshotSyncProgress = { currentBlock: 0n, highestBlock: 0n, bytesReceived: 0, bytesAnnounced: 0 };
@@ -225,5 +229,8 @@ export async function syncFromPeerSnapshot(c: {
   });
   if (!restored) return;
   await storage.replace(() => installSnapshot(restored.built, c.layout.root));
-  log.info({ peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash }, 'snapshot sync: restored from peer');
+  log.info(
+    event('snapshot-sync.restored', { peer: restored.result.peer, head: Number(restored.result.head), headHash: restored.result.headHash }),
+    'snapshot sync: restored from peer',
+  );
 }

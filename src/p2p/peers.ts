@@ -9,6 +9,7 @@ import { incompatibility, requestStatus, serveStatus } from './handshake.js';
 import { HANDSHAKE_HEADROOM, ipOf, type Host } from './host.js';
 import { MessageError, type ChainStatus } from './messages.js';
 import { ValidatorProofs } from './validator-proof.js';
+import { event } from '../util/events.js';
 
 /** How often the node redials bootnodes and added peers it is not connected to. */
 const REDIAL_MS = 5_000;
@@ -316,7 +317,10 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
     const p: ReadyPeer = { id: peer, head: theirs.headNumber, headHash: theirs.headHash, address: conn.remoteAddr.toString(), direction, since: Date.now() };
     this.ready.set(id, p);
-    this.log.info({ peer: id, address: p.address, head: Number(p.head), ...(validator ? { validator: this.validatorOf.get(id) } : {}) }, 'peer connected');
+    this.log.info(
+      event('peer.connected', { peer: id, address: p.address, head: Number(p.head), ...(validator ? { validator: this.validatorOf.get(id) } : {}) }),
+      'peer connected',
+    );
     this.emit('head', p);
   }
 
@@ -354,7 +358,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       this.warned.add(id);
       if (this.warned.size > MAX_WARNED) this.warned.delete(this.warned.values().next().value!);
     }
-    this.log[first ? 'warn' : 'debug']({ peer: id, reason }, 'peer refused: disconnected and banned for a while');
+    this.log[first ? 'warn' : 'debug'](event('peer.banned', { peer: id, reason }), 'peer refused: disconnected and banned for a while');
     void this.host.hangUp(peer).catch(() => undefined);
   }
 

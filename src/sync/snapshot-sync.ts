@@ -15,6 +15,7 @@ import { SlowSnapshotError } from './snapshot-pace.js';
 import { fetchSnapshot, SnapshotRefusedError, type SnapshotFetchOptions } from './snapshot-protocol.js';
 import type { SnapshotSyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
+import { event } from '../util/events.js';
 
 /** How long a node with `--sync snapshot` waits for a peer with blocks before it falls back to full sync. */
 export const SNAPSHOT_PEER_WAIT_MS = 30_000;
@@ -148,12 +149,12 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         continue;
       }
       if (next === undefined) {
-        log.warn({ tried: tried.size }, 'snapshot sync: no peer served a valid snapshot; syncing block by block');
+        log.warn(event('snapshot-sync.fallback', { tried: tried.size }), 'snapshot sync: no peer served a valid snapshot; syncing block by block');
         return undefined;
       }
       const id = next.id.toString();
       tried.add(id);
-      log.info({ peer: id, peerHead: Number(next.head) }, 'snapshot sync: asking peer for a snapshot');
+      log.info(event('snapshot-sync.asking', { peer: id, peerHead: Number(next.head) }), 'snapshot sync: asking peer for a snapshot');
       report({ peer: id, currentBlock: 0n, highestBlock: bestHead(), bytesReceived: 0, bytesAnnounced: 0 });
       rmSync(opts.target, { recursive: true, force: true });
       const began = Date.now();
@@ -161,7 +162,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         const dir = dirname(resolve(opts.target));
         const fs = opts.statfs ?? statfs;
         const onAnnounce = async (bytes: number) => {
-          log.info({ peer: id, announcedBytes: bytes }, 'snapshot sync: peer announced its snapshot');
+          log.info(event('snapshot-sync.announced', { peer: id, announcedBytes: bytes }), 'snapshot sync: peer announced its snapshot');
           report({ bytesAnnounced: bytes });
           const minFree = opts.minFreeBytes ?? 0;
           if (minFree <= 0) return;

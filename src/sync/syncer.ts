@@ -14,6 +14,7 @@ import type { Logger } from '../util/log.js';
 import { BLOCKS_TIMEOUT_MS, fetchBlocks } from './block-protocol.js';
 import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
+import { event } from '../util/events.js';
 
 /** A peer that stalled is not asked again for this long (unless no other peer is ahead). */
 const STALL_MS = 30_000;
@@ -283,7 +284,7 @@ export class Syncer {
         await this.chain.importBlock(block);
         if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
         this.observe(block, parent);
-        this.log.debug({ number: Number(block.header.number) }, 'imported block');
+        this.log.debug(event('block.imported', { number: Number(block.header.number) }), 'imported block');
       } catch (err) {
         if (err instanceof FutureBlockError) {
           // Valid but for a clock: this node's or its proposer's is wrong. Not the peer's fault.
@@ -302,7 +303,7 @@ export class Syncer {
     }
     const head = this.chain.head.number;
     if (blocks.length > 1 || peer.head - head > 1n)
-      this.log.info({ head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }, 'synced blocks');
+      this.log.info(event('sync.progress', { head: Number(head), highest: Number(peer.head), peer: peer.id.toString() }), 'synced blocks');
     return true;
   }
 

@@ -23,7 +23,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
       sync: true,
       colorize: Boolean(process.stderr.isTTY),
       translateTime: 'SYS:HH:MM:ss.l',
-      ignore: 'pid,hostname',
+      ignore: 'pid,hostname,event', // the event name is for tools (util/events.ts); people read the message
     });
     return pino({ level }, stream);
   }

@@ -161,13 +161,13 @@ describe('export and import over gRPC, while nodes run', () => {
     const url2 = await target.rpcUrl();
     const grpc2 = await target.grpcAddress();
     const client = start(['import', file, '--grpc-address', grpc2]);
-    await target.waitFor(() => target.logs.some((l) => l.msg === 'import started'), 'import started');
+    await target.waitForEvent('import.started');
     await new Promise((r) => setTimeout(r, 300));
     client.child.kill('SIGKILL');
     await client.exited;
     // The node either finishes what it already received or stops at the dropped stream; either way it
     // keeps running and holds only verified blocks.
-    await target.waitFor(() => target.logs.some((l) => l.msg === 'import failed' || l.msg === 'import finished'), 'the import to end on the node');
+    await target.waitFor(() => target.events('import.failed').length + target.events('import.finished').length > 0, 'the import to end on the node');
     const head = Number(BigInt(await rpc<string>(url2, 'eth_blockNumber')));
     expect(head).toBeGreaterThan(0);
     // the node is still serving, and what it holds is the source chain's
@@ -198,7 +198,7 @@ describe('export and import over gRPC, while nodes run', () => {
     const target = start(serverArgs(node2, genesis, []));
     const grpc2 = await target.grpcAddress();
     const importer = start(['import', file, '--grpc-address', grpc2]);
-    await target.waitFor(() => target.logs.some((l) => l.msg === 'import started'), 'import started');
+    await target.waitForEvent('import.started');
     await new Promise((r) => setTimeout(r, 300));
     target.child.kill('SIGKILL');
     const { code } = await importer.exited;

@@ -51,7 +51,7 @@ function metric(text: string, name: string, labels = ''): number | undefined {
 }
 
 function stored(p: CliProcess, target: string, kind?: string): number {
-  return p.logs.filter((l) => l.msg === 'backup piece stored' && (l.target as string) === target && (kind === undefined || l.kind === kind)).length;
+  return p.events('backup.stored').filter((l) => l.target === target && (kind === undefined || l.kind === kind)).length;
 }
 
 const backupFlags = (dirs: string[]) => [
@@ -129,7 +129,7 @@ describe('scheduled backups', () => {
         .map((p) => p.target)
         .sort(),
     ).toEqual([bucket, folder].sort());
-    const promUrl = `http://${(await node.waitForLog('Prometheus metrics listening')).address as string}`;
+    const promUrl = `http://${(await node.waitForEvent('metrics.listening')).address}`;
     const m = await metrics(promUrl);
     expect(metric(m, 'basalt_backup_last_success_timestamp_seconds', 'kind="snapshot"')).toBeGreaterThan(Date.now() / 1000 - 30);
     expect(metric(m, 'basalt_backup_bytes', 'kind="archive"')).toBeGreaterThan(0);
@@ -138,7 +138,7 @@ describe('scheduled backups', () => {
     expect(m).toMatch(/^basalt_txpool_pending \d+$/m);
 
     // kill -9 as soon as a piece starts: nothing partial is visible, and the next start goes on from the last piece.
-    const startedSoFar = () => node.logs.filter((l) => l.msg === 'backup piece started').length;
+    const startedSoFar = () => node.events('backup.started').length;
     const before = startedSoFar();
     await node.waitFor(() => startedSoFar() > before, 'a piece in progress', 20_000);
     const killedPid = node.child.pid!;
@@ -156,12 +156,12 @@ describe('scheduled backups', () => {
     // The killed run's staged files were removed (the new run may be staging its own piece meanwhile).
     const stillThere = readdirSync(folder).filter((f) => f.startsWith('.'));
     expect(stillThere.filter((f) => leftByKill.includes(f) || f.endsWith(`-${killedPid}`))).toEqual([]);
-    if (leftByKill.length > 0) expect(node.logs.some((l) => l.msg === 'removed a partial backup piece left by an interrupted run')).toBe(true);
+    if (leftByKill.length > 0) expect(node.events('backup.partial-removed').length > 0).toBe(true);
 
     // The unreachable target: retried, counted, and that node kept sealing.
-    const downProm = `http://${(await down.waitForLog('Prometheus metrics listening')).address as string}`;
-    await down.waitFor(() => down.logs.some((l) => l.msg === 'backup failed (will try again at the next interval)'), 'a failed backup', 20_000);
-    expect(down.logs.some((l) => l.msg === 'backup target call failed; retrying')).toBe(true);
+    const downProm = `http://${(await down.waitForEvent('metrics.listening')).address}`;
+    await down.waitForEvent('backup.failed', undefined, 20_000);
+    expect(down.events('backup.retry').length > 0).toBe(true);
     const failures = metric(await metrics(downProm), 'basalt_backup_failures_total', 'kind="snapshot"');
     expect(failures).toBeGreaterThanOrEqual(1);
     const sealedThen = down.sealed().length;

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initSecrets } from '../../src/keys/key-pair.js';
-import { CliProcess, reservedPort, rpc, runCliAsync, serverArgs, tempDir, type LogLine, processesKilledAfterAll } from '../helpers/cli.js';
+import { CliProcess, reservedPort, rpc, runCliAsync, serverArgs, tempDir, processesKilledAfterAll } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -52,8 +52,8 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const reached = (v: Validator): LogLine[] => v.node!.logs.filter((l) => l.msg === 'consensus reached');
-const banned = (v: Validator) => v.node!.logs.filter((l) => l.msg === 'peer refused: disconnected and banned for a while');
+const reached = (v: Validator) => v.node!.events('consensus.reached');
+const banned = (v: Validator) => v.node!.events('peer.banned');
 const headOf = async (v: Validator) => Number(BigInt(await rpc<string>(v.url!, 'eth_blockNumber')));
 const metric = async (v: Validator, name: string) => {
   const text = await (await fetch(v.metrics!)).text();
@@ -124,8 +124,8 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
       running.push(p);
       v.node = p;
       v.url = await p.rpcUrl();
-      v.metrics = `http://${(await p.waitForLog('Prometheus metrics listening', 60_000)).address as string}/metrics`;
-      await p.waitForLog('IBFT rounds with the other validators over libp2p');
+      v.metrics = `http://${(await p.waitForEvent('metrics.listening', undefined, 60_000)).address}/metrics`;
+      await p.waitForEvent('validator.started');
     };
     const [, fast, , slow] = vs as [Validator, Validator, Validator, Validator];
     const clean = [vs[0]!, vs[2]!];
@@ -191,7 +191,8 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
       [fast, 1],
       [slow, -1],
     ] as const) {
-      const warn = v.node!.logs.find((l) => /^this node's clock is .* its peers'/.test(l.msg));
+      const warn = v.node!.events('clock.skewed')[0];
+      expect(Math.sign(warn?.clockOffsetMs ?? 0)).toBe(sign);
       expect(warn?.msg).toMatch(
         sign > 0 ? /ahead of its peers'.*more than the 15 s allowed: fix it \(NTP\)/ : /behind its peers'.*more than the 15 s allowed: fix it \(NTP\)/,
       );

@@ -22,12 +22,12 @@ describe('crash safety', () => {
     let killsMidRun = 0;
     for (let i = 0; i < KILLS; i++) {
       const node = new CliProcess(serverArgs(dataDir, genesis, ['--seal', '--block-time', '0.05']));
-      const opened = await node.waitForLog('chain opened');
+      const opened = await node.waitForEvent('chain.opened');
       const head = opened.head as number;
       const maxReported = Math.max(0, ...reported.keys());
       expect(head, `start ${i}: head ${head} < last reported block ${maxReported}`).toBeGreaterThanOrEqual(maxReported);
       // Let it seal for a random while (0-700 ms after start-up), then kill without warning.
-      await node.waitForLog('node started');
+      await node.waitForEvent('node.started');
       await new Promise((r) => setTimeout(r, Math.random() * 700));
       node.child.kill('SIGKILL');
       const { signal } = await node.exited;

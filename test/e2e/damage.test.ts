@@ -81,7 +81,7 @@ describe('damage is never silent', () => {
     ]);
 
     const node = start(serverArgs(dir, genesis, ['--seal', '--block-time', '0.05']));
-    const opened = await Promise.race([node.waitForLog('node started').then(() => true), node.exited.then(() => false)]);
+    const opened = await Promise.race([node.waitForEvent('node.started').then(() => true), node.exited.then(() => false)]);
     if (!opened) {
       const { code } = await node.exited;
       expect(code).not.toBe(0);
@@ -143,7 +143,7 @@ describe('damage is never silent', () => {
     expect(check.stdout).toMatch(new RegExp(`the chain was rolled back: its head is block \\d+, but this validator signed block (${head}|${head + 1}) `));
 
     const node = start(serverArgs(dir, genesis, ['--seal', '--block-time', '0.05']));
-    const opened = await node.waitForLog('chain opened');
+    const opened = await node.waitForEvent('chain.opened');
     const rolledBackTo = opened.head as number;
     expect(rolledBackTo).toBeLessThan(head);
     const refusal = await node.waitFor(() => node.logs.find((l) => l.level === 50), 'the refusal');

@@ -40,7 +40,7 @@ describe('disk almost full', () => {
     const st = statfsSync(disk.dir);
     const filler = join(disk.dir, 'filler');
     writeFileSync(filler, Buffer.alloc(st.bavail * st.bsize - 8 * 1024 * 1024));
-    await node.waitForLog('disk almost full: sealing paused and new transactions refused until space is freed');
+    await node.waitForEvent('disk.low');
 
     const status = JSON.parse(runCli(['status', '--grpc-address', grpc, '--json']).stdout) as {
       sealing: boolean;
@@ -70,7 +70,7 @@ describe('disk almost full', () => {
     expect(BigInt(await rpc<string>(url, 'eth_blockNumber'))).toBe(pausedAt);
 
     rmSync(filler);
-    await node.waitForLog('disk space recovered: sealing and transactions resume');
+    await node.waitForEvent('disk.recovered');
     await node.waitForBlock(Number(pausedAt) + 2);
     expect((await fetch(url.replace(/\/?$/, '/health'))).status).toBe(200);
     const after = JSON.parse(runCli(['status', '--grpc-address', grpc, '--json']).stdout) as { sealing: boolean; writable: boolean };

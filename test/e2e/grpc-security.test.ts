@@ -73,15 +73,13 @@ describe('operator API security', () => {
         c.ca,
       ]);
       const grpc = await node.grpcAddress();
-      const listening = await node.waitForLog('gRPC operator API listening');
+      const listening = await node.waitForEvent('grpc.listening');
       expect(listening.tls).toBe('client certificates');
-      const jsonRpcWarning = await node.waitFor(
-        () => node.logs.find((l) => l.level === 40 && /JSON-RPC on a non-loopback address: it has no authentication/.test(l.msg)),
-        'JSON-RPC warning',
-      );
-      expect(jsonRpcWarning.msg).toMatch(/reverse proxy/);
+      const jsonRpcWarning = await node.waitForEvent('api.exposed', (e) => e.api === 'jsonrpc');
+      expect(jsonRpcWarning.level).toBe(40);
+      expect(jsonRpcWarning.msg).toMatch(/^JSON-RPC on a non-loopback address: it has no authentication.*reverse proxy/);
       expect(
-        node.logs.filter((l) => l.level === 40 && /gRPC/.test(l.msg)),
+        node.events('api.exposed').filter((e) => e.api === 'grpc'),
         'no gRPC warning with client certificates',
       ).toEqual([]);
 
@@ -157,11 +155,10 @@ describe('operator API security', () => {
       '--log-format',
       'json',
     ]);
-    const l = await node.waitForLog('gRPC operator API listening');
+    const l = await node.waitForEvent('grpc.listening');
     expect(l.tls).toBe('off');
-    await node.waitFor(
-      () => node.logs.find((x) => x.level === 40 && /plain text on a non-loopback address \(--grpc-insecure\)/.test(x.msg)),
-      'insecure warning',
-    );
+    const warning = await node.waitForEvent('api.exposed', (e) => e.api === 'grpc');
+    expect(warning.level).toBe(40);
+    expect(warning.msg).toMatch(/plain text on a non-loopback address \(--grpc-insecure\)/);
   });
 });

@@ -26,7 +26,6 @@ const BASELINE_MS = 15_000;
 const ATTACK_MS = 10_000;
 /** The target, printed against each row (bench:hostile measures it): p99 within this factor of the baseline. */
 const P99_FACTOR = 1.5;
-const BAN_LOG = 'peer refused: disconnected and banned for a while';
 
 interface Row {
   name: string;
@@ -86,7 +85,7 @@ function commitTimes(): number[] {
   const first = new Map<number, number>();
   for (const n of nodes) {
     for (const l of n.logs) {
-      if (l.msg !== 'consensus reached') continue;
+      if (l.event !== 'consensus.reached') continue;
       const h = l.height as number;
       const t = l.time as number;
       if (!first.has(h) || t < first.get(h)!) first.set(h, t);
@@ -165,9 +164,9 @@ async function stopAttacker(child: ChildProcess): Promise<void> {
 /** Per validator: how long after the attacker's identity connected to it (passed the handshake) it was first banned, and why. */
 function firstBans(identities: Set<string>, since: number, until: number) {
   return nodes.map((n) => {
-    const ban = n.logs.find((l) => l.msg === BAN_LOG && identities.has(l.peer as string) && (l.time as number) >= since && (l.time as number) <= until);
+    const ban = n.events('peer.banned').find((l) => identities.has(l.peer) && l.time >= since && l.time <= until);
     if (!ban) return undefined;
-    const connected = n.logs.find((l) => l.msg === 'peer connected' && l.peer === ban.peer);
+    const connected = n.events('peer.connected').find((l) => l.peer === ban.peer);
     return { afterMs: (ban.time as number) - ((connected?.time as number | undefined) ?? since), reason: ban.reason as string };
   });
 }

@@ -66,7 +66,7 @@ describe.sequential('IBFT rounds across validator processes', () => {
   }, 60_000);
 
   it('4 validators seal together: the same blocks on each, proposed by more than one of them', async () => {
-    for (const p of nodes) await p!.waitForLog('IBFT rounds with the other validators over libp2p');
+    for (const p of nodes) await p!.waitForEvent('validator.started');
     await allAt([0, 1, 2, 3], 5);
     for (const n of [1, 3, 5]) await sameHashes([0, 1, 2, 3], n);
     const proposers = new Set<string>();

@@ -60,7 +60,7 @@ describe.sequential('a network of nodes on loopback', () => {
     }
     expect(await rpc(u1, 'net_peerCount')).not.toBe('0x0');
     expect(await rpc(u1, 'net_listening')).toBe(true);
-    const metrics = await (await fetch(`http://${(await full1.waitForLog('Prometheus metrics listening')).address as string}/metrics`)).text();
+    const metrics = await (await fetch(`http://${(await full1.waitForEvent('metrics.listening')).address}/metrics`)).text();
     expect(Number(/^basalt_peers (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^basalt_trie_cache_limit_bytes 25165824$/m); // --cache 24: MiB
     expect(Number(/^basalt_trie_cache_bytes (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0); // it synced blocks through it
@@ -98,7 +98,7 @@ describe.sequential('a network of nodes on loopback', () => {
     expect(ids).toEqual(expect.arrayContaining([idOf(await full1.p2pAddress()), idOf(await full2.p2pAddress())]));
     const added = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', await full1.p2pAddress()]);
     expect(added.code, added.stderr).toBe(0);
-    await full2.waitFor(() => full2.logs.find((l) => l.msg === 'peer connected' && l.peer === idOf(s1.listenAddresses[0]!)), 'full2 peers with full1');
+    await full2.waitForEvent('peer.connected', (l) => l.peer === idOf(s1.listenAddresses[0]!));
     const f2Peers = JSON.parse(runCli(['peers', 'list', '--grpc-address', await full2.grpcAddress(), '--json']).stdout) as { id: string }[];
     expect(f2Peers.map((p) => p.id)).toContain(idOf(s1.listenAddresses[0]!));
     const bad = runCli(['peers', 'add', '--grpc-address', await full2.grpcAddress(), '--addr', '/ip4/127.0.0.1/tcp/1']);
@@ -130,14 +130,8 @@ describe.sequential('a network of nodes on loopback', () => {
       0,
     );
     const stranger = start(serverArgs(join(dir, 'other'), otherGenesis));
-    await stranger.waitFor(
-      () => stranger.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)),
-      'stranger refuses the validator',
-    );
-    await validator.waitFor(
-      () => validator.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && /another chain/.test(l.reason as string)),
-      'validator refuses the stranger',
-    );
+    await stranger.waitForEvent('peer.banned', (l) => /another chain/.test(l.reason));
+    await validator.waitForEvent('peer.banned', (l) => /another chain/.test(l.reason));
     expect(await head(await stranger.rpcUrl())).toBe(0);
     const before = await head(vUrl);
     await validator.waitForBlock(before + 2);

@@ -71,12 +71,12 @@ async function launch(v: Validator, genesis: string, bootnodes: Validator[]): Pr
   running.push(p);
   v.node = p;
   // Generous: a dozen node processes start on 2 cores.
-  v.url = `http://${(await p.waitForLog('JSON-RPC listening', 90_000)).address as string}`;
-  await p.waitForLog('IBFT rounds with the other validators over libp2p', 30_000);
+  v.url = `http://${(await p.waitForEvent('jsonrpc.listening', undefined, 90_000)).address}`;
+  await p.waitForEvent('validator.started', undefined, 30_000);
   v.since = Date.now();
 }
 
-const peersOf = (v: Validator) => new Set(v.node!.logs.filter((l) => l.msg === 'peer connected').map((l) => l.peer as string));
+const peersOf = (v: Validator) => new Set(v.node!.events('peer.connected').map((l) => l.peer));
 const connected = (vs: Validator[]) =>
   Promise.all(
     vs.map((v) => v.node!.waitFor(() => vs.every((o) => o === v || peersOf(v).has(o.nodeId)), `${v.name} connected to ${vs.map((o) => o.name).join(',')}`)),
@@ -84,8 +84,8 @@ const connected = (vs: Validator[]) =>
 const heads = (vs: Validator[]) => Promise.all(vs.map((v) => head(v.url!)));
 const allAt = (vs: Validator[], n: number, ms?: number) =>
   until(async () => (await heads(vs)).every((h) => h >= n), `${vs.map((v) => v.name).join(',')} at block ${n}`, ms);
-const decided = (v: Validator) => v.node!.logs.filter((l) => l.msg === 'consensus reached').length;
-const timedOut = (v: Validator) => v.node!.logs.some((l) => l.msg === 'consensus round timed out');
+const decided = (v: Validator) => v.node!.events('consensus.reached').length;
+const timedOut = (v: Validator) => v.node!.events('consensus.round-timeout').length > 0;
 
 async function expectOneChain(vs: Validator[], blocks: number[]): Promise<void> {
   for (const n of blocks) {

@@ -69,11 +69,6 @@ const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_bl
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Log lines of the IBFT core (src/consensus/ibft/core/core.ts).
-const RECALLING = 'learning from the other validators what this key signed at this height before signing (recall)';
-const LEARNED = 'learned that this validator key already signed here (before this process started): journaled, nothing conflicting will be signed';
-const TAKING_PART = 'a quorum of validators told what this key signed at this height: taking part';
-
 describe('a validator restored from its backups never signs twice (issue #18)', () => {
   it('halted at a height V proposed and prepared, V loses its disk and is restored from an online snapshot and key backup: it signs nothing at that height until a quorum told it what its key signed, then the chain resumes with one block there and V never signed two values at one height and round', async ({
     onTestFailed,
@@ -115,7 +110,6 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     const heads = (which: number[]) => Promise.all(which.map((i) => head(urls[i]!)));
     const allAt = (which: number[], n: number, ms?: number) =>
       until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms, 200);
-    const logAt = (i: number, msg: string, height: number) => nodes[i]!.logs.find((l) => l.msg === msg && l.height === height);
 
     await Promise.all([V, W, X, Y].map(launch));
     const genesisHash = await hashAt(urls[V]!, 0);
@@ -159,7 +153,7 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     // propose: the halt needs a V that signs from its own journal, so wait for a height it decided
     // without recalling.
     const settled = await until(
-      () => nodes[V]!.logs.find((l) => l.msg === 'consensus reached' && !logAt(V, RECALLING, l.height as number))?.height as number | undefined,
+      () => nodes[V]!.events('consensus.reached').find((r) => !nodes[V]!.events('consensus.recall-started').some((l) => l.height === r.height))?.height,
       'V deciding a height without recall (15 s after its start)',
       40_000,
       200,
@@ -171,10 +165,10 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
       const after = Math.max(snapshotHead, settled, ...(await heads([V, W])));
       const n = await until(
         () => {
-          for (const l of nodes[W]!.logs) {
-            if (l.msg !== 'consensus reached' || (l.height as number) <= after) continue;
+          for (const l of nodes[W]!.events('consensus.reached')) {
+            if (l.height <= after) continue;
             const proposal = spy.msgs.find((m) => m.type === 0 && m.height === l.height && m.value === l.hash);
-            if (proposal?.sender === beforeV) return l.height as number;
+            if (proposal?.sender === beforeV) return l.height;
           }
           return undefined;
         },
@@ -191,7 +185,7 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
       A = pre.value!;
       await until(() => spy.find(vAddr, 1, H, 0), `V's PREPARE at (${H}, 0)`, 10_000, 50);
       await sleep(1_000); // COMMITs sent before the kill would have landed by now
-      const committed = nodes[W]!.logs.some((l) => l.msg === 'consensus reached' && l.height === H) || (await heads([V, W])).some((h) => h >= H);
+      const committed = nodes[W]!.events('consensus.reached').some((l) => l.height === H) || (await heads([V, W])).some((h) => h >= H);
       if (!committed) break;
       // Too late: the two had prepared and committed H already. Bring them back and try a later height.
       expect(attempt, 'block H was committed before validators 2 and 3 were stopped, 3 times').toBeLessThan(3);
@@ -224,10 +218,12 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     expect(conflicting, `what the restored V signed at height ${H} (A = ${A}):\n  ${show(conflicting)}`).toEqual([]);
     // It is learning what its key signed at H (recall), and W, which held V's PREPREPARE and PREPARE
     // for A, answered with them: journaled.
-    expect(logAt(V, RECALLING, H), `V recalling at height ${H}`).toBeDefined();
-    const learned = nodes[V]!.logs.find((l) => l.msg === LEARNED && l.height === H && l.hash === A);
+    const atH = <K extends 'consensus.recall-started' | 'consensus.recall-learned' | 'consensus.recall-done'>(name: K) =>
+      nodes[V]!.events(name).filter((l) => l.height === H);
+    expect(atH('consensus.recall-started'), `V recalling at height ${H}`).not.toEqual([]);
+    const learned = atH('consensus.recall-learned').find((l) => l.hash === A);
     expect(learned, `V journaling A at height ${H} from W's answer`).toMatchObject({ round: 0 });
-    expect(logAt(V, TAKING_PART, H)).toBeUndefined();
+    expect(atH('consensus.recall-done')).toEqual([]);
 
     // 4. Validator 2 returns: a quorum answers V's recall, V takes part, the chain resumes with one block H.
     await launch(X);
@@ -235,7 +231,7 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     const hashes = await Promise.all([V, W, X].map((i) => hashAt(urls[i]!, H)));
     expect(new Set(hashes).size, `hashes of block ${H}: ${hashes.join(' ')}`).toBe(1);
     // It took part knowing what its key signed at H (A at round 0, and its lost self's later ROUND-CHANGEs if W held them).
-    expect(logAt(V, TAKING_PART, H)?.signedRound).toBeTypeOf('number');
+    expect(atH('consensus.recall-done')[0]?.signedRound).toBeTypeOf('number');
     expect(vSince().length, 'the spy heard the restored V').toBeGreaterThan(0);
 
     // 5. Everything the spy saw V's key sign, both processes: one value per height and round, and

@@ -38,7 +38,7 @@ describe('an endless eth_call against the real CLI', () => {
 
       const exit = await node.stop('SIGTERM');
       expect(exit.code).toBe(0);
-      expect(node.logs.some((l) => l.msg === 'node stopped')).toBe(true);
+      expect(node.events('node.stopped').length > 0).toBe(true);
       await call;
     } finally {
       provider.destroy();

@@ -80,7 +80,7 @@ describe('keys under crash and failed starts', () => {
     ok(cli(['secrets', 'restore', backup, '--data-dir', dataDir]));
     for (const rel of KEYS) expect(readFileSync(join(dataDir, rel), 'utf8')).toBe(keyText[rel]);
     const node = startNode(serverArgs(dataDir, chain.genesis));
-    expect((await node.waitForLog('chain opened')).validator).toBe(chain.validator);
+    expect((await node.waitForEvent('chain.opened')).validator).toBe(chain.validator);
     expect((await node.stop()).code).toBe(0);
   }
 
@@ -141,7 +141,7 @@ describe('keys under crash and failed starts', () => {
     // A data dir holding a chain but no keys (as a snapshot restore leaves it), started with the wrong genesis.
     const withChain = join(dir, 'with-chain');
     const first = startNode(serverArgs(withChain, chain.genesis));
-    await first.waitForLog('chain opened');
+    await first.waitForEvent('chain.opened');
     expect((await first.stop()).code).toBe(0);
     rmSync(join(withChain, 'keystore'), { recursive: true });
     rmSync(join(withChain, 'consensus'), { recursive: true });
@@ -177,7 +177,7 @@ describe('keys under crash and failed starts', () => {
     }
     linkSync(join(dataDir, `keystore/.libp2p.key.${deadPid}.tmp`), join(dataDir, KEYS[0])); // the commit; killed before validator.key
     const node = startNode(serverArgs(dataDir, chain.genesis));
-    expect((await node.waitForLog('chain opened')).validator).toBe(chain.validator);
+    expect((await node.waitForEvent('chain.opened')).validator).toBe(chain.validator);
     expect(node.logs.some((l) => l.level === 40 && /^finished writing .*validator\.key/.test(l.msg))).toBe(true);
     expect((await node.stop()).code).toBe(0);
     expect(keyFolderFiles(dataDir)).toEqual(['consensus/validator.key', 'keystore/libp2p.key']);

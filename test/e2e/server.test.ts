@@ -46,11 +46,11 @@ describe('basalt server', () => {
       expect(msgs).toContain(step);
     }
     const lastSealed = Math.max(...node.sealed().map((b) => b.number));
-    expect(node.logs.find((l) => l.msg === 'node stopped')?.head).toBe(lastSealed);
+    expect(node.events('node.stopped')[0]?.head).toBe(lastSealed);
 
     // The locks were released and every block is still there: a restart resumes from the same head.
     const again = startNode(serverArgs(dataDir, genesis));
-    const opened = await again.waitForLog('chain opened');
+    const opened = await again.waitForEvent('chain.opened');
     expect(opened.head).toBe(lastSealed);
     const url2 = await again.rpcUrl();
     const b2 = await rpc<{ hash: string }>(url2, 'eth_getBlockByNumber', ['0x2', false]);
@@ -72,7 +72,7 @@ describe('basalt server', () => {
   it('refuses a genesis whose hash differs from the stored one, naming both hashes', async () => {
     const { dir, dataDir, genesis, validator } = serverSetup();
     const first = startNode(serverArgs(dataDir, genesis));
-    const stored = (await first.waitForLog('chain opened')).genesis as string;
+    const stored = (await first.waitForEvent('chain.opened')).genesis;
     expect((await first.stop()).code).toBe(0);
 
     const other = join(dir, 'other.json');
@@ -112,7 +112,7 @@ describe('basalt server', () => {
     const { dir, genesis } = serverSetup();
     const outsider = join(dir, 'node2');
     const node = startNode(serverArgs(outsider, genesis, ['--seal', '--block-time', '0.2']));
-    await node.waitForLog('this node holds no key of the validator set: not sealing');
+    expect((await node.waitForEvent('validator.idle')).reason).toBe('not-in-set');
     const url = await node.rpcUrl();
     await new Promise((r) => setTimeout(r, 600));
     expect(await rpc(url, 'eth_blockNumber')).toBe('0x0');
@@ -156,9 +156,9 @@ describe('basalt server', () => {
       ],
       { cwd },
     );
-    const opened = await again.waitForLog('chain opened');
+    const opened = await again.waitForEvent('chain.opened');
     expect(opened.head as number).toBeGreaterThanOrEqual(2);
-    expect(again.logs.some((l) => l.msg === 'dev: created node keys')).toBe(false);
+    expect(again.events('keys.created')).toEqual([]);
     const unprotected = await new Wallet(DEV_KEY).signTransaction({
       type: 0,
       chainId: 0,
@@ -175,7 +175,7 @@ describe('basalt server', () => {
   it('a second SIGINT forces exit', async () => {
     const { dataDir, genesis } = serverSetup();
     const node = startNode(serverArgs(dataDir, genesis));
-    await node.waitForLog('chain opened');
+    await node.waitForEvent('chain.opened');
     await node.rpcUrl();
     node.child.kill('SIGINT');
     node.child.kill('SIGINT');

@@ -4,18 +4,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CliProcess,
-  expectOneLineError,
-  rpc,
-  runCli,
-  runCliAsync,
-  serverArgs,
-  tempDir,
-  reservedPort,
-  type LogLine,
-  processesKilledAfterAll,
-} from '../helpers/cli.js';
+import { CliProcess, expectOneLineError, rpc, runCli, runCliAsync, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
 import { until } from '../helpers/until.js';
 
@@ -84,7 +73,7 @@ describe('server --sync snapshot', () => {
     await validator.waitForBlock(8);
 
     const node = start(serverArgs(join(dir, 'new'), genesis, ['--sync', 'snapshot']));
-    const restored = await node.waitForLog('snapshot sync: restored from peer');
+    const restored = await node.waitForEvent('snapshot-sync.restored');
     expect(restored.peer).toBe(v.nodeId);
     expect(restored.head as number).toBeGreaterThanOrEqual(8);
     const url = await node.rpcUrl();
@@ -104,7 +93,7 @@ describe('server --sync snapshot', () => {
     // Restarted with --sync snapshot, it has a chain now: block sync from its head.
     expect((await node.stop('SIGINT')).code).toBe(0);
     const again = start(serverArgs(join(dir, 'new'), genesis, ['--sync', 'snapshot']));
-    await again.waitForLog('--sync snapshot: the data dir already has a chain; syncing block by block from its head');
+    await again.waitForEvent('snapshot-sync.skipped');
     const ua = await again.rpcUrl();
     const vh2 = await head(vUrl);
     await until(async () => (await head(ua)) >= vh2, 'caught up after restart');
@@ -168,8 +157,7 @@ describe('server --sync snapshot', () => {
 
     // JSON-RPC is up during the phase, on the configured port: who it is, eth_syncing, refusals.
     const url = await trickled.rpcUrl();
-    const asked = (p: CliProcess, peer: string) =>
-      p.waitFor(() => p.logs.find((l) => l.msg === 'snapshot sync: asking peer for a snapshot' && l.peer === idOf(peer)), `asking ${peer}`);
+    const asked = (p: CliProcess, peer: string) => p.waitForEvent('snapshot-sync.asking', (l) => l.peer === idOf(peer));
     await asked(trickled, hostile.trickle!);
     expect(await rpc(url, 'eth_syncing')).toMatchObject({ startingBlock: '0x0', currentBlock: '0x0', highestBlock: '0xf4240' });
     expect(await rpc(url, 'eth_chainId')).toBe('0x64');
@@ -179,19 +167,18 @@ describe('server --sync snapshot', () => {
     expect((await fetch(`${url.replace(/\/$/, '')}/health`)).status).toBe(503);
     await adding;
 
-    const banOf = (p: CliProcess, peer: string) =>
-      p.waitFor(() => p.logs.find((l) => l.msg === 'peer refused: disconnected and banned for a while' && l.peer === idOf(peer)), `ban of ${peer}`, 30_000);
+    const banOf = (p: CliProcess, peer: string) => p.waitForEvent('peer.banned', (l) => l.peer === idOf(peer), 30_000);
     const slowBan = await banOf(trickled, hostile.trickle!);
     expect(slowBan.reason).toMatch(/^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 2\.0 s of waiting, below the floor of 64000 bytes\/s$/);
-    const announced = trickled.logs.find((l) => l.msg === 'snapshot sync: peer announced its snapshot' && l.peer === idOf(hostile.trickle!)) as LogLine;
+    const announced = trickled.events('snapshot-sync.announced').find((l) => l.peer === idOf(hostile.trickle!))!;
     const cutAfter = (slowBan.time as number) - (announced.time as number);
     expect(cutAfter).toBeGreaterThanOrEqual(1_900);
     expect(cutAfter).toBeLessThan(5_000);
     const overBan = await banOf(overrun, hostile.overlong!);
     expect(overBan.reason).toMatch(/^served a bad snapshot: .*snapshot\/2: the snapshot is longer than the \d+ bytes announced$/);
     // With no other peer, that node falls back to block sync; the validator joins once it runs.
-    await overrun.waitForLog('snapshot sync: no peer served a valid snapshot; syncing block by block');
-    await overrun.waitForLog('node started');
+    await overrun.waitForEvent('snapshot-sync.fallback');
+    await overrun.waitForEvent('node.started');
     await addValidator(overrun);
 
     // Both reach the validator's head (from its snapshot, or block by block), on the same JSON-RPC port.
@@ -201,16 +188,16 @@ describe('server --sync snapshot', () => {
       await until(async () => Number(BigInt(await rpc<string>(pUrl, 'eth_blockNumber'))) >= vh, 'caught up', 30_000);
       expect(await rpc(pUrl, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).toMatch(/^0x/);
     }
-    const restored = trickled.logs.find((l) => l.msg === 'snapshot sync: restored from peer');
+    const restored = trickled.events('snapshot-sync.restored')[0];
     if (restored) expect(restored.peer).toBe(v.nodeId);
-    else await trickled.waitForLog('snapshot sync: no peer served a valid snapshot; syncing block by block');
+    else await trickled.waitForEvent('snapshot-sync.fallback');
     // The bans outlive the snapshot sync: counted by the running node, the hostile peer (a bootnode)
     // not dialled again once the node runs: one connection each, the snapshot sync's.
     for (const [p, kind] of [
       [trickled, 'slow-snapshot'],
       [overrun, 'invalid-data'],
     ] as const) {
-      const metrics = await (await fetch(`http://${(await p.waitForLog('Prometheus metrics listening')).address as string}/metrics`)).text();
+      const metrics = await (await fetch(`http://${(await p.waitForEvent('metrics.listening')).address}/metrics`)).text();
       expect(metrics).toContain(`basalt_p2p_bans_total{reason="${kind}"} 1`);
     }
     expect(connections.filter((c) => c.mode === 'trickle')).toHaveLength(1);

@@ -67,7 +67,7 @@ describe('snapshot and restore', () => {
     expect((await reference.stop()).code).toBe(0);
 
     const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json'), ['--seal', '--block-time', '0.2']));
-    const opened = await restored.waitForLog('chain opened');
+    const opened = await restored.waitForEvent('chain.opened');
     expect(opened.head).toBe(Number(s.head));
     const url2 = await restored.rpcUrl();
     const got = await blockAt(url2, headTag);

@@ -64,7 +64,7 @@ describe('validators stay connected (issue #18)', () => {
     };
 
     await Promise.all([0, 1, 2, 3].map((i) => launch(i)));
-    for (const p of nodes) await p!.waitForLog('IBFT rounds with the other validators over libp2p');
+    for (const p of nodes) await p!.waitForEvent('validator.started');
     await allAt([0, 1, 2, 3], 3);
     const base = await blocksIn(15_000);
     const baseRate = base.blocks / base.seconds;
@@ -124,9 +124,9 @@ describe('validators stay connected (issue #18)', () => {
     const halted = Math.max(...(await heads([0, 1])));
     // Validator 3 comes back on its port with no bootnodes: validators 0 and 1 must redial it.
     const v3 = await launch(3, lonely);
-    await v3.waitForLog('libp2p listening');
+    await v3.waitForEvent('p2p.listening');
     const t0 = Date.now();
-    const peersOf3 = () => new Set(v3.logs.filter((l) => l.msg === 'peer connected').map((l) => l.peer as string));
+    const peersOf3 = () => new Set(v3.events('peer.connected').map((l) => l.peer));
     await v3.waitFor(() => [keys[0]!.nodeId, keys[1]!.nodeId].every((id) => peersOf3().has(id)), 'validators 0 and 1 reconnected to validator 3', 20_000);
     const reconnectMs = Date.now() - t0;
     console.log(`validator 3 reconnected by validators 0 and 1 ${reconnectMs} ms after it listened`);

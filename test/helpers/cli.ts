@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
+import type { EventName, NodeEvents } from '../../src/util/events.js';
 
 /** The built CLI entry: e2e tests run exactly what `npx basalt` runs. */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -31,8 +32,13 @@ export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number;
 export interface LogLine {
   level: number;
   msg: string;
+  time: number;
+  event?: EventName;
   [key: string]: unknown;
 }
+
+/** A log line that records the event `K`, with its declared fields (src/util/events.ts). */
+export type Logged<K extends EventName> = NodeEvents[K] & { event: K; level: number; msg: string; time: number };
 
 /** A node (or other long-running command) started from the real CLI, with its JSON log lines parsed. */
 export class CliProcess {
@@ -99,13 +105,19 @@ export class CliProcess {
     }
   }
 
-  waitForLog(msg: string, timeoutMs?: number): Promise<LogLine> {
-    return this.waitFor(() => this.logs.find((l) => l.msg === msg), `log "${msg}"`, timeoutMs);
+  /** The events named `name` the process logged so far, in order, typed as the node declares them. */
+  events<K extends EventName>(name: K): Logged<K>[] {
+    return this.logs.filter((l): l is LogLine & Logged<K> => l.event === name);
   }
 
-  /** Numbers of the blocks the node reported sealed (committed). */
-  sealed(): { number: number; hash: string }[] {
-    return this.logs.filter((l) => l.msg === 'sealed block').map((l) => ({ number: l.number as number, hash: l.hash as string }));
+  /** Wait for the first event named `name` (and matching `pred`) the process logs; fails if it exits first. */
+  waitForEvent<K extends EventName>(name: K, pred: (e: Logged<K>) => boolean = () => true, timeoutMs?: number): Promise<Logged<K>> {
+    return this.waitFor(() => this.events(name).find(pred), `event ${name}`, timeoutMs);
+  }
+
+  /** The blocks the node reported sealed (committed). */
+  sealed(): Logged<'block.sealed'>[] {
+    return this.events('block.sealed');
   }
 
   async waitForBlock(n: number, timeoutMs?: number): Promise<void> {
@@ -114,25 +126,25 @@ export class CliProcess {
 
   /** The bound JSON-RPC URL, once the node logged it. */
   async rpcUrl(): Promise<string> {
-    const l = await this.waitForLog('JSON-RPC listening');
-    return `http://${l.address as string}`;
+    const l = await this.waitForEvent('jsonrpc.listening');
+    return `http://${l.address}`;
   }
 
   /** The bound JSON-RPC WebSocket URL, once the node logged it. */
   async wsUrl(): Promise<string> {
-    const l = await this.waitForLog('JSON-RPC over WebSocket listening');
-    return `ws://${l.address as string}`;
+    const l = await this.waitForEvent('ws.listening');
+    return `ws://${l.address}`;
   }
 
   /** The node's libp2p multiaddr (`/ip4/127.0.0.1/tcp/PORT/p2p/16Uiu2HA…`), once it logged it. */
   async p2pAddress(): Promise<string> {
-    const l = await this.waitForLog('libp2p listening');
-    return (l.addresses as string[])[0]!;
+    const l = await this.waitForEvent('p2p.listening');
+    return l.addresses[0]!;
   }
 
   async grpcAddress(): Promise<string> {
-    const l = await this.waitForLog('gRPC operator API listening');
-    return `127.0.0.1:${l.port as number}`;
+    const l = await this.waitForEvent('grpc.listening');
+    return `127.0.0.1:${l.port}`;
   }
 
   async stop(signal: NodeJS.Signals = 'SIGINT') {

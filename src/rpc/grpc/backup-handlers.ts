@@ -12,6 +12,7 @@ import { toGrpcStatus } from './errors.js';
 import { EventStream } from './event-stream.js';
 import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
+import { event } from '../../util/events.js';
 
 /** The node's scheduler, taking a piece now into every target (BackupNow). */
 export type BackupNow = (kind: PieceKind) => Promise<StoredPiece[]>;
@@ -120,7 +121,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       try {
         const summary = await service.import(chunks(), {
           onStart: (s) => {
-            log.info({ start: s.startBlock.toString(), end: s.endBlock.toString(), compression: s.compression }, 'import started');
+            log.info(event('import.started', { start: s.startBlock.toString(), end: s.endBlock.toString(), compression: s.compression }), 'import started');
             send({ started: wire.archiveInfo(s) });
           },
           onProgress: (p) => {
@@ -131,12 +132,17 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
         });
         send({ summary: wire.importSummary(summary) });
         log.info(
-          { imported: Number(summary.imported), skipped: Number(summary.skipped), head: Number(summary.head), ms: summary.durationMs },
+          event('import.finished', {
+            imported: Number(summary.imported),
+            skipped: Number(summary.skipped),
+            head: Number(summary.head),
+            ms: summary.durationMs,
+          }),
           'import finished',
         );
         call.end();
       } catch (err) {
-        log.warn({ err: errorMessage(err) }, 'import failed');
+        log.warn(event('import.failed', { err: errorMessage(err) }), 'import failed');
         call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
       }
     },

@@ -8,6 +8,7 @@ import { operatorHandlers, type BackupNow, type StreamLimits } from './backup-ha
 import { peersHandlers } from './peers-handlers.js';
 import { operatorService } from './proto.js';
 import { serverCredentials, type ServerTls } from './tls.js';
+import { event } from '../../util/events.js';
 
 export interface OperatorServerOptions extends StreamLimits {
   /** Serve TLS (with client certificates when `clientCa` is set); plain text without. */
@@ -52,15 +53,15 @@ export class OperatorServer {
       });
     });
     const tls = this.opts.tls ? (this.opts.tls.clientCa ? 'client certificates' : 'server only') : 'off';
-    this.log.info({ address, port: this.boundPort, tls, maxStreams: this.opts.maxStreams }, 'gRPC operator API listening');
+    this.log.info(event('grpc.listening', { address, port: this.boundPort, tls, maxStreams: this.opts.maxStreams }), 'gRPC operator API listening');
     if (exposed && !this.opts.tls)
       this.log.warn(
-        { address },
+        event('api.exposed', { api: 'grpc', address }),
         'gRPC operator API in plain text on a non-loopback address (--grpc-insecure): anyone who can reach it can export, snapshot and import',
       );
     else if (exposed && !this.opts.tls?.clientCa)
       this.log.warn(
-        { address },
+        event('api.exposed', { api: 'grpc', address }),
         'gRPC operator API without client certificates on a non-loopback address: anyone who can reach it can call it; add --grpc-tls-client-ca',
       );
     return this.boundPort;

@@ -13,7 +13,7 @@ describe('storage damage met at run time', () => {
     const dataDir = join(tempDir(), 'node');
     writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), testKey(0));
     writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), testKey(9));
-    const lines: { level: number; msg: string; database?: string }[] = [];
+    const lines: { level: number; msg: string; event?: string; database?: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
     let fatal!: (e: StorageDamageError) => void;
     const fataled = new Promise<StorageDamageError>((resolve) => (fatal = resolve));
@@ -48,7 +48,7 @@ describe('storage damage met at run time', () => {
       expect(fatals[0]!.msg).toMatch(
         /^stopping: the blockchain database at .*blockchain is damaged \(canonical block 1 is missing from the index, below the head \d+\); restore the data dir from a snapshot \(`basalt restore`\)/,
       );
-      expect(lines.some((l) => l.msg === 'node stopped')).toBe(true);
+      expect(lines.some((l) => l.event === 'node.stopped')).toBe(true);
       expect(node.fatalError).toBe(err);
     } finally {
       await node.stop();

@@ -72,14 +72,14 @@ describe('one validator: the IBFT core with a quorum of one', () => {
     await until(() => t.chain.head.number >= 4n, 'block 4');
     await v.stop();
     const head = Number(t.chain.head.number);
-    const sealed = lines.filter((l) => l.msg === 'sealed block').map((l) => l.number);
+    const sealed = lines.filter((l) => l.event === 'block.sealed').map((l) => l.number);
     expect(sealed).toEqual(Array.from({ length: head }, (_, i) => i + 1));
     expect(reports).toEqual(sealed);
     // its journal holds the last height it signed at: the head, or the one after (a proposal in progress at the stop)
     const j = new FileSignedStore(dir).load()!;
     expect(j.height === t.chain.head.number || j.height === t.chain.head.number + 1n).toBe(true);
     // alone, consensus is not news: only 'sealed block' at info
-    expect(lines.filter((l) => l.msg === 'consensus reached').every((l) => l.level === 20)).toBe(true);
+    expect(lines.filter((l) => l.event === 'consensus.reached').every((l) => l.level === 20)).toBe(true);
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
   });
 
@@ -94,7 +94,7 @@ describe('one validator: the IBFT core with a quorum of one', () => {
     await v.stop();
     const block3 = (await t.chain.blockByNumber(3n))!;
     expect(bytesToHex(blockHash(block3.header))).not.toBe(`0x${'07'.repeat(32)}`);
-    expect(lines.find((l) => l.msg === 'consensus reached' && l.height === 3)?.round).toBe(1);
+    expect(lines.find((l) => l.event === 'consensus.reached' && l.height === 3)?.round).toBe(1);
   });
 
   it('restarted after journaling its COMMIT but before writing the block: commits that same block, never another', async () => {
@@ -139,7 +139,7 @@ describe('consensus/signed.json of earlier versions', () => {
       /^refusing to seal: this validator already signed block 5 \(0x0909.*\), and block 4 is at or below it: the chain was rolled back; sealing stopped .*`basalt restore`/,
     );
     expect(v.sealing).toBe(false);
-    expect(lines.some((l) => l.msg === 'sealed block')).toBe(false);
+    expect(lines.some((l) => l.event === 'block.sealed')).toBe(false);
   });
 
   it('above the recorded block it seals on', async () => {
@@ -162,7 +162,7 @@ describe('consensus/signed.json of earlier versions', () => {
     v.start();
     await until(() => t.chain.head.number >= 4n, 'block 4', 5_000);
     await v.stop();
-    expect(lines.find((l) => l.msg === 'consensus reached' && l.height === 4)?.round).toBe(1);
+    expect(lines.find((l) => l.event === 'consensus.reached' && l.height === 4)?.round).toBe(1);
     const j = withLegacySigned(undefined, { number: 4n, hash: `0x${'09'.repeat(32)}`, committed: false });
     expect(j).toMatchObject({ height: 4n, floor: 3n, kind: 'roundChange' });
   });

@@ -12,6 +12,7 @@ import { blockHash } from '../hash.js';
 import { proposerSealedExtra } from '../seal.js';
 import { verifyIbftProposal } from '../verify.js';
 import type { Backend } from './core.js';
+import { event } from '../../../util/events.js';
 
 /** Where proposals take their transactions from, and who hears what became of them (the transaction pool). */
 export interface ProposalTxs {
@@ -112,7 +113,12 @@ export class ChainBackend implements Backend {
     if ((await this.chain.commitBuilt(block, own.prepared)) === 'known') return;
     this.txs.onBlockSealed?.(block, own.prepared.built.rejected);
     this.log.info(
-      { number: Number(block.header.number), hash: bytesToHex(own.hash), txs: block.transactions.length, gasUsed: Number(block.header.gasUsed) },
+      event('block.sealed', {
+        number: Number(block.header.number),
+        hash: bytesToHex(own.hash),
+        txs: block.transactions.length,
+        gasUsed: Number(block.header.gasUsed),
+      }),
       'sealed block',
     );
   }

@@ -19,6 +19,7 @@ import { journalForbids, signedUpTo, type SignedState, type SignedStore } from '
 import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
 import { errorMessage } from '../../../util/errors.js';
+import { event } from '../../../util/events.js';
 
 /** Sends a message to every other validator (gossip). The core handles its own messages itself. */
 export interface Transport {
@@ -291,7 +292,7 @@ export class IbftCore {
     if (this.guard !== undefined && st.quorum > 1) {
       st.watch = { nonce: randomBytes(RECALL_NONCE_BYTES), answered: new Set([bytesToHex(this.address)]) };
       this.log.info(
-        { height: Number(height), quorum: st.quorum },
+        event('consensus.recall-started', { height: Number(height), quorum: st.quorum }),
         'learning from the other validators what this key signed at this height before signing (recall)',
       );
       this.askRecall(st);
@@ -382,7 +383,11 @@ export class IbftCore {
     this.recallTimer.stop();
     const j = this.signed;
     this.log.info(
-      { height: Number(st.height), round: st.round, ...(j?.height === st.height ? { signedRound: j.round, signed: j.kind } : {}) },
+      event('consensus.recall-done', {
+        height: Number(st.height),
+        round: st.round,
+        ...(j?.height === st.height ? { signedRound: j.round, signed: j.kind } : {}),
+      }),
       'a quorum of validators told what this key signed at this height: taking part',
     );
     if (j !== undefined && j.height === st.height && j.round > st.round) {
@@ -438,7 +443,7 @@ export class IbftCore {
 
   private async onTimeout(st: HeightState, round: number): Promise<void> {
     if (st !== this.st || st.done || st.round !== round) return;
-    this.log.info({ height: Number(st.height), round }, 'consensus round timed out');
+    this.log.info(event('consensus.round-timeout', { height: Number(st.height), round }), 'consensus round timed out');
     await this.startRound(st, round + 1);
   }
 
@@ -601,7 +606,7 @@ export class IbftCore {
     await this.opts.store.save(next);
     this.signed = next;
     this.log.warn(
-      { height: Number(st.height), round: b.round, kind, ...(kind === 'roundChange' ? {} : { hash: bytesToHex(hash) }) },
+      event('consensus.recall-learned', { height: Number(st.height), round: b.round, kind, ...(kind === 'roundChange' ? {} : { hash: bytesToHex(hash) }) }),
       'learned that this validator key already signed here (before this process started): journaled, nothing conflicting will be signed',
     );
   }
@@ -751,7 +756,7 @@ export class IbftCore {
     const block = blockWithHeader(p.block, header, common);
     // One validator alone: its 'sealed block' line says it all.
     const level = st.validators.length > 1 ? 'info' : 'debug';
-    this.log[level]({ height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }, 'consensus reached');
+    this.log[level](event('consensus.reached', { height: Number(st.height), round, hash: bytesToHex(p.hash), seals: commits.length }), 'consensus reached');
     try {
       await this.opts.backend.onCommit(block);
     } catch (err) {

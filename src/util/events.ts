@@ -1,0 +1,93 @@
+/**
+ * What a node reports that it did, as typed records in its log.
+ *
+ * A log line that records an event carries `event: '<name>'` beside its fields; its message is for people
+ * and may be reworded, the name and fields are an interface: operators' alerting (`jq 'select(.event ==
+ * "peer.banned")'`) and the e2e tests wait on them (`CliProcess.waitForEvent`). Each name has one shape,
+ * declared here, so a test that reads a field the node does not log fails to type-check. The JSON log
+ * format (`--log-format json`) shows the field; the pretty format hides it.
+ *
+ * Adding an event: name it here with its fields, log it with `event(name, fields)` as the first argument
+ * of the logger call. Renaming or removing one is a breaking change: say it in CHANGELOG.md.
+ */
+export interface NodeEvents {
+  /** The data dir is open and the chain loaded. */
+  'chain.opened': { dataDir: string; chainId: number; genesis: string; head: number; validator: string; nodeId: string; secp256k1: string };
+  /** Every part is up (the CLI's `server`). */
+  'node.started': Record<string, never>;
+  /** Every part stopped; `head` is the last block committed. */
+  'node.stopped': { head: number };
+  /** `--dev` made the node's keys in a fresh data dir. */
+  'keys.created': { validator: string; nodeId: string };
+
+  /** A listener is bound: `address` is host:port (libp2p: its multiaddrs). */
+  'jsonrpc.listening': { address: string; serving?: string };
+  'ws.listening': { address: string };
+  'grpc.listening': { address: string; port: number; tls: 'off' | 'server only' | 'client certificates'; maxStreams: number };
+  'metrics.listening': { address: string };
+  'p2p.listening': { addresses: string[]; peerId: string; bootnodes: number };
+  /** An API listens beyond loopback without authenticating its clients (no TLS client certificates for gRPC). */
+  'api.exposed': { api: 'jsonrpc' | 'grpc'; address: string };
+
+  /** This node seals: alone (`validators` 1) or in IBFT rounds over libp2p. */
+  'validator.started': { validators: number; networked: boolean; baseTimeoutMs: number };
+  /** This node does not seal: its key is not in the set, or it cannot reach the quorum without networking. */
+  'validator.idle': { validators: number; reason: 'not-in-set' | 'no-network' };
+  /** A block this validator proposed is committed. */
+  'block.sealed': { number: number; hash: string; txs: number; gasUsed: number };
+  /** A height is decided: a quorum of COMMIT seals for the block `hash`. */
+  'consensus.reached': { height: number; round: number; hash: string; seals: number };
+  'consensus.round-timeout': { height: number; round: number };
+  /** A restarted validator asks the others what its key signed at this height before it signs. */
+  'consensus.recall-started': { height: number; quorum: number };
+  /** The others showed that this key signed here before this process started: journaled. */
+  'consensus.recall-learned': { height: number; round: number; kind: string; hash?: string };
+  /** A quorum answered: the validator takes part at this height, knowing what its key signed there. */
+  'consensus.recall-done': { height: number; round: number; signedRound?: number; signed?: string };
+  /** Sealing waits until the node has caught up with its peers, and resumes. */
+  'sealing.held': { reason: string };
+  'sealing.resumed': { head: number };
+  /** Sealing and new transactions pause below `--min-free-disk`, and resume. */
+  'disk.low': { freeBytes: number; minFreeBytes: number };
+  'disk.recovered': { freeBytes: number };
+  /** This node's clock is further from its peers' than the tolerance, and back within it. */
+  'clock.skewed': { clockOffsetMs: number; toleranceMs: number; blocks: number };
+  'clock.recovered': { clockOffsetMs: number };
+
+  /** Block-by-block sync: a batch from a peer is imported (`head` is this node's head after it). */
+  'sync.progress': { head: number; highest: number; peer: string };
+  /** One block from a peer is imported (debug level). */
+  'block.imported': { number: number };
+
+  'peer.connected': { peer: string; address: string; head: number; validator?: string };
+  /** A peer broke the protocol: disconnected and refused for a while. */
+  'peer.banned': { peer: string; reason: string };
+
+  /** `--sync snapshot`: the data dir already has a chain, so it syncs block by block. */
+  'snapshot-sync.skipped': { head: number };
+  'snapshot-sync.asking': { peer: string; peerHead: number };
+  'snapshot-sync.announced': { peer: string; announcedBytes: number };
+  'snapshot-sync.restored': { peer: string; head: number; headHash: string };
+  /** No peer served a valid snapshot: block-by-block sync from genesis. */
+  'snapshot-sync.fallback': { tried: number };
+
+  /** An import over the operator API (`basalt import`). */
+  'import.started': { start: string; end: string; compression: string };
+  'import.finished': { imported: number; skipped: number; head: number; ms: number };
+  'import.failed': { err: string };
+
+  /** Scheduled backups (`--backup-dir`). */
+  'backup.started': { target: string; kind: 'snapshot' | 'archive'; head?: number; startBlock?: number; endBlock?: number };
+  'backup.stored': { target: string; file: string; kind: 'snapshot' | 'archive'; startBlock: number; endBlock: number; bytes: number; ms: number };
+  'backup.failed': { target: string; kind: 'snapshot' | 'archive'; err: string };
+  'backup.retry': { target: string; what: string; attempt: number; retryInMs: number; err: string };
+  /** A piece an interrupted run left half-written was removed. */
+  'backup.partial-removed': { path: string; pid: number };
+}
+
+export type EventName = keyof NodeEvents;
+
+/** The fields of a log line recording `name`: `log.info(event('peer.banned', { peer, reason }), 'peer refused…')`. */
+export function event<K extends EventName>(name: K, fields: NodeEvents[K]): NodeEvents[K] & { event: K } {
+  return { event: name, ...fields };
+}
