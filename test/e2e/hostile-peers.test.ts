@@ -130,16 +130,17 @@ async function untilBlocks(n: number, ms: number): Promise<void> {
 async function startAttacker(args: string[]) {
   const child = spawn(process.execPath, [HOSTILE, args[0]!, chainId, genesisHash, ...addrs, ...args.slice(1)], { stdio: ['ignore', 'pipe', 'pipe'] });
   attackers.push(child);
-  const a = { child, identities: new Set<string>(), attackingAt: 0, sent: 0, stderr: '' };
+  const a = { child, identities: new Set<string>(), attackingAt: 0, sent: 0, publishFailures: 0, stderr: '' };
   let partial = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     const lines = (partial + d).split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
-      const o = JSON.parse(line) as { identity?: string; attacking?: boolean; t?: number; sent?: number };
+      const o = JSON.parse(line) as { identity?: string; attacking?: boolean; t?: number; sent?: number; publishFailures?: number };
       if (o.identity) a.identities.add(o.identity);
       if (o.attacking) a.attackingAt = o.t!;
       if (o.sent !== undefined) a.sent = o.sent;
+      if (o.publishFailures !== undefined) a.publishFailures = o.publishFailures;
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (a.stderr = (a.stderr + d).slice(-3000)));
@@ -240,7 +241,7 @@ describe('a hostile peer cannot slow or stop the chain (issue #26)', () => {
       console.log(
         [
           `${row.name}: ${w.blocks} blocks in ${((t1 - t0) / 1000).toFixed(1)} s; interval p50 ${w.p50} ms, p99 ${w.p99} ms, longest ${w.longest} ms (baseline p99 ${baseline!.p99} ms: ${(w.p99 / baseline!.p99).toFixed(2)}x; target ${P99_FACTOR}x)`,
-          `  attacker: ${(sent / ((t1 - t0) / 1000)).toFixed(0)}/s sent, ${a.identities.size} identities; first ban after connecting: ${bans.map((b, i) => `v${i} ${b ? `${(b.afterMs / 1000).toFixed(1)} s (${b.reason})` : 'never'}`).join(', ')}`,
+          `  attacker: ${(sent / ((t1 - t0) / 1000)).toFixed(0)}/s sent (${a.publishFailures} publishes refused in all), ${a.identities.size} identities; first ban after connecting: ${bans.map((b, i) => `v${i} ${b ? `${(b.afterMs / 1000).toFixed(1)} s (${b.reason})` : 'never'}`).join(', ')}`,
           `  validator RSS growth: ${rss.map((m) => `${m.toFixed(0)} MB`).join(', ')}`,
         ].join('\n'),
       );
