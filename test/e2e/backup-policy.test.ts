@@ -1,12 +1,22 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
-import { expectOneLineError, processesKilledAfterEach, rpc, runCli, runCliAsync, serverArgs, singleValidatorChain, type CliProcess } from '../helpers/cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CliProcess,
+  expectOneLineError,
+  processesKilledAfterAll,
+  processesKilledAfterEach,
+  rpc,
+  runCli,
+  runCliAsync,
+  serverArgs,
+  singleValidatorChain,
+} from '../helpers/cli.js';
 import { DEV_ADDRESS, transactionLoad } from '../helpers/load.js';
 import { s3Env, startS3rver } from '../helpers/s3.js';
 
-const start = processesKilledAfterEach();
+const start = processesKilledAfterEach(); // a short test's nodes; the scenario's below live through its steps
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanups) await c();
@@ -67,146 +77,175 @@ const backupFlags = (dirs: string[]) => [
 ];
 
 describe('scheduled backups', () => {
-  it('a sealing node under load backs up to a folder and to S3: retention holds, verify passes and then names a damaged file, point-in-time restore gives the original block, kill -9 leaves nothing visible; an unreachable S3 is retried and counted while the node seals on', {
-    timeout: 150_000,
-  }, async () => {
-    const { dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
-    const s3 = await startS3rver(dir, ['backups']);
-    cleanups.push(s3.close);
-    const env = s3Env(s3.endpoint);
-    const folder = join(dir, 'bk');
-    const bucket = 's3://backups/node1';
+  /**
+   * A sealing node under load backing up to a folder and to S3, and beside it a node whose S3 endpoint
+   * does not answer: shared by the steps below, in order, each starting from where the one before left
+   * them.
+   */
+  describe.sequential('a sealing node under load, backing up to a folder and to S3, and one whose S3 does not answer', () => {
+    const running = processesKilledAfterAll();
+    const startShared = (args: string[], opts: { env?: Record<string, string> } = {}) => {
+      const p = new CliProcess(args, opts);
+      running.push(p);
+      return p;
+    };
+    let dir: string;
+    let node1: string;
+    let genesis: string;
+    let env: Record<string, string>;
+    let folder: string;
+    let bucket: string;
+    let down: CliProcess;
+    let node: CliProcess;
+    let load: ReturnType<typeof transactionLoad>;
 
-    // A second node whose S3 endpoint does not answer, running meanwhile.
-    const other = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
-    const down = start(
-      serverArgs(other.node1, other.genesis, [
-        '--seal',
-        '--block-time',
-        '0.3',
-        '--backup-dir',
-        's3://backups/down',
-        '--backup-snapshot-interval',
-        '1s',
-        '--backup-retries',
-        '2',
-        '--backup-retry-delay',
-        '100ms',
-        '--prometheus',
-        '127.0.0.1:0',
-      ]),
-      { env: { ...env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await closedPort()}` } },
-    );
+    beforeAll(async () => {
+      ({ dir, node1, genesis } = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] }));
+      const s3 = await startS3rver(dir, ['backups']);
+      cleanups.push(s3.close);
+      env = s3Env(s3.endpoint);
+      folder = join(dir, 'bk');
+      bucket = 's3://backups/node1';
 
-    let node = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
-    const load = transactionLoad(await node.rpcUrl());
-    await node.waitFor(() => stored(node, folder, 'snapshot') >= 3 && stored(node, bucket, 'snapshot') >= 3, '3 snapshots in each target', 40_000);
+      // A second node whose S3 endpoint does not answer, running meanwhile.
+      const other = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+      down = startShared(
+        serverArgs(other.node1, other.genesis, [
+          '--seal',
+          '--block-time',
+          '0.3',
+          '--backup-dir',
+          's3://backups/down',
+          '--backup-snapshot-interval',
+          '1s',
+          '--backup-retries',
+          '2',
+          '--backup-retry-delay',
+          '100ms',
+          '--prometheus',
+          '127.0.0.1:0',
+        ]),
+        { env: { ...env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await closedPort()}` } },
+      );
 
-    // Retention: 2 snapshots in each target, the archives from the older one on, one chain.
-    // The node keeps going meanwhile, so a listing may fall between a new piece and its retention: poll briefly.
-    for (const t of [folder, bucket]) {
-      await eventually(async () => {
-        const pieces = await list(t, env);
-        expect(pieces.filter((p) => p.kind === 'snapshot').length, t).toBe(2);
-        expect(
-          pieces.some((p) => p.kind === 'archive'),
-          t,
-        ).toBe(true);
-        expect(pieces[0]!.kind, t).toBe('snapshot'); // nothing older than the oldest kept snapshot
-        expectOneChain(pieces);
-      });
-    }
-    // No staging leftovers: a piece being written has one (pieces come every second), so wait for a moment between pieces.
-    await eventually(async () => expect(readdirSync(folder).filter((f) => f.startsWith('.'))).toEqual([]));
+      node = startShared(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
+      load = transactionLoad(await node.rpcUrl());
+    }, 60_000);
 
-    // backup now over gRPC, and the metrics.
-    const now = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress(), '--json'], { env });
-    expect(now.code, now.stderr).toBe(0);
-    const taken = JSON.parse(now.stdout) as { kind: string; target: string }[];
-    expect(
-      taken
-        .filter((p) => p.kind === 'snapshot')
-        .map((p) => p.target)
-        .sort(),
-    ).toEqual([bucket, folder].sort());
-    const promUrl = `http://${(await node.waitForEvent('metrics.listening')).address}`;
-    const m = await metrics(promUrl);
-    expect(metric(m, 'basalt_backup_last_success_timestamp_seconds', 'kind="snapshot"')).toBeGreaterThan(Date.now() / 1000 - 30);
-    expect(metric(m, 'basalt_backup_bytes', 'kind="archive"')).toBeGreaterThan(0);
-    expect(metric(m, 'basalt_backup_duration_seconds_count', 'kind="snapshot"')).toBeGreaterThanOrEqual(3);
-    expect(metric(m, 'basalt_chain_head_block')).toBeGreaterThan(10);
-    expect(m).toMatch(/^basalt_txpool_pending \d+$/m);
+    it('retention keeps 2 snapshots in each target, the archives from the older one on in one chain, and leaves no staged files', async () => {
+      await node.waitFor(() => stored(node, folder, 'snapshot') >= 3 && stored(node, bucket, 'snapshot') >= 3, '3 snapshots in each target', 40_000);
+      // The node keeps going meanwhile, so a listing may fall between a new piece and its retention: poll briefly.
+      for (const t of [folder, bucket]) {
+        await eventually(async () => {
+          const pieces = await list(t, env);
+          expect(pieces.filter((p) => p.kind === 'snapshot').length, t).toBe(2);
+          expect(
+            pieces.some((p) => p.kind === 'archive'),
+            t,
+          ).toBe(true);
+          expect(pieces[0]!.kind, t).toBe('snapshot'); // nothing older than the oldest kept snapshot
+          expectOneChain(pieces);
+        });
+      }
+      // No staging leftovers: a piece being written has one (pieces come every second), so wait for a moment between pieces.
+      await eventually(async () => expect(readdirSync(folder).filter((f) => f.startsWith('.'))).toEqual([]));
+    }, 80_000);
 
-    // kill -9 as soon as a piece starts: nothing partial is visible, and the next start goes on from the last piece.
-    const startedSoFar = () => node.events('backup.started').length;
-    const before = startedSoFar();
-    await node.waitFor(() => startedSoFar() > before, 'a piece in progress', 20_000);
-    const killedPid = node.child.pid!;
-    await node.stop('SIGKILL');
-    await load.stop().catch(() => undefined);
-    const leftByKill = readdirSync(folder).filter((f) => f.startsWith('.'));
-    const afterKill = await list(folder);
-    const lastBeforeKill = Number(afterKill[afterKill.length - 1]!.endBlock);
-    node = start(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
-    await node.rpcUrl();
-    await node.waitFor(() => stored(node, folder) >= 1 && stored(node, bucket) >= 1, 'a piece after the restart', 20_000);
-    const resumed = await list(folder);
-    expect(Number(resumed[resumed.length - 1]!.endBlock)).toBeGreaterThan(lastBeforeKill);
-    expectOneChain(resumed);
-    // The killed run's staged files were removed (the new run may be staging its own piece meanwhile).
-    const stillThere = readdirSync(folder).filter((f) => f.startsWith('.'));
-    expect(stillThere.filter((f) => leftByKill.includes(f) || f.endsWith(`-${killedPid}`))).toEqual([]);
-    if (leftByKill.length > 0) expect(node.events('backup.partial-removed').length > 0).toBe(true);
+    it('backup now over gRPC takes a snapshot to each target, and the metrics report the backups', async () => {
+      const now = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress(), '--json'], { env });
+      expect(now.code, now.stderr).toBe(0);
+      const taken = JSON.parse(now.stdout) as { kind: string; target: string }[];
+      expect(
+        taken
+          .filter((p) => p.kind === 'snapshot')
+          .map((p) => p.target)
+          .sort(),
+      ).toEqual([bucket, folder].sort());
+      const promUrl = `http://${(await node.waitForEvent('metrics.listening')).address}`;
+      const m = await metrics(promUrl);
+      expect(metric(m, 'basalt_backup_last_success_timestamp_seconds', 'kind="snapshot"')).toBeGreaterThan(Date.now() / 1000 - 30);
+      expect(metric(m, 'basalt_backup_bytes', 'kind="archive"')).toBeGreaterThan(0);
+      expect(metric(m, 'basalt_backup_duration_seconds_count', 'kind="snapshot"')).toBeGreaterThanOrEqual(3);
+      expect(metric(m, 'basalt_chain_head_block')).toBeGreaterThan(10);
+      expect(m).toMatch(/^basalt_txpool_pending \d+$/m);
+    }, 40_000);
 
-    // The unreachable target: retried, counted, and that node kept sealing.
-    const downProm = `http://${(await down.waitForEvent('metrics.listening')).address}`;
-    await down.waitForEvent('backup.failed', undefined, 20_000);
-    expect(down.events('backup.retry').length > 0).toBe(true);
-    const failures = metric(await metrics(downProm), 'basalt_backup_failures_total', 'kind="snapshot"');
-    expect(failures).toBeGreaterThanOrEqual(1);
-    const sealedThen = down.sealed().length;
-    await down.waitFor(() => down.sealed().length >= sealedThen + 3, 'blocks after the failures', 10_000);
-    await down.stop();
+    it('killed with -9 as soon as a piece starts: nothing partial is visible, and the next start goes on from the last piece in one chain', async () => {
+      const startedSoFar = () => node.events('backup.started').length;
+      const before = startedSoFar();
+      await node.waitFor(() => startedSoFar() > before, 'a piece in progress', 20_000);
+      const killedPid = node.child.pid!;
+      await node.stop('SIGKILL');
+      await load.stop().catch(() => undefined);
+      const leftByKill = readdirSync(folder).filter((f) => f.startsWith('.'));
+      const afterKill = await list(folder);
+      const lastBeforeKill = Number(afterKill[afterKill.length - 1]!.endBlock);
+      node = startShared(serverArgs(node1, genesis, ['--seal', '--block-time', '0.2', ...backupFlags([folder, bucket])]), { env });
+      await node.rpcUrl();
+      await node.waitFor(() => stored(node, folder) >= 1 && stored(node, bucket) >= 1, 'a piece after the restart', 20_000);
+      const resumed = await list(folder);
+      expect(Number(resumed[resumed.length - 1]!.endBlock)).toBeGreaterThan(lastBeforeKill);
+      expectOneChain(resumed);
+      // The killed run's staged files were removed (the new run may be staging its own piece meanwhile).
+      const stillThere = readdirSync(folder).filter((f) => f.startsWith('.'));
+      expect(stillThere.filter((f) => leftByKill.includes(f) || f.endsWith(`-${killedPid}`))).toEqual([]);
+      if (leftByKill.length > 0) expect(node.events('backup.partial-removed').length > 0).toBe(true);
+    }, 80_000);
 
-    // Verify both targets offline, then stop the node (the original stays as the reference).
-    for (const t of [folder, bucket]) {
-      const v = await runCliAsync(['backup', 'verify', '--backup-dir', t, '--json'], { env });
-      expect(v.code, v.stderr).toBe(0);
-      expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, problems: [] });
-    }
+    it('an unreachable S3 target is retried and counted in the metrics, while that node keeps sealing', async () => {
+      const downProm = `http://${(await down.waitForEvent('metrics.listening')).address}`;
+      await down.waitForEvent('backup.failed', undefined, 20_000);
+      expect(down.events('backup.retry').length > 0).toBe(true);
+      const failures = metric(await metrics(downProm), 'basalt_backup_failures_total', 'kind="snapshot"');
+      expect(failures).toBeGreaterThanOrEqual(1);
+      const sealedThen = down.sealed().length;
+      await down.waitFor(() => down.sealed().length >= sealedThen + 3, 'blocks after the failures', 10_000);
+      await down.stop();
+    }, 40_000);
 
-    // Point-in-time: a block between the two snapshots, from the S3 target. The target is listed
-    // only once the node has stopped (a running node's retention may drop the oldest snapshot
-    // between a listing and the restore); the original, restarted without sealing, is the reference.
-    expect((await node.stop()).code).toBe(0);
-    const pieces = await list(bucket, env);
-    const snaps = pieces.filter((p) => p.kind === 'snapshot');
-    const target = Number(snaps[0]!.endBlock) + Math.max(1, Math.floor((Number(snaps[1]!.endBlock) - Number(snaps[0]!.endBlock)) / 2));
-    expect(target).toBeLessThan(Number(snaps[1]!.endBlock));
-    const reference = start(serverArgs(node1, genesis));
-    const want = await blockAt(await reference.rpcUrl(), target);
-    expect((await reference.stop()).code).toBe(0);
-    const restoredDir = join(dir, 'restored');
-    const r = await runCliAsync(
-      ['backup', 'restore', '--backup-dir', bucket, '--data-dir', restoredDir, '--chain', genesis, '--at-block', String(target), '--json'],
-      { env },
-    );
-    expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ head: String(target), headHash: want.hash, snapshot: snaps[0]!.file });
-    const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json')));
-    const url2 = await restored.rpcUrl();
-    expect((await blockAt(url2, 'latest')).number).toBe(`0x${target.toString(16)}`);
-    expect((await blockAt(url2, target)).hash).toBe(want.hash);
-    await restored.stop();
+    it('backup verify passes on both targets', async () => {
+      for (const t of [folder, bucket]) {
+        const v = await runCliAsync(['backup', 'verify', '--backup-dir', t, '--json'], { env });
+        expect(v.code, v.stderr).toBe(0);
+        expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, problems: [] });
+      }
+    }, 40_000);
 
-    // A flipped byte: verify names the file.
-    const local = (await list(folder)).find((p) => p.kind === 'archive')!.file;
-    const path = join(folder, local);
-    const bytes = readFileSync(path);
-    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
-    writeFileSync(path, bytes);
-    const bad = runCli(['backup', 'verify', '--backup-dir', folder]);
-    expectOneLineError(bad, new RegExp(`^error: 1 damaged or missing: ${local.replace(/\./g, '\\.')}: `));
+    it('a point-in-time restore from S3 of a block between the two snapshots gives the original block', async () => {
+      // The target is listed only once the node has stopped (a running node's retention may drop the
+      // oldest snapshot between a listing and the restore); the original, restarted without sealing,
+      // is the reference.
+      expect((await node.stop()).code).toBe(0);
+      const pieces = await list(bucket, env);
+      const snaps = pieces.filter((p) => p.kind === 'snapshot');
+      const target = Number(snaps[0]!.endBlock) + Math.max(1, Math.floor((Number(snaps[1]!.endBlock) - Number(snaps[0]!.endBlock)) / 2));
+      expect(target).toBeLessThan(Number(snaps[1]!.endBlock));
+      const reference = startShared(serverArgs(node1, genesis));
+      const want = await blockAt(await reference.rpcUrl(), target);
+      expect((await reference.stop()).code).toBe(0);
+      const restoredDir = join(dir, 'restored');
+      const r = await runCliAsync(
+        ['backup', 'restore', '--backup-dir', bucket, '--data-dir', restoredDir, '--chain', genesis, '--at-block', String(target), '--json'],
+        { env },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ head: String(target), headHash: want.hash, snapshot: snaps[0]!.file });
+      const restored = startShared(serverArgs(restoredDir, join(restoredDir, 'genesis.json')));
+      const url2 = await restored.rpcUrl();
+      expect((await blockAt(url2, 'latest')).number).toBe(`0x${target.toString(16)}`);
+      expect((await blockAt(url2, target)).hash).toBe(want.hash);
+      await restored.stop();
+    }, 90_000);
+
+    it('a flipped byte in an archive: backup verify names the file', async () => {
+      const local = (await list(folder)).find((p) => p.kind === 'archive')!.file;
+      const path = join(folder, local);
+      const bytes = readFileSync(path);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+      writeFileSync(path, bytes);
+      const bad = runCli(['backup', 'verify', '--backup-dir', folder]);
+      expectOneLineError(bad, new RegExp(`^error: 1 damaged or missing: ${local.replace(/\./g, '\\.')}: `));
+    }, 30_000);
   });
 
   it('backup now without --backup-dir on the node is a one-line FAILED_PRECONDITION; bad flags and missing folders are one line each', {

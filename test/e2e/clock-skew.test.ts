@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { initSecrets } from '../../src/keys/key-pair.js';
 import { CliProcess, reservedPort, rpc, runCliAsync, serverArgs, tempDir, processesKilledAfterAll } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
@@ -87,25 +87,50 @@ const p50 = (xs: number[]) => {
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure)', () => {
-  it('keep the block interval (p50 within 1.5x of the same network with right clocks), propose their turns, ban nobody, and say how far off they are', {
-    timeout: 300_000,
-  }, async (ctx) => {
-    const began = Date.now();
-    const timeline: string[] = [];
-    const phase = (what: string) => timeline.push(`${what} ${((Date.now() - began) / 1000).toFixed(0)} s`);
-    const fake = fakeTimeEnv();
-    if ('skip' in fake) {
-      console.log(`skipped: ${fake.skip}`);
-      return ctx.skip(fake.skip);
+/**
+ * Four validator processes on loopback, shared by the steps below, in order: each step starts from
+ * where the one before left the network.
+ */
+describe.sequential('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure)', () => {
+  let began: number;
+  const timeline: string[] = [];
+  const phase = (what: string) => timeline.push(`${what} ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  let fake: (offset: string) => Record<string, string>;
+  let skipped: string | undefined;
+  const vs: Validator[] = [];
+  let genesis: string;
+  const launch = async (v: Validator, env: Record<string, string> = {}) => {
+    const p = new CliProcess(
+      serverArgs(v.dir, genesis, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${v.port}`, '--prometheus', '127.0.0.1:0', '--no-ws']),
+      { env },
+    );
+    running.push(p);
+    v.node = p;
+    v.url = await p.rpcUrl();
+    v.metrics = `http://${(await p.waitForEvent('metrics.listening', undefined, 60_000)).address}/metrics`;
+    await p.waitForEvent('validator.started');
+  };
+  let fast: Validator;
+  let slow: Validator;
+  let clean: Validator[];
+  let base: number[];
+  let s0: number;
+
+  beforeAll(async () => {
+    began = Date.now();
+    const env = fakeTimeEnv();
+    if ('skip' in env) {
+      console.log(`skipped: ${env.skip}`);
+      skipped = env.skip;
+      return;
     }
-    const vs: Validator[] = [];
+    fake = env;
     for (let i = 0; i < 4; i++) {
       const dir = join(root, `v${i}`);
       const { nodeId, validatorAddress } = initSecrets(dir);
       vs.push({ i, dir, nodeId, address: validatorAddress.toLowerCase(), port: await reservedPort() });
     }
-    const genesis = join(root, 'genesis.json');
+    genesis = join(root, 'genesis.json');
     const g = await runCliAsync([
       'genesis',
       '--dir',
@@ -115,33 +140,28 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
       ...vs.flatMap((v) => ['--bootnode', `/ip4/127.0.0.1/tcp/${v.port}/p2p/${v.nodeId}`]),
     ]);
     expect(g.code, g.stderr).toBe(0);
-
-    const launch = async (v: Validator, env: Record<string, string> = {}) => {
-      const p = new CliProcess(
-        serverArgs(v.dir, genesis, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${v.port}`, '--prometheus', '127.0.0.1:0', '--no-ws']),
-        { env },
-      );
-      running.push(p);
-      v.node = p;
-      v.url = await p.rpcUrl();
-      v.metrics = `http://${(await p.waitForEvent('metrics.listening', undefined, 60_000)).address}/metrics`;
-      await p.waitForEvent('validator.started');
-    };
-    const [, fast, , slow] = vs as [Validator, Validator, Validator, Validator];
-    const clean = [vs[0]!, vs[2]!];
-
-    // Right clocks: the baseline, after a few blocks to connect.
+    [, fast, , slow] = vs as [Validator, Validator, Validator, Validator];
+    clean = [vs[0]!, vs[2]!];
     await Promise.all(vs.map((v) => launch(v)));
     phase('4 validators up');
+  }, 120_000);
+  // Without a faketime that moves Node's clock, every step is skipped, with the reason.
+  beforeEach(({ skip }) => {
+    if (skipped !== undefined) skip(skipped);
+  });
+
+  it(`with every clock right, the block interval is measured over ${BLOCKS} blocks: the baseline`, async () => {
+    // After a few blocks to connect.
     await until(async () => (await headOf(vs[0]!)) >= 3, 'block 3');
     const b0 = await headOf(vs[0]!);
     await until(async () => (await headOf(vs[0]!)) >= b0 + BLOCKS + 1, `${BLOCKS + 1} more blocks`, 60_000);
-    const base = intervals(clean, b0, b0 + BLOCKS);
+    base = intervals(clean, b0, b0 + BLOCKS);
     phase('baseline measured');
     expect(base.length).toBe(BLOCKS);
+  }, 110_000);
 
-    // Validator 1 comes back 20 s ahead, then validator 3 20 s behind: one at a time, so that three
-    // are up all along (with two down the chain would halt, which is not what is measured).
+  it(`validator 1 restarted ${SKEW_S} s ahead and validator 3 ${SKEW_S} s behind, one at a time: each measures its skew and decides blocks with the others`, async () => {
+    // One at a time, so that three are up all along (with two down the chain would halt, which is not what is measured).
     for (const [v, offset] of [
       [fast, `+${SKEW_S}s`],
       [slow, `-${SKEW_S}s`],
@@ -158,7 +178,10 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
     const [f0, sl0] = [reached(fast).length, reached(slow).length];
     await until(() => reached(fast).length >= f0 + 2 && reached(slow).length >= sl0 + 2, 'both deciding blocks with the others');
     phase('both deciding');
-    const s0 = await headOf(vs[0]!);
+  }, 150_000); // two restarts, then up to 40 s each for the two skew measures and for both deciding
+
+  it('with the skewed clocks the block interval keeps its p50 within 1.5x of the baseline', async () => {
+    s0 = await headOf(vs[0]!);
     await until(async () => (await headOf(vs[0]!)) >= s0 + BLOCKS + 1, `${BLOCKS + 1} blocks with skewed clocks`, 90_000);
     const skewed = intervals(clean, s0, s0 + BLOCKS);
     phase('skewed measured');
@@ -169,15 +192,17 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
         `(intervals: ${skewed.map((x) => x.toFixed(2)).join(' ')}; ${timeline.join(', ')})`,
     );
     expect(pSkewed).toBeLessThanOrEqual(1.5 * pBase);
+  }, 100_000);
 
-    // The skewed validators proposed their turns: their blocks are among those measured.
+  it('the validators ahead and behind proposed their turns: their blocks are among those measured', async () => {
     const miners = new Set<string>();
     for (let n = s0 + 1; n <= s0 + BLOCKS; n++)
       miners.add((await rpc<{ miner: string }>(vs[0]!.url!, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).miner.toLowerCase());
     expect(miners.has(fast.address), 'the validator 20 s ahead proposed').toBe(true);
     expect(miners.has(slow.address), 'the validator 20 s behind proposed').toBe(true);
+  }, 15_000);
 
-    // Nobody banned anybody.
+  it('nobody banned anybody: no ban logged, every ban metric 0', async () => {
     for (const v of vs) {
       expect(banned(v), `validator ${v.i}'s bans`).toEqual([]);
       expect(
@@ -185,8 +210,9 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
         `validator ${v.i}'s ban metric`,
       ).toEqual([]);
     }
+  }, 15_000);
 
-    // Each says how far off it is: log, status (JSON and the human line), metric. The right ones are within the tolerance.
+  it('each skewed validator says how far off it is (log, status as JSON and as the human line, metric); the right ones are within the tolerance', async () => {
     for (const [v, sign] of [
       [fast, 1],
       [slow, -1],
@@ -209,5 +235,5 @@ describe('validators whose clocks are 20 s ahead and 20 s behind (an NTP failure
     const human = await runCliAsync(['status', '--grpc-address', await slow.node!.grpcAddress()]);
     expect(human.stdout).toMatch(/^Clock {7}-\d+\.\d s: BEHIND peers' block timestamps by more than 15 s; fix this machine's clock \(NTP\)/m);
     for (const v of clean) expect((await metric(v, 'basalt_clock_skewed'))[0]).toBe('basalt_clock_skewed 0');
-  });
+  }, 40_000);
 });

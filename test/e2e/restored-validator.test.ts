@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeIbftExtra } from '../../src/consensus/ibft/extra.js';
 import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
@@ -69,13 +69,52 @@ const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_bl
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('a validator restored from its backups never signs twice (issue #18)', () => {
-  it('halted at a height V proposed and prepared, V loses its disk and is restored from an online snapshot and key backup: it signs nothing at that height until a quorum told it what its key signed, then the chain resumes with one block there and V never signed two values at one height and round', async ({
-    onTestFailed,
-  }) => {
+/**
+ * One network of 4 validators and the spy, shared by the steps below, in order: each step starts from
+ * where the one before left the network.
+ */
+describe.sequential('a validator restored from its backups never signs twice (issue #18)', () => {
+  // V: the validator restored; W: the one that stays up; X and Y are stopped, X comes back.
+  const [V, W, X, Y] = [0, 1, 2, 3];
+  let d: string;
+  let dirs: string[];
+  let ports: number[];
+  let addrs: string[];
+  let genesis: string;
+  let address: string[];
+  let vAddr: string;
+  let beforeV: string;
+  let spy: Spy;
+  const nodes: (CliProcess | undefined)[] = [];
+  const urls: string[] = [];
+  const launch = async (i: number) => {
+    const p = new CliProcess(serverArgs(dirs[i]!, genesis, ['--seal', '--block-time', '1', '--ibft-base-timeout', '1', '--libp2p', `127.0.0.1:${ports[i]}`]));
+    running.push(p);
+    nodes[i] = p;
+    urls[i] = await p.rpcUrl();
+    return p;
+  };
+  const heads = (which: number[]) => Promise.all(which.map((i) => head(urls[i]!)));
+  const allAt = (which: number[], n: number, ms?: number) =>
+    until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms, 200);
+
+  // What the steps learn and pass on.
+  let H = 0;
+  let A = '';
+  let restartedAt = 0;
+  let snapshot: string;
+  let keysBackup: string;
+  let pass: string;
+  let snapshotHead: number;
+  let settled: number;
+  const vSince = () => spy.msgs.filter((m) => m.sender === vAddr && m.t >= restartedAt && !m.embedded);
+  const atH = <K extends 'consensus.recall-started' | 'consensus.recall-learned' | 'consensus.recall-done'>(name: K) =>
+    nodes[V]!.events(name).filter((l) => l.height === H);
+
+  beforeAll(async () => {
     dir = tempDir('basalt-e2e-restored-');
-    const d = dir;
-    const dirs = [0, 1, 2, 3].map((i) => join(d, `v${i}`));
+    d = dir;
+    dirs = [0, 1, 2, 3].map((i) => join(d, `v${i}`));
     const keys = await Promise.all(
       dirs.map(async (dd) => {
         const r = await runCliAsync(['secrets', 'init', '--data-dir', dd, '--json']);
@@ -83,44 +122,29 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
         return JSON.parse(r.stdout) as { validatorAddress: string; nodeId: string };
       }),
     );
-    const ports = await Promise.all(dirs.map(() => reservedPort()));
-    const addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
-    const genesis = join(d, 'genesis.json');
+    ports = await Promise.all(dirs.map(() => reservedPort()));
+    addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`);
+    genesis = join(d, 'genesis.json');
     const g = await runCliAsync(['genesis', '--dir', genesis, '--ibft-validators-prefix-path', join(d, 'v'), ...addrs.flatMap((a) => ['--bootnode', a])]);
     expect(g.code, g.stderr).toBe(0);
     // The round robin: the genesis validator order. Round 0 of the next block is the last proposer's successor's.
     const order = decodeIbftExtra(
       hexToBytes((JSON.parse(readFileSync(genesis, 'utf8')) as { genesis: { extraData: `0x${string}` } }).genesis.extraData),
     ).validators.map((a): string => bytesToHex(a));
-    const address: string[] = keys.map((k) => k.validatorAddress.toLowerCase());
-    // V: the validator restored; W: the one that stays up; X and Y are stopped, X comes back.
-    const [V, W, X, Y] = [0, 1, 2, 3];
-    const vAddr = address[V]!;
-    const beforeV = order[(order.indexOf(vAddr) + order.length - 1) % order.length]!;
-
-    const nodes: (CliProcess | undefined)[] = [];
-    const urls: string[] = [];
-    const launch = async (i: number) => {
-      const p = new CliProcess(serverArgs(dirs[i]!, genesis, ['--seal', '--block-time', '1', '--ibft-base-timeout', '1', '--libp2p', `127.0.0.1:${ports[i]}`]));
-      running.push(p);
-      nodes[i] = p;
-      urls[i] = await p.rpcUrl();
-      return p;
-    };
-    const heads = (which: number[]) => Promise.all(which.map((i) => head(urls[i]!)));
-    const allAt = (which: number[], n: number, ms?: number) =>
-      until(async () => (await heads(which)).every((h) => h >= n), `validators ${which.join(',')} at block ${n}`, ms, 200);
+    address = keys.map((k) => k.validatorAddress.toLowerCase());
+    vAddr = address[V]!;
+    beforeV = order[(order.indexOf(vAddr) + order.length - 1) % order.length]!;
 
     await Promise.all([V, W, X, Y].map(launch));
     const genesisHash = await hashAt(urls[V]!, 0);
     const chainId = String(BigInt(await rpc<string>(urls[V]!, 'eth_chainId')));
     const spyChild = spawn(process.execPath, [SPY, chainId, genesisHash, ...addrs], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(spyChild);
-    const spy = new Spy(spyChild);
-    let H = 0;
-    let A = '';
-    let restartedAt = 0;
-    // On a failure: what V and W logged lately and what the spy saw V sign, to tell a slow machine from a bug.
+    spy = new Spy(spyChild);
+  }, 60_000);
+
+  // On a failure in any step: what V and W logged lately and what the spy saw V sign, to tell a slow machine from a bug.
+  beforeEach(({ onTestFailed }) => {
     onTestFailed(() => {
       const recent = (i: number) =>
         (nodes[i]?.logs ?? [])
@@ -128,17 +152,18 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
           .slice(-15)
           .map((l) => `    ${JSON.stringify(l)}`)
           .join('\n');
-      const signed = show(spy.msgs.filter((m) => m.sender === vAddr && m.height >= H - 1));
+      const signed = show((spy?.msgs ?? []).filter((m) => m.sender === vAddr && m.height >= H - 1));
       console.error(
         `H=${H} A=${A} V restarted at ${restartedAt}\nV's log:\n${recent(V)}\nW's log:\n${recent(W)}\nthe spy saw V sign (height >= H-1):\n  ${signed}`,
       );
     });
-    await allAt([V, W, X, Y], 2, 40_000);
+  });
 
-    // 1. The disaster-recovery inputs, taken early while V runs: an online snapshot and the key backup.
-    const snapshot = join(d, 'v0.bsn');
-    const keysBackup = join(d, 'v0-keys.bkb');
-    const pass = join(d, 'pass.txt');
+  it('the 4 validators seal, and the disaster-recovery inputs are taken early while V runs: an online snapshot and the key backup', async () => {
+    await allAt([V, W, X, Y], 2, 40_000);
+    snapshot = join(d, 'v0.bsn');
+    keysBackup = join(d, 'v0-keys.bkb');
+    pass = join(d, 'pass.txt');
     writeFileSync(pass, 'correct horse battery staple\n');
     const [snap, bk] = await Promise.all([
       runCliAsync(['snapshot', snapshot, '--grpc-address', await nodes[V]!.grpcAddress(), '--quiet']),
@@ -146,21 +171,25 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     ]);
     expect(snap.code, snap.stderr).toBe(0);
     expect(bk.code, bk.stderr).toBe(0);
-    const snapshotHead = Math.max(...(await heads([V, W])));
+    snapshotHead = Math.max(...(await heads([V, W])));
+  }, 70_000);
+
+  it('the spy hears all 4 validators, and V decides a height without recalling what its key signed (15 s after its start)', async () => {
     await until(() => spy.connected === 4, 'the spy connected to the 4 validators', 20_000);
     // A validator process recalls what its key signed at each height until a block proposed after its
     // start is committed (15 s). Until then V would sit out a height without a quorum answering, not
     // propose: the halt needs a V that signs from its own journal, so wait for a height it decided
     // without recalling.
-    const settled = await until(
+    settled = await until(
       () => nodes[V]!.events('consensus.reached').find((r) => !nodes[V]!.events('consensus.recall-started').some((l) => l.height === r.height))?.height,
       'V deciding a height without recall (15 s after its start)',
       40_000,
       200,
     );
+  }, 70_000);
 
-    // 2. Halt the chain at a height H whose round-0 proposer is V, once V proposed and prepared there:
-    // as soon as W commits a block proposed by the validator before V, validators 2 and 3 are killed.
+  it('the chain halts at a height H whose round-0 proposer V proposed and prepared a block A: W signed no other value there, V and W stay at H-1', async () => {
+    // As soon as W commits a block proposed by the validator before V, validators 2 and 3 are killed.
     for (let attempt = 1; ; attempt++) {
       const after = Math.max(snapshotHead, settled, ...(await heads([V, W])));
       const n = await until(
@@ -194,12 +223,14 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     }
     expect(spy.find(vAddr, 1, H, 0)!.value).toBe(A);
     // W prepares A too, unless its round 0 ended before A arrived (a late block H-1 leaves round 0 one
-    // base timeout): either way it holds V's messages for A, which is what V must learn (step 3).
+    // base timeout): either way it holds V's messages for A, which is what V must learn (next step).
     const wAt0 = spy.msgs.filter((m) => m.sender === address[W] && m.height === H && m.round === 0 && m.type !== 3);
     expect(wAt0.filter((m) => m.value !== A)).toEqual([]);
     expect(await heads([V, W])).toEqual([H - 1, H - 1]);
+  }, 120_000); // one attempt takes seconds; each retry (the two back, the chain past H) up to 50 s more
 
-    // 3. V's disk is lost. Restored as the README's disaster recovery says, on the same ports and bootnodes.
+  it('V loses its disk and is restored from the snapshot and key backup: it catches up to H-1, signs nothing at H but A at round 0, and recalls what its key signed there, journaling A from W', async () => {
+    // Restored as the README's disaster recovery says, on the same ports and bootnodes.
     await nodes[V]!.stop('SIGKILL');
     rmSync(dirs[V]!, { recursive: true, force: true });
     const rs = await runCliAsync(['restore', snapshot, '--data-dir', dirs[V]!, '--chain', genesis, '--quiet']);
@@ -213,19 +244,17 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     await allAt([V], H - 1, 30_000);
     await sleep(4_000);
     expect(await heads([V, W])).toEqual([H - 1, H - 1]);
-    const vSince = () => spy.msgs.filter((m) => m.sender === vAddr && m.t >= restartedAt && !m.embedded);
     const conflicting = vSince().filter((m) => m.height === H && !(m.round === 0 && m.type !== 3 && m.value === A));
     expect(conflicting, `what the restored V signed at height ${H} (A = ${A}):\n  ${show(conflicting)}`).toEqual([]);
     // It is learning what its key signed at H (recall), and W, which held V's PREPREPARE and PREPARE
     // for A, answered with them: journaled.
-    const atH = <K extends 'consensus.recall-started' | 'consensus.recall-learned' | 'consensus.recall-done'>(name: K) =>
-      nodes[V]!.events(name).filter((l) => l.height === H);
     expect(atH('consensus.recall-started'), `V recalling at height ${H}`).not.toEqual([]);
     const learned = atH('consensus.recall-learned').find((l) => l.hash === A);
     expect(learned, `V journaling A at height ${H} from W's answer`).toMatchObject({ round: 0 });
     expect(atH('consensus.recall-done')).toEqual([]);
+  }, 90_000);
 
-    // 4. Validator 2 returns: a quorum answers V's recall, V takes part, the chain resumes with one block H.
+  it("validator 2 returns: a quorum answers V's recall, V takes part knowing what its key signed at H, and the chain resumes with one block H", async () => {
     await launch(X);
     await allAt([V, W, X], H + 1, 60_000);
     const hashes = await Promise.all([V, W, X].map((i) => hashAt(urls[i]!, H)));
@@ -233,9 +262,9 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     // It took part knowing what its key signed at H (A at round 0, and its lost self's later ROUND-CHANGEs if W held them).
     expect(atH('consensus.recall-done')[0]?.signedRound).toBeTypeOf('number');
     expect(vSince().length, 'the spy heard the restored V').toBeGreaterThan(0);
+  }, 90_000);
 
-    // 5. Everything the spy saw V's key sign, both processes: one value per height and round, and
-    // at (H, 0) no proposal but A.
+  it("across both of V's processes its key signed one value per height and round, and at (H, 0) proposed nothing but A", () => {
     const values = new Map<string, Set<string>>();
     for (const m of spy.msgs) {
       if (m.sender !== vAddr || m.type === 3 || m.value === null) continue;
@@ -247,5 +276,5 @@ describe('a validator restored from its backups never signs twice (issue #18)', 
     expect(twice, 'heights/rounds where V signed two values').toEqual([]);
     const proposalsAtH = spy.msgs.filter((m) => m.sender === vAddr && m.type === 0 && m.height === H && m.round === 0);
     expect(new Set(proposalsAtH.map((m) => m.value))).toEqual(new Set([A]));
-  }, 180_000); // 56-90 s on a 2-core machine at load 8-24, once 130 s (V's first process must run 15 s first: see 'settled')
+  }, 10_000);
 });

@@ -100,50 +100,19 @@ describe('server --sync snapshot', () => {
     expect(await hashAt(ua, vh2)).toBe(await hashAt(vUrl, vh2));
   }, 60_000);
 
-  it('hostile snapshot servers: one trickling is banned a window after its answer, one sending more than it announced at once; the node goes on (next peer or block sync) to the head, its JSON-RPC answering eth_syncing meanwhile', async () => {
-    const vUrl = await validator.rpcUrl();
-    const vGrpc = await validator.grpcAddress();
-    await validator.waitForBlock(4);
-    // The validator's snapshot: the hostile servers serve its bytes (a valid start).
-    const file = join(dir, 'validator.bsn');
-    const snap = await runCliAsync(['snapshot', file, '--grpc-address', vGrpc, '--quiet']);
-    expect(snap.code, snap.stderr).toBe(0);
-    const genesisHash = (await rpc<{ hash: string }>(vUrl, 'eth_getBlockByNumber', ['0x0', false])).hash;
-    const helper = spawn(process.execPath, [SNAPSHOT_PEERS, '100', genesisHash, file, 'trickle', 'overlong'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(helper);
+  /**
+   * Two hostile snapshot servers (one trickling, one sending more than it announced), shared by the
+   * steps below, in order: the first starts two new nodes, each with one of them as its only bootnode.
+   */
+  describe.sequential('hostile snapshot servers', () => {
+    let vUrl: string;
+    let vGrpc: string;
     const hostile: Record<string, string> = {};
     const connections: { mode: string; connected: string }[] = [];
-    const lines = createInterface({ input: helper.stdout! });
-    await new Promise<void>((resolve) =>
-      lines.on('line', (line) => {
-        const h = JSON.parse(line) as { mode: string; address?: string; connected?: string };
-        if (h.address) hostile[h.mode] = h.address;
-        if (h.connected) connections.push({ mode: h.mode, connected: h.connected });
-        if (Object.keys(hostile).length === 2) resolve();
-      }),
-    );
+    let trickled: CliProcess;
+    let overrun: CliProcess;
     const idOf = (addr: string) => addr.split('/p2p/')[1]!;
-    // A 2 s window at 64 KB/s: the trickle (512 bytes every 20 s) is cut 2 s after its answer.
-    // Fixed libp2p ports: the address the validator is given stays the node's after its snapshot sync.
-    const flags = async () => [
-      '--sync',
-      'snapshot',
-      '--snapshot-min-rate',
-      '64KB',
-      '--snapshot-rate-window',
-      '2s',
-      '--prometheus',
-      '127.0.0.1:0',
-      '--libp2p',
-      `127.0.0.1:${await reservedPort()}`,
-    ];
-    const trickled = start(serverArgs(join(dir, 'trickled'), lonely, [...(await flags()), '--bootnode', hostile.trickle!]));
-    const overrun = start(serverArgs(join(dir, 'overrun'), lonely, [...(await flags()), '--bootnode', hostile.overlong!]));
-
     // An honest peer joins as soon as the node listens: the validator dials it (and keeps redialling it).
-    // The node dialled its bootnode, the trickle, first, and asks it first (the higher head); once the
-    // trickle is dropped it restores from the validator if that is ready by then (the CLI dialling it
-    // may take longer on a busy machine), or else syncs block by block from it.
     // A dial can meet the node between its sync network and its own (a reset): tried again, as an operator would.
     const addValidator = async (p: CliProcess) => {
       let added = await runCliAsync(['peers', 'add', '--addr', await p.p2pAddress(), '--grpc-address', vGrpc]);
@@ -153,56 +122,111 @@ describe('server --sync snapshot', () => {
       }
       expect(added.code, added.stderr).toBe(0);
     };
-    const adding = addValidator(trickled);
-
-    // JSON-RPC is up during the phase, on the configured port: who it is, eth_syncing, refusals.
-    const url = await trickled.rpcUrl();
-    const asked = (p: CliProcess, peer: string) => p.waitForEvent('snapshot-sync.asking', (l) => l.peer === idOf(peer));
-    await asked(trickled, hostile.trickle!);
-    expect(await rpc(url, 'eth_syncing')).toMatchObject({ startingBlock: '0x0', currentBlock: '0x0', highestBlock: '0xf4240' });
-    expect(await rpc(url, 'eth_chainId')).toBe('0x64');
-    expect(await rpc(url, 'net_version')).toBe('100');
-    expect(await rpc(url, 'eth_blockNumber')).toBe('0x0');
-    await expect(rpc(url, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).rejects.toThrow(/not available yet: the node is restoring from a peer's snapshot/);
-    expect((await fetch(`${url.replace(/\/$/, '')}/health`)).status).toBe(503);
-    await adding;
-
     const banOf = (p: CliProcess, peer: string) => p.waitForEvent('peer.banned', (l) => l.peer === idOf(peer), 30_000);
-    const slowBan = await banOf(trickled, hostile.trickle!);
-    expect(slowBan.reason).toMatch(/^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 2\.0 s of waiting, below the floor of 64000 bytes\/s$/);
-    const announced = trickled.events('snapshot-sync.announced').find((l) => l.peer === idOf(hostile.trickle!))!;
-    const cutAfter = (slowBan.time as number) - (announced.time as number);
-    expect(cutAfter).toBeGreaterThanOrEqual(1_900);
-    expect(cutAfter).toBeLessThan(5_000);
-    const overBan = await banOf(overrun, hostile.overlong!);
-    expect(overBan.reason).toMatch(/^served a bad snapshot: .*snapshot\/2: the snapshot is longer than the \d+ bytes announced$/);
-    // With no other peer, that node falls back to block sync; the validator joins once it runs.
-    await overrun.waitForEvent('snapshot-sync.fallback');
-    await overrun.waitForEvent('node.started');
-    await addValidator(overrun);
 
-    // Both reach the validator's head (from its snapshot, or block by block), on the same JSON-RPC port.
-    for (const p of [trickled, overrun]) {
-      const pUrl = await p.rpcUrl();
-      const vh = Number(BigInt(await rpc<string>(vUrl, 'eth_blockNumber')));
-      await until(async () => Number(BigInt(await rpc<string>(pUrl, 'eth_blockNumber'))) >= vh, 'caught up', 30_000);
-      expect(await rpc(pUrl, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).toMatch(/^0x/);
-    }
-    const restored = trickled.events('snapshot-sync.restored')[0];
-    if (restored) expect(restored.peer).toBe(v.nodeId);
-    else await trickled.waitForEvent('snapshot-sync.fallback');
-    // The bans outlive the snapshot sync: counted by the running node, the hostile peer (a bootnode)
-    // not dialled again once the node runs: one connection each, the snapshot sync's.
-    for (const [p, kind] of [
-      [trickled, 'slow-snapshot'],
-      [overrun, 'invalid-data'],
-    ] as const) {
-      const metrics = await (await fetch(`http://${(await p.waitForEvent('metrics.listening')).address}/metrics`)).text();
-      expect(metrics).toContain(`basalt_p2p_bans_total{reason="${kind}"} 1`);
-    }
-    expect(connections.filter((c) => c.mode === 'trickle')).toHaveLength(1);
-    expect(connections.filter((c) => c.mode === 'overlong')).toHaveLength(1);
-  }, 90_000);
+    beforeAll(async () => {
+      vUrl = await validator.rpcUrl();
+      vGrpc = await validator.grpcAddress();
+      await validator.waitForBlock(4);
+      // The validator's snapshot: the hostile servers serve its bytes (a valid start).
+      const file = join(dir, 'validator.bsn');
+      const snap = await runCliAsync(['snapshot', file, '--grpc-address', vGrpc, '--quiet']);
+      expect(snap.code, snap.stderr).toBe(0);
+      const genesisHash = (await rpc<{ hash: string }>(vUrl, 'eth_getBlockByNumber', ['0x0', false])).hash;
+      const helper = spawn(process.execPath, [SNAPSHOT_PEERS, '100', genesisHash, file, 'trickle', 'overlong'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(helper);
+      const lines = createInterface({ input: helper.stdout! });
+      await new Promise<void>((resolve) =>
+        lines.on('line', (line) => {
+          const h = JSON.parse(line) as { mode: string; address?: string; connected?: string };
+          if (h.address) hostile[h.mode] = h.address;
+          if (h.connected) connections.push({ mode: h.mode, connected: h.connected });
+          if (Object.keys(hostile).length === 2) resolve();
+        }),
+      );
+    }, 60_000);
+
+    it('a node restoring from them answers JSON-RPC on its port meanwhile: who it is, eth_syncing, and refusals of state and /health', async () => {
+      // A 2 s window at 64 KB/s: the trickle (512 bytes every 20 s) is cut 2 s after its answer.
+      // Fixed libp2p ports: the address the validator is given stays the node's after its snapshot sync.
+      const flags = async () => [
+        '--sync',
+        'snapshot',
+        '--snapshot-min-rate',
+        '64KB',
+        '--snapshot-rate-window',
+        '2s',
+        '--prometheus',
+        '127.0.0.1:0',
+        '--libp2p',
+        `127.0.0.1:${await reservedPort()}`,
+      ];
+      trickled = start(serverArgs(join(dir, 'trickled'), lonely, [...(await flags()), '--bootnode', hostile.trickle!]));
+      overrun = start(serverArgs(join(dir, 'overrun'), lonely, [...(await flags()), '--bootnode', hostile.overlong!]));
+
+      // The node dialled its bootnode, the trickle, first, and asks it first (the higher head); once the
+      // trickle is dropped it restores from the validator if that is ready by then (the CLI dialling it
+      // may take longer on a busy machine), or else syncs block by block from it.
+      const adding = addValidator(trickled);
+
+      // JSON-RPC is up during the phase, on the configured port: who it is, eth_syncing, refusals.
+      const url = await trickled.rpcUrl();
+      const asked = (p: CliProcess, peer: string) => p.waitForEvent('snapshot-sync.asking', (l) => l.peer === idOf(peer));
+      await asked(trickled, hostile.trickle!);
+      expect(await rpc(url, 'eth_syncing')).toMatchObject({ startingBlock: '0x0', currentBlock: '0x0', highestBlock: '0xf4240' });
+      expect(await rpc(url, 'eth_chainId')).toBe('0x64');
+      expect(await rpc(url, 'net_version')).toBe('100');
+      expect(await rpc(url, 'eth_blockNumber')).toBe('0x0');
+      await expect(rpc(url, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).rejects.toThrow(/not available yet: the node is restoring from a peer's snapshot/);
+      expect((await fetch(`${url.replace(/\/$/, '')}/health`)).status).toBe(503);
+      await adding;
+    }, 60_000);
+
+    it('the trickling server is banned a window (2 s) after its answer', async () => {
+      const slowBan = await banOf(trickled, hostile.trickle!);
+      expect(slowBan.reason).toMatch(
+        /^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 2\.0 s of waiting, below the floor of 64000 bytes\/s$/,
+      );
+      const announced = trickled.events('snapshot-sync.announced').find((l) => l.peer === idOf(hostile.trickle!))!;
+      const cutAfter = (slowBan.time as number) - (announced.time as number);
+      expect(cutAfter).toBeGreaterThanOrEqual(1_900);
+      expect(cutAfter).toBeLessThan(5_000);
+    }, 40_000);
+
+    it('the server sending more than it announced is banned at once; with no other peer, that node falls back to block sync', async () => {
+      const overBan = await banOf(overrun, hostile.overlong!);
+      expect(overBan.reason).toMatch(/^served a bad snapshot: .*snapshot\/2: the snapshot is longer than the \d+ bytes announced$/);
+      // The validator joins once it runs.
+      await overrun.waitForEvent('snapshot-sync.fallback');
+      await overrun.waitForEvent('node.started');
+      await addValidator(overrun);
+    }, 90_000);
+
+    it("both nodes reach the validator's head (from its snapshot, or block by block), on the same JSON-RPC port", async () => {
+      for (const p of [trickled, overrun]) {
+        const pUrl = await p.rpcUrl();
+        const vh = Number(BigInt(await rpc<string>(vUrl, 'eth_blockNumber')));
+        await until(async () => Number(BigInt(await rpc<string>(pUrl, 'eth_blockNumber'))) >= vh, 'caught up', 30_000);
+        expect(await rpc(pUrl, 'eth_getBalance', [DEV_ADDRESS, 'latest'])).toMatch(/^0x/);
+      }
+      const restored = trickled.events('snapshot-sync.restored')[0];
+      if (restored) expect(restored.peer).toBe(v.nodeId);
+      else await trickled.waitForEvent('snapshot-sync.fallback');
+    }, 75_000);
+
+    it('the bans outlive the snapshot sync: counted by the running nodes, each hostile peer (a bootnode) connected once, by the snapshot sync', async () => {
+      // Not dialled again once the node runs.
+      for (const [p, kind] of [
+        [trickled, 'slow-snapshot'],
+        [overrun, 'invalid-data'],
+      ] as const) {
+        const metrics = await (await fetch(`http://${(await p.waitForEvent('metrics.listening')).address}/metrics`)).text();
+        expect(metrics).toContain(`basalt_p2p_bans_total{reason="${kind}"} 1`);
+      }
+      expect(connections.filter((c) => c.mode === 'trickle')).toHaveLength(1);
+      expect(connections.filter((c) => c.mode === 'overlong')).toHaveLength(1);
+    }, 40_000);
+  });
 
   it('refuses a bad --sync mode, and --sync snapshot without networking, with one error line', () => {
     const dir = join(tempDir(), 'node');
