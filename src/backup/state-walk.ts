@@ -63,8 +63,9 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
  * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow, reading
  * the top WALK_BATCH nodes of the stack at a time; a node comes after the node that refers to it, and
  * an account's code right after the node holding the account (StreamedStateCheck relies on that order).
+ * With `skip`, what it says is stored already is left out, each such node with everything below it.
  */
-export async function* stateItems(source: StateReader, stateRoot: Uint8Array): AsyncGenerator<StateItem> {
+export async function* stateItems(source: StateReader, stateRoot: Uint8Array, skip?: StoredElsewhere): AsyncGenerator<StateItem> {
   // What was visited, ~32 bytes a node (a Set of hex strings took ~120): the walk of a state of
   // millions of nodes keeps its memory in tens of MB.
   const seenNodes = new HashSet();
@@ -84,6 +85,16 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
       if (seenNodes.add(next.hash)) batch.push(next);
     }
     if (batch.length === 0) break;
+    if (skip) {
+      const stored = await skip(
+        'nodes',
+        batch.map((b) => b.hash),
+      );
+      let kept = 0;
+      for (let i = 0; i < batch.length; i++) if (!stored[i]) batch[kept++] = batch[i]!;
+      batch.length = kept;
+      if (kept === 0) continue;
+    }
     const datas = source.nodes ? await source.nodes(batch.map((b) => b.hash)) : await Promise.all(batch.map((b) => source.node(b.hash)));
     for (let i = 0; i < batch.length; i++) {
       const { hash, kind } = batch[i]!;
@@ -94,6 +105,7 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
       while (pendingCode.length > 0) {
         const codeHash = pendingCode.pop()!;
         if (!seenCode.add(codeHash)) continue;
+        if (skip && (await skip('code', [codeHash]))[0]) continue;
         const code = await source.code(codeHash);
         if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
         yield { kind: 'code', hash: codeHash, data: code };
@@ -101,6 +113,12 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array): A
     }
   }
 }
+
+/**
+ * For an incremental walk (a backup repository): which of these nodes or codes are stored already,
+ * with, for a node, everything under it. Those are left out, and the walk does not descend below them.
+ */
+export type StoredElsewhere = (kind: 'nodes' | 'code', hashes: Uint8Array[]) => Promise<boolean[]>;
 
 /** How many nodes a state walk reads at once. */
 const WALK_BATCH = 256;

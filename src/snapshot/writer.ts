@@ -149,12 +149,8 @@ export class SnapshotWriter {
    * A block's record content, checked against the format's limit and compressed, without writing it:
    * a producer prepares blocks ahead, several at once, and writes them in order with blockRecord.
    */
-  async prepareBlock(number: bigint, hash: Uint8Array, blockRlp: Uint8Array, receiptsRlp: Uint8Array): Promise<PreparedBlock> {
-    const raw = RLP.encode([blockRlp, receiptsRlp]);
-    if (raw.length > MAX_BLOCK_WITH_RECEIPTS_BYTES) {
-      throw cannot(`block ${number} with its receipts is ${raw.length} bytes, above the ${MAX_BLOCK_WITH_RECEIPTS_BYTES}-byte limit of the snapshot format`);
-    }
-    return { number, hash, rawLength: raw.length, data: await compressRecord(raw, this.header.compression) };
+  prepareBlock(number: bigint, hash: Uint8Array, blockRlp: Uint8Array, receiptsRlp: Uint8Array): Promise<PreparedBlock> {
+    return prepareBlockRecord(number, hash, blockRlp, receiptsRlp, this.header.compression);
   }
 
   /** The record of the next block, prepared by prepareBlock. */
@@ -182,6 +178,24 @@ export class SnapshotWriter {
     const { bytes, digest } = this.out.finish(trailerFields(this.nextBlock - 1n, this.nodeCount, this.codeCount, this.lastHash));
     return { bytes, digest, nodes: this.nodeCount, codes: this.codeCount };
   }
+}
+
+/**
+ * A block with its receipts as the content of a block record (the snapshot's, and a backup repository's
+ * history segment's), checked against the format's limit and compressed.
+ */
+export async function prepareBlockRecord(
+  number: bigint,
+  hash: Uint8Array,
+  blockRlp: Uint8Array,
+  receiptsRlp: Uint8Array,
+  compression: Compression,
+): Promise<PreparedBlock> {
+  const raw = RLP.encode([blockRlp, receiptsRlp]);
+  if (raw.length > MAX_BLOCK_WITH_RECEIPTS_BYTES) {
+    throw cannot(`block ${number} with its receipts is ${raw.length} bytes, above the ${MAX_BLOCK_WITH_RECEIPTS_BYTES}-byte limit of the snapshot format`);
+  }
+  return { number, hash, rawLength: raw.length, data: await compressRecord(raw, compression) };
 }
 
 /** rawLength (u32) | `raw` compressed as one frame: the payload of a state or genesis record. */

@@ -1,0 +1,259 @@
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { ChainReadView } from '../../chain/chain.js';
+import type { Compression } from '../../container/compression.js';
+import { ContainerWriter } from '../../container/writer.js';
+import { MAX_SNAPSHOT_RECORD_BYTES } from '../../snapshot/format.js';
+import { prepareBlockRecord } from '../../snapshot/writer.js';
+import { encodeBlockPayload } from '../../archive/format.js';
+import { UserError } from '../../util/errors.js';
+import { mapAhead } from '../../util/map-ahead.js';
+import type { ExportSource } from '../export.js';
+import { stateItems } from '../state-walk.js';
+import {
+  digestHex,
+  PACK_TARGET_BYTES,
+  parseObjectName,
+  RepositoryRecord,
+  SEGMENT,
+  SEGMENT_BLOCKS,
+  segmentName,
+  type Manifest,
+  type SegmentHeader,
+} from './format.js';
+import type { LocalIndex } from './local-index.js';
+import { PackWriter } from './pack.js';
+import type { Repository, RepositoryListing } from './repository.js';
+
+export interface RepositoryBackupOptions {
+  compression: Compression;
+  signal?: AbortSignal;
+  onProgress?: (p: RepositoryBackupProgress) => void;
+  /** The backup's time (tests). */
+  now?: () => Date;
+  /** Blocks per complete segment (default SEGMENT_BLOCKS; tests use fewer). */
+  segmentBlocks?: number;
+}
+
+export interface RepositoryBackupProgress {
+  phase: 'history' | 'state';
+  blocksDone: bigint;
+  blocksTotal: bigint;
+  /** State nodes and codes visited (stored now or found stored). */
+  items: number;
+  bytesAdded: number;
+}
+
+export interface RepositoryBackupSummary {
+  manifest: string;
+  head: bigint;
+  headHash: string;
+  stateRoot: string;
+  /** Objects and bytes this backup stored; the rest it shares with earlier backups. */
+  added: { objects: number; bytes: number; blocks: bigint; nodes: number; codes: number };
+  durationMs: number;
+}
+
+/** Blocks compressed ahead of the one written. */
+const BLOCKS_AHEAD = 32;
+
+/**
+ * Back up the chain's head to a repository, storing only what no earlier backup of the same chain
+ * stored: the history segments past the last complete one it holds (and the blocks since the last
+ * backup, as a small piece of the unfinished segment), and the state's trie nodes and codes the
+ * repository's index does not know, each with everything under it. The manifest is written last; a
+ * backup interrupted before it leaves objects no manifest names, which the next backup does not rely on.
+ * Reads one consistent view of the chain (the node seals on meanwhile).
+ */
+export async function backupToRepository(
+  source: ExportSource,
+  repo: Repository,
+  index: LocalIndex,
+  opts: RepositoryBackupOptions,
+): Promise<RepositoryBackupSummary> {
+  const began = Date.now();
+  const view = source.openReadView();
+  try {
+    const headHash = await view.blocks.headHash();
+    const head = headHash && (await view.blocks.blockNumber(headHash));
+    const header = headHash && head !== undefined ? await view.blocks.header(head, headHash) : undefined;
+    if (!headHash || head === undefined || !header) throw new UserError('the chain has no head block', { code: 'FAILED_PRECONDITION' });
+    const chainId = source.chainId.toString();
+    const genesisHash = bytesToHex(source.genesisHash);
+
+    const listing = await repo.list();
+    const manifests = await chainManifests(repo, listing, chainId, genesisHash);
+    const committedPacks = new Set(manifests.flatMap((m) => m.packs.map((p) => parseObjectName(p)!.sha256)));
+    await index.sync(repo, committedPacks);
+    const base = await latestOnThisChain(manifests, view, head);
+
+    const added = { objects: 0, bytes: 0, blocks: 0n, nodes: 0, codes: 0 };
+    let items = 0;
+    const progress = (phase: RepositoryBackupProgress['phase'], blocksDone: bigint) =>
+      opts.onProgress?.({ phase, blocksDone, blocksTotal: head, items, bytesAdded: added.bytes });
+
+    // History: complete segments and the pieces of the unfinished one, reused from the base backup.
+    const per = BigInt(opts.segmentBlocks ?? SEGMENT_BLOCKS);
+    const complete = (head / per) * per;
+    const segments: string[] = [];
+    let covered = 0n;
+    for (const name of base?.segments ?? []) {
+      const s = parseObjectName(name)!;
+      const whole = (s.first! - 1n) % per === 0n && s.last! - s.first! + 1n === per;
+      if (s.first !== covered + 1n || (!whole && s.first! <= complete)) break; // pieces of a segment now complete are replaced by it
+      segments.push(name);
+      covered = s.last!;
+    }
+    const stored = new Set(listing.segments.map((s) => s.name));
+    const ranges: [bigint, bigint][] = [];
+    for (let first = covered + 1n; first <= complete; first += per) ranges.push([first, first + per - 1n]);
+    if (complete > covered) covered = complete;
+    if (covered < head) ranges.push([covered + 1n, head]);
+    for (const [first, last] of ranges) {
+      opts.signal?.throwIfAborted();
+      const name = await writeSegment(
+        repo,
+        view,
+        { chainId, genesisHash, first, last, compression: opts.compression },
+        stored,
+        (n) => progress('history', n),
+        opts.signal,
+      );
+      segments.push(name.name);
+      if (name.bytes > 0) {
+        added.objects++;
+        added.bytes += name.bytes;
+        added.blocks += last - first + 1n;
+      }
+    }
+
+    // State: what the index does not know, in packs of PACK_TARGET_BYTES.
+    const packs = [...committedPacks];
+    let pack: PackWriter | undefined;
+    const close = async () => {
+      if (!pack) return;
+      const p = pack;
+      pack = undefined;
+      const s = await p.store(opts.signal);
+      await index.addPending(s.sha256, s.hashes);
+      packs.push(s.sha256);
+      added.objects += 2;
+      added.bytes += s.bytes;
+      added.nodes += s.nodes;
+      added.codes += s.codes;
+    };
+    try {
+      for await (const item of stateItems(view.state, header.stateRoot, (kind, hashes) => index.has(kind, hashes))) {
+        opts.signal?.throwIfAborted();
+        pack ??= new PackWriter(repo, opts.compression);
+        await pack.add(item.kind === 'node' ? 'nodes' : 'code', item.hash, item.data);
+        if (++items % 10_000 === 0) progress('state', head);
+        if (pack.rawBytes >= PACK_TARGET_BYTES) await close();
+      }
+      await close();
+    } finally {
+      pack?.discard();
+    }
+    progress('state', head);
+
+    const manifest: Manifest = {
+      format: 'basalt-backup',
+      version: 1,
+      chainId,
+      genesisHash,
+      head: { number: head.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(header.stateRoot) },
+      createdAt: (opts.now?.() ?? new Date()).toISOString(),
+      segments,
+      packs: [...new Set(packs)].sort().map((p) => `pack-${p}`),
+      added: { objects: added.objects + 1, bytes: added.bytes },
+    };
+    opts.signal?.throwIfAborted();
+    const name = await repo.writeManifest(manifest, opts.signal);
+    await index.commitPending();
+    return {
+      manifest: name,
+      head,
+      headHash: manifest.head.hash,
+      stateRoot: manifest.head.stateRoot,
+      added,
+      durationMs: Date.now() - began,
+    };
+  } finally {
+    await view.close();
+  }
+}
+
+/** The repository's manifests of this chain, read and checked (another chain's are left alone). */
+async function chainManifests(repo: Repository, listing: RepositoryListing, chainId: string, genesisHash: string): Promise<Manifest[]> {
+  const out: Manifest[] = [];
+  for (const m of listing.manifests) {
+    const manifest = await repo.manifest(m.name);
+    if (manifest.chainId === chainId && manifest.genesisHash === genesisHash) out.push(manifest);
+  }
+  return out;
+}
+
+/** The newest manifest whose head is a block of this chain at or below `head` (its history is ours up to there). */
+async function latestOnThisChain(manifests: Manifest[], view: ChainReadView, head: bigint): Promise<Manifest | undefined> {
+  for (const m of [...manifests].reverse()) {
+    const n = BigInt(m.head.number);
+    if (n > head) continue;
+    const ours = await view.blocks.canonicalHash(n);
+    if (ours && equalsBytes(ours, Buffer.from(m.head.hash.slice(2), 'hex'))) return m;
+  }
+  return undefined;
+}
+
+/**
+ * Blocks first..last with their receipts as a history segment. Written to a staged file to learn its
+ * name (its digest: the same blocks always make the same bytes); stored unless the repository has it.
+ */
+async function writeSegment(
+  repo: Repository,
+  view: ChainReadView,
+  s: { chainId: string; genesisHash: string; first: bigint; last: bigint; compression: Compression },
+  stored: Set<string>,
+  onBlock: (n: bigint) => void,
+  signal: AbortSignal | undefined,
+): Promise<{ name: string; bytes: number }> {
+  const header: SegmentHeader = {
+    format: 'basalt-segment',
+    version: 1,
+    chainId: s.chainId,
+    genesisHash: s.genesisHash,
+    startBlock: s.first.toString(),
+    endBlock: s.last.toString(),
+    compression: s.compression,
+  };
+  const out = new ContainerWriter(SEGMENT, MAX_SNAPSHOT_RECORD_BYTES);
+  const staged = repo.staging();
+  try {
+    staged.write(out.start(header));
+    let last = '';
+    let count = 0n;
+    const prepared = mapAhead(view.blocks.storedBlocks(s.first, s.last), BLOCKS_AHEAD, (b) =>
+      prepareBlockRecord(b.number, b.hash, b.blockRlp, b.receiptsRlp, s.compression),
+    );
+    for await (const b of prepared) {
+      signal?.throwIfAborted();
+      staged.write(out.record(RepositoryRecord.Block, encodeBlockPayload(b)));
+      last = bytesToHex(b.hash);
+      count++;
+      onBlock(b.number);
+    }
+    if (count !== s.last - s.first + 1n) throw new Error(`blocks ${s.first}…${s.last}: ${count} read`);
+    const { bytes, digest } = out.finish({ blockCount: count.toString(), lastBlockHash: last });
+    staged.write(bytes);
+    staged.finish();
+    const name = segmentName(s.first, s.last, digestHex(digest));
+    if (stored.has(name)) {
+      staged.discard();
+      return { name, bytes: 0 };
+    }
+    const size = staged.bytes;
+    await repo.put(name, staged, signal);
+    return { name, bytes: size };
+  } catch (err) {
+    staged.discard();
+    throw err;
+  }
+}

@@ -1,0 +1,113 @@
+import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
+import { readIndex, type StateKind } from './pack.js';
+import type { Repository } from './repository.js';
+
+const COMMITTED = { nodes: 0x6e, code: 0x63 } as const; // 'n', 'c': in a pack some manifest names
+const PENDING = { nodes: 0x70, code: 0x71 } as const; // 'p', 'q': stored by the backup under way, no manifest yet
+const PACK = 0x6b; // 'k': a pack whose index is loaded
+
+const key = (prefix: number, hash: Uint8Array) => {
+  const k = new Uint8Array(1 + hash.length);
+  k[0] = prefix;
+  k.set(hash, 1);
+  return k;
+};
+const EMPTY = new Uint8Array(0);
+const BATCH = 10_000;
+
+/**
+ * Which trie nodes and codes the repository holds, kept in a LevelDB of its own on this machine (a cache
+ * of the repository's pack indexes, rebuilt from them when missing or stale), so that a backup uploads
+ * only what no earlier backup did, in memory that does not grow with the state.
+ *
+ * What it says is present is in a pack that a complete backup (a manifest) names, whose state held the
+ * node's whole subtree: a node found here is skipped with everything under it. What the backup under
+ * way stores is kept apart (pending) until its manifest is written, so a backup that dies half-way
+ * leaves no entry whose subtree may be incomplete; `open` drops pending entries an interrupted backup left.
+ */
+export class LocalIndex {
+  private constructor(private readonly db: BytesDB) {}
+
+  static async open(path: string): Promise<LocalIndex> {
+    const db = await openBytesDB(path, 'backup index', path);
+    const idx = new LocalIndex(db);
+    for (const p of Object.values(PENDING)) await idx.clear(p);
+    return idx;
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  /**
+   * Bring the cache in line with the repository, whose complete backups name `packs`: load the indexes of
+   * packs not seen yet; if a pack seen before is no longer named (deleted by retention), start over.
+   */
+  async sync(repo: Repository, packs: Set<string>): Promise<{ loaded: number; rebuilt: boolean }> {
+    const known: string[] = [];
+    for await (const k of this.db.keys({ gt: Uint8Array.of(PACK), lt: Uint8Array.of(PACK + 1) })) known.push(Buffer.from(k.subarray(1)).toString('hex'));
+    let rebuilt = false;
+    if (known.some((p) => !packs.has(p))) {
+      for (const p of [COMMITTED.nodes, COMMITTED.code, PACK]) await this.clear(p);
+      known.length = 0;
+      rebuilt = true;
+    }
+    const have = new Set(known);
+    let loaded = 0;
+    for (const pack of packs) {
+      if (have.has(pack)) continue;
+      let batch = this.db.batch();
+      for await (const { kind, hashes } of readIndex(repo, pack)) {
+        for (const h of hashes) batch.put(key(COMMITTED[kind], h), EMPTY);
+        if (batch.length >= BATCH) {
+          await batch.write();
+          batch = this.db.batch();
+        }
+      }
+      batch.put(key(PACK, Buffer.from(pack, 'hex')), EMPTY); // last: a pack is known only once all its hashes are
+      await batch.write();
+      loaded++;
+    }
+    return { loaded, rebuilt };
+  }
+
+  /** For each hash: whether the repository holds it (a complete backup's, or one the backup under way stored). */
+  async has(kind: StateKind, hashes: Uint8Array[]): Promise<boolean[]> {
+    const keys = hashes.flatMap((h) => [key(COMMITTED[kind], h), key(PENDING[kind], h)]);
+    const found = await this.db.getMany(keys);
+    return hashes.map((_, i) => found[2 * i] !== undefined || found[2 * i + 1] !== undefined);
+  }
+
+  /** The backup under way stored these (its pack and the pack's index are in the repository). */
+  async addPending(pack: string, hashes: Record<StateKind, Uint8Array[]>): Promise<void> {
+    const batch = this.db.batch();
+    for (const kind of ['nodes', 'code'] as const) for (const h of hashes[kind]) batch.put(key(PENDING[kind], h), EMPTY);
+    batch.put(key(PENDING.nodes, Buffer.concat([Buffer.from('pack:'), Buffer.from(pack, 'hex')])), EMPTY);
+    await batch.write();
+  }
+
+  /** The backup's manifest is written: what it stored counts as the repository's from now on. */
+  async commitPending(): Promise<void> {
+    const packMark = Buffer.from('pack:');
+    for (const kind of ['nodes', 'code'] as const) {
+      const p = PENDING[kind];
+      let batch = this.db.batch();
+      for await (const k of this.db.keys({ gt: Uint8Array.of(p), lt: Uint8Array.of(p + 1) })) {
+        const rest = k.subarray(1);
+        if (kind === 'nodes' && rest.length === packMark.length + 32 && Buffer.from(rest.subarray(0, packMark.length)).equals(packMark)) {
+          batch.put(key(PACK, rest.subarray(packMark.length)), EMPTY);
+        } else batch.put(key(COMMITTED[kind], rest), EMPTY);
+        batch.del(k);
+        if (batch.length >= BATCH) {
+          await batch.write();
+          batch = this.db.batch();
+        }
+      }
+      await batch.write();
+    }
+  }
+
+  private async clear(prefix: number): Promise<void> {
+    await this.db.clear({ gt: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) });
+  }
+}

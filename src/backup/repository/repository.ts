@@ -1,0 +1,142 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackupFileError } from '../../container/errors.js';
+import type { BackupTarget, TargetEntry } from '../targets/target.js';
+import { decodeManifest, manifestName, MAX_MANIFEST_BYTES, parseObjectName, type Manifest, type ObjectName } from './format.js';
+
+/** What a repository holds, by kind (names parsed; anything else in the target is ignored). */
+export interface RepositoryListing {
+  manifests: (ObjectName & { name: string; bytes: number })[];
+  packs: Map<string, number>;
+  indexes: Map<string, number>;
+  segments: (ObjectName & { name: string; bytes: number })[];
+}
+
+/**
+ * A file being written for the repository: in the target's own folder when it has one (the put is then
+ * a rename), else in `stagingDir`. Its bytes are fsynced before the put, so an object a folder shows
+ * under its name is whole.
+ */
+export class StagedObject {
+  readonly path: string;
+  private fd: number;
+  bytes = 0;
+  private readonly hash = createHash('sha256');
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, `${STAGED_PREFIX}${randomBytes(6).toString('hex')}.partial-${process.pid}`);
+    this.fd = openSync(this.path, 'wx', 0o600);
+  }
+
+  write(chunk: Uint8Array): void {
+    let at = 0;
+    while (at < chunk.length) at += writeSync(this.fd, chunk, at, chunk.length - at);
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** fsync and close; returns the sha256 of everything written. */
+  finish(): string {
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = -1;
+    return this.hash.digest('hex');
+  }
+
+  /** Close (if open) and remove: after a put (a copy to S3) or a failure. */
+  discard(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    rmSync(this.path, { force: true });
+  }
+}
+
+/** Staged files begin so (hidden in a folder target, where list() skips them); stale ones are removed at start. */
+export const STAGED_PREFIX = '.repo-';
+
+/** A backup repository on a BackupTarget (format: ./format.ts, docs/repository-format.md). */
+export class Repository {
+  constructor(
+    readonly target: BackupTarget,
+    /** Where objects are staged when the target has no folder of its own (S3). */
+    private readonly stagingDir: string,
+  ) {}
+
+  get url(): string {
+    return this.target.url;
+  }
+
+  staging(): StagedObject {
+    return new StagedObject(this.target.stagingDir ?? this.stagingDir);
+  }
+
+  /** Store a staged object under `name` (nothing visible under it until it is whole) and remove the staged file. */
+  async put(name: string, staged: StagedObject, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.target.put(name, { path: staged.path, bytes: staged.bytes }, signal);
+    } finally {
+      staged.discard(); // a folder target renamed it away already: nothing left to remove then
+    }
+  }
+
+  /** Store `bytes` under the name `nameOf(sha256 of bytes)`; returns that name. */
+  async putBytes(nameOf: (sha256: string) => string, bytes: Uint8Array, signal?: AbortSignal): Promise<string> {
+    const staged = this.staging();
+    try {
+      staged.write(bytes);
+      const name = nameOf(staged.finish());
+      await this.put(name, staged, signal);
+      return name;
+    } catch (err) {
+      staged.discard();
+      throw err;
+    }
+  }
+
+  get(name: string): AsyncIterable<Uint8Array> {
+    return this.target.get(name);
+  }
+
+  async list(): Promise<RepositoryListing> {
+    const out: RepositoryListing = { manifests: [], packs: new Map(), indexes: new Map(), segments: [] };
+    for (const e of await this.target.list()) add(out, e);
+    out.manifests.sort((a, b) => (a.last! < b.last! ? -1 : a.last! > b.last! ? 1 : a.name < b.name ? -1 : 1));
+    out.segments.sort((a, b) => (a.first! < b.first! ? -1 : a.first! > b.first! ? 1 : a.last! < b.last! ? -1 : 1));
+    return out;
+  }
+
+  /** A manifest, its name checked against its content's sha256 and its fields against the format. */
+  async manifest(name: string): Promise<Manifest> {
+    const parsed = parseObjectName(name);
+    if (parsed?.kind !== 'manifest') throw new BackupFileError(`${name} is not a backup manifest`);
+    const chunks: Uint8Array[] = [];
+    let bytes = 0;
+    for await (const c of this.get(name)) {
+      bytes += c.length;
+      if (bytes > MAX_MANIFEST_BYTES) throw new BackupFileError(`backup manifest ${name} is above the ${MAX_MANIFEST_BYTES}-byte limit`);
+      chunks.push(c);
+    }
+    const all = Buffer.concat(chunks);
+    const sha = createHash('sha256').update(all).digest('hex');
+    if (sha !== parsed.sha256) throw new BackupFileError(`backup manifest ${name} is damaged: its content hashes to ${sha}`);
+    const m = decodeManifest(all);
+    if (BigInt(m.head.number) !== parsed.last) throw new BackupFileError(`backup manifest ${name} names head ${m.head.number}`);
+    return m;
+  }
+
+  /** Write `m` as the last object of a backup: from now on the backup exists. */
+  writeManifest(m: Manifest, signal?: AbortSignal): Promise<string> {
+    return this.putBytes((sha) => manifestName(BigInt(m.head.number), sha), new TextEncoder().encode(JSON.stringify(m)), signal);
+  }
+}
+
+function add(out: RepositoryListing, e: TargetEntry): void {
+  const o = parseObjectName(e.name);
+  if (!o) return;
+  if (o.kind === 'pack') out.packs.set(o.sha256, e.bytes);
+  else if (o.kind === 'index') out.indexes.set(o.sha256, e.bytes);
+  else if (o.kind === 'segment') out.segments.push({ ...o, name: e.name, bytes: e.bytes });
+  else out.manifests.push({ ...o, name: e.name, bytes: e.bytes });
+}

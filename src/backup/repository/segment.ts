@@ -1,0 +1,67 @@
+import { RLP } from '@ethereumjs/rlp';
+import { bytesToHex } from '@ethereumjs/util';
+import { decodeBlockPayload } from '../../archive/format.js';
+import { decompressRecord } from '../../container/compression.js';
+import { BackupFileError } from '../../container/errors.js';
+import { RecordType } from '../../container/framing.js';
+import { ContainerReader } from '../../container/reader.js';
+import { MAX_BLOCK_WITH_RECEIPTS_BYTES, MAX_SNAPSHOT_RECORD_BYTES } from '../../snapshot/format.js';
+import { errorMessage } from '../../util/errors.js';
+import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT } from './format.js';
+import type { Repository } from './repository.js';
+
+export interface SegmentBlock {
+  number: bigint;
+  /** The hash its record states (the restore checks it against the block). */
+  hash: Uint8Array;
+  blockRlp: Uint8Array;
+  receiptsRlp: Uint8Array;
+}
+
+/**
+ * The blocks of a history segment in order, its structure checked as it is read: the header names this
+ * chain and the range its name says, blocks first…last each once in order, a trailer whose count and
+ * last hash match, and a digest that is the name's. What the blocks mean (seals, roots) is the
+ * restore's to verify.
+ */
+export async function* readSegment(repo: Repository, name: string, chain: { chainId: string; genesisHash: string }): AsyncGenerator<SegmentBlock> {
+  const o = parseObjectName(name);
+  if (o?.kind !== 'segment') throw new BackupFileError(`${name} is not a history segment`);
+  const r = new ContainerReader(repo.get(name), SEGMENT, MAX_SNAPSHOT_RECORD_BYTES);
+  try {
+    const h = decodeSegmentHeader(await r.header());
+    if (h.chainId !== chain.chainId || h.genesisHash !== chain.genesisHash) throw new BackupFileError(`history segment ${name} is of another chain`);
+    if (BigInt(h.startBlock) !== o.first || BigInt(h.endBlock) !== o.last)
+      throw new BackupFileError(`history segment ${name} holds blocks ${h.startBlock}…${h.endBlock}`);
+    let next = o.first!;
+    let last = '';
+    for (;;) {
+      const rec = await r.next(next <= o.last! ? `block ${next}` : 'the trailer');
+      if (rec.type === RecordType.Trailer) {
+        const { fields, digest } = await r.finish(rec);
+        if (digestHex(digest) !== o.sha256) throw new BackupFileError(`history segment ${name} is damaged: its content hashes to ${digestHex(digest)}`);
+        if (next !== o.last! + 1n) throw new BackupFileError(`history segment ${name} ends after block ${next - 1n}`);
+        if (fields.blockCount !== (o.last! - o.first! + 1n).toString() || fields.lastBlockHash !== last)
+          throw new BackupFileError(`history segment ${name}: its trailer does not match its blocks`);
+        return;
+      }
+      if (rec.type !== RepositoryRecord.Block) throw new BackupFileError(`history segment ${name}: a record of type ${rec.type}`);
+      const b = decodeBlockPayload(rec.payload, MAX_BLOCK_WITH_RECEIPTS_BYTES);
+      if (b.number !== next) throw new BackupFileError(`history segment ${name} holds block ${b.number} where block ${next} should be`);
+      const raw = await decompressRecord(b.data, h.compression, b.rawLength);
+      let pair: unknown;
+      try {
+        pair = RLP.decode(raw);
+      } catch (err) {
+        throw new BackupFileError(`block ${b.number} in history segment ${name} cannot be decoded: ${errorMessage(err)}`);
+      }
+      if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
+        throw new BackupFileError(`block ${b.number} in history segment ${name} is not a [block, receipts] pair`);
+      last = bytesToHex(b.hash);
+      next++;
+      yield { number: b.number, hash: b.hash.slice(), blockRlp: pair[0], receiptsRlp: pair[1] };
+    }
+  } finally {
+    await r.close();
+  }
+}

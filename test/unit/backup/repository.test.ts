@@ -1,0 +1,183 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupToRepository } from '../../../src/backup/repository/backup.js';
+import { parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
+import { LocalIndex } from '../../../src/backup/repository/local-index.js';
+import { readPack } from '../../../src/backup/repository/pack.js';
+import { Repository } from '../../../src/backup/repository/repository.js';
+import { readSegment } from '../../../src/backup/repository/segment.js';
+import { checkStateComplete } from '../../../src/backup/state-walk.js';
+import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
+import { addressOf, createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+
+/** A state of some size: 400 funded accounts, then transfers to new ones block by block. */
+const keyOf = (i: number) => {
+  const k = new Uint8Array(32).fill(7);
+  k[30] = i >> 8;
+  k[31] = i & 0xff;
+  return k;
+};
+const FUNDED = Array.from({ length: 400 }, (_, i) => keyOf(i));
+const recipient = (n: bigint) => `0x${(0xbeef0000n + n).toString(16).padStart(40, '0')}` as const;
+const SEGMENT = 4;
+
+let t: TestChain;
+let dir: string;
+let repo: Repository;
+let nonce = 0n;
+
+const transfers = (n: number) =>
+  Array.from({ length: n }, () =>
+    createFeeMarket1559Tx(
+      { nonce: nonce++, to: recipient(nonce), value: 1n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common: t.chain.commonAt(t.chain.head.number + 1n) },
+    ).sign(FUNDED[0]!),
+  );
+
+const seal = async (blocks: number, txsEach = 1) => {
+  for (let i = 0; i < blocks; i++) await sealNext(t, transfers(txsEach));
+};
+
+const backup = async (index: LocalIndex, opts: { signal?: AbortSignal } = {}) =>
+  backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT, ...opts });
+
+/** Every node and code of the manifest's state, read back from the packs it names, hashes checked. */
+async function stateOf(m: Manifest): Promise<{ nodes: number; codes: number }> {
+  const nodes = new Map<string, Uint8Array>();
+  const codes = new Map<string, Uint8Array>();
+  for (const p of m.packs) {
+    for await (const rec of readPack(repo, parseObjectName(p)!.sha256)) {
+      for (const it of rec.items) (rec.kind === 'nodes' ? nodes : codes).set(bytesToHex(it.hash), it.data);
+    }
+  }
+  return checkStateComplete(
+    { node: async (h) => nodes.get(bytesToHex(h)), code: async (h) => codes.get(bytesToHex(h)) },
+    hexToBytes(m.head.stateRoot as `0x${string}`),
+  );
+}
+
+async function blocksOf(m: Manifest): Promise<string[]> {
+  const hashes: string[] = [];
+  for (const s of m.segments) for await (const b of readSegment(repo, s, m)) hashes.push(bytesToHex(b.hash));
+  return hashes;
+}
+
+const canonical = async (to: bigint) => {
+  const out: string[] = [];
+  for (let n = 1n; n <= to; n++) out.push(bytesToHex((await t.chain.canonicalHash(n))!));
+  return out;
+};
+
+beforeAll(async () => {
+  t = await createTestChain(1, FUNDED.map(addressOf));
+  dir = mkdtempSync(join(tmpdir(), 'basalt-repo-'));
+  repo = new Repository(new LocalDirTarget(join(dir, 'repo')), join(dir, 'staging'));
+});
+afterAll(async () => {
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('backup repository: a backup stores what changed since the last one', () => {
+  let index: LocalIndex;
+  let first: Awaited<ReturnType<typeof backup>>;
+  let full: { nodes: number; codes: number };
+
+  it('the first backup stores the whole state and history 1…head, and its manifest reads back complete', async () => {
+    // and a contract: its code is stored once, beside the nodes
+    const deploy = createFeeMarket1559Tx(
+      {
+        nonce: 0n,
+        data: hexToBytes('0x600a600c600039600a6000f360016001016000550000'),
+        gasLimit: 100_000n,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+      },
+      { common: t.chain.commonAt(1n) },
+    ).sign(FUNDED[1]!);
+    await sealNext(t, [deploy, ...transfers(2)]);
+    await seal(5, 2);
+    index = await LocalIndex.open(join(dir, 'index'));
+    first = await backup(index);
+    const m = await repo.manifest(first.manifest);
+    full = await stateOf(m);
+    expect(full.nodes).toBeGreaterThan(400);
+    expect(first.added.nodes).toBe(full.nodes);
+    expect(full.codes).toBe(1);
+    expect(first.added.codes).toBe(1);
+    expect(first.added.blocks).toBe(6n);
+    // blocks 1-4 as a complete segment, 5-6 as a piece of the next one
+    expect(m.segments.map((s) => [parseObjectName(s)!.first, parseObjectName(s)!.last])).toEqual([
+      [1n, 4n],
+      [5n, 6n],
+    ]);
+    expect(await blocksOf(m)).toEqual(await canonical(6n));
+  });
+
+  it('a backup 3 blocks later stores those blocks and the nodes they changed, and its state is complete', async () => {
+    await seal(3, 1);
+    const second = await backup(index);
+    const m = await repo.manifest(second.manifest);
+    expect(second.added.blocks).toBe(5n); // 5-8 written whole (it replaces the piece 5-6), 9 as a piece
+    expect(second.added.nodes).toBeGreaterThan(0);
+    expect(second.added.nodes).toBeLessThan(full.nodes / 5);
+    expect(second.added.bytes).toBeLessThan(first.added.bytes / 5);
+    expect(m.segments.map((s) => [parseObjectName(s)!.first, parseObjectName(s)!.last])).toEqual([
+      [1n, 4n],
+      [5n, 8n],
+      [9n, 9n],
+    ]);
+    expect(m.segments[0]).toBe((await repo.manifest(first.manifest)).segments[0]); // the complete segment is shared
+    expect(await blocksOf(m)).toEqual(await canonical(9n));
+    const s = await stateOf(m);
+    expect(s.nodes).toBeGreaterThan(400);
+  });
+
+  it('a backup with nothing new stores only its manifest', async () => {
+    const again = await backup(index);
+    expect(again.added).toMatchObject({ objects: 0, bytes: 0, blocks: 0n, nodes: 0, codes: 0 });
+    expect(await stateOf(await repo.manifest(again.manifest))).toBeDefined();
+  });
+
+  it('an interrupted backup leaves no manifest and nothing the next backup relies on; the next one is complete', async () => {
+    await seal(2, 3);
+    const before = (await repo.list()).manifests.length;
+    const abort = new AbortController();
+    const interrupted = backupToRepository(t.chain, repo, index, {
+      compression: 'zstd',
+      segmentBlocks: SEGMENT,
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (p.phase === 'state') abort.abort();
+      },
+    });
+    await expect(interrupted).rejects.toThrow();
+    expect((await repo.list()).manifests.length).toBe(before);
+    expect(readdirSync(join(dir, 'repo')).filter((f) => f.startsWith('.'))).toEqual([]); // no staged file left in the folder
+    // the interrupted backup's stored nodes were never committed to the index: the next backup stores them again
+    await index.close();
+    index = await LocalIndex.open(join(dir, 'index'));
+    const next = await backup(index);
+    expect(next.added.nodes).toBeGreaterThan(0);
+    expect((await stateOf(await repo.manifest(next.manifest))).nodes).toBeGreaterThan(400);
+  });
+
+  it('a machine without the local index rebuilds it from the repository and still stores only what changed', async () => {
+    await index.close();
+    await seal(1, 1);
+    const fresh = await LocalIndex.open(join(dir, 'index-fresh'));
+    try {
+      const r = await backup(fresh);
+      expect(r.added.nodes).toBeGreaterThan(0);
+      expect(r.added.nodes).toBeLessThan(full.nodes / 5);
+      expect((await stateOf(await repo.manifest(r.manifest))).nodes).toBeGreaterThan(400);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
