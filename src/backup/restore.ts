@@ -11,7 +11,7 @@ import type { ConsensusEngine, RecoverSigner } from '../chain/engine.js';
 import { BlockVerificationError } from '../chain/errors.js';
 import { BackupFileError } from '../container/errors.js';
 import type { SnapshotHeader } from '../snapshot/format.js';
-import { readSnapshot } from '../snapshot/reader.js';
+import { readSnapshot, type SnapshotEvent } from '../snapshot/reader.js';
 import { BlockStore } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
@@ -76,16 +76,24 @@ export interface RestoreOptions {
  * TrieNodeStore.writeState), not through Chain.importBlock: it has no parent state to execute
  * blocks against, and checks what it can without execution instead.
  */
-export async function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: RestoreOptions): Promise<RestoreSummary> {
+export function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: RestoreOptions): Promise<RestoreSummary> {
+  return restoreFromEvents(readSnapshot(source), opts);
+}
+
+/**
+ * The restore of a snapshot's events, read from a file (restoreSnapshot) or put together from a backup
+ * repository's objects (repository/restore.ts): the same checks, whatever the source.
+ */
+export async function restoreFromEvents(events: AsyncIterable<SnapshotEvent>, opts: RestoreOptions): Promise<RestoreSummary> {
   const recoverPool = new RecoverPool();
   try {
-    return await restoreWith(source, opts, recoverPool);
+    return await restoreWith(events, opts, recoverPool);
   } finally {
     await recoverPool.close();
   }
 }
 
-async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptions, recoverPool: RecoverPool): Promise<RestoreSummary> {
+async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOptions, recoverPool: RecoverPool): Promise<RestoreSummary> {
   const began = Date.now();
   const target = resolve(opts.dataDir);
   checkTarget(target);
@@ -107,7 +115,7 @@ async function restoreWith(source: AsyncIterable<Uint8Array>, opts: RestoreOptio
     let blocks: VerifiedBlockWriter | undefined;
     let nodes = 0;
     let codes = 0;
-    for await (const ev of readSnapshot(source)) {
+    for await (const ev of events) {
       if (ev.kind === 'header') {
         header = ev.header;
         headNumber = BigInt(header.head.number);

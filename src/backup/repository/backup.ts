@@ -7,10 +7,11 @@ import { prepareBlockRecord } from '../../snapshot/writer.js';
 import { encodeBlockPayload } from '../../archive/format.js';
 import { UserError } from '../../util/errors.js';
 import { mapAhead } from '../../util/map-ahead.js';
-import type { ExportSource } from '../export.js';
+import type { SnapshotSource } from '../snapshot.js';
 import { stateItems } from '../state-walk.js';
 import {
   digestHex,
+  genesisName,
   PACK_TARGET_BYTES,
   parseObjectName,
   RepositoryRecord,
@@ -65,7 +66,7 @@ const BLOCKS_AHEAD = 32;
  * Reads one consistent view of the chain (the node seals on meanwhile).
  */
 export async function backupToRepository(
-  source: ExportSource,
+  source: SnapshotSource,
   repo: Repository,
   index: LocalIndex,
   opts: RepositoryBackupOptions,
@@ -126,6 +127,13 @@ export async function backupToRepository(
       }
     }
 
+    // The genesis file, once per repository and chain.
+    const genesis = await storeGenesis(repo, source, listing.genesis, opts.signal);
+    if (genesis.bytes > 0) {
+      added.objects++;
+      added.bytes += genesis.bytes;
+    }
+
     // State: what the index does not know, in packs of PACK_TARGET_BYTES.
     const packs = [...committedPacks];
     let pack: PackWriter | undefined;
@@ -161,6 +169,7 @@ export async function backupToRepository(
       chainId,
       genesisHash,
       head: { number: head.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(header.stateRoot) },
+      genesis: genesis.name,
       createdAt: (opts.now?.() ?? new Date()).toISOString(),
       segments,
       packs: [...new Set(packs)].sort().map((p) => `pack-${p}`),
@@ -252,6 +261,31 @@ async function writeSegment(
     const size = staged.bytes;
     await repo.put(name, staged, signal);
     return { name, bytes: size };
+  } catch (err) {
+    staged.discard();
+    throw err;
+  }
+}
+
+/** The chain's genesis file as an object named by its sha256, stored unless the repository has it. */
+async function storeGenesis(
+  repo: Repository,
+  source: SnapshotSource,
+  stored: Set<string>,
+  signal: AbortSignal | undefined,
+): Promise<{ name: string; bytes: number }> {
+  const g = await source.genesisFile();
+  const staged = repo.staging();
+  try {
+    for await (const piece of g.open()) staged.write(piece);
+    const name = genesisName(staged.finish());
+    if (stored.has(name)) {
+      staged.discard();
+      return { name, bytes: 0 };
+    }
+    const bytes = staged.bytes;
+    await repo.put(name, staged, signal);
+    return { name, bytes };
   } catch (err) {
     staged.discard();
     throw err;

@@ -10,6 +10,7 @@ import { isCompression, type Compression } from '../../container/compression.js'
  *   index-<sha256>      the hashes of the nodes and codes in the pack of the same sha256 (kind INDEX)
  *   segment-<first>-<last>-<sha256>
  *                       blocks first..last with their receipts (kind SEGMENT), each verifiable on its own
+ *   genesis-<sha256>    the genesis file the chain was created with (its bytes as the node holds them)
  *   manifest-<head>-<sha256>
  *                       one backup: the chain, its head, and the objects it needs (JSON)
  *
@@ -61,7 +62,7 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
 const UINT = /^\d{1,20}$/;
 
-export type ObjectKind = 'pack' | 'index' | 'segment' | 'manifest';
+export type ObjectKind = 'pack' | 'index' | 'segment' | 'manifest' | 'genesis';
 
 export interface ObjectName {
   kind: ObjectKind;
@@ -73,6 +74,7 @@ export interface ObjectName {
 }
 
 export const packName = (sha256: string) => `pack-${sha256}`;
+export const genesisName = (sha256: string) => `genesis-${sha256}`;
 export const indexName = (packSha256: string) => `index-${packSha256}`;
 export const segmentName = (first: bigint, last: bigint, sha256: string) => `segment-${first}-${last}-${sha256}`;
 /** The head zero-padded, so that names sort by head. */
@@ -86,6 +88,7 @@ export function parseObjectName(name: string): ObjectName | undefined {
   switch (parts[0]) {
     case 'pack':
     case 'index':
+    case 'genesis':
       return parts.length === 2 ? { kind: parts[0], sha256 } : undefined;
     case 'segment': {
       if (parts.length !== 4 || !UINT.test(parts[1]!) || !UINT.test(parts[2]!)) return undefined;
@@ -137,6 +140,8 @@ export interface Manifest {
   chainId: string;
   genesisHash: string;
   head: { number: string; hash: string; stateRoot: string };
+  /** The genesis file's object (a restore without --chain takes it from there, checked against genesisHash). */
+  genesis: string;
   /** When the backup was taken, ISO 8601. */
   createdAt: string;
   segments: string[];
@@ -195,6 +200,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   for (const k of ['hash', 'stateRoot'] as const)
     if (typeof head[k] !== 'string' || !/^0x[0-9a-f]{64}$/.test(head[k])) bad(`head.${k} is not a 32-byte hex string`);
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) bad('createdAt is not a time');
+  if (typeof m.genesis !== 'string' || parseObjectName(m.genesis)?.kind !== 'genesis') bad('genesis does not name a genesis object');
   for (const k of ['segments', 'packs'] as const) {
     const list = m[k];
     if (!Array.isArray(list)) bad(`${k} is not a list`);

@@ -1,18 +1,19 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
-import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { bytesToHex, createAddressFromString, hexToBytes } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
 import { parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
 import { readPack } from '../../../src/backup/repository/pack.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
+import { restoreFromRepository } from '../../../src/backup/repository/restore.js';
 import { readSegment } from '../../../src/backup/repository/segment.js';
 import { checkStateComplete } from '../../../src/backup/state-walk.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
-import { addressOf, createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { addressOf, createTestChain, openTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
 
 /** A state of some size: 400 funded accounts, then transfers to new ones block by block. */
 const keyOf = (i: number) => {
@@ -178,6 +179,57 @@ describe('backup repository: a backup stores what changed since the last one', (
       expect((await stateOf(await repo.manifest(r.manifest))).nodes).toBeGreaterThan(400);
     } finally {
       await fresh.close();
+    }
+  });
+});
+
+describe('backup repository: restore', () => {
+  it('a backup that shares most of its objects with earlier ones restores to the same head and state, with only that state in trie/', async () => {
+    const latest = (await repo.list()).manifests.at(-1)!;
+    const m = await repo.manifest(latest.name);
+    const dataDir = join(dir, 'restored');
+    const r = await restoreFromRepository(repo, latest.name, { dataDir, genesis: t.genesis });
+    expect(r.head).toBe(BigInt(m.head.number));
+    expect(r.headHash).toBe(m.head.hash);
+    expect(r.codes).toBe(1);
+    const restored = await openTestChain(t.genesis, dataDir);
+    try {
+      expect(bytesToHex(restored.chain.head.hash)).toBe(m.head.hash);
+      const [a, b] = [await t.chain.stateAt(t.chain.head.header), await restored.chain.stateAt(restored.chain.head.header)];
+      for (const who of [addressOf(FUNDED[0]!), addressOf(FUNDED[399]!), recipient(3n)]) {
+        expect((await b.getAccount(createAddressFromString(who)))?.balance).toBe((await a.getAccount(createAddressFromString(who)))?.balance);
+      }
+      // only the head's state: its node count, not the packs' (which hold earlier states' nodes too)
+      expect(r.nodes).toBe((await stateOf(m)).nodes);
+    } finally {
+      await restored.close();
+    }
+    expect(readdirSync(dir).filter((f) => f.includes('scratch') || f.includes('restoring'))).toEqual([]);
+  });
+
+  it('the genesis comes from the repository when the operator gives none (checked against the manifest)', async () => {
+    const latest = (await repo.list()).manifests.at(-1)!;
+    const dataDir = join(dir, 'restored-own-genesis');
+    const r = await restoreFromRepository(repo, latest.name, { dataDir });
+    expect(r.genesisHash).toBe(bytesToHex(t.chain.genesisHash));
+    expect(existsSync(join(dataDir, 'genesis.json'))).toBe(true);
+  });
+
+  it('a damaged pack fails the restore with one error naming it, and leaves no data dir', async () => {
+    const latest = (await repo.list()).manifests.at(-1)!;
+    const m = await repo.manifest(latest.name);
+    const pack = join(dir, 'repo', m.packs[0]!);
+    const original = readFileSync(pack);
+    const damaged = Buffer.from(original);
+    damaged[Math.floor(damaged.length / 2)]! ^= 0xff;
+    writeFileSync(pack, damaged);
+    try {
+      const dataDir = join(dir, 'restored-damaged');
+      await expect(restoreFromRepository(repo, latest.name, { dataDir, genesis: t.genesis })).rejects.toThrow(/checksum mismatch|damaged|corrupt/);
+      expect(existsSync(dataDir)).toBe(false);
+      expect(readdirSync(dir).filter((f) => f.includes('scratch') || f.includes('restoring'))).toEqual([]);
+    } finally {
+      writeFileSync(pack, original);
     }
   });
 });

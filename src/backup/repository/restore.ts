@@ -1,0 +1,126 @@
+import { rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { hexToBytes } from '@ethereumjs/util';
+import { BackupFileError } from '../../container/errors.js';
+import { ITEMS_RECORD_BYTES, MAX_GENESIS_BYTES, SNAPSHOT_VERSION_GENESIS_RECORDS, type SnapshotHeader } from '../../snapshot/format.js';
+import type { SnapshotEvent } from '../../snapshot/reader.js';
+import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
+import { restoreFromEvents, type RestoreOptions, type RestoreSummary } from '../restore.js';
+import { MissingStateError, stateItems, type StateItem } from '../state-walk.js';
+import { parseObjectName, type Manifest } from './format.js';
+import { readPack } from './pack.js';
+import type { Repository } from './repository.js';
+import { readSegment } from './segment.js';
+
+/**
+ * Restore a new data dir from one backup of a repository, with every check a snapshot's restore makes
+ * (restoreFromEvents): the blocks of its segments verified from genesis, seals, transactions and
+ * receipts; the state under the head's root, each node and code under its own hash, complete.
+ *
+ * The packs a manifest names may hold nodes of earlier states too. They are read into a scratch
+ * database beside the target (each node checked against its hash as it is read), and only what the
+ * head's state reaches is walked out of it, in the order a snapshot carries it: the new data dir holds
+ * the head's state and nothing else. The scratch database is removed at the end, whatever happens.
+ */
+export async function restoreFromRepository(repo: Repository, manifestName: string, opts: RestoreOptions): Promise<RestoreSummary & { manifest: string }> {
+  const m = await repo.manifest(manifestName);
+  const target = resolve(opts.dataDir);
+  const scratchPath = join(dirname(target), `.${basename(target)}.scratch-${process.pid}`);
+  rmSync(scratchPath, { recursive: true, force: true });
+  const scratch = await openBytesDB(scratchPath, 'restore scratch', scratchPath);
+  try {
+    const summary = await restoreFromEvents(manifestEvents(repo, m, `0x${parseObjectName(manifestName)!.sha256}`, scratch, opts.genesis === undefined), opts);
+    return { ...summary, manifest: manifestName };
+  } finally {
+    await scratch.close();
+    rmSync(scratchPath, { recursive: true, force: true });
+  }
+}
+
+/** The backup as the events of a snapshot: header, genesis (unless the operator gives it), blocks, then the state in walk order. */
+async function* manifestEvents(repo: Repository, m: Manifest, digest: string, scratch: BytesDB, withGenesis: boolean): AsyncGenerator<SnapshotEvent> {
+  const header: SnapshotHeader = {
+    format: 'basalt-snapshot',
+    version: SNAPSHOT_VERSION_GENESIS_RECORDS,
+    chainId: m.chainId,
+    genesisHash: m.genesisHash,
+    head: m.head,
+    compression: 'zstd',
+  };
+  yield { kind: 'header', header };
+  let bytesRead = 0;
+  if (withGenesis) {
+    let size = 0;
+    for await (const piece of repo.get(m.genesis)) {
+      size += piece.length;
+      if (size > MAX_GENESIS_BYTES) throw new BackupFileError(`genesis object ${m.genesis} is above the ${MAX_GENESIS_BYTES}-byte limit`);
+      bytesRead += piece.length;
+      yield { kind: 'genesis', piece, bytesRead };
+    }
+  }
+  let lastBlockHash = m.genesisHash;
+  let blocks = 0n;
+  for (const name of m.segments) {
+    for await (const b of readSegment(repo, name, m)) {
+      bytesRead += b.blockRlp.length + b.receiptsRlp.length;
+      lastBlockHash = `0x${Buffer.from(b.hash).toString('hex')}`;
+      blocks++;
+      yield { kind: 'block', number: b.number, hash: b.hash, blockRlp: b.blockRlp, receiptsRlp: b.receiptsRlp, bytesRead };
+    }
+  }
+
+  // Every pack's nodes and codes into the scratch database, each under the hash computed from it.
+  for (const name of m.packs) {
+    for await (const rec of readPack(repo, parseObjectName(name)!.sha256)) {
+      const batch = scratch.batch();
+      for (const it of rec.items) {
+        batch.put(scratchKey(rec.kind === 'nodes' ? NODE : CODE, it.hash), it.data);
+        bytesRead += it.data.length;
+      }
+      await batch.write();
+    }
+  }
+  const source = {
+    node: (h: Uint8Array) => scratch.get(scratchKey(NODE, h)),
+    code: (h: Uint8Array) => scratch.get(scratchKey(CODE, h)),
+    nodes: (hs: Uint8Array[]) => scratch.getMany(hs.map((h) => scratchKey(NODE, h))),
+  };
+  let nodes = 0;
+  let codes = 0;
+  const group: Record<StateItem['kind'], { items: Uint8Array[]; bytes: number }> = { node: { items: [], bytes: 0 }, code: { items: [], bytes: 0 } };
+  const out = (kind: StateItem['kind']): SnapshotEvent => {
+    const g = group[kind];
+    const ev: SnapshotEvent = { kind: kind === 'node' ? 'nodes' : 'code', items: g.items, bytesRead };
+    group[kind] = { items: [], bytes: 0 };
+    return ev;
+  };
+  try {
+    for await (const item of stateItems(source, hexToBytes(m.head.stateRoot as `0x${string}`))) {
+      const g = group[item.kind];
+      if (g.items.length > 0 && g.bytes + item.data.length > ITEMS_RECORD_BYTES) yield out(item.kind);
+      group[item.kind].items.push(item.data);
+      group[item.kind].bytes += item.data.length;
+      if (item.kind === 'node') nodes++;
+      else codes++;
+    }
+  } catch (err) {
+    if (err instanceof MissingStateError) throw new BackupFileError(`backup ${m.head.number} is incomplete: ${err.message}`, { cause: err });
+    throw err;
+  }
+  if (group.node.items.length > 0) yield out('node');
+  if (group.code.items.length > 0) yield out('code');
+  yield {
+    kind: 'trailer',
+    trailer: { blockCount: blocks.toString(), nodeCount: String(nodes), codeCount: String(codes), lastBlockHash, digest },
+    bytesRead,
+  };
+}
+
+const NODE = 0x6e;
+const CODE = 0x63;
+function scratchKey(prefix: number, hash: Uint8Array): Uint8Array {
+  const k = new Uint8Array(33);
+  k[0] = prefix;
+  k.set(hash, 1);
+  return k;
+}
