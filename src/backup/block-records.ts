@@ -26,7 +26,7 @@ export async function decodeBlockRecord(record: BlockRecord, compression: Compre
 }
 
 /** Decode a block's RLP from a backup file; it must be block `number` with hash `hash`. */
-export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array, common: Common, where: 'archive' | 'snapshot'): Block {
+export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array, common: Common, where: 'archive' | 'snapshot' | 'backup'): Block {
   let block: Block;
   try {
     block = createBlockFromRLP(rlp, headerOpts(common));

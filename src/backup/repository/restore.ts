@@ -1,6 +1,16 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { hexToBytes } from '@ethereumjs/util';
+import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { Chain } from '../../chain/chain.js';
+import type { GenesisFile } from '../../chain/chain-config.js';
+import { BlockVerificationError } from '../../chain/errors.js';
+import { Genesis } from '../../chain/genesis-source.js';
+import { ibftEngineFor } from '../../consensus/ibft/genesis.js';
+import { dataDirLayout } from '../../storage/data-dir.js';
+import { openNodeDatabases } from '../../storage/node-databases.js';
+import { renameDurably } from '../../util/durable.js';
+import { UserError } from '../../util/errors.js';
+import { decodeBlockRlp } from '../block-records.js';
 import { BackupFileError } from '../../container/errors.js';
 import { ITEMS_RECORD_BYTES, MAX_GENESIS_BYTES, SNAPSHOT_VERSION_GENESIS_RECORDS, type SnapshotHeader } from '../../snapshot/format.js';
 import type { SnapshotEvent } from '../../snapshot/reader.js';
@@ -123,4 +133,86 @@ function scratchKey(prefix: number, hash: Uint8Array): Uint8Array {
   k[0] = prefix;
   k.set(hash, 1);
   return k;
+}
+
+export interface RepositoryRestoreSummary extends RestoreSummary {
+  /** The backup restored. */
+  manifest: string;
+  /** Blocks after that backup's head, imported (executed) from the history segments up to the point asked. */
+  blocksImported: bigint;
+}
+
+/**
+ * Restore the repository's state at block `untilBlock` (default: its newest backup's head) into a new
+ * data dir: the newest backup at or before that block, then the blocks after it up to the block,
+ * imported from the history segments of a later backup through the chain's import pipeline (each one
+ * verified and executed). Works in a folder beside the target, renamed only once all of it passed.
+ */
+export async function restoreRepositoryAt(
+  repo: Repository,
+  untilBlock: bigint | undefined,
+  opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
+): Promise<RepositoryRestoreSummary> {
+  const { manifests } = await repo.list();
+  if (manifests.length === 0) throw new UserError(`no backups in ${repo.url}`, { code: 'NOT_FOUND' });
+  const base = untilBlock === undefined ? manifests.at(-1)! : manifests.filter((m) => m.last! <= untilBlock).at(-1);
+  if (base === undefined)
+    throw new UserError(`no backup in ${repo.url} at or before block ${untilBlock} (the oldest is at block ${manifests[0]!.last})`, { code: 'NOT_FOUND' });
+  if (untilBlock === undefined || base.last === untilBlock) {
+    opts.onStep?.(`restoring ${base.name}`);
+    return { ...(await restoreFromRepository(repo, base.name, opts)), blocksImported: 0n };
+  }
+  const later = manifests.filter((m) => m.last! >= untilBlock).at(-1);
+  if (later === undefined) {
+    throw new UserError(`the newest backup in ${repo.url} is at block ${manifests.at(-1)!.last}, before block ${untilBlock}`, { code: 'NOT_FOUND' });
+  }
+  const history = await repo.manifest(later.name);
+  const final = resolve(opts.dataDir);
+  const work = join(dirname(final), `.${basename(final)}.pitr-${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { mode: 0o700 });
+  const data = join(work, 'data');
+  try {
+    opts.onStep?.(`restoring ${base.name}`);
+    const restored = await restoreFromRepository(repo, base.name, { ...opts, dataDir: data });
+    opts.onStep?.(`importing blocks ${base.last! + 1n}-${untilBlock} from ${later.name}`);
+    const genesis = await Genesis.of(opts.genesis);
+    const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
+    const dbs = await openNodeDatabases(dataDirLayout(data));
+    let imported = 0n;
+    let head: { number: bigint; hash: Uint8Array };
+    try {
+      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
+      try {
+        for (const name of history.segments) {
+          const s = parseObjectName(name)!;
+          if (s.last! <= chain.head.number || s.first! > untilBlock) continue;
+          for await (const b of readSegment(repo, name, history)) {
+            if (b.number <= chain.head.number) continue;
+            if (b.number > untilBlock) break;
+            const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');
+            try {
+              await chain.importBlock(block);
+            } catch (err) {
+              if (err instanceof BlockVerificationError) throw new BackupFileError(`${name}: ${err.message}`, { code: 'INVALID_BLOCK', cause: err });
+              throw err;
+            }
+            imported++;
+          }
+        }
+        head = { number: chain.head.number, hash: chain.head.hash };
+      } finally {
+        await chain.close();
+      }
+    } finally {
+      await dbs.close();
+    }
+    if (head.number !== untilBlock) throw new UserError(`the backups reached block ${head.number}, not ${untilBlock}`, { code: 'NOT_FOUND' });
+    renameDurably(data, final);
+    rmSync(work, { recursive: true, force: true });
+    return { ...restored, dataDir: final, head: head.number, headHash: bytesToHex(head.hash), blocksImported: imported };
+  } catch (err) {
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
 }
