@@ -1,7 +1,9 @@
-import { basename, dirname, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { listPieces, type ListedPiece } from '../backup/pieces.js';
 import type { RestorePoint } from '../backup/point-in-time.js';
+import { Repository } from '../backup/repository/repository.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { BackupTarget } from '../backup/targets/target.js';
 import { backupNowRemote } from '../rpc/grpc/backup-client.js';
@@ -9,7 +11,7 @@ import { errorMessage, UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
-import { formatBytes, formatDuration } from './progress.js';
+import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
 export function backupCommand(): Command {
@@ -20,13 +22,16 @@ export function backupCommand(): Command {
     .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
     .option('--json', 'print a JSON array', false)
     .action(async (opts: { backupDir: string; json: boolean }) => {
-      const pieces = await withTarget(opts.backupDir, (t) => guarded(t, 'list', () => listPieces(t)));
+      const pieces = await withTarget(opts.backupDir, async (t) => [
+        ...(await guarded(t, 'list', () => listPieces(t))),
+        ...(await guarded(t, 'list', () => listRepositoryBackups(t))),
+      ]);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(pieces.map(describe))}\n`);
         return;
       }
       if (pieces.length === 0) {
-        process.stdout.write(`no backup pieces in ${opts.backupDir}\n`);
+        process.stdout.write(`no backups in ${opts.backupDir}\n`);
         return;
       }
       const rows = [
@@ -84,6 +89,32 @@ export function backupCommand(): Command {
       const target = resolve(opts.dataDir);
       noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
       const at: RestorePoint = { ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}), ...(opts.atTime !== undefined ? { time: opts.atTime } : {}) };
+      const fromRepository = await withTarget(opts.backupDir, async (t) => {
+        if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
+        if (opts.atTime !== undefined) throw new UserError('--at-time is not supported for a backup repository yet: use --at-block');
+        const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
+        return guarded(t, 'restore', () =>
+          restoreRepositoryAt(new Repository(t, repositoryStaging(target)), opts.atBlock, {
+            dataDir: target,
+            genesis,
+            onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
+          }),
+        );
+      });
+      if (fromRepository) {
+        const r = fromRepository;
+        if (opts.json) {
+          process.stdout.write(
+            `${JSON.stringify({ dataDir: r.dataDir, head: r.head.toString(), headHash: r.headHash, backup: r.manifest, blocksImported: r.blocksImported.toString(), nodes: r.nodes, codes: r.codes, durationMs: r.durationMs })}\n`,
+          );
+          return;
+        }
+        process.stderr.write(
+          `Restored block ${r.head} (${r.headHash}) into ${r.dataDir} from backup ${r.manifest}${r.blocksImported > 0n ? ` and ${r.blocksImported} blocks imported and re-executed` : ''} in ${formatDuration(r.durationMs)}\n` +
+            `Start it with: basalt server --data-dir ${r.dataDir} --chain ${r.dataDir}/genesis.json\n`,
+        );
+        return;
+      }
       const s = await withTarget(opts.backupDir, async (t) => {
         const plan = planRestore(await guarded(t, 'list', () => listPieces(t)), at);
         return guarded(t, 'restore', () =>
@@ -98,6 +129,55 @@ export function backupCommand(): Command {
         `Restored block ${s.head} (${s.headHash}) into ${s.dataDir} from ${s.snapshot}${s.archives.length ? ` and ${s.archives.length} archives (${s.blocksImported} blocks imported and re-executed)` : ''} in ${formatDuration(s.durationMs)}\n` +
           `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n`,
       );
+    });
+  backup
+    .command('create')
+    .description(
+      "back up a stopped node's data dir into a backup repository: the history segments and trie nodes no earlier backup in it stored, then the backup's manifest",
+    )
+    .requiredOption('--data-dir <dir>', 'the data dir of a node that is not running')
+    .requiredOption('--backup-dir <dir>', 'the repository: a folder or s3://bucket/prefix')
+    .option('--json', 'print the summary as JSON on stdout', false)
+    .option('--quiet', 'no progress output', false)
+    .action(async (opts: { dataDir: string; backupDir: string; json: boolean; quiet: boolean }) => {
+      const { openOfflineChain } = await import('../node/offline.js');
+      const { backupToRepository } = await import('../backup/repository/backup.js');
+      const { LocalIndex } = await import('../backup/repository/local-index.js');
+      const dataDir = resolve(opts.dataDir);
+      const { chain, close } = await openOfflineChain(dataDir);
+      const progress = new ProgressReporter('backup', { quiet: opts.quiet || opts.json });
+      try {
+        const s = await withTarget(
+          opts.backupDir,
+          async (t) => {
+            const index = await LocalIndex.open(localIndexPath(dataDir, t.url));
+            try {
+              progress.start(Number(chain.head.number));
+              return await guarded(t, 'backup', () =>
+                backupToRepository(chain, new Repository(t, repositoryStaging(dataDir)), index, {
+                  compression: 'zstd',
+                  onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytesAdded }),
+                }),
+              );
+            } finally {
+              progress.stop();
+              await index.close();
+            }
+          },
+          true,
+        );
+        if (opts.json) {
+          process.stdout.write(
+            `${JSON.stringify({ backup: s.manifest, head: s.head.toString(), headHash: s.headHash, stateRoot: s.stateRoot, added: { ...s.added, blocks: s.added.blocks.toString() }, durationMs: s.durationMs })}\n`,
+          );
+          return;
+        }
+        process.stderr.write(
+          `Backup of block ${s.head} (${s.headHash}) as ${s.manifest} in ${formatDuration(s.durationMs)}: stored ${formatBytes(s.added.bytes)} new (${s.added.blocks} blocks, ${s.added.nodes} trie nodes, ${s.added.codes} codes); the rest is shared with earlier backups\n`,
+        );
+      } finally {
+        await close();
+      }
     });
   addGrpcDialOptions(
     backup
@@ -137,8 +217,8 @@ function describe(p: ListedPiece) {
   };
 }
 
-async function withTarget<T>(url: string, run: (t: BackupTarget) => Promise<T>): Promise<T> {
-  const t = await openTarget(url, undefined, false);
+async function withTarget<T>(url: string, run: (t: BackupTarget) => Promise<T>, create = false): Promise<T> {
+  const t = await openTarget(url, undefined, create);
   try {
     return await run(t);
   } finally {
@@ -164,4 +244,34 @@ function parseTime(value: string): bigint {
   const ms = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) throw new InvalidArgumentError(`"${value}" is not an ISO 8601 time such as 2026-11-25T06:00:00Z`);
   return BigInt(Math.floor(ms / 1000));
+}
+
+/** A repository's backups as rows of `backup list` (kind "backup": blocks 1…head, the bytes it added). */
+async function listRepositoryBackups(t: BackupTarget): Promise<ListedPiece[]> {
+  const repo = new Repository(t, repositoryStaging(process.cwd()));
+  const out: ListedPiece[] = [];
+  for (const m of (await repo.list()).manifests) {
+    const manifest = await repo.manifest(m.name);
+    out.push({
+      kind: 'backup' as ListedPiece['kind'],
+      startBlock: 1n,
+      endBlock: m.last!,
+      time: BigInt(manifest.head.timestamp),
+      bytes: manifest.added.bytes,
+      digest8: m.sha256.slice(0, 8),
+      file: m.name,
+      storedAt: Date.parse(manifest.createdAt),
+    } as ListedPiece);
+  }
+  return out;
+}
+
+/** Where objects for an S3 repository are staged: beside the data dir (a folder target stages in itself). */
+function repositoryStaging(dataDir: string): string {
+  return join(dirname(resolve(dataDir)), `.${basename(resolve(dataDir))}.backup-staging`);
+}
+
+/** The local index of what a repository holds, kept in the data dir per repository. */
+function localIndexPath(dataDir: string, url: string): string {
+  return join(dataDir, 'backup-index', createHash('sha256').update(url).digest('hex').slice(0, 16));
 }

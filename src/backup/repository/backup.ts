@@ -168,7 +168,7 @@ export async function backupToRepository(
       version: 1,
       chainId,
       genesisHash,
-      head: { number: head.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(header.stateRoot) },
+      head: { number: head.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(header.stateRoot), timestamp: header.timestamp.toString() },
       genesis: genesis.name,
       createdAt: (opts.now?.() ?? new Date()).toISOString(),
       segments,

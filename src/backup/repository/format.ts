@@ -139,7 +139,8 @@ export interface Manifest {
   version: 1;
   chainId: string;
   genesisHash: string;
-  head: { number: string; hash: string; stateRoot: string };
+  /** The head block: number, IBFT hash, state root, and timestamp (unix seconds, decimal). */
+  head: { number: string; hash: string; stateRoot: string; timestamp: string };
   /** The genesis file's object (a restore without --chain takes it from there, checked against genesisHash). */
   genesis: string;
   /** When the backup was taken, ISO 8601. */
@@ -196,7 +197,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   if (typeof m.genesisHash !== 'string' || !/^0x[0-9a-f]{64}$/.test(m.genesisHash)) bad('genesisHash is not a 32-byte hex string');
   const head = m.head as Record<string, unknown> | undefined;
   if (typeof head !== 'object' || head === null) return bad('head is missing');
-  if (typeof head.number !== 'string' || !UINT.test(head.number)) bad('head.number is not a decimal string');
+  for (const k of ['number', 'timestamp'] as const) if (typeof head[k] !== 'string' || !UINT.test(head[k])) bad(`head.${k} is not a decimal string`);
   for (const k of ['hash', 'stateRoot'] as const)
     if (typeof head[k] !== 'string' || !/^0x[0-9a-f]{64}$/.test(head[k])) bad(`head.${k} is not a 32-byte hex string`);
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) bad('createdAt is not a time');

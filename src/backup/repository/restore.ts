@@ -54,7 +54,7 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
     version: SNAPSHOT_VERSION_GENESIS_RECORDS,
     chainId: m.chainId,
     genesisHash: m.genesisHash,
-    head: m.head,
+    head: { number: m.head.number, hash: m.head.hash, stateRoot: m.head.stateRoot },
     compression: 'zstd',
   };
   yield { kind: 'header', header };

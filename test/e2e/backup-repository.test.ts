@@ -1,0 +1,158 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, processesKilledAfterEach, rpc, runCliAsync, serverArgs, singleValidatorChain } from '../helpers/cli.js';
+import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
+
+const start = processesKilledAfterEach();
+
+/** `n` transfers from the dev account to fresh addresses, then wait until they are all in blocks. */
+async function transfers(url: string, n: number, salt: number): Promise<void> {
+  const wallet = new Wallet(DEV_KEY);
+  let nonce = Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending'])));
+  const hashes: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const raw = await wallet.signTransaction({
+      type: 2,
+      chainId: 100,
+      nonce: nonce++,
+      to: `0x${(salt * 10_000 + i + 1).toString(16).padStart(40, '0')}`,
+      value: 1n,
+      gasLimit: 21000,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+    });
+    hashes.push(await rpc<string>(url, 'eth_sendRawTransaction', [raw]));
+  }
+  for (const h of hashes) {
+    for (let i = 0; (await rpc(url, 'eth_getTransactionReceipt', [h])) === null; i++) {
+      if (i > 200) throw new Error(`transaction ${h} not mined`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+const blockAt = (url: string, n: bigint | 'latest') =>
+  rpc<{ number: string; hash: string }>(url, 'eth_getBlockByNumber', [n === 'latest' ? n : `0x${n.toString(16)}`, false]);
+
+interface Created {
+  backup: string;
+  head: string;
+  headHash: string;
+  added: { objects: number; bytes: number; blocks: string; nodes: number; codes: number };
+}
+
+describe.sequential('a backup repository from the CLI (issue #21)', () => {
+  const chain = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+  const repo = join(chain.dir, 'repo');
+  let first: Created;
+  let second: Created;
+  /** Block hashes of the original chain, by number. */
+  const original = new Map<bigint, string>();
+
+  /** Run the node for `n` transfers in blocks, record its blocks, stop it. */
+  const runNode = async (n: number, salt: number) => {
+    const node = start(serverArgs(chain.node1, chain.genesis, ['--seal', '--block-time', '0.2', '--no-libp2p']));
+    const url = await node.rpcUrl();
+    await transfers(url, n, salt);
+    const head = BigInt((await blockAt(url, 'latest')).number);
+    for (let b = 1n; b <= head; b++) original.set(b, (await blockAt(url, b)).hash);
+    expect((await node.stop()).code).toBe(0);
+  };
+
+  beforeAll(async () => {
+    await runNode(40, 1);
+  }, 60_000);
+
+  it("backup create stores a stopped node's history and state; a node running on the data dir refuses it in one line", { timeout: 60_000 }, async () => {
+    const r = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', repo, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    first = JSON.parse(r.stdout) as Created;
+    expect(first.added.nodes).toBeGreaterThan(40);
+    expect(BigInt(first.added.blocks)).toBe(BigInt(first.head));
+    expect(first.headHash).toBe(original.get(BigInt(first.head)));
+
+    const node = start(serverArgs(chain.node1, chain.genesis, ['--no-libp2p']));
+    await node.rpcUrl();
+    const locked = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', repo]);
+    expectOneLineError(locked, /locked by another running node/);
+    expect((await node.stop()).code).toBe(0);
+  });
+
+  it('a second backup after a few transfers stores the new blocks and the trie nodes they changed: far fewer bytes', { timeout: 60_000 }, async () => {
+    await runNode(3, 2);
+    const r = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', repo, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    second = JSON.parse(r.stdout) as Created;
+    expect(BigInt(second.head)).toBeGreaterThan(BigInt(first.head));
+    expect(BigInt(second.added.blocks)).toBeLessThanOrEqual(BigInt(second.head) - BigInt(first.head) + 8192n); // the new blocks (and the unfinished segment's piece)
+    expect(second.added.nodes).toBeGreaterThan(0);
+    expect(second.added.nodes).toBeLessThan(first.added.nodes / 3);
+    expect(second.added.bytes).toBeLessThan(first.added.bytes / 2);
+    // and the human summary says what it stored
+    const again = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', repo]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(
+      /^Backup of block \d+ \(0x[0-9a-f]{64}\) as manifest-\d+-[0-9a-f]{64} in .*: stored .* new \(0 blocks, 0 trie nodes, 0 codes\)/m,
+    );
+  });
+
+  it('backup list shows the backups, newest last', async () => {
+    const r = await runCliAsync(['backup', 'list', '--backup-dir', repo, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as { kind: string; endBlock: string; file: string }[];
+    expect(rows.map((x) => x.kind)).toEqual(['backup', 'backup', 'backup']);
+    expect(rows.map((x) => x.endBlock)).toEqual([first.head, second.head, second.head]);
+    expect(rows[0]!.file).toBe(first.backup);
+  });
+
+  it('backup restore builds a data dir at the newest backup that a node serves with the original blocks', { timeout: 60_000 }, async () => {
+    const dataDir = join(chain.dir, 'restored');
+    const r = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', dataDir, '--chain', chain.genesis, '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ head: second.head, headHash: second.headHash, blocksImported: '0' });
+    const node = start(serverArgs(dataDir, join(dataDir, 'genesis.json'), ['--no-libp2p']));
+    const url = await node.rpcUrl();
+    expect((await blockAt(url, 'latest')).hash).toBe(second.headHash);
+    expect((await blockAt(url, 1n)).hash).toBe(original.get(1n));
+    const balance = await rpc<string>(url, 'eth_getBalance', [`0x${(2 * 10_000 + 1).toString(16).padStart(40, '0')}`, 'latest']);
+    expect(BigInt(balance)).toBe(1n);
+    expect((await node.stop()).code).toBe(0);
+  });
+
+  it('backup restore --at-block gives the original block between two backups; a block past the newest is one line', { timeout: 60_000 }, async () => {
+    const point = BigInt(first.head) + 1n;
+    const dataDir = join(chain.dir, 'restored-pitr');
+    const r = await runCliAsync([
+      'backup',
+      'restore',
+      '--backup-dir',
+      repo,
+      '--data-dir',
+      dataDir,
+      '--chain',
+      chain.genesis,
+      '--at-block',
+      String(point),
+      '--json',
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ head: String(point), headHash: original.get(point), backup: first.backup, blocksImported: '1' });
+    const late = await runCliAsync([
+      'backup',
+      'restore',
+      '--backup-dir',
+      repo,
+      '--data-dir',
+      join(chain.dir, 'late'),
+      '--chain',
+      chain.genesis,
+      '--at-block',
+      String(BigInt(second.head) + 100n),
+    ]);
+    expectOneLineError(late, /newest backup .* is at block \d+, before block/);
+    expect(existsSync(join(chain.dir, 'late'))).toBe(false);
+  });
+});
