@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { initSecrets } from '../../src/keys/key-pair.js';
 import { CliProcess, reservedPort, rpc, runCliAsync, serverArgs, tempDir, processesKilledAfterAll } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
@@ -47,10 +46,7 @@ interface Validator {
 }
 
 const root = tempDir('basalt-e2e-clock-');
-const running = processesKilledAfterAll();
-afterAll(async () => {
-  rmSync(root, { recursive: true, force: true });
-});
+const running = processesKilledAfterAll({ thenRemove: () => root });
 
 const reached = (v: Validator) => v.node!.events('consensus.reached');
 const banned = (v: Validator) => v.node!.events('peer.banned');

@@ -1,6 +1,6 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { writeGenesis } from '../../src/cli/genesis.js';
 import { initSecrets } from '../../src/keys/key-pair.js';
 import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
@@ -37,10 +37,7 @@ interface Validator {
 }
 
 const root = tempDir('basalt-e2e-quorum-');
-const running = processesKilledAfterAll();
-afterAll(async () => {
-  rmSync(root, { recursive: true, force: true });
-});
+const running = processesKilledAfterAll({ thenRemove: () => root });
 
 /** Validators `<prefix>0`, `<prefix>1`, …: keys written as `secrets init` writes them. */
 async function makeValidators(prefix: string, n: number): Promise<Validator[]> {

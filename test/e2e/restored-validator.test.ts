@@ -58,11 +58,10 @@ const show = (ms: SpyMsg[]) =>
   ms.map((m) => `${TYPE[m.type]}(${m.height},${m.round}) ${m.value ?? '-'} at ${m.t}${m.embedded ? ' (in a certificate)' : ''}`).join('\n  ');
 
 let dir: string | undefined;
-const running = processesKilledAfterAll();
+const running = processesKilledAfterAll({ thenRemove: () => dir });
 const children: ChildProcess[] = [];
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));

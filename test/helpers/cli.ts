@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
@@ -253,10 +253,13 @@ export function processesKilledAfterEach(): (args: string[], opts?: { cwd?: stri
  * started; they are SIGKILLed after the file's last test, so a failing test never leaves one running.
  * Call once at module level.
  */
-export function processesKilledAfterAll(): CliProcess[] {
+export function processesKilledAfterAll(opts: { thenRemove?: () => string | undefined } = {}): CliProcess[] {
   const running: CliProcess[] = [];
   afterAll(async () => {
     await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+    // Only once every node is gone: a live one may still be writing into the folder (ENOTEMPTY).
+    const dir = opts.thenRemove?.();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
   return running;
 }
