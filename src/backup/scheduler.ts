@@ -22,8 +22,12 @@ export interface ScheduledChain extends SnapshotSource {
   blockByNumber(num: bigint): Promise<Block | undefined>;
 }
 
+/** What a scheduled backup stores: a piece (snapshot, archive) or a backup of a repository. */
+export type StoredKind = PieceKind | 'backup';
+
 /** What a stored piece was, for the operator and the metrics. */
-export interface StoredPiece extends ListedPiece {
+export interface StoredPiece extends Omit<ListedPiece, 'kind'> {
+  kind: StoredKind;
   digest: string;
   durationMs: number;
   target: string;
@@ -33,7 +37,7 @@ export interface SchedulerEvents {
   /** A piece is stored (and retention has run). */
   onStored?(piece: StoredPiece): void;
   /** A backup of `kind` failed for good (after its retries). */
-  onFailure?(kind: PieceKind, err: unknown): void;
+  onFailure?(kind: StoredKind, err: unknown): void;
 }
 
 export interface SchedulerOptions {
@@ -282,16 +286,10 @@ export class BackupScheduler {
     this.abort.signal.throwIfAborted();
     await this.withRetry(`upload ${file}`, () => this.opts.target.put(file, staged, this.abort.signal));
     const parsed = parsePieceName(file)!;
-    const piece: StoredPiece = {
-      ...parsed,
-      bytes: staged.bytes,
-      storedAt: this.now(),
-      digest: staged.digest,
-      durationMs: this.now() - began,
-      target: this.opts.target.url,
-    };
+    const listed: ListedPiece = { ...parsed, bytes: staged.bytes, storedAt: this.now() };
+    const piece: StoredPiece = { ...listed, digest: staged.digest, durationMs: this.now() - began, target: this.opts.target.url };
     const known = this.known!.filter((p) => p.file !== file);
-    known.push(piece);
+    known.push(listed);
     this.known = known;
     this.opts.logger.info(
       event('backup.stored', {

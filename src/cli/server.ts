@@ -71,6 +71,8 @@ interface ServerOptions {
   logFormat?: LogFormat;
   backupDir?: string[];
   backupSnapshotInterval?: number;
+  backupRepository: boolean;
+  backupInterval?: number;
   backupArchiveInterval?: number;
   backupKeepLast?: number;
   backupKeepDaily?: number;
@@ -162,6 +164,12 @@ export function serverCommand(): Command {
       parsePositiveDuration,
     )
     .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
+    .option(
+      '--backup-repository',
+      'back up into a deduplicating backup repository (each backup stores what changed) instead of snapshot and archive pieces',
+      false,
+    )
+    .option('--backup-interval <duration>', 'with --backup-repository: time between backups (default: 10m)', parsePositiveDuration)
     .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
     .option(
       '--backup-archive-interval <duration>',
@@ -248,8 +256,12 @@ function backupOptions(opts: ServerOptions): BackupOptions {
   const targets = opts.backupDir!;
   for (const t of targets) if (isS3Url(t)) parseS3Url(t); // a malformed URL fails before the node starts
   if (new Set(targets).size !== targets.length) throw new UserError('the same --backup-dir is given twice');
+  if (opts.backupRepository && (opts.backupSnapshotInterval !== undefined || opts.backupArchiveInterval !== undefined))
+    throw new UserError('--backup-repository takes --backup-interval, not --backup-snapshot-interval or --backup-archive-interval');
+  if (!opts.backupRepository && opts.backupInterval !== undefined) throw new UserError('--backup-interval needs --backup-repository');
   return {
     targets,
+    ...(opts.backupRepository ? { repository: { intervalMs: opts.backupInterval ?? 10 * 60_000 } } : {}),
     snapshotIntervalMs: opts.backupSnapshotInterval ?? 6 * 3_600_000,
     archiveIntervalMs: opts.backupArchiveInterval ?? 10 * 60_000,
     retention: {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PieceKind } from '../backup/pieces.js';
+import type { StoredKind } from '../backup/scheduler.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { event } from '../util/events.js';
@@ -145,13 +145,13 @@ export class NodeMetrics {
     this.clock = reading;
   }
 
-  backupStored(kind: PieceKind, target: string, durationMs: number, bytes: number, atMs = Date.now()): void {
+  backupStored(kind: StoredKind, target: string, durationMs: number, bytes: number, atMs = Date.now()): void {
     this.lastSuccess.set({ kind, target }, Math.floor(atMs / 1000));
     this.duration.observe({ kind, target }, durationMs / 1000);
     this.bytes.set({ kind, target }, bytes);
   }
 
-  backupFailed(kind: PieceKind, target: string): void {
+  backupFailed(kind: StoredKind, target: string): void {
     this.failures.inc({ kind, target });
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from '../chain/chain.js';
 import { PeerClock } from '../chain/peer-clock.js';
@@ -12,7 +13,8 @@ import { LocalBackupService } from '../backup/local.js';
 import type { PieceKind } from '../backup/pieces.js';
 import type { RetentionPolicy } from '../backup/retention.js';
 import type { RetryPolicy } from '../backup/retry.js';
-import { BackupScheduler, type StoredPiece } from '../backup/scheduler.js';
+import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
+import { RepositoryScheduler } from '../backup/repository/scheduler.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
 import { UserError } from '../util/errors.js';
@@ -114,6 +116,8 @@ export interface BackupOptions {
   retention: RetentionPolicy;
   retry?: RetryPolicy;
   s3?: S3TargetOptions;
+  /** Back up into deduplicating repositories (backup/repository/), one backup every `intervalMs`, instead of pieces. */
+  repository?: { intervalMs: number };
 }
 
 /**
@@ -125,7 +129,8 @@ export class BasaltNode {
   private sealer?: Validator;
   private wsRpc?: WsRpcServer;
   private stopping?: Promise<void>;
-  private schedulers: BackupScheduler[] = [];
+  /** Per --backup-dir target: pieces (BackupScheduler) or a repository (RepositoryScheduler). */
+  private schedulers: (BackupScheduler | RepositoryScheduler)[] = [];
   readonly metrics: NodeMetrics;
   prometheusAddress?: HostPort;
   /** Why the node cannot write now, or undefined when it can. */
@@ -384,7 +389,9 @@ export class BasaltNode {
         for (const s of schedulers) s.start();
         const b = opts.backup;
         opts.logger.info(
-          { targets: b?.targets, snapshotIntervalMs: b?.snapshotIntervalMs, archiveIntervalMs: b?.archiveIntervalMs },
+          b?.repository
+            ? { targets: b.targets, repository: true, intervalMs: b.repository.intervalMs }
+            : { targets: b?.targets, snapshotIntervalMs: b?.snapshotIntervalMs, archiveIntervalMs: b?.archiveIntervalMs },
           'scheduled backups started',
         );
       },
@@ -396,8 +403,27 @@ export class BasaltNode {
   }
 
   /** One scheduler per target, reporting to the metrics; pieces for S3 are staged in the data dir. */
-  private async makeSchedulers(b: BackupOptions, dataDir: string): Promise<BackupScheduler[]> {
+  private async makeSchedulers(b: BackupOptions, dataDir: string): Promise<(BackupScheduler | RepositoryScheduler)[]> {
     const targets = await Promise.all(b.targets.map((url) => openTarget(url, b.s3)));
+    const events = (url: string) => ({
+      onStored: (p: StoredPiece) => this.metrics.backupStored(p.kind, p.target, p.durationMs, p.bytes),
+      onFailure: (kind: StoredKind) => this.metrics.backupFailed(kind, url),
+    });
+    const repository = b.repository;
+    if (repository)
+      return b.targets.map(
+        (url, i) =>
+          new RepositoryScheduler({
+            chain: this.chain,
+            target: targets[i]!,
+            stagingDir: join(dataDir, 'backup-staging'),
+            indexDir: join(dataDir, 'backup-index', createHash('sha256').update(targets[i]!.url).digest('hex').slice(0, 16)),
+            intervalMs: repository.intervalMs,
+            retention: b.retention,
+            logger: this.opts.logger,
+            events: events(url),
+          }),
+      );
     return b.targets.map(
       (url, i) =>
         new BackupScheduler({
@@ -410,10 +436,7 @@ export class BasaltNode {
           retention: b.retention,
           ...(b.retry ? { retry: b.retry } : {}),
           logger: this.opts.logger,
-          events: {
-            onStored: (p) => this.metrics.backupStored(p.kind, p.target, p.durationMs, p.bytes),
-            onFailure: (kind) => this.metrics.backupFailed(kind, url),
-          },
+          events: events(url),
         }),
     );
   }
@@ -423,7 +446,15 @@ export class BasaltNode {
     if (this.schedulers.length === 0)
       throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
     const out: StoredPiece[] = [];
-    for (const s of this.schedulers) out.push(...(await s.backupNow(kind)));
+    for (const s of this.schedulers) {
+      if (s instanceof RepositoryScheduler) {
+        if (kind === 'archive')
+          throw new UserError('this node backs up into a repository, where every backup stores only what changed: drop --archive', {
+            code: 'FAILED_PRECONDITION',
+          });
+        out.push(...(await s.backupNow()));
+      } else out.push(...(await s.backupNow(kind)));
+    }
     return out;
   }
 

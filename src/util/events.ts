@@ -77,9 +77,9 @@ export interface NodeEvents {
   'import.failed': { err: string };
 
   /** Scheduled backups (`--backup-dir`). */
-  'backup.started': { target: string; kind: 'snapshot' | 'archive'; head?: number; startBlock?: number; endBlock?: number };
-  'backup.stored': { target: string; file: string; kind: 'snapshot' | 'archive'; startBlock: number; endBlock: number; bytes: number; ms: number };
-  'backup.failed': { target: string; kind: 'snapshot' | 'archive'; err: string };
+  'backup.started': { target: string; kind: 'snapshot' | 'archive' | 'backup'; head?: number; startBlock?: number; endBlock?: number };
+  'backup.stored': { target: string; file: string; kind: 'snapshot' | 'archive' | 'backup'; startBlock: number; endBlock: number; bytes: number; ms: number };
+  'backup.failed': { target: string; kind: 'snapshot' | 'archive' | 'backup'; err: string };
   'backup.retry': { target: string; what: string; attempt: number; retryInMs: number; err: string };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };

@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, processesKilledAfterEach, rpc, runCliAsync, serverArgs, singleValidatorChain } from '../helpers/cli.js';
-import { DEV_ADDRESS, DEV_KEY } from '../helpers/load.js';
+import { DEV_ADDRESS, DEV_KEY, transactionLoad } from '../helpers/load.js';
 
 const start = processesKilledAfterEach();
 
@@ -157,5 +157,80 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     ]);
     expectOneLineError(late, /newest backup .* is at block \d+, before block/);
     expect(existsSync(join(chain.dir, 'late'))).toBe(false);
+  });
+});
+
+describe.sequential('scheduled backups into a repository while the node seals under load (issue #21)', () => {
+  const chain = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+  const repo = join(chain.dir, 'repo');
+  const flags = [
+    '--seal',
+    '--block-time',
+    '0.2',
+    '--no-libp2p',
+    '--backup-dir',
+    repo,
+    '--backup-repository',
+    '--backup-interval',
+    '1s',
+    '--backup-keep-last',
+    '2',
+  ];
+
+  it('backs up every interval, each backup storing what changed; retention keeps the newest 2; backup now works and --archive is one line', {
+    timeout: 60_000,
+  }, async () => {
+    const node = start(serverArgs(chain.node1, chain.genesis, flags));
+    const url = await node.rpcUrl();
+    const load = transactionLoad(url);
+    await node.waitFor(() => node.events('backup.stored').length >= 3, '3 backups', 40_000);
+    await load.stop();
+    const stored = node.events('backup.stored');
+    expect(stored.every((e) => e.kind === 'backup' && e.target === repo)).toBe(true);
+    const now = await runCliAsync(['backup', 'now', '--grpc-address', await node.grpcAddress(), '--json']);
+    expect(now.code, now.stderr).toBe(0);
+    const taken = JSON.parse(now.stdout) as { kind: string; bytes: number }[];
+    expect(taken.map((p) => p.kind)).toEqual(['backup']);
+    // what a backup stores is what changed since the last one, not the chain: far less than a snapshot of it
+    const snap = await runCliAsync(['snapshot', join(chain.dir, 'node.bsn'), '--grpc-address', await node.grpcAddress(), '--json', '--quiet']);
+    expect(snap.code, snap.stderr).toBe(0);
+    expect(taken[0]!.bytes).toBeLessThan((JSON.parse(snap.stdout) as { bytes: number }).bytes / 2);
+    expectOneLineError(
+      await runCliAsync(['backup', 'now', '--archive', '--grpc-address', await node.grpcAddress()]),
+      /backs up into a repository.*drop --archive/,
+    );
+    expect((await node.stop()).code).toBe(0);
+    const list = await runCliAsync(['backup', 'list', '--backup-dir', repo, '--json']);
+    expect((JSON.parse(list.stdout) as unknown[]).length).toBe(2);
+  });
+
+  it('kill -9 during a backup leaves nothing visible; the next start removes what it staged and goes on; the newest backup restores', {
+    timeout: 90_000,
+  }, async () => {
+    let node = start(serverArgs(chain.node1, chain.genesis, flags));
+    await node.waitForEvent('backup.started', (e) => e.kind === 'backup');
+    await node.stop('SIGKILL');
+    node = start(serverArgs(chain.node1, chain.genesis, flags));
+    await node.waitFor(() => node.events('backup.stored').length >= 1, 'a backup after the restart', 30_000);
+    expect((await node.stop()).code).toBe(0);
+    expect(readdirSync(repo).filter((f) => f.startsWith('.'))).toEqual([]);
+    const dataDir = join(chain.dir, 'restored');
+    const r = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', dataDir, '--chain', chain.genesis, '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const restored = JSON.parse(r.stdout) as { head: string; headHash: string };
+    const reference = start(serverArgs(chain.node1, chain.genesis, ['--no-libp2p']));
+    expect((await blockAt(await reference.rpcUrl(), BigInt(restored.head))).hash).toBe(restored.headHash);
+    expect((await reference.stop()).code).toBe(0);
+  });
+
+  it("flags: --backup-interval without --backup-repository, and --backup-repository with the pieces' intervals, are one line each", async () => {
+    expectOneLineError(
+      await runCliAsync(serverArgs(chain.node1, chain.genesis, ['--backup-dir', repo, '--backup-interval', '1s'])),
+      /--backup-interval needs --backup-repository/,
+    );
+    expectOneLineError(
+      await runCliAsync(serverArgs(chain.node1, chain.genesis, ['--backup-dir', repo, '--backup-repository', '--backup-snapshot-interval', '1h'])),
+      /--backup-repository takes --backup-interval/,
+    );
   });
 });

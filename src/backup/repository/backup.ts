@@ -71,6 +71,15 @@ export async function backupToRepository(
   index: LocalIndex,
   opts: RepositoryBackupOptions,
 ): Promise<RepositoryBackupSummary> {
+  try {
+    return await backupWith(source, repo, index, opts);
+  } catch (err) {
+    await index.dropPending(); // what it stored may be incomplete below its nodes: a retry must not skip them
+    throw err;
+  }
+}
+
+async function backupWith(source: SnapshotSource, repo: Repository, index: LocalIndex, opts: RepositoryBackupOptions): Promise<RepositoryBackupSummary> {
   const began = Date.now();
   const view = source.openReadView();
   try {

@@ -31,7 +31,7 @@ export class LocalIndex {
   static async open(path: string): Promise<LocalIndex> {
     const db = await openBytesDB(path, 'backup index', path);
     const idx = new LocalIndex(db);
-    for (const p of Object.values(PENDING)) await idx.clear(p);
+    await idx.dropPending();
     return idx;
   }
 
@@ -105,6 +105,14 @@ export class LocalIndex {
       }
       await batch.write();
     }
+  }
+
+  /**
+   * Forget what the backup under way stored: after a failure, before any retry. Its packs may hold
+   * nodes whose subtrees it never reached, so nothing may be skipped for them.
+   */
+  async dropPending(): Promise<void> {
+    for (const p of Object.values(PENDING)) await this.clear(p);
   }
 
   private async clear(prefix: number): Promise<void> {

@@ -1,0 +1,198 @@
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError, errorMessage } from '../../util/errors.js';
+import { event } from '../../util/events.js';
+import type { Logger } from '../../util/log.js';
+import { Mutex } from '../../util/mutex.js';
+import { processRuns } from '../../util/stale-temp.js';
+import type { Piece } from '../pieces.js';
+import { hasRetention, piecesToDelete, type RetentionPolicy } from '../retention.js';
+import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.js';
+import type { BackupTarget } from '../targets/target.js';
+import { backupToRepository } from './backup.js';
+import { LocalIndex } from './local-index.js';
+import { Repository, STAGED_PREFIX } from './repository.js';
+
+export interface RepositorySchedulerOptions {
+  chain: ScheduledChain;
+  target: BackupTarget;
+  /** Where objects are staged when the target has no folder of its own (S3). */
+  stagingDir: string;
+  /** The local index of what the repository holds (a LevelDB folder of its own). */
+  indexDir: string;
+  intervalMs: number;
+  /** Which backups (manifests) to keep, by their head block's time; the newest is always kept. */
+  retention: RetentionPolicy;
+  logger: Logger;
+  events?: SchedulerEvents;
+  now?: () => number;
+}
+
+/**
+ * Backups the node takes by itself into a backup repository (format: ./format.ts): one every interval,
+ * each storing only what changed since the last (backupToRepository), read from one consistent view
+ * while the node seals and serves. Then retention removes the manifests no rule keeps (the objects
+ * they alone needed stay until a garbage collection removes them; version 1 has none). A failure is
+ * logged and counted, never thrown at the node; the next interval tries again.
+ */
+export class RepositoryScheduler {
+  private readonly mutex = new Mutex();
+  private readonly abort = new AbortController();
+  private readonly repo: Repository;
+  private timer: NodeJS.Timeout | undefined;
+  private index?: LocalIndex;
+  private lastAt: number | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: RepositorySchedulerOptions) {
+    this.repo = new Repository(opts.target, opts.stagingDir);
+    this.now = opts.now ?? Date.now;
+  }
+
+  get target(): BackupTarget {
+    return this.opts.target;
+  }
+
+  /** Remove what a killed earlier run left staged, then back up at once. */
+  start(): void {
+    for (const dir of new Set([this.opts.target.stagingDir, this.opts.stagingDir])) {
+      if (dir === undefined) continue;
+      for (const path of staleStaged(dir)) {
+        this.opts.logger.warn(event('backup.partial-removed', { path: path.path, pid: path.pid }), 'removed a partial backup piece left by an interrupted run');
+      }
+    }
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.abort.abort(new UserError('backup abandoned: the node is stopping', { code: 'CANCELLED' }));
+    await this.mutex.close();
+    await this.index?.close();
+    this.opts.target.close();
+  }
+
+  /** A backup now (the operator's `backup now`). */
+  backupNow(): Promise<StoredPiece[]> {
+    return this.mutex.run(async () => {
+      try {
+        return [await this.backup()];
+      } catch (err) {
+        this.failed(err);
+        throw err;
+      }
+    });
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.abort.signal.aborted) return;
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.mutex.run(async () => {
+        if (this.lastAt === undefined) await this.readLast();
+        if (this.lastAt !== undefined && this.now() - this.lastAt < this.opts.intervalMs) return;
+        await this.backup();
+      });
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.failed(err);
+    }
+    this.schedule(this.lastAt === undefined ? this.opts.intervalMs : Math.max(1000, this.opts.intervalMs - (this.now() - this.lastAt)));
+  }
+
+  /** When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps the interval. */
+  private async readLast(): Promise<void> {
+    const newest = (await this.repo.list()).manifests.at(-1);
+    if (newest) this.lastAt = Date.parse((await this.repo.manifest(newest.name)).createdAt);
+  }
+
+  private async backup(): Promise<StoredPiece> {
+    const began = this.now();
+    const head = this.opts.chain.head.number;
+    const target = this.opts.target.url;
+    this.opts.logger.info(event('backup.started', { target, kind: 'backup', head: Number(head) }), 'backup started');
+    this.index ??= await LocalIndex.open(this.opts.indexDir);
+    const s = await backupToRepository(this.opts.chain, this.repo, this.index, {
+      compression: 'zstd',
+      signal: this.abort.signal,
+      now: () => new Date(this.now()),
+    });
+    this.lastAt = this.now();
+    const manifest = await this.repo.manifest(s.manifest);
+    const piece: StoredPiece = {
+      kind: 'backup',
+      startBlock: 1n,
+      endBlock: s.head,
+      time: BigInt(manifest.head.timestamp),
+      digest8: s.manifest.slice(-64, -56),
+      file: s.manifest,
+      bytes: s.added.bytes,
+      storedAt: this.lastAt,
+      digest: `0x${s.manifest.slice(-64)}`,
+      durationMs: this.now() - began,
+      target,
+    };
+    this.opts.logger.info(
+      event('backup.stored', { target, file: s.manifest, kind: 'backup', startBlock: 1, endBlock: Number(s.head), bytes: s.added.bytes, ms: piece.durationMs }),
+      'backup stored',
+    );
+    await this.applyRetention();
+    this.opts.events?.onStored?.(piece);
+    return piece;
+  }
+
+  /** Remove the manifests no rule keeps, oldest last (a restore running meanwhile still finds a newer one). */
+  private async applyRetention(): Promise<void> {
+    if (!hasRetention(this.opts.retention)) return;
+    const manifests = (await this.repo.list()).manifests;
+    const pieces: (Piece & { name: string })[] = [];
+    for (const m of manifests) {
+      const manifest = await this.repo.manifest(m.name);
+      pieces.push({
+        kind: 'snapshot',
+        startBlock: 1n,
+        endBlock: m.last!,
+        time: BigInt(manifest.head.timestamp),
+        digest8: m.sha256.slice(0, 8),
+        file: m.name,
+        name: m.name,
+      });
+    }
+    for (const p of piecesToDelete(pieces, this.opts.retention)) {
+      await this.opts.target.delete(p.name);
+      this.opts.logger.info({ target: this.opts.target.url, file: p.name }, 'backup removed by retention');
+    }
+  }
+
+  private failed(err: unknown): void {
+    this.opts.logger.error(
+      event('backup.failed', { target: this.opts.target.url, kind: 'backup', err: errorMessage(err) }),
+      'backup failed (will try again at the next interval)',
+    );
+    this.opts.events?.onFailure?.('backup', err);
+  }
+}
+
+/** Staged objects (`.repo-<random>.partial-<pid>`) whose process is gone, removed. */
+function staleStaged(dir: string): { path: string; pid: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: { path: string; pid: number }[] = [];
+  for (const name of names) {
+    if (!name.startsWith(STAGED_PREFIX)) continue;
+    const m = /\.partial-(\d{1,10})$/.exec(name);
+    if (!m || processRuns(Number(m[1]))) continue;
+    const path = join(dir, name);
+    rmSync(path, { force: true });
+    out.push({ path, pid: Number(m[1]) });
+  }
+  return out;
+}
