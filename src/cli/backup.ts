@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { listPieces, type ListedPiece } from '../backup/pieces.js';
@@ -178,6 +180,35 @@ export function backupCommand(): Command {
       } finally {
         await close();
       }
+    });
+  backup
+    .command('prune')
+    .description(
+      'delete what no backup of a backup repository needs any more (after retention removed backups): packs, segments; under an exclusive lock, crash-safe',
+    )
+    .requiredOption('--backup-dir <dir>', 'the repository: a folder or s3://bucket/prefix')
+    .option('--json', 'print the summary as JSON on stdout', false)
+    .option('--quiet', 'no progress output', false)
+    .action(async (opts: { backupDir: string; json: boolean; quiet: boolean }) => {
+      const { pruneRepository } = await import('../backup/repository/prune.js');
+      // A folder repository stages and keeps its scratch database in itself (hidden); for S3, the system's temporary folder.
+      const local = join(tmpdir(), `basalt-prune-${process.pid}`);
+      const s = await withTarget(opts.backupDir, (t) =>
+        guarded(t, 'prune', () =>
+          pruneRepository(new Repository(t, local), {
+            scratchDir: t.stagingDir ?? local,
+            onStep: (what) => !opts.quiet && !opts.json && process.stderr.write(`prune: ${what}\n`),
+          }),
+        ),
+      );
+      rmSync(local, { recursive: true, force: true });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(s)}\n`);
+        return;
+      }
+      process.stderr.write(
+        `Pruned ${opts.backupDir} in ${formatDuration(s.durationMs)}: ${s.manifests} backups kept; packs ${s.packs.kept} kept, ${s.packs.repacked} rewritten into ${s.packs.written}, ${s.packs.deleted} deleted; ${s.deleted} other objects deleted; ${formatBytes(s.bytesBefore)} -> ${formatBytes(s.bytesAfter)}\n`,
+      );
     });
   addGrpcDialOptions(
     backup

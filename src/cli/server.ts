@@ -73,6 +73,7 @@ interface ServerOptions {
   backupSnapshotInterval?: number;
   backupRepository: boolean;
   backupInterval?: number;
+  backupPruneInterval?: number;
   backupArchiveInterval?: number;
   backupKeepLast?: number;
   backupKeepDaily?: number;
@@ -170,6 +171,11 @@ export function serverCommand(): Command {
       false,
     )
     .option('--backup-interval <duration>', 'with --backup-repository: time between backups (default: 10m)', parsePositiveDuration)
+    .option(
+      '--backup-prune-interval <duration>',
+      'with --backup-repository: after retention removed backups, delete what they alone needed at most this often; 0 never (default: 24h)',
+      parseDurationArg,
+    )
     .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)
     .option(
       '--backup-archive-interval <duration>',
@@ -258,10 +264,13 @@ function backupOptions(opts: ServerOptions): BackupOptions {
   if (new Set(targets).size !== targets.length) throw new UserError('the same --backup-dir is given twice');
   if (opts.backupRepository && (opts.backupSnapshotInterval !== undefined || opts.backupArchiveInterval !== undefined))
     throw new UserError('--backup-repository takes --backup-interval, not --backup-snapshot-interval or --backup-archive-interval');
-  if (!opts.backupRepository && opts.backupInterval !== undefined) throw new UserError('--backup-interval needs --backup-repository');
+  if (!opts.backupRepository && (opts.backupInterval !== undefined || opts.backupPruneInterval !== undefined))
+    throw new UserError(`${opts.backupInterval !== undefined ? '--backup-interval' : '--backup-prune-interval'} needs --backup-repository`);
   return {
     targets,
-    ...(opts.backupRepository ? { repository: { intervalMs: opts.backupInterval ?? 10 * 60_000 } } : {}),
+    ...(opts.backupRepository
+      ? { repository: { intervalMs: opts.backupInterval ?? 10 * 60_000, pruneIntervalMs: opts.backupPruneInterval ?? 24 * 3_600_000 } }
+      : {}),
     snapshotIntervalMs: opts.backupSnapshotInterval ?? 6 * 3_600_000,
     archiveIntervalMs: opts.backupArchiveInterval ?? 10 * 60_000,
     retention: {

@@ -117,7 +117,7 @@ export interface BackupOptions {
   retry?: RetryPolicy;
   s3?: S3TargetOptions;
   /** Back up into deduplicating repositories (backup/repository/), one backup every `intervalMs`, instead of pieces. */
-  repository?: { intervalMs: number };
+  repository?: { intervalMs: number; pruneIntervalMs: number };
 }
 
 /**
@@ -419,6 +419,7 @@ export class BasaltNode {
             stagingDir: join(dataDir, 'backup-staging'),
             indexDir: join(dataDir, 'backup-index', createHash('sha256').update(targets[i]!.url).digest('hex').slice(0, 16)),
             intervalMs: repository.intervalMs,
+            pruneIntervalMs: repository.pruneIntervalMs,
             retention: b.retention,
             logger: this.opts.logger,
             events: events(url),

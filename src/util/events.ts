@@ -81,6 +81,8 @@ export interface NodeEvents {
   'backup.stored': { target: string; file: string; kind: 'snapshot' | 'archive' | 'backup'; startBlock: number; endBlock: number; bytes: number; ms: number };
   'backup.failed': { target: string; kind: 'snapshot' | 'archive' | 'backup'; err: string };
   'backup.retry': { target: string; what: string; attempt: number; retryInMs: number; err: string };
+  /** A backup repository's objects no kept backup needs were deleted (after retention). */
+  'backup.pruned': { target: string; bytesBefore: number; bytesAfter: number; ms: number };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };
 }

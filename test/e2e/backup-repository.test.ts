@@ -177,13 +177,16 @@ describe.sequential('scheduled backups into a repository while the node seals un
     '2',
   ];
 
-  it('backs up every interval, each backup storing what changed; retention keeps the newest 2; backup now works and --archive is one line', {
+  it('backs up every interval, each backup storing what changed; retention keeps the newest 2 and prune deletes what the others alone needed; backup now works and --archive is one line', {
     timeout: 60_000,
   }, async () => {
     const node = start(serverArgs(chain.node1, chain.genesis, flags));
     const url = await node.rpcUrl();
     const load = transactionLoad(url);
     await node.waitFor(() => node.events('backup.stored').length >= 3, '3 backups', 40_000);
+    // retention removed the oldest backups, so the node pruned what they alone needed
+    const pruned = await node.waitForEvent('backup.pruned', undefined, 20_000);
+    expect(pruned.bytesAfter).toBeLessThan(pruned.bytesBefore);
     await load.stop();
     const stored = node.events('backup.stored');
     expect(stored.every((e) => e.kind === 'backup' && e.target === repo)).toBe(true);
@@ -202,6 +205,12 @@ describe.sequential('scheduled backups into a repository while the node seals un
     expect((await node.stop()).code).toBe(0);
     const list = await runCliAsync(['backup', 'list', '--backup-dir', repo, '--json']);
     expect((JSON.parse(list.stdout) as unknown[]).length).toBe(2);
+    // by hand: what the backups removed since the node's last prune needed goes
+    const prune = await runCliAsync(['backup', 'prune', '--backup-dir', repo, '--json']);
+    expect(prune.code, prune.stderr).toBe(0);
+    const p = JSON.parse(prune.stdout) as { manifests: number; bytesBefore: number; bytesAfter: number };
+    expect(p.manifests).toBe(2);
+    expect(p.bytesAfter).toBeLessThanOrEqual(p.bytesBefore);
   });
 
   it('kill -9 during a backup leaves nothing visible; the next start removes what it staged and goes on; the newest backup restores', {

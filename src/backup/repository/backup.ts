@@ -22,6 +22,7 @@ import {
   type SegmentHeader,
 } from './format.js';
 import type { LocalIndex } from './local-index.js';
+import { RepositoryLock } from './lock.js';
 import { PackWriter } from './pack.js';
 import type { Repository, RepositoryListing } from './repository.js';
 
@@ -71,11 +72,15 @@ export async function backupToRepository(
   index: LocalIndex,
   opts: RepositoryBackupOptions,
 ): Promise<RepositoryBackupSummary> {
+  // Shared: backups may run side by side, never beside a prune (which deletes what they may rely on).
+  const lock = await RepositoryLock.take(repo, false);
   try {
     return await backupWith(source, repo, index, opts);
   } catch (err) {
     await index.dropPending(); // what it stored may be incomplete below its nodes: a retry must not skip them
     throw err;
+  } finally {
+    await lock.release().catch(() => undefined); // a lock left behind goes stale in LOCK_STALE_MS
   }
 }
 

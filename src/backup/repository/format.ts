@@ -10,6 +10,7 @@ import { isCompression, type Compression } from '../../container/compression.js'
  *   index-<sha256>      the hashes of the nodes and codes in the pack of the same sha256 (kind INDEX)
  *   segment-<first>-<last>-<sha256>
  *                       blocks first..last with their receipts (kind SEGMENT), each verifiable on its own
+ *   lock-<random>       a backup (shared) or prune (exclusive) under way (lock.ts)
  *   genesis-<sha256>    the genesis file the chain was created with (its bytes as the node holds them)
  *   manifest-<head>-<sha256>
  *                       one backup: the chain, its head, and the objects it needs (JSON)
@@ -62,7 +63,7 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
 const UINT = /^\d{1,20}$/;
 
-export type ObjectKind = 'pack' | 'index' | 'segment' | 'manifest' | 'genesis';
+export type ObjectKind = 'pack' | 'index' | 'segment' | 'manifest' | 'genesis' | 'lock';
 
 export interface ObjectName {
   kind: ObjectKind;
@@ -89,6 +90,7 @@ export function parseObjectName(name: string): ObjectName | undefined {
     case 'pack':
     case 'index':
     case 'genesis':
+    case 'lock':
       return parts.length === 2 ? { kind: parts[0], sha256 } : undefined;
     case 'segment': {
       if (parts.length !== 4 || !UINT.test(parts[1]!) || !UINT.test(parts[2]!)) return undefined;

@@ -12,6 +12,7 @@ export interface RepositoryListing {
   indexes: Map<string, number>;
   segments: (ObjectName & { name: string; bytes: number })[];
   genesis: Set<string>;
+  locks: string[];
 }
 
 /**
@@ -101,7 +102,7 @@ export class Repository {
   }
 
   async list(): Promise<RepositoryListing> {
-    const out: RepositoryListing = { manifests: [], packs: new Map(), indexes: new Map(), segments: [], genesis: new Set() };
+    const out: RepositoryListing = { manifests: [], packs: new Map(), indexes: new Map(), segments: [], genesis: new Set(), locks: [] };
     for (const e of await this.target.list()) add(out, e);
     out.manifests.sort((a, b) => (a.last! < b.last! ? -1 : a.last! > b.last! ? 1 : a.name < b.name ? -1 : 1));
     out.segments.sort((a, b) => (a.first! < b.first! ? -1 : a.first! > b.first! ? 1 : a.last! < b.last! ? -1 : 1));
@@ -140,5 +141,6 @@ function add(out: RepositoryListing, e: TargetEntry): void {
   else if (o.kind === 'index') out.indexes.set(o.sha256, e.bytes);
   else if (o.kind === 'segment') out.segments.push({ ...o, name: e.name, bytes: e.bytes });
   else if (o.kind === 'genesis') out.genesis.add(e.name);
+  else if (o.kind === 'lock') out.locks.push(e.name);
   else out.manifests.push({ ...o, name: e.name, bytes: e.bytes });
 }

@@ -11,6 +11,7 @@ import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.
 import type { BackupTarget } from '../targets/target.js';
 import { backupToRepository } from './backup.js';
 import { LocalIndex } from './local-index.js';
+import { pruneRepository } from './prune.js';
 import { Repository, STAGED_PREFIX } from './repository.js';
 
 export interface RepositorySchedulerOptions {
@@ -23,6 +24,8 @@ export interface RepositorySchedulerOptions {
   intervalMs: number;
   /** Which backups (manifests) to keep, by their head block's time; the newest is always kept. */
   retention: RetentionPolicy;
+  /** After retention removed backups, prune at most this often (0: never; `basalt backup prune` by hand). */
+  pruneIntervalMs: number;
   logger: Logger;
   events?: SchedulerEvents;
   now?: () => number;
@@ -42,6 +45,8 @@ export class RepositoryScheduler {
   private timer: NodeJS.Timeout | undefined;
   private index?: LocalIndex;
   private lastAt: number | undefined;
+  private lastPruneAt = 0;
+  private removedSincePrune = false;
   private readonly now: () => number;
 
   constructor(private readonly opts: RepositorySchedulerOptions) {
@@ -142,6 +147,7 @@ export class RepositoryScheduler {
     );
     await this.applyRetention();
     this.opts.events?.onStored?.(piece);
+    if (this.removedSincePrune && this.opts.pruneIntervalMs > 0 && this.now() - this.lastPruneAt >= this.opts.pruneIntervalMs) await this.prune();
     return piece;
   }
 
@@ -164,7 +170,23 @@ export class RepositoryScheduler {
     }
     for (const p of piecesToDelete(pieces, this.opts.retention)) {
       await this.opts.target.delete(p.name);
+      this.removedSincePrune = true;
       this.opts.logger.info({ target: this.opts.target.url, file: p.name }, 'backup removed by retention');
+    }
+  }
+
+  /** What the removed backups alone needed, deleted (a failure is logged; the next one tries again). */
+  private async prune(): Promise<void> {
+    this.lastPruneAt = this.now();
+    try {
+      const s = await pruneRepository(this.repo, { scratchDir: this.opts.stagingDir });
+      this.removedSincePrune = false;
+      this.opts.logger.info(
+        event('backup.pruned', { target: this.opts.target.url, bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, ms: s.durationMs }),
+        'backup repository pruned',
+      );
+    } catch (err) {
+      this.opts.logger.warn({ target: this.opts.target.url, err: errorMessage(err) }, 'backup repository prune failed (will try again after the next backup)');
     }
   }
 

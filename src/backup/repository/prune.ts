@@ -1,0 +1,178 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { hexToBytes } from '@ethereumjs/util';
+import { BackupFileError } from '../../container/errors.js';
+import { openBytesDB } from '../../storage/open-db.js';
+import { HashSet } from '../../util/hash-set.js';
+import { MissingStateError, stateItems } from '../state-walk.js';
+import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, type Manifest } from './format.js';
+import { LOCK_STALE_MS, listLocks, RepositoryLock } from './lock.js';
+import { PackWriter, readIndex, readPack, type StateKind } from './pack.js';
+import type { Repository } from './repository.js';
+
+export interface PruneSummary {
+  manifests: number;
+  /** Packs kept as they are, rewritten with their live items only, and deleted. */
+  packs: { kept: number; repacked: number; deleted: number; written: number };
+  /** Other objects deleted: segments and genesis files no backup names, stale locks, a killed run's leftovers. */
+  deleted: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  durationMs: number;
+}
+
+export interface PruneOptions {
+  /** A folder for the scratch database the packs are read into (removed at the end). */
+  scratchDir: string;
+  onStep?: (what: string) => void;
+  now?: () => number;
+}
+
+/**
+ * Remove what no backup in the repository needs, restic's prune: under an exclusive lock (no backup
+ * runs meanwhile), mark what each backup's state reaches, rewrite the packs that hold dead items with
+ * their live ones only, write each backup's manifest again naming the packs it needs, then delete: the
+ * old manifests first, then the packs, indexes, segments and genesis files nothing names any more.
+ *
+ * Crash-safe at every step: a new object is written before anything it replaces is deleted, and a pack
+ * is deleted only once no manifest names it, so whatever a kill leaves, every manifest present
+ * restores; what is left over is removed by the next prune.
+ */
+export async function pruneRepository(repo: Repository, opts: PruneOptions): Promise<PruneSummary> {
+  const began = Date.now();
+  const now = opts.now ?? Date.now;
+  const lock = await RepositoryLock.take(repo, true, now);
+  const scratchPath = join(opts.scratchDir, `.prune-scratch-${process.pid}`);
+  rmSync(scratchPath, { recursive: true, force: true });
+  mkdirSync(opts.scratchDir, { recursive: true });
+  const scratch = await openBytesDB(scratchPath, 'prune scratch', scratchPath);
+  try {
+    const listing = await repo.list();
+    const bytesBefore = await objectBytes(repo);
+    const manifests: { name: string; m: Manifest }[] = [];
+    for (const e of listing.manifests) manifests.push({ name: e.name, m: await repo.manifest(e.name) });
+
+    // 1. Every item of every pack a backup names, by hash, with the pack it is in.
+    opts.onStep?.(`reading the packs of ${manifests.length} backups`);
+    const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
+    const kinds = { nodes: 0x6e, code: 0x63 } as const;
+    const key = (kind: StateKind, h: Uint8Array) => Buffer.concat([Uint8Array.of(kinds[kind]), h]);
+    for (const pack of named) {
+      for await (const rec of readPack(repo, pack)) {
+        const batch = scratch.batch();
+        for (const it of rec.items) batch.put(key(rec.kind, it.hash), it.data);
+        await batch.write();
+      }
+    }
+
+    // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
+    opts.onStep?.('marking what the backups need');
+    const live = { nodes: new HashSet(), code: new HashSet() };
+    const reader = {
+      node: (h: Uint8Array) => scratch.get(key('nodes', h)),
+      code: (h: Uint8Array) => scratch.get(key('code', h)),
+      nodes: (hs: Uint8Array[]) => scratch.getMany(hs.map((h) => key('nodes', h))),
+    };
+    for (const { name, m } of manifests) {
+      try {
+        const seen = async (kind: StateKind, hashes: Uint8Array[]) => hashes.map((h) => live[kind].has(h));
+        for await (const item of stateItems(reader, hexToBytes(m.head.stateRoot as `0x${string}`), seen)) {
+          live[item.kind === 'node' ? 'nodes' : 'code'].add(item.hash);
+        }
+      } catch (err) {
+        // Never delete on the word of a backup that cannot be read whole: nothing is removed.
+        if (err instanceof MissingStateError) throw new BackupFileError(`backup ${name} is incomplete (${err.message}): nothing pruned; run backup verify`);
+        throw err;
+      }
+    }
+
+    // 3. Packs: all live (kept), none live (deleted), some (their live items rewritten into new packs).
+    opts.onStep?.('rewriting packs that hold items no backup needs');
+    const keep: string[] = [];
+    const rewrite: string[] = [];
+    for (const pack of named) {
+      let total = 0;
+      let alive = 0;
+      for await (const { kind, hashes } of readIndex(repo, pack)) {
+        total += hashes.length;
+        for (const h of hashes) if (live[kind].has(h)) alive++;
+      }
+      if (alive === total) keep.push(pack);
+      else if (alive > 0) rewrite.push(pack);
+    }
+    const written: string[] = [];
+    let writer: PackWriter | undefined;
+    const flush = async () => {
+      if (!writer) return;
+      written.push((await writer.store()).sha256);
+      writer = undefined;
+    };
+    const moved = { nodes: new HashSet(), code: new HashSet() };
+    for (const pack of rewrite) {
+      for await (const rec of readPack(repo, pack)) {
+        for (const it of rec.items) {
+          if (!live[rec.kind].has(it.hash) || !moved[rec.kind].add(it.hash)) continue; // dead, or already moved from another pack
+          writer ??= new PackWriter(repo, 'zstd');
+          await writer.add(rec.kind, it.hash, it.data);
+          if (writer.rawBytes >= PACK_TARGET_BYTES) await flush();
+        }
+      }
+    }
+    await flush();
+
+    // 4. Each backup's manifest again, naming the packs that remain (written before anything is deleted).
+    opts.onStep?.('writing the manifests again');
+    const packs = [...keep, ...written].sort().map(packName);
+    const replaced: string[] = [];
+    for (const { name, m } of manifests) {
+      if (sameList(m.packs, packs)) continue;
+      const again = await repo.writeManifest({ ...m, packs });
+      if (again !== name) replaced.push(name);
+    }
+
+    // 5. Delete: old manifests, then what no manifest names.
+    opts.onStep?.('deleting what no backup needs');
+    let deleted = 0;
+    const del = async (n: string) => {
+      await repo.target.delete(n);
+      deleted++;
+    };
+    for (const n of replaced) await del(n);
+    const after = await repo.list();
+    const still: Manifest[] = [];
+    for (const e of after.manifests) still.push(await repo.manifest(e.name));
+    const needed = new Set(still.flatMap((m) => [...m.packs, ...m.segments, m.genesis]));
+    let packsDeleted = 0;
+    for (const sha of after.packs.keys()) {
+      if (needed.has(packName(sha))) continue;
+      await del(packName(sha));
+      packsDeleted++;
+    }
+    for (const sha of after.indexes.keys()) if (!needed.has(packName(sha))) await del(indexName(sha));
+    for (const s of after.segments) if (!needed.has(s.name)) await del(s.name);
+    for (const g of after.genesis) if (!needed.has(g)) await del(g);
+    for (const l of await listLocks(repo)) if (now() - l.content.at > LOCK_STALE_MS) await del(l.name);
+    const bytesAfter = await objectBytes(repo);
+    return {
+      manifests: manifests.length,
+      packs: { kept: keep.length, repacked: rewrite.length, deleted: packsDeleted, written: written.length },
+      deleted: deleted - replaced.length - packsDeleted,
+      bytesBefore,
+      bytesAfter,
+      durationMs: Date.now() - began,
+    };
+  } finally {
+    await scratch.close();
+    rmSync(scratchPath, { recursive: true, force: true });
+    await lock.release().catch(() => undefined);
+  }
+}
+
+/** Bytes of the repository's objects (locks aside: a prune's own would count). */
+async function objectBytes(repo: Repository): Promise<number> {
+  return (await repo.target.list()).reduce((n, e) => (parseObjectName(e.name) && !e.name.startsWith('lock-') ? n + e.bytes : n), 0);
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

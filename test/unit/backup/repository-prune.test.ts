@@ -1,0 +1,172 @@
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupToRepository } from '../../../src/backup/repository/backup.js';
+import { parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
+import { LocalIndex } from '../../../src/backup/repository/local-index.js';
+import { RepositoryLock } from '../../../src/backup/repository/lock.js';
+import { readPack } from '../../../src/backup/repository/pack.js';
+import { pruneRepository } from '../../../src/backup/repository/prune.js';
+import { Repository } from '../../../src/backup/repository/repository.js';
+import { checkStateComplete } from '../../../src/backup/state-walk.js';
+import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
+import type { BackupTarget } from '../../../src/backup/targets/target.js';
+import { addressOf, createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+
+const keyOf = (i: number) => {
+  const k = new Uint8Array(32).fill(9);
+  k[31] = i + 1;
+  return k;
+};
+const FUNDED = Array.from({ length: 200 }, (_, i) => keyOf(i));
+let t: TestChain;
+let dir: string;
+let nonce = 0n;
+
+const transfers = (n: number) =>
+  Array.from({ length: n }, () =>
+    createFeeMarket1559Tx(
+      {
+        nonce: nonce++,
+        to: `0x${(0xabc0000n + nonce).toString(16).padStart(40, '0')}`,
+        value: 1n,
+        gasLimit: 21000n,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+      },
+      { common: t.chain.commonAt(t.chain.head.number + 1n) },
+    ).sign(FUNDED[0]!),
+  );
+
+/** A repository of 4 backups, 2 blocks of 5 transfers apart, at `path`. */
+async function makeRepository(path: string): Promise<Repository> {
+  const repo = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+  const index = await LocalIndex.open(join(dir, `index-${Math.random()}`));
+  try {
+    for (let i = 0; i < 4; i++) {
+      for (let b = 0; b < 2; b++) await sealNext(t, transfers(5));
+      await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 });
+    }
+  } finally {
+    await index.close();
+  }
+  return repo;
+}
+
+/** Every manifest present restores its whole state from the packs it names (hashes checked). */
+async function everyBackupComplete(repo: Repository): Promise<number> {
+  const { manifests } = await repo.list();
+  for (const e of manifests) {
+    const m: Manifest = await repo.manifest(e.name);
+    const nodes = new Map<string, Uint8Array>();
+    for (const p of m.packs)
+      for await (const rec of readPack(repo, parseObjectName(p)!.sha256)) for (const it of rec.items) nodes.set(bytesToHex(it.hash), it.data);
+    await checkStateComplete({ node: async (h) => nodes.get(bytesToHex(h)), code: async () => undefined }, hexToBytes(m.head.stateRoot as `0x${string}`));
+  }
+  return manifests.length;
+}
+
+const repoBytes = async (repo: Repository) => (await repo.target.list()).reduce((n, e) => (e.name.startsWith('lock-') ? n : n + e.bytes), 0);
+
+beforeAll(async () => {
+  t = await createTestChain(1, FUNDED.map(addressOf));
+  dir = mkdtempSync(join(tmpdir(), 'basalt-prune-'));
+});
+afterAll(async () => {
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('backup repository: prune', () => {
+  it('after older backups are removed, prune deletes and rewrites what no remaining backup needs; each remaining backup is complete', async () => {
+    const repo = await makeRepository(join(dir, 'repo'));
+    const { manifests } = await repo.list();
+    expect(manifests).toHaveLength(4);
+    // retention removed the two oldest backups
+    for (const m of manifests.slice(0, 2)) await repo.target.delete(m.name);
+    const before = await repoBytes(repo);
+    const s = await pruneRepository(repo, { scratchDir: dir });
+    expect(s.manifests).toBe(2);
+    expect(s.packs.repacked + s.packs.deleted).toBeGreaterThan(0);
+    expect(s.bytesAfter).toBeLessThan(before);
+    expect(s.bytesBefore).toBe(before);
+    expect(await everyBackupComplete(repo)).toBe(2);
+    // segments the remaining backups do not name are gone; a second prune has nothing left to do
+    const again = await pruneRepository(repo, { scratchDir: dir });
+    expect(again.packs).toMatchObject({ repacked: 0, deleted: 0, written: 0 });
+    expect(again.bytesAfter).toBe(again.bytesBefore);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.prune'))).toEqual([]);
+  });
+
+  it('killed at any of its writes or deletions, prune leaves a repository whose every backup restores, and the next prune finishes', async () => {
+    const source = join(dir, 'repo-kill');
+    const base = await makeRepository(source);
+    for (const m of (await base.list()).manifests.slice(0, 2)) await base.target.delete(m.name);
+    // how many writes and deletions a whole prune makes
+    const probe = join(dir, 'probe');
+    cpSync(source, probe, { recursive: true });
+    const counting = failingTarget(new LocalDirTarget(probe), Number.POSITIVE_INFINITY);
+    await pruneRepository(new Repository(counting, join(dir, 'staging')), { scratchDir: dir });
+    const steps = counting.calls();
+    expect(steps).toBeGreaterThan(4);
+    for (let k = 1; k <= steps; k++) {
+      const path = join(dir, `kill-${k}`);
+      cpSync(source, path, { recursive: true });
+      const repo = new Repository(failingTarget(new LocalDirTarget(path), k), join(dir, 'staging'));
+      const outcome = await pruneRepository(repo, { scratchDir: dir }).then(
+        () => 'finished', // killed at the release of its lock: its work was done
+        (err: Error) => err.message,
+      );
+      expect(outcome, `killed at call ${k}`).toMatch(/killed|finished/);
+      const plain = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+      expect(await everyBackupComplete(plain), `after a kill at call ${k}`).toBeGreaterThanOrEqual(2);
+      await pruneRepository(plain, { scratchDir: dir, now: () => Date.now() + 31 * 60_000 }); // the killed run's lock is stale by then
+      expect(await everyBackupComplete(plain)).toBe(2);
+    }
+  });
+
+  it('a prune and a backup never run together: each refuses while the other holds its lock, and a stale lock is ignored', async () => {
+    const repo = await makeRepository(join(dir, 'repo-lock'));
+    const backupLock = await RepositoryLock.take(repo, false);
+    await expect(pruneRepository(repo, { scratchDir: dir })).rejects.toThrow(/is being backed up by process/);
+    await backupLock.release();
+    const pruneLock = await RepositoryLock.take(repo, true);
+    const index = await LocalIndex.open(join(dir, 'index-lock'));
+    try {
+      await expect(backupToRepository(t.chain, repo, index, { compression: 'zstd' })).rejects.toThrow(/is being pruned by process/);
+      // 31 minutes later the prune's lock is stale (its process died): a backup goes ahead
+      await expect(RepositoryLock.take(repo, false, () => Date.now() + 31 * 60_000)).resolves.toBeDefined();
+    } finally {
+      await index.close();
+      await pruneLock.release();
+    }
+  });
+});
+
+/** A target whose `k`-th put or delete throws (a process killed there); counts its calls. */
+function failingTarget(inner: BackupTarget, k: number): BackupTarget & { calls(): number } {
+  let n = 0;
+  const hit = () => {
+    if (++n === k) throw new Error(`killed at call ${k}`);
+  };
+  return {
+    url: inner.url,
+    stagingDir: inner.stagingDir,
+    async put(name, staged, signal) {
+      hit();
+      return inner.put(name, staged, signal);
+    },
+    list: () => inner.list(),
+    get: (name) => inner.get(name),
+    async delete(name) {
+      hit();
+      return inner.delete(name);
+    },
+    close: () => inner.close(),
+    calls: () => n,
+  };
+}
