@@ -93,10 +93,9 @@ export function backupCommand(): Command {
       const at: RestorePoint = { ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}), ...(opts.atTime !== undefined ? { time: opts.atTime } : {}) };
       const fromRepository = await withTarget(opts.backupDir, async (t) => {
         if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
-        if (opts.atTime !== undefined) throw new UserError('--at-time is not supported for a backup repository yet: use --at-block');
         const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
         return guarded(t, 'restore', () =>
-          restoreRepositoryAt(new Repository(t, repositoryStaging(target)), opts.atBlock, {
+          restoreRepositoryAt(new Repository(t, repositoryStaging(target)), at, {
             dataDir: target,
             genesis,
             onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),

@@ -142,30 +142,42 @@ export interface RepositoryRestoreSummary extends RestoreSummary {
   blocksImported: bigint;
 }
 
+/** Where a point-in-time restore stops: at a block, or at the last block at or before a time (unix seconds). */
+export interface RepositoryRestorePoint {
+  block?: bigint;
+  time?: bigint;
+}
+
 /**
- * Restore the repository's state at block `untilBlock` (default: its newest backup's head) into a new
- * data dir: the newest backup at or before that block, then the blocks after it up to the block,
- * imported from the history segments of a later backup through the chain's import pipeline (each one
- * verified and executed). Works in a folder beside the target, renamed only once all of it passed.
+ * Restore the repository's state at a point (default: its newest backup's head) into a new data dir:
+ * the newest backup at or before the point, then the blocks after it up to the point, imported from
+ * the history segments of the newest backup through the chain's import pipeline (each one verified and
+ * executed). Works in a folder beside the target, renamed only once all of it passed.
  */
 export async function restoreRepositoryAt(
   repo: Repository,
-  untilBlock: bigint | undefined,
+  at: RepositoryRestorePoint,
   opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
 ): Promise<RepositoryRestoreSummary> {
-  const { manifests } = await repo.list();
-  if (manifests.length === 0) throw new UserError(`no backups in ${repo.url}`, { code: 'NOT_FOUND' });
-  const base = untilBlock === undefined ? manifests.at(-1)! : manifests.filter((m) => m.last! <= untilBlock).at(-1);
-  if (base === undefined)
-    throw new UserError(`no backup in ${repo.url} at or before block ${untilBlock} (the oldest is at block ${manifests[0]!.last})`, { code: 'NOT_FOUND' });
-  if (untilBlock === undefined || base.last === untilBlock) {
+  const listed = (await repo.list()).manifests;
+  if (listed.length === 0) throw new UserError(`no backups in ${repo.url}`, { code: 'NOT_FOUND' });
+  const manifests = await Promise.all(listed.map(async (e) => ({ ...e, time: BigInt((await repo.manifest(e.name)).head.timestamp) })));
+  const before = (m: { last?: bigint; time: bigint }) => (at.block === undefined || m.last! <= at.block) && (at.time === undefined || m.time <= at.time);
+  const base = manifests.filter(before).at(-1);
+  const point = at.block !== undefined ? `block ${at.block}` : `${new Date(Number(at.time) * 1000).toISOString()}`;
+  if (base === undefined) {
+    throw new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${manifests[0]!.last})`, { code: 'NOT_FOUND' });
+  }
+  const newest = manifests.at(-1)!;
+  if (at.block !== undefined && newest.last! < at.block) {
+    throw new UserError(`the newest backup in ${repo.url} is at block ${newest.last}, before block ${at.block}`, { code: 'NOT_FOUND' });
+  }
+  if ((at.block === undefined && at.time === undefined) || base.last === at.block || base === newest) {
     opts.onStep?.(`restoring ${base.name}`);
     return { ...(await restoreFromRepository(repo, base.name, opts)), blocksImported: 0n };
   }
-  const later = manifests.filter((m) => m.last! >= untilBlock).at(-1);
-  if (later === undefined) {
-    throw new UserError(`the newest backup in ${repo.url} is at block ${manifests.at(-1)!.last}, before block ${untilBlock}`, { code: 'NOT_FOUND' });
-  }
+  const later = newest;
+  const untilBlock = at.block ?? later.last!;
   const history = await repo.manifest(later.name);
   const final = resolve(opts.dataDir);
   const work = join(dirname(final), `.${basename(final)}.pitr-${process.pid}`);
@@ -175,7 +187,7 @@ export async function restoreRepositoryAt(
   try {
     opts.onStep?.(`restoring ${base.name}`);
     const restored = await restoreFromRepository(repo, base.name, { ...opts, dataDir: data });
-    opts.onStep?.(`importing blocks ${base.last! + 1n}-${untilBlock} from ${later.name}`);
+    opts.onStep?.(`importing blocks after ${base.last} up to ${point} from ${later.name}`);
     const genesis = await Genesis.of(opts.genesis);
     const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
     const dbs = await openNodeDatabases(dataDirLayout(data));
@@ -184,13 +196,14 @@ export async function restoreRepositoryAt(
     try {
       const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
       try {
-        for (const name of history.segments) {
+        segments: for (const name of history.segments) {
           const s = parseObjectName(name)!;
           if (s.last! <= chain.head.number || s.first! > untilBlock) continue;
           for await (const b of readSegment(repo, name, history)) {
             if (b.number <= chain.head.number) continue;
-            if (b.number > untilBlock) break;
+            if (b.number > untilBlock) break segments;
             const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');
+            if (at.time !== undefined && block.header.timestamp > at.time) break segments; // the last block at or before the time is in
             try {
               await chain.importBlock(block);
             } catch (err) {
@@ -207,7 +220,7 @@ export async function restoreRepositoryAt(
     } finally {
       await dbs.close();
     }
-    if (head.number !== untilBlock) throw new UserError(`the backups reached block ${head.number}, not ${untilBlock}`, { code: 'NOT_FOUND' });
+    if (at.block !== undefined && head.number !== at.block) throw new UserError(`the backups reached block ${head.number}, not ${at.block}`, { code: 'NOT_FOUND' });
     renameDurably(data, final);
     rmSync(work, { recursive: true, force: true });
     return { ...restored, dataDir: final, head: head.number, headHash: bytesToHex(head.hash), blocksImported: imported };

@@ -221,7 +221,7 @@ describe('backup repository: restore', () => {
     expect(heads.includes(point)).toBe(false);
     const dataDir = join(dir, 'restored-pitr');
     const steps: string[] = [];
-    const r = await restoreRepositoryAt(repo, point, { dataDir, genesis: t.genesis, onStep: (s) => steps.push(s) });
+    const r = await restoreRepositoryAt(repo, { block: point }, { dataDir, genesis: t.genesis, onStep: (s) => steps.push(s) });
     expect(r.head).toBe(point);
     expect(r.blocksImported).toBe(2n);
     expect(r.headHash).toBe((await canonical(point)).at(-1));
@@ -232,8 +232,14 @@ describe('backup repository: restore', () => {
     } finally {
       await restored.close();
     }
-    // a block before every backup, and one after the newest, are refused with one line
-    await expect(restoreRepositoryAt(repo, heads.at(-1)! + 5n, { dataDir: join(dir, 'r-late'), genesis: t.genesis })).rejects.toThrow(/before block/);
+    // by time: the last block at or before the time (sealNext: one second a block)
+    const time = (await t.chain.blockByNumber(point))!.header.timestamp;
+    const byTime = await restoreRepositoryAt(repo, { time }, { dataDir: join(dir, 'restored-time'), genesis: t.genesis });
+    expect(byTime.head).toBe(point);
+    expect(byTime.headHash).toBe(r.headHash);
+    // a block after the newest backup is refused with one line
+
+    await expect(restoreRepositoryAt(repo, { block: heads.at(-1)! + 5n }, { dataDir: join(dir, 'r-late'), genesis: t.genesis })).rejects.toThrow(/before block/);
     expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
