@@ -1,13 +1,11 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
 import { BackupFileError } from '../../container/errors.js';
-import { openBytesDB } from '../../storage/open-db.js';
 import { HashSet } from '../../util/hash-set.js';
 import { MissingStateError, stateItems } from '../state-walk.js';
 import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, type Manifest } from './format.js';
 import { LOCK_STALE_MS, listLocks, RepositoryLock } from './lock.js';
 import { PackWriter, readIndex, readPack, type StateKind } from './pack.js';
+import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 
 export interface PruneSummary {
@@ -42,10 +40,7 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
   const began = Date.now();
   const now = opts.now ?? Date.now;
   const lock = await RepositoryLock.take(repo, true, now);
-  const scratchPath = join(opts.scratchDir, `.prune-scratch-${process.pid}`);
-  rmSync(scratchPath, { recursive: true, force: true });
-  mkdirSync(opts.scratchDir, { recursive: true });
-  const scratch = await openBytesDB(scratchPath, 'prune scratch', scratchPath);
+  const scratch = await PackScratch.open(opts.scratchDir, `.prune-scratch-${process.pid}`);
   try {
     const listing = await repo.list();
     const bytesBefore = await objectBytes(repo);
@@ -55,24 +50,12 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
     // 1. Every item of every pack a backup names, by hash, with the pack it is in.
     opts.onStep?.(`reading the packs of ${manifests.length} backups`);
     const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
-    const kinds = { nodes: 0x6e, code: 0x63 } as const;
-    const key = (kind: StateKind, h: Uint8Array) => Buffer.concat([Uint8Array.of(kinds[kind]), h]);
-    for (const pack of named) {
-      for await (const rec of readPack(repo, pack)) {
-        const batch = scratch.batch();
-        for (const it of rec.items) batch.put(key(rec.kind, it.hash), it.data);
-        await batch.write();
-      }
-    }
+    await scratch.load(repo, named);
 
     // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
     opts.onStep?.('marking what the backups need');
     const live = { nodes: new HashSet(), code: new HashSet() };
-    const reader = {
-      node: (h: Uint8Array) => scratch.get(key('nodes', h)),
-      code: (h: Uint8Array) => scratch.get(key('code', h)),
-      nodes: (hs: Uint8Array[]) => scratch.getMany(hs.map((h) => key('nodes', h))),
-    };
+    const reader = scratch.reader;
     for (const { name, m } of manifests) {
       try {
         const seen = async (kind: StateKind, hashes: Uint8Array[]) => hashes.map((h) => live[kind].has(h));
@@ -163,7 +146,6 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
     };
   } finally {
     await scratch.close();
-    rmSync(scratchPath, { recursive: true, force: true });
     await lock.release().catch(() => undefined);
   }
 }

@@ -14,11 +14,10 @@ import { decodeBlockRlp } from '../block-records.js';
 import { BackupFileError } from '../../container/errors.js';
 import { ITEMS_RECORD_BYTES, MAX_GENESIS_BYTES, SNAPSHOT_VERSION_GENESIS_RECORDS, type SnapshotHeader } from '../../snapshot/format.js';
 import type { SnapshotEvent } from '../../snapshot/reader.js';
-import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
 import { restoreFromEvents, type RestoreOptions, type RestoreSummary } from '../restore.js';
 import { MissingStateError, stateItems, type StateItem } from '../state-walk.js';
 import { parseObjectName, type Manifest } from './format.js';
-import { readPack } from './pack.js';
+import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 import { readSegment } from './segment.js';
 
@@ -35,20 +34,17 @@ import { readSegment } from './segment.js';
 export async function restoreFromRepository(repo: Repository, manifestName: string, opts: RestoreOptions): Promise<RestoreSummary & { manifest: string }> {
   const m = await repo.manifest(manifestName);
   const target = resolve(opts.dataDir);
-  const scratchPath = join(dirname(target), `.${basename(target)}.scratch-${process.pid}`);
-  rmSync(scratchPath, { recursive: true, force: true });
-  const scratch = await openBytesDB(scratchPath, 'restore scratch', scratchPath);
+  const scratch = await PackScratch.open(dirname(target), `.${basename(target)}.scratch-${process.pid}`);
   try {
     const summary = await restoreFromEvents(manifestEvents(repo, m, `0x${parseObjectName(manifestName)!.sha256}`, scratch, opts.genesis === undefined), opts);
     return { ...summary, manifest: manifestName };
   } finally {
     await scratch.close();
-    rmSync(scratchPath, { recursive: true, force: true });
   }
 }
 
 /** The backup as the events of a snapshot: header, genesis (unless the operator gives it), blocks, then the state in walk order. */
-async function* manifestEvents(repo: Repository, m: Manifest, digest: string, scratch: BytesDB, withGenesis: boolean): AsyncGenerator<SnapshotEvent> {
+async function* manifestEvents(repo: Repository, m: Manifest, digest: string, scratch: PackScratch, withGenesis: boolean): AsyncGenerator<SnapshotEvent> {
   const header: SnapshotHeader = {
     format: 'basalt-snapshot',
     version: SNAPSHOT_VERSION_GENESIS_RECORDS,
@@ -80,21 +76,14 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
   }
 
   // Every pack's nodes and codes into the scratch database, each under the hash computed from it.
-  for (const name of m.packs) {
-    for await (const rec of readPack(repo, parseObjectName(name)!.sha256)) {
-      const batch = scratch.batch();
-      for (const it of rec.items) {
-        batch.put(scratchKey(rec.kind === 'nodes' ? NODE : CODE, it.hash), it.data);
-        bytesRead += it.data.length;
-      }
-      await batch.write();
-    }
-  }
-  const source = {
-    node: (h: Uint8Array) => scratch.get(scratchKey(NODE, h)),
-    code: (h: Uint8Array) => scratch.get(scratchKey(CODE, h)),
-    nodes: (hs: Uint8Array[]) => scratch.getMany(hs.map((h) => scratchKey(NODE, h))),
-  };
+  await scratch.load(
+    repo,
+    m.packs.map((p) => parseObjectName(p)!.sha256),
+    (_, items) => {
+      for (const it of items) bytesRead += it.data.length;
+    },
+  );
+  const source = scratch.reader;
   let nodes = 0;
   let codes = 0;
   const group: Record<StateItem['kind'], { items: Uint8Array[]; bytes: number }> = { node: { items: [], bytes: 0 }, code: { items: [], bytes: 0 } };
@@ -124,15 +113,6 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
     trailer: { blockCount: blocks.toString(), nodeCount: String(nodes), codeCount: String(codes), lastBlockHash, digest },
     bytesRead,
   };
-}
-
-const NODE = 0x6e;
-const CODE = 0x63;
-function scratchKey(prefix: number, hash: Uint8Array): Uint8Array {
-  const k = new Uint8Array(33);
-  k[0] = prefix;
-  k.set(hash, 1);
-  return k;
 }
 
 export interface RepositoryRestoreSummary extends RestoreSummary {
@@ -220,7 +200,8 @@ export async function restoreRepositoryAt(
     } finally {
       await dbs.close();
     }
-    if (at.block !== undefined && head.number !== at.block) throw new UserError(`the backups reached block ${head.number}, not ${at.block}`, { code: 'NOT_FOUND' });
+    if (at.block !== undefined && head.number !== at.block)
+      throw new UserError(`the backups reached block ${head.number}, not ${at.block}`, { code: 'NOT_FOUND' });
     renameDurably(data, final);
     rmSync(work, { recursive: true, force: true });
     return { ...restored, dataDir: final, head: head.number, headHash: bytesToHex(head.hash), blocksImported: imported };

@@ -239,7 +239,9 @@ describe('backup repository: restore', () => {
     expect(byTime.headHash).toBe(r.headHash);
     // a block after the newest backup is refused with one line
 
-    await expect(restoreRepositoryAt(repo, { block: heads.at(-1)! + 5n }, { dataDir: join(dir, 'r-late'), genesis: t.genesis })).rejects.toThrow(/before block/);
+    await expect(restoreRepositoryAt(repo, { block: heads.at(-1)! + 5n }, { dataDir: join(dir, 'r-late'), genesis: t.genesis })).rejects.toThrow(
+      /before block/,
+    );
     expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
