@@ -47,8 +47,39 @@ export function backupCommand(): Command {
     .command('verify')
     .description('check every piece offline: checksums, digests, block hashes, seals, and that the pieces form one chain')
     .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
+    .option('--read-data-subset <n/m>', 'a backup repository: read only the n-th of m parts of its packs and segments (no state check)', parseSubset)
     .option('--json', 'print the report as JSON', false)
-    .action(async (opts: { backupDir: string; json: boolean }) => {
+    .action(async (opts: { backupDir: string; json: boolean; readDataSubset?: { n: number; of: number } }) => {
+      const repository = await withTarget(opts.backupDir, async (t) => {
+        if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
+        const { verifyRepository } = await import('../backup/repository/verify.js');
+        const local = join(tmpdir(), `basalt-verify-${process.pid}`);
+        try {
+          return await guarded(t, 'verify', () =>
+            verifyRepository(new Repository(t, local), {
+              scratchDir: t.stagingDir ?? local,
+              ...(opts.readDataSubset ? { subset: opts.readDataSubset } : {}),
+            }),
+          );
+        } finally {
+          rmSync(local, { recursive: true, force: true });
+        }
+      });
+      if (repository) {
+        if (opts.json) process.stdout.write(`${JSON.stringify({ valid: repository.problems.length === 0, ...repository })}\n`);
+        else {
+          for (const b of repository.backups) process.stdout.write(`${b.ok ? 'ok     ' : 'DAMAGED'}  ${b.name}${b.problem ? `: ${b.problem}` : ''}\n`);
+          if (repository.problems.length === 0)
+            process.stdout.write(
+              `OK: ${repository.backups.length} backups, ${repository.objectsRead} packs and segments read${opts.readDataSubset ? ` (part ${opts.readDataSubset.n} of ${opts.readDataSubset.of})` : ''}\n`,
+            );
+        }
+        if (repository.problems.length > 0) {
+          throw new UserError(`${repository.problems.length} damaged or missing: ${repository.problems.join('; ')}`, { code: 'CORRUPT_FILE' });
+        }
+        return;
+      }
+      if (opts.readDataSubset) throw new UserError('--read-data-subset applies to a backup repository; this target holds pieces');
       const report = await withTarget(opts.backupDir, async (t) => {
         const pieces = await guarded(t, 'list', () => listPieces(t));
         if (pieces.length === 0) throw new UserError(`no backup pieces in ${opts.backupDir}`, { code: 'NOT_FOUND' });
@@ -304,4 +335,12 @@ function repositoryStaging(dataDir: string): string {
 /** The local index of what a repository holds, kept in the data dir per repository. */
 function localIndexPath(dataDir: string, url: string): string {
   return join(dataDir, 'backup-index', createHash('sha256').update(url).digest('hex').slice(0, 16));
+}
+
+function parseSubset(value: string): { n: number; of: number } {
+  const m = /^(\d{1,6})\/(\d{1,6})$/.exec(value);
+  const n = m ? Number(m[1]) : 0;
+  const of = m ? Number(m[2]) : 0;
+  if (!m || n < 1 || of < 1 || n > of) throw new InvalidArgumentError(`"${value}" is not n/m with 1 <= n <= m (e.g. 1/5)`);
+  return { n, of };
 }

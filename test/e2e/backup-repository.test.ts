@@ -110,6 +110,18 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(rows[0]!.file).toBe(first.backup);
   });
 
+  it('backup verify reads the repository whole, or a part of it at a time; a bad part is one line', { timeout: 60_000 }, async () => {
+    const all = await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--json']);
+    expect(all.code, all.stderr).toBe(0);
+    const report = JSON.parse(all.stdout) as { valid: boolean; objectsRead: number; backups: { ok: boolean }[] };
+    expect(report.valid).toBe(true);
+    expect(report.backups.map((b) => b.ok)).toEqual([true, true, true]);
+    const part = await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--read-data-subset', '1/2']);
+    expect(part.code, part.stderr).toBe(0);
+    expect(part.stdout).toMatch(/^OK: 3 backups, \d+ packs and segments read \(part 1 of 2\)$/m);
+    expectOneLineError(await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--read-data-subset', '3/2']), /is not n\/m/);
+  });
+
   it('backup restore builds a data dir at the newest backup that a node serves with the original blocks', { timeout: 60_000 }, async () => {
     const dataDir = join(chain.dir, 'restored');
     const r = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', dataDir, '--chain', chain.genesis, '--json', '--quiet']);

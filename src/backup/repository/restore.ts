@@ -144,7 +144,7 @@ export async function restoreRepositoryAt(
   const manifests = await Promise.all(listed.map(async (e) => ({ ...e, time: BigInt((await repo.manifest(e.name)).head.timestamp) })));
   const before = (m: { last?: bigint; time: bigint }) => (at.block === undefined || m.last! <= at.block) && (at.time === undefined || m.time <= at.time);
   const base = manifests.filter(before).at(-1);
-  const point = at.block !== undefined ? `block ${at.block}` : `${new Date(Number(at.time) * 1000).toISOString()}`;
+  const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';
   if (base === undefined) {
     throw new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${manifests[0]!.last})`, { code: 'NOT_FOUND' });
   }

@@ -237,6 +237,10 @@ describe('backup repository: restore', () => {
     const byTime = await restoreRepositoryAt(repo, { time }, { dataDir: join(dir, 'restored-time'), genesis: t.genesis });
     expect(byTime.head).toBe(point);
     expect(byTime.headHash).toBe(r.headHash);
+    // no point: the newest backup
+    const newest = await restoreRepositoryAt(repo, {}, { dataDir: join(dir, 'restored-newest'), genesis: t.genesis });
+    expect(newest.head).toBe(heads.at(-1));
+    expect(newest.blocksImported).toBe(0n);
     // a block after the newest backup is refused with one line
 
     await expect(restoreRepositoryAt(repo, { block: heads.at(-1)! + 5n }, { dataDir: join(dir, 'r-late'), genesis: t.genesis })).rejects.toThrow(

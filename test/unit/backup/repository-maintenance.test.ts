@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
@@ -10,6 +10,7 @@ import { LocalIndex } from '../../../src/backup/repository/local-index.js';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
 import { readPack } from '../../../src/backup/repository/pack.js';
 import { pruneRepository } from '../../../src/backup/repository/prune.js';
+import { verifyRepository } from '../../../src/backup/repository/verify.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
 import { checkStateComplete } from '../../../src/backup/state-walk.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
@@ -144,6 +145,41 @@ describe('backup repository: prune', () => {
       await index.close();
       await pruneLock.release();
     }
+  });
+});
+
+describe('backup repository: verify', () => {
+  it('a whole repository verifies; two halves (--read-data-subset 1/2 and 2/2) read every pack and segment between them', async () => {
+    const path = join(dir, 'repo-verify');
+    const repo = await makeRepository(path);
+    const all = await verifyRepository(repo, { scratchDir: dir });
+    expect(all.problems).toEqual([]);
+    expect(all.backups.map((b) => b.ok)).toEqual([true, true, true, true]);
+    const halves = await Promise.all([1, 2].map((n) => verifyRepository(repo, { scratchDir: dir, subset: { n, of: 2 } })));
+    expect(halves[0]!.objectsRead + halves[1]!.objectsRead).toBe(all.objectsRead);
+    expect(halves.every((h) => h.problems.length === 0)).toBe(true);
+  });
+
+  it('names a damaged pack and the backups whose state it breaks, a missing segment, and a pack whose index lies', async () => {
+    const path = join(dir, 'repo-damaged');
+    const repo = await makeRepository(path);
+    const { manifests } = await repo.list();
+    const newest = await repo.manifest(manifests.at(-1)!.name);
+    const pack = newest.packs[0]!;
+    const bytes = readFileSync(join(path, pack));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    writeFileSync(join(path, pack), bytes);
+    const segment = newest.segments.at(-1)!;
+    rmSync(join(path, segment));
+    // another pack's index put in place of this one's
+    const [liar, other] = newest.packs.slice(1, 3).map((p) => parseObjectName(p)!.sha256);
+    writeFileSync(join(path, `index-${liar}`), readFileSync(join(path, `index-${other}`)));
+    const r = await verifyRepository(repo, { scratchDir: dir });
+    expect(r.problems.some((p) => p.startsWith(`${pack}: `) && /checksum mismatch|damaged|corrupt/.test(p))).toBe(true);
+    expect(r.problems.some((p) => p.startsWith(`${manifests.at(-1)!.name}: `) && p.includes(segment))).toBe(true);
+    expect(r.problems.some((p) => /its state is incomplete/.test(p))).toBe(true);
+    expect(r.problems.some((p) => p.startsWith(`pack-${liar}: `) && /is the index of pack/.test(p))).toBe(true);
+    expect(r.backups.at(-1)!.ok).toBe(false);
   });
 });
 
