@@ -126,7 +126,7 @@ export function backupCommand(): Command {
         if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
         const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
         return guarded(t, 'restore', () =>
-          restoreRepositoryAt(new Repository(t, repositoryStaging(target)), at, {
+          restoreRepositoryAt(new Repository(t, NO_STAGING), at, {
             dataDir: target,
             genesis,
             onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
@@ -186,7 +186,7 @@ export function backupCommand(): Command {
             try {
               progress.start(Number(chain.head.number));
               return await guarded(t, 'backup', () =>
-                backupToRepository(chain, new Repository(t, repositoryStaging(dataDir)), index, {
+                backupToRepository(chain, new Repository(t, join(dataDir, 'backup-staging')), index, {
                   compression: 'zstd',
                   onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytesAdded }),
                 }),
@@ -309,7 +309,7 @@ function parseTime(value: string): bigint {
 
 /** A repository's backups as rows of `backup list` (kind "backup": blocks 1…head, the bytes it added). */
 async function listRepositoryBackups(t: BackupTarget): Promise<ListedPiece[]> {
-  const repo = new Repository(t, repositoryStaging(process.cwd()));
+  const repo = new Repository(t, NO_STAGING);
   const out: ListedPiece[] = [];
   for (const m of (await repo.list()).manifests) {
     const manifest = await repo.manifest(m.name);
@@ -327,10 +327,8 @@ async function listRepositoryBackups(t: BackupTarget): Promise<ListedPiece[]> {
   return out;
 }
 
-/** Where objects for an S3 repository are staged: beside the data dir (a folder target stages in itself). */
-function repositoryStaging(dataDir: string): string {
-  return join(dirname(resolve(dataDir)), `.${basename(resolve(dataDir))}.backup-staging`);
-}
+/** For commands that only read a repository: they stage nothing. */
+const NO_STAGING = join(tmpdir(), 'basalt-no-staging');
 
 /** The local index of what a repository holds, kept in the data dir per repository. */
 function localIndexPath(dataDir: string, url: string): string {

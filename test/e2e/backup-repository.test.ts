@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, processesKilledAfterEach, rpc, runCliAsync, serverArgs, singleValidatorChain } from '../helpers/cli.js';
 import { DEV_ADDRESS, DEV_KEY, transactionLoad } from '../helpers/load.js';
+import { s3Env, startS3rver } from '../helpers/s3.js';
 
 const start = processesKilledAfterEach();
 
@@ -253,5 +254,45 @@ describe.sequential('scheduled backups into a repository while the node seals un
       await runCliAsync(serverArgs(chain.node1, chain.genesis, ['--backup-dir', repo, '--backup-repository', '--backup-snapshot-interval', '1h'])),
       /--backup-repository takes --backup-interval/,
     );
+  });
+});
+
+describe.sequential('a backup repository in S3 (s3rver)', () => {
+  const chain = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
+  const bucket = 's3://backups/basalt/repo';
+  let s3: Awaited<ReturnType<typeof startS3rver>>;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    s3 = await startS3rver(chain.dir, ['backups']);
+    env = s3Env(s3.endpoint);
+  });
+  afterAll(async () => {
+    await s3?.close();
+  });
+
+  it('the same objects as in a folder: two backups, verify, prune and restore, each a real S3 call', { timeout: 90_000 }, async () => {
+    const heads: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const node = start(serverArgs(chain.node1, chain.genesis, ['--seal', '--block-time', '0.2', '--no-libp2p']));
+      await transfers(await node.rpcUrl(), 5, 3 + i);
+      expect((await node.stop()).code).toBe(0);
+      const r = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', bucket, '--json'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      heads.push((JSON.parse(r.stdout) as { head: string }).head);
+    }
+    const verify = await runCliAsync(['backup', 'verify', '--backup-dir', bucket, '--json'], { env });
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ valid: true });
+    const prune = await runCliAsync(['backup', 'prune', '--backup-dir', bucket, '--json'], { env });
+    expect(prune.code, prune.stderr).toBe(0);
+    const dataDir = join(chain.dir, 'from-s3');
+    const r = await runCliAsync(
+      ['backup', 'restore', '--backup-dir', bucket, '--data-dir', dataDir, '--chain', chain.genesis, '--at-block', heads[0]!, '--json', '--quiet'],
+      { env },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ head: heads[0] });
+    // nothing staged is left behind beside the data dir
+    expect(readdirSync(chain.dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 });
