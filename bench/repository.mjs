@@ -46,8 +46,10 @@ try {
   const file = join(work, 'node.bsn');
   const snap = await run(['snapshot', file, '--data-dir', node, '--quiet', '--json']);
   const snapBytes = statSync(file).size;
+  const b3 = await run(['backup', 'create', '--data-dir', node, '--backup-dir', repo, '--json', '--quiet']);
+  report(`backup with nothing new: ${b3.durationMs} ms, stored ${mb(b3.added.bytes)} MB; peak RSS ${mb(b3.peakRss)} MB`);
   report(
-    `snapshot of the same chain: ${snap.durationMs} ms, ${mb(snapBytes)} MB; the incremental backup stored ${((100 * b2.added.bytes) / snapBytes).toFixed(1)} % of it; repository after both backups ${mb(await dirBytes(repo))} MB`,
+    `snapshot of the same chain (peak RSS ${mb(snap.peakRss)} MB): ${snap.durationMs} ms, ${mb(snapBytes)} MB; the incremental backup stored ${((100 * b2.added.bytes) / snapBytes).toFixed(1)} % of it; repository after both backups ${mb(await dirBytes(repo))} MB`,
   );
 
   const r1 = await run(['backup', 'restore', '--backup-dir', repo, '--data-dir', join(work, 'from-repo'), '--chain', fx.genesisPath, '--json', '--quiet']);
