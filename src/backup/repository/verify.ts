@@ -51,10 +51,11 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
   for (const e of listing.manifests) {
     try {
       const m = await repo.manifest(e.name);
+      // Its objects are read whatever is missing: every damaged one is named.
+      manifests.push({ name: e.name, m });
       const missing = [...m.packs, ...m.segments, m.genesis].filter((n) => !present.has(n));
       for (const p of m.packs) if (!indexes.has(parseObjectName(p)!.sha256)) missing.push(`index-${parseObjectName(p)!.sha256}`);
       if (missing.length > 0) throw new Error(`names ${missing.length} missing objects: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
-      manifests.push({ name: e.name, m });
       backups.push({ name: e.name, head: m.head.number, ok: true });
     } catch (err) {
       problems.push(`${e.name}: ${errorMessage(err)}`);
@@ -71,7 +72,7 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
 
   // Segments: each once; what each holds at its ends, for the links between them.
   const ends = new Map<string, { firstParent: string; last: string }>();
-  const segments = [...new Set(manifests.flatMap(({ m }) => m.segments))].filter(inSubset);
+  const segments = [...new Set(manifests.flatMap(({ m }) => m.segments))].filter((n) => present.has(n) && inSubset(n));
   opts.onStep?.(`reading ${segments.length} history segments`);
   for (const name of segments) {
     const chain = manifests.find(({ m }) => m.segments.includes(name))!.m;
@@ -106,7 +107,7 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
   }
 
   // Packs: structure and digest, and the index lists exactly what the pack holds.
-  const packs = [...new Set(manifests.flatMap(({ m }) => m.packs))].filter(inSubset);
+  const packs = [...new Set(manifests.flatMap(({ m }) => m.packs))].filter((n) => present.has(n) && indexes.has(parseObjectName(n)!.sha256) && inSubset(n));
   opts.onStep?.(`reading ${packs.length} state packs`);
   for (const name of packs) {
     const sha = parseObjectName(name)!.sha256;
@@ -133,7 +134,7 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
     try {
       const readable = manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256));
       const damaged = new Set(problems.map((p) => p.split(':')[0]!));
-      await scratch.load(repo, new Set(readable.filter((p) => !damaged.has(`pack-${p}`))));
+      await scratch.load(repo, new Set(readable.filter((p) => present.has(`pack-${p}`) && !damaged.has(`pack-${p}`))));
       for (const { name, m } of manifests) {
         try {
           for await (const _ of stateItems(scratch.reader, hexToBytes(m.head.stateRoot as `0x${string}`))) {

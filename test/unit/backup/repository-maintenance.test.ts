@@ -148,6 +148,47 @@ describe('backup repository: prune', () => {
   });
 });
 
+describe('backup repository: a backup killed at any step', () => {
+  it('leaves every backup present complete, and the next backup (after a restart) is complete and relies on nothing the killed one stored', async () => {
+    const source = join(dir, 'repo-kill-backup');
+    await makeRepository(source);
+    for (let b = 0; b < 2; b++) await sealNext(t, transfers(5)); // something new to back up
+    const probe = join(dir, 'probe-backup');
+    cpSync(source, probe, { recursive: true });
+    const counting = failingTarget(new LocalDirTarget(probe), Number.POSITIVE_INFINITY);
+    const probeIndex = await LocalIndex.open(join(dir, 'index-probe'));
+    await backupToRepository(t.chain, new Repository(counting, join(dir, 'staging')), probeIndex, { compression: 'zstd', segmentBlocks: 4 });
+    await probeIndex.close();
+    const steps = counting.calls();
+    expect(steps).toBeGreaterThan(3); // lock, segment, packs and indexes, manifest, unlock
+    for (let k = 1; k <= steps; k++) {
+      const path = join(dir, `kill-backup-${k}`);
+      cpSync(source, path, { recursive: true });
+      const indexDir = join(dir, `index-kill-${k}`);
+      let index = await LocalIndex.open(indexDir);
+      const outcome = await backupToRepository(t.chain, new Repository(failingTarget(new LocalDirTarget(path), k), join(dir, 'staging')), index, {
+        compression: 'zstd',
+        segmentBlocks: 4,
+      }).then(
+        () => 'finished', // killed at the release of its lock: the backup was complete
+        (err: Error) => err.message,
+      );
+      expect(outcome, `killed at call ${k}`).toMatch(/killed|finished/);
+      await index.close();
+      const plain = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+      expect(await everyBackupComplete(plain), `after a kill at call ${k}`).toBeGreaterThanOrEqual(4);
+      index = await LocalIndex.open(indexDir); // the restarted node's
+      try {
+        await backupToRepository(t.chain, plain, index, { compression: 'zstd', segmentBlocks: 4, now: () => new Date(Date.now() + 1000) });
+      } finally {
+        await index.close();
+      }
+      expect(await everyBackupComplete(plain)).toBeGreaterThanOrEqual(5);
+      expect((await verifyRepository(plain, { scratchDir: dir })).problems).toEqual([]);
+    }
+  });
+});
+
 describe('backup repository: verify', () => {
   it('a whole repository verifies; two halves (--read-data-subset 1/2 and 2/2) read every pack and segment between them', async () => {
     const path = join(dir, 'repo-verify');
