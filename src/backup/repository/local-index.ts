@@ -1,10 +1,11 @@
 import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
-import { readIndex, type StateKind } from './pack.js';
+import { readPack, type StateKind } from './pack.js';
 import type { Repository } from './repository.js';
 
 const COMMITTED = { nodes: 0x6e, code: 0x63 } as const; // 'n', 'c': in a pack some manifest names
 const PENDING = { nodes: 0x70, code: 0x71 } as const; // 'p', 'q': stored by the backup under way, no manifest yet
-const PACK = 0x6b; // 'k': a pack whose index is loaded
+const PACK = 0x6b; // 'k': a pack whose items are loaded
+const DIRTY = Uint8Array.of(0x64); // 'd': a load or a commit under way (cut short: rebuild)
 
 const key = (prefix: number, hash: Uint8Array) => {
   const k = new Uint8Array(1 + hash.length);
@@ -17,7 +18,7 @@ const BATCH = 10_000;
 
 /**
  * Which trie nodes and codes the repository holds, kept in a LevelDB of its own on this machine (a cache
- * of the repository's pack indexes, rebuilt from them when missing or stale), so that a backup uploads
+ * of the items of the packs complete backups name, rebuilt from the packs when missing or stale), so that a backup uploads
  * only what no earlier backup did, in memory that does not grow with the state.
  *
  * What it says is present is in a pack that a complete backup (a manifest) names, whose state held the
@@ -31,7 +32,12 @@ export class LocalIndex {
   static async open(path: string): Promise<LocalIndex> {
     const db = await openBytesDB(path, 'backup index', path);
     const idx = new LocalIndex(db);
-    await idx.dropPending();
+    try {
+      await idx.dropPending();
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
     return idx;
   }
 
@@ -47,7 +53,10 @@ export class LocalIndex {
     const known: string[] = [];
     for await (const k of this.db.keys({ gt: Uint8Array.of(PACK), lt: Uint8Array.of(PACK + 1) })) known.push(Buffer.from(k.subarray(1)).toString('hex'));
     let rebuilt = false;
-    if (known.some((p) => !packs.has(p))) {
+    // A load or commit cut short (a kill, a failed read) may have left hashes without their pack's key,
+    // which no later check would find: start over then, as when a pack is gone.
+    if ((await this.db.get(DIRTY)) !== undefined || known.some((p) => !packs.has(p))) {
+      await this.db.put(DIRTY, EMPTY);
       for (const p of [COMMITTED.nodes, COMMITTED.code, PACK]) await this.clear(p);
       known.length = 0;
       rebuilt = true;
@@ -56,9 +65,12 @@ export class LocalIndex {
     let loaded = 0;
     for (const pack of packs) {
       if (have.has(pack)) continue;
+      await this.db.put(DIRTY, EMPTY);
       let batch = this.db.batch();
-      for await (const { kind, hashes } of readIndex(repo, pack)) {
-        for (const h of hashes) batch.put(key(COMMITTED[kind], h), EMPTY);
+      // The hashes computed from the pack's own items, not its index: an index is named after its pack,
+      // not its content, so a replaced or damaged one must not make a backup skip what no pack holds.
+      for await (const rec of readPack(repo, pack)) {
+        for (const it of rec.items) batch.put(key(COMMITTED[rec.kind], it.hash), EMPTY);
         if (batch.length >= BATCH) {
           await batch.write();
           batch = this.db.batch();
@@ -68,6 +80,7 @@ export class LocalIndex {
       await batch.write();
       loaded++;
     }
+    await this.db.del(DIRTY);
     return { loaded, rebuilt };
   }
 
@@ -88,6 +101,7 @@ export class LocalIndex {
 
   /** The backup's manifest is written: what it stored counts as the repository's from now on. */
   async commitPending(): Promise<void> {
+    await this.db.put(DIRTY, EMPTY);
     const packMark = Buffer.from('pack:');
     for (const kind of ['nodes', 'code'] as const) {
       const p = PENDING[kind];
@@ -105,6 +119,7 @@ export class LocalIndex {
       }
       await batch.write();
     }
+    await this.db.del(DIRTY);
   }
 
   /**

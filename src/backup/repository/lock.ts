@@ -28,6 +28,8 @@ export class RepositoryLock {
   private name: string;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
+  /** When this holder last wrote its lock (a refresh that fails leaves it older). */
+  private writtenAt = 0;
 
   private constructor(
     private readonly repo: Repository,
@@ -40,9 +42,22 @@ export class RepositoryLock {
   /** Take a lock; throws UserError (FAILED_PRECONDITION) naming the holder when a conflicting one is held. */
   static async take(repo: Repository, exclusive: boolean, now: () => number = Date.now): Promise<RepositoryLock> {
     const lock = new RepositoryLock(repo, exclusive, await write(repo, exclusive, now()));
+    lock.writtenAt = now();
     try {
-      for (const other of await listLocks(repo)) {
-        if (other.name === lock.name || now() - other.content.at > LOCK_STALE_MS) continue;
+      // A lock listed but not readable is being refreshed or released: look again, and if it stays
+      // unreadable count it as held (never proceed on a lock this process could not read).
+      let others = await listLocks(repo);
+      for (let i = 0; i < 3 && others.unreadable.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        others = await listLocks(repo);
+      }
+      if (others.unreadable.length > 0) {
+        throw new UserError(`the repository ${repo.url} has a lock that cannot be read (${others.unreadable[0]}); try again later`, {
+          code: 'FAILED_PRECONDITION',
+        });
+      }
+      for (const other of others.locks) {
+        if (other.name === lock.name || isStale(other.content, now())) continue;
         if (exclusive || other.content.exclusive) {
           const what = other.content.exclusive ? 'being pruned' : 'being backed up';
           throw new UserError(
@@ -65,7 +80,23 @@ export class RepositoryLock {
   private async refresh(now: () => number): Promise<void> {
     const old = this.name;
     this.name = await write(this.repo, this.exclusive, now());
+    this.writtenAt = now();
     await this.repo.target.delete(old);
+  }
+
+  /**
+   * Throw unless this lock was written recently enough that no other process can take it for stale:
+   * checked before a step that relies on it (a prune's deletions).
+   */
+  assertHeld(at: number): void {
+    if (at - this.writtenAt > LOCK_STALE_MS - LOCK_REFRESH_MS) {
+      throw new UserError(
+        `the lock on ${this.repo.url} could not be refreshed for ${Math.round((at - this.writtenAt) / 60_000)} minutes: stopped before deleting anything`,
+        {
+          code: 'UNAVAILABLE',
+        },
+      );
+    }
   }
 
   async release(): Promise<void> {
@@ -82,9 +113,15 @@ async function write(repo: Repository, exclusive: boolean, at: number): Promise<
   return name;
 }
 
-/** The locks in the repository and what they say (an unreadable or vanished one is skipped). */
-export async function listLocks(repo: Repository): Promise<{ name: string; content: LockContent }[]> {
+/** A lock written over LOCK_STALE_MS ago (or implausibly far in the future) belongs to a process that died. */
+function isStale(c: LockContent, now: number): boolean {
+  return now - c.at > LOCK_STALE_MS || c.at - now > LOCK_STALE_MS;
+}
+
+/** The locks in the repository and what they say, and those that could not be read. */
+export async function listLocks(repo: Repository): Promise<{ locks: { name: string; content: LockContent }[]; unreadable: string[] }> {
   const out: { name: string; content: LockContent }[] = [];
+  const unreadable: string[] = [];
   for (const name of (await repo.list()).locks) {
     try {
       const chunks: Uint8Array[] = [];
@@ -95,11 +132,30 @@ export async function listLocks(repo: Repository): Promise<{ name: string; conte
         chunks.push(c);
       }
       const c = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LockContent;
-      if (typeof c.exclusive !== 'boolean' || !Number.isFinite(c.at)) continue;
+      if (typeof c.exclusive !== 'boolean' || !Number.isFinite(c.at)) throw new Error('not a lock');
       out.push({ name, content: { exclusive: c.exclusive, at: c.at, host: String(c.host), pid: Number(c.pid) } });
     } catch {
-      // deleted meanwhile (a refresh), or not ours to read
+      unreadable.push(name); // deleted meanwhile (a refresh, a release), or damaged
     }
   }
-  return out;
+  return { locks: out, unreadable };
+}
+
+/** Stale locks (their processes died), for a prune to delete. */
+export async function staleLocks(repo: Repository, now: number): Promise<string[]> {
+  return (await listLocks(repo)).locks.filter((l) => isStale(l.content, now)).map((l) => l.name);
+}
+
+/**
+ * A shared lock for a reader (restore, verify), so that no prune deletes what it reads, when the
+ * credentials allow writing one: a prune under way is an error; a refused write (read-only access to
+ * the bucket or folder) is not, and the reader goes on without a lock.
+ */
+export async function takeReaderLock(repo: Repository): Promise<RepositoryLock | undefined> {
+  try {
+    return await RepositoryLock.take(repo, false);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    return undefined;
+  }
 }

@@ -3,8 +3,8 @@ import { BackupFileError } from '../../container/errors.js';
 import { HashSet } from '../../util/hash-set.js';
 import { MissingStateError, stateItems } from '../state-walk.js';
 import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, type Manifest } from './format.js';
-import { LOCK_STALE_MS, listLocks, RepositoryLock } from './lock.js';
-import { PackWriter, readIndex, readPack, type StateKind } from './pack.js';
+import { RepositoryLock, staleLocks } from './lock.js';
+import { PackWriter, readPack, type StateKind } from './pack.js';
 import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 
@@ -24,6 +24,8 @@ export interface PruneOptions {
   scratchDir: string;
   onStep?: (what: string) => void;
   now?: () => number;
+  /** Stops the prune between items (the node is stopping); what it wrote is left for the next prune. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -40,7 +42,16 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
   const began = Date.now();
   const now = opts.now ?? Date.now;
   const lock = await RepositoryLock.take(repo, true, now);
-  const scratch = await PackScratch.open(opts.scratchDir, `.prune-scratch-${process.pid}`);
+  try {
+    return await pruneLocked(repo, opts, lock, began, now);
+  } finally {
+    await lock.release().catch(() => undefined); // a lock left behind goes stale in LOCK_STALE_MS
+  }
+}
+
+async function pruneLocked(repo: Repository, opts: PruneOptions, lock: RepositoryLock, began: number, now: () => number): Promise<PruneSummary> {
+  const scratch = await PackScratch.open(opts.scratchDir, '.basalt-prune-scratch');
+  let writer: PackWriter | undefined;
   try {
     const listing = await repo.list();
     const bytesBefore = await objectBytes(repo);
@@ -50,7 +61,7 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
     // 1. Every item of every pack a backup names, by hash, with the pack it is in.
     opts.onStep?.(`reading the packs of ${manifests.length} backups`);
     const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
-    await scratch.load(repo, named);
+    await scratch.load(repo, named, () => opts.signal?.throwIfAborted());
 
     // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
     opts.onStep?.('marking what the backups need');
@@ -60,6 +71,7 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
       try {
         const seen = async (kind: StateKind, hashes: Uint8Array[]) => hashes.map((h) => live[kind].has(h));
         for await (const item of stateItems(reader, hexToBytes(m.head.stateRoot as `0x${string}`), seen)) {
+          opts.signal?.throwIfAborted();
           live[item.kind === 'node' ? 'nodes' : 'code'].add(item.hash);
         }
       } catch (err) {
@@ -76,15 +88,17 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
     for (const pack of named) {
       let total = 0;
       let alive = 0;
-      for await (const { kind, hashes } of readIndex(repo, pack)) {
-        total += hashes.length;
-        for (const h of hashes) if (live[kind].has(h)) alive++;
+      // From the pack's own items, not its index: a replaced or damaged index must not get a pack
+      // that holds live items deleted (read a second time: a prune reads every pack twice).
+      for await (const rec of readPack(repo, pack)) {
+        opts.signal?.throwIfAborted();
+        total += rec.items.length;
+        for (const it of rec.items) if (live[rec.kind].has(it.hash)) alive++;
       }
       if (alive === total) keep.push(pack);
       else if (alive > 0) rewrite.push(pack);
     }
     const written: string[] = [];
-    let writer: PackWriter | undefined;
     const flush = async () => {
       if (!writer) return;
       written.push((await writer.store()).sha256);
@@ -103,15 +117,17 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
     }
     await flush();
 
+    opts.signal?.throwIfAborted(); // the last moment to stop: from here on it writes and deletes
     // 4. Each backup's manifest again, naming the packs that remain (written before anything is deleted).
     opts.onStep?.('writing the manifests again');
     const packs = [...keep, ...written].sort().map(packName);
-    const replaced: string[] = [];
+    const replaced: { old: string; again: string }[] = [];
     for (const { name, m } of manifests) {
       if (sameList(m.packs, packs)) continue;
       const again = await repo.writeManifest({ ...m, packs });
-      if (again !== name) replaced.push(name);
+      if (again !== name) replaced.push({ old: name, again });
     }
+    lock.assertHeld(now());
 
     // 5. Delete: old manifests, then what no manifest names.
     opts.onStep?.('deleting what no backup needs');
@@ -120,7 +136,10 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
       await repo.target.delete(n);
       deleted++;
     };
-    for (const n of replaced) await del(n);
+    // An old manifest goes only while its replacement is there (retention elsewhere may have removed it).
+    const manifestsNow = new Set((await repo.list()).manifests.map((e) => e.name));
+    const gone = replaced.filter((r) => manifestsNow.has(r.again));
+    for (const r of gone) await del(r.old);
     const after = await repo.list();
     const still: Manifest[] = [];
     for (const e of after.manifests) still.push(await repo.manifest(e.name));
@@ -134,19 +153,19 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
     for (const sha of after.indexes.keys()) if (!needed.has(packName(sha))) await del(indexName(sha));
     for (const s of after.segments) if (!needed.has(s.name)) await del(s.name);
     for (const g of after.genesis) if (!needed.has(g)) await del(g);
-    for (const l of await listLocks(repo)) if (now() - l.content.at > LOCK_STALE_MS) await del(l.name);
+    for (const l of await staleLocks(repo, now())) await del(l);
     const bytesAfter = await objectBytes(repo);
     return {
       manifests: manifests.length,
       packs: { kept: keep.length, repacked: rewrite.length, deleted: packsDeleted, written: written.length },
-      deleted: deleted - replaced.length - packsDeleted,
+      deleted: deleted - gone.length - packsDeleted,
       bytesBefore,
       bytesAfter,
       durationMs: Date.now() - began,
     };
   } finally {
+    writer?.discard();
     await scratch.close();
-    await lock.release().catch(() => undefined);
   }
 }
 

@@ -17,6 +17,7 @@ import type { SnapshotEvent } from '../../snapshot/reader.js';
 import { restoreFromEvents, type RestoreOptions, type RestoreSummary } from '../restore.js';
 import { MissingStateError, stateItems, type StateItem } from '../state-walk.js';
 import { parseObjectName, type Manifest } from './format.js';
+import { takeReaderLock } from './lock.js';
 import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 import { readSegment } from './segment.js';
@@ -34,7 +35,7 @@ import { readSegment } from './segment.js';
 export async function restoreFromRepository(repo: Repository, manifestName: string, opts: RestoreOptions): Promise<RestoreSummary & { manifest: string }> {
   const m = await repo.manifest(manifestName);
   const target = resolve(opts.dataDir);
-  const scratch = await PackScratch.open(dirname(target), `.${basename(target)}.scratch-${process.pid}`);
+  const scratch = await PackScratch.open(dirname(target), `.${basename(target)}.scratch`);
   try {
     const summary = await restoreFromEvents(manifestEvents(repo, m, `0x${parseObjectName(manifestName)!.sha256}`, scratch, opts.genesis === undefined), opts);
     return { ...summary, manifest: manifestName };
@@ -139,9 +140,24 @@ export async function restoreRepositoryAt(
   at: RepositoryRestorePoint,
   opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
 ): Promise<RepositoryRestoreSummary> {
-  const listed = (await repo.list()).manifests;
-  if (listed.length === 0) throw new UserError(`no backups in ${repo.url}`, { code: 'NOT_FOUND' });
-  const manifests = await Promise.all(listed.map(async (e) => ({ ...e, time: BigInt((await repo.manifest(e.name)).head.timestamp) })));
+  const lock = await takeReaderLock(repo);
+  try {
+    return await restoreAt(repo, at, opts);
+  } finally {
+    await lock?.release().catch(() => undefined);
+  }
+}
+
+async function restoreAt(
+  repo: Repository,
+  at: RepositoryRestorePoint,
+  opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
+): Promise<RepositoryRestoreSummary> {
+  // This chain's backups only: a repository may hold another chain's too.
+  const chainId = String((await Genesis.of(opts.genesis)).config.params.chainID);
+  const read = await Promise.all((await repo.list()).manifests.map(async (e) => ({ e, m: await repo.manifest(e.name) })));
+  const manifests = read.filter(({ m }) => m.chainId === chainId).map(({ e, m }) => ({ ...e, time: BigInt(m.head.timestamp) }));
+  if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} in ${repo.url}`, { code: 'NOT_FOUND' });
   const before = (m: { last?: bigint; time: bigint }) => (at.block === undefined || m.last! <= at.block) && (at.time === undefined || m.time <= at.time);
   const base = manifests.filter(before).at(-1);
   const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';

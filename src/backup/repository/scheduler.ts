@@ -1,4 +1,5 @@
 import { readdirSync, rmSync } from 'node:fs';
+import { bytesToHex } from '@ethereumjs/util';
 import { join } from 'node:path';
 import { UserError, errorMessage } from '../../util/errors.js';
 import { event } from '../../util/events.js';
@@ -111,8 +112,13 @@ export class RepositoryScheduler {
 
   /** When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps the interval. */
   private async readLast(): Promise<void> {
-    const newest = (await this.repo.list()).manifests.at(-1);
-    if (newest) this.lastAt = Date.parse((await this.repo.manifest(newest.name)).createdAt);
+    const chainId = this.opts.chain.chainId.toString();
+    for (const e of (await this.repo.list()).manifests.reverse()) {
+      const m = await this.repo.manifest(e.name);
+      if (m.chainId !== chainId) continue;
+      this.lastAt = Date.parse(m.createdAt);
+      return;
+    }
   }
 
   private async backup(): Promise<StoredPiece> {
@@ -151,13 +157,19 @@ export class RepositoryScheduler {
     return piece;
   }
 
-  /** Remove the manifests no rule keeps, oldest last (a restore running meanwhile still finds a newer one). */
+  /**
+   * Remove the manifests of this chain no rule keeps, oldest last (a restore running meanwhile still
+   * finds a newer one). Another chain's backups in the same repository are its own node's to keep.
+   */
   private async applyRetention(): Promise<void> {
     if (!hasRetention(this.opts.retention)) return;
     const manifests = (await this.repo.list()).manifests;
+    const chainId = this.opts.chain.chainId.toString();
+    const genesisHash = bytesToHex(this.opts.chain.genesisHash);
     const pieces: (Piece & { name: string })[] = [];
     for (const m of manifests) {
       const manifest = await this.repo.manifest(m.name);
+      if (manifest.chainId !== chainId || manifest.genesisHash !== genesisHash) continue;
       pieces.push({
         kind: 'snapshot',
         startBlock: 1n,
@@ -179,7 +191,7 @@ export class RepositoryScheduler {
   private async prune(): Promise<void> {
     this.lastPruneAt = this.now();
     try {
-      const s = await pruneRepository(this.repo, { scratchDir: this.opts.stagingDir });
+      const s = await pruneRepository(this.repo, { scratchDir: this.opts.stagingDir, signal: this.abort.signal });
       this.removedSincePrune = false;
       this.opts.logger.info(
         event('backup.pruned', { target: this.opts.target.url, bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, ms: s.durationMs }),

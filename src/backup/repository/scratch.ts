@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
+import { removeStaleTemps } from '../../util/stale-temp.js';
 import type { StateReader } from '../../storage/trie-node-store.js';
 import { readPack, type StateKind } from './pack.js';
 import type { Repository } from './repository.js';
@@ -18,11 +19,15 @@ export class PackScratch {
     private readonly path: string,
   ) {}
 
-  /** A new scratch database `name` in `dir` (one a killed run left there is removed first). */
-  static async open(dir: string, name: string): Promise<PackScratch> {
-    const path = join(dir, name);
-    rmSync(path, { recursive: true, force: true });
+  /**
+   * A new scratch database `<base>-<pid>` in `dir`. Those a killed run left there (`<base>-<pid>` of a
+   * process that is gone) are removed first.
+   */
+  static async open(dir: string, base: string): Promise<PackScratch> {
     mkdirSync(dir, { recursive: true });
+    removeStaleTemps(dir, `${base}-`);
+    const path = join(dir, `${base}-${process.pid}`);
+    rmSync(path, { recursive: true, force: true });
     return new PackScratch(await openBytesDB(path, 'scratch', path), path);
   }
 

@@ -11,6 +11,7 @@ import { FAR_FUTURE } from '../verify-archive.js';
 import { parseObjectName, type Manifest } from './format.js';
 import { readIndex, readPack } from './pack.js';
 import type { Repository } from './repository.js';
+import { takeReaderLock } from './lock.js';
 import { PackScratch } from './scratch.js';
 import { readSegment } from './segment.js';
 
@@ -40,6 +41,15 @@ export interface VerifyOptions {
  * and is left out), so a large repository can be checked a part at a time. Reports every problem.
  */
 export async function verifyRepository(repo: Repository, opts: VerifyOptions): Promise<RepositoryReport> {
+  const lock = await takeReaderLock(repo);
+  try {
+    return await verifyUnderLock(repo, opts);
+  } finally {
+    await lock?.release().catch(() => undefined);
+  }
+}
+
+async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<RepositoryReport> {
   const problems: string[] = [];
   const listing = await repo.list();
   const present = new Set([...listing.packs.keys()].map((p) => `pack-${p}`));
@@ -71,7 +81,7 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
   const engine = opts.engine ?? new IbftEngine();
 
   // Segments: each once; what each holds at its ends, for the links between them.
-  const ends = new Map<string, { firstParent: string; last: string }>();
+  const ends = new Map<string, { firstParent: string; last: string; first: BlockHeader; lastHeader: BlockHeader }>();
   const segments = [...new Set(manifests.flatMap(({ m }) => m.segments))].filter((n) => present.has(n) && inSubset(n));
   opts.onStep?.(`reading ${segments.length} history segments`);
   for (const name of segments) {
@@ -79,6 +89,7 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
     try {
       const common = createCommonForChainId(BigInt(chain.chainId));
       let parent: BlockHeader | undefined;
+      let first: BlockHeader | undefined;
       let firstParent = '';
       for await (const b of readSegment(repo, name, chain)) {
         const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, common, 'backup');
@@ -86,10 +97,13 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
           if (!equalsBytes(block.header.parentHash, engine.blockHash(parent)))
             throw new BlockVerificationError(b.number, 'its parent is not the block before it');
           engine.verifyHeader(block.header, parent, FAR_FUTURE);
-        } else firstParent = bytesToHex(block.header.parentHash);
+        } else {
+          firstParent = bytesToHex(block.header.parentHash);
+          first = block.header;
+        }
         parent = block.header;
       }
-      ends.set(name, { firstParent, last: bytesToHex(engine.blockHash(parent!)) });
+      ends.set(name, { firstParent, last: bytesToHex(engine.blockHash(parent!)), first: first!, lastHeader: parent! });
       objectsRead++;
     } catch (err) {
       problems.push(`${name}: ${errorMessage(err)}`);
@@ -101,6 +115,15 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
       const e = ends.get(m.segments[i]!);
       const prev = i > 0 ? ends.get(m.segments[i - 1]!) : undefined;
       if (e && prev && e.firstParent !== prev.last) problems.push(`${name}: ${m.segments[i]} does not continue ${m.segments[i - 1]} (not one chain)`);
+      else if (e && prev) {
+        // The first block's seals, against the validators of the block before it (the last of the segment before).
+        try {
+          engine.verifyHeader(e.first, prev.lastHeader, FAR_FUTURE);
+        } catch (err) {
+          if (!(err instanceof BlockVerificationError)) throw err;
+          problems.push(`${name}: ${m.segments[i]}: ${err.message}`);
+        }
+      }
       if (e && i === m.segments.length - 1 && e.last !== m.head.hash)
         problems.push(`${name}: its last segment ends at ${e.last}, not at its head ${m.head.hash}`);
     }
@@ -112,15 +135,21 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
   for (const name of packs) {
     const sha = parseObjectName(name)!.sha256;
     try {
-      const listed: string[] = [];
-      for await (const rec of readIndex(repo, sha)) for (const h of rec.hashes) listed.push(`${rec.kind}:${bytesToHex(h)}`);
+      // The index and the pack side by side, a record of each at a time (a forged index of any size
+      // costs no more memory than its largest record).
+      const listed = flatten(readIndex(repo, sha), (r) => r.hashes.map((h) => ({ kind: r.kind, hash: h })));
       let i = 0;
-      for await (const rec of readPack(repo, sha)) {
-        for (const it of rec.items) {
-          if (listed[i++] !== `${rec.kind}:${bytesToHex(it.hash)}`) throw new Error(`its index does not list item ${i} as the pack holds it`);
+      try {
+        for await (const it of flatten(readPack(repo, sha), (r) => r.items.map((x) => ({ kind: r.kind, hash: x.hash })))) {
+          const l = await listed.next();
+          i++;
+          if (l.done || l.value.kind !== it.kind || !equalsBytes(l.value.hash, it.hash))
+            throw new Error(`its index does not list item ${i} as the pack holds it`);
         }
+        if (!(await listed.next()).done) throw new Error(`its index lists more items than the pack's ${i}`);
+      } finally {
+        await listed.return(undefined); // closes the index's reader
       }
-      if (i !== listed.length) throw new Error(`its index lists ${listed.length} items, the pack holds ${i}`);
       objectsRead++;
     } catch (err) {
       problems.push(`${name}: ${errorMessage(err)}`);
@@ -130,7 +159,7 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
   // Each backup's state, complete in its packs (needs every pack: not with a subset).
   if (!opts.subset && manifests.length > 0) {
     opts.onStep?.('checking that each backup state is complete');
-    const scratch = await PackScratch.open(opts.scratchDir, `.verify-scratch-${process.pid}`);
+    const scratch = await PackScratch.open(opts.scratchDir, '.basalt-verify-scratch');
     try {
       const readable = manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256));
       const damaged = new Set(problems.map((p) => p.split(':')[0]!));
@@ -154,4 +183,9 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions): P
     if (b.ok && own.length > 0) Object.assign(b, { ok: false, problem: own[0]!.slice(b.name.length + 2) });
   }
   return { backups, objectsRead, problems };
+}
+
+/** The items of a record stream, one at a time. */
+async function* flatten<R, T>(records: AsyncIterable<R>, items: (r: R) => T[]): AsyncGenerator<T> {
+  for await (const r of records) yield* items(r);
 }

@@ -189,6 +189,48 @@ describe('backup repository: a backup killed at any step', () => {
   });
 });
 
+describe('backup repository: what a backup trusts', () => {
+  it('a local index whose load was cut short is rebuilt, and a new backup is complete', async () => {
+    const path = join(dir, 'repo-cut');
+    const repo = await makeRepository(path);
+    const indexDir = join(dir, 'index-cut');
+    const index = await LocalIndex.open(indexDir);
+    try {
+      const flaky = new Repository(readFailingTarget(new LocalDirTarget(path)), join(dir, 'staging'));
+      const packs = new Set((await repo.manifest((await repo.list()).manifests.at(-1)!.name)).packs.map((p) => parseObjectName(p)!.sha256));
+      await expect(index.sync(flaky, packs)).rejects.toThrow(/read failed/);
+      expect((await index.sync(repo, packs)).rebuilt).toBe(true);
+      for (let b = 0; b < 2; b++) await sealNext(t, transfers(3));
+      await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 });
+    } finally {
+      await index.close();
+    }
+    expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+  });
+
+  it('a pack deleted by hand is not relied on: the next backup stores its nodes again and is complete; a forged index gets nothing live deleted', async () => {
+    const path = join(dir, 'repo-heal');
+    const repo = await makeRepository(path);
+    const newest = await repo.manifest((await repo.list()).manifests.at(-1)!.name);
+    const [lost, forged, other] = newest.packs.slice(0, 3).map((p) => parseObjectName(p)!.sha256);
+    rmSync(join(path, `pack-${lost}`));
+    rmSync(join(path, `index-${lost}`));
+    writeFileSync(join(path, `index-${forged}`), readFileSync(join(path, `index-${other}`)));
+    const index = await LocalIndex.open(join(dir, 'index-heal'));
+    let manifest: string;
+    try {
+      for (let b = 0; b < 2; b++) await sealNext(t, transfers(3));
+      manifest = (await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 })).manifest;
+    } finally {
+      await index.close();
+    }
+    // the older backups named the lost pack: retention removes them; prune must keep every live item
+    for (const e of (await repo.list()).manifests) if (e.name !== manifest) await repo.target.delete(e.name);
+    await pruneRepository(repo, { scratchDir: dir });
+    expect(await everyBackupComplete(repo)).toBe(1);
+  });
+});
+
 describe('backup repository: verify', () => {
   it('a whole repository verifies; two halves (--read-data-subset 1/2 and 2/2) read every pack and segment between them', async () => {
     const path = join(dir, 'repo-verify');
@@ -223,6 +265,26 @@ describe('backup repository: verify', () => {
     expect(r.backups.at(-1)!.ok).toBe(false);
   });
 });
+
+/** A target whose reads fail half-way through any object (a network cut). */
+function readFailingTarget(inner: BackupTarget): BackupTarget {
+  return {
+    ...inner,
+    url: inner.url,
+    stagingDir: inner.stagingDir,
+    put: (n, st, sig) => inner.put(n, st, sig),
+    list: () => inner.list(),
+    async *get(name) {
+      let n = 0;
+      for await (const c of inner.get(name)) {
+        if (n++ > 0 || name.startsWith('pack-')) throw new Error('read failed');
+        yield c;
+      }
+    },
+    delete: (n) => inner.delete(n),
+    close: () => inner.close(),
+  };
+}
 
 /** A target whose `k`-th put or delete throws (a process killed there); counts its calls. */
 function failingTarget(inner: BackupTarget, k: number): BackupTarget & { calls(): number } {
