@@ -17,10 +17,12 @@ import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
 export function backupCommand(): Command {
-  const backup = new Command('backup').description('scheduled backups (server --backup-dir): list, verify, restore to a point in time, take one now');
+  const backup = new Command('backup').description(
+    'backups into a folder or S3: scheduled pieces, or a deduplicating repository; list, verify, restore to a point in time, create, prune, take one now',
+  );
   backup
     .command('list')
-    .description('list the snapshots and archives in a backup target')
+    .description("list a backup target's snapshots and archives, and its repository's backups")
     .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
     .option('--json', 'print a JSON array', false)
     .action(async (opts: { backupDir: string; json: boolean }) => {
@@ -45,7 +47,7 @@ export function backupCommand(): Command {
     });
   backup
     .command('verify')
-    .description('check every piece offline: checksums, digests, block hashes, seals, and that the pieces form one chain')
+    .description('check every piece, or every object of a repository, offline: checksums, digests, block hashes, seals, links, and that each backup is whole')
     .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
     .option('--read-data-subset <n/m>', 'a backup repository: read only the n-th of m parts of its packs and segments (no state check)', parseSubset)
     .option('--json', 'print the report as JSON', false)
@@ -105,7 +107,9 @@ export function backupCommand(): Command {
     });
   backup
     .command('restore')
-    .description('build a new data dir from the pieces: the newest snapshot at or before the point, then the archives up to it, every block verified')
+    .description(
+      'build a new data dir from the pieces or the repository: the newest snapshot or backup at or before the point, then the blocks up to it, every block verified',
+    )
     .requiredOption('--backup-dir <dir>', 'the folder or s3://bucket/prefix')
     .requiredOption('--data-dir <dir>', 'the NEW data dir to create (must not exist or be empty)')
     .requiredOption('--chain <genesis>', 'genesis file of your chain: the pieces must belong to it (the trust anchor)')
