@@ -35,9 +35,9 @@ export interface RepositorySchedulerOptions {
 /**
  * Backups the node takes by itself into a backup repository (format: ./format.ts): one every interval,
  * each storing only what changed since the last (backupToRepository), read from one consistent view
- * while the node seals and serves. Then retention removes the manifests no rule keeps (the objects
- * they alone needed stay until a garbage collection removes them; version 1 has none). A failure is
- * logged and counted, never thrown at the node; the next interval tries again.
+ * while the node seals and serves. Then retention removes this chain's manifests no rule keeps, and
+ * at most every prune interval a prune deletes what they alone needed. A failure is logged and
+ * counted, never thrown at the node; the next interval tries again.
  */
 export class RepositoryScheduler {
   private readonly mutex = new Mutex();
