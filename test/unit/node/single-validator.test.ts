@@ -43,7 +43,7 @@ async function chainAt(head: number): Promise<{ t: TestChain; dir: string }> {
 }
 
 /** A validator on `t` with its journal in `dir`, logging into `lines`; `rejected` collects the pool's reports. */
-async function validatorOn(t: TestChain, dir: string, lines: Line[], baseTimeoutMs = 60_000) {
+async function validatorOn(t: TestChain, dir: string, lines: Line[], baseTimeoutMs = 60_000, blockTimeMs = 20) {
   const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
   const reports: number[] = [];
   const v = await Validator.create({
@@ -51,7 +51,7 @@ async function validatorOn(t: TestChain, dir: string, lines: Line[], baseTimeout
     txs: { pending: () => [], onBlockSealed: (b) => void reports.push(Number(b.header.number)) },
     key: t.keys[0]!,
     consensusDir: dir,
-    blockTimeMs: 20,
+    blockTimeMs,
     baseTimeoutMs,
     logger,
     quorum: QuorumRule.OPTIMAL,
@@ -64,6 +64,19 @@ const legacy = (dir: string, number: bigint, committed: boolean, hash = `0x${'09
   writeFileSync(join(dir, LEGACY_SIGNED_FILE), JSON.stringify({ version: 1, number: number.toString(), hash, committed }));
 
 describe('one validator: the IBFT core with a quorum of one', () => {
+  it('keeps a sub-second block time between every two blocks (they came in pairs, 150 ms and a few ms apart)', async () => {
+    const { t, dir } = await chainAt(0);
+    const lines: Line[] = [];
+    const { v } = await validatorOn(t, dir, lines, 60_000, 150);
+    v.start();
+    await until(() => t.chain.head.number >= 7n, 'block 7', 10_000);
+    await v.stop();
+    const times = lines.filter((l) => l.event === 'block.sealed').map((l) => l.time as number);
+    const gaps = times.slice(1).map((x, i) => x - times[i]!);
+    expect(gaps.length).toBeGreaterThanOrEqual(6);
+    expect(Math.min(...gaps), `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(120);
+  });
+
   it('seals block after block, each journaled before it is committed, and reports each to the pool', async () => {
     const { t, dir } = await chainAt(0);
     const lines: Line[] = [];

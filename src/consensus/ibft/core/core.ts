@@ -131,8 +131,12 @@ export class IbftCore {
   private readonly timers: Timers;
   /** When this node began the height being decided (monotonic ms). */
   private heightStartedAt = 0;
-  /** When this node began the height before (monotonic ms): sub-second block times count from there. */
-  private previousHeightStartedAt = 0;
+  /**
+   * Sub-second block times: when this height's proposal is due (monotonic ms), a block time after the
+   * previous height's was, and never before this height began (so a slow height is followed by one
+   * block at once, not by a burst catching up).
+   */
+  private proposalDueAt = 0;
   /**
    * Until a block proposed after this process started is committed, this validator cannot know from
    * its journal alone what its key signed at the height being decided (the data dir may be a restored
@@ -261,8 +265,8 @@ export class IbftCore {
     this.ownSigs.clear();
     const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
-    this.previousHeightStartedAt = this.heightStartedAt;
     this.heightStartedAt = this.timers.now();
+    this.proposalDueAt = this.proposalDueAt === 0 ? this.heightStartedAt : Math.max(this.proposalDueAt + this.opts.blockTimeMs, this.heightStartedAt);
     this.holdTimer.stop();
     const j = this.signed;
     if (j !== undefined && j.height === height) {
@@ -459,11 +463,13 @@ export class IbftCore {
    * clocks agree; the cap keeps a proposer whose clock is behind the parent's proposer's (or the round
    * timer, which counts from here) from waiting for its clock to catch up. Timestamps count whole
    * seconds, so a block time below a second is kept by the local clock alone: a block time after the
-   * previous height began, so that blocks start that far apart (the time to decide one is within it).
+   * previous height's proposal was due, so that proposals are that far apart (the time to decide one
+   * is within it). Counting from when the previous height began instead, as an earlier version did,
+   * let two interleaved schedules run: blocks came in pairs, a block time and a few ms apart.
    */
   private proposalDueIn(): number {
     const now = this.timers.now();
-    if (this.opts.blockTimeMs < 1000) return this.previousHeightStartedAt + this.opts.blockTimeMs - now;
+    if (this.opts.blockTimeMs < 1000) return this.proposalDueAt - now;
     const byLocal = this.heightStartedAt + this.opts.blockTimeMs - now;
     const byTimestamp = this.opts.backend.head().timestampMs + this.opts.blockTimeMs - this.opts.backend.now();
     return Math.min(byTimestamp, byLocal);
