@@ -116,31 +116,21 @@ export async function restoreToPoint(
     const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis, engine }));
     if (!s.digest.slice(2).startsWith(plan.snapshot.digest8))
       throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
-    const dbs = await openNodeDatabases(dataDirLayout(data));
     let imported = 0n;
-    let head: { number: bigint; hash: Uint8Array };
-    try {
-      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
-      try {
-        for (const a of plan.archives) {
-          opts.onStep?.(`importing ${a.file}`);
-          const r = await named(a.file, () =>
-            importArchive(chain, target.get(a.file), {
-              ...(plan.untilBlock !== undefined ? { untilBlock: plan.untilBlock } : {}),
-              ...(plan.untilTime !== undefined ? { untilTime: plan.untilTime } : {}),
-            }),
-          );
-          imported += r.imported;
-          if (r.stoppedBefore !== undefined) break;
-          if (!r.digest.slice(2).startsWith(a.digest8)) throw new BackupFileError(`${a.file}: its digest ${r.digest} does not match its name`);
-        }
-        head = { number: chain.head.number, hash: chain.head.hash };
-      } finally {
-        await chain.close();
+    const head = await onRestoredChain(data, genesis, engine, async (chain) => {
+      for (const a of plan.archives) {
+        opts.onStep?.(`importing ${a.file}`);
+        const r = await named(a.file, () =>
+          importArchive(chain, target.get(a.file), {
+            ...(plan.untilBlock !== undefined ? { untilBlock: plan.untilBlock } : {}),
+            ...(plan.untilTime !== undefined ? { untilTime: plan.untilTime } : {}),
+          }),
+        );
+        imported += r.imported;
+        if (r.stoppedBefore !== undefined) break;
+        if (!r.digest.slice(2).startsWith(a.digest8)) throw new BackupFileError(`${a.file}: its digest ${r.digest} does not match its name`);
       }
-    } finally {
-      await dbs.close();
-    }
+    });
     if (plan.untilBlock !== undefined && head.number !== plan.untilBlock) {
       throw new UserError(`the pieces reached block ${head.number}, not ${plan.untilBlock}`, { code: 'NOT_FOUND' });
     }
@@ -159,6 +149,31 @@ export async function restoreToPoint(
   } catch (err) {
     rmSync(work, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * Open the chain of a data dir a restore just built, run `fn` on it (importing the blocks after the
+ * restored head), close it; returns the head it reached. Point-in-time restores from pieces and from a
+ * backup repository both end this way.
+ */
+export async function onRestoredChain(
+  dataDir: string,
+  genesis: Genesis,
+  engine: ConsensusEngine,
+  fn: (chain: Chain) => Promise<void>,
+): Promise<{ number: bigint; hash: Uint8Array }> {
+  const dbs = await openNodeDatabases(dataDirLayout(dataDir));
+  try {
+    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
+    try {
+      await fn(chain);
+      return { number: chain.head.number, hash: chain.head.hash };
+    } finally {
+      await chain.close();
+    }
+  } finally {
+    await dbs.close();
   }
 }
 

@@ -1,16 +1,14 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
-import { Chain } from '../../chain/chain.js';
 import type { GenesisFile } from '../../chain/chain-config.js';
 import { BlockVerificationError } from '../../chain/errors.js';
 import { Genesis } from '../../chain/genesis-source.js';
 import { ibftEngineFor } from '../../consensus/ibft/genesis.js';
-import { dataDirLayout } from '../../storage/data-dir.js';
-import { openNodeDatabases } from '../../storage/node-databases.js';
 import { renameDurably } from '../../util/durable.js';
 import { UserError } from '../../util/errors.js';
 import { decodeBlockRlp } from '../block-records.js';
+import { onRestoredChain } from '../point-in-time.js';
 import { BackupFileError } from '../../container/errors.js';
 import { ITEMS_RECORD_BYTES, MAX_GENESIS_BYTES, SNAPSHOT_VERSION_GENESIS_RECORDS, type SnapshotHeader } from '../../snapshot/format.js';
 import type { SnapshotEvent } from '../../snapshot/reader.js';
@@ -153,8 +151,12 @@ async function restoreAt(
   at: RepositoryRestorePoint,
   opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
 ): Promise<RepositoryRestoreSummary> {
+  // Read once (a large genesis file is hashed as it is read), for every step below.
+  const genesis = await Genesis.of(opts.genesis);
+  const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
+  opts = { ...opts, genesis, engine };
   // This chain's backups only: a repository may hold another chain's too.
-  const chainId = String((await Genesis.of(opts.genesis)).config.params.chainID);
+  const chainId = String(genesis.config.params.chainID);
   const read = await Promise.all((await repo.list()).manifests.map(async (e) => ({ e, m: await repo.manifest(e.name) })));
   const manifests = read.filter(({ m }) => m.chainId === chainId).map(({ e, m }) => ({ ...e, time: BigInt(m.head.timestamp) }));
   if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} in ${repo.url}`, { code: 'NOT_FOUND' });
@@ -184,38 +186,26 @@ async function restoreAt(
     opts.onStep?.(`restoring ${base.name}`);
     const restored = await restoreFromRepository(repo, base.name, { ...opts, dataDir: data });
     opts.onStep?.(`importing blocks after ${base.last} up to ${point} from ${later.name}`);
-    const genesis = await Genesis.of(opts.genesis);
-    const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
-    const dbs = await openNodeDatabases(dataDirLayout(data));
     let imported = 0n;
-    let head: { number: bigint; hash: Uint8Array };
-    try {
-      const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
-      try {
-        segments: for (const name of history.segments) {
-          const s = parseObjectName(name)!;
-          if (s.last! <= chain.head.number || s.first! > untilBlock) continue;
-          for await (const b of readSegment(repo, name, history)) {
-            if (b.number <= chain.head.number) continue;
-            if (b.number > untilBlock) break segments;
-            const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');
-            if (at.time !== undefined && block.header.timestamp > at.time) break segments; // the last block at or before the time is in
-            try {
-              await chain.importBlock(block);
-            } catch (err) {
-              if (err instanceof BlockVerificationError) throw new BackupFileError(`${name}: ${err.message}`, { code: 'INVALID_BLOCK', cause: err });
-              throw err;
-            }
-            imported++;
+    const head = await onRestoredChain(data, genesis, engine, async (chain) => {
+      segments: for (const name of history.segments) {
+        const s = parseObjectName(name)!;
+        if (s.last! <= chain.head.number || s.first! > untilBlock) continue;
+        for await (const b of readSegment(repo, name, history)) {
+          if (b.number <= chain.head.number) continue;
+          if (b.number > untilBlock) break segments;
+          const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');
+          if (at.time !== undefined && block.header.timestamp > at.time) break segments; // the last block at or before the time is in
+          try {
+            await chain.importBlock(block);
+          } catch (err) {
+            if (err instanceof BlockVerificationError) throw new BackupFileError(`${name}: ${err.message}`, { code: 'INVALID_BLOCK', cause: err });
+            throw err;
           }
+          imported++;
         }
-        head = { number: chain.head.number, hash: chain.head.hash };
-      } finally {
-        await chain.close();
       }
-    } finally {
-      await dbs.close();
-    }
+    });
     if (at.block !== undefined && head.number !== at.block)
       throw new UserError(`the backups reached block ${head.number}, not ${at.block}`, { code: 'NOT_FOUND' });
     renameDurably(data, final);
