@@ -133,9 +133,11 @@ describe.sequential('a network of nodes on loopback', () => {
     // The validator's refusal is what this step is about; that the refused side also learns why (when
     // its own handshake completes before the validator hangs up) is bad-peers.test.ts's, in process.
     // A failure here prints the stranger's debug log (its dials and handshakes) rather than a bare timeout.
-    await validator.waitForEvent('peer.banned', (l) => l.peer === otherKeys.nodeId && /another chain/.test(l.reason), 20_000).catch((e: Error) => {
-      throw new Error(`${e.message.split('\n')[0]}; the stranger's log:\n${stranger.stderr.slice(-4000)}`);
-    });
+    await validator
+      .waitForEvent('peer.banned', (l) => l.peer === otherKeys.nodeId && /another chain/.test(l.reason), 20_000)
+      .catch((e: Error) => {
+        throw new Error(`${e.message.split('\n')[0]}; the stranger's log:\n${stranger.stderr.slice(-4000)}`);
+      });
     expect(await head(await stranger.rpcUrl())).toBe(0);
     const before = await head(vUrl);
     await validator.waitForBlock(before + 2);
