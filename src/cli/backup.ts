@@ -73,7 +73,7 @@ export function backupCommand(): Command {
           for (const b of repository.backups) process.stdout.write(`${b.ok ? 'ok     ' : 'DAMAGED'}  ${b.name}${b.problem ? `: ${b.problem}` : ''}\n`);
           if (repository.problems.length === 0)
             process.stdout.write(
-              `OK: ${repository.backups.length} backups, ${repository.objectsRead} packs and segments read${opts.readDataSubset ? ` (part ${opts.readDataSubset.n} of ${opts.readDataSubset.of})` : ''}\n`,
+              `OK: ${repository.backups.length} backups, ${repository.objectsRead} objects read (packs, segments, genesis files)${opts.readDataSubset ? ` (part ${opts.readDataSubset.n} of ${opts.readDataSubset.of})` : ''}\n`,
             );
         }
         if (repository.problems.length > 0) {

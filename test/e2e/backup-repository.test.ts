@@ -120,7 +120,7 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(report.backups.map((b) => b.ok)).toEqual([true, true, true]);
     const part = await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--read-data-subset', '1/2']);
     expect(part.code, part.stderr).toBe(0);
-    expect(part.stdout).toMatch(/^OK: 3 backups, \d+ packs and segments read \(part 1 of 2\)$/m);
+    expect(part.stdout).toMatch(/^OK: 3 backups, \d+ objects read \(packs, segments, genesis files\) \(part 1 of 2\)$/m);
     expectOneLineError(await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--read-data-subset', '3/2']), /is not n\/m/);
   });
 

@@ -1,9 +1,15 @@
+import { createHash } from 'node:crypto';
 import type { BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, equalsBytes, hexToBytes } from '@ethereumjs/util';
-import { createCommonForChainId } from '../../chain/chain-config.js';
+import { createChainRules, createCommonForChainId } from '../../chain/chain-config.js';
 import type { ConsensusEngine } from '../../chain/engine.js';
 import { BlockVerificationError } from '../../chain/errors.js';
+import { buildGenesisBlock } from '../../chain/genesis.js';
+import { Genesis } from '../../chain/genesis-source.js';
+import { BackupFileError } from '../../container/errors.js';
 import { IbftEngine } from '../../consensus/ibft/engine.js';
+import { ibftEngineFor } from '../../consensus/ibft/genesis.js';
+import { MAX_GENESIS_BYTES } from '../../snapshot/format.js';
 import { errorMessage } from '../../util/errors.js';
 import { decodeBlockRlp } from '../block-records.js';
 import { MissingStateError, stateItems } from '../state-walk.js';
@@ -28,14 +34,17 @@ export interface VerifyOptions {
   subset?: { n: number; of: number };
   /** A folder for the scratch database of the state check (removed at the end). */
   scratchDir: string;
+  /** The rules to check seals by; without it, each chain's own, from the genesis object its backups name. */
   engine?: ConsensusEngine;
   onStep?: (what: string) => void;
 }
 
 /**
  * Check a repository offline: every backup's manifest (its content against its name, its fields); that
- * every object it names is there; every segment's structure, digest, block hashes, links and IBFT seals,
- * and that one backup's segments are one chain up to its head; every pack's structure and digest, and
+ * every object it names is there; each genesis object, that it makes the genesis block its backups name
+ * (its state root computed); every segment's structure, digest, block hashes, links and IBFT seals
+ * under its chain's quorum rule, block 1's against the genesis block's validators, and that one
+ * backup's segments are one chain from genesis up to its head; every pack's structure and digest, and
  * that its index lists exactly its items; and that each backup's state is complete in the packs it names.
  * With a subset, only that share of the packs and segments is read (the state check needs them all
  * and is left out), so a large repository can be checked a part at a time. Reports every problem.
@@ -78,14 +87,45 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
     return (Number.parseInt(sha.slice(0, 8), 16) % opts.subset.of) + 1 === opts.subset.n;
   };
   let objectsRead = 0;
-  const engine = opts.engine ?? new IbftEngine();
+
+  // Each chain's genesis object: its rules (the quorum rule seals are counted by), and, read in its
+  // subset, the genesis block it makes, which must be the one its backups name (block 1's parent).
+  const chains = new Map<string, { engine: ConsensusEngine; header?: BlockHeader }>();
+  for (const name of new Set(manifests.map(({ m }) => m.genesis))) {
+    if (!present.has(name)) continue; // named as missing above
+    const genesisHash = manifests.find(({ m }) => m.genesis === name)!.m.genesisHash;
+    try {
+      const genesis = await Genesis.read({ name, open: () => boundedGenesis(repo, name) });
+      const engine = opts.engine ?? ibftEngineFor(genesis.config, name);
+      chains.set(name, { engine });
+      if (!inSubset(name)) continue;
+      opts.onStep?.(`computing the genesis state root of ${name}`);
+      const header = buildGenesisBlock(
+        genesis.config,
+        await genesis.stateRoot(undefined, opts.scratchDir),
+        createChainRules(genesis.config).commonAt(0n),
+      ).header;
+      const made = bytesToHex(engine.blockHash(header));
+      if (made !== genesisHash) throw new BackupFileError(`it makes genesis block ${made}, not the ${genesisHash} its backups name`);
+      chains.set(name, { engine, header });
+      objectsRead++;
+    } catch (err) {
+      problems.push(`${name}: ${errorMessage(err)}`);
+    }
+  }
+  // A damaged genesis object is named above; its chain's seals are then counted by the legacy rule,
+  // which every valid chain meets, so the segments are still read and their own damage named.
+  const engineOf = (m: Manifest) => chains.get(m.genesis)?.engine ?? opts.engine ?? new IbftEngine();
 
   // Segments: each once; what each holds at its ends, for the links between them.
   const ends = new Map<string, { firstParent: string; last: string; first: BlockHeader; lastHeader: BlockHeader }>();
   const segments = [...new Set(manifests.flatMap(({ m }) => m.segments))].filter((n) => present.has(n) && inSubset(n));
   opts.onStep?.(`reading ${segments.length} history segments`);
   for (const name of segments) {
-    const chain = manifests.find(({ m }) => m.segments.includes(name))!.m;
+    // Judged by the rules of the newest backup naming it: a genesis file changed since (a fork scheduled
+    // later) rules the blocks before the change as the earlier one did.
+    const chain = manifests.findLast(({ m }) => m.segments.includes(name))!.m;
+    const engine = engineOf(chain);
     try {
       const common = createCommonForChainId(BigInt(chain.chainId));
       let parent: BlockHeader | undefined;
@@ -111,14 +151,18 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
   }
   // One chain per backup: each segment starts on the last block of the one before; the last ends at the head.
   for (const { name, m } of manifests) {
+    const engine = engineOf(m);
     for (let i = 0; i < m.segments.length; i++) {
       const e = ends.get(m.segments[i]!);
+      // The block before the segment's first: the last of the segment before, or the genesis block.
       const prev = i > 0 ? ends.get(m.segments[i - 1]!) : undefined;
-      if (e && prev && e.firstParent !== prev.last) problems.push(`${name}: ${m.segments[i]} does not continue ${m.segments[i - 1]} (not one chain)`);
-      else if (e && prev) {
-        // The first block's seals, against the validators of the block before it (the last of the segment before).
+      const genesis = i === 0 ? chains.get(m.genesis)?.header : undefined;
+      if (e && i === 0 && e.firstParent !== m.genesisHash) problems.push(`${name}: ${m.segments[0]} does not start on its genesis block ${m.genesisHash}`);
+      else if (e && prev && e.firstParent !== prev.last) problems.push(`${name}: ${m.segments[i]} does not continue ${m.segments[i - 1]} (not one chain)`);
+      else if (e && (prev || genesis)) {
+        // The first block's seals, against the validators of the block before it.
         try {
-          engine.verifyHeader(e.first, prev.lastHeader, FAR_FUTURE);
+          engine.verifyHeader(e.first, prev?.lastHeader ?? genesis!, FAR_FUTURE);
         } catch (err) {
           if (!(err instanceof BlockVerificationError)) throw err;
           problems.push(`${name}: ${m.segments[i]}: ${err.message}`);
@@ -178,11 +222,32 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
       await scratch.close();
     }
   }
+  // A backup needs each of its segments and its genesis whole: one damaged breaks it.
+  for (const { name, m } of manifests) {
+    for (const o of [m.genesis, ...m.segments]) {
+      const damage = problems.find((p) => p.startsWith(`${o}: `));
+      if (damage !== undefined) problems.push(`${name}: needs ${damage}`);
+    }
+  }
   for (const b of backups) {
     const own = problems.filter((p) => p.startsWith(`${b.name}: `));
     if (b.ok && own.length > 0) Object.assign(b, { ok: false, problem: own[0]!.slice(b.name.length + 2) });
   }
   return { backups, objectsRead, problems };
+}
+
+/** A genesis object's bytes, refused past the size any snapshot or restore accepts, and at the end unless they hash to its name. */
+async function* boundedGenesis(repo: Repository, name: string): AsyncGenerator<Uint8Array> {
+  let size = 0;
+  const sha = createHash('sha256');
+  for await (const piece of repo.get(name)) {
+    size += piece.length;
+    if (size > MAX_GENESIS_BYTES) throw new BackupFileError(`it is above the ${MAX_GENESIS_BYTES}-byte limit`);
+    sha.update(piece);
+    yield piece;
+  }
+  const digest = sha.digest('hex');
+  if (digest !== parseObjectName(name)!.sha256) throw new BackupFileError(`it is damaged: its content hashes to ${digest}`);
 }
 
 /** The items of a record stream, one at a time. */

@@ -15,7 +15,7 @@ import { Repository } from '../../../src/backup/repository/repository.js';
 import { checkStateComplete } from '../../../src/backup/state-walk.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
-import { addressOf, createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testGenesis, type TestChain } from '../../helpers/chain-fixture.js';
 
 const keyOf = (i: number) => {
   const k = new Uint8Array(32).fill(9);
@@ -263,6 +263,65 @@ describe('backup repository: verify', () => {
     expect(r.problems.some((p) => /its state is incomplete/.test(p))).toBe(true);
     expect(r.problems.some((p) => p.startsWith(`pack-${liar}: `) && /is the index of pack/.test(p))).toBe(true);
     expect(r.backups.at(-1)!.ok).toBe(false);
+  });
+});
+
+describe('backup repository: verify checks the chain from its genesis', () => {
+  /**
+   * A backup of 5 blocks of a 2-validator chain under the legacy quorum (one seal a block), and its
+   * manifest; one block a segment, so each block's seals are checked against the block before it in
+   * another segment (block 1's against the genesis block).
+   */
+  async function legacyChainBackup(path: string) {
+    const { genesis, keys } = testGenesis(2);
+    delete (genesis.params.engine.ibft as { quorumSwitchBlock?: number }).quorumSwitchBlock;
+    const opened = await openTestChain(genesis);
+    try {
+      for (let i = 0; i < 5; i++) await sealNext({ chain: opened.chain, keys });
+      const repo = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+      const index = await LocalIndex.open(join(dir, `index-${Math.random()}`));
+      try {
+        const { manifest } = await backupToRepository(opened.chain, repo, index, { compression: 'zstd', segmentBlocks: 1 });
+        return { repo, genesis, m: await repo.manifest(manifest) };
+      } finally {
+        await index.close();
+      }
+    } finally {
+      await opened.close();
+      rmSync(opened.dir, { recursive: true, force: true });
+    }
+  }
+  /** A new manifest, like `m` but naming `genesis` (a JSON genesis file) as its chain's. */
+  async function withGenesis(repo: Repository, m: Manifest, genesis: unknown): Promise<{ manifest: string; genesis: string }> {
+    const name = await repo.putBytes((sha) => `genesis-${sha}`, new TextEncoder().encode(JSON.stringify(genesis)));
+    return { manifest: await repo.writeManifest({ ...m, genesis: name }), genesis: name };
+  }
+
+  it('a genesis object that makes another genesis block, or is not its name, is named; seals are counted by its rules, block 1 against its validators', async () => {
+    const { repo, genesis, m } = await legacyChainBackup(join(dir, 'repo-genesis'));
+    const path = join(dir, 'repo-genesis');
+    expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+
+    // The same genesis block (params are not in it), but rules that ask 2 seals of 2 where the blocks carry 1.
+    const strict = await withGenesis(repo, m, { ...genesis, params: { ...genesis.params, engine: { ibft: { type: 'PoA', quorumSwitchBlock: 0 } } } });
+    // Another validator: another genesis block than the one block 1 names as its parent.
+    const other = await withGenesis(repo, m, testGenesis(1).genesis);
+    // Damaged in place: its bytes no longer hash to its name.
+    writeFileSync(
+      join(path, m.genesis),
+      readFileSync(join(path, m.genesis)).toString().replace('"name": "test"', '"name": "tset"').replace('"name":"test"', '"name":"tset"'),
+    );
+
+    const r = await verifyRepository(repo, { scratchDir: dir });
+    const of = (manifest: string) => r.problems.filter((p) => p.startsWith(`${manifest}: `));
+    expect(of(strict.manifest)).toContain(`${strict.manifest}: ${m.segments[0]}: block 1 is invalid: 1 committed seals, quorum is 2 of 2 validators`);
+    expect(
+      r.problems.some((p) => p.startsWith(`${other.genesis}: `) && /makes genesis block 0x[0-9a-f]{64}, not the 0x[0-9a-f]{64} its backups name/.test(p)),
+    ).toBe(true);
+    expect(r.problems.some((p) => p.startsWith(`${m.genesis}: `) && /damaged: its content hashes to/.test(p))).toBe(true);
+    // each backup is named broken, by what it needs
+    expect(of(other.manifest).some((p) => p.startsWith(`${other.manifest}: needs ${other.genesis}: it makes genesis block`))).toBe(true);
+    expect(r.backups.map((b) => b.ok)).toEqual([false, false, false]);
   });
 });
 
