@@ -83,6 +83,8 @@ export interface NodeEvents {
   'backup.retry': { target: string; what: string; attempt: number; retryInMs: number; err: string };
   /** A backup repository's objects no kept backup needs were deleted (after retention). */
   'backup.pruned': { target: string; bytesBefore: number; bytesAfter: number; ms: number };
+  /** A backup repository's retention was left to the next backup: another process holds a lock on it. */
+  'backup.retention-deferred': { target: string; reason: string };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };
 }

@@ -12,6 +12,7 @@ import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.
 import type { BackupTarget } from '../targets/target.js';
 import { backupToRepository } from './backup.js';
 import { LocalIndex } from './local-index.js';
+import { RepositoryLock } from './lock.js';
 import { pruneRepository } from './prune.js';
 import { Repository, STAGED_PREFIX } from './repository.js';
 
@@ -160,30 +161,49 @@ export class RepositoryScheduler {
   /**
    * Remove the manifests of this chain no rule keeps, oldest last (a restore running meanwhile still
    * finds a newer one). Another chain's backups in the same repository are its own node's to keep.
+   * Under an exclusive lock, as restic's `forget`: never while another process backs up, prunes,
+   * restores or verifies (a prune choosing what to keep from manifests that vanish under it). Refused
+   * the lock, it is left to the next backup, logged, not failed: this backup is stored.
    */
   private async applyRetention(): Promise<void> {
     if (!hasRetention(this.opts.retention)) return;
-    const manifests = (await this.repo.list()).manifests;
-    const chainId = this.opts.chain.chainId.toString();
-    const genesisHash = bytesToHex(this.opts.chain.genesisHash);
-    const pieces: (Piece & { name: string })[] = [];
-    for (const m of manifests) {
-      const manifest = await this.repo.manifest(m.name);
-      if (manifest.chainId !== chainId || manifest.genesisHash !== genesisHash) continue;
-      pieces.push({
-        kind: 'snapshot',
-        startBlock: 1n,
-        endBlock: m.last!,
-        time: BigInt(manifest.head.timestamp),
-        digest8: m.sha256.slice(0, 8),
-        file: m.name,
-        name: m.name,
-      });
+    let lock: RepositoryLock;
+    try {
+      lock = await RepositoryLock.take(this.repo, true, this.now);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      this.opts.logger.info(
+        event('backup.retention-deferred', { target: this.opts.target.url, reason: err.message }),
+        'retention left to the next backup: the repository is in use',
+      );
+      return;
     }
-    for (const p of piecesToDelete(pieces, this.opts.retention)) {
-      await this.opts.target.delete(p.name);
-      this.removedSincePrune = true;
-      this.opts.logger.info({ target: this.opts.target.url, file: p.name }, 'backup removed by retention');
+    try {
+      const manifests = (await this.repo.list()).manifests;
+      const chainId = this.opts.chain.chainId.toString();
+      const genesisHash = bytesToHex(this.opts.chain.genesisHash);
+      const pieces: (Piece & { name: string })[] = [];
+      for (const m of manifests) {
+        const manifest = await this.repo.manifest(m.name);
+        if (manifest.chainId !== chainId || manifest.genesisHash !== genesisHash) continue;
+        pieces.push({
+          kind: 'snapshot',
+          startBlock: 1n,
+          endBlock: m.last!,
+          time: BigInt(manifest.head.timestamp),
+          digest8: m.sha256.slice(0, 8),
+          file: m.name,
+          name: m.name,
+        });
+      }
+      for (const p of piecesToDelete(pieces, this.opts.retention)) {
+        lock.assertHeld(this.now());
+        await this.opts.target.delete(p.name);
+        this.removedSincePrune = true;
+        this.opts.logger.info({ target: this.opts.target.url, file: p.name }, 'backup removed by retention');
+      }
+    } finally {
+      await lock.release().catch(() => undefined);
     }
   }
 
