@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { UserError } from '../../util/errors.js';
+import { processRuns } from '../../util/stale-temp.js';
 import type { Repository } from './repository.js';
 
 /** A lock not refreshed for this long belongs to a process that died: it is ignored (and a prune removes it). */
@@ -113,9 +114,15 @@ async function write(repo: Repository, exclusive: boolean, at: number): Promise<
   return name;
 }
 
-/** A lock written over LOCK_STALE_MS ago (or implausibly far in the future) belongs to a process that died. */
+/**
+ * A lock written over LOCK_STALE_MS ago (or implausibly far in the future) belongs to a process that
+ * died; so does one of this host whose process is gone (a node killed with -9 and restarted need not
+ * wait 30 minutes for its retention or a prune), as restic decides. A lock of this very process is
+ * never stale: it is one of its own operations.
+ */
 function isStale(c: LockContent, now: number): boolean {
-  return now - c.at > LOCK_STALE_MS || c.at - now > LOCK_STALE_MS;
+  if (now - c.at > LOCK_STALE_MS || c.at - now > LOCK_STALE_MS) return true;
+  return c.host === hostname() && c.pid !== process.pid && !processRuns(c.pid);
 }
 
 /** The locks in the repository and what they say, and those that could not be read. */

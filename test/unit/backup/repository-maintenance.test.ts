@@ -1,5 +1,7 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
@@ -141,9 +143,22 @@ describe('backup repository: prune', () => {
       await expect(backupToRepository(t.chain, repo, index, { compression: 'zstd' })).rejects.toThrow(/is being pruned by process/);
       // 31 minutes later the prune's lock is stale (its process died): a backup goes ahead
       await expect(RepositoryLock.take(repo, false, () => Date.now() + 31 * 60_000)).resolves.toBeDefined();
+      // a fresh lock of a process of this host that is gone (killed with -9) is stale at once; one of another host is not
+      const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+      const lockOf = (host: string) =>
+        repo.putBytes(
+          () => `lock-${randomBytes(32).toString('hex')}`,
+          new TextEncoder().encode(JSON.stringify({ exclusive: true, at: Date.now(), host, pid: dead })),
+        );
+      await pruneLock.release();
+      await lockOf(hostname());
+      const taken = await RepositoryLock.take(repo, true);
+      await taken.release();
+      await lockOf('another-host');
+      await expect(RepositoryLock.take(repo, false)).rejects.toThrow(/is being pruned by process \d+ on another-host/);
     } finally {
       await index.close();
-      await pruneLock.release();
+      await pruneLock.release().catch(() => undefined);
     }
   });
 });
