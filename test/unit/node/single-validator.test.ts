@@ -74,7 +74,12 @@ describe('one validator: the IBFT core with a quorum of one', () => {
     const times = lines.filter((l) => l.event === 'block.sealed').map((l) => l.time as number);
     const gaps = times.slice(1).map((x, i) => x - times[i]!);
     expect(gaps.length).toBeGreaterThanOrEqual(6);
-    expect(Math.min(...gaps), `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(120);
+    // A block sealed late (a busy machine) shortens the gap after it, as the schedule keeps its pace
+    // rather than drift (150 + d ms, then 150 - d), so single gaps prove nothing either way. The pace
+    // does: block k is never sealed before k block times after block 0 was due, so the mean gap is at
+    // least 150 ms less block 0's own delay spread over the gaps. Pairs gave a mean of 79 ms.
+    const mean = (times.at(-1)! - times[0]!) / gaps.length;
+    expect(mean, `gaps ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(125);
   });
 
   it('seals block after block, each journaled before it is committed, and reports each to the pool', async () => {
