@@ -4,7 +4,7 @@ import { HashSet } from '../../util/hash-set.js';
 import { MissingStateError, stateItems } from '../state-walk.js';
 import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, type Manifest } from './format.js';
 import { RepositoryLock, staleLocks } from './lock.js';
-import { PackWriter, readPack, type StateKind } from './pack.js';
+import { PackWriter, type StateKind } from './pack.js';
 import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 
@@ -61,7 +61,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // 1. Every item of every pack a backup names, by hash, with the pack it is in.
     opts.onStep?.(`reading the packs of ${manifests.length} backups`);
     const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
-    await scratch.load(repo, named, () => opts.signal?.throwIfAborted());
+    await scratch.load(repo, named, () => opts.signal?.throwIfAborted(), { listItems: true });
 
     // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
     opts.onStep?.('marking what the backups need');
@@ -88,12 +88,12 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     for (const pack of named) {
       let total = 0;
       let alive = 0;
-      // From the pack's own items, not its index: a replaced or damaged index must not get a pack
-      // that holds live items deleted (read a second time: a prune reads every pack twice).
-      for await (const rec of readPack(repo, pack)) {
+      // From the pack's own items as step 1 read them (hashes computed), not its index: a replaced or
+      // damaged index must not get a pack that holds live items deleted.
+      for await (const rec of scratch.packItems(pack)) {
         opts.signal?.throwIfAborted();
-        total += rec.items.length;
-        for (const it of rec.items) if (live[rec.kind].has(it.hash)) alive++;
+        total += rec.hashes.length;
+        for (const h of rec.hashes) if (live[rec.kind].has(h)) alive++;
       }
       if (alive === total) keep.push(pack);
       else if (alive > 0) rewrite.push(pack);
@@ -105,12 +105,15 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
       writer = undefined;
     };
     const moved = { nodes: new HashSet(), code: new HashSet() };
+    // Their live items, from the scratch database: each pack is read from the repository once.
     for (const pack of rewrite) {
-      for await (const rec of readPack(repo, pack)) {
-        for (const it of rec.items) {
-          if (!live[rec.kind].has(it.hash) || !moved[rec.kind].add(it.hash)) continue; // dead, or already moved from another pack
+      for await (const rec of scratch.packItems(pack)) {
+        for (const hash of rec.hashes) {
+          if (!live[rec.kind].has(hash) || !moved[rec.kind].add(hash)) continue; // dead, or already moved from another pack
+          const data = await scratch.item(rec.kind, hash);
+          if (data === undefined) throw new Error(`prune: item ${Buffer.from(hash).toString('hex')} of pack ${pack} is not in the scratch database`);
           writer ??= new PackWriter(repo, 'zstd');
-          await writer.add(rec.kind, it.hash, it.data);
+          await writer.add(rec.kind, hash, data);
           if (writer.rawBytes >= PACK_TARGET_BYTES) await flush();
         }
       }

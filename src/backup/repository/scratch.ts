@@ -31,16 +31,50 @@ export class PackScratch {
     return new PackScratch(await openBytesDB(path, 'scratch', path), path);
   }
 
-  /** Read the packs (each checked: structure, digest against its name, every item's hash computed). */
-  async load(repo: Repository, packs: Iterable<string>, onItems?: (kind: StateKind, items: { hash: Uint8Array; data: Uint8Array }[]) => void): Promise<void> {
+  /**
+   * Read the packs (each checked: structure, digest against its name, every item's hash computed).
+   * With `listItems`, also what each pack holds, record by record (packItems), so that a prune counts
+   * and moves a pack's live items without reading the pack a second time.
+   */
+  async load(
+    repo: Repository,
+    packs: Iterable<string>,
+    onItems?: (kind: StateKind, items: { hash: Uint8Array; data: Uint8Array }[]) => void,
+    opts: { listItems?: boolean } = {},
+  ): Promise<void> {
     for (const sha of packs) {
+      let record = 0;
       for await (const rec of readPack(repo, sha)) {
         const batch = this.db.batch();
         for (const it of rec.items) batch.put(key(rec.kind, it.hash), it.data);
+        if (opts.listItems) {
+          const listed = new Uint8Array(rec.items.length * 32);
+          rec.items.forEach((it, i) => listed.set(it.hash, i * 32));
+          batch.put(listKey(sha, record++, rec.kind), listed);
+        }
         await batch.write();
         onItems?.(rec.kind, rec.items);
       }
     }
+  }
+
+  /** What pack `sha` holds, a record at a time, as `load` with `listItems` read it from the pack itself. */
+  async *packItems(sha: string): AsyncGenerator<{ kind: StateKind; hashes: Uint8Array[] }> {
+    const from = listKey(sha, 0, 'nodes');
+    from.fill(0, LIST_PREFIX_BYTES);
+    const to = new Uint8Array(from);
+    to.fill(0xff, LIST_PREFIX_BYTES);
+    for await (const [k, v] of this.db.iterator({ gte: from, lte: to })) {
+      const kind: StateKind = k[k.length - 1] === PREFIX.code ? 'code' : 'nodes';
+      const hashes: Uint8Array[] = [];
+      for (let i = 0; i < v.length; i += 32) hashes.push(v.subarray(i, i + 32));
+      yield { kind, hashes };
+    }
+  }
+
+  /** An item's bytes, as loaded. */
+  item(kind: StateKind, hash: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.db.get(key(kind, hash));
   }
 
   get reader(): StateReader {
@@ -55,6 +89,22 @@ export class PackScratch {
     await this.db.close();
     rmSync(this.path, { recursive: true, force: true });
   }
+}
+
+/**
+ * The key of a pack's record `record`: 'l', a zero byte, the pack's 32-byte hash, the record's number
+ * (4 bytes, big-endian, so in order) and its kind; always 39 bytes, so one pack's records are the keys
+ * from its prefix and five zero bytes to its prefix and five 0xff bytes. Item keys ('n' or 'c' and a
+ * hash) never fall in that range.
+ */
+const LIST_PREFIX_BYTES = 2 + 32;
+function listKey(sha: string, record: number, kind: StateKind): Uint8Array {
+  const k = new Uint8Array(LIST_PREFIX_BYTES + 5);
+  k[0] = 0x6c;
+  k.set(Buffer.from(sha, 'hex'), 2);
+  new DataView(k.buffer).setUint32(LIST_PREFIX_BYTES, record);
+  k[LIST_PREFIX_BYTES + 4] = PREFIX[kind];
+  return k;
 }
 
 function key(kind: StateKind, hash: Uint8Array): Uint8Array {
