@@ -9,6 +9,7 @@
 //   npm run bench:scale                                   # N = M = 1,000,000 (a ~230 MB genesis file)
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
 //   BASALT_SCALE_BLOCKS=0 (no history) · BASALT_SCALE_KEEP=1 (keep the work dir: data dirs, snapshot)
+//   BASALT_SCALE_SKIP='snapshot sync,db check --full' (phases left out, by name)
 //
 // Phases run in order over one context (`ctx`): append more (snapshot, restore, db check, blocks) to PHASES.
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,6 +23,8 @@ const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
 const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
 /** Light (empty) blocks sealed on the large chain before the snapshot: its history. */
 const BLOCKS = Number(process.env.BASALT_SCALE_BLOCKS ?? 100_000);
+/** Phases to leave out, by name, comma-separated (e.g. BASALT_SCALE_SKIP='snapshot sync,db check --full'). */
+const SKIP = new Set((process.env.BASALT_SCALE_SKIP ?? '').split(',').filter(Boolean));
 const dist = (p) => import(new URL(`../dist/${p}`, import.meta.url).href);
 const report = (line) => process.stdout.write(`${line}\n`);
 const cli = (args) => {
@@ -148,6 +151,41 @@ async function countTrieKeys(dataDir) {
 const fmtPeak = (rss, anon) => `peak RSS ${mb(rss)} MB (anonymous ${mb(anon)} MB)`;
 const fmtStart = (r) => `${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peak, r.peakAnon)} (RSS once serving ${mb(r.rssServing)} MB)`;
 
+/**
+ * Seal `count` empty blocks on the stopped node at `dataDir`, offline, by the chain's one validator, one
+ * a second, through the node's own pipeline (Chain.produceBlock: executed, committed), as a node would
+ * have sealed them. Returns the seconds it took.
+ */
+async function sealEmptyBlocks(dataDir, count) {
+  const { openOfflineChain } = await dist('node/offline.js');
+  const { loadValidatorKey } = await dist('keys/keyfile.js');
+  const { sealBlock } = await dist('consensus/ibft/seal.js');
+  const { decodeIbftExtra, encodeIbftExtra } = await dist('consensus/ibft/extra.js');
+  const { privateToAddress } = await import('@ethereumjs/util');
+  const key = loadValidatorKey(dataDir);
+  const { chain, close } = await openOfflineChain(dataDir);
+  const t0 = performance.now();
+  try {
+    for (let n = 1; n <= count; n++) {
+      const head = chain.head.header;
+      const extra = decodeIbftExtra(head.extraData);
+      await chain.produceBlock(
+        {
+          coinbase: privateToAddress(key),
+          timestamp: head.timestamp + 1n,
+          extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+        },
+        [],
+        async (built) => sealBlock(built.block, key, [key], chain.commonAt(built.block.header.number)),
+      );
+      if (n % 20_000 === 0) process.stderr.write(`sealing: ${n}/${count} blocks\n`);
+    }
+  } finally {
+    await close();
+  }
+  return (performance.now() - t0) / 1000;
+}
+
 const PHASES = [
   {
     name: 'setup',
@@ -206,38 +244,40 @@ const PHASES = [
     name: 'history',
     async run(ctx) {
       if (BLOCKS === 0) return;
-      // Sealed offline by the chain's one validator, one empty block a second, through the node's own
-      // pipeline (Chain.produceBlock: executed, committed), as a node would have sealed them.
-      const { openOfflineChain } = await dist('node/offline.js');
-      const { loadValidatorKey } = await dist('keys/keyfile.js');
-      const { sealBlock } = await dist('consensus/ibft/seal.js');
-      const { decodeIbftExtra, encodeIbftExtra } = await dist('consensus/ibft/extra.js');
-      const { privateToAddress } = await import('@ethereumjs/util');
-      const key = loadValidatorKey(ctx.dataDir);
-      const { chain, close } = await openOfflineChain(ctx.dataDir);
-      const t0 = performance.now();
-      try {
-        for (let n = 1; n <= BLOCKS; n++) {
-          const head = chain.head.header;
-          const extra = decodeIbftExtra(head.extraData);
-          await chain.produceBlock(
-            {
-              coinbase: privateToAddress(key),
-              timestamp: head.timestamp + 1n,
-              extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
-            },
-            [],
-            async (built) => sealBlock(built.block, key, [key], chain.commonAt(built.block.header.number)),
-          );
-          if (n % 20_000 === 0) process.stderr.write(`history: ${n}/${BLOCKS} blocks\n`);
-        }
-      } finally {
-        await close();
-      }
-      const s = (performance.now() - t0) / 1000;
+      const s = await sealEmptyBlocks(ctx.dataDir, BLOCKS);
       report(
         `history: ${BLOCKS.toLocaleString('en')} empty blocks sealed offline in ${s.toFixed(1)} s (${Math.round(BLOCKS / s)} blocks/s); blockchain/ ${mb(await dirBytes(join(ctx.dataDir, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(ctx.dataDir, 'trie')))} MB`,
       );
+    },
+  },
+  {
+    name: 'backup repository',
+    async run(ctx) {
+      // The stopped node backed up into a repository (issue #21): the first backup, then one after 1,000
+      // more blocks (within the genesis timestamp's room: before the online snapshot's node seals at the
+      // clock's time), then a restore of the newest; the snapshot phases after this one are the baseline.
+      const repo = join(ctx.work, 'repository');
+      const create = async () => {
+        const r = await runCliMeasured(['backup', 'create', '--data-dir', ctx.dataDir, '--backup-dir', repo, '--json', '--quiet']);
+        if (r.code !== 0) throw new Error(`backup create: ${r.stderr}`);
+        return { ...JSON.parse(r.stdout), ms: r.ms, peakRss: r.peakRss, peakAnon: r.peakAnon };
+      };
+      const fmtAdded = (b) =>
+        `${mb(b.added.bytes)} MB stored (${Number(b.added.blocks).toLocaleString('en')} blocks, ${b.added.nodes.toLocaleString('en')} trie nodes)`;
+      const first = await create();
+      report(
+        `backup repository: first backup (block ${first.head}) ${(first.ms / 1000).toFixed(1)} s, ${fmtAdded(first)}, ${fmtPeak(first.peakRss, first.peakAnon)}`,
+      );
+      const s = await sealEmptyBlocks(ctx.dataDir, 1000);
+      const next = await create();
+      report(
+        `backup repository: after 1,000 more blocks (sealed in ${s.toFixed(1)} s) ${(next.ms / 1000).toFixed(1)} s, ${fmtAdded(next)}, ${fmtPeak(next.peakRss, next.peakAnon)}; repository ${mb(await dirBytes(repo))} MB`,
+      );
+      const restored = join(ctx.work, 'restored-from-repository');
+      const r = await runCliMeasured(['backup', 'restore', '--backup-dir', repo, '--data-dir', restored, '--chain', ctx.genesis, '--json', '--quiet']);
+      if (r.code !== 0) throw new Error(`backup restore: ${r.stderr}`);
+      report(`backup repository: restore of block ${JSON.parse(r.stdout).head} ${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peakRss, r.peakAnon)}`);
+      rmSync(restored, { recursive: true, force: true });
     },
   },
   {
@@ -433,7 +473,7 @@ const PHASES = [
 
 const ctx = {};
 try {
-  for (const phase of PHASES) await phase.run(ctx);
+  for (const phase of PHASES) if (!SKIP.has(phase.name)) await phase.run(ctx);
 } finally {
   if (ctx.work && process.env.BASALT_SCALE_KEEP === '1') report(`kept: ${ctx.work}`);
   else if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
