@@ -11,7 +11,6 @@ import type { SnapshotSource } from '../snapshot.js';
 import { stateItems } from '../state-walk.js';
 import {
   digestHex,
-  genesisName,
   PACK_TARGET_BYTES,
   parseObjectName,
   RepositoryRecord,
@@ -21,6 +20,7 @@ import {
   type Manifest,
   type SegmentHeader,
 } from './format.js';
+import { storeGenesisObject } from './genesis-object.js';
 import type { LocalIndex } from './local-index.js';
 import { RepositoryLock } from './lock.js';
 import { PackWriter } from './pack.js';
@@ -154,7 +154,7 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
     }
 
     // The genesis file, once per repository and chain.
-    const genesis = await storeGenesis(repo, source, listing.genesis, opts.signal);
+    const genesis = await storeGenesis(repo, source, listing.genesis, opts.compression, opts.signal);
     if (genesis.bytes > 0) {
       added.objects++;
       added.bytes += genesis.bytes;
@@ -298,22 +298,9 @@ async function storeGenesis(
   repo: Repository,
   source: SnapshotSource,
   stored: Set<string>,
+  compression: Compression,
   signal: AbortSignal | undefined,
 ): Promise<{ name: string; bytes: number }> {
   const g = await source.genesisFile();
-  const staged = repo.staging();
-  try {
-    for await (const piece of g.open()) staged.write(piece);
-    const name = genesisName(staged.finish());
-    if (stored.has(name)) {
-      staged.discard();
-      return { name, bytes: 0 };
-    }
-    const bytes = staged.bytes;
-    await repo.put(name, staged, signal);
-    return { name, bytes };
-  } catch (err) {
-    staged.discard();
-    throw err;
-  }
+  return storeGenesisObject(repo, g.open(), stored, compression, signal);
 }

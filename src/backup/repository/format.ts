@@ -42,6 +42,14 @@ export const SEGMENT = containerKind({
   usedBy: '`basalt backup restore`',
 });
 
+export const GENESIS = containerKind({
+  magic: 'BASALTGN',
+  version: 1,
+  noun: 'genesis object',
+  title: 'backup repository genesis file',
+  usedBy: '`basalt backup restore`',
+});
+
 export const RepositoryRecord = {
   /** SEGMENT: the snapshot's block record (number | hash | rawLength | compressed RLP([block RLP, receipts RLP])). */
   Block: 0x03,
@@ -49,6 +57,8 @@ export const RepositoryRecord = {
   Nodes: 0x10,
   /** PACK: rawLength (4) | compressed sequence of (u32 length | contract code). INDEX: their hashes. */
   Code: 0x11,
+  /** GENESIS: rawLength (4) | a compressed piece of the genesis file (at most GENESIS_PIECE_BYTES raw). */
+  GenesisPiece: 0x20,
 } as const;
 
 /** Blocks per complete history segment: segment k holds blocks k·SEGMENT_BLOCKS + 1 … (k + 1)·SEGMENT_BLOCKS. */

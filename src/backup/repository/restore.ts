@@ -10,12 +10,13 @@ import { UserError } from '../../util/errors.js';
 import { decodeBlockRlp } from '../block-records.js';
 import { onRestoredChain } from '../point-in-time.js';
 import { BackupFileError } from '../../container/errors.js';
-import { ITEMS_RECORD_BYTES, MAX_GENESIS_BYTES, SNAPSHOT_VERSION_GENESIS_RECORDS, type SnapshotHeader } from '../../snapshot/format.js';
+import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION_GENESIS_RECORDS, type SnapshotHeader } from '../../snapshot/format.js';
 import type { SnapshotEvent } from '../../snapshot/reader.js';
 import { restoreFromEvents, type RestoreOptions, type RestoreSummary } from '../restore.js';
 import { MissingStateError, stateItems, type StateItem } from '../state-walk.js';
 import { parseObjectName, type Manifest } from './format.js';
 import { takeReaderLock } from './lock.js';
+import { readGenesisObject } from './genesis-object.js';
 import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 import { readSegment } from './segment.js';
@@ -55,10 +56,7 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
   yield { kind: 'header', header };
   let bytesRead = 0;
   if (withGenesis) {
-    let size = 0;
-    for await (const piece of repo.get(m.genesis)) {
-      size += piece.length;
-      if (size > MAX_GENESIS_BYTES) throw new BackupFileError(`genesis object ${m.genesis} is above the ${MAX_GENESIS_BYTES}-byte limit`);
+    for await (const piece of readGenesisObject(repo, m.genesis)) {
       bytesRead += piece.length;
       yield { kind: 'genesis', piece, bytesRead };
     }

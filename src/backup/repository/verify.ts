@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, equalsBytes, hexToBytes } from '@ethereumjs/util';
 import { createChainRules, createCommonForChainId } from '../../chain/chain-config.js';
@@ -9,12 +8,12 @@ import { Genesis } from '../../chain/genesis-source.js';
 import { BackupFileError } from '../../container/errors.js';
 import { IbftEngine } from '../../consensus/ibft/engine.js';
 import { ibftEngineFor } from '../../consensus/ibft/genesis.js';
-import { MAX_GENESIS_BYTES } from '../../snapshot/format.js';
 import { errorMessage } from '../../util/errors.js';
 import { decodeBlockRlp } from '../block-records.js';
 import { MissingStateError, stateItems } from '../state-walk.js';
 import { FAR_FUTURE } from '../verify-archive.js';
 import { parseObjectName, type Manifest } from './format.js';
+import { readGenesisObject } from './genesis-object.js';
 import { readIndex, readPack } from './pack.js';
 import type { Repository } from './repository.js';
 import { takeReaderLock } from './lock.js';
@@ -95,7 +94,7 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
     if (!present.has(name)) continue; // named as missing above
     const genesisHash = manifests.find(({ m }) => m.genesis === name)!.m.genesisHash;
     try {
-      const genesis = await Genesis.read({ name, open: () => boundedGenesis(repo, name) });
+      const genesis = await Genesis.read({ name, open: () => readGenesisObject(repo, name) });
       const engine = opts.engine ?? ibftEngineFor(genesis.config, name);
       chains.set(name, { engine });
       if (!inSubset(name)) continue;
@@ -234,20 +233,6 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
     if (b.ok && own.length > 0) Object.assign(b, { ok: false, problem: own[0]!.slice(b.name.length + 2) });
   }
   return { backups, objectsRead, problems };
-}
-
-/** A genesis object's bytes, refused past the size any snapshot or restore accepts, and at the end unless they hash to its name. */
-async function* boundedGenesis(repo: Repository, name: string): AsyncGenerator<Uint8Array> {
-  let size = 0;
-  const sha = createHash('sha256');
-  for await (const piece of repo.get(name)) {
-    size += piece.length;
-    if (size > MAX_GENESIS_BYTES) throw new BackupFileError(`it is above the ${MAX_GENESIS_BYTES}-byte limit`);
-    sha.update(piece);
-    yield piece;
-  }
-  const digest = sha.digest('hex');
-  if (digest !== parseObjectName(name)!.sha256) throw new BackupFileError(`it is damaged: its content hashes to ${digest}`);
 }
 
 /** The items of a record stream, one at a time. */
