@@ -92,9 +92,19 @@ export class LocalIndex {
   }
 
   /** The backup under way stored these (its pack and the pack's index are in the repository). */
-  async addPending(pack: string, hashes: Record<StateKind, Uint8Array[]>): Promise<void> {
-    const batch = this.db.batch();
-    for (const kind of ['nodes', 'code'] as const) for (const h of hashes[kind]) batch.put(key(PENDING[kind], h), EMPTY);
+  async addPending(pack: string, hashes: Record<StateKind, Iterable<Uint8Array>>): Promise<void> {
+    // In batches of BATCH (a pack holds ~350,000 items); the pack's own entry last. A crash in between
+    // leaves pending entries only, which the next open drops.
+    let batch = this.db.batch();
+    for (const kind of ['nodes', 'code'] as const) {
+      for (const h of hashes[kind]) {
+        batch.put(key(PENDING[kind], h), EMPTY);
+        if (batch.length >= BATCH) {
+          await batch.write();
+          batch = this.db.batch();
+        }
+      }
+    }
     batch.put(key(PENDING.nodes, Buffer.concat([Buffer.from('pack:'), Buffer.from(pack, 'hex')])), EMPTY);
     await batch.write();
   }

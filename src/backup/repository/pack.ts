@@ -32,7 +32,7 @@ export class PackWriter {
   private readonly out = new ContainerWriter(PACK, MAX_PACK_RECORD_BYTES);
   private readonly staged: StagedObject;
   private readonly groups: Record<StateKind, { items: Uint8Array[]; bytes: number }> = { nodes: { items: [], bytes: 0 }, code: { items: [], bytes: 0 } };
-  private readonly hashes: Record<StateKind, Uint8Array[]> = { nodes: [], code: [] };
+  private readonly hashes: Record<StateKind, HashList> = { nodes: new HashList(), code: new HashList() };
   /** Raw bytes of items added. */
   rawBytes = 0;
 
@@ -79,7 +79,7 @@ export class PackWriter {
   }
 
   /** Close the pack, store it and then its index; the hashes it holds are returned for the local index. */
-  async store(signal?: AbortSignal): Promise<StoredPack & { hashes: Record<StateKind, Uint8Array[]> }> {
+  async store(signal?: AbortSignal): Promise<StoredPack & { hashes: Record<StateKind, HashList> }> {
     try {
       await this.flush('nodes');
       await this.flush('code');
@@ -106,18 +106,48 @@ export class PackWriter {
 }
 
 /** The INDEX object of a pack: its node hashes, then its code hashes, in records of at most MAX_INDEX_RECORD_BYTES. */
-function encodeIndex(packSha256: string, hashes: Record<StateKind, Uint8Array[]>): Uint8Array {
+function encodeIndex(packSha256: string, hashes: Record<StateKind, HashList>): Uint8Array {
   const w = new ContainerWriter(INDEX, MAX_INDEX_RECORD_BYTES);
   const parts: Uint8Array[] = [w.start({ format: 'basalt-pack-index', version: 1, pack: packSha256 })];
-  const per = MAX_INDEX_RECORD_BYTES / 32;
   for (const kind of ['nodes', 'code'] as const) {
-    const list = hashes[kind];
-    for (let i = 0; i < list.length; i += per) {
-      parts.push(w.record(kind === 'nodes' ? RepositoryRecord.Nodes : RepositoryRecord.Code, Buffer.concat(list.slice(i, i + per))));
-    }
+    for (const run of hashes[kind].runs(MAX_INDEX_RECORD_BYTES)) parts.push(w.record(kind === 'nodes' ? RepositoryRecord.Nodes : RepositoryRecord.Code, run));
   }
   parts.push(w.finish({ nodeCount: String(hashes.nodes.length), codeCount: String(hashes.code.length) }).bytes);
   return Buffer.concat(parts);
+}
+
+/**
+ * 32-byte hashes appended into flat buffers: a pack of 32 MiB of trie nodes holds ~350,000 items, and
+ * an array of their hashes, each a Uint8Array of its own, took ~150 bytes a hash of the heap.
+ */
+export class HashList {
+  private static readonly CHUNK = 32 * 32 * 1024; // 1 MiB, a whole number of hashes
+  private readonly chunks: Uint8Array[] = [];
+  private used = HashList.CHUNK;
+  length = 0;
+
+  push(hash: Uint8Array): void {
+    if (this.used === HashList.CHUNK) {
+      this.chunks.push(new Uint8Array(HashList.CHUNK));
+      this.used = 0;
+    }
+    this.chunks.at(-1)!.set(hash, this.used);
+    this.used += 32;
+    this.length++;
+  }
+
+  /** The hashes in order, as runs of whole hashes of at most `maxBytes` (views, not copies). */
+  *runs(maxBytes: number): Generator<Uint8Array> {
+    const per = Math.max(32, maxBytes - (maxBytes % 32));
+    for (let c = 0; c < this.chunks.length; c++) {
+      const filled = c === this.chunks.length - 1 ? this.used : HashList.CHUNK;
+      for (let i = 0; i < filled; i += per) yield this.chunks[c]!.subarray(i, Math.min(filled, i + per));
+    }
+  }
+
+  *[Symbol.iterator](): Generator<Uint8Array> {
+    for (const run of this.runs(HashList.CHUNK)) for (let i = 0; i < run.length; i += 32) yield run.subarray(i, i + 32);
+  }
 }
 
 /**
