@@ -27,6 +27,9 @@ const BATCH = 10_000;
  * leaves no entry whose subtree may be incomplete; `open` drops pending entries an interrupted backup left.
  */
 export class LocalIndex {
+  /** Whether the last sync found no complete backup's pack: nothing to look up (a first backup). */
+  private empty = false;
+
   private constructor(private readonly db: BytesDB) {}
 
   static async open(path: string): Promise<LocalIndex> {
@@ -81,14 +84,19 @@ export class LocalIndex {
       loaded++;
     }
     await this.db.del(DIRTY);
+    this.empty = packs.size === 0;
     return { loaded, rebuilt };
   }
 
-  /** For each hash: whether the repository holds it (a complete backup's, or one the backup under way stored). */
+  /**
+   * For each hash: whether a complete backup's pack holds it. Not what the backup under way stored
+   * (pending): the walk asking never asks twice for one node or code, and pending entries are this
+   * backup's own (earlier ones are dropped when it starts), so they could only ever miss.
+   */
   async has(kind: StateKind, hashes: Uint8Array[]): Promise<boolean[]> {
-    const keys = hashes.flatMap((h) => [key(COMMITTED[kind], h), key(PENDING[kind], h)]);
-    const found = await this.db.getMany(keys);
-    return hashes.map((_, i) => found[2 * i] !== undefined || found[2 * i + 1] !== undefined);
+    if (this.empty) return hashes.map(() => false);
+    const found = await this.db.getMany(hashes.map((h) => key(COMMITTED[kind], h)));
+    return found.map((f) => f !== undefined);
   }
 
   /** The backup under way stored these (its pack and the pack's index are in the repository). */
@@ -130,6 +138,7 @@ export class LocalIndex {
       await batch.write();
     }
     await this.db.del(DIRTY);
+    this.empty = false;
   }
 
   /**
