@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readGenesisObject, storeGenesisObject } from '../../../src/backup/repository/genesis-object.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
+import { ContainerWriter } from '../../../src/container/writer.js';
+import { digestHex, GENESIS, genesisName, RepositoryRecord } from '../../../src/backup/repository/format.js';
 import { GENESIS_PIECE_BYTES } from '../../../src/snapshot/format.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'basalt-genesis-object-'));
@@ -51,5 +53,34 @@ describe('a genesis object', () => {
       writeFileSync(join(dir, 'repo', name), bytes);
       await expect(readAll(name)).rejects.toThrow(/damaged|checksum|corrupt|decompress/i);
     }
+  });
+
+  it('well formed but hostile (its digest is its name) is refused with one reason: a wrong header, a piece over the limit, another record, a trailer that lies', async () => {
+    /** A genesis container with `header`, raw pieces given as (rawLength, payload), and `bytes` in its trailer, put under its digest. */
+    const forged = async (header: object, records: { type: number; rawLength: number; data: Uint8Array }[], bytes: string) => {
+      const w = new ContainerWriter(GENESIS, 4 * GENESIS_PIECE_BYTES);
+      const parts = [w.start(header)];
+      for (const r of records) {
+        const payload = new Uint8Array(4 + r.data.length);
+        new DataView(payload.buffer).setUint32(0, r.rawLength);
+        payload.set(r.data, 4);
+        parts.push(w.record(r.type, payload));
+      }
+      const end = w.finish({ bytes });
+      parts.push(end.bytes);
+      const name = genesisName(digestHex(end.digest));
+      writeFileSync(join(dir, 'repo', name), Buffer.concat(parts));
+      return name;
+    };
+    const ok = { format: 'basalt-genesis', version: 1, compression: 'none' };
+    const piece = (n: number) => ({ type: RepositoryRecord.GenesisPiece, rawLength: n, data: new Uint8Array(n).fill(0x20) });
+    const cases: [string, RegExp][] = [
+      [await forged({ ...ok, compression: 'lzma' }, [piece(10)], '10'), /its header is not a version 1 basalt-genesis header/],
+      [await forged({ ...ok, format: 'basalt-pack' }, [piece(10)], '10'), /its header is not a version 1 basalt-genesis header/],
+      [await forged(ok, [piece(GENESIS_PIECE_BYTES + 1)], String(GENESIS_PIECE_BYTES + 1)), /a piece of \d+ bytes/],
+      [await forged(ok, [{ ...piece(10), type: RepositoryRecord.Nodes }], '10'), /a record of type/],
+      [await forged(ok, [piece(10)], '11'), /its trailer does not match its pieces/],
+    ];
+    for (const [name, reason] of cases) await expect(readAll(name), name).rejects.toThrow(reason);
   });
 });
