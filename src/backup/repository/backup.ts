@@ -24,7 +24,7 @@ import { storeGenesisObject } from './genesis-object.js';
 import type { LocalIndex } from './local-index.js';
 import { RepositoryLock } from './lock.js';
 import { PackWriter } from './pack.js';
-import type { Repository, RepositoryListing } from './repository.js';
+import type { Repository } from './repository.js';
 
 export interface RepositoryBackupOptions {
   compression: Compression;
@@ -96,7 +96,7 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
     const genesisHash = bytesToHex(source.genesisHash);
 
     const listing = await repo.list();
-    const manifests = await chainManifests(repo, listing, chainId, genesisHash);
+    const manifests = (await repo.chainManifests({ chainId, genesisHash }, listing)).map((x) => x.m);
     // Only backups whose packs are all there: a node is skipped with its whole subtree, which may lie in
     // other packs of the same backup; a backup missing one (deleted by hand, by a bucket rule) is not
     // relied on at all, and what it held is stored again.
@@ -215,16 +215,6 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
   } finally {
     await view.close();
   }
-}
-
-/** The repository's manifests of this chain, read and checked (another chain's are left alone). */
-async function chainManifests(repo: Repository, listing: RepositoryListing, chainId: string, genesisHash: string): Promise<Manifest[]> {
-  const out: Manifest[] = [];
-  for (const m of listing.manifests) {
-    const manifest = await repo.manifest(m.name);
-    if (manifest.chainId === chainId && manifest.genesisHash === genesisHash) out.push(manifest);
-  }
-  return out;
 }
 
 /** The newest manifest whose head is a block of this chain at or below `head` (its history is ours up to there). */

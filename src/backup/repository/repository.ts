@@ -109,6 +109,19 @@ export class Repository {
     return out;
   }
 
+  /**
+   * The manifests of one chain (its chain ID and genesis hash), oldest first, each read and checked:
+   * a repository may hold another chain's backups too, which are that chain's node's to keep.
+   */
+  async chainManifests(chain: { chainId: string; genesisHash: string }, listing?: RepositoryListing): Promise<{ name: string; last: bigint; m: Manifest }[]> {
+    const out: { name: string; last: bigint; m: Manifest }[] = [];
+    for (const e of (listing ?? (await this.list())).manifests) {
+      const m = await this.manifest(e.name);
+      if (m.chainId === chain.chainId && m.genesisHash === chain.genesisHash) out.push({ name: e.name, last: e.last!, m });
+    }
+    return out;
+  }
+
   /** A manifest, its name checked against its content's sha256 and its fields against the format. */
   async manifest(name: string): Promise<Manifest> {
     const parsed = parseObjectName(name);

@@ -80,6 +80,11 @@ export class RepositoryScheduler {
     this.opts.target.close();
   }
 
+  /** This node's chain, whose backups its schedule, retention and interval consider. */
+  private chain(): { chainId: string; genesisHash: string } {
+    return { chainId: this.opts.chain.chainId.toString(), genesisHash: bytesToHex(this.opts.chain.genesisHash) };
+  }
+
   /** A backup now (the operator's `backup now`). */
   backupNow(): Promise<StoredPiece[]> {
     return this.mutex.run(async () => {
@@ -113,13 +118,8 @@ export class RepositoryScheduler {
 
   /** When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps the interval. */
   private async readLast(): Promise<void> {
-    const chainId = this.opts.chain.chainId.toString();
-    for (const e of (await this.repo.list()).manifests.reverse()) {
-      const m = await this.repo.manifest(e.name);
-      if (m.chainId !== chainId) continue;
-      this.lastAt = Date.parse(m.createdAt);
-      return;
-    }
+    const newest = (await this.repo.chainManifests(this.chain())).at(-1);
+    if (newest) this.lastAt = Date.parse(newest.m.createdAt);
   }
 
   private async backup(): Promise<StoredPiece> {
@@ -179,23 +179,15 @@ export class RepositoryScheduler {
       return;
     }
     try {
-      const manifests = (await this.repo.list()).manifests;
-      const chainId = this.opts.chain.chainId.toString();
-      const genesisHash = bytesToHex(this.opts.chain.genesisHash);
-      const pieces: (Piece & { name: string })[] = [];
-      for (const m of manifests) {
-        const manifest = await this.repo.manifest(m.name);
-        if (manifest.chainId !== chainId || manifest.genesisHash !== genesisHash) continue;
-        pieces.push({
-          kind: 'snapshot',
-          startBlock: 1n,
-          endBlock: m.last!,
-          time: BigInt(manifest.head.timestamp),
-          digest8: m.sha256.slice(0, 8),
-          file: m.name,
-          name: m.name,
-        });
-      }
+      const pieces: (Piece & { name: string })[] = (await this.repo.chainManifests(this.chain())).map(({ name, last, m }) => ({
+        kind: 'snapshot',
+        startBlock: 1n,
+        endBlock: last,
+        time: BigInt(m.head.timestamp),
+        digest8: name.slice(-64, -56),
+        file: name,
+        name,
+      }));
       for (const p of piecesToDelete(pieces, this.opts.retention)) {
         lock.assertHeld(this.now());
         await this.opts.target.delete(p.name);
