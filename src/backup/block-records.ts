@@ -1,4 +1,5 @@
-import { createBlockFromRLP, type Block } from '@ethereumjs/block';
+import { createBlockFromRLP, createBlockHeaderFromBytesArray, type Block, type BlockHeader } from '@ethereumjs/block';
+import { RLP } from '@ethereumjs/rlp';
 import type { Common } from '@ethereumjs/common';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { BlockRecord } from '../archive/format.js';
@@ -39,4 +40,24 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
     throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
   }
   return block;
+}
+
+/**
+ * Decode only the header of a block's RLP from a backup file (its transactions are not decoded: a
+ * restore that back-fills bodies later checks headers alone); it must be block `number` with hash `hash`.
+ */
+export function decodeBlockHeaderRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array, common: Common, where: 'archive' | 'snapshot' | 'backup'): BlockHeader {
+  let header: BlockHeader;
+  try {
+    const fields = RLP.decode(rlp) as unknown;
+    if (!Array.isArray(fields) || fields.length !== 3 || !Array.isArray(fields[0])) throw new Error('not a [header, transactions, uncles] list');
+    header = createBlockHeaderFromBytesArray(fields[0] as Uint8Array[], headerOpts(common));
+  } catch (err) {
+    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
+  }
+  if (header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${header.number}`);
+  const actual = blockHash(header);
+  if (!equalsBytes(actual, hash))
+    throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
+  return header;
 }

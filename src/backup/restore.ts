@@ -19,7 +19,8 @@ import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
-import { decodeBlockRlp } from './block-records.js';
+import { decodeBlockHeaderRlp, decodeBlockRlp } from './block-records.js';
+import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
 import { renameDurably } from '../util/durable.js';
@@ -44,6 +45,8 @@ export interface RestoreSummary {
   bytes: number;
   digest: string;
   durationMs: number;
+  /** With `backfill`: the blocks whose bodies and receipts the node back-fills once it runs. */
+  historyGap?: HistoryGap;
 }
 
 export interface RestoreOptions {
@@ -63,6 +66,12 @@ export interface RestoreOptions {
   genesisStateRoot?: Uint8Array;
   engine?: ConsensusEngine;
   onProgress?: (p: RestoreProgress) => void;
+  /**
+   * Restore the history below the head as headers only (each one's seals and parent link checked, as
+   * in a full restore) and record the rest as a history gap the node back-fills from this source once
+   * it runs (repository/backfill.ts). The head block is restored whole. Without it, every block is.
+   */
+  backfill?: HistorySource;
 }
 
 /**
@@ -135,8 +144,16 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
       }
       const r = restored;
       if (ev.kind === 'block') {
-        const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, r.rules.commonAt(ev.number), 'snapshot');
-        await blocks!.add({ block, hash: ev.hash, receiptsRlp: ev.receiptsRlp, bytesRead: ev.bytesRead, size: ev.blockRlp.length + ev.receiptsRlp.length });
+        const size = ev.blockRlp.length + ev.receiptsRlp.length;
+        const common = r.rules.commonAt(ev.number);
+        if (opts.backfill && ev.number < headNumber) {
+          // History to back-fill: its header only, checked like any other (seals, parent link).
+          const header = decodeBlockHeaderRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
+          await blocks!.add({ header, hash: ev.hash, bytesRead: ev.bytesRead, size: header.serialize().length });
+        } else {
+          const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
+          await blocks!.add({ header: block.header, block, hash: ev.hash, receiptsRlp: ev.receiptsRlp, bytesRead: ev.bytesRead, size });
+        }
         continue;
       }
       await blocks!.drain(); // the blocks come first: all of them are checked and written before the state
@@ -159,9 +176,12 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
           if (err instanceof MissingStateError) throw new BackupFileError(`snapshot is incomplete: ${err.message}`, { cause: err });
           throw err;
         }
+        const historyGap = opts.backfill && headNumber >= 2n ? { from: 1n, to: headNumber - 1n } : undefined;
+        if (historyGap) await r.blocks.writeHistoryGap(historyGap, opts.backfill!);
         await dbs.close();
         renameDurably(tmp, target);
         return {
+          ...(historyGap ? { historyGap } : {}),
           dataDir: target,
           chainId: h.chainId,
           genesisHash: h.genesisHash,
@@ -268,8 +288,11 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
   };
 }
 
-/** A block read from the snapshot, decoded, not yet checked; `size`: its bytes and its receipts'. */
-type Decoded = { block: Block; hash: Uint8Array; receiptsRlp: Uint8Array; bytesRead: number; size: number };
+/**
+ * A block read from the snapshot, decoded, not yet checked; `size`: its bytes and its receipts'. Without
+ * `block`: a header alone (history the node back-fills), checked and written as a header.
+ */
+type Decoded = { header: BlockHeader; hash: Uint8Array; bytesRead: number; size: number } & ({ block: Block; receiptsRlp: Uint8Array } | { block?: undefined });
 
 /**
  * Blocks go through in windows: while the seals of one window are recovered in worker threads
@@ -282,6 +305,7 @@ class VerifiedBlockWriter {
   private windowBytes = 0;
   private inFlight?: { blocks: Decoded[]; signers: Promise<RecoveredSigners> };
   private pending: Parameters<BlockStore['writeCanonicalBlocks']>[0] = [];
+  private pendingHeaders: Parameters<BlockStore['writeCanonicalHeaders']>[0] = [];
   private pendingBytes = 0;
 
   constructor(
@@ -307,7 +331,7 @@ class VerifiedBlockWriter {
     if (this.window.length === 0) return;
     const decoded = this.window;
     [this.window, this.windowBytes] = [[], 0];
-    const signers = this.recoverPool.recoverAll(decoded.flatMap((d) => this.chain.engine.sealSignatures(d.block.header)));
+    const signers = this.recoverPool.recoverAll(decoded.flatMap((d) => this.chain.engine.sealSignatures(d.header)));
     signers.catch(() => undefined); // awaited by settle
     await this.settle();
     this.inFlight = { blocks: decoded, signers };
@@ -320,20 +344,27 @@ class VerifiedBlockWriter {
     const { recover } = await inFlight.signers;
     const c = this.chain;
     for (const d of inFlight.blocks) {
-      const receipts = await verifyBlock(d.block, d.receiptsRlp, c.parent, c.engine, recover);
-      this.pending.push({ block: d.block, hash: d.hash, receipts });
+      verifyHeader(d.header, c.parent, c.engine, recover);
+      if (d.block) {
+        const receipts = await verifyContents(d.block, d.receiptsRlp);
+        this.pending.push({ block: d.block, hash: d.hash, receipts });
+      } else {
+        this.pendingHeaders.push({ header: d.header.serialize(), number: d.header.number, hash: d.hash });
+      }
       this.pendingBytes += d.size;
-      if (this.pending.length >= WRITE_BLOCKS || this.pendingBytes >= WRITE_BLOCK_BYTES) await this.flush();
-      c.parent = d.block.header;
-      this.progress(d.block.header.number, d.bytesRead);
+      if (this.pending.length + this.pendingHeaders.length >= WRITE_BLOCKS || this.pendingBytes >= WRITE_BLOCK_BYTES) await this.flush();
+      c.parent = d.header;
+      this.progress(d.header.number, d.bytesRead);
     }
   }
 
   private async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    [this.pending, this.pendingBytes] = [[], 0];
-    await this.chain.blocks.writeCanonicalBlocks(batch);
+    const headers = this.pendingHeaders;
+    const blocks = this.pending;
+    [this.pending, this.pendingHeaders, this.pendingBytes] = [[], [], 0];
+    // Headers alone come before the blocks restored whole (the head): in the order they were checked.
+    await this.chain.blocks.writeCanonicalHeaders(headers);
+    await this.chain.blocks.writeCanonicalBlocks(blocks);
   }
 }
 
@@ -398,33 +429,31 @@ const SEAL_WINDOW_BYTES = 8 << 20;
 
 const SEALED_HISTORY = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
 
-/** Consensus rules against the parent, the transactions root, and the receipts against the header. */
-async function verifyBlock(
-  block: Block,
-  receiptsRlp: Uint8Array,
-  parent: BlockHeader,
-  engine: ConsensusEngine,
-  recover?: RecoverSigner,
-): Promise<StoredReceipt[]> {
-  const n = block.header.number;
+/** Consensus rules against the parent: seals by a quorum, the parent link. */
+function verifyHeader(header: BlockHeader, parent: BlockHeader, engine: ConsensusEngine, recover?: RecoverSigner): void {
   try {
     // History sealed by a quorum: no timestamp in it is "in the future" for a restore (a snapshot of a
     // peer whose clock is ahead of this node's, or one taken within the last seconds, is not forged).
-    engine.verifyHeader(block.header, parent, { ...SEALED_HISTORY, ...(recover ? { recover } : {}) });
+    engine.verifyHeader(header, parent, { ...SEALED_HISTORY, ...(recover ? { recover } : {}) });
   } catch (err) {
     if (err instanceof BlockVerificationError)
       throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
     throw err;
   }
+}
+
+/** The transactions and the receipts of a block whose header is verified, against that header's roots. */
+export async function verifyContents(block: Block, receiptsRlp: Uint8Array, where = 'in the snapshot'): Promise<StoredReceipt[]> {
+  const n = block.header.number;
   if (!(await block.transactionsTrieIsValid()))
-    throw new BackupFileError(`block ${n} in the snapshot: transactions do not match the header's root`, { code: 'INVALID_BLOCK' });
+    throw new BackupFileError(`block ${n} ${where}: transactions do not match the header's root`, { code: 'INVALID_BLOCK' });
   let receipts: StoredReceipt[];
   try {
     receipts = decodeReceipts(receiptsRlp);
   } catch {
-    throw new BackupFileError(`block ${n} in the snapshot: receipts cannot be decoded`);
+    throw new BackupFileError(`block ${n} ${where}: receipts cannot be decoded`);
   }
   const bad = await checkReceipts(block, receipts);
-  if (bad) throw new BackupFileError(`block ${n} in the snapshot: ${bad}`, { code: 'INVALID_BLOCK' });
+  if (bad) throw new BackupFileError(`block ${n} ${where}: ${bad}`, { code: 'INVALID_BLOCK' });
   return receipts;
 }

@@ -71,7 +71,21 @@ export interface ChainStatus {
     writable: boolean;
     notWritableReason?: string;
     network?: NetworkStatus;
+    /** A restored node back-filling the history below its restored head; absent once every block is whole. */
+    history?: HistoryStatus;
   };
+}
+
+/** The history back-fill of a restored node: blocks backfillFrom..backfillTo still lack bodies and receipts. */
+export interface HistoryStatus {
+  backfillFrom: bigint;
+  backfillTo: bigint;
+  /** The first block of the gap when the node started (so the progress is (backfillFrom - backfillStart) of (backfillTo - backfillStart + 1)). */
+  backfillStart: bigint;
+  /** The repository and backup it reads. */
+  source: string;
+  /** The last failure, while it waits to try again. */
+  error?: string;
 }
 
 export interface ExportRequest {

@@ -191,6 +191,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
     const chain = new Chain(rules, config, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
+    await store.historyGap(); // read once: a block of the gap is then "not held yet", not damage
     return chain;
   }
 

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { listPieces, type ListedPiece } from '../backup/pieces.js';
 import type { RestorePoint } from '../backup/point-in-time.js';
 import { Repository } from '../backup/repository/repository.js';
+import type { HistoryMode } from '../backup/repository/restore.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { BackupTarget } from '../backup/targets/target.js';
 import { backupNowRemote } from '../rpc/grpc/backup-client.js';
@@ -115,57 +116,83 @@ export function backupCommand(): Command {
     .requiredOption('--chain <genesis>', 'genesis file of your chain: the pieces must belong to it (the trust anchor)')
     .option('--at-block <n>', 'restore up to this block (default: the newest block backed up)', parseBlockNumberArg('--at-block'))
     .option('--at-time <iso>', 'restore up to the last block at or before this time (e.g. 2026-11-25T06:00:00Z)', parseTime)
+    .addOption(
+      new Option(
+        '--history <mode>',
+        "from a repository: 'backfill' restores the headers (every seal checked) and the head, and the node back-fills the older bodies and receipts from the repository while it serves; 'full' restores every block before it is done",
+      )
+        .choices(['backfill', 'full'])
+        .default('backfill'),
+    )
     .option('--json', 'print the summary as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
-    .action(async (opts: { backupDir: string; dataDir: string; chain: string; atBlock?: bigint; atTime?: bigint; json: boolean; quiet: boolean }) => {
-      if (opts.atBlock !== undefined && opts.atTime !== undefined) throw new UserError('pass only one of --at-block and --at-time');
-      if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
-      const { readGenesis } = await import('../chain/genesis-source.js');
-      const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
-      const genesis = await readGenesis(opts.chain);
-      const target = resolve(opts.dataDir);
-      noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
-      const at: RestorePoint = { ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}), ...(opts.atTime !== undefined ? { time: opts.atTime } : {}) };
-      const fromRepository = await withTarget(opts.backupDir, async (t) => {
-        if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
-        const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
-        return guarded(t, 'restore', () =>
-          restoreRepositoryAt(new Repository(t, NO_STAGING), at, {
-            dataDir: target,
-            genesis,
-            onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
-          }),
-        );
-      });
-      if (fromRepository) {
-        const r = fromRepository;
-        if (opts.json) {
-          process.stdout.write(
-            `${JSON.stringify({ dataDir: r.dataDir, head: r.head.toString(), headHash: r.headHash, backup: r.manifest, blocksImported: r.blocksImported.toString(), nodes: r.nodes, codes: r.codes, durationMs: r.durationMs })}\n`,
+    .action(
+      async (opts: {
+        backupDir: string;
+        dataDir: string;
+        chain: string;
+        atBlock?: bigint;
+        atTime?: bigint;
+        history: HistoryMode;
+        json: boolean;
+        quiet: boolean;
+      }) => {
+        if (opts.atBlock !== undefined && opts.atTime !== undefined) throw new UserError('pass only one of --at-block and --at-time');
+        if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
+        const { readGenesis } = await import('../chain/genesis-source.js');
+        const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
+        const genesis = await readGenesis(opts.chain);
+        const target = resolve(opts.dataDir);
+        noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
+        const at: RestorePoint = {
+          ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}),
+          ...(opts.atTime !== undefined ? { time: opts.atTime } : {}),
+        };
+        const fromRepository = await withTarget(opts.backupDir, async (t) => {
+          if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
+          const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
+          return guarded(t, 'restore', () =>
+            restoreRepositoryAt(new Repository(t, NO_STAGING), at, {
+              dataDir: target,
+              genesis,
+              history: opts.history,
+              onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
+            }),
+          );
+        });
+        if (fromRepository) {
+          const r = fromRepository;
+          if (opts.json) {
+            process.stdout.write(
+              `${JSON.stringify({ dataDir: r.dataDir, head: r.head.toString(), headHash: r.headHash, backup: r.manifest, blocksImported: r.blocksImported.toString(), nodes: r.nodes, codes: r.codes, durationMs: r.durationMs, ...(r.historyGap ? { backfill: { from: r.historyGap.from.toString(), to: r.historyGap.to.toString() } } : {}) })}\n`,
+            );
+            return;
+          }
+          process.stderr.write(
+            `Restored block ${r.head} (${r.headHash}) into ${r.dataDir} from backup ${r.manifest}${r.blocksImported > 0n ? ` and ${r.blocksImported} blocks imported and re-executed` : ''} in ${formatDuration(r.durationMs)}\n` +
+              (r.historyGap
+                ? `Blocks ${r.historyGap.from}-${r.historyGap.to}: headers verified; the node back-fills their bodies and receipts from ${opts.backupDir} once it runs (\`basalt status\` shows it; --history full restores them now)\n`
+                : '') +
+              `Start it with: basalt server --data-dir ${r.dataDir} --chain ${r.dataDir}/genesis.json\n`,
           );
           return;
         }
+        const s = await withTarget(opts.backupDir, async (t) => {
+          const plan = planRestore(await guarded(t, 'list', () => listPieces(t)), at);
+          return guarded(t, 'restore', () =>
+            restoreToPoint(t, plan, { dataDir: target, genesis, onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`) }),
+          );
+        });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString(), blocksImported: s.blocksImported.toString() })}\n`);
+          return;
+        }
         process.stderr.write(
-          `Restored block ${r.head} (${r.headHash}) into ${r.dataDir} from backup ${r.manifest}${r.blocksImported > 0n ? ` and ${r.blocksImported} blocks imported and re-executed` : ''} in ${formatDuration(r.durationMs)}\n` +
-            `Start it with: basalt server --data-dir ${r.dataDir} --chain ${r.dataDir}/genesis.json\n`,
+          `Restored block ${s.head} (${s.headHash}) into ${s.dataDir} from ${s.snapshot}${s.archives.length ? ` and ${s.archives.length} archives (${s.blocksImported} blocks imported and re-executed)` : ''} in ${formatDuration(s.durationMs)}\n` +
+            `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n`,
         );
-        return;
-      }
-      const s = await withTarget(opts.backupDir, async (t) => {
-        const plan = planRestore(await guarded(t, 'list', () => listPieces(t)), at);
-        return guarded(t, 'restore', () =>
-          restoreToPoint(t, plan, { dataDir: target, genesis, onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`) }),
-        );
-      });
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString(), blocksImported: s.blocksImported.toString() })}\n`);
-        return;
-      }
-      process.stderr.write(
-        `Restored block ${s.head} (${s.headHash}) into ${s.dataDir} from ${s.snapshot}${s.archives.length ? ` and ${s.archives.length} archives (${s.blocksImported} blocks imported and re-executed)` : ''} in ${formatDuration(s.durationMs)}\n` +
-          `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n`,
-      );
-    });
+      },
+    );
   backup
     .command('create')
     .description(

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { ClockStatus, ConsensusStatus } from '../backup/types.js';
+import type { ClockStatus, ConsensusStatus, HistoryStatus } from '../backup/types.js';
 import { CLOCK_MIN_SAMPLES, CLOCK_TOLERANCE_MS, formatOffset } from '../chain/peer-clock.js';
 import { RemoteBackupService } from '../rpc/grpc/backup-client.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
@@ -41,6 +41,17 @@ export function statusCommand(): Command {
               }
             : {}),
           ...(node.notWritableReason ? { notWritableReason: node.notWritableReason } : {}),
+          ...(node.history
+            ? {
+                history: {
+                  backfillFrom: Number(node.history.backfillFrom),
+                  backfillTo: Number(node.history.backfillTo),
+                  backfillStart: Number(node.history.backfillStart),
+                  source: node.history.source,
+                  ...(node.history.error ? { error: node.history.error } : {}),
+                },
+              }
+            : {}),
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
         return;
@@ -63,11 +74,21 @@ export function statusCommand(): Command {
               ['Listening', node.network.listenAddresses.join(' ')],
             ] as [string, string][])
           : []),
+        ['History', node.history ? historyLine(node.history) : 'complete'],
         ['Storage', node.writable ? 'writable' : `NOT WRITABLE: ${node.notWritableReason ?? 'unknown reason'}`],
         ['Client', node.clientVersion],
       ];
       process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n')}\n`);
     });
+}
+
+/** "back-filling blocks 1-99,999: 42 % (from repo (backup))", and its last failure. */
+function historyLine(h: HistoryStatus): string {
+  const total = h.backfillTo - h.backfillStart + 1n;
+  const done = h.backfillFrom - h.backfillStart;
+  const pct = total > 0n ? Number((done * 1000n) / total) / 10 : 0;
+  const base = `back-filling blocks ${h.backfillFrom}-${h.backfillTo} (${pct} % done) from ${h.source}; until then they answer "pruned history unavailable"`;
+  return h.error ? `${base}; LAST TRY FAILED: ${h.error}` : base;
 }
 
 /** "+0.2 s from peers (within 15 s)", or how far off and what to do. */

@@ -15,6 +15,7 @@ import type { RetentionPolicy } from '../backup/retention.js';
 import type { RetryPolicy } from '../backup/retry.js';
 import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
 import { RepositoryScheduler } from '../backup/repository/scheduler.js';
+import { HistoryBackfill } from '../backup/repository/backfill.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
 import { UserError } from '../util/errors.js';
@@ -131,6 +132,8 @@ export class BasaltNode {
   private stopping?: Promise<void>;
   /** Per --backup-dir target: pieces (BackupScheduler) or a repository (RepositoryScheduler). */
   private schedulers: (BackupScheduler | RepositoryScheduler)[] = [];
+  /** A restored node's back-fill of the history below its restored head (none once it is whole). */
+  backfill?: HistoryBackfill;
   readonly metrics: NodeMetrics;
   prometheusAddress?: HostPort;
   /** Why the node cannot write now, or undefined when it can. */
@@ -239,6 +242,12 @@ export class BasaltNode {
         );
       if (opts.seal) await node.startValidator(validators, keys.validatorKey, layout.consensus, quorum);
       await node.startSchedulers();
+      // The node serves and seals at its head; the history below a restored head comes in behind it.
+      node.backfill = await parts.start(
+        'history back-fill',
+        () => HistoryBackfill.start(chain, { logger: log, stagingDir: layout.root, ...(opts.backup?.s3 ? { s3: opts.backup.s3 } : {}) }),
+        (b) => b?.stop(),
+      );
       return node;
     } catch (err) {
       await parts.stopAll({ quiet: true }).catch(() => undefined);
@@ -474,6 +483,19 @@ export class BasaltNode {
       writable: this.notWritable === undefined,
       ...(this.notWritable !== undefined ? { notWritableReason: this.notWritable } : {}),
       ...(this.network ? { network: this.networkStatus(this.network) } : {}),
+      ...(this.backfill?.status().gap ? { history: this.historyStatus() } : {}),
+    };
+  }
+
+  /** The history back-fill under way: the blocks still without bodies, out of those the node started with. */
+  private historyStatus() {
+    const s = this.backfill!.status();
+    return {
+      backfillFrom: s.gap!.from,
+      backfillTo: s.gap!.to,
+      backfillStart: s.started.from,
+      source: `${s.source.repository} (${s.source.backup})`,
+      ...(s.error ? { error: s.error } : {}),
     };
   }
 

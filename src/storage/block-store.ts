@@ -6,6 +6,7 @@ import type { BytesDB } from './open-db.js';
 import * as schema from './schema.js';
 import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.js';
 import type { DamageReporter } from './damage.js';
+import { HistoryUnavailableError, inGap } from './history.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
@@ -97,6 +98,8 @@ export class BlockStore {
    */
   private readonly recent = new Map<string, Block>();
   private canonicalGuard?: { head: () => bigint; reporter: DamageReporter };
+  /** The history gap as last read or written (schema.HISTORY_GAP_KEY); null: none; undefined: not read yet. */
+  private gap: schema.HistoryGap | null | undefined;
 
   constructor(
     readonly db: BytesDB,
@@ -107,7 +110,91 @@ export class BlockStore {
   /** A read-only view of the store as it is now, unaffected by later writes. Close it when done. */
   openSnapshot(): { store: BlockStore; close: () => Promise<void> } {
     const snap = this.db.snapshot();
-    return { store: new BlockStore(this.db, this.rules, snap), close: () => snap.close() };
+    const view = new BlockStore(this.db, this.rules, snap);
+    // The gap only shrinks, each step in the batch that fills it: this one covers what the view sees.
+    view.gap = this.gap;
+    return { store: view, close: () => snap.close() };
+  }
+
+  /**
+   * The canonical blocks whose bodies and receipts are not held yet (a restore that opened at its head
+   * before back-filling them), or undefined when every canonical block is whole.
+   */
+  async historyGap(): Promise<schema.HistoryGap | undefined> {
+    if (this.gap === undefined) {
+      const v = await this.get(schema.HISTORY_GAP_KEY);
+      this.gap = v === undefined ? null : schema.decodeHistoryGap(v);
+    }
+    return this.gap ?? undefined;
+  }
+
+  /** Where the gap is back-filled from, if recorded. */
+  async historySource(): Promise<schema.HistorySource | undefined> {
+    const v = await this.get(schema.HISTORY_SOURCE_KEY);
+    if (v === undefined) return undefined;
+    const o = JSON.parse(new TextDecoder().decode(v)) as Partial<schema.HistorySource>;
+    if (typeof o.repository !== 'string' || typeof o.backup !== 'string') throw new Error('the stored history source is not {repository, backup}');
+    return { repository: o.repository, backup: o.backup };
+  }
+
+  /** Record the history gap and where it is back-filled from (a restore, before its data dir is renamed into place). */
+  async writeHistoryGap(gap: schema.HistoryGap, source: schema.HistorySource): Promise<void> {
+    const batch = this.db.batch();
+    batch.put(schema.HISTORY_GAP_KEY, schema.encodeHistoryGap(gap));
+    batch.put(schema.HISTORY_SOURCE_KEY, Buffer.from(JSON.stringify(source), 'utf8'));
+    await batch.write();
+    this.gap = gap;
+  }
+
+  /**
+   * Canonical headers without their bodies (a restore's history below its head, back-filled later):
+   * header, number entry and canonical index, in one batch. The head pointer is not moved.
+   */
+  async writeCanonicalHeaders(headers: { header: Uint8Array; number: bigint; hash: Uint8Array }[]): Promise<void> {
+    if (headers.length === 0) return;
+    const batch = this.db.batch();
+    for (const h of headers) {
+      batch.put(schema.headerKey(h.number, h.hash), h.header);
+      batch.put(schema.hashToNumberKey(h.hash), schema.encodeBlockNumber(h.number));
+      batch.put(schema.canonicalHashKey(h.number), h.hash);
+    }
+    await batch.write();
+  }
+
+  /**
+   * Back-fill the bodies, receipts and transaction lookups of the gap's first blocks (consecutive, from
+   * its `from`), and move the gap past them in the same batch: a crash leaves either none of them or all
+   * of them and the gap after them. The last blocks of the gap delete it and its source.
+   */
+  async fillHistory(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[] }[]): Promise<schema.HistoryGap | undefined> {
+    const gap = await this.historyGap();
+    if (blocks.length === 0) return gap;
+    if (gap === undefined) throw new Error('there is no history gap to fill');
+    const batch = this.db.batch();
+    let next = gap.from;
+    for (const { block, hash, receipts } of blocks) {
+      const num = block.header.number;
+      if (num !== next) throw new Error(`back-fill of block ${num} where block ${next} is next`);
+      batch.put(schema.bodyKey(num, hash), RLP.encode(block.transactions.map((tx) => tx.serialize())));
+      batch.put(schema.receiptsKey(num, hash), encodeReceipts(receipts));
+      block.transactions.forEach((tx, index) => batch.put(schema.txLookupKey(tx.hash()), schema.encodeTxLookup({ blockNumber: num, index })));
+      next++;
+    }
+    const after = next > gap.to ? undefined : { from: next, to: gap.to };
+    if (after) batch.put(schema.HISTORY_GAP_KEY, schema.encodeHistoryGap(after));
+    else {
+      batch.del(schema.HISTORY_GAP_KEY);
+      batch.del(schema.HISTORY_SOURCE_KEY);
+    }
+    await batch.write();
+    this.gap = after ?? null;
+    return after;
+  }
+
+  /** Refuse a read of a part the history gap does not hold yet (HistoryUnavailableError). */
+  private checkGap(num: bigint): void {
+    const gap = this.gap ?? undefined;
+    if (inGap(gap, num)) throw new HistoryUnavailableError(num, gap);
   }
 
   private get(key: Uint8Array): Promise<Uint8Array | undefined> {
@@ -181,6 +268,10 @@ export class BlockStore {
   /** Number of transactions in a block, without decoding them. */
   async transactionCount(num: bigint, hash: Uint8Array): Promise<number | undefined> {
     const body = await this.bodyRLP(num, hash);
+    if (body === undefined) {
+      await this.historyGap();
+      this.checkGap(num);
+    }
     return body === undefined ? undefined : (RLP.decode(body) as Uint8Array[]).length;
   }
 
@@ -191,11 +282,13 @@ export class BlockStore {
 
   async canonicalHeader(num: bigint): Promise<BlockHeader | undefined> {
     const hash = await this.canonicalHash(num);
-    return hash === undefined ? undefined : this.present(num, hash, await this.header(num, hash));
+    return hash === undefined ? undefined : this.present(num, hash, await this.header(num, hash), 'header');
   }
 
   /** A block the index names must be there: with the guard on, its absence is damage. */
-  present<T>(num: bigint, hash: Uint8Array, v: T | undefined): T | undefined {
+  present<T>(num: bigint, hash: Uint8Array, v: T | undefined, part: 'block' | 'header' = 'block'): T | undefined {
+    // A block of the history gap has its header, not yet its body: "not held yet", not damage.
+    if (v === undefined && part === 'block') this.checkGap(num);
     if (v === undefined && this.canonicalGuard) {
       throw this.canonicalGuard.reporter.missing('blockchain', `block ${num} (${bytesToHex(hash)}) is indexed but its header or body is missing`);
     }
@@ -209,6 +302,10 @@ export class BlockStore {
   async storedBlock(num: bigint): Promise<StoredBlock> {
     const hash = await this.canonicalHash(num);
     const [header, body, receiptsRlp] = hash ? await Promise.all([this.headerRLP(num, hash), this.bodyRLP(num, hash), this.receiptsRLP(num, hash)]) : [];
+    if (hash && header && (!body || !receiptsRlp)) {
+      await this.historyGap();
+      this.checkGap(num);
+    }
     if (!hash || !header || !body || !receiptsRlp) throw new Error(`block ${num} is missing from the database`);
     return { hash, blockRlp: blockRlpFromStored(header, body), receiptsRlp };
   }
@@ -218,7 +315,9 @@ export class BlockStore {
    * Throws at the first block with a missing part, as storedBlock does.
    */
   async *storedBlocks(from: bigint, to: bigint): AsyncGenerator<StoredBlock & { number: bigint }> {
+    await this.historyGap();
     for await (const b of this.blockParts(from, to)) {
+      if (b.hash && b.header && (!b.body || !b.receiptsRlp)) this.checkGap(b.number);
       if (!b.hash || !b.header || !b.body || !b.receiptsRlp) throw new Error(`block ${b.number} is missing from the database`);
       yield { number: b.number, hash: b.hash, blockRlp: blockRlpFromStored(b.header, b.body), receiptsRlp: b.receiptsRlp };
     }
@@ -269,6 +368,10 @@ export class BlockStore {
 
   async receipts(num: bigint, hash: Uint8Array): Promise<StoredReceipt[] | undefined> {
     const rlp = await this.receiptsRLP(num, hash);
+    if (rlp === undefined) {
+      await this.historyGap();
+      this.checkGap(num);
+    }
     return rlp === undefined ? undefined : decodeReceipts(rlp);
   }
 

@@ -61,6 +61,40 @@ export function decodeGenesisFileRef(b: Uint8Array): GenesisFileRef {
   return { generation: v.getUint32(0), size: Number(v.getBigUint64(4)), pieces: v.getUint32(12) };
 }
 
+/**
+ * Key of the history gap: from (8) | to (8), big-endian. Blocks from..to have their header, canonical
+ * index and number entry but not yet their body, receipts and transaction lookups: a restore that
+ * opened the node at its head before the history was back-filled (backup/repository/backfill.ts)
+ * writes it, and each back-filled batch moves `from` up in the same LevelDB batch; the last one deletes
+ * it. Absent: every canonical block is whole.
+ */
+export const HISTORY_GAP_KEY = bytes('HistoryGap');
+/** Key of where the gap's blocks are back-filled from (JSON: HistorySource). Deleted with the gap. */
+export const HISTORY_SOURCE_KEY = bytes('HistorySource');
+
+/** Canonical blocks from..to (inclusive) whose bodies and receipts are not held yet. */
+export interface HistoryGap {
+  from: bigint;
+  to: bigint;
+}
+
+/** Where a back-fill reads the gap's blocks: a backup repository (folder or s3:// URL) and the backup whose segments hold them. */
+export interface HistorySource {
+  repository: string;
+  backup: string;
+}
+
+export function encodeHistoryGap(g: HistoryGap): Uint8Array {
+  return concatBytes(encodeBlockNumber(g.from), encodeBlockNumber(g.to));
+}
+
+export function decodeHistoryGap(b: Uint8Array): HistoryGap {
+  if (b.length !== 16) throw new Error(`stored history gap has ${b.length} bytes, not 16`);
+  const g = { from: decodeBlockNumber(b.subarray(0, 8)), to: decodeBlockNumber(b.subarray(8, 16)) };
+  if (g.from < 1n || g.from > g.to) throw new Error(`stored history gap ${g.from}-${g.to} is not a range of blocks after the genesis`);
+  return g;
+}
+
 export const SCHEMA_VERSION = 1;
 
 const HEADER_PREFIX = bytes('h'); // h + num + hash -> header RLP

@@ -85,6 +85,14 @@ export interface NodeEvents {
   'backup.pruned': { target: string; bytesBefore: number; bytesAfter: number; ms: number };
   /** A backup repository's retention was left to the next backup: another process holds a lock on it. */
   'backup.retention-deferred': { target: string; reason: string };
+  /** A restored node back-fills the bodies and receipts of its history gap (from..to) from a backup repository. */
+  'history.backfill-started': { from: number; to: number; repository: string; backup: string };
+  /** A back-filled batch is stored: blocks up to `filled` are whole. */
+  'history.backfill-progress': { filled: number; to: number };
+  /** Every block is whole: the gap is gone. */
+  'history.backfilled': { blocks: number; ms: number };
+  /** The back-fill failed (the repository unreachable, a block that does not match its header); tried again in `retryInMs`. */
+  'history.backfill-failed': { err: string; retryInMs: number };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };
 }

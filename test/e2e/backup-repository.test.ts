@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,18 @@ async function transfers(url: string, n: number, salt: number): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** The error a JSON-RPC call answers (it must answer one). */
+async function rpcError(url: string, method: string, params: unknown[]): Promise<{ code: number; message: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = (await res.json()) as { error?: { code: number; message: string } };
+  if (!body.error) throw new Error(`${method} answered without an error`);
+  return body.error;
 }
 
 const blockAt = (url: string, n: bigint | 'latest') =>
@@ -124,18 +136,53 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expectOneLineError(await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--read-data-subset', '3/2']), /is not n\/m/);
   });
 
-  it('backup restore builds a data dir at the newest backup that a node serves with the original blocks', { timeout: 60_000 }, async () => {
+  it('backup restore builds a data dir at the newest backup; the node serves at its head at once and back-fills the history from the repository', {
+    timeout: 90_000,
+  }, async () => {
     const dataDir = join(chain.dir, 'restored');
     const r = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', dataDir, '--chain', chain.genesis, '--json', '--quiet']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ head: second.head, headHash: second.headHash, blocksImported: '0' });
+    const head = BigInt(second.head);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      head: second.head,
+      headHash: second.headHash,
+      blocksImported: '0',
+      backfill: { from: '1', to: String(head - 1n) },
+    });
+    // The repository out of reach: the node still serves at its head; the blocks below it are "pruned
+    // history" until the back-fill gets them, and status says why it waits.
+    const away = `${repo}.away`;
+    renameSync(repo, away);
+    try {
+      const node = start(serverArgs(dataDir, join(dataDir, 'genesis.json'), ['--no-libp2p']));
+      const url = await node.rpcUrl();
+      expect((await blockAt(url, 'latest')).hash).toBe(second.headHash);
+      const balance = await rpc<string>(url, 'eth_getBalance', [`0x${(2 * 10_000 + 1).toString(16).padStart(40, '0')}`, 'latest']);
+      expect(BigInt(balance)).toBe(1n);
+      await node.waitForEvent('history.backfill-failed');
+      const gapAnswer = await rpcError(url, 'eth_getBlockByNumber', ['0x1', false]);
+      expect(gapAnswer).toMatchObject({ code: 4444 });
+      expect(gapAnswer.message).toMatch(/^pruned history unavailable: block 1 is not held on this node yet/);
+      expect(await rpcError(url, 'eth_getBlockReceipts', ['0x1'])).toMatchObject({ code: 4444 });
+      const status = await runCliAsync(['status', '--grpc-address', await node.grpcAddress(), '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        history: { backfillFrom: 1, backfillTo: Number(head - 1n), error: expect.stringMatching(/does not exist/) },
+      });
+      expect((await node.stop()).code).toBe(0);
+    } finally {
+      renameSync(away, repo);
+    }
+    // Back within reach: the next start back-fills every block, the same as the original's.
     const node = start(serverArgs(dataDir, join(dataDir, 'genesis.json'), ['--no-libp2p']));
     const url = await node.rpcUrl();
-    expect((await blockAt(url, 'latest')).hash).toBe(second.headHash);
-    expect((await blockAt(url, 1n)).hash).toBe(original.get(1n));
-    const balance = await rpc<string>(url, 'eth_getBalance', [`0x${(2 * 10_000 + 1).toString(16).padStart(40, '0')}`, 'latest']);
-    expect(BigInt(balance)).toBe(1n);
+    await node.waitForEvent('history.backfilled');
+    for (let n = 1n; n <= head; n++) expect((await blockAt(url, n)).hash).toBe(original.get(n));
+    const status = await runCliAsync(['status', '--grpc-address', await node.grpcAddress(), '--json']);
+    expect(JSON.parse(status.stdout).history).toBeUndefined();
     expect((await node.stop()).code).toBe(0);
+    const check = await runCliAsync(['db', 'check', '--data-dir', dataDir, '--full', '--json']);
+    expect(check.code, check.stderr).toBe(0);
   });
 
   it('backup restore --at-block gives the original block between two backups; a block past the newest is one line', { timeout: 60_000 }, async () => {

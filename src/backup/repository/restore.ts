@@ -112,6 +112,12 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
   };
 }
 
+/**
+ * 'full': every block restored whole before the data dir is ready; 'backfill' (default): headers below
+ * the head, the bodies and receipts back-filled by the node while it already serves at the head.
+ */
+export type HistoryMode = 'full' | 'backfill';
+
 export interface RepositoryRestoreSummary extends RestoreSummary {
   /** The backup restored. */
   manifest: string;
@@ -134,7 +140,7 @@ export interface RepositoryRestorePoint {
 export async function restoreRepositoryAt(
   repo: Repository,
   at: RepositoryRestorePoint,
-  opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
+  opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void; history?: HistoryMode },
 ): Promise<RepositoryRestoreSummary> {
   const lock = await takeReaderLock(repo);
   try {
@@ -147,7 +153,7 @@ export async function restoreRepositoryAt(
 async function restoreAt(
   repo: Repository,
   at: RepositoryRestorePoint,
-  opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void },
+  opts: RestoreOptions & { genesis: GenesisFile | Genesis; onStep?: (what: string) => void; history?: HistoryMode },
 ): Promise<RepositoryRestoreSummary> {
   // Read once (a large genesis file is hashed as it is read), for every step below.
   const genesis = await Genesis.of(opts.genesis);
@@ -168,6 +174,9 @@ async function restoreAt(
   if (at.block !== undefined && newest.last! < at.block) {
     throw new UserError(`the newest backup in ${repo.url} is at block ${newest.last}, before block ${at.block}`, { code: 'NOT_FOUND' });
   }
+  // Unless asked for the whole history now: the headers below the backup's head (seals and links
+  // checked) and its head whole, the rest back-filled from this backup by the node once it runs.
+  if (opts.history !== 'full') opts = { ...opts, backfill: { repository: repo.url, backup: base.name } };
   if ((at.block === undefined && at.time === undefined) || base.last === at.block || base === newest) {
     opts.onStep?.(`restoring ${base.name}`);
     return { ...(await restoreFromRepository(repo, base.name, opts)), blocksImported: 0n };

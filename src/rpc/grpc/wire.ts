@@ -77,6 +77,11 @@ export const wire = {
     clockOffsetMs: s.node?.network?.clock?.offsetMs ?? 0,
     clockOffsetKnown: s.node?.network?.clock?.offsetMs !== undefined,
     clockSkewed: s.node?.network?.clock?.skewed ?? false,
+    historyBackfillFrom: (s.node?.history?.backfillFrom ?? 0n).toString(),
+    historyBackfillTo: (s.node?.history?.backfillTo ?? 0n).toString(),
+    historyBackfillStart: (s.node?.history?.backfillStart ?? 0n).toString(),
+    historyBackfillSource: s.node?.history?.source ?? '',
+    historyBackfillError: s.node?.history?.error ?? '',
   }),
   archiveInfo: (s: ExportStarted): ArchiveInfo => ({
     chainId: s.chainId.toString(),
@@ -170,6 +175,17 @@ export const domain = {
       clientVersion: r.clientVersion,
       writable: r.writable,
       ...(r.notWritableReason ? { notWritableReason: r.notWritableReason } : {}),
+      ...(BigInt(r.historyBackfillTo) > 0n
+        ? {
+            history: {
+              backfillFrom: BigInt(r.historyBackfillFrom),
+              backfillTo: BigInt(r.historyBackfillTo),
+              backfillStart: BigInt(r.historyBackfillStart),
+              source: r.historyBackfillSource,
+              ...(r.historyBackfillError ? { error: r.historyBackfillError } : {}),
+            },
+          }
+        : {}),
       ...(r.networking
         ? {
             network: {

@@ -1,3 +1,4 @@
+import { HistoryUnavailableError } from '../../storage/history.js';
 import type { Logger } from '../../util/log.js';
 import { RpcError, RpcErrorCode } from './errors.js';
 import { jsonDepthExceeds } from './json-depth.js';
@@ -112,6 +113,7 @@ export class RpcDispatcher {
       return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
     } catch (err) {
       if (err instanceof RpcError) return errorResponse(id, err.code, err.message, err.data);
+      if (err instanceof HistoryUnavailableError) return errorResponse(id, RpcErrorCode.PrunedHistory, err.message);
       this.opts.logger.error({ err, method: req.method }, 'JSON-RPC method failed');
       return errorResponse(id, RpcErrorCode.Internal, `internal error: ${describe(err)}`);
     }

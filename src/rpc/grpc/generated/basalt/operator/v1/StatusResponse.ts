@@ -27,6 +27,11 @@ export interface StatusResponse {
   'clockOffsetMs'?: (number);
   'clockOffsetKnown'?: (boolean);
   'clockSkewed'?: (boolean);
+  'historyBackfillFrom'?: (number | string | Long);
+  'historyBackfillTo'?: (number | string | Long);
+  'historyBackfillStart'?: (number | string | Long);
+  'historyBackfillSource'?: (string);
+  'historyBackfillError'?: (string);
 }
 
 export interface StatusResponse__Output {
@@ -54,4 +59,9 @@ export interface StatusResponse__Output {
   'clockOffsetMs': (number);
   'clockOffsetKnown': (boolean);
   'clockSkewed': (boolean);
+  'historyBackfillFrom': (string);
+  'historyBackfillTo': (string);
+  'historyBackfillStart': (string);
+  'historyBackfillSource': (string);
+  'historyBackfillError': (string);
 }

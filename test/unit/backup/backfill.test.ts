@@ -1,0 +1,194 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { bytesToHex } from '@ethereumjs/util';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HistoryBackfill } from '../../../src/backup/repository/backfill.js';
+import { backupToRepository } from '../../../src/backup/repository/backup.js';
+import { LocalIndex } from '../../../src/backup/repository/local-index.js';
+import { Repository } from '../../../src/backup/repository/repository.js';
+import { restoreRepositoryAt } from '../../../src/backup/repository/restore.js';
+import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
+import { checkDataDir } from '../../../src/node/db-check.js';
+import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { HistoryUnavailableError } from '../../../src/storage/history.js';
+import { TxPool } from '../../../src/txpool/txpool.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+
+const SENDER = testKey(9);
+const SEGMENT = 4;
+const BLOCKS = 14;
+const logger = pino({ level: 'silent' });
+
+let dir: string;
+let t: TestChain;
+let repo: Repository;
+let manifest: string;
+let nonce = 0n;
+
+const transfer = (chain: TestChain, salt: number) =>
+  createFeeMarket1559Tx(
+    {
+      nonce: nonce++,
+      to: `0x${(salt * 1000 + Number(nonce)).toString(16).padStart(40, '0')}`,
+      value: 1n,
+      gasLimit: 21000n,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+      chainId: 100n,
+    },
+    { common: chain.chain.commonAt(chain.chain.head.number + 1n) },
+  ).sign(SENDER);
+
+/** Every block of `chain` 1..to, as stored (header, body, receipts). */
+async function storedBlocks(chain: TestChain['chain'], to: bigint): Promise<string[]> {
+  const out: string[] = [];
+  for await (const b of chain.store.storedBlocks(1n, to)) out.push(`${bytesToHex(b.hash)}:${bytesToHex(b.blockRlp)}:${bytesToHex(b.receiptsRlp)}`);
+  return out;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'basalt-backfill-'));
+  t = await createTestChain(1, [addressOf(SENDER)]);
+  for (let i = 0; i < BLOCKS; i++) await sealNext(t, [transfer(t, 1), transfer(t, 1)]);
+  repo = new Repository(new LocalDirTarget(join(dir, 'repo')), join(dir, 'staging'));
+  const index = await LocalIndex.open(join(dir, 'index'));
+  try {
+    manifest = (await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT })).manifest;
+  } finally {
+    await index.close();
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('restore at the head, history back-filled (issue #21)', () => {
+  it('a restore writes the headers and the head whole; blocks below answer "pruned history", the data dir checks clean', async () => {
+    const dataDir = join(dir, 'restored');
+    const r = await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis });
+    expect(r.head).toBe(BigInt(BLOCKS));
+    expect(r.historyGap).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+    const restored = await openTestChain(t.genesis, dataDir);
+    try {
+      const c = restored.chain;
+      expect(await c.store.historySource()).toEqual({ repository: repo.url, backup: manifest });
+      // the head whole, with its transactions and receipts
+      const head = await c.blockByNumber(BigInt(BLOCKS));
+      expect(head!.transactions).toHaveLength(2);
+      expect(await c.receipts(BigInt(BLOCKS), c.head.hash)).toHaveLength(2);
+      // below it: every header, verified and linked; bodies and receipts are to come
+      expect(bytesToHex((await c.store.canonicalHeader(3n))!.hash())).not.toBe('');
+      expect(bytesToHex((await c.canonicalHash(3n))!)).toBe(bytesToHex((await t.chain.canonicalHash(3n))!));
+      await expect(c.blockByNumber(3n)).rejects.toBeInstanceOf(HistoryUnavailableError);
+      await expect(c.receipts(3n, (await c.canonicalHash(3n))!)).rejects.toThrow(/pruned history unavailable: block 3/);
+      // a snapshot or export of it refuses with that one line, rather than write an incomplete file
+      await expect(storedBlocks(c, BigInt(BLOCKS))).rejects.toThrow(/pruned history unavailable: block 1 /);
+      // JSON-RPC answers as a node whose history is pruned (EIP-4444), the head as usual
+      const rpc = new RpcDispatcher({ methods: ethMethods({ chain: c, txpool: new TxPool(c) }), logger });
+      const call = async (method: string, params: unknown[]) =>
+        JSON.parse(await rpc.handleText(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }))) as {
+          result?: unknown;
+          error?: { code: number; message: string };
+        };
+      expect((await call('eth_getBlockByNumber', ['0x3', false])).error).toMatchObject({ code: 4444 });
+      expect((await call('eth_getBlockReceipts', ['0x3'])).error).toMatchObject({ code: 4444 });
+      expect((await call('eth_getBlockByNumber', ['latest', true])).result).toMatchObject({ number: `0x${BLOCKS.toString(16)}` });
+      // a transaction of the gap is not found yet (its lookup comes with its body)
+      const tx = (await t.chain.blockByNumber(3n))!.transactions[0]!;
+      expect((await call('eth_getTransactionByHash', [bytesToHex(tx.hash())])).result).toBeNull();
+    } finally {
+      await restored.close();
+    }
+    const report = await checkDataDir(dataDir, { full: true });
+    expect(report.problems).toEqual([]);
+  });
+
+  it('the back-fill makes every block whole, byte for byte the original, and resumes where a killed one left off', async () => {
+    const dataDir = join(dir, 'restored');
+    let restored = await openTestChain(t.genesis, dataDir);
+    // A node killed after its first batch: blocks 1-5 whole, the gap from 6 (what one fillHistory batch leaves).
+    const filled = [];
+    for (let n = 1n; n <= 5n; n++) {
+      const block = (await t.chain.blockByNumber(n))!;
+      const hash = (await t.chain.canonicalHash(n))!;
+      filled.push({ block, hash, receipts: (await t.chain.receipts(n, hash))! });
+    }
+    expect(await restored.chain.store.fillHistory(filled)).toEqual({ from: 6n, to: BigInt(BLOCKS - 1) });
+    await restored.close();
+    restored = await openTestChain(t.genesis, dataDir);
+    try {
+      const c = restored.chain;
+      expect(await c.store.historyGap()).toEqual({ from: 6n, to: BigInt(BLOCKS - 1) });
+      expect(await storedBlocks(c, 5n)).toEqual(await storedBlocks(t.chain, 5n));
+      await expect(c.blockByNumber(6n)).rejects.toBeInstanceOf(HistoryUnavailableError);
+      const b = (await HistoryBackfill.start(c, { logger, stagingDir: dir }))!;
+      await b.finished();
+      expect(b.status()).toMatchObject({ started: { from: 6n, to: BigInt(BLOCKS - 1) } });
+      expect(b.status().gap).toBeUndefined();
+      expect(await c.store.historyGap()).toBeUndefined();
+      expect(await c.store.historySource()).toBeUndefined();
+      expect(await storedBlocks(c, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+      const tx = (await t.chain.blockByNumber(3n))!.transactions[1]!;
+      expect(await c.store.txLookup(tx.hash())).toEqual({ blockNumber: 3n, index: 1 });
+      // nothing left to do on the next start
+      expect(await HistoryBackfill.start(c, { logger, stagingDir: dir })).toBeUndefined();
+    } finally {
+      await restored.close();
+    }
+    expect((await checkDataDir(dataDir, { full: true })).problems).toEqual([]);
+  });
+
+  it('a repository whose blocks are not the chain the headers verified is refused: nothing is written, the failure is in the status', async () => {
+    // Another chain from the same genesis: its blocks 1.. differ.
+    const other = await createTestChain(1, [addressOf(SENDER)]);
+    const otherRepo = new Repository(new LocalDirTarget(join(dir, 'other-repo')), join(dir, 'staging'));
+    let otherManifest: string;
+    try {
+      nonce = 0n;
+      for (let i = 0; i < BLOCKS; i++) await sealNext(other, [transfer(other, 2)]);
+      const index = await LocalIndex.open(join(dir, 'other-index'));
+      try {
+        otherManifest = (await backupToRepository(other.chain, otherRepo, index, { compression: 'zstd', segmentBlocks: SEGMENT })).manifest;
+      } finally {
+        await index.close();
+      }
+    } finally {
+      await other.close();
+    }
+    const dataDir = join(dir, 'restored-2');
+    await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis });
+    const restored = await openTestChain(t.genesis, dataDir);
+    try {
+      const c = restored.chain;
+      const gap = (await c.store.historyGap())!;
+      await c.store.writeHistoryGap(gap, { repository: otherRepo.url, backup: otherManifest });
+      const b = (await HistoryBackfill.start(c, { logger, stagingDir: dir, retryMs: 60_000 }))!;
+      await expect.poll(() => b.status().error, { timeout: 10_000 }).toMatch(/^block 1 in segment-.* is 0x[0-9a-f]{64}, not the chain's 0x[0-9a-f]{64}$/);
+      expect(b.status().gap).toEqual(gap);
+      await b.stop();
+      expect(await c.store.historyGap()).toEqual(gap);
+      await expect(c.blockByNumber(1n)).rejects.toBeInstanceOf(HistoryUnavailableError);
+    } finally {
+      await restored.close();
+    }
+  });
+
+  it('--history full restores every block whole: no gap, nothing to back-fill', async () => {
+    const dataDir = join(dir, 'restored-full');
+    const r = await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis, history: 'full' });
+    expect(r.historyGap).toBeUndefined();
+    const restored = await openTestChain(t.genesis, dataDir);
+    try {
+      expect(await restored.chain.store.historyGap()).toBeUndefined();
+      expect(await storedBlocks(restored.chain, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+    } finally {
+      await restored.close();
+    }
+  });
+});
