@@ -11,7 +11,7 @@ import { openNodeDatabases } from '../storage/node-databases.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
-import { restoreSnapshot } from './restore.js';
+import { restoreSnapshot, type TrustedBlock } from './restore.js';
 import type { BackupTarget } from './targets/target.js';
 import { renameDurably } from '../util/durable.js';
 
@@ -100,7 +100,7 @@ export interface PointRestoreSummary {
 export async function restoreToPoint(
   target: BackupTarget,
   plan: RestorePlan,
-  opts: { dataDir: string; genesis: GenesisFile | Genesis; engine?: ConsensusEngine; onStep?: (what: string) => void },
+  opts: { dataDir: string; genesis: GenesisFile | Genesis; engine?: ConsensusEngine; onStep?: (what: string) => void; trustedBlock?: TrustedBlock },
 ): Promise<PointRestoreSummary> {
   const began = Date.now();
   const final = resolve(opts.dataDir);
@@ -113,7 +113,14 @@ export async function restoreToPoint(
   const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
   try {
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
-    const s = await named(plan.snapshot.file, () => restoreSnapshot(target.get(plan.snapshot.file), { dataDir: data, genesis, engine }));
+    const s = await named(plan.snapshot.file, () =>
+      restoreSnapshot(target.get(plan.snapshot.file), {
+        dataDir: data,
+        genesis,
+        engine,
+        ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+      }),
+    );
     if (!s.digest.slice(2).startsWith(plan.snapshot.digest8))
       throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
     let imported = 0n;

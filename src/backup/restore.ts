@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Block, BlockHeader } from '@ethereumjs/block';
-import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes, hexToBytes } from '@ethereumjs/util';
 import { keccak256 } from '../util/keccak.js';
 import { Chain } from '../chain/chain.js';
 import type { GenesisFile } from '../chain/chain-config.js';
@@ -72,6 +72,18 @@ export interface RestoreOptions {
    * it runs (repository/backfill.ts). The head block is restored whole. Without it, every block is.
    */
   backfill?: HistorySource;
+  /**
+   * An operator's checkpoint (Besu's checkpoint sync, CometBFT's trust hash): block `number` of the
+   * chain is `hash`. The headers up to it are checked by their hash links alone (each one's parentHash
+   * is the block before it, from the genesis to this hash), not by their seals; the seals of the
+   * blocks after it are checked as always.
+   */
+  trustedBlock?: TrustedBlock;
+}
+
+export interface TrustedBlock {
+  number: bigint;
+  hash: Uint8Array;
 }
 
 /**
@@ -128,6 +140,8 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
       if (ev.kind === 'header') {
         header = ev.header;
         headNumber = BigInt(header.head.number);
+        if (opts.trustedBlock && opts.trustedBlock.number > headNumber)
+          throw new UserError(`the trusted block ${opts.trustedBlock.number} is after the backup's head ${headNumber}: give a checkpoint at or below it`);
         if (opts.genesis === undefined) genesisFile.open(header.genesis);
         continue;
       }
@@ -242,8 +256,11 @@ interface RestoredChain {
   blocks: BlockStore;
   state: TrieNodeStore;
   stateCheck: StreamedStateCheck;
-  /** The last block verified (the genesis block at first). */
+  /** The last block verified (the genesis block at first), and its hash. */
   parent: BlockHeader;
+  parentHash: Uint8Array;
+  /** The operator's checkpoint: blocks up to it are checked by hash links. */
+  trusted?: TrustedBlock;
 }
 
 /**
@@ -285,6 +302,8 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
     state: new TrieNodeStore(dbs.trie),
     stateCheck: new StreamedStateCheck(hexToBytes(h.head.stateRoot as `0x${string}`)),
     parent: made.header,
+    parentHash: made.hash,
+    ...(opts.trustedBlock ? { trusted: opts.trustedBlock } : {}),
   };
 }
 
@@ -331,7 +350,9 @@ class VerifiedBlockWriter {
     if (this.window.length === 0) return;
     const decoded = this.window;
     [this.window, this.windowBytes] = [[], 0];
-    const signers = this.recoverPool.recoverAll(decoded.flatMap((d) => this.chain.engine.sealSignatures(d.header)));
+    // Blocks up to the operator's checkpoint are checked by their hash links: no seal to recover.
+    const trusted = this.chain.trusted?.number ?? 0n;
+    const signers = this.recoverPool.recoverAll(decoded.flatMap((d) => (d.header.number <= trusted ? [] : this.chain.engine.sealSignatures(d.header))));
     signers.catch(() => undefined); // awaited by settle
     await this.settle();
     this.inFlight = { blocks: decoded, signers };
@@ -344,7 +365,8 @@ class VerifiedBlockWriter {
     const { recover } = await inFlight.signers;
     const c = this.chain;
     for (const d of inFlight.blocks) {
-      verifyHeader(d.header, c.parent, c.engine, recover);
+      if (c.trusted && d.header.number <= c.trusted.number) verifyLink(d, c.parentHash, c.trusted);
+      else verifyHeader(d.header, c.parent, c.engine, recover);
       if (d.block) {
         const receipts = await verifyContents(d.block, d.receiptsRlp);
         this.pending.push({ block: d.block, hash: d.hash, receipts });
@@ -354,6 +376,7 @@ class VerifiedBlockWriter {
       this.pendingBytes += d.size;
       if (this.pending.length + this.pendingHeaders.length >= WRITE_BLOCKS || this.pendingBytes >= WRITE_BLOCK_BYTES) await this.flush();
       c.parent = d.header;
+      c.parentHash = d.hash;
       this.progress(d.header.number, d.bytesRead);
     }
   }
@@ -428,6 +451,27 @@ const SEAL_WINDOW_BLOCKS = 256;
 const SEAL_WINDOW_BYTES = 8 << 20;
 
 const SEALED_HISTORY = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
+
+/**
+ * A block up to the operator's checkpoint: its number and parentHash link it to the block before it
+ * (its own hash is the one computed from its header: decodeBlockRlp checked it), and the checkpoint's
+ * block has the trusted hash. Hash links from the genesis to a trusted hash make every header before
+ * it authentic without its seals.
+ */
+function verifyLink(d: { header: BlockHeader; hash: Uint8Array }, parentHash: Uint8Array, trusted: TrustedBlock): void {
+  const n = d.header.number;
+  if (!equalsBytes(d.header.parentHash, parentHash))
+    throw new BackupFileError(
+      `block ${n}: its parentHash ${bytesToHex(d.header.parentHash)} is not block ${n - 1n}'s ${bytesToHex(parentHash)} (snapshot is corrupt or forged)`,
+      {
+        code: 'INVALID_BLOCK',
+      },
+    );
+  if (n === trusted.number && !equalsBytes(d.hash, trusted.hash))
+    throw new BackupFileError(`block ${n} is ${bytesToHex(d.hash)}, not the trusted ${bytesToHex(trusted.hash)}: the backup is of another chain, or forged`, {
+      code: 'WRONG_CHAIN',
+    });
+}
 
 /** Consensus rules against the parent: seals by a quorum, the parent link. */
 function verifyHeader(header: BlockHeader, parent: BlockHeader, engine: ConsensusEngine, recover?: RecoverSigner): void {

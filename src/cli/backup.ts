@@ -14,6 +14,7 @@ import { errorMessage, UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
+import { parseTrustedBlock, TRUSTED_BLOCK_HELP } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
@@ -124,6 +125,7 @@ export function backupCommand(): Command {
         .choices(['backfill', 'full'])
         .default('backfill'),
     )
+    .option('--trusted-block <n:hash>', TRUSTED_BLOCK_HELP, parseTrustedBlock)
     .option('--json', 'print the summary as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
     .action(
@@ -134,6 +136,7 @@ export function backupCommand(): Command {
         atBlock?: bigint;
         atTime?: bigint;
         history: HistoryMode;
+        trustedBlock?: { number: bigint; hash: Uint8Array };
         json: boolean;
         quiet: boolean;
       }) => {
@@ -156,6 +159,7 @@ export function backupCommand(): Command {
               dataDir: target,
               genesis,
               history: opts.history,
+              ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
               onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
             }),
           );
@@ -180,7 +184,12 @@ export function backupCommand(): Command {
         const s = await withTarget(opts.backupDir, async (t) => {
           const plan = planRestore(await guarded(t, 'list', () => listPieces(t)), at);
           return guarded(t, 'restore', () =>
-            restoreToPoint(t, plan, { dataDir: target, genesis, onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`) }),
+            restoreToPoint(t, plan, {
+              dataDir: target,
+              genesis,
+              onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
+              ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+            }),
           );
         });
         if (opts.json) {

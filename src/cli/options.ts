@@ -100,3 +100,16 @@ export function parsePositiveCount(value: string): number {
   if (n < 1) throw new InvalidArgumentError(`"${value}" must be at least 1`);
   return n;
 }
+
+export const TRUSTED_BLOCK_HELP =
+  "a checkpoint you trust, block N of your chain and its hash: the headers up to it are checked by their hash links from the genesis instead of their seals (faster), the later ones' seals as always";
+
+/** `--trusted-block N:0xHASH`: an operator's checkpoint (block N of the chain has this hash). */
+export function parseTrustedBlock(value: string): { number: bigint; hash: Uint8Array } {
+  const m = /^(\d{1,20}):(0x[0-9a-fA-F]{64})$/.exec(value.trim());
+  if (!m)
+    throw new InvalidArgumentError(`"${value}" is not N:0xHASH (a block number and its 32-byte hash, as \`eth_getBlockByNumber\` of a node you trust gives)`);
+  const number = BigInt(m[1]!);
+  if (number === 0n) throw new InvalidArgumentError('the trusted block must be after the genesis (the genesis is checked against your --chain file)');
+  return { number, hash: Uint8Array.from(Buffer.from(m[2]!.slice(2), 'hex')) };
+}

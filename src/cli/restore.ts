@@ -6,12 +6,14 @@ import { UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, openArchiveSource } from './archive-io.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+import { parseTrustedBlock, TRUSTED_BLOCK_HELP } from './options.js';
 
 interface RestoreOpts {
   dataDir: string;
   chain?: string;
   genesisHash?: string;
   trustSnapshotGenesis: boolean;
+  trustedBlock?: { number: bigint; hash: Uint8Array };
   quiet: boolean;
   json: boolean;
 }
@@ -24,6 +26,7 @@ export function restoreCommand(): Command {
     .option('--chain <genesis>', 'genesis file of your chain: the snapshot must belong to it (the trust anchor)')
     .option('--genesis-hash <hash>', "your chain's genesis hash: the genesis inside the snapshot is used only if it has this hash", parseHash)
     .option('--trust-snapshot-genesis', 'trust the genesis inside the snapshot as it is (anyone who can write the file can forge the chain)', false)
+    .option('--trusted-block <n:hash>', TRUSTED_BLOCK_HELP, parseTrustedBlock)
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, opts: RestoreOpts) => {
@@ -51,6 +54,7 @@ export function restoreCommand(): Command {
           dataDir: opts.dataDir,
           ...(genesis ? { genesis } : {}),
           ...(opts.genesisHash ? { genesisHash: opts.genesisHash } : {}),
+          ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
           onProgress: (p) => {
             if (!started) {
               progress.start(Number(p.blocksTotal));

@@ -199,6 +199,8 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
       chain.genesis,
       '--at-block',
       String(point),
+      '--trusted-block',
+      `${first.head}:${first.headHash}`,
       '--json',
       '--quiet',
     ]);
@@ -217,6 +219,13 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
       String(BigInt(second.head) + 100n),
     ]);
     expectOneLineError(late, /newest backup .* is at block \d+, before block/);
+    const restoreArgs = ['backup', 'restore', '--backup-dir', repo, '--data-dir', join(chain.dir, 'untrusted'), '--chain', chain.genesis];
+    expectOneLineError(await runCliAsync([...restoreArgs, '--trusted-block', '5']), /"5" is not N:0xHASH/);
+    expectOneLineError(
+      await runCliAsync([...restoreArgs, '--trusted-block', `1:0x${'ab'.repeat(32)}`]),
+      /^error: block 1 is 0x[0-9a-f]{64}, not the trusted 0x(ab){32}: the backup is of another chain, or forged$/,
+    );
+    expect(existsSync(join(chain.dir, 'untrusted'))).toBe(false);
     expect(existsSync(join(chain.dir, 'late'))).toBe(false);
   });
 });

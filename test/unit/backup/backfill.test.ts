@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BlockHeader } from '@ethereumjs/block';
+import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
+import { quorumRuleOf } from '../../../src/consensus/ibft/genesis.js';
 import { HistoryBackfill } from '../../../src/backup/repository/backfill.js';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
@@ -190,5 +193,31 @@ describe('restore at the head, history back-filled (issue #21)', () => {
     } finally {
       await restored.close();
     }
+  });
+
+  it('--trusted-block: headers up to the checkpoint are checked by hash links, the later ones by seals; a checkpoint not of this chain is refused', async () => {
+    const at = 9n;
+    const hash = (await t.chain.canonicalHash(at))!;
+    // The seals each restore reads: every block's without a checkpoint, only those after it with one.
+    const sealed: bigint[] = [];
+    const ibft = new IbftEngine(quorumRuleOf(t.genesis));
+    const engine = Object.create(ibft, {
+      sealSignatures: { value: (h: BlockHeader) => (sealed.push(h.number), ibft.sealSignatures(h)) },
+    }) as IbftEngine;
+    await restoreRepositoryAt(repo, {}, { dataDir: join(dir, 'restored-untrusted'), genesis: t.genesis, engine, history: 'full' });
+    expect(sealed).toEqual(Array.from({ length: BLOCKS }, (_, i) => BigInt(i + 1)));
+    sealed.length = 0;
+    const r = await restoreRepositoryAt(repo, {}, { dataDir: join(dir, 'restored-trusted'), genesis: t.genesis, engine, trustedBlock: { number: at, hash } });
+    expect(r.headHash).toBe(bytesToHex(t.chain.head.hash));
+    expect(sealed).toEqual([10n, 11n, 12n, 13n, 14n]);
+    const forged = hash.slice();
+    forged[0]! ^= 1;
+    await expect(
+      restoreRepositoryAt(repo, {}, { dataDir: join(dir, 'restored-forged'), genesis: t.genesis, trustedBlock: { number: at, hash: forged } }),
+    ).rejects.toThrow(/^block 9 is 0x[0-9a-f]{64}, not the trusted 0x[0-9a-f]{64}: the backup is of another chain, or forged$/);
+    await expect(
+      restoreRepositoryAt(repo, {}, { dataDir: join(dir, 'restored-late'), genesis: t.genesis, trustedBlock: { number: 99n, hash } }),
+    ).rejects.toThrow(/^the trusted block 99 is after the backup's head 14/);
+    expect(readdirSync(dir).filter((f) => f.includes('forged') || f.includes('late'))).toEqual([]);
   });
 });
