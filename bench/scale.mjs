@@ -68,8 +68,8 @@ function writeLargeGenesis(path, base, accounts, slots) {
  * wait until eth_blockNumber answers, and stop it. Returns the time to that answer and the peak RSS
  * until then (VmHWM polled every 100 ms, plus the child's own maxRSS report).
  */
-async function startUntilServing(dataDir, genesis) {
-  const t0 = performance.now();
+async function startUntilServing(dataDir, genesis, opts = {}) {
+  const t0 = opts.t0 ?? performance.now();
   const node = spawn(
     process.execPath,
     [
@@ -121,7 +121,15 @@ async function startUntilServing(dataDir, genesis) {
     const m = procMemory(node.pid);
     peak = Math.max(peak, m.hwm);
     const wrote = /"stateNodes":(\d+),"codes":(\d+),"stateBytes":(\d+),"ms":(\d+)[^\n]*"msg":"wrote genesis block"/.exec(logs);
+    // Then, if asked, until a log line (the history back-fill's end): the time from t0 to it.
+    let untilMs;
+    while (opts.until && untilMs === undefined) {
+      if (exited) throw new Error(`server exited:\n${logs.split('\n').slice(-6).join('\n')}`);
+      if (opts.until.test(logs)) untilMs = performance.now() - t0;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
     return {
+      untilMs,
       ms,
       peak,
       peakAnon: Math.max(peakAnon, m.anon),
@@ -244,7 +252,14 @@ const PHASES = [
     name: 'history',
     async run(ctx) {
       if (BLOCKS === 0) return;
-      const s = await sealEmptyBlocks(ctx.dataDir, BLOCKS);
+      // A tenth of the history first, backed up into a repository of its own: the same state, a tenth
+      // of the history (the restore-to-serving comparison of the 'backup repository' phase).
+      const short = Math.floor(BLOCKS / 10);
+      let s = await sealEmptyBlocks(ctx.dataDir, short);
+      ctx.shortRepo = join(ctx.work, 'repository-short');
+      const b = await runCliMeasured(['backup', 'create', '--data-dir', ctx.dataDir, '--backup-dir', ctx.shortRepo, '--json', '--quiet']);
+      if (b.code !== 0) throw new Error(`backup create: ${b.stderr}`);
+      s += await sealEmptyBlocks(ctx.dataDir, BLOCKS - short);
       report(
         `history: ${BLOCKS.toLocaleString('en')} empty blocks sealed offline in ${s.toFixed(1)} s (${Math.round(BLOCKS / s)} blocks/s); blockchain/ ${mb(await dirBytes(join(ctx.dataDir, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(ctx.dataDir, 'trie')))} MB`,
       );
@@ -276,8 +291,29 @@ const PHASES = [
       const restored = join(ctx.work, 'restored-from-repository');
       const r = await runCliMeasured(['backup', 'restore', '--backup-dir', repo, '--data-dir', restored, '--chain', ctx.genesis, '--json', '--quiet']);
       if (r.code !== 0) throw new Error(`backup restore: ${r.stderr}`);
-      report(`backup repository: restore of block ${JSON.parse(r.stdout).head} ${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peakRss, r.peakAnon)}`);
+      report(
+        `backup repository: restore of block ${JSON.parse(r.stdout).head} with --history full ${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peakRss, r.peakAnon)}`,
+      );
       rmSync(restored, { recursive: true, force: true });
+      // Restore to a node serving at the head, and to the whole history back-filled: the backup of a
+      // tenth of the history against the newest (same state).
+      const toServing = async (from, label) => {
+        const t0 = performance.now();
+        const dir = join(ctx.work, `restored-${label}`);
+        const rr = await runCliMeasured(['backup', 'restore', '--backup-dir', from, '--data-dir', dir, '--chain', ctx.genesis, '--json', '--quiet']);
+        if (rr.code !== 0) throw new Error(`backup restore: ${rr.stderr}`);
+        const head = JSON.parse(rr.stdout).head;
+        const served = await startUntilServing(dir, ctx.genesis, { t0, until: /"event":"history.backfilled"/ });
+        rmSync(dir, { recursive: true, force: true });
+        return { head, restoreMs: rr.ms, servingMs: served.ms, fullMs: served.untilMs, peakRss: rr.peakRss, nodePeak: served.peak };
+      };
+      if (ctx.shortRepo) {
+        const a = await toServing(ctx.shortRepo, 'short');
+        const z = await toServing(repo, 'long');
+        const line = (x) =>
+          `block ${Number(x.head).toLocaleString('en')}: serving at the head ${(x.servingMs / 1000).toFixed(1)} s after the restore began (restore ${(x.restoreMs / 1000).toFixed(1)} s, peak RSS ${mb(x.peakRss)} MB), whole history ${(x.fullMs / 1000).toFixed(1)} s`;
+        report(`backup repository, restore to serving (history back-filled): ${line(a)}; ${line(z)}; serving ratio ${(z.servingMs / a.servingMs).toFixed(2)}`);
+      }
     },
   },
   {

@@ -220,4 +220,31 @@ describe('restore at the head, history back-filled (issue #21)', () => {
     ).rejects.toThrow(/^the trusted block 99 is after the backup's head 14/);
     expect(readdirSync(dir).filter((f) => f.includes('forged') || f.includes('late'))).toEqual([]);
   });
+
+  it('a restored node backs up into the repository it came from while it back-fills, until a segment needs blocks of the gap', async () => {
+    const dataDir = join(dir, 'restored-3');
+    await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis });
+    const restored = await openTestChain(t.genesis, dataDir);
+    const index = await LocalIndex.open(join(dataDir, 'backup-index'));
+    try {
+      const c = restored.chain;
+      // Block 15: the backup reuses the segments (and the piece 13-14) of the backup it was restored from.
+      await sealNext({ chain: c, keys: t.keys });
+      const b = await backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT });
+      expect(b.head).toBe(15n);
+      expect(b.added.blocks).toBe(1n);
+      // Block 16 completes the segment 13-16, which needs blocks 13 and 14: not back yet, one line.
+      await sealNext({ chain: c, keys: t.keys });
+      await expect(backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT })).rejects.toThrow(
+        /^pruned history unavailable: block 13 is not held on this node yet/,
+      );
+      const fill = (await HistoryBackfill.start(c, { logger, stagingDir: dir }))!;
+      await fill.finished();
+      const after = await backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT });
+      expect(after.head).toBe(16n);
+    } finally {
+      await index.close();
+      await restored.close();
+    }
+  });
 });
