@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { checkDataDir, type DbCheckReport } from '../node/db-check.js';
+import { inspectDataDir, type DbInspectReport } from '../node/db-inspect.js';
 import { DAMAGE_ADVICE } from '../storage/damage.js';
 import { UserError } from '../util/errors.js';
-import { ProgressReporter } from './progress.js';
+import { formatBytes, ProgressReporter } from './progress.js';
 
 interface CheckOpts {
   dataDir: string;
@@ -59,6 +60,40 @@ export function dbCommand(): Command {
       if (count > 0) {
         throw new UserError(`data dir ${report.dataDir} is damaged: ${count} problem${count > 1 ? 's' : ''} found; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
       }
+    });
+  db.command('inspect')
+    .description("where a stopped node's disk goes: the entries of both databases by kind (headers, bodies, receipts, trie nodes…), with their bytes")
+    .requiredOption('--data-dir <dir>', 'the data dir to inspect')
+    .option('--json', 'print the report as JSON on stdout', false)
+    .option('--quiet', 'no progress output', false)
+    .action(async (opts: { dataDir: string; json: boolean; quiet: boolean }) => {
+      const progress = new ProgressReporter('db inspect', { quiet: opts.quiet, unit: 'entries' });
+      progress.start(0);
+      let report: DbInspectReport;
+      try {
+        report = await inspectDataDir(opts.dataDir, { onEntries: (done, bytes) => progress.update({ done, total: 0, bytes }) });
+      } finally {
+        progress.stop();
+      }
+      const total = report.rows.reduce((n, r) => n + r.keyBytes + r.valueBytes, 0);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ ...report, totalBytes: total, durationMs: progress.elapsedMs() })}\n`);
+        return;
+      }
+      const table: string[][] = [
+        ['Database', 'Kind', 'Entries', 'Size'],
+        ...report.rows.map((r) => [r.database, r.kind, r.entries.toLocaleString('en'), formatBytes(r.keyBytes + r.valueBytes)]),
+      ];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      const line = (row: string[]) =>
+        row
+          .map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd();
+      process.stdout.write(
+        `${table.map(line).join('\n')}\n` +
+          `Total ${formatBytes(total)} of keys and values; on disk (compressed): blockchain/ ${formatBytes(report.onDisk.blockchain)}, trie/ ${formatBytes(report.onDisk.trie)}\n`,
+      );
     });
   return db;
 }

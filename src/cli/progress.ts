@@ -19,25 +19,35 @@ export class ProgressReporter {
 
   constructor(
     private readonly label: string,
-    private readonly opts: { quiet?: boolean; intervalMs?: number } = {},
+    /** `unit`: what is counted (default blocks). */
+    private readonly opts: { quiet?: boolean; intervalMs?: number; unit?: string } = {},
   ) {}
 
+  private get unit(): string {
+    return this.opts.unit ?? 'blocks';
+  }
+
+  /** `total` 0: not known beforehand (a count and a rate, no bar, no ETA). */
   start(total: number): void {
     this.last.total = total;
     if (this.opts.quiet) return;
+    const unit = this.unit;
     if (process.stderr.isTTY) {
       this.bar = new cliProgress.SingleBar(
         {
-          format: `${this.label} [{bar}] {percentage}% | {value}/{total} blocks | {rate} blocks/s | {mb} MB | ETA {eta_formatted}`,
+          format:
+            total > 0
+              ? `${this.label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | {mb} MB | ETA {eta_formatted}`
+              : `${this.label} {value} ${unit} | {rate} ${unit}/s | {mb} MB`,
           stream: process.stderr,
           hideCursor: true,
           etaBuffer: 50,
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(total, 0, { rate: '0', mb: '0.0' });
-    } else {
-      process.stderr.write(`${this.label}: ${total} blocks\n`);
+      this.bar.start(total > 0 ? total : Number.MAX_SAFE_INTEGER, 0, { rate: '0', mb: '0.0' });
+    } else if (total > 0) {
+      process.stderr.write(`${this.label}: ${total} ${unit}\n`);
     }
   }
 
@@ -46,16 +56,21 @@ export class ProgressReporter {
     if (this.opts.quiet) return;
     const rate = this.rate(u.done);
     if (this.bar) {
-      if (u.total !== this.bar.getTotal()) this.bar.setTotal(u.total);
+      if (u.total > 0 && u.total !== this.bar.getTotal()) this.bar.setTotal(u.total);
       this.bar.update(u.done, { rate: rate.toFixed(0), mb: (u.bytes / 1e6).toFixed(1) });
       return;
     }
     const now = Date.now();
     if (now - this.lastLine < (this.opts.intervalMs ?? 5000)) return;
     this.lastLine = now;
+    const unit = this.unit;
+    if (u.total <= 0) {
+      process.stderr.write(`${this.label}: ${u.done} ${unit}, ${rate.toFixed(0)} ${unit}/s, ${(u.bytes / 1e6).toFixed(1)} MB\n`);
+      return;
+    }
     const eta = rate > 0 ? Math.round((u.total - u.done) / rate) : undefined;
     process.stderr.write(
-      `${this.label}: ${u.done}/${u.total} blocks (${pct(u.done, u.total)}), ${rate.toFixed(0)} blocks/s, ${(u.bytes / 1e6).toFixed(1)} MB${eta === undefined ? '' : `, ETA ${eta}s`}\n`,
+      `${this.label}: ${u.done}/${u.total} ${unit} (${pct(u.done, u.total)}), ${rate.toFixed(0)} ${unit}/s, ${(u.bytes / 1e6).toFixed(1)} MB${eta === undefined ? '' : `, ETA ${eta}s`}\n`,
     );
   }
 

@@ -135,6 +135,45 @@ export function txLookupKey(txHash: Uint8Array): Uint8Array {
   return concatBytes(TX_LOOKUP_PREFIX, txHash);
 }
 
+/** What a `blockchain/` key is (`basalt db inspect`): one of its schema's entries above, or 'other'. */
+export function blockchainKeyKind(key: Uint8Array): string {
+  for (const [name, k] of NAMED_KEYS) if (key.length === k.length && Buffer.compare(key, k) === 0) return name;
+  if (startsWith(key, GENESIS_PIECE_PREFIX) && key.length === GENESIS_PIECE_PREFIX.length + 8) return 'genesis file pieces (GenesisFile-)';
+  const kind = PREFIX_KINDS.get(key[0]!);
+  return kind && key.length === kind.length ? kind.name : 'other';
+}
+
+/** What a `trie/` key is: a trie node (its 32-byte hash), a contract code ('c' + hash), or 'other'. */
+export function trieKeyKind(key: Uint8Array): string {
+  if (key.length === 32) return 'trie nodes';
+  if (key.length === 33 && key[0] === CODE_PREFIX[0]) return 'contract code (c)';
+  return 'other';
+}
+
+const NAMED_KEYS: [string, Uint8Array][] = [
+  ['head pointer (LastBlock)', HEAD_BLOCK_KEY],
+  ['schema version (SchemaVersion)', SCHEMA_VERSION_KEY],
+  ['genesis configuration (ChainConfig)', CHAIN_CONFIG_KEY],
+  ['chain parameters (ChainParams)', CHAIN_PARAMS_KEY],
+  ['genesis digest (GenesisDigest)', GENESIS_DIGEST_KEY],
+  ['genesis file reference (GenesisFile)', GENESIS_FILE_KEY],
+  ['history gap (HistoryGap)', HISTORY_GAP_KEY],
+  ['history source (HistorySource)', HISTORY_SOURCE_KEY],
+];
+
+const PREFIX_KINDS = new Map<number, { name: string; length: number }>([
+  [HEADER_PREFIX[0]!, { name: 'headers (h)', length: 41 }],
+  [BODY_PREFIX[0]!, { name: 'bodies (b)', length: 41 }],
+  [RECEIPTS_PREFIX[0]!, { name: 'receipts (r)', length: 41 }],
+  [HASH_TO_NUMBER_PREFIX[0]!, { name: 'block numbers by hash (H)', length: 33 }],
+  [CANONICAL_PREFIX[0]!, { name: 'canonical index (c)', length: 9 }],
+  [TX_LOOKUP_PREFIX[0]!, { name: 'transaction lookups (l)', length: 33 }],
+]);
+
+function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
+  return key.length >= prefix.length && Buffer.compare(key.subarray(0, prefix.length), prefix) === 0;
+}
+
 export function encodeBlockNumber(num: bigint): Uint8Array {
   if (num < 0n || num > 0xffff_ffff_ffff_ffffn) throw new RangeError(`block number out of range: ${num}`);
   const out = new Uint8Array(8);

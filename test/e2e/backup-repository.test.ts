@@ -149,6 +149,14 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
       blocksImported: '0',
       backfill: { from: '1', to: String(head - 1n) },
     });
+    // Where the disk goes: headers of every block, bodies of the genesis and the head only, and the gap.
+    const inspect = await runCliAsync(['db', 'inspect', '--data-dir', dataDir, '--json', '--quiet']);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    const rows = (JSON.parse(inspect.stdout) as { rows: { kind: string; entries: number }[] }).rows;
+    const entries = (kind: string) => rows.find((x) => x.kind === kind)?.entries;
+    expect([entries('headers (h)'), entries('bodies (b)'), entries('history gap (HistoryGap)')]).toEqual([Number(head) + 1, 2, 1]);
+    const table = await runCliAsync(['db', 'inspect', '--data-dir', dataDir, '--quiet']);
+    expect(table.stdout).toMatch(/^blockchain +headers \(h\) +\d+ +[\d.]+ (B|KiB)$/m);
     // The repository out of reach: the node still serves at its head; the blocks below it are "pruned
     // history" until the back-fill gets them, and status says why it waits.
     const away = `${repo}.away`;
