@@ -192,6 +192,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         }
         const historyGap = opts.backfill && headNumber >= 2n ? { from: 1n, to: headNumber - 1n } : undefined;
         if (historyGap) await r.blocks.writeHistoryGap(historyGap, opts.backfill!);
+        await r.blocks.writeStateFrom(headNumber); // the head's state only: older ones are not here
         await dbs.close();
         renameDurably(tmp, target);
         return {

@@ -76,6 +76,14 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
     if (!headHash || headNumber === undefined || !head) throw new UserError('the chain has no head block', { code: 'FAILED_PRECONDITION' });
     // A snapshot holds blocks 1..head; the genesis alone is what the genesis file already gives.
     if (headNumber < 1n) throw new UserError('the chain has only its genesis block: nothing to snapshot yet', { code: 'FAILED_PRECONDITION' });
+    // A snapshot carries every block: refused before any byte while some are still being back-filled.
+    const gap = await view.blocks.historyGap();
+    if (gap) {
+      throw new UserError(
+        `this node's history is still being back-filled (blocks ${gap.from}-${gap.to}): a snapshot carries every block; take it once \`basalt status\` shows the history complete`,
+        { code: 'FAILED_PRECONDITION' },
+      );
+    }
     const header: SnapshotHeader = {
       format: 'basalt-snapshot',
       version: SNAPSHOT_VERSION,

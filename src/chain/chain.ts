@@ -267,8 +267,23 @@ export class Chain extends EventEmitter<ChainEvents> {
    * restored from a head-state snapshot has no state below its restored head.
    */
   async hasStateAt(header: BlockHeader): Promise<boolean> {
+    // Below the oldest state kept (pruned, or restored later), a root still there may have lost nodes under it.
+    const from = await this.store.stateFrom();
+    if (from !== undefined && header.number < from) return false;
     if (equalsBytes(header.stateRoot, KECCAK256_RLP)) return true;
     return (await this.trie.node(header.stateRoot)) !== undefined;
+  }
+
+  /**
+   * Why the state after block `num` is not held, in one line: the data dir keeps the states from a
+   * block on (`StateFrom`: pruned, or restored there), or (a data dir of an earlier version) it was
+   * restored from a head-state snapshot.
+   */
+  async stateUnavailable(num: bigint): Promise<string> {
+    const from = await this.store.stateFrom().catch(() => undefined);
+    return from !== undefined && num < from
+      ? `historical state for block ${num} is not available: this node keeps the states from block ${from} on (pruned by \`basalt prune\`, or restored at that block)`
+      : `historical state for block ${num} is not available on this node (restored from a head-state snapshot?)`;
   }
 
   /** A world state after `header` that may be written to freely and is then thrown away (eth_call). */

@@ -7,10 +7,13 @@ import { forkOpcodes } from './forks.js';
 import { Simulator, type CallRequest } from './simulate.js';
 import type { TxTracer } from './tracers.js';
 
-/** The block's parent state is not on this node (restored from a head-state snapshot). */
+/** The block's parent state is not on this node (pruned, or restored from a later block): Chain.stateUnavailable says why. */
 export class StateUnavailable extends Error {
-  constructor(readonly blockNumber: bigint) {
-    super(`missing trie node: the state of block ${blockNumber} is not available on this node (restored from a head-state snapshot?)`);
+  constructor(
+    readonly blockNumber: bigint,
+    message: string,
+  ) {
+    super(message);
     this.name = 'StateUnavailable';
   }
 }
@@ -23,7 +26,7 @@ const YIELD_EVERY = 10;
  * running the EVM rules of block `rulesOf` (the block being re-executed, or the block a call runs in).
  */
 export async function scratchVm(chain: Chain, header: BlockHeader, rulesOf: bigint, guard: ExecutionGuard): Promise<VM> {
-  if (!(await chain.hasStateAt(header))) throw new StateUnavailable(header.number);
+  if (!(await chain.hasStateAt(header))) throw new StateUnavailable(header.number, await chain.stateUnavailable(header.number));
   const stateManager = await chain.scratchStateAt(header);
   const blockchain = {
     async getBlock(num: number) {

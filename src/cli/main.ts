@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   snapshot: async () => (await import('./snapshot.js')).snapshotCommand(),
   restore: async () => (await import('./restore.js')).restoreCommand(),
   db: async () => (await import('./db.js')).dbCommand(),
+  prune: async () => (await import('./prune.js')).pruneCommand(),
   backup: async () => (await import('./backup.js')).backupCommand(),
 };
 

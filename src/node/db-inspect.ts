@@ -1,6 +1,5 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { dataDirLayout } from '../storage/data-dir.js';
+import { existsSync } from 'node:fs';
+import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
 import { openBytesDB, type BytesDB } from '../storage/open-db.js';
 import { blockchainKeyKind, trieKeyKind } from '../storage/schema.js';
 import { UserError } from '../util/errors.js';
@@ -73,12 +72,5 @@ export async function inspectDataDir(dir: string, opts: { onEntries?: (entries: 
   const sorted = [...rows.values()].sort((a, b) =>
     a.database !== b.database ? (a.database < b.database ? -1 : 1) : b.keyBytes + b.valueBytes - (a.keyBytes + a.valueBytes),
   );
-  return { dataDir: layout.root, rows: sorted, onDisk: { blockchain: folderBytes(layout.blockchain), trie: folderBytes(layout.trie) } };
-}
-
-function folderBytes(path: string): number {
-  if (!existsSync(path)) return 0;
-  let n = 0;
-  for (const e of readdirSync(path, { withFileTypes: true })) if (e.isFile()) n += statSync(join(path, e.name)).size;
-  return n;
+  return { dataDir: layout.root, rows: sorted, onDisk: { blockchain: databaseBytes(layout.blockchain), trie: databaseBytes(layout.trie) } };
 }

@@ -31,6 +31,8 @@ export interface BlockReader {
   storedBlock(num: bigint): Promise<StoredBlock>;
   /** Canonical blocks from..to (inclusive) in order, read in batches (see BlockStore.storedBlocks). */
   storedBlocks(from: bigint, to: bigint): AsyncGenerator<StoredBlock & { number: bigint }>;
+  /** The blocks whose bodies are not held yet (a restore back-filling its history), if any. */
+  historyGap(): Promise<schema.HistoryGap | undefined>;
 }
 
 /** What each of storedBlocks' iterators reads ahead: entries per LevelDB trip, and their bytes at most. */
@@ -100,6 +102,8 @@ export class BlockStore {
   private canonicalGuard?: { head: () => bigint; reporter: DamageReporter };
   /** The history gap as last read or written (schema.HISTORY_GAP_KEY); null: none; undefined: not read yet. */
   private gap: schema.HistoryGap | null | undefined;
+  /** StateFrom as last read or written; null: none; undefined: not read yet. */
+  private stateFromBlock: bigint | null | undefined;
 
   constructor(
     readonly db: BytesDB,
@@ -113,6 +117,7 @@ export class BlockStore {
     const view = new BlockStore(this.db, this.rules, snap);
     // The gap only shrinks, each step in the batch that fills it: this one covers what the view sees.
     view.gap = this.gap;
+    view.stateFromBlock = this.stateFromBlock;
     return { store: view, close: () => snap.close() };
   }
 
@@ -126,6 +131,20 @@ export class BlockStore {
       this.gap = v === undefined ? null : schema.decodeHistoryGap(v);
     }
     return this.gap ?? undefined;
+  }
+
+  /** The first block whose state the data dir holds (schema.STATE_FROM_KEY); undefined: every state from the genesis. */
+  async stateFrom(): Promise<bigint | undefined> {
+    if (this.stateFromBlock === undefined) {
+      const v = await this.get(schema.STATE_FROM_KEY);
+      this.stateFromBlock = v === undefined ? null : schema.decodeBlockNumber(v);
+    }
+    return this.stateFromBlock ?? undefined;
+  }
+
+  async writeStateFrom(num: bigint): Promise<void> {
+    await this.db.put(schema.STATE_FROM_KEY, schema.encodeBlockNumber(num));
+    this.stateFromBlock = num;
   }
 
   /** Where the gap is back-filled from, if recorded. */

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /**
@@ -30,4 +30,12 @@ export function dataDirLayout(dir: string): DataDirLayout {
 /** Create the data dir itself (0700: it holds keys). LevelDB creates its own folders. */
 export function ensureDataDir(layout: DataDirLayout): void {
   mkdirSync(layout.root, { recursive: true, mode: 0o700 });
+}
+
+/** Bytes of the files in a database's folder (LevelDB's tables and logs: its size on disk); 0 when absent. */
+export function databaseBytes(path: string): number {
+  if (!existsSync(path)) return 0;
+  let n = 0;
+  for (const e of readdirSync(path, { withFileTypes: true })) if (e.isFile()) n += statSync(join(path, e.name)).size;
+  return n;
 }

@@ -72,6 +72,12 @@ export const HISTORY_GAP_KEY = bytes('HistoryGap');
 /** Key of where the gap's blocks are back-filled from (JSON: HistorySource). Deleted with the gap. */
 export const HISTORY_SOURCE_KEY = bytes('HistorySource');
 
+/**
+ * Key of the first block whose state this data dir holds (8 bytes): a restore writes its head (it
+ * brings no older state), `basalt prune` the first block it kept. Absent: every state from the genesis.
+ */
+export const STATE_FROM_KEY = bytes('StateFrom');
+
 /** Canonical blocks from..to (inclusive) whose bodies and receipts are not held yet. */
 export interface HistoryGap {
   from: bigint;
@@ -159,6 +165,7 @@ const NAMED_KEYS: [string, Uint8Array][] = [
   ['genesis file reference (GenesisFile)', GENESIS_FILE_KEY],
   ['history gap (HistoryGap)', HISTORY_GAP_KEY],
   ['history source (HistorySource)', HISTORY_SOURCE_KEY],
+  ['oldest state kept (StateFrom)', STATE_FROM_KEY],
 ];
 
 const PREFIX_KINDS = new Map<number, { name: string; length: number }>([

@@ -1,6 +1,6 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
 import type { BytesDB } from './open-db.js';
-import { codeKey, trieNodeKey } from './schema.js';
+import { codeKey, trieKeyKind, trieNodeKey } from './schema.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
@@ -10,7 +10,8 @@ type Snapshot = ReturnType<BytesDB['snapshot']>;
  *
  * Writes are held in memory until `flush()` so that a block's trie nodes reach disk together, and
  * only once the block has been verified; `discard()` drops them (a block that failed to verify
- * leaves nothing behind). Nodes are never deleted: every historical state root stays readable.
+ * leaves nothing behind). Nodes are deleted only by `basalt prune` on a stopped node (sweep), which
+ * first records the oldest state it keeps (`StateFrom`): every state from there on stays readable.
  */
 export class TrieNodeStore implements DB<string, Uint8Array> {
   private pending = new Map<string, Uint8Array>();
@@ -125,6 +126,50 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     for (const n of items.nodes) batch.put(trieNodeKey(n.hash), n.data);
     for (const c of items.codes) batch.put(codeKey(c.hash), c.data);
     await batch.write();
+  }
+
+  /**
+   * Delete every trie node and code that `keep` does not name (an offline prune: nothing else may
+   * write meanwhile), reading the keys in order a batch at a time and deleting SWEEP_BATCH at a time,
+   * then compact the database so the space comes back. Keys of no known kind are left alone. A crash
+   * part-way leaves some of the unnamed entries deleted and every named one there.
+   */
+  async sweep(
+    keep: { node(hash: Uint8Array): boolean; code(hash: Uint8Array): boolean },
+    onProgress?: (scanned: number, deleted: number) => void,
+  ): Promise<{ scanned: number; deleted: number }> {
+    this.assertWritable();
+    this.cache?.clear();
+    let scanned = 0;
+    let deleted = 0;
+    let batch = this.db.batch();
+    let inBatch = 0;
+    const it = this.db.iterator({ values: false });
+    try {
+      for (;;) {
+        const entries = await it.nextv(1000);
+        if (entries.length === 0) break;
+        for (const [key] of entries) {
+          scanned++;
+          const kind = trieKeyKind(key);
+          const dead = kind === 'trie nodes' ? !keep.node(key) : kind === 'contract code (c)' ? !keep.code(key.subarray(1)) : false;
+          if (!dead) continue;
+          batch.del(key);
+          deleted++;
+          if (++inBatch >= SWEEP_BATCH) {
+            await batch.write();
+            batch = this.db.batch();
+            inBatch = 0;
+          }
+        }
+        onProgress?.(scanned, deleted);
+      }
+      if (inBatch > 0) await batch.write();
+    } finally {
+      await it.close();
+    }
+    await this.db.compactRange(new Uint8Array(0), new Uint8Array(33).fill(0xff));
+    return { scanned, deleted };
   }
 
   /**
@@ -251,7 +296,7 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * A least-recently-used map of trie nodes (and contract code) by key, bounded in bytes. Keys are
- * content hashes and nodes are never deleted, so an entry can never go stale: only committed nodes
+ * content hashes and nodes are deleted only by an offline sweep (which clears it), so an entry can never go stale: only committed nodes
  * enter it (read from the database, or written by `flush`), never pending or scratch writes.
  */
 export class NodeCache {
@@ -289,6 +334,12 @@ export class NodeCache {
     return this.map.size;
   }
 
+  /** Forget every entry (a sweep deleted nodes: none may be served from here after). */
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
+  }
+
   get sizeBytes(): number {
     return this.bytes;
   }
@@ -298,3 +349,6 @@ export class NodeCache {
 function entryBytes(key: string, value: Uint8Array): number {
   return value.byteLength + key.length * 2 + 96;
 }
+
+/** Deletes a sweep writes in one LevelDB batch. */
+const SWEEP_BATCH = 10_000;

@@ -236,6 +236,30 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(existsSync(join(chain.dir, 'untrusted'))).toBe(false);
     expect(existsSync(join(chain.dir, 'late'))).toBe(false);
   });
+
+  it('basalt prune keeps the last states of the stopped node and says what it freed; older states answer in one line; a running node refuses it', {
+    timeout: 60_000,
+  }, async () => {
+    const r = await runCliAsync(['prune', '--data-dir', chain.node1, '--state-history', '2', '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout) as { head: string; keptFrom: string; statesKept: number; deleted: number; bytesBefore: number; bytesAfter: number };
+    expect(p).toMatchObject({ head: second.head, keptFrom: String(BigInt(second.head) - 1n), statesKept: 2 });
+    expect(p.deleted).toBeGreaterThan(0);
+    const again = await runCliAsync(['prune', '--data-dir', chain.node1, '--state-history', '2']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^Pruned .*: kept the states of blocks \d+-\d+ \(\d+ trie nodes, \d+ codes\), deleted 0 of \d+ entries; trie\/ .* -> .* in /m);
+    const node = start(serverArgs(chain.node1, chain.genesis, ['--no-libp2p']));
+    const url = await node.rpcUrl();
+    const holder = `0x${(2 * 10_000 + 1).toString(16).padStart(40, '0')}`;
+    expect(BigInt(await rpc<string>(url, 'eth_getBalance', [holder, 'latest']))).toBe(1n);
+    const old = await rpcError(url, 'eth_getBalance', [holder, '0x1']);
+    expect(old.message).toBe(
+      `historical state for block 1 is not available: this node keeps the states from block ${p.keptFrom} on (pruned by \`basalt prune\`, or restored at that block)`,
+    );
+    expectOneLineError(await runCliAsync(['prune', '--data-dir', chain.node1]), /is locked by another running node/);
+    expect((await node.stop()).code).toBe(0);
+    expectOneLineError(await runCliAsync(['prune', '--data-dir', chain.node1, '--state-history', '0']), /"0" is not a number of states/);
+  });
 });
 
 describe.sequential('scheduled backups into a repository while the node seals under load (issue #21)', () => {

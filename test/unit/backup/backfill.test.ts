@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockHeader } from '@ethereumjs/block';
 import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 import { quorumRuleOf } from '../../../src/consensus/ibft/genesis.js';
+import { createSnapshot } from '../../../src/backup/snapshot.js';
 import { HistoryBackfill } from '../../../src/backup/repository/backfill.js';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
@@ -92,6 +93,9 @@ describe('restore at the head, history back-filled (issue #21)', () => {
       await expect(c.receipts(3n, (await c.canonicalHash(3n))!)).rejects.toThrow(/pruned history unavailable: block 3/);
       // a snapshot or export of it refuses with that one line, rather than write an incomplete file
       await expect(storedBlocks(c, BigInt(BLOCKS))).rejects.toThrow(/pruned history unavailable: block 1 /);
+      await expect(createSnapshot(c, { compression: 'zstd' })).rejects.toThrow(
+        /^this node's history is still being back-filled \(blocks 1-13\): a snapshot carries every block/,
+      );
       // JSON-RPC answers as a node whose history is pruned (EIP-4444), the head as usual
       const rpc = new RpcDispatcher({ methods: ethMethods({ chain: c, txpool: new TxPool(c) }), logger });
       const call = async (method: string, params: unknown[]) =>

@@ -263,7 +263,7 @@ describe('trace bounds and refusals', () => {
     try {
       const e = await rpcError('debug_traceTransaction', hashes.go, { tracer: 'callTracer' });
       expect(e.code).toBe(-32000);
-      expect(e.message).toMatch(/^missing trie node: the state of block 1 is not available on this node/);
+      expect(e.message).toMatch(/^historical state for block 1 is not available on this node/);
     } finally {
       t.chain.hasStateAt = original;
     }

@@ -63,6 +63,7 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
       headHash: async () => heads[blocks],
       blockNumber: async () => BigInt(blocks),
       header: async () => ({ stateRoot: root }) as never,
+      historyGap: async () => undefined,
       canonicalHash: async (n) => heads[Number(n)],
       storedBlock,
       storedBlocks: async function* (from, to) {
@@ -122,6 +123,7 @@ describe('HistorySizes (the block sizes kept between snapshots served)', () => {
         headHash: async () => undefined,
         blockNumber: async () => undefined,
         header: async () => undefined,
+        historyGap: async () => undefined,
         canonicalHash: async (n) => new Uint8Array(32).fill(c).fill(Number(n), 0, 1),
         storedBlock,
         storedBlocks: async function* (from, to) {

@@ -105,7 +105,12 @@ describe('writers refuse what their readers refuse', () => {
   it('createSnapshot refuses such a genesis before it produces a byte, and releases its view', async () => {
     let closed = false;
     const view = {
-      blocks: { headHash: async () => new Uint8Array(32), blockNumber: async () => 1n, header: async () => ({ stateRoot: new Uint8Array(32) }) },
+      blocks: {
+        headHash: async () => new Uint8Array(32),
+        blockNumber: async () => 1n,
+        header: async () => ({ stateRoot: new Uint8Array(32) }),
+        historyGap: async () => undefined,
+      },
       state: {},
       close: async () => void (closed = true),
     } as unknown as ChainReadView;

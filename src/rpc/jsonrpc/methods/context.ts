@@ -47,12 +47,7 @@ export async function requireBlock(chain: Chain, tag: BlockTag): Promise<Block> 
 
 /** The state after a block; a node restored from a head-state snapshot lacks older states. */
 export async function stateAfter(chain: Chain, block: Block): Promise<MerkleStateManager> {
-  if (!(await chain.hasStateAt(block.header))) {
-    throw new RpcError(
-      RpcErrorCode.InvalidInput,
-      `missing trie node: the state of block ${block.header.number} is not available on this node (restored from a head-state snapshot?)`,
-    );
-  }
+  if (!(await chain.hasStateAt(block.header))) throw new RpcError(RpcErrorCode.InvalidInput, await chain.stateUnavailable(block.header.number));
   return chain.stateAt(block.header);
 }
 
@@ -70,7 +65,7 @@ export function withStateErrors(methods: RpcMethods): RpcMethods {
         if (!(err instanceof RpcError) && isMissingTrieNode(err)) {
           throw new RpcError(
             RpcErrorCode.InvalidInput,
-            "missing trie node: that block's state is not available on this node (restored from a head-state snapshot?)",
+            'historical state for that block is not available on this node (pruned, or restored from a later block)',
           );
         }
         throw err;

@@ -1,0 +1,86 @@
+import { rmSync } from 'node:fs';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { createAddressFromString } from '@ethereumjs/util';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkStateComplete } from '../../../src/backup/state-walk.js';
+import { checkDataDir } from '../../../src/node/db-check.js';
+import { pruneDataDir } from '../../../src/node/prune.js';
+import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { TxPool } from '../../../src/txpool/txpool.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+
+const SENDER = testKey(9);
+const BLOCKS = 30;
+const recipient = (i: number) => `0x${(0xabc000 + i).toString(16).padStart(40, '0')}` as const;
+let t: TestChain;
+/** Each recipient's balance after each block, read before the prune. */
+const balances = new Map<string, bigint>();
+
+beforeAll(async () => {
+  t = await createTestChain(1, [addressOf(SENDER)]);
+  for (let i = 0; i < BLOCKS; i++) {
+    const tx = createFeeMarket1559Tx(
+      { nonce: BigInt(i), to: recipient(i % 7), value: BigInt(i + 1), gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common: t.chain.commonAt(t.chain.head.number + 1n) },
+    ).sign(SENDER);
+    await sealNext(t, [tx]);
+  }
+  for (let n = 1n; n <= BigInt(BLOCKS); n++) {
+    const state = await t.chain.stateAt((await t.chain.blockByNumber(n))!.header);
+    for (let i = 0; i < 7; i++) balances.set(`${n}:${i}`, (await state.getAccount(createAddressFromString(recipient(i))))?.balance ?? 0n);
+  }
+  await t.chain.close();
+  for (const db of t.dbs) await db.close();
+}, 60_000);
+
+afterAll(() => rmSync(t.dir, { recursive: true, force: true }));
+
+describe('basalt prune (offline)', () => {
+  it('keeps the states of the last N blocks whole and deletes the rest; older states are refused in one line', async () => {
+    const phases = new Set<string>();
+    const r = await pruneDataDir(t.dir, { keep: 10n, onProgress: (p) => phases.add(p.phase) });
+    expect(r).toMatchObject({ head: BigInt(BLOCKS), keptFrom: BigInt(BLOCKS - 9), statesKept: 10 });
+    expect(r.deleted).toBeGreaterThan(0);
+    expect(r.keysScanned).toBe(r.nodesKept + r.codesKept + r.deleted);
+    expect([...phases]).toEqual(['mark', 'sweep']);
+
+    const c = await openTestChain(t.genesis, t.dir);
+    try {
+      for (let n = BigInt(BLOCKS - 9); n <= BigInt(BLOCKS); n++) {
+        const header = (await c.chain.blockByNumber(n))!.header;
+        expect(await c.chain.hasStateAt(header)).toBe(true);
+        await checkStateComplete(c.chain.trie, header.stateRoot);
+        const state = await c.chain.stateAt(header);
+        for (let i = 0; i < 7; i++) expect((await state.getAccount(createAddressFromString(recipient(i))))?.balance ?? 0n).toBe(balances.get(`${n}:${i}`));
+      }
+      const older = (await c.chain.blockByNumber(BigInt(BLOCKS - 10)))!.header;
+      expect(await c.chain.hasStateAt(older)).toBe(false);
+      const rpc = new RpcDispatcher({ methods: ethMethods({ chain: c.chain, txpool: new TxPool(c.chain) }), logger: pino({ level: 'silent' }) });
+      const call = async (method: string, params: unknown[]) =>
+        JSON.parse(await rpc.handleText(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }))) as { result?: string; error?: { message: string } };
+      expect((await call('eth_getBalance', [recipient(0), `0x${(BLOCKS - 10).toString(16)}`])).error?.message).toBe(
+        `historical state for block ${BLOCKS - 10} is not available: this node keeps the states from block ${BLOCKS - 9} on (pruned by \`basalt prune\`, or restored at that block)`,
+      );
+      expect(BigInt((await call('eth_getBalance', [recipient(0), 'latest'])).result!)).toBe(balances.get(`${BLOCKS}:0`));
+      // the chain goes on from its head
+      await sealNext({ chain: c.chain, keys: t.keys });
+      expect(c.chain.head.number).toBe(BigInt(BLOCKS + 1));
+    } finally {
+      await c.close();
+    }
+    expect((await checkDataDir(t.dir, { full: true })).problems).toEqual([]);
+  });
+
+  it('a second prune finds nothing more to delete than the block sealed since; keeping more than there is deletes no state', async () => {
+    const again = await pruneDataDir(t.dir, { keep: 11n });
+    // the block sealed after the first prune replaced a few nodes of its parent's state: kept, both are in the window
+    expect(again.keptFrom).toBe(BigInt(BLOCKS - 9));
+    expect(again.deleted).toBe(0);
+    const all = await pruneDataDir(t.dir, { keep: 1000n });
+    expect(all.keptFrom).toBe(BigInt(BLOCKS - 9)); // never before the oldest state it still holds
+    expect(all.deleted).toBe(0);
+    await expect(pruneDataDir(t.dir, { keep: 0n })).rejects.toThrow(/at least 1 state/);
+  });
+});
