@@ -9,7 +9,7 @@
 //   npm run bench:scale                                   # N = M = 1,000,000 (a ~230 MB genesis file)
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
 //   BASALT_SCALE_BLOCKS=0 (no history) · BASALT_SCALE_KEEP=1 (keep the work dir: data dirs, snapshot)
-//   BASALT_SCALE_SKIP='snapshot sync,db check --full' (phases left out, by name)
+//   BASALT_SCALE_SKIP='snapshot sync,db check --full' (phases left out, by name; 'prune', last, prunes the node)
 //
 // Phases run in order over one context (`ctx`): append more (snapshot, restore, db check, blocks) to PHASES.
 import { spawn, spawnSync } from 'node:child_process';
@@ -502,6 +502,20 @@ const PHASES = [
       if (r.code !== 0) throw new Error(`db check: ${r.stderr}${r.stdout}`);
       report(
         `db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), ${fmtPeak(r.peakRss, r.peakAnon)}`,
+      );
+    },
+  },
+  {
+    name: 'prune',
+    async run(ctx) {
+      // `basalt prune` of the large chain's stopped node (issue #22): a walk of the head's state and of
+      // each older kept one below what is marked already, then a sweep of trie/ (same run: the first
+      // start's trie/ figures above).
+      const r = await runCliMeasured(['prune', '--data-dir', ctx.dataDir, '--state-history', '128', '--json', '--quiet']);
+      if (r.code !== 0) throw new Error(`prune: ${r.stderr}`);
+      const p = JSON.parse(r.stdout);
+      report(
+        `prune --state-history 128: ${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peakRss, r.peakAnon)}; kept blocks ${p.keptFrom}-${p.head} (${p.nodesKept.toLocaleString('en')} trie nodes), deleted ${p.deleted.toLocaleString('en')} of ${p.keysScanned.toLocaleString('en')} entries; trie/ ${mb(p.bytesBefore)} -> ${mb(p.bytesAfter)} MB`,
       );
     },
   },
