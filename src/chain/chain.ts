@@ -21,6 +21,7 @@ import { buildGenesisBlock } from './genesis.js';
 import { Genesis, type GenesisBytes } from './genesis-source.js';
 import type { StoredReceipt } from '../storage/receipts.js';
 import { openState } from './state.js';
+import { StateReaders } from './state-readers.js';
 
 export interface ChainHead {
   number: bigint;
@@ -92,6 +93,8 @@ export interface OpenChainOptions {
 export class Chain extends EventEmitter<ChainEvents> {
   private headState: ChainHead;
   private readonly writeLock = new Mutex();
+  /** JSON-RPC reads of historical state under way: a state pruner waits for them (StateReaders). */
+  readonly readers = new StateReaders();
 
   private constructor(
     readonly rules: ChainRules,
@@ -250,6 +253,21 @@ export class Chain extends EventEmitter<ChainEvents> {
       state: state.store,
       close: () => (closed ??= Promise.allSettled([blocks.close(), state.close()]).then(() => undefined)),
     };
+  }
+
+  /**
+   * Read-only views of both databases for a state pruner: as openReadView, with the stores themselves
+   * (the trie view is what an online sweep iterates: it never looks at what was written after it).
+   */
+  openPruneView(): { blocks: BlockStore; state: TrieNodeStore; close: () => Promise<void> } {
+    const blocks = this.store.openSnapshot();
+    const state = this.trie.openSnapshot();
+    return { blocks: blocks.store, state: state.store, close: async () => void (await Promise.allSettled([blocks.close(), state.close()])) };
+  }
+
+  /** Run `fn` with no block being written meanwhile (the chain's write lock): an online sweep's deletes. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.writeLock.run(fn);
   }
 
   async receipts(num: bigint, hash: Uint8Array): Promise<StoredReceipt[] | undefined> {

@@ -113,3 +113,11 @@ export function parseTrustedBlock(value: string): { number: bigint; hash: Uint8A
   if (number === 0n) throw new InvalidArgumentError('the trusted block must be after the genesis (the genesis is checked against your --chain file)');
   return { number, hash: Uint8Array.from(Buffer.from(m[2]!.slice(2), 'hex')) };
 }
+
+/** A count of at least 1 (`--state-history`, `--state-prune-interval`), as a bigint. */
+export function parseCountArg(what: string): (value: string) => bigint {
+  return (value) => {
+    if (!/^\d{1,12}$/.test(value) || BigInt(value) < 1n) throw new InvalidArgumentError(`"${value}" is not a number of ${what} (1 or more)`);
+    return BigInt(value);
+  };
+}

@@ -1,14 +1,8 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { pruneDataDir, type PruneReport } from '../node/prune.js';
+import { DEFAULT_STATE_HISTORY } from '../node/state-pruner.js';
+import { parseCountArg } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
-
-/** States a prune keeps unless told: geth's 128, the last ~4 minutes at 2-second blocks. */
-const DEFAULT_STATE_HISTORY = 128n;
-
-function parseStateHistory(value: string): bigint {
-  if (!/^\d{1,12}$/.test(value) || BigInt(value) < 1n) throw new InvalidArgumentError(`"${value}" is not a number of states (1 or more)`);
-  return BigInt(value);
-}
 
 export function pruneCommand(): Command {
   return new Command('prune')
@@ -16,7 +10,7 @@ export function pruneCommand(): Command {
       "delete the state of every block but the last N from a stopped node's trie/ (mark what they reach, sweep the rest, compact); reports the bytes before and after",
     )
     .requiredOption('--data-dir <dir>', 'the data dir of a node that is not running')
-    .option('--state-history <n>', 'the states kept: those of the last n blocks, the head included', parseStateHistory, DEFAULT_STATE_HISTORY)
+    .option('--state-history <n>', 'the states kept: those of the last n blocks, the head included', parseCountArg('states'), DEFAULT_STATE_HISTORY)
     .option('--json', 'print the summary as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
     .action(async (opts: { dataDir: string; stateHistory: bigint; json: boolean; quiet: boolean }) => {

@@ -30,6 +30,7 @@ import {
   parseLogFormat,
   parseLogLevel,
   parsePositiveNumber,
+  parseCountArg,
 } from './options.js';
 import { event } from '../util/events.js';
 
@@ -58,6 +59,8 @@ interface ServerOptions {
   rpcEvmTimeout?: number;
   minFreeDisk: number;
   cache: number;
+  stateHistory?: bigint | 'all';
+  statePruneInterval?: bigint;
   /** undefined: the default (none with --dev); false: --no-libp2p. */
   libp2p?: HostPort | false;
   bootnode: string[];
@@ -127,6 +130,16 @@ export function serverCommand(): Command {
       `memory for the trie nodes and contract code read or written most recently, in MiB (or a size such as 1GiB) (default: ${DEFAULT_CACHE_BYTES / 1024 / 1024})`,
       parseCacheSize,
       DEFAULT_CACHE_BYTES,
+    )
+    .option(
+      '--state-history <n|all>',
+      "the states kept: those of the last n blocks (pruned in the background), or 'all' (an archive node). Default: the data dir's mode; a new or restored data dir keeps 128, one of an earlier version all. A pruned data dir cannot become an archive node",
+      parseStateHistoryArg,
+    )
+    .option(
+      '--state-prune-interval <blocks>',
+      'blocks between two prunes of the state (each walks the head state once; default: 1024)',
+      parseCountArg('blocks'),
     )
     .option(
       '--min-free-disk <size>',
@@ -235,6 +248,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
     cacheBytes: opts.cache,
+    ...(opts.stateHistory !== undefined ? { stateHistory: opts.stateHistory } : {}),
+    ...(opts.statePruneInterval !== undefined ? { statePruneInterval: opts.statePruneInterval } : {}),
     sync: opts.sync,
     maxSnapshotStreams: opts.maxSnapshotStreams,
     snapshotPace: {
@@ -326,4 +341,8 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
       if (signalled) void stopNode(n);
     },
   };
+}
+
+function parseStateHistoryArg(value: string): bigint | 'all' {
+  return value === 'all' ? 'all' : parseCountArg("states' or 'all")(value);
 }

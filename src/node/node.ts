@@ -16,6 +16,7 @@ import type { RetryPolicy } from '../backup/retry.js';
 import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
 import { RepositoryScheduler } from '../backup/repository/scheduler.js';
 import { HistoryBackfill } from '../backup/repository/backfill.js';
+import { DEFAULT_STATE_PRUNE_INTERVAL, StatePruner, resolveStateHistory } from './state-pruner.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
 import { UserError } from '../util/errors.js';
@@ -84,6 +85,10 @@ export interface NodeOptions {
   minFreeDiskBytes?: number;
   /** Bytes of committed trie nodes and code kept in memory (`--cache`); default DEFAULT_CACHE_BYTES. */
   cacheBytes?: number;
+  /** States kept: the last N blocks', or 'all' (an archive node); default: the data dir's mode (StatePruner). */
+  stateHistory?: bigint | 'all';
+  /** Blocks between two prunes of the state (default DEFAULT_STATE_PRUNE_INTERVAL). */
+  statePruneInterval?: bigint;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;
   /** 'snapshot': a data dir without a chain restores a peer's snapshot first (default 'full'). */
@@ -198,6 +203,7 @@ export class BasaltNode {
         cacheBytes: opts.cacheBytes,
       };
       await storage.openChain(chainOptions);
+      const stateHistory = await resolveStateHistory(storage.chain, opts.stateHistory);
       // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
       // basalt_p2p_bans_total (which exists with the node: until then, kept here).
       const bansBefore: string[] = [];
@@ -221,6 +227,7 @@ export class BasaltNode {
           validator: keys.validatorAddress,
           nodeId: keys.nodeId,
           secp256k1: secp256k1Backend,
+          stateHistory: 'keep' in stateHistory ? Number(stateHistory.keep) : 'all',
         }),
         'chain opened',
       );
@@ -242,6 +249,15 @@ export class BasaltNode {
         );
       if (opts.seal) await node.startValidator(validators, keys.validatorKey, layout.consensus, quorum);
       await node.startSchedulers();
+      if ('keep' in stateHistory) {
+        const keep = stateHistory.keep;
+        await parts.start(
+          'state pruner',
+          () => new StatePruner(chain, { keep, interval: opts.statePruneInterval ?? DEFAULT_STATE_PRUNE_INTERVAL, logger: log }),
+          (p) => p.stop(),
+          'stopping state pruning',
+        );
+      }
       // The node serves and seals at its head; the history below a restored head comes in behind it.
       node.backfill = await parts.start(
         'history back-fill',

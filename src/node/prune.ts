@@ -1,5 +1,6 @@
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes, KECCAK256_RLP } from '@ethereumjs/util';
 import { stateItems } from '../backup/state-walk.js';
+import type { Chain } from '../chain/chain.js';
 import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
 import { UserError } from '../util/errors.js';
 import { HashSet } from '../util/hash-set.js';
@@ -14,8 +15,7 @@ export interface PruneProgress {
   count: number;
 }
 
-export interface PruneReport {
-  dataDir: string;
+export interface PrunedStates {
   head: bigint;
   /** The oldest block whose state is kept. */
   keptFrom: bigint;
@@ -24,6 +24,10 @@ export interface PruneReport {
   codesKept: number;
   keysScanned: number;
   deleted: number;
+}
+
+export interface PruneReport extends PrunedStates {
+  dataDir: string;
   /** trie/ on disk before and after (after LevelDB's compaction). */
   bytesBefore: number;
   bytesAfter: number;
@@ -31,31 +35,48 @@ export interface PruneReport {
 }
 
 /**
- * Prune a stopped node's `trie/` to the states of its last `keep` blocks (geth's offline prune-state,
- * done by mark and sweep). Mark: every trie node and code the kept states reach, walking the head's
- * state first and each older one only below the nodes not marked yet (consecutive states share all but
- * what a block changed), into sets of 16 bytes a member (HashSet: the memory of a state walk). Then the
- * data dir records the oldest state it keeps (`StateFrom`), and only then the sweep deletes everything
- * else, in batches, and compacts trie/. A crash at any point leaves every kept state whole: before the
- * record nothing was deleted; after it, the states below it are refused as pruned, whatever is left of
- * them. A second prune finds nothing more to delete.
+ * Prune a stopped node's `trie/` to the states of its last `keep` blocks (geth's offline prune-state):
+ * pruneStates on the data dir opened here, then the bytes before and after.
  */
 export async function pruneDataDir(dir: string, opts: { keep: bigint; onProgress?: (p: PruneProgress) => void }): Promise<PruneReport> {
   const began = Date.now();
   if (opts.keep < 1n) throw new UserError("--state-history must keep at least 1 state (the head's)");
   const layout = dataDirLayout(dir);
   const bytesBefore = databaseBytes(layout.trie);
-  const r = await markAndSweep(dir, opts);
+  const { chain, close } = await openOfflineChain(dir);
+  let r: PrunedStates;
+  try {
+    r = await pruneStates(chain, opts);
+    // From now on the node keeps this many (a server started without --state-history goes on pruning).
+    await chain.store.writeStateHistory({ keep: opts.keep });
+  } finally {
+    await close();
+  }
   return { dataDir: layout.root, ...r, bytesBefore, bytesAfter: databaseBytes(layout.trie), durationMs: Date.now() - began };
 }
 
-async function markAndSweep(
-  dir: string,
-  opts: { keep: bigint; onProgress?: (p: PruneProgress) => void },
-): Promise<Omit<PruneReport, 'dataDir' | 'bytesBefore' | 'bytesAfter' | 'durationMs'>> {
-  const { chain, close } = await openOfflineChain(dir);
+/**
+ * Delete every trie node and code the states of the chain's last `keep` blocks do not reach, by mark
+ * and sweep, while the chain goes on (a running node's pruner) or not (`basalt prune`):
+ * 1. record every key the chain writes from now on (TrieNodeStore.watchWrites), then take a read view;
+ * 2. mark what the kept states of that view reach: the head's state walked whole, each older one only
+ *    below nodes not marked yet (consecutive states share all but what a block changed), into sets of
+ *    16 bytes a member;
+ * 3. record the oldest state kept (`StateFrom`): from here on the states below are refused;
+ * 4. wait for the JSON-RPC reads of state that began before (chain.readers), which may read older ones;
+ * 5. sweep the keys the view saw, deleting those neither marked nor written since, each batch checked
+ *    again and deleted under the chain's write lock (a block committed meanwhile may write one back),
+ *    then compact.
+ * What a block commits after the view is never deleted; what a read view (export, snapshot, backup)
+ * opened before reads stays in its LevelDB snapshot. A crash at any point leaves every kept state whole.
+ */
+export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress?: (p: PruneProgress) => void; signal?: AbortSignal }): Promise<PrunedStates> {
+  const watch = chain.trie.watchWrites();
+  const view = chain.openPruneView();
   try {
-    const head = chain.head.number;
+    const headHash = await view.blocks.headHash();
+    const head = headHash && (await view.blocks.blockNumber(headHash));
+    if (!headHash || head === undefined) throw new UserError('the chain has no head block', { code: 'FAILED_PRECONDITION' });
     const stateFrom = (await chain.store.stateFrom()) ?? 0n;
     let keptFrom = head + 1n > opts.keep ? head + 1n - opts.keep : 0n;
     if (keptFrom < stateFrom) keptFrom = stateFrom;
@@ -65,24 +86,33 @@ async function markAndSweep(
     let statesKept = 0;
     const skip = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => hashes.map((h) => (kind === 'nodes' ? nodes : codes).has(h));
     for (let n = head; n >= keptFrom; n--) {
-      const header = await chain.store.canonicalHeader(n);
+      opts.signal?.throwIfAborted();
+      const header = await view.blocks.canonicalHeader(n);
       if (!header) throw new UserError(`block ${n} is missing from the canonical chain: run \`basalt db check\``, { code: 'DATA_LOSS' });
-      if (!(await chain.hasStateAt(header))) {
+      if (!equalsBytes(header.stateRoot, KECCAK256_RLP) && (await view.state.node(header.stateRoot)) === undefined) {
         throw new UserError(`the state of block ${n} (root ${bytesToHex(header.stateRoot)}) is missing: run \`basalt db check\` before pruning`, {
           code: 'DATA_LOSS',
         });
       }
-      for await (const item of stateItems(chain.trie, header.stateRoot, skip)) (item.kind === 'node' ? nodes : codes).add(item.hash);
+      for await (const item of stateItems(view.state, header.stateRoot, skip)) (item.kind === 'node' ? nodes : codes).add(item.hash);
       statesKept++;
       opts.onProgress?.({ phase: 'mark', done: statesKept, total, count: nodes.size });
     }
     // The record first: from here on the states below keptFrom are refused, whatever the sweep leaves of them.
-    await chain.store.writeStateFrom(keptFrom);
-    const swept = await chain.trie.sweep({ node: (h) => nodes.has(h), code: (h) => codes.has(h) }, (scanned, deleted) =>
-      opts.onProgress?.({ phase: 'sweep', done: scanned, total: 0, count: deleted }),
+    if (keptFrom > stateFrom) await chain.store.writeStateFrom(keptFrom);
+    await chain.readers.drain();
+    const swept = await chain.trie.sweep(
+      { node: (h) => nodes.has(h) || watch.node(h), code: (h) => codes.has(h) || watch.code(h) },
+      {
+        view: view.state,
+        locked: (fn) => chain.exclusive(fn),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (scanned, deleted) => opts.onProgress?.({ phase: 'sweep', done: scanned, total: 0, count: deleted }),
+      },
     );
     return { head, keptFrom, statesKept, nodesKept: nodes.size, codesKept: codes.size, keysScanned: swept.scanned, deleted: swept.deleted };
   } finally {
-    await close();
+    await view.close();
+    watch.stop();
   }
 }

@@ -147,6 +147,21 @@ export class BlockStore {
     this.stateFromBlock = num;
   }
 
+  /** The state-history mode recorded (schema.STATE_HISTORY_KEY), if any. */
+  async stateHistory(): Promise<schema.StateHistoryMode | undefined> {
+    const v = await this.get(schema.STATE_HISTORY_KEY);
+    if (v === undefined) return undefined;
+    const o = JSON.parse(new TextDecoder().decode(v)) as { keep?: unknown; archive?: unknown };
+    if (o.archive === true) return { archive: true };
+    if (typeof o.keep === 'string' && /^[1-9]\d*$/.test(o.keep)) return { keep: BigInt(o.keep) };
+    throw new Error(`the stored state history mode is neither {"keep": N} nor {"archive": true}`);
+  }
+
+  async writeStateHistory(mode: schema.StateHistoryMode): Promise<void> {
+    const json = 'archive' in mode ? { archive: true } : { keep: mode.keep.toString() };
+    await this.db.put(schema.STATE_HISTORY_KEY, Buffer.from(JSON.stringify(json), 'utf8'));
+  }
+
   /** Where the gap is back-filled from, if recorded. */
   async historySource(): Promise<schema.HistorySource | undefined> {
     const v = await this.get(schema.HISTORY_SOURCE_KEY);

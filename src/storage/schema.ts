@@ -78,6 +78,14 @@ export const HISTORY_SOURCE_KEY = bytes('HistorySource');
  */
 export const STATE_FROM_KEY = bytes('StateFrom');
 
+/**
+ * Key of the data dir's state-history mode (JSON: `{"keep": N}`, the states of the last N blocks, or
+ * `{"archive": true}`, every state). Written by the node at its start and by `basalt prune`.
+ */
+export const STATE_HISTORY_KEY = bytes('StateHistory');
+
+export type StateHistoryMode = { keep: bigint } | { archive: true };
+
 /** Canonical blocks from..to (inclusive) whose bodies and receipts are not held yet. */
 export interface HistoryGap {
   from: bigint;
@@ -166,6 +174,7 @@ const NAMED_KEYS: [string, Uint8Array][] = [
   ['history gap (HistoryGap)', HISTORY_GAP_KEY],
   ['history source (HistorySource)', HISTORY_SOURCE_KEY],
   ['oldest state kept (StateFrom)', STATE_FROM_KEY],
+  ['state history mode (StateHistory)', STATE_HISTORY_KEY],
 ];
 
 const PREFIX_KINDS = new Map<number, { name: string; length: number }>([

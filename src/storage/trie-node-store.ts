@@ -1,5 +1,6 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
 import type { BytesDB } from './open-db.js';
+import { HashSet } from '../util/hash-set.js';
 import { codeKey, trieKeyKind, trieNodeKey } from './schema.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
@@ -15,6 +16,8 @@ type Snapshot = ReturnType<BytesDB['snapshot']>;
  */
 export class TrieNodeStore implements DB<string, Uint8Array> {
   private pending = new Map<string, Uint8Array>();
+  /** Sets that record the keys this store writes while a pruner runs (watchWrites). */
+  private watches = new Set<WriteWatch>();
 
   /**
    * @param cache committed nodes recently read or written. The live store makes one and shares it with
@@ -72,11 +75,25 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
   async flush(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.db.batch();
-    for (const [k, v] of this.pending) batch.put(hexToKey(k), v);
+    for (const [k, v] of this.pending) {
+      const key = hexToKey(k);
+      batch.put(key, v);
+      for (const w of this.watches) w.add(key);
+    }
     await batch.write();
     // The nodes a block just wrote (the top of the trie above all) are the next block's first reads.
     if (this.cache) for (const [k, v] of this.pending) this.cache.set(k, v);
     this.pending.clear();
+  }
+
+  /**
+   * Record every key this store writes from now on (flush, writeState) until `stop`: an online sweep
+   * must not delete a node a block committed after its mark wrote again (the same node, come back).
+   */
+  watchWrites(): WriteWatch {
+    const w = new WriteWatch(() => this.watches.delete(w));
+    this.watches.add(w);
+    return w;
   }
 
   /** A read-only view of the trie database as it is now (pending writes excluded). Close it when done. */
@@ -125,6 +142,8 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     const batch = this.db.batch();
     for (const n of items.nodes) batch.put(trieNodeKey(n.hash), n.data);
     for (const c of items.codes) batch.put(codeKey(c.hash), c.data);
+    for (const w of this.watches) for (const n of items.nodes) w.add(trieNodeKey(n.hash));
+    for (const w of this.watches) for (const c of items.codes) w.add(codeKey(c.hash));
     await batch.write();
   }
 
@@ -136,38 +155,55 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
    */
   async sweep(
     keep: { node(hash: Uint8Array): boolean; code(hash: Uint8Array): boolean },
-    onProgress?: (scanned: number, deleted: number) => void,
+    opts: {
+      onProgress?: (scanned: number, deleted: number) => void;
+      /** Sweep only the keys this view (openSnapshot) saw: what was written after it is never looked at. */
+      view?: TrieNodeStore;
+      /** Run each batch's last check and its deletes with nothing else writing (the chain's write lock). */
+      locked?: <T>(fn: () => Promise<T>) => Promise<T>;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<{ scanned: number; deleted: number }> {
     this.assertWritable();
     this.cache?.clear();
     let scanned = 0;
     let deleted = 0;
-    let batch = this.db.batch();
-    let inBatch = 0;
-    const it = this.db.iterator({ values: false });
+    const locked = opts.locked ?? (<T>(fn: () => Promise<T>) => fn());
+    const it = this.db.iterator({ values: false, ...(opts.view?.snapshot ? { snapshot: opts.view.snapshot } : {}) });
     try {
+      let dead: Uint8Array[] = [];
+      const write = async () => {
+        const keys = dead;
+        dead = [];
+        // keep() is asked again with the lock held: a block committed meanwhile may have written one back.
+        deleted += await locked(async () => {
+          const batch = this.db.batch();
+          let n = 0;
+          for (const key of keys) if (isDead(key)) batch.del(key), n++;
+          await batch.write();
+          return n;
+        });
+      };
+      const isDead = (key: Uint8Array) => {
+        const kind = trieKeyKind(key);
+        return kind === 'trie nodes' ? !keep.node(key) : kind === 'contract code (c)' ? !keep.code(key.subarray(1)) : false;
+      };
       for (;;) {
+        opts.signal?.throwIfAborted();
         const entries = await it.nextv(1000);
         if (entries.length === 0) break;
         for (const [key] of entries) {
           scanned++;
-          const kind = trieKeyKind(key);
-          const dead = kind === 'trie nodes' ? !keep.node(key) : kind === 'contract code (c)' ? !keep.code(key.subarray(1)) : false;
-          if (!dead) continue;
-          batch.del(key);
-          deleted++;
-          if (++inBatch >= SWEEP_BATCH) {
-            await batch.write();
-            batch = this.db.batch();
-            inBatch = 0;
-          }
+          if (isDead(key)) dead.push(key);
+          if (dead.length >= SWEEP_BATCH) await write();
         }
-        onProgress?.(scanned, deleted);
+        opts.onProgress?.(scanned, deleted);
       }
-      if (inBatch > 0) await batch.write();
+      if (dead.length > 0) await write();
     } finally {
       await it.close();
     }
+    this.cache?.clear();
     await this.db.compactRange(new Uint8Array(0), new Uint8Array(33).fill(0xff));
     return { scanned, deleted };
   }
@@ -352,3 +388,28 @@ function entryBytes(key: string, value: Uint8Array): number {
 
 /** Deletes a sweep writes in one LevelDB batch. */
 const SWEEP_BATCH = 10_000;
+
+/** The keys a store wrote while this watch ran (TrieNodeStore.watchWrites): trie nodes and code, 16 bytes of each hash. */
+export class WriteWatch {
+  private readonly nodes = new HashSet();
+  private readonly codes = new HashSet();
+
+  constructor(private readonly onStop: () => void) {}
+
+  add(key: Uint8Array): void {
+    if (key.length === 32) this.nodes.add(key);
+    else if (key.length === 33) this.codes.add(key.subarray(1));
+  }
+
+  node(hash: Uint8Array): boolean {
+    return this.nodes.has(hash);
+  }
+
+  code(hash: Uint8Array): boolean {
+    return this.codes.has(hash);
+  }
+
+  stop(): void {
+    this.onStop();
+  }
+}

@@ -12,7 +12,17 @@
  */
 export interface NodeEvents {
   /** The data dir is open and the chain loaded. */
-  'chain.opened': { dataDir: string; chainId: number; genesis: string; head: number; validator: string; nodeId: string; secp256k1: string };
+  'chain.opened': {
+    dataDir: string;
+    chainId: number;
+    genesis: string;
+    head: number;
+    validator: string;
+    nodeId: string;
+    secp256k1: string;
+    /** States kept: the last N blocks', or 'all' (an archive node). */
+    stateHistory: number | 'all';
+  };
   /** Every part is up (the CLI's `server`). */
   'node.started': Record<string, never>;
   /** Every part stopped; `head` is the last block committed. */
@@ -93,6 +103,9 @@ export interface NodeEvents {
   'history.backfilled': { blocks: number; ms: number };
   /** The back-fill failed (the repository unreachable, a block that does not match its header); tried again in `retryInMs`. */
   'history.backfill-failed': { err: string; retryInMs: number };
+  /** The node pruned its state to the last blocks' (`--state-history`): states of blocks below `keptFrom` are gone. */
+  'state.pruned': { head: number; keptFrom: number; deleted: number; ms: number };
+  'state.prune-failed': { err: string };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };
 }

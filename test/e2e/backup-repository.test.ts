@@ -237,7 +237,7 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(existsSync(join(chain.dir, 'late'))).toBe(false);
   });
 
-  it('basalt prune keeps the last states of the stopped node and says what it freed; older states answer in one line; a running node refuses it', {
+  it('basalt prune keeps the last states of the stopped node and says what it freed; older states answer in one line; a running node refuses it, and prunes by itself with --state-history', {
     timeout: 60_000,
   }, async () => {
     const r = await runCliAsync(['prune', '--data-dir', chain.node1, '--state-history', '2', '--json', '--quiet']);
@@ -259,6 +259,28 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expectOneLineError(await runCliAsync(['prune', '--data-dir', chain.node1]), /is locked by another running node/);
     expect((await node.stop()).code).toBe(0);
     expectOneLineError(await runCliAsync(['prune', '--data-dir', chain.node1, '--state-history', '0']), /"0" is not a number of states/);
+
+    // Running, it prunes by itself: the last 3 states, every 2 blocks, while it seals.
+    const sealer = start(
+      serverArgs(chain.node1, chain.genesis, ['--seal', '--block-time', '0.2', '--no-libp2p', '--state-history', '3', '--state-prune-interval', '2']),
+    );
+    expect((await sealer.waitForEvent('chain.opened')).stateHistory).toBe(3);
+    const sealing = await sealer.rpcUrl();
+    await transfers(sealing, 3, 3);
+    const pruned = await sealer.waitForEvent('state.pruned');
+    expect(pruned.keptFrom).toBe(pruned.head - 2);
+    const below = await rpcError(sealing, 'eth_getBalance', [holder, `0x${(pruned.keptFrom - 1).toString(16)}`]);
+    expect(below.message).toMatch(
+      new RegExp(`^historical state for block ${pruned.keptFrom - 1} is not available: this node keeps the states from block \\d+ on`),
+    );
+    expect(BigInt(await rpc<string>(sealing, 'eth_getBalance', [holder, 'latest']))).toBe(1n);
+    expect((await sealer.stop()).code).toBe(0);
+    const checked = await runCliAsync(['db', 'check', '--data-dir', chain.node1, '--full', '--json', '--quiet']);
+    expect(checked.code, checked.stdout).toBe(0);
+    expectOneLineError(
+      await runCliAsync(serverArgs(chain.node1, chain.genesis, ['--no-libp2p', '--state-history', 'all'])),
+      /this data dir is pruned \(it keeps the states of its last 3 blocks\): it cannot become an archive node/,
+    );
   });
 });
 

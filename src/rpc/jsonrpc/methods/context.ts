@@ -55,10 +55,12 @@ export async function stateAfter(chain: Chain, block: Block): Promise<MerkleStat
  * Wrap state-reading methods so that a trie node missing below a state root (a node restored from a
  * head-state snapshot keeps no older state) is reported plainly instead of as an internal error.
  */
-export function withStateErrors(methods: RpcMethods): RpcMethods {
+export function withStateErrors(chain: Chain, methods: RpcMethods): RpcMethods {
   const out: RpcMethods = {};
   for (const [name, fn] of Object.entries(methods)) {
     out[name] = async (params) => {
+      // A read of state under way: a state pruner waits for it before it deletes (Chain.readers).
+      const leave = chain.readers.enter();
       try {
         return await fn(params);
       } catch (err) {
@@ -69,6 +71,8 @@ export function withStateErrors(methods: RpcMethods): RpcMethods {
           );
         }
         throw err;
+      } finally {
+        leave();
       }
     };
   }

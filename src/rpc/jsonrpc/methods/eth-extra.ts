@@ -28,7 +28,7 @@ const latest = (v: unknown) => (v === undefined || v === null ? { kind: 'tag' as
 
 /** eth_getBlockReceipts, eth_getRawTransactionByHash, eth_getProof (EIP-1186), eth_createAccessList. */
 export function extraMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
-  return withStateErrors({
+  return withStateErrors(chain, {
     eth_getBlockReceipts: async (p) => {
       expectParams(p, 1);
       const block = await blockAt(chain, blockTag(p[0]));

@@ -129,7 +129,7 @@ export function stateMethods({
     }
     return { state, block, ...(stateOverrides ? { stateOverrides } : {}) };
   };
-  return withStateErrors({
+  return withStateErrors(chain, {
     eth_getBalance: async (p) => {
       expectParams(p, 1, 2);
       const a = address(p[0]);

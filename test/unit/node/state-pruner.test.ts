@@ -1,0 +1,167 @@
+import { Writable } from 'node:stream';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  concatBytes,
+  Address,
+  createAddressFromString,
+  generateAddress,
+  hexToBytes,
+  privateToAddress,
+  setLengthLeft,
+} from '@ethereumjs/util';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkStateComplete } from '../../../src/backup/state-walk.js';
+import { pruneStates, type PruneProgress } from '../../../src/node/prune.js';
+import { StatePruner, resolveStateHistory } from '../../../src/node/state-pruner.js';
+import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+
+const SENDER = testKey(9);
+const recipient = (i: number) => `0x${(0xdef000 + i).toString(16).padStart(40, '0')}` as const;
+let t: TestChain;
+let nonce = 0n;
+/** Each recipient's balance after each block, as sealed. */
+const balances = new Map<string, bigint>();
+
+const sealTransfer = async () => {
+  const i = Number(nonce);
+  const tx = createFeeMarket1559Tx(
+    { nonce: nonce++, to: recipient(i % 5), value: BigInt(i + 1), gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+    { common: t.chain.commonAt(t.chain.head.number + 1n) },
+  ).sign(SENDER);
+  const block = await sealNext(t, [tx]);
+  const state = await t.chain.stateAt(block.header);
+  for (let r = 0; r < 5; r++) balances.set(`${block.header.number}:${r}`, (await state.getAccount(createAddressFromString(recipient(r))))?.balance ?? 0n);
+};
+
+/** Every state from `from` to the head is whole and holds the balances it had when sealed. */
+async function expectStatesWhole(from: bigint): Promise<void> {
+  for (let n = from; n <= t.chain.head.number; n++) {
+    const header = (await t.chain.blockByNumber(n))!.header;
+    expect(await t.chain.hasStateAt(header)).toBe(true);
+    await checkStateComplete(t.chain.trie, header.stateRoot);
+    const state = await t.chain.stateAt(header);
+    for (let r = 0; r < 5; r++) expect((await state.getAccount(createAddressFromString(recipient(r))))?.balance ?? 0n).toBe(balances.get(`${n}:${r}`));
+  }
+}
+
+beforeAll(async () => {
+  t = await createTestChain(1, [addressOf(SENDER)]);
+  for (let i = 0; i < 20; i++) await sealTransfer();
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('state pruning while the chain goes on (issue #22)', () => {
+  it('blocks sealed during a prune keep their states whole; the sweep waits for the reads of state that began before it', async () => {
+    const reading = t.chain.readers.enter(); // an eth_call under way on an old state
+    const phases: PruneProgress['phase'][] = [];
+    const pruning = pruneStates(t.chain, { keep: 5n, onProgress: (p) => phases.push(p.phase) });
+    for (let i = 0; i < 6; i++) await sealTransfer(); // while it marks and waits
+    await expect.poll(() => phases.filter((p) => p === 'mark').length, { timeout: 10_000 }).toBe(5);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(phases).not.toContain('sweep'); // still waiting for the read
+    expect(await t.chain.store.stateFrom()).toBe(16n); // but the states below are refused already
+    reading();
+    const r = await pruning;
+    expect(r).toMatchObject({ head: 20n, keptFrom: 16n, statesKept: 5 });
+    expect(r.deleted).toBeGreaterThan(0);
+    expect(phases).toContain('sweep');
+    // the five states it kept, and the six of the blocks sealed while it ran
+    await expectStatesWhole(16n);
+    expect(await t.chain.hasStateAt((await t.chain.blockByNumber(15n))!.header)).toBe(false);
+    await sealTransfer();
+    await expectStatesWhole(16n);
+  });
+
+  it("a running node's pruner prunes every interval blocks to the last N states, in the background", async () => {
+    const lines: { event?: string; keptFrom?: number; head?: number }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _enc, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
+    const pruner = new StatePruner(t.chain, { keep: 3n, interval: 4n, logger });
+    try {
+      // StateFrom is 16 and the head 27: 12 states held, more than 3 + 4: it prunes at once.
+      await expect.poll(() => lines.filter((l) => l.event === 'state.pruned').length, { timeout: 10_000 }).toBe(1);
+      await pruner.current;
+      expect(await t.chain.store.stateFrom()).toBe(25n);
+      // no new prune before 3 + 4 states are held again
+      for (let i = 0; i < 3; i++) await sealTransfer();
+      await pruner.current;
+      expect(lines.filter((l) => l.event === 'state.pruned')).toHaveLength(1);
+      await sealTransfer(); // head 31: 7 states from 25
+      await expect.poll(() => lines.filter((l) => l.event === 'state.pruned').length, { timeout: 10_000 }).toBe(2);
+      await pruner.current;
+      expect(await t.chain.store.stateFrom()).toBe(29n);
+      await expectStatesWhole(29n);
+    } finally {
+      await pruner.stop();
+    }
+  });
+
+  it('the mode is recorded: an archive data dir may be pruned, a pruned one cannot become an archive again', async () => {
+    expect(await resolveStateHistory(t.chain, undefined)).toEqual({ keep: 128n }); // a data dir with StateFrom: pruned by default
+    expect(await resolveStateHistory(t.chain, 3n)).toEqual({ keep: 3n });
+    expect(await resolveStateHistory(t.chain, undefined)).toEqual({ keep: 3n }); // as recorded
+    await expect(resolveStateHistory(t.chain, 'all')).rejects.toThrow(
+      /^this data dir is pruned \(it keeps the states of its last 3 blocks\): it cannot become an archive node, its older states are gone/,
+    );
+    const archive = await createTestChain(1);
+    try {
+      await sealNext(archive);
+      expect(await resolveStateHistory(archive.chain, undefined)).toEqual({ archive: true }); // a chain of an earlier version
+      expect(await resolveStateHistory(archive.chain, 'all')).toEqual({ archive: true });
+      expect(await resolveStateHistory(archive.chain, 64n)).toEqual({ keep: 64n });
+    } finally {
+      await archive.close();
+    }
+    const fresh = await createTestChain(1);
+    try {
+      expect(await resolveStateHistory(fresh.chain, undefined)).toEqual({ keep: 128n }); // a new data dir
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('a node a block writes again during a prune (a slot set back to its old value) is not swept', async () => {
+    const c = await createTestChain(1, [addressOf(SENDER)]);
+    try {
+      let n = 0n;
+      const send = (to: Uint8Array | undefined, data: Uint8Array) =>
+        sealNext(c, [
+          createFeeMarket1559Tx(
+            { nonce: n++, ...(to ? { to } : {}), data, gasLimit: 100_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+            { common: c.chain.commonAt(c.chain.head.number + 1n) },
+          ).sign(SENDER),
+        ]);
+      // A contract that stores calldata[32:64] at slot calldata[0:32].
+      await send(undefined, hexToBytes('0x6008600c60003960086000f36020356000355500'));
+      const store = generateAddress(privateToAddress(SENDER), bigIntToBytes(0n));
+      const slot0 = (v: bigint) => concatBytes(new Uint8Array(32), setLengthLeft(bigIntToBytes(v), 32));
+      await send(store, slot0(1n)); // its storage trie: one leaf, value 1
+      await send(store, slot0(2n)); // value 2: the leaf of value 1 is dead in the head's state
+      const pruning = pruneStates(c.chain, { keep: 1n });
+      await send(store, slot0(1n)); // while it runs: the leaf of value 1 written again
+      const r = await pruning;
+      expect(r.deleted).toBeGreaterThan(0);
+      const header = c.chain.head.header;
+      await checkStateComplete(c.chain.trie, header.stateRoot);
+      const state = await c.chain.stateAt(header);
+      expect(bytesToBigInt(await state.getStorage(new Address(store), new Uint8Array(32)))).toBe(1n);
+      await send(store, slot0(3n)); // and the chain goes on
+      await checkStateComplete(c.chain.trie, c.chain.head.header.stateRoot);
+    } finally {
+      await c.close();
+    }
+  });
+});
