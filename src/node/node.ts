@@ -203,7 +203,6 @@ export class BasaltNode {
         cacheBytes: opts.cacheBytes,
       };
       await storage.openChain(chainOptions);
-      const stateHistory = await resolveStateHistory(storage.chain, opts.stateHistory);
       // Peers banned while restoring from a snapshot stay banned once the node runs, and are counted in
       // basalt_p2p_bans_total (which exists with the node: until then, kept here).
       const bansBefore: string[] = [];
@@ -213,6 +212,8 @@ export class BasaltNode {
       const bans = new BanList(Date.now, (reason) => countBan(banKind(reason)));
       const rpc = new JsonRpcPart(parts, opts, log);
       if (opts.sync === 'snapshot') await syncFromPeerSnapshot({ opts, layout, storage, chainOptions, genesis, keys, bans, rpc });
+      // Resolved on the chain the node runs (a snapshot sync replaced the databases: a restored data dir).
+      const stateHistory = await resolveStateHistory(storage.chain, opts.stateHistory);
       const chain = storage.chain;
       const node = new BasaltNode(withoutGenesis(opts), chain, new TxPool(chain), parts, keys.validatorAddress, keys.nodeId, clock);
       countBan = (kind) => node.metrics.p2p.banned(kind);
