@@ -94,7 +94,11 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
           code: 'DATA_LOSS',
         });
       }
-      for await (const item of stateItems(view.state, header.stateRoot, skip)) (item.kind === 'node' ? nodes : codes).add(item.hash);
+      let walked = 0;
+      for await (const item of stateItems(view.state, header.stateRoot, skip)) {
+        (item.kind === 'node' ? nodes : codes).add(item.hash);
+        if (++walked % 10_000 === 0) opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
+      }
       statesKept++;
       opts.onProgress?.({ phase: 'mark', done: statesKept, total, count: nodes.size });
     }

@@ -78,6 +78,15 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     await expectStatesWhole(16n);
   });
 
+  it('a prune stopped (the node stopping) deletes nothing and moves nothing', async () => {
+    const before = await t.chain.store.stateFrom();
+    const stop = new AbortController();
+    stop.abort(new Error('the node is stopping'));
+    await expect(pruneStates(t.chain, { keep: 2n, signal: stop.signal })).rejects.toThrow(/the node is stopping/);
+    expect(await t.chain.store.stateFrom()).toBe(before);
+    await expectStatesWhole(before!);
+  });
+
   it("a running node's pruner prunes every interval blocks to the last N states, in the background", async () => {
     const lines: { event?: string; keptFrom?: number; head?: number }[] = [];
     const logger = pino(
