@@ -46,9 +46,10 @@ export async function pruneDataDir(dir: string, opts: { keep: bigint; onProgress
   const { chain, close } = await openOfflineChain(dir);
   let r: PrunedStates;
   try {
-    r = await pruneStates(chain, opts);
-    // From now on the node keeps this many (a server started without --state-history goes on pruning).
+    // From now on the node keeps this many (a server started without --state-history goes on pruning):
+    // recorded before anything is deleted, so a prune killed part-way is never taken for an archive.
     await chain.store.writeStateHistory({ keep: opts.keep });
+    r = await pruneStates(chain, opts);
   } finally {
     await close();
   }
@@ -71,8 +72,10 @@ export async function pruneDataDir(dir: string, opts: { keep: bigint; onProgress
  * opened before reads stays in its LevelDB snapshot. A crash at any point leaves every kept state whole.
  */
 export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress?: (p: PruneProgress) => void; signal?: AbortSignal }): Promise<PrunedStates> {
-  const watch = chain.trie.watchWrites();
-  const view = chain.openPruneView();
+  // Together, with no block being committed: a commit writes its trie nodes, then the batch that moves
+  // the head; a view taken between the two would hold the new nodes but not the head that reaches them,
+  // and the watch would have missed them.
+  const { watch, view } = await chain.exclusive(async () => ({ watch: chain.trie.watchWrites(), view: chain.openPruneView() }));
   try {
     const headHash = await view.blocks.headHash();
     const head = headHash && (await view.blocks.blockNumber(headHash));
@@ -104,7 +107,7 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
     }
     // The record first: from here on the states below keptFrom are refused, whatever the sweep leaves of them.
     if (keptFrom > stateFrom) await chain.store.writeStateFrom(keptFrom);
-    await chain.readers.drain();
+    await abortable(chain.readers.drain(), opts.signal);
     const swept = await chain.trie.sweep(
       { node: (h) => nodes.has(h) || watch.node(h), code: (h) => codes.has(h) || watch.code(h) },
       {
@@ -119,4 +122,18 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
     await view.close();
     watch.stop();
   }
+}
+
+/** `p`, or the abort's reason as soon as `signal` aborts (a stopping node does not wait for the reads). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
 }

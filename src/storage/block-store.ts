@@ -142,8 +142,9 @@ export class BlockStore {
     return this.stateFromBlock ?? undefined;
   }
 
+  /** Synced to disk: a pruner deletes from trie/ after it, and only this record makes that safe after a power loss. */
   async writeStateFrom(num: bigint): Promise<void> {
-    await this.db.put(schema.STATE_FROM_KEY, schema.encodeBlockNumber(num));
+    await this.db.put(schema.STATE_FROM_KEY, schema.encodeBlockNumber(num), { sync: true });
     this.stateFromBlock = num;
   }
 

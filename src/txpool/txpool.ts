@@ -239,7 +239,17 @@ export class TxPool {
    */
   private async resync(): Promise<void> {
     if (this.accounts.size === 0) return;
-    const state = await this.chain.stateAt(this.chain.head.header);
+    // A read of state under way: a state pruner waits for it (the head's state is kept, but it may be
+    // an older head's by the time the last account is read).
+    const leave = this.chain.readers.enter();
+    try {
+      await this.resyncFrom(await this.chain.stateAt(this.chain.head.header));
+    } finally {
+      leave();
+    }
+  }
+
+  private async resyncFrom(state: Awaited<ReturnType<Chain['stateAt']>>): Promise<void> {
     for (const [key, account] of this.accounts) {
       const acct = await state.getAccount(createAddressFromString(key));
       account.nonce = acct?.nonce ?? 0n;

@@ -173,4 +173,56 @@ describe('state pruning while the chain goes on (issue #22)', () => {
       await c.close();
     }
   });
+
+  it('a prune that starts while a block is being committed (its trie nodes written, the head not moved yet) waits for it', async () => {
+    const store = t.chain.store;
+    const original = store.writeCanonicalBlock.bind(store);
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let reached!: () => void;
+    const atCommit = new Promise<void>((r) => {
+      reached = r;
+    });
+    store.writeCanonicalBlock = async (...args) => {
+      reached();
+      await held;
+      return original(...args);
+    };
+    try {
+      const sealing = sealTransfer();
+      await atCommit; // the block's trie nodes are on disk, the head is the block before
+      const pruning = pruneStates(t.chain, { keep: 1n });
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      await sealing;
+      const r = await pruning;
+      expect(r.head).toBe(t.chain.head.number); // its view is after the commit
+      await expectStatesWhole(t.chain.head.number);
+    } finally {
+      store.writeCanonicalBlock = original;
+    }
+  });
+
+  it('a node stopping while a prune waits for a read under way does not wait for the read', async () => {
+    const reading = t.chain.readers.enter();
+    const stop = new AbortController();
+    const phases: string[] = [];
+    let marked = false;
+    const pruning = pruneStates(t.chain, {
+      keep: 2n,
+      signal: stop.signal,
+      onProgress: (p) => {
+        phases.push(p.phase);
+        if (p.phase === 'mark' && p.done === p.total) marked = true;
+      },
+    });
+    await expect.poll(() => marked, { timeout: 10_000 }).toBe(true); // every kept state marked: it waits for the read now
+    await new Promise((r) => setTimeout(r, 50));
+    stop.abort(new Error('the node is stopping'));
+    await expect(pruning).rejects.toThrow(/the node is stopping/);
+    expect(phases).not.toContain('sweep');
+    reading();
+  });
 });

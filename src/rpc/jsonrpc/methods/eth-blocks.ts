@@ -2,7 +2,9 @@ import type { Block } from '@ethereumjs/block';
 import { bigIntToHex, bytesToHex, intToHex } from '@ethereumjs/util';
 import { Bloom } from '@ethereumjs/vm';
 import { blockHash } from '../../../consensus/ibft/hash.js';
+import type { Chain } from '../../../chain/chain.js';
 import { receiptOf, transactionByHash, type FullReceipt } from '../../../chain/lookup.js';
+import { RpcError, RpcErrorCode } from '../errors.js';
 import { formatBlock, formatTransaction } from '../format.js';
 import { formatLog } from './eth-logs.js';
 import { blockTag, bool, expectParams, hexData, hexQuantity } from '../params.js';
@@ -91,13 +93,30 @@ export function blockMethods({ chain, txpool }: RpcContext): RpcMethods {
       const located = await transactionByHash(chain, hash);
       if (located) return formatTransaction(located.tx, located.block, located.index);
       const pending = txpool.get(hash);
-      return pending ? formatTransaction(pending, undefined, undefined) : null;
+      if (pending) return formatTransaction(pending, undefined, undefined);
+      await notIndexedYet(chain);
+      return null;
     },
     eth_getTransactionReceipt: async (p) => {
       expectParams(p, 1);
       const located = await transactionByHash(chain, hexData(p[0], 'transaction hash', 32));
       const r = located && (await receiptOf(chain, located));
+      if (!r) await notIndexedYet(chain);
       return r ? formatReceipt(r) : null;
     },
   };
+}
+
+/**
+ * A transaction not found while the history is back-filled may be in a block not back yet: not "no such
+ * transaction" (geth's "transaction indexing is in progress"), but 4444 as for those blocks.
+ */
+async function notIndexedYet(chain: Chain): Promise<void> {
+  const gap = await chain.store.historyGap();
+  if (gap) {
+    throw new RpcError(
+      RpcErrorCode.PrunedHistory,
+      `transaction not found, but this node's history is still being back-filled (blocks ${gap.from}-${gap.to}): it may be in one of them`,
+    );
+  }
 }
