@@ -6,13 +6,18 @@
 // prune --state-history KEEP`: its time, peak RSS, trie/ before and after, what `db inspect` counts
 // before and after. Same-run baseline: `db check --full` of the same data dir before the prune (a walk
 // of the head's state and of the whole chain), and a second prune (nothing left to delete).
+// Then online: a new node syncs the chain from a peer holding it, once with --state-history KEEP
+// (pruning every BASALT_BENCH_PRUNE_INTERVAL blocks, default 256, while it syncs) and once as an
+// archive node (the same-run baseline): time to the head, prunes logged, trie/ at the end.
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureFixture } from './lib/fixture.mjs';
-import { mb, runCliMeasured } from './lib/util.mjs';
+import { startNode } from './lib/node.mjs';
+import { dirBytes, mb, runCliMeasured } from './lib/util.mjs';
 
 const KEEP = process.env.BASALT_BENCH_KEEP ?? '128';
+const INTERVAL = process.env.BASALT_BENCH_PRUNE_INTERVAL ?? '256';
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-prune-'));
 const report = (line) => process.stdout.write(`${line}\n`);
 const run = async (args) => {
@@ -43,6 +48,44 @@ try {
   report(`second prune: ${(again.ms / 1000).toFixed(1)} s, deleted ${again.deleted}`);
   const checked = await run(['db', 'check', '--data-dir', dir, '--full', '--json', '--quiet']);
   report(`db check --full after: ${checked.ok ? 'ok' : `PROBLEMS: ${checked.problems.slice(0, 3).join('; ')}`}`);
+
+  // Online: a node syncing the chain prunes as it goes; the same sync as an archive node is the baseline.
+  const source = join(work, 'source');
+  cpSync(fx.dataDir, source, { recursive: true });
+  const server = startNode(['--data-dir', source, '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0', '--state-history', 'all']);
+  try {
+    const addr = (await server.waitFor((l) => l.event === 'p2p.listening', 'source listening')).addresses[0];
+    for (const mode of [KEEP, 'all']) {
+      const dataDir = join(work, `synced-${mode}`);
+      const follower = startNode([
+        '--data-dir',
+        dataDir,
+        '--chain',
+        fx.genesisPath,
+        '--libp2p',
+        '127.0.0.1:0',
+        '--bootnode',
+        addr,
+        '--state-history',
+        mode,
+        '--state-prune-interval',
+        INTERVAL,
+      ]);
+      let s;
+      try {
+        const connected = await follower.waitFor((l) => l.event === 'peer.connected', 'peer connected');
+        const done = await follower.waitFor((l) => l.event === 'sync.progress' && l.head === fx.blocks, 'synced to the head');
+        s = { sec: (done.time - connected.time) / 1000, prunes: follower.logs.filter((l) => l.event === 'state.pruned') };
+      } finally {
+        await follower.stop();
+      }
+      report(
+        `sync of ${fx.blocks} blocks, --state-history ${mode}${mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${INTERVAL}`}: ${s.sec.toFixed(1)} s to the head (${(fx.blocks / s.sec).toFixed(0)} blocks/s), ${s.prunes.length} prunes (${s.prunes.map((p) => `${p.deleted} deleted in ${p.ms} ms`).join(', ') || 'none'}); trie/ ${mb(await dirBytes(join(dataDir, 'trie')))} MB after`,
+      );
+    }
+  } finally {
+    await server.stop();
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -75,6 +75,7 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
   // Together, with no block being committed: a commit writes its trie nodes, then the batch that moves
   // the head; a view taken between the two would hold the new nodes but not the head that reaches them,
   // and the watch would have missed them.
+  let result: PrunedStates;
   const { watch, view } = await chain.exclusive(async () => ({ watch: chain.trie.watchWrites(), view: chain.openPruneView() }));
   try {
     const headHash = await view.blocks.headHash();
@@ -117,11 +118,14 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
         onProgress: (scanned, deleted) => opts.onProgress?.({ phase: 'sweep', done: scanned, total: 0, count: deleted }),
       },
     );
-    return { head, keptFrom, statesKept, nodesKept: nodes.size, codesKept: codes.size, keysScanned: swept.scanned, deleted: swept.deleted };
+    result = { head, keptFrom, statesKept, nodesKept: nodes.size, codesKept: codes.size, keysScanned: swept.scanned, deleted: swept.deleted };
   } finally {
     await view.close();
     watch.stop();
   }
+  // With the view closed: LevelDB keeps what a live snapshot can still see, and gives back nothing.
+  await chain.trie.compact();
+  return result;
 }
 
 /** `p`, or the abort's reason as soon as `signal` aborts (a stopping node does not wait for the reads). */

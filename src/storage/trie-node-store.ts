@@ -151,7 +151,7 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
    * Delete every trie node and code that `keep` does not name (an offline prune: nothing else may
    * write meanwhile), reading the keys in order a batch at a time and deleting SWEEP_BATCH at a time,
    * then compact the database so the space comes back. Keys of no known kind are left alone. A crash
-   * part-way leaves some of the unnamed entries deleted and every named one there.
+   * part-way leaves some of the unnamed entries deleted and every named one there. `compact` after.
    */
   async sweep(
     keep: { node(hash: Uint8Array): boolean; code(hash: Uint8Array): boolean },
@@ -204,8 +204,15 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
       await it.close();
     }
     this.cache?.clear();
-    await this.db.compactRange(new Uint8Array(0), new Uint8Array(33).fill(0xff));
     return { scanned, deleted };
+  }
+
+  /**
+   * Compact the database so that what a sweep deleted gives its space back. Only once the sweep's view
+   * is closed: LevelDB keeps what a live snapshot can still see.
+   */
+  async compact(): Promise<void> {
+    await this.db.compactRange(new Uint8Array(0), new Uint8Array(33).fill(0xff));
   }
 
   /**
