@@ -41,11 +41,12 @@ const ROWS: Row[] = [
   { name: 'junk transactions (well-formed, never executable), 500/s', args: ['junk-txs', '--rate', '500'], banWithinMs: 5_000 },
   { name: 'IBFT messages signed by a non-validator key, 1 KiB, 300/s', args: ['ibft-nonvalidator', '--rate', '300', '--size', '1024'], banWithinMs: 5_000 },
   // Banned at its third 4 MiB message to a validator; the attacker's own sending paces it (about one a
-  // second to each of the four on 2 cores, slower on a loaded machine): 10 s, in a window of 15 s.
+  // second to each of the four on 2 cores, slower on a loaded machine: in one CI run three validators
+  // had their third message within 2.2 s and the fourth only after 10.3 s): 15 s, in a window of 15 s.
   {
     name: 'IBFT messages signed by a non-validator key, 4 MiB, 6/s',
     args: ['ibft-nonvalidator', '--rate', '6', '--size', String(4 * 1024 * 1024)],
-    banWithinMs: 10_000,
+    banWithinMs: 15_000,
     attackMs: 15_000,
   },
   // It listens for 4 s (connected, sending nothing) before it replays; 600 replays at 300/s take 2 s

@@ -26,7 +26,9 @@ export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number;
     timeout: opts.timeoutMs ?? 30_000,
     env: { ...process.env, NO_COLOR: '1', ...opts.env },
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  // A command killed at the timeout says so (its own output alone may not).
+  const timedOut = r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+  return { code: r.status, stdout: r.stdout, stderr: timedOut ? `${r.stderr}[runCli: killed after ${opts.timeoutMs ?? 30_000} ms]\n` : r.stderr };
 }
 
 export interface LogLine {
