@@ -114,6 +114,68 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array, sk
   }
 }
 
+/** The states of a range of blocks, as walkStates marked them: every trie node and code they reach. */
+export interface MarkedStates {
+  nodes: HashSet;
+  codes: HashSet;
+  /** States walked whole (an incomplete one reported to onIncomplete is not counted). */
+  states: number;
+}
+
+/**
+ * Walk the states of blocks `to` down to `from` (each block's state root from `stateRoot`): the
+ * newest whole, each older one only below nodes not marked yet (consecutive states share all but what
+ * a block changed, so n states cost one state and n blocks' changes), marking every node and code
+ * into sets of 16 bytes a member. A state root or node missing throws MissingStateError ("the state
+ * of block N is incomplete: …"), or with `onIncomplete` is reported there and the walk goes on with
+ * empty sets (so the sets returned hold what the states after the last incomplete one reach). The state pruner's mark
+ * phase and `db check --full`'s walk of every kept state.
+ */
+export async function walkStates(
+  source: StateReader,
+  stateRoot: (n: bigint) => Promise<Uint8Array>,
+  from: bigint,
+  to: bigint,
+  opts: {
+    signal?: AbortSignal;
+    onState?: (done: number, total: number, nodes: number) => void;
+    onIncomplete?: (n: bigint, err: MissingStateError) => void;
+  } = {},
+): Promise<MarkedStates> {
+  let nodes = new HashSet();
+  let codes = new HashSet();
+  const total = to >= from ? Number(to - from + 1n) : 0;
+  let states = 0;
+  let done = 0;
+  const skip = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => hashes.map((h) => (kind === 'nodes' ? nodes : codes).has(h));
+  for (let n = to; n >= from; n--) {
+    opts.signal?.throwIfAborted();
+    const root = await stateRoot(n);
+    try {
+      if (!equalsBytes(root, KECCAK256_RLP) && (await source.node(root)) === undefined) {
+        throw new MissingStateError(`its root ${bytesToHex(root)} is missing`);
+      }
+      let walked = 0;
+      for await (const item of stateItems(source, root, skip)) {
+        (item.kind === 'node' ? nodes : codes).add(item.hash);
+        if (++walked % 10_000 === 0) opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
+      }
+      states++;
+    } catch (err) {
+      if (!(err instanceof MissingStateError)) throw err;
+      const incomplete = new MissingStateError(`the state of block ${n} is incomplete: ${err.message}`, { cause: err });
+      if (!opts.onIncomplete) throw incomplete;
+      opts.onIncomplete(n, incomplete);
+      // A node is marked when read, before what is below it: the walk that failed marked the nodes
+      // above the hole, and an older state sharing them would skip it. Start again from nothing.
+      nodes = new HashSet();
+      codes = new HashSet();
+    }
+    opts.onState?.(++done, total, nodes.size);
+  }
+  return { nodes, codes, states };
+}
+
 /**
  * For an incremental walk (a backup repository): which of these nodes or codes are stored already,
  * with, for a node, everything under it. Those are left out, and the walk does not descend below them.

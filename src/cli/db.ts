@@ -17,21 +17,33 @@ export function dbCommand(): Command {
   db.command('check')
     .description('check the canonical chain and the head state of a stopped node; lists every problem found')
     .requiredOption('--data-dir <dir>', 'the data dir to check')
-    .option('--full', 'also check every body against its transactions root and walk the whole head state (as long as a snapshot)', false)
+    .option(
+      '--full',
+      'also check every body against its transactions root and walk every state the node keeps (a pruned node: its window; an archive: the last 128), as long as a snapshot',
+      false,
+    )
     .option('--json', 'print the report as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
     .action(async (opts: CheckOpts) => {
-      const progress = new ProgressReporter('db check', { quiet: opts.quiet });
+      let progress = new ProgressReporter('db check', { quiet: opts.quiet });
       let report: DbCheckReport;
+      let states = 0;
       try {
         report = await checkDataDir(opts.dataDir, {
           full: opts.full,
           onStart: (n) => progress.start(n),
           onBlock: (done) => progress.update({ done, total: Number(report?.head?.number ?? 0n) + 1, bytes: 0 }),
+          onStatesStart: (total) => {
+            progress.stop();
+            progress = new ProgressReporter('db check states', { quiet: opts.quiet, unit: 'states' });
+            progress.start((states = total));
+          },
+          onState: (done) => progress.update({ done, total: states, bytes: 0 }),
         });
       } finally {
         progress.stop();
       }
+      const state = report.state && { ...report.state, from: Number(report.state.from), to: Number(report.state.to) };
       const count = report.problems.length + report.unlisted;
       if (opts.json) {
         process.stdout.write(
@@ -40,7 +52,7 @@ export function dbCommand(): Command {
             ok: count === 0,
             head: report.head ? { number: Number(report.head.number), hash: report.head.hash } : null,
             blocksChecked: report.blocksChecked,
-            state: report.state ?? null,
+            state: state ?? null,
             problems: report.problems,
             unlistedProblems: report.unlisted,
           })}\n`,
@@ -50,7 +62,13 @@ export function dbCommand(): Command {
           `Data dir    ${report.dataDir}`,
           `Head        ${report.head ? `#${report.head.number} ${report.head.hash}` : '-'}`,
           `Blocks      ${report.blocksChecked} checked`,
-          `State       ${report.state ? `${report.state.nodes} trie nodes, ${report.state.codes} codes (complete)` : opts.full ? '-' : 'head root only (--full walks it all)'}`,
+          `State       ${
+            state
+              ? `blocks ${state.from}-${state.to}: ${state.complete} of ${state.to - state.from + 1} states complete, ${state.nodes} trie nodes, ${state.codes} codes`
+              : opts.full
+                ? '-'
+                : 'head root only (--full walks every kept state)'
+          }`,
           `Problems    ${count}`,
           ...report.problems.map((p) => `  ${p}`),
           ...(report.unlisted > 0 ? [`  ... and ${report.unlisted} more`] : []),

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
-import { checkStateComplete } from '../backup/state-walk.js';
+import { MissingStateError, walkStates } from '../backup/state-walk.js';
 import { createChainRules, parseGenesisConfig } from '../chain/chain-config.js';
 import { checkCanonicalRange, readHead } from '../chain/integrity.js';
 import { readLegacySigned, withLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
@@ -14,20 +14,32 @@ import { UserError, errorMessage } from '../util/errors.js';
 
 /** Problems kept for the report; more are counted, not listed (a wiped database would list millions). */
 export const MAX_LISTED_PROBLEMS = 10_000;
+/**
+ * The states `db check --full` walks on an archive node: the head's and the ones before it, as many as
+ * a pruned node keeps by default (walking every state of an archive costs as much as its whole trie/).
+ */
+export const ARCHIVE_STATES_CHECKED = 128n;
 
 export interface DbCheckOptions {
-  /** Also decode every body and receipts list (transactions root) and walk the whole head state. */
+  /** Also decode every body and receipts list (transactions root) and walk every kept state whole. */
   full?: boolean;
   onStart?: (blocks: number) => void;
   onBlock?: (done: number) => void;
+  /** --full: the kept states' walk begins (`total` states), and has walked `done` of them. */
+  onStatesStart?: (total: number) => void;
+  onState?: (done: number) => void;
 }
 
 export interface DbCheckReport {
   dataDir: string;
   head?: { number: bigint; hash: string };
   blocksChecked: number;
-  /** The head state walk (--full): trie nodes and code entries found. */
-  state?: { nodes: number; codes: number };
+  /**
+   * The state walk (--full): the states of blocks `from`..`to` (the head's and every older one the
+   * node keeps: a pruned or restored node's from its StateFrom, an archive's last ARCHIVE_STATES_CHECKED),
+   * their distinct trie nodes and code entries, and how many were complete.
+   */
+  state?: { from: bigint; to: bigint; complete: number; nodes: number; codes: number };
   problems: string[];
   /** Problems found beyond MAX_LISTED_PROBLEMS. */
   unlisted: number;
@@ -37,8 +49,9 @@ export interface DbCheckReport {
  * Check a data dir offline, reporting every problem found: the canonical chain from genesis to the
  * head (every header there, decoding, hashing to its index entry and linking to its parent; body and
  * receipts there), the head's state root node in trie/, and with `full` the transactions root of
- * every body and the whole head state (every trie node and contract code reachable from its root:
- * the cost of a snapshot, hence optional). A validator whose sign journal forbids the block after its
+ * every body and every state the node keeps (every trie node and contract code reachable from each
+ * root, walked as the state pruner marks them: the cost of a snapshot and the blocks' changes, hence
+ * optional). A validator whose sign journal forbids the block after its
  * head (it signed at a later height: consensus/ibft-sign-journal, with an earlier version's
  * consensus/signed.json folded in) is reported as rolled back. Opens the databases without creating them; a node holding
  * the data dir makes it fail with one line (LevelDB's lock).
@@ -88,31 +101,58 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
       problem(`the canonical index names ${bytesToHex(indexed)} at the head ${head.number}, not the head block ${bytesToHex(head.hash)}`);
 
     checkSignJournal(layout.consensus, head.number, problem);
-    if (trie) await checkHeadState(new TrieNodeStore(trie), head.header.stateRoot, head.number, opts.full ?? false, report, problem);
+    if (trie) await checkStates(store, new TrieNodeStore(trie), head, opts, report, problem);
     return report;
   } finally {
     await Promise.allSettled([blockchain.close(), trie?.close()]);
   }
 }
 
-async function checkHeadState(
+/**
+ * The head's state root node; with `full`, every kept state walked whole (walkStates, as the state
+ * pruner marks them): a pruned or restored node's from its StateFrom (what it serves), an archive's
+ * last ARCHIVE_STATES_CHECKED. Each incomplete state is one problem.
+ */
+async function checkStates(
+  store: BlockStore,
   trie: TrieNodeStore,
-  root: Uint8Array,
-  num: bigint,
-  full: boolean,
+  head: { number: bigint; header: { stateRoot: Uint8Array } },
+  opts: DbCheckOptions,
   report: DbCheckReport,
   problem: (p: string) => void,
 ): Promise<void> {
-  if (equalsBytes(root, KECCAK256_RLP)) return;
-  try {
-    if (!full) {
-      if ((await trie.node(root)) === undefined) problem(`the state of the head block ${num} (root ${bytesToHex(root)}) is missing from trie/`);
-      return;
-    }
-    report.state = await checkStateComplete(trie, root);
-  } catch (err) {
-    problem(`the state of the head block ${num} (root ${bytesToHex(root)}) is incomplete: ${errorMessage(err).split('\n')[0]}`);
+  const root = head.header.stateRoot;
+  if (!opts.full) {
+    if (!equalsBytes(root, KECCAK256_RLP) && (await trie.node(root)) === undefined)
+      problem(`the state of the head block ${head.number} (root ${bytesToHex(root)}) is missing from trie/`);
+    return;
   }
+  let from: bigint;
+  try {
+    const mode = await store.stateHistory();
+    const stateFrom = await store.stateFrom();
+    const archiveFrom = head.number + 1n > ARCHIVE_STATES_CHECKED ? head.number + 1n - ARCHIVE_STATES_CHECKED : 0n;
+    from = stateFrom ?? (mode !== undefined && 'keep' in mode ? 0n : archiveFrom);
+    if (mode === undefined || 'archive' in mode) from = from > archiveFrom ? from : archiveFrom;
+    if (from > head.number) from = head.number;
+  } catch (err) {
+    problem(`cannot read which states the node keeps (StateHistory, StateFrom): ${errorMessage(err)}`);
+    from = head.number;
+  }
+  opts.onStatesStart?.(Number(head.number - from + 1n));
+  const marked = await walkStates(
+    trie,
+    async (n) => {
+      if (n === head.number) return root;
+      const header = await store.canonicalHeader(n).catch(() => undefined);
+      if (!header) throw new MissingStateError(`block ${n} has no canonical header to name its state root`);
+      return header.stateRoot;
+    },
+    from,
+    head.number,
+    { onState: (done) => opts.onState?.(done), onIncomplete: (_, err) => problem(err.message.split('\n')[0]!) },
+  );
+  report.state = { from, to: head.number, complete: marked.states, nodes: marked.nodes.size, codes: marked.codes.size };
 }
 
 /**

@@ -1,9 +1,7 @@
-import { bytesToHex, equalsBytes, KECCAK256_RLP } from '@ethereumjs/util';
-import { stateItems } from '../backup/state-walk.js';
+import { MissingStateError, walkStates } from '../backup/state-walk.js';
 import type { Chain } from '../chain/chain.js';
 import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
 import { UserError } from '../util/errors.js';
-import { HashSet } from '../util/hash-set.js';
 import { openOfflineChain } from './offline.js';
 
 export interface PruneProgress {
@@ -60,9 +58,8 @@ export async function pruneDataDir(dir: string, opts: { keep: bigint; onProgress
  * Delete every trie node and code the states of the chain's last `keep` blocks do not reach, by mark
  * and sweep, while the chain goes on (a running node's pruner) or not (`basalt prune`):
  * 1. record every key the chain writes from now on (TrieNodeStore.watchWrites), then take a read view;
- * 2. mark what the kept states of that view reach: the head's state walked whole, each older one only
- *    below nodes not marked yet (consecutive states share all but what a block changed), into sets of
- *    16 bytes a member;
+ * 2. mark what the kept states of that view reach (walkStates: the head's state whole, each older one
+ *    below nodes not marked yet);
  * 3. record the oldest state kept (`StateFrom`): from here on the states below are refused;
  * 4. wait for the JSON-RPC reads of state that began before (chain.readers), which may read older ones;
  * 5. sweep the keys the view saw, deleting those neither marked nor written since, each batch checked
@@ -84,28 +81,25 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
     const stateFrom = (await chain.store.stateFrom()) ?? 0n;
     let keptFrom = head + 1n > opts.keep ? head + 1n - opts.keep : 0n;
     if (keptFrom < stateFrom) keptFrom = stateFrom;
-    const nodes = new HashSet();
-    const codes = new HashSet();
     const total = Number(head - keptFrom + 1n);
-    let statesKept = 0;
-    const skip = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => hashes.map((h) => (kind === 'nodes' ? nodes : codes).has(h));
-    for (let n = head; n >= keptFrom; n--) {
-      opts.signal?.throwIfAborted();
-      const header = await view.blocks.canonicalHeader(n);
-      if (!header) throw new UserError(`block ${n} is missing from the canonical chain: run \`basalt db check\``, { code: 'DATA_LOSS' });
-      if (!equalsBytes(header.stateRoot, KECCAK256_RLP) && (await view.state.node(header.stateRoot)) === undefined) {
-        throw new UserError(`the state of block ${n} (root ${bytesToHex(header.stateRoot)}) is missing: run \`basalt db check\` before pruning`, {
-          code: 'DATA_LOSS',
-        });
-      }
-      let walked = 0;
-      for await (const item of stateItems(view.state, header.stateRoot, skip)) {
-        (item.kind === 'node' ? nodes : codes).add(item.hash);
-        if (++walked % 10_000 === 0) opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
-      }
-      statesKept++;
-      opts.onProgress?.({ phase: 'mark', done: statesKept, total, count: nodes.size });
+    let marked;
+    try {
+      marked = await walkStates(
+        view.state,
+        async (n) => {
+          const header = await view.blocks.canonicalHeader(n);
+          if (!header) throw new UserError(`block ${n} is missing from the canonical chain: run \`basalt db check\``, { code: 'DATA_LOSS' });
+          return header.stateRoot;
+        },
+        keptFrom,
+        head,
+        { ...(opts.signal ? { signal: opts.signal } : {}), onState: (done, _, count) => opts.onProgress?.({ phase: 'mark', done, total, count }) },
+      );
+    } catch (err) {
+      if (!(err instanceof MissingStateError)) throw err;
+      throw new UserError(`${err.message}: run \`basalt db check --full\` before pruning`, { code: 'DATA_LOSS', cause: err });
     }
+    const { nodes, codes, states: statesKept } = marked;
     // The record first: from here on the states below keptFrom are refused, whatever the sweep leaves of them.
     if (keptFrom > stateFrom) await chain.store.writeStateFrom(keptFrom);
     await abortable(chain.readers.drain(), opts.signal);

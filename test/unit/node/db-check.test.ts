@@ -71,7 +71,11 @@ describe('db check', () => {
     });
     expect((await checkDataDir(dir)).problems).toEqual([]);
     const full = await checkDataDir(dir, { full: true });
-    expect(full.problems).toEqual([expect.stringMatching(/^the state of the head block 2 \(root 0x[0-9a-f]{64}\) is incomplete: .*missing/)]);
+    // Blocks 0-2 share their (empty blocks') state: each is named, none taken as complete because the walk of the one before marked its root.
+    expect(full.problems).toEqual(
+      [2, 1, 0].map((n) => expect.stringMatching(new RegExp(`^the state of block ${n} is incomplete: state trie node 0x[0-9a-f]{64} is missing$`))),
+    );
+    expect(full.state).toMatchObject({ from: 0n, to: 2n, complete: 0 });
     await edit(join(dir, 'trie'), (db) => db.del(stateRoot));
     expect((await checkDataDir(dir)).problems).toEqual([expect.stringMatching(/^the state of the head block 2 .* is missing from trie\/$/)]);
   });

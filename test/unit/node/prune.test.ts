@@ -1,11 +1,13 @@
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
-import { createAddressFromString } from '@ethereumjs/util';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkStateComplete } from '../../../src/backup/state-walk.js';
+import { bytesToHex, createAddressFromString } from '@ethereumjs/util';
+import { checkStateComplete, stateItems, walkStates } from '../../../src/backup/state-walk.js';
 import { checkDataDir } from '../../../src/node/db-check.js';
 import { pruneDataDir } from '../../../src/node/prune.js';
+import { openBytesDB } from '../../../src/storage/open-db.js';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
@@ -82,5 +84,36 @@ describe('basalt prune (offline)', () => {
     expect(all.keptFrom).toBe(BigInt(BLOCKS - 9)); // never before the oldest state it still holds
     expect(all.deleted).toBe(0);
     await expect(pruneDataDir(t.dir, { keep: 0n })).rejects.toThrow(/at least 1 state/);
+  });
+
+  it('db check --full walks every state the pruned node keeps, and names a kept state that lost a node; the pruned ones below are not walked', async () => {
+    const ok = await checkDataDir(t.dir, { full: true });
+    expect(ok.problems).toEqual([]);
+    expect(ok.state).toMatchObject({ from: BigInt(BLOCKS - 9), to: BigInt(BLOCKS + 1), complete: 11 });
+    // A node only the state of block BLOCKS-8 reaches (the newer states replaced it), deleted.
+    const c = await openTestChain(t.genesis, t.dir);
+    let lost: Uint8Array | undefined;
+    try {
+      const rootOf = async (n: bigint) => (await c.chain.blockByNumber(n))!.header.stateRoot;
+      const newer = await walkStates(c.chain.trie, rootOf, BigInt(BLOCKS - 7), BigInt(BLOCKS + 1));
+      for await (const item of stateItems(c.chain.trie, await rootOf(BigInt(BLOCKS - 8)))) {
+        if (item.kind === 'node' && !newer.nodes.has(item.hash)) lost = item.hash;
+      }
+    } finally {
+      await c.close();
+    }
+    expect(lost, 'block BLOCKS-8 changed a node the newer states do not share').toBeDefined();
+    const trie = await openBytesDB(join(t.dir, 'trie'), 'trie', t.dir);
+    await trie.del(lost!);
+    await trie.close();
+    const damaged = await checkDataDir(t.dir, { full: true });
+    // Block BLOCKS-8's state, and the one before if it shares the node: each named.
+    expect(damaged.problems[0]).toBe(`the state of block ${BLOCKS - 8} is incomplete: state trie node ${bytesToHex(lost!)} is missing`);
+    expect(damaged.problems.slice(1)).toEqual(
+      damaged.problems.length === 2 ? [`the state of block ${BLOCKS - 9} is incomplete: state trie node ${bytesToHex(lost!)} is missing`] : [],
+    );
+    expect(damaged.state).toMatchObject({ from: BigInt(BLOCKS - 9), complete: 11 - damaged.problems.length });
+    // Without --full only the head's root is looked at.
+    expect((await checkDataDir(t.dir)).problems).toEqual([]);
   });
 });
