@@ -9,13 +9,13 @@ export const DEV_ADDRESS = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
  * Keep sending signed transfers from the dev account until stopped, one every `intervalMs` (default
  * 40: ~25 tx/s, a steady load the sealer keeps up with) after the last was accepted.
  */
-export function transactionLoad(url: string, intervalMs = 40) {
+export function transactionLoad(url: string, intervalMs = 40, startNonce = 0) {
   const wallet = new Wallet(DEV_KEY);
   let stop = false;
   let sent = 0;
   let failure: unknown;
   const done = (async () => {
-    let nonce = 0;
+    let nonce = startNonce;
     while (!stop) {
       const raw = await wallet.signTransaction({
         type: 2,
