@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { startNode } from './lib/node.mjs';
-import { percentile, runCliMeasured } from './lib/util.mjs';
+import { percentile, runCliMeasured, transferBurst } from './lib/util.mjs';
 
 const SECONDS = Number(process.env.BASALT_BENCH_SEAL_SECONDS ?? 10);
 const TRANSFERS = 2000;
@@ -20,11 +20,6 @@ const SENDER = new Wallet(`0x${'11'.repeat(32)}`);
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-seal-'));
 const nodes = [];
 const report = (line) => process.stdout.write(`${line}\n`);
-
-async function rpc(url, body) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return res.json();
-}
 
 try {
   const { replaceFile } = await import(new URL('../dist/util/durable.js', import.meta.url).href);
@@ -66,37 +61,8 @@ try {
   node = startNode(['--data-dir', dataDir, '--chain', genesis, '--seal', '--block-time', '0.001']);
   nodes.push(node);
   const url = `http://${(await node.waitFor((l) => l.event === 'jsonrpc.listening', 'JSON-RPC')).address}`;
-  const chainId = BigInt((await rpc(url, { jsonrpc: '2.0', id: 1, method: 'eth_chainId' })).result);
-  const raw = [];
-  for (let nonce = 0; nonce < TRANSFERS; nonce++) {
-    raw.push(
-      await SENDER.signTransaction({
-        type: 2,
-        chainId,
-        nonce,
-        to: `0x${(nonce + 1).toString(16).padStart(40, '0')}`,
-        value: 1n,
-        gasLimit: 21_000n,
-        maxFeePerGas: 10n ** 11n,
-        maxPriorityFeePerGas: 1n,
-      }),
-    );
-  }
   const before = node.logs.filter((l) => l.event === 'block.sealed').length;
-  const sentAt = performance.now();
-  for (let i = 0; i < raw.length; i += 100) {
-    const batch = raw.slice(i, i + 100).map((tx, j) => ({ jsonrpc: '2.0', id: i + j, method: 'eth_sendRawTransaction', params: [tx] }));
-    const out = await rpc(url, batch);
-    const bad = out.find((r) => r.error);
-    if (bad) throw new Error(`eth_sendRawTransaction: ${bad.error.message}`);
-  }
-  const acceptedMs = performance.now() - sentAt;
-  for (;;) {
-    const nonce = Number((await rpc(url, { jsonrpc: '2.0', id: 1, method: 'eth_getTransactionCount', params: [SENDER.address, 'latest'] })).result);
-    if (nonce >= TRANSFERS) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const ms = performance.now() - sentAt;
+  const { acceptedMs, ms } = await transferBurst(url, SENDER, TRANSFERS);
   const blocks = node.logs.filter((l) => l.event === 'block.sealed').slice(before);
   const withTxs = blocks.filter((l) => l.txs > 0).length;
   report(

@@ -66,3 +66,46 @@ export function dirBytes(path) {
     c.on('exit', () => resolve(Number(out.split(/\s/)[0])));
   });
 }
+
+async function rpcPost(url, body) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return res.json();
+}
+
+/**
+ * Send `count` signed transfers from `sender` (an ethers Wallet, nonces from `firstNonce`) to the
+ * node at `url` at once, in JSON-RPC batches of 100, each to a new recipient; resolves when all are
+ * included: { acceptedMs, ms } from the first send.
+ */
+export async function transferBurst(url, sender, count, firstNonce = 0) {
+  const chainId = BigInt((await rpcPost(url, { jsonrpc: '2.0', id: 1, method: 'eth_chainId' })).result);
+  const raw = [];
+  for (let nonce = firstNonce; nonce < firstNonce + count; nonce++) {
+    raw.push(
+      await sender.signTransaction({
+        type: 2,
+        chainId,
+        nonce,
+        to: `0x${(nonce + 1).toString(16).padStart(40, '0')}`,
+        value: 1n,
+        gasLimit: 21_000n,
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 1n,
+      }),
+    );
+  }
+  const sentAt = performance.now();
+  for (let i = 0; i < raw.length; i += 100) {
+    const batch = raw.slice(i, i + 100).map((tx, j) => ({ jsonrpc: '2.0', id: i + j, method: 'eth_sendRawTransaction', params: [tx] }));
+    const out = await rpcPost(url, batch);
+    const bad = out.find((r) => r.error);
+    if (bad) throw new Error(`eth_sendRawTransaction: ${bad.error.message}`);
+  }
+  const acceptedMs = performance.now() - sentAt;
+  for (;;) {
+    const nonce = Number((await rpcPost(url, { jsonrpc: '2.0', id: 1, method: 'eth_getTransactionCount', params: [sender.address, 'latest'] })).result);
+    if (nonce >= firstNonce + count) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { acceptedMs, ms: performance.now() - sentAt };
+}

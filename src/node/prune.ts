@@ -22,6 +22,10 @@ export interface PrunedStates {
   codesKept: number;
   keysScanned: number;
   deleted: number;
+  /** Time in each phase: marking the kept states, waiting for the reads under way and sweeping, compacting. */
+  markMs: number;
+  sweepMs: number;
+  compactMs: number;
 }
 
 export interface PruneReport extends PrunedStates {
@@ -72,7 +76,8 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
   // Together, with no block being committed: a commit writes its trie nodes, then the batch that moves
   // the head; a view taken between the two would hold the new nodes but not the head that reaches them,
   // and the watch would have missed them.
-  let result: PrunedStates;
+  let result: Omit<PrunedStates, 'compactMs'>;
+  const began = Date.now();
   const { watch, view } = await chain.exclusive(async () => ({ watch: chain.trie.watchWrites(), view: chain.openPruneView() }));
   try {
     const headHash = await view.blocks.headHash();
@@ -100,6 +105,7 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
       throw new UserError(`${err.message}: run \`basalt db check --full\` before pruning`, { code: 'DATA_LOSS', cause: err });
     }
     const { nodes, codes, states: statesKept } = marked;
+    const marking = Date.now() - began;
     // The record first: from here on the states below keptFrom are refused, whatever the sweep leaves of them.
     if (keptFrom > stateFrom) await chain.store.writeStateFrom(keptFrom);
     await abortable(chain.readers.drain(), opts.signal);
@@ -112,14 +118,25 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
         onProgress: (scanned, deleted) => opts.onProgress?.({ phase: 'sweep', done: scanned, total: 0, count: deleted }),
       },
     );
-    result = { head, keptFrom, statesKept, nodesKept: nodes.size, codesKept: codes.size, keysScanned: swept.scanned, deleted: swept.deleted };
+    result = {
+      head,
+      keptFrom,
+      statesKept,
+      nodesKept: nodes.size,
+      codesKept: codes.size,
+      keysScanned: swept.scanned,
+      deleted: swept.deleted,
+      markMs: marking,
+      sweepMs: Date.now() - began - marking,
+    };
   } finally {
     await view.close();
     watch.stop();
   }
   // With the view closed: LevelDB keeps what a live snapshot can still see, and gives back nothing.
+  const compacting = Date.now();
   await chain.trie.compact();
-  return result;
+  return { ...result, compactMs: Date.now() - compacting };
 }
 
 /** `p`, or the abort's reason as soon as `signal` aborts (a stopping node does not wait for the reads). */

@@ -72,7 +72,15 @@ export class StatePruner {
       try {
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         this.opts.logger.info(
-          event('state.pruned', { head: Number(r.head), keptFrom: Number(r.keptFrom), deleted: r.deleted, ms: Date.now() - began }),
+          event('state.pruned', {
+            head: Number(r.head),
+            keptFrom: Number(r.keptFrom),
+            deleted: r.deleted,
+            ms: Date.now() - began,
+            markMs: r.markMs,
+            sweepMs: r.sweepMs,
+            compactMs: r.compactMs,
+          }),
           'pruned the states of older blocks',
         );
       } catch (err) {

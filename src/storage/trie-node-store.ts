@@ -165,7 +165,6 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     } = {},
   ): Promise<{ scanned: number; deleted: number }> {
     this.assertWritable();
-    this.cache?.clear();
     let scanned = 0;
     let deleted = 0;
     const locked = opts.locked ?? (<T>(fn: () => Promise<T>) => fn());
@@ -179,8 +178,12 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
         deleted += await locked(async () => {
           const batch = this.db.batch();
           let n = 0;
-          for (const key of keys) if (isDead(key)) batch.del(key), n++;
+          const gone: Uint8Array[] = [];
+          for (const key of keys) if (isDead(key)) batch.del(key), gone.push(key), n++;
           await batch.write();
+          // Not served from memory either: the cache holds only what is on disk (keyed as the trie
+          // names it, the key's hex), and the hot nodes of the kept states stay in it.
+          if (this.cache) for (const key of gone) this.cache.delete(Buffer.from(key).toString('hex'));
           return n;
         });
       };
@@ -203,7 +206,6 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     } finally {
       await it.close();
     }
-    this.cache?.clear();
     return { scanned, deleted };
   }
 
@@ -377,11 +379,14 @@ export class NodeCache {
     return this.map.size;
   }
 
-  /** Forget every entry (a sweep deleted nodes: none may be served from here after). */
-  clear(): void {
-    this.map.clear();
-    this.bytes = 0;
+  /** Forget one entry (a sweep deleted it: it may not be served from here after). */
+  delete(key: string): void {
+    const old = this.map.get(key);
+    if (old === undefined) return;
+    this.map.delete(key);
+    this.bytes -= entryBytes(key, old);
   }
+
 
   get sizeBytes(): number {
     return this.bytes;

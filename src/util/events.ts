@@ -104,7 +104,7 @@ export interface NodeEvents {
   /** The back-fill failed (the repository unreachable, a block that does not match its header); tried again in `retryInMs`. */
   'history.backfill-failed': { err: string; retryInMs: number };
   /** The node pruned its state to the last blocks' (`--state-history`): states of blocks below `keptFrom` are gone. */
-  'state.pruned': { head: number; keptFrom: number; deleted: number; ms: number };
+  'state.pruned': { head: number; keptFrom: number; deleted: number; ms: number; markMs: number; sweepMs: number; compactMs: number };
   'state.prune-failed': { err: string };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };

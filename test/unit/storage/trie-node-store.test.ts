@@ -93,4 +93,16 @@ describe('TrieNodeStore cache', () => {
       await snap.close();
     }
   });
+
+  it('a sweep takes what it deletes out of the cache and leaves the kept nodes in it', async () => {
+    const store = new TrieNodeStore(db);
+    for (const n of [6, 7]) await store.put(hex(n), val(n));
+    await store.flush(); // both cached
+    const swept = await store.sweep({ node: (h) => Buffer.from(h).toString('hex') === hex(6), code: () => true });
+    expect(swept).toEqual({ scanned: 2, deleted: 1 });
+    expect(plain(await store.get(hex(6)))).toEqual(val(6));
+    expect(reads).toBe(0); // still served from memory
+    expect(plain(await store.get(hex(7)))).toBeUndefined(); // gone from disk and from the cache
+    expect(reads).toBe(1);
+  });
 });
