@@ -387,7 +387,6 @@ export class NodeCache {
     this.bytes -= entryBytes(key, old);
   }
 
-
   get sizeBytes(): number {
     return this.bytes;
   }

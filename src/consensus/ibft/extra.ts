@@ -3,7 +3,10 @@ import { errorMessage } from '../../util/errors.js';
 
 /**
  * IBFT's `extraData` layout, as in Polygon SDK: 32 bytes of vanity, then
- * RLP([validators: address[], proposerSeal: bytes, committedSeals: bytes[]]).
+ * RLP([validators: address[], proposerSeal: bytes, committedSeals: bytes[]]), and in a block that
+ * carries its proposer's validator vote (issue #23, votes.ts) a fourth item [candidate: address,
+ * authorize: 0x01 to add, empty to drop]. A block without a vote is encoded as before, so every
+ * earlier block keeps its bytes and hash.
  */
 export const IBFT_VANITY_LENGTH = 32;
 /** Polygon SDK's IBFT mixHash: "ctical byzantine fault tolerance". */
@@ -16,6 +19,8 @@ export interface IbftExtra {
   proposerSeal: Uint8Array;
   /** 65-byte signatures of validators over the committed-seal message. */
   committedSeals: Uint8Array[];
+  /** The proposer's validator vote, if the block carries one (covered by both seals). */
+  vote?: { candidate: Uint8Array; authorize: boolean } | undefined;
 }
 
 export class IbftExtraError extends Error {}
@@ -24,7 +29,12 @@ export function encodeIbftExtra(extra: IbftExtra): Uint8Array {
   if (extra.vanity.length > IBFT_VANITY_LENGTH) throw new IbftExtraError('vanity longer than 32 bytes');
   const vanity = new Uint8Array(IBFT_VANITY_LENGTH);
   vanity.set(extra.vanity);
-  const body = RLP.encode([extra.validators, extra.proposerSeal, extra.committedSeals]);
+  const fields: unknown[] = [extra.validators, extra.proposerSeal, extra.committedSeals];
+  if (extra.vote) {
+    if (extra.vote.candidate.length !== 20) throw new IbftExtraError(`vote candidate of ${extra.vote.candidate.length} bytes (want 20)`);
+    fields.push([extra.vote.candidate, extra.vote.authorize ? Uint8Array.of(1) : new Uint8Array(0)]);
+  }
+  const body = RLP.encode(fields as Parameters<typeof RLP.encode>[0]);
   const out = new Uint8Array(IBFT_VANITY_LENGTH + body.length);
   out.set(vanity);
   out.set(body, IBFT_VANITY_LENGTH);
@@ -41,22 +51,32 @@ export function decodeIbftExtra(extraData: Uint8Array): IbftExtra {
   } catch (err) {
     throw new IbftExtraError(`extraData is not valid IBFT RLP: ${errorMessage(err)}`);
   }
-  if (!Array.isArray(decoded) || decoded.length !== 3) {
-    throw new IbftExtraError('extraData RLP must be a list of [validators, seal, committedSeals]');
+  if (!Array.isArray(decoded) || (decoded.length !== 3 && decoded.length !== 4)) {
+    throw new IbftExtraError('extraData RLP must be a list of [validators, seal, committedSeals] and an optional vote');
   }
-  const [validators, seal, committed] = decoded as unknown[];
+  const [validators, seal, committed, vote] = decoded as unknown[];
   if (!isBytesList(validators) || !(seal instanceof Uint8Array) || !isBytesList(committed)) {
     throw new IbftExtraError('extraData fields have the wrong shape');
   }
   for (const v of validators) {
     if (v.length !== 20) throw new IbftExtraError(`validator entry of ${v.length} bytes (want 20)`);
   }
-  return {
+  const out: IbftExtra = {
     vanity: extraData.slice(0, IBFT_VANITY_LENGTH),
     validators,
     proposerSeal: seal,
     committedSeals: committed,
   };
+  if (vote !== undefined) {
+    if (!isBytesList(vote) || vote.length !== 2) throw new IbftExtraError('the vote in extraData must be [candidate, authorize]');
+    const [candidate, authorize] = vote as [Uint8Array, Uint8Array];
+    if (candidate.length !== 20) throw new IbftExtraError(`vote candidate of ${candidate.length} bytes (want 20)`);
+    // One encoding each way, so that a block's bytes (and hash) say one thing.
+    if (authorize.length > 1 || (authorize.length === 1 && authorize[0] !== 1))
+      throw new IbftExtraError('the vote in extraData is neither 0x01 (add) nor empty (drop)');
+    out.vote = { candidate, authorize: authorize.length === 1 };
+  }
+  return out;
 }
 
 function isBytesList(x: unknown): x is Uint8Array[] {

@@ -121,6 +121,9 @@ function verifyProposalFields(
   }
   const validators = parentExtra.validators;
   if (!sameValidatorSet(extra.validators, validators)) fail('validator set differs from its parent (validator voting is not supported)');
+  // extraData can carry a vote (votes.ts), which this version does not apply yet: a block with one
+  // is refused rather than taken with the vote ignored (a version applying votes would fork from it).
+  if (extra.vote) fail('it carries a validator vote, which this version does not apply yet');
 
   let proposer: Uint8Array;
   try {

@@ -147,6 +147,17 @@ describe('IBFT seal verification (4 validators)', () => {
     expect(() => verifyIbftHeader(block.header, parent)).toThrow(/duplicate committed seal/);
   });
 
+  it('refuses a block carrying a validator vote while votes are not applied (never takes it with the vote ignored)', async () => {
+    const { base, proposerKey, parent } = await freshBlock();
+    const extra = decodeIbftExtra(base.header.extraData);
+    const common = t.chain.commonAt(2n);
+    const withVote = encodeIbftExtra({ ...extra, vote: { candidate: new Uint8Array(20).fill(9), authorize: true } });
+    const voting = blockWithHeader(base, headerWithExtraData(base.header, withVote, common), common);
+    const block = sealBlock(voting, proposerKey, t.keys.slice(0, 3), t.chain.commonAt(0n));
+    expect(decodeIbftExtra(block.header.extraData).vote?.authorize).toBe(true); // the seals kept it
+    expect(() => verifyIbftHeader(block.header, parent)).toThrow(/carries a validator vote, which this version does not apply yet/);
+  });
+
   it('rejects a proposer seal or committed seal by a key outside the validator set', async () => {
     const { base, proposerKey, parent } = await freshBlock();
     const outsider = testKey(20);

@@ -1,0 +1,96 @@
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+
+/**
+ * Validator votes (issue #23), Polygon Edge's PoA rules: the proposer of a block may carry one vote
+ * in it, to add a candidate to the validator set (`authorize`) or to drop a validator; a candidate is
+ * added or dropped once more than half of the current validators voted so, and the new set applies
+ * from the next block. Votes are forgotten at each epoch block (a multiple of the epoch size, which
+ * carries no vote). A validator has at most one vote pending about a candidate: the same vote again
+ * is refused (the opposite one cannot be cast: a candidate is either in the set or not, and its votes
+ * are settled when that changes). A dropped validator's pending votes are discarded with it.
+ * Pure functions of the headers, so every node that checks a chain computes the same sets.
+ */
+
+/** One validator's pending vote about a candidate. */
+export interface Vote {
+  voter: Uint8Array;
+  candidate: Uint8Array;
+  authorize: boolean;
+}
+
+/** The vote a header carries (the proposer's). */
+export interface HeaderVote {
+  candidate: Uint8Array;
+  authorize: boolean;
+}
+
+/** The validator set and the pending votes after a block. */
+export interface ValidatorSnapshot {
+  /** The block this snapshot follows: `validators` decide the next one. */
+  number: bigint;
+  validators: Uint8Array[];
+  votes: Vote[];
+}
+
+/** A header's vote that the rules refuse: the header is invalid (or, at the operator API, the vote). */
+export class VoteError extends Error {}
+
+/** The epoch size unless the genesis sets `params.engine.ibft.epochSize` (Polygon Edge's default). */
+export const DEFAULT_EPOCH_SIZE = 100_000n;
+
+const hex = (a: Uint8Array) => bytesToHex(a);
+const has = (set: Uint8Array[], a: Uint8Array) => set.some((v) => equalsBytes(v, a));
+
+/** Whether `number` is an epoch block (votes reset; it carries none). */
+export function isEpochBlock(number: bigint, epochSize: bigint): boolean {
+  return number % epochSize === 0n;
+}
+
+/**
+ * Why `vote` may not be cast now by `voter` against `snap` (undefined: it may): a vote to add a
+ * validator already in the set or to drop an address not in it, a voter outside the set, or the same
+ * vote pending already. The check the header verifier makes of a proposal's vote and the operator API
+ * makes of a proposed one.
+ */
+export function voteRefusal(snap: ValidatorSnapshot, voter: Uint8Array, vote: HeaderVote): string | undefined {
+  if (!has(snap.validators, voter)) return `${hex(voter)} is not a validator: only validators vote`;
+  const inSet = has(snap.validators, vote.candidate);
+  if (vote.authorize && inSet) return `${hex(vote.candidate)} is a validator already`;
+  if (!vote.authorize && !inSet) return `${hex(vote.candidate)} is not a validator: it cannot be dropped`;
+  if (!vote.authorize && snap.validators.length === 1) return `${hex(vote.candidate)} is the last validator: dropping it would stop the chain for good`;
+  if (snap.votes.some((v) => equalsBytes(v.voter, voter) && equalsBytes(v.candidate, vote.candidate) && v.authorize === vote.authorize)) {
+    return `${hex(voter)} has voted to ${vote.authorize ? 'add' : 'drop'} ${hex(vote.candidate)} already`;
+  }
+  return undefined;
+}
+
+/**
+ * The snapshot after block `number` (the one after `snap.number`), proposed by `proposer` and carrying
+ * `vote` if any. Throws VoteError for a vote the rules refuse (voteRefusal), for a vote in an epoch
+ * block, and for a block that does not follow the snapshot.
+ */
+export function applyBlockVote(
+  snap: ValidatorSnapshot,
+  block: { number: bigint; proposer: Uint8Array; vote?: HeaderVote | undefined },
+  epochSize: bigint = DEFAULT_EPOCH_SIZE,
+): ValidatorSnapshot {
+  if (block.number !== snap.number + 1n) throw new VoteError(`block ${block.number} does not follow the snapshot of block ${snap.number}`);
+  if (epochSize < 1n) throw new VoteError(`epoch size ${epochSize} is not positive`);
+  if (isEpochBlock(block.number, epochSize)) {
+    if (block.vote) throw new VoteError(`block ${block.number} is an epoch block: it carries no vote`);
+    return { number: block.number, validators: snap.validators, votes: [] };
+  }
+  if (!block.vote) return { ...snap, number: block.number };
+  const refused = voteRefusal(snap, block.proposer, block.vote);
+  if (refused) throw new VoteError(`block ${block.number}: ${refused}`);
+  const { candidate, authorize } = block.vote;
+  let votes = [...snap.votes, { voter: block.proposer, candidate, authorize }];
+  const tally = votes.filter((v) => equalsBytes(v.candidate, candidate) && v.authorize === authorize).length;
+  if (tally * 2 <= snap.validators.length) return { number: block.number, validators: snap.validators, votes };
+  // A majority: the set changes from the next block, and the votes about the candidate are settled.
+  // An added validator goes last (the proposer order of the others does not move); a dropped one's
+  // own pending votes go with it.
+  const validators = authorize ? [...snap.validators, candidate] : snap.validators.filter((v) => !equalsBytes(v, candidate));
+  votes = votes.filter((v) => !equalsBytes(v.candidate, candidate) && (authorize || !equalsBytes(v.voter, candidate)));
+  return { number: block.number, validators, votes };
+}
