@@ -5,7 +5,8 @@ import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import type { BytesDB } from './open-db.js';
 import * as schema from './schema.js';
 import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.js';
-import type { DamageReporter } from './damage.js';
+import { StorageDamageError, type DamageReporter } from './damage.js';
+import { errorMessage } from '../util/errors.js';
 import { HistoryUnavailableError, inGap } from './history.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
@@ -121,6 +122,16 @@ export class BlockStore {
     return { store: view, close: () => snap.close() };
   }
 
+  /** A record of the store decoded, or the damage it is (one line naming it, never a parse error's trace). */
+  private decodeRecord<T>(name: string, decode: () => T): T {
+    try {
+      return decode();
+    } catch (err) {
+      const where = (this.db as { location?: string }).location ?? 'blockchain/';
+      throw new StorageDamageError('blockchain', where, `its ${name} record cannot be read: ${errorMessage(err)}`, err);
+    }
+  }
+
   /**
    * The canonical blocks whose bodies and receipts are not held yet (a restore that opened at its head
    * before back-filling them), or undefined when every canonical block is whole.
@@ -128,7 +139,7 @@ export class BlockStore {
   async historyGap(): Promise<schema.HistoryGap | undefined> {
     if (this.gap === undefined) {
       const v = await this.get(schema.HISTORY_GAP_KEY);
-      this.gap = v === undefined ? null : schema.decodeHistoryGap(v);
+      this.gap = v === undefined ? null : this.decodeRecord('HistoryGap', () => schema.decodeHistoryGap(v));
     }
     return this.gap ?? undefined;
   }
@@ -137,7 +148,7 @@ export class BlockStore {
   async stateFrom(): Promise<bigint | undefined> {
     if (this.stateFromBlock === undefined) {
       const v = await this.get(schema.STATE_FROM_KEY);
-      this.stateFromBlock = v === undefined ? null : schema.decodeBlockNumber(v);
+      this.stateFromBlock = v === undefined ? null : this.decodeRecord('StateFrom', () => schema.decodeBlockNumber(v));
     }
     return this.stateFromBlock ?? undefined;
   }
@@ -152,10 +163,12 @@ export class BlockStore {
   async stateHistory(): Promise<schema.StateHistoryMode | undefined> {
     const v = await this.get(schema.STATE_HISTORY_KEY);
     if (v === undefined) return undefined;
-    const o = JSON.parse(new TextDecoder().decode(v)) as { keep?: unknown; archive?: unknown };
-    if (o.archive === true) return { archive: true };
-    if (typeof o.keep === 'string' && /^[1-9]\d*$/.test(o.keep)) return { keep: BigInt(o.keep) };
-    throw new Error(`the stored state history mode is neither {"keep": N} nor {"archive": true}`);
+    return this.decodeRecord('StateHistory', () => {
+      const o = JSON.parse(new TextDecoder().decode(v)) as { keep?: unknown; archive?: unknown } | null;
+      if (o?.archive === true) return { archive: true };
+      if (typeof o?.keep === 'string' && /^[1-9]\d{0,18}$/.test(o.keep)) return { keep: BigInt(o.keep) };
+      throw new Error('neither {"keep": "N"} nor {"archive": true}');
+    });
   }
 
   async writeStateHistory(mode: schema.StateHistoryMode): Promise<void> {
@@ -167,9 +180,11 @@ export class BlockStore {
   async historySource(): Promise<schema.HistorySource | undefined> {
     const v = await this.get(schema.HISTORY_SOURCE_KEY);
     if (v === undefined) return undefined;
-    const o = JSON.parse(new TextDecoder().decode(v)) as Partial<schema.HistorySource>;
-    if (typeof o.repository !== 'string' || typeof o.backup !== 'string') throw new Error('the stored history source is not {repository, backup}');
-    return { repository: o.repository, backup: o.backup };
+    return this.decodeRecord('HistorySource', () => {
+      const o = JSON.parse(new TextDecoder().decode(v)) as Partial<schema.HistorySource> | null;
+      if (typeof o?.repository !== 'string' || typeof o.backup !== 'string') throw new Error('not {repository, backup}');
+      return { repository: o.repository, backup: o.backup };
+    });
   }
 
   /** Record the history gap and where it is back-filled from (a restore, before its data dir is renamed into place). */

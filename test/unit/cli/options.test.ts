@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCacheSize } from '../../../src/cli/options.js';
+import { parseCacheSize, parseCountArg } from '../../../src/cli/options.js';
 
 describe('--cache sizes', () => {
   it('takes a plain number as MiB, as geth does, and a size with a unit as written', () => {
@@ -14,5 +14,20 @@ describe('--cache sizes', () => {
     expect(() => parseCacheSize('-5')).toThrow(/is not a size/);
     expect(() => parseCacheSize('2000000')).toThrow(/more than 1TiB/);
     expect(() => parseCacheSize('99999999999999999999999')).toThrow(/more than 1TiB/);
+  });
+});
+
+describe('counts (--state-history, --state-prune-interval)', () => {
+  const blocks = parseCountArg('blocks');
+  it('takes a whole number of 1 or more', () => {
+    expect(blocks('1')).toBe(1n);
+    expect(blocks('1024')).toBe(1024n);
+    expect(blocks('999999999999')).toBe(999_999_999_999n);
+  });
+
+  it('refuses zero, signs, fractions, exponents, words and numbers of 13 digits or more, in one line naming the value', () => {
+    for (const bad of ['0', '-1', '+5', '1.5', '1e9', '0x10', 'ten', '', ' 5', '1000000000000', '9'.repeat(400)]) {
+      expect(() => blocks(bad), bad).toThrow(`"${bad}" is not a number of blocks (1 or more)`);
+    }
   });
 });

@@ -2,6 +2,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDataDir } from '../../../src/node/db-check.js';
+import { openOfflineChain } from '../../../src/node/offline.js';
+import { StorageDamageError } from '../../../src/storage/damage.js';
 import * as schema from '../../../src/storage/schema.js';
 import { openBytesDB } from '../../../src/storage/open-db.js';
 import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
@@ -78,6 +80,46 @@ describe('db check', () => {
     expect(full.state).toMatchObject({ from: 0n, to: 2n, complete: 0 });
     await edit(join(dir, 'trie'), (db) => db.del(stateRoot));
     expect((await checkDataDir(dir)).problems).toEqual([expect.stringMatching(/^the state of the head block 2 .* is missing from trie\/$/)]);
+  });
+
+  it("names a damaged record of the pruner or the back-fill as damage in one line, never a parse error's trace", async () => {
+    const { dir } = await dataDirOf(1);
+    type Store = Awaited<ReturnType<typeof openOfflineChain>>['chain']['store'];
+    const cases: [Uint8Array, string, (s: Store) => Promise<unknown>, RegExp][] = [
+      [
+        schema.STATE_HISTORY_KEY,
+        '{"keep": 5}',
+        (s) => s.stateHistory(),
+        /its StateHistory record cannot be read: neither \{"keep": "N"\} nor \{"archive": true\}/,
+      ],
+      [schema.STATE_HISTORY_KEY, 'null', (s) => s.stateHistory(), /its StateHistory record cannot be read/],
+      [schema.STATE_HISTORY_KEY, '{"keep": "1000000000000000000000"}', (s) => s.stateHistory(), /its StateHistory record cannot be read/],
+      [schema.STATE_FROM_KEY, 'abc', (s) => s.stateFrom(), /its StateFrom record cannot be read: corrupt block number: 3 bytes/],
+      [
+        schema.HISTORY_GAP_KEY,
+        `${'\0'.repeat(7)}\x05${'\0'.repeat(7)}\x01`,
+        (s) => s.historyGap(),
+        /its HistoryGap record cannot be read: stored history gap .* is not a range/,
+      ],
+      [schema.HISTORY_SOURCE_KEY, '[1,2]', (s) => s.historySource(), /its HistorySource record cannot be read: not \{repository, backup\}/],
+    ];
+    for (const [key, value, read, message] of cases) {
+      await edit(join(dir, 'blockchain'), (db) => db.put(key, Buffer.from(value)));
+      const err = await (async () => {
+        const { chain, close } = await openOfflineChain(dir);
+        try {
+          await read(chain.store);
+        } finally {
+          await close();
+        }
+      })().catch((e: unknown) => e);
+      expect(err, value).toBeInstanceOf(StorageDamageError);
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).toMatch(/^the blockchain database at .* is damaged \(.*\); restore the data dir/);
+      expect((err as Error).message).not.toContain('\n');
+      await edit(join(dir, 'blockchain'), (db) => db.del(key));
+    }
+    expect((await checkDataDir(dir)).problems).toEqual([]); // whole again
   });
 
   it('refuses with one line while a node holds the data dir', async () => {
