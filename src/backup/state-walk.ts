@@ -151,6 +151,12 @@ export async function walkStates(
   for (let n = to; n >= from; n--) {
     opts.signal?.throwIfAborted();
     const root = await stateRoot(n);
+    // The same root as a state walked already (a block that changed nothing): whole, nothing to read.
+    if (nodes.has(root)) {
+      states++;
+      opts.onState?.(++done, total, nodes.size);
+      continue;
+    }
     try {
       if (!equalsBytes(root, KECCAK256_RLP) && (await source.node(root)) === undefined) {
         throw new MissingStateError(`its root ${bytesToHex(root)} is missing`);

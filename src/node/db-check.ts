@@ -144,9 +144,9 @@ async function checkStates(
     trie,
     async (n) => {
       if (n === head.number) return root;
-      const header = await store.canonicalHeader(n).catch(() => undefined);
-      if (!header) throw new MissingStateError(`block ${n} has no canonical header to name its state root`);
-      return header.stateRoot;
+      const older = await store.canonicalStateRoot(n).catch(() => undefined);
+      if (!older) throw new MissingStateError(`block ${n} has no canonical header to name its state root`);
+      return older;
     },
     from,
     head.number,

@@ -92,9 +92,9 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
       marked = await walkStates(
         view.state,
         async (n) => {
-          const header = await view.blocks.canonicalHeader(n);
-          if (!header) throw new UserError(`block ${n} is missing from the canonical chain: run \`basalt db check\``, { code: 'DATA_LOSS' });
-          return header.stateRoot;
+          const root = await view.blocks.canonicalStateRoot(n);
+          if (!root) throw new UserError(`block ${n} is missing from the canonical chain: run \`basalt db check\``, { code: 'DATA_LOSS' });
+          return root;
         },
         keptFrom,
         head,

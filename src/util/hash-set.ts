@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 /** Bytes of a hash a HashSet keeps: 128 bits, so that two distinct hashes never collide in practice. */
 const KEY_BYTES = 16;
 const WORDS = KEY_BYTES / 4;
-const INITIAL_CAPACITY = 1 << 16;
+/**
+ * Slots of a new set: 16 KiB. It doubles as it fills, so a walk of millions of nodes pays a few
+ * rehashes, and the many small sets (a state pruner's walk of each older state it keeps, 1,152 of
+ * them a prune by default) do not each allocate and zero a large table (at 1 MiB a set, that was
+ * 2.3 GB a prune).
+ */
+const INITIAL_CAPACITY = 1 << 10;
 
 /**
  * A set of 32-byte hashes (keccak256 of trie nodes, code) held in one flat table: 16 bytes of each
@@ -13,10 +19,13 @@ const INITIAL_CAPACITY = 1 << 16;
  * accounts (issue #19).
  *
  * Open addressing with linear probing. The slot of a hash is mixed from its first 8 bytes with a
- * random key drawn per set: the hashes come from files and peers, and without the key someone could
+ * random key drawn once per process: the hashes come from files and peers, and without the key someone could
  * grind node hashes that share a slot and make every lookup a scan. Members are the hash's first 16
  * bytes: two distinct hashes alike in those would need ~2^64 tries to find.
  */
+/** The slot-mixing key, drawn once per process (as secret as one per set, and a set costs no syscall). */
+let seed: Buffer | undefined;
+
 export class HashSet {
   private table = new Uint32Array(INITIAL_CAPACITY * WORDS);
   private mask = INITIAL_CAPACITY - 1;
@@ -28,7 +37,7 @@ export class HashSet {
   private readonly key = new Uint32Array(WORDS);
 
   constructor() {
-    const seed = randomBytes(8);
+    seed ??= randomBytes(8);
     this.k0 = seed.readUInt32LE(0);
     this.k1 = seed.readUInt32LE(4);
   }
