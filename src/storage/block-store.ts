@@ -127,9 +127,13 @@ export class BlockStore {
     try {
       return decode();
     } catch (err) {
-      const where = (this.db as { location?: string }).location ?? 'blockchain/';
-      throw new StorageDamageError('blockchain', where, `its ${name} record cannot be read: ${errorMessage(err)}`, err);
+      throw new StorageDamageError('blockchain', this.location, `its ${name} record cannot be read: ${errorMessage(err)}`, err);
     }
+  }
+
+  /** Where the database is, for damage messages (classic-level's `location`). */
+  private get location(): string {
+    return (this.db as { location?: string }).location ?? 'blockchain/';
   }
 
   /**
@@ -348,7 +352,7 @@ export class BlockStore {
     const fields = RLP.decode(rlp) as Uint8Array[];
     const root = Array.isArray(fields) ? fields[3] : undefined;
     if (!(root instanceof Uint8Array) || root.length !== 32) {
-      throw new StorageDamageError('blockchain', (this.db as { location?: string }).location ?? 'blockchain/', `the header of block ${num} has no 32-byte state root`);
+      throw new StorageDamageError('blockchain', this.location, `the header of block ${num} has no 32-byte state root`);
     }
     return root;
   }
