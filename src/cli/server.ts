@@ -9,6 +9,7 @@ import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '.
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
+import { DEFAULT_JSONRPC_APIS, JSONRPC_APIS, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
 import { DEFAULT_LIBP2P_PORT, DEFAULT_MAX_PEERS } from '../node/network.js';
 import type { SyncMode } from '../node/snapshot-bootstrap.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS } from '../sync/snapshot-protocol.js';
@@ -55,6 +56,7 @@ interface ServerOptions {
   grpcStreamIdleTimeout: number;
   cors?: string;
   allowUnprotectedTxs: boolean;
+  jsonrpcApi?: JsonRpcApi[];
   rpcGasCap?: bigint;
   rpcEvmTimeout?: number;
   minFreeDisk: number;
@@ -116,6 +118,11 @@ export function serverCommand(): Command {
       `cancel an export or snapshot whose client reads nothing for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`,
       parseDurationArg,
       DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+    )
+    .option(
+      '--jsonrpc-api <namespaces>',
+      `comma-separated JSON-RPC namespaces served over HTTP and WebSocket, of ${JSONRPC_APIS.join(', ')} (default: ${DEFAULT_JSONRPC_APIS.join(',')}; ibft is for a validator's operator)`,
+      parseJsonRpcApis,
     )
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
@@ -244,6 +251,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     grpcStreamIdleTimeoutMs: opts.grpcStreamIdleTimeout,
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
     allowUnprotectedTxs: opts.allowUnprotectedTxs,
+    ...(opts.jsonrpcApi ? { jsonrpcApis: opts.jsonrpcApi } : {}),
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,
     rpcEvmTimeoutMs: opts.rpcEvmTimeout ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
     minFreeDiskBytes: opts.minFreeDisk,
@@ -341,6 +349,17 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
       if (signalled) void stopNode(n);
     },
   };
+}
+
+/** `--jsonrpc-api eth,net,ibft`: known namespaces, each once. */
+export function parseJsonRpcApis(value: string): JsonRpcApi[] {
+  const names = value.split(',').map((n) => n.trim());
+  for (const n of names) {
+    if (!(JSONRPC_APIS as readonly string[]).includes(n)) {
+      throw new InvalidArgumentError(`"${n.slice(0, 40)}" is not a JSON-RPC namespace: use ${JSONRPC_APIS.join(', ')}, separated by commas`);
+    }
+  }
+  return [...new Set(names)] as JsonRpcApi[];
 }
 
 function parseStateHistoryArg(value: string): bigint | 'all' {

@@ -25,7 +25,7 @@ import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
-import { ethMethods } from '../rpc/jsonrpc/methods.js';
+import { ethMethods, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
 import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
@@ -77,6 +77,8 @@ export interface NodeOptions {
   cors?: string[];
   /** Accept legacy transactions without EIP-155 replay protection over JSON-RPC. */
   allowUnprotectedTxs?: boolean;
+  /** The JSON-RPC namespaces served (`--jsonrpc-api`); default every one but ibft. */
+  jsonrpcApis?: JsonRpcApi[];
   /** eth_call / eth_estimateGas gas cap (0: none); default 50,000,000. */
   rpcGasCap?: bigint;
   /** eth_call / eth_estimateGas time limit in ms (0: none); default 5 s. */
@@ -307,15 +309,18 @@ export class BasaltNode {
     const { opts, chain, parts } = this;
     const log = opts.logger;
     if (opts.jsonrpc || opts.ws) {
-      const methods = ethMethods({
-        chain,
-        txpool: this.txpool,
-        ...(this.network ? { network: this.network } : {}),
-        allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
-        ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
-        ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
-        blockTimeMs: opts.blockTimeMs,
-      });
+      const methods = ethMethods(
+        {
+          chain,
+          txpool: this.txpool,
+          ...(this.network ? { network: this.network } : {}),
+          allowUnprotectedTxs: opts.allowUnprotectedTxs ?? false,
+          ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
+          ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
+          blockTimeMs: opts.blockTimeMs,
+        },
+        opts.jsonrpcApis,
+      );
       if (opts.jsonrpc) this.jsonRpcAddress = await rpc.serve({ methods, health: () => this.health() });
       if (opts.ws) {
         const ws = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log);

@@ -40,7 +40,11 @@ describe('a validator restored from an old copy of its data dir', () => {
     await old.waitForEvent('sealing.held');
     await old.waitForEvent('sealing.resumed');
     const oUrl = await old.rpcUrl();
-    await until(async () => (await head(fUrl)) >= reached + 3, 'the full node follows the restored validator');
+    await until(async () => (await head(fUrl)) >= reached + 3, 'the full node follows the restored validator').catch((err: Error) => {
+      // What each side did, for the log of a run where this did not happen (once, on a loaded CI machine).
+      const seen = (p: typeof old) => p.logs.filter((l) => /^(peer|sync|sealing|block\.sealed|consensus)/.test(String(l.event ?? ''))).slice(-15);
+      throw new Error(`${err.message}; restored validator: ${JSON.stringify(seen(old))}; full node: ${JSON.stringify(seen(full))}`);
+    });
     for (const [n, h] of hashes) {
       expect(await hashAt(oUrl, n)).toBe(h);
       expect(await hashAt(fUrl, n)).toBe(h);

@@ -5,6 +5,7 @@ import { blockMethods } from './methods/eth-blocks.js';
 import { debugMethods } from './methods/debug.js';
 import { extraMethods } from './methods/eth-extra.js';
 import { txpoolMethods } from './methods/txpool.js';
+import { ibftMethods } from './methods/ibft.js';
 import { feeMethods } from './methods/eth-fees.js';
 import { filterMethods } from './methods/eth-filters.js';
 import { logMethods } from './methods/eth-logs.js';
@@ -14,8 +15,22 @@ import { expectParams } from './params.js';
 
 export type { RpcMethods } from './methods/context.js';
 
-/** The node's Ethereum JSON-RPC methods: thin adapters over the chain and the transaction pool. */
-export function ethMethods(ctx: RpcContext): RpcMethods {
+/** The JSON-RPC namespaces (`--jsonrpc-api`), and those served unless it says otherwise. */
+export const JSONRPC_APIS = ['eth', 'net', 'web3', 'debug', 'txpool', 'ibft'] as const;
+export type JsonRpcApi = (typeof JSONRPC_APIS)[number];
+/** Every namespace but `ibft`: its methods are for a validator's operator, not for any wallet. */
+export const DEFAULT_JSONRPC_APIS: readonly JsonRpcApi[] = ['eth', 'net', 'web3', 'debug', 'txpool'];
+
+/**
+ * The node's JSON-RPC methods: thin adapters over the chain and the transaction pool, the namespaces
+ * of `apis` only (a method of another answers "does not exist/is not available", as geth's).
+ */
+export function ethMethods(ctx: RpcContext, apis: readonly JsonRpcApi[] = DEFAULT_JSONRPC_APIS): RpcMethods {
+  const served = new Set<string>(apis);
+  return Object.fromEntries(Object.entries(allMethods(ctx)).filter(([name]) => served.has(name.slice(0, name.indexOf('_')))));
+}
+
+function allMethods(ctx: RpcContext): RpcMethods {
   const { chain } = ctx;
   return {
     web3_clientVersion: () => CLIENT_VERSION,
@@ -43,5 +58,6 @@ export function ethMethods(ctx: RpcContext): RpcMethods {
     ...debugMethods(ctx),
     ...extraMethods(ctx),
     ...txpoolMethods(ctx),
+    ...ibftMethods(ctx),
   };
 }

@@ -1,0 +1,90 @@
+import type { BlockHeader } from '@ethereumjs/block';
+import { bigIntToHex, bytesToHex, toChecksumAddress } from '@ethereumjs/util';
+import { decodeIbftExtra } from '../../../consensus/ibft/extra.js';
+import { ibftSealSignatures } from '../../../consensus/ibft/verify.js';
+import { recoverAddress } from '../../../util/secp256k1.js';
+import { RpcError, RpcErrorCode } from '../errors.js';
+import { blockTag, expectParams, type BlockTag } from '../params.js';
+import type { RpcContext, RpcMethods } from './context.js';
+
+/** Blocks ibft_getSignerMetrics reads unless told (Besu's default), and the most it reads at once. */
+export const SIGNER_METRICS_DEFAULT_BLOCKS = 100n;
+export const SIGNER_METRICS_MAX_BLOCKS = 1024n;
+
+/**
+ * The `ibft_` namespace (issue #23), off unless `--jsonrpc-api` names it. Read-only for now, as
+ * validator votes are not applied yet:
+ * - ibft_getValidatorsByBlockNumber(block): the validator set a block's extraData names (Besu's
+ *   qbft_getValidatorsByBlockNumber): the set that decides the block after it;
+ * - ibft_getSignerMetrics(from?, to?): for each validator of the range, the blocks it proposed (the
+ *   last one too) and the committed seals it put on them, over at most SIGNER_METRICS_MAX_BLOCKS
+ *   blocks (default: the last SIGNER_METRICS_DEFAULT_BLOCKS): who is missing seals.
+ */
+export function ibftMethods({ chain }: RpcContext): RpcMethods {
+  const headerAt = async (tag: BlockTag): Promise<BlockHeader> => {
+    const num = tag.kind === 'number' ? tag.number : tag.kind === 'tag' ? (tag.tag === 'earliest' ? 0n : chain.head.number) : undefined;
+    const header =
+      num !== undefined
+        ? num <= chain.head.number
+          ? await chain.store.canonicalHeader(num)
+          : undefined
+        : (await chain.blockByHash((tag as { hash: Uint8Array }).hash))?.header;
+    if (!header) {
+      throw new RpcError(
+        RpcErrorCode.InvalidInput,
+        num !== undefined ? `header not found: block ${num} is beyond the head ${chain.head.number}` : 'header not found',
+      );
+    }
+    return header;
+  };
+  const validatorsOf = (header: BlockHeader) => decodeIbftExtra(header.extraData).validators;
+
+  return {
+    ibft_getValidatorsByBlockNumber: async (p) => {
+      expectParams(p, 1);
+      return validatorsOf(await headerAt(blockTag(p[0]))).map((v) => toChecksumAddress(bytesToHex(v)));
+    },
+
+    ibft_getSignerMetrics: async (p) => {
+      expectParams(p, 0, 2);
+      const head = chain.head.number;
+      const to = p[1] === undefined ? head : (await headerAt(blockTag(p[1]))).number;
+      const from =
+        p[0] === undefined ? (to >= SIGNER_METRICS_DEFAULT_BLOCKS ? to - SIGNER_METRICS_DEFAULT_BLOCKS + 1n : 0n) : (await headerAt(blockTag(p[0]))).number;
+      if (from > to) throw new RpcError(RpcErrorCode.InvalidInput, `the range starts at block ${from}, after its end ${to}`);
+      if (to - from + 1n > SIGNER_METRICS_MAX_BLOCKS) {
+        throw new RpcError(RpcErrorCode.InvalidInput, `the range ${from}-${to} is ${to - from + 1n} blocks: at most ${SIGNER_METRICS_MAX_BLOCKS} at once`);
+      }
+      const metrics = new Map<string, { proposed: bigint; lastProposed?: bigint; seals: bigint }>();
+      const entry = (hex: string) => {
+        let m = metrics.get(hex);
+        if (!m) metrics.set(hex, (m = { proposed: 0n, seals: 0n }));
+        return m;
+      };
+      // The genesis has neither proposer nor seals: its validators are counted, with nothing.
+      const canonical = async (n: bigint) => {
+        const header = await chain.store.canonicalHeader(n);
+        if (!header) throw new RpcError(RpcErrorCode.Internal, `block ${n} is missing from the canonical chain`);
+        return header;
+      };
+      let parent = from === 0n ? undefined : await canonical(from - 1n);
+      for (let n = from; n <= to; n++) {
+        const header = await canonical(n);
+        for (const v of validatorsOf(parent ?? header)) entry(bytesToHex(v)); // the set that decided block n
+        parent = header;
+        if (n === 0n) continue;
+        const proposer = entry(header.coinbase.toString()); // the verifier checked coinbase = proposer
+        proposer.proposed++;
+        proposer.lastProposed = n;
+        // Each committed seal's signer (seals that verified when the block was imported).
+        for (const { hash, signature } of ibftSealSignatures(header).slice(1)) entry(bytesToHex(recoverAddress(hash, signature))).seals++;
+      }
+      return [...metrics].map(([address, m]) => ({
+        address: toChecksumAddress(address),
+        proposedBlockCount: bigIntToHex(m.proposed),
+        lastProposedBlockNumber: m.lastProposed === undefined ? null : bigIntToHex(m.lastProposed),
+        committedSealCount: bigIntToHex(m.seals),
+      }));
+    },
+  };
+}

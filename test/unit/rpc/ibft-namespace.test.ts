@@ -1,0 +1,81 @@
+import { privateToAddress, toChecksumAddress, bytesToHex } from '@ethereumjs/util';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJsonRpcApis } from '../../../src/cli/server.js';
+import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { TxPool } from '../../../src/txpool/txpool.js';
+import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+
+let t: TestChain;
+const BLOCKS = 8;
+
+beforeAll(async () => {
+  // Four validators; the fixture's committed seals come from the first three keys (a quorum), never the fourth.
+  t = await createTestChain(4);
+  for (let i = 0; i < BLOCKS; i++) await sealNext(t);
+});
+afterAll(async () => t.close());
+
+const dispatcher = (apis?: Parameters<typeof ethMethods>[1]) =>
+  new RpcDispatcher({ methods: ethMethods({ chain: t.chain, txpool: new TxPool(t.chain) }, apis), logger: pino({ level: 'silent' }) });
+async function call<T>(d: RpcDispatcher, method: string, params: unknown[] = []): Promise<{ result?: T; error?: { code: number; message: string } }> {
+  return JSON.parse(await d.handleText(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })));
+}
+const addr = (k: Uint8Array) => toChecksumAddress(bytesToHex(privateToAddress(k)));
+
+describe('the ibft_ JSON-RPC namespace (issue #23)', () => {
+  it('is off unless --jsonrpc-api names it: its methods do not exist for a wallet', async () => {
+    const plain = dispatcher();
+    expect((await call(plain, 'ibft_getValidatorsByBlockNumber', ['latest'])).error).toMatchObject({ code: -32601 });
+    expect((await call(plain, 'eth_blockNumber')).result).toBe(`0x${BLOCKS.toString(16)}`);
+    // Named alone, it is all there is.
+    const only = dispatcher(['ibft']);
+    expect((await call(only, 'eth_blockNumber')).error).toMatchObject({ code: -32601 });
+    expect((await call<string[]>(only, 'ibft_getValidatorsByBlockNumber', ['0x0'])).result).toHaveLength(4);
+  });
+
+  it('ibft_getValidatorsByBlockNumber names the set of a block by number, tag or hash; beyond the head is one line', async () => {
+    const d = dispatcher(['eth', 'ibft']);
+    const set = t.keys.map(addr).sort();
+    for (const tag of ['0x0', '0x3', 'latest', 'earliest'])
+      expect([...(await call<string[]>(d, 'ibft_getValidatorsByBlockNumber', [tag])).result!].sort()).toEqual(set);
+    const hash = (await call<{ hash: string }>(d, 'eth_getBlockByNumber', ['0x2', false])).result!.hash;
+    expect([...(await call<string[]>(d, 'ibft_getValidatorsByBlockNumber', [hash])).result!].sort()).toEqual(set);
+    expect((await call(d, 'ibft_getValidatorsByBlockNumber', ['0x99'])).error?.message).toBe(`header not found: block 153 is beyond the head ${BLOCKS}`);
+    expect((await call(d, 'ibft_getValidatorsByBlockNumber', [])).error?.code).toBe(-32602);
+    expect((await call(d, 'ibft_getValidatorsByBlockNumber', ['soon'])).error?.code).toBe(-32602);
+  });
+
+  it('ibft_getSignerMetrics counts the blocks each validator proposed and the seals it committed, and shows the one that never seals', async () => {
+    const d = dispatcher(['ibft']);
+    type Metric = { address: string; proposedBlockCount: string; lastProposedBlockNumber: string | null; committedSealCount: string };
+    const all = (await call<Metric[]>(d, 'ibft_getSignerMetrics')).result!;
+    expect(all).toHaveLength(4);
+    const byAddress = new Map(all.map((m) => [m.address, m]));
+    // Round-robin proposers: 8 blocks, 2 each.
+    expect(all.map((m) => BigInt(m.proposedBlockCount))).toEqual([2n, 2n, 2n, 2n]);
+    for (const k of t.keys.slice(0, 3)) expect(byAddress.get(addr(k))!.committedSealCount).toBe(`0x${BLOCKS.toString(16)}`);
+    expect(byAddress.get(addr(t.keys[3]!))!.committedSealCount).toBe('0x0');
+    const last = new Map<string, number>();
+    for (let n = 1; n <= BLOCKS; n++) {
+      const b = (await call<{ miner: string }>(dispatcher(), 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).result!;
+      last.set(toChecksumAddress(b.miner), n);
+    }
+    for (const [a, n] of last) expect(byAddress.get(a)!.lastProposedBlockNumber).toBe(`0x${n.toString(16)}`);
+    // A range: block 3 alone.
+    const one = (await call<Metric[]>(d, 'ibft_getSignerMetrics', ['0x3', '0x3'])).result!;
+    expect(one.reduce((s, m) => s + BigInt(m.proposedBlockCount), 0n)).toBe(1n);
+    expect(one.reduce((s, m) => s + BigInt(m.committedSealCount), 0n)).toBe(3n);
+    expect((await call(d, 'ibft_getSignerMetrics', ['0x5', '0x2'])).error?.message).toBe('the range starts at block 5, after its end 2');
+    expect((await call(d, 'ibft_getSignerMetrics', ['0x1', '0x999'])).error?.message).toMatch(/^header not found: block 2457 is beyond the head/);
+    expect((await call(d, 'ibft_getSignerMetrics', ['0x1', '0x2', '0x3'])).error?.code).toBe(-32602);
+  });
+
+  it('--jsonrpc-api takes known namespaces only, in one line', () => {
+    expect(parseJsonRpcApis('eth,net,ibft')).toEqual(['eth', 'net', 'ibft']);
+    expect(parseJsonRpcApis('eth, eth')).toEqual(['eth']);
+    for (const bad of ['admin', 'eth,,net', '', 'x'.repeat(1000)])
+      expect(() => parseJsonRpcApis(bad)).toThrow(/is not a JSON-RPC namespace: use eth, net, web3, debug, txpool, ibft/);
+  });
+});
