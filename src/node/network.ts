@@ -228,8 +228,8 @@ export class Network implements NetworkView, PeersService {
   }
 
   /** A head above `local + slack` a peer claims, not proven yet, that sealing should still wait for. */
-  unprovenPeerHead(slack: bigint): bigint | undefined {
-    return this.syncer.pendingClaim(slack);
+  unprovenPeerHead(slack: bigint, anyPeer = false): bigint | undefined {
+    return this.syncer.pendingClaim(slack, anyPeer);
   }
 
   /** Whether there are bootnodes or added peers (other than this node) to connect to. */

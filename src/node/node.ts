@@ -586,6 +586,9 @@ export class BasaltNode {
    * peers to dial it first waits for one (at most PEER_WAIT_MS: a lone validator still seals), then
    * seals only while no ready peer claims a higher head.
    */
+  /** Sealing has resumed once since the node started (the start-up catch-up is over). */
+  private resumedOnce = false;
+
   private gateSealingOnPeers(): NodeJS.Timeout | undefined {
     const net = this.network;
     this.gateSealer();
@@ -613,7 +616,9 @@ export class BasaltNode {
     const slack = this.sealer?.networked ? 1n : 0n;
     if (highest > head + slack) return `behind the network: block ${head} of ${highest}; sealing resumes once caught up`;
     // A higher head a peer claims counts once a quorum's seals prove it; until then (a few seconds at most) sealing waits for the proof.
-    const claimed = net.unprovenPeerHead(slack);
+    // Until sealing first resumes, any peer's claim is waited for (a full node may be the only one that
+    // knows the chain went on); after, a validator's only (fresh identities earn nothing).
+    const claimed = net.unprovenPeerHead(slack, !this.resumedOnce);
     return claimed !== undefined ? `checking the head a peer claims (block ${claimed}) before sealing` : undefined;
   }
 
@@ -625,8 +630,10 @@ export class BasaltNode {
     if (behind !== this.heldForNetwork) {
       if (behind !== undefined && this.heldForNetwork === undefined)
         this.opts.logger.info(event('sealing.held', { reason: behind }), 'sealing held until the node has caught up with its peers');
-      else if (behind === undefined)
+      else if (behind === undefined) {
+        this.resumedOnce = true;
         this.opts.logger.info(event('sealing.resumed', { head: Number(this.chain.head.number) }), 'caught up with peers: sealing resumes');
+      }
       this.heldForNetwork = behind;
     }
     if (reason !== undefined) this.sealer.pause(reason);

@@ -385,9 +385,10 @@ export class Syncer {
 
   /**
    * The highest claim above `local + slack` that is not proven yet but young enough to be waited for
-   * (CLAIM_PROOF_WAIT_MS): the sealing gate holds for it, undefined when there is none.
+   * (CLAIM_PROOF_WAIT_MS): the sealing gate holds for it, undefined when there is none. A validator's
+   * claim always; with `anyPeer` (a node that has not sealed since it started) any peer's.
    */
-  pendingClaim(slack: bigint): bigint | undefined {
+  pendingClaim(slack: bigint, anyPeer = false): bigint | undefined {
     if (this.chain.verifyClaimedHead === undefined) return undefined;
     const now = Date.now();
     const floor = this.chain.head.number + slack;
@@ -396,7 +397,10 @@ export class Syncer {
       if (p.head <= floor || this.provenHead(p) >= p.head) continue;
       // Only a validator's claim is waited for unproven: a validator catches up from the other
       // validators, and any other peer's claim counts once proven (fresh identities earn nothing).
-      if (this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id)) continue;
+      // At start-up (`anyPeer`) every peer's claim is waited for: a validator back from an old copy of
+      // its data dir whose only peers are full nodes would otherwise seal on its stale head (a fork)
+      // before the proof of their higher head came back.
+      if (!anyPeer && this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id)) continue;
       const c = this.claimed.get(p.id.toString());
       if (c === undefined || c.head !== p.head || now - c.at >= CLAIM_PROOF_WAIT_MS) continue;
       if (best === undefined || p.head > best) best = p.head;
