@@ -296,10 +296,13 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
       { code: 'WRONG_CHAIN' },
     );
   }
+  const blocks = new BlockStore(dbs.blockchain, made.rules);
+  // Every header is checked from the genesis on, so the engine follows the votes exactly throughout.
+  await engine.attach(blocks, made.header);
   return {
     engine,
     rules: made.rules,
-    blocks: new BlockStore(dbs.blockchain, made.rules),
+    blocks,
     state: new TrieNodeStore(dbs.trie),
     stateCheck: new StreamedStateCheck(hexToBytes(h.head.stateRoot as `0x${string}`)),
     parent: made.header,
@@ -368,11 +371,13 @@ class VerifiedBlockWriter {
     for (const d of inFlight.blocks) {
       if (c.trusted && d.header.number <= c.trusted.number) verifyLink(d, c.parentHash, c.trusted);
       else verifyHeader(d.header, c.parent, c.engine, recover);
+      c.engine.committed(d.header);
+      const record = c.engine.recordOf(d.header);
       if (d.block) {
         const receipts = await verifyContents(d.block, d.receiptsRlp);
-        this.pending.push({ block: d.block, hash: d.hash, receipts });
+        this.pending.push({ block: d.block, hash: d.hash, receipts, record });
       } else {
-        this.pendingHeaders.push({ header: d.header.serialize(), number: d.header.number, hash: d.hash });
+        this.pendingHeaders.push({ header: d.header.serialize(), number: d.header.number, hash: d.hash, record });
       }
       this.pendingBytes += d.size;
       if (this.pending.length + this.pendingHeaders.length >= WRITE_BLOCKS || this.pendingBytes >= WRITE_BLOCK_BYTES) await this.flush();

@@ -54,6 +54,8 @@ export const genesisFileSchema = z.object({
         type: z.literal('PoA'),
         /** The first block sealed under the optimal quorum ceil(2N/3); absent: the legacy 2F+1 throughout. */
         quorumSwitchBlock: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+        /** Validator votes are forgotten at every multiple of it (Polygon Edge's epochSize); absent: 100,000. */
+        epochSize: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
       }),
     }),
   }),

@@ -195,6 +195,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const chain = new Chain(rules, config, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
     store.guardCanonical(() => chain.head.number, damage);
     await store.historyGap(); // read once: a block of the gap is then "not held yet", not damage
+    await opts.engine.attach(store, head.header);
     return chain;
   }
 
@@ -473,9 +474,10 @@ export class Chain extends EventEmitter<ChainEvents> {
   private async commit(block: Block, receipts: StoredReceipt[]): Promise<void> {
     await this.trie.flush();
     const hash = this.engine.blockHash(block.header);
-    await this.store.writeCanonicalBlock(block, hash, receipts);
+    await this.store.writeCanonicalBlock(block, hash, receipts, this.engine.recordOf(block.header));
     const head: ChainHead = { number: block.header.number, hash, header: block.header };
     this.headState = head;
+    this.engine.committed(block.header);
     this.emit('head', head, block);
   }
 

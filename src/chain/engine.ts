@@ -13,6 +13,13 @@ export interface NextHeaderFields {
   extraData: Uint8Array;
 }
 
+/** What an engine reads of the stored chain to follow it (BlockStore). */
+export interface ConsensusRecords {
+  /** The records (see ConsensusEngine.recordOf) of canonical blocks from..to, in order. */
+  consensusRecords(from: bigint, to: bigint): AsyncIterable<{ number: bigint; record: Uint8Array }>;
+  canonicalHeader(num: bigint): Promise<BlockHeader | undefined>;
+}
+
 /**
  * What the chain needs from consensus: the header format (a block's hash, the consensus fields of the
  * next block) and the rules a header and its seals must meet. The chain defines it and knows no
@@ -43,4 +50,16 @@ export interface ConsensusEngine {
   verifySeals(header: BlockHeader, validators: Uint8Array[]): void;
   /** Validators that may seal the block after `parent`. */
   validatorsAfter(parent: BlockHeader): Uint8Array[];
+  /**
+   * What the engine keeps of a block beside it (IBFT: the validator vote it carries), written in the
+   * block's batch by whoever writes it (the chain's commit, a restore); undefined for most blocks.
+   */
+  recordOf(header: BlockHeader): Uint8Array | undefined;
+  /**
+   * Follow the chain whose head is `head` (IBFT: load the votes pending after it from the records), so
+   * that verifyHeader of the block after the head checks what only the history tells (a vote's tally).
+   * Called when a chain opens; `committed` after each block it commits.
+   */
+  attach(records: ConsensusRecords, head: BlockHeader): Promise<void>;
+  committed(header: BlockHeader): void;
 }

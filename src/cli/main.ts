@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   genesis: async () => (await import('./genesis.js')).genesisCommand(),
   status: async () => (await import('./status.js')).statusCommand(),
   peers: async () => (await import('./peers.js')).peersCommand(),
+  ibft: async () => (await import('./ibft.js')).ibftCommand(),
   export: async () => (await import('./export.js')).exportCommand(),
   import: async () => (await import('./import.js')).importCommand(),
   archive: async () => (await import('./archive.js')).archiveCommand(),

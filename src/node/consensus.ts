@@ -5,6 +5,7 @@ import { ChainBackend, type ProposalTxs } from '../consensus/ibft/core/chain-bac
 import { migrateLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
 import { FileSignedStore } from '../consensus/ibft/core/sign-journal.js';
 import type { QuorumRule } from '../consensus/ibft/validators.js';
+import type { VoteProposals } from '../consensus/ibft/proposals.js';
 import { MAX_IBFT_GOSSIP_BYTES } from '../p2p/messages.js';
 import type { Logger } from '../util/log.js';
 import type { Network } from './network.js';
@@ -17,8 +18,8 @@ export function defaultIbftBaseTimeoutMs(blockTimeMs: number): number {
 export interface ValidatorOptions {
   chain: Chain;
   /**
-   * The other validators, over libp2p gossip (the ibft topic); undefined for a set of one, whose
-   * messages have nobody to go to (a dev node, --no-libp2p).
+   * The other validators, over libp2p gossip (the ibft topic); undefined without networking (a dev
+   * node, --no-libp2p). A set of one sends nothing even with it.
    */
   network?: Network;
   /** The transaction pool. */
@@ -33,6 +34,8 @@ export interface ValidatorOptions {
   quorum: QuorumRule;
   /** The node's clock against its peers': timestamps are taken from it, proposals are its samples. */
   clock?: PeerClock;
+  /** The operator's proposed validator votes. */
+  proposals?: VoteProposals;
 }
 
 /**
@@ -53,8 +56,16 @@ export class Validator {
     const { chain, network } = opts;
     this.core = new IbftCore({
       key: opts.key,
-      backend: new ChainBackend({ chain, key: opts.key, txs: opts.txs, logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}) }),
-      transport: { broadcast: network ? (msg) => network.publishConsensus(msg) : () => undefined },
+      backend: new ChainBackend({
+        chain,
+        key: opts.key,
+        txs: opts.txs,
+        logger: opts.logger,
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(opts.proposals ? { proposals: opts.proposals } : {}),
+      }),
+      // A set of one has nobody to send to (its own messages make its quorum): nothing goes out.
+      transport: { broadcast: network ? (msg) => (this.networked ? network.publishConsensus(msg) : undefined) : () => undefined },
       store: new FileSignedStore(opts.consensusDir),
       commonAt: (height) => chain.commonAt(height),
       blockTimeMs: opts.blockTimeMs,
@@ -81,9 +92,10 @@ export class Validator {
     return new Validator(opts);
   }
 
-  /** Whether its messages go to other validators (false: a set of one). */
+  /** Whether its messages go to other validators (false: without networking, or a set of one at the head). */
   get networked(): boolean {
-    return this.opts.network !== undefined;
+    const { network, chain } = this.opts;
+    return network !== undefined && chain.engine.validatorsAfter(chain.head.header).length > 1;
   }
 
   /** Taking part in consensus now: started, not paused, not stopped, not refusing to sign (a rolled-back chain). */

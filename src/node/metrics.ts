@@ -13,6 +13,8 @@ interface HostPort {
 /** What the metrics read from the node when scraped. */
 export interface MetricsSources {
   headBlock(): bigint;
+  /** Size of the validator set deciding the next block. */
+  validators(): number;
   txpoolPending(): number;
   /** The trie node cache (`--cache`): bytes held and the most it may hold. */
   trieCache(): { bytes: number; limitBytes: number };
@@ -72,6 +74,14 @@ export class NodeMetrics {
       registers,
       collect() {
         this.set(Number(sources.headBlock()));
+      },
+    });
+    new Gauge({
+      name: 'basalt_ibft_validators',
+      help: 'Validators in the set deciding the next block (changed by validator votes)',
+      registers,
+      collect() {
+        this.set(sources.validators());
       },
     });
     new Gauge({

@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { IbftEngine } from '../consensus/ibft/engine.js';
+import type { ChainHead } from '../chain/chain.js';
+import { VoteProposals } from '../consensus/ibft/proposals.js';
+import { LocalIbftService } from './ibft-service.js';
 import type { Chain } from '../chain/chain.js';
 import { PeerClock } from '../chain/peer-clock.js';
 import type { GenesisFile } from '../chain/chain-config.js';
@@ -36,7 +40,7 @@ import { Validator, defaultIbftBaseTimeoutMs } from './consensus.js';
 import { Lifecycle } from './lifecycle.js';
 import { JsonRpcPart, startStorage, startWebSocket, syncFromPeerSnapshot, type HostPort, type P2POptions } from './parts.js';
 import { decodeIbftExtra } from '../consensus/ibft/extra.js';
-import { optimalQuorum, validatorIndex, type QuorumRule } from '../consensus/ibft/validators.js';
+import { optimalQuorum, validatorIndex, sameValidatorSet, type QuorumRule } from '../consensus/ibft/validators.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { Logger } from '../util/log.js';
 import { dataDirLayout, ensureDataDir } from '../storage/data-dir.js';
@@ -135,6 +139,10 @@ export interface BackupOptions {
  */
 export class BasaltNode {
   private sealer?: Validator;
+  /** The validator votes this node's operator proposed (ibft propose): put into the blocks it proposes. */
+  readonly voteProposals = new VoteProposals();
+  /** The operator's view of the validator set (gRPC Ibft*, JSON-RPC ibft_). */
+  readonly ibft: LocalIbftService;
   private wsRpc?: WsRpcServer;
   private stopping?: Promise<void>;
   /** Per --backup-dir target: pieces (BackupScheduler) or a repository (RepositoryScheduler). */
@@ -166,8 +174,16 @@ export class BasaltNode {
     /** This node's clock against its peers' (block timestamps): status, metrics, and the time blocks are checked against. */
     readonly clock: PeerClock,
   ) {
+    const engine = chain.engine;
+    if (!(engine instanceof IbftEngine)) throw new Error(`a node runs the IBFT engine, not ${engine.name}`);
+    this.ibft = new LocalIbftService(chain, engine, this.voteProposals, hexToBytes(validatorAddress as `0x${string}`), {
+      networked: opts.p2p !== undefined,
+      validator: () => this.sealer,
+      logger: opts.logger,
+    });
     this.metrics = new NodeMetrics({
       headBlock: () => chain.head.number,
+      validators: () => chain.engine.validatorsAfter(chain.head.header).length,
       txpoolPending: () => txpool.status().pending,
       trieCache: () => chain.trie.cacheStats,
     });
@@ -236,6 +252,7 @@ export class BasaltNode {
       );
       const validators = decodeIbftExtra(chain.head.header.extraData).validators;
       warnOfQuorum(log, quorum, chain.head.number + 1n, validators.length);
+      node.watchValidatorSet(validators, quorum);
       if (opts.p2p) await node.startNetwork(opts.p2p, keys, bans);
       await node.startServers(rpc);
       if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
@@ -318,6 +335,7 @@ export class BasaltNode {
           ...(opts.rpcGasCap !== undefined ? { rpcGasCap: opts.rpcGasCap } : {}),
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
           blockTimeMs: opts.blockTimeMs,
+          ibft: this.ibft,
         },
         opts.jsonrpcApis,
       );
@@ -348,6 +366,7 @@ export class BasaltNode {
         },
         this.network,
         (kind) => this.backupNow(kind),
+        this.ibft,
       );
       this.grpcPort = await parts.start(
         'gRPC',
@@ -367,7 +386,8 @@ export class BasaltNode {
     const { opts, chain } = this;
     const log = opts.logger;
     const inSet = validatorIndex(validators, privateKeyToAddress(key)) >= 0;
-    if (!inSet || (validators.length > 1 && !opts.p2p)) {
+    // With networking, a key outside the set runs the core too: it signs nothing until voted in (core.ts).
+    if ((!inSet && !opts.p2p) || (validators.length > 1 && !opts.p2p)) {
       log.warn(
         event('validator.idle', { validators: validators.length, reason: inSet ? 'no-network' : 'not-in-set' }),
         inSet
@@ -376,7 +396,7 @@ export class BasaltNode {
       );
       return;
     }
-    const network = validators.length > 1 ? this.network : undefined;
+    const network = this.network;
     const baseTimeoutMs = opts.ibftBaseTimeoutMs ?? defaultIbftBaseTimeoutMs(opts.blockTimeMs);
     const validator = await Validator.create({
       chain,
@@ -389,10 +409,15 @@ export class BasaltNode {
       logger: log,
       quorum,
       clock: this.clock,
+      proposals: this.voteProposals,
     });
     log.info(
       event('validator.started', { validators: validators.length, networked: network !== undefined, baseTimeoutMs }),
-      network ? 'IBFT rounds with the other validators over libp2p' : 'sealing as the only validator of the set',
+      !inSet
+        ? 'following the chain: this key takes part once it is voted into the validator set'
+        : network
+          ? 'IBFT rounds with the other validators over libp2p'
+          : 'sealing as the only validator of the set',
     );
     await this.parts.start(
       'validator',
@@ -638,6 +663,29 @@ export class BasaltNode {
     }
     if (reason !== undefined) this.sealer.pause(reason);
     else if (this.sealer.paused) this.sealer.resume();
+  }
+
+  /** Say when a vote changes the validator set, and warn as at start when the new set is unsafe or tolerates no fault. */
+  private watchValidatorSet(initial: Uint8Array[], quorum: QuorumRule): void {
+    let last = initial;
+    const log = this.opts.logger;
+    const onHead = (head: ChainHead): void => {
+      const set = this.chain.engine.validatorsAfter(head.header);
+      if (sameValidatorSet(set, last)) return;
+      const hex = (a: Uint8Array[]) => new Set(a.map((v) => bytesToHex(v)));
+      const [before, after] = [hex(last), hex(set)];
+      const added = [...after].find((v) => !before.has(v));
+      const dropped = [...before].find((v) => !after.has(v));
+      last = set;
+      log.info(
+        event('ibft.validators-changed', { number: Number(head.number), validators: set.length, ...(added ? { added } : {}), ...(dropped ? { dropped } : {}) }),
+        `validator set changed by a vote at block ${head.number}: ${set.length} validators${added ? `, added ${added}` : ''}${dropped ? `, dropped ${dropped}` : ''}`,
+      );
+      warnOfQuorum(log, quorum, head.number + 1n, set.length);
+      if (set.length === 1)
+        log.warn({ validators: 1, faultTolerance: 0 }, 'one validator is left: the chain halts while it is stopped; 4 validators tolerate one fault');
+    };
+    this.chain.on('head', onHead);
   }
 
   /** Graceful shutdown; safe to call more than once. */

@@ -204,13 +204,14 @@ export class BlockStore {
    * Canonical headers without their bodies (a restore's history below its head, back-filled later):
    * header, number entry and canonical index, in one batch. The head pointer is not moved.
    */
-  async writeCanonicalHeaders(headers: { header: Uint8Array; number: bigint; hash: Uint8Array }[]): Promise<void> {
+  async writeCanonicalHeaders(headers: { header: Uint8Array; number: bigint; hash: Uint8Array; record?: Uint8Array | undefined }[]): Promise<void> {
     if (headers.length === 0) return;
     const batch = this.db.batch();
     for (const h of headers) {
       batch.put(schema.headerKey(h.number, h.hash), h.header);
       batch.put(schema.hashToNumberKey(h.hash), schema.encodeBlockNumber(h.number));
       batch.put(schema.canonicalHashKey(h.number), h.hash);
+      putRecord(batch, h.number, h.record);
     }
     await batch.write();
   }
@@ -243,6 +244,28 @@ export class BlockStore {
     await batch.write();
     this.gap = after ?? null;
     return after;
+  }
+
+  /**
+   * The consensus records (see writeCanonicalBlocks) of canonical blocks from..to (inclusive), in
+   * order: one LevelDB range, holding only the blocks that have one. Memory: one record at a time.
+   */
+  async *consensusRecords(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; record: Uint8Array }> {
+    if (from > to) return;
+    const it = this.db.iterator({
+      gte: schema.consensusRecordKey(from),
+      lt: schema.consensusRecordKey(to + 1n),
+      ...(this.snapshot ? { snapshot: this.snapshot } : {}),
+    });
+    try {
+      for (;;) {
+        const entries = await it.nextv(64);
+        if (entries.length === 0) return;
+        for (const [key, record] of entries) yield { number: schema.decodeBlockNumber(key.subarray(1)), record };
+      }
+    } finally {
+      await it.close();
+    }
   }
 
   /** Refuse a read of a part the history gap does not hold yet (HistoryUnavailableError). */
@@ -457,18 +480,22 @@ export class BlockStore {
    * last, the head pointer. The caller has already flushed the block's trie nodes, so a crash at any
    * point leaves either the old head (with orphan trie nodes) or the new head with all its data.
    */
-  async writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void> {
-    await this.writeCanonicalBlocks([{ block, hash, receipts }]);
+  async writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[], record?: Uint8Array): Promise<void> {
+    await this.writeCanonicalBlocks([{ block, hash, receipts, record }]);
   }
 
   /**
    * Write consecutive blocks, each the next canonical head, in ONE atomic batch (as writeCanonicalBlock
-   * writes one): a restore writes its history this way, hundreds of blocks a batch.
+   * writes one): a restore writes its history this way, hundreds of blocks a batch. `record`: what the
+   * consensus engine keeps of the block (ConsensusEngine.recordOf), if anything.
    */
-  async writeCanonicalBlocks(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[] }[]): Promise<void> {
+  async writeCanonicalBlocks(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[]; record?: Uint8Array | undefined }[]): Promise<void> {
     if (blocks.length === 0) return;
     const batch = this.db.batch();
-    for (const { block, hash, receipts } of blocks) this.putCanonicalBlock(batch, block, hash, receipts);
+    for (const { block, hash, receipts, record } of blocks) {
+      this.putCanonicalBlock(batch, block, hash, receipts);
+      putRecord(batch, block.header.number, record);
+    }
     batch.put(schema.HEAD_BLOCK_KEY, blocks[blocks.length - 1]!.hash);
     await batch.write();
   }
@@ -650,4 +677,9 @@ function rlpListOf(items: Uint8Array[]): Uint8Array {
     prefix = Uint8Array.of(0xf7 + lenBytes.length, ...lenBytes);
   }
   return concatBytes(prefix, ...items);
+}
+
+/** A block's consensus record into its batch (a canonical block is only ever written once at its height: nothing to delete). */
+function putRecord(batch: ReturnType<BytesDB['batch']>, num: bigint, record: Uint8Array | undefined): void {
+  if (record !== undefined) batch.put(schema.consensusRecordKey(num), record);
 }

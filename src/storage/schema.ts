@@ -117,6 +117,13 @@ const RECEIPTS_PREFIX = bytes('r'); // r + num + hash -> receipts RLP
 const HASH_TO_NUMBER_PREFIX = bytes('H'); // H + hash -> num (8 bytes)
 const CANONICAL_PREFIX = bytes('c'); // c + num -> canonical hash
 const TX_LOOKUP_PREFIX = bytes('l'); // l + tx hash -> num (8 bytes) + index (4 bytes)
+/**
+ * v + num -> what the consensus engine keeps of canonical block num beside its header (opaque here;
+ * IBFT: the validator vote the block carries, consensus/ibft/vote-book.ts). Written in the block's (or
+ * header's) batch, only for the blocks that have one, so the engine reads them as one short range
+ * instead of every header since its epoch began.
+ */
+const CONSENSUS_RECORD_PREFIX = bytes('v');
 
 // ---- trie/ ----
 // A trie node is stored under its 32-byte keccak256 hash, unprefixed (the trie library's own layout).
@@ -147,6 +154,9 @@ export function canonicalHashKey(num: bigint): Uint8Array {
 }
 export function txLookupKey(txHash: Uint8Array): Uint8Array {
   return concatBytes(TX_LOOKUP_PREFIX, txHash);
+}
+export function consensusRecordKey(num: bigint): Uint8Array {
+  return concatBytes(CONSENSUS_RECORD_PREFIX, encodeBlockNumber(num));
 }
 
 /** What a `blockchain/` key is (`basalt db inspect`): one of its schema's entries above, or 'other'. */
@@ -184,6 +194,7 @@ const PREFIX_KINDS = new Map<number, { name: string; length: number }>([
   [HASH_TO_NUMBER_PREFIX[0]!, { name: 'block numbers by hash (H)', length: 33 }],
   [CANONICAL_PREFIX[0]!, { name: 'canonical index (c)', length: 9 }],
   [TX_LOOKUP_PREFIX[0]!, { name: 'transaction lookups (l)', length: 33 }],
+  [CONSENSUS_RECORD_PREFIX[0]!, { name: 'consensus records: validator votes (v)', length: 9 }],
 ]);
 
 function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {

@@ -43,6 +43,15 @@ export interface NodeEvents {
   'validator.started': { validators: number; networked: boolean; baseTimeoutMs: number };
   /** This node does not seal: its key is not in the set, or it cannot reach the quorum without networking. */
   'validator.idle': { validators: number; reason: 'not-in-set' | 'no-network' };
+  /** The validator set of `height` holds this node's key (voted in, or back in): it takes part from there. */
+  'validator.in-set': { height: number; validators: number };
+  /** The validator set of `height` does not hold this node's key (not voted in yet, or voted out): it signs nothing. */
+  'validator.outside-set': { height: number; validators: number };
+  /** A validator vote was proposed by this node's operator, or discarded. */
+  'ibft.vote-proposed': { candidate: string; vote: 'auth' | 'drop' };
+  'ibft.vote-discarded': { candidate: string };
+  /** The validator set changed at `number` (a vote passed): it decides the blocks after it. */
+  'ibft.validators-changed': { number: number; validators: number; added?: string; dropped?: string };
   /** A block this validator proposed is committed. */
   'block.sealed': { number: number; hash: string; txs: number; gasUsed: number };
   /** A height is decided: a quorum of COMMIT seals for the block `hash`. */

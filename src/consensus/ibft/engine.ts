@@ -1,5 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block';
-import type { ConsensusEngine, NextHeaderFields, RecoverSigner } from '../../chain/engine.js';
+import type { ConsensusEngine, ConsensusRecords, NextHeaderFields, RecoverSigner } from '../../chain/engine.js';
+import { VoteBook, voteRecordOf } from './vote-book.js';
+import { DEFAULT_EPOCH_SIZE, type ValidatorSnapshot } from './votes.js';
 import { IBFT_MIX_HASH, decodeIbftExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
 import { QuorumRule, nextProposer } from './validators.js';
@@ -8,14 +10,22 @@ import { ibftSealSignatures, verifyCommittedSeals, verifyIbftHeader } from './ve
 import { errorMessage } from '../../util/errors.js';
 
 /**
- * IBFT's rules as the chain sees them (PoA: the validator set is fixed at genesis). `quorum` is the
- * chain's quorum rule by height (genesis.ts's quorumRuleOf(genesis)); without a genesis file (an
- * archive checked on its own) the legacy rule, which accepts every block a valid chain holds.
+ * IBFT's rules as the chain sees them (PoA, the set changed by validator votes: votes.ts). `quorum` is
+ * the chain's quorum rule by height (genesis.ts's quorumRuleOf(genesis)); without a genesis file (an
+ * archive checked on its own) the legacy rule, which accepts every block a valid chain holds. Attached
+ * to a chain, it follows the votes pending after the head (VoteBook) and checks the next block's vote
+ * tally exactly; other blocks (files checked on their own) are checked without the tally.
  */
 export class IbftEngine implements ConsensusEngine {
   readonly name = 'ibft';
+  readonly votes: VoteBook;
 
-  constructor(readonly quorum: QuorumRule = QuorumRule.LEGACY) {}
+  constructor(
+    readonly quorum: QuorumRule = QuorumRule.LEGACY,
+    readonly epochSize: bigint = DEFAULT_EPOCH_SIZE,
+  ) {
+    this.votes = new VoteBook(epochSize, blockHash);
+  }
 
   blockHash(header: BlockHeader): Uint8Array {
     return blockHash(header);
@@ -28,12 +38,30 @@ export class IbftEngine implements ConsensusEngine {
       coinbase: nextProposer(extra.validators, parent.number === 0n ? undefined : parent.coinbase.bytes),
       mixHash: IBFT_MIX_HASH,
       difficulty: parent.number + 1n,
-      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [], vote: undefined }),
     };
   }
 
   verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint; recover?: RecoverSigner } = {}): void {
-    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover);
+    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover, this.voteContext(parent));
+  }
+
+  /** What the proposal and header checks know of the votes after `parent`. */
+  voteContext(parent: BlockHeader): { epochSize: bigint; pending?: ValidatorSnapshot['votes'] } {
+    const snap = this.votes.after(parent);
+    return snap ? { epochSize: this.epochSize, pending: snap.votes } : { epochSize: this.epochSize };
+  }
+
+  recordOf(header: BlockHeader): Uint8Array | undefined {
+    return voteRecordOf(header);
+  }
+
+  attach(records: ConsensusRecords, head: BlockHeader): Promise<void> {
+    return this.votes.load(records, head);
+  }
+
+  committed(header: BlockHeader): void {
+    this.votes.advance(header);
   }
 
   sealSignatures(header: BlockHeader): { hash: Uint8Array; signature: Uint8Array }[] {

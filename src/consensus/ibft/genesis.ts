@@ -5,6 +5,7 @@ import { UserError, errorMessage } from '../../util/errors.js';
 import { IbftEngine } from './engine.js';
 import { encodeIbftExtra, decodeIbftExtra, IBFT_MIX_HASH } from './extra.js';
 import { QuorumRule } from './validators.js';
+import { DEFAULT_EPOCH_SIZE } from './votes.js';
 
 /**
  * What IBFT reads from a Polygon SDK genesis file: the validator set in extraData and the quorum rule
@@ -73,6 +74,12 @@ export function quorumRuleOf(g: GenesisConfig): QuorumRule {
   return b === undefined ? QuorumRule.LEGACY : b === 0 ? QuorumRule.OPTIMAL : new QuorumRule(BigInt(b));
 }
 
+/** The epoch (votes reset at its multiples) a genesis file sets: `params.engine.ibft.epochSize`, default 100,000. */
+export function epochSizeOf(g: GenesisConfig): bigint {
+  const e = g.params.engine.ibft.epochSize;
+  return e === undefined ? DEFAULT_EPOCH_SIZE : BigInt(e);
+}
+
 /**
  * Refuse a genesis file whose extraData is not an IBFT one naming at least one validator: one clear
  * line (`source` names the file) instead of a chain that could never seal.
@@ -95,5 +102,5 @@ export function checkIbftGenesis(g: GenesisConfig, source: string): void {
 /** The engine of a chain with this genesis file, after checking what IBFT reads from it. */
 export function ibftEngineFor(g: GenesisConfig, source: string): IbftEngine {
   checkIbftGenesis(g, source);
-  return new IbftEngine(quorumRuleOf(g));
+  return new IbftEngine(quorumRuleOf(g), epochSizeOf(g));
 }

@@ -7,6 +7,19 @@ import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from '
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
 import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
 import { errorMessage } from '../../util/errors.js';
+import { DEFAULT_EPOCH_SIZE, VoteError, allowedNextSets, type Vote } from './votes.js';
+
+/**
+ * What a check knows of validator votes: the chain's epoch size and, when it follows the chain (the
+ * block after its head), the votes pending after the parent; without them a vote's tally is not
+ * checked (votes.ts allowedNextSets).
+ */
+export interface VoteContext {
+  epochSize: bigint;
+  pending?: Vote[] | undefined;
+}
+
+const NO_VOTE_CONTEXT: VoteContext = { epochSize: DEFAULT_EPOCH_SIZE };
 
 /**
  * Verify everything about `header` that IBFT and the header chain decide, against its parent:
@@ -21,8 +34,9 @@ export function verifyIbftHeader(
   nowSeconds = BigInt(Math.floor(Date.now() / 1000)),
   rule: QuorumRule = QuorumRule.OPTIMAL,
   recover: RecoverSigner = recoverAddress,
+  votes: VoteContext = NO_VOTE_CONTEXT,
 ): IbftExtra {
-  const { extra, validators } = verifyProposalFields(header, parent, recover);
+  const { extra, validators } = verifyProposalFields(header, parent, recover, votes);
   verifyCommittedSeals(header, extra, validators, rule, recover);
   verifyNotFuture(header, nowSeconds);
   return extra;
@@ -76,8 +90,9 @@ export function verifyIbftProposal(
   header: BlockHeader,
   parent: BlockHeader,
   nowSeconds = BigInt(Math.floor(Date.now() / 1000)),
+  votes: VoteContext = NO_VOTE_CONTEXT,
 ): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
-  const r = verifyProposalFields(header, parent);
+  const r = verifyProposalFields(header, parent, recoverAddress, votes);
   verifyNotFuture(header, nowSeconds);
   return r;
 }
@@ -87,6 +102,7 @@ function verifyProposalFields(
   header: BlockHeader,
   parent: BlockHeader,
   recover: RecoverSigner = recoverAddress,
+  votes: VoteContext = NO_VOTE_CONTEXT,
 ): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
   const n = header.number;
   const fail = (msg: string): never => {
@@ -119,12 +135,8 @@ function verifyProposalFields(
     if (err instanceof IbftExtraError) return fail(err.message);
     throw err;
   }
+  // The parent carries the set after its own vote: the set that decides this block.
   const validators = parentExtra.validators;
-  if (!sameValidatorSet(extra.validators, validators)) fail('validator set differs from its parent (validator voting is not supported)');
-  // extraData can carry a vote (votes.ts), which this version does not apply yet: a block with one
-  // is refused rather than taken with the vote ignored (a version applying votes would fork from it).
-  if (extra.vote) fail('it carries a validator vote, which this version does not apply yet');
-
   let proposer: Uint8Array;
   try {
     proposer = recover(proposerSealHash(header), extra.proposerSeal);
@@ -133,6 +145,22 @@ function verifyProposalFields(
   }
   if (validatorIndex(validators, proposer) < 0) fail(`proposer seal is by ${bytesToHex(proposer)}, not a validator`);
   if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);
+
+  // The set it carries is the set after its vote (if any): what decides the next block.
+  let allowed: Uint8Array[][];
+  try {
+    allowed = allowedNextSets(validators, { number: n, proposer, vote: extra.vote }, votes.epochSize, votes.pending);
+  } catch (err) {
+    if (err instanceof VoteError) return fail(err.message);
+    throw err;
+  }
+  if (!allowed.some((set) => sameValidatorSet(extra.validators, set))) {
+    fail(
+      extra.vote
+        ? `the validator set it carries is not the one its vote leads to (${allowed.map((s) => s.length).join(' or ')} validators)`
+        : 'validator set differs from its parent without a vote',
+    );
+  }
 
   return { extra, validators, proposer };
 }

@@ -94,3 +94,31 @@ export function applyBlockVote(
   votes = votes.filter((v) => !equalsBytes(v.candidate, candidate) && (authorize || !equalsBytes(v.voter, candidate)));
   return { number: block.number, validators, votes };
 }
+
+/**
+ * The validator sets block `block` may carry in its extraData (the set after its vote, which decides
+ * the next block), given the set that decides it (`validators`, its parent's) and, when known, the
+ * votes pending after its parent. With `pending`: the one set the rules give. Without (a file checked
+ * on its own, or a node restored from a snapshot that holds no record of the votes cast before its
+ * head): the vote must be one a validator may cast, and the set either stays or changes by exactly that
+ * vote; the quorum of committed seals attests the tally, as it attests everything else of such a block.
+ * Throws VoteError.
+ */
+export function allowedNextSets(
+  validators: Uint8Array[],
+  block: { number: bigint; proposer: Uint8Array; vote?: HeaderVote | undefined },
+  epochSize: bigint,
+  pending: Vote[] | undefined,
+): Uint8Array[][] {
+  const before: ValidatorSnapshot = { number: block.number - 1n, validators, votes: pending ?? [] };
+  const after = applyBlockVote(before, block, epochSize);
+  if (pending !== undefined || !block.vote) return [after.validators];
+  const { candidate, authorize } = block.vote;
+  const changed = authorize ? [...validators, candidate] : validators.filter((v) => !equalsBytes(v, candidate));
+  return [validators, changed];
+}
+
+/** What the vote store keeps of a block that carries a vote: RLP([candidate, 0x01 | empty, proposer]). */
+export interface VoteRecord extends HeaderVote {
+  proposer: Uint8Array;
+}

@@ -6,6 +6,8 @@ import { isLoopbackHost } from '../../util/net.js';
 import type { PeersService } from '../../p2p/peers-service.js';
 import { operatorHandlers, type BackupNow, type StreamLimits } from './backup-handlers.js';
 import { peersHandlers } from './peers-handlers.js';
+import { ibftHandlers } from './ibft-handlers.js';
+import type { IbftService } from '../../consensus/ibft/service.js';
 import { operatorService } from './proto.js';
 import { serverCredentials, type ServerTls } from './tls.js';
 import { event } from '../../util/events.js';
@@ -29,8 +31,9 @@ export class OperatorServer {
     private readonly opts: OperatorServerOptions,
     peers?: PeersService,
     backupNow?: BackupNow,
+    ibft?: IbftService,
   ) {
-    this.server.addService(operatorService().service, { ...operatorHandlers(service, log, opts, backupNow), ...peersHandlers(peers) });
+    this.server.addService(operatorService().service, { ...operatorHandlers(service, log, opts, backupNow), ...peersHandlers(peers), ...ibftHandlers(ibft) });
   }
 
   /**

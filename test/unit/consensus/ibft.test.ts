@@ -147,15 +147,41 @@ describe('IBFT seal verification (4 validators)', () => {
     expect(() => verifyIbftHeader(block.header, parent)).toThrow(/duplicate committed seal/);
   });
 
-  it('refuses a block carrying a validator vote while votes are not applied (never takes it with the vote ignored)', async () => {
+  it('checks the validator set a block carries against its vote: exactly with the pending votes, by the vote alone without them', async () => {
     const { base, proposerKey, parent } = await freshBlock();
     const extra = decodeIbftExtra(base.header.extraData);
     const common = t.chain.commonAt(2n);
-    const withVote = encodeIbftExtra({ ...extra, vote: { candidate: new Uint8Array(20).fill(9), authorize: true } });
-    const voting = blockWithHeader(base, headerWithExtraData(base.header, withVote, common), common);
-    const block = sealBlock(voting, proposerKey, t.keys.slice(0, 3), t.chain.commonAt(0n));
-    expect(decodeIbftExtra(block.header.extraData).vote?.authorize).toBe(true); // the seals kept it
-    expect(() => verifyIbftHeader(block.header, parent)).toThrow(/carries a validator vote, which this version does not apply yet/);
+    const proposer = privateToAddress(proposerKey);
+    const candidate = new Uint8Array(20).fill(9);
+    const sealed = (validators: Uint8Array[], vote?: { candidate: Uint8Array; authorize: boolean }) => {
+      const withVote = encodeIbftExtra({ ...extra, validators, vote });
+      const b = blockWithHeader(base, headerWithExtraData(base.header, withVote, common), common);
+      return sealBlock(b, proposerKey, t.keys.slice(0, 3), t.chain.commonAt(0n)).header;
+    };
+    const set = extra.validators;
+    const grown = [...set, candidate];
+    const auth = { candidate, authorize: true };
+    const none = { epochSize: 100_000n, pending: [] };
+    // One vote of four: the set stays.
+    expect(decodeIbftExtra(sealed(set, auth).extraData).vote?.authorize).toBe(true); // the seals kept it
+    expect(() => verifyIbftHeader(sealed(set, auth), parent, undefined, undefined, undefined, none)).not.toThrow();
+    expect(() => verifyIbftHeader(sealed(grown, auth), parent, undefined, undefined, undefined, none)).toThrow(/not the one its vote leads to/);
+    // Two others voted already: this third vote of four passes, and the set must grow.
+    const others = set
+      .filter((v) => bytesToHex(v) !== bytesToHex(proposer))
+      .slice(0, 2)
+      .map((voter) => ({ voter, candidate, authorize: true }));
+    const passing = { epochSize: 100_000n, pending: others };
+    expect(() => verifyIbftHeader(sealed(grown, auth), parent, undefined, undefined, undefined, passing)).not.toThrow();
+    expect(() => verifyIbftHeader(sealed(set, auth), parent, undefined, undefined, undefined, passing)).toThrow(/not the one its vote leads to/);
+    // Without the pending votes (a file checked on its own): either set, but only the vote's change.
+    expect(() => verifyIbftHeader(sealed(set, auth), parent)).not.toThrow();
+    expect(() => verifyIbftHeader(sealed(grown, auth), parent)).not.toThrow();
+    expect(() => verifyIbftHeader(sealed([...set, new Uint8Array(20).fill(8)], auth), parent)).toThrow(/not the one its vote leads to/);
+    // A set change without a vote, a vote for a validator already in, a vote in an epoch block: refused.
+    expect(() => verifyIbftHeader(sealed(grown), parent)).toThrow(/differs from its parent without a vote/);
+    expect(() => verifyIbftHeader(sealed(set, { candidate: set[0]!, authorize: true }), parent)).toThrow(/is a validator already/);
+    expect(() => verifyIbftHeader(sealed(set, auth), parent, undefined, undefined, undefined, { epochSize: 2n })).toThrow(/epoch block: it carries no vote/);
   });
 
   it('rejects a proposer seal or committed seal by a key outside the validator set', async () => {

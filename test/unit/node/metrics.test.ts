@@ -9,7 +9,7 @@ afterEach(async () => {
 
 it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers and the clock gauges once networking sets them, 404 elsewhere', async () => {
   let head = 7n;
-  m = new NodeMetrics({ headBlock: () => head, txpoolPending: () => 3, trieCache: () => ({ bytes: 1234, limitBytes: 8 * 1024 * 1024 }) });
+  m = new NodeMetrics({ headBlock: () => head, validators: () => 4, txpoolPending: () => 3, trieCache: () => ({ bytes: 1234, limitBytes: 8 * 1024 * 1024 }) });
   const at = await m.listen({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }));
   const url = `http://127.0.0.1:${at.port}`;
   m.backupStored('snapshot', '/b', 1500, 4096, 1_800_000_000_000);
@@ -22,6 +22,7 @@ it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers and 
   expect(text).toContain('basalt_backup_duration_seconds_sum{kind="snapshot",target="/b"} 1.5');
   expect(text).toContain('basalt_backup_failures_total{kind="archive",target="s3://x/y"} 2');
   expect(text).toContain('basalt_chain_head_block 9');
+  expect(text).toContain('basalt_ibft_validators 4');
   expect(text).toContain('basalt_txpool_pending 3');
   expect(text).toMatch(/^basalt_trie_cache_bytes 1234$/m);
   expect(text).toMatch(/^basalt_trie_cache_limit_bytes 8388608$/m);

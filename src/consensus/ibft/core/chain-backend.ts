@@ -11,6 +11,9 @@ import { decodeIbftExtra, encodeIbftExtra } from '../extra.js';
 import { blockHash } from '../hash.js';
 import { proposerSealedExtra } from '../seal.js';
 import { verifyIbftProposal } from '../verify.js';
+import { IbftEngine } from '../engine.js';
+import type { VoteProposals } from '../proposals.js';
+import { applyBlockVote } from '../votes.js';
 import type { Backend } from './core.js';
 import { event } from '../../../util/events.js';
 
@@ -29,6 +32,8 @@ export interface ChainBackendOptions {
   clock?: (() => number) | PeerClock;
   txs?: ProposalTxs;
   logger?: Logger;
+  /** The operator's proposed validator votes, one put in each block this validator proposes. */
+  proposals?: VoteProposals;
 }
 
 /**
@@ -43,6 +48,9 @@ export class ChainBackend implements Backend {
   private readonly key: Uint8Array;
   private readonly txs: ProposalTxs;
   private readonly log: Logger;
+  private readonly proposals?: VoteProposals;
+  /** The chain's engine, which follows the votes pending after the head. */
+  private readonly engine: IbftEngine;
   /** The latest proposal this validator built, until a block is committed at its height. */
   private own?: { hash: Uint8Array; prepared: PreparedBlock };
   readonly now: () => number;
@@ -55,6 +63,10 @@ export class ChainBackend implements Backend {
     this.txs = opts.txs ?? { pending: () => [] };
     this.log = opts.logger ?? silentLogger();
     this.address = privateKeyToAddress(opts.key);
+    if (opts.proposals) this.proposals = opts.proposals;
+    const engine = opts.chain.engine;
+    if (!(engine instanceof IbftEngine)) throw new Error(`the IBFT core needs the IBFT engine, not ${engine.name}`);
+    this.engine = engine;
     const clock = opts.clock ?? Date.now;
     if (typeof clock === 'function') {
       this.now = clock;
@@ -73,7 +85,7 @@ export class ChainBackend implements Backend {
     return { number: h.number, proposer: h.number === 0n ? undefined : h.coinbase.bytes, timestampMs: Number(h.timestamp) * 1000 };
   }
 
-  /** The set is fixed at genesis: every block carries its parent's. */
+  /** The head carries the set after its vote: the set that decides the next block. */
   validators(_height: bigint): Uint8Array[] {
     return decodeIbftExtra(this.chain.head.header.extraData).validators;
   }
@@ -83,7 +95,12 @@ export class ChainBackend implements Backend {
     if (height !== parent.number + 1n) throw new Error(`cannot build block ${height} on head ${parent.number}`);
     const extra = decodeIbftExtra(parent.extraData);
     const timestamp = BigInt(Math.max(Math.floor(this.now() / 1000), Number(parent.timestamp)));
-    const unsealed = encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] });
+    // One of the operator's proposed votes, if the votes after the head are known and the rules allow one.
+    const snap = this.engine.votes.after(parent);
+    const vote = snap && this.proposals?.pick(snap, this.address, height, this.engine.epochSize);
+    const validators =
+      snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators;
+    const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });
     this.own = undefined;
     const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending());
     const common = this.chain.commonAt(height);
@@ -95,8 +112,17 @@ export class ChainBackend implements Backend {
 
   async verifyProposal(block: Block): Promise<boolean> {
     const nowSeconds = BigInt(Math.floor(this.now() / 1000));
+    // Without the votes pending at the head (a data dir that does not hold them) a vote's tally cannot
+    // be checked: such a validator signs no proposal that carries one (the others decide it).
     try {
-      await this.chain.checkProposal(block, (header, parent) => verifyIbftProposal(header, parent, nowSeconds));
+      if (this.engine.votes.after(this.chain.head.header) === undefined && decodeIbftExtra(block.header.extraData).vote) {
+        this.log.warn(
+          { number: Number(block.header.number) },
+          'not signing a proposal that carries a validator vote: the votes pending at the head are not known here',
+        );
+        return false;
+      }
+      await this.chain.checkProposal(block, (header, parent) => verifyIbftProposal(header, parent, nowSeconds, this.engine.voteContext(parent)));
       return true;
     } catch {
       return false;

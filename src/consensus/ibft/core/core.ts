@@ -146,6 +146,8 @@ export class IbftCore {
    * that moment in the peers' time (proposedSinceStart). Undefined once lifted.
    */
   private guard: { startedAt: number } | undefined;
+  /** Whether the key was in the set at the last height started (undefined before the first): leaving it, and coming back, are logged. */
+  private member?: boolean;
   /** The refusal last logged (once per roll-back, not once per height). */
   private refusedLogged?: string;
   private readonly log: Logger;
@@ -281,6 +283,19 @@ export class IbftCore {
       const holds = st.prepared !== undefined && equalsBytes(st.prepared.cert.hash, j.hash);
       if (j.kind !== 'commit' && !holds && equalsBytes(this.proposerFor(st, j.round), this.address)) st.round = j.round + 1;
     }
+    // A key outside the set (not voted in yet, or voted out) proposes and signs nothing; it follows the
+    // chain and takes part from the first height whose set holds it.
+    const member = validatorIndex(validators, this.address) >= 0;
+    const fields = { height: Number(height), validators: validators.length };
+    if (member && this.member === false) this.log.info(event('validator.in-set', fields), `this key is in the validator set of block ${height}: taking part`);
+    if (!member && this.member !== false) {
+      this.log.info(event('validator.outside-set', fields), `this key is not in the validator set of block ${height}: not proposing or signing until it is voted in`);
+    }
+    this.member = member;
+    if (!member) {
+      st.refused = `this key is not in the validator set of block ${height}`;
+      return;
+    }
     st.refused = this.refusal(height);
     if (st.refused !== undefined) {
       if (this.refusedLogged !== st.refused) {
@@ -325,7 +340,12 @@ export class IbftCore {
     return `refusing to seal: this validator already signed ${what}, and block ${height} is at or below it: the chain was rolled back; ${then}`;
   }
 
-  /** Why this validator signs nothing now (its chain was rolled back below what it signed), or undefined. */
+  /** The highest height this key's sign journal holds (undefined: it signed nothing yet). */
+  get signedHeight(): bigint | undefined {
+    return this.signed === undefined ? undefined : signedUpTo(this.signed);
+  }
+
+  /** Why this validator signs nothing now (its key is outside the set, or its chain was rolled back below what it signed), or undefined. */
   get refused(): string | undefined {
     return this.st?.refused;
   }

@@ -9,6 +9,18 @@ import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Outpu
 import type { ExportProgress as _basalt_operator_v1_ExportProgress, ExportProgress__Output as _basalt_operator_v1_ExportProgress__Output } from './basalt/operator/v1/ExportProgress.js';
 import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from './basalt/operator/v1/ExportRequest.js';
 import type { ExportSummary as _basalt_operator_v1_ExportSummary, ExportSummary__Output as _basalt_operator_v1_ExportSummary__Output } from './basalt/operator/v1/ExportSummary.js';
+import type { IbftCandidate as _basalt_operator_v1_IbftCandidate, IbftCandidate__Output as _basalt_operator_v1_IbftCandidate__Output } from './basalt/operator/v1/IbftCandidate.js';
+import type { IbftCandidatesRequest as _basalt_operator_v1_IbftCandidatesRequest, IbftCandidatesRequest__Output as _basalt_operator_v1_IbftCandidatesRequest__Output } from './basalt/operator/v1/IbftCandidatesRequest.js';
+import type { IbftCandidatesResponse as _basalt_operator_v1_IbftCandidatesResponse, IbftCandidatesResponse__Output as _basalt_operator_v1_IbftCandidatesResponse__Output } from './basalt/operator/v1/IbftCandidatesResponse.js';
+import type { IbftDiscardRequest as _basalt_operator_v1_IbftDiscardRequest, IbftDiscardRequest__Output as _basalt_operator_v1_IbftDiscardRequest__Output } from './basalt/operator/v1/IbftDiscardRequest.js';
+import type { IbftDiscardResponse as _basalt_operator_v1_IbftDiscardResponse, IbftDiscardResponse__Output as _basalt_operator_v1_IbftDiscardResponse__Output } from './basalt/operator/v1/IbftDiscardResponse.js';
+import type { IbftPendingVote as _basalt_operator_v1_IbftPendingVote, IbftPendingVote__Output as _basalt_operator_v1_IbftPendingVote__Output } from './basalt/operator/v1/IbftPendingVote.js';
+import type { IbftProposeRequest as _basalt_operator_v1_IbftProposeRequest, IbftProposeRequest__Output as _basalt_operator_v1_IbftProposeRequest__Output } from './basalt/operator/v1/IbftProposeRequest.js';
+import type { IbftProposeResponse as _basalt_operator_v1_IbftProposeResponse, IbftProposeResponse__Output as _basalt_operator_v1_IbftProposeResponse__Output } from './basalt/operator/v1/IbftProposeResponse.js';
+import type { IbftSnapshotRequest as _basalt_operator_v1_IbftSnapshotRequest, IbftSnapshotRequest__Output as _basalt_operator_v1_IbftSnapshotRequest__Output } from './basalt/operator/v1/IbftSnapshotRequest.js';
+import type { IbftSnapshotResponse as _basalt_operator_v1_IbftSnapshotResponse, IbftSnapshotResponse__Output as _basalt_operator_v1_IbftSnapshotResponse__Output } from './basalt/operator/v1/IbftSnapshotResponse.js';
+import type { IbftStatusRequest as _basalt_operator_v1_IbftStatusRequest, IbftStatusRequest__Output as _basalt_operator_v1_IbftStatusRequest__Output } from './basalt/operator/v1/IbftStatusRequest.js';
+import type { IbftStatusResponse as _basalt_operator_v1_IbftStatusResponse, IbftStatusResponse__Output as _basalt_operator_v1_IbftStatusResponse__Output } from './basalt/operator/v1/IbftStatusResponse.js';
 import type { ImportEvent as _basalt_operator_v1_ImportEvent, ImportEvent__Output as _basalt_operator_v1_ImportEvent__Output } from './basalt/operator/v1/ImportEvent.js';
 import type { ImportProgress as _basalt_operator_v1_ImportProgress, ImportProgress__Output as _basalt_operator_v1_ImportProgress__Output } from './basalt/operator/v1/ImportProgress.js';
 import type { ImportRequest as _basalt_operator_v1_ImportRequest, ImportRequest__Output as _basalt_operator_v1_ImportRequest__Output } from './basalt/operator/v1/ImportRequest.js';
@@ -43,6 +55,18 @@ export interface ProtoGrpcType {
         ExportProgress: MessageTypeDefinition<_basalt_operator_v1_ExportProgress, _basalt_operator_v1_ExportProgress__Output>
         ExportRequest: MessageTypeDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportRequest__Output>
         ExportSummary: MessageTypeDefinition<_basalt_operator_v1_ExportSummary, _basalt_operator_v1_ExportSummary__Output>
+        IbftCandidate: MessageTypeDefinition<_basalt_operator_v1_IbftCandidate, _basalt_operator_v1_IbftCandidate__Output>
+        IbftCandidatesRequest: MessageTypeDefinition<_basalt_operator_v1_IbftCandidatesRequest, _basalt_operator_v1_IbftCandidatesRequest__Output>
+        IbftCandidatesResponse: MessageTypeDefinition<_basalt_operator_v1_IbftCandidatesResponse, _basalt_operator_v1_IbftCandidatesResponse__Output>
+        IbftDiscardRequest: MessageTypeDefinition<_basalt_operator_v1_IbftDiscardRequest, _basalt_operator_v1_IbftDiscardRequest__Output>
+        IbftDiscardResponse: MessageTypeDefinition<_basalt_operator_v1_IbftDiscardResponse, _basalt_operator_v1_IbftDiscardResponse__Output>
+        IbftPendingVote: MessageTypeDefinition<_basalt_operator_v1_IbftPendingVote, _basalt_operator_v1_IbftPendingVote__Output>
+        IbftProposeRequest: MessageTypeDefinition<_basalt_operator_v1_IbftProposeRequest, _basalt_operator_v1_IbftProposeRequest__Output>
+        IbftProposeResponse: MessageTypeDefinition<_basalt_operator_v1_IbftProposeResponse, _basalt_operator_v1_IbftProposeResponse__Output>
+        IbftSnapshotRequest: MessageTypeDefinition<_basalt_operator_v1_IbftSnapshotRequest, _basalt_operator_v1_IbftSnapshotRequest__Output>
+        IbftSnapshotResponse: MessageTypeDefinition<_basalt_operator_v1_IbftSnapshotResponse, _basalt_operator_v1_IbftSnapshotResponse__Output>
+        IbftStatusRequest: MessageTypeDefinition<_basalt_operator_v1_IbftStatusRequest, _basalt_operator_v1_IbftStatusRequest__Output>
+        IbftStatusResponse: MessageTypeDefinition<_basalt_operator_v1_IbftStatusResponse, _basalt_operator_v1_IbftStatusResponse__Output>
         ImportEvent: MessageTypeDefinition<_basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportEvent__Output>
         ImportProgress: MessageTypeDefinition<_basalt_operator_v1_ImportProgress, _basalt_operator_v1_ImportProgress__Output>
         ImportRequest: MessageTypeDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportRequest__Output>

@@ -1,3 +1,4 @@
+import type { IbftService } from '../../../consensus/ibft/service.js';
 import type { Block } from '@ethereumjs/block';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { Chain } from '../../../chain/chain.js';
@@ -23,6 +24,8 @@ export interface RpcContext {
   rpcEvmTimeoutMs?: number;
   /** The sealer's block time: eth_call/eth_estimateGas at latest run at the timestamp the next block would get. */
   blockTimeMs?: number;
+  /** The node's validator-set service (the ibft_ namespace's votes); undefined: those methods fail. */
+  ibft?: IbftService;
 }
 
 export const DEFAULT_RPC_GAS_CAP = 50_000_000n;

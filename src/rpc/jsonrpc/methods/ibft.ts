@@ -3,7 +3,9 @@ import { bigIntToHex, bytesToHex, toChecksumAddress } from '@ethereumjs/util';
 import { decodeIbftExtra } from '../../../consensus/ibft/extra.js';
 import { ibftSealSignatures } from '../../../consensus/ibft/verify.js';
 import { recoverAddress } from '../../../util/secp256k1.js';
-import { RpcError, RpcErrorCode } from '../errors.js';
+import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
+import type { IbftService } from '../../../consensus/ibft/service.js';
+import { UserError } from '../../../util/errors.js';
 import { blockTag, expectParams, type BlockTag } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
 
@@ -12,15 +14,36 @@ export const SIGNER_METRICS_DEFAULT_BLOCKS = 100n;
 export const SIGNER_METRICS_MAX_BLOCKS = 1024n;
 
 /**
- * The `ibft_` namespace (issue #23), off unless `--jsonrpc-api` names it. Read-only for now, as
- * validator votes are not applied yet:
+ * The `ibft_` namespace (issue #23), off unless `--jsonrpc-api` names it (a vote must not be open to
+ * any wallet):
  * - ibft_getValidatorsByBlockNumber(block): the validator set a block's extraData names (Besu's
- *   qbft_getValidatorsByBlockNumber): the set that decides the block after it;
+ *   qbft_getValidatorsByBlockNumber): the set after its vote, which decides the block after it;
+ * - ibft_proposeValidatorVote(address, add: boolean), ibft_discardValidatorVote(address),
+ *   ibft_getPendingVotes(): this validator's proposed votes (Besu's qbft_ methods of those names;
+ *   pending votes as { address: add }), over the same service as `basalt ibft`;
+ * - ibft_getSnapshot(block?): the set after a block and the votes pending then;
  * - ibft_getSignerMetrics(from?, to?): for each validator of the range, the blocks it proposed (the
  *   last one too) and the committed seals it put on them, over at most SIGNER_METRICS_MAX_BLOCKS
  *   blocks (default: the last SIGNER_METRICS_DEFAULT_BLOCKS): who is missing seals.
  */
-export function ibftMethods({ chain }: RpcContext): RpcMethods {
+export function ibftMethods({ chain, ibft }: RpcContext): RpcMethods {
+  const service = (): IbftService => {
+    if (!ibft) throw new RpcError(RpcErrorCode.InvalidInput, 'this node runs no IBFT validator');
+    return ibft;
+  };
+  /** The service's one-line refusals, as JSON-RPC errors: a bad argument is invalid params. */
+  const served = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof UserError) throw new RpcError(err.code === 'INVALID_ARGUMENT' ? RpcErrorCode.InvalidParams : RpcErrorCode.InvalidInput, err.message);
+      throw err;
+    }
+  };
+  const addressParam = (v: unknown): string => {
+    if (typeof v !== 'string') throw invalidParams('the address must be a string: 0x and 40 hex digits');
+    return v;
+  };
   const headerAt = async (tag: BlockTag): Promise<BlockHeader> => {
     const num = tag.kind === 'number' ? tag.number : tag.kind === 'tag' ? (tag.tag === 'earliest' ? 0n : chain.head.number) : undefined;
     const header =
@@ -43,6 +66,39 @@ export function ibftMethods({ chain }: RpcContext): RpcMethods {
     ibft_getValidatorsByBlockNumber: async (p) => {
       expectParams(p, 1);
       return validatorsOf(await headerAt(blockTag(p[0]))).map((v) => toChecksumAddress(bytesToHex(v)));
+    },
+
+    ibft_proposeValidatorVote: async (p) => {
+      expectParams(p, 2);
+      if (typeof p[1] !== 'boolean') throw invalidParams('the second parameter is true (add the address) or false (drop it)');
+      const candidate = addressParam(p[0]);
+      await served(() => service().propose(candidate, p[1] ? 'auth' : 'drop'));
+      return true;
+    },
+
+    ibft_discardValidatorVote: async (p) => {
+      expectParams(p, 1);
+      const candidate = addressParam(p[0]);
+      return served(() => service().discard(candidate));
+    },
+
+    ibft_getPendingVotes: async (p) => {
+      expectParams(p, 0);
+      const list = await served(() => service().candidates());
+      return Object.fromEntries(list.map((c) => [toChecksumAddress(c.candidate), c.vote === 'auth']));
+    },
+
+    ibft_getSnapshot: async (p) => {
+      expectParams(p, 0, 1);
+      const num = p[0] === undefined ? undefined : (await headerAt(blockTag(p[0]))).number;
+      const snap = await served(() => service().snapshot(num));
+      return {
+        number: bigIntToHex(snap.number),
+        hash: snap.hash,
+        validators: snap.validators.map((v) => toChecksumAddress(v)),
+        votes: snap.votes.map((v) => ({ voter: toChecksumAddress(v.voter), candidate: toChecksumAddress(v.candidate), authorize: v.vote === 'auth' })),
+        epochSize: bigIntToHex(snap.epochSize),
+      };
     },
 
     ibft_getSignerMetrics: async (p) => {

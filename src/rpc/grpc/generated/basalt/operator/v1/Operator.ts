@@ -6,6 +6,16 @@ import type { BackupNowRequest as _basalt_operator_v1_BackupNowRequest, BackupNo
 import type { BackupNowResponse as _basalt_operator_v1_BackupNowResponse, BackupNowResponse__Output as _basalt_operator_v1_BackupNowResponse__Output } from '../../../basalt/operator/v1/BackupNowResponse.js';
 import type { ExportEvent as _basalt_operator_v1_ExportEvent, ExportEvent__Output as _basalt_operator_v1_ExportEvent__Output } from '../../../basalt/operator/v1/ExportEvent.js';
 import type { ExportRequest as _basalt_operator_v1_ExportRequest, ExportRequest__Output as _basalt_operator_v1_ExportRequest__Output } from '../../../basalt/operator/v1/ExportRequest.js';
+import type { IbftCandidatesRequest as _basalt_operator_v1_IbftCandidatesRequest, IbftCandidatesRequest__Output as _basalt_operator_v1_IbftCandidatesRequest__Output } from '../../../basalt/operator/v1/IbftCandidatesRequest.js';
+import type { IbftCandidatesResponse as _basalt_operator_v1_IbftCandidatesResponse, IbftCandidatesResponse__Output as _basalt_operator_v1_IbftCandidatesResponse__Output } from '../../../basalt/operator/v1/IbftCandidatesResponse.js';
+import type { IbftDiscardRequest as _basalt_operator_v1_IbftDiscardRequest, IbftDiscardRequest__Output as _basalt_operator_v1_IbftDiscardRequest__Output } from '../../../basalt/operator/v1/IbftDiscardRequest.js';
+import type { IbftDiscardResponse as _basalt_operator_v1_IbftDiscardResponse, IbftDiscardResponse__Output as _basalt_operator_v1_IbftDiscardResponse__Output } from '../../../basalt/operator/v1/IbftDiscardResponse.js';
+import type { IbftProposeRequest as _basalt_operator_v1_IbftProposeRequest, IbftProposeRequest__Output as _basalt_operator_v1_IbftProposeRequest__Output } from '../../../basalt/operator/v1/IbftProposeRequest.js';
+import type { IbftProposeResponse as _basalt_operator_v1_IbftProposeResponse, IbftProposeResponse__Output as _basalt_operator_v1_IbftProposeResponse__Output } from '../../../basalt/operator/v1/IbftProposeResponse.js';
+import type { IbftSnapshotRequest as _basalt_operator_v1_IbftSnapshotRequest, IbftSnapshotRequest__Output as _basalt_operator_v1_IbftSnapshotRequest__Output } from '../../../basalt/operator/v1/IbftSnapshotRequest.js';
+import type { IbftSnapshotResponse as _basalt_operator_v1_IbftSnapshotResponse, IbftSnapshotResponse__Output as _basalt_operator_v1_IbftSnapshotResponse__Output } from '../../../basalt/operator/v1/IbftSnapshotResponse.js';
+import type { IbftStatusRequest as _basalt_operator_v1_IbftStatusRequest, IbftStatusRequest__Output as _basalt_operator_v1_IbftStatusRequest__Output } from '../../../basalt/operator/v1/IbftStatusRequest.js';
+import type { IbftStatusResponse as _basalt_operator_v1_IbftStatusResponse, IbftStatusResponse__Output as _basalt_operator_v1_IbftStatusResponse__Output } from '../../../basalt/operator/v1/IbftStatusResponse.js';
 import type { ImportEvent as _basalt_operator_v1_ImportEvent, ImportEvent__Output as _basalt_operator_v1_ImportEvent__Output } from '../../../basalt/operator/v1/ImportEvent.js';
 import type { ImportRequest as _basalt_operator_v1_ImportRequest, ImportRequest__Output as _basalt_operator_v1_ImportRequest__Output } from '../../../basalt/operator/v1/ImportRequest.js';
 import type { PeersAddRequest as _basalt_operator_v1_PeersAddRequest, PeersAddRequest__Output as _basalt_operator_v1_PeersAddRequest__Output } from '../../../basalt/operator/v1/PeersAddRequest.js';
@@ -31,6 +41,51 @@ export interface OperatorClient extends grpc.Client {
   Export(argument: _basalt_operator_v1_ExportRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
   export(argument: _basalt_operator_v1_ExportRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
   export(argument: _basalt_operator_v1_ExportRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_ExportEvent__Output>;
+  
+  IbftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  IbftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  IbftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  IbftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  ibftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  ibftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  ibftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  ibftCandidates(argument: _basalt_operator_v1_IbftCandidatesRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftCandidatesResponse__Output>): grpc.ClientUnaryCall;
+  
+  IbftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  IbftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  IbftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  IbftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  ibftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  ibftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  ibftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  ibftDiscard(argument: _basalt_operator_v1_IbftDiscardRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftDiscardResponse__Output>): grpc.ClientUnaryCall;
+  
+  IbftPropose(argument: _basalt_operator_v1_IbftProposeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  IbftPropose(argument: _basalt_operator_v1_IbftProposeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  IbftPropose(argument: _basalt_operator_v1_IbftProposeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  IbftPropose(argument: _basalt_operator_v1_IbftProposeRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  ibftPropose(argument: _basalt_operator_v1_IbftProposeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  ibftPropose(argument: _basalt_operator_v1_IbftProposeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  ibftPropose(argument: _basalt_operator_v1_IbftProposeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  ibftPropose(argument: _basalt_operator_v1_IbftProposeRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftProposeResponse__Output>): grpc.ClientUnaryCall;
+  
+  IbftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  IbftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  IbftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  IbftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  ibftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  ibftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  ibftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  ibftSnapshot(argument: _basalt_operator_v1_IbftSnapshotRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftSnapshotResponse__Output>): grpc.ClientUnaryCall;
+  
+  IbftStatus(argument: _basalt_operator_v1_IbftStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  IbftStatus(argument: _basalt_operator_v1_IbftStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  IbftStatus(argument: _basalt_operator_v1_IbftStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  IbftStatus(argument: _basalt_operator_v1_IbftStatusRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  ibftStatus(argument: _basalt_operator_v1_IbftStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  ibftStatus(argument: _basalt_operator_v1_IbftStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  ibftStatus(argument: _basalt_operator_v1_IbftStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
+  ibftStatus(argument: _basalt_operator_v1_IbftStatusRequest, callback: grpc.requestCallback<_basalt_operator_v1_IbftStatusResponse__Output>): grpc.ClientUnaryCall;
   
   Import(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
   Import(options?: grpc.CallOptions): grpc.ClientDuplexStream<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent__Output>;
@@ -76,6 +131,16 @@ export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
   
   Export: grpc.handleServerStreamingCall<_basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent>;
   
+  IbftCandidates: grpc.handleUnaryCall<_basalt_operator_v1_IbftCandidatesRequest__Output, _basalt_operator_v1_IbftCandidatesResponse>;
+  
+  IbftDiscard: grpc.handleUnaryCall<_basalt_operator_v1_IbftDiscardRequest__Output, _basalt_operator_v1_IbftDiscardResponse>;
+  
+  IbftPropose: grpc.handleUnaryCall<_basalt_operator_v1_IbftProposeRequest__Output, _basalt_operator_v1_IbftProposeResponse>;
+  
+  IbftSnapshot: grpc.handleUnaryCall<_basalt_operator_v1_IbftSnapshotRequest__Output, _basalt_operator_v1_IbftSnapshotResponse>;
+  
+  IbftStatus: grpc.handleUnaryCall<_basalt_operator_v1_IbftStatusRequest__Output, _basalt_operator_v1_IbftStatusResponse>;
+  
   Import: grpc.handleBidiStreamingCall<_basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent>;
   
   PeersAdd: grpc.handleUnaryCall<_basalt_operator_v1_PeersAddRequest__Output, _basalt_operator_v1_PeersAddResponse>;
@@ -91,6 +156,11 @@ export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
 export interface OperatorDefinition extends grpc.ServiceDefinition {
   BackupNow: MethodDefinition<_basalt_operator_v1_BackupNowRequest, _basalt_operator_v1_BackupNowResponse, _basalt_operator_v1_BackupNowRequest__Output, _basalt_operator_v1_BackupNowResponse__Output>
   Export: MethodDefinition<_basalt_operator_v1_ExportRequest, _basalt_operator_v1_ExportEvent, _basalt_operator_v1_ExportRequest__Output, _basalt_operator_v1_ExportEvent__Output>
+  IbftCandidates: MethodDefinition<_basalt_operator_v1_IbftCandidatesRequest, _basalt_operator_v1_IbftCandidatesResponse, _basalt_operator_v1_IbftCandidatesRequest__Output, _basalt_operator_v1_IbftCandidatesResponse__Output>
+  IbftDiscard: MethodDefinition<_basalt_operator_v1_IbftDiscardRequest, _basalt_operator_v1_IbftDiscardResponse, _basalt_operator_v1_IbftDiscardRequest__Output, _basalt_operator_v1_IbftDiscardResponse__Output>
+  IbftPropose: MethodDefinition<_basalt_operator_v1_IbftProposeRequest, _basalt_operator_v1_IbftProposeResponse, _basalt_operator_v1_IbftProposeRequest__Output, _basalt_operator_v1_IbftProposeResponse__Output>
+  IbftSnapshot: MethodDefinition<_basalt_operator_v1_IbftSnapshotRequest, _basalt_operator_v1_IbftSnapshotResponse, _basalt_operator_v1_IbftSnapshotRequest__Output, _basalt_operator_v1_IbftSnapshotResponse__Output>
+  IbftStatus: MethodDefinition<_basalt_operator_v1_IbftStatusRequest, _basalt_operator_v1_IbftStatusResponse, _basalt_operator_v1_IbftStatusRequest__Output, _basalt_operator_v1_IbftStatusResponse__Output>
   Import: MethodDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent__Output>
   PeersAdd: MethodDefinition<_basalt_operator_v1_PeersAddRequest, _basalt_operator_v1_PeersAddResponse, _basalt_operator_v1_PeersAddRequest__Output, _basalt_operator_v1_PeersAddResponse__Output>
   PeersList: MethodDefinition<_basalt_operator_v1_PeersListRequest, _basalt_operator_v1_PeersListResponse, _basalt_operator_v1_PeersListRequest__Output, _basalt_operator_v1_PeersListResponse__Output>

@@ -1,0 +1,50 @@
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { VoteError, isEpochBlock, voteRefusal, type HeaderVote, type ValidatorSnapshot } from './votes.js';
+
+/** Candidates one operator may have proposed at once (the operator API is an input like any other). */
+export const MAX_PROPOSED_VOTES = 64;
+
+/**
+ * The votes this validator's operator proposed (`basalt ibft propose`, `ibft_proposeValidatorVote`),
+ * as Polygon Edge and Clique keep them: in memory, one per candidate, put one at a time into the blocks
+ * this validator proposes until the set reflects them (then forgotten). A proposal already cast and
+ * still pending waits, and is cast again after an epoch block resets the votes.
+ */
+export class VoteProposals {
+  private readonly byCandidate = new Map<string, HeaderVote>();
+
+  /** Add or replace the proposal about `vote.candidate`; a vote the rules refuse now is refused (VoteError, one line). */
+  propose(snap: ValidatorSnapshot, self: Uint8Array, vote: HeaderVote): void {
+    if (vote.candidate.length !== 20) throw new VoteError(`a candidate is a 20-byte address, not ${vote.candidate.length} bytes`);
+    const refused = voteRefusal(snap, self, vote);
+    if (refused) throw new VoteError(refused);
+    const key = bytesToHex(vote.candidate);
+    if (!this.byCandidate.has(key) && this.byCandidate.size >= MAX_PROPOSED_VOTES) {
+      throw new VoteError(`${MAX_PROPOSED_VOTES} votes are proposed already: discard one first`);
+    }
+    this.byCandidate.set(key, { candidate: vote.candidate, authorize: vote.authorize });
+  }
+
+  /** Forget the proposal about `candidate`; whether there was one. */
+  discard(candidate: Uint8Array): boolean {
+    return this.byCandidate.delete(bytesToHex(candidate));
+  }
+
+  list(): HeaderVote[] {
+    return [...this.byCandidate.values()];
+  }
+
+  /**
+   * The vote for block `number`, proposed by `self` after `snap`: the first proposal the rules allow.
+   * Proposals the set already reflects are forgotten; none in an epoch block.
+   */
+  pick(snap: ValidatorSnapshot, self: Uint8Array, number: bigint, epochSize: bigint): HeaderVote | undefined {
+    for (const [key, vote] of this.byCandidate) {
+      const inSet = snap.validators.some((v) => equalsBytes(v, vote.candidate));
+      if (inSet === vote.authorize) this.byCandidate.delete(key);
+    }
+    if (isEpochBlock(number, epochSize)) return undefined;
+    for (const vote of this.byCandidate.values()) if (voteRefusal(snap, self, vote) === undefined) return vote;
+    return undefined;
+  }
+}

@@ -1,0 +1,10 @@
+// Original file: proto/basalt/operator/v1/operator.proto
+
+
+export interface IbftDiscardResponse {
+  'discarded'?: (boolean);
+}
+
+export interface IbftDiscardResponse__Output {
+  'discarded': (boolean);
+}

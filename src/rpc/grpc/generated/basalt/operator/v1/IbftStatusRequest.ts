@@ -1,0 +1,8 @@
+// Original file: proto/basalt/operator/v1/operator.proto
+
+
+export interface IbftStatusRequest {
+}
+
+export interface IbftStatusRequest__Output {
+}

@@ -1,0 +1,115 @@
+import { rmSync } from 'node:fs';
+import { bytesToHex, privateToAddress } from '@ethereumjs/util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Chain } from '../../../src/chain/chain.js';
+import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js';
+import type { IbftEngine } from '../../../src/consensus/ibft/engine.js';
+import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { committedSealHash, blockHash } from '../../../src/consensus/ibft/hash.js';
+import { VoteProposals } from '../../../src/consensus/ibft/proposals.js';
+import { loadSnapshot } from '../../../src/consensus/ibft/vote-book.js';
+import { recoverAddress } from '../../../src/util/secp256k1.js';
+import { openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { IbftNet } from '../../helpers/ibft-net.js';
+
+const hex = (a: Uint8Array) => bytesToHex(a);
+
+/** Who put committed seals on a block. */
+function sealers(header: Chain['head']['header']): string[] {
+  const commit = committedSealHash(blockHash(header));
+  return decodeIbftExtra(header.extraData).committedSeals.map((s) => hex(recoverAddress(commit, s)));
+}
+
+describe('validator votes over real chains (IBFT core, ChainBackend, the chain pipeline)', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanup) await c();
+  });
+
+  it('4 validators vote in a 5th, which then proposes and seals; then vote one out, which stops at once; every chain agrees and reopens to the same votes', async () => {
+    const { genesis } = testGenesis(4);
+    const opened: Awaited<ReturnType<typeof openTestChain>>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await openTestChain(genesis);
+      cleanup.push(async () => {
+        await c.close().catch(() => undefined);
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+      opened.push(c);
+    }
+    const chains = opened.map((c) => c.chain);
+    const proposals = chains.map(() => new VoteProposals());
+    const net = new IbftNet(5, {
+      blockTimeMs: 2000,
+      genesis,
+      backend: (i, key, clock) => new ChainBackend({ chain: chains[i]!, key, clock: () => clock.nowMs, proposals: proposals[i]! }),
+    });
+    const addr = [0, 1, 2, 3, 4].map((i) => privateToAddress(testKey(i)));
+    const engine = (i: number) => chains[i]!.engine as IbftEngine;
+    const snapshotOf = (i: number) => {
+      const s = engine(i).votes.state;
+      if (!('snapshot' in s)) throw new Error(s.unknown);
+      return s.snapshot;
+    };
+    // The 5th key is outside the set: it cannot propose a vote; the four can, once each.
+    expect(() => proposals[4]!.propose(snapshotOf(4), addr[4]!, { candidate: addr[0]!, authorize: false })).toThrow(/not a validator: only validators vote/);
+    for (let i = 0; i < 4; i++) proposals[i]!.propose(snapshotOf(i), addr[i]!, { candidate: addr[4]!, authorize: true });
+    expect(() => proposals[0]!.propose(snapshotOf(0), addr[0]!, { candidate: addr[1]!, authorize: true })).toThrow(/is a validator already/);
+
+    net.start();
+    const until = async (what: () => boolean, blocks: number) => {
+      for (let k = 0; k < blocks * 3 && !what(); k++) await net.advance(2000);
+      expect(what()).toBe(true);
+    };
+    await until(() => chains.every((c) => c.engine.validatorsAfter(c.head.header).length === 5), 8);
+    // More than half of 4 is 3 votes: the third vote-carrying block changed the set.
+    const changedAt = chains[0]!.head.number;
+    const votes: bigint[] = [];
+    for (let n = 1n; n <= changedAt; n++) if (decodeIbftExtra((await chains[0]!.store.canonicalHeader(n))!.extraData).vote) votes.push(n);
+    expect(votes.length).toBe(3);
+    // The snapshot after the second vote: 4 validators, two votes pending.
+    const mid = await loadSnapshot(chains[0]!.store, (await chains[0]!.store.canonicalHeader(votes[1]!))!, 100_000n);
+    expect(mid.validators.length).toBe(4);
+    expect(mid.votes.map((v) => hex(v.candidate))).toEqual([hex(addr[4]!), hex(addr[4]!)]);
+    expect(snapshotOf(0).votes).toEqual([]); // settled
+
+    // The new validator proposes and signs.
+    await until(() => chains[0]!.head.number >= changedAt + 6n, 8);
+    const after: string[] = [];
+    const sealed = new Set<string>();
+    for (let n = changedAt + 1n; n <= chains[0]!.head.number; n++) {
+      const h = (await chains[0]!.store.canonicalHeader(n))!;
+      after.push(h.coinbase.toString());
+      for (const s of sealers(h)) sealed.add(s);
+    }
+    expect(after).toContain(hex(addr[4]!));
+    expect(sealed.has(hex(addr[4]!))).toBe(true);
+
+    // Vote validator 0 out: 3 votes of 5 (more than half) from the others.
+    for (let i = 1; i < 5; i++) proposals[i]!.propose(snapshotOf(i), addr[i]!, { candidate: addr[0]!, authorize: false });
+    await until(() => chains.every((c) => c.engine.validatorsAfter(c.head.header).length === 4), 10);
+    const droppedAt = chains[1]!.head.number;
+    await until(() => chains[1]!.head.number >= droppedAt + 5n, 8);
+    for (let n = droppedAt + 1n; n <= chains[1]!.head.number; n++) {
+      const h = (await chains[1]!.store.canonicalHeader(n))!;
+      expect(h.coinbase.toString()).not.toBe(hex(addr[0]!));
+      expect(sealers(h)).not.toContain(hex(addr[0]!));
+    }
+    // Every chain holds the same blocks (the dropped validator follows).
+    const heads = chains.map((c) => c.head.number);
+    const low = heads.reduce((a, b) => (a < b ? a : b));
+    const hashes = await Promise.all(chains.map(async (c) => hex((await c.canonicalHash(low))!)));
+    expect(new Set(hashes).size).toBe(1);
+    for (let i = 0; i < 5; i++) await net.crash(i);
+
+    // Reopened, a chain loads the same set and votes from its records.
+    const before = snapshotOf(1);
+    const dir = opened[1]!.dir;
+    await opened[1]!.close();
+    const again = await openTestChain(genesis, dir);
+    cleanup.push(() => again.close());
+    const s = (again.chain.engine as IbftEngine).votes.state;
+    expect('snapshot' in s && s.snapshot.validators.map(hex)).toEqual(before.validators.map(hex));
+    expect('snapshot' in s && s.snapshot.number).toBe(before.number);
+  }, 60_000);
+});
