@@ -289,7 +289,10 @@ export class IbftCore {
     const fields = { height: Number(height), validators: validators.length };
     if (member && this.member === false) this.log.info(event('validator.in-set', fields), `this key is in the validator set of block ${height}: taking part`);
     if (!member && this.member !== false) {
-      this.log.info(event('validator.outside-set', fields), `this key is not in the validator set of block ${height}: not proposing or signing until it is voted in`);
+      this.log.info(
+        event('validator.outside-set', fields),
+        `this key is not in the validator set of block ${height}: not proposing or signing until it is voted in`,
+      );
     }
     this.member = member;
     if (!member) {
