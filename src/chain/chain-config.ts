@@ -56,6 +56,14 @@ export const genesisFileSchema = z.object({
         quorumSwitchBlock: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
         /** Validator votes are forgotten at every multiple of it (Polygon Edge's epochSize); absent: 100,000. */
         epochSize: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+        /**
+         * Emergency validator-set changes (Besu's `transitions`): from `block` on, `validators` decide,
+         * whatever the votes said; votes reset there. For when too many validators are lost for a vote.
+         */
+        validatorSetChanges: z
+          .array(z.strictObject({ block: z.number().int().positive().max(Number.MAX_SAFE_INTEGER), validators: z.array(address).min(1).max(1024) }))
+          .max(1024)
+          .optional(),
       }),
     }),
   }),

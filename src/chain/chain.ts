@@ -500,19 +500,29 @@ export interface ChainReadView {
  * is at or below the head. A change ahead of the head (scheduling an upgrade) is accepted and recorded
  * as the data dir's chain config.
  */
+/** The epoch size a genesis file without `params.engine.ibft.epochSize` has (consensus/ibft/votes.ts DEFAULT_EPOCH_SIZE). */
+const DEFAULT_VOTE_EPOCH = 100_000;
+
 async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesis, head: bigint): Promise<void> {
   // `ChainParams` alone (data dirs of earlier versions: the whole stored genesis, then ChainParams is written).
   const paramsJson = await store.chainParamsJson();
   const storedJson = paramsJson === undefined ? await readChainConfigJson(db) : `{"params":${paramsJson}}`;
   let stored: Record<string, unknown> = {};
   let storedSwitch: unknown;
+  let storedEpoch: unknown;
+  let storedChanges: unknown;
   let storedParams: unknown;
   try {
-    const params = (JSON.parse(storedJson ?? '{}') as { params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown } } } })
-      .params;
+    const params = (
+      JSON.parse(storedJson ?? '{}') as {
+        params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown; epochSize?: unknown; validatorSetChanges?: unknown } } };
+      }
+    ).params;
     storedParams = params;
     stored = params?.forks ?? {};
     storedSwitch = params?.engine?.ibft?.quorumSwitchBlock;
+    storedEpoch = params?.engine?.ibft?.epochSize;
+    storedChanges = params?.engine?.ibft?.validatorSetChanges;
   } catch {
     return; // unreadable: nothing to compare with
   }
@@ -533,7 +543,41 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
       what: 'the quorum switch',
     },
   ];
-  let changed = false;
+  // The validator-vote epoch decides every block's votes: it is set before the first block or never.
+  const nowEpoch = config.params.engine.ibft.epochSize;
+  const thenEpoch = typeof storedEpoch === 'number' ? storedEpoch : undefined;
+  let consensusChanged = false;
+  if ((thenEpoch ?? DEFAULT_VOTE_EPOCH) !== (nowEpoch ?? DEFAULT_VOTE_EPOCH)) {
+    if (head >= 1n) {
+      throw new UserError(
+        `genesis file changes the validator-vote epoch (params.engine.ibft.epochSize) from ${thenEpoch ?? 'the default'} to ${nowEpoch ?? 'the default'}, but this data dir already holds blocks up to ${head}; it is set before the first block or never`,
+      );
+    }
+    consensusChanged = true;
+  }
+  // An emergency validator-set change applies from its block: one added, removed or altered at or
+  // below the head would rewrite who sealed blocks this data dir holds.
+  const changeAt = (list: unknown) =>
+    new Map(
+      (Array.isArray(list) ? list : []).flatMap((c: { block?: unknown; validators?: unknown }) =>
+        typeof c?.block === 'number' && Array.isArray(c.validators)
+          ? [[c.block, JSON.stringify(c.validators.map((v) => String(v).toLowerCase()))] as const]
+          : [],
+      ),
+    );
+  const [beforeChanges, afterChanges] = [changeAt(storedChanges), changeAt(config.params.engine.ibft.validatorSetChanges)];
+  const differing = [...new Set([...beforeChanges.keys(), ...afterChanges.keys()])].filter((b) => beforeChanges.get(b) !== afterChanges.get(b));
+  if (differing.length > 0) {
+    const at = Math.min(...differing);
+    if (BigInt(at) <= head) {
+      const how = !beforeChanges.has(at) ? 'adds' : !afterChanges.has(at) ? 'removes' : 'alters';
+      throw new UserError(
+        `genesis file ${how} the emergency validator-set change at block ${at} (params.engine.ibft.validatorSetChanges), but this data dir already holds blocks up to ${head}; a validator-set change can only be put (or changed) after the head`,
+      );
+    }
+    consensusChanged = true;
+  }
+  let changed = consensusChanged;
   for (const r of rules) {
     if (r.before === r.after) continue;
     changed = true;

@@ -79,7 +79,7 @@ export class LocalIbftService implements IbftService {
       const header = await this.chain.store.canonicalHeader(n);
       if (!header) throw new UserError(`block ${n} is missing from the canonical chain`, { code: 'NOT_FOUND' });
       try {
-        snap = await loadSnapshot(this.chain.store, header, this.engine.epochSize);
+        snap = await loadSnapshot(this.chain.store, header, this.engine.epochSize, this.engine.setChanges);
       } catch (err) {
         if (err instanceof VoteError) throw new UserError(err.message, { code: 'FAILED_PRECONDITION' });
         throw err;

@@ -10,7 +10,6 @@ import { IbftGossipCheck } from '../p2p/ibft-gossip-check.js';
 import { Gossip, type GossipVerdict } from '../p2p/gossip.js';
 import { createHost, type Host } from '../p2p/host.js';
 import { MessageError, type ChainStatus } from '../p2p/messages.js';
-import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { PeerManager, parsePeerAddress } from '../p2p/peers.js';
 import { RECALL_ANSWER, RECALL_REQUEST, RecallRelay, recallGossip } from '../p2p/ibft-recall.js';
 import { signValidatorProof } from '../p2p/validator-proof.js';
@@ -305,7 +304,7 @@ export class Network implements NetworkView, PeersService {
   private validatorSet(): { list: Uint8Array[]; hex: ReadonlySet<string> } {
     const head = this.opts.chain.head;
     if (this.validatorsOf === undefined || !equalsBytes(this.validatorsOf.head, head.hash)) {
-      const list = decodeIbftExtra(head.header.extraData).validators;
+      const list = this.opts.chain.engine.validatorsAfter(head.header);
       this.validatorsOf = { head: head.hash, list, hex: new Set(list.map((a) => bytesToHex(a))) };
     }
     return this.validatorsOf;

@@ -39,7 +39,6 @@ import { Network } from './network.js';
 import { Validator, defaultIbftBaseTimeoutMs } from './consensus.js';
 import { Lifecycle } from './lifecycle.js';
 import { JsonRpcPart, startStorage, startWebSocket, syncFromPeerSnapshot, type HostPort, type P2POptions } from './parts.js';
-import { decodeIbftExtra } from '../consensus/ibft/extra.js';
 import { optimalQuorum, validatorIndex, sameValidatorSet, type QuorumRule } from '../consensus/ibft/validators.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { Logger } from '../util/log.js';
@@ -250,7 +249,7 @@ export class BasaltNode {
         }),
         'chain opened',
       );
-      const validators = decodeIbftExtra(chain.head.header.extraData).validators;
+      const validators = chain.engine.validatorsAfter(chain.head.header);
       warnOfQuorum(log, quorum, chain.head.number + 1n, validators.length);
       node.watchValidatorSet(validators, quorum);
       if (opts.p2p) await node.startNetwork(opts.p2p, keys, bans);

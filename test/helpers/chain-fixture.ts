@@ -8,10 +8,9 @@ import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { Chain } from '../../src/chain/chain.js';
 import type { GenesisFile } from '../../src/chain/chain-config.js';
-import { epochSizeOf, quorumRuleOf } from '../../src/consensus/ibft/genesis.js';
+import { ibftEngineFor, quorumRuleOf } from '../../src/consensus/ibft/genesis.js';
 import { DEFAULT_BASE_FEE, makeGenesisFile } from '../../src/consensus/ibft/genesis.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../../src/consensus/ibft/extra.js';
-import { IbftEngine } from '../../src/consensus/ibft/engine.js';
 import { sealBlock } from '../../src/consensus/ibft/seal.js';
 import { nextProposer } from '../../src/consensus/ibft/validators.js';
 import { openBytesDB, type BytesDB } from '../../src/storage/open-db.js';
@@ -58,10 +57,7 @@ export async function openTestChain(
       blockchainDb,
       trieDb,
       genesis,
-      engine: new IbftEngine(
-        quorumRuleOf(genesis instanceof Genesis ? genesis.config : genesis),
-        epochSizeOf(genesis instanceof Genesis ? genesis.config : genesis),
-      ),
+      engine: ibftEngineFor(genesis instanceof Genesis ? genesis.config : genesis, 'test genesis'),
       ...(opts.now ? { now: opts.now } : {}),
     });
   } catch (err) {

@@ -1,12 +1,13 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import type { ConsensusEngine, ConsensusRecords, NextHeaderFields, RecoverSigner } from '../../chain/engine.js';
 import { VoteBook, voteRecordOf } from './vote-book.js';
-import { DEFAULT_EPOCH_SIZE, type ValidatorSnapshot } from './votes.js';
+import { DEFAULT_EPOCH_SIZE } from './votes.js';
+import type { VoteContext } from './verify.js';
 import { IBFT_MIX_HASH, decodeIbftExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
-import { QuorumRule, nextProposer } from './validators.js';
+import { QuorumRule, maxFaulty, nextProposer } from './validators.js';
 import { BlockVerificationError } from '../../chain/errors.js';
-import { ibftSealSignatures, verifyCommittedSeals, verifyIbftHeader } from './verify.js';
+import { ibftSealSignatures, verifyIbftHeader, verifyKnownSeals } from './verify.js';
 import { errorMessage } from '../../util/errors.js';
 
 /**
@@ -23,8 +24,15 @@ export class IbftEngine implements ConsensusEngine {
   constructor(
     readonly quorum: QuorumRule = QuorumRule.LEGACY,
     readonly epochSize: bigint = DEFAULT_EPOCH_SIZE,
+    /** The genesis file's emergency set changes: from each block on, its validators decide (votes reset). */
+    readonly setChanges: ReadonlyMap<bigint, Uint8Array[]> = new Map(),
   ) {
-    this.votes = new VoteBook(epochSize, blockHash);
+    this.votes = new VoteBook(epochSize, blockHash, setChanges);
+  }
+
+  /** The emergency set that decides block `number`, if the genesis file puts one there. */
+  setChangeAt(number: bigint): Uint8Array[] | undefined {
+    return this.setChanges.get(number);
   }
 
   blockHash(header: BlockHeader): Uint8Array {
@@ -34,11 +42,12 @@ export class IbftEngine implements ConsensusEngine {
   /** The round-0 proposer (round robin after the parent's), the IBFT digest, number as difficulty, the parent's set unsealed. */
   nextHeader(parent: BlockHeader): NextHeaderFields {
     const extra = decodeIbftExtra(parent.extraData);
+    const validators = this.validatorsAfter(parent);
     return {
-      coinbase: nextProposer(extra.validators, parent.number === 0n ? undefined : parent.coinbase.bytes),
+      coinbase: nextProposer(validators, parent.number === 0n ? undefined : parent.coinbase.bytes),
       mixHash: IBFT_MIX_HASH,
       difficulty: parent.number + 1n,
-      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [], vote: undefined }),
+      extraData: encodeIbftExtra({ ...extra, validators, proposerSeal: new Uint8Array(0), committedSeals: [], vote: undefined }),
     };
   }
 
@@ -47,7 +56,9 @@ export class IbftEngine implements ConsensusEngine {
   }
 
   /** What the proposal and header checks know of the votes after `parent`. */
-  voteContext(parent: BlockHeader): { epochSize: bigint; pending?: ValidatorSnapshot['votes'] } {
+  voteContext(parent: BlockHeader): VoteContext {
+    const setChange = this.setChangeAt(parent.number + 1n);
+    if (setChange) return { epochSize: this.epochSize, pending: [], setChange };
     const snap = this.votes.after(parent);
     return snap ? { epochSize: this.epochSize, pending: snap.votes } : { epochSize: this.epochSize };
   }
@@ -68,6 +79,12 @@ export class IbftEngine implements ConsensusEngine {
     return ibftSealSignatures(header);
   }
 
+  /**
+   * A claimed head, checked without its parent: at least F + 1 distinct valid committed seals of
+   * `validators` (the set this node knows), so at least one honest validator of it signed the block.
+   * Seals of other keys are not counted (votes may have changed the set since this node's head), nor
+   * is the whole quorum asked for (the set may have grown). BlockVerificationError otherwise.
+   */
   verifySeals(header: BlockHeader, validators: Uint8Array[]): void {
     let extra;
     try {
@@ -75,11 +92,12 @@ export class IbftEngine implements ConsensusEngine {
     } catch (err) {
       throw new BlockVerificationError(header.number, errorMessage(err));
     }
-    verifyCommittedSeals(header, extra, validators, this.quorum);
+    verifyKnownSeals(header, extra, validators, maxFaulty(validators.length) + 1);
   }
 
+  /** The parent's set (after its vote), or the genesis file's emergency set where one starts. */
   validatorsAfter(parent: BlockHeader): Uint8Array[] {
-    return decodeIbftExtra(parent.extraData).validators;
+    return this.setChangeAt(parent.number + 1n) ?? decodeIbftExtra(parent.extraData).validators;
   }
 
   quorumAt(height: bigint, validators: number): number {

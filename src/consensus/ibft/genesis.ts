@@ -81,6 +81,20 @@ export function epochSizeOf(g: GenesisConfig): bigint {
 }
 
 /**
+ * The emergency validator-set changes a genesis file sets (`params.engine.ibft.validatorSetChanges`):
+ * from each block on, its validators decide. Checked by checkIbftGenesis.
+ */
+export function validatorSetChangesOf(g: GenesisConfig): Map<bigint, Uint8Array[]> {
+  const out = new Map<bigint, Uint8Array[]>();
+  for (const c of g.params.engine.ibft.validatorSetChanges ?? [])
+    out.set(
+      BigInt(c.block),
+      c.validators.map((v) => hexToBytes(v as `0x${string}`)),
+    );
+  return out;
+}
+
+/**
  * Refuse a genesis file whose extraData is not an IBFT one naming at least one validator: one clear
  * line (`source` names the file) instead of a chain that could never seal.
  */
@@ -97,10 +111,17 @@ export function checkIbftGenesis(g: GenesisConfig, source: string): void {
     );
   }
   if (validators === 0) fail('genesis.extraData names no IBFT validator');
+  let last = 0;
+  for (const c of g.params.engine.ibft.validatorSetChanges ?? []) {
+    if (c.block <= last) fail(`params.engine.ibft.validatorSetChanges: block ${c.block} does not come after block ${last} (one change a block, in order)`);
+    last = c.block;
+    const seen = new Set(c.validators.map((v) => v.toLowerCase()));
+    if (seen.size !== c.validators.length) fail(`params.engine.ibft.validatorSetChanges: the change at block ${c.block} names a validator twice`);
+  }
 }
 
 /** The engine of a chain with this genesis file, after checking what IBFT reads from it. */
 export function ibftEngineFor(g: GenesisConfig, source: string): IbftEngine {
   checkIbftGenesis(g, source);
-  return new IbftEngine(quorumRuleOf(g), epochSizeOf(g));
+  return new IbftEngine(quorumRuleOf(g), epochSizeOf(g), validatorSetChangesOf(g));
 }

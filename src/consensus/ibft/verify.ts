@@ -17,6 +17,8 @@ import { DEFAULT_EPOCH_SIZE, VoteError, allowedNextSets, type Vote } from './vot
 export interface VoteContext {
   epochSize: bigint;
   pending?: Vote[] | undefined;
+  /** The genesis file's emergency set for this block's height: it decides the block, which carries it and no vote. */
+  setChange?: Uint8Array[] | undefined;
 }
 
 const NO_VOTE_CONTEXT: VoteContext = { epochSize: DEFAULT_EPOCH_SIZE };
@@ -82,6 +84,38 @@ export function verifyCommittedSeals(
 }
 
 /**
+ * At least `needed` distinct signers of `validators` among the committed seals of `header`; seals of
+ * other keys are passed over (a claimed head: the set may have changed since), a seal that does not
+ * recover is refused.
+ */
+export function verifyKnownSeals(
+  header: BlockHeader,
+  extra: IbftExtra,
+  validators: Uint8Array[],
+  needed: number,
+  recover: RecoverSigner = recoverAddress,
+): void {
+  const commitHash = committedSealHash(blockHash(header));
+  const signers = new Set<number>();
+  for (const seal of extra.committedSeals) {
+    let signer: Uint8Array;
+    try {
+      signer = recover(commitHash, seal);
+    } catch (err) {
+      throw new BlockVerificationError(header.number, `invalid committed seal: ${errorMessage(err)}`);
+    }
+    const idx = validatorIndex(validators, signer);
+    if (idx >= 0) signers.add(idx);
+  }
+  if (signers.size < needed) {
+    throw new BlockVerificationError(
+      header.number,
+      `${signers.size} committed seals of the ${validators.length} validators known here, at least ${needed} needed`,
+    );
+  }
+}
+
+/**
  * Everything verifyIbftHeader checks but the committed seals: what a validator checks of a proposal
  * (a proposer-sealed header, before consensus adds committed seals). The timestamp is checked last
  * against `nowSeconds` (FutureBlockError).
@@ -135,8 +169,9 @@ function verifyProposalFields(
     if (err instanceof IbftExtraError) return fail(err.message);
     throw err;
   }
-  // The parent carries the set after its own vote: the set that decides this block.
-  const validators = parentExtra.validators;
+  // The parent carries the set after its own vote: the set that decides this block (unless the
+  // genesis file's emergency change starts here).
+  const validators = votes.setChange ?? parentExtra.validators;
   let proposer: Uint8Array;
   try {
     proposer = recover(proposerSealHash(header), extra.proposerSeal);
@@ -148,8 +183,10 @@ function verifyProposalFields(
 
   // The set it carries is the set after its vote (if any): what decides the next block.
   let allowed: Uint8Array[][];
+  if (votes.setChange && extra.vote)
+    fail('it carries a validator vote where the emergency validator-set change of the genesis file starts (votes reset there)');
   try {
-    allowed = allowedNextSets(validators, { number: n, proposer, vote: extra.vote }, votes.epochSize, votes.pending);
+    allowed = votes.setChange ? [votes.setChange] : allowedNextSets(validators, { number: n, proposer, vote: extra.vote }, votes.epochSize, votes.pending);
   } catch (err) {
     if (err instanceof VoteError) return fail(err.message);
     throw err;

@@ -48,11 +48,18 @@ export function decodeVoteRecord(b: Uint8Array, num: bigint): VoteRecord {
  * records do not lead to the set `header` carries (the votes before it are not all on record: a data
  * dir restored without them) or a header is missing.
  */
-export async function loadSnapshot(store: ConsensusRecords, header: BlockHeader, epochSize: bigint): Promise<ValidatorSnapshot> {
+export async function loadSnapshot(
+  store: ConsensusRecords,
+  header: BlockHeader,
+  epochSize: bigint,
+  setChanges: ReadonlyMap<bigint, Uint8Array[]> = new Map(),
+): Promise<ValidatorSnapshot> {
   const n = header.number;
-  const epoch = n - (n % epochSize);
+  // Votes reset at the last epoch block, and at the last emergency set change (the set it names decides from there).
+  let epoch = n - (n % epochSize);
+  for (const c of setChanges.keys()) if (c <= n && c > epoch) epoch = c;
   const epochHeader = epoch === n ? header : await store.canonicalHeader(epoch);
-  if (epochHeader === undefined) throw new VoteError(`block ${epoch} (the epoch block before block ${n}) is missing`);
+  if (epochHeader === undefined) throw new VoteError(`block ${epoch} (where the votes before block ${n} start) is missing`);
   let snap: ValidatorSnapshot = { number: epoch, validators: decodeIbftExtra(epochHeader.extraData).validators, votes: [] };
   for await (const { number, record } of store.consensusRecords(epoch + 1n, n)) {
     const r = decodeVoteRecord(record, number);
@@ -75,13 +82,14 @@ export class VoteBook {
   constructor(
     readonly epochSize: bigint,
     private readonly hashOf: (h: BlockHeader) => Uint8Array,
+    private readonly setChanges: ReadonlyMap<bigint, Uint8Array[]> = new Map(),
   ) {}
 
   /** Load the snapshot after `head` from the records (at open). Unknown (and why) if they do not give it. */
   async load(store: ConsensusRecords, head: BlockHeader): Promise<void> {
     const hash = bytesToHex(this.hashOf(head));
     try {
-      this.head = { header: head, hash, number: head.number, snap: await loadSnapshot(store, head, this.epochSize) };
+      this.head = { header: head, hash, number: head.number, snap: await loadSnapshot(store, head, this.epochSize, this.setChanges) };
     } catch (err) {
       if (!(err instanceof VoteError)) throw err;
       this.head = { header: head, hash, number: head.number, unknown: err.message };
@@ -96,9 +104,9 @@ export class VoteBook {
       this.head = { header, hash, number: header.number, unknown: 'the vote book lost track of the head' };
       return;
     }
-    if (prev.snap === undefined) {
-      // Unknown votes become known at the next epoch block, where they reset.
-      const epoch = header.number % this.epochSize === 0n;
+    if (prev.snap === undefined || this.setChanges.has(header.number)) {
+      // Unknown votes become known at the next epoch block or emergency set change, where they reset.
+      const epoch = header.number % this.epochSize === 0n || this.setChanges.has(header.number);
       this.head = epoch
         ? { header, hash, number: header.number, snap: { number: header.number, validators: decodeIbftExtra(header.extraData).validators, votes: [] } }
         : { header, hash, number: header.number, unknown: prev.unknown ?? 'unknown' };

@@ -87,7 +87,7 @@ export class ChainBackend implements Backend {
 
   /** The head carries the set after its vote: the set that decides the next block. */
   validators(_height: bigint): Uint8Array[] {
-    return decodeIbftExtra(this.chain.head.header.extraData).validators;
+    return this.engine.validatorsAfter(this.chain.head.header);
   }
 
   async buildProposal(height: bigint, _round: number): Promise<Block> {
@@ -95,11 +95,13 @@ export class ChainBackend implements Backend {
     if (height !== parent.number + 1n) throw new Error(`cannot build block ${height} on head ${parent.number}`);
     const extra = decodeIbftExtra(parent.extraData);
     const timestamp = BigInt(Math.max(Math.floor(this.now() / 1000), Number(parent.timestamp)));
-    // One of the operator's proposed votes, if the votes after the head are known and the rules allow one.
-    const snap = this.engine.votes.after(parent);
+    // One of the operator's proposed votes, if the votes after the head are known and the rules allow
+    // one; none where the genesis file's emergency set starts (it carries that set).
+    const change = this.engine.setChangeAt(height);
+    const snap = change ? undefined : this.engine.votes.after(parent);
     const vote = snap && this.proposals?.pick(snap, this.address, height, this.engine.epochSize);
     const validators =
-      snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators;
+      change ?? (snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators);
     const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });
     this.own = undefined;
     const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending());

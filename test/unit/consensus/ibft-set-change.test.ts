@@ -1,0 +1,111 @@
+import { rmSync } from 'node:fs';
+import { bytesToHex, privateToAddress } from '@ethereumjs/util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { GenesisFile } from '../../../src/chain/chain-config.js';
+import { parseGenesisConfig } from '../../../src/chain/chain-config.js';
+import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js';
+import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { checkIbftGenesis } from '../../../src/consensus/ibft/genesis.js';
+import { openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { IbftNet } from '../../helpers/ibft-net.js';
+
+type Opened = Awaited<ReturnType<typeof openTestChain>>;
+const addr = (i: number) => bytesToHex(privateToAddress(testKey(i)));
+const withChange = (g: GenesisFile, block: number, validators: string[]): GenesisFile => {
+  const copy = structuredClone(g);
+  copy.params.engine.ibft.validatorSetChanges = [{ block, validators }];
+  return copy;
+};
+
+describe('emergency validator-set change (genesis validatorSetChanges)', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanup) await c();
+  });
+  const open = async (g: GenesisFile, dir?: string): Promise<Opened> => {
+    const c = await openTestChain(g, dir);
+    cleanup.push(async () => {
+      await c.close().catch(() => undefined);
+      rmSync(c.dir, { recursive: true, force: true });
+    });
+    return c;
+  };
+
+  it('refuses changes out of order or naming a validator twice, in one line', () => {
+    const { genesis } = testGenesis(4);
+    const bad = structuredClone(genesis);
+    bad.params.engine.ibft.validatorSetChanges = [
+      { block: 10, validators: [addr(0)] },
+      { block: 5, validators: [addr(1)] },
+    ];
+    expect(() => checkIbftGenesis(parseGenesisConfig(JSON.stringify(bad), 'g.json'), 'g.json')).toThrow(/block 5 does not come after block 10/);
+    const twice = withChange(genesis, 3, [addr(0), addr(0).toUpperCase().replace('0X', '0x')]);
+    expect(() => checkIbftGenesis(parseGenesisConfig(JSON.stringify(twice), 'g.json'), 'g.json')).toThrow(/names a validator twice/);
+  });
+
+  it('2 of 4 validators lost for good: the chain halts; the change brings the remaining 2 and a new key back to sealing from its block, and no data dir takes it below its head', async () => {
+    const { genesis } = testGenesis(4);
+    const chains = [await open(genesis), await open(genesis), await open(genesis), await open(genesis)];
+    let net = new IbftNet(5, {
+      blockTimeMs: 2000,
+      genesis,
+      backend: (i, key, clock) => new ChainBackend({ chain: chains[Math.min(i, 3)]!.chain, key, clock: () => clock.nowMs }),
+    });
+    net.start(0, 1, 2, 3);
+    for (let k = 0; k < 4; k++) await net.advance(2000);
+    await net.crash(2);
+    await net.crash(3);
+    const halted = chains[0]!.chain.head.number;
+    for (let k = 0; k < 4; k++) await net.advance(2000);
+    expect(chains[0]!.chain.head.number).toBeLessThanOrEqual(halted + 1n); // a block in flight at most, then nothing
+    await net.crash(0);
+    await net.crash(1);
+    const head = chains[0]!.chain.head.number;
+    expect(chains[1]!.chain.head.number).toBe(head);
+
+    // The operators put the change after the head in every genesis file and restart.
+    const at = Number(head) + 1;
+    const changed = withChange(genesis, at, [addr(0), addr(1), addr(4)]);
+    // Below the head is refused, like a fork.
+    const dir0 = chains[0]!.dir;
+    await chains[0]!.close();
+    await expect(openTestChain(withChange(genesis, Number(head), [addr(0), addr(1), addr(4)]), dir0)).rejects.toThrow(
+      new RegExp(`adds the emergency validator-set change at block ${head} .* holds blocks up to ${head}`),
+    );
+    const c0 = await open(changed, dir0);
+    await chains[1]!.close();
+    const c1 = await open(changed, chains[1]!.dir);
+    const c4 = await open(changed);
+    for (let n = 1n; n <= head; n++) await c4.chain.importBlock((await c0.chain.blockByNumber(n))!);
+    const next = [c0, c1, undefined, undefined, c4];
+    net = new IbftNet(5, {
+      blockTimeMs: 2000,
+      genesis: changed,
+      backend: (i, key, clock) => new ChainBackend({ chain: (next[i] ?? c0)!.chain, key, clock: () => clock.nowMs }),
+    });
+    net.start(0, 1, 4);
+    for (let k = 0; k < 8 && c4.chain.head.number < head + 4n; k++) await net.advance(2000);
+    expect(c4.chain.head.number).toBeGreaterThanOrEqual(head + 4n);
+    const first = (await c0.chain.store.canonicalHeader(head + 1n))!;
+    expect(decodeIbftExtra(first.extraData).validators.map((v) => bytesToHex(v))).toEqual([addr(0), addr(1), addr(4)]);
+    const proposers = new Set<string>();
+    for (let n = head + 1n; n <= c4.chain.head.number; n++) proposers.add((await c4.chain.store.canonicalHeader(n))!.coinbase.toString());
+    expect(proposers.has(addr(4))).toBe(true);
+    expect(bytesToHex((await c1.chain.canonicalHash(head + 3n))!)).toBe(bytesToHex((await c4.chain.canonicalHash(head + 3n))!));
+    for (const i of [0, 1, 4]) await net.crash(i);
+
+    // A fresh node with the changed genesis imports across the change; one with the old genesis refuses its first block.
+    const fresh = await open(changed);
+    const old = await open(genesis);
+    for (let n = 1n; n <= head + 3n; n++) {
+      const b = (await c0.chain.blockByNumber(n))!;
+      expect(await fresh.chain.importBlock(b)).toBe('imported');
+      if (n <= head) await old.chain.importBlock(b);
+      else if (n === head + 1n) await expect(old.chain.importBlock(b)).rejects.toThrow(/validator set differs from its parent without a vote|not a validator/);
+    }
+    // Removing the change once blocks past it exist is refused too.
+    const dir1 = c1.dir;
+    await c1.close();
+    await expect(openTestChain(genesis, dir1)).rejects.toThrow(/removes the emergency validator-set change/);
+  }, 60_000);
+});
