@@ -63,6 +63,7 @@ export class Validator {
         logger: opts.logger,
         ...(opts.clock ? { clock: opts.clock } : {}),
         ...(opts.proposals ? { proposals: opts.proposals } : {}),
+        ...(network ? { candidateReady: (a: Uint8Array) => network.runningValidator(a) } : {}),
       }),
       // A set of one has nobody to send to (its own messages make its quorum): nothing goes out.
       transport: { broadcast: network ? (msg) => (this.networked ? network.publishConsensus(msg) : undefined) : () => undefined },

@@ -4,7 +4,7 @@ import type { IbftEngine } from '../consensus/ibft/engine.js';
 import type { VoteProposals } from '../consensus/ibft/proposals.js';
 import { IBFT_STATUS_SCAN_BLOCKS, type IbftService, type IbftStatusView, type ValidatorSnapshotView, type VoteKind } from '../consensus/ibft/service.js';
 import { loadSnapshot } from '../consensus/ibft/vote-book.js';
-import { VoteError, type ValidatorSnapshot } from '../consensus/ibft/votes.js';
+import { VoteError, voteRefusal, type ValidatorSnapshot } from '../consensus/ibft/votes.js';
 import { validatorIndex } from '../consensus/ibft/validators.js';
 import { UserError } from '../util/errors.js';
 import { event } from '../util/events.js';
@@ -18,7 +18,13 @@ export class LocalIbftService implements IbftService {
     private readonly engine: IbftEngine,
     private readonly proposals: VoteProposals,
     private readonly address: Uint8Array,
-    private readonly opts: { networked: boolean; validator: () => Validator | undefined; logger: Logger },
+    private readonly opts: {
+      networked: boolean;
+      validator: () => Validator | undefined;
+      logger: Logger;
+      /** Whether a node holding the candidate's key is connected and synced (the network's view). */
+      candidateReady?: (candidate: Uint8Array) => boolean;
+    },
   ) {}
 
   async propose(candidate: string, vote: VoteKind): Promise<void> {
@@ -34,6 +40,13 @@ export class LocalIbftService implements IbftService {
       throw new UserError('this node runs without networking: a validator added to the set could not reach it, and the chain would stop', {
         code: 'FAILED_PRECONDITION',
       });
+    }
+    const refused = voteRefusal(state.snapshot, this.address, { candidate: addr, authorize: vote === 'auth' });
+    if (refused === undefined && vote === 'auth' && this.opts.candidateReady && !this.opts.candidateReady(addr)) {
+      throw new UserError(
+        `vote refused: no node holding the key of ${bytesToHex(addr)} is connected to this one and synced: start it (with --seal), let it sync, then vote (a set that grows by a validator that is not there can lose its quorum)`,
+        { code: 'FAILED_PRECONDITION' },
+      );
     }
     try {
       this.proposals.propose(state.snapshot, this.address, { candidate: addr, authorize: vote === 'auth' });

@@ -31,6 +31,9 @@ export class NodeMetrics {
   private readonly lastSuccess: Gauge<'kind' | 'target'>;
   private readonly duration: Histogram<'kind' | 'target'>;
   private readonly bytes: Gauge<'kind' | 'target'>;
+  private readonly blockInterval: Histogram;
+  private readonly missingSeals: Counter<'validator'>;
+  private consensus?: () => { round: number | undefined; roundChanges: number };
   private readonly failures: Counter<'kind' | 'target'>;
   private peers?: () => number;
   private clock?: () => { offsetMs: number | undefined; skewed: boolean };
@@ -76,6 +79,18 @@ export class NodeMetrics {
         this.set(Number(sources.headBlock()));
       },
     });
+    this.blockInterval = new Histogram({
+      name: 'basalt_ibft_block_interval_seconds',
+      help: 'Seconds between a block and its parent (block timestamps)',
+      buckets: [1, 2, 3, 5, 8, 13, 21, 34, 60, 120],
+      registers,
+    });
+    this.missingSeals = new Counter({
+      name: 'basalt_ibft_missing_seals_total',
+      help: 'Blocks committed without the committed seal of a validator of the set that decided them, by validator',
+      labelNames: ['validator'],
+      registers,
+    });
     new Gauge({
       name: 'basalt_ibft_validators',
       help: 'Validators in the set deciding the next block (changed by validator votes)',
@@ -108,6 +123,42 @@ export class NodeMetrics {
         this.set(sources.trieCache().limitBytes);
       },
     });
+  }
+
+  /**
+   * Hook for the validator: basalt_ibft_round (the round of the height being decided; -1 while it
+   * takes no part) and basalt_ibft_round_changes_total exist from its first call on.
+   */
+  setConsensus(read: () => { round: number | undefined; roundChanges: number }): void {
+    if (!this.consensus) {
+      const metrics = this;
+      new Gauge({
+        name: 'basalt_ibft_round',
+        help: 'IBFT round of the height being decided (0: decided in its first round; -1: this node takes no part now)',
+        registers: [this.registry],
+        collect() {
+          this.set(metrics.consensus!().round ?? -1);
+        },
+      });
+      let counted = 0;
+      new Counter({
+        name: 'basalt_ibft_round_changes_total',
+        help: 'IBFT rounds this validator moved past without a decision (a proposer missing, slow or faulty)',
+        registers: [this.registry],
+        collect() {
+          const now = metrics.consensus!().roundChanges;
+          if (now > counted) this.inc(now - counted);
+          counted = now;
+        },
+      });
+    }
+    this.consensus = read;
+  }
+
+  /** A block committed: its interval after its parent (timestamps) and the validators of its set whose committed seal it lacks. */
+  blockCommitted(intervalSeconds: number, missing: string[]): void {
+    this.blockInterval.observe(intervalSeconds);
+    for (const v of missing) this.missingSeals.inc({ validator: v });
   }
 
   /** Hook for the networking layer: where basalt_peers reads the peer count. */

@@ -259,6 +259,15 @@ export class Network implements NetworkView, PeersService {
     this.consensusSink = sink;
   }
 
+  /**
+   * Whether a node holding validator key `address` is connected (it proved the key in its handshake)
+   * and no more than `slack` blocks behind this node's head: a candidate that can take part at once.
+   */
+  runningValidator(address: Uint8Array, slack = 2n): boolean {
+    const p = this.peerManager.peerProving(bytesToHex(address));
+    return p !== undefined && p.head + slack >= this.opts.chain.head.number;
+  }
+
   publishConsensus(msg: Uint8Array): void {
     this.gossip.publishConsensus(msg);
   }

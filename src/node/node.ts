@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { IbftEngine } from '../consensus/ibft/engine.js';
 import type { ChainHead } from '../chain/chain.js';
+import type { BlockHeader } from '@ethereumjs/block';
+import { recoverAddress } from '../util/secp256k1.js';
 import { VoteProposals } from '../consensus/ibft/proposals.js';
 import { LocalIbftService } from './ibft-service.js';
 import type { Chain } from '../chain/chain.js';
@@ -179,6 +181,7 @@ export class BasaltNode {
       networked: opts.p2p !== undefined,
       validator: () => this.sealer,
       logger: opts.logger,
+      candidateReady: (a) => this.network?.runningValidator(a) ?? false,
     });
     this.metrics = new NodeMetrics({
       headBlock: () => chain.head.number,
@@ -410,6 +413,7 @@ export class BasaltNode {
       clock: this.clock,
       proposals: this.voteProposals,
     });
+    this.metrics.setConsensus(() => ({ round: validator.sealing ? validator.core.position?.round : undefined, roundChanges: validator.core.roundChanges }));
     log.info(
       event('validator.started', { validators: validators.length, networked: network !== undefined, baseTimeoutMs }),
       !inSet
@@ -664,11 +668,32 @@ export class BasaltNode {
     else if (this.sealer.paused) this.sealer.resume();
   }
 
+  /** basalt_ibft_block_interval_seconds and basalt_ibft_missing_seals_total of a committed block. */
+  private observeSeals(header: BlockHeader, parent: BlockHeader): void {
+    const engine = this.chain.engine;
+    const signed = new Set<string>();
+    for (const { hash, signature } of engine.sealSignatures(header).slice(1)) {
+      try {
+        signed.add(bytesToHex(recoverAddress(hash, signature)));
+      } catch {
+        // verified at import: cannot happen
+      }
+    }
+    const missing = engine
+      .validatorsAfter(parent)
+      .map((v) => bytesToHex(v))
+      .filter((v) => !signed.has(v));
+    this.metrics.blockCommitted(Number(header.timestamp - parent.timestamp), missing);
+  }
+
   /** Say when a vote changes the validator set, and warn as at start when the new set is unsafe or tolerates no fault. */
   private watchValidatorSet(initial: Uint8Array[], quorum: QuorumRule): void {
     let last = initial;
+    let parent = this.chain.head.header;
     const log = this.opts.logger;
     const onHead = (head: ChainHead): void => {
+      if (head.number === parent.number + 1n) this.observeSeals(head.header, parent);
+      parent = head.header;
       const set = this.chain.engine.validatorsAfter(head.header);
       if (sameValidatorSet(set, last)) return;
       const hex = (a: Uint8Array[]) => new Set(a.map((v) => bytesToHex(v)));

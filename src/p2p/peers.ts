@@ -92,6 +92,8 @@ export class PeerManager extends EventEmitter<PeerEvents> {
   private readonly knownValidators = new Map<string, KnownValidator>();
   /** By peer ID: the validator address it proved (the reverse of knownValidators). */
   private readonly validatorOf = new Map<string, string>();
+  /** The validator address each ready peer proved in its status, in the set or not (a candidate of a vote). */
+  private readonly provenOf = new Map<string, string>();
   /** Peers being dialled by the redial loop (a dial to a black-holed address takes DIAL_TIMEOUT_MS). */
   private readonly dialling = new Set<string>();
   private readonly proofs: ValidatorProofs;
@@ -125,6 +127,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     );
     this.host.addEventListener('peer:connect', (e) => void this.handshake(e.detail));
     this.host.addEventListener('peer:disconnect', (e) => {
+      this.provenOf.delete(e.detail.toString());
       if (this.ready.delete(e.detail.toString())) this.log.info({ peer: e.detail.toString() }, 'peer disconnected');
     });
     for (const ma of bootnodes) this.keep(ma);
@@ -317,11 +320,18 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
     const p: ReadyPeer = { id: peer, head: theirs.headNumber, headHash: theirs.headHash, address: conn.remoteAddr.toString(), direction, since: Date.now() };
     this.ready.set(id, p);
+    if (proven !== undefined) this.provenOf.set(id, proven);
     this.log.info(
       event('peer.connected', { peer: id, address: p.address, head: Number(p.head), ...(validator ? { validator: this.validatorOf.get(id) } : {}) }),
       'peer connected',
     );
     this.emit('head', p);
+  }
+
+  /** A ready peer that proved it holds validator key `address` (lowercase 0x hex), in the set or not. */
+  peerProving(address: string): ReadyPeer | undefined {
+    for (const [id, a] of this.provenOf) if (a === address) return this.ready.get(id);
+    return undefined;
   }
 
   /** A ready peer told of a new head (gossip). Heads only move forward. */
@@ -353,6 +363,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       );
     }
     this.ready.delete(id);
+    this.provenOf.delete(id);
     const first = !this.warned.has(id);
     if (first) {
       this.warned.add(id);

@@ -36,15 +36,21 @@ export class VoteProposals {
 
   /**
    * The vote for block `number`, proposed by `self` after `snap`: the first proposal the rules allow.
-   * Proposals the set already reflects are forgotten; none in an epoch block.
+   * Proposals the set already reflects are forgotten; none in an epoch block. With `ready`, a vote to
+   * add a candidate is cast only while it says the candidate runs and has synced (a set that grew by
+   * a validator that is not there could lose its quorum: Besu #8425); it waits until then.
    */
-  pick(snap: ValidatorSnapshot, self: Uint8Array, number: bigint, epochSize: bigint): HeaderVote | undefined {
+  pick(snap: ValidatorSnapshot, self: Uint8Array, number: bigint, epochSize: bigint, ready?: (candidate: Uint8Array) => boolean): HeaderVote | undefined {
     for (const [key, vote] of this.byCandidate) {
       const inSet = snap.validators.some((v) => equalsBytes(v, vote.candidate));
       if (inSet === vote.authorize) this.byCandidate.delete(key);
     }
     if (isEpochBlock(number, epochSize)) return undefined;
-    for (const vote of this.byCandidate.values()) if (voteRefusal(snap, self, vote) === undefined) return vote;
+    for (const vote of this.byCandidate.values()) {
+      if (voteRefusal(snap, self, vote) !== undefined) continue;
+      if (vote.authorize && ready !== undefined && !ready(vote.candidate)) continue;
+      return vote;
+    }
     return undefined;
   }
 }

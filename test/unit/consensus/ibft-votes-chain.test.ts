@@ -113,3 +113,108 @@ describe('validator votes over real chains (IBFT core, ChainBackend, the chain p
     expect('snapshot' in s && s.snapshot.number).toBe(before.number);
   }, 60_000);
 });
+
+describe('the halt cases of other clients: the chain never stalls on a vote', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanup) await c();
+  });
+  const network = async (validators: number, nodes: number, ready?: (i: number) => (candidate: Uint8Array) => boolean) => {
+    const { genesis } = testGenesis(validators);
+    const chains: Chain[] = [];
+    for (let i = 0; i < nodes; i++) {
+      const c = await openTestChain(genesis);
+      cleanup.push(async () => {
+        await c.close().catch(() => undefined);
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+      chains.push(c.chain);
+    }
+    const proposals = chains.map(() => new VoteProposals());
+    const net = new IbftNet(nodes, {
+      blockTimeMs: 2000,
+      genesis,
+      backend: (i, key, clock) =>
+        new ChainBackend({ chain: chains[i]!, key, clock: () => clock.nowMs, proposals: proposals[i]!, ...(ready ? { candidateReady: ready(i) } : {}) }),
+    });
+    const vote = (i: number, candidate: number, authorize: boolean) => {
+      const s = (chains[i]!.engine as IbftEngine).votes.state;
+      if (!('snapshot' in s)) throw new Error(s.unknown);
+      proposals[i]!.propose(s.snapshot, privateToAddress(testKey(i)), { candidate: privateToAddress(testKey(candidate)), authorize });
+    };
+    const size = (i: number) => chains[i]!.engine.validatorsAfter(chains[i]!.head.header).length;
+    const blocks = async (n: number) => {
+      for (let k = 0; k < n; k++) await net.advance(2000);
+    };
+    return { chains, net, vote, size, blocks };
+  };
+
+  it('Besu #8425: a vote to add a validator that is not running waits (the set keeps its quorum); cast once it runs', async () => {
+    // Two validators; a third key whose node is down. Adding it would make 3 with a quorum of 2: fine
+    // here, but adding a second one that is down (4, quorum 3) would stall; the rule is the same.
+    let running = false;
+    const { net, vote, size, chains, blocks } = await network(2, 3, () => () => running);
+    net.start(0, 1);
+    vote(0, 2, true);
+    vote(1, 2, true);
+    await blocks(4);
+    expect(size(0)).toBe(2); // not cast: the candidate does not run
+    const head = chains[0]!.head.number;
+    expect(head).toBeGreaterThanOrEqual(3n); // and the chain went on
+    running = true;
+    net.start(2);
+    for (let n = 1n; n <= chains[0]!.head.number; n++) await chains[2]!.importBlock((await chains[0]!.blockByNumber(n))!).catch(() => undefined);
+    await blocks(4);
+    expect(size(0)).toBe(3);
+    const before = chains[0]!.head.number;
+    await blocks(3);
+    expect(chains[0]!.head.number).toBeGreaterThan(before);
+    for (let i = 0; i < 3; i++) await net.crash(i);
+  }, 30_000);
+
+  it('Polygon Edge #1255: dropped down to 2 validators, then one added back; each step seals on', async () => {
+    const { net, vote, size, chains, blocks } = await network(4, 4);
+    net.start();
+    const progress = async () => {
+      const h = chains[0]!.head.number;
+      await blocks(3);
+      expect(chains[0]!.head.number).toBeGreaterThan(h);
+    };
+    // Drop 3 (a vote of 3 of 4), then 2 (2 of 3), down to a set of two.
+    for (const i of [0, 1, 2]) vote(i, 3, false);
+    for (let k = 0; k < 12 && size(0) !== 3; k++) await blocks(1);
+    expect(size(0)).toBe(3);
+    await progress();
+    for (const i of [0, 1]) vote(i, 2, false);
+    for (let k = 0; k < 12 && size(0) !== 2; k++) await blocks(1);
+    expect(size(0)).toBe(2);
+    await progress();
+    // The two left vote 2 back in: both must vote (more than half of 2).
+    for (const i of [0, 1]) vote(i, 2, true);
+    for (let k = 0; k < 12 && size(0) !== 3; k++) await blocks(1);
+    expect(size(0)).toBe(3);
+    await progress();
+    // The dropped validator 3 followed throughout (same chain), signing nothing once out.
+    expect(bytesToHex((await chains[3]!.canonicalHash(chains[0]!.head.number - 1n))!)).toBe(
+      bytesToHex((await chains[0]!.canonicalHash(chains[0]!.head.number - 1n))!),
+    );
+    for (let i = 0; i < 4; i++) await net.crash(i);
+  }, 30_000);
+
+  it('a validator votes itself out: it stops at once, and the rest seal on', async () => {
+    const { net, vote, size, chains, blocks } = await network(4, 4);
+    net.start();
+    vote(0, 0, false);
+    vote(1, 0, false);
+    vote(2, 0, false);
+    for (let k = 0; k < 12 && size(1) !== 3; k++) await blocks(1);
+    expect(size(1)).toBe(3);
+    const at = chains[1]!.head.number;
+    await blocks(4);
+    expect(chains[1]!.head.number).toBeGreaterThan(at + 2n);
+    for (let n = at + 1n; n <= chains[1]!.head.number; n++)
+      expect(sealers((await chains[1]!.store.canonicalHeader(n))!)).not.toContain(hex(privateToAddress(testKey(0))));
+    expect(net.nodes[0]!.core.refused).toMatch(/not in the validator set/);
+    for (let i = 0; i < 4; i++) await net.crash(i);
+  }, 30_000);
+});

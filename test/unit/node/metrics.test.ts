@@ -27,6 +27,22 @@ it('serves the backup, chain and pool metrics on GET /metrics, basalt_peers and 
   expect(text).toMatch(/^basalt_trie_cache_bytes 1234$/m);
   expect(text).toMatch(/^basalt_trie_cache_limit_bytes 8388608$/m);
   expect(text).not.toMatch(/^basalt_peers /m);
+  expect(text).not.toMatch(/^basalt_ibft_round /m); // no validator yet
+  let consensus: { round: number | undefined; roundChanges: number } = { round: 0, roundChanges: 0 };
+  m.setConsensus(() => consensus);
+  m.blockCommitted(2, []);
+  m.blockCommitted(7, ['0xaa']);
+  consensus = { round: 2, roundChanges: 3 };
+  text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toMatch(/^basalt_ibft_round 2$/m);
+  expect(text).toMatch(/^basalt_ibft_round_changes_total 3$/m);
+  expect(text).toMatch(/^basalt_ibft_block_interval_seconds_bucket\{le="2"\} 1$/m);
+  expect(text).toMatch(/^basalt_ibft_block_interval_seconds_count 2$/m);
+  expect(text).toMatch(/^basalt_ibft_missing_seals_total\{validator="0xaa"\} 1$/m);
+  consensus = { round: undefined, roundChanges: 5 };
+  text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toMatch(/^basalt_ibft_round -1$/m);
+  expect(text).toMatch(/^basalt_ibft_round_changes_total 5$/m); // counted once, not again
   m.setPeers(() => 4);
   text = await (await fetch(`${url}/metrics`)).text();
   expect(text).toMatch(/^basalt_peers 4$/m);

@@ -34,6 +34,8 @@ export interface ChainBackendOptions {
   logger?: Logger;
   /** The operator's proposed validator votes, one put in each block this validator proposes. */
   proposals?: VoteProposals;
+  /** Whether a candidate to add runs and has synced (a vote to add it waits until then); default: always. */
+  candidateReady?: (candidate: Uint8Array) => boolean;
 }
 
 /**
@@ -49,6 +51,7 @@ export class ChainBackend implements Backend {
   private readonly txs: ProposalTxs;
   private readonly log: Logger;
   private readonly proposals?: VoteProposals;
+  private readonly candidateReady?: (candidate: Uint8Array) => boolean;
   /** The chain's engine, which follows the votes pending after the head. */
   private readonly engine: IbftEngine;
   /** The latest proposal this validator built, until a block is committed at its height. */
@@ -64,6 +67,7 @@ export class ChainBackend implements Backend {
     this.log = opts.logger ?? silentLogger();
     this.address = privateKeyToAddress(opts.key);
     if (opts.proposals) this.proposals = opts.proposals;
+    if (opts.candidateReady) this.candidateReady = opts.candidateReady;
     const engine = opts.chain.engine;
     if (!(engine instanceof IbftEngine)) throw new Error(`the IBFT core needs the IBFT engine, not ${engine.name}`);
     this.engine = engine;
@@ -99,7 +103,7 @@ export class ChainBackend implements Backend {
     // one; none where the genesis file's emergency set starts (it carries that set).
     const change = this.engine.setChangeAt(height);
     const snap = change ? undefined : this.engine.votes.after(parent);
-    const vote = snap && this.proposals?.pick(snap, this.address, height, this.engine.epochSize);
+    const vote = snap && this.proposals?.pick(snap, this.address, height, this.engine.epochSize, this.candidateReady);
     const validators =
       change ?? (snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators);
     const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });

@@ -343,6 +343,9 @@ export class IbftCore {
     return `refusing to seal: this validator already signed ${what}, and block ${height} is at or below it: the chain was rolled back; ${then}`;
   }
 
+  /** Rounds moved past without a decision, since this core was made (basalt_ibft_round_changes_total). */
+  roundChanges = 0;
+
   /** The highest height this key's sign journal holds (undefined: it signed nothing yet). */
   get signedHeight(): bigint | undefined {
     return this.signed === undefined ? undefined : signedUpTo(this.signed);
@@ -429,6 +432,7 @@ export class IbftCore {
   }
 
   private async startRound(st: HeightState, round: number): Promise<void> {
+    if (round > st.round) this.roundChanges++;
     st.round = round;
     this.proposeTimer.stop();
     // A round's time counts from when its proposal is due (the block time after the parent).
