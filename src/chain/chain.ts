@@ -45,6 +45,17 @@ export interface PreparedBlock {
   readonly trieWrites: ReadonlyMap<string, Uint8Array>;
 }
 
+/** A proposal executed on the head by checkProposal: what committing it writes. */
+interface CheckedProposal {
+  parent: Uint8Array;
+  txHashes: Uint8Array[];
+  receipts: StoredReceipt[];
+  trieWrites: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Checked proposals kept at once (a height decided over a few rounds sees a few). */
+const MAX_CHECKED_PROPOSALS = 4;
+
 export interface ChainEvents {
   /** A block became the new canonical head. */
   head: [ChainHead, Block];
@@ -93,6 +104,8 @@ export interface OpenChainOptions {
 export class Chain extends EventEmitter<ChainEvents> {
   private headState: ChainHead;
   private readonly writeLock = new Mutex();
+  /** Proposals checkProposal executed on the current head, by hash (cleared when the head moves). */
+  private readonly checked = new Map<string, CheckedProposal>();
   /** JSON-RPC reads of historical state under way: a state pruner waits for them (StateReaders). */
   readonly readers = new StateReaders();
 
@@ -333,6 +346,19 @@ export class Chain extends EventEmitter<ChainEvents> {
         throw new BlockVerificationError(num, `does not extend the local head ${head.number} (gap of ${num - head.number - 1n} blocks)`);
       }
       this.engine.verifyHeader(block.header, head.header, { nowSeconds: this.nowSeconds() });
+      const checked = this.checkedResults(block, hash);
+      if (checked !== undefined) {
+        // A proposal this node executed when it checked it (IBFT): its header and seals are verified
+        // above; its execution results are the ones that checked out.
+        this.trie.restorePending(checked.trieWrites);
+        try {
+          await this.commit(block, checked.receipts);
+        } catch (err) {
+          this.trie.discard();
+          throw err;
+        }
+        return 'imported';
+      }
       let receipts: StoredReceipt[];
       try {
         await block.validateData(false, true);
@@ -359,13 +385,35 @@ export class Chain extends EventEmitter<ChainEvents> {
       verifyHeader(block.header, head.header);
       try {
         await block.validateData(false, true);
-        await this.executor.execute(block, head.header.stateRoot);
+        const { receipts } = await this.executor.execute(block, head.header.stateRoot);
+        // Kept until the head moves: when consensus commits this block, importBlock writes these
+        // results instead of executing it again.
+        if (this.checked.size >= MAX_CHECKED_PROPOSALS) this.checked.delete(this.checked.keys().next().value!);
+        this.checked.set(bytesToHex(this.engine.blockHash(block.header)), {
+          parent: head.hash,
+          txHashes: block.transactions.map((tx) => tx.hash()),
+          receipts,
+          trieWrites: this.trie.takePending(),
+        });
       } catch (err) {
         throw new BlockVerificationError(num, errorMessage(err));
       } finally {
         this.trie.discard();
       }
     });
+  }
+
+  /**
+   * The results of a proposal checkProposal executed on the current head, if `block` is that proposal
+   * (its hash covers every header field but the committed seals) with the very same transactions.
+   */
+  private checkedResults(block: Block, hash: Uint8Array): CheckedProposal | undefined {
+    const c = this.checked.get(bytesToHex(hash));
+    if (c === undefined || !equalsBytes(c.parent, this.headState.hash)) return undefined;
+    const txs = block.transactions;
+    if (txs.length !== c.txHashes.length || txs.some((tx, i) => !equalsBytes(tx.hash(), c.txHashes[i]!))) return undefined;
+    if (block.uncleHeaders.length > 0 || (block.withdrawals?.length ?? 0) > 0) return undefined;
+    return c;
   }
 
   /**
@@ -477,6 +525,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     await this.store.writeCanonicalBlock(block, hash, receipts, this.engine.recordOf(block.header));
     const head: ChainHead = { number: block.header.number, hash, header: block.header };
     this.headState = head;
+    this.checked.clear();
     this.engine.committed(block.header);
     this.emit('head', head, block);
   }

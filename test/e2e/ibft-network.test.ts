@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Wallet } from 'ethers';
@@ -24,8 +24,8 @@ describe.sequential('IBFT rounds across validator processes', () => {
   let addresses: string[];
   const nodes: (CliProcess | undefined)[] = [];
   const urls: string[] = [];
-  const launch = async (i: number) => {
-    const p = new CliProcess(serverArgs(dirs[i]!, genesis, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${ports[i]}`]));
+  const launch = async (i: number, genesisFile = genesis) => {
+    const p = new CliProcess(serverArgs(dirs[i]!, genesisFile, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${ports[i]}`]));
     running.push(p);
     nodes[i] = p;
     urls[i] = await p.rpcUrl();
@@ -64,7 +64,7 @@ describe.sequential('IBFT rounds across validator processes', () => {
       ...keys.flatMap((k, i) => ['--bootnode', `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${k.nodeId}`]),
     ]);
     expect(g.code, g.stderr).toBe(0);
-    await Promise.all([0, 1, 2, 3].map(launch));
+    await Promise.all([0, 1, 2, 3].map((i) => launch(i)));
   }, 60_000);
 
   it('4 validators seal together: the same blocks on each, proposed by more than one of them', async () => {
@@ -212,4 +212,39 @@ describe.sequential('IBFT rounds across validator processes', () => {
     expect(await hashAt(fUrl, target)).toBe(await hashAt(urls[0]!, target));
     expect((await follower.stop('SIGINT')).code).toBe(0);
   }, 150_000);
+
+  it('2 of the 4 validators lost for good (no vote can pass): the emergency change in the genesis file brings the 2 left and a new key back to sealing from its block', async () => {
+    // The set is 0, 1, 2 and the new key 4 since the step above; 1 and 2 are lost: 2 of 4, no quorum.
+    await stop(1, 'SIGKILL');
+    await stop(2, 'SIGKILL');
+    await sleep(2_500); // a block in flight lands (or not) by then
+    const h = Math.max(...(await heads([0, 4])));
+    await until(async () => (await heads([0, 4])).every((x) => x === h), 'the two left on the same head');
+    const made = runCli(['secrets', 'init', '--data-dir', join(dir, 'v5'), '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const v5 = (JSON.parse(made.stdout) as { validatorAddress: string }).validatorAddress.toLowerCase();
+    const v4 = (
+      await runCliAsync(['ibft', 'status', '--json', '--grpc-address', await nodes[4]!.grpcAddress()]).then((r) => JSON.parse(r.stdout) as { address: string })
+    ).address;
+    const set = [addresses[0]!, v4, v5];
+    const changed = join(dir, 'genesis-changed.json');
+    const g = JSON.parse(readFileSync(genesis, 'utf8')) as { params: { engine: { ibft: Record<string, unknown> } } };
+    g.params.engine.ibft.validatorSetChanges = [{ block: h + 1, validators: set }];
+    writeFileSync(changed, JSON.stringify(g, null, 2));
+    // Every node left restarts with the changed genesis file; the new key joins with it.
+    for (const i of [0, 4]) expect((await stop(i, 'SIGINT')).code).toBe(0);
+    dirs[5] = join(dir, 'v5');
+    ports[5] = await reservedPort();
+    await Promise.all([launch(0, changed), launch(4, changed), launch(5, changed)]);
+    await allAt([0, 4, 5], h + 3);
+    await sameHashes([0, 4, 5], h + 3);
+    const snap = await runCliAsync(['ibft', 'snapshot', '--number', String(h + 1), '--json', '--grpc-address', await nodes[5]!.grpcAddress()]);
+    expect(snap.code, snap.stderr).toBe(0);
+    expect((JSON.parse(snap.stdout) as { validators: string[] }).validators).toEqual(set);
+    // The first genesis file no longer opens these data dirs: the change is below their head.
+    expect((await stop(5, 'SIGINT')).code).toBe(0);
+    const refused = runCli(serverArgs(dirs[5]!, genesis, ['--seal']));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim()).toMatch(/^error: genesis file removes the emergency validator-set change at block \d+ .* after the head$/);
+  }, 120_000);
 });

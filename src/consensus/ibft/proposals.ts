@@ -1,8 +1,8 @@
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
-import { VoteError, isEpochBlock, voteRefusal, type HeaderVote, type ValidatorSnapshot } from './votes.js';
+import { MAX_PENDING_VOTES_PER_VOTER, VoteError, isEpochBlock, voteRefusal, type HeaderVote, type ValidatorSnapshot } from './votes.js';
 
-/** Candidates one operator may have proposed at once (the operator API is an input like any other). */
-export const MAX_PROPOSED_VOTES = 64;
+/** Candidates one operator may have proposed at once (the operator API is an input like any other; votes.ts MAX_PENDING_VOTES_PER_VOTER). */
+export const MAX_PROPOSED_VOTES = MAX_PENDING_VOTES_PER_VOTER;
 
 /**
  * The votes this validator's operator proposed (`basalt ibft propose`, `ibft_proposeValidatorVote`),

@@ -35,6 +35,14 @@ export interface ValidatorSnapshot {
 /** A header's vote that the rules refuse: the header is invalid (or, at the operator API, the vote). */
 export class VoteError extends Error {}
 
+/**
+ * Votes one validator may have pending at once: a block carrying one more is invalid. Bounds what a
+ * faulty validator can make every node hold until the next epoch block (votes for made-up candidates,
+ * one a block it proposes) to this many times the set's size; an honest operator's proposals are
+ * bounded the same (proposals.ts MAX_PROPOSED_VOTES).
+ */
+export const MAX_PENDING_VOTES_PER_VOTER = 64;
+
 /** The epoch size unless the genesis sets `params.engine.ibft.epochSize` (Polygon Edge's default). */
 export const DEFAULT_EPOCH_SIZE = 100_000n;
 
@@ -58,9 +66,11 @@ export function voteRefusal(snap: ValidatorSnapshot, voter: Uint8Array, vote: He
   if (vote.authorize && inSet) return `${hex(vote.candidate)} is a validator already`;
   if (!vote.authorize && !inSet) return `${hex(vote.candidate)} is not a validator: it cannot be dropped`;
   if (!vote.authorize && snap.validators.length === 1) return `${hex(vote.candidate)} is the last validator: dropping it would stop the chain for good`;
-  if (snap.votes.some((v) => equalsBytes(v.voter, voter) && equalsBytes(v.candidate, vote.candidate) && v.authorize === vote.authorize)) {
+  const own = snap.votes.filter((v) => equalsBytes(v.voter, voter));
+  if (own.some((v) => equalsBytes(v.candidate, vote.candidate) && v.authorize === vote.authorize)) {
     return `${hex(voter)} has voted to ${vote.authorize ? 'add' : 'drop'} ${hex(vote.candidate)} already`;
   }
+  if (own.length >= MAX_PENDING_VOTES_PER_VOTER) return `${hex(voter)} has ${own.length} votes pending already, the most one validator may have`;
   return undefined;
 }
 

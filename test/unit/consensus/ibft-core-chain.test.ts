@@ -1,10 +1,11 @@
 import { rmSync } from 'node:fs';
 import { createEOACode7702Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, createAddressFromString, eoaCode7702SignAuthorization } from '@ethereumjs/util';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createBlock, type Block } from '@ethereumjs/block';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { Executor } from '../../../src/chain/executor.js';
+import { Block, createBlock } from '@ethereumjs/block';
 import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
-import { proposerSealedExtra } from '../../../src/consensus/ibft/seal.js';
+import { proposerSealedExtra, sealBlock } from '../../../src/consensus/ibft/seal.js';
 import { verifyIbftProposal } from '../../../src/consensus/ibft/verify.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js';
@@ -57,6 +58,64 @@ describe('IBFT core over real chains', () => {
     expect(bytesToHex(fresh.head.hash)).toBe(bytesToHex(blockHash(blocks[1]!.header)));
     const state = await fresh.stateAt(fresh.head.header);
     expect((await state.getAccount(createAddressFromString(TO)))?.balance).toBe(1234n);
+  });
+
+  it('each validator executes a block once: the proposer when it builds it, the others when they check it (the commit writes what the check computed)', async () => {
+    const { genesis } = testGenesis(4, [addressOf(SENDER)]);
+    const chains: Chain[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await openTestChain(genesis);
+      cleanup.push(async () => {
+        await c.close();
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+      chains.push(c.chain);
+    }
+    let nonce = 0n;
+    const tx = () => createLegacyTx({ nonce, to: TO, value: 1n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.commonAt(0n) }).sign(SENDER);
+    let pending: TypedTransaction[] = [tx()];
+    const net = new IbftNet(4, {
+      blockTimeMs: 2000,
+      backend: (i, key, clock) => new ChainBackend({ chain: chains[i]!, key, clock: () => clock.nowMs, txs: { pending: () => pending } }),
+    });
+    chains[0]!.on('head', () => {
+      nonce++;
+      pending = [tx()];
+    });
+    const execute = vi.spyOn(Executor.prototype, 'execute');
+    net.start();
+    for (let k = 0; k < 3; k++) await net.advance(2000);
+    const blocks = Number(chains[0]!.head.number);
+    expect(blocks).toBeGreaterThanOrEqual(3);
+    // Three validators check each round-0 proposal; none executes it again at commit (that was six a block).
+    expect(execute.mock.calls.length).toBe(3 * blocks);
+    execute.mockRestore();
+    for (const c of chains) expect(bytesToHex(c.head.hash)).toBe(bytesToHex(chains[0]!.head.hash));
+    const state = await chains[3]!.stateAt(chains[3]!.head.header);
+    expect((await state.getAccount(createAddressFromString(TO)))?.balance).toBe(BigInt(blocks));
+  });
+
+  it("a committed block whose body is not the checked proposal's is executed (and refused), not committed from the check", async () => {
+    const { genesis, keys } = testGenesis(4, [addressOf(SENDER)]);
+    const [a, b] = [await openTestChain(genesis), await openTestChain(genesis)];
+    for (const c of [a, b])
+      cleanup.push(async () => {
+        await c.close();
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+    const common = a.chain.commonAt(1n);
+    const tx = createLegacyTx({ nonce: 0n, to: TO, value: 5n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common }).sign(SENDER);
+    const proposer = new ChainBackend({ chain: a.chain, key: keys[0]!, clock: () => 1_700_000_001_000, txs: { pending: () => [tx] } });
+    const proposal = await proposer.buildProposal(1n, 0);
+    expect(proposal.transactions.length).toBe(1);
+    const checker = new ChainBackend({ chain: b.chain, key: keys[1]!, clock: () => 1_700_000_001_000 });
+    expect(await checker.verifyProposal(proposal)).toBe(true);
+    const sealed = sealBlock(proposal, keys[0]!, keys.slice(0, 3), common);
+    // Same header (same hash), no transactions: the check's results must not be taken for it.
+    const emptied = new Block(sealed.header, [], [], undefined, headerOpts(common));
+    await expect(b.chain.importBlock(emptied)).rejects.toThrow(/transaction/i);
+    expect(b.chain.head.number).toBe(0n);
+    expect(await b.chain.importBlock(sealed)).toBe('imported');
   });
 
   it('a proposal that does not execute to its header is not prepared', async () => {

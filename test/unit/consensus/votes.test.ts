@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIbftExtra, encodeIbftExtra, IbftExtraError, type IbftExtra } from '../../../src/consensus/ibft/extra.js';
-import { applyBlockVote, isEpochBlock, type ValidatorSnapshot, VoteError, voteRefusal } from '../../../src/consensus/ibft/votes.js';
+import {
+  MAX_PENDING_VOTES_PER_VOTER,
+  applyBlockVote,
+  isEpochBlock,
+  type ValidatorSnapshot,
+  VoteError,
+  voteRefusal,
+} from '../../../src/consensus/ibft/votes.js';
 
 const addr = (n: number) => new Uint8Array(20).fill(n);
 const [A, B, C, D, E] = [1, 2, 3, 4, 5].map(addr) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
@@ -49,6 +56,21 @@ describe('validator votes (issue #23, Polygon Edge PoA rules)', () => {
     expect(voteRefusal(s, A, drop(E))).toMatch(/^0x0505.* is not a validator: it cannot be dropped$/);
     expect(voteRefusal(s, E, add(addr(9)))).toMatch(/^0x0505.* is not a validator: only validators vote$/);
     expect(voteRefusal(s, B, add(E))).toBeUndefined();
+  });
+
+  it('a validator has at most MAX_PENDING_VOTES_PER_VOTER votes pending (a faulty one cannot make every node hold votes for made-up candidates without bound)', () => {
+    const many = Array.from({ length: MAX_PENDING_VOTES_PER_VOTER }, (_, i) => {
+      const c = new Uint8Array(20);
+      c[0] = 0xf0;
+      c[19] = i;
+      return [A, add(c)] as [Uint8Array, { candidate: Uint8Array; authorize: boolean }];
+    });
+    const s = run(start([A, B, C, D]), many);
+    expect(s.votes).toHaveLength(MAX_PENDING_VOTES_PER_VOTER);
+    expect(voteRefusal(s, A, add(E))).toMatch(/has 64 votes pending already/);
+    expect(() => run(s, [[A, add(E)]])).toThrow(VoteError);
+    expect(voteRefusal(s, B, add(E))).toBeUndefined(); // the others are not affected
+    expect(() => run(s, [[A, drop(B)]])).toThrow(/has 64 votes pending already/); // a vote to drop counts the same
   });
 
   it('a validator may vote to drop itself; the last validator cannot be dropped', () => {

@@ -126,7 +126,8 @@ export function ibftMethods({ chain, ibft }: RpcContext): RpcMethods {
       let parent = from === 0n ? undefined : await canonical(from - 1n);
       for (let n = from; n <= to; n++) {
         const header = await canonical(n);
-        for (const v of validatorsOf(parent ?? header)) entry(bytesToHex(v)); // the set that decided block n
+        // The set that decided block n (the genesis's for itself; an emergency change's where one starts).
+        for (const v of parent ? chain.engine.validatorsAfter(parent) : validatorsOf(header)) entry(bytesToHex(v));
         parent = header;
         if (n === 0n) continue;
         const proposer = entry(header.coinbase.toString()); // the verifier checked coinbase = proposer
