@@ -53,8 +53,8 @@ export function verifyNotFuture(header: BlockHeader, nowSeconds: bigint): void {
 }
 
 /**
- * The committed seals of `header` alone: a quorum (by `rule` at its height) of distinct validators of
- * `validators` signed its hash. What proves a header without its parent (a peer's claimed head).
+ * The committed seals of `header`: a quorum (by `rule` at its height) of distinct validators of
+ * `validators` signed its hash, and nobody else.
  */
 export function verifyCommittedSeals(
   header: BlockHeader,
@@ -63,23 +63,10 @@ export function verifyCommittedSeals(
   rule: QuorumRule,
   recover: RecoverSigner = recoverAddress,
 ): void {
-  const commitHash = committedSealHash(blockHash(header));
-  const signers = new Set<number>();
-  for (const seal of extra.committedSeals) {
-    let signer: Uint8Array;
-    try {
-      signer = recover(commitHash, seal);
-    } catch (err) {
-      throw new BlockVerificationError(header.number, `invalid committed seal: ${errorMessage(err)}`);
-    }
-    const idx = validatorIndex(validators, signer);
-    if (idx < 0) throw new BlockVerificationError(header.number, `committed seal by ${bytesToHex(signer)}, not a validator`);
-    if (signers.has(idx)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${bytesToHex(signer)}`);
-    signers.add(idx);
-  }
+  const signers = sealSigners(header, extra, validators, true, recover);
   const quorum = rule.at(header.number, validators.length);
-  if (signers.size < quorum) {
-    throw new BlockVerificationError(header.number, `${signers.size} committed seals, quorum is ${quorum} of ${validators.length} validators`);
+  if (signers < quorum) {
+    throw new BlockVerificationError(header.number, `${signers} committed seals, quorum is ${quorum} of ${validators.length} validators`);
   }
 }
 
@@ -95,6 +82,18 @@ export function verifyKnownSeals(
   needed: number,
   recover: RecoverSigner = recoverAddress,
 ): void {
+  const signers = sealSigners(header, extra, validators, false, recover);
+  if (signers < needed) {
+    throw new BlockVerificationError(header.number, `${signers} committed seals of the ${validators.length} validators known here, at least ${needed} needed`);
+  }
+}
+
+/**
+ * How many distinct validators of `validators` put a committed seal on `header`. A seal that does not
+ * recover throws; with `strict`, so does a seal by another key or a second seal of one validator
+ * (otherwise they are not counted).
+ */
+function sealSigners(header: BlockHeader, extra: IbftExtra, validators: Uint8Array[], strict: boolean, recover: RecoverSigner): number {
   const commitHash = committedSealHash(blockHash(header));
   const signers = new Set<number>();
   for (const seal of extra.committedSeals) {
@@ -105,14 +104,11 @@ export function verifyKnownSeals(
       throw new BlockVerificationError(header.number, `invalid committed seal: ${errorMessage(err)}`);
     }
     const idx = validatorIndex(validators, signer);
+    if (strict && idx < 0) throw new BlockVerificationError(header.number, `committed seal by ${bytesToHex(signer)}, not a validator`);
+    if (strict && signers.has(idx)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${bytesToHex(signer)}`);
     if (idx >= 0) signers.add(idx);
   }
-  if (signers.size < needed) {
-    throw new BlockVerificationError(
-      header.number,
-      `${signers.size} committed seals of the ${validators.length} validators known here, at least ${needed} needed`,
-    );
-  }
+  return signers.size;
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { IbftService, IbftStatusView, ValidatorSnapshotView, VoteKind } from '../../consensus/ibft/service.js';
-import { fromGrpcError } from './errors.js';
 import type { IbftSnapshotResponse__Output } from './generated/basalt/operator/v1/IbftSnapshotResponse.js';
 import type { IbftStatusResponse__Output } from './generated/basalt/operator/v1/IbftStatusResponse.js';
 import type { IbftCandidatesResponse__Output } from './generated/basalt/operator/v1/IbftCandidatesResponse.js';
-import { operatorClient } from './proto.js';
+import { unaryCall } from './proto.js';
+import type { OperatorClient } from './generated/basalt/operator/v1/Operator.js';
 import type { ClientTls } from './tls.js';
 
 const asVote = (v: string): VoteKind => (v === 'auth' ? 'auth' : 'drop');
@@ -56,16 +56,7 @@ export class RemoteIbftService implements IbftService {
     };
   }
 
-  private async call<T>(run: (client: ReturnType<typeof operatorClient>, deadline: number, cb: (err: unknown, r?: T) => void) => void): Promise<T> {
-    const client = operatorClient(this.address, this.opts.tls);
-    try {
-      return await new Promise<T>((resolve, reject) =>
-        run(client, Date.now() + (this.opts.timeoutMs ?? 15_000), (err, r) => (err || r === undefined ? reject(err ?? new Error('empty answer')) : resolve(r))),
-      );
-    } catch (err) {
-      throw fromGrpcError(err, this.address);
-    } finally {
-      client.close();
-    }
+  private call<T>(run: (client: OperatorClient, deadline: number, cb: (err: unknown, r?: T) => void) => void): Promise<T> {
+    return unaryCall(this.address, this.opts, run);
   }
 }

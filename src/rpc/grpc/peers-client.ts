@@ -1,6 +1,6 @@
 import type { PeerSummary, PeersService } from '../../p2p/peers-service.js';
-import { fromGrpcError } from './errors.js';
-import { operatorClient } from './proto.js';
+import { unaryCall } from './proto.js';
+import type { OperatorClient } from './generated/basalt/operator/v1/Operator.js';
 import type { ClientTls } from './tls.js';
 
 /** A running node's peers, over its gRPC operator API (`basalt peers`). */
@@ -21,16 +21,7 @@ export class RemotePeersService implements PeersService {
     await this.call((client, deadline, cb) => client.PeersAdd({ address }, { deadline }, cb));
   }
 
-  private async call<T>(run: (client: ReturnType<typeof operatorClient>, deadline: number, cb: (err: unknown, r?: T) => void) => void): Promise<T> {
-    const client = operatorClient(this.address, this.opts.tls);
-    try {
-      return await new Promise<T>((resolve, reject) =>
-        run(client, Date.now() + (this.opts.timeoutMs ?? 15_000), (err, r) => (err || r === undefined ? reject(err ?? new Error('empty answer')) : resolve(r))),
-      );
-    } catch (err) {
-      throw fromGrpcError(err, this.address);
-    } finally {
-      client.close();
-    }
+  private call<T>(run: (client: OperatorClient, deadline: number, cb: (err: unknown, r?: T) => void) => void): Promise<T> {
+    return unaryCall(this.address, this.opts, run);
   }
 }

@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/operator.js';
 import type { OperatorClient } from './generated/basalt/operator/v1/Operator.js';
 import { channelCredentials, type ClientTls } from './tls.js';
+import { fromGrpcError } from './errors.js';
 
 /** The repo's proto/ folder (src/rpc/grpc or dist/rpc/grpc -> ../../../proto). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -34,4 +35,25 @@ export function operatorService(): ProtoGrpcType['basalt']['operator']['v1']['Op
 export function operatorClient(address: string, tls?: ClientTls): OperatorClient {
   const Client = operatorService();
   return new Client(address, channelCredentials(tls));
+}
+
+/**
+ * One unary call on a fresh client of `address`, closed after: `run` makes the call with the deadline
+ * (`timeoutMs`, default 15 s) and the callback. An error comes back as fromGrpcError's one line.
+ */
+export async function unaryCall<T>(
+  address: string,
+  opts: { tls?: ClientTls | undefined; timeoutMs?: number },
+  run: (client: OperatorClient, deadline: number, cb: (err: unknown, r?: T) => void) => void,
+): Promise<T> {
+  const client = operatorClient(address, opts.tls);
+  try {
+    return await new Promise<T>((resolve, reject) =>
+      run(client, Date.now() + (opts.timeoutMs ?? 15_000), (err, r) => (err || r === undefined ? reject(err ?? new Error('empty answer')) : resolve(r))),
+    );
+  } catch (err) {
+    throw fromGrpcError(err, address);
+  } finally {
+    client.close();
+  }
 }

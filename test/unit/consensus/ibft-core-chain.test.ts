@@ -22,11 +22,10 @@ describe('IBFT core over real chains', () => {
   afterAll(async () => {
     for (const c of cleanup) await c();
   });
-
-  it('4 validators commit executed blocks that a fresh chain imports through Chain.importBlock', async () => {
-    const { genesis } = testGenesis(4, [addressOf(SENDER)]);
+  /** `n` fresh chains of `genesis`, removed after the tests. */
+  const openChains = async (genesis: Parameters<typeof openTestChain>[0], n: number): Promise<Chain[]> => {
     const chains: Chain[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < n; i++) {
       const c = await openTestChain(genesis);
       cleanup.push(async () => {
         await c.close();
@@ -34,6 +33,12 @@ describe('IBFT core over real chains', () => {
       });
       chains.push(c.chain);
     }
+    return chains;
+  };
+
+  it('4 validators commit executed blocks that a fresh chain imports through Chain.importBlock', async () => {
+    const { genesis } = testGenesis(4, [addressOf(SENDER)]);
+    const chains = await openChains(genesis, 5);
     let pending: TypedTransaction[] = [
       createLegacyTx({ nonce: 0n, to: TO, value: 1234n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.commonAt(0n) }).sign(SENDER),
     ];
@@ -62,15 +67,7 @@ describe('IBFT core over real chains', () => {
 
   it('each validator executes a block once: the proposer when it builds it, the others when they check it (the commit writes what the check computed)', async () => {
     const { genesis } = testGenesis(4, [addressOf(SENDER)]);
-    const chains: Chain[] = [];
-    for (let i = 0; i < 4; i++) {
-      const c = await openTestChain(genesis);
-      cleanup.push(async () => {
-        await c.close();
-        rmSync(c.dir, { recursive: true, force: true });
-      });
-      chains.push(c.chain);
-    }
+    const chains = await openChains(genesis, 4);
     let nonce = 0n;
     const tx = () => createLegacyTx({ nonce, to: TO, value: 1n, gasLimit: 21_000n, gasPrice: 10n ** 11n }, { common: chains[0]!.commonAt(0n) }).sign(SENDER);
     let pending: TypedTransaction[] = [tx()];
@@ -140,15 +137,7 @@ describe('IBFT core over real chains', () => {
   it("decodes each proposal under its own height's rules: a set-code (EIP-7702) transaction right after a scheduled Prague fork", async () => {
     const { genesis } = testGenesis(4, [addressOf(SENDER)]);
     genesis.params.forks = { ...genesis.params.forks, cancun: 2, prague: 2 };
-    const chains: Chain[] = [];
-    for (let i = 0; i < 4; i++) {
-      const c = await openTestChain(genesis);
-      cleanup.push(async () => {
-        await c.close();
-        rmSync(c.dir, { recursive: true, force: true });
-      });
-      chains.push(c.chain);
-    }
+    const chains = await openChains(genesis, 4);
     const prague = chains[0]!.commonAt(2n);
     const authorization = eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: '0x0' }, testKey(21));
     const setCode = createEOACode7702Tx(
