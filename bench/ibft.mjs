@@ -6,7 +6,8 @@
 // connect) are left out. Then: sustained tx/s (transfers from many senders sent round-robin to all
 // four validators' JSON-RPC, from the first send to the last inclusion), and the time the network
 // needs to commit the next block after the next proposer is killed (a round change), against the
-// median block interval.
+// median block interval. Last, the same transfers to one validator alone (a fresh chain with the same
+// allocations): the same-run baseline the network's throughput is compared with.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ const wallets = Array.from({ length: SENDERS }, (_, i) => new Wallet(`0x${(i + 3
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-ibft-'));
 const report = (line) => process.stdout.write(`${line}\n`);
 let net;
+let single;
 
 try {
   net = await startIbftNetwork({ work, blockTime: BLOCK_TIME, premine: wallets.map((w) => `${w.address}:${10n ** 22n}`) });
@@ -56,36 +58,8 @@ try {
       });
     }
   }
-  const startBlock = Number(BigInt(await rpc(rpcUrls[0], 'eth_blockNumber')));
-  const t0 = performance.now();
-  let sent = 0;
-  await Promise.all(
-    [0, 1, 2, 3].map(async (v) => {
-      for (let i = v; i < signed.length; i += 4) {
-        await rpc(rpcUrls[v], 'eth_sendRawTransaction', [signed[i].raw]).catch(() => undefined);
-        sent++;
-      }
-    }),
-  );
-  const lastHashes = wallets
-    .map((w) => signed.filter((x) => x.from === w).at(-1))
-    .filter(Boolean)
-    .map((x) => x.raw);
-  const { keccak256 } = await import('ethers');
-  const pending = new Set(lastHashes.map((r) => keccak256(r)));
-  const txDeadline = Date.now() + 300_000;
-  while (pending.size > 0 && Date.now() < txDeadline) {
-    for (const h of [...pending]) if (await rpc(rpcUrls[0], 'eth_getTransactionReceipt', [h])) pending.delete(h);
-    if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
-  }
-  const txSeconds = (performance.now() - t0) / 1000;
-  const endBlock = Number(BigInt(await rpc(rpcUrls[0], 'eth_blockNumber')));
-  let included = 0;
-  for (let n = startBlock + 1; n <= endBlock; n++)
-    included += Number(BigInt(await rpc(rpcUrls[0], 'eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])));
-  report(
-    `sustained: ${sent} transfers sent to 4 validators, ${included} included in ${txSeconds.toFixed(1)} s: ${(included / txSeconds).toFixed(0)} tx/s${pending.size ? ` (${pending.size} senders not finished in time)` : ''}`,
-  );
+  const net4 = await sustained(rpcUrls, signed);
+  report(`sustained: ${net4.line}`);
 
   // Recovery: right after a block commits, kill -9 the proposer of the next height (round-robin after
   // this block's proposer); time until the next height is committed by the other three.
@@ -107,7 +81,57 @@ try {
       ? 'recovery after the next proposer was killed: no block within 120 s'
       : `recovery after the next proposer was killed: next block ${recovered - killedAt} ms after the kill (median interval ${medianInterval} ms)`,
   );
+  await net.stop();
+  net = undefined;
+
+  // Same-run baseline: one validator alone, the same genesis allocations and the very same signed transfers.
+  single = await startIbftNetwork({ work: join(work, 'single'), count: 1, blockTime: BLOCK_TIME, premine: wallets.map((w) => `${w.address}:${10n ** 22n}`) });
+  while (Number(BigInt(await rpc(single.rpcUrls[0], 'eth_blockNumber'))) < 2) await new Promise((r) => setTimeout(r, 100));
+  const one = await sustained(single.rpcUrls, signed);
+  report(`sustained, 1 validator alone (same transfers): ${one.line}`);
+  report(`4 validators / 1 alone: ${((100 * net4.txPerSecond) / one.txPerSecond).toFixed(0)}% (issue #24's goal: at least 50%)`);
 } finally {
   await net?.stop();
+  await single?.stop();
   rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Send `signed` round-robin to the nodes' JSON-RPC (one sender loop per node), wait for each sender's
+ * last transfer, and count what the blocks since the first send hold: the figure is from the first
+ * send to the last inclusion.
+ */
+async function sustained(urls, signed) {
+  const startBlock = Number(BigInt(await rpc(urls[0], 'eth_blockNumber')));
+  const t0 = performance.now();
+  let sent = 0;
+  await Promise.all(
+    urls.map(async (url, v) => {
+      for (let i = v; i < signed.length; i += urls.length) {
+        await rpc(url, 'eth_sendRawTransaction', [signed[i].raw]).catch(() => undefined);
+        sent++;
+      }
+    }),
+  );
+  const lastHashes = wallets
+    .map((w) => signed.filter((x) => x.from === w).at(-1))
+    .filter(Boolean)
+    .map((x) => x.raw);
+  const { keccak256 } = await import('ethers');
+  const pending = new Set(lastHashes.map((r) => keccak256(r)));
+  const txDeadline = Date.now() + 300_000;
+  while (pending.size > 0 && Date.now() < txDeadline) {
+    for (const h of [...pending]) if (await rpc(urls[0], 'eth_getTransactionReceipt', [h])) pending.delete(h);
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  const txSeconds = (performance.now() - t0) / 1000;
+  const endBlock = Number(BigInt(await rpc(urls[0], 'eth_blockNumber')));
+  let included = 0;
+  for (let n = startBlock + 1; n <= endBlock; n++)
+    included += Number(BigInt(await rpc(urls[0], 'eth_getBlockTransactionCountByNumber', [`0x${n.toString(16)}`])));
+  const txPerSecond = included / txSeconds;
+  return {
+    txPerSecond,
+    line: `${sent} transfers sent to ${urls.length} validator${urls.length > 1 ? 's' : ''}, ${included} included in ${txSeconds.toFixed(1)} s: ${txPerSecond.toFixed(0)} tx/s${pending.size ? ` (${pending.size} senders not finished in time)` : ''}`,
+  };
 }

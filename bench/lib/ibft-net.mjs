@@ -83,8 +83,10 @@ export async function startIbftNetwork({ work, count = 4, blockTime = 1, premine
       return (await rpc(net.rpcUrls[0], 'eth_getBlockByNumber', ['0x0', false])).hash;
     },
     async stop() {
-      for (const c of net.children) if (c.exitCode === null) c.kill('SIGINT');
-      await Promise.all(net.children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.on('exit', r)))));
+      // A child killed by a signal has a signalCode and no exitCode: waiting for its 'exit' again would never end.
+      const gone = (c) => c.exitCode !== null || c.signalCode !== null;
+      for (const c of net.children) if (!gone(c)) c.kill('SIGINT');
+      await Promise.all(net.children.map((c) => (gone(c) ? undefined : new Promise((r) => c.on('exit', r)))));
     },
   };
   const launch = (i) => {
