@@ -1,5 +1,6 @@
 // IBFT across validators benchmark. Prints figures, asserts nothing. Usage: npm run bench:ibft
-//   BASALT_BENCH_BLOCK_TIME (seconds, default 1), BASALT_BENCH_BLOCKS (default 30), BASALT_BENCH_TXS (default 1200).
+//   BASALT_BENCH_BLOCK_TIME (seconds, default 1), BASALT_BENCH_BLOCKS (default 30), BASALT_BENCH_TXS (default 1200),
+//   BASALT_BENCH_CPU_PROF (a directory: every validator of the network runs with --cpu-prof and writes its profile there on exit).
 // Four validator processes on this machine seal over libp2p (loopback). For each height, the time
 // the first validator logged 'consensus reached'; the block interval is the difference between
 // consecutive heights (same machine clock), against --block-time. The first blocks (while peers
@@ -26,7 +27,13 @@ let net;
 let single;
 
 try {
-  net = await startIbftNetwork({ work, blockTime: BLOCK_TIME, premine: wallets.map((w) => `${w.address}:${10n ** 22n}`) });
+  const prof = process.env.BASALT_BENCH_CPU_PROF;
+  net = await startIbftNetwork({
+    work,
+    blockTime: BLOCK_TIME,
+    premine: wallets.map((w) => `${w.address}:${10n ** 22n}`),
+    nodeFlags: () => (prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+  });
   const { committedAt, rpcUrls, keys, children } = net;
   await net.waitForHeight(BLOCKS + WARMUP, (BLOCKS + WARMUP) * BLOCK_TIME * 1000 * 5 + 60_000);
   const intervals = intervalsOfHeights(committedAt, WARMUP, BLOCKS + WARMUP);
