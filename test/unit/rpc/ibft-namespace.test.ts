@@ -5,7 +5,10 @@ import { parseJsonRpcApis } from '../../../src/cli/server.js';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
-import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import type { IbftEngine } from '../../../src/consensus/ibft/engine.js';
+import { VoteProposals } from '../../../src/consensus/ibft/proposals.js';
+import { LocalIbftService } from '../../../src/node/ibft-service.js';
+import { createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
 let t: TestChain;
 const BLOCKS = 8;
@@ -77,5 +80,65 @@ describe('the ibft_ JSON-RPC namespace (issue #23)', () => {
     expect(parseJsonRpcApis('eth, eth')).toEqual(['eth']);
     for (const bad of ['admin', 'eth,,net', '', 'x'.repeat(1000)])
       expect(() => parseJsonRpcApis(bad)).toThrow(/is not a JSON-RPC namespace: use eth, net, web3, debug, txpool, ibft/);
+  });
+});
+
+describe('validator votes through the operator service and ibft_ (issue #23): every input is hostile', () => {
+  const log = pino({ level: 'silent' });
+  const make = (opts: { networked?: boolean; ready?: boolean; key?: number } = {}) => {
+    const engine = t.chain.engine as IbftEngine;
+    const proposals = new VoteProposals();
+    const service = new LocalIbftService(t.chain, engine, proposals, privateToAddress(testKey(opts.key ?? 0)), {
+      networked: opts.networked ?? true,
+      validator: () => undefined,
+      logger: log,
+      candidateReady: () => opts.ready ?? true,
+    });
+    const d = new RpcDispatcher({ methods: ethMethods({ chain: t.chain, txpool: new TxPool(t.chain), ibft: service }, ['ibft']), logger: log });
+    return { service, proposals, d };
+  };
+  const outsider = '0x00000000000000000000000000000000000000aa';
+
+  it('propose, list and discard a vote; refusals are one line and change nothing', async () => {
+    const { service, d } = make();
+    await service.propose(outsider, 'auth');
+    expect(await service.candidates()).toEqual([{ candidate: outsider, vote: 'auth' }]);
+    expect((await call<Record<string, boolean>>(d, 'ibft_getPendingVotes')).result).toEqual({ [toChecksumAddress(outsider)]: true });
+    await expect(service.propose(addr(t.keys[1]!), 'auth')).rejects.toThrow(/^vote refused: 0x.* is a validator already$/);
+    await expect(service.propose(outsider, 'drop')).rejects.toThrow(/is not a validator: it cannot be dropped/);
+    await expect(service.propose('0x1234', 'auth')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(service.propose('x'.repeat(10_000), 'auth')).rejects.toThrow(/is not an address: 0x and 40 hex digits$/);
+    expect(await service.discard(outsider)).toBe(true);
+    expect(await service.discard(outsider)).toBe(false);
+    expect(await service.candidates()).toEqual([]);
+  });
+
+  it('refuses to add a key no connected, synced node holds, and any vote on a node without networking or outside the set', async () => {
+    await expect(make({ ready: false }).service.propose(outsider, 'auth')).rejects.toThrow(/no node holding the key of 0x0{38}aa is connected/);
+    await expect(make({ networked: false }).service.propose(outsider, 'auth')).rejects.toThrow(/without networking/);
+    await expect(make({ key: 9 }).service.propose(addr(t.keys[1]!), 'drop')).rejects.toThrow(/is not a validator: only validators vote/);
+    // A drop needs no running candidate.
+    const { service } = make({ ready: false });
+    await service.propose(addr(t.keys[3]!), 'drop');
+    expect(await service.candidates()).toEqual([{ candidate: bytesToHex(privateToAddress(t.keys[3]!)), vote: 'drop' }]);
+  });
+
+  it('ibft_ vote methods check their parameters; snapshots beyond the head are refused', async () => {
+    const { d } = make();
+    expect((await call(d, 'ibft_proposeValidatorVote', [outsider])).error?.code).toBe(-32602);
+    expect((await call(d, 'ibft_proposeValidatorVote', [outsider, 'yes'])).error?.code).toBe(-32602);
+    expect((await call(d, 'ibft_proposeValidatorVote', [42, true])).error?.code).toBe(-32602);
+    expect((await call(d, 'ibft_proposeValidatorVote', ['0xzz', true])).error).toMatchObject({ code: -32602 });
+    expect((await call(d, 'ibft_proposeValidatorVote', [addr(t.keys[1]!), true])).error).toMatchObject({ code: -32000 });
+    expect((await call(d, 'ibft_proposeValidatorVote', [outsider, true])).result).toBe(true);
+    expect((await call(d, 'ibft_discardValidatorVote', [outsider])).result).toBe(true);
+    type Snap = { number: string; validators: string[]; votes: unknown[]; epochSize: string };
+    const snap = (await call<Snap>(d, 'ibft_getSnapshot', ['0x3'])).result!;
+    expect([snap.number, snap.validators.length, snap.votes, snap.epochSize]).toEqual(['0x3', 4, [], '0x186a0']);
+    expect((await call(d, 'ibft_getSnapshot', ['0x99'])).error?.message).toMatch(/beyond the head/);
+    // Over MAX_PROPOSED_VOTES candidates at once: refused.
+    const { service } = make();
+    for (let i = 0; i < 64; i++) await service.propose(`0x${(0x100 + i).toString(16).padStart(40, '0')}`, 'auth');
+    await expect(service.propose(outsider, 'auth')).rejects.toThrow(/64 votes are proposed already/);
   });
 });
