@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./status.js')).statusCommand(),
   peers: async () => (await import('./peers.js')).peersCommand(),
   ibft: async () => (await import('./ibft.js')).ibftCommand(),
+  loadtest: async () => (await import('./loadtest.js')).loadtestCommand(),
   export: async () => (await import('./export.js')).exportCommand(),
   import: async () => (await import('./import.js')).importCommand(),
   archive: async () => (await import('./archive.js')).archiveCommand(),
