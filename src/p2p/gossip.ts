@@ -110,6 +110,9 @@ export class Gossip {
   }
 
   publishTx(raw: Uint8Array): void {
+    // Nobody to send it to (a node alone): gossipsub would still sign and encode the message (a
+    // secp256k1 signature and key parse in JS per transaction) before dropping it.
+    if (this.host.services.pubsub.getSubscribers(this.topics.txs).length === 0) return;
     this.publish(this.topics.txs, raw);
   }
 
