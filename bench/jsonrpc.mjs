@@ -123,7 +123,7 @@ try {
   await prober;
   underLoad.sort((a, b) => a - b);
   report(
-    `throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained`,
+    `throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained (${((raws.length * 21_000) / totalMs / 1000).toFixed(1)} Mgas/s: plain transfers, 21,000 gas each)`,
   );
   report(
     `eth_getBalance during the load: p50 ${percentile(underLoad, 50).toFixed(2)} ms, p99 ${percentile(underLoad, 99).toFixed(2)} ms, max ${underLoad.at(-1).toFixed(0)} ms (n=${underLoad.length})`,

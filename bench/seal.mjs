@@ -66,7 +66,7 @@ try {
   const blocks = node.logs.filter((l) => l.event === 'block.sealed').slice(before);
   const withTxs = blocks.filter((l) => l.txs > 0).length;
   report(
-    `${TRANSFERS} transfers sent at once: accepted by JSON-RPC in ${acceptedMs.toFixed(0)} ms, all included after ${ms.toFixed(0)} ms (${((TRANSFERS / ms) * 1000).toFixed(0)} tx/s end to end, in ${withTxs} blocks)`,
+    `${TRANSFERS} transfers sent at once: accepted by JSON-RPC in ${acceptedMs.toFixed(0)} ms, all included after ${ms.toFixed(0)} ms (${((TRANSFERS / ms) * 1000).toFixed(0)} tx/s end to end, ${((TRANSFERS * 21_000) / ms / 1000).toFixed(1)} Mgas/s, in ${withTxs} blocks)`,
   );
   await node.stop();
 } finally {
