@@ -147,7 +147,7 @@ describe.sequential('IBFT rounds across validator processes', () => {
     await sameHashes([0, 1, 2], h4 + 2);
   }, 60_000);
 
-  it("a validator's key lost for good (validator 3, no key backup): the others vote in a new key, which syncs and seals, and vote the lost one out; a snapshot from before the change restores and syncs past it", async () => {
+  it("a validator's key lost for good (validator 3, no key backup): the others vote in a new key, which syncs and seals, and vote the lost one out; a snapshot after the votes restores, and one from before them restores and syncs past them", async () => {
     // Validator 3 is down since the steps above: treat its key as lost. A new node with a new key
     // follows the chain outside the set until voted in.
     const newDir = join(dir, 'v4');
@@ -200,6 +200,12 @@ describe.sequential('IBFT rounds across validator processes', () => {
       const st = JSON.parse((await ibft(4, ['status', '--json'])).stdout) as { inSet: boolean; sealing: boolean; lastProposed?: number };
       return st.inSet && st.sealing && st.lastProposed !== undefined && st.lastProposed > after.number;
     }, 'the new validator proposing');
+    // A snapshot taken after the votes restores: every vote's tally is checked from the genesis on.
+    const post = join(dir, 'post-vote.bsn');
+    const ps = await runCliAsync(['snapshot', post, '--grpc-address', grpc.get(0)!, '--quiet']);
+    expect(ps.code, ps.stderr).toBe(0);
+    const pr = await runCliAsync(['restore', post, '--data-dir', join(dir, 'post-vote'), '--chain', genesis, '--quiet']);
+    expect(pr.code, pr.stderr).toBe(0);
     // The snapshot taken before any vote restores and syncs past the votes (each checked against its tally).
     const old = join(dir, 'pre-vote');
     const rs = await runCliAsync(['restore', join(dir, 'v2.bsn'), '--data-dir', old, '--chain', genesis, '--quiet']);
