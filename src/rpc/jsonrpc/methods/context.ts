@@ -1,5 +1,5 @@
 import type { IbftService } from '../../../consensus/ibft/service.js';
-import type { Block } from '@ethereumjs/block';
+import type { Block, BlockHeader } from '@ethereumjs/block';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { Chain } from '../../../chain/chain.js';
 import type { TxPool } from '../../../txpool/txpool.js';
@@ -40,12 +40,31 @@ export async function blockAt(chain: Chain, tag: BlockTag): Promise<Block | unde
 
 export async function requireBlock(chain: Chain, tag: BlockTag): Promise<Block> {
   const block = await blockAt(chain, tag);
-  if (!block)
-    throw new RpcError(
-      RpcErrorCode.InvalidInput,
-      tag.kind === 'number' ? `header not found: block ${tag.number} is beyond the head ${chain.head.number}` : 'header not found',
-    );
+  if (!block) throw headerNotFound(chain, tag);
   return block;
+}
+
+/**
+ * The header a tag names, read without its body (so it answers for blocks whose bodies a restored node
+ * has not back-filled yet); beyond the head, or an unknown hash, is "header not found".
+ */
+export async function requireHeader(chain: Chain, tag: BlockTag): Promise<BlockHeader> {
+  const num = tag.kind === 'hash' ? undefined : tag.kind === 'number' ? tag.number : tag.tag === 'earliest' ? 0n : chain.head.number;
+  const header =
+    num === undefined
+      ? (await chain.blockByHash((tag as { hash: Uint8Array }).hash))?.header
+      : num <= chain.head.number
+        ? await chain.store.canonicalHeader(num)
+        : undefined;
+  if (!header) throw headerNotFound(chain, tag);
+  return header;
+}
+
+function headerNotFound(chain: Chain, tag: BlockTag): RpcError {
+  return new RpcError(
+    RpcErrorCode.InvalidInput,
+    tag.kind === 'number' ? `header not found: block ${tag.number} is beyond the head ${chain.head.number}` : 'header not found',
+  );
 }
 
 /** The state after a block; a node restored from a head-state snapshot lacks older states. */

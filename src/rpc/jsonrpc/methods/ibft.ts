@@ -7,7 +7,7 @@ import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import type { IbftService } from '../../../consensus/ibft/service.js';
 import { UserError } from '../../../util/errors.js';
 import { blockTag, expectParams, type BlockTag } from '../params.js';
-import type { RpcContext, RpcMethods } from './context.js';
+import { requireHeader, type RpcContext, type RpcMethods } from './context.js';
 
 /** Blocks ibft_getSignerMetrics reads unless told (Besu's default), and the most it reads at once. */
 export const SIGNER_METRICS_DEFAULT_BLOCKS = 100n;
@@ -44,22 +44,7 @@ export function ibftMethods({ chain, ibft }: RpcContext): RpcMethods {
     if (typeof v !== 'string') throw invalidParams('the address must be a string: 0x and 40 hex digits');
     return v;
   };
-  const headerAt = async (tag: BlockTag): Promise<BlockHeader> => {
-    const num = tag.kind === 'number' ? tag.number : tag.kind === 'tag' ? (tag.tag === 'earliest' ? 0n : chain.head.number) : undefined;
-    const header =
-      num !== undefined
-        ? num <= chain.head.number
-          ? await chain.store.canonicalHeader(num)
-          : undefined
-        : (await chain.blockByHash((tag as { hash: Uint8Array }).hash))?.header;
-    if (!header) {
-      throw new RpcError(
-        RpcErrorCode.InvalidInput,
-        num !== undefined ? `header not found: block ${num} is beyond the head ${chain.head.number}` : 'header not found',
-      );
-    }
-    return header;
-  };
+  const headerAt = (tag: BlockTag): Promise<BlockHeader> => requireHeader(chain, tag);
   const validatorsOf = (header: BlockHeader) => decodeIbftExtra(header.extraData).validators;
 
   return {
