@@ -1,6 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
 import type { BlockHeader } from '@ethereumjs/block';
-import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { equalsBytes } from '@ethereumjs/util';
 import type { ConsensusRecords } from '../../chain/engine.js';
 import { errorMessage } from '../../util/errors.js';
 import { decodeIbftExtra } from './extra.js';
@@ -77,7 +77,7 @@ export async function loadSnapshot(
 
 /** The head's snapshot, known or not (and why not), tied to the head by hash. */
 export class VoteBook {
-  private head?: { header: BlockHeader; hash: string; number: bigint; snap?: ValidatorSnapshot; unknown?: string };
+  private head?: { header: BlockHeader; hash: Uint8Array; number: bigint; snap?: ValidatorSnapshot; unknown?: string };
 
   constructor(
     readonly epochSize: bigint,
@@ -87,7 +87,7 @@ export class VoteBook {
 
   /** Load the snapshot after `head` from the records (at open). Unknown (and why) if they do not give it. */
   async load(store: ConsensusRecords, head: BlockHeader): Promise<void> {
-    const hash = bytesToHex(this.hashOf(head));
+    const hash = this.hashOf(head);
     try {
       this.head = { header: head, hash, number: head.number, snap: await loadSnapshot(store, head, this.epochSize, this.setChanges) };
     } catch (err) {
@@ -99,8 +99,8 @@ export class VoteBook {
   /** `header` (verified against the head) became the head. */
   advance(header: BlockHeader): void {
     const prev = this.head;
-    const hash = bytesToHex(this.hashOf(header));
-    if (prev === undefined || prev.number + 1n !== header.number || !equalsBytes(header.parentHash, hexBytes(prev.hash))) {
+    const hash = this.hashOf(header);
+    if (prev === undefined || prev.number + 1n !== header.number || !equalsBytes(header.parentHash, prev.hash)) {
       this.head = { header, hash, number: header.number, unknown: 'the vote book lost track of the head' };
       return;
     }
@@ -133,7 +133,7 @@ export class VoteBook {
     const h = this.head;
     if (h === undefined || h.snap === undefined || h.number !== parent.number) return undefined;
     if (parent === h.header) return h.snap;
-    return bytesToHex(this.hashOf(parent)) === h.hash ? h.snap : undefined;
+    return equalsBytes(this.hashOf(parent), h.hash) ? h.snap : undefined;
   }
 
   /** The head's snapshot, or why it is not known. */
@@ -142,8 +142,4 @@ export class VoteBook {
     if (h === undefined) return { unknown: 'the chain is not open' };
     return h.snap ? { snapshot: h.snap } : { unknown: h.unknown ?? 'unknown' };
   }
-}
-
-function hexBytes(h: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(h.slice(2), 'hex'));
 }
