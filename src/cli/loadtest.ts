@@ -1,7 +1,15 @@
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { hexToBytes } from '@ethereumjs/util';
-import { LOADTEST_MAX_ACCOUNTS, LOADTEST_MAX_TPS, runLoadtest, type LoadtestProgress, type LoadtestResult } from '../rpc/jsonrpc/loadtest.js';
+import {
+  LOADTEST_MAX_ACCOUNTS,
+  LOADTEST_MAX_TPS,
+  LOADTEST_MODES,
+  runLoadtest,
+  type LoadtestMode,
+  type LoadtestProgress,
+  type LoadtestResult,
+} from '../rpc/jsonrpc/loadtest.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { parseDurationArg, parsePositiveInteger } from './options.js';
 
@@ -9,34 +17,42 @@ import { parseDurationArg, parsePositiveInteger } from './options.js';
 const KEY_ENV = 'BASALT_LOADTEST_KEY';
 
 /**
- * `basalt loadtest --rpc URL --key-file F --tps N --duration D`: transfers at a set rate against a
- * node's JSON-RPC from accounts generated and funded from one key (rpc/jsonrpc/loadtest.ts).
+ * `basalt loadtest --rpc URL --key-file F --tps N --duration D [--mode transfer|erc20|swap]`: transactions
+ * at a set rate against a node's JSON-RPC from accounts generated and funded from one key
+ * (rpc/jsonrpc/loadtest.ts).
  */
 export function loadtestCommand(): Command {
   return new Command('loadtest')
-    .description("send transfers at a set rate to a node's JSON-RPC and report sent and mined tx/s, inclusion latency and failures")
+    .description("send transactions at a set rate to a node's JSON-RPC and report sent and mined tx/s, Mgas/s, inclusion latency and failures")
     .requiredOption('--rpc <url>', 'JSON-RPC of the node to load, e.g. http://127.0.0.1:8545', parseUrl)
     .option('--key-file <file>', `file holding the private key (0x and 64 hex digits) of the account that funds the senders (else $${KEY_ENV})`)
     .option('--tps <n>', `transactions a second to send (at most ${LOADTEST_MAX_TPS})`, parsePositiveInteger, 100)
     .option('--duration <d>', 'how long to send, e.g. 30s or 2m', parseDurationArg, 30_000)
     .option('--accounts <n>', `sender accounts to generate and fund (default: one per 16 transactions, at most ${LOADTEST_MAX_ACCOUNTS})`, parsePositiveInteger)
-    .addOption(new Option('--mode <mode>', 'what to send').choices(['transfer']).default('transfer'))
+    .addOption(
+      new Option('--mode <mode>', 'what to send: plain transfers, ERC-20 transfers, or swaps on a constant-product pool (the run deploys the contracts)')
+        .choices(LOADTEST_MODES)
+        .default('transfer'),
+    )
     .option('--json', 'print the result as JSON', false)
     .option('--quiet', 'no progress lines', false)
-    .action(async (o: { rpc: string; keyFile?: string; tps: number; duration: number; accounts?: number; json: boolean; quiet: boolean }) => {
-      const funderKey = readKey(o.keyFile);
-      const show = progressPrinter(o.quiet);
-      const result = await runLoadtest({
-        rpcUrl: o.rpc,
-        funderKey,
-        tps: o.tps,
-        durationMs: o.duration,
-        ...(o.accounts !== undefined ? { accounts: o.accounts } : {}),
-        onProgress: show.update,
-      });
-      show.end();
-      process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : summary(result));
-    });
+    .action(
+      async (o: { rpc: string; keyFile?: string; tps: number; duration: number; accounts?: number; mode: LoadtestMode; json: boolean; quiet: boolean }) => {
+        const funderKey = readKey(o.keyFile);
+        const show = progressPrinter(o.quiet);
+        const result = await runLoadtest({
+          rpcUrl: o.rpc,
+          funderKey,
+          mode: o.mode,
+          tps: o.tps,
+          durationMs: o.duration,
+          ...(o.accounts !== undefined ? { accounts: o.accounts } : {}),
+          onProgress: show.update,
+        });
+        show.end();
+        process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : summary(result));
+      },
+    );
 }
 
 function parseUrl(v: string): string {
@@ -105,9 +121,12 @@ function progressPrinter(quiet: boolean): { update: (p: LoadtestProgress) => voi
 
 function summary(r: LoadtestResult): string {
   const ms = (v: number | undefined) => (v === undefined ? '-' : `${v} ms`);
+  const what = { transfer: 'transfers', erc20: 'ERC-20 transfers', swap: 'swaps' }[r.mode];
   const lines = [
-    `sent ${r.sent} transfers in ${r.durationSeconds.toFixed(1)} s from ${r.accounts} accounts: ${r.sentPerSecond.toFixed(1)} tx/s`,
-    `mined ${r.mined} (${r.minedPerSecond.toFixed(1)} tx/s from the first send to the last inclusion) in ${r.blocks} blocks; not mined ${r.sent - r.mined}`,
+    ...Object.entries(r.contracts).map(([name, address]) => `deployed ${name} at ${address}`),
+    `sent ${r.sent} ${what} in ${r.durationSeconds.toFixed(1)} s from ${r.accounts} accounts: ${r.sentPerSecond.toFixed(1)} tx/s`,
+    `mined ${r.mined} (${r.minedPerSecond.toFixed(1)} tx/s from the first send to the last inclusion) in ${r.blocks} blocks; not mined ${r.sent - r.mined}; reverted ${r.reverted}`,
+    `gas used ${r.gasUsed} (${r.mgasPerSecond.toFixed(2)} Mgas/s, ${r.mined > 0 ? Math.round(r.gasUsed / r.mined) : 0} a transaction)`,
     `inclusion latency p50 ${ms(r.latencyP50Ms)}, p99 ${ms(r.latencyP99Ms)}`,
     `failed to send ${r.failed}${r.errors.length ? `: ${r.errors.map((e) => `${e.count} × ${e.message}`).join('; ')}` : ''}`,
   ];

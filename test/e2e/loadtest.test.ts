@@ -45,6 +45,70 @@ describe('basalt loadtest', () => {
     expect(r.stderr).not.toContain(DEV_KEY.slice(2, 20));
   }, 60_000);
 
+  it('erc20 and swap: deploys the contracts, and every token transfer and swap is mined without a revert, with its gas', async () => {
+    const run = async (mode: string) => {
+      const r = await runCliAsync([
+        'loadtest',
+        '--rpc',
+        url,
+        '--key-file',
+        keyFile,
+        '--tps',
+        '30',
+        '--duration',
+        '2s',
+        '--accounts',
+        '4',
+        '--mode',
+        mode,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as {
+        mode: string;
+        contracts: Record<string, string>;
+        sent: number;
+        mined: number;
+        reverted: number;
+        gasUsed: number;
+        mgasPerSecond: number;
+      };
+    };
+    const call = async (to: string, data: string) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to, data }, 'latest'] }),
+      });
+      return ((await res.json()) as { result: string }).result;
+    };
+    const erc20 = await run('erc20');
+    expect(erc20.mode).toBe('erc20');
+    expect(erc20.sent).toBeGreaterThanOrEqual(50);
+    expect(erc20.mined).toBe(erc20.sent);
+    expect(erc20.reverted).toBe(0);
+    // An ERC-20 transfer between two holders: two balance writes and a log, more than a plain transfer.
+    const perErc20 = erc20.gasUsed / erc20.mined;
+    expect(perErc20).toBeGreaterThan(28_000);
+    expect(perErc20).toBeLessThan(60_000);
+    expect(erc20.mgasPerSecond).toBeGreaterThan(0);
+    // The token's supply went to the funder and from it to the four senders: balanceOf answers through eth_call.
+    expect(BigInt(await call(erc20.contracts.token!, '0x18160ddd'))).toBeGreaterThan(0n);
+
+    const swap = await run('swap');
+    expect(Object.keys(swap.contracts).sort()).toEqual(['pool', 'tokenA', 'tokenB']);
+    expect(swap.mined).toBe(swap.sent);
+    expect(swap.reverted).toBe(0);
+    expect(swap.gasUsed / swap.mined).toBeGreaterThan(perErc20);
+    // The pool's reserves moved with the swaps, and its constant product grew by the 0.3% fees.
+    const reserves = await call(swap.contracts.pool!, '0x0902f1ac');
+    const r0 = BigInt(`0x${reserves.slice(2, 66)}`);
+    const r1 = BigInt(`0x${reserves.slice(66, 130)}`);
+    const initial = 10n ** 27n;
+    expect(r0).not.toBe(initial);
+    expect(r0 * r1).toBeGreaterThan(initial * initial);
+  }, 90_000);
+
   it('refuses bad flags, a bad or missing key and an account without funds in one line, never echoing a key', async () => {
     const oneLine = (r: { code: number | null; stderr: string }, re: RegExp) => {
       expect(r.code).not.toBe(0);
@@ -54,7 +118,7 @@ describe('basalt loadtest', () => {
     oneLine(runCli(['loadtest', '--rpc', 'nowhere', '--key-file', keyFile]), /--rpc.*is not a URL/);
     oneLine(runCli(['loadtest', '--rpc', 'ftp://x', '--key-file', keyFile]), /not an http/);
     oneLine(runCli(['loadtest', '--rpc', url, '--key-file', keyFile, '--tps', '0']), /--tps/);
-    oneLine(runCli(['loadtest', '--rpc', url, '--key-file', keyFile, '--mode', 'swap']), /--mode.*swap.*transfer/);
+    oneLine(runCli(['loadtest', '--rpc', url, '--key-file', keyFile, '--mode', 'nft']), /--mode.*nft.*transfer, erc20, swap/);
     oneLine(runCli(['loadtest', '--rpc', url], { env: { BASALT_LOADTEST_KEY: '' } }), /not 32 bytes of hex/);
     oneLine(runCli(['loadtest', '--rpc', url, '--key-file', join(dir, 'missing')]), /^error: cannot read --key-file/);
     const junk = join(dir, 'junk.key');

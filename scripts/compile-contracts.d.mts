@@ -1,0 +1,3 @@
+/** See compile-contracts.mjs. */
+export const OUTPUT: URL;
+export function generate(): string;
