@@ -440,8 +440,8 @@ export class Chain extends EventEmitter<ChainEvents> {
    * trie writes kept aside in the result. `commitBuilt` commits it, with its consensus fields filled
    * in, without executing it again.
    */
-  async buildBlock(header: BlockTemplate, txs: Iterable<TypedTransaction>): Promise<PreparedBlock> {
-    return this.writeLock.run(() => this.build(header, txs));
+  async buildBlock(header: BlockTemplate, txs: Iterable<TypedTransaction>, maxBuildMs?: number): Promise<PreparedBlock> {
+    return this.writeLock.run(() => this.build(header, txs, maxBuildMs));
   }
 
   /**
@@ -462,7 +462,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     });
   }
 
-  private async build(header: BlockTemplate, txs: Iterable<TypedTransaction>): Promise<PreparedBlock> {
+  private async build(header: BlockTemplate, txs: Iterable<TypedTransaction>, maxBuildMs?: number): Promise<PreparedBlock> {
     const head = this.headState;
     // The builder reads only the parent's header: do not decode (and re-create) its transactions.
     const parent = new Block(head.header, [], [], undefined, { common: this.commonAt(head.number) });
@@ -481,6 +481,7 @@ export class Chain extends EventEmitter<ChainEvents> {
           gasLimit: head.header.gasLimit,
         },
         txs,
+        maxBuildMs,
       );
       return { built, trieWrites: this.trie.takePending() };
     } catch (err) {

@@ -81,8 +81,18 @@ export class Executor {
     return { receipts: result.receipts.map(toStored) };
   }
 
-  /** Build a block on `parent` from `txs` (in order), skipping any that cannot be included. */
-  async build(parent: Block, headerData: Parameters<typeof buildBlock>[1]['headerData'], txs: Iterable<TypedTransaction>): Promise<BuiltBlock> {
+  /**
+   * Build a block on `parent` from `txs` (in order), skipping any that cannot be included. With
+   * `maxBuildMs`, no transaction is started once that much time has gone (at least one is tried): the
+   * rest wait for a later block, as Besu's block transaction selection time does.
+   */
+  async build(
+    parent: Block,
+    headerData: Parameters<typeof buildBlock>[1]['headerData'],
+    txs: Iterable<TypedTransaction>,
+    maxBuildMs = Number.POSITIVE_INFINITY,
+  ): Promise<BuiltBlock> {
+    const started = performance.now();
     const vm = await this.vmAt(parent.header.number + 1n);
     await vm.stateManager.setStateRoot(parent.header.stateRoot);
     const builder = await buildBlock(vm, {
@@ -97,7 +107,9 @@ export class Executor {
     const internal = builder as unknown as { transactions: TypedTransaction[] };
     const included: TypedTransaction[] = [];
     let sinceYield = 0;
+    let tried = 0;
     for (const tx of txs) {
+      if (tried++ > 0 && performance.now() - started >= maxBuildMs) break;
       // Execution over cached trie nodes never waits for I/O: let JSON-RPC requests in between.
       if (++sinceYield === YIELD_EVERY) {
         sinceYield = 0;

@@ -15,6 +15,17 @@ export function defaultIbftBaseTimeoutMs(blockTimeMs: number): number {
   return Math.max(2_000, 2 * blockTimeMs);
 }
 
+/**
+ * The time a proposal's transactions may take to execute when it is built: half the block time, at
+ * least 500 ms. Every other validator executes the proposal again before it signs, and the round
+ * timeout (at least twice the block time) must hold both with room for the messages: a proposal as
+ * long as the pool allows would outlast it under load (Besu bounds its PoA block transaction selection
+ * time the same way).
+ */
+export function defaultBlockBuildMs(blockTimeMs: number): number {
+  return Math.max(500, blockTimeMs / 2);
+}
+
 export interface ValidatorOptions {
   chain: Chain;
   /**
@@ -64,6 +75,7 @@ export class Validator {
         ...(opts.clock ? { clock: opts.clock } : {}),
         ...(opts.proposals ? { proposals: opts.proposals } : {}),
         ...(network ? { candidateReady: (a: Uint8Array) => network.runningValidator(a) } : {}),
+        maxBuildMs: defaultBlockBuildMs(opts.blockTimeMs),
       }),
       // A set of one has nobody to send to (its own messages make its quorum): nothing goes out.
       transport: { broadcast: network ? (msg) => (this.networked ? network.publishConsensus(msg) : undefined) : () => undefined },

@@ -17,6 +17,29 @@ describe('block building', () => {
     t = undefined;
   });
 
+  it('a build time limit stops taking transactions once spent (at least one is tried); the rest are neither included nor rejected', async () => {
+    t = await createTestChain(1, senders.map(addressOf));
+    const common = t.chain.commonAt(0n);
+    const txs = Array.from({ length: 5 }, (_, n) =>
+      createFeeMarket1559Tx(
+        { nonce: BigInt(n), to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        { common },
+      ).sign(senders[0]!),
+    );
+    const head = t.chain.head.header;
+    const extra = decodeIbftExtra(head.extraData);
+    const template = {
+      coinbase: extra.validators[0]!,
+      timestamp: head.timestamp + 1n,
+      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+    };
+    const spent = await t.chain.buildBlock(template, txs, 0);
+    expect(spent.built.block.transactions.map((tx) => bytesToHex(tx.hash()))).toEqual([bytesToHex(txs[0]!.hash())]);
+    expect(spent.built.rejected).toEqual([]);
+    const unlimited = await t.chain.buildBlock(template, txs);
+    expect(unlimited.built.block.transactions).toHaveLength(5);
+  });
+
   it('builds a block of many transactions, skips the ones that fail, and a fresh node re-executes it to the same roots', async () => {
     t = await createTestChain(1, senders.map(addressOf));
     const common = t.chain.commonAt(0n);

@@ -36,6 +36,11 @@ export interface ChainBackendOptions {
   proposals?: VoteProposals;
   /** Whether a candidate to add runs and has synced (a vote to add it waits until then); default: always. */
   candidateReady?: (candidate: Uint8Array) => boolean;
+  /**
+   * Time a proposal's transactions may take to execute when it is built (default: no limit): every
+   * other validator executes it again before it signs, within the round's timeout.
+   */
+  maxBuildMs?: number;
 }
 
 /**
@@ -52,6 +57,7 @@ export class ChainBackend implements Backend {
   private readonly log: Logger;
   private readonly proposals?: VoteProposals;
   private readonly candidateReady?: (candidate: Uint8Array) => boolean;
+  private readonly maxBuildMs?: number;
   /** The chain's engine, which follows the votes pending after the head. */
   private readonly engine: IbftEngine;
   /** The latest proposal this validator built, until a block is committed at its height. */
@@ -68,6 +74,7 @@ export class ChainBackend implements Backend {
     this.address = privateKeyToAddress(opts.key);
     if (opts.proposals) this.proposals = opts.proposals;
     if (opts.candidateReady) this.candidateReady = opts.candidateReady;
+    if (opts.maxBuildMs !== undefined) this.maxBuildMs = opts.maxBuildMs;
     const engine = opts.chain.engine;
     if (!(engine instanceof IbftEngine)) throw new Error(`the IBFT core needs the IBFT engine, not ${engine.name}`);
     this.engine = engine;
@@ -108,7 +115,7 @@ export class ChainBackend implements Backend {
       change ?? (snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators);
     const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });
     this.own = undefined;
-    const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending());
+    const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending(), this.maxBuildMs);
     const common = this.chain.commonAt(height);
     const built = prepared.built.block;
     const proposal = blockWithHeader(built, headerWithExtraData(built.header, proposerSealedExtra(built.header, this.key), common), common);
