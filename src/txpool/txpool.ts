@@ -186,19 +186,30 @@ export class TxPool {
    */
   *pending(): Iterable<TypedTransaction> {
     const baseFee = this.chain.head.header.calcNextBaseFee();
-    const heads: { tx: TypedTransaction; account: Account }[] = [];
+    // One head per sender in a binary heap: best tip first, ties to the sender met first. Each
+    // transaction taken costs log(senders), not a scan of every sender (16 million tip computations
+    // for a full pool of 4,096 senders).
+    const heap: PendingHead[] = [];
+    let order = 0;
     for (const account of this.accounts.values()) {
       const tx = account.txs.get(account.nonce);
-      if (tx) heads.push({ tx, account });
+      if (tx) heapPush(heap, { tx, account, tip: effectiveTip(tx, baseFee), order: order++ });
     }
-    while (heads.length > 0) {
-      let best = 0;
-      for (let i = 1; i < heads.length; i++) if (effectiveTip(heads[i]!.tx, baseFee) > effectiveTip(heads[best]!.tx, baseFee)) best = i;
-      const { tx, account } = heads[best]!;
-      yield tx;
-      const next = account.txs.get(tx.nonce + 1n);
-      if (next) heads[best] = { tx: next, account };
-      else heads.splice(best, 1);
+    while (heap.length > 0) {
+      const head = heap[0]!;
+      yield head.tx;
+      const next = head.account.txs.get(head.tx.nonce + 1n);
+      if (next) {
+        head.tx = next;
+        head.tip = effectiveTip(next, baseFee);
+        siftDown(heap, 0);
+      } else {
+        const last = heap.pop()!;
+        if (heap.length > 0) {
+          heap[0] = last;
+          siftDown(heap, 0);
+        }
+      }
     }
   }
 
@@ -372,5 +383,44 @@ export class TxPool {
       this.accounts.set(key, a);
     }
     return a;
+  }
+}
+
+/** A sender's next executable transaction in `pending()`'s heap. */
+interface PendingHead {
+  tx: TypedTransaction;
+  account: Account;
+  tip: bigint;
+  /** The sender's place in the pool's order: ties go to the earlier one. */
+  order: number;
+}
+
+/** Whether `a` is taken before `b`: a higher tip, or the same tip and an earlier sender. */
+function before(a: PendingHead, b: PendingHead): boolean {
+  return a.tip > b.tip || (a.tip === b.tip && a.order < b.order);
+}
+
+function heapPush(heap: PendingHead[], item: PendingHead): void {
+  heap.push(item);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!before(heap[i]!, heap[parent]!)) break;
+    [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+    i = parent;
+  }
+}
+
+function siftDown(heap: PendingHead[], start: number): void {
+  let i = start;
+  for (;;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let best = i;
+    if (l < heap.length && before(heap[l]!, heap[best]!)) best = l;
+    if (r < heap.length && before(heap[r]!, heap[best]!)) best = r;
+    if (best === i) return;
+    [heap[i], heap[best]] = [heap[best]!, heap[i]!];
+    i = best;
   }
 }

@@ -41,6 +41,29 @@ describe('TxPool', () => {
     expect(order).toEqual(['B0', 'A0', 'A1']);
   });
 
+  it('with many senders and equal tips, takes the best tip first and ties in the order senders were first seen', async () => {
+    const keys = [A, B, D, E, F];
+    t = await createTestChain(1, keys.map(addressOf));
+    const pool = new TxPool(t.chain);
+    // Tips per sender, by nonce: ties across senders and within a sender's run.
+    const tips = [[5n, 5n, 9n], [7n, 1n], [5n, 5n, 5n, 5n], [9n, 2n, 9n], [1n]];
+    for (const [i, key] of keys.entries()) for (const [n, tip] of tips[i]!.entries()) await pool.add(tx1559(key, BigInt(n), tip));
+    // The reference: scan every sender's next transaction, take the first with the highest tip.
+    const heads = keys.map((_, i) => ({ i, n: 0 }));
+    const expected: string[] = [];
+    while (heads.length > 0) {
+      let best = 0;
+      for (let h = 1; h < heads.length; h++) if (tips[heads[h]!.i]![heads[h]!.n]! > tips[heads[best]!.i]![heads[best]!.n]!) best = h;
+      const head = heads[best]!;
+      expected.push(`${head.i}:${head.n}`);
+      if (++head.n === tips[head.i]!.length) heads.splice(best, 1);
+    }
+    const index = new Map(keys.map((k, i) => [addressOf(k).toLowerCase(), i]));
+    const order = [...pool.pending()].map((tx) => `${index.get(tx.getSenderAddress().toString().toLowerCase())}:${tx.nonce}`);
+    expect(order).toEqual(expected);
+    expect(order).toHaveLength(13);
+  });
+
   it('drops included transactions on a new head and promotes the rest', async () => {
     t = await createTestChain(1, [addressOf(A)]);
     const pool = new TxPool(t.chain);
