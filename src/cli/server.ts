@@ -34,6 +34,7 @@ import {
   parseCountArg,
 } from './options.js';
 import { event } from '../util/events.js';
+import { applyConfigFile, dumpConfig } from './config-file.js';
 
 /** Free disk space the node keeps: below it, it stops writing until space is freed. */
 const DEFAULT_MIN_FREE_DISK = 256 * 1024 * 1024;
@@ -86,11 +87,15 @@ interface ServerOptions {
   backupRetries: number;
   backupRetryDelay?: number;
   prometheus?: HostPort;
+  config?: string;
+  dumpConfig: boolean;
 }
 
 export function serverCommand(): Command {
   return new Command('server')
     .description('run a Basalt node')
+    .option('--config <file>', 'read flags from this TOML file (keys are the flags without their dashes); flags given here override it')
+    .option('--dump-config', 'print the effective flags (file, command line and defaults) as TOML for --config, and exit', false)
     .option('--data-dir <dir>', `the node's data directory (default with --dev: ${DEV_DATA_DIR})`)
     .option('--chain <file>', 'genesis file (default: ./genesis.json; with --dev: <data-dir>/genesis.json)')
     .option('--seal', 'seal blocks as an IBFT validator', false)
@@ -210,7 +215,15 @@ export function serverCommand(): Command {
     .option('--prometheus <host:port>', 'serve Prometheus metrics on GET /metrics at this address', parseHostPort)
     .option('--log-level <level>', 'trace, debug, info, warn, error', parseLogLevel, 'info')
     .option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)', parseLogFormat)
-    .action(async (opts: ServerOptions) => {
+    .hook('preAction', (cmd) => {
+      const file = cmd.getOptionValue('config') as string | undefined;
+      if (file !== undefined) applyConfigFile(cmd, file);
+    })
+    .action(async (opts: ServerOptions, cmd: Command) => {
+      if (opts.dumpConfig) {
+        process.stdout.write(dumpConfig(cmd));
+        return;
+      }
       await runServer(opts);
     });
 }
