@@ -1,5 +1,7 @@
+import { readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StoredKind } from '../backup/scheduler.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -15,10 +17,18 @@ export interface MetricsSources {
   headBlock(): bigint;
   /** Size of the validator set deciding the next block. */
   validators(): number;
-  txpoolPending(): number;
+  /** Executable and queued (behind a nonce gap) transactions in the pool. */
+  txpool(): { pending: number; queued: number };
   /** The trie node cache (`--cache`): bytes held and the most it may hold. */
   trieCache(): { bytes: number; limitBytes: number };
+  /** Whether free disk space is below --min-free-disk (writing paused). */
+  diskLow(): boolean;
+  /** The data dir's LevelDB folders, sized at scrape time. */
+  dataDir: { blockchain: string; trie: string };
 }
+
+/** LevelDB folder sizes are read at most this often (a scrape lists their files). */
+const DB_SIZE_TTL_MS = 30_000;
 
 /**
  * The node's Prometheus metrics (prom-client, its own registry) and the HTTP server that serves them
@@ -38,6 +48,9 @@ export class NodeMetrics {
   private peers?: () => number;
   private clock?: () => { offsetMs: number | undefined; skewed: boolean };
   private server?: Server;
+  /** A JSON-RPC call answered (HTTP or WebSocket): the dispatcher's `observe`. */
+  readonly jsonrpcCall: (method: string, ok: boolean, seconds: number) => void;
+  private sync?: { peersByDirection(): { inbound: number; outbound: number }; targetBlock(): bigint };
   /** What peers sent that was refused, and bans, by reason (the networking layer counts). */
   readonly p2p: { rejected(reason: string, count?: number): void; banned(reason: string): void };
 
@@ -104,9 +117,65 @@ export class NodeMetrics {
       help: 'Executable transactions in the pool',
       registers,
       collect() {
-        this.set(sources.txpoolPending());
+        this.set(sources.txpool().pending);
       },
     });
+    new Gauge({
+      name: 'basalt_txpool_queued',
+      help: 'Transactions in the pool waiting behind a nonce gap',
+      registers,
+      collect() {
+        this.set(sources.txpool().queued);
+      },
+    });
+    new Gauge({
+      name: 'basalt_disk_guard_active',
+      help: 'Whether free disk space is below --min-free-disk: sealing paused and new transactions refused (1) or not (0)',
+      registers,
+      collect() {
+        this.set(sources.diskLow() ? 1 : 0);
+      },
+    });
+    let sized: { at: number; bytes: Record<string, number> } | undefined;
+    new Gauge({
+      name: 'basalt_db_size_bytes',
+      help: "Bytes of the data dir's LevelDB databases on disk, by database",
+      labelNames: ['db'],
+      registers,
+      collect() {
+        if (sized === undefined || Date.now() - sized.at > DB_SIZE_TTL_MS) {
+          sized = { at: Date.now(), bytes: { blockchain: folderBytes(sources.dataDir.blockchain), trie: folderBytes(sources.dataDir.trie) } };
+        }
+        for (const [db, bytes] of Object.entries(sized.bytes)) this.set({ db }, bytes);
+      },
+    });
+    const calls = new Counter({
+      name: 'basalt_jsonrpc_requests_total',
+      help: "JSON-RPC calls answered, by method ('other': a method this node does not serve)",
+      labelNames: ['method'],
+      registers,
+    });
+    const errors = new Counter({
+      name: 'basalt_jsonrpc_errors_total',
+      help: 'JSON-RPC calls answered with an error, by method',
+      labelNames: ['method'],
+      registers,
+    });
+    const latency = new Histogram({
+      name: 'basalt_jsonrpc_request_duration_seconds',
+      help: 'Time to answer a JSON-RPC call, by method',
+      labelNames: ['method'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.jsonrpcCall = (method, ok, seconds) => {
+      calls.inc({ method });
+      if (!ok) errors.inc({ method });
+      if (method !== 'other') latency.observe({ method }, seconds);
+    };
+    // The process: CPU, memory, heap, event loop lag, open files (prom-client's defaults, unprefixed as
+    // every Node.js dashboard expects them).
+    collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'basalt_trie_cache_bytes',
       help: 'Bytes of trie nodes and code held in memory (--cache)',
@@ -175,6 +244,37 @@ export class NodeMetrics {
       });
     }
     this.peers = count;
+  }
+
+  /**
+   * Hook for the networking layer: basalt_peers_by_direction{direction} and basalt_sync_target_block
+   * (the highest head a usable peer claims, or this node's own when it is ahead) exist from its first
+   * call on.
+   */
+  setSync(sync: { peersByDirection(): { inbound: number; outbound: number }; targetBlock(): bigint }): void {
+    if (!this.sync) {
+      const metrics = this;
+      new Gauge({
+        name: 'basalt_peers_by_direction',
+        help: 'Connected peers by who dialled: inbound (they did) or outbound (this node did)',
+        labelNames: ['direction'],
+        registers: [this.registry],
+        collect() {
+          const { inbound, outbound } = metrics.sync!.peersByDirection();
+          this.set({ direction: 'inbound' }, inbound);
+          this.set({ direction: 'outbound' }, outbound);
+        },
+      });
+      new Gauge({
+        name: 'basalt_sync_target_block',
+        help: "The highest head a usable peer claims (this node's own head when none is higher): what basalt_chain_head_block syncs towards",
+        registers: [this.registry],
+        collect() {
+          this.set(Number(metrics.sync!.targetBlock()));
+        },
+      });
+    }
+    this.sync = sync;
   }
 
   /**
@@ -248,4 +348,24 @@ export class NodeMetrics {
     s.closeAllConnections();
     await closed;
   }
+}
+
+/** Bytes of the files directly in `dir` (a LevelDB folder has no subfolders); 0 if it cannot be read. */
+function folderBytes(dir: string): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    try {
+      const st = statSync(join(dir, name));
+      if (st.isFile()) total += st.size;
+    } catch {
+      // removed by a compaction between the listing and the stat
+    }
+  }
+  return total;
 }

@@ -221,6 +221,13 @@ export class Network implements NetworkView, PeersService {
     return this.peerManager.count;
   }
 
+  /** Connected peers that dialled this node and that it dialled. */
+  peersByDirection(): { inbound: number; outbound: number } {
+    let inbound = 0;
+    for (const p of this.peerManager.peers()) if (p.direction === 'inbound') inbound++;
+    return { inbound, outbound: this.peerManager.count - inbound };
+  }
+
   /** Highest head a ready peer that is not set aside claims (0 with none). */
   highestPeerHead(): bigint {
     return this.syncer.highestUsableHead();

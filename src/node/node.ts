@@ -154,6 +154,8 @@ export class BasaltNode {
   prometheusAddress?: HostPort;
   /** Why the node cannot write now, or undefined when it can. */
   private notWritable?: string;
+  /** The disk guard's verdict: free space below --min-free-disk (basalt_disk_guard_active). */
+  private diskLow = false;
   private failure?: StorageDamageError;
   network?: Network;
   private waitingForPeers = false;
@@ -186,8 +188,10 @@ export class BasaltNode {
     this.metrics = new NodeMetrics({
       headBlock: () => chain.head.number,
       validators: () => chain.engine.validatorsAfter(chain.head.header).length,
-      txpoolPending: () => txpool.status().pending,
+      txpool: () => txpool.status(),
       trieCache: () => chain.trie.cacheStats,
+      diskLow: () => this.diskLow,
+      dataDir: dataDirLayout(opts.dataDir),
     });
   }
 
@@ -320,6 +324,13 @@ export class BasaltNode {
     );
     this.network = network;
     this.metrics.setPeers(() => network.peerCount());
+    this.metrics.setSync({
+      peersByDirection: () => network.peersByDirection(),
+      targetBlock: () => {
+        const best = network.highestPeerHead();
+        return best > chain.head.number ? best : chain.head.number;
+      },
+    });
     this.metrics.setClock(() => clock.reading());
   }
 
@@ -341,9 +352,10 @@ export class BasaltNode {
         },
         opts.jsonrpcApis,
       );
-      if (opts.jsonrpc) this.jsonRpcAddress = await rpc.serve({ methods, health: () => this.health() });
+      const observe = this.metrics.jsonrpcCall;
+      if (opts.jsonrpc) this.jsonRpcAddress = await rpc.serve({ methods, health: () => this.health(), observe });
       if (opts.ws) {
-        const ws = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log);
+        const ws = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log, observe);
         this.wsAddress = ws.bound;
         this.wsRpc = ws.server;
       }
@@ -574,6 +586,7 @@ export class BasaltNode {
     const log = this.opts.logger;
     const guard = new DiskSpaceGuard(dataDir, min);
     guard.on('change', ({ low, freeBytes }) => {
+      this.diskLow = low;
       if (low) {
         this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
         this.gateSealer();

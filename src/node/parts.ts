@@ -160,9 +160,11 @@ export async function startWebSocket(
   txpool: TxPool,
   limits: Partial<WsLimits> | undefined,
   log: Logger,
+  observe?: (method: string, ok: boolean, seconds: number) => void,
 ): Promise<{ bound: HostPort; server: WsRpcServer }> {
   const hub = new SubscriptionHub(chain, txpool, log);
-  const server = new WsRpcServer({ dispatcher: new RpcDispatcher({ methods, logger: log }), hub, logger: log, ...(limits ? { limits } : {}) });
+  const dispatcher = new RpcDispatcher({ methods, logger: log, ...(observe ? { observe } : {}) });
+  const server = new WsRpcServer({ dispatcher, hub, logger: log, ...(limits ? { limits } : {}) });
   const bound = await parts.start(
     'JSON-RPC over WebSocket',
     () =>

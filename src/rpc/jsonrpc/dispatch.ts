@@ -22,6 +22,11 @@ export interface DispatcherOptions {
   maxDepth?: number;
   /** The error for a method not in `methods` (default: method not found). */
   notFound?: (method: string) => RpcError;
+  /**
+   * Told of each call: the method's name if it is one this dispatcher serves, else 'other' (a client
+   * must not create metric series at will), whether it answered without an error, and its seconds.
+   */
+  observe?: (method: string, ok: boolean, seconds: number) => void;
 }
 
 interface Request {
@@ -101,6 +106,7 @@ export class RpcDispatcher {
       (extra && Object.hasOwn(extra, req.method) ? extra[req.method] : undefined) ??
       (Object.hasOwn(this.opts.methods, req.method) ? this.opts.methods[req.method] : undefined);
     if (!fn) {
+      this.opts.observe?.('other', false, 0);
       const e = this.opts.notFound?.(req.method);
       return e
         ? errorResponse(id, e.code, e.message, e.data)
@@ -108,10 +114,14 @@ export class RpcDispatcher {
     }
     const params = req.params === undefined ? [] : req.params;
     if (!Array.isArray(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an array');
+    const started = performance.now();
+    const observe = this.opts.observe;
     try {
       const result = await fn(params);
+      observe?.(req.method, true, (performance.now() - started) / 1000);
       return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
     } catch (err) {
+      observe?.(req.method, false, (performance.now() - started) / 1000);
       if (err instanceof RpcError) return errorResponse(id, err.code, err.message, err.data);
       if (err instanceof HistoryUnavailableError) return errorResponse(id, RpcErrorCode.PrunedHistory, err.message);
       this.opts.logger.error({ err, method: req.method }, 'JSON-RPC method failed');

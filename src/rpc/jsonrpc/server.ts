@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { RpcDispatcher, errorResponse } from './dispatch.js';
+import { RpcDispatcher, errorResponse, type DispatcherOptions } from './dispatch.js';
 import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';
 
@@ -25,10 +25,12 @@ export interface JsonRpcServerOptions {
   maxDepth?: number;
   /** The error for a method not in `methods` (default: method not found). */
   notFound?: (method: string) => RpcError;
+  /** Told of each call (RpcDispatcher's `observe`): the metrics. */
+  observe?: DispatcherOptions['observe'];
 }
 
 /** What JsonRpcServer.serve swaps in. */
-export type JsonRpcService = Pick<JsonRpcServerOptions, 'methods' | 'health' | 'notFound'>;
+export type JsonRpcService = Pick<JsonRpcServerOptions, 'methods' | 'health' | 'notFound' | 'observe'>;
 
 /** Ethereum JSON-RPC 2.0 over HTTP POST (single and batch requests), as geth serves it. */
 export class JsonRpcServer {
@@ -73,6 +75,7 @@ export class JsonRpcServer {
       ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
       ...(this.opts.maxDepth !== undefined ? { maxDepth: this.opts.maxDepth } : {}),
       ...(service.notFound ? { notFound: service.notFound } : {}),
+      ...(service.observe ? { observe: service.observe } : {}),
     });
   }
 
