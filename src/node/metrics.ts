@@ -176,6 +176,9 @@ export class NodeMetrics {
     // The process: CPU, memory, heap, event loop lag, open files (prom-client's defaults, unprefixed as
     // every Node.js dashboard expects them).
     collectDefaultMetrics({ register: this.registry });
+    // Gauges named like counters, which `promtool check metrics` rejects; the same counts are in
+    // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources by type.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     new Gauge({
       name: 'basalt_trie_cache_bytes',
       help: 'Bytes of trie nodes and code held in memory (--cache)',
