@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   peers: async () => (await import('./peers.js')).peersCommand(),
   ibft: async () => (await import('./ibft.js')).ibftCommand(),
   loadtest: async () => (await import('./loadtest.js')).loadtestCommand(),
+  devnet: async () => (await import('./devnet.js')).devnetCommand(),
   export: async () => (await import('./export.js')).exportCommand(),
   import: async () => (await import('./import.js')).importCommand(),
   archive: async () => (await import('./archive.js')).archiveCommand(),

@@ -356,6 +356,9 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Started by a supervisor with an IPC channel (`basalt devnet`): the channel closes when the
+  // supervisor goes away, even by kill -9; stop as on SIGTERM, so no node outlives it.
+  if (process.send !== undefined) process.once('disconnect', () => onSignal('SIGTERM'));
   return {
     attach(n) {
       node = n;
