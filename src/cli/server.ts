@@ -68,6 +68,7 @@ interface ServerOptions {
   libp2p?: HostPort | false;
   bootnode: string[];
   maxPeers: number;
+  discovery: boolean;
   sync: SyncMode;
   maxSnapshotStreams: number;
   snapshotMinRate?: number;
@@ -167,6 +168,7 @@ export function serverCommand(): Command {
     .option('--no-libp2p', 'no networking: neither listen nor dial peers')
     .option('--bootnode <multiaddr>', "a peer to dial and keep, /ip4/…/tcp/…/p2p/<node ID> (repeat; added to the genesis file's bootnodes)", collect, [])
     .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
+    .option('--no-discovery', "find peers only through bootnodes and added peers, not through the chain's Kademlia DHT")
     .option(
       '--sync <mode>',
       "full: verify and execute every block from peers; snapshot: a data dir without a chain first restores a peer's snapshot (verified against --chain's genesis), then follows by blocks",
@@ -326,7 +328,7 @@ function p2pOptions(opts: ServerOptions, genesisBootnodes: string[]): { p2p?: P2
   if (opts.libp2p === false || (opts.libp2p === undefined && opts.dev)) return {};
   const listen = opts.libp2p ?? { host: '127.0.0.1', port: DEFAULT_LIBP2P_PORT };
   const bootnodes = [...new Set([...genesisBootnodes, ...opts.bootnode])];
-  return { p2p: { listen, bootnodes, maxPeers: opts.maxPeers } };
+  return { p2p: { listen, bootnodes, maxPeers: opts.maxPeers, discovery: opts.discovery } };
 }
 
 /**

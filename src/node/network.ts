@@ -35,6 +35,8 @@ export interface NetworkOptions {
   port: number;
   bootnodes: string[];
   maxPeers: number;
+  /** Find the chain's other nodes through a Kademlia DHT (default true); false: bootnodes and added peers only. */
+  discovery?: boolean;
   chain: Chain;
   txpool: TxPool;
   logger: Logger;
@@ -138,6 +140,7 @@ export class Network implements NetworkView, PeersService {
       host: opts.host,
       port: opts.port,
       maxPeers: opts.maxPeers,
+      ...(opts.discovery !== false ? { dht: { genesisHex: bytesToHex(chain.genesisHash) } } : {}),
       isBanned: (p) => bans.isBanned(p),
       isAddressBanned: (a) => bans.isAddressBanned(a),
       admitInbound: (p) => manager?.admitInbound(p) ?? true,

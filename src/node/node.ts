@@ -309,6 +309,7 @@ export class BasaltNode {
           port: p2p.listen.port,
           bootnodes: p2p.bootnodes,
           maxPeers: p2p.maxPeers,
+          ...(p2p.discovery !== undefined ? { discovery: p2p.discovery } : {}),
           chain,
           txpool: this.txpool,
           logger: opts.logger,

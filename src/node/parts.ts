@@ -36,6 +36,8 @@ export interface P2POptions {
   /** Peers to dial and keep (the genesis file's and --bootnode's); this node's own address is skipped. */
   bootnodes: string[];
   maxPeers: number;
+  /** Kademlia DHT discovery of the chain's other nodes (default true). */
+  discovery?: boolean;
 }
 
 /** What a snapshot sync before the node runs needs of the node's options. */
@@ -220,6 +222,7 @@ export async function syncFromPeerSnapshot(c: {
     listen: opts.p2p.listen,
     bootnodes: opts.p2p.bootnodes,
     maxPeers: opts.p2p.maxPeers,
+    ...(opts.p2p.discovery !== undefined ? { discovery: opts.p2p.discovery } : {}),
     logger: log,
     bans: c.bans,
     onProgress: (p) => (progress = p),

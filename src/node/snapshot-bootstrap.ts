@@ -20,6 +20,8 @@ export interface SnapshotBootstrapOptions {
   listen: { host: string; port: number };
   bootnodes: string[];
   maxPeers: number;
+  /** Kademlia DHT discovery (default true). */
+  discovery?: boolean;
   maxSnapshotStreams?: number;
   logger: Logger;
   waitForPeersMs?: number;
@@ -48,6 +50,7 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
     port: opts.listen.port,
     bootnodes: opts.bootnodes,
     maxPeers: opts.maxPeers,
+    ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
     chain,
     txpool: new TxPool(chain),
     logger: log,

@@ -4,6 +4,8 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { installYamuxBackpressure } from './yamux-window.js';
 import { gossipsub, type GossipSub } from '@chainsafe/libp2p-gossipsub';
 import { identify } from '@libp2p/identify';
+import { kadDHT } from '@libp2p/kad-dht';
+import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { privateKeyFromRaw } from '@libp2p/crypto/keys';
 import type { PeerId, PubSub } from '@libp2p/interface';
@@ -44,6 +46,11 @@ export interface HostOptions {
   onGossipDropped?(peer: PeerId, count: number, ownBytes: number): void;
   /** Limits of the queue in front of gossipsub (tests use small ones). */
   gossipIntake?: Partial<GossipIntakeLimits>;
+  /**
+   * Peer discovery over a Kademlia DHT of this chain's nodes (protocol `/basalt/<genesis>/kad/1.0.0`,
+   * so nodes of other chains never share a table): undefined, none (only bootnodes and added peers).
+   */
+  dht?: { genesisHex: string };
 }
 
 /** A libp2p host: TCP, noise, yamux, identify and gossipsub, identified by the node's libp2p key. */
@@ -58,6 +65,23 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     (p) => opts.isValidator?.(p) ?? false,
     () => pubsub?.score,
   );
+  const discovery = opts.dht
+    ? {
+        ping: ping(),
+        dht: kadDHT({
+          protocol: `/basalt/${opts.dht.genesisHex.slice(2, 18)}/kad/1.0.0`,
+          // Every node answers queries: a private network has no public addresses, so the
+          // default (client until a public address is seen) would leave nobody serving.
+          clientMode: false,
+          // Keep private and loopback addresses: that is where private networks live.
+          peerInfoMapper: (peer) => peer,
+          // Look for this node's neighbours soon after start, then every 2 minutes: the
+          // answers name the chain's other nodes, which the peer manager dials while it has room.
+          initialQuerySelfInterval: 1_000,
+          querySelfInterval: 120_000,
+        }),
+      }
+    : {};
   let node;
   try {
     node = await createLibp2p({
@@ -83,6 +107,8 @@ export async function createHost(opts: HostOptions): Promise<Host> {
       },
       services: {
         identify: identify(),
+        // Typed apart: libp2p's service map cannot express services present only with an option.
+        ...(discovery as Record<string, never>),
         pubsub: gossipsub({
           allowPublishToZeroTopicPeers: true,
           emitSelf: false,

@@ -130,6 +130,8 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       this.provenOf.delete(e.detail.toString());
       if (this.ready.delete(e.detail.toString())) this.log.info({ peer: e.detail.toString() }, 'peer disconnected');
     });
+    // Peers the DHT names (the host's dht option): dialled while there is room for them.
+    this.host.addEventListener('peer:discovery', (e) => this.discovered(e.detail.id));
     for (const ma of bootnodes) this.keep(ma);
     this.redial();
     this.timer = setInterval(() => {
@@ -179,6 +181,19 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       if (connected.has(id) || this.bans.isBanned(id)) continue;
       this.dial(id, ma);
     }
+  }
+
+  /**
+   * A peer discovery named (the DHT's answers): dial it if it is new, not banned, and ready peers and
+   * dials in progress leave a slot for it. Its handshake decides whether it stays (same chain, room).
+   */
+  private discovered(peer: PeerId): void {
+    if (this.stopped) return;
+    const id = peer.toString();
+    if (id === this.host.peerId.toString() || this.bans.isBanned(id) || this.connectedPeers().has(id)) return;
+    if (this.readyNonValidators() + this.dialling.size >= this.nonValidatorSlots()) return;
+    this.log.debug({ peer: id }, 'dialling a discovered peer');
+    this.dial(id, peer);
   }
 
   /** Dial every known validator of the current set that is not connected; forget those that left the set. */
