@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { RemotePeersService } from '../rpc/grpc/peers-client.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 
-/** `basalt peers list|add`: a running node's peers, over its gRPC operator API. */
+/** `basalt peers list|add|remove`: a running node's peers, over its gRPC operator API. */
 export function peersCommand(): Command {
   const grpcOption = (c: Command) => addGrpcDialOptions(c, 'gRPC operator API address');
   const peers = new Command('peers').description("list a running node's peers or connect it to one (over gRPC)");
@@ -25,6 +25,12 @@ export function peersCommand(): Command {
     .action(async (opts: GrpcDialOpts & { addr: string }) => {
       await new RemotePeersService(opts.grpcAddress, { tls: grpcClientTls(opts) }).add(opts.addr);
       process.stdout.write(`connected to ${opts.addr}\n`);
+    });
+  grpcOption(peers.command('remove').description('disconnect a peer and stop redialling it (a bootnode is forgotten until the node restarts)'))
+    .requiredOption('--id <peer>', 'the peer: its node ID (16Uiu2HA…) or /ip4/…/tcp/…/p2p/<node ID>')
+    .action(async (opts: GrpcDialOpts & { id: string }) => {
+      const r = await new RemotePeersService(opts.grpcAddress, { tls: grpcClientTls(opts) }).remove(opts.id);
+      process.stdout.write(`${r.wasConnected ? 'disconnected from' : 'no longer redialling'} ${opts.id}\n`);
     });
   return peers;
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { readGenesis } from '../chain/genesis-source.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
@@ -68,6 +69,9 @@ interface ServerOptions {
   libp2p?: HostPort | false;
   bootnode: string[];
   maxPeers: number;
+  maxInboundPeers?: number;
+  maxOutboundPeers?: number;
+  natAddress?: string;
   discovery: boolean;
   sync: SyncMode;
   maxSnapshotStreams: number;
@@ -169,6 +173,17 @@ export function serverCommand(): Command {
     .option('--bootnode <multiaddr>', "a peer to dial and keep, /ip4/…/tcp/…/p2p/<node ID> (repeat; added to the genesis file's bootnodes)", collect, [])
     .option('--max-peers <n>', `most peers connected at once`, parsePositiveInteger, DEFAULT_MAX_PEERS)
     .option('--no-discovery', "find peers only through bootnodes and added peers, not through the chain's Kademlia DHT")
+    .option(
+      '--max-inbound-peers <n>',
+      'most peers that dialled this node (validators, bootnodes and added peers apart); within --max-peers',
+      parsePositiveInteger,
+    )
+    .option(
+      '--max-outbound-peers <n>',
+      'most discovered peers this node dials (validators, bootnodes and added peers apart); within --max-peers',
+      parsePositiveInteger,
+    )
+    .option('--nat-address <ip>', 'the IP address peers are told to dial this node at (behind NAT or a load balancer), with the --libp2p port', parseIpAddress)
     .option(
       '--sync <mode>',
       "full: verify and execute every block from peers; snapshot: a data dir without a chain first restores a peer's snapshot (verified against --chain's genesis), then follows by blocks",
@@ -291,6 +306,11 @@ async function runServer(opts: ServerOptions): Promise<void> {
   log.info(event('node.started', {}), 'node started');
 }
 
+function parseIpAddress(value: string): string {
+  if (isIP(value) === 0) throw new InvalidArgumentError(`"${value.slice(0, 60)}" is not an IP address`);
+  return value;
+}
+
 function parseSyncMode(value: string): SyncMode {
   if (value !== 'full' && value !== 'snapshot') throw new InvalidArgumentError(`"${value}" is not full or snapshot`);
   return value;
@@ -327,8 +347,19 @@ function backupOptions(opts: ServerOptions): BackupOptions {
 function p2pOptions(opts: ServerOptions, genesisBootnodes: string[]): { p2p?: P2POptions } {
   if (opts.libp2p === false || (opts.libp2p === undefined && opts.dev)) return {};
   const listen = opts.libp2p ?? { host: '127.0.0.1', port: DEFAULT_LIBP2P_PORT };
+  if (opts.natAddress !== undefined && listen.port === 0) throw new UserError('--nat-address needs a fixed --libp2p port (the port announced with it), not 0');
   const bootnodes = [...new Set([...genesisBootnodes, ...opts.bootnode])];
-  return { p2p: { listen, bootnodes, maxPeers: opts.maxPeers, discovery: opts.discovery } };
+  return {
+    p2p: {
+      listen,
+      bootnodes,
+      maxPeers: opts.maxPeers,
+      discovery: opts.discovery,
+      ...(opts.maxInboundPeers !== undefined ? { maxInbound: opts.maxInboundPeers } : {}),
+      ...(opts.maxOutboundPeers !== undefined ? { maxOutbound: opts.maxOutboundPeers } : {}),
+      ...(opts.natAddress !== undefined ? { natAddress: opts.natAddress } : {}),
+    },
+  };
 }
 
 /**

@@ -37,6 +37,11 @@ export interface NetworkOptions {
   maxPeers: number;
   /** Find the chain's other nodes through a Kademlia DHT (default true); false: bootnodes and added peers only. */
   discovery?: boolean;
+  /** Ready peers other than validators and kept ones, by direction (default: --max-peers alone). */
+  maxInbound?: number;
+  maxOutbound?: number;
+  /** The IP address to announce to peers instead of the listen address (behind NAT). */
+  natAddress?: string;
   chain: Chain;
   txpool: TxPool;
   logger: Logger;
@@ -141,6 +146,7 @@ export class Network implements NetworkView, PeersService {
       port: opts.port,
       maxPeers: opts.maxPeers,
       ...(opts.discovery !== false ? { dht: { genesisHex: bytesToHex(chain.genesisHash) } } : {}),
+      ...(opts.natAddress !== undefined ? { announce: opts.natAddress } : {}),
       isBanned: (p) => bans.isBanned(p),
       isAddressBanned: (a) => bans.isAddressBanned(a),
       admitInbound: (p) => manager?.admitInbound(p) ?? true,
@@ -165,6 +171,8 @@ export class Network implements NetworkView, PeersService {
       });
       const peers = new PeerManager(host, bans, status, log, {
         maxPeers: opts.maxPeers,
+        ...(opts.maxInbound !== undefined ? { maxInbound: opts.maxInbound } : {}),
+        ...(opts.maxOutbound !== undefined ? { maxOutbound: opts.maxOutbound } : {}),
         validators: () => net.validatorSet().hex,
         ...(opts.validatorKey ? { self: bytesToHex(privateKeyToAddress(opts.validatorKey)) } : {}),
       });
@@ -256,6 +264,10 @@ export class Network implements NetworkView, PeersService {
 
   async add(address: string): Promise<void> {
     await this.peerManager.add(address);
+  }
+
+  async remove(peer: string): Promise<{ wasConnected: boolean }> {
+    return this.peerManager.remove(peer);
   }
 
   /** Announce every new head once caught up, so that followers (and their followers) fetch it at once. */

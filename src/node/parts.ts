@@ -38,6 +38,11 @@ export interface P2POptions {
   maxPeers: number;
   /** Kademlia DHT discovery of the chain's other nodes (default true). */
   discovery?: boolean;
+  /** --max-inbound-peers / --max-outbound-peers (default: --max-peers alone bounds them). */
+  maxInbound?: number;
+  maxOutbound?: number;
+  /** --nat-address: the IP address peers are told to dial (the listen port kept). */
+  natAddress?: string;
 }
 
 /** What a snapshot sync before the node runs needs of the node's options. */

@@ -51,12 +51,15 @@ export interface HostOptions {
    * so nodes of other chains never share a table): undefined, none (only bootnodes and added peers).
    */
   dht?: { genesisHex: string };
+  /** An IP address to announce to peers instead of the listen address (--nat-address), with the listen port. */
+  announce?: string;
 }
 
 /** A libp2p host: TCP, noise, yamux, identify and gossipsub, identified by the node's libp2p key. */
 export async function createHost(opts: HostOptions): Promise<Host> {
   const family = isIP(opts.host);
   if (family === 0) throw new UserError(`--libp2p host "${opts.host}" is not an IP address`);
+  if (opts.announce !== undefined && isIP(opts.announce) === 0) throw new UserError(`--nat-address "${opts.announce.slice(0, 60)}" is not an IP address`);
   installNativePeerCrypto();
   installYamuxBackpressure();
   const denied = async (peer: PeerId) => opts.isBanned(peer);
@@ -87,7 +90,10 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     node = await createLibp2p({
       // Two copies of @libp2p/interface's key types are installed; the key is the same object either way.
       privateKey: privateKeyFromRaw(opts.key) as unknown as NonNullable<Parameters<typeof createLibp2p>[0]>['privateKey'],
-      addresses: { listen: [`/ip${family}/${opts.host}/tcp/${opts.port}`] },
+      addresses: {
+        listen: [`/ip${family}/${opts.host}/tcp/${opts.port}`],
+        ...(opts.announce !== undefined ? { announce: [`/ip${isIP(opts.announce)}/${opts.announce}/tcp/${opts.port}`] } : {}),
+      },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],

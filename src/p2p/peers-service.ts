@@ -11,4 +11,6 @@ export interface PeersService {
   list(): Promise<PeerSummary[]>;
   /** Connect to a peer (`/ip4/…/tcp/…/p2p/<id>`) and keep redialling it. */
   add(address: string): Promise<void>;
+  /** Disconnect a peer (a node ID or a multiaddr ending in /p2p/<id>) and stop redialling it; whether it was connected. */
+  remove(peer: string): Promise<{ wasConnected: boolean }>;
 }

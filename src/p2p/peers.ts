@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { bytesToHex } from '@ethereumjs/util';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -47,6 +48,12 @@ export interface PeerManagerOptions {
   validators(): ReadonlySet<string>;
   /** This node's own validator address (lowercase hex), if it has one: no slot is kept for it. */
   self?: string;
+  /**
+   * --max-inbound-peers / --max-outbound-peers: ready peers other than validators, bootnodes and added
+   * peers that dialled this node, and that it dialled (discovered ones), each within --max-peers.
+   */
+  maxInbound: number;
+  maxOutbound: number;
 }
 
 /** A peer that proved it holds a validator's key, and where to find it again. */
@@ -113,6 +120,8 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     this.proofs = new ValidatorProofs(local().genesisHash);
     this.opts = {
       maxPeers: opts.maxPeers ?? Infinity,
+      maxInbound: opts.maxInbound ?? Infinity,
+      maxOutbound: opts.maxOutbound ?? Infinity,
       validators: opts.validators ?? (() => new Set()),
       ...(opts.self !== undefined ? { self: opts.self } : {}),
     };
@@ -174,6 +183,26 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
   }
 
+  /**
+   * `peers remove`: stop keeping the peer (a bootnode or an added one) and hang up on it. A validator of
+   * the set is refused (FAILED_PRECONDITION): the validator redial keeps it connected for consensus;
+   * a vote removes it from the set. NOT_FOUND when the node neither keeps nor is connected to it.
+   */
+  async remove(peer: string): Promise<{ wasConnected: boolean }> {
+    const id = peer.includes('/') ? parsePeerAddress(peer, 'peer').getPeerId()! : peerIdOrThrow(peer);
+    if (this.isValidator(id)) {
+      throw new UserError(
+        `peer ${id} is a validator of the current set: it is redialled to keep consensus; vote it out (basalt ibft propose --vote drop) to let it go`,
+        { code: 'FAILED_PRECONDITION' },
+      );
+    }
+    const kept = this.staticPeers.delete(id);
+    const connected = this.connectedPeers().has(id);
+    if (!kept && !connected) throw new UserError(`this node neither keeps nor is connected to peer ${id}`, { code: 'NOT_FOUND' });
+    if (connected) await this.host.hangUp(peerIdFromString(id)).catch(() => undefined);
+    return { wasConnected: connected };
+  }
+
   private redial(): void {
     if (this.stopped) return;
     const connected = this.connectedPeers();
@@ -192,6 +221,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     const id = peer.toString();
     if (id === this.host.peerId.toString() || this.bans.isBanned(id) || this.connectedPeers().has(id)) return;
     if (this.readyNonValidators() + this.dialling.size >= this.nonValidatorSlots()) return;
+    if (this.readyOthers('outbound') + this.dialling.size >= this.opts.maxOutbound) return;
     this.log.debug({ peer: id }, 'dialling a discovered peer');
     this.dial(id, peer);
   }
@@ -248,6 +278,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
    */
   admitInbound(peer: PeerId): boolean {
     if (this.isValidator(peer)) return true;
+    if (this.readyOthers('inbound') >= this.opts.maxInbound + HANDSHAKE_HEADROOM) return false;
     let others = 0;
     for (const id of this.connectedPeers()) if (!this.isValidator(id)) others++;
     return others < this.nonValidatorSlots() + HANDSHAKE_HEADROOM;
@@ -327,6 +358,11 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       return;
     }
     const validator = this.isValidator(peer);
+    if (!validator && !this.staticPeers.has(id) && this.readyOthers(direction) >= (direction === 'inbound' ? this.opts.maxInbound : this.opts.maxOutbound)) {
+      this.log.debug({ peer: id, direction }, `peer refused: --max-${direction}-peers reached`);
+      void this.host.hangUp(peer).catch(() => undefined);
+      return;
+    }
     if (!validator && !this.staticPeers.has(id) && this.readyNonValidators() >= this.nonValidatorSlots()) {
       // Full: the slots left are kept for validators. Not a ban: it may come back when there is room.
       this.log.debug({ peer: id, maxPeers: this.opts.maxPeers }, 'peer refused: no free slot (the rest are kept for validators)');
@@ -405,6 +441,13 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     return this.ready.size;
   }
 
+  /** Ready peers of one direction that are neither validators nor kept (bootnodes, added). */
+  private readyOthers(direction: 'inbound' | 'outbound'): number {
+    let n = 0;
+    for (const [id, p] of this.ready) if (p.direction === direction && !this.isValidator(id) && !this.staticPeers.has(id)) n++;
+    return n;
+  }
+
   private readyNonValidators(): number {
     let n = 0;
     for (const id of this.ready.keys()) if (!this.isValidator(id)) n++;
@@ -424,5 +467,14 @@ export class PeerManager extends EventEmitter<PeerEvents> {
 
   describe(p: ReadyPeer) {
     return { id: p.id.toString(), address: p.address, direction: p.direction, head: p.head, headHash: bytesToHex(p.headHash) };
+  }
+}
+
+/** A node ID as a string, or a one-line INVALID_ARGUMENT. */
+function peerIdOrThrow(text: string): string {
+  try {
+    return peerIdFromString(text).toString();
+  } catch {
+    throw new UserError(`"${text.slice(0, 80)}" is not a node ID (16Uiu2HA…) or /ip4/…/tcp/…/p2p/<node ID>`);
   }
 }

@@ -244,8 +244,10 @@ describe.sequential('IBFT rounds across validator processes', () => {
     await Promise.all([launch(0, changed), launch(4, changed), launch(5, changed)]);
     // While halted, validators 0 and 4 moved through round changes, each twice as long as the one before,
     // and a restarted validator resumes at the round its journal holds: the first block under the new
-    // set can wait out one such round (up to ~32 s after a halt of this length), then blocks come again.
-    await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 100_000);
+    // set can wait out one such round (up to ~32 s after a halt of this length; CI, with every other
+    // test file running beside it, once saw more than 100 s: see the closing note of #25), then blocks
+    // come again.
+    await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 160_000);
     await sameHashes([0, 4, 5], h + 3);
     const snap = await runCliAsync(['ibft', 'snapshot', '--number', String(h + 1), '--json', '--grpc-address', await nodes[5]!.grpcAddress()]);
     expect(snap.code, snap.stderr).toBe(0);
@@ -255,5 +257,5 @@ describe.sequential('IBFT rounds across validator processes', () => {
     const refused = runCli(serverArgs(dirs[5]!, genesis, ['--seal']));
     expect(refused.code).not.toBe(0);
     expect(refused.stderr.trim()).toMatch(/^error: genesis file removes the emergency validator-set change at block \d+ .* after the head$/);
-  }, 180_000);
+  }, 240_000);
 });

@@ -21,6 +21,11 @@ export class RemotePeersService implements PeersService {
     await this.call((client, deadline, cb) => client.PeersAdd({ address }, { deadline }, cb));
   }
 
+  async remove(peer: string): Promise<{ wasConnected: boolean }> {
+    const res = await this.call<{ wasConnected: boolean }>((client, deadline, cb) => client.PeersRemove({ id: peer }, { deadline }, cb));
+    return { wasConnected: res.wasConnected };
+  }
+
   private call<T>(run: (client: OperatorClient, deadline: number, cb: (err: unknown, r?: T) => void) => void): Promise<T> {
     return unaryCall(this.address, this.opts, run);
   }

@@ -31,6 +31,8 @@ import type { PeersAddRequest as _basalt_operator_v1_PeersAddRequest, PeersAddRe
 import type { PeersAddResponse as _basalt_operator_v1_PeersAddResponse, PeersAddResponse__Output as _basalt_operator_v1_PeersAddResponse__Output } from './basalt/operator/v1/PeersAddResponse.js';
 import type { PeersListRequest as _basalt_operator_v1_PeersListRequest, PeersListRequest__Output as _basalt_operator_v1_PeersListRequest__Output } from './basalt/operator/v1/PeersListRequest.js';
 import type { PeersListResponse as _basalt_operator_v1_PeersListResponse, PeersListResponse__Output as _basalt_operator_v1_PeersListResponse__Output } from './basalt/operator/v1/PeersListResponse.js';
+import type { PeersRemoveRequest as _basalt_operator_v1_PeersRemoveRequest, PeersRemoveRequest__Output as _basalt_operator_v1_PeersRemoveRequest__Output } from './basalt/operator/v1/PeersRemoveRequest.js';
+import type { PeersRemoveResponse as _basalt_operator_v1_PeersRemoveResponse, PeersRemoveResponse__Output as _basalt_operator_v1_PeersRemoveResponse__Output } from './basalt/operator/v1/PeersRemoveResponse.js';
 import type { SnapshotEvent as _basalt_operator_v1_SnapshotEvent, SnapshotEvent__Output as _basalt_operator_v1_SnapshotEvent__Output } from './basalt/operator/v1/SnapshotEvent.js';
 import type { SnapshotInfo as _basalt_operator_v1_SnapshotInfo, SnapshotInfo__Output as _basalt_operator_v1_SnapshotInfo__Output } from './basalt/operator/v1/SnapshotInfo.js';
 import type { SnapshotProgress as _basalt_operator_v1_SnapshotProgress, SnapshotProgress__Output as _basalt_operator_v1_SnapshotProgress__Output } from './basalt/operator/v1/SnapshotProgress.js';
@@ -77,6 +79,8 @@ export interface ProtoGrpcType {
         PeersAddResponse: MessageTypeDefinition<_basalt_operator_v1_PeersAddResponse, _basalt_operator_v1_PeersAddResponse__Output>
         PeersListRequest: MessageTypeDefinition<_basalt_operator_v1_PeersListRequest, _basalt_operator_v1_PeersListRequest__Output>
         PeersListResponse: MessageTypeDefinition<_basalt_operator_v1_PeersListResponse, _basalt_operator_v1_PeersListResponse__Output>
+        PeersRemoveRequest: MessageTypeDefinition<_basalt_operator_v1_PeersRemoveRequest, _basalt_operator_v1_PeersRemoveRequest__Output>
+        PeersRemoveResponse: MessageTypeDefinition<_basalt_operator_v1_PeersRemoveResponse, _basalt_operator_v1_PeersRemoveResponse__Output>
         SnapshotEvent: MessageTypeDefinition<_basalt_operator_v1_SnapshotEvent, _basalt_operator_v1_SnapshotEvent__Output>
         SnapshotInfo: MessageTypeDefinition<_basalt_operator_v1_SnapshotInfo, _basalt_operator_v1_SnapshotInfo__Output>
         SnapshotProgress: MessageTypeDefinition<_basalt_operator_v1_SnapshotProgress, _basalt_operator_v1_SnapshotProgress__Output>

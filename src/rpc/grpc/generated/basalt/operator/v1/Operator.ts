@@ -22,6 +22,8 @@ import type { PeersAddRequest as _basalt_operator_v1_PeersAddRequest, PeersAddRe
 import type { PeersAddResponse as _basalt_operator_v1_PeersAddResponse, PeersAddResponse__Output as _basalt_operator_v1_PeersAddResponse__Output } from '../../../basalt/operator/v1/PeersAddResponse.js';
 import type { PeersListRequest as _basalt_operator_v1_PeersListRequest, PeersListRequest__Output as _basalt_operator_v1_PeersListRequest__Output } from '../../../basalt/operator/v1/PeersListRequest.js';
 import type { PeersListResponse as _basalt_operator_v1_PeersListResponse, PeersListResponse__Output as _basalt_operator_v1_PeersListResponse__Output } from '../../../basalt/operator/v1/PeersListResponse.js';
+import type { PeersRemoveRequest as _basalt_operator_v1_PeersRemoveRequest, PeersRemoveRequest__Output as _basalt_operator_v1_PeersRemoveRequest__Output } from '../../../basalt/operator/v1/PeersRemoveRequest.js';
+import type { PeersRemoveResponse as _basalt_operator_v1_PeersRemoveResponse, PeersRemoveResponse__Output as _basalt_operator_v1_PeersRemoveResponse__Output } from '../../../basalt/operator/v1/PeersRemoveResponse.js';
 import type { SnapshotEvent as _basalt_operator_v1_SnapshotEvent, SnapshotEvent__Output as _basalt_operator_v1_SnapshotEvent__Output } from '../../../basalt/operator/v1/SnapshotEvent.js';
 import type { SnapshotRequest as _basalt_operator_v1_SnapshotRequest, SnapshotRequest__Output as _basalt_operator_v1_SnapshotRequest__Output } from '../../../basalt/operator/v1/SnapshotRequest.js';
 import type { StatusRequest as _basalt_operator_v1_StatusRequest, StatusRequest__Output as _basalt_operator_v1_StatusRequest__Output } from '../../../basalt/operator/v1/StatusRequest.js';
@@ -110,6 +112,15 @@ export interface OperatorClient extends grpc.Client {
   peersList(argument: _basalt_operator_v1_PeersListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
   peersList(argument: _basalt_operator_v1_PeersListRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersListResponse__Output>): grpc.ClientUnaryCall;
   
+  PeersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  PeersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  PeersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  PeersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  peersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  peersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  peersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  peersRemove(argument: _basalt_operator_v1_PeersRemoveRequest, callback: grpc.requestCallback<_basalt_operator_v1_PeersRemoveResponse__Output>): grpc.ClientUnaryCall;
+  
   Snapshot(argument: _basalt_operator_v1_SnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
   Snapshot(argument: _basalt_operator_v1_SnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
   snapshot(argument: _basalt_operator_v1_SnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_basalt_operator_v1_SnapshotEvent__Output>;
@@ -147,6 +158,8 @@ export interface OperatorHandlers extends grpc.UntypedServiceImplementation {
   
   PeersList: grpc.handleUnaryCall<_basalt_operator_v1_PeersListRequest__Output, _basalt_operator_v1_PeersListResponse>;
   
+  PeersRemove: grpc.handleUnaryCall<_basalt_operator_v1_PeersRemoveRequest__Output, _basalt_operator_v1_PeersRemoveResponse>;
+  
   Snapshot: grpc.handleServerStreamingCall<_basalt_operator_v1_SnapshotRequest__Output, _basalt_operator_v1_SnapshotEvent>;
   
   Status: grpc.handleUnaryCall<_basalt_operator_v1_StatusRequest__Output, _basalt_operator_v1_StatusResponse>;
@@ -164,6 +177,7 @@ export interface OperatorDefinition extends grpc.ServiceDefinition {
   Import: MethodDefinition<_basalt_operator_v1_ImportRequest, _basalt_operator_v1_ImportEvent, _basalt_operator_v1_ImportRequest__Output, _basalt_operator_v1_ImportEvent__Output>
   PeersAdd: MethodDefinition<_basalt_operator_v1_PeersAddRequest, _basalt_operator_v1_PeersAddResponse, _basalt_operator_v1_PeersAddRequest__Output, _basalt_operator_v1_PeersAddResponse__Output>
   PeersList: MethodDefinition<_basalt_operator_v1_PeersListRequest, _basalt_operator_v1_PeersListResponse, _basalt_operator_v1_PeersListRequest__Output, _basalt_operator_v1_PeersListResponse__Output>
+  PeersRemove: MethodDefinition<_basalt_operator_v1_PeersRemoveRequest, _basalt_operator_v1_PeersRemoveResponse, _basalt_operator_v1_PeersRemoveRequest__Output, _basalt_operator_v1_PeersRemoveResponse__Output>
   Snapshot: MethodDefinition<_basalt_operator_v1_SnapshotRequest, _basalt_operator_v1_SnapshotEvent, _basalt_operator_v1_SnapshotRequest__Output, _basalt_operator_v1_SnapshotEvent__Output>
   Status: MethodDefinition<_basalt_operator_v1_StatusRequest, _basalt_operator_v1_StatusResponse, _basalt_operator_v1_StatusRequest__Output, _basalt_operator_v1_StatusResponse__Output>
 }
