@@ -22,6 +22,10 @@ export interface SnapshotBootstrapOptions {
   maxPeers: number;
   /** Kademlia DHT discovery (default true). */
   discovery?: boolean;
+  /** --max-inbound-peers, --max-outbound-peers, --nat-address, as the running node has them. */
+  maxInbound?: number;
+  maxOutbound?: number;
+  natAddress?: string;
   maxSnapshotStreams?: number;
   logger: Logger;
   waitForPeersMs?: number;
@@ -51,6 +55,9 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
     bootnodes: opts.bootnodes,
     maxPeers: opts.maxPeers,
     ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
+    ...(opts.maxInbound !== undefined ? { maxInbound: opts.maxInbound } : {}),
+    ...(opts.maxOutbound !== undefined ? { maxOutbound: opts.maxOutbound } : {}),
+    ...(opts.natAddress !== undefined ? { natAddress: opts.natAddress } : {}),
     chain,
     txpool: new TxPool(chain),
     logger: log,
