@@ -38,6 +38,12 @@ export interface SchedulerEvents {
   onStored?(piece: StoredPiece): void;
   /** A backup of `kind` failed for good (after its retries). */
   onFailure?(kind: StoredKind, err: unknown): void;
+  /**
+   * The target was read (at the first tick after start, and again after a failure): the time its
+   * newest piece of each kind was stored. A node restarted reports its last backup at once, not only
+   * after its next one (basalt_backup_last_success_timestamp_seconds).
+   */
+  onTargetRead?(newest: { kind: StoredKind; storedAt: number }[]): void;
 }
 
 export interface SchedulerOptions {
@@ -166,6 +172,9 @@ export class BackupScheduler {
     this.lastSnapshotAt = snaps.length ? Math.max(...snaps) : undefined;
     const last = newestPiece(pieces);
     this.opts.logger.info({ target: this.opts.target.url, pieces: pieces.length, ...(last ? { lastPiece: last.file } : {}) }, 'backup target read');
+    const newest = new Map<PieceKind, number>();
+    for (const p of pieces) newest.set(p.kind, Math.max(newest.get(p.kind) ?? 0, p.storedAt));
+    this.opts.events?.onTargetRead?.([...newest].map(([kind, storedAt]) => ({ kind, storedAt })));
     return pieces;
   }
 

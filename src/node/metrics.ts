@@ -315,6 +315,11 @@ export class NodeMetrics {
     this.bytes.set({ kind, target }, bytes);
   }
 
+  /** A target read at start: when its newest piece of `kind` was stored (the gauge exists from then on). */
+  backupSeen(kind: StoredKind, target: string, storedAtMs: number): void {
+    this.lastSuccess.set({ kind, target }, Math.floor(storedAtMs / 1000));
+  }
+
   backupFailed(kind: StoredKind, target: string): void {
     this.failures.inc({ kind, target });
   }

@@ -483,6 +483,9 @@ export class BasaltNode {
     const events = (url: string) => ({
       onStored: (p: StoredPiece) => this.metrics.backupStored(p.kind, p.target, p.durationMs, p.bytes),
       onFailure: (kind: StoredKind) => this.metrics.backupFailed(kind, url),
+      onTargetRead: (newest: { kind: StoredKind; storedAt: number }[]) => {
+        for (const n of newest) this.metrics.backupSeen(n.kind, url, n.storedAt);
+      },
     });
     const repository = b.repository;
     if (repository)

@@ -119,7 +119,10 @@ export class RepositoryScheduler {
   /** When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps the interval. */
   private async readLast(): Promise<void> {
     const newest = (await this.repo.chainManifests(this.chain())).at(-1);
-    if (newest) this.lastAt = Date.parse(newest.m.createdAt);
+    if (newest) {
+      this.lastAt = Date.parse(newest.m.createdAt);
+      this.opts.events?.onTargetRead?.([{ kind: 'backup', storedAt: this.lastAt }]);
+    }
   }
 
   private async backup(): Promise<StoredPiece> {

@@ -75,6 +75,33 @@ describe('BackupScheduler', () => {
     expect((await again.backupNow('archive')).map((p) => `${p.startBlock}-${p.endBlock}`)).toEqual(['3-3']);
   });
 
+  it('a new scheduler reports, when it first reads the target, when its newest snapshot and archive were stored', async () => {
+    const { t, s, target, dir } = await setup(2);
+    await s.backupNow('snapshot');
+    await sealNext(t);
+    await s.backupNow('archive');
+    const listed = await listPieces(target);
+    const reads: { kind: string; storedAt: number }[][] = [];
+    const again = new BackupScheduler({
+      chain: t.chain,
+      target,
+      stagingDir: join(dir, 'staging'),
+      snapshotIntervalMs: 3_600_000,
+      archiveIntervalMs: 600_000,
+      retention: {},
+      logger: log,
+      events: { onTargetRead: (newest) => reads.push(newest) },
+    });
+    cleanups.push(() => again.stop());
+    again.start(); // its first tick reads the target
+    for (let i = 0; i < 200 && reads.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const byKind = (k: string) => Math.max(...listed.filter((p) => p.kind === k).map((p) => p.storedAt));
+    expect(reads[0]?.sort((a, b) => a.kind.localeCompare(b.kind))).toEqual([
+      { kind: 'archive', storedAt: byKind('archive') },
+      { kind: 'snapshot', storedAt: byKind('snapshot') },
+    ]);
+  });
+
   it('retention runs after each piece', async () => {
     const { t, s, target } = await setup(1, undefined, { retention: { keepLast: 1 } });
     await s.backupNow('snapshot');
