@@ -16,14 +16,15 @@ export function defaultIbftBaseTimeoutMs(blockTimeMs: number): number {
 }
 
 /**
- * The time a proposal's transactions may take to execute when it is built: half the block time, at
- * least 500 ms. Every other validator executes the proposal again before it signs, and the round
- * timeout (at least twice the block time) must hold both with room for the messages: a proposal as
- * long as the pool allows would outlast it under load (Besu bounds its PoA block transaction selection
- * time the same way).
+ * The time a proposal's transactions may take to execute when it is built: with other validators,
+ * half the block time, at least 500 ms. Every other validator executes the proposal again before it
+ * signs, and the round timeout (at least twice the block time) must hold both with room for the
+ * messages: a proposal as long as the pool allows would outlast it under load. A set of one has
+ * nobody to wait for: three quarters of the block time (Besu's default for its PoA block
+ * transaction selection), at least 500 ms.
  */
-export function defaultBlockBuildMs(blockTimeMs: number): number {
-  return Math.max(500, blockTimeMs / 2);
+export function defaultBlockBuildMs(blockTimeMs: number, validators: number): number {
+  return Math.max(500, validators > 1 ? blockTimeMs / 2 : (blockTimeMs * 3) / 4);
 }
 
 export interface ValidatorOptions {
@@ -75,7 +76,7 @@ export class Validator {
         ...(opts.clock ? { clock: opts.clock } : {}),
         ...(opts.proposals ? { proposals: opts.proposals } : {}),
         ...(network ? { candidateReady: (a: Uint8Array) => network.runningValidator(a) } : {}),
-        maxBuildMs: defaultBlockBuildMs(opts.blockTimeMs),
+        maxBuildMs: (validators) => defaultBlockBuildMs(opts.blockTimeMs, validators),
       }),
       // A set of one has nobody to send to (its own messages make its quorum): nothing goes out.
       transport: { broadcast: network ? (msg) => (this.networked ? network.publishConsensus(msg) : undefined) : () => undefined },

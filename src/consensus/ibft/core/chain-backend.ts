@@ -37,10 +37,11 @@ export interface ChainBackendOptions {
   /** Whether a candidate to add runs and has synced (a vote to add it waits until then); default: always. */
   candidateReady?: (candidate: Uint8Array) => boolean;
   /**
-   * Time a proposal's transactions may take to execute when it is built (default: no limit): every
-   * other validator executes it again before it signs, within the round's timeout.
+   * Time a proposal's transactions may take to execute when it is built, by the size of the set
+   * deciding it (default: no limit): every other validator executes it again before it signs, within
+   * the round's timeout; a set of one has nobody to wait for.
    */
-  maxBuildMs?: number;
+  maxBuildMs?: (validators: number) => number;
 }
 
 /**
@@ -57,7 +58,7 @@ export class ChainBackend implements Backend {
   private readonly log: Logger;
   private readonly proposals?: VoteProposals;
   private readonly candidateReady?: (candidate: Uint8Array) => boolean;
-  private readonly maxBuildMs?: number;
+  private readonly maxBuildMs?: (validators: number) => number;
   /** The chain's engine, which follows the votes pending after the head. */
   private readonly engine: IbftEngine;
   /** The latest proposal this validator built, until a block is committed at its height. */
@@ -115,7 +116,8 @@ export class ChainBackend implements Backend {
       change ?? (snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators);
     const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });
     this.own = undefined;
-    const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending(), this.maxBuildMs);
+    const limit = this.maxBuildMs?.(this.validators(height).length);
+    const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending(), limit);
     const common = this.chain.commonAt(height);
     const built = prepared.built.block;
     const proposal = blockWithHeader(built, headerWithExtraData(built.header, proposerSealedExtra(built.header, this.key), common), common);
