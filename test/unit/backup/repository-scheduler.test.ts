@@ -60,3 +60,39 @@ describe('RepositoryScheduler retention', () => {
     }
   });
 });
+
+describe('RepositoryScheduler start', () => {
+  it('reports when the newest backup of the repository was taken as soon as it reads it at start', async () => {
+    const target = new LocalDirTarget(join(dir, 'repo-start'));
+    const opts = {
+      chain: t.chain,
+      target,
+      stagingDir: join(dir, 'staging-s'),
+      indexDir: join(dir, 'index-s'),
+      intervalMs: 3_600_000,
+      retention: {},
+      pruneIntervalMs: 0,
+      logger: pino({ level: 'silent' }),
+    };
+    const first = new RepositoryScheduler(opts);
+    await sealNext(t);
+    const before = Date.now();
+    expect(await first.backupNow()).toHaveLength(1);
+    const after = Date.now();
+    await first.stop();
+    const reads: { kind: string; storedAt: number }[][] = [];
+    const again = new RepositoryScheduler({ ...opts, target: new LocalDirTarget(join(dir, 'repo-start')), events: { onTargetRead: (n) => reads.push(n) } });
+    try {
+      again.start();
+      for (let i = 0; i < 300 && reads.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(reads).toHaveLength(1);
+      expect(reads[0]).toHaveLength(1);
+      expect(reads[0]![0]!.kind).toBe('backup');
+      // The manifest's createdAt of the backup just taken.
+      expect(reads[0]![0]!.storedAt).toBeGreaterThanOrEqual(before - 1000);
+      expect(reads[0]![0]!.storedAt).toBeLessThanOrEqual(after);
+    } finally {
+      await again.stop();
+    }
+  });
+});
