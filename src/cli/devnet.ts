@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { DEV_ACCOUNT } from '../node/dev.js';
 import { bootnodeOf, checkDevnetPorts, DEVNET_MAX_NODES, prepareDevnet, type Devnet, type DevnetNode } from '../node/devnet.js';
 import { UserError } from '../util/errors.js';
+import { processRuns } from '../util/stale-temp.js';
 import { parseCount, parsePositiveInteger, parsePositiveNumber } from './options.js';
 
 /** The CLI entry the nodes run: the same build as this command. */
@@ -66,7 +67,7 @@ function takeLock(dir: string): void {
   } catch {
     pid = undefined;
   }
-  if (pid !== undefined && Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+  if (pid !== undefined && Number.isSafeInteger(pid) && pid > 0 && processRuns(pid)) {
     throw new UserError(`a devnet already runs in ${dir} (pid ${pid}): stop it first (CTRL-C in its terminal, or kill ${pid})`);
   }
   writeFileSync(file, `${process.pid}\n`);
@@ -74,15 +75,6 @@ function takeLock(dir: string): void {
 
 function releaseLock(dir: string): void {
   rmSync(join(dir, PID_FILE), { force: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function run(devnet: Devnet, created: boolean): Promise<void> {

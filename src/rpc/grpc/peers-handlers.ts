@@ -22,30 +22,28 @@ export function peersHandlers(peers: PeersService | undefined): Pick<OperatorHan
         );
     },
     PeersAdd: (call, cb) => {
-      const address = call.request.address ?? '';
       service()
-        .then((p) => {
-          if (address.length > MAX_ADDRESS_LENGTH) throw new UserError(`peer address longer than ${MAX_ADDRESS_LENGTH} characters`);
-          if (address === '') throw new UserError('a peer address is required: /ip4/…/tcp/…/p2p/<node ID>');
-          return p.add(address);
-        })
+        .then(async (p) => p.add(checked(call.request.address, 'peer address', 'a peer address is required: /ip4/…/tcp/…/p2p/<node ID>')))
         .then(
           () => cb(null, {}),
           (err) => cb(toGrpcStatus(err)),
         );
     },
     PeersRemove: (call, cb) => {
-      const id = call.request.id ?? '';
       service()
-        .then((p) => {
-          if (id.length > MAX_ADDRESS_LENGTH) throw new UserError(`peer ID longer than ${MAX_ADDRESS_LENGTH} characters`);
-          if (id === '') throw new UserError('a peer is required: its node ID (16Uiu2HA…) or /ip4/…/tcp/…/p2p/<node ID>');
-          return p.remove(id);
-        })
+        .then(async (p) => p.remove(checked(call.request.id, 'peer ID', 'a peer is required: its node ID (16Uiu2HA…) or /ip4/…/tcp/…/p2p/<node ID>')))
         .then(
           (r) => cb(null, { wasConnected: r.wasConnected }),
           (err) => cb(toGrpcStatus(err)),
         );
     },
   };
+}
+
+/** A request's peer field: present and at most MAX_ADDRESS_LENGTH characters, or INVALID_ARGUMENT. */
+function checked(value: string | undefined, what: string, missing: string): string {
+  const v = value ?? '';
+  if (v.length > MAX_ADDRESS_LENGTH) throw new UserError(`${what} longer than ${MAX_ADDRESS_LENGTH} characters`);
+  if (v === '') throw new UserError(missing);
+  return v;
 }
