@@ -1,4 +1,5 @@
 import { BranchMPTNode, ExtensionMPTNode, LeafMPTNode, type NodeReferenceOrRawMPTNode } from '@ethereumjs/mpt';
+import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_RLP } from '@ethereumjs/util';
 import { keccak256 } from '../util/keccak.js';
 
@@ -139,4 +140,71 @@ async function store(node: LeafMPTNode | ExtensionMPTNode | BranchMPTNode, top: 
   const written = sink?.(hash, encoded);
   if (written) await written;
   return hash;
+}
+
+/** A key as nibbles, and its value: an entry of `orderedTrieRoot`'s trie. */
+interface NibbleEntry {
+  key: number[];
+  value: Uint8Array;
+}
+
+/**
+ * The root of the trie that maps RLP(i) to `values[i]`: a block's transactions trie or receipts trie.
+ * @ethereumjs builds these by putting every entry into a Merkle Patricia trie in memory, hashing the
+ * path again at each put (~0.1 ms an entry: 270 ms for the two tries of a block of 1,428 transfers,
+ * on the event loop). Here the keys are sorted and each node is encoded and hashed once, as
+ * `buildSortedTrie` does; RLP(i) keys are prefix-free, so no value sits in a branch.
+ */
+export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
+  if (values.length === 0) return KECCAK256_RLP;
+  const entries: NibbleEntry[] = values.map((value, i) => ({ key: bytesToNibbles(RLP.encode(i)), value }));
+  entries.sort((a, b) => compareNibbles(a.key, b.key));
+  return orderedSubtrie(entries, 0, entries.length, 0, true) as Uint8Array;
+}
+
+function bytesToNibbles(bytes: Uint8Array): number[] {
+  const out = new Array<number>(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    out[2 * i] = bytes[i]! >> 4;
+    out[2 * i + 1] = bytes[i]! & 0x0f;
+  }
+  return out;
+}
+
+function compareNibbles(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function orderedSubtrie(entries: NibbleEntry[], lo: number, hi: number, depth: number, top: boolean): NodeRef {
+  if (hi - lo === 1) return storeSync(new LeafMPTNode(entries[lo]!.key.slice(depth), entries[lo]!.value), top);
+  const first = entries[lo]!.key;
+  const last = entries[hi - 1]!.key;
+  let common = depth;
+  while (common < first.length && common < last.length && first[common] === last[common]) common++;
+  // Prefix-free keys: two different keys differ before either ends.
+  if (common === first.length || common === last.length) throw new Error('ordered trie: a key is a prefix of another');
+  if (common === depth) return orderedBranch(entries, lo, hi, depth, top);
+  const child = orderedBranch(entries, lo, hi, common, false);
+  return storeSync(new ExtensionMPTNode(first.slice(depth, common), child as Uint8Array), top);
+}
+
+function orderedBranch(entries: NibbleEntry[], lo: number, hi: number, depth: number, top: boolean): NodeRef {
+  const node = new BranchMPTNode();
+  let start = lo;
+  while (start < hi) {
+    const n = entries[start]!.key[depth]!;
+    let end = start + 1;
+    while (end < hi && entries[end]!.key[depth] === n) end++;
+    node.setBranch(n, orderedSubtrie(entries, start, end, depth + 1, false));
+    start = end;
+  }
+  return storeSync(node, top);
+}
+
+function storeSync(node: LeafMPTNode | ExtensionMPTNode | BranchMPTNode, top: boolean): NodeRef {
+  const encoded = node.serialize();
+  if (encoded.length < 32 && !top) return node.raw() as NodeRef;
+  return keccak256(encoded);
 }

@@ -40,6 +40,39 @@ describe('block building', () => {
     expect(unlimited.built.block.transactions).toHaveLength(5);
   });
 
+  it("a block's trie writes grow with the accounts it changes, not with its transactions (the state is written once, at its end)", async () => {
+    t = await createTestChain(1, senders.map(addressOf));
+    const common = t.chain.commonAt(0n);
+    const head = t.chain.head.header;
+    const extra = decodeIbftExtra(head.extraData);
+    const template = {
+      coinbase: extra.validators[0]!,
+      timestamp: head.timestamp + 1n,
+      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+    };
+    const transfers = (rounds: bigint): TypedTransaction[] => {
+      const txs: TypedTransaction[] = [];
+      for (let n = 0n; n < rounds; n++) {
+        for (const key of senders) {
+          txs.push(
+            createFeeMarket1559Tx(
+              { nonce: n, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+              { common },
+            ).sign(key),
+          );
+        }
+      }
+      return txs;
+    };
+    // The same five accounts change in both blocks (three senders, the recipient, the fee recipient).
+    const one = await t.chain.buildBlock(template, transfers(1n));
+    const many = await t.chain.buildBlock(template, transfers(40n));
+    expect(many.built.block.transactions).toHaveLength(120);
+    expect(one.trieWrites.size).toBeGreaterThan(0);
+    // Written per transaction, 120 transactions would write ~40 times the nodes of 3.
+    expect(many.trieWrites.size).toBeLessThanOrEqual(one.trieWrites.size + 2);
+  });
+
   it('builds a block of many transactions, skips the ones that fail, and a fresh node re-executes it to the same roots', async () => {
     t = await createTestChain(1, senders.map(addressOf));
     const common = t.chain.commonAt(0n);
