@@ -1,5 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, bytesToBigInt } from '@ethereumjs/util';
+import { checkRlp, RlpBoundsError } from '../consensus/ibft/core/rlp-bounds.js';
 import { errorMessage } from '../util/errors.js';
 
 /**
@@ -25,8 +26,45 @@ export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
 export const SOFT_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Most bytes a client reads in one response: the soft limit plus one largest block. */
 export const MAX_RESPONSE_BYTES = SOFT_RESPONSE_BYTES + MAX_BLOCK_BYTES;
-/** Largest gossip message (a transaction, an announcement). */
+/** Largest gossip message (a transaction, a batch of them, an announcement). */
 export const MAX_GOSSIP_BYTES = 256 * 1024;
+
+/** Most transactions in one gossiped batch (`encodeTxBatch`). */
+export const MAX_TXS_PER_BATCH = 128;
+
+/**
+ * Transactions gossiped together: an RLP list of each one's bytes (a typed envelope or a legacy
+ * RLP list, as a string). Refuses what its reader would: more than MAX_TXS_PER_BATCH or
+ * MAX_GOSSIP_BYTES.
+ */
+export function encodeTxBatch(raws: readonly Uint8Array[]): Uint8Array {
+  if (raws.length === 0 || raws.length > MAX_TXS_PER_BATCH) throw new MessageError(`a batch of ${raws.length} transactions (1 to ${MAX_TXS_PER_BATCH})`);
+  const out = RLP.encode(raws as Uint8Array[]);
+  if (out.length > MAX_GOSSIP_BYTES) throw new MessageError(`a batch of ${out.length} bytes, more than ${MAX_GOSSIP_BYTES}`);
+  return out;
+}
+
+/** The transactions' bytes in a batch (views into `bytes`); a MessageError for anything but 1 to MAX_TXS_PER_BATCH strings. */
+export function decodeTxBatch(bytes: Uint8Array): Uint8Array[] {
+  if (bytes.length > MAX_GOSSIP_BYTES) throw new MessageError(`a batch of ${bytes.length} bytes, more than ${MAX_GOSSIP_BYTES}`);
+  const raws: Uint8Array[] = [];
+  try {
+    // Headers only, before anything is decoded: one list of strings, no deeper.
+    checkRlp(bytes, {
+      maxDepth: 1,
+      budget: { items: MAX_TXS_PER_BATCH + 1 },
+      onString: (start, end, path) => {
+        if (path.length !== 1) throw new RlpBoundsError('not a list');
+        raws.push(bytes.subarray(start, end));
+      },
+    });
+  } catch (err) {
+    if (err instanceof RlpBoundsError) throw new MessageError(`malformed transaction batch: ${err.message}`);
+    throw err;
+  }
+  if (raws.length === 0 || bytes[0]! < 0xc0) throw new MessageError('malformed transaction batch: not a list of transactions');
+  return raws;
+}
 
 /**
  * IBFT messages carry a block (and a round change's certificate several): their own, larger bound.
