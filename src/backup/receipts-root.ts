@@ -1,8 +1,7 @@
 import type { Block } from '@ethereumjs/block';
-import { createMPT } from '@ethereumjs/mpt';
-import { RLP } from '@ethereumjs/rlp';
 import { Bloom, encodeReceipt } from '@ethereumjs/vm';
 import { bytesToHex, equalsBytes, KECCAK256_RLP } from '@ethereumjs/util';
+import { orderedTrieRoot } from '../chain/stack-trie.js';
 import type { StoredReceipt } from '../storage/receipts.js';
 
 const EMPTY_BLOOM = new Uint8Array(256);
@@ -23,7 +22,7 @@ export async function checkReceipts(block: Block, receipts: StoredReceipt[]): Pr
     if (h.gasUsed !== 0n) return `receipts use 0 gas, the header says ${h.gasUsed}`;
     return undefined;
   }
-  const trie = await createMPT();
+  const encoded: Uint8Array[] = [];
   const blockBloom = new Bloom(undefined, block.common);
   for (let i = 0; i < receipts.length; i++) {
     const r = receipts[i]!;
@@ -33,13 +32,12 @@ export async function checkReceipts(block: Block, receipts: StoredReceipt[]): Pr
       for (const t of topics) bloom.add(t);
     }
     blockBloom.or(bloom);
-    const encoded = encodeReceipt(
-      { status: r.status, cumulativeBlockGasUsed: r.cumulativeGasUsed, bitvector: bloom.bitvector, logs: r.logs },
-      block.transactions[i]!.type,
+    encoded.push(
+      encodeReceipt({ status: r.status, cumulativeBlockGasUsed: r.cumulativeGasUsed, bitvector: bloom.bitvector, logs: r.logs }, block.transactions[i]!.type),
     );
-    await trie.put(RLP.encode(i), encoded);
   }
-  if (!equalsBytes(trie.root(), h.receiptTrie)) return `receipts root ${bytesToHex(trie.root())} does not match the header's ${bytesToHex(h.receiptTrie)}`;
+  const root = orderedTrieRoot(encoded);
+  if (!equalsBytes(root, h.receiptTrie)) return `receipts root ${bytesToHex(root)} does not match the header's ${bytesToHex(h.receiptTrie)}`;
   if (!equalsBytes(blockBloom.bitvector, h.logsBloom)) return 'logs bloom does not match the receipts';
   const gasUsed = receipts.length > 0 ? receipts[receipts.length - 1]!.cumulativeGasUsed : 0n;
   if (gasUsed !== h.gasUsed) return `receipts use ${gasUsed} gas, the header says ${h.gasUsed}`;

@@ -24,6 +24,7 @@ import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
 import { renameDurably } from '../util/durable.js';
+import { transactionsRoot } from '../chain/block-util.js';
 
 export interface RestoreProgress {
   phase: 'blocks' | 'state' | 'check';
@@ -495,6 +496,7 @@ function verifyHeader(header: BlockHeader, parent: BlockHeader, engine: Consensu
 /** The transactions and the receipts of a block whose header is verified, against that header's roots. */
 export async function verifyContents(block: Block, receiptsRlp: Uint8Array, where = 'in the snapshot'): Promise<StoredReceipt[]> {
   const n = block.header.number;
+  transactionsRoot(block);
   if (!(await block.transactionsTrieIsValid()))
     throw new BackupFileError(`block ${n} ${where}: transactions do not match the header's root`, { code: 'INVALID_BLOCK' });
   let receipts: StoredReceipt[];

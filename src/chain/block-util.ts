@@ -1,5 +1,6 @@
 import { Block, createBlockHeaderFromBytesArray, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
+import { orderedTrieRoot } from './stack-trie.js';
 
 const EXTRA_DATA_INDEX = 12;
 
@@ -16,4 +17,15 @@ export function headerWithExtraData(header: BlockHeader, extraData: Uint8Array, 
 
 export function blockWithHeader(block: Block, header: BlockHeader, common: Common): Block {
   return new Block(header, block.transactions, [], undefined, headerOpts(common));
+}
+
+/**
+ * `block`'s transactions root, computed by a sorted build (`orderedTrieRoot`) and kept where
+ * @ethereumjs's Block caches the root it builds itself: `validateData` and `transactionsTrieIsValid`
+ * then compare that one instead of putting every transaction into a trie in memory.
+ */
+export function transactionsRoot(block: Block): Uint8Array {
+  const cache = (block as unknown as { cache: { txTrieRoot?: Uint8Array } }).cache;
+  cache.txTrieRoot ??= orderedTrieRoot(block.transactions.map((tx) => tx.serialize()));
+  return cache.txTrieRoot;
 }

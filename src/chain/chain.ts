@@ -22,6 +22,8 @@ import { Genesis, type GenesisBytes } from './genesis-source.js';
 import type { StoredReceipt } from '../storage/receipts.js';
 import { openState } from './state.js';
 import { StateReaders } from './state-readers.js';
+import { SenderCache } from './senders.js';
+import { transactionsRoot } from './block-util.js';
 
 export interface ChainHead {
   number: bigint;
@@ -108,6 +110,8 @@ export class Chain extends EventEmitter<ChainEvents> {
   private readonly checked = new Map<string, CheckedProposal>();
   /** JSON-RPC reads of historical state under way: a state pruner waits for them (StateReaders). */
   readonly readers = new StateReaders();
+  /** Senders the pool recovered, given to the same transactions when a block brings them back. */
+  readonly senders = new SenderCache();
 
   private constructor(
     readonly rules: ChainRules,
@@ -361,6 +365,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
       let receipts: StoredReceipt[];
       try {
+        this.prepareChecks(block);
         await block.validateData(false, true);
         receipts = (await this.executor.execute(block, head.header.stateRoot)).receipts;
       } catch (err) {
@@ -384,6 +389,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       if (num !== head.number + 1n) throw new BlockVerificationError(num, `does not extend the local head ${head.number}`);
       verifyHeader(block.header, head.header);
       try {
+        this.prepareChecks(block);
         await block.validateData(false, true);
         const { receipts } = await this.executor.execute(block, head.header.stateRoot);
         // Kept until the head moves: when consensus commits this block, importBlock writes these
@@ -401,6 +407,15 @@ export class Chain extends EventEmitter<ChainEvents> {
         this.trie.discard();
       }
     });
+  }
+
+  /**
+   * Before a block's own checks (`validateData`, execution): the senders of its transactions the
+   * pool already recovered, and its transactions root by a sorted build.
+   */
+  private prepareChecks(block: Block): void {
+    this.senders.fill(block.transactions);
+    transactionsRoot(block);
   }
 
   /**

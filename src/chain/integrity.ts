@@ -5,6 +5,7 @@ import type { BlockHeader } from '@ethereumjs/block';
 import type { BlockStore } from '../storage/block-store.js';
 import { decodeReceipts } from '../storage/receipts.js';
 import { errorMessage } from '../util/errors.js';
+import { transactionsRoot } from './block-util.js';
 
 /** How many blocks below the head the start-up check follows (index continuity and parent links). */
 export const HEAD_CHECK_DEPTH = 128n;
@@ -169,6 +170,7 @@ async function checkContents(header: BlockHeader, body: Uint8Array, receiptsRlp:
       skipConsensusFormatValidation: true,
       setHardfork: false,
     });
+    transactionsRoot(block);
     if (!(await block.transactionsTrieIsValid())) problem("body does not match the header's transactions root");
   } catch (err) {
     return problem(`body does not decode: ${errorMessage(err)}`);

@@ -168,6 +168,7 @@ export class TxPool {
     this.arrived.set(hash, this.now());
     this.recount(account); // promotes what `tx` made executable
     this.trimExecutable({ account, nonce: tx.nonce });
+    this.chain.senders.remember(tx);
     for (const listener of this.addedListeners) listener(tx.hash());
     return tx.hash();
   }
