@@ -1,6 +1,7 @@
 import { Block, createBlockHeaderFromBytesArray, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import { orderedTrieRoot } from './stack-trie.js';
+import { txBytes } from '../util/tx-bytes.js';
 
 const EXTRA_DATA_INDEX = 12;
 
@@ -26,6 +27,6 @@ export function blockWithHeader(block: Block, header: BlockHeader, common: Commo
  */
 export function transactionsRoot(block: Block): Uint8Array {
   const cache = (block as unknown as { cache: { txTrieRoot?: Uint8Array } }).cache;
-  cache.txTrieRoot ??= orderedTrieRoot(block.transactions.map((tx) => tx.serialize()));
+  cache.txTrieRoot ??= orderedTrieRoot(block.transactions.map(txBytes));
   return cache.txTrieRoot;
 }

@@ -25,6 +25,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { decodeTransaction } from '../chain/ethereumjs-errors.js';
 import { event } from '../util/events.js';
+import { txBytes } from '../util/tx-bytes.js';
 
 export const DEFAULT_LIBP2P_PORT = 1478;
 export const DEFAULT_MAX_PEERS = 40;
@@ -387,7 +388,7 @@ export class Network implements NetworkView, PeersService {
     const key = bytesToHex(hash);
     if (this.recentGossip.delete(key)) return; // came from gossip: gossipsub relays it already
     const tx = this.opts.txpool.get(hash);
-    if (tx) this.gossip.publishTx(tx.serialize());
+    if (tx) this.gossip.publishTx(txBytes(tx));
   }
 
   /** Gossiped transactions: per-peer rate, queue and throttling, validated round-robin after consensus work. */

@@ -8,6 +8,7 @@ import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.j
 import { StorageDamageError, type DamageReporter } from './damage.js';
 import { errorMessage } from '../util/errors.js';
 import { HistoryUnavailableError, inGap } from './history.js';
+import { txBytes } from '../util/tx-bytes.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
@@ -93,6 +94,13 @@ const RECENT_BLOCKS = 32;
  * Accessors for the `blockchain/` database (the rawdb of Basalt). Reads may go through a LevelDB
  * snapshot, so that an exporter sees one consistent chain while blocks keep being written.
  */
+/** Transactions of a block encoded between two turns of the event loop when it is written. */
+const YIELD_TXS = 256;
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class BlockStore {
   /**
    * Recently read blocks, decoded. Decoding re-creates every transaction (and recovering a sender
@@ -230,7 +238,7 @@ export class BlockStore {
     for (const { block, hash, receipts } of blocks) {
       const num = block.header.number;
       if (num !== next) throw new Error(`back-fill of block ${num} where block ${next} is next`);
-      batch.put(schema.bodyKey(num, hash), RLP.encode(block.transactions.map((tx) => tx.serialize())));
+      batch.put(schema.bodyKey(num, hash), RLP.encode(block.transactions.map(txBytes)));
       batch.put(schema.receiptsKey(num, hash), encodeReceipts(receipts));
       block.transactions.forEach((tx, index) => batch.put(schema.txLookupKey(tx.hash()), schema.encodeTxLookup({ blockNumber: num, index })));
       next++;
@@ -493,23 +501,31 @@ export class BlockStore {
     if (blocks.length === 0) return;
     const batch = this.db.batch();
     for (const { block, hash, receipts, record } of blocks) {
-      this.putCanonicalBlock(batch, block, hash, receipts);
+      await this.putCanonicalBlock(batch, block, hash, receipts);
       putRecord(batch, block.header.number, record);
     }
     batch.put(schema.HEAD_BLOCK_KEY, blocks[blocks.length - 1]!.hash);
     await batch.write();
   }
 
-  private putCanonicalBlock(batch: ReturnType<BytesDB['batch']>, block: Block, hash: Uint8Array, receipts: StoredReceipt[]): void {
+  /**
+   * Put a block's entries into `batch`. A full block's (1,428 transfers: the body, the receipts, a
+   * lookup entry a transaction) take ~30 ms to encode: a block of more than YIELD_TXS transactions
+   * lets the event loop turn between its parts. Nothing is written before `batch.write()`.
+   */
+  private async putCanonicalBlock(batch: ReturnType<BytesDB['batch']>, block: Block, hash: Uint8Array, receipts: StoredReceipt[]): Promise<void> {
     const num = block.header.number;
+    const large = block.transactions.length > YIELD_TXS;
     batch.put(schema.headerKey(num, hash), block.header.serialize());
-    batch.put(schema.bodyKey(num, hash), RLP.encode(block.transactions.map((tx) => tx.serialize())));
+    batch.put(schema.bodyKey(num, hash), RLP.encode(block.transactions.map(txBytes)));
+    if (large) await nextTurn();
     batch.put(schema.receiptsKey(num, hash), encodeReceipts(receipts));
     batch.put(schema.hashToNumberKey(hash), schema.encodeBlockNumber(num));
     batch.put(schema.canonicalHashKey(num), hash);
-    block.transactions.forEach((tx, index) => {
-      batch.put(schema.txLookupKey(tx.hash()), schema.encodeTxLookup({ blockNumber: num, index }));
-    });
+    for (let index = 0; index < block.transactions.length; index++) {
+      if (large && index % YIELD_TXS === 0) await nextTurn();
+      batch.put(schema.txLookupKey(block.transactions[index]!.hash()), schema.encodeTxLookup({ blockNumber: num, index }));
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { TxPoolError } from './errors.js';
+import { txBytes } from '../util/tx-bytes.js';
 
 /** Largest transaction accepted, in bytes (geth's txMaxSize). */
 export const MAX_TX_BYTES = 128 * 1024;
@@ -20,7 +21,7 @@ export interface StatelessLimits {
 export function validateStateless(tx: TypedTransaction, limits: StatelessLimits): void {
   const invalid = (message: string) => new TxPoolError(message, 'invalid');
   if (!tx.isSigned()) throw invalid('transaction is not signed');
-  if (tx.serialize().length > MAX_TX_BYTES) throw invalid(`oversized data: transaction is larger than ${MAX_TX_BYTES} bytes`);
+  if (txBytes(tx).length > MAX_TX_BYTES) throw invalid(`oversized data: transaction is larger than ${MAX_TX_BYTES} bytes`);
   if (tx.type !== 0 || tx.supports(155)) {
     if (tx.common.chainId() !== limits.chainId) throw invalid(`invalid chain id: have ${tx.common.chainId()}, want ${limits.chainId}`);
   }

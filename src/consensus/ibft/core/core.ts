@@ -20,6 +20,7 @@ import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
 import { errorMessage } from '../../../util/errors.js';
 import { event } from '../../../util/events.js';
+import { blockBytes } from '../../../util/tx-bytes.js';
 
 /** Sends a message to every other validator (gossip). The core handles its own messages itself. */
 export interface Transport {
@@ -449,7 +450,7 @@ export class IbftCore {
     st.sent.roundChange.add(round);
     const p = st.prepared;
     const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
-    await this.send(body, st, round, p ? p.block.serialize() : undefined);
+    await this.send(body, st, round, p ? blockBytes(p.block) : undefined);
   }
 
   /**
@@ -535,7 +536,7 @@ export class IbftCore {
     }
     const hash = blockHash(block.header);
     if (!(await this.journal(st, round, hash, 'prepare', justification))) return;
-    const body: Body = { type: MessageType.Preprepare, height: st.height, round, block: block.serialize(), roundChanges: certificate };
+    const body: Body = { type: MessageType.Preprepare, height: st.height, round, block: blockBytes(block), roundChanges: certificate };
     await this.send(body, st, round, undefined, block);
   }
 
@@ -935,7 +936,7 @@ export class IbftCore {
       round,
       hash,
       kind,
-      prepared: prepared ? { ...prepared.cert, block: prepared.block.serialize() } : j?.height === st.height ? j.prepared : undefined,
+      prepared: prepared ? { ...prepared.cert, block: blockBytes(prepared.block) } : j?.height === st.height ? j.prepared : undefined,
       ...(j?.floor !== undefined ? { floor: j.floor } : {}),
     };
     await this.opts.store.save(next);
