@@ -84,12 +84,18 @@ try {
   // Read latency while the node takes transactions and seals full blocks.
   let loaded = true;
   const underLoad = [];
+  const callsUnderLoad = [];
   const prober = (async () => {
     for (let i = 0; loaded; i++) {
       const t1 = performance.now();
-      await call('eth_getBalance', [wallets[i % SENDERS].address, 'latest']);
-      underLoad.push(performance.now() - t1);
-      await new Promise((r) => setTimeout(r, 20));
+      if (i % 2 === 0) {
+        await call('eth_getBalance', [wallets[(i / 2) % SENDERS].address, 'latest']);
+        underLoad.push(performance.now() - t1);
+      } else {
+        await call('eth_call', [{ to: wallets[0].address, data: '0x' }, 'latest']);
+        callsUnderLoad.push(performance.now() - t1);
+      }
+      await new Promise((r) => setTimeout(r, 10));
     }
   })();
   const t0 = performance.now();
@@ -122,11 +128,15 @@ try {
   loaded = false;
   await prober;
   underLoad.sort((a, b) => a - b);
+  callsUnderLoad.sort((a, b) => a - b);
   report(
     `throughput: ${raws.length} transfers from ${SENDERS} senders submitted in ${submitMs.toFixed(0)} ms, all included after ${totalMs.toFixed(0)} ms in ${head - startBlock} blocks (1 s block time): ${(raws.length / (totalMs / 1000)).toFixed(0)} tx/s sustained (${((raws.length * 21_000) / totalMs / 1000).toFixed(1)} Mgas/s: plain transfers, 21,000 gas each)`,
   );
   report(
     `eth_getBalance during the load: p50 ${percentile(underLoad, 50).toFixed(2)} ms, p99 ${percentile(underLoad, 99).toFixed(2)} ms, max ${underLoad.at(-1).toFixed(0)} ms (n=${underLoad.length})`,
+  );
+  report(
+    `eth_call during the load: p50 ${percentile(callsUnderLoad, 50).toFixed(2)} ms, p99 ${percentile(callsUnderLoad, 99).toFixed(2)} ms, max ${callsUnderLoad.at(-1).toFixed(0)} ms (n=${callsUnderLoad.length})`,
   );
 } catch (err) {
   process.stderr.write(
