@@ -34,7 +34,10 @@ describe('txBytes and blockBytes', () => {
       ];
       for (const txs of sets) {
         for (const tx of txs) expect(bytesToHex(txBytes(tx))).toBe(bytesToHex(tx.serialize()));
-        const block = createBlock({ header: { number: 1n, gasLimit: 30_000_000n, extraData: new Uint8Array(97) }, transactions: txs }, { common, skipConsensusFormatValidation: true });
+        const block = createBlock(
+          { header: { number: 1n, gasLimit: 30_000_000n, extraData: new Uint8Array(97) }, transactions: txs },
+          { common, skipConsensusFormatValidation: true },
+        );
         expect(bytesToHex(blockBytes(block))).toBe(bytesToHex(block.serialize()));
       }
     } finally {
