@@ -1,3 +1,4 @@
+import type { BlockHeader } from '@ethereumjs/block';
 import { rmSync } from 'node:fs';
 import { createFeeMarket1559Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
@@ -9,6 +10,16 @@ import { addressOf, createTestChain, openTestChain, testKey, type TestChain } fr
 
 const senders = [testKey(30), testKey(31), testKey(32)];
 const TO = '0x000000000000000000000000000000000000cafe';
+
+/** The template of the block after `head`: proposed by the first validator, one second later, not sealed. */
+function nextTemplate(head: BlockHeader) {
+  const extra = decodeIbftExtra(head.extraData);
+  return {
+    coinbase: extra.validators[0]!,
+    timestamp: head.timestamp + 1n,
+    extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+  };
+}
 
 describe('block building', () => {
   let t: TestChain | undefined;
@@ -27,12 +38,7 @@ describe('block building', () => {
       ).sign(senders[0]!),
     );
     const head = t.chain.head.header;
-    const extra = decodeIbftExtra(head.extraData);
-    const template = {
-      coinbase: extra.validators[0]!,
-      timestamp: head.timestamp + 1n,
-      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
-    };
+    const template = nextTemplate(head);
     const spent = await t.chain.buildBlock(template, txs, 0);
     expect(spent.built.block.transactions.map((tx) => bytesToHex(tx.hash()))).toEqual([bytesToHex(txs[0]!.hash())]);
     expect(spent.built.rejected).toEqual([]);
@@ -44,12 +50,7 @@ describe('block building', () => {
     t = await createTestChain(1, senders.map(addressOf));
     const common = t.chain.commonAt(0n);
     const head = t.chain.head.header;
-    const extra = decodeIbftExtra(head.extraData);
-    const template = {
-      coinbase: extra.validators[0]!,
-      timestamp: head.timestamp + 1n,
-      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
-    };
+    const template = nextTemplate(head);
     const transfers = (rounds: bigint): TypedTransaction[] => {
       const txs: TypedTransaction[] = [];
       for (let n = 0n; n < rounds; n++) {
@@ -93,17 +94,8 @@ describe('block building', () => {
     txs.splice(12, 0, gap, broke);
 
     const head = t.chain.head.header;
-    const extra = decodeIbftExtra(head.extraData);
     const key = t.keys[0]!;
-    const result = await t.chain.produceBlock(
-      {
-        coinbase: extra.validators[0]!,
-        timestamp: head.timestamp + 1n,
-        extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
-      },
-      txs,
-      async (built) => sealBlock(built.block, key, [key], common),
-    );
+    const result = await t.chain.produceBlock(nextTemplate(head), txs, async (built) => sealBlock(built.block, key, [key], common));
     const block = result!.block;
     expect(result!.built.rejected.map((r) => bytesToHex(r.tx.hash()))).toEqual([bytesToHex(gap.hash()), bytesToHex(broke.hash())]);
     // Classified where ethereumjs reports them: the gap may close, the transfer never pays.
@@ -140,17 +132,8 @@ describe('block building', () => {
     const cheap = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(
       senders[2]!,
     );
-    const extra = decodeIbftExtra(head.extraData);
     const key = t.keys[0]!;
-    const result = await t.chain.produceBlock(
-      {
-        coinbase: extra.validators[0]!,
-        timestamp: head.timestamp + 1n,
-        extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
-      },
-      [first, whole, cheap],
-      async (built) => sealBlock(built.block, key, [key], common),
-    );
+    const result = await t.chain.produceBlock(nextTemplate(head), [first, whole, cheap], async (built) => sealBlock(built.block, key, [key], common));
     expect(result!.built.rejected.map((r) => [bytesToHex(r.tx.hash()), r.kind])).toEqual([
       [bytesToHex(whole.hash()), 'block-full'],
       [bytesToHex(cheap.hash()), 'fee-below-base-fee'],

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createBlockFromBytesArray } from '@ethereumjs/block';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
@@ -16,19 +16,9 @@ import { request } from '../../../src/p2p/streams.js';
 import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
 import { createTestChain, openTestChain, testGenesis } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
-import { startNode, until, type TestNode } from './net-fixture.js';
+import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  cleanup.length = 0;
-});
-
-async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
-  const n = await startNode(chain, opts);
-  cleanup.push(() => n.net.stop());
-  return n;
-}
+const { cleanup, node } = nodesStoppedAfterEach();
 
 /** A bare host that answers the handshake as a peer of `chain` claiming head `head`, and serves blocks with `blocks`. */
 async function evilPeer(

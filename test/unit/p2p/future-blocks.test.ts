@@ -1,25 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Chain } from '../../../src/chain/chain.js';
+import { describe, expect, it } from 'vitest';
 import { PeerClock } from '../../../src/chain/peer-clock.js';
 import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
-import { startNode, until, type TestNode } from './net-fixture.js';
+import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
 /**
  * Blocks whose timestamps are ahead of this node's clock, by block sync (issue #26): a node whose
  * clock was 20 s behind banned its honest peers for "an invalid block: timestamp … is in the future".
  */
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  cleanup.length = 0;
-});
-
-async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
-  const n = await startNode(chain, opts);
-  cleanup.push(() => n.net.stop());
-  return n;
-}
+const { cleanup, node } = nodesStoppedAfterEach();
 
 const nowS = () => BigInt(Math.floor(Date.now() / 1000));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

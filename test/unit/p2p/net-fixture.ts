@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { afterEach } from 'vitest';
 import { Network, type P2pMetrics } from '../../../src/node/network.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 import type { Chain } from '../../../src/chain/chain.js';
@@ -47,6 +48,27 @@ export async function startNode(
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   return { net, chain, txpool, addr: net.addresses()[0]! };
+}
+
+/**
+ * For a test file: `node` starts a Network as `startNode` does and stops it after the test; anything
+ * else pushed to `cleanup` runs then too, last pushed first.
+ */
+export function nodesStoppedAfterEach(): {
+  cleanup: (() => Promise<unknown>)[];
+  node: (chain: Chain, opts?: Parameters<typeof startNode>[1]) => Promise<TestNode>;
+} {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.reverse()) await f().catch(() => undefined);
+    cleanup.length = 0;
+  });
+  const node = async (chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> => {
+    const n = await startNode(chain, opts);
+    cleanup.push(() => n.net.stop());
+    return n;
+  };
+  return { cleanup, node };
 }
 
 export { until } from '../../helpers/until.js';

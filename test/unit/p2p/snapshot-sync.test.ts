@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
 import { createSnapshot } from '../../../src/backup/snapshot.js';
@@ -18,19 +18,9 @@ import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fi
 import { tempDir } from '../../helpers/cli.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
 import { rebuildWithAlteredNode } from '../snapshot/tamper.js';
-import { startNode, until, type TestNode } from './net-fixture.js';
+import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  cleanup.length = 0;
-});
-
-async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
-  const n = await startNode(chain, opts);
-  cleanup.push(() => n.net.stop());
-  return n;
-}
+const { cleanup, node } = nodesStoppedAfterEach();
 
 async function bareHost(): Promise<Host> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });

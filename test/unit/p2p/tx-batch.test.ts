@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { RLP } from '@ethereumjs/rlp';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Chain } from '../../../src/chain/chain.js';
 import { keccak256 } from '../../../src/util/keccak.js';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -12,19 +12,9 @@ import { serveStatus } from '../../../src/p2p/handshake.js';
 import { MAX_GOSSIP_BYTES, MAX_TXS_PER_BATCH, MessageError, decodeTxBatch, encodeTxBatch } from '../../../src/p2p/messages.js';
 import { openTestChain } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
-import { startNode, until, type TestNode } from './net-fixture.js';
+import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  cleanup.length = 0;
-});
-
-async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
-  const n = await startNode(chain, opts);
-  cleanup.push(() => n.net.stop());
-  return n;
-}
+const { cleanup, node } = nodesStoppedAfterEach();
 
 const idOf = (addr: string) => addr.split('/p2p/')[1]!;
 

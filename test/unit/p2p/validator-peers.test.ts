@@ -1,25 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PeerId } from '@libp2p/interface';
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub';
-import type { Chain } from '../../../src/chain/chain.js';
 import { createHost, HANDSHAKE_HEADROOM, type Host } from '../../../src/p2p/host.js';
 import { STATUS_PROTOCOL } from '../../../src/p2p/handshake.js';
 import { VALIDATOR_SCORE, colocationPenalty, type ColocationState } from '../../../src/p2p/scoring.js';
 import { createTestChain } from '../../helpers/chain-fixture.js';
-import { startNode, until, type TestNode } from './net-fixture.js';
+import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  cleanup.length = 0;
-});
-
-async function node(chain: Chain, opts: Parameters<typeof startNode>[1] = {}): Promise<TestNode> {
-  const n = await startNode(chain, opts);
-  cleanup.push(() => n.net.stop());
-  return n;
-}
+const { cleanup, node } = nodesStoppedAfterEach();
 
 async function bareHost(isValidator?: (p: string) => boolean): Promise<Host> {
   const host = await createHost({
