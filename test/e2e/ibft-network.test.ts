@@ -246,7 +246,8 @@ describe.sequential('IBFT rounds across validator processes', () => {
     // and a restarted validator resumes at the round its journal holds: the first block under the new
     // set can wait out one such round (up to ~32 s after a halt of this length; CI, with every other
     // test file running beside it, once saw more than 100 s: see the closing note of #25), then blocks
-    // come again.
+    // come again. If 1 and 2 died between their PREPAREs and COMMITs, 0 and 4 hold a prepared lock of
+    // the old set at h+1: released at restart (test/unit/consensus/ibft-set-change.test.ts).
     await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 160_000);
     await sameHashes([0, 4, 5], h + 3);
     const snap = await runCliAsync(['ibft', 'snapshot', '--number', String(h + 1), '--json', '--grpc-address', await nodes[5]!.grpcAddress()]);

@@ -6,6 +6,9 @@ import { parseGenesisConfig } from '../../../src/chain/chain-config.js';
 import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js';
 import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { checkIbftGenesis } from '../../../src/consensus/ibft/genesis.js';
+import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { openMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { IbftNet } from '../../helpers/ibft-net.js';
 
@@ -107,5 +110,72 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     const dir1 = c1.dir;
     await c1.close();
     await expect(openTestChain(genesis, dir1)).rejects.toThrow(/removes the emergency validator-set change/);
+  }, 60_000);
+
+  it('the 2 left had prepared a block of the old set at the change height when the others were lost: their journals carry that lock, yet the new set seals from there', async () => {
+    const { genesis } = testGenesis(4);
+    const chains = [await open(genesis), await open(genesis), await open(genesis), await open(genesis)];
+    // The sign journals outlive the processes, as the consensus/ folder does.
+    const stores = [0, 1, 2, 3, 4].map(() => new MemorySignedStore());
+    let net = new IbftNet(5, {
+      blockTimeMs: 2000,
+      genesis,
+      store: (i) => stores[i]!,
+      backend: (i, key, clock) => new ChainBackend({ chain: chains[Math.min(i, 3)]!.chain, key, clock: () => clock.nowMs }),
+    });
+    net.start(0, 1, 2, 3);
+    for (let k = 0; k < 3; k++) await net.advance(2000);
+    await net.crash(3); // 0, 1 and 2 still make a quorum of 3
+    for (let k = 0; k < 2; k++) await net.advance(2000);
+    // Validator 2 is lost between its PREPARE and its COMMIT: no COMMIT gets through, so validators 0
+    // and 1 prepare the next block (PREPAREs of 0, 1 and 2) and nobody commits it.
+    const head = chains[0]!.chain.head.number;
+    net.filter = (_from, _to, bytes) => openMessage(bytes).body.type !== MessageType.Commit;
+    await net.advance(2500);
+    await net.crash(2);
+    await net.crash(0);
+    await net.crash(1);
+    const sentBefore = [0, 1].map((i) => [...net.nodes[i]!.sent]);
+    expect(chains[0]!.chain.head.number).toBe(head);
+    for (const i of [0, 1]) {
+      const j = stores[i]!.load()!;
+      expect(j.height).toBe(head + 1n);
+      expect(j.prepared?.prepares.length).toBe(3);
+    }
+
+    const at = Number(head) + 1;
+    const changed = withChange(genesis, at, [addr(0), addr(1), addr(4)]);
+    const dirs = [chains[0]!.dir, chains[1]!.dir];
+    await chains[0]!.close();
+    await chains[1]!.close();
+    const c0 = await open(changed, dirs[0]);
+    const c1 = await open(changed, dirs[1]);
+    const c4 = await open(changed);
+    for (let n = 1n; n <= head; n++) await c4.chain.importBlock((await c0.chain.blockByNumber(n))!);
+    const next = [c0, c1, undefined, undefined, c4];
+    net = new IbftNet(5, {
+      blockTimeMs: 2000,
+      genesis: changed,
+      store: (i) => stores[i]!,
+      backend: (i, key, clock) => new ChainBackend({ chain: (next[i] ?? c0)!.chain, key, clock: () => clock.nowMs }),
+    });
+    net.start(0, 1, 4);
+    for (let k = 0; k < 20 && c4.chain.head.number < head + 3n; k++) await net.advance(2000);
+    expect(c4.chain.head.number).toBeGreaterThanOrEqual(head + 3n);
+    expect(bytesToHex((await c0.chain.canonicalHash(head + 3n))!)).toBe(bytesToHex((await c4.chain.canonicalHash(head + 3n))!));
+    const first = (await c0.chain.store.canonicalHeader(head + 1n))!;
+    expect(decodeIbftExtra(first.extraData).validators.map((v) => bytesToHex(v))).toEqual([addr(0), addr(1), addr(4)]);
+    // Across both processes, neither key signed two values in one round.
+    for (const i of [0, 1]) {
+      const values = new Map<string, Set<string>>();
+      for (const bytes of [...sentBefore[i]!, ...net.nodes[i]!.sent]) {
+        const { body } = openMessage(bytes);
+        if (body.type !== MessageType.Prepare && body.type !== MessageType.Commit) continue;
+        const k = `${body.height}/${body.round}`;
+        values.set(k, (values.get(k) ?? new Set()).add(bytesToHex(body.hash)));
+      }
+      expect([...values].filter(([, v]) => v.size > 1)).toEqual([]);
+    }
+    for (const i of [0, 1, 4]) await net.crash(i);
   }, 60_000);
 });

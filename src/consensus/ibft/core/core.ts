@@ -277,7 +277,20 @@ export class IbftCore {
       st.round = j.round;
       if (j.prepared) {
         const { round, hash, prepares, block } = j.prepared;
-        st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
+        if (this.preparedBy(st, { round, hash, prepares })) {
+          st.prepared = { cert: { round, hash, prepares }, block: this.decodeBlock(block, height) };
+        } else {
+          // The height's validator set is not the one that prepared this value: an emergency change in
+          // the genesis file (the operators' decision, made after the head) replaced it. No validator of
+          // this set accepts that certificate, or the block it locks (its header names the old set), so
+          // holding on to it would halt the height for good. The rounds and values this key signed
+          // stay journaled: it still never signs another value in a round it signed in.
+          this.signed = { ...j, prepared: undefined };
+          this.log.warn(
+            { height: Number(height), round, hash: bytesToHex(hash) },
+            'the value this validator prepared at this height was prepared by another validator set (an emergency change in the genesis file): released',
+          );
+        }
       }
       // The proposer of that round that signed a proposal it no longer holds cannot propose it again,
       // and may not propose another there: it asks for the next round at once instead of waiting it out.
@@ -827,7 +840,15 @@ export class IbftCore {
 
   /** A prepared certificate: a round below `below`, a quorum of distinct validators' PREPAREs for its hash. */
   private checkPreparedCert(st: HeightState, below: number, pc: PreparedCert): boolean {
-    if (pc.round >= below || pc.prepares.length > st.validators.length) return false;
+    return pc.round < below && this.preparedBy(st, pc, (m, bytes) => this.embedded(st, m, bytes));
+  }
+
+  /**
+   * Whether `pc` is a quorum of distinct validators of this height's PREPAREs for its round and hash;
+   * `each` sees every valid PREPARE read before the answer is known.
+   */
+  private preparedBy(st: HeightState, pc: PreparedCert, each?: (m: Signed, bytes: Uint8Array) => void): boolean {
+    if (pc.prepares.length > st.validators.length) return false;
     const senders = new Set<string>();
     for (const bytes of pc.prepares) {
       let m: Signed;
@@ -839,7 +860,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.Prepare || b.height !== st.height || b.round !== pc.round || !equalsBytes(b.hash, pc.hash)) return false;
       if (validatorIndex(st.validators, m.sender) < 0) return false;
-      this.embedded(st, m, bytes);
+      each?.(m, bytes);
       senders.add(bytesToHex(m.sender));
     }
     return senders.size >= st.quorum;
