@@ -8,9 +8,11 @@
 // four validators' JSON-RPC, from the first send to the last inclusion), and the time the network
 // needs to commit the next block after the next proposer is killed (a round change), against the
 // median block interval. Last, the same transfers to one validator alone (a fresh chain with the same
-// allocations): the same-run baseline the network's throughput is compared with.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// allocations): the same-run baseline the network's throughput is compared with. For both runs, the
+// CPU time the node processes used during the load (from /proc): what a transfer costs the machine.
+import { execFileSync } from 'node:child_process';
+import { availableParallelism, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { intervalsOfHeights, percentile, rpc, startIbftNetwork } from './lib/ibft-net.mjs';
@@ -25,6 +27,7 @@ const work = mkdtempSync(join(tmpdir(), 'basalt-bench-ibft-'));
 const report = (line) => process.stdout.write(`${line}\n`);
 let net;
 let single;
+let ticks; // clock ticks a second (/proc)
 
 try {
   const prof = process.env.BASALT_BENCH_CPU_PROF;
@@ -65,7 +68,7 @@ try {
       });
     }
   }
-  const net4 = await sustained(rpcUrls, signed);
+  const net4 = await sustained(rpcUrls, signed, children);
   report(`sustained: ${net4.line}`);
 
   // Recovery: right after a block commits, kill -9 the proposer of the next height (round-robin after
@@ -94,9 +97,14 @@ try {
   // Same-run baseline: one validator alone, the same genesis allocations and the very same signed transfers.
   single = await startIbftNetwork({ work: join(work, 'single'), count: 1, blockTime: BLOCK_TIME, premine: wallets.map((w) => `${w.address}:${10n ** 22n}`) });
   while (Number(BigInt(await rpc(single.rpcUrls[0], 'eth_blockNumber'))) < 2) await new Promise((r) => setTimeout(r, 100));
-  const one = await sustained(single.rpcUrls, signed);
+  const one = await sustained(single.rpcUrls, signed, single.children);
   report(`sustained, 1 validator alone (same transfers): ${one.line}`);
   report(`4 validators / 1 alone: ${((100 * net4.txPerSecond) / one.txPerSecond).toFixed(0)}% (issue #24's goal: at least 50%)`);
+  // What bounds the ratio on this machine: the CPU time a transfer costs each setup, and the cores.
+  const cores = availableParallelism();
+  report(
+    `CPU per transfer: 4 validators ${net4.cpuMsPerTx.toFixed(2)} ms (${net4.cores.toFixed(2)} of ${cores} cores busy), 1 alone ${one.cpuMsPerTx.toFixed(2)} ms (${one.cores.toFixed(2)} cores): the network costs ${(net4.cpuMsPerTx / one.cpuMsPerTx).toFixed(2)}x the CPU a transfer costs alone`,
+  );
 } finally {
   await net?.stop();
   await single?.stop();
@@ -108,8 +116,9 @@ try {
  * last transfer, and count what the blocks since the first send hold: the figure is from the first
  * send to the last inclusion.
  */
-async function sustained(urls, signed) {
+async function sustained(urls, signed, processes) {
   const startBlock = Number(BigInt(await rpc(urls[0], 'eth_blockNumber')));
+  const cpu0 = cpuSeconds(processes);
   const t0 = performance.now();
   let sent = 0;
   await Promise.all(
@@ -132,6 +141,7 @@ async function sustained(urls, signed) {
     if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
   }
   const txSeconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(processes) - cpu0;
   const endBlock = Number(BigInt(await rpc(urls[0], 'eth_blockNumber')));
   let included = 0;
   for (let n = startBlock + 1; n <= endBlock; n++)
@@ -139,6 +149,24 @@ async function sustained(urls, signed) {
   const txPerSecond = included / txSeconds;
   return {
     txPerSecond,
+    cpuMsPerTx: (1000 * cpu) / Math.max(1, included),
+    cores: cpu / txSeconds,
     line: `${sent} transfers sent to ${urls.length} validator${urls.length > 1 ? 's' : ''}, ${included} included in ${txSeconds.toFixed(1)} s: ${txPerSecond.toFixed(0)} tx/s${pending.size ? ` (${pending.size} senders not finished in time)` : ''}`,
   };
+}
+
+/** User + system CPU seconds the live processes have used so far (/proc/PID/stat), threads included. */
+function cpuSeconds(processes) {
+  ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  let sum = 0;
+  for (const c of processes) {
+    if (c.exitCode !== null || c.pid === undefined) continue;
+    try {
+      const fields = readFileSync(`/proc/${c.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      sum += (Number(fields[11]) + Number(fields[12])) / ticks; // utime, stime: fields 14 and 15 of stat
+    } catch {
+      // exited just now
+    }
+  }
+  return sum;
 }
