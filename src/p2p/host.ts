@@ -16,6 +16,7 @@ import { UserError, errorMessage } from '../util/errors.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
 import { GossipIntake, type GossipIntakeLimits, type RpcHandler } from './gossip-intake.js';
 import { installNativePeerCrypto } from './native-peer-crypto.js';
+import { DHT_DATASTORE_PREFIX, PeerRoutingDatastore } from './peer-routing-datastore.js';
 import { gossipScoring } from './scoring.js';
 
 export type Host = Libp2p<{ pubsub: PubSub; identify: unknown }>;
@@ -73,6 +74,8 @@ export async function createHost(opts: HostOptions): Promise<Host> {
         ping: ping(),
         dht: kadDHT({
           protocol: `/basalt/${opts.dht.genesisHex.slice(2, 18)}/kad/1.0.0`,
+          // What it would store for peers (provider and value records) the datastore refuses.
+          datastorePrefix: DHT_DATASTORE_PREFIX,
           // Every node answers queries: a private network has no public addresses, so the
           // default (client until a public address is seen) would leave nobody serving.
           clientMode: false,
@@ -88,6 +91,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
   let node;
   try {
     node = await createLibp2p({
+      datastore: new PeerRoutingDatastore(),
       // Two copies of @libp2p/interface's key types are installed; the key is the same object either way.
       privateKey: privateKeyFromRaw(opts.key) as unknown as NonNullable<Parameters<typeof createLibp2p>[0]>['privateKey'],
       addresses: {
