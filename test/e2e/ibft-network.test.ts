@@ -24,8 +24,8 @@ describe.sequential('IBFT rounds across validator processes', () => {
   let addresses: string[];
   const nodes: (CliProcess | undefined)[] = [];
   const urls: string[] = [];
-  const launch = async (i: number, genesisFile = genesis) => {
-    const p = new CliProcess(serverArgs(dirs[i]!, genesisFile, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${ports[i]}`]));
+  const launch = async (i: number, genesisFile = genesis, extra: string[] = []) => {
+    const p = new CliProcess(serverArgs(dirs[i]!, genesisFile, ['--seal', '--block-time', '1', '--libp2p', `127.0.0.1:${ports[i]}`, ...extra]));
     running.push(p);
     nodes[i] = p;
     urls[i] = await p.rpcUrl();
@@ -241,14 +241,27 @@ describe.sequential('IBFT rounds across validator processes', () => {
     for (const i of [0, 4]) expect((await stop(i, 'SIGINT')).code).toBe(0);
     dirs[5] = join(dir, 'v5');
     ports[5] = await reservedPort();
-    await Promise.all([launch(0, changed), launch(4, changed), launch(5, changed)]);
+    const debug = ['--log-level', 'debug'];
+    await Promise.all([launch(0, changed, debug), launch(4, changed, debug), launch(5, changed, debug)]);
     // While halted, validators 0 and 4 moved through round changes, each twice as long as the one before,
     // and a restarted validator resumes at the round its journal holds: the first block under the new
     // set can wait out one such round (up to ~32 s after a halt of this length; CI, with every other
     // test file running beside it, once saw more than 100 s: see the closing note of #25), then blocks
     // come again. If 1 and 2 died between their PREPAREs and COMMITs, 0 and 4 hold a prepared lock of
     // the old set at h+1: released at restart (test/unit/consensus/ibft-set-change.test.ts).
-    await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 160_000);
+    await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 160_000).catch((err: unknown) => {
+      // What each was doing (consensus, peers, sync), for a failure seen only under the full suite's load.
+      const lines = [0, 4, 5].flatMap((i) =>
+        (nodes[i]?.logs ?? [])
+          .filter((l) => /consensus|recall|round|peer|sync|set|propos|refus|commit|error/i.test(`${l.msg} ${l.event ?? ''}`))
+          .slice(-40)
+          .map(
+            ({ time, level, msg, pid: _p, hostname: _h, ...rest }) =>
+              `v${i} ${new Date(time).toISOString().slice(11, 23)} ${level} ${msg} ${JSON.stringify(rest)}`,
+          ),
+      );
+      throw new Error(`${(err as Error).message}\n${lines.join('\n')}`);
+    });
     await sameHashes([0, 4, 5], h + 3);
     const snap = await runCliAsync(['ibft', 'snapshot', '--number', String(h + 1), '--json', '--grpc-address', await nodes[5]!.grpcAddress()]);
     expect(snap.code, snap.stderr).toBe(0);
