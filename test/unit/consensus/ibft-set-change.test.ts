@@ -33,6 +33,26 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     });
     return c;
   };
+  /**
+   * After the change: validators 0 and 1 reopen their data dirs (`dirs`) with the changed genesis, a
+   * fresh validator 4 imports their blocks up to `head`, and the three seal together (with their sign
+   * journals in `stores`, if given).
+   */
+  const underChange = async (changed: GenesisFile, dirs: string[], head: bigint, stores?: MemorySignedStore[]) => {
+    const c0 = await open(changed, dirs[0]);
+    const c1 = await open(changed, dirs[1]);
+    const c4 = await open(changed);
+    for (let n = 1n; n <= head; n++) await c4.chain.importBlock((await c0.chain.blockByNumber(n))!);
+    const next = [c0, c1, undefined, undefined, c4];
+    const net = new IbftNet(5, {
+      blockTimeMs: 2000,
+      genesis: changed,
+      ...(stores ? { store: (i: number) => stores[i]! } : {}),
+      backend: (i, key, clock) => new ChainBackend({ chain: (next[i] ?? c0)!.chain, key, clock: () => clock.nowMs }),
+    });
+    net.start(0, 1, 4);
+    return { c0, c1, c4, net };
+  };
 
   it('refuses changes out of order or naming a validator twice, in one line', () => {
     const { genesis } = testGenesis(4);
@@ -75,18 +95,10 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     await expect(openTestChain(withChange(genesis, Number(head), [addr(0), addr(1), addr(4)]), dir0)).rejects.toThrow(
       new RegExp(`adds the emergency validator-set change at block ${head} .* holds blocks up to ${head}`),
     );
-    const c0 = await open(changed, dir0);
     await chains[1]!.close();
-    const c1 = await open(changed, chains[1]!.dir);
-    const c4 = await open(changed);
-    for (let n = 1n; n <= head; n++) await c4.chain.importBlock((await c0.chain.blockByNumber(n))!);
-    const next = [c0, c1, undefined, undefined, c4];
-    net = new IbftNet(5, {
-      blockTimeMs: 2000,
-      genesis: changed,
-      backend: (i, key, clock) => new ChainBackend({ chain: (next[i] ?? c0)!.chain, key, clock: () => clock.nowMs }),
-    });
-    net.start(0, 1, 4);
+    const under = await underChange(changed, [dir0, chains[1]!.dir], head);
+    const { c0, c1, c4 } = under;
+    net = under.net;
     for (let k = 0; k < 8 && c4.chain.head.number < head + 4n; k++) await net.advance(2000);
     expect(c4.chain.head.number).toBeGreaterThanOrEqual(head + 4n);
     const first = (await c0.chain.store.canonicalHeader(head + 1n))!;
@@ -148,18 +160,9 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     const dirs = [chains[0]!.dir, chains[1]!.dir];
     await chains[0]!.close();
     await chains[1]!.close();
-    const c0 = await open(changed, dirs[0]);
-    const c1 = await open(changed, dirs[1]);
-    const c4 = await open(changed);
-    for (let n = 1n; n <= head; n++) await c4.chain.importBlock((await c0.chain.blockByNumber(n))!);
-    const next = [c0, c1, undefined, undefined, c4];
-    net = new IbftNet(5, {
-      blockTimeMs: 2000,
-      genesis: changed,
-      store: (i) => stores[i]!,
-      backend: (i, key, clock) => new ChainBackend({ chain: (next[i] ?? c0)!.chain, key, clock: () => clock.nowMs }),
-    });
-    net.start(0, 1, 4);
+    const under = await underChange(changed, dirs, head, stores);
+    const { c0, c4 } = under;
+    net = under.net;
     for (let k = 0; k < 20 && c4.chain.head.number < head + 3n; k++) await net.advance(2000);
     expect(c4.chain.head.number).toBeGreaterThanOrEqual(head + 3n);
     expect(bytesToHex((await c0.chain.canonicalHash(head + 3n))!)).toBe(bytesToHex((await c4.chain.canonicalHash(head + 3n))!));
