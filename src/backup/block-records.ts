@@ -4,10 +4,11 @@ import type { Common } from '@ethereumjs/common';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { BlockRecord } from '../archive/format.js';
 import { headerOpts } from '../chain/block-util.js';
-import { blockHash } from '../consensus/ibft/hash.js';
+import { blockHash, blockHashFromRlp } from '../consensus/ibft/hash.js';
 import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
 import { errorMessage } from '../util/errors.js';
+import { rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
 
 export async function encodeRawBlockRecord(number: bigint, hash: Uint8Array, rlp: Uint8Array, compression: Compression): Promise<BlockRecord> {
   return { number, hash, rawLength: rlp.length, data: await compressRecord(rlp, compression) };
@@ -45,19 +46,34 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
 /**
  * Decode only the header of a block's RLP from a backup file (its transactions are not decoded: a
  * restore that back-fills bodies later checks headers alone); it must be block `number` with hash `hash`.
+ * Also the header's own RLP, a view into `rlp` (what a store writes, without encoding it again).
  */
-export function decodeBlockHeaderRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array, common: Common, where: 'archive' | 'snapshot' | 'backup'): BlockHeader {
+export function decodeBlockHeaderRlp(
+  rlp: Uint8Array,
+  number: bigint,
+  hash: Uint8Array,
+  common: Common,
+  where: 'archive' | 'snapshot' | 'backup',
+): { header: BlockHeader; headerRlp: Uint8Array } {
   let header: BlockHeader;
+  let headerRlp: Uint8Array;
   try {
     const fields = RLP.decode(rlp) as unknown;
     if (!Array.isArray(fields) || fields.length !== 3 || !Array.isArray(fields[0])) throw new Error('not a [header, transactions, uncles] list');
     header = createBlockHeaderFromBytesArray(fields[0] as Uint8Array[], headerOpts(common));
+    const first = rlpListItems(rlp, rlpSpanAt(rlp, 0))[0]!;
+    headerRlp = rlp.subarray(first.at, first.end);
   } catch (err) {
     throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }
   if (header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${header.number}`);
-  const actual = blockHash(header);
+  let actual: Uint8Array;
+  try {
+    actual = blockHashFromRlp(header, headerRlp);
+  } catch (err) {
+    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
+  }
   if (!equalsBytes(actual, hash))
     throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
-  return header;
+  return { header, headerRlp };
 }

@@ -163,8 +163,8 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         const common = r.rules.commonAt(ev.number);
         if (opts.backfill && ev.number < headNumber) {
           // History to back-fill: its header only, checked like any other (seals, parent link).
-          const header = decodeBlockHeaderRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
-          await blocks!.add({ header, hash: ev.hash, bytesRead: ev.bytesRead, size: header.serialize().length });
+          const { header, headerRlp } = decodeBlockHeaderRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
+          await blocks!.add({ header, headerRlp, hash: ev.hash, bytesRead: ev.bytesRead, size: headerRlp.length });
         } else {
           const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
           await blocks!.add({ header: block.header, block, hash: ev.hash, receiptsRlp: ev.receiptsRlp, bytesRead: ev.bytesRead, size });
@@ -316,7 +316,10 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
  * A block read from the snapshot, decoded, not yet checked; `size`: its bytes and its receipts'. Without
  * `block`: a header alone (history the node back-fills), checked and written as a header.
  */
-type Decoded = { header: BlockHeader; hash: Uint8Array; bytesRead: number; size: number } & ({ block: Block; receiptsRlp: Uint8Array } | { block?: undefined });
+type Decoded = { header: BlockHeader; hash: Uint8Array; bytesRead: number; size: number } & (
+  | { block: Block; receiptsRlp: Uint8Array }
+  | { block?: undefined; headerRlp: Uint8Array }
+);
 
 /**
  * Blocks go through in windows: while the seals of one window are recovered in worker threads
@@ -378,7 +381,7 @@ class VerifiedBlockWriter {
         const receipts = await verifyContents(d.block, d.receiptsRlp);
         this.pending.push({ block: d.block, hash: d.hash, receipts, record });
       } else {
-        this.pendingHeaders.push({ header: d.header.serialize(), number: d.header.number, hash: d.hash, record });
+        this.pendingHeaders.push({ header: d.headerRlp, number: d.header.number, hash: d.hash, record });
       }
       this.pendingBytes += d.size;
       if (this.pending.length + this.pendingHeaders.length >= WRITE_BLOCKS || this.pendingBytes >= WRITE_BLOCK_BYTES) await this.flush();

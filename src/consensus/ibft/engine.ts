@@ -3,7 +3,7 @@ import type { ConsensusEngine, ConsensusRecords, NextHeaderFields, RecoverSigner
 import { VoteBook, voteRecordOf } from './vote-book.js';
 import { DEFAULT_EPOCH_SIZE } from './votes.js';
 import type { VoteContext } from './verify.js';
-import { IBFT_MIX_HASH, decodeIbftExtra, encodeIbftExtra } from './extra.js';
+import { IBFT_MIX_HASH, headerExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
 import { QuorumRule, maxFaulty, nextProposer } from './validators.js';
 import { BlockVerificationError } from '../../chain/errors.js';
@@ -41,7 +41,7 @@ export class IbftEngine implements ConsensusEngine {
 
   /** The round-0 proposer (round robin after the parent's), the IBFT digest, number as difficulty, the parent's set unsealed. */
   nextHeader(parent: BlockHeader): NextHeaderFields {
-    const extra = decodeIbftExtra(parent.extraData);
+    const extra = headerExtra(parent);
     const validators = this.validatorsAfter(parent);
     return {
       coinbase: nextProposer(validators, parent.number === 0n ? undefined : parent.coinbase.bytes),
@@ -88,7 +88,7 @@ export class IbftEngine implements ConsensusEngine {
   verifySeals(header: BlockHeader, validators: Uint8Array[]): void {
     let extra;
     try {
-      extra = decodeIbftExtra(header.extraData);
+      extra = headerExtra(header);
     } catch (err) {
       throw new BlockVerificationError(header.number, errorMessage(err));
     }
@@ -97,7 +97,7 @@ export class IbftEngine implements ConsensusEngine {
 
   /** The parent's set (after its vote), or the genesis file's emergency set where one starts. */
   validatorsAfter(parent: BlockHeader): Uint8Array[] {
-    return this.setChangeAt(parent.number + 1n) ?? decodeIbftExtra(parent.extraData).validators;
+    return this.setChangeAt(parent.number + 1n) ?? headerExtra(parent).validators;
   }
 
   quorumAt(height: bigint, validators: number): number {

@@ -1,3 +1,4 @@
+import type { BlockHeader } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import { errorMessage } from '../../util/errors.js';
 
@@ -39,6 +40,27 @@ export function encodeIbftExtra(extra: IbftExtra): Uint8Array {
   out.set(vanity);
   out.set(body, IBFT_VANITY_LENGTH);
   return out;
+}
+
+const extraOfHeader = new WeakMap<BlockHeader, Readonly<IbftExtra>>();
+
+/**
+ * `header`'s extraData decoded, once per header object: checking a header reads it for the block hash,
+ * the seals and the votes (three decodes a header in a restore, the most of its cost after the seals).
+ * Headers are not changed once built (the block hash cache in hash.ts relies on it too); the result
+ * is shared, so it is frozen, lists included.
+ */
+export function headerExtra(header: BlockHeader): Readonly<IbftExtra> {
+  let extra = extraOfHeader.get(header);
+  if (extra === undefined) {
+    const e = decodeIbftExtra(header.extraData);
+    Object.freeze(e.validators);
+    Object.freeze(e.committedSeals);
+    if (e.vote) Object.freeze(e.vote);
+    extra = Object.freeze(e);
+    extraOfHeader.set(header, extra);
+  }
+  return extra;
 }
 
 export function decodeIbftExtra(extraData: Uint8Array): IbftExtra {

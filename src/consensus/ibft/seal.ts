@@ -2,12 +2,12 @@ import type { Block, BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import { blockWithHeader, headerWithExtraData } from '../../chain/block-util.js';
 import { signHash } from '../../util/secp256k1.js';
-import { decodeIbftExtra, encodeIbftExtra } from './extra.js';
+import { headerExtra, encodeIbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
 
 /** The extraData of `header` with the proposer's seal in it (and no committed seals yet). */
 export function proposerSealedExtra(header: BlockHeader, proposerKey: Uint8Array): Uint8Array {
-  const extra = decodeIbftExtra(header.extraData);
+  const extra = headerExtra(header);
   const seal = signHash(proposerSealHash(header), proposerKey);
   return encodeIbftExtra({ ...extra, proposerSeal: seal, committedSeals: [] });
 }
@@ -18,7 +18,7 @@ export function committedSeal(header: BlockHeader, validatorKey: Uint8Array): Ui
 }
 
 export function withCommittedSeals(header: BlockHeader, seals: Uint8Array[]): Uint8Array {
-  const extra = decodeIbftExtra(header.extraData);
+  const extra = headerExtra(header);
   return encodeIbftExtra({ ...extra, committedSeals: seals });
 }
 

@@ -3,7 +3,7 @@ import { KECCAK256_RLP_ARRAY, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { recoverAddress } from '../../util/secp256k1.js';
 import type { RecoverSigner } from '../../chain/engine.js';
 import { BlockVerificationError, FutureBlockError, MAX_FUTURE_SECONDS } from '../../chain/errors.js';
-import { IBFT_MIX_HASH, IbftExtraError, decodeIbftExtra, type IbftExtra } from './extra.js';
+import { IBFT_MIX_HASH, IbftExtraError, headerExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
 import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
 import { errorMessage } from '../../util/errors.js';
@@ -159,8 +159,8 @@ function verifyProposalFields(
   let extra: IbftExtra;
   let parentExtra: IbftExtra;
   try {
-    extra = decodeIbftExtra(header.extraData);
-    parentExtra = decodeIbftExtra(parent.extraData);
+    extra = headerExtra(header);
+    parentExtra = headerExtra(parent);
   } catch (err) {
     if (err instanceof IbftExtraError) return fail(err.message);
     throw err;
@@ -202,7 +202,7 @@ function verifyProposalFields(
 export function ibftSealSignatures(header: BlockHeader): { hash: Uint8Array; signature: Uint8Array }[] {
   let extra: IbftExtra;
   try {
-    extra = decodeIbftExtra(header.extraData);
+    extra = headerExtra(header);
   } catch {
     return [];
   }

@@ -3,7 +3,7 @@ import type { BlockHeader } from '@ethereumjs/block';
 import { equalsBytes } from '@ethereumjs/util';
 import type { ConsensusRecords } from '../../chain/engine.js';
 import { errorMessage } from '../../util/errors.js';
-import { decodeIbftExtra } from './extra.js';
+import { headerExtra } from './extra.js';
 import { sameValidatorSet } from './validators.js';
 import { VoteError, applyBlockVote, type HeaderVote, type ValidatorSnapshot, type VoteRecord } from './votes.js';
 
@@ -19,7 +19,7 @@ import { VoteError, applyBlockVote, type HeaderVote, type ValidatorSnapshot, typ
 export function voteRecordOf(header: BlockHeader): Uint8Array | undefined {
   let vote: HeaderVote | undefined;
   try {
-    vote = decodeIbftExtra(header.extraData).vote;
+    vote = headerExtra(header).vote;
   } catch {
     return undefined;
   }
@@ -60,13 +60,13 @@ export async function loadSnapshot(
   for (const c of setChanges.keys()) if (c <= n && c > epoch) epoch = c;
   const epochHeader = epoch === n ? header : await store.canonicalHeader(epoch);
   if (epochHeader === undefined) throw new VoteError(`block ${epoch} (where the votes before block ${n} start) is missing`);
-  let snap: ValidatorSnapshot = { number: epoch, validators: decodeIbftExtra(epochHeader.extraData).validators, votes: [] };
+  let snap: ValidatorSnapshot = { number: epoch, validators: headerExtra(epochHeader).validators, votes: [] };
   for await (const { number, record } of store.consensusRecords(epoch + 1n, n)) {
     const r = decodeVoteRecord(record, number);
     snap = applyBlockVote({ ...snap, number: number - 1n }, { number, proposer: r.proposer, vote: r }, epochSize);
   }
   snap = { ...snap, number: n };
-  const carried = decodeIbftExtra(header.extraData).validators;
+  const carried = headerExtra(header).validators;
   if (!sameValidatorSet(snap.validators, carried)) {
     throw new VoteError(
       `the votes on record since block ${epoch} do not lead to the validator set block ${n} carries: the votes before it are not all held here`,
@@ -108,12 +108,12 @@ export class VoteBook {
       // Unknown votes become known at the next epoch block or emergency set change, where they reset.
       const epoch = header.number % this.epochSize === 0n || this.setChanges.has(header.number);
       this.head = epoch
-        ? { header, hash, number: header.number, snap: { number: header.number, validators: decodeIbftExtra(header.extraData).validators, votes: [] } }
+        ? { header, hash, number: header.number, snap: { number: header.number, validators: headerExtra(header).validators, votes: [] } }
         : { header, hash, number: header.number, unknown: prev.unknown ?? 'unknown' };
       return;
     }
     try {
-      const extra = decodeIbftExtra(header.extraData);
+      const extra = headerExtra(header);
       this.head = {
         header,
         hash,

@@ -7,7 +7,7 @@ import type { BuiltBlock } from '../../../chain/executor.js';
 import type { PeerClock } from '../../../chain/peer-clock.js';
 import { privateKeyToAddress } from '../../../keys/address.js';
 import { silentLogger, type Logger } from '../../../util/log.js';
-import { decodeIbftExtra, encodeIbftExtra } from '../extra.js';
+import { headerExtra, encodeIbftExtra } from '../extra.js';
 import { blockHash } from '../hash.js';
 import { proposerSealedExtra } from '../seal.js';
 import { verifyIbftProposal } from '../verify.js';
@@ -105,7 +105,7 @@ export class ChainBackend implements Backend {
   async buildProposal(height: bigint, _round: number): Promise<Block> {
     const parent = this.chain.head.header;
     if (height !== parent.number + 1n) throw new Error(`cannot build block ${height} on head ${parent.number}`);
-    const extra = decodeIbftExtra(parent.extraData);
+    const extra = headerExtra(parent);
     const timestamp = BigInt(Math.max(Math.floor(this.now() / 1000), Number(parent.timestamp)));
     // One of the operator's proposed votes, if the votes after the head are known and the rules allow
     // one; none where the genesis file's emergency set starts (it carries that set).
@@ -130,7 +130,7 @@ export class ChainBackend implements Backend {
     // Without the votes pending at the head (a data dir that does not hold them) a vote's tally cannot
     // be checked: such a validator signs no proposal that carries one (the others decide it).
     try {
-      if (this.engine.votes.after(this.chain.head.header) === undefined && decodeIbftExtra(block.header.extraData).vote) {
+      if (this.engine.votes.after(this.chain.head.header) === undefined && headerExtra(block.header).vote) {
         this.log.warn(
           { number: Number(block.header.number) },
           'not signing a proposal that carries a validator vote: the votes pending at the head are not known here',

@@ -5,7 +5,7 @@ import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../chain
 import { privateKeyToAddress } from '../../../keys/address.js';
 import { recoverAddress } from '../../../util/secp256k1.js';
 import { silentLogger, type Logger } from '../../../util/log.js';
-import { decodeIbftExtra } from '../extra.js';
+import { headerExtra } from '../extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from '../hash.js';
 import { committedSeal, withCommittedSeals } from '../seal.js';
 import { QuorumRule, maxFaulty, nextProposer, validatorIndex } from '../validators.js';
@@ -671,7 +671,7 @@ export class IbftCore {
     try {
       block = known ?? this.decodeBlock(m.body.block, st.height);
       if (block.header.number !== st.height) throw new MessageError('proposal for another height');
-      const extra = decodeIbftExtra(block.header.extraData);
+      const extra = headerExtra(block.header);
       if (extra.committedSeals.length > 0) throw new MessageError('proposal carries committed seals');
       hash = blockHash(block.header);
       // A block this process proposed just now carries its own seal; a re-proposal, its first proposer's.
