@@ -57,22 +57,21 @@ export function decodeBlockHeaderRlp(
 ): { header: BlockHeader; headerRlp: Uint8Array } {
   let header: BlockHeader;
   let headerRlp: Uint8Array;
-  try {
-    const fields = RLP.decode(rlp) as unknown;
-    if (!Array.isArray(fields) || fields.length !== 3 || !Array.isArray(fields[0])) throw new Error('not a [header, transactions, uncles] list');
-    header = createBlockHeaderFromBytesArray(fields[0] as Uint8Array[], headerOpts(common));
-    const first = rlpListItems(rlp, rlpSpanAt(rlp, 0))[0]!;
-    headerRlp = rlp.subarray(first.at, first.end);
-  } catch (err) {
-    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
-  }
-  if (header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${header.number}`);
   let actual: Uint8Array;
   try {
+    // Found by its span, the header alone is decoded (a back-filled block's transactions are not).
+    const block = rlpSpanAt(rlp, 0);
+    const items = rlpListItems(rlp, block);
+    const [first, second, third] = items;
+    if (block.end !== rlp.length || items.length !== 3 || !first!.list || !second!.list || !third!.list)
+      throw new Error('not a [header, transactions, uncles] list');
+    headerRlp = rlp.subarray(first!.at, first!.end);
+    header = createBlockHeaderFromBytesArray(RLP.decode(headerRlp) as Uint8Array[], headerOpts(common));
     actual = blockHashFromRlp(header, headerRlp);
   } catch (err) {
     throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }
+  if (header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${header.number}`);
   if (!equalsBytes(actual, hash))
     throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
   return { header, headerRlp };
