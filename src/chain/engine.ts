@@ -44,11 +44,11 @@ export interface ConsensusEngine {
    */
   sealSignatures(header: BlockHeader): { hash: Uint8Array; signature: Uint8Array }[];
   /**
-   * Verify only that enough of `validators` (the set this node knows) sealed `header` that an honest
-   * one is among them (no parent at hand: a peer's claimed head is checked this way before it counts;
-   * the set may have changed since). Throws BlockVerificationError.
+   * Verify only that enough of the validators this node knows for `header` (from its head `head`) sealed
+   * it that an honest one is among them (no parent at hand: a peer's claimed head is checked this way
+   * before it counts; the set may have changed since). Throws BlockVerificationError.
    */
-  verifySeals(header: BlockHeader, validators: Uint8Array[]): void;
+  verifyClaimedHead(header: BlockHeader, head: BlockHeader): void;
   /** Validators that may seal the block after `parent`. */
   validatorsAfter(parent: BlockHeader): Uint8Array[];
   /**

@@ -186,7 +186,7 @@ export class Network implements NetworkView, PeersService {
         onRecall: (_p, data) => net.receiveRecall(data),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
-      // A peer's claimed head counts (for the sealing gate) once a quorum of the current set sealed it.
+      // A peer's claimed head counts (for the sealing gate) once enough of the set known for it sealed it.
       const target: SyncTarget = {
         rules: chain.rules,
         genesisHash: chain.genesisHash,
@@ -195,7 +195,7 @@ export class Network implements NetworkView, PeersService {
         },
         importBlock: (block) => chain.importBlock(block),
         ...(opts.clock ? { observeBlock: (header, parent, agoMs) => opts.clock!.observe(header.number, header.timestamp, parent.timestamp, agoMs) } : {}),
-        verifyClaimedHead: (header) => chain.engine.verifySeals(header, chain.engine.validatorsAfter(chain.head.header)),
+        verifyClaimedHead: (header) => chain.engine.verifyClaimedHead(header, chain.head.header),
       };
       const syncer = new Syncer(host, target, peers, log, opts.sync);
       const net: Network = new Network(host, peers, gossip, syncer, opts);

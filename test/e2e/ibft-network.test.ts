@@ -237,19 +237,19 @@ describe.sequential('IBFT rounds across validator processes', () => {
     const g = JSON.parse(readFileSync(genesis, 'utf8')) as { params: { engine: { ibft: Record<string, unknown> } } };
     g.params.engine.ibft.validatorSetChanges = [{ block: h + 1, validators: set }];
     writeFileSync(changed, JSON.stringify(g, null, 2));
-    // Every node left restarts with the changed genesis file; the new key joins with it.
+    // Every node left restarts with the changed genesis file. Two of the new set of three are a quorum:
+    // 0 and 4 seal past the change before the new key's node starts.
     for (const i of [0, 4]) expect((await stop(i, 'SIGINT')).code).toBe(0);
     dirs[5] = join(dir, 'v5');
     ports[5] = await reservedPort();
     const debug = ['--log-level', 'debug'];
-    await Promise.all([launch(0, changed, debug), launch(4, changed, debug), launch(5, changed, debug)]);
+    await Promise.all([launch(0, changed, debug), launch(4, changed, debug)]);
     // While halted, validators 0 and 4 moved through round changes, each twice as long as the one before,
     // and a restarted validator resumes at the round its journal holds: the first block under the new
-    // set can wait out one such round (up to ~32 s after a halt of this length; CI, with every other
-    // test file running beside it, once saw more than 100 s: see the closing note of #25), then blocks
-    // come again. If 1 and 2 died between their PREPAREs and COMMITs, 0 and 4 hold a prepared lock of
-    // the old set at h+1: released at restart (test/unit/consensus/ibft-set-change.test.ts).
-    await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 160_000).catch((err: unknown) => {
+    // set can wait out one such round (up to ~32 s after a halt of this length), then blocks come
+    // again. If 1 and 2 died between their PREPAREs and COMMITs, 0 and 4 hold a prepared lock of the
+    // old set at h+1: released at restart (test/unit/consensus/ibft-set-change.test.ts).
+    const diagnose = (err: unknown) => {
       // What each was doing (consensus, peers, sync), for a failure seen only under the full suite's load.
       const lines = [0, 4, 5].flatMap((i) =>
         (nodes[i]?.logs ?? [])
@@ -261,9 +261,20 @@ describe.sequential('IBFT rounds across validator processes', () => {
           ),
       );
       throw new Error(`${(err as Error).message}\n${lines.join('\n')}`);
-    });
+    };
+    await until(async () => (await heads([0, 4])).every((x) => x >= h + 2), `validators 0,4 at block ${h + 2}`, 160_000).catch(diagnose);
+    // The new key's node starts at block 0, behind the change: its peers' heads past it are sealed by
+    // the change's set (one seal of its genesis set), and it takes them as proven, syncs and seals.
+    await launch(5, changed, debug);
+    await until(async () => (await heads([0, 4, 5])).every((x) => x >= h + 3), `validators 0,4,5 at block ${h + 3}`, 60_000).catch(diagnose);
+    expect(nodes[5]!.logs.filter((l) => l.event === 'peer.banned')).toEqual([]);
+    const g5 = await nodes[5]!.grpcAddress();
+    await until(async () => {
+      const st = JSON.parse((await runCliAsync(['ibft', 'status', '--json', '--grpc-address', g5])).stdout) as { lastProposed?: number };
+      return st.lastProposed !== undefined && st.lastProposed > h + 1;
+    }, 'the new key proposing');
     await sameHashes([0, 4, 5], h + 3);
-    const snap = await runCliAsync(['ibft', 'snapshot', '--number', String(h + 1), '--json', '--grpc-address', await nodes[5]!.grpcAddress()]);
+    const snap = await runCliAsync(['ibft', 'snapshot', '--number', String(h + 1), '--json', '--grpc-address', g5]);
     expect(snap.code, snap.stderr).toBe(0);
     expect((JSON.parse(snap.stdout) as { validators: string[] }).validators).toEqual(set);
     // The first genesis file no longer opens these data dirs: the change is below their head.

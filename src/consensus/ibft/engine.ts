@@ -80,19 +80,31 @@ export class IbftEngine implements ConsensusEngine {
   }
 
   /**
-   * A claimed head, checked without its parent: at least F + 1 distinct valid committed seals of
-   * `validators` (the set this node knows), so at least one honest validator of it signed the block.
-   * Seals of other keys are not counted (votes may have changed the set since this node's head), nor
-   * is the whole quorum asked for (the set may have grown). BlockVerificationError otherwise.
+   * A claimed head, checked without its parent: at least F + 1 distinct valid committed seals of the
+   * set this node knows for it, so at least one honest validator of that set signed the block. The set
+   * known is the one after `head` (this node's), or, where the genesis file puts an emergency change
+   * above `head` and at or below the claim, the last such change's set: the operator's word decides
+   * from there on, whatever votes this node has not seen yet (a node behind such a change would
+   * otherwise refuse every honest peer past it). Seals of other keys are not counted (votes may have
+   * changed the set since), nor is the whole quorum asked for (the set may have grown).
+   * BlockVerificationError otherwise.
    */
-  verifySeals(header: BlockHeader, validators: Uint8Array[]): void {
+  verifyClaimedHead(header: BlockHeader, head: BlockHeader): void {
     let extra;
     try {
       extra = headerExtra(header);
     } catch (err) {
       throw new BlockVerificationError(header.number, errorMessage(err));
     }
+    const validators = this.setKnownAt(header.number, head);
     verifyKnownSeals(header, extra, validators, maxFaulty(validators.length) + 1);
+  }
+
+  /** The set this node knows for block `number` from its head `head`: see verifyClaimedHead. */
+  private setKnownAt(number: bigint, head: BlockHeader): Uint8Array[] {
+    let change: bigint | undefined;
+    for (const at of this.setChanges.keys()) if (at > head.number && at <= number && (change === undefined || at > change)) change = at;
+    return change === undefined ? this.validatorsAfter(head) : this.setChanges.get(change)!;
   }
 
   /** The parent's set (after its vote), or the genesis file's emergency set where one starts. */

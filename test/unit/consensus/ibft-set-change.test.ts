@@ -9,7 +9,8 @@ import { checkIbftGenesis } from '../../../src/consensus/ibft/genesis.js';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage } from '../../../src/consensus/ibft/core/signing.js';
-import { openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { sealBlock } from '../../../src/consensus/ibft/seal.js';
+import { openTestChain, sealNext, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { IbftNet } from '../../helpers/ibft-net.js';
 
 type Opened = Awaited<ReturnType<typeof openTestChain>>;
@@ -64,6 +65,49 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     expect(() => checkIbftGenesis(parseGenesisConfig(JSON.stringify(bad), 'g.json'), 'g.json')).toThrow(/block 5 does not come after block 10/);
     const twice = withChange(genesis, 3, [addr(0), addr(0).toUpperCase().replace('0X', '0x')]);
     expect(() => checkIbftGenesis(parseGenesisConfig(JSON.stringify(twice), 'g.json'), 'g.json')).toThrow(/names a validator twice/);
+  });
+
+  it("a node behind the change counts a peer's claimed head past it by the change's set: honest peers past it are not refused, forged claims still are", async () => {
+    const { genesis, keys } = testGenesis(4);
+    // The change at block 3: validator 0 and two keys the genesis set never had (4, 5: as if voted in).
+    const changed = withChange(genesis, 3, [addr(0), addr(4), addr(5)]);
+    const src = await open(changed);
+    await sealNext({ chain: src.chain, keys });
+    await sealNext({ chain: src.chain, keys });
+    // Block 3 on, sealed by validators 0 and 4 (2 of 3, a quorum of the new set).
+    const seal = async (committers: Uint8Array[]) => {
+      const parent = src.chain.head.header;
+      const fields = src.chain.engine.nextHeader(parent);
+      const proposer = [0, 4, 5].map(testKey).find((k) => bytesToHex(privateToAddress(k)) === bytesToHex(fields.coinbase))!;
+      const r = await src.chain.produceBlock({ ...fields, timestamp: parent.timestamp + 1n }, [], async (built) =>
+        sealBlock(built.block, proposer, committers, src.chain.commonAt(built.block.header.number)),
+      );
+      return r!.block;
+    };
+    const b3 = await seal([testKey(0), testKey(4)]);
+    const b4 = await seal([testKey(0), testKey(4)]);
+    expect(decodeIbftExtra(b4.header.extraData).validators.map((v) => bytesToHex(v))).toEqual([addr(0), addr(4), addr(5)]);
+
+    // A fresh node with the changed genesis file (head 0): one seal of its genesis set, yet the claim counts.
+    const behind = await open(changed);
+    expect(() => behind.chain.engine.verifyClaimedHead(b4.header, behind.chain.head.header)).not.toThrow();
+    expect(() => behind.chain.engine.verifyClaimedHead(b3.header, behind.chain.head.header)).not.toThrow();
+    // Without the change in its genesis file, the same claim is one seal of 4 known validators: refused.
+    const unaware = await open(genesis);
+    expect(() => unaware.chain.engine.verifyClaimedHead(b4.header, unaware.chain.head.header)).toThrow(
+      /1 committed seals of the 4 validators known here, at least 2 needed/,
+    );
+    // Below the change the genesis set still decides: block 2 sealed by keys 4 and 5 alone is refused.
+    const b2 = (await src.chain.blockByNumber(2n))!;
+    const forged = sealBlock(b2, testKey(1), [testKey(4), testKey(5)], src.chain.commonAt(2n));
+    expect(() => behind.chain.engine.verifyClaimedHead(forged.header, behind.chain.head.header)).toThrow(/0 committed seals of the 4 validators/);
+    // Past the change, seals of keys outside the change's set do not count.
+    const b5 = await seal([testKey(0), testKey(4)]);
+    const outsiders = sealBlock(b5, testKey(1), [testKey(1), testKey(2), testKey(3)], src.chain.commonAt(5n));
+    expect(() => behind.chain.engine.verifyClaimedHead(outsiders.header, behind.chain.head.header)).toThrow(/0 committed seals of the 3 validators/);
+    // Once past the change, the node's own set (after its head) decides.
+    for (let n = 1n; n <= 4n; n++) expect(await behind.chain.importBlock((await src.chain.blockByNumber(n))!)).toBe('imported');
+    expect(() => behind.chain.engine.verifyClaimedHead(b5.header, behind.chain.head.header)).not.toThrow();
   });
 
   it('2 of 4 validators lost for good: the chain halts; the change brings the remaining 2 and a new key back to sealing from its block, and no data dir takes it below its head', async () => {
