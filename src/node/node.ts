@@ -284,10 +284,17 @@ export class BasaltNode {
           'stopping state pruning',
         );
       }
-      // The node serves and seals at its head; the history below a restored head comes in behind it.
+      // The node serves and seals at its head; the history below a restored head comes in behind it,
+      // from the backup repository it was restored from, or else from its peers.
       node.backfill = await parts.start(
         'history back-fill',
-        () => HistoryBackfill.start(chain, { logger: log, stagingDir: layout.root, ...(opts.backup?.s3 ? { s3: opts.backup.s3 } : {}) }),
+        () =>
+          HistoryBackfill.start(chain, {
+            logger: log,
+            stagingDir: layout.root,
+            ...(opts.backup?.s3 ? { s3: opts.backup.s3 } : {}),
+            ...(node.network ? { peers: node.network.historyFeed() } : {}),
+          }),
         (b) => b?.stop(),
       );
       return node;
@@ -563,7 +570,7 @@ export class BasaltNode {
       backfillFrom: s.gap!.from,
       backfillTo: s.gap!.to,
       backfillStart: s.started.from,
-      source: `${s.source.repository} (${s.source.backup})`,
+      source: s.source,
       ...(s.error ? { error: s.error } : {}),
     };
   }

@@ -21,7 +21,12 @@ export interface ResponseLimits {
   maxMessages: number;
   /** Most bytes in all. */
   maxTotalBytes: number;
+  /** The caller's own end (a part stopping): the request is abandoned with RequestAbortedError. */
+  signal?: AbortSignal;
 }
+
+/** A request abandoned because its caller's signal aborted (not the peer's fault). */
+export class RequestAbortedError extends Error {}
 
 /** it-length-prefixed's errors for a bad length prefix or an oversized message. */
 function isFramingError(err: unknown): boolean {
@@ -49,10 +54,15 @@ export async function requestNegotiated(
   req: (protocol: string) => Uint8Array,
   limits: ResponseLimits,
 ): Promise<{ protocol: string; response: Uint8Array[] }> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
   let stream: Stream | undefined;
   let protocol = protocols.join(' or ');
-  const onAbort = () => stream?.abort(new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`));
+  const ended = () =>
+    limits.signal?.aborted
+      ? new RequestAbortedError(`${protocol}: request to ${peer} abandoned`)
+      : new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`);
+  const onAbort = () => stream?.abort(ended());
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     stream = await host.dialProtocol(peer, protocols, { signal });
@@ -68,7 +78,7 @@ export async function requestNegotiated(
     }
     return { protocol, response: out };
   } catch (err) {
-    if (signal.aborted) throw new RequestTimeoutError(`${protocol}: no answer from ${peer} within ${limits.timeoutMs} ms`);
+    if (signal.aborted) throw ended();
     if (isFramingError(err)) throw new MessageError(`${protocol}: ${errorMessage(err)}`);
     throw err;
   } finally {

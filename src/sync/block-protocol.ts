@@ -2,7 +2,7 @@ import { createBlockFromRLP, type Block } from '@ethereumjs/block';
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex } from '@ethereumjs/util';
 import { headerOpts } from '../chain/block-util.js';
-import type { BlockReader, BlockRules } from '../storage/block-store.js';
+import type { BlockReader, BlockRules, StoredBlock } from '../storage/block-store.js';
 import type { Host } from '../p2p/host.js';
 import {
   MAX_BLOCKS_PER_REQUEST,
@@ -29,20 +29,39 @@ export interface BlockServerSource {
   store: Pick<BlockReader, 'storedBlock' | 'storedBlocks'>;
 }
 
+/** GetBlocks{from, count} -> the stored receipts of the canonical blocks from `from` on, one message each. */
+export function receiptsProtocol(genesisHash: Uint8Array): string {
+  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/receipts/1`;
+}
+
+interface ServeOptions {
+  isReady(peer: PeerId): boolean;
+  onBadPeer(peer: PeerId, reason: string): void;
+  timeoutMs?: number;
+}
+
 /**
  * Serve GetBlocks to ready peers: up to `count` canonical blocks from `from`, stopping at the head,
- * at a block this node does not hold (a restored node has no history below its snapshot) or once the
- * response passes SOFT_RESPONSE_BYTES (at least one block is always sent).
+ * at a block this node does not hold (a restored node has no history below its snapshot, or not yet:
+ * its back-fill gap) or once the response passes SOFT_RESPONSE_BYTES (at least one block is always sent).
  */
-export async function serveBlocks(
-  host: Host,
-  genesisHash: Uint8Array,
-  chain: BlockServerSource,
-  opts: { isReady(peer: PeerId): boolean; onBadPeer(peer: PeerId, reason: string): void; timeoutMs?: number },
-): Promise<void> {
+export async function serveBlocks(host: Host, genesisHash: Uint8Array, chain: BlockServerSource, opts: ServeOptions): Promise<void> {
+  await servePart(host, blocksProtocol(genesisHash), chain, opts, (b) => b.blockRlp);
+}
+
+/**
+ * Serve the receipts of canonical blocks as serveBlocks serves the blocks (Basalt's stored form:
+ * `[status, cumulativeGasUsed, logs]` per transaction), so that a node back-filling its history from
+ * peers can check them against each header's receipts root.
+ */
+export async function serveReceipts(host: Host, genesisHash: Uint8Array, chain: BlockServerSource, opts: ServeOptions): Promise<void> {
+  await servePart(host, receiptsProtocol(genesisHash), chain, opts, (b) => b.receiptsRlp);
+}
+
+async function servePart(host: Host, protocol: string, chain: BlockServerSource, opts: ServeOptions, part: (b: StoredBlock) => Uint8Array): Promise<void> {
   await serve(
     host,
-    blocksProtocol(genesisHash),
+    protocol,
     async (req, peer) => {
       const { from, count } = decodeGetBlocks(req);
       if (!opts.isReady(peer)) return [];
@@ -51,20 +70,19 @@ export async function serveBlocks(
       const last = from + BigInt(count) - 1n < chain.head.number ? from + BigInt(count) - 1n : chain.head.number;
       try {
         for await (const b of chain.store.storedBlocks(from, last)) {
-          out.push(b.blockRlp);
-          bytes += b.blockRlp.length;
+          const bytesOf = part(b);
+          out.push(bytesOf);
+          bytes += bytesOf.length;
           if (bytes >= SOFT_RESPONSE_BYTES) break;
         }
       } catch {
         // A block of the batch is not held here: the answer is the blocks before it, read one by one.
         for (let n = from + BigInt(out.length); n <= last && bytes < SOFT_RESPONSE_BYTES; n++) {
-          const rlp = await chain.store.storedBlock(n).then(
-            (b) => b.blockRlp,
-            () => undefined,
-          );
-          if (!rlp) break;
-          out.push(rlp);
-          bytes += rlp.length;
+          const b = await chain.store.storedBlock(n).catch(() => undefined);
+          if (!b) break;
+          const bytesOf = part(b);
+          out.push(bytesOf);
+          bytes += bytesOf.length;
         }
       }
       return out;
@@ -86,10 +104,12 @@ export async function fetchBlocks(
   from: bigint,
   count: number,
   timeoutMs = BLOCKS_TIMEOUT_MS,
+  signal?: AbortSignal,
 ): Promise<Block[]> {
   if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
   const msgs = await request(host, peer, blocksProtocol(genesisHash), encodeGetBlocks({ from, count }), {
     timeoutMs,
+    ...(signal ? { signal } : {}),
     maxMessageBytes: MAX_BLOCK_BYTES,
     maxMessages: count,
     maxTotalBytes: MAX_RESPONSE_BYTES,
@@ -104,5 +124,29 @@ export async function fetchBlocks(
     }
     if (block.header.number !== from + BigInt(i)) throw new MessageError(`asked for block ${from + BigInt(i)}, the peer sent block ${block.header.number}`);
     return block;
+  });
+}
+
+/**
+ * Ask `peer` for the stored receipts of blocks `from`..`from+count-1`: one RLP list a block, in order;
+ * the answer may be shorter (the peer's head, a block it does not hold, its size limit). What each
+ * holds is checked by the caller against the block's header (verifyContents).
+ */
+export async function fetchReceipts(
+  host: Host,
+  peer: PeerId,
+  genesisHash: Uint8Array,
+  from: bigint,
+  count: number,
+  timeoutMs = BLOCKS_TIMEOUT_MS,
+  signal?: AbortSignal,
+): Promise<Uint8Array[]> {
+  if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
+  return request(host, peer, receiptsProtocol(genesisHash), encodeGetBlocks({ from, count }), {
+    timeoutMs,
+    ...(signal ? { signal } : {}),
+    maxMessageBytes: MAX_BLOCK_BYTES,
+    maxMessages: count,
+    maxTotalBytes: MAX_RESPONSE_BYTES,
   });
 }

@@ -104,8 +104,8 @@ export interface NodeEvents {
   'backup.pruned': { target: string; bytesBefore: number; bytesAfter: number; ms: number };
   /** A backup repository's retention was left to the next backup: another process holds a lock on it. */
   'backup.retention-deferred': { target: string; reason: string };
-  /** A restored node back-fills the bodies and receipts of its history gap (from..to) from a backup repository. */
-  'history.backfill-started': { from: number; to: number; repository: string; backup: string };
+  /** A restored node back-fills the bodies and receipts of its history gap (from..to) from `source` (a backup repository, then its peers). */
+  'history.backfill-started': { from: number; to: number; source: string };
   /** A back-filled batch is stored: blocks up to `filled` are whole. */
   'history.backfill-progress': { filled: number; to: number };
   /** Every block is whole: the gap is gone. */

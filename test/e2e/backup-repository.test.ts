@@ -159,6 +159,9 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(table.stdout).toMatch(/^blockchain +headers \(h\) +\d+ +[\d.]+ (B|KiB)$/m);
     // The repository out of reach: the node still serves at its head; the blocks below it are "pruned
     // history" until the back-fill gets them, and status says why it waits.
+    const copyDir = join(chain.dir, 'restored-peers');
+    const copy = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', copyDir, '--chain', chain.genesis, '--quiet']);
+    expect(copy.code, copy.stderr).toBe(0);
     const away = `${repo}.away`;
     renameSync(repo, away);
     try {
@@ -178,6 +181,23 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
         history: { backfillFrom: 1, backfillTo: Number(head - 1n), error: expect.stringMatching(/does not exist/) },
       });
       expect((await node.stop()).code).toBe(0);
+      // With peers: a copy restored from the same backup back-fills from a node that holds the history,
+      // the repository still out of reach.
+      const holder = start(serverArgs(chain.node1, chain.genesis));
+      const follower = start(serverArgs(copyDir, join(copyDir, 'genesis.json'), ['--bootnode', await holder.p2pAddress()]));
+      const fUrl = await follower.rpcUrl();
+      await follower.waitForEvent('history.backfilled');
+      expect(follower.events('history.backfill-started')[0]).toMatchObject({
+        from: 1,
+        to: Number(head - 1n),
+        source: `${repo} (${(JSON.parse(r.stdout) as { backup: string }).backup}), then peers`,
+      });
+      for (let n = 1n; n <= head; n++) expect((await blockAt(fUrl, n)).hash).toBe(original.get(n));
+      expect(await rpc(fUrl, 'eth_getBlockReceipts', ['0x1'])).toEqual(await rpc(await holder.rpcUrl(), 'eth_getBlockReceipts', ['0x1']));
+      expect((await follower.stop()).code).toBe(0);
+      expect((await holder.stop()).code).toBe(0);
+      const copyCheck = await runCliAsync(['db', 'check', '--data-dir', copyDir, '--full', '--json']);
+      expect(copyCheck.code, copyCheck.stderr).toBe(0);
     } finally {
       renameSync(away, repo);
     }

@@ -5,6 +5,7 @@ import { BackupFileError } from '../../container/errors.js';
 import type { HistoryGap, HistorySource } from '../../storage/schema.js';
 import type { StoredReceipt } from '../../storage/receipts.js';
 import { errorMessage } from '../../util/errors.js';
+import { txBytes } from '../../util/tx-bytes.js';
 import { event } from '../../util/events.js';
 import type { Logger } from '../../util/log.js';
 import { decodeBlockRlp } from '../block-records.js';
@@ -22,9 +23,39 @@ export interface BackfillStatus {
   gap?: HistoryGap;
   /** The gap when the node started (what the progress is out of). */
   started: HistoryGap;
-  source: HistorySource;
+  /** Where the blocks come from, in the order they are tried ("REPOSITORY (BACKUP), then peers"). */
+  source: string;
   /** The last failure, while the back-fill waits to try again. */
   error?: string;
+}
+
+/** A block as a source gives it to the back-fill, which checks it against the chain's header. */
+export interface FeedBlock {
+  number: bigint;
+  /** The block's hash, as the source computed or stated it (the back-fill compares it with the canonical one). */
+  hash: Uint8Array;
+  block: Block;
+  receiptsRlp: Uint8Array;
+  /** Where it came from, for errors ("in segment-…", "from peer …"). */
+  where: string;
+  /**
+   * The back-fill refused this block (not the chain's, or contents that do not match its header):
+   * a source of many (peers) drops whoever sent it, and the back-fill asks it again from the gap.
+   * Absent: the refusal is the source's failure.
+   */
+  refuse?(reason: string): void;
+}
+
+/** Where a back-fill reads the gap's blocks. */
+export interface HistoryFeed {
+  /** How status and logs name it. */
+  readonly name: string;
+  /**
+   * The canonical blocks from..to, in order, each once; it throws when it cannot go on (the source out
+   * of reach, nothing there for the next block). The back-fill may stop reading at any block;
+   * `signal` aborts when it stops: a wait or a request in flight ends then.
+   */
+  blocks(from: bigint, to: bigint, signal: AbortSignal): AsyncIterable<FeedBlock>;
 }
 
 export interface BackfillOptions {
@@ -35,24 +66,30 @@ export interface BackfillOptions {
   stagingDir: string;
   /** Wait before trying again after a failure (default 60 s). */
   retryMs?: number;
+  /** Another source, tried after the recorded repository (or alone without one): the node's peers. */
+  peers?: HistoryFeed;
 }
 
 /** Blocks (or bytes of them) back-filled in one LevelDB batch. */
 const FILL_BLOCKS = 256;
 const FILL_BYTES = 4 << 20;
+/** Blocks refused from sources of many (peers, each dropped) before a round counts as failed. */
+const MAX_REFUSALS = 16;
 
 /**
  * A restored node's history back-fill: the bodies and receipts of the blocks below its restored head
- * (the history gap, storage/schema.ts), read from the backup repository the node was restored from,
- * while the node already serves and seals at its head. Each block must hash to the header the restore
- * verified (its seals and links), and its transactions and receipts must match that header's roots;
- * each batch is written with the gap moved past it in one LevelDB batch, so a kill at any moment
- * leaves whole blocks and a gap that starts after them, and the next start goes on from there.
- * A failure (the repository unreachable, a damaged segment) is logged and tried again later; the
+ * (the history gap, storage/schema.ts), read from the backup repository the node was restored from
+ * and, where that fails or none is recorded, from its peers, while the node already serves and seals
+ * at its head. Each block must hash to the header the restore verified (its seals and links), and its
+ * transactions and receipts must match that header's roots; each batch is written with the gap moved
+ * past it in one LevelDB batch, so a kill at any moment leaves whole blocks and a gap that starts
+ * after them, and the next start goes on from there. A failure of every source (the repository
+ * unreachable, a damaged segment, no peer holding the blocks) is logged and tried again later; the
  * node goes on serving meanwhile.
  */
 export class HistoryBackfill {
   private stopped = false;
+  private readonly stopping = new AbortController();
   private readonly done: Promise<void>;
   private wake?: () => void;
   private error?: string;
@@ -60,7 +97,7 @@ export class HistoryBackfill {
 
   private constructor(
     private readonly chain: Chain,
-    private readonly source: HistorySource,
+    private readonly feeds: HistoryFeed[],
     private readonly started: HistoryGap,
     private readonly opts: BackfillOptions,
   ) {
@@ -68,20 +105,29 @@ export class HistoryBackfill {
     this.done = this.run();
   }
 
-  /** Start back-filling the chain's history gap, if it has one (undefined otherwise). */
+  /** Start back-filling the chain's history gap, if it has one and a source (undefined otherwise). */
   static async start(chain: Chain, opts: BackfillOptions): Promise<HistoryBackfill | undefined> {
     const gap = await chain.store.historyGap();
     if (gap === undefined) return undefined;
     const source = await chain.store.historySource();
-    if (source === undefined) {
-      opts.logger.warn({ from: Number(gap.from), to: Number(gap.to) }, 'the history gap has no recorded source: blocks in it stay without bodies');
+    const feeds = [...(source ? [repositoryFeed(chain, source, opts)] : []), ...(opts.peers ? [opts.peers] : [])];
+    if (feeds.length === 0) {
+      opts.logger.warn(
+        { from: Number(gap.from), to: Number(gap.to) },
+        'the history gap has no recorded source and the node has no peers to ask (--no-libp2p): blocks in it stay without bodies',
+      );
       return undefined;
     }
-    return new HistoryBackfill(chain, source, gap, opts);
+    return new HistoryBackfill(chain, feeds, gap, opts);
   }
 
   status(): BackfillStatus {
-    return { ...(this.gap ? { gap: this.gap } : {}), started: this.started, source: this.source, ...(this.error ? { error: this.error } : {}) };
+    return {
+      ...(this.gap ? { gap: this.gap } : {}),
+      started: this.started,
+      source: this.feeds.map((f) => f.name).join(', then '),
+      ...(this.error ? { error: this.error } : {}),
+    };
   }
 
   /** Resolves once the history is whole (or the back-fill is stopped). */
@@ -91,6 +137,7 @@ export class HistoryBackfill {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.wake?.();
     await this.done;
   }
@@ -99,33 +146,35 @@ export class HistoryBackfill {
     const log = this.opts.logger;
     const began = Date.now();
     log.info(
-      event('history.backfill-started', {
-        from: Number(this.started.from),
-        to: Number(this.started.to),
-        repository: this.source.repository,
-        backup: this.source.backup,
-      }),
+      event('history.backfill-started', { from: Number(this.started.from), to: Number(this.started.to), source: this.status().source }),
       'back-filling the history below the restored head',
     );
     while (!this.stopped && this.gap) {
-      try {
-        await this.fillFromRepository();
-        this.error = undefined;
-      } catch (err) {
-        if (this.stopped) break;
-        const retryInMs = this.opts.retryMs ?? 60_000;
-        this.error = errorMessage(err);
-        log.warn(event('history.backfill-failed', { err: this.error, retryInMs }), 'history back-fill failed; trying again later');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, retryInMs);
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+      const errors: string[] = [];
+      for (const feed of this.feeds) {
+        if (this.stopped || !this.gap) break;
+        try {
+          await this.fillFrom(feed);
+          if (this.gap && !this.stopped) throw new Error(`${feed.name} ended before block ${this.gap.from}`);
+        } catch (err) {
+          if (this.stopped) break;
+          errors.push(this.feeds.length > 1 ? `${feed.name}: ${errorMessage(err)}` : errorMessage(err));
+        }
       }
+      if (this.stopped || !this.gap) break;
+      const retryInMs = this.opts.retryMs ?? 60_000;
+      this.error = errors.join('; ');
+      log.warn(event('history.backfill-failed', { err: this.error, retryInMs }), 'history back-fill failed; trying again later');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, retryInMs);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
     }
     if (!this.gap) {
+      this.error = undefined;
       log.info(
         event('history.backfilled', { blocks: Number(this.started.to - this.started.from + 1n), ms: Date.now() - began }),
         'history back-filled: every block is whole',
@@ -133,43 +182,13 @@ export class HistoryBackfill {
     }
   }
 
-  private async fillFromRepository(): Promise<void> {
-    const target = await openTarget(this.source.repository, this.opts.s3, false);
-    try {
-      const repo = new Repository(target, this.opts.stagingDir);
-      const lock = await takeReaderLock(repo);
-      try {
-        const m = await this.manifest(repo);
-        for (const name of m.segments) {
-          const s = parseObjectName(name)!;
-          const gap = this.gap;
-          if (!gap || this.stopped) return;
-          if (s.last! < gap.from || s.first! > gap.to) continue;
-          await this.fillFromSegment(repo, name, m);
-        }
-        if (this.gap && !this.stopped) throw new BackupFileError(`the backup ${this.source.backup} holds no history segment for block ${this.gap.from}`);
-      } finally {
-        await lock?.release().catch(() => undefined);
-      }
-    } finally {
-      target.close();
-    }
-  }
-
-  /** The backup the node was restored from; if it was pruned since, the newest of this chain's that reaches the gap. */
-  private async manifest(repo: Repository): Promise<Manifest> {
-    try {
-      return await repo.manifest(this.source.backup);
-    } catch (err) {
-      const chain = { chainId: this.chain.chainId.toString(), genesisHash: bytesToHex(this.chain.genesisHash) };
-      const later = (await repo.chainManifests(chain)).filter((e) => e.last >= this.gap!.to).at(-1);
-      if (later === undefined) throw err;
-      return later.m;
-    }
-  }
-
-  private async fillFromSegment(repo: Repository, name: string, m: Manifest): Promise<void> {
+  /**
+   * Back-fill from `feed` until the gap is closed, the feed ends or fails (it throws), or it has sent
+   * MAX_REFUSALS blocks that were refused (each refusal asks it again from the gap).
+   */
+  private async fillFrom(feed: HistoryFeed): Promise<void> {
     const store = this.chain.store;
+    let refusals = 0;
     let batch: { block: Block; hash: Uint8Array; receipts: StoredReceipt[] }[] = [];
     let bytes = 0;
     const flush = async () => {
@@ -178,30 +197,92 @@ export class HistoryBackfill {
       this.gap = await store.fillHistory(batch);
       batch = [];
       bytes = 0;
+      this.error = undefined;
       this.opts.logger.debug(event('history.backfill-progress', { filled: Number(filled), to: Number(this.started.to) }), 'history back-filled');
       await new Promise((r) => setImmediate(r)); // the node's own work first
     };
-    for await (const b of readSegment(repo, name, m)) {
+    for (;;) {
       const gap = this.gap;
-      if (this.stopped || !gap) break;
-      const next = gap.from + BigInt(batch.length);
-      if (b.number < next) continue;
-      if (b.number > gap.to) break;
-      const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, this.chain.commonAt(b.number), 'backup');
-      const canonical = await store.canonicalHash(b.number);
-      if (!canonical || !equalsBytes(canonical, b.hash)) {
-        throw new BackupFileError(
-          `block ${b.number} in ${name} is ${bytesToHex(b.hash)}, not the chain's ${canonical ? bytesToHex(canonical) : '(no header)'}`,
-          {
-            code: 'INVALID_BLOCK',
-          },
-        );
+      if (this.stopped || !gap) return;
+      let next = gap.from;
+      let refused: string | undefined;
+      for await (const b of feed.blocks(gap.from, gap.to, this.stopping.signal)) {
+        if (this.stopped) break;
+        if (b.number !== next) throw new Error(`${feed.name} gave block ${b.number} where block ${next} is next`);
+        const canonical = await store.canonicalHash(b.number);
+        try {
+          if (!canonical || !equalsBytes(canonical, b.hash)) {
+            throw new BackupFileError(
+              `block ${b.number} ${b.where} is ${bytesToHex(b.hash)}, not the chain's ${canonical ? bytesToHex(canonical) : '(no header)'}`,
+              { code: 'INVALID_BLOCK' },
+            );
+          }
+          batch.push({ block: b.block, hash: b.hash, receipts: await verifyContents(b.block, b.receiptsRlp, b.where) });
+        } catch (err) {
+          if (b.refuse === undefined || !(err instanceof BackupFileError)) throw err;
+          refused = err.message;
+          b.refuse(refused);
+          break;
+        }
+        next++;
+        bytes += b.receiptsRlp.length;
+        for (const tx of b.block.transactions) bytes += txBytes(tx).length;
+        if (batch.length >= FILL_BLOCKS || bytes >= FILL_BYTES) await flush();
       }
-      const receipts = await verifyContents(block, b.receiptsRlp, `in ${name}`);
-      batch.push({ block, hash: b.hash, receipts });
-      bytes += b.blockRlp.length + b.receiptsRlp.length;
-      if (batch.length >= FILL_BLOCKS || bytes >= FILL_BYTES) await flush();
+      await flush();
+      if (refused === undefined) return;
+      if (++refusals >= MAX_REFUSALS) throw new Error(`${refusals} blocks refused, the last: ${refused}`);
     }
-    await flush();
+  }
+}
+
+/**
+ * The backup repository the node was restored from (HistorySource): its backup's segments, from the
+ * one holding the gap's first block; if that backup was pruned since, the newest of this chain's that
+ * reaches the gap. Damage in a segment is the feed's failure (no refusal: one repository).
+ */
+function repositoryFeed(chain: Chain, source: HistorySource, opts: BackfillOptions): HistoryFeed {
+  const name = `${source.repository} (${source.backup})`;
+  return {
+    name,
+    async *blocks(from, to) {
+      const target = await openTarget(source.repository, opts.s3, false);
+      try {
+        const repo = new Repository(target, opts.stagingDir);
+        const lock = await takeReaderLock(repo);
+        try {
+          const m = await manifestFor(repo, chain, source, to);
+          let next = from;
+          for (const segment of m.segments) {
+            const s = parseObjectName(segment)!;
+            if (s.last! < next || s.first! > to) continue;
+            for await (const b of readSegment(repo, segment, m)) {
+              if (b.number < next) continue;
+              if (b.number > to) return;
+              const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');
+              yield { number: b.number, hash: b.hash, block, receiptsRlp: b.receiptsRlp, where: `in ${segment}` };
+              next = b.number + 1n;
+            }
+          }
+          if (next <= to) throw new BackupFileError(`the backup ${source.backup} holds no history segment for block ${next}`);
+        } finally {
+          await lock?.release().catch(() => undefined);
+        }
+      } finally {
+        target.close();
+      }
+    },
+  };
+}
+
+/** The backup the node was restored from; if it was pruned since, the newest of this chain's that reaches `to`. */
+async function manifestFor(repo: Repository, chain: Chain, source: HistorySource, to: bigint): Promise<Manifest> {
+  try {
+    return await repo.manifest(source.backup);
+  } catch (err) {
+    const id = { chainId: chain.chainId.toString(), genesisHash: bytesToHex(chain.genesisHash) };
+    const later = (await repo.chainManifests(id)).filter((e) => e.last >= to).at(-1);
+    if (later === undefined) throw err;
+    return later.m;
   }
 }

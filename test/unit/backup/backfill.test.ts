@@ -21,6 +21,8 @@ import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { HistoryUnavailableError } from '../../../src/storage/history.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 import { addressOf, createTestChain, openTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { PeerHistoryFeed } from '../../../src/sync/history-feed.js';
+import { nodesStoppedAfterEach, until } from '../p2p/net-fixture.js';
 
 const SENDER = testKey(9);
 const SEGMENT = 4;
@@ -255,5 +257,77 @@ describe('restore at the head, history back-filled (issue #21)', () => {
       await index.close();
       await restored.close();
     }
+  });
+});
+
+describe('history back-filled from peers (issue #21)', () => {
+  const { cleanup, node } = nodesStoppedAfterEach();
+  /** A data dir restored at the head of `t` with its gap, whose recorded repository is out of reach. */
+  const restoredFromGoneRepository = async (name: string) => {
+    const dataDir = join(dir, name);
+    // The backup of block 14 (the test above added a later one, of another node's blocks 15-16).
+    await restoreRepositoryAt(repo, { block: BigInt(BLOCKS) }, { dataDir, genesis: t.genesis });
+    const restored = await openTestChain(t.genesis, dataDir);
+    cleanup.push(() => restored.close());
+    const gap = (await restored.chain.store.historyGap())!;
+    await restored.chain.store.writeHistoryGap(gap, { repository: join(dir, 'gone-repo'), backup: manifest });
+    return { restored, gap };
+  };
+
+  it('the recorded repository out of reach: the blocks come from a peer, checked against the headers, byte for byte the original', async () => {
+    const { restored, gap } = await restoredFromGoneRepository('peer-fill');
+    const source = await node(t.chain);
+    const me = await node(restored.chain, { bootnodes: [source.addr], blockSync: false });
+    await until(() => me.net.peerCount() === 1, 'connected');
+    const b = (await HistoryBackfill.start(restored.chain, { logger, stagingDir: dir, retryMs: 60_000, peers: me.net.historyFeed() }))!;
+    expect(b.status().source).toBe(`${join(dir, 'gone-repo')} (${manifest}), then peers`);
+    await b.finished();
+    expect(b.status().gap).toBeUndefined();
+    expect(await restored.chain.store.historyGap()).toBeUndefined();
+    expect(gap).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+    expect(await storedBlocks(restored.chain, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+  });
+
+  it("a peer serving another chain's blocks is dropped and the next one fills the gap; a peer restored at its head (no history) is passed over", async () => {
+    // Another chain from the same genesis, one block longer: the highest head, asked first.
+    const other = await createTestChain(1, [addressOf(SENDER)]);
+    cleanup.push(() => other.close());
+    const saved = nonce;
+    nonce = 0n;
+    for (let i = 0; i <= BLOCKS; i++) await sealNext(other, [transfer(other, 3)]);
+    nonce = saved;
+    const { restored } = await restoredFromGoneRepository('peer-fill-2');
+    // A node that is itself restored and back-filling holds only its head: it answers nothing below it.
+    const { restored: empty } = await restoredFromGoneRepository('peer-empty');
+    const liar = await node(other.chain);
+    const holdsNothing = await node(empty.chain);
+    const honest = await node(t.chain);
+    const me = await node(restored.chain, { bootnodes: [liar.addr, holdsNothing.addr], blockSync: false });
+    await until(() => me.net.peerCount() === 2, 'connected');
+    const feed = new PeerHistoryFeed(me.net.host, me.net.peerManager, restored.chain, { asideMs: 60_000, peerWaitMs: 0 });
+    const b = (await HistoryBackfill.start(restored.chain, { logger, stagingDir: dir, retryMs: 200, peers: feed }))!;
+    // The liar is banned for its first block; the empty one passed over; nobody left: the status says so.
+    await until(() => me.net.peerManager.banned(liar.net.host.peerId) !== undefined, 'liar banned');
+    expect(me.net.peerManager.banned(liar.net.host.peerId)!.reason).toMatch(
+      /^sent history that is not the chain's: block 1 from peer \S+ is 0x[0-9a-f]{64}, not the chain's 0x[0-9a-f]{64}$/,
+    );
+    await expect.poll(() => b.status().error, { timeout: 10_000 }).toMatch(/peers: no peer serves block 1 \(1 connected\)/);
+    expect(me.net.peerManager.banned(holdsNothing.net.host.peerId)).toBeUndefined();
+    expect(await restored.chain.store.historyGap()).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+    // An honest peer with the history: the next round fills the gap from it.
+    await me.net.add(honest.addr);
+    await b.finished();
+    expect(await storedBlocks(restored.chain, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+  }, 30_000);
+
+  it('a back-fill waiting for peers (none yet: a node that just started) stops at once when the node stops', async () => {
+    const { restored } = await restoredFromGoneRepository('peer-wait');
+    const me = await node(restored.chain, { blockSync: false });
+    const b = (await HistoryBackfill.start(restored.chain, { logger, stagingDir: dir, retryMs: 60_000, peers: me.net.historyFeed() }))!;
+    await new Promise((r) => setTimeout(r, 500)); // the repository failed; the feed waits for a peer (30 s)
+    const began = Date.now();
+    await b.stop();
+    expect(Date.now() - began).toBeLessThan(5_000); // not the 30 s wait
+    expect(await restored.chain.store.historyGap()).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
   });
 });
