@@ -55,9 +55,7 @@ export function decodeBlockHeaderRlp(
   common: Common,
   where: 'archive' | 'snapshot' | 'backup',
 ): { header: BlockHeader; headerRlp: Uint8Array } {
-  let header: BlockHeader;
   let headerRlp: Uint8Array;
-  let actual: Uint8Array;
   try {
     // Found by its span, the header alone is decoded (a back-filled block's transactions are not).
     const block = rlpSpanAt(rlp, 0);
@@ -66,6 +64,28 @@ export function decodeBlockHeaderRlp(
     if (block.end !== rlp.length || items.length !== 3 || !first!.list || !second!.list || !third!.list)
       throw new Error('not a [header, transactions, uncles] list');
     headerRlp = rlp.subarray(first!.at, first!.end);
+  } catch (err) {
+    throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
+  }
+  return { header: decodeHeaderRlp(headerRlp, number, hash, common, where), headerRlp };
+}
+
+/**
+ * Decode a header's own RLP from a backup file (a version 3 snapshot's header record); it must be the
+ * header of block `number` with hash `hash`, in its canonical encoding (the hash is taken of these bytes).
+ */
+export function decodeHeaderRlp(
+  headerRlp: Uint8Array,
+  number: bigint,
+  hash: Uint8Array,
+  common: Common,
+  where: 'archive' | 'snapshot' | 'backup',
+): BlockHeader {
+  let header: BlockHeader;
+  let actual: Uint8Array;
+  try {
+    const span = rlpSpanAt(headerRlp, 0);
+    if (span.end !== headerRlp.length || !span.list) throw new Error('not one RLP list');
     header = createBlockHeaderFromBytesArray(RLP.decode(headerRlp) as Uint8Array[], headerOpts(common));
     actual = blockHashFromRlp(header, headerRlp);
   } catch (err) {
@@ -74,5 +94,5 @@ export function decodeBlockHeaderRlp(
   if (header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${header.number}`);
   if (!equalsBytes(actual, hash))
     throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
-  return { header, headerRlp };
+  return header;
 }

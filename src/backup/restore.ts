@@ -19,7 +19,7 @@ import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
-import { decodeBlockHeaderRlp, decodeBlockRlp } from './block-records.js';
+import { decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-records.js';
 import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
@@ -134,6 +134,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
     let header: SnapshotHeader | undefined;
     let headNumber = 0n;
     let restored: RestoredChain | undefined;
+    let headersOnly = false;
     let blocks: VerifiedBlockWriter | undefined;
     let nodes = 0;
     let codes = 0;
@@ -171,6 +172,14 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         }
         continue;
       }
+      if (ev.kind === 'blockHeader') {
+        // A snapshot without history (version 3): the header alone, checked like any other; the node
+        // back-fills the block from its peers.
+        headersOnly = true;
+        const header = decodeHeaderRlp(ev.headerRlp, ev.number, ev.hash, r.rules.commonAt(ev.number), 'snapshot');
+        await blocks!.add({ header, headerRlp: ev.headerRlp, hash: ev.hash, bytesRead: ev.bytesRead, size: ev.headerRlp.length });
+        continue;
+      }
       await blocks!.drain(); // the blocks come first: all of them are checked and written before the state
       if (ev.kind === 'nodes' || ev.kind === 'code') {
         await addState(r, ev.kind, ev.items);
@@ -191,8 +200,10 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
           if (err instanceof MissingStateError) throw new BackupFileError(`snapshot is incomplete: ${err.message}`, { cause: err });
           throw err;
         }
-        const historyGap = opts.backfill && headNumber >= 2n ? { from: 1n, to: headNumber - 1n } : undefined;
-        if (historyGap) await r.blocks.writeHistoryGap(historyGap, opts.backfill!);
+        // Headers alone below the head (a repository's backfill mode, or a snapshot without history):
+        // the gap, back-filled from the repository, or from peers when none is named.
+        const historyGap = (opts.backfill || headersOnly) && headNumber >= 2n ? { from: 1n, to: headNumber - 1n } : undefined;
+        if (historyGap) await r.blocks.writeHistoryGap(historyGap, opts.backfill);
         await r.blocks.writeStateFrom(headNumber); // the head's state only: older ones are not here
         await dbs.close();
         renameDurably(tmp, target);

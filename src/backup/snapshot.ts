@@ -2,7 +2,7 @@ import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import type { ChainReadView } from '../chain/chain.js';
 import { MAX_HEADER_BYTES, parseJsonObject } from '../container/framing.js';
 import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type GenesisStream, type SnapshotHeader } from '../snapshot/format.js';
-import { blockRawBound, snapshotSizeBound, SnapshotWriter } from '../snapshot/writer.js';
+import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock } from '../snapshot/writer.js';
 import type { BlockReader } from '../storage/block-store.js';
 import { UserError } from '../util/errors.js';
 import { stateItems } from './state-walk.js';
@@ -47,11 +47,19 @@ export class HistorySizes {
   private hash = '';
   private raw = 0;
 
+  /** `parts`: whole blocks (blockRawBound each), or headers alone (their RLP length: version 3). */
+  constructor(readonly parts: 'blocks' | 'headers' = 'blocks') {}
+
   async upTo(blocks: BlockReader, head: bigint): Promise<number> {
     let { n, hash, raw } = this;
     const known = n > 0n && n <= head ? await blocks.canonicalHash(n) : undefined;
     if (!known || bytesToHex(known) !== hash) [n, hash, raw] = [0n, '', 0];
-    if (n < head) {
+    if (n < head && this.parts === 'headers') {
+      for await (const h of blocks.storedHeaders(n + 1n, head)) {
+        raw += h.headerRlp.length;
+        [n, hash] = [h.number, bytesToHex(h.hash)];
+      }
+    } else if (n < head) {
       for await (const b of blocks.storedBlocks(n + 1n, head)) {
         raw += blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
         [n, hash] = [b.number, bytesToHex(b.hash)];
@@ -67,7 +75,18 @@ export class HistorySizes {
  * (Chain.openReadView): the block history with receipts, then the head's world state. The node goes
  * on sealing and serving meanwhile.
  */
-export async function createSnapshot(source: SnapshotSource, opts: SnapshotRequest & { onProgress?: (p: SnapshotProgress) => void }): Promise<ChainSnapshot> {
+export async function createSnapshot(
+  source: SnapshotSource,
+  opts: SnapshotRequest & {
+    onProgress?: (p: SnapshotProgress) => void;
+    /**
+     * Version 3, without history: the headers of blocks 1..head-1 and the head whole (snapshot sync's,
+     * for a node that back-fills from its peers). A node back-filling its own history can serve it.
+     */
+    headersOnly?: boolean;
+  },
+): Promise<ChainSnapshot> {
+  const headersOnly = opts.headersOnly === true;
   const view = source.openReadView();
   try {
     const headHash = await view.blocks.headHash();
@@ -77,7 +96,7 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
     // A snapshot holds blocks 1..head; the genesis alone is what the genesis file already gives.
     if (headNumber < 1n) throw new UserError('the chain has only its genesis block: nothing to snapshot yet', { code: 'FAILED_PRECONDITION' });
     // A snapshot carries every block: refused before any byte while some are still being back-filled.
-    const gap = await view.blocks.historyGap();
+    const gap = headersOnly ? undefined : await view.blocks.historyGap();
     if (gap) {
       throw new UserError(
         `this node's history is still being back-filled (blocks ${gap.from}-${gap.to}): a snapshot carries every block; take it once \`basalt status\` shows the history complete`,
@@ -94,15 +113,22 @@ export async function createSnapshot(source: SnapshotSource, opts: SnapshotReque
       compression: opts.compression,
     };
     // Refuses a genesis the snapshot format cannot carry now, before a byte is produced.
-    const writer = new SnapshotWriter(header);
+    const writer = new SnapshotWriter(header, headersOnly);
     return {
       header,
       chunks: generate(view, writer, headNumber, head.stateRoot, opts.onProgress),
       close: view.close,
-      sizeBound: async (history = new HistorySizes(), signal) => {
+      sizeBound: async (history = new HistorySizes(headersOnly ? 'headers' : 'blocks'), signal) => {
+        if (history.parts !== (headersOnly ? 'headers' : 'blocks'))
+          throw new Error(`snapshot size: ${history.parts} sizes for a snapshot of ${writer.version}`);
+        const below = headersOnly ? headNumber - 1n : headNumber;
+        let headRaw = 0;
+        if (headersOnly)
+          for await (const b of view.blocks.storedBlocks(headNumber, headNumber)) headRaw = blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
+        const counted = { count: below, raw: await history.upTo(view.blocks, below) };
         const sizes = {
           header,
-          blocks: { count: headNumber, raw: await history.upTo(view.blocks, headNumber) },
+          ...(headersOnly ? { blocks: { count: 1n, raw: headRaw }, headers: counted } : { blocks: counted }),
           nodes: { count: 0, bytes: 0 },
           codes: { count: 0, bytes: 0 },
         };
@@ -139,7 +165,15 @@ async function* generate(
     // Blocks read by range (storedBlocks) and compressed up to BLOCKS_AHEAD at once on libuv's thread
     // pool (one at a time, a light block costs a thread-pool round trip of its own); their records go
     // out in order, grouped into chunks of CHUNK_BYTES.
-    const prepared = mapAhead(view.blocks.storedBlocks(1n, headNumber), BLOCKS_AHEAD, (b) => writer.prepareBlock(b.number, b.hash, b.blockRlp, b.receiptsRlp));
+    // Version 3: headers below the head (their own range read), then the head whole.
+    async function* records(): AsyncGenerator<() => Promise<PreparedBlock>> {
+      if (writer.headersOnly) {
+        for await (const h of view.blocks.storedHeaders(1n, headNumber - 1n)) yield () => writer.prepareHeader(h.number, h.hash, h.headerRlp);
+      }
+      for await (const b of view.blocks.storedBlocks(writer.headersOnly ? headNumber : 1n, headNumber))
+        yield () => writer.prepareBlock(b.number, b.hash, b.blockRlp, b.receiptsRlp);
+    }
+    const prepared = mapAhead(records(), BLOCKS_AHEAD, (prepare) => prepare());
     let chunk: Uint8Array[] = [];
     let chunkBytes = 0;
     for await (const block of prepared) {

@@ -4,27 +4,37 @@ import { containerKind } from '../container/framing.js';
 import { HEX32, informational, UINT } from '../archive/format.js';
 
 /**
- * Basalt snapshot format, versions 1 and 2 (spec: docs/snapshot-format.md), over the shared container
+ * Basalt snapshot format, versions 1 to 3 (spec: docs/snapshot-format.md), over the shared container
  * framing (docs/container-format.md):
  *
  *   snapshot := "BASALTSN" | version 1 | header | block* | nodes* | code* | trailer
  *             | "BASALTSN" | version 2 | header | genesis+ | block* | nodes* | code* | trailer
+ *             | "BASALTSN" | version 3 | header | genesis+ | blockHeader* | block{head} | nodes* | code* | trailer
  *
  * Version 1 carries the genesis file in the header; a writer uses it whenever the header then fits in
  * MAX_HEADER_BYTES (every ordinary chain), so Basalt versions that read only version 1 still read those
  * snapshots. Version 2, for a genesis too large for the header, carries it in genesis records instead.
+ * Version 3 (snapshot sync's, asked for by peers that back-fill history) is version 2 without the
+ * history: the blocks below the head are header records.
  */
-export const SNAPSHOT = containerKind({ magic: 'BASALTSN', version: 1, versions: [1, 2], noun: 'snapshot', title: 'snapshot', usedBy: '`basalt restore`' });
+export const SNAPSHOT = containerKind({ magic: 'BASALTSN', version: 1, versions: [1, 2, 3], noun: 'snapshot', title: 'snapshot', usedBy: '`basalt restore`' });
 /** The version of a snapshot whose genesis is in its header. */
 export const SNAPSHOT_VERSION = SNAPSHOT.version;
 /** The version of a snapshot whose genesis is in genesis records. */
 export const SNAPSHOT_VERSION_GENESIS_RECORDS = 2;
+/**
+ * The version of a snapshot without history: version 2's layout, with the blocks below the head as
+ * header records (the restored node back-fills their bodies and receipts from its peers).
+ */
+export const SNAPSHOT_VERSION_HEADERS = 3;
 
 export const SnapshotRecord = {
   /** Version 2 only, right after the header: rawLength (4) | compressed piece of the genesis file's JSON. */
   Genesis: 0x04,
   /** number (8) | hash (32) | rawLength (4) | compressed RLP([block RLP, receipts RLP]) — the archive's block payload. */
   Block: 0x03,
+  /** Version 3 only, blocks 1..head-1: number (8) | hash (32) | rawLength (4) | compressed header RLP. */
+  Header: 0x05,
   /** rawLength (4) | compressed sequence of (u32 length | trie node) */
   Nodes: 0x10,
   /** rawLength (4) | compressed sequence of (u32 length | contract code) */
@@ -34,6 +44,8 @@ export const SnapshotRecord = {
 /** Raw bytes gathered into one nodes/code record before it is compressed and written. */
 export const ITEMS_RECORD_BYTES = 1024 * 1024;
 export const MAX_ITEMS_RAW_BYTES = 4 * 1024 * 1024;
+/** A block header alone (its extraData holds the validator set and seals: ~85 bytes a validator). */
+export const MAX_HEADER_RLP_BYTES = 1024 * 1024;
 /** A block with its receipts: the archive's block limit plus room for receipts. */
 export const MAX_BLOCK_WITH_RECEIPTS_BYTES = 64 * 1024 * 1024;
 export const MAX_SNAPSHOT_RECORD_BYTES = 44 + MAX_BLOCK_WITH_RECEIPTS_BYTES + 1024 * 1024;
@@ -106,7 +118,7 @@ export function decodeSnapshotHeader(h: Record<string, unknown>, version: number
     head: { number: head.number as string, hash: head.hash as string, stateRoot: head.stateRoot as string },
     compression: h.compression,
   };
-  if (version === SNAPSHOT_VERSION_GENESIS_RECORDS) {
+  if (version === SNAPSHOT_VERSION_GENESIS_RECORDS || version === SNAPSHOT_VERSION_HEADERS) {
     if (h.genesis !== undefined || !uint(h.genesisBytes)) throw new BackupFileError('snapshot header genesisBytes is missing or malformed');
     const genesisBytes = Number(h.genesisBytes);
     if (genesisBytes < 1 || genesisBytes > MAX_GENESIS_BYTES) {

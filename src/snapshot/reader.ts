@@ -10,9 +10,11 @@ import {
   decodeSnapshotTrailer,
   GENESIS_PIECE_BYTES,
   MAX_BLOCK_WITH_RECEIPTS_BYTES,
+  MAX_HEADER_RLP_BYTES,
   MAX_ITEMS_RAW_BYTES,
   MAX_SNAPSHOT_RECORD_BYTES,
   SNAPSHOT,
+  SNAPSHOT_VERSION_HEADERS,
   SnapshotRecord,
   type SnapshotHeader,
   type SnapshotTrailer,
@@ -25,6 +27,8 @@ export type SnapshotEvent =
   | { kind: 'genesis'; piece: Uint8Array; bytesRead: number }
   /** A block's RLP and its receipts' RLP, with the number and hash its record claims (not yet checked). */
   | { kind: 'block'; number: bigint; hash: Uint8Array; blockRlp: Uint8Array; receiptsRlp: Uint8Array; bytesRead: number }
+  /** Version 3, below the head: a block's header RLP alone, with the number and hash its record claims (not yet checked). */
+  | { kind: 'blockHeader'; number: bigint; hash: Uint8Array; headerRlp: Uint8Array; bytesRead: number }
   /** Trie nodes or contract codes of the head's state, decompressed (not yet checked against any hash). */
   | { kind: 'nodes' | 'code'; items: Uint8Array[]; bytesRead: number }
   | { kind: 'trailer'; trailer: SnapshotTrailer; bytesRead: number };
@@ -34,7 +38,7 @@ export type SnapshotEvent =
  * version 2 followed by the genesis records, which must add up to the genesis its header states, at
  * most MAX_GENESIS_BYTES, each piece at most GENESIS_PIECE_BYTES; version 1's header event carries the
  * genesis object, version 2's genesis follows it as 'genesis' events, never held whole), blocks
- * 1..head in order, then state records only, and a trailer whose counts, last hash and digest match
+ * 1..head in order (in version 3, header records below the head and the head whole), then state records only, and a trailer whose counts, last hash and digest match
  * what was read, then nothing more. Decompresses with the header's codec under each record's stated
  * size. What the blocks and state mean (seals, roots, hashes) is for the restore to verify.
  * Throws BackupFileError at the first problem, naming it.
@@ -57,12 +61,15 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
     let inState = false;
     // Block records are decompressed up to READ_AHEAD_BLOCKS (READ_AHEAD_BYTES) ahead of the one
     // given out: zstd runs on libuv's thread pool while the consumer checks the blocks before.
-    const ahead: { number: bigint; hash: Uint8Array; raw: Promise<Uint8Array>; bytesRead: number; size: number }[] = [];
+    const ahead: { number: bigint; hash: Uint8Array; raw: Promise<Uint8Array>; bytesRead: number; size: number; headerOnly: boolean }[] = [];
     let aheadBytes = 0;
+    // Version 3: blocks below the head are header records, the head a block record.
+    const headersOnly = reader.version === SNAPSHOT_VERSION_HEADERS;
     const blockOut = async (): Promise<SnapshotEvent> => {
       const b = ahead.shift()!;
       aheadBytes -= b.size;
       const raw = await b.raw;
+      if (b.headerOnly) return { kind: 'blockHeader', number: b.number, hash: b.hash, headerRlp: raw, bytesRead: b.bytesRead };
       let blockRlp: Uint8Array;
       let receiptsRlp: Uint8Array;
       try {
@@ -77,7 +84,7 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
     };
     for (;;) {
       const rec = await reader.next(next <= head ? `block ${next}` : 'the state');
-      if (rec.type !== SnapshotRecord.Block) while (ahead.length > 0) yield await blockOut();
+      if (rec.type !== SnapshotRecord.Block && rec.type !== SnapshotRecord.Header) while (ahead.length > 0) yield await blockOut();
       if (rec.type === RecordType.Trailer) {
         if (next - 1n !== head) throw new BackupFileError(`snapshot is incomplete: it holds blocks up to ${next - 1n}, its header says ${head}`);
         const t = decodeSnapshotTrailer((await reader.finish(rec)).fields);
@@ -88,14 +95,23 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
         yield { kind: 'trailer', trailer: t, bytesRead: reader.offset };
         return;
       }
-      if (rec.type === SnapshotRecord.Block) {
+      if (rec.type === SnapshotRecord.Block || rec.type === SnapshotRecord.Header) {
+        const headerOnly = rec.type === SnapshotRecord.Header;
         if (inState) throw new BackupFileError('snapshot has a block record after its state records');
-        const r = decodeBlockPayload(rec.payload, MAX_BLOCK_WITH_RECEIPTS_BYTES);
+        if (headerOnly && !headersOnly) throw new BackupFileError(`snapshot of version ${reader.version} has a header record`);
+        const r = decodeBlockPayload(rec.payload, headerOnly ? MAX_HEADER_RLP_BYTES : MAX_BLOCK_WITH_RECEIPTS_BYTES);
         if (r.number !== next) throw new BackupFileError(`snapshot holds block ${r.number} where block ${next} should be`);
         if (next > head) throw new BackupFileError(`snapshot holds block ${next}, beyond the head ${head} its header states`);
+        if (headersOnly && headerOnly !== next < head) {
+          throw new BackupFileError(
+            headerOnly
+              ? `snapshot holds its head ${next} as a header record`
+              : `snapshot holds block ${next} whole, below its head ${head} (version 3: headers only)`,
+          );
+        }
         const raw = decompressRecord(r.data, compression, r.rawLength);
         raw.catch(() => undefined); // awaited in order by blockOut; an early failure must not go unhandled
-        ahead.push({ number: r.number, hash: r.hash, raw, bytesRead: reader.offset, size: r.rawLength + r.data.length });
+        ahead.push({ number: r.number, hash: r.hash, raw, bytesRead: reader.offset, size: r.rawLength + r.data.length, headerOnly });
         aheadBytes += r.rawLength + r.data.length;
         lastHash = bytesToHex(r.hash);
         next++;

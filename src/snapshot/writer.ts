@@ -15,6 +15,8 @@ import {
   SNAPSHOT,
   SNAPSHOT_VERSION,
   SNAPSHOT_VERSION_GENESIS_RECORDS,
+  SNAPSHOT_VERSION_HEADERS,
+  MAX_HEADER_RLP_BYTES,
   SnapshotRecord,
   isGenesisStream,
   type GenesisStream,
@@ -35,9 +37,10 @@ const cannot = (what: string) => new UserError(`cannot write the snapshot: ${wha
 /**
  * Version 1, the genesis inside the header, when that header fits in MAX_HEADER_BYTES: the same bytes
  * as every Basalt has written, which earlier versions (and peers syncing from this node) read. Otherwise
- * version 2, the genesis in records of its own. A genesis over MAX_GENESIS_BYTES is refused.
+ * version 2, the genesis in records of its own. With `headersOnly` (no history below the head), version
+ * 3, the genesis in records as in version 2. A genesis over MAX_GENESIS_BYTES is refused.
  */
-export function snapshotLayout(header: SnapshotHeader): SnapshotLayout {
+export function snapshotLayout(header: SnapshotHeader, headersOnly = false): SnapshotLayout {
   const given = header.genesis;
   if (given === undefined) throw new Error('snapshot writer: the header has no genesis');
   let genesis: GenesisStream;
@@ -46,7 +49,7 @@ export function snapshotLayout(header: SnapshotHeader): SnapshotLayout {
     genesis = given;
   } else {
     const json = encodeJson(given);
-    if (json.length < MAX_HEADER_BYTES) {
+    if (json.length < MAX_HEADER_BYTES && !headersOnly) {
       const whole = { ...header, version: SNAPSHOT_VERSION };
       if (encodeJson(whole).length <= MAX_HEADER_BYTES) return { version: SNAPSHOT_VERSION, header: whole };
     }
@@ -61,7 +64,7 @@ export function snapshotLayout(header: SnapshotHeader): SnapshotLayout {
     throw cannot(`the chain's genesis file is ${genesis.size} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
   if (genesis.size < 1) throw cannot("the chain's genesis file is empty");
   const { format, chainId, genesisHash, head, compression } = header;
-  const version = SNAPSHOT_VERSION_GENESIS_RECORDS;
+  const version = headersOnly ? SNAPSHOT_VERSION_HEADERS : SNAPSHOT_VERSION_GENESIS_RECORDS;
   return { version, header: { format, version, chainId, genesisHash, genesisBytes: String(genesis.size), head, compression }, genesis };
 }
 
@@ -86,6 +89,8 @@ export interface PreparedBlock {
   hash: Uint8Array;
   rawLength: number;
   data: Uint8Array;
+  /** A header record (version 3, below the head) rather than a block with receipts. */
+  headerOnly?: boolean;
 }
 
 export class SnapshotWriter {
@@ -96,8 +101,12 @@ export class SnapshotWriter {
   private nodeCount = 0;
   private codeCount = 0;
 
-  constructor(readonly header: SnapshotHeader) {
-    this.layout = snapshotLayout(header);
+  /** `headersOnly`: version 3, blocks 1..head-1 as header records (prepareHeader), the head whole. */
+  constructor(
+    readonly header: SnapshotHeader,
+    readonly headersOnly = false,
+  ) {
+    this.layout = snapshotLayout(header, headersOnly);
   }
 
   /** The format version this snapshot is written in. */
@@ -153,12 +162,24 @@ export class SnapshotWriter {
     return prepareBlockRecord(number, hash, blockRlp, receiptsRlp, this.header.compression);
   }
 
-  /** The record of the next block, prepared by prepareBlock. */
+  /** A header's record content (version 3, below the head), checked against the format's limit and compressed. */
+  async prepareHeader(number: bigint, hash: Uint8Array, headerRlp: Uint8Array): Promise<PreparedBlock> {
+    if (headerRlp.length > MAX_HEADER_RLP_BYTES) {
+      throw cannot(`the header of block ${number} is ${headerRlp.length} bytes, above the ${MAX_HEADER_RLP_BYTES}-byte limit of the snapshot format`);
+    }
+    return { number, hash, rawLength: headerRlp.length, data: await compressRecord(headerRlp, this.header.compression), headerOnly: true };
+  }
+
+  /** The record of the next block, prepared by prepareBlock (or prepareHeader below the head of a version 3 snapshot). */
   blockRecord(b: PreparedBlock): Uint8Array {
     if (b.number !== this.nextBlock) throw new Error(`snapshot writer: block ${b.number} out of order (want ${this.nextBlock})`);
+    const head = BigInt(this.header.head.number);
+    if ((b.headerOnly === true) !== (this.headersOnly && b.number < head)) {
+      throw new Error(`snapshot writer: block ${b.number} ${b.headerOnly ? 'as a header record' : 'whole'} in a snapshot of version ${this.version}`);
+    }
     this.nextBlock++;
     this.lastHash = bytesToHex(b.hash);
-    return this.out.record(SnapshotRecord.Block, encodeBlockPayload(b));
+    return this.out.record(b.headerOnly ? SnapshotRecord.Header : SnapshotRecord.Block, encodeBlockPayload(b));
   }
 
   /** One record of trie nodes (`kind` 'nodes') or contract codes ('code'). */
@@ -214,8 +235,10 @@ function trailerFields(blocks: bigint, nodes: number, codes: number, lastBlockHa
 /** What a snapshot holds, in sizes: enough to bound its length before writing it (snapshotSizeBound). */
 export interface SnapshotSizes {
   header: SnapshotHeader;
-  /** Blocks 1..head: how many, and the sum of blockRawBound over them. */
+  /** Blocks 1..head (1..head-1 when `headers` is there): how many, and the sum of blockRawBound over them. */
   blocks: { count: bigint; raw: number };
+  /** Version 3: the header records of blocks 1..head-1, how many, and their RLP bytes. */
+  headers?: { count: bigint; raw: number };
   /** State trie nodes and contract codes: how many, and their bytes in all. */
   nodes: { count: number; bytes: number };
   codes: { count: number; bytes: number };
@@ -247,9 +270,13 @@ export function blockRawBound(blockRlpLength: number, receiptsRlpLength: number)
  */
 export function snapshotSizeBound(s: SnapshotSizes): number {
   const c = s.header.compression;
-  const head = layoutBound(snapshotLayout(s.header), c);
+  const head = layoutBound(snapshotLayout(s.header, s.headers !== undefined), c);
   const blockCount = Number(s.blocks.count);
-  const blocks = blockCount * (RECORD_OVERHEAD + BLOCK_PREFIX_BYTES) + compressedBound(s.blocks.raw, c, blockCount);
+  const headerCount = Number(s.headers?.count ?? 0n);
+  const blocks =
+    (blockCount + headerCount) * (RECORD_OVERHEAD + BLOCK_PREFIX_BYTES) +
+    compressedBound(s.blocks.raw, c, blockCount) +
+    compressedBound(s.headers?.raw ?? 0, c, headerCount);
   const items = (it: { count: number; bytes: number }, records: number) => {
     const raw = it.bytes + 4 * it.count;
     const n = Math.min(it.count, records);
@@ -260,6 +287,7 @@ export function snapshotSizeBound(s: SnapshotSizes): number {
   const nodes = items(s.nodes, Math.floor(nodesRaw / ITEMS_RECORD_BYTES) + 1);
   const codes = items(s.codes, 2 * Math.floor(codesRaw / ITEMS_RECORD_BYTES) + 2);
   const hash = `0x${'0'.repeat(64)}`;
-  const trailer = RECORD_OVERHEAD + encodeJson({ ...trailerFields(s.blocks.count, s.nodes.count, s.codes.count, hash), digest: hash }).length;
+  const trailer =
+    RECORD_OVERHEAD + encodeJson({ ...trailerFields(s.blocks.count + (s.headers?.count ?? 0n), s.nodes.count, s.codes.count, hash), digest: hash }).length;
   return head + blocks + nodes + codes + trailer;
 }

@@ -33,6 +33,8 @@ export interface BlockReader {
   storedBlock(num: bigint): Promise<StoredBlock>;
   /** Canonical blocks from..to (inclusive) in order, read in batches (see BlockStore.storedBlocks). */
   storedBlocks(from: bigint, to: bigint): AsyncGenerator<StoredBlock & { number: bigint }>;
+  /** Canonical headers from..to (inclusive) in order, as stored (see BlockStore.storedHeaders). */
+  storedHeaders(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; hash: Uint8Array; headerRlp: Uint8Array }>;
   /** The blocks whose bodies are not held yet (a restore back-filling its history), if any. */
   historyGap(): Promise<schema.HistoryGap | undefined>;
 }
@@ -199,11 +201,12 @@ export class BlockStore {
     });
   }
 
-  /** Record the history gap and where it is back-filled from (a restore, before its data dir is renamed into place). */
-  async writeHistoryGap(gap: schema.HistoryGap, source: schema.HistorySource): Promise<void> {
+  /** Record the history gap and where it is back-filled from (none: from peers; a restore, before its data dir is renamed into place). */
+  async writeHistoryGap(gap: schema.HistoryGap, source?: schema.HistorySource): Promise<void> {
     const batch = this.db.batch();
     batch.put(schema.HISTORY_GAP_KEY, schema.encodeHistoryGap(gap));
-    batch.put(schema.HISTORY_SOURCE_KEY, Buffer.from(JSON.stringify(source), 'utf8'));
+    if (source) batch.put(schema.HISTORY_SOURCE_KEY, Buffer.from(JSON.stringify(source), 'utf8'));
+    else batch.del(schema.HISTORY_SOURCE_KEY);
     await batch.write();
     this.gap = gap;
   }
@@ -414,6 +417,17 @@ export class BlockStore {
   }
 
   /**
+   * Canonical headers from..to (inclusive), in order, as stored (RLP): what a snapshot without history
+   * carries below its head. Held or not, bodies are not read. Throws at the first header missing.
+   */
+  async *storedHeaders(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; hash: Uint8Array; headerRlp: Uint8Array }> {
+    for await (const b of this.blockParts(from, to, { headersOnly: true })) {
+      if (!b.hash || !b.header) throw new Error(`the header of block ${b.number} is missing from the database`);
+      yield { number: b.number, hash: b.hash, headerRlp: b.header };
+    }
+  }
+
+  /**
    * Canonical blocks from..to (inclusive), in order, as storedBlock gives them (see blockParts).
    * Throws at the first block with a missing part, as storedBlock does.
    */
@@ -437,6 +451,7 @@ export class BlockStore {
   async *blockParts(
     from: bigint,
     to: bigint,
+    opts: { headersOnly?: boolean } = {},
   ): AsyncGenerator<{ number: bigint; hash?: Uint8Array; header?: Uint8Array; body?: Uint8Array; receiptsRlp?: Uint8Array }> {
     if (from > to) return;
     const zero = new Uint8Array(32);
@@ -444,8 +459,8 @@ export class BlockStore {
       new RangeCursor(this.db.iterator({ gte, lt, highWaterMarkBytes: RANGE_READ_BYTES, ...(this.snapshot ? { snapshot: this.snapshot } : {}) }));
     const canonical = cursor(schema.canonicalHashKey(from), schema.canonicalHashKey(to + 1n));
     const headers = cursor(schema.headerKey(from, zero), schema.headerKey(to + 1n, zero));
-    const bodies = cursor(schema.bodyKey(from, zero), schema.bodyKey(to + 1n, zero));
-    const receipts = cursor(schema.receiptsKey(from, zero), schema.receiptsKey(to + 1n, zero));
+    const bodies = opts.headersOnly ? undefined : cursor(schema.bodyKey(from, zero), schema.bodyKey(to + 1n, zero));
+    const receipts = opts.headersOnly ? undefined : cursor(schema.receiptsKey(from, zero), schema.receiptsKey(to + 1n, zero));
     try {
       for (let n = from; n <= to; n++) {
         const hash = await canonical.take(schema.canonicalHashKey(n));
@@ -455,13 +470,13 @@ export class BlockStore {
         }
         const [header, body, receiptsRlp] = await Promise.all([
           headers.take(schema.headerKey(n, hash)),
-          bodies.take(schema.bodyKey(n, hash)),
-          receipts.take(schema.receiptsKey(n, hash)),
+          bodies?.take(schema.bodyKey(n, hash)),
+          receipts?.take(schema.receiptsKey(n, hash)),
         ]);
         yield { number: n, hash, ...(header ? { header } : {}), ...(body ? { body } : {}), ...(receiptsRlp ? { receiptsRlp } : {}) };
       }
     } finally {
-      await Promise.all([canonical, headers, bodies, receipts].map((c) => c.close()));
+      await Promise.all([canonical, headers, bodies, receipts].map((c) => c?.close()));
     }
   }
 

@@ -117,9 +117,14 @@ describe('a genesis too large for the snapshot header', () => {
     const older = new ContainerReader(chunked(file), { ...SNAPSHOT, versions: [1] }, MAX_SNAPSHOT_RECORD_BYTES);
     await expect(older.header()).rejects.toThrow(/^snapshot format version 2 is not supported \(this Basalt reads version 1\): upgrade Basalt$/);
     // and this one names what it reads
+    const v4 = Uint8Array.from(file);
+    v4[9] = 4;
+    await expect(read(v4)).rejects.toThrow(/version 4 is not supported \(this Basalt reads versions 1, 2 and 3\)/);
+    // A Basalt that reads versions 1 and 2 refuses a version 3 snapshot (no history) the same way.
     const v3 = Uint8Array.from(file);
     v3[9] = 3;
-    await expect(read(v3)).rejects.toThrow(/version 3 is not supported \(this Basalt reads versions 1 and 2\)/);
+    const before = new ContainerReader(chunked(v3), { ...SNAPSHOT, versions: [1, 2] }, MAX_SNAPSHOT_RECORD_BYTES);
+    await expect(before.header()).rejects.toThrow(/^snapshot format version 3 is not supported \(this Basalt reads versions 1 and 2\): upgrade Basalt$/);
   });
 });
 
