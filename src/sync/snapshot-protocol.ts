@@ -15,11 +15,14 @@ import { errorMessage } from '../util/errors.js';
  * reason — then, after OK, the snapshot file's bytes in messages of at most SNAPSHOT_CHUNK_BYTES. The
  * receiver trusts none of it: the bytes go through restoreSnapshot.
  *
- * Version 2 (this node asks only for it): the OK answer carries the most bytes the server will send
- * (u64, big-endian; snapshotSizeBound), so the receiver can hold the stream to that length and to a
- * time budget. Version 1 (OK alone) is still served, to nodes of earlier versions.
+ * Version 3 (this node asks for it first): a snapshot without history (format version 3: headers
+ * below the head), whose receiver back-fills the bodies and receipts from its peers. Version 2 (asked
+ * of peers without version 3): a snapshot with the whole history. In both, the OK answer carries the
+ * most bytes the server will send (u64, big-endian; snapshotSizeBound), so the receiver can hold the
+ * stream to that length and to a time budget. Version 1 (OK alone) is still served, to nodes of
+ * earlier versions.
  */
-export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 = 2): string {
+export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 | 3 = 3): string {
   return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/snapshot/${version}`;
 }
 
@@ -88,14 +91,20 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   // Peers being served now: one stream per peer (a version 2 request costs a state walk before its answer).
   const serving = new Set<string>();
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
+  const v3 = snapshotProtocol(genesisHash, 3);
   const v2 = snapshotProtocol(genesisHash, 2);
-  // The block sizes of the last snapshot sized: the next one reads only the blocks added since.
-  const history = new HistorySizes();
+  // The block (and header) sizes of the last snapshot sized: the next one reads only the blocks added since.
+  const history = new HistorySizes('blocks');
+  const headers = new HistorySizes('headers');
   await host.handle(
-    [v2, snapshotProtocol(genesisHash, 1)],
+    [v3, v2, snapshotProtocol(genesisHash, 1)],
     ({ stream, connection }) => {
       const peer = connection.remotePeer;
       const protocol = stream.protocol ?? v2;
+      // Version 3 asks for a snapshot without history (the asking node back-fills it from its peers);
+      // versions 2 and 3 are answered with the size bound.
+      const headersOnly = protocol === v3;
+      const bounded = protocol === v2 || protocol === v3;
       let timer: NodeJS.Timeout | undefined;
       const touch = () => {
         clearTimeout(timer);
@@ -121,14 +130,14 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           let snap;
           let bound = Number.MAX_SAFE_INTEGER;
           try {
-            snap = await createSnapshot(source, { compression: 'zstd' });
-            if (protocol === v2) {
+            snap = await createSnapshot(source, { compression: 'zstd', headersOnly });
+            if (bounded) {
               // Sizing is this side's work: the peer is not idle meanwhile; if it hangs up, the walk stops.
               clearTimeout(timer);
               const gone = new AbortController();
               const watch = setInterval(() => stream.status !== 'open' && gone.abort(new Error('the peer closed the stream')), 1000);
               try {
-                bound = await snap.sizeBound(history, gone.signal);
+                bound = await snap.sizeBound(headersOnly ? headers : history, gone.signal);
               } finally {
                 clearInterval(watch);
               }
@@ -140,13 +149,13 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             return void (await stream.sink(lp.encode([refusal(errorMessage(err))])));
           }
           opts.logger?.info(
-            { peer: peer.toString(), head: Number(snap.header.head.number), ...(protocol === v2 ? { sizeBound: bound } : {}) },
+            { peer: peer.toString(), head: Number(snap.header.head.number), history: !headersOnly, ...(bounded ? { sizeBound: bound } : {}) },
             'serving a snapshot',
           );
           const chunks = snap.chunks;
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
-              yield protocol === v2 ? okAnswer(bound) : new Uint8Array([OK]);
+              yield bounded ? okAnswer(bound) : new Uint8Array([OK]);
               let sent = 0;
               for await (const c of chunks) {
                 for (const p of pieces(c)) {
@@ -192,14 +201,15 @@ export interface SnapshotFetchOptions {
 }
 
 /**
- * Ask `peer` for a snapshot (protocol version 2): the snapshot file's bytes, as they arrive. Throws
+ * Ask `peer` for a snapshot (protocol version 3, without history; version 2, with it, from a peer of an
+ * earlier version): the snapshot file's bytes, as they arrive. Throws
  * SnapshotRefusedError when the peer refuses, MessageError when it breaks the protocol (a malformed
  * answer, a message too large, more bytes than it announced), SlowSnapshotError when it serves below
  * the floor or past the budget its announced size gives (SnapshotPace), RequestTimeoutError when it
  * does not answer in time. Abandoning the iteration closes the stream.
  */
 export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint8Array, opts: SnapshotFetchOptions = {}): AsyncGenerator<Uint8Array> {
-  const protocol = snapshotProtocol(genesisHash);
+  let protocol = `${snapshotProtocol(genesisHash, 3)} or ${snapshotProtocol(genesisHash, 2)}`;
   const answerMs = opts.answerTimeoutMs ?? SNAPSHOT_ANSWER_TIMEOUT_MS;
   let stream: Stream | undefined;
   // Why this side cut the stream, thrown instead of whatever the aborted stream throws.
@@ -216,7 +226,9 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
   opts.signal?.addEventListener('abort', onAbort);
   try {
     opts.signal?.throwIfAborted();
-    stream = await host.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(answerMs) });
+    // Without history (version 3) where the peer serves it; a peer of an earlier version, with it.
+    stream = await host.dialProtocol(peer, [snapshotProtocol(genesisHash, 3), snapshotProtocol(genesisHash, 2)], { signal: AbortSignal.timeout(answerMs) });
+    protocol = stream.protocol ?? protocol;
     if (cut) throw cut;
     await stream.sink(lp.encode([REQUEST]));
     const messages = lp.decode(stream.source, { maxDataLength: SNAPSHOT_CHUNK_BYTES + 1 })[Symbol.asyncIterator]();

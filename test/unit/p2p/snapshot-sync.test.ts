@@ -28,8 +28,8 @@ async function bareHost(): Promise<Host> {
   return host;
 }
 
-async function snapshotBytes(chain: Chain): Promise<Uint8Array> {
-  const snap = await createSnapshot(chain, { compression: 'zstd' });
+async function snapshotBytes(chain: Chain, headersOnly = false): Promise<Uint8Array> {
+  const snap = await createSnapshot(chain, { compression: 'zstd', headersOnly });
   const parts: Uint8Array[] = [];
   for await (const c of snap.chunks) parts.push(c);
   return Buffer.concat(parts);
@@ -108,9 +108,12 @@ describe('snapshot sync', () => {
     expect(r).toBeDefined();
     expect(r!.peer).toBe(idOf(a.addr));
     expect(r!.head).toBe(6n);
+    // Without history (snapshot protocol 3): the blocks below the head are back-filled from peers.
+    expect(r!.historyGap).toEqual({ from: 1n, to: 5n });
     const restored = await openTestChain(src.genesis, target);
     cleanup.push(() => restored.close());
     expect(restored.chain.head.number).toBe(6n);
+    expect(await restored.chain.store.historyGap()).toEqual({ from: 1n, to: 5n });
     expect(bytesToHex(restored.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
     expect(bytesToHex(restored.chain.head.header.stateRoot)).toBe(bytesToHex(src.chain.head.header.stateRoot));
   }, 30_000);
@@ -330,20 +333,32 @@ describe('snapshot sync', () => {
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
-  it("announces a bound at least the snapshot's length (version 2), and still serves version 1 (OK alone) to nodes of earlier versions", async () => {
+  it("announces a bound at least the snapshot's length (versions 3 and 2), and still serves version 2 (the whole history) and version 1 (OK alone) to nodes of earlier versions", async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
     const server = await bareHost();
     await serveSnapshots(server, src.chain.genesisHash, src.chain, { maxStreams: 2, isReady: () => true, onBadPeer: () => undefined });
     const client = await bareHost();
     await client.dial(server.getMultiaddrs()[0]!);
-    const expected = await snapshotBytes(src.chain);
+    // Version 3, what this node asks for: the snapshot without history.
+    const withoutHistory = await snapshotBytes(src.chain, true);
     let announced = 0;
     const got: Uint8Array[] = [];
     for await (const c of fetchSnapshot(client, server.peerId, src.chain.genesisHash, { onAnnounce: (n) => void (announced = n) })) got.push(c);
-    expect(Buffer.concat(got).equals(expected)).toBe(true);
-    expect(announced).toBeGreaterThanOrEqual(expected.length);
-    expect(announced).toBeLessThan(expected.length + 4096);
+    expect(Buffer.concat(got).equals(withoutHistory)).toBe(true);
+    expect(announced).toBeGreaterThanOrEqual(withoutHistory.length);
+    expect(announced).toBeLessThan(withoutHistory.length + 4096);
+    // Version 2 (what nodes of the version before ask for): the whole history, with its bound.
+    const expected = await snapshotBytes(src.chain);
+    const s2 = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 2));
+    await s2.sink(lp.encode([new Uint8Array([1])]));
+    const v2: Uint8Array[] = [];
+    for await (const m of lp.decode(s2.source, { maxDataLength: 1 << 20 })) v2.push(m.subarray());
+    expect(v2[0]![0]).toBe(0);
+    const bound2 = Number(new DataView(v2[0]!.buffer, v2[0]!.byteOffset, 9).getBigUint64(1));
+    expect(Buffer.concat(v2.slice(1)).equals(expected)).toBe(true);
+    expect(bound2).toBeGreaterThanOrEqual(expected.length);
+    expect(bound2).toBeLessThan(expected.length + 4096);
     // Version 1: the request byte, then OK alone and the same bytes.
     const stream = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 1));
     await stream.sink(lp.encode([new Uint8Array([1])]));
