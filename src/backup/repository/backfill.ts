@@ -206,30 +206,33 @@ export class HistoryBackfill {
       if (this.stopped || !gap) return;
       let next = gap.from;
       let refused: string | undefined;
-      for await (const b of feed.blocks(gap.from, gap.to, this.stopping.signal)) {
-        if (this.stopped) break;
-        if (b.number !== next) throw new Error(`${feed.name} gave block ${b.number} where block ${next} is next`);
-        const canonical = await store.canonicalHash(b.number);
-        try {
-          if (!canonical || !equalsBytes(canonical, b.hash)) {
-            throw new BackupFileError(
-              `block ${b.number} ${b.where} is ${bytesToHex(b.hash)}, not the chain's ${canonical ? bytesToHex(canonical) : '(no header)'}`,
-              { code: 'INVALID_BLOCK' },
-            );
+      try {
+        for await (const b of feed.blocks(gap.from, gap.to, this.stopping.signal)) {
+          if (this.stopped) break;
+          if (b.number !== next) throw new Error(`${feed.name} gave block ${b.number} where block ${next} is next`);
+          const canonical = await store.canonicalHash(b.number);
+          try {
+            if (!canonical || !equalsBytes(canonical, b.hash)) {
+              throw new BackupFileError(
+                `block ${b.number} ${b.where} is ${bytesToHex(b.hash)}, not the chain's ${canonical ? bytesToHex(canonical) : '(no header)'}`,
+                { code: 'INVALID_BLOCK' },
+              );
+            }
+            batch.push({ block: b.block, hash: b.hash, receipts: await verifyContents(b.block, b.receiptsRlp, b.where) });
+          } catch (err) {
+            if (b.refuse === undefined || !(err instanceof BackupFileError)) throw err;
+            refused = err.message;
+            b.refuse(refused);
+            break;
           }
-          batch.push({ block: b.block, hash: b.hash, receipts: await verifyContents(b.block, b.receiptsRlp, b.where) });
-        } catch (err) {
-          if (b.refuse === undefined || !(err instanceof BackupFileError)) throw err;
-          refused = err.message;
-          b.refuse(refused);
-          break;
+          next++;
+          bytes += b.receiptsRlp.length;
+          for (const tx of b.block.transactions) bytes += txBytes(tx).length;
+          if (batch.length >= FILL_BLOCKS || bytes >= FILL_BYTES) await flush();
         }
-        next++;
-        bytes += b.receiptsRlp.length;
-        for (const tx of b.block.transactions) bytes += txBytes(tx).length;
-        if (batch.length >= FILL_BLOCKS || bytes >= FILL_BYTES) await flush();
+      } finally {
+        await flush(); // the blocks checked before a failure are kept
       }
-      await flush();
       if (refused === undefined) return;
       if (++refusals >= MAX_REFUSALS) throw new Error(`${refusals} blocks refused, the last: ${refused}`);
     }
