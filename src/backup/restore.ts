@@ -516,8 +516,8 @@ export async function verifyContents(block: Block, receiptsRlp: Uint8Array, wher
   let receipts: StoredReceipt[];
   try {
     receipts = decodeReceipts(receiptsRlp);
-  } catch {
-    throw new BackupFileError(`block ${n} ${where}: receipts cannot be decoded`);
+  } catch (err) {
+    throw new BackupFileError(`block ${n} ${where}: receipts cannot be decoded: ${errorMessage(err)}`);
   }
   const bad = await checkReceipts(block, receipts);
   if (bad) throw new BackupFileError(`block ${n} ${where}: ${bad}`, { code: 'INVALID_BLOCK' });

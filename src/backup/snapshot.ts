@@ -120,7 +120,7 @@ export async function createSnapshot(
       close: view.close,
       sizeBound: async (history = new HistorySizes(headersOnly ? 'headers' : 'blocks'), signal) => {
         if (history.parts !== (headersOnly ? 'headers' : 'blocks'))
-          throw new Error(`snapshot size: ${history.parts} sizes for a snapshot of ${writer.version}`);
+          throw new Error(`snapshot size: ${history.parts} sizes for a snapshot of version ${writer.version}`);
         const below = headersOnly ? headNumber - 1n : headNumber;
         let headRaw = 0;
         if (headersOnly)

@@ -54,8 +54,14 @@ export async function requestNegotiated(
   req: (protocol: string) => Uint8Array,
   limits: ResponseLimits,
 ): Promise<{ protocol: string; response: Uint8Array[] }> {
-  const timeout = AbortSignal.timeout(limits.timeoutMs);
-  const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
+  // The request's own deadline, and the caller's signal (listened to for this request only).
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), limits.timeoutMs);
+  timer.unref();
+  const onCallerAbort = () => controller.abort();
+  limits.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (limits.signal?.aborted) controller.abort();
+  const signal = controller.signal;
   let stream: Stream | undefined;
   let protocol = protocols.join(' or ');
   const ended = () =>
@@ -83,6 +89,8 @@ export async function requestNegotiated(
     throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);
+    clearTimeout(timer);
+    limits.signal?.removeEventListener('abort', onCallerAbort);
     if (stream && stream.status === 'open') stream.abort(new Error('done'));
   }
 }

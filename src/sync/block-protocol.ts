@@ -1,4 +1,5 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block';
+import { RLP } from '@ethereumjs/rlp';
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex } from '@ethereumjs/util';
 import { headerOpts } from '../chain/block-util.js';
@@ -23,15 +24,24 @@ export function blocksProtocol(genesisHash: Uint8Array): string {
 }
 
 export const BLOCKS_TIMEOUT_MS = 10_000;
+/**
+ * The most one block with its receipts may take in a history/1 answer: logs are not bounded by the
+ * block size (LOG data costs 8 gas a byte), so the limit is the one the snapshot format and the backup
+ * repository's segments have for a block with its receipts (64 MiB).
+ */
+export const MAX_HISTORY_BLOCK_BYTES = 64 * 1024 * 1024;
 
 export interface BlockServerSource {
   head: { number: bigint };
   store: Pick<BlockReader, 'storedBlock' | 'storedBlocks'>;
 }
 
-/** GetBlocks{from, count} -> the stored receipts of the canonical blocks from `from` on, one message each. */
-export function receiptsProtocol(genesisHash: Uint8Array): string {
-  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/receipts/1`;
+/**
+ * GetBlocks{from, count} -> the canonical blocks from `from` on with their stored receipts, one message
+ * each: RLP([block RLP, receipts RLP]) (a history back-fill's; streams of their own, apart from block sync's).
+ */
+export function historyProtocol(genesisHash: Uint8Array): string {
+  return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/history/1`;
 }
 
 interface ServeOptions {
@@ -50,12 +60,12 @@ export async function serveBlocks(host: Host, genesisHash: Uint8Array, chain: Bl
 }
 
 /**
- * Serve the receipts of canonical blocks as serveBlocks serves the blocks (Basalt's stored form:
- * `[status, cumulativeGasUsed, logs]` per transaction), so that a node back-filling its history from
- * peers can check them against each header's receipts root.
+ * Serve canonical blocks with their receipts (Basalt's stored form: `[status, cumulativeGasUsed, logs]`
+ * per transaction) as serveBlocks serves the blocks, so that a node back-filling its history from peers
+ * can check them against each header's roots.
  */
-export async function serveReceipts(host: Host, genesisHash: Uint8Array, chain: BlockServerSource, opts: ServeOptions): Promise<void> {
-  await servePart(host, receiptsProtocol(genesisHash), chain, opts, (b) => b.receiptsRlp);
+export async function serveHistory(host: Host, genesisHash: Uint8Array, chain: BlockServerSource, opts: ServeOptions): Promise<void> {
+  await servePart(host, historyProtocol(genesisHash), chain, opts, (b) => RLP.encode([b.blockRlp, b.receiptsRlp]));
 }
 
 async function servePart(host: Host, protocol: string, chain: BlockServerSource, opts: ServeOptions, part: (b: StoredBlock) => Uint8Array): Promise<void> {
@@ -128,25 +138,43 @@ export async function fetchBlocks(
 }
 
 /**
- * Ask `peer` for the stored receipts of blocks `from`..`from+count-1`: one RLP list a block, in order;
- * the answer may be shorter (the peer's head, a block it does not hold, its size limit). What each
- * holds is checked by the caller against the block's header (verifyContents).
+ * Ask `peer` for blocks `from`..`from+count-1` with their stored receipts. The answer may be shorter
+ * (the peer's head, a block it does not hold, its size limit) but must be those blocks, in order, each
+ * a [block, receipts] pair that decodes: anything else is a MessageError. What the receipts hold is
+ * checked by the caller against the block's header (verifyContents).
  */
-export async function fetchReceipts(
+export async function fetchHistory(
   host: Host,
   peer: PeerId,
   genesisHash: Uint8Array,
+  rules: BlockRules,
   from: bigint,
   count: number,
   timeoutMs = BLOCKS_TIMEOUT_MS,
   signal?: AbortSignal,
-): Promise<Uint8Array[]> {
+): Promise<{ block: Block; receiptsRlp: Uint8Array }[]> {
   if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
-  return request(host, peer, receiptsProtocol(genesisHash), encodeGetBlocks({ from, count }), {
+  const msgs = await request(host, peer, historyProtocol(genesisHash), encodeGetBlocks({ from, count }), {
     timeoutMs,
     ...(signal ? { signal } : {}),
-    maxMessageBytes: MAX_BLOCK_BYTES,
+    maxMessageBytes: MAX_HISTORY_BLOCK_BYTES + 16,
     maxMessages: count,
-    maxTotalBytes: MAX_RESPONSE_BYTES,
+    maxTotalBytes: SOFT_RESPONSE_BYTES + MAX_HISTORY_BLOCK_BYTES + 16,
+  });
+  return msgs.map((m, i) => {
+    const n = from + BigInt(i);
+    let block: Block;
+    let receiptsRlp: Uint8Array;
+    try {
+      const pair = RLP.decode(m) as unknown;
+      if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
+        throw new Error('not a [block, receipts] pair');
+      block = createBlockFromRLP(pair[0], headerOpts(rules.commonAt(n)));
+      receiptsRlp = pair[1];
+    } catch (err) {
+      throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: ${errorMessage(err)}`);
+    }
+    if (block.header.number !== n) throw new MessageError(`asked for block ${n}, the peer sent block ${block.header.number}`);
+    return { block, receiptsRlp };
   });
 }

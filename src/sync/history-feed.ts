@@ -5,7 +5,7 @@ import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
 import type { BlockRules } from '../storage/block-store.js';
-import { BLOCKS_TIMEOUT_MS, fetchBlocks, fetchReceipts } from './block-protocol.js';
+import { BLOCKS_TIMEOUT_MS, fetchHistory } from './block-protocol.js';
 
 /** A peer that had nothing at a block (its history starts later, or it did not answer) is not asked again for this long. */
 const ASIDE_MS = 60_000;
@@ -22,8 +22,9 @@ export interface PeerHistoryOptions {
 }
 
 /**
- * The back-fill's peer source: blocks (`blocks/1`) and their receipts (`receipts/1`) from the ready
- * peers whose head is past the block asked for, one request of each at a time, 64 blocks at most.
+ * The back-fill's peer source: blocks with their receipts (`history/1`, streams apart from block
+ * sync's `blocks/1`) from the ready peers whose head is past the block asked for, 64 blocks a request, the next range asked of the same
+ * peer while the back-fill checks the one before.
  * A peer whose answer cannot be read or breaks the protocol is dropped (punished); one that has
  * nothing there (a node restored at its head holds no history below it, or not yet) or does not
  * answer in time is passed over for a while; one whose block the back-fill refuses (not the
@@ -42,17 +43,27 @@ export class PeerHistoryFeed implements HistoryFeed {
   ) {}
 
   async *blocks(from: bigint, to: bigint, signal: AbortSignal): AsyncGenerator<FeedBlock> {
+    const countFrom = (n: bigint) => (to - n + 1n < BigInt(MAX_BLOCKS_PER_REQUEST) ? Number(to - n + 1n) : MAX_BLOCKS_PER_REQUEST);
+    // The next range is asked of the same peer while the back-fill checks this one: one request ahead.
+    let ahead: { peer: ReadyPeer; from: bigint; answer: Promise<FeedBlock[]> } | undefined;
     let next = from;
     while (next <= to && !signal.aborted) {
-      const peer = await this.waitForPeer(next, signal);
-      if (peer === undefined) {
-        if (signal.aborted) return;
-        throw new Error(`no peer serves block ${next} (${this.peers.peers().length} connected)`);
+      let peer: ReadyPeer | undefined;
+      let answer: Promise<FeedBlock[]>;
+      if (ahead?.from === next) {
+        ({ peer, answer } = ahead);
+      } else {
+        peer = await this.waitForPeer(next, signal);
+        if (peer === undefined) {
+          if (signal.aborted) return;
+          throw new Error(`no peer serves block ${next} (${this.peers.peers().length} connected)`);
+        }
+        answer = this.fetch(peer, next, countFrom(next), signal);
       }
-      const count = to - next + 1n < BigInt(MAX_BLOCKS_PER_REQUEST) ? Number(to - next + 1n) : MAX_BLOCKS_PER_REQUEST;
+      ahead = undefined;
       let got: FeedBlock[];
       try {
-        got = await this.fetch(peer, next, count, signal);
+        got = await answer;
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof MessageError) this.peers.punish(peer.id, `history: ${err.message}`);
@@ -62,6 +73,11 @@ export class PeerHistoryFeed implements HistoryFeed {
       if (got.length === 0) {
         this.setAside(peer);
         continue;
+      }
+      const after = next + BigInt(got.length);
+      if (after <= to) {
+        ahead = { peer, from: after, answer: this.fetch(peer, after, countFrom(after), signal) };
+        ahead.answer.catch(() => undefined); // awaited on the next turn, or dropped if the back-fill stops reading
       }
       for (const b of got) {
         yield b;
@@ -104,19 +120,15 @@ export class PeerHistoryFeed implements HistoryFeed {
     this.aside.set(peer.id.toString(), Date.now() + (this.opts.asideMs ?? ASIDE_MS));
   }
 
-  /** Blocks `from`.. and their receipts from `peer`: as many as both answers hold. */
+  /** Blocks `from`.. with their receipts from `peer`. */
   private async fetch(peer: ReadyPeer, from: bigint, count: number, signal: AbortSignal): Promise<FeedBlock[]> {
-    const timeoutMs = this.opts.timeoutMs ?? BLOCKS_TIMEOUT_MS;
-    const [blocks, receipts] = await Promise.all([
-      fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, timeoutMs, signal),
-      fetchReceipts(this.host, peer.id, this.chain.genesisHash, from, count, timeoutMs, signal),
-    ]);
+    const got = await fetchHistory(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.opts.timeoutMs ?? BLOCKS_TIMEOUT_MS, signal);
     const refuse = (reason: string) => this.peers.punish(peer.id, `sent history that is not the chain's: ${reason}`);
-    return blocks.slice(0, Math.min(blocks.length, receipts.length)).map((block, i) => ({
+    return got.map(({ block, receiptsRlp }) => ({
       number: block.header.number,
       hash: blockHash(block.header),
       block,
-      receiptsRlp: receipts[i]!,
+      receiptsRlp,
       where: `from peer ${peer.id.toString()}`,
       refuse,
     }));

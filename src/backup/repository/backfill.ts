@@ -220,8 +220,9 @@ export class HistoryBackfill {
             }
             batch.push({ block: b.block, hash: b.hash, receipts: await verifyContents(b.block, b.receiptsRlp, b.where) });
           } catch (err) {
-            if (b.refuse === undefined || !(err instanceof BackupFileError)) throw err;
-            refused = err.message;
+            // From a source of many, whatever is wrong with the block is its sender's: refused.
+            if (b.refuse === undefined) throw err;
+            refused = errorMessage(err);
             b.refuse(refused);
             break;
           }

@@ -1,3 +1,4 @@
+import { RLP } from '@ethereumjs/rlp';
 import { describe, expect, it } from 'vitest';
 import * as schema from '../../../src/storage/schema.js';
 import { decodeReceipts, encodeReceipts, type StoredReceipt } from '../../../src/storage/receipts.js';
@@ -37,5 +38,22 @@ describe('storage schema', () => {
       { status: 0, cumulativeGasUsed: 90_000n, logs: [[new Uint8Array(20).fill(1), [new Uint8Array(32).fill(2)], Uint8Array.of(1, 2, 3)]] },
     ];
     expect(decodeReceipts(encodeReceipts(receipts))).toEqual(receipts);
+  });
+
+  it('refuses receipts of another shape in one line (a peer or a file sends them): never a TypeError later', () => {
+    const enc = (v: unknown) => RLP.encode(v as Uint8Array);
+    const address = new Uint8Array(20);
+    const cases: [unknown, RegExp][] = [
+      [Uint8Array.of(1), /^receipts are not a list$/],
+      [[[Uint8Array.of(1), Uint8Array.of(2)]], /^receipt 0 is not \[status, cumulativeGasUsed, logs\]$/],
+      [[[Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(1)]], /^receipt 0 is not \[status, cumulativeGasUsed, logs\]$/],
+      [[[Uint8Array.of(1, 1), Uint8Array.of(2), []]], /^receipt 0 is not/],
+      [[[Uint8Array.of(1), new Uint8Array(33), []]], /^receipt 0 is not/],
+      [[[Uint8Array.of(1), Uint8Array.of(2), [[new Uint8Array(19), [], new Uint8Array(0)]]]], /^a log of receipt 0 is not \[address, \[topic…\], data\]$/],
+      [[[Uint8Array.of(1), Uint8Array.of(2), [[address, [new Uint8Array(31)], new Uint8Array(0)]]]], /^a log of receipt 0 is not/],
+      [[[Uint8Array.of(1), Uint8Array.of(2), [[address, new Uint8Array(0), new Uint8Array(0)]]]], /^a log of receipt 0 is not/],
+      [[[Uint8Array.of(1), Uint8Array.of(2), [[address, [], []]]]], /^a log of receipt 0 is not/],
+    ];
+    for (const [value, message] of cases) expect(() => decodeReceipts(enc(value))).toThrow(message);
   });
 });
