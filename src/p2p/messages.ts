@@ -24,8 +24,6 @@ export const MAX_BLOCKS_PER_REQUEST = 64;
 export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
 /** A server stops adding blocks to a response past this many bytes (it always sends at least one). */
 export const SOFT_RESPONSE_BYTES = 4 * 1024 * 1024;
-/** Most bytes a client reads in one response: the soft limit plus one largest block. */
-export const MAX_RESPONSE_BYTES = SOFT_RESPONSE_BYTES + MAX_BLOCK_BYTES;
 /** Largest gossip message (a transaction, a batch of them, an announcement). */
 export const MAX_GOSSIP_BYTES = 256 * 1024;
 

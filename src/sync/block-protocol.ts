@@ -9,7 +9,6 @@ import {
   MAX_BLOCKS_PER_REQUEST,
   MAX_BLOCK_BYTES,
   MAX_REQUEST_BYTES,
-  MAX_RESPONSE_BYTES,
   MessageError,
   SOFT_RESPONSE_BYTES,
   decodeGetBlocks,
@@ -101,6 +100,39 @@ async function servePart(host: Host, protocol: string, chain: BlockServerSource,
   );
 }
 
+/** A GetBlocks request over `protocol`: up to `count` messages, each at most `maxMessageBytes`, in all the soft limit plus one such message. */
+async function getBlocks(
+  host: Host,
+  peer: PeerId,
+  protocol: string,
+  from: bigint,
+  count: number,
+  maxMessageBytes: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array[]> {
+  if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
+  return request(host, peer, protocol, encodeGetBlocks({ from, count }), {
+    timeoutMs,
+    ...(signal ? { signal } : {}),
+    maxMessageBytes,
+    maxMessages: count,
+    maxTotalBytes: SOFT_RESPONSE_BYTES + maxMessageBytes,
+  });
+}
+
+/** Block `n` from a peer's RLP, with the rules of its own height (a fork inside a range changes them); MessageError otherwise. */
+function blockFromPeer(rlp: Uint8Array, n: bigint, rules: BlockRules, what = 'block'): Block {
+  let block: Block;
+  try {
+    block = createBlockFromRLP(rlp, headerOpts(rules.commonAt(n)));
+  } catch (err) {
+    throw new MessageError(`${what} ${n} from the peer cannot be decoded: ${errorMessage(err)}`);
+  }
+  if (block.header.number !== n) throw new MessageError(`asked for block ${n}, the peer sent block ${block.header.number}`);
+  return block;
+}
+
 /**
  * Ask `peer` for blocks `from`..`from+count-1`. The answer may be shorter (the peer's head, its size
  * limit) but must be those blocks, in order: anything else is a MessageError. Full verification is
@@ -116,25 +148,8 @@ export async function fetchBlocks(
   timeoutMs = BLOCKS_TIMEOUT_MS,
   signal?: AbortSignal,
 ): Promise<Block[]> {
-  if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
-  const msgs = await request(host, peer, blocksProtocol(genesisHash), encodeGetBlocks({ from, count }), {
-    timeoutMs,
-    ...(signal ? { signal } : {}),
-    maxMessageBytes: MAX_BLOCK_BYTES,
-    maxMessages: count,
-    maxTotalBytes: MAX_RESPONSE_BYTES,
-  });
-  return msgs.map((rlp, i) => {
-    let block: Block;
-    try {
-      // Each block with the rules of its own height: a fork scheduled inside the range changes them.
-      block = createBlockFromRLP(rlp, headerOpts(rules.commonAt(from + BigInt(i))));
-    } catch (err) {
-      throw new MessageError(`block ${from + BigInt(i)} from the peer cannot be decoded: ${errorMessage(err)}`);
-    }
-    if (block.header.number !== from + BigInt(i)) throw new MessageError(`asked for block ${from + BigInt(i)}, the peer sent block ${block.header.number}`);
-    return block;
-  });
+  const msgs = await getBlocks(host, peer, blocksProtocol(genesisHash), from, count, MAX_BLOCK_BYTES, timeoutMs, signal);
+  return msgs.map((rlp, i) => blockFromPeer(rlp, from + BigInt(i), rules));
 }
 
 /**
@@ -153,28 +168,17 @@ export async function fetchHistory(
   timeoutMs = BLOCKS_TIMEOUT_MS,
   signal?: AbortSignal,
 ): Promise<{ block: Block; receiptsRlp: Uint8Array }[]> {
-  if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
-  const msgs = await request(host, peer, historyProtocol(genesisHash), encodeGetBlocks({ from, count }), {
-    timeoutMs,
-    ...(signal ? { signal } : {}),
-    maxMessageBytes: MAX_HISTORY_BLOCK_BYTES + 16,
-    maxMessages: count,
-    maxTotalBytes: SOFT_RESPONSE_BYTES + MAX_HISTORY_BLOCK_BYTES + 16,
-  });
+  const msgs = await getBlocks(host, peer, historyProtocol(genesisHash), from, count, MAX_HISTORY_BLOCK_BYTES + 16, timeoutMs, signal);
   return msgs.map((m, i) => {
     const n = from + BigInt(i);
-    let block: Block;
-    let receiptsRlp: Uint8Array;
+    let pair: unknown;
     try {
-      const pair = RLP.decode(m) as unknown;
-      if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
-        throw new Error('not a [block, receipts] pair');
-      block = createBlockFromRLP(pair[0], headerOpts(rules.commonAt(n)));
-      receiptsRlp = pair[1];
+      pair = RLP.decode(m);
     } catch (err) {
       throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: ${errorMessage(err)}`);
     }
-    if (block.header.number !== n) throw new MessageError(`asked for block ${n}, the peer sent block ${block.header.number}`);
-    return { block, receiptsRlp };
+    if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
+      throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: not a [block, receipts] pair`);
+    return { block: blockFromPeer(pair[0], n, rules, 'block with its receipts'), receiptsRlp: pair[1] };
   });
 }
