@@ -316,7 +316,7 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
     rules: made.rules,
     blocks,
     state: new TrieNodeStore(dbs.trie),
-    stateCheck: new StreamedStateCheck(hexToBytes(h.head.stateRoot as `0x${string}`)),
+    stateCheck: new StreamedStateCheck(hexToBytes(h.head.stateRoot as `0x${string}`), h.stateOrder ?? 'unique'),
     parent: made.header,
     parentHash: made.hash,
     ...(opts.trustedBlock ? { trusted: opts.trustedBlock } : {}),

@@ -5,7 +5,7 @@ import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type GenesisStream, type Snapshot
 import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock } from '../snapshot/writer.js';
 import type { BlockReader } from '../storage/block-store.js';
 import { UserError } from '../util/errors.js';
-import { stateItems } from './state-walk.js';
+import { stateItems, type StateOrder } from './state-walk.js';
 import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types.js';
 import type { ExportSource } from './export.js';
 import { mapAhead } from '../util/map-ahead.js';
@@ -84,9 +84,16 @@ export async function createSnapshot(
      * for a node that back-fills from its peers). A node back-filling its own history can serve it.
      */
     headersOnly?: boolean;
+    /**
+     * The order of the state's nodes (StateOrder): 'tree' (the default: neither this side nor the
+     * restore remembers every node), or 'unique' for a reader of an earlier Basalt version (a peer
+     * asking with an earlier snapshot protocol).
+     */
+    stateOrder?: StateOrder;
   },
 ): Promise<ChainSnapshot> {
   const headersOnly = opts.headersOnly === true;
+  const order = opts.stateOrder ?? 'tree';
   const view = source.openReadView();
   try {
     const headHash = await view.blocks.headHash();
@@ -111,12 +118,13 @@ export async function createSnapshot(
       genesis: await genesisForHeader(await source.genesisFile()),
       head: { number: headNumber.toString(), hash: bytesToHex(headHash), stateRoot: bytesToHex(head.stateRoot) },
       compression: opts.compression,
+      ...(order === 'tree' ? { stateOrder: 'tree' as const } : {}),
     };
     // Refuses a genesis the snapshot format cannot carry now, before a byte is produced.
     const writer = new SnapshotWriter(header, headersOnly);
     return {
       header,
-      chunks: generate(view, writer, headNumber, head.stateRoot, opts.onProgress),
+      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress),
       close: view.close,
       sizeBound: async (history = new HistorySizes(headersOnly ? 'headers' : 'blocks'), signal) => {
         if (history.parts !== (headersOnly ? 'headers' : 'blocks'))
@@ -132,7 +140,7 @@ export async function createSnapshot(
           nodes: { count: 0, bytes: 0 },
           codes: { count: 0, bytes: 0 },
         };
-        for await (const item of stateItems(view.state, head.stateRoot)) {
+        for await (const item of stateItems(view.state, head.stateRoot, undefined, order)) {
           signal?.throwIfAborted();
           const it = item.kind === 'node' ? sizes.nodes : sizes.codes;
           it.count++;
@@ -152,6 +160,7 @@ async function* generate(
   writer: SnapshotWriter,
   headNumber: bigint,
   stateRoot: Uint8Array,
+  order: StateOrder,
   onProgress: ((p: SnapshotProgress) => void) | undefined,
 ): AsyncGenerator<Uint8Array, SnapshotSummary> {
   const began = Date.now();
@@ -194,7 +203,7 @@ async function* generate(
     let batchBytes = 0;
     let codeGroup: Uint8Array[] = [];
     let codeBytes = 0;
-    for await (const item of stateItems(view.state, stateRoot)) {
+    for await (const item of stateItems(view.state, stateRoot, undefined, order)) {
       if (item.kind === 'code') {
         if (codeGroup.length > 0 && codeBytes + item.data.length >= ITEMS_RECORD_BYTES) {
           yield await writer.items('code', codeGroup);

@@ -17,6 +17,44 @@ interface References {
 }
 
 /**
+ * The order of a state walk's nodes (stateItems), and what its reader (StreamedStateCheck) expects.
+ * - 'unique': each stored node once, each code once. Both sides remember every node they have seen,
+ *   so memory grows with the state (16 bytes a node). Snapshots of earlier Basalt versions, and the
+ *   repository's own walks (which skip what is stored already) use it.
+ * - 'tree': every reference is followed, so a subtree two places share (the same storage in two
+ *   contracts, the same small leaf in two storage tries) comes once for each place, and neither side
+ *   remembers the nodes: memory is the walk's stack. A code comes the first time an account refers to
+ *   it while both sides remember fewer than MAX_REMEMBERED_CODES codes, and for every later account
+ *   of a code past that (the rule is exact, so the reader knows which codes are still to come).
+ *   Snapshots say it in their header (`stateOrder`).
+ */
+export type StateOrder = 'unique' | 'tree';
+
+/** Codes both sides of a walk in tree order remember: 1 MiB of HashSet, the popular codes of a chain. */
+export const MAX_REMEMBERED_CODES = 65_536;
+
+/** Which codes a walk gives: each once ('unique'), or as StateOrder 'tree' says. */
+class CodeMemory {
+  private readonly seen = new HashSet();
+  constructor(
+    private readonly order: StateOrder,
+    private readonly remembered: number,
+  ) {}
+
+  has(hash: Uint8Array): boolean {
+    return this.seen.has(hash);
+  }
+
+  /** An account refers to `hash`: true if the walk gives that code now (the reader awaits it). */
+  given(hash: Uint8Array): boolean {
+    if (this.order === 'unique') return this.seen.add(hash);
+    if (this.seen.has(hash)) return false;
+    if (this.seen.size < this.remembered) this.seen.add(hash);
+    return true;
+  }
+}
+
+/**
  * Call `refs` for every node and code the trie node `data` refers to: its children stored by hash
  * (inline children, shorter than 32 bytes, are walked in place), and for an account leaf its storage
  * trie's root and its code. Throws MissingStateError for a node that is not a trie node.
@@ -64,16 +102,31 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
  * the top WALK_BATCH nodes of the stack at a time; a node comes after the node that refers to it, and
  * an account's code right after the node holding the account (StreamedStateCheck relies on that order).
  * With `skip`, what it says is stored already is left out, each such node with everything below it.
+ *
+ * Order 'unique' (the default) gives each node and code once, remembering every node visited (16
+ * bytes a node in a HashSet: 64 MB at 2.7 million nodes, growing with the state). Order 'tree' (see
+ * StateOrder) remembers nothing of the nodes: its memory is the stack, whatever the size of the state.
  */
-export async function* stateItems(source: StateReader, stateRoot: Uint8Array, skip?: StoredElsewhere): AsyncGenerator<StateItem> {
-  // What was visited, ~32 bytes a node (a Set of hex strings took ~120): the walk of a state of
-  // millions of nodes keeps its memory in tens of MB.
-  const seenNodes = new HashSet();
-  const seenCode = new HashSet();
+export async function* stateItems(
+  source: StateReader,
+  stateRoot: Uint8Array,
+  skip?: StoredElsewhere,
+  order: StateOrder = 'unique',
+  /** Tests only: the format's MAX_REMEMBERED_CODES, smaller. */
+  rememberedCodes = MAX_REMEMBERED_CODES,
+): AsyncGenerator<StateItem> {
+  if (order === 'tree' && skip) throw new Error('stateItems: a walk in tree order skips nothing');
+  const seenNodes = order === 'unique' ? new HashSet() : undefined;
+  const codes = new CodeMemory(order, rememberedCodes);
   const stack: { hash: Uint8Array; kind: Kind }[] = [];
   if (!equalsBytes(stateRoot, KECCAK256_RLP)) stack.push({ hash: stateRoot, kind: 'account' });
   const pendingCode: Uint8Array[] = [];
-  const refs: References = { node: (hash, kind) => stack.push({ hash, kind }), code: (hash) => pendingCode.push(hash) };
+  const refs: References = {
+    node: (hash, kind) => stack.push({ hash, kind }),
+    code: (hash) => {
+      if (codes.given(hash)) pendingCode.push(hash);
+    },
+  };
 
   const batch: { hash: Uint8Array; kind: Kind }[] = [];
   while (stack.length > 0) {
@@ -82,7 +135,7 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array, sk
     batch.length = 0;
     while (batch.length < WALK_BATCH && stack.length > 0) {
       const next = stack.pop()!;
-      if (seenNodes.add(next.hash)) batch.push(next);
+      if (seenNodes === undefined || seenNodes.add(next.hash)) batch.push(next);
     }
     if (batch.length === 0) break;
     if (skip) {
@@ -104,7 +157,6 @@ export async function* stateItems(source: StateReader, stateRoot: Uint8Array, sk
       references(node, kind, refs);
       while (pendingCode.length > 0) {
         const codeHash = pendingCode.pop()!;
-        if (!seenCode.add(codeHash)) continue;
         if (skip && (await skip('code', [codeHash]))[0]) continue;
         const code = await source.code(codeHash);
         if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
@@ -193,81 +245,129 @@ const WALK_BATCH = 256;
 
 /**
  * The same check as walking the state under `stateRoot` once it is written, made on the stream of
- * its items as a snapshot carries them: every node must be referred to by a node before it (or be the
- * root; stateItems' order), none may come twice, and when the stream ends nothing referred to may be
+ * its items as a snapshot carries them, in the StateOrder the snapshot says: every node must be
+ * referred to by a node before it (or be the root; stateItems' order) and not be given more often than
+ * it is referred to ('unique': at most once), and when the stream ends nothing referred to may be
  * missing; each code must belong to an account, before or after it (code records fill apart from
- * nodes records). A restore checks what it reads this way instead of reading every node back from
- * disk after writing it. Nodes out of that order are refused, and what waits is bounded (MAX_AWAITED
- * nodes referred to and not yet read: the walk's order keeps them to a few hundred; as many codes).
+ * nodes records), as the order gives codes. A restore checks what it reads this way instead of reading
+ * every node back from disk after writing it. Nodes out of that order are refused, and what waits is
+ * bounded (MAX_AWAITED nodes referred to and not yet read: the walk's order keeps them to a few
+ * hundred; as many codes). In order 'tree' it remembers no node it has seen: its memory is what waits.
  */
 export class StreamedStateCheck {
-  private readonly seenNodes = new HashSet();
-  private readonly seenCode = new HashSet();
-  /** Nodes referred to and not read yet, by hex hash, with the trie they belong to. */
-  private readonly awaited = new Map<string, Kind>();
-  private readonly awaitedCode = new Set<string>();
-  /** Codes read before any account had them. */
-  private readonly strayCode = new Set<string>();
+  /** Order 'unique': every node seen. */
+  private readonly seenNodes: HashSet | undefined;
+  private readonly codes: CodeMemory;
+  /** Nodes referred to and not read yet, by hex hash: the trie they belong to, and how often. */
+  private readonly awaited = new Map<string, { kind: Kind; count: number }>();
+  private awaitedCount = 0;
+  /** Codes referred to and not read yet, and codes read before any account had them: how often. */
+  private readonly awaitedCode = new Counts('contract codes referred to and not yet given');
+  private readonly strayCode = new Counts('contract codes given before any account has them');
   private nodes = 0;
-  private codes = 0;
+  private codeCount = 0;
   private readonly refs: References = {
     node: (hash, kind) => {
-      if (this.seenNodes.has(hash)) return;
-      this.awaited.set(bytesToHex(hash), kind);
-      if (this.awaited.size > MAX_AWAITED)
-        throw new MissingStateError(`more than ${MAX_AWAITED} state nodes referred to and not yet given: the state is not in walk order`);
+      if (this.seenNodes?.has(hash)) return;
+      this.await(bytesToHex(hash), kind);
     },
     code: (hash) => {
-      if (this.seenCode.has(hash)) return;
+      if (!this.codes.given(hash)) return;
       const id = bytesToHex(hash);
-      if (this.strayCode.delete(id)) {
-        this.seenCode.add(hash);
-        return;
-      }
-      this.awaitedCode.add(id);
-      if (this.awaitedCode.size > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} contract codes referred to and not yet given`);
+      if (!this.strayCode.take(id)) this.awaitedCode.add(id);
     },
   };
 
-  constructor(stateRoot: Uint8Array) {
-    if (!equalsBytes(stateRoot, KECCAK256_RLP)) this.awaited.set(bytesToHex(stateRoot), 'account');
+  constructor(
+    stateRoot: Uint8Array,
+    private readonly order: StateOrder = 'unique',
+    /** Tests only: the format's MAX_REMEMBERED_CODES, smaller. */
+    rememberedCodes = MAX_REMEMBERED_CODES,
+  ) {
+    this.seenNodes = order === 'unique' ? new HashSet() : undefined;
+    this.codes = new CodeMemory(order, rememberedCodes);
+    if (!equalsBytes(stateRoot, KECCAK256_RLP)) this.await(bytesToHex(stateRoot), 'account');
+  }
+
+  private await(id: string, kind: Kind): void {
+    const entry = this.awaited.get(id);
+    if (entry === undefined) this.awaited.set(id, { kind, count: 1 });
+    else if (entry.kind !== kind) throw new MissingStateError(`state node ${id} is referred to from the account trie and from a storage trie`);
+    else if (this.order === 'unique')
+      return; // given once, however often it is referred to
+    else entry.count++;
+    if (++this.awaitedCount > MAX_AWAITED)
+      throw new MissingStateError(`more than ${MAX_AWAITED} state nodes referred to and not yet given: the state is not in walk order`);
   }
 
   /** A trie node, with the hash its data hashes to. Throws MissingStateError if nothing before it referred to it. */
   node(hash: Uint8Array, data: Uint8Array): void {
     const id = bytesToHex(hash);
-    const kind = this.awaited.get(id);
-    if (kind === undefined) {
-      throw new MissingStateError(this.seenNodes.has(hash) ? `state node ${id} comes twice` : `state node ${id} is not referred to by the state before it`);
+    const entry = this.awaited.get(id);
+    if (entry === undefined) {
+      if (this.seenNodes?.has(hash)) throw new MissingStateError(`state node ${id} comes twice`);
+      throw new MissingStateError(
+        this.order === 'tree'
+          ? `state node ${id} is not referred to by the state before it (or comes more often than it is referred to)`
+          : `state node ${id} is not referred to by the state before it`,
+      );
     }
-    this.awaited.delete(id);
-    this.seenNodes.add(hash);
+    if (--entry.count === 0) this.awaited.delete(id);
+    this.awaitedCount--;
+    this.seenNodes?.add(hash);
     this.nodes++;
-    references(data, kind, this.refs);
+    references(data, entry.kind, this.refs);
   }
 
-  /** Contract code, with its hash. Throws MissingStateError if it came before. */
+  /** Contract code, with its hash. Throws MissingStateError if it comes more often than accounts refer to it. */
   code(hash: Uint8Array): void {
     const id = bytesToHex(hash);
-    if (this.seenCode.has(hash) || this.strayCode.has(id)) throw new MissingStateError(`contract code ${id} comes twice`);
-    this.codes++;
-    if (this.awaitedCode.delete(id)) {
-      this.seenCode.add(hash);
-      return;
-    }
+    this.codeCount++;
+    if (this.awaitedCode.take(id)) return;
+    // Given before its account: 'unique' allows that once, 'tree' as often as the accounts after it will take.
+    if (this.order === 'unique' && (this.strayCode.has(id) || this.codes.has(hash))) throw new MissingStateError(`contract code ${id} comes twice`);
     this.strayCode.add(id);
-    if (this.strayCode.size > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} contract codes given before any account has them`);
   }
 
   /** At the end of the stream: the counts, or MissingStateError naming something referred to and never given. */
   finish(): { nodes: number; codes: number } {
     const node = this.awaited.keys().next();
-    if (node.done !== true) throw new MissingStateError(`state trie node ${node.value} is missing (${this.awaited.size} in all)`);
-    const code = this.awaitedCode.values().next();
-    if (code.done !== true) throw new MissingStateError(`contract code ${code.value} is missing (${this.awaitedCode.size} in all)`);
-    const stray = this.strayCode.values().next();
-    if (stray.done !== true) throw new MissingStateError(`contract code ${stray.value} belongs to no account (${this.strayCode.size} in all)`);
-    return { nodes: this.nodes, codes: this.codes };
+    if (node.done !== true) throw new MissingStateError(`state trie node ${node.value} is missing (${this.awaitedCount} in all)`);
+    const code = this.awaitedCode.first();
+    if (code !== undefined) throw new MissingStateError(`contract code ${code} is missing (${this.awaitedCode.total} in all)`);
+    const stray = this.strayCode.first();
+    if (stray !== undefined) throw new MissingStateError(`contract code ${stray} belongs to no account (${this.strayCode.total} in all)`);
+    return { nodes: this.nodes, codes: this.codeCount };
+  }
+}
+
+/** A multiset of hex hashes, its total bounded by MAX_AWAITED (`what` names its members in the error). */
+class Counts {
+  private readonly counts = new Map<string, number>();
+  total = 0;
+  constructor(private readonly what: string) {}
+
+  has(id: string): boolean {
+    return this.counts.has(id);
+  }
+
+  add(id: string): void {
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    if (++this.total > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} ${this.what}`);
+  }
+
+  /** Takes one `id` if there is one. */
+  take(id: string): boolean {
+    const n = this.counts.get(id);
+    if (n === undefined) return false;
+    if (n === 1) this.counts.delete(id);
+    else this.counts.set(id, n - 1);
+    this.total--;
+    return true;
+  }
+
+  first(): string | undefined {
+    return this.counts.keys().next().value;
   }
 }
 

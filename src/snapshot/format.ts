@@ -82,6 +82,14 @@ export interface SnapshotHeader {
   genesisBytes?: number;
   head: { number: string; hash: string; stateRoot: string };
   compression: Compression;
+  /**
+   * 'tree': the state's nodes in tree order (a subtree two places share comes for each; see StateOrder
+   * in backup/state-walk.ts), which a reader checks without remembering every node. Absent: each node
+   * once (every file of earlier Basalt versions), which the reader checks remembering each (16 bytes a
+   * node). A Basalt version before this field refuses a file in tree order whose state repeats a
+   * subtree ("state node … is not referred to by the state before it").
+   */
+  stateOrder?: 'tree';
   /** Informational, only in files of earlier Basalt versions (see ArchiveHeader). */
   createdAt?: string;
   clientVersion?: string;
@@ -112,11 +120,14 @@ export function decodeSnapshotHeader(h: Record<string, unknown>, version: number
     throw new BackupFileError('snapshot header head fields are malformed');
   }
   if (typeof h.compression !== 'string' || !isCompression(h.compression)) throw new BackupFileError('snapshot header compression is unknown');
+  if (h.stateOrder !== undefined && h.stateOrder !== 'tree')
+    throw new BackupFileError(`snapshot header has an unknown stateOrder ${JSON.stringify(h.stateOrder).slice(0, 40)} (a newer Basalt's file?)`);
   const fields = {
     chainId: h.chainId as string,
     genesisHash: h.genesisHash as string,
     head: { number: head.number as string, hash: head.hash as string, stateRoot: head.stateRoot as string },
     compression: h.compression,
+    ...(h.stateOrder === 'tree' ? { stateOrder: 'tree' as const } : {}),
   };
   if (version === SNAPSHOT_VERSION_GENESIS_RECORDS || version === SNAPSHOT_VERSION_HEADERS) {
     if (h.genesis !== undefined || !uint(h.genesisBytes)) throw new BackupFileError('snapshot header genesisBytes is missing or malformed');
@@ -136,6 +147,7 @@ export function decodeSnapshotHeader(h: Record<string, unknown>, version: number
       genesis: h.genesis,
       head: fields.head,
       compression: fields.compression,
+      ...(fields.stateOrder ? { stateOrder: fields.stateOrder } : {}),
       ...informational(h),
     },
   };

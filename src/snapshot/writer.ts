@@ -63,9 +63,13 @@ export function snapshotLayout(header: SnapshotHeader, headersOnly = false): Sna
   if (genesis.size > MAX_GENESIS_BYTES)
     throw cannot(`the chain's genesis file is ${genesis.size} bytes of JSON, above the ${MAX_GENESIS_BYTES}-byte limit of the snapshot format`);
   if (genesis.size < 1) throw cannot("the chain's genesis file is empty");
-  const { format, chainId, genesisHash, head, compression } = header;
+  const { format, chainId, genesisHash, head, compression, stateOrder } = header;
   const version = headersOnly ? SNAPSHOT_VERSION_HEADERS : SNAPSHOT_VERSION_GENESIS_RECORDS;
-  return { version, header: { format, version, chainId, genesisHash, genesisBytes: String(genesis.size), head, compression }, genesis };
+  return {
+    version,
+    header: { format, version, chainId, genesisHash, genesisBytes: String(genesis.size), head, compression, ...(stateOrder ? { stateOrder } : {}) },
+    genesis,
+  };
 }
 
 /** The most bytes the preamble, header and genesis records of `layout` take, compressed with `c`. */

@@ -15,14 +15,15 @@ import { errorMessage } from '../util/errors.js';
  * reason — then, after OK, the snapshot file's bytes in messages of at most SNAPSHOT_CHUNK_BYTES. The
  * receiver trusts none of it: the bytes go through restoreSnapshot.
  *
- * Version 3 (this node asks for it first): a snapshot without history (format version 3: headers
- * below the head), whose receiver back-fills the bodies and receipts from its peers. Version 2 (asked
- * of peers without version 3): a snapshot with the whole history. In both, the OK answer carries the
- * most bytes the server will send (u64, big-endian; snapshotSizeBound), so the receiver can hold the
- * stream to that length and to a time budget. Version 1 (OK alone) is still served, to nodes of
- * earlier versions.
+ * Version 4 (this node asks for it first): a snapshot without history (format version 3: headers
+ * below the head), whose receiver back-fills the bodies and receipts from its peers, with its state in
+ * tree order (`stateOrder: 'tree'`: neither side remembers every node). Version 3 (asked of peers
+ * without version 4): the same, each state node once. Version 2 (asked of peers without version 3): a
+ * snapshot with the whole history. In each, the OK answer carries the most bytes the server will send
+ * (u64, big-endian; snapshotSizeBound), so the receiver can hold the stream to that length and to a
+ * time budget. Version 1 (OK alone) is still served, to nodes of earlier versions.
  */
-export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 | 3 = 3): string {
+export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 | 3 | 4 = 4): string {
   return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/snapshot/${version}`;
 }
 
@@ -91,20 +92,22 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   // Peers being served now: one stream per peer (a version 2 request costs a state walk before its answer).
   const serving = new Set<string>();
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
+  const v4 = snapshotProtocol(genesisHash, 4);
   const v3 = snapshotProtocol(genesisHash, 3);
   const v2 = snapshotProtocol(genesisHash, 2);
   // The block (and header) sizes of the last snapshot sized: the next one reads only the blocks added since.
   const history = new HistorySizes('blocks');
   const headers = new HistorySizes('headers');
   await host.handle(
-    [v3, v2, snapshotProtocol(genesisHash, 1)],
+    [v4, v3, v2, snapshotProtocol(genesisHash, 1)],
     ({ stream, connection }) => {
       const peer = connection.remotePeer;
       const protocol = stream.protocol ?? v2;
-      // Version 3 asks for a snapshot without history (the asking node back-fills it from its peers);
-      // versions 2 and 3 are answered with the size bound.
-      const headersOnly = protocol === v3;
-      const bounded = protocol === v2 || protocol === v3;
+      // Versions 3 and 4 ask for a snapshot without history (the asking node back-fills it from its
+      // peers), version 4 with its state in tree order; versions 2 to 4 are answered with the size bound.
+      const headersOnly = protocol === v3 || protocol === v4;
+      const stateOrder = protocol === v4 ? 'tree' : 'unique';
+      const bounded = protocol !== snapshotProtocol(genesisHash, 1);
       let timer: NodeJS.Timeout | undefined;
       const touch = () => {
         clearTimeout(timer);
@@ -130,7 +133,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           let snap;
           let bound = Number.MAX_SAFE_INTEGER;
           try {
-            snap = await createSnapshot(source, { compression: 'zstd', headersOnly });
+            snap = await createSnapshot(source, { compression: 'zstd', headersOnly, stateOrder });
             if (bounded) {
               // Sizing is this side's work: the peer is not idle meanwhile; if it hangs up, the walk stops.
               clearTimeout(timer);
@@ -201,15 +204,16 @@ export interface SnapshotFetchOptions {
 }
 
 /**
- * Ask `peer` for a snapshot (protocol version 3, without history; version 2, with it, from a peer of an
- * earlier version): the snapshot file's bytes, as they arrive. Throws
+ * Ask `peer` for a snapshot (protocol version 4, or 3, without history; version 2, with it, from a peer
+ * of an earlier version): the snapshot file's bytes, as they arrive. Throws
  * SnapshotRefusedError when the peer refuses, MessageError when it breaks the protocol (a malformed
  * answer, a message too large, more bytes than it announced), SlowSnapshotError when it serves below
  * the floor or past the budget its announced size gives (SnapshotPace), RequestTimeoutError when it
  * does not answer in time. Abandoning the iteration closes the stream.
  */
 export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint8Array, opts: SnapshotFetchOptions = {}): AsyncGenerator<Uint8Array> {
-  let protocol = `${snapshotProtocol(genesisHash, 3)} or ${snapshotProtocol(genesisHash, 2)}`;
+  const asked = [snapshotProtocol(genesisHash, 4), snapshotProtocol(genesisHash, 3), snapshotProtocol(genesisHash, 2)];
+  let protocol = asked.join(' or ');
   const answerMs = opts.answerTimeoutMs ?? SNAPSHOT_ANSWER_TIMEOUT_MS;
   let stream: Stream | undefined;
   // Why this side cut the stream, thrown instead of whatever the aborted stream throws.
@@ -226,8 +230,8 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
   opts.signal?.addEventListener('abort', onAbort);
   try {
     opts.signal?.throwIfAborted();
-    // Without history (version 3) where the peer serves it; a peer of an earlier version, with it.
-    stream = await host.dialProtocol(peer, [snapshotProtocol(genesisHash, 3), snapshotProtocol(genesisHash, 2)], { signal: AbortSignal.timeout(answerMs) });
+    // Without history (version 4, else 3) where the peer serves it; a peer of an earlier version, with it.
+    stream = await host.dialProtocol(peer, asked, { signal: AbortSignal.timeout(answerMs) });
     protocol = stream.protocol ?? protocol;
     if (cut) throw cut;
     await stream.sink(lp.encode([REQUEST]));

@@ -52,6 +52,8 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
     genesisHash: m.genesisHash,
     head: { number: m.head.number, hash: m.head.hash, stateRoot: m.head.stateRoot },
     compression: 'zstd',
+    // Neither the walk below nor the restore's check remembers every node (StateOrder).
+    stateOrder: 'tree',
   };
   yield { kind: 'header', header };
   let bytesRead = 0;
@@ -91,7 +93,7 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
     return ev;
   };
   try {
-    for await (const item of stateItems(source, hexToBytes(m.head.stateRoot as `0x${string}`))) {
+    for await (const item of stateItems(source, hexToBytes(m.head.stateRoot as `0x${string}`), undefined, 'tree')) {
       const g = group[item.kind];
       if (g.items.length > 0 && g.bytes + item.data.length > ITEMS_RECORD_BYTES) yield out(item.kind);
       group[item.kind].items.push(item.data);

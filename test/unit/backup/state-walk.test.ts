@@ -1,6 +1,6 @@
 import { Account, createAddressFromString, hexToBytes } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingStateError, StreamedStateCheck, checkStateComplete, stateItems, type StateItem } from '../../../src/backup/state-walk.js';
+import { MissingStateError, StreamedStateCheck, checkStateComplete, stateItems, type StateItem, type StateOrder } from '../../../src/backup/state-walk.js';
 import { openState } from '../../../src/chain/state.js';
 import { createTestChain, type TestChain } from '../../helpers/chain-fixture.js';
 
@@ -33,8 +33,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-function check(list: StateItem[]): { nodes: number; codes: number } {
-  const c = new StreamedStateCheck(root);
+function check(list: StateItem[], order: StateOrder = 'unique', rememberedCodes?: number): { nodes: number; codes: number } {
+  const c = new StreamedStateCheck(root, order, rememberedCodes);
   for (const it of list) {
     if (it.kind === 'node') c.node(it.hash, it.data);
     else c.code(it.hash);
@@ -70,5 +70,66 @@ describe('the state as a stream: StreamedStateCheck', () => {
     expect(() => check([...items.slice(0, codeAt), ...items.slice(codeAt + 1)])).toThrow(/contract code 0x[0-9a-f]{64} is missing/);
     const stray: StateItem = { kind: 'code', hash: new Uint8Array(32).fill(9), data: new Uint8Array([0x00]) };
     expect(() => check([stray, ...items])).toThrow(/contract code 0x0909[0-9a-f]{60} belongs to no account/);
+  });
+});
+
+describe("the state in tree order (snapshots' stateOrder 'tree'): nothing remembered of the nodes", () => {
+  const hex = (h: Uint8Array) => Buffer.from(h).toString('hex');
+  async function treeItems(rememberedCodes?: number): Promise<StateItem[]> {
+    const out: StateItem[] = [];
+    for await (const it of stateItems(t.chain.trie, root, undefined, 'tree', rememberedCodes)) out.push(it);
+    return out;
+  }
+
+  it('gives a subtree two contracts share once for each, the same nodes as the unique walk, and the check accepts it', async () => {
+    const tree = await treeItems();
+    const unique = new Set(items.map((i) => hex(i.hash)));
+    expect(new Set(tree.map((i) => hex(i.hash)))).toEqual(unique);
+    // 0xaa.. and 0xbb.. have the same storage: its trie comes twice; their code (the same) once.
+    expect(tree.filter((i) => i.kind === 'node').length).toBeGreaterThan(items.filter((i) => i.kind === 'node').length);
+    expect(tree.filter((i) => i.kind === 'code')).toHaveLength(2);
+    const counts = check(tree, 'tree');
+    expect(counts.codes).toBe(2);
+    expect(counts.nodes).toBe(tree.filter((i) => i.kind === 'node').length);
+    // Code records fill apart: code before or after the nodes.
+    const codes = tree.filter((i) => i.kind === 'code');
+    const nodes = tree.filter((i) => i.kind === 'node');
+    expect(check([...codes, ...nodes], 'tree')).toEqual(counts);
+    expect(check([...nodes, ...codes], 'tree')).toEqual(counts);
+    // A reader remembering each node once (an earlier Basalt's) refuses the repeated subtree.
+    expect(() => check(tree, 'unique')).toThrow(/comes twice|not referred to/);
+  });
+
+  it('refuses a node more often than referred to, a missing node, junk, a child before its parent, and code no account has', async () => {
+    const tree = await treeItems();
+    const nodeAt = tree.findIndex((i, k) => k > 0 && i.kind === 'node');
+    expect(() => check(tree.slice(0, -1), 'tree')).toThrow(MissingStateError);
+    expect(() =>
+      check(
+        tree.filter((_, k) => k !== nodeAt),
+        'tree',
+      ),
+    ).toThrow(/is missing|not referred to/);
+    expect(() => check([...tree.slice(0, nodeAt + 1), tree[nodeAt]!, ...tree.slice(nodeAt + 1)], 'tree')).toThrow(/comes more often than it is referred to/);
+    const junk: StateItem = { kind: 'node', hash: new Uint8Array(32).fill(7), data: new Uint8Array([0xc0]) };
+    expect(() => check([...tree, junk], 'tree')).toThrow(/not referred to by the state before it/);
+    expect(() => check([tree[nodeAt]!, ...tree], 'tree')).toThrow(/not referred to/);
+    const codeAt = tree.findIndex((i) => i.kind === 'code');
+    expect(() => check([...tree.slice(0, codeAt + 1), tree[codeAt]!, ...tree.slice(codeAt + 1)], 'tree')).toThrow(/belongs to no account/);
+    expect(() => check([...tree.slice(0, codeAt), ...tree.slice(codeAt + 1)], 'tree')).toThrow(/contract code 0x[0-9a-f]{64} is missing/);
+  });
+
+  it('past the codes both sides remember, a code comes for each account that has it, and the check expects exactly that', async () => {
+    // Remembering one code: the shared code is remembered only if it came first, else it comes twice.
+    const tree = await treeItems(1);
+    const codes = tree.filter((i) => i.kind === 'code');
+    const shared = codes.filter((c) => codes.filter((d) => hex(d.hash) === hex(c.hash)).length > 1);
+    expect(codes.length).toBe(shared.length > 0 ? 3 : 2);
+    expect(check(tree, 'tree', 1).codes).toBe(codes.length);
+    // Remembering none: each account's code, three in all; a reader remembering more misses none but refuses the extra.
+    const none = await treeItems(0);
+    expect(none.filter((i) => i.kind === 'code')).toHaveLength(3);
+    expect(check(none, 'tree', 0).codes).toBe(3);
+    expect(() => check(none, 'tree')).toThrow(/belongs to no account/);
   });
 });

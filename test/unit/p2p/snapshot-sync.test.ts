@@ -28,8 +28,8 @@ async function bareHost(): Promise<Host> {
   return host;
 }
 
-async function snapshotBytes(chain: Chain, headersOnly = false): Promise<Uint8Array> {
-  const snap = await createSnapshot(chain, { compression: 'zstd', headersOnly });
+async function snapshotBytes(chain: Chain, headersOnly = false, stateOrder: 'tree' | 'unique' = 'unique'): Promise<Uint8Array> {
+  const snap = await createSnapshot(chain, { compression: 'zstd', headersOnly, stateOrder });
   const parts: Uint8Array[] = [];
   for await (const c of snap.chunks) parts.push(c);
   return Buffer.concat(parts);
@@ -333,22 +333,33 @@ describe('snapshot sync', () => {
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
-  it("announces a bound at least the snapshot's length (versions 3 and 2), and still serves version 2 (the whole history) and version 1 (OK alone) to nodes of earlier versions", async () => {
+  it("announces a bound at least the snapshot's length (versions 4 to 2), and still serves version 3 (each node once), version 2 (the whole history) and version 1 (OK alone) to nodes of earlier versions", async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
     const server = await bareHost();
     await serveSnapshots(server, src.chain.genesisHash, src.chain, { maxStreams: 2, isReady: () => true, onBadPeer: () => undefined });
     const client = await bareHost();
     await client.dial(server.getMultiaddrs()[0]!);
-    // Version 3, what this node asks for: the snapshot without history.
-    const withoutHistory = await snapshotBytes(src.chain, true);
+    // Version 4, what this node asks for: the snapshot without history, its state in tree order.
+    const withoutHistory = await snapshotBytes(src.chain, true, 'tree');
     let announced = 0;
     const got: Uint8Array[] = [];
     for await (const c of fetchSnapshot(client, server.peerId, src.chain.genesisHash, { onAnnounce: (n) => void (announced = n) })) got.push(c);
     expect(Buffer.concat(got).equals(withoutHistory)).toBe(true);
+    expect(Buffer.from(withoutHistory).includes(Buffer.from('"stateOrder":"tree"'))).toBe(true);
     expect(announced).toBeGreaterThanOrEqual(withoutHistory.length);
     expect(announced).toBeLessThan(withoutHistory.length + 4096);
-    // Version 2 (what nodes of the version before ask for): the whole history, with its bound.
+    // Version 3 (what nodes of the version before ask for): without history, each state node once.
+    const s3 = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 3));
+    await s3.sink(lp.encode([new Uint8Array([1])]));
+    const v3: Uint8Array[] = [];
+    for await (const m of lp.decode(s3.source, { maxDataLength: 1 << 20 })) v3.push(m.subarray());
+    expect(v3[0]![0]).toBe(0);
+    const v3Bytes = Buffer.concat(v3.slice(1));
+    expect(v3Bytes.equals(await snapshotBytes(src.chain, true, 'unique'))).toBe(true);
+    expect(v3Bytes.includes(Buffer.from('stateOrder'))).toBe(false);
+    expect(Number(new DataView(v3[0]!.buffer, v3[0]!.byteOffset, 9).getBigUint64(1))).toBeGreaterThanOrEqual(v3Bytes.length);
+    // Version 2: the whole history, with its bound.
     const expected = await snapshotBytes(src.chain);
     const s2 = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 2));
     await s2.sink(lp.encode([new Uint8Array([1])]));

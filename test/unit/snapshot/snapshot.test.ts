@@ -152,6 +152,48 @@ describe('snapshot and restore', () => {
     }
   });
 
+  it("restores a state whose contracts share storage and code, in tree order (each shared subtree again) and in unique order (an earlier version's)", async () => {
+    // Three contracts with the same code and the same 20 slots: one storage trie, referred to three times.
+    const { genesis, keys } = testGenesis(1);
+    const storage: Record<string, string> = {};
+    for (let i = 1; i <= 20; i++) storage[`0x${i.toString(16).padStart(64, '0')}`] = `0x${(i * 3).toString(16).padStart(64, '0')}`;
+    for (let i = 0; i < 3; i++) genesis.genesis.alloc[`0x${(0xd000 + i).toString(16).padStart(40, '0')}`] = { balance: '0x1', code: '0x6001600055', storage };
+    const opened = await openTestChain(genesis);
+    try {
+      await sealNext({ chain: opened.chain, keys });
+      const { checkStateComplete } = await import('../../../src/backup/state-walk.js');
+      const want = await checkStateComplete(opened.chain.trie, opened.chain.head.header.stateRoot);
+      const trailers: Record<string, number> = {};
+      for (const stateOrder of ['tree', 'unique'] as const) {
+        const snap = await createSnapshot(opened.chain, { compression: 'zstd', stateOrder });
+        const parts: Uint8Array[] = [];
+        for await (const c of snap.chunks) parts.push(c);
+        const bytes = Buffer.concat(parts);
+        for await (const ev of readSnapshot(chunked(bytes))) {
+          if (ev.kind === 'header') expect(ev.header.stateOrder).toBe(stateOrder === 'tree' ? 'tree' : undefined);
+          if (ev.kind === 'trailer') trailers[stateOrder] = Number(ev.trailer.nodeCount);
+        }
+        const dataDir = join(tempDir(), `restored-${stateOrder}`);
+        const r = await restoreSnapshot(chunked(bytes, 8192), { dataDir, genesis });
+        expect(r.nodes).toBe(trailers[stateOrder]);
+        const restored = await openTestChain(genesis, dataDir);
+        try {
+          expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
+          const st = await restored.chain.stateAt(restored.chain.head.header);
+          const slot = await st.getStorage(createAddressFromString(`0x${(0xd002).toString(16).padStart(40, '0')}`), hexToBytes(`0x${'0'.repeat(63)}7`));
+          expect(bytesToHex(slot)).toBe('0x15');
+        } finally {
+          await restored.close();
+        }
+      }
+      // The shared storage trie comes three times in tree order, once in unique order; the code once in both.
+      expect(trailers.unique).toBe(want.nodes);
+      expect(trailers.tree).toBeGreaterThan(want.nodes);
+    } finally {
+      await opened.close();
+    }
+  });
+
   it('refuses a snapshot of another chain when given a genesis file', async () => {
     const other = await chainWithBlocks(1, 3n);
     try {
