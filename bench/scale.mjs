@@ -10,6 +10,7 @@
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
 //   BASALT_SCALE_BLOCKS=0 (no history) · BASALT_SCALE_KEEP=1 (keep the work dir: data dirs, snapshot)
 //   BASALT_SCALE_SKIP='snapshot sync,db check --full' (phases left out, by name; 'prune', last, prunes the node)
+//   BASALT_SCALE_MEMORY_LIMIT_MB=512 (phase 'in 512 MiB': restore and db check again in a memory cgroup; root only)
 //
 // Phases run in order over one context (`ctx`): append more (snapshot, restore, db check, blocks) to PHASES.
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { CLI, dirBytes, mb, percentile, procMemory, runCliMeasured } from './lib/util.mjs';
+import { CLI, dirBytes, dropCaches, mb, memoryCgroup, percentile, procMemory, runCliMeasured } from './lib/util.mjs';
 
 const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
 const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
@@ -70,9 +71,12 @@ function writeLargeGenesis(path, base, accounts, slots) {
  */
 async function startUntilServing(dataDir, genesis, opts = {}) {
   const t0 = opts.t0 ?? performance.now();
+  // In a memory cgroup (memoryCgroup().path): the shell joins it, then becomes the node (same pid).
+  const [cmd, ...pre] = opts.cgroup ? ['sh', '-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec "$0" "$@"`, process.execPath] : [process.execPath];
   const node = spawn(
-    process.execPath,
+    cmd,
     [
+      ...pre,
       CLI,
       'server',
       '--data-dir',
@@ -403,6 +407,7 @@ const PHASES = [
       ctx.restored = join(ctx.work, 'restored');
       const r = await runCliMeasured(['restore', ctx.snapshotFile, '--data-dir', ctx.restored, '--chain', ctx.genesis, '--json']);
       if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
+      ctx.restoreMs = r.ms;
       report(
         `restore: ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s, ${mb(ctx.snapshot.bytes / (r.ms / 1000))} MB/s of file), ${fmtPeak(r.peakRss, r.peakAnon)}; trie/ ${mb(await dirBytes(join(ctx.restored, 'trie')))} MB`,
       );
@@ -500,9 +505,51 @@ const PHASES = [
     async run(ctx) {
       const r = await runCliMeasured(['db', 'check', '--data-dir', ctx.restored, '--full', '--json']);
       if (r.code !== 0) throw new Error(`db check: ${r.stderr}${r.stdout}`);
+      ctx.dbCheckMs = r.ms;
       report(
         `db check --full (restored): ${(r.ms / 1000).toFixed(1)} s (${Math.round(ctx.snapshot.nodes / (r.ms / 1000)).toLocaleString('en')} nodes/s), ${fmtPeak(r.peakRss, r.peakAnon)}`,
       );
+    },
+  },
+  {
+    // Peak RSS counts the pages of LevelDB's table files mapped into the process (up to the size of
+    // trie/): page cache, which the kernel takes back under a memory limit. Whether the commands run
+    // within the issue's 512 MB is what a container's limit decides: here, the same restore and db check
+    // in a memory cgroup of that size (which counts the page cache they read too), cold cache first.
+    name: 'in 512 MiB',
+    async run(ctx) {
+      const limit = Number(process.env.BASALT_SCALE_MEMORY_LIMIT_MB ?? 512);
+      const cg = memoryCgroup(limit * 1024 * 1024);
+      if (!cg) return report(`in a ${limit} MiB memory cgroup: not measured (this machine gives no writable memory cgroup: run as root)`);
+      try {
+        // The first start (the genesis state written), on a new data dir: the largest of the node's.
+        const fresh = join(ctx.work, 'first-start-limited');
+        const coldStart = dropCaches();
+        const before = cg.stats();
+        const f = await startUntilServing(fresh, ctx.genesis, { cgroup: cg.path });
+        const after = cg.stats();
+        report(
+          `first start in a ${limit} MiB memory cgroup${coldStart ? ' (cold cache)' : ''}: serving in ${(f.ms / 1000).toFixed(1)} s (${(f.ms / ctx.first.ms).toFixed(2)}x the run without a limit), ${fmtPeak(f.peak, f.peakAnon)}; limit reached ${after.limitHit - before.limitHit} times, OOM kills ${after.oomKills - before.oomKills}`,
+        );
+        rmSync(fresh, { recursive: true, force: true });
+        const target = join(ctx.work, 'restored-limited');
+        const runs = [
+          ['restore', ['restore', ctx.snapshotFile, '--data-dir', target, '--chain', ctx.genesis, '--json'], ctx.restoreMs],
+          ['db check --full', ['db', 'check', '--data-dir', ctx.restored, '--full', '--json'], ctx.dbCheckMs],
+        ];
+        for (const [what, args, unlimitedMs] of runs) {
+          const cold = dropCaches();
+          const before = cg.stats();
+          const r = await runCliMeasured(args, { cgroup: cg.path });
+          const after = cg.stats();
+          report(
+            `${what} in a ${limit} MiB memory cgroup${cold ? ' (cold cache)' : ''}: ${r.code === 0 ? 'completed' : `FAILED (exit ${r.code})`} in ${(r.ms / 1000).toFixed(1)} s (${(r.ms / unlimitedMs).toFixed(2)}x the run without a limit), ${fmtPeak(r.peakRss, r.peakAnon)}; limit reached ${after.limitHit - before.limitHit} times, OOM kills ${after.oomKills - before.oomKills}`,
+          );
+        }
+        rmSync(target, { recursive: true, force: true });
+      } finally {
+        cg.remove();
+      }
     },
   },
   {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
@@ -13,7 +13,10 @@ export const CACHE = process.env.BASALT_BENCH_CACHE ?? join(homedir(), '.cache',
 export function runCliMeasured(args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', RSS, CLI, ...args], {
+    const argv = [process.execPath, '--import', RSS, CLI, ...args];
+    // In a memory cgroup (MemoryCgroup.path): the shell joins it, then becomes the CLI (same pid).
+    const [cmd, ...rest] = opts.cgroup ? ['sh', '-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec "$0" "$@"`, ...argv] : argv;
+    const child = spawn(cmd, rest, {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -108,4 +111,58 @@ export async function transferBurst(url, sender, count, firstNonce = 0) {
     await new Promise((r) => setTimeout(r, 10));
   }
   return { acceptedMs, ms: performance.now() - sentAt };
+}
+
+/**
+ * A memory cgroup of `limitBytes` (v2 memory.max, or v1 memory.limit_in_bytes) that a command runs in
+ * (runCliMeasured's `cgroup`), or undefined where this machine gives none (not root, no memory
+ * controller). The limit counts the page cache the processes in it bring in as well as their own
+ * memory: what a container's memory limit does. `stats()`: how often the limit was reached (the kernel
+ * reclaimed to stay under it) and OOM kills.
+ */
+export function memoryCgroup(limitBytes) {
+  const name = `basalt-bench-${process.pid}`;
+  const v2 = '/sys/fs/cgroup';
+  const v1 = '/sys/fs/cgroup/memory';
+  try {
+    if (existsSync(join(v2, 'cgroup.controllers')) && readFileSync(join(v2, 'cgroup.controllers'), 'utf8').includes('memory')) {
+      const path = join(v2, name);
+      mkdirSync(path);
+      writeFileSync(join(path, 'memory.max'), String(limitBytes));
+      writeFileSync(join(path, 'memory.swap.max'), '0');
+      const events = () =>
+        Object.fromEntries(
+          readFileSync(join(path, 'memory.events'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => l.split(' '))
+            .map(([k, v]) => [k, Number(v)]),
+        );
+      return { path, stats: () => ({ limitHit: events().max ?? NaN, oomKills: events().oom_kill ?? NaN }), remove: () => rmdirSync(path) };
+    }
+    if (existsSync(join(v1, 'memory.limit_in_bytes'))) {
+      const path = join(v1, name);
+      mkdirSync(path);
+      writeFileSync(join(path, 'memory.limit_in_bytes'), String(limitBytes));
+      const read = (f) => readFileSync(join(path, f), 'utf8');
+      return {
+        path,
+        stats: () => ({ limitHit: Number(read('memory.failcnt')), oomKills: Number(/oom_kill (\d+)/.exec(read('memory.oom_control'))?.[1] ?? NaN) }),
+        remove: () => rmdirSync(path),
+      };
+    }
+  } catch {
+    // not root, or a read-only cgroup file system
+  }
+  return undefined;
+}
+
+/** Empty the kernel's page cache (root only), so a command reads its files from disk, charged to its cgroup. */
+export function dropCaches() {
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    return true;
+  } catch {
+    return false;
+  }
 }
