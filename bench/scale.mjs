@@ -18,7 +18,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { CLI, dirBytes, dropCaches, mb, memoryCgroup, percentile, procMemory, runCliMeasured } from './lib/util.mjs';
+import { CLI, dirBytes, dropCaches, inCgroup, mb, memoryCgroup, percentile, procMemory, runCliMeasured } from './lib/util.mjs';
 
 const ACCOUNTS = Number(process.env.BASALT_SCALE_ACCOUNTS ?? 1_000_000);
 const SLOTS = Number(process.env.BASALT_SCALE_SLOTS ?? 1_000_000);
@@ -71,8 +71,7 @@ function writeLargeGenesis(path, base, accounts, slots) {
  */
 async function startUntilServing(dataDir, genesis, opts = {}) {
   const t0 = opts.t0 ?? performance.now();
-  // In a memory cgroup (memoryCgroup().path): the shell joins it, then becomes the node (same pid).
-  const [cmd, ...pre] = opts.cgroup ? ['sh', '-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec "$0" "$@"`, process.execPath] : [process.execPath];
+  const [cmd, ...pre] = inCgroup([process.execPath], opts.cgroup);
   const node = spawn(
     cmd,
     [

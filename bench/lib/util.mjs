@@ -13,9 +13,7 @@ export const CACHE = process.env.BASALT_BENCH_CACHE ?? join(homedir(), '.cache',
 export function runCliMeasured(args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const argv = [process.execPath, '--import', RSS, CLI, ...args];
-    // In a memory cgroup (MemoryCgroup.path): the shell joins it, then becomes the CLI (same pid).
-    const [cmd, ...rest] = opts.cgroup ? ['sh', '-c', `echo $$ > '${opts.cgroup}/cgroup.procs' && exec "$0" "$@"`, ...argv] : argv;
+    const [cmd, ...rest] = inCgroup([process.execPath, '--import', RSS, CLI, ...args], opts.cgroup);
     const child = spawn(cmd, rest, {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
@@ -155,6 +153,11 @@ export function memoryCgroup(limitBytes) {
     // not root, or a read-only cgroup file system
   }
   return undefined;
+}
+
+/** `argv` to run in the memory cgroup at `cgroup` (memoryCgroup().path), if any: a shell joins it, then becomes the command (same pid). */
+export function inCgroup(argv, cgroup) {
+  return cgroup ? ['sh', '-c', `echo $$ > '${cgroup}/cgroup.procs' && exec "$0" "$@"`, ...argv] : argv;
 }
 
 /** Empty the kernel's page cache (root only), so a command reads its files from disk, charged to its cgroup. */
