@@ -42,6 +42,13 @@ export class HashSet {
     this.k1 = seed.readUInt32LE(4);
   }
 
+  /** Removes every member (the table keeps its size). */
+  clear(): void {
+    this.table.fill(0);
+    this.members = 0;
+    this.hasZero = false;
+  }
+
   get size(): number {
     return this.members + (this.hasZero ? 1 : 0);
   }

@@ -34,6 +34,8 @@ export interface RepositoryBackupOptions {
   now?: () => Date;
   /** Blocks per complete segment (default SEGMENT_BLOCKS; tests use fewer). */
   segmentBlocks?: number;
+  /** Raw bytes at which a pack is closed (default PACK_TARGET_BYTES; tests use fewer). */
+  packTargetBytes?: number;
 }
 
 export interface RepositoryBackupProgress {
@@ -176,12 +178,21 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
       added.codes += s.codes;
     };
     try {
-      for await (const item of stateItems(view.state, header.stateRoot, (kind, hashes) => index.has(kind, hashes))) {
+      // In tree order, nothing remembered of the nodes walked: what this backup stored already (the
+      // open pack, then its stored packs' pending entries) is skipped as what earlier backups stored is.
+      const stored = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => {
+        const inPack = hashes.map((h) => pack?.has(kind, h) === true);
+        const rest = hashes.filter((_, i) => !inPack[i]);
+        const found = rest.length > 0 ? await index.has(kind, rest, { pending: true }) : [];
+        let j = 0;
+        return inPack.map((p) => p || found[j++]!);
+      };
+      for await (const item of stateItems(view.state, header.stateRoot, stored, 'tree')) {
         opts.signal?.throwIfAborted();
         pack ??= new PackWriter(repo, opts.compression);
         await pack.add(item.kind === 'node' ? 'nodes' : 'code', item.hash, item.data);
         if (++items % 10_000 === 0) progress('state', head);
-        if (pack.rawBytes >= PACK_TARGET_BYTES) await close();
+        if (pack.rawBytes >= (opts.packTargetBytes ?? PACK_TARGET_BYTES)) await close();
       }
       await close();
     } finally {

@@ -1,3 +1,4 @@
+import { HashSet } from '../../util/hash-set.js';
 import { compressRecord, decompressRecord, type Compression } from '../../container/compression.js';
 import { BackupFileError } from '../../container/errors.js';
 import { packItems, RecordType, unpackItems } from '../../container/framing.js';
@@ -33,6 +34,8 @@ export class PackWriter {
   private readonly staged: StagedObject;
   private readonly groups: Record<StateKind, { items: Uint8Array[]; bytes: number }> = { nodes: { items: [], bytes: 0 }, code: { items: [], bytes: 0 } };
   private readonly hashes: Record<StateKind, HashList> = { nodes: new HashList(), code: new HashList() };
+  /** The same hashes, to look up (bounded by a pack's size: a few MB). */
+  private readonly held: Record<StateKind, HashSet> = { nodes: new HashSet(), code: new HashSet() };
   /** Raw bytes of items added. */
   rawBytes = 0;
 
@@ -48,6 +51,12 @@ export class PackWriter {
     return this.hashes.nodes.length + this.hashes.code.length;
   }
 
+  /** Whether this pack holds `hash` already. */
+  has(kind: StateKind, hash: Uint8Array): boolean {
+    return this.held[kind].has(hash);
+  }
+
+  /** Adds an item; one the pack holds already is left out. */
   async add(kind: StateKind, hash: Uint8Array, data: Uint8Array): Promise<void> {
     if (data.length + 4 > MAX_ITEMS_RAW_BYTES) {
       throw new UserError(
@@ -57,6 +66,7 @@ export class PackWriter {
         },
       );
     }
+    if (!this.held[kind].add(hash)) return;
     const g = this.groups[kind];
     if (g.items.length > 0 && g.bytes + data.length + 4 > ITEMS_RECORD_BYTES) await this.flush(kind);
     g.items.push(data);

@@ -209,7 +209,7 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
       await scratch.load(repo, new Set(readable.filter((p) => present.has(`pack-${p}`) && !damaged.has(`pack-${p}`))));
       for (const { name, m } of manifests) {
         try {
-          for await (const _ of stateItems(scratch.reader, hexToBytes(m.head.stateRoot as `0x${string}`))) {
+          for await (const _ of stateItems(scratch.reader, hexToBytes(m.head.stateRoot as `0x${string}`), undefined, 'tree')) {
             // reading it is the check
           }
         } catch (err) {

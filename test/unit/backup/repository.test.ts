@@ -13,7 +13,7 @@ import { restoreFromRepository, restoreRepositoryAt } from '../../../src/backup/
 import { readSegment } from '../../../src/backup/repository/segment.js';
 import { checkStateComplete } from '../../../src/backup/state-walk.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
-import { addressOf, createTestChain, openTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testGenesis, type TestChain } from '../../helpers/chain-fixture.js';
 
 /** A state of some size: 400 funded accounts, then transfers to new ones block by block. */
 const keyOf = (i: number) => {
@@ -264,6 +264,64 @@ describe('backup repository: restore', () => {
       expect(readdirSync(dir).filter((f) => f.includes('scratch') || f.includes('restoring'))).toEqual([]);
     } finally {
       writeFileSync(pack, original);
+    }
+  });
+});
+
+describe('backup repository: a state whose contracts share storage (the walk in tree order remembers no node)', () => {
+  it('stores each shared node once (the open pack and the packs stored before it are asked), in one pack or in many, and restores and verifies it', async () => {
+    // Three contracts with the same code and 30 slots, two of them the same 30: one storage trie under two accounts.
+    const { genesis, keys } = testGenesis(1);
+    const slots = (k: number) => {
+      const st: Record<string, string> = {};
+      for (let i = 1; i <= 30; i++) st[`0x${(i * k).toString(16).padStart(64, '0')}`] = `0x${(i + 5).toString(16).padStart(64, '0')}`;
+      return st;
+    };
+    for (const [i, k] of [
+      [0, 1],
+      [1, 1],
+      [2, 7],
+    ] as const)
+      genesis.genesis.alloc[`0x${(0xe000 + i).toString(16).padStart(40, '0')}`] = { balance: '0x1', code: '0x6001600055', storage: slots(k) };
+    const shared = await openTestChain(genesis);
+    const d = mkdtempSync(join(tmpdir(), 'basalt-repo-shared-'));
+    try {
+      await sealNext({ chain: shared.chain, keys });
+      const want = await checkStateComplete(shared.chain.trie, shared.chain.head.header.stateRoot);
+      // Packs of ~1 KB: the shared storage trie's second visit finds its nodes in packs stored before (pending).
+      const small = new Repository(new LocalDirTarget(join(d, 'small')), join(d, 'staging-small'));
+      const smallIndex = await LocalIndex.open(join(d, 'index-small'));
+      try {
+        const b = await backupToRepository(shared.chain, small, smallIndex, { compression: 'zstd', segmentBlocks: SEGMENT, packTargetBytes: 1024 });
+        expect((await small.manifest(b.manifest)).packs.length).toBeGreaterThan(5);
+        expect(b.added.nodes).toBe(want.nodes);
+      } finally {
+        await smallIndex.close();
+      }
+      const r = new Repository(new LocalDirTarget(join(d, 'repo')), join(d, 'staging'));
+      const index = await LocalIndex.open(join(d, 'index'));
+      try {
+        const b = await backupToRepository(shared.chain, r, index, { compression: 'zstd', segmentBlocks: SEGMENT });
+        // Each node and code once, though the walk in tree order meets the shared storage trie twice.
+        expect(b.added.nodes).toBe(want.nodes);
+        expect(b.added.codes).toBe(1);
+        const { verifyRepository } = await import('../../../src/backup/repository/verify.js');
+        const v = await verifyRepository(r, { scratchDir: d });
+        expect(v.problems).toEqual([]);
+        const dataDir = join(d, 'restored');
+        await restoreFromRepository(r, b.manifest, { dataDir, genesis });
+        const restored = await openTestChain(genesis, dataDir);
+        try {
+          expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
+        } finally {
+          await restored.close();
+        }
+      } finally {
+        await index.close();
+      }
+    } finally {
+      await shared.close();
+      rmSync(d, { recursive: true, force: true });
     }
   });
 });

@@ -44,4 +44,17 @@ describe('HashSet: 32-byte hashes in a flat table', () => {
     }
     expect(set.size).toBe(1_000);
   });
+
+  it('clear() empties a set, the zero hash too, and it fills again', () => {
+    const set = new HashSet();
+    const hashes = Array.from({ length: 300 }, () => randomBytes(32));
+    for (const h of hashes) set.add(h);
+    set.add(new Uint8Array(32));
+    set.clear();
+    expect(set.size).toBe(0);
+    expect(hashes.some((h) => set.has(h))).toBe(false);
+    expect(set.has(new Uint8Array(32))).toBe(false);
+    for (const h of hashes) expect(set.add(h)).toBe(true);
+    expect(set.size).toBe(300);
+  });
 });
