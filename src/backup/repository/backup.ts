@@ -178,12 +178,14 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
       added.codes += s.codes;
     };
     try {
-      // In tree order, nothing remembered of the nodes walked: what this backup stored already (the
-      // open pack, then its stored packs' pending entries) is skipped as what earlier backups stored is.
+      // In tree order, nothing remembered of the nodes walked: what earlier backups stored is skipped,
+      // and what the open pack holds. A subtree two contracts share that recurs after its pack was
+      // stored is stored again (as a snapshot carries it again): looking this backup's pending entries
+      // up instead made a first backup at a million accounts 13-19% slower (75.7 s against 63.8-67.3 s).
       const stored = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => {
         const inPack = hashes.map((h) => pack?.has(kind, h) === true);
         const rest = hashes.filter((_, i) => !inPack[i]);
-        const found = rest.length > 0 ? await index.has(kind, rest, { pending: true }) : [];
+        const found = rest.length > 0 ? await index.has(kind, rest) : [];
         let j = 0;
         return inPack.map((p) => p || found[j++]!);
       };

@@ -89,19 +89,14 @@ export class LocalIndex {
   }
 
   /**
-   * For each hash: whether a complete backup's pack holds it, or (`pending`) a pack the backup under way
-   * stored. Pending entries are this backup's own (an interrupted one's are dropped at `open`), and the
-   * walk that stored them gives each node's whole subtree before it ends: a walk in tree order asks, so
-   * as not to store a subtree two places share twice.
+   * For each hash: whether a complete backup's pack holds it. Not what the backup under way stored
+   * (pending): its walk skips what its open pack holds, and stores a shared subtree again past that
+   * (see backupToRepository).
    */
-  async has(kind: StateKind, hashes: Uint8Array[], opts: { pending?: boolean } = {}): Promise<boolean[]> {
-    const found = this.empty ? hashes.map(() => false) : (await this.db.getMany(hashes.map((h) => key(COMMITTED[kind], h)))).map((f) => f !== undefined);
-    if (!opts.pending) return found;
-    const missing = hashes.filter((_, i) => !found[i]);
-    if (missing.length === 0) return found;
-    const pending = await this.db.getMany(missing.map((h) => key(PENDING[kind], h)));
-    let j = 0;
-    return found.map((f) => f || pending[j++] !== undefined);
+  async has(kind: StateKind, hashes: Uint8Array[]): Promise<boolean[]> {
+    if (this.empty) return hashes.map(() => false);
+    const found = await this.db.getMany(hashes.map((h) => key(COMMITTED[kind], h)));
+    return found.map((f) => f !== undefined);
   }
 
   /** The backup under way stored these (its pack and the pack's index are in the repository). */
