@@ -1,3 +1,4 @@
+import { abortable } from '../util/abortable.js';
 import { MissingStateError, walkStates } from '../backup/state-walk.js';
 import type { Chain } from '../chain/chain.js';
 import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
@@ -137,18 +138,4 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
   const compacting = Date.now();
   await chain.trie.compact();
   return { ...result, compactMs: Date.now() - compacting };
-}
-
-/** `p`, or the abort's reason as soon as `signal` aborts (a stopping node does not wait for the reads). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
-    );
-  });
 }

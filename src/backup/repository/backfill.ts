@@ -1,3 +1,4 @@
+import { untilAborted } from '../../util/abortable.js';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { Block } from '@ethereumjs/block';
 import type { Chain } from '../../chain/chain.js';
@@ -207,7 +208,8 @@ export class HistoryBackfill {
       let next = gap.from;
       let refused: string | undefined;
       try {
-        for await (const b of feed.blocks(gap.from, gap.to, this.stopping.signal)) {
+        // A feed waiting on something it cannot cancel (a repository's lock, a listing) is left behind on stop.
+        for await (const b of untilAborted(feed.blocks(gap.from, gap.to, this.stopping.signal), this.stopping.signal)) {
           if (this.stopped) break;
           if (b.number !== next) throw new Error(`${feed.name} gave block ${b.number} where block ${next} is next`);
           const canonical = await store.canonicalHash(b.number);
@@ -249,7 +251,8 @@ function repositoryFeed(chain: Chain, source: HistorySource, opts: BackfillOptio
   const name = `${source.repository} (${source.backup})`;
   return {
     name,
-    async *blocks(from, to) {
+    async *blocks(from, to, signal) {
+      signal.throwIfAborted();
       const target = await openTarget(source.repository, opts.s3, false);
       try {
         const repo = new Repository(target, opts.stagingDir);
@@ -260,7 +263,7 @@ function repositoryFeed(chain: Chain, source: HistorySource, opts: BackfillOptio
           for (const segment of m.segments) {
             const s = parseObjectName(segment)!;
             if (s.last! < next || s.first! > to) continue;
-            for await (const b of readSegment(repo, segment, m)) {
+            for await (const b of readSegment(repo, segment, m, signal)) {
               if (b.number < next) continue;
               if (b.number > to) return;
               const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');

@@ -97,8 +97,8 @@ export class Repository {
     }
   }
 
-  get(name: string): AsyncIterable<Uint8Array> {
-    return this.target.get(name);
+  get(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    return this.target.get(name, signal);
   }
 
   async list(): Promise<RepositoryListing> {

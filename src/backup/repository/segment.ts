@@ -24,10 +24,16 @@ export interface SegmentBlock {
  * last hash match, and a digest that is the name's. What the blocks mean (seals, roots) is the
  * restore's to verify.
  */
-export async function* readSegment(repo: Repository, name: string, chain: { chainId: string; genesisHash: string }): AsyncGenerator<SegmentBlock> {
+export async function* readSegment(
+  repo: Repository,
+  name: string,
+  chain: { chainId: string; genesisHash: string },
+  /** Ends a read in progress (the back-fill of a node that stops). */
+  signal?: AbortSignal,
+): AsyncGenerator<SegmentBlock> {
   const o = parseObjectName(name);
   if (o?.kind !== 'segment') throw new BackupFileError(`${name} is not a history segment`);
-  const r = new ContainerReader(repo.get(name), SEGMENT, MAX_SNAPSHOT_RECORD_BYTES);
+  const r = new ContainerReader(repo.get(name, signal), SEGMENT, MAX_SNAPSHOT_RECORD_BYTES);
   try {
     const h = decodeSegmentHeader(await r.header());
     if (h.chainId !== chain.chainId || h.genesisHash !== chain.genesisHash) throw new BackupFileError(`history segment ${name} is of another chain`);

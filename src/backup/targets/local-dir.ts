@@ -61,9 +61,9 @@ export class LocalDirTarget implements BackupTarget {
     return out;
   }
 
-  get(name: string): AsyncIterable<Uint8Array> {
+  get(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     checkName(name);
-    return createReadStream(join(this.url, name), { highWaterMark: 256 * 1024 });
+    return createReadStream(join(this.url, name), { highWaterMark: 256 * 1024, ...(signal ? { signal } : {}) });
   }
 
   async delete(name: string): Promise<void> {

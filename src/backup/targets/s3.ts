@@ -88,12 +88,22 @@ export class S3Target implements BackupTarget {
     return out;
   }
 
-  get(name: string): AsyncIterable<Uint8Array> {
+  get(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     const { client, bucket, prefix } = this;
     return (async function* () {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + name }));
+      signal?.throwIfAborted();
+      // The request and its body: an abort ends either (the SDK aborts the request; the body is destroyed).
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + name }), signal ? { abortSignal: signal } : {});
       if (!res.Body) throw new Error(`s3 object ${name} has no body`);
-      yield* res.Body as AsyncIterable<Uint8Array>;
+      const body = res.Body as AsyncIterable<Uint8Array> & { destroy?(err?: Error): void };
+      const onAbort = () => body.destroy?.(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        yield* body;
+        signal?.throwIfAborted();
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
     })();
   }
 

@@ -27,7 +27,8 @@ export interface BackupTarget {
   /** Store `staged` under `name`; an abort of `signal` gives up an upload in progress (nothing becomes visible). */
   put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void>;
   list(): Promise<TargetEntry[]>;
-  get(name: string): AsyncIterable<Uint8Array>;
+  /** The piece's bytes; an abort of `signal` ends a read in progress (the iteration throws). */
+  get(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   delete(name: string): Promise<void>;
   close(): void;
 }

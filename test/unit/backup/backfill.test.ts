@@ -9,7 +9,7 @@ import type { BlockHeader } from '@ethereumjs/block';
 import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 import { quorumRuleOf } from '../../../src/consensus/ibft/genesis.js';
 import { createSnapshot } from '../../../src/backup/snapshot.js';
-import { HistoryBackfill } from '../../../src/backup/repository/backfill.js';
+import { HistoryBackfill, type HistoryFeed } from '../../../src/backup/repository/backfill.js';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
@@ -319,6 +319,25 @@ describe('history back-filled from peers (issue #21)', () => {
     await b.finished();
     expect(await storedBlocks(restored.chain, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
   }, 30_000);
+
+  it('a back-fill stops at once when the node stops, even with its feed waiting on something it cannot cancel', async () => {
+    const { restored } = await restoredFromGoneRepository('stuck-feed');
+    let asked = 0;
+    const stuck: HistoryFeed = {
+      name: 'a feed that never answers and ignores its signal',
+      async *blocks() {
+        asked++;
+        await new Promise(() => undefined);
+      },
+    };
+    const b = (await HistoryBackfill.start(restored.chain, { logger, stagingDir: dir, retryMs: 60_000, peers: stuck }))!;
+    for (let i = 0; i < 100 && asked === 0; i++) await new Promise((r) => setTimeout(r, 50)); // the repository failed: the stuck feed is asked
+    expect(asked).toBe(1);
+    const began = Date.now();
+    await b.stop();
+    expect(Date.now() - began).toBeLessThan(2_000);
+    expect(await restored.chain.store.historyGap()).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+  });
 
   it('a back-fill waiting for peers (none yet: a node that just started) stops at once when the node stops', async () => {
     const { restored } = await restoredFromGoneRepository('peer-wait');

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Target, parseS3Url } from '../../../src/backup/targets/s3.js';
+import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { withRetry } from '../../../src/backup/retry.js';
 import { S3_CREDENTIALS, startS3rver } from '../../helpers/s3.js';
 
@@ -94,6 +95,43 @@ describe('S3 target', () => {
     );
     await expect(p).rejects.toThrow('stopping');
     expect(attempts).toBe(1);
+  });
+});
+
+describe('a read from a target ends when its signal aborts (a node stopping mid back-fill)', () => {
+  it('S3: a GET the server never answers ends at the abort, long before the request timeout; an aborted signal reads nothing', {
+    timeout: 20_000,
+  }, async () => {
+    // A server that takes the connection and says nothing.
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const t = new S3Target('s3://backups/x', { endpoint: `http://127.0.0.1:${port}`, credentials, requestTimeoutMs: 60_000 });
+    try {
+      const ac = new AbortController();
+      const began = Date.now();
+      setTimeout(() => ac.abort(new Error('stopping')), 200);
+      await expect(collect(t.get('segment-x', ac.signal))).rejects.toThrow();
+      expect(Date.now() - began).toBeLessThan(5_000);
+      await expect(collect(t.get('segment-x', AbortSignal.abort(new Error('stopped'))))).rejects.toThrow('stopped');
+    } finally {
+      t.close();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
+  it('a folder: a read with an aborted signal ends with an AbortError; without one it reads the file', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'basalt-target-'));
+    try {
+      writeFileSync(join(d, 'piece'), randomBytes(1024 * 1024));
+      const t = new LocalDirTarget(d, false);
+      expect((await collect(t.get('piece'))).length).toBe(1024 * 1024);
+      await expect(collect(t.get('piece', AbortSignal.abort()))).rejects.toMatchObject({ name: 'AbortError' });
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
 
