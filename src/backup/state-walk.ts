@@ -96,8 +96,8 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
 
 /**
  * The world state reachable from `stateRoot`: the account trie, every account's storage trie and
- * every contract's code, each stored trie node once (nodes shorter than 32 bytes live inline in their
- * parent and are not stored) and each distinct code once. Throws MissingStateError if a referenced
+ * every contract's code (nodes shorter than 32 bytes live inline in their parent and are not stored),
+ * each node and code once or as often as `order` says (below). Throws MissingStateError if a referenced
  * node or code is absent. Depth-first with an explicit stack, so deep tries cannot overflow, reading
  * the top WALK_BATCH nodes of the stack at a time; a node comes after the node that refers to it, and
  * an account's code right after the node holding the account (StreamedStateCheck relies on that order).
