@@ -50,22 +50,28 @@ export class HistorySizes {
   /** `parts`: whole blocks (blockRawBound each), or headers alone (their RLP length: version 3). */
   constructor(readonly parts: 'blocks' | 'headers' = 'blocks') {}
 
-  async upTo(blocks: BlockReader, head: bigint): Promise<number> {
+  /** `signal` stops the count (the peer that asked has gone): what was counted until then is kept. */
+  async upTo(blocks: BlockReader, head: bigint, signal?: AbortSignal): Promise<number> {
     let { n, hash, raw } = this;
     const known = n > 0n && n <= head ? await blocks.canonicalHash(n) : undefined;
     if (!known || bytesToHex(known) !== hash) [n, hash, raw] = [0n, '', 0];
-    if (n < head && this.parts === 'headers') {
-      for await (const h of blocks.storedHeaders(n + 1n, head)) {
-        raw += h.headerRlp.length;
-        [n, hash] = [h.number, bytesToHex(h.hash)];
+    try {
+      if (n < head && this.parts === 'headers') {
+        for await (const h of blocks.storedHeaders(n + 1n, head)) {
+          raw += h.headerRlp.length;
+          [n, hash] = [h.number, bytesToHex(h.hash)];
+          if ((n & 1023n) === 0n) signal?.throwIfAborted();
+        }
+      } else if (n < head) {
+        for await (const b of blocks.storedBlocks(n + 1n, head)) {
+          raw += blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
+          [n, hash] = [b.number, bytesToHex(b.hash)];
+          if ((n & 1023n) === 0n) signal?.throwIfAborted();
+        }
       }
-    } else if (n < head) {
-      for await (const b of blocks.storedBlocks(n + 1n, head)) {
-        raw += blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
-        [n, hash] = [b.number, bytesToHex(b.hash)];
-      }
+    } finally {
+      if (n > this.n) [this.n, this.hash, this.raw] = [n, hash, raw];
     }
-    if (n > this.n) [this.n, this.hash, this.raw] = [n, hash, raw];
     return raw;
   }
 }
@@ -133,7 +139,7 @@ export async function createSnapshot(
         let headRaw = 0;
         if (headersOnly)
           for await (const b of view.blocks.storedBlocks(headNumber, headNumber)) headRaw = blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
-        const counted = { count: below, raw: await history.upTo(view.blocks, below) };
+        const counted = { count: below, raw: await history.upTo(view.blocks, below, signal) };
         const sizes = {
           header,
           ...(headersOnly ? { blocks: { count: 1n, raw: headRaw }, headers: counted } : { blocks: counted }),

@@ -153,5 +153,26 @@ describe('HistorySizes (the block sizes kept between snapshots served)', () => {
     // Another chain (block 31 has another hash there): counted from block 1.
     expect(await history.upTo(chain(2), 31n)).toBe(expected(31));
     expect(reads).toBe(72);
+    // The peer that asked hangs up: a count of a long history stops within 1,024 blocks, and what it
+    // counted is kept (the next count goes on from there).
+    const ac = new AbortController();
+    let counted = 0;
+    const hashOf = (n: bigint) => new Uint8Array(32).fill(Number(n & 0xffn), 0, 1).fill(Number(n >> 8n), 1, 2);
+    const long: BlockReader = {
+      ...chain(3),
+      canonicalHash: async (n) => hashOf(n),
+      storedBlocks: async function* (from, to) {
+        for (let n = from; n <= to; n++) {
+          counted++;
+          if (n === 3000n) ac.abort(new Error('peer gone'));
+          yield { number: n, hash: hashOf(n), blockRlp: new Uint8Array(100), receiptsRlp: new Uint8Array(10) };
+        }
+      },
+    };
+    const counting = new HistorySizes();
+    await expect(counting.upTo(long, 100_000n, ac.signal)).rejects.toThrow('peer gone');
+    expect(counted).toBe(3072);
+    expect(await counting.upTo(long, 3100n)).toBe(3100 * blockRawBound(100, 10));
+    expect(counted).toBe(3072 + 28);
   });
 });
