@@ -1,3 +1,4 @@
+import type { Block } from '@ethereumjs/block';
 import type { PeerId } from '@libp2p/interface';
 import type { FeedBlock, HistoryFeed } from '../backup/repository/backfill.js';
 import { blockHash } from '../consensus/ibft/hash.js';
@@ -11,6 +12,17 @@ import { BLOCKS_TIMEOUT_MS, fetchHistory } from './block-protocol.js';
 const ASIDE_MS = 60_000;
 /** With no peer to ask, the feed waits this long for one (a node that just started is still connecting). */
 const PEER_WAIT_MS = 30_000;
+/** A request answered slower than this is slow: its peer is passed over while another can be asked. */
+const SLOW_MS = 5_000;
+
+/** Blocks with their receipts from one peer (fetchHistory; tests give another). */
+export type HistoryFetch = (
+  peer: PeerId,
+  from: bigint,
+  count: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+) => Promise<{ block: Block; receiptsRlp: Uint8Array }[]>;
 
 export interface PeerHistoryOptions {
   /** Each request's time (default BLOCKS_TIMEOUT_MS). */
@@ -19,6 +31,10 @@ export interface PeerHistoryOptions {
   asideMs?: number;
   /** How long to wait for a peer to ask before the feed gives up (default PEER_WAIT_MS). */
   peerWaitMs?: number;
+  /** A request answered slower than this sets its peer aside while another peer can be asked (default SLOW_MS). */
+  slowMs?: number;
+  /** Tests: how a request is made (default fetchHistory over `history/1`). */
+  fetch?: HistoryFetch;
 }
 
 /**
@@ -28,7 +44,10 @@ export interface PeerHistoryOptions {
  * A peer whose answer cannot be read or breaks the protocol is dropped (punished); one that has
  * nothing there (a node restored at its head holds no history below it, or not yet) or does not
  * answer in time is passed over for a while; one whose block the back-fill refuses (not the
- * chain's header, contents that do not match it) is dropped through FeedBlock.refuse. With no peer
+ * chain's header, contents that do not match it) is dropped through FeedBlock.refuse. A peer that
+ * answers, but slower than `slowMs` a request, is passed over too while another peer can be asked (its
+ * answer is used; the next range goes to the other), so one slow peer does not set the pace while a
+ * faster one is there; alone, or with every other peer passed over, it is still asked. With no peer
  * left to ask, the feed throws and the back-fill tries again later.
  */
 export class PeerHistoryFeed implements HistoryFeed {
@@ -45,11 +64,11 @@ export class PeerHistoryFeed implements HistoryFeed {
   async *blocks(from: bigint, to: bigint, signal: AbortSignal): AsyncGenerator<FeedBlock> {
     const countFrom = (n: bigint) => (to - n + 1n < BigInt(MAX_BLOCKS_PER_REQUEST) ? Number(to - n + 1n) : MAX_BLOCKS_PER_REQUEST);
     // The next range is asked of the same peer while the back-fill checks this one: one request ahead.
-    let ahead: { peer: ReadyPeer; from: bigint; answer: Promise<FeedBlock[]> } | undefined;
+    let ahead: { peer: ReadyPeer; from: bigint; answer: Promise<Answer> } | undefined;
     let next = from;
     while (next <= to && !signal.aborted) {
       let peer: ReadyPeer | undefined;
-      let answer: Promise<FeedBlock[]>;
+      let answer: Promise<Answer>;
       if (ahead?.from === next) {
         ({ peer, answer } = ahead);
       } else {
@@ -62,8 +81,11 @@ export class PeerHistoryFeed implements HistoryFeed {
       }
       ahead = undefined;
       let got: FeedBlock[];
+      let slow = false;
       try {
-        got = await answer;
+        const a = await answer;
+        got = a.blocks;
+        slow = a.ms > (this.opts.slowMs ?? SLOW_MS);
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof MessageError) this.peers.punish(peer.id, `history: ${err.message}`);
@@ -75,7 +97,9 @@ export class PeerHistoryFeed implements HistoryFeed {
         continue;
       }
       const after = next + BigInt(got.length);
-      if (after <= to) {
+      // Slow, with another peer to ask: its blocks are used, and the next range goes elsewhere.
+      if (slow && this.pick(after, peer) !== undefined) this.setAside(peer);
+      else if (after <= to) {
         ahead = { peer, from: after, answer: this.fetch(peer, after, countFrom(after), signal) };
         ahead.answer.catch(() => undefined); // awaited on the next turn, or dropped if the back-fill stops reading
       }
@@ -104,12 +128,12 @@ export class PeerHistoryFeed implements HistoryFeed {
     }
   }
 
-  /** A ready peer whose head is at or past `n`, not passed over: the one with the highest head. */
-  private pick(n: bigint): ReadyPeer | undefined {
+  /** A ready peer whose head is at or past `n`, not passed over (nor `but`): the one with the highest head. */
+  private pick(n: bigint, but?: ReadyPeer): ReadyPeer | undefined {
     const now = Date.now();
     let best: ReadyPeer | undefined;
     for (const p of this.peers.peers()) {
-      if (p.head < n || (this.aside.get(p.id.toString()) ?? 0) > now) continue;
+      if (p.head < n || (this.aside.get(p.id.toString()) ?? 0) > now || (but !== undefined && p.id.equals(but.id))) continue;
       if (best === undefined || p.head > best.head) best = p;
     }
     return best;
@@ -120,11 +144,16 @@ export class PeerHistoryFeed implements HistoryFeed {
     this.aside.set(peer.id.toString(), Date.now() + (this.opts.asideMs ?? ASIDE_MS));
   }
 
-  /** Blocks `from`.. with their receipts from `peer`. */
-  private async fetch(peer: ReadyPeer, from: bigint, count: number, signal: AbortSignal): Promise<FeedBlock[]> {
-    const got = await fetchHistory(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.opts.timeoutMs ?? BLOCKS_TIMEOUT_MS, signal);
+  /** Blocks `from`.. with their receipts from `peer`, and how long the request took. */
+  private async fetch(peer: ReadyPeer, from: bigint, count: number, signal: AbortSignal): Promise<Answer> {
+    const began = Date.now();
+    const timeoutMs = this.opts.timeoutMs ?? BLOCKS_TIMEOUT_MS;
+    const got = this.opts.fetch
+      ? await this.opts.fetch(peer.id, from, count, timeoutMs, signal)
+      : await fetchHistory(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, timeoutMs, signal);
+    const ms = Date.now() - began;
     const refuse = (reason: string) => this.peers.punish(peer.id, `sent history that is not the chain's: ${reason}`);
-    return got.map(({ block, receiptsRlp }) => ({
+    const blocks = got.map(({ block, receiptsRlp }) => ({
       number: block.header.number,
       hash: blockHash(block.header),
       block,
@@ -132,5 +161,12 @@ export class PeerHistoryFeed implements HistoryFeed {
       where: `from peer ${peer.id.toString()}`,
       refuse,
     }));
+    return { blocks, ms };
   }
+}
+
+/** A request's blocks and its time. */
+interface Answer {
+  blocks: FeedBlock[];
+  ms: number;
 }
