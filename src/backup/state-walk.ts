@@ -267,8 +267,8 @@ export class StreamedStateCheck {
   private readonly awaited = new Map<string, { kind: Kind; count: number }>();
   private awaitedCount = 0;
   /** Codes referred to and not read yet, and codes read before any account had them: how often. */
-  private readonly awaitedCode = new Counts('contract codes referred to and not yet given');
-  private readonly strayCode = new Counts('contract codes given before any account has them');
+  private readonly awaitedCode = new Counts('contract codes referred to and not yet given', MAX_AWAITED_CODES);
+  private readonly strayCode = new Counts('contract codes given before any account has them', MAX_AWAITED_CODES);
   private nodes = 0;
   private codeCount = 0;
   private readonly refs: References = {
@@ -346,11 +346,14 @@ export class StreamedStateCheck {
   }
 }
 
-/** A multiset of hex hashes, its total bounded by MAX_AWAITED (`what` names its members in the error). */
+/** A multiset of hex hashes, its total bounded by `limit` (`what` names its members in the error). */
 class Counts {
   private readonly counts = new Map<string, number>();
   total = 0;
-  constructor(private readonly what: string) {}
+  constructor(
+    private readonly what: string,
+    private readonly limit: number,
+  ) {}
 
   has(id: string): boolean {
     return this.counts.has(id);
@@ -358,7 +361,7 @@ class Counts {
 
   add(id: string): void {
     this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
-    if (++this.total > MAX_AWAITED) throw new MissingStateError(`more than ${MAX_AWAITED} ${this.what}`);
+    if (++this.total > this.limit) throw new MissingStateError(`more than ${this.limit} ${this.what}`);
   }
 
   /** Takes one `id` if there is one. */
@@ -376,8 +379,14 @@ class Counts {
   }
 }
 
-/** Nodes (and codes) a StreamedStateCheck lets wait (the walk's order keeps nodes to depth x 16 per trie). */
+/** Nodes a StreamedStateCheck lets wait (the walk's order keeps them to depth x 16 per trie). */
 const MAX_AWAITED = 100_000;
+/**
+ * Codes it lets wait, or come before their accounts: codes fill records of their own, so up to one
+ * record's worth waits (1 MiB of items of 4 + at least 1 bytes: 209,716; in tree order the same tiny
+ * code may be all of them, given once for each account past MAX_REMEMBERED_CODES).
+ */
+const MAX_AWAITED_CODES = 262_144;
 
 /** Check that the whole state under `stateRoot` is present; returns the counts. */
 export async function checkStateComplete(source: StateReader, stateRoot: Uint8Array): Promise<{ nodes: number; codes: number }> {

@@ -45,14 +45,16 @@ export interface PeerHistoryOptions {
  * nothing there (a node restored at its head holds no history below it, or not yet) or does not
  * answer in time is passed over for a while; one whose block the back-fill refuses (not the
  * chain's header, contents that do not match it) is dropped through FeedBlock.refuse. A peer that
- * answers, but slower than `slowMs` a request, is passed over too while another peer can be asked (its
- * answer is used; the next range goes to the other), so one slow peer does not set the pace while a
- * faster one is there; alone, or with every other peer passed over, it is still asked. With no peer
- * left to ask, the feed throws and the back-fill tries again later.
+ * answers, but slower than `slowMs` a request, is marked slow for a while: its answer is used, and it
+ * is asked only while no other peer can be (a peer that then fails is passed over, and the slow one
+ * asked again), so one slow peer does not set the pace while a faster one is there and never stalls
+ * the back-fill. With no peer left to ask, the feed throws and the back-fill tries again later.
  */
 export class PeerHistoryFeed implements HistoryFeed {
   readonly name = 'peers';
   private readonly aside = new Map<string, number>();
+  /** Peers that answered slower than slowMs, until when: asked only while no other peer can be. */
+  private readonly slow = new Map<string, number>();
 
   constructor(
     private readonly host: Host,
@@ -97,9 +99,9 @@ export class PeerHistoryFeed implements HistoryFeed {
         continue;
       }
       const after = next + BigInt(got.length);
-      // Slow, with another peer to ask: its blocks are used, and the next range goes elsewhere.
-      if (slow && this.pick(after, peer) !== undefined) this.setAside(peer);
-      else if (after <= to) {
+      // Slow: its blocks are used, and it is asked again only while no faster peer can be (pick).
+      if (slow) this.markSlow(peer);
+      if (after <= to && this.pick(after)?.id.equals(peer.id)) {
         ahead = { peer, from: after, answer: this.fetch(peer, after, countFrom(after), signal) };
         ahead.answer.catch(() => undefined); // awaited on the next turn, or dropped if the back-fill stops reading
       }
@@ -128,15 +130,26 @@ export class PeerHistoryFeed implements HistoryFeed {
     }
   }
 
-  /** A ready peer whose head is at or past `n`, not passed over (nor `but`): the one with the highest head. */
-  private pick(n: bigint, but?: ReadyPeer): ReadyPeer | undefined {
+  /**
+   * A ready peer whose head is at or past `n`, not passed over: the one with the highest head among
+   * those not marked slow, else among the slow ones (a slow peer is still better than none).
+   */
+  private pick(n: bigint): ReadyPeer | undefined {
     const now = Date.now();
     let best: ReadyPeer | undefined;
+    let bestSlow: ReadyPeer | undefined;
     for (const p of this.peers.peers()) {
-      if (p.head < n || (this.aside.get(p.id.toString()) ?? 0) > now || (but !== undefined && p.id.equals(but.id))) continue;
-      if (best === undefined || p.head > best.head) best = p;
+      if (p.head < n || (this.aside.get(p.id.toString()) ?? 0) > now) continue;
+      if ((this.slow.get(p.id.toString()) ?? 0) > now) {
+        if (bestSlow === undefined || p.head > bestSlow.head) bestSlow = p;
+      } else if (best === undefined || p.head > best.head) best = p;
     }
-    return best;
+    return best ?? bestSlow;
+  }
+
+  private markSlow(peer: ReadyPeer): void {
+    if (this.slow.size > 1024) this.slow.clear(); // peers that left; bounded
+    this.slow.set(peer.id.toString(), Date.now() + (this.opts.asideMs ?? ASIDE_MS));
   }
 
   private setAside(peer: ReadyPeer): void {

@@ -4,7 +4,10 @@
  */
 export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    p.catch(() => undefined); // its failure, if any, is ignored as the comment says
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -18,13 +21,15 @@ export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Pr
 /**
  * The items of `source` until `signal` aborts: then the iteration throws the abort's reason at once,
  * even while `source` is waiting on something it cannot cancel (a request without a signal), and
- * `source` is closed in the background (its `return` runs once its wait ends).
+ * `source` is closed in the background (its `return` runs once its wait ends). A consumer that stops
+ * reading without an abort closes `source` before it goes on.
  */
 export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
   let finished = false;
   try {
     for (;;) {
+      signal.throwIfAborted();
       const next = it.next();
       let r: IteratorResult<T>;
       try {
@@ -40,6 +45,11 @@ export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSi
       yield r.value;
     }
   } finally {
-    if (!finished) void Promise.resolve(it.return?.()).catch(() => undefined);
+    // Closed now when the consumer stops reading (a break, a failure of its own); in the background
+    // only after an abort, when the source may be in a wait that never ends.
+    if (!finished) {
+      if (signal.aborted) void Promise.resolve(it.return?.()).catch(() => undefined);
+      else await it.return?.();
+    }
   }
 }

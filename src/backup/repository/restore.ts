@@ -95,9 +95,10 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
   try {
     for await (const item of stateItems(source, hexToBytes(m.head.stateRoot as `0x${string}`), undefined, 'tree')) {
       const g = group[item.kind];
-      if (g.items.length > 0 && g.bytes + item.data.length > ITEMS_RECORD_BYTES) yield out(item.kind);
+      // Items framed as in a snapshot's records (4 bytes each), so a group holds what one of its records would.
+      if (g.items.length > 0 && g.bytes + item.data.length + 4 > ITEMS_RECORD_BYTES) yield out(item.kind);
       group[item.kind].items.push(item.data);
-      group[item.kind].bytes += item.data.length;
+      group[item.kind].bytes += item.data.length + 4;
       if (item.kind === 'node') nodes++;
       else codes++;
     }

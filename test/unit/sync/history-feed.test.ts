@@ -27,6 +27,7 @@ const peer = (name: string, head: bigint): ReadyPeer => ({
 function fetcher(slow: Set<string>, delayMs: number, asked: string[]): HistoryFetch {
   return async (id, from, count) => {
     asked.push(`${id.toString()}@${from}`);
+    if (id.toString() === 'empty') return []; // a peer restored at its head: no history to give
     if (slow.has(id.toString())) await new Promise((r) => setTimeout(r, delayMs));
     const out = [];
     for (let n = from; n < from + BigInt(count); n++) {
@@ -54,6 +55,18 @@ describe('the back-fill asking peers: a slow peer does not set the pace', () => 
     expect(await read(feed, 1n, 128n)).toEqual(Array.from({ length: 128 }, (_, i) => BigInt(i + 1)));
     // The slow one has the highest head: asked first; then the fast one, and it is asked ahead.
     expect(asked).toEqual(['slow@1', 'fast@65']);
+  });
+
+  it('a slow peer is asked again when the faster one turns out to have nothing: the back-fill never stalls on the rule', async () => {
+    const asked: string[] = [];
+    const peers = [peer('slow', 200n), peer('empty', 150n)];
+    const feed = new PeerHistoryFeed(host, { peers: () => peers, punish }, t.chain, {
+      slowMs: 50,
+      peerWaitMs: 0,
+      fetch: fetcher(new Set(['slow']), 100, asked),
+    });
+    expect(await read(feed, 1n, 128n)).toHaveLength(128);
+    expect(asked).toEqual(['slow@1', 'empty@65', 'slow@65']);
   });
 
   it('alone, a slow peer is still asked (one request ahead), so the back-fill goes on at its pace', async () => {
