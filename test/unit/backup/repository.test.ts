@@ -288,6 +288,18 @@ describe('backup repository: a state whose contracts share storage (the walk in 
     try {
       await sealNext({ chain: shared.chain, keys });
       const want = await checkStateComplete(shared.chain.trie, shared.chain.head.header.stateRoot);
+      /** The repository verifies clean, and `manifest` restores into `dataDir` with the whole state. */
+      const verifiedAndRestored = async (repo: Repository, manifest: string, dataDir: string) => {
+        const { verifyRepository } = await import('../../../src/backup/repository/verify.js');
+        expect((await verifyRepository(repo, { scratchDir: d })).problems).toEqual([]);
+        await restoreFromRepository(repo, manifest, { dataDir, genesis });
+        const restored = await openTestChain(genesis, dataDir);
+        try {
+          expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
+        } finally {
+          await restored.close();
+        }
+      };
       const { stateItems } = await import('../../../src/backup/state-walk.js');
       let treeNodes = 0;
       for await (const it of stateItems(shared.chain.trie, shared.chain.head.header.stateRoot, undefined, 'tree')) if (it.kind === 'node') treeNodes++;
@@ -300,15 +312,7 @@ describe('backup repository: a state whose contracts share storage (the walk in 
         expect((await small.manifest(b.manifest)).packs.length).toBeGreaterThan(5);
         expect(b.added.nodes).toBeGreaterThanOrEqual(want.nodes);
         expect(b.added.nodes).toBeLessThanOrEqual(treeNodes);
-        const { verifyRepository } = await import('../../../src/backup/repository/verify.js');
-        expect((await verifyRepository(small, { scratchDir: d })).problems).toEqual([]);
-        await restoreFromRepository(small, b.manifest, { dataDir: join(d, 'restored-small'), genesis });
-        const restored = await openTestChain(genesis, join(d, 'restored-small'));
-        try {
-          expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
-        } finally {
-          await restored.close();
-        }
+        await verifiedAndRestored(small, b.manifest, join(d, 'restored-small'));
       } finally {
         await smallIndex.close();
       }
@@ -319,17 +323,7 @@ describe('backup repository: a state whose contracts share storage (the walk in 
         // One pack: each node and code once, though the walk in tree order meets the shared storage trie twice.
         expect(b.added.nodes).toBe(want.nodes);
         expect(b.added.codes).toBe(1);
-        const { verifyRepository } = await import('../../../src/backup/repository/verify.js');
-        const v = await verifyRepository(r, { scratchDir: d });
-        expect(v.problems).toEqual([]);
-        const dataDir = join(d, 'restored');
-        await restoreFromRepository(r, b.manifest, { dataDir, genesis });
-        const restored = await openTestChain(genesis, dataDir);
-        try {
-          expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
-        } finally {
-          await restored.close();
-        }
+        await verifiedAndRestored(r, b.manifest, join(d, 'restored'));
       } finally {
         await index.close();
       }
