@@ -10,7 +10,8 @@
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
 //   BASALT_SCALE_BLOCKS=0 (no history) · BASALT_SCALE_KEEP=1 (keep the work dir: data dirs, snapshot)
 //   BASALT_SCALE_SKIP='snapshot sync,db check --full' (phases left out, by name; 'prune', last, prunes the node)
-//   BASALT_SCALE_MEMORY_LIMIT_MB=512 (phase 'in 512 MiB': restore and db check again in a memory cgroup; root only)
+//   BASALT_SCALE_MEMORY_LIMIT_MB=512 (phase 'in 512 MiB': first start, restore, db check, the node serving an online
+//   snapshot, a repository's first backup and its restore, again in a memory cgroup; root only)
 //
 // Phases run in order over one context (`ctx`): append more (snapshot, restore, db check, blocks) to PHASES.
 import { spawn, spawnSync } from 'node:child_process';
@@ -197,6 +198,86 @@ async function sealEmptyBlocks(dataDir, count) {
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * An online `basalt snapshot` over gRPC into `file` while the node (in the memory cgroup `cgroup`, if
+ * any) seals at --block-time 1: the snapshot's figures, the node's RSS polled from the snapshot's start
+ * (VmHWM would hold the start's own peak), and the block intervals meanwhile.
+ */
+async function onlineSnapshot(ctx, file, cgroup) {
+  const [cmd, ...pre] = inCgroup([process.execPath], cgroup);
+  const node = spawn(
+    cmd,
+    [
+      ...pre,
+      CLI,
+      'server',
+      '--data-dir',
+      ctx.dataDir,
+      '--chain',
+      ctx.genesis,
+      '--seal',
+      '--block-time',
+      '1',
+      '--jsonrpc',
+      '127.0.0.1:0',
+      '--no-ws',
+      '--grpc-address',
+      '127.0.0.1:0',
+      '--no-libp2p',
+      '--log-format',
+      'json',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const sealedAt = [];
+  let grpc;
+  let partial = '';
+  node.stderr.setEncoding('utf8').on('data', (d) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop();
+    for (const l of lines) {
+      if (l.includes('"msg":"sealed block"') || l.includes('"msg":"consensus reached"')) sealedAt.push(JSON.parse(l).time);
+      if (l.includes('"msg":"gRPC operator API listening"')) {
+        const j = JSON.parse(l);
+        grpc = `${String(j.address).replace(/:\d+$/, '')}:${j.port}`;
+      }
+    }
+  });
+  // From the snapshot's start (VmHWM would hold the start's own peak): RSS and anonymous RSS polled.
+  let peak = 0;
+  let peakAnon = 0;
+  let measuring = false;
+  const poll = setInterval(() => {
+    if (!measuring) return;
+    const m = procMemory(node.pid);
+    peak = Math.max(peak, m.rss);
+    peakAnon = Math.max(peakAnon, m.anon);
+  }, 100);
+  try {
+    while (grpc === undefined || sealedAt.length < 5) await new Promise((r) => setTimeout(r, 100));
+    const rssBefore = procMemory(node.pid).rss;
+    measuring = true;
+    const t0 = Date.now();
+    const r = await runCliMeasured(['snapshot', file, '--grpc-address', grpc, '--json']);
+    const t1 = Date.now();
+    if (r.code !== 0) throw new Error(`snapshot: ${r.stderr}`);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const s = JSON.parse(r.stdout);
+    const during = sealedAt.filter((t) => t >= t0 - 1_000 && t <= t1 + 1_000);
+    const gaps = during
+      .slice(1)
+      .map((t, i) => t - during[i])
+      .sort((a, b) => a - b);
+    return { ms: r.ms, bytes: statSync(file).size, nodes: Number(s.nodes), cli: r, rssBefore, peak, peakAnon, gaps };
+  } finally {
+    clearInterval(poll);
+    node.kill('SIGINT');
+    await new Promise((r) => node.on('exit', r));
+  }
+}
+
 const PHASES = [
   {
     name: 'setup',
@@ -283,6 +364,7 @@ const PHASES = [
       const fmtAdded = (b) =>
         `${mb(b.added.bytes)} MB stored (${Number(b.added.blocks).toLocaleString('en')} blocks, ${b.added.nodes.toLocaleString('en')} trie nodes)`;
       const first = await create();
+      ctx.repository = { dir: repo, firstMs: first.ms };
       report(
         `backup repository: first backup (block ${first.head}) ${(first.ms / 1000).toFixed(1)} s, ${fmtAdded(first)}, ${fmtPeak(first.peakRss, first.peakAnon)}`,
       );
@@ -294,6 +376,7 @@ const PHASES = [
       const restored = join(ctx.work, 'restored-from-repository');
       const r = await runCliMeasured(['backup', 'restore', '--backup-dir', repo, '--data-dir', restored, '--chain', ctx.genesis, '--json', '--quiet']);
       if (r.code !== 0) throw new Error(`backup restore: ${r.stderr}`);
+      ctx.repository.restoreMs = r.ms;
       report(
         `backup repository: restore of block ${JSON.parse(r.stdout).head} with --history full ${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peakRss, r.peakAnon)}`,
       );
@@ -322,82 +405,14 @@ const PHASES = [
   {
     name: 'online snapshot',
     async run(ctx) {
-      const node = spawn(
-        process.execPath,
-        [
-          CLI,
-          'server',
-          '--data-dir',
-          ctx.dataDir,
-          '--chain',
-          ctx.genesis,
-          '--seal',
-          '--block-time',
-          '1',
-          '--jsonrpc',
-          '127.0.0.1:0',
-          '--no-ws',
-          '--grpc-address',
-          '127.0.0.1:0',
-          '--no-libp2p',
-          '--log-format',
-          'json',
-        ],
-        {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
+      ctx.snapshotFile = join(ctx.work, 'large.bsn');
+      const o = await onlineSnapshot(ctx, ctx.snapshotFile);
+      ctx.snapshot = o;
+      report(
+        `online snapshot: ${(o.ms / 1000).toFixed(1)} s, ${mb(o.bytes)} MB file, ${o.nodes.toLocaleString('en')} nodes (${Math.round(o.nodes / (o.ms / 1000)).toLocaleString('en')} nodes/s); ` +
+          `CLI ${fmtPeak(o.cli.peakRss, o.cli.peakAnon)}; node RSS ${mb(o.rssBefore)} MB before, ${fmtPeak(o.peak, o.peakAnon)} meanwhile; ` +
+          `block interval meanwhile: ${o.gaps.length} intervals, p50 ${percentile(o.gaps, 50) ?? '-'} ms, p99 ${percentile(o.gaps, 99) ?? '-'} ms (--block-time 1)`,
       );
-      const sealedAt = [];
-      let grpc;
-      let partial = '';
-      node.stderr.setEncoding('utf8').on('data', (d) => {
-        const lines = (partial + d).split('\n');
-        partial = lines.pop();
-        for (const l of lines) {
-          if (l.includes('"msg":"sealed block"') || l.includes('"msg":"consensus reached"')) sealedAt.push(JSON.parse(l).time);
-          if (l.includes('"msg":"gRPC operator API listening"')) {
-            const j = JSON.parse(l);
-            grpc = `${String(j.address).replace(/:\d+$/, '')}:${j.port}`;
-          }
-        }
-      });
-      // From the snapshot's start (VmHWM would hold the start's own peak): RSS and anonymous RSS polled.
-      let peak = 0;
-      let peakAnon = 0;
-      let measuring = false;
-      const poll = setInterval(() => {
-        if (!measuring) return;
-        const m = procMemory(node.pid);
-        peak = Math.max(peak, m.rss);
-        peakAnon = Math.max(peakAnon, m.anon);
-      }, 100);
-      try {
-        while (grpc === undefined || sealedAt.length < 5) await new Promise((r) => setTimeout(r, 100));
-        const rssBefore = procMemory(node.pid).rss;
-        measuring = true;
-        ctx.snapshotFile = join(ctx.work, 'large.bsn');
-        const t0 = Date.now();
-        const r = await runCliMeasured(['snapshot', ctx.snapshotFile, '--grpc-address', grpc, '--json']);
-        const t1 = Date.now();
-        if (r.code !== 0) throw new Error(`snapshot: ${r.stderr}`);
-        await new Promise((r) => setTimeout(r, 2_000));
-        const s = JSON.parse(r.stdout);
-        const during = sealedAt.filter((t) => t >= t0 - 1_000 && t <= t1 + 1_000);
-        const gaps = during
-          .slice(1)
-          .map((t, i) => t - during[i])
-          .sort((a, b) => a - b);
-        ctx.snapshot = { ms: r.ms, bytes: statSync(ctx.snapshotFile).size, nodes: Number(s.nodes) };
-        report(
-          `online snapshot: ${(r.ms / 1000).toFixed(1)} s, ${mb(ctx.snapshot.bytes)} MB file, ${Number(s.nodes).toLocaleString('en')} nodes (${Math.round(Number(s.nodes) / (r.ms / 1000)).toLocaleString('en')} nodes/s); ` +
-            `CLI ${fmtPeak(r.peakRss, r.peakAnon)}; node RSS ${mb(rssBefore)} MB before, ${fmtPeak(peak, peakAnon)} meanwhile; ` +
-            `block interval meanwhile: ${gaps.length} intervals, p50 ${percentile(gaps, 50) ?? '-'} ms, p99 ${percentile(gaps, 99) ?? '-'} ms (--block-time 1)`,
-        );
-      } finally {
-        clearInterval(poll);
-        node.kill('SIGINT');
-        await new Promise((r) => node.on('exit', r));
-      }
     },
   },
   {
@@ -546,6 +561,42 @@ const PHASES = [
           );
         }
         rmSync(target, { recursive: true, force: true });
+        // The node while it serves an online snapshot (its walk's reads and the stream), sealing meanwhile.
+        {
+          const cold = dropCaches();
+          const before = cg.stats();
+          const file = join(ctx.work, 'limited.bsn');
+          const o = await onlineSnapshot(ctx, file, cg.path);
+          const after = cg.stats();
+          rmSync(file, { force: true });
+          report(
+            `online snapshot, the node in a ${limit} MiB memory cgroup${cold ? ' (cold cache)' : ''}: ${(o.ms / 1000).toFixed(1)} s (${(o.ms / ctx.snapshot.ms).toFixed(2)}x the run without a limit), node ${fmtPeak(o.peak, o.peakAnon)}; block interval p99 ${percentile(o.gaps, 99) ?? '-'} ms; limit reached ${after.limitHit - before.limitHit} times, OOM kills ${after.oomKills - before.oomKills}`,
+          );
+        }
+        // A first backup into a new repository, and its restore (a LevelDB index or scratch database beside the node's).
+        if (ctx.repository) {
+          const repo = join(ctx.work, 'repository-limited');
+          const restored = join(ctx.work, 'restored-limited-repository');
+          const repoRuns = [
+            ['backup create (first)', ['backup', 'create', '--data-dir', ctx.dataDir, '--backup-dir', repo, '--json', '--quiet'], ctx.repository.firstMs],
+            [
+              'backup restore',
+              ['backup', 'restore', '--backup-dir', repo, '--data-dir', restored, '--chain', ctx.genesis, '--json', '--quiet'],
+              ctx.repository.restoreMs,
+            ],
+          ];
+          for (const [what, args, unlimitedMs] of repoRuns) {
+            const cold = dropCaches();
+            const before = cg.stats();
+            const r = await runCliMeasured(args, { cgroup: cg.path });
+            const after = cg.stats();
+            report(
+              `${what} in a ${limit} MiB memory cgroup${cold ? ' (cold cache)' : ''}: ${r.code === 0 ? 'completed' : `FAILED (exit ${r.code}: ${r.stderr.trim().split('\n').pop()})`} in ${(r.ms / 1000).toFixed(1)} s (${(r.ms / unlimitedMs).toFixed(2)}x the run without a limit), ${fmtPeak(r.peakRss, r.peakAnon)}; limit reached ${after.limitHit - before.limitHit} times, OOM kills ${after.oomKills - before.oomKills}`,
+            );
+          }
+          rmSync(repo, { recursive: true, force: true });
+          rmSync(restored, { recursive: true, force: true });
+        }
       } finally {
         cg.remove();
       }
