@@ -37,18 +37,28 @@ export interface PeerHistoryOptions {
   fetch?: HistoryFetch;
 }
 
+/** Requests in flight at once, over all peers: what the feed holds is at most this many answers. */
+export const MAX_REQUESTS_IN_FLIGHT = 4;
+/** Requests in flight to one peer (its server answers two at a time). */
+const PER_PEER = 2;
+
 /**
  * The back-fill's peer source: blocks with their receipts (`history/1`, streams apart from block
- * sync's `blocks/1`) from the ready peers whose head is past the block asked for, 64 blocks a request, the next range asked of the same
- * peer while the back-fill checks the one before.
+ * sync's `blocks/1`) from the ready peers whose head is past the block asked for, 64 blocks a request.
+ * Up to MAX_REQUESTS_IN_FLIGHT consecutive ranges are asked at once, each of a peer with fewer than
+ * two requests in flight (the least busy, then the highest head), while the back-fill checks the
+ * blocks before them: with several peers, several answer at once; alone, one peer is asked one range
+ * ahead. Blocks are given in order, each once.
  * A peer whose answer cannot be read or breaks the protocol is dropped (punished); one that has
  * nothing there (a node restored at its head holds no history below it, or not yet) or does not
- * answer in time is passed over for a while; one whose block the back-fill refuses (not the
- * chain's header, contents that do not match it) is dropped through FeedBlock.refuse. A peer that
- * answers, but slower than `slowMs` a request, is marked slow for a while: its answer is used, and it
- * is asked only while no other peer can be (a peer that then fails is passed over, and the slow one
- * asked again), so one slow peer does not set the pace while a faster one is there and never stalls
- * the back-fill. With no peer left to ask, the feed throws and the back-fill tries again later.
+ * answer in time is passed over for a while, and its range asked of another; the part of a range a
+ * peer did not send (it stopped at its size limit or its head) is asked again. One whose block the
+ * back-fill refuses (not the chain's header, contents that do not match it) is dropped through
+ * FeedBlock.refuse. A peer that answers, but slower than `slowMs` a request, is marked slow for a
+ * while: its answer is used, and it is asked only while no other peer can be (a peer that then fails
+ * is passed over, and the slow one asked again), so one slow peer does not set the pace while a
+ * faster one is there and never stalls the back-fill. With no peer left to ask, the feed throws and
+ * the back-fill tries again later.
  */
 export class PeerHistoryFeed implements HistoryFeed {
   readonly name = 'peers';
@@ -65,46 +75,77 @@ export class PeerHistoryFeed implements HistoryFeed {
 
   async *blocks(from: bigint, to: bigint, signal: AbortSignal): AsyncGenerator<FeedBlock> {
     const countFrom = (n: bigint) => (to - n + 1n < BigInt(MAX_BLOCKS_PER_REQUEST) ? Number(to - n + 1n) : MAX_BLOCKS_PER_REQUEST);
-    // The next range is asked of the same peer while the back-fill checks this one: one request ahead.
-    let ahead: { peer: ReadyPeer; from: bigint; answer: Promise<Answer> } | undefined;
+    /** The ranges asked (or to ask again), in order from `next`. */
+    const ranges: Range[] = [];
+    const inFlight = new Map<string, number>();
+    let asked = from;
+    const ask = (r: Range, peer: ReadyPeer) => {
+      const id = peer.id.toString();
+      inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
+      r.peer = peer;
+      r.answer = this.fetch(peer, r.from, r.count, signal).then(
+        (a): Outcome => a,
+        (err: unknown): Outcome => ({ err }),
+      );
+      r.settled = false;
+      void r.answer.then(() => {
+        r.settled = true;
+        inFlight.set(id, (inFlight.get(id) ?? 1) - 1);
+      });
+    };
+    // Ranges waiting for a peer first (asked again), then new ones, while a peer can take one.
+    const assign = () => {
+      for (const r of ranges) {
+        if (r.answer !== undefined) continue;
+        const peer = this.pick(r.from, inFlight);
+        if (peer === undefined) return;
+        ask(r, peer);
+      }
+      while (ranges.length < MAX_REQUESTS_IN_FLIGHT && asked <= to) {
+        const peer = this.pick(asked, inFlight);
+        if (peer === undefined) return;
+        const r: Range = { from: asked, count: countFrom(asked) };
+        asked += BigInt(r.count);
+        ranges.push(r);
+        ask(r, peer);
+      }
+    };
     let next = from;
     while (next <= to && !signal.aborted) {
-      let peer: ReadyPeer | undefined;
-      let answer: Promise<Answer>;
-      if (ahead?.from === next) {
-        ({ peer, answer } = ahead);
-      } else {
-        peer = await this.waitForPeer(next, signal);
-        if (peer === undefined) {
+      assign();
+      const head = ranges[0];
+      if (head?.answer === undefined) {
+        // No peer for the next range now: wait for a request in flight to end, or for a peer to come.
+        const pending = ranges.filter((r) => r.answer !== undefined && !r.settled).map((r) => r.answer!);
+        if (pending.length > 0) await Promise.race(pending);
+        else if ((await this.waitForPeer(next, signal)) === undefined) {
           if (signal.aborted) return;
           throw new Error(`no peer serves block ${next} (${this.peers.peers().length} connected)`);
         }
-        answer = this.fetch(peer, next, countFrom(next), signal);
+        continue;
       }
-      ahead = undefined;
-      let got: FeedBlock[];
-      let slow = false;
-      try {
-        const a = await answer;
-        got = a.blocks;
-        slow = a.ms > (this.opts.slowMs ?? SLOW_MS);
-      } catch (err) {
+      const outcome = await head.answer;
+      const peer = head.peer!;
+      head.answer = undefined;
+      if ('err' in outcome) {
         if (signal.aborted) return;
-        if (err instanceof MessageError) this.peers.punish(peer.id, `history: ${err.message}`);
+        if (outcome.err instanceof MessageError) this.peers.punish(peer.id, `history: ${outcome.err.message}`);
         else this.setAside(peer);
         continue;
       }
+      const got = outcome.blocks;
       if (got.length === 0) {
         this.setAside(peer);
         continue;
       }
-      const after = next + BigInt(got.length);
       // Slow: its blocks are used, and it is asked again only while no faster peer can be (pick).
-      if (slow) this.markSlow(peer);
-      if (after <= to && this.pick(after)?.id.equals(peer.id)) {
-        ahead = { peer, from: after, answer: this.fetch(peer, after, countFrom(after), signal) };
-        ahead.answer.catch(() => undefined); // awaited on the next turn, or dropped if the back-fill stops reading
-      }
+      if (outcome.ms > (this.opts.slowMs ?? SLOW_MS)) this.markSlow(peer);
+      // What it did not send is asked again; the ranges after are asked before these blocks are checked.
+      if (got.length < head.count) {
+        head.from += BigInt(got.length);
+        head.count -= got.length;
+      } else ranges.shift();
+      assign();
       for (const b of got) {
         yield b;
         next++;
@@ -131,20 +172,28 @@ export class PeerHistoryFeed implements HistoryFeed {
   }
 
   /**
-   * A ready peer whose head is at or past `n`, not passed over: the one with the highest head among
-   * those not marked slow, else among the slow ones (a slow peer is still better than none).
+   * A ready peer whose head is at or past `n`, not passed over, with fewer than PER_PEER requests in
+   * flight (the least busy, then the highest head): among those not marked slow; only when every such
+   * peer is slow, among the slow ones (a slow peer is still better than none, but not better than
+   * waiting for a faster one's request to end).
    */
-  private pick(n: bigint): ReadyPeer | undefined {
+  private pick(n: bigint, inFlight: ReadonlyMap<string, number> = new Map()): ReadyPeer | undefined {
     const now = Date.now();
+    let anyFast = false;
     let best: ReadyPeer | undefined;
     let bestSlow: ReadyPeer | undefined;
+    const busy = (p: ReadyPeer) => inFlight.get(p.id.toString()) ?? 0;
+    const better = (p: ReadyPeer, than: ReadyPeer | undefined) => than === undefined || busy(p) < busy(than) || (busy(p) === busy(than) && p.head > than.head);
     for (const p of this.peers.peers()) {
       if (p.head < n || (this.aside.get(p.id.toString()) ?? 0) > now) continue;
-      if ((this.slow.get(p.id.toString()) ?? 0) > now) {
-        if (bestSlow === undefined || p.head > bestSlow.head) bestSlow = p;
-      } else if (best === undefined || p.head > best.head) best = p;
+      const slow = (this.slow.get(p.id.toString()) ?? 0) > now;
+      if (!slow) anyFast = true;
+      if (busy(p) >= PER_PEER) continue;
+      if (slow) {
+        if (better(p, bestSlow)) bestSlow = p;
+      } else if (better(p, best)) best = p;
     }
-    return best ?? bestSlow;
+    return anyFast ? best : bestSlow;
   }
 
   private markSlow(peer: ReadyPeer): void {
@@ -182,4 +231,17 @@ export class PeerHistoryFeed implements HistoryFeed {
 interface Answer {
   blocks: FeedBlock[];
   ms: number;
+}
+
+/** A request's answer, or why it failed. */
+type Outcome = Answer | { err: unknown };
+
+/** Blocks from..from+count-1, and the request for them (none: to be asked of a peer). */
+interface Range {
+  from: bigint;
+  count: number;
+  peer?: ReadyPeer;
+  answer?: Promise<Outcome>;
+  /** The answer is in (the peer's request no longer counts as in flight). */
+  settled?: boolean;
 }

@@ -2,14 +2,15 @@ import type { PeerId } from '@libp2p/interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadyPeer } from '../../../src/p2p/peers.js';
 import type { Host } from '../../../src/p2p/host.js';
-import { type HistoryFetch, PeerHistoryFeed } from '../../../src/sync/history-feed.js';
+import { MessageError } from '../../../src/p2p/messages.js';
+import { type HistoryFetch, MAX_REQUESTS_IN_FLIGHT, PeerHistoryFeed } from '../../../src/sync/history-feed.js';
 import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
 
 /** The peer source of the back-fill, with requests answered from a local chain: which peer is asked for what. */
 let t: TestChain;
 beforeAll(async () => {
   t = await createTestChain(1);
-  for (let i = 0; i < 130; i++) await sealNext(t);
+  for (let i = 0; i < 260; i++) await sealNext(t);
 });
 afterAll(() => t?.close());
 
@@ -79,11 +80,109 @@ describe('the back-fill asking peers: a slow peer does not set the pace', () => 
     expect(asked).toEqual(['slow@1', 'slow@65']);
   });
 
-  it('two fast peers: the one with the highest head serves, asked one request ahead', async () => {
+  it('two fast peers: both asked at once, the least busy first, then the highest head', async () => {
     const asked: string[] = [];
     const peers = [peer('a', 200n), peer('b', 150n)];
     const feed = new PeerHistoryFeed(host, { peers: () => peers, punish }, t.chain, { slowMs: 5_000, fetch: fetcher(new Set(), 0, asked) });
-    expect(await read(feed, 1n, 130n)).toHaveLength(130);
-    expect(asked).toEqual(['a@1', 'a@65', 'a@129']);
+    expect(await read(feed, 1n, 130n)).toEqual(Array.from({ length: 130 }, (_, i) => BigInt(i + 1)));
+    expect(asked).toEqual(['a@1', 'b@65', 'a@129']);
+  });
+});
+
+describe('the back-fill asking several peers at once', () => {
+  const host = {} as Host;
+  const all = (n: number) => Array.from({ length: n }, (_, i) => BigInt(i + 1));
+
+  /** Answers after `delayMs`, recording how many requests are in flight, in all and to each peer. */
+  function concurrent(
+    delayMs: number,
+    seen: { max: number; maxPerPeer: number },
+    behave: (id: string, from: bigint, count: number) => number | Error = (_, __, c) => c,
+  ) {
+    let now = 0;
+    const per = new Map<string, number>();
+    return async (id: PeerId, from: bigint, count: number) => {
+      const name = id.toString();
+      now++;
+      per.set(name, (per.get(name) ?? 0) + 1);
+      seen.max = Math.max(seen.max, now);
+      seen.maxPerPeer = Math.max(seen.maxPerPeer, per.get(name)!);
+      try {
+        await new Promise((r) => setTimeout(r, delayMs));
+        const give = behave(name, from, count);
+        if (give instanceof Error) throw give;
+        const out = [];
+        for (let n = from; n < from + BigInt(give); n++) {
+          out.push({ block: (await t.chain.blockByNumber(n))!, receiptsRlp: (await t.chain.store.storedBlock(n)).receiptsRlp });
+        }
+        return out;
+      } finally {
+        now--;
+        per.set(name, per.get(name)! - 1);
+      }
+    };
+  }
+
+  it(`asks up to ${MAX_REQUESTS_IN_FLIGHT} ranges at once over three peers, never more than two of one peer, and gives every block once, in order`, async () => {
+    const seen = { max: 0, maxPerPeer: 0 };
+    const peers = [peer('a', 300n), peer('b', 300n), peer('c', 300n)];
+    const feed = new PeerHistoryFeed(host, { peers: () => peers, punish: () => undefined }, t.chain, { fetch: concurrent(30, seen) });
+    expect(await read(feed, 1n, 260n)).toEqual(all(260)); // five ranges
+    expect(seen.max).toBe(MAX_REQUESTS_IN_FLIGHT);
+    expect(seen.maxPerPeer).toBeLessThanOrEqual(2);
+  });
+
+  it('alone, one peer has two requests in flight (one range ahead), never more', async () => {
+    const seen = { max: 0, maxPerPeer: 0 };
+    const feed = new PeerHistoryFeed(host, { peers: () => [peer('a', 200n)], punish: () => undefined }, t.chain, { fetch: concurrent(20, seen) });
+    expect(await read(feed, 1n, 130n)).toEqual(all(130));
+    expect(seen.max).toBe(2);
+  });
+
+  it('the part of a range a peer did not send (its size limit) is asked again: every block once, in order', async () => {
+    const seen = { max: 0, maxPerPeer: 0 };
+    const asked: string[] = [];
+    const peers = [peer('a', 200n), peer('b', 200n)];
+    const feed = new PeerHistoryFeed(host, { peers: () => peers, punish: () => undefined }, t.chain, {
+      fetch: concurrent(5, seen, (id, from, count) => {
+        asked.push(`${id}@${from}+${count}`);
+        return Math.min(count, 10);
+      }),
+    });
+    expect(await read(feed, 1n, 130n)).toEqual(all(130));
+    expect(asked).toContain('a@11+54'); // the rest of the first range
+  });
+
+  it('a range whose peer fails is asked of another, and the failing peer is passed over; one that breaks the protocol is punished', async () => {
+    const seen = { max: 0, maxPerPeer: 0 };
+    const asked: string[] = [];
+    const punished: string[] = [];
+    const peers = [peer('good', 200n), peer('down', 200n), peer('liar', 200n)];
+    const feed = new PeerHistoryFeed(
+      host,
+      { peers: () => peers.filter((p) => !punished.includes(p.id.toString())), punish: (id) => punished.push(id.toString()) },
+      t.chain,
+      {
+        fetch: concurrent(5, seen, (id, from, count) => {
+          asked.push(`${id}@${from}`);
+          if (id === 'down') return new Error('timed out');
+          if (id === 'liar') return new MessageError('not a [block, receipts] pair');
+          return count;
+        }),
+      },
+    );
+    expect(await read(feed, 1n, 130n)).toEqual(all(130));
+    expect(punished).toEqual(['liar']);
+    // Each failed range was asked again of the good peer; the peer that timed out was not asked twice.
+    expect(asked.filter((a) => a.startsWith('down@'))).toHaveLength(1);
+    for (const a of asked.filter((x) => !x.startsWith('good@'))) expect(asked).toContain(`good@${a.split('@')[1]}`);
+  });
+
+  it('with no peer that has the blocks, it gives up after peerWaitMs with one line', async () => {
+    const feed = new PeerHistoryFeed(host, { peers: () => [peer('short', 10n)], punish: () => undefined }, t.chain, {
+      peerWaitMs: 300,
+      fetch: concurrent(0, { max: 0, maxPerPeer: 0 }),
+    });
+    await expect(read(feed, 20n, 40n)).rejects.toThrow('no peer serves block 20 (1 connected)');
   });
 });
