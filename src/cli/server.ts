@@ -74,6 +74,7 @@ interface ServerOptions {
   natAddress?: string;
   discovery: boolean;
   sync: SyncMode;
+  history: 'backfill' | 'full';
   maxSnapshotStreams: number;
   snapshotMinRate?: number;
   snapshotRateWindow?: number;
@@ -190,6 +191,12 @@ export function serverCommand(): Command {
       parseSyncMode,
       'full',
     )
+    .option(
+      '--history <mode>',
+      "the blocks below a restored or snapshot-synced head, held as headers only: 'backfill' fills them from the backup repository or from peers while the node serves and seals at its head; 'full' fills them before it serves JSON-RPC and seals",
+      parseHistoryMode,
+      'backfill',
+    )
     .option('--max-snapshot-streams <n>', 'snapshots served to peers at once; the next request is refused', parsePositiveInteger, DEFAULT_MAX_SNAPSHOT_STREAMS)
     .option(
       '--snapshot-min-rate <size>',
@@ -289,6 +296,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     ...(opts.stateHistory !== undefined ? { stateHistory: opts.stateHistory } : {}),
     ...(opts.statePruneInterval !== undefined ? { statePruneInterval: opts.statePruneInterval } : {}),
     sync: opts.sync,
+    history: opts.history,
+    startSignal: shutdown.startSignal,
     maxSnapshotStreams: opts.maxSnapshotStreams,
     snapshotPace: {
       minBytesPerSecond: opts.snapshotMinRate ?? DEFAULT_SNAPSHOT_PACE.minBytesPerSecond,
@@ -308,6 +317,11 @@ async function runServer(opts: ServerOptions): Promise<void> {
 
 function parseIpAddress(value: string): string {
   if (isIP(value) === 0) throw new InvalidArgumentError(`"${value.slice(0, 60)}" is not an IP address`);
+  return value;
+}
+
+function parseHistoryMode(value: string): 'backfill' | 'full' {
+  if (value !== 'backfill' && value !== 'full') throw new InvalidArgumentError(`"${value.slice(0, 40)}" is not backfill or full`);
   return value;
 }
 
@@ -366,8 +380,10 @@ function p2pOptions(opts: ServerOptions, genesisBootnodes: string[]): { p2p?: P2
  * SIGINT / SIGTERM: stop sealing, finish the block in progress, close servers, flush and close the
  * databases (releasing LevelDB's locks), exit 0. A second SIGINT forces an immediate exit.
  */
-function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach(node: BasaltNode): void } {
+function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach(node: BasaltNode): void; startSignal: AbortSignal } {
   let signalled = false;
+  // Aborted by the first signal: a start-up wait that can be long (--history full) ends, and the node is stopped once up.
+  const starting = new AbortController();
   let node: BasaltNode | undefined;
   const stopNode = (n: BasaltNode) =>
     n.stop().then(
@@ -384,6 +400,7 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
     }
     signalled = true;
     log.info({ signal }, 'shutting down gracefully (send SIGINT again to force)');
+    starting.abort();
     if (node) void stopNode(node);
     // else: start-up is in progress; attach() stops the node as soon as it is up.
   };
@@ -393,6 +410,7 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
   // supervisor goes away, even by kill -9; stop as on SIGTERM, so no node outlives it.
   if (process.send !== undefined) process.once('disconnect', () => onSignal('SIGTERM'));
   return {
+    startSignal: starting.signal,
     attach(n) {
       node = n;
       if (signalled) void stopNode(n);

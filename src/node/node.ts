@@ -22,9 +22,11 @@ import type { RetryPolicy } from '../backup/retry.js';
 import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
 import { RepositoryScheduler } from '../backup/repository/scheduler.js';
 import { HistoryBackfill } from '../backup/repository/backfill.js';
+import type { HistoryMode } from '../backup/repository/restore.js';
 import { DEFAULT_STATE_PRUNE_INTERVAL, StatePruner, resolveStateHistory } from './state-pruner.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
+import { abortable } from '../util/abortable.js';
 import { UserError } from '../util/errors.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
@@ -108,6 +110,13 @@ export interface NodeOptions {
   snapshotPace?: SnapshotPaceLimits;
   /** --sync snapshot: the whole phase's bound, after which the node syncs block by block (default 2 h). */
   snapshotSyncTimeoutMs?: number;
+  /**
+   * --history: 'full' fills a history gap (the blocks below a restored or snapshot-synced head, headers
+   * only) before the node serves JSON-RPC and seals; 'backfill' (default) fills it behind the head.
+   */
+  history?: HistoryMode;
+  /** Aborted when the node is told to stop during start-up: a wait that can be long (--history full) ends then. */
+  startSignal?: AbortSignal;
   /** Scheduled backups (--backup-dir); undefined: none. */
   backup?: BackupOptions;
   /** Serve Prometheus metrics on GET /metrics here. */
@@ -260,6 +269,7 @@ export class BasaltNode {
       warnOfQuorum(log, quorum, chain.head.number + 1n, validators.length);
       node.watchValidatorSet(validators, quorum);
       if (opts.p2p) await node.startNetwork(opts.p2p, keys, bans);
+      if (opts.history === 'full' && !(await node.fillHistoryFirst(layout.root))) return node; // stopped meanwhile
       await node.startServers(rpc);
       if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
       if (onDisk === undefined) {
@@ -285,23 +295,57 @@ export class BasaltNode {
         );
       }
       // The node serves and seals at its head; the history below a restored head comes in behind it,
-      // from the backup repository it was restored from, or else from its peers.
-      node.backfill = await parts.start(
-        'history back-fill',
-        () =>
-          HistoryBackfill.start(chain, {
-            logger: log,
-            stagingDir: layout.root,
-            ...(opts.backup?.s3 ? { s3: opts.backup.s3 } : {}),
-            ...(node.network ? { peers: node.network.historyFeed() } : {}),
-          }),
-        (b) => b?.stop(),
-      );
+      // from the backup repository it was restored from, or else from its peers (--history full: before).
+      if (opts.history !== 'full') await node.startBackfill(layout.root);
       return node;
     } catch (err) {
       await parts.stopAll({ quiet: true }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The history back-fill (HistoryBackfill.start: none without a gap or a source). */
+  private async startBackfill(stagingDir: string): Promise<void> {
+    const { opts, chain, network } = this;
+    this.backfill = await this.parts.start(
+      'history back-fill',
+      () =>
+        HistoryBackfill.start(chain, {
+          logger: opts.logger,
+          stagingDir,
+          ...(opts.backup?.s3 ? { s3: opts.backup.s3 } : {}),
+          ...(network ? { peers: network.historyFeed() } : {}),
+        }),
+      (b) => b?.stop(),
+    );
+  }
+
+  /**
+   * --history full: a history gap is filled before the node serves and seals (the snapshot sync's
+   * JSON-RPC, eth_syncing and a few more, answers meanwhile). False if the node was told to stop first.
+   */
+  private async fillHistoryFirst(stagingDir: string): Promise<boolean> {
+    const { opts, chain } = this;
+    const gap = await chain.store.historyGap();
+    if (gap === undefined) return true;
+    await this.startBackfill(stagingDir);
+    const backfill = this.backfill;
+    if (backfill === undefined) {
+      throw new UserError(
+        `--history full: blocks ${gap.from}-${gap.to} are held as headers only, and there is no source to fill them from (no backup repository recorded, no peers: --no-libp2p); start with --history backfill to serve without them`,
+      );
+    }
+    opts.logger.info(
+      event('history.waiting', { from: Number(gap.from), to: Number(gap.to) }),
+      '--history full: filling the history below the head before serving JSON-RPC and sealing',
+    );
+    try {
+      await abortable(backfill.finished(), opts.startSignal);
+    } catch (err) {
+      if (opts.startSignal?.aborted) return false;
+      throw err;
+    }
+    return backfill.status().gap === undefined;
   }
 
   /** libp2p: block and transaction gossip, block sync, snapshots to peers, the IBFT topic. */

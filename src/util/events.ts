@@ -106,6 +106,8 @@ export interface NodeEvents {
   'backup.retention-deferred': { target: string; reason: string };
   /** A restored node back-fills the bodies and receipts of its history gap (from..to) from `source` (a backup repository, then its peers). */
   'history.backfill-started': { from: number; to: number; source: string };
+  /** --history full: the node fills its history gap (from..to) before it serves JSON-RPC and seals. */
+  'history.waiting': { from: number; to: number };
   /** A back-filled batch is stored: blocks up to `filled` are whole. */
   'history.backfill-progress': { filled: number; to: number };
   /** Every block is whole: the gap is gone. */

@@ -109,6 +109,26 @@ describe('server --sync snapshot', () => {
     expect(await hashAt(ua, vh2)).toBe(await hashAt(vUrl, vh2));
   }, 60_000);
 
+  it('with --history full, it fills the history below the snapshot from its peer before it serves every method', async () => {
+    const vUrl = await validator.rpcUrl();
+    await validator.waitForBlock(8);
+    const node = start(serverArgs(join(dir, 'full-history'), genesis, ['--sync', 'snapshot', '--history', 'full']));
+    try {
+      const restored = await node.waitForEvent('snapshot-sync.restored');
+      expect(await node.waitForEvent('history.waiting')).toMatchObject({ from: 1, to: (restored.head as number) - 1 });
+      const everyMethod = (l: { msg: string }) => l.msg === 'JSON-RPC serving every method';
+      await node.waitFor(() => node.logs.some(everyMethod), 'every method served');
+      // Back-filled first (without --history full the back-fill starts after the servers, last).
+      const filled = node.logs.findIndex((l) => l.event === 'history.backfilled');
+      expect(filled).toBeGreaterThan(-1);
+      expect(filled).toBeLessThan(node.logs.findIndex(everyMethod));
+      const url = await node.rpcUrl();
+      for (const n of [1, (restored.head as number) - 1]) expect(await hashAt(url, n)).toBe(await hashAt(vUrl, n));
+    } finally {
+      await node.stop('SIGINT');
+    }
+  }, 30_000);
+
   /**
    * Two hostile snapshot servers (one trickling, one sending more than it announced), shared by the
    * steps below, in order: the first starts two new nodes, each with one of them as its only bootnode.

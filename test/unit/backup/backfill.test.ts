@@ -16,6 +16,7 @@ import { Repository } from '../../../src/backup/repository/repository.js';
 import { restoreRepositoryAt } from '../../../src/backup/repository/restore.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { checkDataDir } from '../../../src/node/db-check.js';
+import { BasaltNode } from '../../../src/node/node.js';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { HistoryUnavailableError } from '../../../src/storage/history.js';
@@ -348,5 +349,72 @@ describe('history back-filled from peers (issue #21)', () => {
     await b.stop();
     expect(Date.now() - began).toBeLessThan(5_000); // not the 30 s wait
     expect(await restored.chain.store.historyGap()).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+  });
+});
+
+describe('server --history full: the history gap is filled before the node serves (BasaltNode.start)', () => {
+  /** A data dir restored at block 14 with its history as headers only; its recorded source replaced if asked. */
+  const restoredDir = async (name: string, source?: { repository: string; backup: string } | 'none') => {
+    const dataDir = join(dir, name);
+    await restoreRepositoryAt(repo, { block: BigInt(BLOCKS) }, { dataDir, genesis: t.genesis });
+    if (source !== undefined) {
+      const c = await openTestChain(t.genesis, dataDir);
+      try {
+        await c.chain.store.writeHistoryGap((await c.chain.store.historyGap())!, source === 'none' ? undefined : source);
+      } finally {
+        await c.close();
+      }
+    }
+    return dataDir;
+  };
+  const startNode = (dataDir: string, extra: Partial<Parameters<typeof BasaltNode.start>[0]> = {}) =>
+    BasaltNode.start({
+      dataDir,
+      genesis: t.genesis,
+      seal: false,
+      blockTimeMs: 1000,
+      jsonrpc: { host: '127.0.0.1', port: 0 },
+      history: 'full',
+      logger,
+      ...extra,
+    });
+
+  it('from the repository it was restored from: every block is whole, byte for byte, when the node starts serving', async () => {
+    const node = await startNode(await restoredDir('full-from-repo'));
+    try {
+      expect(node.jsonRpcAddress).toBeDefined();
+      expect(await node.chain.store.historyGap()).toBeUndefined();
+      expect(await storedBlocks(node.chain, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('with no source (no repository recorded, no networking) it is refused in one line, and the gap is left as it was', async () => {
+    const dataDir = await restoredDir('full-no-source', 'none');
+    await expect(startNode(dataDir)).rejects.toThrow(
+      /^--history full: blocks 1-13 are held as headers only, and there is no source to fill them from \(no backup repository recorded, no peers: --no-libp2p\)/,
+    );
+    const c = await openTestChain(t.genesis, dataDir);
+    try {
+      expect(await c.chain.store.historyGap()).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('told to stop while it waits (its repository out of reach), the start ends at once, having served nothing', async () => {
+    const dataDir = await restoredDir('full-stopped', { repository: join(dir, 'gone-repo'), backup: manifest });
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 500);
+    const began = Date.now();
+    const node = await startNode(dataDir, { startSignal: stop.signal });
+    try {
+      expect(Date.now() - began).toBeLessThan(5_000);
+      expect(node.jsonRpcAddress).toBeUndefined();
+      expect(await node.chain.store.historyGap()).toEqual({ from: 1n, to: BigInt(BLOCKS - 1) });
+    } finally {
+      await node.stop();
+    }
   });
 });
