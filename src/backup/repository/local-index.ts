@@ -2,10 +2,17 @@ import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
 import { readPack, type StateKind } from './pack.js';
 import type { Repository } from './repository.js';
 
-const COMMITTED = { nodes: 0x6e, code: 0x63 } as const; // 'n', 'c': in a pack some manifest names
-const PENDING = { nodes: 0x70, code: 0x71 } as const; // 'p', 'q': stored by the backup under way, no manifest yet
-const PACK = 0x6b; // 'k': a pack whose items are loaded
-const DIRTY = Uint8Array.of(0x64); // 'd': a load or a commit under way (cut short: rebuild)
+/** An item's hash → the local number (u32) of the last pack recorded as holding it. */
+const ENTRY = { nodes: 0x6e, code: 0x63 } as const; // 'n', 'c'
+/** A pack that complete backups name, loaded or committed: its sha256 → its local number. */
+const PACK = 0x6b; // 'k'
+/** A pack the backup under way stored (no manifest names it yet): its sha256 → its local number. */
+const PENDING_PACK = 0x70; // 'p'
+/** The next local number to give a pack (u32): never given twice, so an entry never points at a later pack by mistake. */
+const NEXT = Uint8Array.of(0x4e); // 'N'
+/** The layout of this database (1 byte). Absent: the first layout (hash keys without values), cleared and loaded again. */
+const FORMAT = Uint8Array.of(0x46); // 'F'
+const FORMAT_VERSION = 2;
 
 const key = (prefix: number, hash: Uint8Array) => {
   const k = new Uint8Array(1 + hash.length);
@@ -13,22 +20,31 @@ const key = (prefix: number, hash: Uint8Array) => {
   k.set(hash, 1);
   return k;
 };
-const EMPTY = new Uint8Array(0);
+const u32 = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+const readU32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
 const BATCH = 10_000;
 
 /**
  * Which trie nodes and codes the repository holds, kept in a LevelDB of its own on this machine (a cache
- * of the items of the packs complete backups name, rebuilt from the packs when missing or stale), so that a backup uploads
- * only what no earlier backup did, in memory that does not grow with the state.
+ * of the items of the packs complete backups name, loaded from the packs themselves), so that a backup
+ * uploads only what no earlier backup did, in memory that does not grow with the state.
  *
- * What it says is present is in a pack that a complete backup (a manifest) names, whose state held the
- * node's whole subtree: a node found here is skipped with everything under it. What the backup under
- * way stores is kept apart (pending) until its manifest is written, so a backup that dies half-way
- * leaves no entry whose subtree may be incomplete; `open` drops pending entries an interrupted backup left.
+ * Each item's entry names a pack by a local number; an item counts as held only while that pack is
+ * committed: named by a complete backup (a manifest), whose state held the item's whole subtree, so a
+ * node found here is skipped with everything under it. A pack the backup under way stores is pending
+ * until its manifest is written (one small batch then makes it committed), so a backup that dies
+ * half-way leaves entries that point at a pack never committed: ignored, as are those of a pack a prune
+ * deleted, which the next sync sweeps out. Each item is written once a backup (it was three writes: a
+ * pending key, its committed key and the pending key's delete), and a prune costs a sweep of this
+ * database, not a reload of every pack from the repository.
  */
 export class LocalIndex {
-  /** Whether the last sync found no complete backup's pack: nothing to look up (a first backup). */
-  private empty = false;
+  /** The local numbers of the committed packs (a few per backup: a set of numbers, not of items). */
+  private committed = new Set<number>();
 
   private constructor(private readonly db: BytesDB) {}
 
@@ -36,6 +52,12 @@ export class LocalIndex {
     const db = await openBytesDB(path, 'backup index', path);
     const idx = new LocalIndex(db);
     try {
+      const format = await db.get(FORMAT);
+      if (format === undefined || format[0] !== FORMAT_VERSION) {
+        // The first layout (or an unknown one): a cache, so start over; sync loads the packs again.
+        await db.clear();
+        await db.put(FORMAT, Uint8Array.of(FORMAT_VERSION));
+      }
       await idx.dropPending();
     } catch (err) {
       await db.close();
@@ -49,43 +71,43 @@ export class LocalIndex {
   }
 
   /**
-   * Bring the cache in line with the repository, whose complete backups name `packs`: load the indexes of
-   * packs not seen yet; if a pack seen before is no longer named (deleted by retention), start over.
+   * Bring the cache in line with the repository, whose complete backups name `packs`: load the items of
+   * packs not loaded yet; forget the packs no longer named (a prune deleted or rewrote them) and sweep
+   * out the entries that point at no committed pack. A load cut short (a kill, a failed read) leaves
+   * entries of a pack never recorded as loaded: ignored, and swept at the next sweep.
    */
-  async sync(repo: Repository, packs: Set<string>): Promise<{ loaded: number; rebuilt: boolean }> {
-    const known: string[] = [];
-    for await (const k of this.db.keys({ gt: Uint8Array.of(PACK), lt: Uint8Array.of(PACK + 1) })) known.push(Buffer.from(k.subarray(1)).toString('hex'));
-    let rebuilt = false;
-    // A load or commit cut short (a kill, a failed read) may have left hashes without their pack's key,
-    // which no later check would find: start over then, as when a pack is gone.
-    if ((await this.db.get(DIRTY)) !== undefined || known.some((p) => !packs.has(p))) {
-      await this.db.put(DIRTY, EMPTY);
-      for (const p of [COMMITTED.nodes, COMMITTED.code, PACK]) await this.clear(p);
-      known.length = 0;
-      rebuilt = true;
+  async sync(repo: Repository, packs: Set<string>): Promise<{ loaded: number; swept: number }> {
+    const known = new Map<string, number>();
+    for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(PACK), lt: Uint8Array.of(PACK + 1) }))
+      known.set(Buffer.from(k.subarray(1)).toString('hex'), readU32(v));
+    const gone = [...known.keys()].filter((p) => !packs.has(p));
+    if (gone.length > 0) {
+      const batch = this.db.batch();
+      for (const p of gone) batch.del(key(PACK, Buffer.from(p, 'hex'))), known.delete(p);
+      await batch.write();
     }
-    const have = new Set(known);
+    this.committed = new Set(known.values());
     let loaded = 0;
     for (const pack of packs) {
-      if (have.has(pack)) continue;
-      await this.db.put(DIRTY, EMPTY);
+      if (known.has(pack)) continue;
+      const num = await this.allocate();
       let batch = this.db.batch();
       // The hashes computed from the pack's own items, not its index: an index is named after its pack,
       // not its content, so a replaced or damaged one must not make a backup skip what no pack holds.
       for await (const rec of readPack(repo, pack)) {
-        for (const it of rec.items) batch.put(key(COMMITTED[rec.kind], it.hash), EMPTY);
+        for (const it of rec.items) batch.put(key(ENTRY[rec.kind], it.hash), u32(num));
         if (batch.length >= BATCH) {
           await batch.write();
           batch = this.db.batch();
         }
       }
-      batch.put(key(PACK, Buffer.from(pack, 'hex')), EMPTY); // last: a pack is known only once all its hashes are
+      batch.put(key(PACK, Buffer.from(pack, 'hex')), u32(num)); // last: a pack counts only once all its items point at it
       await batch.write();
+      this.committed.add(num);
       loaded++;
     }
-    await this.db.del(DIRTY);
-    this.empty = packs.size === 0;
-    return { loaded, rebuilt };
+    const swept = gone.length > 0 ? await this.sweep() : 0;
+    return { loaded, swept };
   }
 
   /**
@@ -94,42 +116,71 @@ export class LocalIndex {
    * (see backupToRepository).
    */
   async has(kind: StateKind, hashes: Uint8Array[]): Promise<boolean[]> {
-    if (this.empty) return hashes.map(() => false);
-    const found = await this.db.getMany(hashes.map((h) => key(COMMITTED[kind], h)));
-    return found.map((f) => f !== undefined);
+    if (this.committed.size === 0) return hashes.map(() => false);
+    const found = await this.db.getMany(hashes.map((h) => key(ENTRY[kind], h)));
+    return found.map((f) => f !== undefined && f.length === 4 && this.committed.has(readU32(f)));
   }
 
-  /** The backup under way stored these (its pack and the pack's index are in the repository). */
+  /** The backup under way stored these in `pack` (the pack and its index are in the repository). */
   async addPending(pack: string, hashes: Record<StateKind, Iterable<Uint8Array>>): Promise<void> {
-    // In batches of BATCH (a pack holds ~350,000 items); the pack's own entry last. A crash in between
-    // leaves pending entries only, which the next open drops.
+    // In batches of BATCH (a pack holds ~350,000 items); the pack's own record last. A crash in between
+    // leaves entries that point at a pack never committed: ignored.
+    const num = await this.allocate();
+    const value = u32(num);
     let batch = this.db.batch();
     for (const kind of ['nodes', 'code'] as const) {
       for (const h of hashes[kind]) {
-        batch.put(key(PENDING[kind], h), EMPTY);
+        batch.put(key(ENTRY[kind], h), value);
         if (batch.length >= BATCH) {
           await batch.write();
           batch = this.db.batch();
         }
       }
     }
-    batch.put(key(PENDING.nodes, Buffer.concat([Buffer.from('pack:'), Buffer.from(pack, 'hex')])), EMPTY);
+    batch.put(key(PENDING_PACK, Buffer.from(pack, 'hex')), value);
     await batch.write();
   }
 
-  /** The backup's manifest is written: what it stored counts as the repository's from now on. */
+  /** The backup's manifest is written: what it stored counts as the repository's from now on (one batch). */
   async commitPending(): Promise<void> {
-    await this.db.put(DIRTY, EMPTY);
-    const packMark = Buffer.from('pack:');
-    for (const kind of ['nodes', 'code'] as const) {
-      const p = PENDING[kind];
+    const batch = this.db.batch();
+    const nums: number[] = [];
+    for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(PENDING_PACK), lt: Uint8Array.of(PENDING_PACK + 1) })) {
+      batch.put(key(PACK, k.subarray(1)), v);
+      batch.del(k);
+      nums.push(readU32(v));
+    }
+    await batch.write();
+    for (const n of nums) this.committed.add(n);
+  }
+
+  /**
+   * Forget what the backup under way stored: after a failure, before any retry. Its packs may hold
+   * nodes whose subtrees it never reached, so nothing may be skipped for them (their entries point at
+   * packs never committed).
+   */
+  async dropPending(): Promise<void> {
+    await this.db.clear({ gt: Uint8Array.of(PENDING_PACK), lt: Uint8Array.of(PENDING_PACK + 1) });
+  }
+
+  /** A local number no pack had (persisted before any entry names it). */
+  private async allocate(): Promise<number> {
+    const stored = await this.db.get(NEXT);
+    const num = stored === undefined ? 1 : readU32(stored);
+    if (num === 0xffffffff) throw new Error('the backup index has given out every pack number: delete its folder, a backup rebuilds it');
+    await this.db.put(NEXT, u32(num + 1));
+    return num;
+  }
+
+  /** Delete the entries that point at no committed pack (a deleted one's, an interrupted backup's). */
+  private async sweep(): Promise<number> {
+    let swept = 0;
+    for (const prefix of Object.values(ENTRY)) {
       let batch = this.db.batch();
-      for await (const k of this.db.keys({ gt: Uint8Array.of(p), lt: Uint8Array.of(p + 1) })) {
-        const rest = k.subarray(1);
-        if (kind === 'nodes' && rest.length === packMark.length + 32 && Buffer.from(rest.subarray(0, packMark.length)).equals(packMark)) {
-          batch.put(key(PACK, rest.subarray(packMark.length)), EMPTY);
-        } else batch.put(key(COMMITTED[kind], rest), EMPTY);
+      for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) })) {
+        if (v.length === 4 && this.committed.has(readU32(v))) continue;
         batch.del(k);
+        swept++;
         if (batch.length >= BATCH) {
           await batch.write();
           batch = this.db.batch();
@@ -137,19 +188,6 @@ export class LocalIndex {
       }
       await batch.write();
     }
-    await this.db.del(DIRTY);
-    this.empty = false;
-  }
-
-  /**
-   * Forget what the backup under way stored: after a failure, before any retry. Its packs may hold
-   * nodes whose subtrees it never reached, so nothing may be skipped for them.
-   */
-  async dropPending(): Promise<void> {
-    for (const p of Object.values(PENDING)) await this.clear(p);
-  }
-
-  private async clear(prefix: number): Promise<void> {
-    await this.db.clear({ gt: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) });
+    return swept;
   }
 }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
 import { parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
+import { openBytesDB } from '../../../src/storage/open-db.js';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
 import { readPack } from '../../../src/backup/repository/pack.js';
 import { pruneRepository } from '../../../src/backup/repository/prune.js';
@@ -222,8 +223,87 @@ describe('backup repository: a backup killed at any step', () => {
   });
 });
 
+describe('backup repository: the local index after a prune', () => {
+  it('loads only the packs the prune wrote, sweeps the entries of those it deleted, and the next backup stores only what changed', async () => {
+    const path = join(dir, 'repo-index-prune');
+    const repo = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+    const index = await LocalIndex.open(join(dir, 'index-prune'));
+    try {
+      for (let i = 0; i < 4; i++) {
+        for (let b = 0; b < 2; b++) await sealNext(t, transfers(5));
+        await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 });
+      }
+      const committedPacks = async () =>
+        new Set((await repo.manifest((await repo.list()).manifests.at(-1)!.name)).packs.map((p) => parseObjectName(p)!.sha256));
+      const before = await committedPacks();
+      for (const m of (await repo.list()).manifests.slice(0, 3)) await repo.target.delete(m.name);
+      const s = await pruneRepository(repo, { scratchDir: dir });
+      expect(s.packs.repacked).toBeGreaterThan(0);
+      const after = await committedPacks();
+      const written = [...after].filter((p) => !before.has(p));
+      expect(written.length).toBeGreaterThan(0);
+      // Only the packs the prune wrote are read; the entries of the deleted ones are swept, not reloaded.
+      const synced = await index.sync(repo, after);
+      expect(synced.loaded).toBe(written.length);
+      expect(synced.swept).toBeGreaterThan(0);
+      expect(await index.sync(repo, after)).toEqual({ loaded: 0, swept: 0 });
+      // A block later, a backup stores about what that block changed, not the state again.
+      await sealNext(t, transfers(1));
+      const r = await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 });
+      expect(r.added.nodes).toBeGreaterThan(0);
+      expect(r.added.nodes).toBeLessThan(60);
+    } finally {
+      await index.close();
+    }
+    expect(await everyBackupComplete(repo)).toBe(2);
+    expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+  });
+
+  it('an index of the first layout (item keys without a pack) is cleared when opened and loaded again from the packs', async () => {
+    const path = join(dir, 'repo-index-v1');
+    const repo = await makeRepository(path);
+    const indexDir = join(dir, 'index-v1');
+    // The first layout: 'n' + hash keys with empty values, 'k' + pack keys, no format record.
+    const db = await openBytesDB(indexDir, 'backup index', indexDir);
+    const packs = new Set((await repo.manifest((await repo.list()).manifests.at(-1)!.name)).packs.map((p) => parseObjectName(p)!.sha256));
+    await db.put(Uint8Array.of(0x6e, ...new Uint8Array(32).fill(7)), new Uint8Array(0));
+    for (const p of packs) await db.put(Uint8Array.of(0x6b, ...Buffer.from(p, 'hex')), new Uint8Array(0));
+    await db.close();
+    const index = await LocalIndex.open(indexDir);
+    try {
+      expect(await index.has('nodes', [new Uint8Array(32).fill(7)])).toEqual([false]);
+      expect((await index.sync(repo, packs)).loaded).toBe(packs.size);
+    } finally {
+      await index.close();
+    }
+  });
+
+  it("a backup killed after its packs' entries were written, before its manifest: none of them counts when the index is opened again", async () => {
+    const path = join(dir, 'repo-index-pending');
+    const repo = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+    const indexDir = join(dir, 'index-pending');
+    let index = await LocalIndex.open(indexDir);
+    const hash = new Uint8Array(32).fill(9);
+    try {
+      await index.sync(repo, new Set());
+      await index.addPending('ab'.repeat(32), { nodes: [hash], code: [] });
+      expect(await index.has('nodes', [hash])).toEqual([false]); // pending: not the repository's yet
+    } finally {
+      await index.close();
+    }
+    index = await LocalIndex.open(indexDir);
+    try {
+      await index.sync(repo, new Set());
+      await index.commitPending(); // nothing pending is left to commit after the reopen
+      expect(await index.has('nodes', [hash])).toEqual([false]);
+    } finally {
+      await index.close();
+    }
+  });
+});
+
 describe('backup repository: what a backup trusts', () => {
-  it('a local index whose load was cut short is rebuilt, and a new backup is complete', async () => {
+  it('a local index whose load was cut short loads those packs again, and a new backup is complete', async () => {
     const path = join(dir, 'repo-cut');
     const repo = await makeRepository(path);
     const indexDir = join(dir, 'index-cut');
@@ -232,7 +312,8 @@ describe('backup repository: what a backup trusts', () => {
       const flaky = new Repository(readFailingTarget(new LocalDirTarget(path)), join(dir, 'staging'));
       const packs = new Set((await repo.manifest((await repo.list()).manifests.at(-1)!.name)).packs.map((p) => parseObjectName(p)!.sha256));
       await expect(index.sync(flaky, packs)).rejects.toThrow(/read failed/);
-      expect((await index.sync(repo, packs)).rebuilt).toBe(true);
+      // What the cut-short load wrote points at a pack never recorded as loaded: the packs are loaded again.
+      expect((await index.sync(repo, packs)).loaded).toBe(packs.size);
       for (let b = 0; b < 2; b++) await sealNext(t, transfers(3));
       await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 });
     } finally {
