@@ -508,6 +508,16 @@ const PHASES = [
         report(
           `snapshot sync: head ${done.head} in ${(ms / 1000).toFixed(1)} s from the new node's start, ${how}; new node ${fmtPeak(n.peak, n.peakAnon)}; serving node ${fmtPeak(s.peak, s.peakAnon)}`,
         );
+        // The history below the snapshot's head, back-filled from the serving peer (history/1) while the node serves.
+        if (done.event === 'snapshot-sync.restored' && done.head > 1) {
+          const started = await sync.waitFor((l) => l.event === 'history.backfill-started', 'the back-fill');
+          const filled = await sync.waitFor((l) => l.event === 'history.backfilled', 'the history back-filled');
+          const blocks = started.to - started.from + 1;
+          const m = sync.memory();
+          report(
+            `snapshot sync: history back-filled from the peer, ${blocks.toLocaleString('en')} blocks in ${(filled.ms / 1000).toFixed(1)} s (${Math.round(blocks / (filled.ms / 1000)).toLocaleString('en')} blocks/s), ${((filled.time - t0) / 1000).toFixed(1)} s from the new node's start; new node ${fmtPeak(m.peak, m.peakAnon)} by then`,
+          );
+        }
       } finally {
         await sync?.stop();
         await source.stop();
