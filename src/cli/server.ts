@@ -312,7 +312,8 @@ async function runServer(opts: ServerOptions): Promise<void> {
     onFatal: (err) => process.exit(err.exitCode),
   });
   shutdown.attach(node);
-  log.info(event('node.started', {}), 'node started');
+  // Told to stop during start-up (--history full's wait ends then): stopped by attach, not started.
+  if (!shutdown.startSignal.aborted) log.info(event('node.started', {}), 'node started');
 }
 
 function parseIpAddress(value: string): string {

@@ -345,7 +345,8 @@ export class BasaltNode {
       if (opts.startSignal?.aborted) return false;
       throw err;
     }
-    return backfill.status().gap === undefined;
+    if (backfill.status().gap !== undefined) throw new Error('--history full: the history back-fill stopped before the history was whole');
+    return true;
   }
 
   /** libp2p: block and transaction gossip, block sync, snapshots to peers, the IBFT topic. */

@@ -102,9 +102,7 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
     // Only backups whose packs are all there: a node is skipped with its whole subtree, which may lie in
     // other packs of the same backup; a backup missing one (deleted by hand, by a bucket rule) is not
     // relied on at all, and what it held is stored again.
-    const intact = manifests.filter((m) =>
-      m.packs.every((p) => listing.packs.has(parseObjectName(p)!.sha256) && listing.indexes.has(parseObjectName(p)!.sha256)),
-    );
+    const intact = manifests.filter((m) => m.packs.every((p) => listing.packs.has(parseObjectName(p)!.sha256)));
     const committedPacks = new Set(intact.flatMap((m) => m.packs.map((p) => parseObjectName(p)!.sha256)));
     await index.dropPending(); // a run cut short in this process: nothing of it is relied on
     await index.sync(repo, committedPacks);

@@ -38,13 +38,15 @@ const BATCH = 10_000;
  * node found here is skipped with everything under it. A pack the backup under way stores is pending
  * until its manifest is written (one small batch then makes it committed), so a backup that dies
  * half-way leaves entries that point at a pack never committed: ignored, as are those of a pack a prune
- * deleted, which the next sync sweeps out. Each item is written once a backup (it was three writes: a
+ * deleted, and the next sync sweeps both out. Each item is written once a backup (it was three writes: a
  * pending key, its committed key and the pending key's delete), and a prune costs a sweep of this
  * database, not a reload of every pack from the repository.
  */
 export class LocalIndex {
   /** The local numbers of the committed packs (a few per backup: a set of numbers, not of items). */
   private committed = new Set<number>();
+  /** Pending packs were dropped (a backup that failed or was killed): their entries are swept at the next sync. */
+  private dropped = false;
 
   private constructor(private readonly db: BytesDB) {}
 
@@ -106,7 +108,8 @@ export class LocalIndex {
       this.committed.add(num);
       loaded++;
     }
-    const swept = gone.length > 0 ? await this.sweep() : 0;
+    const swept = gone.length > 0 || this.dropped ? await this.sweep() : 0;
+    this.dropped = false;
     return { loaded, swept };
   }
 
@@ -160,7 +163,9 @@ export class LocalIndex {
    * packs never committed).
    */
   async dropPending(): Promise<void> {
-    await this.db.clear({ gt: Uint8Array.of(PENDING_PACK), lt: Uint8Array.of(PENDING_PACK + 1) });
+    const range = { gt: Uint8Array.of(PENDING_PACK), lt: Uint8Array.of(PENDING_PACK + 1) };
+    for await (const _ of this.db.keys({ ...range, limit: 1 })) this.dropped = true;
+    await this.db.clear(range);
   }
 
   /** A local number no pack had (persisted before any entry names it). */

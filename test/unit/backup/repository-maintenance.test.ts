@@ -11,7 +11,7 @@ import { parseObjectName, type Manifest } from '../../../src/backup/repository/f
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
 import { openBytesDB } from '../../../src/storage/open-db.js';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
-import { readPack } from '../../../src/backup/repository/pack.js';
+import { encodeIndex, HashList, readPack } from '../../../src/backup/repository/pack.js';
 import { pruneRepository } from '../../../src/backup/repository/prune.js';
 import { verifyRepository } from '../../../src/backup/repository/verify.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
@@ -61,6 +61,13 @@ async function makeRepository(path: string): Promise<Repository> {
   return repo;
 }
 
+/** The INDEX object earlier versions stored beside pack `sha` (naming pack `as`), made from the pack's items. */
+async function oldIndex(repo: Repository, sha: string, as = sha): Promise<Uint8Array> {
+  const hashes = { nodes: new HashList(), code: new HashList() };
+  for await (const rec of readPack(repo, sha)) for (const it of rec.items) hashes[rec.kind].push(it.hash);
+  return encodeIndex(as, hashes);
+}
+
 /** Every manifest present restores its whole state from the packs it names (hashes checked). */
 async function everyBackupComplete(repo: Repository): Promise<number> {
   const { manifests } = await repo.list();
@@ -90,6 +97,8 @@ describe('backup repository: prune', () => {
     const repo = await makeRepository(join(dir, 'repo'));
     const { manifests } = await repo.list();
     expect(manifests).toHaveLength(4);
+    // A pack is stored alone: its items' hashes are computed from it wherever they are needed.
+    expect(readdirSync(join(dir, 'repo')).filter((f) => f.startsWith('index-'))).toEqual([]);
     // retention removed the two oldest backups
     for (const m of manifests.slice(0, 2)) await repo.target.delete(m.name);
     const before = await repoBytes(repo);
@@ -194,7 +203,7 @@ describe('backup repository: a backup killed at any step', () => {
     await backupToRepository(t.chain, new Repository(counting, join(dir, 'staging')), probeIndex, { compression: 'zstd', segmentBlocks: 4 });
     await probeIndex.close();
     const steps = counting.calls();
-    expect(steps).toBeGreaterThan(3); // lock, segment, packs and indexes, manifest, unlock
+    expect(steps).toBeGreaterThan(3); // lock, segment, packs, manifest, unlock
     for (let k = 1; k <= steps; k++) {
       const path = join(dir, `kill-backup-${k}`);
       cpSync(source, path, { recursive: true });
@@ -278,7 +287,7 @@ describe('backup repository: the local index after a prune', () => {
     }
   });
 
-  it("a backup killed after its packs' entries were written, before its manifest: none of them counts when the index is opened again", async () => {
+  it("a backup killed after its packs' entries were written, before its manifest: none of them counts when the index is opened again, and the next sync sweeps them", async () => {
     const path = join(dir, 'repo-index-pending');
     const repo = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
     const indexDir = join(dir, 'index-pending');
@@ -293,7 +302,7 @@ describe('backup repository: the local index after a prune', () => {
     }
     index = await LocalIndex.open(indexDir);
     try {
-      await index.sync(repo, new Set());
+      expect((await index.sync(repo, new Set())).swept).toBe(1); // its entry, pointing at a pack never committed
       await index.commitPending(); // nothing pending is left to commit after the reopen
       expect(await index.has('nodes', [hash])).toEqual([false]);
     } finally {
@@ -328,8 +337,8 @@ describe('backup repository: what a backup trusts', () => {
     const newest = await repo.manifest((await repo.list()).manifests.at(-1)!.name);
     const [lost, forged, other] = newest.packs.slice(0, 3).map((p) => parseObjectName(p)!.sha256);
     rmSync(join(path, `pack-${lost}`));
-    rmSync(join(path, `index-${lost}`));
-    writeFileSync(join(path, `index-${forged}`), readFileSync(join(path, `index-${other}`)));
+    // An index object (as earlier versions wrote) that lists another pack's items: nothing relies on it.
+    writeFileSync(join(path, `index-${forged}`), await oldIndex(repo, other!, forged));
     const index = await LocalIndex.open(join(dir, 'index-heal'));
     let manifest: string;
     try {
@@ -368,10 +377,13 @@ describe('backup repository: verify', () => {
     writeFileSync(join(path, pack), bytes);
     const segment = newest.segments.at(-1)!;
     rmSync(join(path, segment));
-    // another pack's index put in place of this one's
-    const [liar, other] = newest.packs.slice(1, 3).map((p) => parseObjectName(p)!.sha256);
-    writeFileSync(join(path, `index-${liar}`), readFileSync(join(path, `index-${other}`)));
+    // Index objects as earlier versions wrote them beside each pack: a true one is checked and passes,
+    // another pack's put in place of this one's is named.
+    const [liar, other, honest] = newest.packs.slice(1, 4).map((p) => parseObjectName(p)!.sha256);
+    writeFileSync(join(path, `index-${liar}`), await oldIndex(repo, other!));
+    writeFileSync(join(path, `index-${honest}`), await oldIndex(repo, honest!));
     const r = await verifyRepository(repo, { scratchDir: dir });
+    expect(r.problems.filter((p) => p.startsWith(`pack-${honest}: `))).toEqual([]);
     expect(r.problems.some((p) => p.startsWith(`${pack}: `) && /checksum mismatch|damaged|corrupt/.test(p))).toBe(true);
     expect(r.problems.some((p) => p.startsWith(`${manifests.at(-1)!.name}: `) && p.includes(segment))).toBe(true);
     expect(r.problems.some((p) => /its state is incomplete/.test(p))).toBe(true);
