@@ -232,6 +232,7 @@ async function onlineSnapshot(ctx, file, cgroup) {
     },
   );
   const sealedAt = [];
+  const pruned = [];
   let grpc;
   let partial = '';
   node.stderr.setEncoding('utf8').on('data', (d) => {
@@ -239,6 +240,11 @@ async function onlineSnapshot(ctx, file, cgroup) {
     partial = lines.pop();
     for (const l of lines) {
       if (l.includes('"msg":"sealed block"') || l.includes('"msg":"consensus reached"')) sealedAt.push(JSON.parse(l).time);
+      // The node's own state pruning (a data dir with more blocks than --state-history + the interval prunes at start).
+      if (l.includes('"event":"state.pruned"')) {
+        const j = JSON.parse(l);
+        pruned.push({ from: j.time - j.ms, to: j.time });
+      }
       if (l.includes('"msg":"gRPC operator API listening"')) {
         const j = JSON.parse(l);
         grpc = `${String(j.address).replace(/:\d+$/, '')}:${j.port}`;
@@ -270,7 +276,8 @@ async function onlineSnapshot(ctx, file, cgroup) {
       .slice(1)
       .map((t, i) => t - during[i])
       .sort((a, b) => a - b);
-    return { ms: r.ms, bytes: statSync(file).size, nodes: Number(s.nodes), cli: r, rssBefore, peak, peakAnon, gaps };
+    const prunedMeanwhile = pruned.filter((p) => p.to >= t0 && p.from <= t1).map((p) => p.to - p.from);
+    return { ms: r.ms, bytes: statSync(file).size, nodes: Number(s.nodes), cli: r, rssBefore, peak, peakAnon, gaps, prunedMeanwhile };
   } finally {
     clearInterval(poll);
     node.kill('SIGINT');
@@ -411,7 +418,10 @@ const PHASES = [
       report(
         `online snapshot: ${(o.ms / 1000).toFixed(1)} s, ${mb(o.bytes)} MB file, ${o.nodes.toLocaleString('en')} nodes (${Math.round(o.nodes / (o.ms / 1000)).toLocaleString('en')} nodes/s); ` +
           `CLI ${fmtPeak(o.cli.peakRss, o.cli.peakAnon)}; node RSS ${mb(o.rssBefore)} MB before, ${fmtPeak(o.peak, o.peakAnon)} meanwhile; ` +
-          `block interval meanwhile: ${o.gaps.length} intervals, p50 ${percentile(o.gaps, 50) ?? '-'} ms, p99 ${percentile(o.gaps, 99) ?? '-'} ms (--block-time 1)`,
+          `block interval meanwhile: ${o.gaps.length} intervals, p50 ${percentile(o.gaps, 50) ?? '-'} ms, p99 ${percentile(o.gaps, 99) ?? '-'} ms (--block-time 1)` +
+          (o.prunedMeanwhile.length > 0
+            ? `; the node pruned its states meanwhile (${o.prunedMeanwhile.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')})`
+            : ''),
       );
     },
   },
