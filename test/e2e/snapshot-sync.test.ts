@@ -257,11 +257,15 @@ describe('server --sync snapshot', () => {
     }, 40_000);
   });
 
-  it('refuses a bad --sync mode, and --sync snapshot without networking, with one error line', () => {
+  it('refuses a bad --sync mode, a bad --history mode, and --sync snapshot without networking, with one error line', () => {
     const dir = join(tempDir(), 'node');
     expectOneLineError(
       runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'fast']),
       /^error: option '--sync <mode>' argument 'fast' is invalid\. "fast" is not full or snapshot$/,
+    );
+    expectOneLineError(
+      runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--history', `x${'y'.repeat(5000)}`]),
+      /^error: option '--history <mode>' argument 'xy+' is invalid\. "xy{39}" is not backfill or full$/,
     );
     expectOneLineError(
       runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--no-libp2p']),
