@@ -65,6 +65,13 @@ function writeLargeGenesis(path, base, accounts, slots) {
   closeSync(fd);
 }
 
+/** `basalt server` without networking or WebSocket, JSON-RPC on a free port, JSON logs on stderr (in `cgroup`, if any). */
+function spawnServer(dataDir, genesis, extra, cgroup) {
+  const [cmd, ...pre] = inCgroup([process.execPath], cgroup);
+  const args = [...pre, CLI, 'server', '--data-dir', dataDir, '--chain', genesis, '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-libp2p', '--log-format', 'json'];
+  return spawn(cmd, [...args, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
 /**
  * Start `basalt server` on `dataDir` with `genesis` (no sealing, no libp2p, JSON-RPC on a free port),
  * wait until eth_blockNumber answers, and stop it. Returns the time to that answer and the peak RSS
@@ -72,29 +79,7 @@ function writeLargeGenesis(path, base, accounts, slots) {
  */
 async function startUntilServing(dataDir, genesis, opts = {}) {
   const t0 = opts.t0 ?? performance.now();
-  const [cmd, ...pre] = inCgroup([process.execPath], opts.cgroup);
-  const node = spawn(
-    cmd,
-    [
-      ...pre,
-      CLI,
-      'server',
-      '--data-dir',
-      dataDir,
-      '--chain',
-      genesis,
-      '--jsonrpc',
-      '127.0.0.1:0',
-      '--no-ws',
-      '--no-grpc-address',
-      '--no-libp2p',
-      '--log-format',
-      'json',
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const node = spawnServer(dataDir, genesis, ['--no-grpc-address'], opts.cgroup);
   let logs = '';
   node.stderr.on('data', (d) => (logs += d));
   let exited = false;
@@ -204,33 +189,7 @@ async function sealEmptyBlocks(dataDir, count) {
  * (VmHWM would hold the start's own peak), and the block intervals meanwhile.
  */
 async function onlineSnapshot(ctx, file, cgroup) {
-  const [cmd, ...pre] = inCgroup([process.execPath], cgroup);
-  const node = spawn(
-    cmd,
-    [
-      ...pre,
-      CLI,
-      'server',
-      '--data-dir',
-      ctx.dataDir,
-      '--chain',
-      ctx.genesis,
-      '--seal',
-      '--block-time',
-      '1',
-      '--jsonrpc',
-      '127.0.0.1:0',
-      '--no-ws',
-      '--grpc-address',
-      '127.0.0.1:0',
-      '--no-libp2p',
-      '--log-format',
-      'json',
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const node = spawnServer(ctx.dataDir, ctx.genesis, ['--seal', '--block-time', '1', '--grpc-address', '127.0.0.1:0'], cgroup);
   const sealedAt = [];
   const pruned = [];
   let grpc;
