@@ -27,11 +27,18 @@ import { renameDurably } from '../util/durable.js';
 import { transactionsRoot } from '../chain/block-util.js';
 
 export interface RestoreProgress {
-  phase: 'blocks' | 'state' | 'check';
+  /**
+   * 'genesis': the genesis file checked against the snapshot's genesis hash (its state root computed:
+   * about a minute a million accounts); 'packs': a repository's packs read (see `packs`); 'blocks',
+   * 'state' (the nodes stored so far), 'check': the state's completeness.
+   */
+  phase: 'genesis' | 'blocks' | 'packs' | 'state' | 'check';
   blocksDone: bigint;
   blocksTotal: bigint;
   nodes: number;
   bytesRead: number;
+  /** In the 'packs' phase: how many of the backup's packs are read. */
+  packs?: { done: number; total: number };
 }
 
 export interface RestoreSummary {
@@ -153,6 +160,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
       }
       if (restored === undefined) {
         genesisFile.close();
+        opts.onProgress?.({ phase: 'genesis', blocksDone: 0n, blocksTotal: headNumber, nodes, bytesRead: 'bytesRead' in ev ? ev.bytesRead : 0 });
         restored = await startRestoredChain(header!, opts, dbs, tmp, genesisFile.path);
         const progress = (blocksDone: bigint, bytesRead: number) =>
           opts.onProgress?.({ phase: 'blocks', blocksDone, blocksTotal: headNumber, nodes, bytesRead });

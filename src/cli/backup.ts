@@ -15,7 +15,7 @@ import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 import { parseTrustedBlock, TRUSTED_BLOCK_HELP } from './options.js';
-import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+import { formatBytes, formatDuration, ProgressReporter, restoreProgress } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
 export function backupCommand(): Command {
@@ -151,6 +151,7 @@ export function backupCommand(): Command {
           ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}),
           ...(opts.atTime !== undefined ? { time: opts.atTime } : {}),
         };
+        const progress = restoreProgress('restore', opts.quiet || opts.json);
         const fromRepository = await withTarget(opts.backupDir, async (t) => {
           if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
           const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
@@ -160,9 +161,13 @@ export function backupCommand(): Command {
               genesis,
               history: opts.history,
               ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
-              onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
+              onStep: (what) => {
+                progress.stop();
+                if (!opts.quiet && !opts.json) process.stderr.write(`restore: ${what}\n`);
+              },
+              onProgress: progress.onProgress,
             }),
-          );
+          ).finally(() => progress.stop());
         });
         if (fromRepository) {
           const r = fromRepository;

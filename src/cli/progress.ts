@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import type { RestoreProgress } from '../backup/restore.js';
 
 export interface ProgressUpdate {
   done: number;
@@ -57,7 +58,7 @@ export class ProgressReporter {
     const rate = this.rate(u.done);
     if (this.bar) {
       if (u.total > 0 && u.total !== this.bar.getTotal()) this.bar.setTotal(u.total);
-      this.bar.update(u.done, { rate: rate.toFixed(0), mb: (u.bytes / 1e6).toFixed(1) });
+      this.bar.update(u.done, { rate: formatRate(rate), mb: (u.bytes / 1e6).toFixed(1) });
       return;
     }
     const now = Date.now();
@@ -65,12 +66,12 @@ export class ProgressReporter {
     this.lastLine = now;
     const unit = this.unit;
     if (u.total <= 0) {
-      process.stderr.write(`${this.label}: ${u.done} ${unit}, ${rate.toFixed(0)} ${unit}/s, ${(u.bytes / 1e6).toFixed(1)} MB\n`);
+      process.stderr.write(`${this.label}: ${u.done} ${unit}, ${formatRate(rate)} ${unit}/s, ${(u.bytes / 1e6).toFixed(1)} MB\n`);
       return;
     }
     const eta = rate > 0 ? Math.round((u.total - u.done) / rate) : undefined;
     process.stderr.write(
-      `${this.label}: ${u.done}/${u.total} ${unit} (${pct(u.done, u.total)}), ${rate.toFixed(0)} ${unit}/s, ${(u.bytes / 1e6).toFixed(1)} MB${eta === undefined ? '' : `, ETA ${eta}s`}\n`,
+      `${this.label}: ${u.done}/${u.total} ${unit} (${pct(u.done, u.total)}), ${formatRate(rate)} ${unit}/s, ${(u.bytes / 1e6).toFixed(1)} MB${eta === undefined ? '' : `, ETA ${eta}s`}\n`,
     );
   }
 
@@ -89,6 +90,11 @@ export class ProgressReporter {
   }
 }
 
+/** A rate: whole numbers from 10 up, one decimal below (a few packs a second is not "0 packs/s"). */
+function formatRate(r: number): string {
+  return r >= 10 ? r.toFixed(0) : r.toFixed(1);
+}
+
 function pct(a: number, b: number): string {
   return b > 0 ? `${((100 * a) / b).toFixed(1)}%` : '-';
 }
@@ -102,4 +108,47 @@ export function formatBytes(n: number): string {
 
 export function formatDuration(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * A restore's progress (`basalt restore`, `basalt backup restore`), phase by phase: a line when the
+ * genesis is checked (a minute a million accounts, nothing to count), then a bar (or plain lines) for
+ * each phase in its own unit and rate: blocks, a repository's packs, state nodes.
+ */
+export function restoreProgress(label: string, quiet: boolean, intervalMs?: number): { onProgress: (p: RestoreProgress) => void; stop: () => void } {
+  let phase: RestoreProgress['phase'] | undefined;
+  let bar: ProgressReporter | undefined;
+  const begin = (next: RestoreProgress['phase'], unit: string, total: number) => {
+    bar?.stop();
+    phase = next;
+    bar = new ProgressReporter(`${label}: ${next}`, { quiet, unit, ...(intervalMs !== undefined ? { intervalMs } : {}) });
+    bar.start(total);
+  };
+  return {
+    onProgress(p) {
+      if (p.phase === 'genesis' || p.phase === 'check') {
+        if (phase === p.phase) return;
+        bar?.stop();
+        bar = undefined;
+        phase = p.phase;
+        if (!quiet && p.phase === 'genesis')
+          process.stderr.write(`${label}: checking the genesis file against the backup's genesis hash (its state root: about a minute a million accounts)\n`);
+        return;
+      }
+      if (p.phase === 'blocks') {
+        if (phase !== 'blocks') begin('blocks', 'blocks', Number(p.blocksTotal));
+        bar!.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytesRead });
+      } else if (p.phase === 'packs') {
+        const packs = p.packs ?? { done: 0, total: 0 };
+        if (phase !== 'packs') begin('packs', 'packs', packs.total);
+        bar!.update({ done: packs.done, total: packs.total, bytes: p.bytesRead });
+      } else {
+        if (phase !== 'state') begin('state', 'nodes', 0);
+        bar!.update({ done: p.nodes, total: 0, bytes: p.bytesRead });
+      }
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { restoreSnapshot } from '../backup/restore.js';
 import { UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, openArchiveSource } from './archive-io.js';
-import { formatBytes, formatDuration, ProgressReporter } from './progress.js';
+import { formatBytes, formatDuration, restoreProgress } from './progress.js';
 import { parseTrustedBlock, TRUSTED_BLOCK_HELP } from './options.js';
 
 interface RestoreOpts {
@@ -46,8 +46,7 @@ export function restoreCommand(): Command {
           'warning: --trust-snapshot-genesis: the snapshot vouches for itself; compare the chain ID and genesis hash below with a source you trust\n',
         );
       }
-      const progress = new ProgressReporter('restore', { quiet: opts.quiet });
-      let started = false;
+      const progress = restoreProgress('restore', opts.quiet);
       let s;
       try {
         s = await restoreSnapshot(source.open(), {
@@ -55,13 +54,7 @@ export function restoreCommand(): Command {
           ...(genesis ? { genesis } : {}),
           ...(opts.genesisHash ? { genesisHash: opts.genesisHash } : {}),
           ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
-          onProgress: (p) => {
-            if (!started) {
-              progress.start(Number(p.blocksTotal));
-              started = true;
-            }
-            progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytesRead });
-          },
+          onProgress: progress.onProgress,
         });
       } finally {
         progress.stop();

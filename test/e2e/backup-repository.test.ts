@@ -160,8 +160,11 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     // The repository out of reach: the node still serves at its head; the blocks below it are "pruned
     // history" until the back-fill gets them, and status says why it waits.
     const copyDir = join(chain.dir, 'restored-peers');
-    const copy = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', copyDir, '--chain', chain.genesis, '--quiet']);
+    const copy = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', copyDir, '--chain', chain.genesis]);
     expect(copy.code, copy.stderr).toBe(0);
+    // Without --quiet (not a TTY): a line as each phase begins, in its own unit, then the summary.
+    for (const line of [/^restore: restoring manifest-/m, /^restore: blocks: \d+ blocks$/m, /^restore: packs: \d+ packs$/m, /^restore: checking the genesis file/m, /^Restored block /m])
+      expect(copy.stderr).toMatch(line);
     const away = `${repo}.away`;
     renameSync(repo, away);
     try {

@@ -36,7 +36,10 @@ export async function restoreFromRepository(repo: Repository, manifestName: stri
   const target = resolve(opts.dataDir);
   const scratch = await PackScratch.open(dirname(target), `.${basename(target)}.scratch`);
   try {
-    const summary = await restoreFromEvents(manifestEvents(repo, m, `0x${parseObjectName(manifestName)!.sha256}`, scratch, opts.genesis === undefined), opts);
+    const summary = await restoreFromEvents(
+      manifestEvents(repo, m, `0x${parseObjectName(manifestName)!.sha256}`, scratch, opts.genesis === undefined, opts.onProgress),
+      opts,
+    );
     return { ...summary, manifest: manifestName };
   } finally {
     await scratch.close();
@@ -44,7 +47,14 @@ export async function restoreFromRepository(repo: Repository, manifestName: stri
 }
 
 /** The backup as the events of a snapshot: header, genesis (unless the operator gives it), blocks, then the state in walk order. */
-async function* manifestEvents(repo: Repository, m: Manifest, digest: string, scratch: PackScratch, withGenesis: boolean): AsyncGenerator<SnapshotEvent> {
+async function* manifestEvents(
+  repo: Repository,
+  m: Manifest,
+  digest: string,
+  scratch: PackScratch,
+  withGenesis: boolean,
+  onProgress: RestoreOptions['onProgress'],
+): AsyncGenerator<SnapshotEvent> {
   const header: SnapshotHeader = {
     format: 'basalt-snapshot',
     version: SNAPSHOT_VERSION_GENESIS_RECORDS,
@@ -75,13 +85,18 @@ async function* manifestEvents(repo: Repository, m: Manifest, digest: string, sc
   }
 
   // Every pack's nodes and codes into the scratch database, each under the hash computed from it.
-  await scratch.load(
-    repo,
-    m.packs.map((p) => parseObjectName(p)!.sha256),
-    (_, items) => {
-      for (const it of items) bytesRead += it.data.length;
-    },
-  );
+  const head = BigInt(m.head.number);
+  let items = 0;
+  const packsRead = (done: number) =>
+    onProgress?.({ phase: 'packs', blocksDone: head, blocksTotal: head, nodes: items, bytesRead, packs: { done, total: m.packs.length } });
+  packsRead(0);
+  for (const [i, name] of m.packs.entries()) {
+    await scratch.load(repo, [parseObjectName(name)!.sha256], (_, got) => {
+      items += got.length;
+      for (const it of got) bytesRead += it.data.length;
+    });
+    packsRead(i + 1);
+  }
   const source = scratch.reader;
   let nodes = 0;
   let codes = 0;
