@@ -129,10 +129,60 @@ export async function* stateItems(
     },
   };
 
+  const read = (b: readonly { hash: Uint8Array }[]) => (source.nodes ? source.nodes(b.map((x) => x.hash)) : Promise.all(b.map((x) => source.node(x.hash))));
+  if (!skip) {
+    // Nothing to ask before a read: the next batch's read starts as soon as this batch's references
+    // are known (the stack is then what it is once this batch is given), and runs while this batch is
+    // given to the consumer (a restore writing it, a snapshot compressing it): the same order, without
+    // waiting for one read at a time.
+    const take = () => {
+      const b: { hash: Uint8Array; kind: Kind }[] = [];
+      while (b.length < WALK_BATCH && stack.length > 0) {
+        const next = stack.pop()!;
+        if (seenNodes === undefined || seenNodes.add(next.hash)) b.push(next);
+      }
+      return b;
+    };
+    let batch = take();
+    let reading = batch.length > 0 ? read(batch) : undefined;
+    while (batch.length > 0) {
+      const datas = await reading!;
+      // Each node's references, and the codes it names (given right after it), in the walk's order;
+      // up to the first missing node, whose error comes after the nodes before it are given.
+      const codesAfter: Uint8Array[][] = [];
+      let missing: number | undefined;
+      for (let i = 0; i < batch.length; i++) {
+        const node = datas[i];
+        if (node === undefined) {
+          missing = i;
+          break;
+        }
+        references(node, batch[i]!.kind, refs);
+        codesAfter.push(pendingCode.reverse().splice(0));
+      }
+      const following = missing === undefined ? take() : [];
+      const followingRead = following.length > 0 ? read(following) : undefined;
+      followingRead?.catch(() => undefined); // awaited next round, unless the consumer stops first
+      for (let i = 0; i < codesAfter.length; i++) {
+        const { hash } = batch[i]!;
+        yield { kind: 'node', hash, data: datas[i]! };
+        for (const codeHash of codesAfter[i]!) {
+          const code = await source.code(codeHash);
+          if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
+          yield { kind: 'code', hash: codeHash, data: code };
+        }
+      }
+      if (missing !== undefined) throw new MissingStateError(`state trie node ${bytesToHex(batch[missing]!.hash)} is missing`);
+      batch = following;
+      reading = followingRead;
+    }
+    return;
+  }
+
   const batch: { hash: Uint8Array; kind: Kind }[] = [];
   // In tree order with `skip`, a node twice in one batch (a storage root two accounts of the batch
   // share) is read once: `skip` knows only what the batches before gave.
-  const inBatch = seenNodes === undefined && skip ? new HashSet() : undefined;
+  const inBatch = seenNodes === undefined ? new HashSet() : undefined;
   while (stack.length > 0) {
     // The next nodes of the walk, read together (one LevelDB round trip for up to WALK_BATCH of
     // them): each still comes after the node that refers to it, and the stack stays a few levels deep.
@@ -153,7 +203,7 @@ export async function* stateItems(
       batch.length = kept;
       if (kept === 0) continue;
     }
-    const datas = source.nodes ? await source.nodes(batch.map((b) => b.hash)) : await Promise.all(batch.map((b) => source.node(b.hash)));
+    const datas = await read(batch);
     for (let i = 0; i < batch.length; i++) {
       const { hash, kind } = batch[i]!;
       const node = datas[i];

@@ -163,7 +163,13 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     const copy = await runCliAsync(['backup', 'restore', '--backup-dir', repo, '--data-dir', copyDir, '--chain', chain.genesis]);
     expect(copy.code, copy.stderr).toBe(0);
     // Without --quiet (not a TTY): a line as each phase begins, in its own unit, then the summary.
-    for (const line of [/^restore: restoring manifest-/m, /^restore: blocks: \d+ blocks$/m, /^restore: packs: \d+ packs$/m, /^restore: checking the genesis file/m, /^Restored block /m])
+    for (const line of [
+      /^restore: restoring manifest-/m,
+      /^restore: blocks: \d+ blocks$/m,
+      /^restore: packs: \d+ packs$/m,
+      /^restore: checking the genesis file/m,
+      /^Restored block /m,
+    ])
       expect(copy.stderr).toMatch(line);
     const away = `${repo}.away`;
     renameSync(repo, away);
