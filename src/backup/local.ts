@@ -59,7 +59,11 @@ export class LocalBackupService implements BackupService {
   }
 
   async snapshot(req: SnapshotRequest, sink: ByteSink, observer: Observer<SnapshotStarted, SnapshotProgress> = {}): Promise<SnapshotSummary> {
-    const snap = await createSnapshot(this.chain, { ...req, ...(observer.onProgress ? { onProgress: observer.onProgress } : {}) });
+    const snap = await createSnapshot(this.chain, {
+      compression: req.compression,
+      headersOnly: req.history === 'headers',
+      ...(observer.onProgress ? { onProgress: observer.onProgress } : {}),
+    });
     const h = snap.header;
     return drain(snap, sink, () =>
       observer.onStart?.({

@@ -144,8 +144,14 @@ export interface ImportSummary {
   stoppedBefore?: bigint;
 }
 
+/** A snapshot's history: 'full', every block with its receipts; 'headers', the headers below the head (version 3). */
+export type SnapshotHistory = 'full' | 'headers';
+export const SNAPSHOT_HISTORIES: readonly SnapshotHistory[] = ['full', 'headers'];
+
 export interface SnapshotRequest {
   compression: Compression;
+  /** Default 'full'. */
+  history?: SnapshotHistory;
 }
 
 export interface SnapshotStarted {

@@ -37,6 +37,7 @@ try {
   const version = asked === '--version' || asked === '-V';
   const names = version ? [] : asked !== undefined && asked in COMMANDS ? [asked] : Object.keys(COMMANDS);
   for (const name of names) program.addCommand((await COMMANDS[name]!()).exitOverride());
+  boundEchoes(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
@@ -49,4 +50,14 @@ try {
   }
   process.stderr.write(`error: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
+}
+
+/**
+ * Commander's own errors quote the argument they refuse ("argument '…' is invalid. Allowed choices
+ * are …"), whole: a flag of 5,000 characters made a line of 5,000. Each quoted part is cut to its
+ * first 40 characters, in every command and subcommand.
+ */
+function boundEchoes(cmd: Command): void {
+  cmd.configureOutput({ outputError: (str, write) => write(str.replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'")) });
+  for (const sub of cmd.commands) boundEchoes(sub);
 }

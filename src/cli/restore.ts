@@ -61,13 +61,19 @@ export function restoreCommand(): Command {
       }
       const anchor = opts.chain ? 'genesis file' : opts.genesisHash ? 'genesis hash' : 'snapshot (unverified)';
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString(), trustAnchor: anchor })}\n`);
+        const { historyGap, ...rest } = s;
+        process.stdout.write(
+          `${JSON.stringify({ ...rest, head: s.head.toString(), trustAnchor: anchor, ...(historyGap ? { backfill: { from: historyGap.from.toString(), to: historyGap.to.toString() } } : {}) })}\n`,
+        );
         return;
       }
       process.stderr.write(
         `Restored block ${s.head} (${s.headHash}) with ${s.nodes} state nodes and ${s.codes} contract codes into ${s.dataDir}\n` +
           `chain ID ${s.chainId}, genesis ${s.genesisHash} (trusted from: ${anchor})\n` +
           `${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)}; state root ${s.stateRoot}\n` +
+          (s.historyGap
+            ? `Blocks ${s.historyGap.from}-${s.historyGap.to}: headers verified; the node back-fills their bodies and receipts from its peers once it runs (\`basalt status\` shows it; \`server --history full\` waits for it)\n`
+            : '') +
           `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n` +
           'It has no keys yet: restore them with `basalt secrets restore`, or it creates new (non-validator) keys on start.\n',
       );
@@ -75,6 +81,6 @@ export function restoreCommand(): Command {
 }
 
 function parseHash(value: string): string {
-  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a 0x-prefixed 32-byte hash`);
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new InvalidArgumentError(`"${value.slice(0, 70)}" is not a 0x-prefixed 32-byte hash`);
   return value.toLowerCase();
 }

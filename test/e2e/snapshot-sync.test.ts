@@ -265,7 +265,7 @@ describe('server --sync snapshot', () => {
     );
     expectOneLineError(
       runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--history', `x${'y'.repeat(5000)}`]),
-      /^error: option '--history <mode>' argument 'xy+' is invalid\. "xy{39}" is not backfill or full$/,
+      /^error: option '--history <mode>' argument 'xy{39}…' is invalid\. "xy{39}" is not backfill or full$/,
     );
     expectOneLineError(
       runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--no-libp2p']),

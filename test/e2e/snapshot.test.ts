@@ -44,6 +44,22 @@ describe('snapshot and restore', () => {
     const r = runCli(['restore', file, '--data-dir', restoredDir, '--chain', genesis, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ head: s.head });
+    expect(JSON.parse(r.stdout).backfill).toBeUndefined();
+
+    // --history headers (from the running node): the headers below the head; its restore
+    // records them as the gap the node back-fills from its peers, and says so.
+    const headersFile = join(dir, 'headers.bsn');
+    const hs = await runCliAsync(['snapshot', headersFile, '--grpc-address', grpc1, '--history', 'headers']);
+    expect(hs.code, hs.stderr).toBe(0);
+    const headsAt = /^Snapshot of block (\d+):/m.exec(hs.stderr)?.[1];
+    expect(hs.stderr).toMatch(new RegExp(`^blocks 1-${Number(headsAt) - 1}: headers only; a node restored from it back-fills`, 'm'));
+    const hr = runCli(['restore', headersFile, '--data-dir', join(dir, 'restored-headers'), '--chain', genesis, '--json']);
+    expect(hr.code, hr.stderr).toBe(0);
+    expect(JSON.parse(hr.stdout)).toMatchObject({ head: headsAt, backfill: { from: '1', to: String(Number(headsAt) - 1) } });
+    const hh = runCli(['restore', headersFile, '--data-dir', join(dir, 'restored-headers-2'), '--chain', genesis]);
+    expect(hh.stderr).toMatch(
+      new RegExp(`^Blocks 1-${Number(headsAt) - 1}: headers verified; the node back-fills their bodies and receipts from its peers`, 'm'),
+    );
 
     // Stop the original and move its keys to the restored node through an encrypted key backup.
     expect((await source.stop()).code).toBe(0);
@@ -109,6 +125,15 @@ describe('snapshot and restore', () => {
     expectOneLineError(runCli(['restore', truncated, '--data-dir', join(dir, 'r1'), '--chain', genesis]), /incomplete|truncated/);
     expectOneLineError(runCli(['restore', tampered, '--data-dir', join(dir, 'r2'), '--chain', genesis]), /checksum mismatch|corrupt/);
     expectOneLineError(runCli(['restore', file, '--data-dir', join(dir, 'r3'), '--chain', other.genesis]), /belongs to another chain/);
+    // A flag's value is echoed cut to 40 characters, whatever its length.
+    expectOneLineError(
+      runCli(['snapshot', join(dir, 'h.bsn'), '--history', `x${'y'.repeat(5000)}`]),
+      /^error: option '--history <mode>' argument 'xy{39}…' is invalid\. Allowed choices are full, headers\.$/,
+    );
+    expectOneLineError(
+      runCli(['restore', file, '--data-dir', join(dir, 'r4'), '--genesis-hash', `0x${'a'.repeat(5000)}`]),
+      /^error: .*"0xa{68}" is not a 0x-prefixed 32-byte hash$/,
+    );
     expectOneLineError(runCli(['restore', file, '--data-dir', node1, '--chain', genesis]), /exists and is not empty/);
     expectOneLineError(runCli(['restore', join(dir, 'nope.bsn'), '--data-dir', join(dir, 'r4'), '--chain', genesis]), /not found/);
     expectOneLineError(runCli(['restore', file]), /--data-dir/);

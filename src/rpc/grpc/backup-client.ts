@@ -100,7 +100,7 @@ export class RemoteBackupService implements BackupService {
 
   async snapshot(req: SnapshotRequest, sink: ByteSink, observer: Observer<SnapshotStarted, SnapshotProgress> = {}): Promise<SnapshotSummary> {
     const client = this.client();
-    const call = client.Snapshot({ compression: req.compression });
+    const call = client.Snapshot({ compression: req.compression, history: req.history ?? 'full' });
     return this.receive<SnapshotEvent__Output, SnapshotSummary>(client, call, sink, 'snapshot', (ev) => {
       if (ev.event === 'started' && ev.started) observer.onStart?.(domain.snapshotInfo(ev.started));
       else if (ev.event === 'progress' && ev.progress) observer.onProgress?.(domain.snapshotProgress(ev.progress));

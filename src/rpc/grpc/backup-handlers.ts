@@ -1,5 +1,5 @@
 import { isCompression, type Compression } from '../../container/compression.js';
-import type { BackupService } from '../../backup/types.js';
+import { SNAPSHOT_HISTORIES, type BackupService, type SnapshotHistory } from '../../backup/types.js';
 import type { PieceKind } from '../../backup/pieces.js';
 import type { StoredPiece } from '../../backup/scheduler.js';
 import { UserError, errorMessage } from '../../util/errors.js';
@@ -154,7 +154,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       try {
         const progress = throttled<SnapshotEvent>();
         const summary = await service.snapshot(
-          { compression: compressionOf(call.request.compression) },
+          { compression: compressionOf(call.request.compression), history: historyOf(call.request.history) },
           out.dataSink(
             (data) => ({ data }),
             () => progress.take(),
@@ -180,8 +180,14 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
 
 function compressionOf(value: string): Compression {
   const c = value || 'zstd';
-  if (!isCompression(c)) throw new UserError(`unknown compression "${c}": use zstd, gzip or none`);
+  if (!isCompression(c)) throw new UserError(`unknown compression "${c.slice(0, 40)}": use zstd, gzip or none`);
   return c;
+}
+
+function historyOf(value: string): SnapshotHistory {
+  const h = value || 'full';
+  if (!(SNAPSHOT_HISTORIES as readonly string[]).includes(h)) throw new UserError(`unknown snapshot history "${h.slice(0, 40)}": use full or headers`);
+  return h as SnapshotHistory;
 }
 
 /** Keeps the latest progress event and lets one through every PROGRESS_EVERY_MS (or when forced). */

@@ -3,8 +3,10 @@
 
 export interface SnapshotRequest {
   'compression'?: (string);
+  'history'?: (string);
 }
 
 export interface SnapshotRequest__Output {
   'compression': (string);
+  'history': (string);
 }
