@@ -11,7 +11,7 @@ import { openNodeDatabases } from '../storage/node-databases.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
-import { restoreSnapshot, type TrustedBlock } from './restore.js';
+import { restoreSnapshot, type RestoreOptions, type TrustedBlock } from './restore.js';
 import type { BackupTarget } from './targets/target.js';
 import { renameDurably } from '../util/durable.js';
 
@@ -100,7 +100,15 @@ export interface PointRestoreSummary {
 export async function restoreToPoint(
   target: BackupTarget,
   plan: RestorePlan,
-  opts: { dataDir: string; genesis: GenesisFile | Genesis; engine?: ConsensusEngine; onStep?: (what: string) => void; trustedBlock?: TrustedBlock },
+  opts: {
+    dataDir: string;
+    genesis: GenesisFile | Genesis;
+    engine?: ConsensusEngine;
+    onStep?: (what: string) => void;
+    /** The snapshot's restore, phase by phase (RestoreProgress). */
+    onProgress?: RestoreOptions['onProgress'];
+    trustedBlock?: TrustedBlock;
+  },
 ): Promise<PointRestoreSummary> {
   const began = Date.now();
   const final = resolve(opts.dataDir);
@@ -119,6 +127,7 @@ export async function restoreToPoint(
         genesis,
         engine,
         ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       }),
     );
     if (!s.digest.slice(2).startsWith(plan.snapshot.digest8))

@@ -192,10 +192,14 @@ export function backupCommand(): Command {
             restoreToPoint(t, plan, {
               dataDir: target,
               genesis,
-              onStep: (what) => !opts.quiet && process.stderr.write(`restore: ${what}\n`),
+              onStep: (what) => {
+                progress.stop();
+                if (!opts.quiet && !opts.json) process.stderr.write(`restore: ${what}\n`);
+              },
+              onProgress: progress.onProgress,
               ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
             }),
-          );
+          ).finally(() => progress.stop());
         });
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ...s, head: s.head.toString(), blocksImported: s.blocksImported.toString() })}\n`);

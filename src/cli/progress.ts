@@ -149,6 +149,8 @@ export function restoreProgress(label: string, quiet: boolean, intervalMs?: numb
     },
     stop() {
       bar?.stop();
+      bar = undefined;
+      phase = undefined;
     },
   };
 }
