@@ -409,7 +409,11 @@ function installShutdownHandlers(log: ReturnType<typeof createLogger>): { attach
   process.on('SIGTERM', onSignal);
   // Started by a supervisor with an IPC channel (`basalt devnet`): the channel closes when the
   // supervisor goes away, even by kill -9; stop as on SIGTERM, so no node outlives it.
-  if (process.send !== undefined) process.once('disconnect', () => onSignal('SIGTERM'));
+  if (process.send !== undefined) {
+    process.once('disconnect', () => onSignal('SIGTERM'));
+    // Gone already: the supervisor died while this process was still loading, before the listener.
+    if (!process.connected) onSignal('SIGTERM');
+  }
   return {
     startSignal: starting.signal,
     attach(n) {

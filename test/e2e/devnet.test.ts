@@ -114,6 +114,25 @@ describe('basalt devnet', () => {
     expect(await waitGone(pids, 30_000)).toEqual([]);
   }, 90_000);
 
+  it('a node whose supervisor is gone before it has loaded (its IPC channel closed already) stops by itself', async () => {
+    // What devnet's kill -9 does to a node still loading on a busy machine: the 'disconnect' event
+    // came before the node listened for it.
+    const child = spawn(
+      process.execPath,
+      [CLI, 'server', '--dev', '--data-dir', join(tempDir(), 'early'), '--no-libp2p', '--jsonrpc', '127.0.0.1:0', '--no-ws', '--no-grpc-address'],
+      { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
+    );
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    child.disconnect();
+    const code = await Promise.race([
+      new Promise<number | null>((r) => child.on('exit', (c) => r(c))),
+      new Promise<'running'>((r) => setTimeout(() => r('running'), 30_000)),
+    ]);
+    if (code === 'running') child.kill('SIGKILL');
+    expect(code, err).toBe(0);
+  }, 40_000);
+
   it('refuses a port in use and bad flags in one line', async () => {
     const holder = createServer();
     const port = await reservedPort();
