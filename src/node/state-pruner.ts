@@ -3,7 +3,7 @@ import type { StateHistoryMode } from '../storage/schema.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
 import type { Logger } from '../util/log.js';
-import { pruneStates } from './prune.js';
+import { advanceIfUnchanged, pruneStates } from './prune.js';
 
 /** States a node keeps unless told (`--state-history`): geth's 128, ~4 minutes of 2-second blocks. */
 export const DEFAULT_STATE_HISTORY = 128n;
@@ -70,6 +70,19 @@ export class StatePruner {
       if (this.chain.head.number + 1n - from < this.opts.keep + this.opts.interval) return;
       const began = Date.now();
       try {
+        const unchanged = await advanceIfUnchanged(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
+        if (unchanged) {
+          this.opts.logger.info(
+            event('state.prune-skipped', {
+              head: Number(unchanged.head),
+              keptFrom: Number(unchanged.keptFrom),
+              checked: unchanged.checked,
+              ms: Date.now() - began,
+            }),
+            'nothing to prune: the older states are the same as the kept ones',
+          );
+          return;
+        }
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         this.opts.logger.info(
           event('state.pruned', {

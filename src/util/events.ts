@@ -116,6 +116,8 @@ export interface NodeEvents {
   'history.backfill-failed': { err: string; retryInMs: number };
   /** The node pruned its state to the last blocks' (`--state-history`): states of blocks below `keptFrom` are gone. */
   'state.pruned': { head: number; keptFrom: number; deleted: number; ms: number; markMs: number; sweepMs: number; compactMs: number };
+  /** Every state below the window was a kept one (an idle chain): the window moved to `keptFrom` with no walk; nothing to delete. */
+  'state.prune-skipped': { head: number; keptFrom: number; checked: number; ms: number };
   'state.prune-failed': { err: string };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };

@@ -225,4 +225,64 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     expect(phases).not.toContain('sweep');
     reading();
   });
+
+  it("an idle chain's pruner moves its window without walking the state; the first block that changes it brings a real prune", async () => {
+    const c = await createTestChain(1, [addressOf(SENDER)]);
+    const lines: { event?: string; keptFrom?: number; head?: number; checked?: number; deleted?: number }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _enc, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
+    try {
+      let n = 0n;
+      const transfer = (value: bigint) =>
+        sealNext(c, [
+          createFeeMarket1559Tx(
+            { nonce: n++, to: recipient(0), value, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+            { common: c.chain.commonAt(c.chain.head.number + 1n) },
+          ).sign(SENDER),
+        ]);
+      await transfer(1n);
+      for (let i = 0; i < 11; i++) await sealNext(c); // blocks 2-12 empty: the state of block 1 throughout
+      const root1 = (await c.chain.blockByNumber(1n))!.header.stateRoot;
+      expect(c.chain.head.header.stateRoot).toEqual(root1);
+      const pruner = new StatePruner(c.chain, { keep: 3n, interval: 4n, logger });
+      const events = () => lines.filter((l) => l.event === 'state.pruned' || l.event === 'state.prune-skipped');
+      try {
+        // 13 states held: block 0's (the genesis state, before the transfer) is below the window and no kept
+        // block has it, so a real prune walks and deletes
+        await expect.poll(() => events().length, { timeout: 10_000 }).toBe(1);
+        await pruner.current;
+        expect(events()[0]).toMatchObject({ event: 'state.pruned', head: 12, keptFrom: 10 });
+        expect(events()[0]!.deleted).toBeGreaterThan(0);
+        // four more empty blocks: the states below the new window (blocks 10-13) are the kept state: no walk
+        for (let i = 0; i < 4; i++) await sealNext(c);
+        await expect.poll(() => events().length, { timeout: 10_000 }).toBe(2);
+        await pruner.current;
+        expect(events()[1]).toMatchObject({ event: 'state.prune-skipped', head: 16, keptFrom: 14, checked: 4 });
+        expect(await c.chain.store.stateFrom()).toBe(14n);
+        for (let b = 14n; b <= 16n; b++) await checkStateComplete(c.chain.trie, (await c.chain.blockByNumber(b))!.header.stateRoot);
+        expect(await c.chain.hasStateAt((await c.chain.blockByNumber(13n))!.header)).toBe(false); // refused, as pruned
+        // a transfer changes the state: the next prune walks and deletes what only the old state had
+        await transfer(2n);
+        for (let i = 0; i < 3; i++) await sealNext(c);
+        await expect.poll(() => events().length, { timeout: 10_000 }).toBe(3);
+        await pruner.current;
+        expect(events()[2]).toMatchObject({ event: 'state.pruned', head: 20, keptFrom: 18 });
+        expect(events()[2]!.deleted).toBeGreaterThan(0);
+        await checkStateComplete(c.chain.trie, c.chain.head.header.stateRoot);
+        const state = await c.chain.stateAt(c.chain.head.header);
+        expect((await state.getAccount(createAddressFromString(recipient(0))))?.balance).toBe(3n);
+      } finally {
+        await pruner.stop();
+      }
+    } finally {
+      await c.close();
+    }
+  });
 });
