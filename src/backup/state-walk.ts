@@ -179,6 +179,7 @@ export async function* stateItems(
     return;
   }
 
+  // With a `skip`: one batch at a time, since the skip must see what the consumer stored of the batch before.
   const batch: { hash: Uint8Array; kind: Kind }[] = [];
   // In tree order with `skip`, a node twice in one batch (a storage root two accounts of the batch
   // share) is read once: `skip` knows only what the batches before gave.
@@ -193,16 +194,14 @@ export async function* stateItems(
       if (seenNodes === undefined ? (inBatch?.add(next.hash) ?? true) : seenNodes.add(next.hash)) batch.push(next);
     }
     if (batch.length === 0) break;
-    if (skip) {
-      const stored = await skip(
-        'nodes',
-        batch.map((b) => b.hash),
-      );
-      let kept = 0;
-      for (let i = 0; i < batch.length; i++) if (!stored[i]) batch[kept++] = batch[i]!;
-      batch.length = kept;
-      if (kept === 0) continue;
-    }
+    const stored = await skip(
+      'nodes',
+      batch.map((b) => b.hash),
+    );
+    let kept = 0;
+    for (let i = 0; i < batch.length; i++) if (!stored[i]) batch[kept++] = batch[i]!;
+    batch.length = kept;
+    if (kept === 0) continue;
     const datas = await read(batch);
     for (let i = 0; i < batch.length; i++) {
       const { hash, kind } = batch[i]!;
@@ -212,7 +211,7 @@ export async function* stateItems(
       references(node, kind, refs);
       while (pendingCode.length > 0) {
         const codeHash = pendingCode.pop()!;
-        if (skip && (await skip('code', [codeHash]))[0]) continue;
+        if ((await skip('code', [codeHash]))[0]) continue;
         const code = await source.code(codeHash);
         if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
         yield { kind: 'code', hash: codeHash, data: code };
