@@ -5,7 +5,7 @@ import { nativeEcrecover, secp256k1Backend } from './native-secp256k1.js';
 /**
  * The primitives every Common Basalt builds hands to @ethereumjs (transactions, block headers, the
  * state trie, the VM and its KECCAK256 opcode, the ECRECOVER precompile): public-key recovery in
- * libsecp256k1 and keccak256 in the `keccak` package's binding where their prebuilt bindings load, the
+ * libsecp256k1 where its prebuilt binding loads, and keccak256 in hash-wasm's WebAssembly build; the
  * pure-JS defaults otherwise. `BASALT_PURE_JS_CRYPTO=1` forces the defaults (benchmarks measure
  * against them). Keccak was left on the default while signature recovery dominated; with recovery
  * native it is the largest CPU cost of a block (trie node hashing): `bench:seal`'s 2,000 transfers went
@@ -13,5 +13,5 @@ import { nativeEcrecover, secp256k1Backend } from './native-secp256k1.js';
  */
 export const basaltCustomCrypto: CustomCrypto = {
   ...(secp256k1Backend === 'libsecp256k1' ? { ecrecover: nativeEcrecover } : {}),
-  ...(keccakBackend === 'native' ? { keccak256 } : {}),
+  ...(keccakBackend === 'wasm' ? { keccak256 } : {}),
 };
