@@ -1,13 +1,13 @@
-import { BranchMPTNode, ExtensionMPTNode, LeafMPTNode, type NodeReferenceOrRawMPTNode } from '@ethereumjs/mpt';
 import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_RLP } from '@ethereumjs/util';
 import { keccak256 } from '../util/keccak.js';
+import { compactPath, encodeBranchNode, encodeShortNode } from './trie-node-rlp.js';
 
 /** Where the builder hands each final trie node it stores (hash, RLP). May return a promise to pace it. */
 export type TrieNodeSink = (hash: Uint8Array, node: Uint8Array) => void | Promise<void>;
 
-/** A child reference inside a node: the child's hash, or the child's raw items when embedded. */
-type NodeRef = NodeReferenceOrRawMPTNode;
+/** A child reference inside a node: the child's hash (32 bytes), or the RLP of a child under 32 bytes, embedded. */
+type NodeRef = Uint8Array;
 
 /** The value of the j-th smallest key (computed when its leaf is built: it may build a subtrie first). */
 export type ValueOf = (j: number) => Uint8Array | Promise<Uint8Array>;
@@ -67,13 +67,6 @@ export class SortedKeys {
     const b = this.keys[this.order[j]! * KEY_BYTES + (n >> 1)]!;
     return n & 1 ? b & 0x0f : b >> 4;
   }
-
-  /** Nibbles [from, to) of the j-th smallest key. */
-  nibbles(j: number, from: number, to: number): number[] {
-    const out = new Array<number>(to - from);
-    for (let n = from; n < to; n++) out[n - from] = this.nibble(j, n);
-    return out;
-  }
 }
 
 function compareKeys(keys: Uint8Array, a: number, b: number): number {
@@ -84,8 +77,9 @@ function compareKeys(keys: Uint8Array, a: number, b: number): number {
  * The Merkle Patricia trie of `keys` (sorted, unique, 32 bytes each; stored as they are: hash them
  * first for a secure trie) with `value(j)` for the j-th key, built bottom-up in key order: a subtree
  * is complete once the keys move past its prefix, so it is encoded, hashed, handed to `sink` and
- * dropped at once. Memory: one path of open nodes (at most 64 deep), never the trie. The nodes are
- * @ethereumjs/mpt's own node classes, and what is stored follows its rule (`MerklePatriciaTrie._formatNode`):
+ * dropped at once. Memory: one path of open nodes (at most 64 deep), never the trie. Each node is
+ * encoded as @ethereumjs/mpt's node classes encode it (`trie-node-rlp.ts`, byte for byte, in one
+ * allocation), and what is stored follows its rule (`MerklePatriciaTrie._formatNode`):
  * a node whose RLP is 32 bytes or more, and the root whatever its size, is stored under its keccak256;
  * a smaller node is embedded in its parent. So `sink` receives exactly the nodes reachable from the
  * root that ethereumjs keeps in its database for the same keys and values. Returns the root hash
@@ -93,7 +87,7 @@ function compareKeys(keys: Uint8Array, a: number, b: number): number {
  */
 export async function buildSortedTrie(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined): Promise<Uint8Array> {
   if (keys.count === 0) return KECCAK256_RLP;
-  return (await subtrie(keys, value, sink, 0, keys.count, 0, true)) as Uint8Array;
+  return subtrie(keys, value, sink, 0, keys.count, 0, true);
 }
 
 /** The node over keys [lo, hi), which share their first `depth` nibbles. */
@@ -108,7 +102,8 @@ async function subtrie(
 ): Promise<NodeRef> {
   if (hi - lo === 1) {
     const v = value(lo);
-    return store(new LeafMPTNode(keys.nibbles(lo, depth, KEY_NIBBLES), v instanceof Promise ? await v : v), top, sink);
+    const path = compactPath(KEY_NIBBLES - depth, (i) => keys.nibble(lo, depth + i), true);
+    return store(encodeShortNode(path, v instanceof Promise ? await v : v, true), top, sink);
   }
   // Sorted keys: the prefix the first and last share is the one all share.
   let common = depth;
@@ -116,26 +111,34 @@ async function subtrie(
   if (common === KEY_NIBBLES) throw new Error('stack trie: duplicate key');
   if (common === depth) return branch(keys, value, sink, lo, hi, depth, top);
   const child = await branch(keys, value, sink, lo, hi, common, false);
-  // ethereumjs embeds a small child's raw items in the extension's value the same way.
-  return store(new ExtensionMPTNode(keys.nibbles(lo, depth, common), child as Uint8Array), top, sink);
+  // An extension embeds a small child the same way a branch does.
+  return store(
+    encodeShortNode(
+      compactPath(common - depth, (i) => keys.nibble(lo, depth + i), false),
+      child,
+      false,
+    ),
+    top,
+    sink,
+  );
 }
 
 async function branch(keys: SortedKeys, value: ValueOf, sink: TrieNodeSink | undefined, lo: number, hi: number, depth: number, top: boolean): Promise<NodeRef> {
-  const node = new BranchMPTNode();
+  const children = new Array<Uint8Array | undefined>(16);
   let start = lo;
   while (start < hi) {
     const n = keys.nibble(start, depth);
     let end = start + 1;
     while (end < hi && keys.nibble(end, depth) === n) end++;
-    node.setBranch(n, await subtrie(keys, value, sink, start, end, depth + 1, false));
+    children[n] = await subtrie(keys, value, sink, start, end, depth + 1, false);
     start = end;
   }
-  return store(node, top, sink);
+  return store(encodeBranchNode(children), top, sink);
 }
 
-async function store(node: LeafMPTNode | ExtensionMPTNode | BranchMPTNode, top: boolean, sink: TrieNodeSink | undefined): Promise<NodeRef> {
-  const encoded = node.serialize();
-  if (encoded.length < 32 && !top) return node.raw() as NodeRef;
+/** A node's reference: its RLP when under 32 bytes (embedded in its parent), else its hash, the node handed to `sink`. The root is always hashed. */
+async function store(encoded: Uint8Array, top: boolean, sink: TrieNodeSink | undefined): Promise<NodeRef> {
+  if (encoded.length < 32 && !top) return encoded;
   const hash = keccak256(encoded);
   const written = sink?.(hash, encoded);
   if (written) await written;
@@ -159,7 +162,7 @@ export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
   if (values.length === 0) return KECCAK256_RLP;
   const entries: NibbleEntry[] = values.map((value, i) => ({ key: bytesToNibbles(RLP.encode(i)), value }));
   entries.sort((a, b) => compareNibbles(a.key, b.key));
-  return orderedSubtrie(entries, 0, entries.length, 0, true) as Uint8Array;
+  return orderedSubtrie(entries, 0, entries.length, 0, true);
 }
 
 function bytesToNibbles(bytes: Uint8Array): number[] {
@@ -178,7 +181,17 @@ function compareNibbles(a: number[], b: number[]): number {
 }
 
 function orderedSubtrie(entries: NibbleEntry[], lo: number, hi: number, depth: number, top: boolean): NodeRef {
-  if (hi - lo === 1) return storeSync(new LeafMPTNode(entries[lo]!.key.slice(depth), entries[lo]!.value), top);
+  if (hi - lo === 1) {
+    const key = entries[lo]!.key;
+    return storeSync(
+      encodeShortNode(
+        compactPath(key.length - depth, (i) => key[depth + i]!, true),
+        entries[lo]!.value,
+        true,
+      ),
+      top,
+    );
+  }
   const first = entries[lo]!.key;
   const last = entries[hi - 1]!.key;
   let common = depth;
@@ -187,24 +200,30 @@ function orderedSubtrie(entries: NibbleEntry[], lo: number, hi: number, depth: n
   if (common === first.length || common === last.length) throw new Error('ordered trie: a key is a prefix of another');
   if (common === depth) return orderedBranch(entries, lo, hi, depth, top);
   const child = orderedBranch(entries, lo, hi, common, false);
-  return storeSync(new ExtensionMPTNode(first.slice(depth, common), child as Uint8Array), top);
+  return storeSync(
+    encodeShortNode(
+      compactPath(common - depth, (i) => first[depth + i]!, false),
+      child,
+      false,
+    ),
+    top,
+  );
 }
 
 function orderedBranch(entries: NibbleEntry[], lo: number, hi: number, depth: number, top: boolean): NodeRef {
-  const node = new BranchMPTNode();
+  const children = new Array<Uint8Array | undefined>(16);
   let start = lo;
   while (start < hi) {
     const n = entries[start]!.key[depth]!;
     let end = start + 1;
     while (end < hi && entries[end]!.key[depth] === n) end++;
-    node.setBranch(n, orderedSubtrie(entries, start, end, depth + 1, false));
+    children[n] = orderedSubtrie(entries, start, end, depth + 1, false);
     start = end;
   }
-  return storeSync(node, top);
+  return storeSync(encodeBranchNode(children), top);
 }
 
-function storeSync(node: LeafMPTNode | ExtensionMPTNode | BranchMPTNode, top: boolean): NodeRef {
-  const encoded = node.serialize();
-  if (encoded.length < 32 && !top) return node.raw() as NodeRef;
+function storeSync(encoded: Uint8Array, top: boolean): NodeRef {
+  if (encoded.length < 32 && !top) return encoded;
   return keccak256(encoded);
 }
