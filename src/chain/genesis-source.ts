@@ -153,8 +153,14 @@ export class Genesis {
 
 /** Below this size, a genesis state is built on the calling thread. */
 const WORKER_MIN_BYTES = 8 * 1024 * 1024;
-/** The V8 heap a build in a worker may use: its garbage, not its data (the buffers are outside it). */
-const WORKER_HEAP_MB = 160;
+/**
+ * The V8 heap a build in a worker may use: its garbage, not its data (the buffers are outside it).
+ * With keccak in WebAssembly and nodes encoded in one allocation the build makes garbage faster, and
+ * V8 let a 160 MB heap fill further: the first start of a 1M-account genesis peaked at 485-532 MB RSS
+ * (anon 420-439) in 43-46 s; at 128 MB, 465-482 MB (anon 402-409) in 47-51 s; the code before
+ * both at 160 MB: 445-481 MB (anon 395-432) in 61-64 s (same session, runs alternated).
+ */
+const WORKER_HEAP_MB = 128;
 const WORKER_URL = new URL('./genesis-worker.js', import.meta.url);
 
 /** What a build worker posts: packs of nodes and codes (see packItem), the root, or its failure. */
@@ -165,7 +171,7 @@ export type WorkerMessage =
 
 /**
  * Build the state of the genesis file at `path` in a worker thread whose V8 heap is capped
- * (WORKER_HEAP_MB): the build allocates a node object, an RLP encoding and a hash per trie node, and
+ * (WORKER_HEAP_MB): the build allocates an RLP encoding and a hash per trie node, and
  * on the node's own heap V8 let that garbage grow to ~400 MB at a million accounts before collecting
  * it. The worker posts the nodes and codes in packs of ~4 MiB, at most two unanswered, and this thread
  * hands them to `sink` in order. Undefined when no worker script is there (sources run by the tests).
