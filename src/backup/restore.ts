@@ -29,7 +29,7 @@ import { transactionsRoot } from '../chain/block-util.js';
 export interface RestoreProgress {
   /**
    * 'genesis': the genesis file checked against the snapshot's genesis hash (its state root computed:
-   * about a minute a million accounts); 'packs': a repository's packs read (see `packs`); 'blocks',
+   * about 30 s a million accounts on 2 cores); 'packs': a repository's packs read (see `packs`); 'blocks',
    * 'state' (the nodes stored so far), 'check': the state's completeness.
    */
   phase: 'genesis' | 'blocks' | 'packs' | 'state' | 'check';
@@ -68,7 +68,7 @@ export interface RestoreOptions {
   genesisHash?: string;
   /**
    * With `genesis`: its genesis state root, when the caller built that genesis itself (a node's own
-   * data dir), so the restore need not compute it again (a minute at a million accounts, during which
+   * data dir), so the restore need not compute it again (about 30 s at a million accounts, during which
    * a peer's snapshot stream would go unread).
    */
   genesisStateRoot?: Uint8Array;
