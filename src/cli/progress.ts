@@ -132,7 +132,9 @@ export function restoreProgress(label: string, quiet: boolean, intervalMs?: numb
         bar = undefined;
         phase = p.phase;
         if (!quiet && p.phase === 'genesis')
-          process.stderr.write(`${label}: checking the genesis file against the backup's genesis hash (its state root: about 30 s a million accounts on 2 cores)\n`);
+          process.stderr.write(
+            `${label}: checking the genesis file against the backup's genesis hash (its state root: about 30 s a million accounts on 2 cores)\n`,
+          );
         return;
       }
       if (p.phase === 'blocks') {
