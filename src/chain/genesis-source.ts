@@ -155,10 +155,9 @@ export class Genesis {
 const WORKER_MIN_BYTES = 8 * 1024 * 1024;
 /**
  * The V8 heap a build in a worker may use: its garbage, not its data (the buffers are outside it).
- * With keccak in WebAssembly and nodes encoded in one allocation the build makes garbage faster, and
- * V8 let a 160 MB heap fill further: the first start of a 1M-account genesis peaked at 485-532 MB RSS
- * (anon 420-439) in 43-46 s; at 128 MB, 465-482 MB (anon 402-409) in 47-51 s; the code before
- * both at 160 MB: 445-481 MB (anon 395-432) in 61-64 s (same session, runs alternated).
+ * With keccak in WebAssembly and nodes encoded in one allocation the build is a quarter faster and
+ * the first start of a 1M-account genesis peaks higher (VmHWM 489-551 MB against 450-498 before);
+ * 96, 128 and 160 MB here measured alike within the runs' noise, so the cap is not what moved it.
  */
 const WORKER_HEAP_MB = 128;
 const WORKER_URL = new URL('./genesis-worker.js', import.meta.url);
