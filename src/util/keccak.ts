@@ -1,5 +1,12 @@
+import { createRequire } from 'node:module';
 import { keccak256 as jsKeccak256 } from 'ethereum-cryptography/keccak.js';
-import { createKeccak } from 'hash-wasm';
+import type { createKeccak as CreateKeccak } from 'hash-wasm';
+
+/**
+ * hash-wasm's keccak bundle alone (11 KB): its index carries every algorithm's WebAssembly as base64
+ * and cost each thread that loads it ~10 MB of RSS (a genesis build runs in two).
+ */
+const { createKeccak } = createRequire(import.meta.url)('hash-wasm/dist/keccak.umd.min.js') as { createKeccak: typeof CreateKeccak };
 
 /**
  * keccak256 through hash-wasm's WebAssembly build (one hasher, reused: each call initializes, absorbs
