@@ -47,6 +47,21 @@ async function expectStatesWhole(from: bigint): Promise<void> {
   }
 }
 
+/** A logger whose JSON lines are kept, parsed, in `lines`. */
+function capturedLog() {
+  const lines: { event?: string; keptFrom?: number; head?: number; checked?: number; deleted?: number }[] = [];
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  );
+  return { lines, logger };
+}
+
 beforeAll(async () => {
   t = await createTestChain(1, [addressOf(SENDER)]);
   for (let i = 0; i < 20; i++) await sealTransfer();
@@ -88,16 +103,7 @@ describe('state pruning while the chain goes on (issue #22)', () => {
   });
 
   it("a running node's pruner prunes every interval blocks to the last N states, in the background", async () => {
-    const lines: { event?: string; keptFrom?: number; head?: number }[] = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _enc, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const { lines, logger } = capturedLog();
     const pruner = new StatePruner(t.chain, { keep: 3n, interval: 4n, logger });
     try {
       // StateFrom is 16 and the head 27: 12 states held, more than 3 + 4: it prunes at once.
@@ -228,16 +234,7 @@ describe('state pruning while the chain goes on (issue #22)', () => {
 
   it("an idle chain's pruner moves its window without walking the state; the first block that changes it brings a real prune", async () => {
     const c = await createTestChain(1, [addressOf(SENDER)]);
-    const lines: { event?: string; keptFrom?: number; head?: number; checked?: number; deleted?: number }[] = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _enc, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const { lines, logger } = capturedLog();
     try {
       let n = 0n;
       const transfer = (value: bigint) =>
