@@ -5,7 +5,8 @@ import { buildState, checkedBytes, genesisAt, type StateSink, type WorkerMessage
 /**
  * The worker thread of Genesis.stateRoot (see stateRootInWorker): builds the state of the genesis
  * file at `workerData.path` and posts its nodes and codes in packs of ~4 MiB, waiting for the parent's
- * 'ack' whenever two packs are unanswered, then the root.
+ * answer whenever two packs are unanswered, then the root. The answer is the pack's buffer, written and
+ * sent back to be filled again.
  */
 const PACK_BYTES = 4 * 1024 * 1024;
 const { path, name, fileHash, scratchDir, write } = workerData as { path: string; name: string; fileHash: string; scratchDir?: string; write: boolean };
@@ -16,7 +17,10 @@ let pack = new Uint8Array(PACK_BYTES);
 let fill = 0;
 let unanswered = 0;
 let wake: (() => void) | undefined;
-port.on('message', () => {
+/** Pack buffers the parent has written and sent back (its 'ack'), reused for the next packs. */
+const spare: ArrayBuffer[] = [];
+port.on('message', (m: unknown) => {
+  if (m instanceof ArrayBuffer && m.byteLength === PACK_BYTES) spare.push(m);
   unanswered--;
   wake?.();
 });
@@ -24,10 +28,12 @@ port.on('message', () => {
 async function send(): Promise<void> {
   if (fill === 0) return;
   post({ kind: 'pack', pack: pack.buffer as ArrayBuffer, length: fill }, [pack.buffer as ArrayBuffer]);
-  pack = new Uint8Array(PACK_BYTES);
+  // `pack` is detached now; the build awaits this send before it adds the next item.
   fill = 0;
   unanswered++;
   while (unanswered >= 2) await new Promise<void>((r) => (wake = r));
+  const reuse = spare.pop();
+  pack = reuse === undefined ? new Uint8Array(PACK_BYTES) : new Uint8Array(reuse);
 }
 
 function add(kind: number, hash: Uint8Array, data: Uint8Array): Promise<void> | undefined {

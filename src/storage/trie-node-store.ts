@@ -223,11 +223,12 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
    * final nodes, each under the hash of its value. Nothing of it is visible to a state root until the
    * caller commits a block naming that root, so a crash part-way leaves only unreferenced nodes.
    *
-   * Batches are small (128 KiB, geth's ideal batch is 100 KB): each put holds a key, a view of its
-   * value and an operation object until its batch is written, and a 4 MiB batch (~40,000 of them)
-   * outlived two scavenges, so V8 promoted all of it and the node's heap grew to ~155 MB between full
-   * collections while it wrote a genesis of a million accounts (peak 492-512 MB anonymous); at 128 KiB
-   * they die young: the heap stays under 50 MB and the peak fell to 386-395 MB, in the same time.
+   * Batches are small (128 KiB, geth's ideal batch is 100 KB). A put copies its key and value into
+   * the writer's own buffer and makes no object: the operations and views LevelDB's batch call takes
+   * are made when the batch is written and die with it. Held from put to write (a chained batch), V8
+   * promoted them (pretenured, whatever the young generation's size) and the node's heap grew by
+   * ~110 MB of them between full collections while it wrote a genesis of a million accounts; they
+   * also kept the genesis worker's 4 MiB packs alive until those collections.
    */
   stateWriter(batchBytes = DEFAULT_STATE_WRITE_BATCH_BYTES): StateWriter {
     this.assertWritable();
@@ -260,10 +261,17 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
   }
 }
 
-/** See TrieNodeStore.stateWriter. `node` and `code` return a promise only when they write a batch. */
+/**
+ * See TrieNodeStore.stateWriter. `node` and `code` copy what they are given (the caller may reuse its
+ * bytes at once) and return a promise only when they write a batch, which the caller awaits before it
+ * puts more.
+ */
 export class StateWriter {
-  private batch: ReturnType<BytesDB['batch']>;
-  private batchSize = 0;
+  /** The batch being filled: keys and values back to back; `ends` holds each one's end. */
+  private buf: Uint8Array;
+  private fill = 0;
+  private ends: number[] = [];
+  private spare: Uint8Array | undefined;
   nodes = 0;
   codes = 0;
   bytes = 0;
@@ -272,7 +280,7 @@ export class StateWriter {
     private readonly db: BytesDB,
     private readonly batchBytes: number,
   ) {
-    this.batch = db.batch();
+    this.buf = new Uint8Array(Math.max(batchBytes, 1024) + 1024);
   }
 
   node = (hash: Uint8Array, data: Uint8Array): Promise<void> | undefined => {
@@ -287,21 +295,41 @@ export class StateWriter {
 
   /** Write what is left. */
   async finish(): Promise<void> {
-    if (this.batchSize > 0) await this.write();
+    if (this.fill > 0) await this.write();
   }
 
   private put(key: Uint8Array, value: Uint8Array): Promise<void> | undefined {
-    this.batch.put(key, value);
-    this.batchSize += key.length + value.length;
+    const need = key.length + value.length;
+    if (this.fill + need > this.buf.length) {
+      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.fill + need));
+      grown.set(this.buf.subarray(0, this.fill));
+      this.buf = grown;
+    }
+    this.buf.set(key, this.fill);
+    this.fill += key.length;
+    this.ends.push(this.fill);
+    this.buf.set(value, this.fill);
+    this.fill += value.length;
+    this.ends.push(this.fill);
     this.bytes += value.length;
-    return this.batchSize >= this.batchBytes ? this.write() : undefined;
+    return this.fill >= this.batchBytes ? this.write() : undefined;
   }
 
   private async write(): Promise<void> {
-    const full = this.batch;
-    this.batch = this.db.batch();
-    this.batchSize = 0;
-    await full.write();
+    const { buf, ends } = this;
+    const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = new Array(ends.length / 2);
+    for (let i = 0, at = 0; i < ends.length; i += 2) {
+      ops[i / 2] = { type: 'put', key: buf.subarray(at, ends[i]!), value: buf.subarray(ends[i]!, ends[i + 1]!) };
+      at = ends[i + 1]!;
+    }
+    // Two buffers in turn: the next batch fills the other while this one is written (LevelDB copies a
+    // batch when it is given, but abstract-level may hold it until the database is open).
+    this.buf = this.spare ?? new Uint8Array(buf.length);
+    this.spare = undefined;
+    this.fill = 0;
+    this.ends = [];
+    await this.db.batch(ops);
+    if (buf.length === this.buf.length) this.spare = buf;
   }
 }
 

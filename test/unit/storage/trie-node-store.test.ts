@@ -106,3 +106,47 @@ describe('TrieNodeStore cache', () => {
     expect(reads).toBe(1);
   });
 });
+
+describe('StateWriter', () => {
+  it('copies what it is handed: the caller reuses one buffer for every item, across batches, and every item is stored as given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-state-writer-'));
+    const db = await openBytesDB(join(dir, 'trie'), 'trie', dir);
+    try {
+      const writer = new TrieNodeStore(db).stateWriter(4096);
+      // One buffer for every hash and value, overwritten after each call, as the genesis build's packs are.
+      const scratch = new Uint8Array(32 + 20_000);
+      const lengths = [0, 1, 31, 32, 100, 4095, 4096, 4097, 20_000, 7];
+      const want = new Map<string, Uint8Array>();
+      let codeHash = '';
+      let writes = 0;
+      for (let i = 0; i < 600; i++) {
+        const len = lengths[i % lengths.length]!;
+        const hash = scratch.subarray(0, 32).fill(i % 251);
+        hash[0] = i >> 8;
+        hash[1] = i & 0xff;
+        const data = scratch.subarray(32, 32 + len).fill((i * 7) % 256);
+        want.set(Buffer.from(hash).toString('hex'), Uint8Array.from(data));
+        if (i === 300) codeHash = Buffer.from(hash).toString('hex');
+        const w = i === 300 ? writer.code(hash, data) : writer.node(hash, data);
+        if (w !== undefined) {
+          writes++;
+          await w;
+        }
+        scratch.fill(0xee); // the caller's buffer changes at once
+      }
+      await writer.finish();
+      expect(writes).toBeGreaterThan(10); // many batches, some holding a value larger than the batch
+      expect(writer.nodes).toBe(599);
+      expect(writer.codes).toBe(1);
+      const store = new TrieNodeStore(db);
+      for (const [hash, data] of want) {
+        const key = Buffer.from(hash, 'hex');
+        const stored = hash === codeHash ? await store.code(key) : await db.get(key);
+        expect(plain(stored ?? undefined), hash).toEqual(data);
+      }
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
