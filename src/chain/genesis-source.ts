@@ -158,9 +158,8 @@ export class Genesis {
 const WORKER_MIN_BYTES = 8 * 1024 * 1024;
 /**
  * The V8 heap a build in a worker may use: its garbage, not its data (the buffers are outside it).
- * With keccak in WebAssembly and nodes encoded in one allocation the build is a quarter faster and
- * the first start of a 1M-account genesis peaks higher (VmHWM 489-551 MB against 450-498 before);
- * 96, 128 and 160 MB here measured alike within the runs' noise, so the cap is not what moved it.
+ * 96, 128 and 160 MB measured alike at a million accounts; the first start's peak was the writing
+ * thread's (see StateWriter), not this one's.
  */
 const WORKER_HEAP_MB = 128;
 const WORKER_URL = new URL('./genesis-worker.js', import.meta.url);
