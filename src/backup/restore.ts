@@ -16,7 +16,7 @@ import { BlockStore } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
 import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
-import { TrieNodeStore } from '../storage/trie-node-store.js';
+import { type StateWriter, TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
 import { decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-records.js';
@@ -102,7 +102,7 @@ export interface TrustedBlock {
  * passed, so a failed or interrupted restore never leaves a data dir that looks good.
  *
  * A restore writes to the databases directly through the storage accessors (BlockStore,
- * TrieNodeStore.writeState), not through Chain.importBlock: it has no parent state to execute
+ * TrieNodeStore.stateWriter), not through Chain.importBlock: it has no parent state to execute
  * blocks against, and checks what it can without execution instead.
  */
 export function restoreSnapshot(source: AsyncIterable<Uint8Array>, opts: RestoreOptions): Promise<RestoreSummary> {
@@ -276,6 +276,8 @@ interface RestoredChain {
   rules: Chain['rules'];
   blocks: BlockStore;
   state: TrieNodeStore;
+  /** Writes the state's nodes and codes straight to trie/ (a new data dir: nothing reads it yet). */
+  writer: StateWriter;
   stateCheck: StreamedStateCheck;
   /** The last block verified (the genesis block at first), and its hash. */
   parent: BlockHeader;
@@ -317,13 +319,15 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
     );
   }
   const blocks = new BlockStore(dbs.blockchain, made.rules);
+  const state = new TrieNodeStore(dbs.trie);
   // Every header is checked from the genesis on, so the engine follows the votes exactly throughout.
   await engine.attach(blocks, made.header);
   return {
     engine,
     rules: made.rules,
     blocks,
-    state: new TrieNodeStore(dbs.trie),
+    state,
+    writer: state.stateWriter(RESTORE_STATE_BATCH_BYTES),
     stateCheck: new StreamedStateCheck(hexToBytes(h.head.stateRoot as `0x${string}`), h.stateOrder ?? 'unique'),
     parent: made.header,
     parentHash: made.hash,
@@ -423,18 +427,24 @@ class VerifiedBlockWriter {
 /** Store a record of trie nodes or code, each under its own hash, checked against the head's state as it comes. */
 async function addState(c: RestoredChain, kind: 'nodes' | 'code', data: Uint8Array[]): Promise<void> {
   // Each item is stored under its own hash, so whatever is reachable from the head's root is authentic.
-  const items = data.map((d) => ({ hash: keccak256(d), data: d }));
-  // Checked as they come, in the order the walk wrote them (a node after the one referring to it),
-  // so the state need not be read back from disk at the end.
-  try {
-    if (kind === 'nodes') for (const it of items) c.stateCheck.node(it.hash, it.data);
-    else for (const it of items) c.stateCheck.code(it.hash);
-  } catch (err) {
-    if (err instanceof MissingStateError)
-      throw new BackupFileError(`snapshot's state is not the head's: ${err.message} (altered, padded or out of order)`, { cause: err });
-    throw err;
+  // Checked as they come, in the order the walk wrote them (a node after the one referring to it), so
+  // the state need not be read back from disk at the end. The writer copies each item: neither the
+  // hash nor the record's bytes outlive this loop (held until their batch was written, they were
+  // promoted, a third of a million-account restore's garbage).
+  for (const d of data) {
+    const hash = keccak256(d);
+    try {
+      if (kind === 'nodes') c.stateCheck.node(hash, d);
+      else c.stateCheck.code(hash);
+    } catch (err) {
+      if (err instanceof MissingStateError)
+        throw new BackupFileError(`snapshot's state is not the head's: ${err.message} (altered, padded or out of order)`, { cause: err });
+      throw err;
+    }
+    const w = kind === 'nodes' ? c.writer.node(hash, d) : c.writer.code(hash, d);
+    if (w !== undefined) await w;
   }
-  await c.state.writeState(kind === 'nodes' ? { nodes: items, codes: [] } : { nodes: [], codes: items });
+  await c.writer.finish();
 }
 
 /** The operator's genesis file, copied into the restored data dir as genesis.json. */
@@ -472,6 +482,8 @@ function checkTarget(target: string): void {
   }
 }
 
+/** The state's LevelDB batches in a restore (a snapshot's state record is up to 1 MiB of items). */
+const RESTORE_STATE_BATCH_BYTES = 128 << 10;
 /** A restore writes verified blocks this many (or this many bytes) to a LevelDB batch. */
 const WRITE_BLOCKS = 512;
 const WRITE_BLOCK_BYTES = 4 << 20;

@@ -1,12 +1,15 @@
 import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { StateReader } from '../storage/trie-node-store.js';
+import { HashCounts } from '../util/hash-counts.js';
 import { HashSet } from '../util/hash-set.js';
 import { errorMessage } from '../util/errors.js';
 
 export class MissingStateError extends Error {}
 
 type Kind = 'account' | 'storage';
+/** A Kind as StreamedStateCheck's table keeps it. */
+const KIND_TAG = { account: 0, storage: 1 } as const;
 
 export type StateItem = { kind: 'node'; hash: Uint8Array; data: Uint8Array } | { kind: 'code'; hash: Uint8Array; data: Uint8Array };
 
@@ -312,8 +315,8 @@ export class StreamedStateCheck {
   /** Order 'unique': every node seen. */
   private readonly seenNodes: HashSet | undefined;
   private readonly codes: CodeMemory;
-  /** Nodes referred to and not read yet, by hex hash: the trie they belong to, and how often. */
-  private readonly awaited = new Map<string, { kind: Kind; count: number }>();
+  /** Nodes referred to and not read yet: the trie they belong to (KIND_TAG), and how often. */
+  private readonly awaited = new HashCounts();
   private awaitedCount = 0;
   /** Codes referred to and not read yet, and codes read before any account had them: how often. */
   private readonly awaitedCode = new Counts('contract codes referred to and not yet given', MAX_AWAITED_CODES);
@@ -323,7 +326,7 @@ export class StreamedStateCheck {
   private readonly refs: References = {
     node: (hash, kind) => {
       if (this.seenNodes?.has(hash)) return;
-      this.await(bytesToHex(hash), kind);
+      this.await(hash, kind);
     },
     code: (hash) => {
       if (!this.codes.given(hash)) return;
@@ -340,25 +343,26 @@ export class StreamedStateCheck {
   ) {
     this.seenNodes = order === 'unique' ? new HashSet() : undefined;
     this.codes = new CodeMemory(order, rememberedCodes);
-    if (!equalsBytes(stateRoot, KECCAK256_RLP)) this.await(bytesToHex(stateRoot), 'account');
+    if (!equalsBytes(stateRoot, KECCAK256_RLP)) this.await(stateRoot, 'account');
   }
 
-  private await(id: string, kind: Kind): void {
-    const entry = this.awaited.get(id);
-    if (entry === undefined) this.awaited.set(id, { kind, count: 1 });
-    else if (entry.kind !== kind) throw new MissingStateError(`state node ${id} is referred to from the account trie and from a storage trie`);
+  private await(hash: Uint8Array, kind: Kind): void {
+    const slot = this.awaited.find(hash);
+    if (slot < 0) this.awaited.insert(hash, KIND_TAG[kind], 1);
+    else if (this.awaited.tagAt(slot) !== KIND_TAG[kind])
+      throw new MissingStateError(`state node ${bytesToHex(hash)} is referred to from the account trie and from a storage trie`);
     else if (this.order === 'unique')
       return; // given once, however often it is referred to
-    else entry.count++;
+    else this.awaited.setCountAt(slot, this.awaited.countAt(slot) + 1);
     if (++this.awaitedCount > MAX_AWAITED)
       throw new MissingStateError(`more than ${MAX_AWAITED} state nodes referred to and not yet given: the state is not in walk order`);
   }
 
   /** A trie node, with the hash its data hashes to. Throws MissingStateError if nothing before it referred to it. */
   node(hash: Uint8Array, data: Uint8Array): void {
-    const id = bytesToHex(hash);
-    const entry = this.awaited.get(id);
-    if (entry === undefined) {
+    const slot = this.awaited.find(hash);
+    if (slot < 0) {
+      const id = bytesToHex(hash);
       if (this.seenNodes?.has(hash)) throw new MissingStateError(`state node ${id} comes twice`);
       throw new MissingStateError(
         this.order === 'tree'
@@ -366,11 +370,14 @@ export class StreamedStateCheck {
           : `state node ${id} is not referred to by the state before it`,
       );
     }
-    if (--entry.count === 0) this.awaited.delete(id);
+    const kind: Kind = this.awaited.tagAt(slot) === KIND_TAG.account ? 'account' : 'storage';
+    const left = this.awaited.countAt(slot) - 1;
+    if (left === 0) this.awaited.removeAt(slot);
+    else this.awaited.setCountAt(slot, left);
     this.awaitedCount--;
     this.seenNodes?.add(hash);
     this.nodes++;
-    references(data, entry.kind, this.refs);
+    references(data, kind, this.refs);
   }
 
   /** Contract code, with its hash. Throws MissingStateError if it comes more often than accounts refer to it. */
@@ -385,8 +392,8 @@ export class StreamedStateCheck {
 
   /** At the end of the stream: the counts, or MissingStateError naming something referred to and never given. */
   finish(): { nodes: number; codes: number } {
-    const node = this.awaited.keys().next();
-    if (node.done !== true) throw new MissingStateError(`state trie node ${node.value} is missing (${this.awaitedCount} in all)`);
+    const node = this.awaited.first();
+    if (node !== undefined) throw new MissingStateError(`state trie node ${bytesToHex(node)} is missing (${this.awaitedCount} in all)`);
     const code = this.awaitedCode.first();
     if (code !== undefined) throw new MissingStateError(`contract code ${code} is missing (${this.awaitedCode.total} in all)`);
     const stray = this.strayCode.first();

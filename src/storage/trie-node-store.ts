@@ -1,5 +1,5 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
-import type { BytesDB } from './open-db.js';
+import { type BytesDB, type PutOperation, writeNow } from './open-db.js';
 import { HashSet } from '../util/hash-set.js';
 import { codeKey, trieKeyKind, trieNodeKey } from './schema.js';
 
@@ -134,20 +134,6 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
   }
 
   /**
-   * Write trie nodes and contract code straight to disk in one batch, bypassing the pending writes:
-   * for a restore, whose caller has checked that each item hashes to the hash it is stored under.
-   */
-  async writeState(items: { nodes: StateItemWrite[]; codes: StateItemWrite[] }): Promise<void> {
-    this.assertWritable();
-    const batch = this.db.batch();
-    for (const n of items.nodes) batch.put(trieNodeKey(n.hash), n.data);
-    for (const c of items.codes) batch.put(codeKey(c.hash), c.data);
-    for (const w of this.watches) for (const n of items.nodes) w.add(trieNodeKey(n.hash));
-    for (const w of this.watches) for (const c of items.codes) w.add(codeKey(c.hash));
-    await batch.write();
-  }
-
-  /**
    * Delete every trie node and code that `keep` does not name (an offline prune: nothing else may
    * write meanwhile), reading the keys in order a batch at a time and deleting SWEEP_BATCH at a time,
    * then compact the database so the space comes back. Keys of no known kind are left alone. A crash
@@ -219,9 +205,11 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
 
   /**
    * A writer of trie nodes and code straight to disk, bypassing the pending writes, in LevelDB batches
-   * of about `batchBytes`: for state too large to hold (a large genesis), whose caller writes only
-   * final nodes, each under the hash of its value. Nothing of it is visible to a state root until the
-   * caller commits a block naming that root, so a crash part-way leaves only unreferenced nodes.
+   * of about `batchBytes`: for state too large to hold (a large genesis, a restore), whose caller
+   * writes only final nodes, each under the hash of its value (a restore checks each). Nothing of it
+   * is visible to a state root until the caller commits a block naming that root, so a crash part-way
+   * leaves only unreferenced nodes. Its writes are not watched (`watchWrites`): it writes a data dir
+   * no node has opened yet, where no sweep runs.
    *
    * Batches are small (128 KiB, geth's ideal batch is 100 KB). A put copies its key and value into
    * the writer's own buffer and makes no object: the operations and views LevelDB's batch call takes
@@ -316,27 +304,29 @@ export class StateWriter {
   }
 
   private async write(): Promise<void> {
-    const { buf, ends } = this;
-    const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = new Array(ends.length / 2);
-    for (let i = 0, at = 0; i < ends.length; i += 2) {
-      ops[i / 2] = { type: 'put', key: buf.subarray(at, ends[i]!), value: buf.subarray(ends[i]!, ends[i + 1]!) };
-      at = ends[i + 1]!;
-    }
+    const buf = this.buf;
+    // The operations are made and handed over in one call, so this frame does not hold them while
+    // the write runs (see writeNow).
+    const written = writeNow(this.db, operations(buf, this.ends));
     // Two buffers in turn: the next batch fills the other while this one is written (LevelDB copies a
     // batch when it is given, but abstract-level may hold it until the database is open).
     this.buf = this.spare ?? new Uint8Array(buf.length);
     this.spare = undefined;
     this.fill = 0;
     this.ends = [];
-    await this.db.batch(ops);
+    await written;
     if (buf.length === this.buf.length) this.spare = buf;
   }
 }
 
-/** A state item and the hash it is stored under. */
-export interface StateItemWrite {
-  hash: Uint8Array;
-  data: Uint8Array;
+/** The puts of a StateWriter batch: keys and values back to back in `buf`, `ends` each one's end. */
+function operations(buf: Uint8Array, ends: readonly number[]): PutOperation[] {
+  const ops: PutOperation[] = new Array(ends.length / 2);
+  for (let i = 0, at = 0; i < ends.length; i += 2) {
+    ops[i / 2] = { type: 'put', key: buf.subarray(at, ends[i]!), value: buf.subarray(ends[i]!, ends[i + 1]!) };
+    at = ends[i + 1]!;
+  }
+  return ops;
 }
 
 /** What reads world state by hash (state walks, snapshots). */
