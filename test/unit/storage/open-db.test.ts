@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openBytesDB, type BytesDB } from '../../../src/storage/open-db.js';
+import { openBytesDB, type BytesDB, writeNow } from '../../../src/storage/open-db.js';
 
 const root = mkdtempSync(join(tmpdir(), 'basalt-open-db-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -69,5 +69,21 @@ describe('openBytesDB', () => {
     await db.close();
     expect(kept, `classic-level's batches kept ${kept.toFixed(0)} MiB`).toBeGreaterThan(60);
     expect(grown, `openBytesDB's batches kept ${grown.toFixed(0)} MiB`).toBeLessThan(24);
+  });
+});
+
+describe('writeNow', () => {
+  it('writes a batch that LevelDB copied when called (the caller may reuse its bytes at once), and refuses a closed database', async () => {
+    const db = await openBytesDB(join(root, 'write-now'), 'trie', root);
+    const buf = Uint8Array.from([1, 2, 3, 4, 5, 6]);
+    const written = writeNow(db, [
+      { type: 'put', key: buf.subarray(0, 2), value: buf.subarray(2, 4) },
+      { type: 'put', key: buf.subarray(4, 5), value: buf.subarray(5, 6) },
+    ]);
+    buf.fill(0); // before the write completes
+    await written;
+    expect(plainOf(await db.getMany([bytes(1, 2), bytes(5), bytes(0, 0)]))).toEqual([[3, 4], [6], undefined]);
+    await db.close();
+    await expect(writeNow(db, [{ type: 'put', key: bytes(9), value: bytes(9) }])).rejects.toThrow(/not open/);
   });
 });
