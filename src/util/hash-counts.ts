@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { hashSlot } from './hash-set.js';
 
 /** Words (32 bits) of a key: the whole 32-byte hash, so membership is exact. */
 const WORDS = 8;
 const INITIAL_CAPACITY = 1 << 10;
-
-/** The slot-mixing key, drawn once per process (see HashSet: the hashes come from files and peers). */
-let seed: Buffer | undefined;
 
 /**
  * A map from 32-byte hashes to a small tag (0-255) and a count, in one flat table: ~38-76 bytes a
@@ -14,9 +11,9 @@ let seed: Buffer | undefined;
  * object per node of the state, live long enough to be promoted (~490 MB of a million-account
  * restore's garbage went through full collections).
  *
- * Open addressing with linear probing and backward-shift deletion (no tombstones), so the table stays
- * short however many members come and go. Slots are found through `find`, which returns a slot that
- * stays valid until the next `insert` or `removeAt`.
+ * Open addressing with linear probing (slots from `hashSlot`, keyed per process) and backward-shift
+ * deletion (no tombstones), so the table stays short however many members come and go. Slots are
+ * found through `find`, which returns a slot that stays valid until the next `insert` or `removeAt`.
  */
 export class HashCounts {
   private keys = new Uint32Array(INITIAL_CAPACITY * WORDS);
@@ -25,15 +22,7 @@ export class HashCounts {
   private counts = new Uint32Array(INITIAL_CAPACITY);
   private mask = INITIAL_CAPACITY - 1;
   private members = 0;
-  private readonly k0: number;
-  private readonly k1: number;
   private readonly key = new Uint32Array(WORDS);
-
-  constructor() {
-    seed ??= randomBytes(8);
-    this.k0 = seed.readUInt32LE(0);
-    this.k1 = seed.readUInt32LE(4);
-  }
 
   /** Distinct members. */
   get size(): number {
@@ -74,7 +63,7 @@ export class HashCounts {
     const { keys, used, mask } = this;
     let hole = slot;
     for (let j = (slot + 1) & mask; used[j] === 1; j = (j + 1) & mask) {
-      const home = this.slotOf(keys, j * WORDS, mask);
+      const home = hashSlot(keys[j * WORDS]!, keys[j * WORDS + 1]!, mask);
       // The entry at j may move to the hole if its home is not cyclically within (hole, j].
       const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (stays) continue;
@@ -105,18 +94,10 @@ export class HashCounts {
     }
   }
 
-  private slotOf(words: Uint32Array, o: number, mask: number): number {
-    let h = Math.imul(words[o]! ^ this.k0, 0x9e3779b1) ^ Math.imul(words[o + 1]! ^ this.k1, 0x85ebca77);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0xc2b2ae3d);
-    h ^= h >>> 13;
-    return (h >>> 0) & mask;
-  }
-
   /** The slot holding this.key (>= 0), or -(the empty slot where it would go) - 1. */
   private probe(keys: Uint32Array, used: Uint8Array, mask: number): number {
     const k = this.key;
-    for (let slot = this.slotOf(k, 0, mask); ; slot = (slot + 1) & mask) {
+    for (let slot = hashSlot(k[0]!, k[1]!, mask); ; slot = (slot + 1) & mask) {
       if (used[slot] === 0) return -slot - 1;
       const o = slot * WORDS;
       if (

@@ -24,7 +24,23 @@ const INITIAL_CAPACITY = 1 << 10;
  * bytes: two distinct hashes alike in those would need ~2^64 tries to find.
  */
 /** The slot-mixing key, drawn once per process (as secret as one per set, and a set costs no syscall). */
-let seed: Buffer | undefined;
+let seed: Uint32Array | undefined;
+
+/**
+ * The slot, under `mask`, of a hash whose first two 32-bit words (little-endian) are `w0` and `w1`,
+ * mixed with the process's random key. Shared by the flat hash tables (HashSet, HashCounts).
+ */
+export function hashSlot(w0: number, w1: number, mask: number): number {
+  if (seed === undefined) {
+    const b = randomBytes(8);
+    seed = Uint32Array.of(b.readUInt32LE(0), b.readUInt32LE(4));
+  }
+  let h = Math.imul(w0 ^ seed[0]!, 0x9e3779b1) ^ Math.imul(w1 ^ seed[1]!, 0x85ebca77);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0xc2b2ae3d);
+  h ^= h >>> 13;
+  return (h >>> 0) & mask;
+}
 
 export class HashSet {
   private table = new Uint32Array(INITIAL_CAPACITY * WORDS);
@@ -32,15 +48,7 @@ export class HashSet {
   private members = 0;
   /** The all-zero key marks an empty slot; a hash whose first 16 bytes are zero is kept apart. */
   private hasZero = false;
-  private readonly k0: number;
-  private readonly k1: number;
   private readonly key = new Uint32Array(WORDS);
-
-  constructor() {
-    seed ??= randomBytes(8);
-    this.k0 = seed.readUInt32LE(0);
-    this.k1 = seed.readUInt32LE(4);
-  }
 
   /** Removes every member (the table keeps its size). */
   clear(): void {
@@ -93,18 +101,10 @@ export class HashSet {
     return zero;
   }
 
-  private slotOf(mask: number): number {
-    let h = Math.imul(this.key[0]! ^ this.k0, 0x9e3779b1) ^ Math.imul(this.key[1]! ^ this.k1, 0x85ebca77);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0xc2b2ae3d);
-    h ^= h >>> 13;
-    return (h >>> 0) & mask;
-  }
-
   /** The slot holding this.key (>= 0), or -(the empty slot where it would go) - 1. */
   private find(table: Uint32Array, mask: number): number {
     const k = this.key;
-    for (let slot = this.slotOf(mask); ; slot = (slot + 1) & mask) {
+    for (let slot = hashSlot(k[0]!, k[1]!, mask); ; slot = (slot + 1) & mask) {
       const o = slot * WORDS;
       const a = table[o]!;
       const b = table[o + 1]!;
