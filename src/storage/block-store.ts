@@ -383,7 +383,21 @@ export class BlockStore {
     if (hash === undefined) return undefined;
     const rlp = this.present(num, hash, await this.headerRLP(num, hash), 'header');
     if (rlp === undefined) return undefined;
-    const fields = RLP.decode(rlp) as Uint8Array[];
+    return this.stateRootOf(num, rlp);
+  }
+
+  /**
+   * The state roots of canonical blocks from..to (inclusive), in order, read by range (blockParts,
+   * headers only): undefined for a block whose index entry or header is missing.
+   */
+  async *canonicalStateRoots(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; root: Uint8Array | undefined }> {
+    for await (const b of this.blockParts(from, to, { headersOnly: true })) {
+      yield { number: b.number, root: b.header === undefined ? undefined : this.stateRootOf(b.number, b.header) };
+    }
+  }
+
+  private stateRootOf(num: bigint, headerRlp: Uint8Array): Uint8Array {
+    const fields = RLP.decode(headerRlp) as Uint8Array[];
     const root = Array.isArray(fields) ? fields[3] : undefined;
     if (!(root instanceof Uint8Array) || root.length !== 32) {
       throw new StorageDamageError('blockchain', this.location, `the header of block ${num} has no 32-byte state root`);

@@ -98,3 +98,44 @@ describe('BlockStore.storedBlocks (range reads with iterators in step)', () => {
     await expect(collect(store, 575n, 590n)).rejects.toThrow(/block 580 is missing/);
   });
 });
+
+describe('BlockStore.canonicalStateRoots (by range)', () => {
+  it('gives each canonical block state root in order, as canonicalStateRoot does one by one; undefined where the index has no entry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-roots-'));
+    const db = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
+    try {
+      const store = new BlockStore(db, { commonAt: () => undefined as never });
+      const rootOf = (n: number, side = 0) =>
+        new Uint8Array(32)
+          .fill(side + 3)
+          .fill(n & 0xff, 0, 1)
+          .fill(n >> 8, 1, 2);
+      const header = (n: number, side = 0) => RLP.encode([hashOf(n - 1), new Uint8Array(32), new Uint8Array(20), rootOf(n, side)]);
+      const batch = db.batch();
+      for (let n = 1; n <= 3000; n++) {
+        batch.put(schema.canonicalHashKey(BigInt(n)), hashOf(n));
+        batch.put(schema.headerKey(BigInt(n), hashOf(n)), header(n));
+        if (n % 10 === 0) batch.put(schema.headerKey(BigInt(n), hashOf(n, 7)), header(n, 7)); // a side block, passed over
+      }
+      await batch.write();
+      await db.del(schema.canonicalHashKey(1500n));
+      const got: { number: bigint; root: string | undefined }[] = [];
+      for await (const r of store.canonicalStateRoots(1n, 3000n)) got.push({ number: r.number, root: r.root && hex(r.root) });
+      expect(got.map((r) => r.number)).toEqual(Array.from({ length: 3000 }, (_, i) => BigInt(i + 1)));
+      for (const r of got) {
+        const one = await store.canonicalStateRoot(r.number);
+        expect(r.root).toBe(one && hex(one));
+        expect(r.root).toBe(r.number === 1500n ? undefined : hex(rootOf(Number(r.number))));
+      }
+      // A header without a 32-byte state root is damage, as one by one.
+      await db.put(schema.headerKey(2000n, hashOf(2000)), RLP.encode([Uint8Array.of(1)]));
+      await expect(
+        (async () => {
+          for await (const _ of store.canonicalStateRoots(1990n, 2010n));
+        })(),
+      ).rejects.toThrow(/block 2000 has no 32-byte state root/);
+    } finally {
+      await db.close();
+    }
+  });
+});
