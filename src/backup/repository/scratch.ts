@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openBytesDB, type BytesDB } from '../../storage/open-db.js';
+import { openBytesDB, type BytesDB, type PutOperation, writeNow } from '../../storage/open-db.js';
 import { removeStaleTemps } from '../../util/stale-temp.js';
 import type { StateReader } from '../../storage/trie-node-store.js';
 import { readPack, type StateKind } from './pack.js';
@@ -45,14 +45,18 @@ export class PackScratch {
     for (const sha of packs) {
       let record = 0;
       for await (const rec of readPack(repo, sha)) {
-        const batch = this.db.batch();
-        for (const it of rec.items) batch.put(key(rec.kind, it.hash), it.data);
+        // In batches of ~128 KiB, each made and handed to LevelDB in one call (see StateWriter: a
+        // record's 1 MiB of operations held across its write were all promoted by V8).
+        for (let from = 0; from < rec.items.length; ) {
+          const to = batchEnd(rec.items, from);
+          await writeNow(this.db, itemOps(rec.kind, rec.items, from, to));
+          from = to;
+        }
         if (opts.listItems) {
           const listed = new Uint8Array(rec.items.length * 32);
           rec.items.forEach((it, i) => listed.set(it.hash, i * 32));
-          batch.put(listKey(sha, record++, rec.kind), listed);
+          await this.db.put(listKey(sha, record++, rec.kind), listed);
         }
-        await batch.write();
         onItems?.(rec.kind, rec.items);
       }
     }
@@ -105,6 +109,29 @@ function listKey(sha: string, record: number, kind: StateKind): Uint8Array {
   new DataView(k.buffer).setUint32(LIST_PREFIX_BYTES, record);
   k[LIST_PREFIX_BYTES + 4] = PREFIX[kind];
   return k;
+}
+
+/** Bytes of items (keys and values) in one of `load`'s LevelDB batches. */
+const LOAD_BATCH_BYTES = 128 * 1024;
+
+/** The end of the batch of `items` that starts at `from`: at least one item, ~LOAD_BATCH_BYTES. */
+function batchEnd(items: readonly { data: Uint8Array }[], from: number): number {
+  let to = from;
+  for (let bytes = 0; to < items.length && (to === from || bytes < LOAD_BATCH_BYTES); to++) bytes += 33 + items[to]!.data.length;
+  return to;
+}
+
+/** The puts of items[from, to): each under its kind's key, the keys in one buffer. */
+function itemOps(kind: StateKind, items: readonly { hash: Uint8Array; data: Uint8Array }[], from: number, to: number): PutOperation[] {
+  const keys = new Uint8Array((to - from) * 33);
+  const ops: PutOperation[] = new Array(to - from);
+  for (let i = from; i < to; i++) {
+    const at = (i - from) * 33;
+    keys[at] = PREFIX[kind];
+    keys.set(items[i]!.hash, at + 1);
+    ops[i - from] = { type: 'put', key: keys.subarray(at, at + 33), value: items[i]!.data };
+  }
+  return ops;
 }
 
 function key(kind: StateKind, hash: Uint8Array): Uint8Array {
