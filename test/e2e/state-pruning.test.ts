@@ -42,7 +42,14 @@ describe.sequential('a node pruning its states while it seals under load (issue 
     const url = await node.rpcUrl();
     const load = transactionLoad(url);
     try {
-      await node.waitFor(() => node.events('state.pruned').length >= 3, '3 prunes', 30_000);
+      await node.waitFor(
+        () => {
+          load.check();
+          return node.events('state.pruned').length >= 3;
+        },
+        '3 prunes',
+        30_000,
+      );
       const grpc = await node.grpcAddress();
       const t0 = Date.now();
       const [snap, exp] = await Promise.all([
@@ -92,7 +99,14 @@ describe.sequential('a node pruning its states while it seals under load (issue 
       const nonce = Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending'])));
       const load = transactionLoad(url, 40, nonce);
       // Killed a little after a prune finished: the next one (the block after) is under way.
-      await node.waitFor(() => node.events('state.pruned').length >= 3, '3 prunes', 30_000);
+      await node.waitFor(
+        () => {
+          load.check();
+          return node.events('state.pruned').length >= 3;
+        },
+        '3 prunes',
+        30_000,
+      );
       await new Promise((r) => setTimeout(r, delayMs));
       await node.stop('SIGKILL');
       await load.stop().catch(() => undefined); // its node is gone
@@ -110,7 +124,10 @@ describe.sequential('a node pruning its states while it seals under load (issue 
     const url = await node.rpcUrl();
     const load = transactionLoad(url, 40, Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending']))));
     try {
-      await node.waitForEvent('state.pruned');
+      await node.waitFor(() => {
+        load.check();
+        return node.events('state.pruned').length > 0;
+      }, 'a prune');
     } finally {
       await load.stop();
     }
