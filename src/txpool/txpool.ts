@@ -176,7 +176,7 @@ export class TxPool {
   /** The nonce the account's next transaction should use, counting executable pool transactions. */
   async pendingNonce(address: Address): Promise<bigint> {
     const a = this.accounts.get(address.toString());
-    let n = a ? a.nonce : ((await (await this.chain.stateAt(this.chain.head.header)).getAccount(address))?.nonce ?? 0n);
+    let n = a ? a.nonce : ((await this.headAccount(address))?.nonce ?? 0n);
     while (a?.txs.has(n)) n++;
     return n;
   }
@@ -372,11 +372,24 @@ export class TxPool {
     if (account.txs.size === 0) this.accounts.delete(key);
   }
 
+  /**
+   * The account in the head's state, read as a state reader (chain.readers): a state pruner waits for
+   * it, since the head read here may be below the window by the time the read ends.
+   */
+  private async headAccount(address: Address) {
+    const leave = this.chain.readers.enter();
+    try {
+      return await (await this.chain.stateAt(this.chain.head.header)).getAccount(address);
+    } finally {
+      leave();
+    }
+  }
+
   private async account(sender: Address): Promise<Account> {
     const key = sender.toString();
     let a = this.accounts.get(key);
     if (!a) {
-      const acct = await (await this.chain.stateAt(this.chain.head.header)).getAccount(sender);
+      const acct = await this.headAccount(sender);
       a = { nonce: acct?.nonce ?? 0n, balance: acct?.balance ?? 0n, txs: new Map(), executable: 0 };
       // Another add() may have created it while we read the state.
       const again = this.accounts.get(key);

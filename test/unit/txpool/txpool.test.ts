@@ -1,4 +1,5 @@
 import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
+import { createAddressFromString } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
@@ -62,6 +63,22 @@ describe('TxPool', () => {
     const order = [...pool.pending()].map((tx) => `${index.get(tx.getSenderAddress().toString().toLowerCase())}:${tx.nonce}`);
     expect(order).toEqual(expected);
     expect(order).toHaveLength(13);
+  });
+
+  it("reads a sender's account in the head state as a state reader, which a state pruner waits for", async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    const chain = t.chain;
+    const readersSeen: number[] = [];
+    const stateAt = chain.stateAt.bind(chain);
+    chain.stateAt = (header) => {
+      readersSeen.push(chain.readers.count);
+      return stateAt(header);
+    };
+    expect(await pool.pendingNonce(createAddressFromString(addressOf(A)))).toBe(0n);
+    await pool.add(tx1559(A, 0n, 1n));
+    expect(readersSeen).toEqual([1, 1]);
+    expect(chain.readers.count).toBe(0);
   });
 
   it('drops included transactions on a new head and promotes the rest', async () => {
