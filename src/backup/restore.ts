@@ -301,7 +301,7 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
     trieDb: dbs.trie,
     genesis,
     engine,
-    writeGenesisState: false,
+    genesisState: 'none',
     scratchDir: tmp,
     ...(opts.genesis !== undefined && opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
   });

@@ -73,14 +73,20 @@ export interface OpenChainOptions {
    */
   genesis?: GenesisFile | Genesis;
   /**
-   * Whether a new data dir gets the genesis state (default) or only the genesis block: a restore, whose
-   * snapshot brings the head's state, needs the root, not the nodes.
+   * What a new data dir gets of its genesis state:
+   * - 'write' (default): the state;
+   * - 'none': the genesis block alone (a restore, whose snapshot brings the head's state, needs the
+   *   root, not the nodes);
+   * - 'deferred': the genesis block alone, the state recorded as pending (a node snapshot-syncing from
+   *   a peer, whose restore replaces the data dir: the state would be written for nothing). The first
+   *   open without 'deferred', or completeGenesisState(), writes it, should the sync not happen. Until
+   *   then the head's state cannot be read.
    */
-  writeGenesisState?: boolean;
+  genesisState?: 'write' | 'none' | 'deferred';
   /** Where building a large genesis state may spill its account records (default: the OS temp folder). */
   scratchDir?: string;
   /**
-   * With `writeGenesisState: false`: the genesis state root, when the caller knows it for this genesis
+   * With `genesisState: 'none'`: the genesis state root, when the caller knows it for this genesis
    * (a node restoring a peer's snapshot has built the same genesis already), so it is not computed again.
    */
   genesisStateRoot?: Uint8Array;
@@ -167,14 +173,17 @@ export class Chain extends EventEmitter<ChainEvents> {
         await store.writeGenesisDigest(digest);
       }
     }
-    const head = await loadHead(store, trie, opts.engine);
+    const pending = await store.genesisStatePending();
+    const deferred = pending !== undefined && opts.genesisState === 'deferred';
+    if (pending !== undefined && !deferred) await writePendingGenesisState(store, trie, genesis, pending, opts, log);
+    const head = await loadHead(store, trie, opts.engine, deferred);
     await checkForkSchedule(store, opts.blockchainDb, genesis, head.number);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
 
   /**
-   * Make an empty data dir's genesis block from `opts.genesis` (its state only if `writeGenesisState`
-   * is not false) without opening a chain: a restore, whose snapshot brings the head's state.
+   * Make an empty data dir's genesis block from `opts.genesis` (its state as `genesisState` says)
+   * without opening a chain: a restore, whose snapshot brings the head's state.
    */
   static async createGenesis(opts: OpenChainOptions & { genesis: Genesis }): Promise<{ hash: Uint8Array; header: BlockHeader; rules: ChainRules }> {
     const rules = createChainRules(opts.genesis.config);
@@ -195,6 +204,12 @@ export class Chain extends EventEmitter<ChainEvents> {
     const genesisHash = await store.canonicalHash(0n);
     if (genesisHash === undefined)
       throw new UserError(`the data dir is damaged: the genesis block is missing from the canonical index; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
+    if ((await store.genesisStatePending()) !== undefined) {
+      throw new UserError(
+        "the data dir's first start has not finished: its genesis state is not written yet (a node started with --sync snapshot stopped before it restored); start the node with its genesis file to finish it",
+        { code: 'FAILED_PRECONDITION' },
+      );
+    }
     const head = await loadHead(store, trie, opts.engine);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
@@ -229,6 +244,18 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   get head(): ChainHead {
     return this.headState;
+  }
+
+  /**
+   * Write the genesis state if it is pending (opened with `genesisState: 'deferred'`, the genesis
+   * block written alone), from the genesis file the chain was opened with; nothing otherwise. A node
+   * whose snapshot sync did not restore calls it before it syncs block by block.
+   */
+  async completeGenesisState(genesis: GenesisFile | Genesis, opts: { scratchDir?: string; logger?: Logger } = {}): Promise<void> {
+    const pending = await this.store.genesisStatePending();
+    if (pending === undefined) return;
+    if (this.head.number !== 0n) throw new Error('completeGenesisState: the chain is past its genesis');
+    await writePendingGenesisState(this.store, this.trie, await Genesis.of(genesis), pending, opts, opts.logger ?? silentLogger());
   }
 
   private nowSeconds(): bigint {
@@ -666,7 +693,7 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
 
 /**
  * Write a new data dir's genesis: its state to trie/ in batches first, only final nodes (unless
- * `writeGenesisState` is false), and the genesis file's bytes to blockchain/; the block batch, last,
+ * `genesisState` says otherwise), and the genesis file's bytes to blockchain/; the block batch, last,
  * makes it the head. A crash before that leaves unreferenced nodes and a data dir that starts over.
  */
 async function writeGenesis(
@@ -674,14 +701,15 @@ async function writeGenesis(
   trie: TrieNodeStore,
   genesis: Genesis,
   rules: ChainRules,
-  opts: Pick<OpenChainOptions, 'writeGenesisState' | 'scratchDir' | 'genesisStateRoot' | 'engine'>,
+  opts: Pick<OpenChainOptions, 'genesisState' | 'scratchDir' | 'genesisStateRoot' | 'engine'>,
   log: Logger,
 ): Promise<{ hash: Uint8Array; header: BlockHeader }> {
   const began = Date.now();
   const config = genesis.config;
   const common = rules.commonAt(0n);
-  const writer = opts.writeGenesisState === false ? undefined : trie.stateWriter();
-  const known = writer === undefined ? opts.genesisStateRoot : undefined;
+  const mode = opts.genesisState ?? 'write';
+  const writer = mode === 'write' ? trie.stateWriter() : undefined;
+  const known = mode === 'none' ? opts.genesisStateRoot : undefined;
   const stateRoot = known ?? (await genesis.stateRoot(writer, opts.scratchDir));
   await writer?.finish();
   const block = buildGenesisBlock(config, stateRoot, common);
@@ -692,12 +720,14 @@ async function writeGenesis(
     paramsJson: JSON.stringify(config.params),
     genesisDigest: genesis.digest,
     genesisFile: file,
+    ...(mode === 'deferred' ? { genesisStatePending: stateRoot } : {}),
   });
   await store.writeCanonicalBlock(block, hash, []);
   log.info(
     {
       hash: bytesToHex(hash),
       chainId: common.chainId().toString(),
+      state: mode === 'write' ? 'written' : mode,
       accounts: genesis.accounts,
       stateNodes: writer?.nodes ?? 0,
       codes: writer?.codes ?? 0,
@@ -710,11 +740,37 @@ async function writeGenesis(
 }
 
 /**
+ * Write the genesis state a data dir opened with `genesisState: 'deferred'` left pending (its genesis
+ * block, with root `root`, is written), then forget that it was. A crash before the end leaves it
+ * pending: the next open writes it again (the same nodes).
+ */
+async function writePendingGenesisState(
+  store: BlockStore,
+  trie: TrieNodeStore,
+  genesis: Genesis,
+  root: Uint8Array,
+  opts: Pick<OpenChainOptions, 'scratchDir'>,
+  log: Logger,
+): Promise<void> {
+  const began = Date.now();
+  const writer = trie.stateWriter();
+  const built = await genesis.stateRoot(writer, opts.scratchDir);
+  await writer.finish();
+  if (!equalsBytes(built, root)) {
+    throw new UserError(
+      `genesis mismatch: the data dir's genesis block has state root ${bytesToHex(root)}, but the genesis file gives ${bytesToHex(built)}; use the genesis file this data dir was created with`,
+    );
+  }
+  await store.clearGenesisStatePending();
+  log.info({ stateNodes: writer.nodes, codes: writer.codes, stateBytes: writer.bytes, ms: Date.now() - began }, 'wrote the genesis state');
+}
+
+/**
  * The head, after a quick consistency check (integrity.ts: the head's block, receipts and state root,
  * the last blocks' index and links): a damaged data dir is refused with one line, never served.
  */
-async function loadHead(store: BlockStore, trie: TrieNodeStore, engine: ConsensusEngine): Promise<ChainHead> {
-  const { head, problems } = await checkHead(store, trie, (h) => engine.blockHash(h));
+async function loadHead(store: BlockStore, trie: TrieNodeStore, engine: ConsensusEngine, genesisStatePending = false): Promise<ChainHead> {
+  const { head, problems } = await checkHead(store, trie, (h) => engine.blockHash(h), { genesisStatePending });
   if (head === undefined || problems.length > 0) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
     throw new UserError(`the data dir is damaged: ${problems[0] ?? 'no head block'}${more}; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });

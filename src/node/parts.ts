@@ -78,7 +78,7 @@ export interface Storage {
   replace(install: () => void): Promise<void>;
 }
 
-export type ChainOptions = Pick<OpenChainOptions, 'genesis' | 'scratchDir' | 'engine' | 'logger' | 'now'> & { cacheBytes: number | undefined };
+export type ChainOptions = Pick<OpenChainOptions, 'genesis' | 'genesisState' | 'scratchDir' | 'engine' | 'logger' | 'now'> & { cacheBytes: number | undefined };
 
 export async function startStorage(parts: Lifecycle, layout: DataDirLayout): Promise<Storage> {
   let chain: Chain | undefined;

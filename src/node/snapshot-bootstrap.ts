@@ -14,7 +14,7 @@ export type SyncMode = 'full' | 'snapshot';
 export interface SnapshotBootstrapOptions {
   dataDir: string;
   genesis: GenesisFile | Genesis;
-  /** The data dir's chain, open, at its genesis. */
+  /** The data dir's chain, open, at its genesis block (its state may be pending: Chain.open's genesisState). */
   chain: Chain;
   libp2pKey: Uint8Array;
   listen: { host: string; port: number };
@@ -48,6 +48,10 @@ export interface SnapshotBootstrapOptions {
  */
 export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<{ built: string; result: SnapshotSyncResult } | undefined> {
   const { chain, logger: log } = opts;
+  // The chain is at its genesis block, whose state is not written (the restore replaces it): nothing
+  // can be checked against it, so no transaction is taken (peers gossiping them are not at fault).
+  const txpool = new TxPool(chain);
+  txpool.close('the node is restoring from a peer snapshot: it takes transactions once it runs');
   const net = await Network.start({
     key: opts.libp2pKey,
     host: opts.listen.host,
@@ -59,7 +63,7 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
     ...(opts.maxOutbound !== undefined ? { maxOutbound: opts.maxOutbound } : {}),
     ...(opts.natAddress !== undefined ? { natAddress: opts.natAddress } : {}),
     chain,
-    txpool: new TxPool(chain),
+    txpool,
     logger: log,
     blockSync: false,
     ...(opts.bans ? { bans: opts.bans } : {}),
@@ -73,7 +77,8 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
       peers: net.peerManager,
       genesis: opts.genesis,
       genesisHash: chain.genesisHash,
-      // The chain is at its genesis: the node built that genesis from the same file.
+      // The chain is at its genesis block, made from the same file (its state root computed, the
+      // state itself not written).
       genesisStateRoot: chain.head.header.stateRoot,
       target: built,
       log,

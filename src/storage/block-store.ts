@@ -559,9 +559,16 @@ export class BlockStore {
 
   /**
    * The chain configuration: the genesis file (JSON, one value however large), its `params` alone (what
-   * every start reads) and the digest of its genesis, in one batch.
+   * every start reads) and the digest of its genesis, in one batch; with `genesisStatePending`, the
+   * genesis state root whose nodes are not written yet (schema.GENESIS_STATE_PENDING_KEY).
    */
-  async writeMeta(meta: { chainConfigJson: string; paramsJson: string; genesisDigest: Uint8Array; genesisFile?: schema.GenesisFileRef }): Promise<void> {
+  async writeMeta(meta: {
+    chainConfigJson: string;
+    paramsJson: string;
+    genesisDigest: Uint8Array;
+    genesisFile?: schema.GenesisFileRef;
+    genesisStatePending?: Uint8Array;
+  }): Promise<void> {
     const version = new Uint8Array(4);
     new DataView(version.buffer).setUint32(0, schema.SCHEMA_VERSION);
     const before = await this.genesisFileRef();
@@ -571,6 +578,7 @@ export class BlockStore {
     batch.put(schema.CHAIN_PARAMS_KEY, Buffer.from(meta.paramsJson, 'utf8'));
     batch.put(schema.GENESIS_DIGEST_KEY, meta.genesisDigest);
     if (meta.genesisFile) batch.put(schema.GENESIS_FILE_KEY, schema.encodeGenesisFileRef(meta.genesisFile));
+    if (meta.genesisStatePending) batch.put(schema.GENESIS_STATE_PENDING_KEY, meta.genesisStatePending);
     await batch.write();
     // The replaced generation's pieces are garbage now (a crash before this leaves them, unread).
     if (meta.genesisFile && before && before.generation !== meta.genesisFile.generation) {
@@ -666,6 +674,22 @@ export class BlockStore {
   /** The digest of the genesis this database was created with (absent in data dirs of earlier versions). */
   async genesisDigest(): Promise<Uint8Array | undefined> {
     return this.get(schema.GENESIS_DIGEST_KEY);
+  }
+
+  /** The genesis state root whose nodes trie/ does not hold yet (schema.GENESIS_STATE_PENDING_KEY), if any. */
+  async genesisStatePending(): Promise<Uint8Array | undefined> {
+    const v = await this.get(schema.GENESIS_STATE_PENDING_KEY);
+    return v === undefined
+      ? undefined
+      : this.decodeRecord('GenesisStatePending', () => {
+          if (v.length !== 32) throw new Error(`${v.length} bytes, not a 32-byte state root`);
+          return v;
+        });
+  }
+
+  /** The genesis state is written: forget that it was pending. */
+  async clearGenesisStatePending(): Promise<void> {
+    await this.db.del(schema.GENESIS_STATE_PENDING_KEY);
   }
 
   async writeGenesisDigest(digest: Uint8Array): Promise<void> {

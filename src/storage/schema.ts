@@ -79,6 +79,14 @@ export const HISTORY_SOURCE_KEY = bytes('HistorySource');
 export const STATE_FROM_KEY = bytes('StateFrom');
 
 /**
+ * Key of the genesis state root (32 bytes) whose state trie/ does not hold yet: a node that snapshot-
+ * syncs from a peer writes its genesis block without the state the restore replaces (Chain.open,
+ * `genesisState: 'deferred'`). Written in ChainConfig's batch, before the genesis block; deleted once
+ * the state is written. Absent: the genesis state is written (or a restore's head state replaces it).
+ */
+export const GENESIS_STATE_PENDING_KEY = bytes('GenesisStatePending');
+
+/**
  * Key of the data dir's state-history mode (JSON: `{"keep": N}`, the states of the last N blocks, or
  * `{"archive": true}`, every state). Written by the node at its start and by `basalt prune`.
  */
@@ -185,6 +193,7 @@ const NAMED_KEYS: [string, Uint8Array][] = [
   ['history source (HistorySource)', HISTORY_SOURCE_KEY],
   ['oldest state kept (StateFrom)', STATE_FROM_KEY],
   ['state history mode (StateHistory)', STATE_HISTORY_KEY],
+  ['genesis state not written yet (GenesisStatePending)', GENESIS_STATE_PENDING_KEY],
 ];
 
 const PREFIX_KINDS = new Map<number, { name: string; length: number }>([

@@ -47,7 +47,7 @@ export function testGenesis(validatorCount: number, premine: string[] = []): { g
 export async function openTestChain(
   genesis: GenesisFile | Genesis,
   dir = mkdtempSync(join(tmpdir(), 'basalt-chain-')),
-  opts: { now?: () => number } = {},
+  opts: { now?: () => number; genesisState?: 'write' | 'deferred' } = {},
 ): Promise<{ chain: Chain; dir: string; dbs: BytesDB[]; close(): Promise<void> }> {
   const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
   const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
@@ -59,6 +59,7 @@ export async function openTestChain(
       genesis,
       engine: ibftEngineFor(genesis instanceof Genesis ? genesis.config : genesis, 'test genesis'),
       ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.genesisState ? { genesisState: opts.genesisState } : {}),
     });
   } catch (err) {
     await blockchainDb.close();

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { bytesToHex, createAddressFromString, hexToBytes } from '@ethereumjs/util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { stateItems } from '../../../src/backup/state-walk.js';
+import { Chain } from '../../../src/chain/chain.js';
 import { createChainRules, type GenesisFile } from '../../../src/chain/chain-config.js';
+import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 import * as genesisModule from '../../../src/chain/genesis.js';
 import { Genesis } from '../../../src/chain/genesis-source.js';
 import { CHAIN_PARAMS_KEY, GENESIS_DIGEST_KEY } from '../../../src/storage/schema.js';
@@ -130,6 +132,56 @@ describe('Chain.open and the genesis state', () => {
     expect(builds).toHaveBeenCalledTimes(2);
     await (await openTestChain(g, dir)).close();
     expect(builds).toHaveBeenCalledTimes(2);
+  });
+
+  it("a snapshot-syncing node's first start (genesisState 'deferred') writes the block alone; the next open without it, or completeGenesisState, writes the state", async () => {
+    const g = largeGenesis();
+    const written = await openTestChain(g, newDir());
+    const expectedHash = bytesToHex(written.chain.genesisHash);
+    const expectedKeys = await keyCount(written.dbs[1]!);
+    await written.close();
+    const balanceOf5 = async (chain: Chain) =>
+      (await (await chain.stateAt(chain.head.header)).getAccount(createAddressFromString(`0x${(5).toString(16).padStart(40, '0')}`)))?.balance;
+
+    const dir = newDir();
+    const deferred = await openTestChain(g, dir, { genesisState: 'deferred' });
+    expect(bytesToHex(deferred.chain.genesisHash)).toBe(expectedHash);
+    expect(await keyCount(deferred.dbs[1]!)).toBe(0);
+    expect(bytesToHex((await deferred.chain.store.genesisStatePending())!)).toBe(bytesToHex(deferred.chain.head.header.stateRoot));
+    await deferred.close();
+    // Opened deferred again (a restart while it restores): still the block alone.
+    const again = await openTestChain(g, dir, { genesisState: 'deferred' });
+    expect(await keyCount(again.dbs[1]!)).toBe(0);
+    await again.close();
+    // An offline command on the stored genesis cannot serve a chain without its head state.
+    const [blockchainDb, trieDb] = [await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir), await openBytesDB(join(dir, 'trie'), 'trie', dir)];
+    await expect(Chain.open({ blockchainDb, trieDb, engine: new IbftEngine() })).rejects.toThrow(
+      /^the data dir's first start has not finished: its genesis state is not written yet/,
+    );
+    await blockchainDb.close();
+    await trieDb.close();
+    // A start without it (the sync did not happen, the node was restarted without --sync snapshot).
+    const full = await openTestChain(g, dir);
+    try {
+      expect(await keyCount(full.dbs[1]!)).toBe(expectedKeys);
+      expect(await full.chain.store.genesisStatePending()).toBeUndefined();
+      expect(await balanceOf5(full.chain)).toBe(1005n);
+    } finally {
+      await full.close();
+    }
+
+    // The same from the running node: no peer's snapshot restored, it writes the state before it syncs.
+    const other = newDir();
+    const node = await openTestChain(g, other, { genesisState: 'deferred' });
+    try {
+      await node.chain.completeGenesisState(g);
+      expect(await keyCount(node.dbs[1]!)).toBe(expectedKeys);
+      expect(await node.chain.store.genesisStatePending()).toBeUndefined();
+      expect(await balanceOf5(node.chain)).toBe(1005n);
+      await node.chain.completeGenesisState(g); // nothing left to do
+    } finally {
+      await node.close();
+    }
   });
 
   it('a first start killed after part of the state (no genesis block yet) starts over and completes it', async () => {
