@@ -200,6 +200,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
           throw new BackupFileError(`snapshot head ${h.head.hash} is not its last block ${ev.trailer.lastBlockHash}`);
         if (bytesToHex(r.parent.stateRoot) !== h.head.stateRoot) throw new BackupFileError("snapshot header names a state root that is not its head block's");
         opts.onProgress?.({ phase: 'check', blocksDone: headNumber, blocksTotal: headNumber, nodes, bytesRead: ev.bytesRead });
+        await r.writer.finish(); // the last batch of the state
         let reachable: { nodes: number; codes: number };
         try {
           // Each node read was referred to by one before it, once: what is still awaited is missing.
@@ -444,7 +445,6 @@ async function addState(c: RestoredChain, kind: 'nodes' | 'code', data: Uint8Arr
     const w = kind === 'nodes' ? c.writer.node(hash, d) : c.writer.code(hash, d);
     if (w !== undefined) await w;
   }
-  await c.writer.finish();
 }
 
 /** The operator's genesis file, copied into the restored data dir as genesis.json. */

@@ -135,7 +135,7 @@ const CONSENSUS_RECORD_PREFIX = bytes('v');
 
 // ---- trie/ ----
 // A trie node is stored under its 32-byte keccak256 hash, unprefixed (the trie library's own layout).
-const CODE_PREFIX = bytes('c'); // c + code hash -> contract code (ethereumjs' MerkleStateManager layout)
+export const CODE_PREFIX = bytes('c'); // c + code hash -> contract code (ethereumjs' MerkleStateManager layout)
 
 export function trieNodeKey(nodeHash: Uint8Array): Uint8Array {
   return nodeHash;

@@ -1,7 +1,7 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
-import { type BytesDB, type PutOperation, writeNow } from './open-db.js';
+import { BatchWriter, type BytesDB } from './open-db.js';
 import { HashSet } from '../util/hash-set.js';
-import { codeKey, trieKeyKind, trieNodeKey } from './schema.js';
+import { CODE_PREFIX, codeKey, trieKeyKind, trieNodeKey } from './schema.js';
 
 type Snapshot = ReturnType<BytesDB['snapshot']>;
 
@@ -255,78 +255,31 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
  * puts more.
  */
 export class StateWriter {
-  /** The batch being filled: keys and values back to back; `ends` holds each one's end. */
-  private buf: Uint8Array;
-  private fill = 0;
-  private ends: number[] = [];
-  private spare: Uint8Array | undefined;
+  private readonly batches: BatchWriter;
   nodes = 0;
   codes = 0;
   bytes = 0;
 
-  constructor(
-    private readonly db: BytesDB,
-    private readonly batchBytes: number,
-  ) {
-    this.buf = new Uint8Array(Math.max(batchBytes, 1024) + 1024);
+  constructor(db: BytesDB, batchBytes: number) {
+    this.batches = new BatchWriter(db, batchBytes);
   }
 
   node = (hash: Uint8Array, data: Uint8Array): Promise<void> | undefined => {
     this.nodes++;
-    return this.put(trieNodeKey(hash), data);
+    this.bytes += data.length;
+    return this.batches.put(trieNodeKey(hash), data);
   };
 
   code = (codeHash: Uint8Array, code: Uint8Array): Promise<void> | undefined => {
     this.codes++;
-    return this.put(codeKey(codeHash), code);
+    this.bytes += code.length;
+    return this.batches.put(codeHash, code, CODE_PREFIX[0]);
   };
 
   /** Write what is left. */
-  async finish(): Promise<void> {
-    if (this.fill > 0) await this.write();
+  finish(): Promise<void> {
+    return this.batches.finish();
   }
-
-  private put(key: Uint8Array, value: Uint8Array): Promise<void> | undefined {
-    const need = key.length + value.length;
-    if (this.fill + need > this.buf.length) {
-      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.fill + need));
-      grown.set(this.buf.subarray(0, this.fill));
-      this.buf = grown;
-    }
-    this.buf.set(key, this.fill);
-    this.fill += key.length;
-    this.ends.push(this.fill);
-    this.buf.set(value, this.fill);
-    this.fill += value.length;
-    this.ends.push(this.fill);
-    this.bytes += value.length;
-    return this.fill >= this.batchBytes ? this.write() : undefined;
-  }
-
-  private async write(): Promise<void> {
-    const buf = this.buf;
-    // The operations are made and handed over in one call, so this frame does not hold them while
-    // the write runs (see writeNow).
-    const written = writeNow(this.db, operations(buf, this.ends));
-    // Two buffers in turn: the next batch fills the other while this one is written (LevelDB copies a
-    // batch when it is given, but abstract-level may hold it until the database is open).
-    this.buf = this.spare ?? new Uint8Array(buf.length);
-    this.spare = undefined;
-    this.fill = 0;
-    this.ends = [];
-    await written;
-    if (buf.length === this.buf.length) this.spare = buf;
-  }
-}
-
-/** The puts of a StateWriter batch: keys and values back to back in `buf`, `ends` each one's end. */
-function operations(buf: Uint8Array, ends: readonly number[]): PutOperation[] {
-  const ops: PutOperation[] = new Array(ends.length / 2);
-  for (let i = 0, at = 0; i < ends.length; i += 2) {
-    ops[i / 2] = { type: 'put', key: buf.subarray(at, ends[i]!), value: buf.subarray(ends[i]!, ends[i + 1]!) };
-    at = ends[i + 1]!;
-  }
-  return ops;
 }
 
 /** What reads world state by hash (state walks, snapshots). */

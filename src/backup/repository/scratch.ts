@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openBytesDB, type BytesDB, type PutOperation, writeNow } from '../../storage/open-db.js';
+import { BatchWriter, openBytesDB, type BytesDB } from '../../storage/open-db.js';
 import { removeStaleTemps } from '../../util/stale-temp.js';
 import type { StateReader } from '../../storage/trie-node-store.js';
 import { readPack, type StateKind } from './pack.js';
@@ -42,24 +42,26 @@ export class PackScratch {
     onItems?: (kind: StateKind, items: { hash: Uint8Array; data: Uint8Array }[]) => void,
     opts: { listItems?: boolean } = {},
   ): Promise<void> {
+    // In batches of ~128 KiB that copy what they write (BatchWriter: a record's 1 MiB of operations
+    // held across its write were all promoted by V8).
+    const writer = new BatchWriter(this.db, LOAD_BATCH_BYTES);
     for (const sha of packs) {
       let record = 0;
       for await (const rec of readPack(repo, sha)) {
-        // In batches of ~128 KiB, each made and handed to LevelDB in one call (see StateWriter: a
-        // record's 1 MiB of operations held across its write were all promoted by V8).
-        for (let from = 0; from < rec.items.length; ) {
-          const to = batchEnd(rec.items, from);
-          await writeNow(this.db, itemOps(rec.kind, rec.items, from, to));
-          from = to;
+        for (const item of rec.items) {
+          const w = writer.put(item.hash, item.data, PREFIX[rec.kind]);
+          if (w !== undefined) await w;
         }
         if (opts.listItems) {
           const listed = new Uint8Array(rec.items.length * 32);
           rec.items.forEach((it, i) => listed.set(it.hash, i * 32));
-          await this.db.put(listKey(sha, record++, rec.kind), listed);
+          const w = writer.put(listKey(sha, record++, rec.kind), listed);
+          if (w !== undefined) await w;
         }
         onItems?.(rec.kind, rec.items);
       }
     }
+    await writer.finish();
   }
 
   /** What pack `sha` holds, a record at a time, as `load` with `listItems` read it from the pack itself. */
@@ -113,26 +115,6 @@ function listKey(sha: string, record: number, kind: StateKind): Uint8Array {
 
 /** Bytes of items (keys and values) in one of `load`'s LevelDB batches. */
 const LOAD_BATCH_BYTES = 128 * 1024;
-
-/** The end of the batch of `items` that starts at `from`: at least one item, ~LOAD_BATCH_BYTES. */
-function batchEnd(items: readonly { data: Uint8Array }[], from: number): number {
-  let to = from;
-  for (let bytes = 0; to < items.length && (to === from || bytes < LOAD_BATCH_BYTES); to++) bytes += 33 + items[to]!.data.length;
-  return to;
-}
-
-/** The puts of items[from, to): each under its kind's key, the keys in one buffer. */
-function itemOps(kind: StateKind, items: readonly { hash: Uint8Array; data: Uint8Array }[], from: number, to: number): PutOperation[] {
-  const keys = new Uint8Array((to - from) * 33);
-  const ops: PutOperation[] = new Array(to - from);
-  for (let i = from; i < to; i++) {
-    const at = (i - from) * 33;
-    keys[at] = PREFIX[kind];
-    keys.set(items[i]!.hash, at + 1);
-    ops[i - from] = { type: 'put', key: keys.subarray(at, at + 33), value: items[i]!.data };
-  }
-  return ops;
-}
 
 function key(kind: StateKind, hash: Uint8Array): Uint8Array {
   const k = new Uint8Array(1 + hash.length);

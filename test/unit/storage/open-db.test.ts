@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openBytesDB, type BytesDB, writeNow } from '../../../src/storage/open-db.js';
+import { BatchWriter, openBytesDB, type BytesDB, writeNow } from '../../../src/storage/open-db.js';
 
 const root = mkdtempSync(join(tmpdir(), 'basalt-open-db-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -85,5 +85,33 @@ describe('writeNow', () => {
     expect(plainOf(await db.getMany([bytes(1, 2), bytes(5), bytes(0, 0)]))).toEqual([[3, 4], [6], undefined]);
     await db.close();
     await expect(writeNow(db, [{ type: 'put', key: bytes(9), value: bytes(9) }])).rejects.toThrow(/not open/);
+  });
+});
+
+describe('BatchWriter', () => {
+  it('puts each value under its key, after its prefix byte if given, in batches of about its size (a larger value in one of its own)', async () => {
+    const db = await openBytesDB(join(root, 'batch-writer'), 'trie', root);
+    const writer = new BatchWriter(db, 1024);
+    const reused = Uint8Array.from([1, 2, 3]);
+    const big = new Uint8Array(5000).fill(7);
+    const written: boolean[] = [];
+    const put = async (key: Uint8Array, value: Uint8Array, prefix?: number) => {
+      const w = writer.put(key, value, prefix);
+      written.push(w !== undefined);
+      if (w !== undefined) await w;
+    };
+    await put(reused.subarray(0, 1), reused.subarray(1, 2));
+    await put(reused.subarray(0, 1), reused.subarray(2, 3), 0x63);
+    reused.fill(9); // copied at the put
+    expect(plainOf(await db.getMany([bytes(1), bytes(0x63, 1)]))).toEqual([undefined, undefined]); // not written yet
+    await put(bytes(4, 5), big, 0x6e);
+    await put(bytes(6), new Uint8Array(0));
+    expect(written).toEqual([false, false, true, false]);
+    expect(plainOf(await db.getMany([bytes(1), bytes(0x63, 1), bytes(6)]))).toEqual([[2], [3], undefined]);
+    await writer.finish();
+    const [stored] = await db.getMany([bytes(0x6e, 4, 5)]);
+    expect(stored?.length).toBe(5000);
+    expect(plainOf(await db.getMany([bytes(6)]))).toEqual([[]]);
+    await db.close();
   });
 });
