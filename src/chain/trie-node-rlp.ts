@@ -47,6 +47,14 @@ function writeString(out: Uint8Array, at: number, b: Uint8Array): number {
   return at + b.length;
 }
 
+/** RLP of the byte string `b`, in one allocation (`b` itself when it is its own encoding: one byte below 0x80). */
+export function encodeString(b: Uint8Array): Uint8Array {
+  if (b.length === 1 && b[0]! < 0x80) return b;
+  const out = new Uint8Array(headerLength(b.length) + b.length);
+  out.set(b, writeHeader(out, 0, b.length, 0x80));
+  return out;
+}
+
 /** A child reference's length in its parent: a hash as a string, an embedded node as it is. */
 function refLength(ref: Uint8Array): number {
   return ref.length === 32 ? 33 : ref.length;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { BranchMPTNode, ExtensionMPTNode, LeafMPTNode, type NodeReferenceOrRawMPTNode } from '@ethereumjs/mpt';
 import { RLP } from '@ethereumjs/rlp';
 import { describe, expect, it } from 'vitest';
-import { compactPath, encodeBranchNode, encodeShortNode } from '../../../src/chain/trie-node-rlp.js';
+import { compactPath, encodeBranchNode, encodeShortNode, encodeString } from '../../../src/chain/trie-node-rlp.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const nibbles = (n: number) => Array.from({ length: n }, () => randomBytes(1)[0]! & 0x0f);
@@ -37,6 +37,14 @@ describe('trie node RLP (one allocation, as @ethereumjs/mpt encodes)', () => {
         expect(hex(ours)).toBe(hex(new LeafMPTNode(path.slice(), value).serialize()));
       }
     }
+  });
+
+  it('a byte string, as @ethereumjs/rlp encodes it, for every length form and every single byte', () => {
+    for (const n of [0, 2, 31, 32, 33, 55, 56, 57, 255, 256, 70_000]) {
+      const b = bytes(n);
+      expect(hex(encodeString(b)), `${n} bytes`).toBe(hex(RLP.encode(b)));
+    }
+    for (let v = 0; v < 256; v++) expect(hex(encodeString(Uint8Array.of(v))), `byte ${v}`).toBe(hex(RLP.encode(Uint8Array.of(v))));
   });
 
   it('an extension, to a hash or to an embedded child', () => {
