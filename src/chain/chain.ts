@@ -204,12 +204,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const genesisHash = await store.canonicalHash(0n);
     if (genesisHash === undefined)
       throw new UserError(`the data dir is damaged: the genesis block is missing from the canonical index; ${DAMAGE_ADVICE}`, { code: 'DATA_LOSS' });
-    if ((await store.genesisStatePending()) !== undefined) {
-      throw new UserError(
-        "the data dir's first start has not finished: its genesis state is not written yet (a node started with --sync snapshot stopped before it restored); start the node with its genesis file to finish it",
-        { code: 'FAILED_PRECONDITION' },
-      );
-    }
+    if ((await store.genesisStatePending()) !== undefined) throw firstStartUnfinished();
     const head = await loadHead(store, trie, opts.engine);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
@@ -737,6 +732,14 @@ async function writeGenesis(
     'wrote genesis block',
   );
   return { hash, header: block.header };
+}
+
+/** What an offline command says of a data dir whose genesis state is pending (GenesisStatePending). */
+export function firstStartUnfinished(): UserError {
+  return new UserError(
+    "the data dir's first start has not finished: its genesis state is not written yet (a node started with --sync snapshot stopped before it restored); start the node with its genesis file to finish it",
+    { code: 'FAILED_PRECONDITION' },
+  );
 }
 
 /**

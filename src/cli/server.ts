@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { readGenesis } from '../chain/genesis-source.js';
 import { DEV_DATA_DIR, prepareDevDataDir } from '../node/dev.js';
-import { BasaltNode, DEFAULT_CACHE_BYTES, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
+import { BasaltNode, DEFAULT_CACHE_BYTES, StartStoppedError, type BackupOptions, type HostPort, type P2POptions } from '../node/node.js';
 import { isS3Url, parseS3Url } from '../backup/targets/target.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
@@ -273,7 +273,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
   const genesis = await readGenesis(genesisPath);
   // Signals are handled from before the node starts, so a CTRL-C during start-up still shuts down cleanly.
   const shutdown = installShutdownHandlers(log);
-  const node = await BasaltNode.start({
+  const started = await BasaltNode.start({
     dataDir,
     genesis,
     seal: opts.seal || opts.dev,
@@ -310,7 +310,16 @@ async function runServer(opts: ServerOptions): Promise<void> {
     logger: log,
     // Storage damage met at run time: the node has logged it (one line, at fatal) and stopped itself.
     onFatal: (err) => process.exit(err.exitCode),
+  }).catch((err: unknown) => {
+    // Told to stop while it could not run yet (a snapshot sync under way): its parts are stopped.
+    if (err instanceof StartStoppedError) return undefined;
+    throw err;
   });
+  if (started === undefined) {
+    log.info('node stopped before it started');
+    process.exit(0);
+  }
+  const node = started;
   shutdown.attach(node);
   // Told to stop during start-up (--history full's wait ends then): stopped by attach, not started.
   if (!shutdown.startSignal.aborted) log.info(event('node.started', {}), 'node started');

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { MissingStateError, walkStates } from '../backup/state-walk.js';
+import { firstStartUnfinished } from '../chain/chain.js';
 import { createChainRules, parseGenesisConfig } from '../chain/chain-config.js';
 import { checkCanonicalRange, readHead } from '../chain/integrity.js';
 import { readLegacySigned, withLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
@@ -80,6 +81,8 @@ export async function checkDataDir(dir: string, opts: DbCheckOptions = {}): Prom
       return report;
     }
     const store = new BlockStore(blockchain, createChainRules(parseGenesisConfig(configJson, `${layout.blockchain} (stored genesis)`)));
+    // Not damage: a first start of --sync snapshot that did not finish (the genesis block alone).
+    if ((await store.genesisStatePending()) !== undefined) throw firstStartUnfinished();
     const noted: string[] = [];
     const head = await readHead(store, noted);
     noted.forEach(problem);

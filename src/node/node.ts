@@ -57,6 +57,12 @@ export type { HostPort, P2POptions } from './parts.js';
 /** How long a validator with peers to dial waits for one before it seals on its own. */
 const PEER_WAIT_MS = 5_000;
 
+/**
+ * BasaltNode.start was told to stop (`startSignal`) at a point where the node cannot run as it is (a
+ * snapshot sync under way): what it started is stopped, and the data dir is left for the next start.
+ */
+export class StartStoppedError extends Error {}
+
 export interface NodeOptions {
   dataDir: string;
   /** The genesis file (Genesis.read streams it: a large alloc is never held), or an object of one. */
@@ -249,6 +255,8 @@ export class BasaltNode {
       const rpc = new JsonRpcPart(parts, opts, log);
       if (opts.sync === 'snapshot') {
         await syncFromPeerSnapshot({ opts, layout, storage, chainOptions, genesis, keys, bans, rpc });
+        // Told to stop meanwhile: stopped here, its genesis state (if pending) left to the next start.
+        if (opts.startSignal?.aborted) throw new StartStoppedError('told to stop during the snapshot sync');
         // No peer's snapshot restored: the genesis state it would have replaced is written now.
         await storage.chain.completeGenesisState(genesis, { scratchDir: layout.root, logger: log });
       }
@@ -306,7 +314,7 @@ export class BasaltNode {
       if (opts.history !== 'full') await node.startBackfill(layout.root);
       return node;
     } catch (err) {
-      await parts.stopAll({ quiet: true }).catch(() => undefined);
+      await parts.stopAll({ quiet: !(err instanceof StartStoppedError) }).catch(() => undefined);
       throw err;
     }
   }

@@ -54,6 +54,8 @@ export interface SnapshotSyncOptions {
   minFreeDiskBytes?: number;
   snapshotPace?: SnapshotPaceLimits;
   snapshotSyncTimeoutMs?: number;
+  /** Aborted by the first signal to stop: the sync ends at once. */
+  startSignal?: AbortSignal;
 }
 
 /** Listen for JSON-RPC at `at`, log the address (and a warning off loopback). */
@@ -239,6 +241,7 @@ export async function syncFromPeerSnapshot(c: {
     ...(opts.minFreeDiskBytes !== undefined ? { minFreeBytes: opts.minFreeDiskBytes } : {}),
     ...(opts.snapshotPace ? { pace: opts.snapshotPace } : {}),
     ...(opts.snapshotSyncTimeoutMs !== undefined ? { timeoutMs: opts.snapshotSyncTimeoutMs } : {}),
+    ...(opts.startSignal ? { signal: opts.startSignal } : {}),
   });
   if (!restored) return;
   await storage.replace(() => installSnapshot(restored.built, c.layout.root));

@@ -38,6 +38,8 @@ export interface SnapshotBootstrapOptions {
   /** The node's ban list: peers banned here stay banned once the node runs. */
   bans?: BanList;
   onProgress?: (p: SnapshotSyncProgress) => void;
+  /** Aborted when the node is told to stop during the sync. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -87,6 +89,7 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
       ...(opts.pace ? { fetch: { pace: opts.pace } } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
     return result ? { built, result } : undefined;
   } finally {

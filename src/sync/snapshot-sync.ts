@@ -53,10 +53,14 @@ export interface SnapshotSyncOptions {
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>;
   /** Told of the progress (what eth_syncing shows meanwhile), on every block and state record. */
   onProgress?: (p: SnapshotSyncProgress) => void;
+  /** Aborted when the node is told to stop: the phase ends at once (undefined, its peer not blamed). */
+  signal?: AbortSignal;
 }
 
 /** The phase's own deadline passed: not a peer's fault. */
 class SnapshotSyncTimeoutError extends Error {}
+/** The node is stopping: not a peer's fault. */
+class SnapshotSyncStoppedError extends Error {}
 /** The snapshot a peer announced cannot fit on this disk: not the peer's fault; the next is asked. */
 class SnapshotTooLargeError extends Error {}
 
@@ -127,6 +131,13 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
   const timeoutMs = opts.timeoutMs ?? DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS;
   const phase = new AbortController();
   const phaseTimer = setTimeout(() => phase.abort(new SnapshotSyncTimeoutError(`snapshot sync did not finish within ${timeoutMs} ms`)), timeoutMs);
+  const stop = () => phase.abort(new SnapshotSyncStoppedError('the node is stopping'));
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  const ended = (tried: number) => {
+    if (phase.signal.reason instanceof SnapshotSyncStoppedError) return void log.info({ tried }, 'snapshot sync: stopped (the node is stopping)');
+    return timedOut(log, timeoutMs, tried);
+  };
   const bestHead = () => peers.peers().reduce((h, p) => (p.head > h ? p.head : h), 0n);
   let progress: SnapshotSyncProgress = { currentBlock: 0n, highestBlock: 0n, bytesReceived: 0, bytesAnnounced: 0 };
   const report = (p: Partial<SnapshotSyncProgress>) => opts.onProgress?.((progress = { ...progress, ...p }));
@@ -136,7 +147,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
     const tried = new Set<string>();
     const refusals = new Map<string, number>();
     for (;;) {
-      if (phase.signal.aborted) return timedOut(log, timeoutMs, tried.size);
+      if (phase.signal.aborted) return ended(tried.size);
       const next: ReadyPeer | undefined = peers
         .peers()
         .filter((p) => p.head > 0n && !tried.has(p.id.toString()))
@@ -188,7 +199,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         return { ...summary, peer: id };
       } catch (err) {
         rmSync(opts.target, { recursive: true, force: true });
-        if (phase.signal.aborted) return timedOut(log, timeoutMs, tried.size);
+        if (phase.signal.aborted) return ended(tried.size);
         if (err instanceof BackupFileError || err instanceof MessageError) {
           peers.punish(next.id, `served a bad snapshot: ${errorMessage(err)}`);
         } else if (err instanceof SlowSnapshotError) {
@@ -208,6 +219,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
     }
   } finally {
     clearTimeout(phaseTimer);
+    opts.signal?.removeEventListener('abort', stop);
   }
 }
 

@@ -257,6 +257,28 @@ describe('server --sync snapshot', () => {
     }, 40_000);
   });
 
+  it('a new node told to stop while it waits for a snapshot stops then, without writing the genesis state; the next start writes it', async () => {
+    const nodeDir = join(tempDir(), 'stopped');
+    // No bootnode: it would wait 30 s for a peer, then write the genesis state and sync block by block.
+    const p = start(serverArgs(nodeDir, lonely, ['--sync', 'snapshot']));
+    await p.waitFor(() => p.stderr.includes("snapshot sync: the data dir has no chain; restoring from a peer's snapshot"), 'the snapshot sync');
+    expect((await p.stop()).code).toBe(0);
+    expect(p.stderr).toContain('snapshot sync: stopped (the node is stopping)');
+    expect(p.events('snapshot-sync.fallback')).toEqual([]);
+    expect(p.stderr).not.toContain('wrote the genesis state');
+    // Its genesis block alone: an offline command says so in one line.
+    expectOneLineError(
+      runCli(['db', 'check', '--data-dir', nodeDir]),
+      /^error: the data dir's first start has not finished: its genesis state is not written yet/,
+    );
+    // Started again without --sync snapshot, it writes the state and serves it.
+    const again = start(serverArgs(nodeDir, lonely));
+    const url = await again.rpcUrl();
+    expect(again.stderr).toContain('wrote the genesis state');
+    expect(BigInt(await rpc<string>(url, 'eth_getBalance', [DEV_ADDRESS, 'latest']))).toBeGreaterThan(0n);
+    expect((await again.stop()).code).toBe(0);
+  }, 40_000);
+
   it('refuses a bad --sync mode, a bad --history mode, and --sync snapshot without networking, with one error line', () => {
     const dir = join(tempDir(), 'node');
     expectOneLineError(
