@@ -22,6 +22,17 @@ const PRUNING = ['--seal', '--block-time', '0.1', '--state-history', '4', '--sta
 const hashAt = async (url: string, n: number) => (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash;
 const headOf = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
 
+/** Wait for the node's `n`th prune, failing at once if the load stopped (a send refused or unanswered). */
+const waitForPrunes = (node: CliProcess, load: { check(): void }, n: number) =>
+  node.waitFor(
+    () => {
+      load.check();
+      return node.events('state.pruned').length >= n;
+    },
+    `${n} prune${n > 1 ? 's' : ''}`,
+    30_000,
+  );
+
 interface Checked {
   ok: boolean;
   head: { number: number };
@@ -42,14 +53,7 @@ describe.sequential('a node pruning its states while it seals under load (issue 
     const url = await node.rpcUrl();
     const load = transactionLoad(url);
     try {
-      await node.waitFor(
-        () => {
-          load.check();
-          return node.events('state.pruned').length >= 3;
-        },
-        '3 prunes',
-        30_000,
-      );
+      await waitForPrunes(node, load, 3);
       const grpc = await node.grpcAddress();
       const t0 = Date.now();
       const [snap, exp] = await Promise.all([
@@ -99,14 +103,7 @@ describe.sequential('a node pruning its states while it seals under load (issue 
       const nonce = Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending'])));
       const load = transactionLoad(url, 40, nonce);
       // Killed a little after a prune finished: the next one (the block after) is under way.
-      await node.waitFor(
-        () => {
-          load.check();
-          return node.events('state.pruned').length >= 3;
-        },
-        '3 prunes',
-        30_000,
-      );
+      await waitForPrunes(node, load, 3);
       await new Promise((r) => setTimeout(r, delayMs));
       await node.stop('SIGKILL');
       await load.stop().catch(() => undefined); // its node is gone
