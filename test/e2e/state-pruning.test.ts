@@ -121,10 +121,7 @@ describe.sequential('a node pruning its states while it seals under load (issue 
     const url = await node.rpcUrl();
     const load = transactionLoad(url, 40, Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending']))));
     try {
-      await node.waitFor(() => {
-        load.check();
-        return node.events('state.pruned').length > 0;
-      }, 'a prune');
+      await waitForPrunes(node, load, 1);
     } finally {
       await load.stop();
     }
