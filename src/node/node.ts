@@ -241,7 +241,7 @@ export class BasaltNode {
         now: () => clock.now(),
         cacheBytes: opts.cacheBytes,
         // A new data dir that restores a peer's snapshot writes its genesis block alone: the restore
-        // replaces the state, which would take longer to write than the restore (1M accounts: ~45 s).
+        // replaces the state (1M accounts + 1M slots: 30-39 s written, 22 s for the root alone).
         genesisState: opts.sync === 'snapshot' ? ('deferred' as const) : ('write' as const),
       };
       await storage.openChain(chainOptions);

@@ -33,6 +33,18 @@ const waitForPrunes = (node: CliProcess, load: { check(): void }, n: number) =>
     30_000,
   );
 
+/**
+ * The transfer load on a node just started, from its pending nonce once it has sealed a block: killed
+ * mid-height, it first commits the block it had prepared (the IBFT journal's), which may carry
+ * transfers the killed load sent, so a nonce read before then can be one that block uses (CI: "nonce
+ * too low: next nonce 284, tx nonce 283").
+ */
+async function loadAfterStart(node: CliProcess) {
+  const url = await node.rpcUrl();
+  await node.waitFor(() => node.sealed().length > 0, 'its first block');
+  return transactionLoad(url, 40, Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending']))));
+}
+
 interface Checked {
   ok: boolean;
   head: { number: number };
@@ -99,9 +111,7 @@ describe.sequential('a node pruning its states while it seals under load (issue 
     let prunes = 0;
     for (const delayMs of [0, 70, 150]) {
       const node = start(serverArgs(chain.node1, chain.genesis, PRUNING));
-      const url = await node.rpcUrl();
-      const nonce = Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending'])));
-      const load = transactionLoad(url, 40, nonce);
+      const load = await loadAfterStart(node);
       // Killed a little after a prune finished: the next one (the block after) is under way.
       await waitForPrunes(node, load, 3);
       await new Promise((r) => setTimeout(r, delayMs));
@@ -118,8 +128,7 @@ describe.sequential('a node pruning its states while it seals under load (issue 
     // It starts again where it was and goes on pruning. Under load: on an idle chain every state below
     // the window is a kept one, and the pruner only moves its window (state.prune-skipped).
     const node = start(serverArgs(chain.node1, chain.genesis, PRUNING));
-    const url = await node.rpcUrl();
-    const load = transactionLoad(url, 40, Number(BigInt(await rpc<string>(url, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending']))));
+    const load = await loadAfterStart(node);
     try {
       await waitForPrunes(node, load, 1);
     } finally {
