@@ -79,8 +79,9 @@ export interface OpenChainOptions {
    *   root, not the nodes);
    * - 'deferred': the genesis block alone, the state recorded as pending (a node snapshot-syncing from
    *   a peer, whose restore replaces the data dir: the state would be written for nothing). The first
-   *   open without 'deferred', or completeGenesisState(), writes it, should the sync not happen. Until
-   *   then the head's state cannot be read.
+   *   open with the genesis file and without 'deferred' (a node, or an offline command given the file),
+   *   or completeGenesisState(), writes it, should the sync not happen; an open of the stored genesis
+   *   refuses the data dir. Until then the head's state cannot be read.
    */
   genesisState?: 'write' | 'none' | 'deferred';
   /** Where building a large genesis state may spill its account records (default: the OS temp folder). */
@@ -715,7 +716,8 @@ async function writeGenesis(
     paramsJson: JSON.stringify(config.params),
     genesisDigest: genesis.digest,
     genesisFile: file,
-    ...(mode === 'deferred' ? { genesisStatePending: stateRoot } : {}),
+    // A first start killed before its block in another mode may have left a pending root: replaced.
+    genesisStatePending: mode === 'deferred' ? stateRoot : null,
   });
   await store.writeCanonicalBlock(block, hash, []);
   log.info(

@@ -50,8 +50,8 @@ export interface SnapshotBootstrapOptions {
  */
 export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<{ built: string; result: SnapshotSyncResult } | undefined> {
   const { chain, logger: log } = opts;
-  // The chain is at its genesis block, whose state is not written (the restore replaces it): nothing
-  // can be checked against it, so no transaction is taken (peers gossiping them are not at fault).
+  // The chain is at its genesis block, whose state may not be written (a new data dir's: the restore
+  // replaces it): nothing to check a transaction against, so none is taken (peers are not at fault).
   const txpool = new TxPool(chain);
   txpool.close('the node is restoring from a peer snapshot: it takes transactions once it runs');
   const net = await Network.start({

@@ -560,14 +560,15 @@ export class BlockStore {
   /**
    * The chain configuration: the genesis file (JSON, one value however large), its `params` alone (what
    * every start reads) and the digest of its genesis, in one batch; with `genesisStatePending`, the
-   * genesis state root whose nodes are not written yet (schema.GENESIS_STATE_PENDING_KEY).
+   * genesis state root whose nodes are not written yet (schema.GENESIS_STATE_PENDING_KEY), or with
+   * null, none (a first start killed before its genesis block may have left one of another mode).
    */
   async writeMeta(meta: {
     chainConfigJson: string;
     paramsJson: string;
     genesisDigest: Uint8Array;
     genesisFile?: schema.GenesisFileRef;
-    genesisStatePending?: Uint8Array;
+    genesisStatePending?: Uint8Array | null;
   }): Promise<void> {
     const version = new Uint8Array(4);
     new DataView(version.buffer).setUint32(0, schema.SCHEMA_VERSION);
@@ -579,6 +580,7 @@ export class BlockStore {
     batch.put(schema.GENESIS_DIGEST_KEY, meta.genesisDigest);
     if (meta.genesisFile) batch.put(schema.GENESIS_FILE_KEY, schema.encodeGenesisFileRef(meta.genesisFile));
     if (meta.genesisStatePending) batch.put(schema.GENESIS_STATE_PENDING_KEY, meta.genesisStatePending);
+    else if (meta.genesisStatePending === null) batch.del(schema.GENESIS_STATE_PENDING_KEY);
     await batch.write();
     // The replaced generation's pieces are garbage now (a crash before this leaves them, unread).
     if (meta.genesisFile && before && before.generation !== meta.genesisFile.generation) {

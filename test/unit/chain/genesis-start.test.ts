@@ -184,6 +184,35 @@ describe('Chain.open and the genesis state', () => {
     }
   });
 
+  it('a deferred first start killed before its genesis block, started again with another genesis and no deferral, writes that genesis whole', async () => {
+    const g = largeGenesis();
+    const dir = newDir();
+    // What a kill -9 of a --sync snapshot first start leaves between its meta batch and its block: the meta with a pending root.
+    const blockchain = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
+    const genesis = await Genesis.of(g);
+    await new BlockStore(blockchain, createChainRules(genesis.config)).writeMeta({
+      chainConfigJson: JSON.stringify(g),
+      paramsJson: JSON.stringify(g.params),
+      genesisDigest: genesis.digest,
+      genesisStatePending: await genesis.stateRoot(),
+    });
+    await blockchain.close();
+
+    // The operator corrects the genesis file and starts without --sync snapshot.
+    const other = structuredClone(g);
+    other.genesis.alloc[CONTRACT]!.storage![slot(0)] = slot(1);
+    const t = await openTestChain(other, dir);
+    try {
+      expect(await t.chain.store.genesisStatePending()).toBeUndefined();
+      const state = await t.chain.stateAt(t.chain.head.header);
+      expect(bytesToHex(await state.getStorage(createAddressFromString(CONTRACT), hexToBytes(slot(0) as `0x${string}`)))).toBe('0x01');
+    } finally {
+      await t.close();
+    }
+    // And it opens again (no stale record naming another root).
+    await (await openTestChain(other, dir)).close();
+  });
+
   it('a first start killed after part of the state (no genesis block yet) starts over and completes it', async () => {
     const g = largeGenesis();
     const dir = newDir();

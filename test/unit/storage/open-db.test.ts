@@ -89,7 +89,7 @@ describe('writeNow', () => {
 });
 
 describe('BatchWriter', () => {
-  it('puts each value under its key, after its prefix byte if given, in batches of about its size (a larger value in one of its own)', async () => {
+  it('puts each value under its key, after its prefix byte if given, in batches of about its size (a value larger than a batch fills one at once)', async () => {
     const db = await openBytesDB(join(root, 'batch-writer'), 'trie', root);
     const writer = new BatchWriter(db, 1024);
     const reused = Uint8Array.from([1, 2, 3]);
