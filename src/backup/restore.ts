@@ -214,6 +214,14 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         const historyGap = (opts.backfill || headersOnly) && headNumber >= 2n ? { from: 1n, to: headNumber - 1n } : undefined;
         if (historyGap) await r.blocks.writeHistoryGap(historyGap, opts.backfill);
         await r.blocks.writeStateFrom(headNumber); // the head's state only: older ones are not here
+        // What the state is, as the snapshot listed it: the next snapshot of this node announces its size from it.
+        await r.blocks.writeStateSize({
+          root: r.parent.stateRoot,
+          nodes: r.writer.nodes,
+          nodeBytes: r.writer.nodeBytes,
+          codes: r.writer.codes,
+          codeBytes: r.writer.codeBytes,
+        });
         await dbs.close();
         renameDurably(tmp, target);
         return {

@@ -2,8 +2,9 @@ import { bytesToHex, concatBytes } from '@ethereumjs/util';
 import type { ChainReadView } from '../chain/chain.js';
 import { MAX_HEADER_BYTES, parseJsonObject } from '../container/framing.js';
 import { ITEMS_RECORD_BYTES, SNAPSHOT_VERSION, type GenesisStream, type SnapshotHeader } from '../snapshot/format.js';
-import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock } from '../snapshot/writer.js';
+import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock, type SnapshotSizes } from '../snapshot/writer.js';
 import type { BlockReader } from '../storage/block-store.js';
+import type { StateSize } from '../storage/schema.js';
 import { UserError } from '../util/errors.js';
 import { stateItems, type StateOrder } from './state-walk.js';
 import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types.js';
@@ -14,6 +15,11 @@ import { mapAhead } from '../util/map-ahead.js';
 export interface SnapshotSource extends ExportSource {
   /** The genesis file's bytes, streamed when a snapshot is made (a large alloc is never held). */
   genesisFile(): Promise<GenesisStream>;
+  /**
+   * Keep the size of a state a snapshot walked whole (schema.STATE_SIZE_KEY), for sizeEstimate; absent
+   * where nothing is kept. Best effort: a snapshot never fails for it.
+   */
+  recordStateSize?(size: StateSize): Promise<void>;
 }
 
 export interface ChainSnapshot {
@@ -30,6 +36,14 @@ export interface ChainSnapshot {
    * that asked has gone).
    */
   sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number>;
+  /**
+   * About the bytes `chunks` will produce, without a walk of the state: the blocks counted as in
+   * sizeBound, the state as the source last measured a state whole (`StateSize`: a genesis written, a
+   * restore, a snapshot's walk). Exact when that state is the head's; a state that changed since makes
+   * it off by what changed. Where nothing was measured it is sizeBound (which walks, and keeps what it
+   * measured for the next time). `estimated` is false then.
+   */
+  sizeEstimate(history?: HistorySizes, signal?: AbortSignal): Promise<{ bytes: number; estimated: boolean }>;
 }
 
 /** Blocks compressed ahead of the one written; the size at which block records go out as one chunk. */
@@ -130,31 +144,47 @@ export async function createSnapshot(
     const writer = new SnapshotWriter(header, headersOnly);
     return {
       header,
-      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress),
+      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress, (nodes, codes) => record(source, head.stateRoot, nodes, codes)),
       close: view.close,
-      sizeBound: async (history = new HistorySizes(headersOnly ? 'headers' : 'blocks'), signal) => {
-        if (history.parts !== (headersOnly ? 'headers' : 'blocks'))
-          throw new Error(`snapshot size: ${history.parts} sizes for a snapshot of version ${writer.version}`);
-        const below = headersOnly ? headNumber - 1n : headNumber;
-        let headRaw = 0;
-        if (headersOnly)
-          for await (const b of view.blocks.storedBlocks(headNumber, headNumber)) headRaw = blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
-        const counted = { count: below, raw: await history.upTo(view.blocks, below, signal) };
-        const sizes = {
-          header,
-          ...(headersOnly ? { blocks: { count: 1n, raw: headRaw }, headers: counted } : { blocks: counted }),
-          nodes: { count: 0, bytes: 0 },
-          codes: { count: 0, bytes: 0 },
-        };
-        for await (const item of stateItems(view.state, head.stateRoot, undefined, order)) {
-          signal?.throwIfAborted();
-          const it = item.kind === 'node' ? sizes.nodes : sizes.codes;
-          it.count++;
-          it.bytes += item.data.length;
-        }
-        return snapshotSizeBound(sizes);
+      sizeBound: (history, signal) => sizeBound(history, signal),
+      sizeEstimate: async (history, signal) => {
+        const known = await view.blocks.stateSize();
+        if (!known) return { bytes: await sizeBound(history, signal), estimated: false };
+        const sizes = await historySizes(history, signal);
+        sizes.nodes = { count: known.nodes, bytes: known.nodeBytes };
+        sizes.codes = { count: known.codes, bytes: known.codeBytes };
+        return { bytes: snapshotSizeBound(sizes), estimated: true };
       },
     };
+
+    /** The snapshot's sizes with its blocks (or headers) counted, its state not yet. */
+    async function historySizes(history = new HistorySizes(headersOnly ? 'headers' : 'blocks'), signal?: AbortSignal): Promise<SnapshotSizes> {
+      if (history.parts !== (headersOnly ? 'headers' : 'blocks'))
+        throw new Error(`snapshot size: ${history.parts} sizes for a snapshot of version ${writer.version}`);
+      const below = headersOnly ? headNumber! - 1n : headNumber!;
+      let headRaw = 0;
+      if (headersOnly)
+        for await (const b of view.blocks.storedBlocks(headNumber!, headNumber!)) headRaw = blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
+      const counted = { count: below, raw: await history.upTo(view.blocks, below, signal) };
+      return {
+        header,
+        ...(headersOnly ? { blocks: { count: 1n, raw: headRaw }, headers: counted } : { blocks: counted }),
+        nodes: { count: 0, bytes: 0 },
+        codes: { count: 0, bytes: 0 },
+      };
+    }
+
+    async function sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number> {
+      const sizes = await historySizes(history, signal);
+      for await (const item of stateItems(view.state, head!.stateRoot, undefined, order)) {
+        signal?.throwIfAborted();
+        const it = item.kind === 'node' ? sizes.nodes : sizes.codes;
+        it.count++;
+        it.bytes += item.data.length;
+      }
+      await record(source, head!.stateRoot, sizes.nodes, sizes.codes);
+      return snapshotSizeBound(sizes);
+    }
   } catch (err) {
     await view.close();
     throw err;
@@ -168,6 +198,8 @@ async function* generate(
   stateRoot: Uint8Array,
   order: StateOrder,
   onProgress: ((p: SnapshotProgress) => void) | undefined,
+  /** The state's sizes, once it was listed whole. */
+  onStateListed: (nodes: { count: number; bytes: number }, codes: { count: number; bytes: number }) => Promise<void>,
 ): AsyncGenerator<Uint8Array, SnapshotSummary> {
   const began = Date.now();
   const header = writer.header;
@@ -209,7 +241,11 @@ async function* generate(
     let batchBytes = 0;
     let codeGroup: Uint8Array[] = [];
     let codeBytes = 0;
+    const listed = { nodes: { count: 0, bytes: 0 }, codes: { count: 0, bytes: 0 } };
     for await (const item of stateItems(view.state, stateRoot, undefined, order)) {
+      const it = item.kind === 'code' ? listed.codes : listed.nodes;
+      it.count++;
+      it.bytes += item.data.length;
       if (item.kind === 'code') {
         if (codeGroup.length > 0 && codeBytes + item.data.length >= ITEMS_RECORD_BYTES) {
           yield await writer.items('code', codeGroup);
@@ -234,6 +270,7 @@ async function* generate(
     if (batch.length > 0) yield await writer.items('nodes', batch);
     if (codeGroup.length > 0) yield await writer.items('code', codeGroup);
     progress('state', headNumber);
+    await onStateListed(listed.nodes, listed.codes);
     const fin = writer.finish();
     yield fin.bytes;
     return {
@@ -249,6 +286,20 @@ async function* generate(
     };
   } finally {
     await view.close();
+  }
+}
+
+/** Keep a state's size, measured whole, where the source keeps one; a failure to keep it fails nothing. */
+async function record(
+  source: SnapshotSource,
+  root: Uint8Array,
+  nodes: { count: number; bytes: number },
+  codes: { count: number; bytes: number },
+): Promise<void> {
+  try {
+    await source.recordStateSize?.({ root, nodes: nodes.count, nodeBytes: nodes.bytes, codes: codes.count, codeBytes: codes.bytes });
+  } catch {
+    // A hint only (schema.STATE_SIZE_KEY): the next walk measures it again.
   }
 }
 

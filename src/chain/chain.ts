@@ -7,7 +7,8 @@ import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { ConsensusEngine } from './engine.js';
 import { BlockVerificationError } from './errors.js';
 import type { BytesDB } from '../storage/open-db.js';
-import { NodeCache, TrieNodeStore, type StateReader } from '../storage/trie-node-store.js';
+import { NodeCache, TrieNodeStore, type StateReader, type StateWriter } from '../storage/trie-node-store.js';
+import type { StateSize } from '../storage/schema.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
@@ -236,6 +237,11 @@ export class Chain extends EventEmitter<ChainEvents> {
     const stored = await this.store.genesisFileBytes();
     if (stored === undefined) throw new Error('the data dir has no stored genesis (ChainConfig)');
     return { name: 'blockchain/ (stored genesis)', size: stored.size, open: () => stored.open() };
+  }
+
+  /** Keep the size of a state a snapshot walked whole (a hint for the next snapshot's size: schema.STATE_SIZE_KEY). */
+  async recordStateSize(size: StateSize): Promise<void> {
+    await this.store.writeStateSize(size);
   }
 
   get head(): ChainHead {
@@ -720,6 +726,7 @@ async function writeGenesis(
     genesisStatePending: mode === 'deferred' ? stateRoot : null,
   });
   await store.writeCanonicalBlock(block, hash, []);
+  if (writer) await store.writeStateSize(writtenSize(stateRoot, writer));
   log.info(
     {
       hash: bytesToHex(hash),
@@ -734,6 +741,11 @@ async function writeGenesis(
     'wrote genesis block',
   );
   return { hash, header: block.header };
+}
+
+/** The size of a state written whole by `writer` (each node once: a lower bound of a walk in tree order, which repeats shared subtrees). */
+function writtenSize(root: Uint8Array, writer: StateWriter): StateSize {
+  return { root, nodes: writer.nodes, nodeBytes: writer.nodeBytes, codes: writer.codes, codeBytes: writer.codeBytes };
 }
 
 /** What an offline command says of a data dir whose genesis state is pending (GenesisStatePending). */
@@ -767,6 +779,7 @@ async function writePendingGenesisState(
     );
   }
   await store.clearGenesisStatePending();
+  await store.writeStateSize(writtenSize(root, writer));
   log.info({ stateNodes: writer.nodes, codes: writer.codes, stateBytes: writer.bytes, ms: Date.now() - began }, 'wrote the genesis state');
 }
 

@@ -37,6 +37,8 @@ export interface BlockReader {
   storedHeaders(from: bigint, to: bigint): AsyncGenerator<{ number: bigint; hash: Uint8Array; headerRlp: Uint8Array }>;
   /** The blocks whose bodies are not held yet (a restore back-filling its history), if any. */
   historyGap(): Promise<schema.HistoryGap | undefined>;
+  /** The size of a state as last measured (schema.STATE_SIZE_KEY), if any: a hint (see there). */
+  stateSize(): Promise<schema.StateSize | undefined>;
 }
 
 /** What each of storedBlocks' iterators reads ahead: entries per LevelDB trip, and their bytes at most. */
@@ -687,6 +689,22 @@ export class BlockStore {
           if (v.length !== 32) throw new Error(`${v.length} bytes, not a 32-byte state root`);
           return v;
         });
+  }
+
+  /** The size of a state as last measured (schema.STATE_SIZE_KEY); undefined when none is, or when it cannot be read (a hint). */
+  async stateSize(): Promise<schema.StateSize | undefined> {
+    const v = await this.get(schema.STATE_SIZE_KEY);
+    if (v === undefined) return undefined;
+    try {
+      return schema.decodeStateSize(v);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Record the size of a state, measured whole (not synced: a hint the next measurement replaces). */
+  async writeStateSize(size: schema.StateSize): Promise<void> {
+    await this.db.put(schema.STATE_SIZE_KEY, schema.encodeStateSize(size));
   }
 
   /** The genesis state is written: forget that it was pending. */

@@ -117,6 +117,47 @@ export function decodeHistoryGap(b: Uint8Array): HistoryGap {
   return g;
 }
 
+/**
+ * Key of the size of one state as last measured (StateSize, 64 bytes): the root, then its nodes, their
+ * bytes, its codes and their bytes (u64 each, big-endian). Written when a state is written whole (a
+ * genesis, a restore) or walked whole (a snapshot or its sizing), in the order that state was listed.
+ * A hint, not a record the chain relies on: a snapshot server announces its size from it without a walk
+ * (snapshot protocol version 5), so a malformed one is ignored and replaced, never a damaged data dir.
+ */
+export const STATE_SIZE_KEY = bytes('StateSize');
+
+/** The size of the state under `root`: its trie nodes and codes, counted as one walk of it listed them. */
+export interface StateSize {
+  root: Uint8Array;
+  nodes: number;
+  nodeBytes: number;
+  codes: number;
+  codeBytes: number;
+}
+
+export function encodeStateSize(s: StateSize): Uint8Array {
+  if (s.root.length !== 32) throw new Error(`state size: a root of ${s.root.length} bytes`);
+  const out = new Uint8Array(64);
+  out.set(s.root, 0);
+  const view = new DataView(out.buffer);
+  [s.nodes, s.nodeBytes, s.codes, s.codeBytes].forEach((n, i) => {
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`state size: ${n} is not a count`);
+    view.setBigUint64(32 + 8 * i, BigInt(n));
+  });
+  return out;
+}
+
+export function decodeStateSize(b: Uint8Array): StateSize {
+  if (b.length !== 64) throw new Error(`stored state size has ${b.length} bytes, not 64`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const [nodes, nodeBytes, codes, codeBytes] = [0, 1, 2, 3].map((i) => {
+    const n = view.getBigUint64(32 + 8 * i);
+    if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`stored state size counts ${n}`);
+    return Number(n);
+  }) as [number, number, number, number];
+  return { root: Uint8Array.from(b.subarray(0, 32)), nodes, nodeBytes, codes, codeBytes };
+}
+
 export const SCHEMA_VERSION = 1;
 
 const HEADER_PREFIX = bytes('h'); // h + num + hash -> header RLP
@@ -194,6 +235,7 @@ const NAMED_KEYS: [string, Uint8Array][] = [
   ['oldest state kept (StateFrom)', STATE_FROM_KEY],
   ['state history mode (StateHistory)', STATE_HISTORY_KEY],
   ['genesis state not written yet (GenesisStatePending)', GENESIS_STATE_PENDING_KEY],
+  ['size of a state, last measured (StateSize)', STATE_SIZE_KEY],
 ];
 
 const PREFIX_KINDS = new Map<number, { name: string; length: number }>([

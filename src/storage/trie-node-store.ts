@@ -258,7 +258,8 @@ export class StateWriter {
   private readonly batches: BatchWriter;
   nodes = 0;
   codes = 0;
-  bytes = 0;
+  nodeBytes = 0;
+  codeBytes = 0;
 
   constructor(db: BytesDB, batchBytes: number) {
     this.batches = new BatchWriter(db, batchBytes);
@@ -266,15 +267,20 @@ export class StateWriter {
 
   node = (hash: Uint8Array, data: Uint8Array): Promise<void> | undefined => {
     this.nodes++;
-    this.bytes += data.length;
+    this.nodeBytes += data.length;
     return this.batches.put(trieNodeKey(hash), data);
   };
 
   code = (codeHash: Uint8Array, code: Uint8Array): Promise<void> | undefined => {
     this.codes++;
-    this.bytes += code.length;
+    this.codeBytes += code.length;
     return this.batches.put(codeHash, code, CODE_PREFIX[0]);
   };
+
+  /** The bytes of the nodes and codes put. */
+  get bytes(): number {
+    return this.nodeBytes + this.codeBytes;
+  }
 
   /** Write what is left. */
   finish(): Promise<void> {

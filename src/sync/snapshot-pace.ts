@@ -36,8 +36,8 @@ export class SlowSnapshotError extends Error {
  * Two limits, both from the peer's answer on:
  * - the floor: from one window on, the last window of waiting must have brought at least
  *   minBytesPerSecond x window bytes (nothing at all for a window breaks it too);
- * - the budget: all of the announced size within announced / minBytesPerSecond + 2 windows of
- *   waiting. A stream that keeps the floor ends within announced / floor + 1 window (it brings
+ * - the budget, where the peer announced a bound (not an estimate: protocol version 5): all of the
+ *   announced size within announced / minBytesPerSecond + 2 windows of waiting. A stream that keeps the floor ends within announced / floor + 1 window (it brings
  *   floor x (t - window) bytes by time t, and never more than announced: more is a ban of its own), so
  *   the budget is what the floor already promises, with one window of slack for the marks' rounding.
  */
@@ -50,13 +50,14 @@ export class SnapshotPace {
   private readonly marks: { at: number; total: number }[] = [];
   readonly budgetMs: number;
 
+  /** `announced`: the bound the peer announced; undefined for an estimate (the floor alone then). */
   constructor(
-    readonly announced: number,
+    readonly announced: number | undefined,
     private readonly limits: SnapshotPaceLimits,
     private readonly now: () => number = () => performance.now(),
   ) {
     if (!(limits.minBytesPerSecond > 0) || !(limits.windowMs > 0)) throw new Error('snapshot pace: the floor and its window must be positive');
-    this.budgetMs = (announced / limits.minBytesPerSecond) * 1000 + 2 * limits.windowMs;
+    this.budgetMs = announced === undefined ? Number.POSITIVE_INFINITY : (announced / limits.minBytesPerSecond) * 1000 + 2 * limits.windowMs;
   }
 
   /** Milliseconds this peer has made the restore wait so far. */
@@ -111,6 +112,7 @@ export class SnapshotPace {
       const m = this.marks.find((x) => this.received - x.total < this.floorBytes());
       if (m) at = Math.min(at, Math.max(w, m.at + w));
     }
+    // Finite without a budget too: the last mark always leaves the window too few bytes once it slides past.
     return Math.max(0, at - t);
   }
 

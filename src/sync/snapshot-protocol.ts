@@ -15,15 +15,24 @@ import { errorMessage } from '../util/errors.js';
  * reason — then, after OK, the snapshot file's bytes in messages of at most SNAPSHOT_CHUNK_BYTES. The
  * receiver trusts none of it: the bytes go through restoreSnapshot.
  *
- * Version 4 (this node asks for it first): a snapshot without history (format version 3: headers
+ * Version 5 (this node asks for it first): a snapshot without history (format version 3: headers
  * below the head), whose receiver back-fills the bodies and receipts from its peers, with its state in
- * tree order (`stateOrder: 'tree'`: neither side remembers every node). Version 3 (asked of peers
- * without version 4): the same, each state node once. Version 2 (asked of peers without version 3): a
- * snapshot with the whole history. In each, the OK answer carries the most bytes the server will send
- * (u64, big-endian; snapshotSizeBound), so the receiver can hold the stream to that length and to a
- * time budget. Version 1 (OK alone) is still served, to nodes of earlier versions.
+ * tree order (`stateOrder: 'tree'`: neither side remembers every node); its OK answer carries the
+ * snapshot's size as the server estimates it without walking its state (u64, big-endian;
+ * ChainSnapshot.sizeEstimate), for the receiver's disk check and progress. Version 4 (asked of peers
+ * without version 5): the same, but the answer carries the most bytes the server will send
+ * (snapshotSizeBound, measured by a walk of the state before the answer), and the receiver holds the
+ * stream to that length and to a time budget. Version 3 (asked of peers without version 4): as 4, each
+ * state node once. Version 2 (asked of peers without version 3): a snapshot with the whole history, as
+ * 3. Version 1 (OK alone) is still served, to nodes of earlier versions.
+ *
+ * Why version 5 may announce an estimate: the announced number never held back a hostile server (it
+ * chooses the number), only what its contents are does. Every header is checked against its parent's
+ * validators from the genesis, every state node against the reference that asked for it (tree order:
+ * a node no reference awaits is refused), so a stream can be no longer than the real chain's headers
+ * and state; and the pace's floor holds its time.
  */
-export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 | 3 | 4 = 4): string {
+export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 | 3 | 4 | 5 = 5): string {
   return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/snapshot/${version}`;
 }
 
@@ -92,6 +101,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   // Peers being served now: one stream per peer (a version 2 request costs a state walk before its answer).
   const serving = new Set<string>();
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
+  const v5 = snapshotProtocol(genesisHash, 5);
   const v4 = snapshotProtocol(genesisHash, 4);
   const v3 = snapshotProtocol(genesisHash, 3);
   const v2 = snapshotProtocol(genesisHash, 2);
@@ -99,15 +109,17 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   const history = new HistorySizes('blocks');
   const headers = new HistorySizes('headers');
   await host.handle(
-    [v4, v3, v2, snapshotProtocol(genesisHash, 1)],
+    [v5, v4, v3, v2, snapshotProtocol(genesisHash, 1)],
     ({ stream, connection }) => {
       const peer = connection.remotePeer;
       const protocol = stream.protocol ?? v2;
-      // Versions 3 and 4 ask for a snapshot without history (the asking node back-fills it from its
-      // peers), version 4 with its state in tree order; versions 2 to 4 are answered with the size bound.
-      const headersOnly = protocol === v3 || protocol === v4;
-      const stateOrder = protocol === v4 ? 'tree' : 'unique';
-      const bounded = protocol !== snapshotProtocol(genesisHash, 1);
+      // Versions 3 to 5 ask for a snapshot without history (the asking node back-fills it from its
+      // peers), versions 4 and 5 with its state in tree order; versions 2 to 4 are answered with the
+      // size bound, version 5 with the size estimated.
+      const headersOnly = protocol === v3 || protocol === v4 || protocol === v5;
+      const stateOrder = protocol === v4 || protocol === v5 ? 'tree' : 'unique';
+      const estimated = protocol === v5;
+      const bounded = protocol !== snapshotProtocol(genesisHash, 1) && !estimated;
       let timer: NodeJS.Timeout | undefined;
       const touch = () => {
         clearTimeout(timer);
@@ -132,15 +144,19 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           counted = true;
           let snap;
           let bound = Number.MAX_SAFE_INTEGER;
+          let announced = 0;
+          // Version 5: whether the estimate came from a kept size (else a walk measured it, exactly).
+          let fromKept = false;
           try {
             snap = await createSnapshot(source, { compression: 'zstd', headersOnly, stateOrder });
-            if (bounded) {
-              // Sizing is this side's work: the peer is not idle meanwhile; if it hangs up, the walk stops.
+            if (bounded || estimated) {
+              // Sizing is this side's work: the peer is not idle meanwhile; if it hangs up, a walk stops.
               clearTimeout(timer);
               const gone = new AbortController();
               const watch = setInterval(() => stream.status !== 'open' && gone.abort(new Error('the peer closed the stream')), 1000);
               try {
-                bound = await snap.sizeBound(headersOnly ? headers : history, gone.signal);
+                if (estimated) ({ bytes: announced, estimated: fromKept } = await snap.sizeEstimate(headers, gone.signal));
+                else bound = announced = await snap.sizeBound(headersOnly ? headers : history, gone.signal);
               } finally {
                 clearInterval(watch);
               }
@@ -152,13 +168,18 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             return void (await stream.sink(lp.encode([refusal(errorMessage(err))])));
           }
           opts.logger?.info(
-            { peer: peer.toString(), head: Number(snap.header.head.number), history: !headersOnly, ...(bounded ? { sizeBound: bound } : {}) },
+            {
+              peer: peer.toString(),
+              head: Number(snap.header.head.number),
+              history: !headersOnly,
+              ...(bounded ? { sizeBound: bound } : estimated ? { sizeEstimate: announced, measured: !fromKept } : {}),
+            },
             'serving a snapshot',
           );
           const chunks = snap.chunks;
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
-              yield bounded ? okAnswer(bound) : new Uint8Array([OK]);
+              yield bounded || estimated ? okAnswer(announced) : new Uint8Array([OK]);
               let sent = 0;
               for await (const c of chunks) {
                 for (const p of pieces(c)) {
@@ -197,22 +218,25 @@ export interface SnapshotFetchOptions {
   answerTimeoutMs?: number;
   /** The floor the stream must keep (default DEFAULT_SNAPSHOT_PACE). */
   pace?: SnapshotPaceLimits;
-  /** Told the announced size before any byte; may throw (or reject) to decline the snapshot. */
-  onAnnounce?: (bytes: number) => void | Promise<void>;
+  /**
+   * Told the announced size before any byte (`estimate`: the server's estimate, version 5, else the
+   * most it will send); may throw (or reject) to decline the snapshot.
+   */
+  onAnnounce?: (bytes: number, how: { estimate: boolean }) => void | Promise<void>;
   /** Abort the stream (the caller's own deadline): its reason is thrown. */
   signal?: AbortSignal;
 }
 
 /**
- * Ask `peer` for a snapshot (protocol version 4, or 3, without history; version 2, with it, from a peer
- * of an earlier version): the snapshot file's bytes, as they arrive. Throws
+ * Ask `peer` for a snapshot (protocol version 5, 4 or 3, without history; version 2, with it, from a
+ * peer of an earlier version): the snapshot file's bytes, as they arrive. Throws
  * SnapshotRefusedError when the peer refuses, MessageError when it breaks the protocol (a malformed
- * answer, a message too large, more bytes than it announced), SlowSnapshotError when it serves below
- * the floor or past the budget its announced size gives (SnapshotPace), RequestTimeoutError when it
- * does not answer in time. Abandoning the iteration closes the stream.
+ * answer, a message too large, more bytes than it announced as its bound), SlowSnapshotError when it
+ * serves below the floor or past the budget its announced bound gives (SnapshotPace),
+ * RequestTimeoutError when it does not answer in time. Abandoning the iteration closes the stream.
  */
 export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint8Array, opts: SnapshotFetchOptions = {}): AsyncGenerator<Uint8Array> {
-  const asked = [snapshotProtocol(genesisHash, 4), snapshotProtocol(genesisHash, 3), snapshotProtocol(genesisHash, 2)];
+  const asked = [snapshotProtocol(genesisHash, 5), snapshotProtocol(genesisHash, 4), snapshotProtocol(genesisHash, 3), snapshotProtocol(genesisHash, 2)];
   let protocol = asked.join(' or ');
   const answerMs = opts.answerTimeoutMs ?? SNAPSHOT_ANSWER_TIMEOUT_MS;
   let stream: Stream | undefined;
@@ -246,8 +270,10 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     if (announcedBig === 0n || announcedBig > BigInt(Number.MAX_SAFE_INTEGER))
       throw new MessageError(`${protocol}: snapshot answer announces ${announcedBig} bytes`);
     const announced = Number(announcedBig);
-    await opts.onAnnounce?.(announced);
-    const pace = new SnapshotPace(announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
+    // Version 5 announces an estimate: no length to hold the stream to, nor a budget from it (the floor holds).
+    const estimate = protocol === asked[0];
+    await opts.onAnnounce?.(announced, { estimate });
+    const pace = new SnapshotPace(estimate ? undefined : announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
     let total = 0;
     for (;;) {
       // The restore asked for more (the generator resumed): the peer's clock runs until it sends.
@@ -270,7 +296,7 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
       pace.arrived(b.length);
       if (b.length > SNAPSHOT_CHUNK_BYTES) throw new MessageError(`${protocol}: a snapshot message over ${SNAPSHOT_CHUNK_BYTES} bytes`);
       total += b.length;
-      if (total > announced) throw new MessageError(`${protocol}: the snapshot is longer than the ${announced} bytes announced`);
+      if (!estimate && total > announced) throw new MessageError(`${protocol}: the snapshot is longer than the ${announced} bytes announced`);
       const why = pace.breach();
       if (why) throw new SlowSnapshotError(`${protocol}: ${why}`);
       yield b;

@@ -172,8 +172,8 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
       try {
         const dir = dirname(resolve(opts.target));
         const fs = opts.statfs ?? statfs;
-        const onAnnounce = async (bytes: number) => {
-          log.info(event('snapshot-sync.announced', { peer: id, announcedBytes: bytes }), 'snapshot sync: peer announced its snapshot');
+        const onAnnounce = async (bytes: number, how: { estimate: boolean }) => {
+          log.info(event('snapshot-sync.announced', { peer: id, announcedBytes: bytes, estimate: how.estimate }), 'snapshot sync: peer announced its snapshot');
           report({ bytesAnnounced: bytes });
           const minFree = opts.minFreeBytes ?? 0;
           if (minFree <= 0) return;
@@ -181,7 +181,7 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
           const room = st.bavail * st.bsize - minFree;
           if (bytes > room)
             throw new SnapshotTooLargeError(
-              `the snapshot's announced ${bytes} bytes do not fit: ${Math.max(0, room)} bytes free in ${dir} above --min-free-disk`,
+              `the snapshot's announced ${how.estimate ? 'estimated ' : ''}${bytes} bytes do not fit: ${Math.max(0, room)} bytes free in ${dir} above --min-free-disk`,
             );
         };
         const stream = fetchSnapshot(opts.host, next.id as PeerId, opts.genesisHash, { ...opts.fetch, onAnnounce, signal: phase.signal });

@@ -85,7 +85,7 @@ export interface NodeEvents {
   /** `--sync snapshot`: the data dir already has a chain, so it syncs block by block. */
   'snapshot-sync.skipped': { head: number };
   'snapshot-sync.asking': { peer: string; peerHead: number };
-  'snapshot-sync.announced': { peer: string; announcedBytes: number };
+  'snapshot-sync.announced': { peer: string; announcedBytes: number; estimate: boolean };
   'snapshot-sync.restored': { peer: string; head: number; headHash: string };
   /** No peer served a valid snapshot: block-by-block sync from genesis. */
   'snapshot-sync.fallback': { tried: number };

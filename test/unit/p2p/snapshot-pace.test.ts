@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { SnapshotPace } from '../../../src/sync/snapshot-pace.js';
 
 /** A pace on a fake clock: floor 1,000 bytes/s over 1 s windows unless told otherwise. */
-function paced(announced = 1_000_000, limits = { minBytesPerSecond: 1000, windowMs: 1000 }) {
+function paced(announced: number | 'estimate' = 1_000_000, limits = { minBytesPerSecond: 1000, windowMs: 1000 }) {
   let now = 0;
-  const pace = new SnapshotPace(announced, limits, () => now);
+  const pace = new SnapshotPace(announced === 'estimate' ? undefined : announced, limits, () => now);
   return {
     pace,
     /** Let `ms` pass, the restore waiting for the peer (its clock runs). */
@@ -79,6 +79,20 @@ describe('snapshot pace (the floor and the budget, on the peer clock)', () => {
     expect(p.pace.breach()).toBeUndefined();
     p.waitFor(1);
     expect(p.pace.breach()).toMatch(/^4000 of its announced 2000 bytes after 4\.0 s of waiting, over the 4\.0 s that size gets at the floor/);
+  });
+
+  it('an estimate (protocol version 5) gives no budget: a stream at the floor goes on past any size, the floor still holds', () => {
+    const p = paced('estimate');
+    expect(p.pace.budgetMs).toBe(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < 10_000; i++) {
+      p.waitFor(100);
+      p.pace.arrived(100);
+      const ms = p.pace.msUntilBreach();
+      if (!Number.isFinite(ms) || ms > 1000) throw new Error(`msUntilBreach ${ms} after ${i} arrivals`);
+    }
+    expect(p.pace.breach()).toBeUndefined();
+    p.waitFor(1000);
+    expect(p.pace.breach()).toMatch(/below the floor of 1000 bytes\/s$/);
   });
 
   it('msUntilBreach is exactly when breach() starts to hold, for any history of arrivals', () => {

@@ -14,6 +14,7 @@ import { fetchSnapshot, serveSnapshots, snapshotProtocol, SnapshotRefusedError }
 import type { SnapshotSyncProgress } from '../../../src/sync/sync-state.js';
 import { installSnapshot, snapshotSync } from '../../../src/sync/snapshot-sync.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { STATE_SIZE_KEY, type StateSize } from '../../../src/storage/schema.js';
 import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
@@ -44,9 +45,9 @@ interface EvilServing {
 
 /**
  * A peer that passes the handshake as a peer of `chain` at head 100, and serves `bytes` as its
- * snapshot (protocol version 2, or `version` 1), or refuses.
+ * snapshot (protocol version 2, or `version` 1 or 5), or refuses.
  */
-async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilServing = {}, version: 1 | 2 = 2): Promise<{ addr: string; served: number }> {
+async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilServing = {}, version: 1 | 2 | 5 = 2): Promise<{ addr: string; served: number }> {
   const host = await bareHost();
   const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: 100n, headHash: new Uint8Array(32).fill(7) });
   await serveStatus(
@@ -59,8 +60,8 @@ async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilSer
   await host.handle(snapshotProtocol(chain.genesisHash, version), ({ stream }) => {
     out.served++;
     if (bytes === 'refuse') return void stream.sink(lp.encode([new Uint8Array([1, ...Buffer.from('busy')])])).catch(() => undefined);
-    const answer = new Uint8Array(version === 2 ? 9 : 1);
-    if (version === 2) new DataView(answer.buffer).setBigUint64(1, BigInt(how.announce ?? bytes.length));
+    const answer = new Uint8Array(version === 1 ? 1 : 9);
+    if (version !== 1) new DataView(answer.buffer).setBigUint64(1, BigInt(how.announce ?? bytes.length));
     const data = bytes;
     async function* body() {
       yield answer;
@@ -273,6 +274,27 @@ describe('snapshot sync', () => {
     expect(banKind(ban.reason)).toBe('invalid-data');
   }, 30_000);
 
+  it('version 5 announces an estimate: a peer that sends more than it estimated is not banned, its snapshot restores', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const bytes = await snapshotBytes(src.chain, true, 'tree');
+    const low = await evilPeer(src.chain, bytes, { announce: Math.floor(bytes.length / 2) }, 5);
+    const b = await newNode(src.genesis, [low.addr]);
+    await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target: join(tempDir(), 'restored'),
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+    });
+    expect(r!.peer).toBe(idOf(low.addr));
+    expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
+    expect(b.net.peerManager.banned(idOf(low.addr))).toBeUndefined();
+  }, 30_000);
+
   it('a peer that trickles its snapshot is banned as slow one window after its answer, and the next peer serves; progress is told throughout', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
@@ -333,22 +355,51 @@ describe('snapshot sync', () => {
     expect(existsSync(target)).toBe(false);
   }, 30_000);
 
-  it("announces a bound at least the snapshot's length (versions 4 to 2), and still serves version 3 (each node once), version 2 (the whole history) and version 1 (OK alone) to nodes of earlier versions", async () => {
+  it("announces its estimate (version 5) or a bound at least the snapshot's length (versions 4 to 2), and still serves version 3 (each node once), version 2 (the whole history) and version 1 (OK alone) to nodes of earlier versions", async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
     const server = await bareHost();
     await serveSnapshots(server, src.chain.genesisHash, src.chain, { maxStreams: 2, isReady: () => true, onBadPeer: () => undefined });
     const client = await bareHost();
     await client.dial(server.getMultiaddrs()[0]!);
-    // Version 4, what this node asks for: the snapshot without history, its state in tree order.
+    // Version 5, what this node asks for: the snapshot without history, its state in tree order, its
+    // size estimated from the genesis state's (the size kept when the genesis was written).
+    const genesisRoot = (await src.chain.store.header(0n, src.chain.genesisHash))!.stateRoot;
+    expect(await src.chain.store.stateSize()).toMatchObject({ root: genesisRoot });
     const withoutHistory = await snapshotBytes(src.chain, true, 'tree');
-    let announced = 0;
-    const got: Uint8Array[] = [];
-    for await (const c of fetchSnapshot(client, server.peerId, src.chain.genesisHash, { onAnnounce: (n) => void (announced = n) })) got.push(c);
-    expect(Buffer.concat(got).equals(withoutHistory)).toBe(true);
+    await src.chain.store.writeStateSize({ root: genesisRoot, nodes: 1, nodeBytes: 10, codes: 0, codeBytes: 0 });
+    const announcedAs: { bytes: number; estimate: boolean }[] = [];
+    const fetchAll = async () => {
+      const got: Uint8Array[] = [];
+      for await (const c of fetchSnapshot(client, server.peerId, src.chain.genesisHash, {
+        onAnnounce: (bytes, how) => void announcedAs.push({ bytes, ...how }),
+      }))
+        got.push(c);
+      return Buffer.concat(got);
+    };
+    expect((await fetchAll()).equals(withoutHistory)).toBe(true);
     expect(Buffer.from(withoutHistory).includes(Buffer.from('"stateOrder":"tree"'))).toBe(true);
-    expect(announced).toBeGreaterThanOrEqual(withoutHistory.length);
-    expect(announced).toBeLessThan(withoutHistory.length + 4096);
+    // Estimated from a kept size below the state's (the snapshot still came whole).
+    expect(announcedAs[0]).toMatchObject({ estimate: true });
+    // That stream listed the head's state whole and kept its size: the next estimate is a bound of it.
+    expect(await src.chain.store.stateSize()).toMatchObject({ root: src.chain.head.header.stateRoot });
+    expect((await fetchAll()).equals(withoutHistory)).toBe(true);
+    expect(announcedAs[1]!.bytes).toBeGreaterThanOrEqual(withoutHistory.length);
+    expect(announcedAs[0]!.bytes).toBeLessThan(announcedAs[1]!.bytes);
+    expect(announcedAs[1]!.bytes).toBeLessThan(withoutHistory.length + 4096);
+    // Version 4 (asked by nodes of the version before): the bound, measured by a walk.
+    const s4 = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 4));
+    await s4.sink(lp.encode([new Uint8Array([1])]));
+    const v4: Uint8Array[] = [];
+    for await (const m of lp.decode(s4.source, { maxDataLength: 1 << 20 })) v4.push(m.subarray());
+    expect(Buffer.concat(v4.slice(1)).equals(withoutHistory)).toBe(true);
+    expect(Number(new DataView(v4[0]!.buffer, v4[0]!.byteOffset, 9).getBigUint64(1))).toBe(announcedAs[1]!.bytes);
+    // A kept size that cannot be read is a hint lost, not damage: measured again by a walk, and kept.
+    await src.chain.store.db.put(STATE_SIZE_KEY, new Uint8Array(5));
+    expect(await src.chain.store.stateSize()).toBeUndefined();
+    expect((await fetchAll()).equals(withoutHistory)).toBe(true);
+    expect(announcedAs[2]!.bytes).toBe(announcedAs[1]!.bytes);
+    expect(await src.chain.store.stateSize()).toMatchObject({ root: src.chain.head.header.stateRoot });
     // Version 3 (what nodes of the version before ask for): without history, each state node once.
     const s3 = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 3));
     await s3.sink(lp.encode([new Uint8Array([1])]));
@@ -385,14 +436,18 @@ describe('snapshot sync', () => {
     // Every state read takes a while: sizing the snapshot (a walk of the state) takes seconds.
     let reads = 0;
     let delayMs = 1_000;
+    // No size kept (a data dir of an earlier version): version 5 measures it too, by a walk.
+    let kept: StateSize | undefined;
     const source = Object.create(src.chain) as Chain;
+    source.recordStateSize = async (size) => void (kept = size);
     source.openReadView = () => {
       const view = src.chain.openReadView();
       const state = {
         node: async (h: Uint8Array) => (reads++, await new Promise((r) => setTimeout(r, delayMs)), view.state.node(h)),
         code: (h: Uint8Array) => view.state.code(h),
       };
-      return { ...view, state };
+      const blocks = new Proxy(view.blocks, { get: (t, k) => (k === 'stateSize' ? async () => kept : Reflect.get(t, k, t)) });
+      return { ...view, blocks, state };
     };
     const server = await bareHost();
     await serveSnapshots(server, src.chain.genesisHash, source, { maxStreams: 1, isReady: () => true, onBadPeer: () => undefined });
@@ -418,6 +473,15 @@ describe('snapshot sync', () => {
     let bytes = (await firstChunk).value!.length;
     for await (const c of first) bytes += c.length;
     expect(bytes).toBeLessThanOrEqual(announced);
+    // The walk kept the size: the next answer reads no state node before it.
+    expect(kept).toBeDefined();
+    const before = reads;
+    let second = 0;
+    const again = fetchSnapshot(client, server.peerId, src.chain.genesisHash, { onAnnounce: (n) => void (second = n) });
+    expect((await again.next()).done).toBe(false);
+    expect(reads).toBe(before);
+    expect(second).toBe(announced);
+    await again.return(undefined);
   }, 30_000);
 
   it('--max-snapshot-streams: the next request gets a refusal, not a hang', async () => {

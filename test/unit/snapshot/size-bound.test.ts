@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { createSnapshot, HistorySizes, type SnapshotSource } from '../../../src/backup/snapshot.js';
 import { blockRawBound } from '../../../src/snapshot/writer.js';
 import type { BlockReader } from '../../../src/storage/block-store.js';
+import type { StateSize } from '../../../src/storage/schema.js';
+import type { SnapshotSummary } from '../../../src/backup/types.js';
 import type { ChainReadView } from '../../../src/chain/chain.js';
 import { compressedBound, compressRecord, COMPRESSIONS } from '../../../src/container/compression.js';
 import { testGenesis } from '../../helpers/chain-fixture.js';
@@ -30,7 +32,7 @@ describe('compressedBound', () => {
  * random bytes and with its own contract code of a random size: several nodes and code records, in
  * every grouping case.
  */
-function syntheticSource(blocks: number, accounts: number): SnapshotSource {
+function syntheticSource(blocks: number, accounts: number): SnapshotSource & { kept?: StateSize; nodeReads: number } {
   const hash = () => new Uint8Array(randomBytes(32));
   const nodes = new Map<string, Uint8Array>();
   const codes = new Map<string, Uint8Array>();
@@ -64,6 +66,7 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
       blockNumber: async () => BigInt(blocks),
       header: async () => ({ stateRoot: root }) as never,
       historyGap: async () => undefined,
+      stateSize: async () => source.kept,
       canonicalHash: async (n) => heads[Number(n)],
       storedBlock,
       storedBlocks: async function* (from, to) {
@@ -75,10 +78,20 @@ function syntheticSource(blocks: number, accounts: number): SnapshotSource {
           yield { number: n, hash: heads[Number(n)]!, headerRlp: new Uint8Array(randomBytes(500 + ((Number(n) * 7_919) % 90_000))) };
       },
     },
-    state: { node: async (h) => nodes.get(bytesToHex(h)), code: async (h) => codes.get(bytesToHex(h)) },
+    state: { node: async (h) => (source.nodeReads++, nodes.get(bytesToHex(h))), code: async (h) => codes.get(bytesToHex(h)) },
     close: async () => undefined,
   };
-  return { chainId: 100n, genesisHash: heads[0]!, genesisFile: async () => genesisStream(testGenesis(1).genesis), openReadView: () => view };
+  const source: SnapshotSource & { kept?: StateSize; nodeReads: number } = {
+    chainId: 100n,
+    genesisHash: heads[0]!,
+    genesisFile: async () => genesisStream(testGenesis(1).genesis),
+    openReadView: () => view,
+    nodeReads: 0,
+    recordStateSize: async (size) => {
+      source.kept = size;
+    },
+  };
+  return source;
 }
 
 /** A genesis file as the stored bytes a chain streams (Chain.genesisFile). */
@@ -116,6 +129,62 @@ describe('snapshot size bound', () => {
   }, 60_000);
 });
 
+/** Every byte of a snapshot's chunks, and its summary. */
+async function drain(chunks: AsyncGenerator<Uint8Array, SnapshotSummary>) {
+  let bytes = 0;
+  for (;;) {
+    const r = await chunks.next();
+    if (r.done) return { bytes, summary: r.value };
+    bytes += r.value.length;
+  }
+}
+
+describe('snapshot size estimate (protocol version 5)', () => {
+  it('walks the state once where no size is kept, keeps it, and then gives the same figure without reading a state node', async () => {
+    const source = syntheticSource(12, 48);
+    const first = await createSnapshot(source, { compression: 'zstd', headersOnly: true, stateOrder: 'tree' });
+    const bound = await first.sizeBound();
+    await first.close();
+    source.kept = undefined;
+    source.nodeReads = 0;
+
+    const walked = await createSnapshot(source, { compression: 'zstd', headersOnly: true, stateOrder: 'tree' });
+    expect(await walked.sizeEstimate()).toEqual({ bytes: bound, estimated: false });
+    await walked.close();
+    expect(source.nodeReads).toBeGreaterThan(16);
+    expect((source.kept as StateSize | undefined)?.codes).toBe(48);
+
+    source.nodeReads = 0;
+    const snap = await createSnapshot(source, { compression: 'zstd', headersOnly: true, stateOrder: 'tree' });
+    expect(await snap.sizeEstimate()).toEqual({ bytes: bound, estimated: true });
+    expect(source.nodeReads).toBe(0);
+    const { bytes } = await drain(snap.chunks);
+    expect(bytes).toBeLessThanOrEqual(bound);
+  }, 60_000);
+
+  it('is kept by a snapshot that listed its state whole, with the counts the walk gave; a failure to keep it fails nothing', async () => {
+    const source = syntheticSource(3, 32);
+    const snap = await createSnapshot(source, { compression: 'none', headersOnly: false, stateOrder: 'tree' });
+    const { summary } = await drain(snap.chunks);
+    expect(source.kept).toMatchObject({ nodes: summary.nodes, codes: 32 });
+    expect(source.kept!.nodeBytes).toBeGreaterThan(0);
+    expect(source.kept!.codeBytes).toBeGreaterThanOrEqual(32 * 1000);
+
+    // Abandoned before its state: nothing kept.
+    source.kept = undefined;
+    const cut = await createSnapshot(source, { compression: 'none' });
+    await cut.chunks.next();
+    await cut.close();
+    expect(source.kept).toBeUndefined();
+
+    source.recordStateSize = async () => {
+      throw new Error('disk full');
+    };
+    const still = await createSnapshot(source, { compression: 'none' });
+    expect((await drain(still.chunks)).summary.codes).toBe(32);
+  }, 60_000);
+});
+
 describe('HistorySizes (the block sizes kept between snapshots served)', () => {
   it('reads only the blocks added since, and starts over when its last block is not canonical any more', async () => {
     let reads = 0;
@@ -129,6 +198,7 @@ describe('HistorySizes (the block sizes kept between snapshots served)', () => {
         blockNumber: async () => undefined,
         header: async () => undefined,
         historyGap: async () => undefined,
+        stateSize: async () => undefined,
         canonicalHash: async (n) => new Uint8Array(32).fill(c).fill(Number(n), 0, 1),
         storedBlock,
         storedBlocks: async function* (from, to) {

@@ -179,6 +179,8 @@ describe('snapshot and restore', () => {
         const restored = await openTestChain(genesis, dataDir);
         try {
           expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
+          // The restore keeps the state's size as the snapshot listed it (its next snapshot's estimate).
+          expect(await restored.chain.store.stateSize()).toMatchObject({ root: restored.chain.head.header.stateRoot, nodes: trailers[stateOrder], codes: 1 });
           const st = await restored.chain.stateAt(restored.chain.head.header);
           const slot = await st.getStorage(createAddressFromString(`0x${(0xd002).toString(16).padStart(40, '0')}`), hexToBytes(`0x${'0'.repeat(63)}7`));
           expect(bytesToHex(slot)).toBe('0x15');
@@ -189,6 +191,8 @@ describe('snapshot and restore', () => {
       // The shared storage trie comes three times in tree order, once in unique order; the code once in both.
       expect(trailers.unique).toBe(want.nodes);
       expect(trailers.tree).toBeGreaterThan(want.nodes);
+      // The source kept the size its last snapshot (unique order) listed.
+      expect(await opened.chain.store.stateSize()).toMatchObject({ root: opened.chain.head.header.stateRoot, nodes: want.nodes });
     } finally {
       await opened.close();
     }

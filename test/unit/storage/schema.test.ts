@@ -29,6 +29,20 @@ describe('storage schema', () => {
     expect(schema.headerKey(5n, hash)).toHaveLength(1 + 8 + 32);
   });
 
+  it('round-trips a state size at the limits, and refuses one it could not read back', () => {
+    const root = new Uint8Array(32).fill(3);
+    for (const n of [0, 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      const size = { root, nodes: n, nodeBytes: n, codes: n, codeBytes: n };
+      expect(schema.decodeStateSize(schema.encodeStateSize(size))).toEqual(size);
+    }
+    expect(() => schema.encodeStateSize({ root, nodes: -1, nodeBytes: 0, codes: 0, codeBytes: 0 })).toThrow(/not a count/);
+    expect(() => schema.encodeStateSize({ root, nodes: 1.5, nodeBytes: 0, codes: 0, codeBytes: 0 })).toThrow(/not a count/);
+    expect(() => schema.encodeStateSize({ root: new Uint8Array(31), nodes: 0, nodeBytes: 0, codes: 0, codeBytes: 0 })).toThrow(/root of 31 bytes/);
+    expect(() => schema.decodeStateSize(new Uint8Array(63))).toThrow(/63 bytes, not 64/);
+    const huge = new Uint8Array(64).fill(0xff);
+    expect(() => schema.decodeStateSize(huge)).toThrow(/counts/);
+  });
+
   it('round-trips transaction lookups and receipts', () => {
     const l = { blockNumber: 123_456_789n, index: 77 };
     expect(schema.decodeTxLookup(schema.encodeTxLookup(l))).toEqual(l);
