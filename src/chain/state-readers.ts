@@ -19,6 +19,16 @@ export class StateReaders {
     };
   }
 
+  /** Run `read` as one read: entered before it starts, left when it settles. */
+  async during<T>(read: () => Promise<T>): Promise<T> {
+    const leave = this.enter();
+    try {
+      return await read();
+    } finally {
+      leave();
+    }
+  }
+
   /** Resolves once every read that began before this call has ended. */
   drain(): Promise<void> {
     const below = this.next;

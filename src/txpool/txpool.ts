@@ -253,12 +253,7 @@ export class TxPool {
     if (this.accounts.size === 0) return;
     // A read of state under way: a state pruner waits for it (the head's state is kept, but it may be
     // an older head's by the time the last account is read).
-    const leave = this.chain.readers.enter();
-    try {
-      await this.resyncFrom(await this.chain.stateAt(this.chain.head.header));
-    } finally {
-      leave();
-    }
+    await this.chain.readers.during(async () => this.resyncFrom(await this.chain.stateAt(this.chain.head.header)));
   }
 
   private async resyncFrom(state: Awaited<ReturnType<Chain['stateAt']>>): Promise<void> {
@@ -377,12 +372,7 @@ export class TxPool {
    * it, since the head read here may be below the window by the time the read ends.
    */
   private async headAccount(address: Address) {
-    const leave = this.chain.readers.enter();
-    try {
-      return await (await this.chain.stateAt(this.chain.head.header)).getAccount(address);
-    } finally {
-      leave();
-    }
+    return this.chain.readers.during(async () => (await this.chain.stateAt(this.chain.head.header)).getAccount(address));
   }
 
   private async account(sender: Address): Promise<Account> {

@@ -82,9 +82,8 @@ export function withStateErrors(chain: Chain, methods: RpcMethods): RpcMethods {
   for (const [name, fn] of Object.entries(methods)) {
     out[name] = async (params) => {
       // A read of state under way: a state pruner waits for it before it deletes (Chain.readers).
-      const leave = chain.readers.enter();
       try {
-        return await fn(params);
+        return await chain.readers.during(async () => fn(params));
       } catch (err) {
         if (!(err instanceof RpcError) && isMissingTrieNode(err)) {
           throw new RpcError(
@@ -93,8 +92,6 @@ export function withStateErrors(chain: Chain, methods: RpcMethods): RpcMethods {
           );
         }
         throw err;
-      } finally {
-        leave();
       }
     };
   }

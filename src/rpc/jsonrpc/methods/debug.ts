@@ -58,16 +58,13 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
   /** Run a trace under its deadline, turning the chain's errors into RPC errors. */
   const run = async <T>(cfg: TraceConfig, f: (deadline: number) => Promise<T>): Promise<T> => {
     // A read of state under way: a state pruner waits for it before it deletes (Chain.readers).
-    const leave = chain.readers.enter();
     try {
-      return await f(cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity);
+      return await chain.readers.during(() => f(cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity));
     } catch (err) {
       if (err instanceof ExecutionTimeout)
         throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
       if (err instanceof TraceTooLarge || err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
       throw err;
-    } finally {
-      leave();
     }
   };
   const traceWholeBlock = async (block: Block, p: unknown[]) => {
