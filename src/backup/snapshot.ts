@@ -205,9 +205,11 @@ async function* generate(
   const header = writer.header;
   let nodes = 0;
   let codes = 0;
+  let nodesExpected = 0;
   const progress = (phase: SnapshotProgress['phase'], blocksDone: bigint) =>
-    onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten });
+    onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten, nodesExpected });
   try {
+    if (onProgress) nodesExpected = (await view.blocks.stateSize())?.nodes ?? 0;
     for await (const bytes of writer.start()) yield bytes;
     // Blocks read by range (storedBlocks) and compressed up to BLOCKS_AHEAD at once on libuv's thread
     // pool (one at a time, a light block costs a thread-pool round trip of its own); their records go

@@ -170,6 +170,11 @@ export interface SnapshotProgress {
   nodes: number;
   codes: number;
   bytes: number;
+  /**
+   * About how many nodes the state phase lists (the state's size as last measured whole, StateSize:
+   * exact if that state is the head's); 0 when none is kept.
+   */
+  nodesExpected: number;
 }
 
 export interface SnapshotSummary {

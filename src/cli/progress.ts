@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { RestoreProgress } from '../backup/restore.js';
+import type { SnapshotProgress } from '../backup/types.js';
 
 export interface ProgressUpdate {
   done: number;
@@ -14,15 +15,27 @@ export interface ProgressUpdate {
 export class ProgressReporter {
   private bar?: cliProgress.SingleBar;
   private readonly began = Date.now();
+  /** When this phase began (next()): its rate is counted from then. */
+  private phaseBegan = this.began;
   /** The first plain line comes one interval after the start: a rate over less than that is noise. */
   private lastLine = this.began;
   private last: ProgressUpdate = { done: 0, total: 0, bytes: 0 };
 
   constructor(
-    private readonly label: string,
+    private label: string,
     /** `unit`: what is counted (default blocks). */
     private readonly opts: { quiet?: boolean; intervalMs?: number; unit?: string } = {},
   ) {}
+
+  /** Go on with another phase of the operation: a bar of its own, in its own unit, its rate counted from now. */
+  next(label: string, unit: string, total: number): void {
+    this.stop();
+    this.label = label;
+    this.opts.unit = unit;
+    this.phaseBegan = this.lastLine = Date.now();
+    this.last = { done: 0, total, bytes: this.last.bytes };
+    this.start(total);
+  }
 
   private get unit(): string {
     return this.opts.unit ?? 'blocks';
@@ -85,7 +98,7 @@ export class ProgressReporter {
   }
 
   private rate(done: number): number {
-    const s = (Date.now() - this.began) / 1000;
+    const s = (Date.now() - this.phaseBegan) / 1000;
     return s > 0 ? done / s : 0;
   }
 }
@@ -108,6 +121,21 @@ export function formatBytes(n: number): string {
 
 export function formatDuration(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * A snapshot's progress on `progress` (started with the head's blocks): the blocks, then the state
+ * in nodes, a bar of its own with an ETA where the node knows about how many it has (`nodesExpected`).
+ */
+export function snapshotProgress(progress: ProgressReporter, label: string): (p: SnapshotProgress) => void {
+  let inState = false;
+  return (p) => {
+    if (p.phase === 'blocks') return progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes });
+    if (!inState) progress.next(`${label}: state`, 'nodes', p.nodesExpected);
+    inState = true;
+    // A state grown since it was measured: the count goes past the estimate, the bar stays full.
+    progress.update({ done: p.nodes, total: p.nodesExpected > 0 ? Math.max(p.nodesExpected, p.nodes) : 0, bytes: p.bytes });
+  };
 }
 
 /**

@@ -4,7 +4,7 @@ import { COMPRESSIONS, type Compression } from '../container/compression.js';
 import { produceFile } from './archive-io.js';
 import { withBackupService } from './backup-service.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
-import { formatBytes, formatDuration } from './progress.js';
+import { formatBytes, formatDuration, snapshotProgress } from './progress.js';
 
 interface SnapshotOpts extends GrpcDialOpts {
   compression: Compression;
@@ -42,7 +42,7 @@ export function snapshotCommand(): Command {
               chain = h;
               progress.start(Number(h.head));
             },
-            onProgress: (p) => progress.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytes }),
+            onProgress: snapshotProgress(progress, 'snapshot'),
           }),
         ),
       );

@@ -136,6 +136,7 @@ export const wire = {
     stateNodes: p.nodes,
     codes: p.codes,
     bytes: p.bytes,
+    stateNodesExpected: p.nodesExpected,
   }),
   snapshotSummary: (s: SnapshotSummary): WSnapshotSummary => ({
     head: s.head.toString(),
@@ -252,6 +253,7 @@ export const domain = {
     nodes: Number(p.stateNodes),
     codes: Number(p.codes),
     bytes: Number(p.bytes),
+    nodesExpected: Number(p.stateNodesExpected),
   }),
   snapshotSummary: (s: SnapshotSummary__Output): SnapshotSummary => ({
     head: BigInt(s.head),

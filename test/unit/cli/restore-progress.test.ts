@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RestoreProgress } from '../../../src/backup/restore.js';
-import { restoreProgress } from '../../../src/cli/progress.js';
+import { ProgressReporter, restoreProgress, snapshotProgress } from '../../../src/cli/progress.js';
+import type { SnapshotProgress } from '../../../src/backup/types.js';
 
 /** What a restore reports, phase by phase: a repository's restore of a head at block 10 from 3 packs. */
 const PHASES: RestoreProgress[] = [
@@ -51,5 +52,59 @@ describe('restore progress (plain lines)', () => {
 
   it('prints nothing with --quiet', () => {
     expect(printed(true)).toEqual([]);
+  });
+});
+
+describe('snapshot progress (plain lines)', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  const run = (nodesExpected: number) => {
+    const lines: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      return true;
+    });
+    const tty = process.stderr.isTTY;
+    process.stderr.isTTY = false;
+    // A second between reports: rates and ETAs to print.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let now = Date.now();
+    try {
+      const progress = new ProgressReporter('snapshot', { intervalMs: 0 });
+      progress.start(12);
+      const on = snapshotProgress(progress, 'snapshot');
+      const ev = (phase: SnapshotProgress['phase'], blocksDone: bigint, nodes: number): SnapshotProgress => ({
+        phase,
+        blocksDone,
+        blocksTotal: 12n,
+        nodes,
+        codes: 0,
+        bytes: 1_000_000 + nodes * 100,
+        nodesExpected,
+      });
+      const tick = () => vi.setSystemTime((now += 1000));
+      for (const b of [6n, 12n]) tick(), on(ev('blocks', b, 0));
+      for (const n of [0, 500, 1500]) tick(), on(ev('state', 12n, n));
+      progress.stop();
+    } finally {
+      process.stderr.isTTY = tty;
+      vi.useRealTimers();
+    }
+    return lines;
+  };
+
+  it('gives the state a bar of its own in nodes, with an ETA from the kept size, full when the state outgrew it', () => {
+    const lines = run(1000);
+    expect(lines[0]).toBe('snapshot: 12 blocks');
+    expect(lines.some((l) => /^snapshot: 6\/12 blocks \(50\.0%\)/.test(l))).toBe(true);
+    expect(lines).toContain('snapshot: state: 1000 nodes');
+    expect(lines.some((l) => /^snapshot: state: 500\/1000 nodes \(50\.0%\), \d+(\.\d)? nodes\/s, 1\.1 MB, ETA \d+s$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^snapshot: state: 1500\/1500 nodes \(100\.0%\)/.test(l))).toBe(true);
+  });
+
+  it('counts the state without a total where the node keeps no size', () => {
+    const lines = run(0);
+    expect(lines.some((l) => /^snapshot: state: 500 nodes, \d+(\.\d)? nodes\/s, 1\.1 MB$/.test(l))).toBe(true);
+    expect(lines.some((l) => /ETA/.test(l) && l.startsWith('snapshot: state'))).toBe(false);
   });
 });

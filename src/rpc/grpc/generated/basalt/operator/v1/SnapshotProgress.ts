@@ -9,6 +9,7 @@ export interface SnapshotProgress {
   'stateNodes'?: (number | string | Long);
   'codes'?: (number | string | Long);
   'bytes'?: (number | string | Long);
+  'stateNodesExpected'?: (number | string | Long);
 }
 
 export interface SnapshotProgress__Output {
@@ -18,4 +19,5 @@ export interface SnapshotProgress__Output {
   'stateNodes': (string);
   'codes': (string);
   'bytes': (string);
+  'stateNodesExpected': (string);
 }
