@@ -143,9 +143,18 @@ export function snapshotProgress(progress: ProgressReporter, label: string): (p:
  * genesis is checked (about 30 s a million accounts, nothing to count), then a bar (or plain lines) for
  * each phase in its own unit and rate: blocks, a repository's packs, state nodes.
  */
-export function restoreProgress(label: string, quiet: boolean, intervalMs?: number): { onProgress: (p: RestoreProgress) => void; stop: () => void } {
+export function restoreProgress(
+  label: string,
+  quiet: boolean,
+  intervalMs?: number,
+  /** The file's size, where known (not a pipe): the state phase then counts its bytes, with an ETA. */
+  fileBytes?: number,
+): { onProgress: (p: RestoreProgress) => void; stop: () => void } {
   let phase: RestoreProgress['phase'] | undefined;
   let bar: ProgressReporter | undefined;
+  /** Bytes read when the state phase began (at the phase before's last report): what is left of the file is the state. */
+  let stateFrom = 0;
+  let lastBytes = 0;
   const begin = (next: RestoreProgress['phase'], unit: string, total: number) => {
     bar?.stop();
     phase = next;
@@ -154,28 +163,8 @@ export function restoreProgress(label: string, quiet: boolean, intervalMs?: numb
   };
   return {
     onProgress(p) {
-      if (p.phase === 'genesis' || p.phase === 'check') {
-        if (phase === p.phase) return;
-        bar?.stop();
-        bar = undefined;
-        phase = p.phase;
-        if (!quiet && p.phase === 'genesis')
-          process.stderr.write(
-            `${label}: checking the genesis file against the backup's genesis hash (its state root: about 30 s a million accounts on 2 cores)\n`,
-          );
-        return;
-      }
-      if (p.phase === 'blocks') {
-        if (phase !== 'blocks') begin('blocks', 'blocks', Number(p.blocksTotal));
-        bar!.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytesRead });
-      } else if (p.phase === 'packs') {
-        const packs = p.packs ?? { done: 0, total: 0 };
-        if (phase !== 'packs') begin('packs', 'packs', packs.total);
-        bar!.update({ done: packs.done, total: packs.total, bytes: p.bytesRead });
-      } else {
-        if (phase !== 'state') begin('state', 'nodes', 0);
-        bar!.update({ done: p.nodes, total: 0, bytes: p.bytesRead });
-      }
+      report(p);
+      lastBytes = p.bytesRead;
     },
     stop() {
       bar?.stop();
@@ -183,4 +172,37 @@ export function restoreProgress(label: string, quiet: boolean, intervalMs?: numb
       phase = undefined;
     },
   };
+
+  function report(p: RestoreProgress): void {
+    if (p.phase === 'genesis' || p.phase === 'check') {
+      if (phase === p.phase) return;
+      bar?.stop();
+      bar = undefined;
+      phase = p.phase;
+      if (!quiet && p.phase === 'genesis')
+        process.stderr.write(
+          `${label}: checking the genesis file against the backup's genesis hash (its state root: about 30 s a million accounts on 2 cores)\n`,
+        );
+      return;
+    }
+    if (p.phase === 'blocks') {
+      if (phase !== 'blocks') begin('blocks', 'blocks', Number(p.blocksTotal));
+      bar!.update({ done: Number(p.blocksDone), total: Number(p.blocksTotal), bytes: p.bytesRead });
+    } else if (p.phase === 'packs') {
+      const packs = p.packs ?? { done: 0, total: 0 };
+      if (phase !== 'packs') begin('packs', 'packs', packs.total);
+      bar!.update({ done: packs.done, total: packs.total, bytes: p.bytesRead });
+    } else if (fileBytes !== undefined && fileBytes > 0) {
+      // In MB of the file: nodes come in records of ~1 MiB, and their count ahead is not in the file.
+      const mb = (n: number) => Math.round(n / 1e5) / 10;
+      if (phase !== 'state') {
+        stateFrom = lastBytes;
+        begin('state', 'MB', mb(fileBytes - stateFrom));
+      }
+      bar!.update({ done: mb(p.bytesRead - stateFrom), total: mb(fileBytes - stateFrom), bytes: p.bytesRead });
+    } else {
+      if (phase !== 'state') begin('state', 'nodes', 0);
+      bar!.update({ done: p.nodes, total: 0, bytes: p.bytesRead });
+    }
+  }
 }

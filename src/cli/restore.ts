@@ -46,7 +46,7 @@ export function restoreCommand(): Command {
           'warning: --trust-snapshot-genesis: the snapshot vouches for itself; compare the chain ID and genesis hash below with a source you trust\n',
         );
       }
-      const progress = restoreProgress('restore', opts.quiet);
+      const progress = restoreProgress('restore', opts.quiet, undefined, source.size);
       let s;
       try {
         s = await restoreSnapshot(source.open(), {

@@ -14,7 +14,7 @@ const PHASES: RestoreProgress[] = [
   { phase: 'check', blocksDone: 10n, blocksTotal: 10n, nodes: 1000, bytesRead: 7_000_000 },
 ];
 
-function printed(quiet: boolean): string[] {
+function printed(quiet: boolean, fileBytes?: number): string[] {
   const lines: string[] = [];
   vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
     lines.push(...String(chunk).split('\n').filter(Boolean));
@@ -23,7 +23,7 @@ function printed(quiet: boolean): string[] {
   const tty = process.stderr.isTTY;
   process.stderr.isTTY = false; // plain lines, as in a log or cron mail
   try {
-    const p = restoreProgress('restore', quiet, 0);
+    const p = restoreProgress('restore', quiet, 0, fileBytes);
     for (const ev of PHASES) p.onProgress(ev);
     p.stop();
   } finally {
@@ -48,6 +48,14 @@ describe('restore progress (plain lines)', () => {
     expect(first(/^restore: blocks/)).toBeLessThan(first(/^restore: packs/));
     expect(first(/^restore: packs/)).toBeLessThan(first(/^restore: state/));
     expect(lines.every((l) => l.startsWith('restore: '))).toBe(true);
+  });
+
+  it("counts the state in the file's megabytes, with an ETA, where the file's size is known", () => {
+    // 3 packs' 6 MB before the state, a 10 MB file: 4 MB of state; the state phase reports 7 MB read.
+    const lines = printed(false, 10_000_000);
+    expect(lines).toContain('restore: state: 4 MB');
+    expect(lines.some((l) => /^restore: state: 1\/4 MB \(25\.0%\), \d+(\.\d)? MB\/s, 7\.0 MB/.test(l))).toBe(true);
+    expect(lines.some((l) => /nodes/.test(l))).toBe(false);
   });
 
   it('prints nothing with --quiet', () => {
