@@ -217,6 +217,8 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         // What the state is, as the snapshot listed it: the next snapshot of this node announces its size from it.
         await r.blocks.writeStateSize({
           root: r.parent.stateRoot,
+          number: headNumber,
+          order: h.stateOrder === 'tree' ? 'tree' : 'unique',
           nodes: r.writer.nodes,
           nodeBytes: r.writer.nodeBytes,
           codes: r.writer.codes,

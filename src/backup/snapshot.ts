@@ -38,13 +38,21 @@ export interface ChainSnapshot {
   sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number>;
   /**
    * About the bytes `chunks` will produce, without a walk of the state: the blocks counted as in
-   * sizeBound, the state as the source last measured a state whole (`StateSize`: a genesis written, a
-   * restore, a snapshot's walk). Exact when that state is the head's; a state that changed since makes
-   * it off by what changed. Where nothing was measured it is sizeBound (which walks, and keeps what it
-   * measured for the next time). `estimated` is false then.
+   * sizeBound, the state as the source last measured a state whole in tree order (`StateSize`: a
+   * genesis written, a restore, a snapshot's walk). Exact when that state is the head's; a state that
+   * changed since makes it off by what changed. Where no such figure is kept, or it is more than
+   * STATE_SIZE_FRESH_BLOCKS old, it is sizeBound (which walks, and keeps what it measured for the next
+   * time). `estimated` is false then.
    */
   sizeEstimate(history?: HistorySizes, signal?: AbortSignal): Promise<{ bytes: number; estimated: boolean }>;
 }
+
+/**
+ * How many blocks old a kept state size may be for sizeEstimate to use it (else it walks the state and
+ * keeps the new figure): about 9 h of 2 s blocks. A node's scheduled snapshots (every 6 h by default)
+ * keep it fresh.
+ */
+export const STATE_SIZE_FRESH_BLOCKS = 16_384n;
 
 /** Blocks compressed ahead of the one written; the size at which block records go out as one chunk. */
 const BLOCKS_AHEAD = 32;
@@ -144,12 +152,16 @@ export async function createSnapshot(
     const writer = new SnapshotWriter(header, headersOnly);
     return {
       header,
-      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress, (nodes, codes) => record(source, head.stateRoot, nodes, codes)),
+      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress, (nodes, codes) =>
+        record(source, { root: head.stateRoot, number: headNumber, order }, nodes, codes),
+      ),
       close: view.close,
       sizeBound: (history, signal) => sizeBound(history, signal),
       sizeEstimate: async (history, signal) => {
         const known = await view.blocks.stateSize();
-        if (!known) return { bytes: await sizeBound(history, signal), estimated: false };
+        const age = known ? headNumber - known.number : -1n;
+        // Counted in another order (each node once: fewer), too long ago, or of a block past the head: measured again.
+        if (known?.order !== 'tree' || age < 0n || age > STATE_SIZE_FRESH_BLOCKS) return { bytes: await sizeBound(history, signal), estimated: false };
         const sizes = await historySizes(history, signal);
         sizes.nodes = { count: known.nodes, bytes: known.nodeBytes };
         sizes.codes = { count: known.codes, bytes: known.codeBytes };
@@ -182,7 +194,7 @@ export async function createSnapshot(
         it.count++;
         it.bytes += item.data.length;
       }
-      await record(source, head!.stateRoot, sizes.nodes, sizes.codes);
+      await record(source, { root: head!.stateRoot, number: headNumber!, order }, sizes.nodes, sizes.codes);
       return snapshotSizeBound(sizes);
     }
   } catch (err) {
@@ -291,15 +303,19 @@ async function* generate(
   }
 }
 
-/** Keep a state's size, measured whole, where the source keeps one; a failure to keep it fails nothing. */
+/**
+ * Keep a state's size, listed whole in tree order (what version 5 estimates from), where the source
+ * keeps one; a failure to keep it fails nothing.
+ */
 async function record(
   source: SnapshotSource,
-  root: Uint8Array,
+  at: { root: Uint8Array; number: bigint; order: StateOrder },
   nodes: { count: number; bytes: number },
   codes: { count: number; bytes: number },
 ): Promise<void> {
+  if (at.order !== 'tree') return;
   try {
-    await source.recordStateSize?.({ root, nodes: nodes.count, nodeBytes: nodes.bytes, codes: codes.count, codeBytes: codes.bytes });
+    await source.recordStateSize?.({ ...at, order: 'tree', nodes: nodes.count, nodeBytes: nodes.bytes, codes: codes.count, codeBytes: codes.bytes });
   } catch {
     // A hint only (schema.STATE_SIZE_KEY): the next walk measures it again.
   }

@@ -239,8 +239,14 @@ export class Chain extends EventEmitter<ChainEvents> {
     return { name: 'blockchain/ (stored genesis)', size: stored.size, open: () => stored.open() };
   }
 
-  /** Keep the size of a state a snapshot walked whole (a hint for the next snapshot's size: schema.STATE_SIZE_KEY). */
+  /**
+   * Keep the size of a state a snapshot walked whole (a hint for the next snapshot's size:
+   * schema.STATE_SIZE_KEY), unless one of a later block is kept: a snapshot that began before another
+   * and ended after it leaves the newer figure (one of a block past the head, after a roll-back, is replaced).
+   */
   async recordStateSize(size: StateSize): Promise<void> {
+    const kept = await this.store.stateSize();
+    if (kept && kept.number > size.number && kept.number <= this.head.number) return;
     await this.store.writeStateSize(size);
   }
 
@@ -743,9 +749,12 @@ async function writeGenesis(
   return { hash, header: block.header };
 }
 
-/** The size of a state written whole by `writer` (each node once: a lower bound of a walk in tree order, which repeats shared subtrees). */
+/**
+ * The size of a genesis state written whole by `writer`, as a walk in tree order lists it: the build
+ * puts each account's storage trie on its own, so a trie two contracts share is counted for each.
+ */
 function writtenSize(root: Uint8Array, writer: StateWriter): StateSize {
-  return { root, nodes: writer.nodes, nodeBytes: writer.nodeBytes, codes: writer.codes, codeBytes: writer.codeBytes };
+  return { root, number: 0n, order: 'tree', nodes: writer.nodes, nodeBytes: writer.nodeBytes, codes: writer.codes, codeBytes: writer.codeBytes };
 }
 
 /** What an offline command says of a data dir whose genesis state is pending (GenesisStatePending). */

@@ -120,6 +120,8 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
         if (next - 1n !== head) throw new BackupFileError(`snapshot state starts after block ${next - 1n}, before its head ${head}`);
         inState = true;
         const items = await decodeItems(rec.payload, compression);
+        // No writer makes one; a stream of them would pass every check of the state, costing nothing to send.
+        if (items.length === 0) throw new BackupFileError('snapshot has an empty state record');
         if (rec.type === SnapshotRecord.Nodes) nodes += items.length;
         else codes += items.length;
         yield { kind: rec.type === SnapshotRecord.Nodes ? 'nodes' : 'code', items, bytesRead: reader.offset };

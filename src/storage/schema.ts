@@ -118,44 +118,53 @@ export function decodeHistoryGap(b: Uint8Array): HistoryGap {
 }
 
 /**
- * Key of the size of one state as last measured (StateSize, 64 bytes): the root, then its nodes, their
- * bytes, its codes and their bytes (u64 each, big-endian). Written when a state is written whole (a
- * genesis, a restore) or walked whole (a snapshot or its sizing), in the order that state was listed.
- * A hint, not a record the chain relies on: a snapshot server announces its size from it without a walk
- * (snapshot protocol version 5), so a malformed one is ignored and replaced, never a damaged data dir.
+ * Key of the size of one state as last measured (StateSize, 73 bytes): the root, the block it was the
+ * state of, then its nodes, their bytes, its codes and their bytes (u64 each, big-endian), and the
+ * order they were counted in (1 byte: 0 'unique', 1 'tree'). Written when a state is written whole (a
+ * genesis, a restore) or listed whole (a snapshot or its sizing). A hint, not a record the chain relies
+ * on: a snapshot server estimates its size from it without a walk (snapshot protocol version 5), so a
+ * malformed one is ignored and replaced, never a damaged data dir.
  */
 export const STATE_SIZE_KEY = bytes('StateSize');
 
-/** The size of the state under `root`: its trie nodes and codes, counted as one walk of it listed them. */
+/** The size of the state under `root` (the state of block `number`): its trie nodes and codes, counted as a walk in `order` lists them. */
 export interface StateSize {
   root: Uint8Array;
+  number: bigint;
+  order: 'unique' | 'tree';
   nodes: number;
   nodeBytes: number;
   codes: number;
   codeBytes: number;
 }
 
+const STATE_SIZE_BYTES = 73;
+
 export function encodeStateSize(s: StateSize): Uint8Array {
   if (s.root.length !== 32) throw new Error(`state size: a root of ${s.root.length} bytes`);
-  const out = new Uint8Array(64);
+  const out = new Uint8Array(STATE_SIZE_BYTES);
   out.set(s.root, 0);
+  out.set(encodeBlockNumber(s.number), 32);
   const view = new DataView(out.buffer);
   [s.nodes, s.nodeBytes, s.codes, s.codeBytes].forEach((n, i) => {
     if (!Number.isSafeInteger(n) || n < 0) throw new Error(`state size: ${n} is not a count`);
-    view.setBigUint64(32 + 8 * i, BigInt(n));
+    view.setBigUint64(40 + 8 * i, BigInt(n));
   });
+  out[72] = s.order === 'tree' ? 1 : 0;
   return out;
 }
 
 export function decodeStateSize(b: Uint8Array): StateSize {
-  if (b.length !== 64) throw new Error(`stored state size has ${b.length} bytes, not 64`);
+  if (b.length !== STATE_SIZE_BYTES) throw new Error(`stored state size has ${b.length} bytes, not ${STATE_SIZE_BYTES}`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const [nodes, nodeBytes, codes, codeBytes] = [0, 1, 2, 3].map((i) => {
-    const n = view.getBigUint64(32 + 8 * i);
+    const n = view.getBigUint64(40 + 8 * i);
     if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`stored state size counts ${n}`);
     return Number(n);
   }) as [number, number, number, number];
-  return { root: Uint8Array.from(b.subarray(0, 32)), nodes, nodeBytes, codes, codeBytes };
+  if (b[72]! > 1) throw new Error(`stored state size has order ${b[72]}`);
+  const order = b[72] === 1 ? ('tree' as const) : ('unique' as const);
+  return { root: Uint8Array.from(b.subarray(0, 32)), number: decodeBlockNumber(b.subarray(32, 40)), order, nodes, nodeBytes, codes, codeBytes };
 }
 
 export const SCHEMA_VERSION = 1;

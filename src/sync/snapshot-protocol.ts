@@ -26,11 +26,13 @@ import { errorMessage } from '../util/errors.js';
  * state node once. Version 2 (asked of peers without version 3): a snapshot with the whole history, as
  * 3. Version 1 (OK alone) is still served, to nodes of earlier versions.
  *
- * Why version 5 may announce an estimate: the announced number never held back a hostile server (it
- * chooses the number), only what its contents are does. Every header is checked against its parent's
- * validators from the genesis, every state node against the reference that asked for it (tree order:
- * a node no reference awaits is refused), so a stream can be no longer than the real chain's headers
- * and state; and the pace's floor holds its time.
+ * Why version 5 may announce an estimate: a hostile server chooses the number it announces (up to the
+ * room the receiver's disk check leaves), so the number held it back little; what does is what the
+ * bytes are. Every header is checked against its parent's validators from the genesis, every state node
+ * against the reference that awaits it (tree order), an empty state record is refused, and codes given
+ * ahead of their accounts are bounded in number and checked at the end; the pace floor, the disk guard
+ * (`--min-free-disk`) and the phase's timeout bound the rest. A version 4 peer past its bound was
+ * banned; a version 5 peer that pads is dropped by those, without a ban.
  */
 export function snapshotProtocol(genesisHash: Uint8Array, version: 1 | 2 | 3 | 4 | 5 = 5): string {
   return `/basalt/${bytesToHex(genesisHash).slice(2, 18)}/snapshot/${version}`;
@@ -254,7 +256,7 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
   opts.signal?.addEventListener('abort', onAbort);
   try {
     opts.signal?.throwIfAborted();
-    // Without history (version 4, else 3) where the peer serves it; a peer of an earlier version, with it.
+    // Without history (version 5, else 4, else 3) where the peer serves it; a peer of an earlier version, with it.
     stream = await host.dialProtocol(peer, asked, { signal: AbortSignal.timeout(answerMs) });
     protocol = stream.protocol ?? protocol;
     if (cut) throw cut;
@@ -270,8 +272,9 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     if (announcedBig === 0n || announcedBig > BigInt(Number.MAX_SAFE_INTEGER))
       throw new MessageError(`${protocol}: snapshot answer announces ${announcedBig} bytes`);
     const announced = Number(announcedBig);
-    // Version 5 announces an estimate: no length to hold the stream to, nor a budget from it (the floor holds).
-    const estimate = protocol === asked[0];
+    // Version 5 announces an estimate: no length to hold the stream to, nor a budget from it (the floor
+    // holds). Only a peer known to speak 2 to 4 is held to its number as a bound.
+    const estimate = !asked.slice(1).includes(protocol);
     await opts.onAnnounce?.(announced, { estimate });
     const pace = new SnapshotPace(estimate ? undefined : announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
     let total = 0;

@@ -23,6 +23,6 @@ export interface SnapshotSyncProgress {
   highestBlock: bigint;
   /** Bytes of the snapshot read so far. */
   bytesReceived: number;
-  /** The most bytes the peer announced it will send (0 before its answer). */
+  /** The size the peer announced (0 before its answer): its estimate (protocol version 5), or the most it will send (versions 2 to 4). */
   bytesAnnounced: number;
 }

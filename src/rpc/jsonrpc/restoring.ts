@@ -26,7 +26,7 @@ export function restoringService(view: RestoringView): JsonRpcService {
     eth_chainId: () => bigIntToHex(view.chainId),
     // No block is held yet but genesis.
     eth_blockNumber: () => '0x0',
-    // geth's fields, and how much of the snapshot has come (the peer's announced size is an upper bound).
+    // geth's fields, and how much of the snapshot has come (the peer's announced size: an estimate, or from a peer of an earlier version an upper bound).
     eth_syncing: () => {
       const p = view.progress();
       return {

@@ -367,7 +367,7 @@ describe('snapshot sync', () => {
     const genesisRoot = (await src.chain.store.header(0n, src.chain.genesisHash))!.stateRoot;
     expect(await src.chain.store.stateSize()).toMatchObject({ root: genesisRoot });
     const withoutHistory = await snapshotBytes(src.chain, true, 'tree');
-    await src.chain.store.writeStateSize({ root: genesisRoot, nodes: 1, nodeBytes: 10, codes: 0, codeBytes: 0 });
+    await src.chain.store.writeStateSize({ root: genesisRoot, number: 0n, order: 'tree', nodes: 1, nodeBytes: 10, codes: 0, codeBytes: 0 });
     const announcedAs: { bytes: number; estimate: boolean }[] = [];
     const fetchAll = async () => {
       const got: Uint8Array[] = [];

@@ -7,6 +7,7 @@ import { blockRawBound } from '../../../src/snapshot/writer.js';
 import type { BlockReader } from '../../../src/storage/block-store.js';
 import type { StateSize } from '../../../src/storage/schema.js';
 import type { SnapshotSummary } from '../../../src/backup/types.js';
+import { chainWithBlocks } from '../archive/archive-fixture.js';
 import type { ChainReadView } from '../../../src/chain/chain.js';
 import { compressedBound, compressRecord, COMPRESSIONS } from '../../../src/container/compression.js';
 import { testGenesis } from '../../helpers/chain-fixture.js';
@@ -162,17 +163,69 @@ describe('snapshot size estimate (protocol version 5)', () => {
     expect(bytes).toBeLessThanOrEqual(bound);
   }, 60_000);
 
+  it('walks where the kept size was counted in unique order (fewer nodes) or is of a block past the head', async () => {
+    const source = syntheticSource(12, 48);
+    const first = await createSnapshot(source, { compression: 'zstd', headersOnly: true, stateOrder: 'tree' });
+    const bound = await first.sizeBound();
+    await first.close();
+    const tree = source.kept!;
+    expect(tree).toMatchObject({ number: 12n, order: 'tree' });
+    for (const kept of [
+      { ...tree, order: 'unique' as const },
+      { ...tree, number: 13n },
+    ]) {
+      source.kept = kept;
+      source.nodeReads = 0;
+      const snap = await createSnapshot(source, { compression: 'zstd', headersOnly: true, stateOrder: 'tree' });
+      expect(await snap.sizeEstimate()).toEqual({ bytes: bound, estimated: false });
+      await snap.close();
+      expect(source.nodeReads).toBeGreaterThan(16);
+      expect(source.kept).toEqual(tree);
+    }
+    // A snapshot in unique order (for a peer of an earlier version) keeps nothing.
+    source.kept = undefined;
+    const unique = await createSnapshot(source, { compression: 'none', stateOrder: 'unique' });
+    await drain(unique.chunks);
+    expect(source.kept).toBeUndefined();
+  }, 60_000);
+
+  it('a chain keeps the figure of the later block: a snapshot that ends after a newer one leaves the newer figure', async () => {
+    const t = await chainWithBlocks(3);
+    try {
+      const size = (number: bigint, nodes: number): StateSize => ({
+        root: new Uint8Array(32),
+        number,
+        order: 'tree',
+        nodes,
+        nodeBytes: 0,
+        codes: 0,
+        codeBytes: 0,
+      });
+      await t.chain.recordStateSize(size(3n, 30));
+      await t.chain.recordStateSize(size(2n, 20));
+      expect((await t.chain.store.stateSize())!.nodes).toBe(30);
+      await t.chain.recordStateSize(size(3n, 31));
+      expect((await t.chain.store.stateSize())!.nodes).toBe(31);
+      // One of a block past the head (the chain rolled back since) gives way.
+      await t.chain.store.writeStateSize(size(9n, 90));
+      await t.chain.recordStateSize(size(2n, 20));
+      expect((await t.chain.store.stateSize())!.nodes).toBe(20);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('is kept by a snapshot that listed its state whole, with the counts the walk gave; a failure to keep it fails nothing', async () => {
     const source = syntheticSource(3, 32);
     const snap = await createSnapshot(source, { compression: 'none', headersOnly: false, stateOrder: 'tree' });
     const { summary } = await drain(snap.chunks);
-    expect(source.kept).toMatchObject({ nodes: summary.nodes, codes: 32 });
+    expect(source.kept).toMatchObject({ number: 3n, order: 'tree', nodes: summary.nodes, codes: 32 });
     expect(source.kept!.nodeBytes).toBeGreaterThan(0);
     expect(source.kept!.codeBytes).toBeGreaterThanOrEqual(32 * 1000);
 
     // Abandoned before its state: nothing kept.
     source.kept = undefined;
-    const cut = await createSnapshot(source, { compression: 'none' });
+    const cut = await createSnapshot(source, { compression: 'none', stateOrder: 'tree' });
     await cut.chunks.next();
     await cut.close();
     expect(source.kept).toBeUndefined();
@@ -180,7 +233,7 @@ describe('snapshot size estimate (protocol version 5)', () => {
     source.recordStateSize = async () => {
       throw new Error('disk full');
     };
-    const still = await createSnapshot(source, { compression: 'none' });
+    const still = await createSnapshot(source, { compression: 'none', stateOrder: 'tree' });
     expect((await drain(still.chunks)).summary.codes).toBe(32);
   }, 60_000);
 });

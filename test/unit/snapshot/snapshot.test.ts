@@ -130,6 +130,11 @@ describe('snapshot and restore', () => {
     );
   });
 
+  it('refuses a snapshot padded with empty state records (valid checksums and digest): a stream of them would cost its sender nothing', async () => {
+    const { rebuildWithEmptyRecords } = await import('./tamper.js');
+    await refused(await rebuildWithEmptyRecords(snapshot, 3), /snapshot has an empty state record/);
+  });
+
   it('writes code records as they fill (not all at the end), and restore takes code before its account', async () => {
     // 48 contracts of 32 KiB of distinct code: 1.5 MiB, more than a record; a few nodes records' worth of accounts.
     const { genesis, keys } = testGenesis(1);
@@ -180,7 +185,13 @@ describe('snapshot and restore', () => {
         try {
           expect(await checkStateComplete(restored.chain.trie, restored.chain.head.header.stateRoot)).toEqual(want);
           // The restore keeps the state's size as the snapshot listed it (its next snapshot's estimate).
-          expect(await restored.chain.store.stateSize()).toMatchObject({ root: restored.chain.head.header.stateRoot, nodes: trailers[stateOrder], codes: 1 });
+          expect(await restored.chain.store.stateSize()).toMatchObject({
+            root: restored.chain.head.header.stateRoot,
+            number: restored.chain.head.number,
+            order: stateOrder,
+            nodes: trailers[stateOrder],
+            codes: 1,
+          });
           const st = await restored.chain.stateAt(restored.chain.head.header);
           const slot = await st.getStorage(createAddressFromString(`0x${(0xd002).toString(16).padStart(40, '0')}`), hexToBytes(`0x${'0'.repeat(63)}7`));
           expect(bytesToHex(slot)).toBe('0x15');
@@ -191,8 +202,8 @@ describe('snapshot and restore', () => {
       // The shared storage trie comes three times in tree order, once in unique order; the code once in both.
       expect(trailers.unique).toBe(want.nodes);
       expect(trailers.tree).toBeGreaterThan(want.nodes);
-      // The source kept the size its last snapshot (unique order) listed.
-      expect(await opened.chain.store.stateSize()).toMatchObject({ root: opened.chain.head.header.stateRoot, nodes: want.nodes });
+      // The source kept the size its snapshot in tree order listed (one in unique order keeps nothing).
+      expect(await opened.chain.store.stateSize()).toMatchObject({ root: opened.chain.head.header.stateRoot, order: 'tree', nodes: trailers.tree });
     } finally {
       await opened.close();
     }

@@ -59,3 +59,27 @@ export async function rebuildWithJunkNode(snapshot: Uint8Array): Promise<Uint8Ar
   }
   return Buffer.concat(parts);
 }
+
+/** Rebuild `snapshot` (real reader and writer) with `n` empty state records after its first nodes record. */
+export async function rebuildWithEmptyRecords(snapshot: Uint8Array, n: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let writer: SnapshotWriter | undefined;
+  let added = false;
+  for await (const ev of readSnapshot(once(snapshot))) {
+    if (ev.kind === 'header') {
+      writer = new SnapshotWriter(ev.header);
+      parts.push(await collect(writer.start()));
+    } else if (ev.kind === 'block') {
+      parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
+    } else if (ev.kind === 'nodes' || ev.kind === 'code') {
+      parts.push(await writer!.items(ev.kind, ev.items));
+      if (ev.kind === 'nodes' && !added) {
+        for (let i = 0; i < n; i++) parts.push(await writer!.items(i % 2 === 0 ? 'nodes' : 'code', []));
+        added = true;
+      }
+    } else {
+      parts.push(writer!.finish().bytes);
+    }
+  }
+  return Buffer.concat(parts);
+}

@@ -31,16 +31,22 @@ describe('storage schema', () => {
 
   it('round-trips a state size at the limits, and refuses one it could not read back', () => {
     const root = new Uint8Array(32).fill(3);
+    const zero = { root, number: 0n, order: 'tree' as const, nodes: 0, nodeBytes: 0, codes: 0, codeBytes: 0 };
     for (const n of [0, 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
-      const size = { root, nodes: n, nodeBytes: n, codes: n, codeBytes: n };
-      expect(schema.decodeStateSize(schema.encodeStateSize(size))).toEqual(size);
+      for (const order of ['tree', 'unique'] as const) {
+        const size = { root, number: BigInt(n) * 3n, order, nodes: n, nodeBytes: n, codes: n, codeBytes: n };
+        expect(schema.decodeStateSize(schema.encodeStateSize(size))).toEqual(size);
+      }
     }
-    expect(() => schema.encodeStateSize({ root, nodes: -1, nodeBytes: 0, codes: 0, codeBytes: 0 })).toThrow(/not a count/);
-    expect(() => schema.encodeStateSize({ root, nodes: 1.5, nodeBytes: 0, codes: 0, codeBytes: 0 })).toThrow(/not a count/);
-    expect(() => schema.encodeStateSize({ root: new Uint8Array(31), nodes: 0, nodeBytes: 0, codes: 0, codeBytes: 0 })).toThrow(/root of 31 bytes/);
-    expect(() => schema.decodeStateSize(new Uint8Array(63))).toThrow(/63 bytes, not 64/);
-    const huge = new Uint8Array(64).fill(0xff);
+    expect(() => schema.encodeStateSize({ ...zero, nodes: -1 })).toThrow(/not a count/);
+    expect(() => schema.encodeStateSize({ ...zero, codeBytes: 1.5 })).toThrow(/not a count/);
+    expect(() => schema.encodeStateSize({ ...zero, root: new Uint8Array(31) })).toThrow(/root of 31 bytes/);
+    expect(() => schema.decodeStateSize(new Uint8Array(64))).toThrow(/64 bytes, not 73/);
+    const huge = new Uint8Array(73).fill(0xff);
     expect(() => schema.decodeStateSize(huge)).toThrow(/counts/);
+    const order = schema.encodeStateSize(zero);
+    order[72] = 2;
+    expect(() => schema.decodeStateSize(order)).toThrow(/order 2/);
   });
 
   it('round-trips transaction lookups and receipts', () => {
