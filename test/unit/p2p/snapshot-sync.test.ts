@@ -295,6 +295,36 @@ describe('snapshot sync', () => {
     expect(b.net.peerManager.banned(idOf(low.addr))).toBeUndefined();
   }, 30_000);
 
+  it('version 5 without a budget: a peer that trickles is still banned by the floor, one window after its answer', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // An estimate far above what comes: no budget to run out, only the floor.
+    const evil = await evilPeer(
+      src.chain,
+      await snapshotBytes(src.chain, true, 'tree'),
+      { announce: 10_000_000_000, trickle: { bytes: 600, everyMs: 200 } },
+      5,
+    );
+    const b = await newNode(src.genesis, [evil.addr]);
+    await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
+    const began = Date.now();
+    const r = await snapshotSync({
+      host: b.net.host,
+      peers: b.net.peerManager,
+      genesis: src.genesis,
+      genesisHash: src.chain.genesisHash,
+      target: join(tempDir(), 'restored'),
+      log: silentLogger(),
+      waitForPeersMs: 10_000,
+      fetch: { pace: { minBytesPerSecond: 4096, windowMs: 500 } },
+    });
+    expect(r).toBeUndefined();
+    expect(Date.now() - began).toBeLessThan(5_000);
+    expect(b.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(
+      /^served a snapshot too slowly: .*snapshot\/5: \d+ bytes in the last 0\.5 s of waiting, below the floor/,
+    );
+  }, 30_000);
+
   it('a peer that trickles its snapshot is banned as slow one window after its answer, and the next peer serves; progress is told throughout', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
