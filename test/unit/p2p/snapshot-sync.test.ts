@@ -79,6 +79,19 @@ async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilSer
 
 const idOf = (addr: string) => addr.split('/p2p/')[1]!;
 
+/** snapshotSync's options for node `b` restoring `src`'s chain: its own target, silent, peers awaited up to 10 s. */
+function syncOpts(b: Awaited<ReturnType<typeof newNode>>, src: { genesis: Parameters<typeof openTestChain>[0]; chain: Chain }) {
+  return {
+    host: b.net.host,
+    peers: b.net.peerManager,
+    genesis: src.genesis,
+    genesisHash: src.chain.genesisHash,
+    target: join(tempDir(), 'restored'),
+    log: silentLogger(),
+    waitForPeersMs: 10_000,
+  };
+}
+
 /** A new node: genesis only, block sync off, connected to `bootnodes`. */
 async function newNode(genesis: Parameters<typeof openTestChain>[0], bootnodes: string[]) {
   const t = await openTestChain(genesis);
@@ -97,13 +110,8 @@ describe('snapshot sync', () => {
     const leftover = join(target, '..', '.restored.restoring-999999');
     mkdirSync(join(leftover, 'blockchain'), { recursive: true });
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
+      ...syncOpts(b, src),
       target,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
     });
     expect(existsSync(leftover)).toBe(false);
     expect(r).toBeDefined();
@@ -130,13 +138,8 @@ describe('snapshot sync', () => {
     const b = await newNode(src.genesis, [a.addr]);
     const target = join(tempDir(), 'restored');
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
+      ...syncOpts(b, src),
       target,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
     });
     expect(r!.peer).toBe(idOf(a.addr));
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
@@ -155,13 +158,8 @@ describe('snapshot sync', () => {
     await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
     const target = join(tempDir(), 'restored');
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
+      ...syncOpts(b, src),
       target,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
     });
     expect(evil.served).toBe(1);
     expect(b.net.peerManager.banned(idOf(evilAddr))!.reason).toMatch(/bad snapshot.*state is not the head's/);
@@ -181,13 +179,8 @@ describe('snapshot sync', () => {
     await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
     const target = join(tempDir(), 'restored');
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
+      ...syncOpts(b, src),
       target,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
     });
     expect(r).toBeUndefined();
     expect(b.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/bad snapshot.*another chain/);
@@ -201,14 +194,7 @@ describe('snapshot sync', () => {
     const good = await node(src.chain);
     const b = await newNode(src.genesis, [busy.addr, good.addr]);
     await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
-    const opts = {
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
-    };
+    const opts = syncOpts(b, src);
     const r = await snapshotSync({ ...opts, target: join(tempDir(), 'restored') });
     expect(r!.peer).toBe(idOf(good.addr));
     expect(busy.served).toBe(1);
@@ -227,16 +213,7 @@ describe('snapshot sync', () => {
     const a = await node(src.chain);
     const b = await newNode(src.genesis, [a.addr]);
     const target = join(tempDir(), 'restored');
-    const opts = {
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
-      target,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
-      minFreeBytes: 1024 * 1024,
-    };
+    const opts = { ...syncOpts(b, src), target, minFreeBytes: 1024 * 1024 };
     // The announced size does not fit above the floor: declined before any byte.
     let measured = 0;
     expect(await snapshotSync({ ...opts, statfs: async () => (measured++, { bavail: 10, bsize: 4096 }) })).toBeUndefined();
@@ -260,13 +237,7 @@ describe('snapshot sync', () => {
     const b = await newNode(src.genesis, [evil.addr, good.addr]);
     await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
-      target: join(tempDir(), 'restored'),
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
+      ...syncOpts(b, src),
     });
     expect(r!.peer).toBe(idOf(good.addr));
     const ban = b.net.peerManager.banned(idOf(evil.addr))!;
@@ -282,13 +253,7 @@ describe('snapshot sync', () => {
     const b = await newNode(src.genesis, [low.addr]);
     await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
-      target: join(tempDir(), 'restored'),
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
+      ...syncOpts(b, src),
     });
     expect(r!.peer).toBe(idOf(low.addr));
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
@@ -309,13 +274,7 @@ describe('snapshot sync', () => {
     await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
     const began = Date.now();
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
-      target: join(tempDir(), 'restored'),
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
+      ...syncOpts(b, src),
       fetch: { pace: { minBytesPerSecond: 4096, windowMs: 500 } },
     });
     expect(r).toBeUndefined();
@@ -336,13 +295,7 @@ describe('snapshot sync', () => {
     const seen: SnapshotSyncProgress[] = [];
     const began = Date.now();
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
-      target: join(tempDir(), 'restored'),
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
+      ...syncOpts(b, src),
       fetch: { pace: { minBytesPerSecond: 4096, windowMs: 500 } },
       onProgress: (p) => seen.push(p),
     });
@@ -369,13 +322,8 @@ describe('snapshot sync', () => {
     const began = Date.now();
     // A floor the trickle keeps (1 byte/s over 10 s), and a phase of 1.5 s.
     const r = await snapshotSync({
-      host: b.net.host,
-      peers: b.net.peerManager,
-      genesis: src.genesis,
-      genesisHash: src.chain.genesisHash,
+      ...syncOpts(b, src),
       target,
-      log: silentLogger(),
-      waitForPeersMs: 10_000,
       fetch: { pace: { minBytesPerSecond: 1, windowMs: 10_000 } },
       timeoutMs: 1_500,
     });

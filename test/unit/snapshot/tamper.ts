@@ -7,14 +7,21 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 /**
- * Read a snapshot with the real reader, flip a bit in the last node of the first nodes record, and
- * write it again with the real writer: a well-formed file (checksums, digest, counts all valid) whose
- * state holds one node that does not hash to what references it.
+ * Read `snapshot` with the real reader and write it again with the real writer, each state record's
+ * items through `items` (what to write instead; `first`: the first record of its kind), and after the
+ * record whatever `after` adds: a well-formed file (checksums, digest, counts all valid) holding what
+ * the hooks changed.
  */
-export async function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint8Array> {
+async function rebuild(
+  snapshot: Uint8Array,
+  hooks: {
+    items?: (kind: 'nodes' | 'code', items: Uint8Array[], first: boolean) => Uint8Array[];
+    after?: (kind: 'nodes' | 'code', first: boolean) => { kind: 'nodes' | 'code'; items: Uint8Array[] }[];
+  },
+): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let writer: SnapshotWriter | undefined;
-  let altered = false;
+  const seen = new Set<string>();
   for await (const ev of readSnapshot(once(snapshot))) {
     if (ev.kind === 'header') {
       writer = new SnapshotWriter(ev.header);
@@ -22,13 +29,10 @@ export async function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint
     } else if (ev.kind === 'block') {
       parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
     } else if (ev.kind === 'nodes' || ev.kind === 'code') {
-      const items = ev.items.map((i) => Uint8Array.from(i));
-      if (ev.kind === 'nodes' && !altered) {
-        const last = items[items.length - 1]!;
-        last[last.length - 1]! ^= 0x01;
-        altered = true;
-      }
-      parts.push(await writer!.items(ev.kind, items));
+      const first = !seen.has(ev.kind);
+      seen.add(ev.kind);
+      parts.push(await writer!.items(ev.kind, hooks.items?.(ev.kind, ev.items, first) ?? ev.items));
+      for (const extra of hooks.after?.(ev.kind, first) ?? []) parts.push(await writer!.items(extra.kind, extra.items));
     } else {
       parts.push(writer!.finish().bytes);
     }
@@ -36,50 +40,31 @@ export async function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint
   return Buffer.concat(parts);
 }
 
-/** Rebuild `snapshot` (real reader and writer) with one more nodes record holding a node nothing references. */
-export async function rebuildWithJunkNode(snapshot: Uint8Array): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let writer: SnapshotWriter | undefined;
-  let added = false;
-  for await (const ev of readSnapshot(once(snapshot))) {
-    if (ev.kind === 'header') {
-      writer = new SnapshotWriter(ev.header);
-      parts.push(await collect(writer.start()));
-    } else if (ev.kind === 'block') {
-      parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
-    } else if (ev.kind === 'nodes' || ev.kind === 'code') {
-      parts.push(await writer!.items(ev.kind, ev.items));
-      if (ev.kind === 'nodes' && !added) {
-        parts.push(await writer!.items('nodes', [new Uint8Array(64).fill(0xab)]));
-        added = true;
-      }
-    } else {
-      parts.push(writer!.finish().bytes);
-    }
-  }
-  return Buffer.concat(parts);
+/**
+ * Flip a bit in the last node of the first nodes record: a well-formed file whose state holds one node
+ * that does not hash to what references it.
+ */
+export function rebuildWithAlteredNode(snapshot: Uint8Array): Promise<Uint8Array> {
+  return rebuild(snapshot, {
+    items: (kind, items, first) => {
+      if (kind !== 'nodes' || !first) return items;
+      const copy = items.map((i) => Uint8Array.from(i));
+      const last = copy[copy.length - 1]!;
+      last[last.length - 1]! ^= 0x01;
+      return copy;
+    },
+  });
 }
 
-/** Rebuild `snapshot` (real reader and writer) with `n` empty state records after its first nodes record. */
-export async function rebuildWithEmptyRecords(snapshot: Uint8Array, n: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let writer: SnapshotWriter | undefined;
-  let added = false;
-  for await (const ev of readSnapshot(once(snapshot))) {
-    if (ev.kind === 'header') {
-      writer = new SnapshotWriter(ev.header);
-      parts.push(await collect(writer.start()));
-    } else if (ev.kind === 'block') {
-      parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
-    } else if (ev.kind === 'nodes' || ev.kind === 'code') {
-      parts.push(await writer!.items(ev.kind, ev.items));
-      if (ev.kind === 'nodes' && !added) {
-        for (let i = 0; i < n; i++) parts.push(await writer!.items(i % 2 === 0 ? 'nodes' : 'code', []));
-        added = true;
-      }
-    } else {
-      parts.push(writer!.finish().bytes);
-    }
-  }
-  return Buffer.concat(parts);
+/** One more nodes record, after the first, holding a node nothing references. */
+export function rebuildWithJunkNode(snapshot: Uint8Array): Promise<Uint8Array> {
+  return rebuild(snapshot, { after: (kind, first) => (kind === 'nodes' && first ? [{ kind: 'nodes', items: [new Uint8Array(64).fill(0xab)] }] : []) });
+}
+
+/** `n` empty state records (nodes and code in turn) after the first nodes record. */
+export function rebuildWithEmptyRecords(snapshot: Uint8Array, n: number): Promise<Uint8Array> {
+  return rebuild(snapshot, {
+    after: (kind, first) =>
+      kind === 'nodes' && first ? Array.from({ length: n }, (_, i) => ({ kind: i % 2 === 0 ? ('nodes' as const) : ('code' as const), items: [] })) : [],
+  });
 }
