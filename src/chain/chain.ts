@@ -257,9 +257,10 @@ export class Chain extends EventEmitter<ChainEvents> {
   /**
    * Write the genesis state if it is pending (opened with `genesisState: 'deferred'`, the genesis
    * block written alone), from the genesis file the chain was opened with; nothing otherwise. A node
-   * whose snapshot sync did not restore calls it before it syncs block by block.
+   * whose snapshot sync did not restore calls it before it syncs block by block. `signal` stops it
+   * (its reason thrown): the state stays pending, and the next call or open writes it again.
    */
-  async completeGenesisState(genesis: GenesisFile | Genesis, opts: { scratchDir?: string; logger?: Logger } = {}): Promise<void> {
+  async completeGenesisState(genesis: GenesisFile | Genesis, opts: { scratchDir?: string; logger?: Logger; signal?: AbortSignal } = {}): Promise<void> {
     const pending = await this.store.genesisStatePending();
     if (pending === undefined) return;
     if (this.head.number !== 0n) throw new Error('completeGenesisState: the chain is past its genesis');
@@ -775,12 +776,12 @@ async function writePendingGenesisState(
   trie: TrieNodeStore,
   genesis: Genesis,
   root: Uint8Array,
-  opts: Pick<OpenChainOptions, 'scratchDir'>,
+  opts: Pick<OpenChainOptions, 'scratchDir'> & { signal?: AbortSignal },
   log: Logger,
 ): Promise<void> {
   const began = Date.now();
   const writer = trie.stateWriter();
-  const built = await genesis.stateRoot(writer, opts.scratchDir);
+  const built = await genesis.stateRoot(writer, opts.scratchDir, undefined, opts.signal);
   await writer.finish();
   if (!equalsBytes(built, root)) {
     throw new UserError(

@@ -142,15 +142,18 @@ export class Genesis {
    * 40 bytes an account for the sort, the account records themselves in `scratchDir` past 8 MiB, and
    * 72 bytes a slot of the one contract being read. Without `sink`, only the root is computed.
    */
-  async stateRoot(sink?: StateSink, scratchDir?: string, inMemoryRecords = IN_MEMORY_RECORDS): Promise<Uint8Array> {
+  async stateRoot(sink?: StateSink, scratchDir?: string, inMemoryRecords = IN_MEMORY_RECORDS, signal?: AbortSignal): Promise<Uint8Array> {
+    signal?.throwIfAborted();
     // A genesis of a few thousand accounts builds in milliseconds: a worker would only cost its start.
     // Only a build that writes the state (a new data dir) goes to a worker: computing the root alone
     // (a restore's check) made less garbage on this thread than a worker's heap took (474 vs 546 MB).
     if (sink !== undefined && this.bytes.path !== undefined && this.size >= WORKER_MIN_BYTES && inMemoryRecords === IN_MEMORY_RECORDS) {
-      const root = await stateRootInWorker(this.bytes.path, this.bytes.name, this.fileHash, sink, scratchDir);
+      const root = await stateRootInWorker(this.bytes.path, this.bytes.name, this.fileHash, sink, scratchDir, signal);
       if (root !== undefined) return root;
     }
-    return buildState(this.checkedBytes(), sink, scratchDir, inMemoryRecords);
+    const root = await buildState(this.checkedBytes(), sink, scratchDir, inMemoryRecords);
+    signal?.throwIfAborted();
+    return root;
   }
 }
 
@@ -177,6 +180,7 @@ export type WorkerMessage =
  * it. The worker posts the nodes and codes in packs of ~4 MiB, at most two unanswered, and this thread
  * hands them to `sink` in order (which copies what it keeps) and sends each pack's buffer back to be
  * filled again (three buffers in all). Undefined when no worker script is there (sources run by the tests).
+ * `signal` ends the build (the worker terminated, `signal.reason` thrown): what reached `sink` stays.
  */
 async function stateRootInWorker(
   path: string,
@@ -184,6 +188,7 @@ async function stateRootInWorker(
   fileHash: string,
   sink: StateSink | undefined,
   scratchDir: string | undefined,
+  signal?: AbortSignal,
 ): Promise<Uint8Array | undefined> {
   if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
   const worker = new Worker(WORKER_URL, {
@@ -197,8 +202,11 @@ async function stateRootInWorker(
       const fail = (err: Error) => {
         if (done) return;
         done = true;
+        signal?.removeEventListener('abort', stop);
         reject(err);
       };
+      const stop = () => fail(signal!.reason instanceof Error ? signal!.reason : new Error('building the genesis state: stopped'));
+      signal?.addEventListener('abort', stop, { once: true });
       worker.on('message', (m: WorkerMessage) => {
         chain = chain
           .then(async () => {
@@ -209,7 +217,9 @@ async function stateRootInWorker(
               // them at a time: ~100 MB of the first start's peak at a million accounts.
               worker.postMessage(m.pack, [m.pack]);
             } else if (m.kind === 'root') {
+              if (done) return;
               done = true;
+              signal?.removeEventListener('abort', stop);
               resolve(m.root);
             } else {
               fail(m.user ? new UserError(m.message) : new Error(`building the genesis state: ${m.message}`));

@@ -257,8 +257,18 @@ export class BasaltNode {
         await syncFromPeerSnapshot({ opts, layout, storage, chainOptions, genesis, keys, bans, rpc });
         // Told to stop meanwhile: stopped here, its genesis state (if pending) left to the next start.
         if (opts.startSignal?.aborted) throw new StartStoppedError('told to stop during the snapshot sync');
-        // No peer's snapshot restored: the genesis state it would have replaced is written now.
-        await storage.chain.completeGenesisState(genesis, { scratchDir: layout.root, logger: log });
+        // No peer's snapshot restored: the genesis state it would have replaced is written now. Told to
+        // stop meanwhile: stopped at once, the state still pending (the next start writes it again).
+        try {
+          await storage.chain.completeGenesisState(genesis, {
+            scratchDir: layout.root,
+            logger: log,
+            ...(opts.startSignal ? { signal: opts.startSignal } : {}),
+          });
+        } catch (err) {
+          if (opts.startSignal?.aborted) throw new StartStoppedError('told to stop while it wrote the genesis state');
+          throw err;
+        }
       }
       // Resolved on the chain the node runs (a snapshot sync replaced the databases: a restored data dir).
       const stateHistory = await resolveStateHistory(storage.chain, opts.stateHistory);

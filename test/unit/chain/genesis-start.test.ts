@@ -174,6 +174,12 @@ describe('Chain.open and the genesis state', () => {
     const other = newDir();
     const node = await openTestChain(g, other, { genesisState: 'deferred' });
     try {
+      // Told to stop first (CTRL-C while it would write): its reason thrown, nothing written, still pending.
+      const stop = new AbortController();
+      stop.abort(new Error('stopping'));
+      await expect(node.chain.completeGenesisState(g, { signal: stop.signal })).rejects.toThrow(/^stopping$/);
+      expect(await keyCount(node.dbs[1]!)).toBe(0);
+      expect(await node.chain.store.genesisStatePending()).toBeDefined();
       await node.chain.completeGenesisState(g);
       expect(await keyCount(node.dbs[1]!)).toBe(expectedKeys);
       expect(await node.chain.store.genesisStatePending()).toBeUndefined();
