@@ -248,6 +248,8 @@ export async function walkStates(
   opts: {
     signal?: AbortSignal;
     onState?: (done: number, total: number, nodes: number) => void;
+    /** Every 10,000 nodes walked: the distinct nodes marked so far. */
+    onNodes?: (nodes: number) => void;
     onIncomplete?: (n: bigint, err: MissingStateError) => void;
   } = {},
 ): Promise<MarkedStates> {
@@ -273,7 +275,10 @@ export async function walkStates(
       let walked = 0;
       for await (const item of stateItems(source, root, skip)) {
         (item.kind === 'node' ? nodes : codes).add(item.hash);
-        if (++walked % 10_000 === 0) opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
+        if (++walked % 10_000 === 0) {
+          opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
+          opts.onNodes?.(nodes.size);
+        }
       }
       states++;
     } catch (err) {

@@ -28,17 +28,27 @@ export function dbCommand(): Command {
       let progress = new ProgressReporter('db check', { quiet: opts.quiet });
       let report: DbCheckReport;
       let states = 0;
+      let expected = 0;
       try {
         report = await checkDataDir(opts.dataDir, {
           full: opts.full,
           onStart: (n) => progress.start(n),
           onBlock: (done) => progress.update({ done, total: Number(report?.head?.number ?? 0n) + 1, bytes: 0 }),
-          onStatesStart: (total) => {
+          onStatesStart: (total, nodesExpected) => {
             progress.stop();
-            progress = new ProgressReporter('db check states', { quiet: opts.quiet, unit: 'states' });
-            progress.start((states = total));
+            states = total;
+            // In nodes where the node keeps the head state's size (the first state is most of the walk:
+            // the older ones share its nodes), else in states.
+            expected = nodesExpected;
+            progress = new ProgressReporter('db check states', { quiet: opts.quiet, unit: expected > 0 ? 'nodes' : 'states' });
+            progress.start(expected > 0 ? expected : total);
           },
-          onState: (done) => progress.update({ done, total: states, bytes: 0 }),
+          onState: (done) => {
+            if (expected === 0) progress.update({ done, total: states, bytes: 0 });
+          },
+          onNodes: (nodes) => {
+            if (expected > 0) progress.update({ done: nodes, total: Math.max(expected, nodes), bytes: 0 });
+          },
         });
       } finally {
         progress.stop();

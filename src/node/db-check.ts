@@ -26,9 +26,14 @@ export interface DbCheckOptions {
   full?: boolean;
   onStart?: (blocks: number) => void;
   onBlock?: (done: number) => void;
-  /** --full: the kept states' walk begins (`total` states), and has walked `done` of them. */
-  onStatesStart?: (total: number) => void;
+  /**
+   * --full: the kept states' walk begins (`total` states; `nodesExpected`, about how many distinct
+   * nodes the head's state holds as last measured, StateSize, 0 when none is kept), has walked `done`
+   * of them, and has marked `nodes` distinct nodes so far (told every 10,000 nodes walked).
+   */
+  onStatesStart?: (total: number, nodesExpected: number) => void;
   onState?: (done: number) => void;
+  onNodes?: (nodes: number) => void;
 }
 
 export interface DbCheckReport {
@@ -142,7 +147,7 @@ async function checkStates(
     problem(`cannot read which states the node keeps (StateHistory, StateFrom): ${errorMessage(err)}`);
     from = head.number;
   }
-  opts.onStatesStart?.(Number(head.number - from + 1n));
+  opts.onStatesStart?.(Number(head.number - from + 1n), (await store.stateSize())?.nodes ?? 0);
   const marked = await walkStates(
     trie,
     async (n) => {
@@ -153,7 +158,11 @@ async function checkStates(
     },
     from,
     head.number,
-    { onState: (done) => opts.onState?.(done), onIncomplete: (_, err) => problem(err.message.split('\n')[0]!) },
+    {
+      onState: (done) => opts.onState?.(done),
+      ...(opts.onNodes ? { onNodes: opts.onNodes } : {}),
+      onIncomplete: (_, err) => problem(err.message.split('\n')[0]!),
+    },
   );
   report.state = { from, to: head.number, complete: marked.states, nodes: marked.nodes.size, codes: marked.codes.size };
 }

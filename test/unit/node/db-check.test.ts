@@ -40,9 +40,13 @@ describe('db check', () => {
     expect(quick.blocksChecked).toBe(6);
     expect(quick.head?.number).toBe(5n);
     expect(quick.state).toBeUndefined();
-    const full = await checkDataDir(dir, { full: true });
+    const started: [number, number][] = [];
+    const full = await checkDataDir(dir, { full: true, onStatesStart: (total, nodesExpected) => void started.push([total, nodesExpected]) });
     expect(full.problems).toEqual([]);
     expect(full.state?.nodes).toBeGreaterThan(0);
+    // The states' walk is told the kept size (here the genesis state's, written at the first start): its bar's total.
+    expect(started).toEqual([[6, expect.any(Number)]]);
+    expect(started[0]![1]).toBeGreaterThan(0);
   });
 
   it('lists every problem along the whole chain, not just the first, and does not create missing databases', async () => {
