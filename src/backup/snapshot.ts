@@ -54,6 +54,16 @@ export interface ChainSnapshot {
  */
 export const STATE_SIZE_FRESH_BLOCKS = 16_384n;
 
+/**
+ * The kept state size if it can stand for the state of block `head`: counted in tree order, of a block
+ * at most STATE_SIZE_FRESH_BLOCKS below it (not past it). Else undefined: measure again.
+ */
+export function usableStateSize(kept: StateSize | undefined, head: bigint): StateSize | undefined {
+  if (kept?.order !== 'tree') return undefined;
+  const age = head - kept.number;
+  return age < 0n || age > STATE_SIZE_FRESH_BLOCKS ? undefined : kept;
+}
+
 /** Blocks compressed ahead of the one written; the size at which block records go out as one chunk. */
 const BLOCKS_AHEAD = 32;
 const CHUNK_BYTES = 256 << 10;
@@ -158,10 +168,9 @@ export async function createSnapshot(
       close: view.close,
       sizeBound: (history, signal) => sizeBound(history, signal),
       sizeEstimate: async (history, signal) => {
-        const known = await view.blocks.stateSize();
-        const age = known ? headNumber - known.number : -1n;
         // Counted in another order (each node once: fewer), too long ago, or of a block past the head: measured again.
-        if (known?.order !== 'tree' || age < 0n || age > STATE_SIZE_FRESH_BLOCKS) return { bytes: await sizeBound(history, signal), estimated: false };
+        const known = usableStateSize(await view.blocks.stateSize(), headNumber);
+        if (!known) return { bytes: await sizeBound(history, signal), estimated: false };
         const sizes = await historySizes(history, signal);
         sizes.nodes = { count: known.nodes, bytes: known.nodeBytes };
         sizes.codes = { count: known.codes, bytes: known.codeBytes };
@@ -221,7 +230,7 @@ async function* generate(
   const progress = (phase: SnapshotProgress['phase'], blocksDone: bigint) =>
     onProgress?.({ phase, blocksDone, blocksTotal: headNumber, nodes, codes, bytes: writer.bytesWritten, nodesExpected });
   try {
-    if (onProgress) nodesExpected = (await view.blocks.stateSize())?.nodes ?? 0;
+    if (onProgress) nodesExpected = usableStateSize(await view.blocks.stateSize(), headNumber)?.nodes ?? 0;
     for await (const bytes of writer.start()) yield bytes;
     // Blocks read by range (storedBlocks) and compressed up to BLOCKS_AHEAD at once on libuv's thread
     // pool (one at a time, a light block costs a thread-pool round trip of its own); their records go

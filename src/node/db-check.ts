@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { usableStateSize } from '../backup/snapshot.js';
 import { MissingStateError, walkStates } from '../backup/state-walk.js';
 import { firstStartUnfinished } from '../chain/chain.js';
 import { createChainRules, parseGenesisConfig } from '../chain/chain-config.js';
@@ -147,7 +148,9 @@ async function checkStates(
     problem(`cannot read which states the node keeps (StateHistory, StateFrom): ${errorMessage(err)}`);
     from = head.number;
   }
-  opts.onStatesStart?.(Number(head.number - from + 1n), (await store.stateSize())?.nodes ?? 0);
+  // The bar's total: the head state's size, where a usable one is kept (a hint: a read error is no problem of the data dir's).
+  const kept = usableStateSize(await store.stateSize().catch(() => undefined), head.number);
+  opts.onStatesStart?.(Number(head.number - from + 1n), kept?.nodes ?? 0);
   const marked = await walkStates(
     trie,
     async (n) => {

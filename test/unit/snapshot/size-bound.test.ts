@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
-import { createSnapshot, HistorySizes, type SnapshotSource } from '../../../src/backup/snapshot.js';
+import { createSnapshot, HistorySizes, STATE_SIZE_FRESH_BLOCKS, usableStateSize, type SnapshotSource } from '../../../src/backup/snapshot.js';
 import { blockRawBound } from '../../../src/snapshot/writer.js';
 import type { BlockReader } from '../../../src/storage/block-store.js';
 import type { StateSize } from '../../../src/storage/schema.js';
@@ -188,6 +188,16 @@ describe('snapshot size estimate (protocol version 5)', () => {
     await drain(unique.chunks);
     expect(source.kept).toBeUndefined();
   }, 60_000);
+
+  it('a kept figure stands for a head at most STATE_SIZE_FRESH_BLOCKS above it, counted in tree order, never for one below it', () => {
+    const kept: StateSize = { root: new Uint8Array(32), number: 100n, order: 'tree', nodes: 5, nodeBytes: 500, codes: 0, codeBytes: 0 };
+    expect(usableStateSize(kept, 100n)).toBe(kept);
+    expect(usableStateSize(kept, 100n + STATE_SIZE_FRESH_BLOCKS)).toBe(kept);
+    expect(usableStateSize(kept, 101n + STATE_SIZE_FRESH_BLOCKS)).toBeUndefined();
+    expect(usableStateSize(kept, 99n)).toBeUndefined();
+    expect(usableStateSize({ ...kept, order: 'unique' }, 100n)).toBeUndefined();
+    expect(usableStateSize(undefined, 100n)).toBeUndefined();
+  });
 
   it('a chain keeps the figure of the later block: a snapshot that ends after a newer one leaves the newer figure', async () => {
     const t = await chainWithBlocks(3);

@@ -165,8 +165,13 @@ describe('snapshot and restore', () => {
     for (let i = 0; i < 3; i++) genesis.genesis.alloc[`0x${(0xd000 + i).toString(16).padStart(40, '0')}`] = { balance: '0x1', code: '0x6001600055', storage };
     const opened = await openTestChain(genesis);
     try {
+      // The first start kept the genesis state's size as a walk in tree order counts it: the shared code once.
+      const genesisKept = (await opened.chain.store.stateSize())!;
+      expect(genesisKept).toMatchObject({ number: 0n, order: 'tree', codes: 1 });
       await sealNext({ chain: opened.chain, keys });
-      const { checkStateComplete } = await import('../../../src/backup/state-walk.js');
+      const { checkStateComplete, MAX_REMEMBERED_CODES } = await import('../../../src/backup/state-walk.js');
+      const { GENESIS_REMEMBERED_CODES } = await import('../../../src/chain/genesis-source.js');
+      expect(GENESIS_REMEMBERED_CODES).toBe(MAX_REMEMBERED_CODES);
       const want = await checkStateComplete(opened.chain.trie, opened.chain.head.header.stateRoot);
       const trailers: Record<string, number> = {};
       for (const stateOrder of ['tree', 'unique'] as const) {
@@ -202,6 +207,9 @@ describe('snapshot and restore', () => {
       // The shared storage trie comes three times in tree order, once in unique order; the code once in both.
       expect(trailers.unique).toBe(want.nodes);
       expect(trailers.tree).toBeGreaterThan(want.nodes);
+      // The genesis figure was the tree walk's (an empty block changed no state here).
+      expect(opened.chain.head.header.stateRoot).toEqual(genesisKept.root);
+      expect(genesisKept.nodes).toBe(trailers.tree);
       // The source kept the size its snapshot in tree order listed (one in unique order keeps nothing).
       expect(await opened.chain.store.stateSize()).toMatchObject({ root: opened.chain.head.header.stateRoot, order: 'tree', nodes: trailers.tree });
     } finally {
