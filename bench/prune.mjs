@@ -6,17 +6,22 @@
 // prune --state-history KEEP`: its time, peak RSS, trie/ before and after, what `db inspect` counts
 // before and after. Same-run baseline: `db check --full` of the same data dir before the prune (a walk
 // of the head's state and of the whole chain), and a second prune (nothing left to delete).
-// Then online: a new node syncs the chain from a peer holding it, once with --state-history KEEP
-// (pruning every BASALT_BENCH_PRUNE_INTERVAL blocks, default 256, while it syncs) and once as an
-// archive node (the same-run baseline): time to the head, prunes logged, trie/ at the end, against
-// the head state alone on disk (the pruned copy pruned again to 1 state: the issue's target is trie/
-// within 2x of it).
+// Then online: a new node syncs the chain from a peer holding it (BASALT_BENCH_PRUNE_SYNC, below):
+// with --state-history KEEP and the node's default pruning (every 1,024 blocks, or sooner on the
+// trie's growth), with --state-prune-interval 1024 alone (the default before), and as an archive node
+// (the same-run baseline): time to the head, prunes logged, trie/ at the end and the largest it got
+// (sampled every second), against the head state alone on disk (the pruned copy pruned again to 1
+// state: the issue's target is trie/ within 2x of it).
 // Then light blocks (the issue's second chain): BASALT_BENCH_LIGHT_BLOCKS (default 100,000) blocks
 // sealed in-process on a new chain (Chain.produceBlock, what a validator runs, without consensus
 // rounds), a transfer every 10th block to one of 1,000 accounts, once with the node's own pruner
-// (--state-history KEEP, pruning every BASALT_BENCH_LIGHT_INTERVAL blocks, default 1024, the node's
-// default) and once as an archive node (the same-run baseline): blocks/s, prunes, trie/ at the end.
-// BASALT_BENCH_PRUNE_PHASES (default offline,sync,light) picks the parts to run.
+// (--state-history KEEP, the node's default pruning; BASALT_BENCH_LIGHT_INTERVAL=N: every N blocks only) and once as an archive node (the same-run baseline): blocks/s, prunes, trie/ at the end.
+// Then loaded blocks ('load'): BASALT_BENCH_LOAD_BLOCKS (default 3,000) blocks of 12 transfers each
+// sealed the same way, with the node's default pruning, with a fixed interval of 1,024 blocks, and as
+// an archive node: blocks/s, prunes, trie/ at the end and the largest it got. BASALT_BENCH_LOAD_RATE:
+// at most that many blocks a second (default: as fast as they seal); BASALT_BENCH_LOAD_ARCHIVE=0: no
+// archive run.
+// BASALT_BENCH_PRUNE_PHASES (default offline,sync,light,load) picks the parts to run.
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,10 +31,19 @@ import { Wallet } from 'ethers';
 import { dirBytes, mb, runCliMeasured } from './lib/util.mjs';
 
 const KEEP = process.env.BASALT_BENCH_KEEP ?? '128';
-const INTERVAL = process.env.BASALT_BENCH_PRUNE_INTERVAL ?? '256';
+// The syncs of the 'sync' phase: STATES:INTERVAL (INTERVAL 'default': the node's own, which also prunes
+// on the trie's growth), or 'all' (the archive baseline).
+const SYNC_RUNS = (
+  process.env.BASALT_BENCH_PRUNE_SYNC ?? `${process.env.BASALT_BENCH_KEEP ?? '128'}:default,${process.env.BASALT_BENCH_KEEP ?? '128'}:1024,all`
+).split(',');
 const LIGHT_BLOCKS = Number(process.env.BASALT_BENCH_LIGHT_BLOCKS ?? 100_000);
-const LIGHT_INTERVAL = BigInt(process.env.BASALT_BENCH_LIGHT_INTERVAL ?? 1024);
-const PHASES = new Set((process.env.BASALT_BENCH_PRUNE_PHASES ?? 'offline,sync,light').split(','));
+const LIGHT_INTERVAL = process.env.BASALT_BENCH_LIGHT_INTERVAL === undefined ? undefined : BigInt(process.env.BASALT_BENCH_LIGHT_INTERVAL);
+const LOAD_BLOCKS = Number(process.env.BASALT_BENCH_LOAD_BLOCKS ?? 3000);
+// Loaded blocks sealed at most this many a second (a validator's pace; default: as fast as it can).
+const LOAD_RATE = Number(process.env.BASALT_BENCH_LOAD_RATE ?? 0);
+// The archive baseline of the load phase (BASALT_BENCH_LOAD_ARCHIVE=0: skipped).
+const LOAD_ARCHIVE = process.env.BASALT_BENCH_LOAD_ARCHIVE !== '0';
+const PHASES = new Set((process.env.BASALT_BENCH_PRUNE_PHASES ?? 'offline,sync,light,load').split(','));
 const SENDER = new Wallet(`0x${'11'.repeat(32)}`);
 const dist = (m) => import(new URL(`../dist/${m}`, import.meta.url).href);
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-prune-'));
@@ -83,8 +97,9 @@ try {
     const server = startNode(['--data-dir', source, '--chain', fx.genesisPath, '--libp2p', '127.0.0.1:0', '--state-history', 'all']);
     try {
       const addr = (await server.waitFor((l) => l.event === 'p2p.listening', 'source listening')).addresses[0];
-      for (const mode of [KEEP, 'all']) {
-        const dataDir = join(work, `synced-${mode}`);
+      for (const run of SYNC_RUNS) {
+        const [mode, interval] = run.split(':');
+        const dataDir = join(work, `synced-${run.replace(':', '-')}`);
         const follower = startNode([
           '--data-dir',
           dataDir,
@@ -96,20 +111,32 @@ try {
           addr,
           '--state-history',
           mode,
-          '--state-prune-interval',
-          INTERVAL,
+          ...(interval && interval !== 'default' ? ['--state-prune-interval', interval] : []),
         ]);
         let s;
+        // trie/ on disk, every second while it syncs: the largest it got, not only where it ended.
+        let largest = 0;
+        const sampler = setInterval(() => {
+          dirBytes(join(dataDir, 'trie')).then(
+            (b) => (largest = Math.max(largest, b)),
+            () => {},
+          );
+        }, 1000);
         try {
           const connected = await follower.waitFor((l) => l.event === 'peer.connected', 'peer connected');
           const done = await follower.waitFor((l) => l.event === 'sync.progress' && l.head === fx.blocks, 'synced to the head');
           s = { sec: (done.time - connected.time) / 1000, prunes: follower.logs.filter((l) => l.event === 'state.pruned') };
         } finally {
+          clearInterval(sampler);
           await follower.stop();
         }
         const trieBytes = await dirBytes(join(dataDir, 'trie'));
+        largest = Math.max(largest, trieBytes);
+        const x = (b) => (headStateBytes ? ` (${(b / headStateBytes).toFixed(1)}x the head state alone)` : '');
+        const how = mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${interval ?? 'default'}`;
+        const whys = s.prunes.map((p) => p.why ?? 'interval');
         report(
-          `sync of ${fx.blocks} blocks, --state-history ${mode}${mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${INTERVAL}`}: ${s.sec.toFixed(1)} s to the head (${(fx.blocks / s.sec).toFixed(0)} blocks/s), ${s.prunes.length} prunes (${s.prunes.map((p) => `${p.deleted} deleted in ${p.ms} ms`).join(', ') || 'none'}); trie/ ${mb(trieBytes)} MB after${headStateBytes ? `, ${(trieBytes / headStateBytes).toFixed(1)}x the head state alone` : ''}`,
+          `sync of ${fx.blocks} blocks, --state-history ${mode}${how}: ${s.sec.toFixed(1)} s to the head (${(fx.blocks / s.sec).toFixed(0)} blocks/s), ${s.prunes.length} prunes (${whys.filter((w) => w === 'growth').length} on growth; ${(s.prunes.reduce((a, p) => a + p.ms, 0) / 1000).toFixed(1)} s in all); trie/ ${mb(trieBytes)} MB after${x(trieBytes)}, at most ${mb(largest)} MB${x(largest)}`,
         );
       }
     } finally {
@@ -118,22 +145,39 @@ try {
   }
 
   // Light blocks sealed with the node's pruner, against an archive node.
-  if (PHASES.has('light')) for (const mode of [KEEP, 'all']) report(await lightBlocks(mode));
+  if (PHASES.has('light')) {
+    report(await lightBlocks(KEEP, { interval: LIGHT_INTERVAL }));
+    report(await lightBlocks('all'));
+  }
+  // Blocks under the bench chain's load sealed in-process: the node's default pruning against a fixed
+  // interval of 1,024 blocks (the default before) and an archive node.
+  if (PHASES.has('load')) {
+    report(await lightBlocks(KEEP, { loaded: true }));
+    report(await lightBlocks(KEEP, { loaded: true, interval: 1024n }));
+    if (LOAD_ARCHIVE) report(await lightBlocks('all', { loaded: true }));
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** LIGHT_BLOCKS blocks sealed in-process on a new chain, a transfer every 10th; `mode`: the states kept, or 'all'. */
-async function lightBlocks(mode) {
-  const dataDir = join(work, `light-${mode}`);
+/**
+ * Blocks sealed in-process on a new chain. `mode`: the states kept, or 'all'; `interval`: the pruner's,
+ * or undefined for the node's default (growth too). Light (the default): LIGHT_BLOCKS blocks, a
+ * transfer every 10th block to one of 1,000 accounts. Loaded: LOAD_BLOCKS blocks of 12 transfers each
+ * to one of 100,000 accounts (the bench chain's load), with trie/ sampled every second.
+ */
+async function lightBlocks(mode, { interval, loaded = false } = {}) {
+  const BLOCKS = loaded ? LOAD_BLOCKS : LIGHT_BLOCKS;
+  const name = `${loaded ? 'load' : 'light'}-${mode}-${interval ?? 'default'}`;
+  const dataDir = join(work, name);
   const init = await run(['secrets', 'init', '--data-dir', dataDir, '--json']);
-  const genesis = join(work, `light-${mode}.json`);
+  const genesis = join(work, `${name}.json`);
   const g = await runCliMeasured(['genesis', '--dir', genesis, '--ibft-validator', init.validatorAddress, '--premine', `${SENDER.address}:${10n ** 24n}`]);
   if (g.code !== 0) throw new Error(g.stderr);
   // Room for the blocks a second apart before now (a block's timestamp may not be in the future).
   const { readFileSync, writeFileSync } = await import('node:fs');
   const gj = JSON.parse(readFileSync(genesis, 'utf8'));
-  gj.genesis.timestamp = `0x${(Math.floor(Date.now() / 1000) - LIGHT_BLOCKS - 3600).toString(16)}`;
+  gj.genesis.timestamp = `0x${(Math.floor(Date.now() / 1000) - BLOCKS - 3600).toString(16)}`;
   writeFileSync(genesis, JSON.stringify(gj));
   const { openOfflineChain } = await dist('node/offline.js');
   const { loadValidatorKey } = await dist('keys/keyfile.js');
@@ -148,16 +192,29 @@ async function lightBlocks(mode) {
   const prunes = [];
   const logger = { info: (o) => o?.event === 'state.pruned' && prunes.push(o), warn: (_o, m) => process.stderr.write(`${m}\n`), error() {}, debug() {} };
   let pruner;
+  let largest = 0;
+  const sampler = setInterval(() => {
+    dirBytes(join(dataDir, 'trie')).then(
+      (b) => (largest = Math.max(largest, b)),
+      () => {},
+    );
+  }, 1000);
   const t0 = performance.now();
   try {
     await resolveStateHistory(chain, mode === 'all' ? 'all' : BigInt(mode));
-    if (mode !== 'all') pruner = new StatePruner(chain, { keep: BigInt(mode), interval: LIGHT_INTERVAL, logger });
+    if (mode !== 'all') pruner = new StatePruner(chain, { keep: BigInt(mode), interval: interval ?? 1024n, growth: interval === undefined, logger });
     let nonce = 0n;
-    for (let n = 1; n <= LIGHT_BLOCKS; n++) {
+    for (let n = 1; n <= BLOCKS; n++) {
+      if (loaded && LOAD_RATE > 0) {
+        const due = t0 + (n * 1000) / LOAD_RATE;
+        if (performance.now() < due) await new Promise((r) => setTimeout(r, due - performance.now()));
+      }
       const head = chain.head.header;
       const txs = [];
-      if (n % 10 === 0) {
-        const to = `0x${(((n / 10) % 1000) + 1).toString(16).padStart(40, '0')}`;
+      for (let i = 0; i < (loaded ? 12 : n % 10 === 0 ? 1 : 0); i++) {
+        const to = loaded
+          ? `0x${((((n * 12 + i) * 7919) % 100_000) + 1).toString(16).padStart(40, '0')}`
+          : `0x${(((n / 10) % 1000) + 1).toString(16).padStart(40, '0')}`;
         txs.push(
           createFeeMarket1559Tx(
             { nonce: nonce++, to, value: 1n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: chain.chainId },
@@ -174,13 +231,17 @@ async function lightBlocks(mode) {
         txs,
         async (built) => sealBlock(built.block, key, [key], chain.commonAt(built.block.header.number)),
       );
-      if (n % 20_000 === 0) process.stderr.write(`light blocks, ${mode}: ${n}/${LIGHT_BLOCKS}\n`);
+      if (n % (loaded ? 1000 : 20_000) === 0) process.stderr.write(`${name}: ${n}/${BLOCKS}\n`);
     }
   } finally {
+    clearInterval(sampler);
     await pruner?.stop();
     await close();
   }
   const sec = (performance.now() - t0) / 1000;
   const pruneMs = prunes.reduce((a, p) => a + p.ms, 0);
-  return `${LIGHT_BLOCKS.toLocaleString('en')} light blocks (${LIGHT_BLOCKS / 10} transfers), --state-history ${mode}${mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${LIGHT_INTERVAL}`}: sealed in ${sec.toFixed(1)} s (${(LIGHT_BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(await dirBytes(join(dataDir, 'trie')))} MB, blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB`;
+  const trieBytes = await dirBytes(join(dataDir, 'trie'));
+  const how = mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${interval ?? 'default'}`;
+  const growth = prunes.filter((p) => p.why === 'growth').length;
+  return `${BLOCKS.toLocaleString('en')} ${loaded ? 'loaded blocks (12 transfers each)' : `light blocks (${BLOCKS / 10} transfers)`}, --state-history ${mode}${how}: sealed in ${sec.toFixed(1)} s (${(BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${growth} on growth; ${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(trieBytes)} MB, at most ${mb(Math.max(largest, trieBytes))} MB; blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB`;
 }

@@ -224,11 +224,16 @@ export async function* stateItems(
 }
 
 /** The states of a range of blocks, as walkStates marked them: every trie node and code they reach. */
+/** What a kept node or code costs in `MarkedStates.bytes` besides its value: its hash as a key. */
+const KEY_BYTES = 32;
+
 export interface MarkedStates {
   nodes: HashSet;
   codes: HashSet;
   /** States walked whole (an incomplete one reported to onIncomplete is not counted). */
   states: number;
+  /** Bytes of the nodes and codes marked, each counted once with its 32-byte key. */
+  bytes: number;
 }
 
 /**
@@ -257,6 +262,7 @@ export async function walkStates(
   let codes = new HashSet();
   const total = to >= from ? Number(to - from + 1n) : 0;
   let states = 0;
+  let bytes = 0;
   let done = 0;
   const skip = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => hashes.map((h) => (kind === 'nodes' ? nodes : codes).has(h));
   for (let n = to; n >= from; n--) {
@@ -275,6 +281,7 @@ export async function walkStates(
       let walked = 0;
       for await (const item of stateItems(source, root, skip)) {
         (item.kind === 'node' ? nodes : codes).add(item.hash);
+        bytes += KEY_BYTES + item.data.length;
         if (++walked % 10_000 === 0) {
           opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
           opts.onNodes?.(nodes.size);
@@ -290,10 +297,11 @@ export async function walkStates(
       // above the hole, and an older state sharing them would skip it. Start again from nothing.
       nodes = new HashSet();
       codes = new HashSet();
+      bytes = 0;
     }
     opts.onState?.(++done, total, nodes.size);
   }
-  return { nodes, codes, states };
+  return { nodes, codes, states, bytes };
 }
 
 /**

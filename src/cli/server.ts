@@ -156,7 +156,7 @@ export function serverCommand(): Command {
     )
     .option(
       '--state-prune-interval <blocks>',
-      'blocks between two prunes of the state (each walks the head state once; default: 1024)',
+      'blocks between two prunes of the state (each walks the kept states once). Default: 1024, or sooner once the blocks since the last prune wrote as much to trie/ as the states it kept',
       parseCountArg('blocks'),
     )
     .option(

@@ -102,7 +102,7 @@ export interface NodeOptions {
   cacheBytes?: number;
   /** States kept: the last N blocks', or 'all' (an archive node); default: the data dir's mode (StatePruner). */
   stateHistory?: bigint | 'all';
-  /** Blocks between two prunes of the state (default DEFAULT_STATE_PRUNE_INTERVAL). */
+  /** Blocks between two prunes of the state. Default: DEFAULT_STATE_PRUNE_INTERVAL, or sooner as the trie grows (StatePruner `growth`). */
   statePruneInterval?: bigint;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;
@@ -314,7 +314,14 @@ export class BasaltNode {
         const keep = stateHistory.keep;
         await parts.start(
           'state pruner',
-          () => new StatePruner(chain, { keep, interval: opts.statePruneInterval ?? DEFAULT_STATE_PRUNE_INTERVAL, logger: log }),
+          () =>
+            new StatePruner(chain, {
+              keep,
+              interval: opts.statePruneInterval ?? DEFAULT_STATE_PRUNE_INTERVAL,
+              // An interval the operator chose is kept as given; the default also prunes on the trie's growth.
+              growth: opts.statePruneInterval === undefined,
+              logger: log,
+            }),
           (p) => p.stop(),
           'stopping state pruning',
         );

@@ -21,6 +21,8 @@ export interface PrunedStates {
   statesKept: number;
   nodesKept: number;
   codesKept: number;
+  /** Bytes of keys and values the kept states hold (each node or code once). */
+  bytesKept: number;
   keysScanned: number;
   deleted: number;
   /** Time in each phase: marking the kept states, waiting for the reads under way and sweeping, compacting. */
@@ -145,7 +147,7 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
       if (!(err instanceof MissingStateError)) throw err;
       throw new UserError(`${err.message}: run \`basalt db check --full\` before pruning`, { code: 'DATA_LOSS', cause: err });
     }
-    const { nodes, codes, states: statesKept } = marked;
+    const { nodes, codes, states: statesKept, bytes: bytesKept } = marked;
     const marking = Date.now() - began;
     // The record first: from here on the states below keptFrom are refused, whatever the sweep leaves of them.
     if (keptFrom > stateFrom) await chain.store.writeStateFrom(keptFrom);
@@ -165,6 +167,7 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
       statesKept,
       nodesKept: nodes.size,
       codesKept: codes.size,
+      bytesKept,
       keysScanned: swept.scanned,
       deleted: swept.deleted,
       markMs: marking,

@@ -9,6 +9,18 @@ import { advanceIfUnchanged, pruneStates } from './prune.js';
 export const DEFAULT_STATE_HISTORY = 128n;
 /** Blocks between two prunes of a running node (`--state-prune-interval`): each prune walks the head's state once. */
 export const DEFAULT_STATE_PRUNE_INTERVAL = 1024n;
+/**
+ * The least growth of `trie/` that starts a prune before its interval (see StatePruner `growth`): a
+ * tiny state under load would otherwise be walked every few blocks.
+ */
+export const MIN_PRUNE_GROWTH_BYTES = 4 * 1024 * 1024;
+/**
+ * After a prune, one started by growth waits this many times as long as the prune took: such prunes
+ * take at most a tenth of the time. A prune beside a busy import or sealing loop takes seconds (its
+ * reads wait their turn), and a spacing of 2 cost a node sealing as fast as it could a quarter of its
+ * blocks/s (`npm run bench:prune`, phase load).
+ */
+const GROWTH_PRUNE_SPACING = 9;
 
 /**
  * The data dir's state-history mode, from what the operator asked (`--state-history N|all`) and what
@@ -40,21 +52,49 @@ export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | 
 /**
  * A running node's state pruning: after a block, when the chain holds `interval` states more than it
  * keeps, pruneStates runs in the background (one at a time) while the node seals, imports and serves.
- * Stopping the node aborts one under way: what it deleted was dead, what it kept is whole.
+ * With `growth` (the default interval), a prune also starts sooner, once the blocks committed since
+ * the last one wrote as many bytes to `trie/` as the states that prune kept (at least
+ * MIN_PRUNE_GROWTH_BYTES), and no sooner after it than nine times the time it took: the dead nodes then
+ * stay about the size of the live ones, at the cost of one walk of the kept states per that many bytes
+ * written, whatever the load. Stopping the node aborts a prune under way: what it deleted was dead,
+ * what it kept is whole.
  */
 export class StatePruner {
   private running?: Promise<void>;
   /** After a failure, no new try before this head (a failing prune is not repeated every block). */
   private retryAt = 0n;
+  /** `chain.trie.writtenBytes` when the last prune began (its watch keeps what is written from then on). */
+  private writtenAtLast: number;
+  /** What the last prune kept, in bytes: the growth that starts the next one. */
+  private keptBytes = 0;
+  /** No prune started by growth before this time (ms). */
+  private notBefore = 0;
   private readonly abort = new AbortController();
   private readonly onHead = () => this.maybeRun();
 
   constructor(
     private readonly chain: Chain,
-    private readonly opts: { keep: bigint; interval: bigint; logger: Logger },
+    private readonly opts: {
+      keep: bigint;
+      interval: bigint;
+      logger: Logger;
+      growth?: boolean;
+      /** The least growth that starts a prune (default MIN_PRUNE_GROWTH_BYTES). */
+      minGrowthBytes?: number;
+    },
   ) {
+    this.writtenAtLast = chain.trie.writtenBytes;
     chain.on('head', this.onHead);
     this.maybeRun();
+  }
+
+  /** Why a prune would start now, if one would. */
+  private due(held: bigint): 'interval' | 'growth' | undefined {
+    if (held <= this.opts.keep) return undefined; // no state below the window
+    if (held >= this.opts.keep + this.opts.interval) return 'interval';
+    if (!this.opts.growth || Date.now() < this.notBefore) return undefined;
+    const grown = this.chain.trie.writtenBytes - this.writtenAtLast;
+    return grown >= Math.max(this.keptBytes, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES) ? 'growth' : undefined;
   }
 
   /** The last prune under way, if any (tests). */
@@ -67,8 +107,10 @@ export class StatePruner {
     this.running = (async () => {
       const from = (await this.chain.store.stateFrom()) ?? 0n;
       if (this.chain.head.number < this.retryAt) return;
-      if (this.chain.head.number + 1n - from < this.opts.keep + this.opts.interval) return;
+      const why = this.due(this.chain.head.number + 1n - from);
+      if (why === undefined) return;
       const began = Date.now();
+      this.writtenAtLast = this.chain.trie.writtenBytes;
       try {
         const unchanged = await advanceIfUnchanged(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         if (unchanged) {
@@ -84,11 +126,15 @@ export class StatePruner {
           return;
         }
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
+        this.keptBytes = r.bytesKept;
+        this.notBefore = Date.now() + GROWTH_PRUNE_SPACING * (Date.now() - began);
         this.opts.logger.info(
           event('state.pruned', {
             head: Number(r.head),
             keptFrom: Number(r.keptFrom),
+            why,
             deleted: r.deleted,
+            keptBytes: r.bytesKept,
             ms: Date.now() - began,
             markMs: r.markMs,
             sweepMs: r.sweepMs,

@@ -18,6 +18,7 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
   private pending = new Map<string, Uint8Array>();
   /** Sets that record the keys this store writes while a pruner runs (watchWrites). */
   private watches = new Set<WriteWatch>();
+  private written = 0;
 
   /**
    * @param cache committed nodes recently read or written. The live store makes one and shares it with
@@ -67,6 +68,14 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     return { bytes: this.cache?.sizeBytes ?? 0, limitBytes: this.cache?.maxBytes ?? 0 };
   }
 
+  /**
+   * Bytes of keys and values the blocks committed through this store since it was opened (flush), new
+   * or not: what the running node's pruner measures the trie's growth by.
+   */
+  get writtenBytes(): number {
+    return this.written;
+  }
+
   get pendingCount(): number {
     return this.pending.size;
   }
@@ -75,12 +84,15 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
   async flush(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.db.batch();
+    let bytes = 0;
     for (const [k, v] of this.pending) {
       const key = hexToKey(k);
       batch.put(key, v);
+      bytes += key.length + v.length;
       for (const w of this.watches) w.add(key);
     }
     await batch.write();
+    this.written += bytes;
     // The nodes a block just wrote (the top of the trie above all) are the next block's first reads.
     if (this.cache) for (const [k, v] of this.pending) this.cache.set(k, v);
     this.pending.clear();

@@ -115,7 +115,19 @@ export interface NodeEvents {
   /** The back-fill failed (the repository unreachable, a block that does not match its header); tried again in `retryInMs`. */
   'history.backfill-failed': { err: string; retryInMs: number };
   /** The node pruned its state to the last blocks' (`--state-history`): states of blocks below `keptFrom` are gone. */
-  'state.pruned': { head: number; keptFrom: number; deleted: number; ms: number; markMs: number; sweepMs: number; compactMs: number };
+  'state.pruned': {
+    head: number;
+    keptFrom: number;
+    /** What started it: the states held past the window (`--state-prune-interval`), or the trie's growth since the last prune. */
+    why: 'interval' | 'growth';
+    deleted: number;
+    /** Bytes of keys and values of the states kept. */
+    keptBytes: number;
+    ms: number;
+    markMs: number;
+    sweepMs: number;
+    compactMs: number;
+  };
   /** Every state below the window was a kept one (an idle chain): the window moved to `keptFrom` with no walk; nothing to delete. */
   'state.prune-skipped': { head: number; keptFrom: number; checked: number; ms: number };
   'state.prune-failed': { err: string };

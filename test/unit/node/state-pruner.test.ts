@@ -124,6 +124,48 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('with the default interval, a prune also starts once the blocks since the last one wrote as much to the trie as it kept', async () => {
+    const { lines, logger } = capturedLog();
+    const pruned = () => lines.filter((l) => l.event === 'state.pruned') as { why?: string; keptFrom?: number; keptBytes?: number }[];
+    for (let i = 0; i < 2; i++) await sealTransfer();
+    const pruner = new StatePruner(t.chain, { keep: 3n, interval: 1000n, growth: true, minGrowthBytes: 1, logger });
+    try {
+      // States are held below the window, but nothing was written since the pruner began: no prune.
+      expect(t.chain.head.number + 1n - (await t.chain.store.stateFrom())!).toBeGreaterThan(3n);
+      await pruner.current;
+      expect(pruned()).toHaveLength(0);
+      await sealTransfer(); // a block's nodes: past the (test's) 1-byte floor
+      await expect.poll(() => pruned().length, { timeout: 10_000 }).toBe(1);
+      await pruner.current;
+      const first = pruned()[0]!;
+      expect(first).toMatchObject({ why: 'growth', keptFrom: Number(t.chain.head.number) - 2 });
+      expect(first.keptBytes).toBeGreaterThan(0);
+      await expectStatesWhole(BigInt(first.keptFrom!));
+      // Blocks that together wrote less than the kept states hold start none, however many states are held.
+      const at = t.chain.trie.writtenBytes;
+      let blocks = 0;
+      while (t.chain.trie.writtenBytes - at < first.keptBytes!) {
+        await pruner.current;
+        expect(pruned()).toHaveLength(1);
+        await sealTransfer();
+        blocks++;
+      }
+      expect(blocks).toBeGreaterThan(1);
+      // Past it, the next one starts (no sooner than nine times the first one's time after it: a few blocks more).
+      for (let i = 0; i < 100 && pruned().length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        await pruner.current;
+        if (pruned().length < 2) await sealTransfer();
+      }
+      await pruner.current;
+      expect(pruned()[1]).toMatchObject({ why: 'growth' });
+      expect(await t.chain.store.stateFrom()).toBe(BigInt(pruned()[1]!.keptFrom!));
+      await expectStatesWhole(BigInt(pruned()[1]!.keptFrom!));
+    } finally {
+      await pruner.stop();
+    }
+  });
+
   it('the mode is recorded: an archive data dir may be pruned, a pruned one cannot become an archive again', async () => {
     expect(await resolveStateHistory(t.chain, undefined)).toEqual({ keep: 128n }); // a data dir with StateFrom: pruned by default
     expect(await resolveStateHistory(t.chain, 3n)).toEqual({ keep: 3n });
