@@ -2,6 +2,7 @@ import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { StateReader } from '../storage/trie-node-store.js';
 import { HashCounts } from '../util/hash-counts.js';
+import { CodeMemory, MAX_REMEMBERED_CODES } from '../util/code-memory.js';
 import { HashSet } from '../util/hash-set.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -32,30 +33,6 @@ interface References {
  *   Snapshots say it in their header (`stateOrder`).
  */
 export type StateOrder = 'unique' | 'tree';
-
-/** Codes both sides of a walk in tree order remember: 1 MiB of HashSet, the popular codes of a chain. */
-export const MAX_REMEMBERED_CODES = 65_536;
-
-/** Which codes a walk gives: each once ('unique'), or as StateOrder 'tree' says. */
-class CodeMemory {
-  private readonly seen = new HashSet();
-  constructor(
-    private readonly order: StateOrder,
-    private readonly remembered: number,
-  ) {}
-
-  has(hash: Uint8Array): boolean {
-    return this.seen.has(hash);
-  }
-
-  /** An account refers to `hash`: true if the walk gives that code now (the reader awaits it). */
-  given(hash: Uint8Array): boolean {
-    if (this.order === 'unique') return this.seen.add(hash);
-    if (this.seen.has(hash)) return false;
-    if (this.seen.size < this.remembered) this.seen.add(hash);
-    return true;
-  }
-}
 
 /**
  * Call `refs` for every node and code the trie node `data` refers to: its children stored by hash

@@ -753,7 +753,7 @@ async function writeGenesis(
 /**
  * The size of a genesis state written whole by `writer`, as a walk in tree order lists it: the build
  * puts each account's storage trie on its own, so a trie two contracts share is counted for each, and
- * gives a shared code once (GENESIS_REMEMBERED_CODES), as the walk does.
+ * gives a shared code once (CodeMemory), as the walk does.
  */
 function writtenSize(root: Uint8Array, writer: StateWriter): StateSize {
   return { root, number: 0n, order: 'tree', nodes: writer.nodes, nodeBytes: writer.nodeBytes, codes: writer.codes, codeBytes: writer.codeBytes };

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { createAccount, KECCAK256_NULL, KECCAK256_RLP } from '@ethereumjs/util';
 import { UserError, errorMessage } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
-import { HashSet } from '../util/hash-set.js';
+import { CodeMemory } from '../util/code-memory.js';
 import { JsonStreamError, JsonTokenizer, JsonValueBuilder, type JsonHandler, type JsonScalar } from '../util/json-stream.js';
 import { keccak256 } from '../util/keccak.js';
 import { checkGenesisConfig, type GenesisConfig, type GenesisFile } from './chain-config.js';
@@ -253,17 +253,13 @@ async function unpack(pack: Uint8Array, sink: StateSink): Promise<void> {
   }
 }
 
-/** The walk's MAX_REMEMBERED_CODES (backup/state-walk.ts, a layer above; a unit test holds them equal). */
-export const GENESIS_REMEMBERED_CODES = 65_536;
-
 /** See Genesis.stateRoot: the build itself, on this thread. */
 export async function buildState(bytes: GenesisBytes, sink?: StateSink, scratchDir?: string, inMemoryRecords = IN_MEMORY_RECORDS): Promise<Uint8Array> {
   {
     const spool = new AccountSpool(scratchDir, inMemoryRecords);
-    // A code many accounts share is given once while fewer than GENESIS_REMEMBERED_CODES codes were,
-    // and for each account past that: what a walk of the state in tree order gives (its count is the
-    // StateSize a first start keeps), and not the same bytes written again for every account.
-    const given = new HashSet();
+    // A code many accounts share is given as a walk of the state in tree order gives it (its count is
+    // the StateSize a first start keeps), not the same bytes written again for every account.
+    const codes = new CodeMemory('tree');
     try {
       const parser = new GenesisParser(bytes.name, true);
       await parser.run(bytes, async (a) => {
@@ -271,10 +267,7 @@ export async function buildState(bytes: GenesisBytes, sink?: StateSink, scratchD
         if (a.code !== undefined && a.code.length > 2) {
           const code = Buffer.from(a.code.slice(2), 'hex');
           codeHash = keccak256(code);
-          if (!given.has(codeHash)) {
-            if (given.size < GENESIS_REMEMBERED_CODES) given.add(codeHash);
-            await sink?.code(codeHash, code);
-          }
+          if (codes.given(codeHash)) await sink?.code(codeHash, code);
         }
         const storageRoot = a.slots === undefined ? KECCAK256_RLP : await a.slots.root(sink);
         spool.add(a.address, createAccount({ nonce: BigInt(a.nonce ?? '0x0'), balance: BigInt(a.balance), storageRoot, codeHash }).serialize());
