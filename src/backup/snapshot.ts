@@ -138,6 +138,9 @@ export async function createSnapshot(
     const headNumber = headHash && (await view.blocks.blockNumber(headHash));
     const head = headHash && headNumber !== undefined ? await view.blocks.header(headNumber, headHash) : undefined;
     if (!headHash || headNumber === undefined || !head) throw new UserError('the chain has no head block', { code: 'FAILED_PRECONDITION' });
+    // Named once narrowed: the functions below are hoisted, and the checks above do not reach into them.
+    const top: bigint = headNumber;
+    const stateRoot = head.stateRoot;
     // A snapshot holds blocks 1..head; the genesis alone is what the genesis file already gives.
     if (headNumber < 1n) throw new UserError('the chain has only its genesis block: nothing to snapshot yet', { code: 'FAILED_PRECONDITION' });
     // A snapshot carries every block: refused before any byte while some are still being back-filled.
@@ -182,10 +185,9 @@ export async function createSnapshot(
     async function historySizes(history = new HistorySizes(headersOnly ? 'headers' : 'blocks'), signal?: AbortSignal): Promise<SnapshotSizes> {
       if (history.parts !== (headersOnly ? 'headers' : 'blocks'))
         throw new Error(`snapshot size: ${history.parts} sizes for a snapshot of version ${writer.version}`);
-      const below = headersOnly ? headNumber! - 1n : headNumber!;
+      const below = headersOnly ? top - 1n : top;
       let headRaw = 0;
-      if (headersOnly)
-        for await (const b of view.blocks.storedBlocks(headNumber!, headNumber!)) headRaw = blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
+      if (headersOnly) for await (const b of view.blocks.storedBlocks(top, top)) headRaw = blockRawBound(b.blockRlp.length, b.receiptsRlp.length);
       const counted = { count: below, raw: await history.upTo(view.blocks, below, signal) };
       return {
         header,
@@ -197,13 +199,13 @@ export async function createSnapshot(
 
     async function sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number> {
       const sizes = await historySizes(history, signal);
-      for await (const item of stateItems(view.state, head!.stateRoot, undefined, order)) {
+      for await (const item of stateItems(view.state, stateRoot, undefined, order)) {
         signal?.throwIfAborted();
         const it = item.kind === 'node' ? sizes.nodes : sizes.codes;
         it.count++;
         it.bytes += item.data.length;
       }
-      await record(source, { root: head!.stateRoot, number: headNumber!, order }, sizes.nodes, sizes.codes);
+      await record(source, { root: stateRoot, number: top, order }, sizes.nodes, sizes.codes);
       return snapshotSizeBound(sizes);
     }
   } catch (err) {
