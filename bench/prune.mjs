@@ -114,24 +114,17 @@ try {
           ...(interval && interval !== 'default' ? ['--state-prune-interval', interval] : []),
         ]);
         let s;
-        // trie/ on disk, every second while it syncs: the largest it got, not only where it ended.
-        let largest = 0;
-        const sampler = setInterval(() => {
-          dirBytes(join(dataDir, 'trie')).then(
-            (b) => (largest = Math.max(largest, b)),
-            () => {},
-          );
-        }, 1000);
+        const sampler = largestSize(join(dataDir, 'trie'));
         try {
           const connected = await follower.waitFor((l) => l.event === 'peer.connected', 'peer connected');
           const done = await follower.waitFor((l) => l.event === 'sync.progress' && l.head === fx.blocks, 'synced to the head');
           s = { sec: (done.time - connected.time) / 1000, prunes: follower.logs.filter((l) => l.event === 'state.pruned') };
         } finally {
-          clearInterval(sampler);
+          sampler.stop();
           await follower.stop();
         }
         const trieBytes = await dirBytes(join(dataDir, 'trie'));
-        largest = Math.max(largest, trieBytes);
+        const largest = Math.max(sampler.largest, trieBytes);
         const x = (b) => (headStateBytes ? ` (${(b / headStateBytes).toFixed(1)}x the head state alone)` : '');
         const how = mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${interval ?? 'default'}`;
         const whys = s.prunes.map((p) => p.why ?? 'interval');
@@ -158,6 +151,18 @@ try {
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
+}
+
+/** A folder's size on disk every second, until stopped: the largest it got, not only where it ended. */
+function largestSize(dir) {
+  const sampled = { largest: 0, stop: () => clearInterval(timer) };
+  const timer = setInterval(() => {
+    dirBytes(dir).then(
+      (b) => (sampled.largest = Math.max(sampled.largest, b)),
+      () => {},
+    );
+  }, 1000);
+  return sampled;
 }
 
 /**
@@ -192,13 +197,7 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
   const prunes = [];
   const logger = { info: (o) => o?.event === 'state.pruned' && prunes.push(o), warn: (_o, m) => process.stderr.write(`${m}\n`), error() {}, debug() {} };
   let pruner;
-  let largest = 0;
-  const sampler = setInterval(() => {
-    dirBytes(join(dataDir, 'trie')).then(
-      (b) => (largest = Math.max(largest, b)),
-      () => {},
-    );
-  }, 1000);
+  const sampler = largestSize(join(dataDir, 'trie'));
   const t0 = performance.now();
   try {
     await resolveStateHistory(chain, mode === 'all' ? 'all' : BigInt(mode));
@@ -234,7 +233,7 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
       if (n % (loaded ? 1000 : 20_000) === 0) process.stderr.write(`${name}: ${n}/${BLOCKS}\n`);
     }
   } finally {
-    clearInterval(sampler);
+    sampler.stop();
     await pruner?.stop();
     await close();
   }
@@ -243,5 +242,5 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
   const trieBytes = await dirBytes(join(dataDir, 'trie'));
   const how = mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${interval ?? 'default'}`;
   const growth = prunes.filter((p) => p.why === 'growth').length;
-  return `${BLOCKS.toLocaleString('en')} ${loaded ? 'loaded blocks (12 transfers each)' : `light blocks (${BLOCKS / 10} transfers)`}, --state-history ${mode}${how}: sealed in ${sec.toFixed(1)} s (${(BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${growth} on growth; ${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(trieBytes)} MB, at most ${mb(Math.max(largest, trieBytes))} MB; blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB`;
+  return `${BLOCKS.toLocaleString('en')} ${loaded ? 'loaded blocks (12 transfers each)' : `light blocks (${BLOCKS / 10} transfers)`}, --state-history ${mode}${how}: sealed in ${sec.toFixed(1)} s (${(BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${growth} on growth; ${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(trieBytes)} MB, at most ${mb(Math.max(sampler.largest, trieBytes))} MB; blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB`;
 }
