@@ -81,6 +81,8 @@ export class StatePruner {
       growth?: boolean;
       /** The least growth that starts a prune (default MIN_PRUNE_GROWTH_BYTES). */
       minGrowthBytes?: number;
+      /** A prune started by growth waits this many times the last prune's time after it (default GROWTH_PRUNE_SPACING). */
+      growthSpacing?: number;
     },
   ) {
     this.writtenAtLast = chain.trie.writtenBytes;
@@ -127,7 +129,7 @@ export class StatePruner {
         }
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         this.keptBytes = r.bytesKept;
-        this.notBefore = Date.now() + GROWTH_PRUNE_SPACING * (Date.now() - began);
+        this.notBefore = Date.now() + (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * (Date.now() - began);
         this.opts.logger.info(
           event('state.pruned', {
             head: Number(r.head),

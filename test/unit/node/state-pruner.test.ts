@@ -166,6 +166,36 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('a prune started by growth waits its spacing after the last one; the interval does not', async () => {
+    const { lines, logger } = capturedLog();
+    const pruned = () => lines.filter((l) => l.event === 'state.pruned') as { why?: string; keptBytes?: number }[];
+    for (let i = 0; i < 2; i++) await sealTransfer();
+    // A spacing no test outlives: after the first prune, growth alone starts no other.
+    const pruner = new StatePruner(t.chain, { keep: 3n, interval: 6n, growth: true, minGrowthBytes: 1, growthSpacing: 1e9, logger });
+    try {
+      await sealTransfer();
+      await expect.poll(() => pruned().length, { timeout: 10_000 }).toBe(1);
+      await pruner.current;
+      expect(pruned()[0]).toMatchObject({ why: 'growth' });
+      const from = (await t.chain.store.stateFrom())!;
+      const at = t.chain.trie.writtenBytes;
+      // Past the growth that would start one, and short of 3 + 6 states: none.
+      while (t.chain.trie.writtenBytes - at < pruned()[0]!.keptBytes! || t.chain.head.number + 1n - from < 6n) {
+        await sealTransfer();
+        await pruner.current;
+      }
+      expect(t.chain.head.number + 1n - from).toBeLessThan(9n);
+      expect(pruned()).toHaveLength(1);
+      // The interval is not held back by it.
+      while (t.chain.head.number + 1n - from < 9n) await sealTransfer();
+      await expect.poll(() => pruned().length, { timeout: 10_000 }).toBe(2);
+      await pruner.current;
+      expect(pruned()[1]).toMatchObject({ why: 'interval' });
+    } finally {
+      await pruner.stop();
+    }
+  });
+
   it('the mode is recorded: an archive data dir may be pruned, a pruned one cannot become an archive again', async () => {
     expect(await resolveStateHistory(t.chain, undefined)).toEqual({ keep: 128n }); // a data dir with StateFrom: pruned by default
     expect(await resolveStateHistory(t.chain, 3n)).toEqual({ keep: 3n });
