@@ -200,16 +200,17 @@ export async function* stateItems(
   }
 }
 
-/** The states of a range of blocks, as walkStates marked them: every trie node and code they reach. */
-/** What a kept node or code costs in `MarkedStates.bytes` besides its value: its hash as a key. */
-const KEY_BYTES = 32;
+/** What a kept node or code costs in `MarkedStates.bytes` besides its value: its key (trie/'s layout, storage/schema.ts). */
+const NODE_KEY_BYTES = 32;
+const CODE_KEY_BYTES = 1 + 32;
 
+/** The states of a range of blocks, as walkStates marked them: every trie node and code they reach. */
 export interface MarkedStates {
   nodes: HashSet;
   codes: HashSet;
   /** States walked whole (an incomplete one reported to onIncomplete is not counted). */
   states: number;
-  /** Bytes of the nodes and codes marked, each counted once with its 32-byte key. */
+  /** Bytes of the nodes and codes marked, each counted once with its key. */
   bytes: number;
 }
 
@@ -258,7 +259,7 @@ export async function walkStates(
       let walked = 0;
       for await (const item of stateItems(source, root, skip)) {
         (item.kind === 'node' ? nodes : codes).add(item.hash);
-        bytes += KEY_BYTES + item.data.length;
+        bytes += (item.kind === 'node' ? NODE_KEY_BYTES : CODE_KEY_BYTES) + item.data.length;
         if (++walked % 10_000 === 0) {
           opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
           opts.onNodes?.(nodes.size);

@@ -15,10 +15,10 @@ export const DEFAULT_STATE_PRUNE_INTERVAL = 1024n;
  */
 export const MIN_PRUNE_GROWTH_BYTES = 4 * 1024 * 1024;
 /**
- * After a prune, one started by growth waits this many times as long as the prune took: such prunes
- * take at most a tenth of the time. A prune beside a busy import or sealing loop takes seconds (its
- * reads wait their turn), and a spacing of 2 cost a node sealing as fast as it could a quarter of its
- * blocks/s (`npm run bench:prune`, phase load).
+ * After a prune, one started by growth waits this many times as long as that prune took. A prune beside
+ * a busy import or sealing loop takes seconds (its reads wait their turn); with a spacing of 2, a node
+ * sealing as fast as it could lost a quarter of its blocks/s in one run of `npm run bench:prune`
+ * (phase load), with 9 none beyond that run's noise.
  */
 const GROWTH_PRUNE_SPACING = 9;
 
@@ -54,10 +54,11 @@ export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | 
  * keeps, pruneStates runs in the background (one at a time) while the node seals, imports and serves.
  * With `growth` (the default interval), a prune also starts sooner, once the blocks committed since
  * the last one wrote as many bytes to `trie/` as the states that prune kept (at least
- * MIN_PRUNE_GROWTH_BYTES), and no sooner after it than nine times the time it took: the dead nodes then
- * stay about the size of the live ones, at the cost of one walk of the kept states per that many bytes
- * written, whatever the load. Stopping the node aborts a prune under way: what it deleted was dead,
- * what it kept is whole.
+ * MIN_PRUNE_GROWTH_BYTES; before the first prune of this run, the state size the data dir keeps), and
+ * no sooner after the last prune than nine times the time it took: where prunes are short (a
+ * validator's pace), the dead nodes stay about the size of the live ones, at the cost of one walk of
+ * the kept states per that many bytes written. Stopping the node aborts a prune under way: what it
+ * deleted was dead, what it kept is whole.
  */
 export class StatePruner {
   private running?: Promise<void>;
@@ -65,9 +66,9 @@ export class StatePruner {
   private retryAt = 0n;
   /** `chain.trie.writtenBytes` when the last prune began (its watch keeps what is written from then on). */
   private writtenAtLast: number;
-  /** What the last prune kept, in bytes: the growth that starts the next one. */
-  private keptBytes = 0;
-  /** No prune started by growth before this time (ms). */
+  /** What the last prune kept, in bytes (before the first: the kept StateSize's): the growth that starts the next one. */
+  private keptBytes?: number;
+  /** No prune started by growth before this time (`performance.now()`). */
   private notBefore = 0;
   private readonly abort = new AbortController();
   private readonly onHead = () => this.maybeRun();
@@ -94,9 +95,9 @@ export class StatePruner {
   private due(held: bigint): 'interval' | 'growth' | undefined {
     if (held <= this.opts.keep) return undefined; // no state below the window
     if (held >= this.opts.keep + this.opts.interval) return 'interval';
-    if (!this.opts.growth || Date.now() < this.notBefore) return undefined;
+    if (!this.opts.growth || performance.now() < this.notBefore) return undefined;
     const grown = this.chain.trie.writtenBytes - this.writtenAtLast;
-    return grown >= Math.max(this.keptBytes, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES) ? 'growth' : undefined;
+    return grown >= Math.max(this.keptBytes ?? 0, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES) ? 'growth' : undefined;
   }
 
   /** The last prune under way, if any (tests). */
@@ -109,10 +110,17 @@ export class StatePruner {
     this.running = (async () => {
       const from = (await this.chain.store.stateFrom()) ?? 0n;
       if (this.chain.head.number < this.retryAt) return;
+      if (this.keptBytes === undefined && this.opts.growth) {
+        // A restarted node has not marked yet: the head state's size as last measured (StateSize) stands
+        // in, so a large state is not walked again after only MIN_PRUNE_GROWTH_BYTES written.
+        const kept = await this.chain.store.stateSize().catch(() => undefined);
+        this.keptBytes = kept ? kept.nodeBytes + kept.codeBytes : 0;
+      }
       const why = this.due(this.chain.head.number + 1n - from);
       if (why === undefined) return;
       const began = Date.now();
-      this.writtenAtLast = this.chain.trie.writtenBytes;
+      const startedAt = performance.now();
+      const writtenBefore = this.chain.trie.writtenBytes;
       try {
         const unchanged = await advanceIfUnchanged(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         if (unchanged) {
@@ -127,9 +135,13 @@ export class StatePruner {
           );
           return;
         }
+        // Counted from here: the prune's watch keeps every node written from now on. (A skip above
+        // leaves the growth counted, the window's blocks' nodes included.)
+        this.writtenAtLast = writtenBefore;
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         this.keptBytes = r.bytesKept;
-        this.notBefore = Date.now() + (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * (Date.now() - began);
+        const now = performance.now();
+        this.notBefore = now + (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * (now - startedAt);
         this.opts.logger.info(
           event('state.pruned', {
             head: Number(r.head),
