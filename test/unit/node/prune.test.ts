@@ -47,6 +47,21 @@ describe('basalt prune (offline)', () => {
     expect(r.deleted).toBeGreaterThan(0);
     expect(r.keysScanned).toBe(r.nodesKept + r.codesKept + r.deleted);
     expect([...phases]).toEqual(['mark', 'sweep']);
+    // What it says it kept is what trie/ holds now, byte for byte (keys and values: the running node's
+    // pruner waits for as much growth before its next prune).
+    const trie = await openBytesDB(join(t.dir, 'trie'), 'trie', t.dir);
+    let held = 0;
+    let entries = 0;
+    try {
+      for await (const [k, v] of trie.iterator()) {
+        held += k.length + v.length;
+        entries++;
+      }
+    } finally {
+      await trie.close();
+    }
+    expect(entries).toBe(r.nodesKept + r.codesKept);
+    expect(r.bytesKept).toBe(held);
 
     const c = await openTestChain(t.genesis, t.dir);
     try {
