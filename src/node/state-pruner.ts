@@ -118,7 +118,6 @@ export class StatePruner {
       }
       const why = this.due(this.chain.head.number + 1n - from);
       if (why === undefined) return;
-      const began = Date.now();
       const startedAt = performance.now();
       const writtenBefore = this.chain.trie.writtenBytes;
       try {
@@ -129,7 +128,7 @@ export class StatePruner {
               head: Number(unchanged.head),
               keptFrom: Number(unchanged.keptFrom),
               checked: unchanged.checked,
-              ms: Date.now() - began,
+              ms: Math.round(performance.now() - startedAt),
             }),
             'nothing to prune: the older states are the same as the kept ones',
           );
@@ -149,7 +148,7 @@ export class StatePruner {
             why,
             deleted: r.deleted,
             keptBytes: r.bytesKept,
-            ms: Date.now() - began,
+            ms: Math.round(performance.now() - startedAt),
             markMs: r.markMs,
             sweepMs: r.sweepMs,
             compactMs: r.compactMs,
