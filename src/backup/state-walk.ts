@@ -23,8 +23,8 @@ interface References {
 /**
  * The order of a state walk's nodes (stateItems), and what its reader (StreamedStateCheck) expects.
  * - 'unique': each stored node once, each code once. Both sides remember every node they have seen,
- *   so memory grows with the state (16 bytes a node). Snapshots of earlier Basalt versions, and the
- *   repository's own walks (which skip what is stored already) use it.
+ *   so memory grows with the state (16 bytes a node). Snapshots of earlier Basalt versions use it,
+ *   and a node serves it to a peer asking with an earlier snapshot protocol.
  * - 'tree': every reference is followed, so a subtree two places share (the same storage in two
  *   contracts, the same small leaf in two storage tries) comes once for each place, and neither side
  *   remembers the nodes: memory is the walk's stack. A code comes the first time an account refers to
@@ -92,7 +92,7 @@ function references(data: Uint8Array, kind: Kind, refs: References): void {
 export async function* stateItems(
   source: StateReader,
   stateRoot: Uint8Array,
-  skip?: StoredElsewhere,
+  skip?: StoredElsewhere | MarkedAlready,
   order: StateOrder = 'unique',
   /** Tests only: the format's MAX_REMEMBERED_CODES, smaller. */
   rememberedCodes = MAX_REMEMBERED_CODES,
@@ -110,15 +110,25 @@ export async function* stateItems(
   };
 
   const read = (b: readonly { hash: Uint8Array }[]) => (source.nodes ? source.nodes(b.map((x) => x.hash)) : Promise.all(b.map((x) => source.node(x.hash))));
-  if (!skip) {
-    // Nothing to ask before a read: the next batch's read starts as soon as this batch's references
-    // are known (the stack is then what it is once this batch is given), and runs while this batch is
-    // given to the consumer (a restore writing it, a snapshot compressing it): the same order, without
-    // waiting for one read at a time.
+  if (typeof skip !== 'function') {
+    // Nothing to wait for before a read: the next batch's read starts as soon as this batch's
+    // references are known (the stack is then what it is once this batch is given), and runs while
+    // this batch is given to the consumer (a restore writing it, a snapshot compressing it, a prune
+    // marking it): the same order, without waiting for one read at a time.
+    const marks = skip;
+    // With marks: the nodes of this batch and of the one before (taken, not yet given, so not marked
+    // yet), so that a subtree two of them share is not walked twice side by side.
+    let taken = marks ? new HashSet() : undefined;
+    let takenBefore = marks ? new HashSet() : undefined;
     const take = () => {
       const b: { hash: Uint8Array; kind: Kind }[] = [];
+      if (taken !== undefined) {
+        [takenBefore, taken] = [taken, takenBefore!];
+        taken.clear();
+      }
       while (b.length < WALK_BATCH && stack.length > 0) {
         const next = stack.pop()!;
+        if (marks !== undefined && (marks.marked('nodes', next.hash) || takenBefore!.has(next.hash) || !taken!.add(next.hash))) continue;
         if (seenNodes === undefined || seenNodes.add(next.hash)) b.push(next);
       }
       return b;
@@ -147,6 +157,7 @@ export async function* stateItems(
         const { hash } = batch[i]!;
         yield { kind: 'node', hash, data: datas[i]! };
         for (const codeHash of codesAfter[i]!) {
+          if (marks?.marked('code', codeHash)) continue;
           const code = await source.code(codeHash);
           if (code === undefined) throw new MissingStateError(`contract code ${bytesToHex(codeHash)} is missing`);
           yield { kind: 'code', hash: codeHash, data: code };
@@ -218,7 +229,8 @@ export interface MarkedStates {
  * Walk the states of blocks `to` down to `from` (each block's state root from `stateRoot`): the
  * newest whole, each older one only below nodes not marked yet (consecutive states share all but what
  * a block changed, so n states cost one state and n blocks' changes), marking every node and code
- * into sets of 16 bytes a member. A state root or node missing throws MissingStateError ("the state
+ * into sets of 16 bytes a member, which are also the walk's skip (MarkedAlready: it reads ahead and
+ * keeps no set of its own). A state root or node missing throws MissingStateError ("the state
  * of block N is incomplete: …"), or with `onIncomplete` is reported there and the walk goes on with
  * empty sets (so the sets returned hold what the states after the last incomplete one reach). The state pruner's mark
  * phase and `db check --full`'s walk of every kept state.
@@ -242,7 +254,8 @@ export async function walkStates(
   let states = 0;
   let bytes = 0;
   let done = 0;
-  const skip = async (kind: 'nodes' | 'code', hashes: Uint8Array[]) => hashes.map((h) => (kind === 'nodes' ? nodes : codes).has(h));
+  // What is marked is not walked again (the read-ahead walk may still give a node twice: counted once).
+  const skip: MarkedAlready = { marked: (kind, h) => (kind === 'nodes' ? nodes : codes).has(h) };
   for (let n = to; n >= from; n--) {
     opts.signal?.throwIfAborted();
     const root = await stateRoot(n);
@@ -257,9 +270,8 @@ export async function walkStates(
         throw new MissingStateError(`its root ${bytesToHex(root)} is missing`);
       }
       let walked = 0;
-      for await (const item of stateItems(source, root, skip)) {
-        (item.kind === 'node' ? nodes : codes).add(item.hash);
-        bytes += (item.kind === 'node' ? NODE_KEY_BYTES : CODE_KEY_BYTES) + item.data.length;
+      for await (const item of stateItems(source, root, skip, 'tree')) {
+        if ((item.kind === 'node' ? nodes : codes).add(item.hash)) bytes += (item.kind === 'node' ? NODE_KEY_BYTES : CODE_KEY_BYTES) + item.data.length;
         if (++walked % 10_000 === 0) {
           opts.signal?.throwIfAborted(); // a stopping node does not wait for a whole walk
           opts.onNodes?.(nodes.size);
@@ -287,6 +299,16 @@ export async function walkStates(
  * with, for a node, everything under it. Those are left out, and the walk does not descend below them.
  */
 export type StoredElsewhere = (kind: 'nodes' | 'code', hashes: Uint8Array[]) => Promise<boolean[]>;
+
+/**
+ * A skip answered at once from the caller's own memory (a prune's or a check's marks): what it names
+ * is left out as with StoredElsewhere, but the walk reads ahead as it does without a skip, asking
+ * when it takes a node into a batch (a node given in the batch before may not be marked yet then, so
+ * a subtree that batch shares can come twice: the caller's marks say so).
+ */
+export interface MarkedAlready {
+  marked(kind: 'nodes' | 'code', hash: Uint8Array): boolean;
+}
 
 /** How many nodes a state walk reads at once. */
 const WALK_BATCH = 256;

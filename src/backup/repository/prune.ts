@@ -1,10 +1,10 @@
 import { hexToBytes } from '@ethereumjs/util';
 import { BackupFileError } from '../../container/errors.js';
 import { HashSet } from '../../util/hash-set.js';
-import { MissingStateError, stateItems } from '../state-walk.js';
+import { MissingStateError, stateItems, type MarkedAlready } from '../state-walk.js';
 import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, type Manifest } from './format.js';
 import { RepositoryLock, staleLocks } from './lock.js';
-import { PackWriter, type StateKind } from './pack.js';
+import { PackWriter } from './pack.js';
 import { PackScratch } from './scratch.js';
 import type { Repository } from './repository.js';
 
@@ -69,8 +69,8 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const reader = scratch.reader;
     for (const { name, m } of manifests) {
       try {
-        const seen = async (kind: StateKind, hashes: Uint8Array[]) => hashes.map((h) => live[kind].has(h));
-        for await (const item of stateItems(reader, hexToBytes(m.head.stateRoot as `0x${string}`), seen)) {
+        const seen: MarkedAlready = { marked: (kind, h) => live[kind].has(h) };
+        for await (const item of stateItems(reader, hexToBytes(m.head.stateRoot as `0x${string}`), seen, 'tree')) {
           opts.signal?.throwIfAborted();
           live[item.kind === 'node' ? 'nodes' : 'code'].add(item.hash);
         }

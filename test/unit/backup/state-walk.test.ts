@@ -1,6 +1,14 @@
 import { Account, createAddressFromString, hexToBytes } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingStateError, StreamedStateCheck, checkStateComplete, stateItems, type StateItem, type StateOrder } from '../../../src/backup/state-walk.js';
+import {
+  MissingStateError,
+  StreamedStateCheck,
+  checkStateComplete,
+  stateItems,
+  type MarkedAlready,
+  type StateItem,
+  type StateOrder,
+} from '../../../src/backup/state-walk.js';
 import { openState } from '../../../src/chain/state.js';
 import { createTestChain, type TestChain } from '../../helpers/chain-fixture.js';
 
@@ -169,5 +177,44 @@ describe('the walk reads ahead (no skip): the next batch is read while this one 
     };
     for await (const _ of stateItems(closing, root)) break;
     await new Promise((r) => setTimeout(r, 20));
+  });
+});
+
+describe("a skip from the caller's own marks (a prune's, a check's): read ahead, each node once", () => {
+  const hex = (h: Uint8Array) => Buffer.from(h).toString('hex');
+  /** The walk with marks the consumer keeps as it is given each item, as walkStates does. */
+  async function marked(pre: { nodes?: Uint8Array[]; codes?: Uint8Array[] } = {}): Promise<StateItem[]> {
+    const nodes = new Set((pre.nodes ?? []).map(hex));
+    const codes = new Set((pre.codes ?? []).map(hex));
+    const marks: MarkedAlready = { marked: (kind, h) => (kind === 'nodes' ? nodes : codes).has(hex(h)) };
+    const out: StateItem[] = [];
+    for await (const it of stateItems(t.chain.trie, root, marks, 'tree')) {
+      out.push(it);
+      (it.kind === 'node' ? nodes : codes).add(hex(it.hash));
+    }
+    return out;
+  }
+
+  it('gives the subtree two contracts share once, as the unique walk does, though in tree order', async () => {
+    const got = await marked();
+    expect(got.map((i) => `${i.kind}:${hex(i.hash)}`).sort()).toEqual(items.map((i) => `${i.kind}:${hex(i.hash)}`).sort());
+  });
+
+  it('leaves out what is marked already, with everything below it', async () => {
+    // The storage 0xaa.. and 0xbb.. share, and their code, marked before the walk (an earlier state's).
+    const state = await openState(t.chain.trie, t.chain.commonAt(0n), root);
+    const account = (await state.getAccount(createAddressFromString(`0x${'aa'.repeat(20)}`)))!;
+    // Its nodes: those the tree-order walk gives twice (the fixture shares nothing else).
+    const seen = new Map<string, number>();
+    for await (const it of stateItems(t.chain.trie, root, undefined, 'tree')) if (it.kind === 'node') seen.set(hex(it.hash), (seen.get(hex(it.hash)) ?? 0) + 1);
+    const shared = [...seen].filter(([, n]) => n === 2).map(([h]) => h);
+    expect(shared).toContain(hex(account.storageRoot));
+    expect(shared.length).toBeGreaterThan(1);
+    const got = await marked({ nodes: [account.storageRoot], codes: [account.codeHash] });
+    const given = new Set(got.map((i) => hex(i.hash)));
+    for (const h of shared) expect(given.has(h)).toBe(false);
+    expect(given.has(hex(account.codeHash))).toBe(false);
+    // Everything else is there: the unique walk's items but the shared storage and code.
+    expect(given.size).toBe(items.length - shared.length - 1);
   });
 });
