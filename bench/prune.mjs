@@ -20,8 +20,12 @@
 // sealed the same way, with the node's default pruning, with a fixed interval of 1,024 blocks, and as
 // an archive node: blocks/s, prunes, trie/ at the end and the largest it got. BASALT_BENCH_LOAD_RATE:
 // at most that many blocks a second (default: as fast as they seal); BASALT_BENCH_LOAD_ARCHIVE=0: no
-// archive run.
-// BASALT_BENCH_PRUNE_PHASES (default offline,sync,light,load) picks the parts to run.
+// archive run; BASALT_BENCH_LOAD_INTERVALS (default 'default,1024'): the pruned runs. BASALT_BENCH_LOAD_ACCOUNTS=N: a genesis funding N accounts (0x…1 to 0x…N), the
+// transfers' recipients, so the head state is that size from the start (default: none; the transfers
+// create up to 100,000). A pruned run then also reports the head state alone on disk (a copy pruned to
+// 1 state) and trie/ against it, at the end and at its largest: the issue's target is 2x.
+// BASALT_BENCH_PRUNE_PHASES (default offline,sync,light,load) picks the parts to run;
+// BASALT_BENCH_PRUNE_KEEP_WORK=1 leaves the data dirs (the folder is printed).
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +47,13 @@ const LOAD_BLOCKS = Number(process.env.BASALT_BENCH_LOAD_BLOCKS ?? 3000);
 const LOAD_RATE = Number(process.env.BASALT_BENCH_LOAD_RATE ?? 0);
 // The archive baseline of the load phase (BASALT_BENCH_LOAD_ARCHIVE=0: skipped).
 const LOAD_ARCHIVE = process.env.BASALT_BENCH_LOAD_ARCHIVE !== '0';
+const LOAD_ACCOUNTS = Number(process.env.BASALT_BENCH_LOAD_ACCOUNTS ?? 0);
+// The pruned runs of the load phase: the node's default pruning, and a fixed interval of 1,024 blocks.
+const LOAD_INTERVALS = (process.env.BASALT_BENCH_LOAD_INTERVALS ?? 'default,1024').split(',');
+for (const i of LOAD_INTERVALS)
+  if (i !== 'default' && !/^[1-9][0-9]*$/.test(i)) throw new Error(`BASALT_BENCH_LOAD_INTERVALS: '${i}' is neither 'default' nor a number of blocks`);
+// Recipients step by 7919 (a prime): with a multiple of it as the count, few accounts would be paid.
+if (LOAD_ACCOUNTS % 7919 === 0 && LOAD_ACCOUNTS > 0) throw new Error('BASALT_BENCH_LOAD_ACCOUNTS: not a multiple of 7919');
 const PHASES = new Set((process.env.BASALT_BENCH_PRUNE_PHASES ?? 'offline,sync,light,load').split(','));
 const SENDER = new Wallet(`0x${'11'.repeat(32)}`);
 const dist = (m) => import(new URL(`../dist/${m}`, import.meta.url).href);
@@ -145,12 +156,12 @@ try {
   // Blocks under the bench chain's load sealed in-process: the node's default pruning against a fixed
   // interval of 1,024 blocks (the default before) and an archive node.
   if (PHASES.has('load')) {
-    report(await lightBlocks(KEEP, { loaded: true }));
-    report(await lightBlocks(KEEP, { loaded: true, interval: 1024n }));
+    for (const i of LOAD_INTERVALS) report(await lightBlocks(KEEP, { loaded: true, interval: i === 'default' ? undefined : BigInt(i) }));
     if (LOAD_ARCHIVE) report(await lightBlocks('all', { loaded: true }));
   }
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  if (process.env.BASALT_BENCH_PRUNE_KEEP_WORK === '1') process.stderr.write(`kept: ${work}\n`);
+  else rmSync(work, { recursive: true, force: true });
 }
 
 /** A folder's size on disk every second, until stopped: the largest it got, not only where it ended. */
@@ -158,7 +169,7 @@ function largestSize(dir) {
   const sampled = { largest: 0, stop: () => clearInterval(timer) };
   const timer = setInterval(() => {
     dirBytes(dir).then(
-      (b) => (sampled.largest = Math.max(sampled.largest, b)),
+      (b) => (sampled.largest = Math.max(sampled.largest, b ?? 0)),
       () => {},
     );
   }, 1000);
@@ -183,6 +194,9 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
   const { readFileSync, writeFileSync } = await import('node:fs');
   const gj = JSON.parse(readFileSync(genesis, 'utf8'));
   gj.genesis.timestamp = `0x${(Math.floor(Date.now() / 1000) - BLOCKS - 3600).toString(16)}`;
+  const recipients = loaded && LOAD_ACCOUNTS > 0 ? LOAD_ACCOUNTS : 100_000;
+  const recipient = (i) => `0x${(i + 1).toString(16).padStart(40, '0')}`;
+  if (loaded && LOAD_ACCOUNTS > 0) for (let i = 0; i < LOAD_ACCOUNTS; i++) gj.genesis.alloc[recipient(i)] = { balance: '0x1' };
   writeFileSync(genesis, JSON.stringify(gj));
   const { openOfflineChain } = await dist('node/offline.js');
   const { loadValidatorKey } = await dist('keys/keyfile.js');
@@ -195,7 +209,19 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
   const senderKey = hexToBytes(SENDER.privateKey);
   const { chain, close } = await openOfflineChain(dataDir, { genesisPath: genesis, create: true });
   const prunes = [];
-  const logger = { info: (o) => o?.event === 'state.pruned' && prunes.push(o), warn: (_o, m) => process.stderr.write(`${m}\n`), error() {}, debug() {} };
+  const logger = {
+    info: (o) => {
+      if (o?.event !== 'state.pruned') return;
+      prunes.push(o);
+      dirBytes(join(dataDir, 'trie')).then(
+        (b) => (o.trieAfter = b),
+        () => {},
+      );
+    },
+    warn: (_o, m) => process.stderr.write(`${m}\n`),
+    error() {},
+    debug() {},
+  };
   let pruner;
   const sampler = largestSize(join(dataDir, 'trie'));
   const t0 = performance.now();
@@ -211,9 +237,7 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
       const head = chain.head.header;
       const txs = [];
       for (let i = 0; i < (loaded ? 12 : n % 10 === 0 ? 1 : 0); i++) {
-        const to = loaded
-          ? `0x${((((n * 12 + i) * 7919) % 100_000) + 1).toString(16).padStart(40, '0')}`
-          : `0x${(((n / 10) % 1000) + 1).toString(16).padStart(40, '0')}`;
+        const to = loaded ? recipient(((n * 12 + i) * 7919) % recipients) : recipient((n / 10) % 1000);
         txs.push(
           createFeeMarket1559Tx(
             { nonce: nonce++, to, value: 1n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: chain.chainId },
@@ -242,5 +266,22 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
   const trieBytes = await dirBytes(join(dataDir, 'trie'));
   const how = mode === 'all' ? ' (baseline)' : ` --state-prune-interval ${interval ?? 'default'}`;
   const growth = prunes.filter((p) => p.why === 'growth').length;
-  return `${BLOCKS.toLocaleString('en')} ${loaded ? 'loaded blocks (12 transfers each)' : `light blocks (${BLOCKS / 10} transfers)`}, --state-history ${mode}${how}: sealed in ${sec.toFixed(1)} s (${(BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${growth} on growth; ${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(trieBytes)} MB, at most ${mb(Math.max(sampler.largest, trieBytes))} MB; blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB`;
+  const largest = Math.max(sampler.largest, trieBytes);
+  let against = '';
+  if (loaded && LOAD_ACCOUNTS > 0 && mode !== 'all') {
+    // The head state alone on disk: a copy pruned to 1 state (and compacted).
+    const headOnly = `${dataDir}-head`;
+    cpSync(dataDir, headOnly, { recursive: true });
+    // For the prunes' time: a whole offline prune (the CLI, start to end) of the same kept states, on a copy the run already pruned.
+    const offline = await run(['prune', '--data-dir', headOnly, '--state-history', mode, '--json', '--quiet']);
+    const one = await run(['prune', '--data-dir', headOnly, '--state-history', '1', '--json', '--quiet']);
+    rmSync(headOnly, { recursive: true, force: true });
+    against = ` (the head state alone ${mb(one.bytesAfter)} MB: ${(trieBytes / one.bytesAfter).toFixed(2)}x at the end, ${(largest / one.bytesAfter).toFixed(2)}x at most; a whole offline prune of the ${mode} states: ${(offline.ms / 1000).toFixed(1)} s)`;
+  }
+  const accounts = LOAD_ACCOUNTS > 0 && loaded ? ` to ${LOAD_ACCOUNTS.toLocaleString('en')} funded accounts` : '';
+  // Each prune: the block, why, what it kept, and trie/ shortly after it (du started when it ended).
+  const each = loaded
+    ? `; each prune (block, why, kept, trie/ shortly after, mark/sweep/compact s): ${prunes.map((p) => `${p.head} ${p.why} ${mb(p.keptBytes)} MB ${mb(p.trieAfter)} MB ${[p.markMs, p.sweepMs, p.compactMs].map((ms) => (ms / 1000).toFixed(1)).join('/')}`).join(', ')}`
+    : '';
+  return `${BLOCKS.toLocaleString('en')} ${loaded ? `loaded blocks (12 transfers each${accounts})` : `light blocks (${BLOCKS / 10} transfers)`}, --state-history ${mode}${how}: sealed in ${sec.toFixed(1)} s (${(BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${growth} on growth; ${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(trieBytes)} MB, at most ${mb(largest)} MB${against}; blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB${each}`;
 }

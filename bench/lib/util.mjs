@@ -56,7 +56,7 @@ export function percentile(sorted, p) {
 }
 
 export function mb(bytes) {
-  return (bytes / 1e6).toFixed(1);
+  return bytes === undefined ? '?' : (bytes / 1e6).toFixed(1);
 }
 
 export function dirBytes(path) {
@@ -64,7 +64,12 @@ export function dirBytes(path) {
     const c = spawn('du', ['-sb', path]);
     let out = '';
     c.stdout.on('data', (d) => (out += d));
-    c.on('exit', () => resolve(Number(out.split(/\s/)[0])));
+    // 'close', not 'exit': the output is read whole only then (a sample taken at 'exit' read 0 bytes).
+    // No number (du found nothing to print): undefined, not 0.
+    c.on('close', () => {
+      const bytes = Number.parseInt(out.split(/\s/)[0], 10);
+      resolve(Number.isFinite(bytes) ? bytes : undefined);
+    });
   });
 }
 

@@ -233,7 +233,8 @@ export interface MarkedStates {
  * keeps no set of its own). A state root or node missing throws MissingStateError ("the state
  * of block N is incomplete: …"), or with `onIncomplete` is reported there and the walk goes on with
  * empty sets (so the sets returned hold what the states after the last incomplete one reach). The state pruner's mark
- * phase and `db check --full`'s walk of every kept state.
+ * phase and `db check --full`'s walk of every kept state. A pruner must not pass `onIncomplete`:
+ * the sets would then miss what the newer states reach, and a sweep would delete it.
  */
 export async function walkStates(
   source: StateReader,
@@ -254,7 +255,7 @@ export async function walkStates(
   let states = 0;
   let bytes = 0;
   let done = 0;
-  // What is marked is not walked again (the read-ahead walk may still give a node twice: counted once).
+  // What is marked is not walked again: the marks are the walk's skip.
   const skip: MarkedAlready = { marked: (kind, h) => (kind === 'nodes' ? nodes : codes).has(h) };
   for (let n = to; n >= from; n--) {
     opts.signal?.throwIfAborted();
@@ -303,8 +304,9 @@ export type StoredElsewhere = (kind: 'nodes' | 'code', hashes: Uint8Array[]) => 
 /**
  * A skip answered at once from the caller's own memory (a prune's or a check's marks): what it names
  * is left out as with StoredElsewhere, but the walk reads ahead as it does without a skip, asking
- * when it takes a node into a batch (a node given in the batch before may not be marked yet then, so
- * a subtree that batch shares can come twice: the caller's marks say so).
+ * when it takes a node into a batch. The batch before is not given (so not marked) yet then: the walk
+ * also leaves out what it took into this batch or the one before, so a caller that marks each item as
+ * it is given gets each node once.
  */
 export interface MarkedAlready {
   marked(kind: 'nodes' | 'code', hash: Uint8Array): boolean;
