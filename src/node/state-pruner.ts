@@ -15,12 +15,16 @@ export const DEFAULT_STATE_PRUNE_INTERVAL = 1024n;
  */
 export const MIN_PRUNE_GROWTH_BYTES = 4 * 1024 * 1024;
 /**
- * After a prune, one started by growth waits this many times as long as that prune took. A prune beside
- * a busy import or sealing loop takes seconds (its reads wait their turn); with a spacing of 2, a node
+ * After a prune, one started by growth waits this many times as long as that prune took, times the
+ * share of the time the node's thread was busy before it (at least MIN_BUSY_SHARE). A prune beside a
+ * busy import or sealing loop takes seconds (its reads wait their turn); with a spacing of 2, a node
  * sealing as fast as it could lost a quarter of its blocks/s in one run of `npm run bench:prune`
- * (phase load), with 9 none beyond that run's noise.
+ * (phase load), with 9 none beyond that run's noise. A node with time to spare (a validator's pace:
+ * its thread idle most of the time) is not slowed by a prune, and waits that much less.
  */
 const GROWTH_PRUNE_SPACING = 9;
+/** The least busy share the spacing counts: an idle node still does not prune back to back. */
+const MIN_BUSY_SHARE = 0.1;
 
 /**
  * The data dir's state-history mode, from what the operator asked (`--state-history N|all`) and what
@@ -55,7 +59,8 @@ export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | 
  * With `growth` (the default interval), a prune also starts sooner, once the blocks committed since
  * the last one wrote as many bytes to `trie/` as the states that prune kept (at least
  * MIN_PRUNE_GROWTH_BYTES; before the first prune of this run, the state size the data dir keeps), and
- * no sooner after the last prune than nine times the time it took: where prunes are short (a
+ * no sooner after the last prune than nine times the time it took, times the share of the time the
+ * node was busy before it (GROWTH_PRUNE_SPACING): where prunes are short or the node has time (a
  * validator's pace), the dead nodes stay about the size of the live ones, at the cost of one walk of
  * the kept states per that many bytes written. Stopping the node aborts a prune under way: what it
  * deleted was dead, what it kept is whole.
@@ -70,6 +75,8 @@ export class StatePruner {
   private keptBytes?: number;
   /** No prune started by growth before this time (`performance.now()`). */
   private notBefore = 0;
+  /** The event loop's use when the last prune ended (or the pruner started): how busy the node was since. */
+  private loopAtLast = performance.eventLoopUtilization();
   private readonly abort = new AbortController();
   private readonly onHead = () => this.maybeRun();
 
@@ -82,8 +89,10 @@ export class StatePruner {
       growth?: boolean;
       /** The least growth that starts a prune (default MIN_PRUNE_GROWTH_BYTES). */
       minGrowthBytes?: number;
-      /** A prune started by growth waits this many times the last prune's time after it (default GROWTH_PRUNE_SPACING). */
+      /** A prune started by growth waits this many times the last prune's time after it, times the busy share (default GROWTH_PRUNE_SPACING). */
       growthSpacing?: number;
+      /** The share of the time the node was busy since the last prune (default: the event loop's utilization; tests). */
+      busyShare?: () => number;
     },
   ) {
     this.writtenAtLast = chain.trie.writtenBytes;
@@ -119,6 +128,8 @@ export class StatePruner {
       const why = this.due(this.chain.head.number + 1n - from);
       if (why === undefined) return;
       const startedAt = performance.now();
+      // The share of the time since the last prune the node's own work kept its thread busy.
+      const busy = this.opts.busyShare?.() ?? performance.eventLoopUtilization(this.loopAtLast).utilization;
       const writtenBefore = this.chain.trie.writtenBytes;
       try {
         const unchanged = await advanceIfUnchanged(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
@@ -140,7 +151,9 @@ export class StatePruner {
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         this.keptBytes = r.bytesKept;
         const now = performance.now();
-        this.notBefore = now + (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * (now - startedAt);
+        const spacing = (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * Math.max(busy, MIN_BUSY_SHARE) * (now - startedAt);
+        this.notBefore = now + spacing;
+        this.loopAtLast = performance.eventLoopUtilization();
         this.opts.logger.info(
           event('state.pruned', {
             head: Number(r.head),
@@ -152,6 +165,8 @@ export class StatePruner {
             markMs: r.markMs,
             sweepMs: r.sweepMs,
             compactMs: r.compactMs,
+            busy: Math.round(busy * 100) / 100,
+            spacingMs: Math.round(spacing),
           }),
           'pruned the states of older blocks',
         );

@@ -193,6 +193,40 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('the spacing counts the share of the time the node was busy before the prune (at least a tenth)', async () => {
+    const spacings: { busy: number; ms: number; spacingMs: number }[] = [];
+    for (const share of [0.5, 0, undefined]) {
+      const { lines, logger } = capturedLog();
+      const pruned = () => lines.filter((l) => l.event === 'state.pruned') as unknown as { busy: number; ms: number; spacingMs: number }[];
+      const pruner = new StatePruner(t.chain, {
+        keep: 3n,
+        interval: 1000n,
+        growth: true,
+        minGrowthBytes: 1,
+        ...(share === undefined ? {} : { busyShare: () => share }),
+        logger,
+      });
+      try {
+        await sealTransfer();
+        await expect.poll(() => pruned().length, { timeout: 10_000 }).toBe(1);
+        await pruner.current;
+        spacings.push(pruned()[0]!);
+      } finally {
+        await pruner.stop();
+      }
+    }
+    const [half, idle, measured] = spacings as [(typeof spacings)[0], (typeof spacings)[0], (typeof spacings)[0]];
+    // 9 x the prune's time x the share (ms and spacingMs are rounded apart: a millisecond either way).
+    expect(half.busy).toBe(0.5);
+    expect(Math.abs(half.spacingMs - 9 * 0.5 * half.ms)).toBeLessThanOrEqual(9 * 0.5 + 1);
+    expect(idle.busy).toBe(0);
+    expect(Math.abs(idle.spacingMs - 9 * 0.1 * idle.ms)).toBeLessThanOrEqual(9 * 0.1 + 1);
+    // Unless told, the event loop's utilization since the pruner began.
+    expect(measured.busy).toBeGreaterThan(0);
+    expect(measured.busy).toBeLessThanOrEqual(1);
+    expect(Math.abs(measured.spacingMs - 9 * Math.max(measured.busy, 0.1) * measured.ms)).toBeLessThanOrEqual(9 * 0.01 * measured.ms + 10);
+  });
+
   it('a pruner that has not marked yet (a restarted node) takes the kept state size as the growth to wait for', async () => {
     const { lines, logger } = capturedLog();
     const pruned = () => lines.filter((l) => l.event === 'state.pruned') as { why?: string }[];
