@@ -281,7 +281,7 @@ async function lightBlocks(mode, { interval, loaded = false } = {}) {
   const accounts = LOAD_ACCOUNTS > 0 && loaded ? ` to ${LOAD_ACCOUNTS.toLocaleString('en')} funded accounts` : '';
   // Each prune: the block, why, what it kept, and trie/ shortly after it (du started when it ended).
   const each = loaded
-    ? `; each prune (block, why, kept, trie/ shortly after, mark/sweep/compact s): ${prunes.map((p) => `${p.head} ${p.why} ${mb(p.keptBytes)} MB ${mb(p.trieAfter)} MB ${[p.markMs, p.sweepMs, p.compactMs].map((ms) => (ms / 1000).toFixed(1)).join('/')}`).join(', ')}`
+    ? `; each prune (block, why, kept, trie/ shortly after, mark/sweep/compact s, busy share since the last and the spacing it asked): ${prunes.map((p) => `${p.head} ${p.why} ${mb(p.keptBytes)} MB ${mb(p.trieAfter)} MB ${[p.markMs, p.sweepMs, p.compactMs].map((ms) => (ms / 1000).toFixed(1)).join('/')} ${p.busy ?? '-'} ${p.spacingMs === undefined ? '-' : `${(p.spacingMs / 1000).toFixed(1)} s`}`).join(', ')}`
     : '';
   return `${BLOCKS.toLocaleString('en')} ${loaded ? `loaded blocks (12 transfers each${accounts})` : `light blocks (${BLOCKS / 10} transfers)`}, --state-history ${mode}${how}: sealed in ${sec.toFixed(1)} s (${(BLOCKS / sec).toFixed(0)} blocks/s), ${prunes.length} prunes (${growth} on growth; ${(pruneMs / 1000).toFixed(1)} s in all, longest ${Math.max(0, ...prunes.map((p) => p.ms))} ms); trie/ ${mb(trieBytes)} MB, at most ${mb(largest)} MB${against}; blockchain/ ${mb(await dirBytes(join(dataDir, 'blockchain')))} MB${each}`;
 }

@@ -230,7 +230,7 @@ export interface MarkedStates {
  * newest whole, each older one only below nodes not marked yet (consecutive states share all but what
  * a block changed, so n states cost one state and n blocks' changes), marking every node and code
  * into sets of 16 bytes a member, which are also the walk's skip (MarkedAlready: it reads ahead and
- * keeps no set of its own). A state root or node missing throws MissingStateError ("the state
+ * keeps no set of its own that grows with the state). A state root or node missing throws MissingStateError ("the state
  * of block N is incomplete: …"), or with `onIncomplete` is reported there and the walk goes on with
  * empty sets (so the sets returned hold what the states after the last incomplete one reach). The state pruner's mark
  * phase and `db check --full`'s walk of every kept state. A pruner must not pass `onIncomplete`:

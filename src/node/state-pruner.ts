@@ -1,3 +1,4 @@
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Chain } from '../chain/chain.js';
 import type { StateHistoryMode } from '../storage/schema.js';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -16,15 +17,20 @@ export const DEFAULT_STATE_PRUNE_INTERVAL = 1024n;
 export const MIN_PRUNE_GROWTH_BYTES = 4 * 1024 * 1024;
 /**
  * After a prune, one started by growth waits this many times as long as that prune took, times the
- * share of the time the node's thread was busy before it (at least MIN_BUSY_SHARE). A prune beside a
- * busy import or sealing loop takes seconds (its reads wait their turn); with a spacing of 2, a node
- * sealing as fast as it could lost a quarter of its blocks/s in one run of `npm run bench:prune`
- * (phase load), with 9 none beyond that run's noise. A node with time to spare (a validator's pace:
- * its thread idle most of the time) is not slowed by a prune, and waits that much less.
+ * share of the time the node's thread has been busy since it ended (its event loop's utilization over
+ * the wait itself; at least MIN_BUSY_SHARE). A prune beside a busy import or sealing loop takes seconds
+ * (its reads wait their turn); with a spacing of 2, a node sealing as fast as it could lost a quarter
+ * of its blocks/s in one run of `npm run bench:prune` (phase load), with 9 none beyond that run's
+ * noise. A node with time to spare (a validator's pace: its thread idle most of the time) is not
+ * slowed by a prune, and waits that much less.
  */
 const GROWTH_PRUNE_SPACING = 9;
-/** The least busy share the spacing counts: an idle node still does not prune back to back. */
-const MIN_BUSY_SHARE = 0.1;
+/**
+ * The least busy share the spacing counts (prunes then take at most ~27% of the time). The event loop's
+ * utilization does not see LevelDB's own threads: an import bound by its reads and writes looks idle
+ * there, so the share is not trusted below this.
+ */
+const MIN_BUSY_SHARE = 0.3;
 
 /**
  * The data dir's state-history mode, from what the operator asked (`--state-history N|all`) and what
@@ -60,7 +66,7 @@ export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | 
  * the last one wrote as many bytes to `trie/` as the states that prune kept (at least
  * MIN_PRUNE_GROWTH_BYTES; before the first prune of this run, the state size the data dir keeps), and
  * no sooner after the last prune than nine times the time it took, times the share of the time the
- * node was busy before it (GROWTH_PRUNE_SPACING): where prunes are short or the node has time (a
+ * node has been busy since (GROWTH_PRUNE_SPACING): where prunes are short or the node has time (a
  * validator's pace), the dead nodes stay about the size of the live ones, at the cost of one walk of
  * the kept states per that many bytes written. Stopping the node aborts a prune under way: what it
  * deleted was dead, what it kept is whole.
@@ -73,10 +79,8 @@ export class StatePruner {
   private writtenAtLast: number;
   /** What the last prune kept, in bytes (before the first: the kept StateSize's): the growth that starts the next one. */
   private keptBytes?: number;
-  /** No prune started by growth before this time (`performance.now()`). */
-  private notBefore = 0;
-  /** The event loop's use when the last prune ended (or the pruner started): how busy the node was since. */
-  private loopAtLast = performance.eventLoopUtilization();
+  /** The last prune of this run: when it ended (`performance.now()`), how long it took, and the event loop's use then. */
+  private last?: { endedAt: number; ms: number; loop: EventLoopUtilization };
   private readonly abort = new AbortController();
   private readonly onHead = () => this.maybeRun();
 
@@ -91,7 +95,7 @@ export class StatePruner {
       minGrowthBytes?: number;
       /** A prune started by growth waits this many times the last prune's time after it, times the busy share (default GROWTH_PRUNE_SPACING). */
       growthSpacing?: number;
-      /** The share of the time the node was busy since the last prune (default: the event loop's utilization; tests). */
+      /** The share of the time the node has been busy since the last prune ended (default: the event loop's utilization; tests). */
       busyShare?: () => number;
     },
   ) {
@@ -100,13 +104,28 @@ export class StatePruner {
     this.maybeRun();
   }
 
+  /**
+   * Since the last prune ended: the share of the time the node has been busy (bounded to
+   * [MIN_BUSY_SHARE, 1]; 1 if it cannot be told) and the spacing that share asks of a prune started by
+   * growth. Nothing before the first prune of this run.
+   */
+  private pace(): { busy: number; spacingMs: number } | undefined {
+    if (this.last === undefined) return undefined;
+    const share = this.opts.busyShare?.() ?? performance.eventLoopUtilization(this.last.loop).utilization;
+    const busy = Number.isFinite(share) ? Math.min(1, Math.max(share, MIN_BUSY_SHARE)) : 1;
+    return { busy, spacingMs: (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * busy * this.last.ms };
+  }
+
   /** Why a prune would start now, if one would. */
   private due(held: bigint): 'interval' | 'growth' | undefined {
     if (held <= this.opts.keep) return undefined; // no state below the window
     if (held >= this.opts.keep + this.opts.interval) return 'interval';
-    if (!this.opts.growth || performance.now() < this.notBefore) return undefined;
+    if (!this.opts.growth) return undefined;
     const grown = this.chain.trie.writtenBytes - this.writtenAtLast;
-    return grown >= Math.max(this.keptBytes ?? 0, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES) ? 'growth' : undefined;
+    if (grown < Math.max(this.keptBytes ?? 0, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES)) return undefined;
+    const pace = this.pace();
+    if (pace !== undefined && performance.now() - this.last!.endedAt < pace.spacingMs) return undefined;
+    return 'growth';
   }
 
   /** The last prune under way, if any (tests). */
@@ -128,8 +147,7 @@ export class StatePruner {
       const why = this.due(this.chain.head.number + 1n - from);
       if (why === undefined) return;
       const startedAt = performance.now();
-      // The share of the time since the last prune the node's own work kept its thread busy.
-      const busy = this.opts.busyShare?.() ?? performance.eventLoopUtilization(this.loopAtLast).utilization;
+      const pace = this.pace();
       const writtenBefore = this.chain.trie.writtenBytes;
       try {
         const unchanged = await advanceIfUnchanged(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
@@ -150,10 +168,9 @@ export class StatePruner {
         this.writtenAtLast = writtenBefore;
         const r = await pruneStates(this.chain, { keep: this.opts.keep, signal: this.abort.signal });
         this.keptBytes = r.bytesKept;
-        const now = performance.now();
-        const spacing = (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * Math.max(busy, MIN_BUSY_SHARE) * (now - startedAt);
-        this.notBefore = now + spacing;
-        this.loopAtLast = performance.eventLoopUtilization();
+        const endedAt = performance.now();
+        const took = endedAt - startedAt;
+        this.last = { endedAt, ms: took, loop: performance.eventLoopUtilization() };
         this.opts.logger.info(
           event('state.pruned', {
             head: Number(r.head),
@@ -161,12 +178,11 @@ export class StatePruner {
             why,
             deleted: r.deleted,
             keptBytes: r.bytesKept,
-            ms: Math.round(performance.now() - startedAt),
+            ms: Math.round(took),
             markMs: r.markMs,
             sweepMs: r.sweepMs,
             compactMs: r.compactMs,
-            busy: Math.round(busy * 100) / 100,
-            spacingMs: Math.round(spacing),
+            ...(pace ? { busy: Math.round(pace.busy * 100) / 100, spacingMs: Math.round(pace.spacingMs) } : {}),
           }),
           'pruned the states of older blocks',
         );

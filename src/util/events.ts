@@ -127,10 +127,10 @@ export interface NodeEvents {
     markMs: number;
     sweepMs: number;
     compactMs: number;
-    /** The share of the time since the last prune the node's thread was busy (event loop utilization). */
-    busy: number;
-    /** How long a prune started by growth waits after this one: 9 x ms x busy (busy at least 0.1). */
-    spacingMs: number;
+    /** Since the last prune of this run (absent for the first): the share of the time the node's thread was busy (event loop utilization, 0.3 to 1). */
+    busy?: number;
+    /** The wait after the last prune that share asked of a prune started by growth: the spacing (9) x the last prune's ms x busy. */
+    spacingMs?: number;
   };
   /** Every state below the window was a kept one (an idle chain): the window moved to `keptFrom` with no walk; nothing to delete. */
   'state.prune-skipped': { head: number; keptFrom: number; checked: number; ms: number };
