@@ -53,7 +53,7 @@ const LOAD_INTERVALS = (process.env.BASALT_BENCH_LOAD_INTERVALS ?? 'default,1024
 for (const i of LOAD_INTERVALS)
   if (i !== 'default' && !/^[1-9][0-9]*$/.test(i)) throw new Error(`BASALT_BENCH_LOAD_INTERVALS: '${i}' is neither 'default' nor a number of blocks`);
 // Recipients step by 7919 (a prime): with a multiple of it as the count, few accounts would be paid.
-if (LOAD_ACCOUNTS % 7919 === 0 && LOAD_ACCOUNTS > 0) throw new Error('BASALT_BENCH_LOAD_ACCOUNTS: not a multiple of 7919');
+if (LOAD_ACCOUNTS % 7919 === 0 && LOAD_ACCOUNTS > 0) throw new Error('BASALT_BENCH_LOAD_ACCOUNTS must not be a multiple of 7919');
 const PHASES = new Set((process.env.BASALT_BENCH_PRUNE_PHASES ?? 'offline,sync,light,load').split(','));
 const SENDER = new Wallet(`0x${'11'.repeat(32)}`);
 const dist = (m) => import(new URL(`../dist/${m}`, import.meta.url).href);
