@@ -11,7 +11,7 @@ import { openNodeDatabases } from '../storage/node-databases.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
-import { restoreSnapshot, type RestoreOptions, type TrustedBlock } from './restore.js';
+import { restoreSnapshot, type RestoreOptions, type SealCheck, type TrustedBlock } from './restore.js';
 import type { BackupTarget } from './targets/target.js';
 import { renameDurably } from '../util/durable.js';
 
@@ -108,6 +108,7 @@ export async function restoreToPoint(
     /** The snapshot's restore, phase by phase (RestoreProgress). */
     onProgress?: RestoreOptions['onProgress'];
     trustedBlock?: TrustedBlock;
+    seals?: SealCheck;
   },
 ): Promise<PointRestoreSummary> {
   const began = Date.now();
@@ -127,6 +128,7 @@ export async function restoreToPoint(
         genesis,
         engine,
         ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+        ...(opts.seals ? { seals: opts.seals } : {}),
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       }),
     );

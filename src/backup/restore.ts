@@ -53,6 +53,8 @@ export interface RestoreSummary {
   bytes: number;
   digest: string;
   durationMs: number;
+  /** How many blocks' seals were recovered and checked (below `trustedBlock` and, with seals 'set-changes', between set changes, none). */
+  sealedBlocks: number;
   /** With `backfill`: the blocks whose bodies and receipts the node back-fills once it runs. */
   historyGap?: HistoryGap;
 }
@@ -87,7 +89,19 @@ export interface RestoreOptions {
    * blocks after it are checked as always.
    */
   trustedBlock?: TrustedBlock;
+  /**
+   * Which headers' seals are recovered (above `trustedBlock`). 'every' (the default): each header's.
+   * 'set-changes': those of each header after which another set of validators decides, and of the
+   * head; every other header is checked in all but its seals (its coinbase standing for its proposer)
+   * and is vouched for by the next checked header's quorum, whose hash chain binds it: validators seal
+   * a block only on top of a chain they verified, and every quorum holds an honest one. An operator's
+   * own backup; not for a peer's snapshot, whose unchecked seals the node would store and serve.
+   */
+  seals?: SealCheck;
 }
+
+/** RestoreOptions.seals. */
+export type SealCheck = 'every' | 'set-changes';
 
 export interface TrustedBlock {
   number: bigint;
@@ -239,6 +253,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
           bytes: ev.bytesRead,
           digest: ev.trailer.digest,
           durationMs: Date.now() - began,
+          sealedBlocks: blocks?.sealedBlocks ?? 0,
         };
       }
     }
@@ -295,6 +310,7 @@ interface RestoredChain {
   parentHash: Uint8Array;
   /** The operator's checkpoint: blocks up to it are checked by hash links. */
   trusted?: TrustedBlock;
+  seals: SealCheck;
 }
 
 /**
@@ -343,6 +359,7 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
     parent: made.header,
     parentHash: made.hash,
     ...(opts.trustedBlock ? { trusted: opts.trustedBlock } : {}),
+    seals: opts.seals ?? 'every',
   };
 }
 
@@ -360,20 +377,32 @@ type Decoded = { header: BlockHeader; hash: Uint8Array; bytesRead: number; size:
  * (RecoverPool), the window before it is checked against them; verified blocks are written
  * WRITE_BLOCKS at a time (or WRITE_BLOCK_BYTES), one batch each. The restore works in a folder of its
  * own, renamed only once all of it is checked.
+ *
+ * With seals 'set-changes', a header whose seals are not recovered waits for the next one whose seals
+ * are (a set change, or the head at drain): until that one passes, nothing of the restore is kept.
  */
 class VerifiedBlockWriter {
   private window: Decoded[] = [];
   private windowBytes = 0;
-  private inFlight?: { blocks: Decoded[]; signers: Promise<RecoveredSigners> };
+  /** `sealed[i]`: whether the seals of `blocks[i]` are checked. */
+  private inFlight?: { blocks: Decoded[]; sealed: boolean[]; signers: Promise<RecoveredSigners> };
   private pending: Parameters<BlockStore['writeCanonicalBlocks']>[0] = [];
   private pendingHeaders: Parameters<BlockStore['writeCanonicalHeaders']>[0] = [];
   private pendingBytes = 0;
+  /** The last header dispatched: the parent of the next one. */
+  private lastDispatched: BlockHeader;
+  /** The last header checked without its seals, while no later one's seals vouch for it: the head's, at drain. */
+  private unsealed?: { header: BlockHeader; parent: BlockHeader };
+  /** Blocks whose seals were checked. */
+  sealedBlocks = 0;
 
   constructor(
     private readonly chain: RestoredChain,
     private readonly recoverPool: RecoverPool,
     private readonly progress: (blocksDone: bigint, bytesRead: number) => void,
-  ) {}
+  ) {
+    this.lastDispatched = chain.parent;
+  }
 
   async add(d: Decoded): Promise<void> {
     this.window.push(d);
@@ -381,10 +410,16 @@ class VerifiedBlockWriter {
     if (this.window.length >= SEAL_WINDOW_BLOCKS || this.windowBytes >= SEAL_WINDOW_BYTES) await this.dispatch();
   }
 
-  /** Check and write every block added so far. */
+  /** Check and write every block added so far; the last one's seals are checked (it may be the head). */
   async drain(): Promise<void> {
     await this.dispatch();
     await this.settle();
+    const last = this.unsealed;
+    if (last) {
+      verifySeals(last.header, last.parent, this.chain.engine);
+      this.unsealed = undefined;
+      this.sealedBlocks++;
+    }
     await this.flush();
   }
 
@@ -393,11 +428,18 @@ class VerifiedBlockWriter {
     const decoded = this.window;
     [this.window, this.windowBytes] = [[], 0];
     // Blocks up to the operator's checkpoint are checked by their hash links: no seal to recover.
-    const trusted = this.chain.trusted?.number ?? 0n;
-    const signers = this.recoverPool.recoverAll(decoded.flatMap((d) => (d.header.number <= trusted ? [] : this.chain.engine.sealSignatures(d.header))));
+    // Above it, every block's seals, or ('set-changes') those of a block after which other validators decide.
+    const c = this.chain;
+    const trusted = c.trusted?.number ?? 0n;
+    const sealed = decoded.map((d) => {
+      const parent = this.lastDispatched;
+      this.lastDispatched = d.header;
+      return d.header.number > trusted && (c.seals === 'every' || c.engine.signersChangeAfter(d.header, parent));
+    });
+    const signers = this.recoverPool.recoverAll(decoded.flatMap((d, i) => (sealed[i] ? c.engine.sealSignatures(d.header) : [])));
     signers.catch(() => undefined); // awaited by settle
     await this.settle();
-    this.inFlight = { blocks: decoded, signers };
+    this.inFlight = { blocks: decoded, sealed, signers };
   }
 
   private async settle(): Promise<void> {
@@ -406,9 +448,18 @@ class VerifiedBlockWriter {
     this.inFlight = undefined;
     const { recover } = await inFlight.signers;
     const c = this.chain;
-    for (const d of inFlight.blocks) {
-      if (c.trusted && d.header.number <= c.trusted.number) verifyLink(d, c.parentHash, c.trusted);
-      else verifyHeader(d.header, c.parent, c.engine, recover);
+    for (const [i, d] of inFlight.blocks.entries()) {
+      if (c.trusted && d.header.number <= c.trusted.number) {
+        verifyLink(d, c.parentHash, c.trusted);
+        this.unsealed = undefined; // the trusted hash vouches for it
+      } else if (inFlight.sealed[i]) {
+        verifyHeader(d.header, c.parent, c.engine, recover);
+        this.unsealed = undefined;
+        this.sealedBlocks++;
+      } else {
+        verifyHeader(d.header, c.parent, c.engine, undefined, false);
+        this.unsealed = { header: d.header, parent: c.parent };
+      }
       c.engine.committed(d.header);
       const record = c.engine.recordOf(d.header);
       if (d.block) {
@@ -524,17 +575,30 @@ function verifyLink(d: { header: BlockHeader; hash: Uint8Array }, parentHash: Ui
     });
 }
 
-/** Consensus rules against the parent: seals by a quorum, the parent link. */
-function verifyHeader(header: BlockHeader, parent: BlockHeader, engine: ConsensusEngine, recover?: RecoverSigner): void {
+/** Consensus rules against the parent: seals by a quorum (unless `seals` is false), the parent link. */
+function verifyHeader(header: BlockHeader, parent: BlockHeader, engine: ConsensusEngine, recover?: RecoverSigner, seals = true): void {
   try {
     // History sealed by a quorum: no timestamp in it is "in the future" for a restore (a snapshot of a
     // peer whose clock is ahead of this node's, or one taken within the last seconds, is not forged).
-    engine.verifyHeader(header, parent, { ...SEALED_HISTORY, ...(recover ? { recover } : {}) });
+    engine.verifyHeader(header, parent, { ...SEALED_HISTORY, ...(recover ? { recover } : {}), ...(seals ? {} : { seals: false }) });
   } catch (err) {
-    if (err instanceof BlockVerificationError)
-      throw new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err });
-    throw err;
+    throw asSnapshotError(err);
   }
+}
+
+/** The seals of a header whose other rules verifyHeader checked. */
+function verifySeals(header: BlockHeader, parent: BlockHeader, engine: ConsensusEngine): void {
+  try {
+    engine.verifySeals(header, parent);
+  } catch (err) {
+    throw asSnapshotError(err);
+  }
+}
+
+function asSnapshotError(err: unknown): unknown {
+  return err instanceof BlockVerificationError
+    ? new BackupFileError(`${err.message} (snapshot is corrupt or forged)`, { code: 'INVALID_BLOCK', cause: err })
+    : err;
 }
 
 /** The transactions and the receipts of a block whose header is verified, against that header's roots. */

@@ -3,6 +3,18 @@ import type { BlockHeader } from '@ethereumjs/block';
 /** Recovers the address that signed `hash` (65-byte r ‖ s ‖ v); throws on a malformed signature. */
 export type RecoverSigner = (hash: Uint8Array, signature: Uint8Array) => Uint8Array;
 
+export interface VerifyHeaderOptions {
+  /** The clock that bounds future timestamps (a file checked offline passes a far future). */
+  nowSeconds?: bigint;
+  /** The seals' signers, recovered ahead (RecoverPool); others are recovered in place. */
+  recover?: RecoverSigner;
+  /**
+   * false: everything but the seals, the coinbase standing for the proposer. Only for a header a
+   * descendant's checked seals vouch for (a restore: see backup/restore.ts); verifySeals checks the rest.
+   */
+  seals?: boolean;
+}
+
 /** The consensus fields of the block after a parent, before it is sealed. */
 export interface NextHeaderFields {
   /** Who produces it in its first round (the coinbase a transaction sent now would see). */
@@ -36,7 +48,18 @@ export interface ConsensusEngine {
    * Verify consensus rules of `header` against its parent; throws BlockVerificationError.
    * `nowSeconds` is the clock that bounds future timestamps (a file checked offline passes a far future).
    */
-  verifyHeader(header: BlockHeader, parent: BlockHeader, opts?: { nowSeconds?: bigint; recover?: RecoverSigner }): void;
+  verifyHeader(header: BlockHeader, parent: BlockHeader, opts?: VerifyHeaderOptions): void;
+  /**
+   * The seals of `header` alone (IBFT: the proposer seal by its coinbase, a quorum of committed seals
+   * of the set after `parent`). verifyHeader with `seals: false` and this are verifyHeader whole.
+   */
+  verifySeals(header: BlockHeader, parent: BlockHeader, recover?: RecoverSigner): void;
+  /**
+   * Whether the signers who decide the block after `header` are not the ones who decided `header`
+   * (whose parent is `parent`): where a chain's seals are checked only at such blocks and at its head
+   * (a restore), `header` is one to check.
+   */
+  signersChangeAfter(header: BlockHeader, parent: BlockHeader): boolean;
   /**
    * The signatures verifyHeader recovers for `header`, with the digest each signs: a caller checking
    * many headers recovers them ahead (in a worker thread) and passes the results as `recover`.

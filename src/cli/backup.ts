@@ -14,7 +14,7 @@ import { errorMessage, UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
-import { parseTrustedBlock, TRUSTED_BLOCK_HELP } from './options.js';
+import { EVERY_SEAL_HELP, parseTrustedBlock, sealsNote, TRUSTED_BLOCK_HELP } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter, restoreProgress } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
@@ -126,6 +126,7 @@ export function backupCommand(): Command {
         .default('backfill'),
     )
     .option('--trusted-block <n:hash>', TRUSTED_BLOCK_HELP, parseTrustedBlock)
+    .option('--every-seal', EVERY_SEAL_HELP, false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
     .action(
@@ -137,6 +138,7 @@ export function backupCommand(): Command {
         atTime?: bigint;
         history: HistoryMode;
         trustedBlock?: { number: bigint; hash: Uint8Array };
+        everySeal: boolean;
         json: boolean;
         quiet: boolean;
       }) => {
@@ -161,6 +163,7 @@ export function backupCommand(): Command {
               genesis,
               history: opts.history,
               ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+              seals: opts.everySeal ? 'every' : 'set-changes',
               onStep: (what) => {
                 progress.stop();
                 if (!opts.quiet && !opts.json) process.stderr.write(`restore: ${what}\n`);
@@ -173,12 +176,13 @@ export function backupCommand(): Command {
           const r = fromRepository;
           if (opts.json) {
             process.stdout.write(
-              `${JSON.stringify({ dataDir: r.dataDir, head: r.head.toString(), headHash: r.headHash, backup: r.manifest, blocksImported: r.blocksImported.toString(), nodes: r.nodes, codes: r.codes, durationMs: r.durationMs, ...(r.historyGap ? { backfill: { from: r.historyGap.from.toString(), to: r.historyGap.to.toString() } } : {}) })}\n`,
+              `${JSON.stringify({ dataDir: r.dataDir, head: r.head.toString(), headHash: r.headHash, backup: r.manifest, blocksImported: r.blocksImported.toString(), nodes: r.nodes, codes: r.codes, durationMs: r.durationMs, sealedBlocks: r.sealedBlocks, ...(r.historyGap ? { backfill: { from: r.historyGap.from.toString(), to: r.historyGap.to.toString() } } : {}) })}\n`,
             );
             return;
           }
           process.stderr.write(
             `Restored block ${r.head} (${r.headHash}) into ${r.dataDir} from backup ${r.manifest}${r.blocksImported > 0n ? ` and ${r.blocksImported} blocks imported and re-executed` : ''} in ${formatDuration(r.durationMs)}\n` +
+              sealsNote(r.sealedBlocks, r.head - r.blocksImported, opts) +
               (r.historyGap
                 ? `Blocks ${r.historyGap.from}-${r.historyGap.to}: headers verified; the node back-fills their bodies and receipts from ${opts.backupDir} once it runs (\`basalt status\` shows it; --history full restores them now)\n`
                 : '') +
@@ -198,6 +202,7 @@ export function backupCommand(): Command {
               },
               onProgress: progress.onProgress,
               ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+              seals: opts.everySeal ? 'every' : 'set-changes',
             }),
           ).finally(() => progress.stop());
         });

@@ -104,6 +104,17 @@ export function parsePositiveCount(value: string): number {
 export const TRUSTED_BLOCK_HELP =
   "a checkpoint you trust, block N of your chain and its hash: the headers up to it are checked by their hash links from the genesis instead of their seals (faster), the later ones' seals as always";
 
+export const EVERY_SEAL_HELP =
+  "recover every block's seals (slower); by default those of the blocks where the validator set changes and of the head, whose quorums vouch for the blocks below them by their hash links";
+
+/** A restore's summary line on the seals it checked: empty when every block's were. */
+export function sealsNote(sealedBlocks: number, head: bigint, opts: { everySeal: boolean; trustedBlock?: { number: bigint } }): string {
+  if (BigInt(sealedBlocks) >= head) return '';
+  const trusted = opts.trustedBlock ? `blocks 1-${opts.trustedBlock.number} by their hash links to your --trusted-block; ` : '';
+  if (opts.everySeal) return `Seals checked on ${sealedBlocks} of ${head} blocks: ${trusted}every block after it\n`;
+  return `Seals checked on ${sealedBlocks} of ${head} blocks: ${trusted}where the validator set changes, and the head; the others by their hash links to those (--every-seal checks all)\n`;
+}
+
 /** `--trusted-block N:0xHASH`: an operator's checkpoint (block N of the chain has this hash). */
 export function parseTrustedBlock(value: string): { number: bigint; hash: Uint8Array } {
   const m = /^(\d{1,20}):(0x[0-9a-fA-F]{64})$/.exec(value.trim());

@@ -6,7 +6,7 @@ import { UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, openArchiveSource } from './archive-io.js';
 import { formatBytes, formatDuration, restoreProgress } from './progress.js';
-import { parseTrustedBlock, TRUSTED_BLOCK_HELP } from './options.js';
+import { EVERY_SEAL_HELP, parseTrustedBlock, sealsNote, TRUSTED_BLOCK_HELP } from './options.js';
 
 interface RestoreOpts {
   dataDir: string;
@@ -14,6 +14,7 @@ interface RestoreOpts {
   genesisHash?: string;
   trustSnapshotGenesis: boolean;
   trustedBlock?: { number: bigint; hash: Uint8Array };
+  everySeal: boolean;
   quiet: boolean;
   json: boolean;
 }
@@ -27,6 +28,7 @@ export function restoreCommand(): Command {
     .option('--genesis-hash <hash>', "your chain's genesis hash: the genesis inside the snapshot is used only if it has this hash", parseHash)
     .option('--trust-snapshot-genesis', 'trust the genesis inside the snapshot as it is (anyone who can write the file can forge the chain)', false)
     .option('--trusted-block <n:hash>', TRUSTED_BLOCK_HELP, parseTrustedBlock)
+    .option('--every-seal', EVERY_SEAL_HELP, false)
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, opts: RestoreOpts) => {
@@ -54,6 +56,7 @@ export function restoreCommand(): Command {
           ...(genesis ? { genesis } : {}),
           ...(opts.genesisHash ? { genesisHash: opts.genesisHash } : {}),
           ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
+          seals: opts.everySeal ? 'every' : 'set-changes',
           onProgress: progress.onProgress,
         });
       } finally {
@@ -71,6 +74,7 @@ export function restoreCommand(): Command {
         `Restored block ${s.head} (${s.headHash}) with ${s.nodes} state nodes and ${s.codes} contract codes into ${s.dataDir}\n` +
           `chain ID ${s.chainId}, genesis ${s.genesisHash} (trusted from: ${anchor})\n` +
           `${formatBytes(s.bytes)} in ${formatDuration(s.durationMs)}; state root ${s.stateRoot}\n` +
+          sealsNote(s.sealedBlocks, s.head, opts) +
           (s.historyGap
             ? `Blocks ${s.historyGap.from}-${s.historyGap.to}: headers verified; the node back-fills their bodies and receipts from its peers once it runs (\`basalt status\` shows it; \`server --history full\` waits for it)\n`
             : '') +

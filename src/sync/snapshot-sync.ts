@@ -189,6 +189,8 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         const summary = await restoreSnapshot(bytes, {
           dataDir: opts.target,
           genesis: opts.genesis,
+          // A peer's snapshot: every seal, since this node stores and serves them (restore.ts, seals).
+          seals: 'every',
           ...(opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
           onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),
         });

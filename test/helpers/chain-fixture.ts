@@ -103,7 +103,8 @@ export async function sealNext(t: { chain: Chain; keys: Uint8Array[] }, txs: Typ
     {
       coinbase: proposer,
       timestamp: head.timestamp + timestampDelta,
-      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
+      // The head's vote (if any) is its own: the next block carries none.
+      extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [], vote: undefined }),
     },
     txs,
     async (built) => sealBlock(built.block, proposerKey, committers, t.chain.commonAt(built.block.header.number)),

@@ -1,13 +1,13 @@
 import type { BlockHeader } from '@ethereumjs/block';
-import type { ConsensusEngine, ConsensusRecords, NextHeaderFields, RecoverSigner } from '../../chain/engine.js';
+import type { ConsensusEngine, ConsensusRecords, NextHeaderFields, RecoverSigner, VerifyHeaderOptions } from '../../chain/engine.js';
 import { VoteBook, voteRecordOf } from './vote-book.js';
 import { DEFAULT_EPOCH_SIZE } from './votes.js';
 import type { VoteContext } from './verify.js';
 import { IBFT_MIX_HASH, headerExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
-import { QuorumRule, maxFaulty, nextProposer } from './validators.js';
+import { QuorumRule, maxFaulty, nextProposer, sameValidatorSet } from './validators.js';
 import { BlockVerificationError } from '../../chain/errors.js';
-import { ibftSealSignatures, verifyIbftHeader, verifyKnownSeals } from './verify.js';
+import { ibftSealSignatures, verifyIbftHeader, verifyIbftSeals, verifyKnownSeals } from './verify.js';
 import { errorMessage } from '../../util/errors.js';
 
 /**
@@ -51,8 +51,27 @@ export class IbftEngine implements ConsensusEngine {
     };
   }
 
-  verifyHeader(header: BlockHeader, parent: BlockHeader, opts: { nowSeconds?: bigint; recover?: RecoverSigner } = {}): void {
-    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover, this.voteContext(parent));
+  verifyHeader(header: BlockHeader, parent: BlockHeader, opts: VerifyHeaderOptions = {}): void {
+    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover, this.voteContext(parent), opts.seals ?? true);
+  }
+
+  verifySeals(header: BlockHeader, parent: BlockHeader, recover?: RecoverSigner): void {
+    let validators: Uint8Array[];
+    try {
+      validators = this.validatorsAfter(parent);
+    } catch (err) {
+      throw new BlockVerificationError(header.number, `its parent's extraData: ${errorMessage(err)}`);
+    }
+    verifyIbftSeals(header, validators, this.quorum, recover);
+  }
+
+  /** The set after `header` (its vote's, or an emergency change's) is not the set after its parent. */
+  signersChangeAfter(header: BlockHeader, parent: BlockHeader): boolean {
+    try {
+      return !sameValidatorSet(this.validatorsAfter(parent), this.validatorsAfter(header));
+    } catch {
+      return true; // extraData that does not parse: the check of the seals says why
+    }
   }
 
   /** What the proposal and header checks know of the votes after `parent`. */

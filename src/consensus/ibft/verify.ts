@@ -37,11 +37,41 @@ export function verifyIbftHeader(
   rule: QuorumRule = QuorumRule.OPTIMAL,
   recover: RecoverSigner = recoverAddress,
   votes: VoteContext = NO_VOTE_CONTEXT,
+  seals = true,
 ): IbftExtra {
-  const { extra, validators } = verifyProposalFields(header, parent, recover, votes);
-  verifyCommittedSeals(header, extra, validators, rule, recover);
+  const { extra, validators } = verifyProposalFields(header, parent, seals ? recover : undefined, votes);
+  if (seals) verifyCommittedSeals(header, extra, validators, rule, recover);
   verifyNotFuture(header, nowSeconds);
   return extra;
+}
+
+/**
+ * The seals of `header` alone, against the set `validators` that decides it: its proposer seal is by
+ * its coinbase, and a quorum (by `rule`) of distinct validators of the set signed its hash, and nobody
+ * else. With verifyIbftHeader's `seals: false` check of the same header, the whole of verifyIbftHeader.
+ */
+export function verifyIbftSeals(
+  header: BlockHeader,
+  validators: Uint8Array[],
+  rule: QuorumRule = QuorumRule.OPTIMAL,
+  recover: RecoverSigner = recoverAddress,
+): void {
+  let extra: IbftExtra;
+  try {
+    extra = headerExtra(header);
+  } catch (err) {
+    if (err instanceof IbftExtraError) throw new BlockVerificationError(header.number, err.message);
+    throw err;
+  }
+  let proposer: Uint8Array;
+  try {
+    proposer = recover(proposerSealHash(header), extra.proposerSeal);
+  } catch (err) {
+    throw new BlockVerificationError(header.number, `invalid proposer seal: ${errorMessage(err)}`);
+  }
+  if (!equalsBytes(header.coinbase.bytes, proposer))
+    throw new BlockVerificationError(header.number, `proposer seal is by ${bytesToHex(proposer)}, not the coinbase ${header.coinbase.toString()}`);
+  verifyCommittedSeals(header, extra, validators, rule, recover);
 }
 
 /**
@@ -127,11 +157,15 @@ export function verifyIbftProposal(
   return r;
 }
 
-/** The proposal's checks without the clock: linkage, fields, proposer seal. */
+/**
+ * The proposal's checks without the clock: linkage, fields, proposer seal. Without `recover`, the
+ * proposer seal is left to verifyIbftSeals: the coinbase stands for the proposer (a header a later
+ * header's quorum certifies, whose seals a restore does not recover).
+ */
 function verifyProposalFields(
   header: BlockHeader,
   parent: BlockHeader,
-  recover: RecoverSigner = recoverAddress,
+  recover: RecoverSigner | undefined,
   votes: VoteContext = NO_VOTE_CONTEXT,
 ): { extra: IbftExtra; validators: Uint8Array[]; proposer: Uint8Array } {
   const n = header.number;
@@ -169,13 +203,18 @@ function verifyProposalFields(
   // genesis file's emergency change starts here).
   const validators = votes.setChange ?? parentExtra.validators;
   let proposer: Uint8Array;
-  try {
-    proposer = recover(proposerSealHash(header), extra.proposerSeal);
-  } catch (err) {
-    return fail(`invalid proposer seal: ${errorMessage(err)}`);
+  if (recover === undefined) {
+    proposer = header.coinbase.bytes;
+    if (validatorIndex(validators, proposer) < 0) fail(`coinbase ${header.coinbase.toString()} is not a validator`);
+  } else {
+    try {
+      proposer = recover(proposerSealHash(header), extra.proposerSeal);
+    } catch (err) {
+      return fail(`invalid proposer seal: ${errorMessage(err)}`);
+    }
+    if (validatorIndex(validators, proposer) < 0) fail(`proposer seal is by ${bytesToHex(proposer)}, not a validator`);
+    if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);
   }
-  if (validatorIndex(validators, proposer) < 0) fail(`proposer seal is by ${bytesToHex(proposer)}, not a validator`);
-  if (!equalsBytes(header.coinbase.bytes, proposer)) fail(`coinbase ${header.coinbase.toString()} is not the proposer ${bytesToHex(proposer)}`);
 
   // The set it carries is the set after its vote (if any): what decides the next block.
   let allowed: Uint8Array[][];
