@@ -88,6 +88,8 @@ export interface PointRestoreSummary {
   archives: string[];
   blocksImported: bigint;
   durationMs: number;
+  /** Blocks of the snapshot whose seals were recovered (RestoreSummary.sealedBlocks); the imported ones' all are. */
+  sealedBlocks: number;
 }
 
 /**
@@ -163,6 +165,7 @@ export async function restoreToPoint(
       archives: plan.archives.map((a) => a.file),
       blocksImported: imported,
       durationMs: Date.now() - began,
+      sealedBlocks: s.sealedBlocks,
     };
   } catch (err) {
     rmSync(work, { recursive: true, force: true });

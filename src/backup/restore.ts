@@ -77,8 +77,8 @@ export interface RestoreOptions {
   engine?: ConsensusEngine;
   onProgress?: (p: RestoreProgress) => void;
   /**
-   * Restore the history below the head as headers only (each one's seals and parent link checked, as
-   * in a full restore) and record the rest as a history gap the node back-fills from this source once
+   * Restore the history below the head as headers only (each one checked as in a full restore, its
+   * seals as `seals` says) and record the rest as a history gap the node back-fills from this source once
    * it runs (repository/backfill.ts). The head block is restored whole. Without it, every block is.
    */
   backfill?: HistorySource;
@@ -110,7 +110,7 @@ export interface TrustedBlock {
 
 /**
  * Build a new data dir from a snapshot, trusting nothing it cannot verify: every header against its
- * parent (consensus seals and quorum), transactions and receipts against the header roots, every state
+ * parent (consensus rules; the seals and their quorum as `seals` says), transactions and receipts against the header roots, every state
  * node and code against its hash, and finally that the whole state under the head's state root is
  * present. Works in a temporary folder next to `dataDir` and renames it only when all of that
  * passed, so a failed or interrupted restore never leaves a data dir that looks good.
@@ -185,7 +185,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         const size = ev.blockRlp.length + ev.receiptsRlp.length;
         const common = r.rules.commonAt(ev.number);
         if (opts.backfill && ev.number < headNumber) {
-          // History to back-fill: its header only, checked like any other (seals, parent link).
+          // History to back-fill: its header only, checked like any other.
           const { header, headerRlp } = decodeBlockHeaderRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
           await blocks!.add({ header, headerRlp, hash: ev.hash, bytesRead: ev.bytesRead, size: headerRlp.length });
         } else {
@@ -393,6 +393,8 @@ class VerifiedBlockWriter {
   private lastDispatched: BlockHeader;
   /** The last header checked without its seals, while no later one's seals vouch for it: the head's, at drain. */
   private unsealed?: { header: BlockHeader; parent: BlockHeader };
+  /** The first of the headers checked without their seals since the last one checked with them. */
+  private unsealedFrom?: bigint;
   /** Blocks whose seals were checked. */
   sealedBlocks = 0;
 
@@ -416,8 +418,12 @@ class VerifiedBlockWriter {
     await this.settle();
     const last = this.unsealed;
     if (last) {
-      verifySeals(last.header, last.parent, this.chain.engine);
-      this.unsealed = undefined;
+      try {
+        verifySeals(last.header, last.parent, this.chain.engine);
+      } catch (err) {
+        throw this.onItsWord(err, last.header.number);
+      }
+      [this.unsealed, this.unsealedFrom] = [undefined, undefined];
       this.sealedBlocks++;
     }
     await this.flush();
@@ -450,15 +456,19 @@ class VerifiedBlockWriter {
     const c = this.chain;
     for (const [i, d] of inFlight.blocks.entries()) {
       if (c.trusted && d.header.number <= c.trusted.number) {
-        verifyLink(d, c.parentHash, c.trusted);
-        this.unsealed = undefined; // the trusted hash vouches for it
+        verifyLink(d, c.parentHash, c.trusted); // the trusted hash vouches for it
       } else if (inFlight.sealed[i]) {
-        verifyHeader(d.header, c.parent, c.engine, recover);
-        this.unsealed = undefined;
+        try {
+          verifyHeader(d.header, c.parent, c.engine, recover);
+        } catch (err) {
+          throw this.onItsWord(err, d.header.number);
+        }
+        [this.unsealed, this.unsealedFrom] = [undefined, undefined];
         this.sealedBlocks++;
       } else {
         verifyHeader(d.header, c.parent, c.engine, undefined, false);
         this.unsealed = { header: d.header, parent: c.parent };
+        this.unsealedFrom ??= d.header.number;
       }
       c.engine.committed(d.header);
       const record = c.engine.recordOf(d.header);
@@ -474,6 +484,19 @@ class VerifiedBlockWriter {
       c.parentHash = d.hash;
       this.progress(d.header.number, d.bytesRead);
     }
+  }
+
+  /**
+   * The refusal of block `n`'s seals, saying which headers were taken on their word: a forger who
+   * re-linked headers below it would be caught here, at the first block whose seals are checked.
+   */
+  private onItsWord(err: unknown, n: bigint): unknown {
+    const from = this.unsealedFrom;
+    if (!(err instanceof BackupFileError) || from === undefined || from >= n) return err;
+    return new BackupFileError(
+      `${err.message}; blocks ${from}-${n - 1n} were checked without their seals, on this block's word: an altered one among them shows here`,
+      { code: err.code, cause: err },
+    );
   }
 
   private async flush(): Promise<void> {

@@ -7,6 +7,7 @@ import { listPieces, type ListedPiece } from '../backup/pieces.js';
 import type { RestorePoint } from '../backup/point-in-time.js';
 import { Repository } from '../backup/repository/repository.js';
 import type { HistoryMode } from '../backup/repository/restore.js';
+import type { SealCheck } from '../backup/restore.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { BackupTarget } from '../backup/targets/target.js';
 import { backupNowRemote } from '../rpc/grpc/backup-client.js';
@@ -14,7 +15,7 @@ import { errorMessage, UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
-import { EVERY_SEAL_HELP, parseTrustedBlock, sealsNote, TRUSTED_BLOCK_HELP } from './options.js';
+import { parseTrustedBlock, sealsNote, sealsOption, TRUSTED_BLOCK_HELP } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter, restoreProgress } from './progress.js';
 
 /** `basalt backup list|verify|restore|now`: the pieces a node's scheduled backups wrote. */
@@ -120,13 +121,13 @@ export function backupCommand(): Command {
     .addOption(
       new Option(
         '--history <mode>',
-        "from a repository: 'backfill' restores the headers (every seal checked) and the head, and the node back-fills the older bodies and receipts from the repository while it serves; 'full' restores every block before it is done",
+        "from a repository: 'backfill' restores the headers (checked as in 'full') and the head, and the node back-fills the older bodies and receipts from the repository while it serves; 'full' restores every block before it is done",
       )
         .choices(['backfill', 'full'])
         .default('backfill'),
     )
     .option('--trusted-block <n:hash>', TRUSTED_BLOCK_HELP, parseTrustedBlock)
-    .option('--every-seal', EVERY_SEAL_HELP, false)
+    .addOption(sealsOption('set-changes'))
     .option('--json', 'print the summary as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
     .action(
@@ -138,7 +139,7 @@ export function backupCommand(): Command {
         atTime?: bigint;
         history: HistoryMode;
         trustedBlock?: { number: bigint; hash: Uint8Array };
-        everySeal: boolean;
+        seals: SealCheck;
         json: boolean;
         quiet: boolean;
       }) => {
@@ -163,7 +164,7 @@ export function backupCommand(): Command {
               genesis,
               history: opts.history,
               ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
-              seals: opts.everySeal ? 'every' : 'set-changes',
+              seals: opts.seals,
               onStep: (what) => {
                 progress.stop();
                 if (!opts.quiet && !opts.json) process.stderr.write(`restore: ${what}\n`);
@@ -202,7 +203,7 @@ export function backupCommand(): Command {
               },
               onProgress: progress.onProgress,
               ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
-              seals: opts.everySeal ? 'every' : 'set-changes',
+              seals: opts.seals,
             }),
           ).finally(() => progress.stop());
         });
@@ -212,6 +213,7 @@ export function backupCommand(): Command {
         }
         process.stderr.write(
           `Restored block ${s.head} (${s.headHash}) into ${s.dataDir} from ${s.snapshot}${s.archives.length ? ` and ${s.archives.length} archives (${s.blocksImported} blocks imported and re-executed)` : ''} in ${formatDuration(s.durationMs)}\n` +
+            sealsNote(s.sealedBlocks, s.head - s.blocksImported, opts) +
             `Start it with: basalt server --data-dir ${s.dataDir} --chain ${s.dataDir}/genesis.json\n`,
         );
       },

@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import type { SealCheck } from '../backup/restore.js';
 import type { HostPort } from '../node/node.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -104,15 +105,25 @@ export function parsePositiveCount(value: string): number {
 export const TRUSTED_BLOCK_HELP =
   "a checkpoint you trust, block N of your chain and its hash: the headers up to it are checked by their hash links from the genesis instead of their seals (faster), the later ones' seals as always";
 
-export const EVERY_SEAL_HELP =
-  "recover every block's seals (slower); by default those of the blocks where the validator set changes and of the head, whose quorums vouch for the blocks below them by their hash links";
+/** `--seals every|set-changes` (restore, backup restore): RestoreOptions.seals. */
+export function sealsOption(defaultMode: SealCheck): Option {
+  return new Option(
+    '--seals <mode>',
+    "whose seals to recover: 'every' block's, or 'set-changes': those of the blocks after which the validator set changes and of the head, whose quorums vouch for the other headers by their hash links (several times faster; the others' committed seals are then kept unchecked, so use it for backups you made)",
+  )
+    .choices(['every', 'set-changes'])
+    .default(defaultMode);
+}
 
 /** A restore's summary line on the seals it checked: empty when every block's were. */
-export function sealsNote(sealedBlocks: number, head: bigint, opts: { everySeal: boolean; trustedBlock?: { number: bigint } }): string {
+export function sealsNote(sealedBlocks: number, head: bigint, opts: { seals: SealCheck; trustedBlock?: { number: bigint } }): string {
   if (BigInt(sealedBlocks) >= head) return '';
-  const trusted = opts.trustedBlock ? `blocks 1-${opts.trustedBlock.number} by their hash links to your --trusted-block; ` : '';
-  if (opts.everySeal) return `Seals checked on ${sealedBlocks} of ${head} blocks: ${trusted}every block after it\n`;
-  return `Seals checked on ${sealedBlocks} of ${head} blocks: ${trusted}where the validator set changes, and the head; the others by their hash links to those (--every-seal checks all)\n`;
+  const t = opts.trustedBlock?.number;
+  if (t !== undefined && t >= head) return `Seals checked on none of ${head} blocks: each one by its hash link to your --trusted-block ${t}\n`;
+  const after = t !== undefined ? `after your --trusted-block ${t}: ` : '';
+  if (opts.seals === 'every')
+    return `Seals checked on ${sealedBlocks} of ${head} blocks (${after}every one); the others by their hash links to the trusted one\n`;
+  return `Seals checked on ${sealedBlocks} of ${head} blocks (${after}where the validator set changes, and the head); the other headers by their hash links to those (--seals every checks all)\n`;
 }
 
 /** `--trusted-block N:0xHASH`: an operator's checkpoint (block N of the chain has this hash). */

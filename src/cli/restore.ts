@@ -1,12 +1,12 @@
 import { basename, dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { readGenesis } from '../chain/genesis-source.js';
-import { restoreSnapshot } from '../backup/restore.js';
+import { restoreSnapshot, type SealCheck } from '../backup/restore.js';
 import { UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { noteRemoved, openArchiveSource } from './archive-io.js';
 import { formatBytes, formatDuration, restoreProgress } from './progress.js';
-import { EVERY_SEAL_HELP, parseTrustedBlock, sealsNote, TRUSTED_BLOCK_HELP } from './options.js';
+import { parseTrustedBlock, sealsNote, sealsOption, TRUSTED_BLOCK_HELP } from './options.js';
 
 interface RestoreOpts {
   dataDir: string;
@@ -14,7 +14,7 @@ interface RestoreOpts {
   genesisHash?: string;
   trustSnapshotGenesis: boolean;
   trustedBlock?: { number: bigint; hash: Uint8Array };
-  everySeal: boolean;
+  seals: SealCheck;
   quiet: boolean;
   json: boolean;
 }
@@ -28,7 +28,7 @@ export function restoreCommand(): Command {
     .option('--genesis-hash <hash>', "your chain's genesis hash: the genesis inside the snapshot is used only if it has this hash", parseHash)
     .option('--trust-snapshot-genesis', 'trust the genesis inside the snapshot as it is (anyone who can write the file can forge the chain)', false)
     .option('--trusted-block <n:hash>', TRUSTED_BLOCK_HELP, parseTrustedBlock)
-    .option('--every-seal', EVERY_SEAL_HELP, false)
+    .addOption(sealsOption('every'))
     .option('--quiet', 'no progress output', false)
     .option('--json', 'print the summary as JSON on stdout', false)
     .action(async (filename: string, opts: RestoreOpts) => {
@@ -56,7 +56,7 @@ export function restoreCommand(): Command {
           ...(genesis ? { genesis } : {}),
           ...(opts.genesisHash ? { genesisHash: opts.genesisHash } : {}),
           ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
-          seals: opts.everySeal ? 'every' : 'set-changes',
+          seals: opts.seals,
           onProgress: progress.onProgress,
         });
       } finally {

@@ -69,6 +69,7 @@ export function verifyIbftSeals(
   } catch (err) {
     throw new BlockVerificationError(header.number, `invalid proposer seal: ${errorMessage(err)}`);
   }
+  if (validatorIndex(validators, proposer) < 0) throw new BlockVerificationError(header.number, `proposer seal is by ${bytesToHex(proposer)}, not a validator`);
   if (!equalsBytes(header.coinbase.bytes, proposer))
     throw new BlockVerificationError(header.number, `proposer seal is by ${bytesToHex(proposer)}, not the coinbase ${header.coinbase.toString()}`);
   verifyCommittedSeals(header, extra, validators, rule, recover);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCacheSize, parseCountArg } from '../../../src/cli/options.js';
+import { parseCacheSize, parseCountArg, sealsNote } from '../../../src/cli/options.js';
 
 describe('--cache sizes', () => {
   it('takes a plain number as MiB, as geth does, and a size with a unit as written', () => {
@@ -29,5 +29,24 @@ describe('counts (--state-history, --state-prune-interval)', () => {
     for (const bad of ['0', '-1', '+5', '1.5', '1e9', '0x10', 'ten', '', ' 5', '1000000000000', '9'.repeat(400)]) {
       expect(() => blocks(bad), bad).toThrow(`"${bad}" is not a number of blocks (1 or more)`);
     }
+  });
+});
+
+describe("a restore's note on the seals it checked", () => {
+  it('says nothing when every block was checked, and otherwise which, for each mode and checkpoint', () => {
+    expect(sealsNote(100, 100n, { seals: 'every' })).toBe('');
+    expect(sealsNote(1, 100n, { seals: 'set-changes' })).toBe(
+      'Seals checked on 1 of 100 blocks (where the validator set changes, and the head); the other headers by their hash links to those (--seals every checks all)\n',
+    );
+    expect(sealsNote(2, 100n, { seals: 'set-changes', trustedBlock: { number: 40n } })).toBe(
+      'Seals checked on 2 of 100 blocks (after your --trusted-block 40: where the validator set changes, and the head); the other headers by their hash links to those (--seals every checks all)\n',
+    );
+    expect(sealsNote(60, 100n, { seals: 'every', trustedBlock: { number: 40n } })).toBe(
+      'Seals checked on 60 of 100 blocks (after your --trusted-block 40: every one); the others by their hash links to the trusted one\n',
+    );
+    for (const seals of ['every', 'set-changes'] as const)
+      expect(sealsNote(0, 100n, { seals, trustedBlock: { number: 100n } })).toBe(
+        'Seals checked on none of 100 blocks: each one by its hash link to your --trusted-block 100\n',
+      );
   });
 });

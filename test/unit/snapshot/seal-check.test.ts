@@ -9,33 +9,47 @@ import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/ex
 import { committedSeal, sealBlock } from '../../../src/consensus/ibft/seal.js';
 import { nextProposer } from '../../../src/consensus/ibft/validators.js';
 import { readSnapshot, type SnapshotEvent } from '../../../src/snapshot/reader.js';
-import { createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import pino from 'pino';
+import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { TxPool } from '../../../src/txpool/txpool.js';
+import { createTestChain, openTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { collect } from '../../helpers/collect.js';
 
 /**
  * A restore that recovers seals only where the validator set changes and at the head (seals
  * 'set-changes', the CLI's default): what it checks, and what a forger can and cannot get past it.
- * The chain: one validator seals blocks 1-3, votes a second one in at block 4 (the set changes after
- * it), and the two seal blocks 5-8.
+ * The chain: one validator seals blocks 1-255, votes a second one in at block 256 (the set changes
+ * after it: the last block of the restore's first window of 256), and the two seal blocks 257-512 (the
+ * head ends a window too, so its seals are checked at drain after a window dispatched whole).
  */
 let t: TestChain;
 let bytes: Uint8Array;
-const HEAD = 8n;
-const VOTE_AT = 4n;
+const HEAD = 512n;
+const VOTE_AT = 256n;
+const MID = 300n;
 
 async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
   yield b;
 }
 
-/** Block `number` of the snapshot replaced by what `edit` makes of it (same record hash). */
-async function* edited(number: bigint, edit: (b: Block) => Block): AsyncGenerator<SnapshotEvent> {
+/** Block `number` (or each of `numbers`) of the snapshot replaced by what `edit` makes of it (same record hash). */
+async function* edited(numbers: bigint | bigint[], edit: (b: Block) => Block): AsyncGenerator<SnapshotEvent> {
+  const which = new Set([numbers].flat());
   for await (const ev of readSnapshot(once(bytes))) {
-    if (ev.kind === 'block' && ev.number === number) {
-      const block = (await t.chain.store.canonicalBlock(number))!;
+    if (ev.kind === 'block' && which.has(ev.number)) {
+      const block = (await t.chain.store.canonicalBlock(ev.number))!;
       yield { ...ev, blockRlp: edit(block).serialize() };
     } else yield ev;
   }
+}
+
+/** The block with its committed seals replaced by 65 bytes that recover to no key. */
+function junkSealed(b: Block): Block {
+  const common = t.chain.commonAt(b.header.number);
+  const extra = decodeIbftExtra(b.header.extraData);
+  return blockWithHeader(b, headerWithExtraData(b.header, encodeIbftExtra({ ...extra, committedSeals: [new Uint8Array(65).fill(0xff)] }), common), common);
 }
 
 /** The block with its committed seals replaced by one of a key that is no validator (its hash does not change). */
@@ -51,7 +65,7 @@ const restore = (events: AsyncIterable<SnapshotEvent>, name: string, opts: Parti
 
 beforeAll(async () => {
   t = await createTestChain(1);
-  for (let i = 0; i < 3; i++) await sealNext(t);
+  while (t.chain.head.number < VOTE_AT - 1n) await sealNext(t);
   // Block 4: the one validator votes the key 1 in (more than half of one: the set changes after it).
   const head = t.chain.head.header;
   const extra = decodeIbftExtra(head.extraData);
@@ -93,16 +107,53 @@ describe("a restore's seals: every block's, or where the set changes and at the 
 
   it('refuses a stranger\'s seal on the head and on the set change with "set-changes"; on a block between, only "every" sees it', async () => {
     await expect(restore(edited(HEAD, strangerSealed), 'head', { seals: 'set-changes' })).rejects.toThrow(
-      /^block 8 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator \(snapshot is corrupt or forged\)$/,
+      /^block 512 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator \(snapshot is corrupt or forged\); blocks 257-511 were checked without their seals, on this block's word: an altered one among them shows here$/,
     );
     await expect(restore(edited(VOTE_AT, strangerSealed), 'vote', { seals: 'set-changes' })).rejects.toThrow(
-      /^block 4 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator \(snapshot is corrupt or forged\)$/,
+      /^block 256 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator \(snapshot is corrupt or forged\); blocks 1-255 were checked without their seals/,
     );
-    await expect(restore(edited(6n, strangerSealed), 'mid-every')).rejects.toThrow(/^block 6 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator/);
+    await expect(restore(edited(MID, strangerSealed), 'mid-every')).rejects.toThrow(/^block 300 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator/);
     // Between checked blocks a seal is vouched for by the next checked block's quorum, not recovered:
     // the restore passes (what the option says; a peer's snapshot is restored with "every").
-    const r = await restore(edited(6n, strangerSealed), 'mid', { seals: 'set-changes' });
+    const r = await restore(edited(MID, strangerSealed), 'mid', { seals: 'set-changes' });
     expect(r.headHash).toBe(bytesToHex(t.chain.head.hash));
+  });
+
+  it('ibft_getSignerMetrics of a restored chain counts only seals by the set that decided each block, passing over ones that do not recover', async () => {
+    const strange = (b: Block) => (b.header.number === MID ? strangerSealed(b) : junkSealed(b));
+    const r = await restore(edited([MID, MID + 1n], strange), 'metrics', { seals: 'set-changes' });
+    const restored = await openTestChain(t.genesis, r.dataDir);
+    try {
+      const d = new RpcDispatcher({
+        methods: ethMethods({ chain: restored.chain, txpool: new TxPool(restored.chain) }, ['ibft']),
+        logger: pino({ level: 'silent' }),
+      });
+      const res = JSON.parse(await d.handleText(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ibft_getSignerMetrics', params: ['0x0', 'latest'] })));
+      const seals = Object.fromEntries(
+        (res.result as { address: string; committedSealCount: string }[]).map((m) => [m.address.toLowerCase(), Number(m.committedSealCount)]),
+      );
+      // Blocks 1-256 sealed by key 0 alone, 257-512 by keys 0 and 1; blocks 300 and 301 now carry no seal of theirs.
+      expect(seals).toEqual({ [bytesToHex(privateToAddress(testKey(0)))]: 510, [bytesToHex(privateToAddress(testKey(1)))]: 254 });
+    } finally {
+      await restored.close();
+    }
+  });
+
+  it('takes the same rule for a snapshot of headers below the head, and above a --trusted-block', async () => {
+    const headers = await collect((await createSnapshot(t.chain, { compression: 'zstd', headersOnly: true })).chunks);
+    const h = await restore(readSnapshot(once(headers)), 'headers', { seals: 'set-changes' });
+    expect([h.sealedBlocks, h.historyGap]).toEqual([2, { from: 1n, to: HEAD - 1n }]);
+    const trusted = async (n: bigint) => ({ number: n, hash: t.chain.engine.blockHash((await t.chain.store.canonicalHeader(n))!) });
+    const cases: [bigint, RestoreOptions['seals'], number][] = [
+      [100n, 'set-changes', 2], // the set change and the head
+      [VOTE_AT, 'set-changes', 1], // the head: the set change is at the checkpoint
+      [HEAD, 'set-changes', 0], // nothing above the checkpoint
+      [500n, 'every', 12],
+    ];
+    for (const [n, seals, sealed] of cases) {
+      const r = await restore(readSnapshot(once(bytes)), `trusted-${n}-${seals}`, { seals, trustedBlock: await trusted(n) });
+      expect([n, seals, r.sealedBlocks]).toEqual([n, seals, sealed]);
+    }
   });
 
   it('refuses with "set-changes" a block between that is not the one its successors link to, or that breaks a rule', async () => {

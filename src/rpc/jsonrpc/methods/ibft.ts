@@ -112,14 +112,28 @@ export function ibftMethods({ chain, ibft }: RpcContext): RpcMethods {
       for (let n = from; n <= to; n++) {
         const header = await canonical(n);
         // The set that decided block n (the genesis's for itself; an emergency change's where one starts).
-        for (const v of parent ? chain.engine.validatorsAfter(parent) : validatorsOf(header)) entry(bytesToHex(v));
+        const deciding = new Set((parent ? chain.engine.validatorsAfter(parent) : validatorsOf(header)).map((v) => bytesToHex(v)));
+        for (const v of deciding) entry(v);
         parent = header;
         if (n === 0n) continue;
         const proposer = entry(header.coinbase.toString()); // the verifier checked coinbase = proposer
         proposer.proposed++;
         proposer.lastProposed = n;
-        // Each committed seal's signer (seals that verified when the block was imported).
-        for (const { hash, signature } of ibftSealSignatures(header).slice(1)) entry(bytesToHex(recoverAddress(hash, signature))).seals++;
+        // Each committed seal's signer, once a block, if of the set that decided it: the seals of a
+        // restored block between two whose seals were checked (restore --seals set-changes) are kept
+        // unchecked, so one that does not recover or is not a validator's is passed over.
+        const signed = new Set<string>();
+        for (const { hash, signature } of ibftSealSignatures(header).slice(1)) {
+          let signer: `0x${string}`;
+          try {
+            signer = bytesToHex(recoverAddress(hash, signature));
+          } catch {
+            continue;
+          }
+          if (!deciding.has(signer) || signed.has(signer)) continue;
+          signed.add(signer);
+          entry(signer).seals++;
+        }
       }
       return [...metrics].map(([address, m]) => ({
         address: toChecksumAddress(address),
