@@ -12,7 +12,7 @@
 //      once from decoded headers (each hash from the header object, its fields encoded again), and once
 //      as a restore checks them (decodeBlockHeaderRlp of each block record: the hash from the record's
 //      own bytes; then the parent link and the engine's vote bookkeeping, as the restore's writer does).
-//   4. as `restore` and `backup restore` check them by default (seals 'set-changes'): each record
+//   4. as `backup restore` checks them by default (--seals set-changes): each record
 //      decoded as in 3, every rule but the seals checked against its parent (the coinbase standing for
 //      the proposer), the vote bookkeeping, and the seals of the blocks after which the validator set
 //      changes (none in these chains) and of the last header, whose quorum vouches for those below it.
@@ -182,6 +182,6 @@ for (const validators of [1, 4]) {
   fresh.verifySeals(parent, grandparent);
   sealed++;
   report(
-    `  restore's default, seals where the set changes and of the last header (${sealed} of ${N}), every other rule of each: ${rate(N, performance.now() - t)}`,
+    `  --seals set-changes (backup restore's default): seals where the set changes and of the last header (${sealed} of ${N}), every other rule of each: ${rate(N, performance.now() - t)}`,
   );
 }
