@@ -18,7 +18,11 @@ import { STATE_SIZE_KEY, type StateSize } from '../../../src/storage/schema.js';
 import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
-import { rebuildWithAlteredNode } from '../snapshot/tamper.js';
+import { rebuildWithAlteredNode, rebuildWithBlock } from '../snapshot/tamper.js';
+import { createBlockFromRLP } from '@ethereumjs/block';
+import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
+import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { committedSeal } from '../../../src/consensus/ibft/seal.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
 const { cleanup, node } = nodesStoppedAfterEach();
@@ -166,6 +170,27 @@ describe('snapshot sync', () => {
     expect(r!.peer).toBe(idOf(good.addr));
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
     expect(existsSync(join(target, 'blockchain'))).toBe(true);
+  }, 30_000);
+
+  it("a peer's snapshot has every seal checked: a stranger's committed seal on a block below the head gets its peer banned", async () => {
+    const src = await chainWithBlocks(4);
+    cleanup.push(() => src.close());
+    const common = src.chain.commonAt(2n);
+    // The same block 2 (its hash leaves the committed seals out) with a seal by a key of no validator.
+    const tampered = await rebuildWithBlock(await snapshotBytes(src.chain), 2n, (rlp) => {
+      const b = createBlockFromRLP(rlp, headerOpts(common));
+      const extra = decodeIbftExtra(b.header.extraData);
+      const h = headerWithExtraData(b.header, encodeIbftExtra({ ...extra, committedSeals: [committedSeal(b.header, new Uint8Array(32).fill(9))] }), common);
+      return blockWithHeader(b, h, common).serialize();
+    });
+    const evil = await evilPeer(src.chain, tampered);
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [evil.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+    const r = await snapshotSync({ ...syncOpts(b, src), target: join(tempDir(), 'restored') });
+    expect(evil.served).toBe(1);
+    expect(b.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/bad snapshot.*block 2 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator/);
+    expect(r!.peer).toBe(idOf(good.addr));
   }, 30_000);
 
   it('a snapshot of another chain is refused (the genesis file is the anchor), its peer banned, nothing left', async () => {

@@ -13,7 +13,7 @@ import pino from 'pino';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
-import { createTestChain, openTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { collect } from '../../helpers/collect.js';
 
@@ -172,6 +172,18 @@ describe("a restore's seals: every block's, or where the set changes and at the 
     await expect(restore(rehashed(stranger, 2n), 'coinbase', { seals: 'set-changes' })).rejects.toThrow(
       /^block 2 is invalid: coinbase 0x[0-9a-f]{40} is not a validator/,
     );
+    // The head proposed by a stranger under a validator's coinbase (its committed seals real): the
+    // proposer seal is part of the hash, so the record names the new hash; refused at the head's seals.
+    const proposedByStranger = edited(HEAD, (b) => {
+      const c = common(HEAD);
+      const extra = decodeIbftExtra(b.header.extraData);
+      const unsealed = headerWithExtraData(b.header, encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }), c);
+      const resealed = sealBlock(blockWithHeader(b, unsealed, c), testKey(9), [testKey(0), testKey(1)], c);
+      return resealed;
+    });
+    await expect(restore(rehashed(proposedByStranger, HEAD), 'proposer', { seals: 'set-changes' })).rejects.toThrow(
+      /^block 512 is invalid: proposer seal is by 0x[0-9a-f]{40}, not a validator \(snapshot is corrupt or forged\); blocks 257-511 were checked/,
+    );
   });
 });
 
@@ -194,3 +206,43 @@ async function* rehashed(events: AsyncIterable<SnapshotEvent>, number: bigint): 
     } else yield ev;
   }
 }
+
+describe("a restore's seals around the genesis file's emergency set change", () => {
+  it("checks the seals of the block before the change (the old set's last) and of the head; a stranger's seal on the first is refused", async () => {
+    // One validator (key 0) until block 4; from block 5 the genesis file hands the chain to keys 1 and 2.
+    const { genesis } = testGenesis(1);
+    genesis.params.engine.ibft.validatorSetChanges = [{ block: 5, validators: [addressOf(testKey(1)), addressOf(testKey(2))] }];
+    const c = await openTestChain(genesis);
+    try {
+      while (c.chain.head.number < 8n) {
+        const parent = c.chain.head.header;
+        const fields = c.chain.engine.nextHeader(parent);
+        const keys = parent.number < 4n ? [testKey(0)] : [testKey(1), testKey(2)];
+        const proposer = keys.find((k) => addressOf(k) === bytesToHex(fields.coinbase))!;
+        await c.chain.produceBlock({ ...fields, timestamp: parent.timestamp + 1n }, [], async (built) =>
+          sealBlock(built.block, proposer, keys, c.chain.commonAt(built.block.header.number)),
+        );
+      }
+      const snap = await collect((await createSnapshot(c.chain, { compression: 'zstd' })).chunks);
+      const r = await restoreFromEvents(readSnapshot(once(snap)), { dataDir: join(tempDir(), 'emergency'), genesis, seals: 'set-changes' });
+      expect(r.sealedBlocks).toBe(2);
+      async function* stranger(): AsyncGenerator<SnapshotEvent> {
+        for await (const ev of readSnapshot(once(snap))) {
+          if (ev.kind !== 'block' || ev.number !== 4n) yield ev;
+          else {
+            const b = (await c.chain.store.canonicalBlock(4n))!;
+            const common = c.chain.commonAt(4n);
+            const extra = decodeIbftExtra(b.header.extraData);
+            const h = headerWithExtraData(b.header, encodeIbftExtra({ ...extra, committedSeals: [committedSeal(b.header, testKey(9))] }), common);
+            yield { ...ev, blockRlp: blockWithHeader(b, h, common).serialize() };
+          }
+        }
+      }
+      await expect(restoreFromEvents(stranger(), { dataDir: join(tempDir(), 'emergency-forged'), genesis, seals: 'set-changes' })).rejects.toThrow(
+        /^block 4 is invalid: committed seal by 0x[0-9a-f]{40}, not a validator \(snapshot is corrupt or forged\); blocks 1-3 were checked without their seals/,
+      );
+    } finally {
+      await c.close();
+    }
+  });
+});

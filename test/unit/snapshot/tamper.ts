@@ -17,6 +17,8 @@ async function rebuild(
   hooks: {
     items?: (kind: 'nodes' | 'code', items: Uint8Array[], first: boolean) => Uint8Array[];
     after?: (kind: 'nodes' | 'code', first: boolean) => { kind: 'nodes' | 'code'; items: Uint8Array[] }[];
+    /** A block's RLP to write instead (under the record's number and hash). */
+    block?: (number: bigint, blockRlp: Uint8Array) => Uint8Array;
   },
 ): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -27,7 +29,7 @@ async function rebuild(
       writer = new SnapshotWriter(ev.header);
       parts.push(await collect(writer.start()));
     } else if (ev.kind === 'block') {
-      parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
+      parts.push(await writer!.block(ev.number, ev.hash, hooks.block?.(ev.number, ev.blockRlp) ?? ev.blockRlp, ev.receiptsRlp));
     } else if (ev.kind === 'nodes' || ev.kind === 'code') {
       const first = !seen.has(ev.kind);
       seen.add(ev.kind);
@@ -67,4 +69,9 @@ export function rebuildWithEmptyRecords(snapshot: Uint8Array, n: number): Promis
     after: (kind, first) =>
       kind === 'nodes' && first ? Array.from({ length: n }, (_, i) => ({ kind: i % 2 === 0 ? ('nodes' as const) : ('code' as const), items: [] })) : [],
   });
+}
+
+/** Block `number`'s RLP replaced by what `edit` makes of it, under the same record hash. */
+export function rebuildWithBlock(snapshot: Uint8Array, number: bigint, edit: (blockRlp: Uint8Array) => Uint8Array): Promise<Uint8Array> {
+  return rebuild(snapshot, { block: (n, rlp) => (n === number ? edit(rlp) : rlp) });
 }
