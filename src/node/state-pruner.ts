@@ -16,7 +16,7 @@ export const DEFAULT_STATE_PRUNE_INTERVAL = 1024n;
  */
 export const MIN_PRUNE_GROWTH_BYTES = 4 * 1024 * 1024;
 /**
- * After a prune, one started by growth waits this many times as long as that prune took, times the
+ * After a prune, the next (started by growth, or by the default interval: INTERVAL_SPACING_CAP) waits this many times as long as that prune took, times the
  * share of the time the node's thread has been busy since it ended (its event loop's utilization over
  * the wait itself; at least MIN_BUSY_SHARE). A prune beside a busy import or sealing loop takes seconds
  * (its reads wait their turn); with a spacing of 2, a node sealing as fast as it could lost a quarter
@@ -31,6 +31,13 @@ const GROWTH_PRUNE_SPACING = 9;
  * there, so the share is not trusted below this.
  */
 const MIN_BUSY_SHARE = 0.3;
+/**
+ * With the default interval, a prune the interval asks for waits for the spacing too (at a million
+ * accounts and 10 blocks/s a prune beside the load took 87-108 s, so one every 1,024 blocks ran most
+ * of the time and sealing fell 9% behind), but no longer than until the chain holds this many
+ * intervals of states beyond the kept ones.
+ */
+const INTERVAL_SPACING_CAP = 4n;
 
 /**
  * The data dir's state-history mode, from what the operator asked (`--state-history N|all`) and what
@@ -64,9 +71,10 @@ export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | 
  * keeps, pruneStates runs in the background (one at a time) while the node seals, imports and serves.
  * With `growth` (the default interval), a prune also starts sooner, once the blocks committed since
  * the last one wrote as many bytes to `trie/` as the states that prune kept (at least
- * MIN_PRUNE_GROWTH_BYTES; before the first prune of this run, the state size the data dir keeps), and
- * no sooner after the last prune than nine times the time it took, times the share of the time the
- * node has been busy since (GROWTH_PRUNE_SPACING): where prunes are short or the node has time (a
+ * MIN_PRUNE_GROWTH_BYTES; before the first prune of this run, the state size the data dir keeps); and
+ * either waits, after the last prune, nine times the time it took, times the share of the time the
+ * node has been busy since (GROWTH_PRUNE_SPACING; the interval's at most INTERVAL_SPACING_CAP
+ * intervals): where prunes are short or the node has time (a
  * validator's pace), the dead nodes stay about the size of the live ones, at the cost of one walk of
  * the kept states per that many bytes written. Stopping the node aborts a prune under way: what it
  * deleted was dead, what it kept is whole.
@@ -93,7 +101,7 @@ export class StatePruner {
       growth?: boolean;
       /** The least growth that starts a prune (default MIN_PRUNE_GROWTH_BYTES). */
       minGrowthBytes?: number;
-      /** A prune started by growth waits this many times the last prune's time after it, times the busy share (default GROWTH_PRUNE_SPACING). */
+      /** With `growth`, a prune waits this many times the last prune's time after it, times the busy share (default GROWTH_PRUNE_SPACING). */
       growthSpacing?: number;
       /** The share of the time the node has been busy since the last prune ended (default: the event loop's utilization; tests). */
       busyShare?: () => number;
@@ -116,16 +124,27 @@ export class StatePruner {
     return { busy, spacingMs: (this.opts.growthSpacing ?? GROWTH_PRUNE_SPACING) * busy * this.last.ms };
   }
 
-  /** Why a prune would start now, if one would. */
+  /**
+   * Why a prune would start now, if one would. A fixed interval (`--state-prune-interval`) is kept as
+   * asked; with the default one (`growth`), a prune waits for the spacing after the last one, the
+   * interval's no longer than INTERVAL_SPACING_CAP intervals.
+   */
   private due(held: bigint): 'interval' | 'growth' | undefined {
     if (held <= this.opts.keep) return undefined; // no state below the window
-    if (held >= this.opts.keep + this.opts.interval) return 'interval';
-    if (!this.opts.growth) return undefined;
+    const { keep, interval } = this.opts;
+    if (!this.opts.growth) return held >= keep + interval ? 'interval' : undefined;
+    if (held >= keep + INTERVAL_SPACING_CAP * interval) return 'interval';
+    if (!this.spaced()) return undefined;
+    if (held >= keep + interval) return 'interval';
     const grown = this.chain.trie.writtenBytes - this.writtenAtLast;
     if (grown < Math.max(this.keptBytes ?? 0, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES)) return undefined;
-    const pace = this.pace();
-    if (pace !== undefined && performance.now() - this.last!.endedAt < pace.spacingMs) return undefined;
     return 'growth';
+  }
+
+  /** Whether the spacing after the last prune of this run has passed (no prune yet: it has). */
+  private spaced(): boolean {
+    const pace = this.pace();
+    return pace === undefined || performance.now() - this.last!.endedAt >= pace.spacingMs;
   }
 
   /** The last prune under way, if any (tests). */
