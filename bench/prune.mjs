@@ -8,7 +8,7 @@
 // of the head's state and of the whole chain), and a second prune (nothing left to delete).
 // Then online: a new node syncs the chain from a peer holding it (BASALT_BENCH_PRUNE_SYNC, below):
 // with --state-history KEEP and the node's default pruning (every 1,024 blocks, or sooner on the
-// trie's growth), with --state-prune-interval 1024 alone (the default before), and as an archive node
+// trie's growth, spaced by the last prune's cost), with --state-prune-interval 1024 alone (the default before), and as an archive node
 // (the same-run baseline): time to the head, prunes logged, trie/ at the end and the largest it got
 // (sampled every second), against the head state alone on disk (the pruned copy pruned again to 1
 // state: the target is trie/ within 2x of it).

@@ -53,7 +53,7 @@ export interface RestoreSummary {
   bytes: number;
   digest: string;
   durationMs: number;
-  /** How many blocks' seals were recovered and checked (below `trustedBlock` and, with seals 'set-changes', between set changes, none). */
+  /** How many blocks' seals were recovered and checked: none up to `trustedBlock`; with seals 'set-changes', only the set changes' and the head's. */
   sealedBlocks: number;
   /** With `backfill`: the blocks whose bodies and receipts the node back-fills once it runs. */
   historyGap?: HistoryGap;

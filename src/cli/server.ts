@@ -156,7 +156,7 @@ export function serverCommand(): Command {
     )
     .option(
       '--state-prune-interval <blocks>',
-      'blocks between two prunes of the state (each walks the kept states once). Default: 1024, or sooner once the blocks since the last prune wrote as much to trie/ as the states it kept',
+      'blocks between two prunes of the state (each walks the kept states once), as given. Default: 1024, or sooner once the blocks since the last prune wrote as much to trie/ as the states it kept; either spaced by what the last prune cost (at most 4096 blocks past the kept states)',
       parseCountArg('blocks'),
     )
     .option(

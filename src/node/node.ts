@@ -102,7 +102,7 @@ export interface NodeOptions {
   cacheBytes?: number;
   /** States kept: the last N blocks', or 'all' (an archive node); default: the data dir's mode (StatePruner). */
   stateHistory?: bigint | 'all';
-  /** Blocks between two prunes of the state. Default: DEFAULT_STATE_PRUNE_INTERVAL, or sooner as the trie grows (StatePruner `growth`). */
+  /** Blocks between two prunes of the state, as given. Default: DEFAULT_STATE_PRUNE_INTERVAL, or sooner as the trie grows, or later while the last prune's cost asks (StatePruner `growth`). */
   statePruneInterval?: bigint;
   /** libp2p networking; undefined: none (the node neither listens nor dials). */
   p2p?: P2POptions;

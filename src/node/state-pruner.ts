@@ -68,8 +68,8 @@ export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | 
 
 /**
  * A running node's state pruning: after a block, when the chain holds `interval` states more than it
- * keeps, pruneStates runs in the background (one at a time) while the node seals, imports and serves.
- * With `growth` (the default interval), a prune also starts sooner, once the blocks committed since
+ * keeps (with `growth`: once spaced, below), pruneStates runs in the background (one at a time) while
+ * the node seals, imports and serves. With `growth` (the default interval), a prune also starts sooner, once the blocks committed since
  * the last one wrote as many bytes to `trie/` as the states that prune kept (at least
  * MIN_PRUNE_GROWTH_BYTES; before the first prune of this run, the state size the data dir keeps); and
  * either waits, after the last prune, nine times the time it took, times the share of the time the
@@ -114,8 +114,8 @@ export class StatePruner {
 
   /**
    * Since the last prune ended: the share of the time the node has been busy (bounded to
-   * [MIN_BUSY_SHARE, 1]; 1 if it cannot be told) and the spacing that share asks of a prune started by
-   * growth. Nothing before the first prune of this run.
+   * [MIN_BUSY_SHARE, 1]; 1 if it cannot be told) and the spacing that share asks of the next prune
+   * (with `growth`). Nothing before the first prune of this run.
    */
   private pace(): { busy: number; spacingMs: number } | undefined {
     if (this.last === undefined) return undefined;

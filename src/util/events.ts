@@ -129,7 +129,7 @@ export interface NodeEvents {
     compactMs: number;
     /** Since the last prune of this run (absent for the first): the share of the time the node's thread was busy (event loop utilization, 0.3 to 1). */
     busy?: number;
-    /** The wait after the last prune that share asked of a prune started by growth: the spacing (9) x the last prune's ms x busy. */
+    /** The wait after the last prune that share asked (the spacing (9) x the last prune's ms x busy); a prune on the interval's cap (4 intervals held) does not wait it out. */
     spacingMs?: number;
   };
   /** Every state below the window was a kept one (an idle chain): the window moved to `keptFrom` with no walk; nothing to delete. */

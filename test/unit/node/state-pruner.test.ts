@@ -199,6 +199,37 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('with the default interval and its spacing passed, the interval prunes at keep + interval states again', async () => {
+    const { lines, logger } = capturedLog();
+    const pruned = () => lines.filter((l) => l.event === 'state.pruned') as { why?: string }[];
+    // No growth that any test writes; no spacing to wait: the interval alone, from the second prune on too.
+    const pruner = new StatePruner(t.chain, { keep: 3n, interval: 6n, growth: true, minGrowthBytes: 1e12, growthSpacing: 0, logger });
+    try {
+      const held = async () => t.chain.head.number + 1n - ((await t.chain.store.stateFrom()) ?? 0n);
+      await pruner.current; // one the states already held started at once
+      while (pruned().length === 0) {
+        await sealTransfer();
+        await pruner.current;
+      }
+      expect(pruned()[0]).toMatchObject({ why: 'interval' });
+      const from = (await t.chain.store.stateFrom())!;
+      // The second, with the first's spacing (0) behind it: at 3 + 6 states held, not before.
+      const need = 9n - (await held());
+      expect(need).toBe(6n); // the first left 3 held
+      for (let i = 0n; i < need; i++) {
+        expect(pruned()).toHaveLength(1);
+        await sealTransfer();
+        await pruner.current;
+      }
+      await expect.poll(() => pruned().length, { timeout: 10_000 }).toBe(2);
+      await pruner.current;
+      expect(pruned()[1]).toMatchObject({ why: 'interval' });
+      expect((await t.chain.store.stateFrom())! - from).toBe(6n);
+    } finally {
+      await pruner.stop();
+    }
+  });
+
   it('a prune started by growth waits 9x the last one times the share the node has been busy since (0.3 to 1)', async () => {
     type Pruned = { why: string; busy?: number; ms: number; spacingMs?: number; time: number };
     const seen: Pruned[][] = [];
