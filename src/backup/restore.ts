@@ -391,10 +391,11 @@ class VerifiedBlockWriter {
   private pendingBytes = 0;
   /** The last header dispatched: the parent of the next one. */
   private lastDispatched: BlockHeader;
-  /** The last header checked without its seals, while no later one's seals vouch for it: the head's, at drain. */
-  private unsealed?: { header: BlockHeader; parent: BlockHeader };
-  /** The first of the headers checked without their seals since the last one checked with them. */
-  private unsealedFrom?: bigint;
+  /**
+   * The headers checked without their seals since the last one checked with them, while no later
+   * one's seals vouch for them: the first's number and the last (the head's, at drain).
+   */
+  private unsealed?: { from: bigint; header: BlockHeader; parent: BlockHeader };
   /** Blocks whose seals were checked. */
   sealedBlocks = 0;
 
@@ -423,7 +424,7 @@ class VerifiedBlockWriter {
       } catch (err) {
         throw this.onItsWord(err, last.header.number);
       }
-      [this.unsealed, this.unsealedFrom] = [undefined, undefined];
+      this.unsealed = undefined;
       this.sealedBlocks++;
     }
     await this.flush();
@@ -463,12 +464,11 @@ class VerifiedBlockWriter {
         } catch (err) {
           throw this.onItsWord(err, d.header.number);
         }
-        [this.unsealed, this.unsealedFrom] = [undefined, undefined];
+        this.unsealed = undefined;
         this.sealedBlocks++;
       } else {
         verifyHeader(d.header, c.parent, c.engine, undefined, false);
-        this.unsealed = { header: d.header, parent: c.parent };
-        this.unsealedFrom ??= d.header.number;
+        this.unsealed = { from: this.unsealed?.from ?? d.header.number, header: d.header, parent: c.parent };
       }
       c.engine.committed(d.header);
       const record = c.engine.recordOf(d.header);
@@ -491,7 +491,7 @@ class VerifiedBlockWriter {
    * re-linked headers below it would be caught here, at the first block whose seals are checked.
    */
   private onItsWord(err: unknown, n: bigint): unknown {
-    const from = this.unsealedFrom;
+    const from = this.unsealed?.from;
     if (!(err instanceof BackupFileError) || from === undefined || from >= n) return err;
     return new BackupFileError(
       `${err.message}; blocks ${from}-${n - 1n} were checked without their seals, on this block's word: an altered one among them shows here`,

@@ -134,11 +134,11 @@ export class StatePruner {
     const { keep, interval } = this.opts;
     if (!this.opts.growth) return held >= keep + interval ? 'interval' : undefined;
     if (held >= keep + INTERVAL_SPACING_CAP * interval) return 'interval';
-    if (!this.spaced()) return undefined;
-    if (held >= keep + interval) return 'interval';
+    // The cheap conditions first: the busy share is read only when a prune would otherwise start.
     const grown = this.chain.trie.writtenBytes - this.writtenAtLast;
-    if (grown < Math.max(this.keptBytes ?? 0, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES)) return undefined;
-    return 'growth';
+    const why =
+      held >= keep + interval ? 'interval' : grown >= Math.max(this.keptBytes ?? 0, this.opts.minGrowthBytes ?? MIN_PRUNE_GROWTH_BYTES) ? 'growth' : undefined;
+    return why !== undefined && this.spaced() ? why : undefined;
   }
 
   /** Whether the spacing after the last prune of this run has passed (no prune yet: it has). */
