@@ -1,5 +1,4 @@
-import { createBlockFromRLP, createBlockHeaderFromBytesArray, type Block, type BlockHeader } from '@ethereumjs/block';
-import { RLP } from '@ethereumjs/rlp';
+import { createBlockFromBytesArray, createBlockHeaderFromBytesArray, type Block, type BlockHeader } from '@ethereumjs/block';
 import type { Common } from '@ethereumjs/common';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { BlockRecord } from '../archive/format.js';
@@ -8,7 +7,14 @@ import { blockHash, blockHashFromRlp } from '../consensus/ibft/hash.js';
 import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
 import { errorMessage } from '../util/errors.js';
-import { rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
+import { rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
+
+/**
+ * How deep a block's items nest: two (a legacy transaction's fields in the transaction list, a
+ * withdrawal's in the withdrawal list; a typed transaction is a string); one more is refused by
+ * @ethereumjs/block anyway, and the bound keeps a hostile record from nesting without end.
+ */
+const BLOCK_RLP_DEPTH = 3;
 
 export async function encodeRawBlockRecord(number: bigint, hash: Uint8Array, rlp: Uint8Array, compression: Compression): Promise<BlockRecord> {
   return { number, hash, rawLength: rlp.length, data: await compressRecord(rlp, compression) };
@@ -30,13 +36,24 @@ export async function decodeBlockRecord(record: BlockRecord, compression: Compre
 /** Decode a block's RLP from a backup file; it must be block `number` with hash `hash`. */
 export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array, common: Common, where: 'archive' | 'snapshot' | 'backup'): Block {
   let block: Block;
+  let actual: Uint8Array;
   try {
-    block = createBlockFromRLP(rlp, headerOpts(common));
+    // As createBlockFromRLP, but the values are read as views of `rlp` (it copies the input, then each
+    // item again): the block copies each one it keeps. Its hash is taken of the record's own header
+    // bytes, as decodeHeaderRlp's, not of the header encoded again.
+    if (common.isActivatedEIP(7934) && BigInt(rlp.length) > common.param('maxRlpBlockSize'))
+      throw new Error(`block size exceeds limit: ${rlp.length} > ${common.param('maxRlpBlockSize')}`);
+    const outer = rlpSpanAt(rlp, 0);
+    if (outer.end !== rlp.length || !outer.list) throw new Error('not one RLP list');
+    const items = rlpListItems(rlp, outer);
+    const first = items[0];
+    if (first === undefined || !first.list) throw new Error('not a [header, transactions, uncles] list');
+    block = createBlockFromBytesArray(items.map((item) => rlpItemViews(rlp, item, BLOCK_RLP_DEPTH)) as never, headerOpts(common));
+    actual = blockHashFromRlp(block.header, rlp.subarray(first.at, first.end));
   } catch (err) {
     throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }
   if (block.header.number !== number) throw new BackupFileError(`${where} record for block ${number} holds block ${block.header.number}`);
-  const actual = blockHash(block.header);
   if (!equalsBytes(actual, hash)) {
     throw new BackupFileError(`block ${number} hashes to ${bytesToHex(actual)}, but its ${where} record states ${bytesToHex(hash)}`);
   }
@@ -84,10 +101,17 @@ export function decodeHeaderRlp(
   let header: BlockHeader;
   let actual: Uint8Array;
   try {
-    const span = rlpSpanAt(headerRlp, 0);
-    if (span.end !== headerRlp.length || !span.list) throw new Error('not one RLP list');
-    header = createBlockHeaderFromBytesArray(RLP.decode(headerRlp) as Uint8Array[], headerOpts(common));
-    actual = blockHashFromRlp(header, headerRlp);
+    // The fields are views of the record's bytes, read without a copy (RLP.decode copies the list,
+    // then each field again); the header copies each one it keeps, so holds nothing of the record.
+    const outer = rlpSpanAt(headerRlp, 0);
+    if (outer.end !== headerRlp.length || !outer.list) throw new Error('not one RLP list');
+    const items = rlpListItems(headerRlp, outer);
+    const fields = items.map((item) => {
+      if (item.list) throw new Error('a header field is a list');
+      return headerRlp.subarray(item.payloadAt, item.end);
+    });
+    header = createBlockHeaderFromBytesArray(fields, headerOpts(common));
+    actual = blockHashFromRlp(header, headerRlp, { outer, items });
   } catch (err) {
     throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }

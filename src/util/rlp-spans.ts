@@ -1,7 +1,11 @@
 /**
  * Where the items of RLP bytes are, without decoding them: for code that takes encoded fields apart
  * and puts them back together (a header's hash with part of its extraData left out) with byte copies
- * instead of a decode and an encode. Bounds are checked: a span never runs past its list.
+ * instead of a decode and an encode, and for reading a list's strings as views of its bytes (a header
+ * restored from a backup: RLP.decode copies the list and then each item, most of a header's decode).
+ * Bounds are checked: a span never runs past its list. Only the canonical encoding is accepted, as
+ * RLP.decode accepts it: no prefixed single byte under 0x80, no long form for a short payload, no
+ * length with a leading zero byte.
  */
 
 /** One RLP item: its bytes from `at` (prefix included) to `end`, its payload from `payloadAt`. */
@@ -22,8 +26,10 @@ export function rlpSpanAt(bytes: Uint8Array, at: number, limit = bytes.length): 
   let length: number;
   let list = false;
   if (b < 0x80) [payloadAt, length] = [at, 1];
-  else if (b < 0xb8) [payloadAt, length] = [at + 1, b - 0x80];
-  else if (b < 0xc0) [payloadAt, length] = [at + 1 + (b - 0xb7), lengthAt(bytes, at + 1, b - 0xb7, limit)];
+  else if (b < 0xb8) {
+    [payloadAt, length] = [at + 1, b - 0x80];
+    if (length === 1 && at + 1 < limit && bytes[at + 1]! < 0x80) throw new RlpSpanError('RLP prefixes a single byte under 0x80');
+  } else if (b < 0xc0) [payloadAt, length] = [at + 1 + (b - 0xb7), lengthAt(bytes, at + 1, b - 0xb7, limit)];
   else if (b < 0xf8) [payloadAt, length, list] = [at + 1, b - 0xc0, true];
   else [payloadAt, length, list] = [at + 1 + (b - 0xf7), lengthAt(bytes, at + 1, b - 0xf7, limit), true];
   const end = payloadAt + length;
@@ -43,19 +49,44 @@ export function rlpListItems(bytes: Uint8Array, span: RlpSpan): RlpSpan[] {
   return items;
 }
 
+/** An RLP value whose strings are views of the bytes it was read from. */
+export type RlpViews = Uint8Array | RlpViews[];
+
+/**
+ * The one item `bytes` holds, as RLP.decode reads it, but each string a view of `bytes` (no copy:
+ * whoever keeps one keeps `bytes`). Lists nest at most `maxDepth` deep. RlpSpanError otherwise.
+ */
+export function rlpDecodeViews(bytes: Uint8Array, maxDepth = 16): RlpViews {
+  const span = rlpSpanAt(bytes, 0);
+  if (span.end !== bytes.length) throw new RlpSpanError('bytes after the RLP item');
+  return rlpItemViews(bytes, span, maxDepth);
+}
+
+/** The item `span` of `bytes`, as rlpDecodeViews reads a whole input. */
+export function rlpItemViews(bytes: Uint8Array, span: RlpSpan, maxDepth = 16): RlpViews {
+  if (!span.list) return bytes.subarray(span.payloadAt, span.end);
+  if (maxDepth <= 0) throw new RlpSpanError('RLP lists nest too deep');
+  return rlpListItems(bytes, span).map((item) => rlpItemViews(bytes, item, maxDepth - 1));
+}
+
 /** The RLP prefix of a string (`list` false) or list payload of `length` bytes. */
 export function rlpPrefix(length: number, list: boolean): Uint8Array {
   const base = list ? 0xc0 : 0x80;
   if (length < 56) return Uint8Array.of(base + length);
-  const digits: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) digits.unshift(n % 256);
-  return Uint8Array.from([base + 55 + digits.length, ...digits]);
+  let digits = 0;
+  for (let n = length; n > 0; n = Math.floor(n / 256)) digits++;
+  const out = new Uint8Array(1 + digits);
+  out[0] = base + 55 + digits;
+  for (let i = digits, n = length; i > 0; i--, n = Math.floor(n / 256)) out[i] = n % 256;
+  return out;
 }
 
 /** A big-endian length of `n` bytes at `at`, within `limit`. */
 function lengthAt(bytes: Uint8Array, at: number, n: number, limit: number): number {
   if (at + n > limit) throw new RlpSpanError('RLP length runs past the end of its input');
+  if (bytes[at] === 0) throw new RlpSpanError('RLP length has a leading zero byte');
   let length = 0;
   for (let i = 0; i < n; i++) length = length * 256 + bytes[at + i]!;
+  if (length < 56) throw new RlpSpanError('RLP long form for a payload under 56 bytes');
   return length;
 }

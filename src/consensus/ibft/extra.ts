@@ -1,6 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import { errorMessage } from '../../util/errors.js';
+import { rlpDecodeViews } from '../../util/rlp-spans.js';
 
 /**
  * IBFT's `extraData` layout, as in Polygon SDK: 32 bytes of vanity, then
@@ -69,7 +70,9 @@ export function decodeIbftExtra(extraData: Uint8Array): IbftExtra {
   }
   let decoded: unknown;
   try {
-    decoded = RLP.decode(extraData.subarray(IBFT_VANITY_LENGTH));
+    // Views of extraData, not copies (headers are not changed once built: headerExtra); one level of
+    // lists below the deepest IBFT has, so that the shape checks below give the reason
+    decoded = rlpDecodeViews(extraData.subarray(IBFT_VANITY_LENGTH), 3);
   } catch (err) {
     throw new IbftExtraError(`extraData is not valid IBFT RLP: ${errorMessage(err)}`);
   }

@@ -1,7 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import { keccak256 } from '../../util/keccak.js';
-import { rlpListItems, rlpPrefix, rlpSpanAt } from '../../util/rlp-spans.js';
+import { type RlpSpan, rlpListItems, rlpPrefix, rlpSpanAt } from '../../util/rlp-spans.js';
 import { IBFT_VANITY_LENGTH, IbftExtraError, headerExtra, encodeIbftExtra, type IbftExtra } from './extra.js';
 
 /** Index of extraData in the RLP list of header fields. */
@@ -30,12 +30,13 @@ export function blockHash(header: BlockHeader): Uint8Array {
  * backup), and kept as its hash: the committed seals are cut out of extraData by byte copies, with
  * nothing decoded or encoded again. Being of these very bytes, the hash binds what a store writes;
  * bytes that are not the canonical encoding of their header hash to something else than the block's
- * hash, and are refused by the caller's check against it.
+ * hash, and are refused by the caller's check against it. `spans`: where the caller found the list and
+ * its items in `headerRlp`, if it did.
  */
-export function blockHashFromRlp(header: BlockHeader, headerRlp: Uint8Array): Uint8Array {
-  const outer = rlpSpanAt(headerRlp, 0);
+export function blockHashFromRlp(header: BlockHeader, headerRlp: Uint8Array, spans?: { outer: RlpSpan; items: RlpSpan[] }): Uint8Array {
+  const outer = spans?.outer ?? rlpSpanAt(headerRlp, 0);
   if (!outer.list || outer.end !== headerRlp.length) throw new IbftExtraError('header RLP is not one list');
-  const extraItem = rlpListItems(headerRlp, outer)[EXTRA_DATA_INDEX];
+  const extraItem = (spans?.items ?? rlpListItems(headerRlp, outer))[EXTRA_DATA_INDEX];
   if (extraItem === undefined || extraItem.list) throw new IbftExtraError('header RLP has no extraData');
   const extra = headerRlp.subarray(extraItem.payloadAt, extraItem.end);
   if (extra.length < IBFT_VANITY_LENGTH) throw new IbftExtraError(`extraData is ${extra.length} bytes, shorter than the 32-byte IBFT vanity`);

@@ -51,6 +51,13 @@ describe("a block's hash from its header's bytes", () => {
     const { header: decoded, headerRlp } = decodeBlockHeaderRlp(blockRlpOf(header.serialize()), 7n, hash, common, 'snapshot');
     expect(headerRlp).toEqual(header.serialize());
     expect(decoded.number).toBe(7n);
+    // Read as views of the record, but the header keeps copies: the record's bytes can be let go of
+    // (or reused) once it is decoded.
+    const record = blockRlpOf(header.serialize());
+    const kept = decodeBlockHeaderRlp(record, 7n, hash, common, 'snapshot').header;
+    record.fill(0);
+    expect(kept.serialize()).toEqual(header.serialize());
+    expect(headerExtra(kept).validators).toEqual(headerExtra(header).validators);
 
     // The same header with its gas limit encoded with a leading zero: not the bytes the hash is of.
     const fields = RLP.decode(header.serialize()) as Uint8Array[];
