@@ -32,6 +32,8 @@ export interface RepositoryBackupOptions {
   onProgress?: (p: RepositoryBackupProgress) => void;
   /** The backup's time (tests). */
   now?: () => Date;
+  /** The clock of the backup's repository lock, ms since the epoch (default Date.now; tests). */
+  clock?: () => number;
   /** Blocks per complete segment (default SEGMENT_BLOCKS; tests use fewer). */
   segmentBlocks?: number;
   /** Raw bytes at which a pack is closed (default PACK_TARGET_BYTES; tests use fewer). */
@@ -75,9 +77,9 @@ export async function backupToRepository(
   opts: RepositoryBackupOptions,
 ): Promise<RepositoryBackupSummary> {
   // Shared: backups may run side by side, never beside a prune (which deletes what they may rely on).
-  const lock = await RepositoryLock.take(repo, false);
+  const lock = await RepositoryLock.take(repo, false, opts.clock);
   try {
-    return await backupWith(source, repo, index, opts);
+    return await backupWith(source, repo, index, opts, lock);
   } catch (err) {
     await index.dropPending(); // what it stored may be incomplete below its nodes: a retry must not skip them
     throw err;
@@ -86,7 +88,13 @@ export async function backupToRepository(
   }
 }
 
-async function backupWith(source: SnapshotSource, repo: Repository, index: LocalIndex, opts: RepositoryBackupOptions): Promise<RepositoryBackupSummary> {
+async function backupWith(
+  source: SnapshotSource,
+  repo: Repository,
+  index: LocalIndex,
+  opts: RepositoryBackupOptions,
+  lock: RepositoryLock,
+): Promise<RepositoryBackupSummary> {
   const began = Date.now();
   const view = source.openReadView();
   try {
@@ -213,6 +221,9 @@ async function backupWith(source: SnapshotSource, repo: Repository, index: Local
       added: { objects: added.objects + 1, bytes: added.bytes },
     };
     opts.signal?.throwIfAborted();
+    // A lock not refreshed for long may have been taken for stale by a prune, which then deleted
+    // objects this manifest names (packs it repacked, or ones this backup wrote): no manifest then.
+    lock.assertHeld((opts.clock ?? Date.now)(), "writing the backup's manifest");
     const name = await repo.writeManifest(manifest, opts.signal);
     await index.commitPending();
     return {

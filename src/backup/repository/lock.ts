@@ -87,12 +87,14 @@ export class RepositoryLock {
 
   /**
    * Throw unless this lock was written recently enough that no other process can take it for stale:
-   * checked before a step that relies on it (a prune's deletions).
+   * checked before a step that relies on it (a prune's deletions, a backup's manifest: a prune that
+   * took a backup's lock for stale may have deleted objects the backup's manifest would name). `step`
+   * says what was not done.
    */
-  assertHeld(at: number): void {
+  assertHeld(at: number, step = 'deleting anything'): void {
     if (at - this.writtenAt > LOCK_STALE_MS - LOCK_REFRESH_MS) {
       throw new UserError(
-        `the lock on ${this.repo.url} could not be refreshed for ${Math.round((at - this.writtenAt) / 60_000)} minutes: stopped before deleting anything`,
+        `the lock on ${this.repo.url} could not be refreshed for ${Math.round((at - this.writtenAt) / 60_000)} minutes: stopped before ${step}`,
         {
           code: 'UNAVAILABLE',
         },

@@ -191,6 +191,39 @@ describe('backup repository: prune', () => {
   });
 });
 
+describe('backup repository: a backup whose lock went stale', () => {
+  it('writes no manifest (a prune may have taken its lock for stale and deleted what it names); the next backup completes', async () => {
+    const repo = await makeRepository(join(dir, 'repo-stale-backup'));
+    await sealNext(t, transfers(5)); // something new to back up
+    const before = (await repo.list()).manifests.length;
+    const index = await LocalIndex.open(join(dir, 'index-stale-backup'));
+    try {
+      // The backup's lock is written at the start; its clock then runs 26 minutes while the state is
+      // stored (the refresh every 5 minutes never got through): past what others wait before taking it for stale.
+      let skew = 0;
+      const clock = () => Date.now() + skew;
+      await expect(
+        backupToRepository(t.chain, repo, index, {
+          compression: 'zstd',
+          clock,
+          onProgress: (p) => {
+            if (p.phase === 'state') skew = 26 * 60_000;
+          },
+        }),
+      ).rejects.toThrow(/could not be refreshed for 26 minutes: stopped before writing the backup's manifest/);
+      expect((await repo.list()).manifests.length).toBe(before);
+      expect((await repo.list()).locks).toEqual([]); // released all the same
+      // The next one, its lock refreshed in time, completes and restores the state it names.
+      const done = await backupToRepository(t.chain, repo, index, { compression: 'zstd' });
+      expect((await repo.list()).manifests.length).toBe(before + 1);
+      expect(done.head).toBe(t.chain.head.number);
+      expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+    } finally {
+      await index.close();
+    }
+  });
+});
+
 describe('backup repository: a backup killed at any step', () => {
   it('leaves every backup present complete, and the next backup (after a restart) is complete and relies on nothing the killed one stored', async () => {
     const source = join(dir, 'repo-kill-backup');
