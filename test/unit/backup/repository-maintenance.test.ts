@@ -191,6 +191,108 @@ describe('backup repository: prune', () => {
   });
 });
 
+describe('backup repository: two processes taking locks at once', () => {
+  /**
+   * A target whose first lock write and the list after it each wait for the test's word: `step` lets
+   * one through and waits until it is done, so the test sets the order of two takers' writes and lists.
+   */
+  function gatedTarget(inner: BackupTarget) {
+    const gate = () => {
+      let open!: () => void;
+      let done!: () => void;
+      const opened = new Promise<void>((r) => (open = r));
+      const finished = new Promise<void>((r) => (done = r));
+      return { open, opened, done, finished };
+    };
+    const gates = { write: gate(), list: gate() };
+    let wrote = false;
+    let listed = false;
+    const target: BackupTarget = {
+      url: inner.url,
+      stagingDir: inner.stagingDir,
+      async put(name, staged, signal) {
+        if (!name.startsWith('lock-') || wrote) return inner.put(name, staged, signal);
+        wrote = true;
+        await gates.write.opened;
+        await inner.put(name, staged, signal);
+        gates.write.done();
+      },
+      async list() {
+        if (!wrote || listed) return inner.list();
+        listed = true;
+        await gates.list.opened;
+        const entries = await inner.list();
+        gates.list.done();
+        return entries;
+      },
+      get: (name, signal) => inner.get(name, signal),
+      delete: (name) => inner.delete(name),
+      close: () => inner.close(),
+    };
+    return {
+      target,
+      step: async (which: 'write' | 'list') => {
+        gates[which].open();
+        await gates[which].finished;
+      },
+    };
+  }
+
+  it('in every order of their writes and lists, a prune never proceeds beside another holder; two backups always do', async () => {
+    const steps = ['wA', 'lA', 'wB', 'lB'];
+    const orders: string[][] = [];
+    const permute = (done: string[], left: string[]) => {
+      if (left.length === 0) return void orders.push(done);
+      for (const x of left)
+        permute(
+          [...done, x],
+          left.filter((y) => y !== x),
+        );
+    };
+    permute([], steps);
+    // A taker lists after it writes: 6 of the 24 orders.
+    const valid = orders.filter((o) => o.indexOf('wA') < o.indexOf('lA') && o.indexOf('wB') < o.indexOf('lB'));
+    expect(valid).toHaveLength(6);
+    for (const [kinds, exclusive] of [
+      ['backup + prune', [false, true]],
+      ['prune + prune', [true, true]],
+      ['backup + backup', [false, false]],
+    ] as const) {
+      for (const order of valid) {
+        const folder = join(dir, `repo-race-${Math.random()}`);
+        const takers = [0, 1].map((i) => {
+          const g = gatedTarget(new LocalDirTarget(folder));
+          const taking = RepositoryLock.take(new Repository(g.target, join(dir, 'staging')), exclusive[i]!);
+          taking.catch(() => undefined);
+          return { ...g, taking };
+        });
+        for (const s of order) await takers[s[1] === 'A' ? 0 : 1]!.step(s[0] === 'w' ? 'write' : 'list');
+        const outcome = await Promise.allSettled(takers.map((t) => t.taking));
+        const held = outcome.filter((o) => o.status === 'fulfilled');
+        const what = `${kinds}, ${order.join(' ')}`;
+        if (exclusive[0] || exclusive[1]) {
+          expect(held.length, what).toBeLessThan(2);
+          // One that wrote and listed before the other wrote goes ahead; the other gives way.
+          if (order.indexOf('lA') < order.indexOf('wB'))
+            expect(
+              outcome.map((o) => o.status),
+              what,
+            ).toEqual(['fulfilled', 'rejected']);
+          if (order.indexOf('lB') < order.indexOf('wA'))
+            expect(
+              outcome.map((o) => o.status),
+              what,
+            ).toEqual(['rejected', 'fulfilled']);
+          for (const o of outcome) if (o.status === 'rejected') expect(String(o.reason), what).toMatch(/is being (pruned|backed up) by process/);
+        } else expect(held, what).toHaveLength(2);
+        for (const o of held) await (o as PromiseFulfilledResult<RepositoryLock>).value.release();
+        // Whatever happened, no lock is left behind.
+        expect((await new Repository(new LocalDirTarget(folder), join(dir, 'staging')).list()).locks, what).toEqual([]);
+      }
+    }
+  }, 60_000);
+});
+
 describe('backup repository: a backup whose lock went stale', () => {
   it('writes no manifest (a prune may have taken its lock for stale and deleted what it names); the next backup completes', async () => {
     const repo = await makeRepository(join(dir, 'repo-stale-backup'));
