@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import S3rver from 's3rver';
 
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -14,6 +16,34 @@ export async function startS3rver(dir: string, buckets: string[]): Promise<{ end
   });
   const addr = await server.run();
   return { endpoint: `http://127.0.0.1:${addr.port}`, close: () => server.close() };
+}
+
+/**
+ * startS3rver in a process of its own, run with OpenSSL's legacy provider: s3rver's continuation
+ * tokens (a listing of more keys than a page) are DES-encrypted, which Node 20's OpenSSL 3 has only
+ * there (in this process the listing's second page is an internal error).
+ */
+export async function startS3rverProcess(dir: string, buckets: string[]): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const script = `import('s3rver').then(async ({ default: S3rver }) => {
+    const s = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(join(dir, 's3rver'))},
+      configureBuckets: ${JSON.stringify(buckets)}.map((name) => ({ name, configs: [] })) });
+    const a = await s.run();
+    console.log(a.port);
+  });`;
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+    createInterface({ input: child.stdout! }).once('line', resolve);
+  });
+  return {
+    endpoint: `http://127.0.0.1:${port.trim()}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        child.removeAllListeners('exit');
+        child.once('exit', () => resolve());
+        child.kill();
+      }),
+  };
 }
 
 /** The environment a CLI process needs to reach it. */

@@ -14,6 +14,8 @@ export interface S3TargetOptions {
   partSize?: number;
   /** Time limit of one HTTP request, ms; default 60 s. */
   requestTimeoutMs?: number;
+  /** Keys a listing asks for a page (S3's MaxKeys); default the server's (1,000 on AWS; tests use fewer). */
+  listPageSize?: number;
 }
 
 /**
@@ -30,6 +32,7 @@ export class S3Target implements BackupTarget {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly partSize: number;
+  private readonly listPageSize: number | undefined;
 
   constructor(url: string, opts: S3TargetOptions = {}) {
     this.url = url;
@@ -47,6 +50,7 @@ export class S3Target implements BackupTarget {
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
     });
     this.partSize = opts.partSize ?? 16 * 1024 * 1024;
+    this.listPageSize = opts.listPageSize;
   }
 
   async put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void> {
@@ -76,7 +80,12 @@ export class S3Target implements BackupTarget {
     let token: string | undefined;
     do {
       const res = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix,
+          ...(this.listPageSize ? { MaxKeys: this.listPageSize } : {}),
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
       );
       for (const o of res.Contents ?? []) {
         const name = o.Key?.slice(this.prefix.length);

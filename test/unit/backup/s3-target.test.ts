@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Target, parseS3Url } from '../../../src/backup/targets/s3.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { withRetry } from '../../../src/backup/retry.js';
-import { S3_CREDENTIALS, startS3rver } from '../../helpers/s3.js';
+import { S3_CREDENTIALS, startS3rver, startS3rverProcess } from '../../helpers/s3.js';
 
 const credentials = S3_CREDENTIALS;
 let server: Awaited<ReturnType<typeof startS3rver>>;
@@ -59,6 +59,25 @@ describe('S3 target', () => {
     client.destroy();
     t.close();
     other.close();
+  });
+
+  it('lists a prefix of more keys than a page holds, page after page (a repository of many objects)', { timeout: 30_000 }, async () => {
+    // s3rver's tokens need OpenSSL's legacy provider: a server of its own, run with it.
+    const paging = await startS3rverProcess(join(dir, 'paged'), ['backups']);
+    const t = new S3Target('s3://backups/paged', { endpoint: paging.endpoint, credentials, listPageSize: 3 });
+    try {
+      const path = join(dir, 'small');
+      writeFileSync(path, 'x');
+      const names = Array.from({ length: 8 }, (_, i) => `pack-${String(i).padStart(64, '0')}`);
+      for (const name of names) await t.put(name, { path, bytes: 1 });
+      // 8 keys at 3 a page: three pages, each asked with the token the one before gave.
+      expect((await t.list()).map((e) => e.name).sort()).toEqual(names);
+      for (const name of names) await t.delete(name);
+      expect(await t.list()).toEqual([]);
+    } finally {
+      t.close();
+      await paging.close();
+    }
   });
 
   it('an unreachable endpoint fails each attempt; retries back off and give up with the error', { timeout: 30_000 }, async () => {
