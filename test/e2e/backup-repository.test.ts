@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,7 +124,9 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(rows[0]!.file).toBe(first.backup);
   });
 
-  it('backup verify reads the repository whole, or a part of it at a time; a bad part is one line', { timeout: 60_000 }, async () => {
+  it('backup verify reads the repository whole, or a part of it at a time; a bad part is one line; a damaged pack is named, and fails it', {
+    timeout: 60_000,
+  }, async () => {
     const all = await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--json']);
     expect(all.code, all.stderr).toBe(0);
     const report = JSON.parse(all.stdout) as { valid: boolean; objectsRead: number; backups: { ok: boolean }[] };
@@ -134,6 +136,17 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
     expect(part.code, part.stderr).toBe(0);
     expect(part.stdout).toMatch(/^OK: 3 backups, \d+ objects read \(packs, segments, genesis files\) \(part 1 of 2\)$/m);
     expectOneLineError(await runCliAsync(['backup', 'verify', '--backup-dir', repo, '--read-data-subset', '3/2']), /is not n\/m/);
+    // A copy with one byte of a pack flipped: verify names the pack and the backups it breaks, and fails.
+    const damaged = join(chain.dir, 'repo-damaged');
+    cpSync(repo, damaged, { recursive: true });
+    const pack = readdirSync(damaged).find((f) => f.startsWith('pack-'))!;
+    const bytes = readFileSync(join(damaged, pack));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    writeFileSync(join(damaged, pack), bytes);
+    const bad = await runCliAsync(['backup', 'verify', '--backup-dir', damaged]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout).toMatch(/^DAMAGED {2}manifest-/m);
+    expectOneLineError(bad, new RegExp(`^error: \\d+ damaged or missing: .*${pack}: `));
   });
 
   it('backup restore builds a data dir at the newest backup; the node serves at its head at once and back-fills the history from the repository', {
