@@ -424,16 +424,26 @@ describe.sequential('a backup repository in S3 (s3rver)', () => {
     await s3?.close();
   });
 
-  it('the same objects as in a folder: two backups, verify, prune and restore, each a real S3 call', { timeout: 90_000 }, async () => {
+  it('the same objects as in a folder: two backups (the second stores what changed), verify, prune and restore, each a real S3 call', {
+    timeout: 90_000,
+  }, async () => {
     const heads: string[] = [];
+    const added: Created['added'][] = [];
     for (let i = 0; i < 2; i++) {
       const node = start(serverArgs(chain.node1, chain.genesis, ['--seal', '--block-time', '0.2', '--no-libp2p']));
       await transfers(await node.rpcUrl(), 5, 3 + i);
       expect((await node.stop()).code).toBe(0);
       const r = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', bucket, '--json'], { env });
       expect(r.code, r.stderr).toBe(0);
-      heads.push((JSON.parse(r.stdout) as { head: string }).head);
+      heads.push((JSON.parse(r.stdout) as Created).head);
+      added.push((JSON.parse(r.stdout) as Created).added);
     }
+    // As in a folder: the first stores the whole history and state; the second the blocks since (no
+    // block twice) and the nodes they changed (this chain's state is a few dozen nodes: most of them).
+    expect(BigInt(added[0]!.blocks)).toBe(BigInt(heads[0]!));
+    expect(BigInt(added[1]!.blocks)).toBe(BigInt(heads[1]!) - BigInt(heads[0]!));
+    expect(added[1]!.nodes).toBeGreaterThan(0);
+    expect(added[1]!.nodes).toBeLessThanOrEqual(added[0]!.nodes);
     const verify = await runCliAsync(['backup', 'verify', '--backup-dir', bucket, '--json'], { env });
     expect(verify.code, verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ valid: true });
