@@ -33,8 +33,6 @@ import {
   parseLogLevel,
   parsePositiveNumber,
   parseCountArg,
-  parseTrustedBlock,
-  TRUSTED_BLOCK_HELP,
 } from './options.js';
 import { event } from '../util/events.js';
 import { applyConfigFile, dumpConfig } from './config-file.js';
@@ -81,7 +79,6 @@ interface ServerOptions {
   snapshotMinRate?: number;
   snapshotRateWindow?: number;
   snapshotSyncTimeout?: number;
-  trustedBlock?: { number: bigint; hash: Uint8Array };
   logLevel: string;
   logFormat?: LogFormat;
   backupDir?: string[];
@@ -216,7 +213,6 @@ export function serverCommand(): Command {
       `--sync snapshot: give up on snapshots after this long and sync block by block (default: ${formatDuration(DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS)})`,
       parsePositiveDuration,
     )
-    .option('--trusted-block <n:hash>', `--sync snapshot: ${TRUSTED_BLOCK_HELP}; a peer whose chain has another block N is banned`, parseTrustedBlock)
     .option('--backup-dir <dir>', 'take backups by itself into this folder or s3://bucket/prefix (repeat for more than one target)', collect)
     .option(
       '--backup-repository',
@@ -273,9 +269,6 @@ async function runServer(opts: ServerOptions): Promise<void> {
   if (opts.sync === 'snapshot' && (opts.libp2p === false || (opts.libp2p === undefined && opts.dev))) {
     throw new UserError('--sync snapshot restores from peers: it needs networking (--libp2p)');
   }
-  if (opts.trustedBlock && opts.sync !== 'snapshot') {
-    throw new UserError('--trusted-block is the checkpoint of a snapshot sync: add --sync snapshot (restore and backup restore take it too)');
-  }
   const genesisPath = opts.dev ? (opts.chain ?? prepareDevDataDir(dataDir, log)) : (opts.chain ?? './genesis.json');
   const genesis = await readGenesis(genesisPath);
   // Signals are handled from before the node starts, so a CTRL-C during start-up still shuts down cleanly.
@@ -311,7 +304,6 @@ async function runServer(opts: ServerOptions): Promise<void> {
       windowMs: opts.snapshotRateWindow ?? DEFAULT_SNAPSHOT_PACE.windowMs,
     },
     snapshotSyncTimeoutMs: opts.snapshotSyncTimeout ?? DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS,
-    ...(opts.trustedBlock ? { snapshotTrustedBlock: opts.trustedBlock } : {}),
     ...p2pOptions(opts, genesis.config.bootnodes),
     ...(opts.backupDir?.length ? { backup: backupOptions(opts) } : {}),
     ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),

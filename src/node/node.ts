@@ -23,7 +23,6 @@ import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/sc
 import { RepositoryScheduler } from '../backup/repository/scheduler.js';
 import { HistoryBackfill } from '../backup/repository/backfill.js';
 import type { HistoryMode } from '../backup/repository/restore.js';
-import type { TrustedBlock } from '../backup/restore.js';
 import { DEFAULT_STATE_PRUNE_INTERVAL, StatePruner, resolveStateHistory } from './state-pruner.js';
 import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
@@ -117,8 +116,6 @@ export interface NodeOptions {
   snapshotPace?: SnapshotPaceLimits;
   /** --sync snapshot: the whole phase's bound, after which the node syncs block by block (default 2 h). */
   snapshotSyncTimeoutMs?: number;
-  /** --sync snapshot: the operator's checkpoint (--trusted-block), block N of the chain and its hash. */
-  snapshotTrustedBlock?: TrustedBlock;
   /**
    * --history: 'full' fills a history gap (the blocks below a restored or snapshot-synced head, headers
    * only) before the node serves JSON-RPC and seals; 'backfill' (default) fills it behind the head.

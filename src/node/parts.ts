@@ -1,5 +1,4 @@
 import { Chain, type OpenChainOptions } from '../chain/chain.js';
-import type { TrustedBlock } from '../backup/restore.js';
 import type { Genesis } from '../chain/genesis-source.js';
 import type { NodeKeys } from '../keys/keyfile.js';
 import type { BanList } from '../p2p/bans.js';
@@ -55,7 +54,6 @@ export interface SnapshotSyncOptions {
   minFreeDiskBytes?: number;
   snapshotPace?: SnapshotPaceLimits;
   snapshotSyncTimeoutMs?: number;
-  snapshotTrustedBlock?: TrustedBlock;
   /** Aborted by the first signal to stop: the sync ends at once. */
   startSignal?: AbortSignal;
 }
@@ -243,7 +241,6 @@ export async function syncFromPeerSnapshot(c: {
     ...(opts.minFreeDiskBytes !== undefined ? { minFreeBytes: opts.minFreeDiskBytes } : {}),
     ...(opts.snapshotPace ? { pace: opts.snapshotPace } : {}),
     ...(opts.snapshotSyncTimeoutMs !== undefined ? { timeoutMs: opts.snapshotSyncTimeoutMs } : {}),
-    ...(opts.snapshotTrustedBlock ? { trustedBlock: opts.snapshotTrustedBlock } : {}),
     ...(opts.startSignal ? { signal: opts.startSignal } : {}),
   });
   if (!restored) return;

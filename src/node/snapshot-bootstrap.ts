@@ -1,5 +1,4 @@
 import type { Chain } from '../chain/chain.js';
-import type { TrustedBlock } from '../backup/restore.js';
 import type { GenesisFile } from '../chain/chain-config.js';
 import type { Genesis } from '../chain/genesis-source.js';
 import type { BanList } from '../p2p/bans.js';
@@ -36,8 +35,6 @@ export interface SnapshotBootstrapOptions {
   pace?: SnapshotPaceLimits;
   /** --snapshot-sync-timeout. */
   timeoutMs?: number;
-  /** --trusted-block: the operator's checkpoint for the snapshot's headers. */
-  trustedBlock?: TrustedBlock;
   /** The node's ban list: peers banned here stay banned once the node runs. */
   bans?: BanList;
   onProgress?: (p: SnapshotSyncProgress) => void;
@@ -91,7 +88,6 @@ export async function restoreFromPeers(opts: SnapshotBootstrapOptions): Promise<
       ...(opts.minFreeBytes !== undefined ? { minFreeBytes: opts.minFreeBytes } : {}),
       ...(opts.pace ? { fetch: { pace: opts.pace } } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });

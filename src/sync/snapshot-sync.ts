@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { GenesisFile } from '../chain/chain-config.js';
 import type { Genesis } from '../chain/genesis-source.js';
-import { restoreSnapshot, restoringFolder, type RestoreSummary, type TrustedBlock } from '../backup/restore.js';
+import { restoreSnapshot, restoringFolder, type RestoreSummary } from '../backup/restore.js';
 import { BackupFileError } from '../container/errors.js';
 import { fsyncDir } from '../util/durable.js';
 import { MessageError } from '../p2p/messages.js';
@@ -48,11 +48,6 @@ export interface SnapshotSyncOptions {
   fetch?: Pick<SnapshotFetchOptions, 'answerTimeoutMs' | 'pace'>;
   /** The whole phase (default DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS): past it, undefined (block sync). */
   timeoutMs?: number;
-  /**
-   * --trusted-block: the operator's checkpoint. Headers up to it are checked by their hash links, every
-   * seal after it; a peer whose chain has another block there is banned (it serves another chain).
-   */
-  trustedBlock?: TrustedBlock;
   /** Give up on a peer's snapshot when free space next to the target falls below this (0: never). */
   minFreeBytes?: number;
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>;
@@ -196,7 +191,6 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
           genesis: opts.genesis,
           // A peer's snapshot: every seal, since this node stores and serves them (restore.ts, seals).
           seals: 'every',
-          ...(opts.trustedBlock ? { trustedBlock: opts.trustedBlock } : {}),
           ...(opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
           onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),
         });

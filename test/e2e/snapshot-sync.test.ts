@@ -279,7 +279,7 @@ describe('server --sync snapshot', () => {
     expect((await again.stop()).code).toBe(0);
   }, 40_000);
 
-  it('refuses a bad --sync mode, a bad --history mode, --sync snapshot without networking, and a --trusted-block without it or malformed, with one error line', () => {
+  it('refuses a bad --sync mode, a bad --history mode, and --sync snapshot without networking, with one error line', () => {
     const dir = join(tempDir(), 'node');
     expectOneLineError(
       runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'fast']),
@@ -292,14 +292,6 @@ describe('server --sync snapshot', () => {
     expectOneLineError(
       runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--no-libp2p']),
       /^error: --sync snapshot restores from peers: it needs networking/,
-    );
-    expectOneLineError(
-      runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--trusted-block', `3:0x${'ab'.repeat(32)}`]),
-      /^error: --trusted-block is the checkpoint of a snapshot sync: add --sync snapshot/,
-    );
-    expectOneLineError(
-      runCli(['server', '--data-dir', dir, '--chain', join(dir, 'g.json'), '--sync', 'snapshot', '--trusted-block', '3:0xab']),
-      /^error: option '--trusted-block <n:hash>' argument '3:0xab' is invalid\. "3:0xab" is not N:0xHASH/,
     );
   });
 });

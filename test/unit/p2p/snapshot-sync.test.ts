@@ -193,28 +193,6 @@ describe('snapshot sync', () => {
     expect(r!.peer).toBe(idOf(good.addr));
   }, 30_000);
 
-  it('--trusted-block: a peer whose chain has another block there is banned; the chain that has it is restored, seals checked after it only', async () => {
-    const src = await chainWithBlocks(6);
-    cleanup.push(() => src.close());
-    // The same genesis and validators, other timestamps: a valid chain, another block at every height.
-    const fork = await chainWithBlocks(6, 2n);
-    cleanup.push(() => fork.close());
-    expect(bytesToHex(fork.chain.genesisHash)).toBe(bytesToHex(src.chain.genesisHash));
-    const atThree = await src.chain.blockByNumber(3n);
-    const trustedBlock = { number: 3n, hash: src.chain.engine.blockHash(atThree!.header) };
-    const evil = await evilPeer(src.chain, await snapshotBytes(fork.chain));
-    const good = await node(src.chain);
-    const b = await newNode(src.genesis, [evil.addr, good.addr]);
-    await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
-    const r = await snapshotSync({ ...syncOpts(b, src), trustedBlock });
-    expect(evil.served).toBe(1);
-    expect(b.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/bad snapshot.*block 3 is 0x[0-9a-f]{64}, not the trusted 0x[0-9a-f]{64}/);
-    expect(r!.peer).toBe(idOf(good.addr));
-    expect(r!.head).toBe(6n);
-    // Blocks 4 to 6 had their seals recovered; 1 to 3 were checked by their hash links to the checkpoint.
-    expect(r!.sealedBlocks).toBe(3);
-  }, 30_000);
-
   it('a snapshot of another chain is refused (the genesis file is the anchor), its peer banned, nothing left', async () => {
     const src = await chainWithBlocks(2);
     cleanup.push(() => src.close());
