@@ -31,6 +31,11 @@ export class RepositoryLock {
   private refreshing: Promise<void> = Promise.resolve();
   /** When this holder last wrote its lock (a refresh that fails leaves it older). */
   private writtenAt = 0;
+  /**
+   * The longest time this holder's lock went unwritten: once over what others wait before they take it
+   * for stale, it stays so, even after a later refresh got through (a prune may have acted meanwhile).
+   */
+  private longestGapMs = 0;
 
   private constructor(
     private readonly repo: Repository,
@@ -80,25 +85,30 @@ export class RepositoryLock {
 
   private async refresh(now: () => number): Promise<void> {
     const old = this.name;
-    this.name = await write(this.repo, this.exclusive, now());
-    this.writtenAt = now();
+    const at = now();
+    try {
+      this.name = await write(this.repo, this.exclusive, at);
+    } finally {
+      // Others saw the old lock alone until the new one was written (or, failing, at least until now).
+      this.longestGapMs = Math.max(this.longestGapMs, now() - this.writtenAt);
+    }
+    this.writtenAt = at;
     await this.repo.target.delete(old);
   }
 
   /**
-   * Throw unless this lock was written recently enough that no other process can take it for stale:
+   * Throw unless this lock was written recently enough, and never went unwritten long enough, that no
+   * other process can have taken it for stale:
    * checked before a step that relies on it (a prune's deletions, a backup's manifest: a prune that
    * took a backup's lock for stale may have deleted objects the backup's manifest would name). `step`
    * says what was not done.
    */
   assertHeld(at: number, step = 'deleting anything'): void {
-    if (at - this.writtenAt > LOCK_STALE_MS - LOCK_REFRESH_MS) {
-      throw new UserError(
-        `the lock on ${this.repo.url} could not be refreshed for ${Math.round((at - this.writtenAt) / 60_000)} minutes: stopped before ${step}`,
-        {
-          code: 'UNAVAILABLE',
-        },
-      );
+    const gap = Math.max(this.longestGapMs, at - this.writtenAt);
+    if (gap > LOCK_STALE_MS - LOCK_REFRESH_MS) {
+      throw new UserError(`the lock on ${this.repo.url} could not be refreshed for ${Math.round(gap / 60_000)} minutes: stopped before ${step}`, {
+        code: 'UNAVAILABLE',
+      });
     }
   }
 

@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
 import { parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
@@ -291,6 +291,58 @@ describe('backup repository: two processes taking locks at once', () => {
       }
     }
   }, 60_000);
+});
+
+describe('backup repository: a lock that went unwritten too long', () => {
+  it('stays lost even after a later refresh gets through (a prune may have taken it for stale meanwhile)', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const inner = new LocalDirTarget(join(dir, 'repo-lapse'));
+      let failing = false;
+      let written = 0;
+      const target: BackupTarget = {
+        url: inner.url,
+        stagingDir: inner.stagingDir,
+        async put(name, staged, signal) {
+          if (name.startsWith('lock-') && failing) {
+            written++;
+            throw new Error('the bucket cannot be reached');
+          }
+          await inner.put(name, staged, signal);
+          if (name.startsWith('lock-')) written++;
+        },
+        list: () => inner.list(),
+        get: (name, signal) => inner.get(name, signal),
+        delete: (name) => inner.delete(name),
+        close: () => inner.close(),
+      };
+      const settled = async (n: number) => {
+        for (let i = 0; i < 500 && written < n; i++) await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 20)); // the refresh's own continuation
+      };
+      let t = Date.now();
+      const lock = await RepositoryLock.take(new Repository(target, join(dir, 'staging')), false, () => t);
+      await settled(1);
+      const refresh = async () => {
+        t += 5 * 60_000;
+        const before = written;
+        vi.advanceTimersByTime(5 * 60_000);
+        await settled(before + 1);
+      };
+      await refresh();
+      expect(() => lock.assertHeld(t, 'the test step')).not.toThrow();
+      // Six refreshes fail: 35 minutes since the lock was last written, more than others wait.
+      failing = true;
+      for (let i = 0; i < 6; i++) await refresh();
+      failing = false;
+      await refresh(); // and this one gets through
+      expect((await new Repository(inner, join(dir, 'staging')).list()).locks).toHaveLength(1);
+      expect(() => lock.assertHeld(t, 'the test step')).toThrow(/could not be refreshed for 35 minutes: stopped before the test step/);
+      await lock.release();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('backup repository: a backup whose lock went stale', () => {
