@@ -48,6 +48,8 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
     const items = rlpListItems(rlp, outer);
     const first = items[0];
     if (first === undefined || !first.list) throw new Error('not a [header, transactions, uncles] list');
+    // As decodeHeaderRlp: a header's fields are strings (@ethereumjs would read a list as one).
+    if (rlpListItems(rlp, first).some((field) => field.list)) throw new Error('a header field is a list');
     block = createBlockFromBytesArray(items.map((item) => rlpItemViews(rlp, item, BLOCK_RLP_DEPTH)) as never, headerOpts(common));
     actual = blockHashFromRlp(block.header, rlp.subarray(first.at, first.end));
   } catch (err) {

@@ -31,19 +31,27 @@ export async function startS3rverProcess(dir: string, buckets: string[]): Promis
     console.log(a.port);
   });`;
   const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
-  const port = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
-    createInterface({ input: child.stdout! }).once('line', resolve);
-  });
-  return {
-    endpoint: `http://127.0.0.1:${port.trim()}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        child.removeAllListeners('exit');
-        child.once('exit', () => resolve());
-        child.kill();
-      }),
-  };
+  const close = () =>
+    new Promise<void>((resolve) => {
+      child.removeAllListeners('exit');
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill();
+    });
+  try {
+    const port = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('s3rver did not start within 10 s')), 10_000);
+      child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+      createInterface({ input: child.stdout! }).once('line', (line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+    });
+    return { endpoint: `http://127.0.0.1:${port.trim()}`, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 /** The environment a CLI process needs to reach it. */

@@ -42,7 +42,6 @@ describe("a backup's block record, decoded", () => {
     // The values were read as views of the record; the block copied what it keeps.
     bytes.fill(0);
     expect(block.serialize()).toEqual(record);
-    expect(block.transactions.map((tx) => bytesToHex(tx.hash()))).toEqual(expected.transactions.map((tx) => bytesToHex(tx.hash())));
     expect(bytesToHex(block.transactions[1]!.data)).toBe('0x010203');
   });
 
@@ -54,6 +53,9 @@ describe("a backup's block record, decoded", () => {
     expect(() => decodeBlockRlp(padded, 1n, hash, common, 'snapshot')).toThrow(BackupFileError);
     // Another block's hash stated.
     expect(() => decodeBlockRlp(record, 1n, new Uint8Array(32), common, 'backup')).toThrow(/block 1 hashes to 0x[0-9a-f]{64}, but its backup record states/);
+    // A header field that is a list (@ethereumjs would read a list of bytes as one value).
+    const listField = RLP.encode([header.map((f, i) => (i === 9 ? [f] : f)), txs, uncles] as never);
+    expect(() => decodeBlockRlp(listField, 1n, hash, common, 'snapshot')).toThrow(/cannot be decoded: a header field is a list/);
     // A transaction list nested deeper than any block's.
     const deep = RLP.encode([header, [[[[Uint8Array.of(1)]]]], uncles] as never);
     expect(() => decodeBlockRlp(deep, 1n, hash, common, 'archive')).toThrow(/block 1 in the archive cannot be decoded: RLP lists nest too deep/);

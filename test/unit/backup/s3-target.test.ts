@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { S3Target, parseS3Url } from '../../../src/backup/targets/s3.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { withRetry } from '../../../src/backup/retry.js';
@@ -71,7 +71,13 @@ describe('S3 target', () => {
       const names = Array.from({ length: 8 }, (_, i) => `pack-${String(i).padStart(64, '0')}`);
       for (const name of names) await t.put(name, { path, bytes: 1 });
       // 8 keys at 3 a page: three pages, each asked with the token the one before gave.
-      expect((await t.list()).map((e) => e.name).sort()).toEqual(names);
+      const send = vi.spyOn(S3Client.prototype, 'send');
+      try {
+        expect((await t.list()).map((e) => e.name).sort()).toEqual(names);
+        expect(send.mock.calls.filter(([c]) => c instanceof ListObjectsV2Command)).toHaveLength(3);
+      } finally {
+        send.mockRestore();
+      }
       for (const name of names) await t.delete(name);
       expect(await t.list()).toEqual([]);
     } finally {
