@@ -264,7 +264,7 @@ describe('backup repository: two processes taking locks at once', () => {
           const g = gatedTarget(new LocalDirTarget(folder));
           const taking = RepositoryLock.take(new Repository(g.target, join(dir, 'staging')), exclusive[i]!);
           taking.catch(() => undefined);
-          return { ...g, taking };
+          return { step: g.step, taking };
         });
         for (const s of order) await takers[s[1] === 'A' ? 0 : 1]!.step(s[0] === 'w' ? 'write' : 'list');
         const outcome = await Promise.allSettled(takers.map((t) => t.taking));
