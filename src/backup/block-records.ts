@@ -7,7 +7,7 @@ import { blockHash, blockHashFromRlp } from '../consensus/ibft/hash.js';
 import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
 import { errorMessage } from '../util/errors.js';
-import { rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
+import { type RlpSpan, rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
 
 /**
  * How deep a block's items nest: two (a legacy transaction's fields in the transaction list, a
@@ -15,6 +15,19 @@ import { rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
  * @ethereumjs/block anyway, and the bound keeps a hostile record from nesting without end.
  */
 const BLOCK_RLP_DEPTH = 3;
+
+/**
+ * The fields of the header list `span` of `bytes`, as views (@ethereumjs/block copies each one it
+ * keeps); a field that is a list is refused (@ethereumjs would read a list of bytes as one value).
+ */
+function headerFieldViews(bytes: Uint8Array, span: RlpSpan): { items: RlpSpan[]; fields: Uint8Array[] } {
+  const items = rlpListItems(bytes, span);
+  const fields = items.map((item) => {
+    if (item.list) throw new Error('a header field is a list');
+    return bytes.subarray(item.payloadAt, item.end);
+  });
+  return { items, fields };
+}
 
 export async function encodeRawBlockRecord(number: bigint, hash: Uint8Array, rlp: Uint8Array, compression: Compression): Promise<BlockRecord> {
   return { number, hash, rawLength: rlp.length, data: await compressRecord(rlp, compression) };
@@ -48,9 +61,8 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
     const items = rlpListItems(rlp, outer);
     const first = items[0];
     if (first === undefined || !first.list) throw new Error('not a [header, transactions, uncles] list');
-    // As decodeHeaderRlp: a header's fields are strings (@ethereumjs would read a list as one).
-    if (rlpListItems(rlp, first).some((field) => field.list)) throw new Error('a header field is a list');
-    block = createBlockFromBytesArray(items.map((item) => rlpItemViews(rlp, item, BLOCK_RLP_DEPTH)) as never, headerOpts(common));
+    const values = [headerFieldViews(rlp, first).fields, ...items.slice(1).map((item) => rlpItemViews(rlp, item, BLOCK_RLP_DEPTH))];
+    block = createBlockFromBytesArray(values as never, headerOpts(common));
     actual = blockHashFromRlp(block.header, rlp.subarray(first.at, first.end));
   } catch (err) {
     throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
@@ -104,14 +116,10 @@ export function decodeHeaderRlp(
   let actual: Uint8Array;
   try {
     // The fields are views of the record's bytes, read without a copy (RLP.decode copies the list,
-    // then each field again); the header copies each one it keeps, so holds nothing of the record.
+    // then each field again): headerFieldViews.
     const outer = rlpSpanAt(headerRlp, 0);
     if (outer.end !== headerRlp.length || !outer.list) throw new Error('not one RLP list');
-    const items = rlpListItems(headerRlp, outer);
-    const fields = items.map((item) => {
-      if (item.list) throw new Error('a header field is a list');
-      return headerRlp.subarray(item.payloadAt, item.end);
-    });
+    const { items, fields } = headerFieldViews(headerRlp, outer);
     header = createBlockHeaderFromBytesArray(fields, headerOpts(common));
     actual = blockHashFromRlp(header, headerRlp, { outer, items });
   } catch (err) {
