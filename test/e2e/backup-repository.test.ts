@@ -431,7 +431,9 @@ describe.sequential('a backup repository in S3 (s3rver)', () => {
     const added: Created['added'][] = [];
     for (let i = 0; i < 2; i++) {
       const node = start(serverArgs(chain.node1, chain.genesis, ['--seal', '--block-time', '0.2', '--no-libp2p']));
-      await transfers(await node.rpcUrl(), 5, 3 + i);
+      // the second round pays one of the first round's accounts again: the state's shape is kept and
+      // only a few of its nodes change
+      await transfers(await node.rpcUrl(), i === 0 ? 5 : 1, 3);
       expect((await node.stop()).code).toBe(0);
       const r = await runCliAsync(['backup', 'create', '--data-dir', chain.node1, '--backup-dir', bucket, '--json'], { env });
       expect(r.code, r.stderr).toBe(0);
@@ -439,11 +441,11 @@ describe.sequential('a backup repository in S3 (s3rver)', () => {
       added.push((JSON.parse(r.stdout) as Created).added);
     }
     // As in a folder: the first stores the whole history and state; the second the blocks since (no
-    // block twice) and the nodes they changed (this chain's state is a few dozen nodes: most of them).
+    // block twice) and only the nodes that changed: fewer than the state has, whose shape is unchanged.
     expect(BigInt(added[0]!.blocks)).toBe(BigInt(heads[0]!));
     expect(BigInt(added[1]!.blocks)).toBe(BigInt(heads[1]!) - BigInt(heads[0]!));
     expect(added[1]!.nodes).toBeGreaterThan(0);
-    expect(added[1]!.nodes).toBeLessThanOrEqual(added[0]!.nodes);
+    expect(added[1]!.nodes).toBeLessThan(added[0]!.nodes);
     const verify = await runCliAsync(['backup', 'verify', '--backup-dir', bucket, '--json'], { env });
     expect(verify.code, verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ valid: true });
