@@ -10,16 +10,12 @@ import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureFixture } from './lib/fixture.mjs';
-import { dirBytes, mb, runCliMeasured } from './lib/util.mjs';
+import { dirBytes, importBlocks, mb, runCliJson } from './lib/util.mjs';
 
 const BACKUPS = Number(process.env.BASALT_BENCH_BACKUPS ?? 20);
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-repo-'));
 const report = (line) => process.stdout.write(`${line}\n`);
-const run = async (args) => {
-  const r = await runCliMeasured(args);
-  if (r.code !== 0) throw new Error(`${args.slice(0, 2).join(' ')}: ${r.stderr}`);
-  return { ...JSON.parse(r.stdout), peakRss: r.peakRss };
-};
+const run = runCliJson;
 try {
   const fx = await ensureFixture();
   const src = join(work, 'src'); // a copy: opening a data dir writes to it
@@ -28,13 +24,7 @@ try {
   const repo = join(work, 'repo');
   const half = Math.floor(fx.blocks / 2);
   const step = Math.floor((fx.blocks - half) / BACKUPS);
-  /** Import blocks from..to from the fixture into the node's data dir. */
-  const importRange = async (from, to) => {
-    const part = join(work, `part-${from}.bsa`);
-    await run(['export', part, String(from), String(to), '--data-dir', src, '--quiet', '--json']);
-    await run(['import', part, '--data-dir', node, '--chain', fx.genesisPath, '--quiet', '--json']);
-    rmSync(part);
-  };
+  const importRange = (from, to) => importBlocks({ work, src, node, genesisPath: fx.genesisPath }, from, to);
   const snapshotBytes = async (n) => {
     const file = join(work, `node-${n}.bsn`);
     const s = await run(['snapshot', file, '--data-dir', node, '--quiet', '--json']);

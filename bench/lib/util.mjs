@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
@@ -34,6 +34,21 @@ export function runCliMeasured(args, opts = {}) {
       resolve({ code, stdout, stderr, ms, peakRss: m ? Number(m[1]) : NaN, peakAnon });
     });
   });
+}
+
+/** Run the CLI (with --json) and return its parsed summary with its peak RSS; a failure throws its stderr. */
+export async function runCliJson(args) {
+  const r = await runCliMeasured(args);
+  if (r.code !== 0) throw new Error(`${args.slice(0, 2).join(' ')}: ${r.stderr}`);
+  return { ...JSON.parse(r.stdout), peakRss: r.peakRss };
+}
+
+/** Import blocks from..to of the data dir `src` into the data dir `node` (an archive in `work` between them). */
+export async function importBlocks({ work, src, node, genesisPath }, from, to) {
+  const part = join(work, `part-${from}.bsa`);
+  await runCliJson(['export', part, String(from), String(to), '--data-dir', src, '--quiet', '--json']);
+  await runCliJson(['import', part, '--data-dir', node, '--chain', genesisPath, '--quiet', '--json']);
+  rmSync(part);
 }
 
 /**
