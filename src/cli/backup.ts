@@ -270,7 +270,7 @@ export function backupCommand(): Command {
   backup
     .command('prune')
     .description(
-      'delete what no backup of a backup repository needs any more (after retention removed backups): packs, segments; under an exclusive lock, crash-safe',
+      'delete what no backup of a backup repository needs any more (after retention removed backups): packs, segments; merge the pieces of complete history segments; under an exclusive lock, crash-safe',
     )
     .requiredOption('--backup-dir <dir>', 'the repository: a folder or s3://bucket/prefix')
     .option('--json', 'print the summary as JSON on stdout', false)
@@ -292,8 +292,9 @@ export function backupCommand(): Command {
         process.stdout.write(`${JSON.stringify(s)}\n`);
         return;
       }
+      for (const why of s.notMerged) process.stderr.write(`note: history ${why} (run backup verify)\n`);
       process.stderr.write(
-        `Pruned ${opts.backupDir} in ${formatDuration(s.durationMs)}: ${s.manifests} backups kept; packs ${s.packs.kept} kept, ${s.packs.repacked} rewritten into ${s.packs.written}, ${s.packs.deleted} deleted; ${s.deleted} other objects deleted; ${formatBytes(s.bytesBefore)} -> ${formatBytes(s.bytesAfter)}\n`,
+        `Pruned ${opts.backupDir} in ${formatDuration(s.durationMs)}: ${s.manifests} backups kept; packs ${s.packs.kept} kept, ${s.packs.repacked} rewritten into ${s.packs.written}, ${s.packs.deleted} deleted; ${s.merged} complete segments merged from their pieces; ${s.deleted} other objects deleted; ${formatBytes(s.bytesBefore)} -> ${formatBytes(s.bytesAfter)}\n`,
       );
     });
   addGrpcDialOptions(

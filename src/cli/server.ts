@@ -222,7 +222,7 @@ export function serverCommand(): Command {
     .option('--backup-interval <duration>', 'with --backup-repository: time between backups (default: 10m)', parsePositiveDuration)
     .option(
       '--backup-prune-interval <duration>',
-      'with --backup-repository: after retention removed backups, delete what they alone needed at most this often; 0 never (default: 24h)',
+      'with --backup-repository: after retention removed backups (or a backup completed a history segment in pieces), prune at most this often: delete what they alone needed, merge the pieces; 0 never (default: 24h)',
       parseDurationArg,
     )
     .option('--backup-snapshot-interval <duration>', 'time between scheduled snapshots (default: 6h)', parsePositiveDuration)

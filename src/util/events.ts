@@ -100,8 +100,8 @@ export interface NodeEvents {
   'backup.stored': { target: string; file: string; kind: 'snapshot' | 'archive' | 'backup'; startBlock: number; endBlock: number; bytes: number; ms: number };
   'backup.failed': { target: string; kind: 'snapshot' | 'archive' | 'backup'; err: string };
   'backup.retry': { target: string; what: string; attempt: number; retryInMs: number; err: string };
-  /** A backup repository's objects no kept backup needs were deleted (after retention). */
-  'backup.pruned': { target: string; bytesBefore: number; bytesAfter: number; ms: number };
+  /** A backup repository pruned: what no kept backup needs deleted (after retention), the pieces of complete history segments merged (historyOnly: only that, the packs unread). */
+  'backup.pruned': { target: string; historyOnly: boolean; merged: number; bytesBefore: number; bytesAfter: number; ms: number };
   /** A backup repository's retention was left to the next backup: another process holds a lock on it. */
   'backup.retention-deferred': { target: string; reason: string };
   /** A restored node back-fills the bodies and receipts of its history gap (from..to) from `source` (a backup repository, then its peers). */

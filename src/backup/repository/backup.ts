@@ -1,29 +1,15 @@
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { ChainReadView } from '../../chain/chain.js';
 import type { Compression } from '../../container/compression.js';
-import { ContainerWriter } from '../../container/writer.js';
-import { MAX_SNAPSHOT_RECORD_BYTES } from '../../snapshot/format.js';
-import { prepareBlockRecord } from '../../snapshot/writer.js';
-import { encodeBlockPayload } from '../../archive/format.js';
 import { UserError } from '../../util/errors.js';
-import { mapAhead } from '../../util/map-ahead.js';
 import type { SnapshotSource } from '../snapshot.js';
 import { stateItems } from '../state-walk.js';
-import {
-  digestHex,
-  PACK_TARGET_BYTES,
-  parseObjectName,
-  RepositoryRecord,
-  SEGMENT,
-  SEGMENT_BLOCKS,
-  segmentName,
-  type Manifest,
-  type SegmentHeader,
-} from './format.js';
+import { PACK_TARGET_BYTES, parseObjectName, SEGMENT_BLOCKS, type Manifest } from './format.js';
 import { storeGenesisObject } from './genesis-object.js';
 import type { LocalIndex } from './local-index.js';
 import { RepositoryLock } from './lock.js';
 import { PackWriter } from './pack.js';
+import { writeSegment } from './segment.js';
 import type { Repository } from './repository.js';
 
 export interface RepositoryBackupOptions {
@@ -59,13 +45,10 @@ export interface RepositoryBackupSummary {
   durationMs: number;
 }
 
-/** Blocks compressed ahead of the one written. */
-const BLOCKS_AHEAD = 32;
-
 /**
  * Back up the chain's head to a repository, storing only what no earlier backup of the same chain
- * stored: the history segments past the last complete one it holds (and the blocks since the last
- * backup, as a small piece of the unfinished segment), and the state's trie nodes and codes the
+ * stored: the blocks since the last backup (each block once: as pieces of their segments, a segment
+ * whole only if all its blocks are new; a prune merges pieces), and the state's trie nodes and codes the
  * repository's index does not know, each with everything under it. The manifest is written last; a
  * backup interrupted before it leaves objects no manifest names, which the next backup does not rely on.
  * Reads one consistent view of the chain (the node seals on meanwhile).
@@ -126,28 +109,31 @@ async function backupWith(
     const progress = (phase: RepositoryBackupProgress['phase'], blocksDone: bigint) =>
       opts.onProgress?.({ phase, blocksDone, blocksTotal: head, items, bytesAdded: added.bytes });
 
-    // History: complete segments and the pieces of the unfinished one, reused from the base backup.
+    // History: the base backup's segments (complete ones and pieces of unfinished ones: a prune merges
+    // the pieces of a segment once it is complete), then the blocks since, never one stored twice: the
+    // rest of the base's unfinished segment as a piece, complete segments whole, the new tail as a piece.
     const per = BigInt(opts.segmentBlocks ?? SEGMENT_BLOCKS);
-    const complete = (head / per) * per;
     const segments: string[] = [];
     let covered = 0n;
     for (const name of base?.segments ?? []) {
       const s = parseObjectName(name)!;
-      const whole = (s.first! - 1n) % per === 0n && s.last! - s.first! + 1n === per;
-      if (s.first !== covered + 1n || (!whole && s.first! <= complete)) break; // pieces of a segment now complete are replaced by it
+      if (s.first !== covered + 1n) break;
       segments.push(name);
       covered = s.last!;
     }
     const stored = new Set(listing.segments.map((s) => s.name));
     const ranges: [bigint, bigint][] = [];
-    for (let first = covered + 1n; first <= complete; first += per) ranges.push([first, first + per - 1n]);
-    if (complete > covered) covered = complete;
-    if (covered < head) ranges.push([covered + 1n, head]);
+    for (let first = covered + 1n; first <= head; ) {
+      const end = ((first - 1n) / per + 1n) * per; // the last block of the segment `first` is in
+      const last = end < head ? end : head;
+      ranges.push([first, last]);
+      first = last + 1n;
+    }
     for (const [first, last] of ranges) {
       opts.signal?.throwIfAborted();
       const name = await writeSegment(
         repo,
-        view,
+        view.blocks.storedBlocks(first, last),
         { chainId, genesisHash, first, last, compression: opts.compression },
         stored,
         (n) => progress('history', n),
@@ -248,61 +234,6 @@ async function latestOnThisChain(manifests: Manifest[], view: ChainReadView, hea
     if (ours && equalsBytes(ours, Buffer.from(m.head.hash.slice(2), 'hex'))) return m;
   }
   return undefined;
-}
-
-/**
- * Blocks first..last with their receipts as a history segment. Written to a staged file to learn its
- * name (its digest: the same blocks always make the same bytes); stored unless the repository has it.
- */
-async function writeSegment(
-  repo: Repository,
-  view: ChainReadView,
-  s: { chainId: string; genesisHash: string; first: bigint; last: bigint; compression: Compression },
-  stored: Set<string>,
-  onBlock: (n: bigint) => void,
-  signal: AbortSignal | undefined,
-): Promise<{ name: string; bytes: number }> {
-  const header: SegmentHeader = {
-    format: 'basalt-segment',
-    version: 1,
-    chainId: s.chainId,
-    genesisHash: s.genesisHash,
-    startBlock: s.first.toString(),
-    endBlock: s.last.toString(),
-    compression: s.compression,
-  };
-  const out = new ContainerWriter(SEGMENT, MAX_SNAPSHOT_RECORD_BYTES);
-  const staged = repo.staging();
-  try {
-    staged.write(out.start(header));
-    let last = '';
-    let count = 0n;
-    const prepared = mapAhead(view.blocks.storedBlocks(s.first, s.last), BLOCKS_AHEAD, (b) =>
-      prepareBlockRecord(b.number, b.hash, b.blockRlp, b.receiptsRlp, s.compression),
-    );
-    for await (const b of prepared) {
-      signal?.throwIfAborted();
-      staged.write(out.record(RepositoryRecord.Block, encodeBlockPayload(b)));
-      last = bytesToHex(b.hash);
-      count++;
-      onBlock(b.number);
-    }
-    if (count !== s.last - s.first + 1n) throw new Error(`blocks ${s.first}…${s.last}: ${count} read`);
-    const { bytes, digest } = out.finish({ blockCount: count.toString(), lastBlockHash: last });
-    staged.write(bytes);
-    staged.finish();
-    const name = segmentName(s.first, s.last, digestHex(digest));
-    if (stored.has(name)) {
-      staged.discard();
-      return { name, bytes: 0 };
-    }
-    const size = staged.bytes;
-    await repo.put(name, staged, signal);
-    return { name, bytes: size };
-  } catch (err) {
-    staged.discard();
-    throw err;
-  }
 }
 
 /** The chain's genesis file as an object named by its sha256, stored unless the repository has it. */

@@ -1,17 +1,23 @@
 import { hexToBytes } from '@ethereumjs/util';
 import { BackupFileError } from '../../container/errors.js';
+import { errorMessage } from '../../util/errors.js';
 import { HashSet } from '../../util/hash-set.js';
 import { MissingStateError, stateItems, type MarkedAlready } from '../state-walk.js';
-import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, type Manifest } from './format.js';
+import { indexName, PACK_TARGET_BYTES, packName, parseObjectName, SEGMENT_BLOCKS, type Manifest } from './format.js';
 import { RepositoryLock, staleLocks } from './lock.js';
 import { PackWriter } from './pack.js';
 import { PackScratch } from './scratch.js';
+import { readSegment, writeSegment } from './segment.js';
 import type { Repository } from './repository.js';
 
 export interface PruneSummary {
   manifests: number;
   /** Packs kept as they are, rewritten with their live items only, and deleted. */
   packs: { kept: number; repacked: number; deleted: number; written: number };
+  /** Complete segments written from the pieces backups stored of them (the pieces are deleted once no backup names them). */
+  merged: number;
+  /** Pieces left as they are because one could not be read (damaged or missing: `backup verify` names it), one line each. */
+  notMerged: string[];
   /** Other objects deleted: segments and genesis files no backup names, stale locks, a killed run's leftovers. */
   deleted: number;
   bytesBefore: number;
@@ -26,13 +32,22 @@ export interface PruneOptions {
   now?: () => number;
   /** Stops the prune between items (the node is stopping); what it wrote is left for the next prune. */
   signal?: AbortSignal;
+  /** Blocks per complete segment (default SEGMENT_BLOCKS; tests use fewer, as their backups do). */
+  segmentBlocks?: number;
+  /**
+   * Only merge the pieces of complete segments (and delete what no manifest names): the packs are
+   * neither read nor rewritten, so this costs the pieces' blocks, not the state (the node's prune when
+   * retention removed nothing).
+   */
+  historyOnly?: boolean;
 }
 
 /**
  * Remove what no backup in the repository needs, restic's prune: under an exclusive lock (no backup
  * runs meanwhile), mark what each backup's state reaches, rewrite the packs that hold dead items with
- * their live ones only, write each backup's manifest again naming the packs it needs, then delete: the
- * old manifests first, then the packs, indexes, segments and genesis files nothing names any more.
+ * their live ones only, merge the pieces of each complete history segment into one segment, write each
+ * backup's manifest again naming the packs and segments it needs, then delete: the old manifests first,
+ * then the packs, indexes, segments and genesis files nothing names any more.
  *
  * Crash-safe at every step: a new object is written before anything it replaces is deleted, and a pack
  * is deleted only once no manifest names it, so whatever a kill leaves, every manifest present
@@ -58,81 +73,97 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const manifests: { name: string; m: Manifest }[] = [];
     for (const e of listing.manifests) manifests.push({ name: e.name, m: await repo.manifest(e.name) });
 
-    // 1. Every item of every pack a backup names, by hash, with the pack it is in.
-    opts.onStep?.(`reading the packs of ${manifests.length} backups`);
     const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
-    await scratch.load(repo, named, () => opts.signal?.throwIfAborted(), { listItems: true });
-
-    // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
-    opts.onStep?.('marking what the backups need');
-    const live = { nodes: new HashSet(), code: new HashSet() };
-    const reader = scratch.reader;
-    for (const { name, m } of manifests) {
-      try {
-        const seen: MarkedAlready = { marked: (kind, h) => live[kind].has(h) };
-        for await (const item of stateItems(reader, hexToBytes(m.head.stateRoot as `0x${string}`), seen, 'tree')) {
-          opts.signal?.throwIfAborted();
-          live[item.kind === 'node' ? 'nodes' : 'code'].add(item.hash);
-        }
-      } catch (err) {
-        // Never delete on the word of a backup that cannot be read whole: nothing is removed.
-        if (err instanceof MissingStateError) throw new BackupFileError(`backup ${name} is incomplete (${err.message}): nothing pruned; run backup verify`);
-        throw err;
-      }
-    }
-
-    // 3. Packs: all live (kept), none live (deleted), some (their live items rewritten into new packs).
-    opts.onStep?.('rewriting packs that hold items no backup needs');
     const keep: string[] = [];
     const rewrite: string[] = [];
-    for (const pack of named) {
-      let total = 0;
-      let alive = 0;
-      // From the pack's own items as step 1 read them (hashes computed), not its index: a replaced or
-      // damaged index must not get a pack that holds live items deleted.
-      for await (const rec of scratch.packItems(pack)) {
-        opts.signal?.throwIfAborted();
-        total += rec.hashes.length;
-        for (const h of rec.hashes) if (live[rec.kind].has(h)) alive++;
-      }
-      if (alive === total) keep.push(pack);
-      else if (alive > 0) rewrite.push(pack);
-    }
     const written: string[] = [];
-    const flush = async () => {
-      if (!writer) return;
-      written.push((await writer.store()).sha256);
-      writer = undefined;
-    };
-    const moved = { nodes: new HashSet(), code: new HashSet() };
-    // Their live items, from the scratch database: each pack is read from the repository once.
-    for (const pack of rewrite) {
-      for await (const rec of scratch.packItems(pack)) {
-        for (const hash of rec.hashes) {
-          if (!live[rec.kind].has(hash) || !moved[rec.kind].add(hash)) continue; // dead, or already moved from another pack
-          const data = await scratch.item(rec.kind, hash);
-          if (data === undefined) throw new Error(`prune: item ${Buffer.from(hash).toString('hex')} of pack ${pack} is not in the scratch database`);
-          writer ??= new PackWriter(repo, 'zstd');
-          await writer.add(rec.kind, hash, data);
-          if (writer.rawBytes >= PACK_TARGET_BYTES) await flush();
+    if (opts.historyOnly) keep.push(...named);
+    else {
+      // 1. Every item of every pack a backup names, by hash, with the pack it is in.
+      opts.onStep?.(`reading the packs of ${manifests.length} backups`);
+      await scratch.load(repo, named, () => opts.signal?.throwIfAborted(), { listItems: true });
+
+      // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
+      opts.onStep?.('marking what the backups need');
+      const live = { nodes: new HashSet(), code: new HashSet() };
+      const reader = scratch.reader;
+      for (const { name, m } of manifests) {
+        try {
+          const seen: MarkedAlready = { marked: (kind, h) => live[kind].has(h) };
+          for await (const item of stateItems(reader, hexToBytes(m.head.stateRoot as `0x${string}`), seen, 'tree')) {
+            opts.signal?.throwIfAborted();
+            live[item.kind === 'node' ? 'nodes' : 'code'].add(item.hash);
+          }
+        } catch (err) {
+          // Never delete on the word of a backup that cannot be read whole: nothing is removed.
+          if (err instanceof MissingStateError) throw new BackupFileError(`backup ${name} is incomplete (${err.message}): nothing pruned; run backup verify`);
+          throw err;
         }
       }
+
+      // 3. Packs: all live (kept), none live (deleted), some (their live items rewritten into new packs).
+      opts.onStep?.('rewriting packs that hold items no backup needs');
+      for (const pack of named) {
+        let total = 0;
+        let alive = 0;
+        // From the pack's own items as step 1 read them (hashes computed), not its index: a replaced or
+        // damaged index must not get a pack that holds live items deleted.
+        for await (const rec of scratch.packItems(pack)) {
+          opts.signal?.throwIfAborted();
+          total += rec.hashes.length;
+          for (const h of rec.hashes) if (live[rec.kind].has(h)) alive++;
+        }
+        if (alive === total) keep.push(pack);
+        else if (alive > 0) rewrite.push(pack);
+      }
+      const flush = async () => {
+        if (!writer) return;
+        written.push((await writer.store()).sha256);
+        writer = undefined;
+      };
+      const moved = { nodes: new HashSet(), code: new HashSet() };
+      // Their live items, from the scratch database: each pack is read from the repository once.
+      for (const pack of rewrite) {
+        for await (const rec of scratch.packItems(pack)) {
+          for (const hash of rec.hashes) {
+            if (!live[rec.kind].has(hash) || !moved[rec.kind].add(hash)) continue; // dead, or already moved from another pack
+            const data = await scratch.item(rec.kind, hash);
+            if (data === undefined) throw new Error(`prune: item ${Buffer.from(hash).toString('hex')} of pack ${pack} is not in the scratch database`);
+            writer ??= new PackWriter(repo, 'zstd');
+            await writer.add(rec.kind, hash, data);
+            if (writer.rawBytes >= PACK_TARGET_BYTES) await flush();
+          }
+        }
+      }
+      await flush();
     }
-    await flush();
+
+    // 4. History: a backup stores the blocks since the last one as a piece of their segment (never a
+    // block twice); the pieces of each complete segment are merged here into the one segment, written
+    // once for every backup that names the same pieces.
+    opts.onStep?.('merging the pieces of complete history segments');
+    const per = BigInt(opts.segmentBlocks ?? SEGMENT_BLOCKS);
+    const stored = new Set(listing.segments.map((x) => x.name));
+    const mergedAs = new Map<string, string | undefined>();
+    const skipped: string[] = [];
+    const segmentsOf = new Map<string, string[]>();
+    for (const { name, m } of manifests) segmentsOf.set(name, await withPiecesMerged(repo, m, per, stored, mergedAs, opts.signal, (why) => skipped.push(why)));
 
     opts.signal?.throwIfAborted(); // the last moment to stop: from here on it writes and deletes
-    // 4. Each backup's manifest again, naming the packs that remain (written before anything is deleted).
+    // 5. Each backup's manifest again, naming the packs and segments that remain (written before anything is deleted).
     opts.onStep?.('writing the manifests again');
-    const packs = [...keep, ...written].sort().map(packName);
+    const allPacks = [...keep, ...written].sort().map(packName);
     const replaced: { old: string; again: string }[] = [];
     for (const { name, m } of manifests) {
-      if (sameList(m.packs, packs)) continue;
-      const again = await repo.writeManifest({ ...m, packs });
+      const packs = opts.historyOnly ? m.packs : allPacks;
+      const segments = segmentsOf.get(name)!;
+      if (sameList(m.packs, packs) && sameList(m.segments, segments)) continue;
+      const again = await repo.writeManifest({ ...m, packs, segments });
       if (again !== name) replaced.push({ old: name, again });
     }
     lock.assertHeld(now());
 
-    // 5. Delete: old manifests, then what no manifest names.
+    // 6. Delete: old manifests, then what no manifest names.
     opts.onStep?.('deleting what no backup needs');
     let deleted = 0;
     const del = async (n: string) => {
@@ -161,6 +192,8 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     return {
       manifests: manifests.length,
       packs: { kept: keep.length, repacked: rewrite.length, deleted: packsDeleted, written: written.length },
+      merged: [...mergedAs.values()].filter((x) => x !== undefined).length,
+      notMerged: skipped,
       deleted: deleted - gone.length - packsDeleted,
       bytesBefore,
       bytesAfter,
@@ -170,6 +203,79 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     writer?.discard();
     await scratch.close();
   }
+}
+
+/**
+ * A backup's segments in groups, one per segment range (`per` blocks) they start in; `mergeable` when
+ * the group is two or more pieces that make that whole segment.
+ */
+function segmentGroups(m: Manifest, per: bigint): { names: string[]; first: bigint; last: bigint; mergeable: boolean }[] {
+  const groups: { names: string[]; first: bigint; last: bigint; mergeable: boolean }[] = [];
+  const at = m.segments.map((n) => parseObjectName(n)!);
+  for (let i = 0; i < at.length; ) {
+    const k = (at[i]!.first! - 1n) / per;
+    let j = i + 1;
+    while (j < at.length && (at[j]!.first! - 1n) / per === k) j++;
+    const first = k * per + 1n;
+    const last = first + per - 1n;
+    groups.push({ names: m.segments.slice(i, j), first, last, mergeable: j - i > 1 && at[i]!.first === first && at[j - 1]!.last === last });
+    i = j;
+  }
+  return groups;
+}
+
+/** Whether a prune would merge pieces of a complete segment this backup names (the node then prunes even if retention removed nothing). */
+export const hasPiecesToMerge = (m: Manifest, per: bigint): boolean => segmentGroups(m, per).some((g) => g.mergeable);
+
+/**
+ * A backup's segments with the pieces of each complete segment replaced by that segment, made of their
+ * blocks as read (structure and digest checked; their meaning is verify's and restore's to check). Pieces
+ * merged before (`mergedAs`: the pieces joined by a space → their segment) are not read again.
+ */
+async function withPiecesMerged(
+  repo: Repository,
+  m: Manifest,
+  per: bigint,
+  stored: Set<string>,
+  mergedAs: Map<string, string | undefined>,
+  signal: AbortSignal | undefined,
+  notMerged: (why: string) => void,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const g of segmentGroups(m, per)) {
+    if (!g.mergeable) {
+      out.push(...g.names);
+      continue;
+    }
+    const key = g.names.join(' ');
+    if (!mergedAs.has(key)) {
+      async function* blocks() {
+        for (const piece of g.names) {
+          try {
+            yield* readSegment(repo, piece, m, signal);
+          } catch (err) {
+            throw new BackupFileError(`${piece}: ${errorMessage(err)}`);
+          }
+        }
+      }
+      const s = { chainId: m.chainId, genesisHash: m.genesisHash, first: g.first, last: g.last, compression: 'zstd' as const };
+      try {
+        const whole = (await writeSegment(repo, blocks(), s, stored, () => undefined, signal)).name;
+        stored.add(whole);
+        mergedAs.set(key, whole);
+      } catch (err) {
+        // A piece that cannot be read (damaged, missing, a failed read) keeps its group as it is: the
+        // rest of the prune goes on, nothing the pieces hold is deleted, and the next prune tries again.
+        if (signal?.aborted) throw err;
+        mergedAs.set(key, undefined);
+        notMerged(`blocks ${g.first}…${g.last} left in ${g.names.length} pieces: ${errorMessage(err)}`);
+      }
+    }
+    const whole = mergedAs.get(key);
+    if (whole === undefined) out.push(...g.names);
+    else out.push(whole);
+  }
+  return out;
 }
 
 /** Bytes of the repository's objects (locks aside: a prune's own would count). */

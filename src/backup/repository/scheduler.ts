@@ -11,9 +11,10 @@ import { hasRetention, piecesToDelete, type RetentionPolicy } from '../retention
 import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.js';
 import type { BackupTarget } from '../targets/target.js';
 import { backupToRepository } from './backup.js';
+import { SEGMENT_BLOCKS } from './format.js';
 import { LocalIndex } from './local-index.js';
 import { RepositoryLock } from './lock.js';
-import { pruneRepository } from './prune.js';
+import { hasPiecesToMerge, pruneRepository } from './prune.js';
 import { Repository, STAGED_PREFIX } from './repository.js';
 
 export interface RepositorySchedulerOptions {
@@ -26,18 +27,21 @@ export interface RepositorySchedulerOptions {
   intervalMs: number;
   /** Which backups (manifests) to keep, by their head block's time; the newest is always kept. */
   retention: RetentionPolicy;
-  /** After retention removed backups, prune at most this often (0: never; `basalt backup prune` by hand). */
+  /** After retention removed backups, or once a backup names pieces of a complete segment, prune at most this often (0: never; `basalt backup prune` by hand). */
   pruneIntervalMs: number;
   logger: Logger;
   events?: SchedulerEvents;
   now?: () => number;
+  /** Blocks per complete history segment (default SEGMENT_BLOCKS; tests use fewer). */
+  segmentBlocks?: number;
 }
 
 /**
  * Backups the node takes by itself into a backup repository (format: ./format.ts): one every interval,
  * each storing only what changed since the last (backupToRepository), read from one consistent view
  * while the node seals and serves. Then retention removes this chain's manifests no rule keeps, and
- * at most every prune interval a prune deletes what they alone needed. A failure is logged and
+ * at most every prune interval a prune deletes what they alone needed and merges the pieces of complete
+ * history segments. A failure is logged and
  * counted, never thrown at the node; the next interval tries again.
  */
 export class RepositoryScheduler {
@@ -135,6 +139,7 @@ export class RepositoryScheduler {
       compression: 'zstd',
       signal: this.abort.signal,
       now: () => new Date(this.now()),
+      segmentBlocks: this.opts.segmentBlocks,
     });
     this.lastAt = this.now();
     const manifest = await this.repo.manifest(s.manifest);
@@ -157,7 +162,10 @@ export class RepositoryScheduler {
     );
     await this.applyRetention();
     this.opts.events?.onStored?.(piece);
-    if (this.removedSincePrune && this.opts.pruneIntervalMs > 0 && this.now() - this.lastPruneAt >= this.opts.pruneIntervalMs) await this.prune();
+    // A prune deletes what removed backups alone needed, and merges the pieces of complete segments;
+    // with only pieces to merge, it leaves the packs unread (its cost is the pieces' blocks).
+    const due = this.removedSincePrune || hasPiecesToMerge(manifest, BigInt(this.opts.segmentBlocks ?? SEGMENT_BLOCKS));
+    if (due && this.opts.pruneIntervalMs > 0 && this.now() - this.lastPruneAt >= this.opts.pruneIntervalMs) await this.prune(!this.removedSincePrune);
     return piece;
   }
 
@@ -202,14 +210,21 @@ export class RepositoryScheduler {
     }
   }
 
-  /** What the removed backups alone needed, deleted (a failure is logged; the next one tries again). */
-  private async prune(): Promise<void> {
+  /** What the removed backups alone needed, deleted, and pieces merged (a failure is logged; the next one tries again). */
+  private async prune(historyOnly: boolean): Promise<void> {
     this.lastPruneAt = this.now();
     try {
-      const s = await pruneRepository(this.repo, { scratchDir: this.opts.stagingDir, signal: this.abort.signal });
-      this.removedSincePrune = false;
+      const s = await pruneRepository(this.repo, {
+        scratchDir: this.opts.stagingDir,
+        signal: this.abort.signal,
+        segmentBlocks: this.opts.segmentBlocks,
+        historyOnly,
+      });
+      if (!historyOnly) this.removedSincePrune = false;
+      const target = this.opts.target.url;
+      for (const why of s.notMerged) this.opts.logger.warn({ target, why }, 'history pieces not merged (run backup verify)');
       this.opts.logger.info(
-        event('backup.pruned', { target: this.opts.target.url, bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, ms: s.durationMs }),
+        event('backup.pruned', { target, historyOnly, merged: s.merged, bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, ms: s.durationMs }),
         'backup repository pruned',
       );
     } catch (err) {

@@ -1,13 +1,16 @@
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex } from '@ethereumjs/util';
-import { decodeBlockPayload } from '../../archive/format.js';
-import { decompressRecord } from '../../container/compression.js';
+import { decodeBlockPayload, encodeBlockPayload } from '../../archive/format.js';
+import { type Compression, decompressRecord } from '../../container/compression.js';
 import { BackupFileError } from '../../container/errors.js';
 import { RecordType } from '../../container/framing.js';
 import { ContainerReader } from '../../container/reader.js';
+import { ContainerWriter } from '../../container/writer.js';
 import { MAX_BLOCK_WITH_RECEIPTS_BYTES, MAX_SNAPSHOT_RECORD_BYTES } from '../../snapshot/format.js';
+import { prepareBlockRecord } from '../../snapshot/writer.js';
 import { errorMessage } from '../../util/errors.js';
-import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT } from './format.js';
+import { mapAhead } from '../../util/map-ahead.js';
+import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT, segmentName, type SegmentHeader } from './format.js';
 import type { Repository } from './repository.js';
 
 export interface SegmentBlock {
@@ -69,5 +72,64 @@ export async function* readSegment(
     }
   } finally {
     await r.close();
+  }
+}
+
+/** Blocks compressed ahead of the one written. */
+const BLOCKS_AHEAD = 32;
+
+/**
+ * Blocks first..last with their receipts, from the node's database (a backup) or from other segments (a
+ * prune's merge), from `blocks` (which must yield exactly those, in order), as a
+ * history segment. Written to a staged file to learn its name (its digest: the same blocks always make
+ * the same bytes); stored unless `stored` names it already.
+ */
+export async function writeSegment(
+  repo: Repository,
+  blocks: AsyncIterable<SegmentBlock>,
+  s: { chainId: string; genesisHash: string; first: bigint; last: bigint; compression: Compression },
+  stored: ReadonlySet<string>,
+  onBlock: (n: bigint) => void,
+  signal: AbortSignal | undefined,
+): Promise<{ name: string; bytes: number }> {
+  const header: SegmentHeader = {
+    format: 'basalt-segment',
+    version: 1,
+    chainId: s.chainId,
+    genesisHash: s.genesisHash,
+    startBlock: s.first.toString(),
+    endBlock: s.last.toString(),
+    compression: s.compression,
+  };
+  const out = new ContainerWriter(SEGMENT, MAX_SNAPSHOT_RECORD_BYTES);
+  const staged = repo.staging();
+  try {
+    staged.write(out.start(header));
+    let last = '';
+    let next = s.first;
+    const prepared = mapAhead(blocks, BLOCKS_AHEAD, (b) => prepareBlockRecord(b.number, b.hash, b.blockRlp, b.receiptsRlp, s.compression));
+    for await (const b of prepared) {
+      signal?.throwIfAborted();
+      if (b.number !== next || next > s.last) throw new Error(`blocks ${s.first}…${s.last}: block ${b.number} where ${next} belongs`);
+      staged.write(out.record(RepositoryRecord.Block, encodeBlockPayload(b)));
+      last = bytesToHex(b.hash);
+      next++;
+      onBlock(b.number);
+    }
+    if (next !== s.last + 1n) throw new Error(`blocks ${s.first}…${s.last}: ${next - s.first} read`);
+    const { bytes, digest } = out.finish({ blockCount: (next - s.first).toString(), lastBlockHash: last });
+    staged.write(bytes);
+    staged.finish();
+    const name = segmentName(s.first, s.last, digestHex(digest));
+    if (stored.has(name)) {
+      staged.discard();
+      return { name, bytes: 0 };
+    }
+    const size = staged.bytes;
+    await repo.put(name, staged, signal);
+    return { name, bytes: size };
+  } catch (err) {
+    staged.discard();
+    throw err;
   }
 }

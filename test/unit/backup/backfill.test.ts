@@ -233,7 +233,7 @@ describe('restore at the head, history back-filled (issue #21)', () => {
     expect(readdirSync(dir).filter((f) => f.includes('forged') || f.includes('late'))).toEqual([]);
   });
 
-  it('a restored node backs up into the repository it came from while it back-fills, until a segment needs blocks of the gap', async () => {
+  it('a restored node backs up into the repository it came from while it back-fills (each block once, its history reused); a new repository needs the gap, one line until it is back', async () => {
     const dataDir = join(dir, 'restored-3');
     await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis });
     const restored = await openTestChain(t.genesis, dataDir);
@@ -245,15 +245,24 @@ describe('restore at the head, history back-filled (issue #21)', () => {
       const b = await backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT });
       expect(b.head).toBe(15n);
       expect(b.added.blocks).toBe(1n);
-      // Block 16 completes the segment 13-16, which needs blocks 13 and 14: not back yet, one line.
+      // Block 16 completes the segment 13-16: the piece 13-14 is reused, only block 16 is stored.
       await sealNext({ chain: c, keys: t.keys });
-      await expect(backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT })).rejects.toThrow(
-        /^pruned history unavailable: block 13 is not held on this node yet/,
-      );
-      const fill = (await HistoryBackfill.start(c, { logger, stagingDir: dir }))!;
-      await fill.finished();
-      const after = await backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT });
-      expect(after.head).toBe(16n);
+      const completing = await backupToRepository(c, repo, index, { compression: 'zstd', segmentBlocks: SEGMENT });
+      expect([completing.head, completing.added.blocks]).toEqual([16n, 1n]);
+      // A repository that holds none of its history needs the blocks of the gap: not back yet, one line.
+      const fresh = new Repository(new LocalDirTarget(join(dir, 'repo-fresh')), join(dir, 'staging'));
+      const freshIndex = await LocalIndex.open(join(dir, 'index-fresh'));
+      try {
+        await expect(backupToRepository(c, fresh, freshIndex, { compression: 'zstd', segmentBlocks: SEGMENT })).rejects.toThrow(
+          /^pruned history unavailable: block 1 is not held on this node yet/,
+        );
+        const fill = (await HistoryBackfill.start(c, { logger, stagingDir: dir }))!;
+        await fill.finished();
+        const after = await backupToRepository(c, fresh, freshIndex, { compression: 'zstd', segmentBlocks: SEGMENT });
+        expect([after.head, after.added.blocks]).toEqual([16n, 16n]);
+      } finally {
+        await freshIndex.close();
+      }
     } finally {
       await index.close();
       await restored.close();

@@ -15,6 +15,7 @@ import { encodeIndex, HashList, readPack } from '../../../src/backup/repository/
 import { pruneRepository } from '../../../src/backup/repository/prune.js';
 import { verifyRepository } from '../../../src/backup/repository/verify.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
+import { readSegment } from '../../../src/backup/repository/segment.js';
 import { checkStateComplete } from '../../../src/backup/state-walk.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
@@ -68,11 +69,18 @@ async function oldIndex(repo: Repository, sha: string, as = sha): Promise<Uint8A
   return encodeIndex(as, hashes);
 }
 
-/** Every manifest present restores its whole state from the packs it names (hashes checked). */
+/** Every manifest present restores its whole state from the packs it names (hashes checked), and its segments are this chain's blocks 1…head. */
 async function everyBackupComplete(repo: Repository): Promise<number> {
   const { manifests } = await repo.list();
   for (const e of manifests) {
     const m: Manifest = await repo.manifest(e.name);
+    let next = 1n;
+    for (const s of m.segments)
+      for await (const b of readSegment(repo, s, m)) {
+        expect(b.number).toBe(next);
+        expect(bytesToHex(b.hash)).toBe(bytesToHex((await t.chain.canonicalHash(next++))!));
+      }
+    expect(next - 1n).toBe(BigInt(m.head.number));
     const nodes = new Map<string, Uint8Array>();
     for (const p of m.packs)
       for await (const rec of readPack(repo, parseObjectName(p)!.sha256)) for (const it of rec.items) nodes.set(bytesToHex(it.hash), it.data);
@@ -117,7 +125,7 @@ describe('backup repository: prune', () => {
       delete: (n) => t0.delete(n),
       close: () => t0.close(),
     };
-    const s = await pruneRepository(new Repository(countingTarget, join(dir, 'staging')), { scratchDir: dir });
+    const s = await pruneRepository(new Repository(countingTarget, join(dir, 'staging')), { scratchDir: dir, segmentBlocks: 4 });
     expect(s.manifests).toBe(2);
     expect(s.packs.repacked).toBeGreaterThan(0);
     const packReads = [...reads].filter(([n]) => n.startsWith('pack-'));
@@ -127,10 +135,110 @@ describe('backup repository: prune', () => {
     expect(s.bytesBefore).toBe(before);
     expect(await everyBackupComplete(repo)).toBe(2);
     // segments the remaining backups do not name are gone; a second prune has nothing left to do
-    const again = await pruneRepository(repo, { scratchDir: dir });
+    const again = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 });
     expect(again.packs).toMatchObject({ repacked: 0, deleted: 0, written: 0 });
     expect(again.bytesAfter).toBe(again.bytesBefore);
     expect(readdirSync(dir).filter((f) => f.startsWith('.prune'))).toEqual([]);
+  });
+
+  it('merges the pieces of each complete segment into one segment that every backup then names; a backup after it stores only new blocks', async () => {
+    const repo = await makeRepository(join(dir, 'repo-merge'));
+    const ranges = async () => (await repo.list()).segments.map((x) => [x.first!, x.last!] as const);
+    // four backups 2 blocks apart: no block stored twice, the segments they completed in pieces
+    const before = await ranges();
+    for (let i = 1; i < before.length; i++) expect(before[i]![0], 'no block stored twice').toBeGreaterThan(before[i - 1]![1]);
+    expect(
+      before.some(([a, b]) => b - a + 1n < 4n && b % 4n === 0n),
+      'a piece that completes a segment',
+    ).toBe(true);
+    const s = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 });
+    expect(s.merged).toBeGreaterThan(0);
+    expect(await everyBackupComplete(repo)).toBe(4);
+    for (const e of (await repo.list()).manifests) {
+      const m = await repo.manifest(e.name);
+      const complete = (BigInt(m.head.number) / 4n) * 4n;
+      for (const name of m.segments) {
+        const o = parseObjectName(name)!;
+        if (o.last! <= complete) expect([(o.first! - 1n) % 4n, o.last! - o.first!], `${e.name}: ${name} is a whole segment`).toEqual([0n, 3n]);
+      }
+    }
+    // the pieces that completed a segment are gone (no backup names them now); pieces of a segment a
+    // backup had not completed stay while that backup does
+    const after = await ranges();
+    for (const [a, b] of after) if (b % 4n === 0n) expect([(a - 1n) % 4n, b - a]).toEqual([0n, 3n]);
+    expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+    const again = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 });
+    expect(again.merged).toBe(0);
+    expect(again.bytesAfter).toBe(again.bytesBefore);
+    // the next backup names the merged segments and stores only the blocks since
+    const last = (await repo.list()).manifests.at(-1)!;
+    const lastHead = BigInt((await repo.manifest(last.name)).head.number);
+    await sealNext(t, transfers(1));
+    await sealNext(t, transfers(1));
+    const index = await LocalIndex.open(join(dir, `index-${Math.random()}`));
+    try {
+      const next = await backupToRepository(t.chain, repo, index, { compression: 'zstd', segmentBlocks: 4 });
+      expect(next.added.blocks).toBe(next.head - lastHead);
+      const m = await repo.manifest(next.manifest);
+      const merged = (await repo.manifest(last.name)).segments.filter((n) => parseObjectName(n)!.last! % 4n === 0n);
+      expect(m.segments.slice(0, merged.length)).toEqual(merged);
+    } finally {
+      await index.close();
+    }
+    expect(await everyBackupComplete(repo)).toBe(5);
+  });
+
+  it('with historyOnly, merges the pieces without reading a pack; a damaged piece leaves its group as it is, and the prune goes on', async () => {
+    const path = join(dir, 'repo-merge-only');
+    const base = await makeRepository(path);
+    const { manifests } = await base.list();
+    const packsBefore = await Promise.all(manifests.map(async (e) => (await base.manifest(e.name)).packs));
+    // a piece of a complete segment, damaged (one byte in its middle)
+    const newest = await base.manifest(manifests.at(-1)!.name);
+    const pieces = newest.segments.filter((n) => {
+      const o = parseObjectName(n)!;
+      return o.last! % 4n === 0n && o.last! - o.first! < 3n;
+    });
+    expect(pieces.length).toBeGreaterThan(0);
+    const damaged = pieces[0]!;
+    const bytes = readFileSync(join(path, damaged));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    writeFileSync(join(path, damaged), bytes);
+    const reads: string[] = [];
+    const t0 = new LocalDirTarget(path);
+    const counting: BackupTarget = {
+      ...t0,
+      url: t0.url,
+      stagingDir: t0.stagingDir,
+      put: (n, st, sig) => t0.put(n, st, sig),
+      list: () => t0.list(),
+      delete: (n) => t0.delete(n),
+      close: () => t0.close(),
+      get: (n) => (reads.push(n), t0.get(n)),
+    };
+    const s = await pruneRepository(new Repository(counting, join(dir, 'staging')), { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+    expect(reads.filter((n) => n.startsWith('pack-'))).toEqual([]);
+    expect(s.packs).toMatchObject({ repacked: 0, written: 0, deleted: 0 });
+    const o = parseObjectName(damaged)!;
+    const first = ((o.first! - 1n) / 4n) * 4n + 1n;
+    expect(s.notMerged).toHaveLength(1);
+    expect(s.notMerged[0]).toMatch(new RegExp(`^blocks ${first}…${o.last} left in \\d+ pieces: .*${damaged}`));
+    const repo = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+    const after = (await repo.list()).manifests;
+    expect(after).toHaveLength(manifests.length);
+    for (const [i, e] of after.entries()) {
+      const m = await repo.manifest(e.name);
+      expect(m.packs).toEqual(packsBefore[i]); // each backup names the packs it named
+      if (BigInt(m.head.number) >= o.last!) expect(m.segments).toContain(damaged); // still named, not merged
+      // the pieces of every other complete segment are merged
+      for (const n of m.segments) {
+        const x = parseObjectName(n)!;
+        if (x.last! % 4n === 0n && x.last! !== o.last) expect([(x.first! - 1n) % 4n, x.last! - x.first!], n).toEqual([0n, 3n]);
+      }
+    }
+    expect(readdirSync(path)).toContain(damaged);
+    const v = await verifyRepository(repo, { scratchDir: dir });
+    expect(v.problems.some((p) => p.includes(damaged))).toBe(true);
   });
 
   it('killed at any of its writes or deletions, prune leaves a repository whose every backup restores, and the next prune finishes', async () => {
@@ -141,21 +249,21 @@ describe('backup repository: prune', () => {
     const probe = join(dir, 'probe');
     cpSync(source, probe, { recursive: true });
     const counting = failingTarget(new LocalDirTarget(probe), Number.POSITIVE_INFINITY);
-    await pruneRepository(new Repository(counting, join(dir, 'staging')), { scratchDir: dir });
+    await pruneRepository(new Repository(counting, join(dir, 'staging')), { scratchDir: dir, segmentBlocks: 4 });
     const steps = counting.calls();
     expect(steps).toBeGreaterThan(4);
     for (let k = 1; k <= steps; k++) {
       const path = join(dir, `kill-${k}`);
       cpSync(source, path, { recursive: true });
       const repo = new Repository(failingTarget(new LocalDirTarget(path), k), join(dir, 'staging'));
-      const outcome = await pruneRepository(repo, { scratchDir: dir }).then(
+      const outcome = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 }).then(
         () => 'finished', // killed at the release of its lock: its work was done
         (err: Error) => err.message,
       );
       expect(outcome, `killed at call ${k}`).toMatch(/killed|finished/);
       const plain = new Repository(new LocalDirTarget(path), join(dir, 'staging'));
       expect(await everyBackupComplete(plain), `after a kill at call ${k}`).toBeGreaterThanOrEqual(2);
-      await pruneRepository(plain, { scratchDir: dir, now: () => Date.now() + 31 * 60_000 }); // the killed run's lock is stale by then
+      await pruneRepository(plain, { scratchDir: dir, segmentBlocks: 4, now: () => Date.now() + 31 * 60_000 }); // the killed run's lock is stale by then
       expect(await everyBackupComplete(plain)).toBe(2);
     }
   });
@@ -163,7 +271,7 @@ describe('backup repository: prune', () => {
   it('a prune and a backup never run together: each refuses while the other holds its lock, and a stale lock is ignored', async () => {
     const repo = await makeRepository(join(dir, 'repo-lock'));
     const backupLock = await RepositoryLock.take(repo, false);
-    await expect(pruneRepository(repo, { scratchDir: dir })).rejects.toThrow(/is being backed up by process/);
+    await expect(pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 })).rejects.toThrow(/is being backed up by process/);
     await backupLock.release();
     const pruneLock = await RepositoryLock.take(repo, true);
     const index = await LocalIndex.open(join(dir, 'index-lock'));
@@ -433,7 +541,7 @@ describe('backup repository: the local index after a prune', () => {
         new Set((await repo.manifest((await repo.list()).manifests.at(-1)!.name)).packs.map((p) => parseObjectName(p)!.sha256));
       const before = await committedPacks();
       for (const m of (await repo.list()).manifests.slice(0, 3)) await repo.target.delete(m.name);
-      const s = await pruneRepository(repo, { scratchDir: dir });
+      const s = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 });
       expect(s.packs.repacked).toBeGreaterThan(0);
       const after = await committedPacks();
       const written = [...after].filter((p) => !before.has(p));
@@ -536,7 +644,7 @@ describe('backup repository: what a backup trusts', () => {
     }
     // the older backups named the lost pack: retention removes them; prune must keep every live item
     for (const e of (await repo.list()).manifests) if (e.name !== manifest) await repo.target.delete(e.name);
-    await pruneRepository(repo, { scratchDir: dir });
+    await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 });
     expect(await everyBackupComplete(repo)).toBe(1);
   });
 });

@@ -61,6 +61,47 @@ describe('RepositoryScheduler retention', () => {
   });
 });
 
+describe('RepositoryScheduler prune', () => {
+  it('prunes once a backup completed a history segment in pieces, though retention removed nothing: the segment is merged', async () => {
+    const lines: { event?: string; msg: string; historyOnly?: boolean; merged?: number }[] = [];
+    const s = new RepositoryScheduler({
+      chain: t.chain,
+      target: new LocalDirTarget(join(dir, 'repo-merge')),
+      stagingDir: join(dir, 'staging-m'),
+      indexDir: join(dir, 'index-m'),
+      intervalMs: 3_600_000,
+      retention: {},
+      pruneIntervalMs: 1,
+      logger: pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) }),
+      segmentBlocks: 4,
+    });
+    const repo = new Repository(new LocalDirTarget(join(dir, 'repo-merge')), join(dir, 'staging-m2'));
+    const pruned = () => lines.filter((l) => l.event === 'backup.pruned').length;
+    try {
+      // a backup at each block: each stores one block as a piece, until one completes a segment
+      let completed = false;
+      for (let i = 0; i < 5 && !completed; i++) {
+        await sealNext(t);
+        await s.backupNow();
+        completed = t.chain.head.number % 4n === 0n && i > 0;
+        expect(pruned(), `after the backup at block ${t.chain.head.number}`).toBe(completed ? 1 : 0);
+      }
+      expect(completed).toBe(true);
+      // only the history: the packs left unread
+      expect(lines.find((l) => l.event === 'backup.pruned')).toMatchObject({ historyOnly: true, merged: 1 });
+      const newest = (await repo.list()).manifests.at(-1)!;
+      const last = (await repo.manifest(newest.name)).segments.at(-1)!;
+      expect(last).toMatch(new RegExp(`^segment-0*${t.chain.head.number - 3n}-0*${t.chain.head.number}-`));
+      // the next backup (no piece of a complete segment) does not prune again
+      await sealNext(t);
+      await s.backupNow();
+      expect(pruned()).toBe(1);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe('RepositoryScheduler start', () => {
   it('reports when the newest backup of the repository was taken as soon as it reads it at start', async () => {
     const target = new LocalDirTarget(join(dir, 'repo-start'));
