@@ -142,8 +142,11 @@ export class Repository {
   }
 
   /** Write `m` as the last object of a backup: from now on the backup exists. */
-  writeManifest(m: Manifest, signal?: AbortSignal): Promise<string> {
-    return this.putBytes((sha) => manifestName(BigInt(m.head.number), sha), new TextEncoder().encode(JSON.stringify(m)), signal);
+  /** Store a manifest; it is first read back as a reader would (a writer's mistake fails here, not at a restore). */
+  async writeManifest(m: Manifest, signal?: AbortSignal): Promise<string> {
+    const bytes = new TextEncoder().encode(JSON.stringify(m));
+    decodeManifest(bytes);
+    return this.putBytes((sha) => manifestName(BigInt(m.head.number), sha), bytes, signal);
   }
 }
 

@@ -148,6 +148,15 @@ describe('backup repository: a backup stores what changed since the last one', (
     expect(await stateOf(await repo.manifest(again.manifest))).toBeDefined();
   });
 
+  it('a manifest is read back before it is stored: one a reader would refuse (a gap in its history) is not written', async () => {
+    const { manifests } = await repo.list();
+    const m = await repo.manifest(manifests.at(-1)!.name);
+    expect(m.segments.length).toBeGreaterThan(2);
+    const gap = { ...m, segments: [m.segments[0]!, ...m.segments.slice(2)] };
+    await expect(repo.writeManifest(gap)).rejects.toThrow(/^backup manifest: segment \S+ starts at block \d+, not \d+$/);
+    expect((await repo.list()).manifests).toEqual(manifests);
+  });
+
   it('an interrupted backup leaves no manifest and nothing the next backup relies on; the next one is complete', async () => {
     await seal(2, 3);
     const before = (await repo.list()).manifests.length;
