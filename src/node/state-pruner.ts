@@ -159,9 +159,11 @@ export class StatePruner {
       if (this.chain.head.number < this.retryAt) return;
       if (this.keptBytes === undefined && this.opts.growth) {
         // A restarted node has not marked yet: the head state's size as last measured (StateSize) stands
-        // in, so a large state is not walked again after only MIN_PRUNE_GROWTH_BYTES written.
+        // in, so a large state is not walked again after only MIN_PRUNE_GROWTH_BYTES written; and what
+        // the blocks before its stop wrote still counts toward the next prune (PrunerGrowth).
         const kept = await this.chain.store.stateSize().catch(() => undefined);
         this.keptBytes = kept ? kept.nodeBytes + kept.codeBytes : 0;
+        this.writtenAtLast -= await this.chain.store.takePrunerGrowth().catch(() => 0);
       }
       const why = this.due(this.chain.head.number + 1n - from);
       if (why === undefined) return;
@@ -219,5 +221,11 @@ export class StatePruner {
     this.chain.off('head', this.onHead);
     this.abort.abort(new Error('the node is stopping'));
     await this.running;
+    // What the blocks since the last prune wrote, for the next start to go on counting (a hint: a
+    // failure to record it costs at most a later prune).
+    if (this.opts.growth && this.keptBytes !== undefined) {
+      const grown = this.chain.trie.writtenBytes - this.writtenAtLast;
+      if (grown > 0) await this.chain.store.writePrunerGrowth(grown).catch(() => undefined);
+    }
   }
 }

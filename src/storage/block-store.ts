@@ -707,6 +707,27 @@ export class BlockStore {
     await this.db.put(schema.STATE_SIZE_KEY, schema.encodeStateSize(size));
   }
 
+  /**
+   * The bytes written to trie/ since the last prune as a stopping node recorded them
+   * (schema.PRUNER_GROWTH_KEY), taken: the record is deleted as it is read. 0 when none is (or it is malformed).
+   */
+  async takePrunerGrowth(): Promise<number> {
+    const v = await this.get(schema.PRUNER_GROWTH_KEY);
+    if (v === undefined) return 0;
+    await this.db.del(schema.PRUNER_GROWTH_KEY);
+    if (v.length !== 8) return 0;
+    const n = new DataView(v.buffer, v.byteOffset, 8).getBigUint64(0);
+    return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : 0;
+  }
+
+  /** Record the bytes written to trie/ since the last prune (a stopping node's pruner; not synced: a hint). */
+  async writePrunerGrowth(bytes: number): Promise<void> {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`pruner growth: ${bytes} is not a count`);
+    const v = new Uint8Array(8);
+    new DataView(v.buffer).setBigUint64(0, BigInt(bytes));
+    await this.db.put(schema.PRUNER_GROWTH_KEY, v);
+  }
+
   /** The genesis state is written: forget that it was pending. */
   async clearGenesisStatePending(): Promise<void> {
     await this.db.del(schema.GENESIS_STATE_PENDING_KEY);

@@ -127,6 +127,14 @@ export function decodeHistoryGap(b: Uint8Array): HistoryGap {
  */
 export const STATE_SIZE_KEY = bytes('StateSize');
 
+/**
+ * Key of the bytes written to trie/ since the state pruner's last prune began (u64, big-endian), kept
+ * by a node that stops cleanly so that its next start goes on counting toward the next prune, and
+ * deleted when read (after a kill -9 the count starts again at 0, as the interval's cap allows). A
+ * hint: a malformed one is ignored.
+ */
+export const PRUNER_GROWTH_KEY = bytes('PrunerGrowth');
+
 /** The size of the state under `root` (the state of block `number`): its trie nodes and codes, counted as a walk in `order` lists them. */
 export interface StateSize {
   root: Uint8Array;
@@ -245,6 +253,7 @@ const NAMED_KEYS: [string, Uint8Array][] = [
   ['state history mode (StateHistory)', STATE_HISTORY_KEY],
   ['genesis state not written yet (GenesisStatePending)', GENESIS_STATE_PENDING_KEY],
   ['size of a state, last measured (StateSize)', STATE_SIZE_KEY],
+  ['trie bytes written since the last prune, at a stop (PrunerGrowth)', PRUNER_GROWTH_KEY],
 ];
 
 const PREFIX_KINDS = new Map<number, { name: string; length: number }>([

@@ -303,6 +303,45 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('a node that stops cleanly records the growth since its last prune, and its next start goes on counting from there', async () => {
+    const { lines, logger } = capturedLog();
+    const pruned = () => lines.filter((l) => l.event === 'state.pruned') as { why?: string }[];
+    const kept = (await t.chain.store.stateSize())!;
+    // what a block writes to trie/ here, to set the growth that starts a prune at 3.5 blocks' worth
+    const before = t.chain.trie.writtenBytes;
+    await sealTransfer();
+    const perBlock = t.chain.trie.writtenBytes - before;
+    await t.chain.store.writeStateSize({ ...kept, nodeBytes: Math.round(3.5 * perBlock), codeBytes: 0 });
+    const opts = { keep: 3n, interval: 1000n, growth: true, minGrowthBytes: 1, growthSpacing: 0, logger };
+    const first = new StatePruner(t.chain, opts);
+    try {
+      await first.current;
+      for (let i = 0; i < 3; i++) {
+        await sealTransfer();
+        await first.current;
+      }
+      expect(pruned()).toHaveLength(0); // 3 blocks' worth, short of 3.5
+    } finally {
+      await first.stop();
+    }
+    const again = new StatePruner(t.chain, opts);
+    try {
+      // 2 more blocks: 5 blocks' worth counted across the stop (2 alone would not start one)
+      for (let i = 0; i < 2; i++) {
+        await sealTransfer();
+        await again.current;
+      }
+      await expect.poll(() => pruned().length, { timeout: 10_000 }).toBe(1);
+      expect(pruned()[0]).toMatchObject({ why: 'growth' });
+      await again.current;
+    } finally {
+      await again.stop();
+      await t.chain.store.writeStateSize(kept);
+      await t.chain.store.takePrunerGrowth(); // what the second one recorded, for the tests after
+    }
+    await expectStatesWhole((await t.chain.store.stateFrom())!);
+  });
+
   it('the mode is recorded: an archive data dir may be pruned, a pruned one cannot become an archive again', async () => {
     expect(await resolveStateHistory(t.chain, undefined)).toEqual({ keep: 128n }); // a data dir with StateFrom: pruned by default
     expect(await resolveStateHistory(t.chain, 3n)).toEqual({ keep: 3n });
