@@ -55,6 +55,7 @@ export async function pruneDataDir(dir: string, opts: { keep: bigint; onProgress
     // recorded before anything is deleted, so a prune killed part-way is never taken for an archive.
     await chain.store.writeStateHistory({ keep: opts.keep });
     r = await pruneStates(chain, opts);
+    await chain.store.takePrunerGrowth(); // counted toward a prune that has now run
   } finally {
     await close();
   }

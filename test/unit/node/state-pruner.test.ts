@@ -326,7 +326,7 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
     const again = new StatePruner(t.chain, opts);
     try {
-      // 2 more blocks: 5 blocks' worth counted across the stop (2 alone would not start one)
+      // 2 more blocks: 3 blocks' worth carried across the stop, and the first new one reaches 3.5 (2 alone would not)
       for (let i = 0; i < 2; i++) {
         await sealTransfer();
         await again.current;
