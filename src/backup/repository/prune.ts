@@ -143,7 +143,9 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // once for every backup that names the same pieces.
     opts.onStep?.('merging the pieces of complete history segments');
     const per = BigInt(opts.segmentBlocks ?? SEGMENT_BLOCKS);
-    const stored = new Set(listing.segments.map((x) => x.name));
+    // Only what a manifest names is taken as stored: a merged segment a killed prune left is written
+    // again (the same bytes), not trusted unread.
+    const stored = new Set(manifests.flatMap(({ m }) => m.segments));
     const mergedAs = new Map<string, string | undefined>();
     const skipped: string[] = [];
     const segmentsOf = new Map<string, string[]>();

@@ -241,6 +241,26 @@ describe('backup repository: prune', () => {
     expect(v.problems.some((p) => p.includes(damaged))).toBe(true);
   });
 
+  it('a merged segment a killed prune left (no manifest names it) is written again, not trusted unread', async () => {
+    const path = join(dir, 'repo-leftover');
+    const repo = await makeRepository(path);
+    // the segments a prune would merge, learned on a copy
+    const probe = join(dir, 'repo-leftover-probe');
+    cpSync(path, probe, { recursive: true });
+    const probeRepo = new Repository(new LocalDirTarget(probe), join(dir, 'staging'));
+    await pruneRepository(probeRepo, { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+    const before = new Set(readdirSync(path));
+    const merged = readdirSync(probe).filter((n) => n.startsWith('segment-') && !before.has(n));
+    expect(merged.length).toBeGreaterThan(0);
+    // as a killed run might have left one, but damaged since
+    writeFileSync(join(path, merged[0]!), 'not a segment');
+    const s = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+    expect(s.notMerged).toEqual([]);
+    expect(readFileSync(join(path, merged[0]!))).toEqual(readFileSync(join(probe, merged[0]!)));
+    expect(await everyBackupComplete(repo)).toBe(4);
+    expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+  });
+
   it('killed at any of its writes or deletions, prune leaves a repository whose every backup restores, and the next prune finishes', async () => {
     const source = join(dir, 'repo-kill');
     const base = await makeRepository(source);
