@@ -83,9 +83,24 @@ try {
     `${rows.length} backups ${STEP} blocks apart: blocks stored / new ${Math.max(...rows.map((r) => r.blocks / STEP)).toFixed(2)}x at most; ` +
       `the ${crossing.length} that complete a segment stored ${mb(avg(crossing, (r) => r.bytes))} MB on average, the ${plain.length} others ${mb(avg(plain, (r) => r.bytes))} MB`,
   );
+  // The node's prune when retention removed nothing (history only: the packs unread), on a copy; then
+  // a whole prune (every pack read and marked) of the repository itself.
+  const copyDir = join(work, 'repo-copy');
+  cpSync(repoDir, copyDir, { recursive: true });
+  const h = await pruneRepository(new Repository(new LocalDirTarget(copyDir), join(work, 'staging')), {
+    scratchDir: work,
+    segmentBlocks: SEGMENT,
+    historyOnly: true,
+  });
+  report(
+    `history-only prune: ${h.merged} complete segments merged from their pieces in ${h.durationMs} ms, repository ${mb(h.bytesBefore)} -> ${mb(h.bytesAfter)} MB`,
+  );
+  rmSync(copyDir, { recursive: true, force: true });
   const repo = new Repository(new LocalDirTarget(repoDir), join(work, 'staging'));
   const p = await pruneRepository(repo, { scratchDir: work, segmentBlocks: SEGMENT });
-  report(`prune: ${p.merged} complete segments merged from their pieces in ${p.durationMs} ms, repository ${mb(p.bytesBefore)} -> ${mb(p.bytesAfter)} MB`);
+  report(
+    `whole prune: ${p.merged} complete segments merged from their pieces in ${p.durationMs} ms, repository ${mb(p.bytesBefore)} -> ${mb(p.bytesAfter)} MB`,
+  );
   const again = await backup();
   report(`backup after the prune (nothing new): stored ${again.added.blocks} blocks, ${mb(again.added.bytes)} MB`);
 } finally {
