@@ -164,7 +164,7 @@ async function backupWith(
       const s = await p.store(opts.signal);
       await index.addPending(s.sha256, s.hashes);
       packs.push(s.sha256);
-      added.objects += 2;
+      added.objects++;
       added.bytes += s.bytes;
       added.nodes += s.nodes;
       added.codes += s.codes;

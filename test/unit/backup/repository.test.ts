@@ -122,7 +122,15 @@ describe('backup repository: a backup stores what changed since the last one', (
 
   it('a backup 3 blocks later stores those blocks and the nodes they changed, and its state is complete', async () => {
     await seal(3, 1);
+    const objects = async () => {
+      const l = await repo.list();
+      return l.manifests.length + l.packs.size + l.indexes.size + l.segments.length + l.genesis.size;
+    };
+    const before = await objects();
     const second = await backup(index);
+    // what it says it stored is what the repository gained, its manifest aside
+    expect(second.added.objects).toBe((await objects()) - before - 1);
+    expect(second.added.objects).toBeGreaterThanOrEqual(3); // two pieces and a pack at least
     const m = await repo.manifest(second.manifest);
     // only the 3 new blocks: 7-8 as a piece completing the segment 5-8 (the piece 5-6 is kept; a prune
     // merges the two), 9 as a piece of the next
