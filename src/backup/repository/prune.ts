@@ -65,7 +65,8 @@ export async function pruneRepository(repo: Repository, opts: PruneOptions): Pro
 }
 
 async function pruneLocked(repo: Repository, opts: PruneOptions, lock: RepositoryLock, began: number, now: () => number): Promise<PruneSummary> {
-  const scratch = await PackScratch.open(opts.scratchDir, '.basalt-prune-scratch');
+  // The scratch database the packs are read into: a history-only prune reads none, and opens none.
+  let opened: PackScratch | undefined;
   let writer: PackWriter | undefined;
   try {
     const listing = await repo.list();
@@ -81,6 +82,8 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     else {
       // 1. Every item of every pack a backup names, by hash, with the pack it is in.
       opts.onStep?.(`reading the packs of ${manifests.length} backups`);
+      const scratch = await PackScratch.open(opts.scratchDir, '.basalt-prune-scratch');
+      opened = scratch;
       await scratch.load(repo, named, () => opts.signal?.throwIfAborted(), { listItems: true });
 
       // 2. Mark what each backup's state reaches (a node marked before is skipped with its subtree).
@@ -203,7 +206,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     };
   } finally {
     writer?.discard();
-    await scratch.close();
+    await opened?.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
@@ -216,8 +216,10 @@ describe('backup repository: prune', () => {
       close: () => t0.close(),
       get: (n) => (reads.push(n), t0.get(n)),
     };
-    const s = await pruneRepository(new Repository(counting, join(dir, 'staging')), { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+    const scratchDir = join(dir, 'history-only-scratch');
+    const s = await pruneRepository(new Repository(counting, join(dir, 'staging')), { scratchDir, segmentBlocks: 4, historyOnly: true });
     expect(reads.filter((n) => n.startsWith('pack-'))).toEqual([]);
+    expect(existsSync(scratchDir)).toBe(false); // no scratch database for packs it does not read
     expect(s.packs).toMatchObject({ repacked: 0, written: 0, deleted: 0 });
     const o = parseObjectName(damaged)!;
     const first = ((o.first! - 1n) / 4n) * 4n + 1n;
