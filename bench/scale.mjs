@@ -9,6 +9,8 @@
 //   npm run bench:scale                                   # N = M = 1,000,000 (a ~230 MB genesis file)
 //   BASALT_SCALE_ACCOUNTS=100000 BASALT_SCALE_SLOTS=100000 npm run bench:scale
 //   BASALT_SCALE_BLOCKS=0 (no history) · BASALT_SCALE_KEEP=1 (keep the work dir: data dirs, snapshot)
+//   BASALT_SCALE_BACKUPS=20 BASALT_SCALE_BACKUP_BLOCKS=1000 BASALT_SCALE_BACKUP_TX=12 (phase 'backup repository':
+//   incremental backups, each after that many blocks of that many transfers)
 //   BASALT_SCALE_SKIP='snapshot sync,db check --full' (phases left out, by name; 'prune', last, prunes the node)
 //   BASALT_SCALE_MEMORY_LIMIT_MB=512 (phase 'in 512 MiB': first start, restore, db check, the node serving an online
 //   snapshot, a repository's first backup and its restore, again in a memory cgroup; root only)
@@ -35,12 +37,26 @@ const cli = (args) => {
   return r.stdout;
 };
 const hex32 = (n) => `0x${n.toString(16).padStart(64, '0')}`;
+/** Transfers in each block sealed before each incremental backup of the repository phase (0: empty blocks). */
+const BACKUP_TX = Number(process.env.BASALT_SCALE_BACKUP_TX ?? 12);
+/** Incremental backups in the repository phase, each after BACKUP_BLOCKS more blocks. */
+const BACKUPS = Number(process.env.BASALT_SCALE_BACKUPS ?? 20);
+const BACKUP_BLOCKS = Number(process.env.BASALT_SCALE_BACKUP_BLOCKS ?? 1000);
+/** The transfers' sender, premined in the genesis (a key for benches only). */
+const SENDER_KEY = new Uint8Array(32).fill(0x11);
+/** The i-th account the large genesis funds. */
+const generatedAccount = (i) => `0x${(i + 1).toString(16).padStart(8, '0')}${'5a'.repeat(16)}`;
+async function senderNonce(chain) {
+  const { createAddressFromPrivateKey } = await import('@ethereumjs/util');
+  const state = await chain.stateAt(chain.head.header);
+  return (await state.getAccount(createAddressFromPrivateKey(SENDER_KEY)))?.nonce ?? 0n;
+}
 
 /** Write `base` (a genesis file) with N extra accounts and one contract of M slots, piece by piece. */
 function writeLargeGenesis(path, base, accounts, slots) {
   const g = JSON.parse(readFileSync(base, 'utf8'));
-  // Room for BLOCKS blocks a second apart before now (a block's timestamp may not be in the future).
-  g.genesis.timestamp = `0x${(Math.floor(Date.now() / 1000) - BLOCKS - 3600).toString(16)}`;
+  // Room for the blocks sealed a second apart before now (a block's timestamp may not be in the future).
+  g.genesis.timestamp = `0x${(Math.floor(Date.now() / 1000) - BLOCKS - (BACKUPS + 1) * BACKUP_BLOCKS - 3600).toString(16)}`;
   const premine = Object.entries(g.genesis.alloc);
   g.genesis.alloc = '@ALLOC@';
   const [head, tail] = JSON.stringify(g).split('"@ALLOC@"');
@@ -55,8 +71,7 @@ function writeLargeGenesis(path, base, accounts, slots) {
   };
   out(`${head}{`);
   for (const [a, e] of premine) out(`${JSON.stringify(a)}:${JSON.stringify(e)},`);
-  for (let i = 0; i < accounts; i++)
-    out(`"0x${(i + 1).toString(16).padStart(8, '0')}${'5a'.repeat(16)}":{"balance":"0x${(10n ** 18n + BigInt(i)).toString(16)}"},`);
+  for (let i = 0; i < accounts; i++) out(`"${generatedAccount(i)}":{"balance":"0x${(10n ** 18n + BigInt(i)).toString(16)}"},`);
   // A contract whose code returns; its storage: slot i -> i + 1 (never zero).
   out(`"0x${'c0'.repeat(20)}":{"balance":"0x0","code":"0x60006000f3","storage":{`);
   for (let i = 0; i < slots; i++) out(`${i ? ',' : ''}"${hex32(i)}":"${hex32(i + 1)}"`);
@@ -149,38 +164,68 @@ const fmtPeak = (rss, anon) => `peak RSS ${mb(rss)} MB (anonymous ${mb(anon)} MB
 const fmtStart = (r) => `${(r.ms / 1000).toFixed(1)} s, ${fmtPeak(r.peak, r.peakAnon)} (RSS once serving ${mb(r.rssServing)} MB)`;
 
 /**
- * Seal `count` empty blocks on the stopped node at `dataDir`, offline, by the chain's one validator, one
- * a second, through the node's own pipeline (Chain.produceBlock: executed, committed), as a node would
- * have sealed them. Returns the seconds it took.
+ * Seal `count` blocks on the stopped node at `dataDir`, offline, by the chain's one validator, one a
+ * second, through the node's own pipeline (Chain.produceBlock: executed, committed), as a node would
+ * have sealed them: empty, or with `txs` transfers each from SENDER (premined in the genesis) to the
+ * genesis's generated accounts. `after(chain)` runs on the open chain once they are sealed. Returns
+ * the seconds sealing took and the raw bytes of the blocks with their receipts (RLP).
  */
-async function sealEmptyBlocks(dataDir, count) {
+async function sealBlocks(dataDir, count, { txs = 0, after } = {}) {
   const { openOfflineChain } = await dist('node/offline.js');
   const { loadValidatorKey } = await dist('keys/keyfile.js');
   const { sealBlock } = await dist('consensus/ibft/seal.js');
   const { decodeIbftExtra, encodeIbftExtra } = await dist('consensus/ibft/extra.js');
+  const { encodeReceipts } = await dist('storage/receipts.js');
+  const { createFeeMarket1559Tx } = await import('@ethereumjs/tx');
   const { privateToAddress } = await import('@ethereumjs/util');
   const key = loadValidatorKey(dataDir);
   const { chain, close } = await openOfflineChain(dataDir);
   const t0 = performance.now();
+  let rawBytes = 0;
+  let seconds;
+  let afterResult;
   try {
+    let nonce = txs > 0 ? await senderNonce(chain) : 0n;
     for (let n = 1; n <= count; n++) {
       const head = chain.head.header;
       const extra = decodeIbftExtra(head.extraData);
-      await chain.produceBlock(
+      const list = [];
+      for (let i = 0; i < txs; i++) {
+        list.push(
+          createFeeMarket1559Tx(
+            {
+              nonce: nonce++,
+              to: generatedAccount(Number((nonce * 7919n) % BigInt(Math.max(1, ACCOUNTS)))),
+              value: 1n,
+              gasLimit: 21000n,
+              maxFeePerGas: 10n ** 10n,
+              maxPriorityFeePerGas: 1n,
+              chainId: chain.chainId,
+            },
+            { common: chain.commonAt(head.number + 1n) },
+          ).sign(SENDER_KEY),
+        );
+      }
+      const r = await chain.produceBlock(
         {
           coinbase: privateToAddress(key),
           timestamp: head.timestamp + 1n,
           extraData: encodeIbftExtra({ ...extra, proposerSeal: new Uint8Array(0), committedSeals: [] }),
         },
-        [],
+        list,
         async (built) => sealBlock(built.block, key, [key], chain.commonAt(built.block.header.number)),
       );
+      if (r === undefined || r.block.transactions.length !== txs)
+        throw new Error(`block ${head.number + 1n}: ${r?.block.transactions.length ?? 'none'} of ${txs} transfers included`);
+      rawBytes += r.block.serialize().length + encodeReceipts(r.built.receipts).length;
       if (n % 20_000 === 0) process.stderr.write(`sealing: ${n}/${count} blocks\n`);
     }
+    seconds = (performance.now() - t0) / 1000;
+    if (after) afterResult = await after(chain);
   } finally {
     await close();
   }
-  return (performance.now() - t0) / 1000;
+  return { seconds, rawBytes, after: afterResult };
 }
 
 /**
@@ -253,7 +298,8 @@ const PHASES = [
       ctx.dataDir = join(ctx.work, 'node');
       ctx.validator = JSON.parse(cli(['secrets', 'init', '--data-dir', ctx.dataDir, '--json'])).validatorAddress;
       ctx.tinyGenesis = join(ctx.work, 'tiny.json');
-      cli(['genesis', '--dir', ctx.tinyGenesis, '--ibft-validator', ctx.validator]);
+      const { bytesToHex, privateToAddress } = await import('@ethereumjs/util');
+      cli(['genesis', '--dir', ctx.tinyGenesis, '--ibft-validator', ctx.validator, '--premine', `${bytesToHex(privateToAddress(SENDER_KEY))}:${10n ** 24n}`]);
       ctx.genesis = join(ctx.work, 'genesis.json');
       const t0 = performance.now();
       writeLargeGenesis(ctx.genesis, ctx.tinyGenesis, ACCOUNTS, SLOTS);
@@ -305,11 +351,11 @@ const PHASES = [
       // A tenth of the history first, backed up into a repository of its own: the same state, a tenth
       // of the history (the restore-to-serving comparison of the 'backup repository' phase).
       const short = Math.floor(BLOCKS / 10);
-      let s = await sealEmptyBlocks(ctx.dataDir, short);
+      let s = (await sealBlocks(ctx.dataDir, short)).seconds;
       ctx.shortRepo = join(ctx.work, 'repository-short');
       const b = await runCliMeasured(['backup', 'create', '--data-dir', ctx.dataDir, '--backup-dir', ctx.shortRepo, '--json', '--quiet']);
       if (b.code !== 0) throw new Error(`backup create: ${b.stderr}`);
-      s += await sealEmptyBlocks(ctx.dataDir, BLOCKS - short);
+      s += (await sealBlocks(ctx.dataDir, BLOCKS - short)).seconds;
       report(
         `history: ${BLOCKS.toLocaleString('en')} empty blocks sealed offline in ${s.toFixed(1)} s (${Math.round(BLOCKS / s)} blocks/s); blockchain/ ${mb(await dirBytes(join(ctx.dataDir, 'blockchain')))} MB, trie/ ${mb(await dirBytes(join(ctx.dataDir, 'trie')))} MB`,
       );
@@ -318,9 +364,10 @@ const PHASES = [
   {
     name: 'backup repository',
     async run(ctx) {
-      // The stopped node backed up into a repository (issue #21): the first backup, then one after 1,000
-      // more blocks (within the genesis timestamp's room: before the online snapshot's node seals at the
-      // clock's time), then a restore of the newest; the snapshot phases after this one are the baseline.
+      // The stopped node backed up into a repository (issue #21): the first backup, then BACKUPS more,
+      // each after BACKUP_BLOCKS blocks of BACKUP_TX transfers to the generated accounts (within the
+      // genesis timestamp's room: before the online snapshot's node seals at the clock's time), as a
+      // node's scheduled backups would; the phase 'backup restore' restores the newest.
       const repo = join(ctx.work, 'repository');
       const create = async () => {
         const r = await runCliMeasured(['backup', 'create', '--data-dir', ctx.dataDir, '--backup-dir', repo, '--json', '--quiet']);
@@ -334,11 +381,80 @@ const PHASES = [
       report(
         `backup repository: first backup (block ${first.head}) ${(first.ms / 1000).toFixed(1)} s, ${fmtAdded(first)}, ${fmtPeak(first.peakRss, first.peakAnon)}`,
       );
-      const s = await sealEmptyBlocks(ctx.dataDir, 1000);
-      const next = await create();
+      // The same-run baseline of what each incremental backup must store (issue #21: at most 1.2 x the
+      // new blocks and the trie nodes they changed): the blocks' raw bytes as sealed, and the nodes and
+      // codes of the new head state that no earlier backed-up head state holds, found by a walk of each
+      // new head below what earlier walks saw (a set of every node seen: bench memory, not the node's).
+      const { HashSet } = await dist('util/hash-set.js');
+      const { stateItems } = await dist('backup/state-walk.js');
+      const seen = { nodes: new HashSet(), code: new HashSet() };
+      const changedSince = async (chain) => {
+        const view = chain.openReadView();
+        let nodes = 0;
+        let codes = 0;
+        let bytes = 0;
+        try {
+          const skip = { marked: (kind, h) => seen[kind].has(h) };
+          for await (const item of stateItems(view.state, chain.head.header.stateRoot, skip, 'tree')) {
+            if (!seen[item.kind === 'node' ? 'nodes' : 'code'].add(item.hash)) continue;
+            if (item.kind === 'node') nodes++;
+            else codes++;
+            bytes += item.data.length;
+          }
+        } finally {
+          await view.close();
+        }
+        return { nodes, codes, bytes };
+      };
+      const t0 = performance.now();
+      const base = (await sealBlocks(ctx.dataDir, 0, { after: changedSince })).after;
       report(
-        `backup repository: after 1,000 more blocks (sealed in ${s.toFixed(1)} s) ${(next.ms / 1000).toFixed(1)} s, ${fmtAdded(next)}, ${fmtPeak(next.peakRss, next.peakAnon)}; repository ${mb(await dirBytes(repo))} MB`,
+        `backup repository: the first backup's head state walked for the baseline: ${base.nodes.toLocaleString('en')} nodes, ${mb(base.bytes)} MB (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
       );
+      const snapshotAt = async (name) => {
+        const file = join(ctx.work, name);
+        const r = await runCliMeasured(['snapshot', file, '--data-dir', ctx.dataDir, '--json', '--quiet']);
+        if (r.code !== 0) throw new Error(`snapshot: ${r.stderr}`);
+        const bytes = statSync(file).size;
+        rmSync(file, { force: true });
+        return bytes;
+      };
+      const snapshotFirst = await snapshotAt('at-first-backup.bsn');
+      const ratios = [];
+      const times = [];
+      let peak = { rss: 0, anon: 0 };
+      for (let k = 1; k <= BACKUPS; k++) {
+        const sealed = await sealBlocks(ctx.dataDir, BACKUP_BLOCKS, { txs: BACKUP_TX, after: changedSince });
+        const next = await create();
+        const changed = sealed.after;
+        const ratio = next.added.bytes / (sealed.rawBytes + changed.bytes);
+        ratios.push(ratio);
+        times.push(next.ms);
+        if (next.peakRss > peak.rss) peak = { rss: next.peakRss, anon: next.peakAnon };
+        if (k === 1 || k === BACKUPS)
+          report(
+            `backup repository: backup ${k} of ${BACKUPS}, after ${BACKUP_BLOCKS.toLocaleString('en')} more blocks of ${BACKUP_TX} transfers (sealed in ${sealed.seconds.toFixed(1)} s): ${(next.ms / 1000).toFixed(1)} s, ${fmtAdded(next)}, ${fmtPeak(next.peakRss, next.peakAnon)}; ` +
+              `the blocks ${mb(sealed.rawBytes)} MB raw, the state's changed nodes ${changed.nodes.toLocaleString('en')} (${mb(changed.bytes)} MB) and codes ${changed.codes}: stored ${ratio.toFixed(3)}x (new blocks + changed nodes)`,
+          );
+      }
+      if (BACKUPS > 0) {
+        const snapshotLast = await snapshotAt('at-last-backup.bsn');
+        // A snapshot at each of the BACKUPS + 1 points: the history grows by the same blocks between each.
+        const snapshots = ((BACKUPS + 1) * (snapshotFirst + snapshotLast)) / 2;
+        const repoBytes = await dirBytes(repo);
+        const sorted = [...times].sort((a, b) => a - b);
+        report(
+          `backup repository: ${BACKUPS} incremental backups: ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(1)} s median, ${(sorted.at(-1) / 1000).toFixed(1)} s at most, ${fmtPeak(peak.rss, peak.anon)} at most; stored/(new blocks + changed nodes) ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}x; ` +
+            `repository ${mb(repoBytes)} MB after ${BACKUPS + 1} backups against ${mb(snapshots)} MB for a snapshot at each (${mb(snapshotFirst)} MB at the first, ${mb(snapshotLast)} MB at the last): ${(snapshots / repoBytes).toFixed(1)}x less`,
+        );
+      }
+    },
+  },
+  {
+    name: 'backup restore',
+    async run(ctx) {
+      if (!ctx.repository) return;
+      const repo = ctx.repository.dir;
       const restored = join(ctx.work, 'restored-from-repository');
       const r = await runCliMeasured(['backup', 'restore', '--backup-dir', repo, '--data-dir', restored, '--chain', ctx.genesis, '--json', '--quiet']);
       if (r.code !== 0) throw new Error(`backup restore: ${r.stderr}`);

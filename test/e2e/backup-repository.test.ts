@@ -327,24 +327,27 @@ describe.sequential('a backup repository from the CLI (issue #21)', () => {
   });
 });
 
+/** A sealing node's flags for scheduled backups into the repository `target`: a backup and a prune each second, the newest 2 kept. */
+const scheduledFlags = (target: string) => [
+  '--seal',
+  '--block-time',
+  '0.2',
+  '--no-libp2p',
+  '--backup-dir',
+  target,
+  '--backup-repository',
+  '--backup-interval',
+  '1s',
+  '--backup-keep-last',
+  '2',
+  '--backup-prune-interval',
+  '1s',
+];
+
 describe.sequential('scheduled backups into a repository while the node seals under load (issue #21)', () => {
   const chain = singleValidatorChain({ premine: [`${DEV_ADDRESS}:${10n ** 24n}`] });
   const repo = join(chain.dir, 'repo');
-  const flags = [
-    '--seal',
-    '--block-time',
-    '0.2',
-    '--no-libp2p',
-    '--backup-dir',
-    repo,
-    '--backup-repository',
-    '--backup-interval',
-    '1s',
-    '--backup-keep-last',
-    '2',
-    '--backup-prune-interval',
-    '1s',
-  ];
+  const flags = scheduledFlags(repo);
 
   it('backs up every interval, each backup storing what changed; retention keeps the newest 2 and prune deletes what the others alone needed; backup now works and --archive is one line', {
     timeout: 60_000,
@@ -469,21 +472,7 @@ describe.sequential('a backup repository in S3 (s3rver)', () => {
     timeout: 90_000,
   }, async () => {
     const sched = 's3://backups/basalt/scheduled';
-    const flags = [
-      '--seal',
-      '--block-time',
-      '0.2',
-      '--no-libp2p',
-      '--backup-dir',
-      sched,
-      '--backup-repository',
-      '--backup-interval',
-      '1s',
-      '--backup-keep-last',
-      '2',
-      '--backup-prune-interval',
-      '1s',
-    ];
+    const flags = scheduledFlags(sched);
     const node = start(serverArgs(chain.node1, chain.genesis, flags), { env });
     const url0 = await node.rpcUrl();
     const load = transactionLoad(url0, 40, Number(BigInt(await rpc<string>(url0, 'eth_getTransactionCount', [DEV_ADDRESS, 'pending']))));
