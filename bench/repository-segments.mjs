@@ -12,8 +12,8 @@
 import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureFixture } from './lib/fixture.mjs';
-import { importBlocks, mb, runCliJson } from './lib/util.mjs';
+import { fixtureCopy } from './lib/fixture.mjs';
+import { mb, runCliJson } from './lib/util.mjs';
 
 const dist = (p) => import(new URL(`../dist/${p}`, import.meta.url).href);
 const { openOfflineChain } = await dist('node/offline.js');
@@ -29,12 +29,8 @@ const work = mkdtempSync(join(tmpdir(), 'basalt-bench-segments-'));
 const report = (line) => process.stdout.write(`${line}\n`);
 const run = runCliJson;
 try {
-  const fx = await ensureFixture();
-  const src = join(work, 'src'); // a copy: opening a data dir writes to it
-  cpSync(fx.dataDir, src, { recursive: true });
-  const node = join(work, 'node');
+  const { fx, node, importRange } = await fixtureCopy(work);
   const repoDir = join(work, 'repo');
-  const importRange = (from, to) => importBlocks({ work, src, node, genesisPath: fx.genesisPath }, from, to);
   /** A backup of the node's data dir as it is (the library, for its segment size). */
   const backup = async () => {
     const { chain, close } = await openOfflineChain(node);

@@ -6,25 +6,21 @@
 // blocks imported and backed up again, as a node's scheduled backups would. The same-run baseline is a
 // snapshot at each of the same points: what today's scheduled snapshots store every time. Then the
 // restore of the newest backup against the restore of the newest snapshot.
-import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureFixture } from './lib/fixture.mjs';
-import { dirBytes, importBlocks, mb, runCliJson } from './lib/util.mjs';
+import { fixtureCopy } from './lib/fixture.mjs';
+import { dirBytes, mb, runCliJson } from './lib/util.mjs';
 
 const BACKUPS = Number(process.env.BASALT_BENCH_BACKUPS ?? 20);
 const work = mkdtempSync(join(tmpdir(), 'basalt-bench-repo-'));
 const report = (line) => process.stdout.write(`${line}\n`);
 const run = runCliJson;
 try {
-  const fx = await ensureFixture();
-  const src = join(work, 'src'); // a copy: opening a data dir writes to it
-  cpSync(fx.dataDir, src, { recursive: true });
-  const node = join(work, 'node');
+  const { fx, node, importRange } = await fixtureCopy(work);
   const repo = join(work, 'repo');
   const half = Math.floor(fx.blocks / 2);
   const step = Math.floor((fx.blocks - half) / BACKUPS);
-  const importRange = (from, to) => importBlocks({ work, src, node, genesisPath: fx.genesisPath }, from, to);
   const snapshotBytes = async (n) => {
     const file = join(work, `node-${n}.bsn`);
     const s = await run(['snapshot', file, '--data-dir', node, '--quiet', '--json']);

@@ -1,10 +1,10 @@
 // The benchmark chain: BENCH_BLOCKS blocks of mixed transfers and contract storage writes, sealed by
 // one validator, built once and cached outside the repo (CACHE). Rebuilt when FIXTURE_VERSION changes.
-import { existsSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
 import { bytesToHex, hexToBytes, privateToAddress, setLengthLeft, bigIntToBytes, concatBytes, generateAddress } from '@ethereumjs/util';
-import { CACHE } from './util.mjs';
+import { CACHE, importBlocks } from './util.mjs';
 
 const dist = (p) => import(new URL(`../../dist/${p}`, import.meta.url).href);
 
@@ -103,4 +103,16 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
   const info = { dataDir, genesisPath, blocks: BENCH_BLOCKS, txs: txCount };
   writeFileSync(meta, JSON.stringify(info));
   return info;
+}
+
+/**
+ * The bench chain copied into `work` (`src`: opening a data dir writes to it), an empty data dir `node`
+ * beside it, and `importRange(from, to)`, which imports blocks from..to of `src` into `node`.
+ */
+export async function fixtureCopy(work) {
+  const fx = await ensureFixture();
+  const src = join(work, 'src');
+  cpSync(fx.dataDir, src, { recursive: true });
+  const node = join(work, 'node');
+  return { fx, src, node, importRange: (from, to) => importBlocks({ work, src, node, genesisPath: fx.genesisPath }, from, to) };
 }
