@@ -7,6 +7,7 @@ import { blockHash, blockHashFromRlp } from '../consensus/ibft/hash.js';
 import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
 import { errorMessage } from '../util/errors.js';
+import { checkBlockRlp } from '../util/rlp-bounds.js';
 import { type RlpSpan, rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
 
 /**
@@ -56,6 +57,7 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
     // bytes, as decodeHeaderRlp's, not of the header encoded again.
     if (common.isActivatedEIP(7934) && BigInt(rlp.length) > common.param('maxRlpBlockSize'))
       throw new Error(`block size exceeds limit: ${rlp.length} > ${common.param('maxRlpBlockSize')}`);
+    checkBlockRlp(rlp); // bounded before any item is made (a list of millions of one-byte items)
     const outer = rlpSpanAt(rlp, 0);
     if (outer.end !== rlp.length || !outer.list) throw new Error('not one RLP list');
     const items = rlpListItems(rlp, outer);

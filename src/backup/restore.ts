@@ -18,6 +18,7 @@ import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases
 import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { type StateWriter, TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
+import { checkReceiptsRlp } from '../util/rlp-bounds.js';
 import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
 import { decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-records.js';
 import type { HistoryGap, HistorySource } from '../storage/schema.js';
@@ -632,6 +633,7 @@ export async function verifyContents(block: Block, receiptsRlp: Uint8Array, wher
     throw new BackupFileError(`block ${n} ${where}: transactions do not match the header's root`, { code: 'INVALID_BLOCK' });
   let receipts: StoredReceipt[];
   try {
+    checkReceiptsRlp(receiptsRlp, block.header.gasUsed, block.transactions.length);
     receipts = decodeReceipts(receiptsRlp);
   } catch (err) {
     throw new BackupFileError(`block ${n} ${where}: receipts cannot be decoded: ${errorMessage(err)}`);

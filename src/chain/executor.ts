@@ -10,6 +10,7 @@ import { orderedTrieRoot } from './stack-trie.js';
 import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
 import { headerOpts } from './block-util.js';
 import { txBytes } from '../util/tx-bytes.js';
+import { BLOCK_ITEMS_BESIDE_TRANSACTIONS, MAX_BLOCK_ITEMS, txBlockItems } from '../util/rlp-bounds.js';
 
 /** Answers BLOCKHASH for the EVM from the canonical chain. */
 export interface CanonicalHashes {
@@ -43,6 +44,8 @@ function nextTurn(): Promise<void> {
 export class Executor {
   /** One VM per rule set, sharing one state manager (the executor runs one block at a time). */
   private readonly vms = new Map<EvmFork, VM>();
+  /** The most RLP items a block it builds holds (MAX_BLOCK_ITEMS; tests make it smaller). */
+  maxBlockItems = MAX_BLOCK_ITEMS;
 
   private constructor(
     private readonly rules: ChainRules,
@@ -125,8 +128,19 @@ export class Executor {
     const included: TypedTransaction[] = [];
     let sinceYield = 0;
     let tried = 0;
+    // A block every node can decode: at most MAX_BLOCK_ITEMS RLP items, whatever the gas limit allows.
+    let items = BLOCK_ITEMS_BESIDE_TRANSACTIONS;
     for (const tx of txs) {
       if (tried++ > 0 && performance.now() - started >= maxBuildMs) break;
+      const txItems = txBlockItems(txBytes(tx), tx.type !== 0);
+      if (items + txItems > this.maxBlockItems) {
+        rejected.push(
+          BLOCK_ITEMS_BESIDE_TRANSACTIONS + txItems > this.maxBlockItems
+            ? { tx, kind: 'invalid', reason: `transaction of ${txItems} RLP items: no block may hold more than ${this.maxBlockItems}` }
+            : { tx, kind: 'block-full', reason: `the block holds ${items} of its ${this.maxBlockItems} RLP items` },
+        );
+        continue;
+      }
       // Execution over cached trie nodes never waits for I/O: let JSON-RPC requests in between.
       if (++sinceYield === YIELD_EVERY) {
         sinceYield = 0;
@@ -136,6 +150,7 @@ export class Executor {
       try {
         await builder.addTransaction(tx, { skipHardForkValidation: true });
         included.push(...internal.transactions);
+        items += txItems;
       } catch (err) {
         rejected.push({ tx, ...classifyBuildError(err) });
       }

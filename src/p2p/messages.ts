@@ -1,6 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, bytesToBigInt } from '@ethereumjs/util';
-import { checkRlp, RlpBoundsError } from '../consensus/ibft/core/rlp-bounds.js';
+import { checkRlp, RlpBoundsError } from '../util/rlp-bounds.js';
 import { errorMessage } from '../util/errors.js';
 
 /**

@@ -1,4 +1,3 @@
-import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex } from '@ethereumjs/util';
 import { decodeBlockPayload } from '../archive/format.js';
 import { decompressRecord } from '../container/compression.js';
@@ -20,6 +19,7 @@ import {
   type SnapshotTrailer,
 } from './format.js';
 import { errorMessage } from '../util/errors.js';
+import { rlpStringPair } from '../util/rlp-spans.js';
 
 export type SnapshotEvent =
   | { kind: 'header'; header: SnapshotHeader }
@@ -73,10 +73,7 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
       let blockRlp: Uint8Array;
       let receiptsRlp: Uint8Array;
       try {
-        const pair = RLP.decode(raw);
-        if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
-          throw new Error('not a [block, receipts] pair');
-        [blockRlp, receiptsRlp] = [pair[0], pair[1]];
+        [blockRlp, receiptsRlp] = rlpStringPair(raw);
       } catch (err) {
         throw new BackupFileError(`block ${b.number} in the snapshot cannot be decoded: ${errorMessage(err)}`);
       }

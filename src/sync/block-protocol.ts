@@ -16,6 +16,8 @@ import {
 } from '../p2p/messages.js';
 import { request, serve } from '../p2p/streams.js';
 import { errorMessage } from '../util/errors.js';
+import { checkBlockRlp } from '../util/rlp-bounds.js';
+import { rlpStringPair } from '../util/rlp-spans.js';
 
 /** GetBlocks{from, count} -> the canonical blocks from `from` on, as RLP, one message each. */
 export function blocksProtocol(genesisHash: Uint8Array): string {
@@ -125,6 +127,7 @@ async function getBlocks(
 function blockFromPeer(rlp: Uint8Array, n: bigint, rules: BlockRules, what = 'block'): Block {
   let block: Block;
   try {
+    checkBlockRlp(rlp); // bounded before @ethereumjs decodes it (a list of millions of items)
     block = createBlockFromRLP(rlp, headerOpts(rules.commonAt(n)));
   } catch (err) {
     throw new MessageError(`${what} ${n} from the peer cannot be decoded: ${errorMessage(err)}`);
@@ -171,14 +174,12 @@ export async function fetchHistory(
   const msgs = await getBlocks(host, peer, historyProtocol(genesisHash), from, count, MAX_HISTORY_BLOCK_BYTES + 16, timeoutMs, signal);
   return msgs.map((m, i) => {
     const n = from + BigInt(i);
-    let pair: unknown;
+    let pair: [Uint8Array, Uint8Array];
     try {
-      pair = RLP.decode(m);
+      pair = rlpStringPair(m);
     } catch (err) {
-      throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: ${errorMessage(err)}`);
+      throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: not a [block, receipts] pair (${errorMessage(err)})`);
     }
-    if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
-      throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: not a [block, receipts] pair`);
     return { block: blockFromPeer(pair[0], n, rules, 'block with its receipts'), receiptsRlp: pair[1] };
   });
 }

@@ -49,6 +49,21 @@ export function rlpListItems(bytes: Uint8Array, span: RlpSpan): RlpSpan[] {
   return items;
 }
 
+/**
+ * The two strings of an RLP list of exactly two strings (a block with its receipts, as backups and
+ * peers carry them), each copied out: read by their spans, so a list of anything else is refused
+ * before any of it is decoded (RLP.decode would first make every item of a list of millions).
+ */
+export function rlpStringPair(bytes: Uint8Array): [Uint8Array, Uint8Array] {
+  const outer = rlpSpanAt(bytes, 0);
+  if (outer.end !== bytes.length || !outer.list) throw new RlpSpanError('not a list of two strings');
+  const first = rlpSpanAt(bytes, outer.payloadAt, outer.end);
+  if (first.list || first.end >= outer.end) throw new RlpSpanError('not a list of two strings');
+  const second = rlpSpanAt(bytes, first.end, outer.end);
+  if (second.list || second.end !== outer.end) throw new RlpSpanError('not a list of two strings');
+  return [bytes.slice(first.payloadAt, first.end), bytes.slice(second.payloadAt, second.end)];
+}
+
 /** An RLP value whose strings are views of the bytes it was read from. */
 export type RlpViews = Uint8Array | RlpViews[];
 

@@ -1,4 +1,3 @@
-import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex } from '@ethereumjs/util';
 import { decodeBlockPayload, encodeBlockPayload } from '../../archive/format.js';
 import { type Compression, decompressRecord } from '../../container/compression.js';
@@ -9,6 +8,7 @@ import { ContainerWriter } from '../../container/writer.js';
 import { MAX_BLOCK_WITH_RECEIPTS_BYTES, MAX_SNAPSHOT_RECORD_BYTES } from '../../snapshot/format.js';
 import { prepareBlockRecord } from '../../snapshot/writer.js';
 import { errorMessage } from '../../util/errors.js';
+import { rlpStringPair } from '../../util/rlp-spans.js';
 import { mapAhead } from '../../util/map-ahead.js';
 import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT, segmentName, type SegmentHeader } from './format.js';
 import type { Repository } from './repository.js';
@@ -58,14 +58,12 @@ export async function* readSegment(
       const b = decodeBlockPayload(rec.payload, MAX_BLOCK_WITH_RECEIPTS_BYTES);
       if (b.number !== next) throw new BackupFileError(`history segment ${name} holds block ${b.number} where block ${next} should be`);
       const raw = await decompressRecord(b.data, h.compression, b.rawLength);
-      let pair: unknown;
+      let pair: [Uint8Array, Uint8Array];
       try {
-        pair = RLP.decode(raw);
+        pair = rlpStringPair(raw);
       } catch (err) {
-        throw new BackupFileError(`block ${b.number} in history segment ${name} cannot be decoded: ${errorMessage(err)}`);
+        throw new BackupFileError(`block ${b.number} in history segment ${name} is not a [block, receipts] pair: ${errorMessage(err)}`);
       }
-      if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array))
-        throw new BackupFileError(`block ${b.number} in history segment ${name} is not a [block, receipts] pair`);
       last = bytesToHex(b.hash);
       next++;
       yield { number: b.number, hash: b.hash.slice(), blockRlp: pair[0], receiptsRlp: pair[1] };

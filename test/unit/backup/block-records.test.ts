@@ -7,7 +7,12 @@ import { decodeBlockRlp } from '../../../src/backup/block-records.js';
 import { headerOpts } from '../../../src/chain/block-util.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { BackupFileError } from '../../../src/container/errors.js';
-import { rlpPrefix } from '../../../src/util/rlp-spans.js';
+import { checkBlockRlp, MAX_BLOCK_ITEMS, txBlockItems } from '../../../src/util/rlp-bounds.js';
+import { rlpPrefix, rlpStringPair } from '../../../src/util/rlp-spans.js';
+import { verifyContents } from '../../../src/backup/restore.js';
+import { encodeReceipts } from '../../../src/storage/receipts.js';
+import type { BuiltBlock } from '../../../src/chain/executor.js';
+import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
 const SENDER = testKey(9);
@@ -58,7 +63,7 @@ describe("a backup's block record, decoded", () => {
     expect(() => decodeBlockRlp(listField, 1n, hash, common, 'snapshot')).toThrow(/cannot be decoded: a header field is a list/);
     // A transaction list nested deeper than any block's.
     const deep = RLP.encode([header, [[[[Uint8Array.of(1)]]]], uncles] as never);
-    expect(() => decodeBlockRlp(deep, 1n, hash, common, 'archive')).toThrow(/block 1 in the archive cannot be decoded: RLP lists nest too deep/);
+    expect(() => decodeBlockRlp(deep, 1n, hash, common, 'archive')).toThrow(/block 1 in the archive cannot be decoded: lists nested deeper than 3/);
     // The header's number (1) given a prefix, 0x81 0x01: RLP.decode refuses it, and so does this.
     const relist = (parts: Uint8Array[]) => {
       const payload = Uint8Array.from(parts.flatMap((p) => [...p]));
@@ -72,5 +77,99 @@ describe("a backup's block record, decoded", () => {
     expect(() => decodeBlockRlp(prefixed, 1n, hash, common, 'snapshot')).toThrow(/cannot be decoded: RLP prefixes a single byte under 0x80/);
     // The block's record cut short.
     expect(() => decodeBlockRlp(record.subarray(0, record.length - 1), 1n, hash, common, 'snapshot')).toThrow(/cannot be decoded/);
+  });
+});
+
+/** An RLP list of `n` one-byte items (0x01): a few bytes an item, what a hostile peer or file sends to make a decoder build millions of objects. */
+function manyItems(n: number, typedPrefix?: number): Uint8Array {
+  const list = Uint8Array.from([...rlpPrefix(n, true), ...new Uint8Array(n).fill(1)]);
+  if (typedPrefix === undefined) return list;
+  // a typed transaction: a string of its type and a payload list
+  const payload = Uint8Array.from([typedPrefix, ...list]);
+  return Uint8Array.from([...rlpPrefix(payload.length, false), ...payload]);
+}
+const relist = (parts: Uint8Array[]) => {
+  const payload = Uint8Array.from(parts.flatMap((p) => [...p]));
+  return Uint8Array.from([...rlpPrefix(payload.length, true), ...payload]);
+};
+
+describe('blocks from outside: a bounded number of items, refused before they are made (issue #19, hostile inputs)', () => {
+  it('refuses a block whose transaction list, or a typed transaction in it, holds more items than any block may, before decoding it', () => {
+    const common = t.chain.commonAt(1n);
+    const [header] = RLP.decode(record) as [Uint8Array[]];
+    const headerRlp = RLP.encode(header);
+    const items = MAX_BLOCK_ITEMS * 3; // 300 KB of one-byte items: ~30 MB of views if they were made
+    const flat = relist([headerRlp, manyItems(items), Uint8Array.of(0xc0)]);
+    expect(() => decodeBlockRlp(flat, 1n, hash, common, 'snapshot')).toThrow(/block 1 in the snapshot cannot be decoded: too many items/);
+    const typed = relist([headerRlp, relist([manyItems(items, 2)]), Uint8Array.of(0xc0)]);
+    expect(() => decodeBlockRlp(typed, 1n, hash, common, 'backup')).toThrow(/block 1 in the backup cannot be decoded: too many items/);
+    // the block itself is well within it
+    expect(() => checkBlockRlp(record)).not.toThrow();
+  });
+
+  it('reads a [block, receipts] pair by its spans: two strings and nothing else', () => {
+    const pair = RLP.encode([record, Uint8Array.of(0xc0)]);
+    const [b, r] = rlpStringPair(pair);
+    expect(b).toEqual(record);
+    expect(r).toEqual(Uint8Array.of(0xc0));
+    pair.fill(0); // copies, not views of the message
+    expect(b).toEqual(record);
+    for (const bad of [
+      RLP.encode([record]),
+      RLP.encode([record, Uint8Array.of(1), Uint8Array.of(2)]),
+      RLP.encode([record, [Uint8Array.of(1)]] as never),
+      RLP.encode(record),
+      manyItems(2_000_000),
+    ]) {
+      expect(() => rlpStringPair(bad)).toThrow(/not a list of two strings/);
+    }
+    expect(() => rlpStringPair(Uint8Array.from([...pair, 0]))).toThrow();
+  });
+
+  it("checks a block's receipts against the gas its header says was used, before decoding them", async () => {
+    const block = decodeBlockRlp(record, 1n, hash, t.chain.commonAt(1n), 'snapshot');
+    const stored = (await t.chain.receipts(1n, hash))!;
+    expect(await verifyContents(block, encodeReceipts(stored))).toEqual(stored);
+    // 2 transfers (42,000 gas): a few hundred items at most; a million one-byte items are refused unread
+    await expect(verifyContents(block, manyItems(1_000_000))).rejects.toThrow(/block 1 in the snapshot: receipts cannot be decoded: too many items/);
+  });
+
+  it('builds no block of more items than every node decodes: a transaction past the limit waits for a later block', async () => {
+    const common = t.chain.commonAt(2n);
+    const to = `0x${'cd'.repeat(20)}` as const;
+    const txs = Array.from({ length: 6 }, (_, i) =>
+      createFeeMarket1559Tx(
+        { nonce: 2n + BigInt(i), to, value: 1n, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        { common },
+      ).sign(SENDER),
+    );
+    const each = txBlockItems(txs[0]!.serialize(), true);
+    const executor = (t.chain as unknown as { executor: { maxBlockItems: number } }).executor;
+    const cap = 64 + 3 * each; // room for three
+    executor.maxBlockItems = cap;
+    let built: BuiltBlock | undefined;
+    try {
+      const head = t.chain.head.header;
+      await t.chain.produceBlock(
+        {
+          coinbase: head.coinbase,
+          timestamp: head.timestamp + 1n,
+          extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
+        },
+        txs,
+        async (b) => {
+          built = b;
+          return undefined; // not committed
+        },
+      );
+    } finally {
+      executor.maxBlockItems = MAX_BLOCK_ITEMS;
+    }
+    expect(built!.block.transactions).toHaveLength(3);
+    expect(built!.rejected.map((r) => r.kind)).toEqual(['block-full', 'block-full', 'block-full']);
+    // what it built, a reader with the same limit decodes: the builder's count bounds the readers'
+    const used = checkBlockRlp(built!.block.serialize(), cap);
+    expect(used).toBeGreaterThan(3 * each);
+    expect(used).toBeLessThanOrEqual(64 + 3 * each);
   });
 });

@@ -5,7 +5,7 @@ import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_LIST, MessageError, MessageType, decodeBody, decodeEnvelope, encodeBody, type Body } from '../../../src/consensus/ibft/core/messages.js';
-import { RlpBoundsError, checkBlockRlp, checkRlp } from '../../../src/consensus/ibft/core/rlp-bounds.js';
+import { RlpBoundsError, checkBlockRlp, checkRlp } from '../../../src/util/rlp-bounds.js';
 import { roundTimeoutMs } from '../../../src/consensus/ibft/core/round-timer.js';
 import { FileSignedStore, SIGN_JOURNAL_FILE, decodeSignedState, encodeSignedState, type SignedState } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';

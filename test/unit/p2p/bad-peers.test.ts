@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createBlockFromBytesArray } from '@ethereumjs/block';
+import { RLP } from '@ethereumjs/rlp';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -140,6 +141,25 @@ describe('bad peers during sync', () => {
     expect(dst.chain.head.number).toBe(0n);
     expect(await dst.chain.canonicalHash(1n)).toBeUndefined();
     expect(bytesToHex(forged)).not.toBe(bytesToHex(block1.serialize()));
+  }, 30_000);
+
+  it('a peer sending a block of millions of one-byte items is banned for it before they are decoded', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Block 1's header, and a transaction list of 3 million one-byte items (3 MB, within the message
+    // limit): @ethereumjs's decode would make an array for each; the bounds walk refuses it unread.
+    const header = RLP.encode((await src.chain.blockByNumber(1n))!.raw()[0] as never);
+    const n = 3_000_000;
+    const txs = Uint8Array.from([0xfa, n >> 16, (n >> 8) & 0xff, n & 0xff, ...new Uint8Array(n).fill(1)]);
+    const payload = Uint8Array.from([...header, ...txs, 0xc0]);
+    const bomb = Uint8Array.from([0xfa, payload.length >> 16, (payload.length >> 8) & 0xff, payload.length & 0xff, ...payload]);
+    const evil = await evilPeer(src.chain, 1n, async (_req, stream) => stream.sink(lp.encode([bomb])));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/block 1 from the peer cannot be decoded: too many items/);
+    expect(dst.chain.head.number).toBe(0n);
   }, 30_000);
 
   it('a peer announcing an oversized message is banned from its length prefix', async () => {

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { MAX_FUTURE_SECONDS } from '../../../chain/errors.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
-import { checkBlockRlp } from './rlp-bounds.js';
+import { checkBlockRlp } from '../../../util/rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
 import { journalForbids, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';

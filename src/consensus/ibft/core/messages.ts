@@ -1,5 +1,5 @@
 import { RLP } from '@ethereumjs/rlp';
-import { checkRlp } from './rlp-bounds.js';
+import { checkRlp } from '../../../util/rlp-bounds.js';
 import { errorMessage } from '../../../util/errors.js';
 
 /**

@@ -2,7 +2,7 @@ import { RLP } from '@ethereumjs/rlp';
 import { keccak256 } from '../../../util/keccak.js';
 import { recoverAddress, signHash } from '../../../util/secp256k1.js';
 import { MessageError } from './messages.js';
-import { checkRlp } from './rlp-bounds.js';
+import { checkRlp } from '../../../util/rlp-bounds.js';
 import { errorMessage } from '../../../util/errors.js';
 
 /**

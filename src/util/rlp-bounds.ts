@@ -62,14 +62,46 @@ function longLength(bytes: Uint8Array, pos: number, n: number, limit: number): n
   return len;
 }
 
-/** Most RLP items a block may hold: a full 30M-gas block of access-list entries has ~35k. */
+/**
+ * Most RLP items a block may hold, its typed transactions' payloads counted (checkBlockRlp): a full
+ * 30M-gas block of access-list entries has ~35k. Every decoder of a block from outside (a peer's
+ * proposal or sync answer, a snapshot, an archive, a backup) refuses more before it decodes, and the
+ * block builder never includes a transaction that would take a block past it (txBlockItems), so a
+ * block one node builds every other accepts, whatever the gas limit.
+ */
 export const MAX_BLOCK_ITEMS = 100_000;
+
+/** The RLP items a block's header, lists and the like take besides its transactions (a header has ~21). */
+export const BLOCK_ITEMS_BESIDE_TRANSACTIONS = 64;
+
+/**
+ * The items a transaction adds to its block as checkBlockRlp counts them: a typed one is a string in
+ * the block (one item) and the items of its payload; a legacy one is the items of its list.
+ */
+export function txBlockItems(txBytes: Uint8Array, typed: boolean): number {
+  const budget = { items: Number.MAX_SAFE_INTEGER };
+  if (typed) checkRlp(txBytes, { maxDepth: 4, budget }, 1);
+  else checkRlp(txBytes, { maxDepth: 3, budget });
+  return Number.MAX_SAFE_INTEGER - budget.items + (typed ? 1 : 0);
+}
+
+/**
+ * Receipts as stored ([[status, cumulativeGas, [[address, [topic…], data]…]]…], storage/receipts.ts),
+ * from outside, against the header they belong to (checked before): their items are bounded by its gas
+ * (a log costs at least 375 gas for its 4 items, a topic 375 for 1), so a list that holds more is
+ * refused before it is decoded, whatever its bytes.
+ */
+export function checkReceiptsRlp(bytes: Uint8Array, gasUsed: bigint, transactions: number): void {
+  const items = Number(gasUsed / 90n) + 4 * transactions + 8;
+  checkRlp(bytes, { maxDepth: 5, budget: { items } });
+}
 
 /**
  * A block's RLP ([header, transactions, uncles, ...]) with its typed transactions' payloads, whose
- * lists (access and authorization lists) are decoded separately by the transaction library.
+ * lists (access and authorization lists) are decoded separately by the transaction library. Returns
+ * the items it holds.
  */
-export function checkBlockRlp(bytes: Uint8Array, maxItems = MAX_BLOCK_ITEMS): void {
+export function checkBlockRlp(bytes: Uint8Array, maxItems = MAX_BLOCK_ITEMS): number {
   const budget = { items: maxItems };
   const typed: Array<[number, number]> = [];
   checkRlp(bytes, {
@@ -80,4 +112,5 @@ export function checkBlockRlp(bytes: Uint8Array, maxItems = MAX_BLOCK_ITEMS): vo
     },
   });
   for (const [start, end] of typed) checkRlp(bytes, { maxDepth: 4, budget }, start + 1, end);
+  return maxItems - budget.items;
 }
