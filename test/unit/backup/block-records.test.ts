@@ -152,7 +152,7 @@ describe('blocks from outside: a bounded number of items, refused before they ar
       const head = t.chain.head.header;
       await t.chain.produceBlock(
         {
-          coinbase: head.coinbase,
+          coinbase: head.coinbase.bytes,
           timestamp: head.timestamp + 1n,
           extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
         },
