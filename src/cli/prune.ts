@@ -10,17 +10,21 @@ export function pruneCommand(): Command {
       "delete the state of every block but the last N from a stopped node's trie/ (mark what they reach, sweep the rest, compact); reports the bytes before and after",
     )
     .requiredOption('--data-dir <dir>', 'the data dir of a node that is not running')
-    .option('--state-history <n>', 'the states kept: those of the last n blocks, the head included', parseCountArg('states'), DEFAULT_STATE_HISTORY)
+    .option(
+      '--state-history <n>',
+      `the states kept: those of the last n blocks, the head included (default: what the data dir's node keeps; ${DEFAULT_STATE_HISTORY} for an archive)`,
+      parseCountArg('states'),
+    )
     .option('--json', 'print the summary as JSON on stdout', false)
     .option('--quiet', 'no progress output', false)
-    .action(async (opts: { dataDir: string; stateHistory: bigint; json: boolean; quiet: boolean }) => {
+    .action(async (opts: { dataDir: string; stateHistory?: bigint; json: boolean; quiet: boolean }) => {
       const mark = new ProgressReporter('prune: marking the kept states', { quiet: opts.quiet, unit: 'states' });
       const sweep = new ProgressReporter('prune: sweeping trie/', { quiet: opts.quiet, unit: 'keys' });
       let phase: 'none' | 'mark' | 'sweep' = 'none';
       let r: PruneReport;
       try {
         r = await pruneDataDir(opts.dataDir, {
-          keep: opts.stateHistory,
+          ...(opts.stateHistory !== undefined ? { keep: opts.stateHistory } : {}),
           onProgress: (p) => {
             if (p.phase === 'mark') {
               if (phase === 'none') mark.start(p.total);

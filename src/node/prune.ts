@@ -1,9 +1,11 @@
 import { abortable } from '../util/abortable.js';
 import { MissingStateError, walkStates } from '../backup/state-walk.js';
 import type { Chain } from '../chain/chain.js';
+import { DAMAGE_ADVICE } from '../storage/damage.js';
 import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
 import { UserError } from '../util/errors.js';
 import { openOfflineChain } from './offline.js';
+import { DEFAULT_STATE_HISTORY } from './state-pruner.js';
 
 export interface PruneProgress {
   phase: 'mark' | 'sweep';
@@ -43,23 +45,42 @@ export interface PruneReport extends PrunedStates {
  * Prune a stopped node's `trie/` to the states of its last `keep` blocks (geth's offline prune-state):
  * pruneStates on the data dir opened here, then the bytes before and after.
  */
-export async function pruneDataDir(dir: string, opts: { keep: bigint; onProgress?: (p: PruneProgress) => void }): Promise<PruneReport> {
+export async function pruneDataDir(dir: string, opts: { keep?: bigint; onProgress?: (p: PruneProgress) => void }): Promise<PruneReport> {
   const began = Date.now();
-  if (opts.keep < 1n) throw new UserError("--state-history must keep at least 1 state (the head's)");
+  if (opts.keep !== undefined && opts.keep < 1n) throw new UserError("--state-history must keep at least 1 state (the head's)");
   const layout = dataDirLayout(dir);
   const bytesBefore = databaseBytes(layout.trie);
   const { chain, close } = await openOfflineChain(dir);
   let r: PrunedStates;
   try {
+    // Unless told, what the data dir keeps (a node's --state-history, recorded): never fewer states
+    // than its node keeps on an operator's word it did not give; an archive, the default window.
+    checkStateFrom((await chain.store.stateFrom()) ?? 0n, chain.head.number); // before anything is written
+    const mode = await chain.store.stateHistory();
+    const keep = opts.keep ?? (mode !== undefined && 'keep' in mode ? mode.keep : DEFAULT_STATE_HISTORY);
     // From now on the node keeps this many (a server started without --state-history goes on pruning):
     // recorded before anything is deleted, so a prune killed part-way is never taken for an archive.
-    await chain.store.writeStateHistory({ keep: opts.keep });
-    r = await pruneStates(chain, opts);
+    await chain.store.writeStateHistory({ keep });
+    r = await pruneStates(chain, { ...opts, keep });
     await chain.store.takePrunerGrowth(); // counted toward a prune that has now run
   } finally {
     await close();
   }
   return { dataDir: layout.root, ...r, bytesBefore, bytesAfter: databaseBytes(layout.trie), durationMs: Date.now() - began };
+}
+
+/**
+ * No state above the head exists to keep: a StateFrom record there is damage, and a walk from it would
+ * mark nothing and sweep every node.
+ */
+function checkStateFrom(stateFrom: bigint, head: bigint): void {
+  if (stateFrom > head)
+    throw new UserError(
+      `the data dir's StateFrom record (block ${stateFrom}) is above its head (block ${head}): it is damaged, nothing pruned; ${DAMAGE_ADVICE}`,
+      {
+        code: 'DATA_LOSS',
+      },
+    );
 }
 
 export interface UnchangedStates {
@@ -128,6 +149,7 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
     const head = headHash && (await view.blocks.blockNumber(headHash));
     if (!headHash || head === undefined) throw new UserError('the chain has no head block', { code: 'FAILED_PRECONDITION' });
     const stateFrom = (await chain.store.stateFrom()) ?? 0n;
+    checkStateFrom(stateFrom, head);
     let keptFrom = head + 1n > opts.keep ? head + 1n - opts.keep : 0n;
     if (keptFrom < stateFrom) keptFrom = stateFrom;
     const total = Number(head - keptFrom + 1n);

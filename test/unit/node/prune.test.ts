@@ -140,3 +140,53 @@ describe('basalt prune (offline)', () => {
     expect((await checkDataDir(t.dir)).problems).toEqual([]);
   });
 });
+
+describe('basalt prune: what it keeps unless told, and a damaged window', () => {
+  let u: TestChain;
+  beforeAll(async () => {
+    u = await createTestChain(1, [addressOf(SENDER)]);
+    for (let i = 0; i < 30; i++) {
+      const tx = createFeeMarket1559Tx(
+        { nonce: BigInt(i), to: recipient(i % 7), value: BigInt(i + 1), gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        { common: u.chain.commonAt(u.chain.head.number + 1n) },
+      ).sign(SENDER);
+      await sealNext(u, [tx]);
+    }
+    // a node that ran with --state-history 20
+    await u.chain.store.writeStateHistory({ keep: 20n });
+    await u.chain.close();
+    for (const db of u.dbs) await db.close();
+  }, 60_000);
+  afterAll(() => rmSync(u.dir, { recursive: true, force: true }));
+
+  it('without --state-history keeps what the data dir keeps (its node ran with 20), not the default 128 or fewer', async () => {
+    const r = await pruneDataDir(u.dir, {});
+    expect(r).toMatchObject({ head: 30n, keptFrom: 11n, statesKept: 20 });
+    const o = await openOfflineChain(u.dir);
+    try {
+      expect(await o.chain.store.stateHistory()).toEqual({ keep: 20n });
+      expect(await o.chain.hasStateAt((await o.chain.blockByNumber(11n))!.header)).toBe(true);
+      expect(await o.chain.hasStateAt((await o.chain.blockByNumber(10n))!.header)).toBe(false);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('refuses a StateFrom record above the head as damage and deletes nothing (a walk from it would keep no state)', async () => {
+    const o = await openOfflineChain(u.dir);
+    await o.chain.store.writeStateFrom(35n);
+    await o.close();
+    await expect(pruneDataDir(u.dir, { keep: 3n })).rejects.toThrow(
+      /StateFrom record \(block 35\) is above its head \(block 30\): it is damaged, nothing pruned/,
+    );
+    const again = await openOfflineChain(u.dir);
+    try {
+      for await (const _ of stateItems(again.chain.openReadView().state, again.chain.head.header.stateRoot)) {
+        // every node of the head state is still there
+      }
+      expect(await again.chain.store.stateHistory()).toEqual({ keep: 20n });
+    } finally {
+      await again.close();
+    }
+  });
+});
