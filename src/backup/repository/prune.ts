@@ -146,9 +146,12 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // once for every backup that names the same pieces.
     opts.onStep?.('merging the pieces of complete history segments');
     const per = BigInt(opts.segmentBlocks ?? SEGMENT_BLOCKS);
-    // Only what a manifest names is taken as stored: a merged segment a killed prune left is written
-    // again (the same bytes), not trusted unread.
-    const stored = new Set(manifests.flatMap(({ m }) => m.segments));
+    // Only what a manifest names and the listing holds is taken as stored: a merged segment a killed
+    // prune left is written again (the same bytes), not trusted unread, and so is one a manifest names
+    // that is gone (deleted by hand or by a bucket's lifecycle rule): a manifest written again to name
+    // it must not name what is not there.
+    const listed = new Set(listing.segments.map((s) => s.name));
+    const stored = new Set(manifests.flatMap(({ m }) => m.segments).filter((s) => listed.has(s)));
     const mergedAs = new Map<string, string | undefined>();
     const skipped: string[] = [];
     const segmentsOf = new Map<string, string[]>();

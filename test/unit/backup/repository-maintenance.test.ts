@@ -263,6 +263,27 @@ describe('backup repository: prune', () => {
     expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
   });
 
+  it('a merged segment a manifest names but the repository lost is written again before any manifest is made to name it', async () => {
+    const path = join(dir, 'repo-lost-merged');
+    const repo = await makeRepository(path);
+    const probe = join(dir, 'repo-lost-merged-probe');
+    cpSync(path, probe, { recursive: true });
+    await pruneRepository(new Repository(new LocalDirTarget(probe), join(dir, 'staging')), { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+    const before = new Set(readdirSync(path));
+    const merged = readdirSync(probe).filter((n) => n.startsWith('segment-') && !before.has(n));
+    // a manifest the probe's prune wrote, naming merged segments: copied back without them (as a
+    // lifecycle rule or a hand might have deleted them), beside the manifests that name the pieces
+    const rewritten = readdirSync(probe).filter((n) => n.startsWith('manifest-') && !before.has(n));
+    const naming = rewritten.find((n) => merged.some((sg) => readFileSync(join(probe, n), 'utf8').includes(sg)))!;
+    expect(naming).toBeDefined();
+    cpSync(join(probe, naming), join(path, naming));
+    const s = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+    expect(s.notMerged).toEqual([]);
+    for (const sg of merged) expect(readFileSync(join(path, sg))).toEqual(readFileSync(join(probe, sg)));
+    expect(await everyBackupComplete(repo)).toBeGreaterThan(0);
+    expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+  });
+
   it('killed at any of its writes or deletions, prune leaves a repository whose every backup restores, and the next prune finishes', async () => {
     const source = join(dir, 'repo-kill');
     const base = await makeRepository(source);
