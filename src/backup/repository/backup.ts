@@ -121,7 +121,11 @@ async function backupWith(
       segments.push(name);
       covered = s.last!;
     }
-    const stored = new Set(listing.segments.map((s) => s.name));
+    // A segment is taken as stored, unread, when a backup of this chain names it and the listing holds
+    // it (written whole by a backup that completed); one no manifest names (a killed backup's or prune's
+    // leftover, maybe damaged since) is written again, as a prune does.
+    const named = new Set(manifests.flatMap((m) => m.segments));
+    const stored = new Set(listing.segments.map((s) => s.name).filter((s) => named.has(s)));
     const ranges: [bigint, bigint][] = [];
     for (let first = covered + 1n; first <= head; ) {
       const end = ((first - 1n) / per + 1n) * per; // the last block of the segment `first` is in
