@@ -40,6 +40,10 @@ export interface RepositoryBackupSummary {
   head: bigint;
   headHash: string;
   stateRoot: string;
+  /** The head block's timestamp (seconds), as the manifest says it. */
+  headTime: bigint;
+  /** The segments and pieces the manifest names, in order. */
+  segments: string[];
   /** Objects and bytes this backup stored; the rest it shares with earlier backups. */
   added: { objects: number; bytes: number; blocks: bigint; nodes: number; codes: number };
   durationMs: number;
@@ -221,6 +225,8 @@ async function backupWith(
       head,
       headHash: manifest.head.hash,
       stateRoot: manifest.head.stateRoot,
+      headTime: header.timestamp,
+      segments: manifest.segments,
       added,
       durationMs: Date.now() - began,
     };

@@ -217,7 +217,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
  * A backup's segments in groups, one per segment range (`per` blocks) they start in; `mergeable` when
  * the group is two or more pieces that make that whole segment.
  */
-function segmentGroups(m: Manifest, per: bigint): { names: string[]; first: bigint; last: bigint; mergeable: boolean }[] {
+function segmentGroups(m: Pick<Manifest, 'segments'>, per: bigint): { names: string[]; first: bigint; last: bigint; mergeable: boolean }[] {
   const groups: { names: string[]; first: bigint; last: bigint; mergeable: boolean }[] = [];
   const at = m.segments.map((n) => parseObjectName(n)!);
   for (let i = 0; i < at.length; ) {
@@ -233,7 +233,7 @@ function segmentGroups(m: Manifest, per: bigint): { names: string[]; first: bigi
 }
 
 /** Whether a prune would merge pieces of a complete segment this backup names (the node then prunes even if retention removed nothing). */
-export const hasPiecesToMerge = (m: Manifest, per: bigint): boolean => segmentGroups(m, per).some((g) => g.mergeable);
+export const hasPiecesToMerge = (m: Pick<Manifest, 'segments'>, per: bigint): boolean => segmentGroups(m, per).some((g) => g.mergeable);
 
 /**
  * A backup's segments with the pieces of each complete segment replaced by that segment, made of their

@@ -142,12 +142,13 @@ export class RepositoryScheduler {
       segmentBlocks: this.opts.segmentBlocks,
     });
     this.lastAt = this.now();
-    const manifest = await this.repo.manifest(s.manifest);
+    // From the summary, not the manifest read back: once the backup's lock is released, a prune (the
+    // CLI's, another node's) may already have written it again under another name.
     const piece: StoredPiece = {
       kind: 'backup',
       startBlock: 1n,
       endBlock: s.head,
-      time: BigInt(manifest.head.timestamp),
+      time: s.headTime,
       digest8: s.manifest.slice(-64, -56),
       file: s.manifest,
       bytes: s.added.bytes,
@@ -164,7 +165,7 @@ export class RepositoryScheduler {
     this.opts.events?.onStored?.(piece);
     // A prune deletes what removed backups alone needed, and merges the pieces of complete segments;
     // with only pieces to merge, it leaves the packs unread (its cost is the pieces' blocks).
-    const due = this.removedSincePrune || hasPiecesToMerge(manifest, BigInt(this.opts.segmentBlocks ?? SEGMENT_BLOCKS));
+    const due = this.removedSincePrune || hasPiecesToMerge(s, BigInt(this.opts.segmentBlocks ?? SEGMENT_BLOCKS));
     if (due && this.opts.pruneIntervalMs > 0 && this.now() - this.lastPruneAt >= this.opts.pruneIntervalMs) await this.prune(!this.removedSincePrune);
     return piece;
   }

@@ -5,7 +5,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
+import { pruneRepository } from '../../../src/backup/repository/prune.js';
 import { RepositoryScheduler } from '../../../src/backup/repository/scheduler.js';
+import type { BackupTarget } from '../../../src/backup/targets/target.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
 
@@ -96,6 +98,65 @@ describe('RepositoryScheduler prune', () => {
       await sealNext(t);
       await s.backupNow();
       expect(pruned()).toBe(1);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('RepositoryScheduler and a prune of another process', () => {
+  it('a backup that a prune rewrote the moment its lock was released is still reported stored (its summary, not its manifest read back)', async () => {
+    const path = join(dir, 'repo-raced');
+    const inner = new LocalDirTarget(path);
+    const other = new Repository(new LocalDirTarget(path), join(dir, 'staging-raced-other'));
+    let armed = false;
+    let raced = 0;
+    const target: BackupTarget = {
+      ...inner,
+      url: inner.url,
+      stagingDir: inner.stagingDir,
+      put: (n, st, sig) => inner.put(n, st, sig),
+      list: () => inner.list(),
+      get: (n, sig) => inner.get(n, sig),
+      close: () => inner.close(),
+      delete: async (n) => {
+        await inner.delete(n);
+        if (armed && n.startsWith('lock-')) {
+          armed = false;
+          // another process's prune, between the backup's lock released and anything after it: it merges
+          // the pieces the backup completed and writes its manifest again under another name
+          const p = await pruneRepository(other, { scratchDir: dir, segmentBlocks: 4, historyOnly: true });
+          raced += p.merged;
+        }
+      },
+    };
+    const lines: { event?: string }[] = [];
+    const s = new RepositoryScheduler({
+      chain: t.chain,
+      target,
+      stagingDir: join(dir, 'staging-raced'),
+      indexDir: join(dir, 'index-raced'),
+      intervalMs: 3_600_000,
+      retention: {},
+      pruneIntervalMs: 0,
+      logger: pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) }),
+      segmentBlocks: 4,
+    });
+    try {
+      // backups until the next one completes a segment in pieces
+      await sealNext(t);
+      await s.backupNow();
+      while ((t.chain.head.number + 1n) % 4n !== 0n) {
+        await sealNext(t);
+        await s.backupNow();
+      }
+      await sealNext(t);
+      armed = true;
+      const piece = await s.backupNow();
+      expect(raced).toBe(1);
+      expect(piece.map((p) => p.endBlock)).toEqual([t.chain.head.number]);
+      expect(lines.filter((l) => l.event === 'backup.failed')).toEqual([]);
+      expect(lines.at(-1)).toMatchObject({ event: 'backup.stored' });
     } finally {
       await s.stop();
     }
