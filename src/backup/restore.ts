@@ -14,6 +14,7 @@ import type { SnapshotHeader } from '../snapshot/format.js';
 import { readSnapshot, type SnapshotEvent } from '../snapshot/reader.js';
 import { BlockStore } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
+import { syncWrites } from '../storage/open-db.js';
 import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
 import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { type StateWriter, TrieNodeStore } from '../storage/trie-node-store.js';
@@ -239,6 +240,10 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
           codes: r.writer.codes,
           codeBytes: r.writer.codeBytes,
         });
+        // The state went in without `sync` (the records above are synced, blockchain/'s with them):
+        // durable before the rename, or a power loss could leave a data dir that opens whole without it.
+        await syncWrites(dbs.trie);
+        await syncWrites(dbs.blockchain);
         await dbs.close();
         renameDurably(tmp, target);
         return {

@@ -135,6 +135,12 @@ export const STATE_SIZE_KEY = bytes('StateSize');
  */
 export const PRUNER_GROWTH_KEY = bytes('PrunerGrowth');
 
+/**
+ * A key never written, in either database (neither a record's name nor, at 8 bytes, a trie node's or
+ * a code's key): a synced delete of it makes every earlier write of that database durable (syncWrites).
+ */
+export const SYNC_MARK_KEY = bytes('SyncMark');
+
 /** The size of the state under `root` (the state of block `number`): its trie nodes and codes, counted as a walk in `order` lists them. */
 export interface StateSize {
   root: Uint8Array;
