@@ -161,6 +161,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
     let blocks: VerifiedBlockWriter | undefined;
     let nodes = 0;
     let codes = 0;
+    let headChecked = false;
     for await (const ev of events) {
       if (ev.kind === 'header') {
         header = ev.header;
@@ -205,6 +206,16 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         continue;
       }
       await blocks!.drain(); // the blocks come first: all of them are checked and written before the state
+      if (!headChecked) {
+        // The state is checked against the header's root as it streams in: that root must be the
+        // verified head block's before any of it is taken (a stream of a root of its own choosing, every
+        // node hashing right, would otherwise fill the disk until the trailer).
+        const h = header!;
+        if (r.parent.number !== headNumber || bytesToHex(r.parentHash) !== h.head.hash)
+          throw new BackupFileError(`snapshot's blocks end at block ${r.parent.number}, not at its head ${headNumber} (${h.head.hash})`);
+        if (bytesToHex(r.parent.stateRoot) !== h.head.stateRoot) throw new BackupFileError("snapshot header names a state root that is not its head block's");
+        headChecked = true;
+      }
       if (ev.kind === 'nodes' || ev.kind === 'code') {
         await addState(r, ev.kind, ev.items);
         if (ev.kind === 'nodes') nodes += ev.items.length;
@@ -526,7 +537,7 @@ async function addState(c: RestoredChain, kind: 'nodes' | 'code', data: Uint8Arr
     const hash = keccak256(d);
     try {
       if (kind === 'nodes') c.stateCheck.node(hash, d);
-      else c.stateCheck.code(hash);
+      else c.stateCheck.code(hash, d.length);
     } catch (err) {
       if (err instanceof MissingStateError)
         throw new BackupFileError(`snapshot's state is not the head's: ${err.message} (altered, padded or out of order)`, { cause: err });

@@ -336,6 +336,9 @@ export class StreamedStateCheck {
   /** Codes referred to and not read yet, and codes read before any account had them: how often. */
   private readonly awaitedCode = new Counts('contract codes referred to and not yet given', MAX_AWAITED_CODES);
   private readonly strayCode = new Counts('contract codes given before any account has them', MAX_AWAITED_CODES);
+  /** Bytes of the codes in strayCode, and each one's size (the same hash, the same code). */
+  private strayCodeBytes = 0;
+  private readonly strayCodeSize = new Map<string, number>();
   private nodes = 0;
   private codeCount = 0;
   private readonly refs: References = {
@@ -346,7 +349,10 @@ export class StreamedStateCheck {
     code: (hash) => {
       if (!this.codes.given(hash)) return;
       const id = bytesToHex(hash);
-      if (!this.strayCode.take(id)) this.awaitedCode.add(id);
+      if (this.strayCode.take(id)) {
+        this.strayCodeBytes -= this.strayCodeSize.get(id) ?? 0;
+        if (!this.strayCode.has(id)) this.strayCodeSize.delete(id);
+      } else this.awaitedCode.add(id);
     },
   };
 
@@ -395,14 +401,21 @@ export class StreamedStateCheck {
     references(data, kind, this.refs);
   }
 
-  /** Contract code, with its hash. Throws MissingStateError if it comes more often than accounts refer to it. */
-  code(hash: Uint8Array): void {
+  /**
+   * Contract code, with its hash (and its length: what is given before its account is bounded in bytes
+   * too). Throws MissingStateError if it comes more often than accounts refer to it.
+   */
+  code(hash: Uint8Array, bytes = 0): void {
     const id = bytesToHex(hash);
     this.codeCount++;
     if (this.awaitedCode.take(id)) return;
     // Given before its account: 'unique' allows that once, 'tree' as often as the accounts after it will take.
     if (this.order === 'unique' && (this.strayCode.has(id) || this.codes.has(hash))) throw new MissingStateError(`contract code ${id} comes twice`);
     this.strayCode.add(id);
+    this.strayCodeBytes += bytes;
+    this.strayCodeSize.set(id, bytes);
+    if (this.strayCodeBytes > MAX_STRAY_CODE_BYTES)
+      throw new MissingStateError(`more than ${MAX_STRAY_CODE_BYTES} bytes of contract codes given before any account has them`);
   }
 
   /** At the end of the stream: the counts, or MissingStateError naming something referred to and never given. */
@@ -449,6 +462,15 @@ class Counts {
     return this.counts.keys().next().value;
   }
 }
+
+/**
+ * Bytes of codes a StreamedStateCheck takes before any account has them. A snapshot's writer closes a
+ * code record when it fills, while the nodes record holding the accounts that refer to its codes may
+ * still be filling: the codes of the accounts of one nodes record (1 MiB: at most ~15,000 accounts,
+ * 360 MB of 24 KiB contracts) can come first. A stream of codes no account claims is refused past this,
+ * not at its end (it was bounded by count alone: 262,144 codes of up to 4 MiB, a terabyte).
+ */
+const MAX_STRAY_CODE_BYTES = 1024 * 1024 * 1024;
 
 /** Nodes a StreamedStateCheck lets wait (the walk's order keeps them to depth x 16 per trie). */
 const MAX_AWAITED = 100_000;
