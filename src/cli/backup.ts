@@ -254,6 +254,7 @@ export function backupCommand(): Command {
           },
           true,
         );
+        for (const why of s.damaged) process.stderr.write(`note: passed over a manifest that cannot be read, ${why} (run backup verify)\n`);
         if (opts.json) {
           process.stdout.write(
             `${JSON.stringify({ backup: s.manifest, head: s.head.toString(), headHash: s.headHash, stateRoot: s.stateRoot, added: { ...s.added, blocks: s.added.blocks.toString() }, durationMs: s.durationMs })}\n`,

@@ -102,6 +102,8 @@ export interface NodeEvents {
   'backup.retry': { target: string; what: string; attempt: number; retryInMs: number; err: string };
   /** A backup repository pruned: what no kept backup needs deleted (after retention), the pieces of complete history segments merged (historyOnly: only that, the packs unread). */
   'backup.pruned': { target: string; historyOnly: boolean; merged: number; bytesBefore: number; bytesAfter: number; ms: number };
+  /** A backup passed over a manifest of the repository that cannot be read (damaged; `backup verify` names it): nothing of it relied on. */
+  'backup.manifest-damaged': { target: string; why: string };
   /** A backup repository's retention was left to the next backup: another process holds a lock on it. */
   'backup.retention-deferred': { target: string; reason: string };
   /** A restored node back-fills the bodies and receipts of its history gap (from..to) from `source` (a backup repository, then its peers). */

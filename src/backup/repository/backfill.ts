@@ -288,7 +288,7 @@ async function manifestFor(repo: Repository, chain: Chain, source: HistorySource
     return await repo.manifest(source.backup);
   } catch (err) {
     const id = { chainId: chain.chainId.toString(), genesisHash: bytesToHex(chain.genesisHash) };
-    const later = (await repo.chainManifests(id)).filter((e) => e.last >= to).at(-1);
+    const later = (await repo.chainManifests(id, undefined, () => undefined)).filter((e) => e.last >= to).at(-1);
     if (later === undefined) throw err;
     return later.m;
   }

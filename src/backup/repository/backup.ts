@@ -26,6 +26,7 @@ export interface RepositoryBackupOptions {
   packTargetBytes?: number;
 }
 
+
 export interface RepositoryBackupProgress {
   phase: 'history' | 'state';
   blocksDone: bigint;
@@ -44,6 +45,8 @@ export interface RepositoryBackupSummary {
   headTime: bigint;
   /** The segments and pieces the manifest names, in order. */
   segments: string[];
+  /** Manifests that could not be read (damaged), each with why: passed over, nothing of them relied on. */
+  damaged: string[];
   /** Objects and bytes this backup stored; the rest it shares with earlier backups. */
   added: { objects: number; bytes: number; blocks: bigint; nodes: number; codes: number };
   durationMs: number;
@@ -93,7 +96,10 @@ async function backupWith(
     const genesisHash = bytesToHex(source.genesisHash);
 
     const listing = await repo.list();
-    const manifests = (await repo.chainManifests({ chainId, genesisHash }, listing)).map((x) => x.m);
+    // A damaged manifest is passed over (`backup verify` names it): nothing of it is relied on, so what
+    // it alone named is stored again, and one damaged object does not stop every backup after it.
+    const damaged: string[] = [];
+    const manifests = (await repo.chainManifests({ chainId, genesisHash }, listing, (name, err) => damaged.push(`${name}: ${err.message}`))).map((x) => x.m);
     // Only backups whose packs are all there: a node is skipped with its whole subtree, which may lie in
     // other packs of the same backup; a backup missing one (deleted by hand, by a bucket rule) is not
     // relied on at all, and what it held is stored again.
@@ -227,6 +233,7 @@ async function backupWith(
       stateRoot: manifest.head.stateRoot,
       headTime: header.timestamp,
       segments: manifest.segments,
+      damaged,
       added,
       durationMs: Date.now() - began,
     };

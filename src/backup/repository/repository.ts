@@ -113,10 +113,26 @@ export class Repository {
    * The manifests of one chain (its chain ID and genesis hash), oldest first, each read and checked:
    * a repository may hold another chain's backups too, which are that chain's node's to keep.
    */
-  async chainManifests(chain: { chainId: string; genesisHash: string }, listing?: RepositoryListing): Promise<{ name: string; last: bigint; m: Manifest }[]> {
+  async chainManifests(
+    chain: { chainId: string; genesisHash: string },
+    listing?: RepositoryListing,
+    /**
+     * A manifest that cannot be read (damaged: not its name's content, or not the format) is passed
+     * here and left out, for a caller that relies on no manifest but the ones it reads (a backup);
+     * without it, it is thrown (a prune must not delete on the word of the others alone).
+     */
+    onDamaged?: (name: string, err: BackupFileError) => void,
+  ): Promise<{ name: string; last: bigint; m: Manifest }[]> {
     const out: { name: string; last: bigint; m: Manifest }[] = [];
     for (const e of (listing ?? (await this.list())).manifests) {
-      const m = await this.manifest(e.name);
+      let m: Manifest;
+      try {
+        m = await this.manifest(e.name);
+      } catch (err) {
+        if (onDamaged === undefined || !(err instanceof BackupFileError)) throw err;
+        onDamaged(e.name, err);
+        continue;
+      }
       if (m.chainId === chain.chainId && m.genesisHash === chain.genesisHash) out.push({ name: e.name, last: e.last!, m });
     }
     return out;

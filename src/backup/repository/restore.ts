@@ -1,7 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
-import type { GenesisFile } from '../../chain/chain-config.js';
+import { createChainRules, type GenesisFile } from '../../chain/chain-config.js';
+import { buildGenesisBlock } from '../../chain/genesis.js';
 import { BlockVerificationError } from '../../chain/errors.js';
 import { Genesis } from '../../chain/genesis-source.js';
 import { ibftEngineFor } from '../../consensus/ibft/genesis.js';
@@ -177,11 +178,29 @@ async function restoreAt(
   const genesis = await Genesis.of(opts.genesis);
   const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
   opts = { ...opts, genesis, engine };
-  // This chain's backups only: a repository may hold another chain's too.
+  // This chain's backups only: a repository may hold another chain's too, also one of the same chain ID
+  // (a network relaunched with a new genesis). A manifest that cannot be read is passed over, said.
   const chainId = String(genesis.config.params.chainID);
-  const read = await Promise.all((await repo.list()).manifests.map(async (e) => ({ e, m: await repo.manifest(e.name) })));
-  const manifests = read.filter(({ m }) => m.chainId === chainId).map(({ e, m }) => ({ ...e, time: BigInt(m.head.timestamp) }));
-  if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} in ${repo.url}`, { code: 'NOT_FOUND' });
+  const read: { e: Awaited<ReturnType<Repository['list']>>['manifests'][number]; m: Manifest }[] = [];
+  for (const e of (await repo.list()).manifests) {
+    try {
+      read.push({ e, m: await repo.manifest(e.name) });
+    } catch (err) {
+      if (!(err instanceof BackupFileError)) throw err;
+      opts.onStep?.(`note: passed over ${e.name}, which cannot be read (${err.message}; run backup verify)`);
+    }
+  }
+  let ours = read.filter(({ m }) => m.chainId === chainId);
+  if (new Set(ours.map(({ m }) => m.genesisHash)).size > 1) {
+    // Backups of more than one genesis under this chain ID: this genesis file's block decides (its
+    // state root computed once here, and handed to the restore).
+    const root = await genesis.stateRoot();
+    const hash = bytesToHex(engine.blockHash(buildGenesisBlock(genesis.config, root, createChainRules(genesis.config).commonAt(0n)).header));
+    ours = ours.filter(({ m }) => m.genesisHash === hash);
+    opts = { ...opts, genesisStateRoot: root };
+  }
+  const manifests = ours.map(({ e, m }) => ({ ...e, time: BigInt(m.head.timestamp) }));
+  if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} (of this genesis) in ${repo.url}`, { code: 'NOT_FOUND' });
   const before = (m: { last?: bigint; time: bigint }) => (at.block === undefined || m.last! <= at.block) && (at.time === undefined || m.time <= at.time);
   const base = manifests.filter(before).at(-1);
   const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';

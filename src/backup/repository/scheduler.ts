@@ -122,7 +122,7 @@ export class RepositoryScheduler {
 
   /** When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps the interval. */
   private async readLast(): Promise<void> {
-    const newest = (await this.repo.chainManifests(this.chain())).at(-1);
+    const newest = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).at(-1);
     if (newest) {
       this.lastAt = Date.parse(newest.m.createdAt);
       this.opts.events?.onTargetRead?.([{ kind: 'backup', storedAt: this.lastAt }]);
@@ -142,6 +142,8 @@ export class RepositoryScheduler {
       segmentBlocks: this.opts.segmentBlocks,
     });
     this.lastAt = this.now();
+    for (const why of s.damaged)
+      this.opts.logger.warn(event('backup.manifest-damaged', { target, why }), 'backup passed over a manifest that cannot be read (backup verify names what is damaged)');
     // From the summary, not the manifest read back: once the backup's lock is released, a prune (the
     // CLI's, another node's) may already have written it again under another name.
     const piece: StoredPiece = {
@@ -191,7 +193,8 @@ export class RepositoryScheduler {
       return;
     }
     try {
-      const pieces: (Piece & { name: string })[] = (await this.repo.chainManifests(this.chain())).map(({ name, last, m }) => ({
+      // A damaged manifest is left where it is (`backup verify` names it); retention weighs the rest.
+      const pieces: (Piece & { name: string })[] = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).map(({ name, last, m }) => ({
         kind: 'snapshot',
         startBlock: 1n,
         endBlock: last,

@@ -360,3 +360,45 @@ describe('backup repository: a state whose contracts share storage (the walk in 
     }
   });
 });
+
+describe('backup repository: what is not this chain, or cannot be read', () => {
+  it('a restore takes the backups of its own genesis where another genesis of the same chain ID also backed up; a damaged manifest is passed over by backups and restores alike', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'basalt-repo-two-'));
+    // another network of the same chain ID (a relaunch: another premine), backed up last into one repository
+    const other = await createTestChain(1, [addressOf(keyOf(399))]);
+    const r = new Repository(new LocalDirTarget(join(d, 'repo')), join(d, 'staging'));
+    const indexA = await LocalIndex.open(join(d, 'index-a'));
+    const indexB = await LocalIndex.open(join(d, 'index-b'));
+    try {
+      expect(other.chain.chainId).toBe(t.chain.chainId);
+      expect(bytesToHex(other.chain.genesisHash)).not.toBe(bytesToHex(t.chain.genesisHash));
+      const a = await backupToRepository(t.chain, r, indexA, { compression: 'zstd', segmentBlocks: SEGMENT });
+      await sealNext(other);
+      await sealNext(other);
+      const b = await backupToRepository(other.chain, r, indexB, { compression: 'zstd', segmentBlocks: SEGMENT });
+      expect(b.head).toBe(2n);
+      const restoredA = await restoreRepositoryAt(r, {}, { dataDir: join(d, 'restored-a'), genesis: t.genesis });
+      expect([restoredA.head, restoredA.headHash]).toEqual([a.head, a.headHash]);
+      const restoredB = await restoreRepositoryAt(r, {}, { dataDir: join(d, 'restored-b'), genesis: other.genesis });
+      expect([restoredB.head, restoredB.headHash]).toEqual([b.head, b.headHash]);
+
+      // a manifest whose bytes are not its name's: the next backup and a restore pass it over, each saying so
+      const damaged = `manifest-00000000000000000001-${'0'.repeat(64)}`;
+      writeFileSync(join(d, 'repo', damaged), 'x');
+      await sealNext(t, transfers(1));
+      const next = await backupToRepository(t.chain, r, indexA, { compression: 'zstd', segmentBlocks: SEGMENT });
+      expect(next.damaged).toHaveLength(1);
+      expect(next.damaged[0]).toContain(damaged);
+      expect(next.added.blocks).toBe(1n); // still the base's history reused: only the damaged one passed over
+      const steps: string[] = [];
+      const again = await restoreRepositoryAt(r, {}, { dataDir: join(d, 'restored-a2'), genesis: t.genesis, onStep: (s) => steps.push(s) });
+      expect(again.head).toBe(next.head);
+      expect(steps.some((s) => s.startsWith(`note: passed over ${damaged}`))).toBe(true);
+    } finally {
+      await indexA.close();
+      await indexB.close();
+      await other.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
