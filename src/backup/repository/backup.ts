@@ -26,7 +26,6 @@ export interface RepositoryBackupOptions {
   packTargetBytes?: number;
 }
 
-
 export interface RepositoryBackupProgress {
   phase: 'history' | 'state';
   blocksDone: bigint;

@@ -143,7 +143,10 @@ export class RepositoryScheduler {
     });
     this.lastAt = this.now();
     for (const why of s.damaged)
-      this.opts.logger.warn(event('backup.manifest-damaged', { target, why }), 'backup passed over a manifest that cannot be read (backup verify names what is damaged)');
+      this.opts.logger.warn(
+        event('backup.manifest-damaged', { target, why }),
+        'backup passed over a manifest that cannot be read (backup verify names what is damaged)',
+      );
     // From the summary, not the manifest read back: once the backup's lock is released, a prune (the
     // CLI's, another node's) may already have written it again under another name.
     const piece: StoredPiece = {
