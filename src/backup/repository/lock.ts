@@ -57,8 +57,11 @@ export class RepositoryLock {
         await new Promise((r) => setTimeout(r, 200));
         others = await listLocks(repo);
       }
-      if (others.unreadable.length > 0) {
-        throw new UserError(`the repository ${repo.url} has a lock that cannot be read (${others.unreadable[0]}); try again later`, {
+      // One that stayed unreadable since it was stored over LOCK_STALE_MS ago is no process's (a live
+      // one is refreshed well within that): damaged, it holds nothing, and the next prune deletes it.
+      const held = others.unreadable.length > 0 ? (await unreadableLocks(repo, others.unreadable, now())).recent : [];
+      if (held.length > 0) {
+        throw new UserError(`the repository ${repo.url} has a lock that cannot be read (${held[0]}); try again later`, {
           code: 'FAILED_PRECONDITION',
         });
       }
@@ -160,9 +163,22 @@ export async function listLocks(repo: Repository): Promise<{ locks: { name: stri
   return { locks: out, unreadable };
 }
 
-/** Stale locks (their processes died), for a prune to delete. */
+/** Stale locks (their processes died; or unreadable since they were stored over LOCK_STALE_MS ago), for a prune to delete. */
 export async function staleLocks(repo: Repository, now: number): Promise<string[]> {
-  return (await listLocks(repo)).locks.filter((l) => isStale(l.content, now)).map((l) => l.name);
+  const { locks, unreadable } = await listLocks(repo);
+  const old = unreadable.length > 0 ? (await unreadableLocks(repo, unreadable, now)).old : [];
+  return [...locks.filter((l) => isStale(l.content, now)).map((l) => l.name), ...old];
+}
+
+/** `names` (locks that cannot be read) still listed: stored within LOCK_STALE_MS of `now`, or before. */
+async function unreadableLocks(repo: Repository, names: string[], now: number): Promise<{ recent: string[]; old: string[] }> {
+  const storedAt = new Map((await repo.target.list()).map((e) => [e.name, e.storedAt]));
+  const out = { recent: [] as string[], old: [] as string[] };
+  for (const n of names) {
+    const at = storedAt.get(n);
+    if (at !== undefined) (now - at <= LOCK_STALE_MS ? out.recent : out.old).push(n);
+  }
+  return out;
 }
 
 /**

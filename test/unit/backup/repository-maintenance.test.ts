@@ -342,6 +342,21 @@ describe('backup repository: prune', () => {
   });
 });
 
+describe('backup repository: a lock that cannot be read', () => {
+  it('holds the repository while it is fresh; once it stayed unreadable past the stale time it holds nothing, and a prune deletes it', async () => {
+    const repo = await makeRepository(join(dir, 'repo-bad-lock'));
+    const bad = `lock-${'ab'.repeat(32)}`;
+    writeFileSync(join(dir, 'repo-bad-lock', bad), 'not a lock'); // damaged (or half-written by a dead process)
+    await expect(RepositoryLock.take(repo, true)).rejects.toThrow(/has a lock that cannot be read/);
+    // 31 minutes on (never refreshed since it was stored): no process's
+    const later = () => Date.now() + 31 * 60_000;
+    const taken = await RepositoryLock.take(repo, true, later);
+    await taken.release();
+    await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4, now: later });
+    expect(readdirSync(join(dir, 'repo-bad-lock')).filter((n) => n.startsWith('lock-'))).toEqual([]);
+  });
+});
+
 describe('backup repository: two processes taking locks at once', () => {
   /**
    * A target whose first lock write and the list after it each wait for the test's word: `step` lets
