@@ -5,7 +5,6 @@ import { DAMAGE_ADVICE } from '../storage/damage.js';
 import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
 import { UserError } from '../util/errors.js';
 import { openOfflineChain } from './offline.js';
-import { DEFAULT_STATE_HISTORY } from './state-pruner.js';
 
 export interface PruneProgress {
   phase: 'mark' | 'sweep';
@@ -82,6 +81,9 @@ function checkStateFrom(stateFrom: bigint, head: bigint): void {
       },
     );
 }
+
+/** States a node keeps unless told (`--state-history`): geth's 128, ~4 minutes of 2-second blocks. */
+export const DEFAULT_STATE_HISTORY = 128n;
 
 export interface UnchangedStates {
   head: bigint;

@@ -4,10 +4,9 @@ import type { StateHistoryMode } from '../storage/schema.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
 import type { Logger } from '../util/log.js';
-import { advanceIfUnchanged, pruneStates } from './prune.js';
+import { advanceIfUnchanged, DEFAULT_STATE_HISTORY, pruneStates } from './prune.js';
 
-/** States a node keeps unless told (`--state-history`): geth's 128, ~4 minutes of 2-second blocks. */
-export const DEFAULT_STATE_HISTORY = 128n;
+export { DEFAULT_STATE_HISTORY };
 /** Blocks between two prunes of a running node (`--state-prune-interval`): each prune walks the head's state once. */
 export const DEFAULT_STATE_PRUNE_INTERVAL = 1024n;
 /**
