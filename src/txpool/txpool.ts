@@ -135,27 +135,34 @@ export class TxPool {
     if (this.byHash.has(hash)) throw new TxPoolError('already known');
     const sender = tx.getSenderAddress();
     const account = await this.account(sender);
-    if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
-    if (account.balance < maxCost(tx)) {
-      throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`, 'unexecutable');
-    }
     const existing = account.txs.get(tx.nonce);
     let victim: TypedTransaction | undefined;
-    if (existing) {
-      const bump = 100n + this.limits.priceBumpPercent;
-      if (maxFee(tx) * 100n < maxFee(existing) * bump || maxTip(tx) * 100n < maxTip(existing) * bump) {
-        throw new TxPoolError(`replacement transaction underpriced: raise the max fee and the tip by at least ${this.limits.priceBumpPercent}%`);
+    try {
+      if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+      if (account.balance < maxCost(tx)) {
+        throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`, 'unexecutable');
       }
-    } else {
-      victim = this.roomFor(account, tx);
-    }
-    // The account must afford all of its pool transactions at once (geth: "overdraft").
-    let committed = maxCost(tx);
-    for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && other !== victim) committed += maxCost(other);
-    if (committed > account.balance) {
-      throw new TxPoolError(
-        `insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`,
-      );
+      if (existing) {
+        const bump = 100n + this.limits.priceBumpPercent;
+        if (maxFee(tx) * 100n < maxFee(existing) * bump || maxTip(tx) * 100n < maxTip(existing) * bump) {
+          throw new TxPoolError(`replacement transaction underpriced: raise the max fee and the tip by at least ${this.limits.priceBumpPercent}%`);
+        }
+      } else {
+        victim = this.roomFor(account, tx);
+      }
+      // The account must afford all of its pool transactions at once (geth: "overdraft").
+      let committed = maxCost(tx);
+      for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && other !== victim) committed += maxCost(other);
+      if (committed > account.balance) {
+        throw new TxPoolError(
+          `insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`,
+        );
+      }
+    } catch (err) {
+      // A sender refused with nothing in the pool is not kept: a stranger's key per transaction (an
+      // unfunded one, say) would otherwise grow the pool's accounts for good, each read again at every head.
+      if (account.txs.size === 0 && this.accounts.get(sender.toString()) === account) this.accounts.delete(sender.toString());
+      throw err;
     }
     if (victim) this.remove(victim);
     if (existing) {

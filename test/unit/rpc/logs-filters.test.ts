@@ -101,6 +101,23 @@ describe('eth_getLogs', () => {
   });
 });
 
+describe('log queries and fee history: bounded lists (hostile clients)', () => {
+  it('refuses more than 1,000 addresses or topic alternatives (eth_getLogs, eth_newFilter, logs subscriptions share the parse), and more than 100 reward percentiles', async () => {
+    const addresses = (n: number) => Array.from({ length: n }, (_, i) => `0x${i.toString(16).padStart(40, '0')}`);
+    const topics = (n: number) => Array.from({ length: n }, (_, i) => `0x${i.toString(16).padStart(64, '0')}`);
+    expect(await call<Log[]>('eth_getLogs', { fromBlock: '0x0', toBlock: 'latest', address: addresses(1000) })).toEqual([]);
+    expect((await rpcError('eth_getLogs', { fromBlock: '0x0', toBlock: 'latest', address: addresses(1001) })).message).toMatch(/at most 1000 addresses/);
+    expect((await rpcError('eth_newFilter', { topics: [topics(1001)] })).code).toBe(-32602);
+    expect(await call<Log[]>('eth_getLogs', { fromBlock: '0x0', toBlock: 'latest', topics: [null, topics(1000)] })).toEqual([]);
+    const pcts = (n: number) => Array.from({ length: n }, (_, i) => (i * 100) / n);
+    const ok = await call<{ reward: string[][] }>('eth_feeHistory', '0x2', 'latest', pcts(100));
+    expect(ok.reward[0]).toHaveLength(100);
+    expect((await rpcError('eth_feeHistory', '0x2', 'latest', pcts(101))).message).toMatch(/at most 100/);
+    expect((await rpcError('eth_feeHistory', '0x2', 'latest', [50, 10])).code).toBe(-32602);
+    expect((await rpcError('eth_feeHistory', 1.5, 'latest', [])).code).toBe(-32602);
+  });
+});
+
 describe('polling filters', () => {
   it('report new blocks and new matching logs once each', async () => {
     const blocks = await call<string>('eth_newBlockFilter');

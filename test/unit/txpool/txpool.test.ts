@@ -81,6 +81,23 @@ describe('TxPool', () => {
     expect(chain.readers.count).toBe(0);
   });
 
+  it('keeps nothing of a sender it refused with nothing in the pool (a stranger key per transaction does not grow it)', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    const accounts = () => (pool as unknown as { accounts: Map<string, unknown> }).accounts.size;
+    for (let i = 0; i < 100; i++) {
+      // a new, unfunded key each time: refused as unexecutable
+      const stranger = Uint8Array.from({ length: 32 }, (_, k) => (k === 0 ? 0x42 : k === 1 ? i : 0x11));
+      await expect(pool.add(tx1559(stranger, 0n, 1n))).rejects.toThrow(/insufficient funds/);
+    }
+    expect(accounts()).toBe(0);
+    // a sender with a transaction in the pool keeps its entry when another of its transactions is refused
+    await pool.add(tx1559(A, 0n, 5n));
+    await expect(pool.add(tx1559(A, 0n, 5n, 10n ** 11n, 2n))).rejects.toThrow(/replacement transaction underpriced/);
+    expect(accounts()).toBe(1);
+    expect(pool.size).toBe(1);
+  });
+
   it('drops included transactions on a new head and promotes the rest', async () => {
     t = await createTestChain(1, [addressOf(A)]);
     const pool = new TxPool(t.chain);

@@ -7,6 +7,7 @@ import { requireBlock, type RpcContext, type RpcMethods } from './context.js';
 /** The tip Basalt suggests: IBFT validators order by tip but a dev chain has no fee market to speak of. */
 export const SUGGESTED_TIP = 1_000_000_000n; // 1 gwei
 const MAX_FEE_HISTORY_BLOCKS = 1024n;
+const MAX_REWARD_PERCENTILES = 100;
 
 export function feeMethods({ chain }: RpcContext): RpcMethods {
   return {
@@ -14,12 +15,15 @@ export function feeMethods({ chain }: RpcContext): RpcMethods {
     eth_maxPriorityFeePerGas: () => bigIntToHex(SUGGESTED_TIP),
     eth_feeHistory: async (p) => {
       expectParams(p, 2, 3);
+      if (typeof p[0] === 'number' && !Number.isSafeInteger(p[0])) throw invalidParams('blockCount must be an integer');
       const count = typeof p[0] === 'number' ? BigInt(p[0]) : hexQuantity(p[0], 'blockCount');
       if (count < 1n || count > MAX_FEE_HISTORY_BLOCKS) throw invalidParams(`blockCount must be 1 to ${MAX_FEE_HISTORY_BLOCKS}`);
       const newest = await requireBlock(chain, blockTag(p[1]));
       const percentiles = (p[2] ?? []) as unknown;
-      if (!Array.isArray(percentiles) || percentiles.some((x) => typeof x !== 'number' || x < 0 || x > 100)) {
-        throw invalidParams('rewardPercentiles must be numbers from 0 to 100');
+      // At most 100, as geth: each is an answer per block, up to 1,024 blocks.
+      if (Array.isArray(percentiles) && percentiles.length > MAX_REWARD_PERCENTILES) throw invalidParams(`rewardPercentiles: at most ${MAX_REWARD_PERCENTILES}`);
+      if (!Array.isArray(percentiles) || percentiles.some((x, i) => typeof x !== 'number' || x < 0 || x > 100 || (i > 0 && x < (percentiles[i - 1] as number)))) {
+        throw invalidParams('rewardPercentiles must be numbers from 0 to 100, in increasing order');
       }
       const oldest = newest.header.number + 1n > count ? newest.header.number + 1n - count : 0n;
       const baseFees: string[] = [];

@@ -10,14 +10,22 @@ import type { RpcContext, RpcMethods } from './context.js';
 /** Most blocks one eth_getLogs may scan (geth-style providers cap this too). */
 export const MAX_LOG_RANGE = 10_000n;
 
+const MAX_LOG_ADDRESSES = 1000;
+const MAX_LOG_TOPIC_ALTERNATIVES = 1000;
+
 /** The address/topics part of an eth_getLogs or eth_newFilter object. */
 export function parseLogQuery(o: Record<string, unknown>): LogQuery {
   const q: LogQuery = { topics: [] };
+  // As geth: at most 1,000 addresses, and 1,000 alternatives in a topic position (each is hashed and
+  // matched against every block's bloom, and a filter keeps them).
   if (o.address !== undefined && o.address !== null) {
+    if (Array.isArray(o.address) && o.address.length > MAX_LOG_ADDRESSES) throw invalidParams(`address: at most ${MAX_LOG_ADDRESSES} addresses`);
     q.addresses = (Array.isArray(o.address) ? o.address : [o.address]).map((a) => hexData(a, 'address', 20));
   }
   if (o.topics !== undefined && o.topics !== null) {
     if (!Array.isArray(o.topics) || o.topics.length > 4) throw invalidParams('topics must be an array of at most 4 entries');
+    if (o.topics.some((t) => Array.isArray(t) && t.length > MAX_LOG_TOPIC_ALTERNATIVES))
+      throw invalidParams(`topics: at most ${MAX_LOG_TOPIC_ALTERNATIVES} alternatives in a position`);
     q.topics = o.topics.map((t) => (t === null ? null : (Array.isArray(t) ? t : [t]).map((x) => hexData(x, 'topic', 32))));
   }
   return q;
