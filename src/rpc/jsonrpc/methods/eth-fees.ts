@@ -21,8 +21,12 @@ export function feeMethods({ chain }: RpcContext): RpcMethods {
       const newest = await requireBlock(chain, blockTag(p[1]));
       const percentiles = (p[2] ?? []) as unknown;
       // At most 100, as geth: each is an answer per block, up to 1,024 blocks.
-      if (Array.isArray(percentiles) && percentiles.length > MAX_REWARD_PERCENTILES) throw invalidParams(`rewardPercentiles: at most ${MAX_REWARD_PERCENTILES}`);
-      if (!Array.isArray(percentiles) || percentiles.some((x, i) => typeof x !== 'number' || x < 0 || x > 100 || (i > 0 && x < (percentiles[i - 1] as number)))) {
+      if (Array.isArray(percentiles) && percentiles.length > MAX_REWARD_PERCENTILES)
+        throw invalidParams(`rewardPercentiles: at most ${MAX_REWARD_PERCENTILES}`);
+      if (
+        !Array.isArray(percentiles) ||
+        percentiles.some((x, i) => typeof x !== 'number' || x < 0 || x > 100 || (i > 0 && x < (percentiles[i - 1] as number)))
+      ) {
         throw invalidParams('rewardPercentiles must be numbers from 0 to 100, in increasing order');
       }
       const oldest = newest.header.number + 1n > count ? newest.header.number + 1n - count : 0n;
