@@ -180,6 +180,8 @@ export class CallTracer implements TxTracer {
   private readonly stack: CallFrame[] = [];
   private root?: CallFrame;
   private frames = 0;
+  /** What the frames' inputs, outputs and logs hold (hex: two characters a byte), against MAX_TRACE_BYTES. */
+  private bytes = 0;
   private pendingOp?: string;
   private failure?: Error;
 
@@ -218,6 +220,9 @@ export class CallTracer implements TxTracer {
     const type = m.depth === 0 ? (m.to ? 'CALL' : 'CREATE') : (this.pendingOp ?? (m.to ? 'CALL' : 'CREATE'));
     this.pendingOp = undefined;
     if (++this.frames > MAX_CALL_FRAMES) throw new TraceTooLarge(`more than ${MAX_CALL_FRAMES} calls`);
+    // A call's input is cheap in gas once the memory is paid for: 100,000 frames of 1 MiB each would be
+    // gigabytes of hex, so the frames count against the same bound as the struct logger's steps.
+    this.count(m.data.length);
     const frame: CallFrame = {
       type,
       from: m.caller.toString(),
@@ -241,6 +246,7 @@ export class CallTracer implements TxTracer {
     const exec = r.execResult;
     frame.gasUsed = bigIntToHex(exec.executionGasUsed);
     if (r.createdAddress) frame.to = r.createdAddress.toString();
+    this.count(exec.returnValue.length);
     frame.output = bytesToHex(exec.returnValue);
     const err = exec.exceptionError?.error;
     if (err) {
@@ -250,6 +256,11 @@ export class CallTracer implements TxTracer {
       if (err !== 'revert') delete frame.output;
       if (frame.type.startsWith('CREATE') && err) delete frame.to;
     }
+  }
+
+  private count(bytes: number): void {
+    this.bytes += 2 * bytes + 64;
+    if (this.bytes > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
   }
 
   private onLog(step: InterpreterStep): void {
@@ -262,6 +273,7 @@ export class CallTracer implements TxTracer {
     const size = Number(s[s.length - 2]!);
     const topics = Array.from({ length: n }, (_, i) => bytesToHex(setLengthLeft(bigIntToBytes(s[s.length - 3 - i]!), 32)));
     const data = offset + size <= step.memory.length ? step.memory.subarray(offset, offset + size) : new Uint8Array(0);
+    this.count(data.length + 32 * n);
     (frame.logs ??= []).push({ address: step.address.toString(), topics, data: bytesToHex(data), position: bigIntToHex(BigInt(frame.calls?.length ?? 0)) });
   }
 

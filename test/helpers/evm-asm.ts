@@ -25,6 +25,9 @@ const OPS: Record<string, number> = {
   TIMESTAMP: 0x42,
   NUMBER: 0x43,
   BASEFEE: 0x48,
+  CALLER: 0x33,
+  CALL: 0xf1,
+  POP: 0x50,
 };
 
 /** `label` marks a jump target (emits JUMPDEST); `mark` names a position without emitting anything. */

@@ -245,6 +245,35 @@ describe('trace bounds and refusals', () => {
     expect(big.message).toMatch(/^trace too large: more than 64 MiB/);
   });
 
+  it('stops a callTracer trace whose frames grow past the size bound (calls of 1 MiB inputs are cheap once memory is paid)', async () => {
+    // 1 MiB of memory, then a loop of CALLs to the caller, each with the whole megabyte as its input.
+    const bigCalls = bytesToHex(
+      assemble([
+        { push: 1n },
+        { push: 0xfffe0n },
+        'MSTORE',
+        { label: 'top' },
+        { push: 0n },
+        { push: 0n },
+        { push: 0x100000n },
+        { push: 0n },
+        { push: 0n },
+        'CALLER',
+        'GAS',
+        'CALL',
+        'POP',
+        { ref: 'top' },
+        'JUMP',
+      ]),
+    );
+    const patient = ethMethods({ chain: t.chain, txpool: new TxPool(t.chain), rpcEvmTimeoutMs: 60_000 });
+    const big = await Promise.resolve(patient.debug_traceCall!([{ data: bigCalls, gas: '0x2faf080' }, 'latest', { tracer: 'callTracer' }])).then(
+      () => new Error('traced'),
+      (err: Error) => err,
+    );
+    expect(big.message).toMatch(/^trace too large: more than 64 MiB/);
+  });
+
   it('stops a trace past the time limit', async () => {
     const e = await rpcError('debug_traceCall', { to: loop, gas: '0x2faf080' }, 'latest', { tracer: 'callTracer', timeout: '50ms' });
     expect(e.message).toBe('execution timeout: the trace took more than 50ms');
