@@ -12,6 +12,8 @@ import { errorMessage } from '../../util/errors.js';
 export const MAX_JSON_DEPTH = 64;
 /** geth's BatchRequestLimit. */
 export const MAX_BATCH = 1000;
+/** geth's BatchResponseMaxSize: once a batch's answers pass it, the requests left are not run. */
+export const MAX_BATCH_RESPONSE_BYTES = 25 * 1000 * 1000;
 
 export interface DispatcherOptions {
   methods: RpcMethods;
@@ -20,6 +22,8 @@ export interface DispatcherOptions {
   maxBatch?: number;
   /** Deepest nesting of arrays and objects accepted in a request. */
   maxDepth?: number;
+  /** Bytes of a batch's answers past which its later requests are not run (default MAX_BATCH_RESPONSE_BYTES). */
+  maxBatchResponseBytes?: number;
   /** The error for a method not in `methods` (default: method not found). */
   notFound?: (method: string) => RpcError;
   /**
@@ -72,7 +76,23 @@ export class RpcDispatcher {
         return this.encode(errorResponse(null, RpcErrorCode.InvalidRequest, `batch of ${parsed.length} exceeds the limit of ${this.maxBatch}`));
       }
       const out: string[] = [];
-      for (const r of parsed) out.push(this.encode(await this.handle(r, extra)));
+      let bytes = 0;
+      const limit = this.opts.maxBatchResponseBytes ?? MAX_BATCH_RESPONSE_BYTES;
+      for (const r of parsed) {
+        if (bytes > limit) {
+          // Not run: each answered with its id (as geth), so that a batch cannot hold the node's memory
+          // (or its time) without bound through the answers it asks for.
+          const id =
+            r !== null && typeof r === 'object' && (typeof (r as Request).id === 'string' || typeof (r as Request).id === 'number') ? (r as Request).id : null;
+          out.push(
+            this.encode(errorResponse(id, RpcErrorCode.LimitExceeded, `batch response too large: its answers passed ${limit} bytes; this request was not run`)),
+          );
+          continue;
+        }
+        const s = this.encode(await this.handle(r, extra));
+        bytes += s.length;
+        out.push(s);
+      }
       return `[${out.join(',')}]`;
     }
     return this.encode(await this.handle(parsed, extra));

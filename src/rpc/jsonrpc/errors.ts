@@ -9,6 +9,8 @@ export const RpcErrorCode = {
   InvalidInput: -32000,
   /** EIP-1474: the resource is not available (now: the node is restoring from a peer's snapshot). */
   ResourceUnavailable: -32002,
+  /** EIP-1474 "limit exceeded" (geth's for a batch response over its size limit). */
+  LimitExceeded: -32005,
   /** EIP-4444 (geth): a block's body or receipts not held here (a restored node back-filling its history). */
   PrunedHistory: 4444,
   /** EVM execution reverted (eth_call / eth_estimateGas). */

@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { JsonRpcServer, MAX_JSON_DEPTH } from '../../../src/rpc/jsonrpc/server.js';
 import { silentLogger } from '../../../src/util/log.js';
 
@@ -95,6 +96,28 @@ describe('JSON-RPC against hostile requests', () => {
     const batch = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })));
     expect((await post(batch(3))).json).toHaveLength(3);
     expect((await post(batch(4))).json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'batch of 4 exceeds the limit of 3' } });
+  });
+
+  it("stops running a batch's requests once its answers pass the response bound (geth's 25 MB): the rest get -32005 with their ids", async () => {
+    let runs = 0;
+    const d = new RpcDispatcher({
+      methods: {
+        big: () => {
+          runs++;
+          return 'x'.repeat(1_000_000);
+        },
+      },
+      logger: silentLogger(),
+    });
+    const text = JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'big' })));
+    const answers = JSON.parse(await d.handleText(text)) as { id: number; result?: string; error?: { code: number; message: string } }[];
+    expect(answers).toHaveLength(40);
+    // answers of ~1 MB: the 25th passes 25 MB (MAX_BATCH_RESPONSE_BYTES); it was run, none after it
+    expect(MAX_BATCH_RESPONSE_BYTES).toBe(25_000_000);
+    expect(runs).toBe(25);
+    expect(answers.slice(0, runs).every((a) => a.result?.length === 1_000_000)).toBe(true);
+    expect(answers.slice(runs).map((a) => [a.id, a.error?.code])).toEqual(Array.from({ length: 40 - runs }, (_, i) => [runs + i, -32005]));
+    expect(answers.at(-1)!.error!.message).toMatch(/batch response too large/);
   });
 
   it('answers 413 with a JSON-RPC error to a body over the limit, declared or streamed, and stays up', async () => {
