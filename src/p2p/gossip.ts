@@ -125,7 +125,12 @@ export class Gossip {
       if (msg.data.length > MAX_GOSSIP_BYTES) throw new MessageError(`gossip message of ${msg.data.length} bytes, more than ${MAX_GOSSIP_BYTES}`);
       if (msg.topic === this.topics.blocks) {
         const head = decodeAnnouncement(msg.data);
-        if (msg.from !== undefined && this.handlers.isReady(msg.from)) this.handlers.onHead(msg.from, head);
+        // A head is of use only from a peer this node can ask for blocks: one whose publisher is not a
+        // ready peer here is not taken and not relayed (relayed, any peer could make every node check a
+        // flood of announcements signed by fresh keys; an announcement travels one hop, from its node to
+        // that node's peers).
+        if (msg.from === undefined || !this.handlers.isReady(msg.from)) return 'ignore';
+        this.handlers.onHead(msg.from, head);
         return 'accept';
       }
       if (msg.topic === this.topics.txBatches) return await this.receiveTxBatch(peer, msg.data);

@@ -241,6 +241,37 @@ describe('gossip', () => {
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(b.net.peerManager.isReady(idOf(a.addr))).toBe(true);
   }, 30_000);
+  it("a head announcement travels one hop: a node's peers take it, and do not relay it to nodes that cannot ask its publisher for blocks", async () => {
+    const src = await chainWithBlocks(1);
+    cleanup.push(() => src.close());
+    const chains = [await openTestChain(src.genesis), await openTestChain(src.genesis), await openTestChain(src.genesis)];
+    for (const c of chains) cleanup.push(() => c.close());
+    // a line: x - a - b - c (no discovery: nobody meets x but a)
+    const a = await node(src.chain, { discovery: false });
+    const x = await node(chains[0]!.chain, { bootnodes: [a.addr], discovery: false });
+    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false });
+    const c = await node(chains[2]!.chain, { bootnodes: [b.addr], discovery: false });
+    await until(() => a.net.peerCount() === 2 && b.net.peerCount() === 2 && c.net.peerCount() === 1 && x.net.peerCount() === 1, 'connected in a line');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+    const seen = (n: typeof a) => {
+      const from: string[] = [];
+      n.net.host.services.pubsub.addEventListener(
+        'gossipsub:message' as 'message',
+        ((e: CustomEvent<{ msg: { topic: string; from?: { toString(): string } } }>) => {
+          if (e.detail.msg.topic.includes('/blocks/') || e.detail.msg.topic.endsWith('/blocks')) from.push(String(e.detail.msg.from));
+        }) as unknown as (e: Event) => void,
+      );
+      return from;
+    };
+    const atB = seen(b);
+    const atC = seen(c);
+    for (let i = 0; i < 5; i++) x.net.gossip.announceHead({ number: 100n + BigInt(i), hash: new Uint8Array(32).fill(i + 1) });
+    await until(() => atB.filter((f) => f === idOf(x.addr)).length >= 5, "b got x's announcements through a");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(atC.filter((f) => f === idOf(x.addr))).toEqual([]); // b did not relay them
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+  }, 30_000);
+
   it("a peer gossiping transactions that can never execute is banned (past 50 of them); an honest relayer's transaction still gets through", async () => {
     const src = await chainWithBlocks(1); // SENDER's nonce 0 is mined: its next is 1
     cleanup.push(() => src.close());

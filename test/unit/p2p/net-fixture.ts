@@ -28,6 +28,7 @@ export async function startNode(
     port?: number;
     clock?: PeerClock;
     metrics?: P2pMetrics;
+    discovery?: boolean;
   } = {},
 ): Promise<TestNode> {
   const txpool = new TxPool(chain);
@@ -46,6 +47,7 @@ export async function startNode(
     ...(opts.validatorKey ? { validatorKey: opts.validatorKey } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
   });
   return { net, chain, txpool, addr: net.addresses()[0]! };
 }
