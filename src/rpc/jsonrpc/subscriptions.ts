@@ -13,6 +13,8 @@ import { errorMessage } from '../../util/errors.js';
 /** Where a subscription's notifications go (one WebSocket connection). notify must not block or throw. */
 export interface SubscriptionSink {
   notify(subscription: string, result: unknown): void;
+  /** False once its connection closed (and its subscriptions dropped): nothing more may subscribe on it. */
+  readonly open?: boolean;
 }
 
 export type Subscription = { kind: 'newHeads' } | { kind: 'logs'; query: LogQuery } | { kind: 'newPendingTransactions'; full: boolean };

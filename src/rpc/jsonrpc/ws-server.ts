@@ -111,7 +111,7 @@ export class WsRpcServer {
       this.connections.add(conn);
       ws.on('close', () => {
         this.connections.delete(conn);
-        this.opts.hub.dropSink(conn);
+        conn.closed();
       });
     });
   }
@@ -132,6 +132,16 @@ class WsConnection implements SubscriptionSink {
     this.methods = subscriptionMethods(opts.hub, this, limits.maxSubscriptions);
     ws.on('error', () => undefined); // a reset or a protocol violation (oversized message: closed with 1009); 'close' follows
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+  }
+
+  get open(): boolean {
+    return !this.closing;
+  }
+
+  /** Its socket closed: no more subscriptions, those it had dropped. */
+  closed(): void {
+    this.closing = true;
+    this.opts.hub.dropSink(this);
   }
 
   notify(subscription: string, result: unknown): void {

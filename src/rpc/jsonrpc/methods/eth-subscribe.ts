@@ -10,6 +10,9 @@ export function subscriptionMethods(hub: SubscriptionHub, sink: SubscriptionSink
     eth_subscribe: (p) => {
       expectParams(p, 1, 2);
       const sub = parseSubscription(p[0], p[1]);
+      // The rest of a batch whose connection closed meanwhile: its subscriptions were dropped with it,
+      // and one made now would never be (a leak a client could repeat at will).
+      if (sink.open === false) throw new RpcError(RpcErrorCode.InvalidInput, 'the connection is closed');
       if (hub.count(sink) >= max) throw new RpcError(RpcErrorCode.InvalidInput, `too many subscriptions on this connection (limit ${max}): unsubscribe some`);
       return hub.subscribe(sink, sub);
     },
