@@ -185,7 +185,7 @@ export class Network implements NetworkView, PeersService {
         onHead: (p, head) => peers.updateHead(p, head.number, head.hash),
         onTx: (p, raw) => net.receiveTx(p, raw),
         onConsensus: (p, data) => net.receiveConsensus(p, data),
-        onRecall: (_p, data) => net.receiveRecall(data),
+        onRecall: (p, data) => net.receiveRecall(p, data),
         onBadPeer: (p, reason) => peers.punish(p, reason),
       });
       // A peer's claimed head counts (for the sealing gate) once enough of the set known for it sealed it.
@@ -330,8 +330,16 @@ export class Network implements NetworkView, PeersService {
    * request from another validator is answered by this one's core (if it runs one), an answer to this
    * validator goes to its core; both are relayed.
    */
-  private receiveRecall(data: Uint8Array): GossipVerdict {
+  private receiveRecall(peer: PeerId, data: Uint8Array): GossipVerdict {
     const r = this.recallRelay.check(data);
+    // Signed outside the validator set: as for IBFT messages, a peer that relays more of them than one
+    // on another view of the set would is banned (a large one counts for more).
+    if (r.verdict === 'reject' && this.nonValidatorStrikes.hit(peer, Math.max(1, Math.ceil(data.length / NON_VALIDATOR_IBFT_UNIT_BYTES)))) {
+      this.peerManager.punish(
+        peer,
+        `relayed IBFT recall messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`,
+      );
+    }
     if (r.request && this.recallServer && bytesToHex(r.request.request.requester) !== this.ownAddress) {
       const answer = this.recallServer(r.request.bytes);
       this.gossip.publishRecall(recallGossip(RECALL_ANSWER, answer));

@@ -14,8 +14,10 @@ import { createHost, type Host } from '../../../src/p2p/host.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
 import { request } from '../../../src/p2p/streams.js';
+import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
+import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
 import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
-import { createTestChain, openTestChain, testGenesis } from '../../helpers/chain-fixture.js';
+import { createTestChain, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
@@ -241,6 +243,24 @@ describe('gossip', () => {
     expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
     expect(b.net.peerManager.isReady(idOf(a.addr))).toBe(true);
   }, 30_000);
+  it('a peer relaying recall requests signed outside the validator set is banned past the IBFT bound', async () => {
+    const src = await chainWithBlocks(1);
+    cleanup.push(() => src.close());
+    const other = await openTestChain(src.genesis);
+    cleanup.push(() => other.close());
+    const a = await node(src.chain);
+    const evil = await node(other.chain, { bootnodes: [a.addr] });
+    await until(() => a.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+    await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+    for (let i = 0; i < 20 && a.net.peerManager.banned(idOf(evil.addr)) === undefined; i++) {
+      const req = signRecallRequest(src.chain.head.number + 1n, new Uint8Array(32).fill(i + 1), testKey(77)); // not a validator
+      evil.net.gossip.publishRecall(recallGossip(RECALL_REQUEST, req));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/recall messages signed by keys outside the validator set/);
+  }, 30_000);
+
   it("a head announcement travels one hop: a node's peers take it, and do not relay it to nodes that cannot ask its publisher for blocks", async () => {
     const src = await chainWithBlocks(1);
     cleanup.push(() => src.close());
