@@ -21,7 +21,10 @@ export function blockTag(value: unknown): BlockTag {
   if (typeof value === 'string') {
     if (TAGS.has(value)) return { kind: 'tag', tag: value as 'latest' };
     if (/^0x[0-9a-fA-F]{64}$/.test(value)) return { kind: 'hash', hash: hexToBytes(value as `0x${string}`) };
-    return { kind: 'number', number: hexQuantity(value, 'block number') };
+    const number = hexQuantity(value, 'block number');
+    // Block numbers are 64-bit (stored as 8 bytes): a larger one is no block, refused as such, not an internal error.
+    if (number >= 2n ** 64n) throw invalidParams(`block number ${value.slice(0, 20)}… is above 2^64 - 1`);
+    return { kind: 'number', number };
   }
   if (value !== null && typeof value === 'object') {
     const o = value as { blockHash?: unknown; blockNumber?: unknown };

@@ -67,13 +67,18 @@ describe('JSON-RPC protocol', () => {
         { jsonrpc: '2.0', id: 1, method: 'eth_chainId' },
         { jsonrpc: '2.0', id: 2, method: 'no_such_method' },
         { jsonrpc: '2.0', id: 3, method: 'eth_getBlockByNumber', params: ['banana', false] },
+        // a block number past 64 bits (63 hex digits: not a hash) is no block: -32602, not an internal error
+        { jsonrpc: '2.0', id: 4, method: 'eth_getBlockByNumber', params: [`0x${'f'.repeat(63)}`, false] },
+        { jsonrpc: '2.0', id: 5, method: 'eth_getBlockByNumber', params: ['0xffffffffffffffff', false] },
       ]),
     );
     const out = r.json as { id: number; result?: unknown; error?: { code: number } }[];
-    expect(out.map((o) => o.id)).toEqual([1, 2, 3]);
+    expect(out.map((o) => o.id)).toEqual([1, 2, 3, 4, 5]);
     expect(out[0]!.result).toBe('0x64');
     expect(out[1]!.error?.code).toBe(-32601);
     expect(out[2]!.error?.code).toBe(-32602);
+    expect(out[3]!.error?.code).toBe(-32602);
+    expect(out[4]).toMatchObject({ id: 5, result: null }); // 2^64 - 1: a number, no such block
   });
 
   it('reports parse errors, invalid requests and wrong param counts', async () => {
