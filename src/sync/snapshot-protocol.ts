@@ -69,8 +69,21 @@ export interface SnapshotServeOptions {
   isReady(peer: PeerId): boolean;
   onBadPeer(peer: PeerId, reason: string): void;
   idleTimeoutMs?: number;
+  /** The least a peer must read of a snapshot, in bytes a second over each window (SNAPSHOT_SERVE_MIN_RATE; tests). */
+  minReadRate?: number;
+  /** That window (SNAPSHOT_SERVE_RATE_WINDOW_MS; tests). */
+  readRateWindowMs?: number;
   logger?: Logger;
 }
+
+/**
+ * A peer must read a snapshot at least this fast (bytes a second, over each window of
+ * SNAPSHOT_SERVE_RATE_WINDOW_MS): the idle timeout alone let a peer that read a piece a minute (4 KB/s)
+ * hold one of the few streams, and the LevelDB snapshots behind it, for hours. 64 KiB/s streams a
+ * 214 MB snapshot (a million accounts) in under an hour.
+ */
+export const SNAPSHOT_SERVE_MIN_RATE = 64 * 1024;
+export const SNAPSHOT_SERVE_RATE_WINDOW_MS = 120_000;
 
 function refusal(reason: string): Uint8Array {
   return new Uint8Array([REFUSED, ...utf8ToBytes(reason.slice(0, MAX_REFUSAL_BYTES - 1))]);
@@ -103,6 +116,8 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   // Peers being served now: one stream per peer (a version 2 request costs a state walk before its answer).
   const serving = new Set<string>();
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
+  const minRate = opts.minReadRate ?? SNAPSHOT_SERVE_MIN_RATE;
+  const rateWindowMs = opts.readRateWindowMs ?? SNAPSHOT_SERVE_RATE_WINDOW_MS;
   const v5 = snapshotProtocol(genesisHash, 5);
   const v4 = snapshotProtocol(genesisHash, 4);
   const v3 = snapshotProtocol(genesisHash, 3);
@@ -123,6 +138,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
       const estimated = protocol === v5;
       const bounded = protocol !== snapshotProtocol(genesisHash, 1) && !estimated;
       let timer: NodeJS.Timeout | undefined;
+      let floor: NodeJS.Timeout | undefined;
       const touch = () => {
         clearTimeout(timer);
         timer = setTimeout(() => stream.abort(new RequestTimeoutError(`${protocol}: ${peer} idle for ${idleMs} ms`)), idleMs);
@@ -179,6 +195,14 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             'serving a snapshot',
           );
           const chunks = snap.chunks;
+          // What the peer took in each window of rateWindowMs, from its answer on.
+          let inWindow = 0;
+          floor = setInterval(() => {
+            if (inWindow < (minRate * rateWindowMs) / 1000) {
+              stream.abort(new RequestTimeoutError(`${protocol}: ${peer} read ${inWindow} bytes in ${rateWindowMs} ms, less than ${minRate} bytes a second`));
+            }
+            inWindow = 0;
+          }, rateWindowMs);
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
               yield bounded || estimated ? okAnswer(announced) : new Uint8Array([OK]);
@@ -186,6 +210,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
               for await (const c of chunks) {
                 for (const p of pieces(c)) {
                   sent += p.length;
+                  inWindow += p.length;
                   // The peer bans a server that sends more than it announced: never do. (A bug in the bound.)
                   if (sent > bound) throw new OverBoundError(`snapshot is longer than the ${bound} bytes announced (a bug in snapshotSizeBound): stream cut`);
                   touch(); // the peer read the last one: flow control let the sink ask for more
@@ -193,6 +218,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
                 }
               }
             } finally {
+              clearInterval(floor);
               await snap!.close();
             }
           }
@@ -207,6 +233,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             serving.delete(peer.toString());
           }
           clearTimeout(timer);
+          clearInterval(floor);
         }
       })();
     },

@@ -563,3 +563,60 @@ describe('installSnapshot', () => {
     expect(existsSync(built)).toBe(false);
   });
 });
+
+describe('serving a snapshot to a peer that reads too slowly', () => {
+  /** A stream that asks for a snapshot and takes its messages with `pauseMs` between each (its sink pulls: yamux's flow control). */
+  async function serveTo(chain: Chain, pauseMs: number): Promise<{ messages: number; aborted?: string }> {
+    let handler: ((x: { stream: unknown; connection: unknown }) => void) | undefined;
+    const host = { handle: async (_p: unknown, h: typeof handler) => void (handler = h) } as unknown as Host;
+    await serveSnapshots(host, chain.genesisHash, chain, {
+      maxStreams: 2,
+      isReady: () => true,
+      onBadPeer: () => undefined,
+      minReadRate: 1_000_000,
+      readRateWindowMs: 300,
+    });
+    const out: { messages: number; aborted?: string } = { messages: 0 };
+    let stop = false;
+    const done = new Promise<void>((resolve) => {
+      const stream = {
+        protocol: snapshotProtocol(chain.genesisHash, 5),
+        status: 'open',
+        source: (async function* () {
+          yield* lp.encode([new Uint8Array([1])]);
+        })(),
+        sink: async (src: AsyncIterable<Uint8Array>) => {
+          for await (const _ of src) {
+            out.messages++;
+            if (stop) break;
+            await new Promise((r) => setTimeout(r, pauseMs));
+          }
+          resolve();
+        },
+        abort: (err: Error) => {
+          out.aborted = err.message;
+          stop = true;
+          resolve();
+        },
+      };
+      handler!({ stream, connection: { remotePeer: { toString: () => 'peer' } } });
+    });
+    await done;
+    return out;
+  }
+
+  it('cuts the stream once a window passes with less read than the floor; a peer that reads keeps it', async () => {
+    // a state of 5,000 accounts: a snapshot of several messages
+    const premine = Array.from({ length: 5_000 }, (_, i) => `0x${(0x10000 + i).toString(16).padStart(40, '0')}`);
+    const t = await createTestChain(1, premine);
+    cleanup.push(() => t.close());
+    await sealNext(t); // a genesis alone is not served
+    const whole = await serveTo(t.chain, 0);
+    expect(whole.aborted).toBeUndefined();
+    expect(whole.messages).toBeGreaterThan(2);
+    // a message every 400 ms: under 1 MB a second over the 300 ms window
+    const slow = await serveTo(t.chain, 400);
+    expect(slow.aborted).toMatch(/less than 1000000 bytes a second/);
+    expect(slow.messages).toBeLessThan(whole.messages);
+  }, 30_000);
+});
