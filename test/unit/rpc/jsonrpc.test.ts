@@ -70,15 +70,18 @@ describe('JSON-RPC protocol', () => {
         // a block number past 64 bits (63 hex digits: not a hash) is no block: -32602, not an internal error
         { jsonrpc: '2.0', id: 4, method: 'eth_getBlockByNumber', params: [`0x${'f'.repeat(63)}`, false] },
         { jsonrpc: '2.0', id: 5, method: 'eth_getBlockByNumber', params: ['0xffffffffffffffff', false] },
+        // a storage slot longer than 32 bytes
+        { jsonrpc: '2.0', id: 6, method: 'eth_getStorageAt', params: [`0x${'11'.repeat(20)}`, `0x${'ab'.repeat(33)}`, 'latest'] },
       ]),
     );
     const out = r.json as { id: number; result?: unknown; error?: { code: number } }[];
-    expect(out.map((o) => o.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(out.map((o) => o.id)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(out[0]!.result).toBe('0x64');
     expect(out[1]!.error?.code).toBe(-32601);
     expect(out[2]!.error?.code).toBe(-32602);
     expect(out[3]!.error?.code).toBe(-32602);
     expect(out[4]).toMatchObject({ id: 5, result: null }); // 2^64 - 1: a number, no such block
+    expect(out[5]).toMatchObject({ id: 6, error: { code: -32602, message: 'slot must be at most 32 bytes' } });
   });
 
   it('reports parse errors, invalid requests and wrong param counts', async () => {

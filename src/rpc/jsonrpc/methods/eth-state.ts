@@ -153,8 +153,9 @@ export function stateMethods({
     eth_getStorageAt: async (p) => {
       expectParams(p, 2, 3);
       const a = address(p[0]);
-      const slot = setLengthLeft(hexData(typeof p[1] === 'string' && p[1].length % 2 === 1 ? `0x0${p[1].slice(2)}` : p[1], 'slot'), 32);
-      if (slot.length !== 32) throw invalidParams('slot must be at most 32 bytes');
+      const raw = hexData(typeof p[1] === 'string' && p[1].length % 2 === 1 ? `0x0${p[1].slice(2)}` : p[1], 'slot');
+      if (raw.length > 32) throw invalidParams('slot must be at most 32 bytes'); // setLengthLeft would throw first
+      const slot = setLengthLeft(raw, 32);
       const state = await stateAfter(chain, await requireBlock(chain, tagOrLatest(p[2])));
       const account = await state.getAccount(a);
       const value = account ? await state.getStorage(a, slot) : new Uint8Array(0);
