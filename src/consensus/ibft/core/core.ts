@@ -121,6 +121,8 @@ export class IbftCore {
   /** This validator's own messages found inside certificates, journaled before the next signature. */
   private ownSeen: Signed[] = [];
   private readonly futureBySender = new Map<string, number>();
+  /** The signatures of the messages kept for the next height: a copy replayed (by anyone) takes no place of its signer's. */
+  private readonly futureSignatures = new Set<string>();
   private readonly roundTimer: OneShotTimer;
   private readonly proposeTimer: OneShotTimer;
   private readonly resendTimer: OneShotTimer;
@@ -337,6 +339,7 @@ export class IbftCore {
     const future = this.future;
     this.future = [];
     this.futureBySender.clear();
+    this.futureSignatures.clear();
     for (const f of future) await this.handle(f.bytes, f.receivedAt);
   }
 
@@ -609,6 +612,9 @@ export class IbftCore {
     const key = bytesToHex(m.sender);
     const count = this.futureBySender.get(key) ?? 0;
     if (count >= MAX_FUTURE_PER_VALIDATOR) return;
+    const sig = bytesToHex(m.signature);
+    if (this.futureSignatures.has(sig)) return;
+    this.futureSignatures.add(sig);
     this.futureBySender.set(key, count + 1);
     this.future.push({ bytes, sender: m.sender, receivedAt });
   }
