@@ -58,9 +58,10 @@ export class RpcDispatcher {
 
   /**
    * The JSON text answering one message (a request or a batch). `extra`: methods of this connection
-   * alone (eth_subscribe over WebSocket), looked up before the shared ones.
+   * alone (eth_subscribe over WebSocket), looked up before the shared ones. `gone`: aborted when the
+   * client left (its connection closed), so that a batch's later requests are not run for nobody.
    */
-  async handleText(text: string, extra?: RpcMethods): Promise<string> {
+  async handleText(text: string, extra?: RpcMethods, gone?: AbortSignal): Promise<string> {
     if (jsonDepthExceeds(text, this.maxDepth)) {
       return this.encode(errorResponse(null, RpcErrorCode.InvalidRequest, `invalid request: JSON nested deeper than ${this.maxDepth} levels`));
     }
@@ -79,6 +80,8 @@ export class RpcDispatcher {
       let bytes = 0;
       const limit = this.opts.maxBatchResponseBytes ?? MAX_BATCH_RESPONSE_BYTES;
       for (const r of parsed) {
+        // A client that left gets no answer: the requests its batch has left are not run.
+        if (gone?.aborted) break;
         if (bytes > limit) {
           // Not run: each answered with its id (as geth), so that a batch cannot hold the node's memory
           // (or its time) without bound through the answers it asks for.

@@ -127,7 +127,14 @@ export class JsonRpcServer {
     const declared = Number(req.headers['content-length']);
     const body = declared > this.maxBodyBytes ? undefined : await this.readBody(req);
     if (body === undefined) return this.tooLarge(req, res);
-    this.send(res, await this.dispatcher.handleText(body));
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose); // also after the answer is sent: nothing is left to stop then
+    try {
+      this.send(res, await this.dispatcher.handleText(body, undefined, gone.signal));
+    } finally {
+      res.off('close', onClose);
+    }
   }
 
   /** 200 while the node is healthy, 503 with the reason when not (for load balancers and monitors). */

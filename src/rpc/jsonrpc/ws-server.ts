@@ -134,13 +134,16 @@ class WsConnection implements SubscriptionSink {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
   }
 
+  private readonly gone = new AbortController();
+
   get open(): boolean {
     return !this.closing;
   }
 
-  /** Its socket closed: no more subscriptions, those it had dropped. */
+  /** Its socket closed: no more subscriptions, those it had dropped, no more of its batches run. */
   closed(): void {
     this.closing = true;
+    this.gone.abort();
     this.opts.hub.dropSink(this);
   }
 
@@ -173,7 +176,7 @@ class WsConnection implements SubscriptionSink {
     const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
     if (++this.inProgress >= this.limits.maxConcurrentRequests) this.ws.pause();
     this.opts.dispatcher
-      .handleText(text, this.methods)
+      .handleText(text, this.methods, this.gone.signal)
       .then((answer) => this.send(answer))
       .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC over WebSocket: request failed'))
       .finally(() => {

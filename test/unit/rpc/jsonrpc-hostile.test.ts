@@ -120,6 +120,34 @@ describe('JSON-RPC against hostile requests', () => {
     expect(answers.at(-1)!.error!.message).toMatch(/batch response too large/);
   });
 
+  it("stops running a batch's requests once its client has gone (HTTP)", async () => {
+    let runs = 0;
+    const slowServer = new JsonRpcServer({
+      methods: {
+        slow: async () => {
+          runs++;
+          await new Promise((r) => setTimeout(r, 300));
+          return 'done';
+        },
+      },
+      logger: silentLogger(),
+    });
+    const { port: slowPort } = await slowServer.listen('127.0.0.1', 0);
+    try {
+      const body = JSON.stringify(Array.from({ length: 3 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'slow' })));
+      const socket = connect(slowPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      await new Promise((r) => setTimeout(r, 100)); // the first request is running
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 1200)); // the time all three would take
+      expect(runs).toBe(1);
+    } finally {
+      await slowServer.close();
+    }
+  });
+
   it('answers 413 with a JSON-RPC error to a body over the limit, declared or streamed, and stays up', async () => {
     const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'echo', params: ['x'.repeat(LIMIT)] });
     const declared = await post(big);
