@@ -4,6 +4,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { RpcDispatcher } from './dispatch.js';
+import { RpcErrorCode } from './errors.js';
 import { subscriptionMethods } from './methods/eth-subscribe.js';
 import type { RpcMethods } from './methods/context.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './server.js';
@@ -177,11 +178,33 @@ class WsConnection implements SubscriptionSink {
     if (++this.inProgress >= this.limits.maxConcurrentRequests) this.ws.pause();
     this.opts.dispatcher
       .handleText(text, this.methods, this.gone.signal)
-      .then((answer) => this.send(answer))
+      .then((answer) => this.send(answer.length > this.limits.maxQueuedBytes ? this.tooLarge(text, answer.length) : answer))
       .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC over WebSocket: request failed'))
       .finally(() => {
         if (this.inProgress-- === this.limits.maxConcurrentRequests && !this.closing) this.ws.resume();
       });
+  }
+
+  /**
+   * An answer larger than the bytes a client may have unread could never be sent without dropping it as
+   * a slow consumer: it gets an error for the request instead (-32005; over HTTP the answer goes whole).
+   */
+  private tooLarge(request: string, bytes: number): string {
+    let id: unknown = null;
+    try {
+      const p = JSON.parse(request) as { id?: unknown };
+      if (!Array.isArray(p) && (typeof p?.id === 'string' || typeof p?.id === 'number')) id = p.id;
+    } catch {
+      /* answered already: it parsed once */
+    }
+    return JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      error: {
+        code: RpcErrorCode.LimitExceeded,
+        message: `response too large for WebSocket: ${bytes} bytes, more than ${this.limits.maxQueuedBytes}; ask over HTTP`,
+      },
+    });
   }
 
   /** Hand a message to the socket, or drop the client when it has not read enough of what it was sent. */

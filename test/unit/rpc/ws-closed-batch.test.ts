@@ -59,3 +59,26 @@ describe('eth_subscribe in a batch whose connection closed', () => {
     await until(() => hub.size === 0, 'dropped with its connection');
   });
 });
+
+describe('an answer larger than a WebSocket client may hold unread', () => {
+  it('is an error for that request (-32005), and the client stays connected', async () => {
+    const big = new RpcDispatcher({ methods: { big: () => 'x'.repeat(17 * 1024 * 1024), ping: () => 'pong' }, logger: silentLogger() });
+    const s = new WsRpcServer({ dispatcher: big, hub, logger: silentLogger() });
+    const { port } = await s.listen('127.0.0.1', 0);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+      await new Promise((r) => ws.once('open', r));
+      const next = () =>
+        new Promise<{ id: number; result?: string; error?: { code: number; message: string } }>((r) => ws.once('message', (d) => r(JSON.parse(d.toString()))));
+      let answer = next();
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'big' }));
+      expect(await answer).toMatchObject({ id: 7, error: { code: -32005 } });
+      answer = next();
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'ping' }));
+      expect(await answer).toMatchObject({ id: 8, result: 'pong' });
+      ws.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
