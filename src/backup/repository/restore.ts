@@ -181,16 +181,18 @@ async function restoreAt(
   // This chain's backups only: a repository may hold another chain's too, also one of the same chain ID
   // (a network relaunched with a new genesis). A manifest that cannot be read is passed over, said.
   const chainId = String(genesis.config.params.chainID);
-  const read: { e: Awaited<ReturnType<Repository['list']>>['manifests'][number]; m: Manifest }[] = [];
-  for (const e of (await repo.list()).manifests) {
-    try {
-      read.push({ e, m: await repo.manifest(e.name) });
-    } catch (err) {
-      if (!(err instanceof BackupFileError)) throw err;
-      opts.onStep?.(`note: passed over ${e.name}, which cannot be read (${err.message}; run backup verify)`);
-    }
-  }
-  let ours = read.filter(({ m }) => m.chainId === chainId);
+  const read = await Promise.all(
+    (await repo.list()).manifests.map(async (e) => {
+      try {
+        return { e, m: await repo.manifest(e.name) };
+      } catch (err) {
+        if (!(err instanceof BackupFileError)) throw err;
+        opts.onStep?.(`note: passed over ${e.name}, which cannot be read (${err.message}; run backup verify)`);
+        return undefined;
+      }
+    }),
+  );
+  let ours = read.filter((x) => x !== undefined).filter(({ m }) => m.chainId === chainId);
   if (new Set(ours.map(({ m }) => m.genesisHash)).size > 1) {
     // Backups of more than one genesis under this chain ID: this genesis file's block decides (its
     // state root computed once here, and handed to the restore).

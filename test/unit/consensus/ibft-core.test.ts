@@ -20,6 +20,20 @@ function agreedChain(net: IbftNet, nodes = net.nodes.map((n) => n.i)): string[] 
   return out;
 }
 
+/** Four validators that decide two heights while every message to validator 3 is held back (returned, in order). */
+async function thirdHeldBack(): Promise<{ net: IbftNet; held: Uint8Array[] }> {
+  const net = new IbftNet(4);
+  const held: Uint8Array[] = [];
+  net.filter = (_from, to, bytes) => {
+    if (to !== 3) return true;
+    held.push(bytes);
+    return false;
+  };
+  net.start();
+  await net.advance(2000);
+  return { net, held };
+}
+
 describe('IBFT core: normal operation', () => {
   it('4 validators reach consensus on consecutive heights with equal blocks, each with a quorum of valid committed seals', async () => {
     const net = new IbftNet(4);
@@ -51,15 +65,7 @@ describe('IBFT core: normal operation', () => {
   });
 
   it("a validator that falls a height behind catches up from the next height's messages it kept", async () => {
-    const net = new IbftNet(4);
-    const held: Uint8Array[] = [];
-    net.filter = (_from, to, bytes) => {
-      if (to !== 3) return true;
-      held.push(bytes);
-      return false;
-    };
-    net.start();
-    await net.advance(2000);
+    const { net, held } = await thirdHeldBack();
     expect(net.committed(0).length).toBe(2);
     expect(net.committed(3).length).toBe(0);
     // everything arrives at once: height 2's messages come while validator 3 is still deciding height 1
@@ -69,15 +75,7 @@ describe('IBFT core: normal operation', () => {
   });
 
   it("copies of a validator's next-height message replayed at a node a height behind take none of that validator's places", async () => {
-    const net = new IbftNet(4);
-    const held: Uint8Array[] = [];
-    net.filter = (_from, to, bytes) => {
-      if (to !== 3) return true;
-      held.push(bytes);
-      return false;
-    };
-    net.start();
-    await net.advance(2000);
+    const { net, held } = await thirdHeldBack();
     expect(net.committed(0).length).toBe(2);
     // before anything else, 70 copies of each validator's first message for height 2 (a replayer's
     // work: gossip lets a copy through again after a second), more than the 64 places a validator has
