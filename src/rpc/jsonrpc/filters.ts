@@ -6,13 +6,17 @@ export const FILTER_TTL_MS = 5 * 60_000;
 /** Most filters at once: a client that never uninstalls cannot grow the node without bound. */
 export const MAX_FILTERS = 10_000;
 
-/** Most unpolled transaction hashes a pending-transaction filter keeps; older ones are dropped. */
+/**
+ * Most unpolled transaction hashes a pending-transaction filter reports; older ones are dropped. They
+ * are held once for all filters (a ring), so a transaction costs the same with 10,000 filters as with one.
+ */
 export const MAX_PENDING_HASHES = 4096;
 
 export type Filter =
   | { kind: 'block'; next: bigint }
   | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint }
-  | { kind: 'pending'; hashes: string[] };
+  /** `next`: the sequence number of the first transaction the next poll reports. */
+  | { kind: 'pending'; next: number };
 
 type PendingFilter = Extract<Filter, { kind: 'pending' }>;
 
@@ -22,8 +26,12 @@ type PendingFilter = Extract<Filter, { kind: 'pending' }>;
  */
 export class FilterStore {
   private readonly filters = new Map<string, { filter: Filter; touched: number }>();
-  /** The pending-transaction filters, so that each pool admission touches only those. */
+  /** The pending-transaction filters installed. */
   private readonly pendingFilters = new Set<PendingFilter>();
+  /** The newest hashes the pool accepted while pending filters were installed: hash `seq` at `seq % MAX`. */
+  private readonly pendingRing: string[] = [];
+  /** How many hashes were ever put in the ring: the sequence number of the next one. */
+  private pendingSeq = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -34,6 +42,20 @@ export class FilterStore {
     this.filters.set(id, { filter, touched: this.now() });
     if (filter.kind === 'pending') this.pendingFilters.add(filter);
     return id;
+  }
+
+  /** A new pending-transaction filter: it reports the transactions accepted from now on. */
+  installPending(): string {
+    return this.install({ kind: 'pending', next: this.pendingSeq });
+  }
+
+  /** The hashes accepted since the filter's last poll (the newest MAX_PENDING_HASHES at most), in order. */
+  pendingChanges(filter: PendingFilter): string[] {
+    const from = Math.max(filter.next, this.pendingSeq - this.pendingRing.length);
+    const out: string[] = [];
+    for (let seq = from; seq < this.pendingSeq; seq++) out.push(this.pendingRing[seq % MAX_PENDING_HASHES]!);
+    filter.next = this.pendingSeq;
+    return out;
   }
 
   /** The filter, marked as polled now; undefined if unknown or expired. */
@@ -61,12 +83,16 @@ export class FilterStore {
     return this.pendingFilters.size;
   }
 
+  /** Hashes held for pending-transaction filters, for all of them together (at most MAX_PENDING_HASHES). */
+  get pendingHashesHeld(): number {
+    return this.pendingRing.length;
+  }
+
   /** A transaction entered the pool: every pending-transaction filter will report it once. */
   notePendingTransaction(hash: string): void {
-    for (const filter of this.pendingFilters) {
-      filter.hashes.push(hash);
-      if (filter.hashes.length > MAX_PENDING_HASHES) filter.hashes.splice(0, filter.hashes.length - MAX_PENDING_HASHES);
-    }
+    if (this.pendingFilters.size === 0) return;
+    this.pendingRing[this.pendingSeq % MAX_PENDING_HASHES] = hash;
+    this.pendingSeq++;
   }
 
   private sweep(): void {
@@ -76,6 +102,9 @@ export class FilterStore {
 
   private drop(id: string, filter: Filter): void {
     this.filters.delete(id);
-    if (filter.kind === 'pending') this.pendingFilters.delete(filter);
+    if (filter.kind === 'pending') {
+      this.pendingFilters.delete(filter);
+      if (this.pendingFilters.size === 0) this.pendingRing.length = 0; // the next filter starts at pendingSeq
+    }
   }
 }

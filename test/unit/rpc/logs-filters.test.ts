@@ -6,7 +6,7 @@ import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/cha
 import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
 import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
-import { FILTER_TTL_MS, FilterStore, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
+import { FILTER_TTL_MS, FilterStore, MAX_FILTERS, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
 import { RpcError } from '../../../src/rpc/jsonrpc/errors.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 
@@ -161,6 +161,21 @@ describe('polling filters', () => {
     expect(kept[0]).toBe('0x5');
     expect(kept.at(-1)).toBe(`0x${(MAX_PENDING_HASHES + 4).toString(16)}`);
     nonce -= 2n; // a and b never reach a block; later tests reuse their nonces
+    // each filter has its own position, and the hashes are held once for all of them: with the most
+    // filters a client may install, a transaction costs one entry, not one per filter
+    const late = (await fm.eth_newPendingTransactionFilter!([])) as string;
+    store.notePendingTransaction('0xaa');
+    expect(await fm.eth_getFilterChanges!([late])).toEqual(['0xaa']);
+    store.notePendingTransaction('0xbb');
+    expect(await fm.eth_getFilterChanges!([id])).toEqual(['0xaa', '0xbb']);
+    expect(await fm.eth_getFilterChanges!([late])).toEqual(['0xbb']);
+    const many: string[] = [];
+    while (store.size < MAX_FILTERS) many.push((await fm.eth_newPendingTransactionFilter!([])) as string);
+    for (let i = 0; i < MAX_PENDING_HASHES + 5; i++) store.notePendingTransaction(`0x${i.toString(16)}`);
+    expect(store.pendingHashesHeld).toBe(MAX_PENDING_HASHES);
+    const last = (await fm.eth_getFilterChanges!([many.at(-1)!])) as string[];
+    expect([last.length, last[0]]).toEqual([MAX_PENDING_HASHES, '0x5']);
+    for (const f of [...many, late]) await fm.eth_uninstallFilter!([f]);
     // uninstalled and expired pending filters stop collecting
     expect(store.pendingFilterCount).toBe(1);
     expect(await fm.eth_uninstallFilter!([id])).toBe(true);

@@ -15,13 +15,15 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
     if (!f) throw new RpcError(RpcErrorCode.InvalidInput, 'filter not found');
     return f;
   };
-  const install = (f: Parameters<FilterStore['install']>[0]) => {
+  /** A filter's ID, or the store's refusal (too many filters) as a JSON-RPC error. */
+  const installed = (make: () => string) => {
     try {
-      return store.install(f);
+      return make();
     } catch (err) {
       throw new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
     }
   };
+  const install = (f: Parameters<FilterStore['install']>[0]) => installed(() => store.install(f));
   return {
     eth_newBlockFilter: (p) => {
       expectParams(p, 0);
@@ -29,7 +31,7 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
     },
     eth_newPendingTransactionFilter: (p) => {
       expectParams(p, 0);
-      return install({ kind: 'pending', hashes: [] });
+      return installed(() => store.installPending());
     },
     eth_newFilter: (p) => {
       expectParams(p, 1);
@@ -46,7 +48,7 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
     },
     eth_getFilterChanges: async (p) => {
       const f = filterOf(p);
-      if (f.kind === 'pending') return f.hashes.splice(0);
+      if (f.kind === 'pending') return store.pendingChanges(f);
       const head = chain.head.number;
       if (f.kind === 'block') {
         const hashes: string[] = [];
