@@ -23,7 +23,7 @@ const NOT_IN_FILE = new Set(['config', 'dump-config', 'help']);
 type TomlScalar = string | number | boolean;
 type TomlValue = TomlScalar | TomlScalar[];
 
-/** The options a config file may set, by key: the positive option, and the `--no-…` one if any. */
+/** The options a config file may set, by key: the positive option (or a lone `--no-…` one), and the `--no-…` one if any. */
 function fileOptions(cmd: Command): Map<string, { option: Option; negate?: Option }> {
   const out = new Map<string, { option: Option; negate?: Option }>();
   for (const o of cmd.options) {
@@ -34,8 +34,12 @@ function fileOptions(cmd: Command): Map<string, { option: Option; negate?: Optio
   }
   for (const o of cmd.options) {
     if (!o.negate || !o.long) continue;
-    const entry = out.get(o.long.replace(/^--no-/, ''));
+    const key = o.long.replace(/^--no-/, '');
+    const entry = out.get(key);
     if (entry) entry.negate = o;
+    // A `--no-…` flag without a positive one (--no-discovery): its key takes true or false
+    // (`discovery = false`), as its value is named (attributeName 'discovery').
+    else out.set(key, { option: o });
   }
   return out;
 }

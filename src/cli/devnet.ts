@@ -8,7 +8,7 @@ import { DEV_ACCOUNT } from '../node/dev.js';
 import { bootnodeOf, checkDevnetPorts, DEVNET_MAX_NODES, prepareDevnet, type Devnet, type DevnetNode } from '../node/devnet.js';
 import { UserError } from '../util/errors.js';
 import { processRuns } from '../util/stale-temp.js';
-import { parseCount, parsePositiveInteger, parsePositiveNumber } from './options.js';
+import { parseCount, parsePositiveInteger, parseTimerSeconds } from './options.js';
 
 /** The CLI entry the nodes run: the same build as this command. */
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -37,7 +37,7 @@ export function devnetCommand(): Command {
     .option('--full-nodes <n>', 'nodes that follow the chain without sealing', parseCount, 0)
     .option('--dir <dir>', 'the folder of the network', './devnet')
     .option('--base-port <port>', 'ports of node i: base+10i JSON-RPC, +1 WebSocket, +2 gRPC, +3 libp2p, +4 Prometheus', parsePort, 8545)
-    .option('--block-time <seconds>', 'seconds between blocks (a new devnet; a reused one keeps its own)', parsePositiveNumber, 2)
+    .option('--block-time <seconds>', 'seconds between blocks (a new devnet; a reused one keeps its own)', parseTimerSeconds, 2)
     .action(async (o: DevnetOptions, cmd: Command) => {
       const given = { validators: cmd.getOptionValueSource('validators') === 'cli', fullNodes: cmd.getOptionValueSource('fullNodes') === 'cli' };
       const { devnet, created } = prepareDevnet(o, given);

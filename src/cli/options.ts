@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { SealCheck } from '../backup/restore.js';
 import type { HostPort } from '../node/node.js';
-import { parseDuration } from '../util/duration.js';
+import { MAX_TIMER_MS, formatDuration, parseDuration } from '../util/duration.js';
 
 /** Parse `host:port` (IPv6 as `[::1]:port`). */
 export function parseHostPort(value: string): HostPort {
@@ -16,9 +16,18 @@ export function parseHostPortString(value: string): string {
   return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
 
-export function parsePositiveNumber(value: string): number {
+/** The longest `--block-time` or `--ibft-base-timeout`: the timers made of them (2x, plus a round) stay under MAX_TIMER_MS. */
+export const MAX_TIMER_SECONDS = 86_400;
+
+/**
+ * Seconds a timer waits (`--block-time`, `--ibft-base-timeout`): at least a millisecond (0 would make
+ * a timer that never waits) and at most a day (a timer longer than MAX_TIMER_MS fires at once).
+ */
+export function parseTimerSeconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive number`);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive number`);
+  if (Math.round(n * 1000) < 1) throw new InvalidArgumentError(`"${value}" is less than a millisecond (0.001)`);
+  if (n > MAX_TIMER_SECONDS) throw new InvalidArgumentError(`"${value}" is more than ${MAX_TIMER_SECONDS} seconds (a day)`);
   return n;
 }
 
@@ -49,10 +58,14 @@ export function parseLogFormat(value: string): 'pretty' | 'json' {
   return value;
 }
 
-/** A Go-style duration such as 5s, 500ms or 1m30s (0: none), in milliseconds. */
+/**
+ * A Go-style duration such as 5s, 500ms or 1m30s (0: none), in milliseconds: at most what a timer can
+ * wait (MAX_TIMER_MS, 596h31m23.647s), as every such flag sets one.
+ */
 export function parseDurationArg(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined) throw new InvalidArgumentError(`"${value}" is not a duration like 5s, 500ms or 1m30s (0 for none)`);
+  if (ms > MAX_TIMER_MS) throw new InvalidArgumentError(`"${value}" is longer than ${formatDuration(MAX_TIMER_MS)}, the longest a timer can wait`);
   return ms;
 }
 

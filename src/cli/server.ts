@@ -31,7 +31,7 @@ import {
   parseHostPortString,
   parseLogFormat,
   parseLogLevel,
-  parsePositiveNumber,
+  parseTimerSeconds,
   parseCountArg,
 } from './options.js';
 import { event } from '../util/events.js';
@@ -106,8 +106,8 @@ export function serverCommand(): Command {
     .option('--chain <file>', 'genesis file (default: ./genesis.json; with --dev: <data-dir>/genesis.json)')
     .option('--seal', 'seal blocks as an IBFT validator', false)
     .option('--dev', `dev mode: a single-validator chain in ${DEV_DATA_DIR}, keys and genesis created if missing, sealing on`, false)
-    .option('--block-time <seconds>', 'seconds between blocks', parsePositiveNumber, 2)
-    .option('--ibft-base-timeout <seconds>', 'IBFT round 0 timeout, doubling each round (default: max(2, 2 x --block-time))', parsePositiveNumber)
+    .option('--block-time <seconds>', 'seconds between blocks', parseTimerSeconds, 2)
+    .option('--ibft-base-timeout <seconds>', 'IBFT round 0 timeout, doubling each round (default: max(2, 2 x --block-time))', parseTimerSeconds)
     .option('--jsonrpc <host:port>', 'JSON-RPC HTTP address', parseHostPort, parseHostPort('127.0.0.1:8545'))
     .option('--no-jsonrpc', 'do not serve JSON-RPC')
     .option('--ws <host:port>', 'JSON-RPC WebSocket address (eth_subscribe)', parseHostPort, parseHostPort('127.0.0.1:8546'))

@@ -40,6 +40,7 @@ describe('basalt server --config', () => {
         'state-history = "all"',
         'jsonrpc-api = "eth,net,web3,ibft"',
         'max-peers = 12',
+        'discovery = false',
         'log-level = "warn"',
         '',
       ].join('\n'),
@@ -54,6 +55,7 @@ describe('basalt server --config', () => {
     expect(out).toContain('state-history = "all"');
     expect(out).toContain('jsonrpc-api = "eth,net,web3,ibft"');
     expect(out).toContain('max-peers = 12');
+    expect(out).toContain('discovery = false'); // a lone --no-… flag, under its positive name
     expect(out).toMatch(/bootnode = \[ "\/ip4\/10\.0\.0\.2\/tcp\/1478\/p2p\/16Uiu2HA[^"]+" \]/);
     // The command line wins over the file.
     expect(out).toContain('block-time = 3');
@@ -68,6 +70,8 @@ describe('basalt server --config', () => {
     // Without a file: the defaults alone, and they read back too.
     const defaults = dump([]);
     expect(defaults).toContain('block-time = 2');
+    expect(defaults).toContain('discovery = true');
+    expect(dump(['--no-discovery'])).toContain('discovery = false');
     expect(dump(['--config', file('defaults.toml', defaults)])).toBe(defaults);
   });
 
@@ -75,6 +79,13 @@ describe('basalt server --config', () => {
     oneLine(['--config', file('unknown.toml', 'data-dir = "x"\nblock-tme = 1\n')], /^error: .*unknown\.toml: unknown key "block-tme"/);
     oneLine(['--config', file('no.toml', 'no-jsonrpc = true\n')], /unknown key "no-jsonrpc" \(write jsonrpc = false\)/);
     oneLine(['--config', file('type.toml', 'block-time = "fast"\n')], /^error: .*type\.toml: block-time: "fast" is not a positive number$/);
+    // timers: longer than a timer can wait would fire at once; less than a millisecond, never wait
+    oneLine(
+      ['--config', file('long.toml', 'backup-interval = "720h"\n')],
+      /backup-interval: "720h" is longer than 596h31m23\.647s, the longest a timer can wait$/,
+    );
+    oneLine(['--block-time', '100000'], /"100000" is more than 86400 seconds \(a day\)/);
+    oneLine(['--ibft-base-timeout', '0.0004'], /"0\.0004" is less than a millisecond/);
     oneLine(['--config', file('bool.toml', 'seal = "yes"\n')], /seal: must be true or false, not "yes"/);
     oneLine(['--config', file('table.toml', '[p2p]\nmax-peers = 3\n')], /p2p: is a table; the config file is flat/);
     oneLine(['--config', file('list.toml', 'block-time = [1, 2]\n')], /block-time: takes one value, not a list/);

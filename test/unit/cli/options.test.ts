@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCacheSize, parseCountArg, sealsNote } from '../../../src/cli/options.js';
+import { parseCacheSize, parseCountArg, parseDurationArg, parseTimerSeconds, sealsNote } from '../../../src/cli/options.js';
+import { MAX_TIMER_MS } from '../../../src/util/duration.js';
 
 describe('--cache sizes', () => {
   it('takes a plain number as MiB, as geth does, and a size with a unit as written', () => {
@@ -48,5 +49,20 @@ describe("a restore's note on the seals it checked", () => {
       expect(sealsNote(0, 100n, { seals, trustedBlock: { number: 100n } })).toBe(
         'Seals checked on none of 100 blocks: each one by its hash link to your --trusted-block 100\n',
       );
+  });
+});
+
+describe('timer flags (durations, --block-time, --ibft-base-timeout)', () => {
+  it('take what a timer can wait: a duration up to 2^31-1 ms, seconds from 0.001 to a day', () => {
+    expect(parseDurationArg('0')).toBe(0);
+    expect(parseDurationArg('596h31m23.647s')).toBe(MAX_TIMER_MS);
+    expect(parseTimerSeconds('0.001')).toBe(0.001);
+    expect(parseTimerSeconds('86400')).toBe(86_400);
+  });
+
+  it('refuse longer ones (Node.js fires them after 1 ms) and seconds that round to 0 ms', () => {
+    expect(() => parseDurationArg('596h31m23.648s')).toThrow(/longer than 596h31m23\.647s/);
+    expect(() => parseDurationArg('720h')).toThrow(/longer than/);
+    for (const bad of ['0', '0.0004', '-1', '', ' ', 'NaN', 'Infinity', '86401', '1e9']) expect(() => parseTimerSeconds(bad), bad).toThrow(/"/);
   });
 });

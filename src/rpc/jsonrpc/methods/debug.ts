@@ -4,7 +4,7 @@ import { transactionByHash } from '../../../chain/lookup.js';
 import { Simulator } from '../../../chain/simulate.js';
 import { StateUnavailable, traceBlock, traceCall } from '../../../chain/trace.js';
 import { CallTracer, StructLogger, TraceTooLarge, type TxTracer } from '../../../chain/tracers.js';
-import { formatDuration, parseDuration } from '../../../util/duration.js';
+import { MAX_TIMER_MS, formatDuration, parseDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcContext, type RpcMethods } from './context.js';
@@ -27,7 +27,7 @@ function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
     const ms = typeof o.timeout === 'string' ? parseDuration(o.timeout) : undefined;
     if (ms === undefined) throw invalidParams('timeout must be a duration like "5s" or "500ms"');
     // A client may ask for less time than the node allows, never more.
-    if (ms > 0 && (maxTimeoutMs === 0 || ms < maxTimeoutMs)) timeoutMs = ms;
+    if (ms > 0 && (maxTimeoutMs === 0 || ms < maxTimeoutMs)) timeoutMs = Math.min(ms, MAX_TIMER_MS); // a longer timer fires at once
   }
   if (o.tracer === undefined || o.tracer === null || o.tracer === '' || o.tracer === 'structLogger') {
     const opts: Record<string, boolean | number> = {};
