@@ -1,12 +1,16 @@
-import { bytesToHex } from '@ethereumjs/util';
+import type { Block } from '@ethereumjs/block';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
 import { MessageError, MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { MAX_RECALL_MESSAGES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { privateKeyToAddress } from '../../../src/keys/address.js';
 import { testKey } from '../../helpers/chain-fixture.js';
-import { IbftNet, hashHex, type MockBackend } from '../../helpers/ibft-net.js';
+import { IbftNet, hashHex, mockBlock, type MockBackend } from '../../helpers/ibft-net.js';
+
+const ZERO = new Uint8Array(32);
 
 /** Every (height, round) at which node i's key signed more than one value, across all its incarnations. */
 function doubleSigned(sent: Uint8Array[]): string[] {
@@ -180,5 +184,49 @@ describe('IBFT recall messages', () => {
       expect(err).toBeInstanceOf(MessageError);
     }
     expect(signer).not.toBe(bytesToHex(privateKeyToAddress(testKey(2))));
+  });
+});
+
+describe('IBFT recall: a lock learned from its lost self binds the restored validator', () => {
+  /** Validator 0 with an empty journal (restored), its own `learned` message delivered, then a round-`round` proposal of another block C on ROUND-CHANGEs without certificates. */
+  async function afterLearning(learned: (a: Block, aHash: Uint8Array) => Uint8Array, round: number) {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.filter = () => false; // scripted messages only
+    net.start(0, 2);
+    await net.advance(100);
+    const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)), 1);
+    const aHash = blockHash(a.header);
+    net.deliver(0, learned(a, aHash));
+    await net.settle();
+    const rcs = [1, 2, 3].map((k) => signMessage({ type: MessageType.RoundChange, height: 1n, round }, testKey(k)));
+    const c = mockBlock(net.common, testKey(round % 4), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)), 3);
+    const pp = signMessage({ type: MessageType.Preprepare, height: 1n, round, block: c.serialize(), roundChanges: rcs }, testKey(round % 4));
+    for (const to of [0, 2]) net.deliver(to, pp);
+    await net.settle();
+    const preparedC = (i: number) =>
+      net.sentBy(i).some((m) => m.type === MessageType.Prepare && m.round === round && equalsBytes((m as { hash: Uint8Array }).hash, blockHash(c.header)));
+    return { net, aHash, preparedC };
+  }
+
+  it('its own COMMIT of A at round 0: no PREPARE for another block at round 1 on a certificate that does not show A', async () => {
+    const { net, aHash, preparedC } = await afterLearning(
+      (_a, h) => signMessage({ type: MessageType.Commit, height: 1n, round: 0, hash: h, seal: new Uint8Array(65) }, testKey(0)),
+      1,
+    );
+    expect(preparedC(2)).toBe(true); // a validator with nothing locked follows the certificate
+    expect(preparedC(0)).toBe(false);
+    const j = net.nodes[0]!.store.load()!;
+    expect([j.kind, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['commit', 0, bytesToHex(aHash)]);
+  });
+
+  it('its own ROUND-CHANGE of round 1 carrying A prepared at round 0: no PREPARE for another block at round 2', async () => {
+    const { net, aHash, preparedC } = await afterLearning((a, h) => {
+      const prepares = [0, 1, 2].map((k) => signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash: h }, testKey(k)));
+      return signMessage({ type: MessageType.RoundChange, height: 1n, round: 1, prepared: { round: 0, hash: h, prepares } }, testKey(0), a.serialize());
+    }, 2);
+    expect(preparedC(2)).toBe(true);
+    expect(preparedC(0)).toBe(false);
+    const j = net.nodes[0]!.store.load()!;
+    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 1, 0, bytesToHex(aHash)]);
   });
 });

@@ -15,7 +15,7 @@ import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedC
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from '../../../util/rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
-import { journalForbids, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
+import { journalForbids, lockOf, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
 import { errorMessage } from '../../../util/errors.js';
@@ -287,7 +287,9 @@ export class IbftCore {
           // this set accepts that certificate, or the block it locks (its header names the old set), so
           // holding on to it would halt the height for good. The rounds and values this key signed
           // stay journaled: it still never signs another value in a round it signed in.
-          this.signed = { ...j, prepared: undefined };
+          const { lock, ...rest } = j;
+          // a lock learned on that same value (a COMMIT of it) goes with it
+          this.signed = { ...rest, prepared: undefined, ...(lock && !equalsBytes(lock.hash, hash) ? { lock } : {}) };
           this.log.warn(
             { height: Number(height), round, hash: bytesToHex(hash) },
             'the value this validator prepared at this height was prepared by another validator set (an emergency change in the genesis file): released',
@@ -628,6 +630,9 @@ export class IbftCore {
     const b = m.body;
     let kind: SignedState['kind'];
     let hash: Uint8Array;
+    // The value the message shows this key locked on: a COMMIT is signed only on a prepared value, and a
+    // ROUND-CHANGE carries the certificate of the one its signer held.
+    let lock: SignedState['lock'];
     try {
       if (b.type === MessageType.Preprepare) {
         kind = 'prepare';
@@ -635,31 +640,49 @@ export class IbftCore {
       } else if (b.type === MessageType.RoundChange) {
         kind = 'roundChange';
         hash = new Uint8Array(32);
+        if (b.prepared !== undefined) lock = { round: b.prepared.round, hash: b.prepared.hash };
       } else {
         kind = b.type === MessageType.Commit ? 'commit' : 'prepare';
         hash = b.hash;
+        if (kind === 'commit') lock = { round: b.round, hash };
       }
     } catch {
       return;
     }
     const j = this.signed;
-    if (j !== undefined && j.height === st.height && j.round === b.round) {
-      if (kind !== 'roundChange' && j.kind !== 'roundChange' && !equalsBytes(j.hash, hash)) {
+    if (j !== undefined && j.height > st.height) return;
+    const here = j !== undefined && j.height === st.height ? j : undefined;
+    // Whether the message is later than the journal's last signature (else only its lock may be news).
+    let later = true;
+    if (here !== undefined && here.round === b.round) {
+      if (kind !== 'roundChange' && here.kind !== 'roundChange' && !equalsBytes(here.hash, hash)) {
         this.log.error(
-          { height: Number(st.height), round: b.round, journaled: bytesToHex(j.hash), seen: bytesToHex(hash) },
+          { height: Number(st.height), round: b.round, journaled: bytesToHex(here.hash), seen: bytesToHex(hash) },
           'this validator key signed two values at one height and round: is a second instance of this validator running?',
         );
         return;
       }
-      if (KIND_ORDER[kind] <= KIND_ORDER[j.kind]) return;
-    } else if (j !== undefined && (j.height > st.height || (j.height === st.height && j.round > b.round))) {
-      return;
+      later = KIND_ORDER[kind] > KIND_ORDER[here.kind];
+    } else if (here !== undefined && here.round > b.round) {
+      later = false;
     }
-    const next: SignedState = { height: st.height, round: b.round, hash, kind, prepared: j?.height === st.height ? j.prepared : undefined };
+    const held = here && lockOf(here);
+    const newLock = lock !== undefined && (held === undefined || lock.round > held.round) ? lock : undefined;
+    if (!later && newLock === undefined) return;
+    const base: SignedState = later
+      ? { height: st.height, round: b.round, hash, kind, ...(here?.prepared ? { prepared: here.prepared } : {}), ...(here?.lock ? { lock: here.lock } : {}) }
+      : here!;
+    const next: SignedState = { ...base, ...(newLock ? { lock: newLock } : {}), ...(j?.floor !== undefined ? { floor: j.floor } : {}) };
     await this.opts.store.save(next);
     this.signed = next;
     this.log.warn(
-      event('consensus.recall-learned', { height: Number(st.height), round: b.round, kind, ...(kind === 'roundChange' ? {} : { hash: bytesToHex(hash) }) }),
+      event('consensus.recall-learned', {
+        height: Number(st.height),
+        round: b.round,
+        kind,
+        ...(kind === 'roundChange' ? {} : { hash: bytesToHex(hash) }),
+        ...(newLock ? { lockedRound: newLock.round, locked: bytesToHex(newLock.hash) } : {}),
+      }),
       'learned that this validator key already signed here (before this process started): journaled, nothing conflicting will be signed',
     );
   }
@@ -925,7 +948,8 @@ export class IbftCore {
    * Whether this validator may sign `hash` at `round` of this height, given what it signed before:
    * never below its last signed round, never another value in the same round, and another value in a
    * later round only with a round-change certificate, which must be at least as recent as the
-   * value it saw prepared (if it saw one) when it asks for a different value.
+   * value it is locked on (the one it saw prepared, or one its lost self committed: lockOf) when it
+   * asks for a different value.
    */
   private maySign(height: bigint, round: number, hash: Uint8Array, justification?: Justification): boolean {
     const j = this.signed;
@@ -935,9 +959,8 @@ export class IbftCore {
     // A ROUND-CHANGE (learned by recall) commits to no value of its round: signing one there needs what a later round needs.
     if (round === j.round && j.kind !== 'roundChange') return equalsBytes(hash, j.hash);
     if (justification === undefined) return false;
-    if (j.prepared && !equalsBytes(hash, j.prepared.hash)) {
-      return justification.highest !== undefined && justification.highest.round >= j.prepared.round;
-    }
+    const lock = lockOf(j);
+    if (lock && !equalsBytes(hash, lock.hash)) return justification.highest !== undefined && justification.highest.round >= lock.round;
     return true;
   }
 
@@ -964,6 +987,7 @@ export class IbftCore {
       hash,
       kind,
       prepared: prepared ? { ...prepared.cert, block: blockBytes(prepared.block) } : j?.height === st.height ? j.prepared : undefined,
+      ...(j?.height === st.height && j.lock !== undefined ? { lock: j.lock } : {}),
       ...(j?.floor !== undefined ? { floor: j.floor } : {}),
     };
     await this.opts.store.save(next);

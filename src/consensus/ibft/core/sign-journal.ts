@@ -18,6 +18,13 @@ export interface SignedState {
   kind: 'prepare' | 'commit' | 'roundChange';
   prepared?: { round: number; hash: Uint8Array; prepares: Uint8Array[]; block: Uint8Array };
   /**
+   * A value this key is known to have been locked on at this height without its certificate: learned
+   * from a message of its own key that it did not send in this process (a COMMIT of `round`, or a
+   * ROUND-CHANGE carrying a certificate of `round`), as after a restore. It binds as `prepared` does:
+   * another value only on a round-change certificate at least this recent.
+   */
+  lock?: { round: number; hash: Uint8Array };
+  /**
    * Never sign at or below this height, whatever the rest says: the highest block recorded by an
    * earlier version's `signed.json` (legacy-signed.ts), carried from then on.
    */
@@ -30,6 +37,14 @@ export interface SignedState {
  */
 export function journalForbids(j: SignedState | undefined, height: bigint): boolean {
   return j !== undefined && (height < j.height || (j.floor !== undefined && height <= j.floor));
+}
+
+/** The most recent value `j` shows this key locked on at its height (its prepared value or its learned lock). */
+export function lockOf(j: SignedState): { round: number; hash: Uint8Array } | undefined {
+  const p = j.prepared;
+  const l = j.lock;
+  if (p === undefined) return l;
+  return l !== undefined && l.round > p.round ? l : { round: p.round, hash: p.hash };
 }
 
 /** The highest block `j` shows this validator signed at (its floor may be above its height). */
@@ -100,21 +115,32 @@ export class FileSignedStore implements SignedStore {
   }
 }
 
+/**
+ * `[version, height, round, hash, kind, prepared, floor?, lock?]`: `prepared` is `[]` when none; a
+ * record with a lock has 8 fields, its floor `[]` when none (an earlier version refuses such a record as
+ * damaged, so it signs nothing rather than unlock).
+ */
 export function encodeSignedState(s: SignedState): Uint8Array {
   const p = s.prepared;
   const fields = [VERSION, s.height, s.round, s.hash, KINDS.indexOf(s.kind), p ? [p.round, p.hash, p.prepares, p.block] : []];
+  if (s.lock !== undefined) return RLP.encode([...fields, s.floor ?? [], [s.lock.round, s.lock.hash]]);
   return RLP.encode(s.floor === undefined ? fields : [...fields, s.floor]);
 }
 
 export function decodeSignedState(bytes: Uint8Array): SignedState {
   if (bytes.length > MAX_JOURNAL_BYTES) throw new Error(`${bytes.length} bytes`);
   const d = RLP.decode(bytes) as unknown;
-  if (!Array.isArray(d) || (d.length !== 6 && d.length !== 7)) throw new Error('not a journal record');
-  const [version, height, round, hash, kind, prepared, floor] = d as unknown[];
+  if (!Array.isArray(d) || d.length < 6 || d.length > 8) throw new Error('not a journal record');
+  const [version, height, round, hash, kind, prepared, floor, lock] = d as unknown[];
   if (num(version) !== VERSION) throw new Error('unknown version');
   const k = KINDS[num(kind)];
   if (k === undefined || !(hash instanceof Uint8Array) || hash.length !== 32) throw new Error('bad fields');
-  const state: SignedState = { height: big(height), round: num(round), hash, kind: k, ...(floor !== undefined ? { floor: big(floor) } : {}) };
+  const noFloor = floor === undefined || (lock !== undefined && Array.isArray(floor) && floor.length === 0);
+  const state: SignedState = { height: big(height), round: num(round), hash, kind: k, ...(noFloor ? {} : { floor: big(floor) }) };
+  if (lock !== undefined) {
+    if (!Array.isArray(lock) || lock.length !== 2 || !(lock[1] instanceof Uint8Array) || lock[1].length !== 32) throw new Error('bad lock');
+    state.lock = { round: num(lock[0]), hash: lock[1] };
+  }
   if (!Array.isArray(prepared)) throw new Error('bad prepared certificate');
   if (prepared.length > 0) {
     const [pr, ph, prepares, block] = prepared as unknown[];
