@@ -10,7 +10,7 @@ import { orderedTrieRoot } from './stack-trie.js';
 import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
 import { headerOpts } from './block-util.js';
 import { txBytes } from '../util/tx-bytes.js';
-import { BLOCK_ITEMS_BESIDE_TRANSACTIONS, MAX_BLOCK_ITEMS, txBlockItems } from '../util/rlp-bounds.js';
+import { BLOCK_ITEMS_BESIDE_TRANSACTIONS, MAX_BLOCK_ITEMS, MAX_BLOCK_TX_BYTES, txBlockItems } from '../util/rlp-bounds.js';
 
 /** Answers BLOCKHASH for the EVM from the canonical chain. */
 export interface CanonicalHashes {
@@ -46,6 +46,8 @@ export class Executor {
   private readonly vms = new Map<EvmFork, VM>();
   /** The most RLP items a block it builds holds (MAX_BLOCK_ITEMS; tests make it smaller). */
   maxBlockItems = MAX_BLOCK_ITEMS;
+  /** The most bytes of transactions a block it builds holds (MAX_BLOCK_TX_BYTES; tests make it smaller). */
+  maxBlockTxBytes = MAX_BLOCK_TX_BYTES;
 
   private constructor(
     private readonly rules: ChainRules,
@@ -130,9 +132,20 @@ export class Executor {
     let tried = 0;
     // A block every node can decode: at most MAX_BLOCK_ITEMS RLP items, whatever the gas limit allows.
     let items = BLOCK_ITEMS_BESIDE_TRANSACTIONS;
+    // And one its proposal carries to the other validators: at most MAX_BLOCK_TX_BYTES of transactions.
+    let bytes = 0;
     for (const tx of txs) {
       if (tried++ > 0 && performance.now() - started >= maxBuildMs) break;
-      const txItems = txBlockItems(txBytes(tx), tx.type !== 0);
+      const raw = txBytes(tx);
+      if (bytes + raw.length > this.maxBlockTxBytes) {
+        rejected.push(
+          raw.length > this.maxBlockTxBytes
+            ? { tx, kind: 'invalid', reason: `transaction of ${raw.length} bytes: no block may hold more than ${this.maxBlockTxBytes}` }
+            : { tx, kind: 'block-full', reason: `the block holds ${bytes} of its ${this.maxBlockTxBytes} bytes of transactions` },
+        );
+        continue;
+      }
+      const txItems = txBlockItems(raw, tx.type !== 0);
       if (items + txItems > this.maxBlockItems) {
         rejected.push(
           BLOCK_ITEMS_BESIDE_TRANSACTIONS + txItems > this.maxBlockItems
@@ -151,6 +164,7 @@ export class Executor {
         await builder.addTransaction(tx, { skipHardForkValidation: true });
         included.push(...internal.transactions);
         items += txItems;
+        bytes += raw.length;
       } catch (err) {
         rejected.push({ tx, ...classifyBuildError(err) });
       }

@@ -71,6 +71,14 @@ function longLength(bytes: Uint8Array, pos: number, n: number, limit: number): n
  */
 export const MAX_BLOCK_ITEMS = 100_000;
 
+/**
+ * Most bytes of transactions a block built here holds: a proposal travels in one IBFT message of at
+ * most 4 MiB (MAX_IBFT_GOSSIP_BYTES) beside its header and round-change certificate, and a block the
+ * other validators cannot receive is proposed again by every proposer until the chain halts (55
+ * transactions of 128 KiB zero bytes fit 30M gas: 6.8 MiB). 3 MiB leaves 1 MiB for the rest.
+ */
+export const MAX_BLOCK_TX_BYTES = 3 * 1024 * 1024;
+
 /** The RLP items a block's header, lists and the like take besides its transactions (a header has ~21). */
 export const BLOCK_ITEMS_BESIDE_TRANSACTIONS = 64;
 

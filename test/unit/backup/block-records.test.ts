@@ -7,7 +7,10 @@ import { decodeBlockRlp } from '../../../src/backup/block-records.js';
 import { headerOpts } from '../../../src/chain/block-util.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { BackupFileError } from '../../../src/container/errors.js';
-import { checkBlockRlp, MAX_BLOCK_ITEMS, txBlockItems } from '../../../src/util/rlp-bounds.js';
+import { checkBlockRlp, MAX_BLOCK_ITEMS, MAX_BLOCK_TX_BYTES, txBlockItems } from '../../../src/util/rlp-bounds.js';
+import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { MAX_IBFT_GOSSIP_BYTES } from '../../../src/p2p/messages.js';
 import { rlpPrefix, rlpStringPair } from '../../../src/util/rlp-spans.js';
 import { verifyContents } from '../../../src/backup/restore.js';
 import { encodeReceipts } from '../../../src/storage/receipts.js';
@@ -171,5 +174,48 @@ describe('blocks from outside: a bounded number of items, refused before they ar
     const used = checkBlockRlp(built!.block.serialize(), cap);
     expect(used).toBeGreaterThan(3 * each);
     expect(used).toBeLessThanOrEqual(64 + 3 * each);
+  });
+
+  it('builds no block whose proposal the other validators cannot receive: at most 3 MiB of transactions, the rest wait', async () => {
+    const common = t.chain.commonAt(2n);
+    const to = `0x${'cd'.repeat(20)}` as const;
+    // zero bytes cost 4 gas each: 40 transactions of ~128 KiB fit 30M gas and make 5.2 MB
+    const data = new Uint8Array(130_000);
+    const txs = Array.from({ length: 40 }, (_, i) =>
+      createFeeMarket1559Tx(
+        {
+          nonce: 2n + BigInt(i),
+          to,
+          value: 1n,
+          gasLimit: 21_000n + 4n * BigInt(data.length),
+          maxFeePerGas: 10n ** 10n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 100n,
+          data,
+        },
+        { common },
+      ).sign(SENDER),
+    );
+    let built: BuiltBlock | undefined;
+    const head = t.chain.head.header;
+    await t.chain.produceBlock(
+      {
+        coinbase: head.coinbase.bytes,
+        timestamp: head.timestamp + 1n,
+        extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
+      },
+      txs,
+      async (b) => {
+        built = b;
+        return undefined; // not committed
+      },
+    );
+    const each = txs[0]!.serialize().length;
+    expect(built!.block.transactions).toHaveLength(Math.floor(MAX_BLOCK_TX_BYTES / each));
+    expect(new Set(built!.rejected.map((r) => r.kind))).toEqual(new Set(['block-full']));
+    // its proposal, with a round-change certificate of a hundred validators beside it, is one IBFT message
+    const rcs = Array.from({ length: 100 }, () => new Uint8Array(110 + 70 * 150));
+    const pp = signMessage({ type: MessageType.Preprepare, height: 2n, round: 1, block: built!.block.serialize(), roundChanges: rcs }, SENDER);
+    expect(pp.length).toBeLessThanOrEqual(MAX_IBFT_GOSSIP_BYTES);
   });
 });
