@@ -4,7 +4,9 @@
  */
 export class ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
+  /** Chunks not yet handed out from `head` on (an index, not shift(): a record of a million one-byte chunks was quadratic). */
   private chunks: Uint8Array[] = [];
+  private head = 0;
   private buffered = 0;
   private done = false;
   /** Bytes handed out so far. */
@@ -12,6 +14,11 @@ export class ByteReader {
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
+  }
+
+  /** Chunks held, consumed ones not yet let go counted (tests: the array does not grow without bound). */
+  get heldChunks(): number {
+    return this.chunks.length;
   }
 
   /** Exactly n bytes; fewer only at the end of the stream (check the length). */
@@ -28,17 +35,24 @@ export class ByteReader {
     const out = new Uint8Array(take);
     let filled = 0;
     while (filled < take) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[this.head]!;
       const need = take - filled;
       if (c.length <= need) {
         out.set(c, filled);
         filled += c.length;
-        this.chunks.shift();
+        this.head++;
       } else {
         out.set(c.subarray(0, need), filled);
-        this.chunks[0] = c.subarray(need);
+        this.chunks[this.head] = c.subarray(need);
         filled += need;
       }
+    }
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head); // the consumed ones let go, each remaining chunk moved once per halving
+      this.head = 0;
     }
     this.buffered -= take;
     this.offset += take;
