@@ -28,6 +28,7 @@ import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
 import { abortable } from '../util/abortable.js';
 import { UserError } from '../util/errors.js';
+import { isLoopbackHost } from '../util/net.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
@@ -220,6 +221,7 @@ export class BasaltNode {
    */
   static async start(opts: NodeOptions): Promise<BasaltNode> {
     const log = opts.logger;
+    checkIbftApiLoopback(opts);
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
     const parts = new Lifecycle(log);
@@ -863,4 +865,21 @@ function warnOfQuorum(log: Logger, rule: QuorumRule, next: bigint, n: number): v
 function withoutGenesis(opts: NodeOptions): Omit<NodeOptions, 'genesis'> {
   const { genesis: _genesis, ...rest } = opts;
   return rest;
+}
+
+/**
+ * The `ibft` JSON-RPC namespace casts this validator's votes: an operator API, which is served on loopback
+ * only (JSON-RPC has no authentication; the same votes over gRPC need TLS off loopback).
+ */
+function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrpcApis'>): void {
+  if (!opts.jsonrpcApis?.includes('ibft')) return;
+  for (const [flag, at] of [
+    ['--jsonrpc', opts.jsonrpc],
+    ['--ws', opts.ws],
+  ] as const) {
+    if (at === undefined || isLoopbackHost(at.host)) continue;
+    throw new UserError(
+      `--jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not ${flag} ${at.host}:${at.port} (or vote with \`basalt ibft propose\` over gRPC with TLS)`,
+    );
+  }
 }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { UserError, errorMessage } from '../util/errors.js';
 
 /**
  * A node's working directory, as Polygon SDK lays it out:
@@ -29,7 +30,13 @@ export function dataDirLayout(dir: string): DataDirLayout {
 
 /** Create the data dir itself (0700: it holds keys). LevelDB creates its own folders. */
 export function ensureDataDir(layout: DataDirLayout): void {
-  mkdirSync(layout.root, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(layout.root, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
+    throw new UserError(`cannot make the data dir ${layout.root}: ${why}`, { code: 'FAILED_PRECONDITION' });
+  }
 }
 
 /** Bytes of the files in a database's folder (LevelDB's tables and logs: its size on disk); 0 when absent. */

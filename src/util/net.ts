@@ -10,7 +10,13 @@ export function isLoopbackHost(host: string): boolean {
   if (h === 'localhost') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) !== 6) return false;
-  const canonical = new URL(`http://[${h}]/`).hostname; // [::1], [::ffff:7f00:1]...
+  // An IPv6 zone (fe80::1%eth0) names the interface, not the address; URL refuses it.
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${h.replace(/%.*$/, '')}]/`).hostname; // [::1], [::ffff:7f00:1]...
+  } catch {
+    return false;
+  }
   if (canonical === '[::1]') return true;
   const mapped = /^\[::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}\]$/.exec(canonical);
   return mapped !== null && parseInt(mapped[1]!, 16) >> 8 === 127;

@@ -138,6 +138,17 @@ describe('operator API security', () => {
       refused,
       /^error: --grpc-address 0\.0\.0\.0:0 is reachable from other machines .*--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/,
     );
+    // the ibft JSON-RPC namespace casts this validator's votes: loopback only, as the operator API without TLS
+    for (const at of [
+      ['--jsonrpc', '0.0.0.0:0', '--no-ws'],
+      ['--no-jsonrpc', '--ws', '[::]:0'],
+    ]) {
+      expectOneLineError(
+        runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, ...at, '--jsonrpc-api', 'eth,ibft']),
+        /^error: --jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not --(jsonrpc 0\.0\.0\.0|ws ::):0/,
+      );
+    }
+    expectOneLineError(runCli(['server', '--data-dir', genesis, '--chain', genesis]), /^error: cannot make the data dir .*: a file is in the way$/);
     const halfTls = runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, '--grpc-tls-cert', genesis]);
     expectOneLineError(halfTls, /--grpc-tls-cert and --grpc-tls-key go together/);
 

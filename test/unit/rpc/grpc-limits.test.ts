@@ -141,4 +141,10 @@ describe('isLoopbackHost', () => {
     for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.5', 'example.com', '::ffff:10.0.0.1', '128.0.0.1'])
       expect(isLoopbackHost(h), h).toBe(false);
   });
+
+  it('takes an IPv6 zone as the interface it names, without throwing', () => {
+    expect(isLoopbackHost('[fe80::1%eth0]')).toBe(false);
+    expect(isLoopbackHost('fe80::1%eth0')).toBe(false);
+    expect(isLoopbackHost('::1%lo')).toBe(true);
+  });
 });
