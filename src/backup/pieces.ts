@@ -101,6 +101,18 @@ export function archiveChainAfter<P extends Piece>(from: Piece, pieces: readonly
 }
 
 /**
+ * The piece the next archive continues: the last archive of the newest snapshot's chain, or that
+ * snapshot when none continues it; undefined without a snapshot. Not the newest piece: a node restored
+ * to an older block stores a snapshot below the pieces of the blocks it left, and an archive after
+ * those would leave its own snapshot's chain with a gap (that no restore crosses and retention then
+ * deletes behind).
+ */
+export function chainTip<P extends Piece>(pieces: readonly P[]): P | undefined {
+  const snapshot = sortPieces(pieces.filter((p) => p.kind === 'snapshot')).at(-1);
+  return snapshot && (archiveChainAfter(snapshot, pieces).archives.at(-1) ?? snapshot);
+}
+
+/**
  * Gaps in a target's chain of pieces: places where the blocks after one piece are in no later piece
  * that continues it (an archive that does not start right after the piece before it).
  * Returns one message per gap, naming the files on both sides.

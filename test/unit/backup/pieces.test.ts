@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { archiveChainAfter, continuityGaps, newestPiece, parsePieceName, pieceName, sortPieces, type Piece } from '../../../src/backup/pieces.js';
+import { archiveChainAfter, chainTip, continuityGaps, newestPiece, parsePieceName, pieceName, sortPieces, type Piece } from '../../../src/backup/pieces.js';
 
 const D = '0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789';
 const snap = (end: number, t = end): Piece =>
@@ -61,5 +61,13 @@ describe('chain of pieces', () => {
     expect(archiveChainAfter(all[0]!, all).gapAfter).toBeUndefined();
     const gap = [snap(100), arch(101, 150), arch(171, 200)];
     expect(archiveChainAfter(gap[0]!, gap)).toEqual({ archives: [gap[1]], gapAfter: 150n });
+  });
+
+  it("the chain's tip is the end of the newest snapshot's chain, below pieces beyond it (a node restored to an older block)", () => {
+    const left = [snap(100), arch(101, 200), arch(201, 300)];
+    expect(chainTip(left)?.file).toBe(arch(201, 300).file);
+    expect(chainTip([...left, snap(250)])?.file).toBe(snap(250).file);
+    expect(chainTip([...left, snap(250), arch(251, 260)])?.file).toBe(arch(251, 260).file);
+    expect(chainTip([arch(1, 10)])).toBeUndefined();
   });
 });
