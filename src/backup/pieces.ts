@@ -40,10 +40,18 @@ const ARCHIVE_RE = new RegExp(`^archive-${BLOCK}-${BLOCK}-t(\\d{1,20})-([0-9a-f]
 
 const pad = (n: bigint) => n.toString().padStart(9, '0');
 
+/**
+ * The latest time a piece's name (or a repository manifest) may carry: 9999-12-31T23:59:59Z, unix
+ * seconds. Retention and `backup list` turn times into dates, which end near year 275,760; a chain's
+ * blocks are near the present. A name beyond it is not a piece (a foreign file, passed over).
+ */
+export const MAX_BACKUP_TIME = 253_402_300_799n;
+
 /** The name of a piece; `digest` is the file's 0x-hex sha256 digest (or its first 8 hex digits). */
 export function pieceName(p: { kind: PieceKind; startBlock: bigint; endBlock: bigint; time: bigint; digest: string }): string {
   const d8 = p.digest.replace(/^0x/, '').slice(0, 8).toLowerCase();
   if (!/^[0-9a-f]{8}$/.test(d8)) throw new Error(`digest ${p.digest} is not hex`);
+  if (p.time > MAX_BACKUP_TIME) throw new Error(`block time ${p.time} is after the year 9999`);
   return p.kind === 'snapshot' ? `snapshot-${pad(p.endBlock)}-t${p.time}-${d8}.bsn` : `archive-${pad(p.startBlock)}-${pad(p.endBlock)}-t${p.time}-${d8}.bsa`;
 }
 
@@ -52,15 +60,17 @@ export function parsePieceName(file: string): Piece | undefined {
   const s = SNAPSHOT_RE.exec(file);
   if (s) {
     const end = BigInt(s[1]!);
-    if (end < 1n) return undefined;
-    return { kind: 'snapshot', startBlock: 1n, endBlock: end, time: BigInt(s[2]!), digest8: s[3]!, file };
+    const time = BigInt(s[2]!);
+    if (end < 1n || time > MAX_BACKUP_TIME) return undefined;
+    return { kind: 'snapshot', startBlock: 1n, endBlock: end, time, digest8: s[3]!, file };
   }
   const a = ARCHIVE_RE.exec(file);
   if (a) {
     const start = BigInt(a[1]!);
     const end = BigInt(a[2]!);
-    if (start < 1n || start > end) return undefined;
-    return { kind: 'archive', startBlock: start, endBlock: end, time: BigInt(a[3]!), digest8: a[4]!, file };
+    const time = BigInt(a[3]!);
+    if (start < 1n || start > end || time > MAX_BACKUP_TIME) return undefined;
+    return { kind: 'archive', startBlock: start, endBlock: end, time, digest8: a[4]!, file };
   }
   return undefined;
 }
@@ -98,6 +108,18 @@ export function archiveChainAfter<P extends Piece>(from: Piece, pieces: readonly
   }
   const newest = newestPiece(pieces);
   return newest && newest.endBlock > end ? { archives, gapAfter: end } : { archives };
+}
+
+/**
+ * The piece the next archive continues: the last archive of the newest snapshot's chain, or that
+ * snapshot when none continues it; undefined without a snapshot. Not the newest piece: a node restored
+ * to an older block stores a snapshot below the pieces of the blocks it left, and an archive after
+ * those would leave its own snapshot's chain with a gap (that no restore crosses and retention then
+ * deletes behind).
+ */
+export function chainTip<P extends Piece>(pieces: readonly P[]): P | undefined {
+  const snapshot = sortPieces(pieces.filter((p) => p.kind === 'snapshot')).at(-1);
+  return snapshot && (archiveChainAfter(snapshot, pieces).archives.at(-1) ?? snapshot);
 }
 
 /**

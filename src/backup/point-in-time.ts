@@ -36,7 +36,8 @@ export interface RestorePlan {
  * Which pieces rebuild the chain at a point (pure): the newest snapshot at or before it, then the
  * archives that continue that snapshot up to the point. Without a point: the newest snapshot and
  * every archive after it, to the newest block backed up. Fails with a one-line reason when the
- * pieces cannot reach the point (none early enough, a gap, a point beyond the newest block).
+ * pieces cannot reach the point (none early enough, a gap before it or before the newest block
+ * backed up, a point beyond the newest block).
  */
 export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): RestorePlan {
   const snapshots = sortPieces(pieces.filter((p) => p.kind === 'snapshot'));
@@ -70,6 +71,16 @@ export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): Re
     throw new UserError(`block ${at.block} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing)`, {
       code: 'NOT_FOUND',
     });
+  }
+  // Without a point, or at a time the chain ends before (its next blocks may be at or before it), a
+  // gap would stop the restore short of what was asked: refused, as for --at-block, rather than a
+  // restore that reports success at an older block.
+  if (chain.gapAfter !== undefined && reach === chain.gapAfter && at.block === undefined && (at.time === undefined || prevTime <= at.time)) {
+    const point = at.time !== undefined ? iso(at.time) : `the newest block backed up (${newest.endBlock}, in ${newest.file})`;
+    throw new UserError(
+      `${point} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing); --at-block ${reach} restores up to there`,
+      { code: 'NOT_FOUND' },
+    );
   }
   return {
     snapshot,

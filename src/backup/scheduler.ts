@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { exportChain } from './export.js';
-import { listPieces, newestPiece, parsePieceName, pieceName, type ListedPiece, type PieceKind } from './pieces.js';
+import { chainTip, listPieces, newestPiece, parsePieceName, pieceName, type ListedPiece, type PieceKind } from './pieces.js';
 import { piecesToDelete, type RetentionPolicy } from './retention.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { createSnapshot, type SnapshotSource } from './snapshot.js';
@@ -70,7 +70,7 @@ export interface SchedulerOptions {
  * snapshots while the node goes on sealing and serving. Pieces form a chain: each archive starts
  * right after the piece before it, and before a snapshot is stored the archive up to its head is, so
  * restoring to any block after the first snapshot is possible. On start it reads the target to find
- * the last piece and goes on from there. Each piece is staged in a local file, then put (with
+ * the end of the newest snapshot's chain and goes on from there. Each piece is staged in a local file, then put (with
  * retries and backoff) where it becomes visible only when complete; then retention runs. Failures are
  * logged and counted, never thrown at the node; the next tick tries again from the same place.
  */
@@ -189,24 +189,24 @@ export class BackupScheduler {
       if (explicit) throw new UserError('the chain has only its genesis block: nothing to back up yet', { code: 'FAILED_PRECONDITION' });
       return [];
     }
-    const last = newestPiece(known);
-    const hasSnapshot = known.some((p) => p.kind === 'snapshot');
-    if (last && last.endBlock > head) {
+    // Archives continue the newest snapshot's chain (chainTip), which may end below the newest piece.
+    const tip = chainTip(known);
+    if (tip && tip.endBlock > head) {
       // Another chain's pieces, or a data dir restored to an older block: archives cannot continue them.
       this.opts.logger.warn(
-        { target: this.opts.target.url, lastPiece: last.file, head: Number(head) },
+        { target: this.opts.target.url, lastPiece: tip.file, head: Number(head) },
         "backup target holds blocks beyond this chain's head: taking a snapshot",
       );
     }
-    if (kind === 'archive' && (!hasSnapshot || !last || last.endBlock > head)) kind = 'snapshot';
+    if (!tip || tip.endBlock > head) return this.snapshot(undefined);
     if (kind === 'archive') {
-      if (head <= last!.endBlock) {
-        if (explicit) throw new UserError(`no new blocks since the last piece (${last!.file})`, { code: 'FAILED_PRECONDITION' });
+      if (head <= tip.endBlock) {
+        if (explicit) throw new UserError(`no new blocks since the last piece (${tip.file})`, { code: 'FAILED_PRECONDITION' });
         return [];
       }
-      return [await this.archive(last!.endBlock + 1n, head)];
+      return [await this.archive(tip.endBlock + 1n, head)];
     }
-    return this.snapshot(last && last.endBlock <= head ? last.endBlock : undefined);
+    return this.snapshot(tip.endBlock);
   }
 
   /** A snapshot at the head; first the archive from `after + 1` up to that head, so the chain of pieces has no gap. */

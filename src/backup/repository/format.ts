@@ -1,6 +1,7 @@
 import { containerKind } from '../../container/framing.js';
 import { BackupFileError } from '../../container/errors.js';
 import { isCompression, type Compression } from '../../container/compression.js';
+import { MAX_BACKUP_TIME } from '../pieces.js';
 
 /**
  * A backup repository (docs/repository-format.md): immutable objects named by the sha256 of their
@@ -210,6 +211,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   const head = m.head as Record<string, unknown> | undefined;
   if (typeof head !== 'object' || head === null) return bad('head is missing');
   for (const k of ['number', 'timestamp'] as const) if (typeof head[k] !== 'string' || !UINT.test(head[k])) bad(`head.${k} is not a decimal string`);
+  if (BigInt(head.timestamp as string) > MAX_BACKUP_TIME) bad(`head.timestamp ${head.timestamp as string} is after the year 9999`);
   for (const k of ['hash', 'stateRoot'] as const)
     if (typeof head[k] !== 'string' || !/^0x[0-9a-f]{64}$/.test(head[k])) bad(`head.${k} is not a 32-byte hex string`);
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) bad('createdAt is not a time');

@@ -1,16 +1,45 @@
 import { createReadStream } from 'node:fs';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { UserError } from '../../util/errors.js';
 import { parseS3Url, type BackupTarget, type StagedPiece, type TargetEntry } from './target.js';
 
 export { parseS3Url };
+
+const MiB = 1024 * 1024;
+/** S3 takes at most 10,000 parts in one multipart upload. */
+const MAX_PARTS = 10_000;
+/** S3's smallest part (but for the last). */
+const MIN_PART_BYTES = 5 * MiB;
+/**
+ * The largest part this process sends. S3 takes 5 GiB, but lib-storage holds each part in memory (one
+ * being filled, `queueSize` going up, and a copy while it is joined) and Node 20's Buffer stops at
+ * 4 GiB: 512 MiB parts keep that near 2 GiB, for pieces of up to 5,000 GiB.
+ */
+const MAX_PART_BYTES = 512 * MiB;
+
+/**
+ * The part size of an upload of `bytes`: the configured one, or larger (in whole MiB) when 10,000
+ * parts of it would not hold the piece, which S3 would refuse only after every part went up. A piece
+ * that even the largest parts cannot carry is refused before anything is sent.
+ */
+export function multipartPartSize(bytes: number, configured: number, name = 'a piece'): number {
+  const size = Math.max(configured, Math.ceil(bytes / MAX_PARTS / MiB) * MiB);
+  if (size > MAX_PART_BYTES) {
+    throw new UserError(
+      `${name}: ${(bytes / 1024 ** 3).toFixed(1)} GiB is more than one S3 upload takes here (${MAX_PARTS} parts of at most ${MAX_PART_BYTES / MiB} MiB: ${(MAX_PARTS * MAX_PART_BYTES) / 1024 ** 3} GiB)`,
+      { code: 'RESOURCE_EXHAUSTED' },
+    );
+  }
+  return size;
+}
 
 export interface S3TargetOptions {
   /** S3-compatible endpoint; default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; path-style addressing then. */
   endpoint?: string;
   region?: string;
   credentials?: S3ClientConfig['credentials'];
-  /** Multipart part size in bytes (at least 5 MiB); default 16 MiB. */
+  /** Multipart part size in bytes (5-512 MiB); default 16 MiB, more for a piece above 160,000 MiB (S3's 10,000 parts). */
   partSize?: number;
   /** Time limit of one HTTP request, ms; default 60 s. */
   requestTimeoutMs?: number;
@@ -37,6 +66,9 @@ export class S3Target implements BackupTarget {
   constructor(url: string, opts: S3TargetOptions = {}) {
     this.url = url;
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(url));
+    this.partSize = opts.partSize ?? 16 * MiB;
+    if (!Number.isSafeInteger(this.partSize) || this.partSize < MIN_PART_BYTES || this.partSize > MAX_PART_BYTES)
+      throw new UserError(`S3 part size ${this.partSize} is not ${MIN_PART_BYTES / MiB}-${MAX_PART_BYTES / MiB} MiB`);
     const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
     const timeout = opts.requestTimeoutMs ?? 60_000;
     // The SDK prints a multi-line notice about future Node versions on stderr; the node's logs and the
@@ -49,11 +81,11 @@ export class S3Target implements BackupTarget {
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
     });
-    this.partSize = opts.partSize ?? 16 * 1024 * 1024;
     this.listPageSize = opts.listPageSize;
   }
 
   async put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void> {
+    const partSize = multipartPartSize(staged.bytes, this.partSize, name);
     const upload = new Upload({
       client: this.client,
       params: {
@@ -62,7 +94,7 @@ export class S3Target implements BackupTarget {
         Body: createReadStream(staged.path, { highWaterMark: 1024 * 1024 }),
         ContentLength: staged.bytes,
       },
-      partSize: this.partSize,
+      partSize,
       queueSize: 2,
       leavePartsOnError: false,
     });

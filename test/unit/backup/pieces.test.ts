@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { archiveChainAfter, continuityGaps, newestPiece, parsePieceName, pieceName, sortPieces, type Piece } from '../../../src/backup/pieces.js';
+import {
+  archiveChainAfter,
+  chainTip,
+  continuityGaps,
+  MAX_BACKUP_TIME,
+  newestPiece,
+  parsePieceName,
+  pieceName,
+  sortPieces,
+  type Piece,
+} from '../../../src/backup/pieces.js';
 
 const D = '0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789';
 const snap = (end: number, t = end): Piece =>
@@ -33,9 +43,14 @@ describe('piece names', () => {
       'archive-000000000-000000001-t1-abcdef01.bsa',
       'archive-000000001-000000002-t1-ABCDEF01.bsa',
       'notes.txt',
+      // times no date reaches (after the year 9999): retention and `backup list` could not name their day
+      'snapshot-000000001-t99999999999999-abcdef12.bsn',
+      'archive-000000001-000000002-t253402300800-abcdef01.bsa',
     ]) {
       expect(parsePieceName(n), n).toBeUndefined();
     }
+    expect(parsePieceName('snapshot-000000001-t253402300799-abcdef12.bsn')?.time).toBe(MAX_BACKUP_TIME);
+    expect(() => pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: 1n, time: MAX_BACKUP_TIME + 1n, digest: D })).toThrow(/after the year 9999/);
   });
 });
 
@@ -61,5 +76,13 @@ describe('chain of pieces', () => {
     expect(archiveChainAfter(all[0]!, all).gapAfter).toBeUndefined();
     const gap = [snap(100), arch(101, 150), arch(171, 200)];
     expect(archiveChainAfter(gap[0]!, gap)).toEqual({ archives: [gap[1]], gapAfter: 150n });
+  });
+
+  it("the chain's tip is the end of the newest snapshot's chain, below pieces beyond it (a node restored to an older block)", () => {
+    const left = [snap(100), arch(101, 200), arch(201, 300)];
+    expect(chainTip(left)?.file).toBe(arch(201, 300).file);
+    expect(chainTip([...left, snap(250)])?.file).toBe(snap(250).file);
+    expect(chainTip([...left, snap(250), arch(251, 260)])?.file).toBe(arch(251, 260).file);
+    expect(chainTip([arch(1, 10)])).toBeUndefined();
   });
 });

@@ -64,4 +64,20 @@ describe('point-in-time restore plan', () => {
     fails(() => planRestore([arch(1, 10)], {}), /holds no snapshot/);
     fails(() => planRestore([snap(10), arch(11, 20), arch(31, 40)], { block: 35n }), /stop at block 20/);
   });
+
+  it('without a point or at a time, a gap before the newest block backed up fails too, naming the block the pieces reach', () => {
+    const gap = [snap(10), arch(11, 20), arch(31, 40)];
+    fails(
+      () => planRestore(gap),
+      /the newest block backed up \(40, in archive-000000031-000000040-.*\) cannot be restored: .* stop at block 20 .*--at-block 20/,
+    );
+    fails(() => planRestore(gap, { time: 1025n }), /1970-01-01T00:17:05.000Z cannot be restored: .* stop at block 20 .*--at-block 20/);
+    // The point lies before the gap: the plan reaches it.
+    expect(ends(planRestore(gap, { time: 1015n }).archives)).toEqual(['11-20']);
+    expect(planRestore(gap, { block: 20n }).reach).toBe(20n);
+    // A node restored to block 25 stored a snapshot there, below the pieces it left (no archive continues it yet).
+    const restored = [snap(10), arch(11, 20), arch(21, 30), snap(25)];
+    fails(() => planRestore(restored), /stop at block 25 \(blocks 26-… are missing\); --at-block 25/);
+    expect(planRestore(restored, { block: 25n }).reach).toBe(25n);
+  });
 });

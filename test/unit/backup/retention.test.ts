@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePieceName, pieceName, type Piece } from '../../../src/backup/pieces.js';
+import { listPieces, parsePieceName, pieceName, type Piece } from '../../../src/backup/pieces.js';
 import { piecesToDelete, weekOf, type RetentionPolicy } from '../../../src/backup/retention.js';
 
 const D = '0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
@@ -103,5 +103,13 @@ describe('retention', () => {
     expect(weekOf(at('2026-11-02T00:00:00Z'))).toBe('2026-W45'); // Monday
     expect(weekOf(at('2027-01-01T12:00:00Z'))).toBe('2026-W53');
     expect(weekOf(at('2025-12-29T00:00:00Z'))).toBe('2026-W01');
+  });
+
+  it('a file named as a piece of a time no date reaches is passed over by the listing, so retention by day still runs', async () => {
+    const ours = [snap(1, T0), snap(2, T0 + DAY)];
+    const names = [...ours.map((p) => p.file), 'snapshot-000000003-t99999999999999-abcdef12.bsn'];
+    const listed = await listPieces({ list: async () => names.map((name) => ({ name, bytes: 0, storedAt: 0 })) });
+    expect(listed.map((p) => p.file)).toEqual(ours.map((p) => p.file));
+    expect(piecesToDelete(listed, { keepDaily: 1 }).map((p) => p.file)).toEqual([ours[0]!.file]);
   });
 });

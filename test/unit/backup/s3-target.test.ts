@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { S3Target, parseS3Url } from '../../../src/backup/targets/s3.js';
+import { S3Target, multipartPartSize, parseS3Url } from '../../../src/backup/targets/s3.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { withRetry } from '../../../src/backup/retry.js';
+import { UserError } from '../../../src/util/errors.js';
 import { S3_CREDENTIALS, startS3rver, startS3rverProcess } from '../../helpers/s3.js';
 
 const credentials = S3_CREDENTIALS;
@@ -59,6 +60,35 @@ describe('S3 target', () => {
     client.destroy();
     t.close();
     other.close();
+  });
+
+  it('a piece above 10,000 parts of the configured size goes up in larger parts (whole MiB); one larger than any upload takes is refused before a byte is sent', async () => {
+    const MiB = 1024 * 1024;
+    const configured = 16 * MiB;
+    expect(multipartPartSize(100 * MiB, configured)).toBe(configured);
+    expect(multipartPartSize(10_000 * configured, configured)).toBe(configured); // exactly 10,000 parts
+    expect(multipartPartSize(10_000 * configured + 1, configured)).toBe(17 * MiB);
+    for (const bytes of [157 * 1024 ** 3, 200 * 1024 ** 3 + 7, 1024 ** 4, 10_000 * 512 * MiB]) {
+      const size = multipartPartSize(bytes, configured);
+      expect(size % MiB).toBe(0);
+      expect(Math.ceil(bytes / size)).toBeLessThanOrEqual(10_000);
+    }
+    expect(multipartPartSize(10_000 * 512 * MiB, configured)).toBe(512 * MiB);
+    expect(() => multipartPartSize(10_000 * 512 * MiB + 1, configured, 'snapshot-x.bsn')).toThrow(
+      /^snapshot-x\.bsn: 5000\.0 GiB is more than one S3 upload takes here \(10000 parts of at most 512 MiB: 5000 GiB\)$/,
+    );
+    // The put refuses it without a request: this endpoint would fail any with a refused connection.
+    const t = new S3Target('s3://backups/x', { endpoint: `http://127.0.0.1:${await closedPort()}`, credentials });
+    try {
+      const path = join(dir, 'tiny');
+      writeFileSync(path, 'x');
+      await expect(t.put('snapshot-000000001-t1-0badf00d.bsn', { path, bytes: 6 * 1024 ** 4 })).rejects.toSatisfy(
+        (e) => e instanceof UserError && e.code === 'RESOURCE_EXHAUSTED' && /^snapshot-000000001-t1-0badf00d\.bsn: 6144\.0 GiB is more than/.test(e.message),
+      );
+    } finally {
+      t.close();
+    }
+    expect(() => new S3Target('s3://backups/x', { partSize: MiB })).toThrow(/S3 part size 1048576 is not 5-512 MiB/);
   });
 
   it('lists a prefix of more keys than a page holds, page after page (a repository of many objects)', { timeout: 30_000 }, async () => {

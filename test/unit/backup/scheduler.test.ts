@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listPieces } from '../../../src/backup/pieces.js';
+import { listPieces, pieceName } from '../../../src/backup/pieces.js';
+import { planRestore } from '../../../src/backup/point-in-time.js';
 import { BackupScheduler, type SchedulerOptions } from '../../../src/backup/scheduler.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
@@ -100,6 +101,27 @@ describe('BackupScheduler', () => {
       { kind: 'archive', storedAt: byKind('archive') },
       { kind: 'snapshot', storedAt: byKind('snapshot') },
     ]);
+  });
+
+  it('a node restored to an older block: its archives continue its own snapshot, not the pieces beyond its head, so nothing is lost', async () => {
+    // The target holds S10, A11-20, A21-30 (of the timeline the node left); the node now runs at block 25.
+    const { t, s, dir, target } = await setup(25, undefined, { retention: { keepLast: 1 } });
+    const D = '0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
+    for (const [kind, startBlock, endBlock] of [
+      ['snapshot', 1n, 10n],
+      ['archive', 11n, 20n],
+      ['archive', 21n, 30n],
+    ] as const)
+      writeFileSync(join(dir, 'bk', pieceName({ kind, startBlock, endBlock, time: 1000n + endBlock, digest: D })), '');
+    expect((await s.backupNow('snapshot')).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual(['snapshot 1-25']);
+    expect(await names(target)).toEqual(['snapshot 1-25', 'archive 21-30']); // the newest piece stays
+    for (let i = 0; i < 3; i++) await sealNext(t);
+    expect((await s.backupNow('archive')).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual(['archive 26-28']);
+    for (let i = 0; i < 4; i++) await sealNext(t);
+    expect((await s.backupNow('archive')).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual(['archive 29-32']);
+    expect(await names(target)).toEqual(['snapshot 1-25', 'archive 26-28', 'archive 29-32']);
+    expect(planRestore(await listPieces(target)).reach).toBe(32n);
+    expect((await verifyPieces(target, await listPieces(target))).problems).toEqual([]);
   });
 
   it('retention runs after each piece', async () => {
