@@ -149,6 +149,8 @@ export class Chain extends EventEmitter<ChainEvents> {
     const digest = genesis.digest;
 
     let genesisHash: Uint8Array;
+    // Another file with the same genesis block: its digest is recorded once every check passed.
+    let newDigest = false;
     const storedGenesis = await store.canonicalHash(0n);
     const headHash = await store.headHash();
     if (storedGenesis === undefined || headHash === undefined) {
@@ -172,7 +174,7 @@ export class Chain extends EventEmitter<ChainEvents> {
             `genesis mismatch: the data dir holds a chain with genesis ${bytesToHex(storedGenesis)}, but the genesis file gives ${bytesToHex(given)}; use the genesis file this data dir was created with`,
           );
         }
-        await store.writeGenesisDigest(digest);
+        newDigest = true;
       }
     }
     const pending = await store.genesisStatePending();
@@ -180,6 +182,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     if (pending !== undefined && !deferred) await writePendingGenesisState(store, trie, genesis, pending, opts, log);
     const head = await loadHead(store, trie, opts.engine, deferred);
     await checkForkSchedule(store, opts.blockchainDb, genesis, head.number);
+    if (newDigest) await store.writeGenesisDigest(digest);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
 
@@ -613,13 +616,19 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
   let storedEpoch: unknown;
   let storedChanges: unknown;
   let storedParams: unknown;
+  let storedChainId: unknown;
   try {
     const params = (
       JSON.parse(storedJson ?? '{}') as {
-        params?: { forks?: Record<string, unknown>; engine?: { ibft?: { quorumSwitchBlock?: unknown; epochSize?: unknown; validatorSetChanges?: unknown } } };
+        params?: {
+          chainID?: unknown;
+          forks?: Record<string, unknown>;
+          engine?: { ibft?: { quorumSwitchBlock?: unknown; epochSize?: unknown; validatorSetChanges?: unknown } };
+        };
       }
     ).params;
     storedParams = params;
+    storedChainId = params?.chainID;
     stored = params?.forks ?? {};
     storedSwitch = params?.engine?.ibft?.quorumSwitchBlock;
     storedEpoch = params?.engine?.ibft?.epochSize;
@@ -644,10 +653,21 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
       what: 'the quorum switch',
     },
   ];
+  // The chain ID is not in the genesis block (its hash stays), but every signed transaction names it:
+  // another one makes the node refuse its own chain's transactions and seal ones no one else accepts.
+  const nowChainId = config.params.chainID;
+  let consensusChanged = false;
+  if (typeof storedChainId === 'number' && storedChainId !== nowChainId) {
+    if (head >= 1n) {
+      throw new UserError(
+        `genesis file changes the chain ID (params.chainID) from ${storedChainId} to ${nowChainId}, but this data dir already holds blocks up to ${head} under the old one; use the genesis file this data dir was created with`,
+      );
+    }
+    consensusChanged = true;
+  }
   // The validator-vote epoch decides every block's votes: it is set before the first block or never.
   const nowEpoch = config.params.engine.ibft.epochSize;
   const thenEpoch = typeof storedEpoch === 'number' ? storedEpoch : undefined;
-  let consensusChanged = false;
   if ((thenEpoch ?? DEFAULT_VOTE_EPOCH) !== (nowEpoch ?? DEFAULT_VOTE_EPOCH)) {
     if (head >= 1n) {
       throw new UserError(

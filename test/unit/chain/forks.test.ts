@@ -84,6 +84,16 @@ describe('moving a fork in an existing data dir', () => {
       await o.close();
     }
     await expect(reopen(london)).rejects.toThrow(/moves the cancun fork from 3 to unscheduled/);
+    // the chain ID is not in the genesis block (the hash stays), but every transaction names it
+    const otherId = withForks(base, { cancun: 3 });
+    otherId.params.chainID = 555;
+    await expect(reopen(otherId)).rejects.toThrow(
+      /changes the chain ID \(params\.chainID\) from 100 to 555, but this data dir already holds blocks up to 3 under the old one/,
+    );
+    await expect(reopen(otherId)).rejects.toThrow(/changes the chain ID/); // still refused: nothing of it was recorded
+    const again = await openTestChain(withForks(base, { cancun: 3 }), first.dir);
+    expect(again.chain.chainId).toBe(100n);
+    await again.close();
     rmSync(first.dir, { recursive: true, force: true });
   });
 });
