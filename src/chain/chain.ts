@@ -5,7 +5,7 @@ import type { TypedTransaction } from '@ethereumjs/tx';
 import { KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { ConsensusEngine } from './engine.js';
-import { BlockVerificationError } from './errors.js';
+import { BlockVerificationError, WritesPausedError } from './errors.js';
 import type { BytesDB } from '../storage/open-db.js';
 import { NodeCache, TrieNodeStore, type StateReader, type StateWriter } from '../storage/trie-node-store.js';
 import type { StateSize } from '../storage/schema.js';
@@ -114,6 +114,8 @@ export interface OpenChainOptions {
 export class Chain extends EventEmitter<ChainEvents> {
   private headState: ChainHead;
   private readonly writeLock = new Mutex();
+  /** Why blocks are not imported now (the disk guard's reason), or undefined. */
+  private pausedWrites?: string;
   /** Proposals checkProposal executed on the current head, by hash (cleared when the head moves). */
   private readonly checked = new Map<string, CheckedProposal>();
   /** JSON-RPC reads of historical state under way: a state pruner waits for them (StateReaders). */
@@ -372,8 +374,22 @@ export class Chain extends EventEmitter<ChainEvents> {
    * valid but for a timestamp too far ahead of this node's clock throws FutureBlockError (to be tried
    * again later, not held against whoever sent it).
    */
+  /**
+   * Stop (a reason) or resume (undefined) importing blocks: below the disk's free-space floor a
+   * follower's imports would fill it until LevelDB fails every write. importBlock throws
+   * WritesPausedError meanwhile; the history back-fill waits too (writesPaused).
+   */
+  pauseWrites(reason: string | undefined): void {
+    this.pausedWrites = reason;
+  }
+
+  get writesPaused(): string | undefined {
+    return this.pausedWrites;
+  }
+
   async importBlock(block: Block): Promise<ImportOutcome> {
     return this.writeLock.run(async () => {
+      if (this.pausedWrites !== undefined) throw new WritesPausedError(this.pausedWrites);
       const num = block.header.number;
       const hash = this.engine.blockHash(block.header);
       const head = this.headState;

@@ -17,6 +17,17 @@ export class BlockVerificationError extends Error {
 }
 
 /**
+ * The node takes no block now (the disk guard: free space is below --min-free-disk): nothing about the
+ * block is known, so whoever sent it is not at fault; it is fetched again once writes resume.
+ */
+export class WritesPausedError extends Error {
+  constructor(readonly reason: string) {
+    super(`blocks are not imported now: ${reason}`);
+    this.name = 'WritesPausedError';
+  }
+}
+
+/**
  * A block valid in every other respect whose timestamp is further ahead of this node's clock than
  * the allowance: not invalid (a clock may be wrong, this node's or its proposer's), but not to be
  * taken yet. It is held and tried again, and whoever sent it is not punished. Thrown only after every

@@ -683,13 +683,18 @@ export class BasaltNode {
       if (low) {
         this.notWritable = `disk almost full: ${mib(freeBytes)} free on the data dir's file system, below --min-free-disk ${mib(min)}; free some space (the node resumes by itself)`;
         this.gateSealer();
+        this.chain.pauseWrites(this.notWritable);
         this.txpool.close(`node cannot accept transactions now: ${this.notWritable}`);
-        log.error(event('disk.low', { freeBytes, minFreeBytes: min }), 'disk almost full: sealing paused and new transactions refused until space is freed');
+        log.error(
+          event('disk.low', { freeBytes, minFreeBytes: min }),
+          'disk almost full: sealing, block imports and new transactions paused until space is freed',
+        );
       } else {
         this.notWritable = undefined;
+        this.chain.pauseWrites(undefined);
         this.txpool.reopen();
         this.gateSealer();
-        log.info(event('disk.recovered', { freeBytes }), 'disk space recovered: sealing and transactions resume');
+        log.info(event('disk.recovered', { freeBytes }), 'disk space recovered: sealing, block imports and transactions resume');
       }
     });
     await guard.start();

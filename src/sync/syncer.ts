@@ -5,7 +5,7 @@ import { blockHash } from '../consensus/ibft/hash.js';
 import type { BlockRules } from '../storage/block-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
-import { BlockVerificationError, FutureBlockError } from '../chain/errors.js';
+import { BlockVerificationError, FutureBlockError, WritesPausedError } from '../chain/errors.js';
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
@@ -40,6 +40,9 @@ export const CLAIM_PROOF_WAIT_MS = 5_000;
  * time if this node's clock is being corrected meanwhile (PeerClock).
  */
 export const FUTURE_RETRY_MS = 1_000;
+
+/** While the node imports no block (WritesPausedError: the disk is almost full), sync tries again this often. */
+export const WRITES_PAUSED_RETRY_MS = 2_000;
 /** Blocks whose announcement time is remembered (by hash) for the clock samples. */
 const MAX_ANNOUNCED = 256;
 /** While blocks from the future are held, the warning is repeated at most this often. */
@@ -293,6 +296,11 @@ export class Syncer {
           this.holdFuture(peer, err);
           return false;
         }
+        if (err instanceof WritesPausedError) {
+          // The disk is almost full: no peer's fault; fetched again later (the node logged why).
+          this.hold(WRITES_PAUSED_RETRY_MS);
+          return false;
+        }
         if (err instanceof BlockVerificationError) {
           this.peerSet.punish(peer.id, `sent an invalid block: ${err.message}`);
           return false;
@@ -339,12 +347,16 @@ export class Syncer {
    * A block from the future: no import for a while (FUTURE_RETRY_MS at most, then it is tried again,
    * from whichever peer), and a warning, at most once a minute.
    */
-  private holdFuture(peer: ReadyPeer, err: FutureBlockError): void {
-    const wait = Math.min(err.waitMs, FUTURE_RETRY_MS);
+  /** Fetch nothing for `wait` ms, then go on. */
+  private hold(wait: number): void {
     this.heldUntil = performance.now() + wait;
     clearTimeout(this.heldTimer);
     this.heldTimer = setTimeout(() => this.kick(), wait);
     this.heldTimer.unref();
+  }
+
+  private holdFuture(peer: ReadyPeer, err: FutureBlockError): void {
+    this.hold(Math.min(err.waitMs, FUTURE_RETRY_MS));
     const t = performance.now();
     const fields = { number: Number(err.blockNumber), aheadS: Number(err.timestamp - err.nowSeconds), peer: peer.id.toString() };
     if (t - this.lastFutureWarn >= FUTURE_WARN_EVERY_MS) {

@@ -194,6 +194,9 @@ export class HistoryBackfill {
     let bytes = 0;
     const flush = async () => {
       if (batch.length === 0) return;
+      // Below the disk's free-space floor nothing is written: the run tries again later.
+      const paused = this.chain.writesPaused;
+      if (paused !== undefined) throw new Error(`not written now: ${paused}`);
       const filled = batch.at(-1)!.block.header.number;
       this.gap = await store.fillHistory(batch);
       batch = [];

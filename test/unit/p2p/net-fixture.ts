@@ -6,6 +6,7 @@ import type { Chain } from '../../../src/chain/chain.js';
 import type { PeerClock } from '../../../src/chain/peer-clock.js';
 import type { SyncerOptions } from '../../../src/sync/syncer.js';
 import { silentLogger } from '../../../src/util/log.js';
+import type { Logger } from 'pino';
 
 export interface TestNode {
   net: Network;
@@ -29,6 +30,7 @@ export async function startNode(
     clock?: PeerClock;
     metrics?: P2pMetrics;
     discovery?: boolean;
+    logger?: Logger;
   } = {},
 ): Promise<TestNode> {
   const txpool = new TxPool(chain);
@@ -40,7 +42,7 @@ export async function startNode(
     maxPeers: opts.maxPeers ?? 10,
     chain,
     txpool,
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     ...(opts.sync ? { sync: opts.sync } : {}),
     ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
     ...(opts.blockSync !== undefined ? { blockSync: opts.blockSync } : {}),
