@@ -46,7 +46,7 @@ export function farthestQueued(accounts: Iterable<Account>): { tx: TypedTransact
 
 /**
  * The executable transaction to evict when the executable set is over its global limit: the last one
- * (so no gap opens) of an account holding more than its `slots` guarantee; the lowest tip at
+ * (so no gap opens) of an account holding more than its `slots` guarantee (0: of any account); the lowest tip at
  * `baseFee` first, then the highest nonce. Of `keep.account`, only transactions above `keep.nonce`
  * are candidates.
  */

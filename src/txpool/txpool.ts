@@ -16,15 +16,18 @@ export { TxPoolError } from './errors.js';
  */
 export interface TxPoolLimits {
   /**
-   * Executable transactions per account that are safe from eviction (geth's AccountSlots). A
-   * guarantee, not a cap: an account may hold more while the pool has room.
+   * Executable transactions per account (geth's AccountSlots) that go after those of accounts over
+   * theirs: when the pool is full, or trimmed after a promotion. A guarantee, not a cap: an account may
+   * hold more while the pool has room. It does not outbid price: a newcomer paying a higher tip than
+   * an account's last transaction still takes its place.
    */
   accountSlots: number;
   /**
    * Executable transactions in all (geth's GlobalSlots). When full, the last transaction of an
    * account over its `accountSlots` makes room; transactions within an account's guarantee may go
    * beyond it, taking room from the queue, so the pool never holds more than
-   * `globalSlots + globalQueue` transactions.
+   * `globalSlots + globalQueue` transactions. Past that, a newcomer paying a higher tip than the
+   * cheapest last transaction of any account takes its place.
    */
   globalSlots: number;
   /** Queued transactions per account (geth's AccountQueue); also how far past its first gap an account may send. */
@@ -37,7 +40,8 @@ export interface TxPoolLimits {
   minTip: bigint;
   /**
    * How long a transaction may wait behind a nonce gap before it is dropped (geth's
-   * --txpool.lifetime, 3 hours): a gap that is never filled must not hold pool space for ever.
+   * --txpool.lifetime, 3 hours): a gap that is never filled must not hold pool space for ever. An
+   * executable one whose max fee fell below the base fee goes once this long after its arrival too.
    */
   queuedLifetimeMs: number;
 }
@@ -254,7 +258,7 @@ export class TxPool {
   /**
    * After a new head: refresh each sender's nonce and balance; drop included transactions and those
    * the sender can no longer pay for. Later ones of that sender wait behind the gap, for at most
-   * `queuedLifetimeMs` each.
+   * `queuedLifetimeMs` each; so does one whose max fee is below the next base fee.
    */
   private async resync(): Promise<void> {
     if (this.accounts.size === 0) return;
@@ -264,6 +268,7 @@ export class TxPool {
   }
 
   private async resyncFrom(state: Awaited<ReturnType<Chain['stateAt']>>): Promise<void> {
+    const baseFee = this.nextBaseFee();
     for (const [key, account] of this.accounts) {
       const acct = await state.getAccount(createAddressFromString(key));
       account.nonce = acct?.nonce ?? 0n;
@@ -273,9 +278,17 @@ export class TxPool {
         if (tx.nonce < account.nonce || maxCost(tx) > account.balance) this.remove(tx);
       }
       const expired = this.now() - this.limits.queuedLifetimeMs;
-      for (const tx of [...account.txs.values()]) {
-        if (tx.nonce > firstGap(account) && (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired) this.remove(tx);
+      const old = (tx: TypedTransaction) => (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired;
+      // An executable transaction whose max fee a rising base fee left below it cannot be mined, nor
+      // can the account's later ones: past the lifetime it goes too, and those after it are queued.
+      for (let n = account.nonce; n < firstGap(account); n++) {
+        const tx = account.txs.get(n)!;
+        if (maxFee(tx) < baseFee && old(tx)) {
+          this.remove(tx);
+          break;
+        }
       }
+      for (const tx of [...account.txs.values()]) if (tx.nonce > firstGap(account) && old(tx)) this.remove(tx);
     }
     // New nonces move transactions between executable and queued: back within the limits.
     this.trimQueued();
@@ -296,7 +309,7 @@ export class TxPool {
     const roomy = this.byHash.size < globalSlots + globalQueue;
     if (distance === 0n) {
       // Executable. When the executable set is full, the cheapest last transaction of an account
-      // over its guarantee makes room, for a sender within its guarantee or paying a higher tip.
+      // over its guarantee makes room, for a sender within its guarantee or one paying a higher tip.
       if (this.executableCount < globalSlots) return undefined;
       const within = account.executable < accountSlots;
       const tail = cheapestTail(this.accounts.values(), accountSlots, this.nextBaseFee(), { account, nonce: tx.nonce });
@@ -307,6 +320,11 @@ export class TxPool {
         const far = farthestQueued(this.accounts.values());
         if (far) return far.tx; // a gap filler always finds one: its own queued transactions
       }
+      // Then price decides, as geth's: the cheapest last transaction of any account goes for one that
+      // pays a higher tip. Without it a pool full of senders within their guarantee (5,120 of one
+      // transaction each) refused every newcomer, whatever its tip, until blocks drained them.
+      const cheapest = cheapestTail(this.accounts.values(), 0, this.nextBaseFee(), { account, nonce: tx.nonce });
+      if (cheapest && this.tip(cheapest) < this.tip(tx)) return cheapest;
       throw new TxPoolError(`txpool is full (${globalSlots} executable transactions)`);
     }
     // A full queue for this account, yet `tx` found a free nonce within `accountQueue` of the gap: the
