@@ -4,8 +4,9 @@ import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '
 import type { Chain } from '../chain/chain.js';
 import { mayFitLater, type Rejection } from '../chain/ethereumjs-errors.js';
 import { TxPoolError } from './errors.js';
-import { cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, type Account } from './eviction.js';
+import { cheapestBytes, cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, worthOf, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
+import { txBytes } from '../util/tx-bytes.js';
 
 export { TxPoolError } from './errors.js';
 
@@ -34,6 +35,13 @@ export interface TxPoolLimits {
   accountQueue: number;
   /** Queued transactions in all (geth's GlobalQueue). */
   globalQueue: number;
+  /**
+   * Encoded bytes of all pooled transactions. The counts alone let 5,120 transactions of 128 KiB hold
+   * 640 MiB (and as much again decoded); geth's 32 KiB slots bound it at 160 MiB. A transaction that
+   * would pass it evicts queued ones, farthest first, then executable ones paying a lower tip (each
+   * the last of its account), or is refused.
+   */
+  globalBytes: number;
   /** Percentage a replacement must raise both the max fee and the tip by. */
   priceBumpPercent: bigint;
   /** Smallest tip per gas accepted, in wei (geth's --txpool.pricelimit). */
@@ -51,6 +59,7 @@ export const DEFAULT_LIMITS: TxPoolLimits = {
   globalSlots: 4096,
   accountQueue: 64,
   globalQueue: 1024,
+  globalBytes: 128 * 1024 * 1024,
   priceBumpPercent: 10n,
   minTip: 1n,
   queuedLifetimeMs: 3 * 60 * 60_000,
@@ -69,6 +78,8 @@ export class TxPool {
   private readonly byHash = new Map<string, TypedTransaction>();
   /** Sum of the accounts' `executable`. */
   private executableCount = 0;
+  /** Encoded bytes of the pooled transactions. */
+  private byteCount = 0;
   /** When each pooled transaction (by hash) arrived, for the queued lifetime. */
   private readonly arrived = new Map<string, number>();
   private readonly addedListeners = new Set<(hash: Uint8Array) => void>();
@@ -85,6 +96,11 @@ export class TxPool {
 
   get size(): number {
     return this.byHash.size;
+  }
+
+  /** Encoded bytes of the pooled transactions (held against `globalBytes`). */
+  get bytes(): number {
+    return this.byteCount;
   }
 
   /** Executable and queued (behind a nonce gap) transaction counts, as geth's txpool_status. */
@@ -140,7 +156,7 @@ export class TxPool {
     const sender = tx.getSenderAddress();
     const account = await this.account(sender);
     const existing = account.txs.get(tx.nonce);
-    let victim: TypedTransaction | undefined;
+    const victims = new Set<TypedTransaction>();
     try {
       if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
       if (account.balance < maxCost(tx)) {
@@ -152,11 +168,13 @@ export class TxPool {
           throw new TxPoolError(`replacement transaction underpriced: raise the max fee and the tip by at least ${this.limits.priceBumpPercent}%`);
         }
       } else {
-        victim = this.roomFor(account, tx);
+        const victim = this.roomFor(account, tx);
+        if (victim) victims.add(victim);
       }
+      for (const victim of this.bytesFor(account, tx, existing, victims)) victims.add(victim);
       // The account must afford all of its pool transactions at once (geth: "overdraft").
       let committed = maxCost(tx);
-      for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && other !== victim) committed += maxCost(other);
+      for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && !victims.has(other)) committed += maxCost(other);
       if (committed > account.balance) {
         throw new TxPoolError(
           `insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`,
@@ -168,12 +186,14 @@ export class TxPool {
       if (account.txs.size === 0 && this.accounts.get(sender.toString()) === account) this.accounts.delete(sender.toString());
       throw err;
     }
-    if (victim) this.remove(victim);
+    for (const victim of victims) this.remove(victim);
     if (existing) {
       this.byHash.delete(bytesToHex(existing.hash()));
       this.arrived.delete(bytesToHex(existing.hash()));
+      this.byteCount -= txBytes(existing).length;
     }
     account.txs.set(tx.nonce, tx);
+    this.byteCount += txBytes(tx).length;
     this.accounts.set(sender.toString(), account); // an eviction above may have emptied and dropped it
     this.byHash.set(hash, tx);
     this.arrived.set(hash, this.now());
@@ -338,6 +358,29 @@ export class TxPool {
   }
 
   /**
+   * The transactions that must leave the pool, besides `leaving`, for `tx` (replacing `existing`, if
+   * any) to fit in `globalBytes`; throws TxPoolError when those worth less than `tx` do not make room.
+   * Changes nothing.
+   */
+  private bytesFor(account: Account, tx: TypedTransaction, existing: TypedTransaction | undefined, leaving: ReadonlySet<TypedTransaction>): TypedTransaction[] {
+    const { globalBytes } = this.limits;
+    let need = this.byteCount + txBytes(tx).length - globalBytes;
+    if (existing) need -= txBytes(existing).length;
+    for (const t of leaving) need -= txBytes(t).length;
+    if (need <= 0) return [];
+    const baseFee = this.nextBaseFee();
+    const victims = cheapestBytes(this.accounts.values(), need, {
+      newcomer: worthOf(account, tx, baseFee),
+      baseFee,
+      sizeOf: (t) => txBytes(t).length,
+      keep: { account, nonce: tx.nonce },
+      gone: leaving,
+    });
+    if (!victims) throw new TxPoolError(`txpool is full (${globalBytes} bytes of transactions)`);
+    return victims;
+  }
+
+  /**
    * Evict the last executable transactions of accounts over their guarantee, cheapest first, until
    * the executable set is within `globalSlots` or no account is over its guarantee. `keep`: that
    * account's transactions up to that nonce stay.
@@ -388,6 +431,7 @@ export class TxPool {
     account.txs.delete(tx.nonce);
     this.byHash.delete(bytesToHex(tx.hash()));
     this.arrived.delete(bytesToHex(tx.hash()));
+    this.byteCount -= txBytes(tx).length;
     this.recount(account);
     if (account.txs.size === 0) this.accounts.delete(key);
   }

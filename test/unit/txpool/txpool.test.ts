@@ -418,6 +418,55 @@ describe('TxPool', () => {
     expect(pool.status()).toEqual({ pending: 3, queued: 0 });
   });
 
+  it('holds the encoded bytes of its transactions to a budget: queued ones go first, then lower tips; the rest is refused', async () => {
+    t = await createTestChain(1, [A, B, D, E, F].map(addressOf));
+    // a transfer carrying `size` bytes of calldata
+    const sized = (key: Uint8Array, nonce: bigint, tip: bigint, size: number, maxFee = 10n ** 11n) =>
+      createFeeMarket1559Tx(
+        {
+          nonce,
+          to: TO,
+          value: 1n,
+          gasLimit: 21_000n + 16n * BigInt(size),
+          maxFeePerGas: maxFee,
+          maxPriorityFeePerGas: tip,
+          chainId: 100n,
+          data: new Uint8Array(size).fill(1),
+        },
+        { common: t!.chain.commonAt(0n) },
+      ).sign(key);
+    const kb = sized(A, 0n, 5n, 1000).serialize().length; // ~1,120 bytes; a signature varies by a byte or two
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, globalBytes: 4 * kb + 100 });
+    const held = () => pool.content().flatMap((a) => [...a.pending, ...a.queued]);
+    const has = (...txs: ReturnType<typeof sized>[]) => txs.map((tx) => pool.has(tx.hash()));
+    await pool.add(sized(A, 0n, 5n, 1000));
+    await pool.add(sized(A, 1n, 1n, 1000)); // the cheapest, and A's last
+    await pool.add(sized(B, 0n, 3n, 1000));
+    await pool.add(sized(D, 5n, 100n, 1000)); // queued behind D0..D4: no block can take it now
+    expect(pool.size).toBe(4);
+    // 2 KB at tip 4: D5 goes first, whatever its tip, then A1
+    await pool.add(sized(E, 0n, 4n, 2000));
+    expect(has(sized(D, 5n, 100n, 1000), sized(A, 1n, 1n, 1000))).toEqual([false, false]);
+    expect(pendingNames(pool)).toBe('A0 B0 E0');
+    // 2 KB that B0 (3) alone does not make room for, and E0 pays as much: refused, nothing evicted
+    await expect(pool.add(sized(F, 0n, 4n, 2000))).rejects.toThrow(/txpool is full \(\d+ bytes of transactions\)/);
+    expect(pendingNames(pool)).toBe('A0 B0 E0');
+    // a queued transaction never displaces an executable one, whatever its tip
+    await expect(pool.add(sized(D, 5n, 1000n, 2000))).rejects.toThrow(/txpool is full \(\d+ bytes/);
+    // more than the whole budget: refused, whatever its tip
+    await expect(pool.add(sized(F, 0n, 1_000_000n, 5000))).rejects.toThrow(/txpool is full \(\d+ bytes/);
+    expect(pool.size).toBe(3);
+    await pool.add(sized(F, 0n, 6n, 2000)); // B0 (3) and E0 (4) go
+    expect(pendingNames(pool)).toBe('A0 F0');
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 }); // no account left with a gap
+    expect(pool.bytes).toBe(held().reduce((n, tx) => n + tx.serialize().length, 0));
+    expect(pool.bytes).toBeLessThanOrEqual(4 * kb + 100);
+    // a replacement counts for the one it replaces
+    await pool.add(sized(A, 0n, 10n, 1200, 2n * 10n ** 11n));
+    expect(pendingNames(pool)).toBe('A0 F0');
+    expect(pool.bytes).toBe(held().reduce((n, tx) => n + tx.serialize().length, 0));
+  });
+
   it('is a TxPoolError for every refusal', async () => {
     t = await createTestChain(1, []);
     const pool = new TxPool(t.chain);
