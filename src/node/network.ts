@@ -23,9 +23,9 @@ import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-p
 import type { NetworkView, SyncProgress } from '../sync/sync-state.js';
 import { Syncer, type SyncTarget, type SyncerOptions } from '../sync/syncer.js';
 import { TxPoolError, type TxPool } from '../txpool/txpool.js';
+import { decodeRawTx } from '../txpool/validation.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { decodeTransaction } from '../chain/ethereumjs-errors.js';
 import { event } from '../util/events.js';
 import { txBytes } from '../util/tx-bytes.js';
 
@@ -421,8 +421,10 @@ export class Network implements NetworkView, PeersService {
     try {
       // The rules of the block it can first go into (a set-code transaction decodes from prague on).
       const chain = this.opts.chain;
-      tx = decodeTransaction(raw, chain.commonAt(chain.head.number + 1n));
+      // Bounded in bytes and RLP items before it is decoded (a batch of 256 KiB may hold one transaction).
+      tx = decodeRawTx(raw, chain.commonAt(chain.head.number + 1n));
     } catch (err) {
+      if (err instanceof TxPoolError) return err.fault ?? 'refused'; // oversized: as the pool refuses it decoded
       throw new MessageError(`gossiped transaction cannot be decoded: ${errorMessage(err)}`);
     }
     const key = bytesToHex(tx.hash());

@@ -46,7 +46,7 @@ export function farthestQueued(accounts: Iterable<Account>): { tx: TypedTransact
 
 /**
  * The executable transaction to evict when the executable set is over its global limit: the last one
- * (so no gap opens) of an account holding more than its `slots` guarantee; the lowest tip at
+ * (so no gap opens) of an account holding more than its `slots` guarantee (0: of any account); the lowest tip at
  * `baseFee` first, then the highest nonce. Of `keep.account`, only transactions above `keep.nonce`
  * are candidates.
  */
@@ -69,4 +69,109 @@ export function cheapestTail(
     }
   }
   return best;
+}
+
+/**
+ * What a transaction is worth keeping when the pool must free bytes: a queued one (behind a nonce
+ * gap, no block can take it) less than any executable one, the farthest from executable least
+ * (`value`: minus its distance from the gap); an executable one by its tip (`value`).
+ */
+export interface Worth {
+  executable: boolean;
+  value: bigint;
+}
+
+export function worthLess(a: Worth, b: Worth): boolean {
+  return a.executable === b.executable ? a.value < b.value : b.executable;
+}
+
+/** The worth of `tx`, a transaction of `a` (or one it is about to take, at its nonce), at `baseFee`. */
+export function worthOf(a: Account, tx: TypedTransaction, baseFee: bigint): Worth {
+  const gap = firstGap(a);
+  return tx.nonce <= gap ? { executable: true, value: effectiveTip(tx, baseFee) } : { executable: false, value: gap - tx.nonce };
+}
+
+/** An account's transactions from its highest nonce down, and where the walk is. */
+interface Tail {
+  account: Account;
+  nonces: bigint[];
+  at: number;
+  worth: Worth;
+}
+
+/**
+ * The transactions to evict, in order, to free `need` bytes for a newcomer worth `newcomer`: each the
+ * highest-nonce transaction its account has left (so no gap opens), the least worth first, and each
+ * worth less than the newcomer; undefined when those do not free `need` bytes. `gone`: transactions
+ * already leaving. Of `keep.account`, only transactions above `keep.nonce` are candidates.
+ * A heap of one tail per account: each eviction costs log(accounts), not a scan of every account.
+ */
+export function cheapestBytes(
+  accounts: Iterable<Account>,
+  need: number,
+  opts: {
+    newcomer: Worth;
+    baseFee: bigint;
+    sizeOf: (tx: TypedTransaction) => number;
+    keep: { account: Account; nonce: bigint };
+    gone: ReadonlySet<TypedTransaction>;
+  },
+): TypedTransaction[] | undefined {
+  const { newcomer, baseFee, sizeOf, keep, gone } = opts;
+  const before = (x: Tail, y: Tail) => worthLess(x.worth, y.worth) || (!worthLess(y.worth, x.worth) && x.nonces[x.at]! > y.nonces[y.at]!);
+  const heap: Tail[] = [];
+  // The tail's next candidate: false when the account has none left.
+  const advance = (t: Tail): boolean => {
+    for (; t.at < t.nonces.length; t.at++) {
+      const nonce = t.nonces[t.at]!;
+      if (t.account === keep.account && nonce <= keep.nonce) return false;
+      const tx = t.account.txs.get(nonce)!;
+      if (gone.has(tx)) continue;
+      t.worth = worthOf(t.account, tx, baseFee);
+      return true;
+    }
+    return false;
+  };
+  for (const account of accounts) {
+    const t: Tail = { account, nonces: [...account.txs.keys()].sort((x, y) => (x > y ? -1 : 1)), at: 0, worth: newcomer };
+    if (advance(t)) siftUp(heap, heap.push(t) - 1, before);
+  }
+  const victims: TypedTransaction[] = [];
+  while (need > 0) {
+    const t = heap[0];
+    if (!t || !worthLess(t.worth, newcomer)) return undefined;
+    const tx = t.account.txs.get(t.nonces[t.at]!)!;
+    victims.push(tx);
+    need -= sizeOf(tx);
+    t.at++;
+    if (!advance(t)) {
+      const last = heap.pop()!;
+      if (heap.length === 0) continue;
+      heap[0] = last;
+    }
+    siftDown(heap, 0, before);
+  }
+  return victims;
+}
+
+function siftUp<T>(heap: T[], start: number, before: (a: T, b: T) => boolean): void {
+  for (let i = start; i > 0; ) {
+    const parent = (i - 1) >> 1;
+    if (!before(heap[i]!, heap[parent]!)) return;
+    [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+    i = parent;
+  }
+}
+
+function siftDown<T>(heap: T[], start: number, before: (a: T, b: T) => boolean): void {
+  for (let i = start; ; ) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let best = i;
+    if (l < heap.length && before(heap[l]!, heap[best]!)) best = l;
+    if (r < heap.length && before(heap[r]!, heap[best]!)) best = r;
+    if (best === i) return;
+    [heap[i], heap[best]] = [heap[best]!, heap[i]!];
+    i = best;
+  }
 }

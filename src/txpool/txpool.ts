@@ -4,8 +4,9 @@ import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '
 import type { Chain } from '../chain/chain.js';
 import { mayFitLater, type Rejection } from '../chain/ethereumjs-errors.js';
 import { TxPoolError } from './errors.js';
-import { cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, type Account } from './eviction.js';
+import { cheapestBytes, cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, worthOf, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
+import { txBytes } from '../util/tx-bytes.js';
 
 export { TxPoolError } from './errors.js';
 
@@ -16,28 +17,39 @@ export { TxPoolError } from './errors.js';
  */
 export interface TxPoolLimits {
   /**
-   * Executable transactions per account that are safe from eviction (geth's AccountSlots). A
-   * guarantee, not a cap: an account may hold more while the pool has room.
+   * Executable transactions per account (geth's AccountSlots) that go after those of accounts over
+   * theirs: when the pool is full, or trimmed after a promotion. A guarantee, not a cap: an account may
+   * hold more while the pool has room. It does not outbid price: a newcomer paying a higher tip than
+   * an account's last transaction still takes its place.
    */
   accountSlots: number;
   /**
    * Executable transactions in all (geth's GlobalSlots). When full, the last transaction of an
    * account over its `accountSlots` makes room; transactions within an account's guarantee may go
    * beyond it, taking room from the queue, so the pool never holds more than
-   * `globalSlots + globalQueue` transactions.
+   * `globalSlots + globalQueue` transactions. Past that, a newcomer paying a higher tip than the
+   * cheapest last transaction of any account takes its place.
    */
   globalSlots: number;
   /** Queued transactions per account (geth's AccountQueue); also how far past its first gap an account may send. */
   accountQueue: number;
   /** Queued transactions in all (geth's GlobalQueue). */
   globalQueue: number;
+  /**
+   * Encoded bytes of all pooled transactions. The counts alone let 5,120 transactions of 128 KiB hold
+   * 640 MiB (and as much again decoded); geth's 32 KiB slots bound it at 160 MiB. A transaction that
+   * would pass it evicts queued ones, farthest first, then executable ones paying a lower tip (each
+   * the last of its account), or is refused.
+   */
+  globalBytes: number;
   /** Percentage a replacement must raise both the max fee and the tip by. */
   priceBumpPercent: bigint;
   /** Smallest tip per gas accepted, in wei (geth's --txpool.pricelimit). */
   minTip: bigint;
   /**
    * How long a transaction may wait behind a nonce gap before it is dropped (geth's
-   * --txpool.lifetime, 3 hours): a gap that is never filled must not hold pool space for ever.
+   * --txpool.lifetime, 3 hours): a gap that is never filled must not hold pool space for ever. An
+   * executable one whose max fee fell below the base fee goes once this long after its arrival too.
    */
   queuedLifetimeMs: number;
 }
@@ -47,6 +59,7 @@ export const DEFAULT_LIMITS: TxPoolLimits = {
   globalSlots: 4096,
   accountQueue: 64,
   globalQueue: 1024,
+  globalBytes: 128 * 1024 * 1024,
   priceBumpPercent: 10n,
   minTip: 1n,
   queuedLifetimeMs: 3 * 60 * 60_000,
@@ -65,6 +78,8 @@ export class TxPool {
   private readonly byHash = new Map<string, TypedTransaction>();
   /** Sum of the accounts' `executable`. */
   private executableCount = 0;
+  /** Encoded bytes of the pooled transactions. */
+  private byteCount = 0;
   /** When each pooled transaction (by hash) arrived, for the queued lifetime. */
   private readonly arrived = new Map<string, number>();
   private readonly addedListeners = new Set<(hash: Uint8Array) => void>();
@@ -81,6 +96,11 @@ export class TxPool {
 
   get size(): number {
     return this.byHash.size;
+  }
+
+  /** Encoded bytes of the pooled transactions (held against `globalBytes`). */
+  get bytes(): number {
+    return this.byteCount;
   }
 
   /** Executable and queued (behind a nonce gap) transaction counts, as geth's txpool_status. */
@@ -136,7 +156,7 @@ export class TxPool {
     const sender = tx.getSenderAddress();
     const account = await this.account(sender);
     const existing = account.txs.get(tx.nonce);
-    let victim: TypedTransaction | undefined;
+    const victims = new Set<TypedTransaction>();
     try {
       if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
       if (account.balance < maxCost(tx)) {
@@ -148,11 +168,13 @@ export class TxPool {
           throw new TxPoolError(`replacement transaction underpriced: raise the max fee and the tip by at least ${this.limits.priceBumpPercent}%`);
         }
       } else {
-        victim = this.roomFor(account, tx);
+        const victim = this.roomFor(account, tx);
+        if (victim) victims.add(victim);
       }
+      for (const victim of this.bytesFor(account, tx, existing, victims)) victims.add(victim);
       // The account must afford all of its pool transactions at once (geth: "overdraft").
       let committed = maxCost(tx);
-      for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && other !== victim) committed += maxCost(other);
+      for (const [nonce, other] of account.txs) if (nonce !== tx.nonce && !victims.has(other)) committed += maxCost(other);
       if (committed > account.balance) {
         throw new TxPoolError(
           `insufficient funds for gas * price + value: balance ${account.balance}, cost of this and the account's other pool transactions ${committed}`,
@@ -164,12 +186,14 @@ export class TxPool {
       if (account.txs.size === 0 && this.accounts.get(sender.toString()) === account) this.accounts.delete(sender.toString());
       throw err;
     }
-    if (victim) this.remove(victim);
+    for (const victim of victims) this.remove(victim);
     if (existing) {
       this.byHash.delete(bytesToHex(existing.hash()));
       this.arrived.delete(bytesToHex(existing.hash()));
+      this.byteCount -= txBytes(existing).length;
     }
     account.txs.set(tx.nonce, tx);
+    this.byteCount += txBytes(tx).length;
     this.accounts.set(sender.toString(), account); // an eviction above may have emptied and dropped it
     this.byHash.set(hash, tx);
     this.arrived.set(hash, this.now());
@@ -254,7 +278,7 @@ export class TxPool {
   /**
    * After a new head: refresh each sender's nonce and balance; drop included transactions and those
    * the sender can no longer pay for. Later ones of that sender wait behind the gap, for at most
-   * `queuedLifetimeMs` each.
+   * `queuedLifetimeMs` each; so does one whose max fee is below the next base fee.
    */
   private async resync(): Promise<void> {
     if (this.accounts.size === 0) return;
@@ -264,6 +288,7 @@ export class TxPool {
   }
 
   private async resyncFrom(state: Awaited<ReturnType<Chain['stateAt']>>): Promise<void> {
+    const baseFee = this.nextBaseFee();
     for (const [key, account] of this.accounts) {
       const acct = await state.getAccount(createAddressFromString(key));
       account.nonce = acct?.nonce ?? 0n;
@@ -273,9 +298,17 @@ export class TxPool {
         if (tx.nonce < account.nonce || maxCost(tx) > account.balance) this.remove(tx);
       }
       const expired = this.now() - this.limits.queuedLifetimeMs;
-      for (const tx of [...account.txs.values()]) {
-        if (tx.nonce > firstGap(account) && (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired) this.remove(tx);
+      const old = (tx: TypedTransaction) => (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired;
+      // An executable transaction whose max fee a rising base fee left below it cannot be mined, nor
+      // can the account's later ones: past the lifetime it goes too, and those after it are queued.
+      for (let n = account.nonce; n < firstGap(account); n++) {
+        const tx = account.txs.get(n)!;
+        if (maxFee(tx) < baseFee && old(tx)) {
+          this.remove(tx);
+          break;
+        }
       }
+      for (const tx of [...account.txs.values()]) if (tx.nonce > firstGap(account) && old(tx)) this.remove(tx);
     }
     // New nonces move transactions between executable and queued: back within the limits.
     this.trimQueued();
@@ -296,7 +329,7 @@ export class TxPool {
     const roomy = this.byHash.size < globalSlots + globalQueue;
     if (distance === 0n) {
       // Executable. When the executable set is full, the cheapest last transaction of an account
-      // over its guarantee makes room, for a sender within its guarantee or paying a higher tip.
+      // over its guarantee makes room, for a sender within its guarantee or one paying a higher tip.
       if (this.executableCount < globalSlots) return undefined;
       const within = account.executable < accountSlots;
       const tail = cheapestTail(this.accounts.values(), accountSlots, this.nextBaseFee(), { account, nonce: tx.nonce });
@@ -307,6 +340,11 @@ export class TxPool {
         const far = farthestQueued(this.accounts.values());
         if (far) return far.tx; // a gap filler always finds one: its own queued transactions
       }
+      // Then price decides, as geth's: the cheapest last transaction of any account goes for one that
+      // pays a higher tip. Without it a pool full of senders within their guarantee (5,120 of one
+      // transaction each) refused every newcomer, whatever its tip, until blocks drained them.
+      const cheapest = cheapestTail(this.accounts.values(), 0, this.nextBaseFee(), { account, nonce: tx.nonce });
+      if (cheapest && this.tip(cheapest) < this.tip(tx)) return cheapest;
       throw new TxPoolError(`txpool is full (${globalSlots} executable transactions)`);
     }
     // A full queue for this account, yet `tx` found a free nonce within `accountQueue` of the gap: the
@@ -317,6 +355,29 @@ export class TxPool {
     const far = farthestQueued(this.accounts.values());
     if (far && far.distance > distance) return far.tx;
     throw new TxPoolError(`txpool is full (${globalQueue} queued transactions)`);
+  }
+
+  /**
+   * The transactions that must leave the pool, besides `leaving`, for `tx` (replacing `existing`, if
+   * any) to fit in `globalBytes`; throws TxPoolError when those worth less than `tx` do not make room.
+   * Changes nothing.
+   */
+  private bytesFor(account: Account, tx: TypedTransaction, existing: TypedTransaction | undefined, leaving: ReadonlySet<TypedTransaction>): TypedTransaction[] {
+    const { globalBytes } = this.limits;
+    let need = this.byteCount + txBytes(tx).length - globalBytes;
+    if (existing) need -= txBytes(existing).length;
+    for (const t of leaving) need -= txBytes(t).length;
+    if (need <= 0) return [];
+    const baseFee = this.nextBaseFee();
+    const victims = cheapestBytes(this.accounts.values(), need, {
+      newcomer: worthOf(account, tx, baseFee),
+      baseFee,
+      sizeOf: (t) => txBytes(t).length,
+      keep: { account, nonce: tx.nonce },
+      gone: leaving,
+    });
+    if (!victims) throw new TxPoolError(`txpool is full (${globalBytes} bytes of transactions)`);
+    return victims;
   }
 
   /**
@@ -370,6 +431,7 @@ export class TxPool {
     account.txs.delete(tx.nonce);
     this.byHash.delete(bytesToHex(tx.hash()));
     this.arrived.delete(bytesToHex(tx.hash()));
+    this.byteCount -= txBytes(tx).length;
     this.recount(account);
     if (account.txs.size === 0) this.accounts.delete(key);
   }

@@ -113,6 +113,31 @@ describe('transaction batches (the gossip message)', () => {
     expect(a.net.peerManager.banned(idOf(b.addr))).toBeUndefined();
   }, 30_000);
 
+  it("bounds each gossiped transaction's bytes and RLP items before it is decoded", async () => {
+    const src = await chainWithBlocks(1);
+    cleanup.push(() => src.close());
+    const a = await node(src.chain);
+    const validate = (raw: Uint8Array) =>
+      (a.net as unknown as { validateTx(peer: unknown, raw: Uint8Array): Promise<string> }).validateTx(a.net.host.peerId, raw).catch((err: unknown) => err);
+    // A batch holds one transaction of up to 256 KiB: one over the pool's 128 KiB is refused as the
+    // pool refuses it (a fault of the relayer's, counted toward its ban), before it is decoded.
+    const items = 200_000;
+    const big = new Uint8Array(4 + items).fill(1);
+    big.set([2, 0xfa, items >> 16, (items >> 8) & 0xff, items & 0xff]);
+    expect(await validate(big)).toBe('invalid'); // was a decode of 200,000 items, then "cannot be decoded"
+    // 20,000 lists in each other (60 KB): the decoder recursed 0.5 s before overflowing its stack
+    const headers: number[] = [];
+    for (let i = 0, inner = 0; i < 20_000; i++) {
+      const h = inner < 56 ? [0xc0 + inner] : inner < 256 ? [0xf8, inner] : [0xf9, inner >> 8, inner & 0xff];
+      headers.unshift(...h);
+      inner += h.length;
+    }
+    const deep = await validate(Uint8Array.from([2, ...headers]));
+    expect(deep).toBeInstanceOf(MessageError);
+    expect((deep as Error).message).toBe('gossiped transaction cannot be decoded: lists nested deeper than 4');
+    expect(await validate(transfer(src.chain, 1n))).toBe('accepted');
+  }, 30_000);
+
   it('a peer gossiping a malformed batch is banned, and nothing of it reaches the pool', async () => {
     const src = await chainWithBlocks(1);
     cleanup.push(() => src.close());

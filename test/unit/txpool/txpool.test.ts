@@ -213,13 +213,40 @@ describe('TxPool', () => {
     expect(pool.size).toBe(2);
     expect(pool.has(tx1559(B, 5n, 1n).hash())).toBe(true);
     expect(pool.has(tx1559(A, 2n, 1n).hash())).toBe(false);
-    // filling the gap in time makes a transaction executable, and executable ones never expire
+    // filling the gap in time makes a transaction executable, and executable ones paying the base fee never expire
     await pool.add(tx1559(B, 0n, 1n));
     now = 10_000;
     await sealAndSettle(pool, []);
     expect(pool.has(tx1559(B, 0n, 1n).hash())).toBe(true);
     expect(pool.has(tx1559(A, 0n, 1n).hash())).toBe(true);
     expect(pool.has(tx1559(B, 5n, 1n).hash())).toBe(false);
+  });
+
+  it('drops an executable transaction whose max fee a rising base fee left below it, once past the lifetime', async () => {
+    t = await createTestChain(1, [A, B, D, E].map(addressOf));
+    let now = 0;
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, queuedLifetimeMs: 1000 }, () => now);
+    const low = (GWEI * 9n) / 10n; // above the next base fee (0.875 gwei), below it after a full block (0.984)
+    await pool.add(tx1559(A, 0n, 1n, low));
+    await pool.add(tx1559(A, 1n, 1n)); // priced well, but behind A0
+    await pool.add(tx1559(B, 0n, 1n));
+    now = 1500;
+    await pool.add(tx1559(E, 0n, 1n, low)); // as cheap, but younger than the lifetime
+    // A creation that hits INVALID spends all its 30M gas: the block is full and the base fee rises 12.5%.
+    const burn = (nonce: bigint) =>
+      createFeeMarket1559Tx(
+        { nonce, gasLimit: 30_000_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, data: '0xfe', chainId: 100n },
+        { common: t!.chain.commonAt(0n) },
+      ).sign(D);
+    now = 2001;
+    await sealAndSettle(pool, [burn(0n)]);
+    expect(t.chain.head.header.calcNextBaseFee()).toBeGreaterThan(low);
+    // A0 went, and A1, queued behind it since it arrived at 0, too; E0 waits out its lifetime
+    expect(pendingNames(pool)).toBe('B0 E0');
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 });
+    now = 2501;
+    await sealAndSettle(pool, [burn(1n)]); // a block less than half full would lower the base fee again
+    expect(pendingNames(pool)).toBe('B0');
   });
 
   /** Each sender's pool nonces in pending() order, as 'A0 A1 B0'. */
@@ -317,9 +344,50 @@ describe('TxPool', () => {
     await pool.add(tx1559(D, 0n, 1n));
     await pool.add(tx1559(E, 0n, 1n));
     expect(pendingNames(pool)).toBe('A0 B0 C0 D0 E0');
-    // every account at its guarantee and no queue room: full
-    await expect(pool.add(tx1559(F, 0n, 100n))).rejects.toThrow(/txpool is full \(5 executable transactions\)/);
+    // every account at its guarantee and no queue room: price decides. A tip no higher than the
+    // cheapest (1) is refused; a higher one takes the place of the cheapest, C0 (the first met of three)
+    await expect(pool.add(tx1559(F, 0n, 1n))).rejects.toThrow(/txpool is full \(5 executable transactions\)/);
+    await pool.add(tx1559(F, 0n, 100n));
+    expect(pendingNames(pool)).toBe('A0 B0 D0 E0 F0');
     expect(pool.size).toBe(5);
+  });
+
+  // Senders of one transaction each, premined.
+  const many = Array.from({ length: 8 }, (_, i) => testKey(40 + i));
+
+  it('when full of senders within their guarantee, admits a newcomer paying more than the cheapest, which goes', async () => {
+    t = await createTestChain(1, many.map(addressOf));
+    // scaled down from 4,096 + 1,024: 5,120 senders of one transaction at the minimum tip
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, globalSlots: 4, globalQueue: 2 });
+    for (const key of many.slice(0, 6)) await pool.add(tx1559(key, 0n, 1n));
+    expect(pool.status()).toEqual({ pending: 6, queued: 0 });
+    await expect(pool.add(tx1559(many[6]!, 0n, 1n))).rejects.toThrow(/txpool is full/); // no more than the cheapest
+    const rich = tx1559(many[6]!, 0n, 1_000_000n);
+    await pool.add(rich); // was "txpool is full" until blocks drained the pool
+    expect(pool.has(rich.hash())).toBe(true);
+    expect(pool.has(tx1559(many[0]!, 0n, 1n).hash())).toBe(false); // the cheapest, first met
+    expect(pool.status()).toEqual({ pending: 6, queued: 0 });
+    expect([...pool.pending()][0]).toBe(rich);
+  });
+
+  it('evicts by price only the last transaction of an account, so that no nonce gap opens', async () => {
+    t = await createTestChain(1, [A, B, D, E, F].map(addressOf));
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, globalSlots: 3, globalQueue: 1 });
+    await pool.add(tx1559(A, 0n, 1n)); // the cheapest, but A1 is behind it
+    await pool.add(tx1559(A, 1n, 5n));
+    await pool.add(tx1559(B, 0n, 2n));
+    await pool.add(tx1559(D, 0n, 3n));
+    await pool.add(tx1559(F, 0n, 1_000_000n));
+    expect(pendingNames(pool)).toBe('A0 A1 D0 F0'); // B0 (2), not A0 (1)
+    await expect(pool.add(tx1559(E, 0n, 3n))).rejects.toThrow(/txpool is full/); // as cheap as D0: no churn
+    await pool.add(tx1559(E, 0n, 4n));
+    expect(pendingNames(pool)).toBe('A0 A1 E0 F0');
+    await pool.add(tx1559(B, 0n, 6n)); // E0 (4) goes
+    await pool.add(tx1559(D, 0n, 6n)); // A1 (5) goes: A0 is now A's last
+    expect(pendingNames(pool)).toBe('A0 B0 D0 F0');
+    await pool.add(tx1559(E, 0n, 2n));
+    expect(pendingNames(pool)).toBe('B0 D0 E0 F0');
+    expect(pool.status()).toEqual({ pending: 4, queued: 0 }); // no account was left with a gap
   });
 
   it('keeps the executable limit when a new head makes queued transactions executable', async () => {
@@ -348,6 +416,55 @@ describe('TxPool', () => {
     // limit on room taken from the queue (the pool never holds more than 2 + 2)
     expect(pendingNames(pool)).toBe('A0 A1 B0');
     expect(pool.status()).toEqual({ pending: 3, queued: 0 });
+  });
+
+  it('holds the encoded bytes of its transactions to a budget: queued ones go first, then lower tips; the rest is refused', async () => {
+    t = await createTestChain(1, [A, B, D, E, F].map(addressOf));
+    // a transfer carrying `size` bytes of calldata
+    const sized = (key: Uint8Array, nonce: bigint, tip: bigint, size: number, maxFee = 10n ** 11n) =>
+      createFeeMarket1559Tx(
+        {
+          nonce,
+          to: TO,
+          value: 1n,
+          gasLimit: 21_000n + 16n * BigInt(size),
+          maxFeePerGas: maxFee,
+          maxPriorityFeePerGas: tip,
+          chainId: 100n,
+          data: new Uint8Array(size).fill(1),
+        },
+        { common: t!.chain.commonAt(0n) },
+      ).sign(key);
+    const kb = sized(A, 0n, 5n, 1000).serialize().length; // ~1,120 bytes; a signature varies by a byte or two
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, globalBytes: 4 * kb + 100 });
+    const held = () => pool.content().flatMap((a) => [...a.pending, ...a.queued]);
+    const has = (...txs: ReturnType<typeof sized>[]) => txs.map((tx) => pool.has(tx.hash()));
+    await pool.add(sized(A, 0n, 5n, 1000));
+    await pool.add(sized(A, 1n, 1n, 1000)); // the cheapest, and A's last
+    await pool.add(sized(B, 0n, 3n, 1000));
+    await pool.add(sized(D, 5n, 100n, 1000)); // queued behind D0..D4: no block can take it now
+    expect(pool.size).toBe(4);
+    // 2 KB at tip 4: D5 goes first, whatever its tip, then A1
+    await pool.add(sized(E, 0n, 4n, 2000));
+    expect(has(sized(D, 5n, 100n, 1000), sized(A, 1n, 1n, 1000))).toEqual([false, false]);
+    expect(pendingNames(pool)).toBe('A0 B0 E0');
+    // 2 KB that B0 (3) alone does not make room for, and E0 pays as much: refused, nothing evicted
+    await expect(pool.add(sized(F, 0n, 4n, 2000))).rejects.toThrow(/txpool is full \(\d+ bytes of transactions\)/);
+    expect(pendingNames(pool)).toBe('A0 B0 E0');
+    // a queued transaction never displaces an executable one, whatever its tip
+    await expect(pool.add(sized(D, 5n, 1000n, 2000))).rejects.toThrow(/txpool is full \(\d+ bytes/);
+    // more than the whole budget: refused, whatever its tip
+    await expect(pool.add(sized(F, 0n, 1_000_000n, 5000))).rejects.toThrow(/txpool is full \(\d+ bytes/);
+    expect(pool.size).toBe(3);
+    await pool.add(sized(F, 0n, 6n, 2000)); // B0 (3) and E0 (4) go
+    expect(pendingNames(pool)).toBe('A0 F0');
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 }); // no account left with a gap
+    expect(pool.bytes).toBe(held().reduce((n, tx) => n + tx.serialize().length, 0));
+    expect(pool.bytes).toBeLessThanOrEqual(4 * kb + 100);
+    // a replacement counts for the one it replaces
+    await pool.add(sized(A, 0n, 10n, 1200, 2n * 10n ** 11n));
+    expect(pendingNames(pool)).toBe('A0 F0');
+    expect(pool.bytes).toBe(held().reduce((n, tx) => n + tx.serialize().length, 0));
   });
 
   it('is a TxPoolError for every refusal', async () => {

@@ -3,7 +3,8 @@ import { TxPoolError } from '../../../txpool/errors.js';
 import { RpcError, RpcErrorCode } from '../errors.js';
 import { expectParams, hexData } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
-import { TxDecodeError, decodeTransaction } from '../../../chain/ethereumjs-errors.js';
+import { TxDecodeError } from '../../../chain/ethereumjs-errors.js';
+import { decodeRawTx } from '../../../txpool/validation.js';
 
 export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcContext): RpcMethods {
   return {
@@ -21,8 +22,9 @@ export function sendMethods({ chain, txpool, allowUnprotectedTxs = false }: RpcC
       }
       let tx;
       try {
-        tx = decodeTransaction(raw, common);
+        tx = decodeRawTx(raw, common);
       } catch (err) {
+        if (err instanceof TxPoolError) throw new RpcError(RpcErrorCode.InvalidInput, err.message); // oversized, before any decoding
         if (!(err instanceof TxDecodeError)) throw err;
         // In geth's words.
         if (err.kind === 'chain-id') throw new RpcError(RpcErrorCode.InvalidInput, `invalid chain id for signer: this chain is ${chain.chainId}`);
