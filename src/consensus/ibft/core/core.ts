@@ -222,6 +222,11 @@ export class IbftCore {
     this.enqueue(() => this.handle(bytes, receivedAt));
   }
 
+  /** What the height being decided holds: rounds with messages kept, and distinct blocks (bounded however long it lasts). */
+  get retained(): { rounds: number; blocks: number } | undefined {
+    return this.st?.retained();
+  }
+
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
   get watching(): boolean {
     return this.st?.watch !== undefined;
@@ -451,6 +456,7 @@ export class IbftCore {
   private async startRound(st: HeightState, round: number): Promise<void> {
     if (round > st.round) this.roundChanges++;
     st.round = round;
+    st.forgetEarlierRounds();
     this.proposeTimer.stop();
     // A round's time counts from when its proposal is due (the block time after the parent).
     const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
@@ -593,7 +599,8 @@ export class IbftCore {
       case MessageType.Preprepare:
         return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt, block);
       case MessageType.Prepare:
-        if (RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
+        // A PREPARE counts only in its own round (checkPrepared): none is kept for a round this node has left.
+        if (round >= st.round && RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
         return;
       case MessageType.Commit:
         return this.onCommitMessage(st, m as CommitMsg, fromSelf);
@@ -666,9 +673,10 @@ export class IbftCore {
 
   private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean, receivedAt: number, known?: Block): Promise<void> {
     const { round } = m.body;
+    // One for a round this node has left is still kept a few rounds (ROUNDS_KEPT_BEHIND): its COMMITs may yet arrive.
+    if (round < st.lowestKept) return;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
-    // One for a round this node has left is still kept: its COMMITs may yet arrive.
     if (rm.proposal !== undefined) return;
     if (!equalsBytes(m.sender, this.proposerFor(st, round))) return;
     let block: Block;
@@ -773,6 +781,7 @@ export class IbftCore {
   }
 
   private async onCommitMessage(st: HeightState, m: CommitMsg, fromSelf: boolean): Promise<void> {
+    if (m.body.round < st.lowestKept) return;
     let signer: Uint8Array;
     try {
       signer = fromSelf ? m.sender : recoverAddress(committedSealHash(m.body.hash), m.body.seal);
@@ -820,22 +829,28 @@ export class IbftCore {
 
   private async onRoundChange(st: HeightState, m: RoundChangeMsg): Promise<void> {
     const { round, prepared } = m.body;
-    if (round === 0) return;
+    // Only the round in progress and those ahead count (tryPropose, roundsAheadWith).
+    if (round === 0 || round < st.round) return;
     const rm = st.at(round);
     if (rm.roundChanges.has(bytesToHex(m.sender))) return;
     let block: Block | undefined;
     if (prepared !== undefined) {
       if (!this.checkPreparedCert(st, round, prepared)) return;
-      try {
-        block = this.decodeBlock(m.attachment, st.height);
-      } catch {
-        return;
+      // Every locked validator attaches the same block to each ROUND-CHANGE: one copy is decoded and kept.
+      block = st.blockOf(prepared.hash);
+      if (block === undefined) {
+        try {
+          block = this.decodeBlock(m.attachment, st.height);
+        } catch {
+          return;
+        }
+        if (!equalsBytes(blockHash(block.header), prepared.hash)) return;
       }
-      if (!equalsBytes(blockHash(block.header), prepared.hash)) return;
     } else if (m.attachment.length > 0) {
       return;
     }
-    RoundMessages.addFirst(rm.roundChanges, m.sender, { msg: m, block });
+    // Kept without its attachment (a view of the whole message as it arrived): the block is kept once.
+    RoundMessages.addFirst(rm.roundChanges, m.sender, { msg: { ...m, attachment: NO_ATTACHMENT }, block });
     // F+1 validators asking for a later round include an honest one: follow them.
     const ahead = st.roundsAheadWith(maxFaulty(st.validators.length) + 1);
     if (ahead.length > 0) await this.startRound(st, ahead[ahead.length - 1]!);
@@ -1001,6 +1016,8 @@ function highestPrepared<T extends { prepared?: PreparedCert; block?: Block }>(i
   }
   return best;
 }
+
+const NO_ATTACHMENT = new Uint8Array(0);
 
 /** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
 const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };

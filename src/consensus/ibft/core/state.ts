@@ -53,6 +53,12 @@ export class RoundMessages {
 
 /** Messages kept per validator and height for recall answers (the newest). */
 export const MAX_HELD_PER_SENDER = 32;
+/**
+ * Rounds below the current one whose proposal and COMMITs are kept: a quorum's COMMITs that arrive
+ * just after this node left their round still decide the height here. Older ones are dropped (the
+ * height is then decided in a later round, or its block comes by sync).
+ */
+export const ROUNDS_KEPT_BEHIND = 2;
 
 /** Consensus state for one height: the current round, every round's messages, what was sent. */
 export class HeightState {
@@ -89,6 +95,55 @@ export class HeightState {
 
   peek(round: number): RoundMessages | undefined {
     return this.rounds.get(round);
+  }
+
+  /** The lowest round whose messages are kept (ROUNDS_KEPT_BEHIND below the current one). */
+  get lowestKept(): number {
+    return this.round - ROUNDS_KEPT_BEHIND;
+  }
+
+  /**
+   * The round moved on: what earlier rounds hold that nothing reads any more is dropped, so that a
+   * height stuck for hundreds of rounds holds no more than a few rounds' messages and blocks.
+   * ROUND-CHANGEs and PREPAREs count only in the round in progress (the value this validator saw
+   * prepared is kept apart, in `prepared`, with its certificate and block); a proposal and its COMMITs
+   * are kept ROUNDS_KEPT_BEHIND rounds longer.
+   */
+  forgetEarlierRounds(): void {
+    for (const [r, m] of this.rounds) {
+      if (r >= this.round) continue;
+      if (r < this.lowestKept) {
+        this.rounds.delete(r);
+      } else {
+        m.prepares.clear();
+        m.roundChanges.clear();
+      }
+    }
+  }
+
+  /**
+   * A block this height holds already whose hash is `hash` (the prepared value, a proposal, a
+   * ROUND-CHANGE's), so that each ROUND-CHANGE carrying the same prepared block does not decode and
+   * keep a copy of its own.
+   */
+  blockOf(hash: Uint8Array): Block | undefined {
+    if (this.prepared !== undefined && equalsBytes(this.prepared.cert.hash, hash)) return this.prepared.block;
+    for (const m of this.rounds.values()) {
+      if (m.proposal !== undefined && equalsBytes(m.proposal.hash, hash)) return m.proposal.block;
+      for (const rc of m.roundChanges.values()) if (rc.block !== undefined && equalsBytes(rc.msg.body.prepared!.hash, hash)) return rc.block;
+    }
+    return undefined;
+  }
+
+  /** How many rounds have messages kept, and how many distinct blocks they and `prepared` hold. */
+  retained(): { rounds: number; blocks: number } {
+    const blocks = new Set<Block>();
+    if (this.prepared !== undefined) blocks.add(this.prepared.block);
+    for (const m of this.rounds.values()) {
+      if (m.proposal !== undefined) blocks.add(m.proposal.block);
+      for (const rc of m.roundChanges.values()) if (rc.block !== undefined) blocks.add(rc.block);
+    }
+    return { rounds: this.rounds.size, blocks: blocks.size };
   }
 
   /**
