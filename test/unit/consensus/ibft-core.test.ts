@@ -204,6 +204,19 @@ describe('IBFT core: round changes', () => {
     for (const n of net.nodes) expect(net.committed(n.i).map(hashHex)[0], `node ${n.i}`).toBe(a);
   });
 
+  it('validators back after the others waited out more rounds than are kept ahead (32) catch up with them', async () => {
+    // Rounds at the longest timeout tick at one pace everywhere: without following the others this far
+    // ahead, the two validators back would stay 40 rounds behind, and the height halted, for good.
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 1000 });
+    net.start(0, 1);
+    await net.advance(40_000);
+    expect(net.nodes[0]!.core.position!.round).toBeGreaterThan(MAX_ROUNDS_AHEAD + 2);
+    net.start(2, 3);
+    await net.advance(5_000);
+    agreedChain(net);
+    for (const n of net.nodes) expect(net.committed(n.i).length, `node ${n.i}`).toBeGreaterThanOrEqual(1);
+  });
+
   it('with 2 of 4 validators down nothing is committed, and no fork when they return', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 4000 });
     net.start(0, 1);

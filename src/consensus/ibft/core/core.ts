@@ -590,7 +590,17 @@ export class IbftCore {
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
-    if (round > st.round + MAX_ROUNDS_AHEAD) return;
+    if (round > st.round + MAX_ROUNDS_AHEAD) {
+      // Not kept, but not ignored either: where the others waited out round after round at the longest
+      // timeout (rounds then tick at one pace everywhere), a validator back from an outage would stay
+      // this far behind, and the height halted, for good. F+1 validators asking for such rounds
+      // include an honest one: follow them, as for the rounds kept (onRoundChange).
+      if (m.body.type === MessageType.RoundChange && !fromSelf) {
+        const r = st.farAhead(m.sender, round, maxFaulty(st.validators.length) + 1);
+        if (r !== undefined) await this.startRound(st, r);
+      }
+      return;
+    }
     st.hold(m.sender, m.body.type === MessageType.RoundChange ? m.bare : bytes, m.body.type === MessageType.Preprepare);
     // A message of this validator's key that it did not send in this process: its lost self (a
     // restored data dir) or a second instance signed it. What it says is journaled before anything else.

@@ -168,6 +168,21 @@ export class HeightState {
     return (this.held.get(senderHex) ?? []).map((e) => e.bytes);
   }
 
+  /** The highest round beyond the rounds kept that each validator sent a ROUND-CHANGE for. */
+  private readonly askedFarAhead = new Map<string, number>();
+
+  /**
+   * `sender` asked for `round`, too far ahead for its messages to be kept: only the highest such round
+   * of each validator is. The highest round that at least `count` validators asked for (that or a later
+   * one), if above the current one.
+   */
+  farAhead(sender: Uint8Array, round: number, count: number): number | undefined {
+    const key = bytesToHex(sender);
+    if ((this.askedFarAhead.get(key) ?? -1) < round) this.askedFarAhead.set(key, round);
+    const r = [...this.askedFarAhead.values()].sort((a, b) => b - a)[count - 1];
+    return r !== undefined && r > this.round ? r : undefined;
+  }
+
   /** Rounds above the current one with ROUND-CHANGEs from at least `count` validators, lowest first. */
   roundsAheadWith(count: number): number[] {
     return [...this.rounds.entries()]
