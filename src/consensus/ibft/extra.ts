@@ -11,6 +11,19 @@ import { rlpDecodeViews } from '../../util/rlp-spans.js';
  * earlier block keeps its bytes and hash.
  */
 export const IBFT_VANITY_LENGTH = 32;
+/**
+ * The most validators a set may have, and so the most committed seals a block may carry (one per
+ * validator of the set that decides it, which is at most one more than the set it carries: a vote adds
+ * or drops one; a block whose vote would grow a full set is refused, votes.ts). A certificate of the
+ * IBFT core holds as many messages (messages.ts MAX_LIST), and a genesis set change as many validators.
+ */
+export const MAX_IBFT_VALIDATORS = 1024;
+/**
+ * The largest extraData of a block with MAX_IBFT_VALIDATORS validators and committed seals: the vanity,
+ * three list prefixes, 21 bytes an address, 67 a seal, and a vote. Longer extraData is refused before
+ * it is decoded: nothing else caps it (a 16 MB block's could hold 250,000 seals to recover).
+ */
+export const MAX_IBFT_EXTRA_BYTES = IBFT_VANITY_LENGTH + 3 * 9 + MAX_IBFT_VALIDATORS * (21 + 67) + 67 + 23;
 /** Polygon SDK's IBFT mixHash: "ctical byzantine fault tolerance". */
 export const IBFT_MIX_HASH = Uint8Array.from(Buffer.from('63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365', 'hex'));
 
@@ -68,6 +81,9 @@ export function decodeIbftExtra(extraData: Uint8Array): IbftExtra {
   if (extraData.length < IBFT_VANITY_LENGTH) {
     throw new IbftExtraError(`extraData is ${extraData.length} bytes, shorter than the 32-byte IBFT vanity`);
   }
+  if (extraData.length > MAX_IBFT_EXTRA_BYTES) {
+    throw new IbftExtraError(`extraData is ${extraData.length} bytes, more than the ${MAX_IBFT_EXTRA_BYTES} of ${MAX_IBFT_VALIDATORS} validators' seals`);
+  }
   let decoded: unknown;
   try {
     // Views of extraData, not copies (headers are not changed once built: headerExtra); one level of
@@ -83,6 +99,8 @@ export function decodeIbftExtra(extraData: Uint8Array): IbftExtra {
   if (!isBytesList(validators) || !(seal instanceof Uint8Array) || !isBytesList(committed)) {
     throw new IbftExtraError('extraData fields have the wrong shape');
   }
+  if (validators.length > MAX_IBFT_VALIDATORS) throw new IbftExtraError(`${validators.length} validators, more than ${MAX_IBFT_VALIDATORS}`);
+  if (committed.length > MAX_IBFT_VALIDATORS) throw new IbftExtraError(`${committed.length} committed seals, more than ${MAX_IBFT_VALIDATORS}`);
   for (const v of validators) {
     if (v.length !== 20) throw new IbftExtraError(`validator entry of ${v.length} bytes (want 20)`);
   }

@@ -95,22 +95,26 @@ export function validatorSetChangesOf(g: GenesisConfig): Map<bigint, Uint8Array[
 }
 
 /**
- * Refuse a genesis file whose extraData is not an IBFT one naming at least one validator: one clear
- * line (`source` names the file) instead of a chain that could never seal.
+ * Refuse a genesis file whose extraData is not an IBFT one naming at least one validator, each once:
+ * one clear line (`source` names the file) instead of a chain that could never seal, or whose quorum
+ * counts a validator twice.
  */
 export function checkIbftGenesis(g: GenesisConfig, source: string): void {
   const fail = (what: string): never => {
     throw new UserError(`genesis file ${source} is invalid: ${what}`);
   };
-  let validators: number;
+  let validators: Uint8Array[];
   try {
-    validators = decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators.length;
+    validators = decodeIbftExtra(hexToBytes(g.genesis.extraData as `0x${string}`)).validators;
   } catch (err) {
     return fail(
       `genesis.extraData: ${errorMessage(err)} (IBFT: 32-byte vanity, then RLP([validators, seal, committedSeals]); write it with \`basalt genesis\`)`,
     );
   }
-  if (validators === 0) fail('genesis.extraData names no IBFT validator');
+  if (validators.length === 0) fail('genesis.extraData names no IBFT validator');
+  // [A, A, B, C] would count four validators (quorum 3) of which three can sign.
+  const distinct = new Set(validators.map((v) => bytesToHex(v)));
+  if (distinct.size !== validators.length) fail('genesis.extraData names a validator twice');
   let last = 0;
   for (const c of g.params.engine.ibft.validatorSetChanges ?? []) {
     if (c.block <= last) fail(`params.engine.ibft.validatorSetChanges: block ${c.block} does not come after block ${last} (one change a block, in order)`);

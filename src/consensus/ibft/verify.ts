@@ -27,7 +27,8 @@ const NO_VOTE_CONTEXT: VoteContext = { epochSize: DEFAULT_EPOCH_SIZE };
  * Verify everything about `header` that IBFT and the header chain decide, against its parent:
  * linkage, header fields, the proposer seal and a quorum of distinct committed seals from the
  * parent's validator set, the quorum being the one `rule` sets for the header's height. Execution
- * results (state root, receipts) are checked by the executor. Works for any validator set size.
+ * results (state root, receipts) are checked by the executor. Works for any validator set size (up to
+ * MAX_IBFT_VALIDATORS).
  * Throws BlockVerificationError.
  */
 export function verifyIbftHeader(
@@ -94,7 +95,7 @@ export function verifyCommittedSeals(
   rule: QuorumRule,
   recover: RecoverSigner = recoverAddress,
 ): void {
-  const signers = sealSigners(header, extra, validators, true, recover);
+  const signers = sealSigners(header, extra, validators, true, recover, validators.length);
   const quorum = rule.at(header.number, validators.length);
   if (signers < quorum) {
     throw new BlockVerificationError(header.number, `${signers} committed seals, quorum is ${quorum} of ${validators.length} validators`);
@@ -104,7 +105,9 @@ export function verifyCommittedSeals(
 /**
  * At least `needed` distinct signers of `validators` among the committed seals of `header`; seals of
  * other keys are passed over (a claimed head: the set may have changed since), a seal that does not
- * recover is refused.
+ * recover or a second seal of one key is refused, and no seal is recovered once `needed` are found.
+ * The set that decides the block is at most one larger than the set it carries (a vote adds one), so a
+ * longer list of seals is refused before any is recovered.
  */
 export function verifyKnownSeals(
   header: BlockHeader,
@@ -113,21 +116,38 @@ export function verifyKnownSeals(
   needed: number,
   recover: RecoverSigner = recoverAddress,
 ): void {
-  const signers = sealSigners(header, extra, validators, false, recover);
+  const signers = sealSigners(header, extra, validators, false, recover, extra.validators.length + 1, needed);
   if (signers < needed) {
     throw new BlockVerificationError(header.number, `${signers} committed seals of the ${validators.length} validators known here, at least ${needed} needed`);
   }
 }
 
 /**
- * How many distinct validators of `validators` put a committed seal on `header`. A seal that does not
- * recover throws; with `strict`, so does a seal by another key or a second seal of one validator
- * (otherwise they are not counted).
+ * How many distinct validators of `validators` put a committed seal on `header`, counted up to
+ * `enough` (the seals after are not recovered). More than `most` seals, a copy of a seal, a seal that
+ * does not recover and a second seal of one key throw (none is in a valid block, and a seal costs
+ * ~80 us to recover); with `strict`, so does a seal by another key (otherwise it is not counted).
  */
-function sealSigners(header: BlockHeader, extra: IbftExtra, validators: Uint8Array[], strict: boolean, recover: RecoverSigner): number {
+function sealSigners(
+  header: BlockHeader,
+  extra: IbftExtra,
+  validators: Uint8Array[],
+  strict: boolean,
+  recover: RecoverSigner,
+  most: number,
+  enough = Number.POSITIVE_INFINITY,
+): number {
+  const seals = extra.committedSeals;
+  if (seals.length > most) throw new BlockVerificationError(header.number, `${seals.length} committed seals, more than the ${most} its validator set allows`);
+  // Counting stops early, so a copy is looked for first (a key signs a hash once: one low-s seal). When
+  // every seal is recovered, a copy is a second seal of its signer (no hex strings on a restore's path).
+  if (enough !== Number.POSITIVE_INFINITY && new Set(seals.map((seal) => bytesToHex(seal))).size !== seals.length)
+    throw new BlockVerificationError(header.number, 'duplicate committed seal (the same bytes twice)');
   const commitHash = committedSealHash(blockHash(header));
   const signers = new Set<number>();
-  for (const seal of extra.committedSeals) {
+  const others = new Set<string>();
+  for (const seal of seals) {
+    if (signers.size >= enough) break;
     let signer: Uint8Array;
     try {
       signer = recover(commitHash, seal);
@@ -135,9 +155,15 @@ function sealSigners(header: BlockHeader, extra: IbftExtra, validators: Uint8Arr
       throw new BlockVerificationError(header.number, `invalid committed seal: ${errorMessage(err)}`);
     }
     const idx = validatorIndex(validators, signer);
-    if (strict && idx < 0) throw new BlockVerificationError(header.number, `committed seal by ${bytesToHex(signer)}, not a validator`);
-    if (strict && signers.has(idx)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${bytesToHex(signer)}`);
-    if (idx >= 0) signers.add(idx);
+    if (idx < 0) {
+      if (strict) throw new BlockVerificationError(header.number, `committed seal by ${bytesToHex(signer)}, not a validator`);
+      const key = bytesToHex(signer);
+      if (others.has(key)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${key}`);
+      others.add(key);
+    } else {
+      if (signers.has(idx)) throw new BlockVerificationError(header.number, `duplicate committed seal by ${bytesToHex(signer)}`);
+      signers.add(idx);
+    }
   }
   return signers.size;
 }

@@ -1,4 +1,5 @@
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { MAX_IBFT_VALIDATORS } from './extra.js';
 
 /**
  * Validator votes (issue #23), Polygon Edge's PoA rules: the proposer of a block may carry one vote
@@ -56,15 +57,17 @@ export function isEpochBlock(number: bigint, epochSize: bigint): boolean {
 
 /**
  * Why `vote` may not be cast now by `voter` against `snap` (undefined: it may): a vote to add a
- * validator already in the set or to drop an address not in it, a voter outside the set, or the same
- * vote pending already. The check the header verifier makes of a proposal's vote and the operator API
- * makes of a proposed one.
+ * validator already in the set or to a full set (MAX_IBFT_VALIDATORS), or to drop an address not in
+ * it, a voter outside the set, or the same vote pending already. The check the header verifier makes
+ * of a proposal's vote and the operator API makes of a proposed one.
  */
 export function voteRefusal(snap: ValidatorSnapshot, voter: Uint8Array, vote: HeaderVote): string | undefined {
   if (!has(snap.validators, voter)) return `${hex(voter)} is not a validator: only validators vote`;
   const inSet = has(snap.validators, vote.candidate);
   if (vote.authorize && inSet) return `${hex(vote.candidate)} is a validator already`;
   if (!vote.authorize && !inSet) return `${hex(vote.candidate)} is not a validator: it cannot be dropped`;
+  // The block carrying a larger set would not decode (extra.ts MAX_IBFT_EXTRA_BYTES).
+  if (vote.authorize && snap.validators.length >= MAX_IBFT_VALIDATORS) return `the set has ${snap.validators.length} validators, the most it may have`;
   if (!vote.authorize && snap.validators.length === 1) return `${hex(vote.candidate)} is the last validator: dropping it would stop the chain for good`;
   const own = snap.votes.filter((v) => equalsBytes(v.voter, voter));
   if (own.some((v) => equalsBytes(v.candidate, vote.candidate) && v.authorize === vote.authorize)) {

@@ -1,11 +1,22 @@
+import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
 import { parseGenesisFile } from '../../../src/chain/chain-config.js';
+import { encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { checkIbftGenesis } from '../../../src/consensus/ibft/genesis.js';
 import { UserError } from '../../../src/util/errors.js';
 import { testGenesis } from '../../helpers/chain-fixture.js';
 
 /** Genesis values that pass the schema but no chain can start from: one clear error, not a crash later. */
 const A = '0x00000000000000000000000000000000000000aa';
+const ibftExtraHex = (validators: string[]) =>
+  bytesToHex(
+    encodeIbftExtra({
+      vanity: new Uint8Array(0),
+      validators: validators.map((v) => hexToBytes(v as `0x${string}`)),
+      proposerSeal: new Uint8Array(0),
+      committedSeals: [],
+    }),
+  );
 
 describe('genesis values', () => {
   const valid = testGenesis(1).genesis;
@@ -35,6 +46,8 @@ describe('genesis values', () => {
     ],
     ['a vanity and no RLP', (g: typeof valid) => (g.genesis.extraData = `0x${'00'.repeat(32)}`), /genesis\.extraData: /],
     ['no validators', (g: typeof valid) => (g.genesis.extraData = `0x${'00'.repeat(32)}c3c080c0`), /names no IBFT validator/],
+    // [A, A]: two validators, a quorum of 2 that one key reaches alone (or, with B and C, 3 of 4 of three keys).
+    ['a validator listed twice', (g: typeof valid) => (g.genesis.extraData = ibftExtraHex([A, A])), /genesis\.extraData names a validator twice/],
     ['a timestamp beyond 64 bits', (g: typeof valid) => (g.genesis.timestamp = '0x10000000000000000'), /genesis\.timestamp does not fit/],
     [
       'a balance beyond 256 bits',

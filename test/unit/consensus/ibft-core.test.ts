@@ -2,7 +2,7 @@ import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
 import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { blockHash, committedSealHash } from '../../../src/consensus/ibft/hash.js';
-import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { MessageType, type Body } from '../../../src/consensus/ibft/core/messages.js';
 import { recoverAddress } from '../../../src/util/secp256k1.js';
 import { nextProposer } from '../../../src/consensus/ibft/validators.js';
 import { IbftNet, hashHex } from '../../helpers/ibft-net.js';
@@ -173,6 +173,50 @@ describe('IBFT core: round changes', () => {
     expect(net.committed(1)[0]!.header.coinbase.toString()).toBe(net.nodes[0]!.address);
   });
 
+  it('a height stuck on a prepared value holds a few rounds and one copy of its block, however many rounds pass or a validator fills ahead', async () => {
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 1000 });
+    // Round 0: all four prepare A and every COMMIT is lost; then the network splits 2/2. Validators 0
+    // and 1, locked on A, ask for each next round with A attached, and no quorum forms.
+    let split = false;
+    net.filter = (from, to, bytes) => typeOf(bytes) !== MessageType.Commit && (!split || from < 2 === to < 2);
+    net.start();
+    await net.advance(1000);
+    const a = proposalOf(net, 0, 0)!;
+    for (const n of net.nodes) expect(bytesToHex(n.store.load()!.prepared!.hash)).toBe(a);
+    split = true;
+    await net.advance(100_000);
+    const core = net.nodes[0]!.core;
+    const round = core.position!.round;
+    expect(round).toBeGreaterThanOrEqual(95);
+    // Before: every round's ROUND-CHANGEs kept, each with a decoded copy of A (~200 blocks).
+    expect(core.retained!.rounds).toBeLessThanOrEqual(ROUNDS_KEPT_BEHIND + 2);
+    expect(core.retained!.blocks).toBe(1);
+    // Validator 1 turned byzantine: its ROUND-CHANGE with A for every round it may send ahead.
+    const rc = net.nodes[1]!.sent.map((b) => openMessage(b)).findLast((m) => m.body.type === MessageType.RoundChange)!;
+    for (let r = round + 1; r <= round + MAX_ROUNDS_AHEAD; r++) net.deliver(0, signMessage({ ...rc.body, round: r } as Body, net.keys[1]!, rc.attachment));
+    await net.settle();
+    expect(core.position!.round).toBe(round); // one validator cannot move the round
+    expect(core.retained!.rounds).toBeLessThanOrEqual(ROUNDS_KEPT_BEHIND + 2 + MAX_ROUNDS_AHEAD);
+    expect(core.retained!.blocks).toBe(1);
+    // Safety and liveness kept: once the split heals, A is decided.
+    net.filter = () => true;
+    await net.advance(5_000);
+    for (const n of net.nodes) expect(net.committed(n.i).map(hashHex)[0], `node ${n.i}`).toBe(a);
+  });
+
+  it('validators back after the others waited out more rounds than are kept ahead (32) catch up with them', async () => {
+    // Rounds at the longest timeout tick at one pace everywhere: without following the others this far
+    // ahead, the two validators back would stay 40 rounds behind, and the height halted, for good.
+    const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 1000 });
+    net.start(0, 1);
+    await net.advance(40_000);
+    expect(net.nodes[0]!.core.position!.round).toBeGreaterThan(MAX_ROUNDS_AHEAD + 2);
+    net.start(2, 3);
+    await net.advance(5_000);
+    agreedChain(net);
+    for (const n of net.nodes) expect(net.committed(n.i).length, `node ${n.i}`).toBeGreaterThanOrEqual(1);
+  });
+
   it('with 2 of 4 validators down nothing is committed, and no fork when they return', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 4000 });
     net.start(0, 1);
@@ -224,7 +268,9 @@ function typeOf(bytes: Uint8Array): number {
   return openBody(bytes).type;
 }
 
-import { openMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { MAX_ROUNDS_AHEAD } from '../../../src/consensus/ibft/core/core.js';
+import { ROUNDS_KEPT_BEHIND } from '../../../src/consensus/ibft/core/state.js';
 import { createBlockFromRLP } from '@ethereumjs/block';
 import { headerOpts } from '../../../src/chain/block-util.js';
 

@@ -1,13 +1,13 @@
 import { rmSync } from 'node:fs';
-import { bytesToHex, privateToAddress } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes, privateToAddress } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-util.js';
-import { decodeIbftExtra, encodeIbftExtra, IbftExtraError } from '../../../src/consensus/ibft/extra.js';
+import { MAX_IBFT_EXTRA_BYTES, MAX_IBFT_VALIDATORS, decodeIbftExtra, encodeIbftExtra, IbftExtraError } from '../../../src/consensus/ibft/extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from '../../../src/consensus/ibft/hash.js';
-import { sealBlock } from '../../../src/consensus/ibft/seal.js';
+import { committedSeal, sealBlock } from '../../../src/consensus/ibft/seal.js';
 import { QuorumRule, legacyQuorum, maxFaulty, nextProposer, optimalQuorum } from '../../../src/consensus/ibft/validators.js';
-import { verifyIbftHeader } from '../../../src/consensus/ibft/verify.js';
-import { signHash } from '../../../src/util/secp256k1.js';
+import { verifyCommittedSeals, verifyIbftHeader, verifyKnownSeals } from '../../../src/consensus/ibft/verify.js';
+import { recoverAddress, signHash } from '../../../src/util/secp256k1.js';
 import { createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { quorumRuleOf } from '../../../src/consensus/ibft/genesis.js';
 import { IbftEngine } from '../../../src/consensus/ibft/engine.js';
@@ -30,6 +30,35 @@ describe('IBFT extraData', () => {
     expect(() => decodeIbftExtra(new Uint8Array([...new Uint8Array(32), 0xf8]))).toThrow(/not valid IBFT RLP/);
     const badValidator = encodeIbftExtra({ vanity: new Uint8Array(), validators: [new Uint8Array(19)], proposerSeal: new Uint8Array(), committedSeals: [] });
     expect(() => decodeIbftExtra(badValidator)).toThrow(/19 bytes/);
+  });
+
+  it('holds at most MAX_IBFT_VALIDATORS validators and committed seals, in at most MAX_IBFT_EXTRA_BYTES (refused before decoding)', () => {
+    const address = (i: number) => Uint8Array.from({ length: 20 }, (_, k) => (k < 18 ? 0xaa : k === 18 ? i >> 8 : i & 0xff));
+    const seal = new Uint8Array(65).fill(5);
+    const extra = (validators: number, seals: number, vote = true) =>
+      encodeIbftExtra({
+        vanity: new Uint8Array(32).fill(0xff),
+        validators: Array.from({ length: validators }, (_, i) => address(i)),
+        proposerSeal: seal,
+        committedSeals: Array.from({ length: seals }, () => seal),
+        vote: vote ? { candidate: address(4000), authorize: true } : undefined,
+      });
+    // The largest valid one fits the bound.
+    const largest = extra(MAX_IBFT_VALIDATORS, MAX_IBFT_VALIDATORS);
+    expect(largest.length).toBeLessThanOrEqual(MAX_IBFT_EXTRA_BYTES);
+    expect(decodeIbftExtra(largest).committedSeals).toHaveLength(MAX_IBFT_VALIDATORS);
+    expect(() => decodeIbftExtra(extra(MAX_IBFT_VALIDATORS + 1, 0))).toThrow(/1025 validators, more than 1024/);
+    expect(() => decodeIbftExtra(extra(4, MAX_IBFT_VALIDATORS + 1))).toThrow(/1025 committed seals, more than 1024/);
+    // Empty seals pass the byte bound but not the count.
+    const empties = encodeIbftExtra({
+      vanity: new Uint8Array(),
+      validators: [],
+      proposerSeal: new Uint8Array(),
+      committedSeals: Array.from({ length: 2000 }, () => new Uint8Array()),
+    });
+    expect(() => decodeIbftExtra(empties)).toThrow(/2000 committed seals, more than 1024/);
+    // 100,000 copies of one seal: refused by its size alone.
+    expect(() => decodeIbftExtra(extra(4, 100_000, false))).toThrow(new RegExp(`extraData is \\d+ bytes, more than the ${MAX_IBFT_EXTRA_BYTES}`));
   });
 
   it('computes the legacy quorum 2F+1 and round-robin proposers', () => {
@@ -205,6 +234,66 @@ describe('IBFT seal verification (4 validators)', () => {
     const forged = headerWithExtraData(good.header, encodeIbftExtra({ ...extra, committedSeals: [...extra.committedSeals, wrongMsg] }), t.chain.commonAt(0n));
     expect(() => verifyIbftHeader(blockWithHeader(good, forged, t.chain.commonAt(0n)).header, parent)).toThrow(/not a validator|quorum/);
     expect(committedSealHash(blockHash(good.header))).not.toEqual(proposerSealHash(good.header));
+  });
+
+  it("recovers at most one seal per validator of a claimed head's set, stops at the seals it needs, and refuses a seal twice", async () => {
+    const { base, proposerKey } = await freshBlock();
+    const block = sealBlock(base, proposerKey, t.keys, t.chain.commonAt(0n));
+    const extra = decodeIbftExtra(block.header.extraData);
+    const validators = extra.validators;
+    const hash = committedSealHash(blockHash(block.header));
+    const signers = extra.committedSeals.map((s) => recoverAddress(hash, s));
+    const outsider = committedSeal(block.header, testKey(20));
+    // Other signatures by a validator and by the outsider (a signer other than ours picks its own nonce).
+    const again = new Uint8Array(65).fill(7);
+    const outsiderAgain = new Uint8Array(65).fill(8);
+    const other = new Map([
+      [bytesToHex(again), signers[0]!],
+      [bytesToHex(outsiderAgain), privateToAddress(testKey(20))],
+    ]);
+    // A recover that counts its calls (each costs ~80 us for real), answering as the real one would.
+    let recovered = 0;
+    const counting = (h: Uint8Array, s: Uint8Array) => {
+      recovered++;
+      const i = extra.committedSeals.findIndex((x) => equalsBytes(x, s));
+      return i >= 0 && equalsBytes(h, hash) ? signers[i]! : (other.get(bytesToHex(s)) ?? recoverAddress(h, s));
+    };
+    const claim = (seals: Uint8Array[], needed: number) => {
+      recovered = 0;
+      verifyKnownSeals(block.header, { ...extra, committedSeals: seals }, validators, needed, counting);
+    };
+    // 100,000 copies of one valid seal (a 16 MB block can carry 250,000): refused before any is recovered.
+    expect(() =>
+      claim(
+        Array.from({ length: 100_000 }, () => extra.committedSeals[0]!),
+        2,
+      ),
+    ).toThrow(/100000 committed seals, more than the 5/);
+    expect(recovered).toBe(0);
+    // The same seal twice, within the bound: refused before any is recovered, even where one is enough.
+    expect(() => claim([extra.committedSeals[0]!, extra.committedSeals[0]!], 1)).toThrow(/duplicate committed seal \(the same bytes twice\)/);
+    expect(recovered).toBe(0);
+    // Two seals by one key, in or outside the set: refused at the second.
+    expect(() => claim([outsider, outsiderAgain, extra.committedSeals[0]!], 1)).toThrow(/duplicate committed seal by 0x/);
+    expect(recovered).toBe(2);
+    expect(() => claim([extra.committedSeals[0]!, again], 2)).toThrow(/duplicate committed seal by 0x/);
+    expect(recovered).toBe(2);
+    // Enough seals found: the rest are not recovered.
+    claim(extra.committedSeals, 2);
+    expect(recovered).toBe(2);
+    claim([outsider, ...extra.committedSeals], 2);
+    expect(recovered).toBe(3);
+    // The chain's check of a header: no more seals than its validators, refused before any is recovered.
+    const five = [...extra.committedSeals, outsider];
+    recovered = 0;
+    expect(() => verifyCommittedSeals(block.header, { ...extra, committedSeals: five }, validators, QuorumRule.OPTIMAL, counting)).toThrow(
+      /5 committed seals, more than the 4/,
+    );
+    expect(recovered).toBe(0);
+    // A real claimed head carrying the 100,000 copies: its extraData is refused before it is decoded.
+    const copies = encodeIbftExtra({ ...extra, committedSeals: Array.from({ length: 100_000 }, () => extra.committedSeals[0]!) });
+    const huge = headerWithExtraData(block.header, copies, t.chain.commonAt(0n));
+    expect(() => t.chain.engine.verifyClaimedHead(huge, t.chain.head.header)).toThrow(/extraData is \d+ bytes, more than/);
   });
 
   it('rejects a header that does not link to its parent', async () => {

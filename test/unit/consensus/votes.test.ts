@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeIbftExtra, encodeIbftExtra, IbftExtraError, type IbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { MAX_IBFT_VALIDATORS, decodeIbftExtra, encodeIbftExtra, IbftExtraError, type IbftExtra } from '../../../src/consensus/ibft/extra.js';
 import {
   MAX_PENDING_VOTES_PER_VOTER,
   applyBlockVote,
@@ -71,6 +71,21 @@ describe('validator votes (issue #23, Polygon Edge PoA rules)', () => {
     expect(() => run(s, [[A, add(E)]])).toThrow(VoteError);
     expect(voteRefusal(s, B, add(E))).toBeUndefined(); // the others are not affected
     expect(() => run(s, [[A, drop(B)]])).toThrow(/has 64 votes pending already/); // a vote to drop counts the same
+  });
+
+  it('a full set (MAX_IBFT_VALIDATORS) takes no vote to add: its blocks could not be decoded', () => {
+    const full = Array.from({ length: MAX_IBFT_VALIDATORS }, (_, i) => {
+      const v = new Uint8Array(20);
+      v[0] = 0xe0;
+      v[18] = i >> 8;
+      v[19] = i & 0xff;
+      return v;
+    });
+    const s = start([A, ...full.slice(1)]);
+    expect(voteRefusal(s, A, add(E))).toMatch(/^the set has 1024 validators, the most it may have$/);
+    expect(() => run(s, [[A, add(E)]])).toThrow(/the most it may have/);
+    expect(voteRefusal(s, A, drop(full[1]!))).toBeUndefined();
+    expect(voteRefusal(start([A, ...full.slice(2)]), A, add(E))).toBeUndefined();
   });
 
   it('a validator may vote to drop itself; the last validator cannot be dropped', () => {

@@ -222,6 +222,11 @@ export class IbftCore {
     this.enqueue(() => this.handle(bytes, receivedAt));
   }
 
+  /** What the height being decided holds: rounds with messages kept, and distinct blocks (bounded however long it lasts). */
+  get retained(): { rounds: number; blocks: number } | undefined {
+    return this.st?.retained();
+  }
+
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
   get watching(): boolean {
     return this.st?.watch !== undefined;
@@ -453,6 +458,7 @@ export class IbftCore {
   private async startRound(st: HeightState, round: number): Promise<void> {
     if (round > st.round) this.roundChanges++;
     st.round = round;
+    st.forgetEarlierRounds();
     this.proposeTimer.stop();
     // A round's time counts from when its proposal is due (the block time after the parent).
     const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
@@ -586,7 +592,17 @@ export class IbftCore {
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
-    if (round > st.round + MAX_ROUNDS_AHEAD) return;
+    if (round > st.round + MAX_ROUNDS_AHEAD) {
+      // Not kept, but not ignored either: where the others waited out round after round at the longest
+      // timeout (rounds then tick at one pace everywhere), a validator back from an outage would stay
+      // this far behind, and the height halted, for good. F+1 validators asking for such rounds
+      // include an honest one: follow them, as for the rounds kept (onRoundChange).
+      if (m.body.type === MessageType.RoundChange && !fromSelf) {
+        const r = st.farAhead(m.sender, round, maxFaulty(st.validators.length) + 1);
+        if (r !== undefined) await this.startRound(st, r);
+      }
+      return;
+    }
     st.hold(m.sender, m.body.type === MessageType.RoundChange ? m.bare : bytes, m.body.type === MessageType.Preprepare);
     // A message of this validator's key that it did not send in this process: its lost self (a
     // restored data dir) or a second instance signed it. What it says is journaled before anything else.
@@ -595,7 +611,8 @@ export class IbftCore {
       case MessageType.Preprepare:
         return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt, block);
       case MessageType.Prepare:
-        if (RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
+        // A PREPARE counts only in its own round (checkPrepared): none is kept for a round this node has left.
+        if (round >= st.round && RoundMessages.addFirst(st.at(round).prepares, m.sender, m as PrepareMsg)) await this.checkPrepared(st, round);
         return;
       case MessageType.Commit:
         return this.onCommitMessage(st, m as CommitMsg, fromSelf);
@@ -689,9 +706,10 @@ export class IbftCore {
 
   private async onPreprepare(st: HeightState, m: Signed & { body: { type: 0 } }, fromSelf: boolean, receivedAt: number, known?: Block): Promise<void> {
     const { round } = m.body;
+    // One for a round this node has left is still kept a few rounds (ROUNDS_KEPT_BEHIND): its COMMITs may yet arrive.
+    if (round < st.lowestKept) return;
     const rm = st.at(round);
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
-    // One for a round this node has left is still kept: its COMMITs may yet arrive.
     if (rm.proposal !== undefined) return;
     if (!equalsBytes(m.sender, this.proposerFor(st, round))) return;
     let block: Block;
@@ -796,6 +814,7 @@ export class IbftCore {
   }
 
   private async onCommitMessage(st: HeightState, m: CommitMsg, fromSelf: boolean): Promise<void> {
+    if (m.body.round < st.lowestKept) return;
     let signer: Uint8Array;
     try {
       signer = fromSelf ? m.sender : recoverAddress(committedSealHash(m.body.hash), m.body.seal);
@@ -843,22 +862,28 @@ export class IbftCore {
 
   private async onRoundChange(st: HeightState, m: RoundChangeMsg): Promise<void> {
     const { round, prepared } = m.body;
-    if (round === 0) return;
+    // Only the round in progress and those ahead count (tryPropose, roundsAheadWith).
+    if (round === 0 || round < st.round) return;
     const rm = st.at(round);
     if (rm.roundChanges.has(bytesToHex(m.sender))) return;
     let block: Block | undefined;
     if (prepared !== undefined) {
       if (!this.checkPreparedCert(st, round, prepared)) return;
-      try {
-        block = this.decodeBlock(m.attachment, st.height);
-      } catch {
-        return;
+      // Every locked validator attaches the same block to each ROUND-CHANGE: one copy is decoded and kept.
+      block = st.blockOf(prepared.hash);
+      if (block === undefined) {
+        try {
+          block = this.decodeBlock(m.attachment, st.height);
+        } catch {
+          return;
+        }
+        if (!equalsBytes(blockHash(block.header), prepared.hash)) return;
       }
-      if (!equalsBytes(blockHash(block.header), prepared.hash)) return;
     } else if (m.attachment.length > 0) {
       return;
     }
-    RoundMessages.addFirst(rm.roundChanges, m.sender, { msg: m, block });
+    // Kept without its attachment (a view of the whole message as it arrived): the block is kept once.
+    RoundMessages.addFirst(rm.roundChanges, m.sender, { msg: { ...m, attachment: NO_ATTACHMENT }, block });
     // F+1 validators asking for a later round include an honest one: follow them.
     const ahead = st.roundsAheadWith(maxFaulty(st.validators.length) + 1);
     if (ahead.length > 0) await this.startRound(st, ahead[ahead.length - 1]!);
@@ -1025,6 +1050,8 @@ function highestPrepared<T extends { prepared?: PreparedCert; block?: Block }>(i
   }
   return best;
 }
+
+const NO_ATTACHMENT = new Uint8Array(0);
 
 /** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
 const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };

@@ -53,6 +53,12 @@ export class RoundMessages {
 
 /** Messages kept per validator and height for recall answers (the newest). */
 export const MAX_HELD_PER_SENDER = 32;
+/**
+ * Rounds below the current one whose proposal and COMMITs are kept: a quorum's COMMITs that arrive
+ * just after this node left their round still decide the height here. Older ones are dropped (the
+ * height is then decided in a later round, or its block comes by sync).
+ */
+export const ROUNDS_KEPT_BEHIND = 2;
 
 /** Consensus state for one height: the current round, every round's messages, what was sent. */
 export class HeightState {
@@ -91,6 +97,55 @@ export class HeightState {
     return this.rounds.get(round);
   }
 
+  /** The lowest round whose messages are kept (ROUNDS_KEPT_BEHIND below the current one). */
+  get lowestKept(): number {
+    return this.round - ROUNDS_KEPT_BEHIND;
+  }
+
+  /**
+   * The round moved on: what earlier rounds hold that nothing reads any more is dropped, so that a
+   * height stuck for hundreds of rounds holds no more than a few rounds' messages and blocks.
+   * ROUND-CHANGEs and PREPAREs count only in the round in progress (the value this validator saw
+   * prepared is kept apart, in `prepared`, with its certificate and block); a proposal and its COMMITs
+   * are kept ROUNDS_KEPT_BEHIND rounds longer.
+   */
+  forgetEarlierRounds(): void {
+    for (const [r, m] of this.rounds) {
+      if (r >= this.round) continue;
+      if (r < this.lowestKept) {
+        this.rounds.delete(r);
+      } else {
+        m.prepares.clear();
+        m.roundChanges.clear();
+      }
+    }
+  }
+
+  /**
+   * A block this height holds already whose hash is `hash` (the prepared value, a proposal, a
+   * ROUND-CHANGE's), so that each ROUND-CHANGE carrying the same prepared block does not decode and
+   * keep a copy of its own.
+   */
+  blockOf(hash: Uint8Array): Block | undefined {
+    if (this.prepared !== undefined && equalsBytes(this.prepared.cert.hash, hash)) return this.prepared.block;
+    for (const m of this.rounds.values()) {
+      if (m.proposal !== undefined && equalsBytes(m.proposal.hash, hash)) return m.proposal.block;
+      for (const rc of m.roundChanges.values()) if (rc.block !== undefined && equalsBytes(rc.msg.body.prepared!.hash, hash)) return rc.block;
+    }
+    return undefined;
+  }
+
+  /** How many rounds have messages kept, and how many distinct blocks they and `prepared` hold. */
+  retained(): { rounds: number; blocks: number } {
+    const blocks = new Set<Block>();
+    if (this.prepared !== undefined) blocks.add(this.prepared.block);
+    for (const m of this.rounds.values()) {
+      if (m.proposal !== undefined) blocks.add(m.proposal.block);
+      for (const rc of m.roundChanges.values()) if (rc.block !== undefined) blocks.add(rc.block);
+    }
+    return { rounds: this.rounds.size, blocks: blocks.size };
+  }
+
   /**
    * Keep a message `sender` signed at this height (seen directly or inside a certificate). Bounded:
    * one proposal (the newest: it carries a block) and MAX_HELD_PER_SENDER messages in all per sender.
@@ -111,6 +166,21 @@ export class HeightState {
 
   heldFrom(senderHex: string): Uint8Array[] {
     return (this.held.get(senderHex) ?? []).map((e) => e.bytes);
+  }
+
+  /** The highest round beyond the rounds kept that each validator sent a ROUND-CHANGE for. */
+  private readonly askedFarAhead = new Map<string, number>();
+
+  /**
+   * `sender` asked for `round`, too far ahead for its messages to be kept: only the highest such round
+   * of each validator is. The highest round that at least `count` validators asked for (that or a later
+   * one), if above the current one.
+   */
+  farAhead(sender: Uint8Array, round: number, count: number): number | undefined {
+    const key = bytesToHex(sender);
+    if ((this.askedFarAhead.get(key) ?? -1) < round) this.askedFarAhead.set(key, round);
+    const r = [...this.askedFarAhead.values()].sort((a, b) => b - a)[count - 1];
+    return r !== undefined && r > this.round ? r : undefined;
   }
 
   /** Rounds above the current one with ROUND-CHANGEs from at least `count` validators, lowest first. */
