@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEV_ACCOUNT } from '../node/dev.js';
 import { bootnodeOf, checkDevnetPorts, DEVNET_MAX_NODES, prepareDevnet, type Devnet, type DevnetNode } from '../node/devnet.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
 import { processRuns } from '../util/stale-temp.js';
 import { parseCount, parsePositiveInteger, parseTimerSeconds } from './options.js';
 
@@ -70,7 +70,11 @@ function takeLock(dir: string): void {
   if (pid !== undefined && Number.isSafeInteger(pid) && pid > 0 && processRuns(pid)) {
     throw new UserError(`a devnet already runs in ${dir} (pid ${pid}): stop it first (CTRL-C in its terminal, or kill ${pid})`);
   }
-  writeFileSync(file, `${process.pid}\n`);
+  try {
+    writeFileSync(file, `${process.pid}\n`);
+  } catch (err) {
+    throw new UserError(`cannot write ${file}: ${errorMessage(err)}`);
+  }
 }
 
 function releaseLock(dir: string): void {

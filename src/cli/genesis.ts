@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { bytesToHex, hexToBytes, isValidAddress } from '@ethereumjs/util';
@@ -7,7 +7,8 @@ import { SCHEDULED_FORKS, type ForkSchedule, type ScheduledFork } from '../chain
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consensus/ibft/genesis.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import { loadValidatorKey } from '../keys/keyfile.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errorMessage } from '../util/errors.js';
+import { writeFileNew } from '../util/durable.js';
 import { parsePeerAddress } from '../p2p/peers.js';
 import { collect, parseBigIntArg } from './options.js';
 
@@ -79,7 +80,21 @@ export function writeGenesis(opts: GenesisOptions): { path: string; validators: 
   });
   for (const b of opts.bootnode ?? []) parsePeerAddress(b, '--bootnode');
   genesis.bootnodes = [...new Set(opts.bootnode ?? [])];
-  writeFileSync(path, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
+  try {
+    writeFileNew(path, Buffer.from(`${JSON.stringify(genesis, null, 2)}\n`), 0o644);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UserError(`genesis file ${path} already exists: remove it or choose another --dir`);
+    const why =
+      code === 'ENOENT'
+        ? 'its folder does not exist'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'ENOTDIR'
+            ? 'a file is in the way'
+            : errorMessage(err);
+    throw new UserError(`cannot write genesis file ${path}: ${why}`);
+  }
   return { path, validators: validators.length };
 }
 
@@ -112,10 +127,23 @@ function dataDirsWithPrefix(prefix: string): string[] {
   const parent = prefix.endsWith('/') ? full : dirname(full);
   const stem = prefix.endsWith('/') ? '' : basename(full);
   if (!existsSync(parent)) return [];
-  return readdirSync(parent)
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch (err) {
+    throw new UserError(`cannot read ${parent} for --ibft-validators-prefix-path: ${errorMessage(err)}`);
+  }
+  const isFolder = (p: string) => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return false; // a dangling link, or one we may not look at: not a data dir
+    }
+  };
+  return names
     .filter((name) => name.startsWith(stem))
     .map((name) => join(parent, name))
-    .filter((p) => statSync(p).isDirectory() && ['consensus', 'keystore'].some((sub) => existsSync(join(p, sub))))
+    .filter((p) => isFolder(p) && ['consensus', 'keystore'].some((sub) => existsSync(join(p, sub))))
     .sort();
 }
 

@@ -1,6 +1,7 @@
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { hexToBytes } from '@ethereumjs/util';
+import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import {
   LOADTEST_MAX_ACCOUNTS,
   LOADTEST_MAX_TPS,
@@ -92,7 +93,9 @@ function readKey(file: string | undefined): Uint8Array {
   const hex = text.trim();
   // The key itself is never echoed, even in part.
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(hex)) throw new UserError('the funding key is not 32 bytes of hex (0x and 64 hex digits)');
-  return hexToBytes(`0x${hex.replace(/^0x/, '')}`);
+  const key = hexToBytes(`0x${hex.replace(/^0x/, '')}`);
+  if (!secp256k1.utils.isValidPrivateKey(key)) throw new UserError('the funding key is not a valid secp256k1 private key (zero, or not below the curve order)');
+  return key;
 }
 
 /** On a TTY one line rewritten in place; otherwise a plain line every 5 s; nothing with --quiet. */

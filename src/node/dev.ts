@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFileNew } from '../util/durable.js';
 import { join } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consensus/ibft/genesis.js';
@@ -45,7 +46,7 @@ export function prepareDevDataDir(dataDir: string, log: Logger): string {
       baseFee: DEFAULT_BASE_FEE,
       timestamp: BigInt(Math.floor(Date.now() / 1000)),
     });
-    writeFileSync(genesisPath, `${JSON.stringify(genesis, null, 2)}\n`, { flag: 'wx' });
+    writeFileNew(genesisPath, Buffer.from(`${JSON.stringify(genesis, null, 2)}\n`), 0o644);
     log.info({ genesis: genesisPath, devAccount: DEV_ACCOUNT.address }, 'dev: wrote genesis (dev account key is public: dev only)');
   }
   return genesisPath;

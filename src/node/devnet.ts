@@ -98,7 +98,12 @@ export function prepareDevnet(opts: DevnetOptions, given: { validators: boolean;
   const lastPort = opts.basePort + (opts.validators + opts.fullNodes - 1) * NODE_PORT_STRIDE + PORTS_PER_NODE - 1;
   if (lastPort > 65535)
     throw new UserError(`--base-port ${opts.basePort} leaves no room for ${opts.validators + opts.fullNodes} nodes (ports up to ${lastPort})`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot make the devnet folder ${dir}: ${code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : errorMessage(err)}`);
+  }
   const nodes: DevnetNode[] = [];
   const count = opts.validators + opts.fullNodes;
   for (let i = 0; i < count; i++) {

@@ -127,3 +127,21 @@ export function linkNew(from: string, to: string): boolean {
     return false;
   }
 }
+
+/**
+ * Create the file at `path` with `data`, whole or not at all, never over an existing one (EEXIST): written
+ * to a temporary name beside it, fsynced, linked to `path`, the folder fsynced. A crash leaves no file at
+ * `path` or the whole one (a file written in place could be left empty).
+ */
+export function writeFileNew(path: string, data: Uint8Array, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  writeSyncedNew(tmp, data, mode);
+  try {
+    if (linkNew(tmp, path)) rmSync(tmp, { force: true });
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  fsyncDir(dirname(path));
+}

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
@@ -105,6 +105,14 @@ describe('basalt genesis', () => {
     writeFileSync(path, 'keep me');
     expectOneLineError(runCli(['genesis', '--dir', path, '--ibft-validator', A]), /already exists/);
     expect(readFileSync(path, 'utf8')).toBe('keep me');
+    // a missing folder is one line, and nothing is left behind (the file is written whole or not at all)
+    expectOneLineError(
+      runCli(['genesis', '--dir', join(dir, 'missing', 'g.json'), '--ibft-validator', A]),
+      /^error: cannot write genesis file .*: its folder does not exist$/,
+    );
+    const made = join(dir, 'made.json');
+    expect(runCli(['genesis', '--dir', made, '--ibft-validator', A]).code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['existing.json', 'made.json']);
   });
 });
 

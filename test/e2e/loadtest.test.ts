@@ -126,6 +126,9 @@ describe('basalt loadtest', () => {
     const bad = runCli(['loadtest', '--rpc', url, '--key-file', junk]);
     oneLine(bad, /not 32 bytes of hex/);
     expect(bad.stderr).not.toContain('secret-material');
+    const zero = join(dir, 'zero.key');
+    writeFileSync(zero, `0x${'00'.repeat(32)}`);
+    oneLine(runCli(['loadtest', '--rpc', url, '--key-file', zero]), /not a valid secp256k1 private key/);
     const empty = join(dir, 'empty.key');
     writeFileSync(empty, `0x${'42'.repeat(32)}`);
     oneLine(
