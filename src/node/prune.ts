@@ -203,6 +203,9 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
     watch.stop();
   }
   // With the view closed: LevelDB keeps what a live snapshot can still see, and gives back nothing.
+  // Not when stopping: a compaction of the whole trie/ cannot be cut short, and a stop should not wait
+  // for it (LevelDB compacts on its own later, and the next prune compacts again).
+  if (opts.signal?.aborted) return { ...result, compactMs: 0 };
   const compacting = Date.now();
   await chain.trie.compact();
   return { ...result, compactMs: Date.now() - compacting };

@@ -102,6 +102,32 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     await expectStatesWhole(before!);
   });
 
+  it('a node stopping after the sweep does not wait for the compaction of trie/ (it cannot be cut short)', async () => {
+    const trie = t.chain.trie;
+    const [sweep, compact] = [trie.sweep.bind(trie), trie.compact.bind(trie)];
+    let compactions = 0;
+    trie.compact = async () => {
+      compactions++;
+      return compact();
+    };
+    try {
+      const keep = t.chain.head.number + 1n; // every state kept: the prune changes nothing else
+      expect((await pruneStates(t.chain, { keep })).compactMs).toBeGreaterThanOrEqual(0);
+      expect(compactions).toBe(1); // the baseline: a prune compacts
+      const stop = new AbortController();
+      trie.sweep = async (...args) => {
+        const swept = await sweep(...args);
+        stop.abort(new Error('the node is stopping')); // the stop arrives as the sweep ends
+        return swept;
+      };
+      const r = await pruneStates(t.chain, { keep, signal: stop.signal });
+      expect([r.compactMs, compactions]).toEqual([0, 1]);
+    } finally {
+      trie.sweep = sweep;
+      trie.compact = compact;
+    }
+  });
+
   it("a running node's pruner prunes every interval blocks to the last N states, in the background", async () => {
     const { lines, logger } = capturedLog();
     const pruner = new StatePruner(t.chain, { keep: 3n, interval: 4n, logger });
