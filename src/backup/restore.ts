@@ -25,7 +25,7 @@ import { decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-r
 import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
-import { renameDurably } from '../util/durable.js';
+import { fsyncFolderFiles, renameDurably } from '../util/durable.js';
 import { transactionsRoot } from '../chain/block-util.js';
 
 export interface RestoreProgress {
@@ -256,6 +256,9 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         await syncWrites(dbs.trie);
         await syncWrites(dbs.blockchain);
         await dbs.close();
+        // And every file of theirs: a log LevelDB switched away from (its memtable not yet compacted
+        // when closed) was never synced, and holds state nodes its tables do not.
+        for (const db of [dataDirLayout(tmp).trie, dataDirLayout(tmp).blockchain]) fsyncFolderFiles(db);
         renameDurably(tmp, target);
         return {
           ...(historyGap ? { historyGap } : {}),

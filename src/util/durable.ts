@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, linkSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /*
  * Durable file writes, once for the whole code base: a file is written under a temporary name,
@@ -144,4 +144,21 @@ export function writeFileNew(path: string, data: Uint8Array, mode: number): void
     throw err;
   }
   fsyncDir(dirname(path));
+}
+
+/**
+ * Flush every file directly in `dir`, then `dir` itself (a closed LevelDB's folder: its tables, logs,
+ * manifest). LevelDB syncs the log it writes to on a `sync` write, but not a log it switched away from
+ * whose memtable was never compacted (a close skips that): before a restored data dir is renamed into
+ * place, all of it is made durable this way. Returns the names flushed.
+ */
+export function fsyncFolderFiles(dir: string): string[] {
+  const names: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    fsyncFile(join(dir, e.name));
+    names.push(e.name);
+  }
+  fsyncDir(dir);
+  return names;
 }

@@ -5,6 +5,8 @@ import { tempDir } from '../../helpers/cli.js';
 
 /** fsync of a folder fails with EINVAL while `folderSyncFails` is set (a file system that cannot sync folders). */
 let folderSyncFails: string | undefined;
+/** Every path fsynced (Linux: the fd's /proc link). */
+const synced: string[] = [];
 vi.mock('node:fs', async (original) => {
   const real = await original<typeof import('node:fs')>();
   return {
@@ -12,6 +14,7 @@ vi.mock('node:fs', async (original) => {
     fsyncSync: (fd: number) => {
       if (folderSyncFails && real.fstatSync(fd).isDirectory()) throw Object.assign(new Error(`${folderSyncFails}: fsync`), { code: folderSyncFails });
       real.fsyncSync(fd);
+      synced.push(real.readlinkSync(`/proc/self/fd/${fd}`));
     },
   };
 });
@@ -31,7 +34,7 @@ vi.mock('node:fs/promises', async (original) => {
   };
 });
 
-const { fsyncDir, fsyncDirAsync, renameDurably, replaceFile, replaceFileAsync } = await import('../../../src/util/durable.js');
+const { fsyncDir, fsyncDirAsync, fsyncFolderFiles, renameDurably, replaceFile, replaceFileAsync, writeFileNew } = await import('../../../src/util/durable.js');
 
 describe('durable file writes (util/durable.ts)', () => {
   it('replaceFile and replaceFileAsync put the whole new content in place, over a leftover temp file, with the mode asked', async () => {
@@ -65,5 +68,29 @@ describe('durable file writes (util/durable.ts)', () => {
     } finally {
       folderSyncFails = undefined;
     }
+  });
+
+  it('fsyncFolderFiles flushes every file of a closed LevelDB (tables, logs, manifest) and its folder', async () => {
+    const dir = join(tempDir('basalt-durable-'), 'trie');
+    const { ClassicLevel } = await import('classic-level');
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: 64 * 1024 });
+    for (let i = 0; i < 200; i++) await db.put(Uint8Array.of(i), new Uint8Array(4096).fill(i)); // past a memtable: a log switched
+    await db.close();
+    synced.length = 0;
+    const names = fsyncFolderFiles(dir);
+    const files = fs.readdirSync(dir).filter((n) => fs.statSync(join(dir, n)).isFile());
+    expect(names.sort()).toEqual(files.sort());
+    expect(files.some((n) => n.endsWith('.log'))).toBe(true);
+    expect(synced.sort()).toEqual([dir, ...files.map((n) => join(dir, n))].sort());
+  });
+
+  it('writeFileNew puts the whole file at its name, never over one, and leaves no temporary file', () => {
+    const dir = tempDir('basalt-durable-');
+    const path = join(dir, 'genesis.json');
+    writeFileNew(path, new TextEncoder().encode('{}'), 0o644);
+    expect(fs.readFileSync(path, 'utf8')).toBe('{}');
+    expect(() => writeFileNew(path, new TextEncoder().encode('other'), 0o644)).toThrow(/EEXIST/);
+    expect(fs.readFileSync(path, 'utf8')).toBe('{}');
+    expect(fs.readdirSync(dir)).toEqual(['genesis.json']);
   });
 });
