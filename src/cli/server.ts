@@ -120,13 +120,13 @@ export function serverCommand(): Command {
     .option('--grpc-insecure', 'allow a plain-text, unauthenticated gRPC operator API on a non-loopback --grpc-address', false)
     .option(
       '--grpc-max-streams <n>',
-      'export and snapshot calls served at once; the next is refused (RESOURCE_EXHAUSTED)',
+      'export, snapshot and import calls served at once; the next is refused (RESOURCE_EXHAUSTED)',
       parsePositiveInteger,
       DEFAULT_GRPC_MAX_STREAMS,
     )
     .option(
       '--grpc-stream-idle-timeout <duration>',
-      `cancel an export or snapshot whose client reads nothing for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`,
+      `cancel an export or snapshot whose client reads nothing (an import: sends nothing) for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`,
       parseDurationArg,
       DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
     )

@@ -3,13 +3,14 @@ import { SNAPSHOT_HISTORIES, type BackupService, type SnapshotHistory } from '..
 import type { PieceKind } from '../../backup/pieces.js';
 import type { StoredPiece } from '../../backup/scheduler.js';
 import { UserError, errorMessage } from '../../util/errors.js';
+import { formatDuration } from '../../util/duration.js';
 import type { Logger } from '../../util/log.js';
 import type { OperatorHandlers } from './generated/basalt/operator/v1/Operator.js';
 import type { ExportEvent } from './generated/basalt/operator/v1/ExportEvent.js';
 import type { ImportEvent } from './generated/basalt/operator/v1/ImportEvent.js';
 import type { SnapshotEvent } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { toGrpcStatus } from './errors.js';
-import { EventStream } from './event-stream.js';
+import { EventStream, resetCall } from './event-stream.js';
 import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
 import { event } from '../../util/events.js';
@@ -46,7 +47,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     const release = slots.take();
     if (release) return release;
     log.warn({ maxStreams: limits.maxStreams }, `${what} refused: every stream slot is in use`);
-    const msg = `the node is already serving ${limits.maxStreams} export/snapshot streams (--grpc-max-streams): try again when one has finished`;
+    const msg = `the node is already serving ${limits.maxStreams} export/snapshot/import streams (--grpc-max-streams): try again when one has finished`;
     call.emit('error', toGrpcStatus(new UserError(msg, { code: 'RESOURCE_EXHAUSTED' })));
     return undefined;
   };
@@ -108,11 +109,34 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     },
 
     Import: async (call) => {
+      // A slot as exports have: each import holds a record buffer and grpc-js's read buffer while its
+      // client sends, and a client that stops sending is cut after the idle timeout.
+      const release = slotFor(call, 'import');
+      if (!release) return;
+      const idleMs = limits.streamIdleTimeoutMs;
       async function* chunks(): AsyncGenerator<Uint8Array> {
         // destroyOnReturn: false, or the reader finishing early would destroy the whole call, and with it
         // the summary still to be sent.
-        for await (const msg of call.iterator({ destroyOnReturn: false })) {
-          const data = (msg as { data?: Buffer }).data;
+        const it = call.iterator({ destroyOnReturn: false })[Symbol.asyncIterator]();
+        for (;;) {
+          let timer: NodeJS.Timeout | undefined;
+          const idle =
+            idleMs > 0
+              ? new Promise<never>((_, reject) => {
+                  timer = setTimeout(() => {
+                    resetCall(call); // as for an export: the client may not be reading our status either
+                    reject(new UserError(`the client sent nothing for ${formatDuration(idleMs)}`, { code: 'CANCELLED' }));
+                  }, idleMs);
+                })
+              : undefined;
+          let r: IteratorResult<unknown>;
+          try {
+            r = await (idle ? Promise.race([it.next(), idle]) : it.next());
+          } finally {
+            clearTimeout(timer);
+          }
+          if (r.done) return;
+          const data = (r.value as { data?: Buffer }).data;
           if (data?.length) yield data;
         }
       }
@@ -144,6 +168,8 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       } catch (err) {
         log.warn(event('import.failed', { err: errorMessage(err) }), 'import failed');
         call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
+      } finally {
+        release();
       }
     },
 

@@ -74,6 +74,15 @@ function unreadExport(session: http2.ClientHttp2Session) {
   return { req, headers, closed };
 }
 
+/** An Import call whose client sends nothing after its headers (the request left open). */
+function silentImport(session: http2.ClientHttp2Session) {
+  const req = session.request({ ':method': 'POST', ':path': '/basalt.operator.v1.Operator/Import', 'content-type': 'application/grpc', te: 'trailers' });
+  req.on('error', () => undefined);
+  const headers = new Promise<http2.IncomingHttpHeaders>((resolve) => req.on('response', resolve));
+  const closed = new Promise<number>((resolve) => req.on('close', () => resolve(req.rstCode ?? 0)));
+  return { req, headers, closed };
+}
+
 describe('operator API stream limits', () => {
   it('refuses export and snapshot calls beyond --grpc-max-streams with one RESOURCE_EXHAUSTED line, and takes new ones once a slot is free', async () => {
     const { address, counts, session } = await start({ maxStreams: 2, streamIdleTimeoutMs: 0 });
@@ -89,7 +98,7 @@ describe('operator API stream limits', () => {
     );
     expect(refused).toBeInstanceOf(UserError);
     expect((refused as UserError).code).toBe('RESOURCE_EXHAUSTED');
-    expect((refused as UserError).message).toMatch(/^the node is already serving 2 export\/snapshot streams \(--grpc-max-streams\)[^\n]*$/);
+    expect((refused as UserError).message).toMatch(/^the node is already serving 2 export\/snapshot\/import streams \(--grpc-max-streams\)[^\n]*$/);
     const snap = await client.snapshot({ compression: 'none' }, { write: async () => undefined }).catch((err: unknown) => err);
     expect((snap as UserError).code).toBe('RESOURCE_EXHAUSTED');
     expect(counts.opened, 'a refused call opens no LevelDB snapshot').toBe(2);
@@ -146,5 +155,20 @@ describe('isLoopbackHost', () => {
     expect(isLoopbackHost('[fe80::1%eth0]')).toBe(false);
     expect(isLoopbackHost('fe80::1%eth0')).toBe(false);
     expect(isLoopbackHost('::1%lo')).toBe(true);
+  });
+
+  it('an import takes a slot too, and one whose client sends nothing for the idle timeout is cut, freeing it', async () => {
+    const { counts, session } = await start({ maxStreams: 1, streamIdleTimeoutMs: 300 });
+    const silent = silentImport(session);
+    await new Promise((r) => setTimeout(r, 100)); // its handler runs (no headers come before the first answer)
+    const refused = unreadExport(session); // every slot taken by the import
+    expect((await refused.headers)['grpc-status']).toBe('8'); // RESOURCE_EXHAUSTED
+    expect(counts.opened).toBe(0);
+    expect(await silent.closed, 'reset with RST_STREAM CANCEL').toBe(http2.constants.NGHTTP2_CANCEL);
+    const next = unreadExport(session); // the slot is free again
+    expect((await next.headers)['grpc-status']).toBeUndefined();
+    await until(() => counts.opened === 1, 'an export started');
+    next.req.close(http2.constants.NGHTTP2_CANCEL);
+    await until(() => counts.released === 1, 'released');
   });
 });
