@@ -131,7 +131,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
               : undefined;
           let r: IteratorResult<unknown>;
           try {
-            r = await (idle ? Promise.race([it.next(), idle]) : it.next());
+            r = await (idle !== undefined ? Promise.race([it.next(), idle]) : it.next());
           } finally {
             clearTimeout(timer);
           }
