@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { IbftExtraError } from '../consensus/ibft/extra.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { BlockRules } from '../storage/block-store.js';
 import type { PeerId } from '@libp2p/interface';
@@ -461,7 +462,16 @@ export class Syncer {
           this.strike(p, 'did not serve the head it claims', maxStrikes);
           return;
         }
-        if (!equalsBytes(blockHash(block.header), hash)) {
+        let served: Uint8Array;
+        try {
+          served = blockHash(block.header);
+        } catch (err) {
+          // Its IBFT extra data does not decode (too short, too long, wrong shape): no honest node's block.
+          if (!(err instanceof IbftExtraError)) throw err;
+          this.peerSet.punish(p.id, `claimed head ${claim} has malformed IBFT extra data: ${err.message}`);
+          return;
+        }
+        if (!equalsBytes(served, hash)) {
           if (p.head === claim) this.strike(p, 'served another block than the head it announced', maxStrikes);
           return;
         }

@@ -95,6 +95,20 @@ describe('a claimed head is not a fact', () => {
     expect(v.net.highestPeerHead()).toBe(0n);
   }, 30_000);
 
+  it('a claimed head whose IBFT extra data does not decode gets its peer banned', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const b3 = (await src.chain.blockByNumber(3n))!;
+    const garbled = blockWithHeader(b3, headerWithExtraData(b3.header, new Uint8Array(10), src.chain.commonAt(0n)), src.chain.commonAt(0n));
+    const forger = await claimer(src.chain, 3n, blockHash(b3.header), async (from) => (from === 3n ? [garbled.serialize()] : []));
+    const v = await victim(dst.chain, [forger.addr]);
+    await until(() => v.net.peerManager.banned(forger.id) !== undefined, 'forger banned');
+    expect(v.net.peerManager.banned(forger.id)!.reason).toMatch(/claimed head 3 has malformed IBFT extra data/);
+    expect(v.net.highestPeerHead()).toBe(0n);
+  });
+
   it('a head with a quorum of committed seals counts; one without is refused and its peer banned', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
