@@ -169,12 +169,12 @@ describe('IBFT sign journal file', () => {
     expect(store.load()).toEqual(s3);
     expect(decodeSignedState(encodeSignedState(s1))).toEqual(s1);
     // A lock learned from its lost self, with and without a floor.
-    const locked: SignedState = { ...s1, lock: { round: 3, hash: new Uint8Array(32).fill(4) } };
+    const locked: SignedState = { ...s1, lock: { round: 3, hash: new Uint8Array(32).fill(4), set: new Uint8Array(32).fill(6) } };
     expect(decodeSignedState(encodeSignedState(locked))).toEqual(locked);
     expect(decodeSignedState(encodeSignedState({ ...locked, floor: 9n }))).toEqual({ ...locked, floor: 9n });
-    expect(() => decodeSignedState(RLP.encode([...(RLP.decode(encodeSignedState(locked)) as Uint8Array[]).slice(0, 7), [1, new Uint8Array(5)]]))).toThrow(
-      /bad lock/,
-    );
+    expect(() =>
+      decodeSignedState(RLP.encode([...(RLP.decode(encodeSignedState(locked)) as Uint8Array[]).slice(0, 7), [1, new Uint8Array(32), new Uint8Array(5)]])),
+    ).toThrow(/bad lock/);
   });
 
   it('a damaged journal is refused with one clear error, not guessed around', async () => {

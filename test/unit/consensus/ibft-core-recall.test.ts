@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MessageError, MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { MAX_RECALL_MESSAGES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
-import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { MemorySignedStore, setDigest } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { privateKeyToAddress } from '../../../src/keys/address.js';
 import { testKey } from '../../helpers/chain-fixture.js';
@@ -189,15 +189,28 @@ describe('IBFT recall messages', () => {
 
 describe('IBFT recall: a lock learned from its lost self binds the restored validator', () => {
   /** Validator 0 with an empty journal (restored), its own `learned` message delivered, then a round-`round` proposal of another block C on ROUND-CHANGEs without certificates. */
-  async function afterLearning(learned: (a: Block, aHash: Uint8Array) => Uint8Array, round: number) {
-    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+  async function afterLearning(
+    learned: ((a: Block, aHash: Uint8Array) => Uint8Array) | undefined,
+    round: number,
+    store?: (aHash: Uint8Array, set: Uint8Array[]) => MemorySignedStore,
+  ) {
+    const probe = new IbftNet(4);
+    const aBlock = (at: IbftNet) => mockBlock(at.common, testKey(0), at.validators, 1n, ZERO, BigInt(Math.floor(at.clock.nowMs / 1000)), 1);
+    const stored = store?.(blockHash(aBlock(probe).header), probe.validators);
+    const net = new IbftNet(4, { scriptedAnswerRecall: true, ...(stored ? { store: (i: number) => (i === 0 ? stored : new MemorySignedStore()) } : {}) });
     net.filter = () => false; // scripted messages only
     net.start(0, 2);
     await net.advance(100);
-    const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)), 1);
+    const a = aBlock(net);
     const aHash = blockHash(a.header);
-    net.deliver(0, learned(a, aHash));
+    if (learned) net.deliver(0, learned(a, aHash));
     await net.settle();
+    if (round > 33) {
+      // F+1 validators ask for that round: too far ahead to be kept, they move this node there
+      for (const k of [1, 2]) net.deliver(0, signMessage({ type: MessageType.RoundChange, height: 1n, round: round - 1 }, testKey(k)));
+      for (const k of [1, 2]) net.deliver(2, signMessage({ type: MessageType.RoundChange, height: 1n, round: round - 1 }, testKey(k)));
+      await net.settle();
+    }
     const rcs = [1, 2, 3].map((k) => signMessage({ type: MessageType.RoundChange, height: 1n, round }, testKey(k)));
     const c = mockBlock(net.common, testKey(round % 4), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)), 3);
     const pp = signMessage({ type: MessageType.Preprepare, height: 1n, round, block: c.serialize(), roundChanges: rcs }, testKey(round % 4));
@@ -228,5 +241,36 @@ describe('IBFT recall: a lock learned from its lost self binds the restored vali
     expect(preparedC(0)).toBe(false);
     const j = net.nodes[0]!.store.load()!;
     expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 1, 0, bytesToHex(aHash)]);
+  });
+
+  it('its own COMMIT of a round too far ahead to be kept is journaled too: after the round jump, no PREPARE against it', async () => {
+    const { net, aHash, preparedC } = await afterLearning(
+      (_a, h) => signMessage({ type: MessageType.Commit, height: 1n, round: 40, hash: h, seal: new Uint8Array(65) }, testKey(0)),
+      41,
+    );
+    expect(net.nodes[0]!.core.position?.round).toBeGreaterThanOrEqual(40); // it followed F+1 validators there
+    const j = net.nodes[0]!.store.load()!;
+    expect([j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual([40, bytesToHex(aHash)]);
+    expect(preparedC(0)).toBe(false);
+  });
+
+  it('a lock learned under another validator set (an emergency change since) is released at restart; one of this set is not', async () => {
+    const other = setDigest([new Uint8Array(20).fill(1)]);
+    const journal = (set: Uint8Array) => (aHash: Uint8Array) =>
+      new MemorySignedStore({ height: 1n, round: 0, hash: new Uint8Array(32), kind: 'roundChange', lock: { round: 0, hash: aHash, set } });
+    const released = await afterLearning(undefined, 1, journal(other));
+    expect(released.preparedC(0)).toBe(true);
+    expect(released.net.nodes[0]!.store.load()!.lock).toBeUndefined();
+    const kept = await afterLearning(undefined, 1, (h, set) => journal(setDigest(set))(h));
+    expect(kept.preparedC(0)).toBe(false);
+  });
+
+  it("its own ROUND-CHANGE carrying a certificate another set made (not this height's) teaches no lock", async () => {
+    const { net, preparedC } = await afterLearning((a, h) => {
+      const prepares = [20, 21, 22].map((k) => signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash: h }, testKey(k)));
+      return signMessage({ type: MessageType.RoundChange, height: 1n, round: 1, prepared: { round: 0, hash: h, prepares } }, testKey(0), a.serialize());
+    }, 2);
+    expect(net.nodes[0]!.store.load()!.lock).toBeUndefined();
+    expect(preparedC(0)).toBe(true);
   });
 });

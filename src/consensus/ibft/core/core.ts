@@ -15,7 +15,7 @@ import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedC
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from '../../../util/rlp-bounds.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
-import { journalForbids, lockOf, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
+import { journalForbids, lockOf, setDigest, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
 import { errorMessage } from '../../../util/errors.js';
@@ -110,6 +110,8 @@ export class IbftCore {
   readonly address: Uint8Array;
   private st?: HeightState;
   private signed?: SignedState;
+  /** A value released at restart for an emergency set change: no lock on it is learned again (adopt). */
+  private released?: { height: bigint; hash: Uint8Array };
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private stopped = true;
@@ -292,14 +294,26 @@ export class IbftCore {
           // this set accepts that certificate, or the block it locks (its header names the old set), so
           // holding on to it would halt the height for good. The rounds and values this key signed
           // stay journaled: it still never signs another value in a round it signed in.
-          const { lock, ...rest } = j;
-          // a lock learned on that same value (a COMMIT of it) goes with it
-          this.signed = { ...rest, prepared: undefined, ...(lock && !equalsBytes(lock.hash, hash) ? { lock } : {}) };
+          this.signed = { ...j, prepared: undefined };
+          // and no lock on it is learned again from its own old messages (adopt)
+          this.released = { height, hash };
           this.log.warn(
             { height: Number(height), round, hash: bytesToHex(hash) },
             'the value this validator prepared at this height was prepared by another validator set (an emergency change in the genesis file): released',
           );
         }
+      }
+      // A lock learned under another validator set (an emergency change since) is released too: the
+      // value it names was certified, if at all, by a set that no longer decides this height.
+      const lock = this.signed?.lock;
+      if (lock !== undefined && !equalsBytes(lock.set, setDigest(st.validators))) {
+        const { lock: _released, ...rest } = this.signed!;
+        this.signed = rest;
+        this.released = { height, hash: lock.hash };
+        this.log.warn(
+          { height: Number(height), round: lock.round, hash: bytesToHex(lock.hash) },
+          'the value this validator learned it was locked on at this height was locked under another validator set (an emergency change in the genesis file): released',
+        );
       }
       // The proposer of that round that signed a proposal it no longer holds cannot propose it again,
       // and may not propose another there: it asks for the next round at once instead of waiting it out.
@@ -592,6 +606,10 @@ export class IbftCore {
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
+    // A message of this validator's key that it did not send in this process: its lost self (a
+    // restored data dir) or a second instance signed it. What it says is journaled before anything
+    // else, also for a round too far ahead to be kept (the rounds below it may be joined later).
+    if (!fromSelf && equalsBytes(m.sender, this.address)) await this.adopt(st, m);
     if (round > st.round + MAX_ROUNDS_AHEAD) {
       // Not kept, but not ignored either: where the others waited out round after round at the longest
       // timeout (rounds then tick at one pace everywhere), a validator back from an outage would stay
@@ -604,9 +622,6 @@ export class IbftCore {
       return;
     }
     st.hold(m.sender, m.body.type === MessageType.RoundChange ? m.bare : bytes, m.body.type === MessageType.Preprepare);
-    // A message of this validator's key that it did not send in this process: its lost self (a
-    // restored data dir) or a second instance signed it. What it says is journaled before anything else.
-    if (!fromSelf && equalsBytes(m.sender, this.address)) await this.adopt(st, m);
     switch (m.body.type) {
       case MessageType.Preprepare:
         return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt, block);
@@ -657,11 +672,13 @@ export class IbftCore {
       } else if (b.type === MessageType.RoundChange) {
         kind = 'roundChange';
         hash = new Uint8Array(32);
-        if (b.prepared !== undefined) lock = { round: b.prepared.round, hash: b.prepared.hash };
+        // only a certificate this height's set makes (not one of a set an emergency change replaced)
+        if (b.prepared !== undefined && this.preparedBy(st, b.prepared))
+          lock = { round: b.prepared.round, hash: b.prepared.hash, set: setDigest(st.validators) };
       } else {
         kind = b.type === MessageType.Commit ? 'commit' : 'prepare';
         hash = b.hash;
-        if (kind === 'commit') lock = { round: b.round, hash };
+        if (kind === 'commit') lock = { round: b.round, hash, set: setDigest(st.validators) };
       }
     } catch {
       return;
@@ -684,7 +701,8 @@ export class IbftCore {
       later = false;
     }
     const held = here && lockOf(here);
-    const newLock = lock !== undefined && (held === undefined || lock.round > held.round) ? lock : undefined;
+    const released = this.released !== undefined && this.released.height === st.height && lock !== undefined && equalsBytes(this.released.hash, lock.hash);
+    const newLock = lock !== undefined && !released && (held === undefined || lock.round > held.round) ? lock : undefined;
     if (!later && newLock === undefined) return;
     const base: SignedState = later
       ? { height: st.height, round: b.round, hash, kind, ...(here?.prepared ? { prepared: here.prepared } : {}), ...(here?.lock ? { lock: here.lock } : {}) }

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
+import { concatBytes } from '@ethereumjs/util';
+import { keccak256 } from '../../../util/keccak.js';
 import { UserError, errorMessage } from '../../../util/errors.js';
 import { replaceFile } from '../../../util/durable.js';
 
@@ -21,9 +23,11 @@ export interface SignedState {
    * A value this key is known to have been locked on at this height without its certificate: learned
    * from a message of its own key that it did not send in this process (a COMMIT of `round`, or a
    * ROUND-CHANGE carrying a certificate of `round`), as after a restore. It binds as `prepared` does:
-   * another value only on a round-change certificate at least this recent.
+   * another value only on a round-change certificate at least this recent. `set`: the digest of the
+   * validator set it was learned under (setDigest): an emergency change of the height's set releases it,
+   * as it releases a prepared value that set cannot certify.
    */
-  lock?: { round: number; hash: Uint8Array };
+  lock?: { round: number; hash: Uint8Array; set: Uint8Array };
   /**
    * Never sign at or below this height, whatever the rest says: the highest block recorded by an
    * earlier version's `signed.json` (legacy-signed.ts), carried from then on.
@@ -45,6 +49,11 @@ export function lockOf(j: SignedState): { round: number; hash: Uint8Array } | un
   const l = j.lock;
   if (p === undefined) return l;
   return l !== undefined && l.round > p.round ? l : { round: p.round, hash: p.hash };
+}
+
+/** The digest of a validator set, in its order (a learned lock names the set it was learned under). */
+export function setDigest(validators: Uint8Array[]): Uint8Array {
+  return keccak256(concatBytes(...validators));
 }
 
 /** The highest block `j` shows this validator signed at (its floor may be above its height). */
@@ -123,7 +132,7 @@ export class FileSignedStore implements SignedStore {
 export function encodeSignedState(s: SignedState): Uint8Array {
   const p = s.prepared;
   const fields = [VERSION, s.height, s.round, s.hash, KINDS.indexOf(s.kind), p ? [p.round, p.hash, p.prepares, p.block] : []];
-  if (s.lock !== undefined) return RLP.encode([...fields, s.floor ?? [], [s.lock.round, s.lock.hash]]);
+  if (s.lock !== undefined) return RLP.encode([...fields, s.floor ?? [], [s.lock.round, s.lock.hash, s.lock.set]]);
   return RLP.encode(s.floor === undefined ? fields : [...fields, s.floor]);
 }
 
@@ -138,8 +147,9 @@ export function decodeSignedState(bytes: Uint8Array): SignedState {
   const noFloor = floor === undefined || (lock !== undefined && Array.isArray(floor) && floor.length === 0);
   const state: SignedState = { height: big(height), round: num(round), hash, kind: k, ...(noFloor ? {} : { floor: big(floor) }) };
   if (lock !== undefined) {
-    if (!Array.isArray(lock) || lock.length !== 2 || !(lock[1] instanceof Uint8Array) || lock[1].length !== 32) throw new Error('bad lock');
-    state.lock = { round: num(lock[0]), hash: lock[1] };
+    const is32 = (x: unknown): x is Uint8Array => x instanceof Uint8Array && x.length === 32;
+    if (!Array.isArray(lock) || lock.length !== 3 || !is32(lock[1]) || !is32(lock[2])) throw new Error('bad lock');
+    state.lock = { round: num(lock[0]), hash: lock[1], set: lock[2] };
   }
   if (!Array.isArray(prepared)) throw new Error('bad prepared certificate');
   if (prepared.length > 0) {
