@@ -1019,7 +1019,18 @@ export class IbftCore {
     if (st.watch !== undefined || st.refused !== undefined) return false; // not sure yet what this key signed here, or rolled back: sign nothing
     await this.adoptSeen(st);
     if (!this.maySign(st.height, round, hash, justification)) {
-      this.log.warn({ height: Number(st.height), round, hash: bytesToHex(hash) }, 'refusing to sign: conflicts with what this validator signed before');
+      const lock = this.signed && lockOf(this.signed);
+      this.log.warn(
+        {
+          height: Number(st.height),
+          round,
+          hash: bytesToHex(hash),
+          ...(lock && !equalsBytes(lock.hash, hash) ? { lockedRound: lock.round, locked: bytesToHex(lock.hash) } : {}),
+        },
+        lock && !equalsBytes(lock.hash, hash)
+          ? 'refusing to sign: this validator is locked on another value of this height (it saw it prepared, or its key committed it before a restore) until a round-change certificate shows a value prepared at or after that round'
+          : 'refusing to sign: conflicts with what this validator signed before',
+      );
       return false;
     }
     const j = this.signed;
