@@ -7,7 +7,7 @@ import { Genesis } from '../chain/genesis-source.js';
 import type { ConsensusEngine } from '../chain/engine.js';
 import { BackupFileError } from '../container/errors.js';
 import { dataDirLayout } from '../storage/data-dir.js';
-import { openNodeDatabases } from '../storage/node-databases.js';
+import { closeDurably, openNodeDatabases } from '../storage/node-databases.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
@@ -195,18 +195,24 @@ export async function onRestoredChain(
   engine: ConsensusEngine,
   fn: (chain: Chain) => Promise<void>,
 ): Promise<{ number: bigint; hash: Uint8Array }> {
-  const dbs = await openNodeDatabases(dataDirLayout(dataDir));
+  const layout = dataDirLayout(dataDir);
+  const dbs = await openNodeDatabases(layout);
+  let head: { number: bigint; hash: Uint8Array };
   try {
     const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
     try {
       await fn(chain);
-      return { number: chain.head.number, hash: chain.head.hash };
+      head = { number: chain.head.number, hash: chain.head.hash };
     } finally {
       await chain.close();
     }
-  } finally {
+  } catch (err) {
     await dbs.close();
+    throw err;
   }
+  // The imported blocks went in without `sync`: durable before the caller renames the data dir into place.
+  await closeDurably(dbs, layout);
+  return head;
 }
 
 /** Run `fn`; a failure names the piece it was reading. */

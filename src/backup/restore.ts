@@ -14,8 +14,7 @@ import type { SnapshotHeader } from '../snapshot/format.js';
 import { readSnapshot, type SnapshotEvent } from '../snapshot/reader.js';
 import { BlockStore } from '../storage/block-store.js';
 import { dataDirLayout } from '../storage/data-dir.js';
-import { syncWrites } from '../storage/open-db.js';
-import { openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
+import { closeDurably, openNodeDatabases, type NodeDatabases } from '../storage/node-databases.js';
 import { decodeReceipts, type StoredReceipt } from '../storage/receipts.js';
 import { type StateWriter, TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -25,7 +24,7 @@ import { decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-r
 import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
-import { fsyncFolderFiles, renameDurably } from '../util/durable.js';
+import { renameDurably } from '../util/durable.js';
 import { transactionsRoot } from '../chain/block-util.js';
 
 export interface RestoreProgress {
@@ -253,12 +252,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
         });
         // The state went in without `sync` (the records above are synced, blockchain/'s with them):
         // durable before the rename, or a power loss could leave a data dir that opens whole without it.
-        await syncWrites(dbs.trie);
-        await syncWrites(dbs.blockchain);
-        await dbs.close();
-        // And every file of theirs: a log LevelDB switched away from (its memtable not yet compacted
-        // when closed) was never synced, and holds state nodes its tables do not.
-        for (const db of [dataDirLayout(tmp).trie, dataDirLayout(tmp).blockchain]) fsyncFolderFiles(db);
+        await closeDurably(dbs, dataDirLayout(tmp));
         renameDurably(tmp, target);
         return {
           ...(historyGap ? { historyGap } : {}),

@@ -1,4 +1,5 @@
-import { openBytesDB, type BytesDB } from './open-db.js';
+import { fsyncFolderFiles } from '../util/durable.js';
+import { openBytesDB, syncWrites, type BytesDB } from './open-db.js';
 import type { DataDirLayout } from './data-dir.js';
 import { DamageMonitor, damageReporter, watchForDamage, type DamageReporter } from './damage.js';
 
@@ -38,4 +39,18 @@ export async function openNodeDatabases(layout: DataDirLayout, opts: { createIfM
       await Promise.allSettled([blockchain.close(), trie.close()]);
     },
   };
+}
+
+/**
+ * Close both databases of a data dir written without `sync` (a restore's bulk writes, a point-in-time
+ * restore's imported blocks) with everything durable, before the data dir is renamed into place: a
+ * synced write of each (LevelDB syncs its log), then, closed, every file of theirs and both folders
+ * fsynced (a log LevelDB switched away from, its memtable left uncompacted by the close, was never
+ * synced). A power loss after the rename then cannot leave a head without its state.
+ */
+export async function closeDurably(dbs: NodeDatabases, layout: DataDirLayout): Promise<void> {
+  await syncWrites(dbs.trie);
+  await syncWrites(dbs.blockchain);
+  await dbs.close();
+  for (const dir of [layout.trie, layout.blockchain]) fsyncFolderFiles(dir);
 }

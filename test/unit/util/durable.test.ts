@@ -93,4 +93,20 @@ describe('durable file writes (util/durable.ts)', () => {
     expect(fs.readFileSync(path, 'utf8')).toBe('{}');
     expect(fs.readdirSync(dir)).toEqual(['genesis.json']);
   });
+
+  it('closeDurably (a restored data dir, before its rename) flushes every file of both databases and their folders', async () => {
+    const { closeDurably, openNodeDatabases } = await import('../../../src/storage/node-databases.js');
+    const { dataDirLayout } = await import('../../../src/storage/data-dir.js');
+    const layout = dataDirLayout(join(tempDir('basalt-durable-'), 'data'));
+    fs.mkdirSync(layout.root);
+    const dbs = await openNodeDatabases(layout);
+    for (let i = 0; i < 50; i++) await dbs.trie.put(Uint8Array.of(i), new Uint8Array(1024).fill(i));
+    await dbs.blockchain.put(Uint8Array.of(1), Uint8Array.of(2));
+    synced.length = 0;
+    await closeDurably(dbs, layout);
+    for (const dir of [layout.trie, layout.blockchain]) {
+      expect(synced).toContain(dir);
+      for (const f of fs.readdirSync(dir).filter((n) => fs.statSync(join(dir, n)).isFile())) expect(synced).toContain(join(dir, f));
+    }
+  });
 });
