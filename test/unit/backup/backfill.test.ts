@@ -159,6 +159,26 @@ describe('restore at the head, history back-filled (issue #21)', () => {
     expect((await checkDataDir(dataDir, { full: true })).problems).toEqual([]);
   });
 
+  it('below the free-space floor (writes paused) the back-fill writes nothing and tries again; it completes once writes resume', async () => {
+    const dataDir = join(dir, 'paused');
+    await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis });
+    const restored = await openTestChain(t.genesis, dataDir);
+    try {
+      const c = restored.chain;
+      const gap = await c.store.historyGap();
+      c.pauseWrites('disk almost full: 10 MiB free, below --min-free-disk 256 MiB');
+      const b = (await HistoryBackfill.start(c, { logger, stagingDir: dir, retryMs: 100 }))!;
+      await until(() => /not written now: disk almost full/.test(b.status().error ?? ''), 'the back-fill held');
+      expect(await c.store.historyGap()).toEqual(gap);
+      c.pauseWrites(undefined);
+      await b.finished();
+      expect(await c.store.historyGap()).toBeUndefined();
+      expect(await storedBlocks(c, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+    } finally {
+      await restored.close();
+    }
+  });
+
   it('a repository whose blocks are not the chain the headers verified is refused: nothing is written, the failure is in the status', async () => {
     // Another chain from the same genesis: its blocks 1.. differ.
     const other = await createTestChain(1, [addressOf(SENDER)]);
