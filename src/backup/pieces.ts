@@ -27,11 +27,15 @@ export interface Piece {
   file: string;
 }
 
-/** A piece with what the target's listing adds. */
-export interface ListedPiece extends Piece {
-  bytes: number;
-  /** When the target stored it (ms since the epoch). */
+/** A piece with when the target stored it: what "newest" means for a snapshot (storedOrder). */
+export interface DatedPiece extends Piece {
+  /** When the target stored it (ms since the epoch, from its listing). */
   storedAt: number;
+}
+
+/** A piece with what the target's listing adds. */
+export interface ListedPiece extends DatedPiece {
+  bytes: number;
 }
 
 const BLOCK = '(\\d{9,20})';
@@ -85,19 +89,39 @@ export function sortPieces<P extends Piece>(pieces: readonly P[]): P[] {
   );
 }
 
-/** The piece that holds the newest block (the one a scheduler continues from), or undefined. */
+/** The piece that holds the highest block (of any timeline), or undefined. */
 export function newestPiece<P extends Piece>(pieces: readonly P[]): P | undefined {
   const sorted = sortPieces(pieces);
   return sorted[sorted.length - 1];
 }
 
 /**
- * The archives that carry `from` forward: from block `from.endBlock + 1`, each archive starting where
- * the one before it ended, as far as they go. Stops at a gap (the returned `gapAfter` says where).
+ * Pieces in the order the target stored them, oldest first: what "newest" means for a snapshot. A node
+ * restored to an older block stores a snapshot below the pieces of the timeline it left; those end
+ * higher but are older: the scheduler must not continue them, nor a restore "to the latest" take them.
+ * Equal times (an S3 listing's whole seconds, a bucket copied at once) go by chain order (sortPieces):
+ * the scheduler stores a timeline's pieces in that order. The target's clock decides: a copy that does
+ * not keep the times stores in the copy's order (on one timeline, a chain of archives passes through
+ * every snapshot's head, so that only changes where a restore starts).
  */
-export function archiveChainAfter<P extends Piece>(from: Piece, pieces: readonly P[]): { archives: P[]; gapAfter?: bigint } {
+export function storedOrder<P extends DatedPiece>(pieces: readonly P[]): P[] {
+  const chain = new Map(sortPieces(pieces).map((p, i) => [p, i]));
+  return [...pieces].sort((a, b) => a.storedAt - b.storedAt || chain.get(a)! - chain.get(b)!);
+}
+
+/** The snapshot stored last, or undefined. */
+export function newestSnapshot<P extends DatedPiece>(pieces: readonly P[]): P | undefined {
+  return storedOrder(pieces.filter((p) => p.kind === 'snapshot')).at(-1);
+}
+
+/**
+ * The archives that carry `from` forward: from block `from.endBlock + 1`, each archive starting where
+ * the one before it ended, as far as they go (to a gap, or the end of the pieces). Of archives starting
+ * at the same block (two timelines, see storedOrder), the one stored last that `accept` takes.
+ */
+export function archiveChainAfter<P extends DatedPiece>(from: Piece, pieces: readonly P[], accept: (a: P) => boolean = () => true): P[] {
   const byStart = new Map<bigint, P>();
-  for (const p of sortPieces(pieces)) if (p.kind === 'archive' && !byStart.has(p.startBlock)) byStart.set(p.startBlock, p);
+  for (const p of storedOrder(pieces)) if (p.kind === 'archive' && accept(p)) byStart.set(p.startBlock, p);
   const archives: P[] = [];
   let end = from.endBlock;
   for (;;) {
@@ -106,38 +130,40 @@ export function archiveChainAfter<P extends Piece>(from: Piece, pieces: readonly
     archives.push(next);
     end = next.endBlock;
   }
-  const newest = newestPiece(pieces);
-  return newest && newest.endBlock > end ? { archives, gapAfter: end } : { archives };
+  return archives;
 }
 
 /**
- * The piece the next archive continues: the last archive of the newest snapshot's chain, or that
- * snapshot when none continues it; undefined without a snapshot. Not the newest piece: a node restored
- * to an older block stores a snapshot below the pieces of the blocks it left, and an archive after
- * those would leave its own snapshot's chain with a gap (that no restore crosses and retention then
- * deletes behind).
+ * The piece the next archive continues: the last archive of the chain of the snapshot stored last (of
+ * the archives `accept` takes), or that snapshot when none continues it; undefined without a snapshot.
+ * Not the newest piece, nor the snapshot ending highest: a node restored to an older block stores a
+ * snapshot below the pieces of the timeline it left, and an archive after those would not continue its
+ * own snapshot's chain (no restore crosses the gap, and retention deletes behind it). The scheduler
+ * accepts only archives of its own blocks: one of the timeline left may start right after its head.
  */
-export function chainTip<P extends Piece>(pieces: readonly P[]): P | undefined {
-  const snapshot = sortPieces(pieces.filter((p) => p.kind === 'snapshot')).at(-1);
-  return snapshot && (archiveChainAfter(snapshot, pieces).archives.at(-1) ?? snapshot);
+export function chainTip<P extends DatedPiece>(pieces: readonly P[], accept?: (a: P) => boolean): P | undefined {
+  const snapshot = newestSnapshot(pieces);
+  return snapshot && (archiveChainAfter(snapshot, pieces, accept).at(-1) ?? snapshot);
 }
 
 /**
- * Gaps in a target's chain of pieces: places where the blocks after one piece are in no later piece
- * that continues it (an archive that does not start right after the piece before it).
- * Returns one message per gap, naming the files on both sides.
+ * Gaps in a target's chain of pieces: archives that continue no piece (none ends at the block before
+ * theirs). A piece ending there is enough: after a node was restored to an older block, the pieces of
+ * the timeline it left overlap its own, and each archive continues its own timeline's (the links by
+ * hash, `backup verify`, say which). Returns one message per gap, naming the files on both sides.
  */
 export function continuityGaps(pieces: readonly Piece[]): string[] {
   const sorted = sortPieces(pieces);
+  const ends = new Set(sorted.map((p) => p.endBlock));
   const gaps: string[] = [];
   let covered: Piece | undefined; // the piece holding the newest block so far
   for (const p of sorted) {
-    if (p.kind === 'archive') {
+    if (p.kind === 'archive' && !ends.has(p.startBlock - 1n)) {
       if (covered === undefined)
         gaps.push(`${p.file}: no snapshot or archive before it holds block ${p.startBlock - 1n} (blocks before ${p.startBlock} are missing)`);
       else if (p.startBlock > covered.endBlock + 1n)
         gaps.push(`blocks ${covered.endBlock + 1n}-${p.startBlock - 1n} are missing: ${p.file} does not continue ${covered.file}`);
-      else if (p.startBlock <= covered.endBlock) gaps.push(`${p.file} overlaps ${covered.file} (blocks ${p.startBlock}-${covered.endBlock} twice)`);
+      else gaps.push(`${p.file} overlaps ${covered.file} (blocks ${p.startBlock}-${covered.endBlock} twice) and continues no piece`);
     }
     if (covered === undefined || p.endBlock >= covered.endBlock) covered = p;
   }
@@ -149,7 +175,8 @@ export async function listPieces(target: { list(): Promise<{ name: string; bytes
   const out: ListedPiece[] = [];
   for (const e of await target.list()) {
     const p = parsePieceName(e.name);
-    if (p) out.push({ ...p, bytes: e.bytes, storedAt: e.storedAt });
+    // A time that is no number (a target's odd answer) counts as the oldest, not as a broken sort.
+    if (p) out.push({ ...p, bytes: e.bytes, storedAt: Number.isFinite(e.storedAt) ? e.storedAt : 0 });
   }
   return sortPieces(out);
 }

@@ -10,7 +10,7 @@ import { dataDirLayout } from '../storage/data-dir.js';
 import { closeDurably, openNodeDatabases } from '../storage/node-databases.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
-import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
+import { archiveChainAfter, newestPiece, sortPieces, storedOrder, type DatedPiece, type Piece } from './pieces.js';
 import { restoreSnapshot, type RestoreOptions, type SealCheck, type TrustedBlock } from './restore.js';
 import type { BackupTarget } from './targets/target.js';
 import { renameDurably } from '../util/durable.js';
@@ -33,14 +33,18 @@ export interface RestorePlan {
 }
 
 /**
- * Which pieces rebuild the chain at a point (pure): the newest snapshot at or before it, then the
- * archives that continue that snapshot up to the point. Without a point: the newest snapshot and
- * every archive after it, to the newest block backed up. Fails with a one-line reason when the
- * pieces cannot reach the point (none early enough, a gap before it or before the newest block
- * backed up, a point beyond the newest block).
+ * Which pieces rebuild the chain at a point (pure): the snapshot stored last of those at or before it,
+ * then the archives that continue that snapshot up to the point. Without a point: the snapshot stored
+ * last and every archive after it, to the end of its chain. "Stored last", not "ending highest": after a
+ * node was restored to an older block, the target holds the pieces of the timeline it left, and a
+ * restore follows the timeline stored last (the chain's, see storedOrder); the blocks of a timeline
+ * left are restored only where it shares them, or where its archive starting right after the new
+ * snapshot is the only one (until the new timeline stores its first: names alone cannot tell). Fails with a one-line reason when the pieces cannot
+ * reach the point (none early enough, a gap before it or before the newest block stored after the
+ * snapshot, a point beyond the newest block).
  */
-export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): RestorePlan {
-  const snapshots = sortPieces(pieces.filter((p) => p.kind === 'snapshot'));
+export function planRestore(pieces: readonly DatedPiece[], at: RestorePoint = {}): RestorePlan {
+  const snapshots = storedOrder(pieces.filter((p) => p.kind === 'snapshot'));
   if (snapshots.length === 0) throw new UserError('the backup holds no snapshot: nothing to restore from', { code: 'NOT_FOUND' });
   const newest = newestPiece(pieces)!;
   let candidates = snapshots;
@@ -49,34 +53,42 @@ export function planRestore(pieces: readonly Piece[], at: RestorePoint = {}): Re
       throw new UserError(`block ${at.block} is not backed up: the newest block backed up is ${newest.endBlock} (${newest.file})`, { code: 'NOT_FOUND' });
     candidates = snapshots.filter((s) => s.endBlock <= at.block!);
     if (candidates.length === 0)
-      throw new UserError(`no snapshot at or below block ${at.block}: the oldest is at block ${snapshots[0]!.endBlock}`, { code: 'NOT_FOUND' });
+      throw new UserError(`no snapshot at or below block ${at.block}: the oldest is at block ${sortPieces(snapshots)[0]!.endBlock}`, { code: 'NOT_FOUND' });
   } else if (at.time !== undefined) {
     candidates = snapshots.filter((s) => s.time <= at.time!);
-    if (candidates.length === 0)
-      throw new UserError(`no snapshot at or before ${iso(at.time)}: the oldest has its head at ${iso(snapshots[0]!.time)}`, { code: 'NOT_FOUND' });
+    if (candidates.length === 0) {
+      const earliest = snapshots.reduce((a, b) => (b.time < a.time ? b : a));
+      throw new UserError(`no snapshot at or before ${iso(at.time)}: the oldest has its head at ${iso(earliest.time)}`, { code: 'NOT_FOUND' });
+    }
   }
   const snapshot = candidates[candidates.length - 1]!;
   const chain = archiveChainAfter(snapshot, pieces);
   const archives: Piece[] = [];
   let reach = snapshot.endBlock;
   let prevTime = snapshot.time;
-  for (const a of chain.archives) {
+  for (const a of chain) {
     if (at.block !== undefined && a.startBlock > at.block) break;
     if (at.time !== undefined && prevTime > at.time) break;
     archives.push(a);
     reach = a.endBlock;
     prevTime = a.time;
   }
+  // Pieces stored after the snapshot that end beyond its chain: its timeline went on past a gap. The
+  // ones stored before it that end higher are of a timeline left by a restore: no gap of this one.
+  const wentOn = sortPieces(pieces.filter((p) => p !== snapshot && p.storedAt >= snapshot.storedAt && p.endBlock > reach)).at(-1);
   if (at.block !== undefined && reach < at.block) {
-    throw new UserError(`block ${at.block} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing)`, {
-      code: 'NOT_FOUND',
-    });
+    throw new UserError(
+      wentOn
+        ? `block ${at.block} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing)`
+        : `block ${at.block} cannot be restored: the pieces after ${snapshot.file}, the timeline stored last, stop at block ${reach}; the ones beyond were stored before it (a timeline left when the chain was restored to an older block)`,
+      { code: 'NOT_FOUND' },
+    );
   }
   // Without a point, or at a time the chain ends before (its next blocks may be at or before it), a
   // gap would stop the restore short of what was asked: refused, as for --at-block, rather than a
   // restore that reports success at an older block.
-  if (chain.gapAfter !== undefined && reach === chain.gapAfter && at.block === undefined && (at.time === undefined || prevTime <= at.time)) {
-    const point = at.time !== undefined ? iso(at.time) : `the newest block backed up (${newest.endBlock}, in ${newest.file})`;
+  if (wentOn && reach === (chain.at(-1) ?? snapshot).endBlock && at.block === undefined && (at.time === undefined || prevTime <= at.time)) {
+    const point = at.time !== undefined ? iso(at.time) : `the newest block backed up (${wentOn.endBlock}, in ${wentOn.file})`;
     throw new UserError(
       `${point} cannot be restored: the pieces after ${snapshot.file} stop at block ${reach} (blocks ${reach + 1n}-… are missing); --at-block ${reach} restores up to there`,
       { code: 'NOT_FOUND' },

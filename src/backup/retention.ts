@@ -1,4 +1,4 @@
-import { archiveChainAfter, newestPiece, sortPieces, type Piece } from './pieces.js';
+import { archiveChainAfter, storedOrder, type DatedPiece, type Piece } from './pieces.js';
 
 /** restic-style retention: how many snapshots to keep. Unset counts keep nothing by that rule. */
 export interface RetentionPolicy {
@@ -16,39 +16,39 @@ export function hasRetention(p: RetentionPolicy): boolean {
 
 /**
  * Which pieces to delete (pure). Without any rule nothing is deleted. Snapshots are kept by the rules
- * (a snapshot's time is its head block's timestamp); the newest snapshot and the newest piece are
- * always kept; an archive is kept when it continues a kept snapshot's chain (the archives from that
- * snapshot's head on, each starting where the one before ended), since that is what restoring to any
- * block after the snapshot needs. Everything else goes.
+ * (a snapshot's time is its head block's timestamp; "newest" is stored last, see storedOrder: after a
+ * node was restored to an older block, the snapshots of the timeline it left end higher but are not
+ * newer); the snapshot stored last and the piece stored last are always kept; an archive is kept when
+ * it continues a kept snapshot's chain (archiveChainAfter: the archives from that snapshot's head on,
+ * each starting where the one before ended), since that is what restoring to any block after the
+ * snapshot needs. Everything else goes.
  */
-export function piecesToDelete<P extends Piece>(pieces: readonly P[], policy: RetentionPolicy): P[] {
+export function piecesToDelete<P extends DatedPiece>(pieces: readonly P[], policy: RetentionPolicy): P[] {
   if (!hasRetention(policy) || pieces.length === 0) return [];
-  const snapshots = sortPieces(pieces.filter((p) => p.kind === 'snapshot')).reverse(); // newest first
+  const stored = storedOrder(pieces);
+  const snapshots = stored.filter((p) => p.kind === 'snapshot').reverse(); // newest first
   const keep = new Set<P>();
   snapshots.slice(0, Math.max(0, policy.keepLast ?? 0)).forEach((s) => keep.add(s));
   keepOnePer(snapshots, policy.keepDaily ?? 0, dayOf, keep);
   keepOnePer(snapshots, policy.keepWeekly ?? 0, weekOf, keep);
   if (snapshots[0]) keep.add(snapshots[0]);
-  for (const s of [...keep]) for (const a of archiveChainAfter(s, pieces).archives) keep.add(a);
-  const newest = newestPiece(pieces);
-  if (newest) keep.add(newest);
-  // Newest first: whatever is left at any moment of the deletions (seen by a `backup verify` or a
+  for (const s of [...keep]) for (const a of archiveChainAfter(s, pieces)) keep.add(a);
+  keep.add(stored.at(-1)!);
+  // Highest first: whatever is left at any moment of the deletions (seen by a `backup verify` or a
   // restore running meanwhile, or left by a delete that fails) is still a chain without a gap.
   return pieces.filter((p) => !keep.has(p)).sort((a, b) => (a.endBlock === b.endBlock ? 0 : a.endBlock > b.endBlock ? -1 : 1));
 }
 
-/** Keep the newest snapshot of each of the first `n` buckets (newest first) that have one. */
+/**
+ * Keep the newest snapshot (the first in `newestFirst`) of each of the `n` latest buckets (by their
+ * block time) that have one.
+ */
 function keepOnePer<P extends Piece>(newestFirst: P[], n: number, bucket: (p: P) => string, keep: Set<P>): void {
-  let last: string | undefined;
-  let buckets = 0;
-  for (const s of newestFirst) {
-    if (buckets >= n) return;
-    const b = bucket(s);
-    if (b === last) continue;
-    last = b;
-    buckets++;
-    keep.add(s);
-  }
+  const first = new Map<string, P>();
+  for (const s of newestFirst) if (!first.has(bucket(s))) first.set(bucket(s), s);
+  // Bucket names (`2026-11-25`, `2026-W48`) sort as their times do.
+  const latest = [...first.keys()].sort().reverse().slice(0, n);
+  for (const b of latest) keep.add(first.get(b)!);
 }
 
 function dayOf(p: Piece): string {

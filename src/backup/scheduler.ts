@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
 import { exportChain } from './export.js';
-import { chainTip, listPieces, newestPiece, parsePieceName, pieceName, type ListedPiece, type PieceKind } from './pieces.js';
+import { chainTip, listPieces, newestSnapshot, parsePieceName, pieceName, type ListedPiece, type PieceKind } from './pieces.js';
 import { piecesToDelete, type RetentionPolicy } from './retention.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { createSnapshot, type SnapshotSource } from './snapshot.js';
@@ -79,6 +79,8 @@ export class BackupScheduler {
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private known: ListedPiece[] | undefined;
+  /** Whether a piece (by name) holds this chain's blocks (ofThisChain). */
+  private readonly ours = new Map<string, boolean>();
   private lastSnapshotAt: number | undefined;
   private readonly retry: RetryPolicy;
   private readonly now: () => number;
@@ -170,8 +172,8 @@ export class BackupScheduler {
     this.known = pieces;
     const snaps = pieces.filter((p) => p.kind === 'snapshot').map((p) => p.storedAt);
     this.lastSnapshotAt = snaps.length ? Math.max(...snaps) : undefined;
-    const last = newestPiece(pieces);
-    this.opts.logger.info({ target: this.opts.target.url, pieces: pieces.length, ...(last ? { lastPiece: last.file } : {}) }, 'backup target read');
+    const tip = chainTip(pieces);
+    this.opts.logger.info({ target: this.opts.target.url, pieces: pieces.length, ...(tip ? { lastPiece: tip.file } : {}) }, 'backup target read');
     const newest = new Map<PieceKind, number>();
     for (const p of pieces) newest.set(p.kind, Math.max(newest.get(p.kind) ?? 0, p.storedAt));
     this.opts.events?.onTargetRead?.([...newest].map(([kind, storedAt]) => ({ kind, storedAt })));
@@ -189,16 +191,20 @@ export class BackupScheduler {
       if (explicit) throw new UserError('the chain has only its genesis block: nothing to back up yet', { code: 'FAILED_PRECONDITION' });
       return [];
     }
-    // Archives continue the newest snapshot's chain (chainTip), which may end below the newest piece.
-    const tip = chainTip(known);
-    if (tip && tip.endBlock > head) {
+    // Archives continue the chain of the snapshot stored last (chainTip), which may end below the
+    // newest piece and below other snapshots (of a timeline the chain left when it was restored), and
+    // only pieces of this chain's blocks: an archive of the timeline left may start right after its head.
+    const mine = await this.ofThisChain(known, head);
+    const tip = chainTip(known, (a) => mine.has(a));
+    if (!tip || !mine.has(tip)) {
       // Another chain's pieces, or a data dir restored to an older block: archives cannot continue them.
-      this.opts.logger.warn(
-        { target: this.opts.target.url, lastPiece: tip.file, head: Number(head) },
-        "backup target holds blocks beyond this chain's head: taking a snapshot",
-      );
+      if (tip)
+        this.opts.logger.warn(
+          { target: this.opts.target.url, lastPiece: tip.file, head: Number(head) },
+          "backup target's newest snapshot holds blocks this chain does not have (beyond its head, or of a timeline it left): taking a snapshot",
+        );
+      return this.snapshot(undefined);
     }
-    if (!tip || tip.endBlock > head) return this.snapshot(undefined);
     if (kind === 'archive') {
       if (head <= tip.endBlock) {
         if (explicit) throw new UserError(`no new blocks since the last piece (${tip.file})`, { code: 'FAILED_PRECONDITION' });
@@ -207,6 +213,33 @@ export class BackupScheduler {
       return [await this.archive(tip.endBlock + 1n, head)];
     }
     return this.snapshot(tip.endBlock);
+  }
+
+  /**
+   * The pieces that could continue this chain: the snapshot stored last and the pieces after its head,
+   * each if its last block is one of this chain's (the number and the timestamp its name gives: a
+   * timeline left by a restore sealed its blocks at other times). Looked up once a piece (the chain
+   * below the head does not change under a running node).
+   */
+  private async ofThisChain(known: ListedPiece[], head: bigint): Promise<Set<ListedPiece>> {
+    const mine = new Set<ListedPiece>();
+    const snapshot = newestSnapshot(known);
+    if (!snapshot) return mine;
+    for (const p of known) {
+      if (p !== snapshot && (p.kind !== 'archive' || p.startBlock <= snapshot.endBlock)) continue;
+      if (p.endBlock > head) continue;
+      let ours = this.ours.get(p.file);
+      if (ours === undefined) {
+        const block = await this.opts.chain.blockByNumber(p.endBlock);
+        if (block === undefined) continue; // not readable now (a history still back-filled): not continued, asked again
+        ours = block.header.timestamp === p.time;
+        this.ours.set(p.file, ours);
+      }
+      if (ours) mine.add(p);
+    }
+    const files = new Set(known.map((p) => p.file));
+    for (const f of this.ours.keys()) if (!files.has(f)) this.ours.delete(f);
+    return mine;
   }
 
   /** A snapshot at the head; first the archive from `after + 1` up to that head, so the chain of pieces has no gap. */
@@ -295,10 +328,11 @@ export class BackupScheduler {
     this.abort.signal.throwIfAborted();
     await this.withRetry(`upload ${file}`, () => this.opts.target.put(file, staged, this.abort.signal));
     const parsed = parsePieceName(file)!;
-    const listed: ListedPiece = { ...parsed, bytes: staged.bytes, storedAt: this.now() };
-    const piece: StoredPiece = { ...listed, digest: staged.digest, durationMs: this.now() - began, target: this.opts.target.url };
+    const storedAt = this.now();
+    const piece: StoredPiece = { ...parsed, bytes: staged.bytes, storedAt, digest: staged.digest, durationMs: storedAt - began, target: this.opts.target.url };
     const known = this.known!.filter((p) => p.file !== file);
-    known.push(listed);
+    // Stored after every piece known ("newest" is stored last), whatever the target's clock said of those.
+    known.push({ ...parsed, bytes: staged.bytes, storedAt: known.reduce((t, p) => Math.max(t, p.storedAt + 1), storedAt) });
     this.known = known;
     this.opts.logger.info(
       event('backup.stored', {

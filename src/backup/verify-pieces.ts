@@ -79,24 +79,26 @@ export async function verifyPieces(
 /** The chain checks over what was read: gaps, links by hash, one chain. */
 function verifyFacts(sorted: ListedPiece[], facts: Map<ListedPiece, PieceFacts>, results: PiecesReport['pieces'], problems: string[]): PiecesReport {
   for (const gap of continuityGaps(sorted)) problems.push(gap);
-  // Links by hash: the piece that holds block start-1 must end with the block this archive's first block names as parent.
+  // Links by hash: a piece that holds block start-1 must end with the block this archive's first block
+  // names as parent. After a restore to an older block, two timelines' pieces may end there: one will do.
+  const byEnd = new Map<bigint, ListedPiece[]>();
+  for (const p of sorted) byEnd.set(p.endBlock, [...(byEnd.get(p.endBlock) ?? []), p]);
   let first: PieceFacts | undefined;
-  let prev: { piece: ListedPiece; facts: PieceFacts | undefined } | undefined;
   for (const p of sorted) {
     const f = facts.get(p);
-    if (f) {
-      first ??= f;
-      if (f.chainId !== first.chainId || f.genesisHash !== first.genesisHash)
-        problems.push(
-          `${p.file}: of another chain (chain ID ${f.chainId}, genesis ${f.genesisHash}) than the other pieces (chain ID ${first.chainId}, genesis ${first.genesisHash})`,
-        );
-      if (p.kind === 'archive' && prev?.facts && prev.piece.endBlock + 1n === p.startBlock && f.firstParentHash !== prev.facts.lastBlockHash) {
-        problems.push(
-          `${p.file}: its first block's parent ${f.firstParentHash} is not the last block ${prev.facts.lastBlockHash} of ${prev.piece.file} (the pieces are not one chain)`,
-        );
-      }
+    if (!f) continue;
+    first ??= f;
+    if (f.chainId !== first.chainId || f.genesisHash !== first.genesisHash)
+      problems.push(
+        `${p.file}: of another chain (chain ID ${f.chainId}, genesis ${f.genesisHash}) than the other pieces (chain ID ${first.chainId}, genesis ${first.genesisHash})`,
+      );
+    if (p.kind !== 'archive') continue;
+    const before = (byEnd.get(p.startBlock - 1n) ?? []).filter((b) => facts.has(b));
+    if (before.length > 0 && !before.some((b) => facts.get(b)!.lastBlockHash === f.firstParentHash)) {
+      problems.push(
+        `${p.file}: its first block's parent ${f.firstParentHash} is not the last block ${before.map((b) => `${facts.get(b)!.lastBlockHash} of ${b.file}`).join(', nor ')} (the pieces are not one chain)`,
+      );
     }
-    if (!prev || p.endBlock >= prev.piece.endBlock) prev = { piece: p, facts: f };
   }
   return { pieces: results, problems };
 }

@@ -42,8 +42,9 @@ export function backupCommand(): Command {
         return;
       }
       const rows = [
-        ['KIND', 'BLOCKS', 'TIME (LAST BLOCK)', 'SIZE', 'DIGEST', 'FILE'],
-        ...pieces.map((p) => [p.kind, `${p.startBlock}-${p.endBlock}`, iso(p.time), formatBytes(p.bytes), p.digest8, p.file]),
+        // STORED: when the target stored it, which decides the newest (a timeline left by a restore ends higher).
+        ['KIND', 'BLOCKS', 'TIME (LAST BLOCK)', 'STORED', 'SIZE', 'DIGEST', 'FILE'],
+        ...pieces.map((p) => [p.kind, `${p.startBlock}-${p.endBlock}`, iso(p.time), storedIso(p.storedAt), formatBytes(p.bytes), p.digest8, p.file]),
       ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       process.stdout.write(`${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')}\n`);
@@ -353,6 +354,12 @@ async function guarded<T>(t: BackupTarget, what: string, fn: () => Promise<T>): 
     if (err instanceof UserError) throw err;
     throw new UserError(`${what} in ${t.url} failed: ${errorMessage(err)}`, { code: 'UNAVAILABLE', cause: err });
   }
+}
+
+/** A listing's time, to the second; one no date holds (a target's odd answer) as "?". */
+function storedIso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? '?' : `${d.toISOString().slice(0, 19)}Z`;
 }
 
 function iso(t: bigint): string {

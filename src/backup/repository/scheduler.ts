@@ -6,7 +6,7 @@ import { event } from '../../util/events.js';
 import type { Logger } from '../../util/log.js';
 import { Mutex } from '../../util/mutex.js';
 import { processRuns } from '../../util/stale-temp.js';
-import type { Piece } from '../pieces.js';
+import type { DatedPiece } from '../pieces.js';
 import { hasRetention, piecesToDelete, type RetentionPolicy } from '../retention.js';
 import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.js';
 import type { BackupTarget } from '../targets/target.js';
@@ -197,7 +197,9 @@ export class RepositoryScheduler {
     }
     try {
       // A damaged manifest is left where it is (`backup verify` names it); retention weighs the rest.
-      const pieces: (Piece & { name: string })[] = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).map(({ name, last, m }) => ({
+      // Newest by head block: all stored at "0", so storedOrder falls back to chain order. (A manifest's
+      // createdAt is the clock of whichever node of the chain wrote it, and restores take the highest.)
+      const pieces: (DatedPiece & { name: string })[] = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).map(({ name, last, m }) => ({
         kind: 'snapshot',
         startBlock: 1n,
         endBlock: last,
@@ -205,6 +207,7 @@ export class RepositoryScheduler {
         digest8: name.slice(-64, -56),
         file: name,
         name,
+        storedAt: 0,
       }));
       for (const p of piecesToDelete(pieces, this.opts.retention)) {
         lock.assertHeld(this.now());

@@ -1,17 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { listPieces, parsePieceName, pieceName, type Piece } from '../../../src/backup/pieces.js';
+import { listPieces, parsePieceName, pieceName, type DatedPiece, type Piece } from '../../../src/backup/pieces.js';
 import { piecesToDelete, weekOf, type RetentionPolicy } from '../../../src/backup/retention.js';
 
 const D = '0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 const DAY = 86_400;
 const T0 = Date.UTC(2026, 10, 2) / 1000; // Monday 2026-11-02 00:00 UTC
-const snap = (end: number, t: number): Piece =>
-  parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
-const arch = (start: number, end: number, t: number): Piece =>
-  parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(t), digest: D }))!;
+// Stored right after its last block unless `storedAt` (ms) says otherwise.
+const snap = (end: number, t: number, storedAt = t * 1000): DatedPiece => ({
+  ...parsePieceName(pieceName({ kind: 'snapshot', startBlock: 1n, endBlock: BigInt(end), time: BigInt(t), digest: D }))!,
+  storedAt,
+});
+const arch = (start: number, end: number, t: number, storedAt = t * 1000): DatedPiece => ({
+  ...parsePieceName(pieceName({ kind: 'archive', startBlock: BigInt(start), endBlock: BigInt(end), time: BigInt(t), digest: D }))!,
+  storedAt,
+});
 
-/** Ends of the snapshots kept, and of the archives kept, newest first. */
-function kept(pieces: Piece[], policy: RetentionPolicy) {
+/** Ends of the snapshots kept, and of the archives kept, highest first. */
+function kept(pieces: DatedPiece[], policy: RetentionPolicy) {
   const del = new Set(piecesToDelete(pieces, policy));
   const k = pieces.filter((p) => !del.has(p)).sort((a, b) => Number(b.endBlock - a.endBlock) || (a.kind === 'snapshot' ? -1 : 1));
   return {
@@ -21,8 +26,8 @@ function kept(pieces: Piece[], policy: RetentionPolicy) {
 }
 
 /** A snapshot every 6 hours for 20 days (block = hours since T0), with an archive chain between them. */
-function sixHourly(days: number): Piece[] {
-  const out: Piece[] = [];
+function sixHourly(days: number): DatedPiece[] {
+  const out: DatedPiece[] = [];
   for (let h = 6; h <= days * 24; h += 6) {
     if (h > 6) out.push(arch(h - 5, h, T0 + h * 3600));
     out.push(snap(h, T0 + h * 3600));
@@ -30,8 +35,14 @@ function sixHourly(days: number): Piece[] {
   return out;
 }
 
+const LATER = (T0 + DAY) * 1000;
+/** S10, A11-20, A21-30, S30 of a timeline a restore to block 25 left (all on day T0, stored before LATER). */
+function leftTimeline(): DatedPiece[] {
+  return [snap(10, T0 + 10), arch(11, 20, T0 + 20), arch(21, 30, T0 + 30), snap(30, T0 + 30)];
+}
+
 describe('retention', () => {
-  const cases: { name: string; pieces: Piece[]; policy: RetentionPolicy; snapshots: number[]; archives?: string[] }[] = [
+  const cases: { name: string; pieces: DatedPiece[]; policy: RetentionPolicy; snapshots: number[]; archives?: string[] }[] = [
     { name: 'no rule: nothing is deleted', pieces: [snap(10, T0), snap(20, T0 + 10), snap(30, T0 + 20)], policy: {}, snapshots: [30, 20, 10] },
     { name: 'keep-last 2', pieces: [snap(10, T0), snap(20, T0 + 10), snap(30, T0 + 20)], policy: { keepLast: 2 }, snapshots: [30, 20] },
     { name: 'keep-last 0 still keeps the newest snapshot', pieces: [snap(10, T0), snap(20, T0 + 10)], policy: { keepLast: 0 }, snapshots: [20] },
@@ -73,6 +84,40 @@ describe('retention', () => {
       policy: { keepLast: 5 },
       snapshots: [10],
       archives: ['11-12'],
+    },
+    {
+      name: 'after a restore to block 25: keep-last 1 keeps the snapshot stored last, not the one ending highest, and the timeline left goes',
+      pieces: [...leftTimeline(), snap(25, T0 + 25, LATER), arch(26, 32, T0 + 100, LATER + 1)],
+      policy: { keepLast: 1 },
+      snapshots: [25],
+      archives: ['26-32'],
+    },
+    {
+      name: 'after a restore to block 25: the snapshot just stored is kept though others end higher',
+      pieces: [...leftTimeline(), snap(25, T0 + 25, LATER)],
+      policy: { keepLast: 1 },
+      snapshots: [25],
+      archives: [],
+    },
+    {
+      name: 'after a restore to block 25: keep-last 2 counts in the order stored (an older timeline snapshot kept, not its archives before it)',
+      pieces: [...leftTimeline(), snap(25, T0 + 25, LATER)],
+      policy: { keepLast: 2 },
+      snapshots: [30, 25],
+      archives: [],
+    },
+    {
+      name: 'keep-daily: the snapshot stored last of a day, not the one ending highest',
+      pieces: [...leftTimeline(), snap(25, T0 + 25, LATER)],
+      policy: { keepDaily: 1 },
+      snapshots: [25],
+    },
+    {
+      name: 'pieces stored at the same time (a copied bucket): in chain order, the snapshot ending highest is the newest',
+      pieces: [snap(10, T0, 7), arch(11, 20, T0 + 1, 7), snap(20, T0 + 2, 7), arch(21, 30, T0 + 3, 7)],
+      policy: { keepLast: 1 },
+      snapshots: [20],
+      archives: ['21-30'],
     },
   ];
   for (const c of cases) {

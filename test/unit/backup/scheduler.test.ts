@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -103,25 +103,139 @@ describe('BackupScheduler', () => {
     ]);
   });
 
-  it('a node restored to an older block: its archives continue its own snapshot, not the pieces beyond its head, so nothing is lost', async () => {
-    // The target holds S10, A11-20, A21-30 (of the timeline the node left); the node now runs at block 25.
-    const { t, s, dir, target } = await setup(25, undefined, { retention: { keepLast: 1 } });
+  /** Pieces of the timeline a node left (empty files), stored an hour ago. */
+  function leftTimeline(dir: string, pieces: (readonly ['snapshot' | 'archive', bigint, bigint])[]): void {
     const D = '0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
-    for (const [kind, startBlock, endBlock] of [
-      ['snapshot', 1n, 10n],
-      ['archive', 11n, 20n],
-      ['archive', 21n, 30n],
-    ] as const)
-      writeFileSync(join(dir, 'bk', pieceName({ kind, startBlock, endBlock, time: 1000n + endBlock, digest: D })), '');
-    expect((await s.backupNow('snapshot')).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual(['snapshot 1-25']);
-    expect(await names(target)).toEqual(['snapshot 1-25', 'archive 21-30']); // the newest piece stays
-    for (let i = 0; i < 3; i++) await sealNext(t);
-    expect((await s.backupNow('archive')).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual(['archive 26-28']);
-    for (let i = 0; i < 4; i++) await sealNext(t);
-    expect((await s.backupNow('archive')).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual(['archive 29-32']);
-    expect(await names(target)).toEqual(['snapshot 1-25', 'archive 26-28', 'archive 29-32']);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const [kind, startBlock, endBlock] of pieces) {
+      const f = join(dir, 'bk', pieceName({ kind, startBlock, endBlock, time: 1000n + endBlock, digest: D }));
+      writeFileSync(f, '');
+      utimesSync(f, hourAgo, hourAgo);
+    }
+  }
+  const left = [
+    ['snapshot', 1n, 10n],
+    ['archive', 11n, 20n],
+    ['archive', 21n, 30n],
+    ['snapshot', 1n, 30n],
+  ] as const;
+  const stored = (p: { kind: string; startBlock: bigint; endBlock: bigint }[]) => p.map((x) => `${x.kind} ${x.startBlock}-${x.endBlock}`);
+
+  it('a node restored to an older block: its snapshot is the newest (stored last), kept by keep-last 1, and its archives continue it, not the higher pieces of the timeline it left', async () => {
+    // The target holds S10, A11-20, A21-30, S30 of the timeline the node left; the node now runs at block 25.
+    const { t, s, dir, target } = await setup(25, undefined, { retention: { keepLast: 1 } });
+    leftTimeline(dir, [...left]);
+    expect(stored(await s.backupNow('snapshot'))).toEqual(['snapshot 1-25']);
+    expect(await names(target)).toEqual(['snapshot 1-25']);
+    for (let i = 0; i < 7; i++) await sealNext(t);
+    expect(stored(await s.backupNow('archive'))).toEqual(['archive 26-32']);
+    expect(await names(target)).toEqual(['snapshot 1-25', 'archive 26-32']);
     expect(planRestore(await listPieces(target)).reach).toBe(32n);
     expect((await verifyPieces(target, await listPieces(target))).problems).toEqual([]);
+  });
+
+  it('without retention the timeline left stays: a restarted scheduler, reading the stored times from the target, goes on from its own chain, and a restore takes it', async () => {
+    const { t, s, dir, target } = await setup(25);
+    leftTimeline(dir, [...left]);
+    expect(stored(await s.backupNow('snapshot'))).toEqual(['snapshot 1-25']);
+    for (let i = 0; i < 3; i++) await sealNext(t);
+    expect(stored(await s.backupNow('archive'))).toEqual(['archive 26-28']);
+    await s.stop();
+    for (let i = 0; i < 4; i++) await sealNext(t);
+    const again = new BackupScheduler({
+      chain: t.chain,
+      target,
+      stagingDir: join(dir, 'staging'),
+      snapshotIntervalMs: 1,
+      archiveIntervalMs: 1,
+      retention: {},
+      logger: log,
+    });
+    cleanups.push(() => again.stop());
+    expect(stored(await again.backupNow('archive'))).toEqual(['archive 29-32']);
+    const plan = planRestore(await listPieces(target));
+    expect([plan.snapshot.endBlock, plan.archives.map((a) => a.endBlock), plan.reach]).toEqual([25n, [28n, 32n], 32n]);
+  });
+
+  it('backup verify of a target with the pieces of two timelines: each archive is checked against the piece of its own before it, no overlap reported; a missing one is still named', async () => {
+    // Timeline 1: S10, A11-20, A21-30, S30. Timeline 2: the same blocks 1-25, then its own (other timestamps): S25, A26-30, A31-32.
+    const { t, s, dir, target } = await setup(10);
+    await s.backupNow('snapshot');
+    for (const _ of [1, 2]) {
+      for (let i = 0; i < 10; i++) await sealNext(t);
+      await s.backupNow('archive');
+    }
+    await s.backupNow('snapshot');
+    await s.stop();
+    const t2 = await createTestChain(1);
+    cleanups.push(() => t2.close());
+    for (let i = 0; i < 25; i++) await sealNext(t2);
+    const s2 = new BackupScheduler({
+      chain: t2.chain,
+      target,
+      stagingDir: join(dir, 'staging'),
+      snapshotIntervalMs: 1,
+      archiveIntervalMs: 1,
+      retention: {},
+      logger: log,
+    });
+    cleanups.push(() => s2.stop());
+    expect(stored(await s2.backupNow('snapshot'))).toEqual(['snapshot 1-25']);
+    for (let i = 0; i < 5; i++) await sealNext(t2, [], 2n);
+    expect(stored(await s2.backupNow('archive'))).toEqual(['archive 26-30']);
+    for (let i = 0; i < 2; i++) await sealNext(t2, [], 2n);
+    expect(stored(await s2.backupNow('archive'))).toEqual(['archive 31-32']);
+    expect(await names(target)).toEqual([
+      'snapshot 1-10',
+      'archive 11-20',
+      'snapshot 1-25',
+      'archive 21-30',
+      'archive 26-30',
+      'snapshot 1-30',
+      'archive 31-32',
+    ]);
+    expect((await verifyPieces(target, await listPieces(target))).problems).toEqual([]);
+    expect(planRestore(await listPieces(target)).reach).toBe(32n);
+    // Without timeline 2's A26-30, its A31-32 continues none of the pieces ending at block 30 (timeline 1's).
+    await target.delete((await listPieces(target)).find((p) => p.startBlock === 26n)!.file);
+    const problems = (await verifyPieces(target, await listPieces(target))).problems;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(
+      /^archive-000000031-000000032-.*: its first block's parent 0x[0-9a-f]{64} is not the last block 0x[0-9a-f]{64} of archive-000000021-000000030-.*, nor 0x[0-9a-f]{64} of snapshot-000000030-.* \(the pieces are not one chain\)$/,
+    );
+  });
+
+  it("a node restored to a block where the timeline it left has an archive starting right after: its archives do not continue that one (the blocks' times differ)", async () => {
+    // Timeline 1: S10, A11-25, A26-30, S30. Timeline 2: the same blocks 1-25, then its own, sealed later (other timestamps).
+    const { t, s, dir, target } = await setup(10);
+    await s.backupNow('snapshot');
+    for (const to of [25, 30]) {
+      while (t.chain.head.number < BigInt(to)) await sealNext(t);
+      await s.backupNow('archive');
+    }
+    await s.backupNow('snapshot');
+    await s.stop();
+    const t2 = await createTestChain(1);
+    cleanups.push(() => t2.close());
+    for (let i = 0; i < 25; i++) await sealNext(t2);
+    const s2 = new BackupScheduler({
+      chain: t2.chain,
+      target,
+      stagingDir: join(dir, 'staging'),
+      snapshotIntervalMs: 1,
+      archiveIntervalMs: 1,
+      retention: {},
+      logger: log,
+    });
+    cleanups.push(() => s2.stop());
+    expect(stored(await s2.backupNow('snapshot'))).toEqual(['snapshot 1-25']);
+    // By the next archive the head is past timeline 1's A26-30.
+    for (let i = 0; i < 15; i++) await sealNext(t2, [], 2n);
+    expect(stored(await s2.backupNow('archive'))).toEqual(['archive 26-40']);
+    const pieces = await listPieces(target);
+    expect((await verifyPieces(target, pieces)).problems).toEqual([]);
+    const plan = planRestore(pieces);
+    expect([plan.snapshot.endBlock, ...plan.archives.map((a) => `${a.startBlock}-${a.endBlock}`)]).toEqual([25n, '26-40']);
   });
 
   it('retention runs after each piece', async () => {
