@@ -1,5 +1,6 @@
 import type { TypedTransaction } from '@ethereumjs/tx';
 import { effectiveTip } from './validation.js';
+import { siftDown, siftUp } from '../util/heap.js';
 
 /** One sender's transactions in the pool. */
 export interface Account {
@@ -152,26 +153,4 @@ export function cheapestBytes(
     siftDown(heap, 0, before);
   }
   return victims;
-}
-
-function siftUp<T>(heap: T[], start: number, before: (a: T, b: T) => boolean): void {
-  for (let i = start; i > 0; ) {
-    const parent = (i - 1) >> 1;
-    if (!before(heap[i]!, heap[parent]!)) return;
-    [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-    i = parent;
-  }
-}
-
-function siftDown<T>(heap: T[], start: number, before: (a: T, b: T) => boolean): void {
-  for (let i = start; ; ) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let best = i;
-    if (l < heap.length && before(heap[l]!, heap[best]!)) best = l;
-    if (r < heap.length && before(heap[r]!, heap[best]!)) best = r;
-    if (best === i) return;
-    [heap[i], heap[best]] = [heap[best]!, heap[i]!];
-    i = best;
-  }
 }

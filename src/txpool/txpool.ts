@@ -7,6 +7,7 @@ import { TxPoolError } from './errors.js';
 import { cheapestBytes, cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, worthOf, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
 import { txBytes } from '../util/tx-bytes.js';
+import { siftDown, siftUp } from '../util/heap.js';
 
 export { TxPoolError } from './errors.js';
 
@@ -225,7 +226,7 @@ export class TxPool {
     let order = 0;
     for (const account of this.accounts.values()) {
       const tx = account.txs.get(account.nonce);
-      if (tx) heapPush(heap, { tx, account, tip: effectiveTip(tx, baseFee), order: order++ });
+      if (tx) siftUp(heap, heap.push({ tx, account, tip: effectiveTip(tx, baseFee), order: order++ }) - 1, before);
     }
     while (heap.length > 0) {
       const head = heap[0]!;
@@ -234,12 +235,12 @@ export class TxPool {
       if (next) {
         head.tx = next;
         head.tip = effectiveTip(next, baseFee);
-        siftDown(heap, 0);
+        siftDown(heap, 0, before);
       } else {
         const last = heap.pop()!;
         if (heap.length > 0) {
           heap[0] = last;
-          siftDown(heap, 0);
+          siftDown(heap, 0, before);
         }
       }
     }
@@ -471,29 +472,4 @@ interface PendingHead {
 /** Whether `a` is taken before `b`: a higher tip, or the same tip and an earlier sender. */
 function before(a: PendingHead, b: PendingHead): boolean {
   return a.tip > b.tip || (a.tip === b.tip && a.order < b.order);
-}
-
-function heapPush(heap: PendingHead[], item: PendingHead): void {
-  heap.push(item);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (!before(heap[i]!, heap[parent]!)) break;
-    [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-    i = parent;
-  }
-}
-
-function siftDown(heap: PendingHead[], start: number): void {
-  let i = start;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let best = i;
-    if (l < heap.length && before(heap[l]!, heap[best]!)) best = l;
-    if (r < heap.length && before(heap[r]!, heap[best]!)) best = r;
-    if (best === i) return;
-    [heap[i], heap[best]] = [heap[best]!, heap[i]!];
-    i = best;
-  }
 }
