@@ -16,7 +16,7 @@ import type { S3TargetOptions } from '../targets/s3.js';
 import { parseObjectName, type Manifest } from './format.js';
 import { takeReaderLock } from './lock.js';
 import { Repository } from './repository.js';
-import { readSegment } from './segment.js';
+import { holdsBlock, readSegment } from './segment.js';
 
 /** What `basalt status` shows of a back-fill. */
 export interface BackfillStatus {
@@ -291,8 +291,11 @@ async function manifestFor(repo: Repository, chain: Chain, source: HistorySource
     return await repo.manifest(source.backup);
   } catch (err) {
     const id = { chainId: chain.chainId.toString(), genesisHash: bytesToHex(chain.genesisHash) };
-    const later = (await repo.chainManifests(id, undefined, () => undefined)).filter((e) => e.last >= to).at(-1);
-    if (later === undefined) throw err;
-    return later.m;
+    // Of a timeline that holds this node's block `to` (after a roll-back, another one's blocks are not ours).
+    const ours = await chain.canonicalHash(to);
+    for (const later of (await repo.chainManifests(id, undefined, () => undefined)).filter((e) => e.last >= to).reverse()) {
+      if (ours !== undefined && (await holdsBlock(repo, later.m, to, bytesToHex(ours)))) return later.m;
+    }
+    throw err;
   }
 }

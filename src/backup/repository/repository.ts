@@ -110,8 +110,8 @@ export class Repository {
   }
 
   /**
-   * The manifests of one chain (its chain ID and genesis hash), oldest first, each read and checked:
-   * a repository may hold another chain's backups too, which are that chain's node's to keep.
+   * The manifests of one chain (its chain ID and genesis hash), oldest first (`newestLast`), each read
+   * and checked: a repository may hold another chain's backups too, which are that chain's node's to keep.
    */
   async chainManifests(
     chain: { chainId: string; genesisHash: string },
@@ -135,7 +135,7 @@ export class Repository {
       }
       if (m.chainId === chain.chainId && m.genesisHash === chain.genesisHash) out.push({ name: e.name, last: e.last!, m });
     }
-    return out;
+    return out.sort(newestLast);
   }
 
   /** A manifest, its name checked against its content's sha256 and its fields against the format. */
@@ -164,6 +164,24 @@ export class Repository {
     decodeManifest(bytes);
     return this.putBytes((sha) => manifestName(BigInt(m.head.number), sha), bytes, signal);
   }
+}
+
+/**
+ * The order of one chain's backups, oldest first: by their head block's time, then its number. On one
+ * timeline that is block order. After the chain was rolled back (a network, or a one-validator chain,
+ * restored to an older block and going on from there), the backups of the new timeline end lower than
+ * those of the timeline left but are newer: their blocks were sealed later. So "newest" (what retention
+ * always keeps, what a restore without a point takes) is the new timeline's. Block times are the chain's
+ * own clock, checked by every validator, not the clock of whichever node wrote a manifest (`createdAt`).
+ */
+export function newestLast(a: { name: string; m: Manifest }, b: { name: string; m: Manifest }): number {
+  const ta = BigInt(a.m.head.timestamp);
+  const tb = BigInt(b.m.head.timestamp);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const na = BigInt(a.m.head.number);
+  const nb = BigInt(b.m.head.number);
+  if (na !== nb) return na < nb ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function add(out: RepositoryListing, e: TargetEntry): void {

@@ -19,8 +19,8 @@ import { parseObjectName, type Manifest } from './format.js';
 import { takeReaderLock } from './lock.js';
 import { readGenesisObject } from './genesis-object.js';
 import { PackScratch } from './scratch.js';
-import type { Repository } from './repository.js';
-import { readSegment } from './segment.js';
+import { newestLast, type Repository } from './repository.js';
+import { holdsBlock, readSegment } from './segment.js';
 
 /**
  * Restore a new data dir from one backup of a repository, with every check a snapshot's restore makes
@@ -169,6 +169,53 @@ export async function restoreRepositoryAt(
   }
 }
 
+/**
+ * Which backup to restore (`base`) and which backup's history carries it on to the point (`later`),
+ * of one chain's backups oldest first (newestLast). After a roll-back a repository holds two timelines
+ * that share the blocks up to where the chain was rolled back to, and a point names a block of one:
+ * - none: the newest backup;
+ * - a block number: a block of the chain as it is now, the newest backup's timeline: the newest backup
+ *   at or below the block whose head the newest backup's history holds, carried on by the newest;
+ * - a time: the chain as it was then: the newest backup at or before the time, carried on by the
+ *   oldest backup after the time whose history holds its head (none: the base is the point's state).
+ */
+async function restorePlan<M extends { name: string; last?: bigint; time: bigint; m: Manifest }>(
+  repo: Repository,
+  oldestFirst: M[],
+  at: RepositoryRestorePoint,
+  point: string,
+): Promise<{ base: M; later?: M }> {
+  const newest = oldestFirst.at(-1)!;
+  const none = () => {
+    const oldest = oldestFirst.reduce((a, b) => (b.last! < a.last! ? b : a));
+    return new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${oldest.last})`, { code: 'NOT_FOUND' });
+  };
+  if (at.block === undefined && at.time === undefined) return { base: newest };
+  if (at.block !== undefined) {
+    if (newest.last! < at.block) {
+      throw new UserError(`the newest backup in ${repo.url} is at block ${newest.last}, before block ${at.block}`, { code: 'NOT_FOUND' });
+    }
+    if (newest.last === at.block) return { base: newest };
+    for (const c of [...oldestFirst].reverse()) {
+      if (c.last! > at.block) continue;
+      if (await holdsBlock(repo, newest.m, c.last!, c.m.head.hash)) return c.last === at.block ? { base: c } : { base: c, later: newest };
+    }
+    if (oldestFirst.some((c) => c.last! <= at.block!)) {
+      throw new UserError(
+        `no backup in ${repo.url} at or before block ${at.block} is of the chain its newest backup is of (those are of a timeline the chain was rolled back from: --at-time restores the chain as it was at a time)`,
+        { code: 'NOT_FOUND' },
+      );
+    }
+    throw none();
+  }
+  const base = oldestFirst.filter((c) => c.time <= at.time!).at(-1);
+  if (base === undefined) throw none();
+  for (const c of oldestFirst) {
+    if (c.time >= at.time! && c.last! > base.last! && (await holdsBlock(repo, c.m, base.last!, base.m.head.hash))) return { base, later: c };
+  }
+  return { base };
+}
+
 async function restoreAt(
   repo: Repository,
   at: RepositoryRestorePoint,
@@ -201,28 +248,20 @@ async function restoreAt(
     ours = ours.filter(({ m }) => m.genesisHash === hash);
     opts = { ...opts, genesisStateRoot: root };
   }
-  const manifests = ours.map(({ e, m }) => ({ ...e, time: BigInt(m.head.timestamp) }));
+  // Oldest first by head time (newestLast): after a roll-back the new timeline's backups are the newest.
+  const manifests = ours.map(({ e, m }) => ({ ...e, m, time: BigInt(m.head.timestamp) })).sort(newestLast);
   if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} (of this genesis) in ${repo.url}`, { code: 'NOT_FOUND' });
-  const before = (m: { last?: bigint; time: bigint }) => (at.block === undefined || m.last! <= at.block) && (at.time === undefined || m.time <= at.time);
-  const base = manifests.filter(before).at(-1);
   const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';
-  if (base === undefined) {
-    throw new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${manifests[0]!.last})`, { code: 'NOT_FOUND' });
-  }
-  const newest = manifests.at(-1)!;
-  if (at.block !== undefined && newest.last! < at.block) {
-    throw new UserError(`the newest backup in ${repo.url} is at block ${newest.last}, before block ${at.block}`, { code: 'NOT_FOUND' });
-  }
+  const { base, later } = await restorePlan(repo, manifests, at, point);
   // Unless asked for the whole history now: the headers below the backup's head (seals and links
   // checked) and its head whole, the rest back-filled from this backup by the node once it runs.
   if (opts.history !== 'full') opts = { ...opts, backfill: { repository: repo.url, backup: base.name } };
-  if ((at.block === undefined && at.time === undefined) || base.last === at.block || base === newest) {
+  if (later === undefined) {
     opts.onStep?.(`restoring ${base.name}`);
     return { ...(await restoreFromRepository(repo, base.name, opts)), blocksImported: 0n };
   }
-  const later = newest;
   const untilBlock = at.block ?? later.last!;
-  const history = await repo.manifest(later.name);
+  const history = later.m;
   const final = resolve(opts.dataDir);
   const work = join(dirname(final), `.${basename(final)}.pitr-${process.pid}`);
   rmSync(work, { recursive: true, force: true });

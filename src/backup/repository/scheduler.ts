@@ -197,18 +197,20 @@ export class RepositoryScheduler {
     }
     try {
       // A damaged manifest is left where it is (`backup verify` names it); retention weighs the rest.
-      // Newest by head block: all stored at "0", so storedOrder falls back to chain order. (A manifest's
-      // createdAt is the clock of whichever node of the chain wrote it, and restores take the highest.)
-      const pieces: (DatedPiece & { name: string })[] = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).map(({ name, last, m }) => ({
-        kind: 'snapshot',
-        startBlock: 1n,
-        endBlock: last,
-        time: BigInt(m.head.timestamp),
-        digest8: name.slice(-64, -56),
-        file: name,
-        name,
-        storedAt: 0,
-      }));
+      // Newest by head block time (newestLast, the order restores take too): after a roll-back the new
+      // timeline's backups end lower than the timeline left, yet they are the newest and kept.
+      const pieces: (DatedPiece & { name: string })[] = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).map(
+        ({ name, last, m }, i) => ({
+          kind: 'snapshot',
+          startBlock: 1n,
+          endBlock: last,
+          time: BigInt(m.head.timestamp),
+          digest8: name.slice(-64, -56),
+          file: name,
+          name,
+          storedAt: i,
+        }),
+      );
       for (const p of piecesToDelete(pieces, this.opts.retention)) {
         lock.assertHeld(this.now());
         await this.opts.target.delete(p.name);

@@ -10,7 +10,7 @@ import { prepareBlockRecord } from '../../snapshot/writer.js';
 import { errorMessage } from '../../util/errors.js';
 import { rlpStringPair } from '../../util/rlp-spans.js';
 import { mapAhead } from '../../util/map-ahead.js';
-import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT, segmentName, type SegmentHeader } from './format.js';
+import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT, segmentName, type Manifest, type SegmentHeader } from './format.js';
 import type { Repository } from './repository.js';
 
 export interface SegmentBlock {
@@ -27,6 +27,19 @@ export interface SegmentBlock {
  * last hash match, and a digest that is the name's. What the blocks mean (seals, roots) is the
  * restore's to verify.
  */
+/** Whether the manifest's history holds block `n` with this hash (reads the one segment holding it). */
+export async function holdsBlock(repo: Repository, m: Manifest, n: bigint, hash: string, signal?: AbortSignal): Promise<boolean> {
+  for (const name of m.segments) {
+    const s = parseObjectName(name);
+    if (s?.first === undefined || s.last === undefined || s.first > n || s.last < n) continue;
+    for await (const b of readSegment(repo, name, m, signal)) {
+      if (b.number === n) return bytesToHex(b.hash) === hash;
+      if (b.number > n) break;
+    }
+  }
+  return false;
+}
+
 export async function* readSegment(
   repo: Repository,
   name: string,

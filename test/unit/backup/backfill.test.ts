@@ -214,6 +214,46 @@ describe('restore at the head, history back-filled (issue #21)', () => {
     }
   });
 
+  it('the backup restored from pruned since: the back-fill reads a later backup of its own timeline, not a newer one of another (a roll-back)', async () => {
+    const target = new LocalDirTarget(join(dir, 'fallback-repo'));
+    const fallback = new Repository(target, join(dir, 'staging'));
+    const backup = async (chain: TestChain['chain'], index: string) => {
+      const i = await LocalIndex.open(join(dir, index));
+      try {
+        return (await backupToRepository(chain, fallback, i, { compression: 'zstd', segmentBlocks: SEGMENT })).manifest;
+      } finally {
+        await i.close();
+      }
+    };
+    const restoredFrom = await backup(t.chain, 'fallback-index');
+    // Another timeline of this genesis, sealed later and higher: the newest backup in the repository.
+    const other = await createTestChain(1, [addressOf(SENDER)]);
+    try {
+      for (let i = 0; i < BLOCKS + 6; i++) await sealNext(other);
+      await backup(other.chain, 'fallback-other-index');
+    } finally {
+      await other.close();
+    }
+    const dataDir = join(dir, 'restored-fallback');
+    // A block number is of the newest timeline; a time, of the chain as it was then.
+    await expect(restoreRepositoryAt(fallback, { block: BigInt(BLOCKS) }, { dataDir, genesis: t.genesis })).rejects.toThrow(/rolled back from: --at-time/);
+    await restoreRepositoryAt(fallback, { time: (await t.chain.blockByNumber(BigInt(BLOCKS)))!.header.timestamp }, { dataDir, genesis: t.genesis });
+    const restored = await openTestChain(t.genesis, dataDir);
+    try {
+      const c = restored.chain;
+      expect(await c.store.historySource()).toEqual({ repository: fallback.url, backup: restoredFrom });
+      await backup(t.chain, 'fallback-index'); // the same head, taken again
+      await target.delete(restoredFrom);
+      const b = (await HistoryBackfill.start(c, { logger, stagingDir: dir, retryMs: 60_000 }))!;
+      await b.finished();
+      expect(b.status().error).toBeUndefined();
+      expect(await c.store.historyGap()).toBeUndefined();
+      expect(await storedBlocks(c, BigInt(BLOCKS))).toEqual(await storedBlocks(t.chain, BigInt(BLOCKS)));
+    } finally {
+      await restored.close();
+    }
+  });
+
   it('--history full restores every block whole: no gap, nothing to back-fill', async () => {
     const dataDir = join(dir, 'restored-full');
     const r = await restoreRepositoryAt(repo, {}, { dataDir, genesis: t.genesis, history: 'full' });

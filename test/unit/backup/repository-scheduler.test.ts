@@ -9,7 +9,9 @@ import { pruneRepository } from '../../../src/backup/repository/prune.js';
 import { RepositoryScheduler } from '../../../src/backup/repository/scheduler.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
-import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { createTestChain, openTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { restoreRepositoryAt } from '../../../src/backup/repository/restore.js';
+import { bytesToHex } from '@ethereumjs/util';
 
 let t: TestChain;
 let dir: string;
@@ -195,6 +197,75 @@ describe('RepositoryScheduler start', () => {
       expect(reads[0]![0]!.storedAt).toBeLessThanOrEqual(after);
     } finally {
       await again.stop();
+    }
+  });
+});
+
+describe('a repository holding two timelines (a chain rolled back to an older block that went on from there)', () => {
+  it("its newest backup is the new timeline's: retention keeps it, a restore without a point takes it, a block point is a block of it, a time point of the chain as it was then", async () => {
+    // Timeline 1: backups at blocks 4, 6 and 8. Timeline 2: restored from the backup at block 4, three
+    // blocks sealed later in time, backed up at block 7 (lower than 8, newer).
+    const a = await createTestChain(1);
+    const opts = (chain: TestChain['chain'], name: string, retention: { keepLast?: number }) => ({
+      chain,
+      target: new LocalDirTarget(join(dir, 'repo-two')),
+      stagingDir: join(dir, `staging-two-${name}`),
+      indexDir: join(dir, `index-two-${name}`),
+      intervalMs: 3_600_000,
+      retention,
+      pruneIntervalMs: 0,
+      logger: pino({ level: 'silent' }),
+    });
+    const repo = new Repository(new LocalDirTarget(join(dir, 'repo-two')), join(dir, 'staging-two-r'));
+    const heads = async () => (await repo.list()).manifests.map((m) => m.last!);
+    let b: Awaited<ReturnType<typeof openTestChain>> | undefined;
+    try {
+      const sa = new RepositoryScheduler(opts(a.chain, 'a', {}));
+      for (const upTo of [4, 6, 8]) {
+        while (a.chain.head.number < upTo) await sealNext(a);
+        await sa.backupNow();
+      }
+      await sa.stop();
+      expect(await heads()).toEqual([4n, 6n, 8n]);
+      const hashA = async (n: bigint) => bytesToHex((await a.chain.canonicalHash(n))!);
+
+      await restoreRepositoryAt(repo, { block: 4n }, { dataDir: join(dir, 'two-b'), genesis: a.genesis, history: 'full' });
+      b = await openTestChain(a.genesis, join(dir, 'two-b'));
+      const tb = { chain: b.chain, keys: a.keys };
+      for (let i = 0; i < 3; i++) await sealNext(tb, [], 100n);
+      const hashB = async (n: bigint) => bytesToHex((await b!.chain.canonicalHash(n))!);
+      expect(await hashB(5n)).not.toBe(await hashA(5n));
+      const sb = new RepositoryScheduler(opts(b.chain, 'b', {}));
+      await sb.backupNow();
+      await sb.stop();
+      expect(await heads()).toEqual([4n, 6n, 7n, 8n]);
+
+      const restore = (at: { block?: bigint; time?: bigint }, name: string) =>
+        restoreRepositoryAt(repo, at, { dataDir: join(dir, `two-r-${name}`), genesis: a.genesis, history: 'full' });
+      // no point: the new timeline's head, not the higher block of the timeline left
+      const newest = await restore({}, 'newest');
+      expect([newest.head, newest.headHash]).toEqual([7n, await hashB(7n)]);
+      // a block: of the chain as it is now: the backup at 4 (not timeline 1's at 6), then blocks 5 and 6 of the new timeline
+      const six = await restore({ block: 6n }, 'six');
+      expect([six.head, six.headHash, six.blocksImported]).toEqual([6n, await hashB(6n), 2n]);
+      // a block only the timeline left reached: refused with one line
+      await expect(restore({ block: 8n }, 'eight')).rejects.toThrow(/newest backup .* is at block 7, before block 8/);
+      // a time: the chain as it was then (timeline 1's backup at 6, then its block 7 from its backup at 8)
+      const time = (await a.chain.blockByNumber(7n))!.header.timestamp;
+      const then = await restore({ time }, 'then');
+      expect([then.head, then.headHash, then.blocksImported]).toEqual([7n, await hashA(7n), 1n]);
+
+      // keep-last 1 on the new timeline keeps its own backup and removes the timeline left's
+      const keep = new RepositoryScheduler(opts(b.chain, 'b', { keepLast: 1 }));
+      await sealNext(tb, [], 100n);
+      await keep.backupNow();
+      await keep.stop();
+      const left = await repo.list();
+      expect(left.manifests.map((m) => m.last)).toEqual([8n]);
+      expect((await repo.manifest(left.manifests[0]!.name)).head.hash).toBe(await hashB(8n));
+    } finally {
+      await b?.close();
+      await a.close();
     }
   });
 });
