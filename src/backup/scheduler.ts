@@ -20,6 +20,8 @@ import { event } from '../util/events.js';
 export interface ScheduledChain extends SnapshotSource {
   readonly head: { number: bigint };
   blockByNumber(num: bigint): Promise<Block | undefined>;
+  /** The hash of this chain's block `num` (the consensus engine's), undefined above the head. */
+  canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
 }
 
 /** What a scheduled backup stores: a piece (snapshot, archive) or a backup of a repository. */

@@ -20,7 +20,7 @@ import { takeReaderLock } from './lock.js';
 import { readGenesisObject } from './genesis-object.js';
 import { PackScratch } from './scratch.js';
 import { newestLast, type Repository } from './repository.js';
-import { holdsBlock, readSegment } from './segment.js';
+import { blockHashesIn, holdsBlock, lastBlockAtOrBefore, readSegment } from './segment.js';
 
 /**
  * Restore a new data dir from one backup of a repository, with every check a snapshot's restore makes
@@ -176,8 +176,10 @@ export async function restoreRepositoryAt(
  * - none: the newest backup;
  * - a block number: a block of the chain as it is now, the newest backup's timeline: the newest backup
  *   at or below the block whose head the newest backup's history holds, carried on by the newest;
- * - a time: the chain as it was then: the newest backup at or before the time, carried on by the
- *   oldest backup after the time whose history holds its head (none: the base is the point's state).
+ * - a time: the chain as it was then, the timeline whose last block at or before the time is the
+ *   latest: the newest backup at or before the time, carried on by the first backup after it if that
+ *   one holds its head; if that one is of another timeline, its own newest backup at or before the time
+ *   carried on by it, when it sealed a block after the other's backup and at or before the time.
  */
 async function restorePlan<M extends { name: string; last?: bigint; time: bigint; m: Manifest }>(
   repo: Repository,
@@ -190,17 +192,21 @@ async function restorePlan<M extends { name: string; last?: bigint; time: bigint
     const oldest = oldestFirst.reduce((a, b) => (b.last! < a.last! ? b : a));
     return new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${oldest.last})`, { code: 'NOT_FOUND' });
   };
+  /** Of `candidates` (newest first), the first whose head `carrier`'s history holds (its segments read once). */
+  const firstHeldBy = async (carrier: M, candidates: M[]): Promise<M | undefined> => {
+    const hashes = await blockHashesIn(repo, carrier.m, new Set(candidates.map((c) => c.last!)));
+    return candidates.find((c) => hashes.get(c.last!) === c.m.head.hash);
+  };
   if (at.block === undefined && at.time === undefined) return { base: newest };
   if (at.block !== undefined) {
     if (newest.last! < at.block) {
       throw new UserError(`the newest backup in ${repo.url} is at block ${newest.last}, before block ${at.block}`, { code: 'NOT_FOUND' });
     }
     if (newest.last === at.block) return { base: newest };
-    for (const c of [...oldestFirst].reverse()) {
-      if (c.last! > at.block) continue;
-      if (await holdsBlock(repo, newest.m, c.last!, c.m.head.hash)) return c.last === at.block ? { base: c } : { base: c, later: newest };
-    }
-    if (oldestFirst.some((c) => c.last! <= at.block!)) {
+    const below = [...oldestFirst].reverse().filter((c) => c.last! <= at.block!);
+    const base = await firstHeldBy(newest, below);
+    if (base) return base.last === at.block ? { base } : { base, later: newest };
+    if (below.length > 0) {
       throw new UserError(
         `no backup in ${repo.url} at or before block ${at.block} is of the chain its newest backup is of (those are of a timeline the chain was rolled back from: --at-time restores the chain as it was at a time)`,
         { code: 'NOT_FOUND' },
@@ -208,12 +214,19 @@ async function restorePlan<M extends { name: string; last?: bigint; time: bigint
     }
     throw none();
   }
-  const base = oldestFirst.filter((c) => c.time <= at.time!).at(-1);
-  if (base === undefined) throw none();
-  for (const c of oldestFirst) {
-    if (c.time >= at.time! && c.last! > base.last! && (await holdsBlock(repo, c.m, base.last!, base.m.head.hash))) return { base, later: c };
-  }
-  return { base };
+  const time = at.time!;
+  const i = oldestFirst.findLastIndex((c) => c.time <= time);
+  if (i < 0) throw none();
+  const base = oldestFirst[i]!;
+  const carrier = oldestFirst[i + 1];
+  if (carrier === undefined) return { base };
+  if (await holdsBlock(repo, carrier.m, base.last!, base.m.head.hash)) return { base, later: carrier };
+  // The first backup after the time is of another timeline than the newest before it (a roll-back
+  // in between): its chain was the chain at the time if it sealed a block after the base was and by then.
+  const own = await firstHeldBy(carrier, oldestFirst.slice(0, i).reverse());
+  if (own === undefined) return { base };
+  const last = await lastBlockAtOrBefore(repo, carrier.m, own.last!, time);
+  return last !== undefined && last.timestamp > base.time ? { base: own, later: carrier } : { base };
 }
 
 async function restoreAt(

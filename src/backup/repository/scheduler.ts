@@ -166,7 +166,7 @@ export class RepositoryScheduler {
       event('backup.stored', { target, file: s.manifest, kind: 'backup', startBlock: 1, endBlock: Number(s.head), bytes: s.added.bytes, ms: piece.durationMs }),
       'backup stored',
     );
-    await this.applyRetention();
+    await this.applyRetention(s.manifest);
     this.opts.events?.onStored?.(piece);
     // A prune deletes what removed backups alone needed, and merges the pieces of complete segments;
     // with only pieces to merge, it leaves the packs unread (its cost is the pieces' blocks).
@@ -182,7 +182,7 @@ export class RepositoryScheduler {
    * restores or verifies (a prune choosing what to keep from manifests that vanish under it). Refused
    * the lock, it is left to the next backup, logged, not failed: this backup is stored.
    */
-  private async applyRetention(): Promise<void> {
+  private async applyRetention(written: string): Promise<void> {
     if (!hasRetention(this.opts.retention)) return;
     let lock: RepositoryLock;
     try {
@@ -198,20 +198,30 @@ export class RepositoryScheduler {
     try {
       // A damaged manifest is left where it is (`backup verify` names it); retention weighs the rest.
       // Newest by head block time (newestLast, the order restores take too): after a roll-back the new
-      // timeline's backups end lower than the timeline left, yet they are the newest and kept.
-      const pieces: (DatedPiece & { name: string })[] = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).map(
-        ({ name, last, m }, i) => ({
-          kind: 'snapshot',
-          startBlock: 1n,
-          endBlock: last,
-          time: BigInt(m.head.timestamp),
-          digest8: name.slice(-64, -56),
-          file: name,
-          name,
-          storedAt: i,
-        }),
-      );
-      for (const p of piecesToDelete(pieces, this.opts.retention)) {
+      // timeline's backups end lower than the timeline left, yet they are the newest. Backups whose head
+      // this node's chain has passed with another block are of a timeline left, older than any of its
+      // own whatever their time (blocks sealed while a clock ran ahead), and the backup just written is
+      // never removed by its own retention.
+      const manifests = await this.repo.chainManifests(this.chain(), undefined, () => undefined);
+      const head = this.opts.chain.head.number;
+      const left = new Set<string>();
+      for (const { name, last, m } of manifests) {
+        if (last > head) continue;
+        const ours = await this.opts.chain.canonicalHash(last);
+        if (ours !== undefined && bytesToHex(ours) !== m.head.hash) left.add(name);
+      }
+      const ordered = [...manifests.filter((x) => left.has(x.name)), ...manifests.filter((x) => !left.has(x.name))];
+      const pieces: (DatedPiece & { name: string })[] = ordered.map(({ name, last, m }, i) => ({
+        kind: 'snapshot',
+        startBlock: 1n,
+        endBlock: last,
+        time: BigInt(m.head.timestamp),
+        digest8: name.slice(-64, -56),
+        file: name,
+        name,
+        storedAt: i,
+      }));
+      for (const p of piecesToDelete(pieces, this.opts.retention).filter((p) => p.name !== written)) {
         lock.assertHeld(this.now());
         await this.opts.target.delete(p.name);
         this.removedSincePrune = true;

@@ -8,7 +8,7 @@ import { ContainerWriter } from '../../container/writer.js';
 import { MAX_BLOCK_WITH_RECEIPTS_BYTES, MAX_SNAPSHOT_RECORD_BYTES } from '../../snapshot/format.js';
 import { prepareBlockRecord } from '../../snapshot/writer.js';
 import { errorMessage } from '../../util/errors.js';
-import { rlpStringPair } from '../../util/rlp-spans.js';
+import { rlpListItems, rlpSpanAt, RlpSpanError, rlpStringPair } from '../../util/rlp-spans.js';
 import { mapAhead } from '../../util/map-ahead.js';
 import { decodeSegmentHeader, digestHex, parseObjectName, RepositoryRecord, SEGMENT, segmentName, type Manifest, type SegmentHeader } from './format.js';
 import type { Repository } from './repository.js';
@@ -29,15 +29,71 @@ export interface SegmentBlock {
  */
 /** Whether the manifest's history holds block `n` with this hash (reads the one segment holding it). */
 export async function holdsBlock(repo: Repository, m: Manifest, n: bigint, hash: string, signal?: AbortSignal): Promise<boolean> {
+  return (await blockHashesIn(repo, m, [n], signal)).get(n) === hash;
+}
+
+/**
+ * The hashes of the blocks `numbers` in the manifest's history (0x hex; block 0: its genesis hash),
+ * each segment holding one of them read once, up to the highest wanted in it.
+ */
+export async function blockHashesIn(repo: Repository, m: Manifest, numbers: Iterable<bigint>, signal?: AbortSignal): Promise<Map<bigint, string>> {
+  const wanted = new Set(numbers);
+  const out = new Map<bigint, string>();
+  if (wanted.delete(0n)) out.set(0n, m.genesisHash);
   for (const name of m.segments) {
     const s = parseObjectName(name);
-    if (s?.first === undefined || s.last === undefined || s.first > n || s.last < n) continue;
+    if (s?.first === undefined || s.last === undefined) continue;
+    const here = [...wanted].filter((n) => n >= s.first! && n <= s.last!);
+    if (here.length === 0) continue;
+    const highest = here.reduce((a, b) => (b > a ? b : a));
     for await (const b of readSegment(repo, name, m, signal)) {
-      if (b.number === n) return bytesToHex(b.hash) === hash;
-      if (b.number > n) break;
+      if (wanted.has(b.number)) out.set(b.number, bytesToHex(b.hash));
+      if (b.number >= highest) break;
     }
   }
-  return false;
+  return out;
+}
+
+/**
+ * The last block of the manifest's history after block `after` whose timestamp is at or before
+ * `time`, with its timestamp; undefined when the block after `after` is already later.
+ */
+export async function lastBlockAtOrBefore(
+  repo: Repository,
+  m: Manifest,
+  after: bigint,
+  time: bigint,
+  signal?: AbortSignal,
+): Promise<{ number: bigint; timestamp: bigint } | undefined> {
+  let last: { number: bigint; timestamp: bigint } | undefined;
+  for (const name of m.segments) {
+    const s = parseObjectName(name);
+    if (s?.last === undefined || s.last <= after) continue;
+    for await (const b of readSegment(repo, name, m, signal)) {
+      if (b.number <= after) continue;
+      const timestamp = headerTimestamp(b.blockRlp, name);
+      if (timestamp > time) return last;
+      last = { number: b.number, timestamp };
+    }
+  }
+  return last;
+}
+
+/** A block's header timestamp, read from its RLP without decoding the block. */
+function headerTimestamp(blockRlp: Uint8Array, where: string): bigint {
+  try {
+    const block = rlpSpanAt(blockRlp, 0);
+    const header = rlpListItems(blockRlp, block)[0];
+    if (header === undefined) throw new RlpSpanError('no header');
+    const field = rlpListItems(blockRlp, header)[11];
+    if (field === undefined || field.list || field.end - field.payloadAt > 8) throw new RlpSpanError('no timestamp');
+    let t = 0n;
+    for (let i = field.payloadAt; i < field.end; i++) t = (t << 8n) | BigInt(blockRlp[i]!);
+    return t;
+  } catch (err) {
+    if (err instanceof RlpSpanError) throw new BackupFileError(`${where}: a block's header is malformed (${err.message})`);
+    throw err;
+  }
 }
 
 export async function* readSegment(

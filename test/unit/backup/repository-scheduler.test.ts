@@ -254,6 +254,13 @@ describe('a repository holding two timelines (a chain rolled back to an older bl
       const time = (await a.chain.blockByNumber(7n))!.header.timestamp;
       const then = await restore({ time }, 'then');
       expect([then.head, then.headHash, then.blocksImported]).toEqual([7n, await hashA(7n), 1n]);
+      // a time after the roll-back, when the new timeline was at its block 6: the backup at 4 (not timeline
+      // 1's at 8, whose time is earlier) and the new timeline's blocks 5 and 6
+      const later = await restore({ time: (await b.chain.blockByNumber(6n))!.header.timestamp }, 'later');
+      expect([later.head, later.headHash, later.blocksImported]).toEqual([6n, await hashB(6n), 2n]);
+      // a time after timeline 1 stopped and before the new timeline's first block: timeline 1's head
+      const between = await restore({ time: (await b.chain.blockByNumber(5n))!.header.timestamp - 1n }, 'between');
+      expect([between.head, between.headHash]).toEqual([8n, await hashA(8n)]);
 
       // keep-last 1 on the new timeline keeps its own backup and removes the timeline left's
       const keep = new RepositoryScheduler(opts(b.chain, 'b', { keepLast: 1 }));
@@ -263,6 +270,86 @@ describe('a repository holding two timelines (a chain rolled back to an older bl
       const left = await repo.list();
       expect(left.manifests.map((m) => m.last)).toEqual([8n]);
       expect((await repo.manifest(left.manifests[0]!.name)).head.hash).toBe(await hashB(8n));
+    } finally {
+      await b?.close();
+      await a.close();
+    }
+  });
+});
+
+describe('a repository with a backup at block 0 (a scheduler started on a new chain backs up at once)', () => {
+  it("a point between it and a later backup restores the block: the genesis is in every backup's history", async () => {
+    const a = await createTestChain(1);
+    const repo = new Repository(new LocalDirTarget(join(dir, 'repo-zero')), join(dir, 'staging-zero-r'));
+    try {
+      const s = new RepositoryScheduler({
+        chain: a.chain,
+        target: new LocalDirTarget(join(dir, 'repo-zero')),
+        stagingDir: join(dir, 'staging-zero'),
+        indexDir: join(dir, 'index-zero'),
+        intervalMs: 3_600_000,
+        retention: {},
+        pruneIntervalMs: 0,
+        logger: pino({ level: 'silent' }),
+      });
+      await s.backupNow();
+      while (a.chain.head.number < 6n) await sealNext(a);
+      await s.backupNow();
+      await s.stop();
+      expect((await repo.list()).manifests.map((m) => m.last)).toEqual([0n, 6n]);
+      const three = bytesToHex((await a.chain.canonicalHash(3n))!);
+      const byBlock = await restoreRepositoryAt(repo, { block: 3n }, { dataDir: join(dir, 'zero-block'), genesis: a.genesis, history: 'full' });
+      expect([byBlock.head, byBlock.headHash]).toEqual([3n, three]);
+      const time = (await a.chain.blockByNumber(3n))!.header.timestamp;
+      const byTime = await restoreRepositoryAt(repo, { time }, { dataDir: join(dir, 'zero-time'), genesis: a.genesis, history: 'full' });
+      expect([byTime.head, byTime.headHash]).toEqual([3n, three]);
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('retention after a roll-back from blocks sealed while a clock ran ahead', () => {
+  it('the backup just written is never removed by its own retention; once the node passes the timeline left, that one goes', async () => {
+    // Timeline 1: blocks 5-8 sealed a day ahead, backups at 4 and 8. Timeline 2: restored from 4, blocks
+    // sealed at the right time, so their times are earlier than timeline 1's block 8.
+    const a = await createTestChain(1);
+    const target = () => new LocalDirTarget(join(dir, 'repo-clock'));
+    const repo = new Repository(target(), join(dir, 'staging-clock-r'));
+    const opts = (chain: TestChain['chain'], name: string, retention: { keepLast?: number }) => ({
+      chain,
+      target: target(),
+      stagingDir: join(dir, `staging-clock-${name}`),
+      indexDir: join(dir, `index-clock-${name}`),
+      intervalMs: 3_600_000,
+      retention,
+      pruneIntervalMs: 0,
+      logger: pino({ level: 'silent' }),
+    });
+    let b: Awaited<ReturnType<typeof openTestChain>> | undefined;
+    try {
+      const sa = new RepositoryScheduler(opts(a.chain, 'a', {}));
+      while (a.chain.head.number < 4n) await sealNext(a);
+      await sa.backupNow();
+      while (a.chain.head.number < 8n) await sealNext(a, [], 86_400n);
+      await sa.backupNow();
+      await sa.stop();
+      await restoreRepositoryAt(repo, { block: 4n }, { dataDir: join(dir, 'clock-b'), genesis: a.genesis, history: 'full' });
+      b = await openTestChain(a.genesis, join(dir, 'clock-b'));
+      const tb = { chain: b.chain, keys: a.keys };
+      const sb = new RepositoryScheduler(opts(b.chain, 'b', { keepLast: 1 }));
+      const manifests = async () => Promise.all((await repo.list()).manifests.map(async (m) => `${m.last}:${(await repo.manifest(m.name)).head.hash}`));
+      const hashB = async (n: bigint) => bytesToHex((await b!.chain.canonicalHash(n))!);
+      const hashA8 = bytesToHex((await a.chain.canonicalHash(8n))!);
+      while (b.chain.head.number < 7n) await sealNext(tb, [], 5n);
+      await sb.backupNow();
+      // kept: timeline 1's block 8 (newer by time, not yet passed by this node) and the backup just written
+      expect((await manifests()).sort()).toEqual([`7:${await hashB(7n)}`, `8:${hashA8}`].sort());
+      while (b.chain.head.number < 9n) await sealNext(tb, [], 5n);
+      await sb.backupNow();
+      await sb.stop();
+      // this node's block 8 is not timeline 1's: that backup is of a timeline left, older than any of its own
+      expect(await manifests()).toEqual([`9:${await hashB(9n)}`]);
     } finally {
       await b?.close();
       await a.close();
