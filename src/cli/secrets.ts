@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
 import { exists as somethingAt, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
@@ -156,12 +157,11 @@ function writeNewFile(target: string, data: Uint8Array): void {
   }
 }
 
-function writeStdout(data: Uint8Array): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    process.stdout.write(data, (err) =>
-      err ? reject(new UserError(`cannot write the backup to stdout: ${(err as NodeJS.ErrnoException).code ?? err.message}`)) : resolvePromise(),
-    );
-  });
+/** Through the archives' stdout sink: a reader that went away is a quiet exit 141, a file stdout is fsynced. */
+async function writeStdout(data: Uint8Array): Promise<void> {
+  const sink = openArchiveSink('-', false);
+  await sink.write(data);
+  await sink.commit();
 }
 
 /** The backup file, read whole but never more than MAX_BACKUP_BYTES + 1 bytes of it. */

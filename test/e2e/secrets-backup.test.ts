@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, expectOneLineError, runCli, tempDir } from '../helpers/cli.js';
@@ -131,6 +131,28 @@ describe('basalt secrets backup / restore', () => {
     const r = ok(await run(['secrets', 'restore', '-', '--data-dir', target], { passphrase: PASSPHRASE, input: b.stdout }));
     expect(r.stdout.toString()).toContain(init.nodeId);
     for (const rel of KEYS) expect(readFileSync(join(target, rel), 'utf8')).toBe(keyText[rel]);
+  });
+
+  it("'backup -' into a pipe whose reader went away exits quietly with 141, as export does; into a file, whole", async () => {
+    const env = { ...process.env, NO_COLOR: '1', BASALT_PASSPHRASE: PASSPHRASE };
+    const child = spawn(process.execPath, [CLI, 'secrets', 'backup', '-', '--data-dir', node], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // like `| head` having read enough
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise((res) => child.on('exit', res));
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
+    // stdout redirected to a file (`backup - > keys.bkb`): written whole (and fsynced)
+    const redirected = join(dir, 'redirected.bkb');
+    const fd = openSync(redirected, 'w');
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'secrets', 'backup', '-', '--data-dir', node], { env, stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    const back = ok(await run(['secrets', 'restore', redirected, '--data-dir', join(dir, 'from-redirected')], { passphrase: PASSPHRASE }));
+    expect(back.stdout.toString()).toContain(init.nodeId);
   });
 
   it('restore refuses a wrong passphrase and a tampered, truncated, foreign or weakened file, writing no key', async () => {
