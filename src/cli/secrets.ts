@@ -6,7 +6,7 @@ import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
 import { exists as somethingAt, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
-import { loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
+import { exposedKeys, loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
 
@@ -46,6 +46,7 @@ export function secretsCommand(): Command {
       const target = toStdout ? undefined : resolve(filename);
       if (target !== undefined) checkNewFile(target);
       const keys = fsErrors(() => loadNodeKeys(opts.dataDir), 'read the keys');
+      for (const e of exposedKeys(opts.dataDir)) process.stderr.write(`warning: ${e.message}\n`);
       const passphrase = await obtainPassphrase({ file: opts.passphraseFile, confirm: true });
       const file = encryptKeys({ libp2p: keys.libp2pKey, validator: keys.validatorKey }, passphrase);
       if (target === undefined) await writeStdout(file);
