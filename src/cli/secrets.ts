@@ -2,10 +2,11 @@ import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
 import { exists as somethingAt, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
-import { loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
+import { exposedKeys, loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
 
@@ -45,6 +46,7 @@ export function secretsCommand(): Command {
       const target = toStdout ? undefined : resolve(filename);
       if (target !== undefined) checkNewFile(target);
       const keys = fsErrors(() => loadNodeKeys(opts.dataDir), 'read the keys');
+      for (const e of exposedKeys(opts.dataDir)) process.stderr.write(`warning: ${e.message}\n`);
       const passphrase = await obtainPassphrase({ file: opts.passphraseFile, confirm: true });
       const file = encryptKeys({ libp2p: keys.libp2pKey, validator: keys.validatorKey }, passphrase);
       if (target === undefined) await writeStdout(file);
@@ -156,12 +158,11 @@ function writeNewFile(target: string, data: Uint8Array): void {
   }
 }
 
-function writeStdout(data: Uint8Array): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    process.stdout.write(data, (err) =>
-      err ? reject(new UserError(`cannot write the backup to stdout: ${(err as NodeJS.ErrnoException).code ?? err.message}`)) : resolvePromise(),
-    );
-  });
+/** Through the archives' stdout sink: a reader that went away is a quiet exit 141, a file stdout is fsynced. */
+async function writeStdout(data: Uint8Array): Promise<void> {
+  const sink = openArchiveSink('-', false);
+  await sink.write(data);
+  await sink.commit();
 }
 
 /** The backup file, read whole but never more than MAX_BACKUP_BYTES + 1 bytes of it. */

@@ -194,6 +194,15 @@ function checkKey(key: Uint8Array, name: string): void {
 function derive(passphrase: string, salt: Uint8Array, kdf: KdfParams): Buffer {
   const N = 2 ** kdf.log2N;
   // OpenSSL needs 128·r·(N + 2 + p) bytes; Node's default maxmem (32 MiB) is below what we use.
-  const maxmem = 128 * kdf.r * (N + 2 + kdf.p) + 1024 * 1024;
-  return scryptSync(passphrase.normalize('NFKC'), salt, 32, { N, r: kdf.r, p: kdf.p, maxmem });
+  const needed = 128 * kdf.r * (N + 2 + kdf.p);
+  try {
+    return scryptSync(passphrase.normalize('NFKC'), salt, 32, { N, r: kdf.r, p: kdf.p, maxmem: needed + 1024 * 1024 });
+  } catch (err) {
+    // The parameters were checked (checkKdfParams): what fails is the allocation (OpenSSL's "malloc failure").
+    throw new UserError(
+      `cannot derive the key backup's key: scrypt N=2^${kdf.log2N}, r=${kdf.r}, p=${kdf.p} needs ${Math.round(needed / 2 ** 20)} MiB of memory ` +
+        `(${(err as Error).message}): run it where that much memory is available`,
+      { code: 'RESOURCE_EXHAUSTED' },
+    );
+  }
 }

@@ -118,6 +118,51 @@ export function newNodeKeys(): NodeKeys {
   return nodeKeys(secp256k1.utils.randomPrivateKey(), secp256k1.utils.randomPrivateKey());
 }
 
+/** A key that users other than its owner may read or change: its file or its folder has a group or other permission bit. */
+export interface ExposedKey {
+  path: string;
+  /** The command that closes it: `chmod 600 <file>`, `chmod 700 <folder>`, or both joined by `&&`. */
+  fix: string;
+  /** One line naming the file, the modes and the fix (never the key). */
+  message: string;
+}
+
+/**
+ * The keys of `dataDir` whose file or folder has any group or other permission bit (not 0600, not 0700):
+ * what a `cp -r` or `tar x` under umask 022 leaves (0644 files in 0755 folders). Basalt writes 0600 keys
+ * in 0700 folders (writeKeyFile) and never changes the modes of keys it did not write: the callers warn.
+ * A key that cannot be stat'ed is left to readKeyFile's error.
+ */
+export function exposedKeys(dataDir: string): ExposedKey[] {
+  const exposed: ExposedKey[] = [];
+  for (const path of [join(dataDir, LIBP2P_KEY_PATH), join(dataDir, VALIDATOR_KEY_PATH)]) {
+    const dir = dirname(path);
+    let fileMode: number;
+    let dirMode: number;
+    try {
+      fileMode = statSync(path).mode & 0o777;
+      dirMode = statSync(dir).mode & 0o777;
+    } catch {
+      continue;
+    }
+    const fixes = [...(fileMode & 0o077 ? [`chmod 600 ${shellWord(path)}`] : []), ...(dirMode & 0o077 ? [`chmod 700 ${shellWord(dir)}`] : [])];
+    if (fixes.length === 0) continue;
+    const fix = fixes.join(' && ');
+    const octal = (m: number) => m.toString(8).padStart(4, '0');
+    exposed.push({
+      path,
+      fix,
+      message: `key file ${path} is open to other users (file ${octal(fileMode)}, folder ${octal(dirMode)}; keys belong in 0600 files in 0700 folders): run ${fix}`,
+    });
+  }
+  return exposed;
+}
+
+/** `s` as one word for a POSIX shell: as it is when plain, else single-quoted. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
 export function loadNodeKeys(dataDir: string): NodeKeys {
   const validatorKey = loadValidatorKey(dataDir);
   return nodeKeys(validatorKey, readKeyFile(join(dataDir, LIBP2P_KEY_PATH)));

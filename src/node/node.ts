@@ -13,7 +13,7 @@ import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis } from '../chain/genesis-source.js';
 import type { StorageDamageError } from '../storage/damage.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
-import { loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
+import { exposedKeys, loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { join } from 'node:path';
 import { LocalBackupService } from '../backup/local.js';
 import type { PieceKind } from '../backup/pieces.js';
@@ -847,7 +847,9 @@ function loadKeysIfAny(dataDir: string, log: Logger): NodeKeys | undefined {
   const state = recoverKeyPair(dataDir, (note) => log.warn(note));
   if (state.kind === 'none') return undefined;
   if (state.kind === 'one') throw halfPairError(state);
-  return loadNodeKeys(dataDir);
+  const keys = loadNodeKeys(dataDir);
+  for (const { path, fix, message } of exposedKeys(dataDir)) log.warn(event('keys.exposed', { path, fix }), message);
+  return keys;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface NodeEvents {
   'node.stopped': { head: number };
   /** `--dev` made the node's keys in a fresh data dir. */
   'keys.created': { validator: string; nodeId: string };
+  /** A key file others may read or change (not 0600, or its folder not 0700), at start: `fix` is the chmod that closes it. */
+  'keys.exposed': { path: string; fix: string };
 
   /** A listener is bound: `address` is host:port (libp2p: its multiaddrs). */
   'jsonrpc.listening': { address: string; serving?: string };

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, expectOneLineError, runCli, tempDir } from '../helpers/cli.js';
@@ -15,12 +15,17 @@ interface Run {
  * environment's BASALT_PASSPHRASE replaced by `passphrase` (or removed), and `input` on stdin.
  * Asynchronous, so independent cases run side by side.
  */
-function run(args: string[], opts: { passphrase?: string; input?: Buffer } = {}): Promise<Run> {
+function run(args: string[], opts: { passphrase?: string; input?: Buffer; memoryLimitKiB?: number } = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.BASALT_PASSPHRASE;
   if (opts.passphrase !== undefined) env.BASALT_PASSPHRASE = opts.passphrase;
+  // with a memory limit: through a shell that sets it (ulimit -v, virtual memory) and execs the CLI
+  const [cmd, argv] =
+    opts.memoryLimitKiB === undefined
+      ? [process.execPath, [CLI, ...args]]
+      : ['/bin/sh', ['-c', `ulimit -v ${opts.memoryLimitKiB} && exec "$0" "$@"`, process.execPath, CLI, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -128,6 +133,28 @@ describe('basalt secrets backup / restore', () => {
     for (const rel of KEYS) expect(readFileSync(join(target, rel), 'utf8')).toBe(keyText[rel]);
   });
 
+  it("'backup -' into a pipe whose reader went away exits quietly with 141, as export does; into a file, whole", async () => {
+    const env = { ...process.env, NO_COLOR: '1', BASALT_PASSPHRASE: PASSPHRASE };
+    const child = spawn(process.execPath, [CLI, 'secrets', 'backup', '-', '--data-dir', node], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // like `| head` having read enough
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise((res) => child.on('exit', res));
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
+    // stdout redirected to a file (`backup - > keys.bkb`): written whole (and fsynced)
+    const redirected = join(dir, 'redirected.bkb');
+    const fd = openSync(redirected, 'w');
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'secrets', 'backup', '-', '--data-dir', node], { env, stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    const back = ok(await run(['secrets', 'restore', redirected, '--data-dir', join(dir, 'from-redirected')], { passphrase: PASSPHRASE }));
+    expect(back.stdout.toString()).toContain(init.nodeId);
+  });
+
   it('restore refuses a wrong passphrase and a tampered, truncated, foreign or weakened file, writing no key', async () => {
     const file = readFileSync(backupFile);
     const variant = (name: string, bytes: Buffer) => {
@@ -170,6 +197,20 @@ describe('basalt secrets backup / restore', () => {
     }
     // a foreign file is refused before anyone is asked for a passphrase
     expectOneLineError(await run(['secrets', 'restore', passFile, '--data-dir', join(dir, 'target-x')]), /not a Basalt key backup/);
+  });
+
+  it('restore of a file whose scrypt memory cannot be allocated is one error line naming the memory, not a stack trace', async () => {
+    const file = Buffer.from(readFileSync(backupFile));
+    file[11] = 20; // N = 2^20, r = 8: 1 GiB, within the accepted limits
+    const big = join(dir, 'big-n.bkb');
+    writeFileSync(big, file);
+    // 1 GiB of address space for the whole process: the 1 GiB scrypt can never fit, the CLI itself does
+    const r = await run(['secrets', 'restore', big, '--data-dir', join(dir, 'target-big-n')], { passphrase: PASSPHRASE, memoryLimitKiB: 1024 * 1024 });
+    expectOneLineError(
+      r,
+      /^error: cannot derive the key backup's key: scrypt N=2\^20, r=8, p=1 needs 1024 MiB of memory \(.*\): run it where that much memory is available$/,
+    );
+    expect(existsSync(join(dir, 'target-big-n'))).toBe(false);
   });
 
   it('restore never overwrites a key: either key present refuses, and nothing else is written', async () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +193,31 @@ describe('keys under crash and failed starts', () => {
     oneErrorLine(cli(['secrets', 'restore', backup, '--data-dir', dataDir]), /libp2p\.key already exists: refusing to overwrite a key/);
     oneErrorLine(cli(['secrets', 'backup', join(dataDir, '..', 'b.bkb'), '--data-dir', dataDir]), /validator\.key is empty \(0 bytes\)/);
     expect(readFileSync(join(dataDir, KEYS[0]), 'utf8')).toBe(keyText[KEYS[0]]);
+  });
+
+  it('keys others can read (copied in under umask 022): server and backup warn, naming each file and the chmod, and still run', async () => {
+    const dataDir = join(tempDir(), 'n');
+    for (const rel of KEYS) {
+      mkdirSync(join(dataDir, rel, '..'), { recursive: true });
+      chmodSync(join(dataDir, rel, '..'), 0o755);
+      writeFileSync(join(dataDir, rel), keyText[rel]!);
+      chmodSync(join(dataDir, rel), 0o644);
+    }
+    const fixOf = (rel: string) => `chmod 600 ${join(dataDir, rel)} && chmod 700 ${join(dataDir, rel, '..')}`;
+    const node = startNode(serverArgs(dataDir, chain.genesis));
+    expect((await node.waitForEvent('chain.opened')).validator).toBe(chain.validator);
+    expect((await node.stop()).code).toBe(0);
+    const warned = node.events('keys.exposed');
+    expect(warned.map((e) => [e.level, e.path, e.fix])).toEqual(KEYS.map((rel) => [40, join(dataDir, rel), fixOf(rel)]));
+    expect(warned[0]!.msg).toMatch(/is open to other users \(file 0644, folder 0755; .*\): run chmod 600 /);
+
+    const b = ok(cli(['secrets', 'backup', join(dataDir, '..', 'b.bkb'), '--data-dir', dataDir]));
+    expect(b.stderr.trim().split('\n')).toEqual(
+      KEYS.map((rel) => expect.stringMatching(new RegExp(`^warning: key file ${join(dataDir, rel)} is open .*: run ${fixOf(rel)}$`))),
+    );
+    for (const hex of Object.values(keyText)) expect(node.stderr + b.stderr).not.toContain(hex);
+    // the modes are the operator's to change: warned about, left as they were
+    for (const rel of KEYS) expect([statSync(join(dataDir, rel)).mode & 0o777, statSync(join(dataDir, rel, '..')).mode & 0o777]).toEqual([0o644, 0o755]);
   });
 
   it('an unreadable key (chmod 000, or a directory in its place) is one error line naming the file', (ctx) => {

@@ -1,10 +1,10 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { privateKeyToAddress } from '../../../src/keys/address.js';
 import { initSecrets } from '../../../src/keys/key-pair.js';
-import { LIBP2P_KEY_PATH, loadNodeKeys, readKeyFile, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
+import { exposedKeys, LIBP2P_KEY_PATH, loadNodeKeys, readKeyFile, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
 import { base58btc, libp2pPeerId } from '../../../src/keys/node-id.js';
 import { UserError } from '../../../src/util/errors.js';
 import { tempDir } from '../../helpers/cli.js';
@@ -45,6 +45,32 @@ describe('key files', () => {
     expect(() => readKeyFile(join(dir, 'zero.key'))).toThrow(/invalid secp256k1 key/);
     writeFileSync(join(dir, 'ok.key'), `0x${'11'.repeat(32)}\n`);
     expect(bytesToHex(readKeyFile(join(dir, 'ok.key')))).toBe(`0x${'11'.repeat(32)}`);
+  });
+
+  it('exposedKeys names each key others may read (cp -r under umask 022) and the chmod that closes it', () => {
+    const dir = join(tempDir(), 'n');
+    initSecrets(dir);
+    expect(exposedKeys(dir)).toEqual([]);
+    const [libp2p, validator] = [join(dir, LIBP2P_KEY_PATH), join(dir, VALIDATOR_KEY_PATH)];
+    chmodSync(libp2p, 0o644);
+    chmodSync(join(libp2p, '..'), 0o755);
+    chmodSync(join(validator, '..'), 0o750); // the file stays 0600: only the folder is open
+    const text = readFileSync(validator, 'utf8');
+    expect(exposedKeys(dir)).toEqual([
+      {
+        path: libp2p,
+        fix: `chmod 600 ${libp2p} && chmod 700 ${join(dir, 'keystore')}`,
+        message: `key file ${libp2p} is open to other users (file 0644, folder 0755; keys belong in 0600 files in 0700 folders): run chmod 600 ${libp2p} && chmod 700 ${join(dir, 'keystore')}`,
+      },
+      expect.objectContaining({ path: validator, fix: `chmod 700 ${join(dir, 'consensus')}` }),
+    ]);
+    for (const e of exposedKeys(dir)) expect(e.message).not.toContain(text);
+    // a path a shell would split is quoted, so the printed command can be pasted as it is
+    const odd = join(tempDir(), "it's here");
+    initSecrets(odd);
+    chmodSync(join(odd, VALIDATOR_KEY_PATH), 0o640);
+    expect(exposedKeys(odd).map((e) => e.fix)).toEqual([`chmod 600 '${odd.replace("'", "'\\''")}/${VALIDATOR_KEY_PATH}'`]);
+    expect(exposedKeys(join(tempDir(), 'no-keys'))).toEqual([]);
   });
 
   it('privateKeyToAddress matches ethereumjs', () => {
