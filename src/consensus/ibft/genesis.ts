@@ -132,8 +132,11 @@ export function checkIbftGenesis(g: GenesisConfig, source: string): void {
   }
 }
 
-/** The engine of a chain with this genesis file, after checking what IBFT reads from it. */
-export function ibftEngineFor(g: GenesisConfig, source: string): IbftEngine {
+/**
+ * The engine of a chain with this genesis file, after checking what IBFT reads from it. A file checked
+ * offline with a copy of the genesis file older than its blocks passes `unknownChangesFrom` (IbftEngine).
+ */
+export function ibftEngineFor(g: GenesisConfig, source: string, unknownChangesFrom?: bigint): IbftEngine {
   checkIbftGenesis(g, source);
-  return new IbftEngine(quorumRuleOf(g), epochSizeOf(g), validatorSetChangesOf(g));
+  return new IbftEngine(quorumRuleOf(g), epochSizeOf(g), validatorSetChangesOf(g), unknownChangesFrom);
 }
