@@ -32,7 +32,7 @@ import { isLoopbackHost } from '../util/net.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
-import { OperatorServer } from '../rpc/grpc/server.js';
+import { checkOperatorAddress, OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
 import { ethMethods, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
 import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
@@ -225,6 +225,8 @@ export class BasaltNode {
   static async start(opts: NodeOptions): Promise<BasaltNode> {
     const log = opts.logger;
     checkIbftApiLoopback(opts);
+    // Before anything is written (keys, with networking, come before the servers bind).
+    if (opts.grpcAddress) checkOperatorAddress(opts.grpcAddress, { tls: opts.grpcTls, insecure: opts.grpcInsecure });
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
     const parts = new Lifecycle(log);
@@ -886,7 +888,7 @@ function withoutGenesis(opts: NodeOptions): Omit<NodeOptions, 'genesis'> {
 
 /**
  * The `ibft` JSON-RPC namespace casts this validator's votes: an operator API, which is served on loopback
- * only (JSON-RPC has no authentication; the same votes over gRPC need TLS off loopback).
+ * only (JSON-RPC has no authentication; the same votes over gRPC need client certificates off loopback).
  */
 function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrpcApis'>): void {
   if (!opts.jsonrpcApis?.includes('ibft')) return;
@@ -896,7 +898,7 @@ function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrp
   ] as const) {
     if (at === undefined || isLoopbackHost(at.host)) continue;
     throw new UserError(
-      `--jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not ${flag} ${at.host}:${at.port} (or vote with \`basalt ibft propose\` over gRPC with TLS)`,
+      `--jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not ${flag} ${at.host}:${at.port} (or vote with \`basalt ibft propose\` over gRPC with TLS client certificates, --grpc-tls-client-ca)`,
     );
   }
 }
