@@ -11,7 +11,7 @@ import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis } from '../chain/genesis-source.js';
 import type { ConsensusEngine } from '../chain/engine.js';
 import { BlockVerificationError } from '../chain/errors.js';
-import { IbftEngine } from '../consensus/ibft/engine.js';
+import { IbftEngine, type SetChangesSeen } from '../consensus/ibft/engine.js';
 import { BackupFileError } from '../container/errors.js';
 import { openBytesDB } from '../storage/open-db.js';
 import { UserError } from '../util/errors.js';
@@ -26,6 +26,12 @@ export interface InspectReport {
   blocks: bigint;
   bytes: number;
   transactions: number;
+  /**
+   * Blocks whose validator set differs from their parent's without a vote, taken as the emergency
+   * changes (params.engine.ibft.validatorSetChanges) a genesis file would name: with none in hand to
+   * check them against, not checked (IbftEngine `unknownChangesFrom`).
+   */
+  unexplainedSetChanges: SetChangesSeen;
 }
 
 export interface VerifyReport extends InspectReport {
@@ -54,8 +60,9 @@ export const FAR_FUTURE = { nowSeconds: BigInt(Number.MAX_SAFE_INTEGER) };
 export async function inspectArchive(
   source: AsyncIterable<Uint8Array>,
   onBlock?: (n: bigint, bytesRead: number) => void,
-  engine: ConsensusEngine = new IbftEngine(),
+  engine: ConsensusEngine = IbftEngine.withoutGenesis(),
 ): Promise<InspectReport> {
+  const unexplained = unexplainedSince(engine);
   let header: ArchiveHeader | undefined;
   let common: ReturnType<typeof createCommonForChainId> | undefined;
   let parent: Block | undefined;
@@ -83,7 +90,7 @@ export async function inspectArchive(
       transactions += block.transactions.length;
       onBlock?.(block.header.number, ev.bytesRead);
     } else {
-      return { header: header!, trailer: ev.trailer, firstParentHash, blocks, bytes: ev.bytesRead, transactions };
+      return { header: header!, trailer: ev.trailer, firstParentHash, blocks, bytes: ev.bytesRead, transactions, unexplainedSetChanges: unexplained() };
     }
   }
   throw new BackupFileError('archive ended without a trailer');
@@ -101,7 +108,7 @@ export async function verifyArchive(
   givenEngine?: ConsensusEngine,
 ): Promise<VerifyReport> {
   const genesis = given === undefined ? undefined : await Genesis.of(given);
-  const engine = givenEngine ?? (genesis ? ibftEngineFor(genesis.config, genesis.bytes.name) : new IbftEngine());
+  const engine = givenEngine ?? (genesis ? ibftEngineFor(genesis.config, genesis.bytes.name) : IbftEngine.withoutGenesis());
   const report = await inspectArchive(open(), (block, bytesRead) => onProgress?.({ block, bytesRead }), engine);
   if (genesis === undefined) {
     return {
@@ -111,7 +118,7 @@ export async function verifyArchive(
         { what: 'chain binding', why: `chain ID ${report.header.chainId} and genesis ${report.header.genesisHash} are the file's own claim` },
         {
           what: 'validator set',
-          why: 'seals were checked against the validators the file declares for itself and the legacy 2F+1 quorum, not against a genesis and its quorum rule',
+          why: `seals were checked against the validators the file declares for itself and the legacy 2F+1 quorum, not against a genesis and its quorum rule${report.unexplainedSetChanges.count > 0 ? `; ${unexplainedNote(report.unexplainedSetChanges)}` : ''}`,
         },
         { what: 'execution', why: 'no block was re-executed' },
       ],
@@ -155,4 +162,19 @@ export async function verifyArchive(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The set changes `engine` takes on a file's word (IbftEngine `unknownChangesFrom`) from now until the returned function is called. */
+export function unexplainedSince(engine: ConsensusEngine): () => SetChangesSeen {
+  const seen = engine instanceof IbftEngine ? engine.unexplainedSetChanges : undefined;
+  const before = { count: seen?.count ?? 0, listed: seen?.first.length ?? 0 };
+  return () => (seen ? { count: seen.count - before.count, first: seen.first.slice(before.listed) } : { count: 0, first: [] });
+}
+
+/** What a report adds for set changes without a vote that no genesis file in hand names ('' for none). */
+export function unexplainedNote(seen: SetChangesSeen): string {
+  if (seen.count === 0) return '';
+  const more = seen.count - seen.first.length;
+  const at = `${seen.count === 1 ? 'block' : 'blocks'} ${seen.first.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+  return `the validator set changes without a vote at ${at}, taken as the emergency change (params.engine.ibft.validatorSetChanges) a genesis file would name`;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readGenesis } from '../chain/genesis-source.js';
-import { inspectArchive, verifyArchive, type InspectReport } from '../backup/verify-archive.js';
+import { inspectArchive, unexplainedNote, verifyArchive, type InspectReport } from '../backup/verify-archive.js';
 import { openArchiveSource } from './archive-io.js';
 import { formatBytes } from './progress.js';
 
@@ -56,6 +56,8 @@ export function archiveCommand(): Command {
       ];
       if (d.createdAt) rows.push(['Created', `${d.createdAt}${d.clientVersion ? ` by ${d.clientVersion}` : ''}`]);
       process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n')}\n`);
+      if (report.unexplainedSetChanges.count > 0)
+        process.stdout.write(`not checked: ${unexplainedNote(report.unexplainedSetChanges)} (no genesis file: \`archive verify --chain\` checks it)\n`);
     });
   return archive;
 }
@@ -74,5 +76,8 @@ function describe(r: InspectReport) {
     digest: r.trailer.digest,
     createdAt: r.header.createdAt,
     clientVersion: r.header.clientVersion,
+    ...(r.unexplainedSetChanges.count > 0
+      ? { setChangesNotChecked: { count: r.unexplainedSetChanges.count, first: r.unexplainedSetChanges.first.map(String) } }
+      : {}),
   };
 }

@@ -117,7 +117,11 @@ export function serverCommand(): Command {
     .option('--grpc-tls-cert <file>', 'serve the gRPC operator API over TLS with this certificate (PEM); needs --grpc-tls-key')
     .option('--grpc-tls-key <file>', "the TLS certificate's private key (PEM)")
     .option('--grpc-tls-client-ca <file>', 'with TLS: accept only clients whose certificate this CA (PEM) signed')
-    .option('--grpc-insecure', 'allow a plain-text, unauthenticated gRPC operator API on a non-loopback --grpc-address', false)
+    .option(
+      '--grpc-insecure',
+      'allow an unauthenticated gRPC operator API (plain text, or TLS without --grpc-tls-client-ca) on a non-loopback --grpc-address',
+      false,
+    )
     .option(
       '--grpc-max-streams <n>',
       'export, snapshot and import calls served at once; the next is refused (RESOURCE_EXHAUSTED)',

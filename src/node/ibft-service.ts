@@ -42,6 +42,20 @@ export class LocalIbftService implements IbftService {
       });
     }
     const refused = voteRefusal(state.snapshot, this.address, { candidate: addr, authorize: vote === 'auth' });
+    const remaining = state.snapshot.validators.length + (vote === 'auth' ? 1 : -1);
+    // The earliest block the new set could decide: the vote goes into the next block, the set changes after it.
+    const from = this.chain.head.number + 2n;
+    const unsafe = refused === undefined ? this.engine.quorum.unsafeAt(from, remaining) : undefined;
+    if (unsafe !== undefined) {
+      const switchBlock = this.engine.quorum.switchBlock;
+      const how =
+        switchBlock === undefined
+          ? "switch to the safe quorum first: set params.engine.ibft.quorumSwitchBlock to a block above the head in every node's genesis file, restart each node before that block, and vote once the head is 2 blocks before it"
+          : `vote once the head is at block ${switchBlock - 2n}, 2 blocks before the switch to the safe quorum (params.engine.ibft.quorumSwitchBlock ${switchBlock})`;
+      throw new UserError(`vote refused: if it passes, ${remaining} validators decide from block ${from} under the legacy quorum: ${unsafe}; ${how}`, {
+        code: 'FAILED_PRECONDITION',
+      });
+    }
     if (refused === undefined && vote === 'auth' && this.opts.candidateReady && !this.opts.candidateReady(addr)) {
       throw new UserError(
         `vote refused: no node holding the key of ${bytesToHex(addr)} is connected to this one and synced: start it (with --seal), let it sync, then vote (a set that grows by a validator that is not there can lose its quorum)`,
@@ -54,7 +68,6 @@ export class LocalIbftService implements IbftService {
       if (err instanceof VoteError) throw new UserError(`vote refused: ${err.message}`, { code: 'FAILED_PRECONDITION' });
       throw err;
     }
-    const remaining = state.snapshot.validators.length + (vote === 'auth' ? 1 : -1);
     this.opts.logger.info(event('ibft.vote-proposed', { candidate: bytesToHex(addr), vote }), `validator vote proposed: ${vote} ${bytesToHex(addr)}`);
     if (vote === 'drop' && remaining < 4) {
       this.opts.logger.warn({ validators: remaining }, `if this vote passes the set has ${remaining} validators: it tolerates no faulty or lost validator`);

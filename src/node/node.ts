@@ -32,7 +32,7 @@ import { isLoopbackHost } from '../util/net.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
-import { OperatorServer } from '../rpc/grpc/server.js';
+import { checkOperatorAddress, OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
 import { ethMethods, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
 import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
@@ -213,15 +213,20 @@ export class BasaltNode {
 
   /**
    * Start-up is ordered so that everything that can fail is checked before a new data dir gets keys:
-   * the keys on disk (recovered after a crash, read), the genesis against the stored chain, the
-   * listeners bound. Only then are the keys of a data dir without any written, so a failed first start
-   * leaves none and `secrets restore` into it still works. (The databases are opened, and a new one
-   * gets its genesis block, before that: they are what checks the genesis and locks the data dir.)
+   * the keys on disk (recovered after a crash, read), the genesis against the stored chain, and, without
+   * networking, the listeners bound. Only then are the keys of a data dir without any written, so such
+   * a failed first start leaves none and `secrets restore` into it still works. With networking they are
+   * written before the network starts, since from then peers see the validator key proven (a later
+   * failure, a port in use, leaves them: the next start uses the same keys). (The databases are
+   * opened, and a new one gets its genesis block, before that: they are what checks the genesis and
+   * locks the data dir.)
    * Each part is started through one Lifecycle, which stops them in reverse on a failure and on stop.
    */
   static async start(opts: NodeOptions): Promise<BasaltNode> {
     const log = opts.logger;
     checkIbftApiLoopback(opts);
+    // Before anything is written (keys, with networking, come before the servers bind).
+    if (opts.grpcAddress) checkOperatorAddress(opts.grpcAddress, { tls: opts.grpcTls, insecure: opts.grpcInsecure });
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
     const parts = new Lifecycle(log);
@@ -229,7 +234,7 @@ export class BasaltNode {
       // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
       const storage = await startStorage(parts, layout);
       const onDisk = loadKeysIfAny(layout.root, log);
-      const keys = onDisk ?? newNodeKeys(); // written below, once nothing else can fail
+      const keys = onDisk ?? newNodeKeys(); // written below, before any peer sees them or once nothing else can fail
       const genesis = await Genesis.of(opts.genesis);
       const engine = ibftEngineFor(genesis.config, genesis.bytes.name);
       const quorum = engine.quorum;
@@ -295,14 +300,23 @@ export class BasaltNode {
       const validators = chain.engine.validatorsAfter(chain.head.header);
       warnOfQuorum(log, quorum, chain.head.number + 1n, validators.length);
       node.watchValidatorSet(validators, quorum);
-      if (opts.p2p) await node.startNetwork(opts.p2p, keys, bans);
+      let keysOnDisk = onDisk !== undefined;
+      const writeKeys = (): void => {
+        if (keysOnDisk) return;
+        writeKeyPair(layout.root, keys);
+        keysOnDisk = true;
+        log.info(event('keys.created', { validator: keys.validatorAddress, nodeId: keys.nodeId }), 'created node keys (keystore/, consensus/)');
+      };
+      if (opts.p2p) {
+        // From here every peer is shown this validator key (and --history full may wait hours before the
+        // servers): a key peers have seen, which operators may vote in, is on disk before any sees it.
+        writeKeys();
+        await node.startNetwork(opts.p2p, keys, bans);
+      }
       if (opts.history === 'full' && !(await node.fillHistoryFirst(layout.root))) return node; // stopped meanwhile
       await node.startServers(rpc);
       if (opts.backup) node.schedulers = await node.makeSchedulers(opts.backup, layout.root);
-      if (onDisk === undefined) {
-        writeKeyPair(layout.root, keys);
-        log.info(event('keys.created', { validator: keys.validatorAddress, nodeId: keys.nodeId }), 'created node keys (keystore/, consensus/)');
-      }
+      writeKeys();
       const minFree = opts.minFreeDiskBytes ?? 0;
       if (minFree > 0)
         await parts.start(
@@ -876,7 +890,7 @@ function withoutGenesis(opts: NodeOptions): Omit<NodeOptions, 'genesis'> {
 
 /**
  * The `ibft` JSON-RPC namespace casts this validator's votes: an operator API, which is served on loopback
- * only (JSON-RPC has no authentication; the same votes over gRPC need TLS off loopback).
+ * only (JSON-RPC has no authentication; the same votes over gRPC need client certificates off loopback).
  */
 function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrpcApis'>): void {
   if (!opts.jsonrpcApis?.includes('ibft')) return;
@@ -886,7 +900,7 @@ function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrp
   ] as const) {
     if (at === undefined || isLoopbackHost(at.host)) continue;
     throw new UserError(
-      `--jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not ${flag} ${at.host}:${at.port} (or vote with \`basalt ibft propose\` over gRPC with TLS)`,
+      `--jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not ${flag} ${at.host}:${at.port} (or vote with \`basalt ibft propose\` over gRPC with TLS client certificates, --grpc-tls-client-ca)`,
     );
   }
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectOneLineError, processesKilledAfterEach, runCli, singleValidatorChain, tempDir } from '../helpers/cli.js';
@@ -114,6 +114,20 @@ describe('operator API security', () => {
         runCli(['snapshot', join(dir, 'x.bsn'), '--grpc-address', grpc, '--grpc-tls-ca', genesis]),
         /--grpc-tls-ca .*genesis\.json is not a PEM file/,
       );
+
+      // TLS without client certificates on every interface authenticates no caller: refused before the
+      // data dir is made, unless --grpc-insecure (then bound, with a warning).
+      const tlsOnly = ['--no-jsonrpc', '--no-ws', '--no-libp2p', '--grpc-address', '0.0.0.0:0', '--grpc-tls-cert', c.serverCert, '--grpc-tls-key', c.serverKey];
+      expectOneLineError(
+        runCli(['server', '--data-dir', join(dir, 'tls-only'), '--chain', genesis, ...tlsOnly]),
+        /^error: --grpc-address 0\.0\.0\.0:0 is reachable from other machines and TLS without client certificates authenticates no caller .*: add --grpc-tls-client-ca or pass --grpc-insecure$/,
+      );
+      expect(existsSync(join(dir, 'tls-only'))).toBe(false);
+      const insecure = start(['server', '--data-dir', join(dir, 'tls-only'), '--chain', genesis, ...tlsOnly, '--grpc-insecure', '--log-format', 'json']);
+      expect((await insecure.waitForEvent('grpc.listening')).tls).toBe('server only');
+      const warning = await insecure.waitForEvent('api.exposed', (e) => e.api === 'grpc');
+      expect(warning.level).toBe(40);
+      expect(warning.msg).toMatch(/without client certificates on a non-loopback address \(--grpc-insecure\)/);
     },
   );
 
@@ -138,14 +152,14 @@ describe('operator API security', () => {
       refused,
       /^error: --grpc-address 0\.0\.0\.0:0 is reachable from other machines .*--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/,
     );
-    // the ibft JSON-RPC namespace casts this validator's votes: loopback only, as the operator API without TLS
+    // the ibft JSON-RPC namespace casts this validator's votes: loopback only, as the operator API without client certificates
     for (const at of [
       ['--jsonrpc', '0.0.0.0:0', '--no-ws'],
       ['--no-jsonrpc', '--ws', '[::]:0'],
     ]) {
       expectOneLineError(
         runCli(['server', '--data-dir', join(dir, 'a'), '--chain', genesis, ...at, '--jsonrpc-api', 'eth,ibft']),
-        /^error: --jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not --(jsonrpc 0\.0\.0\.0|ws ::):0/,
+        /^error: --jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not --(jsonrpc 0\.0\.0\.0|ws ::):0 \(or vote with `basalt ibft propose` over gRPC with TLS client certificates, --grpc-tls-client-ca\)$/,
       );
     }
     expectOneLineError(runCli(['server', '--data-dir', genesis, '--chain', genesis]), /^error: cannot make the data dir .*: a file is in the way$/);

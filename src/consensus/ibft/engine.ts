@@ -10,6 +10,14 @@ import { BlockVerificationError } from '../../chain/errors.js';
 import { ibftSealSignatures, verifyIbftHeader, verifyIbftSeals, verifyKnownSeals } from './verify.js';
 import { errorMessage } from '../../util/errors.js';
 
+/** Blocks with a set change a check took on the file's word: how many, and the first MAX_LISTED_SET_CHANGES. */
+export interface SetChangesSeen {
+  count: number;
+  first: bigint[];
+}
+
+const MAX_LISTED_SET_CHANGES = 8;
+
 /**
  * IBFT's rules as the chain sees them (PoA, the set changed by validator votes: votes.ts). `quorum` is
  * the chain's quorum rule by height (genesis.ts's quorumRuleOf(genesis)); without a genesis file (an
@@ -20,14 +28,31 @@ import { errorMessage } from '../../util/errors.js';
 export class IbftEngine implements ConsensusEngine {
   readonly name = 'ibft';
   readonly votes: VoteBook;
+  /**
+   * How many blocks verifyHeader took as emergency set changes no genesis file in hand names (see
+   * `unknownChangesFrom`), and the first few of them (a forged file may hold one a block).
+   */
+  readonly unexplainedSetChanges: SetChangesSeen = { count: 0, first: [] };
 
   constructor(
     readonly quorum: QuorumRule = QuorumRule.LEGACY,
     readonly epochSize: bigint = DEFAULT_EPOCH_SIZE,
     /** The genesis file's emergency set changes: from each block on, its validators decide (votes reset). */
     readonly setChanges: ReadonlyMap<bigint, Uint8Array[]> = new Map(),
+    /**
+     * Files checked offline only, never a node: from this block on, the genesis file in hand (none, or a
+     * backup's copy older than these blocks) may not name every emergency set change. A block whose set
+     * differs from its parent's without a vote is then checked as such a change, against the set it
+     * carries (the file's own claim), and listed in `unexplainedSetChanges` for the report to name.
+     */
+    readonly unknownChangesFrom?: bigint,
   ) {
     this.votes = new VoteBook(epochSize, blockHash, setChanges);
+  }
+
+  /** The engine of a file checked without a genesis file: the legacy quorum, which every valid chain meets, and any set change taken as claimed. */
+  static withoutGenesis(): IbftEngine {
+    return new IbftEngine(QuorumRule.LEGACY, DEFAULT_EPOCH_SIZE, new Map(), 1n);
   }
 
   /** The emergency set that decides block `number`, if the genesis file puts one there. */
@@ -52,7 +77,26 @@ export class IbftEngine implements ConsensusEngine {
   }
 
   verifyHeader(header: BlockHeader, parent: BlockHeader, opts: VerifyHeaderOptions = {}): void {
-    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover, this.voteContext(parent), opts.seals ?? true);
+    const votes = this.voteContext(parent);
+    const unexplained = votes.setChange === undefined ? this.unexplainedChange(header, parent) : undefined;
+    const context = unexplained ? { epochSize: this.epochSize, pending: [], setChange: unexplained } : votes;
+    verifyIbftHeader(header, parent, opts.nowSeconds, this.quorum, opts.recover, context, opts.seals ?? true);
+    if (unexplained) {
+      const seen = this.unexplainedSetChanges;
+      if (seen.first.length < MAX_LISTED_SET_CHANGES) seen.first.push(header.number);
+      seen.count++;
+    }
+  }
+
+  /** With `unknownChangesFrom`: the set `header` carries when it differs from its parent's without a vote. */
+  private unexplainedChange(header: BlockHeader, parent: BlockHeader): Uint8Array[] | undefined {
+    if (this.unknownChangesFrom === undefined || header.number < this.unknownChangesFrom) return undefined;
+    try {
+      const extra = headerExtra(header);
+      return extra.vote || sameValidatorSet(extra.validators, this.validatorsAfter(parent)) ? undefined : extra.validators;
+    } catch {
+      return undefined; // extraData that does not parse: the check says why
+    }
   }
 
   verifySeals(header: BlockHeader, parent: BlockHeader, recover?: RecoverSigner): void {

@@ -1,4 +1,5 @@
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import type { QuorumRule } from './validators.js';
 import { MAX_PENDING_VOTES_PER_VOTER, VoteError, isEpochBlock, voteRefusal, type HeaderVote, type ValidatorSnapshot } from './votes.js';
 
 /** Candidates one operator may have proposed at once (the operator API is an input like any other; votes.ts MAX_PENDING_VOTES_PER_VOTER). */
@@ -38,9 +39,18 @@ export class VoteProposals {
    * The vote for block `number`, proposed by `self` after `snap`: the first proposal the rules allow.
    * Proposals the set already reflects are forgotten; none in an epoch block. With `ready`, a vote to
    * add a candidate is cast only while it says the candidate runs and has synced (a set that grew by
-   * a validator that is not there could lose its quorum: Besu #8425); it waits until then.
+   * a validator that is not there could lose its quorum: Besu #8425); it waits until then. With
+   * `quorum`, a vote that would leave a set its quorum lets fork (a legacy 2F+1 quorum: another vote
+   * passed since it was proposed) waits too, as the operator API refuses one (LocalIbftService.propose).
    */
-  pick(snap: ValidatorSnapshot, self: Uint8Array, number: bigint, epochSize: bigint, ready?: (candidate: Uint8Array) => boolean): HeaderVote | undefined {
+  pick(
+    snap: ValidatorSnapshot,
+    self: Uint8Array,
+    number: bigint,
+    epochSize: bigint,
+    ready?: (candidate: Uint8Array) => boolean,
+    quorum?: QuorumRule,
+  ): HeaderVote | undefined {
     for (const [key, vote] of this.byCandidate) {
       const inSet = snap.validators.some((v) => equalsBytes(v, vote.candidate));
       if (inSet === vote.authorize) this.byCandidate.delete(key);
@@ -49,6 +59,7 @@ export class VoteProposals {
     for (const vote of this.byCandidate.values()) {
       if (voteRefusal(snap, self, vote) !== undefined) continue;
       if (vote.authorize && ready !== undefined && !ready(vote.candidate)) continue;
+      if (quorum?.unsafeAt(number + 1n, snap.validators.length + (vote.authorize ? 1 : -1)) !== undefined) continue;
       return vote;
     }
     return undefined;

@@ -15,8 +15,25 @@ import { event } from '../../util/events.js';
 export interface OperatorServerOptions extends StreamLimits {
   /** Serve TLS (with client certificates when `clientCa` is set); plain text without. */
   tls?: ServerTls | undefined;
-  /** Allow plain text on an address other machines can reach. */
+  /** Allow an address other machines can reach without client certificates (plain text, or TLS that authenticates no caller). */
   insecure?: boolean | undefined;
+}
+
+/**
+ * Refuse an operator API on `address` that other machines can reach and that would not authenticate
+ * its callers: it has no authentication of its own, client certificates (TLS with `clientCa`) are
+ * what authenticate them. `insecure` lets it bind in plain text or with TLS alone. One line.
+ */
+export function checkOperatorAddress(address: string, opts: Pick<OperatorServerOptions, 'tls' | 'insecure'>): void {
+  if (isLoopbackHost(address.replace(/:\d+$/, '')) || opts.tls?.clientCa !== undefined || opts.insecure) return;
+  if (!opts.tls) {
+    throw new UserError(
+      `--grpc-address ${address} is reachable from other machines and the operator API has no authentication: serve it with TLS (--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca) or pass --grpc-insecure`,
+    );
+  }
+  throw new UserError(
+    `--grpc-address ${address} is reachable from other machines and TLS without client certificates authenticates no caller (anyone who can reach it could vote, add or remove peers, import blocks): add --grpc-tls-client-ca or pass --grpc-insecure`,
+  );
 }
 
 /** The gRPC operator API: the Operator service over the node's backup service and its peers. */
@@ -38,16 +55,12 @@ export class OperatorServer {
 
   /**
    * Bind `address` (host:port). The API has no authentication of its own: an address other machines
-   * can reach needs TLS (client certificates are what authenticate callers), or `insecure`.
+   * can reach needs TLS with client certificates, which authenticate callers, or `insecure`
+   * (checkOperatorAddress).
    */
   async listen(address: string): Promise<number> {
-    const host = address.replace(/:\d+$/, '');
-    const exposed = !isLoopbackHost(host);
-    if (exposed && !this.opts.tls && !this.opts.insecure) {
-      throw new UserError(
-        `--grpc-address ${address} is reachable from other machines and the operator API has no authentication: serve it with TLS (--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca) or pass --grpc-insecure`,
-      );
-    }
+    const exposed = !isLoopbackHost(address.replace(/:\d+$/, ''));
+    checkOperatorAddress(address, this.opts);
     const creds = serverCredentials(this.opts.tls);
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, creds, (err, port) => {
@@ -65,7 +78,7 @@ export class OperatorServer {
     else if (exposed && !this.opts.tls?.clientCa)
       this.log.warn(
         event('api.exposed', { api: 'grpc', address }),
-        'gRPC operator API without client certificates on a non-loopback address: anyone who can reach it can call it; add --grpc-tls-client-ca',
+        'gRPC operator API without client certificates on a non-loopback address (--grpc-insecure): anyone who can reach it can call it; add --grpc-tls-client-ca',
       );
     return this.boundPort;
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
@@ -485,5 +485,29 @@ describe('server --history full: the history gap is filled before the node serve
     } finally {
       await node.stop();
     }
+  });
+
+  it('a data dir without keys, networking on: its validator key is on disk before peers see it proven, so a start stopped while it waits leaves it, and the next start is the same validator', async () => {
+    const dataDir = await restoredDir('full-new-keys', { repository: join(dir, 'gone-repo'), backup: manifest });
+    const keyFile = join(dataDir, 'consensus', 'validator.key');
+    expect(existsSync(keyFile)).toBe(false); // a restore writes no keys
+    const startStopped = async () => {
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(), 500);
+      const node = await startNode(dataDir, {
+        seal: true,
+        startSignal: stop.signal,
+        p2p: { listen: { host: '127.0.0.1', port: 0 }, bootnodes: [], maxPeers: 5, discovery: false },
+      });
+      try {
+        expect(node.jsonRpcAddress).toBeUndefined(); // stopped while it waited for the history
+        return node.validatorAddress;
+      } finally {
+        await node.stop();
+      }
+    };
+    const first = await startStopped();
+    expect(existsSync(keyFile)).toBe(true);
+    expect(await startStopped()).toBe(first);
   });
 });

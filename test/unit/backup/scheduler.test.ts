@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { bytesToHex } from '@ethereumjs/util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -8,9 +9,13 @@ import { planRestore } from '../../../src/backup/point-in-time.js';
 import { BackupScheduler, type SchedulerOptions } from '../../../src/backup/scheduler.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
+import { inspectArchive, verifyArchive } from '../../../src/backup/verify-archive.js';
 import { verifyPieces } from '../../../src/backup/verify-pieces.js';
 import { UserError } from '../../../src/util/errors.js';
-import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
+import { Genesis } from '../../../src/chain/genesis-source.js';
+import type { IbftEngine } from '../../../src/consensus/ibft/engine.js';
+import { sealBlock } from '../../../src/consensus/ibft/seal.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -236,6 +241,112 @@ describe('BackupScheduler', () => {
     expect((await verifyPieces(target, pieces)).problems).toEqual([]);
     const plan = planRestore(pieces);
     expect([plan.snapshot.endBlock, ...plan.archives.map((a) => `${a.startBlock}-${a.endBlock}`)]).toEqual([25n, '26-40']);
+  });
+
+  it('backup verify of a chain with an emergency validator-set change: by the genesis file the newest snapshot carries, or --chain; without one that names the change, it is not checked, not damage', async () => {
+    const { genesis, keys } = testGenesis(4);
+    const all = [...keys, testKey(4), testKey(5)];
+    // From block 4, validator 0 and two keys the genesis set never had decide.
+    const changed = structuredClone(genesis);
+    changed.params.engine.ibft.validatorSetChanges = [{ block: 4, validators: [0, 4, 5].map((i) => addressOf(testKey(i))) }];
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-sched-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const open = async (g: typeof genesis) => {
+      const c = await openTestChain(g, join(dir, `chain-${cleanups.length}`));
+      cleanups.push(() => c.close());
+      return c.chain;
+    };
+    const scheduler = (chain: TestChain['chain'], target: BackupTarget) => {
+      const s = new BackupScheduler({
+        chain,
+        target,
+        stagingDir: join(dir, 'staging'),
+        snapshotIntervalMs: 3_600_000,
+        archiveIntervalMs: 600_000,
+        retention: {},
+        logger: log,
+      });
+      cleanups.push(() => s.stop());
+      return s;
+    };
+    // Sealed by the proposer and a quorum of the set the engine says decides the block (the change's from block 4).
+    const seal = async (chain: TestChain['chain'], blocks: number) => {
+      for (let i = 0; i < blocks; i++) {
+        const parent = chain.head.header;
+        const fields = chain.engine.nextHeader(parent);
+        const set: string[] = chain.engine.validatorsAfter(parent).map((v) => bytesToHex(v));
+        const signers = all.filter((k) => set.includes(addressOf(k)));
+        const proposer = signers.find((k) => addressOf(k) === bytesToHex(fields.coinbase))!;
+        const quorum = (chain.engine as IbftEngine).quorumAt(parent.number + 1n, set.length);
+        await chain.produceBlock({ ...fields, timestamp: parent.timestamp + 1n }, [], async (built) =>
+          sealBlock(built.block, proposer, signers.slice(0, quorum), chain.commonAt(built.block.header.number)),
+        );
+      }
+    };
+    const piecesOf = async (target: BackupTarget) => (await listPieces(target)).map((p) => `${p.kind} ${p.startBlock}-${p.endBlock}`);
+    const verify = async (target: BackupTarget, g?: typeof genesis) => {
+      const r = await verifyPieces(target, await listPieces(target), g ? { genesis: await Genesis.of(g), scratchDir: dir } : {});
+      return { problems: r.problems, notChecked: r.notChecked };
+    };
+
+    // The nodes' genesis file named the change before its block: every snapshot carries it.
+    const chain = await open(changed);
+    const target = new LocalDirTarget(join(dir, 'all'));
+    const s = scheduler(chain, target);
+    await seal(chain, 2);
+    await s.backupNow('snapshot');
+    await seal(chain, 3);
+    await s.backupNow('archive');
+    await seal(chain, 1);
+    await s.backupNow('snapshot');
+    expect(await piecesOf(target)).toEqual(['snapshot 1-2', 'archive 3-5', 'archive 6-6', 'snapshot 1-6']);
+    expect(await verify(target)).toEqual({ problems: [], notChecked: [] });
+    expect(await verify(target, changed)).toEqual({ problems: [], notChecked: [] });
+
+    // Archives alone carry no genesis file: the change is not checked, and not reported as damage; --chain checks it.
+    const archives = new LocalDirTarget(join(dir, 'archives'), true);
+    for (const p of await listPieces(target)) if (p.kind === 'archive') copyFileSync(join(dir, 'all', p.file), join(dir, 'archives', p.file));
+    const gap = expect.stringMatching(/^archive-000000003-000000005-.*: no snapshot or archive before it holds block 2 \(blocks before 3 are missing\)$/);
+    const bare = await verify(archives);
+    expect(bare.problems).toEqual([gap]);
+    expect(bare.notChecked).toHaveLength(1);
+    expect(bare.notChecked[0]).toMatch(
+      /^archive-000000003-000000005-.*: the validator set changes without a vote at block 4, taken as the emergency change \(params\.engine\.ibft\.validatorSetChanges\) a genesis file would name \(no genesis file in hand names it: pass --chain\)$/,
+    );
+    expect(await verify(archives, changed)).toEqual({ problems: [gap], notChecked: [] });
+    // `archive inspect` and `archive verify` without --chain say the same of the file.
+    const file = (await listPieces(archives))[0]!.file;
+    expect((await inspectArchive(archives.get(file))).unexplainedSetChanges).toEqual({ count: 1, first: [4n] });
+    const alone = await verifyArchive(() => archives.get(file), undefined);
+    expect(alone.notChecked.find((n) => n.what === 'validator set')?.why).toMatch(
+      /; the validator set changes without a vote at block 4, taken as the emergency change/,
+    );
+    // A genesis file without the change: strict, the block is damage.
+    const strict = await verify(archives, genesis);
+    expect(strict.problems).toHaveLength(2);
+    expect(strict.problems[0]).toMatch(
+      /^archive-000000003-000000005-.*: block 4 is invalid: validator set differs from its parent without a vote \(archive is corrupt or forged\)$/,
+    );
+    const other = structuredClone(changed);
+    other.params.chainID = 101;
+    other.genesis.timestamp = '0x1';
+    expect((await verify(archives, other)).problems[0]).toMatch(
+      /^archive-000000003-000000005-.*: of another chain \(chain ID 100, genesis 0x[0-9a-f]{64}\) than --chain \(genesis 0x[0-9a-f]{64}\)$/,
+    );
+
+    // The change put into the genesis file after the newest snapshot (whose copy lacks it): not checked past that snapshot's head.
+    const before = await open(genesis);
+    await seal(before, 2);
+    const later = new LocalDirTarget(join(dir, 'later'), true);
+    await scheduler(before, later).backupNow('snapshot');
+    const after = await open(changed);
+    for (let n = 1n; n <= 2n; n++) await after.importBlock((await before.blockByNumber(n))!);
+    await seal(after, 3);
+    await scheduler(after, later).backupNow('archive');
+    expect(await piecesOf(later)).toEqual(['snapshot 1-2', 'archive 3-5']);
+    const stale = await verify(later);
+    expect(stale.problems).toEqual([]);
+    expect(stale.notChecked).toEqual([expect.stringMatching(/^archive-000000003-000000005-.*: the validator set changes without a vote at block 4,/)]);
   });
 
   it('retention runs after each piece', async () => {

@@ -67,6 +67,42 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     expect(() => checkIbftGenesis(parseGenesisConfig(JSON.stringify(twice), 'g.json'), 'g.json')).toThrow(/names a validator twice/);
   });
 
+  it('refuses a change to a set the legacy quorum lets fork, unless the quorum switch comes at or before it', () => {
+    const { genesis } = testGenesis(4);
+    const check = (g: GenesisFile) => () => checkIbftGenesis(parseGenesisConfig(JSON.stringify(g), 'g.json'), 'g.json');
+    const legacy = (g: GenesisFile, quorumSwitchBlock?: number): GenesisFile => {
+      const copy = structuredClone(g);
+      if (quorumSwitchBlock === undefined) delete copy.params.engine.ibft.quorumSwitchBlock;
+      else copy.params.engine.ibft.quorumSwitchBlock = quorumSwitchBlock;
+      return copy;
+    };
+    // 3 under 2F+1: a quorum of 1, each validator alone seals; 6: 3 and 3.
+    for (const n of [2, 3, 5, 6]) {
+      const set = Array.from({ length: n }, (_, i) => addr(i));
+      expect(check(legacy(withChange(genesis, 10, set)))).toThrow(
+        new RegExp(
+          `^genesis file g\\.json is invalid: params\\.engine\\.ibft\\.validatorSetChanges: the change at block 10 falls under the legacy quorum: the quorum of \\d of ${n} validators .* forks the chain; set params\\.engine\\.ibft\\.quorumSwitchBlock at or before block 10`,
+        ),
+      );
+      expect(check(legacy(withChange(genesis, 10, set), 11))).toThrow(/quorumSwitchBlock at or before block 10/);
+      expect(check(legacy(withChange(genesis, 10, set), 10))).not.toThrow();
+      expect(check(withChange(genesis, 10, set))).not.toThrow(); // quorumSwitchBlock 0
+    }
+    // 1, 4 and 7 (3F+1) are safe under 2F+1 too.
+    for (const n of [1, 4, 7])
+      expect(
+        check(
+          legacy(
+            withChange(
+              genesis,
+              10,
+              Array.from({ length: n }, (_, i) => addr(i)),
+            ),
+          ),
+        ),
+      ).not.toThrow();
+  });
+
   it("a node behind the change counts a peer's claimed head past it by the change's set: honest peers past it are not refused, forged claims still are", async () => {
     const { genesis, keys } = testGenesis(4);
     // The change at block 3: validator 0 and two keys the genesis set never had (4, 5: as if voted in).

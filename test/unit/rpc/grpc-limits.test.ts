@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBackupService } from '../../../src/backup/local.js';
 import type { Chain, ChainReadView } from '../../../src/chain/chain.js';
 import { RemoteBackupService } from '../../../src/rpc/grpc/backup-client.js';
-import { OperatorServer } from '../../../src/rpc/grpc/server.js';
+import { checkOperatorAddress, OperatorServer } from '../../../src/rpc/grpc/server.js';
 import { UserError } from '../../../src/util/errors.js';
 import { isLoopbackHost } from '../../../src/util/net.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -145,6 +145,22 @@ describe('operator API stream limits', () => {
 });
 
 describe('isLoopbackHost', () => {
+  it('refuses a reachable address whose callers no client certificate authenticates (plain text or TLS alone) in one line, unless --grpc-insecure', async () => {
+    const tls = { cert: '/nonexistent/server.pem', key: '/nonexistent/server.key' };
+    const server = new OperatorServer(bigChain().service, silentLogger(), { maxStreams: 1, streamIdleTimeoutMs: 1000, tls });
+    await expect(server.listen('0.0.0.0:0')).rejects.toThrow(
+      /^--grpc-address 0\.0\.0\.0:0 is reachable from other machines and TLS without client certificates authenticates no caller \(anyone who can reach it could vote, add or remove peers, import blocks\): add --grpc-tls-client-ca or pass --grpc-insecure$/,
+    );
+    expect(() => checkOperatorAddress('10.1.2.3:9632', { tls })).toThrow(/TLS without client certificates authenticates no caller/);
+    expect(() => checkOperatorAddress('[::]:9632', {})).toThrow(
+      /has no authentication: serve it with TLS \(--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/,
+    );
+    for (const ok of [{ tls: { ...tls, clientCa: '/nonexistent/ca.pem' } }, { tls, insecure: true }, { insecure: true }])
+      expect(() => checkOperatorAddress('10.1.2.3:9632', ok)).not.toThrow();
+    expect(() => checkOperatorAddress('127.0.0.1:9632', { tls })).not.toThrow();
+    expect(() => checkOperatorAddress('[::1]:9632', {})).not.toThrow();
+  });
+
   it('tells loopback listen addresses from reachable ones', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
     for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.5', 'example.com', '::ffff:10.0.0.1', '128.0.0.1'])

@@ -1,4 +1,5 @@
-import { privateToAddress, toChecksumAddress, bytesToHex } from '@ethereumjs/util';
+import { privateToAddress, toChecksumAddress, bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { rmSync } from 'node:fs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonRpcApis } from '../../../src/cli/server.js';
@@ -8,7 +9,8 @@ import { TxPool } from '../../../src/txpool/txpool.js';
 import type { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 import { VoteProposals } from '../../../src/consensus/ibft/proposals.js';
 import { LocalIbftService } from '../../../src/node/ibft-service.js';
-import { createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { QuorumRule } from '../../../src/consensus/ibft/validators.js';
+import { createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
 let t: TestChain;
 const BLOCKS = 8;
@@ -140,5 +142,65 @@ describe('validator votes through the operator service and ibft_ (issue #23): ev
     const { service } = make();
     for (let i = 0; i < 64; i++) await service.propose(`0x${(0x100 + i).toString(16).padStart(40, '0')}`, 'auth');
     await expect(service.propose(outsider, 'auth')).rejects.toThrow(/64 votes are proposed already/);
+  });
+
+  it('refuses a vote that would leave a set the legacy quorum lets fork, unless the quorum switch comes first; a proposal such a vote would now be waits', async () => {
+    const legacyChain = async (quorumSwitchBlock?: number) => {
+      const { genesis } = testGenesis(4);
+      if (quorumSwitchBlock === undefined) delete genesis.params.engine.ibft.quorumSwitchBlock;
+      else genesis.params.engine.ibft.quorumSwitchBlock = quorumSwitchBlock;
+      const c = await openTestChain(genesis);
+      const close = async () => {
+        await c.close();
+        rmSync(c.dir, { recursive: true, force: true });
+      };
+      const engine = c.chain.engine as IbftEngine;
+      const service = new LocalIbftService(c.chain, engine, new VoteProposals(), privateToAddress(testKey(0)), {
+        networked: true,
+        validator: () => undefined,
+        logger: log,
+        candidateReady: () => true,
+      });
+      return { c: { close }, service };
+    };
+    // 4 validators under 2F+1: 5 (quorum 3) and 3 (quorum 1) let two groups without an honest validator in common each seal.
+    const { c, service } = await legacyChain();
+    try {
+      await expect(service.propose(outsider, 'auth')).rejects.toThrow(
+        /^vote refused: if it passes, 5 validators decide from block 2 under the legacy quorum: the quorum of 3 of 5 validators .*; switch to the safe quorum first: set params\.engine\.ibft\.quorumSwitchBlock to a block above the head/,
+      );
+      await expect(service.propose(addr(t.keys[3]!), 'drop')).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        message: /3 validators decide from block 2/,
+      });
+      expect(await service.candidates()).toEqual([]);
+    } finally {
+      await c.close();
+    }
+    // The switch after the block the new set would decide first: still refused; at it: taken.
+    const late = await legacyChain(3);
+    try {
+      await expect(late.service.propose(outsider, 'auth')).rejects.toThrow(
+        /vote once the head is at block 1, 2 blocks before the switch to the safe quorum \(params\.engine\.ibft\.quorumSwitchBlock 3\)$/,
+      );
+    } finally {
+      await late.c.close();
+    }
+    const switched = await legacyChain(2);
+    try {
+      await switched.service.propose(outsider, 'auth');
+      expect(await switched.service.candidates()).toEqual([{ candidate: outsider, vote: 'auth' }]);
+    } finally {
+      await switched.c.close();
+    }
+    // A proposal taken at 4 validators waits in a block whose new set would be unsafe (another vote changed the size since).
+    const proposals = new VoteProposals();
+    const four = Array.from({ length: 4 }, (_, i) => privateToAddress(testKey(i)));
+    const candidate = hexToBytes(outsider);
+    proposals.propose({ number: 0n, validators: four, votes: [] }, four[0]!, { candidate, authorize: true });
+    const snap = { number: 5n, validators: four, votes: [] };
+    expect(proposals.pick(snap, four[0]!, 6n, 100_000n, undefined, QuorumRule.LEGACY)).toBeUndefined();
+    expect(proposals.pick(snap, four[0]!, 6n, 100_000n, undefined, new QuorumRule(7n))).toEqual({ candidate, authorize: true });
+    expect(proposals.pick(snap, four[0]!, 6n, 100_000n, undefined, new QuorumRule(8n))).toBeUndefined();
   });
 });

@@ -111,7 +111,7 @@ export class ChainBackend implements Backend {
     // one; none where the genesis file's emergency set starts (it carries that set).
     const change = this.engine.setChangeAt(height);
     const snap = change ? undefined : this.engine.votes.after(parent);
-    const vote = snap && this.proposals?.pick(snap, this.address, height, this.engine.epochSize, this.candidateReady);
+    const vote = snap && this.proposals?.pick(snap, this.address, height, this.engine.epochSize, this.candidateReady, this.engine.quorum);
     const validators =
       change ?? (snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators);
     const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });
