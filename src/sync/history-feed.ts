@@ -1,6 +1,7 @@
 import type { Block } from '@ethereumjs/block';
 import type { PeerId } from '@libp2p/interface';
 import type { FeedBlock, HistoryFeed } from '../backup/repository/backfill.js';
+import { IbftExtraError } from '../consensus/ibft/extra.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
@@ -217,13 +218,23 @@ export class PeerHistoryFeed implements HistoryFeed {
     const refuse = (reason: string) => this.peers.punish(peer.id, `sent history that is not the chain's: ${reason}`);
     const blocks = got.map(({ block, receiptsRlp }) => ({
       number: block.header.number,
-      hash: blockHash(block.header),
+      hash: hashOf(block),
       block,
       receiptsRlp,
       where: `from peer ${peer.id.toString()}`,
       refuse,
     }));
     return { blocks, ms };
+  }
+}
+
+/** A peer's block's hash; a MessageError (its peer is punished) where its IBFT extra data does not decode. */
+function hashOf(block: Block): Uint8Array {
+  try {
+    return blockHash(block.header);
+  } catch (err) {
+    if (!(err instanceof IbftExtraError)) throw err;
+    throw new MessageError(`block ${block.header.number} from the peer has malformed IBFT extra data: ${err.message}`);
   }
 }
 

@@ -6,7 +6,7 @@ import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
 import { peerIdFromString } from '@libp2p/peer-id';
 import * as lp from 'it-length-prefixed';
-import { headerOpts } from '../../../src/chain/block-util.js';
+import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { BANNED_PEERS_PER_ADDRESS, BanList, banKind } from '../../../src/p2p/bans.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
@@ -143,6 +143,22 @@ describe('bad peers during sync', () => {
     expect(dst.chain.head.number).toBe(0n);
     expect(await dst.chain.canonicalHash(1n)).toBeUndefined();
     expect(bytesToHex(forged)).not.toBe(bytesToHex(block1.serialize()));
+  }, 30_000);
+
+  it('a peer sending a block whose IBFT extra data does not decode is banned and nothing is written', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const b1 = (await src.chain.blockByNumber(1n))!;
+    const common = src.chain.commonAt(0n);
+    const garbled = blockWithHeader(b1, headerWithExtraData(b1.header, new Uint8Array(10), common), common).serialize();
+    // It claims a high head and never answers for it (the proof of the claim waits), so block sync asks it for block 1 on.
+    const evil = await evilPeer(src.chain, 1000n, (req, stream) => (req.from === 1000n ? new Promise(() => undefined) : stream.sink(lp.encode([garbled]))));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 10_000);
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/invalid block: block 1 is invalid: extraData is 10 bytes/);
+    expect(dst.chain.head.number).toBe(0n);
   }, 30_000);
 
   it('a peer sending a block of millions of one-byte items is banned for it before they are decoded', async () => {
