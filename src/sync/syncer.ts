@@ -233,16 +233,19 @@ export class Syncer {
 
   /**
    * Fetch the batch after the local head from the best peer and import it, while the next batch from
-   * the same peer is already on its way (one batch ahead: serving and transfer overlap execution).
+   * the same peer is already on its way (one batch ahead: serving and transfer overlap execution). A
+   * peer that answers slowly (a part of the batch, at a pace at which the whole would not come within
+   * the timeout) is set aside while another peer has proven the blocks after: one peer sending a block
+   * a request just inside the timeout does not set the pace. Alone, it is still asked.
    */
   private async loop(): Promise<void> {
-    let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Block[]> } | undefined;
+    let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Batch> } | undefined;
     try {
       while (!this.stopped) {
         if (performance.now() < this.heldUntil) return; // a block from the future: heldTimer kicks again
         const local = this.chain.head.number;
         let peer: ReadyPeer | undefined;
-        let pending: Promise<Block[]>;
+        let pending: Promise<Batch>;
         if (ahead && ahead.from === local + 1n && this.peerSet.peers().includes(ahead.peer)) {
           ({ peer, blocks: pending } = ahead);
         } else {
@@ -256,8 +259,9 @@ export class Syncer {
         ahead = undefined;
         this.starting ??= local;
         let blocks: Block[];
+        let slow: boolean;
         try {
-          blocks = await pending;
+          ({ blocks, slow } = await pending);
         } catch (err) {
           if (this.stopped) return;
           if (err instanceof MessageError) this.peerSet.punish(peer.id, err.message);
@@ -269,9 +273,13 @@ export class Syncer {
           this.strike(peer, 'answered no blocks');
           continue;
         }
-        this.strikes.delete(peer.id.toString());
         const next = local + BigInt(blocks.length) + 1n;
-        if (peer.head >= next) {
+        if (!slow) this.strikes.delete(peer.id.toString());
+        else if (this.servedElsewhere(peer, next)) {
+          this.stall(peer);
+          this.log.info({ peer: peer.id.toString(), blocks: blocks.length }, 'peer slow (part of a batch, near the timeout); asking another peer');
+        }
+        if (peer.head >= next && (this.stalled.get(peer.id.toString()) ?? 0) <= Date.now()) {
           ahead = { from: next, peer, blocks: this.fetch(peer, next) };
           ahead.blocks.catch(() => undefined); // handled when awaited; dropped if the batch before fails
         }
@@ -282,10 +290,20 @@ export class Syncer {
     }
   }
 
-  private fetch(peer: ReadyPeer, from: bigint): Promise<Block[]> {
+  /** The batch from `from` on: its blocks, and whether it came slowly (part of it, at a pace at which all of it would not have come within the timeout). */
+  private async fetch(peer: ReadyPeer, from: bigint): Promise<Batch> {
     const left = peer.head - from + 1n;
     const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
-    return fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
+    const began = performance.now();
+    const blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
+    const ms = performance.now() - began;
+    return { blocks, slow: blocks.length > 0 && blocks.length < count && (ms * count) / blocks.length > this.timeoutMs };
+  }
+
+  /** Whether a peer other than `peer`, not set aside, has proven it holds block `next`. */
+  private servedElsewhere(peer: ReadyPeer, next: bigint): boolean {
+    const now = Date.now();
+    return this.peerSet.peers().some((p) => p !== peer && (this.stalled.get(p.id.toString()) ?? 0) <= now && this.provenHead(p) >= next);
   }
 
   /** Import the batch block by block; false when a block failed verification (the peer is punished). */
@@ -543,11 +561,22 @@ export class Syncer {
     }
   }
 
-  private setAside(peer: ReadyPeer, err: Error): void {
+  /** Ask `peer` for no blocks for STALL_MS. */
+  private stall(peer: ReadyPeer): void {
     if (this.stalled.size > 1024) this.stalled.clear();
     this.stalled.set(peer.id.toString(), Date.now() + STALL_MS);
+  }
+
+  private setAside(peer: ReadyPeer, err: Error): void {
+    this.stall(peer);
     this.strike(peer, err instanceof RequestTimeoutError ? 'no answer in time' : 'request failed');
     const what = err instanceof RequestTimeoutError ? 'peer stalled' : 'block request failed';
     this.log.info({ peer: peer.id.toString(), err: err.message }, `${what}; asking another peer`);
   }
+}
+
+/** A batch of blocks from a peer, and whether it came slowly (Syncer.fetch). */
+interface Batch {
+  blocks: Block[];
+  slow: boolean;
 }

@@ -16,6 +16,7 @@ import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus 
 import { request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
 import { createTestChain, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
@@ -23,15 +24,16 @@ import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
 const { cleanup, node } = nodesStoppedAfterEach();
 
-/** A bare host that answers the handshake as a peer of `chain` claiming head `head`, and serves blocks with `blocks`. */
+/** A bare host that answers the handshake as a peer of `chain` claiming head `head` (hash `headHash`), and serves blocks with `blocks`. */
 async function evilPeer(
   chain: Chain,
   head: bigint,
   blocks: (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>,
+  headHash: Uint8Array = new Uint8Array(32).fill(7),
 ): Promise<{ host: Host; addr: string; requests: number }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
-  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: new Uint8Array(32).fill(7) });
+  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash });
   await serveStatus(
     host,
     status,
@@ -207,6 +209,30 @@ describe('bad peers during sync', () => {
     await until(() => dst.chain.head.number === 20n, 'synced from the good peer');
     expect(evil.requests).toBeGreaterThan(0);
     expect(victim.net.peerManager.banned(idOf(evil.addr))).toBeUndefined(); // stalling is not banned
+    expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
+  it('a peer sending one block a request in most of the timeout is set aside once another has proven the blocks; alone, it is still asked', async () => {
+    const src = await chainWithBlocks(40);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Proves its head (40) at once; asked for a batch, sends its first block after 900 ms (of 1,500).
+    const drip = await evilPeer(
+      src.chain,
+      40n,
+      async ({ from, count }, stream) => {
+        if (count > 1 || from < 40n) await new Promise((r) => setTimeout(r, 900));
+        await stream.sink(lp.encode([(await src.chain.blockByNumber(from))!.serialize()]));
+      },
+      blockHash(src.chain.head.header),
+    );
+    const victim = await node(dst.chain, { bootnodes: [drip.addr], sync: { timeoutMs: 1_500 } });
+    await until(() => dst.chain.head.number >= 2n, 'blocks from the slow peer while it is the only one', 10_000);
+    const good = await node(src.chain);
+    await victim.net.add(good.addr);
+    await until(() => dst.chain.head.number === 40n, 'synced from the good peer', 8_000);
+    expect(victim.net.peerManager.banned(idOf(drip.addr))).toBeUndefined(); // slow is not banned
     expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
   }, 30_000);
 
