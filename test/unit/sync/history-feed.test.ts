@@ -71,6 +71,17 @@ describe('the back-fill asking peers: a slow peer does not set the pace', () => 
     expect(asked).toEqual(['slow@1', 'empty@65', 'slow@65']);
   });
 
+  it('a peer sending one block a request just under slowMs is slow too (at its pace a range would take longer): passed over for a faster one', async () => {
+    const asked: string[] = [];
+    const drip = fetcher(new Set(['drip']), 250, asked);
+    const fetch: HistoryFetch = (id, from, count, timeoutMs, signal) => drip(id, from, id.toString() === 'drip' ? 1 : count, timeoutMs, signal);
+    const peers = [peer('drip', 1_000_000n), peer('fast', 250n)];
+    const feed = new PeerHistoryFeed(host, { peers: () => peers, punish }, t.chain, { slowMs: 300, fetch });
+    expect(await read(feed, 1n, 250n)).toEqual(Array.from({ length: 250 }, (_, i) => BigInt(i + 1)));
+    // Its first two requests (it has the highest head), and none once the first answer came.
+    expect(asked.filter((a) => a.startsWith('drip@'))).toEqual(['drip@1', 'drip@129']);
+  });
+
   it('alone, a slow peer is still asked (one request ahead), so the back-fill goes on at its pace', async () => {
     const asked: string[] = [];
     const feed = new PeerHistoryFeed(host, { peers: () => [peer('slow', 200n)], punish }, t.chain, {
