@@ -17,7 +17,8 @@ import { request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
-import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
+import { blocksProtocol, fetchBlocks, fetchHistory, serveBlocks, serveHistory } from '../../../src/sync/block-protocol.js';
+import { Semaphore } from '../../../src/util/mutex.js';
 import { createTestChain, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
@@ -100,6 +101,42 @@ describe('block requests', () => {
     expect(tail.map((x) => Number(x.header.number))).toEqual([65, 66, 67, 68, 69, 70]);
     expect(await fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 71n, 1)).toEqual([]);
     await expect(fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 1n, 65)).rejects.toThrow(RangeError);
+  }, 30_000);
+
+  it('are answered at most N at once over all peers and both protocols (a node-wide cap), the others waiting their turn', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // A server whose store reads slowly, counting the answers being built at once.
+    const server = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+    cleanup.push(() => Promise.resolve(server.stop()));
+    const building = { now: 0, max: 0 };
+    const store = {
+      storedBlock: (n: bigint) => src.chain.store.storedBlock(n),
+      async *storedBlocks(from: bigint, to: bigint) {
+        building.max = Math.max(building.max, ++building.now);
+        try {
+          await new Promise((r) => setTimeout(r, 150));
+          yield* src.chain.store.storedBlocks(from, to);
+        } finally {
+          building.now--;
+        }
+      },
+    };
+    const opts = { isReady: () => true, onBadPeer: () => undefined, answering: new Semaphore(2) };
+    await serveBlocks(server, src.chain.genesisHash, { head: src.chain.head, store }, opts);
+    await serveHistory(server, src.chain.genesisHash, { head: src.chain.head, store }, opts);
+    // Three peers, each with a block request and a history request in flight at once: six answers asked.
+    const askers = await Promise.all(
+      [0, 1, 2].map(() => createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false })),
+    );
+    cleanup.push(() => Promise.all(askers.map((h) => h.stop())));
+    for (const h of askers) await h.dial(server.getMultiaddrs()[0]!);
+    const { genesisHash, rules } = src.chain;
+    const answers = await Promise.all(
+      askers.flatMap((h) => [fetchBlocks(h, server.peerId, genesisHash, rules, 1n, 3), fetchHistory(h, server.peerId, genesisHash, rules, 1n, 3)]),
+    );
+    expect(answers.map((a) => a.length)).toEqual([3, 3, 3, 3, 3, 3]); // every one answered, in turn
+    expect(building.max).toBe(2);
   }, 30_000);
 
   it('asking for more than 64 blocks gets the asker banned', async () => {
