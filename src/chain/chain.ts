@@ -391,7 +391,13 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.writeLock.run(async () => {
       if (this.pausedWrites !== undefined) throw new WritesPausedError(this.pausedWrites);
       const num = block.header.number;
-      const hash = this.engine.blockHash(block.header);
+      let hash: Uint8Array;
+      try {
+        hash = this.engine.blockHash(block.header);
+      } catch (err) {
+        // The header's consensus fields do not decode (IBFT extra data too short, wrong shape): invalid.
+        throw new BlockVerificationError(num, errorMessage(err));
+      }
       const head = this.headState;
       if (num <= head.number) {
         const canonical = await this.store.canonicalHash(num);

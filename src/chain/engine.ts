@@ -69,7 +69,9 @@ export interface ConsensusEngine {
   /**
    * Verify only that enough of the validators this node knows for `header` (from its head `head`) sealed
    * it that an honest one is among them (no parent at hand: a peer's claimed head is checked this way
-   * before it counts; the set may have changed since). Throws BlockVerificationError.
+   * before it counts; the set may have changed since). Throws BlockVerificationError where the seals
+   * are malformed or fewer than any set of the size it carries needs, UnprovenHeadError where they are
+   * well formed but too few are by the validators known here.
    */
   verifyClaimedHead(header: BlockHeader, head: BlockHeader): void;
   /** Validators that may seal the block after `parent`. */

@@ -17,6 +17,22 @@ export class BlockVerificationError extends Error {
 }
 
 /**
+ * A peer's claimed head whose committed seals are well formed (each recovers, no key twice, as many as
+ * a set of the size it carries needs at least) but too few of them are by the validators this node
+ * knows for it: the set may have changed since this node's head (votes it has not imported yet), so
+ * the claim is neither proven nor a lie. Its peer is not punished; blocks imported from it prove it.
+ */
+export class UnprovenHeadError extends Error {
+  constructor(
+    readonly blockNumber: bigint,
+    readonly reason: string,
+  ) {
+    super(`block ${blockNumber} is not proven: ${reason}`);
+    this.name = 'UnprovenHeadError';
+  }
+}
+
+/**
  * The node takes no block now (the disk guard: free space is below --min-free-disk): nothing about the
  * block is known, so whoever sent it is not at fault; it is fetched again once writes resume.
  */

@@ -16,7 +16,8 @@ import { signValidatorProof } from '../p2p/validator-proof.js';
 import { TxIntake, type TxIntakeLimits, type TxOutcome } from '../p2p/tx-intake.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
-import { serveBlocks, serveHistory } from '../sync/block-protocol.js';
+import { MAX_BLOCK_ANSWERS, serveBlocks, serveHistory } from '../sync/block-protocol.js';
+import { Semaphore } from '../util/mutex.js';
 import { PeerHistoryFeed } from '../sync/history-feed.js';
 import type { HistoryFeed } from '../backup/repository/backfill.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-protocol.js';
@@ -201,8 +202,13 @@ export class Network implements NetworkView, PeersService {
       };
       const syncer = new Syncer(host, target, peers, log, opts.sync);
       const net: Network = new Network(host, peers, gossip, syncer, opts);
-      await serveBlocks(host, chain.genesisHash, chain, { isReady: (p) => peers.isReady(p), onBadPeer: (p, reason) => peers.punish(p, reason) });
-      await serveHistory(host, chain.genesisHash, chain, { isReady: (p) => peers.isReady(p), onBadPeer: (p, reason) => peers.punish(p, reason) });
+      const served = {
+        isReady: (p: PeerId) => peers.isReady(p),
+        onBadPeer: (p: PeerId, reason: string) => peers.punish(p, reason),
+        answering: new Semaphore(MAX_BLOCK_ANSWERS),
+      };
+      await serveBlocks(host, chain.genesisHash, chain, served);
+      await serveHistory(host, chain.genesisHash, chain, served);
       await serveSnapshots(host, chain.genesisHash, chain, {
         maxStreams: opts.maxSnapshotStreams ?? DEFAULT_MAX_SNAPSHOT_STREAMS,
         isReady: (p) => peers.isReady(p),

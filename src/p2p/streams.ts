@@ -3,6 +3,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import * as lp from 'it-length-prefixed';
 import type { Host } from './host.js';
 import { MessageError } from './messages.js';
+import type { Semaphore } from '../util/mutex.js';
 import { errorMessage } from '../util/errors.js';
 
 /** A request that got no (complete) answer in time: the peer stalls; ask another. */
@@ -101,6 +102,11 @@ export interface ServeOptions {
   timeoutMs: number;
   /** Concurrent requests per connection (more are refused by libp2p). */
   maxConcurrent: number;
+  /**
+   * Answers built and sent at once over every connection (and every protocol given the same one): a
+   * request read waits for a place, within its timeout, and holds it until its answer is sent.
+   */
+  answering?: Semaphore;
   /** The peer broke the protocol (MessageError): ban it. */
   onBadPeer(peer: PeerId, reason: string): void;
 }
@@ -119,15 +125,23 @@ export async function serve(
     protocol,
     ({ stream, connection }) => {
       const peer = connection.remotePeer;
-      const timer = setTimeout(
-        () => stream.abort(new RequestTimeoutError(`${protocol}: exchange with ${peer} took over ${opts.timeoutMs} ms`)),
-        opts.timeoutMs,
-      );
+      const expired = new AbortController();
+      const timer = setTimeout(() => {
+        const err = new RequestTimeoutError(`${protocol}: exchange with ${peer} took over ${opts.timeoutMs} ms`);
+        expired.abort(err);
+        stream.abort(err);
+      }, opts.timeoutMs);
+      let holding = false;
       void (async () => {
         try {
           const it = lp.decode(stream.source, { maxDataLength: opts.maxRequestBytes })[Symbol.asyncIterator]();
           const first = await it.next();
           if (first.done) throw new Error(`${protocol}: stream closed without a request`); // a cancelled request: not malice
+          if (opts.answering) {
+            await opts.answering.acquire(expired.signal);
+            holding = true;
+            if (stream.status !== 'open') return; // its asker gave up meanwhile
+          }
           const responses = await handler(first.value.subarray(), peer);
           await stream.sink(lp.encode(responses));
         } catch (err) {
@@ -136,6 +150,7 @@ export async function serve(
           stream.abort(err as Error);
         } finally {
           clearTimeout(timer);
+          if (holding) opts.answering!.release();
         }
       })();
     },

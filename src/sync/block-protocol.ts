@@ -16,6 +16,7 @@ import {
 } from '../p2p/messages.js';
 import { request, serve } from '../p2p/streams.js';
 import { errorMessage } from '../util/errors.js';
+import type { Semaphore } from '../util/mutex.js';
 import { checkBlockRlp } from '../util/rlp-bounds.js';
 import { rlpStringPair } from '../util/rlp-spans.js';
 
@@ -25,6 +26,13 @@ export function blocksProtocol(genesisHash: Uint8Array): string {
 }
 
 export const BLOCKS_TIMEOUT_MS = 10_000;
+/**
+ * Block and history answers built and sent at once over all peers (blocks/1 and history/1 share the
+ * cap: serveBlocks and serveHistory are given one Semaphore of this size). Each is held whole in memory
+ * until sent (up to 4 MiB and one block), so 40 peers with two requests of each protocol would
+ * otherwise hold 160 of them (640 MiB and more); a request beyond waits, within its timeout.
+ */
+export const MAX_BLOCK_ANSWERS = 16;
 /**
  * The most one block with its receipts may take in a history/1 answer: logs are not bounded by the
  * block size (LOG data costs 8 gas a byte), so the limit is the one the snapshot format and the backup
@@ -49,6 +57,8 @@ interface ServeOptions {
   isReady(peer: PeerId): boolean;
   onBadPeer(peer: PeerId, reason: string): void;
   timeoutMs?: number;
+  /** The node's places for answers being built and sent (MAX_BLOCK_ANSWERS), shared by both protocols. */
+  answering: Semaphore;
 }
 
 /**
@@ -98,7 +108,13 @@ async function servePart(host: Host, protocol: string, chain: BlockServerSource,
       }
       return out;
     },
-    { maxRequestBytes: MAX_REQUEST_BYTES, timeoutMs: opts.timeoutMs ?? BLOCKS_TIMEOUT_MS, maxConcurrent: 2, onBadPeer: opts.onBadPeer },
+    {
+      maxRequestBytes: MAX_REQUEST_BYTES,
+      timeoutMs: opts.timeoutMs ?? BLOCKS_TIMEOUT_MS,
+      maxConcurrent: 2,
+      onBadPeer: opts.onBadPeer,
+      answering: opts.answering,
+    },
   );
 }
 

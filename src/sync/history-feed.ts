@@ -1,6 +1,7 @@
 import type { Block } from '@ethereumjs/block';
 import type { PeerId } from '@libp2p/interface';
 import type { FeedBlock, HistoryFeed } from '../backup/repository/backfill.js';
+import { IbftExtraError } from '../consensus/ibft/extra.js';
 import { blockHash } from '../consensus/ibft/hash.js';
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
@@ -54,8 +55,9 @@ const PER_PEER = 2;
  * answer in time is passed over for a while, and its range asked of another; the part of a range a
  * peer did not send (it stopped at its size limit or its head) is asked again. One whose block the
  * back-fill refuses (not the chain's header, contents that do not match it) is dropped through
- * FeedBlock.refuse. A peer that answers, but slower than `slowMs` a request, is marked slow for a
- * while: its answer is used, and it is asked only while no other peer can be (a peer that then fails
+ * FeedBlock.refuse. A peer that answers, but slower than `slowMs` a request, or with a part of the
+ * range at a pace at which all of it would take longer than `slowMs` (one block a request just under
+ * it), is marked slow for a while: its answer is used, and it is asked only while no other peer can be (a peer that then fails
  * is passed over, and the slow one asked again), so one slow peer does not set the pace while a
  * faster one is there and never stalls the back-fill. With no peer left to ask, the feed throws and
  * the back-fill tries again later.
@@ -138,8 +140,11 @@ export class PeerHistoryFeed implements HistoryFeed {
         this.setAside(peer);
         continue;
       }
-      // Slow: its blocks are used, and it is asked again only while no faster peer can be (pick).
-      if (outcome.ms > (this.opts.slowMs ?? SLOW_MS)) this.markSlow(peer);
+      // Slow: its blocks are used, and it is asked again only while no faster peer can be (pick). So is
+      // a part of the range at a pace at which all of it would take longer (a block a request just
+      // under slowMs).
+      const slowMs = this.opts.slowMs ?? SLOW_MS;
+      if (outcome.ms > slowMs || (got.length < head.count && (outcome.ms * head.count) / got.length > slowMs)) this.markSlow(peer);
       // What it did not send is asked again; the ranges after are asked before these blocks are checked.
       if (got.length < head.count) {
         head.from += BigInt(got.length);
@@ -217,13 +222,23 @@ export class PeerHistoryFeed implements HistoryFeed {
     const refuse = (reason: string) => this.peers.punish(peer.id, `sent history that is not the chain's: ${reason}`);
     const blocks = got.map(({ block, receiptsRlp }) => ({
       number: block.header.number,
-      hash: blockHash(block.header),
+      hash: hashOf(block),
       block,
       receiptsRlp,
       where: `from peer ${peer.id.toString()}`,
       refuse,
     }));
     return { blocks, ms };
+  }
+}
+
+/** A peer's block's hash; a MessageError (its peer is punished) where its IBFT extra data does not decode. */
+function hashOf(block: Block): Uint8Array {
+  try {
+    return blockHash(block.header);
+  } catch (err) {
+    if (!(err instanceof IbftExtraError)) throw err;
+    throw new MessageError(`block ${block.header.number} from the peer has malformed IBFT extra data: ${err.message}`);
   }
 }
 

@@ -6,7 +6,7 @@ import { blockHash } from '../consensus/ibft/hash.js';
 import type { BlockRules } from '../storage/block-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
-import { BlockVerificationError, FutureBlockError, WritesPausedError } from '../chain/errors.js';
+import { BlockVerificationError, FutureBlockError, UnprovenHeadError, WritesPausedError } from '../chain/errors.js';
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
@@ -65,7 +65,9 @@ export interface SyncTarget {
   observeBlock?(header: BlockHeader, parent: BlockHeader, agoMs: number): void;
   /**
    * Throws BlockVerificationError unless a quorum of the current validator set sealed `header`: what
-   * proves a peer's claimed head before the claim counts. Without it claims count unproven.
+   * proves a peer's claimed head before the claim counts; UnprovenHeadError where its seals are well
+   * formed but by keys this node does not know yet (the set changed since its head). Without it claims
+   * count unproven.
    */
   verifyClaimedHead?(header: BlockHeader): void;
 }
@@ -103,6 +105,8 @@ export class Syncer {
   /** The highest head each peer proved: served a header a quorum sealed, or blocks this node imported. */
   private readonly proven = new Map<string, bigint>();
   private readonly proving = new Set<string>();
+  /** Peers whose head could not be proven by the keys known here (UnprovenHeadError), until when no proof is asked again. */
+  private readonly unprovable = new Map<string, number>();
   private readonly proofs = new Set<Promise<void>>();
   /** When each peer's current claim was first heard (how long it may hold sealing unproven). */
   private readonly claimed = new Map<string, { head: bigint; at: number }>();
@@ -211,28 +215,37 @@ export class Syncer {
     }
   }
 
+  /**
+   * The peer to ask: not set aside, ahead of the local head; the highest proven head first, and only
+   * where no peer has proven a head above the local one, the highest claim (a claim alone would let a
+   * peer announcing false heads be asked before an honest one).
+   */
   private pickPeer(): ReadyPeer | undefined {
     const local = this.chain.head.number;
     const now = Date.now();
-    const ahead = this.peerSet.peers().filter((p) => p.head > local);
-    const fresh = ahead.filter((p) => (this.stalled.get(p.id.toString()) ?? 0) <= now);
-    const pool = fresh.length > 0 ? fresh : [];
-    pool.sort((a, b) => (b.head > a.head ? 1 : b.head < a.head ? -1 : 0));
+    const fresh = this.peerSet.peers().filter((p) => p.head > local && (this.stalled.get(p.id.toString()) ?? 0) <= now);
+    const proven = fresh.filter((p) => this.provenHead(p) > local);
+    const headOf = proven.length > 0 ? (p: ReadyPeer) => this.provenHead(p) : (p: ReadyPeer) => p.head;
+    const pool = proven.length > 0 ? proven : fresh;
+    pool.sort((a, b) => (headOf(b) > headOf(a) ? 1 : headOf(b) < headOf(a) ? -1 : 0));
     return pool[0];
   }
 
   /**
    * Fetch the batch after the local head from the best peer and import it, while the next batch from
-   * the same peer is already on its way (one batch ahead: serving and transfer overlap execution).
+   * the same peer is already on its way (one batch ahead: serving and transfer overlap execution). A
+   * peer that answers slowly (a part of the batch, at a pace at which the whole would not come within
+   * the timeout) is set aside while another peer has proven the blocks after: one peer sending a block
+   * a request just inside the timeout does not set the pace. Alone, it is still asked.
    */
   private async loop(): Promise<void> {
-    let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Block[]> } | undefined;
+    let ahead: { from: bigint; peer: ReadyPeer; blocks: Promise<Batch> } | undefined;
     try {
       while (!this.stopped) {
         if (performance.now() < this.heldUntil) return; // a block from the future: heldTimer kicks again
         const local = this.chain.head.number;
         let peer: ReadyPeer | undefined;
-        let pending: Promise<Block[]>;
+        let pending: Promise<Batch>;
         if (ahead && ahead.from === local + 1n && this.peerSet.peers().includes(ahead.peer)) {
           ({ peer, blocks: pending } = ahead);
         } else {
@@ -246,8 +259,9 @@ export class Syncer {
         ahead = undefined;
         this.starting ??= local;
         let blocks: Block[];
+        let slow: boolean;
         try {
-          blocks = await pending;
+          ({ blocks, slow } = await pending);
         } catch (err) {
           if (this.stopped) return;
           if (err instanceof MessageError) this.peerSet.punish(peer.id, err.message);
@@ -259,9 +273,13 @@ export class Syncer {
           this.strike(peer, 'answered no blocks');
           continue;
         }
-        this.strikes.delete(peer.id.toString());
         const next = local + BigInt(blocks.length) + 1n;
-        if (peer.head >= next) {
+        if (!slow) this.strikes.delete(peer.id.toString());
+        else if (this.servedElsewhere(peer, next)) {
+          this.stall(peer);
+          this.log.info({ peer: peer.id.toString(), blocks: blocks.length }, 'peer slow (part of a batch, near the timeout); asking another peer');
+        }
+        if (peer.head >= next && (this.stalled.get(peer.id.toString()) ?? 0) <= Date.now()) {
           ahead = { from: next, peer, blocks: this.fetch(peer, next) };
           ahead.blocks.catch(() => undefined); // handled when awaited; dropped if the batch before fails
         }
@@ -272,10 +290,20 @@ export class Syncer {
     }
   }
 
-  private fetch(peer: ReadyPeer, from: bigint): Promise<Block[]> {
+  /** The batch from `from` on: its blocks, and whether it came slowly (part of it, at a pace at which all of it would not have come within the timeout). */
+  private async fetch(peer: ReadyPeer, from: bigint): Promise<Batch> {
     const left = peer.head - from + 1n;
     const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
-    return fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
+    const began = performance.now();
+    const blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
+    const ms = performance.now() - began;
+    return { blocks, slow: blocks.length > 0 && blocks.length < count && (ms * count) / blocks.length > this.timeoutMs };
+  }
+
+  /** Whether a peer other than `peer`, not set aside, has proven it holds block `next`. */
+  private servedElsewhere(peer: ReadyPeer, next: bigint): boolean {
+    const now = Date.now();
+    return this.peerSet.peers().some((p) => p !== peer && (this.stalled.get(p.id.toString()) ?? 0) <= now && this.provenHead(p) >= next);
   }
 
   /** Import the batch block by block; false when a block failed verification (the peer is punished). */
@@ -443,53 +471,67 @@ export class Syncer {
 
   /**
    * Ask `p` for the block at the head it claims and check that a quorum of the validator set sealed it
-   * (and that it is the block it announced): then the claim counts. A peer that does not serve it is
-   * struck (three strikes: banned), one that serves a block without a quorum of seals is banned.
+   * (and that it is the block it announced): then the claim counts. A peer that does not serve it (no
+   * block, no answer in time, a request it breaks off) is struck (three strikes: banned), one that
+   * serves a block without a quorum of seals is banned. One sealed by keys this node does not know yet
+   * (UnprovenHeadError: the validator set changed since its head) leaves the claim unproven, its peer
+   * unpunished and not asked for a proof again for STALL_MS (blocks imported from it prove it).
    */
   private prove(p: ReadyPeer): void {
     const id = p.id.toString();
     const claim = p.head;
     const hash = p.headHash;
     if (this.stopped || claim <= this.chain.head.number || claim <= (this.proven.get(id) ?? 0n) || this.proving.has(id)) return;
-    if (!this.peerSet.peers().includes(p)) return;
+    if (!this.peerSet.peers().includes(p) || (this.unprovable.get(id) ?? 0) > Date.now()) return;
     this.proving.add(id);
     const stranger = this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id);
     const timeoutMs = stranger ? Math.min(this.timeoutMs, STRANGER_PROOF_TIMEOUT_MS) : this.timeoutMs;
     const maxStrikes = stranger ? STRANGER_MAX_STRIKES : MAX_STRIKES;
     const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.rules, claim, 1, timeoutMs)
-      .then(([block]) => {
-        if (block === undefined || block.header.number !== claim) {
-          this.strike(p, 'did not serve the head it claims', maxStrikes);
-          return;
-        }
-        let served: Uint8Array;
-        try {
-          served = blockHash(block.header);
-        } catch (err) {
-          // Its IBFT extra data does not decode (too short, too long, wrong shape): no honest node's block.
-          if (!(err instanceof IbftExtraError)) throw err;
-          this.peerSet.punish(p.id, `claimed head ${claim} has malformed IBFT extra data: ${err.message}`);
-          return;
-        }
-        if (!equalsBytes(served, hash)) {
-          if (p.head === claim) this.strike(p, 'served another block than the head it announced', maxStrikes);
-          return;
-        }
-        try {
-          this.chain.verifyClaimedHead!(block.header);
-        } catch (err) {
-          if (!(err instanceof BlockVerificationError)) throw err;
-          this.peerSet.punish(p.id, `claimed head ${claim} is not sealed by a quorum of the validator set: ${err.message}`);
-          return;
-        }
-        if (claim > (this.proven.get(id) ?? 0n)) this.setProven(id, claim);
-        this.kick();
-      })
+      .then(
+        ([block]) => {
+          if (block === undefined || block.header.number !== claim) {
+            this.strike(p, 'did not serve the head it claims', maxStrikes);
+            return;
+          }
+          let served: Uint8Array;
+          try {
+            served = blockHash(block.header);
+          } catch (err) {
+            // Its IBFT extra data does not decode (too short, too long, wrong shape): no honest node's block.
+            if (!(err instanceof IbftExtraError)) throw err;
+            this.peerSet.punish(p.id, `claimed head ${claim} has malformed IBFT extra data: ${err.message}`);
+            return;
+          }
+          if (!equalsBytes(served, hash)) {
+            if (p.head === claim) this.strike(p, 'served another block than the head it announced', maxStrikes);
+            return;
+          }
+          try {
+            this.chain.verifyClaimedHead!(block.header);
+          } catch (err) {
+            if (err instanceof UnprovenHeadError) {
+              if (this.unprovable.size > 1024) this.unprovable.clear(); // peers that left; bounded
+              this.unprovable.set(id, Date.now() + STALL_MS);
+              this.log.debug({ peer: id, err: err.message }, 'the head a peer claims is sealed by keys not known here yet');
+              return;
+            }
+            if (!(err instanceof BlockVerificationError)) throw err;
+            this.peerSet.punish(p.id, `claimed head ${claim} is not sealed by a quorum of the validator set: ${err.message}`);
+            return;
+          }
+          if (claim > (this.proven.get(id) ?? 0n)) this.setProven(id, claim);
+          this.kick();
+        },
+        (err: Error) => {
+          if (this.stopped) return;
+          if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
+          else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time', maxStrikes);
+          else this.strike(p, `did not serve the head it claims: ${err.message}`, maxStrikes); // it reset or closed the stream
+        },
+      )
       .catch((err: Error) => {
-        if (this.stopped) return;
-        if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
-        else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time', maxStrikes);
-        else this.log.debug({ peer: id, err: err.message }, 'could not check the head a peer claims');
+        if (!this.stopped) this.log.debug({ peer: id, err: err.message }, 'could not check the head a peer claims');
       })
       .finally(() => {
         this.proving.delete(id);
@@ -519,11 +561,22 @@ export class Syncer {
     }
   }
 
-  private setAside(peer: ReadyPeer, err: Error): void {
+  /** Ask `peer` for no blocks for STALL_MS. */
+  private stall(peer: ReadyPeer): void {
     if (this.stalled.size > 1024) this.stalled.clear();
     this.stalled.set(peer.id.toString(), Date.now() + STALL_MS);
+  }
+
+  private setAside(peer: ReadyPeer, err: Error): void {
+    this.stall(peer);
     this.strike(peer, err instanceof RequestTimeoutError ? 'no answer in time' : 'request failed');
     const what = err instanceof RequestTimeoutError ? 'peer stalled' : 'block request failed';
     this.log.info({ peer: peer.id.toString(), err: err.message }, `${what}; asking another peer`);
   }
+}
+
+/** A batch of blocks from a peer, and whether it came slowly (Syncer.fetch). */
+interface Batch {
+  blocks: Block[];
+  slow: boolean;
 }

@@ -18,3 +18,43 @@ export class Mutex {
     await this.tail;
   }
 }
+
+/**
+ * At most `size` holders at once; the others wait, first come first served. A wait ends when its
+ * `signal` aborts (its place in the queue is given up, and the promise rejects with the reason).
+ */
+export class Semaphore {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly size: number) {}
+
+  /** Resolves once a place is held: give it back with `release`. */
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.held < this.size) {
+      this.held++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', giveUp);
+        resolve();
+      };
+      const giveUp = () => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason);
+      };
+      this.waiting.push(grant);
+      signal?.addEventListener('abort', giveUp, { once: true });
+    });
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next)
+      next(); // the place passes to the first waiting
+    else this.held--;
+  }
+}

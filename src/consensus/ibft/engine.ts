@@ -150,7 +150,8 @@ export class IbftEngine implements ConsensusEngine {
    * from there on, whatever votes this node has not seen yet (a node behind such a change would
    * otherwise refuse every honest peer past it). Seals of other keys are not counted (votes may have
    * changed the set since), nor is the whole quorum asked for (the set may have grown).
-   * BlockVerificationError otherwise.
+   * UnprovenHeadError where the seals are well formed but too few are by the set known here (votes this
+   * node has not seen may have changed it: not proven, not refused); BlockVerificationError otherwise.
    */
   verifyClaimedHead(header: BlockHeader, head: BlockHeader): void {
     let extra;

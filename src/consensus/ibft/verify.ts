@@ -2,10 +2,10 @@ import type { BlockHeader } from '@ethereumjs/block';
 import { KECCAK256_RLP_ARRAY, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { recoverAddress } from '../../util/secp256k1.js';
 import type { RecoverSigner } from '../../chain/engine.js';
-import { BlockVerificationError, FutureBlockError, MAX_FUTURE_SECONDS } from '../../chain/errors.js';
+import { BlockVerificationError, FutureBlockError, MAX_FUTURE_SECONDS, UnprovenHeadError } from '../../chain/errors.js';
 import { IBFT_MIX_HASH, IbftExtraError, headerExtra, type IbftExtra } from './extra.js';
 import { blockHash, committedSealHash, proposerSealHash } from './hash.js';
-import { QuorumRule, sameValidatorSet, validatorIndex } from './validators.js';
+import { QuorumRule, maxFaulty, sameValidatorSet, validatorIndex } from './validators.js';
 import { errorMessage } from '../../util/errors.js';
 import { DEFAULT_EPOCH_SIZE, VoteError, allowedNextSets, type Vote } from './votes.js';
 
@@ -95,7 +95,7 @@ export function verifyCommittedSeals(
   rule: QuorumRule,
   recover: RecoverSigner = recoverAddress,
 ): void {
-  const signers = sealSigners(header, extra, validators, true, recover, validators.length);
+  const { signers } = sealSigners(header, extra, validators, true, recover, validators.length);
   const quorum = rule.at(header.number, validators.length);
   if (signers < quorum) {
     throw new BlockVerificationError(header.number, `${signers} committed seals, quorum is ${quorum} of ${validators.length} validators`);
@@ -107,7 +107,11 @@ export function verifyCommittedSeals(
  * other keys are passed over (a claimed head: the set may have changed since), a seal that does not
  * recover or a second seal of one key is refused, and no seal is recovered once `needed` are found.
  * The set that decides the block is at most one larger than the set it carries (a vote adds one), so a
- * longer list of seals is refused before any is recovered.
+ * longer list of seals is refused before any is recovered. Too few of `validators` is
+ * UnprovenHeadError (the set may have changed since: votes this node has not seen) where all the
+ * seals, whoever's, are at least the F + 1 of a set one smaller than the one the block carries (a
+ * quorum of the set that decided it, at most one larger, signed an honest block); fewer is
+ * BlockVerificationError.
  */
 export function verifyKnownSeals(
   header: BlockHeader,
@@ -116,15 +120,18 @@ export function verifyKnownSeals(
   needed: number,
   recover: RecoverSigner = recoverAddress,
 ): void {
-  const signers = sealSigners(header, extra, validators, false, recover, extra.validators.length + 1, needed);
-  if (signers < needed) {
-    throw new BlockVerificationError(header.number, `${signers} committed seals of the ${validators.length} validators known here, at least ${needed} needed`);
+  const { signers, others } = sealSigners(header, extra, validators, false, recover, extra.validators.length + 1, needed);
+  if (signers >= needed) return;
+  const reason = `${signers} committed seals of the ${validators.length} validators known here, at least ${needed} needed`;
+  if (signers + others >= maxFaulty(Math.max(extra.validators.length - 1, 1)) + 1) {
+    throw new UnprovenHeadError(header.number, `${reason} (${others} by other keys: the validator set may have changed since)`);
   }
+  throw new BlockVerificationError(header.number, reason);
 }
 
 /**
  * How many distinct validators of `validators` put a committed seal on `header`, counted up to
- * `enough` (the seals after are not recovered). More than `most` seals, a copy of a seal, a seal that
+ * `enough` (the seals after are not recovered), and how many distinct other keys did (0 with `strict`). More than `most` seals, a copy of a seal, a seal that
  * does not recover and a second seal of one key throw (none is in a valid block, and a seal costs
  * ~80 us to recover); with `strict`, so does a seal by another key (otherwise it is not counted).
  */
@@ -136,7 +143,7 @@ function sealSigners(
   recover: RecoverSigner,
   most: number,
   enough = Number.POSITIVE_INFINITY,
-): number {
+): { signers: number; others: number } {
   const seals = extra.committedSeals;
   if (seals.length > most) throw new BlockVerificationError(header.number, `${seals.length} committed seals, more than the ${most} its validator set allows`);
   // Counting stops early, so a copy is looked for first (a key signs a hash once: one low-s seal). When
@@ -165,7 +172,7 @@ function sealSigners(
       signers.add(idx);
     }
   }
-  return signers.size;
+  return { signers: signers.size, others: others.size };
 }
 
 /**

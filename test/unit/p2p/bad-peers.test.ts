@@ -6,7 +6,7 @@ import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
 import { peerIdFromString } from '@libp2p/peer-id';
 import * as lp from 'it-length-prefixed';
-import { headerOpts } from '../../../src/chain/block-util.js';
+import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { BANNED_PEERS_PER_ADDRESS, BanList, banKind } from '../../../src/p2p/bans.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
@@ -16,22 +16,25 @@ import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus 
 import { request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
-import { blocksProtocol, fetchBlocks } from '../../../src/sync/block-protocol.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
+import { blocksProtocol, fetchBlocks, fetchHistory, serveBlocks, serveHistory } from '../../../src/sync/block-protocol.js';
+import { Semaphore } from '../../../src/util/mutex.js';
 import { createTestChain, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
 const { cleanup, node } = nodesStoppedAfterEach();
 
-/** A bare host that answers the handshake as a peer of `chain` claiming head `head`, and serves blocks with `blocks`. */
+/** A bare host that answers the handshake as a peer of `chain` claiming head `head` (hash `headHash`), and serves blocks with `blocks`. */
 async function evilPeer(
   chain: Chain,
   head: bigint,
   blocks: (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>,
+  headHash: Uint8Array = new Uint8Array(32).fill(7),
 ): Promise<{ host: Host; addr: string; requests: number }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
-  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash: new Uint8Array(32).fill(7) });
+  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: head, headHash });
   await serveStatus(
     host,
     status,
@@ -100,6 +103,42 @@ describe('block requests', () => {
     await expect(fetchBlocks(b2.net.host, peer, src.chain.genesisHash, src.chain.rules, 1n, 65)).rejects.toThrow(RangeError);
   }, 30_000);
 
+  it('are answered at most N at once over all peers and both protocols (a node-wide cap), the others waiting their turn', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // A server whose store reads slowly, counting the answers being built at once.
+    const server = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+    cleanup.push(() => Promise.resolve(server.stop()));
+    const building = { now: 0, max: 0 };
+    const store = {
+      storedBlock: (n: bigint) => src.chain.store.storedBlock(n),
+      async *storedBlocks(from: bigint, to: bigint) {
+        building.max = Math.max(building.max, ++building.now);
+        try {
+          await new Promise((r) => setTimeout(r, 150));
+          yield* src.chain.store.storedBlocks(from, to);
+        } finally {
+          building.now--;
+        }
+      },
+    };
+    const opts = { isReady: () => true, onBadPeer: () => undefined, answering: new Semaphore(2) };
+    await serveBlocks(server, src.chain.genesisHash, { head: src.chain.head, store }, opts);
+    await serveHistory(server, src.chain.genesisHash, { head: src.chain.head, store }, opts);
+    // Three peers, each with a block request and a history request in flight at once: six answers asked.
+    const askers = await Promise.all(
+      [0, 1, 2].map(() => createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false })),
+    );
+    cleanup.push(() => Promise.all(askers.map((h) => h.stop())));
+    for (const h of askers) await h.dial(server.getMultiaddrs()[0]!);
+    const { genesisHash, rules } = src.chain;
+    const answers = await Promise.all(
+      askers.flatMap((h) => [fetchBlocks(h, server.peerId, genesisHash, rules, 1n, 3), fetchHistory(h, server.peerId, genesisHash, rules, 1n, 3)]),
+    );
+    expect(answers.map((a) => a.length)).toEqual([3, 3, 3, 3, 3, 3]); // every one answered, in turn
+    expect(building.max).toBe(2);
+  }, 30_000);
+
   it('asking for more than 64 blocks gets the asker banned', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
@@ -143,6 +182,22 @@ describe('bad peers during sync', () => {
     expect(dst.chain.head.number).toBe(0n);
     expect(await dst.chain.canonicalHash(1n)).toBeUndefined();
     expect(bytesToHex(forged)).not.toBe(bytesToHex(block1.serialize()));
+  }, 30_000);
+
+  it('a peer sending a block whose IBFT extra data does not decode is banned and nothing is written', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const b1 = (await src.chain.blockByNumber(1n))!;
+    const common = src.chain.commonAt(0n);
+    const garbled = blockWithHeader(b1, headerWithExtraData(b1.header, new Uint8Array(10), common), common).serialize();
+    // It claims a high head and never answers for it (the proof of the claim waits), so block sync asks it for block 1 on.
+    const evil = await evilPeer(src.chain, 1000n, (req, stream) => (req.from === 1000n ? new Promise(() => undefined) : stream.sink(lp.encode([garbled]))));
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 10_000);
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/invalid block: block 1 is invalid: extraData is 10 bytes/);
+    expect(dst.chain.head.number).toBe(0n);
   }, 30_000);
 
   it('a peer sending a block of millions of one-byte items is banned for it before they are decoded', async () => {
@@ -191,6 +246,30 @@ describe('bad peers during sync', () => {
     await until(() => dst.chain.head.number === 20n, 'synced from the good peer');
     expect(evil.requests).toBeGreaterThan(0);
     expect(victim.net.peerManager.banned(idOf(evil.addr))).toBeUndefined(); // stalling is not banned
+    expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
+  it('a peer sending one block a request in most of the timeout is set aside once another has proven the blocks; alone, it is still asked', async () => {
+    const src = await chainWithBlocks(40);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Proves its head (40) at once; asked for a batch, sends its first block after 900 ms (of 1,500).
+    const drip = await evilPeer(
+      src.chain,
+      40n,
+      async ({ from, count }, stream) => {
+        if (count > 1 || from < 40n) await new Promise((r) => setTimeout(r, 900));
+        await stream.sink(lp.encode([(await src.chain.blockByNumber(from))!.serialize()]));
+      },
+      blockHash(src.chain.head.header),
+    );
+    const victim = await node(dst.chain, { bootnodes: [drip.addr], sync: { timeoutMs: 1_500 } });
+    await until(() => dst.chain.head.number >= 2n, 'blocks from the slow peer while it is the only one', 10_000);
+    const good = await node(src.chain);
+    await victim.net.add(good.addr);
+    await until(() => dst.chain.head.number === 40n, 'synced from the good peer', 8_000);
+    expect(victim.net.peerManager.banned(idOf(drip.addr))).toBeUndefined(); // slow is not banned
     expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
   }, 30_000);
 

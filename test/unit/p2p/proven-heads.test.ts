@@ -1,16 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as lp from 'it-length-prefixed';
+import { createBlockHeaderFromBytesArray } from '@ethereumjs/block';
+import { bigIntToUnpaddedBytes } from '@ethereumjs/util';
 import type { Chain } from '../../../src/chain/chain.js';
-import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-util.js';
+import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
+import { UnprovenHeadError } from '../../../src/chain/errors.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
+import { committedSeal, withCommittedSeals } from '../../../src/consensus/ibft/seal.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { createHost } from '../../../src/p2p/host.js';
 import { decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
 import { blocksProtocol } from '../../../src/sync/block-protocol.js';
-import { openTestChain } from '../../helpers/chain-fixture.js';
+import { openTestChain, testKey } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
@@ -20,12 +24,12 @@ afterEach(async () => {
   cleanup.length = 0;
 });
 
-/** A peer of `chain` that claims head `head` (hash `hash`) and answers every block request with `serve`. */
+/** A peer of `chain` that claims head `head` (hash `hash`) and answers every block request with `serve` ('reset': it resets the stream). */
 async function claimer(
   chain: Chain,
   head: bigint,
   hash: Uint8Array,
-  serve: (from: bigint, count: number) => Promise<Uint8Array[]>,
+  serve: (from: bigint, count: number) => Promise<Uint8Array[] | 'reset'>,
 ): Promise<{ addr: string; id: string; asked: number; host: Awaited<ReturnType<typeof createHost>> }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
@@ -42,7 +46,9 @@ async function claimer(
       for await (const m of lp.decode(stream.source)) {
         out.asked++;
         const { from, count } = decodeGetBlocks(m.subarray());
-        await stream.sink(lp.encode(await serve(from, count))).catch(() => undefined);
+        const answer = await serve(from, count);
+        if (answer === 'reset') stream.abort(new Error('reset'));
+        else await stream.sink(lp.encode(answer)).catch(() => undefined);
         break;
       }
     })();
@@ -95,6 +101,26 @@ describe('a claimed head is not a fact', () => {
     expect(v.net.highestPeerHead()).toBe(0n);
   }, 30_000);
 
+  it('a peer that is not a validator and resets the stream of every proof is struck (its claim dropped) and banned the second time', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Resets each request for a head it claims; block sync's requests (from block 1) are never answered.
+    const claims = new Set<bigint>([1000n]);
+    const liar = await claimer(src.chain, 1000n, new Uint8Array(32).fill(9), (from) =>
+      claims.has(from) ? Promise.resolve('reset') : new Promise(() => undefined),
+    );
+    const v = await victim(dst.chain, [liar.addr]);
+    await until(() => v.net.peerManager.isReady(liar.id), 'handshake');
+    await until(() => v.net.peerManager.peers().find((p) => p.id.toString() === liar.id)?.head === 0n, 'claim dropped after the first reset', 5_000);
+    expect(v.net.peerManager.banned(liar.id)).toBeUndefined();
+    claims.add(1001n);
+    await liar.host.services.pubsub.publish(gossipTopics(src.chain.genesisHash).blocks, encodeAnnouncement({ number: 1001n, hash: randomBytes(32) }));
+    await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned', 5_000);
+    expect(v.net.peerManager.banned(liar.id)!.reason).toMatch(/did not serve the head it claims: .*2 times in a row/);
+  }, 30_000);
+
   it('a claimed head whose IBFT extra data does not decode gets its peer banned', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
@@ -138,5 +164,80 @@ describe('a claimed head is not a fact', () => {
     await v.net.add(honest.addr);
     await until(() => v.net.highestPeerHead() === 3n, 'honest head proven');
     await until(() => dst.chain.head.number === 3n, 'synced from the honest peer');
+  }, 30_000);
+
+  it('a head sealed by keys not known here (the validator set changed since, by votes this node has not seen) is not proven, its peer not punished: block sync proves it', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Block 3 as the set {3, 4, 5} would seal it after votes adding 4 and 5 and dropping 0 and 1: one
+    // seal of the four validators known here, two needed. The same hash (seals are not hashed).
+    const b3 = (await src.chain.blockByNumber(3n))!;
+    const common = src.chain.commonAt(3n);
+    const rotated = blockWithHeader(
+      b3,
+      headerWithExtraData(
+        b3.header,
+        withCommittedSeals(
+          b3.header,
+          [3, 4, 5].map((i) => committedSeal(b3.header, testKey(i))),
+        ),
+        common,
+      ),
+      common,
+    );
+    expect(() => dst.chain.engine.verifyClaimedHead(rotated.header, dst.chain.head.header)).toThrow(UnprovenHeadError);
+    const peer = await claimer(src.chain, 3n, blockHash(b3.header), async (from, count) => {
+      if (from === 3n && count === 1) return [rotated.serialize()]; // the proof
+      const out: Uint8Array[] = [];
+      for (let n = from; n < from + BigInt(count) && n <= 3n; n++) out.push((await src.chain.blockByNumber(n))!.serialize());
+      return out;
+    });
+    const v = await victim(dst.chain, [peer.addr]);
+    await until(() => dst.chain.head.number === 3n, 'synced from the peer', 10_000);
+    expect(v.net.peerManager.banned(peer.id)).toBeUndefined();
+    expect(v.net.highestPeerHead()).toBe(3n); // proven by the blocks imported from it
+  }, 30_000);
+
+  it('a peer with a proven head is asked for blocks before one claiming a higher head it has not proven', async () => {
+    const src = await chainWithBlocks(20);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const honest = await startNode(src.chain);
+    cleanup.push(() => honest.net.stop());
+    // Claims head 1,000,000 and serves it sealed by keys not known here (as after votes this node has
+    // not seen: not proven, not punished, the claim kept), but does not answer a request for the honest
+    // peer's blocks (asked, it would hold sync for the 10 s timeout); past them, it has nothing.
+    const b20 = (await src.chain.blockByNumber(20n))!;
+    const common = src.chain.commonAt(20n);
+    const raw = b20.header.raw();
+    raw[8] = bigIntToUnpaddedBytes(1_000_000n);
+    const far = createBlockHeaderFromBytesArray(raw, headerOpts(common));
+    const claimed = headerWithExtraData(
+      far,
+      withCommittedSeals(
+        far,
+        [3, 4, 5].map((i) => committedSeal(far, testKey(i))),
+      ),
+      common,
+    );
+    const asked: bigint[] = [];
+    const liar = await claimer(src.chain, 1_000_000n, blockHash(claimed), (from) => {
+      asked.push(from);
+      if (from === 1_000_000n) return Promise.resolve([blockWithHeader(b20, claimed, common).serialize()]);
+      return from <= 20n ? new Promise(() => undefined) : Promise.resolve([]);
+    });
+    // Writes paused: the victim proves the honest head and fetches from it, but imports nothing until the liar is there too.
+    dst.chain.pauseWrites('test');
+    const v = await victim(dst.chain, [honest.addr]);
+    await until(() => v.net.highestPeerHead() === 20n, 'honest head proven');
+    await v.net.add(liar.addr);
+    await until(() => v.net.peerManager.isReady(liar.id), 'liar ready');
+    dst.chain.pauseWrites(undefined);
+    await until(() => dst.chain.head.number === 20n, 'synced from the honest peer', 5_000);
+    expect(asked.filter((n) => n <= 20n)).toEqual([]);
+    expect(v.net.peerManager.banned(liar.id)).toBeUndefined();
   }, 30_000);
 });

@@ -4,6 +4,7 @@ import type { ReadyPeer } from '../../../src/p2p/peers.js';
 import type { Host } from '../../../src/p2p/host.js';
 import { MessageError } from '../../../src/p2p/messages.js';
 import { type HistoryFetch, MAX_REQUESTS_IN_FLIGHT, PeerHistoryFeed } from '../../../src/sync/history-feed.js';
+import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-util.js';
 import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
 
 /** The peer source of the back-fill, with requests answered from a local chain: which peer is asked for what. */
@@ -68,6 +69,17 @@ describe('the back-fill asking peers: a slow peer does not set the pace', () => 
     });
     expect(await read(feed, 1n, 128n)).toHaveLength(128);
     expect(asked).toEqual(['slow@1', 'empty@65', 'slow@65']);
+  });
+
+  it('a peer sending one block a request just under slowMs is slow too (at its pace a range would take longer): passed over for a faster one', async () => {
+    const asked: string[] = [];
+    const drip = fetcher(new Set(['drip']), 250, asked);
+    const fetch: HistoryFetch = (id, from, count, timeoutMs, signal) => drip(id, from, id.toString() === 'drip' ? 1 : count, timeoutMs, signal);
+    const peers = [peer('drip', 1_000_000n), peer('fast', 250n)];
+    const feed = new PeerHistoryFeed(host, { peers: () => peers, punish }, t.chain, { slowMs: 300, fetch });
+    expect(await read(feed, 1n, 250n)).toEqual(Array.from({ length: 250 }, (_, i) => BigInt(i + 1)));
+    // Its first two requests (it has the highest head), and none once the first answer came.
+    expect(asked.filter((a) => a.startsWith('drip@'))).toEqual(['drip@1', 'drip@129']);
   });
 
   it('alone, a slow peer is still asked (one request ahead), so the back-fill goes on at its pace', async () => {
@@ -176,6 +188,37 @@ describe('the back-fill asking several peers at once', () => {
     // Each failed range was asked again of the good peer; the peer that timed out was not asked twice.
     expect(asked.filter((a) => a.startsWith('down@'))).toHaveLength(1);
     for (const a of asked.filter((x) => !x.startsWith('good@'))) expect(asked).toContain(`good@${a.split('@')[1]}`);
+  });
+
+  it('a peer sending a block whose IBFT extra data does not decode is punished, and its range asked of another', async () => {
+    const asked: string[] = [];
+    const punished: string[] = [];
+    const peers = [peer('garbler', 300n), peer('good', 200n)];
+    const common = t.chain.commonAt(0n);
+    const fetch: HistoryFetch = async (id, from, count) => {
+      asked.push(`${id.toString()}@${from}`);
+      const out = [];
+      for (let n = from; n < from + BigInt(count); n++) {
+        const b = (await t.chain.blockByNumber(n))!;
+        const block = id.toString() === 'garbler' ? blockWithHeader(b, headerWithExtraData(b.header, new Uint8Array(10), common), common) : b;
+        out.push({ block, receiptsRlp: (await t.chain.store.storedBlock(n)).receiptsRlp });
+      }
+      return out;
+    };
+    const feed = new PeerHistoryFeed(
+      host,
+      {
+        peers: () => peers.filter((p) => !punished.some((x) => x.startsWith(`${p.id.toString()}:`))),
+        punish: (id, reason) => punished.push(`${id.toString()}: ${reason}`),
+      },
+      t.chain,
+      { fetch },
+    );
+    expect(await read(feed, 1n, 130n)).toEqual(all(130));
+    // Both of its ranges in flight (1 and 129) fail so; the good peer gave every block.
+    expect(punished[0]).toMatch(/^garbler: history: block 1 from the peer has malformed IBFT extra data/);
+    expect(punished.every((x) => x.startsWith('garbler: history: block '))).toBe(true);
+    expect(asked).toContain('good@1');
   });
 
   it('with no peer that has the blocks, it gives up after peerWaitMs with one line', async () => {
