@@ -14,7 +14,8 @@ export const MAX_PENDING_HASHES = 4096;
 
 export type Filter =
   | { kind: 'block'; next: bigint }
-  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint }
+  /** `nextLog`: the first log of block `next` the next poll reports (a poll cut by the answer's bounds). */
+  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint; nextLog?: number }
   /** `next`: the sequence number of the first transaction the next poll reports. */
   | { kind: 'pending'; next: number };
 

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestChain } from '../../helpers/chain-fixture.js';
 import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
 import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
+import { assemble, deployer } from '../../helpers/evm-asm.js';
 import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { MAX_LOG_DATA_BYTES, MAX_LOG_RESULTS } from '../../../src/rpc/jsonrpc/methods/eth-logs.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
 import { FILTER_TTL_MS, FilterStore, MAX_FILTERS, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
 import { RpcError } from '../../../src/rpc/jsonrpc/errors.js';
@@ -208,6 +210,88 @@ describe('polling filters', () => {
     expect(await fm.eth_getFilterChanges!([kept])).toEqual([]);
     await expect(fm.eth_getFilterChanges!([dropped])).rejects.toThrow(/filter not found/);
     expect(store.size).toBe(1);
+  });
+});
+
+describe('log answers: bounded (hostile clients)', () => {
+  /** Emits calldata word 0 LOG0s, each of calldata word 1 bytes of (zero) memory. */
+  const EMITTER = assemble([
+    { push: 0n },
+    'CALLDATALOAD',
+    { label: 'top' },
+    'DUP1',
+    'ISZERO',
+    { ref: 'end' },
+    'JUMPI',
+    { push: 32n },
+    'CALLDATALOAD',
+    { push: 0n },
+    { data: Uint8Array.of(0xa0) }, // LOG0
+    { push: 1n },
+    { data: Uint8Array.of(0x90, 0x03) }, // SWAP1 SUB
+    { ref: 'top' },
+    'JUMP',
+    { label: 'end' },
+    'STOP',
+  ]);
+  let emitter: string;
+  const emit = async (count: number, size: number) =>
+    Number((await sealNext(t, [bigTx(`${word(BigInt(count))}${word(BigInt(size)).slice(2)}`, emitter)])).header.number);
+  const bigTx = (data: string, to?: string) =>
+    createFeeMarket1559Tx(
+      {
+        nonce: nonce++,
+        ...(to ? { to: to as `0x${string}` } : {}),
+        data: hexToBytes(data as `0x${string}`),
+        gasLimit: 29_000_000n,
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+      },
+      { common: t.chain.commonAt(0n) },
+    ).sign(KEY);
+
+  beforeAll(async () => {
+    emitter = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array([Number(nonce)])));
+    await sealNext(t, [bigTx(bytesToHex(deployer(EMITTER)))]);
+  });
+
+  it('eth_getLogs and eth_getFilterLogs refuse more than 10,000 logs (-32005); a filter reports them over several polls', async () => {
+    expect(MAX_LOG_RESULTS).toBe(10_000);
+    const filter = await call<string>('eth_newFilter', { address: emitter });
+    const heavy = await emit(MAX_LOG_RESULTS + 1, 0);
+    const light = await emit(5, 0);
+    const at = (n: number) => `0x${n.toString(16)}`;
+    const refused = await rpcError('eth_getLogs', { address: emitter, fromBlock: at(heavy - 1), toBlock: at(light) });
+    expect(refused.code).toBe(-32005);
+    expect(refused.message).toBe(`query returned more than 10000 results. Try with this block range [${at(heavy - 1)}, ${at(heavy - 1)}].`);
+    const hash = bytesToHex((await t.chain.store.canonicalHash(BigInt(heavy)))!);
+    expect((await rpcError('eth_getLogs', { blockHash: hash })).message).toBe('query returned more than 10000 results.');
+    expect((await rpcError('eth_getFilterLogs', filter)).code).toBe(-32005);
+    expect(await call<Log[]>('eth_getLogs', { address: emitter, fromBlock: at(light) })).toHaveLength(5);
+    // The filter reports every log once: 10,000, then the one left of the heavy block and the light block's.
+    const first = await call<Log[]>('eth_getFilterChanges', filter);
+    expect(first).toHaveLength(MAX_LOG_RESULTS);
+    expect([first[0]!.logIndex, first.at(-1)!.logIndex]).toEqual(['0x0', at(MAX_LOG_RESULTS - 1)]);
+    const rest = await call<Log[]>('eth_getFilterChanges', filter);
+    expect(rest.map((l) => [Number(l.blockNumber), Number(l.logIndex)])).toEqual([[heavy, MAX_LOG_RESULTS], ...[0, 1, 2, 3, 4].map((i) => [light, i])]);
+    expect(await call('eth_getFilterChanges', filter)).toEqual([]);
+  });
+
+  it('eth_getLogs refuses more than 8 MiB of log data (-32005); a filter reports it over several polls', async () => {
+    const MiB = 1024 * 1024;
+    expect(MAX_LOG_DATA_BYTES).toBe(8 * MiB);
+    const filter = await call<string>('eth_newFilter', { address: emitter });
+    const blocks = [await emit(3, MiB), await emit(3, MiB), await emit(3, MiB)]; // 9 MiB, 27.5M gas a block
+    const at = (n: number) => `0x${n.toString(16)}`;
+    const refused = await rpcError('eth_getLogs', { address: emitter, fromBlock: at(blocks[0]!), toBlock: at(blocks[2]!) });
+    expect([refused.code, refused.message]).toEqual([
+      -32005,
+      `query returned more than ${8 * MiB} bytes of log data. Try with this block range [${at(blocks[0]!)}, ${at(blocks[1]!)}].`,
+    ]);
+    const first = await call<Log[]>('eth_getFilterChanges', filter);
+    expect(first.map((l) => (l.data.length - 2) / 2)).toEqual(Array(8).fill(MiB));
+    expect((await call<Log[]>('eth_getFilterChanges', filter)).map((l) => [Number(l.blockNumber), Number(l.logIndex)])).toEqual([[blocks[2], 2]]);
   });
 });
 
