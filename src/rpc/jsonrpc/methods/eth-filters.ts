@@ -7,7 +7,7 @@ import { MAX_LOG_RANGE, findLogs, formatLog, logsBetween, parseLogQuery, rangeBo
 import { errorMessage } from '../../../util/errors.js';
 
 /** Polling filters, as ethers and web3 use them to watch blocks and events. */
-export function filterMethods({ chain, txpool }: RpcContext, store = new FilterStore()): RpcMethods {
+export function filterMethods({ chain, txpool, logQueryBudget }: RpcContext, store = new FilterStore(Date.now, logQueryBudget)): RpcMethods {
   txpool?.onAdded((hash) => store.notePendingTransaction(bytesToHex(hash)));
   const filterOf = (p: unknown[]) => {
     expectParams(p, 1);
@@ -15,12 +15,12 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
     if (!f) throw new RpcError(RpcErrorCode.InvalidInput, 'filter not found');
     return f;
   };
-  /** A filter's ID, or the store's refusal (too many filters) as a JSON-RPC error. */
+  /** A filter's ID, or the store's refusal (too many filters or entries) as a JSON-RPC error. */
   const installed = (make: () => string) => {
     try {
       return make();
     } catch (err) {
-      throw new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
+      throw err instanceof RpcError ? err : new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
     }
   };
   const install = (f: Parameters<FilterStore['install']>[0]) => installed(() => store.install(f));

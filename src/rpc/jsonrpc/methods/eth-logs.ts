@@ -1,6 +1,6 @@
 import { bigIntToHex, bytesToHex, intToHex } from '@ethereumjs/util';
 import type { Chain } from '../../../chain/chain.js';
-import { logsInRange, matchingLogs, type LogLimits, type LogQuery, type LogsFound } from '../../../chain/logs.js';
+import { logAlternatives, logsInRange, matchingLogs, type LogLimits, type LogQuery, type LogsFound } from '../../../chain/logs.js';
 import type { LocatedLog } from '../../../chain/lookup.js';
 import { blockHash } from '../../../consensus/ibft/hash.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
@@ -29,13 +29,13 @@ export function parseLogQuery(o: Record<string, unknown>): LogQuery {
   // matched against every block's bloom, and a filter keeps them).
   if (o.address !== undefined && o.address !== null) {
     if (Array.isArray(o.address) && o.address.length > MAX_LOG_ADDRESSES) throw invalidParams(`address: at most ${MAX_LOG_ADDRESSES} addresses`);
-    q.addresses = (Array.isArray(o.address) ? o.address : [o.address]).map((a) => hexData(a, 'address', 20));
+    q.addresses = logAlternatives((Array.isArray(o.address) ? o.address : [o.address]).map((a) => hexData(a, 'address', 20)));
   }
   if (o.topics !== undefined && o.topics !== null) {
     if (!Array.isArray(o.topics) || o.topics.length > 4) throw invalidParams('topics must be an array of at most 4 entries');
     if (o.topics.some((t) => Array.isArray(t) && t.length > MAX_LOG_TOPIC_ALTERNATIVES))
       throw invalidParams(`topics: at most ${MAX_LOG_TOPIC_ALTERNATIVES} alternatives in a position`);
-    q.topics = o.topics.map((t) => (t === null ? null : (Array.isArray(t) ? t : [t]).map((x) => hexData(x, 'topic', 32))));
+    q.topics = o.topics.map((t) => (t === null ? null : logAlternatives((Array.isArray(t) ? t : [t]).map((x) => hexData(x, 'topic', 32)))));
   }
   return q;
 }
