@@ -17,7 +17,10 @@ export interface WsLimits {
   maxConnections: number;
   /** eth_subscribe subscriptions per connection. */
   maxSubscriptions: number;
-  /** Messages (responses and notifications) sent but not yet taken by the client's socket. */
+  /**
+   * Messages (responses and notifications) sent but not yet taken by the client's socket, judged after a
+   * turn of the event loop (within one synchronous burst the count lags: see WsConnection.send).
+   */
   maxQueuedMessages: number;
   /** Bytes sent but not yet taken by the client's socket. Past either bound the client is dropped. */
   maxQueuedBytes: number;
@@ -121,6 +124,8 @@ export class WsRpcServer {
 /** One client: its requests, its subscriptions, and the bounded queue of what it has not read yet. */
 class WsConnection implements SubscriptionSink {
   private queued = 0;
+  /** A check of `queued` against its bound is due at the next turn of the event loop. */
+  private countCheck = false;
   private inProgress = 0;
   private closing = false;
   private readonly methods: RpcMethods;
@@ -207,15 +212,30 @@ class WsConnection implements SubscriptionSink {
     });
   }
 
-  /** Hand a message to the socket, or drop the client when it has not read enough of what it was sent. */
+  /**
+   * Hand a message to the socket, or drop the client when it has not read enough of what it was sent.
+   * Bytes are judged at once (`bufferedAmount` drops as soon as the socket takes a write). The message
+   * count only after a turn of the event loop: a write's callback comes a tick later even when the socket
+   * took it at once, so within one synchronous burst (a block's logs, a batch of transactions) the count
+   * grew with every message to a client that read them all, and dropped it at the 1,000th.
+   */
   private send(text: string): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.queued >= this.limits.maxQueuedMessages || this.ws.bufferedAmount + text.length > this.limits.maxQueuedBytes) {
-      this.opts.logger.warn({ queued: this.queued, bufferedBytes: this.ws.bufferedAmount }, 'JSON-RPC over WebSocket: dropping a client that does not read');
-      this.close(1008, `slow consumer: more than ${this.limits.maxQueuedMessages} messages or ${this.limits.maxQueuedBytes} bytes unread`);
-      return;
-    }
+    if (this.ws.bufferedAmount + text.length > this.limits.maxQueuedBytes) return this.dropSlow();
     this.queued++;
     this.ws.send(text, () => this.queued--);
+    if (this.queued > this.limits.maxQueuedMessages && !this.countCheck) {
+      this.countCheck = true;
+      setImmediate(() => {
+        this.countCheck = false;
+        if (this.queued > this.limits.maxQueuedMessages) this.dropSlow();
+      });
+    }
+  }
+
+  private dropSlow(): void {
+    if (this.closing) return;
+    this.opts.logger.warn({ queued: this.queued, bufferedBytes: this.ws.bufferedAmount }, 'JSON-RPC over WebSocket: dropping a client that does not read');
+    this.close(1008, `slow consumer: more than ${this.limits.maxQueuedMessages} messages or ${this.limits.maxQueuedBytes} bytes unread`);
   }
 }
