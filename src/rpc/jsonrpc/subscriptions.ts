@@ -13,7 +13,8 @@ import { errorMessage } from '../../util/errors.js';
 
 /** Where a subscription's notifications go (one WebSocket connection). notify must not block or throw. */
 export interface SubscriptionSink {
-  notify(subscription: string, result: unknown): void;
+  /** `result`: the notification's result as JSON text, made once for all the subscriptions it goes to. */
+  notify(subscription: string, result: string): void;
   /** False once its connection closed (and its subscriptions dropped): nothing more may subscribe on it. */
   readonly open?: boolean;
 }
@@ -126,16 +127,16 @@ export class SubscriptionHub {
    */
   private async publishHead(block: Block): Promise<void> {
     if (this.entries.size === 0) return;
-    let header: Record<string, unknown> | undefined;
+    let header: string | undefined;
     const logSubs: [string, Extract<Subscription, { kind: 'logs' }>, SubscriptionSink][] = [];
     for (const [id, { sub, sink }] of this.entries) {
-      if (sub.kind === 'newHeads') sink.notify(id, (header ??= formatHeader(block)));
+      if (sub.kind === 'newHeads') sink.notify(id, (header ??= JSON.stringify(formatHeader(block))));
       else if (sub.kind === 'logs' && bloomMayMatch(block.header.logsBloom, sub.query)) logSubs.push([id, sub, sink]);
     }
     if (logSubs.length === 0) return;
     const logs = await blockLogs(this.chain, block);
     const keys = logs.map((l) => logKeys(l.log));
-    const formatted: Record<string, unknown>[] = [];
+    const formatted: string[] = [];
     let work = 0;
     for (const [id, sub, sink] of logs.length > 0 ? logSubs : []) {
       if (!this.entries.has(id)) continue; // unsubscribed, or its connection closed, while the hub waited
@@ -147,22 +148,27 @@ export class SubscriptionHub {
         }
         work++;
         if (!keysMatch(keys[i]!, sub.query)) continue;
-        sink.notify(id, (formatted[i] ??= formatLog(logs[i]!)));
+        sink.notify(id, (formatted[i] ??= JSON.stringify(formatLog(logs[i]!))));
         work += NOTIFY_WORK;
       }
     }
   }
 
   private publishPending(hash: Uint8Array): void {
-    let full: Record<string, unknown> | undefined;
+    let full: string | undefined;
+    let hashOnly: string | undefined;
     for (const [id, { sub, sink }] of this.entries) {
       if (sub.kind !== 'newPendingTransactions') continue;
       if (!sub.full) {
-        sink.notify(id, bytesToHex(hash));
+        sink.notify(id, (hashOnly ??= JSON.stringify(bytesToHex(hash))));
         continue;
       }
-      const tx = this.txpool.get(hash);
-      if (tx) sink.notify(id, (full ??= formatTransaction(tx, undefined, undefined)));
+      if (full === undefined) {
+        const tx = this.txpool.get(hash);
+        if (!tx) continue;
+        full = JSON.stringify(formatTransaction(tx, undefined, undefined));
+      }
+      sink.notify(id, full);
     }
   }
 }

@@ -305,7 +305,7 @@ describe('blocks of many logs (hostile clients)', () => {
     const subscriptions = () => {
       const hub = new SubscriptionHub(t.chain, new TxPool(t.chain), silentLogger());
       const got: [string, number][] = [];
-      const sink: SubscriptionSink = { notify: (id, r) => got.push([id, Number((r as Log).logIndex)]) };
+      const sink: SubscriptionSink = { notify: (id, r) => got.push([id, Number((JSON.parse(r) as Log).logIndex)]) };
       return { hub, got, sink, subscribe: (q: Record<string, unknown>) => hub.subscribe(sink, { kind: 'logs', query: parseLogQuery(q) }) };
     };
 
