@@ -34,6 +34,7 @@ import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
 import { checkOperatorAddress, OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
+import { LogQueryBudget } from '../rpc/jsonrpc/filters.js';
 import { ethMethods, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
 import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
@@ -443,6 +444,8 @@ export class BasaltNode {
     const { opts, chain, parts } = this;
     const log = opts.logger;
     if (opts.jsonrpc || opts.ws) {
+      // Log filters (HTTP and WebSocket) and logs subscriptions hold their addresses and topics within one bound.
+      const logQueryBudget = new LogQueryBudget();
       const methods = ethMethods(
         {
           chain,
@@ -453,13 +456,14 @@ export class BasaltNode {
           ...(opts.rpcEvmTimeoutMs !== undefined ? { rpcEvmTimeoutMs: opts.rpcEvmTimeoutMs } : {}),
           blockTimeMs: opts.blockTimeMs,
           ibft: this.ibft,
+          logQueryBudget,
         },
         opts.jsonrpcApis,
       );
       const observe = this.metrics.jsonrpcCall;
       if (opts.jsonrpc) this.jsonRpcAddress = await rpc.serve({ methods, health: () => this.health(), observe });
       if (opts.ws) {
-        const ws = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log, observe);
+        const ws = await startWebSocket(parts, opts.ws, methods, chain, this.txpool, opts.wsLimits, log, observe, logQueryBudget);
         this.wsAddress = ws.bound;
         this.wsRpc = ws.server;
       }

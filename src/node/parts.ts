@@ -6,6 +6,7 @@ import { RpcDispatcher } from '../rpc/jsonrpc/dispatch.js';
 import type { RpcMethods } from '../rpc/jsonrpc/methods.js';
 import { restoringService } from '../rpc/jsonrpc/restoring.js';
 import { JsonRpcServer, type JsonRpcService } from '../rpc/jsonrpc/server.js';
+import type { LogQueryBudget } from '../rpc/jsonrpc/filters.js';
 import { SubscriptionHub } from '../rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../rpc/jsonrpc/ws-server.js';
 import type { DataDirLayout } from '../storage/data-dir.js';
@@ -170,8 +171,9 @@ export async function startWebSocket(
   limits: Partial<WsLimits> | undefined,
   log: Logger,
   observe?: (method: string, ok: boolean, seconds: number) => void,
+  logQueryBudget?: LogQueryBudget,
 ): Promise<{ bound: HostPort; server: WsRpcServer }> {
-  const hub = new SubscriptionHub(chain, txpool, log);
+  const hub = new SubscriptionHub(chain, txpool, log, logQueryBudget);
   const dispatcher = new RpcDispatcher({ methods, logger: log, ...(observe ? { observe } : {}) });
   const server = new WsRpcServer({ dispatcher, hub, logger: log, ...(limits ? { limits } : {}) });
   const bound = await parts.start(

@@ -1,4 +1,5 @@
-import type { LogQuery } from '../../chain/logs.js';
+import { logQueryEntries, type LogQuery } from '../../chain/logs.js';
+import { RpcError, RpcErrorCode } from './errors.js';
 import { normalizeId, randomQuantityId } from './ids.js';
 
 /** Filters not polled for this long are removed (geth: 5 minutes). */
@@ -12,9 +13,43 @@ export const MAX_FILTERS = 10_000;
  */
 export const MAX_PENDING_HASHES = 4096;
 
+/**
+ * Addresses and topic alternatives that log filters and logs subscriptions may hold together, node-wide
+ * (~70 bytes each: ~70 MB at the bound). Counting filters alone let 10,000 filters of 1,000 addresses and
+ * 4 x 1,000 topics take ~11 GiB.
+ */
+export const MAX_LOG_QUERY_ENTRIES = 1_000_000;
+
+/** The node's LogQuery entries held by filters and subscriptions, within a bound. */
+export class LogQueryBudget {
+  private used = 0;
+
+  constructor(readonly limit = MAX_LOG_QUERY_ENTRIES) {}
+
+  /** Hold `q`'s entries, or refuse it (-32005) when the node would hold more than the bound. */
+  take(q: LogQuery): void {
+    const n = logQueryEntries(q);
+    if (this.used + n > this.limit)
+      throw new RpcError(
+        RpcErrorCode.LimitExceeded,
+        `too many log filter entries: the node's filters and logs subscriptions hold ${this.used} addresses and topics, ${n} more would pass the limit of ${this.limit}; uninstall some`,
+      );
+    this.used += n;
+  }
+
+  release(q: LogQuery): void {
+    this.used -= logQueryEntries(q);
+  }
+
+  get held(): number {
+    return this.used;
+  }
+}
+
 export type Filter =
   | { kind: 'block'; next: bigint }
-  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint }
+  /** `nextLog`: the first log of block `next` the next poll reports (a poll cut by the answer's bounds). */
+  | { kind: 'logs'; query: LogQuery; from: bigint; to?: bigint; next: bigint; nextLog?: number }
   /** `next`: the sequence number of the first transaction the next poll reports. */
   | { kind: 'pending'; next: number };
 
@@ -33,11 +68,15 @@ export class FilterStore {
   /** How many hashes were ever put in the ring: the sequence number of the next one. */
   private pendingSeq = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly budget = new LogQueryBudget(),
+  ) {}
 
   install(filter: Filter): string {
     this.sweep();
     if (this.filters.size >= MAX_FILTERS) throw new Error(`too many filters (${MAX_FILTERS}): uninstall some`);
+    if (filter.kind === 'logs') this.budget.take(filter.query);
     const id = randomQuantityId();
     this.filters.set(id, { filter, touched: this.now() });
     if (filter.kind === 'pending') this.pendingFilters.add(filter);
@@ -102,6 +141,7 @@ export class FilterStore {
 
   private drop(id: string, filter: Filter): void {
     this.filters.delete(id);
+    if (filter.kind === 'logs') this.budget.release(filter.query);
     if (filter.kind === 'pending') {
       this.pendingFilters.delete(filter);
       if (this.pendingFilters.size === 0) this.pendingRing.length = 0; // the next filter starts at pendingSeq

@@ -1,10 +1,11 @@
 import type { Block } from '@ethereumjs/block';
 import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from '../../chain/chain.js';
-import { logMatches, type LogQuery } from '../../chain/logs.js';
+import { bloomMayMatch, keysMatch, logKeys, type LogQuery } from '../../chain/logs.js';
 import { blockLogs } from '../../chain/lookup.js';
 import type { TxPool } from '../../txpool/txpool.js';
 import type { Logger } from '../../util/log.js';
+import { LogQueryBudget } from './filters.js';
 import { formatBlock, formatTransaction } from './format.js';
 import { normalizeId, randomQuantityId } from './ids.js';
 import { formatLog } from './methods/eth-logs.js';
@@ -12,7 +13,8 @@ import { errorMessage } from '../../util/errors.js';
 
 /** Where a subscription's notifications go (one WebSocket connection). notify must not block or throw. */
 export interface SubscriptionSink {
-  notify(subscription: string, result: unknown): void;
+  /** `result`: the notification's result as JSON text, made once for all the subscriptions it goes to. */
+  notify(subscription: string, result: string): void;
   /** False once its connection closed (and its subscriptions dropped): nothing more may subscribe on it. */
   readonly open?: boolean;
 }
@@ -22,6 +24,18 @@ export type Subscription = { kind: 'newHeads' } | { kind: 'logs'; query: LogQuer
 interface Entry {
   sub: Subscription;
   sink: SubscriptionSink;
+}
+
+/**
+ * Publishing a head's logs yields to the event loop once it has done this much work: a check of one
+ * log against one subscription counts 1, a notification NOTIFY_WORK. A block of thousands of logs and
+ * thousands of subscriptions then never holds the event loop (block production, requests) for long.
+ */
+const SLICE_WORK = 16_384;
+const NOTIFY_WORK = 64;
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
@@ -40,6 +54,8 @@ export class SubscriptionHub {
     private readonly chain: Chain,
     private readonly txpool: TxPool,
     private readonly logger: Logger,
+    /** The node's bound on log filter entries, shared with the polling filters. */
+    private readonly budget = new LogQueryBudget(),
   ) {
     const onHead = (_head: unknown, block: Block) => {
       this.publishing = this.publishing
@@ -53,7 +69,9 @@ export class SubscriptionHub {
     this.detach.push(txpool.onAdded((hash) => this.publishPending(hash)));
   }
 
+  /** A new subscription's ID; refused (-32005) when its log filter would pass the node's bound on entries. */
   subscribe(sink: SubscriptionSink, sub: Subscription): string {
+    if (sub.kind === 'logs') this.budget.take(sub.query);
     const id = randomQuantityId();
     this.entries.set(id, { sub, sink });
     let ids = this.bySink.get(sink);
@@ -67,9 +85,14 @@ export class SubscriptionHub {
     const key = normalizeId(id);
     const entry = key === undefined ? undefined : this.entries.get(key);
     if (!entry || entry.sink !== sink) return false;
-    this.entries.delete(key!);
+    this.remove(key!, entry);
     this.bySink.get(sink)?.delete(key!);
     return true;
+  }
+
+  private remove(id: string, entry: Entry): void {
+    this.entries.delete(id);
+    if (entry.sub.kind === 'logs') this.budget.release(entry.sub.query);
   }
 
   count(sink: SubscriptionSink): number {
@@ -78,7 +101,10 @@ export class SubscriptionHub {
 
   /** Remove every subscription of a sink (its connection closed). */
   dropSink(sink: SubscriptionSink): void {
-    for (const id of this.bySink.get(sink) ?? []) this.entries.delete(id);
+    for (const id of this.bySink.get(sink) ?? []) {
+      const entry = this.entries.get(id);
+      if (entry) this.remove(id, entry);
+    }
     this.bySink.delete(sink);
   }
 
@@ -89,35 +115,60 @@ export class SubscriptionHub {
   /** Stop listening to the chain and the pool; resolves once the head being published is done. */
   async close(): Promise<void> {
     for (const d of this.detach.splice(0)) d();
-    this.entries.clear();
+    for (const [id, entry] of this.entries) this.remove(id, entry);
     this.bySink.clear();
     await this.publishing;
   }
 
+  /**
+   * newHeads first; then the logs of the block to each logs subscription its bloom does not rule out
+   * (none: the block's logs are not even read), each log's keys made and its notification formatted
+   * once for all subscriptions, yielding to the event loop between slices of the work.
+   */
   private async publishHead(block: Block): Promise<void> {
     if (this.entries.size === 0) return;
-    let header: Record<string, unknown> | undefined;
-    let logs: Awaited<ReturnType<typeof blockLogs>> | undefined;
-    for (const [id, { sub, sink }] of [...this.entries]) {
-      if (sub.kind === 'newHeads') sink.notify(id, (header ??= formatHeader(block)));
-      else if (sub.kind === 'logs') {
-        logs ??= await blockLogs(this.chain, block);
-        if (!this.entries.has(id)) continue; // unsubscribed meanwhile
-        for (const l of logs) if (logMatches(l.log, sub.query)) sink.notify(id, formatLog(l));
+    let header: string | undefined;
+    const logSubs: [string, Extract<Subscription, { kind: 'logs' }>, SubscriptionSink][] = [];
+    for (const [id, { sub, sink }] of this.entries) {
+      if (sub.kind === 'newHeads') sink.notify(id, (header ??= JSON.stringify(formatHeader(block))));
+      else if (sub.kind === 'logs' && bloomMayMatch(block.header.logsBloom, sub.query)) logSubs.push([id, sub, sink]);
+    }
+    if (logSubs.length === 0) return;
+    const logs = await blockLogs(this.chain, block);
+    const keys = logs.map((l) => logKeys(l.log));
+    const formatted: string[] = [];
+    let work = 0;
+    for (const [id, sub, sink] of logs.length > 0 ? logSubs : []) {
+      if (!this.entries.has(id)) continue; // unsubscribed, or its connection closed, while the hub waited
+      for (let i = 0; i < logs.length; i++) {
+        if (work >= SLICE_WORK) {
+          work = 0;
+          await nextTurn();
+          if (!this.entries.has(id)) break;
+        }
+        work++;
+        if (!keysMatch(keys[i]!, sub.query)) continue;
+        sink.notify(id, (formatted[i] ??= JSON.stringify(formatLog(logs[i]!))));
+        work += NOTIFY_WORK;
       }
     }
   }
 
   private publishPending(hash: Uint8Array): void {
-    let full: Record<string, unknown> | undefined;
+    let full: string | undefined;
+    let hashOnly: string | undefined;
     for (const [id, { sub, sink }] of this.entries) {
       if (sub.kind !== 'newPendingTransactions') continue;
       if (!sub.full) {
-        sink.notify(id, bytesToHex(hash));
+        sink.notify(id, (hashOnly ??= JSON.stringify(bytesToHex(hash))));
         continue;
       }
-      const tx = this.txpool.get(hash);
-      if (tx) sink.notify(id, (full ??= formatTransaction(tx, undefined, undefined)));
+      if (full === undefined) {
+        const tx = this.txpool.get(hash);
+        if (!tx) continue;
+        full = JSON.stringify(formatTransaction(tx, undefined, undefined));
+      }
+      sink.notify(id, full);
     }
   }
 }

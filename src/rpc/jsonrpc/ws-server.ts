@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
+import { isLoopbackHost } from '../../util/net.js';
 import type { RpcDispatcher } from './dispatch.js';
 import { RpcErrorCode } from './errors.js';
 import { subscriptionMethods } from './methods/eth-subscribe.js';
@@ -15,9 +16,20 @@ export interface WsLimits {
   maxMessageBytes: number;
   /** Open connections at once; more are refused at the upgrade with HTTP 503. */
   maxConnections: number;
+  /**
+   * Open connections from one client address, when the server listens on a non-loopback address; more
+   * are refused with HTTP 429. On loopback every client comes through the same machine (a reverse
+   * proxy: one address for all its users), which must bound them itself.
+   */
+  maxConnectionsPerAddress: number;
   /** eth_subscribe subscriptions per connection. */
   maxSubscriptions: number;
-  /** Messages (responses and notifications) sent but not yet taken by the client's socket. */
+  /** eth_subscribe subscriptions of all connections together: each event is sent to each of them. */
+  maxTotalSubscriptions: number;
+  /**
+   * Messages (responses and notifications) sent but not yet taken by the client's socket, judged after a
+   * turn of the event loop (within one synchronous burst the count lags: see WsConnection.send).
+   */
   maxQueuedMessages: number;
   /** Bytes sent but not yet taken by the client's socket. Past either bound the client is dropped. */
   maxQueuedBytes: number;
@@ -28,7 +40,9 @@ export interface WsLimits {
 export const DEFAULT_WS_LIMITS: WsLimits = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   maxConnections: 256,
+  maxConnectionsPerAddress: 32,
   maxSubscriptions: 128,
+  maxTotalSubscriptions: 8192,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,
   maxConcurrentRequests: 16,
@@ -56,6 +70,10 @@ export class WsRpcServer {
   private readonly limits: WsLimits;
   private readonly connections = new Set<WsConnection>();
   private readonly sockets = new Set<Socket>();
+  /** Open connections by client address. */
+  private readonly byAddress = new Map<string, number>();
+  /** maxConnectionsPerAddress, or no bound when listening on loopback. */
+  private perAddress = Infinity;
 
   constructor(private readonly opts: WsServerOptions) {
     this.limits = { ...DEFAULT_WS_LIMITS, ...opts.limits };
@@ -79,6 +97,7 @@ export class WsRpcServer {
       this.http.once('error', onError);
       this.http.listen(port, host, () => {
         this.http.off('error', onError);
+        this.perAddress = isLoopbackHost(host) ? Infinity : this.limits.maxConnectionsPerAddress;
         resolve({ host, port: (this.http.address() as AddressInfo).port });
       });
     });
@@ -107,8 +126,23 @@ export class WsRpcServer {
       );
       return;
     }
+    const address = socket.remoteAddress ?? '';
+    const fromAddress = this.byAddress.get(address) ?? 0;
+    if (fromAddress >= this.perAddress) {
+      socket.end(
+        `HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many WebSocket connections from your address (limit ${this.perAddress})\n`,
+      );
+      return;
+    }
+    this.byAddress.set(address, fromAddress + 1);
+    socket.once('close', () => {
+      // the connection's end, or its upgrade's failure
+      const n = (this.byAddress.get(address) ?? 1) - 1;
+      if (n > 0) this.byAddress.set(address, n);
+      else this.byAddress.delete(address);
+    });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new WsConnection(ws, this.opts, this.limits);
+      const conn = new WsConnection(ws, socket, this.opts, this.limits);
       this.connections.add(conn);
       ws.on('close', () => {
         this.connections.delete(conn);
@@ -121,16 +155,21 @@ export class WsRpcServer {
 /** One client: its requests, its subscriptions, and the bounded queue of what it has not read yet. */
 class WsConnection implements SubscriptionSink {
   private queued = 0;
+  /** A check of `queued` against its bound is due at the next turn of the event loop. */
+  private countCheck = false;
+  /** The socket is corked until the next tick: the notifications of one event go out in one write. */
+  private corked = false;
   private inProgress = 0;
   private closing = false;
   private readonly methods: RpcMethods;
 
   constructor(
     private readonly ws: WebSocket,
+    private readonly socket: Socket,
     private readonly opts: WsServerOptions,
     private readonly limits: WsLimits,
   ) {
-    this.methods = subscriptionMethods(opts.hub, this, limits.maxSubscriptions);
+    this.methods = subscriptionMethods(opts.hub, this, limits);
     ws.on('error', () => undefined); // a reset or a protocol violation (oversized message: closed with 1009); 'close' follows
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
   }
@@ -148,15 +187,21 @@ class WsConnection implements SubscriptionSink {
     this.opts.hub.dropSink(this);
   }
 
-  notify(subscription: string, result: unknown): void {
+  notify(subscription: string, result: string): void {
     if (this.closing) return;
-    let text: string;
-    try {
-      text = JSON.stringify({ jsonrpc: '2.0', method: 'eth_subscription', params: { subscription, result } });
-    } catch {
-      return;
+    // The notifications of one event (a pending transaction to many subscriptions, a block's logs) go to
+    // the socket in one write rather than one system call each.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
     }
-    this.send(text);
+    // The result was stringified once for every subscriber; only the envelope is made per subscription
+    // (`subscription` is one of the hub's IDs: a hex quantity, nothing to escape).
+    this.send(`{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"${subscription}","result":${result}}}`);
   }
 
   close(code: number, reason: string): void {
@@ -207,15 +252,30 @@ class WsConnection implements SubscriptionSink {
     });
   }
 
-  /** Hand a message to the socket, or drop the client when it has not read enough of what it was sent. */
+  /**
+   * Hand a message to the socket, or drop the client when it has not read enough of what it was sent.
+   * Bytes are judged at once (`bufferedAmount` drops as soon as the socket takes a write). The message
+   * count only after a turn of the event loop: a write's callback comes a tick later even when the socket
+   * took it at once, so within one synchronous burst (a block's logs, a batch of transactions) the count
+   * grew with every message to a client that read them all, and dropped it at the 1,000th.
+   */
   private send(text: string): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.queued >= this.limits.maxQueuedMessages || this.ws.bufferedAmount + text.length > this.limits.maxQueuedBytes) {
-      this.opts.logger.warn({ queued: this.queued, bufferedBytes: this.ws.bufferedAmount }, 'JSON-RPC over WebSocket: dropping a client that does not read');
-      this.close(1008, `slow consumer: more than ${this.limits.maxQueuedMessages} messages or ${this.limits.maxQueuedBytes} bytes unread`);
-      return;
-    }
+    if (this.ws.bufferedAmount + text.length > this.limits.maxQueuedBytes) return this.dropSlow();
     this.queued++;
     this.ws.send(text, () => this.queued--);
+    if (this.queued > this.limits.maxQueuedMessages && !this.countCheck) {
+      this.countCheck = true;
+      setImmediate(() => {
+        this.countCheck = false;
+        if (this.queued > this.limits.maxQueuedMessages) this.dropSlow();
+      });
+    }
+  }
+
+  private dropSlow(): void {
+    if (this.closing) return;
+    this.opts.logger.warn({ queued: this.queued, bufferedBytes: this.ws.bufferedAmount }, 'JSON-RPC over WebSocket: dropping a client that does not read');
+    this.close(1008, `slow consumer: more than ${this.limits.maxQueuedMessages} messages or ${this.limits.maxQueuedBytes} bytes unread`);
   }
 }

@@ -4,9 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestChain } from '../../helpers/chain-fixture.js';
 import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
 import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
+import { assemble, deployer } from '../../helpers/evm-asm.js';
 import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { MAX_LOG_DATA_BYTES, MAX_LOG_RESULTS, parseLogQuery } from '../../../src/rpc/jsonrpc/methods/eth-logs.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
-import { FILTER_TTL_MS, FilterStore, MAX_FILTERS, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
+import { FILTER_TTL_MS, FilterStore, LogQueryBudget, MAX_FILTERS, MAX_LOG_QUERY_ENTRIES, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
+import { SubscriptionHub, type SubscriptionSink } from '../../../src/rpc/jsonrpc/subscriptions.js';
+import { logQueryEntries } from '../../../src/chain/logs.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { until } from '../../helpers/until.js';
 import { RpcError } from '../../../src/rpc/jsonrpc/errors.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 
@@ -208,6 +214,183 @@ describe('polling filters', () => {
     expect(await fm.eth_getFilterChanges!([kept])).toEqual([]);
     await expect(fm.eth_getFilterChanges!([dropped])).rejects.toThrow(/filter not found/);
     expect(store.size).toBe(1);
+  });
+});
+
+describe('blocks of many logs (hostile clients)', () => {
+  /** Emits calldata word 0 LOG0s, each of calldata word 1 bytes of (zero) memory. */
+  const EMITTER = assemble([
+    { push: 0n },
+    'CALLDATALOAD',
+    { label: 'top' },
+    'DUP1',
+    'ISZERO',
+    { ref: 'end' },
+    'JUMPI',
+    { push: 32n },
+    'CALLDATALOAD',
+    { push: 0n },
+    { data: Uint8Array.of(0xa0) }, // LOG0
+    { push: 1n },
+    { data: Uint8Array.of(0x90, 0x03) }, // SWAP1 SUB
+    { ref: 'top' },
+    'JUMP',
+    { label: 'end' },
+    'STOP',
+  ]);
+  let emitter: string;
+  const emit = async (count: number, size: number) =>
+    Number((await sealNext(t, [bigTx(`${word(BigInt(count))}${word(BigInt(size)).slice(2)}`, emitter)])).header.number);
+  const bigTx = (data: string, to?: string) =>
+    createFeeMarket1559Tx(
+      {
+        nonce: nonce++,
+        ...(to ? { to: to as `0x${string}` } : {}),
+        data: hexToBytes(data as `0x${string}`),
+        gasLimit: 29_000_000n,
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+      },
+      { common: t.chain.commonAt(0n) },
+    ).sign(KEY);
+
+  beforeAll(async () => {
+    emitter = bytesToHex(generateAddress(privateToAddress(KEY), new Uint8Array([Number(nonce)])));
+    await sealNext(t, [bigTx(bytesToHex(deployer(EMITTER)))]);
+  });
+
+  describe('log answers: bounded', () => {
+    it('eth_getLogs and eth_getFilterLogs refuse more than 10,000 logs (-32005); a filter reports them over several polls', async () => {
+      expect(MAX_LOG_RESULTS).toBe(10_000);
+      const filter = await call<string>('eth_newFilter', { address: emitter });
+      const heavy = await emit(MAX_LOG_RESULTS + 1, 0);
+      const light = await emit(5, 0);
+      const at = (n: number) => `0x${n.toString(16)}`;
+      const refused = await rpcError('eth_getLogs', { address: emitter, fromBlock: at(heavy - 1), toBlock: at(light) });
+      expect(refused.code).toBe(-32005);
+      expect(refused.message).toBe(`query returned more than 10000 results. Try with this block range [${at(heavy - 1)}, ${at(heavy - 1)}].`);
+      const hash = bytesToHex((await t.chain.store.canonicalHash(BigInt(heavy)))!);
+      expect((await rpcError('eth_getLogs', { blockHash: hash })).message).toBe('query returned more than 10000 results.');
+      expect((await rpcError('eth_getFilterLogs', filter)).code).toBe(-32005);
+      expect(await call<Log[]>('eth_getLogs', { address: emitter, fromBlock: at(light) })).toHaveLength(5);
+      // The filter reports every log once: 10,000, then the one left of the heavy block and the light block's.
+      const first = await call<Log[]>('eth_getFilterChanges', filter);
+      expect(first).toHaveLength(MAX_LOG_RESULTS);
+      expect([first[0]!.logIndex, first.at(-1)!.logIndex]).toEqual(['0x0', at(MAX_LOG_RESULTS - 1)]);
+      const rest = await call<Log[]>('eth_getFilterChanges', filter);
+      expect(rest.map((l) => [Number(l.blockNumber), Number(l.logIndex)])).toEqual([[heavy, MAX_LOG_RESULTS], ...[0, 1, 2, 3, 4].map((i) => [light, i])]);
+      expect(await call('eth_getFilterChanges', filter)).toEqual([]);
+    });
+
+    it('eth_getLogs refuses more than 8 MiB of log data (-32005); a filter reports it over several polls', async () => {
+      const MiB = 1024 * 1024;
+      expect(MAX_LOG_DATA_BYTES).toBe(8 * MiB);
+      const filter = await call<string>('eth_newFilter', { address: emitter });
+      const blocks = [await emit(3, MiB), await emit(3, MiB), await emit(3, MiB)]; // 9 MiB, 27.5M gas a block
+      const at = (n: number) => `0x${n.toString(16)}`;
+      const refused = await rpcError('eth_getLogs', { address: emitter, fromBlock: at(blocks[0]!), toBlock: at(blocks[2]!) });
+      expect([refused.code, refused.message]).toEqual([
+        -32005,
+        `query returned more than ${8 * MiB} bytes of log data. Try with this block range [${at(blocks[0]!)}, ${at(blocks[1]!)}].`,
+      ]);
+      const first = await call<Log[]>('eth_getFilterChanges', filter);
+      expect(first.map((l) => (l.data.length - 2) / 2)).toEqual(Array(8).fill(MiB));
+      expect((await call<Log[]>('eth_getFilterChanges', filter)).map((l) => [Number(l.blockNumber), Number(l.logIndex)])).toEqual([[blocks[2], 2]]);
+    });
+  });
+
+  describe('logs subscriptions: matching bounded', () => {
+    /** A hub and a sink that records each notification's subscription and log position. */
+    const subscriptions = () => {
+      const hub = new SubscriptionHub(t.chain, new TxPool(t.chain), silentLogger());
+      const got: [string, number][] = [];
+      const sink: SubscriptionSink = { notify: (id, r) => got.push([id, Number((JSON.parse(r) as Log).logIndex)]) };
+      return { hub, got, sink, subscribe: (q: Record<string, unknown>) => hub.subscribe(sink, { kind: 'logs', query: parseLogQuery(q) }) };
+    };
+
+    it('a block whose bloom rules out every logs subscription is not read: 128 subscriptions of 1,000 other addresses, a block of 2,000 logs', async () => {
+      const { hub, got, sink, subscribe } = subscriptions();
+      const heads = hub.subscribe(sink, { kind: 'newHeads' }); // shows the head was published
+      const others = Array.from({ length: 1000 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`);
+      for (let i = 0; i < 128; i++) subscribe({ address: others });
+      const store = t.chain.store as unknown as { receipts: (...a: unknown[]) => unknown };
+      const receipts = store.receipts;
+      let reads = 0;
+      store.receipts = (...a) => {
+        reads++;
+        return receipts.apply(t.chain.store, a);
+      };
+      try {
+        await emit(2000, 0);
+        await hub.close(); // waits for the head's notifications
+      } finally {
+        store.receipts = receipts;
+      }
+      expect(got.map(([id]) => id)).toEqual([heads]);
+      expect(reads).toBe(0);
+    });
+
+    it('a block of many matching logs is published in slices, the event loop turning between them; every subscriber gets every log once, in order', async () => {
+      const { hub, got, subscribe } = subscriptions();
+      const ids = [subscribe({ address: emitter }), subscribe({ address: [emitter, addressOf(KEY)], topics: [] })];
+      const seen: number[] = []; // notifications sent when the event loop turned
+      let publishing = true;
+      const turn = () => {
+        seen.push(got.length);
+        if (publishing) setImmediate(turn);
+      };
+      setImmediate(turn);
+      await emit(2000, 0);
+      await until(() => got.length >= 4000, 'every notification');
+      await hub.close();
+      publishing = false;
+      expect(got).toEqual(ids.flatMap((id) => Array.from({ length: 2000 }, (_, i) => [id, i])));
+      expect(seen.some((n) => n > 0 && n < got.length)).toBe(true);
+    });
+  });
+});
+
+describe('log filter entries: one node-wide bound', () => {
+  it('filters and logs subscriptions together hold at most 1,000,000 addresses and topics: more is refused (-32005) until some are removed', async () => {
+    expect(MAX_LOG_QUERY_ENTRIES).toBe(1_000_000);
+    const budget = new LogQueryBudget();
+    const store = new FilterStore(Date.now, budget);
+    const fm = filterMethods({ chain: t.chain, txpool: new TxPool(t.chain), logQueryBudget: budget }, store);
+    const hub = new SubscriptionHub(t.chain, new TxPool(t.chain), silentLogger(), budget);
+    const sink: SubscriptionSink = { notify: () => undefined };
+    const hex = (n: number, bytes: number) => `0x${n.toString(16).padStart(2 * bytes, '0')}`;
+    const range = (from: number, bytes: number) => Array.from({ length: 1000 }, (_, i) => hex(from + i, bytes));
+    // The largest query: 1,000 addresses and 4 x 1,000 topics, 5,000 entries (duplicates count once).
+    const largest = { address: range(1, 20), topics: [range(1, 32), range(1001, 32), range(2001, 32), range(3001, 32)] };
+    expect(logQueryEntries(parseLogQuery(largest))).toBe(5000);
+    expect(logQueryEntries(parseLogQuery({ address: [hex(1, 20), hex(1, 20)], topics: [null, [hex(1, 32), hex(1, 32)]] }))).toBe(2);
+    const query = parseLogQuery(largest);
+    const filters: string[] = [];
+    for (let i = 0; i < 150; i++) filters.push(store.install({ kind: 'logs', query, from: 0n, next: 0n }));
+    const subs: string[] = [];
+    for (let i = 0; i < 50; i++) subs.push(hub.subscribe(sink, { kind: 'logs', query }));
+    expect(budget.held).toBe(MAX_LOG_QUERY_ENTRIES);
+    const refused = await (async () => fm.eth_newFilter!([{ address: hex(1, 20) }]))().then(
+      () => undefined,
+      (e: unknown) => e as RpcError,
+    );
+    expect(refused?.code).toBe(-32005);
+    expect(refused?.message).toMatch(/too many log filter entries.*limit of 1000000/);
+    expect(() => hub.subscribe(sink, { kind: 'logs', query: parseLogQuery({ topics: [hex(1, 32)] }) })).toThrow(/too many log filter entries/);
+    expect(store.size).toBe(150);
+    expect(hub.size).toBe(50);
+    // Other filters and subscriptions cost no entries; removing one frees its entries for others.
+    await fm.eth_newBlockFilter!([]);
+    hub.subscribe(sink, { kind: 'newHeads' });
+    expect(await fm.eth_uninstallFilter!([filters[0]])).toBe(true);
+    hub.unsubscribe(sink, subs[0]);
+    expect(budget.held).toBe(MAX_LOG_QUERY_ENTRIES - 10_000);
+    await fm.eth_newFilter!([largest]);
+    hub.subscribe(sink, { kind: 'logs', query });
+    hub.dropSink(sink); // its connection closed
+    expect(budget.held).toBe(150 * 5000);
+    await hub.close();
   });
 });
 

@@ -1,10 +1,17 @@
+import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
 import { ContractFactory, JsonRpcProvider, WebSocketProvider, Wallet, type Log } from 'ethers';
 import { createPublicClient, webSocket } from 'viem';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
+import type { Chain } from '../../../src/chain/chain.js';
 import { BasaltNode } from '../../../src/node/node.js';
+import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { SubscriptionHub } from '../../../src/rpc/jsonrpc/subscriptions.js';
+import { WsRpcServer, type WsLimits } from '../../../src/rpc/jsonrpc/ws-server.js';
+import type { TxPool } from '../../../src/txpool/txpool.js';
 import { writeKeyFile, LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { addressOf, testGenesis, testKey } from '../../helpers/chain-fixture.js';
@@ -185,5 +192,110 @@ describe('WebSocket subscriptions and bounds', () => {
     for (const ws of open) ws.terminate();
     await until(() => node.wsConnectionCount === 0, 'connections to close');
     expect((await (await rawClient()).request('eth_chainId')).result).toBe('0x64');
+  });
+});
+
+describe('WebSocket fan-out and node-wide bounds', () => {
+  /** A server over a chain that never moves and a pool whose additions the test announces. */
+  async function lightServer(host: string, limits: Partial<WsLimits>): Promise<{ url: string; hub: SubscriptionHub; added: (hash: Uint8Array) => void }> {
+    let added: (hash: Uint8Array) => void = () => undefined;
+    const txpool = {
+      onAdded: (l: (hash: Uint8Array) => void) => {
+        added = l;
+        return () => undefined;
+      },
+      get: () => undefined,
+    } as unknown as TxPool;
+    const hub = new SubscriptionHub(new EventEmitter() as unknown as Chain, txpool, silentLogger());
+    const server = new WsRpcServer({ dispatcher: new RpcDispatcher({ methods: {}, logger: silentLogger() }), hub, logger: silentLogger(), limits });
+    const { port } = await server.listen(host, 0);
+    closeAfter.push(async () => {
+      await server.close();
+      await hub.close();
+    });
+    return { url: `ws://127.0.0.1:${port}`, hub, added: (h) => added(h) };
+  }
+  async function open(url: string): Promise<WebSocket | number> {
+    const ws = new WebSocket(url);
+    closeAfter.push(() => ws.terminate());
+    return new Promise((resolve) => {
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('error', () => resolve(-1));
+    });
+  }
+  const subscribe = (ws: WebSocket, id: number, kind = 'newPendingTransactions') =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const onMessage = (d: unknown) => {
+        const m = JSON.parse(String(d)) as Record<string, unknown>;
+        if (m.id !== id) return;
+        ws.off('message', onMessage);
+        resolve(m);
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'eth_subscribe', params: [kind] }));
+    });
+
+  it('one client address holds at most maxConnectionsPerAddress connections on a non-loopback listener (HTTP 429); on loopback it is not counted', async () => {
+    const exposed = await lightServer('0.0.0.0', { maxConnections: 8, maxConnectionsPerAddress: 3 });
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push(await open(exposed.url));
+    expect(held.every((w) => w instanceof WebSocket)).toBe(true);
+    expect(await open(exposed.url)).toBe(429);
+    (held[0] as WebSocket).close();
+    await until(async () => (await open(exposed.url)) instanceof WebSocket, 'a connection once one of the address closed');
+    const local = await lightServer('127.0.0.1', { maxConnections: 8, maxConnectionsPerAddress: 3 });
+    for (let i = 0; i < 5; i++) expect(await open(local.url)).toBeInstanceOf(WebSocket);
+  });
+
+  it('subscriptions of all connections together are bounded (-32005) and freed when a connection closes', async () => {
+    const { url, hub } = await lightServer('127.0.0.1', { maxSubscriptions: 4, maxTotalSubscriptions: 6 });
+    const a = (await open(url)) as WebSocket;
+    const b = (await open(url)) as WebSocket;
+    for (let i = 0; i < 4; i++) expect((await subscribe(a, i)).result).toMatch(/^0x/);
+    for (let i = 0; i < 2; i++) expect((await subscribe(b, i)).result).toMatch(/^0x/);
+    const refused = (await subscribe(b, 9, 'newHeads')).error as { code: number; message: string };
+    expect(refused).toEqual({ code: -32005, message: 'too many subscriptions on this node (limit 6): try again later' });
+    a.close();
+    await until(() => hub.size === 2, "the closed connection's subscriptions dropped");
+    expect((await subscribe(b, 10)).result).toMatch(/^0x/);
+  });
+
+  it('a pending transaction to 50 subscriptions of a connection is encoded once and written to its socket at once; each notification arrives', async () => {
+    const { url, added } = await lightServer('127.0.0.1', {});
+    const ws = (await open(url)) as WebSocket;
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await subscribe(ws, i)).result as string);
+    const got: { subscription: string; result: string }[] = [];
+    ws.on('message', (d) => {
+      const m = JSON.parse(String(d)) as { method?: string; params: { subscription: string; result: string } };
+      if (m.method === 'eth_subscription') got.push(m.params);
+    });
+    const stringify = vi.spyOn(JSON, 'stringify');
+    const writes = { n: 0 };
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+    const [write, writev] = [proto._write, proto._writev];
+    proto._write = function (this: unknown, ...a: unknown[]) {
+      writes.n++;
+      return write.apply(this, a);
+    };
+    proto._writev = function (this: unknown, ...a: unknown[]) {
+      writes.n++;
+      return writev.apply(this, a);
+    };
+    const hash = Uint8Array.from({ length: 32 }, (_, i) => i);
+    try {
+      added(hash);
+      expect(stringify).toHaveBeenCalledTimes(1);
+      await new Promise((r) => setImmediate(r)); // the corked writes go out
+    } finally {
+      stringify.mockRestore();
+      proto._write = write;
+      proto._writev = writev;
+    }
+    expect(writes.n).toBe(1);
+    await until(() => got.length === 50, 'every notification');
+    expect(got.map((p) => p.subscription).sort()).toEqual([...ids].sort());
+    expect(new Set(got.map((p) => p.result))).toEqual(new Set([bytesToHex(hash)]));
   });
 });

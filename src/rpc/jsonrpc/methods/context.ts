@@ -6,6 +6,7 @@ import type { TxPool } from '../../../txpool/txpool.js';
 import type { NetworkView } from '../../../sync/sync-state.js';
 import { RpcError, RpcErrorCode } from '../errors.js';
 import type { BlockTag } from '../params.js';
+import type { LogQueryBudget } from '../filters.js';
 import { isMissingTrieNode } from '../../../chain/ethereumjs-errors.js';
 
 export type RpcMethods = Record<string, (params: unknown[]) => Promise<unknown> | unknown>;
@@ -26,6 +27,8 @@ export interface RpcContext {
   blockTimeMs?: number;
   /** The node's validator-set service (the ibft_ namespace's votes); undefined: those methods fail. */
   ibft?: IbftService;
+  /** The bound on log filters' entries, shared with the logs subscriptions of WebSocket; undefined: one of their own. */
+  logQueryBudget?: LogQueryBudget;
 }
 
 export const DEFAULT_RPC_GAS_CAP = 50_000_000n;

@@ -3,11 +3,11 @@ import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { FilterStore } from '../filters.js';
 import { expectParams } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
-import { MAX_LOG_RANGE, logsBetween, parseLogQuery, rangeBound } from './eth-logs.js';
+import { MAX_LOG_RANGE, findLogs, formatLog, logsBetween, parseLogQuery, rangeBound } from './eth-logs.js';
 import { errorMessage } from '../../../util/errors.js';
 
 /** Polling filters, as ethers and web3 use them to watch blocks and events. */
-export function filterMethods({ chain, txpool }: RpcContext, store = new FilterStore()): RpcMethods {
+export function filterMethods({ chain, txpool, logQueryBudget }: RpcContext, store = new FilterStore(Date.now, logQueryBudget)): RpcMethods {
   txpool?.onAdded((hash) => store.notePendingTransaction(bytesToHex(hash)));
   const filterOf = (p: unknown[]) => {
     expectParams(p, 1);
@@ -15,12 +15,12 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
     if (!f) throw new RpcError(RpcErrorCode.InvalidInput, 'filter not found');
     return f;
   };
-  /** A filter's ID, or the store's refusal (too many filters) as a JSON-RPC error. */
+  /** A filter's ID, or the store's refusal (too many filters or entries) as a JSON-RPC error. */
   const installed = (make: () => string) => {
     try {
       return make();
     } catch (err) {
-      throw new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
+      throw err instanceof RpcError ? err : new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
     }
   };
   const install = (f: Parameters<FilterStore['install']>[0]) => installed(() => store.install(f));
@@ -58,10 +58,13 @@ export function filterMethods({ chain, txpool }: RpcContext, store = new FilterS
       }
       let to = f.to !== undefined && f.to < head ? f.to : head;
       if (f.next > to) return [];
-      if (to - f.next + 1n > MAX_LOG_RANGE) to = f.next + MAX_LOG_RANGE - 1n; // a long-unpolled filter catches up over several polls
-      const logs = await logsBetween(chain, f.next, to, f.query);
-      f.next = to + 1n;
-      return logs;
+      // A long-unpolled filter catches up over several polls: at most MAX_LOG_RANGE blocks and the
+      // logs of one answer each, the next poll going on from the first log left out.
+      if (to - f.next + 1n > MAX_LOG_RANGE) to = f.next + MAX_LOG_RANGE - 1n;
+      const found = await findLogs(chain, f.next, to, f.query, f.nextLog ?? 0);
+      f.next = found.more ? found.more.block : to + 1n;
+      f.nextLog = found.more?.logIndex ?? 0;
+      return found.logs.map(formatLog);
     },
     eth_getFilterLogs: async (p) => {
       const f = filterOf(p);

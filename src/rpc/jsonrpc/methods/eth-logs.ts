@@ -1,6 +1,6 @@
 import { bigIntToHex, bytesToHex, intToHex } from '@ethereumjs/util';
 import type { Chain } from '../../../chain/chain.js';
-import { logsInRange, matchingLogs, type LogQuery } from '../../../chain/logs.js';
+import { logAlternatives, logsInRange, matchingLogs, type LogLimits, type LogQuery, type LogsFound } from '../../../chain/logs.js';
 import type { LocatedLog } from '../../../chain/lookup.js';
 import { blockHash } from '../../../consensus/ibft/hash.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
@@ -9,6 +9,15 @@ import type { RpcContext, RpcMethods } from './context.js';
 
 /** Most blocks one eth_getLogs may scan (geth-style providers cap this too). */
 export const MAX_LOG_RANGE = 10_000n;
+
+/**
+ * Most logs one answer carries (eth_getLogs, eth_getFilterLogs, a poll of eth_getFilterChanges), as
+ * hosted providers cap it, and most bytes of their data together: the answer is built in memory, and a
+ * range of log-heavy blocks held millions of logs (enough to exhaust the heap).
+ */
+export const MAX_LOG_RESULTS = 10_000;
+export const MAX_LOG_DATA_BYTES = 8 * 1024 * 1024;
+const LOG_LIMITS: LogLimits = { logs: MAX_LOG_RESULTS, dataBytes: MAX_LOG_DATA_BYTES };
 
 const MAX_LOG_ADDRESSES = 1000;
 const MAX_LOG_TOPIC_ALTERNATIVES = 1000;
@@ -20,13 +29,13 @@ export function parseLogQuery(o: Record<string, unknown>): LogQuery {
   // matched against every block's bloom, and a filter keeps them).
   if (o.address !== undefined && o.address !== null) {
     if (Array.isArray(o.address) && o.address.length > MAX_LOG_ADDRESSES) throw invalidParams(`address: at most ${MAX_LOG_ADDRESSES} addresses`);
-    q.addresses = (Array.isArray(o.address) ? o.address : [o.address]).map((a) => hexData(a, 'address', 20));
+    q.addresses = logAlternatives((Array.isArray(o.address) ? o.address : [o.address]).map((a) => hexData(a, 'address', 20)));
   }
   if (o.topics !== undefined && o.topics !== null) {
     if (!Array.isArray(o.topics) || o.topics.length > 4) throw invalidParams('topics must be an array of at most 4 entries');
     if (o.topics.some((t) => Array.isArray(t) && t.length > MAX_LOG_TOPIC_ALTERNATIVES))
       throw invalidParams(`topics: at most ${MAX_LOG_TOPIC_ALTERNATIVES} alternatives in a position`);
-    q.topics = o.topics.map((t) => (t === null ? null : (Array.isArray(t) ? t : [t]).map((x) => hexData(x, 'topic', 32))));
+    q.topics = o.topics.map((t) => (t === null ? null : logAlternatives((Array.isArray(t) ? t : [t]).map((x) => hexData(x, 'topic', 32)))));
   }
   return q;
 }
@@ -56,11 +65,31 @@ export function formatLog(l: LocatedLog): Record<string, unknown> {
   };
 }
 
-/** Logs of from..to, refusing ranges above MAX_LOG_RANGE blocks. */
-export async function logsBetween(chain: Chain, from: bigint, to: bigint, q: LogQuery): Promise<Record<string, unknown>[]> {
+/**
+ * The logs of from..to, from the log at `fromLogIndex` of block `from` on, refusing ranges above
+ * MAX_LOG_RANGE blocks; at most MAX_LOG_RESULTS logs and MAX_LOG_DATA_BYTES of data (`more`: the
+ * first log left out).
+ */
+export async function findLogs(chain: Chain, from: bigint, to: bigint, q: LogQuery, fromLogIndex = 0): Promise<LogsFound> {
   if (from > to) throw invalidParams(`fromBlock ${from} is after toBlock ${to}`);
   if (to - from + 1n > MAX_LOG_RANGE) throw new RpcError(RpcErrorCode.InvalidInput, `block range too large: ${to - from + 1n} blocks (limit ${MAX_LOG_RANGE})`);
-  return (await logsInRange(chain, from, to, q)).map(formatLog);
+  return logsInRange(chain, from, to, q, LOG_LIMITS, fromLogIndex);
+}
+
+/** Logs of from..to, all of them or -32005 (see findLogs). */
+export async function logsBetween(chain: Chain, from: bigint, to: bigint, q: LogQuery): Promise<Record<string, unknown>[]> {
+  return whole(await findLogs(chain, from, to, q), from);
+}
+
+/**
+ * The logs found, formatted, or -32005 when a limit cut them, in the words hosted providers use, with
+ * the range whose answer fits when the cut is past the first block.
+ */
+function whole(found: LogsFound, from: bigint): Record<string, unknown>[] {
+  if (!found.more) return found.logs.map(formatLog);
+  const what = found.logs.length >= MAX_LOG_RESULTS ? `${MAX_LOG_RESULTS} results` : `${MAX_LOG_DATA_BYTES} bytes of log data`;
+  const fits = found.more.block > from ? ` Try with this block range [${bigIntToHex(from)}, ${bigIntToHex(found.more.block - 1n)}].` : '';
+  throw new RpcError(RpcErrorCode.LimitExceeded, `query returned more than ${what}.${fits}`);
 }
 
 export function logMethods({ chain }: RpcContext): RpcMethods {
@@ -74,7 +103,7 @@ export function logMethods({ chain }: RpcContext): RpcMethods {
         if (o.fromBlock !== undefined || o.toBlock !== undefined) throw invalidParams('blockHash cannot be combined with fromBlock/toBlock');
         const block = await chain.blockByHash(hexData(o.blockHash, 'blockHash', 32));
         if (!block) throw new RpcError(RpcErrorCode.InvalidInput, 'unknown block');
-        return (await matchingLogs(chain, block, q)).map(formatLog);
+        return whole(await matchingLogs(chain, block, q, LOG_LIMITS), block.header.number);
       }
       const head = chain.head.number;
       const from = rangeBound(chain, o.fromBlock, head);

@@ -4,8 +4,15 @@ import type { Subscription, SubscriptionHub, SubscriptionSink } from '../subscri
 import type { RpcMethods } from './context.js';
 import { parseLogQuery } from './eth-logs.js';
 
-/** eth_subscribe / eth_unsubscribe for one connection (`sink`), with at most `max` subscriptions. */
-export function subscriptionMethods(hub: SubscriptionHub, sink: SubscriptionSink, max: number): RpcMethods {
+/**
+ * eth_subscribe / eth_unsubscribe for one connection (`sink`), with at most `maxSubscriptions` of its own
+ * and `maxTotalSubscriptions` in the hub (all connections).
+ */
+export function subscriptionMethods(
+  hub: SubscriptionHub,
+  sink: SubscriptionSink,
+  { maxSubscriptions: max, maxTotalSubscriptions: maxTotal }: { maxSubscriptions: number; maxTotalSubscriptions: number },
+): RpcMethods {
   return {
     eth_subscribe: (p) => {
       expectParams(p, 1, 2);
@@ -14,6 +21,7 @@ export function subscriptionMethods(hub: SubscriptionHub, sink: SubscriptionSink
       // and one made now would never be (a leak a client could repeat at will).
       if (sink.open === false) throw new RpcError(RpcErrorCode.InvalidInput, 'the connection is closed');
       if (hub.count(sink) >= max) throw new RpcError(RpcErrorCode.InvalidInput, `too many subscriptions on this connection (limit ${max}): unsubscribe some`);
+      if (hub.size >= maxTotal) throw new RpcError(RpcErrorCode.LimitExceeded, `too many subscriptions on this node (limit ${maxTotal}): try again later`);
       return hub.subscribe(sink, sub);
     },
     eth_unsubscribe: (p) => {
