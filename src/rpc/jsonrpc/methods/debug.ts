@@ -1,5 +1,5 @@
 import type { Block } from '@ethereumjs/block';
-import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { transactionByHash } from '../../../chain/lookup.js';
 import { Simulator } from '../../../chain/simulate.js';
 import { StateUnavailable, traceBlock, traceCall } from '../../../chain/trace.js';
@@ -63,6 +63,7 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
     } catch (err) {
       if (err instanceof ExecutionTimeout)
         throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
+      if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
       if (err instanceof TraceTooLarge || err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
       throw err;
     }

@@ -1,7 +1,7 @@
 import { getMerkleStateProof } from '@ethereumjs/statemanager';
 import { bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { createAccessList } from '../../../chain/access-list.js';
-import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { blockReceipts, transactionByHash } from '../../../chain/lookup.js';
 import { Simulator } from '../../../chain/simulate.js';
 import { StateUnavailable } from '../../../chain/trace.js';
@@ -73,6 +73,7 @@ export function extraMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
         r = await createAccessList(chain, block, req, gas, rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity);
       } catch (err) {
         if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
+        if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
         if (err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
         throw err;
       }

@@ -1,6 +1,6 @@
 import type { Block } from '@ethereumjs/block';
 import { Address, bigIntToHex, bigIntToUnpaddedBytes, bytesToHex, setLengthLeft } from '@ethereumjs/util';
-import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { nextBlockContext, simulationBlock, type StateOverrides } from '../../../chain/sim-context.js';
 import { Simulator, type CallRequest } from '../../../chain/simulate.js';
 import { parseBlockOverrides, parseStateOverrides } from '../call-overrides.js';
@@ -107,6 +107,7 @@ export function stateMethods({
       return await run(sim);
     } catch (err) {
       if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
+      if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
       throw err;
     }
   };
