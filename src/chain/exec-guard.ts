@@ -1,6 +1,7 @@
 import type { Common } from '@ethereumjs/common';
 import { getActivePrecompiles, paramsEVM, type CustomPrecompile, type EVMInterface, type EVMOpts, type PrecompileInput } from '@ethereumjs/evm';
 import { bytesToBigInt, createAddressFromString } from '@ethereumjs/util';
+import { MAX_TIMER_MS } from '../util/duration.js';
 
 /** JUMPDEST's gas, the same in every fork (EIP-1's parameters). */
 const JUMPDEST_GAS = Number(paramsEVM[1]!.jumpdestGas);
@@ -181,6 +182,74 @@ export class ExecutionGuard {
       if (d === 'timeout') throw new ExecutionTimeout();
       if (d === 'yield') setImmediate(() => resolve!());
       else resolve!();
+    });
+  }
+}
+
+/** Simulations running at once on a node, and waiting for a turn beyond those (SimulationSlots). */
+export const MAX_RUNNING_SIMULATIONS = 4;
+export const MAX_QUEUED_SIMULATIONS = 64;
+
+/**
+ * The node-wide bound on simulations (eth_call, eth_estimateGas, eth_createAccessList, debug_trace*)
+ * of every client and transport: each takes ~10 ms slices of the event loop in turn with the others,
+ * so without a bound their number alone would starve block production and push every one of them far
+ * past its deadline. At most `maxRunning` run; up to `maxQueued` more wait in order, their time waiting
+ * counting toward their own deadline; more are refused (ExecutionRefused).
+ */
+export class SimulationSlots {
+  private running = 0;
+  private readonly waiting: { grant: () => void }[] = [];
+
+  constructor(
+    readonly maxRunning = MAX_RUNNING_SIMULATIONS,
+    readonly maxQueued = MAX_QUEUED_SIMULATIONS,
+  ) {}
+
+  /**
+   * Run `f` in a slot, at once or after those waiting before it. ExecutionTimeout when `deadline` (a
+   * performance.now() time, Infinity for none) passes first; ExecutionRefused when the queue is full.
+   */
+  async run<T>(deadline: number, f: () => Promise<T>): Promise<T> {
+    if (this.running < this.maxRunning) this.running++;
+    else await this.turn(deadline);
+    try {
+      return await f();
+    } finally {
+      // The slot passes straight to the next in line, or is freed.
+      const next = this.waiting.shift();
+      if (next) next.grant();
+      else this.running--;
+    }
+  }
+
+  private turn(deadline: number): Promise<void> {
+    if (this.waiting.length >= this.maxQueued) {
+      return Promise.reject(
+        new ExecutionRefused(
+          `too many simulations: ${this.maxRunning} running and ${this.maxQueued} waiting (eth_call, eth_estimateGas, eth_createAccessList, debug_trace*); try again later`,
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const entry = {
+        grant: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const wait = deadline - performance.now();
+      if (wait <= MAX_TIMER_MS) {
+        timer = setTimeout(
+          () => {
+            this.waiting.splice(this.waiting.indexOf(entry), 1);
+            reject(new ExecutionTimeout());
+          },
+          Math.max(0, wait),
+        );
+      }
+      this.waiting.push(entry);
     });
   }
 }

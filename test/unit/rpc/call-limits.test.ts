@@ -211,3 +211,39 @@ describe('precompile calls in simulations', () => {
     );
   });
 });
+
+describe('simulations at once', () => {
+  it('runs 4 at once node-wide, queues 64 whose wait counts toward their deadline, refuses the rest (-32005), and the loop keeps turning', async () => {
+    const m = methods({ rpcGasCap: 0n, rpcEvmTimeoutMs: 1000 });
+    const endless = { to: loop, gas: HUGE };
+    const kinds = [
+      () => m.eth_call!([endless]),
+      () => m.eth_estimateGas!([endless]),
+      () => m.debug_traceCall!([endless, 'latest', { tracer: 'callTracer', tracerConfig: { onlyTopCall: true } }]),
+      () => m.eth_createAccessList!([endless, 'latest']),
+    ];
+    const started = performance.now();
+    const { result, lagMs } = await maxTimerLag(() =>
+      Promise.all(
+        Array.from({ length: 100 }, async (_, i) => {
+          try {
+            await kinds[i % kinds.length]!();
+            return { code: 0, message: 'ran', ms: 0 };
+          } catch (e) {
+            const { code, message } = e as { code: number; message: string };
+            return { code, message, ms: performance.now() - started };
+          }
+        }),
+      ),
+    );
+    const refused = result.filter((r) => r.code === -32005);
+    expect(refused).toHaveLength(100 - 4 - 64);
+    for (const r of refused) expect(r.message).toMatch(/^too many simulations: 4 running and 64 waiting/);
+    const timedOut = result.filter((r) => r.code === -32000);
+    expect(timedOut).toHaveLength(68);
+    for (const r of timedOut) expect(r.message).toMatch(/^execution (aborted \(timeout = 1s\)|timeout: the trace took more than 1s)$/);
+    // Those queued gave up at their own deadline, not 1 s after they got a turn (17 turns of 1 s).
+    expect(Math.max(...timedOut.map((r) => r.ms))).toBeLessThan(3000);
+    expect(lagMs).toBeLessThan(1000); // 2 s for 100 endless calls at once without the bound
+  });
+});

@@ -7,7 +7,7 @@ import { CallTracer, StructLogger, TraceTooLarge, type TxTracer } from '../../..
 import { MAX_TIMER_MS, formatDuration, parseDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
-import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcContext, type RpcMethods } from './context.js';
+import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcMethods, type SimulatingContext } from './context.js';
 import { callRequest } from './eth-state.js';
 
 /** A trace config: which tracer, its options, and the time it may take. */
@@ -54,12 +54,18 @@ function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
 }
 
 /** debug_traceTransaction, debug_traceBlockByNumber|ByHash, debug_traceCall (geth's struct logger and callTracer). */
-export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
+export function debugMethods({
+  chain,
+  rpcGasCap = DEFAULT_RPC_GAS_CAP,
+  rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS,
+  simulations,
+}: SimulatingContext): RpcMethods {
   /** Run a trace under its deadline, turning the chain's errors into RPC errors. */
   const run = async <T>(cfg: TraceConfig, f: (deadline: number) => Promise<T>): Promise<T> => {
     // A read of state under way: a state pruner waits for it before it deletes (Chain.readers).
     try {
-      return await chain.readers.during(() => f(cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity));
+      const deadline = cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity;
+      return await simulations.run(deadline, () => chain.readers.during(() => f(deadline)));
     } catch (err) {
       if (err instanceof ExecutionTimeout)
         throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
