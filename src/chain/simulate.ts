@@ -74,8 +74,9 @@ export class Simulator {
     };
     const guard = new ExecutionGuard(opts.deadline);
     const common = chain.commonAt(block.header.number);
-    const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts().customOpcodes ?? [])];
-    const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: { customOpcodes } });
+    const guarded = guard.evmOpts(common);
+    const evmOpts = { customOpcodes: [...forkOpcodes(common), ...guarded.customOpcodes], customPrecompiles: guarded.customPrecompiles };
+    const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts });
     guard.attach(vm.evm);
     return new Simulator(vm, block);
   }

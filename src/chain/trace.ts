@@ -39,8 +39,9 @@ export async function scratchVm(chain: Chain, header: BlockHeader, rulesOf: bigi
     async putBlock() {},
   };
   const common = chain.commonAt(rulesOf);
-  const customOpcodes = [...forkOpcodes(common), ...(guard.evmOpts().customOpcodes ?? [])];
-  const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: { customOpcodes } });
+  const guarded = guard.evmOpts(common);
+  const evmOpts = { customOpcodes: [...forkOpcodes(common), ...guarded.customOpcodes], customPrecompiles: guarded.customPrecompiles };
+  const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts });
   guard.attach(vm.evm);
   return vm;
 }

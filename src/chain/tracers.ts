@@ -38,9 +38,38 @@ export interface StructLoggerOptions {
   limit?: number;
 }
 
-/** Bounds of one trace: its entries and its approximate JSON size. */
+/** Bounds of one trace: its entries, and the heap its records take (of all of a block's traces together). */
 export const MAX_STRUCT_LOGS = 500_000;
 export const MAX_TRACE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The heap one answer's traces hold, against MAX_TRACE_BYTES: one per debug_trace* request, shared by
+ * the tracers of all of a block's transactions (each alone within the bound, 100 of them would not be).
+ */
+export class TraceBudget {
+  private used = 0;
+
+  /** Count `bytes` more; past the bound, TraceTooLarge. */
+  add(bytes: number): void {
+    this.used += bytes;
+    if (this.used > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
+  }
+}
+
+/**
+ * What V8 holds for a struct log's record (measured, 64-bit Node): an entry object ~120 bytes and its
+ * stack array ~40; a string in an array its 8-byte slot plus, unless shared, ~24 bytes up to 12
+ * characters and ~56 + its length beyond (a concatenation: a cons string over the hex digits).
+ */
+const LOG_HEAP = 120;
+const ARRAY_HEAP = 40;
+const SLOT_HEAP = 8;
+const stringHeap = (s: string) => (s.length <= 12 ? 24 : 56 + s.length);
+/** A memory word: its slot, a cons of "0x" and a slice of the step's hex copy, and its 64 digits there. */
+const MEMORY_WORD_HEAP = 144;
+
+/** Stack words below 1,024 (the bulk of most stacks: offsets, lengths, flags) as one shared string each. */
+const SMALL_WORDS = Array.from({ length: 1024 }, (_, i) => `0x${i.toString(16)}`);
 
 interface StructLog {
   pc: number;
@@ -61,11 +90,13 @@ interface StructLog {
  */
 export class StructLogger implements TxTracer {
   private readonly logs: StructLog[] = [];
-  private bytes = 0;
   /** Storage seen per contract (address hex -> slot -> value), as geth accumulates it. */
   private readonly storage = new Map<string, Record<string, string>>();
 
-  constructor(private readonly opts: StructLoggerOptions = {}) {}
+  constructor(
+    private readonly opts: StructLoggerOptions = {},
+    private readonly budget = new TraceBudget(),
+  ) {}
 
   listen(evm: EVMInterface): () => void {
     const onStep = (step: InterpreterStep, resolve?: (v?: unknown) => void) => {
@@ -100,19 +131,25 @@ export class StructLogger implements TxTracer {
       gasCost: Number(step.opcode.dynamicFee ?? BigInt(step.opcode.fee)),
       depth: step.depth + 1,
     };
-    let size = 80 + step.opcode.name.length;
+    let size = LOG_HEAP;
     if (step.gasRefund > 0n) log.refund = Number(step.gasRefund);
     if (!this.opts.disableStack) {
-      log.stack = step.stack.map((v) => bigIntToHex(v));
-      for (const s of log.stack) size += s.length + 3;
+      size += ARRAY_HEAP + step.stack.length * SLOT_HEAP;
+      log.stack = step.stack.map((v) => {
+        if (v < 1024n) return SMALL_WORDS[Number(v)]!;
+        const s = bigIntToHex(v);
+        size += stringHeap(s);
+        return s;
+      });
     }
     if (this.opts.enableMemory) {
-      if (this.bytes + step.memory.length * 2 > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
+      // Counted before the copy is made: a step may see megabytes of memory.
+      const count = Math.ceil(step.memory.length / 32);
+      this.budget.add(ARRAY_HEAP + count * MEMORY_WORD_HEAP);
       const hex = Buffer.from(step.memory.buffer, step.memory.byteOffset, step.memory.length).toString('hex');
       const words: string[] = [];
       for (let i = 0; i < hex.length; i += 64) words.push(`0x${hex.slice(i, i + 64)}`);
       log.memory = words;
-      size += words.length * 69;
     }
     if (
       !this.opts.disableStorage &&
@@ -129,8 +166,7 @@ export class StructLogger implements TxTracer {
       log.storage = { ...seen };
       size += Object.keys(seen).length * 138;
     }
-    this.bytes += size;
-    if (this.bytes > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
+    this.budget.add(size);
     this.logs.push(log);
   }
 
@@ -170,6 +206,8 @@ interface CallFrame {
 }
 
 const CALL_OPS = new Set(['CALL', 'CALLCODE', 'DELEGATECALL', 'STATICCALL', 'CREATE', 'CREATE2']);
+/** What V8 holds for a call frame besides its input and output: the object, its addresses and quantities. */
+const FRAME_HEAP = 400;
 
 /**
  * geth's callTracer: the tree of calls (type, from, to, value, gas, gasUsed, input, output, error,
@@ -180,12 +218,14 @@ export class CallTracer implements TxTracer {
   private readonly stack: CallFrame[] = [];
   private root?: CallFrame;
   private frames = 0;
-  /** What the frames' inputs, outputs and logs hold (hex: two characters a byte), against MAX_TRACE_BYTES. */
-  private bytes = 0;
   private pendingOp?: string;
   private failure?: Error;
 
-  constructor(private readonly opts: CallTracerOptions = {}) {}
+  /** `budget`: what the frames, their inputs, outputs and logs hold (hex: two characters a byte). */
+  constructor(
+    private readonly opts: CallTracerOptions = {},
+    private readonly budget = new TraceBudget(),
+  ) {}
 
   listen(evm: EVMInterface): () => void {
     const events = evm.events!;
@@ -220,6 +260,7 @@ export class CallTracer implements TxTracer {
     const type = m.depth === 0 ? (m.to ? 'CALL' : 'CREATE') : (this.pendingOp ?? (m.to ? 'CALL' : 'CREATE'));
     this.pendingOp = undefined;
     if (++this.frames > MAX_CALL_FRAMES) throw new TraceTooLarge(`more than ${MAX_CALL_FRAMES} calls`);
+    this.budget.add(FRAME_HEAP);
     // A call's input is cheap in gas once the memory is paid for: 100,000 frames of 1 MiB each would be
     // gigabytes of hex, so the frames count against the same bound as the struct logger's steps.
     this.count(m.data.length);
@@ -259,8 +300,7 @@ export class CallTracer implements TxTracer {
   }
 
   private count(bytes: number): void {
-    this.bytes += 2 * bytes + 64;
-    if (this.bytes > MAX_TRACE_BYTES) throw new TraceTooLarge(`more than ${MAX_TRACE_BYTES / 1024 / 1024} MiB`);
+    this.budget.add(2 * bytes + 64);
   }
 
   private onLog(step: InterpreterStep): void {

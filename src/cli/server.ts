@@ -11,6 +11,7 @@ import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
 import { DEFAULT_JSONRPC_APIS, JSONRPC_APIS, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
+import { DEFAULT_HTTP_MAX_CONNECTIONS } from '../rpc/jsonrpc/server.js';
 import { DEFAULT_LIBP2P_PORT, DEFAULT_MAX_PEERS } from '../node/network.js';
 import type { SyncMode } from '../node/snapshot-bootstrap.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS } from '../sync/snapshot-protocol.js';
@@ -57,6 +58,7 @@ interface ServerOptions {
   grpcMaxStreams: number;
   grpcStreamIdleTimeout: number;
   cors?: string;
+  jsonrpcMaxConnections: number;
   allowUnprotectedTxs: boolean;
   jsonrpcApi?: JsonRpcApi[];
   rpcGasCap?: bigint;
@@ -140,6 +142,12 @@ export function serverCommand(): Command {
       parseJsonRpcApis,
     )
     .option('--cors <origins>', "comma-separated origins allowed to call JSON-RPC from a browser ('*' for any)")
+    .option(
+      '--jsonrpc-max-connections <n>',
+      'open JSON-RPC HTTP connections at once; more are closed as they come',
+      parsePositiveInteger,
+      DEFAULT_HTTP_MAX_CONNECTIONS,
+    )
     .option('--allow-unprotected-txs', 'accept legacy transactions without EIP-155 replay protection over JSON-RPC', false)
     .option('--rpc-gas-cap <gas>', `most gas an eth_call or eth_estimateGas may use, 0 for no cap (default: ${DEFAULT_RPC_GAS_CAP})`, parseBigIntArg)
     .option(
@@ -291,6 +299,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     grpcMaxStreams: opts.grpcMaxStreams,
     grpcStreamIdleTimeoutMs: opts.grpcStreamIdleTimeout,
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
+    jsonrpcMaxConnections: opts.jsonrpcMaxConnections,
     allowUnprotectedTxs: opts.allowUnprotectedTxs,
     ...(opts.jsonrpcApi ? { jsonrpcApis: opts.jsonrpcApi } : {}),
     rpcGasCap: opts.rpcGasCap ?? DEFAULT_RPC_GAS_CAP,

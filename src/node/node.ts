@@ -90,6 +90,8 @@ export interface NodeOptions {
   /** Cancel a stream whose client reads nothing for this long, in ms (0: never; default 60 s). */
   grpcStreamIdleTimeoutMs?: number;
   cors?: string[];
+  /** Open JSON-RPC HTTP connections at once (default 256). */
+  jsonrpcMaxConnections?: number;
   /** Accept legacy transactions without EIP-155 replay protection over JSON-RPC. */
   allowUnprotectedTxs?: boolean;
   /** The JSON-RPC namespaces served (`--jsonrpc-api`); default every one but ibft. */

@@ -138,7 +138,7 @@ export class JsonRpcPart {
 
   constructor(
     private readonly parts: Lifecycle,
-    private readonly opts: { jsonrpc?: HostPort; cors?: string[] },
+    private readonly opts: { jsonrpc?: HostPort; cors?: string[]; jsonrpcMaxConnections?: number },
     private readonly log: Logger,
   ) {}
 
@@ -150,7 +150,12 @@ export class JsonRpcPart {
       this.log.info({ address: `${this.address.host}:${this.address.port}` }, 'JSON-RPC serving every method');
       return this.address;
     }
-    const server = new JsonRpcServer({ ...service, logger: this.log, ...(this.opts.cors ? { cors: this.opts.cors } : {}) });
+    const server = new JsonRpcServer({
+      ...service,
+      logger: this.log,
+      ...(this.opts.cors ? { cors: this.opts.cors } : {}),
+      ...(this.opts.jsonrpcMaxConnections !== undefined ? { maxConnections: this.opts.jsonrpcMaxConnections } : {}),
+    });
     this.address = await this.parts.start(
       'JSON-RPC',
       () => listenJsonRpc(server, at, this.log, serving),

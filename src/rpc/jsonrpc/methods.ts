@@ -1,4 +1,5 @@
 import { bigIntToHex } from '@ethereumjs/util';
+import { SimulationSlots } from '../../chain/exec-guard.js';
 import { CLIENT_VERSION } from '../../util/version.js';
 import type { RpcContext, RpcMethods } from './methods/context.js';
 import { blockMethods } from './methods/eth-blocks.js';
@@ -30,7 +31,9 @@ export function ethMethods(ctx: RpcContext, apis: readonly JsonRpcApi[] = DEFAUL
   return Object.fromEntries(Object.entries(allMethods(ctx)).filter(([name]) => served.has(name.slice(0, name.indexOf('_')))));
 }
 
-function allMethods(ctx: RpcContext): RpcMethods {
+function allMethods(context: RpcContext): RpcMethods {
+  // One bound on simulations for all of the node's clients, over HTTP and WebSocket alike.
+  const ctx = { ...context, simulations: context.simulations ?? new SimulationSlots() };
   const { chain } = ctx;
   return {
     web3_clientVersion: () => CLIENT_VERSION,

@@ -10,6 +10,12 @@ export { MAX_JSON_DEPTH } from './dispatch.js';
 
 /** Largest request body (HTTP) or message (WebSocket): 5 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 5 * 1024 * 1024;
+/** Open HTTP connections at once (--jsonrpc-max-connections); more are closed as they come. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 256;
+/** An answer its client has not taken whole within this long is dropped with its connection (geth's WriteTimeout). */
+export const DEFAULT_HTTP_WRITE_TIMEOUT_MS = 30_000;
+/** Bytes of answers handed to connections and not yet taken by their clients, all connections together. */
+export const DEFAULT_HTTP_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
 
 export interface JsonRpcServerOptions {
   methods: RpcMethods;
@@ -27,6 +33,12 @@ export interface JsonRpcServerOptions {
   notFound?: (method: string) => RpcError;
   /** Told of each call (RpcDispatcher's `observe`): the metrics. */
   observe?: DispatcherOptions['observe'];
+  /** Open connections at once (DEFAULT_HTTP_MAX_CONNECTIONS). */
+  maxConnections?: number;
+  /** How long a client may take to read an answer (DEFAULT_HTTP_WRITE_TIMEOUT_MS). */
+  writeTimeoutMs?: number;
+  /** Unread answers' bytes, all connections together (DEFAULT_HTTP_MAX_UNSENT_BYTES). */
+  maxUnsentBytes?: number;
 }
 
 /** What JsonRpcServer.serve swaps in. */
@@ -37,6 +49,9 @@ export class JsonRpcServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly maxBodyBytes: number;
+  /** Answers handed to their connections and not yet taken whole by their clients, oldest first. */
+  private readonly unsent = new Map<ServerResponse, () => void>();
+  private unsentBytes = 0;
   private dispatcher!: RpcDispatcher;
   private health: JsonRpcServerOptions['health'];
 
@@ -55,6 +70,8 @@ export class JsonRpcServer {
     // when block execution delays our timers.
     this.server.keepAliveTimeout = 60_000;
     this.server.headersTimeout = 65_000;
+    // Past the cap, Node closes a new connection as it is accepted: no socket, no parser, no request.
+    this.server.maxConnections = opts.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('error', () => undefined); // a reset by the peer; 'close' follows
@@ -176,6 +193,33 @@ export class JsonRpcServer {
   private send(res: ServerResponse, json: string): void {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(json);
+    this.untilTaken(res, json.length);
+  }
+
+  /**
+   * The node never waits for a client, nor holds its answers without bound: an answer not taken whole
+   * (handed to the OS) within the write timeout is dropped with its connection, and once the answers
+   * not taken, all connections together, pass their bound, those held longest are dropped until they
+   * fit (as a WebSocket client that does not read is dropped).
+   */
+  private untilTaken(res: ServerResponse, bytes: number): void {
+    if (res.writableFinished || res.destroyed) return;
+    const timer = setTimeout(() => res.destroy(), this.opts.writeTimeoutMs ?? DEFAULT_HTTP_WRITE_TIMEOUT_MS);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      if (this.unsent.delete(res)) this.unsentBytes -= bytes;
+    };
+    res.once('finish', done);
+    res.once('close', done);
+    this.unsent.set(res, done);
+    this.unsentBytes += bytes;
+    const limit = this.opts.maxUnsentBytes ?? DEFAULT_HTTP_MAX_UNSENT_BYTES;
+    for (const [held, drop] of this.unsent) {
+      if (this.unsentBytes <= limit || held === res) break;
+      drop();
+      held.destroy();
+    }
   }
 
   /** A failure outside any request's handling: answer 500 if still possible, never throw. */

@@ -274,6 +274,41 @@ describe('trace bounds and refusals', () => {
     expect(big.message).toMatch(/^trace too large: more than 64 MiB/);
   });
 
+  /** Init code that fills the stack with `depth` zeros (PUSH0), then passes `steps` JUMPDESTs with that stack. */
+  const deepStack = (depth: number, steps: number) => bytesToHex(Uint8Array.from([...new Array(depth).fill(0x5f), ...new Array(steps).fill(0x5b), 0x00]));
+
+  it('counts a struct log at the heap its records take, not the length of their text', async () => {
+    // 9,500 steps each with a stack of 1,000 zeros: ~60 MiB as text ("0x0"), five times that as the strings
+    // and arrays held (the review's: 843 MiB of RSS for four such answers); with the small words shared, ~78 MiB.
+    const patient = ethMethods({ chain: t.chain, txpool: new TxPool(t.chain), rpcEvmTimeoutMs: 60_000 });
+    const big = await Promise.resolve(patient.debug_traceCall!([{ data: deepStack(1000, 9500), gas: '0x2faf080' }, 'latest', {}])).then(
+      () => new Error('traced'),
+      (err: Error) => err,
+    );
+    expect(big.message).toMatch(/^trace too large: more than 64 MiB/);
+    // a shorter one is traced whole, its words as before
+    const r = (await patient.debug_traceCall!([{ data: deepStack(1000, 10), gas: '0x2faf080' }, 'latest', {}])) as StructLogs;
+    expect(r.structLogs).toHaveLength(1011);
+    expect(r.structLogs.at(-1)!.stack).toEqual(new Array(1000).fill('0x0'));
+  });
+
+  it("bounds a whole block's traces together: each transaction's fits, the block's do not", async () => {
+    // four transactions of ~27 MiB of struct logs each
+    await sealNext(
+      t,
+      Array.from({ length: 4 }, () => tx(deepStack(1000, 2800), undefined, 300_000n)),
+    );
+    const block = await call<{ number: string; transactions: string[] }>('eth_getBlockByNumber', 'latest', false);
+    const patient = ethMethods({ chain: t.chain, txpool: new TxPool(t.chain), rpcEvmTimeoutMs: 60_000 });
+    const each = (await patient.debug_traceTransaction!([block.transactions[3], {}])) as StructLogs;
+    expect(each.structLogs).toHaveLength(3801);
+    const whole = await Promise.resolve(patient.debug_traceBlockByNumber!([block.number, {}])).then(
+      () => new Error('traced'),
+      (err: Error) => err,
+    );
+    expect(whole.message).toMatch(/^trace too large: more than 64 MiB/);
+  });
+
   it('stops a trace past the time limit', async () => {
     const e = await rpcError('debug_traceCall', { to: loop, gas: '0x2faf080' }, 'latest', { tracer: 'callTracer', timeout: '50ms' });
     expect(e.message).toBe('execution timeout: the trace took more than 50ms');

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { JsonRpcServer, MAX_JSON_DEPTH } from '../../../src/rpc/jsonrpc/server.js';
@@ -192,4 +192,106 @@ describe('JSON-RPC against hostile requests', () => {
     });
     expect(await post(pingBody)).toEqual(ping);
   });
+
+  it('drops an answer its client has not read within the write timeout, with the connection, and keeps serving', async () => {
+    const size = 32 * 1024 * 1024; // well past what the kernel's socket buffers take
+    const slow = new JsonRpcServer({ methods: { big: () => 'x'.repeat(size), ping: () => 'pong' }, logger: silentLogger(), writeTimeoutMs: 200 });
+    const { port: slowPort } = await slow.listen('127.0.0.1', 0);
+    try {
+      const client = await unreadRequest(slowPort, '{"jsonrpc":"2.0","id":1,"method":"big"}');
+      await new Promise((r) => setTimeout(r, 2000));
+      // What it gets once it reads: what the kernel held when the node dropped the connection, not the answer.
+      const got = await within(readToClose(client), 5000);
+      expect(got).not.toBe('still open');
+      expect(got).toBeLessThan(size);
+      expect(await askPing(slowPort)).toContain('"result":"pong"');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('drops the unread answers held longest once all unread answers together pass their bound', async () => {
+    const size = 32 * 1024 * 1024;
+    const bounded = new JsonRpcServer({ methods: { big: () => 'x'.repeat(size) }, logger: silentLogger(), maxUnsentBytes: 40 * 1024 * 1024 });
+    const { port: boundedPort } = await bounded.listen('127.0.0.1', 0);
+    try {
+      const first = await unreadRequest(boundedPort, '{"jsonrpc":"2.0","id":1,"method":"big"}');
+      await new Promise((r) => setTimeout(r, 500));
+      const second = await unreadRequest(boundedPort, '{"jsonrpc":"2.0","id":2,"method":"big"}');
+      await new Promise((r) => setTimeout(r, 500));
+      const got = await within(readToClose(first), 5000);
+      expect(got).not.toBe('still open');
+      expect(got).toBeLessThan(size);
+      const whole = readToClose(second);
+      expect(await within(whole, 3000)).toBe('still open'); // keep-alive: whole answer, connection kept
+      second.destroy();
+      expect(await whole).toBeGreaterThan(size);
+    } finally {
+      await bounded.close();
+    }
+  });
+
+  it('closes connections past the cap as they come, and takes new ones once others have closed', async () => {
+    const capped = new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 2 });
+    const { port: cappedPort } = await capped.listen('127.0.0.1', 0);
+    try {
+      const held = [await openSocket(cappedPort), await openSocket(cappedPort)];
+      await new Promise((r) => setTimeout(r, 100)); // both accepted
+      const third = await openSocket(cappedPort);
+      expect(await within(readToClose(third), 5000)).toBe(0);
+      for (const s of held) s.destroy();
+      let answer = '';
+      for (let i = 0; i < 50 && !answer.includes('pong'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        answer = await askPing(cappedPort);
+      }
+      expect(answer).toContain('"result":"pong"');
+    } finally {
+      await capped.close();
+    }
+  });
 });
+
+/** `p`'s value, or 'still open' when it has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'still open'> {
+  return Promise.race([p, new Promise<'still open'>((r) => setTimeout(() => r('still open'), ms))]);
+}
+
+async function openSocket(to: number): Promise<Socket> {
+  const socket = connect(to, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((r) => socket.once('connect', r));
+  return socket;
+}
+
+/** A POST on a raw connection whose client does not read (until readToClose). */
+async function unreadRequest(to: number, body: string): Promise<Socket> {
+  const socket = await openSocket(to);
+  socket.pause();
+  socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  return socket;
+}
+
+/** Read what the connection delivers until it closes; the bytes read. */
+function readToClose(socket: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    socket.on('data', (d: Buffer) => (bytes += d.length));
+    socket.once('close', () => resolve(bytes));
+    socket.resume();
+  });
+}
+
+/** One ping on a fresh connection: the raw HTTP answer ('' when the connection was closed first). */
+async function askPing(to: number): Promise<string> {
+  const socket = await openSocket(to);
+  return new Promise((resolve) => {
+    let got = '';
+    socket.setEncoding('utf8').on('data', (d: string) => {
+      got += d;
+      if (got.includes('pong')) socket.destroy();
+    });
+    socket.once('close', () => resolve(got));
+    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${pingBody.length}\r\n\r\n${pingBody}`);
+  });
+}

@@ -2,6 +2,7 @@ import type { IbftService } from '../../../consensus/ibft/service.js';
 import type { Block, BlockHeader } from '@ethereumjs/block';
 import type { MerkleStateManager } from '@ethereumjs/statemanager';
 import type { Chain } from '../../../chain/chain.js';
+import type { SimulationSlots } from '../../../chain/exec-guard.js';
 import type { TxPool } from '../../../txpool/txpool.js';
 import type { NetworkView } from '../../../sync/sync-state.js';
 import { RpcError, RpcErrorCode } from '../errors.js';
@@ -29,7 +30,12 @@ export interface RpcContext {
   ibft?: IbftService;
   /** The bound on log filters' entries, shared with the logs subscriptions of WebSocket; undefined: one of their own. */
   logQueryBudget?: LogQueryBudget;
+  /** The node-wide bound on simulations running and waiting; ethMethods makes one when not given. */
+  simulations?: SimulationSlots;
 }
+
+/** The context of the methods that run simulations: one SimulationSlots for all of them. */
+export type SimulatingContext = RpcContext & Required<Pick<RpcContext, 'simulations'>>;
 
 export const DEFAULT_RPC_GAS_CAP = 50_000_000n;
 export const DEFAULT_RPC_EVM_TIMEOUT_MS = 5000;

@@ -1,18 +1,19 @@
 import type { Block } from '@ethereumjs/block';
-import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { transactionByHash } from '../../../chain/lookup.js';
 import { Simulator } from '../../../chain/simulate.js';
 import { StateUnavailable, traceBlock, traceCall } from '../../../chain/trace.js';
-import { CallTracer, StructLogger, TraceTooLarge, type TxTracer } from '../../../chain/tracers.js';
+import { CallTracer, StructLogger, TraceBudget, TraceTooLarge, type TxTracer } from '../../../chain/tracers.js';
 import { MAX_TIMER_MS, formatDuration, parseDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
-import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcContext, type RpcMethods } from './context.js';
+import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcMethods, type SimulatingContext } from './context.js';
 import { callRequest } from './eth-state.js';
 
 /** A trace config: which tracer, its options, and the time it may take. */
 interface TraceConfig {
-  make: () => TxTracer;
+  /** A tracer counting what it holds against `budget`: the request's, shared by all of a block's tracers. */
+  make: (budget: TraceBudget) => TxTracer;
   timeoutMs: number;
 }
 
@@ -40,29 +41,36 @@ function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
       if (typeof o.limit !== 'number' || !Number.isSafeInteger(o.limit) || o.limit < 0) throw invalidParams('limit must be a non-negative integer');
       opts.limit = o.limit;
     }
-    return { make: () => new StructLogger(opts), timeoutMs };
+    return { make: (budget) => new StructLogger(opts, budget), timeoutMs };
   }
   if (o.tracer === 'callTracer') {
     const c = (o.tracerConfig ?? {}) as Record<string, unknown>;
     if (typeof c !== 'object' || Array.isArray(c)) throw invalidParams('tracerConfig must be an object');
     for (const k of ['onlyTopCall', 'withLog'])
       if (c[k] !== undefined && typeof c[k] !== 'boolean') throw invalidParams(`tracerConfig.${k} must be true or false`);
-    return { make: () => new CallTracer({ onlyTopCall: c.onlyTopCall === true, withLog: c.withLog === true }), timeoutMs };
+    return { make: (budget) => new CallTracer({ onlyTopCall: c.onlyTopCall === true, withLog: c.withLog === true }, budget), timeoutMs };
   }
   const name = typeof o.tracer === 'string' ? JSON.stringify(o.tracer.slice(0, 64)) : typeof o.tracer;
   throw invalidParams(`tracer ${name} is not supported: use "callTracer" or the default struct logger (no tracer)`);
 }
 
 /** debug_traceTransaction, debug_traceBlockByNumber|ByHash, debug_traceCall (geth's struct logger and callTracer). */
-export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
+export function debugMethods({
+  chain,
+  rpcGasCap = DEFAULT_RPC_GAS_CAP,
+  rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS,
+  simulations,
+}: SimulatingContext): RpcMethods {
   /** Run a trace under its deadline, turning the chain's errors into RPC errors. */
   const run = async <T>(cfg: TraceConfig, f: (deadline: number) => Promise<T>): Promise<T> => {
     // A read of state under way: a state pruner waits for it before it deletes (Chain.readers).
     try {
-      return await chain.readers.during(() => f(cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity));
+      const deadline = cfg.timeoutMs > 0 ? performance.now() + cfg.timeoutMs : Infinity;
+      return await simulations.run(deadline, () => chain.readers.during(() => f(deadline)));
     } catch (err) {
       if (err instanceof ExecutionTimeout)
         throw new RpcError(RpcErrorCode.InvalidInput, `execution timeout: the trace took more than ${formatDuration(cfg.timeoutMs)}`);
+      if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
       if (err instanceof TraceTooLarge || err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
       throw err;
     }
@@ -71,7 +79,8 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
     // No parent state to replay it on: an error, as execution-apis requires (not an empty list).
     if (block.header.number === 0n) throw new RpcError(RpcErrorCode.InvalidInput, 'genesis is not traceable');
     const cfg = traceConfig(p[1], rpcEvmTimeoutMs);
-    return run(cfg, (deadline) => traceBlock(chain, block, () => cfg.make(), deadline));
+    const budget = new TraceBudget(); // one bound for the whole answer, not one per transaction
+    return run(cfg, (deadline) => traceBlock(chain, block, () => cfg.make(budget), deadline));
   };
   return {
     debug_traceTransaction: async (p) => {
@@ -80,7 +89,7 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
       const cfg = traceConfig(p[1], rpcEvmTimeoutMs);
       const located = await transactionByHash(chain, hash);
       if (!located) throw new RpcError(RpcErrorCode.InvalidInput, 'transaction not found');
-      const tracer = cfg.make();
+      const tracer = cfg.make(new TraceBudget());
       const traced = await run(cfg, (deadline) => traceBlock(chain, located.block, (i) => (i === located.index ? tracer : undefined), deadline, located.index));
       return traced[0]!.result;
     },
@@ -105,7 +114,7 @@ export function debugMethods({ chain, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTim
       const gas = rpcGasCap > 0n && asked > rpcGasCap ? rpcGasCap : asked;
       const intrinsic = Simulator.intrinsicGas(req);
       if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
-      return run(cfg, (deadline) => traceCall(chain, block, req, gas, cfg.make(), deadline));
+      return run(cfg, (deadline) => traceCall(chain, block, req, gas, cfg.make(new TraceBudget()), deadline));
     },
   };
 }

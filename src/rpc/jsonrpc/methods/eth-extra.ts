@@ -1,7 +1,7 @@
 import { getMerkleStateProof } from '@ethereumjs/statemanager';
 import { bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { createAccessList } from '../../../chain/access-list.js';
-import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { blockReceipts, transactionByHash } from '../../../chain/lookup.js';
 import { Simulator } from '../../../chain/simulate.js';
 import { StateUnavailable } from '../../../chain/trace.js';
@@ -15,8 +15,8 @@ import {
   requireBlock,
   stateAfter,
   withStateErrors,
-  type RpcContext,
   type RpcMethods,
+  type SimulatingContext,
 } from './context.js';
 import { formatReceipt } from './eth-blocks.js';
 import { address, callRequest, revertError } from './eth-state.js';
@@ -27,7 +27,13 @@ export const MAX_PROOF_SLOTS = 1024;
 const latest = (v: unknown) => (v === undefined || v === null ? { kind: 'tag' as const, tag: 'latest' as const } : blockTag(v));
 
 /** eth_getBlockReceipts, eth_getRawTransactionByHash, eth_getProof (EIP-1186), eth_createAccessList. */
-export function extraMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS }: RpcContext): RpcMethods {
+export function extraMethods({
+  chain,
+  txpool,
+  rpcGasCap = DEFAULT_RPC_GAS_CAP,
+  rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS,
+  simulations,
+}: SimulatingContext): RpcMethods {
   return withStateErrors(chain, {
     eth_getBlockReceipts: async (p) => {
       expectParams(p, 1);
@@ -70,9 +76,11 @@ export function extraMethods({ chain, txpool, rpcGasCap = DEFAULT_RPC_GAS_CAP, r
       if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
       let r;
       try {
-        r = await createAccessList(chain, block, req, gas, rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity);
+        const deadline = rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity;
+        r = await simulations.run(deadline, () => createAccessList(chain, block, req, gas, deadline));
       } catch (err) {
         if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
+        if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
         if (err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message);
         throw err;
       }

@@ -1,13 +1,21 @@
 import type { Block } from '@ethereumjs/block';
 import { Address, bigIntToHex, bigIntToUnpaddedBytes, bytesToHex, setLengthLeft } from '@ethereumjs/util';
-import { ExecutionTimeout } from '../../../chain/exec-guard.js';
+import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { nextBlockContext, simulationBlock, type StateOverrides } from '../../../chain/sim-context.js';
 import { Simulator, type CallRequest } from '../../../chain/simulate.js';
 import { parseBlockOverrides, parseStateOverrides } from '../call-overrides.js';
 import { formatDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData, hexQuantity, type BlockTag } from '../params.js';
-import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, stateAfter, withStateErrors, type RpcContext, type RpcMethods } from './context.js';
+import {
+  DEFAULT_RPC_EVM_TIMEOUT_MS,
+  DEFAULT_RPC_GAS_CAP,
+  requireBlock,
+  stateAfter,
+  withStateErrors,
+  type RpcMethods,
+  type SimulatingContext,
+} from './context.js';
 
 interface SimContext {
   /** The block whose post-state the call runs on. */
@@ -93,7 +101,8 @@ export function stateMethods({
   rpcGasCap = DEFAULT_RPC_GAS_CAP,
   rpcEvmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS,
   blockTimeMs = 0,
-}: RpcContext): RpcMethods {
+  simulations,
+}: SimulatingContext): RpcMethods {
   /** The gas a call may have: what it asks for (or the block gas limit), at most the cap (as geth). */
   const capped = (gas: bigint) => (rpcGasCap > 0n && gas > rpcGasCap ? rpcGasCap : gas);
   /**
@@ -102,11 +111,13 @@ export function stateMethods({
    */
   const simulate = async <T>(ctx: SimContext, run: (sim: Simulator) => Promise<T>): Promise<T> => {
     const deadline = rpcEvmTimeoutMs > 0 ? performance.now() + rpcEvmTimeoutMs : Infinity;
-    const sim = await Simulator.at(chain, ctx.state, { block: ctx.block, deadline, ...(ctx.stateOverrides ? { stateOverrides: ctx.stateOverrides } : {}) });
     try {
-      return await run(sim);
+      return await simulations.run(deadline, async () =>
+        run(await Simulator.at(chain, ctx.state, { block: ctx.block, deadline, ...(ctx.stateOverrides ? { stateOverrides: ctx.stateOverrides } : {}) })),
+      );
     } catch (err) {
       if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
+      if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
       throw err;
     }
   };
