@@ -4,6 +4,7 @@ import type { TypedTransaction } from '@ethereumjs/tx';
 import { type BlockBuilder, buildBlock, createVM, encodeReceipt, runBlock, type TxReceipt, type VM } from '@ethereumjs/vm';
 import type { TrieNodeStore } from '../storage/trie-node-store.js';
 import type { StoredReceipt } from '../storage/receipts.js';
+import { chainPrecompiles } from './precompiles.js';
 import { forkOpcodes, type ChainRules, type EvmFork } from './forks.js';
 import { openState } from './state.js';
 import { orderedTrieRoot } from './stack-trie.js';
@@ -76,7 +77,12 @@ export class Executor {
     let vm = this.vms.get(fork);
     if (!vm) {
       const common = this.rules.commonFor(fork);
-      vm = await createVM({ common, stateManager: this.stateManager, blockchain: this.blockchain as never, evmOpts: { customOpcodes: forkOpcodes(common) } });
+      vm = await createVM({
+        common,
+        stateManager: this.stateManager,
+        blockchain: this.blockchain as never,
+        evmOpts: { customOpcodes: forkOpcodes(common), customPrecompiles: chainPrecompiles(common) },
+      });
       this.vms.set(fork, vm);
     }
     return vm;
