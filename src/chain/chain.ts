@@ -183,7 +183,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const deferred = pending !== undefined && opts.genesisState === 'deferred';
     if (pending !== undefined && !deferred) await writePendingGenesisState(store, trie, genesis, pending, opts, log);
     const head = await loadHead(store, trie, opts.engine, deferred);
-    await checkForkSchedule(store, opts.blockchainDb, genesis, head.number);
+    await checkForkSchedule(store, opts.blockchainDb, genesis, head.number, opts.engine);
     if (newDigest) await store.writeGenesisDigest(digest);
     return Chain.assemble(opts, rules, config, genesisHash, store, trie, head);
   }
@@ -629,7 +629,7 @@ export interface ChainReadView {
 /** The epoch size a genesis file without `params.engine.ibft.epochSize` has (consensus/ibft/votes.ts DEFAULT_EPOCH_SIZE). */
 const DEFAULT_VOTE_EPOCH = 100_000;
 
-async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesis, head: bigint): Promise<void> {
+async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesis, head: bigint, engine: ConsensusEngine): Promise<void> {
   // `ChainParams` alone (data dirs of earlier versions: the whole stored genesis, then ChainParams is written).
   const paramsJson = await store.chainParamsJson();
   const storedJson = paramsJson === undefined ? await readChainConfigJson(db) : `{"params":${paramsJson}}`;
@@ -717,6 +717,17 @@ async function checkForkSchedule(store: BlockStore, db: BytesDB, genesis: Genesi
       throw new UserError(
         `genesis file ${how} the emergency validator-set change at block ${at} (params.engine.ibft.validatorSetChanges), but this data dir already holds blocks up to ${head}; a validator-set change can only be put (or changed) after the head`,
       );
+    }
+    // A change new to this data dir (above its head) to a set its quorum lets fork (the legacy 2F+1
+    // for a size other than 3F+1): refused while it can still be taken out of the file.
+    for (const b of differing) {
+      const set = config.params.engine.ibft.validatorSetChanges?.find((c) => c.block === b);
+      const why = set && engine.setChangeRefusal?.(BigInt(b), set.validators.length);
+      if (why !== undefined) {
+        throw new UserError(
+          `genesis file puts an emergency validator-set change at block ${b} (params.engine.ibft.validatorSetChanges) under the legacy quorum: ${why}; set params.engine.ibft.quorumSwitchBlock at or before block ${b} (the safe quorum)`,
+        );
+      }
     }
     consensusChanged = true;
   }

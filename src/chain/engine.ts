@@ -61,6 +61,12 @@ export interface ConsensusEngine {
    */
   signersChangeAfter(header: BlockHeader, parent: BlockHeader): boolean;
   /**
+   * Why a validator-set change of `validators` keys newly put at `block` into the genesis file of a
+   * data dir would be unsafe (its quorum lets the chain fork), or undefined. Only a change new to the
+   * data dir is asked about: one a chain already carries is kept (a node joining it must accept it).
+   */
+  setChangeRefusal?(block: bigint, validators: number): string | undefined;
+  /**
    * The signatures verifyHeader recovers for `header`, with the digest each signs: a caller checking
    * many headers recovers them ahead (in a worker thread) and passes the results as `recover`.
    * Empty when the header's seals cannot be read (verifyHeader then says why).

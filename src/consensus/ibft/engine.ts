@@ -55,6 +55,10 @@ export class IbftEngine implements ConsensusEngine {
     return new IbftEngine(QuorumRule.LEGACY, DEFAULT_EPOCH_SIZE, new Map(), 1n);
   }
 
+  setChangeRefusal(block: bigint, validators: number): string | undefined {
+    return this.quorum.unsafeAt(block, validators);
+  }
+
   /** The emergency set that decides block `number`, if the genesis file puts one there. */
   setChangeAt(number: bigint): Uint8Array[] | undefined {
     return this.setChanges.get(number);

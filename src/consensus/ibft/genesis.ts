@@ -97,8 +97,9 @@ export function validatorSetChangesOf(g: GenesisConfig): Map<bigint, Uint8Array[
 /**
  * Refuse a genesis file whose extraData is not an IBFT one naming at least one validator, each once:
  * one clear line (`source` names the file) instead of a chain that could never seal, or whose quorum
- * counts a validator twice; and an emergency validator-set change to a set its quorum lets fork (the
- * legacy 2F+1 at its block, for a size other than 3F+1).
+ * counts a validator twice. (An emergency validator-set change to a set its quorum lets fork is refused
+ * where it is new to a data dir, Chain.open via IbftEngine.setChangeRefusal: a chain that carries one
+ * already must still start, restore and be checked.)
  */
 export function checkIbftGenesis(g: GenesisConfig, source: string): void {
   const fail = (what: string): never => {
@@ -117,18 +118,11 @@ export function checkIbftGenesis(g: GenesisConfig, source: string): void {
   const distinct = new Set(validators.map((v) => bytesToHex(v)));
   if (distinct.size !== validators.length) fail('genesis.extraData names a validator twice');
   let last = 0;
-  const rule = quorumRuleOf(g);
   for (const c of g.params.engine.ibft.validatorSetChanges ?? []) {
     if (c.block <= last) fail(`params.engine.ibft.validatorSetChanges: block ${c.block} does not come after block ${last} (one change a block, in order)`);
     last = c.block;
     const seen = new Set(c.validators.map((v) => v.toLowerCase()));
     if (seen.size !== c.validators.length) fail(`params.engine.ibft.validatorSetChanges: the change at block ${c.block} names a validator twice`);
-    // A set the legacy quorum lets fork is not named into a chain (an existing one keeps a warning at start).
-    const unsafe = rule.unsafeAt(BigInt(c.block), c.validators.length);
-    if (unsafe !== undefined)
-      fail(
-        `params.engine.ibft.validatorSetChanges: the change at block ${c.block} falls under the legacy quorum: ${unsafe}; set params.engine.ibft.quorumSwitchBlock at or before block ${c.block} (the safe quorum)`,
-      );
   }
 }
 
