@@ -193,9 +193,22 @@ async function restorePlan<M extends { name: string; last?: bigint; time: bigint
     return new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${oldest.last})`, { code: 'NOT_FOUND' });
   };
   /** Of `candidates` (newest first), the first whose head `carrier`'s history holds (its segments read once). */
+  /**
+   * Of `candidates` (newest first), the first whose head `carrier`'s history holds: the segments read
+   * newest first, each once (with every candidate it holds), none after the first match.
+   */
   const firstHeldBy = async (carrier: M, candidates: M[]): Promise<M | undefined> => {
-    const hashes = await blockHashesIn(repo, carrier.m, new Set(candidates.map((c) => c.last!)));
-    return candidates.find((c) => hashes.get(c.last!) === c.m.head.hash);
+    const known = new Map<bigint, string | undefined>();
+    for (const c of candidates) {
+      if (!known.has(c.last!)) {
+        const segment = carrier.m.segments.map((name) => parseObjectName(name)!).find((o) => o.first! <= c.last! && c.last! <= o.last!);
+        const numbers = segment ? candidates.map((x) => x.last!).filter((n) => segment.first! <= n && n <= segment.last!) : [c.last!];
+        const hashes = await blockHashesIn(repo, carrier.m, numbers);
+        for (const n of numbers) known.set(n, hashes.get(n));
+      }
+      if (known.get(c.last!) === c.m.head.hash) return c;
+    }
+    return undefined;
   };
   if (at.block === undefined && at.time === undefined) return { base: newest };
   if (at.block !== undefined) {

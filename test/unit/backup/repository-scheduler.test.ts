@@ -356,3 +356,47 @@ describe('retention after a roll-back from blocks sealed while a clock ran ahead
     }
   });
 });
+
+describe('a restore to a block between backups', () => {
+  it('reads the newest backup history from the candidate nearest the block, not the whole history, to choose its base', async () => {
+    const a = await createTestChain(1);
+    const repo = new Repository(new LocalDirTarget(join(dir, 'repo-reads')), join(dir, 'staging-reads-r'));
+    try {
+      const s = new RepositoryScheduler({
+        chain: a.chain,
+        target: new LocalDirTarget(join(dir, 'repo-reads')),
+        stagingDir: join(dir, 'staging-reads'),
+        indexDir: join(dir, 'index-reads'),
+        intervalMs: 3_600_000,
+        retention: {},
+        pruneIntervalMs: 0,
+        segmentBlocks: 4,
+        logger: pino({ level: 'silent' }),
+      });
+      for (let upTo = 4n; upTo <= 40n; upTo += 4n) {
+        while (a.chain.head.number < upTo) await sealNext(a);
+        await s.backupNow();
+      }
+      await s.stop();
+      expect((await repo.list()).manifests).toHaveLength(10);
+      // Segments read before the restore's first step (its plan), not the restore's own reads.
+      const segmentsRead = new Set<string>();
+      let planning = true;
+      const get = repo.get.bind(repo);
+      repo.get = (name, signal) => {
+        if (planning && name.startsWith('segment-')) segmentsRead.add(name);
+        return get(name, signal);
+      };
+      const r = await restoreRepositoryAt(
+        repo,
+        { block: 38n },
+        { dataDir: join(dir, 'reads-38'), genesis: a.genesis, history: 'full', onStep: () => (planning = false) },
+      );
+      expect([r.head, r.blocksImported]).toEqual([38n, 2n]);
+      // the segment holding block 36 (the base's head); before: the nine holding a backup's head
+      expect(segmentsRead.size).toBe(1);
+    } finally {
+      await a.close();
+    }
+  });
+});
