@@ -48,7 +48,7 @@ describe('MODEXP with an exponentiation linear in the exponent', () => {
         const pick = <T>(xs: T[], k: number) => xs[r[k]! % xs.length]!;
         const bLen = pick([0, 1, 3, 32, 40], 0);
         const eLen = pick([0, 1, 32, 64, 65, 100, 257, 600, 1100], 1);
-        const mLen = pick([0, 1, 2, 8, 32, 64, 100], 2);
+        const mLen = pick([0, 1, 2, 3, 4, 8, 32, 64, 100], 2);
         const b = bytes(bLen);
         const e = bytes(eLen);
         const m = bytes(mLen);
@@ -80,6 +80,11 @@ describe('MODEXP with an exponentiation linear in the exponent', () => {
       [0n, 5n, 13n],
       [12345n, 77n, 1n],
       [2n ** 70n + 5n, 300n, 2n ** 61n - 1n],
+      // either side of the moduli whose products are exact in a double (2^26)
+      [2n ** 26n - 2n, 1000n, 2n ** 26n - 1n],
+      [2n ** 26n - 1n, 1000n, 2n ** 26n],
+      [2n ** 26n, 1000n, 2n ** 26n + 1n],
+      [12345678n, 999n, 2n ** 26n - 5n],
     ] as const) {
       const bytes = new Uint8Array([0, 0, Number(e >> 8n), Number(e & 0xffn)]);
       expect(expModBytes(b, bytes, m)).toBe(pow(b, e, m));
