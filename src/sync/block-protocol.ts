@@ -34,6 +34,12 @@ export const BLOCKS_TIMEOUT_MS = 10_000;
  */
 export const MAX_BLOCK_ANSWERS = 16;
 /**
+ * Of those, the most one peer holds at once over both protocols (the Semaphore's `perKey`): a few
+ * peers that ask and never read would otherwise hold all 16 and starve every honest asker. A request
+ * beyond waits, within its timeout, for one of its peer's own answers to end.
+ */
+export const MAX_BLOCK_ANSWERS_PER_PEER = 2;
+/**
  * The most one block with its receipts may take in a history/1 answer: logs are not bounded by the
  * block size (LOG data costs 8 gas a byte), so the limit is the one the snapshot format and the backup
  * repository's segments have for a block with its receipts (64 MiB).
@@ -57,8 +63,10 @@ interface ServeOptions {
   isReady(peer: PeerId): boolean;
   onBadPeer(peer: PeerId, reason: string): void;
   timeoutMs?: number;
-  /** The node's places for answers being built and sent (MAX_BLOCK_ANSWERS), shared by both protocols. */
+  /** The node's places for answers being built and sent (MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER), shared by both protocols. */
   answering: Semaphore;
+  /** An answer its asker takes none of for this long is abandoned (streams' SEND_STALL_MS by default). */
+  stallMs?: number;
 }
 
 /**
@@ -114,6 +122,7 @@ async function servePart(host: Host, protocol: string, chain: BlockServerSource,
       maxConcurrent: 2,
       onBadPeer: opts.onBadPeer,
       answering: opts.answering,
+      ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
     },
   );
 }
