@@ -218,15 +218,18 @@ export class Syncer {
   /**
    * The peer to ask: not set aside, ahead of the local head; the highest proven head first, and only
    * where no peer has proven a head above the local one, the highest claim (a claim alone would let a
-   * peer announcing false heads be asked before an honest one).
+   * peer announcing false heads be asked before an honest one), a claim whose proof came back unproven
+   * (`unprovable`) only where no other peer is ahead.
    */
   private pickPeer(): ReadyPeer | undefined {
     const local = this.chain.head.number;
     const now = Date.now();
     const fresh = this.peerSet.peers().filter((p) => p.head > local && (this.stalled.get(p.id.toString()) ?? 0) <= now);
     const proven = fresh.filter((p) => this.provenHead(p) > local);
+    const unprovable = (p: ReadyPeer) => this.unprovable.has(p.id.toString());
+    const claims = fresh.some((p) => !unprovable(p)) ? fresh.filter((p) => !unprovable(p)) : fresh;
     const headOf = proven.length > 0 ? (p: ReadyPeer) => this.provenHead(p) : (p: ReadyPeer) => p.head;
-    const pool = proven.length > 0 ? proven : fresh;
+    const pool = proven.length > 0 ? proven : claims;
     pool.sort((a, b) => (headOf(b) > headOf(a) ? 1 : headOf(b) < headOf(a) ? -1 : 0));
     return pool[0];
   }
@@ -514,6 +517,9 @@ export class Syncer {
               if (this.unprovable.size > 1024) this.unprovable.clear(); // peers that left; bounded
               this.unprovable.set(id, Date.now() + STALL_MS);
               this.log.debug({ peer: id, err: err.message }, 'the head a peer claims is sealed by keys not known here yet');
+              // A strike that keeps the claim (block sync proves an honest one, and an imported batch
+              // clears it): the set the seals are weighed against is the one the header itself lists.
+              this.strike(p, `claimed head ${claim} is sealed by keys not known here`, maxStrikes, false);
               return;
             }
             if (!(err instanceof BlockVerificationError)) throw err;
@@ -542,17 +548,23 @@ export class Syncer {
   }
 
   private setProven(id: string, head: bigint): void {
+    if ((this.claimed.get(id)?.head ?? 0n) <= head) this.unprovable.delete(id); // its claim is proven
     this.proven.delete(id);
     this.proven.set(id, head);
     if (this.proven.size > 1024) this.proven.delete(this.proven.keys().next().value!); // peers that left; bounded
   }
 
-  /** The peer did not serve the head it claims: forget the claim; a peer that keeps doing so is banned. */
-  private strike(peer: ReadyPeer, what: string, maxStrikes = MAX_STRIKES): void {
+  /**
+   * The peer did not serve the head it claims: forget the claim (unless `dropClaim` is false); a peer
+   * that keeps doing so is banned. A peer whose claim could not be proven (`unprovable`) is banned as a
+   * stranger is, the second time.
+   */
+  private strike(peer: ReadyPeer, what: string, maxStrikes = MAX_STRIKES, dropClaim = true): void {
     const id = peer.id.toString();
     const n = (this.strikes.get(id) ?? 0) + 1;
     if (this.strikes.size > 1024) this.strikes.clear(); // peers that left; bounded
-    this.peerSet.lowerHead(peer.id, this.chain.head.number);
+    if (this.unprovable.has(id)) maxStrikes = Math.min(maxStrikes, STRANGER_MAX_STRIKES);
+    if (dropClaim) this.peerSet.lowerHead(peer.id, this.chain.head.number);
     if (n >= maxStrikes) {
       this.strikes.delete(id);
       this.peerSet.punish(peer.id, `claims blocks it does not serve (${what}, ${n} times in a row)`);
