@@ -12,7 +12,7 @@ import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
-import { BLOCKS_TIMEOUT_MS, fetchBlocks } from './block-protocol.js';
+import { type AnswerSize, BLOCKS_TIMEOUT_MS, fetchBlocks, slowAnswer } from './block-protocol.js';
 import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
@@ -277,8 +277,7 @@ export class Syncer {
           continue;
         }
         const next = local + BigInt(blocks.length) + 1n;
-        if (!slow) this.strikes.delete(peer.id.toString());
-        else if (this.servedElsewhere(peer, next)) {
+        if (slow && this.servedElsewhere(peer, next)) {
           this.stall(peer);
           this.log.info({ peer: peer.id.toString(), blocks: blocks.length }, 'peer slow (part of a batch, near the timeout); asking another peer');
         }
@@ -298,9 +297,10 @@ export class Syncer {
     const left = peer.head - from + 1n;
     const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
     const began = performance.now();
-    const blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
+    const answered: AnswerSize = { bytes: 0 };
+    const blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs, undefined, answered);
     const ms = performance.now() - began;
-    return { blocks, slow: blocks.length > 0 && blocks.length < count && (ms * count) / blocks.length > this.timeoutMs };
+    return { blocks, slow: blocks.length < count && slowAnswer(count, blocks.length, answered.bytes, ms, this.timeoutMs) };
   }
 
   /** Whether a peer other than `peer`, not set aside, has proven it holds block `next`. */
@@ -317,6 +317,7 @@ export class Syncer {
       const parent = this.chain.head.header;
       try {
         await this.chain.importBlock(block);
+        if (i === 0) this.strikes.delete(id); // it serves the chain: strikes are for not serving it
         if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
         this.observe(block, parent);
         this.log.debug(event('block.imported', { number: Number(block.header.number) }), 'imported block');
