@@ -104,11 +104,37 @@ export interface ServeOptions {
   maxConcurrent: number;
   /**
    * Answers built and sent at once over every connection (and every protocol given the same one): a
-   * request read waits for a place, within its timeout, and holds it until its answer is sent.
+   * request read waits for a place, within its timeout, and holds it until its answer is sent. The
+   * places are taken by peer, so a peer may hold no more than the Semaphore's `perKey` of them.
    */
   answering?: Semaphore;
+  /**
+   * An answer the peer takes none of for this long (its reader stalls, the stream's window stays
+   * shut) is abandoned, its place given back, without waiting for `timeoutMs`. Default SEND_STALL_MS.
+   */
+  stallMs?: number;
   /** The peer broke the protocol (MessageError): ban it. */
   onBadPeer(peer: PeerId, reason: string): void;
+}
+
+/** How long serve() lets an answer's asker take none of it before the answer is abandoned. */
+export const SEND_STALL_MS = 3_000;
+/** An answer is sent in pieces of at most this, each taken by the stream a sign that the asker reads. */
+const SEND_PIECE_BYTES = 64 * 1024;
+
+/**
+ * `source` in pieces of at most SEND_PIECE_BYTES, calling `offered` as each is offered to the stream
+ * and `taken` when the stream asks for the next (the one before is sent): time spent building the
+ * answer is not the asker's.
+ */
+async function* inPieces(source: AsyncIterable<Uint8Array>, offered: () => void, taken: () => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    for (let i = 0; i < chunk.byteLength; i += SEND_PIECE_BYTES) {
+      offered();
+      yield chunk.subarray(i, i + SEND_PIECE_BYTES);
+      taken();
+    }
+  }
 }
 
 /**
@@ -132,25 +158,37 @@ export async function serve(
         stream.abort(err);
       }, opts.timeoutMs);
       let holding = false;
+      const key = peer.toString();
+      let stall: ReturnType<typeof setTimeout> | undefined;
+      const stallMs = opts.stallMs ?? SEND_STALL_MS;
+      const offered = () => {
+        stall = setTimeout(() => {
+          const err = new RequestTimeoutError(`${protocol}: ${peer} took none of an answer for ${stallMs} ms`);
+          expired.abort(err);
+          stream.abort(err);
+        }, stallMs);
+      };
+      const taken = () => clearTimeout(stall);
       void (async () => {
         try {
           const it = lp.decode(stream.source, { maxDataLength: opts.maxRequestBytes })[Symbol.asyncIterator]();
           const first = await it.next();
           if (first.done) throw new Error(`${protocol}: stream closed without a request`); // a cancelled request: not malice
           if (opts.answering) {
-            await opts.answering.acquire(expired.signal);
+            await opts.answering.acquire(expired.signal, key);
             holding = true;
             if (stream.status !== 'open') return; // its asker gave up meanwhile
           }
           const responses = await handler(first.value.subarray(), peer);
-          await stream.sink(lp.encode(responses));
+          await stream.sink(inPieces(lp.encode(responses), offered, taken));
         } catch (err) {
           if (err instanceof MessageError) opts.onBadPeer(peer, err.message);
           else if (isFramingError(err)) opts.onBadPeer(peer, `${protocol}: ${errorMessage(err)}`);
           stream.abort(err as Error);
         } finally {
           clearTimeout(timer);
-          if (holding) opts.answering!.release();
+          clearTimeout(stall);
+          if (holding) opts.answering!.release(key);
         }
       })();
     },

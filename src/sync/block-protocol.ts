@@ -34,6 +34,12 @@ export const BLOCKS_TIMEOUT_MS = 10_000;
  */
 export const MAX_BLOCK_ANSWERS = 16;
 /**
+ * Of those, the most one peer holds at once over both protocols (the Semaphore's `perKey`): a few
+ * peers that ask and never read would otherwise hold all 16 and starve every honest asker. A request
+ * beyond waits, within its timeout, for one of its peer's own answers to end.
+ */
+export const MAX_BLOCK_ANSWERS_PER_PEER = 2;
+/**
  * The most one block with its receipts may take in a history/1 answer: logs are not bounded by the
  * block size (LOG data costs 8 gas a byte), so the limit is the one the snapshot format and the backup
  * repository's segments have for a block with its receipts (64 MiB).
@@ -57,8 +63,10 @@ interface ServeOptions {
   isReady(peer: PeerId): boolean;
   onBadPeer(peer: PeerId, reason: string): void;
   timeoutMs?: number;
-  /** The node's places for answers being built and sent (MAX_BLOCK_ANSWERS), shared by both protocols. */
+  /** The node's places for answers being built and sent (MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER), shared by both protocols. */
   answering: Semaphore;
+  /** An answer its asker takes none of for this long is abandoned (streams' SEND_STALL_MS by default). */
+  stallMs?: number;
 }
 
 /**
@@ -114,6 +122,7 @@ async function servePart(host: Host, protocol: string, chain: BlockServerSource,
       maxConcurrent: 2,
       onBadPeer: opts.onBadPeer,
       answering: opts.answering,
+      ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
     },
   );
 }
@@ -128,15 +137,35 @@ async function getBlocks(
   maxMessageBytes: number,
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  answered: AnswerSize | undefined,
 ): Promise<Uint8Array[]> {
   if (count < 1 || count > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`count ${count} is not 1-${MAX_BLOCKS_PER_REQUEST}`);
-  return request(host, peer, protocol, encodeGetBlocks({ from, count }), {
+  const msgs = await request(host, peer, protocol, encodeGetBlocks({ from, count }), {
     timeoutMs,
     ...(signal ? { signal } : {}),
     maxMessageBytes,
     maxMessages: count,
     maxTotalBytes: SOFT_RESPONSE_BYTES + maxMessageBytes,
   });
+  if (answered) answered.bytes = msgs.reduce((n, m) => n + m.byteLength, 0);
+  return msgs;
+}
+
+/** Filled in by fetchBlocks and fetchHistory: the bytes of the answer's messages. */
+export interface AnswerSize {
+  bytes: number;
+}
+
+/**
+ * Whether an answer of `got` of `count` blocks, `bytes` in all, in `ms`, came at a pace at which a
+ * whole answer would take longer than `limitMs`. A whole answer is `count` blocks or SOFT_RESPONSE_BYTES,
+ * whichever comes first: with large blocks every answer is a part cut at that size, and is judged for
+ * what it is, not projected over the blocks it could not hold (bytes 0: unknown, by blocks alone).
+ */
+export function slowAnswer(count: number, got: number, bytes: number, ms: number, limitMs: number): boolean {
+  if (got === 0) return false;
+  const wholeBy = Math.min(count / got, bytes > 0 ? Math.max(SOFT_RESPONSE_BYTES / bytes, 1) : Number.POSITIVE_INFINITY);
+  return ms * wholeBy > limitMs;
 }
 
 /** Block `n` from a peer's RLP, with the rules of its own height (a fork inside a range changes them); MessageError otherwise. */
@@ -166,8 +195,9 @@ export async function fetchBlocks(
   count: number,
   timeoutMs = BLOCKS_TIMEOUT_MS,
   signal?: AbortSignal,
+  answered?: AnswerSize,
 ): Promise<Block[]> {
-  const msgs = await getBlocks(host, peer, blocksProtocol(genesisHash), from, count, MAX_BLOCK_BYTES, timeoutMs, signal);
+  const msgs = await getBlocks(host, peer, blocksProtocol(genesisHash), from, count, MAX_BLOCK_BYTES, timeoutMs, signal, answered);
   return msgs.map((rlp, i) => blockFromPeer(rlp, from + BigInt(i), rules));
 }
 
@@ -186,8 +216,9 @@ export async function fetchHistory(
   count: number,
   timeoutMs = BLOCKS_TIMEOUT_MS,
   signal?: AbortSignal,
+  answered?: AnswerSize,
 ): Promise<{ block: Block; receiptsRlp: Uint8Array }[]> {
-  const msgs = await getBlocks(host, peer, historyProtocol(genesisHash), from, count, MAX_HISTORY_BLOCK_BYTES + 16, timeoutMs, signal);
+  const msgs = await getBlocks(host, peer, historyProtocol(genesisHash), from, count, MAX_HISTORY_BLOCK_BYTES + 16, timeoutMs, signal, answered);
   return msgs.map((m, i) => {
     const n = from + BigInt(i);
     let pair: [Uint8Array, Uint8Array];

@@ -7,7 +7,7 @@ import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
 import type { BlockRules } from '../storage/block-store.js';
-import { BLOCKS_TIMEOUT_MS, fetchHistory } from './block-protocol.js';
+import { type AnswerSize, BLOCKS_TIMEOUT_MS, fetchHistory, slowAnswer } from './block-protocol.js';
 
 /** A peer that had nothing at a block (its history starts later, or it did not answer) is not asked again for this long. */
 const ASIDE_MS = 60_000;
@@ -23,6 +23,7 @@ export type HistoryFetch = (
   count: number,
   timeoutMs: number,
   signal: AbortSignal,
+  answered: AnswerSize,
 ) => Promise<{ block: Block; receiptsRlp: Uint8Array }[]>;
 
 export interface PeerHistoryOptions {
@@ -141,10 +142,9 @@ export class PeerHistoryFeed implements HistoryFeed {
         continue;
       }
       // Slow: its blocks are used, and it is asked again only while no faster peer can be (pick). So is
-      // a part of the range at a pace at which all of it would take longer (a block a request just
-      // under slowMs).
-      const slowMs = this.opts.slowMs ?? SLOW_MS;
-      if (outcome.ms > slowMs || (got.length < head.count && (outcome.ms * head.count) / got.length > slowMs)) this.markSlow(peer);
+      // a part of the range at a pace at which a whole answer would take longer (a block a request just
+      // under slowMs; a part cut at the answer size limit is a whole answer).
+      if (slowAnswer(head.count, got.length, outcome.bytes, outcome.ms, this.opts.slowMs ?? SLOW_MS)) this.markSlow(peer);
       // What it did not send is asked again; the ranges after are asked before these blocks are checked.
       if (got.length < head.count) {
         head.from += BigInt(got.length);
@@ -215,9 +215,10 @@ export class PeerHistoryFeed implements HistoryFeed {
   private async fetch(peer: ReadyPeer, from: bigint, count: number, signal: AbortSignal): Promise<Answer> {
     const began = Date.now();
     const timeoutMs = this.opts.timeoutMs ?? BLOCKS_TIMEOUT_MS;
+    const answered: AnswerSize = { bytes: 0 };
     const got = this.opts.fetch
-      ? await this.opts.fetch(peer.id, from, count, timeoutMs, signal)
-      : await fetchHistory(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, timeoutMs, signal);
+      ? await this.opts.fetch(peer.id, from, count, timeoutMs, signal, answered)
+      : await fetchHistory(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, timeoutMs, signal, answered);
     const ms = Date.now() - began;
     const refuse = (reason: string) => this.peers.punish(peer.id, `sent history that is not the chain's: ${reason}`);
     const blocks = got.map(({ block, receiptsRlp }) => ({
@@ -228,7 +229,7 @@ export class PeerHistoryFeed implements HistoryFeed {
       where: `from peer ${peer.id.toString()}`,
       refuse,
     }));
-    return { blocks, ms };
+    return { blocks, ms, bytes: answered.bytes };
   }
 }
 
@@ -242,10 +243,11 @@ function hashOf(block: Block): Uint8Array {
   }
 }
 
-/** A request's blocks and its time. */
+/** A request's blocks, its time and its size. */
 interface Answer {
   blocks: FeedBlock[];
   ms: number;
+  bytes: number;
 }
 
 /** A request's answer, or why it failed. */

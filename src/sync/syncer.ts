@@ -12,7 +12,7 @@ import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
-import { BLOCKS_TIMEOUT_MS, fetchBlocks } from './block-protocol.js';
+import { type AnswerSize, BLOCKS_TIMEOUT_MS, fetchBlocks, slowAnswer } from './block-protocol.js';
 import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
@@ -218,15 +218,18 @@ export class Syncer {
   /**
    * The peer to ask: not set aside, ahead of the local head; the highest proven head first, and only
    * where no peer has proven a head above the local one, the highest claim (a claim alone would let a
-   * peer announcing false heads be asked before an honest one).
+   * peer announcing false heads be asked before an honest one), a claim whose proof came back unproven
+   * (`unprovable`) only where no other peer is ahead.
    */
   private pickPeer(): ReadyPeer | undefined {
     const local = this.chain.head.number;
     const now = Date.now();
     const fresh = this.peerSet.peers().filter((p) => p.head > local && (this.stalled.get(p.id.toString()) ?? 0) <= now);
     const proven = fresh.filter((p) => this.provenHead(p) > local);
+    const unprovable = (p: ReadyPeer) => this.unprovable.has(p.id.toString());
+    const claims = fresh.some((p) => !unprovable(p)) ? fresh.filter((p) => !unprovable(p)) : fresh;
     const headOf = proven.length > 0 ? (p: ReadyPeer) => this.provenHead(p) : (p: ReadyPeer) => p.head;
-    const pool = proven.length > 0 ? proven : fresh;
+    const pool = proven.length > 0 ? proven : claims;
     pool.sort((a, b) => (headOf(b) > headOf(a) ? 1 : headOf(b) < headOf(a) ? -1 : 0));
     return pool[0];
   }
@@ -274,8 +277,7 @@ export class Syncer {
           continue;
         }
         const next = local + BigInt(blocks.length) + 1n;
-        if (!slow) this.strikes.delete(peer.id.toString());
-        else if (this.servedElsewhere(peer, next)) {
+        if (slow && this.servedElsewhere(peer, next)) {
           this.stall(peer);
           this.log.info({ peer: peer.id.toString(), blocks: blocks.length }, 'peer slow (part of a batch, near the timeout); asking another peer');
         }
@@ -295,9 +297,10 @@ export class Syncer {
     const left = peer.head - from + 1n;
     const count = Number(left < BigInt(this.batch) ? left : BigInt(this.batch));
     const began = performance.now();
-    const blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs);
+    const answered: AnswerSize = { bytes: 0 };
+    const blocks = await fetchBlocks(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, this.timeoutMs, undefined, answered);
     const ms = performance.now() - began;
-    return { blocks, slow: blocks.length > 0 && blocks.length < count && (ms * count) / blocks.length > this.timeoutMs };
+    return { blocks, slow: blocks.length < count && slowAnswer(count, blocks.length, answered.bytes, ms, this.timeoutMs) };
   }
 
   /** Whether a peer other than `peer`, not set aside, has proven it holds block `next`. */
@@ -314,6 +317,7 @@ export class Syncer {
       const parent = this.chain.head.header;
       try {
         await this.chain.importBlock(block);
+        if (i === 0) this.strikes.delete(id); // it serves the chain: strikes are for not serving it
         if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
         this.observe(block, parent);
         this.log.debug(event('block.imported', { number: Number(block.header.number) }), 'imported block');
@@ -514,6 +518,9 @@ export class Syncer {
               if (this.unprovable.size > 1024) this.unprovable.clear(); // peers that left; bounded
               this.unprovable.set(id, Date.now() + STALL_MS);
               this.log.debug({ peer: id, err: err.message }, 'the head a peer claims is sealed by keys not known here yet');
+              // A strike that keeps the claim (block sync proves an honest one, and an imported batch
+              // clears it): the set the seals are weighed against is the one the header itself lists.
+              this.strike(p, `claimed head ${claim} is sealed by keys not known here`, maxStrikes, false);
               return;
             }
             if (!(err instanceof BlockVerificationError)) throw err;
@@ -542,17 +549,23 @@ export class Syncer {
   }
 
   private setProven(id: string, head: bigint): void {
+    if ((this.claimed.get(id)?.head ?? 0n) <= head) this.unprovable.delete(id); // its claim is proven
     this.proven.delete(id);
     this.proven.set(id, head);
     if (this.proven.size > 1024) this.proven.delete(this.proven.keys().next().value!); // peers that left; bounded
   }
 
-  /** The peer did not serve the head it claims: forget the claim; a peer that keeps doing so is banned. */
-  private strike(peer: ReadyPeer, what: string, maxStrikes = MAX_STRIKES): void {
+  /**
+   * The peer did not serve the head it claims: forget the claim (unless `dropClaim` is false); a peer
+   * that keeps doing so is banned. A peer whose claim could not be proven (`unprovable`) is banned as a
+   * stranger is, the second time.
+   */
+  private strike(peer: ReadyPeer, what: string, maxStrikes = MAX_STRIKES, dropClaim = true): void {
     const id = peer.id.toString();
     const n = (this.strikes.get(id) ?? 0) + 1;
     if (this.strikes.size > 1024) this.strikes.clear(); // peers that left; bounded
-    this.peerSet.lowerHead(peer.id, this.chain.head.number);
+    if (this.unprovable.has(id)) maxStrikes = Math.min(maxStrikes, STRANGER_MAX_STRIKES);
+    if (dropClaim) this.peerSet.lowerHead(peer.id, this.chain.head.number);
     if (n >= maxStrikes) {
       this.strikes.delete(id);
       this.peerSet.punish(peer.id, `claims blocks it does not serve (${what}, ${n} times in a row)`);

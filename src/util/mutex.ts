@@ -20,41 +20,67 @@ export class Mutex {
 }
 
 /**
- * At most `size` holders at once; the others wait, first come first served. A wait ends when its
- * `signal` aborts (its place in the queue is given up, and the promise rejects with the reason).
+ * At most `size` holders at once, and at most `perKey` of them with one key (a peer, say, so that a
+ * few cannot hold every place); the others wait, first come first served among those a place may go
+ * to. A wait ends when its `signal` aborts (its place in the queue is given up, and the promise
+ * rejects with the reason).
  */
 export class Semaphore {
   private held = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly heldBy = new Map<string, number>();
+  private readonly waiting: { key: string | undefined; grant: () => void }[] = [];
 
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    readonly perKey = size,
+  ) {}
 
-  /** Resolves once a place is held: give it back with `release`. */
-  acquire(signal?: AbortSignal): Promise<void> {
+  /** Resolves once a place is held: give it back with `release` (with the same key). */
+  acquire(signal?: AbortSignal, key?: string): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.held < this.size) {
-      this.held++;
+    if (this.free(key)) {
+      this.take(key);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', giveUp);
-        resolve();
+      const entry = {
+        key,
+        grant: () => {
+          signal?.removeEventListener('abort', giveUp);
+          resolve();
+        },
       };
       const giveUp = () => {
-        const i = this.waiting.indexOf(grant);
+        const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
         reject(signal!.reason);
       };
-      this.waiting.push(grant);
+      this.waiting.push(entry);
       signal?.addEventListener('abort', giveUp, { once: true });
     });
   }
 
-  release(): void {
-    const next = this.waiting.shift();
-    if (next)
-      next(); // the place passes to the first waiting
-    else this.held--;
+  release(key?: string): void {
+    this.held--;
+    if (key !== undefined) {
+      const n = (this.heldBy.get(key) ?? 1) - 1;
+      if (n > 0) this.heldBy.set(key, n);
+      else this.heldBy.delete(key);
+    }
+    // The place goes to the first waiting whose key is under its share.
+    const i = this.waiting.findIndex((w) => this.free(w.key));
+    if (i < 0) return;
+    const [next] = this.waiting.splice(i, 1);
+    this.take(next!.key);
+    next!.grant();
+  }
+
+  private free(key: string | undefined): boolean {
+    return this.held < this.size && (key === undefined || (this.heldBy.get(key) ?? 0) < this.perKey);
+  }
+
+  private take(key: string | undefined): void {
+    this.held++;
+    if (key !== undefined) this.heldBy.set(key, (this.heldBy.get(key) ?? 0) + 1);
   }
 }

@@ -12,12 +12,21 @@ import { BANNED_PEERS_PER_ADDRESS, BanList, banKind } from '../../../src/p2p/ban
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
-import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
+import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, encodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
 import { request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
-import { blocksProtocol, fetchBlocks, fetchHistory, serveBlocks, serveHistory } from '../../../src/sync/block-protocol.js';
+import {
+  MAX_BLOCK_ANSWERS,
+  MAX_BLOCK_ANSWERS_PER_PEER,
+  blocksProtocol,
+  fetchBlocks,
+  fetchHistory,
+  historyProtocol,
+  serveBlocks,
+  serveHistory,
+} from '../../../src/sync/block-protocol.js';
 import { Semaphore } from '../../../src/util/mutex.js';
 import { createTestChain, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
@@ -137,6 +146,76 @@ describe('block requests', () => {
     );
     expect(answers.map((a) => a.length)).toEqual([3, 3, 3, 3, 3, 3]); // every one answered, in turn
     expect(building.max).toBe(2);
+  }, 30_000);
+
+  /**
+   * A server of `src`'s blocks 1-3 whose blocks from 100 on are 512 KiB each (a 4 MiB answer, far over
+   * a stream's first window), counting the answers of those begun; and a way to ask for them and never read.
+   */
+  async function bigBlockServer(answering: Semaphore, stallMs: number) {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const server = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 20, isBanned: () => false });
+    cleanup.push(() => Promise.resolve(server.stop()));
+    const big = { blockRlp: new Uint8Array(512 * 1024).fill(1), receiptsRlp: new Uint8Array([0xc0]) };
+    const begun = { big: 0 };
+    const store = {
+      storedBlock: (n: bigint) => (n >= 100n ? Promise.resolve(big as never) : src.chain.store.storedBlock(n)),
+      async *storedBlocks(from: bigint, to: bigint) {
+        if (from < 100n) return yield* src.chain.store.storedBlocks(from, to);
+        begun.big++;
+        for (let n = from; n <= to; n++) yield big as never;
+      },
+    };
+    const chain = { head: { number: 1000n }, store };
+    const opts = { isReady: () => true, onBadPeer: () => undefined, answering, stallMs };
+    await serveBlocks(server, src.chain.genesisHash, chain, opts);
+    await serveHistory(server, src.chain.genesisHash, chain, opts);
+    const newHost = async () => {
+      const h = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+      cleanup.push(() => Promise.resolve(h.stop()));
+      await h.dial(server.getMultiaddrs()[0]!);
+      return h;
+    };
+    /** Ask for blocks 100-163 over `protocol` and never read the answer. */
+    const askAndNeverRead = async (h: Host, protocol: string) => {
+      const stream = await h.dialProtocol(server.peerId, protocol);
+      await stream.sink(lp.encode([encodeGetBlocks({ from: 100n, count: 64 })]));
+    };
+    return { src, server, begun, newHost, askAndNeverRead };
+  }
+
+  it('a peer holds at most two of the node-wide answer places: four peers asking big answers and never reading do not block an honest asker', async () => {
+    const { src, server, begun, newHost, askAndNeverRead } = await bigBlockServer(new Semaphore(MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER), 60_000);
+    const { genesisHash, rules } = src.chain;
+    // Four peers, each with its two block and two history requests: 16 answers asked, none read.
+    for (let i = 0; i < 4; i++) {
+      const h = await newHost();
+      for (const protocol of [blocksProtocol(genesisHash), historyProtocol(genesisHash)]) {
+        await askAndNeverRead(h, protocol);
+        await askAndNeverRead(h, protocol);
+      }
+    }
+    await until(() => begun.big >= 4 * MAX_BLOCK_ANSWERS_PER_PEER, 'the hostile answers begun');
+    await new Promise((r) => setTimeout(r, 300)); // time for any more of them to take a place
+    expect(begun.big).toBe(4 * MAX_BLOCK_ANSWERS_PER_PEER);
+    const honest = await newHost();
+    const blocks = await fetchBlocks(honest, server.peerId, genesisHash, rules, 1n, 3, 3_000);
+    expect(blocks.map((b) => Number(b.header.number))).toEqual([1, 2, 3]);
+  }, 30_000);
+
+  it('an answer its asker takes none of is abandoned after a stall, its place given back well within the timeout', async () => {
+    // Two places, both a peer's share: a peer asking twice and never reading holds them all.
+    const { src, server, begun, newHost, askAndNeverRead } = await bigBlockServer(new Semaphore(2, 2), 500);
+    const { genesisHash, rules } = src.chain;
+    const hostile = await newHost();
+    await askAndNeverRead(hostile, blocksProtocol(genesisHash));
+    await askAndNeverRead(hostile, blocksProtocol(genesisHash));
+    await until(() => begun.big === 2, 'the hostile answers begun');
+    // The server's timeout is 10 s: an honest asker giving up after 4 s is served only if the stalled answers are abandoned first.
+    const honest = await newHost();
+    const blocks = await fetchBlocks(honest, server.peerId, genesisHash, rules, 1n, 3, 4_000);
+    expect(blocks.map((b) => Number(b.header.number))).toEqual([1, 2, 3]);
   }, 30_000);
 
   it('asking for more than 64 blocks gets the asker banned', async () => {

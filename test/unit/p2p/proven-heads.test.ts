@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as lp from 'it-length-prefixed';
 import { createBlockHeaderFromBytesArray } from '@ethereumjs/block';
-import { bigIntToUnpaddedBytes } from '@ethereumjs/util';
+import { bigIntToUnpaddedBytes, privateToAddress } from '@ethereumjs/util';
 import type { Chain } from '../../../src/chain/chain.js';
 import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
 import { UnprovenHeadError } from '../../../src/chain/errors.js';
@@ -200,6 +200,47 @@ describe('a claimed head is not a fact', () => {
     expect(v.net.highestPeerHead()).toBe(3n); // proven by the blocks imported from it
   }, 30_000);
 
+  it('a stranger claiming a far head listing one validator with the seal of a fresh key (unproven) is struck, not asked while another peer is ahead, and banned the second time', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Block 1,000,000 whose extra data lists one validator, a fresh key, and carries its one seal: the
+    // set it lists is the attacker's to write, so its seals weigh as an unproven rotation's would.
+    const b2 = (await src.chain.blockByNumber(2n))!;
+    const common = src.chain.commonAt(2n);
+    const fresh = randomBytes(32);
+    const raw = b2.header.raw();
+    raw[8] = bigIntToUnpaddedBytes(1_000_000n);
+    const extra = decodeIbftExtra(b2.header.extraData);
+    const listed = headerWithExtraData(
+      createBlockHeaderFromBytesArray(raw, headerOpts(common)),
+      encodeIbftExtra({ ...extra, validators: [privateToAddress(fresh)], committedSeals: [] }),
+      common,
+    );
+    const forged = headerWithExtraData(listed, withCommittedSeals(listed, [committedSeal(listed, fresh)]), common);
+    expect(() => dst.chain.engine.verifyClaimedHead(forged, dst.chain.head.header)).toThrow(UnprovenHeadError);
+    const asked: bigint[] = [];
+    const liar = await claimer(src.chain, 1_000_000n, blockHash(forged), async (from) => {
+      asked.push(from);
+      return from === 1_000_000n ? [blockWithHeader(b2, forged, common).serialize()] : [];
+    });
+    // Another peer ahead (a claim not proven yet: its proofs are never answered) is asked before the liar.
+    const other = await claimer(src.chain, 2n, blockHash(b2.header), () => new Promise(() => undefined));
+    const v = await victim(dst.chain, [other.addr]);
+    await until(() => v.net.peerManager.isReady(other.id) && other.asked > 0, 'the other peer ready');
+    await v.net.add(liar.addr);
+    await until(() => asked.includes(1_000_000n), 'the liar proof asked');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(asked.filter((n) => n < 1_000_000n)).toEqual([]); // not asked for blocks while the other peer is ahead
+    expect(v.net.peerManager.banned(liar.id)).toBeUndefined();
+    await v.net.remove(other.id);
+    // Alone ahead, it is asked, answers nothing: the second strike of an unproven stranger.
+    await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned', 10_000);
+    expect(v.net.peerManager.banned(liar.id)!.reason).toMatch(/2 times in a row/);
+    expect(dst.chain.head.number).toBe(0n);
+  }, 30_000);
+
   it('a peer with a proven head is asked for blocks before one claiming a higher head it has not proven', async () => {
     const src = await chainWithBlocks(20);
     cleanup.push(() => src.close());
@@ -208,7 +249,7 @@ describe('a claimed head is not a fact', () => {
     const honest = await startNode(src.chain);
     cleanup.push(() => honest.net.stop());
     // Claims head 1,000,000 and serves it sealed by keys not known here (as after votes this node has
-    // not seen: not proven, not punished, the claim kept), but does not answer a request for the honest
+    // not seen: not proven, struck, the claim kept), but does not answer a request for the honest
     // peer's blocks (asked, it would hold sync for the 10 s timeout); past them, it has nothing.
     const b20 = (await src.chain.blockByNumber(20n))!;
     const common = src.chain.commonAt(20n);
@@ -238,6 +279,7 @@ describe('a claimed head is not a fact', () => {
     dst.chain.pauseWrites(undefined);
     await until(() => dst.chain.head.number === 20n, 'synced from the honest peer', 5_000);
     expect(asked.filter((n) => n <= 20n)).toEqual([]);
-    expect(v.net.peerManager.banned(liar.id)).toBeUndefined();
+    // Then alone ahead, it is asked and has nothing: an unproven claim not served, its second strike.
+    await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned', 10_000);
   }, 30_000);
 });

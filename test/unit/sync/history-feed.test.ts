@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadyPeer } from '../../../src/p2p/peers.js';
 import type { Host } from '../../../src/p2p/host.js';
-import { MessageError } from '../../../src/p2p/messages.js';
+import { MessageError, SOFT_RESPONSE_BYTES } from '../../../src/p2p/messages.js';
 import { type HistoryFetch, MAX_REQUESTS_IN_FLIGHT, PeerHistoryFeed } from '../../../src/sync/history-feed.js';
 import { blockWithHeader, headerWithExtraData } from '../../../src/chain/block-util.js';
 import { createTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
@@ -74,12 +74,30 @@ describe('the back-fill asking peers: a slow peer does not set the pace', () => 
   it('a peer sending one block a request just under slowMs is slow too (at its pace a range would take longer): passed over for a faster one', async () => {
     const asked: string[] = [];
     const drip = fetcher(new Set(['drip']), 250, asked);
-    const fetch: HistoryFetch = (id, from, count, timeoutMs, signal) => drip(id, from, id.toString() === 'drip' ? 1 : count, timeoutMs, signal);
+    const fetch: HistoryFetch = (id, from, count, timeoutMs, signal, answered) =>
+      drip(id, from, id.toString() === 'drip' ? 1 : count, timeoutMs, signal, answered);
     const peers = [peer('drip', 1_000_000n), peer('fast', 250n)];
     const feed = new PeerHistoryFeed(host, { peers: () => peers, punish }, t.chain, { slowMs: 300, fetch });
     expect(await read(feed, 1n, 250n)).toEqual(Array.from({ length: 250 }, (_, i) => BigInt(i + 1)));
     // Its first two requests (it has the highest head), and none once the first answer came.
     expect(asked.filter((a) => a.startsWith('drip@'))).toEqual(['drip@1', 'drip@129']);
+  });
+
+  it('a peer whose answers are parts cut at the answer size limit (large blocks) is judged by its pace in bytes, not as one sending a block a request', async () => {
+    const asked: string[] = [];
+    const big = fetcher(new Set(['big']), 250, asked);
+    // Each answer one block, as with blocks of 4 MiB: a whole answer by size, in 250 ms of the 300 allowed.
+    const fetch: HistoryFetch = async (id, from, count, timeoutMs, signal, answered) => {
+      if (id.toString() !== 'big') return big(id, from, count, timeoutMs, signal, answered);
+      const out = await big(id, from, 1, timeoutMs, signal, answered);
+      answered.bytes = SOFT_RESPONSE_BYTES;
+      return out;
+    };
+    const peers = [peer('big', 1_000_000n), peer('fast', 250n)];
+    const feed = new PeerHistoryFeed(host, { peers: () => peers, punish }, t.chain, { slowMs: 300, fetch });
+    expect(await read(feed, 1n, 250n)).toEqual(Array.from({ length: 250 }, (_, i) => BigInt(i + 1)));
+    // Not slow: asked again after its first answers, not only its first two requests.
+    expect(asked.filter((a) => a.startsWith('big@')).length).toBeGreaterThan(2);
   });
 
   it('alone, a slow peer is still asked (one request ahead), so the back-fill goes on at its pace', async () => {

@@ -28,4 +28,22 @@ describe('Semaphore', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(fourth).toBe(true);
   });
+
+  it('holds at most `perKey` places for one key; a place given back goes to the first waiting under its share', async () => {
+    const s = new Semaphore(3, 2);
+    await s.acquire(undefined, 'a');
+    await s.acquire(undefined, 'a');
+    const order: string[] = [];
+    const a3 = s.acquire(undefined, 'a').then(() => order.push('a3'));
+    await s.acquire(undefined, 'b'); // a place is free, and b is under its share
+    const b2 = s.acquire(undefined, 'b').then(() => order.push('b2'));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(order).toEqual([]);
+    s.release('b'); // to b2: a3 waits first but 'a' holds its share
+    await b2;
+    expect(order).toEqual(['b2']);
+    s.release('a');
+    await a3;
+    expect(order).toEqual(['b2', 'a3']);
+  });
 });
