@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError, errorMessage } from '../../util/errors.js';
+import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './address-cap.js';
 import { RpcDispatcher, errorResponse, type DispatcherOptions } from './dispatch.js';
 import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';
@@ -35,6 +36,11 @@ export interface JsonRpcServerOptions {
   observe?: DispatcherOptions['observe'];
   /** Open connections at once (DEFAULT_HTTP_MAX_CONNECTIONS). */
   maxConnections?: number;
+  /**
+   * Open connections from one client address (an IPv6 client's /64) when listening beyond loopback
+   * (DEFAULT_MAX_CONNECTIONS_PER_ADDRESS); more are closed as they come. Shared rule: AddressCap.
+   */
+  maxConnectionsPerAddress?: number;
   /** How long a client may take to read an answer (DEFAULT_HTTP_WRITE_TIMEOUT_MS). */
   writeTimeoutMs?: number;
   /** Unread answers' bytes, all connections together (DEFAULT_HTTP_MAX_UNSENT_BYTES). */
@@ -48,6 +54,8 @@ export type JsonRpcService = Pick<JsonRpcServerOptions, 'methods' | 'health' | '
 export class JsonRpcServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Open connections by client address: one address cannot hold every connection. */
+  private readonly perAddress: AddressCap;
   private readonly maxBodyBytes: number;
   /** Answers handed to their connections and not yet taken whole by their clients, oldest first. */
   private readonly unsent = new Map<ServerResponse, () => void>();
@@ -57,6 +65,7 @@ export class JsonRpcServer {
 
   constructor(private readonly opts: JsonRpcServerOptions) {
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.perAddress = new AddressCap(opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
     this.serve(opts);
     // Nothing a client sends may throw out of here: an escaped rejection would end the process.
     this.server = createServer((req, res) => {
@@ -72,9 +81,12 @@ export class JsonRpcServer {
     this.server.headersTimeout = 65_000;
     // Past the cap, Node closes a new connection as it is accepted: no socket, no parser, no request.
     this.server.maxConnections = opts.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
+    // And one address (kept alive by a tiny request a minute) may not hold all of them: past its own
+    // bound a connection is closed before it is read.
     this.server.on('connection', (s) => {
-      this.sockets.add(s);
       s.on('error', () => undefined); // a reset by the peer; 'close' follows
+      if (!this.perAddress.admit(s)) return void s.destroy();
+      this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
   }
@@ -103,6 +115,7 @@ export class JsonRpcServer {
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
+        this.perAddress.listening(host);
         const addr = this.server.address() as AddressInfo;
         resolve({ host, port: addr.port });
       });
