@@ -195,6 +195,11 @@ class WsConnection implements SubscriptionSink {
     this.send(`{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"${subscription}","result":${result}}}`);
   }
 
+  /** It missed notifications (SubscriptionHub skipped heads): close 1013 (try again later) with the hub's reason. */
+  drop(reason: string): void {
+    this.close(1013, reason);
+  }
+
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
