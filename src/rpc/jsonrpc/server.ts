@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './address-cap.js';
+import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, addressKey } from './address-cap.js';
 import { RpcDispatcher, errorResponse, type DispatcherOptions } from './dispatch.js';
 import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';
@@ -58,7 +58,7 @@ export class JsonRpcServer {
   private readonly perAddress: AddressCap;
   private readonly maxBodyBytes: number;
   /** Answers handed to their connections and not yet taken whole by their clients, oldest first. */
-  private readonly unsent = new Map<ServerResponse, () => void>();
+  private readonly unsent = new Map<ServerResponse, { bytes: number; address: string; drop: () => void }>();
   private unsentBytes = 0;
   private dispatcher!: RpcDispatcher;
   private health: JsonRpcServerOptions['health'];
@@ -212,8 +212,9 @@ export class JsonRpcServer {
   /**
    * The node never waits for a client, nor holds its answers without bound: an answer not taken whole
    * (handed to the OS) within the write timeout is dropped with its connection, and once the answers
-   * not taken, all connections together, pass their bound, those held longest are dropped until they
-   * fit (as a WebSocket client that does not read is dropped).
+   * not taken, all connections together, pass their bound, the client address holding the most of them
+   * loses its largest until they fit (as a WebSocket client that does not read is dropped): a client
+   * that asks for many answers and reads none cannot push out another's one slow download.
    */
   private untilTaken(res: ServerResponse, bytes: number): void {
     if (res.writableFinished || res.destroyed) return;
@@ -225,13 +226,20 @@ export class JsonRpcServer {
     };
     res.once('finish', done);
     res.once('close', done);
-    this.unsent.set(res, done);
+    this.unsent.set(res, { bytes, address: addressKey(res.socket?.remoteAddress), drop: done });
     this.unsentBytes += bytes;
     const limit = this.opts.maxUnsentBytes ?? DEFAULT_HTTP_MAX_UNSENT_BYTES;
-    for (const [held, drop] of this.unsent) {
-      if (this.unsentBytes <= limit || held === res) break;
-      drop();
-      held.destroy();
+    while (this.unsentBytes > limit && this.unsent.size > 1) {
+      const byAddress = new Map<string, number>();
+      for (const { bytes: b, address } of this.unsent.values()) byAddress.set(address, (byAddress.get(address) ?? 0) + b);
+      let heaviest = '';
+      let most = -1;
+      for (const [address, b] of byAddress) if (b > most) [heaviest, most] = [address, b];
+      let victim: ServerResponse | undefined;
+      let largest = -1;
+      for (const [held, { bytes: b, address }] of this.unsent) if (address === heaviest && b > largest) [victim, largest] = [held, b];
+      this.unsent.get(victim!)!.drop();
+      victim!.destroy();
     }
   }
 

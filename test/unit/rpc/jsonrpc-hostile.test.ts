@@ -232,6 +232,31 @@ describe('JSON-RPC against hostile requests', () => {
     }
   });
 
+  it("past the bound on unread answers, the address holding the most loses its largest: many unread answers of one client do not push out another's slow download", async () => {
+    const MiB = 1024 * 1024;
+    const bounded = new JsonRpcServer({ methods: { big: ([n]) => 'x'.repeat(Number(n)) }, logger: silentLogger(), maxUnsentBytes: 40 * MiB });
+    const { port: boundedPort } = await bounded.listen('127.0.0.1', 0);
+    const ask = (n: number) => `{"jsonrpc":"2.0","id":1,"method":"big","params":[${n}]}`;
+    try {
+      const download = await unreadRequest(boundedPort, ask(20 * MiB), '127.0.0.2'); // the oldest answer held
+      await new Promise((r) => setTimeout(r, 300));
+      const flood: Socket[] = [];
+      for (let i = 0; i < 3; i++) {
+        flood.push(await unreadRequest(boundedPort, ask(12 * MiB)));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const whole = readToClose(download);
+      expect(await within(whole, 3000)).toBe('still open'); // keep-alive: whole answer, connection kept
+      download.destroy();
+      expect(await whole).toBeGreaterThan(20 * MiB);
+      const flooded = await Promise.all(flood.map((f) => within(readToClose(f), 3000)));
+      expect(flooded.filter((got) => got !== 'still open' && got < 12 * MiB).length).toBeGreaterThan(0);
+      for (const f of flood) f.destroy();
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('closes connections past the cap as they come, and takes new ones once others have closed', async () => {
     const capped = new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 2 });
     const { port: cappedPort } = await capped.listen('127.0.0.1', 0);
@@ -305,8 +330,8 @@ async function openSocket(to: number, from = '127.0.0.1'): Promise<Socket> {
 }
 
 /** A POST on a raw connection whose client does not read (until readToClose). */
-async function unreadRequest(to: number, body: string): Promise<Socket> {
-  const socket = await openSocket(to);
+async function unreadRequest(to: number, body: string, from = '127.0.0.1'): Promise<Socket> {
+  const socket = await openSocket(to, from);
   socket.pause();
   socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   return socket;
