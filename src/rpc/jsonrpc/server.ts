@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError, errorMessage } from '../../util/errors.js';
+import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, addressKey } from './address-cap.js';
 import { RpcDispatcher, errorResponse, type DispatcherOptions } from './dispatch.js';
 import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';
@@ -35,6 +36,11 @@ export interface JsonRpcServerOptions {
   observe?: DispatcherOptions['observe'];
   /** Open connections at once (DEFAULT_HTTP_MAX_CONNECTIONS). */
   maxConnections?: number;
+  /**
+   * Open connections from one client address (an IPv6 client's /64) when listening beyond loopback
+   * (DEFAULT_MAX_CONNECTIONS_PER_ADDRESS); more are closed as they come. Shared rule: AddressCap.
+   */
+  maxConnectionsPerAddress?: number;
   /** How long a client may take to read an answer (DEFAULT_HTTP_WRITE_TIMEOUT_MS). */
   writeTimeoutMs?: number;
   /** Unread answers' bytes, all connections together (DEFAULT_HTTP_MAX_UNSENT_BYTES). */
@@ -48,15 +54,18 @@ export type JsonRpcService = Pick<JsonRpcServerOptions, 'methods' | 'health' | '
 export class JsonRpcServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Open connections by client address: one address cannot hold every connection. */
+  private readonly perAddress: AddressCap;
   private readonly maxBodyBytes: number;
   /** Answers handed to their connections and not yet taken whole by their clients, oldest first. */
-  private readonly unsent = new Map<ServerResponse, () => void>();
+  private readonly unsent = new Map<ServerResponse, { bytes: number; address: string; drop: () => void }>();
   private unsentBytes = 0;
   private dispatcher!: RpcDispatcher;
   private health: JsonRpcServerOptions['health'];
 
   constructor(private readonly opts: JsonRpcServerOptions) {
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.perAddress = new AddressCap(opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
     this.serve(opts);
     // Nothing a client sends may throw out of here: an escaped rejection would end the process.
     this.server = createServer((req, res) => {
@@ -72,9 +81,12 @@ export class JsonRpcServer {
     this.server.headersTimeout = 65_000;
     // Past the cap, Node closes a new connection as it is accepted: no socket, no parser, no request.
     this.server.maxConnections = opts.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
+    // And one address (kept alive by a tiny request a minute) may not hold all of them: past its own
+    // bound a connection is closed before it is read.
     this.server.on('connection', (s) => {
-      this.sockets.add(s);
       s.on('error', () => undefined); // a reset by the peer; 'close' follows
+      if (!this.perAddress.admit(s)) return void s.destroy();
+      this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
   }
@@ -103,6 +115,7 @@ export class JsonRpcServer {
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
+        this.perAddress.listening(host);
         const addr = this.server.address() as AddressInfo;
         resolve({ host, port: addr.port });
       });
@@ -199,8 +212,9 @@ export class JsonRpcServer {
   /**
    * The node never waits for a client, nor holds its answers without bound: an answer not taken whole
    * (handed to the OS) within the write timeout is dropped with its connection, and once the answers
-   * not taken, all connections together, pass their bound, those held longest are dropped until they
-   * fit (as a WebSocket client that does not read is dropped).
+   * not taken, all connections together, pass their bound, the client address holding the most of them
+   * loses its largest until they fit (as a WebSocket client that does not read is dropped): a client
+   * that asks for many answers and reads none cannot push out another's one slow download.
    */
   private untilTaken(res: ServerResponse, bytes: number): void {
     if (res.writableFinished || res.destroyed) return;
@@ -212,13 +226,20 @@ export class JsonRpcServer {
     };
     res.once('finish', done);
     res.once('close', done);
-    this.unsent.set(res, done);
+    this.unsent.set(res, { bytes, address: addressKey(res.socket?.remoteAddress), drop: done });
     this.unsentBytes += bytes;
     const limit = this.opts.maxUnsentBytes ?? DEFAULT_HTTP_MAX_UNSENT_BYTES;
-    for (const [held, drop] of this.unsent) {
-      if (this.unsentBytes <= limit || held === res) break;
-      drop();
-      held.destroy();
+    while (this.unsentBytes > limit && this.unsent.size > 1) {
+      const byAddress = new Map<string, number>();
+      for (const { bytes: b, address } of this.unsent.values()) byAddress.set(address, (byAddress.get(address) ?? 0) + b);
+      let heaviest = '';
+      let most = -1;
+      for (const [address, b] of byAddress) if (b > most) [heaviest, most] = [address, b];
+      let victim: ServerResponse | undefined;
+      let largest = -1;
+      for (const [held, { bytes: b, address }] of this.unsent) if (address === heaviest && b > largest) [victim, largest] = [held, b];
+      this.unsent.get(victim!)!.drop();
+      victim!.destroy();
     }
   }
 

@@ -17,6 +17,11 @@ export interface SubscriptionSink {
   notify(subscription: string, result: string): void;
   /** False once its connection closed (and its subscriptions dropped): nothing more may subscribe on it. */
   readonly open?: boolean;
+  /**
+   * End the sink (its connection) with this reason: it missed notifications it subscribed to (the node
+   * fell behind publishing heads). Without it, the hub just drops the sink's subscriptions.
+   */
+  drop?(reason: string): void;
 }
 
 export type Subscription = { kind: 'newHeads' } | { kind: 'logs'; query: LogQuery } | { kind: 'newPendingTransactions'; full: boolean };
@@ -34,6 +39,32 @@ interface Entry {
 const SLICE_WORK = 16_384;
 const NOTIFY_WORK = 64;
 
+/**
+ * Heads waiting to be published beyond the one being published. Past this many, the hub skips to the
+ * newest: newHeads subscribers still get every header, and each logs subscriber whose filter a skipped
+ * block's bloom does not rule out (it may have missed logs) is dropped with a reason naming the blocks,
+ * so it can fetch them with eth_getLogs and subscribe again.
+ */
+export const MAX_PENDING_HEADS = 4;
+
+/** Where a logs subscription is indexed: a position it names (address, or topic i), or every log. */
+type LogsIndex = { at: 'address' | number; keys: Iterable<string> } | undefined;
+
+/**
+ * A logs subscription is checked only against the logs that carry one of its alternatives at one
+ * position: the most specific it names (topics 3 to 1 usually hold addresses and amounts, then the
+ * contract's address, then topic 0, an event signature many contracts share); none: every log.
+ */
+function logsIndexOf(q: LogQuery): LogsIndex {
+  for (const i of [3, 2, 1]) {
+    const alts = q.topics[i];
+    if (alts) return { at: i, keys: alts.keys };
+  }
+  if (q.addresses) return { at: 'address', keys: q.addresses.keys };
+  if (q.topics[0]) return { at: 0, keys: q.topics[0].keys };
+  return undefined;
+}
+
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -46,8 +77,14 @@ function nextTurn(): Promise<void> {
 export class SubscriptionHub {
   private readonly entries = new Map<string, Entry>();
   private readonly bySink = new Map<SubscriptionSink, Set<string>>();
-  /** Heads are published one after the other (reading a block's logs is asynchronous). */
-  private publishing: Promise<void> = Promise.resolve();
+  /** Logs subscriptions by the position they are indexed at (logsIndexOf), then by key. */
+  private readonly logsAt = new Map<'address' | number, Map<string, Set<string>>>();
+  /** Logs subscriptions that name no address or topic: every log is checked against them. */
+  private readonly logsAny = new Set<string>();
+  /** Heads are published one after the other (reading a block's logs is asynchronous): those waiting. */
+  private readonly heads: Block[] = [];
+  /** The publishing of `heads`, while it runs. */
+  private publishing: Promise<void> | undefined;
   private readonly detach: (() => void)[] = [];
 
   constructor(
@@ -57,13 +94,7 @@ export class SubscriptionHub {
     /** The node's bound on log filter entries, shared with the polling filters. */
     private readonly budget = new LogQueryBudget(),
   ) {
-    const onHead = (_head: unknown, block: Block) => {
-      this.publishing = this.publishing
-        .then(() => this.publishHead(block))
-        .catch((err: unknown) => {
-          this.logger.error({ err: errorMessage(err) }, 'subscription notifications for a new head failed');
-        });
-    };
+    const onHead = (_head: unknown, block: Block) => this.queueHead(block);
     chain.on('head', onHead);
     this.detach.push(() => chain.off('head', onHead));
     this.detach.push(txpool.onAdded((hash) => this.publishPending(hash)));
@@ -74,6 +105,7 @@ export class SubscriptionHub {
     if (sub.kind === 'logs') this.budget.take(sub.query);
     const id = randomQuantityId();
     this.entries.set(id, { sub, sink });
+    if (sub.kind === 'logs') this.indexLogs(id, sub.query, true);
     let ids = this.bySink.get(sink);
     if (!ids) this.bySink.set(sink, (ids = new Set()));
     ids.add(id);
@@ -92,7 +124,24 @@ export class SubscriptionHub {
 
   private remove(id: string, entry: Entry): void {
     this.entries.delete(id);
-    if (entry.sub.kind === 'logs') this.budget.release(entry.sub.query);
+    if (entry.sub.kind === 'logs') {
+      this.indexLogs(id, entry.sub.query, false);
+      this.budget.release(entry.sub.query);
+    }
+  }
+
+  private indexLogs(id: string, q: LogQuery, add: boolean): void {
+    const index = logsIndexOf(q);
+    if (!index) return void (add ? this.logsAny.add(id) : this.logsAny.delete(id));
+    let byKey = this.logsAt.get(index.at);
+    if (!byKey) this.logsAt.set(index.at, (byKey = new Map()));
+    for (const key of index.keys) {
+      let ids = byKey.get(key);
+      if (add) {
+        if (!ids) byKey.set(key, (ids = new Set()));
+        ids.add(id);
+      } else if (ids?.delete(id) && ids.size === 0) byKey.delete(key);
+    }
   }
 
   count(sink: SubscriptionSink): number {
@@ -117,13 +166,58 @@ export class SubscriptionHub {
     for (const d of this.detach.splice(0)) d();
     for (const [id, entry] of this.entries) this.remove(id, entry);
     this.bySink.clear();
+    this.heads.length = 0;
+    await this.settled();
+  }
+
+  /** Resolves once the heads queued so far are published (or skipped). */
+  async settled(): Promise<void> {
     await this.publishing;
   }
 
   /**
+   * Queue a new head; past MAX_PENDING_HEADS waiting, skip to the newest (the node cannot keep up: its
+   * backlog, and the blocks it holds, stay bounded) and tell the logs subscribers that missed logs.
+   */
+  private queueHead(block: Block): void {
+    this.heads.push(block);
+    if (this.heads.length > MAX_PENDING_HEADS) this.skip(this.heads.splice(0, this.heads.length - 1));
+    if (this.publishing !== undefined) return;
+    this.publishing = (async () => {
+      for (let next = this.heads.shift(); next; next = this.heads.shift()) {
+        try {
+          await this.publishHead(next);
+        } catch (err) {
+          this.logger.error({ err: errorMessage(err) }, 'subscription notifications for a new head failed');
+        }
+      }
+      this.publishing = undefined;
+    })();
+  }
+
+  private skip(blocks: Block[]): void {
+    const from = blocks[0]!.header.number;
+    const to = blocks[blocks.length - 1]!.header.number;
+    this.logger.warn({ from: Number(from), to: Number(to) }, 'subscriptions: new heads come faster than their logs are published; skipping blocks');
+    const reason = `missed logs of blocks ${from}-${to} (node busy): eth_getLogs them, subscribe again`;
+    const missed = new Set<SubscriptionSink>();
+    for (const block of blocks) {
+      let header: string | undefined;
+      for (const [id, { sub, sink }] of this.entries) {
+        if (sub.kind === 'newHeads') sink.notify(id, (header ??= JSON.stringify(formatHeader(block))));
+        else if (sub.kind === 'logs' && !missed.has(sink) && bloomMayMatch(block.header.logsBloom, sub.query)) missed.add(sink);
+      }
+    }
+    for (const sink of missed) {
+      if (sink.drop) sink.drop(reason);
+      this.dropSink(sink);
+    }
+  }
+  /**
    * newHeads first; then the logs of the block to each logs subscription its bloom does not rule out
-   * (none: the block's logs are not even read), each log's keys made and its notification formatted
-   * once for all subscriptions, yielding to the event loop between slices of the work.
+   * (none: the block's logs are not even read), each log checked only against the subscriptions indexed
+   * under its address or one of its topics (logsIndexOf) and those that name nothing, its keys made and
+   * its notification formatted once for all subscriptions, yielding to the event loop between slices.
    */
   private async publishHead(block: Block): Promise<void> {
     if (this.entries.size === 0) return;
@@ -135,21 +229,29 @@ export class SubscriptionHub {
     }
     if (logSubs.length === 0) return;
     const logs = await blockLogs(this.chain, block);
-    const keys = logs.map((l) => logKeys(l.log));
+    const eligible = new Map(logSubs.map(([id, sub, sink]) => [id, { sub, sink }]));
     const formatted: string[] = [];
     let work = 0;
-    for (const [id, sub, sink] of logs.length > 0 ? logSubs : []) {
-      if (!this.entries.has(id)) continue; // unsubscribed, or its connection closed, while the hub waited
-      for (let i = 0; i < logs.length; i++) {
-        if (work >= SLICE_WORK) {
-          work = 0;
-          await nextTurn();
-          if (!this.entries.has(id)) break;
+    for (let i = 0; i < logs.length; i++) {
+      const keys = logKeys(logs[i]!.log);
+      // Each log against the subscriptions indexed under one of its keys, and those that name nothing.
+      const candidates: Iterable<string>[] = [this.logsAny];
+      for (const [at, byKey] of this.logsAt) {
+        const ids = byKey.get(at === 'address' ? keys.address : (keys.topics[at] ?? ''));
+        if (ids) candidates.push(ids);
+      }
+      for (const ids of candidates) {
+        for (const id of ids) {
+          if (work >= SLICE_WORK) {
+            work = 0;
+            await nextTurn();
+          }
+          work++;
+          const entry = eligible.get(id);
+          if (!entry || !this.entries.has(id) || !keysMatch(keys, entry.sub.query)) continue; // unsubscribed, or its connection closed, while the hub waited
+          entry.sink.notify(id, (formatted[i] ??= JSON.stringify(formatLog(logs[i]!))));
+          work += NOTIFY_WORK;
         }
-        work++;
-        if (!keysMatch(keys[i]!, sub.query)) continue;
-        sink.notify(id, (formatted[i] ??= JSON.stringify(formatLog(logs[i]!))));
-        work += NOTIFY_WORK;
       }
     }
   }

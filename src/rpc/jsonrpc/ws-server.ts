@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
-import { isLoopbackHost } from '../../util/net.js';
+import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './address-cap.js';
 import type { RpcDispatcher } from './dispatch.js';
 import { RpcErrorCode } from './errors.js';
 import { subscriptionMethods } from './methods/eth-subscribe.js';
@@ -17,8 +17,8 @@ export interface WsLimits {
   /** Open connections at once; more are refused at the upgrade with HTTP 503. */
   maxConnections: number;
   /**
-   * Open connections from one client address, when the server listens on a non-loopback address; more
-   * are refused with HTTP 429. On loopback every client comes through the same machine (a reverse
+   * Open connections from one client address (an IPv6 client's /64: addressKey), when the server listens
+   * on a non-loopback address; more are refused with HTTP 429. On loopback every client comes through the same machine (a reverse
    * proxy: one address for all its users), which must bound them itself.
    */
   maxConnectionsPerAddress: number;
@@ -40,7 +40,7 @@ export interface WsLimits {
 export const DEFAULT_WS_LIMITS: WsLimits = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   maxConnections: 256,
-  maxConnectionsPerAddress: 32,
+  maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   maxSubscriptions: 128,
   maxTotalSubscriptions: 8192,
   maxQueuedMessages: 1000,
@@ -70,13 +70,12 @@ export class WsRpcServer {
   private readonly limits: WsLimits;
   private readonly connections = new Set<WsConnection>();
   private readonly sockets = new Set<Socket>();
-  /** Open connections by client address. */
-  private readonly byAddress = new Map<string, number>();
-  /** maxConnectionsPerAddress, or no bound when listening on loopback. */
-  private perAddress = Infinity;
+  /** Open connections by client address: maxConnectionsPerAddress, no bound when listening on loopback. */
+  private readonly perAddress: AddressCap;
 
   constructor(private readonly opts: WsServerOptions) {
     this.limits = { ...DEFAULT_WS_LIMITS, ...opts.limits };
+    this.perAddress = new AddressCap(this.limits.maxConnectionsPerAddress);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
     this.http = createServer((_req, res) => {
       res.on('error', () => undefined);
@@ -97,7 +96,7 @@ export class WsRpcServer {
       this.http.once('error', onError);
       this.http.listen(port, host, () => {
         this.http.off('error', onError);
-        this.perAddress = isLoopbackHost(host) ? Infinity : this.limits.maxConnectionsPerAddress;
+        this.perAddress.listening(host);
         resolve({ host, port: (this.http.address() as AddressInfo).port });
       });
     });
@@ -126,21 +125,13 @@ export class WsRpcServer {
       );
       return;
     }
-    const address = socket.remoteAddress ?? '';
-    const fromAddress = this.byAddress.get(address) ?? 0;
-    if (fromAddress >= this.perAddress) {
+    // Counted until the socket closes: the connection's end, or its upgrade's failure.
+    if (!this.perAddress.admit(socket)) {
       socket.end(
-        `HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many WebSocket connections from your address (limit ${this.perAddress})\n`,
+        `HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\ntoo many WebSocket connections from your address (limit ${this.perAddress.limit})\n`,
       );
       return;
     }
-    this.byAddress.set(address, fromAddress + 1);
-    socket.once('close', () => {
-      // the connection's end, or its upgrade's failure
-      const n = (this.byAddress.get(address) ?? 1) - 1;
-      if (n > 0) this.byAddress.set(address, n);
-      else this.byAddress.delete(address);
-    });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new WsConnection(ws, socket, this.opts, this.limits);
       this.connections.add(conn);
@@ -202,6 +193,11 @@ class WsConnection implements SubscriptionSink {
     // The result was stringified once for every subscriber; only the envelope is made per subscription
     // (`subscription` is one of the hub's IDs: a hex quantity, nothing to escape).
     this.send(`{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"${subscription}","result":${result}}}`);
+  }
+
+  /** It missed notifications (SubscriptionHub skipped heads): close 1013 (try again later) with the hub's reason. */
+  drop(reason: string): void {
+    this.close(1013, reason);
   }
 
   close(code: number, reason: string): void {

@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addressKey } from '../../../src/rpc/jsonrpc/address-cap.js';
 import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { JsonRpcServer, MAX_JSON_DEPTH } from '../../../src/rpc/jsonrpc/server.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -231,6 +232,31 @@ describe('JSON-RPC against hostile requests', () => {
     }
   });
 
+  it("past the bound on unread answers, the address holding the most loses its largest: many unread answers of one client do not push out another's slow download", async () => {
+    const MiB = 1024 * 1024;
+    const bounded = new JsonRpcServer({ methods: { big: ([n]) => 'x'.repeat(Number(n)) }, logger: silentLogger(), maxUnsentBytes: 40 * MiB });
+    const { port: boundedPort } = await bounded.listen('127.0.0.1', 0);
+    const ask = (n: number) => `{"jsonrpc":"2.0","id":1,"method":"big","params":[${n}]}`;
+    try {
+      const download = await unreadRequest(boundedPort, ask(20 * MiB), '127.0.0.2'); // the oldest answer held
+      await new Promise((r) => setTimeout(r, 300));
+      const flood: Socket[] = [];
+      for (let i = 0; i < 3; i++) {
+        flood.push(await unreadRequest(boundedPort, ask(12 * MiB)));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const whole = readToClose(download);
+      expect(await within(whole, 3000)).toBe('still open'); // keep-alive: whole answer, connection kept
+      download.destroy();
+      expect(await whole).toBeGreaterThan(20 * MiB);
+      const flooded = await Promise.all(flood.map((f) => within(readToClose(f), 3000)));
+      expect(flooded.filter((got) => got !== 'still open' && got < 12 * MiB).length).toBeGreaterThan(0);
+      for (const f of flood) f.destroy();
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('closes connections past the cap as they come, and takes new ones once others have closed', async () => {
     const capped = new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 2 });
     const { port: cappedPort } = await capped.listen('127.0.0.1', 0);
@@ -250,6 +276,44 @@ describe('JSON-RPC against hostile requests', () => {
       await capped.close();
     }
   });
+
+  it('one address holds at most maxConnectionsPerAddress connections beyond loopback, so other clients are still served; on loopback it is not counted', async () => {
+    const exposed = new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 8, maxConnectionsPerAddress: 3 });
+    const local = new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 8, maxConnectionsPerAddress: 3 });
+    const { port: exposedPort } = await exposed.listen('0.0.0.0', 0);
+    const { port: localPort } = await local.listen('127.0.0.1', 0);
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) held.push(await openSocket(exposedPort));
+      await new Promise((r) => setTimeout(r, 100)); // all accepted
+      expect(await within(readToClose(await openSocket(exposedPort)), 5000)).toBe(0); // its address is full
+      expect(await askPing(exposedPort, '127.0.0.2')).toContain('"result":"pong"'); // another client is served
+      held.shift()!.destroy();
+      let answer = '';
+      for (let i = 0; i < 50 && !answer.includes('pong'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        answer = await askPing(exposedPort);
+      }
+      expect(answer).toContain('"result":"pong"');
+      for (let i = 0; i < 5; i++) held.push(await openSocket(localPort));
+      expect(await askPing(localPort)).toContain('"result":"pong"');
+    } finally {
+      for (const s of held) s.destroy();
+      await exposed.close();
+      await local.close();
+    }
+  });
+
+  it('counts an IPv6 client by its /64 and an IPv4-mapped one by its IPv4 address', () => {
+    expect(addressKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:DB8:1:2:0:0:0:7%eth0')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:3::1')).not.toBe(addressKey('2001:db8:1:2::1'));
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(addressKey('10.0.0.1')).toBe('10.0.0.1');
+  });
 });
 
 /** `p`'s value, or 'still open' when it has not settled within `ms`. */
@@ -257,16 +321,17 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'still open'> {
   return Promise.race([p, new Promise<'still open'>((r) => setTimeout(() => r('still open'), ms))]);
 }
 
-async function openSocket(to: number): Promise<Socket> {
-  const socket = connect(to, '127.0.0.1');
+/** A connection from `from` (another loopback address stands for another client). */
+async function openSocket(to: number, from = '127.0.0.1'): Promise<Socket> {
+  const socket = connect({ port: to, host: '127.0.0.1', localAddress: from });
   socket.on('error', () => undefined);
   await new Promise((r) => socket.once('connect', r));
   return socket;
 }
 
 /** A POST on a raw connection whose client does not read (until readToClose). */
-async function unreadRequest(to: number, body: string): Promise<Socket> {
-  const socket = await openSocket(to);
+async function unreadRequest(to: number, body: string, from = '127.0.0.1'): Promise<Socket> {
+  const socket = await openSocket(to, from);
   socket.pause();
   socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   return socket;
@@ -283,8 +348,8 @@ function readToClose(socket: Socket): Promise<number> {
 }
 
 /** One ping on a fresh connection: the raw HTTP answer ('' when the connection was closed first). */
-async function askPing(to: number): Promise<string> {
-  const socket = await openSocket(to);
+async function askPing(to: number, from = '127.0.0.1'): Promise<string> {
+  const socket = await openSocket(to, from);
   return new Promise((resolve) => {
     let got = '';
     socket.setEncoding('utf8').on('data', (d: string) => {

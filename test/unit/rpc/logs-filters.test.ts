@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex, generateAddress, hexToBytes, privateToAddress } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,8 @@ import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js
 import { MAX_LOG_DATA_BYTES, MAX_LOG_RESULTS, parseLogQuery } from '../../../src/rpc/jsonrpc/methods/eth-logs.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
 import { FILTER_TTL_MS, FilterStore, LogQueryBudget, MAX_FILTERS, MAX_LOG_QUERY_ENTRIES, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
-import { SubscriptionHub, type SubscriptionSink } from '../../../src/rpc/jsonrpc/subscriptions.js';
+import { MAX_PENDING_HEADS, SubscriptionHub, type SubscriptionSink } from '../../../src/rpc/jsonrpc/subscriptions.js';
+import type { Chain } from '../../../src/chain/chain.js';
 import { logQueryEntries } from '../../../src/chain/logs.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { until } from '../../helpers/until.js';
@@ -345,9 +347,71 @@ describe('blocks of many logs (hostile clients)', () => {
       await until(() => got.length >= 4000, 'every notification');
       await hub.close();
       publishing = false;
-      expect(got).toEqual(ids.flatMap((id) => Array.from({ length: 2000 }, (_, i) => [id, i])));
+      for (const id of ids) expect(got.filter(([s]) => s === id).map(([, i]) => i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+      expect(got).toHaveLength(4000);
       expect(seen.some((n) => n > 0 && n < got.length)).toBe(true);
     });
+  });
+});
+
+describe('logs subscriptions against a busy node (hostile clients)', () => {
+  const TOKEN = hexToBytes(`0x${'aa'.repeat(20)}`);
+  const TRANSFER = hexToBytes(`0x${'dd'.repeat(32)}`);
+  /** A chain whose blocks' blooms hold everything and whose receipts are `logs` (read: counted), as the hub sees it. */
+  const fakeChain = (logs: [Uint8Array, Uint8Array[], Uint8Array][], receipts: () => Promise<unknown> = async () => [{ logs }]) => {
+    const chain = new EventEmitter() as EventEmitter & { reads: number };
+    chain.reads = 0;
+    Object.assign(chain, {
+      engine: { blockHash: () => new Uint8Array(32) },
+      store: {
+        receipts: () => {
+          chain.reads++;
+          return receipts();
+        },
+      },
+    });
+    return chain;
+  };
+  const block = (n: number) => ({ header: { number: BigInt(n), logsBloom: new Uint8Array(256).fill(0xff) }, transactions: [] });
+  const pool = { onAdded: () => () => undefined } as unknown as TxPool;
+
+  it("a log is checked only against the subscriptions that could match it: 200 subscriptions of TOKEN's Transfers from Transfer's hash, a block of 2,000 TOKEN Transfers", async () => {
+    const from = hexToBytes(`0x${'00'.repeat(12)}${'11'.repeat(20)}`);
+    const chain = fakeChain(Array.from({ length: 2000 }, () => [TOKEN, [TRANSFER, from, from], new Uint8Array()]));
+    const hub = new SubscriptionHub(chain as unknown as Chain, pool, silentLogger());
+    let checks = 0;
+    const sink: SubscriptionSink = { notify: () => expect.fail('no log matches') };
+    for (let i = 0; i < 200; i++) {
+      const query = parseLogQuery({ address: bytesToHex(TOKEN), topics: [bytesToHex(TRANSFER), bytesToHex(TRANSFER)] });
+      // Counts each look at the query's topics: matching a log against it reads them.
+      const counted = new Proxy(query, { get: (q, k) => (k === 'topics' && checks++, Reflect.get(q, k)) });
+      hub.subscribe(sink, { kind: 'logs', query: counted });
+    }
+    checks = 0;
+    chain.emit('head', undefined, block(1));
+    await hub.settled();
+    await hub.close();
+    expect(chain.reads).toBe(1); // the bloom let every subscription through
+    expect(checks).toBeLessThan(2000); // a check of each log against each: 400,000
+  });
+
+  it(`past ${MAX_PENDING_HEADS} heads waiting, the hub skips to the newest and drops the logs subscribers that missed logs, telling them which blocks`, async () => {
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((r) => (release = r));
+    const chain = fakeChain([], async () => {
+      await slow; // block 1's logs take longer than the blocks after it
+      return [];
+    });
+    const hub = new SubscriptionHub(chain as unknown as Chain, pool, silentLogger());
+    const dropped: string[] = [];
+    const sink: SubscriptionSink = { notify: () => undefined, drop: (reason) => dropped.push(reason) };
+    hub.subscribe(sink, { kind: 'logs', query: parseLogQuery({ address: bytesToHex(TOKEN) }) });
+    for (let n = 1; n <= 20; n++) chain.emit('head', undefined, block(n));
+    expect(dropped).toEqual(['missed logs of blocks 2-5 (node busy): eth_getLogs them, subscribe again']);
+    expect(hub.size).toBe(0);
+    release();
+    await hub.close();
+    expect(chain.reads).toBe(1); // block 1 only: no logs subscriber left for the others
   });
 });
 

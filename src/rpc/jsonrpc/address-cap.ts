@@ -1,0 +1,63 @@
+import { isIP, type Socket } from 'node:net';
+import { isLoopbackHost } from '../../util/net.js';
+
+/** Open connections from one client address (HTTP and WebSocket servers each), beyond loopback. */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 32;
+
+/**
+ * The key a client is counted under: its IPv4 address (also when it comes IPv4-mapped, ::ffff:a.b.c.d),
+ * or the /64 prefix of its IPv6 address: one IPv6 host is given a whole /64 and can use any address in it.
+ */
+export function addressKey(remote: string | undefined): string {
+  const a = (remote ?? '').replace(/%.*$/, '').toLowerCase();
+  if (isIP(a) !== 6) return a;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped) return mapped[1]!;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${a}]/`).hostname.slice(1, -1); // compressed, hex only
+  } catch {
+    return a;
+  }
+  const [head = '', tail] = canonical.split('::');
+  const front = head === '' ? [] : head.split(':');
+  const back = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
+  return `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+/**
+ * Counts a server's open connections by client address (addressKey) and refuses one past the bound.
+ * The bound applies only once the server listens beyond loopback: on loopback every client comes
+ * through the same machine (a reverse proxy: one address for all its users), which must bound them itself.
+ */
+export class AddressCap {
+  private readonly open = new Map<string, number>();
+  private bound = Infinity;
+
+  constructor(private readonly perAddress: number) {}
+
+  /** The server listens on `host` (call once it does). */
+  listening(host: string): void {
+    this.bound = isLoopbackHost(host) ? Infinity : this.perAddress;
+  }
+
+  /** The bound in force (Infinity on loopback). */
+  get limit(): number {
+    return this.bound;
+  }
+
+  /** Count `socket` under its address until it closes; false, and not counted, when its address is at the bound. */
+  admit(socket: Socket): boolean {
+    const key = addressKey(socket.remoteAddress);
+    const n = this.open.get(key) ?? 0;
+    if (n >= this.bound) return false;
+    this.open.set(key, n + 1);
+    socket.once('close', () => {
+      const left = (this.open.get(key) ?? 1) - 1;
+      if (left > 0) this.open.set(key, left);
+      else this.open.delete(key);
+    });
+    return true;
+  }
+}
