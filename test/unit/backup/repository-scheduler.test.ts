@@ -24,6 +24,23 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * A scheduler of `chain` into the repository folder `repo` under the test folder, with its own staging
+ * and index folders (`who`: one per node sharing a repository), hourly, no retention, no prune.
+ */
+const schedulerOf = (chain: TestChain['chain'], repo: string, who: string, more: Partial<ConstructorParameters<typeof RepositoryScheduler>[0]> = {}) =>
+  new RepositoryScheduler({
+    chain,
+    target: new LocalDirTarget(join(dir, repo)),
+    stagingDir: join(dir, `staging-${repo}-${who}`),
+    indexDir: join(dir, `index-${repo}-${who}`),
+    intervalMs: 3_600_000,
+    retention: {},
+    pruneIntervalMs: 0,
+    logger: pino({ level: 'silent' }),
+    ...more,
+  });
+
 describe('RepositoryScheduler retention', () => {
   it('removes backups under an exclusive lock: while another process holds a lock it is left to the next backup, which does it', async () => {
     const lines: { event?: string; reason?: string; msg: string }[] = [];
@@ -206,21 +223,12 @@ describe('a repository holding two timelines (a chain rolled back to an older bl
     // Timeline 1: backups at blocks 4, 6 and 8. Timeline 2: restored from the backup at block 4, three
     // blocks sealed later in time, backed up at block 7 (lower than 8, newer).
     const a = await createTestChain(1);
-    const opts = (chain: TestChain['chain'], name: string, retention: { keepLast?: number }) => ({
-      chain,
-      target: new LocalDirTarget(join(dir, 'repo-two')),
-      stagingDir: join(dir, `staging-two-${name}`),
-      indexDir: join(dir, `index-two-${name}`),
-      intervalMs: 3_600_000,
-      retention,
-      pruneIntervalMs: 0,
-      logger: pino({ level: 'silent' }),
-    });
+    const opts = (chain: TestChain['chain'], who: string, retention: { keepLast?: number }) => schedulerOf(chain, 'repo-two', who, { retention });
     const repo = new Repository(new LocalDirTarget(join(dir, 'repo-two')), join(dir, 'staging-two-r'));
     const heads = async () => (await repo.list()).manifests.map((m) => m.last!);
     let b: Awaited<ReturnType<typeof openTestChain>> | undefined;
     try {
-      const sa = new RepositoryScheduler(opts(a.chain, 'a', {}));
+      const sa = opts(a.chain, 'a', {});
       for (const upTo of [4, 6, 8]) {
         while (a.chain.head.number < upTo) await sealNext(a);
         await sa.backupNow();
@@ -235,7 +243,7 @@ describe('a repository holding two timelines (a chain rolled back to an older bl
       for (let i = 0; i < 3; i++) await sealNext(tb, [], 100n);
       const hashB = async (n: bigint) => bytesToHex((await b!.chain.canonicalHash(n))!);
       expect(await hashB(5n)).not.toBe(await hashA(5n));
-      const sb = new RepositoryScheduler(opts(b.chain, 'b', {}));
+      const sb = opts(b.chain, 'b', {});
       await sb.backupNow();
       await sb.stop();
       expect(await heads()).toEqual([4n, 6n, 7n, 8n]);
@@ -263,7 +271,7 @@ describe('a repository holding two timelines (a chain rolled back to an older bl
       expect([between.head, between.headHash]).toEqual([8n, await hashA(8n)]);
 
       // keep-last 1 on the new timeline keeps its own backup and removes the timeline left's
-      const keep = new RepositoryScheduler(opts(b.chain, 'b', { keepLast: 1 }));
+      const keep = opts(b.chain, 'b', { keepLast: 1 });
       await sealNext(tb, [], 100n);
       await keep.backupNow();
       await keep.stop();
@@ -282,16 +290,7 @@ describe('a repository with a backup at block 0 (a scheduler started on a new ch
     const a = await createTestChain(1);
     const repo = new Repository(new LocalDirTarget(join(dir, 'repo-zero')), join(dir, 'staging-zero-r'));
     try {
-      const s = new RepositoryScheduler({
-        chain: a.chain,
-        target: new LocalDirTarget(join(dir, 'repo-zero')),
-        stagingDir: join(dir, 'staging-zero'),
-        indexDir: join(dir, 'index-zero'),
-        intervalMs: 3_600_000,
-        retention: {},
-        pruneIntervalMs: 0,
-        logger: pino({ level: 'silent' }),
-      });
+      const s = schedulerOf(a.chain, 'repo-zero', 'a');
       await s.backupNow();
       while (a.chain.head.number < 6n) await sealNext(a);
       await s.backupNow();
@@ -314,21 +313,11 @@ describe('retention after a roll-back from blocks sealed while a clock ran ahead
     // Timeline 1: blocks 5-8 sealed a day ahead, backups at 4 and 8. Timeline 2: restored from 4, blocks
     // sealed at the right time, so their times are earlier than timeline 1's block 8.
     const a = await createTestChain(1);
-    const target = () => new LocalDirTarget(join(dir, 'repo-clock'));
-    const repo = new Repository(target(), join(dir, 'staging-clock-r'));
-    const opts = (chain: TestChain['chain'], name: string, retention: { keepLast?: number }) => ({
-      chain,
-      target: target(),
-      stagingDir: join(dir, `staging-clock-${name}`),
-      indexDir: join(dir, `index-clock-${name}`),
-      intervalMs: 3_600_000,
-      retention,
-      pruneIntervalMs: 0,
-      logger: pino({ level: 'silent' }),
-    });
+    const repo = new Repository(new LocalDirTarget(join(dir, 'repo-clock')), join(dir, 'staging-clock-r'));
+    const opts = (chain: TestChain['chain'], who: string, retention: { keepLast?: number }) => schedulerOf(chain, 'repo-clock', who, { retention });
     let b: Awaited<ReturnType<typeof openTestChain>> | undefined;
     try {
-      const sa = new RepositoryScheduler(opts(a.chain, 'a', {}));
+      const sa = opts(a.chain, 'a', {});
       while (a.chain.head.number < 4n) await sealNext(a);
       await sa.backupNow();
       while (a.chain.head.number < 8n) await sealNext(a, [], 86_400n);
@@ -337,7 +326,7 @@ describe('retention after a roll-back from blocks sealed while a clock ran ahead
       await restoreRepositoryAt(repo, { block: 4n }, { dataDir: join(dir, 'clock-b'), genesis: a.genesis, history: 'full' });
       b = await openTestChain(a.genesis, join(dir, 'clock-b'));
       const tb = { chain: b.chain, keys: a.keys };
-      const sb = new RepositoryScheduler(opts(b.chain, 'b', { keepLast: 1 }));
+      const sb = opts(b.chain, 'b', { keepLast: 1 });
       const manifests = async () => Promise.all((await repo.list()).manifests.map(async (m) => `${m.last}:${(await repo.manifest(m.name)).head.hash}`));
       const hashB = async (n: bigint) => bytesToHex((await b!.chain.canonicalHash(n))!);
       const hashA8 = bytesToHex((await a.chain.canonicalHash(8n))!);
@@ -362,17 +351,7 @@ describe('a restore to a block between backups', () => {
     const a = await createTestChain(1);
     const repo = new Repository(new LocalDirTarget(join(dir, 'repo-reads')), join(dir, 'staging-reads-r'));
     try {
-      const s = new RepositoryScheduler({
-        chain: a.chain,
-        target: new LocalDirTarget(join(dir, 'repo-reads')),
-        stagingDir: join(dir, 'staging-reads'),
-        indexDir: join(dir, 'index-reads'),
-        intervalMs: 3_600_000,
-        retention: {},
-        pruneIntervalMs: 0,
-        segmentBlocks: 4,
-        logger: pino({ level: 'silent' }),
-      });
+      const s = schedulerOf(a.chain, 'repo-reads', 'a', { segmentBlocks: 4 });
       for (let upTo = 4n; upTo <= 40n; upTo += 4n) {
         while (a.chain.head.number < upTo) await sealNext(a);
         await s.backupNow();
