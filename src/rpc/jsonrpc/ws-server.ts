@@ -27,10 +27,12 @@ export interface WsLimits {
   /** eth_subscribe subscriptions of all connections together: each event is sent to each of them. */
   maxTotalSubscriptions: number;
   /**
-   * Messages (responses and notifications) sent but not yet taken by the client's socket, judged after a
-   * turn of the event loop (within one synchronous burst the count lags: see WsConnection.send).
+   * Messages (responses and notifications) sent but not yet taken by the client's socket: past it, the
+   * client is dropped once the socket has taken none of them for `queueStallMs` (see WsConnection.send).
    */
   maxQueuedMessages: number;
+  /** How long a client past `maxQueuedMessages` may go with its socket taking none of them. */
+  queueStallMs: number;
   /** Bytes sent but not yet taken by the client's socket. Past either bound the client is dropped. */
   maxQueuedBytes: number;
   /** Requests of one connection being answered at once; reading pauses at this many. */
@@ -44,6 +46,7 @@ export const DEFAULT_WS_LIMITS: WsLimits = {
   maxSubscriptions: 128,
   maxTotalSubscriptions: 8192,
   maxQueuedMessages: 1000,
+  queueStallMs: 5000,
   maxQueuedBytes: 16 * 1024 * 1024,
   maxConcurrentRequests: 16,
 };
@@ -146,7 +149,9 @@ export class WsRpcServer {
 /** One client: its requests, its subscriptions, and the bounded queue of what it has not read yet. */
 class WsConnection implements SubscriptionSink {
   private queued = 0;
-  /** A check of `queued` against its bound is due at the next turn of the event loop. */
+  /** When the socket last took a message (a write's callback). */
+  private lastTaken = performance.now();
+  /** A check of `queued` against its bound is due (a timer of queueStallMs). */
   private countCheck = false;
   /** The socket is corked until the next tick: the notifications of one event go out in one write. */
   private corked = false;
@@ -251,22 +256,31 @@ class WsConnection implements SubscriptionSink {
   /**
    * Hand a message to the socket, or drop the client when it has not read enough of what it was sent.
    * Bytes are judged at once (`bufferedAmount` drops as soon as the socket takes a write). The message
-   * count only after a turn of the event loop: a write's callback comes a tick later even when the socket
-   * took it at once, so within one synchronous burst (a block's logs, a batch of transactions) the count
-   * grew with every message to a client that read them all, and dropped it at the 1,000th.
+   * count only where the socket has taken none of them for `queueStallMs`: a write's callback comes when
+   * the kernel takes it, a tick later on loopback and later still over a slow link, so within one burst
+   * (a block's logs, a batch of transactions) the count grows with every message to a client that reads
+   * them all (it was dropped at the 1,000th, first within a turn of the loop, then over a WAN).
    */
   private send(text: string): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     if (this.ws.bufferedAmount + text.length > this.limits.maxQueuedBytes) return this.dropSlow();
     this.queued++;
-    this.ws.send(text, () => this.queued--);
-    if (this.queued > this.limits.maxQueuedMessages && !this.countCheck) {
-      this.countCheck = true;
-      setImmediate(() => {
-        this.countCheck = false;
-        if (this.queued > this.limits.maxQueuedMessages) this.dropSlow();
-      });
-    }
+    this.ws.send(text, () => {
+      this.queued--;
+      this.lastTaken = performance.now();
+    });
+    if (this.queued > this.limits.maxQueuedMessages && !this.countCheck) this.checkCount(performance.now());
+  }
+
+  /** From `since`, drop the client if its socket takes none of its messages for queueStallMs while past the bound. */
+  private checkCount(since: number): void {
+    this.countCheck = true;
+    setTimeout(() => {
+      this.countCheck = false;
+      if (this.closing || this.queued <= this.limits.maxQueuedMessages) return;
+      if (this.lastTaken <= since) return this.dropSlow();
+      this.checkCount(performance.now());
+    }, this.limits.queueStallMs).unref();
   }
 
   private dropSlow(): void {

@@ -3,7 +3,7 @@ import { WebSocket } from 'ws';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { SubscriptionHub } from '../../../src/rpc/jsonrpc/subscriptions.js';
-import { WsRpcServer } from '../../../src/rpc/jsonrpc/ws-server.js';
+import { WsRpcServer, type WsLimits } from '../../../src/rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
@@ -96,20 +96,21 @@ describe('a WebSocket client that reads', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
   /** A server with the default limits (1,000 messages, 16 MiB), its hub and pool; closed after the test. */
-  async function defaultServer(): Promise<{ url: string; hub: SubscriptionHub; pool: TxPool }> {
+  async function defaultServer(limits?: Partial<WsLimits>): Promise<{ url: string; hub: SubscriptionHub; pool: TxPool; server: WsRpcServer }> {
     const pool = new TxPool(t.chain);
     const h = new SubscriptionHub(t.chain, pool, silentLogger());
     const s = new WsRpcServer({
       dispatcher: new RpcDispatcher({ methods: ethMethods({ chain: t.chain, txpool: pool }), logger: silentLogger() }),
       hub: h,
       logger: silentLogger(),
+      ...(limits ? { limits } : {}),
     });
     const at = `ws://127.0.0.1:${(await s.listen('127.0.0.1', 0)).port}`;
     cleanup.push(async () => {
       await s.close();
       await h.close();
     });
-    return { url: at, hub: h, pool };
+    return { url: at, hub: h, pool, server: s };
   }
   /** Subscribe `times` times; resolves with a counter of the notifications received after. */
   async function subscribe(ws: WebSocket, times: number, params: unknown[]): Promise<{ notes: () => number; closed: () => boolean }> {
@@ -146,6 +147,49 @@ describe('a WebSocket client that reads', () => {
     await until(() => sub.notes() === 1200 || sub.closed(), 'every notification');
     expect(sub.closed()).toBe(false);
     expect(h.size).toBe(100);
+  });
+
+  it('over a slow link (the socket takes each write 300 ms late) is kept through a burst of more than 1,000 messages, and gets them all', async () => {
+    const { url: at, hub: h, pool, server: s } = await defaultServer();
+    const ws = await connect(at);
+    cleanup.push(() => ws.terminate());
+    const sub = await subscribe(ws, 100, ['newPendingTransactions']);
+    // The server's side of the connection: each write's callback (the kernel took it) 300 ms late, as
+    // on a link whose send buffer fills. Bytes stay far below the 16 MiB bound.
+    for (const c of (s as unknown as { connections: Set<{ ws: WebSocket }> }).connections) {
+      const send = c.ws.send.bind(c.ws);
+      c.ws.send = ((data: string, cb?: (err?: Error) => void) => send(data, (err?: Error) => setTimeout(() => cb?.(err), 300))) as never;
+    }
+    let payerNonce = 0n;
+    const pay = () =>
+      createFeeMarket1559Tx(
+        { nonce: payerNonce++, ...fees, to: addressOf(testKey(8)) as `0x${string}`, gasLimit: 21_000n, value: 1n },
+        { common: t.chain.commonAt(1n) },
+      ).sign(PAYER);
+    await pool.add(pay());
+    await until(() => sub.notes() === 100, 'the first notifications');
+    await Promise.all(Array.from({ length: 11 }, () => pool.add(pay()))); // 1,100 messages, taken 300 ms late
+    await until(() => sub.notes() === 1200 || sub.closed(), 'every notification');
+    await new Promise((r) => setTimeout(r, 500)); // past the callbacks and the turn-of-the-loop check
+    expect(sub.closed()).toBe(false);
+    expect(h.size).toBe(100);
+  });
+
+  it('whose socket takes none of its messages past the message bound for queueStallMs is dropped, though its bytes are few', async () => {
+    const { url: at, pool, server: s } = await defaultServer({ maxQueuedMessages: 10, queueStallMs: 200 });
+    const ws = await connect(at);
+    cleanup.push(() => ws.terminate());
+    const sub = await subscribe(ws, 20, ['newPendingTransactions']);
+    // The server's side: no write is ever reported taken (a reader that stopped, a link that died).
+    for (const c of (s as unknown as { connections: Set<{ ws: WebSocket }> }).connections) c.ws.send = (() => undefined) as never;
+    let payerNonce = 0n;
+    await pool.add(
+      createFeeMarket1559Tx(
+        { nonce: payerNonce++, ...fees, to: addressOf(testKey(9)) as `0x${string}`, gasLimit: 21_000n, value: 1n },
+        { common: t.chain.commonAt(1n) },
+      ).sign(PAYER),
+    ); // 20 notifications, none taken
+    await until(() => sub.closed(), 'the drop');
   });
 
   it('with a logs subscription is kept through a block of 1,500 logs, and gets every one', async () => {
