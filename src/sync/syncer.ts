@@ -17,7 +17,7 @@ import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
 
-/** A peer that stalled is not asked again for this long (unless no other peer is ahead). */
+/** A peer that stalled is not asked again for this long, even where no other peer is ahead (sync then waits). */
 const STALL_MS = 30_000;
 /** Times in a row a peer may fail to serve the head it claims (no answer, no blocks) before it is banned. */
 const MAX_STRIKES = 3;
