@@ -4,8 +4,7 @@ import type { TypedTransaction } from '@ethereumjs/tx';
 import { type BlockBuilder, buildBlock, createVM, encodeReceipt, runBlock, type TxReceipt, type VM } from '@ethereumjs/vm';
 import type { TrieNodeStore } from '../storage/trie-node-store.js';
 import type { StoredReceipt } from '../storage/receipts.js';
-import { chainPrecompiles } from './precompiles.js';
-import { forkOpcodes, type ChainRules, type EvmFork } from './forks.js';
+import { chainEvmOpts, type ChainRules, type EvmFork } from './forks.js';
 import { openState } from './state.js';
 import { orderedTrieRoot } from './stack-trie.js';
 import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
@@ -81,7 +80,7 @@ export class Executor {
         common,
         stateManager: this.stateManager,
         blockchain: this.blockchain as never,
-        evmOpts: { customOpcodes: forkOpcodes(common), customPrecompiles: chainPrecompiles(common) },
+        evmOpts: chainEvmOpts(common),
       });
       this.vms.set(fork, vm);
     }

@@ -6,6 +6,7 @@ import { paramsVM } from '@ethereumjs/vm';
 
 type CustomOpcode = NonNullable<EVMOpts['customOpcodes']>[number];
 import { basaltCustomCrypto } from '../util/custom-crypto.js';
+import { chainBn254, chainPrecompiles } from './precompiles.js';
 
 /**
  * The rule sets a Basalt chain moves through, in order, and how each is described to @ethereumjs.
@@ -149,6 +150,14 @@ function withPremergedParams(common: Common): Common {
     writable: true,
   });
   return common;
+}
+
+/** What every EVM of the chain runs under `common`'s rules beside @ethereumjs's own: blocks built and imported, simulations, traces. */
+export type ChainEvmOpts = Required<Pick<EVMOpts, 'customOpcodes' | 'customPrecompiles' | 'bn254'>>;
+
+/** The EVM options of every EVM of the chain (ChainEvmOpts): the fork's opcodes, the chain's precompiles and BN254 arithmetic. */
+export function chainEvmOpts(common: Common): ChainEvmOpts {
+  return { customOpcodes: forkOpcodes(common), customPrecompiles: chainPrecompiles(common), bn254: chainBn254 };
 }
 
 /**

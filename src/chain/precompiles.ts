@@ -1,6 +1,18 @@
 import type { Common } from '@ethereumjs/common';
-import { getActivePrecompiles, type CustomPrecompile, type ExecResult, type PrecompileInput } from '@ethereumjs/evm';
+import {
+  type CustomPrecompile,
+  type EVMBN254Interface,
+  type ExecResult,
+  getActivePrecompiles,
+  NobleBN254,
+  type PrecompileInput,
+  RustBN254,
+} from '@ethereumjs/evm';
 import { bigIntToBytes, bytesToBigInt, createAddressFromString, setLengthLeft, setLengthRight } from '@ethereumjs/util';
+import { initRustBN } from 'rustbn-wasm';
+import { blake2fCompress } from './blake2f.js';
+
+const rustbn = await initRustBN();
 
 /** MODEXP's address (EIP-198), unprefixed as @ethereumjs keys its precompiles. */
 export const MODEXP_ADDRESS = '0000000000000000000000000000000000000005';
@@ -11,17 +23,58 @@ export const MODEXP_ADDRESS = '0000000000000000000000000000000000000005';
  */
 const SHORT_EXPONENT_BYTES = 64n;
 
+/** BLAKE2F's address (EIP-152). */
+export const BLAKE2F_ADDRESS = '0000000000000000000000000000000000000009';
+
 /**
  * The precompiles Basalt runs differently from @ethereumjs, for every EVM (blocks built and imported,
- * simulations): MODEXP with an exponentiation linear in the exponent's length. @ethereumjs's
- * (`expMod`, v10) shifts the whole exponent once a bit: a 100 KB exponent, priced 267,000 gas under
- * EIP-2565 with a one-byte modulus, held the event loop ~7 s, so one transaction of 30M gas of them a
- * block's execution for minutes on every validator. Results, gas and failures are @ethereumjs's.
+ * simulations), each with @ethereumjs's results, gas and failures, only faster where a paying sender
+ * could make them hold every validator far longer than their gas would at ordinary opcodes (5-7
+ * Mgas/s here):
+ * - MODEXP with an exponentiation linear in the exponent's length. @ethereumjs's (`expMod`, v10)
+ *   shifts the whole exponent once a bit: a 100 KB exponent, priced 267,000 gas under EIP-2565 with
+ *   a one-byte modulus, held the event loop ~7 s, so one transaction of 30M gas of them a block's
+ *   execution for minutes on every validator.
+ * - BLAKE2F with the work vector in locals (`blake2f.ts`): ~12 Mgas/s where @ethereumjs's runs
+ *   ~1.9 (a 30M-gas block of it: ~16 s).
+ * The BN254 precompiles run on `chainBn254`, an EVM option beside these.
  */
 export function chainPrecompiles(common: Common): CustomPrecompile[] {
-  const original = getActivePrecompiles(common).get(MODEXP_ADDRESS);
-  if (original === undefined) return [];
-  return [{ address: createAddressFromString(`0x${MODEXP_ADDRESS}`), function: (input) => linearModexp(input, original) }];
+  const active = getActivePrecompiles(common);
+  const out: CustomPrecompile[] = [];
+  const modexp = active.get(MODEXP_ADDRESS);
+  if (modexp !== undefined) out.push({ address: createAddressFromString(`0x${MODEXP_ADDRESS}`), function: (input) => linearModexp(input, modexp) });
+  const blake2f = active.get(BLAKE2F_ADDRESS);
+  if (blake2f !== undefined) out.push({ address: createAddressFromString(`0x${BLAKE2F_ADDRESS}`), function: (input) => fastBlake2f(input, blake2f) });
+  return out;
+}
+
+/**
+ * The BN254 arithmetic of every EVM of the chain (ECADD, ECMUL, the pairing check; EVM option
+ * `bn254`). ECMUL and the pairing run on @ethereumjs's own WebAssembly alternative to its default
+ * (`RustBN254`: the Parity `bn` library other clients run), ECADD stays on the default (noble-curves,
+ * pure JavaScript), faster there than the WebAssembly's hex round trip. The precompiles, their gas and
+ * their checks stay @ethereumjs's; measured here (bench:precompiles) ECMUL runs ~9-13 Mgas/s against
+ * ~1.6-1.8 (a 30M-gas block of it: ~17 s), the pairing ~6 against ~3.2. An input either rejects fails
+ * the call with all its gas (the precompile's error can differ, OUT_OF_GAS against REVERT: no effect
+ * differs).
+ */
+export const chainBn254: EVMBN254Interface = (() => {
+  const noble = new NobleBN254();
+  return Object.assign(new RustBN254(rustbn), { add: (input: Uint8Array) => noble.add(input) });
+})();
+
+/**
+ * BLAKE2F as @ethereumjs runs it, but F: an input of the wrong length or final flag, or with gas for
+ * fewer rounds than it asks, goes to `original` (which fails it before any work); the rest is charged
+ * as `original` charges and compressed by blake2fCompress.
+ */
+export function fastBlake2f(input: PrecompileInput, original: (input: PrecompileInput) => Promise<ExecResult> | ExecResult): Promise<ExecResult> | ExecResult {
+  const { data } = input;
+  if (data.length !== 213 || data[212]! > 1) return original(input);
+  const gas = input.common.param('blake2RoundGas') * BigInt(new DataView(data.buffer, data.byteOffset, 4).getUint32(0));
+  if (gas > input.gasLimit) return original(input);
+  return { executionGasUsed: gas, returnValue: blake2fCompress(data) };
 }
 
 /**

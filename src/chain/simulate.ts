@@ -14,7 +14,6 @@ import {
 } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
-import { forkOpcodes } from './forks.js';
 import { applyStateOverrides, type StateOverrides } from './sim-context.js';
 
 export interface CallRequest {
@@ -74,9 +73,7 @@ export class Simulator {
     };
     const guard = new ExecutionGuard(opts.deadline);
     const common = chain.commonAt(block.header.number);
-    const guarded = guard.evmOpts(common);
-    const evmOpts = { customOpcodes: [...forkOpcodes(common), ...guarded.customOpcodes], customPrecompiles: guarded.customPrecompiles };
-    const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts });
+    const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(common) });
     guard.attach(vm.evm);
     return new Simulator(vm, block);
   }

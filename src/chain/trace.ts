@@ -3,7 +3,6 @@ import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { bytesToHex, bytesToUnprefixedHex, createZeroAddress } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
-import { forkOpcodes } from './forks.js';
 import { Simulator, type CallRequest } from './simulate.js';
 import type { TxTracer } from './tracers.js';
 
@@ -39,9 +38,7 @@ export async function scratchVm(chain: Chain, header: BlockHeader, rulesOf: bigi
     async putBlock() {},
   };
   const common = chain.commonAt(rulesOf);
-  const guarded = guard.evmOpts(common);
-  const evmOpts = { customOpcodes: [...forkOpcodes(common), ...guarded.customOpcodes], customPrecompiles: guarded.customPrecompiles };
-  const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts });
+  const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(common) });
   guard.attach(vm.evm);
   return vm;
 }
