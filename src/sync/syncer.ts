@@ -17,8 +17,10 @@ import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
 
-/** A peer that stalled is not asked again for this long, even where no other peer is ahead (sync then waits). */
+/** A peer that stalled is not asked again for this long while another peer is ahead. */
 const STALL_MS = 30_000;
+/** Where no other peer is ahead, a stalled peer is asked again once this long has passed since it stalled (a blip does not hold sync for STALL_MS). */
+const ALONE_RETRY_MS = 5_000;
 /** Times in a row a peer may fail to serve the head it claims (no answer, no blocks) before it is banned. */
 const MAX_STRIKES = 3;
 /**
@@ -219,12 +221,16 @@ export class Syncer {
    * The peer to ask: not set aside, ahead of the local head; the highest proven head first, and only
    * where no peer has proven a head above the local one, the highest claim (a claim alone would let a
    * peer announcing false heads be asked before an honest one), a claim whose proof came back unproven
-   * (`unprovable`) only where no other peer is ahead.
+   * (`unprovable`) only where no other peer is ahead. Where every peer ahead is set aside, those set
+   * aside ALONE_RETRY_MS ago or more are asked (three failures in a row still ban).
    */
   private pickPeer(): ReadyPeer | undefined {
     const local = this.chain.head.number;
     const now = Date.now();
-    const fresh = this.peerSet.peers().filter((p) => p.head > local && (this.stalled.get(p.id.toString()) ?? 0) <= now);
+    const ahead = this.peerSet.peers().filter((p) => p.head > local);
+    const until = (p: ReadyPeer) => this.stalled.get(p.id.toString()) ?? 0;
+    let fresh = ahead.filter((p) => until(p) <= now);
+    if (fresh.length === 0) fresh = ahead.filter((p) => until(p) - STALL_MS + ALONE_RETRY_MS <= now);
     const proven = fresh.filter((p) => this.provenHead(p) > local);
     const unprovable = (p: ReadyPeer) => this.unprovable.has(p.id.toString());
     const claims = fresh.some((p) => !unprovable(p)) ? fresh.filter((p) => !unprovable(p)) : fresh;

@@ -352,6 +352,37 @@ describe('bad peers during sync', () => {
     expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
   }, 30_000);
 
+  it('a stalled peer that is the only one ahead is asked again within seconds, not after the 30 s it is set aside for', async () => {
+    const src = await chainWithBlocks(20);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Proves its head (20) at once; its first batch request goes unanswered (a blip), later ones are served.
+    let batches = 0;
+    const blip = await evilPeer(
+      src.chain,
+      20n,
+      async ({ from, count }, stream) => {
+        if (!(from === 20n && count === 1) && batches++ === 0) return new Promise(() => undefined);
+        const blocks = [];
+        for (let n = from; n < from + BigInt(count) && n <= 20n; n++) blocks.push((await src.chain.blockByNumber(n))!.serialize());
+        await stream.sink(lp.encode(blocks));
+      },
+      blockHash(src.chain.head.header),
+    );
+    await node(dst.chain, { bootnodes: [blip.addr], sync: { timeoutMs: 500 } });
+    await until(() => batches > 0, 'asked for a batch');
+    // It keeps announcing its head, as a live peer announces each block (the timeout forgot its claim).
+    const topic = gossipTopics(src.chain.genesisHash).blocks;
+    const head = { number: 20n, hash: blockHash(src.chain.head.header) };
+    const announcing = setInterval(() => void blip.host.services.pubsub.publish(topic, encodeAnnouncement(head)).catch(() => undefined), 500);
+    cleanup.push(async () => clearInterval(announcing));
+    await until(() => dst.chain.head.number === 20n, 'synced from the only peer once asked again', 15_000);
+    clearInterval(announcing);
+    expect(batches).toBeGreaterThan(1);
+    expect(bytesToHex(dst.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
   it('a peer that keeps claiming blocks it does not serve is banned', async () => {
     const src = await chainWithBlocks(2);
     cleanup.push(() => src.close());
