@@ -10,7 +10,15 @@ import { orderedTrieRoot } from './stack-trie.js';
 import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
 import { headerOpts } from './block-util.js';
 import { txBytes } from '../util/tx-bytes.js';
-import { BLOCK_ITEMS_BESIDE_TRANSACTIONS, MAX_BLOCK_ITEMS, MAX_BLOCK_TX_BYTES, txBlockItems } from '../util/rlp-bounds.js';
+import {
+  BLOCK_ITEMS_BESIDE_TRANSACTIONS,
+  MAX_BLOCK_ITEMS,
+  MAX_BLOCK_RECEIPTS_BYTES,
+  MAX_BLOCK_TX_BYTES,
+  mostReceiptBytes,
+  RECEIPT_BYTES,
+  txBlockItems,
+} from '../util/rlp-bounds.js';
 
 /** Answers BLOCKHASH for the EVM from the canonical chain. */
 export interface CanonicalHashes {
@@ -48,6 +56,8 @@ export class Executor {
   maxBlockItems = MAX_BLOCK_ITEMS;
   /** The most bytes of transactions a block it builds holds (MAX_BLOCK_TX_BYTES; tests make it smaller). */
   maxBlockTxBytes = MAX_BLOCK_TX_BYTES;
+  /** The most bytes of receipts a block it builds holds, by `receiptBytes`' count (MAX_BLOCK_RECEIPTS_BYTES; tests make it smaller). */
+  maxBlockReceiptBytes = MAX_BLOCK_RECEIPTS_BYTES;
 
   private constructor(
     private readonly rules: ChainRules,
@@ -139,6 +149,9 @@ export class Executor {
     let items = BLOCK_ITEMS_BESIDE_TRANSACTIONS;
     // And one its proposal carries to the other validators: at most MAX_BLOCK_TX_BYTES of transactions.
     let bytes = 0;
+    // And one every backup format holds with its receipts: a transaction is started only where all the
+    // logs its gas could pay for still fit (a log byte costs at least 8 gas).
+    let receipts = 0;
     for (const tx of txs) {
       if (tried++ > 0 && performance.now() - started >= maxBuildMs) break;
       const raw = txBytes(tx);
@@ -159,6 +172,19 @@ export class Executor {
         );
         continue;
       }
+      const mostLogs = mostReceiptBytes(tx.gasLimit);
+      if (receipts + mostLogs > this.maxBlockReceiptBytes) {
+        rejected.push(
+          mostLogs > this.maxBlockReceiptBytes
+            ? {
+                tx,
+                kind: 'invalid',
+                reason: `gas limit ${tx.gasLimit} pays for more logs than a block's ${this.maxBlockReceiptBytes} bytes of receipts may hold`,
+              }
+            : { tx, kind: 'block-full', reason: `the block's receipts hold ${receipts} of their ${this.maxBlockReceiptBytes} bytes` },
+        );
+        continue;
+      }
       // Execution over cached trie nodes never waits for I/O: let JSON-RPC requests in between.
       if (++sinceYield === YIELD_EVERY) {
         sinceYield = 0;
@@ -170,6 +196,7 @@ export class Executor {
         included.push(...internal.transactions);
         items += txItems;
         bytes += raw.length;
+        receipts += receiptBytes(builder.transactionReceipts.at(-1)!);
       } catch (err) {
         rejected.push({ tx, ...classifyBuildError(err) });
       }
@@ -194,6 +221,16 @@ export class Executor {
     const block = new Block(shell.header, included, [], shell.withdrawals, headerOpts(shell.common));
     return { block, receipts: builder.transactionReceipts.map(toStored), rejected };
   }
+}
+
+/** A log's bytes as stored beside its address, topics and data, at most. */
+const LOG_BYTES = 32;
+
+/** A receipt's bytes as stored, at most (its logs' addresses, topics and data, and RECEIPT_BYTES / LOG_BYTES each). */
+function receiptBytes(r: TxReceipt): number {
+  let n = RECEIPT_BYTES;
+  for (const [, topics, data] of r.logs) n += LOG_BYTES + 20 + 33 * topics.length + data.length;
+  return n;
 }
 
 function toStored(r: TxReceipt): StoredReceipt {

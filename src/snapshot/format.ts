@@ -44,10 +44,10 @@ export const SnapshotRecord = {
 /** Raw bytes gathered into one nodes/code record before it is compressed and written. */
 export const ITEMS_RECORD_BYTES = 1024 * 1024;
 export const MAX_ITEMS_RAW_BYTES = 4 * 1024 * 1024;
-/** A block header alone (its extraData holds the validator set and seals: ~85 bytes a validator). */
-export const MAX_HEADER_RLP_BYTES = 1024 * 1024;
-/** A block with its receipts: the archive's block limit plus room for receipts. */
-export const MAX_BLOCK_WITH_RECEIPTS_BYTES = 64 * 1024 * 1024;
+// A block header alone, and a block with its receipts: the block bounds (util/rlp-bounds.ts), which the
+// block builder keeps every block it builds within.
+export { MAX_BLOCK_WITH_RECEIPTS_BYTES, MAX_HEADER_RLP_BYTES } from '../util/rlp-bounds.js';
+import { MAX_BLOCK_WITH_RECEIPTS_BYTES } from '../util/rlp-bounds.js';
 export const MAX_SNAPSHOT_RECORD_BYTES = 44 + MAX_BLOCK_WITH_RECEIPTS_BYTES + 1024 * 1024;
 /** The most genesis JSON one genesis record holds (its rawLength); all but the last hold exactly this. */
 export const GENESIS_PIECE_BYTES = 1024 * 1024;

@@ -3,7 +3,7 @@ import type { TypedTransaction } from '@ethereumjs/tx';
 import { TxPoolError } from './errors.js';
 import { txBytes } from '../util/tx-bytes.js';
 import { TxDecodeError, decodeTransaction } from '../chain/ethereumjs-errors.js';
-import { checkRlp, RlpBoundsError } from '../util/rlp-bounds.js';
+import { checkRlp, MAX_BLOCK_RECEIPTS_BYTES, mostReceiptBytes, RlpBoundsError } from '../util/rlp-bounds.js';
 
 /** Largest transaction accepted, in bytes (geth's txMaxSize). */
 export const MAX_TX_BYTES = 128 * 1024;
@@ -57,6 +57,9 @@ export function validateStateless(tx: TypedTransaction, limits: StatelessLimits)
     if (tx.common.chainId() !== limits.chainId) throw invalid(`invalid chain id: have ${tx.common.chainId()}, want ${limits.chainId}`);
   }
   if (tx.gasLimit > limits.blockGasLimit) throw invalid(`exceeds block gas limit: gas ${tx.gasLimit} > ${limits.blockGasLimit}`);
+  if (mostReceiptBytes(tx.gasLimit) > MAX_BLOCK_RECEIPTS_BYTES) {
+    throw invalid(`gas limit ${tx.gasLimit} pays for more logs than a block's ${MAX_BLOCK_RECEIPTS_BYTES} bytes of receipts may hold`);
+  }
   if (tx.gasLimit < tx.getIntrinsicGas()) throw invalid(`intrinsic gas too low: have ${tx.gasLimit}, want ${tx.getIntrinsicGas()}`);
   // Below the base fee or this node's tip floor: the price may do elsewhere or later (not a fault).
   if (maxFee(tx) < limits.nextBaseFee) {

@@ -122,3 +122,26 @@ export function checkBlockRlp(bytes: Uint8Array, maxItems = MAX_BLOCK_ITEMS): nu
   for (const [start, end] of typed) checkRlp(bytes, { maxDepth: 4, budget }, start + 1, end);
   return maxItems - budget.items;
 }
+
+/** A block header alone (its extraData holds the validator set and seals: ~85 bytes a validator). */
+export const MAX_HEADER_RLP_BYTES = 1024 * 1024;
+/** A block with its receipts, one record of every backup format (snapshots, archives' blocks, repository segments): the archive's block limit plus room for receipts. */
+export const MAX_BLOCK_WITH_RECEIPTS_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The most bytes of receipts a block built here holds (the executor's count): a block with its
+ * receipts is one record of every backup format (MAX_BLOCK_WITH_RECEIPTS_BYTES), beside its
+ * transactions (MAX_BLOCK_TX_BYTES) and header (MAX_HEADER_RLP_BYTES). Reached only with a block gas
+ * limit above ~470M (a log byte costs 8 gas): below it, the gas limit bounds the logs first.
+ */
+export const MAX_BLOCK_RECEIPTS_BYTES = MAX_BLOCK_WITH_RECEIPTS_BYTES - MAX_BLOCK_TX_BYTES - MAX_HEADER_RLP_BYTES - 1024 * 1024;
+
+/** The gas a byte of log data costs at the least (LOG's data gas; topics and LOG's own gas cost more a byte). */
+const LOG_GAS_PER_BYTE = 8n;
+/** A receipt's bytes beside its logs' (status, cumulative gas, list headers), as the block builder counts them. */
+export const RECEIPT_BYTES = 32;
+
+/** The most receipt bytes a transaction of `gasLimit` gas can make (every log byte it could pay for): the builder starts it only where these fit, the pool refuses one whose own exceed MAX_BLOCK_RECEIPTS_BYTES. */
+export function mostReceiptBytes(gasLimit: bigint): number {
+  return Number(gasLimit / LOG_GAS_PER_BYTE) + RECEIPT_BYTES;
+}

@@ -7,7 +7,15 @@ import { decodeBlockRlp } from '../../../src/backup/block-records.js';
 import { headerOpts } from '../../../src/chain/block-util.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { BackupFileError } from '../../../src/container/errors.js';
-import { checkBlockRlp, MAX_BLOCK_ITEMS, MAX_BLOCK_TX_BYTES, txBlockItems } from '../../../src/util/rlp-bounds.js';
+import {
+  checkBlockRlp,
+  MAX_BLOCK_ITEMS,
+  MAX_BLOCK_RECEIPTS_BYTES,
+  MAX_BLOCK_TX_BYTES,
+  MAX_BLOCK_WITH_RECEIPTS_BYTES,
+  MAX_HEADER_RLP_BYTES,
+  txBlockItems,
+} from '../../../src/util/rlp-bounds.js';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { MAX_IBFT_GOSSIP_BYTES } from '../../../src/p2p/messages.js';
@@ -174,6 +182,44 @@ describe('blocks from outside: a bounded number of items, refused before they ar
     const used = checkBlockRlp(built!.block.serialize(), cap);
     expect(used).toBeGreaterThan(3 * each);
     expect(used).toBeLessThanOrEqual(64 + 3 * each);
+  });
+
+  it('builds no block whose receipts a backup cannot hold: a transaction starts only where every log its gas pays for still fits', async () => {
+    // A block with its receipts is one record of every backup format: the receipts' share leaves room for the rest.
+    expect(MAX_BLOCK_RECEIPTS_BYTES + MAX_BLOCK_TX_BYTES + MAX_HEADER_RLP_BYTES).toBeLessThan(MAX_BLOCK_WITH_RECEIPTS_BYTES);
+    const common = t.chain.commonAt(2n);
+    const to = `0x${'cd'.repeat(20)}` as const;
+    const tx = (i: number, gasLimit: bigint) =>
+      createFeeMarket1559Tx(
+        { nonce: 2n + BigInt(i), to, value: 1n, gasLimit, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        { common },
+      ).sign(SENDER);
+    const executor = (t.chain as unknown as { executor: { maxBlockReceiptBytes: number } }).executor;
+    // 21,000 gas pays for 2,625 bytes of log data; a transfer's receipt counts 32 bytes: room for three
+    executor.maxBlockReceiptBytes = 2_625 + 32 + 2 * 32;
+    let built: BuiltBlock | undefined;
+    try {
+      const head = t.chain.head.header;
+      await t.chain.produceBlock(
+        {
+          coinbase: head.coinbase.bytes,
+          timestamp: head.timestamp + 1n,
+          extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
+        },
+        [tx(0, 21_000n), tx(1, 21_000n), tx(2, 21_000n), tx(3, 21_000n), tx(4, 100_000n)],
+        async (b) => {
+          built = b;
+          return undefined; // not committed
+        },
+      );
+    } finally {
+      executor.maxBlockReceiptBytes = MAX_BLOCK_RECEIPTS_BYTES;
+    }
+    expect(built!.block.transactions).toHaveLength(3);
+    expect(built!.rejected.map((r) => [r.kind, r.reason])).toEqual([
+      ['block-full', "the block's receipts hold 96 of their 2721 bytes"],
+      ['invalid', "gas limit 100000 pays for more logs than a block's 2721 bytes of receipts may hold"],
+    ]);
   });
 
   it('builds no block whose proposal the other validators cannot receive: at most 3 MiB of transactions, the rest wait', async () => {

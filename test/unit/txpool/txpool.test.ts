@@ -2,6 +2,8 @@ import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
 import { createAddressFromString } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
+import { validateStateless } from '../../../src/txpool/validation.js';
+import { MAX_BLOCK_RECEIPTS_BYTES } from '../../../src/util/rlp-bounds.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { classifyBuildError } from '../../../src/chain/ethereumjs-errors.js';
 
@@ -512,5 +514,24 @@ describe('TxPool', () => {
     expect(await fault(tx1559(A, 0n, 1n))).toBe('added');
     expect(await fault(tx1559(A, 0n, 1n))).toMatch(/^none: already known/);
     expect(await fault(tx1559(A, 1n, 1n, GWEI / 10n))).toMatch(/^none: transaction underpriced/); // below the base fee: may do later
+  });
+});
+
+describe('validateStateless', () => {
+  it("refuses a transaction whose gas pays for more logs than a block's receipts may hold, as the builder would never start it", async () => {
+    const t = await createTestChain(1);
+    try {
+      const common = t.chain.commonAt(0n);
+      const limits = { chainId: 100n, blockGasLimit: 2n ** 40n, nextBaseFee: 1n, minTip: 0n };
+      const tx = (gasLimit: bigint) =>
+        createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit, maxFeePerGas: 10n, maxPriorityFeePerGas: 1n, chainId: 100n }, { common }).sign(A);
+      // 8 gas a log byte: 495M gas pays for more than the receipts' share of a backup record
+      expect(() => validateStateless(tx(8n * BigInt(MAX_BLOCK_RECEIPTS_BYTES)), limits)).toThrow(
+        /pays for more logs than a block's \d+ bytes of receipts may hold/,
+      );
+      expect(() => validateStateless(tx(8n * BigInt(MAX_BLOCK_RECEIPTS_BYTES - 64)), limits)).not.toThrow();
+    } finally {
+      await t.close();
+    }
   });
 });
