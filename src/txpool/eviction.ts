@@ -10,6 +10,8 @@ export interface Account {
   txs: Map<bigint, TypedTransaction>;
   /** How many transactions, from `nonce` up to the first missing nonce, are executable. */
   executable: number;
+  /** The account has code in the head state (an EIP-7702 delegation): its balance may go by others' transactions. */
+  delegated: boolean;
 }
 
 /** The first nonce missing from the account's executable run: the next executable nonce. */

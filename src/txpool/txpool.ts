@@ -7,6 +7,7 @@ import { TxPoolError } from './errors.js';
 import { cheapestBytes, cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, worthOf, type Account } from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
 import { txBytes } from '../util/tx-bytes.js';
+import { authoritiesOf, MAX_POOLED_AUTHORIZATIONS } from './set-code.js';
 import { siftDown, siftUp } from '../util/heap.js';
 
 export { TxPoolError } from './errors.js';
@@ -84,6 +85,9 @@ export class TxPool {
   /** When each pooled transaction (by hash) arrived, for the queued lifetime. */
   private readonly arrived = new Map<string, number>();
   private readonly addedListeners = new Set<(hash: Uint8Array) => void>();
+  /** Pooled set-code transactions naming each account as an authority, and each one's authorities (by hash). */
+  private readonly authorityCount = new Map<string, number>();
+  private readonly authoritiesByHash = new Map<string, string[]>();
   private resyncing?: Promise<void>;
   private resyncAgain = false;
 
@@ -154,12 +158,14 @@ export class TxPool {
     validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee(), minTip: this.limits.minTip });
     const hash = bytesToHex(tx.hash());
     if (this.byHash.has(hash)) throw new TxPoolError('already known');
+    const authorities = this.authoritiesFor(tx);
     const sender = tx.getSenderAddress();
     const account = await this.account(sender);
     const existing = account.txs.get(tx.nonce);
     const victims = new Set<TypedTransaction>();
     try {
       if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+      this.checkDelegation(sender.toString(), account, tx, existing, authorities);
       if (account.balance < maxCost(tx)) {
         throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`, 'unexecutable');
       }
@@ -192,6 +198,11 @@ export class TxPool {
       this.byHash.delete(bytesToHex(existing.hash()));
       this.arrived.delete(bytesToHex(existing.hash()));
       this.byteCount -= txBytes(existing).length;
+      this.untrackAuthorities(existing);
+    }
+    if (authorities.length > 0) {
+      this.authoritiesByHash.set(hash, authorities);
+      for (const a of authorities) this.authorityCount.set(a, (this.authorityCount.get(a) ?? 0) + 1);
     }
     account.txs.set(tx.nonce, tx);
     this.byteCount += txBytes(tx).length;
@@ -294,10 +305,13 @@ export class TxPool {
       const acct = await state.getAccount(createAddressFromString(key));
       account.nonce = acct?.nonce ?? 0n;
       account.balance = acct?.balance ?? 0n;
+      account.delegated = acct?.isContract() ?? false;
       this.recount(account);
       for (const tx of [...account.txs.values()]) {
         if (tx.nonce < account.nonce || maxCost(tx) > account.balance) this.remove(tx);
       }
+      // Delegated since its transactions came in: only the next one stays (checkDelegation).
+      if (account.delegated) for (const tx of [...account.txs.values()]) if (tx.nonce !== account.nonce) this.remove(tx);
       const expired = this.now() - this.limits.queuedLifetimeMs;
       const old = (tx: TypedTransaction) => (this.arrived.get(bytesToHex(tx.hash())) ?? 0) < expired;
       // An executable transaction whose max fee a rising base fee left below it cannot be mined, nor
@@ -433,8 +447,54 @@ export class TxPool {
     this.byHash.delete(bytesToHex(tx.hash()));
     this.arrived.delete(bytesToHex(tx.hash()));
     this.byteCount -= txBytes(tx).length;
+    this.untrackAuthorities(tx);
     this.recount(account);
     if (account.txs.size === 0) this.accounts.delete(key);
+  }
+
+  private untrackAuthorities(tx: TypedTransaction): void {
+    const hash = bytesToHex(tx.hash());
+    const authorities = this.authoritiesByHash.get(hash);
+    if (!authorities) return;
+    this.authoritiesByHash.delete(hash);
+    for (const a of authorities) {
+      const n = (this.authorityCount.get(a) ?? 1) - 1;
+      if (n > 0) this.authorityCount.set(a, n);
+      else this.authorityCount.delete(a);
+    }
+  }
+
+  /**
+   * A set-code transaction's authorities (SetCodeAuthorities), after the cheap bound on their number;
+   * [] for other types. Refused with no fault: it may be valid in a block this pool does not build.
+   */
+  private authoritiesFor(tx: TypedTransaction): string[] {
+    if (tx.type !== 4) return [];
+    const count = (tx as unknown as { authorizationList: unknown[] }).authorizationList.length;
+    if (count > MAX_POOLED_AUTHORIZATIONS) {
+      throw new TxPoolError(`set-code transaction with ${count} authorizations: this pool holds at most ${MAX_POOLED_AUTHORIZATIONS}`);
+    }
+    return authoritiesOf(tx);
+  }
+
+  /**
+   * geth's EIP-7702 pool rules. The pool's overdraft check assumes only an account's own transactions
+   * spend its balance and move its nonce; a delegated account's code, run by anyone's transaction, can
+   * do both, so the pool could fill with transactions that fail unpaid at build time. An account
+   * delegated at the head, or named as an authority by a pooled set-code transaction, has at most one
+   * transaction in the pool, at its next nonce (a replacement is allowed); a set-code transaction
+   * naming an account that already has pooled transactions (besides its own sender's one) is refused.
+   */
+  private checkDelegation(sender: string, account: Account, tx: TypedTransaction, existing: TypedTransaction | undefined, authorities: string[]): void {
+    if (!existing && (account.delegated || this.authorityCount.has(sender))) {
+      if (account.txs.size > 0) throw new TxPoolError(`in-flight transaction limit reached for delegated accounts: ${sender} has a transaction in the pool`);
+      if (tx.nonce !== account.nonce) throw new TxPoolError(`gapped nonce from a delegated account: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
+    }
+    for (const a of authorities) {
+      const pooled = this.accounts.get(a)?.txs.size ?? 0;
+      if (pooled > 1 || (pooled === 1 && a !== sender))
+        throw new TxPoolError(`authority ${a} has transactions in the pool: a set-code transaction naming it waits until they are mined`);
+    }
   }
 
   /**
@@ -450,7 +510,7 @@ export class TxPool {
     let a = this.accounts.get(key);
     if (!a) {
       const acct = await this.headAccount(sender);
-      a = { nonce: acct?.nonce ?? 0n, balance: acct?.balance ?? 0n, txs: new Map(), executable: 0 };
+      a = { nonce: acct?.nonce ?? 0n, balance: acct?.balance ?? 0n, txs: new Map(), executable: 0, delegated: acct?.isContract() ?? false };
       // Another add() may have created it while we read the state.
       const again = this.accounts.get(key);
       if (again) return again;

@@ -1,8 +1,9 @@
-import { createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
-import { createAddressFromString } from '@ethereumjs/util';
+import { createEOACode7702Tx, createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
+import { createAddressFromString, eoaCode7702SignAuthorization } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
 import { validateStateless } from '../../../src/txpool/validation.js';
+import { MAX_POOLED_AUTHORIZATIONS } from '../../../src/txpool/set-code.js';
 import { MAX_BLOCK_RECEIPTS_BYTES } from '../../../src/util/rlp-bounds.js';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { classifyBuildError } from '../../../src/chain/ethereumjs-errors.js';
@@ -533,5 +534,84 @@ describe('validateStateless', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('TxPool and EIP-7702 delegations (geth: ErrAuthorityReserved, ErrInflightTxLimitReached)', () => {
+  let t: TestChain | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  const common = () => t!.chain.commonAt(t!.chain.head.number + 1n);
+  const tx1559 = (key: Uint8Array, nonce: bigint) =>
+    createFeeMarket1559Tx(
+      { nonce, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common: common() },
+    ).sign(key);
+  /** A set-code transaction from `key` delegating each of `authorities` (at their nonce `authNonce`) to TO. */
+  const setCode = (key: Uint8Array, nonce: bigint, authorities: Uint8Array[], authNonce = 0n) =>
+    createEOACode7702Tx(
+      {
+        nonce,
+        to: TO,
+        gasLimit: 100_000n + 25_000n * BigInt(authorities.length),
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 1n,
+        authorizationList: authorities.map((k) => eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: `0x${authNonce.toString(16)}` }, k)),
+      },
+      { common: common() },
+    ).sign(key);
+
+  it('refuses a set-code transaction naming an account with transactions in the pool, and holds a named account to one transaction at its next nonce', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B), addressOf(D)]);
+    expect(common().isActivatedEIP(7702)).toBe(true);
+    const pool = new TxPool(t.chain);
+    await pool.add(tx1559(B, 0n));
+    await pool.add(tx1559(B, 1n));
+    await expect(pool.add(setCode(A, 0n, [B]))).rejects.toThrow(/^authority 0x[0-9a-f]{40} has transactions in the pool/);
+    // D has none: A's transaction naming it enters, and D may then pool one transaction, at its next nonce
+    const delegation = setCode(A, 0n, [D]);
+    await pool.add(delegation);
+    await expect(pool.add(tx1559(D, 1n))).rejects.toThrow(/^gapped nonce from a delegated account: next nonce 0, tx nonce 1/);
+    await pool.add(tx1559(D, 0n));
+    await expect(pool.add(tx1559(D, 1n))).rejects.toThrow(/^in-flight transaction limit reached for delegated accounts/);
+    // once A's transaction is mined (it moved D's nonce: D's pooled transaction 0 now fails, the case the
+    // rule keeps to one transaction), D is delegated at the head: still one at a time
+    await sealNext(t, [delegation]);
+    await pool.settled();
+    expect(pool.size).toBe(2); // B's two; D's 0 went with its nonce
+    await pool.add(tx1559(D, 1n));
+    await expect(pool.add(tx1559(D, 2n))).rejects.toThrow(/^in-flight transaction limit reached for delegated accounts/);
+  });
+
+  it('keeps only the next transaction of an account delegated after its transactions came in', async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(D)]);
+    const pool = new TxPool(t.chain);
+    for (let n = 0n; n < 4n; n++) await pool.add(tx1559(D, n));
+    expect(pool.size).toBe(4);
+    // A delegation of D mined by another node's block (D signs it at nonce 0: D's transaction 0 is not in that block)
+    await sealNext(t, [setCode(A, 0n, [D], 0n)]);
+    await pool.settled();
+    expect(pool.size).toBe(1); // D's transaction at its next nonce (1: the authorization bumped it) stays
+    expect([...pool.pending()].map((x) => x.nonce)).toEqual([1n]);
+  });
+
+  it('refuses a set-code transaction of more than 64 authorizations before recovering any', async () => {
+    t = await createTestChain(1, [addressOf(A)]);
+    const pool = new TxPool(t.chain);
+    const many = setCode(
+      A,
+      0n,
+      Array.from({ length: MAX_POOLED_AUTHORIZATIONS + 1 }, (_, i) => testKey(100 + i)),
+    );
+    await expect(pool.add(many)).rejects.toThrow(/^set-code transaction with 65 authorizations: this pool holds at most 64/);
+    await pool.add(
+      setCode(
+        A,
+        0n,
+        Array.from({ length: MAX_POOLED_AUTHORIZATIONS }, (_, i) => testKey(100 + i)),
+      ),
+    );
   });
 });
