@@ -102,16 +102,12 @@ export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
  */
 export const MAX_STALE_IBFT_PER_MINUTE = 600;
 
-/** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
-const MAX_RECENT_GOSSIP = 4096;
-
 /**
  * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
  * syncer, and gossip of new heads and pool transactions. Started after the chain opens, stopped
  * before it closes.
  */
 export class Network implements NetworkView, PeersService {
-  private readonly recentGossip = new Set<string>();
   private unsubscribeTx?: () => void;
   private listeningState = false;
   /** Where accepted IBFT messages go (this node's consensus core), if anywhere. */
@@ -406,9 +402,12 @@ export class Network implements NetworkView, PeersService {
     validatorCount: () => this.validatorSet().list.length,
   });
 
+  /**
+   * Every transaction the pool takes is published, those from peers' gossip too (gossip.ts forwards no
+   * peer's message): a node relays exactly what it checked and took. One the pool already holds is not
+   * taken again, so a transaction does not go back and forth between peers.
+   */
   private onPoolTx(hash: Uint8Array): void {
-    const key = bytesToHex(hash);
-    if (this.recentGossip.delete(key)) return; // came from gossip: gossipsub relays it already
     const tx = this.opts.txpool.get(hash);
     if (tx) this.gossip.publishTx(txBytes(tx));
   }
@@ -433,17 +432,13 @@ export class Network implements NetworkView, PeersService {
       if (err instanceof TxPoolError) return err.fault ?? 'refused'; // oversized: as the pool refuses it decoded
       throw new MessageError(`gossiped transaction cannot be decoded: ${errorMessage(err)}`);
     }
-    const key = bytesToHex(tx.hash());
     if (this.opts.txpool.has(tx.hash())) return 'refused';
-    this.recentGossip.add(key);
-    if (this.recentGossip.size > MAX_RECENT_GOSSIP) this.recentGossip.delete(this.recentGossip.values().next().value!);
     try {
       await this.opts.txpool.add(tx);
       return 'accepted';
     } catch (err) {
-      this.recentGossip.delete(key);
       if (!(err instanceof TxPoolError)) throw err;
-      this.opts.logger.debug({ tx: key, peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
+      this.opts.logger.debug({ tx: bytesToHex(tx.hash()), peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
       return err.fault ?? 'refused';
     }
   }
