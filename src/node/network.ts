@@ -415,7 +415,15 @@ export class Network implements NetworkView, PeersService {
   /** Gossiped transactions: per-peer rate, queue and throttling, validated round-robin after consensus work. */
   private readonly txIntake: TxIntake;
 
+  /**
+   * While its pool is closed (a snapshot restore) or it is catching up (a peer proved a head more than
+   * a block above its own: the syncer's `progress()`), a node has no state to judge transactions by:
+   * gossiped ones are dropped before they are decoded (not validated, not counted against the peer,
+   * not relayed), as geth and Besu do until they are synced. Judged against a stale head, valid
+   * transactions looked like faults, and a node banned the very peers it was syncing from.
+   */
   private receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
+    if (this.opts.txpool.closed || this.syncer.progress() !== false) return Promise.resolve('ignore');
     // A transaction's hash is the hash of its bytes: one the pool holds costs no decoding.
     if (this.opts.txpool.has(keccak256(raw))) return Promise.resolve('ignore');
     return this.txIntake.submit(peer, raw);
@@ -424,10 +432,11 @@ export class Network implements NetworkView, PeersService {
   private async validateTx(peer: PeerId, raw: Uint8Array): Promise<TxOutcome> {
     let tx;
     try {
-      // The rules of the block it can first go into (a set-code transaction decodes from prague on).
-      const chain = this.opts.chain;
-      // Bounded in bytes and RLP items before it is decoded (a batch of 256 KiB may hold one transaction).
-      tx = decodeRawTx(raw, chain.commonAt(chain.head.number + 1n));
+      // Under the newest rules the chain schedules: a transaction of a scheduled fork's type decodes
+      // before the fork (the pool refuses it until then, nobody's fault); bytes that decode under no
+      // rules of this chain are the relayer's fault at any head. Bounded in bytes and RLP items before
+      // it is decoded (a batch of 256 KiB may hold one transaction).
+      tx = decodeRawTx(raw, this.opts.chain.rules.newest());
     } catch (err) {
       if (err instanceof TxPoolError) return err.fault ?? 'refused'; // oversized: as the pool refuses it decoded
       throw new MessageError(`gossiped transaction cannot be decoded: ${errorMessage(err)}`);
@@ -439,8 +448,20 @@ export class Network implements NetworkView, PeersService {
     } catch (err) {
       if (!(err instanceof TxPoolError)) throw err;
       this.opts.logger.debug({ tx: bytesToHex(tx.hash()), peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
+      if (err.fault === 'unexecutable' && !this.judgesExecutable(peer)) return 'refused';
       return err.fault ?? 'refused';
     }
+  }
+
+  /**
+   * Whether a transaction `peer` relayed that cannot execute in this node's state (its sender cannot
+   * pay, its nonce far ahead) is the peer's fault: only where this node is at the head (not catching
+   * up) and the peer claims no head above it. A relayer ahead checked it against a later state, in
+   * which it may well execute (its sender funded, its earlier nonces mined since this node's head).
+   */
+  private judgesExecutable(peer: PeerId): boolean {
+    const local = this.opts.chain.head.number;
+    return this.syncer.progress() === false && (this.peerManager.peer(peer)?.head ?? 0n) <= local;
   }
 
   async stop(): Promise<void> {
