@@ -102,16 +102,12 @@ export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
  */
 export const MAX_STALE_IBFT_PER_MINUTE = 600;
 
-/** Transactions received by gossip, remembered so that the pool's 'added' event does not echo them back. */
-const MAX_RECENT_GOSSIP = 4096;
-
 /**
  * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
  * syncer, and gossip of new heads and pool transactions. Started after the chain opens, stopped
  * before it closes.
  */
 export class Network implements NetworkView, PeersService {
-  private readonly recentGossip = new Set<string>();
   private unsubscribeTx?: () => void;
   private listeningState = false;
   /** Where accepted IBFT messages go (this node's consensus core), if anywhere. */
@@ -406,9 +402,12 @@ export class Network implements NetworkView, PeersService {
     validatorCount: () => this.validatorSet().list.length,
   });
 
+  /**
+   * Every transaction the pool takes is published, those from peers' gossip too (gossip.ts forwards no
+   * peer's message): a node relays exactly what it checked and took. One the pool already holds is not
+   * taken again, so a transaction does not go back and forth between peers.
+   */
   private onPoolTx(hash: Uint8Array): void {
-    const key = bytesToHex(hash);
-    if (this.recentGossip.delete(key)) return; // came from gossip: gossipsub relays it already
     const tx = this.opts.txpool.get(hash);
     if (tx) this.gossip.publishTx(txBytes(tx));
   }
@@ -416,7 +415,15 @@ export class Network implements NetworkView, PeersService {
   /** Gossiped transactions: per-peer rate, queue and throttling, validated round-robin after consensus work. */
   private readonly txIntake: TxIntake;
 
+  /**
+   * While its pool is closed (a snapshot restore) or it is catching up (a peer proved a head more than
+   * a block above its own: the syncer's `progress()`), a node has no state to judge transactions by:
+   * gossiped ones are dropped before they are decoded (not validated, not counted against the peer,
+   * not relayed), as geth and Besu do until they are synced. Judged against a stale head, valid
+   * transactions looked like faults, and a node banned the very peers it was syncing from.
+   */
   private receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
+    if (this.opts.txpool.closed || this.syncer.progress() !== false) return Promise.resolve('ignore');
     // A transaction's hash is the hash of its bytes: one the pool holds costs no decoding.
     if (this.opts.txpool.has(keccak256(raw))) return Promise.resolve('ignore');
     return this.txIntake.submit(peer, raw);
@@ -425,27 +432,36 @@ export class Network implements NetworkView, PeersService {
   private async validateTx(peer: PeerId, raw: Uint8Array): Promise<TxOutcome> {
     let tx;
     try {
-      // The rules of the block it can first go into (a set-code transaction decodes from prague on).
-      const chain = this.opts.chain;
-      // Bounded in bytes and RLP items before it is decoded (a batch of 256 KiB may hold one transaction).
-      tx = decodeRawTx(raw, chain.commonAt(chain.head.number + 1n));
+      // Under the newest rules the chain schedules: a transaction of a scheduled fork's type decodes
+      // before the fork (the pool refuses it until then, nobody's fault); bytes that decode under no
+      // rules of this chain are the relayer's fault at any head. Bounded in bytes and RLP items before
+      // it is decoded (a batch of 256 KiB may hold one transaction).
+      tx = decodeRawTx(raw, this.opts.chain.rules.newest());
     } catch (err) {
       if (err instanceof TxPoolError) return err.fault ?? 'refused'; // oversized: as the pool refuses it decoded
       throw new MessageError(`gossiped transaction cannot be decoded: ${errorMessage(err)}`);
     }
-    const key = bytesToHex(tx.hash());
     if (this.opts.txpool.has(tx.hash())) return 'refused';
-    this.recentGossip.add(key);
-    if (this.recentGossip.size > MAX_RECENT_GOSSIP) this.recentGossip.delete(this.recentGossip.values().next().value!);
     try {
       await this.opts.txpool.add(tx);
       return 'accepted';
     } catch (err) {
-      this.recentGossip.delete(key);
       if (!(err instanceof TxPoolError)) throw err;
-      this.opts.logger.debug({ tx: key, peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
+      this.opts.logger.debug({ tx: bytesToHex(tx.hash()), peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
+      if (err.fault === 'unexecutable' && !this.judgesExecutable(peer)) return 'refused';
       return err.fault ?? 'refused';
     }
+  }
+
+  /**
+   * Whether a transaction `peer` relayed that cannot execute in this node's state (its sender cannot
+   * pay, its nonce far ahead) is the peer's fault: only where this node is at the head (not catching
+   * up) and the peer claims no head above it. A relayer ahead checked it against a later state, in
+   * which it may well execute (its sender funded, its earlier nonces mined since this node's head).
+   */
+  private judgesExecutable(peer: PeerId): boolean {
+    const local = this.opts.chain.head.number;
+    return this.syncer.progress() === false && (this.peerManager.peer(peer)?.head ?? 0n) <= local;
   }
 
   async stop(): Promise<void> {

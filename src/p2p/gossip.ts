@@ -48,7 +48,11 @@ export interface GossipHandlers {
   isReady(peer: PeerId): boolean;
   /** `origin` announced its own head (a relayer may not hold that block yet: it is not credited). */
   onHead(origin: PeerId, head: HeadAnnouncement): void;
-  /** 'accept' when the pool took it; 'ignore' when it refused it (already known, nonce, funds). */
+  /**
+   * 'accept' when the pool took it; 'ignore' when it refused it (already known, nonce, funds);
+   * 'reject' when it is invalid. Whatever it says, the message is not forwarded as it is (see
+   * `receiveTxBatch`): what the pool took, the node publishes itself.
+   */
   onTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict>;
   /**
    * An IBFT message: 'accept' (relay it) only when it decodes and is signed by a validator of a
@@ -70,7 +74,8 @@ interface GossipMessageEvent {
 /**
  * Head announcements and transactions over gossipsub, with validation before forwarding
  * (`asyncValidation`): a node relays only what it checked, so the peer a bad message came from is
- * the one that made it, and is banned.
+ * the one that made it, and is banned. Transactions are never forwarded in a peer's message: each node
+ * publishes the ones its pool took, in messages of its own.
  */
 export class Gossip {
   private readonly topics: GossipTopics;
@@ -134,7 +139,7 @@ export class Gossip {
         return 'accept';
       }
       if (msg.topic === this.topics.txBatches) return await this.receiveTxBatch(peer, msg.data);
-      if (msg.topic === this.topics.txs) return await this.handlers.onTx(peer, msg.data);
+      if (msg.topic === this.topics.txs) return notForwarded(await this.handlers.onTx(peer, msg.data));
       return 'ignore';
     } catch (err) {
       if (!(err instanceof MessageError)) return 'ignore';
@@ -156,18 +161,21 @@ export class Gossip {
   }
 
   /**
-   * A batch is relayed when any of its transactions went into the pool, and rejected (not relayed,
-   * counted against the peer) when any is invalid or does not decode: an honest node batches only
-   * transactions it checked. Each one passes the intake's per-peer rate and queue as a single one does.
+   * A batch is never forwarded as it is: rejected (counted against the peer) when any of its
+   * transactions is invalid or does not decode, ignored otherwise. The ones that went into the pool
+   * are published by this node in a batch of its own (the pool's 'added' event, `publishTx`). A batch
+   * forwarded whole carried whatever else its sender put in it: one valid transaction ahead of 127
+   * that cannot execute got every honest node on its path banned by the next one, for faults that
+   * were its sender's. Each transaction passes the intake's per-peer rate and queue as a single one does.
    */
   private async receiveTxBatch(peer: PeerId, data: Uint8Array): Promise<GossipVerdict> {
     const verdicts = await Promise.all(decodeTxBatch(data).map((raw) => this.handlers.onTx(peer, raw)));
-    if (verdicts.includes('reject')) return 'reject';
-    return verdicts.includes('accept') ? 'accept' : 'ignore';
+    return verdicts.includes('reject') ? 'reject' : 'ignore';
   }
 
   /**
-   * Publish a transaction this node took (from a client, not from gossip, which gossipsub relays).
+   * Publish a transaction this node's pool took, from a client or from a peer's gossip (which is not
+   * forwarded: `receiveTxBatch`); one the pool already held is not taken again, so none goes back and forth.
    * Transactions published within TX_BATCH_DELAY_MS of each other share one message: gossipsub signs
    * each message, and each node that first sees one parses its publisher's key in JavaScript (~2 ms
    * with four validators on two cores) and verifies its signature. A peer that reads only the
@@ -207,4 +215,9 @@ export class Gossip {
   private publish(topic: string, data: Uint8Array): void {
     this.host.services.pubsub.publish(topic, data).catch(() => undefined); // no peers yet: nothing to do
   }
+}
+
+/** A peer's transaction message is rejected or dropped, never forwarded as it is (`receiveTxBatch`). */
+function notForwarded(v: GossipVerdict): GossipVerdict {
+  return v === 'reject' ? 'reject' : 'ignore';
 }

@@ -433,6 +433,11 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     return this.ready.has(peer.toString());
   }
 
+  /** The ready peer `peer`, if it is one (its claimed head). */
+  peer(peer: PeerId | string): ReadyPeer | undefined {
+    return this.ready.get(peer.toString());
+  }
+
   peers(): ReadyPeer[] {
     return [...this.ready.values()];
   }

@@ -5,7 +5,8 @@ import type { GossipVerdict } from './gossip.js';
  * What validating one gossiped transaction came to:
  * - 'accepted': the pool took it;
  * - 'refused': no one's fault (nonce already used, below this node's price floor, pool full);
- * - 'unexecutable': valid, but its sender cannot pay or its nonce is far ahead in this node's state;
+ * - 'unexecutable': valid, but its sender cannot pay or its nonce is far ahead in this node's state,
+ *   while this node is at the head and the peer no further (node/network.ts; behind, it is 'refused');
  * - 'invalid': it can never be valid (signature, chain id, gas): nobody honest relays it.
  */
 export type TxOutcome = 'accepted' | 'refused' | 'unexecutable' | 'invalid';
