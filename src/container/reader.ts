@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ByteReader } from './byte-reader.js';
 import { BackupFileError } from './errors.js';
+import { quoteUntrusted } from '../util/errors.js';
 import { checkPreamble, MAX_HEADER_BYTES, parseJsonObject, PREAMBLE_BYTES, RecordType, RECORD_OVERHEAD, type ContainerKind } from './framing.js';
 
 export interface RawRecord {
@@ -56,7 +57,7 @@ export class ContainerReader {
     const actual = `0x${this.digest.digest('hex')}`;
     if (fields.digest !== actual) {
       throw new BackupFileError(
-        `${this.kind.noun} digest mismatch: trailer says ${String(fields.digest)}, content hashes to ${actual} (corrupt ${this.kind.noun})`,
+        `${this.kind.noun} digest mismatch: trailer says ${quoteUntrusted(fields.digest)}, content hashes to ${actual} (corrupt ${this.kind.noun})`,
       );
     }
     if (!(await this.reader.atEnd())) throw new BackupFileError(`${this.kind.noun} has data after its trailer (corrupt or concatenated file)`);
