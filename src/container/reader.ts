@@ -42,9 +42,10 @@ export class ContainerReader {
     }
     this.version = checkPreamble(pre, this.kind);
     this.digest.update(pre);
-    const first = await this.next('the header');
+    // The header's own limit, not the format's record limit: a first record stating 32 MiB is refused
+    // before any of it is read.
+    const first = await this.next('the header', { bytes: MAX_HEADER_BYTES, name: `${this.kind.noun} header` });
     if (first.type !== RecordType.Header) throw new BackupFileError(`${this.kind.noun} starts with record type ${first.type}, not a header`);
-    if (first.payload.length > MAX_HEADER_BYTES) throw new BackupFileError(`${this.kind.noun} header is too large`);
     return parseJsonObject(first.payload, `${this.kind.noun} header`);
   }
 
@@ -70,10 +71,12 @@ export class ContainerReader {
   }
 
   /**
-   * The next record, its checksum checked. `what` names what is expected there, for messages. Every
-   * record but the trailer goes into the digest; a trailer is checked by `finish`.
+   * The next record, its checksum checked. `what` names what is expected there, for messages; a record
+   * stating more than `limit` (the format's record limit unless given, with the name of what it bounds)
+   * is refused before it is read. Every record but the trailer goes into the digest; a trailer is
+   * checked by `finish`.
    */
-  async next(what: string): Promise<RawRecord> {
+  async next(what: string, limit?: { bytes: number; name: string }): Promise<RawRecord> {
     const noun = this.kind.noun;
     const at = this.reader.offset;
     const head = await this.reader.read(5);
@@ -81,6 +84,11 @@ export class ContainerReader {
     if (head.length < 5) throw new BackupFileError(`${noun} is truncated inside ${what} (at byte ${at})`);
     const type = head[0]!;
     const length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
+    if (limit !== undefined && length > limit.bytes) {
+      throw new BackupFileError(
+        `${limit.name} is too large: its record states ${length} bytes, above the ${limit.bytes}-byte limit (corrupt or hostile ${noun})`,
+      );
+    }
     if (length > this.maxRecordBytes) {
       throw new BackupFileError(`record at byte ${at} states ${length} bytes, above the ${this.maxRecordBytes}-byte limit (corrupt or hostile ${noun})`);
     }
