@@ -1,6 +1,7 @@
 import { BackupFileError } from '../container/errors.js';
 import { isCompression, type Compression } from '../container/compression.js';
 import { containerKind } from '../container/framing.js';
+import { quoteUntrusted } from '../util/errors.js';
 
 /**
  * Basalt archive format, version 1 (spec: docs/archive-format.md), over the shared container framing
@@ -37,7 +38,8 @@ export interface ArchiveHeader {
   compression: Compression;
   /**
    * Informational, in files written before Basalt 0.x stopped writing them (a header is now the same
-   * bytes on every node, so two exports of one range have one digest). Read when present, kept as is.
+   * bytes on every node, so two exports of one range have one digest). Read when present and a short
+   * printable string (`informational`), dropped otherwise.
    */
   createdAt?: string;
   clientVersion?: string;
@@ -81,7 +83,7 @@ export const UINT = /^\d{1,20}$/;
 
 export function decodeHeader(h: Record<string, unknown>): ArchiveHeader {
   if (h.format !== 'basalt-archive') throw new BackupFileError('archive header does not say "basalt-archive"');
-  if (h.version !== FORMAT_VERSION) throw new BackupFileError(`archive header version ${String(h.version)} is not supported`);
+  if (h.version !== FORMAT_VERSION) throw new BackupFileError(`archive header version ${quoteUntrusted(h.version)} is not supported`);
   const uint = (k: string): string => {
     const v = h[k];
     if (typeof v !== 'string' || !UINT.test(v)) throw new BackupFileError(`archive header field ${k} is missing or not a number`);
@@ -92,7 +94,7 @@ export function decodeHeader(h: Record<string, unknown>): ArchiveHeader {
   const endBlock = uint('endBlock');
   if (typeof h.genesisHash !== 'string' || !HEX32.test(h.genesisHash)) throw new BackupFileError('archive header genesisHash is missing or malformed');
   if (typeof h.compression !== 'string' || !isCompression(h.compression))
-    throw new BackupFileError(`archive header compression "${String(h.compression)}" is unknown`);
+    throw new BackupFileError(`archive header compression ${quoteUntrusted(h.compression)} is unknown`);
   if (BigInt(startBlock) < 1n || BigInt(startBlock) > BigInt(endBlock)) throw new BackupFileError(`archive header range ${startBlock}-${endBlock} is invalid`);
   return {
     format: 'basalt-archive',
@@ -106,11 +108,19 @@ export function decodeHeader(h: Record<string, unknown>): ArchiveHeader {
   };
 }
 
-/** The optional informational fields of a header, in their written order, only when present. */
+/** What an informational field may be to be kept: a short line of printable ASCII (an ISO time, a client name). */
+const PRINTABLE_FIELD = /^[\x20-\x7e]{1,64}$/;
+
+/**
+ * The optional informational fields of a header, in their written order, only when present and short
+ * printable strings (`archive inspect` prints them): anything else in them is dropped, unchecked and
+ * unused.
+ */
 export function informational(h: Record<string, unknown>): { createdAt?: string; clientVersion?: string } {
+  const keep = (v: unknown): v is string => typeof v === 'string' && PRINTABLE_FIELD.test(v);
   return {
-    ...(typeof h.createdAt === 'string' ? { createdAt: h.createdAt } : {}),
-    ...(typeof h.clientVersion === 'string' ? { clientVersion: h.clientVersion } : {}),
+    ...(keep(h.createdAt) ? { createdAt: h.createdAt } : {}),
+    ...(keep(h.clientVersion) ? { clientVersion: h.clientVersion } : {}),
   };
 }
 

@@ -11,7 +11,8 @@ import { closeDurably, openNodeDatabases } from '../storage/node-databases.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { importArchive } from './import.js';
 import { archiveChainAfter, newestPiece, sortPieces, storedOrder, type DatedPiece, type Piece } from './pieces.js';
-import { restoreSnapshot, type RestoreOptions, type SealCheck, type TrustedBlock } from './restore.js';
+import { restoreFromEvents, type RestoreOptions, type SealCheck, type TrustedBlock } from './restore.js';
+import { readSnapshot, type SnapshotEvent } from '../snapshot/reader.js';
 import type { BackupTarget } from './targets/target.js';
 import { renameDurably } from '../util/durable.js';
 
@@ -146,9 +147,11 @@ export async function restoreToPoint(
   const genesis = await Genesis.of(opts.genesis);
   const engine = opts.engine ?? ibftEngineFor(genesis.config, genesis.bytes.name);
   try {
+    // Names meet contents here: each piece must hold what its name says (its digest prefix, its range,
+    // its last block's time), or a renamed piece could stop the restore short and report success.
     opts.onStep?.(`restoring ${plan.snapshot.file}`);
     const s = await named(plan.snapshot.file, () =>
-      restoreSnapshot(target.get(plan.snapshot.file), {
+      restoreFromEvents(snapshotAsNamed(readSnapshot(target.get(plan.snapshot.file)), plan.snapshot), {
         dataDir: data,
         genesis,
         engine,
@@ -161,10 +164,15 @@ export async function restoreToPoint(
       throw new BackupFileError(`${plan.snapshot.file}: its digest ${s.digest} does not match its name`);
     let imported = 0n;
     const head = await onRestoredChain(data, genesis, engine, async (chain) => {
+      checkLastBlock(plan.snapshot, chain.head.header);
       for (const a of plan.archives) {
         opts.onStep?.(`importing ${a.file}`);
         const r = await named(a.file, () =>
           importArchive(chain, target.get(a.file), {
+            onHeader: (h) => {
+              if (BigInt(h.startBlock) !== a.startBlock || BigInt(h.endBlock) !== a.endBlock)
+                throw new BackupFileError(`holds blocks ${h.startBlock}-${h.endBlock}, its name says ${a.startBlock}-${a.endBlock}`);
+            },
             ...(plan.untilBlock !== undefined ? { untilBlock: plan.untilBlock } : {}),
             ...(plan.untilTime !== undefined ? { untilTime: plan.untilTime } : {}),
           }),
@@ -172,10 +180,15 @@ export async function restoreToPoint(
         imported += r.imported;
         if (r.stoppedBefore !== undefined) break;
         if (!r.digest.slice(2).startsWith(a.digest8)) throw new BackupFileError(`${a.file}: its digest ${r.digest} does not match its name`);
+        checkLastBlock(a, chain.head.header);
       }
     });
     if (plan.untilBlock !== undefined && head.number !== plan.untilBlock) {
       throw new UserError(`the pieces reached block ${head.number}, not ${plan.untilBlock}`, { code: 'NOT_FOUND' });
+    }
+    // Without a point, the restore reaches the newest block the plan's pieces hold, or fails.
+    if (plan.untilBlock === undefined && plan.untilTime === undefined && head.number !== plan.reach) {
+      throw new BackupFileError(`the pieces reached block ${head.number}, not block ${plan.reach} their names say`);
     }
     if (readdirOrEmpty(final)) rmdirSync(final); // an empty folder the operator made
     renameDurably(data, final);
@@ -225,6 +238,22 @@ export async function onRestoredChain(
   // The imported blocks went in without `sync`: durable before the caller renames the data dir into place.
   await closeDurably(dbs, layout);
   return head;
+}
+
+/** A snapshot's events, refused at its header unless its head is the block its name says. */
+async function* snapshotAsNamed(events: AsyncIterable<SnapshotEvent>, piece: Piece): AsyncGenerator<SnapshotEvent> {
+  for await (const ev of events) {
+    if (ev.kind === 'header' && BigInt(ev.header.head.number) !== piece.endBlock)
+      throw new BackupFileError(`its head is block ${ev.header.head.number}, its name says ${piece.endBlock}`);
+    yield ev;
+  }
+}
+
+/** The last block a piece brought (the chain's head once it is restored or imported) must be the one its name says, of the time it says. */
+function checkLastBlock(piece: Piece, head: { number: bigint; timestamp: bigint }): void {
+  if (head.number !== piece.endBlock) throw new BackupFileError(`${piece.file}: it ends at block ${head.number}, its name says ${piece.endBlock}`);
+  if (head.timestamp !== piece.time)
+    throw new BackupFileError(`${piece.file}: its last block ${head.number} has time ${head.timestamp}, its name says ${piece.time}`);
 }
 
 /** Run `fn`; a failure names the piece it was reading. */

@@ -1,10 +1,10 @@
-import { RLP } from '@ethereumjs/rlp';
 import { KECCAK256_NULL, KECCAK256_RLP, bytesToHex, equalsBytes } from '@ethereumjs/util';
 import type { StateReader } from '../storage/trie-node-store.js';
 import { HashCounts } from '../util/hash-counts.js';
 import { CodeMemory, MAX_REMEMBERED_CODES } from '../util/code-memory.js';
 import { HashSet } from '../util/hash-set.js';
 import { errorMessage } from '../util/errors.js';
+import { type RlpSpan, RlpSpanError, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
 
 export class MissingStateError extends Error {}
 
@@ -37,41 +37,59 @@ export type StateOrder = 'unique' | 'tree';
 /**
  * Call `refs` for every node and code the trie node `data` refers to: its children stored by hash
  * (inline children, shorter than 32 bytes, are walked in place), and for an account leaf its storage
- * trie's root and its code. Throws MissingStateError for a node that is not a trie node.
+ * trie's root and its code. Read by its RLP spans, not decoded: a child list of 32 bytes or more is
+ * refused (the trie refers to such a node by its hash), which also bounds how deep inline nodes nest.
+ * Throws MissingStateError for a node that is not a trie node, whatever is wrong with it.
  */
 function references(data: Uint8Array, kind: Kind, refs: References): void {
-  const visit = (node: unknown, kind: Kind): void => {
-    if (!Array.isArray(node)) return;
-    if (node.length === 17) {
-      for (let i = 0; i < 16; i++) child(node[i], kind);
+  const visit = (span: RlpSpan): void => {
+    if (!span.list) return;
+    const items = rlpListItems(data, span);
+    if (items.length === 17) {
+      for (let i = 0; i < 16; i++) child(items[i]!);
       return;
     }
-    if (node.length !== 2) throw new MissingStateError(`malformed trie node with ${node.length} items`);
-    const path = node[0] as Uint8Array;
-    const isLeaf = path.length > 0 && path[0]! >> 4 >= 2;
-    if (!isLeaf) return child(node[1], kind);
-    if (kind === 'account') {
-      const account = RLP.decode(node[1] as Uint8Array) as Uint8Array[];
-      if (!Array.isArray(account) || account.length !== 4) throw new MissingStateError('malformed account in the state trie');
-      const storageRoot = account[2]!;
-      const codeHash = account[3]!;
-      if (storageRoot.length === 32 && !equalsBytes(storageRoot, KECCAK256_RLP)) refs.node(storageRoot, 'storage');
-      if (codeHash.length === 32 && !equalsBytes(codeHash, KECCAK256_NULL)) refs.code(codeHash);
+    if (items.length !== 2) throw new MissingStateError(`malformed trie node with ${items.length} items`);
+    const [path, value] = items as [RlpSpan, RlpSpan];
+    if (path.list) throw new MissingStateError('malformed trie node path');
+    const isLeaf = path.end > path.payloadAt && data[path.payloadAt]! >> 4 >= 2;
+    if (!isLeaf) return child(value);
+    if (kind === 'account') account(value);
+  };
+  const child = (span: RlpSpan): void => {
+    if (span.list) {
+      if (span.end - span.at >= 32)
+        throw new MissingStateError(`an inline trie node of ${span.end - span.at} bytes (a node of 32 bytes or more is referred to by its hash)`);
+      return visit(span); // an inline node
     }
+    const length = span.end - span.payloadAt;
+    if (length === 32) refs.node(data.slice(span.payloadAt, span.end), kind);
+    else if (length !== 0) throw new MissingStateError('malformed trie node reference');
   };
-  const child = (ref: unknown, kind: Kind): void => {
-    if (ref instanceof Uint8Array) {
-      if (ref.length === 32) refs.node(ref, kind);
-      else if (ref.length !== 0) throw new MissingStateError('malformed trie node reference');
-    } else if (Array.isArray(ref)) visit(ref, kind); // an inline node
+  const account = (value: RlpSpan): void => {
+    const bytes = data.subarray(value.payloadAt, value.end);
+    let fields: RlpSpan[];
+    try {
+      const outer = rlpSpanAt(bytes, 0);
+      if (value.list || !outer.list || outer.end !== bytes.length) throw new RlpSpanError('not one RLP list');
+      fields = rlpListItems(bytes, outer);
+    } catch (err) {
+      throw new MissingStateError(`malformed account in the state trie: ${errorMessage(err)}`);
+    }
+    if (fields.length !== 4 || fields.some((f) => f.list)) throw new MissingStateError('malformed account in the state trie');
+    const storageRoot = bytes.subarray(fields[2]!.payloadAt, fields[2]!.end);
+    const codeHash = bytes.subarray(fields[3]!.payloadAt, fields[3]!.end);
+    if (storageRoot.length === 32 && !equalsBytes(storageRoot, KECCAK256_RLP)) refs.node(storageRoot.slice(), 'storage');
+    if (codeHash.length === 32 && !equalsBytes(codeHash, KECCAK256_NULL)) refs.code(codeHash.slice());
   };
-  let decoded: unknown;
   try {
-    decoded = RLP.decode(data);
+    const top = rlpSpanAt(data, 0);
+    if (top.end !== data.length) throw new RlpSpanError('bytes after its RLP item');
+    visit(top);
   } catch (err) {
-    throw new MissingStateError(`a state trie node is not RLP: ${errorMessage(err)}`);
+    if (err instanceof RlpSpanError) throw new MissingStateError(`a state trie node is not RLP: ${errorMessage(err)}`);
+    throw err;
   }
-  visit(decoded, kind);
 }
 
 /**

@@ -26,7 +26,7 @@ export function importCommand(): Command {
     .action(async (filename: string, opts: ImportOpts) => {
       if (opts.chain && !opts.dataDir) throw new UserError('--chain is only used with --data-dir (a running node has its own genesis)');
       const source = openArchiveSource(filename);
-      if (source.rereadable) await precheck(source); // a corrupt or truncated file is refused before any block is sent
+      if (source.rereadable) await precheck(source); // a damaged or truncated file is refused before any block is sent (a block malformed under a valid digest stops the import at it)
       const progress = new ProgressReporter('import', { quiet: opts.quiet });
       let s;
       let chain: ChainIdentity | undefined;
@@ -47,7 +47,7 @@ export function importCommand(): Command {
     });
 }
 
-/** Read the whole file once: structure, checksums, trailer count and digest. */
+/** Read the whole file once: structure, checksums, trailer count and digest (blocks are not decompressed or decoded). */
 async function precheck(source: ArchiveSource): Promise<void> {
   for await (const ev of readArchive(source.open())) void ev;
 }

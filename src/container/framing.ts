@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { BackupFileError } from './errors.js';
+import { jsonDepthExceeds } from '../util/json-depth.js';
 
 /**
  * The framing shared by Basalt's backup files (spec: docs/container-format.md):
@@ -87,10 +88,24 @@ export function encodeJson(value: object): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
-/** A JSON object from a header or trailer payload; anything else is a BackupFileError. */
+/**
+ * How deep a header's or trailer's JSON may nest. A snapshot of version 1 holds its genesis file in its
+ * header, and a genesis file nests at most 64 deep (Genesis.read's bound); a file nested 20,000 deep
+ * fits in a 64 KiB header, and what walks it (JSON.stringify of the genesis) overflows the stack.
+ */
+export const MAX_JSON_DEPTH = 80;
+
+/** A JSON object from a header or trailer payload, nested at most MAX_JSON_DEPTH deep; anything else is a BackupFileError. */
 export function parseJsonObject(payload: Uint8Array, what: string): Record<string, unknown> {
+  let text: string;
   try {
-    const v: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+  } catch {
+    throw new BackupFileError(`${what} is not valid JSON`);
+  }
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) throw new BackupFileError(`${what} nests deeper than ${MAX_JSON_DEPTH} levels (corrupt or hostile file)`);
+  try {
+    const v: unknown = JSON.parse(text);
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {

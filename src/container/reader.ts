@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ByteReader } from './byte-reader.js';
 import { BackupFileError } from './errors.js';
+import { quoteUntrusted } from '../util/errors.js';
 import { checkPreamble, MAX_HEADER_BYTES, parseJsonObject, PREAMBLE_BYTES, RecordType, RECORD_OVERHEAD, type ContainerKind } from './framing.js';
 
 export interface RawRecord {
@@ -41,9 +42,10 @@ export class ContainerReader {
     }
     this.version = checkPreamble(pre, this.kind);
     this.digest.update(pre);
-    const first = await this.next('the header');
+    // The header's own limit, not the format's record limit: a first record stating 32 MiB is refused
+    // before any of it is read.
+    const first = await this.next('the header', { bytes: MAX_HEADER_BYTES, name: `${this.kind.noun} header` });
     if (first.type !== RecordType.Header) throw new BackupFileError(`${this.kind.noun} starts with record type ${first.type}, not a header`);
-    if (first.payload.length > MAX_HEADER_BYTES) throw new BackupFileError(`${this.kind.noun} header is too large`);
     return parseJsonObject(first.payload, `${this.kind.noun} header`);
   }
 
@@ -56,7 +58,7 @@ export class ContainerReader {
     const actual = `0x${this.digest.digest('hex')}`;
     if (fields.digest !== actual) {
       throw new BackupFileError(
-        `${this.kind.noun} digest mismatch: trailer says ${String(fields.digest)}, content hashes to ${actual} (corrupt ${this.kind.noun})`,
+        `${this.kind.noun} digest mismatch: trailer says ${quoteUntrusted(fields.digest)}, content hashes to ${actual} (corrupt ${this.kind.noun})`,
       );
     }
     if (!(await this.reader.atEnd())) throw new BackupFileError(`${this.kind.noun} has data after its trailer (corrupt or concatenated file)`);
@@ -69,10 +71,12 @@ export class ContainerReader {
   }
 
   /**
-   * The next record, its checksum checked. `what` names what is expected there, for messages. Every
-   * record but the trailer goes into the digest; a trailer is checked by `finish`.
+   * The next record, its checksum checked. `what` names what is expected there, for messages; a record
+   * stating more than `limit` (the format's record limit unless given, with the name of what it bounds)
+   * is refused before it is read. Every record but the trailer goes into the digest; a trailer is
+   * checked by `finish`.
    */
-  async next(what: string): Promise<RawRecord> {
+  async next(what: string, limit?: { bytes: number; name: string }): Promise<RawRecord> {
     const noun = this.kind.noun;
     const at = this.reader.offset;
     const head = await this.reader.read(5);
@@ -80,6 +84,11 @@ export class ContainerReader {
     if (head.length < 5) throw new BackupFileError(`${noun} is truncated inside ${what} (at byte ${at})`);
     const type = head[0]!;
     const length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
+    if (limit !== undefined && length > limit.bytes) {
+      throw new BackupFileError(
+        `${limit.name} is too large: its record states ${length} bytes, above the ${limit.bytes}-byte limit (corrupt or hostile ${noun})`,
+      );
+    }
     if (length > this.maxRecordBytes) {
       throw new BackupFileError(`record at byte ${at} states ${length} bytes, above the ${this.maxRecordBytes}-byte limit (corrupt or hostile ${noun})`);
     }

@@ -2,6 +2,7 @@ import { BackupFileError } from '../container/errors.js';
 import { isCompression, type Compression } from '../container/compression.js';
 import { containerKind } from '../container/framing.js';
 import { HEX32, informational, UINT } from '../archive/format.js';
+import { quoteUntrusted } from '../util/errors.js';
 
 /**
  * Basalt snapshot format, versions 1 to 3 (spec: docs/snapshot-format.md), over the shared container
@@ -121,7 +122,7 @@ export function decodeSnapshotHeader(h: Record<string, unknown>, version: number
   }
   if (typeof h.compression !== 'string' || !isCompression(h.compression)) throw new BackupFileError('snapshot header compression is unknown');
   if (h.stateOrder !== undefined && h.stateOrder !== 'tree')
-    throw new BackupFileError(`snapshot header has an unknown stateOrder ${JSON.stringify(h.stateOrder).slice(0, 40)} (a newer Basalt's file?)`);
+    throw new BackupFileError(`snapshot header has an unknown stateOrder ${quoteUntrusted(h.stateOrder)} (a newer Basalt's file?)`);
   const fields = {
     chainId: h.chainId as string,
     genesisHash: h.genesisHash as string,

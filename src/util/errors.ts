@@ -63,3 +63,30 @@ export function errorCode(err: unknown): ErrorCode {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The most characters of a value from a file that `quoteUntrusted` puts in a message (escapes counted). */
+const QUOTED_CHARS = 80;
+/** Characters a message never carries as they are: controls (C0, DEL, C1), format characters (bidi overrides, zero-width), line and paragraph separators, lone surrogates. */
+const UNPRINTABLE = /^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]$/u;
+const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+/**
+ * A value read from a file (a backup's header or trailer field) as a message may show it: a string
+ * JSON-quoted with every unprintable character escaped (so it can forge no second line and send no
+ * terminal escape), cut after QUOTED_CHARS characters with "…" after its closing quote; a number,
+ * boolean or null as JSON writes it; anything else by its kind alone. Reads only what it shows of a
+ * long string.
+ */
+export function quoteUntrusted(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (typeof v !== 'string') return v === undefined ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+  let out = '';
+  // Each character shows as one or more: no more than this many of a long string can show.
+  for (const c of v.slice(0, 2 * QUOTED_CHARS)) {
+    const piece =
+      SHORT_ESCAPES[c] ?? (UNPRINTABLE.test(c) ? [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('') : c);
+    if (out.length + piece.length > QUOTED_CHARS) return `"${out}"…`;
+    out += piece;
+  }
+  return `"${out}"`;
+}

@@ -2,6 +2,7 @@ import { containerKind } from '../../container/framing.js';
 import { BackupFileError } from '../../container/errors.js';
 import { isCompression, type Compression } from '../../container/compression.js';
 import { MAX_BACKUP_TIME } from '../pieces.js';
+import { quoteUntrusted } from '../../util/errors.js';
 
 /**
  * A backup repository (docs/repository-format.md): immutable objects named by the sha256 of their
@@ -168,11 +169,11 @@ export function decodeSegmentHeader(h: Record<string, unknown>): SegmentHeader {
   const bad = (what: string): never => {
     throw new BackupFileError(`history segment header: ${what}`);
   };
-  if (h.format !== 'basalt-segment') bad(`format is ${JSON.stringify(h.format)}, not "basalt-segment"`);
-  if (h.version !== 1) bad(`version ${JSON.stringify(h.version)} is not 1`);
+  if (h.format !== 'basalt-segment') bad(`format is ${quoteUntrusted(h.format)}, not "basalt-segment"`);
+  if (h.version !== 1) bad(`version ${quoteUntrusted(h.version)} is not 1`);
   for (const k of ['chainId', 'startBlock', 'endBlock'] as const) if (typeof h[k] !== 'string' || !UINT.test(h[k])) bad(`${k} is not a decimal string`);
   if (typeof h.genesisHash !== 'string' || !/^0x[0-9a-f]{64}$/.test(h.genesisHash)) bad('genesisHash is not a 32-byte hex string');
-  if (typeof h.compression !== 'string' || !isCompression(h.compression)) bad(`compression ${JSON.stringify(h.compression)} is unknown`);
+  if (typeof h.compression !== 'string' || !isCompression(h.compression)) bad(`compression ${quoteUntrusted(h.compression)} is unknown`);
   const start = BigInt(h.startBlock as string);
   const end = BigInt(h.endBlock as string);
   if (start < 1n || end < start) bad(`range ${start}…${end} is not a range of blocks after genesis`);
@@ -182,7 +183,7 @@ export function decodeSegmentHeader(h: Record<string, unknown>): SegmentHeader {
 export function decodePackHeader(h: Record<string, unknown>, noun = 'state pack'): PackHeader {
   if (h.format !== 'basalt-pack' || h.version !== 1) throw new BackupFileError(`${noun} header: not a version 1 basalt-pack`);
   if (typeof h.compression !== 'string' || !isCompression(h.compression))
-    throw new BackupFileError(`${noun} header: compression ${JSON.stringify(h.compression)} is unknown`);
+    throw new BackupFileError(`${noun} header: compression ${quoteUntrusted(h.compression)} is unknown`);
   return h as unknown as PackHeader;
 }
 
@@ -221,7 +222,7 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
     if (!Array.isArray(list)) bad(`${k} is not a list`);
     for (const name of list as unknown[]) {
       const parsed = typeof name === 'string' ? parseObjectName(name) : undefined;
-      if (parsed?.kind !== (k === 'segments' ? 'segment' : 'pack')) bad(`${k} names ${JSON.stringify(name)}, not a ${k.slice(0, -1)}`);
+      if (parsed?.kind !== (k === 'segments' ? 'segment' : 'pack')) bad(`${k} names ${quoteUntrusted(name)}, not a ${k.slice(0, -1)}`);
     }
   }
   // The segments cover 1…head, in order, without a gap or an overlap.

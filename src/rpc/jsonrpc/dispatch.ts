@@ -1,7 +1,7 @@
 import { HistoryUnavailableError } from '../../storage/history.js';
 import type { Logger } from '../../util/log.js';
 import { RpcError, RpcErrorCode } from './errors.js';
-import { jsonDepthExceeds } from './json-depth.js';
+import { jsonDepthExceeds } from '../../util/json-depth.js';
 import type { RpcMethods } from './methods/context.js';
 import { errorMessage } from '../../util/errors.js';
 

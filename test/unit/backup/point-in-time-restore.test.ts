@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listPieces } from '../../../src/backup/pieces.js';
+import { listPieces, pieceName, type Piece } from '../../../src/backup/pieces.js';
 import { planRestore, restoreToPoint } from '../../../src/backup/point-in-time.js';
 import { BackupScheduler } from '../../../src/backup/scheduler.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
@@ -104,5 +104,65 @@ describe('point-in-time restore', () => {
     await expect(restoreToPoint(target, planRestore(await listPieces(target), { block: 3n }), { dataDir: out, genesis: t.genesis })).rejects.toThrow(
       /exists and is not an empty folder/,
     );
+  });
+});
+
+describe('pieces that do not hold what their names say (a target others can write to)', () => {
+  /** A new folder target holding copies of `pieces`, each under its own name or the one `rename` gives it. */
+  async function targetWith(name: string, pieces: Piece[], rename: (p: Piece) => string = (p) => p.file): Promise<LocalDirTarget> {
+    const folder = join(dir, name);
+    mkdirSync(folder);
+    for (const p of pieces) copyFileSync(join(target.url, p.file), join(folder, rename(p)));
+    return new LocalDirTarget(folder);
+  }
+  const renamed = (p: Piece, to: Partial<Piece>) => pieceName({ ...p, ...to, digest: p.digest8 });
+
+  it('an archive of blocks 7-9 named for 7-12 (its digest prefix right) is refused, not restored to block 9', async () => {
+    const pieces = await listPieces(target);
+    const last = pieces.find((p) => p.kind === 'archive' && p.startBlock === 7n)!;
+    const kept = pieces.filter((p) => p.kind === 'snapshot' && p.endBlock === 6n);
+    const other = await targetWith('renamed-archive', [...kept, last], (p) => (p === last ? renamed(p, { endBlock: 12n }) : p.file));
+    const plan = planRestore(await listPieces(other));
+    expect(plan.reach).toBe(12n);
+    const out = join(dir, 'renamed-archive-out');
+    await expect(restoreToPoint(other, plan, { dataDir: out, genesis: t.genesis })).rejects.toThrow(
+      `${renamed(last, { endBlock: 12n })}: holds blocks 7-9, its name says 7-12`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('a snapshot of block 2 named for block 3 is refused at its header', async () => {
+    const pieces = await listPieces(target);
+    const first = pieces.find((p) => p.kind === 'snapshot' && p.endBlock === 2n)!;
+    const other = await targetWith('renamed-snapshot', [first], (p) => renamed(p, { endBlock: 3n }));
+    const out = join(dir, 'renamed-snapshot-out');
+    await expect(restoreToPoint(other, planRestore(await listPieces(other)), { dataDir: out, genesis: t.genesis })).rejects.toThrow(
+      `${renamed(first, { endBlock: 3n })}: its head is block 2, its name says 3`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('a snapshot or an archive whose name gives another time for its last block is refused', async () => {
+    const pieces = await listPieces(target);
+    const first = pieces.find((p) => p.kind === 'snapshot' && p.endBlock === 2n)!;
+    const archive = pieces.find((p) => p.kind === 'archive' && p.startBlock === 3n)!;
+    const later = (p: Piece) => renamed(p, { time: p.time + 100n });
+    for (const [name, victim, message] of [
+      ['later-snapshot', first, `${later(first)}: its last block 2 has time ${times[1]}, its name says ${first.time + 100n}`],
+      ['later-archive', archive, `${later(archive)}: its last block 5 has time ${times[4]}, its name says ${archive.time + 100n}`],
+    ] as const) {
+      const other = await targetWith(name, [first, archive], (p) => (p === victim ? later(p) : p.file));
+      const out = join(dir, `${name}-out`);
+      await expect(restoreToPoint(other, planRestore(await listPieces(other)), { dataDir: out, genesis: t.genesis })).rejects.toThrow(message);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it('the same pieces under their own names restore to the newest block they hold', async () => {
+    const pieces = await listPieces(target);
+    const kept = pieces.filter((p) => (p.kind === 'snapshot' && p.endBlock === 2n) || (p.kind === 'archive' && p.startBlock === 3n));
+    const other = await targetWith('as-named', kept);
+    const s = await restoreToPoint(other, planRestore(await listPieces(other)), { dataDir: join(dir, 'as-named-out'), genesis: t.genesis });
+    expect(s.head).toBe(5n);
   });
 });
