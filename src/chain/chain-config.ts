@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Common } from '@ethereumjs/common';
 import { z } from 'zod';
-import { UserError, errorMessage } from '../util/errors.js';
+import { quoteUntrusted, UserError, errorMessage } from '../util/errors.js';
 import { ChainRules, LONDON_FORKS, SCHEDULED_FORKS, type ForkSchedule } from './forks.js';
 
 /**
@@ -108,7 +108,9 @@ export function checkForks(forks: Record<string, number>, source: string): void 
   const known = new Set<string>([...BASALT_FORKS, ...SCHEDULED_FORKS]);
   for (const name of Object.keys(forks)) {
     if (!known.has(name))
-      throw new UserError(`genesis file ${source}: params.forks.${name} is not a fork Basalt knows (scheduled forks: ${SCHEDULED_FORKS.join(', ')})`);
+      throw new UserError(
+        `genesis file ${source}: params.forks.${jsonPath([name])} is not a fork Basalt knows (scheduled forks: ${SCHEDULED_FORKS.join(', ')})`,
+      );
   }
   if (forks.prague !== undefined && (forks.cancun === undefined || forks.cancun > forks.prague)) {
     throw new UserError(`genesis file ${source}: params.forks.prague (${forks.prague}) needs params.forks.cancun at or before it`);
@@ -125,7 +127,7 @@ export function parseGenesisFile(text: string, source: string): GenesisFile {
   const parsed = genesisFileSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+    const where = issue.path.length > 0 ? jsonPath(issue.path) : '(root)';
     throw new UserError(`genesis file ${source} is invalid: ${where}: ${issue.message}`);
   }
   checkAlloc(parsed.data.genesis.alloc, source);
@@ -155,7 +157,7 @@ export function checkGenesisConfig(json: unknown, source: string): GenesisConfig
   const parsed = genesisFileSchema.safeParse(withEmptyAlloc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+    const where = issue.path.length > 0 ? jsonPath(issue.path) : '(root)';
     throw new UserError(`genesis file ${source} is invalid: ${where}: ${issue.message}`);
   }
   checkForks(parsed.data.params.forks, source);
@@ -183,24 +185,33 @@ function checkAlloc(alloc: Record<string, unknown>, source: string): void {
     throw new UserError(`genesis file ${source} is invalid: genesis.alloc.${path}: ${message}`);
   };
   for (const addr in alloc) {
-    if (!ADDRESS.test(addr)) fail(addr, ADDRESS_MESSAGE);
+    if (!ADDRESS.test(addr)) fail(jsonPath([addr]), ADDRESS_MESSAGE);
     const entry = alloc[addr];
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(addr, 'must be an object (balance, nonce, code, storage)');
     const { storage, ...account } = entry as Record<string, unknown>;
     const r = allocAccount.safeParse(account);
     if (!r.success) {
       const issue = r.error.issues[0]!;
-      fail([addr, ...issue.path].join('.'), issue.message);
+      fail(jsonPath([addr, ...issue.path]), issue.message);
     }
     if (storage === undefined) continue;
     if (typeof storage !== 'object' || storage === null || Array.isArray(storage)) fail(`${addr}.storage`, 'must be an object of 32-byte slots');
     const slots = storage as Record<string, unknown>;
     for (const slot in slots) {
-      if (!HASH32.test(slot)) fail(`${addr}.storage.${slot}`, 'a slot must be a 32-byte 0x-prefixed hash');
+      if (!HASH32.test(slot)) fail(`${addr}.storage.${jsonPath([slot])}`, 'a slot must be a 32-byte 0x-prefixed hash');
       const v = slots[slot];
       if (typeof v !== 'string' || !HASH32.test(v)) fail(`${addr}.storage.${slot}`, HASH32_MESSAGE);
     }
   }
+}
+
+/**
+ * A path of keys in a genesis file, for a message: plain keys (letters, digits, _ and $, up to 66
+ * characters: names, addresses, slots) and indices as they are, any other key quoted (quoteUntrusted),
+ * so a key can forge no line and send no terminal escape.
+ */
+function jsonPath(parts: readonly PropertyKey[]): string {
+  return parts.map((p) => (typeof p === 'number' || /^[\w$]{1,66}$/.test(String(p)) ? String(p) : quoteUntrusted(String(p)))).join('.');
 }
 
 /** geth's MinGasLimit: no block below it can hold even a plain transfer's 21,000 with room to spare. */

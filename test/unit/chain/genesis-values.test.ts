@@ -77,3 +77,27 @@ describe('genesis values', () => {
     expect(run).toThrow(message);
   });
 });
+
+describe('genesis keys in messages', () => {
+  const valid = testGenesis(1).genesis;
+  const message = (patch: (g: Record<string, unknown>) => void) => {
+    const g = structuredClone(valid) as unknown as Record<string, unknown>;
+    patch(g);
+    try {
+      parseGenesisFile(JSON.stringify(g), 'g.json');
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('accepted');
+  };
+  const forged = 'x\nerror: none, genesis OK\n\u001b[32mOK';
+
+  it.each([
+    ['an unknown fork', (g: Record<string, unknown>) => ((g.params as { forks: Record<string, number> }).forks[forged] = 5)],
+    ['an alloc key that is no address', (g: Record<string, unknown>) => ((g.genesis as { alloc: Record<string, unknown> }).alloc[forged] = { balance: '0x1' })],
+  ])('shows %s quoted: one line, no escape, no forged error line', (_, patch) => {
+    const m = message(patch);
+    expect(m.includes('\n') || m.includes('\u001b')).toBe(false);
+    expect(m).toContain('"x\\nerror: none, genesis OK\\n\\u001b[32mOK"');
+  });
+});
