@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { bytesToHex } from '@ethereumjs/util';
 import { MessageError as CoreMessageError, MessageType } from '../consensus/ibft/core/messages.js';
 import { decodeMessage, recoverSender, type Signed, type Unopened } from '../consensus/ibft/core/signing.js';
 import type { GossipVerdict } from './gossip.js';
@@ -13,7 +14,8 @@ import { errorMessage } from '../util/errors.js';
  * fails a check nobody honest would pass (undecodable, oversized for its type, badly signed) was made
  * by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
  * the set is rejected and counted against the peer (a relayer on another view of the set is not at
- * fault at once); a stale, far-future or repeated one (within REPEAT_MS) is ignored (not relayed, no blame).
+ * fault at once); a stale, far-future or repeated one (within REPEAT_MS), or a validator's second
+ * PREPREPARE for a height and round, is ignored (not relayed, no blame).
  */
 export interface IbftCheckContext {
   /** The node's head: heads + 1 and + 2 are the heights a message may be for. */
@@ -27,7 +29,7 @@ export interface IbftCheckContext {
 export interface IbftCheckResult {
   verdict: GossipVerdict;
   /** Why it was not accepted: a label for metrics. */
-  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator';
+  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator' | 'equivocation';
   /** The decoded, signature-checked message, when accepted. */
   message?: Signed;
   /** For a stale one: how many heights below this node's head it is (0: the height just decided). */
@@ -49,6 +51,13 @@ export const MAX_SEEN = 16_384;
 
 export class IbftGossipCheck {
   private readonly seen = new Map<string, number>();
+  /**
+   * The first PREPREPARE relayed of each validator, height and round (its body's hash): an honest
+   * proposer sends one block a round, so another one is not relayed. Heights at or below the head are
+   * forgotten as the head moves; at most MAX_SEEN, oldest forgotten first.
+   */
+  private readonly proposals = new Map<string, { height: bigint; body: string }>();
+  private proposalsHead?: bigint;
   /** Signature recoveries made (what the cheap checks spare). */
   recoveries = 0;
 
@@ -87,7 +96,27 @@ export class IbftGossipCheck {
     }
     this.remember(key, t);
     if (!this.ctx.isValidator(signed.sender)) return { verdict: 'reject', reason: 'non-validator' };
+    if (m.body.type === MessageType.Preprepare && !this.firstProposal(signed, m.envelope.body, head)) return { verdict: 'ignore', reason: 'equivocation' };
     return { verdict: 'accept', message: signed };
+  }
+
+  /**
+   * Whether `m` is the first PREPREPARE seen of its signer for its height and round, or a copy of it.
+   * A second, different one is equivocation: not relayed (every validator executes one proposal a
+   * round). No peer is blamed: an honest relayer may have seen the other one first.
+   */
+  private firstProposal(m: Signed, body: Uint8Array, head: bigint): boolean {
+    if (this.proposalsHead !== head) {
+      this.proposalsHead = head;
+      for (const [k, p] of this.proposals) if (p.height <= head) this.proposals.delete(k);
+    }
+    const slot = `${bytesToHex(m.sender)}/${m.body.height}/${m.body.round}`;
+    const digest = createHash('sha256').update(body).digest('base64');
+    const first = this.proposals.get(slot);
+    if (first !== undefined) return first.body === digest;
+    this.proposals.set(slot, { height: m.body.height, body: digest });
+    if (this.proposals.size > MAX_SEEN) this.proposals.delete(this.proposals.keys().next().value!);
+    return true;
   }
 
   /** The size a message of its type may have with this validator set. */

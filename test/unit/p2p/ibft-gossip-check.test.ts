@@ -50,6 +50,19 @@ describe('IBFT gossip checks, cheapest first', () => {
     expect(check.check(m).reason).toBe('duplicate');
   });
 
+  it("relays one PREPREPARE per validator, height and round: the validator's second, different one is not relayed (no peer blamed); copies of the first are, a second apart", () => {
+    const { check, tick } = setup();
+    const pp = (key: number, v: number, round = 0) =>
+      signMessage({ type: MessageType.Preprepare, height: 11n, round, block: Uint8Array.of(0xc1, v), roundChanges: [] }, testKey(key));
+    expect(check.check(pp(1, 1)).verdict).toBe('accept');
+    expect(check.check(pp(1, 2))).toEqual({ verdict: 'ignore', reason: 'equivocation' });
+    expect(check.check(pp(1, 2, 1)).verdict).toBe('accept'); // another round
+    expect(check.check(pp(2, 2)).verdict).toBe('accept'); // another validator
+    tick(REPEAT_MS);
+    expect(check.check(pp(1, 1)).verdict).toBe('accept');
+    expect(check.check(pp(1, 3)).reason).toBe('equivocation');
+  });
+
   it('rejects a message signed outside the validator set (after one recovery), and remembers it', () => {
     const { check } = setup();
     const m = prepare(9);

@@ -91,6 +91,15 @@ export const MAX_ROUNDS_AHEAD = 32;
 export const MAX_FUTURE_PER_VALIDATOR = 64;
 /** Messages waiting to be handled; more are dropped. */
 export const MAX_PENDING = 4096;
+/** A message this small is a vote (PREPARE, COMMIT, a ROUND-CHANGE without a certificate: a few hundred bytes). */
+export const SMALL_MESSAGE_BYTES = 1024;
+/**
+ * Larger messages (proposals, certificates, recall answers) waiting to be handled: at most this many
+ * and MAX_PENDING_BYTES in all; more are dropped. The rest of MAX_PENDING is kept for votes, so a flood
+ * of large messages never shuts out the PREPAREs and COMMITs that decide a height.
+ */
+export const MAX_PENDING_LARGE = 1024;
+export const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** The most a block's timestamp may be ahead of Backend.now(): further ahead, a proposal is held until it is within. */
 export const MAX_FUTURE_MS = Number(MAX_FUTURE_SECONDS) * 1000;
 /** A held proposal's proposer is named in a warning at most this often. */
@@ -114,6 +123,9 @@ export class IbftCore {
   private released?: { height: bigint; hash: Uint8Array };
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
+  /** Of the tasks pending, the messages larger than SMALL_MESSAGE_BYTES, and their bytes. */
+  private pendingLarge = 0;
+  private pendingBytes = 0;
   private stopped = true;
   private future: { bytes: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
   /** Signatures of the messages this process sent at the current height: never "learned" back from others. */
@@ -219,9 +231,15 @@ export class IbftCore {
 
   /** A message from the network. Malformed, forged, late or unwanted ones are dropped. */
   onMessage(bytes: Uint8Array): void {
-    if (this.stopped || this.pending >= MAX_PENDING) return;
+    if (!this.admits(bytes.length)) return;
     const receivedAt = this.timers.now();
-    this.enqueue(() => this.handle(bytes, receivedAt));
+    this.enqueue(() => this.handle(bytes, receivedAt), bytes.length);
+  }
+
+  /** Whether a message of `size` bytes may wait in the queue (MAX_PENDING; a large one, MAX_PENDING_LARGE and MAX_PENDING_BYTES too). */
+  private admits(size: number): boolean {
+    if (this.stopped || this.pending >= MAX_PENDING) return false;
+    return size <= SMALL_MESSAGE_BYTES || (this.pendingLarge < MAX_PENDING_LARGE && this.pendingBytes + size <= MAX_PENDING_BYTES);
   }
 
   /** What the height being decided holds: rounds with messages kept, and distinct blocks (bounded however long it lasts). */
@@ -239,8 +257,8 @@ export class IbftCore {
    * holds. Adopted into the journal; with a quorum of answers the validator takes part.
    */
   onRecallAnswer(bytes: Uint8Array): void {
-    if (this.stopped || this.pending >= MAX_PENDING) return;
-    this.enqueue(() => this.recallAnswered(bytes));
+    if (!this.admits(bytes.length)) return;
+    this.enqueue(() => this.recallAnswered(bytes), bytes.length);
   }
 
   /**
@@ -258,11 +276,21 @@ export class IbftCore {
     return signRecallAnswer(r, held.slice(-MAX_RECALL_MESSAGES), this.opts.key);
   }
 
-  private enqueue(task: () => Promise<void>): void {
+  /** Queue `task`; `size`: the bytes of the message it handles (counted against MAX_PENDING_BYTES until it runs). */
+  private enqueue(task: () => Promise<void>, size = 0): void {
+    const large = size > SMALL_MESSAGE_BYTES;
     this.pending++;
+    if (large) {
+      this.pendingLarge++;
+      this.pendingBytes += size;
+    }
     this.tail = this.tail
       .then(async () => {
         this.pending--;
+        if (large) {
+          this.pendingLarge--;
+          this.pendingBytes -= size;
+        }
         if (!this.stopped) await task();
       })
       .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'consensus task failed'));
@@ -764,7 +792,19 @@ export class IbftCore {
         return;
       }
     }
-    if (!fromSelf && !(await this.verify(block))) return;
+    if (!fromSelf) {
+      // One proposal a round is executed: an honest proposer sends one block a round (its resends are
+      // the same block, and get the answer remembered), so a proposer's second, different one is
+      // equivocation, and executing each would let it hold every validator with blocks that fail late.
+      const tried = rm.tried;
+      if (tried !== undefined) {
+        if (!equalsBytes(tried.hash, hash))
+          this.log.debug({ height: Number(st.height), round, proposer: bytesToHex(m.sender) }, 'second proposal of a round ignored');
+        return;
+      }
+      rm.tried = { hash };
+      if (!(await this.verify(block))) return;
+    }
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };
     if (round > st.round) await this.startRound(st, round); // a valid certificate shows a quorum moved on

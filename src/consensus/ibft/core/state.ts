@@ -30,6 +30,11 @@ export interface Prepared {
 /** The messages of one round, the first of each kind from each validator (later ones are ignored). */
 export class RoundMessages {
   proposal?: Proposal;
+  /**
+   * The proposal of this round that passed the cheap checks and went to full verification (a
+   * validator executes one a round): `rm.proposal` once it passed, else invalid.
+   */
+  tried?: { hash: Uint8Array };
   readonly prepares = new Map<string, PrepareMsg>();
   readonly commits = new Map<string, CommitMsg>();
   readonly roundChanges = new Map<string, { msg: RoundChangeMsg; block?: Block }>();
