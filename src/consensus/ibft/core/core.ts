@@ -100,7 +100,7 @@ export const SMALL_MESSAGE_BYTES = 1024;
  */
 export const MAX_PENDING_LARGE = 1024;
 export const MAX_PENDING_BYTES = 64 * 1024 * 1024;
-/** The most a block's timestamp may be ahead of Backend.now(): further ahead, a proposal is held until it is within. */
+/** The most a block's timestamp may be ahead of Backend.now(): further ahead, a proposal is held until it is within (dropped if its round would end first). */
 export const MAX_FUTURE_MS = Number(MAX_FUTURE_SECONDS) * 1000;
 /** A held proposal's proposer is named in a warning at most this often. */
 const HOLD_WARN_EVERY_MS = 60_000;
@@ -143,6 +143,10 @@ export class IbftCore {
   private readonly recallTimer: OneShotTimer;
   /** A proposal from the future, handled again once its timestamp is within MAX_FUTURE_MS of now(). */
   private readonly holdTimer: OneShotTimer;
+  /** The height and round of the proposal held (holdTimer), until it is handled again. */
+  private held?: { st: HeightState; round: number };
+  /** When the round in progress times out (monotonic ms). */
+  private roundEndsAt = 0;
   /** When each proposer whose proposal was held was last warned of (monotonic ms). */
   private readonly holdWarned = new Map<string, number>();
   private readonly timers: Timers;
@@ -504,6 +508,7 @@ export class IbftCore {
     this.proposeTimer.stop();
     // A round's time counts from when its proposal is due (the block time after the parent).
     const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
+    this.roundEndsAt = this.timers.now() + ms;
     this.roundTimer.start(ms, () => this.enqueue(() => this.onTimeout(st, round)));
     this.log.debug({ height: Number(st.height), round, timeoutMs: ms }, 'consensus round');
     if (round > 0) await this.sendRoundChange(st, round);
@@ -788,7 +793,7 @@ export class IbftCore {
       if (justification?.highest === undefined) this.opts.backend.observeProposal?.(block.header, this.timers.now() - receivedAt);
       const aheadMs = Number(block.header.timestamp) * 1000 - this.opts.backend.now() - MAX_FUTURE_MS;
       if (aheadMs > 0) {
-        this.holdProposal(st, m, aheadMs, receivedAt);
+        this.holdProposal(st, m, block, aheadMs, receivedAt);
         return;
       }
     }
@@ -815,31 +820,40 @@ export class IbftCore {
   /**
    * A proposal whose timestamp is further ahead of this node's clock than MAX_FUTURE_MS is not invalid
    * (a clock is wrong: this node's or the proposer's) and not refused: it is handled again once it is
-   * within (one held at a time, the latest). If the round times out first, the next proposer takes over
-   * and nobody is punished. The proposer is named in a warning at most once a minute.
+   * within, with its block as decoded. If its round would time out first (the round in progress, for
+   * one of it or of a round left; a round ahead's full timeout, for one of that round), it is dropped:
+   * the next proposer takes over and nobody is punished. One is held at a time: another displaces it
+   * only if it is of the same round or a later one. The proposer is named in a warning at most once a
+   * minute.
    */
-  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, aheadMs: number, receivedAt: number): void {
+  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, block: Block, aheadMs: number, receivedAt: number): void {
+    const { round } = m.body;
+    const now = this.timers.now();
+    const left = round > st.round ? roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs) : this.roundEndsAt - now;
+    const held = this.held;
+    const late = aheadMs > left;
+    const drop = late || (held !== undefined && held.st === st && held.round > round);
     const who = bytesToHex(m.sender);
-    const t = this.timers.now();
+    const fields = { height: Number(st.height), round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) };
     const last = this.holdWarned.get(who);
-    if (last === undefined || t - last >= HOLD_WARN_EVERY_MS) {
-      this.holdWarned.set(who, t);
+    const what = `proposal from the future ${drop ? 'dropped' : 'held'}: its timestamp is more than ${MAX_FUTURE_MS / 1000} s ahead of this node's clock${
+      late ? ', and will still be when its round ends' : drop ? ' (one of a later round is held)' : ''
+    } (one of the two clocks is wrong)`;
+    if (last === undefined || now - last >= HOLD_WARN_EVERY_MS) {
+      this.holdWarned.set(who, now);
       if (this.holdWarned.size > 1024) this.holdWarned.delete(this.holdWarned.keys().next().value!);
-      this.log.warn(
-        { height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) },
-        `proposal from the future held: its timestamp is more than ${MAX_FUTURE_MS / 1000} s ahead of this node's clock (one of the two clocks is wrong)`,
-      );
+      this.log.warn(fields, what);
     } else {
-      this.log.debug(
-        { height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) },
-        'proposal from the future held',
-      );
+      this.log.debug(fields, what);
     }
-    this.holdTimer.start(aheadMs, () =>
+    if (drop) return;
+    this.held = { st, round };
+    this.holdTimer.start(aheadMs, () => {
+      this.held = undefined;
       this.enqueue(async () => {
-        if (st === this.st && !st.done) await this.onPreprepare(st, m, false, receivedAt);
-      }),
-    );
+        if (st === this.st && !st.done) await this.onPreprepare(st, m, false, receivedAt, block);
+      });
+    });
   }
 
   private async verify(block: Block): Promise<boolean> {
