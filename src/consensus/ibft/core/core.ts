@@ -35,7 +35,12 @@ export interface Backend {
   verifyProposal(block: Block): Promise<boolean>;
   /** A block with a quorum of committed seals: import it (the head then moves). */
   onCommit(block: Block): Promise<void>;
-  validators(height: bigint): Uint8Array[];
+  /**
+   * The validators that decide `height`, or undefined where that is not known yet: the set after a
+   * block not decided yet (the one after the head's next, unless the genesis file changes the set
+   * there). The head's next height's is always known.
+   */
+  validators(height: bigint): Uint8Array[] | undefined;
   /**
    * Milliseconds since the epoch: the time block timestamps are taken from and compared with (a
    * node's PeerClock: its own clock, or its peers' time while its own is skewed). Only for
@@ -89,6 +94,12 @@ export const MAX_RECALL_ANSWER_BYTES = MAX_MESSAGE_BYTES + 64 * 1024;
 export const MAX_ROUNDS_AHEAD = 32;
 /** Messages for the next height kept from each validator until this node gets there. */
 export const MAX_FUTURE_PER_VALIDATOR = 64;
+/**
+ * Bytes of them kept from each validator: a proposal of the largest size gossip carries (4 MiB) and
+ * the validator's votes. What does not fit comes again: a validator sends its round's messages again
+ * every base timeout.
+ */
+export const MAX_FUTURE_BYTES_PER_VALIDATOR = 5 * 1024 * 1024;
 /** Messages waiting to be handled; more are dropped. */
 export const MAX_PENDING = 4096;
 /** A message this small is a vote (PREPARE, COMMIT, a ROUND-CHANGE without a certificate: a few hundred bytes). */
@@ -134,7 +145,8 @@ export class IbftCore {
   private ownRound?: { st: HeightState; round: number; msgs: Uint8Array[] };
   /** This validator's own messages found inside certificates, journaled before the next signature. */
   private ownSeen: Signed[] = [];
-  private readonly futureBySender = new Map<string, number>();
+  /** What is kept for the next height from each validator: messages, bytes, and the rounds of its proposals. */
+  private readonly futureBySender = new Map<string, { count: number; bytes: number; proposals: Set<number> }>();
   /** The signatures of the messages kept for the next height: a copy replayed (by anyone) takes no place of its signer's. */
   private readonly futureSignatures = new Set<string>();
   private readonly roundTimer: OneShotTimer;
@@ -251,6 +263,11 @@ export class IbftCore {
     return this.st?.retained();
   }
 
+  /** What is kept for the next height (keepForNextHeight): messages and their bytes. */
+  get keptForNextHeight(): { messages: number; bytes: number } {
+    return { messages: this.future.length, bytes: this.future.reduce((n, f) => n + f.bytes.length, 0) };
+  }
+
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
   get watching(): boolean {
     return this.st?.watch !== undefined;
@@ -306,6 +323,7 @@ export class IbftCore {
     const head = this.opts.backend.head();
     const height = head.number + 1n;
     const validators = this.opts.backend.validators(height);
+    if (validators === undefined) throw new Error(`the validator set of block ${height}, the head's next, is not known`);
     this.ownSigs.clear();
     const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
@@ -368,7 +386,7 @@ export class IbftCore {
       st.refused = `this key is not in the validator set of block ${height}`;
       return;
     }
-    st.refused = this.refusal(height);
+    st.refused = this.refusal(height, validators.length);
     if (st.refused !== undefined) {
       if (this.refusedLogged !== st.refused) {
         this.refusedLogged = st.refused;
@@ -401,13 +419,13 @@ export class IbftCore {
    * later height (or, from a record of an earlier version, at this one or later), so the chain here
    * was rolled back below what it signed. Signing again there could sign a second block at a height.
    */
-  private refusal(height: bigint): string | undefined {
+  private refusal(height: bigint, validators: number): string | undefined {
     const j = this.signed;
     if (j === undefined || !journalForbids(j, height)) return undefined;
     const at = signedUpTo(j);
     const what = at === j.height && j.kind !== 'roundChange' ? `block ${at} (${bytesToHex(j.hash)})` : `block ${at}`;
     const then =
-      this.opts.backend.validators(height).length > 1
+      validators > 1
         ? `it signs again once the chain passes block ${at} (synced from the other validators)`
         : `sealing stopped (the node keeps serving). Restore this data dir from a snapshot taken at or after block ${at} (\`basalt restore\`)`;
     return `refusing to seal: this validator already signed ${what}, and block ${height} is at or below it: the chain was rolled back; ${then}`;
@@ -635,7 +653,7 @@ export class IbftCore {
     if (st === undefined) return;
     const { height, round } = m.body;
     if (height !== st.height || st.done) {
-      if (height === st.height + 1n) this.keepForNextHeight(m, bytes, receivedAt);
+      if (height === st.height + 1n) this.keepForNextHeight(st, m, bytes, receivedAt);
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
@@ -671,18 +689,32 @@ export class IbftCore {
 
   /**
    * The next height's messages wait until this node gets there (it finished this height a moment
-   * after the others), a bounded number from each validator of that height.
+   * after the others), from each validator of that height at most MAX_FUTURE_PER_VALIDATOR messages
+   * and MAX_FUTURE_BYTES_PER_VALIDATOR bytes, one proposal a round, rounds up to MAX_ROUNDS_AHEAD.
+   * That height's set is known once this one is decided (the head moved), or where the genesis file
+   * changes the set there; else this height's is taken: a validator a vote in this height's block adds
+   * is not known yet (the gossip check, on the head's set, does not relay its messages either), and
+   * sends them again every base timeout.
    */
-  private keepForNextHeight(m: Signed, bytes: Uint8Array, receivedAt: number): void {
-    const validators = this.opts.backend.validators(m.body.height);
+  private keepForNextHeight(st: HeightState, m: Signed, bytes: Uint8Array, receivedAt: number): void {
+    const { type, round } = m.body;
+    if (round > MAX_ROUNDS_AHEAD) return;
+    const validators = this.opts.backend.validators(m.body.height) ?? st.validators;
     if (validatorIndex(validators, m.sender) < 0) return;
     const key = bytesToHex(m.sender);
-    const count = this.futureBySender.get(key) ?? 0;
-    if (count >= MAX_FUTURE_PER_VALIDATOR) return;
+    let kept = this.futureBySender.get(key);
+    if (kept === undefined) {
+      kept = { count: 0, bytes: 0, proposals: new Set() };
+      this.futureBySender.set(key, kept);
+    }
+    if (kept.count >= MAX_FUTURE_PER_VALIDATOR || kept.bytes + bytes.length > MAX_FUTURE_BYTES_PER_VALIDATOR) return;
+    if (type === MessageType.Preprepare && kept.proposals.has(round)) return;
     const sig = bytesToHex(m.signature);
     if (this.futureSignatures.has(sig)) return;
     this.futureSignatures.add(sig);
-    this.futureBySender.set(key, count + 1);
+    kept.count++;
+    kept.bytes += bytes.length;
+    if (type === MessageType.Preprepare) kept.proposals.add(round);
     this.future.push({ bytes, sender: m.sender, receivedAt });
   }
 
