@@ -14,6 +14,7 @@ import { MAX_FUTURE_SECONDS } from '../../../chain/errors.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from '../../../util/rlp-bounds.js';
+import { checkPreparedBlock } from './prepared-block.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
 import { journalForbids, lockOf, setDigest, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';
@@ -138,7 +139,7 @@ export class IbftCore {
   private pendingLarge = 0;
   private pendingBytes = 0;
   private stopped = true;
-  private future: { bytes: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
+  private future: { bytes: Uint8Array; bare: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
   /** Signatures of the messages this process sent at the current height: never "learned" back from others. */
   private ownSigs = new Set<string>();
   /** What this validator sent in the round in progress: sent again every base timeout (resend). */
@@ -293,7 +294,7 @@ export class IbftCore {
     const key = bytesToHex(r.requester);
     let held: Uint8Array[] = [];
     if (st !== undefined && st.height === r.height) held = st.heldFrom(key);
-    else if (st !== undefined && st.height + 1n === r.height) held = this.future.filter((f) => bytesToHex(f.sender) === key).map((f) => f.bytes);
+    else if (st !== undefined && st.height + 1n === r.height) held = this.future.filter((f) => bytesToHex(f.sender) === key).map((f) => f.bare);
     return signRecallAnswer(r, held.slice(-MAX_RECALL_MESSAGES), this.opts.key);
   }
 
@@ -672,7 +673,7 @@ export class IbftCore {
       }
       return;
     }
-    st.hold(m.sender, m.body.type === MessageType.RoundChange ? m.bare : bytes, m.body.type === MessageType.Preprepare);
+    st.hold(m);
     switch (m.body.type) {
       case MessageType.Preprepare:
         return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt, block);
@@ -715,7 +716,7 @@ export class IbftCore {
     kept.count++;
     kept.bytes += bytes.length;
     if (type === MessageType.Preprepare) kept.proposals.add(round);
-    this.future.push({ bytes, sender: m.sender, receivedAt });
+    this.future.push({ bytes, bare: m.bare, sender: m.sender, receivedAt });
   }
 
   /**
@@ -977,6 +978,7 @@ export class IbftCore {
       block = st.blockOf(prepared.hash);
       if (block === undefined) {
         try {
+          checkPreparedBlock(prepared.hash, m.attachment); // its header and transactions, before anything is decoded
           block = this.decodeBlock(m.attachment, st.height);
         } catch {
           return;
@@ -998,14 +1000,14 @@ export class IbftCore {
 
   /** A prepared certificate: a round below `below`, a quorum of distinct validators' PREPAREs for its hash. */
   private checkPreparedCert(st: HeightState, below: number, pc: PreparedCert): boolean {
-    return pc.round < below && this.preparedBy(st, pc, (m, bytes) => this.embedded(st, m, bytes));
+    return pc.round < below && this.preparedBy(st, pc, (m) => this.embedded(st, m));
   }
 
   /**
    * Whether `pc` is a quorum of distinct validators of this height's PREPAREs for its round and hash;
    * `each` sees every valid PREPARE read before the answer is known.
    */
-  private preparedBy(st: HeightState, pc: PreparedCert, each?: (m: Signed, bytes: Uint8Array) => void): boolean {
+  private preparedBy(st: HeightState, pc: PreparedCert, each?: (m: Signed) => void): boolean {
     if (pc.prepares.length > st.validators.length) return false;
     const senders = new Set<string>();
     for (const bytes of pc.prepares) {
@@ -1018,7 +1020,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.Prepare || b.height !== st.height || b.round !== pc.round || !equalsBytes(b.hash, pc.hash)) return false;
       if (validatorIndex(st.validators, m.sender) < 0) return false;
-      each?.(m, bytes);
+      each?.(m);
       senders.add(bytesToHex(m.sender));
     }
     return senders.size >= st.quorum;
@@ -1042,7 +1044,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.RoundChange || b.height !== st.height || b.round !== round) return undefined;
       if (validatorIndex(st.validators, m.sender) < 0) return undefined;
-      this.embedded(st, m, bytes);
+      this.embedded(st, m);
       if (b.prepared) {
         if (!this.checkPreparedCert(st, round, b.prepared)) return undefined;
         prepared.push(b.prepared);
@@ -1059,8 +1061,8 @@ export class IbftCore {
    * A validator's message found inside a certificate: kept for recall answers, and one of this
    * validator's own (its lost self's) is adopted once the current message is handled.
    */
-  private embedded(st: HeightState, m: Signed, bytes: Uint8Array): void {
-    st.hold(m.sender, bytes, false);
+  private embedded(st: HeightState, m: Signed): void {
+    st.hold(m);
     if (equalsBytes(m.sender, this.address)) this.ownSeen.push(m);
   }
 
