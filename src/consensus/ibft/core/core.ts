@@ -796,6 +796,11 @@ export class IbftCore {
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
     if (rm.proposal !== undefined) return;
     if (!equalsBytes(m.sender, this.proposerFor(st, round))) return;
+    // One proposal a round is executed: once one went to verification (and failed: else it is
+    // rm.proposal), the round's answer stands. An honest proposer sends one block a round (its resends
+    // are the same block), so a second, different one is equivocation; executing each would let a
+    // proposer hold every validator with blocks that fail late. Nothing of it is decoded either.
+    if (!fromSelf && rm.tried) return;
     let block: Block;
     let hash: Uint8Array;
     let sealer: Uint8Array;
@@ -831,17 +836,14 @@ export class IbftCore {
       }
     }
     if (!fromSelf) {
-      // One proposal a round is executed: an honest proposer sends one block a round (its resends are
-      // the same block, and get the answer remembered), so a proposer's second, different one is
-      // equivocation, and executing each would let it hold every validator with blocks that fail late.
-      const tried = rm.tried;
-      if (tried !== undefined) {
-        if (!equalsBytes(tried.hash, hash))
-          this.log.debug({ height: Number(st.height), round, proposer: bytesToHex(m.sender) }, 'second proposal of a round ignored');
+      rm.tried = true;
+      if (!(await this.verify(block))) {
+        this.log.debug(
+          { height: Number(st.height), round, proposer: bytesToHex(m.sender), hash: bytesToHex(hash) },
+          'invalid proposal: none other of its round is executed',
+        );
         return;
       }
-      rm.tried = { hash };
-      if (!(await this.verify(block))) return;
     }
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };

@@ -31,10 +31,10 @@ export interface Prepared {
 export class RoundMessages {
   proposal?: Proposal;
   /**
-   * The proposal of this round that passed the cheap checks and went to full verification (a
-   * validator executes one a round): `rm.proposal` once it passed, else invalid.
+   * Whether a proposal of this round passed the cheap checks (proposer, seal, certificate) and went to
+   * full verification: a validator executes one a round. It is `proposal` if it passed.
    */
-  tried?: { hash: Uint8Array };
+  tried = false;
   readonly prepares = new Map<string, PrepareMsg>();
   readonly commits = new Map<string, CommitMsg>();
   readonly roundChanges = new Map<string, { msg: RoundChangeMsg; block?: Block }>();
