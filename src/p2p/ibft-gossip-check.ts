@@ -14,9 +14,10 @@ import { errorMessage } from '../util/errors.js';
  * the height window, a seen-cache (a replay costs one hash lookup; keyed on the signed body and
  * signature, so a copy with another attachment is a replay), and only then the signature recovery and
  * the validator check, and for a ROUND-CHANGE carrying a prepared block, that block against its
- * certificate. Only that ROUND-CHANGE carries an attachment: any other message with one is malformed. Every honest node validates before it relays, so a message that
- * fails a check nobody honest would pass (undecodable, oversized for its type, badly signed) was made
- * by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
+ * certificate. Only that ROUND-CHANGE carries an attachment: any other message with one is malformed.
+ * Every honest node validates before it relays, so a message that fails a check nobody honest would
+ * pass (undecodable, oversized for its type, with an attachment it does not have, badly signed) was
+ * made by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
  * the set is rejected and counted against the peer (a relayer on another view of the set is not at
  * fault at once); a stale, far-future or repeated one (within REPEAT_MS), a validator's second
  * PREPREPARE for a height and round, or a ROUND-CHANGE whose certificate does not show F+1 of the
