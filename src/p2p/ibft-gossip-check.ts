@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
-import { MessageError as CoreMessageError, MessageType } from '../consensus/ibft/core/messages.js';
-import { decodeMessage, recoverSender, type Signed, type Unopened } from '../consensus/ibft/core/signing.js';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { MessageError as CoreMessageError, MessageType, type PreparedCert } from '../consensus/ibft/core/messages.js';
+import { checkPreparedBlock } from '../consensus/ibft/core/prepared-block.js';
+import { decodeMessage, openMessage, recoverSender, type Signed, type Unopened } from '../consensus/ibft/core/signing.js';
+import { maxFaulty } from '../consensus/ibft/validators.js';
 import type { GossipVerdict } from './gossip.js';
 import { MAX_IBFT_GOSSIP_BYTES, MessageError } from './messages.js';
 import { errorMessage } from '../util/errors.js';
@@ -8,12 +11,17 @@ import { errorMessage } from '../util/errors.js';
 /**
  * Validation of a gossiped IBFT message, cheapest check first, so that what a hostile peer sends
  * costs it more than it costs the node: a bounded decode (no signature), the size its type may have,
- * the height window, a seen-cache (a replay costs one hash lookup), and only then the signature
- * recovery and the validator check. Every honest node validates before it relays, so a message that
- * fails a check nobody honest would pass (undecodable, oversized for its type, badly signed) was made
- * by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
+ * the height window, a seen-cache (a replay costs one hash lookup; keyed on the signed body and
+ * signature, so a copy with another attachment is a replay), and only then the signature recovery and
+ * the validator check, and for a ROUND-CHANGE carrying a prepared block, that block against its
+ * certificate. Only that ROUND-CHANGE carries an attachment: any other message with one is malformed.
+ * Every honest node validates before it relays, so a message that fails a check nobody honest would
+ * pass (undecodable, oversized for its type, with an attachment it does not have, badly signed) was
+ * made by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
  * the set is rejected and counted against the peer (a relayer on another view of the set is not at
- * fault at once); a stale, far-future or repeated one (within REPEAT_MS) is ignored (not relayed, no blame).
+ * fault at once); a stale, far-future or repeated one (within REPEAT_MS), a validator's second
+ * PREPREPARE for a height and round, or a ROUND-CHANGE whose certificate does not show F+1 of the
+ * head's validators, is ignored (not relayed, no blame).
  */
 export interface IbftCheckContext {
   /** The node's head: heads + 1 and + 2 are the heights a message may be for. */
@@ -27,7 +35,7 @@ export interface IbftCheckContext {
 export interface IbftCheckResult {
   verdict: GossipVerdict;
   /** Why it was not accepted: a label for metrics. */
-  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator';
+  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator' | 'equivocation' | 'uncertified';
   /** The decoded, signature-checked message, when accepted. */
   message?: Signed;
   /** For a stale one: how many heights below this node's head it is (0: the height just decided). */
@@ -49,6 +57,13 @@ export const MAX_SEEN = 16_384;
 
 export class IbftGossipCheck {
   private readonly seen = new Map<string, number>();
+  /**
+   * The first PREPREPARE relayed of each validator, height and round (its body's hash): an honest
+   * proposer sends one block a round, so another one is not relayed. Heights at or below the head are
+   * forgotten as the head moves; at most MAX_SEEN, oldest forgotten first.
+   */
+  private readonly proposals = new Map<string, { height: bigint; body: string }>();
+  private proposalsHead?: bigint;
   /** Signature recoveries made (what the cheap checks spare). */
   recoveries = 0;
 
@@ -72,12 +87,15 @@ export class IbftGossipCheck {
     const { height } = m.body;
     if (height <= head) return { verdict: 'ignore', reason: 'stale', behind: head - height };
     if (height > head + 2n) return { verdict: 'ignore', reason: 'future' };
-    const key = createHash('sha256').update(data).digest('base64');
+    // The signed message, not its unsigned attachment: a copy with another attachment is a repeat.
+    const body = createHash('sha256').update(m.envelope.body).digest();
+    const key = Buffer.concat([body, m.envelope.signature]).toString('base64');
     const t = this.now();
     const last = this.seen.get(key);
     if (last !== undefined && t - last < REPEAT_MS) {
       return { verdict: 'ignore', reason: 'duplicate' };
     }
+    const b = m.body;
     let signed: Signed;
     this.recoveries++;
     try {
@@ -85,9 +103,78 @@ export class IbftGossipCheck {
     } catch (err) {
       throw new MessageError(`IBFT message: ${errorMessage(err)}`);
     }
+    // The one attachment there is: a ROUND-CHANGE's prepared block, the block its certificate names.
+    // Its header first (a hash of a few hundred bytes); its transactions (a trie of up to 4 MiB) only
+    // once F+1 validators' PREPAREs show an honest one executed that block (so it holds no more
+    // transactions than a block may), before the message is remembered as seen: a copy with a forged
+    // attachment, arriving first, is refused and does not shut out the signed one.
+    if (b.type === MessageType.RoundChange && b.prepared !== undefined) {
+      try {
+        checkPreparedBlock(b.prepared.hash, m.envelope.attachment, false);
+      } catch (err) {
+        throw new MessageError(`IBFT ROUND-CHANGE: ${errorMessage(err)}`);
+      }
+      if (!this.ctx.isValidator(signed.sender)) {
+        this.remember(key, t);
+        return { verdict: 'reject', reason: 'non-validator' };
+      }
+      if (!this.preparedByOneHonest(b.height, b.prepared)) {
+        this.remember(key, t);
+        return { verdict: 'ignore', reason: 'uncertified' };
+      }
+      try {
+        checkPreparedBlock(b.prepared.hash, m.envelope.attachment);
+      } catch (err) {
+        throw new MessageError(`IBFT ROUND-CHANGE: ${errorMessage(err)}`);
+      }
+    }
     this.remember(key, t);
     if (!this.ctx.isValidator(signed.sender)) return { verdict: 'reject', reason: 'non-validator' };
+    if (b.type === MessageType.Preprepare && !this.firstProposal(signed, body.toString('base64'), head)) return { verdict: 'ignore', reason: 'equivocation' };
     return { verdict: 'accept', message: signed };
+  }
+
+  /**
+   * Whether F+1 validators of the head's set (so at least one honest) signed PREPAREs of the
+   * certificate's height, round and hash. Stops at the first entry that is not such a PREPARE (an
+   * honest certificate holds none), so a forged certificate costs at most F+2 recoveries of small
+   * messages. False is no one's fault: a certificate of the height after next may be of another set.
+   */
+  private preparedByOneHonest(height: bigint, pc: PreparedCert): boolean {
+    const need = maxFaulty(this.ctx.validatorCount()) + 1;
+    const signers = new Set<string>();
+    for (const bytes of pc.prepares) {
+      let p: Signed;
+      this.recoveries++;
+      try {
+        p = openMessage(bytes, MAX_VOTE_BYTES);
+      } catch {
+        return false;
+      }
+      const b = p.body;
+      if (b.type !== MessageType.Prepare || b.height !== height || b.round !== pc.round || !equalsBytes(b.hash, pc.hash)) return false;
+      if (this.ctx.isValidator(p.sender)) signers.add(bytesToHex(p.sender));
+      if (signers.size >= need) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether `m` is the first PREPREPARE seen of its signer for its height and round, or a copy of it.
+   * A second, different one is equivocation: not relayed (every validator executes one proposal a
+   * round). No peer is blamed: an honest relayer may have seen the other one first.
+   */
+  private firstProposal(m: Signed, digest: string, head: bigint): boolean {
+    if (this.proposalsHead !== head) {
+      this.proposalsHead = head;
+      for (const [k, p] of this.proposals) if (p.height <= head) this.proposals.delete(k);
+    }
+    const slot = `${bytesToHex(m.sender)}/${m.body.height}/${m.body.round}`;
+    const first = this.proposals.get(slot);
+    if (first !== undefined) return first.body === digest;
+    this.proposals.set(slot, { height: m.body.height, body: digest });
+    if (this.proposals.size > MAX_SEEN) this.proposals.delete(this.proposals.keys().next().value!);
+    return true;
   }
 
   /** The size a message of its type may have with this validator set. */
@@ -97,10 +184,16 @@ export class IbftGossipCheck {
     const fail = (what: string, limit: number): never => {
       throw new MessageError(`IBFT ${what} of ${m.bytes.length} bytes, more than ${limit}`);
     };
+    // Only a ROUND-CHANGE with a prepared certificate carries an attachment (its prepared block; a
+    // proposal's block is in its signed body): any other is junk added to a signed message.
+    const none = (what: string): void => {
+      if (m.envelope.attachment.length > 0) throw new MessageError(`IBFT ${what} carries an attachment (it has none)`);
+    };
     switch (b.type) {
       case MessageType.Prepare:
       case MessageType.Commit:
         if (m.bytes.length > MAX_VOTE_BYTES) fail(b.type === MessageType.Prepare ? 'PREPARE' : 'COMMIT', MAX_VOTE_BYTES);
+        none(b.type === MessageType.Prepare ? 'PREPARE' : 'COMMIT');
         return;
       case MessageType.RoundChange: {
         if (b.prepared === undefined) {
@@ -115,6 +208,7 @@ export class IbftGossipCheck {
         return;
       }
       case MessageType.Preprepare: {
+        none('PREPREPARE');
         if (b.roundChanges.length > n)
           throw new MessageError(`IBFT round-change certificate of ${b.roundChanges.length} messages, more than the ${n} validators`);
         if (b.roundChanges.some((rc) => rc.length > MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES))

@@ -9,6 +9,7 @@ import { headerOpts } from '../../../src/chain/block-util.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { committedSeal } from '../../../src/consensus/ibft/seal.js';
 import { MessageType, encodeEnvelope, type Body } from '../../../src/consensus/ibft/core/messages.js';
+import { MAX_PENDING } from '../../../src/consensus/ibft/core/core.js';
 import { FileSignedStore, MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { createChainRules } from '../../../src/chain/chain-config.js';
@@ -116,6 +117,58 @@ describe('IBFT core: hostile messages', () => {
     expect(firsts.length).toBeGreaterThanOrEqual(2);
     expect(new Set(firsts).size).toBe(1);
     expect(firsts[0]).toBe(hashHex(a));
+  });
+
+  it("one proposal a round is executed: a proposer's 200 different proposals that fail late, and their resends, cost one verification", async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.start(1);
+    await net.advance(10);
+    let verified = 0;
+    (net.nodes[1]!.backend as MockBackend).accept = () => {
+      verified++;
+      return false; // a valid header and seal, a wrong state root: found by execution
+    };
+    const ts = BigInt(Math.floor(net.clock.nowMs / 1000));
+    const pps = Array.from({ length: 200 }, (_, v) =>
+      signMessage(
+        {
+          type: MessageType.Preprepare,
+          height: 1n,
+          round: 0,
+          block: mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, ts, v).serialize(),
+          roundChanges: [],
+        },
+        testKey(0),
+      ),
+    );
+    for (const pp of pps) net.deliver(1, pp);
+    for (const pp of pps.slice(0, 3)) net.deliver(1, pp); // resends: the same bytes
+    await net.settle();
+    expect(verified).toBe(1);
+    expect(types(net, 1, MessageType.Prepare)).toEqual([]);
+  });
+
+  it('large messages wait to be handled up to 64 MiB and 1,024 of them: a flood of them does not shut out the votes behind it', async () => {
+    for (const size of [1024 * 1024, 2048]) {
+      const net = new IbftNet(4, { scriptedAnswerRecall: true });
+      net.start(1);
+      await net.advance(10);
+      const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)), 1);
+      net.deliver(1, signMessage({ type: MessageType.Preprepare, height: 1n, round: 0, block: a.serialize(), roundChanges: [] }, testKey(0)));
+      await net.settle();
+      expect(types(net, 1, MessageType.Prepare)).toHaveLength(1);
+      // Before any of it is handled: more large messages than the queue takes (not messages at all:
+      // each is dropped when its turn comes), then the votes that decide the height.
+      const junk = new Uint8Array(size);
+      for (let k = 0; k < MAX_PENDING + 100; k++) net.deliver(1, junk);
+      const hash = blockHash(a.header);
+      for (const k of [0, 2]) {
+        net.deliver(1, signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash }, testKey(k)));
+        net.deliver(1, signMessage({ type: MessageType.Commit, height: 1n, round: 0, hash, seal: committedSeal(a.header, testKey(k)) }, testKey(k)));
+      }
+      await net.settle();
+      expect(net.committed(1).map(hashHex)).toEqual([hashHex(a)]);
+    }
   });
 });
 

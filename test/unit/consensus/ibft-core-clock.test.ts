@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { bytesToHex } from '@ethereumjs/util';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
-import { IbftNet, hashHex, type MockBackend } from '../../helpers/ibft-net.js';
+import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
+import { testKey } from '../../helpers/chain-fixture.js';
+import { IbftNet, hashHex, mockBlock, type MockBackend } from '../../helpers/ibft-net.js';
 
 /**
  * Validators whose clocks disagree (issue #26: one 20 s ahead, one 20 s behind, an NTP failure). The
@@ -69,6 +73,43 @@ describe('IBFT core: clock skew', () => {
     expect(p.slice(0, 2)).toEqual([0, 2]); // validator 1's proposal was held past round 0: round 1 is validator 2's
     expect(p.length).toBeGreaterThanOrEqual(4);
     for (const n of net.nodes) expect(net.committed(n.i).map(hashHex)).toEqual(net.committed(0).slice(0, net.committed(n.i).length).map(hashHex));
+  });
+
+  it("a proposal that cannot be within 15 s of this node's clock before its round ends is dropped, not held (30 days ahead was re-handled every millisecond), and a held proposal gives way only to one of its round or a later one", async () => {
+    // Validator 3 alone, in round 1 (20 s) of height 1; the others are scripted: validator 1, proposer
+    // of round 1, 20 s ahead (held 5 s); validator 2, byzantine, proposer of round 2 (a round ahead,
+    // with a valid certificate), 30 days ahead; validator 0, byzantine, proposer of round 0 (a round
+    // this node left but still keeps), 17 s ahead (held 2 s: within round 1).
+    for (const rival of ['round 2, 30 days ahead', 'round 0, 17 s ahead'] as const) {
+      const net = new IbftNet(4, { scriptedAnswerRecall: true, baseTimeoutMs: 10_000 });
+      net.start(3);
+      await net.advance(12_000);
+      expect(net.nodes[3]!.core.position).toEqual({ height: 1n, round: 1 });
+      const now = BigInt(Math.floor(net.clock.nowMs / 1000));
+      const rcs = (round: number) => [0, 1, 2].map((k) => signMessage({ type: MessageType.RoundChange, height: 1n, round }, testKey(k)));
+      const pp = (key: number, round: number, ts: bigint) =>
+        signMessage(
+          {
+            type: MessageType.Preprepare,
+            height: 1n,
+            round,
+            block: mockBlock(net.common, testKey(key), net.validators, 1n, new Uint8Array(32), ts, key).serialize(),
+            roundChanges: round === 0 ? [] : rcs(round),
+          },
+          testKey(key),
+        );
+      const honest = pp(1, 1, now + 20n);
+      net.deliver(3, honest);
+      await net.settle();
+      net.deliver(3, rival === 'round 2, 30 days ahead' ? pp(2, 2, now + 30n * 24n * 3600n) : pp(0, 0, now + 17n));
+      await net.advance(6000);
+      const prepared = net.sentBy(3).filter((m) => m.type === MessageType.Prepare);
+      const hash = bytesToHex(blockHash(mockBlock(net.common, testKey(1), net.validators, 1n, new Uint8Array(32), now + 20n, 1).header));
+      expect(
+        prepared.map((m) => [m.round, bytesToHex((m as { hash: Uint8Array }).hash)]),
+        rival,
+      ).toEqual([[1, hash]]);
+    }
   });
 
   it('every proposal another validator built for its round is a clock sample, with how long ago it arrived (one kept for the next height counts from its arrival); its own are not', async () => {

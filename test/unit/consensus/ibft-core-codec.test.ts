@@ -6,7 +6,7 @@ import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_LIST, MessageError, MessageType, decodeBody, decodeEnvelope, encodeBody, type Body } from '../../../src/consensus/ibft/core/messages.js';
 import { RlpBoundsError, checkBlockRlp, checkRlp } from '../../../src/util/rlp-bounds.js';
-import { roundTimeoutMs } from '../../../src/consensus/ibft/core/round-timer.js';
+import { MAX_TIMER_MS, OneShotTimer, roundTimeoutMs } from '../../../src/consensus/ibft/core/round-timer.js';
 import { FileSignedStore, SIGN_JOURNAL_FILE, decodeSignedState, encodeSignedState, type SignedState } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { nextProposer } from '../../../src/consensus/ibft/validators.js';
@@ -128,6 +128,15 @@ describe('RLP bounds', () => {
 describe('IBFT core rounds', () => {
   it('round timeouts grow as base * 2^round up to the cap', () => {
     expect([0, 1, 2, 3, 4, 10, 1000].map((r) => roundTimeoutMs(r, 1000, 30_000))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  });
+
+  it('a timer longer than Node runs (2^31 ms, ~24.8 days) waits the longest it can, not 1 ms (a proposal held for its timestamp 30 days ahead)', () => {
+    const delays: number[] = [];
+    const timers = { setTimeout: (_fn: () => void, ms: number) => delays.push(ms), clearTimeout: () => {}, now: () => 0 };
+    const t = new OneShotTimer(timers);
+    for (const ms of [30 * 24 * 3600 * 1000, 2 ** 31, Number.POSITIVE_INFINITY, 5, -5, Number.NaN]) t.start(ms, () => {});
+    expect(delays).toEqual([MAX_TIMER_MS, MAX_TIMER_MS, MAX_TIMER_MS, 5, 0, 0]);
+    expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
   });
 
   it('the proposer of round r is r places after the round-0 proposer', () => {

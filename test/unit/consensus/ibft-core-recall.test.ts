@@ -1,7 +1,11 @@
 import type { Block } from '@ethereumjs/block';
+import { randomBytes } from 'node:crypto';
+import { RLP } from '@ethereumjs/rlp';
+import { createLegacyTx } from '@ethereumjs/tx';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
-import { MessageError, MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { MessageError, MessageType, encodeEnvelope } from '../../../src/consensus/ibft/core/messages.js';
+import { committedSeal } from '../../../src/consensus/ibft/seal.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { MAX_RECALL_MESSAGES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { MemorySignedStore, setDigest } from '../../../src/consensus/ibft/core/sign-journal.js';
@@ -115,6 +119,48 @@ describe('IBFT recall: a validator that lost its journal never signs twice', () 
     await net.settle();
     const j = net.nodes[1]!.store.load()!;
     expect([j.height, j.round, j.kind, bytesToHex(j.hash)]).toEqual([1n, 2, 'prepare', bytesToHex(hash)]);
+  });
+});
+
+describe('IBFT recall: what others hold of a validator', () => {
+  it('copies of its PREPARE with other attachments (anyone can make them) take none of its places: its COMMIT is still told, every message without attachment', async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.start(1);
+    await net.advance(10);
+    const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, 1n, 0);
+    const hash = blockHash(a.header);
+    const v = testKey(2);
+    const prepare = signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash }, v);
+    net.deliver(1, prepare);
+    net.deliver(1, signMessage({ type: MessageType.Commit, height: 1n, round: 0, hash, seal: committedSeal(a.header, v) }, v));
+    const [body, signature] = RLP.decode(prepare) as Uint8Array[];
+    for (let k = 0; k < 2 * MAX_RECALL_MESSAGES; k++) net.deliver(1, encodeEnvelope({ body: body!, signature: signature!, attachment: randomBytes(64) }));
+    await net.settle();
+    const told = openRecallAnswer(net.nodes[1]!.core.answerRecall(signRecallRequest(1n, new Uint8Array(32), v)), 1 << 24).messages.map((m) => openMessage(m));
+    expect(told.map((m) => m.body.type)).toEqual([MessageType.Prepare, MessageType.Commit]);
+    expect(told.map((m) => m.attachment.length)).toEqual([0, 0]);
+  });
+});
+
+describe('IBFT core: a ROUND-CHANGE whose prepared block is not the one it signs', () => {
+  it('is not counted: a proposer that did not see the prepared proposal re-proposes it as it was, not with a body a peer put in its place', async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.start(1); // proposer of round 1; it never saw validator 0's round-0 proposal A
+    await net.advance(10);
+    const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)), 0);
+    const hash = blockHash(a.header);
+    const prepares = [0, 2, 3].map((k) => signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash }, testKey(k)));
+    const rc = (k: number, attachment: Uint8Array) =>
+      signMessage({ type: MessageType.RoundChange, height: 1n, round: 1, prepared: { round: 0, hash, prepares } }, testKey(k), attachment);
+    const tx = createLegacyTx({ nonce: 0n, gasLimit: 21_000n, gasPrice: 1n, value: 1n, to: new Uint8Array(20) }, { common: net.common }).sign(testKey(3));
+    const swapped = RLP.encode([a.header.raw(), [tx.raw()], []]); // A's header (its hash), another body
+    for (const k of [0, 2, 3]) net.deliver(1, rc(k, swapped));
+    await net.advance(3000);
+    for (const k of [0, 2, 3]) net.deliver(1, rc(k, a.serialize()));
+    await net.advance(100);
+    const proposed = net.sentBy(1).filter((m) => m.type === MessageType.Preprepare) as Array<{ round: number; block: Uint8Array }>;
+    expect(proposed.length).toBeGreaterThan(0);
+    for (const p of proposed) expect(bytesToHex(p.block)).toBe(bytesToHex(a.serialize()));
   });
 });
 

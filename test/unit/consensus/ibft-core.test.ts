@@ -91,6 +91,29 @@ describe('IBFT core: normal operation', () => {
     expect(net.committed(3).map(hashHex)).toEqual(net.committed(0).map(hashHex));
   });
 
+  it("the next height's messages kept from a validator are bounded in bytes (5 MiB), one proposal a round, rounds up to 32: a byzantine validator's 1 MiB proposals for every round take no more", async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.start(1);
+    await net.advance(10);
+    const core = net.nodes[1]!.core;
+    const pp = (key: number, round: number, block: Uint8Array) =>
+      signMessage({ type: MessageType.Preprepare, height: 2n, round, block, roundChanges: [] }, testKey(key));
+    // Validator 3 signs a proposal of 1 MiB of random bytes for each of 20 rounds of height 2.
+    for (let r = 0; r < 20; r++) {
+      net.deliver(1, pp(3, r, randomBytes(1024 * 1024)));
+      await net.settle();
+    }
+    const flood = core.keptForNextHeight;
+    expect(flood.messages).toBe(4);
+    expect(flood.bytes).toBeLessThanOrEqual(MAX_FUTURE_BYTES_PER_VALIDATOR);
+    // Validator 2: two proposals for round 0 (one kept), a PREPARE for round 32 (kept) and one for 33 (not).
+    net.deliver(1, pp(2, 0, Uint8Array.of(1)));
+    net.deliver(1, pp(2, 0, Uint8Array.of(2)));
+    for (const round of [32, 33]) net.deliver(1, signMessage({ type: MessageType.Prepare, height: 2n, round, hash: new Uint8Array(32) }, testKey(2)));
+    await net.settle();
+    expect(core.keptForNextHeight.messages).toBe(flood.messages + 2);
+  });
+
   it('N=1: a one-validator set runs the same protocol alone', async () => {
     const net = new IbftNet(1);
     net.start();
@@ -269,7 +292,9 @@ function typeOf(bytes: Uint8Array): number {
 }
 
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
-import { MAX_ROUNDS_AHEAD } from '../../../src/consensus/ibft/core/core.js';
+import { MAX_FUTURE_BYTES_PER_VALIDATOR, MAX_ROUNDS_AHEAD } from '../../../src/consensus/ibft/core/core.js';
+import { randomBytes } from 'node:crypto';
+import { testKey } from '../../helpers/chain-fixture.js';
 import { ROUNDS_KEPT_BEHIND } from '../../../src/consensus/ibft/core/state.js';
 import { createBlockFromRLP } from '@ethereumjs/block';
 import { headerOpts } from '../../../src/chain/block-util.js';

@@ -55,6 +55,20 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     return { c0, c1, c4, net };
   };
 
+  it("ChainBackend names the validators of a height where they are known: the head's next, and the one after where the genesis file changes the set there", async () => {
+    const { genesis, keys } = testGenesis(4);
+    const c = await open(withChange(genesis, 2, [addr(0), addr(1), addr(4)]));
+    const backend = new ChainBackend({ chain: c.chain, key: keys[0]! });
+    const set = (h: bigint) => backend.validators(h)?.map((v) => bytesToHex(v));
+    expect(set(1n)).toEqual([0, 1, 2, 3].map(addr));
+    expect(set(2n)).toEqual([addr(0), addr(1), addr(4)]); // the validators a node deciding block 1 keeps block 2's messages from
+    expect(set(3n)).toBeUndefined(); // after block 2, not decided yet
+    await sealNext({ chain: c.chain, keys });
+    expect(set(2n)).toEqual([addr(0), addr(1), addr(4)]);
+    expect(set(3n)).toBeUndefined();
+    expect(set(1n)).toBeUndefined();
+  });
+
   it('refuses changes out of order or naming a validator twice, in one line', () => {
     const { genesis } = testGenesis(4);
     const bad = structuredClone(genesis);

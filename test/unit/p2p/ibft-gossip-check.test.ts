@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { RLP } from '@ethereumjs/rlp';
+import { createLegacyTx } from '@ethereumjs/tx';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
@@ -5,7 +8,10 @@ import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { Strikes, banKind } from '../../../src/p2p/bans.js';
 import { IbftGossipCheck, MAX_VOTE_BYTES, REPEAT_MS } from '../../../src/p2p/ibft-gossip-check.js';
 import { MAX_IBFT_GOSSIP_BYTES, MessageError } from '../../../src/p2p/messages.js';
-import { testKey } from '../../helpers/chain-fixture.js';
+import { createChainRules } from '../../../src/chain/chain-config.js';
+import { blockHash } from '../../../src/consensus/ibft/hash.js';
+import { testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { mockBlock } from '../../helpers/ibft-net.js';
 
 const validators = new Set([0, 1, 2, 3].map((i) => bytesToHex(privateToAddress(testKey(i)))));
 const hash = new Uint8Array(32).fill(1);
@@ -48,6 +54,62 @@ describe('IBFT gossip checks, cheapest first', () => {
     tick(1);
     expect(check.check(m).verdict).toBe('accept'); // its sender repeats the round's messages every base timeout
     expect(check.check(m).reason).toBe('duplicate');
+  });
+
+  it("relays one PREPREPARE per validator, height and round: the validator's second, different one is not relayed (no peer blamed); copies of the first are, a second apart", () => {
+    const { check, tick } = setup();
+    const pp = (key: number, v: number, round = 0) =>
+      signMessage({ type: MessageType.Preprepare, height: 11n, round, block: Uint8Array.of(0xc1, v), roundChanges: [] }, testKey(key));
+    expect(check.check(pp(1, 1)).verdict).toBe('accept');
+    expect(check.check(pp(1, 2))).toEqual({ verdict: 'ignore', reason: 'equivocation' });
+    expect(check.check(pp(1, 2, 1)).verdict).toBe('accept'); // another round
+    expect(check.check(pp(2, 2)).verdict).toBe('accept'); // another validator
+    tick(REPEAT_MS);
+    expect(check.check(pp(1, 1)).verdict).toBe('accept');
+    expect(check.check(pp(1, 3)).reason).toBe('equivocation');
+  });
+
+  it("only a ROUND-CHANGE's prepared block travels unsigned, and only the block its certificate names: an attachment on any other message is malformed; a copy with another attachment is a repeat", () => {
+    const { check, tick } = setup();
+    const common = createChainRules(testGenesis(4).genesis).commonAt(1n);
+    const block = mockBlock(
+      common,
+      testKey(0),
+      [...Array(4).keys()].map((i) => privateToAddress(testKey(i))),
+      11n,
+      new Uint8Array(32),
+      1n,
+    );
+    const blockHash_ = blockHash(block.header);
+    const junk = randomBytes(4096);
+    const pp = signMessage({ type: MessageType.Preprepare, height: 11n, round: 0, block: block.serialize(), roundChanges: [] }, testKey(0), junk);
+    expect(() => check.check(pp)).toThrow(/PREPREPARE carries an attachment/);
+    expect(() => check.check(signMessage({ type: MessageType.Prepare, height: 11n, round: 0, hash }, testKey(1), junk.subarray(0, 100)))).toThrow(
+      /PREPARE carries an attachment/,
+    );
+    expect(() =>
+      check.check(signMessage({ type: MessageType.Commit, height: 11n, round: 0, hash, seal: new Uint8Array(65) }, testKey(1), junk.subarray(0, 100))),
+    ).toThrow(/COMMIT carries an attachment/);
+    // A ROUND-CHANGE carrying the block prepared at round 0, as signed, and as a peer could re-wrap it.
+    const prepares = [0, 1, 2].map((k) => signMessage({ type: MessageType.Prepare, height: 11n, round: 0, hash: blockHash_ }, testKey(k)));
+    const body = { type: MessageType.RoundChange, height: 11n, round: 1, prepared: { round: 0, hash: blockHash_, prepares } } as const;
+    const rc = (attachment: Uint8Array) => signMessage(body, testKey(1), attachment);
+    const tx = createLegacyTx({ nonce: 0n, gasLimit: 21_000n, gasPrice: 1n, value: 1n, to: new Uint8Array(20) }, { common }).sign(testKey(3));
+    const otherBody = RLP.encode([block.header.raw(), [tx.raw()], []]); // its header, but not its transactions
+    const other = mockBlock(common, testKey(0), [privateToAddress(testKey(0))], 11n, new Uint8Array(32), 1n, 7).serialize();
+    expect(() => check.check(rc(otherBody))).toThrow(/transactions are not its header's/);
+    expect(() => check.check(rc(other))).toThrow(/not the one its certificate names/);
+    expect(() => check.check(rc(junk))).toThrow(/prepared block/);
+    expect(() => check.check(rc(new Uint8Array(0)))).toThrow(/prepared block/);
+    // Its transactions are checked (a trie of up to 4 MiB) only for a block F+1 validators prepared.
+    const forgedPrepares = [7, 8].map((k) => signMessage({ type: MessageType.Prepare, height: 11n, round: 0, hash: blockHash_ }, testKey(k)));
+    const uncertified = signMessage({ ...body, prepared: { ...body.prepared, prepares: forgedPrepares } }, testKey(1), otherBody);
+    expect(check.check(uncertified)).toEqual({ verdict: 'ignore', reason: 'uncertified' });
+    expect(check.check(rc(block.serialize())).verdict).toBe('accept');
+    expect(check.check(rc(junk))).toEqual({ verdict: 'ignore', reason: 'duplicate' });
+    tick(REPEAT_MS);
+    expect(() => check.check(rc(otherBody))).toThrow(/transactions are not its header's/);
+    expect(check.check(rc(block.serialize())).verdict).toBe('accept');
   });
 
   it('rejects a message signed outside the validator set (after one recovery), and remembers it', () => {

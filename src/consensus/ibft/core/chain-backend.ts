@@ -97,9 +97,16 @@ export class ChainBackend implements Backend {
     return { number: h.number, proposer: h.number === 0n ? undefined : h.coinbase.bytes, timestampMs: Number(h.timestamp) * 1000 };
   }
 
-  /** The head carries the set after its vote: the set that decides the next block. */
-  validators(_height: bigint): Uint8Array[] {
-    return this.engine.validatorsAfter(this.chain.head.header);
+  /**
+   * The set that decides `height`, where known: the head's next (the head carries the set after its
+   * vote), or the one after where the genesis file changes the set (the set after a block still to be
+   * decided is otherwise not known). Undefined for any other height.
+   */
+  validators(height: bigint): Uint8Array[] | undefined {
+    const head = this.chain.head.header;
+    if (height === head.number + 1n) return this.engine.validatorsAfter(head);
+    if (height === head.number + 2n) return this.engine.setChangeAt(height);
+    return undefined;
   }
 
   async buildProposal(height: bigint, _round: number): Promise<Block> {
@@ -116,7 +123,7 @@ export class ChainBackend implements Backend {
       change ?? (snap && vote ? applyBlockVote(snap, { number: height, proposer: this.address, vote }, this.engine.epochSize).validators : extra.validators);
     const unsealed = encodeIbftExtra({ ...extra, validators, vote, proposerSeal: new Uint8Array(0), committedSeals: [] });
     this.own = undefined;
-    const limit = this.maxBuildMs?.(this.validators(height).length);
+    const limit = this.maxBuildMs?.(this.engine.validatorsAfter(parent).length);
     const prepared = await this.chain.buildBlock({ coinbase: this.address, timestamp, extraData: unsealed }, this.txs.pending(), limit);
     const common = this.chain.commonAt(height);
     const built = prepared.built.block;

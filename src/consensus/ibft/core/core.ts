@@ -14,6 +14,7 @@ import { MAX_FUTURE_SECONDS } from '../../../chain/errors.js';
 import { MAX_MESSAGE_BYTES, MessageError, MessageType, type Body, type PreparedCert } from './messages.js';
 import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from './recall.js';
 import { checkBlockRlp } from '../../../util/rlp-bounds.js';
+import { checkPreparedBlock } from './prepared-block.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
 import { journalForbids, lockOf, setDigest, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';
@@ -35,7 +36,12 @@ export interface Backend {
   verifyProposal(block: Block): Promise<boolean>;
   /** A block with a quorum of committed seals: import it (the head then moves). */
   onCommit(block: Block): Promise<void>;
-  validators(height: bigint): Uint8Array[];
+  /**
+   * The validators that decide `height`, or undefined where that is not known yet: the set after a
+   * block not decided yet (the one after the head's next, unless the genesis file changes the set
+   * there). The head's next height's is always known.
+   */
+  validators(height: bigint): Uint8Array[] | undefined;
   /**
    * Milliseconds since the epoch: the time block timestamps are taken from and compared with (a
    * node's PeerClock: its own clock, or its peers' time while its own is skewed). Only for
@@ -89,9 +95,24 @@ export const MAX_RECALL_ANSWER_BYTES = MAX_MESSAGE_BYTES + 64 * 1024;
 export const MAX_ROUNDS_AHEAD = 32;
 /** Messages for the next height kept from each validator until this node gets there. */
 export const MAX_FUTURE_PER_VALIDATOR = 64;
+/**
+ * Bytes of them kept from each validator: a proposal of the largest size gossip carries (4 MiB) and
+ * the validator's votes. What does not fit comes again: a validator sends its round's messages again
+ * every base timeout.
+ */
+export const MAX_FUTURE_BYTES_PER_VALIDATOR = 5 * 1024 * 1024;
 /** Messages waiting to be handled; more are dropped. */
 export const MAX_PENDING = 4096;
-/** The most a block's timestamp may be ahead of Backend.now(): further ahead, a proposal is held until it is within. */
+/** A message this small is a vote (PREPARE, COMMIT, a ROUND-CHANGE without a certificate: a few hundred bytes). */
+export const SMALL_MESSAGE_BYTES = 1024;
+/**
+ * Larger messages (proposals, certificates, recall answers) waiting to be handled: at most this many
+ * and MAX_PENDING_BYTES in all; more are dropped. The rest of MAX_PENDING is kept for votes, so a flood
+ * of large messages never shuts out the PREPAREs and COMMITs that decide a height.
+ */
+export const MAX_PENDING_LARGE = 1024;
+export const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** The most a block's timestamp may be ahead of Backend.now(): further ahead, a proposal is held until it is within (dropped if its round would end first). */
 export const MAX_FUTURE_MS = Number(MAX_FUTURE_SECONDS) * 1000;
 /** A held proposal's proposer is named in a warning at most this often. */
 const HOLD_WARN_EVERY_MS = 60_000;
@@ -114,15 +135,19 @@ export class IbftCore {
   private released?: { height: bigint; hash: Uint8Array };
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
+  /** Of the tasks pending, the messages larger than SMALL_MESSAGE_BYTES, and their bytes. */
+  private pendingLarge = 0;
+  private pendingBytes = 0;
   private stopped = true;
-  private future: { bytes: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
+  private future: { bytes: Uint8Array; bare: Uint8Array; sender: Uint8Array; receivedAt: number }[] = [];
   /** Signatures of the messages this process sent at the current height: never "learned" back from others. */
   private ownSigs = new Set<string>();
   /** What this validator sent in the round in progress: sent again every base timeout (resend). */
   private ownRound?: { st: HeightState; round: number; msgs: Uint8Array[] };
   /** This validator's own messages found inside certificates, journaled before the next signature. */
   private ownSeen: Signed[] = [];
-  private readonly futureBySender = new Map<string, number>();
+  /** What is kept for the next height from each validator: messages, bytes, and the rounds of its proposals. */
+  private readonly futureBySender = new Map<string, { count: number; bytes: number; proposals: Set<number> }>();
   /** The signatures of the messages kept for the next height: a copy replayed (by anyone) takes no place of its signer's. */
   private readonly futureSignatures = new Set<string>();
   private readonly roundTimer: OneShotTimer;
@@ -131,6 +156,10 @@ export class IbftCore {
   private readonly recallTimer: OneShotTimer;
   /** A proposal from the future, handled again once its timestamp is within MAX_FUTURE_MS of now(). */
   private readonly holdTimer: OneShotTimer;
+  /** The height and round of the proposal held (holdTimer), until it is handled again. */
+  private held?: { st: HeightState; round: number };
+  /** When the round in progress times out (monotonic ms). */
+  private roundEndsAt = 0;
   /** When each proposer whose proposal was held was last warned of (monotonic ms). */
   private readonly holdWarned = new Map<string, number>();
   private readonly timers: Timers;
@@ -219,14 +248,25 @@ export class IbftCore {
 
   /** A message from the network. Malformed, forged, late or unwanted ones are dropped. */
   onMessage(bytes: Uint8Array): void {
-    if (this.stopped || this.pending >= MAX_PENDING) return;
+    if (!this.admits(bytes.length)) return;
     const receivedAt = this.timers.now();
-    this.enqueue(() => this.handle(bytes, receivedAt));
+    this.enqueue(() => this.handle(bytes, receivedAt), bytes.length);
+  }
+
+  /** Whether a message of `size` bytes may wait in the queue (MAX_PENDING; a large one, MAX_PENDING_LARGE and MAX_PENDING_BYTES too). */
+  private admits(size: number): boolean {
+    if (this.stopped || this.pending >= MAX_PENDING) return false;
+    return size <= SMALL_MESSAGE_BYTES || (this.pendingLarge < MAX_PENDING_LARGE && this.pendingBytes + size <= MAX_PENDING_BYTES);
   }
 
   /** What the height being decided holds: rounds with messages kept, and distinct blocks (bounded however long it lasts). */
   get retained(): { rounds: number; blocks: number } | undefined {
     return this.st?.retained();
+  }
+
+  /** What is kept for the next height (keepForNextHeight): messages and their bytes. */
+  get keptForNextHeight(): { messages: number; bytes: number } {
+    return { messages: this.future.length, bytes: this.future.reduce((n, f) => n + f.bytes.length, 0) };
   }
 
   /** Whether this validator is still learning what its key signed at the current height (signing nothing). */
@@ -239,8 +279,8 @@ export class IbftCore {
    * holds. Adopted into the journal; with a quorum of answers the validator takes part.
    */
   onRecallAnswer(bytes: Uint8Array): void {
-    if (this.stopped || this.pending >= MAX_PENDING) return;
-    this.enqueue(() => this.recallAnswered(bytes));
+    if (!this.admits(bytes.length)) return;
+    this.enqueue(() => this.recallAnswered(bytes), bytes.length);
   }
 
   /**
@@ -254,15 +294,25 @@ export class IbftCore {
     const key = bytesToHex(r.requester);
     let held: Uint8Array[] = [];
     if (st !== undefined && st.height === r.height) held = st.heldFrom(key);
-    else if (st !== undefined && st.height + 1n === r.height) held = this.future.filter((f) => bytesToHex(f.sender) === key).map((f) => f.bytes);
+    else if (st !== undefined && st.height + 1n === r.height) held = this.future.filter((f) => bytesToHex(f.sender) === key).map((f) => f.bare);
     return signRecallAnswer(r, held.slice(-MAX_RECALL_MESSAGES), this.opts.key);
   }
 
-  private enqueue(task: () => Promise<void>): void {
+  /** Queue `task`; `size`: the bytes of the message it handles (counted against MAX_PENDING_BYTES until it runs). */
+  private enqueue(task: () => Promise<void>, size = 0): void {
+    const large = size > SMALL_MESSAGE_BYTES;
     this.pending++;
+    if (large) {
+      this.pendingLarge++;
+      this.pendingBytes += size;
+    }
     this.tail = this.tail
       .then(async () => {
         this.pending--;
+        if (large) {
+          this.pendingLarge--;
+          this.pendingBytes -= size;
+        }
         if (!this.stopped) await task();
       })
       .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'consensus task failed'));
@@ -274,6 +324,7 @@ export class IbftCore {
     const head = this.opts.backend.head();
     const height = head.number + 1n;
     const validators = this.opts.backend.validators(height);
+    if (validators === undefined) throw new Error(`the validator set of block ${height}, the head's next, is not known`);
     this.ownSigs.clear();
     const st = new HeightState(height, validators, (this.opts.quorum ?? QuorumRule.OPTIMAL).at(height, validators.length));
     this.st = st;
@@ -336,7 +387,7 @@ export class IbftCore {
       st.refused = `this key is not in the validator set of block ${height}`;
       return;
     }
-    st.refused = this.refusal(height);
+    st.refused = this.refusal(height, validators.length);
     if (st.refused !== undefined) {
       if (this.refusedLogged !== st.refused) {
         this.refusedLogged = st.refused;
@@ -369,13 +420,13 @@ export class IbftCore {
    * later height (or, from a record of an earlier version, at this one or later), so the chain here
    * was rolled back below what it signed. Signing again there could sign a second block at a height.
    */
-  private refusal(height: bigint): string | undefined {
+  private refusal(height: bigint, validators: number): string | undefined {
     const j = this.signed;
     if (j === undefined || !journalForbids(j, height)) return undefined;
     const at = signedUpTo(j);
     const what = at === j.height && j.kind !== 'roundChange' ? `block ${at} (${bytesToHex(j.hash)})` : `block ${at}`;
     const then =
-      this.opts.backend.validators(height).length > 1
+      validators > 1
         ? `it signs again once the chain passes block ${at} (synced from the other validators)`
         : `sealing stopped (the node keeps serving). Restore this data dir from a snapshot taken at or after block ${at} (\`basalt restore\`)`;
     return `refusing to seal: this validator already signed ${what}, and block ${height} is at or below it: the chain was rolled back; ${then}`;
@@ -476,6 +527,7 @@ export class IbftCore {
     this.proposeTimer.stop();
     // A round's time counts from when its proposal is due (the block time after the parent).
     const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
+    this.roundEndsAt = this.timers.now() + ms;
     this.roundTimer.start(ms, () => this.enqueue(() => this.onTimeout(st, round)));
     this.log.debug({ height: Number(st.height), round, timeoutMs: ms }, 'consensus round');
     if (round > 0) await this.sendRoundChange(st, round);
@@ -602,7 +654,7 @@ export class IbftCore {
     if (st === undefined) return;
     const { height, round } = m.body;
     if (height !== st.height || st.done) {
-      if (height === st.height + 1n) this.keepForNextHeight(m, bytes, receivedAt);
+      if (height === st.height + 1n) this.keepForNextHeight(st, m, bytes, receivedAt);
       return;
     }
     if (validatorIndex(st.validators, m.sender) < 0) return;
@@ -621,7 +673,7 @@ export class IbftCore {
       }
       return;
     }
-    st.hold(m.sender, m.body.type === MessageType.RoundChange ? m.bare : bytes, m.body.type === MessageType.Preprepare);
+    st.hold(m);
     switch (m.body.type) {
       case MessageType.Preprepare:
         return this.onPreprepare(st, m as Signed & { body: { type: 0 } }, fromSelf, receivedAt, block);
@@ -638,19 +690,33 @@ export class IbftCore {
 
   /**
    * The next height's messages wait until this node gets there (it finished this height a moment
-   * after the others), a bounded number from each validator of that height.
+   * after the others), from each validator of that height at most MAX_FUTURE_PER_VALIDATOR messages
+   * and MAX_FUTURE_BYTES_PER_VALIDATOR bytes, one proposal a round, rounds up to MAX_ROUNDS_AHEAD.
+   * That height's set is known once this one is decided (the head moved), or where the genesis file
+   * changes the set there; else this height's is taken: a validator a vote in this height's block adds
+   * is not known yet (the gossip check, on the head's set, does not relay its messages either), and
+   * sends them again every base timeout.
    */
-  private keepForNextHeight(m: Signed, bytes: Uint8Array, receivedAt: number): void {
-    const validators = this.opts.backend.validators(m.body.height);
+  private keepForNextHeight(st: HeightState, m: Signed, bytes: Uint8Array, receivedAt: number): void {
+    const { type, round } = m.body;
+    if (round > MAX_ROUNDS_AHEAD) return;
+    const validators = this.opts.backend.validators(m.body.height) ?? st.validators;
     if (validatorIndex(validators, m.sender) < 0) return;
     const key = bytesToHex(m.sender);
-    const count = this.futureBySender.get(key) ?? 0;
-    if (count >= MAX_FUTURE_PER_VALIDATOR) return;
+    let kept = this.futureBySender.get(key);
+    if (kept === undefined) {
+      kept = { count: 0, bytes: 0, proposals: new Set() };
+      this.futureBySender.set(key, kept);
+    }
+    if (kept.count >= MAX_FUTURE_PER_VALIDATOR || kept.bytes + bytes.length > MAX_FUTURE_BYTES_PER_VALIDATOR) return;
+    if (type === MessageType.Preprepare && kept.proposals.has(round)) return;
     const sig = bytesToHex(m.signature);
     if (this.futureSignatures.has(sig)) return;
     this.futureSignatures.add(sig);
-    this.futureBySender.set(key, count + 1);
-    this.future.push({ bytes, sender: m.sender, receivedAt });
+    kept.count++;
+    kept.bytes += bytes.length;
+    if (type === MessageType.Preprepare) kept.proposals.add(round);
+    this.future.push({ bytes, bare: m.bare, sender: m.sender, receivedAt });
   }
 
   /**
@@ -730,6 +796,11 @@ export class IbftCore {
     // The first proposal of a round stands: duplicates and an equivocating proposer's second are ignored.
     if (rm.proposal !== undefined) return;
     if (!equalsBytes(m.sender, this.proposerFor(st, round))) return;
+    // One proposal a round is executed: once one went to verification (and failed: else it is
+    // rm.proposal), the round's answer stands. An honest proposer sends one block a round (its resends
+    // are the same block), so a second, different one is equivocation; executing each would let a
+    // proposer hold every validator with blocks that fail late. Nothing of it is decoded either.
+    if (!fromSelf && rm.tried) return;
     let block: Block;
     let hash: Uint8Array;
     let sealer: Uint8Array;
@@ -760,11 +831,20 @@ export class IbftCore {
       if (justification?.highest === undefined) this.opts.backend.observeProposal?.(block.header, this.timers.now() - receivedAt);
       const aheadMs = Number(block.header.timestamp) * 1000 - this.opts.backend.now() - MAX_FUTURE_MS;
       if (aheadMs > 0) {
-        this.holdProposal(st, m, aheadMs, receivedAt);
+        this.holdProposal(st, m, block, aheadMs, receivedAt);
         return;
       }
     }
-    if (!fromSelf && !(await this.verify(block))) return;
+    if (!fromSelf) {
+      rm.tried = true;
+      if (!(await this.verify(block))) {
+        this.log.debug(
+          { height: Number(st.height), round, proposer: bytesToHex(m.sender), hash: bytesToHex(hash) },
+          'invalid proposal: none other of its round is executed',
+        );
+        return;
+      }
+    }
     if (rm.proposal !== undefined) return;
     rm.proposal = { block, hash, justification };
     if (round > st.round) await this.startRound(st, round); // a valid certificate shows a quorum moved on
@@ -775,31 +855,40 @@ export class IbftCore {
   /**
    * A proposal whose timestamp is further ahead of this node's clock than MAX_FUTURE_MS is not invalid
    * (a clock is wrong: this node's or the proposer's) and not refused: it is handled again once it is
-   * within (one held at a time, the latest). If the round times out first, the next proposer takes over
-   * and nobody is punished. The proposer is named in a warning at most once a minute.
+   * within, with its block as decoded. If its round would time out first (the round in progress, for
+   * one of it or of a round left; a round ahead's full timeout, for one of that round), it is dropped:
+   * the next proposer takes over and nobody is punished. One is held at a time: another displaces it
+   * only if it is of the same round or a later one. The proposer is named in a warning at most once a
+   * minute.
    */
-  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, aheadMs: number, receivedAt: number): void {
+  private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, block: Block, aheadMs: number, receivedAt: number): void {
+    const { round } = m.body;
+    const now = this.timers.now();
+    const left = round > st.round ? roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs) : this.roundEndsAt - now;
+    const held = this.held;
+    const late = aheadMs > left;
+    const drop = late || (held !== undefined && held.st === st && held.round > round);
     const who = bytesToHex(m.sender);
-    const t = this.timers.now();
+    const fields = { height: Number(st.height), round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) };
     const last = this.holdWarned.get(who);
-    if (last === undefined || t - last >= HOLD_WARN_EVERY_MS) {
-      this.holdWarned.set(who, t);
+    const what = `proposal from the future ${drop ? 'dropped' : 'held'}: its timestamp is more than ${MAX_FUTURE_MS / 1000} s ahead of this node's clock${
+      late ? ', and will still be when its round ends' : drop ? ' (one of a later round is held)' : ''
+    } (one of the two clocks is wrong)`;
+    if (last === undefined || now - last >= HOLD_WARN_EVERY_MS) {
+      this.holdWarned.set(who, now);
       if (this.holdWarned.size > 1024) this.holdWarned.delete(this.holdWarned.keys().next().value!);
-      this.log.warn(
-        { height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) },
-        `proposal from the future held: its timestamp is more than ${MAX_FUTURE_MS / 1000} s ahead of this node's clock (one of the two clocks is wrong)`,
-      );
+      this.log.warn(fields, what);
     } else {
-      this.log.debug(
-        { height: Number(st.height), round: m.body.round, proposer: who, aheadMs: Math.round(aheadMs + MAX_FUTURE_MS) },
-        'proposal from the future held',
-      );
+      this.log.debug(fields, what);
     }
-    this.holdTimer.start(aheadMs, () =>
+    if (drop) return;
+    this.held = { st, round };
+    this.holdTimer.start(aheadMs, () => {
+      this.held = undefined;
       this.enqueue(async () => {
-        if (st === this.st && !st.done) await this.onPreprepare(st, m, false, receivedAt);
-      }),
-    );
+        if (st === this.st && !st.done) await this.onPreprepare(st, m, false, receivedAt, block);
+      });
+    });
   }
 
   private async verify(block: Block): Promise<boolean> {
@@ -891,6 +980,7 @@ export class IbftCore {
       block = st.blockOf(prepared.hash);
       if (block === undefined) {
         try {
+          checkPreparedBlock(prepared.hash, m.attachment); // its header and transactions, before anything is decoded
           block = this.decodeBlock(m.attachment, st.height);
         } catch {
           return;
@@ -912,14 +1002,14 @@ export class IbftCore {
 
   /** A prepared certificate: a round below `below`, a quorum of distinct validators' PREPAREs for its hash. */
   private checkPreparedCert(st: HeightState, below: number, pc: PreparedCert): boolean {
-    return pc.round < below && this.preparedBy(st, pc, (m, bytes) => this.embedded(st, m, bytes));
+    return pc.round < below && this.preparedBy(st, pc, (m) => this.embedded(st, m));
   }
 
   /**
    * Whether `pc` is a quorum of distinct validators of this height's PREPAREs for its round and hash;
    * `each` sees every valid PREPARE read before the answer is known.
    */
-  private preparedBy(st: HeightState, pc: PreparedCert, each?: (m: Signed, bytes: Uint8Array) => void): boolean {
+  private preparedBy(st: HeightState, pc: PreparedCert, each?: (m: Signed) => void): boolean {
     if (pc.prepares.length > st.validators.length) return false;
     const senders = new Set<string>();
     for (const bytes of pc.prepares) {
@@ -932,7 +1022,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.Prepare || b.height !== st.height || b.round !== pc.round || !equalsBytes(b.hash, pc.hash)) return false;
       if (validatorIndex(st.validators, m.sender) < 0) return false;
-      each?.(m, bytes);
+      each?.(m);
       senders.add(bytesToHex(m.sender));
     }
     return senders.size >= st.quorum;
@@ -956,7 +1046,7 @@ export class IbftCore {
       const b = m.body;
       if (b.type !== MessageType.RoundChange || b.height !== st.height || b.round !== round) return undefined;
       if (validatorIndex(st.validators, m.sender) < 0) return undefined;
-      this.embedded(st, m, bytes);
+      this.embedded(st, m);
       if (b.prepared) {
         if (!this.checkPreparedCert(st, round, b.prepared)) return undefined;
         prepared.push(b.prepared);
@@ -973,8 +1063,8 @@ export class IbftCore {
    * A validator's message found inside a certificate: kept for recall answers, and one of this
    * validator's own (its lost self's) is adopted once the current message is handled.
    */
-  private embedded(st: HeightState, m: Signed, bytes: Uint8Array): void {
-    st.hold(m.sender, bytes, false);
+  private embedded(st: HeightState, m: Signed): void {
+    st.hold(m);
     if (equalsBytes(m.sender, this.address)) this.ownSeen.push(m);
   }
 

@@ -22,7 +22,13 @@ export function roundTimeoutMs(round: number, baseMs: number, maxMs: number): nu
   return Math.min(baseMs * 2 ** Math.min(round, 52), maxMs);
 }
 
-/** One pending callback at a time: starting it again replaces the previous one. */
+/**
+ * The longest delay a timer takes: Node runs a longer one (2^31 ms, ~24.8 days, and beyond) after 1 ms
+ * instead, with a TimeoutOverflowWarning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** One pending callback at a time: starting it again replaces the previous one. Delays are clamped to 0…MAX_TIMER_MS. */
 export class OneShotTimer {
   private handle: unknown;
   private armed = false;
@@ -37,7 +43,8 @@ export class OneShotTimer {
         this.armed = false;
         fn();
       },
-      Math.max(0, ms),
+      // (NaN as 0)
+      Math.min(MAX_TIMER_MS, Math.max(0, ms || 0)),
     );
   }
 

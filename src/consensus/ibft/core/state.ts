@@ -1,6 +1,6 @@
 import type { Block } from '@ethereumjs/block';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
-import type { PreparedCert } from './messages.js';
+import { MessageType, type PreparedCert } from './messages.js';
 import type { Signed } from './signing.js';
 
 type Of<T extends number> = Signed & { body: { type: T } };
@@ -30,6 +30,11 @@ export interface Prepared {
 /** The messages of one round, the first of each kind from each validator (later ones are ignored). */
 export class RoundMessages {
   proposal?: Proposal;
+  /**
+   * Whether a proposal of this round passed the cheap checks (proposer, seal, certificate) and went to
+   * full verification: a validator executes one a round. It is `proposal` if it passed.
+   */
+  tried = false;
   readonly prepares = new Map<string, PrepareMsg>();
   readonly commits = new Map<string, CommitMsg>();
   readonly roundChanges = new Map<string, { msg: RoundChangeMsg; block?: Block }>();
@@ -73,8 +78,8 @@ export class HeightState {
   /** Why this validator signs nothing at this height (its chain was rolled back below what it signed), or undefined. */
   refused?: string;
   private readonly rounds = new Map<number, RoundMessages>();
-  /** Every validator's signed messages seen at this height, raw, for recall answers (one proposal each). */
-  private readonly held = new Map<string, { bytes: Uint8Array; proposal: boolean }[]>();
+  /** Every validator's signed messages seen at this height, bare, for recall answers (one proposal each). */
+  private readonly held = new Map<string, { bytes: Uint8Array; type: number; round: number }[]>();
   readonly sent = { proposal: new Set<number>(), prepare: new Set<number>(), commit: new Set<number>(), roundChange: new Set<number>() };
 
   constructor(
@@ -147,19 +152,19 @@ export class HeightState {
   }
 
   /**
-   * Keep a message `sender` signed at this height (seen directly or inside a certificate). Bounded:
-   * one proposal (the newest: it carries a block) and MAX_HELD_PER_SENDER messages in all per sender.
+   * Keep a message its sender signed at this height (seen directly or inside a certificate), without
+   * its unsigned attachment, the first of each type and round: copies with other attachments, or a
+   * validator's second message of a kind in a round, cannot push out the COMMIT that tells a restored
+   * validator its lock. Bounded: one proposal (the newest: it carries a block) and
+   * MAX_HELD_PER_SENDER messages in all per sender.
    */
-  hold(sender: Uint8Array, bytes: Uint8Array, proposal: boolean): void {
-    const key = bytesToHex(sender);
-    let list = this.held.get(key);
-    if (list === undefined) {
-      list = [];
-      this.held.set(key, list);
-    }
-    if (list.some((e) => equalsBytes(e.bytes, bytes))) return;
-    if (proposal) list = list.filter((e) => !e.proposal);
-    list.push({ bytes, proposal });
+  hold(m: Signed): void {
+    const key = bytesToHex(m.sender);
+    const { type, round } = m.body;
+    let list = this.held.get(key) ?? [];
+    if (list.some((e) => e.type === type && e.round === round)) return;
+    if (type === MessageType.Preprepare) list = list.filter((e) => e.type !== MessageType.Preprepare);
+    list.push({ bytes: m.bare, type, round });
     if (list.length > MAX_HELD_PER_SENDER) list.shift();
     this.held.set(key, list);
   }
