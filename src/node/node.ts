@@ -32,6 +32,7 @@ import { isLoopbackHost } from '../util/net.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
+import type { RateFloorLimits } from '../util/rate-floor.js';
 import { checkOperatorAddress, OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
 import { LogQueryBudget } from '../rpc/jsonrpc/filters.js';
@@ -89,6 +90,8 @@ export interface NodeOptions {
   grpcMaxStreams?: number;
   /** Cancel a stream whose client reads nothing for this long, in ms (0: never; default 60 s). */
   grpcStreamIdleTimeoutMs?: number;
+  /** End a stream whose client reads (an import: sends) below this floor (a rate of 0: never; default 64 KiB/s over 2 min). */
+  grpcStreamMinRate?: RateFloorLimits;
   cors?: string[];
   /** Open JSON-RPC HTTP connections at once (default 256). */
   jsonrpcMaxConnections?: number;
@@ -485,6 +488,7 @@ export class BasaltNode {
         {
           maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
           streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+          streamMinRate: opts.grpcStreamMinRate,
           tls: opts.grpcTls,
           insecure: opts.grpcInsecure,
         },
