@@ -19,7 +19,7 @@ import { LocalBackupService } from '../backup/local.js';
 import type { PieceKind } from '../backup/pieces.js';
 import type { RetentionPolicy } from '../backup/retention.js';
 import type { RetryPolicy } from '../backup/retry.js';
-import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
+import { BackupScheduler, backupNowEach, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
 import { RepositoryScheduler } from '../backup/repository/scheduler.js';
 import { HistoryBackfill } from '../backup/repository/backfill.js';
 import type { HistoryMode } from '../backup/repository/restore.js';
@@ -630,21 +630,20 @@ export class BasaltNode {
     );
   }
 
-  /** `basalt backup now`: a piece into every target, one after the other. */
+  /** `basalt backup now`: a piece into every target, one after the other (backupNowEach). */
   async backupNow(kind: PieceKind): Promise<StoredPiece[]> {
     if (this.schedulers.length === 0)
       throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
-    const out: StoredPiece[] = [];
-    for (const s of this.schedulers) {
-      if (s instanceof RepositoryScheduler) {
+    return backupNowEach(
+      this.schedulers.map((s) => async () => {
+        if (!(s instanceof RepositoryScheduler)) return s.backupNow(kind);
         if (kind === 'archive')
           throw new UserError('this node backs up into a repository, where every backup stores only what changed: drop --archive', {
             code: 'FAILED_PRECONDITION',
           });
-        out.push(...(await s.backupNow()));
-      } else out.push(...(await s.backupNow(kind)));
-    }
-    return out;
+        return s.backupNow();
+      }),
+    );
   }
 
   /** Open JSON-RPC WebSocket connections (0 without the server). */
