@@ -67,6 +67,27 @@ export interface SchedulerOptions {
 }
 
 /**
+ * `backup now` into every target, one after the other: the pieces stored. A target with nothing new
+ * (FAILED_PRECONDITION: its newest piece already ends at the head) does not hold back the others, which
+ * may be behind it (a target whose last upload failed); the call fails with the first such refusal only
+ * when no target stored anything. Any other failure stops it, as before.
+ */
+export async function backupNowEach(targets: (() => Promise<StoredPiece[]>)[]): Promise<StoredPiece[]> {
+  const out: StoredPiece[] = [];
+  let refused: UserError | undefined;
+  for (const take of targets) {
+    try {
+      out.push(...(await take()));
+    } catch (err) {
+      if (!(err instanceof UserError && err.code === 'FAILED_PRECONDITION')) throw err;
+      refused ??= err;
+    }
+  }
+  if (out.length === 0 && refused) throw refused;
+  return out;
+}
+
+/**
  * Backups the node takes by itself, into one target: a snapshot every snapshot interval and, between
  * them, an archive of the blocks since the last piece every archive interval, both read from LevelDB
  * snapshots while the node goes on sealing and serving. Pieces form a chain: each archive starts
@@ -115,9 +136,14 @@ export class BackupScheduler {
     this.opts.target.close();
   }
 
-  /** Take a piece now (the operator's `backup now`): the stored pieces, a closing archive first when a snapshot needs one. */
+  /**
+   * Take a piece now (the operator's `backup now`): the stored pieces, a closing archive first when a
+   * snapshot needs one. A request of a kind already queued (not started) gets that one's result, so
+   * however many requests come (each a state walk and an upload, for a snapshot), at most one of each
+   * kind waits behind the backup in progress.
+   */
   backupNow(kind: PieceKind): Promise<StoredPiece[]> {
-    return this.mutex.run(async () => {
+    return this.mutex.runCoalesced(kind, async () => {
       try {
         const stored = await this.takePiece(kind, true);
         return stored;
@@ -184,7 +210,8 @@ export class BackupScheduler {
 
   /**
    * One piece of `kind` (a snapshot when the target has none yet, or holds blocks this chain does not
-   * have). `explicit`: the operator asked, so "nothing new" is an error rather than a quiet skip.
+   * have). `explicit`: the operator asked, so "nothing new" is an error rather than a quiet skip (an
+   * archive) or a second copy of the newest snapshot (a snapshot).
    */
   private async takePiece(kind: PieceKind, explicit: boolean): Promise<StoredPiece[]> {
     const known = await this.loadKnown();
@@ -213,6 +240,12 @@ export class BackupScheduler {
         return [];
       }
       return [await this.archive(tip.endBlock + 1n, head)];
+    }
+    const newest = newestSnapshot(known);
+    if (explicit && newest && mine.has(newest) && newest.endBlock === head) {
+      throw new UserError(`no new blocks since the last snapshot (${newest.file}), which ends at the head (block ${head}): nothing new to snapshot`, {
+        code: 'FAILED_PRECONDITION',
+      });
     }
     return this.snapshot(tip.endBlock);
   }

@@ -6,7 +6,7 @@ import { BasaltNode, DEFAULT_CACHE_BYTES, StartStoppedError, type BackupOptions,
 import { isS3Url, parseS3Url } from '../backup/targets/target.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { DEFAULT_GRPC_ADDRESS } from '../rpc/grpc/backup-client.js';
-import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
+import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS, DEFAULT_GRPC_STREAM_MIN_RATE } from '../rpc/grpc/backup-handlers.js';
 import { formatDuration } from '../util/duration.js';
 import { createLogger, type LogFormat } from '../util/log.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP } from '../rpc/jsonrpc/methods/context.js';
@@ -57,6 +57,8 @@ interface ServerOptions {
   grpcInsecure: boolean;
   grpcMaxStreams: number;
   grpcStreamIdleTimeout: number;
+  grpcStreamMinRate: number;
+  grpcStreamRateWindow: number;
   cors?: string;
   jsonrpcMaxConnections: number;
   allowUnprotectedTxs: boolean;
@@ -135,6 +137,18 @@ export function serverCommand(): Command {
       `cancel an export or snapshot whose client reads nothing (an import: sends nothing) for this long, 0 for never (default: ${formatDuration(DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS)})`,
       parseDurationArg,
       DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+    )
+    .option(
+      '--grpc-stream-min-rate <size>',
+      `end an export, snapshot or import whose client reads (sends) less than this a second, e.g. 64KiB, over --grpc-stream-rate-window of waiting for it (RESOURCE_EXHAUSTED); 0 for no floor (default: ${DEFAULT_GRPC_STREAM_MIN_RATE.minBytesPerSecond / 1024}KiB)`,
+      parseByteSize,
+      DEFAULT_GRPC_STREAM_MIN_RATE.minBytesPerSecond,
+    )
+    .option(
+      '--grpc-stream-rate-window <duration>',
+      `the window --grpc-stream-min-rate is measured over; the first one is a grace period (default: ${formatDuration(DEFAULT_GRPC_STREAM_MIN_RATE.windowMs)})`,
+      parsePositiveDuration,
+      DEFAULT_GRPC_STREAM_MIN_RATE.windowMs,
     )
     .option(
       '--jsonrpc-api <namespaces>',
@@ -298,6 +312,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     grpcInsecure: opts.grpcInsecure,
     grpcMaxStreams: opts.grpcMaxStreams,
     grpcStreamIdleTimeoutMs: opts.grpcStreamIdleTimeout,
+    grpcStreamMinRate: { minBytesPerSecond: opts.grpcStreamMinRate, windowMs: opts.grpcStreamRateWindow },
     ...(opts.cors ? { cors: opts.cors.split(',').map((s) => s.trim()) } : {}),
     jsonrpcMaxConnections: opts.jsonrpcMaxConnections,
     allowUnprotectedTxs: opts.allowUnprotectedTxs,

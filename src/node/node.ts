@@ -19,7 +19,7 @@ import { LocalBackupService } from '../backup/local.js';
 import type { PieceKind } from '../backup/pieces.js';
 import type { RetentionPolicy } from '../backup/retention.js';
 import type { RetryPolicy } from '../backup/retry.js';
-import { BackupScheduler, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
+import { BackupScheduler, backupNowEach, type StoredKind, type StoredPiece } from '../backup/scheduler.js';
 import { RepositoryScheduler } from '../backup/repository/scheduler.js';
 import { HistoryBackfill } from '../backup/repository/backfill.js';
 import type { HistoryMode } from '../backup/repository/restore.js';
@@ -32,6 +32,7 @@ import { isLoopbackHost } from '../util/net.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
+import type { RateFloorLimits } from '../util/rate-floor.js';
 import { checkOperatorAddress, OperatorServer } from '../rpc/grpc/server.js';
 import type { ServerTls } from '../rpc/grpc/tls.js';
 import { LogQueryBudget } from '../rpc/jsonrpc/filters.js';
@@ -89,6 +90,8 @@ export interface NodeOptions {
   grpcMaxStreams?: number;
   /** Cancel a stream whose client reads nothing for this long, in ms (0: never; default 60 s). */
   grpcStreamIdleTimeoutMs?: number;
+  /** End a stream whose client reads (an import: sends) below this floor (a rate of 0: never; default 64 KiB/s over 2 min). */
+  grpcStreamMinRate?: RateFloorLimits;
   cors?: string[];
   /** Open JSON-RPC HTTP connections at once (default 256). */
   jsonrpcMaxConnections?: number;
@@ -485,6 +488,7 @@ export class BasaltNode {
         {
           maxStreams: opts.grpcMaxStreams ?? DEFAULT_GRPC_MAX_STREAMS,
           streamIdleTimeoutMs: opts.grpcStreamIdleTimeoutMs ?? DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS,
+          streamMinRate: opts.grpcStreamMinRate,
           tls: opts.grpcTls,
           insecure: opts.grpcInsecure,
         },
@@ -626,21 +630,20 @@ export class BasaltNode {
     );
   }
 
-  /** `basalt backup now`: a piece into every target, one after the other. */
+  /** `basalt backup now`: a piece into every target, one after the other (backupNowEach). */
   async backupNow(kind: PieceKind): Promise<StoredPiece[]> {
     if (this.schedulers.length === 0)
       throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
-    const out: StoredPiece[] = [];
-    for (const s of this.schedulers) {
-      if (s instanceof RepositoryScheduler) {
+    return backupNowEach(
+      this.schedulers.map((s) => async () => {
+        if (!(s instanceof RepositoryScheduler)) return s.backupNow(kind);
         if (kind === 'archive')
           throw new UserError('this node backs up into a repository, where every backup stores only what changed: drop --archive', {
             code: 'FAILED_PRECONDITION',
           });
-        out.push(...(await s.backupNow()));
-      } else out.push(...(await s.backupNow(kind)));
-    }
-    return out;
+        return s.backupNow();
+      }),
+    );
   }
 
   /** Open JSON-RPC WebSocket connections (0 without the server). */

@@ -9,6 +9,7 @@ import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
 import { DEFAULT_SNAPSHOT_PACE, SlowSnapshotError, SnapshotPace, type SnapshotPaceLimits } from './snapshot-pace.js';
 import { errorMessage } from '../util/errors.js';
+import { DEFAULT_SERVE_FLOOR, RateFloor } from '../util/rate-floor.js';
 
 /**
  * Snapshot sync: a request (one byte) and, in answer, one status message — OK, or a refusal with its
@@ -69,7 +70,7 @@ export interface SnapshotServeOptions {
   isReady(peer: PeerId): boolean;
   onBadPeer(peer: PeerId, reason: string): void;
   idleTimeoutMs?: number;
-  /** The least a peer must read of a snapshot, in bytes a second over each window (SNAPSHOT_SERVE_MIN_RATE; tests). */
+  /** The least a peer must read of a snapshot, in bytes a second over each window of waiting for it (SNAPSHOT_SERVE_MIN_RATE; tests). */
   minReadRate?: number;
   /** That window (SNAPSHOT_SERVE_RATE_WINDOW_MS; tests). */
   readRateWindowMs?: number;
@@ -78,12 +79,13 @@ export interface SnapshotServeOptions {
 
 /**
  * A peer must read a snapshot at least this fast (bytes a second, over each window of
- * SNAPSHOT_SERVE_RATE_WINDOW_MS): the idle timeout alone let a peer that read a piece a minute (4 KB/s)
- * hold one of the few streams, and the LevelDB snapshots behind it, for hours. 64 KiB/s streams a
- * 214 MB snapshot (a million accounts) in under an hour.
+ * SNAPSHOT_SERVE_RATE_WINDOW_MS of waiting for it: RateFloor): the idle timeout alone let a peer that
+ * read a piece a minute (4 KB/s) hold one of the few streams, and the LevelDB snapshots behind it, for
+ * hours. 64 KiB/s streams a 214 MB snapshot (a million accounts) in under an hour. The operator API's
+ * streams keep the same floor by default (`--grpc-stream-min-rate`).
  */
-export const SNAPSHOT_SERVE_MIN_RATE = 64 * 1024;
-export const SNAPSHOT_SERVE_RATE_WINDOW_MS = 120_000;
+export const SNAPSHOT_SERVE_MIN_RATE = DEFAULT_SERVE_FLOOR.minBytesPerSecond;
+export const SNAPSHOT_SERVE_RATE_WINDOW_MS = DEFAULT_SERVE_FLOOR.windowMs;
 
 function refusal(reason: string): Uint8Array {
   return new Uint8Array([REFUSED, ...utf8ToBytes(reason.slice(0, MAX_REFUSAL_BYTES - 1))]);
@@ -107,7 +109,8 @@ function* pieces(bytes: Uint8Array): Generator<Uint8Array> {
 /**
  * Serve snapshots of this node's head to ready peers, at most `maxStreams` at once. Each is read from
  * LevelDB snapshots (createSnapshot), so the node keeps sealing; the bytes are produced only as the
- * peer reads them (yamux flow control), and a peer that stops reading is cut after the idle timeout.
+ * peer reads them (yamux flow control); a peer that stops reading is cut after the idle timeout, one
+ * that reads below SNAPSHOT_SERVE_MIN_RATE at the end of a window of waiting for it (RateFloor).
  * A version 2 request is answered with the snapshot's size bound, measured first on the same view;
  * the stream never goes past it.
  */
@@ -138,7 +141,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
       const estimated = protocol === v5;
       const bounded = protocol !== snapshotProtocol(genesisHash, 1) && !estimated;
       let timer: NodeJS.Timeout | undefined;
-      let floor: NodeJS.Timeout | undefined;
+      const floor = RateFloor.of({ minBytesPerSecond: minRate, windowMs: rateWindowMs });
       const touch = () => {
         clearTimeout(timer);
         timer = setTimeout(() => stream.abort(new RequestTimeoutError(`${protocol}: ${peer} idle for ${idleMs} ms`)), idleMs);
@@ -195,30 +198,29 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             'serving a snapshot',
           );
           const chunks = snap.chunks;
-          // What the peer took in each window of rateWindowMs, from its answer on.
-          let inWindow = 0;
-          floor = setInterval(() => {
-            if (inWindow < (minRate * rateWindowMs) / 1000) {
-              stream.abort(new RequestTimeoutError(`${protocol}: ${peer} read ${inWindow} bytes in ${rateWindowMs} ms, less than ${minRate} bytes a second`));
-            }
-            inWindow = 0;
-          }, rateWindowMs);
+          // Counted from the answer on, only while the sink holds a piece (yamux's flow control waiting
+          // for the peer to read), never while this node produces the next.
+          const taken = (piece: Uint8Array) => {
+            floor?.watch((why) => stream.abort(new RequestTimeoutError(`${protocol}: ${peer} reads too slowly: ${why}`)));
+            return piece;
+          };
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
-              yield bounded || estimated ? okAnswer(announced) : new Uint8Array([OK]);
+              yield taken(bounded || estimated ? okAnswer(announced) : new Uint8Array([OK]));
+              floor?.arrived(0);
               let sent = 0;
               for await (const c of chunks) {
                 for (const p of pieces(c)) {
                   sent += p.length;
-                  inWindow += p.length;
                   // The peer bans a server that sends more than it announced: never do. (A bug in the bound.)
                   if (sent > bound) throw new OverBoundError(`snapshot is longer than the ${bound} bytes announced (a bug in snapshotSizeBound): stream cut`);
                   touch(); // the peer read the last one: flow control let the sink ask for more
-                  yield p;
+                  yield taken(p);
+                  floor?.arrived(p.length);
                 }
               }
             } finally {
-              clearInterval(floor);
+              floor?.stop();
               await snap!.close();
             }
           }
@@ -233,7 +235,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             serving.delete(peer.toString());
           }
           clearTimeout(timer);
-          clearInterval(floor);
+          floor?.stop();
         }
       })();
     },

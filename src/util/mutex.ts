@@ -2,6 +2,27 @@
 export class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Work queued by runCoalesced and not started yet, by key. */
+  private readonly waiting = new Map<string, Promise<unknown>>();
+
+  /**
+   * run(fn), unless work of the same `key` is already queued and not started: then that work's
+   * result. So however many ask, at most one of each key waits behind the work in progress.
+   */
+  runCoalesced<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const queued = this.waiting.get(key);
+    if (queued !== undefined) return queued as Promise<T>;
+    const forget = () => {
+      if (this.waiting.get(key) === result) this.waiting.delete(key);
+    };
+    const result: Promise<T> = this.run(() => {
+      forget(); // started: whoever asks from now on queues anew
+      return fn();
+    });
+    this.waiting.set(key, result);
+    void result.then(forget, forget); // never started (closed)
+    return result;
+  }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('closed'));

@@ -89,9 +89,9 @@ export class RepositoryScheduler {
     return { chainId: this.opts.chain.chainId.toString(), genesisHash: bytesToHex(this.opts.chain.genesisHash) };
   }
 
-  /** A backup now (the operator's `backup now`). */
+  /** A backup now (the operator's `backup now`); requests made while one is queued get its result (BackupScheduler.backupNow). */
   backupNow(): Promise<StoredPiece[]> {
-    return this.mutex.run(async () => {
+    return this.mutex.runCoalesced('backup', async () => {
       try {
         return [await this.backup()];
       } catch (err) {

@@ -4,13 +4,14 @@ import type { PieceKind } from '../../backup/pieces.js';
 import type { StoredPiece } from '../../backup/scheduler.js';
 import { UserError, errorMessage } from '../../util/errors.js';
 import { formatDuration } from '../../util/duration.js';
+import { DEFAULT_SERVE_FLOOR, RateFloor, type RateFloorLimits } from '../../util/rate-floor.js';
 import type { Logger } from '../../util/log.js';
 import type { OperatorHandlers } from './generated/basalt/operator/v1/Operator.js';
 import type { ExportEvent } from './generated/basalt/operator/v1/ExportEvent.js';
 import type { ImportEvent } from './generated/basalt/operator/v1/ImportEvent.js';
 import type { SnapshotEvent } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { toGrpcStatus } from './errors.js';
-import { EventStream, resetCall } from './event-stream.js';
+import { EventStream, endTooSlow, resetCall, tooSlow } from './event-stream.js';
 import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
 import { event } from '../../util/events.js';
@@ -23,25 +24,39 @@ const PROGRESS_EVERY_MS = 250;
 
 export const DEFAULT_GRPC_MAX_STREAMS = 4;
 export const DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * The floor a client must keep on an export, snapshot or import stream: the one peers are held to when
+ * they are served a snapshot (64 KiB/s over each 2 minutes of waiting for the client). The idle
+ * timeout alone let a client that reads (or sends) a message every 50 s hold a slot, and an export's
+ * LevelDB read view (which compaction and state pruning cannot reclaim past), for days.
+ */
+export const DEFAULT_GRPC_STREAM_MIN_RATE: RateFloorLimits = DEFAULT_SERVE_FLOOR;
 
 export interface StreamLimits {
   /** Export and snapshot calls served at once; the next one is refused with RESOURCE_EXHAUSTED. */
   maxStreams: number;
   /** A stream whose client reads nothing for this long is cancelled (0: never). */
   streamIdleTimeoutMs: number;
+  /**
+   * The least a client must read (an import: send), in bytes a second over each window of waiting for
+   * it (RateFloor); below it the call ends with RESOURCE_EXHAUSTED. A rate of 0: no floor. Default
+   * DEFAULT_GRPC_STREAM_MIN_RATE.
+   */
+  streamMinRate?: RateFloorLimits | undefined;
 }
 
 /**
  * The operator service as gRPC handlers: thin adapters from the wire to the node's BackupService and
  * back. Produced bytes go out as `data` events with back-pressure (EventStream): a client that stops
  * reading holds the producer at its next write; a cancelled call, or one whose client read nothing
- * for the idle timeout, fails that write and the producer releases its LevelDB snapshots. At most
- * `maxStreams` exports and snapshots run at once.
+ * for the idle timeout, or too slowly for the rate floor, fails that write and the producer releases
+ * its LevelDB snapshots. At most `maxStreams` exports, snapshots and imports run at once.
  */
 export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Import' | 'Snapshot' | 'BackupNow'>;
 
 export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits, backupNow?: BackupNow): BackupHandlers {
   const slots = new StreamSlots(limits.maxStreams);
+  const minRate = limits.streamMinRate ?? DEFAULT_GRPC_STREAM_MIN_RATE;
   /** A stream slot, or the call refused with RESOURCE_EXHAUSTED. */
   const slotFor = (call: NodeJS.EventEmitter, what: string) => {
     const release = slots.take();
@@ -77,7 +92,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     Export: async (call) => {
       const release = slotFor(call, 'export');
       if (!release) return;
-      const out = new EventStream<ExportEvent>(call, limits.streamIdleTimeoutMs);
+      const out = new EventStream<ExportEvent>(call, limits.streamIdleTimeoutMs, RateFloor.of(minRate));
       const req = call.request;
       try {
         const progress = throttled<ExportEvent>();
@@ -110,33 +125,41 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
 
     Import: async (call) => {
       // A slot as exports have: each import holds a record buffer and grpc-js's read buffer while its
-      // client sends, and a client that stops sending is cut after the idle timeout.
+      // client sends; a client that stops sending is cut after the idle timeout, one that sends below
+      // the rate floor (counted only while the import waits for its next message) after a window.
       const release = slotFor(call, 'import');
       if (!release) return;
       const idleMs = limits.streamIdleTimeoutMs;
+      const floor = RateFloor.of(minRate);
+      /** Why the client was cut for its rate (the status it gets, whatever the importer made of it). */
+      let slow: UserError | undefined;
       async function* chunks(): AsyncGenerator<Uint8Array> {
         // destroyOnReturn: false, or the reader finishing early would destroy the whole call, and with it
         // the summary still to be sent.
         const it = call.iterator({ destroyOnReturn: false })[Symbol.asyncIterator]();
         for (;;) {
           let timer: NodeJS.Timeout | undefined;
-          const idle =
-            idleMs > 0
+          const cut =
+            idleMs > 0 || floor
               ? new Promise<never>((_, reject) => {
-                  timer = setTimeout(() => {
-                    resetCall(call); // as for an export: the client may not be reading our status either
-                    reject(new UserError(`the client sent nothing for ${formatDuration(idleMs)}`, { code: 'CANCELLED' }));
-                  }, idleMs);
+                  if (idleMs > 0)
+                    timer = setTimeout(() => {
+                      resetCall(call); // as for an export: the client may not be reading our status either
+                      reject(new UserError(`the client sent nothing for ${formatDuration(idleMs)}`, { code: 'CANCELLED' }));
+                    }, idleMs);
+                  floor?.watch((why) => reject((slow = tooSlow('sends', why))));
                 })
               : undefined;
           let r: IteratorResult<unknown>;
           try {
-            r = await (idle !== undefined ? Promise.race([it.next(), idle]) : it.next());
+            r = await (cut !== undefined ? Promise.race([it.next(), cut]) : it.next());
           } finally {
             clearTimeout(timer);
+            floor?.stop();
           }
           if (r.done) return;
           const data = (r.value as { data?: Buffer }).data;
+          floor?.arrived(data?.length ?? 0);
           if (data?.length) yield data;
         }
       }
@@ -167,7 +190,8 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
         call.end();
       } catch (err) {
         log.warn(event('import.failed', { err: errorMessage(err) }), 'import failed');
-        call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
+        if (slow) endTooSlow(call, slow, idleMs || minRate.windowMs);
+        else call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
       } finally {
         release();
       }
@@ -176,7 +200,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     Snapshot: async (call) => {
       const release = slotFor(call, 'snapshot');
       if (!release) return;
-      const out = new EventStream<SnapshotEvent>(call, limits.streamIdleTimeoutMs);
+      const out = new EventStream<SnapshotEvent>(call, limits.streamIdleTimeoutMs, RateFloor.of(minRate));
       try {
         const progress = throttled<SnapshotEvent>();
         const summary = await service.snapshot(

@@ -4,6 +4,7 @@ import type { ByteSink } from '../../backup/types.js';
 import { UserError, errorMessage } from '../../util/errors.js';
 import { formatDuration } from '../../util/duration.js';
 import type { Logger } from '../../util/log.js';
+import type { RateFloor } from '../../util/rate-floor.js';
 import { toGrpcStatus } from './errors.js';
 
 /**
@@ -27,17 +28,21 @@ export function* dataPieces(chunk: Uint8Array): Generator<Uint8Array> {
  *
  * A write still waiting after `idleTimeoutMs` (0: never) means the client has stopped reading: the
  * call is reset (RST_STREAM CANCEL, which frees what is queued for it) and the write fails, so the
- * producer releases its LevelDB snapshots.
+ * producer releases its LevelDB snapshots. A client that reads, but below `floor` (`--grpc-stream-min-rate`,
+ * counted only while a write waits for it), fails the write the same way at the end of a window; its
+ * call ends with RESOURCE_EXHAUSTED (endTooSlow).
  */
 export class EventStream<E extends object> {
-  /** Why writes fail from now on (the client cancelled, or read nothing for too long). */
+  /** Why writes fail from now on (the client cancelled, read nothing for too long, or too slowly). */
   private stopped: UserError | undefined;
   private idle = false;
+  private slow = false;
   private queued: E[] = [];
 
   constructor(
     private readonly call: grpc.ServerWritableStream<unknown, E>,
     private readonly idleTimeoutMs: number,
+    private readonly floor?: RateFloor,
   ) {
     call.on('cancelled', () => (this.stopped ??= new UserError('the client cancelled the call', { code: 'CANCELLED' })));
   }
@@ -54,7 +59,7 @@ export class EventStream<E extends object> {
   dataSink(data: (chunk: Uint8Array) => E, progress: () => E | undefined): ByteSink {
     return {
       write: async (chunk) => {
-        for (const piece of dataPieces(chunk)) await this.send(data(piece));
+        for (const piece of dataPieces(chunk)) await this.send(data(piece), piece.length);
         const p = progress();
         if (p) await this.send(p);
       },
@@ -75,6 +80,11 @@ export class EventStream<E extends object> {
       );
       return;
     }
+    if (this.slow) {
+      log.warn({ err: errorMessage(this.stopped) }, `${what} cut: the client reads below --grpc-stream-min-rate`);
+      endTooSlow(this.call, this.stopped, this.idleTimeoutMs || this.floor!.limits.windowMs);
+      return;
+    }
     if (this.stopped) {
       log.warn(`${what} cancelled by the client`);
       return;
@@ -83,12 +93,13 @@ export class EventStream<E extends object> {
     this.call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
   }
 
-  private async send(ev: E): Promise<void> {
-    for (const q of this.queued.splice(0)) await this.write(q);
-    await this.write(ev);
+  /** `ev`, after the events queued; `bytes`: the data it carries (what the rate floor counts). */
+  private async send(ev: E, bytes = 0): Promise<void> {
+    for (const q of this.queued.splice(0)) await this.write(q, 0);
+    await this.write(ev, bytes);
   }
 
-  private write(ev: E): Promise<void> {
+  private write(ev: E, bytes: number): Promise<void> {
     if (this.stopped) return Promise.reject(this.stopped);
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -97,6 +108,8 @@ export class EventStream<E extends object> {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (err) this.floor?.stop();
+        else this.floor?.arrived(bytes);
         this.call.off('cancelled', onCancel);
         if (err) reject(err);
         else resolve();
@@ -111,11 +124,36 @@ export class EventStream<E extends object> {
           settle(this.stopped);
         }, this.idleTimeoutMs);
       }
+      // The client's clock runs until HTTP/2 has taken the message (flow control: the client read).
+      this.floor?.watch((why) => {
+        this.slow = true;
+        this.stopped ??= tooSlow('reads', why);
+        settle(this.stopped);
+      });
       this.call.write(ev, (err?: Error | null) =>
         settle(err ? (this.stopped ?? new UserError(`cannot send to the client: ${err.message}`, { code: 'CANCELLED' })) : undefined),
       );
     });
   }
+}
+
+/** Why a client below `--grpc-stream-min-rate` was cut (`does`: reads, sends). */
+export function tooSlow(does: string, why: string): UserError {
+  return new UserError(`the client ${does} too slowly: ${why} (--grpc-stream-min-rate); the call was ended to free its stream slot`, {
+    code: 'RESOURCE_EXHAUSTED',
+  });
+}
+
+/**
+ * End a call cut for its rate with the error's status. The status follows what is already queued for
+ * the client, which a client reading slowly still takes; one that stops reading altogether is reset
+ * after `graceMs`, so a call cut holds its few queued bytes only that long.
+ */
+export function endTooSlow(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, err: unknown, graceMs: number): void {
+  call.emit('error', toGrpcStatus(err)); // grpc-js sends this as the call's status
+  const timer = setTimeout(() => call.cancelled || resetCall(call), graceMs);
+  timer.unref();
+  call.once('cancelled', () => clearTimeout(timer)); // ended: its status sent (grpc-js reports that too), or reset
 }
 
 /**

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listPieces, pieceName } from '../../../src/backup/pieces.js';
 import { planRestore } from '../../../src/backup/point-in-time.js';
-import { BackupScheduler, type SchedulerOptions } from '../../../src/backup/scheduler.js';
+import { BackupScheduler, backupNowEach, type SchedulerOptions } from '../../../src/backup/scheduler.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
 import { inspectArchive, verifyArchive } from '../../../src/backup/verify-archive.js';
@@ -347,6 +347,33 @@ describe('BackupScheduler', () => {
     const stale = await verify(later);
     expect(stale.problems).toEqual([]);
     expect(stale.notChecked).toEqual([expect.stringMatching(/^archive-000000003-000000005-.*: the validator set changes without a vote at block 4,/)]);
+  });
+
+  it('backup now into several targets: one whose newest snapshot already ends at the head refuses it, and the targets behind it still take theirs', async () => {
+    const { t, s, dir, target } = await setup(2);
+    expect(stored(await s.backupNow('snapshot'))).toEqual(['snapshot 1-2']);
+    // A second target, empty (as one whose last upload failed would be behind).
+    const behind = new LocalDirTarget(join(dir, 'behind'));
+    const s2 = new BackupScheduler({
+      chain: t.chain,
+      target: behind,
+      stagingDir: join(dir, 'staging'),
+      tag: 'behind',
+      snapshotIntervalMs: 3_600_000,
+      archiveIntervalMs: 600_000,
+      retention: {},
+      logger: log,
+    });
+    cleanups.push(() => s2.stop());
+    const nothingNew = /^no new blocks since the last snapshot \(snapshot-000000002-[^)]+\), which ends at the head \(block 2\): nothing new to snapshot$/;
+    await expect(s.backupNow('snapshot')).rejects.toThrow(nothingNew);
+    const both = () => backupNowEach([() => s.backupNow('snapshot'), () => s2.backupNow('snapshot')]);
+    expect((await both()).map((p) => `${p.target === target.url ? 'first' : 'behind'}: ${p.kind} ${p.startBlock}-${p.endBlock}`)).toEqual([
+      'behind: snapshot 1-2',
+    ]);
+    // Every target refusing: the first refusal.
+    await expect(both()).rejects.toSatisfy((e) => e instanceof UserError && e.code === 'FAILED_PRECONDITION' && nothingNew.test(e.message));
+    expect(await names(target)).toEqual(['snapshot 1-2']);
   });
 
   it('retention runs after each piece', async () => {

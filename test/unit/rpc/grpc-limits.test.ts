@@ -1,6 +1,11 @@
 import http2 from 'node:http2';
+import type * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBackupService } from '../../../src/backup/local.js';
+import type { BackupService, ImportSummary } from '../../../src/backup/types.js';
+import type { StreamLimits } from '../../../src/rpc/grpc/backup-handlers.js';
+import type { ImportEvent__Output } from '../../../src/rpc/grpc/generated/basalt/operator/v1/ImportEvent.js';
+import { operatorClient } from '../../../src/rpc/grpc/proto.js';
 import type { Chain, ChainReadView } from '../../../src/chain/chain.js';
 import { RemoteBackupService } from '../../../src/rpc/grpc/backup-client.js';
 import { checkOperatorAddress, OperatorServer } from '../../../src/rpc/grpc/server.js';
@@ -10,10 +15,10 @@ import { silentLogger } from '../../../src/util/log.js';
 import { until } from '../../helpers/until.js';
 
 /**
- * A chain of 1000 blocks of 64 KB each, as far as export is concerned (the real export pipeline reads
+ * A chain of `blocks` blocks (1000) of 64 KB each, as far as export is concerned (the real export pipeline reads
  * it through LocalBackupService), counting the read views (LevelDB snapshots) opened and released.
  */
-function bigChain() {
+function bigChain(blocks = 1000) {
   const counts = { opened: 0, released: 0, blocksRead: 0 };
   const hash = new Uint8Array(32).fill(7);
   const chain = {
@@ -25,7 +30,7 @@ function bigChain() {
       return {
         blocks: {
           headHash: async () => hash,
-          blockNumber: async () => 1000n,
+          blockNumber: async () => BigInt(blocks),
           storedBlocks: async function* (from: bigint, to: bigint) {
             for (let n = from; n <= to; n++)
               yield (counts.blocksRead++, { number: n, hash, blockRlp: new Uint8Array(64 * 1024).fill(1), receiptsRlp: new Uint8Array(0) });
@@ -49,15 +54,24 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close(100)));
 });
 
-async function start(limits: { maxStreams: number; streamIdleTimeoutMs: number }) {
-  const { service, counts } = bigChain();
+async function start(limits: StreamLimits, opts: { blocks?: number; import?: BackupService['import'] } = {}) {
+  const { service: local, counts } = bigChain(opts.blocks);
+  const service: BackupService = {
+    status: () => local.status(),
+    export: (req, sink, observer) => local.export(req, sink, observer),
+    snapshot: (req, sink, observer) => local.snapshot(req, sink, observer),
+    import: opts.import ?? ((source, observer) => local.import(source, observer)),
+  };
   const server = new OperatorServer(service, silentLogger(), limits);
   servers.push(server);
   const port = await server.listen('127.0.0.1:0');
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  session.on('error', () => undefined);
-  sessions.push(session);
-  return { address: `127.0.0.1:${port}`, counts, session };
+  const connect = () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    sessions.push(session);
+    return session;
+  };
+  return { address: `127.0.0.1:${port}`, counts, session: connect(), connect };
 }
 
 /**
@@ -73,6 +87,41 @@ function unreadExport(session: http2.ClientHttp2Session) {
   const closed = new Promise<number>((resolve) => req.on('close', () => resolve(req.rstCode ?? 0)));
   return { req, headers, closed };
 }
+
+/**
+ * An Export call whose client reads about `bytes` every `everyMs` and nothing in between (its response
+ * paused: HTTP/2 flow control holds the node), then everything once `readAll` is called.
+ */
+function pacedExport(session: http2.ClientHttp2Session, bytes: number, everyMs: number) {
+  const e = unreadExport(session);
+  let budget = 0;
+  let read = 0;
+  e.req.on('data', (c: Buffer) => {
+    read += c.length;
+    budget -= c.length;
+    if (budget <= 0) e.req.pause();
+  });
+  e.req.pause();
+  const timer = setInterval(() => {
+    budget = bytes;
+    e.req.resume();
+  }, everyMs);
+  const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => e.req.on('trailers', resolve));
+  void e.closed.then(() => clearInterval(timer));
+  return {
+    ...e,
+    trailers,
+    read: () => read,
+    readAll() {
+      clearInterval(timer);
+      budget = Number.POSITIVE_INFINITY;
+      e.req.resume();
+    },
+  };
+}
+
+/** A call's status as its trailers carry it (grpc-message is percent-encoded). */
+const statusOf = (t: http2.IncomingHttpHeaders) => ({ code: t['grpc-status'], message: decodeURIComponent(String(t['grpc-message'] ?? '')) });
 
 /** An Import call whose client sends nothing after its headers (the request left open). */
 function silentImport(session: http2.ClientHttp2Session) {
@@ -141,6 +190,106 @@ describe('operator API stream limits', () => {
     await until(() => counts.opened === 2, 'a new export started');
     expect(await b.closed).toBe(http2.constants.NGHTTP2_CANCEL);
     await until(() => counts.released === 2, 'its view released too');
+  });
+});
+
+describe('operator API stream rate floor (--grpc-stream-min-rate)', () => {
+  /** 256 KiB/s over windows of 1 s of waiting for the client (the default is 64 KiB/s over 2 min). */
+  const minRate = { minBytesPerSecond: 256 * 1024, windowMs: 1000 };
+  const TOO_SLOW =
+    /^the client (reads|sends) too slowly: \d+ bytes in the last 1\.0 s of waiting, below the floor of 262144 bytes\/s \(--grpc-stream-min-rate\); the call was ended to free its stream slot$/;
+
+  it('ends an export whose client reads below the floor with RESOURCE_EXHAUSTED, releasing its read view and its slot; one reading above it runs to its end', async () => {
+    // 100 blocks of 64 KB: 6.4 MB, which the healthy client (128 KB every 50 ms, 10x the floor) takes
+    // in 2.2 s (two windows) at least. Each client on a connection of its own.
+    const { counts, session, connect } = await start({ maxStreams: 2, streamIdleTimeoutMs: 30_000, streamMinRate: minRate }, { blocks: 100 });
+    const began = Date.now();
+    const healthy = pacedExport(connect(), 128 * 1024, 50);
+    // 4 KB every 250 ms (at most a 16 KB frame: 64 KB/s): a message of 256 KB every 4 s and more, under the idle timeout
+    const slow = pacedExport(connect(), 4 * 1024, 250);
+    await until(() => counts.opened === 2, 'both exports running');
+    expect((await unreadExport(session).headers)['grpc-status'], 'every slot taken').toBe('8');
+
+    await until(() => counts.released === 1, 'the slow export cut', 5_000);
+    expect(Date.now() - began, 'not before a window of waiting').toBeGreaterThanOrEqual(1000);
+    const next = unreadExport(session); // its slot is free again
+    expect((await next.headers)['grpc-status']).toBeUndefined();
+    await until(() => counts.opened === 3, 'a new export started');
+
+    slow.readAll(); // what was queued for it, then its status
+    const cut = statusOf(await slow.trailers);
+    expect(cut.code).toBe('8'); // RESOURCE_EXHAUSTED
+    expect(cut.message).toMatch(TOO_SLOW);
+    expect(cut.message).toMatch(/^the client reads/);
+
+    const done = statusOf(await healthy.trailers);
+    expect(done, `the healthy client read the whole export (${healthy.read()} bytes in ${Date.now() - began} ms)`).toEqual({ code: '0', message: 'OK' });
+    healthy.readAll(); // the last bytes, left buffered when the trailers came
+    await healthy.closed;
+    expect(healthy.read()).toBeGreaterThan(100 * 64 * 1024);
+    expect(Date.now() - began, 'it ran for two windows and more').toBeGreaterThanOrEqual(2_000);
+    next.req.close(http2.constants.NGHTTP2_CANCEL);
+    await until(() => counts.released === 3, 'every view released');
+  });
+
+  it('ends an import whose client sends below the floor with RESOURCE_EXHAUSTED, reporting nothing imported, and frees its slot; one sending above it completes', async () => {
+    const finished: number[] = [];
+    const importer = async (source: AsyncIterable<Uint8Array>): Promise<ImportSummary> => {
+      let bytes = 0;
+      for await (const c of source) bytes += c.length;
+      finished.push(bytes);
+      return { startBlock: 1n, endBlock: 1n, imported: 1n, skipped: 0n, bytes, digest: '0x', durationMs: 0, head: 1n };
+    };
+    const { address, counts, session } = await start({ maxStreams: 2, streamIdleTimeoutMs: 30_000, streamMinRate: minRate }, { import: importer });
+    const client = operatorClient(address);
+    try {
+      /** An Import call from a gRPC client sending `bytes` every `everyMs`, `times` times (then it ends), or until it is ended. */
+      const paced = (bytes: number, everyMs: number, times = Number.POSITIVE_INFINITY) => {
+        const call = client.Import();
+        const events: ImportEvent__Output[] = [];
+        call.on('data', (ev: ImportEvent__Output) => events.push(ev));
+        const status = new Promise<grpc.StatusObject | grpc.ServiceError>((resolve) => {
+          call.on('error', resolve);
+          call.on('status', (st: grpc.StatusObject) => st.code === 0 && resolve(st));
+        });
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (sent++ < times) call.write({ data: Buffer.alloc(bytes, 1) });
+          else {
+            clearInterval(timer);
+            call.end();
+          }
+        }, everyMs);
+        void status.finally(() => clearInterval(timer));
+        return { status, events };
+      };
+      const began = Date.now();
+      const healthy = paced(64 * 1024, 50, 50); // 1.3 MB/s for 2.5 s
+      const slow = paced(1, 100); // a byte every 100 ms, well inside the idle timeout
+
+      const cut = await Promise.race([slow.status, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000))]);
+      expect(cut, 'the slow import ended within 5 s').toBeDefined();
+      expect(Date.now() - began, 'not before a window of waiting').toBeGreaterThanOrEqual(1000);
+      expect(cut!.code).toBe(8); // RESOURCE_EXHAUSTED
+      expect((cut as grpc.ServiceError).details).toMatch(TOO_SLOW);
+      expect((cut as grpc.ServiceError).details).toMatch(/^the client sends/);
+      expect(
+        slow.events.filter((e) => e.summary),
+        'no summary: nothing is reported imported',
+      ).toEqual([]);
+
+      const next = unreadExport(session); // its slot is free again
+      expect((await next.headers)['grpc-status']).toBeUndefined();
+      await until(() => counts.opened === 1, 'an export started');
+      next.req.close(http2.constants.NGHTTP2_CANCEL);
+
+      expect((await healthy.status).code, 'the healthy import completed').toBe(0);
+      expect(healthy.events.at(-1)?.summary?.bytes).toBe(String(50 * 64 * 1024));
+      expect(finished).toEqual([50 * 64 * 1024]);
+      await until(() => counts.released === 1, 'released');
+    } finally {
+      client.close();
+    }
   });
 });
 
