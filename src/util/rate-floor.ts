@@ -4,6 +4,12 @@ export interface RateFloorLimits {
   minBytesPerSecond: number;
   /** The window the floor is measured over. The first window is a grace period. */
   windowMs: number;
+  /**
+   * Bytes one message may carry before it is credited (the stream's largest message): bytes count as
+   * each message completes, so a window can end with most of one uncredited. The floor asks this much
+   * less of each window, and an honest side just above it is not cut for where its messages fall.
+   */
+  slackBytes?: number;
 }
 
 /**
@@ -136,7 +142,7 @@ export class RateFloor {
   }
 
   private floorBytes(): number {
-    return (this.limits.minBytesPerSecond * this.limits.windowMs) / 1000;
+    return Math.max(1, (this.limits.minBytesPerSecond * this.limits.windowMs) / 1000 - (this.limits.slackBytes ?? 0));
   }
 
   /** Bytes moved by waiting time `at`. */

@@ -11,7 +11,7 @@ import type { ExportEvent } from './generated/basalt/operator/v1/ExportEvent.js'
 import type { ImportEvent } from './generated/basalt/operator/v1/ImportEvent.js';
 import type { SnapshotEvent } from './generated/basalt/operator/v1/SnapshotEvent.js';
 import { toGrpcStatus } from './errors.js';
-import { EventStream, endTooSlow, resetCall, tooSlow } from './event-stream.js';
+import { EventStream, endTooSlow, MAX_DATA_MESSAGE_BYTES, resetCall, tooSlow } from './event-stream.js';
 import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
 import { event } from '../../util/events.js';
@@ -31,6 +31,8 @@ export const DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS = 60_000;
  * LevelDB read view (which compaction and state pruning cannot reclaim past), for days.
  */
 export const DEFAULT_GRPC_STREAM_MIN_RATE: RateFloorLimits = DEFAULT_SERVE_FLOOR;
+/** The largest message an Import client may send (grpc-js's default receive limit): the floor's slack for imports. */
+const MAX_IMPORT_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 export interface StreamLimits {
   /** Export and snapshot calls served at once; the next one is refused with RESOURCE_EXHAUSTED. */
@@ -92,7 +94,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     Export: async (call) => {
       const release = slotFor(call, 'export');
       if (!release) return;
-      const out = new EventStream<ExportEvent>(call, limits.streamIdleTimeoutMs, RateFloor.of(minRate));
+      const out = new EventStream<ExportEvent>(call, limits.streamIdleTimeoutMs, RateFloor.of({ slackBytes: MAX_DATA_MESSAGE_BYTES, ...minRate }));
       const req = call.request;
       try {
         const progress = throttled<ExportEvent>();
@@ -130,7 +132,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
       const release = slotFor(call, 'import');
       if (!release) return;
       const idleMs = limits.streamIdleTimeoutMs;
-      const floor = RateFloor.of(minRate);
+      const floor = RateFloor.of({ slackBytes: MAX_IMPORT_MESSAGE_BYTES, ...minRate });
       /** Why the client was cut for its rate (the status it gets, whatever the importer made of it). */
       let slow: UserError | undefined;
       async function* chunks(): AsyncGenerator<Uint8Array> {
@@ -200,7 +202,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
     Snapshot: async (call) => {
       const release = slotFor(call, 'snapshot');
       if (!release) return;
-      const out = new EventStream<SnapshotEvent>(call, limits.streamIdleTimeoutMs, RateFloor.of(minRate));
+      const out = new EventStream<SnapshotEvent>(call, limits.streamIdleTimeoutMs, RateFloor.of({ slackBytes: MAX_DATA_MESSAGE_BYTES, ...minRate }));
       try {
         const progress = throttled<SnapshotEvent>();
         const summary = await service.snapshot(
