@@ -67,19 +67,31 @@ export interface SchedulerOptions {
 }
 
 /**
+ * An explicit backup a target refuses because it holds the head already (its newest piece ends there):
+ * FAILED_PRECONDITION, and the one refusal `backupNowEach` passes over (a repository's lock, a format
+ * limit or history still back-filling are FAILED_PRECONDITION too, and are failures).
+ */
+export class NothingNewError extends UserError {
+  constructor(message: string) {
+    super(message, { code: 'FAILED_PRECONDITION' });
+    this.name = 'NothingNewError';
+  }
+}
+
+/**
  * `backup now` into every target, one after the other: the pieces stored. A target with nothing new
- * (FAILED_PRECONDITION: its newest piece already ends at the head) does not hold back the others, which
+ * (NothingNewError: its newest piece already ends at the head) does not hold back the others, which
  * may be behind it (a target whose last upload failed); the call fails with the first such refusal only
  * when no target stored anything. Any other failure stops it, as before.
  */
 export async function backupNowEach(targets: (() => Promise<StoredPiece[]>)[]): Promise<StoredPiece[]> {
   const out: StoredPiece[] = [];
-  let refused: UserError | undefined;
+  let refused: NothingNewError | undefined;
   for (const take of targets) {
     try {
       out.push(...(await take()));
     } catch (err) {
-      if (!(err instanceof UserError && err.code === 'FAILED_PRECONDITION')) throw err;
+      if (!(err instanceof NothingNewError)) throw err;
       refused ??= err;
     }
   }
@@ -148,7 +160,7 @@ export class BackupScheduler {
         const stored = await this.takePiece(kind, true);
         return stored;
       } catch (err) {
-        if (!(err instanceof UserError && err.code === 'FAILED_PRECONDITION')) this.failed(kind, err);
+        if (!(err instanceof NothingNewError)) this.failed(kind, err);
         throw err;
       }
     });
@@ -217,7 +229,7 @@ export class BackupScheduler {
     const known = await this.loadKnown();
     const head = this.opts.chain.head.number;
     if (head < 1n) {
-      if (explicit) throw new UserError('the chain has only its genesis block: nothing to back up yet', { code: 'FAILED_PRECONDITION' });
+      if (explicit) throw new NothingNewError('the chain has only its genesis block: nothing to back up yet');
       return [];
     }
     // Archives continue the chain of the snapshot stored last (chainTip), which may end below the
@@ -236,16 +248,14 @@ export class BackupScheduler {
     }
     if (kind === 'archive') {
       if (head <= tip.endBlock) {
-        if (explicit) throw new UserError(`no new blocks since the last piece (${tip.file})`, { code: 'FAILED_PRECONDITION' });
+        if (explicit) throw new NothingNewError(`no new blocks since the last piece (${tip.file})`);
         return [];
       }
       return [await this.archive(tip.endBlock + 1n, head)];
     }
     const newest = newestSnapshot(known);
     if (explicit && newest && mine.has(newest) && newest.endBlock === head) {
-      throw new UserError(`no new blocks since the last snapshot (${newest.file}), which ends at the head (block ${head}): nothing new to snapshot`, {
-        code: 'FAILED_PRECONDITION',
-      });
+      throw new NothingNewError(`no new blocks since the last snapshot (${newest.file}), which ends at the head (block ${head}): nothing new to snapshot`);
     }
     return this.snapshot(tip.endBlock);
   }

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listPieces, pieceName } from '../../../src/backup/pieces.js';
 import { planRestore } from '../../../src/backup/point-in-time.js';
-import { BackupScheduler, backupNowEach, type SchedulerOptions } from '../../../src/backup/scheduler.js';
+import { BackupScheduler, backupNowEach, NothingNewError, type SchedulerOptions } from '../../../src/backup/scheduler.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
 import { inspectArchive, verifyArchive } from '../../../src/backup/verify-archive.js';
@@ -374,6 +374,17 @@ describe('BackupScheduler', () => {
     // Every target refusing: the first refusal.
     await expect(both()).rejects.toSatisfy((e) => e instanceof UserError && e.code === 'FAILED_PRECONDITION' && nothingNew.test(e.message));
     expect(await names(target)).toEqual(['snapshot 1-2']);
+  });
+
+  it("backup now into several targets passes over only a target's nothing-new refusal: another FAILED_PRECONDITION (a repository's lock, a limit) fails the call", async () => {
+    const locked = () => Promise.reject(new UserError('the repository is locked by a prune', { code: 'FAILED_PRECONDITION' }));
+    const stores = () => Promise.resolve([]);
+    await expect(backupNowEach([locked, stores])).rejects.toThrow(/^the repository is locked by a prune$/);
+    await expect(backupNowEach([stores, locked])).rejects.toThrow(/^the repository is locked by a prune$/);
+    // nothing new in one, nothing stored anywhere: that refusal
+    await expect(backupNowEach([() => Promise.reject(new NothingNewError('no new blocks since the last piece (x)')), stores])).rejects.toThrow(
+      /^no new blocks/,
+    );
   });
 
   it('retention runs after each piece', async () => {
