@@ -378,13 +378,14 @@ describe('BackupScheduler', () => {
 
   it("backup now into several targets passes over only a target's nothing-new refusal: another FAILED_PRECONDITION (a repository's lock, a limit) fails the call", async () => {
     const locked = () => Promise.reject(new UserError('the repository is locked by a prune', { code: 'FAILED_PRECONDITION' }));
-    const stores = () => Promise.resolve([]);
+    const piece = { kind: 'snapshot' } as Awaited<ReturnType<typeof backupNowEach>>[number];
+    const stores = () => Promise.resolve([piece]);
     await expect(backupNowEach([locked, stores])).rejects.toThrow(/^the repository is locked by a prune$/);
     await expect(backupNowEach([stores, locked])).rejects.toThrow(/^the repository is locked by a prune$/);
     // nothing new in one, nothing stored anywhere: that refusal
-    await expect(backupNowEach([() => Promise.reject(new NothingNewError('no new blocks since the last piece (x)')), stores])).rejects.toThrow(
-      /^no new blocks/,
-    );
+    await expect(
+      backupNowEach([() => Promise.reject(new NothingNewError('no new blocks since the last piece (x)')), () => Promise.resolve([])]),
+    ).rejects.toThrow(/^no new blocks/);
   });
 
   it('retention runs after each piece', async () => {
