@@ -14,10 +14,13 @@ import { errorMessage } from '../util/errors.js';
  * the height window, a seen-cache (a replay costs one hash lookup; keyed on the signed body and
  * signature, so a copy with another attachment is a replay), and only then the signature recovery and
  * the validator check, and for a ROUND-CHANGE carrying a prepared block, that block against its
- * certificate. Only that ROUND-CHANGE carries an attachment: any other message with one is malformed.
+ * certificate. Only that ROUND-CHANGE carries an attachment, the block its certificate names.
  * Every honest node validates before it relays, so a message that fails a check nobody honest would
- * pass (undecodable, oversized for its type, with an attachment it does not have, badly signed) was
- * made by the peer it came from: a MessageError, and that peer is banned. A message signed by a key outside
+ * pass (undecodable, oversized for its type, badly signed) was made by the peer it came from: a
+ * MessageError, and that peer is banned. An attachment where there is none, or not the block the
+ * certificate names, is ignored ('attachment': not relayed, not remembered as seen, no blame): a node
+ * of the previous release relays a copy of an honest message that a peer re-wrapped with junk, and is
+ * not to be banned for it. A message signed by a key outside
  * the set is rejected and counted against the peer (a relayer on another view of the set is not at
  * fault at once); a stale, far-future or repeated one (within REPEAT_MS), a validator's second
  * PREPREPARE for a height and round, or a ROUND-CHANGE whose certificate does not show F+1 of the
@@ -35,7 +38,7 @@ export interface IbftCheckContext {
 export interface IbftCheckResult {
   verdict: GossipVerdict;
   /** Why it was not accepted: a label for metrics. */
-  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator' | 'equivocation' | 'uncertified';
+  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator' | 'equivocation' | 'uncertified' | 'attachment';
   /** The decoded, signature-checked message, when accepted. */
   message?: Signed;
   /** For a stale one: how many heights below this node's head it is (0: the height just decided). */
@@ -52,6 +55,8 @@ const PER_CERT_ENTRY_BYTES = MAX_VOTE_BYTES;
  * this long, never more often, so a replay costs a hash lookup.
  */
 export const REPEAT_MS = 1_000;
+/** Prepared blocks remembered as verified. */
+export const MAX_PREPARED_BLOCKS = 8;
 /** Messages remembered as seen (by hash), oldest forgotten first. */
 export const MAX_SEEN = 16_384;
 
@@ -64,6 +69,16 @@ export class IbftGossipCheck {
    */
   private readonly proposals = new Map<string, { height: bigint; body: string }>();
   private proposalsHead?: bigint;
+  /**
+   * Prepared blocks verified (by hex hash: the height and the sha256 of the attachment), so that a
+   * validator's ROUND-CHANGE resent every base timeout costs neither the certificate's recoveries nor
+   * a transactions root again. At most MAX_PREPARED_BLOCKS, oldest forgotten first; heights at or below
+   * the head forgotten as the head moves.
+   */
+  private readonly preparedBlocks = new Map<string, { height: bigint; digest: string }>();
+  private preparedHead?: bigint;
+  /** Transactions roots computed for prepared blocks. */
+  rootsComputed = 0;
   /** Signature recoveries made (what the cheap checks spare). */
   recoveries = 0;
 
@@ -82,7 +97,7 @@ export class IbftGossipCheck {
       if (!(err instanceof CoreMessageError)) throw err;
       throw new MessageError(`IBFT message cannot be decoded: ${err.message.split('\n')[0]}`);
     }
-    this.checkSize(m);
+    if (!this.checkSize(m)) return { verdict: 'ignore', reason: 'attachment' };
     const head = this.ctx.head();
     const { height } = m.body;
     if (height <= head) return { verdict: 'ignore', reason: 'stale', behind: head - height };
@@ -96,6 +111,23 @@ export class IbftGossipCheck {
       return { verdict: 'ignore', reason: 'duplicate' };
     }
     const b = m.body;
+    // The one attachment there is: a ROUND-CHANGE's prepared block, the block its certificate names.
+    // A block verified before (same hash) is taken on its bytes' digest: there is one canonical
+    // encoding of a block whose header hash and transactions root are fixed, so other bytes are forged.
+    // Else its header first (a hash of a few hundred bytes); its transactions (a trie of up to 4 MiB)
+    // only once F+1 validators' PREPAREs show an honest one executed that block (so it holds no more
+    // transactions than a block may). A forged attachment is ignored before the message is remembered
+    // as seen: a copy with one, arriving first, does not shut out the signed one.
+    let prepared: { key: string; digest: string } | undefined;
+    if (b.type === MessageType.RoundChange && b.prepared !== undefined) {
+      const known = this.preparedBlock(bytesToHex(b.prepared.hash), head);
+      const digest = createHash('sha256').update(m.envelope.attachment).digest('base64');
+      if (known !== undefined && known !== digest) return { verdict: 'ignore', reason: 'attachment' };
+      if (known === undefined) {
+        if (!preparedBlockIs(b.prepared.hash, m.envelope.attachment, false)) return { verdict: 'ignore', reason: 'attachment' };
+        prepared = { key: bytesToHex(b.prepared.hash), digest };
+      }
+    }
     let signed: Signed;
     this.recoveries++;
     try {
@@ -103,17 +135,7 @@ export class IbftGossipCheck {
     } catch (err) {
       throw new MessageError(`IBFT message: ${errorMessage(err)}`);
     }
-    // The one attachment there is: a ROUND-CHANGE's prepared block, the block its certificate names.
-    // Its header first (a hash of a few hundred bytes); its transactions (a trie of up to 4 MiB) only
-    // once F+1 validators' PREPAREs show an honest one executed that block (so it holds no more
-    // transactions than a block may), before the message is remembered as seen: a copy with a forged
-    // attachment, arriving first, is refused and does not shut out the signed one.
-    if (b.type === MessageType.RoundChange && b.prepared !== undefined) {
-      try {
-        checkPreparedBlock(b.prepared.hash, m.envelope.attachment, false);
-      } catch (err) {
-        throw new MessageError(`IBFT ROUND-CHANGE: ${errorMessage(err)}`);
-      }
+    if (prepared !== undefined && b.type === MessageType.RoundChange && b.prepared !== undefined) {
       if (!this.ctx.isValidator(signed.sender)) {
         this.remember(key, t);
         return { verdict: 'reject', reason: 'non-validator' };
@@ -122,15 +144,16 @@ export class IbftGossipCheck {
         this.remember(key, t);
         return { verdict: 'ignore', reason: 'uncertified' };
       }
-      try {
-        checkPreparedBlock(b.prepared.hash, m.envelope.attachment);
-      } catch (err) {
-        throw new MessageError(`IBFT ROUND-CHANGE: ${errorMessage(err)}`);
-      }
+      this.rootsComputed++;
+      if (!preparedBlockIs(b.prepared.hash, m.envelope.attachment)) return { verdict: 'ignore', reason: 'attachment' };
+      this.preparedBlocks.set(prepared.key, { height: b.height, digest: prepared.digest });
+      if (this.preparedBlocks.size > MAX_PREPARED_BLOCKS) this.preparedBlocks.delete(this.preparedBlocks.keys().next().value!);
     }
     this.remember(key, t);
     if (!this.ctx.isValidator(signed.sender)) return { verdict: 'reject', reason: 'non-validator' };
-    if (b.type === MessageType.Preprepare && !this.firstProposal(signed, body.toString('base64'), head)) return { verdict: 'ignore', reason: 'equivocation' };
+    if (b.type === MessageType.Preprepare && !this.firstProposal(signed, createHash('sha256').update(b.block).digest('base64'), head)) {
+      return { verdict: 'ignore', reason: 'equivocation' };
+    }
     return { verdict: 'accept', message: signed };
   }
 
@@ -160,9 +183,23 @@ export class IbftGossipCheck {
   }
 
   /**
-   * Whether `m` is the first PREPREPARE seen of its signer for its height and round, or a copy of it.
-   * A second, different one is equivocation: not relayed (every validator executes one proposal a
-   * round). No peer is blamed: an honest relayer may have seen the other one first.
+   * The digest of the attachment verified for a prepared block (by its hex hash), if any; blocks at or
+   * below the head are forgotten.
+   */
+  private preparedBlock(hash: string, head: bigint): string | undefined {
+    if (this.preparedHead !== head) {
+      this.preparedHead = head;
+      for (const [k, p] of this.preparedBlocks) if (p.height <= head) this.preparedBlocks.delete(k);
+    }
+    return this.preparedBlocks.get(hash)?.digest;
+  }
+
+  /**
+   * Whether `m` proposes the first block seen of its signer for its height and round (`digest`: of the
+   * block alone). A different block is equivocation: not relayed (every validator executes one
+   * proposal a round). No peer is blamed: an honest relayer may have seen the other one first. The
+   * same block with another round-change certificate is not: a proposer restarted mid-round proposes
+   * its locked block again with the certificate it gathered anew.
    */
   private firstProposal(m: Signed, digest: string, head: bigint): boolean {
     if (this.proposalsHead !== head) {
@@ -177,43 +214,43 @@ export class IbftGossipCheck {
     return true;
   }
 
-  /** The size a message of its type may have with this validator set. */
-  private checkSize(m: Unopened): void {
+  /**
+   * The size a message of its type may have with this validator set (else a MessageError); false for
+   * an attachment on a message that has none.
+   */
+  private checkSize(m: Unopened): boolean {
     const b = m.body;
     const n = this.ctx.validatorCount();
     const fail = (what: string, limit: number): never => {
       throw new MessageError(`IBFT ${what} of ${m.bytes.length} bytes, more than ${limit}`);
     };
     // Only a ROUND-CHANGE with a prepared certificate carries an attachment (its prepared block; a
-    // proposal's block is in its signed body): any other is junk added to a signed message.
-    const none = (what: string): void => {
-      if (m.envelope.attachment.length > 0) throw new MessageError(`IBFT ${what} carries an attachment (it has none)`);
-    };
+    // proposal's block is in its signed body): any other is junk added to a signed message, which a
+    // node of the previous release relays.
+    const none = m.envelope.attachment.length === 0;
     switch (b.type) {
       case MessageType.Prepare:
       case MessageType.Commit:
         if (m.bytes.length > MAX_VOTE_BYTES) fail(b.type === MessageType.Prepare ? 'PREPARE' : 'COMMIT', MAX_VOTE_BYTES);
-        none(b.type === MessageType.Prepare ? 'PREPARE' : 'COMMIT');
-        return;
+        return none;
       case MessageType.RoundChange: {
         if (b.prepared === undefined) {
           if (m.envelope.attachment.length > 0) throw new MessageError('IBFT ROUND-CHANGE without a prepared certificate carries a block');
           if (m.bytes.length > MAX_VOTE_BYTES) fail('ROUND-CHANGE', MAX_VOTE_BYTES);
-          return;
+          return true;
         }
         if (b.prepared.prepares.length > n)
           throw new MessageError(`IBFT prepared certificate of ${b.prepared.prepares.length} PREPAREs, more than the ${n} validators`);
         const limit = MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES;
         if (m.envelope.body.length > limit) fail('ROUND-CHANGE certificate', limit);
-        return;
+        return true;
       }
       case MessageType.Preprepare: {
-        none('PREPREPARE');
         if (b.roundChanges.length > n)
           throw new MessageError(`IBFT round-change certificate of ${b.roundChanges.length} messages, more than the ${n} validators`);
         if (b.roundChanges.some((rc) => rc.length > MAX_VOTE_BYTES + n * PER_CERT_ENTRY_BYTES))
           throw new MessageError('IBFT round-change certificate entry oversized');
-        return;
+        return none;
       }
     }
   }
@@ -222,5 +259,16 @@ export class IbftGossipCheck {
     this.seen.delete(key);
     this.seen.set(key, t);
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.keys().next().value!);
+  }
+}
+
+/** Whether `bytes` is the prepared block `hash` names (checkPreparedBlock's MessageError: false). */
+function preparedBlockIs(hash: Uint8Array, bytes: Uint8Array, transactions = true): boolean {
+  try {
+    checkPreparedBlock(hash, bytes, transactions);
+    return true;
+  } catch (err) {
+    if (err instanceof CoreMessageError) return false;
+    throw err;
   }
 }

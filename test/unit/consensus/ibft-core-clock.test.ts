@@ -3,8 +3,11 @@ import { bytesToHex } from '@ethereumjs/util';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
 import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
-import { testKey } from '../../helpers/chain-fixture.js';
-import { IbftNet, hashHex, mockBlock, type MockBackend } from '../../helpers/ibft-net.js';
+import { testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { GENESIS_MS, IbftNet, MockBackend, hashHex, mockBlock } from '../../helpers/ibft-net.js';
+import { privateToAddress } from '@ethereumjs/util';
+import { createChainRules } from '../../../src/chain/chain-config.js';
+import { silentLogger } from '../../../src/util/log.js';
 
 /**
  * Validators whose clocks disagree (issue #26: one 20 s ahead, one 20 s behind, an NTP failure). The
@@ -110,6 +113,35 @@ describe('IBFT core: clock skew', () => {
         rival,
       ).toEqual([[1, hash]]);
     }
+  });
+
+  it("a node outside the validator set (which starts no round) holds a proposal 20 s ahead within its round's full timeout, not dropping it as late", async () => {
+    // Five cores; the set is the first four: the fifth follows the height without starting a round.
+    const four = [0, 1, 2, 3].map((i) => privateToAddress(testKey(i)));
+    const net = new IbftNet(5, {
+      baseTimeoutMs: 30_000,
+      backend: (_i, key, clock) => new MockBackend(key, four, createChainRules(testGenesis(4).genesis).commonAt(1n), clock, GENESIS_MS),
+    });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_f: unknown, msg: string) => void warnings.push(msg) };
+    (net.nodes[4]!.core as unknown as { log: unknown }).log = logger;
+    net.start(4);
+    await net.advance(2000);
+    const now = BigInt(Math.floor(net.clock.nowMs / 1000));
+    const pp = signMessage(
+      {
+        type: MessageType.Preprepare,
+        height: 1n,
+        round: 0,
+        block: mockBlock(net.common, testKey(0), four, 1n, new Uint8Array(32), now + 20n, 0).serialize(),
+        roundChanges: [],
+      },
+      testKey(0),
+    );
+    net.deliver(4, pp);
+    await net.settle();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/proposal from the future held/);
   });
 
   it('every proposal another validator built for its round is a clock sample, with how long ago it arrived (one kept for the next height counts from its arrival); its own are not', async () => {

@@ -158,8 +158,8 @@ export class IbftCore {
   private readonly holdTimer: OneShotTimer;
   /** The height and round of the proposal held (holdTimer), until it is handled again. */
   private held?: { st: HeightState; round: number };
-  /** When the round in progress times out (monotonic ms). */
-  private roundEndsAt = 0;
+  /** When the round in progress times out (monotonic ms; set by startRound, which a node outside the set or refusing to sign never calls). */
+  private roundEnds?: { st: HeightState; round: number; at: number };
   /** When each proposer whose proposal was held was last warned of (monotonic ms). */
   private readonly holdWarned = new Map<string, number>();
   private readonly timers: Timers;
@@ -527,7 +527,7 @@ export class IbftCore {
     this.proposeTimer.stop();
     // A round's time counts from when its proposal is due (the block time after the parent).
     const ms = Math.max(0, this.proposalDueIn()) + roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs);
-    this.roundEndsAt = this.timers.now() + ms;
+    this.roundEnds = { st, round, at: this.timers.now() + ms };
     this.roundTimer.start(ms, () => this.enqueue(() => this.onTimeout(st, round)));
     this.log.debug({ height: Number(st.height), round, timeoutMs: ms }, 'consensus round');
     if (round > 0) await this.sendRoundChange(st, round);
@@ -856,7 +856,8 @@ export class IbftCore {
    * A proposal whose timestamp is further ahead of this node's clock than MAX_FUTURE_MS is not invalid
    * (a clock is wrong: this node's or the proposer's) and not refused: it is handled again once it is
    * within, with its block as decoded. If its round would time out first (the round in progress, for
-   * one of it or of a round left; a round ahead's full timeout, for one of that round), it is dropped:
+   * one of it or of a round left; a round ahead's full timeout, for one of that round; a round's full
+   * timeout for a node that started no round of the height), it is dropped:
    * the next proposer takes over and nobody is punished. One is held at a time: another displaces it
    * only if it is of the same round or a later one. The proposer is named in a warning at most once a
    * minute.
@@ -864,7 +865,11 @@ export class IbftCore {
   private holdProposal(st: HeightState, m: Signed & { body: { type: 0 } }, block: Block, aheadMs: number, receivedAt: number): void {
     const { round } = m.body;
     const now = this.timers.now();
-    const left = round > st.round ? roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs) : this.roundEndsAt - now;
+    // A node that started no round of this height (outside the set, or refusing to sign) has no round
+    // end of its own: the round's full timeout.
+    const ends = this.roundEnds;
+    const started = ends !== undefined && ends.st === st && ends.round === st.round;
+    const left = round > st.round || !started ? roundTimeoutMs(Math.max(round, st.round), this.baseTimeoutMs, this.maxTimeoutMs) : ends.at - now;
     const held = this.held;
     const late = aheadMs > left;
     const drop = late || (held !== undefined && held.st === st && held.round > round);
