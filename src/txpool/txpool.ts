@@ -70,6 +70,19 @@ export const DEFAULT_LIMITS: TxPoolLimits = {
 /** Why the block builder may skip a transaction that stays valid: it may fit a later block. */
 
 /**
+ * A set-code transaction's authorizations are at most MAX_POOLED_AUTHORIZATIONS (each a signature this
+ * pool recovers): refused with no fault, before anything is read, as it may be valid in a block this pool
+ * does not build.
+ */
+function checkAuthorizationCount(tx: TypedTransaction): void {
+  if (tx.type !== 4) return;
+  const count = (tx as unknown as { authorizationList: unknown[] }).authorizationList.length;
+  if (count > MAX_POOLED_AUTHORIZATIONS) {
+    throw new TxPoolError(`set-code transaction with ${count} authorizations: this pool holds at most ${MAX_POOLED_AUTHORIZATIONS}`);
+  }
+}
+
+/**
  * Pending transactions. Per sender, transactions are keyed by nonce: those from the account's nonce
  * up to the first gap are executable (`pending()`); later ones wait until the gap is filled. A
  * transaction with a nonce already in the pool replaces it only with a fee bump. On every new head
@@ -168,17 +181,27 @@ export class TxPool {
     validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee(), minTip: this.limits.minTip });
     const hash = bytesToHex(tx.hash());
     if (this.byHash.has(hash)) throw new TxPoolError('already known');
-    const authorities = this.authoritiesFor(tx);
+    checkAuthorizationCount(tx);
     const sender = tx.getSenderAddress();
     const account = await this.account(sender);
     const existing = account.txs.get(tx.nonce);
     const victims = new Set<TypedTransaction>();
+    let authorities: string[] = [];
     try {
       if (tx.nonce < account.nonce) throw new TxPoolError(`nonce too low: next nonce ${account.nonce}, tx nonce ${tx.nonce}`);
-      this.checkDelegation(sender.toString(), account, tx, existing, authorities);
       if (account.balance < maxCost(tx)) {
         throw new TxPoolError(`insufficient funds for gas * price + value: balance ${account.balance}, tx cost ${maxCost(tx)}`, 'unexecutable');
       }
+      // A set-code transaction's signatures are recovered only once its own cheap checks have passed.
+      if (tx.type === 4) {
+        if (!existing && tx.nonce !== firstGap(account)) {
+          throw new TxPoolError(
+            `gapped set-code transaction: next nonce ${firstGap(account)}, tx nonce ${tx.nonce} (one that waits behind a gap would hold its authorities)`,
+          );
+        }
+        authorities = authoritiesOf(tx, this.chain.chainId);
+      }
+      this.checkDelegation(sender.toString(), account, tx, existing, authorities);
       if (existing) {
         const bump = 100n + this.limits.priceBumpPercent;
         if (maxFee(tx) * 100n < maxFee(existing) * bump || maxTip(tx) * 100n < maxTip(existing) * bump) {
@@ -472,19 +495,6 @@ export class TxPool {
       if (n > 0) this.authorityCount.set(a, n);
       else this.authorityCount.delete(a);
     }
-  }
-
-  /**
-   * A set-code transaction's authorities (SetCodeAuthorities), after the cheap bound on their number;
-   * [] for other types. Refused with no fault: it may be valid in a block this pool does not build.
-   */
-  private authoritiesFor(tx: TypedTransaction): string[] {
-    if (tx.type !== 4) return [];
-    const count = (tx as unknown as { authorizationList: unknown[] }).authorizationList.length;
-    if (count > MAX_POOLED_AUTHORIZATIONS) {
-      throw new TxPoolError(`set-code transaction with ${count} authorizations: this pool holds at most ${MAX_POOLED_AUTHORIZATIONS}`);
-    }
-    return authoritiesOf(tx);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createEOACode7702Tx, createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
-import { createAddressFromString, eoaCode7702SignAuthorization } from '@ethereumjs/util';
+import { bigIntToBytes, bytesToBigInt, createAddressFromString, eoaCode7702SignAuthorization, SECP256K1_ORDER } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
 import { validateStateless } from '../../../src/txpool/validation.js';
@@ -595,6 +595,28 @@ describe('TxPool and EIP-7702 delegations (geth: ErrAuthorityReserved, ErrInflig
     await pool.settled();
     expect(pool.size).toBe(1); // D's transaction at its next nonce (1: the authorization bumped it) stays
     expect([...pool.pending()].map((x) => x.nonce)).toEqual([1n]);
+  });
+
+  it("names no account by an authorization the EVM would skip (another chain's, a y parity of 27, a high s), and refuses a gapped set-code transaction", async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(D)]);
+    const pool = new TxPool(t.chain);
+    const signed = eoaCode7702SignAuthorization({ chainId: '0x64', address: TO, nonce: '0x0' }, D);
+    const otherChain = eoaCode7702SignAuthorization({ chainId: '0x1', address: TO, nonce: '0x0' }, D);
+    const N = SECP256K1_ORDER;
+    const [c, a, n, y, r, sv] = signed;
+    const highS = [c, a, n, bigIntToBytes(1n - bytesToBigInt(y)), r, bigIntToBytes(N - bytesToBigInt(sv))] as typeof signed;
+    const parity27 = [c, a, n, bigIntToBytes(27n + bytesToBigInt(y)), r, sv] as typeof signed;
+    const withList = (nonce: bigint, authorizationList: (typeof signed)[]) =>
+      createEOACode7702Tx(
+        { nonce, to: TO, gasLimit: 200_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, authorizationList },
+        { common: common() },
+      ).sign(A);
+    await expect(pool.add(withList(1n, [signed]))).rejects.toThrow(/^gapped set-code transaction: next nonce 0, tx nonce 1/);
+    await pool.add(withList(0n, [otherChain, highS, parity27]));
+    // none of them names D: D may pool more than one transaction
+    await pool.add(tx1559(D, 0n));
+    await pool.add(tx1559(D, 1n));
+    expect(pool.size).toBe(3);
   });
 
   it('refuses a set-code transaction of more than 64 authorizations before recovering any', async () => {
