@@ -102,12 +102,17 @@ export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
  */
 export const MAX_STALE_IBFT_PER_MINUTE = 600;
 
+/** Transactions from gossip being added to the pool, remembered at most (Network.fromGossip). */
+const MAX_FROM_GOSSIP = 4096;
+
 /**
  * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
  * syncer, and gossip of new heads and pool transactions. Started after the chain opens, stopped
  * before it closes.
  */
 export class Network implements NetworkView, PeersService {
+  /** Transactions being taken from gossip: the pool's 'added' event leaves them to gossip.ts (forwarded in their batch, or republished). */
+  private readonly fromGossip = new Set<string>();
   private unsubscribeTx?: () => void;
   private listeningState = false;
   /** Where accepted IBFT messages go (this node's consensus core), if anywhere. */
@@ -403,11 +408,13 @@ export class Network implements NetworkView, PeersService {
   });
 
   /**
-   * Every transaction the pool takes is published, those from peers' gossip too (gossip.ts forwards no
-   * peer's message): a node relays exactly what it checked and took. One the pool already holds is not
+   * Every transaction the pool takes from a client is published; one taken from a peer's gossip goes on
+   * in that peer's batch when the pool took all of it, else in this node's own (gossip.ts
+   * `receiveTxBatch`): a node relays exactly what it checked and took. One the pool already holds is not
    * taken again, so a transaction does not go back and forth between peers.
    */
   private onPoolTx(hash: Uint8Array): void {
+    if (this.fromGossip.delete(bytesToHex(hash))) return; // gossip.ts forwards or republishes it
     const tx = this.opts.txpool.get(hash);
     if (tx) this.gossip.publishTx(txBytes(tx));
   }
@@ -442,10 +449,14 @@ export class Network implements NetworkView, PeersService {
       throw new MessageError(`gossiped transaction cannot be decoded: ${errorMessage(err)}`);
     }
     if (this.opts.txpool.has(tx.hash())) return 'refused';
+    const key = bytesToHex(tx.hash());
+    this.fromGossip.add(key);
+    if (this.fromGossip.size > MAX_FROM_GOSSIP) this.fromGossip.delete(this.fromGossip.values().next().value!);
     try {
       await this.opts.txpool.add(tx);
       return 'accepted';
     } catch (err) {
+      this.fromGossip.delete(key);
       if (!(err instanceof TxPoolError)) throw err;
       this.opts.logger.debug({ tx: bytesToHex(tx.hash()), peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
       if (err.fault === 'unexecutable' && !this.judgesExecutable(peer)) return 'refused';

@@ -50,8 +50,8 @@ export interface GossipHandlers {
   onHead(origin: PeerId, head: HeadAnnouncement): void;
   /**
    * 'accept' when the pool took it; 'ignore' when it refused it (already known, nonce, funds);
-   * 'reject' when it is invalid. Whatever it says, the message is not forwarded as it is (see
-   * `receiveTxBatch`): what the pool took, the node publishes itself.
+   * 'reject' when it is invalid. A batch is forwarded whole only when the pool took all of it (see
+   * `receiveTxBatch`); otherwise what the pool took, the node publishes itself.
    */
   onTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict>;
   /**
@@ -139,7 +139,7 @@ export class Gossip {
         return 'accept';
       }
       if (msg.topic === this.topics.txBatches) return await this.receiveTxBatch(peer, msg.data);
-      if (msg.topic === this.topics.txs) return notForwarded(await this.handlers.onTx(peer, msg.data));
+      if (msg.topic === this.topics.txs) return await this.handlers.onTx(peer, msg.data); // one transaction: forwarded when taken
       return 'ignore';
     } catch (err) {
       if (!(err instanceof MessageError)) return 'ignore';
@@ -161,15 +161,21 @@ export class Gossip {
   }
 
   /**
-   * A batch is never forwarded as it is: rejected (counted against the peer) when any of its
-   * transactions is invalid or does not decode, ignored otherwise. The ones that went into the pool
-   * are published by this node in a batch of its own (the pool's 'added' event, `publishTx`). A batch
-   * forwarded whole carried whatever else its sender put in it: one valid transaction ahead of 127
-   * that cannot execute got every honest node on its path banned by the next one, for faults that
-   * were its sender's. Each transaction passes the intake's per-peer rate and queue as a single one does.
+   * A batch is forwarded as it is only when its every transaction went into the pool: the node checked
+   * all of it, and one message is verified once by each node, where a node republishing what it took
+   * would cost every neighbour a signature a batch. Otherwise it is rejected (counted against the peer)
+   * when any transaction is invalid or does not decode, ignored otherwise, and the ones the pool took go
+   * out in this node's own batch (`publishTx`): a batch forwarded whole whenever any one transaction was
+   * taken carried whatever else its sender put in it, and one valid transaction ahead of 127 that cannot
+   * execute got every honest node on its path banned by the next one. The pool's 'added' event does not
+   * publish what came by gossip (`onTx`'s `taken` is how the node publishes it, here). Each transaction
+   * passes the intake's per-peer rate and queue as a single one does.
    */
   private async receiveTxBatch(peer: PeerId, data: Uint8Array): Promise<GossipVerdict> {
-    const verdicts = await Promise.all(decodeTxBatch(data).map((raw) => this.handlers.onTx(peer, raw)));
+    const raws = decodeTxBatch(data);
+    const verdicts = await Promise.all(raws.map((raw) => this.handlers.onTx(peer, raw)));
+    if (verdicts.length > 0 && verdicts.every((v) => v === 'accept')) return 'accept';
+    for (const [i, v] of verdicts.entries()) if (v === 'accept') this.publishTx(raws[i]!);
     return verdicts.includes('reject') ? 'reject' : 'ignore';
   }
 
@@ -215,9 +221,4 @@ export class Gossip {
   private publish(topic: string, data: Uint8Array): void {
     this.host.services.pubsub.publish(topic, data).catch(() => undefined); // no peers yet: nothing to do
   }
-}
-
-/** A peer's transaction message is rejected or dropped, never forwarded as it is (`receiveTxBatch`). */
-function notForwarded(v: GossipVerdict): GossipVerdict {
-  return v === 'reject' ? 'reject' : 'ignore';
 }
