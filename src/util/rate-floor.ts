@@ -7,7 +7,8 @@ export interface RateFloorLimits {
   /**
    * Bytes one message may carry before it is credited (the stream's largest message): bytes count as
    * each message completes, so a window can end with most of one uncredited. The floor asks this much
-   * less of each window, and an honest side just above it is not cut for where its messages fall.
+   * less of each window (never less than half of it), and an honest side just above it is not cut for
+   * where its messages fall.
    */
   slackBytes?: number;
 }
@@ -142,7 +143,8 @@ export class RateFloor {
   }
 
   private floorBytes(): number {
-    return Math.max(1, (this.limits.minBytesPerSecond * this.limits.windowMs) / 1000 - (this.limits.slackBytes ?? 0));
+    const floor = (this.limits.minBytesPerSecond * this.limits.windowMs) / 1000;
+    return Math.max(floor / 2, floor - (this.limits.slackBytes ?? 0));
   }
 
   /** Bytes moved by waiting time `at`. */
