@@ -48,6 +48,25 @@ beforeAll(async () => {
 
 afterAll(() => t.close());
 
+/** The block the chain builds on its head from `txs` (as a proposer does), not committed. */
+async function buildOnly(txs: Parameters<TestChain['chain']['produceBlock']>[1]): Promise<BuiltBlock> {
+  let built: BuiltBlock | undefined;
+  const head = t.chain.head.header;
+  await t.chain.produceBlock(
+    {
+      coinbase: head.coinbase.bytes,
+      timestamp: head.timestamp + 1n,
+      extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
+    },
+    txs,
+    async (b) => {
+      built = b;
+      return undefined; // not committed
+    },
+  );
+  return built!;
+}
+
 describe("a backup's block record, decoded", () => {
   it('gives the block createBlockFromRLP gives, which keeps nothing of the record', () => {
     const bytes = record.slice();
@@ -160,19 +179,7 @@ describe('blocks from outside: a bounded number of items, refused before they ar
     executor.maxBlockItems = cap;
     let built: BuiltBlock | undefined;
     try {
-      const head = t.chain.head.header;
-      await t.chain.produceBlock(
-        {
-          coinbase: head.coinbase.bytes,
-          timestamp: head.timestamp + 1n,
-          extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
-        },
-        txs,
-        async (b) => {
-          built = b;
-          return undefined; // not committed
-        },
-      );
+      built = await buildOnly(txs);
     } finally {
       executor.maxBlockItems = MAX_BLOCK_ITEMS;
     }
@@ -199,19 +206,7 @@ describe('blocks from outside: a bounded number of items, refused before they ar
     executor.maxBlockReceiptBytes = 2_625 + 32 + 2 * 32;
     let built: BuiltBlock | undefined;
     try {
-      const head = t.chain.head.header;
-      await t.chain.produceBlock(
-        {
-          coinbase: head.coinbase.bytes,
-          timestamp: head.timestamp + 1n,
-          extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
-        },
-        [tx(0, 21_000n), tx(1, 21_000n), tx(2, 21_000n), tx(3, 21_000n), tx(4, 100_000n)],
-        async (b) => {
-          built = b;
-          return undefined; // not committed
-        },
-      );
+      built = await buildOnly([tx(0, 21_000n), tx(1, 21_000n), tx(2, 21_000n), tx(3, 21_000n), tx(4, 100_000n)]);
     } finally {
       executor.maxBlockReceiptBytes = MAX_BLOCK_RECEIPTS_BYTES;
     }
@@ -242,20 +237,7 @@ describe('blocks from outside: a bounded number of items, refused before they ar
         { common },
       ).sign(SENDER),
     );
-    let built: BuiltBlock | undefined;
-    const head = t.chain.head.header;
-    await t.chain.produceBlock(
-      {
-        coinbase: head.coinbase.bytes,
-        timestamp: head.timestamp + 1n,
-        extraData: encodeIbftExtra({ ...decodeIbftExtra(head.extraData), proposerSeal: new Uint8Array(0), committedSeals: [] }),
-      },
-      txs,
-      async (b) => {
-        built = b;
-        return undefined; // not committed
-      },
-    );
+    const built = await buildOnly(txs);
     const each = txs[0]!.serialize().length;
     expect(built!.block.transactions).toHaveLength(Math.floor(MAX_BLOCK_TX_BYTES / each));
     expect(new Set(built!.rejected.map((r) => r.kind))).toEqual(new Set(['block-full']));
