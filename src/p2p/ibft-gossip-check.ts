@@ -12,7 +12,7 @@ import { errorMessage } from '../util/errors.js';
  * Validation of a gossiped IBFT message, cheapest check first, so that what a hostile peer sends
  * costs it more than it costs the node: a bounded decode (no signature), the size its type may have,
  * the height window, a seen-cache (a replay costs one hash lookup; keyed on the signed body and
- * signature, so a copy with another attachment is a replay), and only then the signature recovery and
+ * signature, so a copy with another attachment is never taken as new), and only then the signature recovery and
  * the validator check, and for a ROUND-CHANGE carrying a prepared block, that block against its
  * certificate. Only that ROUND-CHANGE carries an attachment, the block its certificate names.
  * Every honest node validates before it relays, so a message that fails a check nobody honest would
@@ -102,12 +102,20 @@ export class IbftGossipCheck {
     const { height } = m.body;
     if (height <= head) return { verdict: 'ignore', reason: 'stale', behind: head - height };
     if (height > head + 2n) return { verdict: 'ignore', reason: 'future' };
-    // The signed message, not its unsigned attachment: a copy with another attachment is a repeat.
+    // The signed message, not its unsigned attachment: a copy with another attachment is not new.
     const body = createHash('sha256').update(m.envelope.body).digest();
     const key = Buffer.concat([body, m.envelope.signature]).toString('base64');
     const t = this.now();
     const last = this.seen.get(key);
     if (last !== undefined && t - last < REPEAT_MS) {
+      // A ROUND-CHANGE seen with its verified block, now with other bytes attached: a re-wrapped copy (a
+      // node of the previous release relays those), not the relayer's repeat: not counted against it.
+      const b = m.body;
+      if (b.type === MessageType.RoundChange && b.prepared !== undefined) {
+        const known = this.preparedBlock(bytesToHex(b.prepared.hash), head);
+        if (known !== undefined && known !== createHash('sha256').update(m.envelope.attachment).digest('base64'))
+          return { verdict: 'ignore', reason: 'attachment' };
+      }
       return { verdict: 'ignore', reason: 'duplicate' };
     }
     const b = m.body;
