@@ -29,6 +29,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { event } from '../util/events.js';
 import { txBytes } from '../util/tx-bytes.js';
+import { LocalTxRebroadcast } from '../p2p/tx-rebroadcast.js';
 
 export const DEFAULT_LIBP2P_PORT = 1478;
 export const DEFAULT_MAX_PEERS = 40;
@@ -63,6 +64,8 @@ export interface NetworkOptions {
   metrics?: P2pMetrics;
   /** Limits on gossiped transactions per peer (tests use small ones); defaults in p2p/tx-intake.ts. */
   txIntake?: Partial<TxIntakeLimits>;
+  /** When local transactions are published again while they wait (tests use short ones); defaults in p2p/tx-rebroadcast.ts. */
+  rebroadcast?: { afterMs?: number; checkMs?: number };
   /** This node's clock against its peers': blocks announced and verified are its samples. */
   clock?: PeerClock;
   /**
@@ -136,6 +139,15 @@ export class Network implements NetworkView, PeersService {
       onBan: (peer, reason) => this.peerManager.punish(peer, reason),
       onDrop: (reason) => this.opts.metrics?.rejected(reason),
       ...(opts.txIntake ? { limits: opts.txIntake } : {}),
+    });
+    this.rebroadcast = new LocalTxRebroadcast({
+      lookup: (hash) => {
+        const p = this.opts.txpool.pooled(hash);
+        return p === undefined ? undefined : p.executable ? txBytes(p.tx) : 'queued';
+      },
+      publish: (raw) => this.gossip.publishTx(raw),
+      paused: () => this.opts.txpool.closed || this.syncer.progress() !== false,
+      ...opts.rebroadcast,
     });
   }
 
@@ -221,6 +233,7 @@ export class Network implements NetworkView, PeersService {
       chain.on('head', net.onChainHead);
       net.unsubscribeTx = opts.txpool.onAdded((hash) => net.onPoolTx(hash));
       if (opts.blockSync !== false) syncer.start();
+      net.rebroadcast.start();
       net.listeningState = true;
       log.info(event('p2p.listening', { addresses: net.addresses(), peerId: host.peerId.toString(), bootnodes: bootnodes.length }), 'libp2p listening');
       return net;
@@ -408,7 +421,8 @@ export class Network implements NetworkView, PeersService {
   });
 
   /**
-   * Every transaction the pool takes from a client is published; one taken from a peer's gossip goes on
+   * Every transaction the pool takes from a client is published (and again while it waits:
+   * `rebroadcast`); one taken from a peer's gossip goes on
    * in that peer's batch when the pool took all of it, else in this node's own (gossip.ts
    * `receiveTxBatch`): a node relays exactly what it checked and took. One the pool already holds is not
    * taken again, so a transaction does not go back and forth between peers.
@@ -416,11 +430,15 @@ export class Network implements NetworkView, PeersService {
   private onPoolTx(hash: Uint8Array): void {
     if (this.fromGossip.delete(bytesToHex(hash))) return; // gossip.ts forwards or republishes it
     const tx = this.opts.txpool.get(hash);
-    if (tx) this.gossip.publishTx(txBytes(tx));
+    if (!tx) return;
+    this.gossip.publishTx(txBytes(tx));
+    this.rebroadcast.track(bytesToHex(hash));
   }
 
   /** Gossiped transactions: per-peer rate, queue and throttling, validated round-robin after consensus work. */
   private readonly txIntake: TxIntake;
+  /** Transactions this node's clients sent, published again while they wait (p2p/tx-rebroadcast.ts). */
+  private readonly rebroadcast: LocalTxRebroadcast;
 
   /**
    * While its pool is closed (a snapshot restore) or it is catching up (a peer proved a head more than
@@ -479,6 +497,7 @@ export class Network implements NetworkView, PeersService {
     this.listeningState = false;
     this.opts.chain.off('head', this.onChainHead);
     this.unsubscribeTx?.();
+    this.rebroadcast.stop();
     this.txIntake.stop();
     await this.syncer.stop();
     this.peerManager.stop();

@@ -152,6 +152,17 @@ export class TxPool {
     return this.byHash.has(bytesToHex(hash));
   }
 
+  /**
+   * The pooled transaction of hash `hashHex` (lowercase 0x hex), and whether it is executable at the head
+   * (its sender's nonce up to the first gap) rather than queued behind a gap.
+   */
+  pooled(hashHex: string): { tx: TypedTransaction; executable: boolean } | undefined {
+    const tx = this.byHash.get(hashHex);
+    if (!tx) return undefined;
+    const account = this.accounts.get(tx.getSenderAddress().toString());
+    return { tx, executable: account !== undefined && tx.nonce < firstGap(account) };
+  }
+
   /** Why the pool refuses every transaction now (the node cannot write blocks), or undefined. */
   private closedFor?: string;
 

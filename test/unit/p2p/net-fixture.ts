@@ -31,6 +31,7 @@ export async function startNode(
     metrics?: P2pMetrics;
     discovery?: boolean;
     logger?: Logger;
+    rebroadcast?: { afterMs?: number; checkMs?: number };
   } = {},
 ): Promise<TestNode> {
   const txpool = new TxPool(chain);
@@ -50,6 +51,7 @@ export async function startNode(
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
+    ...(opts.rebroadcast ? { rebroadcast: opts.rebroadcast } : {}),
   });
   return { net, chain, txpool, addr: net.addresses()[0]! };
 }

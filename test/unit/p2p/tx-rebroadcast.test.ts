@@ -1,0 +1,137 @@
+import { rmSync } from 'node:fs';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { createAddressFromPrivateKey } from '@ethereumjs/util';
+import { describe, expect, it } from 'vitest';
+import type { Chain } from '../../../src/chain/chain.js';
+import { LocalTxRebroadcast } from '../../../src/p2p/tx-rebroadcast.js';
+import { gossipTopics } from '../../../src/p2p/gossip.js';
+import { addressOf, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { nodesStoppedAfterEach, type TestNode, until } from './net-fixture.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TO = '0x000000000000000000000000000000000000beef';
+
+describe('LocalTxRebroadcast', () => {
+  function fixture(opts: { maxPerCheck?: number; maxBytesPerCheck?: number; maxTracked?: number } = {}) {
+    let now = 1_000;
+    const pool = new Map<string, Uint8Array | 'queued'>();
+    const sent: string[] = [];
+    let paused = false;
+    const r = new LocalTxRebroadcast({
+      lookup: (h) => pool.get(h),
+      publish: (raw) => sent.push(Buffer.from(raw).toString()),
+      paused: () => paused,
+      now: () => now,
+      afterMs: 100,
+      ...opts,
+    });
+    const add = (h: string, raw: Uint8Array | 'queued' = Buffer.from(h)) => {
+      pool.set(h, raw);
+      r.track(h);
+    };
+    return { r, pool, sent, add, tick: (ms: number) => (now += ms), pause: (p: boolean) => (paused = p) };
+  }
+
+  it('publishes again, once per interval, what is still pooled and executable; forgets what left the pool; keeps what is queued', () => {
+    const f = fixture();
+    f.add('a');
+    f.add('b');
+    f.add('c', 'queued');
+    expect(f.r.check()).toBe(0); // just published
+    f.tick(99);
+    expect(f.r.check()).toBe(0);
+    f.tick(1);
+    f.pool.delete('b'); // mined
+    expect(f.r.check()).toBe(1);
+    expect(f.sent).toEqual(['a']);
+    expect(f.r.size).toBe(2); // b forgotten, c (queued) kept
+    expect(f.r.check()).toBe(0); // a was just published again
+    f.pool.set('c', Buffer.from('c')); // its gap filled
+    f.tick(100);
+    expect(f.r.check()).toBe(2);
+    expect(f.sent).toEqual(['a', 'c', 'a']);
+  });
+
+  it('publishes nothing and forgets nothing while paused (catching up, pool closed)', () => {
+    const f = fixture();
+    f.add('a');
+    f.tick(500);
+    f.pool.delete('a');
+    f.pause(true);
+    expect(f.r.check()).toBe(0);
+    expect(f.r.size).toBe(1);
+    f.pause(false);
+    expect(f.r.check()).toBe(0);
+    expect(f.r.size).toBe(0);
+  });
+
+  it('publishes at most its count and bytes a check, oldest first; the rest at the next check', () => {
+    const f = fixture({ maxPerCheck: 3, maxBytesPerCheck: 10 });
+    for (const h of ['t1', 't2', 't3', 't4', 't5']) f.add(h); // 2 bytes each
+    f.tick(100);
+    expect(f.r.check()).toBe(3);
+    expect(f.sent).toEqual(['t1', 't2', 't3']);
+    expect(f.r.check()).toBe(2);
+    expect(f.sent).toEqual(['t1', 't2', 't3', 't4', 't5']);
+    const g = fixture({ maxBytesPerCheck: 5 });
+    g.add('x', new Uint8Array(4));
+    g.add('y', new Uint8Array(4));
+    g.tick(100);
+    expect(g.r.check()).toBe(1); // the second would pass 5 bytes
+    const h = fixture({ maxBytesPerCheck: 5 });
+    h.add('big', new Uint8Array(50));
+    h.tick(100);
+    expect(h.r.check()).toBe(1); // one larger than the bound still goes, alone
+  });
+
+  it('remembers at most maxTracked, dropping the oldest', () => {
+    const f = fixture({ maxTracked: 2 });
+    f.add('a');
+    f.add('b');
+    f.add('c');
+    expect(f.r.size).toBe(2);
+    f.tick(100);
+    f.r.check();
+    expect(f.sent).toEqual(['b', 'c']);
+  });
+});
+
+describe('a transaction a peer dropped reaches it later', () => {
+  const { cleanup, node } = nodesStoppedAfterEach();
+  const KEY = testKey(20);
+
+  const transfer = (chain: Chain, nonce: bigint) =>
+    createFeeMarket1559Tx(
+      { nonce, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 100n },
+      { common: chain.commonAt(0n) },
+    ).sign(KEY);
+
+  function countTxMessages(n: TestNode): { n: number } {
+    const topics = gossipTopics(n.chain.genesisHash);
+    const count = { n: 0 };
+    n.net.host.services.pubsub.addEventListener('message', (e) => {
+      if (e.detail.topic === topics.txBatches || e.detail.topic === topics.txs) count.n++;
+    });
+    return count;
+  }
+
+  it('a client transaction a peer dropped (its pool closed then) is published again and taken once the peer can', async () => {
+    const { genesis } = testGenesis(1, [addressOf(KEY)]);
+    const chains = await Promise.all([openTestChain(genesis), openTestChain(genesis)]);
+    for (const c of chains) cleanup.push(async () => (await c.close(), rmSync(c.dir, { recursive: true, force: true })));
+    const rebroadcast = { afterMs: 600, checkMs: 200 };
+    const a = await node(chains[0]!.chain, { discovery: false, rebroadcast });
+    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast });
+    await until(() => a.net.peerCount() === 1 && b.net.peerCount() === 1, 'connected');
+    await sleep(1500); // gossipsub meshes on its heartbeat (1 s)
+    b.txpool.close('restoring (test)');
+    const messages = countTxMessages(b);
+    const tx = transfer(chains[0]!.chain, 0n);
+    await a.txpool.add(tx); // a client of a sends it
+    await until(() => messages.n > 0, 'b got the transaction, and dropped it');
+    expect(b.txpool.has(tx.hash())).toBe(false);
+    b.txpool.reopen();
+    await until(() => b.txpool.has(tx.hash()), 'b took it when a published it again', 5_000);
+    expect(await b.txpool.pendingNonce(createAddressFromPrivateKey(KEY))).toBe(1n);
+  }, 30_000);
+});
