@@ -48,28 +48,46 @@ export function farthestQueued(accounts: Iterable<Account>): { tx: TypedTransact
 }
 
 /**
- * The executable transaction to evict when the executable set is over its global limit: the last one
- * (so no gap opens) of an account holding more than its `slots` guarantee (0: of any account); the lowest tip at
- * `baseFee` first, then the highest nonce. Of `keep.account`, only transactions above `keep.nonce`
- * are candidates.
+ * The executable transactions to evict first when the executable set is over its global limit, two of
+ * distinct accounts, cheapest first: the last one (so no gap opens) of an account holding more than its
+ * `slots` guarantee (0: of any account); the lowest tip at `baseFee` first, then the highest nonce.
+ * `pickTail` takes the first a newcomer's `keep` allows, which rules out one account at most. The pool
+ * keeps them until what it holds changes (TxPool `version`): a newcomer it refuses costs no scan.
  */
-export function cheapestTail(
-  accounts: Iterable<Account>,
-  slots: number,
-  baseFee: bigint,
-  keep?: { account: Account; nonce: bigint },
-): TypedTransaction | undefined {
-  let best: TypedTransaction | undefined;
-  let bestTip = 0n;
+export function cheapestTails(accounts: Iterable<Account>, slots: number, baseFee: bigint): TypedTransaction[] {
+  const best: { tx: TypedTransaction; tip: bigint }[] = [];
+  const cheaper = (tx: TypedTransaction, tip: bigint, than: { tx: TypedTransaction; tip: bigint } | undefined) =>
+    than === undefined || tip < than.tip || (tip === than.tip && tx.nonce > than.tx.nonce);
   for (const a of accounts) {
     if (a.executable <= slots) continue;
     const tx = a.txs.get(firstGap(a) - 1n)!;
-    if (keep?.account === a && tx.nonce <= keep.nonce) continue;
     const tip = effectiveTip(tx, baseFee);
-    if (!best || tip < bestTip || (tip === bestTip && tx.nonce > best.nonce)) {
-      best = tx;
-      bestTip = tip;
-    }
+    if (cheaper(tx, tip, best[0])) best.unshift({ tx, tip });
+    else if (cheaper(tx, tip, best[1])) best[1] = { tx, tip };
+    best.length = Math.min(best.length, 2);
+  }
+  return best.map((b) => b.tx);
+}
+
+/** The first of `tails` (cheapestTails') that `keep` allows: of `keep.account`, only transactions above `keep.nonce`. */
+export function pickTail(tails: readonly TypedTransaction[], keep?: { account: Account; nonce: bigint }): TypedTransaction | undefined {
+  return tails.find((tx) => !(keep !== undefined && keep.account.txs.get(tx.nonce) === tx && tx.nonce <= keep.nonce));
+}
+
+/**
+ * The least worth (worthOf) of any account's highest-nonce transaction, and the next least of another
+ * account: what cheapestBytes would evict first, for any `keep` (which rules out one account at most).
+ */
+export function cheapestLastWorths(accounts: Iterable<Account>, baseFee: bigint): { tx: TypedTransaction; worth: Worth }[] {
+  const best: { tx: TypedTransaction; worth: Worth }[] = [];
+  for (const a of accounts) {
+    let tx: TypedTransaction | undefined;
+    for (const t of a.txs.values()) if (!tx || t.nonce > tx.nonce) tx = t;
+    if (!tx) continue;
+    const worth = worthOf(a, tx, baseFee);
+    if (best[0] === undefined || worthLess(worth, best[0].worth)) best.unshift({ tx, worth });
+    else if (best[1] === undefined || worthLess(worth, best[1].worth)) best[1] = { tx, worth };
+    best.length = Math.min(best.length, 2);
   }
   return best;
 }

@@ -4,7 +4,19 @@ import { bytesToHex, createAddressFromString, equalsBytes, type Address } from '
 import type { Chain } from '../chain/chain.js';
 import { mayFitLater, type Rejection } from '../chain/ethereumjs-errors.js';
 import { TxPoolError } from './errors.js';
-import { cheapestBytes, cheapestTail, farthestQueued, firstGap, highestQueued, queuedCount, worthOf, type Account } from './eviction.js';
+import {
+  cheapestBytes,
+  cheapestLastWorths,
+  cheapestTails,
+  farthestQueued,
+  firstGap,
+  highestQueued,
+  pickTail,
+  queuedCount,
+  worthLess,
+  worthOf,
+  type Account,
+} from './eviction.js';
 import { effectiveTip, maxCost, maxFee, maxTip, validateStateless } from './validation.js';
 import { txBytes } from '../util/tx-bytes.js';
 import { authoritiesOf, MAX_POOLED_AUTHORIZATIONS } from './set-code.js';
@@ -103,6 +115,15 @@ export class TxPool {
   private readonly authoritiesByHash = new Map<string, string[]>();
   private resyncing?: Promise<void>;
   private resyncAgain = false;
+  /**
+   * Bumped whenever what the pool holds or an account's nonce changes (`recount`). The scans of every
+   * account a full pool makes for a newcomer (the cheapest last transactions, the farthest queued one)
+   * are kept until it moves: at a pool full of 5,120 senders each scan cost ~1 ms, and a newcomer
+   * refused changes nothing, so a peer relaying a stream of cheap ones (from one funded key, each a new
+   * nonce or value) cost the node a millisecond apiece.
+   */
+  private version = 0;
+  private readonly scans = new Map<string, { version: number; baseFee: bigint; value: unknown }>();
 
   constructor(
     private readonly chain: Chain,
@@ -391,18 +412,18 @@ export class TxPool {
       // over its guarantee makes room, for a sender within its guarantee or one paying a higher tip.
       if (this.executableCount < globalSlots) return undefined;
       const within = account.executable < accountSlots;
-      const tail = cheapestTail(this.accounts.values(), accountSlots, this.nextBaseFee(), { account, nonce: tx.nonce });
+      const tail = this.cheapestTail(accountSlots, { account, nonce: tx.nonce });
       if (tail && (within || this.tip(tail) < this.tip(tx))) return tail;
       // Within its guarantee, or filling a gap (always admitted), it takes room from the queue.
       if (within || account.txs.has(tx.nonce + 1n)) {
         if (roomy) return undefined;
-        const far = farthestQueued(this.accounts.values());
+        const far = this.farthestQueued();
         if (far) return far.tx; // a gap filler always finds one: its own queued transactions
       }
       // Then price decides, as geth's: the cheapest last transaction of any account goes for one that
       // pays a higher tip. Without it a pool full of senders within their guarantee (5,120 of one
       // transaction each) refused every newcomer, whatever its tip, until blocks drained them.
-      const cheapest = cheapestTail(this.accounts.values(), 0, this.nextBaseFee(), { account, nonce: tx.nonce });
+      const cheapest = this.cheapestTail(0, { account, nonce: tx.nonce });
       if (cheapest && this.tip(cheapest) < this.tip(tx)) return cheapest;
       throw new TxPoolError(`txpool is full (${globalSlots} executable transactions)`);
     }
@@ -411,7 +432,7 @@ export class TxPool {
     // `tx`, makes room.
     if (queuedCount(account) >= accountQueue) return highestQueued(account);
     if (roomy && this.byHash.size - this.executableCount < globalQueue) return undefined;
-    const far = farthestQueued(this.accounts.values());
+    const far = this.farthestQueued();
     if (far && far.distance > distance) return far.tx;
     throw new TxPoolError(`txpool is full (${globalQueue} queued transactions)`);
   }
@@ -428,8 +449,16 @@ export class TxPool {
     for (const t of leaving) need -= txBytes(t).length;
     if (need <= 0) return [];
     const baseFee = this.nextBaseFee();
+    const newcomer = worthOf(account, tx, baseFee);
+    if (leaving.size === 0) {
+      // What would go first is worth no less than `tx`: refused without building the eviction heap.
+      const keep = { account, nonce: tx.nonce };
+      const last = this.scanned('last-worths', () => cheapestLastWorths(this.accounts.values(), baseFee));
+      const first = last.find((c) => !(keep.account.txs.get(c.tx.nonce) === c.tx && c.tx.nonce <= keep.nonce));
+      if (first === undefined || !worthLess(first.worth, newcomer)) throw new TxPoolError(`txpool is full (${globalBytes} bytes of transactions)`);
+    }
     const victims = cheapestBytes(this.accounts.values(), need, {
-      newcomer: worthOf(account, tx, baseFee),
+      newcomer,
       baseFee,
       sizeOf: (t) => txBytes(t).length,
       keep: { account, nonce: tx.nonce },
@@ -446,9 +475,8 @@ export class TxPool {
    */
   private trimExecutable(keep?: { account: Account; nonce: bigint }): void {
     while (this.executableCount > this.limits.globalSlots) {
-      const tx = cheapestTail(this.accounts.values(), this.limits.accountSlots, this.nextBaseFee(), keep);
-      if (!tx) return;
-      this.remove(tx);
+      const tx = this.cheapestTail(this.limits.accountSlots, keep);
+      if (!tx || !this.remove(tx)) return; // none held: a stale scan would loop here for ever
     }
   }
 
@@ -465,8 +493,33 @@ export class TxPool {
     }
   }
 
+  /** cheapestTail of the pooled accounts (kept until the pool changes: `version`). */
+  private cheapestTail(slots: number, keep?: { account: Account; nonce: bigint }): TypedTransaction | undefined {
+    const baseFee = this.nextBaseFee();
+    return pickTail(
+      this.scanned(`tails-${slots}`, () => cheapestTails(this.accounts.values(), slots, baseFee)),
+      keep,
+    );
+  }
+
+  /** farthestQueued of the pooled accounts (kept until the pool changes). */
+  private farthestQueued(): ReturnType<typeof farthestQueued> {
+    return this.scanned('farthest', () => farthestQueued(this.accounts.values()));
+  }
+
+  /** `scan()`'s answer, computed again only once the pool or the next base fee has changed since. */
+  private scanned<T>(name: string, scan: () => T): T {
+    const baseFee = this.nextBaseFee();
+    const kept = this.scans.get(name);
+    if (kept !== undefined && kept.version === this.version && kept.baseFee === baseFee) return kept.value as T;
+    const value = scan();
+    this.scans.set(name, { version: this.version, baseFee, value });
+    return value;
+  }
+
   /** Recount the account's executable run after its transactions or nonce changed. */
   private recount(account: Account): void {
+    this.version++;
     let n = account.nonce;
     while (account.txs.has(n)) n++;
     const executable = Number(n - account.nonce);
@@ -482,11 +535,12 @@ export class TxPool {
     return effectiveTip(tx, this.nextBaseFee());
   }
 
-  private remove(tx: TypedTransaction): void {
+  /** Drop `tx` from the pool; false if it does not hold it. */
+  private remove(tx: TypedTransaction): boolean {
     const key = tx.getSenderAddress().toString();
     const account = this.accounts.get(key);
     const held = account?.txs.get(tx.nonce);
-    if (!account || !held || !equalsBytes(held.hash(), tx.hash())) return;
+    if (!account || !held || !equalsBytes(held.hash(), tx.hash())) return false;
     account.txs.delete(tx.nonce);
     this.byHash.delete(bytesToHex(tx.hash()));
     this.arrived.delete(bytesToHex(tx.hash()));
@@ -494,6 +548,7 @@ export class TxPool {
     this.untrackAuthorities(tx);
     this.recount(account);
     if (account.txs.size === 0) this.accounts.delete(key);
+    return true;
   }
 
   private untrackAuthorities(tx: TypedTransaction): void {

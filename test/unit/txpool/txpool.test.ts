@@ -373,6 +373,28 @@ describe('TxPool', () => {
     expect([...pool.pending()][0]).toBe(rich);
   });
 
+  it('a full pool remembers its scans for refused newcomers only until what it holds changes', async () => {
+    t = await createTestChain(1, many.map(addressOf));
+    const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, accountSlots: 1, globalSlots: 2, globalQueue: 0 });
+    await pool.add(tx1559(many[0]!, 0n, 5n));
+    const cheap = tx1559(many[1]!, 0n, 3n);
+    await pool.add(cheap);
+    await expect(pool.add(tx1559(many[2]!, 0n, 2n))).rejects.toThrow(/txpool is full/); // the cheapest pays 3
+    const bumped = tx1559(many[1]!, 0n, 10n, 2n * 10n ** 11n); // the cheapest replaced: now 5 is
+    await pool.add(bumped);
+    await expect(pool.add(tx1559(many[2]!, 0n, 4n))).rejects.toThrow(/txpool is full/); // was taken against the 3 gone
+    expect(pool.size).toBe(2);
+    const rich = tx1559(many[2]!, 0n, 6n);
+    await pool.add(rich);
+    expect(pool.has(rich.hash())).toBe(true);
+    expect(pool.has(tx1559(many[0]!, 0n, 5n).hash())).toBe(false);
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 });
+    // A new head (the base fee moved) is not a change of what the pool holds: the scans still follow it.
+    await sealAndSettle(pool, []);
+    await expect(pool.add(tx1559(many[3]!, 0n, 5n))).rejects.toThrow(/txpool is full/);
+    expect(pool.status()).toEqual({ pending: 2, queued: 0 });
+  });
+
   it('evicts by price only the last transaction of an account, so that no nonce gap opens', async () => {
     t = await createTestChain(1, [A, B, D, E, F].map(addressOf));
     const pool = new TxPool(t.chain, { ...DEFAULT_LIMITS, globalSlots: 3, globalQueue: 1 });
