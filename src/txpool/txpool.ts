@@ -493,7 +493,7 @@ export class TxPool {
     }
   }
 
-  /** cheapestTail of the pooled accounts (kept until the pool changes: `version`). */
+  /** The cheapest last transaction `keep` allows (eviction.ts cheapestTails, kept until the pool changes: `version`). */
   private cheapestTail(slots: number, keep?: { account: Account; nonce: bigint }): TypedTransaction | undefined {
     const baseFee = this.nextBaseFee();
     return pickTail(
