@@ -476,6 +476,37 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     reading();
   });
 
+  it('a read of state that never ends (limits turned off) makes a prune give up after its bound, deleting nothing; the next one prunes', async () => {
+    for (let i = 0; i < 3; i++) await sealTransfer(); // states to prune below the window
+    const from = (await t.chain.store.stateFrom())!;
+    const head = t.chain.head.number;
+    const reading = t.chain.readers.enter(); // an eth_call looping under --rpc-evm-timeout 0 --rpc-gas-cap 0
+    try {
+      const phases: PruneProgress['phase'][] = [];
+      await expect(pruneStates(t.chain, { keep: 1n, readsWaitMs: 50, onProgress: (p) => phases.push(p.phase) })).rejects.toThrow(
+        /^a read of state has run for more than 50ms \(an eth_call or a debug trace without a limit: --rpc-evm-timeout 0\): nothing deleted/,
+      );
+      expect(phases).not.toContain('sweep');
+      expect(await t.chain.store.stateFrom()).toBe(head); // refused from now on...
+      // ...but every state the read may be on is still whole, with the balances it had
+      for (let n = from; n <= head; n++) {
+        const header = (await t.chain.blockByNumber(n))!.header;
+        await checkStateComplete(t.chain.trie, header.stateRoot);
+        const state = await t.chain.stateAt(header);
+        for (let r = 0; r < 5; r++) expect((await state.getAccount(createAddressFromString(recipient(r))))?.balance ?? 0n).toBe(balances.get(`${n}:${r}`));
+      }
+      // the read does not hold the ones that begin after it, nor the chain
+      await t.chain.readers.during(async () => expect(await t.chain.hasStateAt(t.chain.head.header)).toBe(true));
+      await sealTransfer();
+    } finally {
+      reading();
+    }
+    const r = await pruneStates(t.chain, { keep: 1n, readsWaitMs: 50 });
+    expect(r).toMatchObject({ head: head + 1n, keptFrom: head + 1n });
+    expect(r.deleted).toBeGreaterThan(0);
+    await expectStatesWhole(head + 1n);
+  }, 20_000);
+
   it("an idle chain's pruner moves its window without walking the state; the first block that changes it brings a real prune", async () => {
     const c = await createTestChain(1, [addressOf(SENDER)]);
     const { lines, logger } = capturedLog();
