@@ -392,6 +392,32 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('a data dir restored at a block (StateFrom, no mode recorded; so is one an older `basalt prune` pruned) cannot become an archive node', async () => {
+    const restored = await createTestChain(1);
+    try {
+      for (let i = 0; i < 2; i++) await sealNext(restored);
+      await restored.chain.store.writeStateFrom(2n); // what a restore leaves: its head's state only
+      await expect(resolveStateHistory(restored.chain, 'all')).rejects.toThrow(
+        /^this data dir is pruned \(it holds the states from block 2 on: restored or pruned there\): it cannot become an archive node, its older states are gone/,
+      );
+      expect(await restored.chain.store.stateHistory()).toBeUndefined(); // the refusal records nothing
+      expect(await resolveStateHistory(restored.chain, undefined)).toEqual({ keep: 128n });
+    } finally {
+      await restored.close();
+    }
+    const archive = await createTestChain(1);
+    try {
+      await sealNext(archive);
+      await archive.chain.store.writeStateFrom(0n); // restored at the genesis: every state is here
+      expect(await resolveStateHistory(archive.chain, 'all')).toEqual({ archive: true });
+      // recorded as an archive (started with `all` before this rule): it stays one
+      await archive.chain.store.writeStateFrom(1n);
+      expect(await resolveStateHistory(archive.chain, 'all')).toEqual({ archive: true });
+    } finally {
+      await archive.close();
+    }
+  });
+
   it('a node a block writes again during a prune (a slot set back to its old value) is not swept', async () => {
     const c = await createTestChain(1, [addressOf(SENDER)]);
     try {
