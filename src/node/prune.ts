@@ -3,6 +3,7 @@ import { MissingStateError, walkStates } from '../backup/state-walk.js';
 import type { Chain } from '../chain/chain.js';
 import { DAMAGE_ADVICE } from '../storage/damage.js';
 import { dataDirLayout, databaseBytes } from '../storage/data-dir.js';
+import { formatDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';
 import { openOfflineChain } from './offline.js';
 
@@ -82,6 +83,14 @@ function checkStateFrom(stateFrom: bigint, head: bigint): void {
     );
 }
 
+/**
+ * The longest a prune waits for the reads of state that began before its StateFrom record (step 4 of
+ * pruneStates). With the default limits every read ends within seconds (`--rpc-evm-timeout` 5 s); only
+ * a read the operator left unbounded runs longer, and the prune is then given up and tried again later,
+ * not left waiting for it with every later prune held behind it.
+ */
+const READS_WAIT_MS = 60_000;
+
 /** States a node keeps unless told (`--state-history`): geth's 128, ~4 minutes of 2-second blocks. */
 export const DEFAULT_STATE_HISTORY = 128n;
 
@@ -132,14 +141,24 @@ export async function advanceIfUnchanged(chain: Chain, opts: { keep: bigint; sig
  * 2. mark what the kept states of that view reach (walkStates: the head's state whole, each older one
  *    below nodes not marked yet);
  * 3. record the oldest state kept (`StateFrom`): from here on the states below are refused;
- * 4. wait for the JSON-RPC reads of state that began before (chain.readers), which may read older ones;
+ * 4. wait for the JSON-RPC reads of state that began before (chain.readers), which may read older ones,
+ *    at most READS_WAIT_MS: past it the prune fails and deletes nothing;
  * 5. sweep the keys the view saw, deleting those neither marked nor written since, each batch checked
  *    again and deleted under the chain's write lock (a block committed meanwhile may write one back),
  *    then compact.
  * What a block commits after the view is never deleted; what a read view (export, snapshot, backup)
  * opened before reads stays in its LevelDB snapshot. A crash at any point leaves every kept state whole.
  */
-export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress?: (p: PruneProgress) => void; signal?: AbortSignal }): Promise<PrunedStates> {
+export async function pruneStates(
+  chain: Chain,
+  opts: {
+    keep: bigint;
+    onProgress?: (p: PruneProgress) => void;
+    signal?: AbortSignal;
+    /** How long the sweep waits for the reads of state under way (default READS_WAIT_MS; tests). */
+    readsWaitMs?: number;
+  },
+): Promise<PrunedStates> {
   // Together, with no block being committed: a commit writes its trie nodes, then the batch that moves
   // the head; a view taken between the two would hold the new nodes but not the head that reaches them,
   // and the watch would have missed them.
@@ -176,7 +195,15 @@ export async function pruneStates(chain: Chain, opts: { keep: bigint; onProgress
     const marking = Date.now() - began;
     // The record first: from here on the states below keptFrom are refused, whatever the sweep leaves of them.
     if (keptFrom > stateFrom) await chain.store.writeStateFrom(keptFrom);
-    await abortable(chain.readers.drain(), opts.signal);
+    // A read still running after the bound may be on a state below keptFrom, whose nodes the sweep would
+    // delete under it (a missing node reads as empty: a wrong answer): this prune deletes nothing then,
+    // and the record stays (the states below it are refused already, and are still whole).
+    const readsWaitMs = opts.readsWaitMs ?? READS_WAIT_MS;
+    if (!(await abortable(chain.readers.drain(readsWaitMs), opts.signal)))
+      throw new UserError(
+        `a read of state has run for more than ${formatDuration(readsWaitMs)} (an eth_call or a debug trace without a limit: --rpc-evm-timeout 0): nothing deleted, the states below block ${keptFrom} are refused from now on`,
+        { code: 'FAILED_PRECONDITION' },
+      );
     const swept = await chain.trie.sweep(
       { node: (h) => nodes.has(h) || watch.node(h), code: (h) => codes.has(h) || watch.code(h) },
       {

@@ -42,17 +42,28 @@ const INTERVAL_SPACING_CAP = 4n;
  * The data dir's state-history mode, from what the operator asked (`--state-history N|all`) and what
  * the data dir recorded, recorded again. A new data dir (only its genesis) and a restored one (it holds
  * no state below its restored head) are pruned by default; one of an earlier version, which kept every
- * state, stays an archive node unless told. A pruned data dir cannot become an archive node: its older
- * states are gone (one line).
+ * state, stays an archive node unless told. A pruned or restored data dir cannot become an archive
+ * node: its older states are gone (one line).
  */
 export async function resolveStateHistory(chain: Chain, asked: bigint | 'all' | undefined): Promise<StateHistoryMode> {
   const recorded = await chain.store.stateHistory();
-  const restored = (await chain.store.stateFrom()) !== undefined;
+  const stateFrom = await chain.store.stateFrom();
+  const restored = stateFrom !== undefined;
   let mode: StateHistoryMode;
   if (asked === 'all') {
-    if (recorded && 'keep' in recorded) {
+    // A data dir restored at a block, or pruned by a `basalt prune` of before StateHistory, records
+    // StateFrom and no mode: its states below StateFrom are gone as surely (StateFrom 0, a restore at
+    // the genesis, has none below). One already recorded as an archive is left one: refusing it now
+    // would stop a node that starts today.
+    const pruned =
+      recorded && 'keep' in recorded
+        ? `it keeps the states of its last ${recorded.keep} blocks`
+        : recorded === undefined && stateFrom !== undefined && stateFrom > 0n
+          ? `it holds the states from block ${stateFrom} on: restored or pruned there`
+          : undefined;
+    if (pruned) {
       throw new UserError(
-        `this data dir is pruned (it keeps the states of its last ${recorded.keep} blocks): it cannot become an archive node, its older states are gone; keep it pruned (--state-history N), or sync a new archive node from the genesis`,
+        `this data dir is pruned (${pruned}): it cannot become an archive node, its older states are gone; keep it pruned (--state-history N), or sync a new archive node from the genesis`,
         { code: 'FAILED_PRECONDITION' },
       );
     }

@@ -392,6 +392,32 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     }
   });
 
+  it('a data dir restored at a block (StateFrom, no mode recorded; so is one an older `basalt prune` pruned) cannot become an archive node', async () => {
+    const restored = await createTestChain(1);
+    try {
+      for (let i = 0; i < 2; i++) await sealNext(restored);
+      await restored.chain.store.writeStateFrom(2n); // what a restore leaves: its head's state only
+      await expect(resolveStateHistory(restored.chain, 'all')).rejects.toThrow(
+        /^this data dir is pruned \(it holds the states from block 2 on: restored or pruned there\): it cannot become an archive node, its older states are gone/,
+      );
+      expect(await restored.chain.store.stateHistory()).toBeUndefined(); // the refusal records nothing
+      expect(await resolveStateHistory(restored.chain, undefined)).toEqual({ keep: 128n });
+    } finally {
+      await restored.close();
+    }
+    const archive = await createTestChain(1);
+    try {
+      await sealNext(archive);
+      await archive.chain.store.writeStateFrom(0n); // restored at the genesis: every state is here
+      expect(await resolveStateHistory(archive.chain, 'all')).toEqual({ archive: true });
+      // recorded as an archive (started with `all` before this rule): it stays one
+      await archive.chain.store.writeStateFrom(1n);
+      expect(await resolveStateHistory(archive.chain, 'all')).toEqual({ archive: true });
+    } finally {
+      await archive.close();
+    }
+  });
+
   it('a node a block writes again during a prune (a slot set back to its old value) is not swept', async () => {
     const c = await createTestChain(1, [addressOf(SENDER)]);
     try {
@@ -475,6 +501,37 @@ describe('state pruning while the chain goes on (issue #22)', () => {
     expect(phases).not.toContain('sweep');
     reading();
   });
+
+  it('a read of state that never ends (limits turned off) makes a prune give up after its bound, deleting nothing; the next one prunes', async () => {
+    for (let i = 0; i < 3; i++) await sealTransfer(); // states to prune below the window
+    const from = (await t.chain.store.stateFrom())!;
+    const head = t.chain.head.number;
+    const reading = t.chain.readers.enter(); // an eth_call looping under --rpc-evm-timeout 0 --rpc-gas-cap 0
+    try {
+      const phases: PruneProgress['phase'][] = [];
+      await expect(pruneStates(t.chain, { keep: 1n, readsWaitMs: 50, onProgress: (p) => phases.push(p.phase) })).rejects.toThrow(
+        /^a read of state has run for more than 50ms \(an eth_call or a debug trace without a limit: --rpc-evm-timeout 0\): nothing deleted/,
+      );
+      expect(phases).not.toContain('sweep');
+      expect(await t.chain.store.stateFrom()).toBe(head); // refused from now on...
+      // ...but every state the read may be on is still whole, with the balances it had
+      for (let n = from; n <= head; n++) {
+        const header = (await t.chain.blockByNumber(n))!.header;
+        await checkStateComplete(t.chain.trie, header.stateRoot);
+        const state = await t.chain.stateAt(header);
+        for (let r = 0; r < 5; r++) expect((await state.getAccount(createAddressFromString(recipient(r))))?.balance ?? 0n).toBe(balances.get(`${n}:${r}`));
+      }
+      // the read does not hold the ones that begin after it, nor the chain
+      await t.chain.readers.during(async () => expect(await t.chain.hasStateAt(t.chain.head.header)).toBe(true));
+      await sealTransfer();
+    } finally {
+      reading();
+    }
+    const r = await pruneStates(t.chain, { keep: 1n, readsWaitMs: 50 });
+    expect(r).toMatchObject({ head: head + 1n, keptFrom: head + 1n });
+    expect(r.deleted).toBeGreaterThan(0);
+    await expectStatesWhole(head + 1n);
+  }, 20_000);
 
   it("an idle chain's pruner moves its window without walking the state; the first block that changes it brings a real prune", async () => {
     const c = await createTestChain(1, [addressOf(SENDER)]);
