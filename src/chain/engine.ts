@@ -83,6 +83,11 @@ export interface ConsensusEngine {
   /** Validators that may seal the block after `parent`. */
   validatorsAfter(parent: BlockHeader): Uint8Array[];
   /**
+   * Keys a vote in the block after `head` could add to the set: validators, maybe, of the block after
+   * that one, which send messages for it before a node at `head` can know (IBFT: votes.ts joiningNext).
+   */
+  joiningAfterNext(head: BlockHeader): Uint8Array[];
+  /**
    * What the engine keeps of a block beside it (IBFT: the validator vote it carries), written in the
    * block's batch by whoever writes it (the chain's commit, a restore); undefined for most blocks.
    */

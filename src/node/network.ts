@@ -125,7 +125,7 @@ export class Network implements NetworkView, PeersService {
   /** Where answers to this validator's own recall requests go. */
   private recallSink?: (answer: Uint8Array) => void;
   /** The validator set of the head last asked about, as addresses and as lowercase hex. */
-  private validatorsOf?: { head: Uint8Array; list: Uint8Array[]; hex: ReadonlySet<string> };
+  private validatorsOf?: { head: Uint8Array; list: Uint8Array[]; hex: ReadonlySet<string>; joining: ReadonlySet<string> };
 
   private constructor(
     readonly host: Host,
@@ -369,11 +369,12 @@ export class Network implements NetworkView, PeersService {
   }
 
   /** The validator set of the head (IBFT extraData), decoded once per head. */
-  private validatorSet(): { list: Uint8Array[]; hex: ReadonlySet<string> } {
+  private validatorSet(): { list: Uint8Array[]; hex: ReadonlySet<string>; joining: ReadonlySet<string> } {
     const head = this.opts.chain.head;
     if (this.validatorsOf === undefined || !equalsBytes(this.validatorsOf.head, head.hash)) {
       const list = this.opts.chain.engine.validatorsAfter(head.header);
-      this.validatorsOf = { head: head.hash, list, hex: new Set(list.map((a) => bytesToHex(a))) };
+      const joining = this.opts.chain.engine.joiningAfterNext(head.header);
+      this.validatorsOf = { head: head.hash, list, hex: new Set(list.map((a) => bytesToHex(a))), joining: new Set(joining.map((a) => bytesToHex(a))) };
     }
     return this.validatorsOf;
   }
@@ -417,6 +418,7 @@ export class Network implements NetworkView, PeersService {
   private readonly ibftCheck = new IbftGossipCheck({
     head: () => this.opts.chain.head.number,
     isValidator: (a) => this.validatorSet().hex.has(bytesToHex(a)),
+    isJoining: (a) => this.validatorSet().joining.has(bytesToHex(a)),
     validatorCount: () => this.validatorSet().list.length,
   });
 

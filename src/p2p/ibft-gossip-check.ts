@@ -31,6 +31,11 @@ export interface IbftCheckContext {
   head(): bigint;
   /** Validators of the head's set, as 20-byte addresses (bytesToHex, lowercase). */
   isValidator(address: Uint8Array): boolean;
+  /**
+   * Candidates a vote in the head's next block could add (votes.ts joiningNext): validators, maybe, of
+   * the height after it, whose messages for that height are taken as a validator's (none if absent).
+   */
+  isJoining?(address: Uint8Array): boolean;
   /** Validators in the set (bounds the certificates a message may carry). */
   validatorCount(): number;
 }
@@ -143,8 +148,10 @@ export class IbftGossipCheck {
     } catch (err) {
       throw new MessageError(`IBFT message: ${errorMessage(err)}`);
     }
+    // The head's next block may add a candidate: its messages for the height after are a validator's.
+    const member = this.ctx.isValidator(signed.sender) || (height === head + 2n && this.ctx.isJoining?.(signed.sender) === true);
     if (prepared !== undefined && b.type === MessageType.RoundChange && b.prepared !== undefined) {
-      if (!this.ctx.isValidator(signed.sender)) {
+      if (!member) {
         this.remember(key, t);
         return { verdict: 'reject', reason: 'non-validator' };
       }
@@ -158,7 +165,7 @@ export class IbftGossipCheck {
       if (this.preparedBlocks.size > MAX_PREPARED_BLOCKS) this.preparedBlocks.delete(this.preparedBlocks.keys().next().value!);
     }
     this.remember(key, t);
-    if (!this.ctx.isValidator(signed.sender)) return { verdict: 'reject', reason: 'non-validator' };
+    if (!member) return { verdict: 'reject', reason: 'non-validator' };
     if (b.type === MessageType.Preprepare && !this.firstProposal(signed, createHash('sha256').update(b.block).digest('base64'), head)) {
       return { verdict: 'ignore', reason: 'equivocation' };
     }

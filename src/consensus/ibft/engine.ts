@@ -1,7 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import type { ConsensusEngine, ConsensusRecords, NextHeaderFields, RecoverSigner, VerifyHeaderOptions } from '../../chain/engine.js';
 import { VoteBook, voteRecordOf } from './vote-book.js';
-import { DEFAULT_EPOCH_SIZE } from './votes.js';
+import { DEFAULT_EPOCH_SIZE, joiningNext } from './votes.js';
 import type { VoteContext } from './verify.js';
 import { IBFT_MIX_HASH, headerExtra, encodeIbftExtra } from './extra.js';
 import { blockHash } from './hash.js';
@@ -173,6 +173,17 @@ export class IbftEngine implements ConsensusEngine {
     let change: bigint | undefined;
     for (const at of this.setChanges.keys()) if (at > head.number && at <= number && (change === undefined || at > change)) change = at;
     return change === undefined ? this.validatorsAfter(head) : this.setChanges.get(change)!;
+  }
+
+  /**
+   * Candidates a vote in the block after `head` could add to the set (votes.ts joiningNext): validators,
+   * maybe, of the height after that block. None where the genesis file changes the set at either block
+   * (the set there is known), or where the votes after `head` are not known (a restored node).
+   */
+  joiningAfterNext(head: BlockHeader): Uint8Array[] {
+    if (this.setChangeAt(head.number + 1n) || this.setChangeAt(head.number + 2n)) return [];
+    const snap = this.votes.after(head);
+    return snap ? joiningNext(snap, this.epochSize) : [];
   }
 
   /** The parent's set (after its vote), or the genesis file's emergency set where one starts. */

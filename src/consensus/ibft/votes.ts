@@ -77,6 +77,34 @@ export function voteRefusal(snap: ValidatorSnapshot, voter: Uint8Array, vote: He
   return undefined;
 }
 
+/** Candidates `joiningNext` names at most (the votes nearest a majority first). */
+export const MAX_JOINING = 8;
+
+/**
+ * The candidates one more vote, carried by block `snap.number + 1`, would add to the set: those with
+ * an add vote pending whose tally that vote would take past half of `snap.validators` (at most
+ * MAX_JOINING, the highest tallies first; none where that block is an epoch block, which carries no
+ * vote). Their IBFT messages for the height after that block are sent before a node that has not seen
+ * it can know they are validators there; such messages are kept and relayed rather than refused (the
+ * candidate then waited a round timeout for its messages to be sent again, and got honest relayers
+ * counted against as non-validators).
+ */
+export function joiningNext(snap: ValidatorSnapshot, epochSize: bigint): Uint8Array[] {
+  if (isEpochBlock(snap.number + 1n, epochSize)) return [];
+  const tallies = new Map<string, { candidate: Uint8Array; tally: number }>();
+  for (const v of snap.votes) {
+    if (!v.authorize || has(snap.validators, v.candidate)) continue;
+    const t = tallies.get(hex(v.candidate)) ?? { candidate: v.candidate, tally: 0 };
+    t.tally++;
+    tallies.set(hex(v.candidate), t);
+  }
+  return [...tallies.values()]
+    .filter((t) => (t.tally + 1) * 2 > snap.validators.length)
+    .sort((a, b) => b.tally - a.tally)
+    .slice(0, MAX_JOINING)
+    .map((t) => t.candidate);
+}
+
 /**
  * The snapshot after block `number` (the one after `snap.number`), proposed by `proposer` and carrying
  * `vote` if any. Throws VoteError for a vote the rules refuse (voteRefusal), for a vote in an epoch

@@ -3,6 +3,8 @@ import { bytesToHex, privateToAddress } from '@ethereumjs/util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Chain } from '../../../src/chain/chain.js';
 import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js';
+import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
+import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import type { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { committedSealHash, blockHash } from '../../../src/consensus/ibft/hash.js';
@@ -111,6 +113,58 @@ describe('validator votes over real chains (IBFT core, ChainBackend, the chain p
     const s = (again.chain.engine as IbftEngine).votes.state;
     expect('snapshot' in s && s.snapshot.validators.map(hex)).toEqual(before.validators.map(hex));
     expect('snapshot' in s && s.snapshot.number).toBe(before.number);
+  }, 60_000);
+});
+
+describe('a validator one vote from joining', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanup) await c();
+  });
+
+  it("its messages for the height after the head's next are kept by the core (the next block may add it); a stranger's are not", async () => {
+    const { genesis } = testGenesis(4);
+    const chains: Chain[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await openTestChain(genesis);
+      cleanup.push(async () => {
+        await c.close().catch(() => undefined);
+        rmSync(c.dir, { recursive: true, force: true });
+      });
+      chains.push(c.chain);
+    }
+    const proposals = chains.map(() => new VoteProposals());
+    const backends: ChainBackend[] = [];
+    const net = new IbftNet(4, {
+      blockTimeMs: 2000,
+      genesis,
+      backend: (i, key, clock) => (backends[i] = new ChainBackend({ chain: chains[i]!, key, clock: () => clock.nowMs, proposals: proposals[i]! })),
+    });
+    const candidate = privateToAddress(testKey(4));
+    const snapshotOf = (i: number) => {
+      const s = (chains[i]!.engine as IbftEngine).votes.state;
+      if (!('snapshot' in s)) throw new Error(s.unknown);
+      return s.snapshot;
+    };
+    // Two of four vote it in: a third vote, in any next block, would add it.
+    for (const i of [0, 1]) proposals[i]!.propose(snapshotOf(i), privateToAddress(testKey(i)), { candidate, authorize: true });
+    net.start();
+    for (let k = 0; k < 30 && snapshotOf(0).votes.length < 2; k++) await net.advance(2000);
+    expect(snapshotOf(0).votes.length).toBe(2);
+    const head = chains[0]!.head.number;
+    expect(backends[0]!.joining(head + 2n).map(hex)).toEqual([hex(candidate)]);
+    expect(backends[0]!.joining(head + 1n)).toEqual([]);
+    const core = net.nodes[0]!.core;
+    const kept = () => core.keptForNextHeight.messages;
+    const before = kept();
+    const from = (key: number) => signMessage({ type: MessageType.Prepare, height: head + 2n, round: 0, hash: new Uint8Array(32).fill(key) }, testKey(key));
+    net.deliver(0, from(9)); // a stranger
+    await net.settle();
+    expect(kept()).toBe(before);
+    net.deliver(0, from(4)); // the candidate
+    await net.settle();
+    expect(kept()).toBe(before + 1);
+    for (let i = 0; i < 4; i++) await net.crash(i);
   }, 60_000);
 });
 

@@ -4,6 +4,8 @@ import {
   MAX_PENDING_VOTES_PER_VOTER,
   applyBlockVote,
   isEpochBlock,
+  joiningNext,
+  MAX_JOINING,
   type ValidatorSnapshot,
   VoteError,
   voteRefusal,
@@ -139,6 +141,36 @@ describe('validator votes (issue #23, Polygon Edge PoA rules)', () => {
 
   it('refuses a block that does not follow the snapshot', () => {
     expect(() => applyBlockVote(start([A], 5n), { number: 7n, proposer: A })).toThrow(/block 7 does not follow the snapshot of block 5/);
+  });
+});
+
+describe('joiningNext: candidates the next block may add', () => {
+  it('names a candidate one add vote from a majority, none further, none already in, none by drop votes, none before an epoch block', () => {
+    const four = start([A, B, C, D]);
+    expect(joiningNext(run(four, [[A, add(E)]]), 100n)).toEqual([]); // 2 of 4 would be no majority
+    const two = run(four, [
+      [A, add(E)],
+      [B, add(E)],
+    ]);
+    expect(joiningNext(two, 100n)).toEqual([E]); // a third vote adds it
+    expect(set(run(two, [[C, add(E)]]))).toBe('ABCDE');
+    expect(joiningNext({ ...two, number: 99n }, 100n)).toEqual([]); // block 100 carries no vote
+    const dropping = run(start([A, B, C]), [[A, drop(C)]]);
+    expect(joiningNext(dropping, 100n)).toEqual([]);
+    expect(joiningNext(start([A]), 100n)).toEqual([]); // no votes pending
+    expect(joiningNext({ number: 5n, validators: [A, B], votes: [{ voter: A, candidate: B, authorize: true }] }, 100n)).toEqual([]);
+  });
+
+  it(`names at most ${MAX_JOINING}`, () => {
+    const voters = Array.from({ length: 9 }, (_, i) => addr(10 + i));
+    const candidates = Array.from({ length: MAX_JOINING + 2 }, (_, i) => addr(100 + i));
+    // 9 validators: 4 votes each puts every candidate one vote from 5 of 9.
+    const votes = candidates.flatMap((candidate) => voters.slice(0, 4).map((voter) => ({ voter, candidate, authorize: true })));
+    expect(joiningNext({ number: 1n, validators: voters, votes }, 100n).length).toBe(MAX_JOINING);
+    // 10 validators: one vote more for the last candidate; only it is one vote from 6 of 10.
+    const ten = [...voters, addr(50)];
+    const more = [...votes, { voter: voters[4]!, candidate: candidates[MAX_JOINING + 1]!, authorize: true }];
+    expect(joiningNext({ number: 1n, validators: ten, votes: more }, 100n)).toEqual([candidates[MAX_JOINING + 1]!]);
   });
 });
 

@@ -35,6 +35,22 @@ describe('IBFT gossip checks, cheapest first', () => {
     expect(check.check(prepare(1, { height: 12n })).verdict).toBe('accept');
   });
 
+  it("a candidate the head's next block may add (one vote from a majority) is a validator for the height after that block only; a stranger never is", () => {
+    const joining = bytesToHex(privateToAddress(testKey(4)));
+    const check = new IbftGossipCheck({
+      head: () => 10n,
+      isValidator: (a) => validators.has(bytesToHex(a)),
+      isJoining: (a) => bytesToHex(a) === joining,
+      validatorCount: () => 4,
+    });
+    expect(check.check(prepare(4, { height: 12n })).verdict).toBe('accept');
+    expect(check.check(prepare(4, { height: 11n }))).toMatchObject({ verdict: 'reject', reason: 'non-validator' });
+    expect(check.check(prepare(9, { height: 12n }))).toMatchObject({ verdict: 'reject', reason: 'non-validator' });
+    // Without candidates (a restored node, votes unknown), the head's set only, as before.
+    const { check: plain } = setup();
+    expect(plain.check(prepare(4, { height: 12n }))).toMatchObject({ verdict: 'reject', reason: 'non-validator' });
+  });
+
   it('ignores stale and far-future heights without recovering a signature', () => {
     const { check } = setup();
     expect(check.check(prepare(1, { height: 10n }))).toEqual({ verdict: 'ignore', reason: 'stale', behind: 0n });

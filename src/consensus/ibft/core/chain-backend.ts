@@ -109,6 +109,12 @@ export class ChainBackend implements Backend {
     return undefined;
   }
 
+  /** Candidates a vote in the head's next block could add: validators, maybe, of `height` (the one after). */
+  joining(height: bigint): Uint8Array[] {
+    const head = this.chain.head.header;
+    return height === head.number + 2n ? this.engine.joiningAfterNext(head) : [];
+  }
+
   async buildProposal(height: bigint, _round: number): Promise<Block> {
     const parent = this.chain.head.header;
     if (height !== parent.number + 1n) throw new Error(`cannot build block ${height} on head ${parent.number}`);

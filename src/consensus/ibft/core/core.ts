@@ -43,6 +43,11 @@ export interface Backend {
    */
   validators(height: bigint): Uint8Array[] | undefined;
   /**
+   * Where `validators(height)` is not known (the height after the head's next): candidates a vote in
+   * the head's next block could add, whose messages for `height` are kept too (none if absent).
+   */
+  joining?(height: bigint): Uint8Array[];
+  /**
    * Milliseconds since the epoch: the time block timestamps are taken from and compared with (a
    * node's PeerClock: its own clock, or its peers' time while its own is skewed). Only for
    * timestamps: durations are measured with the monotonic Timers.now.
@@ -693,15 +698,20 @@ export class IbftCore {
    * after the others), from each validator of that height at most MAX_FUTURE_PER_VALIDATOR messages
    * and MAX_FUTURE_BYTES_PER_VALIDATOR bytes, one proposal a round, rounds up to MAX_ROUNDS_AHEAD.
    * That height's set is known once this one is decided (the head moved), or where the genesis file
-   * changes the set there; else this height's is taken: a validator a vote in this height's block adds
-   * is not known yet (the gossip check, on the head's set, does not relay its messages either), and
-   * sends them again every base timeout.
+   * changes the set there; else this height's is taken, with the candidates a vote in this height's
+   * block could add (`joining`: a validator voted in sends its first messages before the others have
+   * the block that adds it; dropped, they came again only after a round timeout). Each is checked
+   * against the height's real set when it is handled there.
    */
   private keepForNextHeight(st: HeightState, m: Signed, bytes: Uint8Array, receivedAt: number): void {
     const { type, round } = m.body;
     if (round > MAX_ROUNDS_AHEAD) return;
-    const validators = this.opts.backend.validators(m.body.height) ?? st.validators;
-    if (validatorIndex(validators, m.sender) < 0) return;
+    const known = this.opts.backend.validators(m.body.height);
+    const member =
+      known !== undefined
+        ? validatorIndex(known, m.sender) >= 0
+        : validatorIndex(st.validators, m.sender) >= 0 || (this.opts.backend.joining?.(m.body.height) ?? []).some((a) => equalsBytes(a, m.sender));
+    if (!member) return;
     const key = bytesToHex(m.sender);
     let kept = this.futureBySender.get(key);
     if (kept === undefined) {
