@@ -122,8 +122,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * Restore from a peer's snapshot: ask the ready peer with the highest head, stream its snapshot
  * through restoreSnapshot against the operator's genesis (every header and seal, roots, every state
  * node), and fall back to the next peer when one refuses, stalls or fails. A peer whose snapshot
- * fails verification (truncated, tampered, another chain, forged), breaks the protocol (more bytes
- * than it announced) or is served below the floor (fetchSnapshot's pace) is banned. Returns undefined
+ * fails verification (tampered, another chain, forged), breaks the protocol (more bytes
+ * than it announced) or is served below the floor (fetchSnapshot's pace) is banned; one whose stream
+ * just ends early (truncated: a stop, a hang-up) is not. Returns undefined
  * when no peer could serve one, or when the phase's timeout passed: the caller goes on with full sync.
  */
 export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotSyncResult | undefined> {
@@ -202,7 +203,12 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
       } catch (err) {
         rmSync(opts.target, { recursive: true, force: true });
         if (phase.signal.aborted) return ended(tried.size);
-        if (err instanceof BackupFileError || err instanceof MessageError) {
+        if (err instanceof BackupFileError && err.code === 'TRUNCATED') {
+          // The stream ended cleanly before the snapshot did: what an honest peer's stop, a connection
+          // either side pruned, or our own hang-up looks like. Not blamed; a peer that cuts its snapshot
+          // on purpose is tried no more in this phase and gains nothing (what it sent was checked).
+          log.info({ peer: id, err: errorMessage(err) }, "snapshot sync: the peer's stream ended before its snapshot did; trying the next peer");
+        } else if (err instanceof BackupFileError || err instanceof MessageError) {
           peers.punish(next.id, `served a bad snapshot: ${errorMessage(err)}`);
         } else if (err instanceof SlowSnapshotError) {
           peers.punish(next.id, `served a snapshot too slowly: ${err.message}`);

@@ -45,6 +45,8 @@ interface EvilServing {
   announce?: number;
   /** Send the first `bytes` at once, then one byte every `everyMs` (a trickle). */
   trickle?: { bytes: number; everyMs: number };
+  /** End the stream cleanly (FIN, no reset) after this many of the bytes, or before the answer. */
+  endAfter?: number | 'before the answer';
 }
 
 /**
@@ -64,9 +66,10 @@ async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilSer
   await host.handle(snapshotProtocol(chain.genesisHash, version), ({ stream }) => {
     out.served++;
     if (bytes === 'refuse') return void stream.sink(lp.encode([new Uint8Array([1, ...Buffer.from('busy')])])).catch(() => undefined);
+    if (how.endAfter === 'before the answer') return void stream.sink(lp.encode([])).catch(() => undefined);
     const answer = new Uint8Array(version === 1 ? 1 : 9);
     if (version !== 1) new DataView(answer.buffer).setBigUint64(1, BigInt(how.announce ?? bytes.length));
-    const data = bytes;
+    const data = how.endAfter === undefined ? bytes : bytes.subarray(0, how.endAfter);
     async function* body() {
       yield answer;
       const first = how.trickle ? how.trickle.bytes : data.length;
@@ -171,6 +174,51 @@ describe('snapshot sync', () => {
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
     expect(existsSync(join(target, 'blockchain'))).toBe(true);
   }, 30_000);
+
+  it('a peer whose stream ends cleanly, halfway through its snapshot or before its answer, is not banned: the next peer serves', async () => {
+    const src = await chainWithBlocks(4);
+    cleanup.push(() => src.close());
+    const bytes = await snapshotBytes(src.chain);
+    // Both claim the higher head, so they are asked first; what each sent is right, only cut short.
+    const half = await evilPeer(src.chain, bytes, { endAfter: Math.floor(bytes.length / 2) });
+    const silent = await evilPeer(src.chain, bytes, { endAfter: 'before the answer' });
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [half.addr, silent.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 3, 'three peers ready');
+    const target = join(tempDir(), 'restored');
+    const r = await snapshotSync({ ...syncOpts(b, src), target });
+    expect([half.served, silent.served]).toEqual([1, 1]);
+    expect(b.net.peerManager.banned(idOf(half.addr))).toBeUndefined();
+    expect(b.net.peerManager.banned(idOf(silent.addr))).toBeUndefined();
+    expect(r!.peer).toBe(idOf(good.addr));
+    const restored = await openTestChain(src.genesis, target);
+    cleanup.push(() => restored.close());
+    expect(bytesToHex(restored.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
+  it('a serving node that stops mid-stream (an operator restarting it: its streams close cleanly) is not banned', async () => {
+    // A snapshot large enough to be stopped in the middle of (about 3 MB).
+    const accounts = Array.from({ length: 60_000 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`);
+    const src = await createTestChain(1, accounts);
+    cleanup.push(() => src.close());
+    await sealNext(src);
+    const a = await node(src.chain);
+    const b = await newNode(src.genesis, [a.addr]);
+    await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
+    let stoppedAt: SnapshotSyncProgress | undefined;
+    const r = await snapshotSync({
+      ...syncOpts(b, src),
+      onProgress: (p) => {
+        if (stoppedAt === undefined && p.bytesReceived > 200_000) {
+          stoppedAt = p;
+          void a.net.stop();
+        }
+      },
+    });
+    expect(stoppedAt!.bytesReceived).toBeLessThan(stoppedAt!.bytesAnnounced);
+    expect(r).toBeUndefined();
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+  }, 120_000);
 
   it("a peer's snapshot has every seal checked: a stranger's committed seal on a block below the head gets its peer banned", async () => {
     const src = await chainWithBlocks(4);
