@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, type PathLike, type RmOptions } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
@@ -12,10 +12,12 @@ import type { ChainStatus } from '../../../src/p2p/messages.js';
 import { banKind } from '../../../src/p2p/bans.js';
 import { fetchSnapshot, serveSnapshots, snapshotProtocol, SnapshotRefusedError } from '../../../src/sync/snapshot-protocol.js';
 import type { SnapshotSyncProgress } from '../../../src/sync/sync-state.js';
-import { installSnapshot, snapshotSync } from '../../../src/sync/snapshot-sync.js';
+import { installSnapshot, snapshotSync, snapshotSyncFolder } from '../../../src/sync/snapshot-sync.js';
+import { restoreSnapshot } from '../../../src/backup/restore.js';
+import { BasaltNode } from '../../../src/node/node.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { STATE_SIZE_KEY, type StateSize } from '../../../src/storage/schema.js';
-import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
+import { createTestChain, openTestChain, sealNext, testGenesis } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
 import { rebuildWithAlteredNode, rebuildWithBlock } from '../snapshot/tamper.js';
@@ -610,6 +612,70 @@ describe('installSnapshot', () => {
     expect(readFileSync(join(dataDir, 'consensus', 'f'), 'utf8')).toBe('validator key');
     expect(existsSync(built)).toBe(false);
   });
+
+  it('a kill while it removes the old databases leaves a data dir that opens at the installed head; the next start removes what is left', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dir = tempDir();
+    const dataDir = join(dir, 'node');
+    const built = snapshotSyncFolder(dataDir);
+    await (await openTestChain(src.genesis, dataDir)).close(); // the genesis-only databases a snapshot sync replaces
+    const bytes = await snapshotBytes(src.chain);
+    await restoreSnapshot(
+      (async function* () {
+        yield bytes;
+      })(),
+      { dataDir: built, genesis: src.genesis },
+    );
+    // A recursive remove unlinks file by file: killed after a database's MANIFEST went, before its CURRENT.
+    const killed = ((path: PathLike, opts?: RmOptions) => {
+      const p = String(path);
+      if (/blockchain(\.discard)?$/.test(p)) {
+        for (const f of readdirSync(p)) if (f.startsWith('MANIFEST-')) unlinkSync(join(p, f));
+        throw new Error('killed while removing the old blockchain/');
+      }
+      rmSync(p, opts);
+    }) as typeof rmSync;
+    expect(() => installSnapshot(built, dataDir, killed)).toThrow(/killed/);
+    const opened = await openTestChain(src.genesis, dataDir);
+    try {
+      expect(opened.chain.head.number).toBe(3n);
+      expect(bytesToHex(opened.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+    } finally {
+      await opened.close();
+    }
+    expect(readdirSync(dataDir).filter((n) => n.endsWith('.discard'))).not.toEqual([]);
+    const node = await BasaltNode.start({ dataDir, genesis: src.genesis, seal: false, blockTimeMs: 1000, logger: silentLogger() });
+    try {
+      expect(node.chain.head.number).toBe(3n);
+      expect(readdirSync(dataDir).filter((n) => n.endsWith('.discard'))).toEqual([]);
+      expect(existsSync(built)).toBe(false);
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
+
+  it('every node start removes what a snapshot sync killed part-way left, beside a data dir that already has a chain', async () => {
+    const { genesis, keys } = testGenesis(1);
+    const dataDir = join(tempDir(), 'node');
+    const c = await openTestChain(genesis, dataDir);
+    await sealNext({ chain: c.chain, keys });
+    await c.close();
+    const built = snapshotSyncFolder(dataDir);
+    const restoring = join(dirname(built), `.${basename(built)}.restoring-999999`);
+    for (const leftover of [built, restoring]) {
+      mkdirSync(join(leftover, 'blockchain'), { recursive: true });
+      writeFileSync(join(leftover, 'blockchain', 'f'), 'a state left behind');
+    }
+    const node = await BasaltNode.start({ dataDir, genesis, seal: false, blockTimeMs: 1000, logger: silentLogger() });
+    try {
+      expect(node.chain.head.number).toBe(1n); // a full start, no snapshot sync: removed all the same
+      expect(existsSync(built)).toBe(false);
+      expect(existsSync(restoring)).toBe(false);
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
 });
 
 describe('serving a snapshot to a peer that reads too slowly', () => {
