@@ -25,6 +25,7 @@ import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
 import { renameDurably } from '../util/durable.js';
+import { removeStaleTemps, type StaleTemp } from '../util/stale-temp.js';
 import { transactionsRoot } from '../chain/block-util.js';
 
 export interface RestoreProgress {
@@ -148,11 +149,13 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
   } catch (err) {
     throw new UserError(`cannot create ${tmp}: ${errorMessage(err)}`, { code: 'FAILED_PRECONDITION' });
   }
-  const dbs = await openNodeDatabases(dataDirLayout(tmp));
   // The data dir's genesis.json: the operator's genesis file, or the snapshot's, written as it streams
   // in (a genesis of millions of accounts is never held whole) and read back from there.
   const genesisFile = new StreamedGenesisFile(join(tmp, 'genesis.json'));
+  let dbs: NodeDatabases | undefined;
   try {
+    // Inside the try: a failed open (no space, too many files) removes `tmp` as any other failure does.
+    dbs = await openNodeDatabases(dataDirLayout(tmp));
     let header: SnapshotHeader | undefined;
     let headNumber = 0n;
     let restored: RestoredChain | undefined;
@@ -274,7 +277,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
     throw new BackupFileError('snapshot ended without a trailer'); // readSnapshot throws first
   } catch (err) {
     genesisFile.abandon();
-    await dbs.close();
+    await dbs?.close();
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
@@ -557,8 +560,20 @@ async function copyGenesis(genesis: Genesis, path: string): Promise<void> {
 }
 
 /** The hidden folder a restore into `target` works in (process `pid`), renamed to `target` at the end. */
-export function restoringFolder(target: string, pid: number): string {
-  return join(dirname(target), `.${basename(target)}.restoring-${pid}`);
+function restoringFolder(target: string, pid: number): string {
+  return join(dirname(target), `${restoringPrefix(target)}${pid}`);
+}
+
+function restoringPrefix(target: string): string {
+  return `.${basename(resolve(target))}.restoring-`;
+}
+
+/**
+ * Remove what restores into `target` killed part-way left (their working folders, of processes gone):
+ * before a restore makes its own, and at every node start for its snapshot sync's. Returns them.
+ */
+export function removeStaleRestores(target: string): StaleTemp[] {
+  return removeStaleTemps(dirname(resolve(target)), restoringPrefix(target));
 }
 
 /** A restore creates its target: it must not exist, or be an empty folder, in an existing folder. */

@@ -38,7 +38,7 @@ export class ContainerReader {
   async header(): Promise<Record<string, unknown>> {
     const pre = await this.reader.read(PREAMBLE_BYTES);
     if (pre.length < PREAMBLE_BYTES) {
-      throw new BackupFileError(pre.length === 0 ? `${this.kind.noun} is empty` : `not a Basalt ${this.kind.noun} (too short)`);
+      throw new BackupFileError(pre.length === 0 ? `${this.kind.noun} is empty` : `not a Basalt ${this.kind.noun} (too short)`, { code: 'TRUNCATED' });
     }
     this.version = checkPreamble(pre, this.kind);
     this.digest.update(pre);
@@ -80,8 +80,11 @@ export class ContainerReader {
     const noun = this.kind.noun;
     const at = this.reader.offset;
     const head = await this.reader.read(5);
-    if (head.length === 0) throw new BackupFileError(`${noun} is incomplete: it ends before ${what} and has no trailer (truncated? use the complete file)`);
-    if (head.length < 5) throw new BackupFileError(`${noun} is truncated inside ${what} (at byte ${at})`);
+    // The source ended early (TRUNCATED): a file cut short, or a peer's stream that stopped, which
+    // snapshot sync must tell apart from content that is wrong.
+    if (head.length === 0)
+      throw new BackupFileError(`${noun} is incomplete: it ends before ${what} and has no trailer (truncated? use the complete file)`, { code: 'TRUNCATED' });
+    if (head.length < 5) throw new BackupFileError(`${noun} is truncated inside ${what} (at byte ${at})`, { code: 'TRUNCATED' });
     const type = head[0]!;
     const length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
     if (limit !== undefined && length > limit.bytes) {
@@ -93,7 +96,7 @@ export class ContainerReader {
       throw new BackupFileError(`record at byte ${at} states ${length} bytes, above the ${this.maxRecordBytes}-byte limit (corrupt or hostile ${noun})`);
     }
     const rest = await this.reader.read(length + 4);
-    if (rest.length < length + 4) throw new BackupFileError(`${noun} is truncated inside ${what} (at byte ${at})`);
+    if (rest.length < length + 4) throw new BackupFileError(`${noun} is truncated inside ${what} (at byte ${at})`, { code: 'TRUNCATED' });
     const raw = new Uint8Array(RECORD_OVERHEAD + length);
     raw.set(head);
     raw.set(rest, 5);

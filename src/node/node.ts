@@ -40,6 +40,7 @@ import { ethMethods, type JsonRpcApi } from '../rpc/jsonrpc/methods.js';
 import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
+import { removeSnapshotSyncLeftovers } from '../sync/snapshot-sync.js';
 import { BanList, banKind } from '../p2p/bans.js';
 import type { SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
@@ -239,6 +240,10 @@ export class BasaltNode {
     try {
       // Databases first: their LOCK files make this node the data dir's only writer before any key is made.
       const storage = await startStorage(parts, layout);
+      // Once the locks are held (no other node runs here): whatever a snapshot sync killed part-way left,
+      // at every start, whether or not this one syncs from a snapshot (a chain with a head never does).
+      const removed = removeSnapshotSyncLeftovers(layout.root);
+      if (removed.length > 0) log.info({ removed }, 'removed what an interrupted snapshot sync left');
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, before any peer sees them or once nothing else can fail
       const genesis = await Genesis.of(opts.genesis);

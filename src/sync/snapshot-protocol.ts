@@ -264,7 +264,9 @@ export interface SnapshotFetchOptions {
  * SnapshotRefusedError when the peer refuses, MessageError when it breaks the protocol (a malformed
  * answer, a message too large, more bytes than it announced as its bound), SlowSnapshotError when it
  * serves below the floor or past the budget its announced bound gives (SnapshotPace),
- * RequestTimeoutError when it does not answer in time. Abandoning the iteration closes the stream.
+ * RequestTimeoutError when it does not answer in time. A stream that ends cleanly is no violation: a
+ * plain Error before the answer, and after it the iteration simply ends (the snapshot's reader finds it
+ * truncated). Abandoning the iteration closes the stream.
  */
 export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint8Array, opts: SnapshotFetchOptions = {}): AsyncGenerator<Uint8Array> {
   const asked = [snapshotProtocol(genesisHash, 5), snapshotProtocol(genesisHash, 4), snapshotProtocol(genesisHash, 3), snapshotProtocol(genesisHash, 2)];
@@ -293,7 +295,9 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     const messages = lp.decode(stream.source, { maxDataLength: SNAPSHOT_CHUNK_BYTES + 1 })[Symbol.asyncIterator]();
     const answer = await messages.next();
     clearTimeout(timer);
-    if (answer.done) throw new MessageError(`${protocol}: the peer closed the stream without an answer`);
+    // A stream closed cleanly before the answer is what an honest peer's stop (or a connection pruned on
+    // either side) looks like, so it breaks no rule: this peer failed, nothing more.
+    if (answer.done) throw new Error(`${protocol}: the peer closed the stream without an answer`);
     const a = answer.value.subarray();
     if (a[0] === REFUSED && a.length <= MAX_REFUSAL_BYTES) throw new SnapshotRefusedError(`peer refused the snapshot: ${bytesToUtf8(a.subarray(1))}`);
     if (a.length !== OK_V2_BYTES || a[0] !== OK) throw new MessageError(`${protocol}: malformed snapshot answer`);

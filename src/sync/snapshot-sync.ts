@@ -1,10 +1,10 @@
-import { readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { GenesisFile } from '../chain/chain-config.js';
 import type { Genesis } from '../chain/genesis-source.js';
-import { restoreSnapshot, restoringFolder, type RestoreSummary } from '../backup/restore.js';
+import { removeStaleRestores, restoreSnapshot, type RestoreSummary } from '../backup/restore.js';
 import { BackupFileError } from '../container/errors.js';
 import { fsyncDir } from '../util/durable.js';
 import { MessageError } from '../p2p/messages.js';
@@ -122,8 +122,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * Restore from a peer's snapshot: ask the ready peer with the highest head, stream its snapshot
  * through restoreSnapshot against the operator's genesis (every header and seal, roots, every state
  * node), and fall back to the next peer when one refuses, stalls or fails. A peer whose snapshot
- * fails verification (truncated, tampered, another chain, forged), breaks the protocol (more bytes
- * than it announced) or is served below the floor (fetchSnapshot's pace) is banned. Returns undefined
+ * fails verification (tampered, another chain, forged), breaks the protocol (more bytes
+ * than it announced) or is served below the floor (fetchSnapshot's pace) is banned; one whose stream
+ * just ends early (truncated: a stop, a hang-up) is not. Returns undefined
  * when no peer could serve one, or when the phase's timeout passed: the caller goes on with full sync.
  */
 export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotSyncResult | undefined> {
@@ -202,7 +203,12 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
       } catch (err) {
         rmSync(opts.target, { recursive: true, force: true });
         if (phase.signal.aborted) return ended(tried.size);
-        if (err instanceof BackupFileError || err instanceof MessageError) {
+        if (err instanceof BackupFileError && err.code === 'TRUNCATED') {
+          // The stream ended cleanly before the snapshot did: what an honest peer's stop, a connection
+          // either side pruned, or our own hang-up looks like. Not blamed; a peer that cuts its snapshot
+          // on purpose is tried no more in this phase and gains nothing (what it sent was checked).
+          log.info({ peer: id, err: errorMessage(err) }, "snapshot sync: the peer's stream ended before its snapshot did; trying the next peer");
+        } else if (err instanceof BackupFileError || err instanceof MessageError) {
           peers.punish(next.id, `served a bad snapshot: ${errorMessage(err)}`);
         } else if (err instanceof SlowSnapshotError) {
           peers.punish(next.id, `served a snapshot too slowly: ${err.message}`);
@@ -232,30 +238,64 @@ function timedOut(log: Logger, timeoutMs: number, tried: number): undefined {
 
 /**
  * A snapshot sync killed mid-restore leaves restoreSnapshot's working folder (`.<target>.restoring-PID`)
- * next to the target; the node holds its data dir's locks, so no other restore into it is running.
+ * next to the target, and one killed after its restore the target itself; the caller holds the data
+ * dir's locks, so no other restore into it is running (a folder of a process still running is kept all
+ * the same: removeStaleTemps).
  */
-function removeLeftovers(target: string): void {
-  const prefix = basename(restoringFolder(resolve(target), 0)).replace(/0$/, '');
-  for (const name of readdirSync(dirname(resolve(target)))) {
-    if (name.startsWith(prefix)) rmSync(join(dirname(resolve(target)), name), { recursive: true, force: true });
-  }
-  rmSync(target, { recursive: true, force: true });
+function removeLeftovers(target: string): string[] {
+  const t = resolve(target);
+  const removed = removeStaleRestores(t).map((r) => r.path);
+  if (existsSync(t)) removed.push(t);
+  rmSync(t, { recursive: true, force: true });
+  return removed;
+}
+
+/** The databases installSnapshot replaces. */
+const DATABASES = ['blockchain', 'trie'] as const;
+
+/** Where installSnapshot moves the data dir's database `name` out of the way before it removes it. */
+function discardFolder(root: string, name: (typeof DATABASES)[number]): string {
+  return join(root, `.${name}.discard`);
+}
+
+/** Remove installSnapshot's discarded databases in `root`, one killed mid-removal included. */
+function removeDiscarded(root: string, rm: typeof rmSync): string[] {
+  const there = DATABASES.map((name) => discardFolder(root, name)).filter((path) => existsSync(path));
+  for (const path of there) rm(path, { recursive: true, force: true });
+  return there;
+}
+
+/**
+ * What a snapshot sync of `dataDir` killed part-way leaves behind (the restore's working folder, the
+ * built chain, the databases installSnapshot discarded, each up to a whole state's size): removed at
+ * every start of the node once it holds the data dir's locks, whatever its sync mode and head, since
+ * none of it is ever needed again (installSnapshot's renames leave the data dir whole). Returns the
+ * paths removed.
+ */
+export function removeSnapshotSyncLeftovers(dataDir: string): string[] {
+  return [...removeLeftovers(snapshotSyncFolder(dataDir)), ...removeDiscarded(resolve(dataDir), rmSync)];
 }
 
 /**
  * Move a verified chain (blockchain/ and trie/ from `built`) into `dataDir`, replacing the
- * genesis-only databases there (closed by the caller) and keeping keystore/ and consensus/. trie/
- * moves first and blockchain/ last: until blockchain/ is in place the data dir opens at genesis at
- * worst (and snapshot sync starts over), never as a chain without its state.
+ * genesis-only databases there (closed by the caller) and keeping keystore/ and consensus/. Only
+ * renames change the data dir, each made durable before the next: the old databases are first moved
+ * out of the way whole (a recursive remove unlinks file by file, and a kill between a LevelDB's
+ * MANIFEST and its CURRENT left a database that no longer opens), then trie/ moves in, and blockchain/
+ * last: until blockchain/ is in place the data dir opens at genesis at worst (without a blockchain/, a
+ * new one is made: snapshot sync starts over), never as a chain without its state. The discarded
+ * databases are removed last; a kill during that leaves them to removeSnapshotSyncLeftovers. `rm`: how
+ * they are removed (tests interrupt it).
  */
-export function installSnapshot(built: string, dataDir: string): void {
+export function installSnapshot(built: string, dataDir: string, rm: typeof rmSync = rmSync): void {
   const root = resolve(dataDir);
-  rmSync(join(root, 'blockchain'), { recursive: true, force: true });
+  removeDiscarded(root, rm); // an earlier install's, killed before it removed them: their names are needed
+  for (const name of DATABASES) renameSync(join(root, name), discardFolder(root, name));
   fsyncDir(root);
-  rmSync(join(root, 'trie'), { recursive: true, force: true });
   renameSync(join(built, 'trie'), join(root, 'trie'));
   fsyncDir(root);
   renameSync(join(built, 'blockchain'), join(root, 'blockchain'));
   fsyncDir(root);
+  removeDiscarded(root, rm);
   rmSync(built, { recursive: true, force: true });
 }

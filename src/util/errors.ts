@@ -7,8 +7,13 @@
 export const ERROR_CODES = {
   /** A flag, argument or request field is malformed or out of range. */
   INVALID_ARGUMENT: { grpcStatus: 3, exitCode: 1 },
-  /** A file or stream is corrupt, truncated, hostile or not of the expected format. */
+  /** A file or stream is corrupt, hostile or not of the expected format. */
   CORRUPT_FILE: { grpcStatus: 3, exitCode: 1 },
+  /**
+   * A file or stream ends before it is complete (no trailer, a record cut short): as CORRUPT_FILE to the
+   * operator, but told apart where a stream that simply stopped is nobody's fault (a peer's snapshot).
+   */
+  TRUNCATED: { grpcStatus: 3, exitCode: 1 },
   /** A file or peer belongs to another chain (chain ID or genesis differ). */
   WRONG_CHAIN: { grpcStatus: 3, exitCode: 1 },
   /** A block fails verification (seals, roots, execution). */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, type PathLike, type RmOptions } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
@@ -12,10 +12,12 @@ import type { ChainStatus } from '../../../src/p2p/messages.js';
 import { banKind } from '../../../src/p2p/bans.js';
 import { fetchSnapshot, serveSnapshots, snapshotProtocol, SnapshotRefusedError } from '../../../src/sync/snapshot-protocol.js';
 import type { SnapshotSyncProgress } from '../../../src/sync/sync-state.js';
-import { installSnapshot, snapshotSync } from '../../../src/sync/snapshot-sync.js';
+import { installSnapshot, snapshotSync, snapshotSyncFolder } from '../../../src/sync/snapshot-sync.js';
+import { restoreSnapshot } from '../../../src/backup/restore.js';
+import { BasaltNode } from '../../../src/node/node.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { STATE_SIZE_KEY, type StateSize } from '../../../src/storage/schema.js';
-import { createTestChain, openTestChain, sealNext } from '../../helpers/chain-fixture.js';
+import { createTestChain, openTestChain, sealNext, testGenesis } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
 import { rebuildWithAlteredNode, rebuildWithBlock } from '../snapshot/tamper.js';
@@ -45,6 +47,8 @@ interface EvilServing {
   announce?: number;
   /** Send the first `bytes` at once, then one byte every `everyMs` (a trickle). */
   trickle?: { bytes: number; everyMs: number };
+  /** End the stream cleanly (FIN, no reset) after this many of the bytes, or before the answer. */
+  endAfter?: number | 'before the answer';
 }
 
 /**
@@ -64,9 +68,10 @@ async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilSer
   await host.handle(snapshotProtocol(chain.genesisHash, version), ({ stream }) => {
     out.served++;
     if (bytes === 'refuse') return void stream.sink(lp.encode([new Uint8Array([1, ...Buffer.from('busy')])])).catch(() => undefined);
+    if (how.endAfter === 'before the answer') return void stream.sink(lp.encode([])).catch(() => undefined);
     const answer = new Uint8Array(version === 1 ? 1 : 9);
     if (version !== 1) new DataView(answer.buffer).setBigUint64(1, BigInt(how.announce ?? bytes.length));
-    const data = bytes;
+    const data = how.endAfter === undefined ? bytes : bytes.subarray(0, how.endAfter);
     async function* body() {
       yield answer;
       const first = how.trickle ? how.trickle.bytes : data.length;
@@ -171,6 +176,51 @@ describe('snapshot sync', () => {
     expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
     expect(existsSync(join(target, 'blockchain'))).toBe(true);
   }, 30_000);
+
+  it('a peer whose stream ends cleanly, halfway through its snapshot or before its answer, is not banned: the next peer serves', async () => {
+    const src = await chainWithBlocks(4);
+    cleanup.push(() => src.close());
+    const bytes = await snapshotBytes(src.chain);
+    // Both claim the higher head, so they are asked first; what each sent is right, only cut short.
+    const half = await evilPeer(src.chain, bytes, { endAfter: Math.floor(bytes.length / 2) });
+    const silent = await evilPeer(src.chain, bytes, { endAfter: 'before the answer' });
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [half.addr, silent.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 3, 'three peers ready');
+    const target = join(tempDir(), 'restored');
+    const r = await snapshotSync({ ...syncOpts(b, src), target });
+    expect([half.served, silent.served]).toEqual([1, 1]);
+    expect(b.net.peerManager.banned(idOf(half.addr))).toBeUndefined();
+    expect(b.net.peerManager.banned(idOf(silent.addr))).toBeUndefined();
+    expect(r!.peer).toBe(idOf(good.addr));
+    const restored = await openTestChain(src.genesis, target);
+    cleanup.push(() => restored.close());
+    expect(bytesToHex(restored.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+  }, 30_000);
+
+  it('a serving node that stops mid-stream (an operator restarting it: its streams close cleanly) is not banned', async () => {
+    // A snapshot large enough to be stopped in the middle of (about 3 MB).
+    const accounts = Array.from({ length: 60_000 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`);
+    const src = await createTestChain(1, accounts);
+    cleanup.push(() => src.close());
+    await sealNext(src);
+    const a = await node(src.chain);
+    const b = await newNode(src.genesis, [a.addr]);
+    await until(() => b.net.peerManager.peers().length === 1, 'peer ready');
+    let stoppedAt: SnapshotSyncProgress | undefined;
+    const r = await snapshotSync({
+      ...syncOpts(b, src),
+      onProgress: (p) => {
+        if (stoppedAt === undefined && p.bytesReceived > 200_000) {
+          stoppedAt = p;
+          void a.net.stop();
+        }
+      },
+    });
+    expect(stoppedAt!.bytesReceived).toBeLessThan(stoppedAt!.bytesAnnounced);
+    expect(r).toBeUndefined();
+    expect(b.net.peerManager.banned(idOf(a.addr))).toBeUndefined();
+  }, 120_000);
 
   it("a peer's snapshot has every seal checked: a stranger's committed seal on a block below the head gets its peer banned", async () => {
     const src = await chainWithBlocks(4);
@@ -562,6 +612,70 @@ describe('installSnapshot', () => {
     expect(readFileSync(join(dataDir, 'consensus', 'f'), 'utf8')).toBe('validator key');
     expect(existsSync(built)).toBe(false);
   });
+
+  it('a kill while it removes the old databases leaves a data dir that opens at the installed head; the next start removes what is left', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const dir = tempDir();
+    const dataDir = join(dir, 'node');
+    const built = snapshotSyncFolder(dataDir);
+    await (await openTestChain(src.genesis, dataDir)).close(); // the genesis-only databases a snapshot sync replaces
+    const bytes = await snapshotBytes(src.chain);
+    await restoreSnapshot(
+      (async function* () {
+        yield bytes;
+      })(),
+      { dataDir: built, genesis: src.genesis },
+    );
+    // A recursive remove unlinks file by file: killed after a database's MANIFEST went, before its CURRENT.
+    const killed = ((path: PathLike, opts?: RmOptions) => {
+      const p = String(path);
+      if (/blockchain(\.discard)?$/.test(p)) {
+        for (const f of readdirSync(p)) if (f.startsWith('MANIFEST-')) unlinkSync(join(p, f));
+        throw new Error('killed while removing the old blockchain/');
+      }
+      rmSync(p, opts);
+    }) as typeof rmSync;
+    expect(() => installSnapshot(built, dataDir, killed)).toThrow(/killed/);
+    const opened = await openTestChain(src.genesis, dataDir);
+    try {
+      expect(opened.chain.head.number).toBe(3n);
+      expect(bytesToHex(opened.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+    } finally {
+      await opened.close();
+    }
+    expect(readdirSync(dataDir).filter((n) => n.endsWith('.discard'))).not.toEqual([]);
+    const node = await BasaltNode.start({ dataDir, genesis: src.genesis, seal: false, blockTimeMs: 1000, logger: silentLogger() });
+    try {
+      expect(node.chain.head.number).toBe(3n);
+      expect(readdirSync(dataDir).filter((n) => n.endsWith('.discard'))).toEqual([]);
+      expect(existsSync(built)).toBe(false);
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
+
+  it('every node start removes what a snapshot sync killed part-way left, beside a data dir that already has a chain', async () => {
+    const { genesis, keys } = testGenesis(1);
+    const dataDir = join(tempDir(), 'node');
+    const c = await openTestChain(genesis, dataDir);
+    await sealNext({ chain: c.chain, keys });
+    await c.close();
+    const built = snapshotSyncFolder(dataDir);
+    const restoring = join(dirname(built), `.${basename(built)}.restoring-999999`);
+    for (const leftover of [built, restoring]) {
+      mkdirSync(join(leftover, 'blockchain'), { recursive: true });
+      writeFileSync(join(leftover, 'blockchain', 'f'), 'a state left behind');
+    }
+    const node = await BasaltNode.start({ dataDir, genesis, seal: false, blockTimeMs: 1000, logger: silentLogger() });
+    try {
+      expect(node.chain.head.number).toBe(1n); // a full start, no snapshot sync: removed all the same
+      expect(existsSync(built)).toBe(false);
+      expect(existsSync(restoring)).toBe(false);
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
 });
 
 describe('serving a snapshot to a peer that reads too slowly', () => {
