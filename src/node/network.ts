@@ -23,7 +23,7 @@ import type { HistoryFeed } from '../backup/repository/backfill.js';
 import { DEFAULT_MAX_SNAPSHOT_STREAMS, serveSnapshots } from '../sync/snapshot-protocol.js';
 import type { NetworkView, SyncProgress } from '../sync/sync-state.js';
 import { Syncer, type SyncTarget, type SyncerOptions } from '../sync/syncer.js';
-import { TxPoolError, type TxPool } from '../txpool/txpool.js';
+import { DEFAULT_LIMITS, TxPoolError, type TxPool } from '../txpool/txpool.js';
 import { decodeRawTx } from '../txpool/validation.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
@@ -75,6 +75,16 @@ export interface NetworkOptions {
   bans?: BanList;
 }
 
+/** The validator set of a head as the IBFT gossip check asks about it (Network.validatorSet). */
+interface ValidatorsOfHead {
+  head: Uint8Array;
+  list: Uint8Array[];
+  hex: ReadonlySet<string>;
+  /** Candidates the head's next block could add (engine joiningAfterNext), and the parent's. */
+  joining: ReadonlySet<string>;
+  wasJoining: ReadonlySet<string>;
+}
+
 /** basalt_p2p_rejected_total{reason} and basalt_p2p_bans_total{reason}. */
 export interface P2pMetrics {
   rejected(reason: string, count?: number): void;
@@ -107,6 +117,16 @@ export const MAX_STALE_IBFT_PER_MINUTE = 600;
 
 /** Transactions from gossip being added to the pool, remembered at most (Network.fromGossip). */
 const MAX_FROM_GOSSIP = 4096;
+/**
+ * A gossiped transaction the pool refused by this node's own policy, which no new head changes (its tip
+ * below this node's price floor: TxPoolError `lasting`), is dropped unread when it comes again within
+ * this long: a node publishes its own clients' transactions again while they wait
+ * (p2p/tx-rebroadcast.ts), and each refusal counted towards throttling the peer relaying it. Other
+ * refusals are not remembered: a transaction refused at one head (before a fork, a full pool) may be
+ * taken at a later one. Remembered at most MAX_REFUSED_LATELY, oldest forgotten first.
+ */
+const REFUSED_LATELY_MS = 10 * 60_000;
+const MAX_REFUSED_LATELY = 8192;
 
 /**
  * The node on the network: libp2p host, peers (handshake, bans, bootnodes), the block server, the
@@ -125,7 +145,7 @@ export class Network implements NetworkView, PeersService {
   /** Where answers to this validator's own recall requests go. */
   private recallSink?: (answer: Uint8Array) => void;
   /** The validator set of the head last asked about, as addresses and as lowercase hex. */
-  private validatorsOf?: { head: Uint8Array; list: Uint8Array[]; hex: ReadonlySet<string>; joining: ReadonlySet<string> };
+  private validatorsOf?: ValidatorsOfHead;
 
   private constructor(
     readonly host: Host,
@@ -141,9 +161,13 @@ export class Network implements NetworkView, PeersService {
       ...(opts.txIntake ? { limits: opts.txIntake } : {}),
     });
     this.rebroadcast = new LocalTxRebroadcast({
+      // Held back while queued, or further above its sender's nonce than a peer's pool takes ahead of a
+      // gap (a peer lacking the nonces below it, which came here by gossip and are not published again,
+      // would count it as a fault: a nonce too high).
       lookup: (hash) => {
         const p = this.opts.txpool.pooled(hash);
-        return p === undefined ? undefined : p.executable ? txBytes(p.tx) : 'queued';
+        if (p === undefined) return undefined;
+        return p.executable && p.ahead < BigInt(DEFAULT_LIMITS.accountQueue) ? txBytes(p.tx) : 'queued';
       },
       publish: (raw) => this.gossip.publishTx(raw),
       paused: () => this.opts.txpool.closed || this.syncer.progress() !== false,
@@ -369,14 +393,23 @@ export class Network implements NetworkView, PeersService {
   }
 
   /** The validator set of the head (IBFT extraData), decoded once per head. */
-  private validatorSet(): { list: Uint8Array[]; hex: ReadonlySet<string>; joining: ReadonlySet<string> } {
+  private validatorSet(): ValidatorsOfHead {
     const head = this.opts.chain.head;
-    if (this.validatorsOf === undefined || !equalsBytes(this.validatorsOf.head, head.hash)) {
+    const was = this.validatorsOf;
+    if (was === undefined || !equalsBytes(was.head, head.hash)) {
       const list = this.opts.chain.engine.validatorsAfter(head.header);
       const joining = this.opts.chain.engine.joiningAfterNext(head.header);
-      this.validatorsOf = { head: head.hash, list, hex: new Set(list.map((a) => bytesToHex(a))), joining: new Set(joining.map((a) => bytesToHex(a))) };
+      this.validatorsOf = {
+        head: head.hash,
+        list,
+        hex: new Set(list.map((a) => bytesToHex(a))),
+        joining: new Set(joining.map((a) => bytesToHex(a))),
+        // The parent's candidates, if the set was last asked about at the parent (the usual case: every
+        // IBFT message asks); else none, and such a message is counted as before.
+        wasJoining: was !== undefined && equalsBytes(was.head, head.header.parentHash) ? was.joining : new Set(),
+      };
     }
-    return this.validatorsOf;
+    return this.validatorsOf!;
   }
 
   /**
@@ -419,6 +452,7 @@ export class Network implements NetworkView, PeersService {
     head: () => this.opts.chain.head.number,
     isValidator: (a) => this.validatorSet().hex.has(bytesToHex(a)),
     isJoining: (a) => this.validatorSet().joining.has(bytesToHex(a)),
+    wasJoining: (a) => this.validatorSet().wasJoining.has(bytesToHex(a)),
     validatorCount: () => this.validatorSet().list.length,
   });
 
@@ -439,6 +473,8 @@ export class Network implements NetworkView, PeersService {
 
   /** Gossiped transactions: per-peer rate, queue and throttling, validated round-robin after consensus work. */
   private readonly txIntake: TxIntake;
+  /** Gossiped transactions the pool refused lately by this node's own lasting policy, by hash: when (REFUSED_LATELY_MS). */
+  private readonly refusedLately = new Map<string, number>();
   /** Transactions this node's clients sent, published again while they wait (p2p/tx-rebroadcast.ts). */
   private readonly rebroadcast: LocalTxRebroadcast;
 
@@ -452,7 +488,10 @@ export class Network implements NetworkView, PeersService {
   private receiveTx(peer: PeerId, raw: Uint8Array): Promise<GossipVerdict> {
     if (this.opts.txpool.closed || this.syncer.progress() !== false) return Promise.resolve('ignore');
     // A transaction's hash is the hash of its bytes: one the pool holds costs no decoding.
-    if (this.opts.txpool.has(keccak256(raw))) return Promise.resolve('ignore');
+    const hash = keccak256(raw);
+    if (this.opts.txpool.has(hash)) return Promise.resolve('ignore');
+    const refusedAt = this.refusedLately.get(bytesToHex(hash));
+    if (refusedAt !== undefined && Date.now() - refusedAt < REFUSED_LATELY_MS) return Promise.resolve('ignore');
     return this.txIntake.submit(peer, raw);
   }
 
@@ -480,6 +519,11 @@ export class Network implements NetworkView, PeersService {
       if (!(err instanceof TxPoolError)) throw err;
       this.opts.logger.debug({ tx: bytesToHex(tx.hash()), peer: peer.toString(), err: err.message }, 'gossiped transaction not added');
       if (err.fault === 'unexecutable' && !this.judgesExecutable(peer)) return 'refused';
+      if (err.lasting) {
+        this.refusedLately.delete(key);
+        this.refusedLately.set(key, Date.now());
+        if (this.refusedLately.size > MAX_REFUSED_LATELY) this.refusedLately.delete(this.refusedLately.keys().next().value!);
+      }
       return err.fault ?? 'refused';
     }
   }

@@ -36,6 +36,12 @@ export interface IbftCheckContext {
    * the height after it, whose messages for that height are taken as a validator's (none if absent).
    */
   isJoining?(address: Uint8Array): boolean;
+  /**
+   * Candidates the head's own block could have added (joining at its parent) and did not: nodes one
+   * block behind relayed their messages for the head's next height as a validator's, so such a message
+   * is no relayer's fault here (ignored, 'unjoined'; none if absent).
+   */
+  wasJoining?(address: Uint8Array): boolean;
   /** Validators in the set (bounds the certificates a message may carry). */
   validatorCount(): number;
 }
@@ -43,7 +49,7 @@ export interface IbftCheckContext {
 export interface IbftCheckResult {
   verdict: GossipVerdict;
   /** Why it was not accepted: a label for metrics. */
-  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator' | 'equivocation' | 'uncertified' | 'attachment';
+  reason?: 'stale' | 'future' | 'duplicate' | 'non-validator' | 'unjoined' | 'equivocation' | 'uncertified' | 'attachment';
   /** The decoded, signature-checked message, when accepted. */
   message?: Signed;
   /** For a stale one: how many heights below this node's head it is (0: the height just decided). */
@@ -150,10 +156,12 @@ export class IbftGossipCheck {
     }
     // The head's next block may add a candidate: its messages for the height after are a validator's.
     const member = this.ctx.isValidator(signed.sender) || (height === head + 2n && this.ctx.isJoining?.(signed.sender) === true);
+    // One the head's block could have added and did not: a node a block behind relayed it in good faith.
+    const unjoined = !member && height === head + 1n && this.ctx.wasJoining?.(signed.sender) === true;
     if (prepared !== undefined && b.type === MessageType.RoundChange && b.prepared !== undefined) {
       if (!member) {
         this.remember(key, t);
-        return { verdict: 'reject', reason: 'non-validator' };
+        return unjoined ? { verdict: 'ignore', reason: 'unjoined' } : { verdict: 'reject', reason: 'non-validator' };
       }
       if (!this.preparedByOneHonest(b.height, b.prepared)) {
         this.remember(key, t);
@@ -165,6 +173,7 @@ export class IbftGossipCheck {
       if (this.preparedBlocks.size > MAX_PREPARED_BLOCKS) this.preparedBlocks.delete(this.preparedBlocks.keys().next().value!);
     }
     this.remember(key, t);
+    if (unjoined) return { verdict: 'ignore', reason: 'unjoined' };
     if (!member) return { verdict: 'reject', reason: 'non-validator' };
     if (b.type === MessageType.Preprepare && !this.firstProposal(signed, createHash('sha256').update(b.block).digest('base64'), head)) {
       return { verdict: 'ignore', reason: 'equivocation' };

@@ -5,9 +5,12 @@
  * hears of it again, and where that peer is the only path to the validators (a line of nodes, a
  * sentry in front of them) the transaction waits in this node's pool until it expires, never mined.
  * Only transactions still pooled and executable at this node's head are published again (one behind
- * a nonce gap could not go into a block anyway), each at most once per `afterMs`, at most
- * `maxPerCheck` and `maxBytesPerCheck` a check: what a peer already holds costs it one hash lookup and
- * is not relayed further (gossip.ts), so the cost is one message per check at most.
+ * a nonce gap could not go into a block anyway; the lookup also holds back one too far above its
+ * sender's nonce for a peer that lacks the nonces below it), each `afterMs` after it last went out,
+ * then twice as long each time up to `maxBackoff` times that (a peer that refuses it by its own policy,
+ * a price limit, refuses it again, and each refusal counts towards throttling this node there), at
+ * most `maxPerCheck` and `maxBytesPerCheck` a check: what a peer already holds costs it one hash lookup
+ * and is not relayed further (gossip.ts), so the cost is one message per check at most.
  */
 
 /** A local transaction waiting this long since it was last published is published again. */
@@ -16,6 +19,8 @@ export const REBROADCAST_AFTER_MS = 15_000;
 export const REBROADCAST_CHECK_MS = 5_000;
 /** Local transactions remembered (the pool holds at most as many executable ones: DEFAULT_LIMITS.globalSlots). */
 export const MAX_LOCAL_TXS = 4096;
+/** The longest wait between two publications of one transaction, in multiples of `afterMs` (15 s: 8 minutes). */
+export const MAX_BACKOFF = 32;
 /** Transactions published again in one check, and their bytes: one batch message (p2p/messages.ts). */
 export const MAX_REBROADCAST_PER_CHECK = 128;
 export const MAX_REBROADCAST_BYTES_PER_CHECK = 64 * 1024;
@@ -32,11 +37,12 @@ export interface LocalTxRebroadcastOptions {
   maxPerCheck?: number;
   maxBytesPerCheck?: number;
   maxTracked?: number;
+  maxBackoff?: number;
 }
 
 export class LocalTxRebroadcast {
-  /** Local transactions by hash (hex), and when each was last published; oldest publication first. */
-  private readonly published = new Map<string, number>();
+  /** Local transactions by hash (hex): when each was last published, and the wait before the next (in `afterMs`). */
+  private readonly published = new Map<string, { at: number; wait: number }>();
   private timer?: ReturnType<typeof setInterval>;
   private readonly now: () => number;
 
@@ -47,7 +53,7 @@ export class LocalTxRebroadcast {
   /** Remember a transaction a client of this node sent, just published. */
   track(hashHex: string): void {
     this.published.delete(hashHex);
-    this.published.set(hashHex, this.now());
+    this.published.set(hashHex, { at: this.now(), wait: 1 });
     const max = this.opts.maxTracked ?? MAX_LOCAL_TXS;
     while (this.published.size > max) this.published.delete(this.published.keys().next().value!);
   }
@@ -66,8 +72,9 @@ export class LocalTxRebroadcast {
     const due: [string, Uint8Array][] = [];
     let bytes = 0;
     // Oldest publication first: the map is kept in that order (each publication moves its entry last).
-    for (const [hash, at] of this.published) {
-      if (now - at < after) break;
+    for (const [hash, { at, wait }] of this.published) {
+      if (now - at < after) break; // nothing later is due either
+      if (now - at < after * wait) continue;
       const raw = this.opts.lookup(hash);
       if (raw === undefined) {
         this.published.delete(hash); // mined, replaced, evicted or dropped: forgotten
@@ -78,9 +85,11 @@ export class LocalTxRebroadcast {
       due.push([hash, raw]);
       bytes += raw.length;
     }
+    const most = this.opts.maxBackoff ?? MAX_BACKOFF;
     for (const [hash, raw] of due) {
+      const wait = this.published.get(hash)!.wait;
       this.published.delete(hash);
-      this.published.set(hash, now);
+      this.published.set(hash, { at: now, wait: Math.min(wait * 2, most) });
       this.opts.publish(raw);
     }
     return due.length;

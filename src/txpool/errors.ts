@@ -15,6 +15,8 @@ export class TxPoolError extends Error {
   constructor(
     message: string,
     readonly fault?: TxFault,
+    /** A refusal by this node's own policy that no new head changes (its price floor): the same transaction is refused again. */
+    readonly lasting = false,
   ) {
     super(message);
     this.name = 'TxPoolError';

@@ -174,14 +174,16 @@ export class TxPool {
   }
 
   /**
-   * The pooled transaction of hash `hashHex` (lowercase 0x hex), and whether it is executable at the head
-   * (its sender's nonce up to the first gap) rather than queued behind a gap.
+   * The pooled transaction of hash `hashHex` (lowercase 0x hex), whether it is executable at the head
+   * (its sender's nonce up to the first gap) rather than queued behind a gap, and how far its nonce is
+   * above its sender's at the head.
    */
-  pooled(hashHex: string): { tx: TypedTransaction; executable: boolean } | undefined {
+  pooled(hashHex: string): { tx: TypedTransaction; executable: boolean; ahead: bigint } | undefined {
     const tx = this.byHash.get(hashHex);
     if (!tx) return undefined;
     const account = this.accounts.get(tx.getSenderAddress().toString());
-    return { tx, executable: account !== undefined && tx.nonce < firstGap(account) };
+    if (account === undefined) return { tx, executable: false, ahead: 0n };
+    return { tx, executable: tx.nonce < firstGap(account), ahead: tx.nonce - account.nonce };
   }
 
   /** Why the pool refuses every transaction now (the node cannot write blocks), or undefined. */

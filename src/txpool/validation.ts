@@ -65,7 +65,8 @@ export function validateStateless(tx: TypedTransaction, limits: StatelessLimits)
   if (maxFee(tx) < limits.nextBaseFee) {
     throw new TxPoolError(`transaction underpriced: max fee per gas ${maxFee(tx)} is below the base fee ${limits.nextBaseFee}`);
   }
-  if (maxTip(tx) < limits.minTip) throw new TxPoolError(`transaction underpriced: tip ${maxTip(tx)} is below the pool's minimum ${limits.minTip}`);
+  if (maxTip(tx) < limits.minTip)
+    throw new TxPoolError(`transaction underpriced: tip ${maxTip(tx)} is below the pool's minimum ${limits.minTip}`, undefined, true);
   try {
     tx.getSenderAddress();
   } catch {

@@ -35,7 +35,7 @@ describe('IBFT gossip checks, cheapest first', () => {
     expect(check.check(prepare(1, { height: 12n })).verdict).toBe('accept');
   });
 
-  it("a candidate the head's next block may add (one vote from a majority) is a validator for the height after that block only; a stranger never is", () => {
+  it("a candidate the head's next block may add (one vote from a majority) is a validator for the height after that block only; a stranger never is; once that block did not add it, what was relayed meanwhile is no one's fault", () => {
     const joining = bytesToHex(privateToAddress(testKey(4)));
     const check = new IbftGossipCheck({
       head: () => 10n,
@@ -49,6 +49,17 @@ describe('IBFT gossip checks, cheapest first', () => {
     // Without candidates (a restored node, votes unknown), the head's set only, as before.
     const { check: plain } = setup();
     expect(plain.check(prepare(4, { height: 12n }))).toMatchObject({ verdict: 'reject', reason: 'non-validator' });
+    // The head's block could have added it and did not: nodes a block behind relayed its message for the
+    // next height in good faith: ignored, not counted against them ('unjoined'); a stranger's still is.
+    const after = new IbftGossipCheck({
+      head: () => 11n,
+      isValidator: (a) => validators.has(bytesToHex(a)),
+      wasJoining: (a) => bytesToHex(a) === joining,
+      validatorCount: () => 4,
+    });
+    expect(after.check(prepare(4, { height: 12n }))).toMatchObject({ verdict: 'ignore', reason: 'unjoined' });
+    expect(after.check(prepare(9, { height: 12n }))).toMatchObject({ verdict: 'reject', reason: 'non-validator' });
+    expect(after.check(prepare(4, { height: 13n }))).toMatchObject({ verdict: 'reject', reason: 'non-validator' });
   });
 
   it('ignores stale and far-future heights without recovering a signature', () => {

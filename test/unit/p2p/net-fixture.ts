@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach } from 'vitest';
 import { Network, type P2pMetrics } from '../../../src/node/network.js';
-import { TxPool } from '../../../src/txpool/txpool.js';
+import { DEFAULT_LIMITS, TxPool, type TxPoolLimits } from '../../../src/txpool/txpool.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import type { PeerClock } from '../../../src/chain/peer-clock.js';
 import type { SyncerOptions } from '../../../src/sync/syncer.js';
@@ -32,9 +32,10 @@ export async function startNode(
     discovery?: boolean;
     logger?: Logger;
     rebroadcast?: { afterMs?: number; checkMs?: number };
+    txpool?: Partial<TxPoolLimits>;
   } = {},
 ): Promise<TestNode> {
-  const txpool = new TxPool(chain);
+  const txpool = new TxPool(chain, { ...DEFAULT_LIMITS, ...opts.txpool });
   const net = await Network.start({
     key: opts.key ?? randomBytes(32),
     host: '127.0.0.1',

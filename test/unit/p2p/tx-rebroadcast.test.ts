@@ -12,7 +12,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TO = '0x000000000000000000000000000000000000beef';
 
 describe('LocalTxRebroadcast', () => {
-  function fixture(opts: { maxPerCheck?: number; maxBytesPerCheck?: number; maxTracked?: number } = {}) {
+  function fixture(opts: { maxPerCheck?: number; maxBytesPerCheck?: number; maxTracked?: number; maxBackoff?: number } = {}) {
     let now = 1_000;
     const pool = new Map<string, Uint8Array | 'queued'>();
     const sent: string[] = [];
@@ -48,8 +48,26 @@ describe('LocalTxRebroadcast', () => {
     expect(f.r.check()).toBe(0); // a was just published again
     f.pool.set('c', Buffer.from('c')); // its gap filled
     f.tick(100);
-    expect(f.r.check()).toBe(2);
+    expect(f.r.check()).toBe(1); // c; a waits twice as long now
+    expect(f.sent).toEqual(['a', 'c']);
+    f.tick(100);
+    expect(f.r.check()).toBe(1);
     expect(f.sent).toEqual(['a', 'c', 'a']);
+    f.tick(100);
+    expect(f.r.check()).toBe(1);
+    expect(f.sent).toEqual(['a', 'c', 'a', 'c']);
+  });
+
+  it('waits twice as long after each publication, up to maxBackoff times the first wait: a peer refusing it by its own policy hears of it less and less', () => {
+    const f = fixture({ maxBackoff: 8 });
+    f.add('a');
+    const times: number[] = [];
+    for (let t = 0; t < 5_000; t += 50) {
+      f.tick(50);
+      if (f.r.check() > 0) times.push(t + 50);
+    }
+    // 100, then 200, 400, 800 after each, then 800 (8 x 100) for good
+    expect(times.slice(0, 6)).toEqual([100, 300, 700, 1500, 2300, 3100]);
   });
 
   it('publishes nothing and forgets nothing while paused (catching up, pool closed)', () => {
@@ -133,5 +151,49 @@ describe('a transaction a peer dropped reaches it later', () => {
     b.txpool.reopen();
     await until(() => b.txpool.has(tx.hash()), 'b took it when a published it again', 5_000);
     expect(await b.txpool.pendingNonce(createAddressFromPrivateKey(KEY))).toBe(1n);
+  }, 30_000);
+
+  it("what is published again is no more than a pool takes ahead of a sender's nonce (64): a peer lacking the nonces below would count the rest as faults", async () => {
+    const { genesis } = testGenesis(1, [addressOf(KEY)]);
+    const chains = await Promise.all([openTestChain(genesis), openTestChain(genesis)]);
+    for (const c of chains) cleanup.push(async () => (await c.close(), rmSync(c.dir, { recursive: true, force: true })));
+    const rebroadcast = { afterMs: 300, checkMs: 100 };
+    const a = await node(chains[0]!.chain, { discovery: false, rebroadcast });
+    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast });
+    await until(() => a.net.peerCount() === 1 && b.net.peerCount() === 1, 'connected');
+    await sleep(1500); // gossipsub meshes on its heartbeat (1 s)
+    b.txpool.close('restoring (test)');
+    const messages = countTxMessages(b);
+    for (let n = 0n; n < 70n; n++) await a.txpool.add(transfer(chains[0]!.chain, n));
+    await until(() => messages.n > 0, 'b got the transactions, and dropped them');
+    b.txpool.reopen();
+    await until(() => b.txpool.size >= 64, 'b took what a published again', 5_000);
+    const seen = messages.n;
+    await until(() => messages.n >= seen + 2, 'a published again twice more', 5_000);
+    expect(b.txpool.size).toBe(64); // nonces 64-69 held back: 64 above the sender's nonce at the head
+    expect(b.net.peerManager.banned(a.addr.split('/p2p/')[1]!)).toBeUndefined();
+  }, 30_000);
+
+  it('a transaction a peer refused by its own policy (a tip below its price limit), published again, is dropped unread there for 10 minutes: not validated, not counted against the relayer', async () => {
+    const { genesis } = testGenesis(1, [addressOf(KEY)]);
+    const chains = await Promise.all([openTestChain(genesis), openTestChain(genesis)]);
+    for (const c of chains) cleanup.push(async () => (await c.close(), rmSync(c.dir, { recursive: true, force: true })));
+    const rebroadcast = { afterMs: 200, checkMs: 100 };
+    const a = await node(chains[0]!.chain, { discovery: false, rebroadcast });
+    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast, txpool: { minTip: 10n ** 9n } });
+    await until(() => a.net.peerCount() === 1 && b.net.peerCount() === 1, 'connected');
+    await sleep(1500); // gossipsub meshes on its heartbeat (1 s)
+    let validated = 0;
+    const add = b.txpool.add.bind(b.txpool);
+    b.txpool.add = (t) => {
+      validated++;
+      return add(t);
+    };
+    const messages = countTxMessages(b);
+    const cheap = transfer(chains[0]!.chain, 0n); // a tip of 1 wei
+    await a.txpool.add(cheap);
+    await until(() => messages.n >= 4, 'a published it three times more', 10_000);
+    expect(validated).toBe(1);
+    expect(b.txpool.has(cheap.hash())).toBe(false);
   }, 30_000);
 });
