@@ -100,6 +100,11 @@ export interface RestoreOptions {
    * own backup; not for a peer's snapshot, whose unchecked seals the node would store and serve.
    */
   seals?: SealCheck;
+  /**
+   * Told the snapshot's header once it is read, before anything after it; a throw ends the restore with
+   * it (snapshot sync: what the peer's protocol version promises of the snapshot).
+   */
+  checkHeader?: (header: SnapshotHeader) => void;
 }
 
 /** RestoreOptions.seals. */
@@ -167,6 +172,7 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
     for await (const ev of events) {
       if (ev.kind === 'header') {
         header = ev.header;
+        opts.checkHeader?.(header);
         headNumber = BigInt(header.head.number);
         if (opts.trustedBlock && opts.trustedBlock.number > headNumber)
           throw new UserError(`the trusted block ${opts.trustedBlock.number} is after the backup's head ${headNumber}: give a checkpoint at or below it`);

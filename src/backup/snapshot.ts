@@ -6,6 +6,7 @@ import { blockRawBound, snapshotSizeBound, SnapshotWriter, type PreparedBlock, t
 import type { BlockReader } from '../storage/block-store.js';
 import type { StateSize } from '../storage/schema.js';
 import { UserError } from '../util/errors.js';
+import { Semaphore } from '../util/mutex.js';
 import { stateItems, type StateOrder } from './state-walk.js';
 import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types.js';
 import type { ExportSource } from './export.js';
@@ -31,18 +32,19 @@ export interface ChainSnapshot {
   /**
    * The most bytes `chunks` will produce (snapshotSizeBound), measured on the same view before any is
    * produced, without compressing: the size of every block (those `history` has not seen yet) and a
-   * walk of the head's state. The walk is most of what producing the snapshot costs (67,000 state nodes:
-   * 5.3 s of 7.0 s on the reference machine), paid before the first byte. `signal` stops it (the peer
-   * that asked has gone).
+   * walk of the head's state, unless `stateSizes` (createSnapshot's option) knows that state's sizes in
+   * this order. The walk is most of what producing the snapshot costs (67,000 state nodes: 5.3 s of
+   * 7.0 s on the reference machine), paid before the first byte. `signal` stops it, or its wait for the
+   * walk before it (the peer that asked has gone).
    */
   sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number>;
   /**
    * About the bytes `chunks` will produce, without a walk of the state: the blocks counted as in
-   * sizeBound, the state as the source last measured a state whole in tree order (`StateSize`: a
-   * genesis written, a restore, a snapshot's walk). Exact when that state is the head's; a state that
-   * changed since makes it off by what changed. Where no such figure is kept, or it is more than
-   * STATE_SIZE_FRESH_BLOCKS old, it is sizeBound (which walks, and keeps what it measured for the next
-   * time). `estimated` is false then.
+   * sizeBound, the state as `stateSizes` knows it (exact: `estimated` false), else as the source last
+   * measured a state whole in tree order (`StateSize`: a genesis written, a restore, a snapshot's walk).
+   * Exact when that state is the head's; a state that changed since makes it off by what changed. Where
+   * no such figure is kept, or it is more than STATE_SIZE_FRESH_BLOCKS old, it is sizeBound (which
+   * walks, and keeps what it measured for the next time). `estimated` is false then.
    */
   sizeEstimate(history?: HistorySizes, signal?: AbortSignal): Promise<{ bytes: number; estimated: boolean }>;
 }
@@ -62,6 +64,73 @@ export function usableStateSize(kept: StateSize | undefined, head: bigint): Stat
   if (kept?.order !== 'tree') return undefined;
   const age = head - kept.number;
   return age < 0n || age > STATE_SIZE_FRESH_BLOCKS ? undefined : kept;
+}
+
+/** A state's nodes and codes as a walk lists them in one order: how many, and their bytes in all. */
+export interface ListedState {
+  nodes: { count: number; bytes: number };
+  codes: { count: number; bytes: number };
+}
+
+/** The states StateSizes keeps the sizes of (the newest listed). */
+const STATE_SIZES_KEPT = 8;
+
+/**
+ * The sizes of the states this process listed whole (a sizing walk, or a snapshot that streamed its
+ * state to its end), by state root and order: exact for any snapshot of that state in that order (the
+ * walk is the same), so a snapshot of a state listed before is sized without a walk. A serving node's
+ * head state changes only with a block that changes it: every peer asking meanwhile is answered from
+ * the one walk. Unlike `StateSize` (a hint on disk, which may be of another state or counted by another
+ * writer), these bound a snapshot exactly: snapshot protocol version 4 announces a bound from them.
+ *
+ * Also the gate of sizing walks: one at a time, the others waiting their turn; one that waited finds the
+ * figure of the walk before it when that was of the same state.
+ */
+export class StateSizes {
+  private readonly kept = new Map<string, ListedState>();
+  private readonly walking = new Semaphore(1);
+
+  get(root: Uint8Array, order: StateOrder): ListedState | undefined {
+    const s = this.kept.get(stateKey(root, order));
+    return s && { nodes: { ...s.nodes }, codes: { ...s.codes } };
+  }
+
+  set(root: Uint8Array, order: StateOrder, sizes: ListedState): void {
+    const key = stateKey(root, order);
+    this.kept.delete(key); // the newest last
+    this.kept.set(key, { nodes: { ...sizes.nodes }, codes: { ...sizes.codes } });
+    for (const old of this.kept.keys()) {
+      if (this.kept.size <= STATE_SIZES_KEPT) break;
+      this.kept.delete(old);
+    }
+  }
+
+  /**
+   * The state's sizes: kept, or listed by `walk` once the walk before it has ended (`beforeWalk` is told
+   * first, and may throw to refuse it). `signal` gives up the wait (the walk itself watches it too).
+   */
+  async measure(
+    root: Uint8Array,
+    order: StateOrder,
+    walk: () => Promise<ListedState>,
+    opts: { signal?: AbortSignal; beforeWalk?: () => void } = {},
+  ): Promise<ListedState> {
+    const known = this.get(root, order);
+    if (known) return known;
+    opts.beforeWalk?.();
+    await this.walking.acquire(opts.signal);
+    try {
+      const listed = this.get(root, order) ?? (await walk());
+      this.set(root, order, listed);
+      return listed;
+    } finally {
+      this.walking.release();
+    }
+  }
+}
+
+function stateKey(root: Uint8Array, order: StateOrder): string {
+  return `${order}:${bytesToHex(root)}`;
 }
 
 /** Blocks compressed ahead of the one written; the size at which block records go out as one chunk. */
@@ -128,10 +197,19 @@ export async function createSnapshot(
      * asking with an earlier snapshot protocol).
      */
     stateOrder?: StateOrder;
+    /**
+     * The sizes of states listed before, kept between snapshots (a node serving its peers), and the gate
+     * of their sizing walks (one at a time); a snapshot that lists its state to the end adds its own.
+     * Default: this snapshot's alone.
+     */
+    stateSizes?: StateSizes;
+    /** Told before a sizing walk starts (none when `stateSizes` knows the state); a throw refuses the sizing. */
+    beforeSizingWalk?: () => void;
   },
 ): Promise<ChainSnapshot> {
   const headersOnly = opts.headersOnly === true;
   const order = opts.stateOrder ?? 'tree';
+  const stateSizes = opts.stateSizes ?? new StateSizes();
   const view = source.openReadView();
   try {
     const headHash = await view.blocks.headHash();
@@ -165,12 +243,15 @@ export async function createSnapshot(
     const writer = new SnapshotWriter(header, headersOnly);
     return {
       header,
-      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress, (nodes, codes) =>
-        record(source, { root: head.stateRoot, number: headNumber, order }, nodes, codes),
-      ),
+      chunks: generate(view, writer, headNumber, head.stateRoot, order, opts.onProgress, (nodes, codes) => {
+        stateSizes.set(stateRoot, order, { nodes, codes });
+        return record(source, { root: head.stateRoot, number: headNumber, order }, nodes, codes);
+      }),
       close: view.close,
       sizeBound: (history, signal) => sizeBound(history, signal),
       sizeEstimate: async (history, signal) => {
+        // This very state listed before: exact, without a walk.
+        if (stateSizes.get(stateRoot, order)) return { bytes: await sizeBound(history, signal), estimated: false };
         // Counted in another order (each node once: fewer), too long ago, or of a block past the head: measured again.
         const known = usableStateSize(await view.blocks.stateSize(), headNumber);
         if (!known) return { bytes: await sizeBound(history, signal), estimated: false };
@@ -199,6 +280,13 @@ export async function createSnapshot(
 
     async function sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number> {
       const sizes = await historySizes(history, signal);
+      const state = await stateSizes.measure(stateRoot, order, () => walk(signal), { signal, beforeWalk: opts.beforeSizingWalk });
+      return snapshotSizeBound({ ...sizes, ...state });
+    }
+
+    /** The head's state listed whole, counted (and its size kept, where the source keeps one). */
+    async function walk(signal?: AbortSignal): Promise<ListedState> {
+      const sizes: ListedState = { nodes: { count: 0, bytes: 0 }, codes: { count: 0, bytes: 0 } };
       for await (const item of stateItems(view.state, stateRoot, undefined, order)) {
         signal?.throwIfAborted();
         const it = item.kind === 'node' ? sizes.nodes : sizes.codes;
@@ -206,7 +294,7 @@ export async function createSnapshot(
         it.bytes += item.data.length;
       }
       await record(source, { root: stateRoot, number: top, order }, sizes.nodes, sizes.codes);
-      return snapshotSizeBound(sizes);
+      return sizes;
     }
   } catch (err) {
     await view.close();

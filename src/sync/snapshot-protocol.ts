@@ -2,7 +2,7 @@ import '../util/promise-with-resolvers.js';
 import type { PeerId, Stream } from '@libp2p/interface';
 import { bytesToHex, utf8ToBytes, bytesToUtf8 } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
-import { createSnapshot, HistorySizes, type SnapshotSource } from '../backup/snapshot.js';
+import { createSnapshot, HistorySizes, StateSizes, type SnapshotSource } from '../backup/snapshot.js';
 import type { Host } from '../p2p/host.js';
 import { MessageError } from '../p2p/messages.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
@@ -22,10 +22,12 @@ import { DEFAULT_SERVE_FLOOR, RateFloor } from '../util/rate-floor.js';
  * snapshot's size as the server estimates it without walking its state (u64, big-endian;
  * ChainSnapshot.sizeEstimate), for the receiver's disk check and progress. Version 4 (asked of peers
  * without version 5): the same, but the answer carries the most bytes the server will send
- * (snapshotSizeBound, measured by a walk of the state before the answer), and the receiver holds the
- * stream to that length and to a time budget. Version 3 (asked of peers without version 4): as 4, each
- * state node once. Version 2 (asked of peers without version 3): a snapshot with the whole history, as
- * 3. Version 1 (OK alone) is still served, to nodes of earlier versions.
+ * (snapshotSizeBound, measured by a walk of the state before the answer, or from the sizes of that very
+ * state listed before), and the receiver holds the stream to that length and to a time budget. Versions 4
+ * and 5 have always had their state in tree order: the receiver refuses (bans) one of theirs without it.
+ * Version 3 (asked of peers without version 4): as 4, each state node once. Version 2 (asked of peers
+ * without version 3): a snapshot with the whole history, as 3. Version 1 (OK alone) is still served, to
+ * nodes of earlier versions.
  *
  * Why version 5 may announce an estimate: a hostile server chooses the number it announces (up to the
  * room the receiver's disk check leaves), so the number held it back little; what does is what the
@@ -74,8 +76,23 @@ export interface SnapshotServeOptions {
   minReadRate?: number;
   /** That window (SNAPSHOT_SERVE_RATE_WINDOW_MS; tests). */
   readRateWindowMs?: number;
+  /** SNAPSHOT_SIZING_COOLDOWN_MS (tests). */
+  sizingCooldownMs?: number;
   logger?: Logger;
 }
+
+/**
+ * A peer whose last snapshot stream ended before it read the snapshot (it hung up while the snapshot
+ * was sized, after the answer, or midway) is refused, as busy, any request that needs a walk of the state
+ * to size it for this long after. Sizing walks the head's state (minutes on a large one) before the first
+ * byte; asking and leaving cost a peer two bytes, so without this one peer had the node walk its state
+ * again and again. Not a ban: an honest node leaves after the answer when the snapshot does not fit on
+ * its disk, and one killed mid-restore asks again. A request sized without a walk (the state's sizes
+ * known, version 5 from the size kept) is served meanwhile; a stream read to its end lifts it.
+ */
+export const SNAPSHOT_SIZING_COOLDOWN_MS = 10 * 60_000;
+/** The peers remembered as having left early, at most (the oldest forgotten first). */
+const MAX_LEFT_EARLY = 4096;
 
 /**
  * A peer must read a snapshot at least this fast (bytes a second, over each window of
@@ -113,6 +130,11 @@ function* pieces(bytes: Uint8Array): Generator<Uint8Array> {
  * that reads below SNAPSHOT_SERVE_MIN_RATE at the end of a window of waiting for it (RateFloor).
  * A version 2 request is answered with the snapshot's size bound, measured first on the same view;
  * the stream never goes past it.
+ *
+ * Sizing walks (StateSizes): one at a time (another waits its turn), none for a state whose sizes a walk
+ * or a stream to its end already listed (every peer asking at the same head state is answered from the
+ * one walk), none for a peer that left its last stream early for SNAPSHOT_SIZING_COOLDOWN_MS (refused as
+ * busy, not banned).
  */
 export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source: SnapshotSource, opts: SnapshotServeOptions): Promise<void> {
   let active = 0;
@@ -121,6 +143,23 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
   const minRate = opts.minReadRate ?? SNAPSHOT_SERVE_MIN_RATE;
   const rateWindowMs = opts.readRateWindowMs ?? SNAPSHOT_SERVE_RATE_WINDOW_MS;
+  const cooldownMs = opts.sizingCooldownMs ?? SNAPSHOT_SIZING_COOLDOWN_MS;
+  // Peers whose last stream ended before they read the snapshot, and when (the oldest first).
+  const leftEarly = new Map<string, number>();
+  const cooldownLeft = (id: string) => {
+    const since = Date.now() - (leftEarly.get(id) ?? Number.NEGATIVE_INFINITY);
+    if (since < cooldownMs) return cooldownMs - since;
+    leftEarly.delete(id);
+    return 0;
+  };
+  const noteLeftEarly = (id: string) => {
+    leftEarly.delete(id); // the newest last
+    leftEarly.set(id, Date.now());
+    for (const [old, at] of leftEarly) {
+      if (leftEarly.size <= MAX_LEFT_EARLY && Date.now() - at < cooldownMs) break;
+      leftEarly.delete(old);
+    }
+  };
   const v5 = snapshotProtocol(genesisHash, 5);
   const v4 = snapshotProtocol(genesisHash, 4);
   const v3 = snapshotProtocol(genesisHash, 3);
@@ -128,6 +167,8 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
   // The block (and header) sizes of the last snapshot sized: the next one reads only the blocks added since.
   const history = new HistorySizes('blocks');
   const headers = new HistorySizes('headers');
+  // The sizes of the states listed whole (walks, streams read to their end), and the gate of sizing walks.
+  const stateSizes = new StateSizes();
   await host.handle(
     [v5, v4, v3, v2, snapshotProtocol(genesisHash, 1)],
     ({ stream, connection }) => {
@@ -148,6 +189,10 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
       };
       touch();
       let counted = false;
+      // This node did work for the peer (a sizing walk began, or the answer went out); the peer read the snapshot to its end.
+      let owed = false;
+      let read = false;
+      const id = peer.toString();
       void (async () => {
         try {
           const first = await lp.decode(stream.source, { maxDataLength: 16 })[Symbol.asyncIterator]().next();
@@ -155,13 +200,13 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           const req = first.value.subarray();
           if (req.length !== 1 || req[0] !== REQUEST[0]) throw new MessageError(`${protocol}: malformed snapshot request`);
           if (!opts.isReady(peer)) return void (await stream.sink(lp.encode([refusal('not a ready peer')])));
-          if (serving.has(peer.toString())) return void (await stream.sink(lp.encode([refusal('busy: already serving this peer a snapshot')])));
+          if (serving.has(id)) return void (await stream.sink(lp.encode([refusal('busy: already serving this peer a snapshot')])));
           if (active >= opts.maxStreams) {
             opts.logger?.info({ peer: peer.toString(), maxSnapshotStreams: opts.maxStreams }, 'snapshot request refused: too many snapshot streams');
             return void (await stream.sink(lp.encode([refusal(`busy: already serving ${opts.maxStreams} snapshot streams`)])));
           }
           active++;
-          serving.add(peer.toString());
+          serving.add(id);
           counted = true;
           let snap;
           let bound = Number.MAX_SAFE_INTEGER;
@@ -169,7 +214,20 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           // Version 5: whether the estimate came from a kept size (else a walk measured it, exactly).
           let fromKept = false;
           try {
-            snap = await createSnapshot(source, { compression: 'zstd', headersOnly, stateOrder });
+            snap = await createSnapshot(source, {
+              compression: 'zstd',
+              headersOnly,
+              stateOrder,
+              stateSizes,
+              beforeSizingWalk: () => {
+                const waitMs = cooldownLeft(id);
+                if (waitMs > 0) {
+                  opts.logger?.info({ peer: id, waitMs }, 'snapshot request refused: the peer left its last snapshot early');
+                  throw new Error(`busy: this peer left its last snapshot before reading it; ask again in ${Math.ceil(waitMs / 1000)} s`);
+                }
+                owed = true;
+              },
+            });
             if (bounded || estimated) {
               // Sizing is this side's work: the peer is not idle meanwhile; if it hangs up, a walk stops.
               clearTimeout(timer);
@@ -206,6 +264,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           };
           async function* body(): AsyncGenerator<Uint8Array> {
             try {
+              owed = true;
               yield taken(bounded || estimated ? okAnswer(announced) : new Uint8Array([OK]));
               floor?.arrived(0);
               let sent = 0;
@@ -219,6 +278,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
                   floor?.arrived(p.length);
                 }
               }
+              read = true;
             } finally {
               floor?.stop();
               await snap!.close();
@@ -232,7 +292,9 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
         } finally {
           if (counted) {
             active--;
-            serving.delete(peer.toString());
+            serving.delete(id);
+            if (read) leftEarly.delete(id);
+            else if (owed) noteLeftEarly(id);
           }
           clearTimeout(timer);
           floor?.stop();
@@ -251,9 +313,11 @@ export interface SnapshotFetchOptions {
   pace?: SnapshotPaceLimits;
   /**
    * Told the announced size before any byte (`estimate`: the server's estimate, version 5, else the
-   * most it will send); may throw (or reject) to decline the snapshot.
+   * most it will send); may throw (or reject) to decline the snapshot. `protocol`: the version the peer
+   * answers; `treeOrder`: whether that version's snapshot has its state in tree order (`stateOrder:
+   * 'tree'`), which its servers always send (versions 4 and 5).
    */
-  onAnnounce?: (bytes: number, how: { estimate: boolean }) => void | Promise<void>;
+  onAnnounce?: (bytes: number, how: { estimate: boolean; treeOrder: boolean; protocol: string }) => void | Promise<void>;
   /** Abort the stream (the caller's own deadline): its reason is thrown. */
   signal?: AbortSignal;
 }
@@ -308,7 +372,9 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     // Version 5 announces an estimate: no length to hold the stream to, nor a budget from it (the floor
     // holds). Only a peer known to speak 2 to 4 is held to its number as a bound.
     const estimate = !asked.slice(1).includes(protocol);
-    await opts.onAnnounce?.(announced, { estimate });
+    // Every server of versions 4 and 5 (since each came) lists the state in tree order; 3 and 2 each node once.
+    const treeOrder = asked.slice(0, 2).includes(protocol);
+    await opts.onAnnounce?.(announced, { estimate, treeOrder, protocol });
     const pace = new SnapshotPace(estimate ? undefined : announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
     let total = 0;
     for (;;) {

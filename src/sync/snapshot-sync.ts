@@ -173,7 +173,10 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
       try {
         const dir = dirname(resolve(opts.target));
         const fs = opts.statfs ?? statfs;
-        const onAnnounce = async (bytes: number, how: { estimate: boolean }) => {
+        // What the peer's protocol version promises of its snapshot's header (told with the answer, before the header).
+        let promised: { treeOrder: boolean; protocol: string } | undefined;
+        const onAnnounce = async (bytes: number, how: { estimate: boolean; treeOrder: boolean; protocol: string }) => {
+          promised = how;
           log.info(event('snapshot-sync.announced', { peer: id, announcedBytes: bytes, estimate: how.estimate }), 'snapshot sync: peer announced its snapshot');
           report({ bytesAnnounced: bytes });
           const minFree = opts.minFreeBytes ?? 0;
@@ -192,6 +195,15 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
           genesis: opts.genesis,
           // A peer's snapshot: every seal, since this node stores and serves them (restore.ts, seals).
           seals: 'every',
+          // A snapshot of versions 4 and 5 lists its state in tree order, which this side checks without
+          // remembering every node; a peer that says otherwise would have it remember every one (memory
+          // growing with the state): a protocol violation (older versions' each-node-once order stays theirs).
+          checkHeader: (h) => {
+            if (promised?.treeOrder && h.stateOrder !== 'tree')
+              throw new MessageError(
+                `${promised.protocol}: the snapshot's state order is not 'tree' (its header has no stateOrder 'tree'), which this protocol version promises`,
+              );
+          },
           ...(opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
           onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),
         });

@@ -17,11 +17,12 @@ import { restoreSnapshot } from '../../../src/backup/restore.js';
 import { BasaltNode } from '../../../src/node/node.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { STATE_SIZE_KEY, type StateSize } from '../../../src/storage/schema.js';
-import { createTestChain, openTestChain, sealNext, testGenesis } from '../../helpers/chain-fixture.js';
+import { addressOf, createTestChain, openTestChain, sealNext, testGenesis } from '../../helpers/chain-fixture.js';
 import { tempDir } from '../../helpers/cli.js';
-import { chainWithBlocks } from '../archive/archive-fixture.js';
+import { chainWithBlocks, SENDER } from '../archive/archive-fixture.js';
 import { rebuildWithAlteredNode, rebuildWithBlock } from '../snapshot/tamper.js';
 import { createBlockFromRLP } from '@ethereumjs/block';
+import { createLegacyTx } from '@ethereumjs/tx';
 import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { committedSeal } from '../../../src/consensus/ibft/seal.js';
@@ -49,15 +50,27 @@ interface EvilServing {
   trickle?: { bytes: number; everyMs: number };
   /** End the stream cleanly (FIN, no reset) after this many of the bytes, or before the answer. */
   endAfter?: number | 'before the answer';
+  /** The head it claims (default 100). */
+  head?: bigint;
 }
 
 /**
- * A peer that passes the handshake as a peer of `chain` at head 100, and serves `bytes` as its
- * snapshot (protocol version 2, or `version` 1 or 5), or refuses.
+ * A peer that passes the handshake as a peer of `chain` at head 100 (or `how.head`), and serves `bytes`
+ * as its snapshot (protocol version 2, or `version`), or refuses.
  */
-async function evilPeer(chain: Chain, bytes: Uint8Array | 'refuse', how: EvilServing = {}, version: 1 | 2 | 5 = 2): Promise<{ addr: string; served: number }> {
+async function evilPeer(
+  chain: Chain,
+  bytes: Uint8Array | 'refuse',
+  how: EvilServing = {},
+  version: 1 | 2 | 3 | 4 | 5 = 2,
+): Promise<{ addr: string; served: number }> {
   const host = await bareHost();
-  const status = (): ChainStatus => ({ chainId: chain.chainId, genesisHash: chain.genesisHash, headNumber: 100n, headHash: new Uint8Array(32).fill(7) });
+  const status = (): ChainStatus => ({
+    chainId: chain.chainId,
+    genesisHash: chain.genesisHash,
+    headNumber: how.head ?? 100n,
+    headHash: new Uint8Array(32).fill(7),
+  });
   await serveStatus(
     host,
     status,
@@ -335,6 +348,28 @@ describe('snapshot sync', () => {
     expect(b.net.peerManager.banned(idOf(low.addr))).toBeUndefined();
   }, 30_000);
 
+  it('versions 5 and 4 promise the state in tree order: a peer serving each node once on them is banned, one of an earlier version (3) still restores', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // Each node once: what a client would have to check remembering every node (memory growing with the state).
+    const unique = await snapshotBytes(src.chain, true, 'unique');
+    for (const version of [5, 4] as const) {
+      const evil = await evilPeer(src.chain, unique, {}, version);
+      // A node of an earlier version, asked next: version 3 is served each node once.
+      const older = await evilPeer(src.chain, unique, { head: 50n }, 3);
+      const b = await newNode(src.genesis, [evil.addr, older.addr]);
+      await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+      const r = await snapshotSync({ ...syncOpts(b, src) });
+      expect(evil.served).toBe(1);
+      const ban = b.net.peerManager.banned(idOf(evil.addr))!;
+      expect(ban.reason).toMatch(new RegExp(`^served a bad snapshot: .*snapshot/${version}: the snapshot's state order is not 'tree'`));
+      expect(banKind(ban.reason)).toBe('invalid-data');
+      expect(r!.peer).toBe(idOf(older.addr));
+      expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
+      expect(b.net.peerManager.banned(idOf(older.addr))).toBeUndefined();
+    }
+  }, 60_000);
+
   it('version 5 without a budget: a peer that trickles is still banned by the floor, one window after its answer', async () => {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
@@ -440,14 +475,16 @@ describe('snapshot sync', () => {
     expect(announcedAs[1]!.bytes).toBeGreaterThanOrEqual(withoutHistory.length);
     expect(announcedAs[0]!.bytes).toBeLessThan(announcedAs[1]!.bytes);
     expect(announcedAs[1]!.bytes).toBeLessThan(withoutHistory.length + 4096);
-    // Version 4 (asked by nodes of the version before): the bound, measured by a walk.
+    // Version 4 (asked by nodes of the version before): the bound, from the sizes the streams before
+    // listed of this very state (a walk where none did).
     const s4 = await client.dialProtocol(server.peerId, snapshotProtocol(src.chain.genesisHash, 4));
     await s4.sink(lp.encode([new Uint8Array([1])]));
     const v4: Uint8Array[] = [];
     for await (const m of lp.decode(s4.source, { maxDataLength: 1 << 20 })) v4.push(m.subarray());
     expect(Buffer.concat(v4.slice(1)).equals(withoutHistory)).toBe(true);
     expect(Number(new DataView(v4[0]!.buffer, v4[0]!.byteOffset, 9).getBigUint64(1))).toBe(announcedAs[1]!.bytes);
-    // A kept size that cannot be read is a hint lost, not damage: measured again by a walk, and kept.
+    // A kept size that cannot be read is a hint lost, not damage: this server's own count of the state
+    // answers (where none, a walk: size-bound.test.ts), and the stream read to its end keeps it again.
     await src.chain.store.db.put(STATE_SIZE_KEY, new Uint8Array(5));
     expect(await src.chain.store.stateSize()).toBeUndefined();
     expect((await fetchAll()).equals(withoutHistory)).toBe(true);
@@ -536,6 +573,100 @@ describe('snapshot sync', () => {
     expect(second).toBe(announced);
     await again.return(undefined);
   }, 30_000);
+
+  it('sizing walks on demand: a peer that asks and leaves after the answer is answered from the one walk of the same state, refused (busy, not banned) a new walk; other peers are served', async () => {
+    const premine = [addressOf(SENDER), ...Array.from({ length: 2_000 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`)];
+    const src = await createTestChain(1, premine);
+    cleanup.push(() => src.close());
+    await sealNext(src);
+    /** A transfer from SENDER: a block that changes the state. */
+    const transfer = (nonce: bigint) =>
+      createLegacyTx(
+        { nonce, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21000n, gasPrice: 10n ** 10n },
+        { common: src.chain.commonAt(0n) },
+      ).sign(SENDER);
+    // Every state node read, as review/walk.test.ts counted them.
+    let reads = 0;
+    const source = Object.create(src.chain) as Chain;
+    source.openReadView = () => {
+      const view = src.chain.openReadView();
+      const state = Object.create(view.state) as typeof view.state;
+      state.nodes = async (hashes: Uint8Array[]) => ((reads += hashes.length), view.state.nodes!(hashes));
+      state.node = async (hash: Uint8Array) => (reads++, view.state.node(hash));
+      return { ...view, state };
+    };
+    // Streams the test drives: a peer that takes the answer and hangs up pulls nothing after it, so
+    // every read counted before the answer is the sizing's (over libp2p, how far the snapshot's own walk
+    // got before the hang-up arrived would be a race).
+    let handler: ((x: { stream: unknown; connection: unknown }) => void) | undefined;
+    const host = { handle: async (_p: unknown, h: typeof handler) => void (handler = h) } as unknown as Host;
+    const bad: string[] = [];
+    await serveSnapshots(host, src.chain.genesisHash, source, { maxStreams: 2, isReady: () => true, onBadPeer: (p, why) => bad.push(`${p}: ${why}`) });
+    /** `peer` asks with `version`, takes `take` messages (the answer: 1), then hangs up: the messages it took. */
+    const ask = (peer: string, version: 5 | 4 | 3, take = Number.POSITIVE_INFINITY) =>
+      new Promise<Uint8Array[]>((resolve) => {
+        const got: Uint8Array[] = [];
+        const ended = () => setTimeout(() => resolve(got), 50); // the server's side of the stream ends
+        const stream = {
+          protocol: snapshotProtocol(src.chain.genesisHash, version),
+          status: 'open',
+          source: (async function* () {
+            yield* lp.encode([new Uint8Array([1])]);
+          })(),
+          sink: async (out: AsyncIterable<Uint8Array>) => {
+            for await (const m of lp.decode(out, { maxDataLength: 1 << 21 })) {
+              got.push(m.subarray());
+              if (got.length >= take) break;
+            }
+            stream.status = 'closed';
+            ended();
+          },
+          abort: () => {
+            stream.status = 'aborted';
+            ended();
+          },
+        };
+        handler!({ stream, connection: { remotePeer: { toString: () => peer } } });
+      });
+    const refusal = (answer: Uint8Array[]) => (answer[0]![0] === 1 ? Buffer.from(answer[0]!.subarray(1)).toString() : undefined);
+    // One walk for the first ask, none for the next two: answered (the same bound) from its sizes.
+    const first = await ask('quitter', 4, 1);
+    expect(refusal(first)).toBeUndefined();
+    const walk = reads;
+    expect(walk).toBeGreaterThan(2_000);
+    for (let i = 0; i < 2; i++) {
+      expect(await ask('quitter', 4, 1)).toEqual(first);
+      expect(reads).toBe(walk);
+    }
+    // Another node asking at the same head is served without a walk before its answer.
+    const whole = await ask('honest', 4);
+    expect(refusal(whole)).toBeUndefined();
+    expect(Buffer.concat(whole.slice(1)).equals(await snapshotBytes(src.chain, true, 'tree'))).toBe(true);
+    expect(whole[0]).toEqual(first[0]);
+    expect(Number(new DataView(whole[0]!.buffer, whole[0]!.byteOffset, 9).getBigUint64(1))).toBeGreaterThanOrEqual(Buffer.concat(whole.slice(1)).length);
+    // The state changes: sizing it is a walk, which the peer that left is refused (busy) in any order...
+    await sealNext(src, [transfer(0n)]);
+    const atNewHead = reads;
+    expect(refusal(await ask('quitter', 4, 1))).toMatch(/^busy: this peer left its last snapshot before reading it; ask again in \d+ s$/);
+    expect(refusal(await ask('quitter', 3, 1))).toMatch(/^busy: this peer left its last snapshot before reading it/);
+    expect(reads).toBe(atNewHead);
+    // ...while version 5, sized from the size kept without a walk, is still served to it.
+    expect(refusal(await ask('quitter', 5, 1))).toBeUndefined();
+    expect(reads).toBe(atNewHead);
+    // Another peer's version 4 is: one walk of the new state.
+    expect(refusal(await ask('newcomer', 4, 1))).toBeUndefined();
+    const newWalk = reads - atNewHead;
+    expect(newWalk).toBeGreaterThan(2_000);
+    // Two peers asking at once at the next state: one walk (the second waits for the first, then takes its sizes).
+    await sealNext(src, [transfer(1n)]);
+    const atThirdHead = reads;
+    const both = await Promise.all([ask('one', 4), ask('two', 4)]);
+    expect(both.map(refusal)).toEqual([undefined, undefined]);
+    expect(both[1]![0]).toEqual(both[0]![0]);
+    // One sizing walk and two streamed snapshots' walks: three, not four.
+    expect(reads - atThirdHead).toBeLessThan(3.5 * newWalk);
+    expect(bad).toEqual([]);
+  }, 60_000);
 
   it('--max-snapshot-streams: the next request gets a refusal, not a hang', async () => {
     const src = await chainWithBlocks(3);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
-import { createSnapshot, HistorySizes, STATE_SIZE_FRESH_BLOCKS, usableStateSize, type SnapshotSource } from '../../../src/backup/snapshot.js';
+import { createSnapshot, HistorySizes, STATE_SIZE_FRESH_BLOCKS, StateSizes, usableStateSize, type SnapshotSource } from '../../../src/backup/snapshot.js';
 import { blockRawBound } from '../../../src/snapshot/writer.js';
 import type { BlockReader } from '../../../src/storage/block-store.js';
 import type { StateSize } from '../../../src/storage/schema.js';
@@ -246,6 +246,59 @@ describe('snapshot size estimate (protocol version 5)', () => {
     const still = await createSnapshot(source, { compression: 'none', stateOrder: 'tree' });
     expect((await drain(still.chunks)).summary.codes).toBe(32);
   }, 60_000);
+});
+
+describe('StateSizes (the sizes of the states listed, kept between snapshots served)', () => {
+  it('sizes a state listed before (by a walk, or a snapshot streamed to its end) in the same order without a walk; another order, or a refusal before the walk', async () => {
+    const source = syntheticSource(6, 24);
+    const stateSizes = new StateSizes();
+    const open = (stateOrder: 'tree' | 'unique', beforeSizingWalk?: () => void) =>
+      createSnapshot(source, { compression: 'zstd', headersOnly: true, stateOrder, stateSizes, beforeSizingWalk });
+    let walks = 0;
+    const first = await open('tree', () => void walks++);
+    const bound = await first.sizeBound();
+    await first.close();
+    expect(walks).toBe(1);
+    source.nodeReads = 0;
+    // The same state: the same bound, no node read; and it is exact, not an estimate (nothing kept on disk needed).
+    source.kept = undefined;
+    const again = await open('tree', () => void walks++);
+    expect(await again.sizeBound()).toBe(bound);
+    expect(await again.sizeEstimate()).toEqual({ bytes: bound, estimated: false });
+    expect(source.nodeReads).toBe(0);
+    expect(walks).toBe(1);
+    const { bytes } = await drain(again.chunks);
+    expect(bytes).toBeLessThanOrEqual(bound);
+    // Each node once is another count: a walk, which `beforeSizingWalk` may refuse.
+    source.nodeReads = 0;
+    const unique = await open('unique', () => {
+      throw new Error('busy: no walk for you');
+    });
+    await expect(unique.sizeBound()).rejects.toThrow('busy: no walk for you');
+    await unique.close();
+    expect(source.nodeReads).toBe(0);
+    // A snapshot streamed to its end lists its state: the next one in that order is sized from it.
+    const streamed = await open('unique');
+    await drain(streamed.chunks);
+    source.nodeReads = 0;
+    const sized = await open('unique', () => {
+      throw new Error('walked');
+    });
+    expect(await sized.sizeBound()).toBeGreaterThan(0);
+    await sized.close();
+    expect(source.nodeReads).toBe(0);
+  }, 60_000);
+
+  it('keeps the newest states only', () => {
+    const sizes = new StateSizes();
+    const root = (i: number) => new Uint8Array(32).fill(i);
+    const listed = (n: number) => ({ nodes: { count: n, bytes: n }, codes: { count: 0, bytes: 0 } });
+    for (let i = 1; i <= 9; i++) sizes.set(root(i), 'tree', listed(i));
+    expect(sizes.get(root(1), 'tree')).toBeUndefined();
+    expect(sizes.get(root(2), 'tree')).toEqual(listed(2));
+    expect(sizes.get(root(9), 'tree')).toEqual(listed(9));
+    expect(sizes.get(root(9), 'unique')).toBeUndefined();
+  });
 });
 
 describe('HistorySizes (the block sizes kept between snapshots served)', () => {
