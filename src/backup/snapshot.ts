@@ -203,8 +203,10 @@ export async function createSnapshot(
      * Default: this snapshot's alone.
      */
     stateSizes?: StateSizes;
-    /** Told before a sizing walk starts (none when `stateSizes` knows the state); a throw refuses the sizing. */
+    /** Told before a sizing walk is queued (none when `stateSizes` knows the state); a throw refuses the sizing. */
     beforeSizingWalk?: () => void;
+    /** Told when a sizing walk starts for this snapshot (its turn came and the state was still not known). */
+    sizingWalkStarts?: () => void;
   },
 ): Promise<ChainSnapshot> {
   const headersOnly = opts.headersOnly === true;
@@ -280,7 +282,11 @@ export async function createSnapshot(
 
     async function sizeBound(history?: HistorySizes, signal?: AbortSignal): Promise<number> {
       const sizes = await historySizes(history, signal);
-      const state = await stateSizes.measure(stateRoot, order, () => walk(signal), { signal, beforeWalk: opts.beforeSizingWalk });
+      const measured = () => {
+        opts.sizingWalkStarts?.();
+        return walk(signal);
+      };
+      const state = await stateSizes.measure(stateRoot, order, measured, { signal, beforeWalk: opts.beforeSizingWalk });
       return snapshotSizeBound({ ...sizes, ...state });
     }
 

@@ -192,6 +192,8 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
       // This node did work for the peer (a sizing walk began, or the answer went out); the peer read the snapshot to its end.
       let owed = false;
       let read = false;
+      /** The snapshot failed on this side (a node missing, the bound): the peer did not leave early. */
+      let failedHere = false;
       const id = peer.toString();
       void (async () => {
         try {
@@ -225,6 +227,10 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
                   opts.logger?.info({ peer: id, waitMs }, 'snapshot request refused: the peer left its last snapshot early');
                   throw new Error(`busy: this peer left its last snapshot before reading it; ask again in ${Math.ceil(waitMs / 1000)} s`);
                 }
+              },
+              // Owed once this node walks for it: a peer that gave up while queued behind another's walk
+              // (its answer timeout) cost nothing.
+              sizingWalkStarts: () => {
                 owed = true;
               },
             });
@@ -279,6 +285,9 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
                 }
               }
               read = true;
+            } catch (err) {
+              failedHere = true; // thrown here, not by the peer's leaving (which ends the generator by return)
+              throw err;
             } finally {
               floor?.stop();
               await snap!.close();
@@ -294,7 +303,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
             active--;
             serving.delete(id);
             if (read) leftEarly.delete(id);
-            else if (owed) noteLeftEarly(id);
+            else if (owed && !failedHere) noteLeftEarly(id);
           }
           clearTimeout(timer);
           floor?.stop();

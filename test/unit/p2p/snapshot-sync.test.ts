@@ -585,13 +585,22 @@ describe('snapshot sync', () => {
         { nonce, to: '0x000000000000000000000000000000000000beef', value: 1n, gasLimit: 21000n, gasPrice: 10n ** 10n },
         { common: src.chain.commonAt(0n) },
       ).sign(SENDER);
-    // Every state node read, as review/walk.test.ts counted them.
+    // Every state node read, as review/walk.test.ts counted them; reads wait while `gate` is shut.
     let reads = 0;
+    let gate: Promise<void> | undefined;
+    let held = false;
     const source = Object.create(src.chain) as Chain;
     source.openReadView = () => {
       const view = src.chain.openReadView();
       const state = Object.create(view.state) as typeof view.state;
-      state.nodes = async (hashes: Uint8Array[]) => ((reads += hashes.length), view.state.nodes!(hashes));
+      state.nodes = async (hashes: Uint8Array[]) => {
+        if (gate !== undefined) {
+          held = true;
+          await gate;
+        }
+        reads += hashes.length;
+        return view.state.nodes!(hashes);
+      };
       state.node = async (hash: Uint8Array) => (reads++, view.state.node(hash));
       return { ...view, state };
     };
@@ -602,10 +611,17 @@ describe('snapshot sync', () => {
     const host = { handle: async (_p: unknown, h: typeof handler) => void (handler = h) } as unknown as Host;
     const bad: string[] = [];
     await serveSnapshots(host, src.chain.genesisHash, source, { maxStreams: 2, isReady: () => true, onBadPeer: (p, why) => bad.push(`${p}: ${why}`) });
-    /** `peer` asks with `version`, takes `take` messages (the answer: 1), then hangs up: the messages it took. */
-    const ask = (peer: string, version: 5 | 4 | 3, take = Number.POSITIVE_INFINITY) =>
+    /**
+     * `peer` asks with `version`, takes `take` messages (the answer: 1), then hangs up: the messages it
+     * took. With `leave`, it hangs up then too (its answer timeout), whatever it got.
+     */
+    const ask = (peer: string, version: 5 | 4 | 3, take = Number.POSITIVE_INFINITY, leave?: Promise<void>) =>
       new Promise<Uint8Array[]>((resolve) => {
         const got: Uint8Array[] = [];
+        void leave?.then(() => {
+          stream.status = 'aborted';
+          resolve(got);
+        });
         const ended = () => setTimeout(() => resolve(got), 50); // the server's side of the stream ends
         const stream = {
           protocol: snapshotProtocol(src.chain.genesisHash, version),
@@ -665,6 +681,21 @@ describe('snapshot sync', () => {
     expect(both[1]![0]).toEqual(both[0]![0]);
     // One sizing walk and two streamed snapshots' walks: three, not four.
     expect(reads - atThirdHead).toBeLessThan(3.5 * newWalk);
+    // A peer that gives up while queued behind another's sizing walk cost this node nothing: it is not
+    // refused a walk later as one that left early.
+    await sealNext(src, [transfer(2n)]);
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    const walker = ask('walker', 4, 1);
+    await until(() => held, "the walker's sizing walk under way");
+    const patient = ask('patient', 4, 1, new Promise((r) => setTimeout(r, 200)));
+    expect(await patient).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1_500)); // the server sees the hang-up (checked every second)
+    gate = undefined;
+    open();
+    expect(refusal(await walker)).toBeUndefined();
+    await sealNext(src, [transfer(3n)]);
+    expect(refusal(await ask('patient', 4, 1))).toBeUndefined();
     expect(bad).toEqual([]);
   }, 60_000);
 
