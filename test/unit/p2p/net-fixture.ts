@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach } from 'vitest';
 import { Network, type P2pMetrics } from '../../../src/node/network.js';
+import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { DEFAULT_LIMITS, TxPool, type TxPoolLimits } from '../../../src/txpool/txpool.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import type { PeerClock } from '../../../src/chain/peer-clock.js';
@@ -79,3 +80,13 @@ export function nodesStoppedAfterEach(): {
 }
 
 export { until } from '../../helpers/until.js';
+
+/** Count the transaction gossip messages (batches, and single ones of earlier versions) `n` receives. */
+export function countTxMessages(n: TestNode): { n: number } {
+  const topics = gossipTopics(n.chain.genesisHash);
+  const count = { n: 0 };
+  n.net.host.services.pubsub.addEventListener('message', (e) => {
+    if (e.detail.topic === topics.txBatches || e.detail.topic === topics.txs) count.n++;
+  });
+  return count;
+}

@@ -4,11 +4,10 @@ import { createAddressFromPrivateKey, eoaCode7702SignAuthorization } from '@ethe
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Chain } from '../../../src/chain/chain.js';
 import type { P2pMetrics } from '../../../src/node/network.js';
-import { gossipTopics } from '../../../src/p2p/gossip.js';
 import type { TxPool } from '../../../src/txpool/txpool.js';
 import { addressOf, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
-import { type TestNode, until, nodesStoppedAfterEach } from './net-fixture.js';
+import { countTxMessages, type TestNode, until, nodesStoppedAfterEach } from './net-fixture.js';
 
 /**
  * A node judges gossiped transactions against its own head. Behind the chain (syncing, held, restoring
@@ -35,16 +34,6 @@ function countAdds(pool: TxPool): { n: number } {
     count.n++;
     return add(tx);
   };
-  return count;
-}
-
-/** Count the transaction messages `n` receives. */
-function countTxMessages(n: TestNode): { n: number } {
-  const topics = gossipTopics(n.chain.genesisHash);
-  const count = { n: 0 };
-  n.net.host.services.pubsub.addEventListener('message', (e) => {
-    if (e.detail.topic === topics.txBatches || e.detail.topic === topics.txs) count.n++;
-  });
   return count;
 }
 

@@ -4,9 +4,9 @@ import { createAddressFromPrivateKey } from '@ethereumjs/util';
 import { describe, expect, it } from 'vitest';
 import type { Chain } from '../../../src/chain/chain.js';
 import { LocalTxRebroadcast } from '../../../src/p2p/tx-rebroadcast.js';
-import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { addressOf, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
-import { nodesStoppedAfterEach, type TestNode, until } from './net-fixture.js';
+import { countTxMessages, nodesStoppedAfterEach, until } from './net-fixture.js';
+import type { TxPoolLimits } from '../../../src/txpool/txpool.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TO = '0x000000000000000000000000000000000000beef';
@@ -124,27 +124,23 @@ describe('a transaction a peer dropped reaches it later', () => {
       { common: chain.commonAt(0n) },
     ).sign(KEY);
 
-  function countTxMessages(n: TestNode): { n: number } {
-    const topics = gossipTopics(n.chain.genesisHash);
-    const count = { n: 0 };
-    n.net.host.services.pubsub.addEventListener('message', (e) => {
-      if (e.detail.topic === topics.txBatches || e.detail.topic === topics.txs) count.n++;
-    });
-    return count;
-  }
-
-  it('a client transaction a peer dropped (its pool closed then) is published again and taken once the peer can', async () => {
+  /** Two connected nodes over chains of one genesis funding KEY, publishing again on `rebroadcast`'s clock; `b` dials `a`. */
+  async function pair(rebroadcast: { afterMs: number; checkMs: number }, bPool: Partial<TxPoolLimits> = {}) {
     const { genesis } = testGenesis(1, [addressOf(KEY)]);
     const chains = await Promise.all([openTestChain(genesis), openTestChain(genesis)]);
     for (const c of chains) cleanup.push(async () => (await c.close(), rmSync(c.dir, { recursive: true, force: true })));
-    const rebroadcast = { afterMs: 600, checkMs: 200 };
     const a = await node(chains[0]!.chain, { discovery: false, rebroadcast });
-    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast });
+    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast, txpool: bPool });
     await until(() => a.net.peerCount() === 1 && b.net.peerCount() === 1, 'connected');
     await sleep(1500); // gossipsub meshes on its heartbeat (1 s)
+    return { a, b, chain: chains[0]!.chain };
+  }
+
+  it('a client transaction a peer dropped (its pool closed then) is published again and taken once the peer can', async () => {
+    const { a, b, chain } = await pair({ afterMs: 600, checkMs: 200 });
     b.txpool.close('restoring (test)');
     const messages = countTxMessages(b);
-    const tx = transfer(chains[0]!.chain, 0n);
+    const tx = transfer(chain, 0n);
     await a.txpool.add(tx); // a client of a sends it
     await until(() => messages.n > 0, 'b got the transaction, and dropped it');
     expect(b.txpool.has(tx.hash())).toBe(false);
@@ -154,17 +150,10 @@ describe('a transaction a peer dropped reaches it later', () => {
   }, 30_000);
 
   it("what is published again is no more than a pool takes ahead of a sender's nonce (64): a peer lacking the nonces below would count the rest as faults", async () => {
-    const { genesis } = testGenesis(1, [addressOf(KEY)]);
-    const chains = await Promise.all([openTestChain(genesis), openTestChain(genesis)]);
-    for (const c of chains) cleanup.push(async () => (await c.close(), rmSync(c.dir, { recursive: true, force: true })));
-    const rebroadcast = { afterMs: 300, checkMs: 100 };
-    const a = await node(chains[0]!.chain, { discovery: false, rebroadcast });
-    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast });
-    await until(() => a.net.peerCount() === 1 && b.net.peerCount() === 1, 'connected');
-    await sleep(1500); // gossipsub meshes on its heartbeat (1 s)
+    const { a, b, chain } = await pair({ afterMs: 300, checkMs: 100 });
     b.txpool.close('restoring (test)');
     const messages = countTxMessages(b);
-    for (let n = 0n; n < 70n; n++) await a.txpool.add(transfer(chains[0]!.chain, n));
+    for (let n = 0n; n < 70n; n++) await a.txpool.add(transfer(chain, n));
     await until(() => messages.n > 0, 'b got the transactions, and dropped them');
     b.txpool.reopen();
     await until(() => b.txpool.size >= 64, 'b took what a published again', 5_000);
@@ -175,14 +164,7 @@ describe('a transaction a peer dropped reaches it later', () => {
   }, 30_000);
 
   it('a transaction a peer refused by its own policy (a tip below its price limit), published again, is dropped unread there for 10 minutes: not validated, not counted against the relayer', async () => {
-    const { genesis } = testGenesis(1, [addressOf(KEY)]);
-    const chains = await Promise.all([openTestChain(genesis), openTestChain(genesis)]);
-    for (const c of chains) cleanup.push(async () => (await c.close(), rmSync(c.dir, { recursive: true, force: true })));
-    const rebroadcast = { afterMs: 200, checkMs: 100 };
-    const a = await node(chains[0]!.chain, { discovery: false, rebroadcast });
-    const b = await node(chains[1]!.chain, { bootnodes: [a.addr], discovery: false, rebroadcast, txpool: { minTip: 10n ** 9n } });
-    await until(() => a.net.peerCount() === 1 && b.net.peerCount() === 1, 'connected');
-    await sleep(1500); // gossipsub meshes on its heartbeat (1 s)
+    const { a, b, chain } = await pair({ afterMs: 200, checkMs: 100 }, { minTip: 10n ** 9n });
     let validated = 0;
     const add = b.txpool.add.bind(b.txpool);
     b.txpool.add = (t) => {
@@ -190,7 +172,7 @@ describe('a transaction a peer dropped reaches it later', () => {
       return add(t);
     };
     const messages = countTxMessages(b);
-    const cheap = transfer(chains[0]!.chain, 0n); // a tip of 1 wei
+    const cheap = transfer(chain, 0n); // a tip of 1 wei
     await a.txpool.add(cheap);
     await until(() => messages.n >= 4, 'a published it three times more', 10_000);
     expect(validated).toBe(1);
