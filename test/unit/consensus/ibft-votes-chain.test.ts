@@ -22,6 +22,20 @@ function sealers(header: Chain['head']['header']): string[] {
   return decodeIbftExtra(header.extraData).committedSeals.map((s) => hex(recoverAddress(commit, s)));
 }
 
+/** `n` chains of `genesis`, each closed and removed by `cleanup`. */
+async function openChains(genesis: Parameters<typeof openTestChain>[0], n: number, cleanup: Array<() => Promise<void>>) {
+  const opened: Awaited<ReturnType<typeof openTestChain>>[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = await openTestChain(genesis);
+    cleanup.push(async () => {
+      await c.close().catch(() => undefined);
+      rmSync(c.dir, { recursive: true, force: true });
+    });
+    opened.push(c);
+  }
+  return opened;
+}
+
 describe('validator votes over real chains (IBFT core, ChainBackend, the chain pipeline)', () => {
   const cleanup: Array<() => Promise<void>> = [];
   afterAll(async () => {
@@ -30,15 +44,7 @@ describe('validator votes over real chains (IBFT core, ChainBackend, the chain p
 
   it('4 validators vote in a 5th, which then proposes and seals; then vote one out, which stops at once; every chain agrees and reopens to the same votes', async () => {
     const { genesis } = testGenesis(4);
-    const opened: Awaited<ReturnType<typeof openTestChain>>[] = [];
-    for (let i = 0; i < 5; i++) {
-      const c = await openTestChain(genesis);
-      cleanup.push(async () => {
-        await c.close().catch(() => undefined);
-        rmSync(c.dir, { recursive: true, force: true });
-      });
-      opened.push(c);
-    }
+    const opened = await openChains(genesis, 5, cleanup);
     const chains = opened.map((c) => c.chain);
     const proposals = chains.map(() => new VoteProposals());
     const net = new IbftNet(5, {
@@ -124,15 +130,7 @@ describe('a validator one vote from joining', () => {
 
   it("its messages for the height after the head's next are kept by the core (the next block may add it); a stranger's are not", async () => {
     const { genesis } = testGenesis(4);
-    const chains: Chain[] = [];
-    for (let i = 0; i < 4; i++) {
-      const c = await openTestChain(genesis);
-      cleanup.push(async () => {
-        await c.close().catch(() => undefined);
-        rmSync(c.dir, { recursive: true, force: true });
-      });
-      chains.push(c.chain);
-    }
+    const chains = (await openChains(genesis, 4, cleanup)).map((c) => c.chain);
     const proposals = chains.map(() => new VoteProposals());
     const backends: ChainBackend[] = [];
     const net = new IbftNet(4, {

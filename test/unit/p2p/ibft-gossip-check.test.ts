@@ -16,6 +16,13 @@ import { mockBlock } from '../../helpers/ibft-net.js';
 const validators = new Set([0, 1, 2, 3].map((i) => bytesToHex(privateToAddress(testKey(i)))));
 const hash = new Uint8Array(32).fill(1);
 
+/** A block of height 11 proposed by validator 0 of the four (what the PREPREPAREs and certificates name), and its rules. */
+function blockAt11() {
+  const common = createChainRules(testGenesis(4).genesis).commonAt(1n);
+  const validators = [...Array(4).keys()].map((i) => privateToAddress(testKey(i)));
+  return { common, block: mockBlock(common, testKey(0), validators, 11n, new Uint8Array(32), 1n) };
+}
+
 function setup(head = 10n) {
   let now = 1_000_000;
   const check = new IbftGossipCheck({ head: () => head, isValidator: (a) => validators.has(bytesToHex(a)), validatorCount: () => 4 }, () => now);
@@ -110,15 +117,7 @@ describe('IBFT gossip checks, cheapest first', () => {
 
   it("only a ROUND-CHANGE's prepared block travels unsigned, and only the block its certificate names: any other attachment is ignored (no blame), before and after the signed original, which then is a repeat", () => {
     const { check, tick } = setup();
-    const common = createChainRules(testGenesis(4).genesis).commonAt(1n);
-    const block = mockBlock(
-      common,
-      testKey(0),
-      [...Array(4).keys()].map((i) => privateToAddress(testKey(i))),
-      11n,
-      new Uint8Array(32),
-      1n,
-    );
+    const { common, block } = blockAt11();
     const blockHash_ = blockHash(block.header);
     const junk = randomBytes(4096);
     const pp = signMessage({ type: MessageType.Preprepare, height: 11n, round: 0, block: block.serialize(), roundChanges: [] }, testKey(0), junk);
@@ -154,15 +153,7 @@ describe('IBFT gossip checks, cheapest first', () => {
 
   it('mixed versions: a copy of an honest PREPARE or ROUND-CHANGE re-wrapped with junk (as a node of the previous release relays it) is ignored without blame, and the signed original is taken after it', () => {
     const { check } = setup();
-    const common = createChainRules(testGenesis(4).genesis).commonAt(1n);
-    const block = mockBlock(
-      common,
-      testKey(0),
-      [...Array(4).keys()].map((i) => privateToAddress(testKey(i))),
-      11n,
-      new Uint8Array(32),
-      1n,
-    );
+    const { common, block } = blockAt11();
     const h = blockHash(block.header);
     const rewrap = (signed: Uint8Array, attachment: Uint8Array) => {
       const [body, signature] = RLP.decode(signed) as Uint8Array[];
@@ -190,15 +181,7 @@ describe('IBFT gossip checks, cheapest first', () => {
 
   it('a ROUND-CHANGE resent with the same prepared block costs neither the certificate recoveries nor a transactions root; another attachment for that block is ignored at once', () => {
     const { check, tick } = setup();
-    const common = createChainRules(testGenesis(4).genesis).commonAt(1n);
-    const block = mockBlock(
-      common,
-      testKey(0),
-      [...Array(4).keys()].map((i) => privateToAddress(testKey(i))),
-      11n,
-      new Uint8Array(32),
-      1n,
-    );
+    const { common, block } = blockAt11();
     const h = blockHash(block.header);
     const prepares = [0, 1, 2].map((k) => signMessage({ type: MessageType.Prepare, height: 11n, round: 0, hash: h }, testKey(k)));
     const rc = (key: number, attachment: Uint8Array) =>
