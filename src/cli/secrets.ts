@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
@@ -9,6 +9,7 @@ import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/ke
 import { exposedKeys, loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
+import { readUpTo } from '../util/bounded-read.js';
 
 /** What a crash recovery repaired (file names only), on stderr: stdout may be JSON. */
 function note(line: string): void {
@@ -182,15 +183,7 @@ async function readBackupFile(filename: string): Promise<Uint8Array> {
   try {
     fd = openSync(filename, 'r');
     if (fstatSync(fd).isDirectory()) throw new UserError(`cannot read ${filename}: it is a directory`);
-    const buf = Buffer.alloc(MAX_BACKUP_BYTES + 1);
-    let size = 0;
-    for (;;) {
-      const n = readSync(fd, buf, size, buf.length - size, null);
-      if (n === 0) break;
-      size += n;
-      if (size === buf.length) break;
-    }
-    return Uint8Array.from(buf.subarray(0, size));
+    return Uint8Array.from(readUpTo(fd, MAX_BACKUP_BYTES));
   } catch (err) {
     throw fsError(err, `read ${filename}`);
   } finally {

@@ -1,9 +1,9 @@
 import { chmodSync, lstatSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { UserError } from '../util/errors.js';
+import { UserError, fileError } from '../util/errors.js';
 import { processRuns } from '../util/stale-temp.js';
 import { exists, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
-import { keyFileBytes, keyFsError, LIBP2P_KEY_PATH, makeKeyFolder, newNodeKeys, readKeyFile, VALIDATOR_KEY_PATH, type NodeKeys } from './keyfile.js';
+import { keyFileBytes, LIBP2P_KEY_PATH, makeKeyFolder, newNodeKeys, readKeyFile, VALIDATOR_KEY_PATH, type NodeKeys } from './keyfile.js';
 
 /**
  * A node's two keys on disk, written both or neither, and brought back to one of those after a crash
@@ -43,7 +43,7 @@ function fsStep<T>(what: string, path: string, f: () => T): T {
   try {
     return f();
   } catch (err) {
-    throw keyFsError(err, what, path);
+    throw fileError(err, what, path);
   }
 }
 
@@ -220,7 +220,7 @@ export function writeKeyPair(dataDir: string, keys: Pick<NodeKeys, 'libp2pKey' |
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EEXIST' && entries.some((x) => x.path === e.path))
       throw new UserError(`${e.path ?? 'a key file'} already exists: refusing to overwrite a key`);
-    throw keyFsError(err, 'write the keys into', root);
+    throw fileError(err, 'write the keys into', root);
   }
 }
 

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:f
 import { basename, dirname, join } from 'node:path';
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js';
 import { bytesToHex, hexToBytes, toChecksumAddress } from '@ethereumjs/util';
-import { UserError } from '../util/errors.js';
+import { UserError, fileError } from '../util/errors.js';
 import { privateKeyToAddress } from './address.js';
 import { fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { libp2pPeerId } from './node-id.js';
@@ -19,24 +19,6 @@ export interface NodeKeys {
   validatorAddress: string;
   libp2pKey: Uint8Array;
   nodeId: string;
-}
-
-/** One line for a failed file operation on a key file or its folder, naming the file. */
-export function keyFsError(err: unknown, what: string, path: string): Error {
-  if (err instanceof UserError) return err;
-  const e = err as NodeJS.ErrnoException;
-  const reason =
-    e.code === 'EACCES' || e.code === 'EPERM'
-      ? 'permission denied'
-      : e.code === 'EISDIR'
-        ? 'it is a directory'
-        : e.code === 'ENOTDIR'
-          ? 'a folder on its path is not a directory'
-          : e.code === 'ENOENT'
-            ? 'not found'
-            : (e.code ?? e.message);
-  const where = e.path !== undefined && e.path !== path ? ` (${e.path})` : '';
-  return new UserError(`cannot ${what} ${path}: ${reason}${where}`);
 }
 
 /** A key's folder, made 0700 even if it existed (mkdir's mode is filtered by the umask and skipped for existing folders). */
@@ -82,7 +64,7 @@ export function readKeyFile(path: string): Uint8Array {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new UserError(`key file ${path} not found: run "basalt secrets init --data-dir <dir>" first`);
     }
-    throw keyFsError(err, 'read key file', path);
+    throw fileError(err, 'read key file', path);
   }
   if (size === 0) throw new UserError(`key file ${path} is empty (0 bytes): left by an interrupted write? restore the keys from a backup`);
   if (size > MAX_KEY_FILE_BYTES) throw new UserError(`key file ${path} does not hold a 32-byte hex secp256k1 key (${size} bytes)`);
@@ -90,7 +72,7 @@ export function readKeyFile(path: string): Uint8Array {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw keyFsError(err, 'read key file', path);
+    throw fileError(err, 'read key file', path);
   }
   text = text.trim().replace(/^0x/, '');
   if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UserError(`key file ${path} does not hold a 32-byte hex secp256k1 key`);

@@ -1,5 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
-import { UserError, errorMessage } from '../util/errors.js';
+import { FileRefused, readBoundedFile } from '../util/bounded-read.js';
+import { UserError, errorMessage, fileError } from '../util/errors.js';
 import { checkPassphrase } from './backup.js';
 
 export const PASSPHRASE_ENV = 'BASALT_PASSPHRASE';
@@ -48,19 +48,21 @@ export async function obtainPassphrase(opts: PassphraseOptions): Promise<string>
   return first;
 }
 
+/**
+ * The file read once and bounded: a pipe or a device (a FIFO, `<(…)`, /dev/zero) has no size to check
+ * first, so it is read up to one byte past the limit and refused there, never until its end.
+ */
 function readPassphraseFile(path: string): string {
-  let text: string;
+  let bytes: Buffer;
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new UserError(`passphrase file ${path} is a directory`);
-    if (st.isFile() && st.size > MAX_PASSPHRASE_FILE_BYTES) throw new UserError(`passphrase file ${path} is too large to be a passphrase file`);
-    text = readFileSync(path, 'utf8');
+    bytes = readBoundedFile(path, MAX_PASSPHRASE_FILE_BYTES, { regularOnly: false });
   } catch (err) {
-    if (err instanceof UserError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read passphrase file ${path}: ${code === 'ENOENT' ? 'not found' : (code ?? errorMessage(err))}`);
+    if (err instanceof FileRefused) {
+      throw new UserError(`passphrase file ${path} ${err.tooLarge ? 'is too large to be a passphrase file' : err.message}`);
+    }
+    throw fileError(err, 'read passphrase file', path);
   }
-  return text.replace(/\r?\n$/, '');
+  return bytes.toString('utf8').replace(/\r?\n$/, '');
 }
 
 function checkFrom(passphrase: string, where: string): void {

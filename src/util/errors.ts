@@ -69,6 +69,28 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * One line for a failed file operation, naming the file (and the one that failed, when it is another:
+ * a temp file, a folder on the path). `code`: the UserError's, for a failure that is not the operator's
+ * input (a node's own file it cannot read).
+ */
+export function fileError(err: unknown, what: string, path: string, code?: ErrorCode): Error {
+  if (err instanceof UserError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const reason =
+    e.code === 'EACCES' || e.code === 'EPERM'
+      ? 'permission denied'
+      : e.code === 'EISDIR'
+        ? 'it is a directory'
+        : e.code === 'ENOTDIR'
+          ? 'a folder on its path is not a directory'
+          : e.code === 'ENOENT'
+            ? 'not found'
+            : (e.code ?? e.message);
+  const where = e.path !== undefined && e.path !== path ? ` (${e.path})` : '';
+  return new UserError(`cannot ${what} ${path}: ${reason}${where}`, code === undefined ? {} : { code });
+}
+
 /** The most characters of a value from a file that `quoteUntrusted` puts in a message (escapes counted). */
 const QUOTED_CHARS = 80;
 /** Characters a message never carries as they are: controls (C0, DEL, C1), format characters (bidi overrides, zero-width), line and paragraph separators, lone surrogates. */

@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createDecipheriv, scryptSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -319,6 +320,33 @@ describe('passphrase sources', () => {
       /^cannot read passphrase file .*none: not found$/,
     );
     await expect(obtainPassphrase({ file: dir, confirm: false, env: {}, ...noTty })).rejects.toThrow(/is a directory/);
+  });
+
+  it('reads a --passphrase-file that is a pipe, but never more than 64 KiB of it (a FIFO, /dev/zero)', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A writer in another process: opening the FIFO to read blocks until it opens it to write.
+    const feed = (script: string) => spawn('sh', ['-c', script, 'sh', fifo], { stdio: 'ignore' });
+    const small = feed('printf "fifo secret words\\n" > "$1"');
+    try {
+      expect(await obtainPassphrase({ file: fifo, confirm: false, env: {}, ...noTty })).toBe('fifo secret words');
+    } finally {
+      small.kill();
+    }
+    // 64 KiB + a few bytes of a valid passphrase's characters: refused for its size, read no further.
+    const large = feed('head -c 70000 /dev/zero | tr "\\000" a > "$1"');
+    try {
+      await expect(obtainPassphrase({ file: fifo, confirm: false, env: {}, ...noTty })).rejects.toThrow(
+        /^passphrase file .*fifo is too large to be a passphrase file$/,
+      );
+    } finally {
+      large.kill();
+    }
+    // A device without an end: refused once past the limit, where reading it whole never returns.
+    await expect(obtainPassphrase({ file: '/dev/zero', confirm: false, env: {}, ...noTty })).rejects.toThrow(
+      /^passphrase file \/dev\/zero is too large to be a passphrase file$/,
+    );
   });
 
   it('prompts on a terminal with echo off before the question, twice for a backup', async () => {

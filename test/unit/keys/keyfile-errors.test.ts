@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { keyFsError, readKeyFile } from '../../../src/keys/keyfile.js';
-import { UserError } from '../../../src/util/errors.js';
+import { readKeyFile } from '../../../src/keys/keyfile.js';
+import { UserError, fileError } from '../../../src/util/errors.js';
 import { tempDir } from '../../helpers/cli.js';
 
 /**
@@ -51,14 +51,14 @@ describe('key file errors are one line naming the file', () => {
     expect(() => readKeyFile(path)).toThrow(/validator\.key is empty \(0 bytes\)/);
   });
 
-  it('keyFsError maps the codes and names the file that failed when it is not the one named', () => {
+  it('fileError maps the codes and names the file that failed when it is not the one named', () => {
     const err = (code: string, path?: string) => Object.assign(new Error(code), { code, ...(path ? { path } : {}) });
-    expect(keyFsError(err('EPERM'), 'read key file', '/d/k').message).toBe('cannot read key file /d/k: permission denied');
-    expect(keyFsError(err('EISDIR', '/d/k'), 'read key file', '/d/k').message).toBe('cannot read key file /d/k: it is a directory');
-    expect(keyFsError(err('ENOSPC', '/d/consensus/.validator.key.1.tmp'), 'write the keys into', '/d').message).toBe(
+    expect(fileError(err('EPERM'), 'read key file', '/d/k').message).toBe('cannot read key file /d/k: permission denied');
+    expect(fileError(err('EISDIR', '/d/k'), 'read key file', '/d/k').message).toBe('cannot read key file /d/k: it is a directory');
+    expect(fileError(err('ENOSPC', '/d/consensus/.validator.key.1.tmp'), 'write the keys into', '/d').message).toBe(
       'cannot write the keys into /d: ENOSPC (/d/consensus/.validator.key.1.tmp)',
     );
     const user = new UserError('x');
-    expect(keyFsError(user, 'read', '/d')).toBe(user);
+    expect(fileError(user, 'read', '/d')).toBe(user);
   });
 });
