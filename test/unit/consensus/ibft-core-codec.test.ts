@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex, privateToAddress } from '@ethereumjs/util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MAX_LIST, MessageError, MessageType, decodeBody, decodeEnvelope, encodeBody, type Body } from '../../../src/consensus/ibft/core/messages.js';
 import { RlpBoundsError, checkBlockRlp, checkRlp } from '../../../src/util/rlp-bounds.js';
 import { MAX_TIMER_MS, OneShotTimer, roundTimeoutMs } from '../../../src/consensus/ibft/core/round-timer.js';
@@ -12,6 +13,12 @@ import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signi
 import { nextProposer } from '../../../src/consensus/ibft/validators.js';
 import { UserError } from '../../../src/util/errors.js';
 import { testKey } from '../../helpers/chain-fixture.js';
+
+/** readSync counted (and otherwise itself): a journal refused by its size must be refused unread. */
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  return { ...real, readSync: vi.fn(real.readSync) };
+});
 
 const H = new Uint8Array(32).fill(0xab);
 
@@ -192,5 +199,41 @@ describe('IBFT sign journal file', () => {
     writeFileSync(store.path, new Uint8Array([0xc2, 0x01]));
     expect(() => store.load()).toThrow(UserError);
     expect(() => store.load()).toThrow(/sign journal .* is damaged/);
+  });
+
+  it('a directory, a FIFO or a file of gigabytes at its name is refused in one line naming it, never read', async () => {
+    const userError = (store: FileSignedStore): UserError => {
+      try {
+        store.load();
+      } catch (err) {
+        expect(err).toBeInstanceOf(UserError);
+        return err as UserError;
+      }
+      throw new Error('expected a UserError, got none');
+    };
+    const folder = new FileSignedStore(dir());
+    mkdirSync(folder.path, { recursive: true });
+    const e1 = userError(folder);
+    expect(e1.message).toBe(`consensus sign journal ${folder.path} is damaged (it is a directory); refusing to sign without it`);
+    expect(e1.code).toBe('CORRUPT_FILE');
+    // A FIFO is opened without waiting for a writer (the node would hang at its start), then refused.
+    const fifo = new FileSignedStore(dir());
+    mkdirSync(join(fifo.path, '..'));
+    execFileSync('mkfifo', [fifo.path]);
+    expect(userError(fifo).message).toBe(`consensus sign journal ${fifo.path} is damaged (it is not a regular file); refusing to sign without it`);
+    // Sparse files of 3 GiB (past what one read can return) and of the limit + 1 byte: refused by their
+    // size, before anything is allocated for them or read.
+    for (const size of [3 * 1024 ** 3, 64 * 1024 * 1024 + 1]) {
+      const big = new FileSignedStore(dir());
+      mkdirSync(join(big.path, '..'));
+      writeFileSync(big.path, '');
+      truncateSync(big.path, size);
+      vi.mocked(readSync).mockClear();
+      const e = userError(big);
+      // The count, not the calls: a failure message printing a call would print its 64 MiB buffer.
+      expect(vi.mocked(readSync).mock.calls.length).toBe(0);
+      expect(e.message).toBe(`consensus sign journal ${big.path} is damaged (it is larger than 67108864 bytes); refusing to sign without it`);
+      expect(e.code).toBe('CORRUPT_FILE');
+    }
   });
 });

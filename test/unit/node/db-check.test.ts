@@ -173,4 +173,21 @@ describe('db check and the sign journal', () => {
     ]);
     expect(readdirSync(join(dir, 'consensus'))).toEqual(['signed.json']);
   });
+
+  it('reports a journal it cannot read (a sparse file of 3 GiB) as one problem naming it, and a record that is a folder', async () => {
+    const { mkdirSync, writeFileSync, truncateSync } = await import('node:fs');
+    const { dir } = await dataDirOf(3);
+    const journal = join(dir, 'consensus', 'ibft-sign-journal');
+    mkdirSync(join(dir, 'consensus'));
+    writeFileSync(journal, '');
+    truncateSync(journal, 3 * 1024 ** 3);
+    expect((await checkDataDir(dir)).problems).toEqual([
+      `consensus sign journal ${journal} is damaged (it is larger than 67108864 bytes); refusing to sign without it`,
+    ]);
+    rmSync(journal);
+    mkdirSync(join(dir, 'consensus', 'signed.json'));
+    expect((await checkDataDir(dir)).problems).toEqual([
+      `${join(dir, 'consensus', 'signed.json')} is malformed (it is a directory); restore it from a backup of this data dir`,
+    ]);
+  });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
@@ -208,5 +208,16 @@ describe('consensus/signed.json of earlier versions', () => {
       expect(existsSync(join(dir, SIGN_JOURNAL_FILE))).toBe(false);
       expect(readFileSync(join(dir, LEGACY_SIGNED_FILE), 'utf8')).toBe(text);
     }
+  });
+
+  it('a record of gigabytes (sparse) is refused as malformed by its size, never read', async () => {
+    const { dir } = await chainAt(0);
+    const path = join(dir, LEGACY_SIGNED_FILE);
+    writeFileSync(path, '');
+    truncateSync(path, 3 * 1024 ** 3);
+    await expect(migrateLegacySigned(dir, new FileSignedStore(dir))).rejects.toThrow(
+      `${path} is malformed (it is larger than 4096 bytes); restore it from a backup of this data dir`,
+    );
+    expect(existsSync(join(dir, SIGN_JOURNAL_FILE))).toBe(false);
   });
 });

@@ -1,8 +1,9 @@
-import { readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
 import { fsyncDir } from '../../../util/durable.js';
-import { UserError, errorMessage } from '../../../util/errors.js';
+import { FileRefused, readBoundedFile } from '../../../util/bounded-read.js';
+import { UserError, fileError } from '../../../util/errors.js';
 import type { SignedState, SignedStore } from './sign-journal.js';
 
 /**
@@ -25,16 +26,15 @@ export interface LegacySigned {
 /** The record in `consensusDir`, or undefined without one; a malformed file is an error (never "nothing signed"). */
 export function readLegacySigned(consensusDir: string): LegacySigned | undefined {
   const path = join(consensusDir, LEGACY_SIGNED_FILE);
+  const bad = (why: string) => new UserError(`${path} is malformed (${why}); restore it from a backup of this data dir`, { code: 'CORRUPT_FILE' });
   let text: string;
   try {
-    const data = readFileSync(path);
-    if (data.length > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-    text = data.toString('utf8');
+    text = readBoundedFile(path, MAX_FILE_BYTES, { regularOnly: true }).toString('utf8');
   } catch (err) {
+    if (err instanceof FileRefused) throw bad(`it ${err.message}`);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read ${path}: ${errorMessage(err)}`, { code: 'FAILED_PRECONDITION' });
+    throw fileError(err, 'read', path, 'FAILED_PRECONDITION');
   }
-  const bad = (why: string) => new UserError(`${path} is malformed (${why}); restore it from a backup of this data dir`, { code: 'CORRUPT_FILE' });
   let v: unknown;
   try {
     v = JSON.parse(text);

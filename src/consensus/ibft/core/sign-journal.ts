@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RLP } from '@ethereumjs/rlp';
 import { concatBytes } from '@ethereumjs/util';
 import { keccak256 } from '../../../util/keccak.js';
-import { UserError, errorMessage } from '../../../util/errors.js';
+import { FileRefused, readBoundedFile } from '../../../util/bounded-read.js';
+import { UserError, errorMessage, fileError } from '../../../util/errors.js';
 import { replaceFile } from '../../../util/durable.js';
 
 /**
@@ -98,17 +99,22 @@ export class FileSignedStore implements SignedStore {
   }
 
   load(): SignedState | undefined {
+    const damaged = (why: string) =>
+      new UserError(`consensus sign journal ${this.path} is damaged (${why}); refusing to sign without it`, { code: 'CORRUPT_FILE' });
     let bytes: Buffer;
     try {
-      bytes = readFileSync(this.path);
+      // Its size is checked on the file opened, before a byte is read: a file of gigabytes (sparse, or
+      // not the journal) is refused, never allocated and read.
+      bytes = readBoundedFile(this.path, MAX_JOURNAL_BYTES, { regularOnly: true });
     } catch (err) {
+      if (err instanceof FileRefused) throw damaged(`it ${err.message}`);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+      throw fileError(err, 'read the consensus sign journal', this.path, 'FAILED_PRECONDITION');
     }
     try {
       return decodeSignedState(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
     } catch (err) {
-      throw new UserError(`consensus sign journal ${this.path} is damaged (${errorMessage(err)}); refusing to sign without it`, { code: 'CORRUPT_FILE' });
+      throw damaged(errorMessage(err));
     }
   }
 
