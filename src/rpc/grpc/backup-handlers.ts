@@ -16,8 +16,11 @@ import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
 import { event } from '../../util/events.js';
 
-/** The node's scheduler, taking a piece now into every target (BackupNow). */
-export type BackupNow = (kind: PieceKind) => Promise<StoredPiece[]>;
+/**
+ * The node's scheduler, taking a piece now into every target (BackupNow). `signal` aborts when the
+ * client cancels: the call stops waiting, and a backup queued for callers who all left is not taken.
+ */
+export type BackupNow = (kind: PieceKind, signal?: AbortSignal) => Promise<StoredPiece[]>;
 
 /** How often progress events are sent. */
 const PROGRESS_EVERY_MS = 250;
@@ -70,15 +73,20 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
   };
   return {
     BackupNow: (call, cb) => {
+      // A client that cancels (or whose deadline passes) leaves the queue: a loop of "backup now, then
+      // cancel" would otherwise queue a whole snapshot behind the running one each time.
+      const gone = new AbortController();
+      call.on('cancelled', () => gone.abort());
       const run = backupNow
-        ? backupNow(call.request.archive ? 'archive' : 'snapshot')
+        ? backupNow(call.request.archive ? 'archive' : 'snapshot', gone.signal)
         : Promise.reject(
             new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }),
           );
       run.then(
         (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
         (err) => {
-          log.warn({ err: errorMessage(err) }, 'backup now failed');
+          // A client that left is told nothing and logs nothing (a loop of cancelled calls would flood the log).
+          if (!gone.signal.aborted) log.warn({ err: errorMessage(err) }, 'backup now failed');
           cb(toGrpcStatus(err));
         },
       );
