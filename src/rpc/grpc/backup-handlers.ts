@@ -26,6 +26,13 @@ export type BackupNow = (kind: PieceKind, signal?: AbortSignal) => Promise<Store
 const PROGRESS_EVERY_MS = 250;
 
 export const DEFAULT_GRPC_MAX_STREAMS = 4;
+/**
+ * BackupNow calls the node holds at once, waiting for their backup (each a call object and its closure
+ * until the backup in progress ends, which may be an hour's state walk); the next one is refused with
+ * RESOURCE_EXHAUSTED at once. More than a handful is no operator's doing: calls coalesce into at most
+ * one backup of each kind behind the one running anyway.
+ */
+export const MAX_PENDING_BACKUP_NOW = 32;
 export const DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS = 60_000;
 /**
  * The floor a client must keep on an export, snapshot or import stream: the one peers are held to when
@@ -61,6 +68,7 @@ export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Impor
 
 export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits, backupNow?: BackupNow): BackupHandlers {
   const slots = new StreamSlots(limits.maxStreams);
+  const pendingNow = new StreamSlots(MAX_PENDING_BACKUP_NOW);
   const minRate = limits.streamMinRate ?? DEFAULT_GRPC_STREAM_MIN_RATE;
   /** A stream slot, or the call refused with RESOURCE_EXHAUSTED. */
   const slotFor = (call: NodeJS.EventEmitter, what: string) => {
@@ -73,6 +81,12 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
   };
   return {
     BackupNow: (call, cb) => {
+      const release = pendingNow.take();
+      if (!release) {
+        const msg = `the node already holds ${MAX_PENDING_BACKUP_NOW} backup now calls waiting for their backup: try again when the backup in progress has finished`;
+        cb(toGrpcStatus(new UserError(msg, { code: 'RESOURCE_EXHAUSTED' })));
+        return;
+      }
       // A client that cancels (or whose deadline passes) leaves the queue: a loop of "backup now, then
       // cancel" would otherwise queue a whole snapshot behind the running one each time.
       const gone = new AbortController();
@@ -82,7 +96,7 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
         : Promise.reject(
             new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }),
           );
-      run.then(
+      run.finally(release).then(
         (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
         (err) => {
           // A client that left is told nothing and logs nothing (a loop of cancelled calls would flood the log).
