@@ -134,6 +134,13 @@ export class Semaphore {
     });
   }
 
+  /** A place held at once (give it back with `release`), or false when none is free: for callers refused rather than queued. */
+  tryAcquire(key?: string): boolean {
+    if (!this.free(key)) return false;
+    this.take(key);
+    return true;
+  }
+
   release(key?: string): void {
     this.held--;
     if (key !== undefined) {
