@@ -152,18 +152,23 @@ export class BackupScheduler {
    * Take a piece now (the operator's `backup now`): the stored pieces, a closing archive first when a
    * snapshot needs one. A request of a kind already queued (not started) gets that one's result, so
    * however many requests come (each a state walk and an upload, for a snapshot), at most one of each
-   * kind waits behind the backup in progress.
+   * kind waits behind the backup in progress. A request whose `signal` aborts (its caller hung up)
+   * stops waiting, and a queued backup every requester left is not taken (Mutex.runCoalesced).
    */
-  backupNow(kind: PieceKind): Promise<StoredPiece[]> {
-    return this.mutex.runCoalesced(kind, async () => {
-      try {
-        const stored = await this.takePiece(kind, true);
-        return stored;
-      } catch (err) {
-        if (!(err instanceof NothingNewError)) this.failed(kind, err);
-        throw err;
-      }
-    });
+  backupNow(kind: PieceKind, signal?: AbortSignal): Promise<StoredPiece[]> {
+    return this.mutex.runCoalesced(
+      kind,
+      async () => {
+        try {
+          const stored = await this.takePiece(kind, true);
+          return stored;
+        } catch (err) {
+          if (!(err instanceof NothingNewError)) this.failed(kind, err);
+          throw err;
+        }
+      },
+      signal,
+    );
   }
 
   private schedule(delayMs: number): void {

@@ -8,11 +8,22 @@ import { VoteError, voteRefusal, type ValidatorSnapshot } from '../consensus/ibf
 import { validatorIndex } from '../consensus/ibft/validators.js';
 import { UserError } from '../util/errors.js';
 import { event } from '../util/events.js';
+import { Semaphore } from '../util/mutex.js';
 import type { Logger } from '../util/log.js';
 import type { Validator } from './consensus.js';
 
+/**
+ * Snapshots below the head loaded at once. Each replays up to an epoch of consensus records (100,000
+ * blocks by default) through a LevelDB iterator, with no cache, and `ibft_getSnapshot` may be open to
+ * any JSON-RPC client: a thousand in parallel kept iterators and CPU busy and slowed sealing. More are
+ * refused at once (RESOURCE_EXHAUSTED) rather than queued, so a flood holds no memory either.
+ */
+export const MAX_SNAPSHOT_LOADS = 2;
+
 /** The node's IBFT operator service over its chain, engine, proposed votes and validator. */
 export class LocalIbftService implements IbftService {
+  private readonly loads = new Semaphore(MAX_SNAPSHOT_LOADS);
+
   constructor(
     private readonly chain: Chain,
     private readonly engine: IbftEngine,
@@ -102,15 +113,25 @@ export class LocalIbftService implements IbftService {
       snap = state.snapshot;
       hash = head.hash;
     } else {
-      const header = await this.chain.store.canonicalHeader(n);
-      if (!header) throw new UserError(`block ${n} is missing from the canonical chain`, { code: 'NOT_FOUND' });
-      try {
-        snap = await loadSnapshot(this.chain.store, header, this.engine.epochSize, this.engine.setChanges);
-      } catch (err) {
-        if (err instanceof VoteError) throw new UserError(err.message, { code: 'FAILED_PRECONDITION' });
-        throw err;
+      if (!this.loads.tryAcquire()) {
+        throw new UserError(
+          `busy: ${MAX_SNAPSHOT_LOADS} validator snapshots below the head are being loaded (each replays up to an epoch of votes): try again shortly`,
+          { code: 'RESOURCE_EXHAUSTED' },
+        );
       }
-      hash = this.engine.blockHash(header);
+      try {
+        const header = await this.chain.store.canonicalHeader(n);
+        if (!header) throw new UserError(`block ${n} is missing from the canonical chain`, { code: 'NOT_FOUND' });
+        try {
+          snap = await loadSnapshot(this.chain.store, header, this.engine.epochSize, this.engine.setChanges);
+        } catch (err) {
+          if (err instanceof VoteError) throw new UserError(err.message, { code: 'FAILED_PRECONDITION' });
+          throw err;
+        }
+        hash = this.engine.blockHash(header);
+      } finally {
+        this.loads.release();
+      }
     }
     return {
       number: snap.number,

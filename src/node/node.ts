@@ -498,7 +498,7 @@ export class BasaltNode {
           insecure: opts.grpcInsecure,
         },
         this.network,
-        (kind) => this.backupNow(kind),
+        (kind, signal) => this.backupNow(kind, signal),
         this.ibft,
       );
       this.grpcPort = await parts.start(
@@ -635,18 +635,21 @@ export class BasaltNode {
     );
   }
 
-  /** `basalt backup now`: a piece into every target, one after the other (backupNowEach). */
-  async backupNow(kind: PieceKind): Promise<StoredPiece[]> {
+  /**
+   * `basalt backup now`: a piece into every target, one after the other (backupNowEach). When `signal`
+   * aborts (the caller hung up) the call stops waiting, and the targets not reached yet are not asked.
+   */
+  async backupNow(kind: PieceKind, signal?: AbortSignal): Promise<StoredPiece[]> {
     if (this.schedulers.length === 0)
       throw new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' });
     return backupNowEach(
       this.schedulers.map((s) => async () => {
-        if (!(s instanceof RepositoryScheduler)) return s.backupNow(kind);
+        if (!(s instanceof RepositoryScheduler)) return s.backupNow(kind, signal);
         if (kind === 'archive')
           throw new UserError('this node backs up into a repository, where every backup stores only what changed: drop --archive', {
             code: 'FAILED_PRECONDITION',
           });
-        return s.backupNow();
+        return s.backupNow(signal);
       }),
     );
   }

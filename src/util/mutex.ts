@@ -1,27 +1,75 @@
+import { UserError } from './errors.js';
+
+/** Work runCoalesced queued and has not started, with the callers still waiting for it. */
+interface Queued {
+  result: Promise<unknown>;
+  /** Callers waiting for it; those that pass no signal never leave. */
+  callers: number;
+  started: boolean;
+  /** Every caller left before it started: it will not run. */
+  dropped: boolean;
+}
+
 /** A FIFO async mutex. After close() it rejects new work; close() waits for the work in progress. */
 export class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Work queued by runCoalesced and not started yet, by key. */
-  private readonly waiting = new Map<string, Promise<unknown>>();
+  private readonly waiting = new Map<string, Queued>();
 
   /**
    * run(fn), unless work of the same `key` is already queued and not started: then that work's
    * result. So however many ask, at most one of each key waits behind the work in progress.
+   *
+   * A caller whose `signal` aborts stops waiting at once (CANCELLED). Work nobody waits for any more
+   * before it starts is dropped and `fn` never called: a client that asks and hangs up, over and over,
+   * would otherwise have one full run of `fn` queued behind the other each time (a BackupNow is a whole
+   * state walk and an upload, and pushes the scheduled snapshots out of retention). Work that has
+   * started runs to its end whoever is left: others may have joined it, and its cost is spent already.
    */
-  runCoalesced<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const queued = this.waiting.get(key);
-    if (queued !== undefined) return queued as Promise<T>;
-    const forget = () => {
-      if (this.waiting.get(key) === result) this.waiting.delete(key);
-    };
-    const result: Promise<T> = this.run(() => {
-      forget(); // started: whoever asks from now on queues anew
-      return fn();
+  runCoalesced<T>(key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(callerLeft());
+    let job = this.waiting.get(key);
+    if (job === undefined) {
+      const queued: Queued = { result: Promise.resolve(), callers: 0, started: false, dropped: false };
+      const forget = () => {
+        if (this.waiting.get(key) === queued) this.waiting.delete(key);
+      };
+      queued.result = this.run(() => {
+        forget(); // started (or dropped): whoever asks from now on queues anew
+        if (queued.dropped) throw new UserError('not run: every caller that asked for it cancelled before it started', { code: 'CANCELLED' });
+        queued.started = true;
+        return fn();
+      });
+      this.waiting.set(key, queued);
+      void queued.result.then(forget, forget); // never started (closed)
+      job = queued;
+    }
+    const joined = job;
+    joined.callers++;
+    if (signal === undefined) return joined.result as Promise<T>;
+    return new Promise<T>((resolve, reject) => {
+      const leave = () => {
+        reject(callerLeft());
+        if (joined.started) return;
+        joined.callers--;
+        if (joined.callers === 0) {
+          joined.dropped = true;
+          if (this.waiting.get(key) === joined) this.waiting.delete(key);
+        }
+      };
+      signal.addEventListener('abort', leave, { once: true });
+      (joined.result as Promise<T>).then(
+        (v) => {
+          signal.removeEventListener('abort', leave);
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', leave);
+          reject(err);
+        },
+      );
     });
-    this.waiting.set(key, result);
-    void result.then(forget, forget); // never started (closed)
-    return result;
   }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
@@ -38,6 +86,11 @@ export class Mutex {
     this.closed = true;
     await this.tail;
   }
+}
+
+/** Why a caller of runCoalesced stopped waiting: its signal aborted (the client cancelled its call). */
+function callerLeft(): UserError {
+  return new UserError('cancelled by the caller', { code: 'CANCELLED' });
 }
 
 /**
@@ -79,6 +132,13 @@ export class Semaphore {
       this.waiting.push(entry);
       signal?.addEventListener('abort', giveUp, { once: true });
     });
+  }
+
+  /** A place held at once (give it back with `release`), or false when none is free: for callers refused rather than queued. */
+  tryAcquire(key?: string): boolean {
+    if (!this.free(key)) return false;
+    this.take(key);
+    return true;
   }
 
   release(key?: string): void {

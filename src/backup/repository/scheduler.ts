@@ -89,16 +89,23 @@ export class RepositoryScheduler {
     return { chainId: this.opts.chain.chainId.toString(), genesisHash: bytesToHex(this.opts.chain.genesisHash) };
   }
 
-  /** A backup now (the operator's `backup now`); requests made while one is queued get its result (BackupScheduler.backupNow). */
-  backupNow(): Promise<StoredPiece[]> {
-    return this.mutex.runCoalesced('backup', async () => {
-      try {
-        return [await this.backup()];
-      } catch (err) {
-        this.failed(err);
-        throw err;
-      }
-    });
+  /**
+   * A backup now (the operator's `backup now`); requests made while one is queued get its result, and
+   * one every requester left before it started is not taken (BackupScheduler.backupNow).
+   */
+  backupNow(signal?: AbortSignal): Promise<StoredPiece[]> {
+    return this.mutex.runCoalesced(
+      'backup',
+      async () => {
+        try {
+          return [await this.backup()];
+        } catch (err) {
+          this.failed(err);
+          throw err;
+        }
+      },
+      signal,
+    );
   }
 
   private schedule(delayMs: number): void {

@@ -16,13 +16,23 @@ import { StreamSlots } from './stream-slots.js';
 import { wire } from './wire.js';
 import { event } from '../../util/events.js';
 
-/** The node's scheduler, taking a piece now into every target (BackupNow). */
-export type BackupNow = (kind: PieceKind) => Promise<StoredPiece[]>;
+/**
+ * The node's scheduler, taking a piece now into every target (BackupNow). `signal` aborts when the
+ * client cancels: the call stops waiting, and a backup queued for callers who all left is not taken.
+ */
+export type BackupNow = (kind: PieceKind, signal?: AbortSignal) => Promise<StoredPiece[]>;
 
 /** How often progress events are sent. */
 const PROGRESS_EVERY_MS = 250;
 
 export const DEFAULT_GRPC_MAX_STREAMS = 4;
+/**
+ * BackupNow calls the node holds at once, waiting for their backup (each a call object and its closure
+ * until the backup in progress ends, which may be an hour's state walk); the next one is refused with
+ * RESOURCE_EXHAUSTED at once. More than a handful is no operator's doing: calls coalesce into at most
+ * one backup of each kind behind the one running anyway.
+ */
+export const MAX_PENDING_BACKUP_NOW = 32;
 export const DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS = 60_000;
 /**
  * The floor a client must keep on an export, snapshot or import stream: the one peers are held to when
@@ -58,6 +68,7 @@ export type BackupHandlers = Pick<OperatorHandlers, 'Status' | 'Export' | 'Impor
 
 export function operatorHandlers(service: BackupService, log: Logger, limits: StreamLimits, backupNow?: BackupNow): BackupHandlers {
   const slots = new StreamSlots(limits.maxStreams);
+  const pendingNow = new StreamSlots(MAX_PENDING_BACKUP_NOW);
   const minRate = limits.streamMinRate ?? DEFAULT_GRPC_STREAM_MIN_RATE;
   /** A stream slot, or the call refused with RESOURCE_EXHAUSTED. */
   const slotFor = (call: NodeJS.EventEmitter, what: string) => {
@@ -70,15 +81,26 @@ export function operatorHandlers(service: BackupService, log: Logger, limits: St
   };
   return {
     BackupNow: (call, cb) => {
+      const release = pendingNow.take();
+      if (!release) {
+        const msg = `the node already holds ${MAX_PENDING_BACKUP_NOW} backup now calls waiting for their backup: try again when the backup in progress has finished`;
+        cb(toGrpcStatus(new UserError(msg, { code: 'RESOURCE_EXHAUSTED' })));
+        return;
+      }
+      // A client that cancels (or whose deadline passes) leaves the queue: a loop of "backup now, then
+      // cancel" would otherwise queue a whole snapshot behind the running one each time.
+      const gone = new AbortController();
+      call.on('cancelled', () => gone.abort());
       const run = backupNow
-        ? backupNow(call.request.archive ? 'archive' : 'snapshot')
+        ? backupNow(call.request.archive ? 'archive' : 'snapshot', gone.signal)
         : Promise.reject(
             new UserError('this node takes no scheduled backups: start it with --backup-dir DIR|s3://bucket/prefix', { code: 'FAILED_PRECONDITION' }),
           );
-      run.then(
+      run.finally(release).then(
         (pieces) => cb(null, { pieces: pieces.map(wire.backupPiece) }),
         (err) => {
-          log.warn({ err: errorMessage(err) }, 'backup now failed');
+          // A client that left is told nothing and logs nothing (a loop of cancelled calls would flood the log).
+          if (!gone.signal.aborted) log.warn({ err: errorMessage(err) }, 'backup now failed');
           cb(toGrpcStatus(err));
         },
       );

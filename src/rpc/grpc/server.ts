@@ -36,9 +36,16 @@ export function checkOperatorAddress(address: string, opts: Pick<OperatorServerO
   );
 }
 
+/**
+ * HTTP/2 streams (calls) one connection may have open at once, advertised in SETTINGS
+ * (maxConcurrentStreams): without it grpc-js advertises no limit, and a client could open 200,000
+ * calls on one connection, each holding a call object and its closure in the node's memory.
+ */
+export const MAX_GRPC_STREAMS_PER_CONNECTION = 64;
+
 /** The gRPC operator API: the Operator service over the node's backup service and its peers. */
 export class OperatorServer {
-  private readonly server = new grpc.Server();
+  private readonly server = new grpc.Server({ 'grpc.max_concurrent_streams': MAX_GRPC_STREAMS_PER_CONNECTION });
   private boundPort = 0;
 
   /** `peers` undefined: a node without networking (the peers RPCs fail with FAILED_PRECONDITION). */

@@ -1,6 +1,7 @@
 /**
- * A fixed number of slots for long server streams (export, snapshot): each holds LevelDB snapshots,
- * a producer and buffers for as long as its client takes to read it, so their number is bounded.
+ * A fixed number of slots for long server streams (export, snapshot, import): each holds LevelDB
+ * snapshots, a producer and buffers for as long as its client takes to read it, so their number is
+ * bounded. BackupNow calls waiting for their backup take slots of their own kind too.
  */
 export class StreamSlots {
   private used = 0;

@@ -3,12 +3,12 @@ import type * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBackupService } from '../../../src/backup/local.js';
 import type { BackupService, ImportSummary } from '../../../src/backup/types.js';
-import type { StreamLimits } from '../../../src/rpc/grpc/backup-handlers.js';
+import { MAX_PENDING_BACKUP_NOW, type BackupNow, type StreamLimits } from '../../../src/rpc/grpc/backup-handlers.js';
 import type { ImportEvent__Output } from '../../../src/rpc/grpc/generated/basalt/operator/v1/ImportEvent.js';
 import { operatorClient } from '../../../src/rpc/grpc/proto.js';
 import type { Chain, ChainReadView } from '../../../src/chain/chain.js';
 import { RemoteBackupService } from '../../../src/rpc/grpc/backup-client.js';
-import { checkOperatorAddress, OperatorServer } from '../../../src/rpc/grpc/server.js';
+import { checkOperatorAddress, MAX_GRPC_STREAMS_PER_CONNECTION, OperatorServer } from '../../../src/rpc/grpc/server.js';
 import { UserError } from '../../../src/util/errors.js';
 import { isLoopbackHost } from '../../../src/util/net.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -54,7 +54,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close(100)));
 });
 
-async function start(limits: StreamLimits, opts: { blocks?: number; import?: BackupService['import'] } = {}) {
+async function start(limits: StreamLimits, opts: { blocks?: number; import?: BackupService['import']; backupNow?: BackupNow } = {}) {
   const { service: local, counts } = bigChain(opts.blocks);
   const service: BackupService = {
     status: () => local.status(),
@@ -62,7 +62,7 @@ async function start(limits: StreamLimits, opts: { blocks?: number; import?: Bac
     snapshot: (req, sink, observer) => local.snapshot(req, sink, observer),
     import: opts.import ?? ((source, observer) => local.import(source, observer)),
   };
-  const server = new OperatorServer(service, silentLogger(), limits);
+  const server = new OperatorServer(service, silentLogger(), limits, undefined, opts.backupNow);
   servers.push(server);
   const port = await server.listen('127.0.0.1:0');
   const connect = () => {
@@ -190,6 +190,74 @@ describe('operator API stream limits', () => {
     await until(() => counts.opened === 2, 'a new export started');
     expect(await b.closed).toBe(http2.constants.NGHTTP2_CANCEL);
     await until(() => counts.released === 2, 'its view released too');
+  });
+});
+
+describe('operator API call limits', () => {
+  /** A unary call on `session` whose request is left open: grpc-js waits for its message, the stream stays open. */
+  const openCall = (session: http2.ClientHttp2Session, path: string) => {
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    req.on('error', () => undefined);
+    const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => {
+      req.on('response', (h) => h['grpc-status'] !== undefined && resolve(h)); // trailers-only
+      req.on('trailers', resolve);
+    });
+    return { req, trailers };
+  };
+  const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
+
+  it(`refuses a BackupNow beyond ${MAX_PENDING_BACKUP_NOW} waiting for their backup with RESOURCE_EXHAUSTED at once, and takes calls again once they are answered`, async () => {
+    let waiting = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const backupNow: BackupNow = async () => {
+      waiting++;
+      await held;
+      return [];
+    };
+    const { address } = await start({ maxStreams: 1, streamIdleTimeoutMs: 0 }, { backupNow });
+    const client = operatorClient(address);
+    try {
+      const call = () =>
+        new Promise<grpc.ServiceError | null>((resolve) => {
+          client.BackupNow({ archive: false }, (err) => resolve(err));
+        });
+      const pending = Array.from({ length: MAX_PENDING_BACKUP_NOW }, call);
+      await until(() => waiting === MAX_PENDING_BACKUP_NOW, 'every call waiting for the held backup');
+      let refused: grpc.ServiceError | null | undefined;
+      void call().then((err) => (refused = err));
+      // Answered, or (were it let through) waiting with the others.
+      await until(() => refused !== undefined || waiting > MAX_PENDING_BACKUP_NOW, 'the next call answered');
+      expect(refused?.code).toBe(8); // RESOURCE_EXHAUSTED
+      expect(refused?.details).toBe(
+        `the node already holds ${MAX_PENDING_BACKUP_NOW} backup now calls waiting for their backup: try again when the backup in progress has finished`,
+      );
+      expect(waiting, 'the refused call never reached the scheduler').toBe(MAX_PENDING_BACKUP_NOW);
+      release();
+      expect(await Promise.all(pending)).toEqual(Array(MAX_PENDING_BACKUP_NOW).fill(null));
+      expect(await call(), 'a place again').toBeNull();
+    } finally {
+      client.close();
+    }
+  });
+
+  it(`lets one connection have ${MAX_GRPC_STREAMS_PER_CONNECTION} calls open at once: the next waits in the client until one ends`, async () => {
+    const { session } = await start({ maxStreams: 1, streamIdleTimeoutMs: 0 });
+    await new Promise((resolve) => session.once('remoteSettings', resolve));
+    const open = Array.from({ length: MAX_GRPC_STREAMS_PER_CONNECTION }, () => openCall(session, '/basalt.operator.v1.Operator/Status'));
+    // A BackupNow sent whole: this node takes no backups, so it would be answered FAILED_PRECONDITION at once.
+    const next = openCall(session, '/basalt.operator.v1.Operator/BackupNow');
+    next.req.end(EMPTY_MESSAGE);
+    let answered = false;
+    void next.trailers.then(() => (answered = true));
+    // A ping sent after it is acknowledged only after the server has read everything before it: the
+    // call's HEADERS, had they been sent, would have left the client's queue by then.
+    await new Promise((resolve) => session.ping(resolve));
+    expect(session.state.outboundQueueSize, "the call's HEADERS wait in the client's queue").toBeGreaterThan(0);
+    expect(answered).toBe(false);
+    open[0]!.req.close(http2.constants.NGHTTP2_CANCEL); // one ends: the waiting call goes out
+    expect((await next.trailers)['grpc-status']).toBe('9'); // FAILED_PRECONDITION: it reached the node
+    for (const o of open) o.req.close(http2.constants.NGHTTP2_CANCEL);
   });
 });
 

@@ -8,7 +8,9 @@ import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 import type { IbftEngine } from '../../../src/consensus/ibft/engine.js';
 import { VoteProposals } from '../../../src/consensus/ibft/proposals.js';
-import { LocalIbftService } from '../../../src/node/ibft-service.js';
+import { LocalIbftService, MAX_SNAPSHOT_LOADS } from '../../../src/node/ibft-service.js';
+import type { Chain } from '../../../src/chain/chain.js';
+import { until } from '../../helpers/until.js';
 import { QuorumRule } from '../../../src/consensus/ibft/validators.js';
 import { createTestChain, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 
@@ -142,6 +144,50 @@ describe('validator votes through the operator service and ibft_ (issue #23): ev
     const { service } = make();
     for (let i = 0; i < 64; i++) await service.propose(`0x${(0x100 + i).toString(16).padStart(40, '0')}`, 'auth');
     await expect(service.propose(outsider, 'auth')).rejects.toThrow(/64 votes are proposed already/);
+  });
+
+  it(`loads at most ${MAX_SNAPSHOT_LOADS} snapshots below the head at once: the next is refused at once (RESOURCE_EXHAUSTED; JSON-RPC -32005), the head's is served`, async () => {
+    // The chain as the service sees it, its consensus records held until released.
+    let reading = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const store = {
+      canonicalHeader: (n: bigint) => t.chain.store.canonicalHeader(n),
+      async *consensusRecords(from: bigint, to: bigint) {
+        reading++;
+        await held;
+        yield* t.chain.store.consensusRecords(from, to);
+      },
+    };
+    const chain = {
+      get head() {
+        return t.chain.head;
+      },
+      store,
+    } as unknown as Chain;
+    const service = new LocalIbftService(chain, t.chain.engine as IbftEngine, new VoteProposals(), privateToAddress(testKey(0)), {
+      networked: true,
+      validator: () => undefined,
+      logger: log,
+    });
+    const d = new RpcDispatcher({ methods: ethMethods({ chain: t.chain, txpool: new TxPool(t.chain), ibft: service }, ['ibft']), logger: log });
+    const running = [service.snapshot(2n), service.snapshot(3n)];
+    await until(() => reading === MAX_SNAPSHOT_LOADS, 'two loads reading records');
+    const busy = /^busy: 2 validator snapshots below the head are being loaded \(each replays up to an epoch of votes\): try again shortly$/;
+    let third: unknown;
+    void service.snapshot(4n).then(
+      (s) => (third = s),
+      (err: unknown) => (third = err),
+    );
+    // Answered, or (were it let through) reading records too.
+    await until(() => third !== undefined || reading > MAX_SNAPSHOT_LOADS, 'the third answered');
+    expect(third).toMatchObject({ code: 'RESOURCE_EXHAUSTED', message: expect.stringMatching(busy) });
+    expect((await call(d, 'ibft_getSnapshot', ['0x4'])).error).toMatchObject({ code: -32005, message: expect.stringMatching(busy) });
+    expect(reading, 'the refused ones read nothing').toBe(MAX_SNAPSHOT_LOADS);
+    expect((await service.snapshot()).number, "the head's snapshot is in memory: never refused").toBe(BigInt(BLOCKS));
+    release();
+    expect((await Promise.all(running)).map((s) => s.number)).toEqual([2n, 3n]);
+    expect((await service.snapshot(4n)).number, 'a place again').toBe(4n);
   });
 
   it('refuses a vote that would leave a set the legacy quorum lets fork, unless the quorum switch comes first; a proposal such a vote would now be waits', async () => {

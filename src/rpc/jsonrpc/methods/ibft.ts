@@ -5,13 +5,19 @@ import { ibftSealSignatures } from '../../../consensus/ibft/verify.js';
 import { recoverAddress } from '../../../util/secp256k1.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import type { IbftService } from '../../../consensus/ibft/service.js';
-import { UserError } from '../../../util/errors.js';
+import { UserError, type ErrorCode } from '../../../util/errors.js';
 import { blockTag, expectParams, type BlockTag } from '../params.js';
 import { requireHeader, type RpcContext, type RpcMethods } from './context.js';
 
 /** Blocks ibft_getSignerMetrics reads unless told (Besu's default), and the most it reads at once. */
 export const SIGNER_METRICS_DEFAULT_BLOCKS = 100n;
 export const SIGNER_METRICS_MAX_BLOCKS = 1024n;
+
+/** The JSON-RPC error of the service's refusals whose code is not InvalidInput's. */
+const RPC_CODES: Partial<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: RpcErrorCode.InvalidParams,
+  RESOURCE_EXHAUSTED: RpcErrorCode.LimitExceeded,
+};
 
 /**
  * The `ibft_` namespace (issue #23), off unless `--jsonrpc-api` names it (a vote must not be open to
@@ -31,12 +37,15 @@ export function ibftMethods({ chain, ibft }: RpcContext): RpcMethods {
     if (!ibft) throw new RpcError(RpcErrorCode.InvalidInput, 'this node runs no IBFT validator');
     return ibft;
   };
-  /** The service's one-line refusals, as JSON-RPC errors: a bad argument is invalid params. */
+  /**
+   * The service's one-line refusals, as JSON-RPC errors: a bad argument is invalid params, a busy node
+   * "limit exceeded" (as a refused simulation is).
+   */
   const served = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
       return await run();
     } catch (err) {
-      if (err instanceof UserError) throw new RpcError(err.code === 'INVALID_ARGUMENT' ? RpcErrorCode.InvalidParams : RpcErrorCode.InvalidInput, err.message);
+      if (err instanceof UserError) throw new RpcError(RPC_CODES[err.code] ?? RpcErrorCode.InvalidInput, err.message);
       throw err;
     }
   };
