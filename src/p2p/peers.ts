@@ -93,6 +93,8 @@ export function parsePeerAddress(addr: string, what: string): Multiaddr {
  */
 export class PeerManager extends EventEmitter<PeerEvents> {
   private readonly ready = new Map<string, ReadyPeer>();
+  /** Peers that proved this node's own validator key, each warned of once (a status is exchanged again at each head). */
+  private readonly sameKeyWarned = new Set<string>();
   private readonly staticPeers = new Map<string, Multiaddr>();
   private readonly warned = new Set<string>();
   /** By validator address: the last peer that proved it (one peer per address: a restarted validator with a new libp2p key replaces its old one). */
@@ -349,6 +351,17 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
     const conn = this.host.getConnections(peer)[0];
     if (conn === undefined) return; // gone meanwhile
+    if (proven !== undefined && proven === this.opts.self && !this.sameKeyWarned.has(id)) {
+      if (this.sameKeyWarned.size >= 64) this.sameKeyWarned.clear();
+      this.sameKeyWarned.add(id);
+      // A peer holding this node's own validator key: a second instance of this validator (a key
+      // backup started while its original runs). Its consensus messages stop this validator's signing
+      // (the core); this names the peer, so the operator can find the other machine.
+      this.log.error(
+        event('peer.same-validator-key', { peer: id, address: conn.remoteAddr.toString() }),
+        "a peer proved it holds this node's validator key: two nodes running one validator key sign two values at one height; stop one of them",
+      );
+    }
     if (proven !== undefined && proven !== this.opts.self && this.opts.validators().has(proven)) {
       this.rememberValidator(peer, proven, conn.direction, conn.remoteAddr);
     }

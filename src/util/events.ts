@@ -65,6 +65,8 @@ export interface NodeEvents {
   'consensus.recall-learned': { height: number; round: number; kind: string; hash?: string };
   /** A quorum answered: the validator takes part at this height, knowing what its key signed there. */
   'consensus.recall-done': { height: number; round: number; signedRound?: number; signed?: string };
+  /** A message of this validator's key that this process did not sign: another process holds the key; this one signs nothing more. */
+  'consensus.second-instance': { height: number; round: number; type: string; hash?: string };
   /** Sealing waits until the node has caught up with its peers, and resumes. */
   'sealing.held': { reason: string };
   'sealing.resumed': { head: number };
@@ -83,6 +85,8 @@ export interface NodeEvents {
   'peer.connected': { peer: string; address: string; head: number; validator?: string };
   /** A peer broke the protocol: disconnected and refused for a while. */
   'peer.banned': { peer: string; reason: string };
+  /** A peer proved it holds this node's own validator key (a second instance of this validator). */
+  'peer.same-validator-key': { peer: string; address: string };
 
   /** `--sync snapshot`: the data dir already has a chain, so it syncs block by block. */
   'snapshot-sync.skipped': { head: number };

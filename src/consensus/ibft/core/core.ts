@@ -187,6 +187,12 @@ export class IbftCore {
   private guard: { startedAt: number } | undefined;
   /** Whether the key was in the set at the last height started (undefined before the first): leaving it, and coming back, are logged. */
   private member?: boolean;
+  /**
+   * Set once a message of this key reached this node that this process did not sign while its journal
+   * was complete (after the start guard): another process holds the key. From then on this validator
+   * signs nothing (refusal), for good in this process: two instances of one key double-sign.
+   */
+  private twin?: string;
   /** The refusal last logged (once per roll-back, not once per height). */
   private refusedLogged?: string;
   private readonly log: Logger;
@@ -426,6 +432,7 @@ export class IbftCore {
    * was rolled back below what it signed. Signing again there could sign a second block at a height.
    */
   private refusal(height: bigint, validators: number): string | undefined {
+    if (this.twin !== undefined) return this.twin;
     const j = this.signed;
     if (j === undefined || !journalForbids(j, height)) return undefined;
     const at = signedUpTo(j);
@@ -762,14 +769,15 @@ export class IbftCore {
     const j = this.signed;
     if (j !== undefined && j.height > st.height) return;
     const here = j !== undefined && j.height === st.height ? j : undefined;
+    // Once the journal is complete (the start guard lifted), every signature of this process at this
+    // height is in it before it is sent: a message it does not cover was signed elsewhere.
+    if (this.guard === undefined && !journalCovers(here, b.round, kind, hash)) this.secondInstance(st, m, kind, hash);
     // Whether the message is later than the journal's last signature (else only its lock may be news).
     let later = true;
     if (here !== undefined && here.round === b.round) {
       if (kind !== 'roundChange' && here.kind !== 'roundChange' && !equalsBytes(here.hash, hash)) {
-        this.log.error(
-          { height: Number(st.height), round: b.round, journaled: bytesToHex(here.hash), seen: bytesToHex(hash) },
-          'this validator key signed two values at one height and round: is a second instance of this validator running?',
-        );
+        // Two values at one height and round under one key: whichever process signed the other, two hold the key.
+        this.secondInstance(st, m, kind, hash);
         return;
       }
       later = KIND_ORDER[kind] > KIND_ORDER[here.kind];
@@ -1083,6 +1091,31 @@ export class IbftCore {
     if (equalsBytes(m.sender, this.address)) this.ownSeen.push(m);
   }
 
+  /**
+   * Another process signs with this validator's key (a backup's key started while its original still
+   * runs, a copied data dir): stop signing, for good in this process, and say so once. Stopping does
+   * not take a fault off the network (the other process may go on), but this one adds none: the two
+   * would otherwise build and sign their own proposal at each height this key proposes, two values at
+   * one height and round, and use up the network's tolerance of one fault on their own.
+   */
+  private secondInstance(st: HeightState, m: Signed, kind: SignedState['kind'], hash: Uint8Array): void {
+    if (this.twin === undefined) {
+      this.twin = `refusing to sign: another process signs with this validator's key (a ${MESSAGE_NAMES[m.body.type]} at block ${st.height}, round ${m.body.round}, that this process did not sign): two nodes running one validator key sign two values at one height. Stop one of them, then restart this node`;
+      this.log.error(
+        event('consensus.second-instance', {
+          height: Number(st.height),
+          round: m.body.round,
+          type: MESSAGE_NAMES[m.body.type],
+          ...(kind === 'roundChange' ? {} : { hash: bytesToHex(hash) }),
+        }),
+        this.twin,
+      );
+    }
+    st.refused = this.twin;
+    this.proposeTimer.stop();
+    this.resendTimer.stop();
+  }
+
   /** Journal the own messages found in certificates (embedded) before anything is signed. */
   private async adoptSeen(st: HeightState): Promise<void> {
     const seen = this.ownSeen;
@@ -1189,3 +1222,21 @@ const NO_ATTACHMENT = new Uint8Array(0);
 
 /** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
 const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };
+
+const MESSAGE_NAMES = ['PREPREPARE', 'PREPARE', 'COMMIT', 'ROUND-CHANGE'] as const;
+
+/**
+ * Whether the journal's last signature at a height (`here`) accounts for a message of this key there:
+ * a signature of an earlier round (the journal keeps only the latest: it may have been this process's),
+ * or of its round no later in it and of the same value. A later round or kind, or another value, was
+ * not signed by the process whose journal this is.
+ */
+function journalCovers(here: SignedState | undefined, round: number, kind: SignedState['kind'], hash: Uint8Array): boolean {
+  // A ROUND-CHANGE proves nothing here: it commits to no value, and one this process sent is journaled
+  // only when its round is above the journal's (an earlier release journaled none).
+  if (kind === 'roundChange') return true;
+  if (here === undefined || round > here.round) return false;
+  if (round < here.round) return true;
+  if (KIND_ORDER[kind] > KIND_ORDER[here.kind]) return false;
+  return here.kind === 'roundChange' || equalsBytes(here.hash, hash);
+}
