@@ -31,7 +31,7 @@ function doubleSigned(sent: Uint8Array[]): string[] {
 }
 
 describe('IBFT recall: a validator that lost its journal never signs twice', () => {
-  it('restored while the network is halted at a height it proposed: it signs nothing there until a quorum told it what its key signed, then keeps to it', async () => {
+  it('restored while the network is halted at a height it proposed: it journals what the others held of its key, signs nothing until they commit a block proposed after its start, then keeps to it', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 4000 });
     net.start();
     await net.advance(16_000); // running for a while: every process knows its journal is complete
@@ -66,13 +66,23 @@ describe('IBFT recall: a validator that lost its journal never signs twice', () 
     const j = net.nodes[0]!.store.load()!;
     expect([j.height, j.round, bytesToHex(j.hash)]).toEqual([BigInt(h), 0, bytesToHex(aHash!.hash)]);
 
-    // Validator 2 is back: a quorum answers, validator 0 takes part, and never against what it signed.
+    // Validator 2 is back: a quorum answers, but a restored journal is not ended by answers (one could
+    // lie): validator 0 still signs nothing, and validators 1 and 2 are no quorum without it.
     net.filter = (from, to) => from !== 3 && to !== 3;
     net.link = (from, to) => from !== 3 && to !== 3;
+    await net.advance(5000);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    expect(net.sentBy(0)).toEqual([]);
+    expect(net.committed(1)).toHaveLength(h - 1);
+    // Validator 3 is back too: the three decide height h without it, and once they commit a block
+    // proposed after its start, validator 0 takes part, never against what it signed.
+    net.filter = () => true;
+    net.link = () => true;
     await net.advance(20_000);
     expect(net.nodes[0]!.core.watching).toBe(false);
-    for (const i of [0, 1, 2]) expect(net.committed(i).length).toBeGreaterThanOrEqual(h);
-    const at = new Set([0, 1, 2].map((i) => hashHex(net.committed(i)[h - 1]!)));
+    expect(net.sentBy(0).some((m) => m.type === MessageType.Commit)).toBe(true);
+    for (const i of [0, 1, 2, 3]) expect(net.committed(i).length).toBeGreaterThanOrEqual(h);
+    const at = new Set([0, 1, 2, 3].map((i) => hashHex(net.committed(i)[h - 1]!)));
     expect(at.size).toBe(1);
     expect(doubleSigned([...before, ...net.nodes[0]!.sent])).toEqual([]);
     // Its round-0 messages at height h after the restore (if any) are for A only, and it proposed nothing there.
@@ -119,6 +129,62 @@ describe('IBFT recall: a validator that lost its journal never signs twice', () 
     await net.settle();
     const j = net.nodes[1]!.store.load()!;
     expect([j.height, j.round, j.kind, bytesToHex(j.hash)]).toEqual([1n, 2, 'prepare', bytesToHex(hash)]);
+  });
+});
+
+describe('IBFT recall: a validator started without its sign journal past genesis', () => {
+  it('takes no number of recall answers for the truth (a byzantine proposer answers empty): it signs nothing at the height until the others commit a block proposed after its start', async () => {
+    // Block 1 (proposed by validator 0) is every node's head, and every journal but the restored one's
+    // shows it: validator 1 proposes round 0 of height 2.
+    const net = new IbftNet(4, { scriptedAnswerRecall: true, store: () => new MemorySignedStore({ height: 1n, round: 0, hash: ZERO, kind: 'commit' }) });
+    const one = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)));
+    for (const n of net.nodes) await (n.backend as MockBackend).onCommit(one);
+    const proposal = (vanity: number) => {
+      const b = mockBlock(net.common, testKey(1), net.validators, 2n, blockHash(one.header), BigInt(Math.floor(net.clock.nowMs / 1000)), vanity);
+      return {
+        hash: blockHash(b.header),
+        msg: signMessage({ type: MessageType.Preprepare, height: 2n, round: 0, block: b.serialize(), roundChanges: [] }, testKey(1)),
+      };
+    };
+    const prepared = (hash: Uint8Array) =>
+      net.sentBy(0).some((m) => m.type === MessageType.Prepare && m.height === 2n && m.round === 0 && equalsBytes(m.hash, hash));
+    // Validator 0 alone is up (its journal shows block 1: a normal restart; the others answer its recall
+    // with nothing). Validator 1 sends it a proposal A for (2, 0): it prepares A.
+    net.start(0);
+    await net.advance(100);
+    const a = proposal(1);
+    net.deliver(0, a.msg);
+    await net.settle();
+    expect(prepared(a.hash)).toBe(true);
+    const before = [...net.nodes[0]!.sent];
+    // Its disk is lost: a new process without a journal. Two validators answer its recall, with nothing
+    // (validator 3 knows nothing; validator 1 lies): with itself, the quorum of 3.
+    await net.crash(0);
+    net.nodes[0]!.store = new MemorySignedStore();
+    net.nodes[0]!.sent.length = 0;
+    net.link = (from, to) => from !== 2 && to !== 2;
+    net.restart(0);
+    await net.advance(100);
+    expect(net.recallAnswers.get(0)).toBeGreaterThanOrEqual(2);
+    // Validator 1 now sends it another block B for (2, 0): B would be committed by 0, 1 and 2.
+    const b = proposal(2);
+    net.deliver(0, b.msg);
+    await net.advance(5000);
+    expect(prepared(b.hash)).toBe(false);
+    expect(net.sentBy(0)).toEqual([]);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    // The others come back and decide without it; once they commit a block proposed after its start (its
+    // clock may run 15 s ahead of it), validator 0 takes part.
+    net.link = () => true;
+    net.start(1, 2, 3);
+    await net.advance(10_000);
+    expect(net.committed(1).length).toBeGreaterThan(3);
+    expect(net.sentBy(0)).toEqual([]);
+    await net.advance(10_000);
+    expect(net.nodes[0]!.core.watching).toBe(false);
+    expect(net.sentBy(0).some((m) => m.type === MessageType.Commit)).toBe(true);
+    expect(hashHex(net.committed(0)[1]!)).toBe(hashHex(net.committed(1)[1]!));
+    expect(doubleSigned([...before, ...net.nodes[0]!.sent])).toEqual([]);
   });
 });
 

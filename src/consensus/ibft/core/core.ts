@@ -183,10 +183,22 @@ export class IbftCore {
    * quorum of validators (recall) before it signs at each such height. `startedAt` is this process's
    * start on the monotonic clock; the guard is lifted by a block whose timestamp is MAX_FUTURE_MS after
    * that moment in the peers' time (proposedSinceStart). Undefined once lifted.
+   *
+   * `journalAbsent`: the store held no journal when this process began (nothing signed, or a data dir
+   * restored from a backup, copied without its consensus/ folder, or new). `untilCommitted`, decided at
+   * the first height started: the journal was absent, the chain past genesis and the key in the set
+   * (where it is not, its lost self signed nothing at or above that height). Then recall cannot lift
+   * the guard. A validator that answers nothing (a byzantine one saying it holds nothing, or an honest one
+   * the lost self's messages never reached: a byzantine relay) looks the same as one that truly holds
+   * nothing, so no count of answers shows what the lost self signed; only the time rule does. A journal
+   * that exists is this data dir's own, so a normal restart still recalls; at genesis every validator of
+   * a new network has no journal, and would never sign the first block if all of them waited.
    */
-  private guard: { startedAt: number } | undefined;
+  private guard: { startedAt: number; journalAbsent: boolean; untilCommitted?: boolean } | undefined;
   /** Whether the key was in the set at the last height started (undefined before the first): leaving it, and coming back, are logged. */
   private member?: boolean;
+  /** Whether the wait of a validator started without its journal (guard.untilCommitted) was logged. */
+  private restoredWaitLogged = false;
   /** The refusal last logged (once per roll-back, not once per height). */
   private refusedLogged?: string;
   private readonly log: Logger;
@@ -203,12 +215,12 @@ export class IbftCore {
     this.resendTimer = new OneShotTimer(timers);
     this.recallTimer = new OneShotTimer(timers);
     this.holdTimer = new OneShotTimer(timers);
-    this.guard = { startedAt: timers.now() };
     this.log = opts.logger ?? silentLogger();
     this.baseTimeoutMs = opts.baseTimeoutMs ?? 10_000;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
     this.maxBytes = opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.signed = opts.store.load();
+    this.guard = { startedAt: timers.now(), journalAbsent: this.signed === undefined };
   }
 
   /** The height being decided and its round (undefined before start). */
@@ -379,6 +391,17 @@ export class IbftCore {
     // A key outside the set (not voted in yet, or voted out) proposes and signs nothing; it follows the
     // chain and takes part from the first height whose set holds it.
     const member = validatorIndex(validators, this.address) >= 0;
+    // Checked at heights outside the set too: a key following the chain lifts the guard there.
+    const g = this.guard;
+    if (g !== undefined && this.proposedSinceStart(head.timestampMs)) {
+      this.guard = undefined;
+      this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
+    } else if (g !== undefined && g.untilCommitted === undefined) {
+      // A key outside the set at the first height started (a node started after catching up with its
+      // peers: the network's head) signed nothing at or above it, whatever its journal: a new key that
+      // waits to be voted in is not held back once it is (the vote may make it part of every quorum).
+      g.untilCommitted = g.journalAbsent && head.number > 0n && member;
+    }
     const fields = { height: Number(height), validators: validators.length };
     if (member && this.member === false) this.log.info(event('validator.in-set', fields), `this key is in the validator set of block ${height}: taking part`);
     if (!member && this.member !== false) {
@@ -400,16 +423,18 @@ export class IbftCore {
       }
       return;
     }
-    if (this.guard !== undefined && this.proposedSinceStart(head.timestampMs)) {
-      this.guard = undefined;
-      this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
-    }
     if (this.guard !== undefined && st.quorum > 1) {
       st.watch = { nonce: randomBytes(RECALL_NONCE_BYTES), answered: new Set([bytesToHex(this.address)]) };
       this.log.info(
         event('consensus.recall-started', { height: Number(height), quorum: st.quorum }),
         'learning from the other validators what this key signed at this height before signing (recall)',
       );
+      if (this.guard.untilCommitted === true && !this.restoredWaitLogged) {
+        this.restoredWaitLogged = true;
+        const reason =
+          'its sign journal is absent (a restored or new data dir): it signs nothing until the other validators commit a block proposed after this start, so it cannot sign against what its lost self signed';
+        this.log.warn(event('consensus.restored-wait', { height: Number(height), reason }), `this validator waits: ${reason}`);
+      }
       this.askRecall(st);
     }
     await this.startRound(st, st.round);
@@ -498,7 +523,9 @@ export class IbftCore {
     const w = st.watch;
     if (w === undefined || st !== this.st || !equalsBytes(a.nonce, w.nonce)) return;
     w.answered.add(bytesToHex(a.signer));
-    if (w.answered.size >= st.quorum) await this.endWatch(st);
+    // Started without a journal past genesis: the answers are journaled (above), but only a block
+    // proposed after this start ends the wait (guard).
+    if (w.answered.size >= st.quorum && this.guard?.untilCommitted !== true) await this.endWatch(st);
   }
 
   /** A quorum answered: what this key signed at the height is known (and journaled); take part from here. */
