@@ -188,6 +188,38 @@ describe('IBFT recall: a validator started without its sign journal past genesis
   });
 });
 
+describe('IBFT core: a ROUND-CHANGE is journaled before it is sent', () => {
+  it('killed after leaving round 0, a validator restarts in the round it asked for: the round-0 PREPAREs replayed make no COMMIT there, and it sends one ROUND-CHANGE body per round', async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.filter = () => false; // scripted messages only
+    net.start(1);
+    await net.advance(10);
+    const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)));
+    const hash = blockHash(a.header);
+    const proposal = signMessage({ type: MessageType.Preprepare, height: 1n, round: 0, block: a.serialize(), roundChanges: [] }, testKey(0));
+    net.deliver(1, proposal);
+    await net.advance(2500); // it prepares A, round 0 times out (a block time and a base timeout): ROUND-CHANGE for round 1
+    expect(net.sentBy(1).some((m) => m.type === MessageType.RoundChange && m.round === 1)).toBe(true);
+    await net.crash(1);
+    net.restart(1);
+    await net.advance(10);
+    // The round-0 proposal and PREPAREs of validators 0 and 2 arrive (late, or replayed).
+    net.deliver(1, proposal);
+    for (const k of [0, 2]) net.deliver(1, signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash }, testKey(k)));
+    await net.advance(3000);
+    expect(net.sentBy(1).filter((m) => m.type === MessageType.Commit && m.round === 0)).toEqual([]);
+    const bodies = new Map<number, Set<string>>();
+    for (const bytes of net.nodes[1]!.sent) {
+      const m = openMessage(bytes);
+      if (m.body.type !== MessageType.RoundChange) continue;
+      const [body] = RLP.decode(bytes) as Uint8Array[];
+      bodies.set(m.body.round, (bodies.get(m.body.round) ?? new Set()).add(bytesToHex(body!)));
+    }
+    expect(bodies.size).toBeGreaterThan(0);
+    for (const [round, set] of bodies) expect(set.size, `ROUND-CHANGE bodies of round ${round}`).toBe(1);
+  });
+});
+
 describe('IBFT recall: what others hold of a validator', () => {
   it('copies of its PREPARE with other attachments (anyone can make them) take none of its places: its COMMIT is still told, every message without attachment', async () => {
     const net = new IbftNet(4, { scriptedAnswerRecall: true });
@@ -231,15 +263,15 @@ describe('IBFT core: a ROUND-CHANGE whose prepared block is not the one it signs
 });
 
 describe('IBFT recall: nothing to learn for a validator that did not lose anything', () => {
-  it('its own ROUND-CHANGEs coming back inside others\' certificates are not "learned" (journal kind roundChange only from a lost self)', async () => {
-    const kinds: string[] = [];
+  it('its own ROUND-CHANGEs coming back inside others\' certificates are not "learned" (journaled once, before sending, never again from a certificate)', async () => {
+    const saves = new Map<number, string[]>();
     const net = new IbftNet(4, {
       baseTimeoutMs: 1000,
-      store: () => {
+      store: (i) => {
         const m = new MemorySignedStore();
         const save = m.save.bind(m);
         m.save = async (st) => {
-          kinds.push(st.kind);
+          saves.set(i, [...(saves.get(i) ?? []), `${st.kind} ${st.height}/${st.round}`]);
           await save(st);
         };
         return m;
@@ -248,8 +280,13 @@ describe('IBFT recall: nothing to learn for a validator that did not lose anythi
     net.start(1, 2, 3); // validator 0, proposer of height 1 round 0, is down: round changes with certificates
     await net.advance(8000);
     expect(net.committed(1).length).toBeGreaterThan(0);
-    expect(kinds.length).toBeGreaterThan(0);
-    expect(kinds).not.toContain('roundChange');
+    for (const i of [1, 2, 3]) {
+      const rc = (saves.get(i) ?? []).filter((k) => k.startsWith('roundChange'));
+      const sent = net.sentBy(i).filter((m) => m.type === MessageType.RoundChange);
+      expect(rc.length).toBeGreaterThan(0);
+      expect(new Set(rc).size).toBe(rc.length);
+      expect(rc.sort()).toEqual([...new Set(sent.map((m) => `roundChange ${m.height}/${m.round}`))].sort());
+    }
   });
 });
 
@@ -341,7 +378,8 @@ describe('IBFT recall: a lock learned from its lost self binds the restored vali
     expect(preparedC(2)).toBe(true); // a validator with nothing locked follows the certificate
     expect(preparedC(0)).toBe(false);
     const j = net.nodes[0]!.store.load()!;
-    expect([j.kind, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['commit', 0, bytesToHex(aHash)]);
+    // It moved to round 1 (its ROUND-CHANGE there journaled), the lock kept.
+    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 1, 0, bytesToHex(aHash)]);
   });
 
   it('its own ROUND-CHANGE of round 1 carrying A prepared at round 0: no PREPARE for another block at round 2', async () => {
@@ -352,7 +390,7 @@ describe('IBFT recall: a lock learned from its lost self binds the restored vali
     expect(preparedC(2)).toBe(true);
     expect(preparedC(0)).toBe(false);
     const j = net.nodes[0]!.store.load()!;
-    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 1, 0, bytesToHex(aHash)]);
+    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 2, 0, bytesToHex(aHash)]);
   });
 
   it('its own COMMIT of a round too far ahead to be kept is journaled too: after the round jump, no PREPARE against it', async () => {

@@ -129,7 +129,7 @@ const HOLD_WARN_EVERY_MS = 60_000;
  * height (onCommit). Q is the chain's quorum rule at the height: ceil(2N/3), so that any two quorums
  * share an honest validator for every N. A round that does not finish in time ends in ROUND-CHANGE,
  * carrying the latest prepared certificate; the next proposer needs Q of them and must re-propose the highest
- * prepared value. Every PREPARE and COMMIT is journaled (SignedStore) before it is sent, and nothing
+ * prepared value. Every PREPARE and COMMIT (and a ROUND-CHANGE for a later round) is journaled (SignedStore) before it is sent, and nothing
  * conflicting with the journal is signed. All work runs one task at a time.
  */
 export class IbftCore {
@@ -569,6 +569,11 @@ export class IbftCore {
   private async sendRoundChange(st: HeightState, round: number): Promise<void> {
     if (st.watch !== undefined || st.refused !== undefined || st.sent.roundChange.has(round)) return;
     await this.adoptSeen(st);
+    // Journaled before it is sent, when the round is later than the journal's: a restart (kill -9) then
+    // resumes in this round, not in one it left, where it could still COMMIT, and send a second,
+    // different ROUND-CHANGE for this round after (one carrying the value it then prepared).
+    const j = this.signed;
+    if ((j === undefined || j.height < st.height || round > j.round) && !(await this.journal(st, round, NO_VALUE, 'roundChange'))) return;
     st.sent.roundChange.add(round);
     const p = st.prepared;
     const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
@@ -1124,13 +1129,15 @@ export class IbftCore {
    * never below its last signed round, never another value in the same round, and another value in a
    * later round only with a round-change certificate, which must be at least as recent as the
    * value it is locked on (the one it saw prepared, or one its lost self committed: lockOf) when it
-   * asks for a different value.
+   * asks for a different value. A ROUND-CHANGE, which names no value, in any round from the journal's on.
    */
-  private maySign(height: bigint, round: number, hash: Uint8Array, justification?: Justification): boolean {
+  private maySign(height: bigint, round: number, hash: Uint8Array, kind: SignedState['kind'], justification?: Justification): boolean {
     const j = this.signed;
     if (journalForbids(j, height)) return false;
     if (j === undefined || height > j.height) return true;
     if (height < j.height || round < j.round) return false;
+    // A ROUND-CHANGE commits to no value: any round from the journal's on.
+    if (kind === 'roundChange') return true;
     // A ROUND-CHANGE (learned by recall) commits to no value of its round: signing one there needs what a later round needs.
     if (round === j.round && j.kind !== 'roundChange') return equalsBytes(hash, j.hash);
     if (justification === undefined) return false;
@@ -1150,7 +1157,7 @@ export class IbftCore {
   ): Promise<boolean> {
     if (st.watch !== undefined || st.refused !== undefined) return false; // not sure yet what this key signed here, or rolled back: sign nothing
     await this.adoptSeen(st);
-    if (!this.maySign(st.height, round, hash, justification)) {
+    if (!this.maySign(st.height, round, hash, kind, justification)) {
       const lock = this.signed && lockOf(this.signed);
       this.log.warn(
         {
@@ -1213,6 +1220,8 @@ function highestPrepared<T extends { prepared?: PreparedCert; block?: Block }>(i
 }
 
 const NO_ATTACHMENT = new Uint8Array(0);
+/** The hash journaled with a ROUND-CHANGE, which names no value (as `adopt` journals one learned). */
+const NO_VALUE = new Uint8Array(32);
 
 /** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
 const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };
