@@ -188,6 +188,31 @@ describe('IBFT recall: a validator started without its sign journal past genesis
   });
 });
 
+describe('IBFT core: a key outside the set at its start, without a journal', () => {
+  it('at an old head (no peer answered before the start: a backup from before the key was voted in), then in the set: it waits for a block proposed after its start, not for recall answers', async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    const tenMinutesAgo = BigInt(Math.floor(net.clock.nowMs / 1000) - 600);
+    const one = mockBlock(net.common, testKey(1), net.validators, 1n, ZERO, tenMinutesAgo);
+    const two = mockBlock(net.common, testKey(2), net.validators, 2n, blockHash(one.header), tenMinutesAgo + 2n);
+    const zero = net.nodes[0]!.backend as MockBackend;
+    for (const n of net.nodes) await (n.backend as MockBackend).onCommit(one);
+    // Validator 0's key is voted in by block 2: outside the set of block 2, in the set from block 3.
+    zero.validators = (height?: bigint) => (height !== undefined && height <= 2n ? net.validators.slice(1) : net.validators);
+    net.start(0);
+    await net.advance(100);
+    expect(net.nodes[0]!.core.refused).toMatch(/not in the validator set/);
+    // It catches up (block 2, ten minutes old, from a peer) and is in the set: the others answer its
+    // recall with nothing, a quorum with itself, which shows nothing of what its lost self signed.
+    await zero.onCommit(two);
+    net.nodes[0]!.core.headChanged();
+    await net.advance(3000);
+    expect(net.nodes[0]!.core.position?.height).toBe(3n);
+    expect(net.recallAnswers.get(0)).toBeGreaterThanOrEqual(2);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    expect(net.sentBy(0)).toEqual([]);
+  });
+});
+
 describe('IBFT core: a ROUND-CHANGE is journaled before it is sent', () => {
   it('killed after leaving round 0, a validator restarts in the round it asked for: the round-0 PREPAREs replayed make no COMMIT there, and it sends one ROUND-CHANGE body per round', async () => {
     const net = new IbftNet(4, { scriptedAnswerRecall: true });

@@ -397,10 +397,12 @@ export class IbftCore {
       this.guard = undefined;
       this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
     } else if (g !== undefined && g.untilCommitted === undefined) {
-      // A key outside the set at the first height started (a node started after catching up with its
-      // peers: the network's head) signed nothing at or above it, whatever its journal: a new key that
-      // waits to be voted in is not held back once it is (the vote may make it part of every quorum).
-      g.untilCommitted = g.journalAbsent && head.number > 0n && member;
+      // A key outside the set at the first height started, where that height is the network's (a node
+      // started after catching up with its peers), signed nothing at or above it, whatever its journal:
+      // a new key that waits to be voted in is not held back once it is (the vote may make it part of
+      // every quorum). Outside the set at an old head (no peer answered before the start: a backup from
+      // before the key was voted in), its lost self may have been in the set since: it waits.
+      g.untilCommitted = g.journalAbsent && head.number > 0n && (member || !this.headIsRecent(head.timestampMs));
     }
     const fields = { height: Number(height), validators: validators.length };
     if (member && this.member === false) this.log.info(event('validator.in-set', fields), `this key is in the validator set of block ${height}: taking part`);
@@ -489,6 +491,16 @@ export class IbftCore {
     if (now === undefined) return false;
     const startedAt = now - (this.timers.now() - g.startedAt);
     return timestampMs >= startedAt + MAX_FUTURE_MS;
+  }
+
+  /**
+   * Whether the head is the network's, as far as the peers' time shows: its timestamp within three
+   * block times (and at least MAX_FUTURE_MS) of now. Unmeasured peers' time: not known to be.
+   */
+  private headIsRecent(timestampMs: number): boolean {
+    const b = this.opts.backend;
+    const now = b.peersTime ? b.peersTime() : b.now();
+    return now !== undefined && now - timestampMs <= Math.max(3 * this.opts.blockTimeMs, MAX_FUTURE_MS);
   }
 
   private askRecall(st: HeightState): void {
