@@ -494,13 +494,14 @@ export class IbftCore {
   }
 
   /**
-   * Whether the head is the network's, as far as the peers' time shows: its timestamp within three
-   * block times (and at least MAX_FUTURE_MS) of now. Unmeasured peers' time: not known to be.
+   * Whether the head is the network's: its timestamp within three block times (and at least
+   * MAX_FUTURE_MS) of the peers' time, or of this node's clock before the peers' is measured (it is not
+   * yet at a node's first height: a new key waiting to be voted in must not be held back for it).
    */
   private headIsRecent(timestampMs: number): boolean {
     const b = this.opts.backend;
-    const now = b.peersTime ? b.peersTime() : b.now();
-    return now !== undefined && now - timestampMs <= Math.max(3 * this.opts.blockTimeMs, MAX_FUTURE_MS);
+    const now = b.peersTime?.() ?? b.now();
+    return now - timestampMs <= Math.max(3 * this.opts.blockTimeMs, MAX_FUTURE_MS);
   }
 
   private askRecall(st: HeightState): void {
