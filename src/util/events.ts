@@ -63,6 +63,12 @@ export interface NodeEvents {
   'consensus.recall-started': { height: number; quorum: number };
   /** The others showed that this key signed here before this process started: journaled. */
   'consensus.recall-learned': { height: number; round: number; kind: string; hash?: string };
+  /**
+   * A validator started without a sign journal (a restored, copied or new data dir) on a chain past
+   * genesis: it signs nothing until the others commit a block proposed after its start (recall answers
+   * are journaled, but do not end the wait). Logged once a process.
+   */
+  'consensus.restored-wait': { height: number; reason: string };
   /** A quorum answered: the validator takes part at this height, knowing what its key signed there. */
   'consensus.recall-done': { height: number; round: number; signedRound?: number; signed?: string };
   /** A message of this validator's key that this process did not sign: another process holds the key; this one signs nothing more. */

@@ -31,7 +31,7 @@ function doubleSigned(sent: Uint8Array[]): string[] {
 }
 
 describe('IBFT recall: a validator that lost its journal never signs twice', () => {
-  it('restored while the network is halted at a height it proposed: it signs nothing there until a quorum told it what its key signed, then keeps to it', async () => {
+  it('restored while the network is halted at a height it proposed: it journals what the others held of its key, signs nothing until they commit a block proposed after its start, then keeps to it', async () => {
     const net = new IbftNet(4, { baseTimeoutMs: 1000, maxTimeoutMs: 4000 });
     net.start();
     await net.advance(16_000); // running for a while: every process knows its journal is complete
@@ -66,13 +66,23 @@ describe('IBFT recall: a validator that lost its journal never signs twice', () 
     const j = net.nodes[0]!.store.load()!;
     expect([j.height, j.round, bytesToHex(j.hash)]).toEqual([BigInt(h), 0, bytesToHex(aHash!.hash)]);
 
-    // Validator 2 is back: a quorum answers, validator 0 takes part, and never against what it signed.
+    // Validator 2 is back: a quorum answers, but a restored journal is not ended by answers (one could
+    // lie): validator 0 still signs nothing, and validators 1 and 2 are no quorum without it.
     net.filter = (from, to) => from !== 3 && to !== 3;
     net.link = (from, to) => from !== 3 && to !== 3;
+    await net.advance(5000);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    expect(net.sentBy(0)).toEqual([]);
+    expect(net.committed(1)).toHaveLength(h - 1);
+    // Validator 3 is back too: the three decide height h without it, and once they commit a block
+    // proposed after its start, validator 0 takes part, never against what it signed.
+    net.filter = () => true;
+    net.link = () => true;
     await net.advance(20_000);
     expect(net.nodes[0]!.core.watching).toBe(false);
-    for (const i of [0, 1, 2]) expect(net.committed(i).length).toBeGreaterThanOrEqual(h);
-    const at = new Set([0, 1, 2].map((i) => hashHex(net.committed(i)[h - 1]!)));
+    expect(net.sentBy(0).some((m) => m.type === MessageType.Commit)).toBe(true);
+    for (const i of [0, 1, 2, 3]) expect(net.committed(i).length).toBeGreaterThanOrEqual(h);
+    const at = new Set([0, 1, 2, 3].map((i) => hashHex(net.committed(i)[h - 1]!)));
     expect(at.size).toBe(1);
     expect(doubleSigned([...before, ...net.nodes[0]!.sent])).toEqual([]);
     // Its round-0 messages at height h after the restore (if any) are for A only, and it proposed nothing there.
@@ -122,6 +132,119 @@ describe('IBFT recall: a validator that lost its journal never signs twice', () 
   });
 });
 
+describe('IBFT recall: a validator started without its sign journal past genesis', () => {
+  it('takes no number of recall answers for the truth (a byzantine proposer answers empty): it signs nothing at the height until the others commit a block proposed after its start', async () => {
+    // Block 1 (proposed by validator 0) is every node's head, and every journal but the restored one's
+    // shows it: validator 1 proposes round 0 of height 2.
+    const net = new IbftNet(4, { scriptedAnswerRecall: true, store: () => new MemorySignedStore({ height: 1n, round: 0, hash: ZERO, kind: 'commit' }) });
+    const one = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)));
+    for (const n of net.nodes) await (n.backend as MockBackend).onCommit(one);
+    const proposal = (vanity: number) => {
+      const b = mockBlock(net.common, testKey(1), net.validators, 2n, blockHash(one.header), BigInt(Math.floor(net.clock.nowMs / 1000)), vanity);
+      return {
+        hash: blockHash(b.header),
+        msg: signMessage({ type: MessageType.Preprepare, height: 2n, round: 0, block: b.serialize(), roundChanges: [] }, testKey(1)),
+      };
+    };
+    const prepared = (hash: Uint8Array) =>
+      net.sentBy(0).some((m) => m.type === MessageType.Prepare && m.height === 2n && m.round === 0 && equalsBytes(m.hash, hash));
+    // Validator 0 alone is up (its journal shows block 1: a normal restart; the others answer its recall
+    // with nothing). Validator 1 sends it a proposal A for (2, 0): it prepares A.
+    net.start(0);
+    await net.advance(100);
+    const a = proposal(1);
+    net.deliver(0, a.msg);
+    await net.settle();
+    expect(prepared(a.hash)).toBe(true);
+    const before = [...net.nodes[0]!.sent];
+    // Its disk is lost: a new process without a journal. Two validators answer its recall, with nothing
+    // (validator 3 knows nothing; validator 1 lies): with itself, the quorum of 3.
+    await net.crash(0);
+    net.nodes[0]!.store = new MemorySignedStore();
+    net.nodes[0]!.sent.length = 0;
+    net.link = (from, to) => from !== 2 && to !== 2;
+    net.restart(0);
+    await net.advance(100);
+    expect(net.recallAnswers.get(0)).toBeGreaterThanOrEqual(2);
+    // Validator 1 now sends it another block B for (2, 0): B would be committed by 0, 1 and 2.
+    const b = proposal(2);
+    net.deliver(0, b.msg);
+    await net.advance(5000);
+    expect(prepared(b.hash)).toBe(false);
+    expect(net.sentBy(0)).toEqual([]);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    // The others come back and decide without it; once they commit a block proposed after its start (its
+    // clock may run 15 s ahead of it), validator 0 takes part.
+    net.link = () => true;
+    net.start(1, 2, 3);
+    await net.advance(10_000);
+    expect(net.committed(1).length).toBeGreaterThan(3);
+    expect(net.sentBy(0)).toEqual([]);
+    await net.advance(10_000);
+    expect(net.nodes[0]!.core.watching).toBe(false);
+    expect(net.sentBy(0).some((m) => m.type === MessageType.Commit)).toBe(true);
+    expect(hashHex(net.committed(0)[1]!)).toBe(hashHex(net.committed(1)[1]!));
+    expect(doubleSigned([...before, ...net.nodes[0]!.sent])).toEqual([]);
+  });
+});
+
+describe('IBFT core: a key outside the set at its start, without a journal', () => {
+  it('at an old head (no peer answered before the start: a backup from before the key was voted in), then in the set: it waits for a block proposed after its start, not for recall answers', async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    const tenMinutesAgo = BigInt(Math.floor(net.clock.nowMs / 1000) - 600);
+    const one = mockBlock(net.common, testKey(1), net.validators, 1n, ZERO, tenMinutesAgo);
+    const two = mockBlock(net.common, testKey(2), net.validators, 2n, blockHash(one.header), tenMinutesAgo + 2n);
+    const zero = net.nodes[0]!.backend as MockBackend;
+    for (const n of net.nodes) await (n.backend as MockBackend).onCommit(one);
+    // Validator 0's key is voted in by block 2: outside the set of block 2, in the set from block 3.
+    zero.validators = (height?: bigint) => (height !== undefined && height <= 2n ? net.validators.slice(1) : net.validators);
+    net.start(0);
+    await net.advance(100);
+    expect(net.nodes[0]!.core.refused).toMatch(/not in the validator set/);
+    // It catches up (block 2, ten minutes old, from a peer) and is in the set: the others answer its
+    // recall with nothing, a quorum with itself, which shows nothing of what its lost self signed.
+    await zero.onCommit(two);
+    net.nodes[0]!.core.headChanged();
+    await net.advance(3000);
+    expect(net.nodes[0]!.core.position?.height).toBe(3n);
+    expect(net.recallAnswers.get(0)).toBeGreaterThanOrEqual(2);
+    expect(net.nodes[0]!.core.watching).toBe(true);
+    expect(net.sentBy(0)).toEqual([]);
+  });
+});
+
+describe('IBFT core: a ROUND-CHANGE is journaled before it is sent', () => {
+  it('killed after leaving round 0, a validator restarts in the round it asked for: the round-0 PREPAREs replayed make no COMMIT there, and it sends one ROUND-CHANGE body per round', async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    net.filter = () => false; // scripted messages only
+    net.start(1);
+    await net.advance(10);
+    const a = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000)));
+    const hash = blockHash(a.header);
+    const proposal = signMessage({ type: MessageType.Preprepare, height: 1n, round: 0, block: a.serialize(), roundChanges: [] }, testKey(0));
+    net.deliver(1, proposal);
+    await net.advance(2500); // it prepares A, round 0 times out (a block time and a base timeout): ROUND-CHANGE for round 1
+    expect(net.sentBy(1).some((m) => m.type === MessageType.RoundChange && m.round === 1)).toBe(true);
+    await net.crash(1);
+    net.restart(1);
+    await net.advance(10);
+    // The round-0 proposal and PREPAREs of validators 0 and 2 arrive (late, or replayed).
+    net.deliver(1, proposal);
+    for (const k of [0, 2]) net.deliver(1, signMessage({ type: MessageType.Prepare, height: 1n, round: 0, hash }, testKey(k)));
+    await net.advance(3000);
+    expect(net.sentBy(1).filter((m) => m.type === MessageType.Commit && m.round === 0)).toEqual([]);
+    const bodies = new Map<number, Set<string>>();
+    for (const bytes of net.nodes[1]!.sent) {
+      const m = openMessage(bytes);
+      if (m.body.type !== MessageType.RoundChange) continue;
+      const [body] = RLP.decode(bytes) as Uint8Array[];
+      bodies.set(m.body.round, (bodies.get(m.body.round) ?? new Set()).add(bytesToHex(body!)));
+    }
+    expect(bodies.size).toBeGreaterThan(0);
+    for (const [round, set] of bodies) expect(set.size, `ROUND-CHANGE bodies of round ${round}`).toBe(1);
+  });
+});
+
 describe('IBFT recall: what others hold of a validator', () => {
   it('copies of its PREPARE with other attachments (anyone can make them) take none of its places: its COMMIT is still told, every message without attachment', async () => {
     const net = new IbftNet(4, { scriptedAnswerRecall: true });
@@ -165,15 +288,15 @@ describe('IBFT core: a ROUND-CHANGE whose prepared block is not the one it signs
 });
 
 describe('IBFT recall: nothing to learn for a validator that did not lose anything', () => {
-  it('its own ROUND-CHANGEs coming back inside others\' certificates are not "learned" (journal kind roundChange only from a lost self)', async () => {
-    const kinds: string[] = [];
+  it('its own ROUND-CHANGEs coming back inside others\' certificates are not "learned" (journaled once, before sending, never again from a certificate)', async () => {
+    const saves = new Map<number, string[]>();
     const net = new IbftNet(4, {
       baseTimeoutMs: 1000,
-      store: () => {
+      store: (i) => {
         const m = new MemorySignedStore();
         const save = m.save.bind(m);
         m.save = async (st) => {
-          kinds.push(st.kind);
+          saves.set(i, [...(saves.get(i) ?? []), `${st.kind} ${st.height}/${st.round}`]);
           await save(st);
         };
         return m;
@@ -182,8 +305,13 @@ describe('IBFT recall: nothing to learn for a validator that did not lose anythi
     net.start(1, 2, 3); // validator 0, proposer of height 1 round 0, is down: round changes with certificates
     await net.advance(8000);
     expect(net.committed(1).length).toBeGreaterThan(0);
-    expect(kinds.length).toBeGreaterThan(0);
-    expect(kinds).not.toContain('roundChange');
+    for (const i of [1, 2, 3]) {
+      const rc = (saves.get(i) ?? []).filter((k) => k.startsWith('roundChange'));
+      const sent = net.sentBy(i).filter((m) => m.type === MessageType.RoundChange);
+      expect(rc.length).toBeGreaterThan(0);
+      expect(new Set(rc).size).toBe(rc.length);
+      expect(rc.sort()).toEqual([...new Set(sent.map((m) => `roundChange ${m.height}/${m.round}`))].sort());
+    }
   });
 });
 
@@ -275,7 +403,8 @@ describe('IBFT recall: a lock learned from its lost self binds the restored vali
     expect(preparedC(2)).toBe(true); // a validator with nothing locked follows the certificate
     expect(preparedC(0)).toBe(false);
     const j = net.nodes[0]!.store.load()!;
-    expect([j.kind, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['commit', 0, bytesToHex(aHash)]);
+    // It moved to round 1 (its ROUND-CHANGE there journaled), the lock kept.
+    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 1, 0, bytesToHex(aHash)]);
   });
 
   it('its own ROUND-CHANGE of round 1 carrying A prepared at round 0: no PREPARE for another block at round 2', async () => {
@@ -286,7 +415,7 @@ describe('IBFT recall: a lock learned from its lost self binds the restored vali
     expect(preparedC(2)).toBe(true);
     expect(preparedC(0)).toBe(false);
     const j = net.nodes[0]!.store.load()!;
-    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 1, 0, bytesToHex(aHash)]);
+    expect([j.kind, j.round, j.lock?.round, j.lock && bytesToHex(j.lock.hash)]).toEqual(['roundChange', 2, 0, bytesToHex(aHash)]);
   });
 
   it('its own COMMIT of a round too far ahead to be kept is journaled too: after the round jump, no PREPARE against it', async () => {

@@ -129,7 +129,7 @@ const HOLD_WARN_EVERY_MS = 60_000;
  * height (onCommit). Q is the chain's quorum rule at the height: ceil(2N/3), so that any two quorums
  * share an honest validator for every N. A round that does not finish in time ends in ROUND-CHANGE,
  * carrying the latest prepared certificate; the next proposer needs Q of them and must re-propose the highest
- * prepared value. Every PREPARE and COMMIT is journaled (SignedStore) before it is sent, and nothing
+ * prepared value. Every PREPARE and COMMIT (and a ROUND-CHANGE for a later round) is journaled (SignedStore) before it is sent, and nothing
  * conflicting with the journal is signed. All work runs one task at a time.
  */
 export class IbftCore {
@@ -183,8 +183,18 @@ export class IbftCore {
    * quorum of validators (recall) before it signs at each such height. `startedAt` is this process's
    * start on the monotonic clock; the guard is lifted by a block whose timestamp is MAX_FUTURE_MS after
    * that moment in the peers' time (proposedSinceStart). Undefined once lifted.
+   *
+   * `journalAbsent`: the store held no journal when this process began (nothing signed, or a data dir
+   * restored from a backup, copied without its consensus/ folder, or new). `untilCommitted`, decided at
+   * the first height started: the journal was absent, the chain past genesis and the key in the set
+   * (where it is not, its lost self signed nothing at or above that height). Then recall cannot lift
+   * the guard. A validator that answers nothing (a byzantine one saying it holds nothing, or an honest one
+   * the lost self's messages never reached: a byzantine relay) looks the same as one that truly holds
+   * nothing, so no count of answers shows what the lost self signed; only the time rule does. A journal
+   * that exists is this data dir's own, so a normal restart still recalls; at genesis every validator of
+   * a new network has no journal, and would never sign the first block if all of them waited.
    */
-  private guard: { startedAt: number } | undefined;
+  private guard: { startedAt: number; journalAbsent: boolean; untilCommitted?: boolean } | undefined;
   /** Whether the key was in the set at the last height started (undefined before the first): leaving it, and coming back, are logged. */
   private member?: boolean;
   /**
@@ -193,6 +203,8 @@ export class IbftCore {
    * signs nothing (refusal), for good in this process: two instances of one key double-sign.
    */
   private twin?: string;
+  /** Whether the wait of a validator started without its journal (guard.untilCommitted) was logged. */
+  private restoredWaitLogged = false;
   /** The refusal last logged (once per roll-back, not once per height). */
   private refusedLogged?: string;
   private readonly log: Logger;
@@ -209,12 +221,12 @@ export class IbftCore {
     this.resendTimer = new OneShotTimer(timers);
     this.recallTimer = new OneShotTimer(timers);
     this.holdTimer = new OneShotTimer(timers);
-    this.guard = { startedAt: timers.now() };
     this.log = opts.logger ?? silentLogger();
     this.baseTimeoutMs = opts.baseTimeoutMs ?? 10_000;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
     this.maxBytes = opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.signed = opts.store.load();
+    this.guard = { startedAt: timers.now(), journalAbsent: this.signed === undefined };
   }
 
   /** The height being decided and its round (undefined before start). */
@@ -385,6 +397,19 @@ export class IbftCore {
     // A key outside the set (not voted in yet, or voted out) proposes and signs nothing; it follows the
     // chain and takes part from the first height whose set holds it.
     const member = validatorIndex(validators, this.address) >= 0;
+    // Checked at heights outside the set too: a key following the chain lifts the guard there.
+    const g = this.guard;
+    if (g !== undefined && this.proposedSinceStart(head.timestampMs)) {
+      this.guard = undefined;
+      this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
+    } else if (g !== undefined && g.untilCommitted === undefined) {
+      // A key outside the set at the first height started, where that height is the network's (a node
+      // started after catching up with its peers), signed nothing at or above it, whatever its journal:
+      // a new key that waits to be voted in is not held back once it is (the vote may make it part of
+      // every quorum). Outside the set at an old head (no peer answered before the start: a backup from
+      // before the key was voted in), its lost self may have been in the set since: it waits.
+      g.untilCommitted = g.journalAbsent && head.number > 0n && (member || !this.headIsRecent(head.timestampMs));
+    }
     const fields = { height: Number(height), validators: validators.length };
     if (member && this.member === false) this.log.info(event('validator.in-set', fields), `this key is in the validator set of block ${height}: taking part`);
     if (!member && this.member !== false) {
@@ -406,16 +431,18 @@ export class IbftCore {
       }
       return;
     }
-    if (this.guard !== undefined && this.proposedSinceStart(head.timestampMs)) {
-      this.guard = undefined;
-      this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
-    }
     if (this.guard !== undefined && st.quorum > 1) {
       st.watch = { nonce: randomBytes(RECALL_NONCE_BYTES), answered: new Set([bytesToHex(this.address)]) };
       this.log.info(
         event('consensus.recall-started', { height: Number(height), quorum: st.quorum }),
         'learning from the other validators what this key signed at this height before signing (recall)',
       );
+      if (this.guard.untilCommitted === true && !this.restoredWaitLogged) {
+        this.restoredWaitLogged = true;
+        const reason =
+          'its sign journal is absent (a restored or new data dir): it signs nothing until the other validators commit a block proposed after this start, so it cannot sign against what its lost self signed';
+        this.log.warn(event('consensus.restored-wait', { height: Number(height), reason }), `this validator waits: ${reason}`);
+      }
       this.askRecall(st);
     }
     await this.startRound(st, st.round);
@@ -473,6 +500,17 @@ export class IbftCore {
     return timestampMs >= startedAt + MAX_FUTURE_MS;
   }
 
+  /**
+   * Whether the head is the network's: its timestamp within three block times (and at least
+   * MAX_FUTURE_MS) of the peers' time, or of this node's clock before the peers' is measured (it is not
+   * yet at a node's first height: a new key waiting to be voted in must not be held back for it).
+   */
+  private headIsRecent(timestampMs: number): boolean {
+    const b = this.opts.backend;
+    const now = b.peersTime?.() ?? b.now();
+    return now - timestampMs <= Math.max(3 * this.opts.blockTimeMs, MAX_FUTURE_MS);
+  }
+
   private askRecall(st: HeightState): void {
     const w = st.watch;
     if (w === undefined || st !== this.st) return;
@@ -505,7 +543,9 @@ export class IbftCore {
     const w = st.watch;
     if (w === undefined || st !== this.st || !equalsBytes(a.nonce, w.nonce)) return;
     w.answered.add(bytesToHex(a.signer));
-    if (w.answered.size >= st.quorum) await this.endWatch(st);
+    // Started without a journal past genesis: the answers are journaled (above), but only a block
+    // proposed after this start ends the wait (guard).
+    if (w.answered.size >= st.quorum && this.guard?.untilCommitted !== true) await this.endWatch(st);
   }
 
   /** A quorum answered: what this key signed at the height is known (and journaled); take part from here. */
@@ -549,6 +589,11 @@ export class IbftCore {
   private async sendRoundChange(st: HeightState, round: number): Promise<void> {
     if (st.watch !== undefined || st.refused !== undefined || st.sent.roundChange.has(round)) return;
     await this.adoptSeen(st);
+    // Journaled before it is sent, when the round is later than the journal's: a restart (kill -9) then
+    // resumes in this round, not in one it left, where it could still COMMIT, and send a second,
+    // different ROUND-CHANGE for this round after (one carrying the value it then prepared).
+    const j = this.signed;
+    if ((j === undefined || j.height < st.height || round > j.round) && !(await this.journal(st, round, NO_VALUE, 'roundChange'))) return;
     st.sent.roundChange.add(round);
     const p = st.prepared;
     const body: Body = { type: MessageType.RoundChange, height: st.height, round, prepared: p?.cert };
@@ -1130,13 +1175,15 @@ export class IbftCore {
    * never below its last signed round, never another value in the same round, and another value in a
    * later round only with a round-change certificate, which must be at least as recent as the
    * value it is locked on (the one it saw prepared, or one its lost self committed: lockOf) when it
-   * asks for a different value.
+   * asks for a different value. A ROUND-CHANGE, which names no value, in any round from the journal's on.
    */
-  private maySign(height: bigint, round: number, hash: Uint8Array, justification?: Justification): boolean {
+  private maySign(height: bigint, round: number, hash: Uint8Array, kind: SignedState['kind'], justification?: Justification): boolean {
     const j = this.signed;
     if (journalForbids(j, height)) return false;
     if (j === undefined || height > j.height) return true;
     if (height < j.height || round < j.round) return false;
+    // A ROUND-CHANGE commits to no value: any round from the journal's on.
+    if (kind === 'roundChange') return true;
     // A ROUND-CHANGE (learned by recall) commits to no value of its round: signing one there needs what a later round needs.
     if (round === j.round && j.kind !== 'roundChange') return equalsBytes(hash, j.hash);
     if (justification === undefined) return false;
@@ -1156,7 +1203,7 @@ export class IbftCore {
   ): Promise<boolean> {
     if (st.watch !== undefined || st.refused !== undefined) return false; // not sure yet what this key signed here, or rolled back: sign nothing
     await this.adoptSeen(st);
-    if (!this.maySign(st.height, round, hash, justification)) {
+    if (!this.maySign(st.height, round, hash, kind, justification)) {
       const lock = this.signed && lockOf(this.signed);
       this.log.warn(
         {
@@ -1219,6 +1266,8 @@ function highestPrepared<T extends { prepared?: PreparedCert; block?: Block }>(i
 }
 
 const NO_ATTACHMENT = new Uint8Array(0);
+/** The hash journaled with a ROUND-CHANGE, which names no value (as `adopt` journals one learned). */
+const NO_VALUE = new Uint8Array(32);
 
 /** Later in a round: a ROUND-CHANGE, then a PREPARE (or the proposal), then a COMMIT. */
 const KIND_ORDER: Record<SignedState['kind'], number> = { roundChange: 0, prepare: 1, commit: 2 };

@@ -17,7 +17,7 @@ export interface SignedState {
   height: bigint;
   round: number;
   hash: Uint8Array;
-  /** 'roundChange': only a ROUND-CHANGE of this round is known signed (learned by recall), no value. */
+  /** 'roundChange': only a ROUND-CHANGE of this round is known signed (journaled before it was sent, or learned by recall), no value. */
   kind: 'prepare' | 'commit' | 'roundChange';
   prepared?: { round: number; hash: Uint8Array; prepares: Uint8Array[]; block: Uint8Array };
   /**
