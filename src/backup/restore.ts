@@ -25,7 +25,7 @@ import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
 import { renameDurably } from '../util/durable.js';
-import { removeStaleTemps, type StaleTemp } from '../util/stale-temp.js';
+import { removeStaleTemps, type StaleTemps } from '../util/stale-temp.js';
 import { transactionsRoot } from '../chain/block-util.js';
 
 export interface RestoreProgress {
@@ -576,9 +576,10 @@ function restoringPrefix(target: string): string {
 
 /**
  * Remove what restores into `target` killed part-way left (their working folders, of processes gone):
- * before a restore makes its own, and at every node start for its snapshot sync's. Returns them.
+ * before a restore makes its own, and at every node start for its snapshot sync's. Returns those removed
+ * and those kept (removeStaleTemps).
  */
-export function removeStaleRestores(target: string): StaleTemp[] {
+export function removeStaleRestores(target: string): StaleTemps {
   return removeStaleTemps(dirname(resolve(target)), restoringPrefix(target));
 }
 

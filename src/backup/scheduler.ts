@@ -133,8 +133,14 @@ export class BackupScheduler {
   start(): void {
     mkdirSync(this.stagingDir, { recursive: true });
     for (const k of ['snapshot', 'archive']) {
-      for (const r of removeStaleTemps(this.stagingDir, this.tempPrefix(k)))
+      const found = removeStaleTemps(this.stagingDir, this.tempPrefix(k));
+      for (const r of found.removed)
         this.opts.logger.warn(event('backup.partial-removed', { path: r.path, pid: r.pid }), 'removed a partial backup piece left by an interrupted run');
+      for (const r of found.kept)
+        this.opts.logger.warn(
+          event('backup.partial-kept', { path: r.path, pid: r.pid, error: r.error }),
+          'cannot remove a partial backup piece left by an interrupted run: kept',
+        );
     }
     this.schedule(0);
   }

@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream, fstatSync, fsyncSync, lstatSync, w
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { UserError, errorMessage } from '../util/errors.js';
-import { removeStaleTemps, type StaleTemp } from '../util/stale-temp.js';
+import { removeStaleTemps, type StaleTemps } from '../util/stale-temp.js';
 import type { ByteSink } from '../backup/types.js';
 import { ProgressReporter } from './progress.js';
 import { fsyncFile, renameDurably } from '../util/durable.js';
@@ -31,7 +31,7 @@ export function openArchiveSink(filename: string, force: boolean): ArchiveSink {
   if (existing && !existing.isFile())
     throw new UserError(`${path} is ${fileKind(existing)}, not a regular file: --force replaces only regular files`, { code: 'ALREADY_EXISTS' });
   if (!statOrUndefined(dir)?.isDirectory()) throw new UserError(`folder ${dir} does not exist`, { code: 'NOT_FOUND' });
-  noteRemoved(removeStaleTemps(dir, `.${basename(path)}.partial-`));
+  noteStaleTemps(removeStaleTemps(dir, `.${basename(path)}.partial-`));
   const tmp = join(dir, `.${basename(path)}.partial-${process.pid}`);
   let fd: number;
   try {
@@ -162,9 +162,13 @@ function fileKind(st: Stats): string {
   return 'not a regular file';
 }
 
-/** Tell the operator about leftovers of an interrupted earlier run that were cleaned up. */
-export function noteRemoved(removed: StaleTemp[]): void {
-  for (const r of removed) process.stderr.write(`note: removed ${r.path} left by process ${r.pid} (interrupted earlier run)\n`);
+/**
+ * Tell the operator about leftovers of an interrupted earlier run: those cleaned up, and those that
+ * could not be (another user's, say), which stay on disk until someone allowed to removes them.
+ */
+export function noteStaleTemps(found: StaleTemps): void {
+  for (const r of found.removed) process.stderr.write(`note: removed ${r.path} left by process ${r.pid} (interrupted earlier run)\n`);
+  for (const k of found.kept) process.stderr.write(`warning: ${k.error}, left by process ${k.pid} (interrupted earlier run): kept\n`);
 }
 
 function writeTo(stream: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {

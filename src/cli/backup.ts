@@ -13,7 +13,7 @@ import type { BackupTarget } from '../backup/targets/target.js';
 import { backupNowRemote } from '../rpc/grpc/backup-client.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { removeStaleTemps } from '../util/stale-temp.js';
-import { noteRemoved, parseBlockNumberArg } from './archive-io.js';
+import { noteStaleTemps, parseBlockNumberArg } from './archive-io.js';
 import { addGrpcDialOptions, grpcClientTls, type GrpcDialOpts } from './grpc-dial.js';
 import { parseTrustedBlock, sealsNote, sealsOption, TRUSTED_BLOCK_HELP } from './options.js';
 import { formatBytes, formatDuration, ProgressReporter, restoreProgress } from './progress.js';
@@ -158,7 +158,7 @@ export function backupCommand(): Command {
         const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
         const genesis = await readGenesis(opts.chain);
         const target = resolve(opts.dataDir);
-        noteRemoved(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
+        noteStaleTemps(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
         const at: RestorePoint = {
           ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}),
           ...(opts.atTime !== undefined ? { time: opts.atTime } : {}),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../util/version.js';
-import { UserError } from '../util/errors.js';
+import { UserError, unexpectedFailure } from '../util/errors.js';
 
 /**
  * Commands load on demand: `basalt status` should not pay for the EVM and `basalt server` not for the
@@ -48,7 +48,7 @@ try {
     process.stderr.write(`error: ${err.message}\n`);
     process.exit(err.exitCode);
   }
-  process.stderr.write(`error: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(unexpectedFailure(err, process.env.BASALT_DEBUG !== undefined && process.env.BASALT_DEBUG !== ''));
   process.exit(1);
 }
 

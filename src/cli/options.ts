@@ -2,13 +2,13 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { SealCheck } from '../backup/restore.js';
 import type { HostPort } from '../node/node.js';
 import { MAX_TIMER_MS, formatDuration, parseDuration } from '../util/duration.js';
+import { splitHostPort } from '../util/net.js';
 
 /** Parse `host:port` (IPv6 as `[::1]:port`). */
 export function parseHostPort(value: string): HostPort {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new InvalidArgumentError(`"${value}" is not host:port (e.g. 127.0.0.1:8545)`);
-  return { host: (m[1] ?? m[2])!, port };
+  const hp = splitHostPort(value);
+  if (!hp) throw new InvalidArgumentError(`"${value}" is not host:port (e.g. 127.0.0.1:8545)`);
+  return hp;
 }
 
 export function parseHostPortString(value: string): string {

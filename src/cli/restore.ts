@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readGenesis } from '../chain/genesis-source.js';
 import { removeStaleRestores, restoreSnapshot, type SealCheck } from '../backup/restore.js';
 import { UserError } from '../util/errors.js';
-import { noteRemoved, openArchiveSource } from './archive-io.js';
+import { noteStaleTemps, openArchiveSource } from './archive-io.js';
 import { formatBytes, formatDuration, restoreProgress } from './progress.js';
 import { parseTrustedBlock, sealsNote, sealsOption, TRUSTED_BLOCK_HELP } from './options.js';
 
@@ -41,7 +41,7 @@ export function restoreCommand(): Command {
       const genesis = opts.chain ? await readGenesis(opts.chain) : undefined;
       const source = openArchiveSource(filename);
       const target = resolve(opts.dataDir);
-      noteRemoved(removeStaleRestores(target));
+      noteStaleTemps(removeStaleRestores(target));
       if (opts.trustSnapshotGenesis) {
         process.stderr.write(
           'warning: --trust-snapshot-genesis: the snapshot vouches for itself; compare the chain ID and genesis hash below with a source you trust\n',

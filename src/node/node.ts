@@ -28,7 +28,7 @@ import { openTarget } from '../backup/targets/open.js';
 import type { S3TargetOptions } from '../backup/targets/s3.js';
 import { abortable } from '../util/abortable.js';
 import { UserError } from '../util/errors.js';
-import { isLoopbackHost } from '../util/net.js';
+import { listensOnLoopbackOnly } from '../util/net.js';
 import { NodeMetrics } from './metrics.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { DEFAULT_GRPC_MAX_STREAMS, DEFAULT_GRPC_STREAM_IDLE_TIMEOUT_MS } from '../rpc/grpc/backup-handlers.js';
@@ -231,9 +231,9 @@ export class BasaltNode {
    */
   static async start(opts: NodeOptions): Promise<BasaltNode> {
     const log = opts.logger;
-    checkIbftApiLoopback(opts);
+    await checkIbftApiLoopback(opts);
     // Before anything is written (keys, with networking, come before the servers bind).
-    if (opts.grpcAddress) checkOperatorAddress(opts.grpcAddress, { tls: opts.grpcTls, insecure: opts.grpcInsecure });
+    if (opts.grpcAddress) await checkOperatorAddress(opts.grpcAddress, { tls: opts.grpcTls, insecure: opts.grpcInsecure });
     const layout = dataDirLayout(opts.dataDir);
     ensureDataDir(layout);
     const parts = new Lifecycle(log);
@@ -909,13 +909,13 @@ function withoutGenesis(opts: NodeOptions): Omit<NodeOptions, 'genesis'> {
  * The `ibft` JSON-RPC namespace casts this validator's votes: an operator API, which is served on loopback
  * only (JSON-RPC has no authentication; the same votes over gRPC need client certificates off loopback).
  */
-function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrpcApis'>): void {
+async function checkIbftApiLoopback(opts: Pick<NodeOptions, 'jsonrpc' | 'ws' | 'jsonrpcApis'>): Promise<void> {
   if (!opts.jsonrpcApis?.includes('ibft')) return;
   for (const [flag, at] of [
     ['--jsonrpc', opts.jsonrpc],
     ['--ws', opts.ws],
   ] as const) {
-    if (at === undefined || isLoopbackHost(at.host)) continue;
+    if (at === undefined || (await listensOnLoopbackOnly(at.host))) continue;
     throw new UserError(
       `--jsonrpc-api ibft casts this validator's votes and JSON-RPC has no authentication: serve it on a loopback address, not ${flag} ${at.host}:${at.port} (or vote with \`basalt ibft propose\` over gRPC with TLS client certificates, --grpc-tls-client-ca)`,
     );

@@ -17,7 +17,7 @@ import type { SnapshotSyncProgress } from '../sync/sync-state.js';
 import type { TxPool } from '../txpool/txpool.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { isLoopbackHost } from '../util/net.js';
+import { listensOnLoopbackOnly } from '../util/net.js';
 import type { Lifecycle } from './lifecycle.js';
 import { restoreFromPeers } from './snapshot-bootstrap.js';
 import { event } from '../util/events.js';
@@ -63,7 +63,7 @@ export interface SnapshotSyncOptions {
 export async function listenJsonRpc(server: JsonRpcServer, at: HostPort, log: Logger, serving?: string): Promise<HostPort> {
   const bound = await server.listen(at.host, at.port);
   log.info(event('jsonrpc.listening', { address: `${bound.host}:${bound.port}`, ...(serving ? { serving } : {}) }), 'JSON-RPC listening');
-  if (!isLoopbackHost(at.host)) {
+  if (!(await listensOnLoopbackOnly(at.host))) {
     log.warn(
       event('api.exposed', { api: 'jsonrpc', address: `${bound.host}:${bound.port}` }),
       'JSON-RPC on a non-loopback address: it has no authentication (and --cors only governs browsers), so anyone who can reach it can call it; bind it to 127.0.0.1 behind a reverse proxy that authenticates',

@@ -256,7 +256,7 @@ function timedOut(log: Logger, timeoutMs: number, tried: number): undefined {
  */
 function removeLeftovers(target: string): string[] {
   const t = resolve(target);
-  const removed = removeStaleRestores(t).map((r) => r.path);
+  const removed = removeStaleRestores(t).removed.map((r) => r.path);
   if (existsSync(t)) removed.push(t);
   rmSync(t, { recursive: true, force: true });
   return removed;

@@ -70,6 +70,18 @@ export function errorMessage(err: unknown): string {
 }
 
 /**
+ * What the CLI prints for an error that is not a UserError (a bug, or a failure no code path expected):
+ * one `error:` line with the first line of its message, as for every other error, since a stack trace
+ * tells the operator nothing and buries the line that does. `debug` (BASALT_DEBUG set): the stack
+ * follows, for whoever reports or debugs it.
+ */
+export function unexpectedFailure(err: unknown, debug: boolean): string {
+  const line = `error: unexpected failure: ${errorMessage(err).split('\n', 1)[0]}\n`;
+  const stack = err instanceof Error ? err.stack : undefined;
+  return debug && stack !== undefined ? `${line}${stack}\n` : line;
+}
+
+/**
  * One line for a failed file operation, naming the file (and the one that failed, when it is another:
  * a temp file, a folder on the path). `code`: the UserError's, for a failure that is not the operator's
  * input (a node's own file it cannot read).

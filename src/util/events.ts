@@ -151,6 +151,8 @@ export interface NodeEvents {
   'state.prune-failed': { err: string };
   /** A piece an interrupted run left half-written was removed. */
   'backup.partial-removed': { path: string; pid: number };
+  /** A piece an interrupted run left half-written could not be removed (another user's, say): it stays, and backups go on beside it. */
+  'backup.partial-kept': { path: string; pid: number; error: string };
 }
 
 export type EventName = keyof NodeEvents;

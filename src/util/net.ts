@@ -1,13 +1,20 @@
+import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 
+/** `host:port` split (IPv6 as `[::1]:port`), or undefined when `value` is not one. */
+export function splitHostPort(value: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  return m && port <= 65535 ? { host: (m[1] ?? m[2])!, port } : undefined;
+}
+
 /**
- * Whether a listen address only accepts connections from this machine: `localhost`, 127.0.0.0/8, ::1
- * and ::ffff:127.x.x.x. Everything else (0.0.0.0, ::, a LAN or public address, any other name) may be
- * reachable from elsewhere.
+ * Whether a listen address (an IP literal) only accepts connections from this machine: 127.0.0.0/8,
+ * ::1 and ::ffff:127.x.x.x. Everything else (0.0.0.0, ::, a LAN or public address) may be reachable
+ * from elsewhere, and so may any name, `localhost` included, until resolved (listensOnLoopbackOnly).
  */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) !== 6) return false;
   // An IPv6 zone (fe80::1%eth0) names the interface, not the address; URL refuses it.
@@ -20,4 +27,22 @@ export function isLoopbackHost(host: string): boolean {
   if (canonical === '[::1]') return true;
   const mapped = /^\[::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}\]$/.exec(canonical);
   return mapped !== null && parseInt(mapped[1]!, 16) >> 8 === 127;
+}
+
+/**
+ * Whether listening on `host` accepts connections from this machine only, a name included: an IP
+ * literal as isLoopbackHost says; a name (`localhost` too) only if every address it resolves to is
+ * loopback. grpc-js binds each of them, and a hosts file or DNS can map `localhost` to 0.0.0.0 or a LAN
+ * address; a name that does not resolve counts as reachable (refused where loopback is required).
+ */
+export async function listensOnLoopbackOnly(host: string): Promise<boolean> {
+  const h = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(h.replace(/%.*$/, '')) !== 0) return isLoopbackHost(h);
+  let found: { address: string }[];
+  try {
+    found = await dns.lookup(h, { all: true });
+  } catch {
+    return false;
+  }
+  return found.length > 0 && found.every((a) => isLoopbackHost(a.address));
 }

@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, expectOneLineError, processesKilledAfterEach, runCli, serverArgs, singleValidatorChain } from '../helpers/cli.js';
 
@@ -93,6 +95,23 @@ describe('leftovers of interrupted runs', () => {
 });
 
 describe('rough edges: one line, or a quiet exit, never a stack trace', () => {
+  it('an unexpected failure (not a UserError) is one line, its stack only with BASALT_DEBUG', () => {
+    // A preloaded module makes the command line's parsing throw a plain Error of two lines.
+    const preload = join(chain.dir, 'throw.mjs');
+    const commander = pathToFileURL(createRequire(import.meta.url).resolve('commander')).href;
+    writeFileSync(
+      preload,
+      `import { Command } from '${commander}';\nCommand.prototype.parseAsync = async () => { throw new Error('the disk caught fire\\nsecond line'); };\n`,
+    );
+    const env = { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+    const plain = runCli(['status'], { env });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toBe('error: unexpected failure: the disk caught fire\n');
+    const debug = runCli(['status'], { env: { ...env, BASALT_DEBUG: '1' } });
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/^error: unexpected failure: the disk caught fire\nError: the disk caught fire\nsecond line\n {4}at /);
+  });
+
   it('export - into a pipe whose reader went away exits quietly with 141', async () => {
     const child = spawn(process.execPath, [CLI, 'export', '-', '--data-dir', chain.node1, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy(); // like `| head` having read enough
@@ -150,8 +169,18 @@ describe('rough edges: one line, or a quiet exit, never a stack trace', () => {
 
     it('export and restore into a read-only folder: one line naming the cause', (ctx) => {
       if (!mounted) return ctx.skip();
+      // A leftover that cannot be removed (as another user's in a sticky /tmp) is kept with a warning, not a failure of its own.
+      const pid = deadPid();
+      const leftover = join(mnt(), `.z.bsa.partial-${pid}`);
+      writeFileSync(leftover, '');
       expect(spawnSync('mount', ['-o', 'remount,ro', mnt()]).status).toBe(0);
       expectOneLineError(runCli(['export', join(mnt(), 'y.bsa'), '--data-dir', chain.node1]), /cannot write in .*mnt: .*(EROFS|read-only)/i);
+      const z = runCli(['export', join(mnt(), 'z.bsa'), '--data-dir', chain.node1, '--quiet']);
+      expect(z.code).toBe(1);
+      expect(z.stderr.trim().split('\n')).toEqual([
+        `warning: cannot remove ${leftover}: EROFS, left by process ${pid} (interrupted earlier run): kept`,
+        expect.stringMatching(/^error: cannot write in .*mnt: .*(EROFS|read-only)/i),
+      ]);
       expectOneLineError(
         runCli(['restore', snapshot, '--data-dir', join(mnt(), 'r'), '--chain', chain.genesis]),
         /cannot create .*\.r\.restoring-\d+: .*(EROFS|read-only)/i,

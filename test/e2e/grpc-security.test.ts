@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectOneLineError, processesKilledAfterEach, runCli, singleValidatorChain, tempDir } from '../helpers/cli.js';
+import { CLI, expectOneLineError, processesKilledAfterEach, runCli, singleValidatorChain, tempDir } from '../helpers/cli.js';
 
 const start = processesKilledAfterEach();
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
@@ -44,7 +44,52 @@ function makeCertificates(dir: string) {
   return { ca: p('ca.pem'), serverCert: p('server.pem'), serverKey: p('server.key'), clientCert: p('client.pem'), clientKey: p('client.key') };
 }
 
+/**
+ * The CLI in a child whose address space is capped at 4 GB and that is killed after 20 s: a regression
+ * that reads /dev/zero whole aborts within seconds instead of taking the machine's memory, and one that
+ * waits on a FIFO fails the test instead of hanging it (a null exit code).
+ */
+function runBounded(args: string[]): { code: number | null; stderr: string } {
+  const r = spawnSync('sh', ['-c', 'ulimit -v 4000000 && exec "$@"', 'sh', process.execPath, CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status, stderr: r.stderr };
+}
+
 describe('operator API security', () => {
+  it('a TLS file that is not a small regular file is one error line naming the flag: /dev/zero, a FIFO, a folder, 2 MiB', () => {
+    const { dir, genesis } = singleValidatorChain();
+    const fifo = join(dir, 'fifo.pem');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    mkdirSync(join(dir, 'folder.pem'));
+    const big = join(dir, 'big.pem');
+    writeFileSync(big, '-----BEGIN CERTIFICATE-----\n');
+    truncateSync(big, 2 * 1024 * 1024);
+    const pem = join(dir, 'small.pem'); // passes the PEM check: the file next to the refused one is read first
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\n');
+    const dial = ['status', '--grpc-address', '127.0.0.1:1'];
+    expectOneLineError(runBounded([...dial, '--grpc-tls-ca', '/dev/zero']), /^error: --grpc-tls-ca \/dev\/zero is not a regular file$/);
+    expectOneLineError(runBounded([...dial, '--grpc-tls-ca', fifo]), /^error: --grpc-tls-ca .*fifo\.pem is not a regular file$/);
+    expectOneLineError(
+      runBounded([...dial, '--grpc-tls-cert', pem, '--grpc-tls-key', '/dev/zero']),
+      /^error: --grpc-tls-key \/dev\/zero is not a regular file$/,
+    );
+    expectOneLineError(runBounded([...dial, '--grpc-tls-ca', join(dir, 'folder.pem')]), /^error: --grpc-tls-ca .*folder\.pem is a directory$/);
+    expectOneLineError(runBounded([...dial, '--grpc-tls-ca', big]), /^error: --grpc-tls-ca .*big\.pem is larger than 1048576 bytes$/);
+    const serve = ['server', '--data-dir', join(dir, 's'), '--chain', genesis, '--no-jsonrpc', '--no-ws', '--no-libp2p', '--grpc-address', '127.0.0.1:0'];
+    // The server's WebAssembly reserves more address space than the cap allows: its files here are
+    // the ones a regression would wait on or read whole, not /dev/zero (the same reader as the above).
+    const server = (tls: string[]) => runCli([...serve, ...tls, '--log-level', 'silent'], { timeoutMs: 20_000 });
+    expectOneLineError(server(['--grpc-tls-cert', fifo, '--grpc-tls-key', pem]), /^error: --grpc-tls-cert .*fifo\.pem is not a regular file$/);
+    expectOneLineError(server(['--grpc-tls-cert', pem, '--grpc-tls-key', big]), /^error: --grpc-tls-key .*big\.pem is larger than 1048576 bytes$/);
+    expectOneLineError(
+      server(['--grpc-tls-cert', pem, '--grpc-tls-key', pem, '--grpc-tls-client-ca', join(dir, 'folder.pem')]),
+      /^error: --grpc-tls-client-ca .*folder\.pem is a directory$/,
+    );
+  });
+
   it.skipIf(!hasOpenssl)(
     'serves TLS with client certificates: the right certificate gets in, no certificate and plain text get one error line each',
     { timeout: 60_000 },

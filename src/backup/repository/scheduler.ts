@@ -1,11 +1,11 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { bytesToHex } from '@ethereumjs/util';
 import { join } from 'node:path';
 import { UserError, errorMessage } from '../../util/errors.js';
 import { event } from '../../util/events.js';
 import type { Logger } from '../../util/log.js';
 import { Mutex } from '../../util/mutex.js';
-import { processRuns } from '../../util/stale-temp.js';
+import { processRuns, removeLeftover, type StaleTemps } from '../../util/stale-temp.js';
 import type { DatedPiece } from '../pieces.js';
 import { hasRetention, piecesToDelete, type RetentionPolicy } from '../retention.js';
 import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.js';
@@ -68,9 +68,14 @@ export class RepositoryScheduler {
   start(): void {
     for (const dir of new Set([this.opts.target.stagingDir, this.opts.stagingDir])) {
       if (dir === undefined) continue;
-      for (const path of staleStaged(dir)) {
-        this.opts.logger.warn(event('backup.partial-removed', { path: path.path, pid: path.pid }), 'removed a partial backup piece left by an interrupted run');
-      }
+      const found = staleStaged(dir);
+      for (const r of found.removed)
+        this.opts.logger.warn(event('backup.partial-removed', { path: r.path, pid: r.pid }), 'removed a partial backup piece left by an interrupted run');
+      for (const r of found.kept)
+        this.opts.logger.warn(
+          event('backup.partial-kept', { path: r.path, pid: r.pid, error: r.error }),
+          'cannot remove a partial backup piece left by an interrupted run: kept',
+        );
     }
     this.schedule(0);
   }
@@ -270,22 +275,20 @@ export class RepositoryScheduler {
   }
 }
 
-/** Staged objects (`.repo-<random>.partial-<pid>`) whose process is gone, removed. */
-function staleStaged(dir: string): { path: string; pid: number }[] {
+/** Staged objects (`.repo-<random>.partial-<pid>`) whose process is gone, removed; one that cannot be is kept, as removeStaleTemps does. */
+function staleStaged(dir: string): StaleTemps {
+  const found: StaleTemps = { removed: [], kept: [] };
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return [];
+    return found;
   }
-  const out: { path: string; pid: number }[] = [];
   for (const name of names) {
     if (!name.startsWith(STAGED_PREFIX)) continue;
     const m = /\.partial-(\d{1,10})$/.exec(name);
     if (!m || processRuns(Number(m[1]))) continue;
-    const path = join(dir, name);
-    rmSync(path, { force: true });
-    out.push({ path, pid: Number(m[1]) });
+    removeLeftover(found, join(dir, name), Number(m[1]));
   }
-  return out;
+  return found;
 }

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { BackupService } from '../../backup/types.js';
 import type { Logger } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
-import { isLoopbackHost } from '../../util/net.js';
+import { listensOnLoopbackOnly, splitHostPort } from '../../util/net.js';
 import type { PeersService } from '../../p2p/peers-service.js';
 import { operatorHandlers, type BackupNow, type StreamLimits } from './backup-handlers.js';
 import { peersHandlers } from './peers-handlers.js';
@@ -22,10 +22,14 @@ export interface OperatorServerOptions extends StreamLimits {
 /**
  * Refuse an operator API on `address` that other machines can reach and that would not authenticate
  * its callers: it has no authentication of its own, client certificates (TLS with `clientCa`) are
- * what authenticate them. `insecure` lets it bind in plain text or with TLS alone. One line.
+ * what authenticate them. `insecure` lets it bind in plain text or with TLS alone. One line. A host
+ * name counts as loopback only if every address it resolves to is (listensOnLoopbackOnly: grpc-js
+ * binds them all). Returns whether `address` is reachable from other machines.
  */
-export function checkOperatorAddress(address: string, opts: Pick<OperatorServerOptions, 'tls' | 'insecure'>): void {
-  if (isLoopbackHost(address.replace(/:\d+$/, '')) || opts.tls?.clientCa !== undefined || opts.insecure) return;
+export async function checkOperatorAddress(address: string, opts: Pick<OperatorServerOptions, 'tls' | 'insecure'>): Promise<boolean> {
+  const at = splitHostPort(address);
+  const exposed = at === undefined || !(await listensOnLoopbackOnly(at.host));
+  if (!exposed || opts.tls?.clientCa !== undefined || opts.insecure) return exposed;
   if (!opts.tls) {
     throw new UserError(
       `--grpc-address ${address} is reachable from other machines and the operator API has no authentication: serve it with TLS (--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca) or pass --grpc-insecure`,
@@ -66,8 +70,7 @@ export class OperatorServer {
    * (checkOperatorAddress).
    */
   async listen(address: string): Promise<number> {
-    const exposed = !isLoopbackHost(address.replace(/:\d+$/, ''));
-    checkOperatorAddress(address, this.opts);
+    const exposed = await checkOperatorAddress(address, this.opts);
     const creds = serverCredentials(this.opts.tls);
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, creds, (err, port) => {

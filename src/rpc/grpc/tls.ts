@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { FileRefused, readBoundedFile } from '../../util/bounded-read.js';
 import { UserError, errorMessage } from '../../util/errors.js';
+
+/** The most bytes of a PEM file read: a certificate chain with its CA bundle is tens of KiB. */
+const MAX_PEM_BYTES = 1024 * 1024;
 
 /** The server side of TLS: PEM files. With `clientCa`, every client must present a certificate it signed. */
 export interface ServerTls {
@@ -34,12 +37,17 @@ export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCred
   );
 }
 
-/** A PEM file's bytes; a file that cannot be read or holds no PEM block is a one-line error naming its flag. */
+/**
+ * A PEM file's bytes; a file that cannot be read or holds no PEM block is a one-line error naming its
+ * flag. Only a regular file of at most MAX_PEM_BYTES is read: /dev/zero was read until memory ran out
+ * (a fatal abort, not an error line), and a FIFO held the start-up forever.
+ */
 function pem(path: string, flag: string): Buffer {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readBoundedFile(path, MAX_PEM_BYTES, { regularOnly: true });
   } catch (err) {
+    if (err instanceof FileRefused) throw new UserError(`${flag} ${path} ${err.message}`);
     throw new UserError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
   if (!bytes.includes('-----BEGIN ')) throw new UserError(`${flag} ${path} is not a PEM file`);

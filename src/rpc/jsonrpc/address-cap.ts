@@ -37,9 +37,9 @@ export class AddressCap {
 
   constructor(private readonly perAddress: number) {}
 
-  /** The server listens on `host` (call once it does). */
-  listening(host: string): void {
-    this.bound = isLoopbackHost(host) ? Infinity : this.perAddress;
+  /** The server listens on `address` (call once it does, with the address it bound: a name such as `localhost` may not resolve to loopback). */
+  listening(address: string): void {
+    this.bound = isLoopbackHost(address) ? Infinity : this.perAddress;
   }
 
   /** The bound in force (Infinity on loopback). */

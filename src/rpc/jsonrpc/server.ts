@@ -115,8 +115,8 @@ export class JsonRpcServer {
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
-        this.perAddress.listening(host);
         const addr = this.server.address() as AddressInfo;
+        this.perAddress.listening(addr.address);
         resolve({ host, port: addr.port });
       });
     });

@@ -99,7 +99,7 @@ export class WsRpcServer {
       this.http.once('error', onError);
       this.http.listen(port, host, () => {
         this.http.off('error', onError);
-        this.perAddress.listening(host);
+        this.perAddress.listening((this.http.address() as AddressInfo).address);
         resolve({ host, port: (this.http.address() as AddressInfo).port });
       });
     });

@@ -1,6 +1,7 @@
+import { promises as dns } from 'node:dns';
 import http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalBackupService } from '../../../src/backup/local.js';
 import type { BackupService, ImportSummary } from '../../../src/backup/types.js';
 import { MAX_PENDING_BACKUP_NOW, type BackupNow, type StreamLimits } from '../../../src/rpc/grpc/backup-handlers.js';
@@ -9,6 +10,7 @@ import { operatorClient } from '../../../src/rpc/grpc/proto.js';
 import type { Chain, ChainReadView } from '../../../src/chain/chain.js';
 import { RemoteBackupService } from '../../../src/rpc/grpc/backup-client.js';
 import { checkOperatorAddress, MAX_GRPC_STREAMS_PER_CONNECTION, OperatorServer } from '../../../src/rpc/grpc/server.js';
+import { BasaltNode, type NodeOptions } from '../../../src/node/node.js';
 import { UserError } from '../../../src/util/errors.js';
 import { isLoopbackHost } from '../../../src/util/net.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -368,19 +370,57 @@ describe('isLoopbackHost', () => {
     await expect(server.listen('0.0.0.0:0')).rejects.toThrow(
       /^--grpc-address 0\.0\.0\.0:0 is reachable from other machines and TLS without client certificates authenticates no caller \(anyone who can reach it could vote, add or remove peers, import blocks\): add --grpc-tls-client-ca or pass --grpc-insecure$/,
     );
-    expect(() => checkOperatorAddress('10.1.2.3:9632', { tls })).toThrow(/TLS without client certificates authenticates no caller/);
-    expect(() => checkOperatorAddress('[::]:9632', {})).toThrow(
+    await expect(checkOperatorAddress('10.1.2.3:9632', { tls })).rejects.toThrow(/TLS without client certificates authenticates no caller/);
+    await expect(checkOperatorAddress('[::]:9632', {})).rejects.toThrow(
       /has no authentication: serve it with TLS \(--grpc-tls-cert, --grpc-tls-key, --grpc-tls-client-ca\) or pass --grpc-insecure$/,
     );
     for (const ok of [{ tls: { ...tls, clientCa: '/nonexistent/ca.pem' } }, { tls, insecure: true }, { insecure: true }])
-      expect(() => checkOperatorAddress('10.1.2.3:9632', ok)).not.toThrow();
-    expect(() => checkOperatorAddress('127.0.0.1:9632', { tls })).not.toThrow();
-    expect(() => checkOperatorAddress('[::1]:9632', {})).not.toThrow();
+      await expect(checkOperatorAddress('10.1.2.3:9632', ok)).resolves.toBe(true);
+    await expect(checkOperatorAddress('127.0.0.1:9632', { tls })).resolves.toBe(false);
+    await expect(checkOperatorAddress('[::1]:9632', {})).resolves.toBe(false);
+  });
+
+  it('takes a host name as loopback only if every address it resolves to is: a localhost mapped to 0.0.0.0 or a LAN address is refused', async () => {
+    const refused = /^--grpc-address localhost:9632 is reachable from other machines and the operator API has no authentication/;
+    const lookup = vi.spyOn(dns, 'lookup');
+    try {
+      // As a hosts file with `0.0.0.0 localhost`, or one that adds a LAN address to it, would make it.
+      lookup.mockResolvedValue([{ address: '0.0.0.0', family: 4 }] as never);
+      await expect(checkOperatorAddress('localhost:9632', {})).rejects.toThrow(refused);
+      await expect(new OperatorServer(bigChain().service, silentLogger(), { maxStreams: 1, streamIdleTimeoutMs: 1000 }).listen('localhost:0')).rejects.toThrow(
+        /^--grpc-address localhost:0 is reachable from other machines/,
+      );
+      lookup.mockResolvedValue([
+        { address: '127.0.0.1', family: 4 },
+        { address: '192.168.1.5', family: 4 },
+      ] as never);
+      await expect(checkOperatorAddress('localhost:9632', {})).rejects.toThrow(refused);
+      // The ibft JSON-RPC namespace, loopback only as well, is refused before anything is written.
+      const node = (at: Partial<NodeOptions>) => BasaltNode.start({ logger: silentLogger(), jsonrpcApis: ['eth', 'ibft'], ...at } as NodeOptions);
+      await expect(node({ jsonrpc: { host: 'localhost', port: 0 } })).rejects.toThrow(
+        /^--jsonrpc-api ibft casts this validator's votes .*not --jsonrpc localhost:0/,
+      );
+      await expect(node({ ws: { host: 'localhost', port: 0 } })).rejects.toThrow(/^--jsonrpc-api ibft casts this validator's votes .*not --ws localhost:0/);
+      lookup.mockRejectedValue(Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.invalid'), { code: 'ENOTFOUND' }));
+      await expect(checkOperatorAddress('nowhere.invalid:9632', {})).rejects.toThrow(/^--grpc-address nowhere\.invalid:9632 is reachable from other machines/);
+      lookup.mockResolvedValue([
+        { address: '127.0.0.1', family: 4 },
+        { address: '::1', family: 6 },
+      ] as never);
+      await expect(checkOperatorAddress('localhost:9632', {})).resolves.toBe(false);
+      // Past the ibft check (localhost is loopback now): the gRPC address is the next one refused.
+      await expect(node({ jsonrpc: { host: 'localhost', port: 0 }, grpcAddress: '0.0.0.0:0' })).rejects.toThrow(/^--grpc-address 0\.0\.0\.0:0 is reachable/);
+      expect(lookup).toHaveBeenCalledWith('localhost', { all: true });
+    } finally {
+      lookup.mockRestore();
+    }
+    await expect(checkOperatorAddress('localhost:9632', {})).resolves.toBe(false); // this machine's own resolver
   });
 
   it('tells loopback listen addresses from reachable ones', () => {
-    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.5', 'example.com', '::ffff:10.0.0.1', '128.0.0.1'])
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
+    // A name, localhost too, is loopback only once resolved (listensOnLoopbackOnly).
+    for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.5', 'example.com', 'localhost', '::ffff:10.0.0.1', '128.0.0.1'])
       expect(isLoopbackHost(h), h).toBe(false);
   });
 

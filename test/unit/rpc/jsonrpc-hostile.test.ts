@@ -1,6 +1,7 @@
+import dns from 'node:dns';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addressKey } from '../../../src/rpc/jsonrpc/address-cap.js';
 import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { JsonRpcServer, MAX_JSON_DEPTH } from '../../../src/rpc/jsonrpc/server.js';
@@ -301,6 +302,35 @@ describe('JSON-RPC against hostile requests', () => {
       for (const s of held) s.destroy();
       await exposed.close();
       await local.close();
+    }
+  });
+
+  it('counts by the address a name bound, not the name: localhost is uncounted where it is 127.0.0.1, counted where it maps to 0.0.0.0', async () => {
+    const server = () => new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 8, maxConnectionsPerAddress: 1 });
+    const held: Socket[] = [];
+    const local = server();
+    const mapped = server();
+    try {
+      const { port: localPort } = await local.listen('localhost', 0); // this machine's resolver: loopback
+      held.push(await openSocket(localPort));
+      expect(await askPing(localPort)).toContain('"result":"pong"');
+      // As a hosts file with `0.0.0.0 localhost` would make it: Node's listen resolves the name through dns.lookup.
+      const lookup = vi
+        .spyOn(dns, 'lookup')
+        .mockImplementation(((_host: string, cb: (err: null, address: string, family: number) => void) => cb(null, '0.0.0.0', 4)) as never);
+      let mappedPort: number;
+      try {
+        mappedPort = (await mapped.listen('localhost', 0)).port;
+      } finally {
+        lookup.mockRestore();
+      }
+      held.push(await openSocket(mappedPort));
+      await new Promise((r) => setTimeout(r, 100)); // accepted
+      expect(await within(readToClose(await openSocket(mappedPort)), 5000)).toBe(0); // its address is full
+    } finally {
+      for (const s of held) s.destroy();
+      await local.close();
+      await mapped.close();
     }
   });
 
