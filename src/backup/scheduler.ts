@@ -6,7 +6,7 @@ import type { Compression } from '../container/compression.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
-import { removeStaleTemps } from '../util/stale-temp.js';
+import { removeStaleTemps, type StaleTemps } from '../util/stale-temp.js';
 import { exportChain } from './export.js';
 import { chainTip, listPieces, newestSnapshot, parsePieceName, pieceName, type ListedPiece, type PieceKind } from './pieces.js';
 import { piecesToDelete, type RetentionPolicy } from './retention.js';
@@ -133,14 +133,7 @@ export class BackupScheduler {
   start(): void {
     mkdirSync(this.stagingDir, { recursive: true });
     for (const k of ['snapshot', 'archive']) {
-      const found = removeStaleTemps(this.stagingDir, this.tempPrefix(k));
-      for (const r of found.removed)
-        this.opts.logger.warn(event('backup.partial-removed', { path: r.path, pid: r.pid }), 'removed a partial backup piece left by an interrupted run');
-      for (const r of found.kept)
-        this.opts.logger.warn(
-          event('backup.partial-kept', { path: r.path, pid: r.pid, error: r.error }),
-          'cannot remove a partial backup piece left by an interrupted run: kept',
-        );
+      logLeftovers(this.opts.logger, removeStaleTemps(this.stagingDir, this.tempPrefix(k)));
     }
     this.schedule(0);
   }
@@ -457,4 +450,15 @@ export class BackupScheduler {
   private tempPrefix(kind: string): string {
     return `.basalt-${kind}${this.opts.tag ? `-${this.opts.tag}` : ''}.partial-`;
   }
+}
+
+/** What a scheduler's start found of a killed run's staged pieces: each removed one, and each it could not remove (kept). */
+export function logLeftovers(logger: Logger, found: StaleTemps): void {
+  for (const r of found.removed)
+    logger.warn(event('backup.partial-removed', { path: r.path, pid: r.pid }), 'removed a partial backup piece left by an interrupted run');
+  for (const r of found.kept)
+    logger.warn(
+      event('backup.partial-kept', { path: r.path, pid: r.pid, error: r.error }),
+      'cannot remove a partial backup piece left by an interrupted run: kept',
+    );
 }

@@ -8,7 +8,7 @@ import { Mutex } from '../../util/mutex.js';
 import { processRuns, removeLeftover, type StaleTemps } from '../../util/stale-temp.js';
 import type { DatedPiece } from '../pieces.js';
 import { hasRetention, piecesToDelete, type RetentionPolicy } from '../retention.js';
-import type { ScheduledChain, SchedulerEvents, StoredPiece } from '../scheduler.js';
+import { logLeftovers, type ScheduledChain, type SchedulerEvents, type StoredPiece } from '../scheduler.js';
 import type { BackupTarget } from '../targets/target.js';
 import { backupToRepository } from './backup.js';
 import { SEGMENT_BLOCKS } from './format.js';
@@ -68,14 +68,7 @@ export class RepositoryScheduler {
   start(): void {
     for (const dir of new Set([this.opts.target.stagingDir, this.opts.stagingDir])) {
       if (dir === undefined) continue;
-      const found = staleStaged(dir);
-      for (const r of found.removed)
-        this.opts.logger.warn(event('backup.partial-removed', { path: r.path, pid: r.pid }), 'removed a partial backup piece left by an interrupted run');
-      for (const r of found.kept)
-        this.opts.logger.warn(
-          event('backup.partial-kept', { path: r.path, pid: r.pid, error: r.error }),
-          'cannot remove a partial backup piece left by an interrupted run: kept',
-        );
+      logLeftovers(this.opts.logger, staleStaged(dir));
     }
     this.schedule(0);
   }

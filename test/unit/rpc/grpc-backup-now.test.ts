@@ -26,47 +26,10 @@ const CALLS = 20;
 
 describe('BackupNow over gRPC', () => {
   it('many calls at once take at most two snapshots (the one running, and one for every call queued behind it); one at an unchanged head is refused', async () => {
-    const t = await createTestChain(1);
-    cleanups.push(() => t.close());
-    await sealNext(t);
-    await sealNext(t);
-    const dir = mkdtempSync(join(tmpdir(), 'basalt-backup-now-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-
     // The first upload is held until every call has reached the node; meanwhile a block is sealed, so a
     // backup after it has something new to store.
-    let arrived = 0;
-    let allArrived!: () => void;
-    const held = new Promise<void>((resolve) => (allArrived = resolve));
-    const puts: string[] = [];
-    const inner = new LocalDirTarget(join(dir, 'bk'));
-    const target = Object.assign(Object.create(inner) as BackupTarget, {
-      put: async (...args: Parameters<BackupTarget['put']>) => {
-        puts.push(args[0]);
-        if (puts.length === 1) {
-          await held;
-          await sealNext(t);
-        }
-        return inner.put(...args);
-      },
-    });
-    const scheduler = new BackupScheduler({
-      chain: t.chain,
-      target,
-      stagingDir: join(dir, 'staging'),
-      snapshotIntervalMs: 3_600_000,
-      archiveIntervalMs: 600_000,
-      retention: {},
-      logger: silentLogger(),
-    });
-    cleanups.push(() => scheduler.stop());
-    const backupNow = (kind: PieceKind) => {
-      if (++arrived === CALLS) allArrived();
-      return scheduler.backupNow(kind);
-    };
-    const server = new OperatorServer(new LocalBackupService(t.chain), silentLogger(), { maxStreams: 1, streamIdleTimeoutMs: 1000 }, undefined, backupNow);
-    cleanups.push(() => server.close(100));
-    const address = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
+    const { t, inner, address, puts, release, outcomes } = await heldNode(2);
+    void until(() => outcomes.length === CALLS, 'every call at the node', 30_000).then(release);
 
     const call = (archive = false) =>
       backupNowRemote(address, archive).then(
@@ -108,10 +71,10 @@ describe('BackupNow over gRPC', () => {
  * sealed (so a backup queued behind it has something new to store). The node's BackupNow is recorded:
  * `outcomes[i]` is what the scheduler gave the i-th call (pieces, or the error), once it settled.
  */
-async function heldNode() {
+async function heldNode(blocks = 1) {
   const t = await createTestChain(1);
   cleanups.push(() => t.close());
-  await sealNext(t);
+  for (let i = 0; i < blocks; i++) await sealNext(t);
   const dir = mkdtempSync(join(tmpdir(), 'basalt-backup-now-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   let release!: () => void;
@@ -165,7 +128,7 @@ async function heldNode() {
     });
     return { answer, cancel };
   };
-  return { puts, release, outcomes, aborted: () => aborted, call };
+  return { t, inner, address, puts, release, outcomes, aborted: () => aborted, call };
 }
 
 const cancelledByCaller = (e: unknown) => e instanceof UserError && e.code === 'CANCELLED';
