@@ -76,7 +76,9 @@ export function errorMessage(err: unknown): string {
  * follows, for whoever reports or debugs it.
  */
 export function unexpectedFailure(err: unknown, debug: boolean): string {
-  const line = `error: unexpected failure: ${errorMessage(err).split('\n', 1)[0]}\n`;
+  // An error may have no message (an AggregateError of a dual-stack connect): its name, or code, then.
+  const first = errorMessage(err).split('\n', 1)[0] || (err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.name) : String(err));
+  const line = `error: unexpected failure: ${first}\n`;
   const stack = err instanceof Error ? err.stack : undefined;
   return debug && stack !== undefined ? `${line}${stack}\n` : line;
 }

@@ -11,6 +11,12 @@ import { IbftNet } from '../../helpers/ibft-net.js';
  * back however they come, never do.
  */
 
+/** Advance 100 ms at a time until `pred` holds (at most 30 s of the fake clock). */
+async function until(net: IbftNet, pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !pred(); i++) await net.advance(100);
+  expect(pred()).toBe(true);
+}
+
 /** The network past the start guard (a block proposed 15 s after the start is committed). */
 async function pastGuard(): Promise<IbftNet> {
   const net = new IbftNet(4, { baseTimeoutMs: 1000 });
@@ -91,6 +97,33 @@ describe('IBFT: a second instance of a validator key', () => {
     const before = net.committed(1).length;
     await net.advance(60_000);
     expect(net.committed(1).length).toBeGreaterThan(before);
+    expect(net.nodes[1]!.core.refused).toBeUndefined();
+  });
+
+  it('its height started again in the same process (a pause), the proposal resent: its PREPARE again keeps the journal at its COMMIT, and its own COMMIT coming back is its own', async () => {
+    const net = await pastGuard();
+    // No COMMIT reaches anyone: node 1 prepares and commits the height's proposal, which nobody decides.
+    net.filter = (_from, _to, bytes) => openMessage(bytes).body.type !== MessageType.Commit;
+    const height = net.nodes[1]!.core.position!.height;
+    await until(net, () => net.nodes[1]!.store.load()?.kind === 'commit' && net.nodes[1]!.store.load()?.height === height);
+    const round = net.nodes[1]!.store.load()!.round;
+    const sent = net.nodes[1]!.sent.map((b) => ({ b, m: openMessage(b).body }));
+    const commit = sent.find(({ m }) => m.type === MessageType.Commit && m.height === height && m.round === round)!.b;
+    const proposal = net.nodes
+      .flatMap((n) => n.sent)
+      .find((b) => {
+        const m = openMessage(b).body;
+        return m.type === MessageType.Preprepare && m.height === height && m.round === round;
+      })!;
+    // Sealing paused and resumed (disk low, a peer ahead): the core stops and starts at the same height.
+    await net.nodes[1]!.core.stop();
+    net.nodes[1]!.core.start();
+    await net.settle();
+    net.deliver(1, proposal);
+    await net.settle();
+    expect(net.nodes[1]!.store.load()?.kind).toBe('commit');
+    net.deliver(1, commit);
+    await net.settle();
     expect(net.nodes[1]!.core.refused).toBeUndefined();
   });
 

@@ -392,7 +392,7 @@ export class IbftCore {
       // The proposer of that round that signed a proposal it no longer holds cannot propose it again,
       // and may not propose another there: it asks for the next round at once instead of waiting it out.
       const holds = st.prepared !== undefined && equalsBytes(st.prepared.cert.hash, j.hash);
-      if (j.kind !== 'commit' && !holds && equalsBytes(this.proposerFor(st, j.round), this.address)) st.round = j.round + 1;
+      if (j.kind === 'prepare' && !holds && equalsBytes(this.proposerFor(st, j.round), this.address)) st.round = j.round + 1;
     }
     // A key outside the set (not voted in yet, or voted out) proposes and signs nothing; it follows the
     // chain and takes part from the first height whose set holds it.
@@ -1219,7 +1219,17 @@ export class IbftCore {
       return false;
     }
     const j = this.signed;
-    if (prepared === undefined && j?.height === st.height && j.round === round && j.kind === kind && equalsBytes(j.hash, hash)) return true;
+    // Already journaled, as this signature or a later one of the same round and value (a PREPARE again
+    // after its COMMIT: the height started again after a pause, the proposal resent). Saved, it would
+    // lower the journal below this process's own COMMIT, which would then read as another process's.
+    if (
+      prepared === undefined &&
+      j?.height === st.height &&
+      j.round === round &&
+      KIND_ORDER[j.kind] >= KIND_ORDER[kind] &&
+      (kind === 'roundChange' || equalsBytes(j.hash, hash))
+    )
+      return true;
     const next: SignedState = {
       height: st.height,
       round,
