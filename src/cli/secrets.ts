@@ -5,7 +5,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
 import { exists as somethingAt, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
-import { initSecrets, KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
+import { KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
+import { initNodeSecrets } from '../node/new-keys.js';
 import { exposedKeys, loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
@@ -24,7 +25,7 @@ export function secretsCommand(): Command {
     .requiredOption('--data-dir <dir>', 'the data dir to create the keys in')
     .option('--json', 'print {"validatorAddress","nodeId"} as JSON', false)
     .action((opts: { dataDir: string; json: boolean }) => {
-      const created = initSecrets(opts.dataDir, note);
+      const created = initNodeSecrets(opts.dataDir, note);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(created)}\n`);
         return;

@@ -3,7 +3,8 @@ import { writeFileNew } from '../util/durable.js';
 import { join } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consensus/ibft/genesis.js';
-import { halfPairError, initSecrets, recoverKeyPair } from '../keys/key-pair.js';
+import { halfPairError, recoverKeyPair } from '../keys/key-pair.js';
+import { initNodeSecrets } from './new-keys.js';
 import { loadNodeKeys } from '../keys/keyfile.js';
 import type { Logger } from '../util/log.js';
 import { event } from '../util/events.js';
@@ -28,7 +29,7 @@ export function prepareDevDataDir(dataDir: string, log: Logger): string {
   const state = recoverKeyPair(dataDir, (note) => log.warn(note));
   if (state.kind === 'one') throw halfPairError(state);
   if (state.kind === 'none') {
-    const created = initSecrets(dataDir);
+    const created = initNodeSecrets(dataDir);
     log.info(event('keys.created', { validator: created.validatorAddress, nodeId: created.nodeId }), 'dev: created node keys');
   }
   const genesisPath = join(dataDir, 'genesis.json');

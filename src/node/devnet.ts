@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { hexToBytes } from '@ethereumjs/util';
 import { z } from 'zod';
 import { DEFAULT_BASE_FEE, DEFAULT_GAS_LIMIT, makeGenesisFile } from '../consensus/ibft/genesis.js';
-import { initSecrets } from '../keys/key-pair.js';
+import { initNodeSecrets } from './new-keys.js';
 import { loadNodeKeys } from '../keys/keyfile.js';
 import { replaceFile } from '../util/durable.js';
 import { UserError, errorMessage } from '../util/errors.js';
@@ -110,7 +110,7 @@ export function prepareDevnet(opts: DevnetOptions, given: { validators: boolean;
     const role = i < opts.validators ? 'validator' : 'full';
     const name = role === 'validator' ? `v${i + 1}` : `f${i - opts.validators + 1}`;
     const dataDir = join(dir, name);
-    const keys = existsSync(join(dataDir, 'consensus', 'validator.key')) ? readKeys(dataDir) : initSecrets(dataDir);
+    const keys = existsSync(join(dataDir, 'consensus', 'validator.key')) ? readKeys(dataDir) : initNodeSecrets(dataDir);
     const base = opts.basePort + i * NODE_PORT_STRIDE;
     nodes.push({
       name,

@@ -13,6 +13,7 @@ import { ibftEngineFor } from '../consensus/ibft/genesis.js';
 import { Genesis } from '../chain/genesis-source.js';
 import type { StorageDamageError } from '../storage/damage.js';
 import { halfPairError, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
+import { markNothingSigned } from '../consensus/ibft/core/sign-journal.js';
 import { exposedKeys, loadNodeKeys, newNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { join } from 'node:path';
 import { LocalBackupService } from '../backup/local.js';
@@ -315,6 +316,7 @@ export class BasaltNode {
       const writeKeys = (): void => {
         if (keysOnDisk) return;
         writeKeyPair(layout.root, keys);
+        markNothingSigned(layout.consensus); // a new key: see initNodeSecrets
         keysOnDisk = true;
         log.info(event('keys.created', { validator: keys.validatorAddress, nodeId: keys.nodeId }), 'created node keys (keystore/, consensus/)');
       };

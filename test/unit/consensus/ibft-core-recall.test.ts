@@ -8,7 +8,7 @@ import { MessageError, MessageType, encodeEnvelope } from '../../../src/consensu
 import { committedSeal } from '../../../src/consensus/ibft/seal.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { MAX_RECALL_MESSAGES, openRecallAnswer, openRecallRequest, signRecallAnswer, signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
-import { MemorySignedStore, setDigest } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { MemorySignedStore, NOTHING_SIGNED, setDigest } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage, signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { privateKeyToAddress } from '../../../src/keys/address.js';
 import { testKey } from '../../helpers/chain-fixture.js';
@@ -188,7 +188,36 @@ describe('IBFT recall: a validator started without its sign journal past genesis
   });
 });
 
+describe('IBFT core: a journal that says its key signed nothing (a key made here)', () => {
+  it('two validators past genesis, one of whose keys has signed nothing yet: it recalls as a restart does and the chain goes on; without any journal (restored) it would wait for a block the other cannot make alone', async () => {
+    for (const journal of [NOTHING_SIGNED, undefined]) {
+      const net = new IbftNet(2, {
+        scriptedAnswerRecall: true,
+        store: (i) => (i === 0 ? new MemorySignedStore({ height: 1n, round: 0, hash: ZERO, kind: 'commit' }) : new MemorySignedStore(journal)),
+      });
+      const one = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000) - 60));
+      for (const n of net.nodes) await (n.backend as MockBackend).onCommit(one);
+      net.start();
+      await net.advance(30_000);
+      if (journal === undefined) expect(net.committed(0), 'blocks after block 1, with no journal').toHaveLength(1);
+      else expect(net.committed(0).length, 'blocks after block 1, with the journal of a new key').toBeGreaterThan(10);
+    }
+  });
+});
+
 describe('IBFT core: a key outside the set at its start, without a journal', () => {
+  it('once a block proposed after its start is committed, its journal is complete: "signed nothing" is saved, so a restart recalls as a normal one', async () => {
+    const net = new IbftNet(4);
+    // Validator 0's key is in no set: it follows the chain the other three decide.
+    for (const n of net.nodes) (n.backend as MockBackend).validators = () => net.validators.slice(1);
+    net.start();
+    await net.advance(5_000);
+    expect(net.nodes[0]!.store.load()).toBeUndefined();
+    await net.advance(20_000);
+    expect(net.committed(0).length).toBeGreaterThan(15);
+    expect(net.nodes[0]!.store.load()).toEqual(NOTHING_SIGNED);
+  });
+
   it('at an old head (no peer answered before the start: a backup from before the key was voted in), then in the set: it waits for a block proposed after its start, not for recall answers', async () => {
     const net = new IbftNet(4, { scriptedAnswerRecall: true });
     const tenMinutesAgo = BigInt(Math.floor(net.clock.nowMs / 1000) - 600);

@@ -16,7 +16,7 @@ import { MAX_RECALL_MESSAGES, RECALL_NONCE_BYTES, openRecallAnswer, openRecallRe
 import { checkBlockRlp } from '../../../util/rlp-bounds.js';
 import { checkPreparedBlock } from './prepared-block.js';
 import { OneShotTimer, realTimers, roundTimeoutMs, type Timers } from './round-timer.js';
-import { journalForbids, lockOf, setDigest, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
+import { NOTHING_SIGNED, journalForbids, lockOf, setDigest, signedUpTo, type SignedState, type SignedStore } from './sign-journal.js';
 import { openMessage, signOwn, type Signed } from './signing.js';
 import { HeightState, RoundMessages, type CommitMsg, type Justification, type PrepareMsg, type Prepared, type Proposal, type RoundChangeMsg } from './state.js';
 import { errorMessage } from '../../../util/errors.js';
@@ -184,15 +184,15 @@ export class IbftCore {
    * start on the monotonic clock; the guard is lifted by a block whose timestamp is MAX_FUTURE_MS after
    * that moment in the peers' time (proposedSinceStart). Undefined once lifted.
    *
-   * `journalAbsent`: the store held no journal when this process began (nothing signed, or a data dir
-   * restored from a backup, copied without its consensus/ folder, or new). `untilCommitted`, decided at
-   * the first height started: the journal was absent, the chain past genesis and the key in the set
-   * (where it is not, its lost self signed nothing at or above that height). Then recall cannot lift
-   * the guard. A validator that answers nothing (a byzantine one saying it holds nothing, or an honest one
-   * the lost self's messages never reached: a byzantine relay) looks the same as one that truly holds
-   * nothing, so no count of answers shows what the lost self signed; only the time rule does. A journal
-   * that exists is this data dir's own, so a normal restart still recalls; at genesis every validator of
-   * a new network has no journal, and would never sign the first block if all of them waited.
+   * `journalAbsent`: the store held no journal when this process began. A key made here gets one from
+   * its first day (NOTHING_SIGNED, written with it), so an absent journal marks a data dir restored
+   * from a backup or copied without its consensus/ folder (or keys made by an earlier release that
+   * never signed). `untilCommitted`, decided at the first height started: the journal was absent and
+   * the chain past genesis. Then recall cannot lift the guard. A validator that answers nothing (a
+   * byzantine one saying it holds nothing, or an honest one the lost self's messages never reached: a
+   * byzantine relay) looks the same as one that truly holds nothing, so no count of answers shows what
+   * the lost self signed; only the time rule does. A journal that exists is this data dir's own, so a
+   * normal restart still recalls; at genesis a new network's validators would all wait for each other.
    */
   private guard: { startedAt: number; journalAbsent: boolean; untilCommitted?: boolean } | undefined;
   /** Whether the key was in the set at the last height started (undefined before the first): leaving it, and coming back, are logged. */
@@ -402,13 +402,14 @@ export class IbftCore {
     if (g !== undefined && this.proposedSinceStart(head.timestampMs)) {
       this.guard = undefined;
       this.log.debug({ height: Number(height) }, 'a block proposed after this process started is committed: the sign journal is complete from here');
+      // Complete, and this data dir's own from here: a restart now is a normal one (it recalls).
+      if (this.signed === undefined) {
+        await this.opts.store.save(NOTHING_SIGNED);
+        this.signed = NOTHING_SIGNED;
+      }
     } else if (g !== undefined && g.untilCommitted === undefined) {
-      // A key outside the set at the first height started, where that height is the network's (a node
-      // started after catching up with its peers), signed nothing at or above it, whatever its journal:
-      // a new key that waits to be voted in is not held back once it is (the vote may make it part of
-      // every quorum). Outside the set at an old head (no peer answered before the start: a backup from
-      // before the key was voted in), its lost self may have been in the set since: it waits.
-      g.untilCommitted = g.journalAbsent && head.number > 0n && (member || !this.headIsRecent(head.timestampMs));
+      // Also for a key outside the set: its lost self may have been voted in since the backup.
+      g.untilCommitted = g.journalAbsent && head.number > 0n;
     }
     const fields = { height: Number(height), validators: validators.length };
     if (member && this.member === false) this.log.info(event('validator.in-set', fields), `this key is in the validator set of block ${height}: taking part`);
@@ -498,17 +499,6 @@ export class IbftCore {
     if (now === undefined) return false;
     const startedAt = now - (this.timers.now() - g.startedAt);
     return timestampMs >= startedAt + MAX_FUTURE_MS;
-  }
-
-  /**
-   * Whether the head is the network's: its timestamp within three block times (and at least
-   * MAX_FUTURE_MS) of the peers' time, or of this node's clock before the peers' is measured (it is not
-   * yet at a node's first height: a new key waiting to be voted in must not be held back for it).
-   */
-  private headIsRecent(timestampMs: number): boolean {
-    const b = this.opts.backend;
-    const now = b.peersTime?.() ?? b.now();
-    return now - timestampMs <= Math.max(3 * this.opts.blockTimeMs, MAX_FUTURE_MS);
   }
 
   private askRecall(st: HeightState): void {

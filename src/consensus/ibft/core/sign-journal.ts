@@ -79,6 +79,24 @@ export class MemorySignedStore implements SignedStore {
   }
 }
 
+/**
+ * The journal of a key that has signed nothing: written beside a key made here (`secrets init`, a node
+ * or devnet creating its keys), never beside a restored one. A journal that exists is then this data
+ * dir's own record, from the key's first day; one that is absent belongs to a data dir restored from a
+ * backup or copied without its consensus/ folder, whose key may have signed what the data dir does not
+ * know (the core's start guard waits for that). Height 0 (the genesis) forbids nothing.
+ */
+export const NOTHING_SIGNED: SignedState = { height: 0n, round: 0, hash: new Uint8Array(32), kind: 'roundChange' };
+
+/**
+ * Record in `consensusDir` that the key beside it has signed nothing, unless a journal is there (it is
+ * never replaced: it may hold what the key signed). Durable when it returns.
+ */
+export function markNothingSigned(consensusDir: string): void {
+  const store = new FileSignedStore(consensusDir);
+  if (store.load() === undefined) store.saveSync(NOTHING_SIGNED);
+}
+
 export const SIGN_JOURNAL_FILE = 'ibft-sign-journal';
 const VERSION = 1;
 const KINDS = ['prepare', 'commit', 'roundChange'] as const;
@@ -119,6 +137,10 @@ export class FileSignedStore implements SignedStore {
   }
 
   async save(s: SignedState): Promise<void> {
+    this.saveSync(s);
+  }
+
+  saveSync(s: SignedState): void {
     // Synchronously: a few hundred bytes and two fsyncs, in ~0.6 ms on this machine's disk, where the
     // nine thread-pool round trips of the asynchronous version took over twice that (bench:seal).
     // Nothing else of consensus may run before it is durable anyway.
