@@ -6,7 +6,6 @@ import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
 import { exists as somethingAt, fsyncDir, linkNew, writeSyncedNew } from '../util/durable.js';
 import { KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
-import { initNodeSecrets } from '../node/new-keys.js';
 import { exposedKeys, loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
@@ -24,7 +23,10 @@ export function secretsCommand(): Command {
     .description('create keystore/libp2p.key and consensus/validator.key (0600 files in 0700 folders)')
     .requiredOption('--data-dir <dir>', 'the data dir to create the keys in')
     .option('--json', 'print {"validatorAddress","nodeId"} as JSON', false)
-    .action((opts: { dataDir: string; json: boolean }) => {
+    .action(async (opts: { dataDir: string; json: boolean }) => {
+      // Loaded here, not with the command: the sign journal's module brings WebAssembly (keccak), whose
+      // memory `secrets restore` must not need beside a large scrypt.
+      const { initNodeSecrets } = await import('../node/new-keys.js');
       const created = initNodeSecrets(opts.dataDir, note);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(created)}\n`);

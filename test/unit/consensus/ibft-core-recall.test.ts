@@ -272,18 +272,6 @@ describe('IBFT core: a ROUND-CHANGE is journaled before it is sent', () => {
     expect(bodies.size).toBeGreaterThan(0);
     for (const [round, set] of bodies) expect(set.size, `ROUND-CHANGE bodies of round ${round}`).toBe(1);
   });
-
-  it('restarted after its ROUND-CHANGE for a round it proposes in (and nothing after): it stays in that round, whose proposal it has not made', async () => {
-    // Validator 1 proposes round 1 of height 1; its journal shows only its ROUND-CHANGE for round 1.
-    const net = new IbftNet(4, {
-      scriptedAnswerRecall: true,
-      store: (i) => (i === 1 ? new MemorySignedStore({ height: 1n, round: 1, hash: ZERO, kind: 'roundChange' }) : new MemorySignedStore()),
-    });
-    net.filter = () => false;
-    net.start(1);
-    await net.advance(10);
-    expect(net.nodes[1]!.core.position).toEqual({ height: 1n, round: 1 });
-  });
 });
 
 describe('IBFT recall: what others hold of a validator', () => {

@@ -392,7 +392,7 @@ export class IbftCore {
       // The proposer of that round that signed a proposal it no longer holds cannot propose it again,
       // and may not propose another there: it asks for the next round at once instead of waiting it out.
       const holds = st.prepared !== undefined && equalsBytes(st.prepared.cert.hash, j.hash);
-      if (j.kind === 'prepare' && !holds && equalsBytes(this.proposerFor(st, j.round), this.address)) st.round = j.round + 1;
+      if (j.kind !== 'commit' && !holds && equalsBytes(this.proposerFor(st, j.round), this.address)) st.round = j.round + 1;
     }
     // A key outside the set (not voted in yet, or voted out) proposes and signs nothing; it follows the
     // chain and takes part from the first height whose set holds it.
