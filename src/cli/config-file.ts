@@ -19,6 +19,16 @@ import { collect, parseCacheSize, parseDurationArg, parsePositiveDuration } from
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Options that are about the config file itself, never in it. */
 const NOT_IN_FILE = new Set(['config', 'dump-config', 'help']);
+/**
+ * Flags that state a fact about one start, not a setting: refused in a file, where it would still hold
+ * at a later start it is not true of (the next restore of the data dir), and left out of --dump-config.
+ */
+const COMMAND_LINE_ONLY = new Map([
+  [
+    'seal-without-journal',
+    "it states that this data dir's key sealed nothing above its head, true of one start only (the next starts have the journal): give it on the command line",
+  ],
+]);
 
 type TomlScalar = string | number | boolean;
 type TomlValue = TomlScalar | TomlScalar[];
@@ -29,7 +39,7 @@ function fileOptions(cmd: Command): Map<string, { option: Option; negate?: Optio
   for (const o of cmd.options) {
     if (o.negate || !o.long) continue;
     const key = o.long.replace(/^--/, '');
-    if (NOT_IN_FILE.has(key)) continue;
+    if (NOT_IN_FILE.has(key) || COMMAND_LINE_ONLY.has(key)) continue;
     out.set(key, { option: o });
   }
   for (const o of cmd.options) {
@@ -86,6 +96,8 @@ export function applyConfigFile(cmd: Command, file: string): void {
       throw new UserError(`${file}: ${key.slice(0, 60)}: is a table; the config file is flat (one key per server flag, without its dashes)`);
     }
     const entry = options.get(key);
+    const onlyOnCommandLine = COMMAND_LINE_ONLY.get(key);
+    if (onlyOnCommandLine !== undefined) throw new UserError(`${file}: ${key}: not taken from a config file: ${onlyOnCommandLine}`);
     if (!entry) {
       const hint = key.startsWith('no-') && options.has(key.slice(3)) ? ` (write ${key.slice(3)} = false)` : '';
       throw new UserError(`${file}: unknown key "${key.slice(0, 60)}"${hint}: the keys are the server flags without their dashes (basalt server --help)`);

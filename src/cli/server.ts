@@ -45,6 +45,7 @@ interface ServerOptions {
   dataDir?: string;
   chain?: string;
   seal: boolean;
+  sealWithoutJournal: boolean;
   dev: boolean;
   blockTime: number;
   ibftBaseTimeout?: number;
@@ -109,6 +110,11 @@ export function serverCommand(): Command {
     .option('--data-dir <dir>', `the node's data directory (default with --dev: ${DEV_DATA_DIR})`)
     .option('--chain <file>', 'genesis file (default: ./genesis.json; with --dev: <data-dir>/genesis.json)')
     .option('--seal', 'seal blocks as an IBFT validator', false)
+    .option(
+      '--seal-without-journal',
+      "a validator started without its sign journal (a restored data dir) takes the operator's word that its key signed nothing above this data dir's head: a journal saying so is written (alone in the quorum, it seals without catching up with a peer first; one of several recalls as at a restart): only once the original is stopped",
+      false,
+    )
     .option('--dev', `dev mode: a single-validator chain in ${DEV_DATA_DIR}, keys and genesis created if missing, sealing on`, false)
     .option('--block-time <seconds>', 'seconds between blocks', parseTimerSeconds, 2)
     .option('--ibft-base-timeout <seconds>', 'IBFT round 0 timeout, doubling each round (default: max(2, 2 x --block-time))', parseTimerSeconds)
@@ -303,6 +309,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     dataDir,
     genesis,
     seal: opts.seal || opts.dev,
+    sealWithoutJournal: opts.sealWithoutJournal,
     blockTimeMs: Math.round(opts.blockTime * 1000),
     ...(opts.ibftBaseTimeout !== undefined ? { ibftBaseTimeoutMs: Math.round(opts.ibftBaseTimeout * 1000) } : {}),
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),

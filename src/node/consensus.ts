@@ -3,7 +3,8 @@ import type { PeerClock } from '../chain/peer-clock.js';
 import { IbftCore } from '../consensus/ibft/core/core.js';
 import { ChainBackend, type ProposalTxs } from '../consensus/ibft/core/chain-backend.js';
 import { migrateLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
-import { FileSignedStore } from '../consensus/ibft/core/sign-journal.js';
+import { FileSignedStore, markNothingSigned } from '../consensus/ibft/core/sign-journal.js';
+import { event } from '../util/events.js';
 import type { QuorumRule } from '../consensus/ibft/validators.js';
 import type { VoteProposals } from '../consensus/ibft/proposals.js';
 import { MAX_IBFT_GOSSIP_BYTES } from '../p2p/messages.js';
@@ -48,6 +49,12 @@ export interface ValidatorOptions {
   clock?: PeerClock;
   /** The operator's proposed validator votes. */
   proposals?: VoteProposals;
+  /**
+   * --seal-without-journal: the operator's word that the original validator is stopped and that its key
+   * signed nothing above this data dir's head; without a sign journal, one saying "signed nothing" is
+   * written before the core starts (none is written over a journal that is there).
+   */
+  sealWithoutJournal?: boolean;
 }
 
 /**
@@ -101,6 +108,15 @@ export class Validator {
       opts.logger.info(
         { number: Number(folded.number), committed: folded.committed },
         'consensus/signed.json (an earlier version) folded into the sign journal, consensus/ibft-sign-journal, and removed',
+      );
+    }
+    // The operator's word stands for the journal a restored data dir lacks: written as a key made here
+    // has it, so the core recalls as at a normal restart, and a validator alone seals (no hold).
+    if (opts.sealWithoutJournal && markNothingSigned(opts.consensusDir)) {
+      const head = opts.chain.head.number;
+      opts.logger.warn(
+        event('validator.seal-without-journal', { head: Number(head) }),
+        `--seal-without-journal: this data dir had no sign journal; on the operator's word that its key signed nothing above block ${head}, one saying it signed nothing is written`,
       );
     }
     return new Validator(opts);

@@ -292,6 +292,18 @@ export class Network implements NetworkView, PeersService {
     return this.syncer.highestUsableHead();
   }
 
+  /**
+   * Whether this node has caught up with a peer that showed its head: a ready peer not set aside has
+   * proven a head at or above this node's (a claim above it checked, or blocks imported from it), or
+   * claims this node's own head block (one verified here). A peer's head at or below this node's is
+   * never asked for a proof, so the second is how a peer at the same head counts.
+   */
+  caughtUpWithPeer(): boolean {
+    const { number, hash } = this.opts.chain.head;
+    if (this.syncer.highestUsableHead() >= number) return true;
+    return this.peerManager.peers().some((p) => p.head === number && equalsBytes(p.headHash, hash));
+  }
+
   /** A head above `local + slack` a peer claims, not proven yet, that sealing should still wait for. */
   unprovenPeerHead(slack: bigint, anyPeer = false): bigint | undefined {
     return this.syncer.pendingClaim(slack, anyPeer);

@@ -73,6 +73,14 @@ export interface NodeOptions {
   /** The genesis file (Genesis.read streams it: a large alloc is never held), or an object of one. */
   genesis: GenesisFile | Genesis;
   seal: boolean;
+  /**
+   * --seal-without-journal: the operator states that the original validator is stopped and that its key
+   * signed nothing above this data dir's head. Without a sign journal, one saying it signed nothing is
+   * written before the validator starts: a validator that alone makes the quorum seals at once
+   * (journalHold), one of several recalls as at a normal restart (a whole network restored from backups
+   * would otherwise wait for each other for good). A journal that is there is never replaced.
+   */
+  sealWithoutJournal?: boolean;
   blockTimeMs: number;
   /** IBFT round 0 timeout (doubling each round) of a multi-validator set; default max(2 s, 2 x block time). */
   ibftBaseTimeoutMs?: number;
@@ -183,6 +191,11 @@ export class BasaltNode {
   private failure?: StorageDamageError;
   network?: Network;
   private waitingForPeers = false;
+  /**
+   * Why a validator that alone makes the quorum and started without its sign journal holds sealing
+   * until it has caught up with a peer (decided at start, lifted once caught up), or undefined.
+   */
+  private journalHold?: string;
   /** Why the network holds sealing (last logged), or undefined. */
   private heldForNetwork?: string;
   jsonRpcAddress?: HostPort;
@@ -545,7 +558,9 @@ export class BasaltNode {
       quorum,
       clock: this.clock,
       proposals: this.voteProposals,
+      ...(opts.sealWithoutJournal ? { sealWithoutJournal: true } : {}),
     });
+    this.journalHold = this.journalHoldFor(validator, quorum);
     this.metrics.setConsensus(() => ({ round: validator.sealing ? validator.core.position?.round : undefined, roundChanges: validator.core.roundChanges }));
     log.info(
       event('validator.started', { validators: validators.length, networked: network !== undefined, baseTimeoutMs }),
@@ -753,6 +768,25 @@ export class BasaltNode {
   }
 
   /**
+   * A validator that alone makes the quorum of the head's next block (one validator; a legacy quorum of
+   * one) and started without its sign journal past genesis (a data dir restored from a backup, which
+   * never holds consensus/) may be behind what its lost self sealed: the core's start guard waits for
+   * the other validators to commit a block, and here there are none. Its journal cannot say, and no
+   * other validator can, so it seals only once it has caught up with a peer (a full node following the
+   * chain knows its head), however long that takes; without one, the operator's word that its key
+   * sealed nothing above the head (--seal-without-journal: the journal is written first, Validator.create)
+   * stands for the journal. The reason held, or undefined.
+   */
+  private journalHoldFor(validator: Validator, quorum: QuorumRule): string | undefined {
+    const { chain } = this;
+    const head = chain.head.number;
+    const set = chain.engine.validatorsAfter(chain.head.header);
+    const alone = quorum.at(head + 1n, set.length) === 1 && validatorIndex(set, validator.core.address) >= 0;
+    if (!validator.core.startedWithoutJournal || head === 0n || !alone) return undefined;
+    return `the sign journal is absent (a restored or new data dir) and this validator alone makes the quorum: it seals only once caught up with a peer, so it cannot seal again a block its lost self sealed; with no peer to ask, start it with --seal-without-journal once you know the original is stopped and its key sealed nothing above block ${head}`;
+  }
+
+  /**
    * A validator with peers does not seal while it is behind them: a block sealed on an old head (a
    * data dir restored from an old backup, a node stopped for a while) would fork the chain. When it has
    * peers to dial it first waits for one (at most PEER_WAIT_MS: a lone validator still seals), then
@@ -779,6 +813,11 @@ export class BasaltNode {
   /** Why the network holds sealing now, or undefined. */
   private behindPeers(): string | undefined {
     const net = this.network;
+    // Caught up with a peer once, the journal hold is over for good; the checks below then apply as usual.
+    if (this.journalHold !== undefined) {
+      if (!net?.caughtUpWithPeer()) return this.journalHold;
+      this.journalHold = undefined;
+    }
     if (!net) return undefined;
     if (this.waitingForPeers) return 'waiting for a peer before sealing (at most 5 s)';
     const highest = net.highestPeerHead();
@@ -800,9 +839,11 @@ export class BasaltNode {
     const behind = this.behindPeers();
     const reason = this.notWritable ?? behind;
     if (behind !== this.heldForNetwork) {
-      if (behind !== undefined && this.heldForNetwork === undefined)
-        this.opts.logger.info(event('sealing.held', { reason: behind }), 'sealing held until the node has caught up with its peers');
-      else if (behind === undefined) {
+      if (behind !== undefined && this.heldForNetwork === undefined) {
+        // The journal hold may last until the operator acts: it says why, and what to do, at warn.
+        if (behind === this.journalHold) this.opts.logger.warn(event('sealing.held', { reason: behind }), `sealing held: ${behind}`);
+        else this.opts.logger.info(event('sealing.held', { reason: behind }), 'sealing held until the node has caught up with its peers');
+      } else if (behind === undefined) {
         this.resumedOnce = true;
         this.opts.logger.info(event('sealing.resumed', { head: Number(this.chain.head.number) }), 'caught up with peers: sealing resumes');
       }

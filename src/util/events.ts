@@ -45,6 +45,11 @@ export interface NodeEvents {
   'validator.started': { validators: number; networked: boolean; baseTimeoutMs: number };
   /** This node does not seal: its key is not in the set, or it cannot reach the quorum without networking. */
   'validator.idle': { validators: number; reason: 'not-in-set' | 'no-network' };
+  /**
+   * `--seal-without-journal` lifted the hold on a validator that alone makes the quorum and started
+   * without its sign journal: it seals above `head` on the operator's word.
+   */
+  'validator.seal-without-journal': { head: number };
   /** The validator set of `height` holds this node's key (voted in, or back in): it takes part from there. */
   'validator.in-set': { height: number; validators: number };
   /** The validator set of `height` does not hold this node's key (not voted in yet, or voted out): it signs nothing. */

@@ -93,6 +93,12 @@ describe('basalt server --config', () => {
     oneLine(['--config', file('bad.toml', 'seal = true\nblock-time = [1,\n')], /bad\.toml: not valid TOML at line 3/);
     oneLine(['--config', join(dir, 'missing.toml')], /^error: cannot read --config .*missing\.toml/);
     oneLine(['--config', dir], /is not a file/);
+    // A statement true of one start, which a file would repeat at the next restore of the data dir.
+    oneLine(
+      ['--config', file('once.toml', 'seal = true\nseal-without-journal = true\n')],
+      /^error: .*once\.toml: seal-without-journal: not taken from a config file: .*: give it on the command line$/,
+    );
+    expect(dump(['--seal-without-journal'])).not.toContain('seal-without-journal');
   });
 
   it("the README's production config is read as printed", () => {

@@ -203,6 +203,12 @@ export class IbftCore {
    * signs nothing (refusal), for good in this process: two instances of one key double-sign.
    */
   private twin?: string;
+  /**
+   * The store held no journal when this process began (guard.journalAbsent, kept once the guard is
+   * lifted). The node holds a validator that alone makes the quorum until it has caught up with a
+   * peer: nobody else can tell it what its lost self sealed (node.ts, journalHold).
+   */
+  readonly startedWithoutJournal: boolean;
   /** Whether the wait of a validator started without its journal (guard.untilCommitted) was logged. */
   private restoredWaitLogged = false;
   /** The refusal last logged (once per roll-back, not once per height). */
@@ -226,7 +232,8 @@ export class IbftCore {
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 300_000;
     this.maxBytes = opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.signed = opts.store.load();
-    this.guard = { startedAt: timers.now(), journalAbsent: this.signed === undefined };
+    this.startedWithoutJournal = this.signed === undefined;
+    this.guard = { startedAt: timers.now(), journalAbsent: this.startedWithoutJournal };
   }
 
   /** The height being decided and its round (undefined before start). */

@@ -90,11 +90,13 @@ export const NOTHING_SIGNED: SignedState = { height: 0n, round: 0, hash: new Uin
 
 /**
  * Record in `consensusDir` that the key beside it has signed nothing, unless a journal is there (it is
- * never replaced: it may hold what the key signed). Durable when it returns.
+ * never replaced: it may hold what the key signed). Durable when it returns; whether it wrote one.
  */
-export function markNothingSigned(consensusDir: string): void {
+export function markNothingSigned(consensusDir: string): boolean {
   const store = new FileSignedStore(consensusDir);
-  if (store.load() === undefined) store.saveSync(NOTHING_SIGNED);
+  if (store.load() !== undefined) return false;
+  store.saveSync(NOTHING_SIGNED);
+  return true;
 }
 
 export const SIGN_JOURNAL_FILE = 'ibft-sign-journal';

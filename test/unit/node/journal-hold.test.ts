@@ -1,0 +1,122 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesToHex } from '@ethereumjs/util';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SIGN_JOURNAL_FILE } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH, writeKeyFile } from '../../../src/keys/keyfile.js';
+import { BasaltNode, type NodeOptions } from '../../../src/node/node.js';
+import { openTestChain, sealNext, testGenesis, testKey } from '../../helpers/chain-fixture.js';
+import { tempDir } from '../../helpers/cli.js';
+import { until } from '../../helpers/until.js';
+
+/**
+ * A chain of one validator: its data dir restored from a backup (which never holds consensus/, the
+ * sign journal) at an older head than its lost self sealed. Nobody else makes a quorum, so the core's
+ * start guard cannot wait for the others: the node holds sealing until it has caught up with a peer,
+ * or the operator says the key sealed nothing above the head (--seal-without-journal).
+ */
+interface Line {
+  level: number;
+  msg: string;
+  event?: string;
+  reason?: string;
+  number?: number;
+}
+
+const { genesis, keys } = testGenesis(1);
+const stops: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  stops.length = 0;
+});
+
+/** A data dir holding the chain up to `head`, sealed by the validator's key, without consensus/'s journal (a restore's). */
+async function restoredAt(head: number, key = testKey(0), nodeKey = testKey(9)): Promise<string> {
+  const dataDir = join(tempDir('basalt-journal-hold-'), 'node');
+  const c = await openTestChain(genesis, dataDir);
+  try {
+    for (let i = 0; i < head; i++) await sealNext({ chain: c.chain, keys });
+  } finally {
+    await c.close();
+  }
+  writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), key); // secrets restore
+  writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), nodeKey);
+  return dataDir;
+}
+
+async function startNode(dataDir: string, lines: Line[], extra: Partial<NodeOptions> = {}): Promise<BasaltNode> {
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
+  const node = await BasaltNode.start({ dataDir, genesis, seal: true, blockTimeMs: 20, logger, ...extra });
+  stops.push(() => node.stop());
+  return node;
+}
+
+const journal = (dataDir: string) => join(dataDir, 'consensus', SIGN_JOURNAL_FILE);
+const p2p = (bootnodes: string[] = []) => ({ listen: { host: '127.0.0.1', port: 0 }, bootnodes, maxPeers: 5, discovery: false });
+
+describe('a validator that alone makes the quorum, started without its sign journal past genesis', () => {
+  it('with no peer to ask, does not seal: sealing is held with one warning saying why and what to do', async () => {
+    const dataDir = await restoredAt(3); // its lost self sealed on (4, 5, ...): the backup is older
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines);
+    await until(() => lines.some((l) => l.event === 'sealing.held'), 'sealing held');
+    await new Promise((r) => setTimeout(r, 400)); // twenty block times: without the hold, block 4 is sealed at once
+    expect(node.chain.head.number).toBe(3n);
+    expect(node.nodeStatus().sealing).toBe(false);
+    expect(lines.some((l) => l.event === 'block.sealed')).toBe(false);
+    expect(existsSync(journal(dataDir))).toBe(false); // it signed nothing
+    const held = lines.filter((l) => l.event === 'sealing.held');
+    expect(held).toHaveLength(1);
+    expect(held[0]!.level).toBe(40);
+    expect(held[0]!.reason).toMatch(/^the sign journal is absent .* this validator alone makes the quorum: it seals only once caught up with a peer/);
+    expect(held[0]!.msg).toMatch(/start it with --seal-without-journal once you know the original is stopped and its key sealed nothing above block 3$/);
+  });
+
+  it('with --seal-without-journal, seals the next block at once; its journal then exists, so the next start needs no flag', async () => {
+    const dataDir = await restoredAt(3);
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines, { sealWithoutJournal: true });
+    await until(() => node.chain.head.number >= 4n, 'block 4');
+    expect(lines.find((l) => l.event === 'validator.seal-without-journal')).toMatchObject({ level: 40, head: 3 });
+    expect(lines.some((l) => l.event === 'sealing.held')).toBe(false);
+    await node.stop();
+    expect(existsSync(journal(dataDir))).toBe(true);
+
+    const again: Line[] = [];
+    const restarted = await startNode(dataDir, again);
+    const from = restarted.chain.head.number;
+    await until(() => restarted.chain.head.number > from, 'a block sealed after the restart, without the flag');
+    expect(again.some((l) => l.event === 'sealing.held')).toBe(false);
+  });
+
+  it('with a peer holding the chain further, syncs to its head first and then seals on it, without the flag', async () => {
+    const fullDir = await restoredAt(6, testKey(5), testKey(6)); // a full node that followed the validator to block 6
+    const full = await startNode(fullDir, [], { seal: false, p2p: p2p() });
+    const fullAddress = full.network!.addresses()[0]!;
+    const dataDir = await restoredAt(3);
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines, { p2p: p2p([fullAddress]) });
+    await until(() => node.chain.head.number >= 7n, 'block 7, sealed on the synced head');
+    const held = lines.find((l) => l.event === 'sealing.held');
+    expect(held?.reason).toMatch(/^the sign journal is absent/);
+    // Blocks 4-6 are the peer's, and the first block it sealed is 7: nothing sealed on its stale head.
+    for (const n of [4n, 5n, 6n]) {
+      expect(bytesToHex((await node.chain.canonicalHash(n))!)).toBe(bytesToHex((await full.chain.canonicalHash(n))!));
+    }
+    const sealed = lines.filter((l) => l.event === 'block.sealed').map((l) => l.number!);
+    expect(sealed[0]).toBe(7);
+    expect(lines.some((l) => l.event === 'peer.banned')).toBe(false);
+  });
+
+  it('with a peer at its own head block (nothing above it to sync), seals the next block, without the flag', async () => {
+    const fullDir = await restoredAt(3, testKey(5), testKey(6));
+    const full = await startNode(fullDir, [], { seal: false, p2p: p2p() });
+    const dataDir = await restoredAt(3);
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines, { p2p: p2p([full.network!.addresses()[0]!]) });
+    await until(() => node.chain.head.number >= 4n, 'block 4');
+    expect(lines.find((l) => l.event === 'sealing.held')?.reason).toMatch(/^the sign journal is absent/);
+    expect(lines.find((l) => l.event === 'block.sealed')?.number).toBe(4);
+  });
+});
