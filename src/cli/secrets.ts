@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { openArchiveSink } from './archive-io.js';
 import { decryptKeys, DEFAULT_KDF, encryptKeys, MAX_BACKUP_BYTES, readBackupHeader } from '../keys/backup.js';
@@ -196,12 +196,31 @@ async function readBackupFile(filename: string): Promise<Uint8Array> {
   }
 }
 
-/** Recovers an interrupted key write (so a re-run after a crash proceeds), then refuses if any key is there. */
+/**
+ * The sign journals a data dir may hold (consensus/ibft-sign-journal, and an earlier release's
+ * signed.json): named here rather than imported, as their module brings WebAssembly (see `init`).
+ */
+const SIGN_JOURNALS = ['ibft-sign-journal', 'signed.json'];
+
+/**
+ * Recovers an interrupted key write (so a re-run after a crash proceeds), then refuses if any key is
+ * there, or a sign journal: it belongs to the key that was here (one made here starts with "signed
+ * nothing"), and beside a restored key it would vouch for what that key signed, so the validator would
+ * not wait as a restored one must (the IBFT start guard).
+ */
 function refuseExistingKeys(dataDir: string): void {
   const state = recoverKeyPair(dataDir, note);
-  if (state.kind === 'none') return;
-  const path = state.kind === 'one' ? state.present : join(dataDir, KEY_PATHS[0]);
-  throw new UserError(`${path} already exists: refusing to overwrite a key (restore into a data dir without keys)`);
+  if (state.kind !== 'none') {
+    const path = state.kind === 'one' ? state.present : join(dataDir, KEY_PATHS[0]);
+    throw new UserError(`${path} already exists: refusing to overwrite a key (restore into a data dir without keys)`);
+  }
+  for (const name of SIGN_JOURNALS) {
+    const path = join(dataDir, 'consensus', name);
+    if (existsSync(path))
+      throw new UserError(
+        `${path} is the sign journal of the key that was in this data dir, not of the one restored: move it away first (a restored key must start without one)`,
+      );
+  }
 }
 
 /** Both keys or neither (writeKeyPair), read back as the node will read them. */

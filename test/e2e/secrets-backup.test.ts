@@ -242,6 +242,20 @@ describe('basalt secrets backup / restore', () => {
     for (const rel of KEYS) expect(readFileSync(join(node, rel), 'utf8')).toBe(keyText[rel]);
   });
 
+  it("restore refuses a data dir holding another key's sign journal (the keys deleted, consensus/ kept): it would vouch for the restored key", async () => {
+    for (const name of ['ibft-sign-journal', 'signed.json']) {
+      const target = join(dir, `journal-left-${name}`);
+      mkdirSync(join(target, 'consensus'), { recursive: true });
+      writeFileSync(join(target, 'consensus', name), 'x');
+      expectOneLineError(
+        await run(['secrets', 'restore', backupFile, '--data-dir', target], { passphrase: PASSPHRASE }),
+        /consensus\/(ibft-sign-journal|signed\.json) is the sign journal of the key that was in this data dir, not of the one restored: move it away first/,
+      );
+      expect(readdirSync(join(target, 'consensus'))).toEqual([name]);
+      expect(existsSync(join(target, 'keystore'))).toBe(false);
+    }
+  });
+
   it('backup refuses to overwrite any existing file, and reports missing keys or folders', async () => {
     const existing = join(dir, 'existing.bkb');
     writeFileSync(existing, 'precious');

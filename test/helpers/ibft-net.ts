@@ -11,7 +11,7 @@ import { IbftCore, MAX_FUTURE_MS, type Backend } from '../../src/consensus/ibft/
 import { openMessage } from '../../src/consensus/ibft/core/signing.js';
 import { openRecallRequest, signRecallAnswer } from '../../src/consensus/ibft/core/recall.js';
 import type { Timers } from '../../src/consensus/ibft/core/round-timer.js';
-import { MemorySignedStore, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
+import { MemorySignedStore, NOTHING_SIGNED, type SignedStore } from '../../src/consensus/ibft/core/sign-journal.js';
 import type { QuorumRule } from '../../src/consensus/ibft/validators.js';
 import { testGenesis } from './chain-fixture.js';
 
@@ -208,7 +208,8 @@ export class IbftNet {
     this.validators = keys.map((k) => privateToAddress(k));
     for (let i = 0; i < n; i++) {
       const backend = opts.backend?.(i, keys[i]!, this.clock) ?? new MockBackend(keys[i]!, this.validators, this.common, this.clock, GENESIS_MS);
-      const store = opts.store?.(i) ?? new MemorySignedStore();
+      // Keys made here: a journal saying the key signed nothing (NOTHING_SIGNED), as secrets init writes.
+      const store = opts.store?.(i) ?? new MemorySignedStore(NOTHING_SIGNED);
       const node: NetNode = { i, key: keys[i]!, address: bytesToHex(this.validators[i]!), backend, store, up: false, sent: [], core: undefined as never };
       node.core = this.makeCore(node);
       this.nodes.push(node);

@@ -205,9 +205,29 @@ describe('IBFT core: a journal that says its key signed nothing (a key made here
   });
 });
 
+describe('IBFT core: a restored data dir that starts at the genesis (a full sync from peers that came late)', () => {
+  it("reaches the network's head with nothing signed here: recall answers do not end its wait there", async () => {
+    const net = new IbftNet(4, { scriptedAnswerRecall: true, store: (i) => (i === 0 ? new MemorySignedStore() : new MemorySignedStore(NOTHING_SIGNED)) });
+    net.filter = () => false; // scripted messages only
+    net.start(0);
+    await net.advance(6_000); // no peer: it starts height 1 at the genesis
+    // Block 1, ten minutes old, comes from a peer (synced), then validator 1's proposal for height 2.
+    const one = mockBlock(net.common, testKey(0), net.validators, 1n, ZERO, BigInt(Math.floor(net.clock.nowMs / 1000) - 600));
+    await (net.nodes[0]!.backend as MockBackend).onCommit(one);
+    net.nodes[0]!.core.headChanged();
+    await net.advance(3_000);
+    expect(net.nodes[0]!.core.position?.height).toBe(2n);
+    expect(net.recallAnswers.get(0)).toBeGreaterThanOrEqual(2);
+    const b = mockBlock(net.common, testKey(1), net.validators, 2n, blockHash(one.header), BigInt(Math.floor(net.clock.nowMs / 1000)));
+    net.deliver(0, signMessage({ type: MessageType.Preprepare, height: 2n, round: 0, block: b.serialize(), roundChanges: [] }, testKey(1)));
+    await net.advance(5_000);
+    expect(net.sentBy(0).filter((m) => m.height === 2n)).toEqual([]);
+  });
+});
+
 describe('IBFT core: a key outside the set at its start, without a journal', () => {
   it('once a block proposed after its start is committed, its journal is complete: "signed nothing" is saved, so a restart recalls as a normal one', async () => {
-    const net = new IbftNet(4);
+    const net = new IbftNet(4, { store: (i) => new MemorySignedStore(i === 0 ? undefined : NOTHING_SIGNED) });
     // Validator 0's key is in no set: it follows the chain the other three decide.
     for (const n of net.nodes) (n.backend as MockBackend).validators = () => net.validators.slice(1);
     net.start();
@@ -219,7 +239,7 @@ describe('IBFT core: a key outside the set at its start, without a journal', () 
   });
 
   it('at an old head (no peer answered before the start: a backup from before the key was voted in), then in the set: it waits for a block proposed after its start, not for recall answers', async () => {
-    const net = new IbftNet(4, { scriptedAnswerRecall: true });
+    const net = new IbftNet(4, { scriptedAnswerRecall: true, store: (i) => new MemorySignedStore(i === 0 ? undefined : NOTHING_SIGNED) });
     const tenMinutesAgo = BigInt(Math.floor(net.clock.nowMs / 1000) - 600);
     const one = mockBlock(net.common, testKey(1), net.validators, 1n, ZERO, tenMinutesAgo);
     const two = mockBlock(net.common, testKey(2), net.validators, 2n, blockHash(one.header), tenMinutesAgo + 2n);

@@ -7,7 +7,7 @@ import { ChainBackend } from '../../../src/consensus/ibft/core/chain-backend.js'
 import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { checkIbftGenesis } from '../../../src/consensus/ibft/genesis.js';
 import { MessageType } from '../../../src/consensus/ibft/core/messages.js';
-import { MemorySignedStore } from '../../../src/consensus/ibft/core/sign-journal.js';
+import { MemorySignedStore, NOTHING_SIGNED } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { openMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { sealBlock } from '../../../src/consensus/ibft/seal.js';
 import { openTestChain, sealNext, testGenesis, testKey } from '../../helpers/chain-fixture.js';
@@ -235,7 +235,7 @@ describe('emergency validator-set change (genesis validatorSetChanges)', () => {
     const { genesis } = testGenesis(4);
     const chains = [await open(genesis), await open(genesis), await open(genesis), await open(genesis)];
     // The sign journals outlive the processes, as the consensus/ folder does.
-    const stores = [0, 1, 2, 3, 4].map(() => new MemorySignedStore());
+    const stores = [0, 1, 2, 3, 4].map(() => new MemorySignedStore(NOTHING_SIGNED)); // keys made here
     let net = new IbftNet(5, {
       blockTimeMs: 2000,
       genesis,

@@ -414,8 +414,12 @@ export class IbftCore {
         await this.opts.store.save(NOTHING_SIGNED);
         this.signed = NOTHING_SIGNED;
       }
-    } else if (g !== undefined && g.untilCommitted === undefined) {
-      // Also for a key outside the set: its lost self may have been voted in since the backup.
+    } else if (g !== undefined && g.untilCommitted !== true) {
+      // Also for a key outside the set: its lost self may have been voted in since the backup. Decided
+      // again at each height until it holds: a restored data dir may start at the genesis (a full sync
+      // from peers that came late) and reach the network's head. Only a new network at its genesis
+      // recalls without a journal (keys of an earlier release, which wrote none; past block 1 they wait
+      // too, so such a network needs --seal-without-journal once, as the restored-wait line says).
       g.untilCommitted = g.journalAbsent && head.number > 0n;
     }
     const fields = { height: Number(height), validators: validators.length };
@@ -448,7 +452,7 @@ export class IbftCore {
       if (this.guard.untilCommitted === true && !this.restoredWaitLogged) {
         this.restoredWaitLogged = true;
         const reason =
-          'its sign journal is absent (a restored or new data dir): it signs nothing until the other validators commit a block proposed after this start, so it cannot sign against what its lost self signed';
+          "its sign journal is absent (a restored data dir): it signs nothing until the other validators commit a block proposed after this start, so it cannot sign against what its lost self signed; if they cannot make a quorum without it (every validator restored, or two validators), start it once with --seal-without-journal after making sure the original is stopped and its key signed nothing above this node's head";
         this.log.warn(event('consensus.restored-wait', { height: Number(height), reason }), `this validator waits: ${reason}`);
       }
       this.askRecall(st);
