@@ -53,6 +53,9 @@ export async function ensureFixture(log = (m) => process.stderr.write(`${m}\n`))
   const dataDir = join(dir, 'node');
   writeKeyFile(join(dataDir, 'consensus/validator.key'), VALIDATOR);
   writeKeyFile(join(dataDir, 'keystore/libp2p.key'), setLengthLeft(bigIntToBytes(8n), 32));
+  // Keys made here: their journal says they signed nothing (else the validator waits as a restored one).
+  const { markNothingSigned } = await dist('consensus/ibft/core/sign-journal.js');
+  markNothingSigned(join(dataDir, 'consensus'));
   const dbs = await openNodeDatabases(dataDirLayout(dataDir));
   const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine: new IbftEngine() });
   const nonces = SENDERS.map(() => 0n);

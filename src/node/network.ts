@@ -300,8 +300,10 @@ export class Network implements NetworkView, PeersService {
    */
   caughtUpWithPeer(): boolean {
     const { number, hash } = this.opts.chain.head;
+    const peers = this.peerManager.peers();
+    if (peers.length === 0) return false; // with none, the usable head is this node's own
     if (this.syncer.highestUsableHead() >= number) return true;
-    return this.peerManager.peers().some((p) => p.head === number && equalsBytes(p.headHash, hash));
+    return peers.some((p) => p.head === number && equalsBytes(p.headHash, hash));
   }
 
   /** A head above `local + slack` a peer claims, not proven yet, that sealing should still wait for. */

@@ -769,7 +769,7 @@ export class BasaltNode {
 
   /**
    * A validator that alone makes the quorum of the head's next block (one validator; a legacy quorum of
-   * one) and started without its sign journal past genesis (a data dir restored from a backup, which
+   * one) and started without its sign journal (a data dir restored from a backup, which
    * never holds consensus/) may be behind what its lost self sealed: the core's start guard waits for
    * the other validators to commit a block, and here there are none. Its journal cannot say, and no
    * other validator can, so it seals only once it has caught up with a peer (a full node following the
@@ -782,7 +782,9 @@ export class BasaltNode {
     const head = chain.head.number;
     const set = chain.engine.validatorsAfter(chain.head.header);
     const alone = quorum.at(head + 1n, set.length) === 1 && validatorIndex(set, validator.core.address) >= 0;
-    if (!validator.core.startedWithoutJournal || head === 0n || !alone) return undefined;
+    // At the genesis too: a restored key may start there (its peers not reached yet) while its lost self
+    // sealed the chain's first blocks.
+    if (!validator.core.startedWithoutJournal || !alone) return undefined;
     return `the sign journal is absent (a restored or new data dir) and this validator alone makes the quorum: it seals only once caught up with a peer, so it cannot seal again a block its lost self sealed; with no peer to ask, start it with --seal-without-journal once you know the original is stopped and its key sealed nothing above block ${head}`;
   }
 

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { markNothingSigned } from '../../../src/consensus/ibft/core/sign-journal.js';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BasaltNode } from '../../../src/node/node.js';
@@ -13,6 +14,7 @@ describe('storage damage met at run time', () => {
     const dataDir = join(tempDir(), 'node');
     writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), testKey(0));
     writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), testKey(9));
+    markNothingSigned(join(dataDir, 'consensus')); // keys made here (secrets init writes it)
     const lines: { level: number; msg: string; event?: string; database?: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
     let fatal!: (e: StorageDamageError) => void;

@@ -56,6 +56,16 @@ const journal = (dataDir: string) => join(dataDir, 'consensus', SIGN_JOURNAL_FIL
 const p2p = (bootnodes: string[] = []) => ({ listen: { host: '127.0.0.1', port: 0 }, bootnodes, maxPeers: 5, discovery: false });
 
 describe('a validator that alone makes the quorum, started without its sign journal past genesis', () => {
+  it('at the genesis too (a restored key in a new data dir, its peers not reached): held, block 1 not sealed', async () => {
+    const dataDir = await restoredAt(0);
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines);
+    await until(() => lines.some((l) => l.event === 'sealing.held'), 'sealing held');
+    await new Promise((r) => setTimeout(r, 400)); // twenty block times
+    expect(node.chain.head.number).toBe(0n);
+    expect(lines.some((l) => l.event === 'block.sealed')).toBe(false);
+  });
+
   it('with no peer to ask, does not seal: sealing is held with one warning saying why and what to do', async () => {
     const dataDir = await restoredAt(3); // its lost self sealed on (4, 5, ...): the backup is older
     const lines: Line[] = [];

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { markNothingSigned } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcProvider } from 'ethers';
 import { createPublicClient, http } from 'viem';
@@ -16,6 +17,7 @@ beforeAll(async () => {
   const dataDir = join(tempDir(), 'node');
   writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), testKey(0));
   writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), testKey(9));
+  markNothingSigned(join(dataDir, 'consensus')); // keys made here (secrets init writes it)
   const { genesis } = testGenesis(1);
   node = await BasaltNode.start({ dataDir, genesis, seal: true, blockTimeMs: 100, jsonrpc: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
   url = `http://127.0.0.1:${node.jsonRpcAddress!.port}`;

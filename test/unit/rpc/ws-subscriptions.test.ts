@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { markNothingSigned } from '../../../src/consensus/ibft/core/sign-journal.js';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
@@ -29,6 +30,7 @@ beforeAll(async () => {
   const dataDir = join(tempDir(), 'node');
   writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), testKey(0));
   writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), testKey(9));
+  markNothingSigned(join(dataDir, 'consensus')); // keys made here (secrets init writes it)
   const { genesis } = testGenesis(1, [addressOf(KEY)]);
   node = await BasaltNode.start({
     dataDir,
