@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { initSecrets } from '../../src/keys/key-pair.js';
+import { initNodeSecrets } from '../../src/node/new-keys.js';
 import { CliProcess, reservedPort, rpc, runCliAsync, serverArgs, tempDir, processesKilledAfterAll } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 
@@ -123,7 +123,7 @@ describe.sequential('validators whose clocks are 20 s ahead and 20 s behind (an 
     fake = env;
     for (let i = 0; i < 4; i++) {
       const dir = join(root, `v${i}`);
-      const { nodeId, validatorAddress } = initSecrets(dir);
+      const { nodeId, validatorAddress } = initNodeSecrets(dir);
       vs.push({ i, dir, nodeId, address: validatorAddress.toLowerCase(), port: await reservedPort() });
     }
     genesis = join(root, 'genesis.json');

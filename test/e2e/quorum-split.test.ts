@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeGenesis } from '../../src/cli/genesis.js';
-import { initSecrets } from '../../src/keys/key-pair.js';
+import { initNodeSecrets } from '../../src/node/new-keys.js';
 import { CliProcess, rpc, runCliAsync, serverArgs, tempDir, type RunResult, reservedPort, processesKilledAfterAll } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 
@@ -14,7 +14,7 @@ import { until } from '../helpers/until.js';
  *
  * Every CLI process costs about 2 s of CPU to start, and CI runs on 2 cores: the three networks start
  * together and their cases share the processes (the 3-validator cases run while the 6 are watched or
- * agree on their first block), and the keys are written in-process by the code `secrets init` runs.
+ * agree on their first block), and the keys (and their "signed nothing" journal) are written in-process by the code `secrets init` runs.
  */
 
 const head = async (url: string) => Number(BigInt(await rpc<string>(url, 'eth_blockNumber')));
@@ -45,7 +45,7 @@ async function makeValidators(prefix: string, n: number): Promise<Validator[]> {
   for (let i = 0; i < n; i++) {
     const name = `${prefix}${i}`;
     const dir = join(root, name);
-    const { nodeId } = initSecrets(dir);
+    const { nodeId } = initNodeSecrets(dir);
     const port = await reservedPort();
     out.push({ name, dir, nodeId, port, addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${nodeId}` });
   }
