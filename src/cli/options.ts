@@ -149,6 +149,12 @@ export function parseTrustedBlock(value: string): { number: bigint; hash: Uint8A
   return { number, hash: Uint8Array.from(Buffer.from(m[2]!.slice(2), 'hex')) };
 }
 
+/** A block number (`--seal-without-journal BLOCK`): 0 or more, at most 19 digits. */
+export function parseBlockNumber(value: string): bigint {
+  if (!/^\d{1,19}$/.test(value)) throw new InvalidArgumentError(`"${value.slice(0, 40)}" is not a block number`);
+  return BigInt(value);
+}
+
 /** A count of at least 1 (`--state-history`, `--state-prune-interval`), as a bigint. */
 export function parseCountArg(what: string): (value: string) => bigint {
   return (value) => {

@@ -99,7 +99,7 @@ export function secretsCommand(): Command {
         'note: stop the node this key was backed up from before starting this one: two nodes running one validator key sign two values at one height\n' +
           'note: what this key signed after the backup is not in this data dir; with --seal the validator signs nothing until the other\n' +
           'note: validators have committed a block proposed after its start; one that alone makes the quorum (a chain of one validator)\n' +
-          'note: seals only once caught up with a peer, or with --seal-without-journal (see "Disaster recovery" in the README)\n',
+          'note: seals only once caught up with a peer, or with --seal-without-journal HEAD (see "Disaster recovery" in the README)\n',
       );
     });
   return secrets;

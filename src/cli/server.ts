@@ -34,6 +34,7 @@ import {
   parseLogLevel,
   parseTimerSeconds,
   parseCountArg,
+  parseBlockNumber,
 } from './options.js';
 import { event } from '../util/events.js';
 import { applyConfigFile, dumpConfig } from './config-file.js';
@@ -45,7 +46,7 @@ interface ServerOptions {
   dataDir?: string;
   chain?: string;
   seal: boolean;
-  sealWithoutJournal: boolean;
+  sealWithoutJournal?: bigint;
   dev: boolean;
   blockTime: number;
   ibftBaseTimeout?: number;
@@ -111,9 +112,9 @@ export function serverCommand(): Command {
     .option('--chain <file>', 'genesis file (default: ./genesis.json; with --dev: <data-dir>/genesis.json)')
     .option('--seal', 'seal blocks as an IBFT validator', false)
     .option(
-      '--seal-without-journal',
-      "a validator started without its sign journal (a restored data dir) takes the operator's word that its key signed nothing above this data dir's head: a journal saying so is written (alone in the quorum, it seals without catching up with a peer first; one of several recalls as at a restart): only once the original is stopped",
-      false,
+      '--seal-without-journal <block>',
+      "a validator started without its sign journal (a restored data dir) takes the operator's word that its key signed nothing above BLOCK, this data dir's head (refused if the head is another): a journal saying so is written (alone in the quorum, it seals without catching up with a peer first; one of several recalls as at a restart): only once the original is stopped",
+      parseBlockNumber,
     )
     .option('--dev', `dev mode: a single-validator chain in ${DEV_DATA_DIR}, keys and genesis created if missing, sealing on`, false)
     .option('--block-time <seconds>', 'seconds between blocks', parseTimerSeconds, 2)
@@ -309,7 +310,7 @@ async function runServer(opts: ServerOptions): Promise<void> {
     dataDir,
     genesis,
     seal: opts.seal || opts.dev,
-    sealWithoutJournal: opts.sealWithoutJournal,
+    ...(opts.sealWithoutJournal !== undefined ? { sealWithoutJournal: opts.sealWithoutJournal } : {}),
     blockTimeMs: Math.round(opts.blockTime * 1000),
     ...(opts.ibftBaseTimeout !== undefined ? { ibftBaseTimeoutMs: Math.round(opts.ibftBaseTimeout * 1000) } : {}),
     ...(opts.jsonrpc ? { jsonrpc: opts.jsonrpc } : {}),

@@ -5,6 +5,7 @@ import { ChainBackend, type ProposalTxs } from '../consensus/ibft/core/chain-bac
 import { migrateLegacySigned } from '../consensus/ibft/core/legacy-signed.js';
 import { FileSignedStore, markNothingSigned } from '../consensus/ibft/core/sign-journal.js';
 import { event } from '../util/events.js';
+import { UserError } from '../util/errors.js';
 import type { QuorumRule } from '../consensus/ibft/validators.js';
 import type { VoteProposals } from '../consensus/ibft/proposals.js';
 import { MAX_IBFT_GOSSIP_BYTES } from '../p2p/messages.js';
@@ -50,11 +51,11 @@ export interface ValidatorOptions {
   /** The operator's proposed validator votes. */
   proposals?: VoteProposals;
   /**
-   * --seal-without-journal: the operator's word that the original validator is stopped and that its key
-   * signed nothing above this data dir's head; without a sign journal, one saying "signed nothing" is
-   * written before the core starts (none is written over a journal that is there).
+   * --seal-without-journal BLOCK: the operator's word that the original validator is stopped and that its
+   * key signed nothing above BLOCK, this data dir's head (refused otherwise); without a sign journal, one
+   * saying "signed nothing" is written before the core starts (none is written over a journal that is there).
    */
-  sealWithoutJournal?: boolean;
+  sealWithoutJournal?: bigint;
 }
 
 /**
@@ -112,8 +113,15 @@ export class Validator {
     }
     // The operator's word stands for the journal a restored data dir lacks: written as a key made here
     // has it, so the core recalls as at a normal restart, and a validator alone seals (no hold).
-    if (opts.sealWithoutJournal && markNothingSigned(opts.consensusDir)) {
-      const head = opts.chain.head.number;
+    const vouched = opts.sealWithoutJournal;
+    const head = opts.chain.head.number;
+    // The head named, not a bare yes: a flag left in a service's command line names a head that a later
+    // restore of the data dir does not have, and is refused there instead of speaking again.
+    if (vouched !== undefined && vouched !== head && new FileSignedStore(opts.consensusDir).load() === undefined)
+      throw new UserError(
+        `--seal-without-journal ${vouched}: this data dir's head is block ${head}; name the head whose blocks above you know this key never signed (basalt db check shows it), once the original is stopped`,
+      );
+    if (vouched !== undefined && markNothingSigned(opts.consensusDir)) {
       opts.logger.warn(
         event('validator.seal-without-journal', { head: Number(head) }),
         `--seal-without-journal: this data dir had no sign journal; on the operator's word that its key signed nothing above block ${head}, one saying it signed nothing is written`,

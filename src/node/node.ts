@@ -74,13 +74,14 @@ export interface NodeOptions {
   genesis: GenesisFile | Genesis;
   seal: boolean;
   /**
-   * --seal-without-journal: the operator states that the original validator is stopped and that its key
-   * signed nothing above this data dir's head. Without a sign journal, one saying it signed nothing is
+   * --seal-without-journal BLOCK: the operator states that the original validator is stopped and that its
+   * key signed nothing above block BLOCK, which must be this data dir's head (a flag left in a service's
+   * command line then speaks for nobody at a later restore). Without a sign journal, one saying it signed nothing is
    * written before the validator starts: a validator that alone makes the quorum seals at once
    * (journalHold), one of several recalls as at a normal restart (a whole network restored from backups
    * would otherwise wait for each other for good). A journal that is there is never replaced.
    */
-  sealWithoutJournal?: boolean;
+  sealWithoutJournal?: bigint;
   blockTimeMs: number;
   /** IBFT round 0 timeout (doubling each round) of a multi-validator set; default max(2 s, 2 x block time). */
   ibftBaseTimeoutMs?: number;
@@ -558,7 +559,7 @@ export class BasaltNode {
       quorum,
       clock: this.clock,
       proposals: this.voteProposals,
-      ...(opts.sealWithoutJournal ? { sealWithoutJournal: true } : {}),
+      ...(opts.sealWithoutJournal !== undefined ? { sealWithoutJournal: opts.sealWithoutJournal } : {}),
     });
     this.journalHold = this.journalHoldFor(validator, quorum);
     this.metrics.setConsensus(() => ({ round: validator.sealing ? validator.core.position?.round : undefined, roundChanges: validator.core.roundChanges }));
@@ -785,7 +786,7 @@ export class BasaltNode {
     // At the genesis too: a restored key may start there (its peers not reached yet) while its lost self
     // sealed the chain's first blocks.
     if (!validator.core.startedWithoutJournal || !alone) return undefined;
-    return `the sign journal is absent (a restored or new data dir) and this validator alone makes the quorum: it seals only once caught up with a peer, so it cannot seal again a block its lost self sealed; with no peer to ask, start it with --seal-without-journal once you know the original is stopped and its key sealed nothing above block ${head}`;
+    return `the sign journal is absent (a restored or new data dir) and this validator alone makes the quorum: it seals only once caught up with a peer, so it cannot seal again a block its lost self sealed; with no peer to ask, start it with --seal-without-journal ${head} once you know the original is stopped and its key sealed nothing above block ${head}`;
   }
 
   /**

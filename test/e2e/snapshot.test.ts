@@ -85,7 +85,9 @@ describe('snapshot and restore', () => {
     // The only validator, restored without its sign journal and with no peer to catch up with: the
     // operator's word that the original sealed nothing anyone will see above the snapshot's head (its
     // later blocks go with its data dir, which no node follows) lets it seal.
-    const restored = start(serverArgs(restoredDir, join(restoredDir, 'genesis.json'), ['--seal', '--seal-without-journal', '--block-time', '0.2']));
+    const restored = start(
+      serverArgs(restoredDir, join(restoredDir, 'genesis.json'), ['--seal', '--seal-without-journal', String(s.head), '--block-time', '0.2']),
+    );
     const opened = await restored.waitForEvent('chain.opened');
     expect(opened.head).toBe(Number(s.head));
     const url2 = await restored.rpcUrl();

@@ -80,13 +80,18 @@ describe('a validator that alone makes the quorum, started without its sign jour
     expect(held).toHaveLength(1);
     expect(held[0]!.level).toBe(40);
     expect(held[0]!.reason).toMatch(/^the sign journal is absent .* this validator alone makes the quorum: it seals only once caught up with a peer/);
-    expect(held[0]!.msg).toMatch(/start it with --seal-without-journal once you know the original is stopped and its key sealed nothing above block 3$/);
+    expect(held[0]!.msg).toMatch(/start it with --seal-without-journal 3 once you know the original is stopped and its key sealed nothing above block 3$/);
   });
 
   it('with --seal-without-journal, seals the next block at once; its journal then exists, so the next start needs no flag', async () => {
     const dataDir = await restoredAt(3);
     const lines: Line[] = [];
-    const node = await startNode(dataDir, lines, { sealWithoutJournal: true });
+    // A head other than its own is refused: a flag left in a service's command line speaks for nobody.
+    await expect(startNode(dataDir, [], { sealWithoutJournal: 2n })).rejects.toThrow(
+      /^--seal-without-journal 2: this data dir's head is block 3; name the head whose blocks above you know this key never signed/,
+    );
+    expect(existsSync(journal(dataDir))).toBe(false);
+    const node = await startNode(dataDir, lines, { sealWithoutJournal: 3n });
     await until(() => node.chain.head.number >= 4n, 'block 4');
     expect(lines.find((l) => l.event === 'validator.seal-without-journal')).toMatchObject({ level: 40, head: 3 });
     expect(lines.some((l) => l.event === 'sealing.held')).toBe(false);

@@ -452,7 +452,7 @@ export class IbftCore {
       if (this.guard.untilCommitted === true && !this.restoredWaitLogged) {
         this.restoredWaitLogged = true;
         const reason =
-          "its sign journal is absent (a restored data dir): it signs nothing until the other validators commit a block proposed after this start, so it cannot sign against what its lost self signed; if they cannot make a quorum without it (every validator restored, or two validators), start it once with --seal-without-journal after making sure the original is stopped and its key signed nothing above this node's head";
+          "its sign journal is absent (a restored data dir): it signs nothing until the other validators commit a block proposed after this start, so it cannot sign against what its lost self signed; if they cannot make a quorum without it (every validator restored, or two validators), start it once with --seal-without-journal HEAD (this node's head block) after making sure the original is stopped and its key signed nothing above it";
         this.log.warn(event('consensus.restored-wait', { height: Number(height), reason }), `this validator waits: ${reason}`);
       }
       this.askRecall(st);
