@@ -9,6 +9,7 @@ import { KEY_PATHS, recoverKeyPair, writeKeyPair } from '../keys/key-pair.js';
 import { exposedKeys, loadNodeKeys, type NodeKeys } from '../keys/keyfile.js';
 import { obtainPassphrase, PASSPHRASE_ENV } from '../keys/passphrase.js';
 import { UserError } from '../util/errors.js';
+import { LEGACY_SIGNED_FILE, SIGN_JOURNAL_FILE } from '../consensus/ibft/core/journal-files.js';
 import { readUpTo } from '../util/bounded-read.js';
 
 /** What a crash recovery repaired (file names only), on stderr: stdout may be JSON. */
@@ -196,11 +197,8 @@ async function readBackupFile(filename: string): Promise<Uint8Array> {
   }
 }
 
-/**
- * The sign journals a data dir may hold (consensus/ibft-sign-journal, and an earlier release's
- * signed.json): named here rather than imported, as their module brings WebAssembly (see `init`).
- */
-const SIGN_JOURNALS = ['ibft-sign-journal', 'signed.json'];
+/** The sign journals a data dir may hold: this release's and an earlier one's. */
+const SIGN_JOURNALS = [SIGN_JOURNAL_FILE, LEGACY_SIGNED_FILE];
 
 /**
  * Recovers an interrupted key write (so a re-run after a crash proceeds), then refuses if any key is

@@ -13,7 +13,9 @@ import type { SignedState, SignedStore } from './sign-journal.js';
  * into the journal (as its floor) and removed, so an upgraded validator keeps the heights it must
  * never sign again.
  */
-export const LEGACY_SIGNED_FILE = 'signed.json';
+import { LEGACY_SIGNED_FILE } from './journal-files.js';
+
+export { LEGACY_SIGNED_FILE };
 const MAX_FILE_BYTES = 4096;
 
 /** The record: the highest block signed, and whether it was committed (false: signed, then a crash before the commit). */

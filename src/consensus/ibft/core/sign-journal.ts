@@ -6,6 +6,9 @@ import { keccak256 } from '../../../util/keccak.js';
 import { FileRefused, readBoundedFile } from '../../../util/bounded-read.js';
 import { UserError, errorMessage, fileError } from '../../../util/errors.js';
 import { replaceFile } from '../../../util/durable.js';
+import { SIGN_JOURNAL_FILE } from './journal-files.js';
+
+export { SIGN_JOURNAL_FILE };
 
 /**
  * What this validator last signed in consensus, kept so that a restart cannot make it sign a
@@ -99,7 +102,6 @@ export function markNothingSigned(consensusDir: string): boolean {
   return true;
 }
 
-export const SIGN_JOURNAL_FILE = 'ibft-sign-journal';
 const VERSION = 1;
 const KINDS = ['prepare', 'commit', 'roundChange'] as const;
 /** A journal holds one block and a quorum of PREPAREs; anything far larger is not ours. */
