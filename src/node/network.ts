@@ -316,6 +316,11 @@ export class Network implements NetworkView, PeersService {
     return this.peerManager.hasStaticPeers();
   }
 
+  /** How many of the bootnodes and added peers are not ready peers now. */
+  peersToDialMissing(): number {
+    return this.peerManager.staticPeersMissing();
+  }
+
   syncing(): SyncProgress | false {
     return this.syncer.progress();
   }

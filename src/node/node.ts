@@ -61,6 +61,14 @@ export type { HostPort, P2POptions } from './parts.js';
 
 /** How long a validator with peers to dial waits for one before it seals on its own. */
 const PEER_WAIT_MS = 5_000;
+/**
+ * A validator held for its absent journal (journalHold) lifts the hold once it has been caught up with a
+ * peer for this long without a break (a peer that knows a higher head may connect a moment after one
+ * at the same stale head)...
+ */
+const CATCH_UP_SETTLE_MS = 5_000;
+/** ...with every bootnode and added peer connected, or for this long without them. */
+const CATCH_UP_STATIC_WAIT_MS = 60_000;
 
 /**
  * BasaltNode.start was told to stop (`startSignal`) at a point where the node cannot run as it is (a
@@ -197,6 +205,8 @@ export class BasaltNode {
    * until it has caught up with a peer (decided at start, lifted once caught up), or undefined.
    */
   private journalHold?: string;
+  /** Since when the held validator has been caught up with a peer without a break (journalHoldOver). */
+  private caughtUpSince?: number;
   /** Why the network holds sealing (last logged), or undefined. */
   private heldForNetwork?: string;
   jsonRpcAddress?: HostPort;
@@ -795,6 +805,24 @@ export class BasaltNode {
    * peers to dial it first waits for one (at most PEER_WAIT_MS: a lone validator still seals), then
    * seals only while no ready peer claims a higher head.
    */
+  /**
+   * Whether the journal hold can end: caught up with a peer (one that proved a head at or above this
+   * node's, or sits at its head block) for CATCH_UP_SETTLE_MS without a break, and every bootnode and
+   * added peer connected (or CATCH_UP_STATIC_WAIT_MS gone by without them). The first peer to answer may
+   * be as stale as the backup (another node restored from it); one that knows the blocks the lost self
+   * sealed above it then has time to show its head, which this node syncs to before it seals.
+   */
+  private journalHoldOver(net: Network | undefined): boolean {
+    if (!net?.caughtUpWithPeer()) {
+      this.caughtUpSince = undefined;
+      return false;
+    }
+    const now = Date.now();
+    this.caughtUpSince ??= now;
+    const held = now - this.caughtUpSince;
+    return held >= CATCH_UP_SETTLE_MS && (net.peersToDialMissing() === 0 || held >= CATCH_UP_STATIC_WAIT_MS);
+  }
+
   /** Sealing has resumed once since the node started (the start-up catch-up is over). */
   private resumedOnce = false;
 
@@ -816,9 +844,9 @@ export class BasaltNode {
   /** Why the network holds sealing now, or undefined. */
   private behindPeers(): string | undefined {
     const net = this.network;
-    // Caught up with a peer once, the journal hold is over for good; the checks below then apply as usual.
+    // Caught up with peers once, the journal hold is over for good; the checks below then apply as usual.
     if (this.journalHold !== undefined) {
-      if (!net?.caughtUpWithPeer()) return this.journalHold;
+      if (!this.journalHoldOver(net)) return this.journalHold;
       this.journalHold = undefined;
     }
     if (!net) return undefined;

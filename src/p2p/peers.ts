@@ -476,6 +476,13 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     return this.staticPeers.size > 0;
   }
 
+  /** How many bootnodes and added peers are not ready peers now (not connected, banned, or still in the handshake). */
+  staticPeersMissing(): number {
+    let n = 0;
+    for (const id of this.staticPeers.keys()) if (!this.ready.has(id)) n++;
+    return n;
+  }
+
   /** Highest head any ready peer told of. */
   highestHead(): bigint {
     let h = 0n;

@@ -134,4 +134,45 @@ describe('a validator that alone makes the quorum, started without its sign jour
     expect(lines.find((l) => l.event === 'sealing.held')?.reason).toMatch(/^the sign journal is absent/);
     expect(lines.find((l) => l.event === 'block.sealed')?.number).toBe(4);
   });
+
+  it('with a peer at the same stale head and a bootnode not connected yet, waits for the bootnode, whose higher head it syncs to before it seals', async () => {
+    // Two full nodes: one as stale as the backup (another node restored from it), one that followed the
+    // lost self to block 6. The second is down when the validator starts and comes back after the
+    // settle time (5 s): caught up with the stale one alone, the validator would seal its own block 4.
+    const staleDir = await restoredAt(3, testKey(5), testKey(6));
+    const stale = await startNode(staleDir, [], { seal: false, p2p: p2p() });
+    const aheadDir = await restoredAt(6, testKey(7), testKey(8));
+    const first = await startNode(aheadDir, [], { seal: false, p2p: p2p() });
+    const aheadAddress = first.network!.addresses()[0]!;
+    await first.stop();
+    const dataDir = await restoredAt(3);
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines, { p2p: p2p([stale.network!.addresses()[0]!, aheadAddress]) });
+    await until(() => node.network!.peerCount() >= 1, 'connected to the stale peer');
+    await new Promise((r) => setTimeout(r, 6_500)); // past the settle time: the bootnode is still missing
+    expect(node.chain.head.number).toBe(3n);
+    expect(lines.some((l) => l.event === 'block.sealed')).toBe(false);
+    const port = Number(aheadAddress.split('/tcp/')[1]!.split('/')[0]);
+    const ahead = await startNode(aheadDir, [], { seal: false, p2p: { ...p2p(), listen: { host: '127.0.0.1', port } } });
+    await until(() => node.chain.head.number >= 7n, 'block 7, sealed on the head the bootnode showed', 30_000);
+    expect(bytesToHex((await node.chain.canonicalHash(6n))!)).toBe(bytesToHex((await ahead.chain.canonicalHash(6n))!));
+    expect(lines.filter((l) => l.event === 'block.sealed').map((l) => l.number!)[0]).toBe(7);
+  }, 40_000);
+
+  it('caught up with a stale peer, waits a moment: a peer that dials it then with a higher head is synced to first', async () => {
+    const staleDir = await restoredAt(3, testKey(5), testKey(6));
+    const stale = await startNode(staleDir, [], { seal: false, p2p: p2p() });
+    const aheadDir = await restoredAt(6, testKey(7), testKey(8));
+    const dataDir = await restoredAt(3);
+    const lines: Line[] = [];
+    const node = await startNode(dataDir, lines, { p2p: p2p([stale.network!.addresses()[0]!]) });
+    await until(() => node.network!.peerCount() >= 1, 'connected to the stale peer');
+    await new Promise((r) => setTimeout(r, 1_500)); // caught up with the stale peer for a while: not sealing yet
+    expect(node.chain.head.number).toBe(3n);
+    // Not a bootnode of the validator's: it dials in (a full node, the validator's address its bootnode).
+    const ahead = await startNode(aheadDir, [], { seal: false, p2p: p2p([node.network!.addresses()[0]!]) });
+    await until(() => node.chain.head.number >= 7n, 'block 7, sealed on the head the second peer showed');
+    expect(bytesToHex((await node.chain.canonicalHash(6n))!)).toBe(bytesToHex((await ahead.chain.canonicalHash(6n))!));
+    expect(lines.filter((l) => l.event === 'block.sealed').map((l) => l.number!)[0]).toBe(7);
+  });
 });
