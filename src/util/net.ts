@@ -29,20 +29,30 @@ export function isLoopbackHost(host: string): boolean {
   return mapped !== null && parseInt(mapped[1]!, 16) >> 8 === 127;
 }
 
+/** How long listensOnLoopbackOnly waits for a name's addresses. */
+const LOOKUP_TIMEOUT_MS = 5_000;
+
 /**
  * Whether listening on `host` accepts connections from this machine only, a name included: an IP
  * literal as isLoopbackHost says; a name (`localhost` too) only if every address it resolves to is
  * loopback. grpc-js binds each of them, and a hosts file or DNS can map `localhost` to 0.0.0.0 or a LAN
- * address; a name that does not resolve counts as reachable (refused where loopback is required).
+ * address; a name that does not resolve, or not within `timeoutMs` (a resolver that never answers would
+ * hold the node's start), counts as reachable (refused where loopback is required).
  */
-export async function listensOnLoopbackOnly(host: string): Promise<boolean> {
+export async function listensOnLoopbackOnly(host: string, timeoutMs = LOOKUP_TIMEOUT_MS): Promise<boolean> {
   const h = host.replace(/^\[(.*)\]$/, '$1');
   if (isIP(h.replace(/%.*$/, '')) !== 0) return isLoopbackHost(h);
-  let found: { address: string }[];
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, undefined);
+  });
+  let found: { address: string }[] | undefined;
   try {
-    found = await dns.lookup(h, { all: true });
+    found = await Promise.race([dns.lookup(h, { all: true }), late]);
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
-  return found.length > 0 && found.every((a) => isLoopbackHost(a.address));
+  return found !== undefined && found.length > 0 && found.every((a) => isLoopbackHost(a.address));
 }
