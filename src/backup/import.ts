@@ -16,7 +16,10 @@ export interface ImportTarget {
   commonAt(num: bigint): Common;
   readonly head: { number: bigint };
   canonicalHash(num: bigint): Promise<Uint8Array | undefined>;
-  importBlock(block: Block): Promise<ImportOutcome>;
+  /** `bulk`: one of many, made durable together (syncCommitted) before the import reports them. */
+  importBlock(block: Block, opts?: { bulk?: boolean }): Promise<ImportOutcome>;
+  /** Make every block imported so far durable (Chain.syncCommitted). */
+  syncCommitted(): Promise<void>;
 }
 
 export interface ImportOptions {
@@ -41,6 +44,23 @@ export function archiveStarted(h: ArchiveHeader): ExportStarted {
  * is kept (each was verified), nothing after it is written.
  */
 export async function importArchive(chain: ImportTarget, source: AsyncIterable<Uint8Array>, opts: ImportOptions = {}): Promise<ImportSummary> {
+  const from = chain.head.number;
+  // Imported in bulk: durable before the summary (or the error naming what was imported) is reported.
+  const durable = async () => {
+    if (chain.head.number !== from) await chain.syncCommitted();
+  };
+  let summary: ImportSummary;
+  try {
+    summary = await importRecords(chain, source, opts);
+  } catch (err) {
+    await durable().catch(() => undefined); // the import's own error is the one to report
+    throw err;
+  }
+  await durable();
+  return summary;
+}
+
+async function importRecords(chain: ImportTarget, source: AsyncIterable<Uint8Array>, opts: ImportOptions): Promise<ImportSummary> {
   const began = Date.now();
   let header: ArchiveHeader | undefined;
   let imported = 0n;
@@ -98,7 +118,7 @@ export async function importArchive(chain: ImportTarget, source: AsyncIterable<U
     const block = await decodeBlockRecord(record, header!.compression, chain.commonAt(record.number));
     if (opts.untilTime !== undefined && block.header.timestamp > opts.untilTime) return stoppedBefore(record.number);
     try {
-      const outcome = await chain.importBlock(block);
+      const outcome = await chain.importBlock(block, { bulk: true });
       if (outcome === 'imported') imported++;
       else skipped++;
     } catch (err) {

@@ -387,7 +387,13 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.pausedWrites;
   }
 
-  async importBlock(block: Block): Promise<ImportOutcome> {
+  /**
+   * Verify, execute and commit `block` on the head. Committed durably (synced to disk: it survives a
+   * power loss, as a sealed block must) unless `bulk`: one of many blocks in a row (a sync's batch, an
+   * archive's import), whose caller makes them durable together (syncCommitted) before it reports them.
+   */
+  async importBlock(block: Block, opts: { bulk?: boolean } = {}): Promise<ImportOutcome> {
+    const durable = opts.bulk !== true;
     return this.writeLock.run(async () => {
       if (this.pausedWrites !== undefined) throw new WritesPausedError(this.pausedWrites);
       const num = block.header.number;
@@ -417,7 +423,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         // above; its execution results are the ones that checked out.
         this.trie.restorePending(checked.trieWrites);
         try {
-          await this.commit(block, checked.receipts);
+          await this.commit(block, checked.receipts, durable);
         } catch (err) {
           this.trie.discard();
           throw err;
@@ -433,9 +439,14 @@ export class Chain extends EventEmitter<ChainEvents> {
         this.trie.discard();
         throw new BlockVerificationError(num, errorMessage(err));
       }
-      await this.commit(block, receipts);
+      await this.commit(block, receipts, durable);
       return 'imported';
     });
+  }
+
+  /** Make every block committed so far durable (after `bulk` imports): the head survives a power loss. */
+  async syncCommitted(): Promise<void> {
+    await this.store.sync();
   }
 
   /**
@@ -589,17 +600,25 @@ export class Chain extends EventEmitter<ChainEvents> {
     this.engine.verifyHeader(h, head.header, { nowSeconds: this.nowSeconds() });
     this.trie.restorePending(prepared.trieWrites);
     try {
-      await this.commit(block, prepared.built.receipts);
+      await this.commit(block, prepared.built.receipts, true);
     } catch (err) {
       this.trie.discard();
       throw err;
     }
   }
 
-  private async commit(block: Block, receipts: StoredReceipt[]): Promise<void> {
-    await this.trie.flush();
+  /**
+   * Write a verified block: its trie nodes first, synced (LevelDB syncs its log, and with it every
+   * earlier write to trie/), so that after a power loss no head that reached blockchain/'s disk lacks
+   * its state in trie/ (two databases: the kernel writes their logs back in no order); then the block
+   * and the head pointer in one batch, synced when `durable` (a block this node reports as sealed or
+   * committed: after a power loss it is there, and a validator's sign journal, synced before each
+   * vote, is never ahead of a head it lost).
+   */
+  private async commit(block: Block, receipts: StoredReceipt[], durable: boolean): Promise<void> {
+    await this.trie.flush({ sync: true });
     const hash = this.engine.blockHash(block.header);
-    await this.store.writeCanonicalBlock(block, hash, receipts, this.engine.recordOf(block.header));
+    await this.store.writeCanonicalBlock(block, hash, receipts, this.engine.recordOf(block.header), { sync: durable });
     const head: ChainHead = { number: block.header.number, hash, header: block.header };
     this.headState = head;
     this.checked.clear();
@@ -774,6 +793,7 @@ async function writeGenesis(
   const known = mode === 'none' ? opts.genesisStateRoot : undefined;
   const stateRoot = known ?? (await genesis.stateRoot(writer, opts.scratchDir));
   await writer?.finish();
+  if (writer) await trie.sync(); // the state durable before the block that reaches it (Chain.commit)
   const block = buildGenesisBlock(config, stateRoot, common);
   const hash = opts.engine.blockHash(block.header);
   const file = await store.writeGenesisFile(genesis.checkedBytes().open());
@@ -785,7 +805,7 @@ async function writeGenesis(
     // A first start killed before its block in another mode may have left a pending root: replaced.
     genesisStatePending: mode === 'deferred' ? stateRoot : null,
   });
-  await store.writeCanonicalBlock(block, hash, []);
+  await store.writeCanonicalBlock(block, hash, [], undefined, { sync: true });
   if (writer) await store.writeStateSize(writtenSize(stateRoot, writer));
   log.info(
     {
@@ -842,6 +862,7 @@ async function writePendingGenesisState(
       `genesis mismatch: the data dir's genesis block has state root ${bytesToHex(root)}, but the genesis file gives ${bytesToHex(built)}; use the genesis file this data dir was created with`,
     );
   }
+  await trie.sync(); // durable before the record that said it was pending goes
   await store.clearGenesisStatePending();
   await store.writeStateSize(writtenSize(root, writer));
   log.info({ stateNodes: writer.nodes, codes: writer.codes, stateBytes: writer.bytes, ms: Date.now() - began }, 'wrote the genesis state');

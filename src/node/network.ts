@@ -233,7 +233,8 @@ export class Network implements NetworkView, PeersService {
         get head() {
           return chain.head;
         },
-        importBlock: (block) => chain.importBlock(block),
+        importBlock: (block, o) => chain.importBlock(block, o),
+        syncCommitted: () => chain.syncCommitted(),
         ...(opts.clock ? { observeBlock: (header, parent, agoMs) => opts.clock!.observe(header.number, header.timestamp, parent.timestamp, agoMs) } : {}),
         verifyClaimedHead: (header) => chain.engine.verifyClaimedHead(header, chain.head.header),
       };

@@ -2,7 +2,7 @@ import { createBlockFromBytesArray, createBlockHeaderFromRLP, type Block, type B
 import type { Common } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
 import { bytesToHex, concatBytes } from '@ethereumjs/util';
-import type { BytesDB } from './open-db.js';
+import { syncWrites, type BytesDB } from './open-db.js';
 import * as schema from './schema.js';
 import { decodeReceipts, encodeReceipts, type StoredReceipt } from './receipts.js';
 import { StorageDamageError, type DamageReporter } from './damage.js';
@@ -519,16 +519,20 @@ export class BlockStore {
    * last, the head pointer. The caller has already flushed the block's trie nodes, so a crash at any
    * point leaves either the old head (with orphan trie nodes) or the new head with all its data.
    */
-  async writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[], record?: Uint8Array): Promise<void> {
-    await this.writeCanonicalBlocks([{ block, hash, receipts, record }]);
+  async writeCanonicalBlock(block: Block, hash: Uint8Array, receipts: StoredReceipt[], record?: Uint8Array, opts: { sync?: boolean } = {}): Promise<void> {
+    await this.writeCanonicalBlocks([{ block, hash, receipts, record }], opts);
   }
 
   /**
    * Write consecutive blocks, each the next canonical head, in ONE atomic batch (as writeCanonicalBlock
    * writes one): a restore writes its history this way, hundreds of blocks a batch. `record`: what the
-   * consensus engine keeps of the block (ConsensusEngine.recordOf), if anything.
+   * consensus engine keeps of the block (ConsensusEngine.recordOf), if anything. `sync`: durable when
+   * this returns (LevelDB syncs its log), through a power loss as through a kill.
    */
-  async writeCanonicalBlocks(blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[]; record?: Uint8Array | undefined }[]): Promise<void> {
+  async writeCanonicalBlocks(
+    blocks: { block: Block; hash: Uint8Array; receipts: StoredReceipt[]; record?: Uint8Array | undefined }[],
+    opts: { sync?: boolean } = {},
+  ): Promise<void> {
     if (blocks.length === 0) return;
     const batch = this.db.batch();
     for (const { block, hash, receipts, record } of blocks) {
@@ -536,7 +540,7 @@ export class BlockStore {
       putRecord(batch, block.header.number, record);
     }
     batch.put(schema.HEAD_BLOCK_KEY, blocks[blocks.length - 1]!.hash);
-    await batch.write();
+    await batch.write({ sync: opts.sync === true });
   }
 
   /**
@@ -728,9 +732,14 @@ export class BlockStore {
     await this.db.put(schema.PRUNER_GROWTH_KEY, v);
   }
 
-  /** The genesis state is written: forget that it was pending. */
+  /** The genesis state is written (and synced: TrieNodeStore.sync): forget that it was pending, durably. */
   async clearGenesisStatePending(): Promise<void> {
-    await this.db.del(schema.GENESIS_STATE_PENDING_KEY);
+    await this.db.del(schema.GENESIS_STATE_PENDING_KEY, { sync: true });
+  }
+
+  /** Make every write to blockchain/ so far durable (blocks committed without `sync`: Chain.syncCommitted). */
+  async sync(): Promise<void> {
+    await syncWrites(this.db);
   }
 
   async writeGenesisDigest(digest: Uint8Array): Promise<void> {

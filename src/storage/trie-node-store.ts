@@ -1,5 +1,5 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
-import { BatchWriter, type BytesDB } from './open-db.js';
+import { BatchWriter, syncWrites, type BytesDB } from './open-db.js';
 import { HashSet } from '../util/hash-set.js';
 import { CODE_PREFIX, codeKey, trieKeyKind, trieNodeKey } from './schema.js';
 
@@ -80,8 +80,17 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
     return this.pending.size;
   }
 
-  /** Write every pending node in one LevelDB batch. */
-  async flush(): Promise<void> {
+  /** Make every write to trie/ so far durable (a state written in bulk, before the block that reaches it). */
+  async sync(): Promise<void> {
+    await syncWrites(this.db);
+  }
+
+  /**
+   * Write every pending node in one LevelDB batch; `sync`: durable when this returns (LevelDB syncs
+   * its log, and with it every earlier write to trie/), as a block's nodes must be before the batch
+   * that makes the block the head is written (Chain.commit).
+   */
+  async flush(opts: { sync?: boolean } = {}): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.db.batch();
     let bytes = 0;
@@ -91,7 +100,7 @@ export class TrieNodeStore implements DB<string, Uint8Array> {
       bytes += key.length + v.length;
       for (const w of this.watches) w.add(key);
     }
-    await batch.write();
+    await batch.write({ sync: opts.sync === true });
     this.written += bytes;
     // The nodes a block just wrote (the top of the trie above all) are the next block's first reads.
     if (this.cache) for (const [k, v] of this.pending) this.cache.set(k, v);

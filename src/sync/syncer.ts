@@ -58,7 +58,10 @@ export interface SyncTarget {
   readonly genesisHash: Uint8Array;
   /** The local head (its header, where the target has one, gives the parent's timestamp for clock samples). */
   readonly head: { number: bigint; header?: BlockHeader };
-  importBlock(block: Block): Promise<ImportOutcome>;
+  /** `bulk`: one of a batch, made durable with the rest of it (syncCommitted). */
+  importBlock(block: Block, opts?: { bulk?: boolean }): Promise<ImportOutcome>;
+  /** Make every block imported so far durable (Chain.syncCommitted). */
+  syncCommitted(): Promise<void>;
   /**
    * A block just made (a peer announced it as its new head, right after its parent, `agoMs` ago by the
    * monotonic clock) passed verification, or all of it but its timestamp (FutureBlockError): a sample
@@ -315,14 +318,36 @@ export class Syncer {
     return this.peerSet.peers().some((p) => p !== peer && (this.stalled.get(p.id.toString()) ?? 0) <= now && this.provenHead(p) >= next);
   }
 
-  /** Import the batch block by block; false when a block failed verification (the peer is punished). */
+  /**
+   * Import the batch block by block; false when a block failed verification (the peer is punished).
+   * Committed in bulk, then made durable together before anything is reported or signed on them.
+   */
   private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
+    const from = this.chain.head.number;
+    const durable = async () => {
+      if (this.chain.head.number !== from) await this.chain.syncCommitted();
+    };
+    let ok: boolean;
+    try {
+      ok = await this.importEach(peer, blocks);
+    } catch (err) {
+      await durable().catch(() => undefined); // the import's own error is the one to report
+      throw err;
+    }
+    // A stop closes the chain meanwhile: its close syncs nothing more, and nothing here is reported.
+    await durable().catch((err) => {
+      if (!this.stopped) throw err;
+    });
+    return ok;
+  }
+
+  private async importEach(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
     const id = peer.id.toString();
     for (const [i, block] of blocks.entries()) {
       if (this.stopped) return false;
       const parent = this.chain.head.header;
       try {
-        await this.chain.importBlock(block);
+        await this.chain.importBlock(block, { bulk: true });
         if (i === 0) this.strikes.delete(id); // it serves the chain: strikes are for not serving it
         if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
         this.observe(block, parent);

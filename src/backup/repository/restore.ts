@@ -308,7 +308,7 @@ async function restoreAt(
           const block = decodeBlockRlp(b.blockRlp, b.number, b.hash, chain.commonAt(b.number), 'backup');
           if (at.time !== undefined && block.header.timestamp > at.time) break segments; // the last block at or before the time is in
           try {
-            await chain.importBlock(block);
+            await chain.importBlock(block, { bulk: true }); // the restored data dir is closed durably (closeDurably)
           } catch (err) {
             if (err instanceof BlockVerificationError) throw new BackupFileError(`${name}: ${err.message}`, { code: 'INVALID_BLOCK', cause: err });
             throw err;
