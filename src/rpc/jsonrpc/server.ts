@@ -207,7 +207,7 @@ export class JsonRpcServer {
     const onClose = () => gone.abort();
     res.once('close', onClose); // also after the answer is sent: nothing is left to stop then
     try {
-      this.send(req.socket, res, await this.dispatcher.handleText(body, undefined, gone.signal));
+      this.send(req.socket, res, await this.dispatcher.handleText(body, undefined, gone.signal, this.perAddress.clientOf(req.socket)));
     } finally {
       res.off('close', onClose);
     }

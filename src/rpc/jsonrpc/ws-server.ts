@@ -163,7 +163,7 @@ export class WsRpcServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new WsConnection(ws, socket, this.opts, this.limits);
+      const conn = new WsConnection(ws, socket, this.perAddress.clientOf(socket), this.opts, this.limits);
       this.connections.add(conn);
       ws.on('close', () => {
         this.connections.delete(conn);
@@ -191,6 +191,8 @@ class WsConnection implements SubscriptionSink {
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket,
+    /** Its address where the server tells clients apart (RpcCall.client). */
+    private readonly client: string | undefined,
     private readonly opts: WsServerOptions,
     private readonly limits: WsLimits,
   ) {
@@ -264,7 +266,7 @@ class WsConnection implements SubscriptionSink {
   private run(text: string): void {
     if (++this.inProgress >= this.limits.maxConcurrentRequests) this.ws.pause();
     this.opts.dispatcher
-      .handleText(text, this.methods, this.gone.signal)
+      .handleText(text, this.methods, this.gone.signal, this.client)
       .then((answer) => this.send(answer.length > this.limits.maxQueuedBytes ? this.tooLarge(text, answer.length) : answer))
       .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC over WebSocket: request failed'))
       .finally(() => {

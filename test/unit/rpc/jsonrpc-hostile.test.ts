@@ -3,8 +3,12 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addressKey } from '../../../src/rpc/jsonrpc/address-cap.js';
+import type { Chain } from '../../../src/chain/chain.js';
 import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { MAX_FILTERS_PER_ADDRESS } from '../../../src/rpc/jsonrpc/filters.js';
+import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
 import { JsonRpcServer, MAX_JSON_DEPTH, MAX_PIPELINED_REQUESTS } from '../../../src/rpc/jsonrpc/server.js';
+import type { TxPool } from '../../../src/txpool/txpool.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { until } from '../../helpers/until.js';
 
@@ -421,6 +425,32 @@ describe('JSON-RPC against hostile requests', () => {
     }
   });
 
+  it(`beyond loopback, one address installs at most ${MAX_FILTERS_PER_ADDRESS} filters (-32005), again once it uninstalls one; another address still can; on loopback it is not counted`, async () => {
+    const methods = () =>
+      filterMethods({ chain: { head: { number: 0n } } as unknown as Chain, txpool: { onAdded: () => () => undefined } as unknown as TxPool });
+    const exposed = new JsonRpcServer({ methods: methods(), logger: silentLogger() });
+    const local = new JsonRpcServer({ methods: methods(), logger: silentLogger() });
+    const { port: exposedPort } = await exposed.listen('0.0.0.0', 0);
+    const { port: localPort } = await local.listen('127.0.0.1', 0);
+    const one = '{"jsonrpc":"2.0","id":1,"method":"eth_newBlockFilter"}';
+    const all = `[${Array(MAX_FILTERS_PER_ADDRESS).fill(one).join(',')}]`;
+    try {
+      const ids = ((await postFrom(exposedPort, all)) as { result: string }[]).map((a) => a.result);
+      expect(ids.every((id) => /^0x/.test(id))).toBe(true);
+      expect(await postFrom(exposedPort, one)).toMatchObject({
+        error: { code: -32005, message: `too many filters from your address (limit ${MAX_FILTERS_PER_ADDRESS}): uninstall some` },
+      });
+      expect(await postFrom(exposedPort, one, '127.0.0.2')).toMatchObject({ result: expect.stringMatching(/^0x/) });
+      expect(await postFrom(exposedPort, `{"jsonrpc":"2.0","id":1,"method":"eth_uninstallFilter","params":["${ids[0]}"]}`)).toMatchObject({ result: true });
+      expect(await postFrom(exposedPort, one)).toMatchObject({ result: expect.stringMatching(/^0x/) });
+      await postFrom(localPort, all);
+      expect(await postFrom(localPort, one)).toMatchObject({ result: expect.stringMatching(/^0x/) });
+    } finally {
+      await exposed.close();
+      await local.close();
+    }
+  });
+
   it('counts an IPv6 client by its /64 and an IPv4-mapped one by its IPv4 address', () => {
     expect(addressKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
     expect(addressKey('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
@@ -444,6 +474,19 @@ async function openSocket(to: number, from = '127.0.0.1'): Promise<Socket> {
   socket.on('error', () => undefined);
   await new Promise((r) => socket.once('connect', r));
   return socket;
+}
+
+/** POST `body` from `from` (another loopback address stands for another client); the JSON answer. */
+function postFrom(to: number, body: string, from = '127.0.0.1'): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: to, localAddress: from, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let got = '';
+      res.setEncoding('utf8').on('data', (d: string) => (got += d));
+      res.on('end', () => resolve(JSON.parse(got)));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** The raw HTTP/1.1 text of a POST of `body`. */

@@ -5,7 +5,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Chain } from '../../../src/chain/chain.js';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
+import { MAX_FILTERS_PER_ADDRESS } from '../../../src/rpc/jsonrpc/filters.js';
 import type { RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
+import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
 import { SubscriptionHub } from '../../../src/rpc/jsonrpc/subscriptions.js';
 import { WS_UPGRADE_MARGIN, WsRpcServer, type WsLimits } from '../../../src/rpc/jsonrpc/ws-server.js';
 import type { TxPool } from '../../../src/txpool/txpool.js';
@@ -13,7 +15,7 @@ import { silentLogger } from '../../../src/util/log.js';
 import { until } from '../../helpers/until.js';
 
 // WebSocket clients that do not play by the rules: many messages in one write, sockets that never upgrade.
-const chain = new EventEmitter() as unknown as Chain;
+const chain = Object.assign(new EventEmitter(), { head: { number: 0n } }) as unknown as Chain;
 const txpool = { onAdded: () => () => undefined } as unknown as TxPool;
 const hub = new SubscriptionHub(chain, txpool, silentLogger());
 const cleanup: (() => unknown)[] = [];
@@ -34,6 +36,7 @@ const methods: RpcMethods = {
     return 'done';
   },
   ping: () => 'pong',
+  ...filterMethods({ chain, txpool }),
 };
 
 async function server(limits: Partial<WsLimits> = {}, host = '127.0.0.1'): Promise<number> {
@@ -168,5 +171,30 @@ describe('sockets of the WebSocket port below the upgrade', () => {
     const other = new WebSocket(`ws://127.0.0.1:${port}`, { localAddress: '127.0.0.2' });
     cleanup.push(() => other.terminate());
     await new Promise((resolve, reject) => other.once('open', resolve).once('error', reject));
+  });
+});
+
+describe('filters over WebSocket', () => {
+  it(`beyond loopback, one address installs at most ${MAX_FILTERS_PER_ADDRESS} filters (-32005); another address still can`, async () => {
+    const port = await server({}, '0.0.0.0');
+    type Answer = { result?: string; error?: { code: number; message: string } };
+    const client = async (from: string) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { localAddress: from });
+      cleanup.push(() => ws.terminate());
+      await new Promise((r) => ws.once('open', r));
+      return (text: string) => {
+        const answer = new Promise<Answer & Answer[]>((r) => ws.once('message', (d) => r(JSON.parse(d.toString()))));
+        ws.send(text);
+        return answer;
+      };
+    };
+    const heavy = await client('127.0.0.3');
+    const all = await heavy(`[${Array.from({ length: MAX_FILTERS_PER_ADDRESS }, (_, i) => request(i, 'eth_newBlockFilter')).join(',')}]`);
+    expect(all.every((a) => typeof a.result === 'string')).toBe(true);
+    expect((await heavy(request(0, 'eth_newBlockFilter'))).error).toEqual({
+      code: -32005,
+      message: `too many filters from your address (limit ${MAX_FILTERS_PER_ADDRESS}): uninstall some`,
+    });
+    expect((await (await client('127.0.0.4'))(request(0, 'eth_newBlockFilter'))).result).toMatch(/^0x/);
   });
 });
