@@ -47,6 +47,11 @@ export class AddressCap {
     return this.bound;
   }
 
+  /** What a per-client share counts `socket`'s calls under: its address's key, or undefined where the bound is off (loopback). */
+  clientOf(socket: Socket): string | undefined {
+    return this.bound === Infinity ? undefined : addressKey(socket.remoteAddress);
+  }
+
   /** Count `socket` under its address until it closes; false, and not counted, when its address is at the bound. */
   admit(socket: Socket): boolean {
     const key = addressKey(socket.remoteAddress);

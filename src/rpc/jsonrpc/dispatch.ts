@@ -2,7 +2,7 @@ import { HistoryUnavailableError } from '../../storage/history.js';
 import type { Logger } from '../../util/log.js';
 import { RpcError, RpcErrorCode } from './errors.js';
 import { jsonDepthExceeds } from '../../util/json-depth.js';
-import type { RpcMethods } from './methods/context.js';
+import type { RpcCall, RpcMethods } from './methods/context.js';
 import { errorMessage } from '../../util/errors.js';
 
 /**
@@ -60,8 +60,10 @@ export class RpcDispatcher {
    * The JSON text answering one message (a request or a batch). `extra`: methods of this connection
    * alone (eth_subscribe over WebSocket), looked up before the shared ones. `gone`: aborted when the
    * client left (its connection closed), so that a batch's later requests are not run for nobody.
+   * `client`: the client's address where its server tells clients apart (RpcCall).
    */
-  async handleText(text: string, extra?: RpcMethods, gone?: AbortSignal): Promise<string> {
+  async handleText(text: string, extra?: RpcMethods, gone?: AbortSignal, client?: string): Promise<string> {
+    const call: RpcCall = { client };
     if (jsonDepthExceeds(text, this.maxDepth)) {
       return this.encode(errorResponse(null, RpcErrorCode.InvalidRequest, `invalid request: JSON nested deeper than ${this.maxDepth} levels`));
     }
@@ -92,13 +94,13 @@ export class RpcDispatcher {
           );
           continue;
         }
-        const s = this.encode(await this.handle(r, extra));
+        const s = this.encode(await this.handle(r, call, extra));
         bytes += s.length;
         out.push(s);
       }
       return `[${out.join(',')}]`;
     }
-    return this.encode(await this.handle(parsed, extra));
+    return this.encode(await this.handle(parsed, call, extra));
   }
 
   /**
@@ -115,7 +117,7 @@ export class RpcDispatcher {
     }
   }
 
-  private async handle(raw: unknown, extra?: RpcMethods): Promise<Response> {
+  private async handle(raw: unknown, call: RpcCall, extra?: RpcMethods): Promise<Response> {
     const req = (raw !== null && typeof raw === 'object' ? raw : {}) as Request;
     // JSON-RPC 2.0 ids are strings, numbers or null (absent: answered with null, as geth does).
     if (req.id !== undefined && req.id !== null && typeof req.id !== 'string' && typeof req.id !== 'number') {
@@ -140,7 +142,7 @@ export class RpcDispatcher {
     const started = performance.now();
     const observe = this.opts.observe;
     try {
-      const result = await fn(params);
+      const result = await fn(params, call);
       observe?.(req.method, true, (performance.now() - started) / 1000);
       return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
     } catch (err) {

@@ -6,6 +6,11 @@ import { normalizeId, randomQuantityId } from './ids.js';
 export const FILTER_TTL_MS = 5 * 60_000;
 /** Most filters at once: a client that never uninstalls cannot grow the node without bound. */
 export const MAX_FILTERS = 10_000;
+/**
+ * Most filters installed from one client address (RpcCall.client: counted only where the server tells
+ * clients apart, beyond loopback), so that one client cannot take every slot of MAX_FILTERS.
+ */
+export const MAX_FILTERS_PER_ADDRESS = 1_000;
 
 /**
  * Most unpolled transaction hashes a pending-transaction filter reports; older ones are dropped. They
@@ -60,7 +65,9 @@ type PendingFilter = Extract<Filter, { kind: 'pending' }>;
  * random ID. `next` is the first block the next eth_getFilterChanges reports.
  */
 export class FilterStore {
-  private readonly filters = new Map<string, { filter: Filter; touched: number }>();
+  private readonly filters = new Map<string, { filter: Filter; touched: number; client: string | undefined }>();
+  /** Filters installed by each client address (those installed without one are not counted). */
+  private readonly byClient = new Map<string, number>();
   /** The pending-transaction filters installed. */
   private readonly pendingFilters = new Set<PendingFilter>();
   /** The newest hashes the pool accepted while pending filters were installed: hash `seq` at `seq % MAX`. */
@@ -73,19 +80,24 @@ export class FilterStore {
     private readonly budget = new LogQueryBudget(),
   ) {}
 
-  install(filter: Filter): string {
+  /** Install `filter` for `client` (RpcCall.client), or refuse it past the node's or the client's bound. */
+  install(filter: Filter, client?: string): string {
     this.sweep();
+    const mine = client === undefined ? 0 : (this.byClient.get(client) ?? 0);
+    if (mine >= MAX_FILTERS_PER_ADDRESS)
+      throw new RpcError(RpcErrorCode.LimitExceeded, `too many filters from your address (limit ${MAX_FILTERS_PER_ADDRESS}): uninstall some`);
     if (this.filters.size >= MAX_FILTERS) throw new Error(`too many filters (${MAX_FILTERS}): uninstall some`);
     if (filter.kind === 'logs') this.budget.take(filter.query);
     const id = randomQuantityId();
-    this.filters.set(id, { filter, touched: this.now() });
+    this.filters.set(id, { filter, touched: this.now(), client });
+    if (client !== undefined) this.byClient.set(client, mine + 1);
     if (filter.kind === 'pending') this.pendingFilters.add(filter);
     return id;
   }
 
   /** A new pending-transaction filter: it reports the transactions accepted from now on. */
-  installPending(): string {
-    return this.install({ kind: 'pending', next: this.pendingSeq });
+  installPending(client?: string): string {
+    return this.install({ kind: 'pending', next: this.pendingSeq }, client);
   }
 
   /** The hashes accepted since the filter's last poll (the newest MAX_PENDING_HASHES at most), in order. */
@@ -110,7 +122,7 @@ export class FilterStore {
     const key = normalizeId(id) ?? '';
     const entry = this.filters.get(key);
     if (!entry) return false;
-    this.drop(key, entry.filter);
+    this.drop(key, entry);
     return true;
   }
 
@@ -136,11 +148,16 @@ export class FilterStore {
 
   private sweep(): void {
     const now = this.now();
-    for (const [id, e] of this.filters) if (now - e.touched > FILTER_TTL_MS) this.drop(id, e.filter);
+    for (const [id, e] of this.filters) if (now - e.touched > FILTER_TTL_MS) this.drop(id, e);
   }
 
-  private drop(id: string, filter: Filter): void {
+  private drop(id: string, { filter, client }: { filter: Filter; client: string | undefined }): void {
     this.filters.delete(id);
+    if (client !== undefined) {
+      const left = (this.byClient.get(client) ?? 1) - 1;
+      if (left > 0) this.byClient.set(client, left);
+      else this.byClient.delete(client);
+    }
     if (filter.kind === 'logs') this.budget.release(filter.query);
     if (filter.kind === 'pending') {
       this.pendingFilters.delete(filter);

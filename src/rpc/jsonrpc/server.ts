@@ -17,6 +17,11 @@ export const DEFAULT_HTTP_MAX_CONNECTIONS = 256;
 export const DEFAULT_HTTP_WRITE_TIMEOUT_MS = 30_000;
 /** Bytes of answers handed to connections and not yet taken by their clients, all connections together. */
 export const DEFAULT_HTTP_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
+/**
+ * Requests a connection may pipeline behind the one being answered (each waits its turn); a connection
+ * sending more is closed. Clients of JSON-RPC seldom pipeline at all.
+ */
+export const MAX_PIPELINED_REQUESTS = 16;
 
 export interface JsonRpcServerOptions {
   methods: RpcMethods;
@@ -57,8 +62,13 @@ export class JsonRpcServer {
   /** Open connections by client address: one address cannot hold every connection. */
   private readonly perAddress: AddressCap;
   private readonly maxBodyBytes: number;
-  /** Answers handed to their connections and not yet taken whole by their clients, oldest first. */
-  private readonly unsent = new Map<ServerResponse, { bytes: number; address: string; drop: () => void }>();
+  /**
+   * The requests each connection pipelined behind the one being answered (an empty list: one is being
+   * answered, none waits); a connection without an entry has none in progress.
+   */
+  private readonly pipelines = new Map<Socket, [IncomingMessage, ServerResponse][]>();
+  /** The answer each connection was handed and its client has not taken whole yet, oldest first. */
+  private readonly unsent = new Map<Socket, { bytes: number; address: string }>();
   private unsentBytes = 0;
   private dispatcher!: RpcDispatcher;
   private health: JsonRpcServerOptions['health'];
@@ -71,7 +81,7 @@ export class JsonRpcServer {
     this.server = createServer((req, res) => {
       req.on('error', () => undefined);
       res.on('error', () => undefined);
-      this.onRequest(req, res).catch((err: unknown) => this.lastResort(res, err));
+      this.inTurn(req, res);
     });
     // Malformed HTTP ('clientError') is left to Node's default: 400/408/431, then close.
     // Clients keep connections alive and reuse them; closing an idle one just as a client sends on it
@@ -87,7 +97,10 @@ export class JsonRpcServer {
       s.on('error', () => undefined); // a reset by the peer; 'close' follows
       if (!this.perAddress.admit(s)) return void s.destroy();
       this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
+      s.on('close', () => {
+        this.sockets.delete(s);
+        this.pipelines.delete(s);
+      });
     });
   }
 
@@ -146,6 +159,39 @@ export class JsonRpcServer {
     res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
   }
 
+  /**
+   * One request of a connection at a time, as geth (Go's net/http) serves them: Node hands over every
+   * request a client pipelines on a connection at once, and their answers go out in order, each waiting
+   * for the one before it without a socket, uncounted by the bound on unread answers and out of reach of
+   * its eviction. A request waits until the answer before it was taken whole (or its connection closed);
+   * a connection pipelining more than MAX_PIPELINED_REQUESTS behind the one being answered is closed.
+   */
+  private inTurn(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    const waiting = this.pipelines.get(socket);
+    if (waiting === undefined) {
+      this.pipelines.set(socket, []);
+      return this.answer(req, res);
+    }
+    if (waiting.length >= MAX_PIPELINED_REQUESTS) return void socket.destroy();
+    waiting.push([req, res]);
+  }
+
+  /** Answer `req`, then the next request its connection pipelined. */
+  private answer(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    const next = () => {
+      res.off('finish', next);
+      res.off('close', next);
+      const following = socket.destroyed ? undefined : this.pipelines.get(socket)?.shift();
+      if (following) this.answer(...following);
+      else this.pipelines.delete(socket);
+    };
+    res.once('finish', next);
+    res.once('close', next);
+    this.onRequest(req, res).catch((err: unknown) => this.lastResort(res, err));
+  }
+
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.setCors(req, res);
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
@@ -161,7 +207,7 @@ export class JsonRpcServer {
     const onClose = () => gone.abort();
     res.once('close', onClose); // also after the answer is sent: nothing is left to stop then
     try {
-      this.send(res, await this.dispatcher.handleText(body, undefined, gone.signal));
+      this.send(req.socket, res, await this.dispatcher.handleText(body, undefined, gone.signal, this.perAddress.clientOf(req.socket)));
     } finally {
       res.off('close', onClose);
     }
@@ -203,10 +249,10 @@ export class JsonRpcServer {
     res.writeHead(413, { 'Content-Type': 'application/json', Connection: 'close' }).end(json);
   }
 
-  private send(res: ServerResponse, json: string): void {
+  private send(socket: Socket, res: ServerResponse, json: string): void {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(json);
-    this.untilTaken(res, json.length);
+    this.untilTaken(socket, res, json.length);
   }
 
   /**
@@ -214,19 +260,25 @@ export class JsonRpcServer {
    * (handed to the OS) within the write timeout is dropped with its connection, and once the answers
    * not taken, all connections together, pass their bound, the client address holding the most of them
    * loses its largest until they fit (as a WebSocket client that does not read is dropped): a client
-   * that asks for many answers and reads none cannot push out another's one slow download.
+   * that asks for many answers and reads none cannot push out another's one slow download. A connection
+   * holds one answer at a time (inTurn), on its socket: dropping it is destroying the socket.
    */
-  private untilTaken(res: ServerResponse, bytes: number): void {
+  private untilTaken(socket: Socket, res: ServerResponse, bytes: number): void {
     if (res.writableFinished || res.destroyed) return;
-    const timer = setTimeout(() => res.destroy(), this.opts.writeTimeoutMs ?? DEFAULT_HTTP_WRITE_TIMEOUT_MS);
+    const timer = setTimeout(() => socket.destroy(), this.opts.writeTimeoutMs ?? DEFAULT_HTTP_WRITE_TIMEOUT_MS);
     timer.unref();
+    const held = { bytes, address: addressKey(socket.remoteAddress) };
     const done = () => {
       clearTimeout(timer);
-      if (this.unsent.delete(res)) this.unsentBytes -= bytes;
+      res.off('finish', done);
+      res.off('close', done);
+      if (this.unsent.get(socket) !== held) return;
+      this.unsent.delete(socket);
+      this.unsentBytes -= bytes;
     };
     res.once('finish', done);
     res.once('close', done);
-    this.unsent.set(res, { bytes, address: addressKey(res.socket?.remoteAddress), drop: done });
+    this.unsent.set(socket, held);
     this.unsentBytes += bytes;
     const limit = this.opts.maxUnsentBytes ?? DEFAULT_HTTP_MAX_UNSENT_BYTES;
     while (this.unsentBytes > limit && this.unsent.size > 1) {
@@ -235,10 +287,11 @@ export class JsonRpcServer {
       let heaviest = '';
       let most = -1;
       for (const [address, b] of byAddress) if (b > most) [heaviest, most] = [address, b];
-      let victim: ServerResponse | undefined;
+      let victim: Socket | undefined;
       let largest = -1;
-      for (const [held, { bytes: b, address }] of this.unsent) if (address === heaviest && b > largest) [victim, largest] = [held, b];
-      this.unsent.get(victim!)!.drop();
+      for (const [s, { bytes: b, address }] of this.unsent) if (address === heaviest && b > largest) [victim, largest] = [s, b];
+      this.unsentBytes -= largest;
+      this.unsent.delete(victim!);
       victim!.destroy();
     }
   }

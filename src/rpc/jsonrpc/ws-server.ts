@@ -37,6 +37,13 @@ export interface WsLimits {
   maxQueuedBytes: number;
   /** Requests of one connection being answered at once; reading pauses at this many. */
   maxConcurrentRequests: number;
+  /**
+   * Requests of one connection waiting for one of those to end: the messages left in what the client
+   * sent at once when reading paused. Past it the connection is closed (1008).
+   */
+  maxWaitingRequests: number;
+  /** How long a client may take to send its whole upgrade request; then its connection is closed (HTTP 408). */
+  upgradeTimeoutMs: number;
 }
 
 export const DEFAULT_WS_LIMITS: WsLimits = {
@@ -49,6 +56,8 @@ export const DEFAULT_WS_LIMITS: WsLimits = {
   queueStallMs: 5000,
   maxQueuedBytes: 16 * 1024 * 1024,
   maxConcurrentRequests: 16,
+  maxWaitingRequests: 1000,
+  upgradeTimeoutMs: 10_000,
 };
 
 export interface WsServerOptions {
@@ -60,6 +69,11 @@ export interface WsServerOptions {
 
 /** A dropped client gets this long to take the close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
+/**
+ * Sockets beyond the connection bounds (all together, and one address's) that are read at all: those of
+ * upgrades in progress, or to be answered 503 / 429. More are closed as they are accepted.
+ */
+export const WS_UPGRADE_MARGIN = 8;
 
 /**
  * Ethereum JSON-RPC over WebSocket (geth's --ws): the same methods and bounds as HTTP (through the
@@ -75,18 +89,29 @@ export class WsRpcServer {
   private readonly sockets = new Set<Socket>();
   /** Open connections by client address: maxConnectionsPerAddress, no bound when listening on loopback. */
   private readonly perAddress: AddressCap;
+  /** Open sockets by client address, upgraded or not: WS_UPGRADE_MARGIN more than perAddress. */
+  private readonly socketsPerAddress: AddressCap;
 
   constructor(private readonly opts: WsServerOptions) {
     this.limits = { ...DEFAULT_WS_LIMITS, ...opts.limits };
     this.perAddress = new AddressCap(this.limits.maxConnectionsPerAddress);
+    this.socketsPerAddress = new AddressCap(this.limits.maxConnectionsPerAddress + WS_UPGRADE_MARGIN);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
-    this.http = createServer((_req, res) => {
+    // A socket that has not sent its whole upgrade request within upgradeTimeoutMs is closed (Node checks
+    // every connectionsCheckingInterval): a client cannot hold sockets by never finishing its request.
+    const timeout = this.limits.upgradeTimeoutMs;
+    this.http = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, timeout) }, (_req, res) => {
       res.on('error', () => undefined);
       res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' }).end('JSON-RPC over WebSocket: connect with a WebSocket client\n');
     });
+    // The connection bounds are checked at the upgrade (503, 429); the sockets below it are bounded too,
+    // with a margin for the upgrades in progress: past it Node closes a new one as it is accepted, and one
+    // address's past its own bound is closed before it is read.
+    this.http.maxConnections = this.limits.maxConnections + WS_UPGRADE_MARGIN;
     this.http.on('connection', (s) => {
-      this.sockets.add(s);
       s.on('error', () => undefined);
+      if (!this.socketsPerAddress.admit(s)) return void s.destroy();
+      this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -99,7 +124,9 @@ export class WsRpcServer {
       this.http.once('error', onError);
       this.http.listen(port, host, () => {
         this.http.off('error', onError);
-        this.perAddress.listening((this.http.address() as AddressInfo).address);
+        const bound = (this.http.address() as AddressInfo).address;
+        this.perAddress.listening(bound);
+        this.socketsPerAddress.listening(bound);
         resolve({ host, port: (this.http.address() as AddressInfo).port });
       });
     });
@@ -136,7 +163,7 @@ export class WsRpcServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new WsConnection(ws, socket, this.opts, this.limits);
+      const conn = new WsConnection(ws, socket, this.perAddress.clientOf(socket), this.opts, this.limits);
       this.connections.add(conn);
       ws.on('close', () => {
         this.connections.delete(conn);
@@ -156,12 +183,16 @@ class WsConnection implements SubscriptionSink {
   /** The socket is corked until the next tick: the notifications of one event go out in one write. */
   private corked = false;
   private inProgress = 0;
+  /** Messages waiting for one of the requests in progress to end, oldest first (maxWaitingRequests). */
+  private readonly waiting: string[] = [];
   private closing = false;
   private readonly methods: RpcMethods;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket,
+    /** Its address where the server tells clients apart (RpcCall.client). */
+    private readonly client: string | undefined,
     private readonly opts: WsServerOptions,
     private readonly limits: WsLimits,
   ) {
@@ -221,13 +252,29 @@ class WsConnection implements SubscriptionSink {
   private onMessage(data: RawData, _isBinary: boolean): void {
     if (this.closing) return;
     const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+    if (this.inProgress < this.limits.maxConcurrentRequests) return this.run(text);
+    // Reading is paused, but ws still hands over every message left in what it was reading (a client's
+    // many small messages in one write): they wait their turn, within a bound.
+    if (this.waiting.length >= this.limits.maxWaitingRequests) {
+      this.close(1008, `too many requests at once: more than ${this.limits.maxConcurrentRequests + this.limits.maxWaitingRequests}; await answers`);
+      return;
+    }
+    this.waiting.push(text);
+  }
+
+  /** Answer one message; at maxConcurrentRequests in progress reading pauses until one ends and none waits. */
+  private run(text: string): void {
     if (++this.inProgress >= this.limits.maxConcurrentRequests) this.ws.pause();
     this.opts.dispatcher
-      .handleText(text, this.methods, this.gone.signal)
+      .handleText(text, this.methods, this.gone.signal, this.client)
       .then((answer) => this.send(answer.length > this.limits.maxQueuedBytes ? this.tooLarge(text, answer.length) : answer))
       .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'JSON-RPC over WebSocket: request failed'))
       .finally(() => {
-        if (this.inProgress-- === this.limits.maxConcurrentRequests && !this.closing) this.ws.resume();
+        this.inProgress--;
+        if (this.closing) return void (this.waiting.length = 0);
+        const next = this.waiting.shift();
+        if (next !== undefined) this.run(next);
+        else if (this.ws.isPaused) this.ws.resume();
       });
   }
 

@@ -3,9 +3,14 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addressKey } from '../../../src/rpc/jsonrpc/address-cap.js';
+import type { Chain } from '../../../src/chain/chain.js';
 import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
-import { JsonRpcServer, MAX_JSON_DEPTH } from '../../../src/rpc/jsonrpc/server.js';
+import { MAX_FILTERS_PER_ADDRESS } from '../../../src/rpc/jsonrpc/filters.js';
+import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
+import { JsonRpcServer, MAX_JSON_DEPTH, MAX_PIPELINED_REQUESTS } from '../../../src/rpc/jsonrpc/server.js';
+import type { TxPool } from '../../../src/txpool/txpool.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { until } from '../../helpers/until.js';
 
 const LIMIT = 16_384;
 let server: JsonRpcServer;
@@ -258,6 +263,92 @@ describe('JSON-RPC against hostile requests', () => {
     }
   });
 
+  it('runs the requests a connection pipelines one at a time, each once the answer before it was taken, and answers them in order', async () => {
+    let running = 0;
+    let most = 0;
+    const piped = new JsonRpcServer({
+      methods: {
+        slow: async () => {
+          most = Math.max(most, ++running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+          return 'done';
+        },
+      },
+      logger: silentLogger(),
+    });
+    const { port: pipedPort } = await piped.listen('127.0.0.1', 0);
+    try {
+      const socket = await openSocket(pipedPort);
+      const ids = Array.from({ length: MAX_PIPELINED_REQUESTS + 1 }, (_, i) => i); // one answered, the rest waiting
+      socket.write(ids.map((id) => postText(`{"jsonrpc":"2.0","id":${id},"method":"slow"}`)).join(''));
+      let got = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (got += d));
+      await until(() => (got.match(/"result":"done"/g) ?? []).length === ids.length, 'every answer', 5000);
+      socket.destroy();
+      expect([...got.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1]))).toEqual(ids);
+      expect(most).toBe(1);
+    } finally {
+      await piped.close();
+    }
+  });
+
+  it('makes no answer for a client that reads none: its next pipelined request waits until the answer before it is taken', async () => {
+    const size = 16 * 1024 * 1024; // past what the kernel's socket buffers take
+    let made = 0;
+    const piped = new JsonRpcServer({
+      methods: {
+        big: () => {
+          made++;
+          return 'x'.repeat(size);
+        },
+      },
+      logger: silentLogger(),
+    });
+    const { port: pipedPort } = await piped.listen('127.0.0.1', 0);
+    try {
+      const socket = await openSocket(pipedPort);
+      socket.pause();
+      socket.write(postText('{"jsonrpc":"2.0","id":1,"method":"big"}').repeat(4));
+      await until(() => made > 0, 'the first answer', 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(made).toBe(1);
+      let bytes = 0;
+      socket.on('data', (d: Buffer) => (bytes += d.length));
+      socket.resume();
+      await until(() => bytes > 4 * size, 'every answer once the client reads', 10_000);
+      expect(made).toBe(4);
+      socket.destroy();
+    } finally {
+      await piped.close();
+    }
+  });
+
+  it(`closes a connection that pipelines more than ${MAX_PIPELINED_REQUESTS} requests behind the one being answered, and keeps serving`, async () => {
+    let calls = 0;
+    const piped = new JsonRpcServer({
+      methods: {
+        slow: async () => {
+          calls++;
+          await new Promise((r) => setTimeout(r, 200));
+          return 'done';
+        },
+        ping: () => 'pong',
+      },
+      logger: silentLogger(),
+    });
+    const { port: pipedPort } = await piped.listen('127.0.0.1', 0);
+    try {
+      const socket = await openSocket(pipedPort);
+      socket.write(postText('{"jsonrpc":"2.0","id":1,"method":"slow"}').repeat(MAX_PIPELINED_REQUESTS + 2));
+      expect(await within(readToClose(socket), 5000)).not.toBe('still open');
+      expect(calls).toBeLessThanOrEqual(1); // the first, if it had started before the connection closed
+      expect(await askPing(pipedPort)).toContain('"result":"pong"');
+    } finally {
+      await piped.close();
+    }
+  });
+
   it('closes connections past the cap as they come, and takes new ones once others have closed', async () => {
     const capped = new JsonRpcServer({ methods: { ping: () => 'pong' }, logger: silentLogger(), maxConnections: 2 });
     const { port: cappedPort } = await capped.listen('127.0.0.1', 0);
@@ -334,6 +425,32 @@ describe('JSON-RPC against hostile requests', () => {
     }
   });
 
+  it(`beyond loopback, one address installs at most ${MAX_FILTERS_PER_ADDRESS} filters (-32005), again once it uninstalls one; another address still can; on loopback it is not counted`, async () => {
+    const methods = () =>
+      filterMethods({ chain: { head: { number: 0n } } as unknown as Chain, txpool: { onAdded: () => () => undefined } as unknown as TxPool });
+    const exposed = new JsonRpcServer({ methods: methods(), logger: silentLogger() });
+    const local = new JsonRpcServer({ methods: methods(), logger: silentLogger() });
+    const { port: exposedPort } = await exposed.listen('0.0.0.0', 0);
+    const { port: localPort } = await local.listen('127.0.0.1', 0);
+    const one = '{"jsonrpc":"2.0","id":1,"method":"eth_newBlockFilter"}';
+    const all = `[${Array(MAX_FILTERS_PER_ADDRESS).fill(one).join(',')}]`;
+    try {
+      const ids = ((await postFrom(exposedPort, all)) as { result: string }[]).map((a) => a.result);
+      expect(ids.every((id) => /^0x/.test(id))).toBe(true);
+      expect(await postFrom(exposedPort, one)).toMatchObject({
+        error: { code: -32005, message: `too many filters from your address (limit ${MAX_FILTERS_PER_ADDRESS}): uninstall some` },
+      });
+      expect(await postFrom(exposedPort, one, '127.0.0.2')).toMatchObject({ result: expect.stringMatching(/^0x/) });
+      expect(await postFrom(exposedPort, `{"jsonrpc":"2.0","id":1,"method":"eth_uninstallFilter","params":["${ids[0]}"]}`)).toMatchObject({ result: true });
+      expect(await postFrom(exposedPort, one)).toMatchObject({ result: expect.stringMatching(/^0x/) });
+      await postFrom(localPort, all);
+      expect(await postFrom(localPort, one)).toMatchObject({ result: expect.stringMatching(/^0x/) });
+    } finally {
+      await exposed.close();
+      await local.close();
+    }
+  });
+
   it('counts an IPv6 client by its /64 and an IPv4-mapped one by its IPv4 address', () => {
     expect(addressKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
     expect(addressKey('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
@@ -359,11 +476,29 @@ async function openSocket(to: number, from = '127.0.0.1'): Promise<Socket> {
   return socket;
 }
 
+/** POST `body` from `from` (another loopback address stands for another client); the JSON answer. */
+function postFrom(to: number, body: string, from = '127.0.0.1'): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: to, localAddress: from, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let got = '';
+      res.setEncoding('utf8').on('data', (d: string) => (got += d));
+      res.on('end', () => resolve(JSON.parse(got)));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The raw HTTP/1.1 text of a POST of `body`. */
+function postText(body: string): string {
+  return `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
 /** A POST on a raw connection whose client does not read (until readToClose). */
 async function unreadRequest(to: number, body: string, from = '127.0.0.1'): Promise<Socket> {
   const socket = await openSocket(to, from);
   socket.pause();
-  socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.write(postText(body));
   return socket;
 }
 

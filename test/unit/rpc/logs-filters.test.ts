@@ -9,13 +9,21 @@ import { assemble, deployer } from '../../helpers/evm-asm.js';
 import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import { MAX_LOG_DATA_BYTES, MAX_LOG_RESULTS, parseLogQuery } from '../../../src/rpc/jsonrpc/methods/eth-logs.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
-import { FILTER_TTL_MS, FilterStore, LogQueryBudget, MAX_FILTERS, MAX_LOG_QUERY_ENTRIES, MAX_PENDING_HASHES } from '../../../src/rpc/jsonrpc/filters.js';
+import {
+  FILTER_TTL_MS,
+  FilterStore,
+  LogQueryBudget,
+  MAX_FILTERS,
+  MAX_FILTERS_PER_ADDRESS,
+  MAX_LOG_QUERY_ENTRIES,
+  MAX_PENDING_HASHES,
+} from '../../../src/rpc/jsonrpc/filters.js';
 import { MAX_PENDING_HEADS, SubscriptionHub, type SubscriptionSink } from '../../../src/rpc/jsonrpc/subscriptions.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { logQueryEntries } from '../../../src/chain/logs.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { until } from '../../helpers/until.js';
-import { RpcError } from '../../../src/rpc/jsonrpc/errors.js';
+import { RpcError, RpcErrorCode } from '../../../src/rpc/jsonrpc/errors.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
 
 const KEY = testKey(40);
@@ -195,6 +203,30 @@ describe('polling filters', () => {
     now = FILTER_TTL_MS + 1;
     await tm.eth_newBlockFilter!([]); // any call sweeps expired filters
     expect(timed.pendingFilterCount).toBe(0);
+  });
+
+  it(`count each client address's filters (at most ${MAX_FILTERS_PER_ADDRESS}) until they are uninstalled or expire; installs without an address are not counted`, () => {
+    let now = 0;
+    const store = new FilterStore(() => now);
+    const block = { kind: 'block', next: 1n } as const;
+    const first = store.install({ ...block }, '10.0.0.1');
+    for (let i = 1; i < MAX_FILTERS_PER_ADDRESS; i++) store.install({ ...block }, '10.0.0.1');
+    expect(() => store.install({ ...block }, '10.0.0.1')).toThrow(
+      expect.objectContaining({
+        code: RpcErrorCode.LimitExceeded,
+        message: `too many filters from your address (limit ${MAX_FILTERS_PER_ADDRESS}): uninstall some`,
+      }),
+    );
+    expect(() => store.installPending('10.0.0.1')).toThrow(/too many filters from your address/);
+    store.install({ ...block }, '10.0.0.2');
+    store.install({ ...block });
+    expect(store.uninstall(first)).toBe(true);
+    store.install({ ...block }, '10.0.0.1');
+    now = FILTER_TTL_MS / 2;
+    store.install({ ...block }, '10.0.0.2'); // polled late: outlives the others
+    now = FILTER_TTL_MS + 1;
+    store.install({ ...block }, '10.0.0.1'); // the rest expired
+    expect(store.size).toBe(2);
   });
 
   it('forget uninstalled, unknown and expired filters', async () => {

@@ -10,7 +10,17 @@ import type { BlockTag } from '../params.js';
 import type { LogQueryBudget } from '../filters.js';
 import { isMissingTrieNode } from '../../../chain/ethereumjs-errors.js';
 
-export type RpcMethods = Record<string, (params: unknown[]) => Promise<unknown> | unknown>;
+/** What a method is told of the call besides its params. */
+export interface RpcCall {
+  /**
+   * The calling client's address (addressKey: an IPv6 client's /64) where its server tells clients
+   * apart, i.e. listens beyond loopback; undefined on loopback, where a reverse proxy is every client's
+   * address. Per-client shares of node-wide bounds (filters) count under it.
+   */
+  client?: string;
+}
+
+export type RpcMethods = Record<string, (params: unknown[], call?: RpcCall) => Promise<unknown> | unknown>;
 
 /** What the JSON-RPC methods need from the node. */
 export interface RpcContext {

@@ -23,17 +23,17 @@ export function filterMethods({ chain, txpool, logQueryBudget }: RpcContext, sto
       throw err instanceof RpcError ? err : new RpcError(RpcErrorCode.InvalidInput, errorMessage(err));
     }
   };
-  const install = (f: Parameters<FilterStore['install']>[0]) => installed(() => store.install(f));
+  const install = (f: Parameters<FilterStore['install']>[0], client?: string) => installed(() => store.install(f, client));
   return {
-    eth_newBlockFilter: (p) => {
+    eth_newBlockFilter: (p, call) => {
       expectParams(p, 0);
-      return install({ kind: 'block', next: chain.head.number + 1n });
+      return install({ kind: 'block', next: chain.head.number + 1n }, call?.client);
     },
-    eth_newPendingTransactionFilter: (p) => {
+    eth_newPendingTransactionFilter: (p, call) => {
       expectParams(p, 0);
-      return installed(() => store.installPending());
+      return installed(() => store.installPending(call?.client));
     },
-    eth_newFilter: (p) => {
+    eth_newFilter: (p, call) => {
       expectParams(p, 1);
       if (p[0] === null || typeof p[0] !== 'object') throw invalidParams('filter object expected');
       const o = p[0] as Record<string, unknown>;
@@ -44,7 +44,7 @@ export function filterMethods({ chain, txpool, logQueryBudget }: RpcContext, sto
         o.toBlock === undefined || o.toBlock === null || ['latest', 'pending', 'safe', 'finalized'].includes(o.toBlock as string)
           ? undefined
           : rangeBound(chain, o.toBlock, 0n);
-      return install({ kind: 'logs', query, from, ...(to !== undefined ? { to } : {}), next: from });
+      return install({ kind: 'logs', query, from, ...(to !== undefined ? { to } : {}), next: from }, call?.client);
     },
     eth_getFilterChanges: async (p) => {
       const f = filterOf(p);
