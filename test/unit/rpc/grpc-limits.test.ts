@@ -26,6 +26,7 @@ function bigChain(blocks = 1000) {
   const chain = {
     chainId: 100n,
     genesisHash: new Uint8Array(32),
+    head: { number: 0n }, // an import reads it first (to make what it imports durable at its end)
     openReadView(): ChainReadView {
       counts.opened++;
       let closed = false;
