@@ -160,9 +160,13 @@ export function backupCommand(): Command {
         if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
         const { readGenesis } = await import('../chain/genesis-source.js');
         const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
+        const { removeStaleRestores } = await import('../backup/restore.js');
         const genesis = await readGenesis(opts.chain);
         const target = resolve(opts.dataDir);
+        // What restores into this target killed part-way left: the point-in-time work folder, and the
+        // folder a restore of a snapshot or a backup works in (as `basalt restore` removes it).
         noteStaleTemps(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
+        noteStaleTemps(removeStaleRestores(target));
         const at: RestorePoint = {
           ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}),
           ...(opts.atTime !== undefined ? { time: opts.atTime } : {}),

@@ -121,6 +121,18 @@ describe('leftovers of interrupted runs', () => {
     expect(verify.stdout).toMatch(/^ok {7}manifest-\S+ \(another manifest of the backup manifest-/m);
     expect(verify.stdout).toMatch(/^OK: 1 backups,/m);
   });
+
+  it('backup restore from a repository removes them too', () => {
+    const { dir, genesis } = chain;
+    const repo = repositoryOfTwoManifests();
+    const pid = deadPid();
+    mkdirSync(join(dir, `.r4.restoring-${pid}`));
+    writeFileSync(join(dir, `.r4.restoring-${pid}`, 'CURRENT'), 'half a data dir');
+    const res = runCli(['backup', 'restore', '--backup-dir', repo, '--data-dir', join(dir, 'r4'), '--chain', genesis, '--quiet']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(`note: removed ${join(dir, `.r4.restoring-${pid}`)} left by process ${pid}`);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.r4.'))).toEqual([]);
+  });
 });
 
 describe('rough edges: one line, or a quiet exit, never a stack trace', () => {
