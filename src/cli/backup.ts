@@ -5,7 +5,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { listPieces, type ListedPiece } from '../backup/pieces.js';
 import type { RestorePoint } from '../backup/point-in-time.js';
-import { Repository } from '../backup/repository/repository.js';
+import type { Manifest } from '../backup/repository/format.js';
+import { backupsOf, Repository } from '../backup/repository/repository.js';
 import type { HistoryMode } from '../backup/repository/restore.js';
 import type { SealCheck } from '../backup/restore.js';
 import { openTarget } from '../backup/targets/open.js';
@@ -79,10 +80,13 @@ export function backupCommand(): Command {
       if (repository) {
         if (opts.json) process.stdout.write(`${JSON.stringify({ valid: repository.problems.length === 0, ...repository })}\n`);
         else {
-          for (const b of repository.backups) process.stdout.write(`${b.ok ? 'ok     ' : 'DAMAGED'}  ${b.name}${b.problem ? `: ${b.problem}` : ''}\n`);
+          for (const b of repository.backups)
+            process.stdout.write(
+              `${b.ok ? 'ok     ' : 'DAMAGED'}  ${b.name}${b.copyOf ? ` (another manifest of the backup ${b.copyOf}, left by an interrupted prune; the next prune deletes it)` : ''}${b.problem ? `: ${b.problem}` : ''}\n`,
+            );
           if (repository.problems.length === 0)
             process.stdout.write(
-              `OK: ${repository.backups.length} backups, ${repository.objectsRead} objects read (packs, segments, genesis files)${opts.readDataSubset ? ` (part ${opts.readDataSubset.n} of ${opts.readDataSubset.of})` : ''}\n`,
+              `OK: ${repository.backups.filter((b) => b.copyOf === undefined).length} backups, ${repository.objectsRead} objects read (packs, segments, genesis files)${opts.readDataSubset ? ` (part ${opts.readDataSubset.n} of ${opts.readDataSubset.of})` : ''}\n`,
             );
         }
         if (repository.problems.length > 0) {
@@ -156,9 +160,13 @@ export function backupCommand(): Command {
         if (opts.atBlock === 0n) throw new UserError('--at-block must be at least 1 (block 0 is the genesis: start a node on the genesis file instead)');
         const { readGenesis } = await import('../chain/genesis-source.js');
         const { planRestore, restoreToPoint } = await import('../backup/point-in-time.js');
+        const { removeStaleRestores } = await import('../backup/restore.js');
         const genesis = await readGenesis(opts.chain);
         const target = resolve(opts.dataDir);
+        // What restores into this target killed part-way left: the point-in-time work folder, and the
+        // folder a restore of a snapshot or a backup works in (as `basalt restore` removes it).
         noteStaleTemps(removeStaleTemps(dirname(target), `.${basename(target)}.pitr-`));
+        noteStaleTemps(removeStaleRestores(target));
         const at: RestorePoint = {
           ...(opts.atBlock !== undefined ? { block: opts.atBlock } : {}),
           ...(opts.atTime !== undefined ? { time: opts.atTime } : {}),
@@ -380,24 +388,28 @@ function parseTime(value: string): bigint {
   return BigInt(Math.floor(ms / 1000));
 }
 
-/** A repository's backups as rows of `backup list` (kind "backup": blocks 1…head, the bytes it added). */
+/**
+ * A repository's backups as rows of `backup list` (kind "backup": blocks 1…head, the bytes it added);
+ * a backup an interrupted prune left under two manifests is one row, of the manifest a restore takes.
+ */
 async function listRepositoryBackups(t: BackupTarget): Promise<ListedPiece[]> {
   const repo = new Repository(t, NO_STAGING);
-  const out: ListedPiece[] = [];
-  for (const m of (await repo.list()).manifests) {
-    const manifest = await repo.manifest(m.name);
-    out.push({
+  const listing = await repo.list();
+  const read: { name: string; last: bigint; sha256: string; m: Manifest }[] = [];
+  for (const e of listing.manifests) read.push({ name: e.name, last: e.last!, sha256: e.sha256, m: await repo.manifest(e.name) });
+  return backupsOf(read, listing).map(([first]) => {
+    const { name, last, sha256, m } = first!;
+    return {
       kind: 'backup' as ListedPiece['kind'],
       startBlock: 1n,
-      endBlock: m.last!,
-      time: BigInt(manifest.head.timestamp),
-      bytes: manifest.added.bytes,
-      digest8: m.sha256.slice(0, 8),
-      file: m.name,
-      storedAt: Date.parse(manifest.createdAt),
-    } as ListedPiece);
-  }
-  return out;
+      endBlock: last,
+      time: BigInt(m.head.timestamp),
+      bytes: m.added.bytes,
+      digest8: sha256.slice(0, 8),
+      file: name,
+      storedAt: Date.parse(m.createdAt),
+    } as ListedPiece;
+  });
 }
 
 /** For commands that only read a repository: they stage nothing. */

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -91,6 +92,46 @@ describe('leftovers of interrupted runs', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toContain(`note: removed ${join(dir, `.r3.restoring-${pid}`)} left by process ${pid}`);
     expect(readdirSync(dir).filter((f) => f.includes('.partial-') || f.includes('.restoring-'))).toEqual([`.b.bsa.partial-${process.pid}`]);
+  });
+
+  /** A repository of one backup of node 1 (made once), that backup under a second manifest too, as a prune stopped before it deleted the old one leaves it. */
+  let repository: string | undefined;
+  const repositoryOfTwoManifests = () => {
+    const { dir, node1 } = chain;
+    if (repository !== undefined) return repository;
+    const data = join(dir, 'node-repo');
+    cpSync(node1, data, { recursive: true });
+    const repo = join(dir, 'repo');
+    const created = runCli(['backup', 'create', '--data-dir', data, '--backup-dir', repo, '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    const name = (JSON.parse(created.stdout) as { backup: string }).backup;
+    const copy = Buffer.from(JSON.stringify(JSON.parse(readFileSync(join(repo, name), 'utf8')), null, 1));
+    writeFileSync(join(repo, `${name.slice(0, -64)}${createHash('sha256').update(copy).digest('hex')}`), copy);
+    repository = repo;
+    return repo;
+  };
+
+  it('a backup an interrupted prune left under two manifests is listed and counted once', () => {
+    const repo = repositoryOfTwoManifests();
+    const list = runCli(['backup', 'list', '--backup-dir', repo, '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout) as unknown[]).toHaveLength(1);
+    const verify = runCli(['backup', 'verify', '--backup-dir', repo]);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^ok {7}manifest-\S+ \(another manifest of the backup manifest-/m);
+    expect(verify.stdout).toMatch(/^OK: 1 backups,/m);
+  });
+
+  it('backup restore from a repository removes them too', () => {
+    const { dir, genesis } = chain;
+    const repo = repositoryOfTwoManifests();
+    const pid = deadPid();
+    mkdirSync(join(dir, `.r4.restoring-${pid}`));
+    writeFileSync(join(dir, `.r4.restoring-${pid}`, 'CURRENT'), 'half a data dir');
+    const res = runCli(['backup', 'restore', '--backup-dir', repo, '--data-dir', join(dir, 'r4'), '--chain', genesis, '--quiet']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(`note: removed ${join(dir, `.r4.restoring-${pid}`)} left by process ${pid}`);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.r4.'))).toEqual([]);
   });
 });
 

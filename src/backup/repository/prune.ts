@@ -8,9 +8,10 @@ import { RepositoryLock, staleLocks } from './lock.js';
 import { PackWriter } from './pack.js';
 import { PackScratch } from './scratch.js';
 import { readSegment, writeSegment } from './segment.js';
-import type { Repository } from './repository.js';
+import { backupsOf, type Repository } from './repository.js';
 
 export interface PruneSummary {
+  /** Backups (one a killed prune left under two manifests counts once). */
   manifests: number;
   /** Packs kept as they are, rewritten with their live items only, and deleted. */
   packs: { kept: number; repacked: number; deleted: number; written: number };
@@ -18,7 +19,7 @@ export interface PruneSummary {
   merged: number;
   /** Pieces left as they are because one could not be read (damaged or missing: `backup verify` names it), one line each. */
   notMerged: string[];
-  /** Other objects deleted: segments and genesis files no backup names, stale locks, a killed run's leftovers. */
+  /** Other objects deleted: segments and genesis files no backup names, stale locks, a killed run's leftovers (a backup's second manifest among them). */
   deleted: number;
   bytesBefore: number;
   bytesAfter: number;
@@ -71,8 +72,13 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
   try {
     const listing = await repo.list();
     const bytesBefore = await objectBytes(repo);
-    const manifests: { name: string; m: Manifest }[] = [];
-    for (const e of listing.manifests) manifests.push({ name: e.name, m: await repo.manifest(e.name) });
+    const read: { name: string; m: Manifest }[] = [];
+    for (const e of listing.manifests) read.push({ name: e.name, m: await repo.manifest(e.name) });
+    // A backup under two manifests (a prune stopped between writing them again and deleting the old
+    // ones) is one backup: the first of its group (backupsOf) is marked and written again, and the
+    // others are deleted as the manifests it replaces are, once its own is there.
+    const groups = backupsOf(read, listing);
+    const manifests = groups.map((g) => g[0]!);
 
     const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
     const keep: string[] = [];
@@ -162,12 +168,15 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     opts.onStep?.('writing the manifests again');
     const allPacks = [...keep, ...written].sort().map(packName);
     const replaced: { old: string; again: string }[] = [];
-    for (const { name, m } of manifests) {
+    const copies: { old: string; again: string }[] = [];
+    for (const [first, ...others] of groups) {
+      const { name, m } = first!;
       const packs = opts.historyOnly ? m.packs : allPacks;
       const segments = segmentsOf.get(name)!;
-      if (sameList(m.packs, packs) && sameList(m.segments, segments)) continue;
-      const again = await repo.writeManifest({ ...m, packs, segments });
+      const again = sameList(m.packs, packs) && sameList(m.segments, segments) ? name : await repo.writeManifest({ ...m, packs, segments });
       if (again !== name) replaced.push({ old: name, again });
+      // A copy may be what it was written again as (the same bytes): that one stays.
+      for (const c of others) if (c.name !== again) copies.push({ old: c.name, again });
     }
     lock.assertHeld(now());
 
@@ -181,7 +190,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // An old manifest goes only while its replacement is there (retention elsewhere may have removed it).
     const manifestsNow = new Set((await repo.list()).manifests.map((e) => e.name));
     const gone = replaced.filter((r) => manifestsNow.has(r.again));
-    for (const r of gone) await del(r.old);
+    for (const r of [...gone, ...copies.filter((r) => manifestsNow.has(r.again))]) await del(r.old);
     const after = await repo.list();
     const still: Manifest[] = [];
     for (const e of after.manifests) still.push(await repo.manifest(e.name));

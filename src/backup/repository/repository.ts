@@ -184,6 +184,44 @@ export function newestLast(a: { name: string; m: Manifest }, b: { name: string; 
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
+/**
+ * What makes a backup the same backup under another manifest: its chain, its head block and when it was
+ * taken. A prune writes each backup's manifest again (naming the packs and segments it rewrote, every
+ * other field kept) before it deletes the old one; one stopped in between (killed, a delete that
+ * failed) leaves both, each restoring the same backup. Two backups of one head block are told apart by
+ * their `createdAt` (to the millisecond).
+ */
+function backupKey(m: Manifest): string {
+  return `${m.chainId} ${m.genesisHash} ${m.head.hash} ${m.createdAt}`;
+}
+
+/**
+ * `manifests` grouped by backup (backupKey), in the order of each backup's first manifest among them.
+ * In each group the manifest to use comes first: one whose packs, segments and genesis object the
+ * listing all holds (a copy may have lost one), then the first by name. Whatever counts or chooses
+ * backups (retention, `backup list`, restore, verify, prune) counts such a group once.
+ */
+export function backupsOf<T extends { name: string; m: Manifest }>(manifests: readonly T[], listing?: RepositoryListing): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const x of manifests) {
+    const key = backupKey(x.m);
+    const group = groups.get(key);
+    if (group) group.push(x);
+    else groups.set(key, [x]);
+  }
+  const whole = (m: Manifest) => listing === undefined || holdsAll(listing, m);
+  return [...groups.values()].map((g) => (g.length === 1 ? g : [...g].sort((a, b) => Number(whole(b.m)) - Number(whole(a.m)) || (a.name < b.name ? -1 : 1))));
+}
+
+/** Whether the listing holds every object `m` names. */
+function holdsAll(listing: RepositoryListing, m: Manifest): boolean {
+  return (
+    listing.genesis.has(m.genesis) &&
+    m.packs.every((p) => listing.packs.has(parseObjectName(p)!.sha256)) &&
+    m.segments.every((s) => listing.segments.some((x) => x.name === s))
+  );
+}
+
 function add(out: RepositoryListing, e: TargetEntry): void {
   const o = parseObjectName(e.name);
   if (!o) return;

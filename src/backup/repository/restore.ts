@@ -19,7 +19,7 @@ import { parseObjectName, type Manifest } from './format.js';
 import { takeReaderLock } from './lock.js';
 import { readGenesisObject } from './genesis-object.js';
 import { PackScratch } from './scratch.js';
-import { newestLast, type Repository } from './repository.js';
+import { backupsOf, newestLast, type Repository } from './repository.js';
 import { blockHashesIn, holdsBlock, lastBlockAtOrBefore, readSegment } from './segment.js';
 
 /**
@@ -254,8 +254,9 @@ async function restoreAt(
   // This chain's backups only: a repository may hold another chain's too, also one of the same chain ID
   // (a network relaunched with a new genesis). A manifest that cannot be read is passed over, said.
   const chainId = String(genesis.config.params.chainID);
+  const listing = await repo.list();
   const read = await Promise.all(
-    (await repo.list()).manifests.map(async (e) => {
+    listing.manifests.map(async (e) => {
       try {
         return { e, m: await repo.manifest(e.name) };
       } catch (err) {
@@ -275,7 +276,9 @@ async function restoreAt(
     opts = { ...opts, genesisStateRoot: root };
   }
   // Oldest first by head time (newestLast): after a roll-back the new timeline's backups are the newest.
-  const manifests = ours.map(({ e, m }) => ({ ...e, m, time: BigInt(m.head.timestamp) })).sort(newestLast);
+  // A backup a killed prune left under two manifests is one candidate, the manifest backupsOf prefers.
+  const sorted = ours.map(({ e, m }) => ({ ...e, m, time: BigInt(m.head.timestamp) })).sort(newestLast);
+  const manifests = backupsOf(sorted, listing).map((g) => g[0]!);
   if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} (of this genesis) in ${repo.url}`, { code: 'NOT_FOUND' });
   const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';
   const { base, later } = await restorePlan(repo, manifests, at, point);

@@ -15,7 +15,7 @@ import { SEGMENT_BLOCKS } from './format.js';
 import { LocalIndex } from './local-index.js';
 import { RepositoryLock } from './lock.js';
 import { hasPiecesToMerge, pruneRepository } from './prune.js';
-import { Repository, STAGED_PREFIX } from './repository.js';
+import { backupsOf, Repository, STAGED_PREFIX } from './repository.js';
 
 export interface RepositorySchedulerOptions {
   chain: ScheduledChain;
@@ -206,31 +206,37 @@ export class RepositoryScheduler {
       // timeline's backups end lower than the timeline left, yet they are the newest. Backups whose head
       // this node's chain has passed with another block are of a timeline left, older than any of its
       // own whatever their time (blocks sealed while a clock ran ahead), and the backup just written is
-      // never removed by its own retention.
-      const manifests = await this.repo.chainManifests(this.chain(), undefined, () => undefined);
+      // never removed by its own retention. A backup under two manifests (a prune stopped between writing
+      // them again and deleting the old ones) counts once: kept, both stay (the next prune removes the
+      // old one); removed, both go.
+      const listing = await this.repo.list();
+      const backups = backupsOf(await this.repo.chainManifests(this.chain(), listing, () => undefined), listing);
       const head = this.opts.chain.head.number;
-      const left = new Set<string>();
-      for (const { name, last, m } of manifests) {
+      const left = new Set<(typeof backups)[number]>();
+      for (const b of backups) {
+        const { last, m } = b[0]!;
         if (last > head) continue;
         const ours = await this.opts.chain.canonicalHash(last);
-        if (ours !== undefined && bytesToHex(ours) !== m.head.hash) left.add(name);
+        if (ours !== undefined && bytesToHex(ours) !== m.head.hash) left.add(b);
       }
-      const ordered = [...manifests.filter((x) => left.has(x.name)), ...manifests.filter((x) => !left.has(x.name))];
-      const pieces: (DatedPiece & { name: string })[] = ordered.map(({ name, last, m }, i) => ({
+      const ordered = [...backups.filter((b) => left.has(b)), ...backups.filter((b) => !left.has(b))];
+      const pieces: (DatedPiece & { names: string[] })[] = ordered.map((b, i) => ({
         kind: 'snapshot',
         startBlock: 1n,
-        endBlock: last,
-        time: BigInt(m.head.timestamp),
-        digest8: name.slice(-64, -56),
-        file: name,
-        name,
+        endBlock: b[0]!.last,
+        time: BigInt(b[0]!.m.head.timestamp),
+        digest8: b[0]!.name.slice(-64, -56),
+        file: b[0]!.name,
+        names: b.map((x) => x.name),
         storedAt: i,
       }));
-      for (const p of piecesToDelete(pieces, this.opts.retention).filter((p) => p.name !== written)) {
-        lock.assertHeld(this.now());
-        await this.opts.target.delete(p.name);
-        this.removedSincePrune = true;
-        this.opts.logger.info({ target: this.opts.target.url, file: p.name }, 'backup removed by retention');
+      for (const p of piecesToDelete(pieces, this.opts.retention).filter((p) => !p.names.includes(written))) {
+        for (const name of p.names) {
+          lock.assertHeld(this.now());
+          await this.opts.target.delete(name);
+          this.removedSincePrune = true;
+          this.opts.logger.info({ target: this.opts.target.url, file: name }, 'backup removed by retention');
+        }
       }
     } finally {
       await lock.release().catch(() => undefined);

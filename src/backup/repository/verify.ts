@@ -15,13 +15,18 @@ import { FAR_FUTURE } from '../verify-archive.js';
 import { parseObjectName, type Manifest } from './format.js';
 import { readGenesisObject } from './genesis-object.js';
 import { readIndex, readPack } from './pack.js';
-import type { Repository } from './repository.js';
+import { backupsOf, type Repository } from './repository.js';
 import { takeReaderLock } from './lock.js';
 import { PackScratch } from './scratch.js';
 import { readSegment } from './segment.js';
 
 export interface RepositoryReport {
-  backups: { name: string; head: string; ok: boolean; problem?: string }[];
+  /**
+   * Every manifest, each checked (each restores on its own). `copyOf`: the manifest is another of the
+   * backup named there (a prune stopped between writing the manifests again and deleting the old ones
+   * left both; the next prune deletes this one): one backup, counted once.
+   */
+  backups: { name: string; head: string; ok: boolean; problem?: string; copyOf?: string }[];
   /** Objects read and found whole (all of them, or the subset asked for). */
   objectsRead: number;
   /** One line per damaged or missing object or incomplete backup, naming it. */
@@ -79,6 +84,8 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
       backups.push({ name: e.name, head: String(e.last), ok: false, problem: errorMessage(err) });
     }
   }
+  for (const [first, ...others] of backupsOf(manifests, listing))
+    for (const c of others) Object.assign(backups.find((b) => b.name === c.name)!, { copyOf: first!.name });
   const inSubset = (name: string) => {
     if (!opts.subset) return true;
     const sha = parseObjectName(name)!.sha256;

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
+import { pino } from 'pino';
 import { bytesToHex, hexToBytes } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
@@ -13,6 +14,8 @@ import { openBytesDB } from '../../../src/storage/open-db.js';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
 import { encodeIndex, HashList, readPack } from '../../../src/backup/repository/pack.js';
 import { pruneRepository } from '../../../src/backup/repository/prune.js';
+import { restoreRepositoryAt } from '../../../src/backup/repository/restore.js';
+import { RepositoryScheduler } from '../../../src/backup/repository/scheduler.js';
 import { verifyRepository } from '../../../src/backup/repository/verify.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
 import { readSegment } from '../../../src/backup/repository/segment.js';
@@ -339,6 +342,94 @@ describe('backup repository: prune', () => {
       await index.close();
       await pruneLock.release().catch(() => undefined);
     }
+  });
+});
+
+describe('backup repository: a prune stopped between writing the manifests again and deleting the old ones', () => {
+  // Every backup is then under two manifests (same head, same createdAt, other segments), each restoring.
+  const killed = () => join(dir, 'repo-twice');
+  let heads: bigint[];
+  beforeAll(async () => {
+    const repo = await makeRepository(killed());
+    const inner = new LocalDirTarget(killed());
+    const stopping: BackupTarget = {
+      url: inner.url,
+      stagingDir: inner.stagingDir,
+      put: (n, st, sig) => inner.put(n, st, sig),
+      list: () => inner.list(),
+      get: (n) => inner.get(n),
+      async delete(n) {
+        if (n.startsWith('manifest-')) throw new Error('killed at its first manifest deletion');
+        return inner.delete(n);
+      },
+      close: () => inner.close(),
+    };
+    await expect(pruneRepository(new Repository(stopping, join(dir, 'staging')), { scratchDir: dir, segmentBlocks: 4 })).rejects.toThrow(/killed/);
+    const { manifests } = await repo.list();
+    heads = [...new Set(manifests.map((m) => m.last!))];
+    expect(heads).toHaveLength(4);
+    expect(manifests).toHaveLength(8);
+  });
+  const copyOfKilled = (name: string) => {
+    const path = join(dir, name);
+    cpSync(killed(), path, { recursive: true });
+    return new Repository(new LocalDirTarget(path), join(dir, 'staging'));
+  };
+  const distinctHeads = async (repo: Repository) => [...new Set((await repo.list()).manifests.map((m) => m.last!))];
+
+  it('retention (before any prune) counts each backup once: keep-last 3 keeps 3 backups, both manifests of each, and removes both of the others', async () => {
+    const repo = copyOfKilled('twice-retention');
+    await sealNext(t, transfers(5));
+    const removed: string[] = [];
+    const s = new RepositoryScheduler({
+      chain: t.chain,
+      target: repo.target,
+      stagingDir: join(dir, 'staging-twice'),
+      indexDir: join(dir, 'index-twice'),
+      intervalMs: 3_600_000,
+      retention: { keepLast: 3 },
+      pruneIntervalMs: 0,
+      logger: pino({ level: 'info' }, { write: (l: string) => void (JSON.parse(l).msg === 'backup removed by retention' && removed.push(JSON.parse(l).file)) }),
+      segmentBlocks: 4,
+    });
+    try {
+      await s.backupNow();
+    } finally {
+      await s.stop();
+    }
+    expect(await distinctHeads(repo)).toEqual([heads[2], heads[3], t.chain.head.number]);
+    expect((await repo.list()).manifests).toHaveLength(5); // the kept backups' second manifests are the next prune's to delete
+    expect(removed).toHaveLength(4);
+    expect(await everyBackupComplete(repo)).toBe(5);
+  });
+
+  it('the next prune (history only, or whole) keeps one manifest of each backup; the summary counts backups', async () => {
+    for (const historyOnly of [true, false]) {
+      const repo = copyOfKilled(`twice-prune-${historyOnly}`);
+      const s = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4, historyOnly });
+      expect(s.manifests, `historyOnly ${historyOnly}`).toBe(4);
+      expect((await repo.list()).manifests, `historyOnly ${historyOnly}`).toHaveLength(4);
+      expect(await distinctHeads(repo)).toEqual(heads);
+      expect(await everyBackupComplete(repo)).toBe(4);
+      expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+    }
+  });
+
+  it('verify checks both manifests and counts the backup once; a restore takes the manifest whose objects are all there', async () => {
+    const repo = copyOfKilled('twice-restore');
+    const report = await verifyRepository(repo, { scratchDir: dir });
+    expect(report.problems).toEqual([]);
+    expect(report.backups.filter((b) => b.ok)).toHaveLength(8);
+    expect(report.backups.filter((b) => b.copyOf === undefined).map((b) => BigInt(b.head))).toEqual(heads);
+    // The newest backup: lose an object of the manifest that sorts last by name and that the other does not name.
+    const pair = (await repo.list()).manifests.filter((m) => m.last === heads[3]);
+    expect(pair).toHaveLength(2);
+    const [kept, damaged] = await Promise.all(pair.map((m) => repo.manifest(m.name)));
+    const only = [...damaged!.packs, ...damaged!.segments].filter((o) => !kept!.packs.includes(o) && !kept!.segments.includes(o));
+    expect(only.length).toBeGreaterThan(0);
+    rmSync(join(dir, 'twice-restore', only[0]!));
+    const r = await restoreRepositoryAt(repo, {}, { dataDir: join(dir, 'twice-restored'), genesis: t.genesis, history: 'full' });
+    expect([r.head, r.manifest]).toEqual([heads[3], pair[0]!.name]);
   });
 });
 
