@@ -3,7 +3,8 @@ import { bytesToUnprefixedHex, createZeroAddress, hexToBytes } from '@ethereumjs
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
 import type { CallRequest } from './simulate.js';
-import { scratchCall, scratchVm } from './trace.js';
+import { scratchVm } from './simulate.js';
+import { recoveredFor, scratchCall } from './trace.js';
 
 export interface AccessListResult {
   accessList: { address: Uint8Array; storageKeys: Uint8Array[] }[];
@@ -23,6 +24,7 @@ const MAX_ROUNDS = 8;
 export async function createAccessList(chain: Chain, block: Block, req: CallRequest, gas: bigint, deadline = Infinity): Promise<AccessListResult> {
   const guard = new ExecutionGuard(deadline);
   const vm = await scratchVm(chain, block.header, block.header.number, guard);
+  const authorities = await recoveredFor(vm, req, guard); // once for all the rounds
   const excluded = new Set([
     bytesToUnprefixedHex((req.from ?? createZeroAddress()).bytes),
     ...(req.to ? [bytesToUnprefixedHex(req.to.bytes)] : []),
@@ -35,7 +37,7 @@ export async function createAccessList(chain: Chain, block: Block, req: CallRequ
     let r;
     try {
       vm.evm.journal.startReportingAccessList();
-      r = await scratchCall(vm, block, { ...req, accessList: list }, gas);
+      r = await scratchCall(vm, block, { ...req, accessList: list }, gas, guard, authorities);
     } finally {
       await vm.stateManager.revert();
     }

@@ -111,7 +111,7 @@ class Collector implements LogsFound {
   take(l: LocatedLog): boolean {
     const size = l.log[2].length;
     if (this.logs.length >= this.limits.logs || (this.logs.length > 0 && this.dataBytes + size > this.limits.dataBytes)) {
-      this.more = { block: l.block.header.number, logIndex: l.logIndex };
+      this.more = { block: l.block.number, logIndex: l.logIndex };
       return false;
     }
     this.logs.push(l);
@@ -122,7 +122,7 @@ class Collector implements LogsFound {
 
 /** Collect the logs of `block` matching `q` from position `fromLogIndex` on; false once a limit stopped it. */
 async function collect(chain: Chain, block: Block, q: LogQuery, into: Collector, fromLogIndex = 0): Promise<boolean> {
-  for (const l of await blockLogs(chain, block)) if (l.logIndex >= fromLogIndex && logMatches(l.log, q) && !into.take(l)) return false;
+  for (const l of await blockLogs(chain, block, (log, logIndex) => logIndex >= fromLogIndex && logMatches(log, q))) if (!into.take(l)) return false;
   return true;
 }
 

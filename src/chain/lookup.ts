@@ -76,22 +76,55 @@ function fullReceipt(tx: TypedTransaction, block: Block, index: number, receipts
   };
 }
 
+/**
+ * What a log's answer reports of its block (eth_getLogs' blockNumber, blockHash, blockTimestamp): one
+ * object shared by the block's logs, so that a log held for an answer holds ~100 bytes of its block
+ * rather than the whole decoded block (its transactions, its rules).
+ */
+export interface LogBlock {
+  number: bigint;
+  hash: Uint8Array;
+  timestamp: bigint;
+}
+
+/** A log with its position: everything its answer reports, and nothing of its block but that. */
 export interface LocatedLog {
   log: Log;
-  block: Block;
+  block: LogBlock;
+  txHash: Uint8Array;
   txIndex: number;
   logIndex: number;
 }
 
-/** Every log of a block, with its position. */
-export async function blockLogs(chain: Chain, block: Block): Promise<LocatedLog[]> {
+function logBlockOf(chain: Chain, block: Block): LogBlock {
+  return { number: block.header.number, hash: chain.engine.blockHash(block.header), timestamp: block.header.timestamp };
+}
+
+/**
+ * The logs of a block, with their positions, in order; only those `keep` takes when given (only they
+ * cost their transaction's hash). Each log's bytes are its own: the stored receipts decode to views of
+ * one buffer, which a log held for an answer would otherwise keep whole (every other log of the block).
+ */
+export async function blockLogs(chain: Chain, block: Block, keep?: (log: Log, logIndex: number) => boolean): Promise<LocatedLog[]> {
   const receipts = await chain.store.receipts(block.header.number, chain.engine.blockHash(block.header));
   const out: LocatedLog[] = [];
+  let at: LogBlock | undefined;
   let logIndex = 0;
   receipts?.forEach((r, txIndex) => {
-    for (const log of r.logs) out.push({ log, block, txIndex, logIndex: logIndex++ });
+    for (const log of r.logs) {
+      if (!keep || keep(log, logIndex)) {
+        at ??= logBlockOf(chain, block);
+        out.push({ log: ownLog(log), block: at, txHash: block.transactions[txIndex]!.hash(), txIndex, logIndex });
+      }
+      logIndex++;
+    }
   });
   return out;
+}
+
+/** A copy of `log` on buffers of its own (new Uint8Array copies; a Buffer's slice would be a view). */
+function ownLog([address, topics, data]: Log): Log {
+  return [new Uint8Array(address), topics.map((t) => new Uint8Array(t)), new Uint8Array(data)];
 }
 
 function min(a: bigint, b: bigint): bigint {

@@ -1,47 +1,14 @@
-import type { Block, BlockHeader } from '@ethereumjs/block';
-import { createVM, runTx, type VM } from '@ethereumjs/vm';
-import { bytesToHex, bytesToUnprefixedHex, createZeroAddress } from '@ethereumjs/util';
+import type { Block } from '@ethereumjs/block';
+import { runTx, type VM } from '@ethereumjs/vm';
+import { bytesToHex } from '@ethereumjs/util';
 import type { Chain } from './chain.js';
 import { ExecutionGuard } from './exec-guard.js';
-import { Simulator, type CallRequest } from './simulate.js';
+import type { StateOverrides } from './sim-context.js';
+import { type Authorities, type CallRequest, type CallResult, Simulator, recoverAuthorities, runCall, scratchVm } from './simulate.js';
 import type { TxTracer } from './tracers.js';
-
-/** The block's parent state is not on this node (pruned, or restored from a later block): Chain.stateUnavailable says why. */
-export class StateUnavailable extends Error {
-  constructor(
-    readonly blockNumber: bigint,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StateUnavailable';
-  }
-}
 
 /** Transactions replayed between two turns of the event loop. */
 const YIELD_EVERY = 10;
-
-/**
- * A VM over a throw-away copy of the state after `header`, with BLOCKHASH from the canonical chain,
- * running the EVM rules of block `rulesOf` (the block being re-executed, or the block a call runs in).
- */
-export async function scratchVm(chain: Chain, header: BlockHeader, rulesOf: bigint, guard: ExecutionGuard): Promise<VM> {
-  if (!(await chain.hasStateAt(header))) throw new StateUnavailable(header.number, await chain.stateUnavailable(header.number));
-  const stateManager = await chain.scratchStateAt(header);
-  const blockchain = {
-    async getBlock(num: number) {
-      const hash = (await chain.store.canonicalHash(BigInt(num))) ?? new Uint8Array(32);
-      return { hash: () => hash };
-    },
-    shallowCopy() {
-      return blockchain;
-    },
-    async putBlock() {},
-  };
-  const common = chain.commonAt(rulesOf);
-  const vm = await createVM({ common, stateManager, blockchain: blockchain as never, evmOpts: guard.evmOpts(common) });
-  guard.attach(vm.evm);
-  return vm;
-}
 
 /**
  * Re-execute `block` on its parent's state (a scratch copy: nothing reaches the database) and trace
@@ -83,47 +50,41 @@ export async function traceBlock(
 }
 
 /**
- * Trace a call on the state after `block` (debug_traceCall), as eth_call runs it: no nonce or
- * balance checks, `gas` in all (intrinsic gas included), state thrown away afterwards.
+ * Trace a call on the state after `stateBlock` with `stateOverrides` written in, in the block context
+ * `block` (`stateBlock` by default; its number's rules), as eth_call runs it (debug_traceCall): no nonce
+ * or balance checks, `gas` in all (intrinsic gas included), state thrown away afterwards.
  */
-export async function traceCall(chain: Chain, block: Block, req: CallRequest, gas: bigint, tracer: TxTracer, deadline = Infinity): Promise<unknown> {
-  const vm = await scratchVm(chain, block.header, block.header.number, new ExecutionGuard(deadline));
+export async function traceCall(
+  chain: Chain,
+  stateBlock: Block,
+  req: CallRequest,
+  gas: bigint,
+  tracer: TxTracer,
+  deadline = Infinity,
+  opts: { block?: Block; stateOverrides?: StateOverrides } = {},
+): Promise<unknown> {
+  const block = opts.block ?? stateBlock;
+  const guard = new ExecutionGuard(deadline);
+  const vm = await scratchVm(chain, stateBlock.header, block.header.number, guard, opts.stateOverrides);
+  const authorities = await recoveredFor(vm, req, guard);
   const stop = tracer.listen(vm.evm);
   try {
-    const r = await scratchCall(vm, block, req, gas);
+    const r = await scratchCall(vm, block, req, gas, guard, authorities);
     return tracer.result({ gas, gasUsed: r.gasUsed, returnValue: r.returnValue, ...(r.error ? { error: r.error } : {}) });
   } finally {
     stop();
   }
 }
 
-/**
- * Run a call as eth_call does, on `vm` (a scratch VM: its state is thrown away): no nonce or balance
- * checks, `gas` in all (intrinsic gas included), what a transaction finds warm warmed first.
- */
-export async function scratchCall(vm: VM, block: Block, req: CallRequest, gas: bigint): Promise<{ gasUsed: bigint; returnValue: Uint8Array; error?: string }> {
+/** The authorities of `req`'s authorizationList (recoverAuthorities), if it has one. */
+export async function recoveredFor(vm: VM, req: CallRequest, guard: ExecutionGuard): Promise<Authorities | undefined> {
+  const list = req.authorizationList;
+  return list && list.length > 0 ? recoverAuthorities(vm.common, list, guard) : undefined;
+}
+
+/** runCall with `gas` in all, the intrinsic gas included (and counted in gasUsed). */
+export async function scratchCall(vm: VM, block: Block, req: CallRequest, gas: bigint, guard: ExecutionGuard, authorities?: Authorities): Promise<CallResult> {
   const intrinsic = Simulator.intrinsicGas(req);
-  const caller = req.from ?? createZeroAddress();
-  const journal = vm.evm.journal;
-  journal.cleanJournal();
-  for (const address of vm.evm.precompiles.keys()) journal.addAlwaysWarmAddress(address);
-  for (const a of [caller, ...(req.to ? [req.to] : []), block.header.coinbase]) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(a.bytes));
-  for (const item of req.accessList ?? []) {
-    const address = bytesToUnprefixedHex(item.address);
-    // Reported when an access list is being collected (eth_createAccessList keeps what it was given).
-    journal.addAlwaysWarmAddress(address, true);
-    for (const key of item.storageKeys) journal.addAlwaysWarmSlot(address, bytesToUnprefixedHex(key), true);
-  }
-  const res = await vm.evm.runCall({
-    caller,
-    origin: caller,
-    ...(req.to ? { to: req.to } : {}),
-    data: req.data,
-    value: req.value,
-    gasLimit: gas - intrinsic,
-    gasPrice: req.gasPrice ?? 0n,
-    block,
-  });
-  const err = res.execResult.exceptionError?.error;
-  return { gasUsed: intrinsic + res.execResult.executionGasUsed, returnValue: res.execResult.returnValue, ...(err ? { error: err } : {}) };
+  const r = await runCall(vm, block, req, gas - intrinsic, guard, authorities);
+  return { ...r, gasUsed: intrinsic + r.gasUsed };
 }

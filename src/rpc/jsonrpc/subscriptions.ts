@@ -30,6 +30,7 @@ interface Entry {
   sub: Subscription;
   sink: SubscriptionSink;
 }
+type PendingEntry = { sub: Extract<Subscription, { kind: 'newPendingTransactions' }>; sink: SubscriptionSink };
 
 /**
  * Publishing a head's logs yields to the event loop once it has done this much work: a check of one
@@ -46,6 +47,13 @@ const NOTIFY_WORK = 64;
  * so it can fetch them with eth_getLogs and subscribe again.
  */
 export const MAX_PENDING_HEADS = 4;
+
+/**
+ * Transactions entering the pool waiting to be announced to newPendingTransactions subscribers beyond
+ * those being announced. Past it the oldest are not announced (the pool takes them faster than they can
+ * be sent to every subscriber) and a warning says how many: the hub's backlog stays bounded.
+ */
+export const MAX_PENDING_TXS = 4096;
 
 /** Where a logs subscription is indexed: a position it names (address, or topic i), or every log. */
 type LogsIndex = { at: 'address' | number; keys: Iterable<string> } | undefined;
@@ -81,6 +89,14 @@ export class SubscriptionHub {
   private readonly logsAt = new Map<'address' | number, Map<string, Set<string>>>();
   /** Logs subscriptions that name no address or topic: every log is checked against them. */
   private readonly logsAny = new Set<string>();
+  /** newPendingTransactions subscriptions, apart: a transaction is announced without a look at the others. */
+  private readonly pendingSubs = new Map<string, PendingEntry>();
+  /** Hashes of transactions the pool took, waiting to be announced (at most MAX_PENDING_TXS). */
+  private pendingTxs: Uint8Array[] = [];
+  /** Hashes left out since the last warning (the backlog was full). */
+  private pendingSkipped = 0;
+  /** The announcing of `pendingTxs`, while it runs. */
+  private announcing: Promise<void> | undefined;
   /** Heads are published one after the other (reading a block's logs is asynchronous): those waiting. */
   private readonly heads: Block[] = [];
   /** The publishing of `heads`, while it runs. */
@@ -97,7 +113,7 @@ export class SubscriptionHub {
     const onHead = (_head: unknown, block: Block) => this.queueHead(block);
     chain.on('head', onHead);
     this.detach.push(() => chain.off('head', onHead));
-    this.detach.push(txpool.onAdded((hash) => this.publishPending(hash)));
+    this.detach.push(txpool.onAdded((hash) => this.queuePending(hash)));
   }
 
   /** A new subscription's ID; refused (-32005) when its log filter would pass the node's bound on entries. */
@@ -106,6 +122,7 @@ export class SubscriptionHub {
     const id = randomQuantityId();
     this.entries.set(id, { sub, sink });
     if (sub.kind === 'logs') this.indexLogs(id, sub.query, true);
+    if (sub.kind === 'newPendingTransactions') this.pendingSubs.set(id, { sub, sink });
     let ids = this.bySink.get(sink);
     if (!ids) this.bySink.set(sink, (ids = new Set()));
     ids.add(id);
@@ -124,6 +141,7 @@ export class SubscriptionHub {
 
   private remove(id: string, entry: Entry): void {
     this.entries.delete(id);
+    this.pendingSubs.delete(id);
     if (entry.sub.kind === 'logs') {
       this.indexLogs(id, entry.sub.query, false);
       this.budget.release(entry.sub.query);
@@ -167,7 +185,9 @@ export class SubscriptionHub {
     for (const [id, entry] of this.entries) this.remove(id, entry);
     this.bySink.clear();
     this.heads.length = 0;
+    this.pendingTxs = [];
     await this.settled();
+    await this.announcing;
   }
 
   /** Resolves once the heads queued so far are published (or skipped). */
@@ -256,21 +276,73 @@ export class SubscriptionHub {
     }
   }
 
-  private publishPending(hash: Uint8Array): void {
-    let full: string | undefined;
-    let hashOnly: string | undefined;
-    for (const [id, { sub, sink }] of this.entries) {
-      if (sub.kind !== 'newPendingTransactions') continue;
-      if (!sub.full) {
-        sink.notify(id, (hashOnly ??= JSON.stringify(bytesToHex(hash))));
-        continue;
+  /**
+   * Queue a transaction the pool took for announcing (none when nobody subscribed): the hashes of one
+   * turn of the event loop go out together, after it, in slices (see announcePending), never from
+   * within the pool's admission. Past MAX_PENDING_TXS waiting, the oldest is left out.
+   */
+  private queuePending(hash: Uint8Array): void {
+    if (this.pendingSubs.size === 0) return;
+    this.pendingTxs.push(hash);
+    if (this.pendingTxs.length > MAX_PENDING_TXS) {
+      this.pendingTxs.shift();
+      this.pendingSkipped++;
+    }
+    if (this.announcing !== undefined) return;
+    this.announcing = (async () => {
+      try {
+        await nextTurn(); // the rest of this turn's transactions join the batch
+        while (this.pendingTxs.length > 0) {
+          const batch = this.pendingTxs;
+          this.pendingTxs = [];
+          await this.announcePending(batch);
+          if (this.pendingSkipped > 0) {
+            this.logger.warn(
+              { skipped: this.pendingSkipped, limit: MAX_PENDING_TXS },
+              'subscriptions: transactions enter the pool faster than they can be announced; skipped the oldest',
+            );
+            this.pendingSkipped = 0;
+          }
+        }
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err) }, 'newPendingTransactions notifications failed');
+      } finally {
+        this.announcing = undefined;
       }
-      if (full === undefined) {
-        const tx = this.txpool.get(hash);
-        if (!tx) continue;
-        full = JSON.stringify(formatTransaction(tx, undefined, undefined));
+    })();
+  }
+
+  /**
+   * Each transaction of `hashes`, in order, to every newPendingTransactions subscription (as a hash, or
+   * whole while the pool still holds it), formatted once for all, yielding to the event loop between
+   * slices of SLICE_WORK: 8,192 subscriptions hold the loop for a slice at a time, not ~7 ms a
+   * transaction. A subscription made meanwhile gets the next batch; one removed gets no more.
+   */
+  private async announcePending(hashes: Uint8Array[]): Promise<void> {
+    const subs = [...this.pendingSubs];
+    let work = 0;
+    for (const hash of hashes) {
+      let hashOnly: string | undefined;
+      let full: string | undefined | null;
+      for (const [id, entry] of subs) {
+        if (work >= SLICE_WORK) {
+          work = 0;
+          await nextTurn();
+        }
+        work++;
+        if (this.pendingSubs.get(id) !== entry) continue; // unsubscribed, or its connection closed, while the hub waited
+        let result: string | null;
+        if (entry.sub.full) {
+          if (full === undefined) {
+            const tx = this.txpool.get(hash);
+            full = tx ? JSON.stringify(formatTransaction(tx, undefined, undefined)) : null; // gone from the pool since
+          }
+          result = full;
+        } else result = hashOnly ??= JSON.stringify(bytesToHex(hash));
+        if (result === null) continue;
+        entry.sink.notify(id, result);
+        work += NOTIFY_WORK;
       }
-      sink.notify(id, full);
     }
   }
 }

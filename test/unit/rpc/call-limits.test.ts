@@ -1,9 +1,10 @@
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex, generateAddress, privateToAddress } from '@ethereumjs/util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addressOf, createTestChain, sealNext, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { GAS_RUNTIME, LOOP_RUNTIME } from '../../helpers/contracts.js';
 import { deployer } from '../../helpers/evm-asm.js';
+import { MAX_OVERRIDE_SLOTS } from '../../../src/rpc/jsonrpc/call-overrides.js';
 import { ethMethods } from '../../../src/rpc/jsonrpc/methods.js';
 import type { RpcContext } from '../../../src/rpc/jsonrpc/methods/context.js';
 import { TxPool } from '../../../src/txpool/txpool.js';
@@ -92,6 +93,43 @@ describe('eth_call / eth_estimateGas limits', () => {
   it('bounds eth_estimateGas by the cap: an endless call exhausts the cap, not the request', async () => {
     const m = methods({ rpcGasCap: 1_000_000n, rpcEvmTimeoutMs: 0 });
     await expect(m.eth_estimateGas!([{ to: loop, gas: HUGE }])).rejects.toMatchObject({ code: -32000, message: 'gas required exceeds allowance (1000000)' });
+  });
+});
+
+describe('state overrides (hostile clients)', () => {
+  const AT = `0x${'c0'.repeat(20)}`;
+  const slots = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`0x${word(BigInt(i + 1))}`, `0x${word(1n)}`]));
+  const overridden = async (m: ReturnType<typeof methods>, n = MAX_OVERRIDE_SLOTS) => m.eth_call!([{ to: AT }, 'latest', { [AT]: { stateDiff: slots(n) } }]);
+
+  it('writes override slots in slices (~0.5 ms a slot: 10,000 hold ~5 s), the event loop turning and other requests served between them', async () => {
+    const r = await whileRunning(
+      async () => overridden(methods({ rpcEvmTimeoutMs: 0 }), 600),
+      async () => methods({}).eth_getBalance!([FROM, 'latest']),
+    );
+    expect(r.outcome).toEqual({ value: '0x' });
+    expect(r.otherDoneFirst).toBe(true);
+    expect(r.turns).toBeGreaterThan(10); // 4 when they were written in one go
+  });
+
+  it('stops writing them at --rpc-evm-timeout', async () => {
+    let writes = 0;
+    const scratch = t.chain.scratchStateAt.bind(t.chain);
+    const spy = vi.spyOn(t.chain, 'scratchStateAt').mockImplementation(async (header) => {
+      const state = await scratch(header);
+      const put = state.putStorage.bind(state);
+      state.putStorage = (...args) => {
+        writes++;
+        return put(...args);
+      };
+      return state;
+    });
+    try {
+      await expect(overridden(methods({ rpcEvmTimeoutMs: 20 }))).rejects.toMatchObject({ code: -32000, message: 'execution aborted (timeout = 20ms)' });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThan(MAX_OVERRIDE_SLOTS);
   });
 });
 

@@ -7,7 +7,7 @@ import { addressOf, createTestChain, sealNext, testKey } from '../../helpers/cha
 import { SET_TOPIC, STORAGE_INITCODE, word } from '../../helpers/contracts.js';
 import { assemble, deployer } from '../../helpers/evm-asm.js';
 import { ethMethods, type RpcMethods } from '../../../src/rpc/jsonrpc/methods.js';
-import { MAX_LOG_DATA_BYTES, MAX_LOG_RESULTS, parseLogQuery } from '../../../src/rpc/jsonrpc/methods/eth-logs.js';
+import { MAX_LOG_DATA_BYTES, MAX_LOG_RESULTS, findLogs, parseLogQuery } from '../../../src/rpc/jsonrpc/methods/eth-logs.js';
 import { filterMethods } from '../../../src/rpc/jsonrpc/methods/eth-filters.js';
 import {
   FILTER_TTL_MS,
@@ -114,6 +114,44 @@ describe('eth_getLogs', () => {
     expect((await rpcError('eth_getLogs', { topics: [1, 2, 3, 4, 5] })).code).toBe(-32602);
     expect((await rpcError('eth_getLogs', { address: '0x1234' })).code).toBe(-32602);
     expect((await rpcError('eth_getLogs', { blockHash: `0x${'11'.repeat(32)}` })).message).toBe('unknown block');
+  });
+});
+
+/**
+ * What `root` keeps alive, as far as its own properties reach: the classes of the objects, and the bytes
+ * of the buffers behind its byte arrays (a view keeps its whole buffer).
+ */
+function retained(root: unknown): { classes: Set<string>; bytes: number } {
+  const seen = new Set<object>();
+  const buffers = new Set<ArrayBufferLike>();
+  const classes = new Set<string>();
+  const todo = [root];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    classes.add((v as object).constructor?.name ?? 'null');
+    if (ArrayBuffer.isView(v)) {
+      buffers.add(v.buffer);
+      continue;
+    }
+    if (v instanceof Map || v instanceof Set) for (const x of v) todo.push(x);
+    for (const k of Reflect.ownKeys(v)) todo.push((v as Record<string | symbol, unknown>)[k]);
+  }
+  return { classes, bytes: [...buffers].reduce((n, b) => n + b.byteLength, 0) };
+}
+
+describe('eth_getLogs memory (hostile clients)', () => {
+  it('holds for each log found only what its answer reports, not its block nor the rest of its receipts', async () => {
+    // A block of 12 transactions and logs: each log found keeps its own bytes, not the decoded block or its receipts.
+    const many = await writeBlock(...Array.from({ length: 12 }, (_, i) => 100n + BigInt(i)));
+    const all = await findLogs(t.chain, 0n, BigInt(many), parseLogQuery({ address: contract }));
+    expect(all.logs.length).toBeGreaterThanOrEqual(15);
+    const held = retained(all.logs);
+    expect([...held.classes].sort()).toEqual(['Array', 'Object', 'Uint8Array']);
+    // Each log: its address, topic and 32 bytes of data, its transaction's hash; each block: its hash.
+    const own = all.logs.reduce((n, l) => n + 20 + 32 * l.log[1].length + l.log[2].length + 32, 0);
+    expect(held.bytes).toBeLessThanOrEqual(own + 32 * all.logs.length);
   });
 });
 

@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import type { Chain } from '../../../src/chain/chain.js';
 import { BasaltNode } from '../../../src/node/node.js';
 import { RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
-import { SubscriptionHub } from '../../../src/rpc/jsonrpc/subscriptions.js';
+import { MAX_PENDING_TXS, SubscriptionHub, type SubscriptionSink } from '../../../src/rpc/jsonrpc/subscriptions.js';
 import { WsRpcServer, type WsLimits } from '../../../src/rpc/jsonrpc/ws-server.js';
 import type { TxPool } from '../../../src/txpool/txpool.js';
 import { writeKeyFile, LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH } from '../../../src/keys/keyfile.js';
@@ -288,16 +288,87 @@ describe('WebSocket fan-out and node-wide bounds', () => {
     const hash = Uint8Array.from({ length: 32 }, (_, i) => i);
     try {
       added(hash);
+      await until(() => got.length === 50, 'every notification');
       expect(stringify).toHaveBeenCalledTimes(1);
-      await new Promise((r) => setImmediate(r)); // the corked writes go out
     } finally {
       stringify.mockRestore();
       proto._write = write;
       proto._writev = writev;
     }
     expect(writes.n).toBe(1);
-    await until(() => got.length === 50, 'every notification');
     expect(got.map((p) => p.subscription).sort()).toEqual([...ids].sort());
     expect(new Set(got.map((p) => p.result))).toEqual(new Set([bytesToHex(hash)]));
+  });
+});
+
+describe('newPendingTransactions fan-out (hostile clients)', () => {
+  /** A hub over a chain that never moves and a pool whose additions the test announces. */
+  function hub(): { hub: SubscriptionHub; added: (hash: Uint8Array) => void } {
+    let added: (hash: Uint8Array) => void = () => undefined;
+    const txpool = {
+      onAdded: (l: (hash: Uint8Array) => void) => {
+        added = l;
+        return () => undefined;
+      },
+      get: () => undefined,
+    } as unknown as TxPool;
+    const h = new SubscriptionHub(new EventEmitter() as unknown as Chain, txpool, silentLogger());
+    closeAfter.push(() => h.close());
+    return { hub: h, added: (hash) => added(hash) };
+  }
+  /** A sink recording what it is sent, by subscription. */
+  const recorder = () => {
+    const got = new Map<string, string[]>();
+    const sink: SubscriptionSink = {
+      notify: (id, result) => {
+        const list = got.get(id) ?? [];
+        got.set(id, list);
+        list.push(JSON.parse(result) as string);
+      },
+    };
+    return { sink, got, count: () => [...got.values()].reduce((n, l) => n + l.length, 0) };
+  };
+  const hash = (i: number) => new Uint8Array(32).fill(i % 256).map((b, j) => (j < 2 ? (i >> (8 * j)) & 0xff : b));
+
+  it('announces a transaction to 8,192 subscriptions after the pool took it, in slices with turns of the event loop between', async () => {
+    const { hub: h, added } = hub();
+    const sinks = Array.from({ length: 64 }, recorder);
+    for (const r of sinks) for (let i = 0; i < 128; i++) h.subscribe(r.sink, { kind: 'newPendingTransactions', full: false });
+    const total = () => sinks.reduce((n, r) => n + r.count(), 0);
+    added(hash(1));
+    expect(total()).toBe(0); // not from within the pool's admission
+    let turns = 0;
+    const spin = () => {
+      turns++;
+      if (total() < 8192) setImmediate(spin);
+    };
+    setImmediate(spin);
+    await until(() => total() === 8192, 'every notification');
+    expect(turns).toBeGreaterThan(10); // 8,192 notifications in one go took ~7 ms of the loop a transaction
+    for (const r of sinks) for (const l of r.got.values()) expect(l).toEqual([bytesToHex(hash(1))]);
+  });
+
+  it('sends the transactions of one turn together, in order; a subscription removed meanwhile gets no more', async () => {
+    const { hub: h, added } = hub();
+    const a = recorder();
+    const b = recorder();
+    h.subscribe(a.sink, { kind: 'newPendingTransactions', full: false });
+    const gone = h.subscribe(b.sink, { kind: 'newPendingTransactions', full: false });
+    for (let i = 0; i < 3; i++) added(hash(i));
+    h.unsubscribe(b.sink, gone);
+    await until(() => a.count() === 3, 'the three');
+    expect([...a.got.values()]).toEqual([[0, 1, 2].map((i) => bytesToHex(hash(i)))]);
+    expect(b.count()).toBe(0);
+  });
+
+  it(`holds at most ${MAX_PENDING_TXS} transactions waiting: past it the oldest are left out`, async () => {
+    const { hub: h, added } = hub();
+    const r = recorder();
+    h.subscribe(r.sink, { kind: 'newPendingTransactions', full: false });
+    for (let i = 0; i < MAX_PENDING_TXS + 10; i++) added(hash(i)); // one turn: none sent yet
+    await until(() => r.count() === MAX_PENDING_TXS, 'the notifications');
+    const [sent] = [...r.got.values()];
+    expect(sent![0]).toBe(bytesToHex(hash(10)));
+    expect(sent!.at(-1)).toBe(bytesToHex(hash(MAX_PENDING_TXS + 9)));
   });
 });

@@ -1,28 +1,47 @@
 import type { Block } from '@ethereumjs/block';
 import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { transactionByHash } from '../../../chain/lookup.js';
-import { Simulator } from '../../../chain/simulate.js';
-import { StateUnavailable, traceBlock, traceCall } from '../../../chain/trace.js';
+import { simulationBlock, type BlockOverrides, type StateOverrides } from '../../../chain/sim-context.js';
+import { Simulator, StateUnavailable } from '../../../chain/simulate.js';
+import { traceBlock, traceCall } from '../../../chain/trace.js';
 import { CallTracer, StructLogger, TraceBudget, TraceTooLarge, type TxTracer } from '../../../chain/tracers.js';
 import { MAX_TIMER_MS, formatDuration, parseDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, requireBlock, type RpcMethods, type SimulatingContext } from './context.js';
-import { callRequest } from './eth-state.js';
+import { parseBlockOverrides, parseStateOverrides } from '../call-overrides.js';
+import { callRequest, checkAuthorizationFork } from './eth-state.js';
 
-/** A trace config: which tracer, its options, and the time it may take. */
+/** A trace config: which tracer, its options, and the time it may take; for debug_traceCall, its overrides. */
 interface TraceConfig {
   /** A tracer counting what it holds against `budget`: the request's, shared by all of a block's tracers. */
   make: (budget: TraceBudget) => TxTracer;
   timeoutMs: number;
+  stateOverrides?: StateOverrides;
+  blockOverrides?: BlockOverrides;
 }
 
 const STRUCT_LOGGER_OPTIONS = ['disableStack', 'disableStorage', 'enableMemory', 'enableReturnData'] as const;
+/** geth's TraceConfig fields. `reexec` (how far back geth re-executes to rebuild a missing state) changes nothing here: a state is held or not. */
+const TRACE_CONFIG_FIELDS = new Set<string>(['tracer', 'tracerConfig', 'timeout', 'limit', 'reexec', ...STRUCT_LOGGER_OPTIONS]);
+/** debug_traceCall's config adds the overrides of eth_call (geth's TraceCallConfig). */
+const TRACE_CALL_CONFIG_FIELDS = new Set<string>([...TRACE_CONFIG_FIELDS, 'stateOverrides', 'blockOverrides']);
 
-/** geth's TraceConfig: {tracer?, tracerConfig?, timeout?, disableStack?, disableStorage?, enableMemory?, limit?}. */
-function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
+/**
+ * geth's TraceConfig: {tracer?, tracerConfig?, timeout?, disableStack?, disableStorage?, enableMemory?,
+ * enableReturnData?, limit?, reexec?}; with `call` (debug_traceCall), also stateOverrides and
+ * blockOverrides as eth_call's third and fourth parameters. Any other field is refused, not ignored.
+ */
+function traceConfig(v: unknown, maxTimeoutMs: number, call = false): TraceConfig {
   const o = (v === undefined || v === null ? {} : v) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) throw invalidParams('trace config must be an object');
+  const fields = call ? TRACE_CALL_CONFIG_FIELDS : TRACE_CONFIG_FIELDS;
+  for (const k of Object.keys(o)) {
+    if (!fields.has(k)) throw invalidParams(`trace config: unknown field ${JSON.stringify(k.slice(0, 64))} (${[...fields].join(', ')})`);
+  }
+  const overrides = call ? callOverrides(o) : {};
+  if (o.reexec !== undefined && (typeof o.reexec !== 'number' || !Number.isSafeInteger(o.reexec) || o.reexec < 0))
+    throw invalidParams('reexec must be a non-negative integer');
   let timeoutMs = maxTimeoutMs;
   if (o.timeout !== undefined) {
     const ms = typeof o.timeout === 'string' ? parseDuration(o.timeout) : undefined;
@@ -41,17 +60,24 @@ function traceConfig(v: unknown, maxTimeoutMs: number): TraceConfig {
       if (typeof o.limit !== 'number' || !Number.isSafeInteger(o.limit) || o.limit < 0) throw invalidParams('limit must be a non-negative integer');
       opts.limit = o.limit;
     }
-    return { make: (budget) => new StructLogger(opts, budget), timeoutMs };
+    return { make: (budget) => new StructLogger(opts, budget), timeoutMs, ...overrides };
   }
   if (o.tracer === 'callTracer') {
     const c = (o.tracerConfig ?? {}) as Record<string, unknown>;
     if (typeof c !== 'object' || Array.isArray(c)) throw invalidParams('tracerConfig must be an object');
     for (const k of ['onlyTopCall', 'withLog'])
       if (c[k] !== undefined && typeof c[k] !== 'boolean') throw invalidParams(`tracerConfig.${k} must be true or false`);
-    return { make: (budget) => new CallTracer({ onlyTopCall: c.onlyTopCall === true, withLog: c.withLog === true }, budget), timeoutMs };
+    return { make: (budget) => new CallTracer({ onlyTopCall: c.onlyTopCall === true, withLog: c.withLog === true }, budget), timeoutMs, ...overrides };
   }
   const name = typeof o.tracer === 'string' ? JSON.stringify(o.tracer.slice(0, 64)) : typeof o.tracer;
   throw invalidParams(`tracer ${name} is not supported: use "callTracer" or the default struct logger (no tracer)`);
+}
+
+/** debug_traceCall's stateOverrides and blockOverrides, checked and bounded as eth_call's. */
+function callOverrides(o: Record<string, unknown>): Pick<TraceConfig, 'stateOverrides' | 'blockOverrides'> {
+  const stateOverrides = parseStateOverrides(o.stateOverrides);
+  const blockOverrides = parseBlockOverrides(o.blockOverrides);
+  return { ...(stateOverrides ? { stateOverrides } : {}), ...(blockOverrides ? { blockOverrides } : {}) };
 }
 
 /** debug_traceTransaction, debug_traceBlockByNumber|ByHash, debug_traceCall (geth's struct logger and callTracer). */
@@ -108,13 +134,17 @@ export function debugMethods({
     debug_traceCall: async (p) => {
       expectParams(p, 1, 3);
       const req = callRequest(p[0]);
-      const block = await requireBlock(chain, p[1] === undefined || p[1] === null ? { kind: 'tag', tag: 'latest' } : blockTag(p[1]));
-      const cfg = traceConfig(p[2], rpcEvmTimeoutMs);
+      const state = await requireBlock(chain, p[1] === undefined || p[1] === null ? { kind: 'tag', tag: 'latest' } : blockTag(p[1]));
+      const cfg = traceConfig(p[2], rpcEvmTimeoutMs, true);
+      // In the named block's own context (as geth), with the block overrides on top.
+      const block = cfg.blockOverrides ? simulationBlock(chain, state.header, cfg.blockOverrides) : state;
+      checkAuthorizationFork(req, block);
       const asked = req.gas ?? block.header.gasLimit;
       const gas = rpcGasCap > 0n && asked > rpcGasCap ? rpcGasCap : asked;
       const intrinsic = Simulator.intrinsicGas(req);
       if (gas < intrinsic) throw new RpcError(RpcErrorCode.InvalidInput, `intrinsic gas too low: have ${gas}, want ${intrinsic}`);
-      return run(cfg, (deadline) => traceCall(chain, block, req, gas, cfg.make(new TraceBudget()), deadline));
+      const opts = { block, ...(cfg.stateOverrides ? { stateOverrides: cfg.stateOverrides } : {}) };
+      return run(cfg, (deadline) => traceCall(chain, state, req, gas, cfg.make(new TraceBudget()), deadline, opts));
     },
   };
 }

@@ -11,7 +11,8 @@ import { blockTag, bool, expectParams, hexData, hexQuantity } from '../params.js
 import { blockAt, type RpcContext, type RpcMethods } from './context.js';
 
 export function formatReceipt(r: FullReceipt): Record<string, unknown> {
-  const bh = bytesToHex(blockHash(r.block.header));
+  const at = { number: r.block.header.number, hash: blockHash(r.block.header), timestamp: r.block.header.timestamp };
+  const bh = bytesToHex(at.hash);
   const txHash = bytesToHex(r.tx.hash());
   return {
     transactionHash: txHash,
@@ -24,7 +25,7 @@ export function formatReceipt(r: FullReceipt): Record<string, unknown> {
     gasUsed: bigIntToHex(r.gasUsed),
     effectiveGasPrice: bigIntToHex(r.effectiveGasPrice),
     contractAddress: r.contractAddress?.toString() ?? null,
-    logs: r.receipt.logs.map((log, i) => formatLog({ log, block: r.block, txIndex: r.index, logIndex: r.firstLogIndex + i })),
+    logs: r.receipt.logs.map((log, i) => formatLog({ log, block: at, txHash: r.tx.hash(), txIndex: r.index, logIndex: r.firstLogIndex + i })),
     logsBloom: bytesToHex(logsBloom(r)),
     type: intToHex(r.tx.type),
     status: intToHex(r.receipt.status),

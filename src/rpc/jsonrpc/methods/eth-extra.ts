@@ -3,8 +3,7 @@ import { bigIntToHex, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { createAccessList } from '../../../chain/access-list.js';
 import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { blockReceipts, transactionByHash } from '../../../chain/lookup.js';
-import { Simulator } from '../../../chain/simulate.js';
-import { StateUnavailable } from '../../../chain/trace.js';
+import { Simulator, StateUnavailable } from '../../../chain/simulate.js';
 import { formatDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
@@ -19,7 +18,7 @@ import {
   type SimulatingContext,
 } from './context.js';
 import { formatReceipt } from './eth-blocks.js';
-import { address, callRequest, revertError } from './eth-state.js';
+import { address, callRequest, checkAuthorizationFork, revertError } from './eth-state.js';
 
 /** Most storage slots one eth_getProof proves. */
 export const MAX_PROOF_SLOTS = 1024;
@@ -69,6 +68,7 @@ export function extraMethods({
       expectParams(p, 1, 2);
       const req = callRequest(p[0]);
       const block = await requireBlock(chain, latest(p[1]));
+      checkAuthorizationFork(req, block);
       await stateAfter(chain, block);
       const asked = req.gas ?? block.header.gasLimit;
       const gas = rpcGasCap > 0n && asked > rpcGasCap ? rpcGasCap : asked;

@@ -2,7 +2,6 @@ import { bigIntToHex, bytesToHex, intToHex } from '@ethereumjs/util';
 import type { Chain } from '../../../chain/chain.js';
 import { logAlternatives, logsInRange, matchingLogs, type LogLimits, type LogQuery, type LogsFound } from '../../../chain/logs.js';
 import type { LocatedLog } from '../../../chain/lookup.js';
-import { blockHash } from '../../../consensus/ibft/hash.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData } from '../params.js';
 import type { RpcContext, RpcMethods } from './context.js';
@@ -55,10 +54,10 @@ export function formatLog(l: LocatedLog): Record<string, unknown> {
     address: bytesToHex(address),
     topics: topics.map((t) => bytesToHex(t)),
     data: bytesToHex(data),
-    blockNumber: bigIntToHex(l.block.header.number),
-    blockHash: bytesToHex(blockHash(l.block.header)),
-    blockTimestamp: bigIntToHex(l.block.header.timestamp),
-    transactionHash: bytesToHex(l.block.transactions[l.txIndex]!.hash()),
+    blockNumber: bigIntToHex(l.block.number),
+    blockHash: bytesToHex(l.block.hash),
+    blockTimestamp: bigIntToHex(l.block.timestamp),
+    transactionHash: bytesToHex(l.txHash),
     transactionIndex: intToHex(l.txIndex),
     logIndex: intToHex(l.logIndex),
     removed: false,

@@ -2,8 +2,9 @@ import type { Block } from '@ethereumjs/block';
 import { Address, bigIntToHex, bigIntToUnpaddedBytes, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { ExecutionRefused, ExecutionTimeout } from '../../../chain/exec-guard.js';
 import { nextBlockContext, simulationBlock, type StateOverrides } from '../../../chain/sim-context.js';
-import { Simulator, type CallRequest } from '../../../chain/simulate.js';
+import { Simulator, StateUnavailable, type CallRequest } from '../../../chain/simulate.js';
 import { parseBlockOverrides, parseStateOverrides } from '../call-overrides.js';
+import { MAX_POOLED_AUTHORIZATIONS } from '../../../txpool/set-code.js';
 import { formatDuration } from '../../../util/duration.js';
 import { RpcError, RpcErrorCode, invalidParams } from '../errors.js';
 import { blockTag, expectParams, hexData, hexQuantity, type BlockTag } from '../params.js';
@@ -52,8 +53,11 @@ export function callRequest(v: unknown): CallRequest {
   return req;
 }
 
-/** Most EIP-7702 authorizations one call may carry. */
-export const MAX_CALL_AUTHORIZATIONS = 1024;
+/**
+ * Most EIP-7702 authorizations one call may carry: as many as a set-code transaction this node's pool
+ * takes (each is a signature to recover; a transaction with more could not be sent here).
+ */
+export const MAX_CALL_AUTHORIZATIONS = MAX_POOLED_AUTHORIZATIONS;
 
 function authorizationList(v: unknown): NonNullable<CallRequest['authorizationList']> {
   if (!Array.isArray(v)) throw invalidParams('authorizationList must be an array of {chainId, address, nonce, yParity, r, s}');
@@ -82,6 +86,13 @@ function accessList(v: unknown): NonNullable<CallRequest['accessList']> {
       storageKeys: ((o.storageKeys ?? []) as unknown[]).map((k) => hexData(k, 'storage key', 32)),
     };
   });
+}
+
+/** A call with an authorizationList runs only in a block of the prague fork (EIP-7702). */
+export function checkAuthorizationFork(req: CallRequest, block: Block): void {
+  if (req.authorizationList && !block.common.isActivatedEIP(7702)) {
+    throw new RpcError(RpcErrorCode.InvalidInput, `authorizationList needs the prague fork, which block ${block.header.number} has not reached`);
+  }
 }
 
 /** Geth's revert error: code 3, "execution reverted[: reason]", data = the revert bytes. */
@@ -118,6 +129,7 @@ export function stateMethods({
     } catch (err) {
       if (err instanceof ExecutionTimeout) throw new RpcError(RpcErrorCode.InvalidInput, `execution aborted (timeout = ${formatDuration(rpcEvmTimeoutMs)})`);
       if (err instanceof ExecutionRefused) throw new RpcError(RpcErrorCode.LimitExceeded, err.message);
+      if (err instanceof StateUnavailable) throw new RpcError(RpcErrorCode.InvalidInput, err.message); // pruned since simContext looked
       throw err;
     }
   };
@@ -135,9 +147,7 @@ export function stateMethods({
     await stateAfter(chain, state);
     const next = tag.kind === 'tag' && (tag.tag === 'latest' || tag.tag === 'pending');
     const block = simulationBlock(chain, next ? nextBlockContext(chain.engine, state.header, blockTimeMs) : state.header, blockOverrides);
-    if (req.authorizationList && !block.common.isActivatedEIP(7702)) {
-      throw new RpcError(RpcErrorCode.InvalidInput, `authorizationList needs the prague fork, which block ${block.header.number} has not reached`);
-    }
+    checkAuthorizationFork(req, block);
     return { state, block, ...(stateOverrides ? { stateOverrides } : {}) };
   };
   return withStateErrors(chain, {
