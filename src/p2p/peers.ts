@@ -265,6 +265,14 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     return address !== undefined && this.opts.validators().has(address);
   }
 
+  /**
+   * Whether `peer` is a validator of the current set, a bootnode or an added peer: the peers this node's
+   * chain or operator names. Answers to the others are also counted by their IP address.
+   */
+  isValidatorOrKept(peer: PeerId | string): boolean {
+    return this.isValidator(peer) || this.staticPeers.has(peer.toString());
+  }
+
   /** Ready peers that are not validators may fill --max-peers less one slot per other validator. */
   private nonValidatorSlots(): number {
     const set = this.opts.validators();
