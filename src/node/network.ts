@@ -261,6 +261,7 @@ export class Network implements NetworkView, PeersService {
         maxStreams: opts.maxSnapshotStreams ?? DEFAULT_MAX_SNAPSHOT_STREAMS,
         isReady: (p) => peers.isReady(p),
         onBadPeer: (p, reason) => peers.punish(p, reason),
+        trusted: (p) => peers.isValidatorOrKept(p),
         logger: log,
       });
       gossip.start();
