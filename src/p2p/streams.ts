@@ -1,7 +1,7 @@
 import '../util/promise-with-resolvers.js';
 import type { PeerId, Stream } from '@libp2p/interface';
 import * as lp from 'it-length-prefixed';
-import { ipOf, type Host } from './host.js';
+import { addressKeyOf, type Host } from './host.js';
 import { MessageError } from './messages.js';
 import type { Semaphore } from '../util/mutex.js';
 import { errorMessage } from '../util/errors.js';
@@ -183,8 +183,7 @@ export async function serve(
           const first = await it.next();
           if (first.done) throw new Error(`${protocol}: stream closed without a request`); // a cancelled request: not malice
           if (opts.answering) {
-            // (Every connection is TCP, over an IP address; anything else is counted by its whole address.)
-            group = opts.trusted?.(peer) ? undefined : (ipOf(connection.remoteAddr) ?? connection.remoteAddr.toString());
+            group = opts.trusted?.(peer) ? undefined : addressKeyOf(connection.remoteAddr);
             await opts.answering.acquire(expired.signal, key, group);
             holding = true;
             if (stream.status !== 'open') return; // its asker gave up meanwhile

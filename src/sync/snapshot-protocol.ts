@@ -3,7 +3,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { bytesToHex, utf8ToBytes, bytesToUtf8 } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
 import { createSnapshot, HistorySizes, StateSizes, type SnapshotSource } from '../backup/snapshot.js';
-import { ipOf, type Host } from '../p2p/host.js';
+import { addressKeyOf, type Host } from '../p2p/host.js';
 import { MessageError } from '../p2p/messages.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
@@ -210,8 +210,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
       /** The snapshot failed on this side (a node missing, the bound): the peer did not leave early. */
       let failedHere = false;
       const id = peer.toString();
-      // Its address's key in `serving` and `leftEarly`, unless it is trusted. (Every connection is TCP,
-      // over an IP address; anything else is counted by its whole address.)
+      // Its address's key in `serving` and `leftEarly` (an IPv6 peer's /64), unless it is trusted.
       let address: string | undefined;
       void (async () => {
         try {
@@ -221,7 +220,7 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           if (req.length !== 1 || req[0] !== REQUEST[0]) throw new MessageError(`${protocol}: malformed snapshot request`);
           if (!opts.isReady(peer)) return void (await stream.sink(lp.encode([refusal('not a ready peer')])));
           if (serving.has(id)) return void (await stream.sink(lp.encode([refusal('busy: already serving this peer a snapshot')])));
-          if (!opts.trusted?.(peer)) address = `ip ${ipOf(connection.remoteAddr) ?? connection.remoteAddr.toString()}`;
+          if (!opts.trusted?.(peer)) address = `ip ${addressKeyOf(connection.remoteAddr)}`;
           if (address !== undefined && serving.has(address)) {
             return void (await stream.sink(lp.encode([refusal('busy: already serving a snapshot to a peer at this address')])));
           }

@@ -621,10 +621,11 @@ describe('snapshot sync', () => {
       onBadPeer: (p, why) => bad.push(`${p}: ${why}`),
       trusted: (p) => trusted.has(p.toString()),
     });
-    // Each peer at an address of its own, but for those given one here.
-    const addresses = new Map<string, string>();
+    // Each peer at an address of its own (as a multiaddr's IP part), but for those given one here; the
+    // quitter on IPv6, where a host is given a whole /64.
+    const addresses = new Map<string, string>([['quitter', '/ip6/2001:db8:1:2::1']]);
     const addressOfPeer = (peer: string) => {
-      if (!addresses.has(peer)) addresses.set(peer, `10.0.0.${addresses.size + 1}`);
+      if (!addresses.has(peer)) addresses.set(peer, `/ip4/10.0.0.${addresses.size + 1}`);
       return addresses.get(peer)!;
     };
     /**
@@ -658,7 +659,7 @@ describe('snapshot sync', () => {
             ended();
           },
         };
-        const remoteAddr = multiaddr(`/ip4/${addressOfPeer(peer)}/tcp/4000`);
+        const remoteAddr = multiaddr(`${addressOfPeer(peer)}/tcp/4000`);
         handler!({ stream, connection: { remotePeer: { toString: () => peer }, remoteAddr } });
       });
     const refusal = (answer: Uint8Array[]) => (answer[0]![0] === 1 ? Buffer.from(answer[0]!.subarray(1)).toString() : undefined);
@@ -683,8 +684,8 @@ describe('snapshot sync', () => {
     expect(refusal(await ask('quitter', 4, 1))).toMatch(/^busy: this peer left its last snapshot before reading it; ask again in \d+ s$/);
     expect(refusal(await ask('quitter', 3, 1))).toMatch(/^busy: this peer left its last snapshot before reading it/);
     expect(reads).toBe(atNewHead);
-    // ...and so is another identity at its address (peer IDs cost nothing), unless it is a validator or a kept peer...
-    addresses.set('quitter2', addressOfPeer('quitter'));
+    // ...and so is another identity at its address (peer IDs cost nothing; an IPv6 host's /64), unless it is a validator or a kept peer...
+    addresses.set('quitter2', '/ip6/2001:db8:1:2:ffff:ffff:ffff:ffff'); // another address of its /64
     addresses.set('validator', addressOfPeer('quitter'));
     expect(refusal(await ask('quitter2', 4, 1))).toMatch(/^busy: a peer at this address left its last snapshot before reading it; ask again in \d+ s$/);
     expect(reads).toBe(atNewHead);
