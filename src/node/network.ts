@@ -16,7 +16,14 @@ import { signValidatorProof } from '../p2p/validator-proof.js';
 import { TxIntake, type TxIntakeLimits, type TxOutcome } from '../p2p/tx-intake.js';
 import { privateKeyToAddress } from '../keys/address.js';
 import type { PeerSummary, PeersService } from '../p2p/peers-service.js';
-import { MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER, serveBlocks, serveHistory } from '../sync/block-protocol.js';
+import {
+  MAX_BLOCK_ANSWERS,
+  MAX_BLOCK_ANSWERS_FOR_OTHERS,
+  MAX_BLOCK_ANSWERS_PER_ADDRESS,
+  MAX_BLOCK_ANSWERS_PER_PEER,
+  serveBlocks,
+  serveHistory,
+} from '../sync/block-protocol.js';
 import { Semaphore } from '../util/mutex.js';
 import { PeerHistoryFeed } from '../sync/history-feed.js';
 import type { HistoryFeed } from '../backup/repository/backfill.js';
@@ -243,7 +250,11 @@ export class Network implements NetworkView, PeersService {
       const served = {
         isReady: (p: PeerId) => peers.isReady(p),
         onBadPeer: (p: PeerId, reason: string) => peers.punish(p, reason),
-        answering: new Semaphore(MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER),
+        answering: new Semaphore(MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER, {
+          perGroup: MAX_BLOCK_ANSWERS_PER_ADDRESS,
+          grouped: MAX_BLOCK_ANSWERS_FOR_OTHERS,
+        }),
+        trusted: (p: PeerId) => peers.isValidatorOrKept(p),
       };
       await serveBlocks(host, chain.genesisHash, chain, served);
       await serveHistory(host, chain.genesisHash, chain, served);
@@ -251,6 +262,7 @@ export class Network implements NetworkView, PeersService {
         maxStreams: opts.maxSnapshotStreams ?? DEFAULT_MAX_SNAPSHOT_STREAMS,
         isReady: (p) => peers.isReady(p),
         onBadPeer: (p, reason) => peers.punish(p, reason),
+        trusted: (p) => peers.isValidatorOrKept(p),
         logger: log,
       });
       gossip.start();

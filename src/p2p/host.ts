@@ -13,6 +13,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { isIP } from 'node:net';
 import { UserError, errorMessage } from '../util/errors.js';
+import { addressKey } from '../util/net.js';
 import { MAX_GOSSIP_BYTES, MAX_IBFT_GOSSIP_BYTES } from './messages.js';
 import { GossipIntake, type GossipIntakeLimits, type RpcHandler } from './gossip-intake.js';
 import { installNativePeerCrypto } from './native-peer-crypto.js';
@@ -161,6 +162,17 @@ export function ipOf(ma: Multiaddr): string | undefined {
   const [first] = ma.getComponents?.() ?? [];
   if (first === undefined || (first.name !== 'ip4' && first.name !== 'ip6')) return undefined;
   return first.value;
+}
+
+/**
+ * The key a peer connected from `ma` is counted under by address, where its peer ID alone is not enough
+ * (block answers, snapshot streams): its IPv4 address, or its IPv6 address's /64 (util/net addressKey:
+ * one IPv6 host is given a whole /64); a multiaddr without an IP address (none here: every connection
+ * is TCP) is counted whole.
+ */
+export function addressKeyOf(ma: Multiaddr): string {
+  const ip = ipOf(ma);
+  return ip === undefined ? ma.toString() : addressKey(ip);
 }
 
 /**

@@ -133,7 +133,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     await serveStatus(
       this.host,
       this.local,
-      (peer, theirs) => this.onStatus(peer, theirs, 'inbound'),
+      (peer, theirs) => this.onStatus(peer, theirs),
       (peer, reason) => this.punish(peer, reason),
     );
     this.host.addEventListener('peer:connect', (e) => void this.handshake(e.detail));
@@ -265,6 +265,14 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     return address !== undefined && this.opts.validators().has(address);
   }
 
+  /**
+   * Whether `peer` is a validator of the current set, a bootnode or an added peer: the peers this node's
+   * chain or operator names. Answers to the others are also counted by their IP address.
+   */
+  isValidatorOrKept(peer: PeerId | string): boolean {
+    return this.isValidator(peer) || this.staticPeers.has(peer.toString());
+  }
+
   /** Ready peers that are not validators may fill --max-peers less one slot per other validator. */
   private nonValidatorSlots(): number {
     const set = this.opts.validators();
@@ -320,7 +328,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     if (this.stopped) return;
     try {
       const theirs = await requestStatus(this.host, peer, this.local());
-      this.onStatus(peer, theirs, 'outbound');
+      this.onStatus(peer, theirs);
     } catch (err) {
       if (this.bans.isBanned(peer)) return; // refused already (its own handshake showed another chain)
       if (err instanceof MessageError) this.punish(peer, err.message);
@@ -331,7 +339,13 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
   }
 
-  private onStatus(peer: PeerId, theirs: ChainStatus, direction: 'inbound' | 'outbound'): void {
+  /**
+   * A peer's status, from either exchange (its answer to ours, or its request to us). The peer's
+   * direction is its connection's: which side dialled, not which exchange ended first (a peer that
+   * dialled in and answered ours but never asked was taken for one this node dialled, so
+   * --max-inbound-peers held back no such peer).
+   */
+  private onStatus(peer: PeerId, theirs: ChainStatus): void {
     if (this.stopped) return;
     const why = incompatibility(this.local(), theirs);
     if (why !== undefined) {
@@ -351,6 +365,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
     }
     const conn = this.host.getConnections(peer)[0];
     if (conn === undefined) return; // gone meanwhile
+    const direction = conn.direction;
     if (proven !== undefined && proven === this.opts.self && !this.sameKeyWarned.has(id)) {
       if (this.sameKeyWarned.size >= 64) this.sameKeyWarned.clear();
       this.sameKeyWarned.add(id);
@@ -363,7 +378,7 @@ export class PeerManager extends EventEmitter<PeerEvents> {
       );
     }
     if (proven !== undefined && proven !== this.opts.self && this.opts.validators().has(proven)) {
-      this.rememberValidator(peer, proven, conn.direction, conn.remoteAddr);
+      this.rememberValidator(peer, proven, direction, conn.remoteAddr);
     }
     const known = this.ready.get(id);
     if (known) {

@@ -1,7 +1,7 @@
 import '../util/promise-with-resolvers.js';
 import type { PeerId, Stream } from '@libp2p/interface';
 import * as lp from 'it-length-prefixed';
-import type { Host } from './host.js';
+import { addressKeyOf, type Host } from './host.js';
 import { MessageError } from './messages.js';
 import type { Semaphore } from '../util/mutex.js';
 import { errorMessage } from '../util/errors.js';
@@ -105,9 +105,16 @@ export interface ServeOptions {
   /**
    * Answers built and sent at once over every connection (and every protocol given the same one): a
    * request read waits for a place, within its timeout, and holds it until its answer is sent. The
-   * places are taken by peer, so a peer may hold no more than the Semaphore's `perKey` of them.
+   * places are taken by peer (the Semaphore's key), so a peer may hold no more than its `perKey` of
+   * them; a peer that `trusted` does not vouch for takes them by its IP address too (the group), so the
+   * peers of one address hold no more than `perGroup`, and such peers together no more than `grouped`.
    */
   answering?: Semaphore;
+  /**
+   * Peers whose places are counted by peer alone and may take those kept for them (validators, bootnodes
+   * and added peers: a devnet's nodes share 127.0.0.1). Without it, every peer is counted by address too.
+   */
+  trusted?(peer: PeerId): boolean;
   /**
    * An answer the peer takes none of for this long (its reader stalls, the stream's window stays
    * shut) is abandoned, its place given back, without waiting for `timeoutMs`. Default SEND_STALL_MS.
@@ -159,6 +166,7 @@ export async function serve(
       }, opts.timeoutMs);
       let holding = false;
       const key = peer.toString();
+      let group: string | undefined;
       let stall: ReturnType<typeof setTimeout> | undefined;
       const stallMs = opts.stallMs ?? SEND_STALL_MS;
       const offered = () => {
@@ -175,7 +183,8 @@ export async function serve(
           const first = await it.next();
           if (first.done) throw new Error(`${protocol}: stream closed without a request`); // a cancelled request: not malice
           if (opts.answering) {
-            await opts.answering.acquire(expired.signal, key);
+            group = opts.trusted?.(peer) ? undefined : addressKeyOf(connection.remoteAddr);
+            await opts.answering.acquire(expired.signal, key, group);
             holding = true;
             if (stream.status !== 'open') return; // its asker gave up meanwhile
           }
@@ -188,7 +197,7 @@ export async function serve(
         } finally {
           clearTimeout(timer);
           clearTimeout(stall);
-          if (holding) opts.answering!.release(key);
+          if (holding) opts.answering!.release(key, group);
         }
       })();
     },

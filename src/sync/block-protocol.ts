@@ -40,6 +40,17 @@ export const MAX_BLOCK_ANSWERS = 16;
  */
 export const MAX_BLOCK_ANSWERS_PER_PEER = 2;
 /**
+ * Of those, the most the peers of one IP address hold together, and the most all peers hold together
+ * (the Semaphore's `perGroup` and `grouped`), but for validators of the set, bootnodes and added peers,
+ * which are counted by peer alone and may take the places the others leave (4). Peer IDs cost nothing:
+ * eight identities holding two places each for the whole timeout (reading a piece just inside the
+ * stall limit) held every place, and an honest asker waited past its deadline, until its syncer banned
+ * the node. A devnet's nodes share 127.0.0.1: its validators are not counted by address, and full nodes
+ * there share four places, each held for the few milliseconds an honest answer takes.
+ */
+export const MAX_BLOCK_ANSWERS_PER_ADDRESS = 4;
+export const MAX_BLOCK_ANSWERS_FOR_OTHERS = 12;
+/**
  * The most one block with its receipts may take in a history/1 answer: logs are not bounded by the
  * block size (LOG data costs 8 gas a byte), so the limit is the one the snapshot format and the backup
  * repository's segments have for a block with its receipts (64 MiB).
@@ -63,8 +74,13 @@ interface ServeOptions {
   isReady(peer: PeerId): boolean;
   onBadPeer(peer: PeerId, reason: string): void;
   timeoutMs?: number;
-  /** The node's places for answers being built and sent (MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER), shared by both protocols. */
+  /**
+   * The node's places for answers being built and sent (MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER,
+   * MAX_BLOCK_ANSWERS_PER_ADDRESS, MAX_BLOCK_ANSWERS_FOR_OTHERS), shared by both protocols.
+   */
   answering: Semaphore;
+  /** Validators, bootnodes and added peers: their places are counted by peer alone (streams' ServeOptions.trusted). */
+  trusted?(peer: PeerId): boolean;
   /** An answer its asker takes none of for this long is abandoned (streams' SEND_STALL_MS by default). */
   stallMs?: number;
 }
@@ -122,6 +138,7 @@ async function servePart(host: Host, protocol: string, chain: BlockServerSource,
       maxConcurrent: 2,
       onBadPeer: opts.onBadPeer,
       answering: opts.answering,
+      ...(opts.trusted ? { trusted: opts.trusted } : {}),
       ...(opts.stallMs !== undefined ? { stallMs: opts.stallMs } : {}),
     },
   );

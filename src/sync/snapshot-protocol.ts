@@ -3,7 +3,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { bytesToHex, utf8ToBytes, bytesToUtf8 } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
 import { createSnapshot, HistorySizes, StateSizes, type SnapshotSource } from '../backup/snapshot.js';
-import type { Host } from '../p2p/host.js';
+import { addressKeyOf, type Host } from '../p2p/host.js';
 import { MessageError } from '../p2p/messages.js';
 import { RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
@@ -78,6 +78,12 @@ export interface SnapshotServeOptions {
   readRateWindowMs?: number;
   /** SNAPSHOT_SIZING_COOLDOWN_MS (tests). */
   sizingCooldownMs?: number;
+  /**
+   * Validators, bootnodes and added peers: served and cooled down by peer alone. Every other peer is by
+   * its IP address too (one stream per address; a peer at an address whose peer left early is refused a
+   * sizing walk). Without it, every peer is counted by address too.
+   */
+  trusted?(peer: PeerId): boolean;
   logger?: Logger;
 }
 
@@ -89,6 +95,13 @@ export interface SnapshotServeOptions {
  * again and again. Not a ban: an honest node leaves after the answer when the snapshot does not fit on
  * its disk, and one killed mid-restore asks again. A request sized without a walk (the state's sizes
  * known, version 5 from the size kept) is served meanwhile; a stream read to its end lifts it.
+ *
+ * Peer IDs cost nothing, so the cooldown also holds for the IP address of a peer that is neither a
+ * validator, a bootnode nor an added peer (SnapshotServeOptions.trusted), as does the one stream per
+ * peer: every other peer at that address is refused sizing walks for the cooldown (a stream read to its
+ * end lifts the peer's own, not its address's), and is refused while one is served. By peer ID alone,
+ * each fresh identity had the node walk its state again, and two identities reading at the floor held
+ * both streams. The nodes of `basalt devnet` share 127.0.0.1, but are each other's bootnodes.
  */
 export const SNAPSHOT_SIZING_COOLDOWN_MS = 10 * 60_000;
 /** The peers remembered as having left early, at most (the oldest forgotten first). */
@@ -133,18 +146,20 @@ function* pieces(bytes: Uint8Array): Generator<Uint8Array> {
  *
  * Sizing walks (StateSizes): one at a time (another waits its turn), none for a state whose sizes a walk
  * or a stream to its end already listed (every peer asking at the same head state is answered from the
- * one walk), none for a peer that left its last stream early for SNAPSHOT_SIZING_COOLDOWN_MS (refused as
- * busy, not banned).
+ * one walk), none for a peer that left its last stream early, or (unless trusted) one at the address of
+ * such a peer, for SNAPSHOT_SIZING_COOLDOWN_MS (refused as busy, not banned). One stream per peer, and
+ * (unless trusted) per address.
  */
 export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source: SnapshotSource, opts: SnapshotServeOptions): Promise<void> {
   let active = 0;
-  // Peers being served now: one stream per peer (a version 2 request costs a state walk before its answer).
+  // Peers being served now, and the addresses of those not trusted: one stream per peer and per
+  // address (a version 2 request costs a state walk before its answer). Addresses as `ip <address>`.
   const serving = new Set<string>();
   const idleMs = opts.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
   const minRate = opts.minReadRate ?? SNAPSHOT_SERVE_MIN_RATE;
   const rateWindowMs = opts.readRateWindowMs ?? SNAPSHOT_SERVE_RATE_WINDOW_MS;
   const cooldownMs = opts.sizingCooldownMs ?? SNAPSHOT_SIZING_COOLDOWN_MS;
-  // Peers whose last stream ended before they read the snapshot, and when (the oldest first).
+  // Peers whose last stream ended before they read the snapshot, and their addresses (as in `serving`), and when (the oldest first).
   const leftEarly = new Map<string, number>();
   const cooldownLeft = (id: string) => {
     const since = Date.now() - (leftEarly.get(id) ?? Number.NEGATIVE_INFINITY);
@@ -195,6 +210,8 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
       /** The snapshot failed on this side (a node missing, the bound): the peer did not leave early. */
       let failedHere = false;
       const id = peer.toString();
+      // Its address's key in `serving` and `leftEarly` (an IPv6 peer's /64), unless it is trusted.
+      let address: string | undefined;
       void (async () => {
         try {
           const first = await lp.decode(stream.source, { maxDataLength: 16 })[Symbol.asyncIterator]().next();
@@ -203,12 +220,17 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           if (req.length !== 1 || req[0] !== REQUEST[0]) throw new MessageError(`${protocol}: malformed snapshot request`);
           if (!opts.isReady(peer)) return void (await stream.sink(lp.encode([refusal('not a ready peer')])));
           if (serving.has(id)) return void (await stream.sink(lp.encode([refusal('busy: already serving this peer a snapshot')])));
+          if (!opts.trusted?.(peer)) address = `ip ${addressKeyOf(connection.remoteAddr)}`;
+          if (address !== undefined && serving.has(address)) {
+            return void (await stream.sink(lp.encode([refusal('busy: already serving a snapshot to a peer at this address')])));
+          }
           if (active >= opts.maxStreams) {
             opts.logger?.info({ peer: peer.toString(), maxSnapshotStreams: opts.maxStreams }, 'snapshot request refused: too many snapshot streams');
             return void (await stream.sink(lp.encode([refusal(`busy: already serving ${opts.maxStreams} snapshot streams`)])));
           }
           active++;
           serving.add(id);
+          if (address !== undefined) serving.add(address);
           counted = true;
           let snap;
           let bound = Number.MAX_SAFE_INTEGER;
@@ -226,6 +248,11 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
                 if (waitMs > 0) {
                   opts.logger?.info({ peer: id, waitMs }, 'snapshot request refused: the peer left its last snapshot early');
                   throw new Error(`busy: this peer left its last snapshot before reading it; ask again in ${Math.ceil(waitMs / 1000)} s`);
+                }
+                const addressWaitMs = address === undefined ? 0 : cooldownLeft(address);
+                if (addressWaitMs > 0) {
+                  opts.logger?.info({ peer: id, waitMs: addressWaitMs }, 'snapshot request refused: a peer at its address left its last snapshot early');
+                  throw new Error(`busy: a peer at this address left its last snapshot before reading it; ask again in ${Math.ceil(addressWaitMs / 1000)} s`);
                 }
               },
               // Owed once this node walks for it: a peer that gave up while queued behind another's walk
@@ -302,8 +329,12 @@ export async function serveSnapshots(host: Host, genesisHash: Uint8Array, source
           if (counted) {
             active--;
             serving.delete(id);
+            if (address !== undefined) serving.delete(address);
             if (read) leftEarly.delete(id);
-            else if (owed && !failedHere) noteLeftEarly(id);
+            else if (owed && !failedHere) {
+              noteLeftEarly(id);
+              if (address !== undefined) noteLeftEarly(address);
+            }
           }
           clearTimeout(timer);
           floor?.stop();

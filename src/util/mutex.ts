@@ -93,32 +93,53 @@ function callerLeft(): UserError {
   return new UserError('cancelled by the caller', { code: 'CANCELLED' });
 }
 
+/** Shares of a Semaphore's places for holders that name a group (peers other than trusted ones, by IP address, say). */
+export interface GroupShares {
+  /** The most places the holders of one group hold together. */
+  perGroup: number;
+  /** The most places holders with a group hold in all: the others are kept for holders without one. */
+  grouped: number;
+}
+
 /**
  * At most `size` holders at once, and at most `perKey` of them with one key (a peer, say, so that a
- * few cannot hold every place); the others wait, first come first served among those a place may go
- * to. A wait ends when its `signal` aborts (its place in the queue is given up, and the promise
- * rejects with the reason).
+ * few cannot hold every place). A holder may also name a group (the peer's IP address): the holders of
+ * one group hold at most `groups.perGroup` places together, and holders with a group at most
+ * `groups.grouped` in all, the rest kept for holders without one (peers trusted). The others wait.
+ *
+ * A place given back goes to the waiting holder whose key holds the fewest places, then whose group
+ * holds the fewest, then one of another key than the one that gave it back, then the one that came
+ * first: a key that keeps requests queued behind the places it holds does not get each place it gives
+ * back again while others wait. A wait ends when its `signal` aborts (its place in the queue is given
+ * up, and the promise rejects with the reason).
  */
 export class Semaphore {
   private held = 0;
+  private heldGrouped = 0;
   private readonly heldBy = new Map<string, number>();
-  private readonly waiting: { key: string | undefined; grant: () => void }[] = [];
+  private readonly heldByGroup = new Map<string, number>();
+  private readonly waiting: { key: string | undefined; group: string | undefined; grant: () => void }[] = [];
+  private readonly groups: GroupShares;
 
   constructor(
     readonly size: number,
     readonly perKey = size,
-  ) {}
+    groups: Partial<GroupShares> = {},
+  ) {
+    this.groups = { perGroup: groups.perGroup ?? size, grouped: groups.grouped ?? size };
+  }
 
-  /** Resolves once a place is held: give it back with `release` (with the same key). */
-  acquire(signal?: AbortSignal, key?: string): Promise<void> {
+  /** Resolves once a place is held: give it back with `release` (with the same key and group). */
+  acquire(signal?: AbortSignal, key?: string, group?: string): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.free(key)) {
-      this.take(key);
+    if (this.free(key, group)) {
+      this.take(key, group);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const entry = {
         key,
+        group,
         grant: () => {
           signal?.removeEventListener('abort', giveUp);
           resolve();
@@ -135,33 +156,67 @@ export class Semaphore {
   }
 
   /** A place held at once (give it back with `release`), or false when none is free: for callers refused rather than queued. */
-  tryAcquire(key?: string): boolean {
-    if (!this.free(key)) return false;
-    this.take(key);
+  tryAcquire(key?: string, group?: string): boolean {
+    if (!this.free(key, group)) return false;
+    this.take(key, group);
     return true;
   }
 
-  release(key?: string): void {
+  release(key?: string, group?: string): void {
     this.held--;
-    if (key !== undefined) {
-      const n = (this.heldBy.get(key) ?? 1) - 1;
-      if (n > 0) this.heldBy.set(key, n);
-      else this.heldBy.delete(key);
+    if (key !== undefined) lower(this.heldBy, key);
+    if (group !== undefined) {
+      this.heldGrouped--;
+      lower(this.heldByGroup, group);
     }
-    // The place goes to the first waiting whose key is under its share.
-    const i = this.waiting.findIndex((w) => this.free(w.key));
-    if (i < 0) return;
-    const [next] = this.waiting.splice(i, 1);
-    this.take(next!.key);
-    next!.grant();
+    // A place given back may let more than one waiting in (one held back by its group's share alone).
+    for (;;) {
+      let best = -1;
+      let bestRank: number[] = [];
+      for (let i = 0; i < this.waiting.length; i++) {
+        const w = this.waiting[i]!;
+        if (!this.free(w.key, w.group)) continue;
+        const rank = [this.countOf(this.heldBy, w.key), this.countOf(this.heldByGroup, w.group), w.key !== undefined && w.key === key ? 1 : 0];
+        if (best < 0 || before(rank, bestRank)) {
+          best = i;
+          bestRank = rank;
+        }
+      }
+      if (best < 0) return;
+      const [next] = this.waiting.splice(best, 1);
+      this.take(next!.key, next!.group);
+      next!.grant();
+    }
   }
 
-  private free(key: string | undefined): boolean {
-    return this.held < this.size && (key === undefined || (this.heldBy.get(key) ?? 0) < this.perKey);
+  private countOf(map: Map<string, number>, k: string | undefined): number {
+    return k === undefined ? 0 : (map.get(k) ?? 0);
   }
 
-  private take(key: string | undefined): void {
+  private free(key: string | undefined, group: string | undefined): boolean {
+    if (this.held >= this.size) return false;
+    if (key !== undefined && this.countOf(this.heldBy, key) >= this.perKey) return false;
+    return group === undefined || (this.heldGrouped < this.groups.grouped && this.countOf(this.heldByGroup, group) < this.groups.perGroup);
+  }
+
+  private take(key: string | undefined, group: string | undefined): void {
     this.held++;
-    if (key !== undefined) this.heldBy.set(key, (this.heldBy.get(key) ?? 0) + 1);
+    if (key !== undefined) this.heldBy.set(key, this.countOf(this.heldBy, key) + 1);
+    if (group !== undefined) {
+      this.heldGrouped++;
+      this.heldByGroup.set(group, this.countOf(this.heldByGroup, group) + 1);
+    }
   }
+}
+
+function lower(map: Map<string, number>, k: string): void {
+  const n = (map.get(k) ?? 1) - 1;
+  if (n > 0) map.set(k, n);
+  else map.delete(k);
+}
+
+/** Whether rank `a` comes strictly before `b` (compared element by element; equal ranks keep queue order). */
+function before(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
 }

@@ -56,3 +56,26 @@ export async function listensOnLoopbackOnly(host: string, timeoutMs = LOOKUP_TIM
   }
   return found !== undefined && found.length > 0 && found.every((a) => isLoopbackHost(a.address));
 }
+
+/**
+ * The key a client (or peer) is counted under: its IPv4 address (also when it comes IPv4-mapped,
+ * ::ffff:a.b.c.d), or the /64 prefix of its IPv6 address: one IPv6 host is given a whole /64 and can
+ * use any address in it.
+ */
+export function addressKey(remote: string | undefined): string {
+  const a = (remote ?? '').replace(/%.*$/, '').toLowerCase();
+  if (isIP(a) !== 6) return a;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped) return mapped[1]!;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${a}]/`).hostname.slice(1, -1); // compressed, hex only
+  } catch {
+    return a;
+  }
+  const [head = '', tail] = canonical.split('::');
+  const front = head === '' ? [] : head.split(':');
+  const back = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
+  return `${groups.slice(0, 4).join(':')}::/64`;
+}

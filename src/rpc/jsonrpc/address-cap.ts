@@ -1,30 +1,8 @@
-import { isIP, type Socket } from 'node:net';
-import { isLoopbackHost } from '../../util/net.js';
+import type { Socket } from 'node:net';
+import { addressKey, isLoopbackHost } from '../../util/net.js';
 
 /** Open connections from one client address (HTTP and WebSocket servers each), beyond loopback. */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 32;
-
-/**
- * The key a client is counted under: its IPv4 address (also when it comes IPv4-mapped, ::ffff:a.b.c.d),
- * or the /64 prefix of its IPv6 address: one IPv6 host is given a whole /64 and can use any address in it.
- */
-export function addressKey(remote: string | undefined): string {
-  const a = (remote ?? '').replace(/%.*$/, '').toLowerCase();
-  if (isIP(a) !== 6) return a;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (mapped) return mapped[1]!;
-  let canonical: string;
-  try {
-    canonical = new URL(`http://[${a}]/`).hostname.slice(1, -1); // compressed, hex only
-  } catch {
-    return a;
-  }
-  const [head = '', tail] = canonical.split('::');
-  const front = head === '' ? [] : head.split(':');
-  const back = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
-  return `${groups.slice(0, 4).join(':')}::/64`;
-}
 
 /**
  * Counts a server's open connections by client address (addressKey) and refuses one past the bound.

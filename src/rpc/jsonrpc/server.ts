@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../util/log.js';
 import { UserError, errorMessage } from '../../util/errors.js';
-import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, addressKey } from './address-cap.js';
+import { AddressCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './address-cap.js';
+import { addressKey } from '../../util/net.js';
 import { RpcDispatcher, errorResponse, type DispatcherOptions } from './dispatch.js';
 import { RpcErrorCode, type RpcError } from './errors.js';
 import type { RpcMethods } from './methods.js';

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import nodeNet from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createBlockFromBytesArray } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
+import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import * as lp from 'it-length-prefixed';
 import { blockWithHeader, headerOpts, headerWithExtraData } from '../../../src/chain/block-util.js';
@@ -13,12 +15,14 @@ import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, encodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
-import { request } from '../../../src/p2p/streams.js';
+import { RequestTimeoutError, request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import {
   MAX_BLOCK_ANSWERS,
+  MAX_BLOCK_ANSWERS_FOR_OTHERS,
+  MAX_BLOCK_ANSWERS_PER_ADDRESS,
   MAX_BLOCK_ANSWERS_PER_PEER,
   blocksProtocol,
   fetchBlocks,
@@ -152,7 +156,7 @@ describe('block requests', () => {
    * A server of `src`'s blocks 1-3 whose blocks from 100 on are 512 KiB each (a 4 MiB answer, far over
    * a stream's first window), counting the answers of those begun; and a way to ask for them and never read.
    */
-  async function bigBlockServer(answering: Semaphore, stallMs: number) {
+  async function bigBlockServer(answering: Semaphore, stallMs: number, trusted?: (peer: PeerId) => boolean) {
     const src = await chainWithBlocks(3);
     cleanup.push(() => src.close());
     const server = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 20, isBanned: () => false });
@@ -168,13 +172,25 @@ describe('block requests', () => {
       },
     };
     const chain = { head: { number: 1000n }, store };
-    const opts = { isReady: () => true, onBadPeer: () => undefined, answering, stallMs };
+    const opts = { isReady: () => true, onBadPeer: () => undefined, answering, stallMs, ...(trusted ? { trusted } : {}) };
     await serveBlocks(server, src.chain.genesisHash, chain, opts);
     await serveHistory(server, src.chain.genesisHash, chain, opts);
-    const newHost = async () => {
+    /** A host connected to the server, from local address `from` (all of 127/8 is loopback). */
+    const newHost = async (from = '127.0.0.1') => {
       const h = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
       cleanup.push(() => Promise.resolve(h.stop()));
-      await h.dial(server.getMultiaddrs()[0]!);
+      // @libp2p/tcp dials with net.connect (as test/helpers/p2p-peers.mjs dialFrom); libp2p takes at
+      // most 5 inbound connections a second from one address.
+      const connect = nodeNet.connect;
+      const fromAddress = (options: object, ...rest: unknown[]) =>
+        (connect as (...a: unknown[]) => nodeNet.Socket)({ localAddress: from, ...options }, ...rest);
+      nodeNet.connect = fromAddress as typeof connect;
+      try {
+        await new Promise((r) => setTimeout(r, 250));
+        await h.dial(server.getMultiaddrs()[0]!);
+      } finally {
+        nodeNet.connect = connect;
+      }
       return h;
     };
     /** Ask for blocks 100-163 over `protocol` and never read the answer. */
@@ -202,6 +218,43 @@ describe('block requests', () => {
     const honest = await newHost();
     const blocks = await fetchBlocks(honest, server.peerId, genesisHash, rules, 1n, 3, 3_000);
     expect(blocks.map((b) => Number(b.header.number))).toEqual([1, 2, 3]);
+  }, 30_000);
+
+  it('peers of one address hold at most four answer places, and all but validators and kept peers twelve: eight identities asking and never reading leave honest askers their places', async () => {
+    let trustedId = '';
+    const answering = new Semaphore(MAX_BLOCK_ANSWERS, MAX_BLOCK_ANSWERS_PER_PEER, {
+      perGroup: MAX_BLOCK_ANSWERS_PER_ADDRESS,
+      grouped: MAX_BLOCK_ANSWERS_FOR_OTHERS,
+    });
+    const { src, server, begun, newHost, askAndNeverRead } = await bigBlockServer(answering, 60_000, (p) => p.toString() === trustedId);
+    const { genesisHash, rules } = src.chain;
+    /** `n` identities from `from`, each with its two block and two history requests, none read. */
+    const hostile = async (from: string, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const h = await newHost(from);
+        for (const protocol of [blocksProtocol(genesisHash), historyProtocol(genesisHash)]) {
+          await askAndNeverRead(h, protocol);
+          await askAndNeverRead(h, protocol);
+        }
+      }
+    };
+    // Eight identities of one address: counted by peer alone, they held all sixteen places.
+    await hostile('127.0.0.2', 8);
+    await until(() => begun.big >= MAX_BLOCK_ANSWERS_PER_ADDRESS, 'the hostile answers begun');
+    await new Promise((r) => setTimeout(r, 300)); // time for any more of them to take a place
+    expect(begun.big).toBe(MAX_BLOCK_ANSWERS_PER_ADDRESS);
+    const honest = await newHost('127.0.0.1');
+    expect((await fetchBlocks(honest, server.peerId, genesisHash, rules, 1n, 3, 3_000)).map((b) => Number(b.header.number))).toEqual([1, 2, 3]);
+    // Two more addresses: peers neither validators nor kept hold twelve places, the other four are kept.
+    await hostile('127.0.0.3', 2);
+    await hostile('127.0.0.4', 2);
+    await until(() => begun.big >= MAX_BLOCK_ANSWERS_FOR_OTHERS, 'the hostile answers begun');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(begun.big).toBe(MAX_BLOCK_ANSWERS_FOR_OTHERS);
+    await expect(fetchBlocks(honest, server.peerId, genesisHash, rules, 1n, 3, 1_000)).rejects.toThrow(RequestTimeoutError);
+    const validator = await newHost('127.0.0.2'); // even from a hostile address
+    trustedId = validator.peerId.toString();
+    expect((await fetchBlocks(validator, server.peerId, genesisHash, rules, 1n, 3, 3_000)).map((b) => Number(b.header.number))).toEqual([1, 2, 3]);
   }, 30_000);
 
   it('an answer its asker takes none of is abandoned after a stall, its place given back well within the timeout', async () => {

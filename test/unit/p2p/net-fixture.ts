@@ -27,6 +27,7 @@ export async function startNode(
     blockSync?: boolean;
     validatorKey?: Uint8Array;
     maxPeers?: number;
+    maxInbound?: number;
     port?: number;
     clock?: PeerClock;
     metrics?: P2pMetrics;
@@ -49,6 +50,7 @@ export async function startNode(
     ...(opts.sync ? { sync: opts.sync } : {}),
     ...(opts.maxSnapshotStreams !== undefined ? { maxSnapshotStreams: opts.maxSnapshotStreams } : {}),
     ...(opts.blockSync !== undefined ? { blockSync: opts.blockSync } : {}),
+    ...(opts.maxInbound !== undefined ? { maxInbound: opts.maxInbound } : {}),
     ...(opts.validatorKey ? { validatorKey: opts.validatorKey } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),

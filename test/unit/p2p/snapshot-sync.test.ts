@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
+import { multiaddr } from '@multiformats/multiaddr';
 import { createSnapshot } from '../../../src/backup/snapshot.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
@@ -540,7 +541,8 @@ describe('snapshot sync', () => {
       return { ...view, blocks, state };
     };
     const server = await bareHost();
-    await serveSnapshots(server, src.chain.genesisHash, source, { maxStreams: 1, isReady: () => true, onBadPeer: () => undefined });
+    // Every peer counted by itself (as validators and kept peers are): all of these come from 127.0.0.1.
+    await serveSnapshots(server, src.chain.genesisHash, source, { maxStreams: 1, isReady: () => true, onBadPeer: () => undefined, trusted: () => true });
     // A peer that asks and hangs up while the snapshot is sized: the walk stops, the slot is free again.
     const quitter = await bareHost();
     await quitter.dial(server.getMultiaddrs()[0]!);
@@ -574,7 +576,7 @@ describe('snapshot sync', () => {
     await again.return(undefined);
   }, 30_000);
 
-  it('sizing walks on demand: a peer that asks and leaves after the answer is answered from the one walk of the same state, refused (busy, not banned) a new walk; other peers are served', async () => {
+  it('sizing walks on demand: a peer that asks and leaves after the answer is answered from the one walk of the same state, refused (busy, not banned) a new walk, and so is another identity at its address; other peers are served, one stream per address', async () => {
     const premine = [addressOf(SENDER), ...Array.from({ length: 2_000 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`)];
     const src = await createTestChain(1, premine);
     cleanup.push(() => src.close());
@@ -612,7 +614,20 @@ describe('snapshot sync', () => {
     let handler: ((x: { stream: unknown; connection: unknown }) => void) | undefined;
     const host = { handle: async (_p: unknown, h: typeof handler) => void (handler = h) } as unknown as Host;
     const bad: string[] = [];
-    await serveSnapshots(host, src.chain.genesisHash, source, { maxStreams: 2, isReady: () => true, onBadPeer: (p, why) => bad.push(`${p}: ${why}`) });
+    const trusted = new Set(['validator']);
+    await serveSnapshots(host, src.chain.genesisHash, source, {
+      maxStreams: 2,
+      isReady: () => true,
+      onBadPeer: (p, why) => bad.push(`${p}: ${why}`),
+      trusted: (p) => trusted.has(p.toString()),
+    });
+    // Each peer at an address of its own (as a multiaddr's IP part), but for those given one here; the
+    // quitter on IPv6, where a host is given a whole /64.
+    const addresses = new Map<string, string>([['quitter', '/ip6/2001:db8:1:2::1']]);
+    const addressOfPeer = (peer: string) => {
+      if (!addresses.has(peer)) addresses.set(peer, `/ip4/10.0.0.${addresses.size + 1}`);
+      return addresses.get(peer)!;
+    };
     /**
      * `peer` asks with `version`, takes `take` messages (the answer: 1), then hangs up: the messages it
      * took. With `leave`, it hangs up then too (its answer timeout), whatever it got.
@@ -644,7 +659,8 @@ describe('snapshot sync', () => {
             ended();
           },
         };
-        handler!({ stream, connection: { remotePeer: { toString: () => peer } } });
+        const remoteAddr = multiaddr(`${addressOfPeer(peer)}/tcp/4000`);
+        handler!({ stream, connection: { remotePeer: { toString: () => peer }, remoteAddr } });
       });
     const refusal = (answer: Uint8Array[]) => (answer[0]![0] === 1 ? Buffer.from(answer[0]!.subarray(1)).toString() : undefined);
     // One walk for the first ask, none for the next two: answered (the same bound) from its sizes.
@@ -668,17 +684,26 @@ describe('snapshot sync', () => {
     expect(refusal(await ask('quitter', 4, 1))).toMatch(/^busy: this peer left its last snapshot before reading it; ask again in \d+ s$/);
     expect(refusal(await ask('quitter', 3, 1))).toMatch(/^busy: this peer left its last snapshot before reading it/);
     expect(reads).toBe(atNewHead);
+    // ...and so is another identity at its address (peer IDs cost nothing; an IPv6 host's /64), unless it is a validator or a kept peer...
+    addresses.set('quitter2', '/ip6/2001:db8:1:2:ffff:ffff:ffff:ffff'); // another address of its /64
+    addresses.set('validator', addressOfPeer('quitter'));
+    expect(refusal(await ask('quitter2', 4, 1))).toMatch(/^busy: a peer at this address left its last snapshot before reading it; ask again in \d+ s$/);
+    expect(reads).toBe(atNewHead);
     // ...while version 5, sized from the size kept without a walk, is still served to it.
     expect(refusal(await ask('quitter', 5, 1))).toBeUndefined();
     expect(reads).toBe(atNewHead);
-    // Another peer's version 4 is: one walk of the new state.
-    expect(refusal(await ask('newcomer', 4, 1))).toBeUndefined();
+    // Another peer's version 4 is: one walk of the new state (here, a validator's at the quitter's address).
+    expect(refusal(await ask('validator', 4, 1))).toBeUndefined();
     const newWalk = reads - atNewHead;
     expect(newWalk).toBeGreaterThan(2_000);
     // Two peers asking at once at the next state: one walk (the second waits for the first, then takes its sizes).
     await sealNext(src, [transfer(1n)]);
     const atThirdHead = reads;
-    const both = await Promise.all([ask('one', 4), ask('two', 4)]);
+    // (A third at one's address, asking meanwhile, is refused: one stream per address.)
+    addresses.set('three', addressOfPeer('one'));
+    const asked = [ask('one', 4), ask('three', 4), ask('two', 4)];
+    expect(refusal(await asked[1]!)).toBe('busy: already serving a snapshot to a peer at this address');
+    const both = await Promise.all([asked[0]!, asked[2]!]);
     expect(both.map(refusal)).toEqual([undefined, undefined]);
     expect(both[1]![0]).toEqual(both[0]![0]);
     // One sizing walk and two streamed snapshots' walks: three, not four.
@@ -732,7 +757,12 @@ describe('snapshot sync', () => {
     };
     const server = await bareHost();
     const banned: string[] = [];
-    await serveSnapshots(server, src.chain.genesisHash, source, { maxStreams: 1, isReady: () => true, onBadPeer: (p) => banned.push(p.toString()) });
+    await serveSnapshots(server, src.chain.genesisHash, source, {
+      maxStreams: 1,
+      isReady: () => true,
+      onBadPeer: (p) => banned.push(p.toString()),
+      trusted: () => true, // each peer counted by itself: both come from 127.0.0.1
+    });
     const client = await bareHost();
     await client.dial(server.getMultiaddrs()[0]!);
     const first = fetchSnapshot(client, server.peerId, src.chain.genesisHash);
@@ -887,7 +917,7 @@ describe('serving a snapshot to a peer that reads too slowly', () => {
           resolve();
         },
       };
-      handler!({ stream, connection: { remotePeer: { toString: () => 'peer' } } });
+      handler!({ stream, connection: { remotePeer: { toString: () => 'peer' }, remoteAddr: multiaddr('/ip4/10.0.0.1/tcp/4000') } });
     });
     await done;
     return out;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { PeerId } from '@libp2p/interface';
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub';
 import { createHost, HANDSHAKE_HEADROOM, type Host } from '../../../src/p2p/host.js';
-import { STATUS_PROTOCOL } from '../../../src/p2p/handshake.js';
+import { STATUS_PROTOCOL, serveStatus } from '../../../src/p2p/handshake.js';
 import { VALIDATOR_SCORE, colocationPenalty, type ColocationState } from '../../../src/p2p/scoring.js';
 import { createTestChain } from '../../helpers/chain-fixture.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
@@ -120,6 +120,30 @@ describe('slots and redial for validators', () => {
     expect(late.getConnections(a.net.host.peerId)).toHaveLength(0); // refused by the gater
     v = await node(t.chain, { validatorKey: t.keys[1], key, port, bootnodes: [a.addr] });
     await until(() => a.net.peerManager.isReady(v.net.host.peerId), 'the validator back', 3_000);
+  });
+
+  it('--max-inbound-peers: a peer that dialled in is inbound by its connection, though it only answers the status (idle peers); past the limit the next is refused', async () => {
+    const t = await createTestChain(1);
+    cleanup.push(() => t.close());
+    const hub = await node(t.chain, { maxInbound: 1 });
+    // As test/helpers/idle-peers.mjs: each answers the hub's status request and never asks its own, so
+    // the only exchange that ends is the hub's request (it took them all for peers it dialled).
+    const idle = await Promise.all([0, 1, 2].map(() => bareHost()));
+    const status = { chainId: t.chain.chainId, genesisHash: t.chain.genesisHash, headNumber: 0n, headHash: t.chain.genesisHash };
+    for (const h of idle) {
+      await serveStatus(
+        h,
+        () => status,
+        () => undefined,
+        () => undefined,
+      );
+    }
+    for (const h of idle) await dialSpaced(h, hub.net.host);
+    await until(() => hub.net.peerCount() === 1, 'one idle peer ready');
+    await until(() => hub.net.host.getConnections().length === 1, 'the others hung up on');
+    expect(hub.net.peerManager.peers().map((p) => p.direction)).toEqual(['inbound']);
+    expect(hub.net.peersByDirection()).toEqual({ inbound: 1, outbound: 0 });
+    await until(() => idle.filter((h) => h.getConnections(hub.net.host.peerId).length > 0).length === 1, 'two idle peers see the hang-up');
   });
 
   it('a validator that drops is redialled within seconds at its address, though it dials nobody', async () => {

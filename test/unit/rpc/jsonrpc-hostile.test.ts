@@ -2,7 +2,7 @@ import dns from 'node:dns';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { addressKey } from '../../../src/rpc/jsonrpc/address-cap.js';
+import { addressKey } from '../../../src/util/net.js';
 import type { Chain } from '../../../src/chain/chain.js';
 import { MAX_BATCH_RESPONSE_BYTES, RpcDispatcher } from '../../../src/rpc/jsonrpc/dispatch.js';
 import { MAX_FILTERS_PER_ADDRESS } from '../../../src/rpc/jsonrpc/filters.js';

@@ -46,4 +46,49 @@ describe('Semaphore', () => {
     await a3;
     expect(order).toEqual(['b2', 'a3']);
   });
+
+  it('holders with a group: at most `perGroup` places for one group, `grouped` in all; the rest are kept for holders without one', async () => {
+    const s = new Semaphore(6, 2, { perGroup: 3, grouped: 4 });
+    const held: string[] = [];
+    const take = (key: string, group?: string) => void s.acquire(undefined, key, group).then(() => held.push(key));
+    for (const key of ['a1', 'a2', 'a3', 'a4']) take(key, '10.0.0.1'); // a4 waits: three for 10.0.0.1
+    take('b1', '10.0.0.2');
+    take('b2', '10.0.0.2'); // waits: the grouped hold four
+    take('v1');
+    take('v2'); // without a group: the two places kept
+    await new Promise((r) => setTimeout(r, 0));
+    expect(held.sort()).toEqual(['a1', 'a2', 'a3', 'b1', 'v1', 'v2']);
+    expect(s.tryAcquire('v3')).toBe(false); // all six held
+    s.release('v1');
+    expect(s.tryAcquire('c1', '10.0.0.3')).toBe(false); // the grouped hold four still
+    expect(s.tryAcquire('v3')).toBe(true);
+    // 10.0.0.1 gives a place back: b2 (whose group holds one) goes before a4 (whose group holds two), which came first.
+    s.release('a1', '10.0.0.1');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(held.at(-1)).toBe('b2');
+    expect(held).not.toContain('a4');
+  });
+
+  it('a place given back goes to the key holding fewest, not back to the key that gave it while another waits', async () => {
+    const s = new Semaphore(4, 2);
+    for (const key of ['a', 'a', 'b', 'b']) await s.acquire(undefined, key);
+    const order: string[] = [];
+    // a and b each queue more behind the places they hold, before the honest asker h comes.
+    for (const key of ['a', 'b', 'a', 'h']) void s.acquire(undefined, key).then(() => order.push(key));
+    s.release('a'); // a holds one, h none: h first, though a's waits came before it
+    await new Promise((r) => setTimeout(r, 0));
+    expect(order).toEqual(['h']);
+    // Where the keys waiting hold as many, one of another key goes first: b, not a again.
+    const t = new Semaphore(2, 2);
+    await t.acquire(undefined, 'a');
+    await t.acquire(undefined, 'c');
+    const order2: string[] = [];
+    for (const key of ['a', 'b']) void t.acquire(undefined, key).then(() => order2.push(key));
+    t.release('a');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(order2).toEqual(['b']);
+    t.release('c');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(order2).toEqual(['b', 'a']);
+  });
 });
