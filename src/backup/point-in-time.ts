@@ -224,7 +224,8 @@ export async function onRestoredChain(
   const dbs = await openNodeDatabases(layout);
   let head: { number: bigint; hash: Uint8Array };
   try {
-    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine });
+    // Closed durably below, before the caller puts it in place: no commit needs its own sync.
+    const chain = await Chain.open({ blockchainDb: dbs.blockchain, trieDb: dbs.trie, genesis, engine, syncCommits: false });
     try {
       await fn(chain);
       head = { number: chain.head.number, hash: chain.head.hash };

@@ -68,6 +68,12 @@ export interface OpenChainOptions {
   blockchainDb: BytesDB;
   trieDb: BytesDB;
   /**
+   * Whether commits are synced to disk (default true: a block survives a power loss, Chain.commit).
+   * False for a data dir thrown away at the end (an archive's replay check) or closed durably at its
+   * end before it is put in place (a point-in-time restore's work folder: closeDurably).
+   */
+  syncCommits?: boolean;
+  /**
    * The genesis file (read with Genesis.read, or an object). A new data dir is created from it; an
    * existing one must have the same genesis block. Absent: the data dir's own stored genesis (it must
    * hold a chain).
@@ -116,6 +122,8 @@ export class Chain extends EventEmitter<ChainEvents> {
   private readonly writeLock = new Mutex();
   /** Why blocks are not imported now (the disk guard's reason), or undefined. */
   private pausedWrites?: string;
+  /** OpenChainOptions.syncCommits. */
+  private syncCommits = true;
   /** Proposals checkProposal executed on the current head, by hash (cleared when the head moves). */
   private readonly checked = new Map<string, CheckedProposal>();
   /** JSON-RPC reads of historical state under way: a state pruner waits for them (StateReaders). */
@@ -227,6 +235,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   ): Promise<Chain> {
     const damage = opts.damage ?? damageReporter(new DamageMonitor(), { blockchain: 'blockchain/', trie: 'trie/' });
     const chain = new Chain(rules, config, genesisHash, store, trie, await Executor.create(rules, trie, store), opts.engine, head, opts.now ?? Date.now);
+    chain.syncCommits = opts.syncCommits ?? true;
     store.guardCanonical(() => chain.head.number, damage);
     await store.historyGap(); // read once: a block of the gap is then "not held yet", not damage
     await opts.engine.attach(store, head.header);
@@ -616,9 +625,9 @@ export class Chain extends EventEmitter<ChainEvents> {
    * vote, is never ahead of a head it lost).
    */
   private async commit(block: Block, receipts: StoredReceipt[], durable: boolean): Promise<void> {
-    await this.trie.flush({ sync: true });
+    await this.trie.flush({ sync: this.syncCommits });
     const hash = this.engine.blockHash(block.header);
-    await this.store.writeCanonicalBlock(block, hash, receipts, this.engine.recordOf(block.header), { sync: durable });
+    await this.store.writeCanonicalBlock(block, hash, receipts, this.engine.recordOf(block.header), { sync: durable && this.syncCommits });
     const head: ChainHead = { number: block.header.number, hash, header: block.header };
     this.headState = head;
     this.checked.clear();

@@ -205,8 +205,12 @@ export class BasaltNode {
    * until it has caught up with a peer (decided at start, lifted once caught up), or undefined.
    */
   private journalHold?: string;
-  /** Since when the held validator has been caught up with a peer without a break (journalHoldOver). */
+  /**
+   * Since when (performance.now(): a wall-clock step must not end the hold early) the held validator has
+   * been caught up with a peer without a break, and since when it has been held (journalHoldOver).
+   */
   private caughtUpSince?: number;
+  private heldSince?: number;
   /** Why the network holds sealing (last logged), or undefined. */
   private heldForNetwork?: string;
   jsonRpcAddress?: HostPort;
@@ -808,19 +812,19 @@ export class BasaltNode {
   /**
    * Whether the journal hold can end: caught up with a peer (one that proved a head at or above this
    * node's, or sits at its head block) for CATCH_UP_SETTLE_MS without a break, and every bootnode and
-   * added peer connected (or CATCH_UP_STATIC_WAIT_MS gone by without them). The first peer to answer may
+   * added peer connected (or CATCH_UP_STATIC_WAIT_MS gone by since the hold began without them). The first peer to answer may
    * be as stale as the backup (another node restored from it); one that knows the blocks the lost self
    * sealed above it then has time to show its head, which this node syncs to before it seals.
    */
   private journalHoldOver(net: Network | undefined): boolean {
+    const now = performance.now();
+    this.heldSince ??= now;
     if (!net?.caughtUpWithPeer()) {
       this.caughtUpSince = undefined;
       return false;
     }
-    const now = Date.now();
     this.caughtUpSince ??= now;
-    const held = now - this.caughtUpSince;
-    return held >= CATCH_UP_SETTLE_MS && (net.peersToDialMissing() === 0 || held >= CATCH_UP_STATIC_WAIT_MS);
+    return now - this.caughtUpSince >= CATCH_UP_SETTLE_MS && (net.peersToDialMissing() === 0 || now - this.heldSince >= CATCH_UP_STATIC_WAIT_MS);
   }
 
   /** Sealing has resumed once since the node started (the start-up catch-up is over). */

@@ -320,25 +320,33 @@ export class Syncer {
 
   /**
    * Import the batch block by block; false when a block failed verification (the peer is punished).
-   * Committed in bulk, then made durable together before anything is reported or signed on them.
+   * All but the last in bulk: the last one's synced write makes the batch durable (LevelDB syncs its
+   * log, the earlier writes with it) before the progress line, and before a validator acts on that
+   * head; a batch that ends early is made durable as it ends.
    */
   private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
-    const from = this.chain.head.number;
-    const durable = async () => {
-      if (this.chain.head.number !== from) await this.chain.syncCommitted();
-    };
+    this.unsynced = false;
     let ok: boolean;
     try {
       ok = await this.importEach(peer, blocks);
     } catch (err) {
-      await durable().catch(() => undefined); // the import's own error is the one to report
+      await this.makeDurable().catch(() => undefined); // the import's own error is the one to report
       throw err;
     }
-    // A stop closes the chain meanwhile: its close syncs nothing more, and nothing here is reported.
-    await durable().catch((err) => {
+    // A stop closes the chain meanwhile: nothing here is reported then.
+    await this.makeDurable().catch((err) => {
       if (!this.stopped) throw err;
     });
     return ok;
+  }
+
+  /** Whether the last block importEach committed went in bulk (not synced yet). */
+  private unsynced = false;
+
+  private async makeDurable(): Promise<void> {
+    if (!this.unsynced) return;
+    this.unsynced = false;
+    await this.chain.syncCommitted();
   }
 
   private async importEach(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
@@ -347,7 +355,8 @@ export class Syncer {
       if (this.stopped) return false;
       const parent = this.chain.head.header;
       try {
-        await this.chain.importBlock(block, { bulk: true });
+        const bulk = i < blocks.length - 1;
+        if ((await this.chain.importBlock(block, { bulk })) === 'imported') this.unsynced = bulk;
         if (i === 0) this.strikes.delete(id); // it serves the chain: strikes are for not serving it
         if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
         this.observe(block, parent);

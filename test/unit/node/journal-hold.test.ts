@@ -175,4 +175,23 @@ describe('a validator that alone makes the quorum, started without its sign jour
     expect(bytesToHex((await node.chain.canonicalHash(6n))!)).toBe(bytesToHex((await ahead.chain.canonicalHash(6n))!));
     expect(lines.filter((l) => l.event === 'block.sealed').map((l) => l.number!)[0]).toBe(7);
   });
+
+  it('a forward step of the wall clock does not end the wait for a bootnode early', async () => {
+    const staleDir = await restoredAt(3, testKey(5), testKey(6));
+    const stale = await startNode(staleDir, [], { seal: false, p2p: p2p() });
+    const dataDir = await restoredAt(3);
+    const lines: Line[] = [];
+    // A bootnode that never answers (nothing listens at its port).
+    const down = '/ip4/127.0.0.1/tcp/9/p2p/16Uiu2HAmBzjmdgYhYESFjSUcv7ZbDsKRn5MEojJAkcaZZe8KWKiq';
+    const node = await startNode(dataDir, lines, { p2p: p2p([stale.network!.addresses()[0]!, down]) });
+    await until(() => node.network!.peerCount() >= 1, 'connected to the stale peer');
+    const realNow = Date.now;
+    Date.now = () => realNow() + 3_600_000; // an hour ahead from now on (NTP stepping a VM's clock)
+    try {
+      await new Promise((r) => setTimeout(r, 6_500)); // past the settle time
+      expect(node.chain.head.number).toBe(3n);
+    } finally {
+      Date.now = realNow;
+    }
+  });
 });
