@@ -121,6 +121,15 @@ export const MAX_DUPLICATE_IBFT_PER_MINUTE = 600;
  * hundreds a second.
  */
 export const MAX_STALE_IBFT_PER_MINUTE = 600;
+/**
+ * An IBFT or recall message more than this many heights past the window of both this node and the peer
+ * relaying it (above head + 2, by the higher of the two heads: the peer's as it claims it), or a recall
+ * one this many below this node's head, is no honest relayer's: every node relays only what falls in
+ * its own window, and the heads it is judged by lag by a block or two at most. Such messages count
+ * against the peer as stale ones do (MAX_STALE_IBFT_PER_MINUTE); nearer ones are ignored unblamed (a
+ * validator a little ahead or behind).
+ */
+export const FAR_HEIGHTS = 8n;
 
 /** Transactions from gossip being added to the pool, remembered at most (Network.fromGossip). */
 const MAX_FROM_GOSSIP = 4096;
@@ -402,9 +411,10 @@ export class Network implements NetworkView, PeersService {
   }
 
   /**
-   * A recall request or answer by gossip (RecallRelay checks it; a malformed one bans its relayer): a
-   * request from another validator is answered by this one's core (if it runs one), an answer to this
-   * validator goes to its core; both are relayed.
+   * A recall request or answer by gossip (RecallRelay checks it; a malformed one bans its relayer; one
+   * for a height FAR_HEIGHTS outside the window counts as a stale IBFT message does): a request from
+   * another validator is answered by this one's core (if it runs one), an answer to this validator
+   * goes to its core; both are relayed.
    */
   private receiveRecall(peer: PeerId, data: Uint8Array): GossipVerdict {
     const r = this.recallRelay.check(data);
@@ -415,6 +425,8 @@ export class Network implements NetworkView, PeersService {
         peer,
         `relayed IBFT recall messages signed by keys outside the validator set (more than ${MAX_NON_VALIDATOR_IBFT_PER_MINUTE} in a minute)`,
       );
+    } else if (r.outside !== undefined && this.farFromWindow(peer, r.outside) && this.farStrikes.hit(peer)) {
+      this.peerManager.punish(peer, `sent IBFT recall messages for heights far from this node's (more than ${MAX_STALE_IBFT_PER_MINUTE} in a minute)`);
     }
     if (r.request && this.recallServer && bytesToHex(r.request.request.requester) !== this.ownAddress) {
       const answer = this.recallServer(r.request.bytes);
@@ -452,7 +464,8 @@ export class Network implements NetworkView, PeersService {
    * rejected, and a peer that relays more than MAX_NON_VALIDATOR_IBFT_PER_MINUTE of them is banned (one
    * on another view of the set is not at fault at once; a large one counts for more). Stale, far ahead
    * or repeated: ignored; a peer that repeats more than MAX_DUPLICATE_IBFT_PER_MINUTE, or sends more
-   * than MAX_STALE_IBFT_PER_MINUTE for decided heights, is banned.
+   * than MAX_STALE_IBFT_PER_MINUTE for decided heights or for heights FAR_HEIGHTS past its window and
+   * this node's, is banned.
    */
   private receiveConsensus(peer: PeerId, data: Uint8Array): GossipVerdict {
     let r;
@@ -472,6 +485,8 @@ export class Network implements NetworkView, PeersService {
       this.peerManager.punish(peer, `repeated IBFT messages (more than ${MAX_DUPLICATE_IBFT_PER_MINUTE} in a minute)`);
     } else if (r.reason === 'stale' && (r.behind ?? 0n) > 0n && this.staleStrikes.hit(peer)) {
       this.peerManager.punish(peer, `sent IBFT messages for decided heights (more than ${MAX_STALE_IBFT_PER_MINUTE} in a minute)`);
+    } else if (r.reason === 'future' && this.farFromWindow(peer, this.opts.chain.head.number + (r.ahead ?? 0n)) && this.farStrikes.hit(peer)) {
+      this.peerManager.punish(peer, `sent IBFT messages for heights far ahead of this node's and its own (more than ${MAX_STALE_IBFT_PER_MINUTE} in a minute)`);
     }
     if (r.verdict === 'accept') this.consensusSink?.(data);
     return r.verdict;
@@ -480,6 +495,15 @@ export class Network implements NetworkView, PeersService {
   private readonly nonValidatorStrikes = new Strikes(MAX_NON_VALIDATOR_IBFT_PER_MINUTE);
   private readonly duplicateStrikes = new Strikes(MAX_DUPLICATE_IBFT_PER_MINUTE);
   private readonly staleStrikes = new Strikes(MAX_STALE_IBFT_PER_MINUTE);
+  private readonly farStrikes = new Strikes(MAX_STALE_IBFT_PER_MINUTE);
+
+  /** Whether a message for `height` from `peer` is FAR_HEIGHTS outside its window and this node's. */
+  private farFromWindow(peer: PeerId, height: bigint): boolean {
+    const head = this.opts.chain.head.number;
+    if (height + FAR_HEIGHTS < head) return true;
+    const theirs = this.peerManager.peer(peer)?.head ?? head;
+    return height > (theirs > head ? theirs : head) + 2n + FAR_HEIGHTS;
+  }
   private readonly ibftCheck = new IbftGossipCheck({
     head: () => this.opts.chain.head.number,
     isValidator: (a) => this.validatorSet().hex.has(bytesToHex(a)),

@@ -24,7 +24,8 @@ import { errorMessage } from '../util/errors.js';
  * the set is rejected and counted against the peer (a relayer on another view of the set is not at
  * fault at once); a stale, far-future or repeated one (within REPEAT_MS), a validator's second
  * PREPREPARE for a height and round, or a ROUND-CHANGE whose certificate does not show F+1 of the
- * head's validators, is ignored (not relayed, no blame).
+ * head's validators, is ignored (not relayed, no blame here: the Network counts repeated, stale and
+ * far-future ones against the peer past a rate, `behind` and `ahead` saying how far).
  */
 export interface IbftCheckContext {
   /** The node's head: heads + 1 and + 2 are the heights a message may be for. */
@@ -54,6 +55,8 @@ export interface IbftCheckResult {
   message?: Signed;
   /** For a stale one: how many heights below this node's head it is (0: the height just decided). */
   behind?: bigint;
+  /** For a future one: how many heights above this node's head it is (3 and more). */
+  ahead?: bigint;
 }
 
 /** PREPARE and COMMIT envelopes, and a ROUND-CHANGE without a prepared certificate: a few hundred bytes. */
@@ -112,7 +115,7 @@ export class IbftGossipCheck {
     const head = this.ctx.head();
     const { height } = m.body;
     if (height <= head) return { verdict: 'ignore', reason: 'stale', behind: head - height };
-    if (height > head + 2n) return { verdict: 'ignore', reason: 'future' };
+    if (height > head + 2n) return { verdict: 'ignore', reason: 'future', ahead: height - head };
     // The signed message, not its unsigned attachment: a copy with another attachment is not new.
     const body = createHash('sha256').update(m.envelope.body).digest();
     const key = Buffer.concat([body, m.envelope.signature]).toString('base64');

@@ -1,6 +1,13 @@
 import { bytesToHex } from '@ethereumjs/util';
 import { MessageError as CoreMessageError } from '../consensus/ibft/core/messages.js';
-import { openRecallAnswer, openRecallRequest, type RecallAnswer, type RecallRequest } from '../consensus/ibft/core/recall.js';
+import {
+  decodeRecallAnswer,
+  decodeRecallRequest,
+  recallAnswerSigner,
+  recallRequester,
+  type RecallAnswer,
+  type RecallRequest,
+} from '../consensus/ibft/core/recall.js';
 import type { GossipVerdict } from './gossip.js';
 import { MAX_IBFT_GOSSIP_BYTES, MessageError } from './messages.js';
 
@@ -28,6 +35,8 @@ export interface RecallCheckContext {
 
 export interface RecallCheckResult {
   verdict: GossipVerdict;
+  /** The height of a message ignored for being outside the next two heights (how far is the caller's question). */
+  outside?: bigint;
   request?: { bytes: Uint8Array; request: RecallRequest };
   answer?: { bytes: Uint8Array; answer: RecallAnswer };
 }
@@ -41,39 +50,50 @@ export function recallGossip(kind: typeof RECALL_REQUEST | typeof RECALL_ANSWER,
 
 export class RecallRelay {
   private readonly last = new Map<string, number>();
+  /** Signatures recovered (an answer's messages hashed with it): what the height window, checked first, spares. */
+  recoveries = 0;
 
   constructor(
     private readonly ctx: RecallCheckContext,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Throws MessageError for a message nobody honest would relay (malformed, badly signed). */
+  /**
+   * Throws MessageError for a message nobody honest would relay (malformed, badly signed). Cheapest
+   * first: the size, the decode and its fields, the height (one for another height is ignored, its
+   * `outside` given, before an answer's messages are hashed or a signature recovered), then the signer.
+   */
   check(data: Uint8Array): RecallCheckResult {
     if (data.length > MAX_RECALL_GOSSIP_BYTES) throw new MessageError(`IBFT recall message of ${data.length} bytes, more than ${MAX_RECALL_GOSSIP_BYTES}`);
     const kind = data[0];
+    if (kind !== RECALL_REQUEST && kind !== RECALL_ANSWER) throw new MessageError(`IBFT recall: unknown kind ${kind}`);
     const bytes = data.subarray(1);
     const head = this.ctx.head();
-    const inWindow = (h: bigint) => h > head && h <= head + 2n;
+    const outside = (height: bigint): RecallCheckResult | undefined =>
+      height <= head || height > head + 2n ? { verdict: 'ignore', outside: height } : undefined;
     try {
       if (kind === RECALL_REQUEST) {
-        const request = openRecallRequest(bytes);
-        if (!inWindow(request.height)) return { verdict: 'ignore' };
+        const signed = decodeRecallRequest(bytes);
+        const ignored = outside(signed.height);
+        if (ignored) return ignored;
+        this.recoveries++;
+        const request = recallRequester(signed);
         if (!this.ctx.isValidator(request.requester)) return { verdict: 'reject' };
         if (!this.fresh(`q${bytesToHex(request.requester)}`)) return { verdict: 'ignore' };
         return { verdict: 'accept', request: { bytes, request } };
       }
-      if (kind === RECALL_ANSWER) {
-        const answer = openRecallAnswer(bytes, MAX_RECALL_GOSSIP_BYTES);
-        if (!inWindow(answer.height)) return { verdict: 'ignore' };
-        if (!this.ctx.isValidator(answer.signer)) return { verdict: 'reject' };
-        if (!this.fresh(`a${bytesToHex(answer.signer)}${bytesToHex(answer.requester)}`)) return { verdict: 'ignore' };
-        return { verdict: 'accept', answer: { bytes, answer } };
-      }
+      const signed = decodeRecallAnswer(bytes, MAX_RECALL_GOSSIP_BYTES);
+      const ignored = outside(signed.height);
+      if (ignored) return ignored;
+      this.recoveries++;
+      const answer = recallAnswerSigner(signed);
+      if (!this.ctx.isValidator(answer.signer)) return { verdict: 'reject' };
+      if (!this.fresh(`a${bytesToHex(answer.signer)}${bytesToHex(answer.requester)}`)) return { verdict: 'ignore' };
+      return { verdict: 'accept', answer: { bytes, answer } };
     } catch (err) {
       if (err instanceof CoreMessageError) throw new MessageError(`IBFT recall: ${err.message}`);
       throw err;
     }
-    throw new MessageError(`IBFT recall: unknown kind ${kind}`);
   }
 
   private fresh(key: string): boolean {

@@ -29,6 +29,9 @@ export interface ResponseLimits {
 /** A request abandoned because its caller's signal aborted (not the peer's fault). */
 export class RequestAbortedError extends Error {}
 
+/** A response message over `maxMessageBytes`, refused from its length prefix before its bytes are read. */
+export class OversizedMessageError extends MessageError {}
+
 /** it-length-prefixed's errors for a bad length prefix or an oversized message. */
 function isFramingError(err: unknown): boolean {
   const name = (err as Error)?.name ?? '';
@@ -86,7 +89,10 @@ export async function requestNegotiated(
     return { protocol, response: out };
   } catch (err) {
     if (signal.aborted) throw ended();
-    if (isFramingError(err)) throw new MessageError(`${protocol}: ${errorMessage(err)}`);
+    if (isFramingError(err)) {
+      const Failure = (err as Error).name === 'InvalidDataLengthError' ? OversizedMessageError : MessageError;
+      throw new Failure(`${protocol}: ${errorMessage(err)}`);
+    }
     throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);

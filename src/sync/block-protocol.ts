@@ -3,11 +3,13 @@ import { RLP } from '@ethereumjs/rlp';
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex } from '@ethereumjs/util';
 import { headerOpts } from '../chain/block-util.js';
+import { MAX_IBFT_EXTRA_BYTES } from '../consensus/ibft/extra.js';
 import type { BlockReader, BlockRules, StoredBlock } from '../storage/block-store.js';
 import type { Host } from '../p2p/host.js';
 import {
   MAX_BLOCKS_PER_REQUEST,
   MAX_BLOCK_BYTES,
+  MAX_IBFT_GOSSIP_BYTES,
   MAX_REQUEST_BYTES,
   MessageError,
   SOFT_RESPONSE_BYTES,
@@ -216,6 +218,28 @@ export async function fetchBlocks(
 ): Promise<Block[]> {
   const msgs = await getBlocks(host, peer, blocksProtocol(genesisHash), from, count, MAX_BLOCK_BYTES, timeoutMs, signal, answered);
   return msgs.map((rlp, i) => blockFromPeer(rlp, from + BigInt(i), rules));
+}
+
+/**
+ * The largest answer to a head proof (Syncer.prove: the block a peer claims as its head). Every block
+ * of the chain was a proposal first, in one IBFT message of at most MAX_IBFT_GOSSIP_BYTES (the block
+ * builder keeps its transactions to 3 MiB), and gained only its committed seals after, within the
+ * MAX_IBFT_EXTRA_BYTES of its extra data: a larger answer is refused from its length prefix, before a
+ * byte of it is read (OversizedMessageError), not taken in whole and decoded as a sync answer's 16 MiB are.
+ */
+export const MAX_HEAD_PROOF_BYTES = MAX_IBFT_GOSSIP_BYTES + MAX_IBFT_EXTRA_BYTES;
+
+/** Ask `peer` for block `n`, the head it claims, in at most MAX_HEAD_PROOF_BYTES; undefined if it sends none. As fetchBlocks otherwise. */
+export async function fetchHeadProof(
+  host: Host,
+  peer: PeerId,
+  genesisHash: Uint8Array,
+  rules: BlockRules,
+  n: bigint,
+  timeoutMs: number,
+): Promise<Block | undefined> {
+  const [rlp] = await getBlocks(host, peer, blocksProtocol(genesisHash), n, 1, MAX_HEAD_PROOF_BYTES, timeoutMs, undefined, undefined);
+  return rlp === undefined ? undefined : blockFromPeer(rlp, n, rules);
 }
 
 /**

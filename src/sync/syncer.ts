@@ -10,11 +10,12 @@ import { BlockVerificationError, FutureBlockError, UnprovenHeadError, WritesPaus
 import type { Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
-import { RequestTimeoutError } from '../p2p/streams.js';
+import { OversizedMessageError, RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
-import { type AnswerSize, BLOCKS_TIMEOUT_MS, fetchBlocks, slowAnswer } from './block-protocol.js';
+import { type AnswerSize, BLOCKS_TIMEOUT_MS, fetchBlocks, fetchHeadProof, slowAnswer } from './block-protocol.js';
 import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
+import { Semaphore } from '../util/mutex.js';
 import { event } from '../util/events.js';
 
 /** A peer that stalled is not asked again for this long while another peer is ahead. */
@@ -38,6 +39,13 @@ const STRANGER_MAX_STRIKES = 2;
 export const PROVE_DELAY_MS = 500;
 /** How long an unproven claim holds a validator's sealing at most (a liar's claim then stops counting). */
 export const CLAIM_PROOF_WAIT_MS = 5_000;
+/**
+ * Head proofs of peers that have not proven a validator's key made at once over the node: each takes in
+ * a block of up to MAX_HEAD_PROOF_BYTES and decodes and hashes it, and one per peer let fresh identities,
+ * each answering with a large block it did not announce (a strike, not a ban), have the node hold and
+ * decode as many at once. Others wait their turn.
+ */
+export const MAX_STRANGER_PROOFS = 4;
 /**
  * A block from the future (FutureBlockError) is tried again after at most this long: sooner than its
  * time if this node's clock is being corrected meanwhile (PeerClock).
@@ -113,6 +121,9 @@ export class Syncer {
   /** Peers whose head could not be proven by the keys known here (UnprovenHeadError), until when no proof is asked again. */
   private readonly unprovable = new Map<string, number>();
   private readonly proofs = new Set<Promise<void>>();
+  /** Places of the proofs of peers not proven validators (MAX_STRANGER_PROOFS); their waits end at stop. */
+  private readonly strangerProofs = new Semaphore(MAX_STRANGER_PROOFS);
+  private readonly stopping = new AbortController();
   /** When each peer's current claim was first heard (how long it may hold sealing unproven). */
   private readonly claimed = new Map<string, { head: bigint; at: number }>();
   /**
@@ -172,6 +183,7 @@ export class Syncer {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort(new Error('sync stopped'));
     clearInterval(this.timer);
     clearTimeout(this.heldTimer);
     this.peerSet.off('head', this.onHead);
@@ -519,64 +531,17 @@ export class Syncer {
    * block, no answer in time, a request it breaks off) is struck (three strikes: banned), one that
    * serves a block without a quorum of seals is banned. One sealed by keys this node does not know yet
    * (UnprovenHeadError: the validator set changed since its head) leaves the claim unproven, its peer
-   * unpunished and not asked for a proof again for STALL_MS (blocks imported from it prove it).
+   * unpunished and not asked for a proof again for STALL_MS (blocks imported from it prove it). The
+   * answer is one block of at most MAX_HEAD_PROOF_BYTES; peers not proven validators are asked
+   * MAX_STRANGER_PROOFS at a time over the node (proveInTurn).
    */
   private prove(p: ReadyPeer): void {
     const id = p.id.toString();
     const claim = p.head;
-    const hash = p.headHash;
     if (this.stopped || claim <= this.chain.head.number || claim <= (this.proven.get(id) ?? 0n) || this.proving.has(id)) return;
     if (!this.peerSet.peers().includes(p) || (this.unprovable.get(id) ?? 0) > Date.now()) return;
     this.proving.add(id);
-    const stranger = this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id);
-    const timeoutMs = stranger ? Math.min(this.timeoutMs, STRANGER_PROOF_TIMEOUT_MS) : this.timeoutMs;
-    const maxStrikes = stranger ? STRANGER_MAX_STRIKES : MAX_STRIKES;
-    const proof: Promise<void> = fetchBlocks(this.host, p.id, this.chain.genesisHash, this.chain.rules, claim, 1, timeoutMs)
-      .then(
-        ([block]) => {
-          if (block === undefined || block.header.number !== claim) {
-            this.strike(p, 'did not serve the head it claims', maxStrikes);
-            return;
-          }
-          let served: Uint8Array;
-          try {
-            served = blockHash(block.header);
-          } catch (err) {
-            // Its IBFT extra data does not decode (too short, too long, wrong shape): no honest node's block.
-            if (!(err instanceof IbftExtraError)) throw err;
-            this.peerSet.punish(p.id, `claimed head ${claim} has malformed IBFT extra data: ${err.message}`);
-            return;
-          }
-          if (!equalsBytes(served, hash)) {
-            if (p.head === claim) this.strike(p, 'served another block than the head it announced', maxStrikes);
-            return;
-          }
-          try {
-            this.chain.verifyClaimedHead!(block.header);
-          } catch (err) {
-            if (err instanceof UnprovenHeadError) {
-              if (this.unprovable.size > 1024) this.unprovable.clear(); // peers that left; bounded
-              this.unprovable.set(id, Date.now() + STALL_MS);
-              this.log.debug({ peer: id, err: err.message }, 'the head a peer claims is sealed by keys not known here yet');
-              // A strike that keeps the claim (block sync proves an honest one, and an imported batch
-              // clears it): the set the seals are weighed against is the one the header itself lists.
-              this.strike(p, `claimed head ${claim} is sealed by keys not known here`, maxStrikes, false);
-              return;
-            }
-            if (!(err instanceof BlockVerificationError)) throw err;
-            this.peerSet.punish(p.id, `claimed head ${claim} is not sealed by a quorum of the validator set: ${err.message}`);
-            return;
-          }
-          if (claim > (this.proven.get(id) ?? 0n)) this.setProven(id, claim);
-          this.kick();
-        },
-        (err: Error) => {
-          if (this.stopped) return;
-          if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
-          else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time', maxStrikes);
-          else this.strike(p, `did not serve the head it claims: ${err.message}`, maxStrikes); // it reset or closed the stream
-        },
-      )
+    const proof: Promise<void> = this.proveInTurn(p, claim)
       .catch((err: Error) => {
         if (!this.stopped) this.log.debug({ peer: id, err: err.message }, 'could not check the head a peer claims');
       })
@@ -586,6 +551,80 @@ export class Syncer {
         if (p.head > claim) this.scheduleProof(p);
       });
     this.proofs.add(proof);
+  }
+
+  /**
+   * prove's check, once a place is free: a peer that has not proven a validator's key waits for one of
+   * the MAX_STRANGER_PROOFS (fresh identities cannot have the node take in and decode a block each at
+   * once); a validator's proof does not wait behind theirs. Its time to answer starts once asked.
+   */
+  private async proveInTurn(p: ReadyPeer, claim: bigint): Promise<void> {
+    const queued = this.peerSet.isValidator?.(p.id) !== true;
+    // A free place is taken at once: the request then goes out now, as a validator's does.
+    if (queued && !this.strangerProofs.tryAcquire()) await this.strangerProofs.acquire(this.stopping.signal);
+    try {
+      // Meanwhile the peer may have left, changed its claim (proven in turn), or the node caught up.
+      if (this.stopped || p.head !== claim || claim <= this.chain.head.number || !this.peerSet.peers().includes(p)) return;
+      await this.checkClaim(p, claim);
+    } finally {
+      if (queued) this.strangerProofs.release();
+    }
+  }
+
+  private async checkClaim(p: ReadyPeer, claim: bigint): Promise<void> {
+    const id = p.id.toString();
+    const hash = p.headHash;
+    const stranger = this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id);
+    const timeoutMs = stranger ? Math.min(this.timeoutMs, STRANGER_PROOF_TIMEOUT_MS) : this.timeoutMs;
+    const maxStrikes = stranger ? STRANGER_MAX_STRIKES : MAX_STRIKES;
+    let block: Block | undefined;
+    try {
+      block = await fetchHeadProof(this.host, p.id, this.chain.genesisHash, this.chain.rules, claim, timeoutMs);
+    } catch (err) {
+      if (this.stopped) return;
+      // Larger than a proposal can be: not a block of this chain as built now, but one sealed alone by
+      // a release before the builder's 3 MiB bound may be: not read, a strike.
+      if (err instanceof OversizedMessageError) this.strike(p, 'its head block is larger than a proposal can be', maxStrikes);
+      else if (err instanceof MessageError) this.peerSet.punish(p.id, err.message);
+      else if (err instanceof RequestTimeoutError) this.strike(p, 'did not serve the head it claims in time', maxStrikes);
+      else this.strike(p, `did not serve the head it claims: ${errorMessage(err)}`, maxStrikes); // it reset or closed the stream
+      return;
+    }
+    if (block === undefined) {
+      this.strike(p, 'did not serve the head it claims', maxStrikes);
+      return;
+    }
+    let served: Uint8Array;
+    try {
+      served = blockHash(block.header);
+    } catch (err) {
+      // Its IBFT extra data does not decode (too short, too long, wrong shape): no honest node's block.
+      if (!(err instanceof IbftExtraError)) throw err;
+      this.peerSet.punish(p.id, `claimed head ${claim} has malformed IBFT extra data: ${err.message}`);
+      return;
+    }
+    if (!equalsBytes(served, hash)) {
+      if (p.head === claim) this.strike(p, 'served another block than the head it announced', maxStrikes);
+      return;
+    }
+    try {
+      this.chain.verifyClaimedHead!(block.header);
+    } catch (err) {
+      if (err instanceof UnprovenHeadError) {
+        if (this.unprovable.size > 1024) this.unprovable.clear(); // peers that left; bounded
+        this.unprovable.set(id, Date.now() + STALL_MS);
+        this.log.debug({ peer: id, err: err.message }, 'the head a peer claims is sealed by keys not known here yet');
+        // A strike that keeps the claim (block sync proves an honest one, and an imported batch
+        // clears it): the set the seals are weighed against is the one the header itself lists.
+        this.strike(p, `claimed head ${claim} is sealed by keys not known here`, maxStrikes, false);
+        return;
+      }
+      if (!(err instanceof BlockVerificationError)) throw err;
+      this.peerSet.punish(p.id, `claimed head ${claim} is not sealed by a quorum of the validator set: ${err.message}`);
+      return;
+    }
+    if (claim > (this.proven.get(id) ?? 0n)) this.setProven(id, claim);
+    this.kick();
   }
 
   private setProven(id: string, head: bigint): void {

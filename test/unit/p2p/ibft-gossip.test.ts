@@ -5,7 +5,9 @@ import { signMessage } from '../../../src/consensus/ibft/core/signing.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { gossipIntakeOf } from '../../../src/p2p/host.js';
 import { createTestChain, openTestChain, sealNext, testKey } from '../../helpers/chain-fixture.js';
-import { MAX_NON_VALIDATOR_IBFT_PER_MINUTE, MAX_STALE_IBFT_PER_MINUTE, NON_VALIDATOR_IBFT_UNIT_BYTES } from '../../../src/node/network.js';
+import { FAR_HEIGHTS, MAX_NON_VALIDATOR_IBFT_PER_MINUTE, MAX_STALE_IBFT_PER_MINUTE, NON_VALIDATOR_IBFT_UNIT_BYTES } from '../../../src/node/network.js';
+import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
+import { randomBytes } from 'node:crypto';
 import { startNode, until, type TestNode } from './net-fixture.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -138,5 +140,55 @@ describe('IBFT gossip (/basalt/<genesis>/ibft/1)', () => {
     for (let i = 0; i < 5; i++) evil.net.publishConsensus(prepare(testKey(1), 0n, 1000 + i));
     await until(() => a.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'banned for stale messages');
     expect(a.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/decided heights/);
+  }, 60_000);
+
+  it('counts IBFT and recall messages for heights far outside the window against their relayer as stale ones; a few heights ahead, never', async () => {
+    const t = await createTestChain(4);
+    cleanup.push(() => t.close());
+    const other = await openTestChain(t.genesis);
+    cleanup.push(() => other.close());
+    const a = await startNode(t.chain);
+    cleanup.push(() => a.net.stop());
+    const connect = async () => {
+      const evil = await startNode(other.chain, { bootnodes: [a.addr] });
+      cleanup.push(() => evil.net.stop());
+      await until(() => a.net.peerCount() === 1 && evil.net.peerCount() === 1, 'connected');
+      await new Promise((r) => setTimeout(r, 1500)); // gossipsub meshes on its heartbeat (1 s)
+      return evil;
+    };
+    const accepted: string[] = [];
+    a.net.setConsensusSink((m) => accepted.push(bytesToHex(m)));
+    const intake = gossipIntakeOf(a.net.host)!;
+    const inBatches = async (from: TestNode, send: (i: number) => void, n: number) => {
+      for (let i = 0; i < n; i++) {
+        send(i);
+        if (i % 100 === 99) {
+          await new Promise((r) => setTimeout(r, 200));
+          await until(() => intake.waiting(idOf(from.addr)) === 0, 'a batch taken');
+        }
+      }
+    };
+    const banned = (n: TestNode) => a.net.peerManager.banned(idOf(n.addr));
+
+    // Head 0: heights 1 and 2 are taken. Height 3 is a little ahead (a validator a block or two
+    // further on relays it): past the limit, nobody banned.
+    let evil = await connect();
+    const ahead = (height: bigint, n: number) => inBatches(evil, (i) => evil.net.publishConsensus(prepare(testKey(1), height, i)), n);
+    await ahead(3n, MAX_STALE_IBFT_PER_MINUTE + 50);
+    const marker = prepare(testKey(2), 1n, 9_999);
+    evil.net.publishConsensus(marker);
+    await until(() => accepted.includes(bytesToHex(marker)) || banned(evil) !== undefined, 'marker after the near ones');
+    expect(banned(evil)).toBeUndefined();
+    // FAR_HEIGHTS past the window (of this node and of the peer, both at block 0): banned past the limit.
+    await ahead(2n + FAR_HEIGHTS + 1n, MAX_STALE_IBFT_PER_MINUTE + 5);
+    await until(() => banned(evil) !== undefined, 'banned for far-future messages');
+    expect(banned(evil)!.reason).toMatch(/IBFT messages for heights far ahead of this node's and its own \(more than 600 in a minute\)/);
+    await evil.net.stop();
+
+    // Recall requests the same (a validator's, read no further than their height).
+    evil = await connect();
+    await inBatches(evil, () => evil.net.recall(signRecallRequest(1_000_000n, randomBytes(32), testKey(1)), () => undefined), MAX_STALE_IBFT_PER_MINUTE + 5);
+    await until(() => banned(evil) !== undefined, 'banned for far recall messages');
+    expect(banned(evil)!.reason).toMatch(/IBFT recall messages for heights far from this node's/);
   }, 60_000);
 });

@@ -38,4 +38,20 @@ describe('IBFT recall over gossip: what a node relays', () => {
     expect(() => r.check(new Uint8Array([7, 1, 2]))).toThrow(MessageError);
     expect(() => r.check(new Uint8Array([RECALL_REQUEST, 0xc3, 1, 2, 3]))).toThrow(MessageError);
   });
+
+  it('reads the height before anything is hashed or recovered: one for another height costs no signature recovery, whatever its size', () => {
+    const { r } = relay();
+    const far = recallGossip(RECALL_REQUEST, signRecallRequest(1_000_000n, nonce, testKey(0)));
+    expect(r.check(far)).toEqual({ verdict: 'ignore', outside: 1_000_000n });
+    expect(r.check(recallGossip(RECALL_REQUEST, signRecallRequest(10n, nonce, testKey(0))))).toEqual({ verdict: 'ignore', outside: 10n });
+    // An answer of 32 messages of 128 KiB (4 MiB to hash and a recovery, were it for a height in the window).
+    const request = { height: 5n, requester: privateToAddress(testKey(1)), nonce };
+    const messages = Array.from({ length: 32 }, (_, i) => new Uint8Array(128 * 1024).fill(i));
+    expect(r.check(recallGossip(RECALL_ANSWER, signRecallAnswer(request, messages, testKey(2))))).toEqual({ verdict: 'ignore', outside: 5n });
+    expect(r.recoveries).toBe(0);
+    // Malformed is still malformed, whatever its height.
+    expect(() => r.check(new Uint8Array([RECALL_REQUEST, 0xc3, 1, 2, 3]))).toThrow(MessageError);
+    expect(r.check(recallGossip(RECALL_REQUEST, signRecallRequest(12n, nonce, testKey(0)))).verdict).toBe('accept');
+    expect(r.recoveries).toBe(1);
+  });
 });

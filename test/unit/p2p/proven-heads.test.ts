@@ -13,7 +13,8 @@ import { serveStatus } from '../../../src/p2p/handshake.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
 import { createHost } from '../../../src/p2p/host.js';
 import { decodeGetBlocks, encodeAnnouncement, type ChainStatus } from '../../../src/p2p/messages.js';
-import { blocksProtocol } from '../../../src/sync/block-protocol.js';
+import { MAX_HEAD_PROOF_BYTES, blocksProtocol } from '../../../src/sync/block-protocol.js';
+import { MAX_STRANGER_PROOFS } from '../../../src/sync/syncer.js';
 import { openTestChain, testKey } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks } from '../archive/archive-fixture.js';
 import { startNode, until, type TestNode } from './net-fixture.js';
@@ -48,7 +49,7 @@ async function claimer(
         const { from, count } = decodeGetBlocks(m.subarray());
         const answer = await serve(from, count);
         if (answer === 'reset') stream.abort(new Error('reset'));
-        else await stream.sink(lp.encode(answer)).catch(() => undefined);
+        else await stream.sink(lp.encode(answer, { maxDataLength: 64 * 1024 * 1024 })).catch(() => undefined);
         break;
       }
     })();
@@ -56,8 +57,8 @@ async function claimer(
   return out;
 }
 
-async function victim(chain: Chain, bootnodes: string[]): Promise<TestNode> {
-  const n = await startNode(chain, { bootnodes });
+async function victim(chain: Chain, bootnodes: string[], maxPeers?: number): Promise<TestNode> {
+  const n = await startNode(chain, { bootnodes, ...(maxPeers !== undefined ? { maxPeers } : {}) });
   cleanup.push(() => n.net.stop());
   return n;
 }
@@ -281,5 +282,69 @@ describe('a claimed head is not a fact', () => {
     expect(asked.filter((n) => n <= 20n)).toEqual([]);
     // Then alone ahead, it is asked and has nothing: an unproven claim not served, its second strike.
     await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned', 10_000);
+  }, 30_000);
+
+  it('proofs of peers that are not validators are made MAX_STRANGER_PROOFS at a time over the node, the others in their turn', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Six strangers, each claiming head 1000 and answering its proof with no block after 1.5 s (a
+    // strike); block sync's requests (from block 1) are never answered.
+    let inFlight = 0;
+    let most = 0;
+    const proofs: string[] = [];
+    const liars: Awaited<ReturnType<typeof claimer>>[] = [];
+    for (let i = 0; i < MAX_STRANGER_PROOFS + 2; i++) {
+      const liar = await claimer(src.chain, 1000n, randomBytes(32), async (from) => {
+        if (from !== 1000n) return new Promise(() => undefined);
+        proofs.push(liar.id);
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setTimeout(r, 1_500));
+        inFlight--;
+        return [];
+      });
+      liars.push(liar);
+    }
+    const v = await victim(
+      dst.chain,
+      liars.map((l) => l.addr),
+      20,
+    );
+    await until(() => liars.every((l) => v.net.peerManager.isReady(l.id)), 'all ready');
+    // Those beyond the cap are asked once a place is free, and have their own 3 s to answer: not struck for the wait.
+    // Each struck for no block: its claim dropped.
+    await until(() => proofs.length === liars.length && v.net.unprovenPeerHead(0n, true) === undefined, 'every claim asked for and dropped', 10_000);
+    expect(most).toBe(MAX_STRANGER_PROOFS);
+    expect(new Set(proofs).size).toBe(liars.length);
+    for (const l of liars) expect(v.net.peerManager.banned(l.id)).toBeUndefined();
+    for (const l of liars) await l.host.stop(); // first: the victim's stop would wait out block sync's unanswered request
+  }, 30_000);
+
+  it('a proof answered with a block larger than any proposal can be is refused from its length prefix, before it is read: a strike', async () => {
+    const src = await chainWithBlocks(2);
+    cleanup.push(() => src.close());
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Not RLP at all: read and decoded, it would be refused as undecodable (a ban at once), not for its length.
+    const big = new Uint8Array(MAX_HEAD_PROOF_BYTES + 1).fill(0xff);
+    const proofs: bigint[] = [];
+    const liar = await claimer(src.chain, 1000n, randomBytes(32), async (from) => {
+      if (from < 1000n) return new Promise(() => undefined);
+      proofs.push(from);
+      return [big];
+    });
+    const v = await victim(dst.chain, [liar.addr]);
+    // A block sealed alone by an earlier release may be that large: struck, its claim dropped, not banned.
+    await until(
+      () => v.net.peerManager.peers().find((p) => p.id.toString() === liar.id)?.head === 0n || v.net.peerManager.banned(liar.id) !== undefined,
+      'claim dropped',
+    );
+    expect(v.net.peerManager.banned(liar.id)).toBeUndefined();
+    await liar.host.services.pubsub.publish(gossipTopics(src.chain.genesisHash).blocks, encodeAnnouncement({ number: 1001n, hash: randomBytes(32) }));
+    await until(() => v.net.peerManager.banned(liar.id) !== undefined, 'liar banned the second time');
+    expect(v.net.peerManager.banned(liar.id)!.reason).toMatch(/its head block is larger than a proposal can be, 2 times in a row/);
+    expect(proofs).toEqual([1000n, 1001n]);
+    expect(v.net.highestPeerHead()).toBe(0n);
   }, 30_000);
 });

@@ -53,8 +53,18 @@ export function signRecallRequest(height: bigint, nonce: Uint8Array, key: Uint8A
   return RLP.encode([height, nonce, signHash(requestDigest(height, nonce), key)]);
 }
 
-/** Decode a request and recover the validator that asks. Throws MessageError. */
-export function openRecallRequest(bytes: Uint8Array): RecallRequest {
+/** A recall request decoded and its fields checked, its signature not recovered yet. */
+export interface SignedRecallRequest {
+  height: bigint;
+  nonce: Uint8Array;
+  signature: Uint8Array;
+}
+
+/**
+ * Decode a request and check its fields, nothing hashed or recovered (a relay checks the height
+ * before it pays for that: recallRequester). Throws MessageError.
+ */
+export function decodeRecallRequest(bytes: Uint8Array): SignedRecallRequest {
   if (bytes.length > MAX_RECALL_REQUEST_BYTES) throw new MessageError(`recall request of ${bytes.length} bytes (at most ${MAX_RECALL_REQUEST_BYTES})`);
   const list = decode(bytes, 1, 8);
   if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => x instanceof Uint8Array))
@@ -62,14 +72,23 @@ export function openRecallRequest(bytes: Uint8Array): RecallRequest {
   const [h, nonce, signature] = list as Uint8Array[];
   if (nonce!.length !== RECALL_NONCE_BYTES) throw new MessageError(`recall request: nonce is not ${RECALL_NONCE_BYTES} bytes`);
   if (signature!.length !== 65) throw new MessageError('recall request: signature is not 65 bytes');
-  const height = uintBytes(h!, 'height');
+  return { height: uintBytes(h!, 'height'), nonce: nonce!, signature: signature! };
+}
+
+/** The request with the validator that asks, recovered from its signature. Throws MessageError. */
+export function recallRequester(r: SignedRecallRequest): RecallRequest {
   let requester: Uint8Array;
   try {
-    requester = recoverAddress(requestDigest(height, nonce!), signature!);
+    requester = recoverAddress(requestDigest(r.height, r.nonce), r.signature);
   } catch (err) {
     throw new MessageError(`recall request: bad signature: ${errorMessage(err)}`);
   }
-  return { height, requester, nonce: nonce! };
+  return { height: r.height, requester, nonce: r.nonce };
+}
+
+/** Decode a request and recover the validator that asks. Throws MessageError. */
+export function openRecallRequest(bytes: Uint8Array): RecallRequest {
+  return recallRequester(decodeRecallRequest(bytes));
 }
 
 function answerDigest(r: RecallRequest, messages: Uint8Array[]): Uint8Array {
@@ -81,11 +100,18 @@ export function signRecallAnswer(r: RecallRequest, messages: Uint8Array[], key: 
   return RLP.encode([r.height, r.requester, r.nonce, messages, signHash(answerDigest(r, messages), key)]);
 }
 
+/** A recall answer decoded and its fields checked, not hashed and its signer not recovered yet. */
+export interface SignedRecallAnswer extends RecallRequest {
+  messages: Uint8Array[];
+  signature: Uint8Array;
+}
+
 /**
- * Decode an answer and recover its signer. Bounds: `maxBytes` in all, MAX_RECALL_MESSAGES messages.
- * Whether the signer is a validator, and the request one of ours, is the caller's question.
+ * Decode an answer and check its fields, nothing hashed or recovered (a relay checks the height before
+ * it pays for that: recallAnswerSigner). Bounds: `maxBytes` in all, MAX_RECALL_MESSAGES messages.
+ * Throws MessageError.
  */
-export function openRecallAnswer(bytes: Uint8Array, maxBytes: number): RecallAnswer {
+export function decodeRecallAnswer(bytes: Uint8Array, maxBytes: number): SignedRecallAnswer {
   if (bytes.length > maxBytes) throw new MessageError(`recall answer of ${bytes.length} bytes (at most ${maxBytes})`);
   const list = decode(bytes, 2, MAX_RECALL_MESSAGES + 8);
   if (!Array.isArray(list) || list.length !== 5) throw new MessageError('recall answer must be [height, requester, nonce, messages, signature]');
@@ -98,14 +124,27 @@ export function openRecallAnswer(bytes: Uint8Array, maxBytes: number): RecallAns
   }
   if (!(signature instanceof Uint8Array) || signature.length !== 65) throw new MessageError('recall answer: signature is not 65 bytes');
   if (!(h instanceof Uint8Array)) throw new MessageError('recall answer: bad height');
-  const r = { height: uintBytes(h, 'height'), requester, nonce };
+  return { height: uintBytes(h, 'height'), requester, nonce, messages: messages as Uint8Array[], signature };
+}
+
+/**
+ * The answer with the validator that signed it, recovered over its digest (the messages hashed).
+ * Whether the signer is a validator, and the request one of ours, is the caller's question. Throws MessageError.
+ */
+export function recallAnswerSigner(a: SignedRecallAnswer): RecallAnswer {
+  const r = { height: a.height, requester: a.requester, nonce: a.nonce };
   let signer: Uint8Array;
   try {
-    signer = recoverAddress(answerDigest(r, messages as Uint8Array[]), signature);
+    signer = recoverAddress(answerDigest(r, a.messages), a.signature);
   } catch (err) {
     throw new MessageError(`recall answer: bad signature: ${errorMessage(err)}`);
   }
-  return { ...r, messages: messages as Uint8Array[], signer };
+  return { ...r, messages: a.messages, signer };
+}
+
+/** Decode an answer and recover its signer (decodeRecallAnswer, recallAnswerSigner). Throws MessageError. */
+export function openRecallAnswer(bytes: Uint8Array, maxBytes: number): RecallAnswer {
+  return recallAnswerSigner(decodeRecallAnswer(bytes, maxBytes));
 }
 
 function decode(bytes: Uint8Array, maxDepth: number, items: number): unknown {
