@@ -42,7 +42,6 @@ import type { WsLimits, WsRpcServer } from '../rpc/jsonrpc/ws-server.js';
 import { TxPool } from '../txpool/txpool.js';
 import type { SnapshotPaceLimits } from '../sync/snapshot-pace.js';
 import { removeSnapshotSyncLeftovers } from '../sync/snapshot-sync.js';
-import { CLAIM_PROOF_WAIT_MS, STRANGER_PROOF_TIMEOUT_MS } from '../sync/syncer.js';
 import { BanList, banKind } from '../p2p/bans.js';
 import type { SyncMode } from './snapshot-bootstrap.js';
 import { Network } from './network.js';
@@ -70,14 +69,6 @@ const PEER_WAIT_MS = 5_000;
 const CATCH_UP_SETTLE_MS = 5_000;
 /** ...with every bootnode and added peer connected, or for this long without them. */
 const CATCH_UP_STATIC_WAIT_MS = 60_000;
-/**
- * Until sealing first resumes after a start, the claims of peers that are not validators are waited
- * for too (a full node may be the only peer that knows the chain went on), but for this long in all,
- * however many peers claim: one claim's wait and its stranger's proof. Counted per claim, fresh
- * identities each claiming a false head held a starting validator's sealing for ever.
- */
-export const START_CLAIM_WAIT_MS = CLAIM_PROOF_WAIT_MS + STRANGER_PROOF_TIMEOUT_MS;
-
 /**
  * BasaltNode.start was told to stop (`startSignal`) at a point where the node cannot run as it is (a
  * snapshot sync under way): what it started is stopped, and the data dir is left for the next start.
@@ -837,10 +828,6 @@ export class BasaltNode {
 
   /** Sealing has resumed once since the node started (the start-up catch-up is over). */
   private resumedOnce = false;
-  /** How long sealing has been held, since the start, by claims only non-validators make (START_CLAIM_WAIT_MS at most). */
-  private startClaimWaitMs = 0;
-  /** When the gate last found sealing held by such a claim: the hold runs until the gate looks again. */
-  private startClaimHeldAt?: number;
 
   private gateSealingOnPeers(): NodeJS.Timeout | undefined {
     const net = this.network;
@@ -860,11 +847,6 @@ export class BasaltNode {
   /** Why the network holds sealing now, or undefined. */
   private behindPeers(): string | undefined {
     const net = this.network;
-    const now = Date.now();
-    if (this.startClaimHeldAt !== undefined) {
-      this.startClaimWaitMs += now - this.startClaimHeldAt;
-      this.startClaimHeldAt = undefined;
-    }
     // Caught up with peers once, the journal hold is over for good; the checks below then apply as usual.
     if (this.journalHold !== undefined) {
       if (!this.journalHoldOver(net)) return this.journalHold;
@@ -880,13 +862,11 @@ export class BasaltNode {
     if (highest > head + slack) return `behind the network: block ${head} of ${highest}; sealing resumes once caught up`;
     // A higher head a peer claims counts once a quorum's seals prove it; until then (a few seconds at most) sealing waits for the proof.
     // A validator's claim always (its key is proven: no fresh identities). Until sealing first resumes,
-    // any peer's too (a full node may be the only one that knows the chain went on), for
-    // START_CLAIM_WAIT_MS in all: fresh identities each claiming a false head earn nothing more.
-    let claimed = net.unprovenPeerHead(slack);
-    if (claimed === undefined && !this.resumedOnce && this.startClaimWaitMs < START_CLAIM_WAIT_MS) {
-      claimed = net.unprovenPeerHead(slack, true);
-      if (claimed !== undefined) this.startClaimHeldAt = now;
-    }
+    // any peer's too (a full node may be the only one that knows the chain went on): a bootnode's or an
+    // added peer's as a validator's, the others' while their proofs wait or run, within
+    // START_CLAIM_WAIT_MS of their address's first proof (Syncer.pendingClaim): fresh identities from
+    // one address, each claiming a false head, earn nothing more, and do not cut an honest peer's wait.
+    const claimed = net.unprovenPeerHead(slack, !this.resumedOnce);
     return claimed !== undefined ? `checking the head a peer claims (block ${claimed}) before sealing` : undefined;
   }
 

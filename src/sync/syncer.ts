@@ -7,7 +7,8 @@ import type { BlockRules } from '../storage/block-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { ImportOutcome } from '../chain/chain.js';
 import { BlockVerificationError, FutureBlockError, UnprovenHeadError, WritesPausedError } from '../chain/errors.js';
-import type { Host } from '../p2p/host.js';
+import { multiaddr } from '@multiformats/multiaddr';
+import { addressKeyOf, type Host } from '../p2p/host.js';
 import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
 import { OversizedMessageError, RequestTimeoutError } from '../p2p/streams.js';
@@ -46,6 +47,15 @@ export const CLAIM_PROOF_WAIT_MS = 5_000;
  * decode as many at once. Others wait their turn.
  */
 export const MAX_STRANGER_PROOFS = 4;
+/** The places of MAX_STRANGER_PROOFS the peers of one address (IPv4, or IPv6 /64) hold at once. */
+const STRANGER_PROOFS_PER_ADDRESS = 2;
+/**
+ * At start-up (until sealing first resumes), how long the claims of peers at one address that are
+ * neither validators nor kept (bootnodes, added) are waited for, from the first of their proofs sent:
+ * identities coming and going from one address, each claiming a false head, hold a starting validator
+ * this long in all; an honest full node at another address keeps its own wait.
+ */
+export const START_CLAIM_WAIT_MS = CLAIM_PROOF_WAIT_MS + STRANGER_PROOF_TIMEOUT_MS;
 /**
  * A block from the future (FutureBlockError) is tried again after at most this long: sooner than its
  * time if this node's clock is being corrected meanwhile (PeerClock).
@@ -94,6 +104,8 @@ export interface SyncPeers {
   off(event: 'head', listener: (p: ReadyPeer) => void): unknown;
   /** Whether `peer` proved it holds a current validator's key (only such a peer's unproven claim is waited for). */
   isValidator?(peer: PeerId): boolean;
+  /** Whether `peer` is a validator, a bootnode or an added peer (counted by itself, not by its address). */
+  isValidatorOrKept?(peer: PeerId): boolean;
 }
 
 export interface SyncerOptions {
@@ -122,7 +134,11 @@ export class Syncer {
   private readonly unprovable = new Map<string, number>();
   private readonly proofs = new Set<Promise<void>>();
   /** Places of the proofs of peers not proven validators (MAX_STRANGER_PROOFS); their waits end at stop. */
-  private readonly strangerProofs = new Semaphore(MAX_STRANGER_PROOFS);
+  private readonly strangerProofs = new Semaphore(MAX_STRANGER_PROOFS, 1, { perGroup: STRANGER_PROOFS_PER_ADDRESS });
+  /** When each peer's proof request in progress went out; absent while it waits for a place. */
+  private readonly proofSentAt = new Map<string, number>();
+  /** By address, for peers neither validators nor kept: when the first of their proofs went out (START_CLAIM_WAIT_MS). */
+  private readonly addressFirstProof = new Map<string, number>();
   private readonly stopping = new AbortController();
   /** When each peer's current claim was first heard (how long it may hold sealing unproven). */
   private readonly claimed = new Map<string, { head: bigint; at: number }>();
@@ -498,8 +514,20 @@ export class Syncer {
       // its data dir whose only peers are full nodes would otherwise seal on its stale head (a fork)
       // before the proof of their higher head came back.
       if (!anyPeer && this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id)) continue;
-      const c = this.claimed.get(p.id.toString());
-      if (c === undefined || c.head !== p.head || now - c.at >= CLAIM_PROOF_WAIT_MS) continue;
+      const id = p.id.toString();
+      const c = this.claimed.get(id);
+      if (c === undefined || c.head !== p.head) continue;
+      const group = this.strangerGroup(p);
+      if (group === undefined || !this.proving.has(id)) {
+        if (now - c.at >= CLAIM_PROOF_WAIT_MS) continue;
+      } else {
+        // A stranger's claim holds while its proof waits for a place or runs (CLAIM_PROOF_WAIT_MS from
+        // when it went out: a proof queued behind liars' still counts), within its address's window.
+        const first = this.addressFirstProof.get(group);
+        if (first !== undefined && now - first >= START_CLAIM_WAIT_MS) continue;
+        const sent = this.proofSentAt.get(id);
+        if (sent !== undefined && now - sent >= CLAIM_PROOF_WAIT_MS) continue;
+      }
       if (best === undefined || p.head > best) best = p.head;
     }
     return best;
@@ -559,15 +587,36 @@ export class Syncer {
    * once); a validator's proof does not wait behind theirs. Its time to answer starts once asked.
    */
   private async proveInTurn(p: ReadyPeer, claim: bigint): Promise<void> {
+    const id = p.id.toString();
+    const group = this.strangerGroup(p); // undefined for a kept peer: it takes a place, counted by itself
     const queued = this.peerSet.isValidator?.(p.id) !== true;
-    // A free place is taken at once: the request then goes out now, as a validator's does.
-    if (queued && !this.strangerProofs.tryAcquire()) await this.strangerProofs.acquire(this.stopping.signal);
+    // A free place is taken at once: the request then goes out now, as a validator's does. A place
+    // given back goes to the address holding fewest (Semaphore): liars at one address hold at most
+    // STRANGER_PROOFS_PER_ADDRESS, and an honest peer elsewhere is asked at once.
+    if (queued && !this.strangerProofs.tryAcquire(id, group)) await this.strangerProofs.acquire(this.stopping.signal, id, group);
     try {
       // Meanwhile the peer may have left, changed its claim (proven in turn), or the node caught up.
       if (this.stopped || p.head !== claim || claim <= this.chain.head.number || !this.peerSet.peers().includes(p)) return;
+      const sent = Date.now();
+      this.proofSentAt.set(id, sent);
+      if (group !== undefined && !this.addressFirstProof.has(group)) {
+        if (this.addressFirstProof.size >= 4096) this.addressFirstProof.delete(this.addressFirstProof.keys().next().value!);
+        this.addressFirstProof.set(group, sent);
+      }
       await this.checkClaim(p, claim);
     } finally {
-      if (queued) this.strangerProofs.release();
+      this.proofSentAt.delete(id);
+      if (queued) this.strangerProofs.release(id, group);
+    }
+  }
+
+  /** The address a peer neither validator nor kept is counted by (addressKeyOf), undefined for the others. */
+  private strangerGroup(p: ReadyPeer): string | undefined {
+    if (this.peerSet.isValidator?.(p.id) === true || this.peerSet.isValidatorOrKept?.(p.id) === true) return undefined;
+    try {
+      return addressKeyOf(multiaddr(p.address));
+    } catch {
+      return p.address;
     }
   }
 

@@ -5,7 +5,8 @@ import { multiaddr } from '@multiformats/multiaddr';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH, writeKeyFile } from '../../../src/keys/keyfile.js';
-import { BasaltNode, START_CLAIM_WAIT_MS, type NodeOptions } from '../../../src/node/node.js';
+import { BasaltNode, type NodeOptions } from '../../../src/node/node.js';
+import { START_CLAIM_WAIT_MS } from '../../../src/sync/syncer.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost } from '../../../src/p2p/host.js';
 import { blocksProtocol } from '../../../src/sync/block-protocol.js';
@@ -109,7 +110,6 @@ describe('a starting validator and the heads its peers claim', () => {
       await attack;
     }
     expect(seen.filter((s) => s.head === 3n && s.claim).length).toBeGreaterThan(10); // the attack held it a while (a second and more)
-    expect(seen.some((s) => s.head >= 4n && s.claim)).toBe(true); // and still claimed when it sealed
     expect(lines.find((l) => l.event === 'block.sealed')?.number).toBe(4);
   }, 30_000);
 
