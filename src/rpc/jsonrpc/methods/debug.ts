@@ -26,18 +26,26 @@ const STRUCT_LOGGER_OPTIONS = ['disableStack', 'disableStorage', 'enableMemory',
 const TRACE_CONFIG_FIELDS = new Set<string>(['tracer', 'tracerConfig', 'timeout', 'limit', 'reexec', ...STRUCT_LOGGER_OPTIONS]);
 /** debug_traceCall's config adds the overrides of eth_call (geth's TraceCallConfig). */
 const TRACE_CALL_CONFIG_FIELDS = new Set<string>([...TRACE_CONFIG_FIELDS, 'stateOverrides', 'blockOverrides']);
+/**
+ * Fields geth knows that would change the trace and are not done here (chain-config `overrides`,
+ * debug_traceCall's `txIndex`), and the overrides outside debug_traceCall: refused, never dropped.
+ * Any other field is ignored, as geth ignores them (tools still send pre-1.11 names: disableMemory...).
+ */
+const TRACE_CONFIG_REFUSED = new Set<string>(['overrides', 'txIndex', 'stateOverrides', 'blockOverrides']);
 
 /**
  * geth's TraceConfig: {tracer?, tracerConfig?, timeout?, disableStack?, disableStorage?, enableMemory?,
  * enableReturnData?, limit?, reexec?}; with `call` (debug_traceCall), also stateOverrides and
- * blockOverrides as eth_call's third and fourth parameters. Any other field is refused, not ignored.
+ * blockOverrides as eth_call's third and fourth parameters. Other fields are ignored as geth ignores
+ * them, but those that would change the trace if dropped (TRACE_CONFIG_REFUSED) are refused.
  */
 function traceConfig(v: unknown, maxTimeoutMs: number, call = false): TraceConfig {
   const o = (v === undefined || v === null ? {} : v) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) throw invalidParams('trace config must be an object');
   const fields = call ? TRACE_CALL_CONFIG_FIELDS : TRACE_CONFIG_FIELDS;
   for (const k of Object.keys(o)) {
-    if (!fields.has(k)) throw invalidParams(`trace config: unknown field ${JSON.stringify(k.slice(0, 64))} (${[...fields].join(', ')})`);
+    if (!fields.has(k) && TRACE_CONFIG_REFUSED.has(k))
+      throw invalidParams(`trace config: ${JSON.stringify(k)} is not supported here (${[...fields].join(', ')})`);
   }
   const overrides = call ? callOverrides(o) : {};
   if (o.reexec !== undefined && (typeof o.reexec !== 'number' || !Number.isSafeInteger(o.reexec) || o.reexec < 0))
