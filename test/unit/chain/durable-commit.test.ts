@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Chain } from '../../../src/chain/chain.js';
 import { ibftEngineFor } from '../../../src/consensus/ibft/genesis.js';
 import { openBytesDB, type BytesDB } from '../../../src/storage/open-db.js';
-import { HEAD_BLOCK_KEY, SYNC_MARK_KEY } from '../../../src/storage/schema.js';
+import { GENESIS_STATE_PENDING_KEY, HEAD_BLOCK_KEY, SYNC_MARK_KEY } from '../../../src/storage/schema.js';
 import { addressOf, openTestChain, sealNext, testGenesis, testKey, type TestChain } from '../../helpers/chain-fixture.js';
 import { chainWithBlocks, chunked, exportBytes } from '../archive/archive-fixture.js';
 import { startNode, until } from '../p2p/net-fixture.js';
@@ -26,6 +26,8 @@ interface Write {
   sync: boolean;
   head: boolean;
   syncMark: boolean;
+  /** A delete of the record that the genesis state is pending. */
+  pending?: boolean;
 }
 
 function record(t: Pick<TestChain, 'dbs'>): Write[] {
@@ -46,7 +48,15 @@ function record(t: Pick<TestChain, 'dbs'>): Write[] {
       return batch(ops, options);
     };
     raw._del = (key: unknown, options: { sync?: boolean }) => {
-      writes.push({ db: name, op: 'del', sync: options?.sync === true, head: false, syncMark: equalsBytes(key as Uint8Array, SYNC_MARK_KEY) });
+      const k = key as Uint8Array;
+      writes.push({
+        db: name,
+        op: 'del',
+        sync: options?.sync === true,
+        head: false,
+        syncMark: equalsBytes(k, SYNC_MARK_KEY),
+        pending: equalsBytes(k, GENESIS_STATE_PENDING_KEY),
+      });
       return del(key, options);
     };
     raw._put = (key: unknown, value: unknown, options: { sync?: boolean }) => {
@@ -188,5 +198,26 @@ describe('durable commits', () => {
     expect(synced).toBeGreaterThanOrEqual(0);
     expect(head).toBeGreaterThan(synced);
     expect(writes[head]!.sync).toBe(true);
+  });
+
+  it('a genesis state left pending (a snapshot sync that did not happen): synced before its pending record goes, durably', async () => {
+    const { genesis } = testGenesis(1, [addressOf(testKey(10))]);
+    const first = await openTestChain(genesis, undefined, { genesisState: 'deferred' });
+    const dir = first.dir;
+    await first.close();
+    const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
+    const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
+    closes.push(async () => {
+      await blockchainDb.close();
+      await trieDb.close();
+    });
+    const writes = record({ dbs: [blockchainDb, trieDb] });
+    const chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: ibftEngineFor(genesis, 'test genesis') });
+    closes.push(() => chain.close());
+    const synced = writes.findIndex((w) => w.db === 'trie' && w.syncMark && w.sync);
+    const cleared = writes.findIndex((w) => w.db === 'blockchain' && w.pending);
+    expect(synced).toBeGreaterThanOrEqual(0);
+    expect(cleared).toBeGreaterThan(synced);
+    expect(writes[cleared]!.sync).toBe(true);
   });
 });
