@@ -73,6 +73,17 @@ afterEach(async () => {
   closes.length = 0;
 });
 
+/** A data dir's two databases opened (a new one by default), closed after the test. */
+async function openDatabases(dir = mkdtempSync(join(tmpdir(), 'basalt-durable-'))): Promise<{ blockchainDb: BytesDB; trieDb: BytesDB }> {
+  const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
+  const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
+  closes.push(async () => {
+    await blockchainDb.close();
+    await trieDb.close();
+  });
+  return { blockchainDb, trieDb };
+}
+
 async function pair(blocks: number): Promise<{ src: TestChain; dst: Awaited<ReturnType<typeof openTestChain>>; writes: Write[] }> {
   const src = await chainWithBlocks(blocks);
   closes.push(() => src.close());
@@ -165,13 +176,7 @@ describe('durable commits', () => {
   it('a chain opened with syncCommits false (a replay thrown away, or closed durably at its end) syncs no commit', async () => {
     const src = await chainWithBlocks(3);
     closes.push(() => src.close());
-    const dir = mkdtempSync(join(tmpdir(), 'basalt-durable-'));
-    const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
-    const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
-    closes.push(async () => {
-      await blockchainDb.close();
-      await trieDb.close();
-    });
+    const { blockchainDb, trieDb } = await openDatabases();
     const chain = await Chain.open({ blockchainDb, trieDb, genesis: src.genesis, engine: ibftEngineFor(src.genesis, 'test genesis'), syncCommits: false });
     closes.push(() => chain.close());
     const writes = record({ dbs: [blockchainDb, trieDb] });
@@ -182,13 +187,7 @@ describe('durable commits', () => {
   });
 
   it('a new data dir: the genesis state synced before the genesis block, which is synced', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'basalt-durable-'));
-    const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
-    const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
-    closes.push(async () => {
-      await blockchainDb.close();
-      await trieDb.close();
-    });
+    const { blockchainDb, trieDb } = await openDatabases();
     const writes = record({ dbs: [blockchainDb, trieDb] });
     const { genesis } = testGenesis(1, [addressOf(testKey(10))]);
     const chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: ibftEngineFor(genesis, 'test genesis') });
@@ -205,12 +204,7 @@ describe('durable commits', () => {
     const first = await openTestChain(genesis, undefined, { genesisState: 'deferred' });
     const dir = first.dir;
     await first.close();
-    const blockchainDb = await openBytesDB(join(dir, 'blockchain'), 'blockchain', dir);
-    const trieDb = await openBytesDB(join(dir, 'trie'), 'trie', dir);
-    closes.push(async () => {
-      await blockchainDb.close();
-      await trieDb.close();
-    });
+    const { blockchainDb, trieDb } = await openDatabases(dir);
     const writes = record({ dbs: [blockchainDb, trieDb] });
     const chain = await Chain.open({ blockchainDb, trieDb, genesis, engine: ibftEngineFor(genesis, 'test genesis') });
     closes.push(() => chain.close());
