@@ -1,13 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
-import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SIGN_JOURNAL_FILE } from '../../../src/consensus/ibft/core/sign-journal.js';
-import { LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH, writeKeyFile } from '../../../src/keys/keyfile.js';
-import { BasaltNode, type NodeOptions } from '../../../src/node/node.js';
-import { openTestChain, sealNext, testGenesis, testKey } from '../../helpers/chain-fixture.js';
-import { tempDir } from '../../helpers/cli.js';
+import { testKey } from '../../helpers/chain-fixture.js';
+import { loneValidatorNodes } from '../../helpers/lone-validator.js';
 import { until } from '../../helpers/until.js';
 
 /**
@@ -24,33 +21,7 @@ interface Line {
   number?: number;
 }
 
-const { genesis, keys } = testGenesis(1);
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  stops.length = 0;
-});
-
-/** A data dir holding the chain up to `head`, sealed by the validator's key, without consensus/'s journal (a restore's). */
-async function restoredAt(head: number, key = testKey(0), nodeKey = testKey(9)): Promise<string> {
-  const dataDir = join(tempDir('basalt-journal-hold-'), 'node');
-  const c = await openTestChain(genesis, dataDir);
-  try {
-    for (let i = 0; i < head; i++) await sealNext({ chain: c.chain, keys });
-  } finally {
-    await c.close();
-  }
-  writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), key); // secrets restore
-  writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), nodeKey);
-  return dataDir;
-}
-
-async function startNode(dataDir: string, lines: Line[], extra: Partial<NodeOptions> = {}): Promise<BasaltNode> {
-  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
-  const node = await BasaltNode.start({ dataDir, genesis, seal: true, blockTimeMs: 20, logger, ...extra });
-  stops.push(() => node.stop());
-  return node;
-}
+const { dataDirAt: restoredAt, startNode } = loneValidatorNodes<Line>('basalt-journal-hold-');
 
 const journal = (dataDir: string) => join(dataDir, 'consensus', SIGN_JOURNAL_FILE);
 const p2p = (bootnodes: string[] = []) => ({ listen: { host: '127.0.0.1', port: 0 }, bootnodes, maxPeers: 5, discovery: false });

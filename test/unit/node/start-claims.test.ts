@@ -1,17 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { bytesToHex } from '@ethereumjs/util';
 import { multiaddr } from '@multiformats/multiaddr';
-import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LIBP2P_KEY_PATH, VALIDATOR_KEY_PATH, writeKeyFile } from '../../../src/keys/keyfile.js';
-import { BasaltNode, type NodeOptions } from '../../../src/node/node.js';
+import { describe, expect, it } from 'vitest';
+import type { BasaltNode } from '../../../src/node/node.js';
 import { START_CLAIM_WAIT_MS } from '../../../src/sync/syncer.js';
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost } from '../../../src/p2p/host.js';
 import { blocksProtocol } from '../../../src/sync/block-protocol.js';
-import { openTestChain, sealNext, testGenesis, testKey } from '../../helpers/chain-fixture.js';
-import { tempDir } from '../../helpers/cli.js';
+import { testKey } from '../../helpers/chain-fixture.js';
+import { loneValidatorNodes } from '../../helpers/lone-validator.js';
 import { until } from '../../helpers/until.js';
 
 /**
@@ -25,33 +22,7 @@ interface Line {
   number?: number;
 }
 
-const { genesis, keys } = testGenesis(1);
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  stops.length = 0;
-});
-
-/** A data dir holding the chain up to `head`, with the keys `key` (validator) and `nodeKey` (libp2p). */
-async function dataDirAt(head: number, key = testKey(0), nodeKey = testKey(9)): Promise<string> {
-  const dataDir = join(tempDir('basalt-start-claims-'), 'node');
-  const c = await openTestChain(genesis, dataDir);
-  try {
-    for (let i = 0; i < head; i++) await sealNext({ chain: c.chain, keys });
-  } finally {
-    await c.close();
-  }
-  writeKeyFile(join(dataDir, VALIDATOR_KEY_PATH), key);
-  writeKeyFile(join(dataDir, LIBP2P_KEY_PATH), nodeKey);
-  return dataDir;
-}
-
-async function startNode(dataDir: string, lines: Line[], extra: Partial<NodeOptions> = {}): Promise<BasaltNode> {
-  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
-  const node = await BasaltNode.start({ dataDir, genesis, seal: true, blockTimeMs: 20, logger, ...extra });
-  stops.push(() => node.stop());
-  return node;
-}
+const { stops, dataDirAt, startNode } = loneValidatorNodes<Line>('basalt-start-claims-');
 
 const p2p = (bootnodes: string[] = []) => ({ listen: { host: '127.0.0.1', port: 0 }, bootnodes, maxPeers: 10, discovery: false });
 /** A bootnode nobody listens for: the validator waits for a peer (5 s at most) before it seals. */
