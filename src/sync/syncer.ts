@@ -613,12 +613,20 @@ export class Syncer {
   /** The address a peer neither validator nor kept is counted by (addressKeyOf), undefined for the others. */
   private strangerGroup(p: ReadyPeer): string | undefined {
     if (this.peerSet.isValidator?.(p.id) === true || this.peerSet.isValidatorOrKept?.(p.id) === true) return undefined;
+    // Parsed once a peer: the sealing gate asks about each unproven claim every 250 ms.
+    const known = this.addressKeys.get(p);
+    if (known !== undefined && known.address === p.address) return known.key;
+    let key: string;
     try {
-      return addressKeyOf(multiaddr(p.address));
+      key = addressKeyOf(multiaddr(p.address));
     } catch {
-      return p.address;
+      key = p.address;
     }
+    this.addressKeys.set(p, { address: p.address, key });
+    return key;
   }
+  /** Each ready peer's address key (strangerGroup), with the address it was read from. */
+  private readonly addressKeys = new WeakMap<ReadyPeer, { address: string; key: string }>();
 
   private async checkClaim(p: ReadyPeer, claim: bigint): Promise<void> {
     const id = p.id.toString();
