@@ -72,15 +72,33 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
   try {
     const listing = await repo.list();
     const bytesBefore = await objectBytes(repo);
-    const read: { name: string; m: Manifest }[] = [];
-    for (const e of listing.manifests) read.push({ name: e.name, m: await repo.manifest(e.name) });
+    // Summaries (readManifests): the manifests are never held whole together, as each names every pack
+    // of the backups before it; what is needed of their lists is folded into sets as they are read, and
+    // each backup's manifest is read again where its own lists are needed (merging, writing it again).
+    let named = new Set<string>();
+    let namedSegments = new Set<string>();
+    const fold = (m: Manifest) => {
+      for (const p of m.packs) named.add(parseObjectName(p)!.sha256);
+      for (const x of m.segments) namedSegments.add(x);
+    };
+    const read = await repo.readManifests(
+      listing.manifests.map((e) => e.name),
+      { listing, signal: opts.signal, visit: (_, m) => fold(m) },
+    );
     // A backup under two manifests (a prune stopped between writing them again and deleting the old
     // ones) is one backup: the first of its group (backupsOf) is marked and written again, and the
     // others are deleted as the manifests it replaces are, once its own is there.
-    const groups = backupsOf(read, listing);
+    const groups = backupsOf(read);
     const manifests = groups.map((g) => g[0]!);
-
-    const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
+    if (groups.some((g) => g.length > 1)) {
+      // Only what the first of each group names (a copy may name a pack that is gone): read those again.
+      named = new Set();
+      namedSegments = new Set();
+      await repo.readManifests(
+        manifests.map((x) => x.name),
+        { signal: opts.signal, visit: (_, m) => fold(m) },
+      );
+    }
     const keep: string[] = [];
     const rewrite: string[] = [];
     const written: string[] = [];
@@ -157,11 +175,11 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // that is gone (deleted by hand or by a bucket's lifecycle rule): a manifest written again to name
     // it must not name what is not there.
     const listed = new Set(listing.segments.map((s) => s.name));
-    const stored = new Set(manifests.flatMap(({ m }) => m.segments).filter((s) => listed.has(s)));
+    const stored = new Set([...namedSegments].filter((s) => listed.has(s)));
     const mergedAs = new Map<string, string | undefined>();
     const skipped: string[] = [];
-    const segmentsOf = new Map<string, string[]>();
-    for (const { name, m } of manifests) segmentsOf.set(name, await withPiecesMerged(repo, m, per, stored, mergedAs, opts.signal, (why) => skipped.push(why)));
+    for (const { name } of manifests)
+      await withPiecesMerged(repo, await repo.manifest(name, opts.signal), per, stored, mergedAs, opts.signal, (why) => skipped.push(why));
 
     opts.signal?.throwIfAborted(); // the last moment to stop: from here on it writes and deletes
     // 5. Each backup's manifest again, naming the packs and segments that remain (written before anything is deleted).
@@ -170,9 +188,11 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const replaced: { old: string; again: string }[] = [];
     const copies: { old: string; again: string }[] = [];
     for (const [first, ...others] of groups) {
-      const { name, m } = first!;
+      const { name } = first!;
+      const m = await repo.manifest(name);
       const packs = opts.historyOnly ? m.packs : allPacks;
-      const segments = segmentsOf.get(name)!;
+      // As merged above (mergedAs: nothing is read or written again).
+      const segments = await withPiecesMerged(repo, m, per, stored, mergedAs, undefined, () => undefined);
       const again = sameList(m.packs, packs) && sameList(m.segments, segments) ? name : await repo.writeManifest({ ...m, packs, segments });
       if (again !== name) replaced.push({ old: name, again });
       // A copy may be what it was written again as (the same bytes): that one stays.
@@ -192,9 +212,11 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const gone = replaced.filter((r) => manifestsNow.has(r.again));
     for (const r of [...gone, ...copies.filter((r) => manifestsNow.has(r.again))]) await del(r.old);
     const after = await repo.list();
-    const still: Manifest[] = [];
-    for (const e of after.manifests) still.push(await repo.manifest(e.name));
-    const needed = new Set(still.flatMap((m) => [...m.packs, ...m.segments, m.genesis]));
+    const needed = new Set<string>();
+    await repo.readManifests(
+      after.manifests.map((e) => e.name),
+      { visit: (_, m) => [...m.packs, ...m.segments, m.genesis].forEach((x) => needed.add(x)) },
+    );
     let packsDeleted = 0;
     for (const sha of after.packs.keys()) {
       if (needed.has(packName(sha))) continue;
