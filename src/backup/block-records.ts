@@ -76,6 +76,34 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
   return block;
 }
 
+/** The least gas a transaction costs (its intrinsic gas: G_transaction), whatever it does. */
+const MIN_TX_GAS = 21_000n;
+
+/**
+ * Refuse a block whose transaction list holds more items than its header's gasUsed pays for (each
+ * transaction costs MIN_TX_GAS at the least), counted by their RLP spans before any is decoded: a
+ * forged body of thousands of ten-byte transactions under a verified header costs its bytes, not
+ * their decoding (@ethereumjs copies the Common for each). `rlp`: a block's, whose header `header` is
+ * verified (decodeBlockHeaderRlp read it of these bytes); its shape is checked again where it is decoded.
+ */
+export function checkTransactionCount(rlp: Uint8Array, header: BlockHeader, where: 'archive' | 'snapshot' | 'backup'): void {
+  const most = header.gasUsed / MIN_TX_GAS;
+  let count = 0n;
+  try {
+    const block = rlpSpanAt(rlp, 0);
+    const txs = rlpSpanAt(rlp, rlpSpanAt(rlp, block.payloadAt, block.end).end, block.end);
+    if (!block.list || !txs.list) throw new Error('not a [header, transactions, uncles] list');
+    for (let at = txs.payloadAt; at < txs.end && count <= most; count++) at = rlpSpanAt(rlp, at, txs.end).end;
+  } catch (err) {
+    throw new BackupFileError(`block ${header.number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
+  }
+  if (count > most)
+    throw new BackupFileError(
+      `block ${header.number} in the ${where} holds more transactions than its gas used (${header.gasUsed}) pays for (at most ${most}, at ${MIN_TX_GAS} each)`,
+      { code: 'INVALID_BLOCK' },
+    );
+}
+
 /**
  * Decode only the header of a block's RLP from a backup file (its transactions are not decoded: a
  * restore that back-fills bodies later checks headers alone); it must be block `number` with hash `hash`.

@@ -20,7 +20,7 @@ import { type StateWriter, TrieNodeStore } from '../storage/trie-node-store.js';
 import { UserError, errorMessage } from '../util/errors.js';
 import { checkReceiptsRlp } from '../util/rlp-bounds.js';
 import { RecoverPool, type RecoveredSigners } from '../util/recover-pool.js';
-import { decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-records.js';
+import { checkTransactionCount, decodeBlockHeaderRlp, decodeBlockRlp, decodeHeaderRlp } from './block-records.js';
 import type { HistoryGap, HistorySource } from '../storage/schema.js';
 import { checkReceipts } from './receipts-root.js';
 import { MissingStateError, StreamedStateCheck } from './state-walk.js';
@@ -193,15 +193,15 @@ async function restoreWith(events: AsyncIterable<SnapshotEvent>, opts: RestoreOp
       }
       const r = restored;
       if (ev.kind === 'block') {
-        const size = ev.blockRlp.length + ev.receiptsRlp.length;
-        const common = r.rules.commonAt(ev.number);
+        // The header alone is decoded here: the transactions are decoded only once it is verified
+        // (VerifiedBlockWriter.settle), so a forged block's body costs nothing but its bytes.
+        const { header, headerRlp } = decodeBlockHeaderRlp(ev.blockRlp, ev.number, ev.hash, r.rules.commonAt(ev.number), 'snapshot');
         if (opts.backfill && ev.number < headNumber) {
           // History to back-fill: its header only, checked like any other.
-          const { header, headerRlp } = decodeBlockHeaderRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
           await blocks!.add({ header, headerRlp, hash: ev.hash, bytesRead: ev.bytesRead, size: headerRlp.length });
         } else {
-          const block = decodeBlockRlp(ev.blockRlp, ev.number, ev.hash, common, 'snapshot');
-          await blocks!.add({ header: block.header, block, hash: ev.hash, receiptsRlp: ev.receiptsRlp, bytesRead: ev.bytesRead, size });
+          const size = ev.blockRlp.length + ev.receiptsRlp.length;
+          await blocks!.add({ header, blockRlp: ev.blockRlp, hash: ev.hash, receiptsRlp: ev.receiptsRlp, bytesRead: ev.bytesRead, size });
         }
         continue;
       }
@@ -387,12 +387,13 @@ async function startRestoredChain(h: SnapshotHeader, opts: RestoreOptions, dbs: 
 }
 
 /**
- * A block read from the snapshot, decoded, not yet checked; `size`: its bytes and its receipts'. Without
- * `block`: a header alone (history the node back-fills), checked and written as a header.
+ * A block read from the snapshot, its header decoded, not yet checked; `size`: its bytes and its
+ * receipts'. With `blockRlp`: the whole block, its transactions decoded once its header is verified
+ * (settle); without: a header alone (history the node back-fills), checked and written as a header.
  */
 type Decoded = { header: BlockHeader; hash: Uint8Array; bytesRead: number; size: number } & (
-  | { block: Block; receiptsRlp: Uint8Array }
-  | { block?: undefined; headerRlp: Uint8Array }
+  | { blockRlp: Uint8Array; receiptsRlp: Uint8Array }
+  | { blockRlp?: undefined; headerRlp: Uint8Array }
 );
 
 /**
@@ -495,9 +496,12 @@ class VerifiedBlockWriter {
       }
       c.engine.committed(d.header);
       const record = c.engine.recordOf(d.header);
-      if (d.block) {
-        const receipts = await verifyContents(d.block, d.receiptsRlp);
-        this.pending.push({ block: d.block, hash: d.hash, receipts, record });
+      if (d.blockRlp) {
+        // Its header verified: now its transactions, as many as its gas can pay for at the most, then decoded.
+        checkTransactionCount(d.blockRlp, d.header, 'snapshot');
+        const block = decodeBlockRlp(d.blockRlp, d.header.number, d.hash, c.rules.commonAt(d.header.number), 'snapshot');
+        const receipts = await verifyContents(block, d.receiptsRlp);
+        this.pending.push({ block, hash: d.hash, receipts, record });
       } else {
         this.pendingHeaders.push({ header: d.headerRlp, number: d.header.number, hash: d.hash, record });
       }

@@ -12,6 +12,9 @@ import type { SnapshotProgress, SnapshotRequest, SnapshotSummary } from './types
 import type { ExportSource } from './export.js';
 import { mapAhead } from '../util/map-ahead.js';
 
+/** The format version of a snapshot without history (`headersOnly`), for snapshot sync's check of what a peer sent. */
+export { SNAPSHOT_VERSION_HEADERS } from '../snapshot/format.js';
+
 /** What a snapshot reads: what an export reads, and the genesis file the chain was created with. */
 export interface SnapshotSource extends ExportSource {
   /** The genesis file's bytes, streamed when a snapshot is made (a large alloc is never held). */

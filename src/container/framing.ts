@@ -126,7 +126,12 @@ export function packItems(items: Uint8Array[]): Uint8Array {
   return out;
 }
 
-export function unpackItems(b: Uint8Array, what: string): Uint8Array[] {
+/**
+ * The items of a (u32 length | bytes)* list, as views of `b`. Each must be at least `minItemBytes`
+ * long (no writer packs an empty one): checked before it is taken, so a few hundred bytes of zstd that
+ * decompress to megabytes of zero lengths are refused at the first, not made into a million views.
+ */
+export function unpackItems(b: Uint8Array, what: string, minItemBytes = 1): Uint8Array[] {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const out: Uint8Array[] = [];
   let off = 0;
@@ -134,6 +139,7 @@ export function unpackItems(b: Uint8Array, what: string): Uint8Array[] {
     if (off + 4 > b.length) throw new BackupFileError(`${what} item list is truncated`);
     const len = view.getUint32(off);
     if (off + 4 + len > b.length) throw new BackupFileError(`${what} item overruns its record`);
+    if (len < minItemBytes) throw new BackupFileError(`${what} holds an item of ${len} bytes, below the ${minItemBytes} of its kind (corrupt or hostile file)`);
     out.push(b.subarray(off + 4, off + 4 + len));
     off += 4 + len;
   }

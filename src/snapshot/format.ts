@@ -45,6 +45,12 @@ export const SnapshotRecord = {
 /** Raw bytes gathered into one nodes/code record before it is compressed and written. */
 export const ITEMS_RECORD_BYTES = 1024 * 1024;
 export const MAX_ITEMS_RAW_BYTES = 4 * 1024 * 1024;
+/**
+ * The shortest item a state record of each kind holds (snapshots' and repository packs'): a trie node
+ * is stored by its hash only when its RLP is 32 bytes or more (shorter ones live inline in their
+ * parent; a root of a hashed-key trie is longer), and an empty code is not stored.
+ */
+export const MIN_ITEM_BYTES = { nodes: 32, code: 1 } as const;
 // A block header alone, and a block with its receipts: the block bounds (util/rlp-bounds.ts), which the
 // block builder keeps every block it builds within.
 export { MAX_BLOCK_WITH_RECEIPTS_BYTES, MAX_HEADER_RLP_BYTES } from '../util/rlp-bounds.js';

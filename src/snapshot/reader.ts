@@ -11,6 +11,7 @@ import {
   MAX_BLOCK_WITH_RECEIPTS_BYTES,
   MAX_HEADER_RLP_BYTES,
   MAX_ITEMS_RAW_BYTES,
+  MIN_ITEM_BYTES,
   MAX_SNAPSHOT_RECORD_BYTES,
   SNAPSHOT,
   SNAPSHOT_VERSION_HEADERS,
@@ -116,7 +117,7 @@ export async function* readSnapshot(source: AsyncIterable<Uint8Array>): AsyncGen
       } else if (rec.type === SnapshotRecord.Nodes || rec.type === SnapshotRecord.Code) {
         if (next - 1n !== head) throw new BackupFileError(`snapshot state starts after block ${next - 1n}, before its head ${head}`);
         inState = true;
-        const items = await decodeItems(rec.payload, compression);
+        const items = await decodeItems(rec.payload, compression, rec.type === SnapshotRecord.Nodes ? 'nodes' : 'code');
         // No writer makes one; a stream of them would pass every check of the state, costing nothing to send.
         if (items.length === 0) throw new BackupFileError('snapshot has an empty state record');
         if (rec.type === SnapshotRecord.Nodes) nodes += items.length;
@@ -157,9 +158,9 @@ async function* readGenesis(reader: ContainerReader, total: number, compression:
   }
 }
 
-async function decodeItems(payload: Uint8Array, compression: SnapshotHeader['compression']): Promise<Uint8Array[]> {
+async function decodeItems(payload: Uint8Array, compression: SnapshotHeader['compression'], kind: 'nodes' | 'code'): Promise<Uint8Array[]> {
   if (payload.length < 4) throw new BackupFileError('snapshot state record is too short');
   const rawLength = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
   if (rawLength > MAX_ITEMS_RAW_BYTES) throw new BackupFileError(`snapshot state record states ${rawLength} bytes, above the limit`);
-  return unpackItems(await decompressRecord(payload.subarray(4), compression, rawLength), 'snapshot');
+  return unpackItems(await decompressRecord(payload.subarray(4), compression, rawLength), 'snapshot', MIN_ITEM_BYTES[kind]);
 }

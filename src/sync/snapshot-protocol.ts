@@ -355,9 +355,10 @@ export interface SnapshotFetchOptions {
    * Told the announced size before any byte (`estimate`: the server's estimate, version 5, else the
    * most it will send); may throw (or reject) to decline the snapshot. `protocol`: the version the peer
    * answers; `treeOrder`: whether that version's snapshot has its state in tree order (`stateOrder:
-   * 'tree'`), which its servers always send (versions 4 and 5).
+   * 'tree'`), which its servers always send (versions 4 and 5); `withoutHistory`: whether it is a
+   * snapshot without history (format version 3), which its servers always send (versions 3 to 5).
    */
-  onAnnounce?: (bytes: number, how: { estimate: boolean; treeOrder: boolean; protocol: string }) => void | Promise<void>;
+  onAnnounce?: (bytes: number, how: { estimate: boolean; treeOrder: boolean; withoutHistory: boolean; protocol: string }) => void | Promise<void>;
   /** Abort the stream (the caller's own deadline): its reason is thrown. */
   signal?: AbortSignal;
 }
@@ -414,7 +415,9 @@ export async function* fetchSnapshot(host: Host, peer: PeerId, genesisHash: Uint
     const estimate = !asked.slice(1).includes(protocol);
     // Every server of versions 4 and 5 (since each came) lists the state in tree order; 3 and 2 each node once.
     const treeOrder = asked.slice(0, 2).includes(protocol);
-    await opts.onAnnounce?.(announced, { estimate, treeOrder, protocol });
+    // Every server of versions 3 to 5 (since 3 came) sends a snapshot without history (format version 3).
+    const withoutHistory = asked.slice(0, 3).includes(protocol);
+    await opts.onAnnounce?.(announced, { estimate, treeOrder, withoutHistory, protocol });
     const pace = new SnapshotPace(estimate ? undefined : announced, opts.pace ?? DEFAULT_SNAPSHOT_PACE);
     let total = 0;
     for (;;) {

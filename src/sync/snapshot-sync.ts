@@ -5,6 +5,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { GenesisFile } from '../chain/chain-config.js';
 import type { Genesis } from '../chain/genesis-source.js';
 import { removeStaleRestores, restoreSnapshot, type RestoreSummary } from '../backup/restore.js';
+import { SNAPSHOT_VERSION_HEADERS } from '../backup/snapshot.js';
 import { BackupFileError } from '../container/errors.js';
 import { fsyncDir } from '../util/durable.js';
 import { MessageError } from '../p2p/messages.js';
@@ -28,6 +29,15 @@ export const SNAPSHOT_PEER_WAIT_MS = 30_000;
  * faster than the floor. Larger chains raise it (--snapshot-sync-timeout).
  */
 export const DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS = 2 * 3_600_000;
+
+/**
+ * How far below the head a peer claimed (when it was asked) its snapshot's head may be. A server
+ * snapshots its own head as it is when asked, and an honest peer's claim is a head it had (its
+ * handshake's, or one it announced after committing it; heads only move forward), so its snapshot is
+ * at or past the claim; the slack is room for a claim that outran what the server stored (a restart
+ * that lost its last unsynced blocks reconnects with a new claim anyway).
+ */
+const SNAPSHOT_HEAD_SLACK = 64n;
 
 /** A peer that refuses (busy) is asked again after this pause, up to MAX_REFUSALS times in all. */
 const REFUSAL_RETRY_MS = 1_000;
@@ -184,8 +194,10 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
         const dir = dirname(resolve(opts.target));
         const fs = opts.statfs ?? statfs;
         // What the peer's protocol version promises of its snapshot's header (told with the answer, before the header).
-        let promised: { treeOrder: boolean; protocol: string } | undefined;
-        const onAnnounce = async (bytes: number, how: { estimate: boolean; treeOrder: boolean; protocol: string }) => {
+        let promised: { treeOrder: boolean; withoutHistory: boolean; protocol: string } | undefined;
+        // The head it claimed when it was chosen (its claim may rise meanwhile, with gossip).
+        const claimed = next.head;
+        const onAnnounce = async (bytes: number, how: { estimate: boolean; treeOrder: boolean; withoutHistory: boolean; protocol: string }) => {
           promised = how;
           log.info(event('snapshot-sync.announced', { peer: id, announcedBytes: bytes, estimate: how.estimate }), 'snapshot sync: peer announced its snapshot');
           report({ bytesAnnounced: bytes });
@@ -208,11 +220,23 @@ export async function snapshotSync(opts: SnapshotSyncOptions): Promise<SnapshotS
           // A snapshot of versions 4 and 5 lists its state in tree order, which this side checks without
           // remembering every node; a peer that says otherwise would have it remember every one (memory
           // growing with the state): a protocol violation (older versions' each-node-once order stays theirs).
+          // Versions 3 to 5 promise a snapshot without history (format version 3): one of another
+          // version would have whole blocks below the head, each decoded and checked at the peer's choosing.
+          // And the head: a server snapshots its own head when asked, at or past the one it claimed; a
+          // peer that claimed the highest head to be asked first, then served an older (authentic)
+          // snapshot, would have this node replay the chain from it block by block.
           checkHeader: (h) => {
             if (promised?.treeOrder && h.stateOrder !== 'tree')
               throw new MessageError(
                 `${promised.protocol}: the snapshot's state order is not 'tree' (its header has no stateOrder 'tree'), which this protocol version promises`,
               );
+            if (promised?.withoutHistory && h.version !== SNAPSHOT_VERSION_HEADERS)
+              throw new MessageError(
+                `${promised.protocol}: the snapshot is of format version ${h.version}, not ${SNAPSHOT_VERSION_HEADERS} (without history), which this protocol version promises`,
+              );
+            const head = BigInt(h.head.number);
+            if (head + SNAPSHOT_HEAD_SLACK < claimed)
+              throw new MessageError(`the snapshot's head ${head} is more than ${SNAPSHOT_HEAD_SLACK} blocks below the head ${claimed} the peer claimed`);
           },
           ...(opts.genesisStateRoot ? { genesisStateRoot: opts.genesisStateRoot } : {}),
           onProgress: (p) => report({ currentBlock: p.blocksDone, highestBlock: p.blocksTotal, bytesReceived: p.bytesRead }),

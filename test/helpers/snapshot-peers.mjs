@@ -1,12 +1,13 @@
 // Hostile snapshot servers for e2e tests: each is a libp2p host built from the project's own p2p
-// modules (dist/) that passes the status handshake claiming head 1,000,000 (so a node in snapshot sync
-// asks it before any honest peer) and serves snapshot protocol version 2 badly, with the bytes of a real
-// snapshot file of the chain (a valid start, so only the pace or the length can give it away):
+// modules (dist/) that passes the status handshake claiming a head 64 blocks past the snapshot file's
+// (the most a snapshot may lag its server's claim; a node in snapshot sync asks it before an honest
+// peer that has not sealed that far) and serves snapshot protocol version 2 badly, with the bytes of a
+// real snapshot file of the chain (a valid start, so only the pace or the length can give it away):
 //   trickle   announces the file's size, sends its first 512 bytes, then 512 more every 20 s
 //   overlong  announces half the file's size, then sends all of it
 // Run with node:
 //   node test/helpers/snapshot-peers.mjs <chainId> <genesisHash 0x…> <snapshot file> <mode>…
-// Prints one JSON line {"mode", "address"} per host once all listen, then {"mode", "connected": peer ID}
+// Prints one JSON line {"mode", "address", "head"} per host once all listen, then {"mode", "connected": peer ID}
 // for every connection a peer opens or accepts, and serves until a signal.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -19,7 +20,11 @@ import { snapshotProtocol } from '../../dist/sync/snapshot-protocol.js';
 const [chainId, genesisHex, file, ...modes] = process.argv.slice(2);
 const genesisHash = hexToBytes(genesisHex);
 const bytes = new Uint8Array(readFileSync(file));
-const status = () => ({ chainId: BigInt(chainId), genesisHash, headNumber: 1_000_000n, headHash: new Uint8Array(32).fill(7) });
+// The file's header record (after the 10-byte preamble: type, u32 length, JSON) names its head.
+const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(11);
+const fileHead = BigInt(JSON.parse(new TextDecoder().decode(bytes.subarray(15, 15 + headerLength))).head.number);
+const claimed = fileHead + 64n;
+const status = () => ({ chainId: BigInt(chainId), genesisHash, headNumber: claimed, headHash: new Uint8Array(32).fill(7) });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function answer(size) {
@@ -58,7 +63,7 @@ for (const mode of modes) {
   });
   hosts.push({ host, mode });
 }
-for (const { host, mode } of hosts) process.stdout.write(`${JSON.stringify({ mode, address: host.getMultiaddrs()[0].toString() })}\n`);
+for (const { host, mode } of hosts) process.stdout.write(`${JSON.stringify({ mode, address: host.getMultiaddrs()[0].toString(), head: Number(claimed) })}\n`);
 
 const stop = async () => {
   await Promise.all(hosts.map(({ host }) => host.stop().catch(() => undefined)));

@@ -4,7 +4,7 @@ import { BackupFileError } from '../../container/errors.js';
 import { packItems, RecordType, unpackItems } from '../../container/framing.js';
 import { ContainerReader } from '../../container/reader.js';
 import { ContainerWriter } from '../../container/writer.js';
-import { ITEMS_RECORD_BYTES, MAX_ITEMS_RAW_BYTES } from '../../snapshot/format.js';
+import { ITEMS_RECORD_BYTES, MAX_ITEMS_RAW_BYTES, MIN_ITEM_BYTES } from '../../snapshot/format.js';
 import { UserError } from '../../util/errors.js';
 import { keccak256 } from '../../util/keccak.js';
 import { decodeIndexHeader, decodePackHeader, digestHex, INDEX, indexName, MAX_INDEX_RECORD_BYTES, PACK, packName, RepositoryRecord } from './format.js';
@@ -225,7 +225,7 @@ export async function* readPack(
       const rawLength = new DataView(rec.payload.buffer, rec.payload.byteOffset, 4).getUint32(0);
       if (rawLength > MAX_ITEMS_RAW_BYTES) throw new BackupFileError(`state pack ${name}: a record of ${rawLength} bytes raw, above the limit`);
       const raw = await decompressRecord(rec.payload.subarray(4), compression, rawLength);
-      const items = unpackItems(raw, `state pack ${name}`).map((data) => ({ hash: keccak256(data), data }));
+      const items = unpackItems(raw, `state pack ${name}`, MIN_ITEM_BYTES[kind]).map((data) => ({ hash: keccak256(data), data }));
       counts[kind] += items.length;
       yield { kind, items };
     }

@@ -67,12 +67,12 @@ interface EvilServing {
   trickle?: { bytes: number; everyMs: number };
   /** End the stream cleanly (FIN, no reset) after this many of the bytes, or before the answer. */
   endAfter?: number | 'before the answer';
-  /** The head it claims (default 100). */
+  /** The head it claims (default: 32 above `chain`'s, within what a snapshot may lag its claim: asked before an honest peer of `chain`). */
   head?: bigint;
 }
 
 /**
- * A peer that passes the handshake as a peer of `chain` at head 100 (or `how.head`), and serves `bytes`
+ * A peer that passes the handshake as a peer of `chain` 32 blocks past its head (or at `how.head`), and serves `bytes`
  * as its snapshot (protocol version 2, or `version`), or refuses.
  */
 async function evilPeer(
@@ -85,7 +85,7 @@ async function evilPeer(
   const status = (): ChainStatus => ({
     chainId: chain.chainId,
     genesisHash: chain.genesisHash,
-    headNumber: how.head ?? 100n,
+    headNumber: how.head ?? chain.head.number + 32n,
     headHash: new Uint8Array(32).fill(7),
   });
   await serveStatus(
@@ -408,7 +408,7 @@ describe('snapshot sync', () => {
     for (const version of [5, 4] as const) {
       const evil = await evilPeer(src.chain, unique, {}, version);
       // A node of an earlier version, asked next: version 3 is served each node once.
-      const older = await evilPeer(src.chain, unique, { head: 50n }, 3);
+      const older = await evilPeer(src.chain, unique, { head: src.chain.head.number + 16n }, 3);
       const b = await newNode(src.genesis, [evil.addr, older.addr]);
       await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
       const r = await snapshotSync({ ...syncOpts(b, src) });
@@ -420,6 +420,53 @@ describe('snapshot sync', () => {
       expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
       expect(b.net.peerManager.banned(idOf(older.addr))).toBeUndefined();
     }
+  }, 60_000);
+
+  it('versions 3 to 5 promise a snapshot without history: a peer serving whole blocks (format version 1) on them is banned, one of version 2 still restores', async () => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    // Whole blocks below the head, in tree order (what versions 4 and 5 also promise): format version 1.
+    const whole = await snapshotBytes(src.chain, false, 'tree');
+    expect(new DataView(whole.buffer, whole.byteOffset).getUint16(8)).toBe(1);
+    for (const version of [5, 3] as const) {
+      const evil = await evilPeer(src.chain, whole, {}, version);
+      const older = await evilPeer(src.chain, await snapshotBytes(src.chain), { head: src.chain.head.number + 16n }, 2);
+      const b = await newNode(src.genesis, [evil.addr, older.addr]);
+      await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+      const r = await snapshotSync({ ...syncOpts(b, src) });
+      expect(evil.served).toBe(1);
+      const ban = b.net.peerManager.banned(idOf(evil.addr))!;
+      expect(ban.reason).toMatch(
+        new RegExp(
+          `^served a bad snapshot: .*snapshot/${version}: the snapshot is of format version 1, not 3 \\(without history\\), which this protocol version promises$`,
+        ),
+      );
+      expect(banKind(ban.reason)).toBe('invalid-data');
+      expect(r!.peer).toBe(idOf(older.addr));
+      expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
+    }
+  }, 60_000);
+
+  it("a peer that claims the highest head and serves an older (authentic) snapshot is banned: the node restores the honest peer's head", async () => {
+    const src = await createTestChain(1);
+    cleanup.push(() => src.close());
+    await sealNext(src);
+    await sealNext(src);
+    const old = await snapshotBytes(src.chain, true, 'tree'); // of block 2: every seal good
+    for (let i = 0; i < 70; i++) await sealNext(src);
+    expect(src.chain.head.number).toBe(72n);
+    const liar = await evilPeer(src.chain, old, { head: 1n << 40n }, 5);
+    const good = await node(src.chain);
+    const b = await newNode(src.genesis, [liar.addr, good.addr]);
+    await until(() => b.net.peerManager.peers().length === 2, 'both peers ready');
+    const r = await snapshotSync({ ...syncOpts(b, src) });
+    expect(liar.served).toBe(1);
+    expect(b.net.peerManager.banned(idOf(liar.addr))!.reason).toBe(
+      `served a bad snapshot: the snapshot's head 2 is more than 64 blocks below the head ${1n << 40n} the peer claimed`,
+    );
+    expect(r!.peer).toBe(idOf(good.addr));
+    expect(r!.head).toBe(72n);
+    expect(r!.headHash).toBe(bytesToHex(src.chain.head.hash));
   }, 60_000);
 
   it('version 5 without a budget: a peer that trickles is still banned by the floor, one window after its answer', async () => {
@@ -467,7 +514,7 @@ describe('snapshot sync', () => {
     expect(ban.reason).toMatch(/^served a snapshot too slowly: .*snapshot\/2: \d+ bytes in the last 0\.5 s of waiting, below the floor of 4096 bytes\/s$/);
     expect(banKind(ban.reason)).toBe('slow-snapshot');
     // While the evil peer was asked: its claimed head; then the good peer's snapshot, to its end.
-    expect(seen.find((p) => p.peer === idOf(evil.addr))!.highestBlock).toBe(100n);
+    expect(seen.find((p) => p.peer === idOf(evil.addr))!.highestBlock).toBe(src.chain.head.number + 32n);
     const last = seen.at(-1)!;
     expect(last).toMatchObject({ peer: idOf(good.addr), currentBlock: 3n, highestBlock: 3n });
     expect(last.bytesReceived).toBeGreaterThan(0);

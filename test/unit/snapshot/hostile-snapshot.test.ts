@@ -104,6 +104,41 @@ describe('a hostile state in a snapshot', () => {
   });
 });
 
+describe('a hostile state record', () => {
+  /** The real snapshot (of a state without accounts), with a state record of `items` (of `kind`) before its trailer. */
+  async function withRecord(kind: 'nodes' | 'code', items: Uint8Array[]): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let writer: SnapshotWriter | undefined;
+    for await (const ev of readSnapshot(once(real))) {
+      if (ev.kind === 'header') {
+        writer = new SnapshotWriter(ev.header);
+        parts.push(await collect(writer.start()));
+      } else if (ev.kind === 'block') parts.push(await writer!.block(ev.number, ev.hash, ev.blockRlp, ev.receiptsRlp));
+      else if (ev.kind === 'trailer') parts.push(await writer!.items(kind, items), writer!.finish().bytes);
+      else throw new Error(`a ${ev.kind} record in the real snapshot`);
+    }
+    return Buffer.concat(parts);
+  }
+
+  it('a million empty items (4 MiB of zero lengths, a few hundred bytes of zstd) are refused at the first, as are empty codes', async () => {
+    const empty = Array.from({ length: 1 << 20 }, () => new Uint8Array(0));
+    for (const kind of ['nodes', 'code'] as const) {
+      const bytes = await withRecord(kind, empty);
+      expect(bytes.length).toBeLessThan(real.length + 1024);
+      const min = kind === 'nodes' ? 32 : 1;
+      expect((await refusal(bytes)).message).toBe(`snapshot holds an item of 0 bytes, below the ${min} of its kind (corrupt or hostile file)`);
+    }
+  });
+
+  it('a trie node under 32 bytes (inline in its parent, never stored by hash) is refused; a code of one byte is not', async () => {
+    expect((await refusal(await withRecord('nodes', [new Uint8Array(31).fill(0xc0)]))).message).toBe(
+      'snapshot holds an item of 31 bytes, below the 32 of its kind (corrupt or hostile file)',
+    );
+    // A code nothing refers to: past the reader's bound, the restore refuses it as not the head's.
+    expect((await refusal(await withRecord('code', [Uint8Array.of(0x00)]))).message).not.toMatch(/below the/);
+  });
+});
+
 describe("the trie's rule for inline nodes: a child under 32 bytes is inlined, one of 32 or more is referred to by its hash", () => {
   it('takes an inline child of 31 bytes and refuses one of 32', () => {
     for (const size of [31, 32]) {
