@@ -8,7 +8,7 @@ import { RepositoryLock, staleLocks } from './lock.js';
 import { PackWriter } from './pack.js';
 import { PackScratch } from './scratch.js';
 import { readSegment, writeSegment } from './segment.js';
-import { backupsOf, type Repository } from './repository.js';
+import { backupsOf, holdsAll, type Repository } from './repository.js';
 
 export interface PruneSummary {
   /** Backups (one a killed prune left under two manifests counts once). */
@@ -19,6 +19,11 @@ export interface PruneSummary {
   merged: number;
   /** Pieces left as they are because one could not be read (damaged or missing: `backup verify` names it), one line each. */
   notMerged: string[];
+  /**
+   * Manifests of a backup left beside the one written again: they name another genesis object or other
+   * history than it, so deleting them could delete what they alone hold (`backup verify` checks them).
+   */
+  copiesLeft: string[];
   /** Other objects deleted: segments and genesis files no backup names, stale locks, a killed run's leftovers (a backup's second manifest among them). */
   deleted: number;
   bytesBefore: number;
@@ -76,11 +81,15 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     for (const e of listing.manifests) read.push({ name: e.name, m: await repo.manifest(e.name) });
     // A backup under two manifests (a prune stopped between writing them again and deleting the old
     // ones) is one backup: the first of its group (backupsOf) is marked and written again, and the
-    // others are deleted as the manifests it replaces are, once its own is there.
+    // others are deleted as the manifests it replaces are, once its own is there. Which member names
+    // the packs that hold the state is not known unread (a manifest anyone who can put an object may
+    // add names none): the packs of every member are read and kept live, and the first is written
+    // again naming them, so deleting a copy deletes nothing a member needs.
     const groups = backupsOf(read, listing);
     const manifests = groups.map((g) => g[0]!);
+    const packsOf = groupPacks(listing.packs);
 
-    const named = new Set(manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256)));
+    const named = new Set(groups.flatMap((g) => packsOf(g).map((p) => parseObjectName(p)!.sha256)));
     const keep: string[] = [];
     const rewrite: string[] = [];
     const written: string[] = [];
@@ -157,11 +166,14 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // that is gone (deleted by hand or by a bucket's lifecycle rule): a manifest written again to name
     // it must not name what is not there.
     const listed = new Set(listing.segments.map((s) => s.name));
-    const stored = new Set(manifests.flatMap(({ m }) => m.segments).filter((s) => listed.has(s)));
+    const stored = new Set(read.flatMap(({ m }) => m.segments).filter((s) => listed.has(s)));
     const mergedAs = new Map<string, string | undefined>();
     const skipped: string[] = [];
     const segmentsOf = new Map<string, string[]>();
-    for (const { name, m } of manifests) segmentsOf.set(name, await withPiecesMerged(repo, m, per, stored, mergedAs, opts.signal, (why) => skipped.push(why)));
+    // A copy's too (its pieces merged as the first's are, each read once): it is deleted only if it then
+    // names the history the first is written again with.
+    for (const { name, m } of groups.flat())
+      segmentsOf.set(name, await withPiecesMerged(repo, m, per, stored, mergedAs, opts.signal, (why) => skipped.push(why)));
 
     opts.signal?.throwIfAborted(); // the last moment to stop: from here on it writes and deletes
     // 5. Each backup's manifest again, naming the packs and segments that remain (written before anything is deleted).
@@ -169,14 +181,25 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const allPacks = [...keep, ...written].sort().map(packName);
     const replaced: { old: string; again: string }[] = [];
     const copies: { old: string; again: string }[] = [];
-    for (const [first, ...others] of groups) {
+    const copiesLeft: string[] = [];
+    for (const group of groups) {
+      const [first, ...others] = group;
       const { name, m } = first!;
-      const packs = opts.historyOnly ? m.packs : allPacks;
+      // Whole: every pack holding live items, or their live items rewritten. History only: the packs
+      // of every member (what the copies deleted below named stays named).
+      const packs = opts.historyOnly ? packsOf(group) : allPacks;
       const segments = segmentsOf.get(name)!;
       const again = sameList(m.packs, packs) && sameList(m.segments, segments) ? name : await repo.writeManifest({ ...m, packs, segments });
       if (again !== name) replaced.push({ old: name, again });
-      // A copy may be what it was written again as (the same bytes): that one stays.
-      for (const c of others) if (c.name !== again) copies.push({ old: c.name, again });
+      for (const c of others) {
+        // A copy may be what it was written again as (the same bytes): that one stays. One naming another
+        // genesis object or other history stays too (verify checks it), unless it lost one of its
+        // objects where the first holds all of its own.
+        if (c.name === again) continue;
+        const same = c.m.genesis === m.genesis && sameList(segmentsOf.get(c.name)!, segments);
+        if (same || (holdsAll(listing, m) && !holdsAll(listing, c.m))) copies.push({ old: c.name, again });
+        else copiesLeft.push(c.name);
+      }
     }
     lock.assertHeld(now());
 
@@ -211,6 +234,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
       packs: { kept: keep.length, repacked: rewrite.length, deleted: packsDeleted, written: written.length },
       merged: [...mergedAs.values()].filter((x) => x !== undefined).length,
       notMerged: skipped,
+      copiesLeft,
       deleted: deleted - gone.length - packsDeleted,
       bytesBefore,
       bytesAfter,
@@ -298,6 +322,14 @@ async function withPiecesMerged(
 /** Bytes of the repository's objects (locks aside: a prune's own would count). */
 async function objectBytes(repo: Repository): Promise<number> {
   return (await repo.target.list()).reduce((n, e) => (parseObjectName(e.name) && !e.name.startsWith('lock-') ? n + e.bytes : n), 0);
+}
+
+/**
+ * The packs a backup's group of manifests names: the first's, then those of the others the listing
+ * holds (one a copy lost is gone already: nothing to keep of it).
+ */
+function groupPacks(listed: ReadonlyMap<string, number>): (group: readonly { m: Manifest }[]) => string[] {
+  return ([first, ...others]) => [...new Set([...first!.m.packs, ...others.flatMap(({ m }) => m.packs.filter((p) => listed.has(parseObjectName(p)!.sha256)))])];
 }
 
 function sameList(a: string[], b: string[]): boolean {

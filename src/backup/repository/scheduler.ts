@@ -256,6 +256,7 @@ export class RepositoryScheduler {
       if (!historyOnly) this.removedSincePrune = false;
       const target = this.opts.target.url;
       for (const why of s.notMerged) this.opts.logger.warn({ target, why }, 'history pieces not merged (run backup verify)');
+      for (const file of s.copiesLeft) this.opts.logger.warn({ target, file }, "manifest left beside its backup's: it names other objects (run backup verify)");
       this.opts.logger.info(
         event('backup.pruned', { target, historyOnly, merged: s.merged, bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, ms: s.durationMs }),
         'backup repository pruned',
