@@ -461,9 +461,11 @@ export class Chain extends EventEmitter<ChainEvents> {
   /**
    * Verify and execute `block` on the current head without committing anything: a consensus
    * proposal, which has no committed seals yet, so `verifyHeader` (not the engine's) checks its header.
-   * Throws BlockVerificationError.
+   * With `maxExecMs`, a proposal whose execution takes longer is refused (a byzantine proposer's block
+   * built to execute slowly would otherwise hold the validator, and its round, for as long as it
+   * likes; a committed block is executed however long it takes). Throws BlockVerificationError.
    */
-  async checkProposal(block: Block, verifyHeader: (header: BlockHeader, parent: BlockHeader) => void): Promise<void> {
+  async checkProposal(block: Block, verifyHeader: (header: BlockHeader, parent: BlockHeader) => void, maxExecMs?: number): Promise<void> {
     return this.writeLock.run(async () => {
       const head = this.headState;
       const num = block.header.number;
@@ -472,7 +474,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       try {
         this.prepareChecks(block);
         await block.validateData(false, true);
-        const { receipts } = await this.executor.execute(block, head.header.stateRoot);
+        const { receipts } = await this.executor.execute(block, head.header.stateRoot, maxExecMs);
         // Kept until the head moves: when consensus commits this block, importBlock writes these
         // results instead of executing it again.
         if (this.checked.size >= MAX_CHECKED_PROPOSALS) this.checked.delete(this.checked.keys().next().value!);

@@ -16,6 +16,10 @@ export type TxRejection =
   | 'nonce'
   /** Its fee cap is below this block's base fee: a later block's may be lower. */
   | 'fee-below-base-fee'
+  /** Its execution outlasted what was left of the block's build time: a later block, built afresh, may hold it. */
+  | 'out-of-time'
+  /** Its execution outlasted a whole block's build time: no block built in time holds it. */
+  | 'too-slow'
   /** Anything else (the sender cannot pay, too little gas for its data, a bad signature): it never will. */
   | 'invalid';
 
@@ -27,7 +31,7 @@ export interface Rejection {
 
 /** Whether a transaction rejected for `kind` may go into a later block (the pool keeps it). */
 export function mayFitLater(kind: TxRejection): boolean {
-  return kind !== 'invalid';
+  return kind !== 'invalid' && kind !== 'too-slow';
 }
 
 /**

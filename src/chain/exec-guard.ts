@@ -9,8 +9,8 @@ const JUMPDEST_GAS = Number(paramsEVM[1]!.jumpdestGas);
 
 /** A simulation ran past its deadline (geth: "execution aborted (timeout = 5s)"). */
 export class ExecutionTimeout extends Error {
-  constructor() {
-    super('execution aborted: deadline passed');
+  constructor(message = 'execution aborted: deadline passed') {
+    super(message);
     this.name = 'ExecutionTimeout';
   }
 }

@@ -8,6 +8,7 @@ import { chainEvmOpts, type ChainRules, type EvmFork } from './forks.js';
 import { openState } from './state.js';
 import { orderedTrieRoot } from './stack-trie.js';
 import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
+import { ExecutionTimeout } from './exec-guard.js';
 import { headerOpts } from './block-util.js';
 import { txBytes } from '../util/tx-bytes.js';
 import {
@@ -39,6 +40,29 @@ export interface BuiltBlock {
 /** Transactions executed between two turns of the event loop while a block is built. */
 const YIELD_EVERY = 10;
 
+/**
+ * Where an execution under a deadline reads the clock: JUMPDEST (no loop, in or across frames, goes
+ * around without passing one) and the opcodes that start a message (each costs a code analysis and a
+ * state checkpoint: @ethereumjs analyses a callee's whole code on every call, so warm calls into large
+ * code run 150-300x slower per gas than ordinary opcodes; a transaction of them could hold a block's
+ * build, and every check of that block, for minutes).
+ */
+const CLOCKED_OPCODES = [0x5b, 0xf0, 0xf1, 0xf2, 0xf4, 0xf5, 0xfa];
+
+/** How a proposal's check past its time (Executor.execute's maxMs) is refused. */
+export const PROPOSAL_TOO_SLOW = 'execution took longer than';
+
+/** The handlers Executor.clock installed (so that an opcode is wrapped once). */
+const clockedHandlers = new WeakSet<object>();
+
+type OpcodeEntry = { opHandler: (...args: unknown[]) => unknown } & Record<string, unknown>;
+
+/** What an aborted execution leaves to undo, read from @ethereumjs's internals (tests pin them). */
+interface Unwindable {
+  stateManager: { _checkpointCount: number; revert(): Promise<void> };
+  evm: { journal: { cleanJournal(): void }; transientStorage: { clear(): void; _indices: number[] } };
+}
+
 /** Let the event loop serve what waits (I/O callbacks: JSON-RPC requests) before going on. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -52,6 +76,12 @@ function nextTurn(): Promise<void> {
 export class Executor {
   /** One VM per rule set, sharing one state manager (the executor runs one block at a time). */
   private readonly vms = new Map<EvmFork, VM>();
+  /**
+   * When (performance.now()) the execution under way must stop (ExecutionTimeout), Infinity for none:
+   * set while a block is built (its build time) or a proposal checked, never while a committed block is
+   * imported (a block a quorum signed is executed however long it takes).
+   */
+  private deadline = Number.POSITIVE_INFINITY;
   /** The most RLP items a block it builds holds (MAX_BLOCK_ITEMS; tests make it smaller). */
   maxBlockItems = MAX_BLOCK_ITEMS;
   /** The most bytes of transactions a block it builds holds (MAX_BLOCK_TX_BYTES; tests make it smaller). */
@@ -94,24 +124,87 @@ export class Executor {
       });
       this.vms.set(fork, vm);
     }
+    this.clock(vm);
     return vm;
   }
 
-  /** Execute `block` on its parent's state; throws if gas used, receipts, bloom or state root differ. */
-  async execute(block: Block, parentStateRoot: Uint8Array): Promise<Execution> {
-    const result = await runBlock(await this.vmAt(block.header.number), {
-      block,
-      root: parentStateRoot,
-      skipHeaderValidation: true,
-      skipHardForkValidation: true,
-    });
-    return { receipts: result.receipts.map(toStored) };
+  /**
+   * Have `vm`'s EVM read the clock at CLOCKED_OPCODES while a deadline is set: ExecutionTimeout once
+   * it has passed. A synchronous check in the opcode's own handler (the EVM's 'step' event would copy
+   * the stack and memory at every opcode, and a custom opcode is awaited at every JUMPDEST); without a
+   * deadline it costs one comparison. Checked at each use: the EVM rebuilds its table on a hardfork change.
+   */
+  private clock(vm: VM): void {
+    const map = (vm.evm as unknown as { _opcodeMap?: (OpcodeEntry | undefined)[] })._opcodeMap;
+    if (!Array.isArray(map)) throw new Error('cannot bound block execution in time: @ethereumjs/evm has no opcode table (_opcodeMap)');
+    for (const op of CLOCKED_OPCODES) {
+      const entry = map[op];
+      if (entry === undefined || clockedHandlers.has(entry.opHandler)) continue;
+      const inner = entry.opHandler;
+      const opHandler = (...args: unknown[]) => {
+        if (this.deadline !== Number.POSITIVE_INFINITY && performance.now() >= this.deadline) throw new ExecutionTimeout();
+        return inner(...args);
+      };
+      clockedHandlers.add(opHandler);
+      map[op] = { ...entry, opHandler };
+    }
+  }
+
+  /**
+   * After an ExecutionTimeout: the state as it was at checkpoint depth `depth`. The timeout passes
+   * through the EVM's frames without closing their checkpoints (it is not an EVM error), and runTx
+   * resets its journal without reverting the state manager's: left open, the aborted transaction's
+   * writes would stay under the next one's and in the block's state.
+   */
+  private async unwind(vm: VM, depth: number): Promise<void> {
+    const u = vm as unknown as Unwindable;
+    while (u.stateManager._checkpointCount > depth) await u.stateManager.revert();
+    u.evm.journal.cleanJournal();
+    u.evm.transientStorage.clear();
+    u.evm.transientStorage._indices = [];
+  }
+
+  /** The state manager's checkpoint depth (unwind). */
+  private depth(vm: VM): number {
+    const n = (vm as unknown as Unwindable).stateManager._checkpointCount;
+    if (typeof n !== 'number') throw new Error('cannot bound block execution in time: @ethereumjs/statemanager has no checkpoint count');
+    return n;
+  }
+
+  /**
+   * Execute `block` on its parent's state; throws if gas used, receipts, bloom or state root differ.
+   * With `maxMs` (a proposal's check), ExecutionTimeout once its execution has taken that long.
+   */
+  async execute(block: Block, parentStateRoot: Uint8Array, maxMs = Number.POSITIVE_INFINITY): Promise<Execution> {
+    const vm = await this.vmAt(block.header.number);
+    const depth = this.depth(vm);
+    this.deadline = performance.now() + maxMs;
+    try {
+      const result = await runBlock(vm, {
+        block,
+        root: parentStateRoot,
+        skipHeaderValidation: true,
+        skipHardForkValidation: true,
+      });
+      return { receipts: result.receipts.map(toStored) };
+    } catch (err) {
+      if (err instanceof ExecutionTimeout) {
+        await this.unwind(vm, depth);
+        throw new ExecutionTimeout(`${PROPOSAL_TOO_SLOW} the ${Math.round(maxMs)} ms a proposal's check may`);
+      }
+      throw err;
+    } finally {
+      this.deadline = Number.POSITIVE_INFINITY;
+    }
   }
 
   /**
    * Build a block on `parent` from `txs` (in order), skipping any that cannot be included. With
    * `maxBuildMs`, no transaction is started once that much time has gone (at least one is tried): the
-   * rest wait for a later block, as Besu's block transaction selection time does.
+   * rest wait for a later block, as Besu's block transaction selection time does. Nor does one run
+   * past it: stopped there, it is left out ('too-slow' when it had the whole build time: it never
+   * fits a block; 'out-of-time' when it started late: a later block may hold it), as Besu's "tx
+   * evaluation too long".
    */
   async build(
     parent: Block,
@@ -128,7 +221,7 @@ export class Executor {
       blockOpts: { putBlockIntoBlockchain: false, skipConsensusFormatValidation: true, freeze: false },
     });
     try {
-      return await this.fill(builder, txs, started, maxBuildMs);
+      return await this.fill(vm, builder, txs, started, maxBuildMs);
     } catch (err) {
       // Leave the shared state manager as it was: no checkpoint open, no account changed in its caches.
       await builder.revert().catch(() => {});
@@ -136,7 +229,7 @@ export class Executor {
     }
   }
 
-  private async fill(builder: BlockBuilder, txs: Iterable<TypedTransaction>, started: number, maxBuildMs: number): Promise<BuiltBlock> {
+  private async fill(vm: VM, builder: BlockBuilder, txs: Iterable<TypedTransaction>, started: number, maxBuildMs: number): Promise<BuiltBlock> {
     const rejected: BuiltBlock['rejected'] = [];
     // BlockBuilder.addTransaction builds a scratch block of every transaction added so far (each one
     // re-constructed) before running the next: quadratic, 15 s for 400 transfers. That block only
@@ -191,6 +284,10 @@ export class Executor {
         await nextTurn();
       }
       internal.transactions = [];
+      // The builder opens its own checkpoint in its first addTransaction: that one stays open.
+      const depth = this.depth(vm) + ((builder as unknown as { checkpointed: boolean }).checkpointed ? 0 : 1);
+      const txStarted = performance.now();
+      this.deadline = started + maxBuildMs;
       try {
         await builder.addTransaction(tx, { skipHardForkValidation: true });
         included.push(...internal.transactions);
@@ -198,7 +295,21 @@ export class Executor {
         bytes += raw.length;
         receipts += receiptBytes(builder.transactionReceipts.at(-1)!);
       } catch (err) {
-        rejected.push({ tx, ...classifyBuildError(err) });
+        if (!(err instanceof ExecutionTimeout)) {
+          rejected.push({ tx, ...classifyBuildError(err) });
+          continue;
+        }
+        await this.unwind(vm, depth);
+        // Started with (nearly) the whole build time, it never fits one; started late, a later block may hold it.
+        const whole = this.deadline - txStarted >= maxBuildMs * 0.9;
+        rejected.push(
+          whole
+            ? { tx, kind: 'too-slow', reason: `its execution takes longer than a block's build time (${Math.round(maxBuildMs)} ms)` }
+            : { tx, kind: 'out-of-time', reason: `its execution outlasted the ${Math.round(this.deadline - txStarted)} ms left of the block's build time` },
+        );
+        break; // the build time is spent
+      } finally {
+        this.deadline = Number.POSITIVE_INFINITY;
       }
     }
     // build() computes the roots from `internal.transactions` (each put into a trie in memory: 270 ms for

@@ -5,7 +5,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { listPieces, type ListedPiece } from '../backup/pieces.js';
 import type { RestorePoint } from '../backup/point-in-time.js';
-import type { Manifest } from '../backup/repository/format.js';
 import { backupsOf, Repository } from '../backup/repository/repository.js';
 import type { HistoryMode } from '../backup/repository/restore.js';
 import type { SealCheck } from '../backup/restore.js';
@@ -62,7 +61,7 @@ export function backupCommand(): Command {
     .option('--json', 'print the report as JSON', false)
     .action(async (opts: { backupDir: string; json: boolean; readDataSubset?: { n: number; of: number }; chain?: string }) => {
       const repository = await withTarget(opts.backupDir, async (t) => {
-        if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
+        if (!(await guarded(t, 'list', () => holdsRepository(t)))) return undefined;
         if (opts.chain) throw new UserError('--chain applies to backup pieces; a backup repository holds the genesis files of its backups');
         const { verifyRepository } = await import('../backup/repository/verify.js');
         const local = join(tmpdir(), `basalt-verify-${process.pid}`);
@@ -173,7 +172,7 @@ export function backupCommand(): Command {
         };
         const progress = restoreProgress('restore', opts.quiet || opts.json);
         const fromRepository = await withTarget(opts.backupDir, async (t) => {
-          if ((await guarded(t, 'list', () => listRepositoryBackups(t))).length === 0) return undefined;
+          if (!(await guarded(t, 'list', () => holdsRepository(t)))) return undefined;
           const { restoreRepositoryAt } = await import('../backup/repository/restore.js');
           return guarded(t, 'restore', () =>
             restoreRepositoryAt(new Repository(t, NO_STAGING), at, {
@@ -397,10 +396,15 @@ function parseTime(value: string): bigint {
 async function listRepositoryBackups(t: BackupTarget): Promise<ListedPiece[]> {
   const repo = new Repository(t, NO_STAGING);
   const listing = await repo.list();
-  const read: { name: string; last: bigint; sha256: string; m: Manifest }[] = [];
-  for (const e of listing.manifests) read.push({ name: e.name, last: e.last!, sha256: e.sha256, m: await repo.manifest(e.name) });
-  return backupsOf(read, listing).map(([first]) => {
-    const { name, last, sha256, m } = first!;
+  // A manifest that cannot be read (damaged, or deleted since the listing by the node's retention) is
+  // passed over, said: the others are listed (`backup verify` names what is damaged).
+  const read = await repo.readManifests(
+    listing.manifests.map((e) => e.name),
+    { listing, onSkipped: (name, why) => process.stderr.write(`note: passed over ${name}, which cannot be read (${why}; run backup verify)\n`) },
+  );
+  return backupsOf(read).map(([first]) => {
+    const { name, last, m } = first!;
+    const sha256 = name.slice(-64);
     return {
       kind: 'backup' as ListedPiece['kind'],
       startBlock: 1n,
@@ -412,6 +416,11 @@ async function listRepositoryBackups(t: BackupTarget): Promise<ListedPiece[]> {
       storedAt: Date.parse(m.createdAt),
     } as ListedPiece;
   });
+}
+
+/** Whether the target holds a repository's backups (manifests, read or not: verify names a damaged one, a restore passes it over). */
+async function holdsRepository(t: BackupTarget): Promise<boolean> {
+  return (await new Repository(t, NO_STAGING).list()).manifests.length > 0;
 }
 
 /** For commands that only read a repository: they stage nothing. */

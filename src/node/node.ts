@@ -270,8 +270,9 @@ export class BasaltNode {
       const storage = await startStorage(parts, layout);
       // Once the locks are held (no other node runs here): whatever a snapshot sync killed part-way left,
       // at every start, whether or not this one syncs from a snapshot (a chain with a head never does).
-      const removed = removeSnapshotSyncLeftovers(layout.root);
+      const { removed, kept } = removeSnapshotSyncLeftovers(layout.root);
       if (removed.length > 0) log.info({ removed }, 'removed what an interrupted snapshot sync left');
+      if (kept.length > 0) log.warn({ kept }, "could not remove what an earlier release's snapshot sync left next to the data dir: remove it by hand");
       const onDisk = loadKeysIfAny(layout.root, log);
       const keys = onDisk ?? newNodeKeys(); // written below, before any peer sees them or once nothing else can fail
       const genesis = await Genesis.of(opts.genesis);

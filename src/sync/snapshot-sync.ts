@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
@@ -48,7 +48,7 @@ export interface SnapshotSyncOptions {
   fetch?: Pick<SnapshotFetchOptions, 'answerTimeoutMs' | 'pace'>;
   /** The whole phase (default DEFAULT_SNAPSHOT_SYNC_TIMEOUT_MS): past it, undefined (block sync). */
   timeoutMs?: number;
-  /** Give up on a peer's snapshot when free space next to the target falls below this (0: never). */
+  /** Give up on a peer's snapshot when free space in the target's folder (the data dir's, for snapshotSyncFolder) falls below this (0: never). */
   minFreeBytes?: number;
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>;
   /** Told of the progress (what eth_syncing shows meanwhile), on every block and state record. */
@@ -95,8 +95,18 @@ export interface SnapshotSyncResult extends RestoreSummary {
   peer: string;
 }
 
-/** The folder next to `dataDir` a snapshot sync builds in before installSnapshot moves it into place. */
+/**
+ * The hidden folder inside `dataDir` a snapshot sync builds in before installSnapshot moves it into
+ * place (restoreSnapshot's working folder, `..snapshot-sync-tmp.restoring-PID`, is inside the data dir
+ * too): on the data dir's file system, so installSnapshot only renames within one, and written only where
+ * the node may write (a service may write nowhere but its data dir: docs/deploy/basalt.service).
+ */
 export function snapshotSyncFolder(dataDir: string): string {
+  return join(resolve(dataDir), '.snapshot-sync-tmp');
+}
+
+/** Where earlier releases built it: next to the data dir (removeSnapshotSyncLeftovers removes what they left there, when it can). */
+function formerSnapshotSyncFolder(dataDir: string): string {
   return `${resolve(dataDir)}.snapshot-sync-tmp`;
 }
 
@@ -281,33 +291,69 @@ function removeDiscarded(root: string, rm: typeof rmSync): string[] {
  * What a snapshot sync of `dataDir` killed part-way leaves behind (the restore's working folder, the
  * built chain, the databases installSnapshot discarded, each up to a whole state's size): removed at
  * every start of the node once it holds the data dir's locks, whatever its sync mode and head, since
- * none of it is ever needed again (installSnapshot's renames leave the data dir whole). Returns the
- * paths removed.
+ * none of it is ever needed again (installSnapshot's renames leave the data dir whole). Earlier
+ * releases built next to the data dir: what they left there is removed too, or, where the node may not
+ * write (a service's read-only /var/lib), kept and returned for the caller to tell the operator.
+ * Returns the paths removed and those kept.
  */
-export function removeSnapshotSyncLeftovers(dataDir: string): string[] {
-  return [...removeLeftovers(snapshotSyncFolder(dataDir)), ...removeDiscarded(resolve(dataDir), rmSync)];
+export function removeSnapshotSyncLeftovers(dataDir: string): { removed: string[]; kept: { path: string; error: string }[] } {
+  const removed = [...removeLeftovers(snapshotSyncFolder(dataDir)), ...removeDiscarded(resolve(dataDir), rmSync)];
+  const former = formerSnapshotSyncFolder(dataDir);
+  const stale = removeStaleRestores(former);
+  removed.push(...stale.removed.map((r) => r.path));
+  const kept = stale.kept.map(({ path, error }) => ({ path, error }));
+  if (existsSync(former)) {
+    try {
+      rmSync(former, { recursive: true, force: true });
+      removed.push(former);
+    } catch (err) {
+      kept.push({ path: former, error: errorMessage(err) });
+    }
+  }
+  return { removed, kept };
 }
 
 /**
- * Move a verified chain (blockchain/ and trie/ from `built`) into `dataDir`, replacing the
- * genesis-only databases there (closed by the caller) and keeping keystore/ and consensus/. Only
- * renames change the data dir, each made durable before the next: the old databases are first moved
- * out of the way whole (a recursive remove unlinks file by file, and a kill between a LevelDB's
- * MANIFEST and its CURRENT left a database that no longer opens), then trie/ moves in, and blockchain/
- * last: until blockchain/ is in place the data dir opens at genesis at worst (without a blockchain/, a
- * new one is made: snapshot sync starts over), never as a chain without its state. The discarded
- * databases are removed last; a kill during that leaves them to removeSnapshotSyncLeftovers. `rm`: how
- * they are removed (tests interrupt it).
+ * Move a verified chain (blockchain/ and trie/ from `built`, snapshotSyncFolder(dataDir)) into
+ * `dataDir`, replacing the genesis-only databases there (closed by the caller) and keeping keystore/ and
+ * consensus/. Only renames change the data dir, each made durable before the next: the old databases
+ * are first moved out of the way whole (a recursive remove unlinks file by file, and a kill between a
+ * LevelDB's MANIFEST and its CURRENT left a database that no longer opens), then trie/ moves in, and
+ * blockchain/ last: until blockchain/ is in place the data dir opens at genesis at worst (without a
+ * blockchain/, a new one is made: snapshot sync starts over), never as a chain without its state. A
+ * `built` on another file system (a rename cannot cross one) is refused before anything moves; a rename
+ * that fails all the same is undone, step by step in reverse, so the old databases are back in place.
+ * The discarded databases are removed last; a kill during that leaves them to
+ * removeSnapshotSyncLeftovers. `io`: how they are removed and folders renamed (tests interrupt them).
  */
-export function installSnapshot(built: string, dataDir: string, rm: typeof rmSync = rmSync): void {
+export function installSnapshot(built: string, dataDir: string, io: { rm?: typeof rmSync; rename?: typeof renameSync } = {}): void {
+  const { rm = rmSync, rename = renameSync } = io;
   const root = resolve(dataDir);
+  if (statSync(built).dev !== statSync(root).dev)
+    throw new Error(`cannot install the snapshot built in ${built}: it is not on the file system of the data dir ${root}, and a rename cannot cross one`);
   removeDiscarded(root, rm); // an earlier install's, killed before it removed them: their names are needed
-  for (const name of DATABASES) renameSync(join(root, name), discardFolder(root, name));
-  fsyncDir(root);
-  renameSync(join(built, 'trie'), join(root, 'trie'));
-  fsyncDir(root);
-  renameSync(join(built, 'blockchain'), join(root, 'blockchain'));
-  fsyncDir(root);
+  const moved: [from: string, to: string][] = [];
+  const move = (from: string, to: string) => {
+    rename(from, to);
+    moved.push([from, to]);
+    fsyncDir(root);
+  };
+  try {
+    for (const name of DATABASES) move(join(root, name), discardFolder(root, name));
+    move(join(built, 'trie'), join(root, 'trie'));
+    move(join(built, 'blockchain'), join(root, 'blockchain'));
+  } catch (err) {
+    // Back through the states the moves went through (each one opens), to the old databases.
+    try {
+      for (const [from, to] of moved.reverse()) {
+        rename(to, from);
+        fsyncDir(root);
+      }
+    } catch {
+      // Left in one of those states, as a kill there would: the install's own error is the one to tell.
+    }
+    throw err;
+  }
   removeDiscarded(root, rm);
   rmSync(built, { recursive: true, force: true });
 }

@@ -68,6 +68,11 @@ export interface TxPoolLimits {
   queuedLifetimeMs: number;
 }
 
+/** How long a transaction too slow for a block (the builder's 'too-slow'), and its sender, are refused. */
+export const SLOW_REFUSAL_MS = 10 * 60_000;
+/** Transactions and senders remembered as too slow at most (the oldest go first). */
+const MAX_TOO_SLOW = 4096;
+
 export const DEFAULT_LIMITS: TxPoolLimits = {
   accountSlots: 16,
   globalSlots: 4096,
@@ -124,6 +129,13 @@ export class TxPool {
    */
   private version = 0;
   private readonly scans = new Map<string, { version: number; baseFee: bigint; value: unknown }>();
+  /**
+   * Transactions whose execution outlasted a whole block's build time (the builder's 'too-slow'),
+   * as `tx:HASH`, and their senders, as `from:ADDRESS`, with when: both refused for SLOW_REFUSAL_MS.
+   * Such a transaction costs each proposer a block's build time and is never mined, so never paid
+   * for: by hash alone, its sender could send it again, a byte changed, for every block.
+   */
+  private readonly tooSlow = new Map<string, number>();
 
   constructor(
     private readonly chain: Chain,
@@ -215,8 +227,10 @@ export class TxPool {
     validateStateless(tx, { chainId: this.chain.chainId, blockGasLimit: head.gasLimit, nextBaseFee: head.calcNextBaseFee(), minTip: this.limits.minTip });
     const hash = bytesToHex(tx.hash());
     if (this.byHash.has(hash)) throw new TxPoolError('already known');
+    this.refuseTooSlow(`tx:${hash}`, 'its execution takes longer than a block may take to build');
     checkAuthorizationCount(tx);
     const sender = tx.getSenderAddress();
+    this.refuseTooSlow(`from:${sender.toString()}`, "a transaction of this sender's took longer to execute than a block may take to build");
     const account = await this.account(sender);
     const existing = account.txs.get(tx.nonce);
     const victims = new Set<TypedTransaction>();
@@ -331,8 +345,31 @@ export class TxPool {
    * yet reached, base fee above their max fee) stay. Included ones leave on the 'head' event.
    */
   onBlockSealed(_block: Block, rejected: ({ tx: TypedTransaction } & Rejection)[] = []): void {
-    for (const { tx, kind } of rejected) if (!mayFitLater(kind)) this.remove(tx);
+    for (const { tx, kind } of rejected) {
+      if (kind === 'too-slow') {
+        this.rememberTooSlow(`tx:${bytesToHex(tx.hash())}`);
+        this.rememberTooSlow(`from:${tx.getSenderAddress().toString()}`);
+      }
+      if (!mayFitLater(kind)) this.remove(tx);
+    }
     this.trimQueued(); // a removal from the middle turns the transactions after it into queued ones
+  }
+
+  private rememberTooSlow(key: string): void {
+    this.tooSlow.delete(key);
+    this.tooSlow.set(key, this.now());
+    if (this.tooSlow.size > MAX_TOO_SLOW) this.tooSlow.delete(this.tooSlow.keys().next().value!);
+  }
+
+  /** Refuse (lasting, no one's fault: a relayer cannot know) what `key` names while it is remembered as too slow. */
+  private refuseTooSlow(key: string, why: string): void {
+    const at = this.tooSlow.get(key);
+    if (at === undefined) return;
+    if (this.now() - at >= SLOW_REFUSAL_MS) {
+      this.tooSlow.delete(key);
+      return;
+    }
+    throw new TxPoolError(`transaction refused: ${why} (refused for ${SLOW_REFUSAL_MS / 60_000} minutes)`, undefined, true);
   }
 
   /** Wait for the resync after the latest head to finish (tests, benchmarks). */

@@ -59,6 +59,8 @@ export interface NodeEvents {
   'ibft.vote-discarded': { candidate: string };
   /** The validator set changed at `number` (a vote passed): it decides the blocks after it. */
   'ibft.validators-changed': { number: number; validators: number; added?: string; dropped?: string };
+  /** A proposal's execution took longer than its check may (Chain.checkProposal): this validator does not sign it. */
+  'ibft.proposal-too-slow': { number: number; reason: string };
   /** A block this validator proposed is committed. */
   'block.sealed': { number: number; hash: string; txs: number; gasUsed: number };
   /** A height is decided: a quorum of COMMIT seals for the block `hash`. */

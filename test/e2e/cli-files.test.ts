@@ -133,6 +133,27 @@ describe('leftovers of interrupted runs', () => {
     expect(res.stderr).toContain(`note: removed ${join(dir, `.r4.restoring-${pid}`)} left by process ${pid}`);
     expect(readdirSync(dir).filter((f) => f.startsWith('.r4.'))).toEqual([]);
   });
+
+  it('a damaged manifest beside a good one: backup list and restore pass it over with a note line; verify names it DAMAGED and checks the rest', () => {
+    const { dir, genesis } = chain;
+    const repo = join(dir, 'repo-junk');
+    cpSync(repositoryOfTwoManifests(), repo, { recursive: true });
+    const junk = `manifest-00000000000000000001-${'0'.repeat(64)}`;
+    writeFileSync(join(repo, junk), 'not a manifest');
+    const note = `note: passed over ${junk}, which cannot be read (`;
+    const list = runCli(['backup', 'list', '--backup-dir', repo, '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout) as unknown[]).toHaveLength(1);
+    expect(list.stderr).toContain(note);
+    const res = runCli(['backup', 'restore', '--backup-dir', repo, '--data-dir', join(dir, 'r-junk'), '--chain', genesis]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain(note);
+    expect(res.stderr).toMatch(/^Restored block /m);
+    const verify = runCli(['backup', 'verify', '--backup-dir', repo]);
+    expect(verify.code).not.toBe(0);
+    expect(verify.stdout).toContain(`DAMAGED  ${junk}: `);
+    expect(verify.stdout).toMatch(/^ok {7}manifest-\S+$/m); // the backup itself checked, and whole
+  });
 });
 
 describe('rough edges: one line, or a quiet exit, never a stack trace', () => {

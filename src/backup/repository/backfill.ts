@@ -13,6 +13,7 @@ import { decodeBlockRlp } from '../block-records.js';
 import { verifyContents } from '../restore.js';
 import { openTarget } from '../targets/open.js';
 import type { S3TargetOptions } from '../targets/s3.js';
+import { isNotFound } from '../targets/target.js';
 import { parseObjectName, type Manifest } from './format.js';
 import { takeReaderLock } from './lock.js';
 import { Repository } from './repository.js';
@@ -261,7 +262,7 @@ function repositoryFeed(chain: Chain, source: HistorySource, opts: BackfillOptio
         const repo = new Repository(target, opts.stagingDir);
         const lock = await takeReaderLock(repo);
         try {
-          const m = await manifestFor(repo, chain, source, to);
+          const m = await manifestFor(repo, chain, source, to, signal);
           let next = from;
           for (const segment of m.segments) {
             const s = parseObjectName(segment)!;
@@ -286,15 +287,24 @@ function repositoryFeed(chain: Chain, source: HistorySource, opts: BackfillOptio
 }
 
 /** The backup the node was restored from; if it was pruned since, the newest of this chain's that reaches `to`. */
-async function manifestFor(repo: Repository, chain: Chain, source: HistorySource, to: bigint): Promise<Manifest> {
+async function manifestFor(repo: Repository, chain: Chain, source: HistorySource, to: bigint, signal?: AbortSignal): Promise<Manifest> {
   try {
-    return await repo.manifest(source.backup);
+    return await repo.manifest(source.backup, signal);
   } catch (err) {
     const id = { chainId: chain.chainId.toString(), genesisHash: bytesToHex(chain.genesisHash) };
     // Of a timeline that holds this node's block `to` (after a roll-back, another one's blocks are not ours).
     const ours = await chain.canonicalHash(to);
-    for (const later of (await repo.chainManifests(id, undefined, () => undefined)).filter((e) => e.last >= to).reverse()) {
-      if (ours !== undefined && (await holdsBlock(repo, later.m, to, bytesToHex(ours)))) return later.m;
+    if (ours === undefined) throw err;
+    for (const later of (await repo.chainManifests(id, { onSkipped: () => undefined, signal })).filter((e) => e.last >= to).reverse()) {
+      // Read again for its segments (the listing keeps summaries); one gone meanwhile is passed over.
+      let m: Manifest;
+      try {
+        m = await repo.manifest(later.name, signal);
+      } catch (e) {
+        if (e instanceof BackupFileError || isNotFound(e)) continue;
+        throw e;
+      }
+      if (await holdsBlock(repo, m, to, bytesToHex(ours))) return m;
     }
     throw err;
   }

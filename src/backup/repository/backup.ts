@@ -10,7 +10,7 @@ import type { LocalIndex } from './local-index.js';
 import { RepositoryLock } from './lock.js';
 import { PackWriter } from './pack.js';
 import { writeSegment } from './segment.js';
-import type { Repository } from './repository.js';
+import type { ManifestSummary, Repository } from './repository.js';
 
 export interface RepositoryBackupOptions {
   compression: Compression;
@@ -44,7 +44,7 @@ export interface RepositoryBackupSummary {
   headTime: bigint;
   /** The segments and pieces the manifest names, in order. */
   segments: string[];
-  /** Manifests that could not be read (damaged), each with why: passed over, nothing of them relied on. */
+  /** Manifests that could not be read (damaged, or gone since the listing), each with why: passed over, nothing of them relied on. */
   damaged: string[];
   /** Objects and bytes this backup stored; the rest it shares with earlier backups. */
   added: { objects: number; bytes: number; blocks: bigint; nodes: number; codes: number };
@@ -97,21 +97,40 @@ async function backupWith(
     const listing = await repo.list();
     // A damaged manifest is passed over (`backup verify` names it): nothing of it is relied on, so what
     // it alone named is stored again, and one damaged object does not stop every backup after it.
+    // Each manifest is read once and folded as it is read (readManifests): they are never held whole
+    // together, as each names every pack of the backups before it.
     const damaged: string[] = [];
-    const manifests = (await repo.chainManifests({ chainId, genesisHash }, listing, (name, err) => damaged.push(`${name}: ${err.message}`))).map((x) => x.m);
+    const present = new Set(listing.segments.map((x) => x.name));
     // Only backups whose packs are all there: a node is skipped with its whole subtree, which may lie in
     // other packs of the same backup; a backup missing one (deleted by hand, by a bucket rule) is not
     // relied on at all, and what it held is stored again.
-    const intact = manifests.filter((m) => m.packs.every((p) => listing.packs.has(parseObjectName(p)!.sha256)));
-    const committedPacks = new Set(intact.flatMap((m) => m.packs.map((p) => parseObjectName(p)!.sha256)));
+    const committedPacks = new Set<string>();
+    // The segments a backup of this chain names, and the backups whose segments are all there (a base).
+    const named = new Set<string>();
+    const historyThere = new Set<string>();
+    const manifests = await repo.chainManifests(
+      { chainId, genesisHash },
+      {
+        listing,
+        signal: opts.signal,
+        onSkipped: (name, why) => damaged.push(`${name}: ${why}`),
+        visit: (s, m) => {
+          const packs = m.packs.map((p) => parseObjectName(p)!.sha256);
+          if (packs.every((p) => listing.packs.has(p))) for (const p of packs) committedPacks.add(p);
+          for (const x of m.segments) named.add(x);
+          if (m.segments.every((x) => present.has(x))) historyThere.add(s.name);
+        },
+      },
+    );
     await index.dropPending(); // a run cut short in this process: nothing of it is relied on
-    await index.sync(repo, committedPacks);
-    const present = new Set(listing.segments.map((x) => x.name));
+    await index.sync(repo, committedPacks, opts.signal);
     const base = await latestOnThisChain(
-      manifests.filter((m) => m.segments.every((x) => present.has(x))),
+      manifests.filter((s) => historyThere.has(s.name)),
       view,
       head,
     );
+    // The base's lists, read again (under this backup's shared lock no prune rewrites it meanwhile).
+    const baseSegments = base === undefined ? [] : (await repo.manifest(base.name, opts.signal)).segments;
 
     const added = { objects: 0, bytes: 0, blocks: 0n, nodes: 0, codes: 0 };
     let items = 0;
@@ -124,7 +143,7 @@ async function backupWith(
     const per = BigInt(opts.segmentBlocks ?? SEGMENT_BLOCKS);
     const segments: string[] = [];
     let covered = 0n;
-    for (const name of base?.segments ?? []) {
+    for (const name of baseSegments) {
       const s = parseObjectName(name)!;
       if (s.first !== covered + 1n) break;
       segments.push(name);
@@ -133,7 +152,6 @@ async function backupWith(
     // A segment is taken as stored, unread, when a backup of this chain names it and the listing holds
     // it (written whole by a backup that completed); one no manifest names (a killed backup's or prune's
     // leftover, maybe damaged since) is written again, as a prune does.
-    const named = new Set(manifests.flatMap((m) => m.segments));
     const stored = new Set(listing.segments.map((s) => s.name).filter((s) => named.has(s)));
     const ranges: [bigint, bigint][] = [];
     for (let first = covered + 1n; first <= head; ) {
@@ -242,12 +260,13 @@ async function backupWith(
 }
 
 /** The newest manifest whose head is a block of this chain at or below `head` (its history is ours up to there). */
-async function latestOnThisChain(manifests: Manifest[], view: ChainReadView, head: bigint): Promise<Manifest | undefined> {
-  for (const m of [...manifests].reverse()) {
+async function latestOnThisChain(manifests: ManifestSummary[], view: ChainReadView, head: bigint): Promise<ManifestSummary | undefined> {
+  for (const s of [...manifests].reverse()) {
+    const m = s.m;
     const n = BigInt(m.head.number);
     if (n > head) continue;
     const ours = await view.blocks.canonicalHash(n);
-    if (ours && equalsBytes(ours, Buffer.from(m.head.hash.slice(2), 'hex'))) return m;
+    if (ours && equalsBytes(ours, Buffer.from(m.head.hash.slice(2), 'hex'))) return s;
   }
   return undefined;
 }

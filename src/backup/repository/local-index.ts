@@ -75,10 +75,11 @@ export class LocalIndex {
   /**
    * Bring the cache in line with the repository, whose complete backups name `packs`: load the items of
    * packs not loaded yet; forget the packs no longer named (a prune deleted or rewrote them) and sweep
-   * out the entries that point at no committed pack. A load cut short (a kill, a failed read) leaves
-   * entries of a pack never recorded as loaded: ignored, and swept at the next sweep.
+   * out the entries that point at no committed pack. A load cut short (a kill, a failed read, an abort
+   * of `signal`: the node stopping, which ends a pack's download at once) leaves entries of a pack never
+   * recorded as loaded: ignored, and swept at the next sweep.
    */
-  async sync(repo: Repository, packs: Set<string>): Promise<{ loaded: number; swept: number }> {
+  async sync(repo: Repository, packs: Set<string>, signal?: AbortSignal): Promise<{ loaded: number; swept: number }> {
     const known = new Map<string, number>();
     for await (const [k, v] of this.db.iterator({ gt: Uint8Array.of(PACK), lt: Uint8Array.of(PACK + 1) }))
       known.set(Buffer.from(k.subarray(1)).toString('hex'), readU32(v));
@@ -96,7 +97,8 @@ export class LocalIndex {
       let batch = this.db.batch();
       // The hashes computed from the pack's own items, not its index: an index is named after its pack,
       // not its content, so a replaced or damaged one must not make a backup skip what no pack holds.
-      for await (const rec of readPack(repo, pack)) {
+      for await (const rec of readPack(repo, pack, signal)) {
+        signal?.throwIfAborted();
         for (const it of rec.items) batch.put(key(ENTRY[rec.kind], it.hash), u32(num));
         if (batch.length >= BATCH) {
           await batch.write();

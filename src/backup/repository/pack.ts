@@ -200,9 +200,14 @@ export async function* readIndex(repo: Repository, packSha256: string): AsyncGen
  * checked (the digest must be the pack's name), each node's hash computed here (keccak256) and each
  * code's too, so nothing the pack says is taken on trust.
  */
-export async function* readPack(repo: Repository, sha256: string): AsyncGenerator<{ kind: StateKind; items: { hash: Uint8Array; data: Uint8Array }[] }> {
+export async function* readPack(
+  repo: Repository,
+  sha256: string,
+  /** Ends a read in progress (the node stopping while its backup loads its index). */
+  signal?: AbortSignal,
+): AsyncGenerator<{ kind: StateKind; items: { hash: Uint8Array; data: Uint8Array }[] }> {
   const name = packName(sha256);
-  const r = new ContainerReader(repo.get(name), PACK, MAX_PACK_RECORD_BYTES);
+  const r = new ContainerReader(repo.get(name, signal), PACK, MAX_PACK_RECORD_BYTES);
   try {
     const { compression } = decodePackHeader(await r.header());
     const counts = { nodes: 0, code: 0 };

@@ -8,7 +8,7 @@ import { RepositoryLock, staleLocks } from './lock.js';
 import { PackWriter } from './pack.js';
 import { PackScratch } from './scratch.js';
 import { readSegment, writeSegment } from './segment.js';
-import { backupsOf, holdsAll, type Repository } from './repository.js';
+import { backupsOf, type Repository } from './repository.js';
 
 export interface PruneSummary {
   /** Backups (one a killed prune left under two manifests counts once). */
@@ -77,19 +77,42 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
   try {
     const listing = await repo.list();
     const bytesBefore = await objectBytes(repo);
-    const read: { name: string; m: Manifest }[] = [];
-    for (const e of listing.manifests) read.push({ name: e.name, m: await repo.manifest(e.name) });
+    // Summaries (readManifests): the manifests are never held whole together, as each names every pack
+    // of the backups before it; what is needed of their lists is folded into sets as they are read, and
+    // each backup's manifest is read again where its own lists are needed (merging, writing it again):
+    // here the packs named that the listing holds (a copy's among them: see below), those it does not,
+    // and the segments named.
+    const named = new Set<string>();
+    const unlisted = new Set<string>();
+    const namedSegments = new Set<string>();
+    const read = await repo.readManifests(
+      listing.manifests.map((e) => e.name),
+      {
+        listing,
+        signal: opts.signal,
+        visit: (_, m) => {
+          for (const p of m.packs) {
+            const sha = parseObjectName(p)!.sha256;
+            (listing.packs.has(sha) ? named : unlisted).add(sha);
+          }
+          for (const x of m.segments) namedSegments.add(x);
+        },
+      },
+    );
     // A backup under two manifests (a prune stopped between writing them again and deleting the old
     // ones) is one backup: the first of its group (backupsOf) is marked and written again, and the
     // others are deleted as the manifests it replaces are, once its own is there. Which member names
     // the packs that hold the state is not known unread (a manifest anyone who can put an object may
     // add names none): the packs of every member are read and kept live, and the first is written
     // again naming them, so deleting a copy deletes nothing a member needs.
-    const groups = backupsOf(read, listing);
+    const groups = backupsOf(read);
     const manifests = groups.map((g) => g[0]!);
-    const packsOf = groupPacks(listing.packs);
-
-    const named = new Set(groups.flatMap((g) => packsOf(g).map((p) => parseObjectName(p)!.sha256)));
+    // A pack the listing does not hold is named live (its backup is then incomplete: nothing is pruned)
+    // if the first of a group names it; one only a copy names is gone already, nothing to keep of it.
+    if (groups.every((g) => g.length === 1)) for (const p of unlisted) named.add(p);
+    else
+      for (const { name, whole } of manifests)
+        if (!whole) for (const p of (await repo.manifest(name, opts.signal)).packs) named.add(parseObjectName(p)!.sha256);
     const keep: string[] = [];
     const rewrite: string[] = [];
     const written: string[] = [];
@@ -166,14 +189,15 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // that is gone (deleted by hand or by a bucket's lifecycle rule): a manifest written again to name
     // it must not name what is not there.
     const listed = new Set(listing.segments.map((s) => s.name));
-    const stored = new Set(read.flatMap(({ m }) => m.segments).filter((s) => listed.has(s)));
+    // Every manifest's segments (a copy's too), and each one's pieces merged as the first's are, each
+    // read once: a copy is deleted only if it then names the history the first is written again with.
+    // Each manifest is read again here, one at a time; what it merges to is computed again in step 5
+    // from `mergedAs` (nothing read or written again), not held for every manifest.
+    const stored = new Set([...namedSegments].filter((s) => listed.has(s)));
     const mergedAs = new Map<string, string | undefined>();
     const skipped: string[] = [];
-    const segmentsOf = new Map<string, string[]>();
-    // A copy's too (its pieces merged as the first's are, each read once): it is deleted only if it then
-    // names the history the first is written again with.
-    for (const { name, m } of groups.flat())
-      segmentsOf.set(name, await withPiecesMerged(repo, m, per, stored, mergedAs, opts.signal, (why) => skipped.push(why)));
+    for (const { name } of groups.flat())
+      await withPiecesMerged(repo, await repo.manifest(name, opts.signal), per, stored, mergedAs, opts.signal, (why) => skipped.push(why));
 
     opts.signal?.throwIfAborted(); // the last moment to stop: from here on it writes and deletes
     // 5. Each backup's manifest again, naming the packs and segments that remain (written before anything is deleted).
@@ -182,13 +206,23 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const replaced: { old: string; again: string }[] = [];
     const copies: { old: string; again: string }[] = [];
     const copiesLeft: string[] = [];
-    for (const group of groups) {
-      const [first, ...others] = group;
-      const { name, m } = first!;
+    // As merged in step 4 (mergedAs: nothing is read or written again).
+    const merged = (m: Manifest) => withPiecesMerged(repo, m, per, stored, mergedAs, undefined, () => undefined);
+    for (const [first, ...others] of groups) {
+      const { name } = first!;
+      const m = await repo.manifest(name);
+      const segments = await merged(m);
       // Whole: every pack holding live items, or their live items rewritten. History only: the packs
-      // of every member (what the copies deleted below named stays named).
-      const packs = opts.historyOnly ? packsOf(group) : allPacks;
-      const segments = segmentsOf.get(name)!;
+      // of every member (what the copies deleted below named stays named): the first's, then those of
+      // the others the listing holds (one a copy lost is gone already: nothing to keep of it).
+      const ofGroup = new Set(m.packs);
+      const sameHistory = new Map<string, boolean>();
+      for (const c of others) {
+        const cm = await repo.manifest(c.name);
+        for (const p of cm.packs) if (listing.packs.has(parseObjectName(p)!.sha256)) ofGroup.add(p);
+        sameHistory.set(c.name, cm.genesis === m.genesis && sameList(await merged(cm), segments));
+      }
+      const packs = opts.historyOnly ? [...ofGroup] : allPacks;
       const again = sameList(m.packs, packs) && sameList(m.segments, segments) ? name : await repo.writeManifest({ ...m, packs, segments });
       if (again !== name) replaced.push({ old: name, again });
       for (const c of others) {
@@ -196,8 +230,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
         // genesis object or other history stays too (verify checks it), unless it lost one of its
         // objects where the first holds all of its own.
         if (c.name === again) continue;
-        const same = c.m.genesis === m.genesis && sameList(segmentsOf.get(c.name)!, segments);
-        if (same || (holdsAll(listing, m) && !holdsAll(listing, c.m))) copies.push({ old: c.name, again });
+        if (sameHistory.get(c.name)! || (first!.whole && !c.whole)) copies.push({ old: c.name, again });
         else copiesLeft.push(c.name);
       }
     }
@@ -215,9 +248,11 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const gone = replaced.filter((r) => manifestsNow.has(r.again));
     for (const r of [...gone, ...copies.filter((r) => manifestsNow.has(r.again))]) await del(r.old);
     const after = await repo.list();
-    const still: Manifest[] = [];
-    for (const e of after.manifests) still.push(await repo.manifest(e.name));
-    const needed = new Set(still.flatMap((m) => [...m.packs, ...m.segments, m.genesis]));
+    const needed = new Set<string>();
+    await repo.readManifests(
+      after.manifests.map((e) => e.name),
+      { visit: (_, m) => [...m.packs, ...m.segments, m.genesis].forEach((x) => needed.add(x)) },
+    );
     let packsDeleted = 0;
     for (const sha of after.packs.keys()) {
       if (needed.has(packName(sha))) continue;
@@ -322,14 +357,6 @@ async function withPiecesMerged(
 /** Bytes of the repository's objects (locks aside: a prune's own would count). */
 async function objectBytes(repo: Repository): Promise<number> {
   return (await repo.target.list()).reduce((n, e) => (parseObjectName(e.name) && !e.name.startsWith('lock-') ? n + e.bytes : n), 0);
-}
-
-/**
- * The packs a backup's group of manifests names: the first's, then those of the others the listing
- * holds (one a copy lost is gone already: nothing to keep of it).
- */
-function groupPacks(listed: ReadonlyMap<string, number>): (group: readonly { m: Manifest }[]) => string[] {
-  return ([first, ...others]) => [...new Set([...first!.m.packs, ...others.flatMap(({ m }) => m.packs.filter((p) => listed.has(parseObjectName(p)!.sha256)))])];
 }
 
 function sameList(a: string[], b: string[]): boolean {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BackupFileError } from '../../container/errors.js';
-import type { BackupTarget, TargetEntry } from '../targets/target.js';
+import { isNotFound, type BackupTarget, type TargetEntry } from '../targets/target.js';
 import { decodeManifest, manifestName, MAX_MANIFEST_BYTES, parseObjectName, type Manifest, type ObjectName } from './format.js';
 
 /** What a repository holds, by kind (names parsed; anything else in the target is ignored). */
@@ -14,6 +14,44 @@ export interface RepositoryListing {
   genesis: Set<string>;
   locks: string[];
 }
+
+/** A manifest as a listing keeps it: every field but its lists of segments and packs, which grow with the repository. */
+export type ManifestInfo = Omit<Manifest, 'segments' | 'packs'>;
+
+/** One manifest of a listing, read and checked, without its lists (Repository.readManifests). */
+export interface ManifestSummary {
+  name: string;
+  /** Its head block's number. */
+  last: bigint;
+  m: ManifestInfo;
+  /** Whether the listing it was read with holds every object it names (true when read without one). */
+  whole: boolean;
+}
+
+export interface ReadManifestsOptions {
+  /** The listing the manifests are of (for `whole`). */
+  listing?: RepositoryListing;
+  /** Only this chain's (its chain ID and genesis hash). */
+  chain?: { chainId: string; genesisHash: string };
+  /**
+   * A manifest that cannot be read (damaged: not its name's content, or not the format) or that is gone
+   * since the listing is passed here, with why, and left out; without it, it is thrown.
+   */
+  onSkipped?: (name: string, why: string) => void;
+  /** Each manifest read, whole, once (in no particular order), before it is dropped. */
+  visit?: (s: ManifestSummary, m: Manifest) => void;
+  /** Ends the reads (the node is stopping). */
+  signal?: AbortSignal;
+}
+
+/** A manifest's summary: a new object without its lists, which are dropped with the manifest. */
+export function summaryOf(name: string, m: Manifest, whole: boolean): ManifestSummary {
+  const { segments: _segments, packs: _packs, ...info } = m;
+  return { name, last: BigInt(m.head.number), m: info, whole };
+}
+
+/** Manifests read at once (each up to MAX_MANIFEST_BYTES): the reads of a listing overlap, their memory stays bounded. */
+export const MANIFEST_READS = 4;
 
 /**
  * A file being written for the repository: in the target's own folder when it has one (the put is then
@@ -110,41 +148,75 @@ export class Repository {
   }
 
   /**
-   * The manifests of one chain (its chain ID and genesis hash), oldest first (`newestLast`), each read
-   * and checked: a repository may hold another chain's backups too, which are that chain's node's to keep.
+   * Manifests by name, each read and checked, as summaries (ManifestSummary) in the order of `names`.
+   * Never all of them held whole: a manifest names every pack of the backups before it, so the
+   * manifests of a repository together grow with backups × packs (3,000 backups without retention:
+   * 311 MiB of JSON). At most MANIFEST_READS are read at once; each is handed whole to `visit` as it
+   * is read (for what a caller folds from its lists: a set of the packs or segments they name, bounded
+   * by the repository's objects) and then dropped. `manifest` reads one again when its lists are
+   * needed (a backup's base, a restore's backup).
    */
-  async chainManifests(
-    chain: { chainId: string; genesisHash: string },
-    listing?: RepositoryListing,
-    /**
-     * A manifest that cannot be read (damaged: not its name's content, or not the format) is passed
-     * here and left out, for a caller that relies on no manifest but the ones it reads (a backup);
-     * without it, it is thrown (a prune must not delete on the word of the others alone).
-     */
-    onDamaged?: (name: string, err: BackupFileError) => void,
-  ): Promise<{ name: string; last: bigint; m: Manifest }[]> {
-    const out: { name: string; last: bigint; m: Manifest }[] = [];
-    for (const e of (listing ?? (await this.list())).manifests) {
-      let m: Manifest;
-      try {
-        m = await this.manifest(e.name);
-      } catch (err) {
-        if (onDamaged === undefined || !(err instanceof BackupFileError)) throw err;
-        onDamaged(e.name, err);
-        continue;
+  async readManifests(names: readonly string[], opts: ReadManifestsOptions = {}): Promise<ManifestSummary[]> {
+    const out: (ManifestSummary | undefined)[] = new Array(names.length);
+    const skipped: (string | undefined)[] = new Array(names.length);
+    let next = 0;
+    let failure: { err: unknown } | undefined;
+    const listed = opts.listing && { listing: opts.listing, segments: new Set(opts.listing.segments.map((x) => x.name)) };
+    const worker = async () => {
+      while (failure === undefined && next < names.length) {
+        const i = next++;
+        const name = names[i]!;
+        try {
+          const m = await this.manifest(name, opts.signal);
+          if (opts.chain && (m.chainId !== opts.chain.chainId || m.genesisHash !== opts.chain.genesisHash)) continue;
+          const s = summaryOf(name, m, listed === undefined || holdsAll(listed.listing, listed.segments, m));
+          opts.visit?.(s, m);
+          out[i] = s;
+        } catch (err) {
+          // A manifest that cannot be read (damaged), or is gone since the listing (retention, which a
+          // reader's listing does not wait for): left out when the caller says so; thrown otherwise.
+          const why = opts.signal?.aborted
+            ? undefined
+            : err instanceof BackupFileError
+              ? err.message
+              : isNotFound(err)
+                ? 'it was deleted since the listing'
+                : undefined;
+          if (opts.onSkipped === undefined || why === undefined) failure ??= { err };
+          else skipped[i] = why;
+        }
       }
-      if (m.chainId === chain.chainId && m.genesisHash === chain.genesisHash) out.push({ name: e.name, last: e.last!, m });
-    }
-    return out.sort(newestLast);
+    };
+    // Every worker settled before this returns or throws: none reads on behind the caller's back.
+    await Promise.all(Array.from({ length: Math.min(MANIFEST_READS, names.length) }, worker));
+    if (failure !== undefined) throw failure.err;
+    skipped.forEach((why, i) => why !== undefined && opts.onSkipped!(names[i]!, why));
+    return out.filter((x) => x !== undefined);
+  }
+
+  /**
+   * The manifests of one chain (its chain ID and genesis hash), as summaries, oldest first
+   * (`newestLast`): a repository may hold another chain's backups too, which are that chain's node's to
+   * keep. Without `onSkipped`, a manifest that cannot be read is thrown (a prune must not delete on the
+   * word of the others alone).
+   */
+  async chainManifests(chain: { chainId: string; genesisHash: string }, opts: Omit<ReadManifestsOptions, 'chain'> = {}): Promise<ManifestSummary[]> {
+    const listing = opts.listing ?? (await this.list());
+    const read = await this.readManifests(
+      listing.manifests.map((e) => e.name),
+      { ...opts, chain, listing },
+    );
+    return read.sort(newestLast);
   }
 
   /** A manifest, its name checked against its content's sha256 and its fields against the format. */
-  async manifest(name: string): Promise<Manifest> {
+  async manifest(name: string, signal?: AbortSignal): Promise<Manifest> {
     const parsed = parseObjectName(name);
     if (parsed?.kind !== 'manifest') throw new BackupFileError(`${name} is not a backup manifest`);
     const chunks: Uint8Array[] = [];
     let bytes = 0;
-    for await (const c of this.get(name)) {
+    for await (const c of this.get(name, signal)) {
+      signal?.throwIfAborted();
       bytes += c.length;
       if (bytes > MAX_MANIFEST_BYTES) throw new BackupFileError(`backup manifest ${name} is above the ${MAX_MANIFEST_BYTES}-byte limit`);
       chunks.push(c);
@@ -174,7 +246,7 @@ export class Repository {
  * always keeps, what a restore without a point takes) is the new timeline's. Block times are the chain's
  * own clock, checked by every validator, not the clock of whichever node wrote a manifest (`createdAt`).
  */
-export function newestLast(a: { name: string; m: Manifest }, b: { name: string; m: Manifest }): number {
+export function newestLast(a: { name: string; m: ManifestInfo }, b: { name: string; m: ManifestInfo }): number {
   const ta = BigInt(a.m.head.timestamp);
   const tb = BigInt(b.m.head.timestamp);
   if (ta !== tb) return ta < tb ? -1 : 1;
@@ -193,20 +265,20 @@ export function newestLast(a: { name: string; m: Manifest }, b: { name: string; 
  * names another state root for the head is another backup (a bad one: verify checks the root against
  * the head block), never a copy whose objects a prune may delete.
  */
-function backupKey(m: Manifest): string {
+function backupKey(m: ManifestInfo): string {
   return `${m.chainId} ${m.genesisHash} ${m.head.number} ${m.head.hash} ${m.head.stateRoot} ${m.createdAt}`;
 }
 
 /**
  * `manifests` grouped by backup (backupKey), in the order of each backup's first manifest among them.
  * In each group the manifest to use comes first: one whose packs, segments and genesis object the
- * listing all holds (a copy may have lost one), then the first by name. Whatever counts or chooses
- * backups (retention, `backup list`, restore, verify, prune) counts such a group once. Being first is
- * no proof (anyone who can put an object can add a manifest): a restore falls back on the others of the
- * head when it fails its checks, verify names a member as the copy of one that passed, and a prune
- * keeps what every member names (prune.ts).
+ * listing all holds (`whole`: a copy may have lost one), then the first by name. Whatever counts or
+ * chooses backups (retention, `backup list`, restore, verify, prune) counts such a group once. Being
+ * first is no proof (anyone who can put an object can add a manifest): a restore falls back on the
+ * others of the head when it fails its checks, verify names a member as the copy of one that passed,
+ * and a prune keeps what every member names (prune.ts).
  */
-export function backupsOf<T extends { name: string; m: Manifest }>(manifests: readonly T[], listing?: RepositoryListing): T[][] {
+export function backupsOf<T extends { name: string; m: ManifestInfo; whole: boolean }>(manifests: readonly T[]): T[][] {
   const groups = new Map<string, T[]>();
   for (const x of manifests) {
     const key = backupKey(x.m);
@@ -214,17 +286,12 @@ export function backupsOf<T extends { name: string; m: Manifest }>(manifests: re
     if (group) group.push(x);
     else groups.set(key, [x]);
   }
-  const whole = (m: Manifest) => listing === undefined || holdsAll(listing, m);
-  return [...groups.values()].map((g) => (g.length === 1 ? g : [...g].sort((a, b) => Number(whole(b.m)) - Number(whole(a.m)) || (a.name < b.name ? -1 : 1))));
+  return [...groups.values()].map((g) => (g.length === 1 ? g : [...g].sort((a, b) => Number(b.whole) - Number(a.whole) || (a.name < b.name ? -1 : 1))));
 }
 
-/** Whether the listing holds every object `m` names. */
-export function holdsAll(listing: RepositoryListing, m: Manifest): boolean {
-  return (
-    listing.genesis.has(m.genesis) &&
-    m.packs.every((p) => listing.packs.has(parseObjectName(p)!.sha256)) &&
-    m.segments.every((s) => listing.segments.some((x) => x.name === s))
-  );
+/** Whether the listing holds every object `m` names (`segments`: the names of the listing's segments). */
+function holdsAll(listing: RepositoryListing, segments: Set<string>, m: Manifest): boolean {
+  return listing.genesis.has(m.genesis) && m.packs.every((p) => listing.packs.has(parseObjectName(p)!.sha256)) && m.segments.every((s) => segments.has(s));
 }
 
 function add(out: RepositoryListing, e: TargetEntry): void {

@@ -19,7 +19,7 @@ import { parseObjectName, type Manifest } from './format.js';
 import { takeReaderLock } from './lock.js';
 import { readGenesisObject } from './genesis-object.js';
 import { PackScratch } from './scratch.js';
-import { backupsOf, newestLast, type Repository } from './repository.js';
+import { backupsOf, newestLast, type ManifestInfo, type Repository } from './repository.js';
 import { blockHashesIn, holdsBlock, lastBlockAtOrBefore, readSegment } from './segment.js';
 
 /**
@@ -181,13 +181,16 @@ export async function restoreRepositoryAt(
  *   one holds its head; if that one is of another timeline, its own newest backup at or before the time
  *   carried on by it, when it sealed a block after the other's backup and at or before the time.
  */
-async function restorePlan<M extends { name: string; last?: bigint; time: bigint; m: Manifest }>(
+async function restorePlan<M extends { name: string; last: bigint; time: bigint; m: ManifestInfo }>(
   repo: Repository,
   oldestFirst: M[],
   at: RepositoryRestorePoint,
   point: string,
 ): Promise<{ base: M; later?: M }> {
   const newest = oldestFirst.at(-1)!;
+  // A carrier's manifest whole (its segments), read again when needed: the listing keeps summaries.
+  const read = new Map<string, Promise<Manifest>>();
+  const lists = (x: M) => read.get(x.name) ?? read.set(x.name, repo.manifest(x.name)).get(x.name)!;
   const none = () => {
     const oldest = oldestFirst.reduce((a, b) => (b.last! < a.last! ? b : a));
     return new UserError(`no backup in ${repo.url} at or before ${point} (the oldest is at block ${oldest.last})`, { code: 'NOT_FOUND' });
@@ -199,11 +202,12 @@ async function restorePlan<M extends { name: string; last?: bigint; time: bigint
    */
   const firstHeldBy = async (carrier: M, candidates: M[]): Promise<M | undefined> => {
     const known = new Map<bigint, string | undefined>();
+    const carried = await lists(carrier);
     for (const c of candidates) {
       if (!known.has(c.last!)) {
-        const segment = carrier.m.segments.map((name) => parseObjectName(name)!).find((o) => o.first! <= c.last! && c.last! <= o.last!);
+        const segment = carried.segments.map((name) => parseObjectName(name)!).find((o) => o.first! <= c.last! && c.last! <= o.last!);
         const numbers = segment ? candidates.map((x) => x.last!).filter((n) => segment.first! <= n && n <= segment.last!) : [c.last!];
-        const hashes = await blockHashesIn(repo, carrier.m, numbers);
+        const hashes = await blockHashesIn(repo, carried, numbers);
         for (const n of numbers) known.set(n, hashes.get(n));
       }
       if (known.get(c.last!) === c.m.head.hash) return c;
@@ -233,12 +237,12 @@ async function restorePlan<M extends { name: string; last?: bigint; time: bigint
   const base = oldestFirst[i]!;
   const carrier = oldestFirst[i + 1];
   if (carrier === undefined) return { base };
-  if (await holdsBlock(repo, carrier.m, base.last!, base.m.head.hash)) return { base, later: carrier };
+  if (await holdsBlock(repo, await lists(carrier), base.last!, base.m.head.hash)) return { base, later: carrier };
   // The first backup after the time is of another timeline than the newest before it (a roll-back
   // in between): its chain was the chain at the time if it sealed a block after the base was and by then.
   const own = await firstHeldBy(carrier, oldestFirst.slice(0, i).reverse());
   if (own === undefined) return { base };
-  const last = await lastBlockAtOrBefore(repo, carrier.m, own.last!, time);
+  const last = await lastBlockAtOrBefore(repo, await lists(carrier), own.last!, time);
   return last !== undefined && last.timestamp > base.time ? { base: own, later: carrier } : { base };
 }
 
@@ -254,19 +258,17 @@ async function restoreAt(
   // This chain's backups only: a repository may hold another chain's too, also one of the same chain ID
   // (a network relaunched with a new genesis). A manifest that cannot be read is passed over, said.
   const chainId = String(genesis.config.params.chainID);
+  // A few at a time (MANIFEST_READS), as summaries: the manifests are never held whole together (each
+  // names every pack of the backups before it); the ones chosen are read again for their lists.
   const listing = await repo.list();
-  const read = await Promise.all(
-    listing.manifests.map(async (e) => {
-      try {
-        return { e, m: await repo.manifest(e.name) };
-      } catch (err) {
-        if (!(err instanceof BackupFileError)) throw err;
-        opts.onStep?.(`note: passed over ${e.name}, which cannot be read (${err.message}; run backup verify)`);
-        return undefined;
-      }
-    }),
+  const read = await repo.readManifests(
+    listing.manifests.map((e) => e.name),
+    {
+      listing,
+      onSkipped: (name, why) => opts.onStep?.(`note: passed over ${name}, which cannot be read (${why}; run backup verify)`),
+    },
   );
-  let ours = read.filter((x) => x !== undefined).filter(({ m }) => m.chainId === chainId);
+  let ours = read.filter(({ m }) => m.chainId === chainId);
   if (new Set(ours.map(({ m }) => m.genesisHash)).size > 1) {
     // Backups of more than one genesis under this chain ID: this genesis file's block decides (its
     // state root computed once here, and handed to the restore).
@@ -277,15 +279,15 @@ async function restoreAt(
   }
   // Oldest first by head time (newestLast): after a roll-back the new timeline's backups are the newest.
   // A backup a killed prune left under two manifests is one candidate, the manifest backupsOf prefers.
-  const sorted = ours.map(({ e, m }) => ({ ...e, m, time: BigInt(m.head.timestamp) })).sort(newestLast);
-  const manifests = backupsOf(sorted, listing).map((g) => g[0]!);
+  const sorted = ours.map((s) => ({ ...s, time: BigInt(s.m.head.timestamp) })).sort(newestLast);
+  const manifests = backupsOf(sorted).map((g) => g[0]!);
   if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} (of this genesis) in ${repo.url}`, { code: 'NOT_FOUND' });
   const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';
   const { base, later } = await restorePlan(repo, manifests, at, point);
   const restoreBase = (dataDir: string) => restoreOneOf(repo, ofHead(base, sorted), { ...opts, dataDir });
   if (later === undefined) return { ...(await restoreBase(opts.dataDir)), blocksImported: 0n };
-  const untilBlock = at.block ?? later.last!;
-  const history = later.m;
+  const untilBlock = at.block ?? later.last;
+  const history = await repo.manifest(later.name);
   const final = resolve(opts.dataDir);
   const work = join(dirname(final), `.${basename(final)}.pitr-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
@@ -331,7 +333,7 @@ async function restoreAt(
  * only by checking it, and one that fails (naming packs that do not hold the state, or another state
  * root: anyone who can put an object can add a manifest) must not shadow one that passes.
  */
-function ofHead<M extends { m: Manifest }>(base: M, oldestFirst: readonly M[]): M[] {
+function ofHead<M extends { m: ManifestInfo }>(base: M, oldestFirst: readonly M[]): M[] {
   const same = (x: M) => x !== base && x.m.head.number === base.m.head.number && x.m.head.hash === base.m.head.hash;
   return [base, ...[...oldestFirst].reverse().filter(same)];
 }

@@ -134,7 +134,8 @@ export class RepositoryScheduler {
    * last success in the future (an alert on the last backup's age would never fire).
    */
   private async readLast(): Promise<void> {
-    const newest = (await this.repo.chainManifests(this.chain(), undefined, () => undefined)).at(-1);
+    // Summaries only (readManifests): every manifest is read at each start, none held whole.
+    const newest = (await this.repo.chainManifests(this.chain(), { onSkipped: () => undefined, signal: this.abort.signal })).at(-1);
     if (!newest) return;
     const at = Date.parse(newest.m.createdAt);
     if (!Number.isFinite(at)) return;
@@ -224,7 +225,7 @@ export class RepositoryScheduler {
       // them again and deleting the old ones) counts once: kept, both stay (the next prune removes the
       // old one); removed, both go.
       const listing = await this.repo.list();
-      const backups = backupsOf(await this.repo.chainManifests(this.chain(), listing, () => undefined), listing);
+      const backups = backupsOf(await this.repo.chainManifests(this.chain(), { listing, onSkipped: () => undefined, signal: this.abort.signal }));
       const head = this.opts.chain.head.number;
       const left = new Set<(typeof backups)[number]>();
       for (const b of backups) {

@@ -15,7 +15,7 @@ import { FAR_FUTURE } from '../verify-archive.js';
 import { parseObjectName, type Manifest } from './format.js';
 import { readGenesisObject } from './genesis-object.js';
 import { readIndex, readPack } from './pack.js';
-import { backupsOf, type Repository } from './repository.js';
+import { backupsOf, summaryOf, type ManifestInfo, type ManifestSummary, type Repository } from './repository.js';
 import { takeReaderLock } from './lock.js';
 import { PackScratch } from './scratch.js';
 import { readSegment } from './segment.js';
@@ -70,13 +70,24 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
   for (const s of listing.segments) present.add(s.name);
   for (const g of listing.genesis) present.add(g);
   const backups: RepositoryReport['backups'] = [];
-  const manifests: { name: string; m: Manifest }[] = [];
+  // The manifests as summaries, their lists folded as each is read: never all held whole (each names
+  // every pack of the backups before it); each is read again below for its own chain of segments.
+  const manifests: ManifestSummary[] = [];
+  /** Each genesis object, with the genesis hash of the first backup naming it. */
+  const genesisHashOf = new Map<string, string>();
+  /** Each segment (in the order backups first name them), with the newest backup naming it. */
+  const newestNaming = new Map<string, ManifestInfo>();
+  const packsNamed = new Set<string>();
   for (const e of listing.manifests) {
     try {
       const m = await repo.manifest(e.name);
       // Its objects are read whatever is missing: every damaged one is named.
-      manifests.push({ name: e.name, m });
       const missing = [...m.packs, ...m.segments, m.genesis].filter((n) => !present.has(n));
+      const summary = summaryOf(e.name, m, missing.length === 0);
+      manifests.push(summary);
+      if (!genesisHashOf.has(m.genesis)) genesisHashOf.set(m.genesis, m.genesisHash);
+      for (const x of m.segments) newestNaming.set(x, summary.m);
+      for (const p of m.packs) packsNamed.add(p);
       if (missing.length > 0) throw new Error(`names ${missing.length} missing objects: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
       backups.push({ name: e.name, head: m.head.number, ok: true });
     } catch (err) {
@@ -94,9 +105,8 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
   // Each chain's genesis object: its rules (the quorum rule seals are counted by), and, read in its
   // subset, the genesis block it makes, which must be the one its backups name (block 1's parent).
   const chains = new Map<string, { engine: ConsensusEngine; header?: BlockHeader }>();
-  for (const name of new Set(manifests.map(({ m }) => m.genesis))) {
+  for (const [name, genesisHash] of genesisHashOf) {
     if (!present.has(name)) continue; // named as missing above
-    const genesisHash = manifests.find(({ m }) => m.genesis === name)!.m.genesisHash;
     try {
       const genesis = await Genesis.read({ name, open: () => readGenesisObject(repo, name) });
       const engine = opts.engine ?? ibftEngineFor(genesis.config, name);
@@ -118,16 +128,16 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
   }
   // A damaged genesis object is named above; its chain's seals are then counted by the legacy rule,
   // which every valid chain meets, so the segments are still read and their own damage named.
-  const engineOf = (m: Manifest) => chains.get(m.genesis)?.engine ?? opts.engine ?? new IbftEngine();
+  const engineOf = (m: ManifestInfo) => chains.get(m.genesis)?.engine ?? opts.engine ?? new IbftEngine();
 
   // Segments: each once; what each holds at its ends, for the links between them.
   const ends = new Map<string, { firstParent: string; last: string; first: BlockHeader; lastHeader: BlockHeader }>();
-  const segments = [...new Set(manifests.flatMap(({ m }) => m.segments))].filter((n) => present.has(n) && inSubset(n));
+  const segments = [...newestNaming.keys()].filter((n) => present.has(n) && inSubset(n));
   opts.onStep?.(`reading ${segments.length} history segments`);
   for (const name of segments) {
     // Judged by the rules of the newest backup naming it: a genesis file changed since (a fork scheduled
     // later) rules the blocks before the change as the earlier one did.
-    const chain = manifests.findLast(({ m }) => m.segments.includes(name))!.m;
+    const chain = newestNaming.get(name)!;
     const engine = engineOf(chain);
     try {
       const common = createCommonForChainId(BigInt(chain.chainId));
@@ -152,8 +162,22 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
       problems.push(`${name}: ${errorMessage(err)}`);
     }
   }
-  // One chain per backup: each segment starts on the last block of the one before; the last ends at the head.
-  for (const { name, m } of manifests) {
+  // One chain per backup: each segment starts on the last block of the one before; the last ends at the
+  // head. Each manifest read again for its segments, one at a time.
+  /** A backup needs each of its segments and its genesis whole: one damaged breaks it (named last). */
+  const needs: string[] = [];
+  for (const { name } of manifests) {
+    let m: Manifest;
+    try {
+      m = await repo.manifest(name);
+    } catch (err) {
+      problems.push(`${name}: ${errorMessage(err)}`);
+      continue;
+    }
+    for (const o of [m.genesis, ...m.segments]) {
+      const damage = problems.find((p) => p.startsWith(`${o}: `));
+      if (damage !== undefined) needs.push(`${name}: needs ${damage}`);
+    }
     const engine = engineOf(m);
     for (let i = 0; i < m.segments.length; i++) {
       const e = ends.get(m.segments[i]!);
@@ -186,7 +210,7 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
 
   // Packs: structure and digest; a pack with an index object (written by earlier versions): that the
   // index lists exactly what the pack holds.
-  const packs = [...new Set(manifests.flatMap(({ m }) => m.packs))].filter((n) => present.has(n) && inSubset(n));
+  const packs = [...packsNamed].filter((n) => present.has(n) && inSubset(n));
   opts.onStep?.(`reading ${packs.length} state packs`);
   for (const name of packs) {
     const sha = parseObjectName(name)!.sha256;
@@ -222,10 +246,18 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
     opts.onStep?.('checking that each backup state is complete');
     const scratch = await PackScratch.open(opts.scratchDir, '.basalt-verify-scratch');
     try {
-      const readable = manifests.flatMap(({ m }) => m.packs.map((p) => parseObjectName(p)!.sha256));
+      const readable = [...packsNamed].map((p) => parseObjectName(p)!.sha256);
       const damaged = new Set(problems.map((p) => p.split(':')[0]!));
       await scratch.load(repo, new Set(readable.filter((p) => present.has(`pack-${p}`) && !damaged.has(`pack-${p}`))), undefined, { owners: true });
-      for (const { name, m } of manifests) {
+      for (const { name } of manifests) {
+        // Read again for its packs, one at a time (one that cannot be is named above).
+        let m: Manifest;
+        try {
+          m = await repo.manifest(name);
+        } catch (err) {
+          if (!problems.some((p) => p.startsWith(`${name}: `))) problems.push(`${name}: ${errorMessage(err)}`);
+          continue;
+        }
         try {
           // In the packs it names, as its restore reads them (not in another backup's).
           const own = scratch.readerOf(m.packs.map((p) => parseObjectName(p)!.sha256));
@@ -241,13 +273,7 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
       await scratch.close();
     }
   }
-  // A backup needs each of its segments and its genesis whole: one damaged breaks it.
-  for (const { name, m } of manifests) {
-    for (const o of [m.genesis, ...m.segments]) {
-      const damage = problems.find((p) => p.startsWith(`${o}: `));
-      if (damage !== undefined) problems.push(`${name}: needs ${damage}`);
-    }
-  }
+  problems.push(...needs);
   for (const b of backups) {
     const own = problems.filter((p) => p.startsWith(`${b.name}: `));
     if (b.ok && own.length > 0) Object.assign(b, { ok: false, problem: own[0]!.slice(b.name.length + 2) });
@@ -255,7 +281,7 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
   // A backup under more than one manifest counts once: the others are copies of the first that passed
   // (a member that fails is named as failing, never taken for the backup a good one is).
   const verdict = new Map(backups.map((b) => [b.name, b]));
-  for (const group of backupsOf(manifests, listing)) {
+  for (const group of backupsOf(manifests)) {
     if (group.length < 2) continue;
     const first = group.find((x) => verdict.get(x.name)!.ok) ?? group[0]!;
     for (const c of group) if (c !== first) verdict.get(c.name)!.copyOf = first.name;

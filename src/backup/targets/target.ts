@@ -33,6 +33,13 @@ export interface BackupTarget {
   close(): void;
 }
 
+/** Whether a target's failure says the object is not there (a folder's ENOENT, S3's NoSuchKey): deleted since it was listed. */
+export function isNotFound(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  return e.code === 'ENOENT' || e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
 /** Is this --backup-dir an S3 URL? */
 export function isS3Url(url: string): boolean {
   return url.startsWith('s3://');

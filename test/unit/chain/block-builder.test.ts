@@ -1,12 +1,13 @@
 import type { BlockHeader } from '@ethereumjs/block';
 import { rmSync } from 'node:fs';
 import { createFeeMarket1559Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, createAddressFromString } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { sealBlock } from '../../../src/consensus/ibft/seal.js';
 import { mayFitLater } from '../../../src/chain/ethereumjs-errors.js';
 import { addressOf, createTestChain, openTestChain, testKey, type TestChain } from '../../helpers/chain-fixture.js';
+import { CALLEE, CALLER, slowGenesis } from '../../helpers/slow-contracts.js';
 
 const senders = [testKey(30), testKey(31), testKey(32)];
 const TO = '0x000000000000000000000000000000000000cafe';
@@ -44,6 +45,100 @@ describe('block building', () => {
     expect(spent.built.rejected).toEqual([]);
     const unlimited = await t.chain.buildBlock(template, txs);
     expect(unlimited.built.block.transactions).toHaveLength(5);
+  });
+
+  it("a transaction that outlasts the build time is stopped there and left out ('too-slow'), its writes undone; the next block is built and re-executed elsewhere to the same root", async () => {
+    const { genesis, keys } = slowGenesis(senders.map(addressOf));
+    const opened = await openTestChain(genesis);
+    const chain = opened.chain;
+    try {
+      const common = chain.commonAt(1n);
+      const slow = createFeeMarket1559Tx(
+        {
+          nonce: 0n,
+          to: CALLER,
+          gasLimit: 2_000_000n,
+          maxFeePerGas: 10n ** 11n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 100n,
+          accessList: [{ address: CALLEE, storageKeys: [] }],
+        },
+        { common },
+      ).sign(senders[0]!);
+      const transfer = createFeeMarket1559Tx(
+        { nonce: 0n, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
+        { common },
+      ).sign(senders[1]!);
+      const head = chain.head.header;
+      const template = nextTemplate(head);
+      // Unbounded, the slow transaction alone would run for tens of seconds (2M gas at ~0.05 Mgas/s).
+      const spent = await chain.buildBlock(template, [slow, transfer], 300);
+      expect(spent.built.rejected.map((r) => [bytesToHex(r.tx.hash()), r.kind])).toEqual([[bytesToHex(slow.hash()), 'too-slow']]);
+      expect(spent.built.rejected[0]!.reason).toMatch(/takes longer than a block's build time \(300 ms\)/);
+      expect(mayFitLater('too-slow')).toBe(false);
+      expect(mayFitLater('out-of-time')).toBe(true);
+      // The build time spent, the transfer waits; nothing of the slow one is in the state (its nonce, its gas, slot 0).
+      expect(spent.built.block.transactions).toHaveLength(0);
+      expect(bytesToHex(spent.built.block.header.stateRoot)).toBe(bytesToHex(head.stateRoot));
+      // The executor is whole: the next block holds the transfer, and another node agrees on its root.
+      const key = keys[0]!;
+      const result = await chain.produceBlock(template, [transfer], async (built) => sealBlock(built.block, key, [key], common));
+      expect(result!.block.transactions).toHaveLength(1);
+      const other = await openTestChain(genesis);
+      try {
+        expect(await other.chain.importBlock(result!.block)).toBe('imported');
+        expect(bytesToHex(other.chain.head.header.stateRoot)).toBe(bytesToHex(result!.block.header.stateRoot));
+      } finally {
+        await other.close();
+        rmSync(other.dir, { recursive: true, force: true });
+      }
+    } finally {
+      await opened.close();
+      rmSync(opened.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a proposal whose execution outlasts its check's time is refused, with nothing written; the same block committed is executed however long it takes", async () => {
+    const { genesis, keys } = slowGenesis(senders.map(addressOf));
+    const opened = await openTestChain(genesis);
+    const chain = opened.chain;
+    try {
+      const common = chain.commonAt(1n);
+      // ~60,000 gas of calls into CALLEE (about a second here); its loop ends out of gas, the transaction still mined.
+      const slow = createFeeMarket1559Tx(
+        {
+          nonce: 0n,
+          to: CALLER,
+          gasLimit: 60_000n,
+          maxFeePerGas: 10n ** 11n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 100n,
+          accessList: [{ address: CALLEE, storageKeys: [] }],
+        },
+        { common },
+      ).sign(senders[0]!);
+      const head = chain.head.header;
+      const built = await chain.buildBlock(nextTemplate(head), [slow]);
+      expect(built.built.block.transactions).toHaveLength(1);
+      const key = keys[0]!;
+      const block = sealBlock(built.built.block, key, [key], common);
+      await expect(chain.checkProposal(block, () => {}, 20)).rejects.toThrow(/execution took longer than the 20 ms a proposal's check may/);
+      expect(chain.head.number).toBe(0n);
+      expect(await chain.importBlock(block)).toBe('imported');
+      expect(bytesToHex(chain.head.header.stateRoot)).toBe(bytesToHex(block.header.stateRoot));
+      // And on disk, whole: the refused check left no checkpoint open to swallow the import's writes.
+      await opened.close();
+      const again = await openTestChain(genesis, opened.dir);
+      try {
+        const state = await again.chain.stateAt(again.chain.head.header);
+        expect((await state.getAccount(createAddressFromString(addressOf(senders[0]!))))?.nonce).toBe(1n);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await opened.close().catch(() => {});
+      rmSync(opened.dir, { recursive: true, force: true });
+    }
   });
 
   it("a block's trie writes grow with the accounts it changes, not with its transactions (the state is written once, at its end)", async () => {

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { createEOACode7702Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
+import { createEOACode7702Tx, createFeeMarket1559Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, createAddressFromString, eoaCode7702SignAuthorization } from '@ethereumjs/util';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Executor } from '../../../src/chain/executor.js';
@@ -13,6 +13,8 @@ import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { addressOf, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { IbftNet } from '../../helpers/ibft-net.js';
+import { CALLEE, CALLER, slowGenesis } from '../../helpers/slow-contracts.js';
+import { silentLogger, type Logger } from '../../../src/util/log.js';
 
 const SENDER = testKey(20);
 const TO = '0x000000000000000000000000000000000000beef';
@@ -113,6 +115,44 @@ describe('IBFT core over real chains', () => {
     await expect(b.chain.importBlock(emptied)).rejects.toThrow(/transaction/i);
     expect(b.chain.head.number).toBe(0n);
     expect(await b.chain.importBlock(sealed)).toBe('imported');
+  });
+
+  it('a proposal too slow to check within 3 build times is not prepared, and says so; without a build time it is', async () => {
+    const { genesis, keys } = slowGenesis([addressOf(SENDER)]);
+    const c = await openTestChain(genesis);
+    cleanup.push(async () => {
+      await c.close();
+      rmSync(c.dir, { recursive: true, force: true });
+    });
+    const common = c.chain.commonAt(1n);
+    // ~60,000 gas of calls into 24 KiB of code: about a second here, whatever its gas.
+    const slow = createFeeMarket1559Tx(
+      {
+        nonce: 0n,
+        to: CALLER,
+        gasLimit: 60_000n,
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 100n,
+        accessList: [{ address: CALLEE, storageKeys: [] }],
+      },
+      { common },
+    ).sign(SENDER);
+    // A byzantine proposer builds it with no build time of its own.
+    const proposal = await new ChainBackend({ chain: c.chain, key: keys[0]!, clock: () => 1_700_000_001_000, txs: { pending: () => [slow] } }).buildProposal(
+      1n,
+      0,
+    );
+    expect(proposal.transactions).toHaveLength(1);
+    const warnings: unknown[] = [];
+    const logger = silentLogger();
+    logger.warn = ((obj: unknown) => warnings.push(obj)) as unknown as Logger['warn'];
+    const hurried = new ChainBackend({ chain: c.chain, key: keys[0]!, clock: () => 1_700_000_001_000, maxBuildMs: () => 5, logger });
+    expect(await hurried.verifyProposal(proposal)).toBe(false);
+    expect(warnings).toEqual([
+      expect.objectContaining({ event: 'ibft.proposal-too-slow', number: 1, reason: expect.stringMatching(/the 15 ms a proposal's check may/) }),
+    ]);
+    expect(await new ChainBackend({ chain: c.chain, key: keys[0]!, clock: () => 1_700_000_001_000 }).verifyProposal(proposal)).toBe(true);
   });
 
   it('a proposal that does not execute to its header is not prepared', async () => {

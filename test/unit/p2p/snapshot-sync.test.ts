@@ -1,6 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, type PathLike, type RmOptions } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  type PathLike,
+  type RmOptions,
+} from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '@ethereumjs/util';
 import * as lp from 'it-length-prefixed';
@@ -13,7 +28,7 @@ import type { ChainStatus } from '../../../src/p2p/messages.js';
 import { banKind } from '../../../src/p2p/bans.js';
 import { fetchSnapshot, serveSnapshots, snapshotProtocol, SnapshotRefusedError } from '../../../src/sync/snapshot-protocol.js';
 import type { SnapshotSyncProgress } from '../../../src/sync/sync-state.js';
-import { installSnapshot, snapshotSync, snapshotSyncFolder } from '../../../src/sync/snapshot-sync.js';
+import { installSnapshot, removeSnapshotSyncLeftovers, snapshotSync, snapshotSyncFolder } from '../../../src/sync/snapshot-sync.js';
 import { restoreSnapshot } from '../../../src/backup/restore.js';
 import { BasaltNode } from '../../../src/node/node.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -30,6 +45,7 @@ import { committedSeal } from '../../../src/consensus/ibft/seal.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
 const { cleanup, node } = nodesStoppedAfterEach();
+const NOBODY = 65534;
 
 async function bareHost(): Promise<Host> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
@@ -148,6 +164,41 @@ describe('snapshot sync', () => {
     expect(await restored.chain.store.historyGap()).toEqual({ from: 1n, to: 5n });
     expect(bytesToHex(restored.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
     expect(bytesToHex(restored.chain.head.header.stateRoot)).toBe(bytesToHex(src.chain.head.header.stateRoot));
+  }, 30_000);
+
+  it('builds in the data dir, on its file system, measures that file system for the disk guard, and writes nothing next to it', async () => {
+    const src = await chainWithBlocks(4);
+    cleanup.push(() => src.close());
+    const a = await node(src.chain);
+    const b = await newNode(src.genesis, [a.addr]);
+    const parent = tempDir();
+    const dataDir = join(parent, 'node');
+    await (await openTestChain(src.genesis, dataDir)).close(); // the genesis-only databases a snapshot sync replaces
+    const built = snapshotSyncFolder(dataDir);
+    expect(built.startsWith(dataDir + sep)).toBe(true);
+    const measured: string[] = [];
+    const r = await snapshotSync({
+      ...syncOpts(b, src),
+      target: built,
+      minFreeBytes: 1,
+      statfs: async (path) => {
+        measured.push(path);
+        return { bavail: 1e12, bsize: 1 };
+      },
+    });
+    expect(r?.head).toBe(4n);
+    expect(measured.length).toBeGreaterThan(0);
+    expect(new Set(measured)).toEqual(new Set([dataDir]));
+    expect(statSync(built).dev).toBe(statSync(dataDir).dev);
+    expect(readdirSync(parent)).toEqual(['node']);
+    installSnapshot(built, dataDir);
+    expect(readdirSync(dataDir).sort()).toEqual(['blockchain', 'trie']);
+    const opened = await openTestChain(src.genesis, dataDir);
+    try {
+      expect(bytesToHex(opened.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+    } finally {
+      await opened.close();
+    }
   }, 30_000);
 
   it('a new node restores from a peer a chain whose genesis does not fit in a snapshot header (snapshot format version 2)', async () => {
@@ -795,7 +846,7 @@ describe('installSnapshot', () => {
   it('replaces blockchain/ and trie/ with the verified ones, keeps the keys, removes the build folder', () => {
     const dir = tempDir();
     const dataDir = join(dir, 'node');
-    const built = join(dir, 'node.snapshot-sync-tmp');
+    const built = snapshotSyncFolder(dataDir);
     for (const [root, sub, text] of [
       [dataDir, 'blockchain', 'genesis-only'],
       [dataDir, 'trie', 'genesis-only'],
@@ -840,7 +891,7 @@ describe('installSnapshot', () => {
       }
       rmSync(p, opts);
     }) as typeof rmSync;
-    expect(() => installSnapshot(built, dataDir, killed)).toThrow(/killed/);
+    expect(() => installSnapshot(built, dataDir, { rm: killed })).toThrow(/killed/);
     const opened = await openTestChain(src.genesis, dataDir);
     try {
       expect(opened.chain.head.number).toBe(3n);
@@ -867,19 +918,161 @@ describe('installSnapshot', () => {
     await c.close();
     const built = snapshotSyncFolder(dataDir);
     const restoring = join(dirname(built), `.${basename(built)}.restoring-999999`);
-    for (const leftover of [built, restoring]) {
+    // And what an earlier release's snapshot sync left next to the data dir.
+    const former = `${dataDir}.snapshot-sync-tmp`;
+    const formerRestoring = join(dirname(dataDir), `.${basename(former)}.restoring-999999`);
+    for (const leftover of [built, restoring, former, formerRestoring]) {
       mkdirSync(join(leftover, 'blockchain'), { recursive: true });
       writeFileSync(join(leftover, 'blockchain', 'f'), 'a state left behind');
     }
     const node = await BasaltNode.start({ dataDir, genesis, seal: false, blockTimeMs: 1000, logger: silentLogger() });
     try {
       expect(node.chain.head.number).toBe(1n); // a full start, no snapshot sync: removed all the same
-      expect(existsSync(built)).toBe(false);
-      expect(existsSync(restoring)).toBe(false);
+      for (const leftover of [built, restoring, former, formerRestoring]) expect(existsSync(leftover)).toBe(false);
     } finally {
       await node.stop();
     }
   }, 30_000);
+});
+
+describe('snapshot sync beside a data dir the node may not write next to', () => {
+  it('snapshotSyncFolder(d) is inside d, on its file system', () => {
+    const dataDir = join(tempDir(), 'node');
+    mkdirSync(dataDir);
+    const built = snapshotSyncFolder(dataDir);
+    expect(dirname(built)).toBe(dataDir);
+    mkdirSync(built);
+    expect(statSync(built).dev).toBe(statSync(dataDir).dev);
+  });
+
+  it("restores and installs a snapshot when the data dir's parent is read-only (a service's /var/lib under ProtectSystem=strict)", async (ctx) => {
+    const src = await chainWithBlocks(3);
+    cleanup.push(() => src.close());
+    const bytes = await snapshotBytes(src.chain);
+    const parent = tempDir();
+    const dataDir = join(parent, 'node');
+    await (await openTestChain(src.genesis, dataDir)).close(); // the genesis-only databases a snapshot sync replaces
+    // root writes anywhere: the restore and install run as nobody, owning the data dir (as a service's user would).
+    const root = process.getuid?.() === 0;
+    if (root) {
+      if (typeof process.seteuid !== 'function') return ctx.skip();
+      for (const p of [dataDir, ...readdirSync(dataDir, { recursive: true, withFileTypes: true }).map((e) => join(e.parentPath, e.name))])
+        chownSync(p, NOBODY, NOBODY);
+    }
+    chmodSync(parent, 0o555);
+    const built = snapshotSyncFolder(dataDir);
+    try {
+      if (root) process.seteuid!(NOBODY);
+      try {
+        const summary = await restoreSnapshot(
+          (async function* () {
+            yield bytes;
+          })(),
+          { dataDir: built, genesis: src.genesis },
+        );
+        expect(summary.head).toBe(3n);
+        installSnapshot(built, dataDir);
+      } finally {
+        if (root) process.seteuid!(0);
+      }
+    } finally {
+      chmodSync(parent, 0o755);
+    }
+    expect(readdirSync(parent)).toEqual(['node']);
+    expect(readdirSync(dataDir).sort()).toEqual(['blockchain', 'trie']);
+    const opened = await openTestChain(src.genesis, dataDir);
+    try {
+      expect(opened.chain.head.number).toBe(3n);
+      expect(bytesToHex(opened.chain.head.hash)).toBe(bytesToHex(src.chain.head.hash));
+    } finally {
+      await opened.close();
+    }
+  }, 30_000);
+
+  it("what an earlier release left next to a data dir whose parent is read-only is kept and told, not fatal; the data dir's own leftovers go", (ctx) => {
+    const parent = tempDir();
+    const dataDir = join(parent, 'node');
+    mkdirSync(dataDir);
+    const built = snapshotSyncFolder(dataDir);
+    const former = `${dataDir}.snapshot-sync-tmp`;
+    const formerRestoring = join(parent, `.${basename(former)}.restoring-999999`);
+    for (const leftover of [built, former, formerRestoring]) mkdirSync(join(leftover, 'blockchain'), { recursive: true });
+    const root = process.getuid?.() === 0;
+    if (root) {
+      if (typeof process.seteuid !== 'function') return ctx.skip();
+      for (const p of [dataDir, built, join(built, 'blockchain')]) chownSync(p, NOBODY, NOBODY);
+    }
+    chmodSync(parent, 0o555);
+    let left: ReturnType<typeof removeSnapshotSyncLeftovers>;
+    try {
+      if (root) process.seteuid!(NOBODY);
+      try {
+        left = removeSnapshotSyncLeftovers(dataDir);
+      } finally {
+        if (root) process.seteuid!(0);
+      }
+    } finally {
+      chmodSync(parent, 0o755);
+    }
+    expect(left.removed).toEqual([built]);
+    expect(left.kept.map((k) => k.path).sort()).toEqual([former, formerRestoring].sort());
+    expect(existsSync(built)).toBe(false);
+  });
+
+  it('a build on another file system is refused before anything moves', (ctx) => {
+    if (!existsSync('/dev/shm')) return ctx.skip();
+    const elsewhere = mkdtempSync(join('/dev/shm', 'basalt-built-'));
+    cleanup.push(async () => rmSync(elsewhere, { recursive: true, force: true }));
+    const dataDir = join(tempDir(), 'node');
+    mkdirSync(dataDir);
+    if (statSync(elsewhere).dev === statSync(dataDir).dev) return ctx.skip();
+    for (const [root, sub] of [
+      [dataDir, 'blockchain'],
+      [dataDir, 'trie'],
+      [elsewhere, 'blockchain'],
+      [elsewhere, 'trie'],
+    ] as const)
+      mkdirSync(join(root, sub));
+    const renamed: string[] = [];
+    const rename = ((from: PathLike, to: PathLike) => {
+      renamed.push(String(from));
+      renameSync(from, to);
+    }) as typeof renameSync;
+    expect(() => installSnapshot(elsewhere, dataDir, { rename })).toThrow(/not on the file system of the data dir/);
+    expect(renamed).toEqual([]);
+    expect(readdirSync(dataDir).sort()).toEqual(['blockchain', 'trie']);
+  });
+
+  it('a rename that fails (another file system: EXDEV) leaves the old databases in place, and the build for another try', () => {
+    const dir = tempDir();
+    const dataDir = join(dir, 'node');
+    const built = snapshotSyncFolder(dataDir);
+    for (const [root, sub, text] of [
+      [dataDir, 'blockchain', 'genesis-only'],
+      [dataDir, 'trie', 'genesis-only'],
+      [dataDir, 'keystore', 'libp2p key'],
+      [built, 'blockchain', 'restored'],
+      [built, 'trie', 'restored'],
+    ] as const) {
+      mkdirSync(join(root, sub), { recursive: true });
+      writeFileSync(join(root, sub, 'f'), text);
+    }
+    for (const failing of ['trie', 'blockchain']) {
+      const rename = ((from: PathLike, to: PathLike) => {
+        if (String(from) === join(built, failing))
+          throw Object.assign(new Error(`EXDEV: cross-device link not permitted, rename '${String(from)}'`), { code: 'EXDEV' });
+        renameSync(from, to);
+      }) as typeof renameSync;
+      expect(() => installSnapshot(built, dataDir, { rename })).toThrow(/EXDEV/);
+      expect(readdirSync(dataDir).sort()).toEqual(['.snapshot-sync-tmp', 'blockchain', 'keystore', 'trie']);
+      expect(readFileSync(join(dataDir, 'blockchain', 'f'), 'utf8')).toBe('genesis-only');
+      expect(readFileSync(join(dataDir, 'trie', 'f'), 'utf8')).toBe('genesis-only');
+      expect(readdirSync(built).sort()).toEqual(['blockchain', 'trie']);
+    }
+    installSnapshot(built, dataDir);
+    expect(readFileSync(join(dataDir, 'blockchain', 'f'), 'utf8')).toBe('restored');
+    expect(readFileSync(join(dataDir, 'trie', 'f'), 'utf8')).toBe('restored');
+  });
 });
 
 describe('serving a snapshot to a peer that reads too slowly', () => {

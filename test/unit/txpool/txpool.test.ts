@@ -1,7 +1,7 @@
 import { createEOACode7702Tx, createFeeMarket1559Tx, createLegacyTx } from '@ethereumjs/tx';
 import { bigIntToBytes, bytesToBigInt, createAddressFromString, eoaCode7702SignAuthorization, SECP256K1_ORDER } from '@ethereumjs/util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
+import { DEFAULT_LIMITS, SLOW_REFUSAL_MS, TxPool, TxPoolError } from '../../../src/txpool/txpool.js';
 import { validateStateless } from '../../../src/txpool/validation.js';
 import { MAX_POOLED_AUTHORIZATIONS } from '../../../src/txpool/set-code.js';
 import { MAX_BLOCK_RECEIPTS_BYTES } from '../../../src/util/rlp-bounds.js';
@@ -195,6 +195,30 @@ describe('TxPool', () => {
     ]);
     expect([...pool.pending()]).toEqual([a0]);
     expect(pool.has(b0.hash())).toBe(false);
+  });
+
+  it("a transaction too slow for a block's build time leaves the pool, and it and its sender are refused for a while (no one's fault)", async () => {
+    t = await createTestChain(1, [addressOf(A), addressOf(B)]);
+    let now = 0;
+    const pool = new TxPool(t.chain, DEFAULT_LIMITS, () => now);
+    const a0 = tx1559(A, 0n, 1n);
+    await pool.add(a0);
+    await pool.add(tx1559(A, 1n, 1n));
+    pool.onBlockSealed(await sealNext(t, []), [{ tx: a0, kind: 'too-slow', reason: "its execution takes longer than a block's build time (500 ms)" }]);
+    expect(pool.has(a0.hash())).toBe(false);
+    const refused = async (tx: ReturnType<typeof tx1559>, why: RegExp) => {
+      const err = await pool.add(tx).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TxPoolError);
+      expect((err as TxPoolError).message).toMatch(why);
+      expect((err as TxPoolError).fault).toBeUndefined(); // a relayer could not know
+      expect((err as TxPoolError).lasting).toBe(true); // the network's refused-lately cache skips it
+    };
+    await refused(a0, /execution takes longer than a block may take to build/);
+    await refused(tx1559(A, 0n, 2n), /a transaction of this sender's took longer to execute/); // a byte changed
+    await pool.add(tx1559(B, 0n, 1n)); // others are not concerned
+    now = SLOW_REFUSAL_MS;
+    await pool.add(tx1559(A, 0n, 3n)); // the window is over
+    expect(pool.has(tx1559(A, 0n, 3n).hash())).toBe(true);
   });
 
   it('drops a transaction held behind a nonce gap for longer than the queued lifetime, and only such', async () => {

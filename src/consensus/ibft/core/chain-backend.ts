@@ -16,6 +16,15 @@ import type { VoteProposals } from '../proposals.js';
 import { applyBlockVote } from '../votes.js';
 import type { Backend } from './core.js';
 import { event } from '../../../util/events.js';
+import { BlockVerificationError } from '../../../chain/errors.js';
+import { PROPOSAL_TOO_SLOW } from '../../../chain/executor.js';
+
+/**
+ * A proposal's check may take this many times the build time its proposer had (defaultBlockBuildMs):
+ * an honest proposer's transactions ran within that time on its machine (Executor.build), and the same
+ * work here may be slower; past it the validator does not sign (Chain.checkProposal).
+ */
+export const PROPOSAL_CHECK_BUILD_TIMES = 3;
 
 /** Where proposals take their transactions from, and who hears what became of them (the transaction pool). */
 export interface ProposalTxs {
@@ -150,9 +159,19 @@ export class ChainBackend implements Backend {
         );
         return false;
       }
-      await this.chain.checkProposal(block, (header, parent) => verifyIbftProposal(header, parent, nowSeconds, this.engine.voteContext(parent)));
+      const limit = this.maxBuildMs?.(this.engine.validatorsAfter(this.chain.head.header).length);
+      await this.chain.checkProposal(
+        block,
+        (header, parent) => verifyIbftProposal(header, parent, nowSeconds, this.engine.voteContext(parent)),
+        limit === undefined ? undefined : limit * PROPOSAL_CHECK_BUILD_TIMES,
+      );
       return true;
-    } catch {
+    } catch (err) {
+      // A proposal too slow to check is worth a line (a byzantine proposer's, or a machine too slow
+      // for the chain's load); the other refusals are the rounds' ordinary business.
+      if (err instanceof BlockVerificationError && err.reason.startsWith(PROPOSAL_TOO_SLOW)) {
+        this.log.warn(event('ibft.proposal-too-slow', { number: Number(block.header.number), reason: err.reason }), 'not signing a proposal too slow to check');
+      }
       return false;
     }
   }
