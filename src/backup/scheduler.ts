@@ -117,6 +117,7 @@ export class BackupScheduler {
   /** Whether a piece (by name) holds this chain's blocks (ofThisChain). */
   private readonly ours = new Map<string, boolean>();
   private lastSnapshotAt: number | undefined;
+  private warnedAhead = false;
   private readonly retry: RetryPolicy;
   private readonly now: () => number;
 
@@ -183,6 +184,8 @@ export class BackupScheduler {
 
   private async tick(): Promise<void> {
     const due = (): PieceKind | undefined => {
+      // Never after now: a clock stepped back since the last snapshot must not hold the next one off.
+      if (this.lastSnapshotAt !== undefined) this.lastSnapshotAt = Math.min(this.lastSnapshotAt, this.now());
       const snapshotDue = this.lastSnapshotAt === undefined || this.now() - this.lastSnapshotAt >= this.opts.snapshotIntervalMs;
       return snapshotDue ? 'snapshot' : this.opts.archiveIntervalMs > 0 ? 'archive' : undefined;
     };
@@ -214,12 +217,27 @@ export class BackupScheduler {
     if (this.known) return this.known;
     const pieces = await this.withRetry('list', () => listPieces(this.opts.target));
     this.known = pieces;
-    const snaps = pieces.filter((p) => p.kind === 'snapshot').map((p) => p.storedAt);
+    // A time after now (the target's clock, or a node's writing to it, ahead) counts as now, said once:
+    // it must neither hold the snapshots off nor report a last success in the future.
+    const now = this.now();
+    const ahead = pieces.reduce<ListedPiece | undefined>((a, p) => (p.storedAt > now && (!a || p.storedAt > a.storedAt) ? p : a), undefined);
+    if (ahead && !this.warnedAhead) {
+      this.warnedAhead = true;
+      this.opts.logger.warn(
+        event('backup.time-in-future', {
+          target: this.opts.target.url,
+          file: ahead.file,
+          at: Number.isNaN(new Date(ahead.storedAt).getTime()) ? String(ahead.storedAt) : new Date(ahead.storedAt).toISOString(),
+        }),
+        'a backup piece was stored after now (a clock ahead?): taken as stored now',
+      );
+    }
+    const snaps = pieces.filter((p) => p.kind === 'snapshot').map((p) => Math.min(p.storedAt, now));
     this.lastSnapshotAt = snaps.length ? Math.max(...snaps) : undefined;
     const tip = chainTip(pieces);
     this.opts.logger.info({ target: this.opts.target.url, pieces: pieces.length, ...(tip ? { lastPiece: tip.file } : {}) }, 'backup target read');
     const newest = new Map<PieceKind, number>();
-    for (const p of pieces) newest.set(p.kind, Math.max(newest.get(p.kind) ?? 0, p.storedAt));
+    for (const p of pieces) newest.set(p.kind, Math.max(newest.get(p.kind) ?? 0, Math.min(p.storedAt, now)));
     this.opts.events?.onTargetRead?.([...newest].map(([kind, storedAt]) => ({ kind, storedAt })));
     return pieces;
   }

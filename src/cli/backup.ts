@@ -81,7 +81,7 @@ export function backupCommand(): Command {
         else {
           for (const b of repository.backups)
             process.stdout.write(
-              `${b.ok ? 'ok     ' : 'DAMAGED'}  ${b.name}${b.copyOf ? ` (another manifest of the backup ${b.copyOf}, left by an interrupted prune; the next prune deletes it)` : ''}${b.problem ? `: ${b.problem}` : ''}\n`,
+              `${b.ok ? 'ok     ' : 'DAMAGED'}  ${b.name}${b.copyOf ? ` (another manifest of the backup ${b.copyOf}${b.ok ? ', left by an interrupted prune; the next prune deletes it' : ', which this one is not a good copy of'})` : ''}${b.problem ? `: ${b.problem}` : ''}\n`,
             );
           if (repository.problems.length === 0)
             process.stdout.write(
@@ -310,6 +310,8 @@ export function backupCommand(): Command {
         return;
       }
       for (const why of s.notMerged) process.stderr.write(`note: history ${why} (run backup verify)\n`);
+      for (const name of s.copiesLeft)
+        process.stderr.write(`note: ${name} left beside the manifest of its backup: it names other objects (run backup verify)\n`);
       process.stderr.write(
         `Pruned ${opts.backupDir} in ${formatDuration(s.durationMs)}: ${s.manifests} backups kept; packs ${s.packs.kept} kept, ${s.packs.repacked} rewritten into ${s.packs.written}, ${s.packs.deleted} deleted; ${s.merged} complete segments merged from their pieces; ${s.deleted} other objects deleted; ${formatBytes(s.bytesBefore)} -> ${formatBytes(s.bytesAfter)}\n`,
       );

@@ -123,6 +123,11 @@ export interface NodeEvents {
   'backup.pruned': { target: string; historyOnly: boolean; merged: number; bytesBefore: number; bytesAfter: number; ms: number };
   /** A backup passed over a manifest of the repository that cannot be read (damaged; `backup verify` names it): nothing of it relied on. */
   'backup.manifest-damaged': { target: string; why: string };
+  /**
+   * The newest backup of a target was stored at a time after now (its manifest's createdAt, or the
+   * target's time of its newest snapshot `at`): taken as now, so the schedule goes on (a clock ahead).
+   */
+  'backup.time-in-future': { target: string; file: string; at: string };
   /** A backup repository's retention was left to the next backup: another process holds a lock on it. */
   'backup.retention-deferred': { target: string; reason: string };
   /** A restored node back-fills the bodies and receipts of its history gap (from..to) from `source` (a backup repository, then its peers). */

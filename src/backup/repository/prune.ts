@@ -19,6 +19,11 @@ export interface PruneSummary {
   merged: number;
   /** Pieces left as they are because one could not be read (damaged or missing: `backup verify` names it), one line each. */
   notMerged: string[];
+  /**
+   * Manifests of a backup left beside the one written again: they name another genesis object or other
+   * history than it, so deleting them could delete what they alone hold (`backup verify` checks them).
+   */
+  copiesLeft: string[];
   /** Other objects deleted: segments and genesis files no backup names, stale locks, a killed run's leftovers (a backup's second manifest among them). */
   deleted: number;
   bytesBefore: number;
@@ -74,31 +79,40 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const bytesBefore = await objectBytes(repo);
     // Summaries (readManifests): the manifests are never held whole together, as each names every pack
     // of the backups before it; what is needed of their lists is folded into sets as they are read, and
-    // each backup's manifest is read again where its own lists are needed (merging, writing it again).
-    let named = new Set<string>();
-    let namedSegments = new Set<string>();
-    const fold = (m: Manifest) => {
-      for (const p of m.packs) named.add(parseObjectName(p)!.sha256);
-      for (const x of m.segments) namedSegments.add(x);
-    };
+    // each backup's manifest is read again where its own lists are needed (merging, writing it again):
+    // here the packs named that the listing holds (a copy's among them: see below), those it does not,
+    // and the segments named.
+    const named = new Set<string>();
+    const unlisted = new Set<string>();
+    const namedSegments = new Set<string>();
     const read = await repo.readManifests(
       listing.manifests.map((e) => e.name),
-      { listing, signal: opts.signal, visit: (_, m) => fold(m) },
+      {
+        listing,
+        signal: opts.signal,
+        visit: (_, m) => {
+          for (const p of m.packs) {
+            const sha = parseObjectName(p)!.sha256;
+            (listing.packs.has(sha) ? named : unlisted).add(sha);
+          }
+          for (const x of m.segments) namedSegments.add(x);
+        },
+      },
     );
     // A backup under two manifests (a prune stopped between writing them again and deleting the old
     // ones) is one backup: the first of its group (backupsOf) is marked and written again, and the
-    // others are deleted as the manifests it replaces are, once its own is there.
+    // others are deleted as the manifests it replaces are, once its own is there. Which member names
+    // the packs that hold the state is not known unread (a manifest anyone who can put an object may
+    // add names none): the packs of every member are read and kept live, and the first is written
+    // again naming them, so deleting a copy deletes nothing a member needs.
     const groups = backupsOf(read);
     const manifests = groups.map((g) => g[0]!);
-    if (groups.some((g) => g.length > 1)) {
-      // Only what the first of each group names (a copy may name a pack that is gone): read those again.
-      named = new Set();
-      namedSegments = new Set();
-      await repo.readManifests(
-        manifests.map((x) => x.name),
-        { signal: opts.signal, visit: (_, m) => fold(m) },
-      );
-    }
+    // A pack the listing does not hold is named live (its backup is then incomplete: nothing is pruned)
+    // if the first of a group names it; one only a copy names is gone already, nothing to keep of it.
+    if (groups.every((g) => g.length === 1)) for (const p of unlisted) named.add(p);
+    else
+      for (const { name, whole } of manifests)
+        if (!whole) for (const p of (await repo.manifest(name, opts.signal)).packs) named.add(parseObjectName(p)!.sha256);
     const keep: string[] = [];
     const rewrite: string[] = [];
     const written: string[] = [];
@@ -175,10 +189,14 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     // that is gone (deleted by hand or by a bucket's lifecycle rule): a manifest written again to name
     // it must not name what is not there.
     const listed = new Set(listing.segments.map((s) => s.name));
+    // Every manifest's segments (a copy's too), and each one's pieces merged as the first's are, each
+    // read once: a copy is deleted only if it then names the history the first is written again with.
+    // Each manifest is read again here, one at a time; what it merges to is computed again in step 5
+    // from `mergedAs` (nothing read or written again), not held for every manifest.
     const stored = new Set([...namedSegments].filter((s) => listed.has(s)));
     const mergedAs = new Map<string, string | undefined>();
     const skipped: string[] = [];
-    for (const { name } of manifests)
+    for (const { name } of groups.flat())
       await withPiecesMerged(repo, await repo.manifest(name, opts.signal), per, stored, mergedAs, opts.signal, (why) => skipped.push(why));
 
     opts.signal?.throwIfAborted(); // the last moment to stop: from here on it writes and deletes
@@ -187,16 +205,34 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
     const allPacks = [...keep, ...written].sort().map(packName);
     const replaced: { old: string; again: string }[] = [];
     const copies: { old: string; again: string }[] = [];
+    const copiesLeft: string[] = [];
+    // As merged in step 4 (mergedAs: nothing is read or written again).
+    const merged = (m: Manifest) => withPiecesMerged(repo, m, per, stored, mergedAs, undefined, () => undefined);
     for (const [first, ...others] of groups) {
       const { name } = first!;
       const m = await repo.manifest(name);
-      const packs = opts.historyOnly ? m.packs : allPacks;
-      // As merged above (mergedAs: nothing is read or written again).
-      const segments = await withPiecesMerged(repo, m, per, stored, mergedAs, undefined, () => undefined);
+      const segments = await merged(m);
+      // Whole: every pack holding live items, or their live items rewritten. History only: the packs
+      // of every member (what the copies deleted below named stays named): the first's, then those of
+      // the others the listing holds (one a copy lost is gone already: nothing to keep of it).
+      const ofGroup = new Set(m.packs);
+      const sameHistory = new Map<string, boolean>();
+      for (const c of others) {
+        const cm = await repo.manifest(c.name);
+        for (const p of cm.packs) if (listing.packs.has(parseObjectName(p)!.sha256)) ofGroup.add(p);
+        sameHistory.set(c.name, cm.genesis === m.genesis && sameList(await merged(cm), segments));
+      }
+      const packs = opts.historyOnly ? [...ofGroup] : allPacks;
       const again = sameList(m.packs, packs) && sameList(m.segments, segments) ? name : await repo.writeManifest({ ...m, packs, segments });
       if (again !== name) replaced.push({ old: name, again });
-      // A copy may be what it was written again as (the same bytes): that one stays.
-      for (const c of others) if (c.name !== again) copies.push({ old: c.name, again });
+      for (const c of others) {
+        // A copy may be what it was written again as (the same bytes): that one stays. One naming another
+        // genesis object or other history stays too (verify checks it), unless it lost one of its
+        // objects where the first holds all of its own.
+        if (c.name === again) continue;
+        if (sameHistory.get(c.name)! || (first!.whole && !c.whole)) copies.push({ old: c.name, again });
+        else copiesLeft.push(c.name);
+      }
     }
     lock.assertHeld(now());
 
@@ -233,6 +269,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, lock: Repositor
       packs: { kept: keep.length, repacked: rewrite.length, deleted: packsDeleted, written: written.length },
       merged: [...mergedAs.values()].filter((x) => x !== undefined).length,
       notMerged: skipped,
+      copiesLeft,
       deleted: deleted - gone.length - packsDeleted,
       bytesBefore,
       bytesAfter,

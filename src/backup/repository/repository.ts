@@ -257,21 +257,26 @@ export function newestLast(a: { name: string; m: ManifestInfo }, b: { name: stri
 }
 
 /**
- * What makes a backup the same backup under another manifest: its chain, its head block and when it was
- * taken. A prune writes each backup's manifest again (naming the packs and segments it rewrote, every
- * other field kept) before it deletes the old one; one stopped in between (killed, a delete that
- * failed) leaves both, each restoring the same backup. Two backups of one head block are told apart by
- * their `createdAt` (to the millisecond).
+ * What makes a backup the same backup under another manifest: its chain, its head block (number, hash
+ * and the state root it restores) and when it was taken. A prune writes each backup's manifest again
+ * (naming the packs and segments it rewrote, every other field kept) before it deletes the old one; one
+ * stopped in between (killed, a delete that failed) leaves both, each restoring the same backup. Two
+ * backups of one head block are told apart by their `createdAt` (to the millisecond). A manifest that
+ * names another state root for the head is another backup (a bad one: verify checks the root against
+ * the head block), never a copy whose objects a prune may delete.
  */
 function backupKey(m: ManifestInfo): string {
-  return `${m.chainId} ${m.genesisHash} ${m.head.hash} ${m.createdAt}`;
+  return `${m.chainId} ${m.genesisHash} ${m.head.number} ${m.head.hash} ${m.head.stateRoot} ${m.createdAt}`;
 }
 
 /**
  * `manifests` grouped by backup (backupKey), in the order of each backup's first manifest among them.
  * In each group the manifest to use comes first: one whose packs, segments and genesis object the
  * listing all holds (`whole`: a copy may have lost one), then the first by name. Whatever counts or
- * chooses backups (retention, `backup list`, restore, verify, prune) counts such a group once.
+ * chooses backups (retention, `backup list`, restore, verify, prune) counts such a group once. Being
+ * first is no proof (anyone who can put an object can add a manifest): a restore falls back on the
+ * others of the head when it fails its checks, verify names a member as the copy of one that passed,
+ * and a prune keeps what every member names (prune.ts).
  */
 export function backupsOf<T extends { name: string; m: ManifestInfo; whole: boolean }>(manifests: readonly T[]): T[][] {
   const groups = new Map<string, T[]>();

@@ -284,13 +284,8 @@ async function restoreAt(
   if (manifests.length === 0) throw new UserError(`no backups of chain ID ${chainId} (of this genesis) in ${repo.url}`, { code: 'NOT_FOUND' });
   const point = at.block !== undefined ? `block ${at.block}` : at.time !== undefined ? new Date(Number(at.time) * 1000).toISOString() : 'the newest backup';
   const { base, later } = await restorePlan(repo, manifests, at, point);
-  // Unless asked for the whole history now: the headers below the backup's head (seals and links
-  // checked) and its head whole, the rest back-filled from this backup by the node once it runs.
-  if (opts.history !== 'full') opts = { ...opts, backfill: { repository: repo.url, backup: base.name } };
-  if (later === undefined) {
-    opts.onStep?.(`restoring ${base.name}`);
-    return { ...(await restoreFromRepository(repo, base.name, opts)), blocksImported: 0n };
-  }
+  const restoreBase = (dataDir: string) => restoreOneOf(repo, ofHead(base, sorted), { ...opts, dataDir });
+  if (later === undefined) return { ...(await restoreBase(opts.dataDir)), blocksImported: 0n };
   const untilBlock = at.block ?? later.last;
   const history = await repo.manifest(later.name);
   const final = resolve(opts.dataDir);
@@ -299,8 +294,7 @@ async function restoreAt(
   mkdirSync(work, { mode: 0o700 });
   const data = join(work, 'data');
   try {
-    opts.onStep?.(`restoring ${base.name}`);
-    const restored = await restoreFromRepository(repo, base.name, { ...opts, dataDir: data });
+    const restored = await restoreBase(data);
     opts.onStep?.(`importing blocks after ${base.last} up to ${point} from ${later.name}`);
     let imported = 0n;
     const head = await onRestoredChain(data, genesis, engine, async (chain) => {
@@ -331,4 +325,39 @@ async function restoreAt(
     rmSync(work, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The manifests of `base`'s head block (number and hash), `base` first, then the others newest first:
+ * the others of its backup (backupsOf) and any other naming that head. Which of them restores is known
+ * only by checking it, and one that fails (naming packs that do not hold the state, or another state
+ * root: anyone who can put an object can add a manifest) must not shadow one that passes.
+ */
+function ofHead<M extends { m: ManifestInfo }>(base: M, oldestFirst: readonly M[]): M[] {
+  const same = (x: M) => x !== base && x.m.head.number === base.m.head.number && x.m.head.hash === base.m.head.hash;
+  return [base, ...[...oldestFirst].reverse().filter(same)];
+}
+
+/** Restore the first of `candidates` that passes every check of a restore; if none does, the first's failure. */
+async function restoreOneOf(
+  repo: Repository,
+  candidates: readonly { name: string }[],
+  opts: RestoreOptions & { onStep?: (what: string) => void; history?: HistoryMode },
+): Promise<RestoreSummary & { manifest: string }> {
+  let first: unknown;
+  for (const [i, { name }] of candidates.entries()) {
+    opts.onStep?.(`restoring ${name}`);
+    try {
+      // Unless asked for the whole history now: the headers below the backup's head (seals and links
+      // checked) and its head whole, the rest back-filled from this backup by the node once it runs.
+      return await restoreFromRepository(repo, name, opts.history === 'full' ? opts : { ...opts, backfill: { repository: repo.url, backup: name } });
+    } catch (err) {
+      if (!(err instanceof BackupFileError || err instanceof BlockVerificationError)) throw err;
+      first ??= err;
+      const next = candidates[i + 1];
+      if (next === undefined) break;
+      opts.onStep?.(`note: ${name} does not restore (${err.message}; run backup verify): trying ${next.name}, of the same head block`);
+    }
+  }
+  throw first;
 }

@@ -116,23 +116,37 @@ export class RepositoryScheduler {
     try {
       await this.mutex.run(async () => {
         if (this.lastAt === undefined) await this.readLast();
+        // Never after now: a clock stepped back since the last backup must not hold the next one off.
+        if (this.lastAt !== undefined) this.lastAt = Math.min(this.lastAt, this.now());
         if (this.lastAt !== undefined && this.now() - this.lastAt < this.opts.intervalMs) return;
         await this.backup();
       });
     } catch (err) {
       if (!this.abort.signal.aborted) this.failed(err);
     }
-    this.schedule(this.lastAt === undefined ? this.opts.intervalMs : Math.max(1000, this.opts.intervalMs - (this.now() - this.lastAt)));
+    this.schedule(nextTickMs(this.opts.intervalMs, this.lastAt, this.now()));
   }
 
-  /** When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps the interval. */
+  /**
+   * When the newest backup of the repository was taken (its manifest's createdAt), so a restart keeps
+   * the interval. A time after now (a node of the chain whose clock runs ahead, or a manifest anyone who
+   * can put an object may add) counts as now, said once: it must neither stop the backups nor report a
+   * last success in the future (an alert on the last backup's age would never fire).
+   */
   private async readLast(): Promise<void> {
     // Summaries only (readManifests): every manifest is read at each start, none held whole.
     const newest = (await this.repo.chainManifests(this.chain(), { onSkipped: () => undefined, signal: this.abort.signal })).at(-1);
-    if (newest) {
-      this.lastAt = Date.parse(newest.m.createdAt);
-      this.opts.events?.onTargetRead?.([{ kind: 'backup', storedAt: this.lastAt }]);
-    }
+    if (!newest) return;
+    const at = Date.parse(newest.m.createdAt);
+    if (!Number.isFinite(at)) return;
+    const now = this.now();
+    if (at > now)
+      this.opts.logger.warn(
+        event('backup.time-in-future', { target: this.opts.target.url, file: newest.name, at: newest.m.createdAt }),
+        'the newest backup manifest was created after now (a clock ahead?): taken as taken now',
+      );
+    this.lastAt = Math.min(at, now);
+    this.opts.events?.onTargetRead?.([{ kind: 'backup', storedAt: this.lastAt }]);
   }
 
   private async backup(): Promise<StoredPiece> {
@@ -257,6 +271,7 @@ export class RepositoryScheduler {
       if (!historyOnly) this.removedSincePrune = false;
       const target = this.opts.target.url;
       for (const why of s.notMerged) this.opts.logger.warn({ target, why }, 'history pieces not merged (run backup verify)');
+      for (const file of s.copiesLeft) this.opts.logger.warn({ target, file }, "manifest left beside its backup's: it names other objects (run backup verify)");
       this.opts.logger.info(
         event('backup.pruned', { target, historyOnly, merged: s.merged, bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, ms: s.durationMs }),
         'backup repository pruned',
@@ -273,6 +288,12 @@ export class RepositoryScheduler {
     );
     this.opts.events?.onFailure?.('backup', err);
   }
+}
+
+/** The delay to the next tick: what is left of the interval since the last backup, at least 1 s, at most the interval. */
+export function nextTickMs(intervalMs: number, lastAt: number | undefined, now: number): number {
+  if (lastAt === undefined || !Number.isFinite(lastAt)) return intervalMs;
+  return Math.min(intervalMs, Math.max(1000, intervalMs - (now - lastAt)));
 }
 
 /** Staged objects (`.repo-<random>.partial-<pid>`) whose process is gone, removed; one that cannot be is kept, as removeStaleTemps does. */

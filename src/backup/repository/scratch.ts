@@ -14,6 +14,9 @@ const PREFIX: Record<StateKind, number> = { nodes: 0x6e, code: 0x63 };
  * packs a manifest names may hold nodes of earlier states too: only what a walk reaches is used.
  */
 export class PackScratch {
+  /** With `owners`: each pack loaded, by its number in the owner keys. */
+  private readonly ordinals = new Map<string, number>();
+
   private constructor(
     private readonly db: BytesDB,
     private readonly path: string,
@@ -34,23 +37,35 @@ export class PackScratch {
   /**
    * Read the packs (each checked: structure, digest against its name, every item's hash computed).
    * With `listItems`, also what each pack holds, record by record (packItems), so that a prune counts
-   * and moves a pack's live items without reading the pack a second time.
+   * and moves a pack's live items without reading the pack a second time. With `owners`, also which
+   * packs hold each item, for `readerOf`.
    */
   async load(
     repo: Repository,
     packs: Iterable<string>,
     onItems?: (kind: StateKind, items: { hash: Uint8Array; data: Uint8Array }[]) => void,
-    opts: { listItems?: boolean } = {},
+    opts: { listItems?: boolean; owners?: boolean } = {},
   ): Promise<void> {
     // In batches of ~128 KiB that copy what they write (BatchWriter: a record's 1 MiB of operations
     // held across its write were all promoted by V8).
     const writer = new BatchWriter(this.db, LOAD_BATCH_BYTES);
     for (const sha of packs) {
       let record = 0;
+      let ord: Uint8Array | undefined;
+      if (opts.owners) {
+        this.ordinals.set(sha, this.ordinals.get(sha) ?? this.ordinals.size);
+        ord = u32(this.ordinals.get(sha)!);
+      }
       for await (const rec of readPack(repo, sha)) {
         for (const item of rec.items) {
           const w = writer.put(item.hash, item.data, PREFIX[rec.kind]);
           if (w !== undefined) await w;
+          if (ord === undefined) continue;
+          // The pack that holds it (the last loaded, if more than one does), and each pack that does.
+          const w1 = writer.put(ownerKey(rec.kind, item.hash), ord);
+          if (w1 !== undefined) await w1;
+          const w2 = writer.put(ownersKey(rec.kind, item.hash, ord), EMPTY);
+          if (w2 !== undefined) await w2;
         }
         if (opts.listItems) {
           const listed = new Uint8Array(rec.items.length * 32);
@@ -91,6 +106,41 @@ export class PackScratch {
     };
   }
 
+  /**
+   * A reader of the items that one of `packs` holds, of those loaded with `owners` (a pack not loaded
+   * holds nothing): a state complete under it is complete in those packs alone, as a restore of a
+   * manifest naming them reads it.
+   */
+  readerOf(packs: Iterable<string>): StateReader {
+    const allowed = new Set<number>();
+    for (const sha of packs) {
+      const o = this.ordinals.get(sha);
+      if (o !== undefined) allowed.add(o);
+    }
+    if (allowed.size === this.ordinals.size) return this.reader;
+    const held = async (kind: StateKind, hashes: Uint8Array[]): Promise<boolean[]> => {
+      const first = await this.db.getMany(hashes.map((h) => ownerKey(kind, h)));
+      return Promise.all(first.map((o, i) => o !== undefined && (allowed.has(fromU32(o)) || this.heldElsewhere(kind, hashes[i]!, allowed))));
+    };
+    const only = async (kind: StateKind, hashes: Uint8Array[]) => {
+      const [data, ok] = await Promise.all([this.db.getMany(hashes.map((h) => key(kind, h))), held(kind, hashes)]);
+      return data.map((d, i) => (ok[i] ? d : undefined));
+    };
+    return {
+      node: async (h) => (await only('nodes', [h]))[0],
+      code: async (h) => (await only('code', [h]))[0],
+      nodes: (hs) => only('nodes', hs),
+    };
+  }
+
+  /** Whether one of `allowed` holds an item beside the pack its owner key names (an item stored in two packs). */
+  private async heldElsewhere(kind: StateKind, hash: Uint8Array, allowed: ReadonlySet<number>): Promise<boolean> {
+    const from = ownersKey(kind, hash, u32(0));
+    const to = ownersKey(kind, hash, u32(0xffffffff));
+    for await (const k of this.db.keys({ gte: from, lte: to })) if (allowed.has(fromU32(k.subarray(k.length - 4)))) return true;
+    return false;
+  }
+
   async close(): Promise<void> {
     await this.db.close();
     rmSync(this.path, { recursive: true, force: true });
@@ -115,6 +165,33 @@ function listKey(sha: string, record: number, kind: StateKind): Uint8Array {
 
 /** Bytes of items (keys and values) in one of `load`'s LevelDB batches. */
 const LOAD_BATCH_BYTES = 128 * 1024;
+
+/** 'o', the kind and the item's hash: the number of a pack that holds it (4 bytes). */
+function ownerKey(kind: StateKind, hash: Uint8Array): Uint8Array {
+  const k = new Uint8Array(2 + hash.length);
+  k[0] = 0x6f;
+  k[1] = PREFIX[kind];
+  k.set(hash, 2);
+  return k;
+}
+
+/** 'p', the kind, the item's hash and the number of a pack that holds it: one key (no value) per pack holding it. */
+function ownersKey(kind: StateKind, hash: Uint8Array, ord: Uint8Array): Uint8Array {
+  const k = new Uint8Array(2 + hash.length + 4);
+  k[0] = 0x70;
+  k[1] = PREFIX[kind];
+  k.set(hash, 2);
+  k.set(ord, 2 + hash.length);
+  return k;
+}
+
+const EMPTY = new Uint8Array(0);
+const u32 = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+const fromU32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
 
 function key(kind: StateKind, hash: Uint8Array): Uint8Array {
   const k = new Uint8Array(1 + hash.length);

@@ -95,8 +95,6 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
       backups.push({ name: e.name, head: String(e.last), ok: false, problem: errorMessage(err) });
     }
   }
-  for (const [first, ...others] of backupsOf(manifests))
-    for (const c of others) Object.assign(backups.find((b) => b.name === c.name)!, { copyOf: first!.name });
   const inSubset = (name: string) => {
     if (!opts.subset) return true;
     const sha = parseObjectName(name)!.sha256;
@@ -197,8 +195,16 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
           problems.push(`${name}: ${m.segments[i]}: ${err.message}`);
         }
       }
-      if (e && i === m.segments.length - 1 && e.last !== m.head.hash)
-        problems.push(`${name}: its last segment ends at ${e.last}, not at its head ${m.head.hash}`);
+      if (e && i === m.segments.length - 1) {
+        // The head the manifest names is its last block's: the hash, and what a restore takes from the
+        // manifest alone (the state root it walks, the time restores and retention order backups by).
+        const h = e.lastHeader;
+        if (e.last !== m.head.hash) problems.push(`${name}: its last segment ends at ${e.last}, not at its head ${m.head.hash}`);
+        else if (bytesToHex(h.stateRoot) !== m.head.stateRoot)
+          problems.push(`${name}: names state root ${m.head.stateRoot}, not its head block's ${bytesToHex(h.stateRoot)}`);
+        else if (h.timestamp.toString() !== m.head.timestamp)
+          problems.push(`${name}: names head time ${m.head.timestamp}, not its head block's ${h.timestamp}`);
+      }
     }
   }
 
@@ -242,10 +248,20 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
     try {
       const readable = [...packsNamed].map((p) => parseObjectName(p)!.sha256);
       const damaged = new Set(problems.map((p) => p.split(':')[0]!));
-      await scratch.load(repo, new Set(readable.filter((p) => present.has(`pack-${p}`) && !damaged.has(`pack-${p}`))));
-      for (const { name, m } of manifests) {
+      await scratch.load(repo, new Set(readable.filter((p) => present.has(`pack-${p}`) && !damaged.has(`pack-${p}`))), undefined, { owners: true });
+      for (const { name } of manifests) {
+        // Read again for its packs, one at a time (one that cannot be is named above).
+        let m: Manifest;
         try {
-          for await (const _ of stateItems(scratch.reader, hexToBytes(m.head.stateRoot as `0x${string}`), undefined, 'tree')) {
+          m = await repo.manifest(name);
+        } catch (err) {
+          if (!problems.some((p) => p.startsWith(`${name}: `))) problems.push(`${name}: ${errorMessage(err)}`);
+          continue;
+        }
+        try {
+          // In the packs it names, as its restore reads them (not in another backup's).
+          const own = scratch.readerOf(m.packs.map((p) => parseObjectName(p)!.sha256));
+          for await (const _ of stateItems(own, hexToBytes(m.head.stateRoot as `0x${string}`), undefined, 'tree')) {
             // reading it is the check
           }
         } catch (err) {
@@ -261,6 +277,14 @@ async function verifyUnderLock(repo: Repository, opts: VerifyOptions): Promise<R
   for (const b of backups) {
     const own = problems.filter((p) => p.startsWith(`${b.name}: `));
     if (b.ok && own.length > 0) Object.assign(b, { ok: false, problem: own[0]!.slice(b.name.length + 2) });
+  }
+  // A backup under more than one manifest counts once: the others are copies of the first that passed
+  // (a member that fails is named as failing, never taken for the backup a good one is).
+  const verdict = new Map(backups.map((b) => [b.name, b]));
+  for (const group of backupsOf(manifests)) {
+    if (group.length < 2) continue;
+    const first = group.find((x) => verdict.get(x.name)!.ok) ?? group[0]!;
+    for (const c of group) if (c !== first) verdict.get(c.name)!.copyOf = first.name;
   }
   return { backups, objectsRead, problems };
 }

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { UserError } from '../../util/errors.js';
 import { parseS3Url, type BackupTarget, type StagedPiece, type TargetEntry } from './target.js';
@@ -9,6 +9,11 @@ export { parseS3Url };
 const MiB = 1024 * 1024;
 /** S3 takes at most 10,000 parts in one multipart upload. */
 const MAX_PARTS = 10_000;
+/**
+ * How long an abandoned upload waits for its requests under way to settle, and then for its abort
+ * (each): the node's stop waits that long at most, and then destroys the client.
+ */
+const ABORT_WAIT_MS = 3_000;
 /** S3's smallest part (but for the last). */
 const MIN_PART_BYTES = 5 * MiB;
 /**
@@ -86,11 +91,28 @@ export class S3Target implements BackupTarget {
 
   async put(name: string, staged: StagedPiece, signal?: AbortSignal): Promise<void> {
     const partSize = multipartPartSize(staged.bytes, this.partSize, name);
+    // The upload's requests, to let those under way settle when it is abandoned.
+    const inFlight = new Set<Promise<unknown>>();
+    const client = new Proxy(this.client, {
+      get: (target, prop, receiver) => {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return (...args: unknown[]) => {
+          const sent = Reflect.apply(target.send, target, args) as Promise<unknown>;
+          inFlight.add(sent);
+          sent.then(
+            () => inFlight.delete(sent),
+            () => inFlight.delete(sent),
+          );
+          return sent;
+        };
+      },
+    });
+    const Key = this.prefix + name;
     const upload = new Upload({
-      client: this.client,
+      client,
       params: {
         Bucket: this.bucket,
-        Key: this.prefix + name,
+        Key,
         Body: createReadStream(staged.path, { highWaterMark: 1024 * 1024 }),
         ContentLength: staged.bytes,
       },
@@ -102,9 +124,34 @@ export class S3Target implements BackupTarget {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
+    } catch (err) {
+      if (signal?.aborted) await this.abandoned(Key, upload, inFlight);
+      throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * An upload given up (the node stopping): `upload.abort()` fails `done()` at once, while lib-storage
+   * still waits for the parts under way before it aborts the multipart upload, and the stop that
+   * follows destroys the client under it, leaving the parts stored, unlisted, until a lifecycle rule
+   * removes them (README, "S3"). So the requests under way are let settle, then the multipart upload is
+   * aborted here (lib-storage's own abort may come first; one of the two then finds it gone), each
+   * for at most ABORT_WAIT_MS. A kill -9 still leaves it: the lifecycle rule is for that.
+   */
+  private async abandoned(Key: string, upload: Upload, inFlight: Set<Promise<unknown>>): Promise<void> {
+    const waited = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+    const until = Date.now() + ABORT_WAIT_MS;
+    do {
+      while (inFlight.size > 0 && Date.now() < until) await Promise.race([Promise.allSettled([...inFlight]), waited(until - Date.now())]);
+      // lib-storage's next step on what settled (its upload ID taken, its own abort sent) runs first.
+      await new Promise((resolve) => setImmediate(resolve));
+    } while (inFlight.size > 0 && Date.now() < until);
+    if (upload.uploadId === undefined) return; // none begun (or a single PUT): nothing stored
+    await this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: upload.uploadId }), { abortSignal: AbortSignal.timeout(ABORT_WAIT_MS) })
+      .catch(() => undefined);
   }
 
   async list(): Promise<TargetEntry[]> {

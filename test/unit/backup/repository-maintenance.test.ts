@@ -1,14 +1,14 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { pino } from 'pino';
-import { bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { bytesToHex, hexToBytes, KECCAK256_RLP } from '@ethereumjs/util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backupToRepository } from '../../../src/backup/repository/backup.js';
-import { parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
+import { manifestName, parseObjectName, type Manifest } from '../../../src/backup/repository/format.js';
 import { LocalIndex } from '../../../src/backup/repository/local-index.js';
 import { openBytesDB } from '../../../src/storage/open-db.js';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
@@ -795,6 +795,79 @@ describe('backup repository: what a backup trusts', () => {
     for (const e of (await repo.list()).manifests) if (e.name !== manifest) await repo.target.delete(e.name);
     await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4 });
     expect(await everyBackupComplete(repo)).toBe(1);
+  });
+});
+
+describe('backup repository: a manifest anyone who can put an object adds beside a backup', () => {
+  // The newest backup's manifest again, with the packs left out and (or not) the state root of an empty
+  // state, padded with spaces until its name sorts before (or after) the real one's: one put, no delete.
+  const EMPTY_ROOT = bytesToHex(KECCAK256_RLP);
+  async function crafted(name: string, change: { stateRoot?: string }, sorts: 'first' | 'last') {
+    const path = join(dir, name);
+    const repo = await makeRepository(path);
+    const real = (await repo.list()).manifests.at(-1)!;
+    const m = await repo.manifest(real.name);
+    const json = JSON.stringify({ ...m, head: { ...m.head, ...change }, packs: [] });
+    for (let pad = 0; ; pad++) {
+      const bytes = Buffer.from(json + ' '.repeat(pad));
+      const forged = manifestName(BigInt(m.head.number), createHash('sha256').update(bytes).digest('hex'));
+      if (sorts === 'first' ? forged < real.name : forged > real.name) {
+        writeFileSync(join(path, forged), bytes);
+        return { repo, path, real: real.name, m, forged };
+      }
+    }
+  }
+  /** The newest backup restores whole: its head and the real state root. */
+  const restoresNewest = async (repo: Repository, m: Manifest, as: string) => {
+    const r = await restoreRepositoryAt(repo, {}, { dataDir: join(dir, as), genesis: t.genesis, history: 'full' });
+    expect([r.head, r.stateRoot]).toEqual([BigInt(m.head.number), m.head.stateRoot]);
+  };
+
+  it('naming the state root of an empty state: verify names it; a prune (whole or history only) keeps the real backup and its packs; a restore takes the real one', async () => {
+    for (const sorts of ['first', 'last'] as const) {
+      const { repo, path, m, forged } = await crafted(`forged-root-${sorts}`, { stateRoot: EMPTY_ROOT }, sorts);
+      const before = await repoBytes(repo);
+      const report = await verifyRepository(repo, { scratchDir: dir });
+      expect(report.problems, sorts).toEqual([`${forged}: names state root ${EMPTY_ROOT}, not its head block's ${m.head.stateRoot}`]);
+      expect(
+        report.backups.find((b) => b.name === forged),
+        sorts,
+      ).toMatchObject({ ok: false });
+      expect(report.backups.find((b) => b.name === forged)!.copyOf, sorts).toBeUndefined(); // another backup, not a copy of the real one
+      await restoresNewest(repo, m, `forged-root-${sorts}-restored`);
+      for (const historyOnly of [true, false]) {
+        await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4, historyOnly });
+        const after = await verifyRepository(repo, { scratchDir: dir });
+        expect(
+          after.backups.filter((b) => b.ok),
+          `${sorts} ${historyOnly}`,
+        ).toHaveLength(4);
+        expect(after.problems, `${sorts} ${historyOnly}`).toHaveLength(1);
+        expect(after.problems[0], `${sorts} ${historyOnly}`).toMatch(/names state root 0x56e81f.*, not its head block's/);
+        await restoresNewest(repo, m, `forged-root-${sorts}-${historyOnly}-restored`);
+      }
+      expect(await repoBytes(repo)).toBeGreaterThan(before / 2); // no pack of the real backup deleted
+      expect(readdirSync(path).filter((n) => n.startsWith('pack-')).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('naming the same state root (a copy to count once) but no pack: verify names it, a copy of the real one; a restore falls back on the real one; a prune deletes none of its packs', async () => {
+    for (const historyOnly of [true, false]) {
+      const { repo, real, m, forged } = await crafted(`forged-copy-${historyOnly}`, {}, 'first');
+      const report = await verifyRepository(repo, { scratchDir: dir });
+      expect(report.problems).toHaveLength(1);
+      expect(report.problems[0]).toMatch(new RegExp(`^${forged}: its state is incomplete`));
+      expect(report.backups.find((b) => b.name === forged)).toMatchObject({ ok: false, copyOf: real });
+      expect(report.backups.find((b) => b.name === real)).toMatchObject({ ok: true });
+      expect(report.backups.find((b) => b.name === real)!.copyOf).toBeUndefined();
+      await restoresNewest(repo, m, `forged-copy-${historyOnly}-restored`);
+      const s = await pruneRepository(repo, { scratchDir: dir, segmentBlocks: 4, historyOnly });
+      expect([s.manifests, s.copiesLeft]).toEqual([4, []]);
+      // One manifest of the backup is left (the first, written again naming the packs of both), and every backup restores whole.
+      expect(await everyBackupComplete(repo)).toBe(4);
+      expect((await verifyRepository(repo, { scratchDir: dir })).problems).toEqual([]);
+      await restoresNewest(repo, m, `forged-copy-${historyOnly}-pruned-restored`);
+    }
   });
 });
 

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RepositoryLock } from '../../../src/backup/repository/lock.js';
 import { Repository } from '../../../src/backup/repository/repository.js';
 import { pruneRepository } from '../../../src/backup/repository/prune.js';
-import { RepositoryScheduler } from '../../../src/backup/repository/scheduler.js';
+import { nextTickMs, RepositoryScheduler } from '../../../src/backup/repository/scheduler.js';
+import { backupToRepository } from '../../../src/backup/repository/backup.js';
+import { LocalIndex } from '../../../src/backup/repository/local-index.js';
 import type { BackupTarget } from '../../../src/backup/targets/target.js';
 import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { createTestChain, openTestChain, sealNext, type TestChain } from '../../helpers/chain-fixture.js';
@@ -377,5 +379,52 @@ describe('a restore to a block between backups', () => {
     } finally {
       await a.close();
     }
+  });
+});
+
+describe('RepositoryScheduler and a newest backup created after now', () => {
+  it('a manifest whose createdAt is a year ahead (a clock ahead, or put there) counts as taken now, said once: a backup is stored within one interval, and no tick is further off than the interval', async () => {
+    const path = join(dir, 'repo-ahead');
+    const yearAhead = Date.now() + 365 * 86_400_000;
+    const index = await LocalIndex.open(join(dir, 'index-ahead-writer'));
+    try {
+      await sealNext(t);
+      await backupToRepository(t.chain, new Repository(new LocalDirTarget(path), join(dir, 'staging-ahead-writer')), index, {
+        compression: 'zstd',
+        now: () => new Date(yearAhead),
+      });
+    } finally {
+      await index.close();
+    }
+    await sealNext(t);
+    const lines: { event?: string; at?: string }[] = [];
+    const stored: number[] = [];
+    const reads: number[] = [];
+    const overflows: string[] = [];
+    const onWarning = (w: Error) => w.name === 'TimeoutOverflowWarning' && overflows.push(w.message);
+    process.on('warning', onWarning);
+    const intervalMs = 300;
+    const s = schedulerOf(t.chain, 'repo-ahead', 'a', {
+      intervalMs,
+      logger: pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) }),
+      events: { onStored: (p) => stored.push(p.storedAt), onTargetRead: (n) => reads.push(...n.map((x) => x.storedAt)) },
+    });
+    const started = Date.now();
+    try {
+      s.start();
+      for (let i = 0; i < 1000 && stored.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(stored).toHaveLength(1);
+      expect(reads).toHaveLength(1);
+      expect(reads[0]).toBeLessThanOrEqual(stored[0]!); // not the year ahead: an alert on the last backup's age still fires
+      expect(reads[0]).toBeGreaterThanOrEqual(started);
+      expect(lines.filter((l) => l.event === 'backup.time-in-future').map((l) => l.at)).toEqual([new Date(yearAhead).toISOString()]);
+    } finally {
+      await s.stop();
+      process.off('warning', onWarning);
+    }
+    expect(overflows).toEqual([]);
+    // The delay to the next tick is never more than the interval, whatever the last backup's time says.
+    for (const lastAt of [yearAhead, Number.NaN, Date.now() - 10 * intervalMs, undefined])
+      expect(nextTickMs(intervalMs, lastAt, Date.now())).toBeLessThanOrEqual(intervalMs);
   });
 });

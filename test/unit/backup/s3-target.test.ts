@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { S3Target, multipartPartSize, parseS3Url } from '../../../src/backup/targets/s3.js';
@@ -10,6 +11,7 @@ import { LocalDirTarget } from '../../../src/backup/targets/local-dir.js';
 import { withRetry } from '../../../src/backup/retry.js';
 import { UserError } from '../../../src/util/errors.js';
 import { S3_CREDENTIALS, startS3rver, startS3rverProcess } from '../../helpers/s3.js';
+import { until } from '../../helpers/until.js';
 
 const credentials = S3_CREDENTIALS;
 let server: Awaited<ReturnType<typeof startS3rver>>;
@@ -152,6 +154,65 @@ describe('S3 target', () => {
     expect(attempts).toBe(1);
   });
 });
+
+describe('an S3 upload abandoned (the node stopping)', () => {
+  it('put returns only once the requests under way settled and the multipart upload was aborted, so the stop that follows cuts nothing', {
+    timeout: 60_000,
+  }, async () => {
+    // s3rver has neither ListMultipartUploads nor AbortMultipartUpload (it answers 405), so what is seen
+    // is the requests: a proxy in front of it records each one once it was answered.
+    const proxy = await recordingProxy(endpoint);
+    const t = new S3Target('s3://backups/abandon', { endpoint: proxy.endpoint, credentials, partSize: 5 * 1024 * 1024 });
+    const path = join(dir, 'abandoned');
+    const body = randomBytes(16 * 1024 * 1024 + 1);
+    writeFileSync(path, body);
+    try {
+      const ac = new AbortController();
+      const putting = t.put('snapshot-x.bsn', { path, bytes: body.length }, ac.signal);
+      await until(() => proxy.started.some((l) => /^PUT \/backups\/abandon\/snapshot-x\.bsn\?.*partNumber=/.test(l)), 'a part on its way', 20_000, 5);
+      ac.abort(new Error('stopping'));
+      await expect(putting).rejects.toThrow();
+      expect(proxy.open()).toBe(0); // nothing under way: a client destroyed now cuts nothing
+      expect(proxy.answered.filter((l) => /^DELETE \/backups\/abandon\/snapshot-x\.bsn\?.*uploadId=/.test(l)).length).toBeGreaterThan(0);
+      expect(await t.list()).toEqual([]);
+    } finally {
+      t.close();
+      await proxy.close();
+    }
+  });
+});
+
+/** An HTTP proxy to `endpoint` that records each request as it starts and once it was answered, and counts those under way. */
+async function recordingProxy(endpoint: string) {
+  const to = new URL(endpoint);
+  const started: string[] = [];
+  const answered: string[] = [];
+  let open = 0;
+  const server = createHttpServer((req, res) => {
+    const line = `${req.method} ${req.url}`;
+    started.push(line);
+    open++;
+    res.once('close', () => {
+      open--;
+      answered.push(`${line} ${res.statusCode}`);
+    });
+    const up = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    up.once('error', () => res.destroy());
+    req.once('close', () => !req.complete && up.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    started,
+    answered,
+    open: () => open,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 describe('a read from a target ends when its signal aborts (a node stopping mid back-fill)', () => {
   it('S3: a GET the server never answers ends at the abort, long before the request timeout; an aborted signal reads nothing', {

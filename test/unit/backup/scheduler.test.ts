@@ -388,6 +388,37 @@ describe('BackupScheduler', () => {
     ).rejects.toThrow(/^no new blocks/);
   });
 
+  it("a snapshot stored a year ahead by the target's clock counts as stored now, said once: the next snapshot is taken after one interval, and the time reported is not ahead", async () => {
+    const { t, s, target, dir } = await setup(2);
+    await s.backupNow('snapshot');
+    const yearAhead = new Date(Date.now() + 365 * 86_400_000);
+    for (const p of await listPieces(target)) utimesSync(join(dir, 'bk', p.file), yearAhead, yearAhead);
+    const aheadAt = Math.max(...(await listPieces(target)).map((p) => p.storedAt)); // as the file system keeps it
+    await sealNext(t);
+    const lines: { event?: string; at?: string }[] = [];
+    const stored: string[] = [];
+    const reads: number[] = [];
+    const again = new BackupScheduler({
+      chain: t.chain,
+      target,
+      stagingDir: join(dir, 'staging'),
+      snapshotIntervalMs: 300,
+      archiveIntervalMs: 0,
+      retention: {},
+      logger: pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) }),
+      events: { onStored: (p) => stored.push(`${p.kind} ${p.startBlock}-${p.endBlock}`), onTargetRead: (n) => reads.push(...n.map((x) => x.storedAt)) },
+    });
+    cleanups.push(() => again.stop());
+    const started = Date.now();
+    again.start();
+    for (let i = 0; i < 1000 && !stored.includes('snapshot 1-3'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(stored).toEqual(['archive 3-3', 'snapshot 1-3']); // the archive up to its head first, as always
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toBeGreaterThanOrEqual(started);
+    expect(reads[0]).toBeLessThanOrEqual(Date.now());
+    expect(lines.filter((l) => l.event === 'backup.time-in-future').map((l) => l.at)).toEqual([new Date(aheadAt).toISOString()]);
+  });
+
   it('retention runs after each piece', async () => {
     const { t, s, target } = await setup(1, undefined, { retention: { keepLast: 1 } });
     await s.backupNow('snapshot');
