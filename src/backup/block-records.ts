@@ -8,7 +8,7 @@ import { compressRecord, decompressRecord, type Compression } from '../container
 import { BackupFileError } from '../container/errors.js';
 import { errorMessage } from '../util/errors.js';
 import { checkBlockRlp } from '../util/rlp-bounds.js';
-import { type RlpSpan, rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
+import { type RlpSpan, rlpCountItems, rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
 
 /**
  * How deep a block's items nest: two (a legacy transaction's fields in the transaction list, a
@@ -17,11 +17,15 @@ import { type RlpSpan, rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp
  */
 const BLOCK_RLP_DEPTH = 3;
 
+/** More fields than a header of any fork has (London's 16, later forks' up to 21): a longer list is refused before its items are listed. */
+const MAX_HEADER_FIELDS = 32;
+
 /**
  * The fields of the header list `span` of `bytes`, as views (@ethereumjs/block copies each one it
  * keeps); a field that is a list is refused (@ethereumjs would read a list of bytes as one value).
  */
 function headerFieldViews(bytes: Uint8Array, span: RlpSpan): { items: RlpSpan[]; fields: Uint8Array[] } {
+  if (rlpCountItems(bytes, span, MAX_HEADER_FIELDS) > MAX_HEADER_FIELDS) throw new Error(`a header has more than ${MAX_HEADER_FIELDS} fields`);
   const items = rlpListItems(bytes, span);
   const fields = items.map((item) => {
     if (item.list) throw new Error('a header field is a list');
@@ -132,6 +136,32 @@ export function decodeBlockHeaderRlp(
 }
 
 /**
+ * Where a block's RLP ([header, transactions, uncles, …]) holds its header and its transaction list,
+ * from their spans: nothing is decoded, and nothing after the transaction list is read (a peer's
+ * block is checked by its header before the rest of it is worth a look). Throws where it is not such a list.
+ */
+export function blockPartSpans(rlp: Uint8Array): { header: RlpSpan; transactions: RlpSpan } {
+  const block = rlpSpanAt(rlp, 0);
+  if (block.end !== rlp.length || !block.list) throw new Error('not one RLP list');
+  const header = rlpSpanAt(rlp, block.payloadAt, block.end);
+  const transactions = header.end < block.end ? rlpSpanAt(rlp, header.end, block.end) : undefined;
+  if (!header.list || !transactions?.list) throw new Error('not a [header, transactions, uncles] list');
+  return { header, transactions };
+}
+
+/**
+ * A header from its own RLP, its fields read as views of these bytes (RLP.decode copies the list, then
+ * each field again), with where its list and fields are (for blockHashFromRlp). Throws where it does
+ * not decode; its number and hash are the caller's to check.
+ */
+export function headerFromRlp(headerRlp: Uint8Array, common: Common): { header: BlockHeader; spans: { outer: RlpSpan; items: RlpSpan[] } } {
+  const outer = rlpSpanAt(headerRlp, 0);
+  if (outer.end !== headerRlp.length || !outer.list) throw new Error('not one RLP list');
+  const { items, fields } = headerFieldViews(headerRlp, outer);
+  return { header: createBlockHeaderFromBytesArray(fields, headerOpts(common)), spans: { outer, items } };
+}
+
+/**
  * Decode a header's own RLP from a backup file (a version 3 snapshot's header record); it must be the
  * header of block `number` with hash `hash`, in its canonical encoding (the hash is taken of these bytes).
  */
@@ -145,13 +175,9 @@ export function decodeHeaderRlp(
   let header: BlockHeader;
   let actual: Uint8Array;
   try {
-    // The fields are views of the record's bytes, read without a copy (RLP.decode copies the list,
-    // then each field again): headerFieldViews.
-    const outer = rlpSpanAt(headerRlp, 0);
-    if (outer.end !== headerRlp.length || !outer.list) throw new Error('not one RLP list');
-    const { items, fields } = headerFieldViews(headerRlp, outer);
-    header = createBlockHeaderFromBytesArray(fields, headerOpts(common));
-    actual = blockHashFromRlp(header, headerRlp, { outer, items });
+    let spans: { outer: RlpSpan; items: RlpSpan[] };
+    ({ header, spans } = headerFromRlp(headerRlp, common));
+    actual = blockHashFromRlp(header, headerRlp, spans);
   } catch (err) {
     throw new BackupFileError(`block ${number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }

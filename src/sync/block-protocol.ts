@@ -1,9 +1,11 @@
-import { createBlockFromRLP, type Block } from '@ethereumjs/block';
+import { createBlockFromRLP, type Block, type BlockHeader } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import type { PeerId } from '@libp2p/interface';
-import { bytesToHex } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes } from '@ethereumjs/util';
+import { blockPartSpans, headerFromRlp } from '../backup/block-records.js';
 import { headerOpts } from '../chain/block-util.js';
-import { MAX_IBFT_EXTRA_BYTES } from '../consensus/ibft/extra.js';
+import { IbftExtraError, MAX_IBFT_EXTRA_BYTES } from '../consensus/ibft/extra.js';
+import { blockHashFromRlp } from '../consensus/ibft/hash.js';
 import type { BlockReader, BlockRules, StoredBlock } from '../storage/block-store.js';
 import type { Host } from '../p2p/host.js';
 import {
@@ -19,8 +21,8 @@ import {
 import { request, serve } from '../p2p/streams.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from '../util/mutex.js';
-import { checkBlockRlp } from '../util/rlp-bounds.js';
-import { rlpStringPair } from '../util/rlp-spans.js';
+import { MAX_BLOCK_ITEMS, checkBlockRlp } from '../util/rlp-bounds.js';
+import { type RlpSpan, rlpCountItems, rlpStringPair } from '../util/rlp-spans.js';
 
 /** GetBlocks{from, count} -> the canonical blocks from `from` on, as RLP, one message each. */
 export function blocksProtocol(genesisHash: Uint8Array): string {
@@ -187,23 +189,85 @@ export function slowAnswer(count: number, got: number, bytes: number, ms: number
   return ms * wholeBy > limitMs;
 }
 
-/** Block `n` from a peer's RLP, with the rules of its own height (a fork inside a range changes them); MessageError otherwise. */
-function blockFromPeer(rlp: Uint8Array, n: bigint, rules: BlockRules, what = 'block'): Block {
-  let block: Block;
-  try {
-    checkBlockRlp(rlp); // bounded before @ethereumjs decodes it (a list of millions of items)
-    block = createBlockFromRLP(rlp, headerOpts(rules.commonAt(n)));
-  } catch (err) {
-    throw new MessageError(`${what} ${n} from the peer cannot be decoded: ${errorMessage(err)}`);
-  }
-  if (block.header.number !== n) throw new MessageError(`asked for block ${n}, the peer sent block ${block.header.number}`);
-  return block;
+/**
+ * Every transaction costs at least 21,000 gas, its intrinsic gas (from London on, refunds never take
+ * one below it): a block holds at most its header's gasUsed / MIN_TX_GAS of them.
+ */
+export const MIN_TX_GAS = 21_000n;
+
+/**
+ * A peer's block: its header, decoded alone and checked (blockFromPeer), and its body, decoded only
+ * when asked for. A body costs @ethereumjs ~70 µs and ~1 KB a transaction (it copies the Common for
+ * each): 64 blocks of ~10,000 one-byte-field transactions are a minute of the event loop and half a
+ * GB, so none is decoded before its header is found worth it.
+ */
+export interface PeerBlock {
+  readonly header: BlockHeader;
+  /** The whole block (its header decoded again, its transactions): MessageError where it does not decode. Decoded once. */
+  block(): Block;
 }
 
 /**
+ * Block `n` from a peer's RLP, with the rules of its own height (a fork inside a range changes them):
+ * bounded (checkBlockRlp), its header decoded alone (found by its span) and block `n`, hashing to
+ * `canonical` where the caller knows the chain's block there (a back-fill's), and its transaction list,
+ * counted from its spans, no longer than its gas used pays for (MIN_TX_GAS each). MessageError otherwise.
+ * Nothing of the body is decoded here.
+ */
+function blockFromPeer(rlp: Uint8Array, n: bigint, rules: BlockRules, what = 'block', canonical?: Uint8Array): PeerBlock {
+  const common = rules.commonAt(n);
+  const undecodable = (err: unknown) => new MessageError(`${what} ${n} from the peer cannot be decoded: ${errorMessage(err)}`);
+  let header: BlockHeader;
+  let headerRlp: Uint8Array;
+  let headerSpans: { outer: RlpSpan; items: RlpSpan[] };
+  let transactions: RlpSpan;
+  try {
+    checkBlockRlp(rlp); // bounded before anything of it is decoded (a list of millions of items)
+    const spans = blockPartSpans(rlp);
+    transactions = spans.transactions;
+    headerRlp = rlp.subarray(spans.header.at, spans.header.end);
+    ({ header, spans: headerSpans } = headerFromRlp(headerRlp, common));
+  } catch (err) {
+    throw undecodable(err);
+  }
+  if (header.number !== n) throw new MessageError(`asked for block ${n}, the peer sent block ${header.number}`);
+  if (canonical !== undefined) {
+    let hash: Uint8Array;
+    try {
+      hash = blockHashFromRlp(header, headerRlp, headerSpans);
+    } catch (err) {
+      if (!(err instanceof IbftExtraError)) throw err;
+      throw new MessageError(`block ${n} from the peer has malformed IBFT extra data: ${err.message}`);
+    }
+    if (!equalsBytes(hash, canonical)) throw new MessageError(`block ${n} from the peer is ${bytesToHex(hash)}, not the chain's ${bytesToHex(canonical)}`);
+  }
+  const paid = header.gasUsed / MIN_TX_GAS;
+  const most = paid < BigInt(MAX_BLOCK_ITEMS) ? Number(paid) : MAX_BLOCK_ITEMS;
+  if (rlpCountItems(rlp, transactions, most) > most)
+    throw new MessageError(`${what} ${n} from the peer lists more transactions than its gas used (${header.gasUsed}) pays for (${most} at most)`);
+  let block: Block | undefined;
+  return {
+    header,
+    block() {
+      try {
+        block ??= createBlockFromRLP(rlp, headerOpts(common));
+      } catch (err) {
+        throw undecodable(err);
+      }
+      return block;
+    },
+  };
+}
+
+/** Let the node's other work (timers, IBFT, RPC) run between two blocks' decodes. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
  * Ask `peer` for blocks `from`..`from+count-1`. The answer may be shorter (the peer's head, its size
- * limit) but must be those blocks, in order: anything else is a MessageError. Full verification is
- * the chain's (importBlock).
+ * limit) but must be those blocks, in order: anything else is a MessageError. Every header is checked
+ * (blockFromPeer) before any body is decoded; each body is decoded when its block is taken
+ * (PeerBlock.block), so block sync decodes a block only once the ones before it were imported, and a
+ * forged answer costs one body at most. Full verification is the chain's (importBlock).
  */
 export async function fetchBlocks(
   host: Host,
@@ -215,7 +279,7 @@ export async function fetchBlocks(
   timeoutMs = BLOCKS_TIMEOUT_MS,
   signal?: AbortSignal,
   answered?: AnswerSize,
-): Promise<Block[]> {
+): Promise<PeerBlock[]> {
   const msgs = await getBlocks(host, peer, blocksProtocol(genesisHash), from, count, MAX_BLOCK_BYTES, timeoutMs, signal, answered);
   return msgs.map((rlp, i) => blockFromPeer(rlp, from + BigInt(i), rules));
 }
@@ -229,7 +293,10 @@ export async function fetchBlocks(
  */
 export const MAX_HEAD_PROOF_BYTES = MAX_IBFT_GOSSIP_BYTES + MAX_IBFT_EXTRA_BYTES;
 
-/** Ask `peer` for block `n`, the head it claims, in at most MAX_HEAD_PROOF_BYTES; undefined if it sends none. As fetchBlocks otherwise. */
+/**
+ * Ask `peer` for block `n`, the head it claims, in at most MAX_HEAD_PROOF_BYTES; undefined if it sends
+ * none. As fetchBlocks otherwise: its body is decoded when taken (after its header's seals are checked).
+ */
 export async function fetchHeadProof(
   host: Host,
   peer: PeerId,
@@ -237,7 +304,7 @@ export async function fetchHeadProof(
   rules: BlockRules,
   n: bigint,
   timeoutMs: number,
-): Promise<Block | undefined> {
+): Promise<PeerBlock | undefined> {
   const [rlp] = await getBlocks(host, peer, blocksProtocol(genesisHash), n, 1, MAX_HEAD_PROOF_BYTES, timeoutMs, undefined, undefined);
   return rlp === undefined ? undefined : blockFromPeer(rlp, n, rules);
 }
@@ -245,14 +312,19 @@ export async function fetchHeadProof(
 /**
  * Ask `peer` for blocks `from`..`from+count-1` with their stored receipts. The answer may be shorter
  * (the peer's head, a block it does not hold, its size limit) but must be those blocks, in order, each
- * a [block, receipts] pair that decodes: anything else is a MessageError. What the receipts hold is
- * checked by the caller against the block's header (verifyContents).
+ * a [block, receipts] pair that decodes: anything else is a MessageError. The blocks are the chain's,
+ * whose headers this node holds (a back-fill's): each header is decoded alone and must hash to
+ * `canonicalHash` of its number, and its transactions be no more than its gas used pays for
+ * (blockFromPeer), every header of the answer before any body is decoded; then the bodies, one at a
+ * time, the event loop let run between them. What the receipts hold is checked by the caller against
+ * the block's header (verifyContents).
  */
 export async function fetchHistory(
   host: Host,
   peer: PeerId,
   genesisHash: Uint8Array,
   rules: BlockRules,
+  canonicalHash: (n: bigint) => Promise<Uint8Array | undefined>,
   from: bigint,
   count: number,
   timeoutMs = BLOCKS_TIMEOUT_MS,
@@ -260,7 +332,8 @@ export async function fetchHistory(
   answered?: AnswerSize,
 ): Promise<{ block: Block; receiptsRlp: Uint8Array }[]> {
   const msgs = await getBlocks(host, peer, historyProtocol(genesisHash), from, count, MAX_HISTORY_BLOCK_BYTES + 16, timeoutMs, signal, answered);
-  return msgs.map((m, i) => {
+  const checked: { block: PeerBlock; receiptsRlp: Uint8Array }[] = [];
+  for (const [i, m] of msgs.entries()) {
     const n = from + BigInt(i);
     let pair: [Uint8Array, Uint8Array];
     try {
@@ -268,6 +341,15 @@ export async function fetchHistory(
     } catch (err) {
       throw new MessageError(`block ${n} with its receipts from the peer cannot be decoded: not a [block, receipts] pair (${errorMessage(err)})`);
     }
-    return { block: blockFromPeer(pair[0], n, rules, 'block with its receipts'), receiptsRlp: pair[1] };
-  });
+    const canonical = await canonicalHash(n);
+    // Not the peer's doing: no header here to check it by (a back-fill asks for blocks whose headers it holds).
+    if (canonical === undefined) throw new Error(`no header of block ${n} here to check the peer's by`);
+    checked.push({ block: blockFromPeer(pair[0], n, rules, 'block with its receipts', canonical), receiptsRlp: pair[1] });
+  }
+  const out: { block: Block; receiptsRlp: Uint8Array }[] = [];
+  for (const { block, receiptsRlp } of checked) {
+    if (out.length > 0) await nextTurn();
+    out.push({ block: block.block(), receiptsRlp });
+  }
+  return out;
 }

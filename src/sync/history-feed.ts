@@ -51,7 +51,9 @@ const PER_PEER = 2;
  * two requests in flight (the least busy, then the highest head), while the back-fill checks the
  * blocks before them: with several peers, several answer at once; alone, one peer is asked one range
  * ahead. Blocks are given in order, each once.
- * A peer whose answer cannot be read or breaks the protocol is dropped (punished); one that has
+ * A peer whose answer cannot be read or breaks the protocol is dropped (punished), as is one that
+ * sends a block whose header is not the chain's (its hash checked before its body is decoded) or whose
+ * transactions are more than its header's gas used pays for (fetchHistory); one that has
  * nothing there (a node restored at its head holds no history below it, or not yet) or does not
  * answer in time is passed over for a while, and its range asked of another; the part of a range a
  * peer did not send (it stopped at its size limit or its head) is asked again. One whose block the
@@ -72,7 +74,8 @@ export class PeerHistoryFeed implements HistoryFeed {
   constructor(
     private readonly host: Host,
     private readonly peers: { peers(): ReadyPeer[]; punish(peer: PeerId, reason: string): void },
-    private readonly chain: { genesisHash: Uint8Array; rules: BlockRules },
+    /** `canonicalHash`: the chain's block at a height, whose header the node holds (what each block a peer sends must hash to). */
+    private readonly chain: { genesisHash: Uint8Array; rules: BlockRules; canonicalHash(n: bigint): Promise<Uint8Array | undefined> },
     private readonly opts: PeerHistoryOptions = {},
   ) {}
 
@@ -218,7 +221,18 @@ export class PeerHistoryFeed implements HistoryFeed {
     const answered: AnswerSize = { bytes: 0 };
     const got = this.opts.fetch
       ? await this.opts.fetch(peer.id, from, count, timeoutMs, signal, answered)
-      : await fetchHistory(this.host, peer.id, this.chain.genesisHash, this.chain.rules, from, count, timeoutMs, signal, answered);
+      : await fetchHistory(
+          this.host,
+          peer.id,
+          this.chain.genesisHash,
+          this.chain.rules,
+          (n) => this.chain.canonicalHash(n),
+          from,
+          count,
+          timeoutMs,
+          signal,
+          answered,
+        );
     const ms = Date.now() - began;
     const refuse = (reason: string) => this.peers.punish(peer.id, `sent history that is not the chain's: ${reason}`);
     const blocks = got.map(({ block, receiptsRlp }) => ({

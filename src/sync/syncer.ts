@@ -13,7 +13,7 @@ import { MAX_BLOCKS_PER_REQUEST, MessageError } from '../p2p/messages.js';
 import type { ReadyPeer } from '../p2p/peers.js';
 import { OversizedMessageError, RequestTimeoutError } from '../p2p/streams.js';
 import type { Logger } from '../util/log.js';
-import { type AnswerSize, BLOCKS_TIMEOUT_MS, fetchBlocks, fetchHeadProof, slowAnswer } from './block-protocol.js';
+import { type AnswerSize, BLOCKS_TIMEOUT_MS, type PeerBlock, fetchBlocks, fetchHeadProof, slowAnswer } from './block-protocol.js';
 import type { SyncProgress } from './sync-state.js';
 import { errorMessage } from '../util/errors.js';
 import { Semaphore } from '../util/mutex.js';
@@ -298,7 +298,7 @@ export class Syncer {
         }
         ahead = undefined;
         this.starting ??= local;
-        let blocks: Block[];
+        let blocks: PeerBlock[];
         let slow: boolean;
         try {
           ({ blocks, slow } = await pending);
@@ -352,7 +352,7 @@ export class Syncer {
    * log, the earlier writes with it) before the progress line, and before a validator acts on that
    * head; a batch that ends early is made durable as it ends.
    */
-  private async importAll(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
+  private async importAll(peer: ReadyPeer, blocks: PeerBlock[]): Promise<boolean> {
     this.unsynced = false;
     let ok: boolean;
     try {
@@ -377,23 +377,34 @@ export class Syncer {
     await this.chain.syncCommitted();
   }
 
-  private async importEach(peer: ReadyPeer, blocks: Block[]): Promise<boolean> {
+  /**
+   * Each block's body is decoded in its turn, once the blocks before it are imported (PeerBlock): an
+   * answer whose first block is forged costs one body, not 64; the node's other work runs between two.
+   */
+  private async importEach(peer: ReadyPeer, blocks: PeerBlock[]): Promise<boolean> {
     const id = peer.id.toString();
-    for (const [i, block] of blocks.entries()) {
+    for (const [i, { header }] of blocks.entries()) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.stopped) return false;
       const parent = this.chain.head.header;
       try {
+        const block = blocks[i]!.block();
         const bulk = i < blocks.length - 1;
         if ((await this.chain.importBlock(block, { bulk })) === 'imported') this.unsynced = bulk;
         if (i === 0) this.strikes.delete(id); // it serves the chain: strikes are for not serving it
-        if (block.header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, block.header.number); // verified in full
-        this.observe(block, parent);
-        this.log.debug(event('block.imported', { number: Number(block.header.number) }), 'imported block');
+        if (header.number > (this.proven.get(id) ?? 0n)) this.setProven(id, header.number); // verified in full
+        this.observe(header, parent);
+        this.log.debug(event('block.imported', { number: Number(header.number) }), 'imported block');
       } catch (err) {
+        if (err instanceof MessageError) {
+          // Its body does not decode (its header did, with the ones before it).
+          this.peerSet.punish(peer.id, err.message);
+          return false;
+        }
         if (err instanceof FutureBlockError) {
           // Valid but for a clock: this node's or its proposer's is wrong. Not the peer's fault.
-          this.observe(block, parent);
-          this.observeHeld(blocks.slice(i + 1), block.header);
+          this.observe(header, parent);
+          this.observeHeld(blocks.slice(i + 1), header);
           this.holdFuture(peer, err);
           return false;
         }
@@ -416,9 +427,9 @@ export class Syncer {
     return true;
   }
 
-  private observe(block: Block, parent: BlockHeader | undefined): void {
-    const at = this.announced.get(bytesToHex(blockHash(block.header)));
-    if (at !== undefined && parent !== undefined && this.chain.observeBlock) this.chain.observeBlock(block.header, parent, performance.now() - at);
+  private observe(header: BlockHeader, parent: BlockHeader | undefined): void {
+    const at = this.announced.get(bytesToHex(blockHash(header)));
+    if (at !== undefined && parent !== undefined && this.chain.observeBlock) this.chain.observeBlock(header, parent, performance.now() - at);
   }
 
   /**
@@ -427,7 +438,7 @@ export class Syncer {
    * to the one before. Not imported now; a bad one ends the sampling (its peer answers for it when it
    * is imported).
    */
-  private observeHeld(rest: Block[], held: BlockHeader): void {
+  private observeHeld(rest: PeerBlock[], held: BlockHeader): void {
     if (this.chain.verifyClaimedHead === undefined || this.chain.observeBlock === undefined) return;
     let prev = held;
     for (const b of rest) {
@@ -438,7 +449,7 @@ export class Syncer {
         } catch {
           return;
         }
-        this.observe(b, prev);
+        this.observe(b.header, prev);
       }
       prev = b.header;
     }
@@ -560,7 +571,8 @@ export class Syncer {
    * serves a block without a quorum of seals is banned. One sealed by keys this node does not know yet
    * (UnprovenHeadError: the validator set changed since its head) leaves the claim unproven, its peer
    * unpunished and not asked for a proof again for STALL_MS (blocks imported from it prove it). The
-   * answer is one block of at most MAX_HEAD_PROOF_BYTES; peers not proven validators are asked
+   * answer is one block of at most MAX_HEAD_PROOF_BYTES, its body decoded only once its header is
+   * proven (one whose body does not decode is banned then); peers not proven validators are asked
    * MAX_STRANGER_PROOFS at a time over the node (proveInTurn).
    */
   private prove(p: ReadyPeer): void {
@@ -634,7 +646,7 @@ export class Syncer {
     const stranger = this.peerSet.isValidator !== undefined && !this.peerSet.isValidator(p.id);
     const timeoutMs = stranger ? Math.min(this.timeoutMs, STRANGER_PROOF_TIMEOUT_MS) : this.timeoutMs;
     const maxStrikes = stranger ? STRANGER_MAX_STRIKES : MAX_STRIKES;
-    let block: Block | undefined;
+    let block: PeerBlock | undefined;
     try {
       block = await fetchHeadProof(this.host, p.id, this.chain.genesisHash, this.chain.rules, claim, timeoutMs);
     } catch (err) {
@@ -678,6 +690,14 @@ export class Syncer {
       }
       if (!(err instanceof BlockVerificationError)) throw err;
       this.peerSet.punish(p.id, `claimed head ${claim} is not sealed by a quorum of the validator set: ${err.message}`);
+      return;
+    }
+    // Its body, decoded once its header is proven (a forged header's never is): the peer serves the whole block.
+    try {
+      block.block();
+    } catch (err) {
+      if (!(err instanceof MessageError)) throw err;
+      this.peerSet.punish(p.id, err.message);
       return;
     }
     if (claim > (this.proven.get(id) ?? 0n)) this.setProven(id, claim);
@@ -726,6 +746,6 @@ export class Syncer {
 
 /** A batch of blocks from a peer, and whether it came slowly (Syncer.fetch). */
 interface Batch {
-  blocks: Block[];
+  blocks: PeerBlock[];
   slow: boolean;
 }

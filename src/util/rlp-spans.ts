@@ -50,6 +50,17 @@ export function rlpListItems(bytes: Uint8Array, span: RlpSpan): RlpSpan[] {
 }
 
 /**
+ * How many items the list `span` holds, counted from their spans (none made): at most `max` + 1, where
+ * counting stops, so a list of millions of items costs no more than `max` of them.
+ */
+export function rlpCountItems(bytes: Uint8Array, span: RlpSpan, max: number): number {
+  if (!span.list) throw new RlpSpanError('RLP item is not a list');
+  let count = 0;
+  for (let at = span.payloadAt; at < span.end && count <= max; count++) at = rlpSpanAt(bytes, at, span.end).end;
+  return count;
+}
+
+/**
  * The two strings of an RLP list of exactly two strings (a block with its receipts, as backups and
  * peers carry them), each copied out: read by their spans, so a list of anything else is refused
  * before any of it is decoded (RLP.decode would first make every item of a list of millions).

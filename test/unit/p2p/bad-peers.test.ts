@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import nodeNet from 'node:net';
-import { describe, expect, it } from 'vitest';
-import { createBlockFromBytesArray } from '@ethereumjs/block';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createBlockFromBytesArray, createBlockHeaderFromBytesArray } from '@ethereumjs/block';
 import { RLP } from '@ethereumjs/rlp';
 import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bigIntToUnpaddedBytes, bytesToHex } from '@ethereumjs/util';
@@ -14,16 +14,18 @@ import { BANNED_PEERS_PER_ADDRESS, BanList, banKind } from '../../../src/p2p/ban
 import { serveStatus } from '../../../src/p2p/handshake.js';
 import { createHost, type Host } from '../../../src/p2p/host.js';
 import { gossipTopics } from '../../../src/p2p/gossip.js';
-import { MAX_BLOCK_BYTES, decodeGetBlocks, encodeAnnouncement, encodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
+import { MAX_BLOCK_BYTES, MessageError, decodeGetBlocks, encodeAnnouncement, encodeGetBlocks, type ChainStatus } from '../../../src/p2p/messages.js';
 import { RequestTimeoutError, request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
+import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import {
   MAX_BLOCK_ANSWERS,
   MAX_BLOCK_ANSWERS_FOR_OTHERS,
   MAX_BLOCK_ANSWERS_PER_ADDRESS,
   MAX_BLOCK_ANSWERS_PER_PEER,
+  MIN_TX_GAS,
   blocksProtocol,
   fetchBlocks,
   fetchHistory,
@@ -31,19 +33,41 @@ import {
   serveBlocks,
   serveHistory,
 } from '../../../src/sync/block-protocol.js';
+import { PeerHistoryFeed } from '../../../src/sync/history-feed.js';
+import { blockPartSpans } from '../../../src/backup/block-records.js';
+import { rlpPrefix } from '../../../src/util/rlp-spans.js';
 import { Semaphore } from '../../../src/util/mutex.js';
 import { createTestChain, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { SENDER, chainWithBlocks } from '../archive/archive-fixture.js';
 import { until, nodesStoppedAfterEach } from './net-fixture.js';
 
+/** Each whole-block decode by @ethereumjs (createBlockFromRLP): its size, and the event loop turns (`ticks`) counted before it. */
+const decodes = vi.hoisted(() => ({ seen: [] as { bytes: number; tick: number }[], ticks: 0 }));
+vi.mock('@ethereumjs/block', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('@ethereumjs/block')>();
+  return {
+    ...orig,
+    createBlockFromRLP: (...args: Parameters<typeof orig.createBlockFromRLP>) => {
+      decodes.seen.push({ bytes: args[0].length, tick: decodes.ticks });
+      return orig.createBlockFromRLP(...args);
+    },
+  };
+});
+
 const { cleanup, node } = nodesStoppedAfterEach();
 
-/** A bare host that answers the handshake as a peer of `chain` claiming head `head` (hash `headHash`), and serves blocks with `blocks`. */
+type Answer = (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>;
+
+/**
+ * A bare host that answers the handshake as a peer of `chain` claiming head `head` (hash `headHash`),
+ * and serves blocks with `blocks` (and history/1 with `history`, if given).
+ */
 async function evilPeer(
   chain: Chain,
   head: bigint,
-  blocks: (req: { from: bigint; count: number }, stream: { sink: (s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) => Promise<void> }) => Promise<void>,
+  blocks: Answer,
   headHash: Uint8Array = new Uint8Array(32).fill(7),
+  history?: Answer,
 ): Promise<{ host: Host; addr: string; requests: number }> {
   const host = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
   cleanup.push(() => Promise.resolve(host.stop()));
@@ -55,15 +79,18 @@ async function evilPeer(
     () => undefined,
   );
   const out = { host, addr: host.getMultiaddrs()[0]!.toString(), requests: 0 };
-  await host.handle(blocksProtocol(chain.genesisHash), ({ stream }) => {
-    void (async () => {
-      for await (const m of lp.decode(stream.source)) {
-        out.requests++;
-        await blocks(decodeGetBlocks(m.subarray()), stream).catch(() => undefined);
-        break;
-      }
-    })();
-  });
+  const answer = (protocol: string, serve: Answer) =>
+    host.handle(protocol, ({ stream }) => {
+      void (async () => {
+        for await (const m of lp.decode(stream.source)) {
+          out.requests++;
+          await serve(decodeGetBlocks(m.subarray()), stream).catch(() => undefined);
+          break;
+        }
+      })();
+    });
+  await answer(blocksProtocol(chain.genesisHash), blocks);
+  if (history) await answer(historyProtocol(chain.genesisHash), history);
   return out;
 }
 
@@ -146,7 +173,10 @@ describe('block requests', () => {
     for (const h of askers) await h.dial(server.getMultiaddrs()[0]!);
     const { genesisHash, rules } = src.chain;
     const answers = await Promise.all(
-      askers.flatMap((h) => [fetchBlocks(h, server.peerId, genesisHash, rules, 1n, 3), fetchHistory(h, server.peerId, genesisHash, rules, 1n, 3)]),
+      askers.flatMap((h) => [
+        fetchBlocks(h, server.peerId, genesisHash, rules, 1n, 3),
+        fetchHistory(h, server.peerId, genesisHash, rules, (n) => src.chain.canonicalHash(n), 1n, 3),
+      ]),
     );
     expect(answers.map((a) => a.length)).toEqual([3, 3, 3, 3, 3, 3]); // every one answered, in turn
     expect(building.max).toBe(2);
@@ -464,6 +494,172 @@ describe('bad peers during sync', () => {
     const victim = await node(dst.chain, { bootnodes: [addr] });
     await until(() => victim.net.peerManager.banned(idOf(addr)) !== undefined, 'banned');
     expect(victim.net.peerManager.banned(idOf(addr))!.reason).toMatch(/status/);
+  }, 30_000);
+});
+
+describe('peers answering with blocks of thousands of tiny transactions (a body costs ~70 µs and ~1 KB a transaction to decode)', () => {
+  /** Minimal legacy transactions (nine empty fields, 10 bytes, 10 items each): a block of them is within the 100,000 items allowed. */
+  const TINY_TXS = 9_980;
+  const tinyTxs = RLP.encode(Array.from({ length: TINY_TXS }, () => Array.from({ length: 9 }, () => new Uint8Array(0))));
+  /** Forged blocks are the ones this large (every block of the source chain is a few hundred bytes). */
+  const forgedDecodes = () => decodes.seen.filter((d) => d.bytes > tinyTxs.length).length;
+  let src: Awaited<ReturnType<typeof chainWithBlocks>>;
+  beforeAll(async () => {
+    src = await chainWithBlocks(64);
+  }, 60_000);
+  afterAll(() => src?.close());
+
+  /** Block `n` of the source chain with `tinyTxs` for transactions; its header changed by `change` if given (the seals no longer match). */
+  async function forged(n: bigint, change?: (fields: Uint8Array[]) => void): Promise<Uint8Array> {
+    const { blockRlp } = await src.chain.store.storedBlock(n);
+    const span = blockPartSpans(blockRlp).header;
+    let headerRlp = blockRlp.subarray(span.at, span.end);
+    if (change) {
+      const fields = RLP.decode(headerRlp) as Uint8Array[];
+      change(fields);
+      headerRlp = RLP.encode(fields);
+    }
+    return Uint8Array.from([...rlpPrefix(headerRlp.length + tinyTxs.length + 1, true), ...headerRlp, ...tinyTxs, 0xc0]);
+  }
+  /** Blocks 1-64 so forged. */
+  const forged64 = (change?: (fields: Uint8Array[]) => void) => Promise.all(Array.from({ length: 64 }, (_, i) => forged(BigInt(i + 1), change)));
+  /** Headers that claim the gas of every transaction: gasLimit and gasUsed (fields 9 and 10) of TINY_TXS × 21,000. */
+  const claimingGas = (fields: Uint8Array[]) => {
+    fields[9] = fields[10] = bigIntToUnpaddedBytes(BigInt(TINY_TXS) * MIN_TX_GAS);
+  };
+  /** Answers with `blocks` from the one asked for on (RLP.encode([block, receipts]) each, for history/1). */
+  const answering =
+    (blocks: Uint8Array[], history = false): Answer =>
+    (req, stream) =>
+      stream.sink(lp.encode(blocks.slice(Number(req.from) - 1, Number(req.from) - 1 + req.count).map((b) => (history ? RLP.encode([b, RLP.encode([])]) : b))));
+  const never: Answer = () => new Promise(() => undefined);
+
+  /** A node of `src`'s genesis that does not sync, connected to `evil`; and a back-fill feed of its peers checking against `src`'s headers. */
+  async function backfilling(evil: { addr: string }) {
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const me = await node(dst.chain, { bootnodes: [evil.addr], blockSync: false });
+    await until(() => me.net.peerManager.isReady(idOf(evil.addr)), 'handshake');
+    const chain = { genesisHash: src.chain.genesisHash, rules: src.chain.rules, canonicalHash: (n: bigint) => src.chain.canonicalHash(n) };
+    const feed = new PeerHistoryFeed(me.net.host, me.net.peerManager, chain, { peerWaitMs: 0 });
+    const read = async () => {
+      const got: bigint[] = [];
+      for await (const b of feed.blocks(1n, 64n, new AbortController().signal)) got.push(b.number);
+      return got;
+    };
+    return { me, read };
+  }
+
+  it("back-fill: 64 blocks with the chain's headers and ~10,000 transactions each (more than their gas used pays for): banned from the headers, no body decoded", async () => {
+    const evil = await evilPeer(src.chain, 64n, never, undefined, answering(await forged64(), true));
+    const { me, read } = await backfilling(evil);
+    decodes.seen.length = 0;
+    await expect(read()).rejects.toThrow(/^no peer serves block 1/);
+    expect(me.net.peerManager.banned(idOf(evil.addr))!.reason).toBe(
+      'history: block with its receipts 1 from the peer lists more transactions than its gas used (0) pays for (0 at most)',
+    );
+    expect(forgedDecodes()).toBe(0);
+  }, 60_000);
+
+  it("back-fill: 64 blocks whose headers claim the gas of ~10,000 transactions each: not the chain's headers, banned before any body is decoded", async () => {
+    const evil = await evilPeer(src.chain, 64n, never, undefined, answering(await forged64(claimingGas), true));
+    const { me, read } = await backfilling(evil);
+    decodes.seen.length = 0;
+    await expect(read()).rejects.toThrow(/^no peer serves block 1/);
+    expect(me.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/^history: block 1 from the peer is 0x[0-9a-f]{64}, not the chain's 0x[0-9a-f]{64}$/);
+    expect(forgedDecodes()).toBe(0);
+  }, 60_000);
+
+  it('block sync: an answer of 64 blocks with ~10,000 transactions each, more than their gas used pays for, is refused from the headers', async () => {
+    const evil = await evilPeer(src.chain, 64n, answering(await forged64()));
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    const me = await node(dst.chain, { bootnodes: [evil.addr], blockSync: false });
+    await until(() => me.net.peerManager.isReady(idOf(evil.addr)), 'handshake');
+    decodes.seen.length = 0;
+    await expect(fetchBlocks(me.net.host, peerIdFromString(idOf(evil.addr)), src.chain.genesisHash, src.chain.rules, 1n, 64)).rejects.toThrow(
+      new MessageError('block 1 from the peer lists more transactions than its gas used (0) pays for (0 at most)'),
+    );
+    expect(forgedDecodes()).toBe(0);
+  }, 60_000);
+
+  it('block sync: of 64 such blocks whose headers claim the gas, only the first body is decoded: its seals fail at import and the peer is banned', async () => {
+    const blocks = await forged64(claimingGas);
+    // It claims head 64 and never serves it (the proof waits), so block sync asks it for block 1 on.
+    const evil = await evilPeer(src.chain, 64n, (req, stream) => (req.from === 64n && req.count === 1 ? never(req, stream) : answering(blocks)(req, stream)));
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    // Taken by hand: 64 headers checked, no body decoded yet.
+    const asker = await node(dst.chain, { bootnodes: [evil.addr], blockSync: false });
+    await until(() => asker.net.peerManager.isReady(idOf(evil.addr)), 'handshake');
+    decodes.seen.length = 0;
+    const got = await fetchBlocks(asker.net.host, peerIdFromString(idOf(evil.addr)), src.chain.genesisHash, src.chain.rules, 1n, 64);
+    expect(got.map((b) => Number(b.header.number))).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+    expect(forgedDecodes()).toBe(0);
+    await asker.net.stop();
+    // Synced: block 1's body is decoded for its import, which fails on its seals; the other 63 never are.
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned', 20_000);
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(/^sent an invalid block: block 1 is invalid/);
+    expect(forgedDecodes()).toBe(1);
+    expect(dst.chain.head.number).toBe(0n);
+  }, 60_000);
+
+  it('head proof: a claimed head whose header claims the gas of ~10,000 transactions, without seals, is banned before its body is decoded', async () => {
+    const proof = await forged(64n, (fields) => {
+      claimingGas(fields);
+      fields[12] = encodeIbftExtra({ ...decodeIbftExtra(fields[12]!), committedSeals: [] });
+    });
+    // It announces that very block as its head (the hash check passes); it serves nothing else.
+    const span = blockPartSpans(proof).header;
+    const header = createBlockHeaderFromBytesArray(RLP.decode(proof.subarray(span.at, span.end)) as Uint8Array[], headerOpts(src.chain.commonAt(64n)));
+    const evil = await evilPeer(
+      src.chain,
+      64n,
+      (req, stream) => (req.from === 64n && req.count === 1 ? stream.sink(lp.encode([proof])) : never(req, stream)),
+      blockHash(header),
+    );
+    const dst = await openTestChain(src.genesis);
+    cleanup.push(() => dst.close());
+    decodes.seen.length = 0;
+    const victim = await node(dst.chain, { bootnodes: [evil.addr] });
+    await until(() => victim.net.peerManager.banned(idOf(evil.addr)) !== undefined, 'evil banned');
+    expect(victim.net.peerManager.banned(idOf(evil.addr))!.reason).toMatch(
+      /^claimed head 64 is not sealed by a quorum of the validator set: block 64 is invalid: 0 committed seals/,
+    );
+    expect(forgedDecodes()).toBe(0);
+  }, 30_000);
+
+  it("an honest back-fill answer's bodies are decoded one at a time, the event loop let run between two", async () => {
+    const server = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+    cleanup.push(() => Promise.resolve(server.stop()));
+    await serveHistory(
+      server,
+      src.chain.genesisHash,
+      { head: src.chain.head, store: src.chain.store },
+      {
+        isReady: () => true,
+        onBadPeer: () => undefined,
+        answering: new Semaphore(2),
+      },
+    );
+    const asker = await createHost({ key: randomBytes(32), host: '127.0.0.1', port: 0, maxPeers: 10, isBanned: () => false });
+    cleanup.push(() => Promise.resolve(asker.stop()));
+    await asker.dial(server.getMultiaddrs()[0]!);
+    let ticking = true;
+    const tick = () => {
+      decodes.ticks++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    decodes.seen.length = 0;
+    const got = await fetchHistory(asker, server.peerId, src.chain.genesisHash, src.chain.rules, (n) => src.chain.canonicalHash(n), 1n, 16).finally(() => {
+      ticking = false;
+    });
+    expect(got.map((b) => Number(b.block.header.number))).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    const ticks = decodes.seen.map((d) => d.tick);
+    expect(ticks).toHaveLength(16);
+    for (let i = 1; i < ticks.length; i++) expect(ticks[i]).toBeGreaterThan(ticks[i - 1]!);
   }, 30_000);
 });
 

@@ -1,6 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
 import { describe, expect, it } from 'vitest';
-import { RlpSpanError, type RlpViews, rlpDecodeViews, rlpListItems, rlpPrefix, rlpSpanAt } from '../../../src/util/rlp-spans.js';
+import { RlpSpanError, type RlpViews, rlpCountItems, rlpDecodeViews, rlpListItems, rlpPrefix, rlpSpanAt } from '../../../src/util/rlp-spans.js';
 
 type Item = Uint8Array | Item[];
 const bytesOf = (n: number, fill = 7) => new Uint8Array(n).fill(fill);
@@ -29,6 +29,21 @@ describe('RLP spans', () => {
       if (!span.list && span.end - span.at > 1) expect(encoded.subarray(span.payloadAt, span.end)).toEqual(items[i]);
     });
     expect(spans.map((s) => s.list)).toEqual([false, false, false, false, false, false, true, true, true]);
+  });
+
+  it("counts a list's items up to one past a bound, reading no further (a list of millions costs the bound)", () => {
+    const encoded = RLP.encode([bytesOf(3), [bytesOf(2)], new Uint8Array(0), bytesOf(100)]);
+    const list = rlpSpanAt(encoded, 0);
+    expect(rlpCountItems(encoded, list, 10)).toBe(4);
+    expect(rlpCountItems(encoded, list, 4)).toBe(4);
+    expect(rlpCountItems(encoded, list, 3)).toBe(4);
+    expect(rlpCountItems(encoded, list, 1)).toBe(2);
+    expect(rlpCountItems(encoded, list, 0)).toBe(1);
+    // Past the bound, nothing is read: a broken item there is not seen.
+    const broken = Uint8Array.of(0xc3, 0x01, 0x02, 0xb8);
+    expect(rlpCountItems(broken, rlpSpanAt(broken, 0), 1)).toBe(2);
+    expect(() => rlpCountItems(broken, rlpSpanAt(broken, 0), 2)).toThrow(RlpSpanError);
+    expect(() => rlpCountItems(encoded, rlpSpanAt(encoded, 1), 1)).toThrow('not a list');
   });
 
   it('writes the prefixes RLP.encode writes, at every length boundary', () => {
