@@ -7,7 +7,7 @@ import { blockHash, blockHashFromRlp } from '../consensus/ibft/hash.js';
 import { compressRecord, decompressRecord, type Compression } from '../container/compression.js';
 import { BackupFileError } from '../container/errors.js';
 import { errorMessage } from '../util/errors.js';
-import { checkBlockRlp } from '../util/rlp-bounds.js';
+import { checkBlockRlp, MAX_BLOCK_ITEMS } from '../util/rlp-bounds.js';
 import { type RlpSpan, rlpCountItems, rlpItemViews, rlpListItems, rlpSpanAt } from '../util/rlp-spans.js';
 
 /**
@@ -80,28 +80,37 @@ export function decodeBlockRlp(rlp: Uint8Array, number: bigint, hash: Uint8Array
   return block;
 }
 
-/** The least gas a transaction costs (its intrinsic gas: G_transaction), whatever it does. */
-const MIN_TX_GAS = 21_000n;
+/**
+ * Every transaction costs at least 21,000 gas, its intrinsic gas (G_transaction; from London on,
+ * refunds never take one below it): a block holds at most its header's gasUsed / MIN_TX_GAS of them.
+ */
+export const MIN_TX_GAS = 21_000n;
 
 /**
- * Refuse a block whose transaction list holds more items than its header's gasUsed pays for (each
- * transaction costs MIN_TX_GAS at the least), counted by their RLP spans before any is decoded: a
- * forged body of thousands of ten-byte transactions under a verified header costs its bytes, not
- * their decoding (@ethereumjs copies the Common for each). `rlp`: a block's, whose header `header` is
- * verified (decodeBlockHeaderRlp read it of these bytes); its shape is checked again where it is decoded.
+ * The most transactions a block whose header says `gasUsed` holds (MIN_TX_GAS each, and within
+ * MAX_BLOCK_ITEMS), where the list at `transactions` in `rlp` holds more (counted from their spans,
+ * none decoded); undefined where it does not. A forged body of thousands of ten-byte transactions
+ * under a checked header then costs its bytes, not their decoding (@ethereumjs copies the Common for each).
+ */
+export function transactionsBeyondGas(rlp: Uint8Array, transactions: RlpSpan, gasUsed: bigint): number | undefined {
+  const paid = gasUsed / MIN_TX_GAS;
+  const most = paid < BigInt(MAX_BLOCK_ITEMS) ? Number(paid) : MAX_BLOCK_ITEMS;
+  return rlpCountItems(rlp, transactions, most) > most ? most : undefined;
+}
+
+/**
+ * Refuse a block whose transaction list holds more items than its header's gasUsed pays for
+ * (transactionsBeyondGas). `rlp`: a block's, whose header `header` is verified (decodeBlockHeaderRlp
+ * read it of these bytes); its shape is checked again where it is decoded.
  */
 export function checkTransactionCount(rlp: Uint8Array, header: BlockHeader, where: 'archive' | 'snapshot' | 'backup'): void {
-  const most = header.gasUsed / MIN_TX_GAS;
-  let count = 0n;
+  let most: number | undefined;
   try {
-    const block = rlpSpanAt(rlp, 0);
-    const txs = rlpSpanAt(rlp, rlpSpanAt(rlp, block.payloadAt, block.end).end, block.end);
-    if (!block.list || !txs.list) throw new Error('not a [header, transactions, uncles] list');
-    for (let at = txs.payloadAt; at < txs.end && count <= most; count++) at = rlpSpanAt(rlp, at, txs.end).end;
+    most = transactionsBeyondGas(rlp, blockPartSpans(rlp).transactions, header.gasUsed);
   } catch (err) {
     throw new BackupFileError(`block ${header.number} in the ${where} cannot be decoded: ${errorMessage(err)}`);
   }
-  if (count > most)
+  if (most !== undefined)
     throw new BackupFileError(
       `block ${header.number} in the ${where} holds more transactions than its gas used (${header.gasUsed}) pays for (at most ${most}, at ${MIN_TX_GAS} each)`,
       { code: 'INVALID_BLOCK' },

@@ -2,7 +2,7 @@ import { createBlockFromRLP, type Block, type BlockHeader } from '@ethereumjs/bl
 import { RLP } from '@ethereumjs/rlp';
 import type { PeerId } from '@libp2p/interface';
 import { bytesToHex, equalsBytes } from '@ethereumjs/util';
-import { blockPartSpans, headerFromRlp } from '../backup/block-records.js';
+import { blockPartSpans, headerFromRlp, transactionsBeyondGas } from '../backup/block-records.js';
 import { headerOpts } from '../chain/block-util.js';
 import { IbftExtraError, MAX_IBFT_EXTRA_BYTES } from '../consensus/ibft/extra.js';
 import { blockHashFromRlp } from '../consensus/ibft/hash.js';
@@ -21,8 +21,8 @@ import {
 import { request, serve } from '../p2p/streams.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from '../util/mutex.js';
-import { MAX_BLOCK_ITEMS, checkBlockRlp } from '../util/rlp-bounds.js';
-import { type RlpSpan, rlpCountItems, rlpStringPair } from '../util/rlp-spans.js';
+import { checkBlockRlp } from '../util/rlp-bounds.js';
+import { type RlpSpan, rlpStringPair } from '../util/rlp-spans.js';
 
 /** GetBlocks{from, count} -> the canonical blocks from `from` on, as RLP, one message each. */
 export function blocksProtocol(genesisHash: Uint8Array): string {
@@ -190,12 +190,6 @@ export function slowAnswer(count: number, got: number, bytes: number, ms: number
 }
 
 /**
- * Every transaction costs at least 21,000 gas, its intrinsic gas (from London on, refunds never take
- * one below it): a block holds at most its header's gasUsed / MIN_TX_GAS of them.
- */
-export const MIN_TX_GAS = 21_000n;
-
-/**
  * A peer's block: its header, decoded alone and checked (blockFromPeer), and its body, decoded only
  * when asked for. A body costs @ethereumjs ~70 µs and ~1 KB a transaction (it copies the Common for
  * each): 64 blocks of ~10,000 one-byte-field transactions are a minute of the event loop and half a
@@ -211,7 +205,7 @@ export interface PeerBlock {
  * Block `n` from a peer's RLP, with the rules of its own height (a fork inside a range changes them):
  * bounded (checkBlockRlp), its header decoded alone (found by its span) and block `n`, hashing to
  * `canonical` where the caller knows the chain's block there (a back-fill's), and its transaction list,
- * counted from its spans, no longer than its gas used pays for (MIN_TX_GAS each). MessageError otherwise.
+ * counted from its spans, no longer than its gas used pays for (transactionsBeyondGas). MessageError otherwise.
  * Nothing of the body is decoded here.
  */
 function blockFromPeer(rlp: Uint8Array, n: bigint, rules: BlockRules, what = 'block', canonical?: Uint8Array): PeerBlock {
@@ -241,9 +235,8 @@ function blockFromPeer(rlp: Uint8Array, n: bigint, rules: BlockRules, what = 'bl
     }
     if (!equalsBytes(hash, canonical)) throw new MessageError(`block ${n} from the peer is ${bytesToHex(hash)}, not the chain's ${bytesToHex(canonical)}`);
   }
-  const paid = header.gasUsed / MIN_TX_GAS;
-  const most = paid < BigInt(MAX_BLOCK_ITEMS) ? Number(paid) : MAX_BLOCK_ITEMS;
-  if (rlpCountItems(rlp, transactions, most) > most)
+  const most = transactionsBeyondGas(rlp, transactions, header.gasUsed);
+  if (most !== undefined)
     throw new MessageError(`${what} ${n} from the peer lists more transactions than its gas used (${header.gasUsed}) pays for (${most} at most)`);
   let block: Block | undefined;
   return {

@@ -19,13 +19,13 @@ import { RequestTimeoutError, request } from '../../../src/p2p/streams.js';
 import { signRecallRequest } from '../../../src/consensus/ibft/core/recall.js';
 import { RECALL_REQUEST, recallGossip } from '../../../src/p2p/ibft-recall.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
+import { MIN_TX_GAS } from '../../../src/backup/block-records.js';
 import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import {
   MAX_BLOCK_ANSWERS,
   MAX_BLOCK_ANSWERS_FOR_OTHERS,
   MAX_BLOCK_ANSWERS_PER_ADDRESS,
   MAX_BLOCK_ANSWERS_PER_PEER,
-  MIN_TX_GAS,
   blocksProtocol,
   fetchBlocks,
   fetchHistory,
