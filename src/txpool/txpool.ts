@@ -68,6 +68,11 @@ export interface TxPoolLimits {
   queuedLifetimeMs: number;
 }
 
+/** The too-slow key of a sender's nonce (TxPool.tooSlow). */
+function tooSlowNonce(sender: string, nonce: bigint): string {
+  return `nonce:${sender}:${nonce}`;
+}
+
 /** How long a transaction too slow for a block (the builder's 'too-slow'), and its sender, are refused. */
 export const SLOW_REFUSAL_MS = 10 * 60_000;
 /** Transactions and senders remembered as too slow at most (the oldest go first). */
@@ -131,9 +136,13 @@ export class TxPool {
   private readonly scans = new Map<string, { version: number; baseFee: bigint; value: unknown }>();
   /**
    * Transactions whose execution outlasted a whole block's build time (the builder's 'too-slow'),
-   * as `tx:HASH`, and their senders, as `from:ADDRESS`, with when: both refused for SLOW_REFUSAL_MS.
-   * Such a transaction costs each proposer a block's build time and is never mined, so never paid
-   * for: by hash alone, its sender could send it again, a byte changed, for every block.
+   * as `tx:HASH`, and their sender and nonce (tooSlowNonce), with when: both refused for
+   * SLOW_REFUSAL_MS. Such a transaction costs each proposer a block's build time and is never mined, so
+   * never paid for: by hash alone, its sender could send it again, a byte changed, for every block.
+   * By nonce, not by sender: a transaction is slow by the code it calls, which may be another's (a
+   * wallet calling a hostile token), and the sender's other nonces are not held (a later one waits
+   * behind the gap; the nonce itself is free again after the window). A new attempt costs a mined
+   * transaction first (the nonce before it) or another funded key.
    */
   private readonly tooSlow = new Map<string, number>();
 
@@ -230,7 +239,10 @@ export class TxPool {
     this.refuseTooSlow(`tx:${hash}`, 'its execution takes longer than a block may take to build');
     checkAuthorizationCount(tx);
     const sender = tx.getSenderAddress();
-    this.refuseTooSlow(`from:${sender.toString()}`, "a transaction of this sender's took longer to execute than a block may take to build");
+    this.refuseTooSlow(
+      tooSlowNonce(sender.toString(), tx.nonce),
+      "this sender's transaction of this nonce took longer to execute than a block may take to build",
+    );
     const account = await this.account(sender);
     const existing = account.txs.get(tx.nonce);
     const victims = new Set<TypedTransaction>();
@@ -348,7 +360,7 @@ export class TxPool {
     for (const { tx, kind } of rejected) {
       if (kind === 'too-slow') {
         this.rememberTooSlow(`tx:${bytesToHex(tx.hash())}`);
-        this.rememberTooSlow(`from:${tx.getSenderAddress().toString()}`);
+        this.rememberTooSlow(tooSlowNonce(tx.getSenderAddress().toString(), tx.nonce));
       }
       if (!mayFitLater(kind)) this.remove(tx);
     }

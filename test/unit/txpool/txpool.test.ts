@@ -197,7 +197,7 @@ describe('TxPool', () => {
     expect(pool.has(b0.hash())).toBe(false);
   });
 
-  it("a transaction too slow for a block's build time leaves the pool, and it and its sender are refused for a while (no one's fault)", async () => {
+  it("a transaction too slow for a block's build time leaves the pool, and it and its sender's nonce are refused for a while (no one's fault)", async () => {
     t = await createTestChain(1, [addressOf(A), addressOf(B)]);
     let now = 0;
     const pool = new TxPool(t.chain, DEFAULT_LIMITS, () => now);
@@ -214,8 +214,9 @@ describe('TxPool', () => {
       expect((err as TxPoolError).lasting).toBe(true); // the network's refused-lately cache skips it
     };
     await refused(a0, /execution takes longer than a block may take to build/);
-    await refused(tx1559(A, 0n, 2n), /a transaction of this sender's took longer to execute/); // a byte changed
+    await refused(tx1559(A, 0n, 2n), /this sender's transaction of this nonce took longer to execute/); // a byte changed
     await pool.add(tx1559(B, 0n, 1n)); // others are not concerned
+    expect(pool.has(tx1559(A, 1n, 1n).hash())).toBe(true); // nor the sender's other nonces
     now = SLOW_REFUSAL_MS;
     await pool.add(tx1559(A, 0n, 3n)); // the window is over
     expect(pool.has(tx1559(A, 0n, 3n).hash())).toBe(true);

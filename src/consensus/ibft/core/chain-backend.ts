@@ -20,9 +20,12 @@ import { BlockVerificationError } from '../../../chain/errors.js';
 import { PROPOSAL_TOO_SLOW } from '../../../chain/executor.js';
 
 /**
- * A proposal's check may take this many times the build time its proposer had (defaultBlockBuildMs):
- * an honest proposer's transactions ran within that time on its machine (Executor.build), and the same
- * work here may be slower; past it the validator does not sign (Chain.checkProposal).
+ * A proposal's check may take this many times the build time its proposer had (defaultBlockBuildMs),
+ * or its round's whole timeout where that is longer: an honest proposer's transactions ran within
+ * (twice, for a block's first) that time on its machine (Executor.build), and the same work here may be
+ * slower, its wall time stretched by the node's other work (each state read lets JSON-RPC in); rounds
+ * double, so a check a loaded validator could not finish in one round fits a later one. Past it the
+ * validator does not sign (Chain.checkProposal): a byzantine proposer's slow block costs its round.
  */
 export const PROPOSAL_CHECK_BUILD_TIMES = 3;
 
@@ -147,7 +150,7 @@ export class ChainBackend implements Backend {
     return proposal;
   }
 
-  async verifyProposal(block: Block): Promise<boolean> {
+  async verifyProposal(block: Block, opts?: { roundTimeoutMs: number }): Promise<boolean> {
     const nowSeconds = BigInt(Math.floor(this.now() / 1000));
     // Without the votes pending at the head (a data dir that does not hold them) a vote's tally cannot
     // be checked: such a validator signs no proposal that carries one (the others decide it).
@@ -159,11 +162,11 @@ export class ChainBackend implements Backend {
         );
         return false;
       }
-      const limit = this.maxBuildMs?.(this.engine.validatorsAfter(this.chain.head.header).length);
+      const build = this.maxBuildMs?.(this.engine.validatorsAfter(this.chain.head.header).length);
       await this.chain.checkProposal(
         block,
         (header, parent) => verifyIbftProposal(header, parent, nowSeconds, this.engine.voteContext(parent)),
-        limit === undefined ? undefined : limit * PROPOSAL_CHECK_BUILD_TIMES,
+        build === undefined ? undefined : Math.max(build * PROPOSAL_CHECK_BUILD_TIMES, opts?.roundTimeoutMs ?? 0),
       );
       return true;
     } catch (err) {

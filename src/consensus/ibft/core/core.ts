@@ -32,8 +32,12 @@ export interface Transport {
 export interface Backend {
   /** A block for `height` on the current head, carrying this validator's proposer seal. */
   buildProposal(height: bigint, round: number): Promise<Block>;
-  /** Whether a proposal is valid on the current head (header rules and execution). */
-  verifyProposal(block: Block): Promise<boolean>;
+  /**
+   * Whether a proposal is valid on the current head (header rules and execution). `roundTimeoutMs`: how
+   * long the proposal's round lasts (its check need not outlast it; rounds grow, so a check a loaded
+   * validator could not finish in one round fits a later one).
+   */
+  verifyProposal(block: Block, opts?: { roundTimeoutMs: number }): Promise<boolean>;
   /** A block with a quorum of committed seals: import it (the head then moves). */
   onCommit(block: Block): Promise<void>;
   /**
@@ -901,7 +905,7 @@ export class IbftCore {
     }
     if (!fromSelf) {
       rm.tried = true;
-      if (!(await this.verify(block))) {
+      if (!(await this.verify(block, round))) {
         this.log.debug(
           { height: Number(st.height), round, proposer: bytesToHex(m.sender), hash: bytesToHex(hash) },
           'invalid proposal: none other of its round is executed',
@@ -960,9 +964,9 @@ export class IbftCore {
     });
   }
 
-  private async verify(block: Block): Promise<boolean> {
+  private async verify(block: Block, round: number): Promise<boolean> {
     try {
-      return await this.opts.backend.verifyProposal(block);
+      return await this.opts.backend.verifyProposal(block, { roundTimeoutMs: roundTimeoutMs(round, this.baseTimeoutMs, this.maxTimeoutMs) });
     } catch {
       return false;
     }
