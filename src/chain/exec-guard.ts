@@ -136,7 +136,6 @@ export class ExecutionGuard {
     if (d === 'timeout') throw new ExecutionTimeout();
     if (d === 'yield') {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      await blockExecution.idle();
       this.lastYield = performance.now();
       if (this.lastYield >= this.deadline) throw new ExecutionTimeout();
     }
@@ -185,38 +184,11 @@ export class ExecutionGuard {
     evm.events.on('beforeMessage', (_message: unknown, resolve?: (result?: unknown) => void) => {
       const d = this.due();
       if (d === 'timeout') throw new ExecutionTimeout();
-      if (d === 'yield') setImmediate(() => void blockExecution.idle().then(() => resolve!()));
+      if (d === 'yield') setImmediate(() => resolve!());
       else resolve!();
     });
   }
 }
-
-/**
- * A block executing under a deadline (one being built, a proposal being checked: Executor): while it
- * runs, simulations wait at their next yield (their own deadlines running on). Their 10 ms slices, four
- * at a time, would otherwise run between the block's state reads and stretch its wall time past its
- * deadline: an honest transaction left out as too slow, an honest proposal not signed, under JSON-RPC load.
- */
-export const blockExecution = {
-  running: undefined as Promise<void> | undefined,
-  /** Run `f` as the block execution (one at a time: the chain's write lock). */
-  async during<T>(f: () => Promise<T>): Promise<T> {
-    let done!: () => void;
-    this.running = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    try {
-      return await f();
-    } finally {
-      this.running = undefined;
-      done();
-    }
-  },
-  /** Settles once no block execution runs. */
-  async idle(): Promise<void> {
-    while (this.running !== undefined) await this.running;
-  },
-};
 
 /** Simulations running at once on a node, and waiting for a turn beyond those (SimulationSlots). */
 export const MAX_RUNNING_SIMULATIONS = 4;

@@ -8,7 +8,7 @@ import { chainEvmOpts, type ChainRules, type EvmFork } from './forks.js';
 import { openState } from './state.js';
 import { orderedTrieRoot } from './stack-trie.js';
 import { classifyBuildError, type Rejection } from './ethereumjs-errors.js';
-import { blockExecution, ExecutionTimeout } from './exec-guard.js';
+import { ExecutionTimeout } from './exec-guard.js';
 import { headerOpts } from './block-util.js';
 import { txBytes } from '../util/tx-bytes.js';
 import {
@@ -179,11 +179,6 @@ export class Executor {
    * With `maxMs` (a proposal's check), ExecutionTimeout once its execution has taken that long.
    */
   async execute(block: Block, parentStateRoot: Uint8Array, maxMs = Number.POSITIVE_INFINITY): Promise<Execution> {
-    if (maxMs !== Number.POSITIVE_INFINITY) return blockExecution.during(() => this.executeWithin(block, parentStateRoot, maxMs));
-    return this.executeWithin(block, parentStateRoot, maxMs);
-  }
-
-  private async executeWithin(block: Block, parentStateRoot: Uint8Array, maxMs: number): Promise<Execution> {
     const vm = await this.vmAt(block.header.number);
     const depth = this.depth(vm);
     this.deadline = performance.now() + maxMs;
@@ -229,7 +224,6 @@ export class Executor {
       blockOpts: { putBlockIntoBlockchain: false, skipConsensusFormatValidation: true, freeze: false },
     });
     try {
-      if (maxBuildMs !== Number.POSITIVE_INFINITY) return await blockExecution.during(() => this.fill(vm, builder, txs, started, maxBuildMs));
       return await this.fill(vm, builder, txs, started, maxBuildMs);
     } catch (err) {
       // Leave the shared state manager as it was: no checkpoint open, no account changed in its caches.
