@@ -1,3 +1,5 @@
+import type { Common } from '@ethereumjs/common';
+import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex } from '@ethereumjs/util';
 import { testGenesis } from './chain-fixture.js';
 
@@ -18,4 +20,20 @@ export function slowGenesis(premine: string[]) {
   const loop = [0x5b, 0x5a, 0x5f, 0x55, 0x5f, 0x5f, 0x5f, 0x5f, 0x73, ...Buffer.from('cc'.repeat(20), 'hex'), 0x5a, 0xfa, 0x50, 0x5f, 0x56];
   genesis.genesis.alloc[CALLER] = { balance: '0x0', code: bytesToHex(Uint8Array.from(loop)) };
   return { genesis, keys };
+}
+
+/** A call of CALLER by `key` (nonce 0) with `gasLimit`, CALLEE warm: its loop runs until that gas is spent. */
+export function slowCall(common: Common, key: Uint8Array, gasLimit: bigint) {
+  return createFeeMarket1559Tx(
+    {
+      nonce: 0n,
+      to: CALLER,
+      gasLimit,
+      maxFeePerGas: 10n ** 11n,
+      maxPriorityFeePerGas: 1n,
+      chainId: 100n,
+      accessList: [{ address: CALLEE, storageKeys: [] }],
+    },
+    { common },
+  ).sign(key);
 }

@@ -7,7 +7,7 @@ import { decodeIbftExtra, encodeIbftExtra } from '../../../src/consensus/ibft/ex
 import { sealBlock } from '../../../src/consensus/ibft/seal.js';
 import { mayFitLater } from '../../../src/chain/ethereumjs-errors.js';
 import { addressOf, createTestChain, openTestChain, testKey, type TestChain } from '../../helpers/chain-fixture.js';
-import { CALLEE, CALLER, slowGenesis } from '../../helpers/slow-contracts.js';
+import { slowCall, slowGenesis } from '../../helpers/slow-contracts.js';
 
 const senders = [testKey(30), testKey(31), testKey(32)];
 const TO = '0x000000000000000000000000000000000000cafe';
@@ -53,18 +53,7 @@ describe('block building', () => {
     const chain = opened.chain;
     try {
       const common = chain.commonAt(1n);
-      const slow = createFeeMarket1559Tx(
-        {
-          nonce: 0n,
-          to: CALLER,
-          gasLimit: 2_000_000n,
-          maxFeePerGas: 10n ** 11n,
-          maxPriorityFeePerGas: 1n,
-          chainId: 100n,
-          accessList: [{ address: CALLEE, storageKeys: [] }],
-        },
-        { common },
-      ).sign(senders[0]!);
+      const slow = slowCall(common, senders[0]!, 2_000_000n);
       const transfer = createFeeMarket1559Tx(
         { nonce: 0n, to: TO, value: 1n, gasLimit: 21_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n, chainId: 100n },
         { common },
@@ -106,18 +95,7 @@ describe('block building', () => {
     try {
       const common = chain.commonAt(1n);
       // ~60,000 gas of calls into CALLEE (about a second here); its loop ends out of gas, the transaction still mined.
-      const slow = createFeeMarket1559Tx(
-        {
-          nonce: 0n,
-          to: CALLER,
-          gasLimit: 60_000n,
-          maxFeePerGas: 10n ** 11n,
-          maxPriorityFeePerGas: 1n,
-          chainId: 100n,
-          accessList: [{ address: CALLEE, storageKeys: [] }],
-        },
-        { common },
-      ).sign(senders[0]!);
+      const slow = slowCall(common, senders[0]!, 60_000n);
       const head = chain.head.header;
       const built = await chain.buildBlock(nextTemplate(head), [slow]);
       expect(built.built.block.transactions).toHaveLength(1);

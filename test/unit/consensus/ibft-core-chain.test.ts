@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { createEOACode7702Tx, createFeeMarket1559Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
+import { createEOACode7702Tx, createLegacyTx, type TypedTransaction } from '@ethereumjs/tx';
 import { bytesToHex, createAddressFromString, eoaCode7702SignAuthorization } from '@ethereumjs/util';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Executor } from '../../../src/chain/executor.js';
@@ -13,7 +13,7 @@ import { decodeIbftExtra } from '../../../src/consensus/ibft/extra.js';
 import { blockHash } from '../../../src/consensus/ibft/hash.js';
 import { addressOf, openTestChain, testGenesis, testKey } from '../../helpers/chain-fixture.js';
 import { IbftNet } from '../../helpers/ibft-net.js';
-import { CALLEE, CALLER, slowGenesis } from '../../helpers/slow-contracts.js';
+import { slowCall, slowGenesis } from '../../helpers/slow-contracts.js';
 import { silentLogger, type Logger } from '../../../src/util/log.js';
 
 const SENDER = testKey(20);
@@ -126,18 +126,7 @@ describe('IBFT core over real chains', () => {
     });
     const common = c.chain.commonAt(1n);
     // ~60,000 gas of calls into 24 KiB of code: about a second here, whatever its gas.
-    const slow = createFeeMarket1559Tx(
-      {
-        nonce: 0n,
-        to: CALLER,
-        gasLimit: 60_000n,
-        maxFeePerGas: 10n ** 11n,
-        maxPriorityFeePerGas: 1n,
-        chainId: 100n,
-        accessList: [{ address: CALLEE, storageKeys: [] }],
-      },
-      { common },
-    ).sign(SENDER);
+    const slow = slowCall(common, SENDER, 60_000n);
     // A byzantine proposer builds it with no build time of its own.
     const proposal = await new ChainBackend({ chain: c.chain, key: keys[0]!, clock: () => 1_700_000_001_000, txs: { pending: () => [slow] } }).buildProposal(
       1n,
