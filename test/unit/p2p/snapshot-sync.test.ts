@@ -889,22 +889,27 @@ describe('snapshot sync', () => {
   }, 30_000);
 });
 
+/** Each [root, folder, text]: the folder made under root, holding a file `f` of that text. */
+function writeFolders(folders: readonly (readonly [string, string, string])[]): void {
+  for (const [root, sub, text] of folders) {
+    mkdirSync(join(root, sub), { recursive: true });
+    writeFileSync(join(root, sub, 'f'), text);
+  }
+}
+
 describe('installSnapshot', () => {
   it('replaces blockchain/ and trie/ with the verified ones, keeps the keys, removes the build folder', () => {
     const dir = tempDir();
     const dataDir = join(dir, 'node');
     const built = snapshotSyncFolder(dataDir);
-    for (const [root, sub, text] of [
+    writeFolders([
       [dataDir, 'blockchain', 'genesis-only'],
       [dataDir, 'trie', 'genesis-only'],
       [dataDir, 'keystore', 'libp2p key'],
       [dataDir, 'consensus', 'validator key'],
       [built, 'blockchain', 'restored'],
       [built, 'trie', 'restored'],
-    ] as const) {
-      mkdirSync(join(root, sub), { recursive: true });
-      writeFileSync(join(root, sub, 'f'), text);
-    }
+    ]);
     writeFileSync(join(built, 'genesis.json'), '{}');
     installSnapshot(built, dataDir);
     expect(readdirSync(dataDir).sort()).toEqual(['blockchain', 'consensus', 'keystore', 'trie']);
@@ -1094,16 +1099,13 @@ describe('snapshot sync beside a data dir the node may not write next to', () =>
     const dir = tempDir();
     const dataDir = join(dir, 'node');
     const built = snapshotSyncFolder(dataDir);
-    for (const [root, sub, text] of [
+    writeFolders([
       [dataDir, 'blockchain', 'genesis-only'],
       [dataDir, 'trie', 'genesis-only'],
       [dataDir, 'keystore', 'libp2p key'],
       [built, 'blockchain', 'restored'],
       [built, 'trie', 'restored'],
-    ] as const) {
-      mkdirSync(join(root, sub), { recursive: true });
-      writeFileSync(join(root, sub, 'f'), text);
-    }
+    ]);
     for (const failing of ['trie', 'blockchain']) {
       const rename = ((from: PathLike, to: PathLike) => {
         if (String(from) === join(built, failing))
